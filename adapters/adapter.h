@@ -1,0 +1,77 @@
+/* adapter.h -- the engine adapter vtable. One adapter per engine protocol translates the
+ * canonical request (the OpenAI request body, already validated and masked) into the
+ * engine's HTTP request, and the engine's answer back into the canonical OpenAI response
+ * plus token counts and a failure class. Adapters only translate: the worker owns
+ * libcurl, timeouts, retries and the queue. Nothing outside adapters/ sees engine formats. */
+#ifndef AIF_ADAPTER_H
+#define AIF_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "err.h"
+
+#define AIF_ADAPTER_ABI		1
+#define AIF_ENGINE_URL_MAX	1024
+
+/* What a failed attempt means for the job. */
+enum aif_failure {
+	AIF_FAIL_NONE = 0,	/* success */
+	AIF_FAIL_RETRYABLE,	/* transport error, timeout, 5xx: try again later */
+	AIF_FAIL_OVERLOADED,	/* engine said it is full (429/503): retry, maybe elsewhere */
+	AIF_FAIL_FATAL,		/* the request itself is bad: fail now, no retry */
+};
+
+/* The HTTP request to send to an engine. */
+struct aif_engine_req {
+	char	 url[AIF_ENGINE_URL_MAX];
+	char	*body;			/* new (free) */
+	size_t	 body_len;
+};
+
+/* The outcome of one engine call, in canonical form. */
+struct aif_engine_result {
+	enum aif_failure failure;
+	json_t	*response;		/* new reference on success: the OpenAI body */
+	int64_t	 prompt_tokens;
+	int64_t	 completion_tokens;
+	int	 client_status;		/* on failure: the status a client should see */
+	char	 error_type[48];	/* OpenAI error type on failure */
+	char	 error_code[48];	/* "" = null */
+	char	 message[512];		/* never holds prompt text */
+};
+
+/* Kind of the canonical request, as stored in jobs.kind. */
+enum aif_kind	aif_kind_from_name(const char *name);
+const char	*aif_kind_name(enum aif_kind kind);
+
+struct aif_adapter {
+	int		 abi;		/* AIF_ADAPTER_ABI */
+	const char	*name;		/* as named in YAML models[].adapter */
+	/* Builds the engine request for a canonical request body (borrowed).
+	 * On AIF_OK *out is filled (free out->body). AIF_INVALID: kind unsupported. */
+	enum aif_err	(*build)(const struct aif_model *m, const struct aif_replica *r,
+			    enum aif_kind kind, const char *request, size_t len,
+			    struct aif_engine_req *out);
+	/* Turns an HTTP answer (status, body borrowed) into *out (zeroed by caller). */
+	void		(*parse)(const struct aif_model *m, enum aif_kind kind,
+			    long status, const char *body, size_t len,
+			    struct aif_engine_result *out);
+	/* Path appended to a replica URL for health probes (GET, 200 = healthy). */
+	const char	*health_path;
+};
+
+/* Returns the adapter named `name`, or NULL. Table in adapters/registry.c. */
+const struct aif_adapter *aif_adapter_find(const char *name);
+
+/* Fills *out for a transport-level failure (curl error text borrowed, no prompt). */
+void		aif_adapter_transport_failure(const char *what, int timed_out,
+		    struct aif_engine_result *out);
+
+/* Releases what *r holds and zeroes it. */
+void		aif_engine_result_clear(struct aif_engine_result *r);
+
+#endif

@@ -1,0 +1,189 @@
+/* openai.c -- the `openai` adapter (vLLM, llama.cpp, Ollama /v1, TGI Messages API, any
+ * OpenAI-compatible server). The request passes through with `model` replaced by the
+ * upstream name; the response passes back with `model` set to the public id. Error
+ * bodies of every shape those servers use are normalised (shared/protocols.md §6):
+ * vLLM {"error":{...,"code":int}}, older flat {"object":"error",...}, {"error":"text"},
+ * llama.cpp {"error":{"code":int,"message",...}}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "openai.h"
+
+static const char *
+kind_path(enum aif_kind kind)
+{
+	switch (kind) {
+	case AIF_KIND_CHAT:
+		return "/v1/chat/completions";
+	case AIF_KIND_COMPLETION:
+		return "/v1/completions";
+	case AIF_KIND_EMBEDDING:
+		return "/v1/embeddings";
+	}
+	return NULL;
+}
+
+static enum aif_err
+openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_kind kind,
+    const char *request, size_t len, struct aif_engine_req *out)
+{
+	const char *path = kind_path(kind);
+	size_t ulen = strlen(r->url);
+	json_t *body;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (path == NULL)
+		return AIF_INVALID;
+	while (ulen > 0 && r->url[ulen - 1] == '/')
+		ulen--;
+	n = snprintf(out->url, sizeof(out->url), "%.*s%s", (int)ulen, r->url, path);
+	if (n < 0 || (size_t)n >= sizeof(out->url))
+		return AIF_TOOBIG;
+	if ((body = json_loadb(request, len, 0, NULL)) == NULL || !json_is_object(body)) {
+		json_decref(body);
+		return AIF_INVALID;
+	}
+	if (json_object_set_new(body, "model", json_string(m->upstream_model)) != 0) {
+		json_decref(body);
+		return AIF_NOMEM;
+	}
+	out->body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (out->body == NULL)
+		return AIF_NOMEM;
+	out->body_len = strlen(out->body);
+	return AIF_OK;
+}
+
+/* Copies the engine's error message, whichever shape it came in. */
+static void
+error_message(const char *body, size_t len, char *msg, size_t cap)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *e, *mv = NULL;
+
+	msg[0] = '\0';
+	if (root == NULL) {
+		snprintf(msg, cap, "(non-JSON error body, %zu bytes)", len);
+		return;
+	}
+	e = json_object_get(root, "error");
+	if (json_is_object(e))
+		mv = json_object_get(e, "message");
+	else if (json_is_string(e))
+		mv = e;
+	else
+		mv = json_object_get(root, "message");
+	if (json_is_string(mv))
+		snprintf(msg, cap, "%s", json_string_value(mv));
+	json_decref(root);
+}
+
+static void
+set_error(struct aif_engine_result *out, enum aif_failure f, int status,
+    const char *type, const char *code)
+{
+	out->failure = f;
+	out->client_status = status;
+	snprintf(out->error_type, sizeof(out->error_type), "%s", type);
+	snprintf(out->error_code, sizeof(out->error_code), "%s", code ? code : "");
+}
+
+static void
+classify_status(long status, const char *body, size_t len, struct aif_engine_result *out)
+{
+	char emsg[400];
+
+	error_message(body, len, emsg, sizeof(emsg));
+	switch (status) {
+	case 400:
+	case 413:
+	case 422:
+		if (strcasestr(emsg, "context length") != NULL)
+			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
+			    "context_length_exceeded");
+		else
+			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
+			    "engine_rejected_request");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine rejected the request: %s", emsg);
+		return;
+	case 401:
+	case 403:
+	case 404:
+		set_error(out, AIF_FAIL_FATAL, 502, "server_error", "engine_misconfigured");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine refused the gateway's call (HTTP %ld); an operator must fix "
+		    "the model's configuration.", status);
+		return;
+	case 429:
+	case 503:
+		set_error(out, AIF_FAIL_OVERLOADED, 503, "server_error", "engine_overloaded");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine is overloaded (HTTP %ld), please try again later.", status);
+		return;
+	case 408:
+	case 504:
+		set_error(out, AIF_FAIL_RETRYABLE, 504, "server_error", "engine_timeout");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine timed out (HTTP %ld).", status);
+		return;
+	default:
+		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine failed (HTTP %ld).", status);
+		return;
+	}
+}
+
+static int64_t
+usage_field(json_t *usage, const char *name)
+{
+	json_t *v = json_object_get(usage, name);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+static void
+openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const char *body,
+    size_t len, struct aif_engine_result *out)
+{
+	json_t *root, *usage;
+	const char *want = kind == AIF_KIND_EMBEDDING ? "data" : "choices";
+
+	if (status != 200) {
+		classify_status(status, body, len, out);
+		return;
+	}
+	root = json_loadb(body, len, 0, NULL);
+	if (root == NULL || !json_is_object(root) ||
+	    !json_is_array(json_object_get(root, want)) ||
+	    json_object_get(root, "error") != NULL) {
+		json_decref(root);
+		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine returned a malformed response.");
+		return;
+	}
+	json_object_set_new(root, "model", json_string(m->id));
+	/* engine internals a client has no use for */
+	json_object_del(root, "kv_transfer_params");
+	json_object_del(root, "prompt_logprobs");
+	json_object_del(root, "prompt_token_ids");
+	usage = json_object_get(root, "usage");
+	out->prompt_tokens = usage_field(usage, "prompt_tokens");
+	out->completion_tokens = usage_field(usage, "completion_tokens");
+	out->failure = AIF_FAIL_NONE;
+	out->response = root;
+}
+
+const struct aif_adapter aif_adapter_openai = {
+	.abi = AIF_ADAPTER_ABI,
+	.name = "openai",
+	.build = openai_build,
+	.parse = openai_parse,
+	.health_path = "/health",
+};

@@ -1,0 +1,331 @@
+/* aifctl.c -- the operator's command line: configuration checks, schema migrations and
+ * API keys. The config is --config FILE, else $AIF_CONFIG, else config/aif.yaml when
+ * run from a checkout, else /etc/aif/aif.yaml.
+ *
+ *   aifctl [--config FILE] config check [FILE]
+ *   aifctl [--config FILE] migrate [--sql-dir DIR]
+ *   aifctl [--config FILE] keys create --name NAME --role ROLE [--tenant TENANT]
+ *   aifctl [--config FILE] keys list
+ */
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apikey.h"
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#define SCRIPT_MAX	(1u << 20)
+#define MIGRATIONS_MAX	1000
+
+static const char *
+default_config(void)
+{
+	const char *env = getenv("AIF_CONFIG");
+	struct stat st;
+
+	if (env != NULL && *env != '\0')
+		return env;
+	if (stat("config/aif.yaml", &st) == 0)
+		return "config/aif.yaml";
+	return "/etc/aif/aif.yaml";
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: aifctl [--config FILE] config check [FILE]\n"
+	    "       aifctl [--config FILE] migrate [--sql-dir DIR]\n"
+	    "       aifctl [--config FILE] keys create --name NAME --role ROLE [--tenant T]\n"
+	    "       aifctl [--config FILE] keys list\n");
+	exit(2);
+}
+
+static struct aif_config *
+load(const char *path)
+{
+	struct aif_config *cfg = NULL;
+	char errbuf[16384];
+
+	if (aif_cfg_load(path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fputs(errbuf, stderr);
+		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
+			fputc('\n', stderr);
+		return NULL;
+	}
+	return cfg;
+}
+
+static int
+cmd_config_check(const char *path)
+{
+	struct aif_config *cfg = load(path);
+
+	if (cfg == NULL)
+		return 1;
+	printf("%s: ok (%zu models, %zu roles)\n", path, cfg->nmodels, cfg->nroles);
+	aif_cfg_free(cfg);
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	if ((buf = malloc(SCRIPT_MAX + 1)) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, SCRIPT_MAX + 1, f);
+	fclose(f);
+	if (n > SCRIPT_MAX) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Applies every sql/NNN_name.sql not yet recorded in schema_migrations, in order. */
+static int
+cmd_migrate(const struct aif_config *cfg, const char *dir)
+{
+	static const char create[] =
+	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    " version INT UNSIGNED NOT NULL PRIMARY KEY,"
+	    " name VARCHAR(255) NOT NULL,"
+	    " applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
+	    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	struct aif_db *db = NULL;
+	struct dirent *de;
+	char *names[MIGRATIONS_MAX];
+	size_t n = 0, applied = 0;
+	DIR *d;
+	int rc = 1;
+
+	if ((d = opendir(dir)) == NULL) {
+		fprintf(stderr, "aifctl: cannot open %s\n", dir);
+		return 1;
+	}
+	while ((de = readdir(d)) != NULL && n < MIGRATIONS_MAX) {
+		size_t len = strlen(de->d_name);
+		if (len > 8 && de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    de->d_name[1] >= '0' && de->d_name[1] <= '9' &&
+		    de->d_name[2] >= '0' && de->d_name[2] <= '9' && de->d_name[3] == '_' &&
+		    strcmp(de->d_name + len - 4, ".sql") == 0)
+			if ((names[n] = strdup(de->d_name)) != NULL)
+				n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	if (aif_db_open(cfg, &db) != AIF_OK) {
+		fprintf(stderr, "aifctl: cannot connect to the database\n");
+		goto out;
+	}
+	if (aif_db_exec(db, create, NULL, 0, NULL, NULL) != AIF_OK)
+		goto out;
+	{
+		struct aif_dbrows *lock = NULL;
+		struct aif_dbp p[] = { AIF_P_STR("aif_migrate") };
+		if (aif_db_query(db, "SELECT GET_LOCK(?, 60)", p, 1, &lock) != AIF_OK)
+			goto out;
+		aif_dbrows_free(lock);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		int64_t version = 0;
+		struct aif_dbrows *rows = NULL;
+		char num[4] = { names[i][0], names[i][1], names[i][2], 0 };
+		size_t len = 0;
+		char *script;
+
+		(void)aif_parse_i64(num, 0, 999, &version);
+		struct aif_dbp p[] = { AIF_P_I64(version), AIF_P_STR(names[i]) };
+		if (aif_db_query(db, "SELECT version FROM schema_migrations WHERE version = ?",
+		    p, 1, &rows) != AIF_OK)
+			goto out;
+		size_t found = rows->nrows;
+		aif_dbrows_free(rows);
+		if (found > 0)
+			continue;
+		int pn = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (pn < 0 || (size_t)pn >= sizeof(path) ||
+		    (script = read_file(path, &len)) == NULL) {
+			fprintf(stderr, "aifctl: cannot read %s/%s\n", dir, names[i]);
+			goto out;
+		}
+		enum aif_err err = aif_db_exec_script(db, script, len);
+		free(script);
+		if (err != AIF_OK) {
+			fprintf(stderr, "aifctl: migration %s failed\n", names[i]);
+			goto out;
+		}
+		if (aif_db_exec(db, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+		    p, 2, NULL, NULL) != AIF_OK)
+			goto out;
+		printf("applied %s\n", names[i]);
+		applied++;
+	}
+	printf("schema up to date (%zu applied now, %zu known)\n", applied, n);
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	aif_db_close(db);
+	return rc;
+}
+
+static int
+cmd_keys_create(const struct aif_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "tenant", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL, *role = NULL, *tenant = "default";
+	struct aif_auth *auth = NULL;
+	struct aif_db *db = NULL;
+	char key[AIF_KEY_LEN + 1];
+	uint64_t id = 0;
+	int ch, rc = 1;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "n:r:t:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n': name = optarg; break;
+		case 'r': role = optarg; break;
+		case 't': tenant = optarg; break;
+		default: usage();
+		}
+	}
+	if (name == NULL || role == NULL || strlen(name) > 128 || strlen(tenant) > 128)
+		usage();
+	if (aif_cfg_role(cfg, role) == NULL) {
+		fprintf(stderr, "aifctl: no role '%s' in %s\n", role, cfg->path);
+		return 1;
+	}
+	if (aif_auth_new(cfg, &auth) != AIF_OK)
+		return 1;
+	if (aif_db_open(cfg, &db) != AIF_OK) {
+		fprintf(stderr, "aifctl: cannot connect to the database\n");
+		goto out;
+	}
+	if (aif_auth_create_key(auth, db, name, role, tenant, key, &id) != AIF_OK) {
+		fprintf(stderr, "aifctl: cannot create the key\n");
+		goto out;
+	}
+	printf("%s\n", key);
+	fprintf(stderr, "created key id=%llu name=%s role=%s tenant=%s prefix=%.12s "
+	    "(the secret above is shown once; only its hash is stored)\n",
+	    (unsigned long long)id, name, role, tenant, key);
+	memset(key, 0, sizeof(key));
+	rc = 0;
+out:
+	aif_db_close(db);
+	aif_auth_free(auth);
+	return rc;
+}
+
+static int
+cmd_keys_list(const struct aif_config *cfg)
+{
+	static const char sql[] =
+	    "SELECT id, key_prefix, name, role, tenant, created_at,"
+	    " COALESCE(expires_at, '-'), COALESCE(revoked_at, '-') FROM api_keys ORDER BY id";
+	struct aif_db *db = NULL;
+	struct aif_dbrows *rows = NULL;
+	int rc = 1;
+
+	if (aif_db_open(cfg, &db) != AIF_OK ||
+	    aif_db_query(db, sql, NULL, 0, &rows) != AIF_OK) {
+		fprintf(stderr, "aifctl: cannot read api_keys\n");
+		goto out;
+	}
+	printf("%-6s %-12s %-20s %-10s %-16s %-26s %-26s %s\n", "ID", "PREFIX", "NAME",
+	    "ROLE", "TENANT", "CREATED", "EXPIRES", "REVOKED");
+	for (size_t r = 0; r < rows->nrows; r++)
+		printf("%-6s %-12s %-20s %-10s %-16s %-26s %-26s %s\n",
+		    aif_dbrows_get(rows, r, 0), aif_dbrows_get(rows, r, 1),
+		    aif_dbrows_get(rows, r, 2), aif_dbrows_get(rows, r, 3),
+		    aif_dbrows_get(rows, r, 4), aif_dbrows_get(rows, r, 5),
+		    aif_dbrows_get(rows, r, 6), aif_dbrows_get(rows, r, 7));
+	rc = 0;
+out:
+	aif_dbrows_free(rows);
+	aif_db_close(db);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = NULL, *sql_dir = NULL;
+	struct aif_config *cfg;
+	int rc, i = 1;
+
+	aif_log_init("aifctl");
+	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[i + 1];
+			i += 2;
+		} else {
+			usage();
+		}
+	}
+	if (i >= argc)
+		usage();
+	if (config_path == NULL)
+		config_path = default_config();
+	if (strcmp(argv[i], "config") == 0) {
+		if (i + 1 >= argc || strcmp(argv[i + 1], "check") != 0)
+			usage();
+		return cmd_config_check(i + 2 < argc ? argv[i + 2] : config_path);
+	}
+	if ((cfg = load(config_path)) == NULL)
+		return 1;
+	if (strcmp(argv[i], "migrate") == 0) {
+		if (i + 2 < argc && strcmp(argv[i + 1], "--sql-dir") == 0)
+			sql_dir = argv[i + 2];
+		else if (i + 1 < argc)
+			usage();
+		if (sql_dir == NULL)
+			sql_dir = getenv("AIF_SQL_DIR");
+		if (sql_dir == NULL)
+			sql_dir = access("sql/001_init.sql", R_OK) == 0 ? "sql" :
+			    "/usr/share/aif/sql";
+		rc = cmd_migrate(cfg, sql_dir);
+	} else if (strcmp(argv[i], "keys") == 0 && i + 1 < argc &&
+	    strcmp(argv[i + 1], "create") == 0) {
+		rc = cmd_keys_create(cfg, argc - (i + 1), argv + i + 1);
+	} else if (strcmp(argv[i], "keys") == 0 && i + 1 < argc &&
+	    strcmp(argv[i + 1], "list") == 0) {
+		rc = cmd_keys_list(cfg);
+	} else {
+		aif_cfg_free(cfg);
+		usage();
+	}
+	aif_cfg_free(cfg);
+	return rc;
+}

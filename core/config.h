@@ -1,0 +1,140 @@
+/* config.h -- the YAML configuration (libyaml), loaded once, validated strictly and
+ * immutable afterwards. Unknown keys, wrong types, out-of-range values and missing
+ * required fields are errors reported as `file:line:column: message`; every error in
+ * the file is collected before the load fails. Scalars may use ${NAME} and
+ * ${NAME:-default} environment expansion (before type conversion), so the one checked-in
+ * config/aif.yaml serves both `make up` and `make test`.
+ * Reload (SIGHUP) builds a new struct aif_config and swaps it; nothing here is shared. */
+#ifndef AIF_CONFIG_H
+#define AIF_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Request kinds a model serves (bit mask in struct aif_model.kinds). */
+enum aif_kind {
+	AIF_KIND_CHAT = 1 << 0,
+	AIF_KIND_COMPLETION = 1 << 1,
+	AIF_KIND_EMBEDDING = 1 << 2,
+};
+
+struct aif_replica {
+	char	*url;		/* base URL, e.g. http://127.0.0.1:9101 (required) */
+	int	 max_in_flight;	/* 1..4096, default 64 */
+};
+
+struct aif_pricing {		/* integer micro-units of currency per million tokens */
+	int64_t	 input_per_mtok;	/* >= 0, default 0 */
+	int64_t	 output_per_mtok;	/* >= 0, default 0 */
+};
+
+struct aif_model {
+	char	*id;		/* public model id clients send (required, unique) */
+	char	*adapter;	/* "openai" (required; known adapters checked by the caller) */
+	char	*engine;	/* free-form engine label for usage rows, default = adapter */
+	char	*upstream_model; /* model name sent to the engine, default = id */
+	char	*owned_by;	/* shown in /v1/models, default "aif" */
+	unsigned kinds;		/* enum aif_kind mask; YAML `kinds: [chat, completion]`,
+				   default chat|completion */
+	struct aif_replica *replicas;	/* at least one (required) */
+	size_t	 nreplicas;
+	int	 max_in_flight;	/* per model across a worker's calls, 1..65536, default 64 */
+	int	 timeout_ms;	/* engine call timeout, 100..3600000, default 60000 */
+	int	 max_attempts;	/* 1..100, default queue.max_attempts */
+	int	 max_output_tokens; /* cap on max_tokens, 1..1048576, default 4096 */
+	struct aif_pricing pricing;
+};
+
+struct aif_role {
+	char	*name;		/* required, unique */
+	int	 admin;		/* bool, default false */
+	int	 max_priority;	/* 0..9, default queue.default_priority */
+	char	**models;	/* glob patterns (fnmatch), default ["*"] */
+	size_t	 nmodels;
+	char	**endpoints;	/* e.g. "chat", "completions", "models", "jobs"; default ["*"] */
+	size_t	 nendpoints;
+};
+
+struct aif_config {
+	char	*path;		/* the file this came from */
+
+	struct {
+		char	*listen;	/* FastCGI socket path, or "fd:0" / "systemd"
+					   (required) */
+		int	 threads;	/* acceptor threads, 1..256, default 4 */
+		size_t	 max_body_bytes; /* 1024..67108864, default 1048576 */
+		int	 sync_timeout_ms; /* 100..3600000, default 120000 */
+		char	*run_dir;	/* doorbell sockets live here (required) */
+		int	 poll_interval_ms; /* slow-poll fallback, 50..60000, default 1000 */
+		int	 max_waiting;	/* parked sync requests, 1..1000000, default 4096 */
+		int	 max_messages;	/* per request, 1..100000, default 2048 */
+		int	 max_json_depth; /* 2..512, default 64 */
+	} server;
+
+	struct {
+		char	*socket;	/* unix socket path; or host+port */
+		char	*host;		/* default NULL */
+		int	 port;		/* 0..65535, default 3306 */
+		char	*user;		/* default NULL (connector uses the OS user) */
+		char	*password_file;	/* default NULL */
+		char	*name;		/* database name (required) */
+		int	 connect_timeout_ms; /* 100..60000, default 2000 */
+		int	 rw_timeout_ms;	/* 100..600000, default 10000 */
+	} database;
+
+	struct {
+		int	 default_priority; /* 0..9, default 4 */
+		int	 max_attempts;	/* 1..100, default 3 */
+		int	 lease_seconds;	/* 2..3600, default 30 */
+		int	 claim_batch;	/* 1..1000, default 16 */
+		int	 poll_interval_ms; /* 50..60000, default 1000 */
+	} queue;
+
+	struct {
+		int	 slots;		/* concurrent engine calls per worker, 1..4096,
+					   default 64 */
+		int	 drain_timeout_ms; /* 0..3600000, default 30000 */
+		int	 heartbeat_ms;	/* 100..60000, default 2000 */
+	} worker;
+
+	struct {
+		char	*pepper_file;	/* HMAC key for key hashes; NULL = plain SHA-256 */
+	} auth;
+
+	struct aif_model *models;	/* at least one (required) */
+	size_t	 nmodels;
+	struct aif_role	*roles;		/* at least one (required) */
+	size_t	 nroles;
+};
+
+/* Loads and validates the YAML file at `path` (borrowed).
+ * On AIF_OK *out is new (free with aif_cfg_free) and errbuf is "".
+ * On error *out is NULL and errbuf holds every error found, one per line, each
+ * "file:line:column: message" (truncated to errlen, always NUL-terminated).
+ * Returns AIF_CONFIG for invalid content, AIF_IO when the file cannot be read. */
+enum aif_err	aif_cfg_load(const char *path, struct aif_config **out,
+		    char *errbuf, size_t errlen);
+
+/* Same, from a string already in memory; `name` is used in error messages. */
+enum aif_err	aif_cfg_load_string(const char *name, const char *yaml, size_t len,
+		    struct aif_config **out, char *errbuf, size_t errlen);
+
+/* Returns the model with id `id` (borrowed from cfg), or NULL. */
+const struct aif_model *aif_cfg_model(const struct aif_config *cfg, const char *id);
+
+/* Returns the role named `name` (borrowed from cfg), or NULL. */
+const struct aif_role *aif_cfg_role(const struct aif_config *cfg, const char *name);
+
+/* Returns 1 when `role` may use model `model_id` (fnmatch over role->models). */
+int		aif_cfg_role_allows_model(const struct aif_role *role, const char *model_id);
+
+/* Returns 1 when `role` may use endpoint `endpoint` ("chat", "completions", ...). */
+int		aif_cfg_role_allows_endpoint(const struct aif_role *role,
+		    const char *endpoint);
+
+/* Frees everything; accepts NULL. */
+void		aif_cfg_free(struct aif_config *cfg);
+
+#endif

@@ -1,0 +1,512 @@
+/* db.c -- MariaDB connections and prepared statements; see db.h.
+ * Each connection caches its prepared statements by SQL text, so a hot statement costs
+ * one round trip. Server-gone errors drop the connection; the next call reconnects. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+
+#include "db.h"
+#include "log.h"
+
+#define STMT_CACHE	96
+#define MAX_PARAMS	512
+#define PASSWORD_MAX	512
+
+struct stmt_slot {
+	char		*sql;
+	MYSQL_STMT	*st;
+};
+
+struct aif_db {
+	const struct aif_config *cfg;
+	MYSQL		*my;
+	int		 up;
+	unsigned	 last_errno;
+	size_t		 next_evict;
+	struct stmt_slot cache[STMT_CACHE];
+};
+
+static void
+cache_clear(struct aif_db *db)
+{
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		if (db->cache[i].st != NULL)
+			mysql_stmt_close(db->cache[i].st);
+		free(db->cache[i].sql);
+		db->cache[i].st = NULL;
+		db->cache[i].sql = NULL;
+	}
+}
+
+static void
+drop_connection(struct aif_db *db)
+{
+	cache_clear(db);
+	if (db->my != NULL)
+		mysql_close(db->my);
+	db->my = NULL;
+	db->up = 0;
+}
+
+static int
+read_password(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+static enum aif_err
+connect_db(struct aif_db *db)
+{
+	const struct aif_config *cfg = db->cfg;
+	unsigned int cto = (unsigned)(cfg->database.connect_timeout_ms + 999) / 1000;
+	unsigned int rwto = (unsigned)(cfg->database.rw_timeout_ms + 999) / 1000;
+	char password[PASSWORD_MAX] = "";
+	const char *pw = NULL;
+	MYSQL *my;
+
+	if (cfg->database.password_file != NULL) {
+		if (read_password(cfg->database.password_file, password,
+		    sizeof(password)) != 0) {
+			aif_error("msg=\"cannot read database password file\" path=%s",
+			    cfg->database.password_file);
+			return AIF_UNAVAILABLE;
+		}
+		pw = password;
+	}
+	if ((my = mysql_init(NULL)) == NULL)
+		return AIF_NOMEM;
+	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &cto);
+	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &rwto);
+	mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &rwto);
+	mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(my, MYSQL_INIT_COMMAND,
+	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+	mysql_options(my, MYSQL_INIT_COMMAND,
+	    "SET SESSION innodb_lock_wait_timeout=5, time_zone='+00:00'");
+	if (mysql_real_connect(my, cfg->database.host, cfg->database.user, pw,
+	    cfg->database.name, (unsigned)cfg->database.port, cfg->database.socket,
+	    CLIENT_FOUND_ROWS) == NULL) {
+		db->last_errno = mysql_errno(my);
+		aif_warn("msg=\"database connect failed\" errno=%u error=\"%s\"",
+		    mysql_errno(my), mysql_error(my));
+		mysql_close(my);
+		memset(password, 0, sizeof(password));
+		return AIF_UNAVAILABLE;
+	}
+	memset(password, 0, sizeof(password));
+	db->my = my;
+	db->up = 1;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_db_open(const struct aif_config *cfg, struct aif_db **out)
+{
+	struct aif_db *db = calloc(1, sizeof(*db));
+
+	*out = NULL;
+	if (db == NULL)
+		return AIF_NOMEM;
+	db->cfg = cfg;
+	*out = db;
+	return connect_db(db);
+}
+
+void
+aif_db_close(struct aif_db *db)
+{
+	if (db == NULL)
+		return;
+	drop_connection(db);
+	free(db);
+}
+
+enum aif_err
+aif_db_ensure(struct aif_db *db)
+{
+	if (db->up)
+		return AIF_OK;
+	drop_connection(db);
+	return connect_db(db);
+}
+
+unsigned
+aif_db_errno(const struct aif_db *db)
+{
+	return db->last_errno;
+}
+
+/* Maps a server/client error number to our enum, dropping dead connections. */
+static enum aif_err
+classify(struct aif_db *db, unsigned no, const char *msg, const char *sql)
+{
+	db->last_errno = no;
+	switch (no) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_COMMANDS_OUT_OF_SYNC:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case 4031:	/* ER_CLIENT_INTERACTION_TIMEOUT */
+	case 2026:	/* CR_SSL_CONNECTION_ERROR */
+		aif_warn("msg=\"database connection lost\" errno=%u", no);
+		drop_connection(db);
+		return AIF_UNAVAILABLE;
+	case ER_LOCK_DEADLOCK:
+	case ER_LOCK_WAIT_TIMEOUT:
+	case ER_DUP_ENTRY:
+		return AIF_CONFLICT;
+	default:
+		aif_error("msg=\"database error\" errno=%u error=\"%s\" sql=\"%.80s\"",
+		    no, msg, sql);
+		return AIF_DB;
+	}
+}
+
+static MYSQL_STMT *
+prepare_cached(struct aif_db *db, const char *sql, enum aif_err *err)
+{
+	MYSQL_STMT *st;
+	size_t i, slot;
+
+	for (i = 0; i < STMT_CACHE; i++)
+		if (db->cache[i].sql != NULL && strcmp(db->cache[i].sql, sql) == 0)
+			return db->cache[i].st;
+	if ((st = mysql_stmt_init(db->my)) == NULL) {
+		*err = AIF_NOMEM;
+		return NULL;
+	}
+	if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+		unsigned no = mysql_stmt_errno(st);
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+		mysql_stmt_close(st);
+		*err = classify(db, no, msg, sql);
+		return NULL;
+	}
+	for (slot = 0; slot < STMT_CACHE; slot++)
+		if (db->cache[slot].sql == NULL)
+			break;
+	if (slot == STMT_CACHE) {
+		slot = db->next_evict;
+		db->next_evict = (db->next_evict + 1) % STMT_CACHE;
+		mysql_stmt_close(db->cache[slot].st);
+		free(db->cache[slot].sql);
+	}
+	db->cache[slot].sql = strdup(sql);
+	db->cache[slot].st = st;
+	if (db->cache[slot].sql == NULL) {
+		mysql_stmt_close(st);
+		db->cache[slot].st = NULL;
+		*err = AIF_NOMEM;
+		return NULL;
+	}
+	return st;
+}
+
+/* Prepares (cached), binds and executes. Returns the statement or NULL with *err. */
+static MYSQL_STMT *
+run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
+    enum aif_err *err)
+{
+	MYSQL_BIND bind[MAX_PARAMS];
+	long long ivals[MAX_PARAMS];
+	unsigned long lens[MAX_PARAMS];
+	MYSQL_STMT *st;
+
+	if (n > MAX_PARAMS) {
+		*err = AIF_TOOBIG;
+		return NULL;
+	}
+	if ((*err = aif_db_ensure(db)) != AIF_OK)
+		return NULL;
+	if ((st = prepare_cached(db, sql, err)) == NULL)
+		return NULL;
+	if (mysql_stmt_param_count(st) != n) {
+		aif_error("msg=\"parameter count mismatch\" sql=\"%.80s\"", sql);
+		*err = AIF_DB;
+		return NULL;
+	}
+	memset(bind, 0, sizeof(MYSQL_BIND) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		switch (params[i].t) {
+		case AIF_DBT_NULL:
+			bind[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case AIF_DBT_I64:
+			ivals[i] = params[i].i;
+			bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[i].buffer = &ivals[i];
+			break;
+		case AIF_DBT_STR:
+			lens[i] = (unsigned long)params[i].len;
+			bind[i].buffer_type = MYSQL_TYPE_STRING;
+			bind[i].buffer = (void *)(uintptr_t)params[i].s;
+			bind[i].buffer_length = lens[i];
+			bind[i].length = &lens[i];
+			break;
+		}
+	}
+	if ((n > 0 && mysql_stmt_bind_param(st, bind) != 0) ||
+	    mysql_stmt_execute(st) != 0) {
+		char msg[256];
+		unsigned no = mysql_stmt_errno(st);
+		snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+		*err = classify(db, no, msg, sql);
+		return NULL;
+	}
+	*err = AIF_OK;
+	return st;
+}
+
+enum aif_err
+aif_db_exec(struct aif_db *db, const char *sql, const struct aif_dbp *params,
+    size_t n, uint64_t *affected, uint64_t *insert_id)
+{
+	enum aif_err err;
+	MYSQL_STMT *st = run(db, sql, params, n, &err);
+
+	if (st == NULL)
+		return err;
+	if (affected != NULL)
+		*affected = (uint64_t)mysql_stmt_affected_rows(st);
+	if (insert_id != NULL)
+		*insert_id = (uint64_t)mysql_stmt_insert_id(st);
+	if (mysql_stmt_field_count(st) > 0)
+		mysql_stmt_free_result(st);
+	return AIF_OK;
+}
+
+void
+aif_dbrows_free(struct aif_dbrows *rows)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < rows->nrows * rows->ncols; i++)
+		free(rows->cells[i]);
+	free(rows->cells);
+	free(rows->lens);
+	free(rows);
+}
+
+enum aif_err
+aif_db_query(struct aif_db *db, const char *sql, const struct aif_dbp *params,
+    size_t n, struct aif_dbrows **out)
+{
+	enum aif_err err;
+	MYSQL_STMT *st;
+	MYSQL_RES *meta = NULL;
+	MYSQL_BIND *rb = NULL;
+	unsigned long *lens = NULL;
+	my_bool *nulls = NULL;
+	char **bufs = NULL;
+	struct aif_dbrows *rows = NULL;
+	size_t ncols, nrows, cap = 0;
+	my_bool one = 1;
+
+	*out = NULL;
+	if ((st = run(db, sql, params, n, &err)) == NULL)
+		return err;
+	mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &one);
+	if (mysql_stmt_store_result(st) != 0) {
+		char msg[256];
+		unsigned no = mysql_stmt_errno(st);
+		snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+		return classify(db, no, msg, sql);
+	}
+	err = AIF_NOMEM;
+	ncols = mysql_stmt_field_count(st);
+	nrows = (size_t)mysql_stmt_num_rows(st);
+	if ((rows = calloc(1, sizeof(*rows))) == NULL)
+		goto out;
+	rows->ncols = ncols;
+	if (ncols == 0 || nrows == 0) {
+		err = AIF_OK;
+		goto out;
+	}
+	meta = mysql_stmt_result_metadata(st);
+	rb = calloc(ncols, sizeof(*rb));
+	lens = calloc(ncols, sizeof(*lens));
+	nulls = calloc(ncols, sizeof(*nulls));
+	bufs = calloc(ncols, sizeof(*bufs));
+	rows->cells = calloc(nrows * ncols, sizeof(char *));
+	rows->lens = calloc(nrows * ncols, sizeof(size_t));
+	if (meta == NULL || rb == NULL || lens == NULL || nulls == NULL ||
+	    bufs == NULL || rows->cells == NULL || rows->lens == NULL)
+		goto out;
+	for (size_t c = 0; c < ncols; c++) {
+		MYSQL_FIELD *f = mysql_fetch_field_direct(meta, (unsigned)c);
+		size_t sz = f->max_length > 64 ? f->max_length : 64;
+		if ((bufs[c] = malloc(sz + 1)) == NULL)
+			goto out;
+		rb[c].buffer_type = MYSQL_TYPE_STRING;
+		rb[c].buffer = bufs[c];
+		rb[c].buffer_length = sz + 1;
+		rb[c].length = &lens[c];
+		rb[c].is_null = &nulls[c];
+	}
+	if (mysql_stmt_bind_result(st, rb) != 0) {
+		err = AIF_DB;
+		goto out;
+	}
+	for (;;) {
+		int rc = mysql_stmt_fetch(st);
+		if (rc == MYSQL_NO_DATA)
+			break;
+		if (rc == 1) {
+			char msg[256];
+			unsigned no = mysql_stmt_errno(st);
+			snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+			err = classify(db, no, msg, sql);
+			goto out;
+		}
+		if (cap >= nrows)
+			break;
+		for (size_t c = 0; c < ncols; c++) {
+			size_t idx = cap * ncols + c;
+			char *cell;
+			if (nulls[c])
+				continue;
+			if ((cell = malloc(lens[c] + 1)) == NULL)
+				goto out;
+			if (lens[c] < rb[c].buffer_length) {
+				memcpy(cell, bufs[c], lens[c]);
+			} else {	/* truncated: fetch the whole column */
+				MYSQL_BIND b1;
+				memset(&b1, 0, sizeof(b1));
+				b1.buffer_type = MYSQL_TYPE_STRING;
+				b1.buffer = cell;
+				b1.buffer_length = lens[c] + 1;
+				if (mysql_stmt_fetch_column(st, &b1, (unsigned)c, 0) != 0) {
+					free(cell);
+					err = AIF_DB;
+					goto out;
+				}
+			}
+			cell[lens[c]] = '\0';
+			rows->cells[idx] = cell;
+			rows->lens[idx] = lens[c];
+		}
+		cap++;
+	}
+	rows->nrows = cap;
+	err = AIF_OK;
+out:
+	if (st != NULL && db->up)
+		mysql_stmt_free_result(st);
+	if (meta != NULL)
+		mysql_free_result(meta);
+	if (bufs != NULL)
+		for (size_t c = 0; c < ncols; c++)
+			free(bufs[c]);
+	free(bufs);
+	free(rb);
+	free(lens);
+	free(nulls);
+	if (err != AIF_OK) {
+		if (rows != NULL && rows->cells == NULL)
+			rows->nrows = 0;
+		else if (rows != NULL)
+			rows->nrows = nrows;	/* free every allocated cell */
+		aif_dbrows_free(rows);
+		return err;
+	}
+	*out = rows;
+	return AIF_OK;
+}
+
+static enum aif_err
+simple(struct aif_db *db, const char *sql)
+{
+	enum aif_err err;
+
+	if ((err = aif_db_ensure(db)) != AIF_OK)
+		return err;
+	if (mysql_real_query(db->my, sql, strlen(sql)) != 0)
+		return classify(db, mysql_errno(db->my), mysql_error(db->my), sql);
+	return AIF_OK;
+}
+
+enum aif_err
+aif_db_begin(struct aif_db *db)
+{
+	return simple(db, "START TRANSACTION");
+}
+
+enum aif_err
+aif_db_commit(struct aif_db *db)
+{
+	if (!db->up)
+		return AIF_UNAVAILABLE;
+	if (mysql_commit(db->my) != 0)
+		return classify(db, mysql_errno(db->my), mysql_error(db->my), "COMMIT");
+	return AIF_OK;
+}
+
+void
+aif_db_rollback(struct aif_db *db)
+{
+	if (db->up && mysql_rollback(db->my) != 0)
+		(void)classify(db, mysql_errno(db->my), mysql_error(db->my), "ROLLBACK");
+}
+
+const char *
+aif_db_placeholders(size_t n, char *buf, size_t cap)
+{
+	size_t need = n == 0 ? 1 : 2 * n;
+
+	if (n == 0 || need > cap)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		buf[2 * i] = '?';
+		buf[2 * i + 1] = ',';
+	}
+	buf[2 * n - 1] = '\0';
+	return buf;
+}
+
+enum aif_err
+aif_db_exec_script(struct aif_db *db, const char *script, size_t len)
+{
+	enum aif_err err = AIF_OK;
+	int status;
+
+	if ((err = aif_db_ensure(db)) != AIF_OK)
+		return err;
+	if (mysql_set_server_option(db->my, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0)
+		return classify(db, mysql_errno(db->my), mysql_error(db->my), "multi on");
+	if (mysql_real_query(db->my, script, (unsigned long)len) != 0) {
+		err = classify(db, mysql_errno(db->my), mysql_error(db->my), script);
+		goto out;
+	}
+	do {
+		MYSQL_RES *res = mysql_store_result(db->my);
+		if (res != NULL)
+			mysql_free_result(res);
+		status = mysql_next_result(db->my);
+		if (status > 0) {
+			err = classify(db, mysql_errno(db->my), mysql_error(db->my), script);
+			goto out;
+		}
+	} while (status == 0);
+out:
+	if (db->up)
+		(void)mysql_set_server_option(db->my, MYSQL_OPTION_MULTI_STATEMENTS_OFF);
+	return err == AIF_CONFLICT ? AIF_DB : err;
+}

@@ -1,0 +1,99 @@
+/* db.h -- MariaDB access for every binary: one connection per thread, prepared
+ * statements only (cached per connection), READ COMMITTED, bounded timeouts, and lazy
+ * reconnect after the server went away. Results are fetched as text cells.
+ * A struct aif_db is used by one thread at a time. */
+#ifndef AIF_DB_H
+#define AIF_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+
+struct aif_db;
+
+enum aif_dbt { AIF_DBT_NULL, AIF_DBT_I64, AIF_DBT_STR };
+
+/* One statement parameter; strings are borrowed for the duration of the call. */
+struct aif_dbp {
+	enum aif_dbt	 t;
+	int64_t		 i;
+	const char	*s;
+	size_t		 len;
+};
+
+#define AIF_P_NULL()	((struct aif_dbp){ .t = AIF_DBT_NULL })
+#define AIF_P_I64(v)	((struct aif_dbp){ .t = AIF_DBT_I64, .i = (int64_t)(v) })
+#define AIF_P_STR(v)	aif_dbp_str(v)
+#define AIF_P_STRN(v, n) ((struct aif_dbp){ .t = AIF_DBT_STR, .s = (v), .len = (n) })
+
+/* A string parameter, or NULL for SQL NULL. */
+static inline struct aif_dbp
+aif_dbp_str(const char *s)
+{
+	struct aif_dbp p = { .t = s != NULL ? AIF_DBT_STR : AIF_DBT_NULL, .s = s,
+	    .len = s != NULL ? strlen(s) : 0 };
+	return p;
+}
+
+/* Rows of a result, every cell as a NUL-terminated string (NULL for SQL NULL). */
+struct aif_dbrows {
+	size_t	  nrows;
+	size_t	  ncols;
+	char	**cells;	/* nrows * ncols */
+	size_t	 *lens;
+};
+
+static inline const char *
+aif_dbrows_get(const struct aif_dbrows *r, size_t row, size_t col)
+{
+	return r->cells[row * r->ncols + col];
+}
+
+/* Opens a connection with the settings of cfg->database (borrowed; must outlive db).
+ * On AIF_OK *out is new (aif_db_close). On failure *out is still new but not connected:
+ * every call retries the connection first and returns AIF_UNAVAILABLE while the server
+ * is unreachable. Returns AIF_NOMEM only when nothing could be allocated. */
+enum aif_err	aif_db_open(const struct aif_config *cfg, struct aif_db **out);
+
+/* Closes the connection and frees everything; accepts NULL. */
+void		aif_db_close(struct aif_db *db);
+
+/* Makes sure the connection is up (reconnecting if needed). AIF_OK or AIF_UNAVAILABLE. */
+enum aif_err	aif_db_ensure(struct aif_db *db);
+
+/* Executes a statement with n parameters. *affected (may be NULL) gets the affected row
+ * count, *insert_id (may be NULL) the AUTO_INCREMENT id.
+ * Returns AIF_OK, AIF_UNAVAILABLE (server unreachable; connection dropped),
+ * AIF_CONFLICT (deadlock / lock wait timeout / duplicate key: retry or report),
+ * or AIF_DB (anything else; logged once here). */
+enum aif_err	aif_db_exec(struct aif_db *db, const char *sql,
+		    const struct aif_dbp *params, size_t n, uint64_t *affected,
+		    uint64_t *insert_id);
+
+/* Runs a query; on AIF_OK *out is new (aif_dbrows_free), possibly with nrows 0.
+ * Errors as aif_db_exec; *out is NULL then. */
+enum aif_err	aif_db_query(struct aif_db *db, const char *sql,
+		    const struct aif_dbp *params, size_t n, struct aif_dbrows **out);
+
+void		aif_dbrows_free(struct aif_dbrows *rows);
+
+/* Transactions (the connection runs with autocommit on between them). */
+enum aif_err	aif_db_begin(struct aif_db *db);
+enum aif_err	aif_db_commit(struct aif_db *db);
+void		aif_db_rollback(struct aif_db *db);
+
+/* Runs a trusted multi-statement script (a migration file: DDL, no user data) as one
+ * batch. Never pass anything built from input here. AIF_OK or AIF_DB (logged). */
+enum aif_err	aif_db_exec_script(struct aif_db *db, const char *script, size_t len);
+
+/* The last server error number (0 if none), for callers that distinguish duplicates. */
+unsigned	aif_db_errno(const struct aif_db *db);
+
+/* Returns a SQL fragment "?,?,...,?" with n placeholders in buf (cap bytes), or NULL
+ * if it does not fit. */
+const char	*aif_db_placeholders(size_t n, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,90 @@
+/* doorbell.c -- Unix datagram doorbells; see doorbell.h. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "doorbell.h"
+
+static int
+fill_addr(struct sockaddr_un *sa, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(sa->sun_path))
+		return -1;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, n + 1);
+	return 0;
+}
+
+enum aif_err
+aif_doorbell_bind(const char *path, int *fd)
+{
+	struct sockaddr_un sa;
+	int s, rcvbuf = 1 << 20;
+
+	*fd = -1;
+	if (fill_addr(&sa, path) != 0)
+		return AIF_TOOBIG;
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return AIF_IO;
+	(void)unlink(path);
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(s);
+		return AIF_IO;
+	}
+	(void)chmod(path, 0660);
+	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	*fd = s;
+	return AIF_OK;
+}
+
+int
+aif_doorbell_sender(void)
+{
+	return socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+int
+aif_doorbell_ring(int sender_fd, const char *path, const void *msg, size_t len)
+{
+	struct sockaddr_un sa;
+
+	if (sender_fd < 0 || path == NULL || fill_addr(&sa, path) != 0)
+		return -1;
+	if (sendto(sender_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+	    (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	return 0;
+}
+
+ssize_t
+aif_doorbell_recv(int fd, char *buf, size_t cap)
+{
+	ssize_t n;
+
+	if (cap == 0)
+		return -1;
+	n = recv(fd, buf, cap - 1, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		return -1;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+void
+aif_doorbell_close(int fd, const char *path)
+{
+	if (fd >= 0)
+		close(fd);
+	if (path != NULL)
+		(void)unlink(path);
+}

@@ -1,0 +1,36 @@
+/* doorbell.h -- latency hints between processes over Unix datagram sockets.
+ * aif-api rings workers when it enqueued a job; workers ring the aif-api process named
+ * in a job's reply_to when the job reached a final state. A lost or refused datagram only
+ * costs latency: the database stays the truth and every waiter also polls slowly.
+ * Messages are small text lines: "job <id>\n" (job reached a final state) or "wake\n". */
+#ifndef AIF_DOORBELL_H
+#define AIF_DOORBELL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+#define AIF_DOORBELL_PATH_MAX	108	/* sun_path */
+#define AIF_DOORBELL_MSG_MAX	512
+
+/* Binds a non-blocking datagram socket at `path` (replacing a stale file), mode 0660.
+ * On AIF_OK *fd is the socket. AIF_TOOBIG if the path does not fit, AIF_IO otherwise. */
+enum aif_err	aif_doorbell_bind(const char *path, int *fd);
+
+/* Opens an unbound non-blocking datagram socket for ringing. Returns the fd or -1. */
+int		aif_doorbell_sender(void);
+
+/* Sends msg (len bytes) to the doorbell at `path` without blocking.
+ * Returns 0 when sent, -1 otherwise (peer gone, full queue): callers ignore it. */
+int		aif_doorbell_ring(int sender_fd, const char *path, const void *msg,
+		    size_t len);
+
+/* Receives one datagram into buf (cap bytes, NUL-terminated, truncated).
+ * Returns its length, 0 when none is pending, -1 on error. */
+ssize_t		aif_doorbell_recv(int fd, char *buf, size_t cap);
+
+/* Closes fd and unlinks path (either may be -1 / NULL). */
+void		aif_doorbell_close(int fd, const char *path);
+
+#endif

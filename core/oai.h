@@ -1,0 +1,80 @@
+/* oai.h -- the OpenAI request front: parsing and validating request bodies for
+ * /v1/chat/completions and /v1/completions, and building OpenAI error objects.
+ * Validation is what OpenAI documents (types, ranges, required fields); unknown fields
+ * are passed through to the engine untouched (vLLM and others accept extras).
+ * Thread-safe; no state. */
+#ifndef AIF_OAI_H
+#define AIF_OAI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "err.h"
+
+struct aif_oai_limits {
+	size_t	 max_body_bytes;	/* body longer than this: 413 */
+	int	 max_depth;		/* JSON nesting deeper than this: 400 */
+	int	 max_messages;		/* more messages than this: 400 */
+	size_t	 max_string_bytes;	/* any single string longer: 400 */
+};
+
+/* A client-facing error: HTTP status and the four OpenAI fields. */
+struct aif_oai_error {
+	int	 status;		/* 400, 401, 403, 404, 405, 413, 415, 429, 500, 503, 504 */
+	char	 type[48];		/* "invalid_request_error", "server_error", ... */
+	char	 code[48];		/* "" means null */
+	char	 param[128];		/* "" means null, e.g. "messages[2].content" */
+	char	 message[512];
+};
+
+/* A validated request. */
+struct aif_oai_req {
+	json_t	*body;			/* new reference, the parsed object (owned) */
+	enum aif_kind kind;		/* AIF_KIND_CHAT or AIF_KIND_COMPLETION */
+	const char *model;		/* borrowed from body */
+	int	 stream;		/* "stream": true */
+	int64_t	 max_tokens;		/* max_completion_tokens / max_tokens, or -1 */
+	int64_t	 prompt_tokens_estimate; /* bytes of all prompt text / 4, rounded up,
+					   plus 4 per message; >= 1 */
+};
+
+/* Parses and validates `body` (len bytes, borrowed) as a request of `kind`.
+ * Checks, in order: size (413), UTF-8 + JSON syntax (400 "invalid_json"... param null),
+ * depth, top-level object, required fields, field types and ranges, message roles and
+ * content shapes, string bounds. Fields checked when present: model (string, required),
+ * messages (chat: non-empty array of objects, role in system|developer|user|assistant|
+ * tool|function, content string|array of parts|null (null only for assistant with
+ * tool_calls), name string, tool_call_id string for tool), prompt (completion: string,
+ * array of strings, array of ints, array of int arrays; required), max_tokens and
+ * max_completion_tokens (int >= 1), temperature (0..2), top_p (0..1), n (int 1..128),
+ * stream (bool), stream_options (object|null, only with stream true), stop (string |
+ * array of <= 4 strings | null), presence_penalty / frequency_penalty (-2..2), seed (int),
+ * logprobs (chat: bool; completion: int 0..5), top_logprobs (0..20), user (string),
+ * logit_bias (object of numbers -100..100), response_format (object with type),
+ * tools (array of objects), tool_choice (string|object).
+ * On AIF_OK *out is filled (free with aif_oai_req_free) and *err untouched.
+ * On error *out is zeroed, *err is filled (status 400 or 413), returns AIF_INVALID or
+ * AIF_TOOBIG. */
+enum aif_err	aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
+		    const struct aif_oai_limits *lim, struct aif_oai_req *out,
+		    struct aif_oai_error *err);
+
+/* Releases what `req` holds; accepts a zeroed struct. */
+void		aif_oai_req_free(struct aif_oai_req *req);
+
+/* Fills *err (snprintf-truncated safely); type/code/param may be NULL for null. */
+void		aif_oai_error_set(struct aif_oai_error *err, int status, const char *type,
+		    const char *code, const char *param, const char *fmt, ...)
+		    __attribute__((format(printf, 6, 7)));
+
+/* Returns the error as a JSON object string {"error":{"message","type","param","code"}}
+ * with null for empty param/code. New string (free with free(3)); NULL on no memory. */
+char		*aif_oai_error_json(const struct aif_oai_error *err);
+
+/* Returns the standard reason phrase for an HTTP status ("OK", "Bad Request", ...). */
+const char	*aif_http_reason(int status);
+
+#endif

@@ -1,0 +1,643 @@
+/* queue.c -- the durable job queue; see queue.h and sql/001_init.sql.
+ * Claim query: FORCE INDEX (ix_jobs_claim) = (state, priority DESC, id), READ COMMITTED,
+ * so a claim locks only the rows it takes (see shared/queue-notes.md). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "queue.h"
+
+#define TX_RETRIES	5
+#define MAX_IN		256
+#define SQL_MAX		16384
+
+static void
+copy_cell(char *dst, size_t cap, const char *src)
+{
+	aif_strlcpy(dst, src != NULL ? src : "", cap);
+}
+
+static int64_t
+cell_i64(const char *s)
+{
+	int64_t v = 0;
+
+	if (s != NULL && aif_parse_i64(s, INT64_MIN, INT64_MAX, &v) != 0) {
+		/* decimals such as UNIX_TIMESTAMP(x.ffffff): keep the integer part */
+		v = strtoll(s, NULL, 10);
+	}
+	return v;
+}
+
+int
+aif_queue_state_final(const char *state)
+{
+	return strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+	    strcmp(state, "cancelled") == 0;
+}
+
+enum aif_err
+aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
+    char *public_id)
+{
+	static const char ins_job[] =
+	    "INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority,"
+	    " max_attempts, reply_to, request_id, idempotency_key, stream,"
+	    " prompt_tokens_estimate, max_tokens, request_body)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	static const char ins_ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt) VALUES (?, 'enqueued', 0)";
+	char pid[AIF_JOB_ID_LEN + 1];
+	enum aif_err err = AIF_DB;
+	uint64_t newid = 0;
+
+	*id = 0;
+	public_id[0] = '\0';
+	for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
+		if ((err = aif_random_id("job_", 24, pid, sizeof(pid))) != AIF_OK)
+			return err;
+		struct aif_dbp p[] = {
+			AIF_P_STR(pid), AIF_P_I64(j->api_key_id), AIF_P_STR(j->tenant),
+			AIF_P_STR(j->model), AIF_P_STR(j->kind), AIF_P_I64(j->priority),
+			AIF_P_I64(j->max_attempts), AIF_P_STR(j->reply_to),
+			AIF_P_STR(j->request_id), AIF_P_STR(j->idempotency_key),
+			AIF_P_I64(j->stream), AIF_P_I64(j->prompt_tokens_estimate),
+			j->max_tokens >= 0 ? AIF_P_I64(j->max_tokens) : AIF_P_NULL(),
+			AIF_P_STRN(j->request_body, j->request_len),
+		};
+		if ((err = aif_db_begin(db)) != AIF_OK)
+			return err;
+		err = aif_db_exec(db, ins_job, p, sizeof(p) / sizeof(p[0]), NULL, &newid);
+		if (err == AIF_OK) {
+			struct aif_dbp pe[] = { AIF_P_I64(newid) };
+			err = aif_db_exec(db, ins_ev, pe, 1, NULL, NULL);
+		}
+		if (err == AIF_OK)
+			err = aif_db_commit(db);
+		if (err == AIF_OK) {
+			*id = newid;
+			memcpy(public_id, pid, sizeof(pid));
+			return AIF_OK;
+		}
+		aif_db_rollback(db);
+		if (err != AIF_CONFLICT)
+			return err;
+		/* duplicate idempotency key: report; deadlock: retry */
+		if (aif_db_errno(db) == 1062 && j->idempotency_key != NULL)
+			return AIF_CONFLICT;
+	}
+	return err;
+}
+
+void
+aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
+{
+	if (jobs == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(jobs[i].request_body);
+	free(jobs);
+}
+
+/* Appends "?,?,?" for n items to sql at *off; returns -1 if it does not fit. */
+static int
+append_in(char *sql, size_t cap, size_t *off, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (*off + 3 >= cap)
+			return -1;
+		sql[(*off)++] = '?';
+		if (i + 1 < n)
+			sql[(*off)++] = ',';
+	}
+	sql[*off] = '\0';
+	return 0;
+}
+
+static int
+append_str(char *sql, size_t cap, size_t *off, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*off + n + 1 > cap)
+		return -1;
+	memcpy(sql + *off, s, n + 1);
+	*off += n;
+	return 0;
+}
+
+static enum aif_err
+claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
+    const int *per_model_free, size_t n_models, int limit, int lease_s,
+    struct aif_claimed **out, size_t *nout)
+{
+	char sql[SQL_MAX];
+	size_t off = 0, ntake = 0;
+	struct aif_dbp p[MAX_IN + 2];
+	struct aif_dbrows *rows = NULL;
+	struct aif_claimed *jobs = NULL;
+	int taken[MAX_IN];
+	enum aif_err err;
+
+	if (n_models == 0 || n_models > MAX_IN || limit <= 0)
+		return AIF_OK;
+	if (limit > MAX_IN)
+		limit = MAX_IN;
+	if (append_str(sql, sizeof(sql), &off,
+	    "SELECT id, public_id, model, kind, tenant, COALESCE(reply_to,''),"
+	    " api_key_id, attempts + 1, max_attempts, stream, lease_token + 1,"
+	    " TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, request_body"
+	    " FROM jobs FORCE INDEX (ix_jobs_claim)"
+	    " WHERE state = 'queued' AND run_after <= NOW(6) AND model IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, n_models) != 0 ||
+	    append_str(sql, sizeof(sql), &off,
+	    ") ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED") != 0)
+		return AIF_TOOBIG;
+	for (size_t i = 0; i < n_models; i++)
+		p[i] = AIF_P_STR(models[i]);
+	p[n_models] = AIF_P_I64(limit);
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = aif_db_query(db, sql, p, n_models + 1, &rows)) != AIF_OK)
+		goto fail;
+	if (rows->nrows == 0) {
+		aif_dbrows_free(rows);
+		aif_db_rollback(db);
+		return AIF_OK;
+	}
+	memset(taken, 0, sizeof(taken));
+	{
+		int used[MAX_IN] = { 0 };
+		for (size_t r = 0; r < rows->nrows; r++) {
+			const char *m = aif_dbrows_get(rows, r, 2);
+			for (size_t k = 0; k < n_models; k++) {
+				if (strcmp(models[k], m) == 0 &&
+				    used[k] < per_model_free[k]) {
+					used[k]++;
+					taken[r] = 1;
+					ntake++;
+					break;
+				}
+			}
+		}
+	}
+	if (ntake == 0) {
+		aif_dbrows_free(rows);
+		aif_db_rollback(db);
+		return AIF_OK;
+	}
+	if ((jobs = calloc(ntake, sizeof(*jobs))) == NULL) {
+		err = AIF_NOMEM;
+		goto fail;
+	}
+	/* UPDATE ... WHERE id IN (taken) */
+	off = 0;
+	if (append_str(sql, sizeof(sql), &off,
+	    "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+	    " lease_token = lease_token + 1,"
+	    " lease_until = NOW(6) + INTERVAL ? SECOND, worker_id = ?,"
+	    " started_at = COALESCE(started_at, NOW(6)) WHERE id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, ntake) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ")") != 0) {
+		err = AIF_TOOBIG;
+		goto fail;
+	}
+	p[0] = AIF_P_I64(lease_s);
+	p[1] = AIF_P_I64(worker_id);
+	{
+		size_t k = 0;
+		for (size_t r = 0; r < rows->nrows; r++) {
+			if (!taken[r])
+				continue;
+			struct aif_claimed *c = &jobs[k];
+			c->id = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 0));
+			copy_cell(c->public_id, sizeof(c->public_id), aif_dbrows_get(rows, r, 1));
+			copy_cell(c->model, sizeof(c->model), aif_dbrows_get(rows, r, 2));
+			copy_cell(c->kind, sizeof(c->kind), aif_dbrows_get(rows, r, 3));
+			copy_cell(c->tenant, sizeof(c->tenant), aif_dbrows_get(rows, r, 4));
+			copy_cell(c->reply_to, sizeof(c->reply_to), aif_dbrows_get(rows, r, 5));
+			c->api_key_id = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 6));
+			c->attempt = (int)cell_i64(aif_dbrows_get(rows, r, 7));
+			c->max_attempts = (int)cell_i64(aif_dbrows_get(rows, r, 8));
+			c->stream = (int)cell_i64(aif_dbrows_get(rows, r, 9));
+			c->lease_token = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 10));
+			c->queue_ms = cell_i64(aif_dbrows_get(rows, r, 11));
+			/* steal the body cell */
+			c->request_body = rows->cells[r * rows->ncols + 12];
+			rows->cells[r * rows->ncols + 12] = NULL;
+			if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL) {
+				err = AIF_NOMEM;
+				goto fail;
+			}
+			p[2 + k] = AIF_P_I64(c->id);
+			k++;
+		}
+	}
+	if ((err = aif_db_exec(db, sql, p, 2 + ntake, NULL, NULL)) != AIF_OK)
+		goto fail;
+	off = 0;
+	if (append_str(sql, sizeof(sql), &off,
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id)"
+	    " SELECT id, 'claimed', attempts, worker_id FROM jobs WHERE id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, ntake) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ")") != 0) {
+		err = AIF_TOOBIG;
+		goto fail;
+	}
+	if ((err = aif_db_exec(db, sql, p + 2, ntake, NULL, NULL)) != AIF_OK)
+		goto fail;
+	if ((err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	aif_dbrows_free(rows);
+	*out = jobs;
+	*nout = ntake;
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	aif_dbrows_free(rows);
+	aif_queue_claimed_free(jobs, ntake);
+	return err;
+}
+
+enum aif_err
+aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models,
+    const int *per_model_free, size_t n_models, int limit, int lease_s,
+    struct aif_claimed **out, size_t *n)
+{
+	enum aif_err err = AIF_OK;
+
+	*out = NULL;
+	*n = 0;
+	for (int i = 0; i < TX_RETRIES; i++) {
+		err = claim_once(db, worker_id, models, per_model_free, n_models, limit,
+		    lease_s, out, n);
+		if (err != AIF_CONFLICT)
+			return err;
+	}
+	return err;
+}
+
+static enum aif_err
+succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
+{
+	static const char upd[] =
+	    "UPDATE jobs SET state = 'succeeded', response_body = ?, http_status = 200,"
+	    " finished_at = NOW(6), lease_until = NULL, worker_id = NULL, replica = ?"
+	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
+	static const char ins_usage[] =
+	    "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica,"
+	    " prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms,"
+	    " engine_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)";
+	static const char ins_ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, replica)"
+	    " VALUES (?, 'succeeded', ?, ?, ?)";
+	enum aif_err err;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t affected = 0;
+		struct aif_dbp pu[] = {
+			AIF_P_STR(s[i].response_body), AIF_P_STR(s[i].replica),
+			AIF_P_I64(s[i].id), AIF_P_I64(s[i].lease_token),
+		};
+		s[i].committed = 0;
+		if ((err = aif_db_exec(db, upd, pu, 4, &affected, NULL)) != AIF_OK)
+			goto fail;
+		if (affected != 1) {
+			aif_warn("msg=\"lease lost, result dropped\" job=%" PRIu64, s[i].id);
+			continue;
+		}
+		struct aif_dbp pusage[] = {
+			AIF_P_I64(s[i].id), AIF_P_I64(s[i].api_key_id),
+			AIF_P_STR(s[i].tenant), AIF_P_STR(s[i].model),
+			AIF_P_STR(s[i].engine), AIF_P_STR(s[i].replica),
+			AIF_P_I64(s[i].prompt_tokens), AIF_P_I64(s[i].completion_tokens),
+			AIF_P_I64(s[i].prompt_tokens + s[i].completion_tokens),
+			AIF_P_I64(s[i].cost_micros), AIF_P_I64(s[i].queue_ms),
+			AIF_P_I64(s[i].engine_ms),
+		};
+		if ((err = aif_db_exec(db, ins_usage, pusage, 12, NULL, NULL)) != AIF_OK)
+			goto fail;
+		struct aif_dbp pe[] = {
+			AIF_P_I64(s[i].id), AIF_P_I64(s[i].attempt),
+			AIF_P_I64(s[i].worker_id), AIF_P_STR(s[i].replica),
+		};
+		if ((err = aif_db_exec(db, ins_ev, pe, 4, NULL, NULL)) != AIF_OK)
+			goto fail;
+		s[i].committed = 1;
+	}
+	if ((err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	for (size_t i = 0; i < n; i++)
+		s[i].committed = 0;
+	return err;
+}
+
+enum aif_err
+aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, size_t n)
+{
+	enum aif_err err = AIF_OK;
+
+	if (n == 0)
+		return AIF_OK;
+	for (int i = 0; i < TX_RETRIES; i++) {
+		err = succeed_once(db, s, n);
+		if (err != AIF_CONFLICT)
+			return err;
+	}
+	return err;
+}
+
+static enum aif_err
+fail_once(struct aif_db *db, const struct aif_job_failure *f)
+{
+	static const char upd_retry[] =
+	    "UPDATE jobs SET state = 'queued', run_after = NOW(6) + INTERVAL ? MICROSECOND,"
+	    " lease_until = NULL, worker_id = NULL, replica = ?, error_type = ?,"
+	    " error_code = ?, error_message = ?"
+	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
+	static const char upd_fail[] =
+	    "UPDATE jobs SET state = 'failed', finished_at = NOW(6), lease_until = NULL,"
+	    " worker_id = NULL, replica = ?, http_status = ?, error_type = ?,"
+	    " error_code = ?, error_message = ?"
+	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
+	static const char ins_ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, replica, detail)"
+	    " VALUES (?, ?, ?, ?, ?, ?)";
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if (f->retry) {
+		struct aif_dbp p[] = {
+			AIF_P_I64(f->delay_ms * 1000), AIF_P_STR(f->replica),
+			AIF_P_STR(f->error_type), AIF_P_STR(f->error_code),
+			AIF_P_STR(f->error_message), AIF_P_I64(f->id),
+			AIF_P_I64(f->lease_token),
+		};
+		err = aif_db_exec(db, upd_retry, p, 7, &affected, NULL);
+	} else {
+		struct aif_dbp p[] = {
+			AIF_P_STR(f->replica), AIF_P_I64(f->http_status),
+			AIF_P_STR(f->error_type), AIF_P_STR(f->error_code),
+			AIF_P_STR(f->error_message), AIF_P_I64(f->id),
+			AIF_P_I64(f->lease_token),
+		};
+		err = aif_db_exec(db, upd_fail, p, 7, &affected, NULL);
+	}
+	if (err != AIF_OK)
+		goto fail;
+	if (affected != 1) {
+		aif_db_rollback(db);
+		return AIF_NOTFOUND;
+	}
+	{
+		struct aif_dbp pe[] = {
+			AIF_P_I64(f->id), AIF_P_STR("attempt_failed"), AIF_P_I64(f->attempt),
+			AIF_P_I64(f->worker_id), AIF_P_STR(f->replica),
+			AIF_P_STR(f->event_detail),
+		};
+		if ((err = aif_db_exec(db, ins_ev, pe, 6, NULL, NULL)) != AIF_OK)
+			goto fail;
+		pe[1] = AIF_P_STR(f->retry ? "retry_scheduled" : "failed");
+		if ((err = aif_db_exec(db, ins_ev, pe, 6, NULL, NULL)) != AIF_OK)
+			goto fail;
+	}
+	if ((err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	return err;
+}
+
+enum aif_err
+aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f)
+{
+	enum aif_err err = AIF_OK;
+
+	for (int i = 0; i < TX_RETRIES; i++) {
+		err = fail_once(db, f);
+		if (err != AIF_CONFLICT)
+			return err;
+	}
+	return err;
+}
+
+enum aif_err
+aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s)
+{
+	static const char sql[] =
+	    "UPDATE jobs SET lease_until = NOW(6) + INTERVAL ? SECOND"
+	    " WHERE worker_id = ? AND state = 'running'";
+	struct aif_dbp p[] = { AIF_P_I64(lease_s), AIF_P_I64(worker_id) };
+
+	return aif_db_exec(db, sql, p, 2, NULL, NULL);
+}
+
+enum aif_err
+aif_queue_release(struct aif_db *db, uint64_t worker_id, size_t *n)
+{
+	static const char ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, detail)"
+	    " SELECT id, 'released', attempts, worker_id, 'worker stopped before the"
+	    " attempt finished' FROM jobs WHERE worker_id = ? AND state = 'running'";
+	static const char upd[] =
+	    "UPDATE jobs SET state = 'queued', lease_until = NULL, worker_id = NULL,"
+	    " attempts = IF(attempts > 0, attempts - 1, 0)"
+	    " WHERE worker_id = ? AND state = 'running'";
+	struct aif_dbp p[] = { AIF_P_I64(worker_id) };
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	*n = 0;
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = aif_db_exec(db, ev, p, 1, NULL, NULL)) != AIF_OK ||
+	    (err = aif_db_exec(db, upd, p, 1, &affected, NULL)) != AIF_OK ||
+	    (err = aif_db_commit(db)) != AIF_OK) {
+		aif_db_rollback(db);
+		return err;
+	}
+	*n = (size_t)affected;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_queue_reap(struct aif_db *db, int limit, size_t *n)
+{
+	static const char sel[] =
+	    "SELECT id FROM jobs FORCE INDEX (ix_jobs_lease)"
+	    " WHERE state = 'running' AND lease_until < NOW(6)"
+	    " ORDER BY lease_until LIMIT ? FOR UPDATE SKIP LOCKED";
+	char sql[SQL_MAX];
+	struct aif_dbp p[MAX_IN];
+	struct aif_dbrows *rows = NULL;
+	size_t off = 0, k;
+	enum aif_err err;
+
+	*n = 0;
+	if (limit > MAX_IN)
+		limit = MAX_IN;
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	p[0] = AIF_P_I64(limit);
+	if ((err = aif_db_query(db, sel, p, 1, &rows)) != AIF_OK)
+		goto fail;
+	k = rows->nrows;
+	if (k == 0) {
+		aif_dbrows_free(rows);
+		aif_db_rollback(db);
+		return AIF_OK;
+	}
+	for (size_t i = 0; i < k; i++)
+		p[i] = AIF_P_I64(cell_i64(aif_dbrows_get(rows, i, 0)));
+	if (append_str(sql, sizeof(sql), &off,
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, detail)"
+	    " SELECT id, 'lease_expired', attempts, worker_id,"
+	    " IF(attempts < max_attempts, 'requeued', 'out of attempts')"
+	    " FROM jobs WHERE id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, k) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ")") != 0 ||
+	    (err = aif_db_exec(db, sql, p, k, NULL, NULL)) != AIF_OK)
+		goto fail;
+	off = 0;
+	if (append_str(sql, sizeof(sql), &off,
+	    "UPDATE jobs SET lease_until = NULL, worker_id = NULL,"
+	    " finished_at = IF(attempts < max_attempts, NULL, NOW(6)),"
+	    " http_status = IF(attempts < max_attempts, NULL, 503),"
+	    " error_type = IF(attempts < max_attempts, error_type, 'server_error'),"
+	    " error_code = IF(attempts < max_attempts, error_code, 'lease_expired'),"
+	    " error_message = IF(attempts < max_attempts, error_message,"
+	    " 'The job ran out of attempts: its worker stopped responding.'),"
+	    " state = IF(attempts < max_attempts, 'queued', 'failed')"
+	    " WHERE state = 'running' AND id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, k) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ")") != 0 ||
+	    (err = aif_db_exec(db, sql, p, k, NULL, NULL)) != AIF_OK)
+		goto fail;
+	if ((err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	aif_dbrows_free(rows);
+	*n = k;
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	aif_dbrows_free(rows);
+	return err;
+}
+
+void
+aif_queue_views_free(struct aif_job_view *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i].response_body);
+	free(v);
+}
+
+#define VIEW_COLS \
+	"SELECT id, public_id, api_key_id, model, kind, state, priority, attempts," \
+	" COALESCE(http_status, 0), UNIX_TIMESTAMP(created_at)," \
+	" COALESCE(UNIX_TIMESTAMP(started_at), 0), COALESCE(UNIX_TIMESTAMP(finished_at), 0)," \
+	" response_body, error_type, error_code, error_message FROM jobs "
+
+static void
+fill_view(struct aif_job_view *v, struct aif_dbrows *rows, size_t r)
+{
+	v->id = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 0));
+	copy_cell(v->public_id, sizeof(v->public_id), aif_dbrows_get(rows, r, 1));
+	v->api_key_id = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 2));
+	copy_cell(v->model, sizeof(v->model), aif_dbrows_get(rows, r, 3));
+	copy_cell(v->kind, sizeof(v->kind), aif_dbrows_get(rows, r, 4));
+	copy_cell(v->state, sizeof(v->state), aif_dbrows_get(rows, r, 5));
+	v->priority = (int)cell_i64(aif_dbrows_get(rows, r, 6));
+	v->attempts = (int)cell_i64(aif_dbrows_get(rows, r, 7));
+	v->http_status = (int)cell_i64(aif_dbrows_get(rows, r, 8));
+	v->created_at = cell_i64(aif_dbrows_get(rows, r, 9));
+	v->started_at = cell_i64(aif_dbrows_get(rows, r, 10));
+	v->finished_at = cell_i64(aif_dbrows_get(rows, r, 11));
+	v->response_body = rows->cells[r * rows->ncols + 12];
+	rows->cells[r * rows->ncols + 12] = NULL;
+	copy_cell(v->error_type, sizeof(v->error_type), aif_dbrows_get(rows, r, 13));
+	copy_cell(v->error_code, sizeof(v->error_code), aif_dbrows_get(rows, r, 14));
+	copy_cell(v->error_message, sizeof(v->error_message), aif_dbrows_get(rows, r, 15));
+}
+
+enum aif_err
+aif_queue_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
+    struct aif_job_view **out, size_t *nout)
+{
+	char sql[SQL_MAX];
+	struct aif_dbp p[MAX_IN];
+	struct aif_dbrows *rows = NULL;
+	struct aif_job_view *v;
+	size_t off = 0;
+	enum aif_err err;
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return AIF_OK;
+	if (n > MAX_IN)
+		return AIF_TOOBIG;
+	if (append_str(sql, sizeof(sql), &off, VIEW_COLS
+	    "WHERE state IN ('succeeded','failed','cancelled') AND id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, n) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ")") != 0)
+		return AIF_TOOBIG;
+	for (size_t i = 0; i < n; i++)
+		p[i] = AIF_P_I64(ids[i]);
+	if ((err = aif_db_query(db, sql, p, n, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 0) {
+		aif_dbrows_free(rows);
+		return AIF_OK;
+	}
+	if ((v = calloc(rows->nrows, sizeof(*v))) == NULL) {
+		aif_dbrows_free(rows);
+		return AIF_NOMEM;
+	}
+	for (size_t r = 0; r < rows->nrows; r++)
+		fill_view(&v[r], rows, r);
+	*nout = rows->nrows;
+	*out = v;
+	aif_dbrows_free(rows);
+	return AIF_OK;
+}
+
+enum aif_err
+aif_queue_view_public(struct aif_db *db, const char *public_id, uint64_t api_key_id,
+    struct aif_job_view **out)
+{
+	static const char sql[] = VIEW_COLS "WHERE public_id = ? AND api_key_id = ?";
+	struct aif_dbp p[] = { AIF_P_STR(public_id), AIF_P_I64(api_key_id) };
+	struct aif_dbrows *rows = NULL;
+	struct aif_job_view *v;
+	enum aif_err err;
+
+	*out = NULL;
+	if ((err = aif_db_query(db, sql, p, 2, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 0) {
+		aif_dbrows_free(rows);
+		return AIF_NOTFOUND;
+	}
+	if ((v = calloc(1, sizeof(*v))) == NULL) {
+		aif_dbrows_free(rows);
+		return AIF_NOMEM;
+	}
+	fill_view(v, rows, 0);
+	aif_dbrows_free(rows);
+	*out = v;
+	return AIF_OK;
+}

@@ -1,0 +1,163 @@
+/* queue.h -- the durable job queue in MariaDB: enqueue, claim by priority with
+ * SELECT ... FOR UPDATE SKIP LOCKED, leases fenced by lease_token, batched completion
+ * with the usage row in the same transaction, retry/fail, release, reap.
+ * Every state transition writes a job_events row in the same transaction.
+ * Functions take a connection (struct aif_db, one thread) and retry a transaction that
+ * hit a deadlock a bounded number of times. */
+#ifndef AIF_QUEUE_H
+#define AIF_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "err.h"
+#include "util.h"
+
+#define AIF_MODEL_ID_MAX	128
+#define AIF_TENANT_MAX		128
+#define AIF_REPLY_TO_MAX	108
+
+/* What aif-api enqueues. Every pointer is borrowed for the call. */
+struct aif_job_new {
+	uint64_t	 api_key_id;
+	const char	*tenant;
+	const char	*model;
+	const char	*kind;			/* "chat", "completion", ... */
+	int		 priority;		/* 0..9 */
+	int		 max_attempts;
+	const char	*reply_to;		/* doorbell path or NULL */
+	const char	*request_id;		/* or NULL */
+	const char	*idempotency_key;	/* or NULL */
+	int		 stream;
+	int64_t		 prompt_tokens_estimate;
+	int64_t		 max_tokens;		/* -1 when absent */
+	const char	*request_body;		/* masked request, JSON */
+	size_t		 request_len;
+};
+
+/* A job a worker holds a lease on. */
+struct aif_claimed {
+	uint64_t	 id;
+	char		 public_id[AIF_JOB_ID_LEN + 1];
+	char		 model[AIF_MODEL_ID_MAX + 1];
+	char		 kind[16];
+	char		 tenant[AIF_TENANT_MAX + 1];
+	char		 reply_to[AIF_REPLY_TO_MAX + 1];	/* "" when none */
+	uint64_t	 api_key_id;
+	int		 attempt;		/* this attempt's number, 1-based */
+	int		 max_attempts;
+	int		 stream;
+	uint64_t	 lease_token;
+	int64_t		 queue_ms;		/* created -> this claim */
+	char		*request_body;		/* new (free) */
+};
+
+/* A successful attempt to commit. Pointers borrowed. */
+struct aif_job_success {
+	uint64_t	 id;
+	uint64_t	 lease_token;
+	int		 attempt;
+	uint64_t	 worker_id;
+	uint64_t	 api_key_id;
+	const char	*tenant;
+	const char	*model;
+	const char	*engine;
+	const char	*replica;
+	const char	*response_body;
+	int64_t		 prompt_tokens;
+	int64_t		 completion_tokens;
+	int64_t		 cost_micros;
+	int64_t		 queue_ms;
+	int64_t		 engine_ms;
+	int		 committed;		/* out: 1 when this job's row was updated */
+};
+
+/* A failed attempt. Pointers borrowed. */
+struct aif_job_failure {
+	uint64_t	 id;
+	uint64_t	 lease_token;
+	int		 attempt;
+	uint64_t	 worker_id;
+	const char	*replica;
+	int		 retry;			/* 1: back to queued after delay_ms */
+	int64_t		 delay_ms;
+	int		 http_status;		/* for a final failure */
+	const char	*error_type;
+	const char	*error_code;		/* or NULL */
+	const char	*error_message;		/* no prompt text */
+	const char	*event_detail;		/* e.g. "retryable: HTTP 503" */
+};
+
+/* The final outcome of a job, as aif-api returns it. */
+struct aif_job_view {
+	uint64_t	 id;
+	char		 public_id[AIF_JOB_ID_LEN + 1];
+	uint64_t	 api_key_id;
+	char		 model[AIF_MODEL_ID_MAX + 1];
+	char		 kind[16];
+	char		 state[16];
+	int		 priority;
+	int		 attempts;
+	int		 http_status;		/* 0 until final */
+	int64_t		 created_at;		/* unix seconds */
+	int64_t		 started_at;		/* 0 when never */
+	int64_t		 finished_at;		/* 0 when not final */
+	char		*response_body;		/* new or NULL */
+	char		 error_type[65];
+	char		 error_code[65];
+	char		 error_message[1025];
+};
+
+/* Inserts the job and its `enqueued` event in one transaction.
+ * On AIF_OK *id and public_id (AIF_JOB_ID_LEN + 1 bytes) are set.
+ * AIF_CONFLICT: the idempotency key is taken (the existing job is not looked up here).
+ * AIF_UNAVAILABLE: database unreachable; nothing was written. */
+enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
+		    uint64_t *id, char *public_id);
+
+/* Claims up to `limit` queued jobs whose run_after has passed, highest priority first,
+ * then oldest, restricted to `models` (n_models ids, borrowed) with at most
+ * `per_model_free[i]` jobs of models[i]. Sets them running with a lease of lease_s
+ * seconds held by worker_id, increments attempts and lease_token, writes `claimed`
+ * events, commits. On AIF_OK *out is a new array (aif_queue_claimed_free) of *n jobs. */
+enum aif_err	aif_queue_claim(struct aif_db *db, uint64_t worker_id,
+		    const char *const *models, const int *per_model_free, size_t n_models,
+		    int limit, int lease_s, struct aif_claimed **out, size_t *n);
+void		aif_queue_claimed_free(struct aif_claimed *jobs, size_t n);
+
+/* Commits n successes in one transaction: job succeeded + response, usage row, event.
+ * A job whose lease was lost (lease_token moved on) is skipped (committed = 0). */
+enum aif_err	aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, size_t n);
+
+/* Records a failed attempt: requeue with run_after = now + delay (retry) or final
+ * failure. Fenced by lease_token; returns AIF_NOTFOUND if the lease was lost. */
+enum aif_err	aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f);
+
+/* Extends the leases of every running job of worker_id to now + lease_s. */
+enum aif_err	aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s);
+
+/* Puts every running job of worker_id back to queued (a drain that ran out of time);
+ * the interrupted attempt is not counted. *n gets the count. */
+enum aif_err	aif_queue_release(struct aif_db *db, uint64_t worker_id, size_t *n);
+
+/* Requeues (or fails, when out of attempts) up to `limit` running jobs whose lease
+ * expired, with a `lease_expired` event. *n gets the count. */
+enum aif_err	aif_queue_reap(struct aif_db *db, int limit, size_t *n);
+
+/* Reads jobs by internal id (ids borrowed, n <= 256) that are in a final state.
+ * On AIF_OK *out is a new array (aif_queue_views_free) of *nout views. */
+enum aif_err	aif_queue_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
+		    struct aif_job_view **out, size_t *nout);
+
+/* Reads one job by public id, only if it belongs to api_key_id.
+ * AIF_NOTFOUND when absent or not the caller's. On AIF_OK *out is new. */
+enum aif_err	aif_queue_view_public(struct aif_db *db, const char *public_id,
+		    uint64_t api_key_id, struct aif_job_view **out);
+
+void		aif_queue_views_free(struct aif_job_view *v, size_t n);
+
+/* Returns 1 for succeeded, failed and cancelled. */
+int		aif_queue_state_final(const char *state);
+
+#endif

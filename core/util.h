@@ -1,0 +1,32 @@
+/* util.h -- small helpers shared by every binary: clocks, random public ids, bounded
+ * string copies. Thread-safe. */
+#ifndef AIF_UTIL_H
+#define AIF_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define AIF_JOB_ID_LEN	28	/* "job_" + 24 base62 characters */
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t		aif_now_ms(void);
+
+/* Seconds since the epoch (CLOCK_REALTIME). */
+int64_t		aif_unix_now(void);
+
+/* Fills `buf` with n bytes from getrandom(2). Returns AIF_IO on failure. */
+enum aif_err	aif_random_bytes(void *buf, size_t n);
+
+/* Writes a new public id "<prefix><n base62 chars>" into out (cap bytes incl. NUL).
+ * Returns AIF_TOOBIG if it does not fit, AIF_IO without randomness. */
+enum aif_err	aif_random_id(const char *prefix, size_t n, char *out, size_t cap);
+
+/* Copies src into dst (cap bytes incl. NUL), truncating; returns 1 if truncated. */
+int		aif_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Parses a decimal integer in [min,max] from s (whole string). Returns 0 on success. */
+int		aif_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif

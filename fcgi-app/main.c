@@ -1,0 +1,199 @@
+/* main.c -- aif-api: the FastCGI front of the gateway. Loads the config, opens the
+ * FastCGI listener (a socket path, fd 0, or a systemd socket), binds its doorbell,
+ * starts the completer and N acceptor threads, and on SIGTERM/SIGINT stops accepting,
+ * gives parked requests a short grace period, and exits. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "api.h"
+#include "log.h"
+
+#define STOP_GRACE_MS	10000
+
+static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: aif-api --config FILE\n");
+	exit(2);
+}
+
+static void *
+acceptor(void *arg)
+{
+	struct api *api = arg;
+	struct aif_db *db = NULL;
+
+	(void)aif_db_open(api->cfg, &db);
+	if (db == NULL) {
+		aif_error("msg=\"out of memory opening a database handle\"");
+		return NULL;
+	}
+	while (!api->stopping) {
+		FCGX_Request *fr = calloc(1, sizeof(*fr));
+		struct req r;
+		int rc;
+
+		if (fr == NULL)
+			break;
+		FCGX_InitRequest(fr, api->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+		pthread_mutex_lock(&accept_mu);
+		rc = api->stopping ? -1 : FCGX_Accept_r(fr);
+		pthread_mutex_unlock(&accept_mu);
+		if (rc < 0) {
+			FCGX_Free(fr, 1);
+			free(fr);
+			if (api->stopping)
+				break;
+			continue;
+		}
+		memset(&r, 0, sizeof(r));
+		r.api = api;
+		r.db = db;
+		r.reply.fcgi = fr;
+		api_handle(&r);
+		if (!r.parked && r.reply.fcgi != NULL) {
+			/* every route answers; this is a safety net */
+			reply_fail(&r.reply, 500, "server_error", NULL, NULL,
+			    "The request was not answered.");
+		}
+	}
+	aif_db_close(db);
+	return NULL;
+}
+
+static int
+open_listener(const struct aif_config *cfg)
+{
+	const char *listen = cfg->server.listen;
+	const char *lfds = getenv("LISTEN_FDS");
+	int fd;
+
+	if (strcmp(listen, "systemd") == 0 || (lfds != NULL && strcmp(lfds, "1") == 0)) {
+		if (lfds == NULL || strcmp(lfds, "1") != 0) {
+			aif_error("msg=\"listen: systemd but LISTEN_FDS is not 1\"");
+			return -1;
+		}
+		return 3;	/* SD_LISTEN_FDS_START */
+	}
+	if (strcmp(listen, "fd:0") == 0)
+		return 0;
+	(void)unlink(listen);
+	fd = FCGX_OpenSocket(listen, 1024);
+	if (fd < 0) {
+		aif_error("msg=\"cannot open FastCGI socket\" path=%s", listen);
+		return -1;
+	}
+	(void)chmod(listen, 0660);
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	struct aif_config *cfg = NULL;
+	struct api api;
+	pthread_t *threads = NULL;
+	char errbuf[8192];
+	sigset_t set;
+	int ch, sig, rc = 1, nthreads = 0;
+
+	aif_log_init("aif-api");
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (ch == 'c')
+			config_path = optarg;
+		else
+			usage();
+	}
+	if (config_path == NULL)
+		usage();
+	if (aif_cfg_load(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fprintf(stderr, "%s", errbuf);
+		return 1;
+	}
+	memset(&api, 0, sizeof(api));
+	api.cfg = cfg;
+	api.listen_fd = -1;
+	api.doorbell_fd = -1;
+	api.sender_fd = -1;
+
+	/* Signals go to the main thread only (sigwait below). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (FCGX_Init() != 0 || aif_auth_new(cfg, &api.auth) != AIF_OK)
+		goto out;
+	int n = snprintf(api.doorbell_path, sizeof(api.doorbell_path), "%s/api-%ld.sock",
+	    cfg->server.run_dir, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(api.doorbell_path) ||
+	    aif_doorbell_bind(api.doorbell_path, &api.doorbell_fd) != AIF_OK ||
+	    (api.sender_fd = aif_doorbell_sender()) < 0) {
+		aif_error("msg=\"cannot bind doorbell\" path=%s", api.doorbell_path);
+		goto out;
+	}
+	if ((api.listen_fd = open_listener(cfg)) < 0)
+		goto out;
+	if (waiters_start(&api) != 0) {
+		aif_error("msg=\"cannot start the completer\"");
+		goto out;
+	}
+	if ((threads = calloc((size_t)cfg->server.threads, sizeof(*threads))) == NULL)
+		goto stop;
+	for (; nthreads < cfg->server.threads; nthreads++)
+		if (pthread_create(&threads[nthreads], NULL, acceptor, &api) != 0)
+			break;
+	aif_info("msg=\"aif-api ready\" listen=%s threads=%d doorbell=%s models=%zu",
+	    cfg->server.listen, nthreads, api.doorbell_path, cfg->nmodels);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			aif_info("msg=\"SIGHUP: reload is not implemented yet; ignoring\"");
+			continue;
+		}
+		break;
+	}
+	aif_info("msg=\"stopping\" signal=%d", sig);
+	api.stopping = 1;
+	/* Wake the acceptors blocked in accept(2). */
+	(void)shutdown(api.listen_fd, SHUT_RDWR);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	rc = 0;
+stop:
+	waiters_stop(&api, STOP_GRACE_MS);
+out:
+	free(threads);
+	if (api.listen_fd > 2)
+		close(api.listen_fd);
+	if (strcmp(cfg->server.listen, "systemd") != 0 &&
+	    strcmp(cfg->server.listen, "fd:0") != 0)
+		(void)unlink(cfg->server.listen);
+	aif_doorbell_close(api.doorbell_fd, api.doorbell_fd >= 0 ? api.doorbell_path : NULL);
+	if (api.sender_fd >= 0)
+		close(api.sender_fd);
+	aif_auth_free(api.auth);
+	aif_cfg_free(cfg);
+	return rc;
+}

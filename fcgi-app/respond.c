@@ -1,0 +1,86 @@
+/* respond.c -- writing HTTP responses through FastCGI: status line, the headers every
+ * response carries (content type, x-request-id, x-aif-job-id once a job exists,
+ * cache-control), the body, then FCGX_Finish_r and free. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+void
+reply_send(struct reply *rp, int status, const char *headers, const char *body,
+    size_t len)
+{
+	char head[1024];
+	int n;
+
+	if (rp->fcgi == NULL)
+		return;
+	n = snprintf(head, sizeof(head),
+	    "Status: %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "x-request-id: %s\r\n"
+	    "%s%s%s"
+	    "%s"
+	    "Content-Length: %zu\r\n\r\n",
+	    status, aif_http_reason(status), rp->request_id,
+	    rp->job_id[0] ? "x-aif-job-id: " : "", rp->job_id, rp->job_id[0] ? "\r\n" : "",
+	    headers != NULL ? headers : "", len);
+	if (n > 0 && (size_t)n < sizeof(head)) {
+		FCGX_PutStr(head, n, rp->fcgi->out);
+		if (len > 0)
+			FCGX_PutStr(body, (int)len, rp->fcgi->out);
+	}
+	FCGX_Finish_r(rp->fcgi);
+	free(rp->fcgi);
+	rp->fcgi = NULL;
+}
+
+void
+reply_json(struct reply *rp, int status, const char *headers, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+
+	if (s == NULL) {
+		static const char oom[] = "{\"error\":{\"message\":\"The server is out of "
+		    "memory.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+		reply_send(rp, 500, NULL, oom, sizeof(oom) - 1);
+		return;
+	}
+	reply_send(rp, status, headers, s, strlen(s));
+	free(s);
+}
+
+void
+reply_error(struct reply *rp, const struct aif_oai_error *err)
+{
+	char *s = aif_oai_error_json(err);
+	const char *headers = NULL;
+
+	if (err->status == 503 || err->status == 429)
+		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
+	if (s == NULL) {
+		reply_send(rp, 500, NULL, "{}", 2);
+		return;
+	}
+	reply_send(rp, err->status, headers, s, strlen(s));
+	free(s);
+}
+
+void
+reply_fail(struct reply *rp, int status, const char *type, const char *code,
+    const char *param, const char *fmt, ...)
+{
+	struct aif_oai_error err;
+	char msg[sizeof(err.message)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	aif_oai_error_set(&err, status, type, code, param, "%s", msg);
+	reply_error(rp, &err);
+}

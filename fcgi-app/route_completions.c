@@ -1,0 +1,222 @@
+/* route_completions.c -- POST /v1/chat/completions and /v1/completions: read the body
+ * within its limit, check the content type, validate the OpenAI request, check the
+ * model against the config and the caller's role, pick the priority, enqueue the job
+ * (job row + event in one transaction), wake the workers, then either answer 202 at
+ * once (Prefer: respond-async) or park the request until the job is final. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "log.h"
+#include "queue.h"
+
+#define IDEMPOTENCY_KEY_MAX	255
+
+/* Reads the request body (up to max bytes). Returns a new buffer with *len set, or NULL:
+ * *too_big set when the body is over the limit (the rest is drained). */
+static char *
+read_body(FCGX_Request *fr, size_t max, size_t *len, int *too_big)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	int64_t declared = 0;
+	char *buf;
+	size_t n = 0;
+
+	*len = 0;
+	*too_big = 0;
+	if (cl != NULL && *cl != '\0' &&
+	    aif_parse_i64(cl, 0, INT64_MAX, &declared) != 0)
+		return NULL;
+	if ((size_t)declared > max) {
+		char scratch[8192];
+		*too_big = 1;
+		while (FCGX_GetStr(scratch, sizeof(scratch), fr->in) > 0)
+			;
+		return NULL;
+	}
+	if ((buf = malloc((size_t)declared + 1)) == NULL)
+		return NULL;
+	while (n < (size_t)declared) {
+		int got = FCGX_GetStr(buf + n, (int)((size_t)declared - n), fr->in);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int
+wants_async(FCGX_Request *fr)
+{
+	const char *p = FCGX_GetParam("HTTP_PREFER", fr->envp);
+
+	return p != NULL && strcasestr(p, "respond-async") != NULL;
+}
+
+/* Returns the priority to use, or -1 after answering 400 for a malformed header. */
+static int
+pick_priority(struct req *r, const struct aif_principal *who, const struct aif_role *role)
+{
+	const char *h = FCGX_GetParam("HTTP_X_PRIORITY", r->reply.fcgi->envp);
+	int cap = who->max_priority >= 0 ? who->max_priority : role->max_priority;
+	int prio = r->api->cfg->queue.default_priority;
+	int64_t v;
+
+	if (h != NULL) {
+		if (aif_parse_i64(h, 0, 9, &v) != 0) {
+			reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value",
+			    "X-Priority", "Invalid 'X-Priority' header: expected an integer "
+			    "from 0 (lowest) to 9 (highest).");
+			return -1;
+		}
+		prio = (int)v;
+	}
+	return prio > cap ? cap : prio;
+}
+
+void
+route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
+{
+	const struct aif_config *cfg = r->api->cfg;
+	FCGX_Request *fr = r->reply.fcgi;
+	const char *ctype = FCGX_GetParam("CONTENT_TYPE", fr->envp);
+	const char *idem = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fr->envp);
+	const struct aif_role *role = aif_cfg_role(cfg, who->role);
+	const struct aif_model *model;
+	struct aif_oai_limits lim = {
+		.max_body_bytes = cfg->server.max_body_bytes,
+		.max_depth = cfg->server.max_json_depth,
+		.max_messages = cfg->server.max_messages,
+		.max_string_bytes = cfg->server.max_body_bytes,
+	};
+	struct aif_oai_req oreq;
+	struct aif_oai_error oerr;
+	struct aif_job_new job;
+	char public_id[AIF_JOB_ID_LEN + 1];
+	char *body = NULL, *stored = NULL;
+	size_t len = 0;
+	uint64_t id = 0;
+	int too_big = 0, prio, async;
+	enum aif_err err;
+
+	memset(&oreq, 0, sizeof(oreq));
+	if (ctype == NULL || strncasecmp(ctype, "application/json", 16) != 0 ||
+	    (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
+		reply_fail(&r->reply, 415, "invalid_request_error", "unsupported_media_type",
+		    NULL, "Unsupported Content-Type: send the body as application/json.");
+		return;
+	}
+	body = read_body(fr, cfg->server.max_body_bytes, &len, &too_big);
+	if (too_big) {
+		reply_fail(&r->reply, 413, "invalid_request_error", "request_too_large", NULL,
+		    "The request body is larger than the limit of %zu bytes.",
+		    cfg->server.max_body_bytes);
+		return;
+	}
+	if (body == NULL) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_json", NULL,
+		    "Could not read the request body.");
+		return;
+	}
+	if (aif_oai_parse(kind, body, len, &lim, &oreq, &oerr) != AIF_OK) {
+		reply_error(&r->reply, &oerr);
+		goto out;
+	}
+	model = aif_cfg_model(cfg, oreq.model);
+	if (model == NULL || !aif_cfg_role_allows_model(role, model->id)) {
+		reply_fail(&r->reply, 404, "invalid_request_error", "model_not_found", "model",
+		    "The model '%.128s' does not exist or you do not have access to it.",
+		    oreq.model);
+		goto out;
+	}
+	if ((model->kinds & kind) == 0) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "model_not_supported",
+		    "model", "The model '%.128s' does not serve %s requests.", model->id,
+		    kind == AIF_KIND_CHAT ? "chat completion" : "completion");
+		goto out;
+	}
+	if (oreq.max_tokens > model->max_output_tokens) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "integer_above_max_value",
+		    kind == AIF_KIND_CHAT && json_object_get(oreq.body,
+		    "max_completion_tokens") != NULL ? "max_completion_tokens" : "max_tokens",
+		    "Invalid value: this model allows at most %d output tokens, but %lld "
+		    "were requested.", model->max_output_tokens, (long long)oreq.max_tokens);
+		goto out;
+	}
+	if (oreq.stream) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "unsupported_value",
+		    "stream", "Streaming is not available on this gateway yet; send "
+		    "\"stream\": false.");
+		goto out;
+	}
+	if (idem != NULL && (strlen(idem) == 0 || strlen(idem) > IDEMPOTENCY_KEY_MAX)) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value",
+		    "Idempotency-Key", "The Idempotency-Key header must be 1 to %d characters.",
+		    IDEMPOTENCY_KEY_MAX);
+		goto out;
+	}
+	if ((prio = pick_priority(r, who, role)) < 0)
+		goto out;
+	if ((stored = json_dumps(oreq.body, JSON_COMPACT)) == NULL) {
+		reply_fail(&r->reply, 500, "server_error", NULL, NULL, "Out of memory.");
+		goto out;
+	}
+	async = wants_async(fr);
+	memset(&job, 0, sizeof(job));
+	job.api_key_id = who->key_id;
+	job.tenant = who->tenant;
+	job.model = model->id;
+	job.kind = kind == AIF_KIND_CHAT ? "chat" : "completion";
+	job.priority = prio;
+	job.max_attempts = model->max_attempts;
+	job.reply_to = async ? NULL : r->api->doorbell_path;
+	job.request_id = r->reply.request_id;
+	job.idempotency_key = idem;
+	job.stream = 0;
+	job.prompt_tokens_estimate = oreq.prompt_tokens_estimate;
+	job.max_tokens = oreq.max_tokens;
+	job.request_body = stored;
+	job.request_len = strlen(stored);
+	err = aif_queue_enqueue(r->db, &job, &id, public_id);
+	if (err == AIF_CONFLICT) {
+		reply_fail(&r->reply, 409, "invalid_request_error", "idempotency_key_reused",
+		    "Idempotency-Key", "A job with this Idempotency-Key already exists.");
+		goto out;
+	}
+	if (err != AIF_OK) {
+		reply_fail(&r->reply, 503, "server_error", "database_unavailable", NULL,
+		    "The service is temporarily unavailable, please retry shortly.");
+		goto out;
+	}
+	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
+	if (async) {
+		json_t *j = job_json(public_id, model->id, job.kind, "queued", prio, 0,
+		    aif_unix_now(), 0, 0, NULL, 0, NULL, NULL, NULL);
+		char loc[128];
+		snprintf(loc, sizeof(loc), "Location: /v1/jobs/%s\r\n", public_id);
+		wake_workers(r->api, r->db);
+		reply_json(&r->reply, 202, loc, j);
+		json_decref(j);
+		goto out;
+	}
+	/* Park before waking anyone, so the answer can never arrive before the waiter. */
+	if (waiters_park(r->api, id, &r->reply,
+	    aif_now_ms() + cfg->server.sync_timeout_ms) != 0) {
+		wake_workers(r->api, r->db);
+		reply_fail(&r->reply, 503, "server_error", "too_many_waiting", NULL,
+		    "Too many requests are waiting; the job %s was queued, poll "
+		    "GET /v1/jobs/%s for its result.", public_id, public_id);
+		goto out;
+	}
+	r->parked = 1;
+	r->reply.fcgi = NULL;
+	wake_workers(r->api, r->db);
+out:
+	free(stored);
+	free(body);
+	aif_oai_req_free(&oreq);
+}

@@ -1,0 +1,639 @@
+/* worker.c -- aif-worker: claims jobs by priority, drives many engine calls at once with
+ * libcurl multi, and commits outcomes. One thread, one event loop:
+ *   wait (curl_multi_poll on the transfers + the doorbell, bounded by the next timer)
+ *   -> claim while slots are free and there was a ring (or the slow poll came due)
+ *   -> finish transfers: successes are committed in one batch transaction with their
+ *      usage rows, failures are retried with backoff or failed
+ *   -> ring the waiting aif-api of every finished job
+ *   -> timers: lease extension + heartbeat, opportunistic reaping.
+ * SIGTERM drains: no new claims, in-flight calls finish within worker.drain_timeout_ms,
+ * whatever is left is released back to the queue. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "adapter.h"
+#include "config.h"
+#include "db.h"
+#include "doorbell.h"
+#include "engine_call.h"
+#include "log.h"
+#include "pricing.h"
+#include "queue.h"
+#include "registry.h"
+#include "util.h"
+
+#define REAP_INTERVAL_MS	5000
+#define MAX_BACKOFF_MS		10000
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+struct worker {
+	const struct aif_config	*cfg;
+	struct aif_db		*db;
+	CURLM			*multi;
+	uint64_t		 id;
+	char			 instance[32];
+	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];
+	int			 doorbell_fd;
+	int			 sender_fd;
+	int			 slots;
+	int			 in_flight;
+	int			*model_in_flight;	/* per cfg->models[i] */
+	int			**replica_in_flight;	/* per model, per replica */
+	const char		**model_ids;
+	int			*model_free;
+	int			 draining;
+	struct engine_call	*calls;		/* every call in the multi handle */
+	uint64_t		 claimed_total;
+	uint64_t		 done_total;
+};
+
+static void
+list_add(struct worker *w, struct engine_call *c)
+{
+	c->prev = NULL;
+	c->next = w->calls;
+	if (w->calls != NULL)
+		w->calls->prev = c;
+	w->calls = c;
+}
+
+static void
+list_remove(struct worker *w, struct engine_call *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (w->calls == c)
+		w->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: aif-worker --config FILE --id N [--slots K]\n");
+	exit(2);
+}
+
+/* Picks the replica with the fewest outstanding calls that still has room. */
+static int
+pick_replica(struct worker *w, size_t mi)
+{
+	const struct aif_model *m = &w->cfg->models[mi];
+	int best = -1;
+
+	for (size_t r = 0; r < m->nreplicas; r++) {
+		if (w->replica_in_flight[mi][r] >= m->replicas[r].max_in_flight)
+			continue;
+		if (best < 0 || w->replica_in_flight[mi][r] < w->replica_in_flight[mi][best])
+			best = (int)r;
+	}
+	return best;
+}
+
+static size_t
+model_index(const struct worker *w, const char *id)
+{
+	for (size_t i = 0; i < w->cfg->nmodels; i++)
+		if (strcmp(w->cfg->models[i].id, id) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+static void
+ring_reply(struct worker *w, const char *reply_to, uint64_t job_id)
+{
+	char msg[64];
+	int n;
+
+	if (reply_to == NULL || reply_to[0] == '\0')
+		return;
+	n = snprintf(msg, sizeof(msg), "job %" PRIu64 "\n", job_id);
+	(void)aif_doorbell_ring(w->sender_fd, reply_to, msg, (size_t)n);
+}
+
+/* Backoff for the next attempt: 500 ms * 2^(attempt-1), capped, with +-10 % jitter. */
+static int64_t
+backoff_ms(int attempt)
+{
+	int64_t d = 500;
+	unsigned char j = 0;
+
+	for (int i = 1; i < attempt && d < MAX_BACKOFF_MS; i++)
+		d *= 2;
+	if (d > MAX_BACKOFF_MS)
+		d = MAX_BACKOFF_MS;
+	(void)aif_random_bytes(&j, 1);
+	return d * (90 + (j % 21)) / 100;
+}
+
+static void
+record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result *res)
+{
+	const struct aif_replica *rep = &c->model->replicas[c->replica_idx];
+	struct aif_job_failure f;
+	char detail[600];
+	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts;
+	enum aif_err err;
+
+	snprintf(detail, sizeof(detail), "%s: %s",
+	    res->failure == AIF_FAIL_FATAL ? "fatal" :
+	    res->failure == AIF_FAIL_OVERLOADED ? "overloaded" : "retryable", res->message);
+	memset(&f, 0, sizeof(f));
+	f.id = c->job.id;
+	f.lease_token = c->job.lease_token;
+	f.attempt = c->job.attempt;
+	f.worker_id = w->id;
+	f.replica = rep->url;
+	f.retry = retry;
+	f.delay_ms = retry ? backoff_ms(c->job.attempt) : 0;
+	f.http_status = res->client_status ? res->client_status : 502;
+	f.error_type = res->error_type[0] ? res->error_type : "server_error";
+	f.error_code = res->error_code[0] ? res->error_code : NULL;
+	f.error_message = res->message;
+	f.event_detail = detail;
+	err = aif_queue_fail(w->db, &f);
+	if (err == AIF_NOTFOUND)
+		aif_warn("msg=\"lease lost before failure was recorded\" job=%" PRIu64,
+		    c->job.id);
+	else if (err != AIF_OK)
+		aif_error("msg=\"cannot record failure\" job=%" PRIu64 " error=\"%s\"",
+		    c->job.id, aif_strerror(err));
+	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
+	    c->job.public_id, c->job.attempt, retry, detail[0] == 'f' ? "fatal" : "retryable",
+	    f.http_status);
+	if (!retry && err == AIF_OK)
+		ring_reply(w, c->job.reply_to, c->job.id);
+}
+
+static void
+release_slot(struct worker *w, struct engine_call *c)
+{
+	w->in_flight--;
+	w->model_in_flight[c->model_idx]--;
+	w->replica_in_flight[c->model_idx][c->replica_idx]--;
+}
+
+/* Starts the engine call for a claimed job; on failure records it on the job. */
+static void
+start_call(struct worker *w, struct aif_claimed *job)
+{
+	struct engine_call *c = calloc(1, sizeof(*c));
+	const struct aif_adapter *ad;
+	struct aif_engine_result res;
+	size_t mi;
+	int ri;
+
+	memset(&res, 0, sizeof(res));
+	if (c == NULL) {
+		aif_error("msg=\"out of memory starting a call\" job=%" PRIu64, job->id);
+		free(job->request_body);
+		return;
+	}
+	c->job = *job;
+	job->request_body = NULL;
+	mi = model_index(w, c->job.model);
+	if (mi == SIZE_MAX || (ri = pick_replica(w, mi)) < 0) {
+		/* The model left the config, or no replica has room: give it back. */
+		static struct aif_model none = { .id = "?" };
+		static struct aif_replica none_rep = { .url = "none" };
+		none.replicas = &none_rep;
+		c->model = mi == SIZE_MAX ? &none : &w->cfg->models[mi];
+		c->replica_idx = 0;
+		if (mi == SIZE_MAX) {
+			res.failure = AIF_FAIL_FATAL;
+			res.client_status = 404;
+			snprintf(res.error_type, sizeof(res.error_type), "invalid_request_error");
+			snprintf(res.error_code, sizeof(res.error_code), "model_not_found");
+			snprintf(res.message, sizeof(res.message),
+			    "The model is no longer configured.");
+		} else {
+			aif_adapter_transport_failure("no replica has capacity", 0, &res);
+			c->replica_idx = 0;
+		}
+		record_failure(w, c, &res);
+		engine_call_free(c);
+		return;
+	}
+	c->model = &w->cfg->models[mi];
+	c->model_idx = mi;
+	c->replica_idx = (size_t)ri;
+	ad = aif_adapter_find(c->model->adapter);
+	if (ad == NULL || ad->build(c->model, &c->model->replicas[ri],
+	    aif_kind_from_name(c->job.kind), c->job.request_body,
+	    strlen(c->job.request_body), &c->req) != AIF_OK ||
+	    engine_call_setup(c, c->job.public_id) != AIF_OK) {
+		res.failure = AIF_FAIL_FATAL;
+		res.client_status = 500;
+		snprintf(res.error_type, sizeof(res.error_type), "server_error");
+		snprintf(res.message, sizeof(res.message),
+		    "The gateway could not build the engine request.");
+		record_failure(w, c, &res);
+		engine_call_free(c);
+		return;
+	}
+	w->in_flight++;
+	w->model_in_flight[mi]++;
+	w->replica_in_flight[mi][ri]++;
+	c->started_ms = aif_now_ms();
+	if (curl_multi_add_handle(w->multi, c->easy) != CURLM_OK) {
+		release_slot(w, c);
+		aif_adapter_transport_failure("could not start transfer", 0, &res);
+		record_failure(w, c, &res);
+		engine_call_free(c);
+		return;
+	}
+	list_add(w, c);
+}
+
+static void
+claim(struct worker *w, int *more)
+{
+	const struct aif_config *cfg = w->cfg;
+	int free_slots = w->slots - w->in_flight;
+	size_t n_models = 0, n = 0;
+	struct aif_claimed *jobs = NULL;
+	int limit;
+	enum aif_err err;
+
+	*more = 0;
+	if (free_slots <= 0 || w->draining)
+		return;
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		int cap = cfg->models[i].max_in_flight - w->model_in_flight[i];
+		int rep_room = 0;
+		for (size_t r = 0; r < cfg->models[i].nreplicas; r++) {
+			int room = cfg->models[i].replicas[r].max_in_flight -
+			    w->replica_in_flight[i][r];
+			if (room > 0)
+				rep_room += room;
+		}
+		if (rep_room < cap)
+			cap = rep_room;
+		if (cap <= 0)
+			continue;
+		w->model_ids[n_models] = cfg->models[i].id;
+		w->model_free[n_models] = cap;
+		n_models++;
+	}
+	if (n_models == 0)
+		return;
+	limit = free_slots < cfg->queue.claim_batch ? free_slots : cfg->queue.claim_batch;
+	err = aif_queue_claim(w->db, w->id, w->model_ids, w->model_free, n_models, limit,
+	    cfg->queue.lease_seconds, &jobs, &n);
+	if (err != AIF_OK) {
+		if (err != AIF_UNAVAILABLE)
+			aif_warn("msg=\"claim failed\" error=\"%s\"", aif_strerror(err));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		start_call(w, &jobs[i]);
+	w->claimed_total += n;
+	*more = (int)n == limit;
+	aif_queue_claimed_free(jobs, n);	/* bodies were moved into the calls */
+}
+
+/* Collects finished transfers: failures are recorded one by one, successes are
+ * committed in one batch transaction with their usage rows. */
+static void
+finish_transfers(struct worker *w)
+{
+	enum { BATCH = 256 };
+	struct engine_call *ok_calls[BATCH];
+	struct aif_job_success succ[BATCH];
+	char *bodies[BATCH];
+	size_t ns = 0;
+	CURLMsg *msg;
+	int left;
+
+	while (ns < BATCH && (msg = curl_multi_info_read(w->multi, &left)) != NULL) {
+		struct engine_call *c = NULL;
+		struct aif_engine_result res;
+		long status = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		curl_multi_remove_handle(w->multi, c->easy);
+		release_slot(w, c);
+		list_remove(w, c);
+		memset(&res, 0, sizeof(res));
+		if (msg->data.result != CURLE_OK) {
+			aif_adapter_transport_failure(
+			    c->overflow ? "response over the size limit" :
+			    curl_easy_strerror(msg->data.result),
+			    msg->data.result == CURLE_OPERATION_TIMEDOUT, &res);
+		} else {
+			const struct aif_adapter *ad = aif_adapter_find(c->model->adapter);
+			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+			ad->parse(c->model, aif_kind_from_name(c->job.kind), status,
+			    c->resp ? c->resp : "", c->resp_len, &res);
+		}
+		if (res.failure == AIF_FAIL_NONE &&
+		    (bodies[ns] = json_dumps(res.response, JSON_COMPACT)) == NULL) {
+			aif_engine_result_clear(&res);
+			aif_adapter_transport_failure("out of memory", 0, &res);
+		}
+		if (res.failure != AIF_FAIL_NONE) {
+			record_failure(w, c, &res);
+			aif_engine_result_clear(&res);
+			engine_call_free(c);
+			continue;
+		}
+		struct aif_job_success *s = &succ[ns];
+		memset(s, 0, sizeof(*s));
+		s->id = c->job.id;
+		s->lease_token = c->job.lease_token;
+		s->attempt = c->job.attempt;
+		s->worker_id = w->id;
+		s->api_key_id = c->job.api_key_id;
+		s->tenant = c->job.tenant;
+		s->model = c->model->id;
+		s->engine = c->model->engine;
+		s->replica = c->model->replicas[c->replica_idx].url;
+		s->response_body = bodies[ns];
+		s->prompt_tokens = res.prompt_tokens;
+		s->completion_tokens = res.completion_tokens;
+		s->cost_micros = aif_price_micros(&c->model->pricing, res.prompt_tokens,
+		    res.completion_tokens);
+		s->queue_ms = c->job.queue_ms;
+		s->engine_ms = aif_now_ms() - c->started_ms;
+		aif_engine_result_clear(&res);
+		ok_calls[ns++] = c;
+	}
+	if (ns == 0)
+		return;
+	enum aif_err err = aif_queue_succeed(w->db, succ, ns);
+	if (err != AIF_OK)
+		aif_error("msg=\"cannot commit results; the leases will expire and the jobs"
+		    " run again\" jobs=%zu error=\"%s\"", ns, aif_strerror(err));
+	for (size_t i = 0; i < ns; i++) {
+		if (succ[i].committed) {
+			ring_reply(w, ok_calls[i]->job.reply_to, ok_calls[i]->job.id);
+			w->done_total++;
+		}
+		free(bodies[i]);
+		engine_call_free(ok_calls[i]);
+	}
+}
+
+static void
+drain_doorbell(struct worker *w, int *woken)
+{
+	char buf[AIF_DOORBELL_MSG_MAX];
+
+	while (aif_doorbell_recv(w->doorbell_fd, buf, sizeof(buf)) > 0)
+		*woken = 1;
+}
+
+/* Aborts every transfer still running (end of a drain). */
+static void
+abort_all(struct worker *w)
+{
+	while (w->calls != NULL) {
+		struct engine_call *c = w->calls;
+		curl_multi_remove_handle(w->multi, c->easy);
+		release_slot(w, c);
+		list_remove(w, c);
+		engine_call_free(c);
+	}
+}
+
+static void
+heartbeat(struct worker *w)
+{
+	enum aif_err err;
+
+	err = aif_registry_heartbeat(w->db, w->id, w->draining ? "draining" : "running",
+	    w->in_flight);
+	if (err == AIF_OK && w->in_flight > 0)
+		err = aif_queue_extend_leases(w->db, w->id, w->cfg->queue.lease_seconds);
+	if (err != AIF_OK)
+		aif_warn("msg=\"heartbeat failed\" error=\"%s\"", aif_strerror(err));
+}
+
+static void
+reap(struct worker *w)
+{
+	size_t n = 0;
+
+	if (aif_queue_reap(w->db, 100, &n) == AIF_OK && n > 0)
+		aif_info("msg=\"requeued jobs with expired leases\" count=%zu", n);
+}
+
+static int
+setup(struct worker *w, const char *instance, int slots_override)
+{
+	const struct aif_config *cfg = w->cfg;
+	char host[256] = "localhost";
+	enum aif_err err;
+	int n;
+
+	aif_strlcpy(w->instance, instance, sizeof(w->instance));
+	w->slots = slots_override > 0 ? slots_override : cfg->worker.slots;
+	w->model_in_flight = calloc(cfg->nmodels, sizeof(int));
+	w->replica_in_flight = calloc(cfg->nmodels, sizeof(int *));
+	w->model_ids = calloc(cfg->nmodels, sizeof(char *));
+	w->model_free = calloc(cfg->nmodels, sizeof(int));
+	if (!w->model_in_flight || !w->replica_in_flight || !w->model_ids || !w->model_free)
+		return -1;
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		if ((w->replica_in_flight[i] = calloc(cfg->models[i].nreplicas,
+		    sizeof(int))) == NULL)
+			return -1;
+	n = snprintf(w->doorbell_path, sizeof(w->doorbell_path), "%s/worker-%s.sock",
+	    cfg->server.run_dir, instance);
+	if (n < 0 || (size_t)n >= sizeof(w->doorbell_path)) {
+		aif_error("msg=\"doorbell path too long\" run_dir=%s", cfg->server.run_dir);
+		return -1;
+	}
+	if ((err = aif_doorbell_bind(w->doorbell_path, &w->doorbell_fd)) != AIF_OK) {
+		aif_error("msg=\"cannot bind doorbell\" path=%s error=\"%s\"",
+		    w->doorbell_path, aif_strerror(err));
+		return -1;
+	}
+	if ((w->sender_fd = aif_doorbell_sender()) < 0)
+		return -1;
+	if ((w->multi = curl_multi_init()) == NULL)
+		return -1;
+	curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->slots + 16);
+	(void)aif_db_open(cfg, &w->db);
+	if (w->db == NULL)
+		return -1;
+	(void)gethostname(host, sizeof(host) - 1);
+	/* The database may be starting: retry registration for a while. */
+	for (int i = 0; i < 100 && !stop_requested; i++) {
+		err = aif_registry_register(w->db, w->instance, host, (long)getpid(),
+		    w->doorbell_path, w->slots, &w->id);
+		if (err == AIF_OK)
+			break;
+		usleep(200000);
+	}
+	if (w->id == 0) {
+		aif_error("msg=\"cannot register in the workers table\"");
+		return -1;
+	}
+	aif_info("msg=\"worker started\" worker_id=%" PRIu64 " instance=%s slots=%d"
+	    " doorbell=%s", w->id, w->instance, w->slots, w->doorbell_path);
+	return 0;
+}
+
+static void
+teardown(struct worker *w)
+{
+	if (w->multi != NULL)
+		curl_multi_cleanup(w->multi);
+	aif_doorbell_close(w->doorbell_fd, w->doorbell_path[0] ? w->doorbell_path : NULL);
+	if (w->sender_fd >= 0)
+		close(w->sender_fd);
+	aif_db_close(w->db);
+	if (w->replica_in_flight != NULL)
+		for (size_t i = 0; i < w->cfg->nmodels; i++)
+			free(w->replica_in_flight[i]);
+	free(w->replica_in_flight);
+	free(w->model_in_flight);
+	free(w->model_ids);
+	free(w->model_free);
+}
+
+static void
+run(struct worker *w)
+{
+	const struct aif_config *cfg = w->cfg;
+	int64_t now = aif_now_ms();
+	int64_t next_poll = now, next_beat = now + cfg->worker.heartbeat_ms;
+	int64_t next_reap = now + REAP_INTERVAL_MS, drain_deadline = 0;
+	int woken = 1, more = 0, running = 0;
+
+	for (;;) {
+		now = aif_now_ms();
+		if (stop_requested && !w->draining) {
+			w->draining = 1;
+			drain_deadline = now + cfg->worker.drain_timeout_ms;
+			aif_info("msg=\"draining\" in_flight=%d", w->in_flight);
+			heartbeat(w);
+		}
+		if (w->draining && (w->in_flight == 0 || now >= drain_deadline))
+			break;
+		if (!w->draining && w->in_flight < w->slots &&
+		    (woken || more || now >= next_poll)) {
+			woken = 0;
+			claim(w, &more);
+			next_poll = now + cfg->queue.poll_interval_ms;
+		}
+		curl_multi_perform(w->multi, &running);
+		finish_transfers(w);
+		if (now >= next_beat) {
+			heartbeat(w);
+			next_beat = now + cfg->worker.heartbeat_ms;
+		}
+		if (now >= next_reap) {
+			reap(w);
+			next_reap = now + REAP_INTERVAL_MS;
+		}
+		if (more && w->in_flight < w->slots)
+			continue;
+		int64_t wait = next_poll - aif_now_ms();
+		if (next_beat - aif_now_ms() < wait)
+			wait = next_beat - aif_now_ms();
+		if (w->draining)
+			wait = 50;
+		if (wait < 0)
+			wait = 0;
+		if (wait > 1000)
+			wait = 1000;
+		struct curl_waitfd extra = { .fd = w->doorbell_fd, .events = CURL_WAIT_POLLIN };
+		int numfds = 0;
+		curl_multi_poll(w->multi, &extra, 1, (int)wait, &numfds);
+		if (extra.revents != 0)
+			drain_doorbell(w, &woken);
+	}
+	if (w->in_flight > 0) {
+		size_t n = 0;
+		aif_warn("msg=\"drain timed out; releasing jobs\" in_flight=%d", w->in_flight);
+		abort_all(w);
+		if (aif_queue_release(w->db, w->id, &n) == AIF_OK)
+			aif_info("msg=\"released jobs back to the queue\" count=%zu", n);
+	}
+	(void)aif_registry_stop(w->db, w->id);
+	aif_info("msg=\"worker stopped\" claimed=%" PRIu64 " succeeded=%" PRIu64,
+	    w->claimed_total, w->done_total);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "slots", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *instance = NULL;
+	struct aif_config *cfg = NULL;
+	struct worker w;
+	char errbuf[8192];
+	int64_t slots = 0;
+	int ch, rc = 1;
+
+	aif_log_init("aif-worker");
+	while ((ch = getopt_long(argc, argv, "c:i:s:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'i':
+			instance = optarg;
+			break;
+		case 's':
+			if (aif_parse_i64(optarg, 1, 4096, &slots) != 0)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (config_path == NULL || instance == NULL || strlen(instance) > 16)
+		usage();
+	if (aif_cfg_load(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fprintf(stderr, "%s", errbuf);
+		return 1;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.doorbell_fd = -1;
+	w.sender_fd = -1;
+	if (setup(&w, instance, (int)slots) == 0) {
+		run(&w);
+		rc = 0;
+	}
+	teardown(&w);
+	curl_global_cleanup();
+	aif_cfg_free(cfg);
+	return rc;
+}
