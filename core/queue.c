@@ -13,6 +13,9 @@
 #define MAX_IN		256
 #define SQL_MAX		16384
 
+static int	append_in(char *sql, size_t cap, size_t *off, size_t n);
+static int	append_str(char *sql, size_t cap, size_t *off, const char *s);
+
 static void
 copy_cell(char *dst, size_t cap, const char *src)
 {
@@ -89,6 +92,123 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 			return AIF_CONFLICT;
 	}
 	return err;
+}
+
+static enum aif_err
+enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
+    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1])
+{
+	enum { COLS = 14 };
+	static const char head[] =
+	    "INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority,"
+	    " max_attempts, reply_to, request_id, idempotency_key, stream,"
+	    " prompt_tokens_estimate, max_tokens, request_body) VALUES ";
+	char sql[SQL_MAX];
+	struct aif_dbp p[COLS * AIF_ENQUEUE_BATCH_MAX];
+	struct aif_dbrows *rows = NULL;
+	size_t off = 0;
+	enum aif_err err;
+
+	if (append_str(sql, sizeof(sql), &off, head) != 0)
+		return AIF_TOOBIG;
+	for (size_t i = 0; i < n; i++) {
+		const struct aif_job_new *j = &jobs[i];
+		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
+			return err;
+		if (append_str(sql, sizeof(sql), &off, i ? ",(" : "(") != 0 ||
+		    append_in(sql, sizeof(sql), &off, COLS) != 0 ||
+		    append_str(sql, sizeof(sql), &off, ")") != 0)
+			return AIF_TOOBIG;
+		struct aif_dbp *q = &p[i * COLS];
+		q[0] = AIF_P_STR(pids[i]);
+		q[1] = AIF_P_I64(j->api_key_id);
+		q[2] = AIF_P_STR(j->tenant);
+		q[3] = AIF_P_STR(j->model);
+		q[4] = AIF_P_STR(j->kind);
+		q[5] = AIF_P_I64(j->priority);
+		q[6] = AIF_P_I64(j->max_attempts);
+		q[7] = AIF_P_STR(j->reply_to);
+		q[8] = AIF_P_STR(j->request_id);
+		q[9] = AIF_P_STR(j->idempotency_key);
+		q[10] = AIF_P_I64(j->stream);
+		q[11] = AIF_P_I64(j->prompt_tokens_estimate);
+		q[12] = j->max_tokens >= 0 ? AIF_P_I64(j->max_tokens) : AIF_P_NULL();
+		q[13] = AIF_P_STRN(j->request_body, j->request_len);
+	}
+	if (append_str(sql, sizeof(sql), &off, " RETURNING id, public_id") != 0)
+		return AIF_TOOBIG;
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = aif_db_query(db, sql, p, n * COLS, &rows)) != AIF_OK)
+		goto fail;
+	if (rows->nrows != n) {
+		err = AIF_DB;
+		goto fail;
+	}
+	for (size_t r = 0; r < n; r++) {
+		const char *pid = aif_dbrows_get(rows, r, 1);
+		for (size_t i = 0; i < n; i++)
+			if (pid != NULL && strcmp(pid, pids[i]) == 0)
+				ids[i] = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 0));
+	}
+	off = 0;
+	if (append_str(sql, sizeof(sql), &off,
+	    "INSERT INTO job_events (job_id, event, attempt) VALUES ") != 0) {
+		err = AIF_TOOBIG;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (append_str(sql, sizeof(sql), &off, i ? ",(?,'enqueued',0)" :
+		    "(?,'enqueued',0)") != 0) {
+			err = AIF_TOOBIG;
+			goto fail;
+		}
+		p[i] = AIF_P_I64(ids[i]);
+	}
+	if ((err = aif_db_exec(db, sql, p, n, NULL, NULL)) != AIF_OK ||
+	    (err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	aif_dbrows_free(rows);
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	aif_dbrows_free(rows);
+	return err;
+}
+
+enum aif_err
+aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
+    uint64_t *ids, char (*public_ids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
+{
+	enum aif_err err = AIF_OK;
+
+	if (n == 0)
+		return AIF_OK;
+	if (n > AIF_ENQUEUE_BATCH_MAX)
+		return AIF_TOOBIG;
+	for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
+		memset(ids, 0, n * sizeof(*ids));
+		err = enqueue_batch_once(db, jobs, n, ids, public_ids);
+		if (err != AIF_CONFLICT)
+			break;
+		if (aif_db_errno(db) == 1062)
+			break;	/* a duplicate idempotency key: sort it out one by one */
+	}
+	if (err == AIF_OK) {
+		for (size_t i = 0; i < n; i++)
+			errs[i] = AIF_OK;
+		return AIF_OK;
+	}
+	if (err != AIF_CONFLICT || n == 1) {
+		for (size_t i = 0; i < n; i++) {
+			errs[i] = err;
+			public_ids[i][0] = '\0';
+		}
+		return err;
+	}
+	for (size_t i = 0; i < n; i++)
+		errs[i] = aif_queue_enqueue(db, &jobs[i], &ids[i], public_ids[i]);
+	return AIF_OK;
 }
 
 void
@@ -283,17 +403,14 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
 static enum aif_err
 succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
+	enum { UCOLS = 12, ECOLS = 4 };
 	static const char upd[] =
 	    "UPDATE jobs SET state = 'succeeded', response_body = ?, http_status = 200,"
 	    " finished_at = NOW(6), lease_until = NULL, worker_id = NULL, replica = ?"
 	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
-	static const char ins_usage[] =
-	    "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica,"
-	    " prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms,"
-	    " engine_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)";
-	static const char ins_ev[] =
-	    "INSERT INTO job_events (job_id, event, attempt, worker_id, replica)"
-	    " VALUES (?, 'succeeded', ?, ?, ?)";
+	char sql[SQL_MAX];
+	struct aif_dbp p[UCOLS * 32];
+	size_t off, k;
 	enum aif_err err;
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
@@ -307,28 +424,76 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 		s[i].committed = 0;
 		if ((err = aif_db_exec(db, upd, pu, 4, &affected, NULL)) != AIF_OK)
 			goto fail;
-		if (affected != 1) {
+		if (affected == 1)
+			s[i].committed = 1;
+		else
 			aif_warn("msg=\"lease lost, result dropped\" job=%" PRIu64, s[i].id);
-			continue;
+	}
+	/* usage rows and events of the updated jobs, 32 per multi-row INSERT */
+	for (size_t base = 0; base < n; base += 32) {
+		size_t end = base + 32 < n ? base + 32 : n;
+		off = 0;
+		k = 0;
+		if (append_str(sql, sizeof(sql), &off,
+		    "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica,"
+		    " prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms,"
+		    " engine_ms) VALUES ") != 0) {
+			err = AIF_TOOBIG;
+			goto fail;
 		}
-		struct aif_dbp pusage[] = {
-			AIF_P_I64(s[i].id), AIF_P_I64(s[i].api_key_id),
-			AIF_P_STR(s[i].tenant), AIF_P_STR(s[i].model),
-			AIF_P_STR(s[i].engine), AIF_P_STR(s[i].replica),
-			AIF_P_I64(s[i].prompt_tokens), AIF_P_I64(s[i].completion_tokens),
-			AIF_P_I64(s[i].prompt_tokens + s[i].completion_tokens),
-			AIF_P_I64(s[i].cost_micros), AIF_P_I64(s[i].queue_ms),
-			AIF_P_I64(s[i].engine_ms),
-		};
-		if ((err = aif_db_exec(db, ins_usage, pusage, 12, NULL, NULL)) != AIF_OK)
+		for (size_t i = base; i < end; i++) {
+			if (!s[i].committed)
+				continue;
+			if (append_str(sql, sizeof(sql), &off, k ? ",(" : "(") != 0 ||
+			    append_in(sql, sizeof(sql), &off, UCOLS) != 0 ||
+			    append_str(sql, sizeof(sql), &off, ")") != 0) {
+				err = AIF_TOOBIG;
+				goto fail;
+			}
+			struct aif_dbp *q = &p[k * UCOLS];
+			q[0] = AIF_P_I64(s[i].id);
+			q[1] = AIF_P_I64(s[i].api_key_id);
+			q[2] = AIF_P_STR(s[i].tenant);
+			q[3] = AIF_P_STR(s[i].model);
+			q[4] = AIF_P_STR(s[i].engine);
+			q[5] = AIF_P_STR(s[i].replica);
+			q[6] = AIF_P_I64(s[i].prompt_tokens);
+			q[7] = AIF_P_I64(s[i].completion_tokens);
+			q[8] = AIF_P_I64(s[i].prompt_tokens + s[i].completion_tokens);
+			q[9] = AIF_P_I64(s[i].cost_micros);
+			q[10] = AIF_P_I64(s[i].queue_ms);
+			q[11] = AIF_P_I64(s[i].engine_ms);
+			k++;
+		}
+		if (k == 0)
+			continue;
+		if ((err = aif_db_exec(db, sql, p, k * UCOLS, NULL, NULL)) != AIF_OK)
 			goto fail;
-		struct aif_dbp pe[] = {
-			AIF_P_I64(s[i].id), AIF_P_I64(s[i].attempt),
-			AIF_P_I64(s[i].worker_id), AIF_P_STR(s[i].replica),
-		};
-		if ((err = aif_db_exec(db, ins_ev, pe, 4, NULL, NULL)) != AIF_OK)
+		off = 0;
+		k = 0;
+		if (append_str(sql, sizeof(sql), &off,
+		    "INSERT INTO job_events (job_id, event, attempt, worker_id, replica)"
+		    " VALUES ") != 0) {
+			err = AIF_TOOBIG;
 			goto fail;
-		s[i].committed = 1;
+		}
+		for (size_t i = base; i < end; i++) {
+			if (!s[i].committed)
+				continue;
+			if (append_str(sql, sizeof(sql), &off,
+			    k ? ",(?,'succeeded',?,?,?)" : "(?,'succeeded',?,?,?)") != 0) {
+				err = AIF_TOOBIG;
+				goto fail;
+			}
+			struct aif_dbp *q = &p[k * ECOLS];
+			q[0] = AIF_P_I64(s[i].id);
+			q[1] = AIF_P_I64(s[i].attempt);
+			q[2] = AIF_P_I64(s[i].worker_id);
+			q[3] = AIF_P_STR(s[i].replica);
+			k++;
+		}
+		if ((err = aif_db_exec(db, sql, p, k * ECOLS, NULL, NULL)) != AIF_OK)
+			goto fail;
 	}
 	if ((err = aif_db_commit(db)) != AIF_OK)
 		goto fail;

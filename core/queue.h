@@ -116,6 +116,18 @@ struct aif_job_view {
 enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
 		    uint64_t *id, char *public_id);
 
+#define AIF_ENQUEUE_BATCH_MAX	32
+
+/* Inserts n jobs (n <= AIF_ENQUEUE_BATCH_MAX) and their `enqueued` events in one
+ * transaction (one multi-row INSERT each): group commit for concurrent requests.
+ * ids[i], public_ids[i] (AIF_JOB_ID_LEN + 1 bytes each) and errs[i] are set per job.
+ * If the batch hits a duplicate idempotency key, the jobs are inserted one by one and
+ * only the duplicates get AIF_CONFLICT. Returns AIF_OK when every job has its own
+ * result in errs[], or the error that failed the whole batch (all errs[] set to it). */
+enum aif_err	aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs,
+		    size_t n, uint64_t *ids, char (*public_ids)[AIF_JOB_ID_LEN + 1],
+		    enum aif_err *errs);
+
 /* Claims up to `limit` queued jobs whose run_after has passed, highest priority first,
  * then oldest, restricted to `models` (n_models ids, borrowed) with at most
  * `per_model_free[i]` jobs of models[i]. Sets them running with a lease of lease_s

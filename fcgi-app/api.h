@@ -92,6 +92,13 @@ int	waiters_park(struct api *api, uint64_t id, const struct reply *rp,
 /* Stops the completer after answering every parked request (grace_ms at most). */
 void	waiters_stop(struct api *api, int grace_ms);
 
+/* enqueuer.c: group commit of enqueues (one transaction for concurrent requests).
+ * enqueue_job blocks until its job is committed; results as aif_queue_enqueue. */
+int		enqueuer_start(struct api *api);
+void		enqueuer_stop(void);
+struct aif_job_new;
+enum aif_err	enqueue_job(const struct aif_job_new *job, uint64_t *id, char *public_id);
+
 /* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s). */
 void	wake_workers(struct api *api, struct aif_db *db);
 

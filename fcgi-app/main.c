@@ -154,9 +154,9 @@ main(int argc, char **argv)
 	}
 	if ((api.listen_fd = open_listener(cfg)) < 0)
 		goto out;
-	if (waiters_start(&api) != 0) {
-		aif_error("msg=\"cannot start the completer\"");
-		goto out;
+	if (waiters_start(&api) != 0 || enqueuer_start(&api) != 0) {
+		aif_error("msg=\"cannot start the completer or the enqueuer\"");
+		goto stop;
 	}
 	if ((threads = calloc((size_t)cfg->server.threads, sizeof(*threads))) == NULL)
 		goto stop;
@@ -182,6 +182,7 @@ main(int argc, char **argv)
 		pthread_join(threads[i], NULL);
 	rc = 0;
 stop:
+	enqueuer_stop();
 	waiters_stop(&api, STOP_GRACE_MS);
 out:
 	free(threads);

@@ -181,7 +181,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	job.max_tokens = oreq.max_tokens;
 	job.request_body = stored;
 	job.request_len = strlen(stored);
-	err = aif_queue_enqueue(r->db, &job, &id, public_id);
+	err = enqueue_job(&job, &id, public_id);
 	if (err == AIF_CONFLICT) {
 		reply_fail(&r->reply, 409, "invalid_request_error", "idempotency_key_reused",
 		    "Idempotency-Key", "A job with this Idempotency-Key already exists.");

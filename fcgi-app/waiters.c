@@ -102,7 +102,8 @@ waiters_park(struct api *api, uint64_t id, const struct reply *rp, int64_t deadl
 	if (seen) {	/* finished before we parked: have the completer look now */
 		char msg[48];
 		int n = snprintf(msg, sizeof(msg), "job %" PRIu64 "\n", id);
-		(void)aif_doorbell_ring(api->sender_fd, api->doorbell_path, msg, (size_t)n);
+		(void)aif_doorbell_ring_patient(api->sender_fd, api->doorbell_path, msg,
+		    (size_t)n, 20);
 	}
 	return 0;
 }
@@ -189,7 +190,7 @@ completer(void *arg)
 	struct waiters *ws = api->waiters;
 	const int poll_ms = api->cfg->server.poll_interval_ms;
 	int64_t next_poll = aif_now_ms() + poll_ms, stop_deadline = 0;
-	struct waiter *taken[FETCH_MAX];
+	struct waiter *taken[FETCH_MAX * 4];
 	char buf[AIF_DOORBELL_MSG_MAX];
 
 	for (;;) {
@@ -202,21 +203,30 @@ completer(void *arg)
 			timeout = 200;	/* deadlines are checked at least this often */
 		(void)poll(&pfd, 1, timeout);
 		/* doorbell: "job <id>" lines */
-		while (n < FETCH_MAX && aif_doorbell_recv(api->doorbell_fd, buf, sizeof(buf)) > 0) {
-			uint64_t id;
-			if (sscanf(buf, "job %" SCNu64, &id) != 1)
+		while (n + 600 < FETCH_MAX * 4 &&
+		    aif_doorbell_recv(api->doorbell_fd, buf, sizeof(buf)) > 0) {
+			char *p = buf, *end;
+			if (strncmp(p, "job ", 4) != 0)
 				continue;
+			p += 4;
 			pthread_mutex_lock(&ws->mu);
-			struct waiter *w = take_locked(ws, id);
-			if (w == NULL) {
-				ws->recent[ws->recent_pos] = id;
-				ws->recent_pos = (ws->recent_pos + 1) % RECENT_MAX;
+			for (;;) {
+				uint64_t id = strtoull(p, &end, 10);
+				if (end == p)
+					break;
+				p = end;
+				struct waiter *w = take_locked(ws, id);
+				if (w == NULL) {
+					ws->recent[ws->recent_pos] = id;
+					ws->recent_pos = (ws->recent_pos + 1) % RECENT_MAX;
+				} else {
+					taken[n++] = w;
+				}
 			}
 			pthread_mutex_unlock(&ws->mu);
-			if (w != NULL)
-				taken[n++] = w;
 		}
-		answer(api, taken, n);
+		for (size_t off = 0; off < n; off += FETCH_MAX)
+			answer(api, taken + off, n - off < FETCH_MAX ? n - off : FETCH_MAX);
 		now = aif_now_ms();
 		/* slow poll: every waiter parked for a while is checked against its row */
 		if (now >= next_poll) {
