@@ -46,6 +46,12 @@ openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 		json_decref(body);
 		return AIF_INVALID;
 	}
+	/* Engines are asked for floats; the gateway encodes base64 itself (embed.h). */
+	if (kind == AIF_KIND_EMBEDDING &&
+	    json_object_set_new(body, "encoding_format", json_string("float")) != 0) {
+		json_decref(body);
+		return AIF_NOMEM;
+	}
 	if (json_object_set_new(body, "model", json_string(m->upstream_model)) != 0) {
 		json_decref(body);
 		return AIF_NOMEM;

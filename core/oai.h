@@ -33,7 +33,7 @@ struct aif_oai_error {
 /* A validated request. */
 struct aif_oai_req {
 	json_t	*body;			/* new reference, the parsed object (owned) */
-	enum aif_kind kind;		/* AIF_KIND_CHAT or AIF_KIND_COMPLETION */
+	enum aif_kind kind;		/* AIF_KIND_CHAT, _COMPLETION or _EMBEDDING */
 	const char *model;		/* borrowed from body */
 	int	 stream;		/* "stream": true */
 	int64_t	 max_tokens;		/* max_completion_tokens / max_tokens, or -1 */
@@ -54,7 +54,9 @@ struct aif_oai_req {
  * array of <= 4 strings | null), presence_penalty / frequency_penalty (-2..2), seed (int),
  * logprobs (chat: bool; completion: int 0..5), top_logprobs (0..20), user (string),
  * logit_bias (object of numbers -100..100), response_format (object with type),
- * tools (array of objects), tool_choice (string|object).
+ * tools (array of objects), tool_choice (string|object); embeddings: input (required,
+ * the shapes of prompt, at most 2048 items), encoding_format (float|base64),
+ * dimensions (1..65536), user.
  * On AIF_OK *out is filled (free with aif_oai_req_free) and *err untouched.
  * On error *out is zeroed, *err is filled (status 400 or 413), returns AIF_INVALID or
  * AIF_TOOBIG. */

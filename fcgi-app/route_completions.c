@@ -1,4 +1,5 @@
-/* route_completions.c -- POST /v1/chat/completions and /v1/completions: read the body
+/* route_completions.c -- POST /v1/chat/completions, /v1/completions and /v1/embeddings:
+ * read the body
  * within its limit, check the content type, validate the OpenAI request, check the
  * model against the config and the caller's role, pick the priority, enqueue the job
  * (job row + event in one transaction), wake the workers, then either answer 202 at
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adapter.h"
 #include "api.h"
 #include "log.h"
 #include "queue.h"
@@ -136,7 +138,8 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	if ((model->kinds & kind) == 0) {
 		reply_fail(&r->reply, 400, "invalid_request_error", "model_not_supported",
 		    "model", "The model '%.128s' does not serve %s requests.", model->id,
-		    kind == AIF_KIND_CHAT ? "chat completion" : "completion");
+		    kind == AIF_KIND_CHAT ? "chat completion" :
+		    kind == AIF_KIND_EMBEDDING ? "embeddings" : "completion");
 		goto out;
 	}
 	if (oreq.max_tokens > model->max_output_tokens) {
@@ -170,7 +173,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	job.api_key_id = who->key_id;
 	job.tenant = who->tenant;
 	job.model = model->id;
-	job.kind = kind == AIF_KIND_CHAT ? "chat" : "completion";
+	job.kind = aif_kind_name(kind);
 	job.priority = prio;
 	job.max_attempts = model->max_attempts;
 	job.reply_to = async ? NULL : r->api->doorbell_path;

@@ -10,7 +10,7 @@
 #include "api.h"
 #include "log.h"
 
-enum route_id { R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
+enum route_id { R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
 
 struct route {
 	enum route_id	 id;
@@ -23,6 +23,7 @@ struct route {
 static const struct route routes[] = {
 	{ R_CHAT, "/v1/chat/completions", 0, "POST", "chat" },
 	{ R_COMPLETIONS, "/v1/completions", 0, "POST", "completions" },
+	{ R_EMBEDDINGS, "/v1/embeddings", 0, "POST", "embeddings" },
 	{ R_MODELS, "/v1/models", 0, "GET", "models" },
 	{ R_MODEL, "/v1/models/", 1, "GET", "models" },
 	{ R_JOB, "/v1/jobs/", 1, "GET", "jobs" },
@@ -148,6 +149,9 @@ api_handle(struct req *r)
 		break;
 	case R_COMPLETIONS:
 		route_completions(r, &who, AIF_KIND_COMPLETION);
+		break;
+	case R_EMBEDDINGS:
+		route_completions(r, &who, AIF_KIND_EMBEDDING);
 		break;
 	case R_MODELS:
 		route_models(r, &who, NULL);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "db.h"
 #include "doorbell.h"
+#include "embed.h"
 #include "engine_call.h"
 #include "log.h"
 #include "pricing.h"
@@ -126,7 +127,42 @@ ring_reply(struct worker *w, const char *reply_to, uint64_t job_id)
 	if (reply_to == NULL || reply_to[0] == '\0')
 		return;
 	n = snprintf(msg, sizeof(msg), "job %" PRIu64 "\n", job_id);
-	(void)aif_doorbell_ring(w->sender_fd, reply_to, msg, (size_t)n);
+	(void)aif_doorbell_ring_patient(w->sender_fd, reply_to, msg, (size_t)n, 20);
+}
+
+/* Rings the reply_to of every committed job, one datagram per waiting process. */
+static void
+ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_success *s,
+    size_t n)
+{
+	char msg[AIF_DOORBELL_MSG_MAX];
+	int done[256] = { 0 };
+
+	for (size_t i = 0; i < n && i < 256; i++) {
+		const char *to = calls[i]->job.reply_to;
+		size_t len = 0;
+
+		if (done[i] || !s[i].committed || to[0] == '\0')
+			continue;
+		for (size_t k = i; k < n && k < 256; k++) {
+			int m;
+			if (done[k] || !s[k].committed || strcmp(calls[k]->job.reply_to, to) != 0)
+				continue;
+			if (len + 24 >= sizeof(msg)) {
+				msg[len++] = '\n';
+				(void)aif_doorbell_ring_patient(w->sender_fd, to, msg, len, 20);
+				len = 0;
+			}
+			m = snprintf(msg + len, sizeof(msg) - len, "%s%" PRIu64,
+			    len == 0 ? "job " : " ", calls[k]->job.id);
+			len += (size_t)m;
+			done[k] = 1;
+		}
+		if (len > 0) {
+			msg[len++] = '\n';
+			(void)aif_doorbell_ring_patient(w->sender_fd, to, msg, len, 20);
+		}
+	}
 }
 
 /* Backoff for the next attempt: 500 ms * 2^(attempt-1), capped, with +-10 % jitter. */
@@ -347,6 +383,18 @@ finish_transfers(struct worker *w)
 			    c->resp ? c->resp : "", c->resp_len, &res);
 		}
 		if (res.failure == AIF_FAIL_NONE &&
+		    aif_kind_from_name(c->job.kind) == AIF_KIND_EMBEDDING &&
+		    aif_embed_wants_base64(c->job.request_body) &&
+		    aif_embed_to_base64(res.response) != AIF_OK) {
+			aif_engine_result_clear(&res);
+			res.failure = AIF_FAIL_RETRYABLE;
+			res.client_status = 502;
+			snprintf(res.error_type, sizeof(res.error_type), "server_error");
+			snprintf(res.error_code, sizeof(res.error_code), "engine_bad_response");
+			snprintf(res.message, sizeof(res.message),
+			    "The engine returned embeddings that are not arrays of numbers.");
+		}
+		if (res.failure == AIF_FAIL_NONE &&
 		    (bodies[ns] = json_dumps(res.response, JSON_COMPACT)) == NULL) {
 			aif_engine_result_clear(&res);
 			aif_adapter_transport_failure("out of memory", 0, &res);
@@ -384,11 +432,10 @@ finish_transfers(struct worker *w)
 	if (err != AIF_OK)
 		aif_error("msg=\"cannot commit results; the leases will expire and the jobs"
 		    " run again\" jobs=%zu error=\"%s\"", ns, aif_strerror(err));
+	ring_replies(w, ok_calls, succ, ns);
 	for (size_t i = 0; i < ns; i++) {
-		if (succ[i].committed) {
-			ring_reply(w, ok_calls[i]->job.reply_to, ok_calls[i]->job.id);
+		if (succ[i].committed)
 			w->done_total++;
-		}
 		free(bodies[i]);
 		engine_call_free(ok_calls[i]);
 	}

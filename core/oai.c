@@ -1,0 +1,977 @@
+/* oai.c -- the OpenAI request front: parses /v1/chat/completions and /v1/completions
+ * bodies with jansson, validates them against one field table (name, kinds, JSON
+ * types, range, deeper shape check) and reports the first problem the way OpenAI does:
+ * status, type "invalid_request_error", a code, the exact param path
+ * ("messages[2].content", "stop[1]") and a message in OpenAI's wording.
+ * Fields the table does not know are passed to the engine untouched. Sampling fields
+ * that the OpenAI spec marks nullable (temperature, max_tokens, stop, ...) treat null
+ * as absent. Thread-safe: no state of its own. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oai.h"
+
+#define KIND_BOTH	(AIF_KIND_CHAT | AIF_KIND_COMPLETION)
+#define KIND_ALL	(KIND_BOTH | AIF_KIND_EMBEDDING)
+#define EMBED_INPUTS_MAX 2048
+#define PATH_CAP	sizeof(((struct aif_oai_error *)0)->param)
+#define ECHO_MAX	64	/* bytes of a client's bad value quoted back in a message */
+#define STOP_MAX	4	/* "stop": at most 4 sequences */
+#define EST_PER_MESSAGE	4	/* tokens of chat framing counted per message */
+
+/* JSON types a field accepts, as a mask. */
+enum {
+	T_NULL = 1 << 0,
+	T_BOOL = 1 << 1,
+	T_INT = 1 << 2,
+	T_REAL = 1 << 3,
+	T_STRING = 1 << 4,
+	T_ARRAY = 1 << 5,
+	T_OBJECT = 1 << 6,
+	T_NUMBER = T_INT | T_REAL,
+};
+
+enum range {
+	R_NONE,
+	R_INT,		/* integer, imin..imax, "integer_below_min_value" etc. */
+	R_NUM,		/* number, dmin..dmax, "decimal_below_min_value" etc. */
+};
+
+/* One validation in progress. */
+struct check {
+	enum aif_kind			 kind;
+	const struct aif_oai_limits	*lim;
+	struct aif_oai_error		*err;
+};
+
+/* A deeper shape check run after every field's type and range passed. `v` (borrowed)
+ * is the field's value, never null. Returns 0, or -1 with c->err filled. */
+typedef int	(*shape_fn)(struct check *c, const json_t *v, const char *name);
+
+struct field {
+	const char	*name;
+	unsigned	 kinds;		/* enum aif_kind mask the row applies to */
+	int		 required;
+	unsigned	 types;		/* T_* mask; T_NULL means null == absent */
+	const char	*expected;	/* "a number": for "expected %s, but got ..." */
+	enum range	 range;
+	int64_t		 imin, imax;
+	double		 dmin, dmax;
+	shape_fn	 shape;
+};
+
+static int	shape_messages(struct check *, const json_t *, const char *);
+static int	shape_prompt(struct check *, const json_t *, const char *);
+static int	shape_stop(struct check *, const json_t *, const char *);
+static int	shape_logit_bias(struct check *, const json_t *, const char *);
+static int	shape_response_format(struct check *, const json_t *, const char *);
+static int	shape_tools(struct check *, const json_t *, const char *);
+static int	shape_input(struct check *, const json_t *, const char *);
+static int	shape_encoding_format(struct check *, const json_t *, const char *);
+
+/* The request fields we check, in the order errors are looked for. */
+static const struct field fields[] = {
+	{ "model", KIND_ALL, 1, T_STRING, "a string", R_NONE, 0, 0, 0, 0, NULL },
+	{ "input", AIF_KIND_EMBEDDING, 1, T_STRING | T_ARRAY,
+	    "a string or an array", R_NONE, 0, 0, 0, 0, shape_input },
+	{ "encoding_format", AIF_KIND_EMBEDDING, 0, T_STRING | T_NULL, "a string",
+	    R_NONE, 0, 0, 0, 0, shape_encoding_format },
+	{ "dimensions", AIF_KIND_EMBEDDING, 0, T_INT | T_NULL, "an integer", R_INT,
+	    1, 65536, 0, 0, NULL },
+	{ "messages", AIF_KIND_CHAT, 1, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
+	    shape_messages },
+	{ "prompt", AIF_KIND_COMPLETION, 1, T_STRING | T_ARRAY,
+	    "a string or an array", R_NONE, 0, 0, 0, 0, shape_prompt },
+	{ "max_tokens", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_INT,
+	    1, INT64_MAX, 0, 0, NULL },
+	{ "max_completion_tokens", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_INT,
+	    1, INT64_MAX, 0, 0, NULL },
+	{ "temperature", KIND_BOTH, 0, T_NUMBER | T_NULL, "a number", R_NUM,
+	    0, 0, 0.0, 2.0, NULL },
+	{ "top_p", KIND_BOTH, 0, T_NUMBER | T_NULL, "a number", R_NUM,
+	    0, 0, 0.0, 1.0, NULL },
+	{ "n", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_INT, 1, 128, 0, 0, NULL },
+	{ "stream", KIND_BOTH, 0, T_BOOL | T_NULL, "a boolean", R_NONE,
+	    0, 0, 0, 0, NULL },
+	{ "stream_options", KIND_BOTH, 0, T_OBJECT | T_NULL, "an object", R_NONE,
+	    0, 0, 0, 0, NULL },
+	{ "stop", KIND_BOTH, 0, T_STRING | T_ARRAY | T_NULL,
+	    "a string or an array of strings", R_NONE, 0, 0, 0, 0, shape_stop },
+	{ "presence_penalty", KIND_BOTH, 0, T_NUMBER | T_NULL, "a number", R_NUM,
+	    0, 0, -2.0, 2.0, NULL },
+	{ "frequency_penalty", KIND_BOTH, 0, T_NUMBER | T_NULL, "a number", R_NUM,
+	    0, 0, -2.0, 2.0, NULL },
+	{ "seed", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_NONE,
+	    0, 0, 0, 0, NULL },
+	{ "logprobs", AIF_KIND_CHAT, 0, T_BOOL | T_NULL, "a boolean", R_NONE,
+	    0, 0, 0, 0, NULL },
+	{ "logprobs", AIF_KIND_COMPLETION, 0, T_INT | T_NULL, "an integer", R_INT,
+	    0, 5, 0, 0, NULL },
+	{ "top_logprobs", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_INT,
+	    0, 20, 0, 0, NULL },
+	{ "user", KIND_ALL, 0, T_STRING, "a string", R_NONE, 0, 0, 0, 0, NULL },
+	{ "logit_bias", KIND_BOTH, 0, T_OBJECT | T_NULL, "an object", R_NONE,
+	    0, 0, 0, 0, shape_logit_bias },
+	{ "response_format", KIND_BOTH, 0, T_OBJECT, "an object", R_NONE,
+	    0, 0, 0, 0, shape_response_format },
+	{ "tools", KIND_BOTH, 0, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
+	    shape_tools },
+	{ "tool_choice", KIND_BOTH, 0, T_STRING | T_OBJECT, "a string or an object",
+	    R_NONE, 0, 0, 0, 0, NULL },
+};
+
+static const char *const chat_roles[] = {
+	"system", "developer", "user", "assistant", "tool", "function",
+};
+
+/* ---- UTF-8 and error objects ---- */
+
+/* Returns the length (1..4) of the valid UTF-8 sequence at s (n bytes available), or 0
+ * when it is not valid: overlong forms, surrogates and code points above U+10FFFF are
+ * rejected, as jansson does. */
+static size_t
+utf8_seq_len(const unsigned char *s, size_t n)
+{
+	uint32_t cp;
+	size_t	 len, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+		len = 2;
+		cp = s[0] & 0x1Fu;
+	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		len = 3;
+		cp = s[0] & 0x0Fu;
+	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		len = 4;
+		cp = s[0] & 0x07u;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3Fu);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+/* Replaces every byte of `s` (NUL-terminated, changed in place) that is not part of a
+ * valid UTF-8 sequence with '?', so truncation or echoed input never makes the error
+ * unencodable as JSON. */
+static void
+utf8_scrub(char *s)
+{
+	size_t n = strlen(s), i = 0, l;
+
+	while (i < n) {
+		if ((l = utf8_seq_len((const unsigned char *)s + i, n - i)) == 0) {
+			s[i] = '?';
+			l = 1;
+		}
+		i += l;
+	}
+}
+
+/* Copies `src` (NULL means "") into dst[cap], truncating, then scrubs it. */
+static void
+copy_field(char *dst, size_t cap, const char *src)
+{
+	int n = snprintf(dst, cap, "%s", src == NULL ? "" : src);
+
+	if (n < 0)
+		dst[0] = '\0';
+	/* n >= cap: truncated on purpose; the scrub below repairs a cut sequence. */
+	utf8_scrub(dst);
+}
+
+__attribute__((format(printf, 6, 0)))
+static void
+error_vset(struct aif_oai_error *err, int status, const char *type, const char *code,
+    const char *param, const char *fmt, va_list ap)
+{
+	int n;
+
+	err->status = status;
+	copy_field(err->type, sizeof(err->type), type);
+	copy_field(err->code, sizeof(err->code), code);
+	copy_field(err->param, sizeof(err->param), param);
+	n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	if (n < 0)
+		err->message[0] = '\0';
+	/* n >= sizeof: truncated, which the contract allows; scrub a cut sequence. */
+	utf8_scrub(err->message);
+}
+
+void
+aif_oai_error_set(struct aif_oai_error *err, int status, const char *type,
+    const char *code, const char *param, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(err, status, type, code, param, fmt, ap);
+	va_end(ap);
+}
+
+/* Fills c->err as a 400 invalid_request_error and returns -1. */
+__attribute__((format(printf, 4, 5)))
+static int
+bad(struct check *c, const char *code, const char *param, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(c->err, 400, "invalid_request_error", code, param, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Returns a NUL-terminated, scrubbed copy of field `src` (cap bytes) in dst[cap], or
+ * NULL for an empty field (JSON null). */
+static const char *
+field_or_null(char *dst, const char *src, size_t cap)
+{
+	size_t n = strnlen(src, cap - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	utf8_scrub(dst);
+	return n == 0 ? NULL : dst;
+}
+
+char *
+aif_oai_error_json(const struct aif_oai_error *err)
+{
+	char		 message[sizeof(err->message)], type[sizeof(err->type)];
+	char		 code[sizeof(err->code)], param[sizeof(err->param)];
+	const char	*msg;
+	json_t		*o;
+	char		*s;
+
+	/* The struct may have been filled by hand: bound and scrub every field. */
+	msg = field_or_null(message, err->message, sizeof(message));
+	o = json_pack("{s:{s:s, s:s?, s:s?, s:s?}}", "error",
+	    "message", msg == NULL ? "" : msg,
+	    "type", field_or_null(type, err->type, sizeof(type)),
+	    "param", field_or_null(param, err->param, sizeof(param)),
+	    "code", field_or_null(code, err->code, sizeof(code)));
+	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+const char *
+aif_http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown Status";
+	}
+}
+
+/* ---- type and range helpers ---- */
+
+static unsigned
+type_bit(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return T_OBJECT;
+	case JSON_ARRAY: return T_ARRAY;
+	case JSON_STRING: return T_STRING;
+	case JSON_INTEGER: return T_INT;
+	case JSON_REAL: return T_REAL;
+	case JSON_TRUE:
+	case JSON_FALSE: return T_BOOL;
+	case JSON_NULL: return T_NULL;
+	}
+	return 0;
+}
+
+/* OpenAI's words for the type of `v`, as in "but got a string instead". */
+static const char *
+type_words(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a decimal";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "an unknown type";
+}
+
+/* Returns 0 when the type of `v` is in `types`, else fills the invalid_type error. */
+static int
+want(struct check *c, const json_t *v, unsigned types, const char *expected,
+    const char *path)
+{
+	if (type_bit(v) & types)
+		return 0;
+	return bad(c, "invalid_type", path,
+	    "Invalid type for '%s': expected %s, but got %s instead.", path, expected,
+	    type_words(v));
+}
+
+/* Writes `d` in the fewest digits that read back as the same double. */
+static void
+fmt_number(char *buf, size_t cap, double d)
+{
+	int prec, n;
+
+	for (prec = 1; prec <= 17; prec++) {
+		n = snprintf(buf, cap, "%.*g", prec, d);
+		if (n < 0 || (size_t)n >= cap) {
+			copy_field(buf, cap, "?");
+			return;
+		}
+		if (strtod(buf, NULL) == d)
+			return;
+	}
+}
+
+/* Checks `v` (a number of the right type) against the row's range. */
+static int
+check_range(struct check *c, const struct field *f, const json_t *v, const char *path)
+{
+	char	 lim[32], got[32];
+	double	 d;
+	int64_t	 i;
+	int	 n;
+
+	if (f->range == R_INT) {
+		i = (int64_t)json_integer_value(v);
+		if (i < f->imin)
+			return bad(c, "integer_below_min_value", path,
+			    "Invalid value for '%s': integer below minimum value. Expected a "
+			    "value >= %" PRId64 ", but got %" PRId64 " instead.", path,
+			    f->imin, i);
+		if (i > f->imax)
+			return bad(c, "integer_above_max_value", path,
+			    "Invalid value for '%s': integer above maximum value. Expected a "
+			    "value <= %" PRId64 ", but got %" PRId64 " instead.", path,
+			    f->imax, i);
+	} else if (f->range == R_NUM) {
+		d = json_number_value(v);
+		if (json_is_integer(v)) {
+			n = snprintf(got, sizeof(got), "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(v));
+			if (n < 0 || (size_t)n >= sizeof(got))
+				copy_field(got, sizeof(got), "?");
+		} else
+			fmt_number(got, sizeof(got), d);
+		if (d < f->dmin) {
+			fmt_number(lim, sizeof(lim), f->dmin);
+			return bad(c, "decimal_below_min_value", path,
+			    "Invalid value for '%s': decimal below minimum value. Expected a "
+			    "value >= %s, but got %s instead.", path, lim, got);
+		}
+		if (d > f->dmax) {
+			fmt_number(lim, sizeof(lim), f->dmax);
+			return bad(c, "decimal_above_max_value", path,
+			    "Invalid value for '%s': decimal above maximum value. Expected a "
+			    "value <= %s, but got %s instead.", path, lim, got);
+		}
+	}
+	return 0;
+}
+
+/* Formats a param path into buf[PATH_CAP]. A path too long for the error's param
+ * field is cut (params are advisory); error_vset repairs a cut UTF-8 sequence. */
+__attribute__((format(printf, 2, 3)))
+static void
+pathf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, PATH_CAP, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		buf[0] = '\0';
+}
+
+static int
+missing(struct check *c, const char *path)
+{
+	return bad(c, "missing_required_parameter", path, "'%s' is a required property",
+	    path);
+}
+
+static int
+empty_array(struct check *c, const char *path)
+{
+	return bad(c, "empty_array", path, "Invalid value for '%s': empty array. Expected "
+	    "an array with minimum length 1, but got an empty array instead.", path);
+}
+
+static int
+array_too_long(struct check *c, const char *path, size_t max, size_t got)
+{
+	return bad(c, "array_above_max_length", path, "Invalid value for '%s': array too "
+	    "long. Expected an array with maximum length %zu, but got an array with "
+	    "length %zu instead.", path, max, got);
+}
+
+/* ---- shape checks ---- */
+
+/* One content part: {"type": string, ...}; a "text" part needs "text": string. */
+static int
+check_part(struct check *c, const json_t *part, const char *path)
+{
+	char		 sub[PATH_CAP];
+	const json_t	*type, *text;
+
+	if (want(c, part, T_OBJECT, "an object", path) != 0)
+		return -1;
+	pathf(sub, "%s.type", path);
+	if ((type = json_object_get(part, "type")) == NULL)
+		return missing(c, sub);
+	if (want(c, type, T_STRING, "a string", sub) != 0)
+		return -1;
+	if (strcmp(json_string_value(type), "text") != 0)
+		return 0;	/* image_url, input_audio, file, ...: the engine decides */
+	pathf(sub, "%s.text", path);
+	if ((text = json_object_get(part, "text")) == NULL)
+		return missing(c, sub);
+	return want(c, text, T_STRING, "a string", sub);
+}
+
+static int
+check_message(struct check *c, const json_t *msg, size_t idx)
+{
+	char		 path[PATH_CAP], sub[PATH_CAP];
+	const json_t	*role, *content, *tool_calls, *v;
+	const char	*r;
+	size_t		 i, rlen;
+	int		 known = 0, may_omit_content = 0;
+
+	pathf(path, "messages[%zu]", idx);
+	if (want(c, msg, T_OBJECT, "an object", path) != 0)
+		return -1;
+
+	pathf(sub, "%s.role", path);
+	if ((role = json_object_get(msg, "role")) == NULL)
+		return missing(c, sub);
+	if (want(c, role, T_STRING, "a string", sub) != 0)
+		return -1;
+	r = json_string_value(role);
+	for (i = 0; i < sizeof(chat_roles) / sizeof(chat_roles[0]); i++)
+		known |= strcmp(r, chat_roles[i]) == 0;
+	if (!known) {
+		rlen = json_string_length(role);
+		return bad(c, "invalid_value", sub, "Invalid value for '%s': '%.*s%s'. "
+		    "Supported values are: 'system', 'developer', 'user', 'assistant', "
+		    "'tool', and 'function'.", sub, (int)(rlen > ECHO_MAX ? ECHO_MAX : rlen),
+		    r, rlen > ECHO_MAX ? "..." : "");
+	}
+
+	pathf(sub, "%s.tool_calls", path);
+	if ((tool_calls = json_object_get(msg, "tool_calls")) != NULL &&
+	    want(c, tool_calls, T_ARRAY, "an array", sub) != 0)
+		return -1;
+	/* An assistant turn that only calls tools (or the deprecated function_call)
+	 * may leave content out or null. */
+	if (strcmp(r, "assistant") == 0)
+		may_omit_content = json_array_size(tool_calls) > 0 ||
+		    json_is_object(json_object_get(msg, "function_call"));
+
+	pathf(sub, "%s.content", path);
+	content = json_object_get(msg, "content");
+	if (content == NULL && !may_omit_content)
+		return missing(c, sub);
+	if (content != NULL && !(json_is_null(content) && may_omit_content)) {
+		if (want(c, content, T_STRING | T_ARRAY,
+		    "a string or an array of content parts", sub) != 0)
+			return -1;
+		if (json_is_array(content)) {
+			if (json_array_size(content) == 0)
+				return empty_array(c, sub);
+			for (i = 0; i < json_array_size(content); i++) {
+				pathf(sub, "%s.content[%zu]", path, i);
+				if (check_part(c, json_array_get(content, i), sub) != 0)
+					return -1;
+			}
+		}
+	}
+
+	pathf(sub, "%s.name", path);
+	if ((v = json_object_get(msg, "name")) != NULL &&
+	    want(c, v, T_STRING, "a string", sub) != 0)
+		return -1;
+
+	if (strcmp(r, "tool") == 0) {
+		pathf(sub, "%s.tool_call_id", path);
+		if ((v = json_object_get(msg, "tool_call_id")) == NULL)
+			return missing(c, sub);
+		if (want(c, v, T_STRING, "a string", sub) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+shape_messages(struct check *c, const json_t *v, const char *name)
+{
+	size_t i, n = json_array_size(v);
+
+	if (n == 0)
+		return empty_array(c, name);
+	if (c->lim->max_messages < 0 || n > (size_t)c->lim->max_messages)
+		return array_too_long(c, name,
+		    c->lim->max_messages < 0 ? 0 : (size_t)c->lim->max_messages, n);
+	for (i = 0; i < n; i++)
+		if (check_message(c, json_array_get(v, i), i) != 0)
+			return -1;
+	return 0;
+}
+
+/* A token id: an integer >= 0. */
+static int
+check_token(struct check *c, const json_t *v, const char *path)
+{
+	if (want(c, v, T_INT, "an integer", path) != 0)
+		return -1;
+	if (json_integer_value(v) < 0)
+		return bad(c, "integer_below_min_value", path, "Invalid value for '%s': "
+		    "integer below minimum value. Expected a value >= 0, but got %"
+		    JSON_INTEGER_FORMAT " instead.", path, json_integer_value(v));
+	return 0;
+}
+
+/* prompt: a string, or a non-empty array of strings, of token ids or of non-empty
+ * token-id arrays; the first element decides which. */
+static int
+shape_prompt(struct check *c, const json_t *v, const char *name)
+{
+	char		 path[PATH_CAP], sub[PATH_CAP];
+	const json_t	*first, *e;
+	size_t		 i, j;
+	unsigned	 kind;
+
+	if (json_is_string(v))
+		return 0;
+	if (json_array_size(v) == 0)
+		return empty_array(c, name);
+	first = json_array_get(v, 0);
+	pathf(path, "%s[0]", name);
+	if (want(c, first, T_STRING | T_INT | T_ARRAY,
+	    "a string, an integer or an array of integers", path) != 0)
+		return -1;
+	kind = type_bit(first);
+	for (i = 0; i < json_array_size(v); i++) {
+		e = json_array_get(v, i);
+		pathf(path, "%s[%zu]", name, i);
+		if (kind == T_STRING) {
+			if (want(c, e, T_STRING, "a string", path) != 0)
+				return -1;
+		} else if (kind == T_INT) {
+			if (check_token(c, e, path) != 0)
+				return -1;
+		} else {
+			if (want(c, e, T_ARRAY, "an array of integers", path) != 0)
+				return -1;
+			if (json_array_size(e) == 0)
+				return empty_array(c, path);
+			for (j = 0; j < json_array_size(e); j++) {
+				pathf(sub, "%s[%zu]", path, j);
+				if (check_token(c, json_array_get(e, j), sub) != 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* embeddings input: the shapes of a completion prompt, at most EMBED_INPUTS_MAX items. */
+static int
+shape_input(struct check *c, const json_t *v, const char *name)
+{
+	if (json_is_array(v) && json_array_size(v) > EMBED_INPUTS_MAX &&
+	    !json_is_integer(json_array_get(v, 0)))
+		return array_too_long(c, name, EMBED_INPUTS_MAX, json_array_size(v));
+	return shape_prompt(c, v, name);
+}
+
+static int
+shape_encoding_format(struct check *c, const json_t *v, const char *name)
+{
+	const char *s = json_string_value(v);
+
+	if (strcmp(s, "float") == 0 || strcmp(s, "base64") == 0)
+		return 0;
+	return bad(c, "invalid_value", name, "Invalid value for '%s': expected 'float' or "
+	    "'base64'.", name);
+}
+
+static int
+shape_stop(struct check *c, const json_t *v, const char *name)
+{
+	char	path[PATH_CAP];
+	size_t	i;
+
+	if (!json_is_array(v))
+		return 0;
+	if (json_array_size(v) > STOP_MAX)
+		return array_too_long(c, name, STOP_MAX, json_array_size(v));
+	for (i = 0; i < json_array_size(v); i++) {
+		pathf(path, "%s[%zu]", name, i);
+		if (want(c, json_array_get(v, i), T_STRING, "a string", path) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+shape_logit_bias(struct check *c, const json_t *v, const char *name)
+{
+	static const struct field bias = { "logit_bias", KIND_BOTH, 0, T_NUMBER,
+	    "a number", R_NUM, 0, 0, -100.0, 100.0, NULL };
+	char		 path[PATH_CAP];
+	const char	*key;
+	json_t		*val;
+
+	json_object_foreach((json_t *)v, key, val) {
+		pathf(path, "%s.%s", name, key);
+		if (want(c, val, bias.types, bias.expected, path) != 0 ||
+		    check_range(c, &bias, val, path) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+shape_response_format(struct check *c, const json_t *v, const char *name)
+{
+	char		 path[PATH_CAP];
+	const json_t	*type;
+
+	pathf(path, "%s.type", name);
+	if ((type = json_object_get(v, "type")) == NULL)
+		return missing(c, path);
+	return want(c, type, T_STRING, "a string", path);
+}
+
+static int
+shape_tools(struct check *c, const json_t *v, const char *name)
+{
+	char	path[PATH_CAP];
+	size_t	i;
+
+	for (i = 0; i < json_array_size(v); i++) {
+		pathf(path, "%s[%zu]", name, i);
+		if (want(c, json_array_get(v, i), T_OBJECT, "an object", path) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- whole-document walks ---- */
+
+/* Returns 1 when `v` nests containers more than `max` deep (the top-level object is
+ * depth 1). jansson already stops at JSON_PARSER_MAX_DEPTH, bounding the recursion. */
+static int
+too_deep(const json_t *v, int depth, int max)
+{
+	const char	*key;
+	json_t		*e;
+	size_t		 i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return 0;
+	if (depth > max)
+		return 1;
+	if (json_is_array(v)) {
+		json_array_foreach((json_t *)v, i, e)
+			if (too_deep(e, depth + 1, max))
+				return 1;
+	} else {
+		json_object_foreach((json_t *)v, key, e)
+			if (too_deep(e, depth + 1, max))
+				return 1;
+	}
+	return 0;
+}
+
+/* Checks every string and object key under `v` against max_string_bytes. `path`
+ * (PATH_CAP bytes) holds v's param path and is restored before returning. */
+static int
+check_strings(struct check *c, const json_t *v, char *path)
+{
+	const size_t	 max = c->lim->max_string_bytes;
+	size_t		 len = strlen(path), i;
+	const char	*key;
+	json_t		*e;
+	int		 n, rc = 0;
+
+	if (json_is_string(v) && json_string_length(v) > max)
+		return bad(c, "string_above_max_length", path, "Invalid value for '%s': "
+		    "string too long. Expected a string with maximum length %zu, but got a "
+		    "string with length %zu instead.", path, max, json_string_length(v));
+	if (json_is_array(v)) {
+		json_array_foreach((json_t *)v, i, e) {
+			n = snprintf(path + len, PATH_CAP - len, "[%zu]", i);
+			if (n < 0)
+				path[len] = '\0';	/* a cut path is only advisory */
+			if ((rc = check_strings(c, e, path)) != 0)
+				break;
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, e) {
+			if (strlen(key) > max) {
+				rc = bad(c, "string_above_max_length", len ? path : NULL,
+				    "Invalid value for an object key: string too long. Expected "
+				    "a string with maximum length %zu, but got a string with "
+				    "length %zu instead.", max, strlen(key));
+				break;
+			}
+			n = snprintf(path + len, PATH_CAP - len, "%s%s", len ? "." : "",
+			    key);
+			if (n < 0)
+				path[len] = '\0';
+			if ((rc = check_strings(c, e, path)) != 0)
+				break;
+		}
+	}
+	path[len] = '\0';
+	return rc;
+}
+
+/* Runs the field table over `body` (an object): required fields, then types and
+ * ranges, then shapes, then the one cross-field rule. Returns 0 or -1 (c->err set). */
+static int
+check_fields(struct check *c, const json_t *body)
+{
+	const struct field	*f;
+	const json_t		*v, *opts;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		f = &fields[i];
+		if ((f->kinds & c->kind) && f->required &&
+		    json_object_get(body, f->name) == NULL)
+			return missing(c, f->name);
+	}
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		f = &fields[i];
+		if (!(f->kinds & c->kind) || (v = json_object_get(body, f->name)) == NULL)
+			continue;
+		if (want(c, v, f->types, f->expected, f->name) != 0)
+			return -1;
+		if (!json_is_null(v) && check_range(c, f, v, f->name) != 0)
+			return -1;
+	}
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		f = &fields[i];
+		if (!(f->kinds & c->kind) || f->shape == NULL ||
+		    (v = json_object_get(body, f->name)) == NULL || json_is_null(v))
+			continue;
+		if (f->shape(c, v, f->name) != 0)
+			return -1;
+	}
+	opts = json_object_get(body, "stream_options");
+	if (opts != NULL && !json_is_null(opts) &&
+	    !json_is_true(json_object_get(body, "stream")))
+		return bad(c, "invalid_value", "stream_options", "Invalid value for "
+		    "'stream_options': 'stream_options' is only allowed when 'stream' is "
+		    "true.");
+	return 0;
+}
+
+/* ---- results ---- */
+
+/* Bytes of prompt text in a validated chat message's content (string or text parts). */
+static size_t
+content_bytes(const json_t *content)
+{
+	const json_t	*part;
+	size_t		 i, n = 0;
+
+	if (json_is_string(content))
+		return json_string_length(content);
+	json_array_foreach((json_t *)content, i, part)
+		if (json_is_string(json_object_get(part, "type")) &&
+		    strcmp(json_string_value(json_object_get(part, "type")), "text") == 0)
+			n += json_string_length(json_object_get(part, "text"));
+	return n;
+}
+
+/* The prompt estimate of aif_oai_req: ceil(text bytes / 4) plus 4 per chat message;
+ * completion token-id arrays count one per id. At least 1. */
+static int64_t
+estimate_prompt(enum aif_kind kind, const json_t *body)
+{
+	const json_t	*v, *e;
+	size_t		 i, bytes = 0, extra = 0;
+	int64_t		 est;
+
+	if (kind == AIF_KIND_CHAT) {
+		json_array_foreach(json_object_get(body, "messages"), i, e) {
+			bytes += content_bytes(json_object_get(e, "content"));
+			extra += EST_PER_MESSAGE;
+		}
+	} else {
+		v = json_object_get(body, kind == AIF_KIND_EMBEDDING ? "input" : "prompt");
+		if (json_is_string(v))
+			bytes = json_string_length(v);
+		json_array_foreach(v, i, e) {
+			if (json_is_string(e))
+				bytes += json_string_length(e);
+			else if (json_is_integer(e))
+				extra++;
+			else
+				extra += json_array_size(e);
+		}
+	}
+	est = (int64_t)((bytes + 3) / 4 + extra);
+	return est < 1 ? 1 : est;
+}
+
+/* max_completion_tokens wins over the deprecated max_tokens; -1 when neither. */
+static int64_t
+requested_max_tokens(const json_t *body)
+{
+	const json_t *v;
+
+	if (json_is_integer(v = json_object_get(body, "max_completion_tokens")))
+		return (int64_t)json_integer_value(v);
+	if (json_is_integer(v = json_object_get(body, "max_tokens")))
+		return (int64_t)json_integer_value(v);
+	return -1;
+}
+
+/* Also returns AIF_NOMEM (status 500, server_error) when jansson runs out of memory,
+ * and AIF_INVALID with status 500 for a `kind` other than chat or completion. */
+enum aif_err
+aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
+    const struct aif_oai_limits *lim, struct aif_oai_req *out,
+    struct aif_oai_error *err)
+{
+	struct aif_oai_error	 e;
+	struct check		 c = { kind, lim, &e };
+	char			 path[PATH_CAP] = "";
+	json_error_t		 jerr;
+	json_t			*root = NULL;
+	enum aif_err		 rc = AIF_INVALID;
+
+	memset(out, 0, sizeof(*out));
+	if (kind != AIF_KIND_CHAT && kind != AIF_KIND_COMPLETION &&
+	    kind != AIF_KIND_EMBEDDING) {
+		aif_oai_error_set(&e, 500, "server_error", NULL, NULL,
+		    "The server had an error while processing your request.");
+		goto out;
+	}
+	if (len > lim->max_body_bytes) {
+		aif_oai_error_set(&e, 413, "invalid_request_error", "request_too_large",
+		    NULL, "Request body too large: %zu bytes; the limit is %zu bytes.",
+		    len, lim->max_body_bytes);
+		rc = AIF_TOOBIG;
+		goto out;
+	}
+	root = json_loadb(body == NULL ? "" : body, body == NULL ? 0 : len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		/* jansson fails some allocations without describing an error: an
+		 * empty text is our out-of-memory, not the client's fault. */
+		switch (jerr.text[0] == '\0' ? json_error_out_of_memory :
+		    json_error_code(&jerr)) {
+		case json_error_out_of_memory:
+			aif_oai_error_set(&e, 500, "server_error", NULL, NULL,
+			    "The server had an error while processing your request.");
+			rc = AIF_NOMEM;
+			break;
+		case json_error_invalid_utf8:
+			bad(&c, "invalid_json", NULL, "Request body is not valid UTF-8 "
+			    "(line %d, column %d).", jerr.line, jerr.column);
+			break;
+		case json_error_stack_overflow:
+			bad(&c, "invalid_json", NULL, "The JSON body of your request is "
+			    "nested too deeply: at most %d levels are allowed.",
+			    lim->max_depth);
+			break;
+		default:
+			bad(&c, "invalid_json", NULL, "We could not parse the JSON body of "
+			    "your request: %s (line %d, column %d).", jerr.text, jerr.line,
+			    jerr.column);
+			break;
+		}
+		goto out;
+	}
+	if (too_deep(root, 1, lim->max_depth)) {
+		bad(&c, "invalid_json", NULL, "The JSON body of your request is nested too "
+		    "deeply: at most %d levels are allowed.", lim->max_depth);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		bad(&c, "invalid_type", NULL, "Invalid type for the request body: expected "
+		    "an object, but got %s instead.", type_words(root));
+		goto out;
+	}
+	if (check_fields(&c, root) != 0 || check_strings(&c, root, path) != 0)
+		goto out;
+
+	out->body = root;
+	out->kind = kind;
+	out->model = json_string_value(json_object_get(root, "model"));
+	out->stream = json_is_true(json_object_get(root, "stream"));
+	out->max_tokens = requested_max_tokens(root);
+	out->prompt_tokens_estimate = estimate_prompt(kind, root);
+	return AIF_OK;
+out:
+	json_decref(root);
+	*err = e;
+	return rc;
+}
+
+void
+aif_oai_req_free(struct aif_oai_req *req)
+{
+	if (req == NULL)
+		return;
+	json_decref(req->body);
+	memset(req, 0, sizeof(*req));
+}
