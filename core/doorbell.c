@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "doorbell.h"
@@ -61,6 +62,25 @@ aif_doorbell_ring(int sender_fd, const char *path, const void *msg, size_t len)
 	    (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -1;
 	return 0;
+}
+
+int
+aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg, size_t len,
+    int max_wait_ms)
+{
+	struct sockaddr_un sa;
+	struct timespec ms = { 0, 1000000 };
+
+	if (sender_fd < 0 || path == NULL || fill_addr(&sa, path) != 0)
+		return -1;
+	for (int i = 0; ; i++) {
+		if (sendto(sender_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+		    (struct sockaddr *)&sa, sizeof(sa)) >= 0)
+			return 0;
+		if ((errno != EAGAIN && errno != EWOULDBLOCK) || i >= max_wait_ms)
+			return -1;
+		nanosleep(&ms, NULL);
+	}
 }
 
 ssize_t

@@ -2,7 +2,9 @@
  * aif-api rings workers when it enqueued a job; workers ring the aif-api process named
  * in a job's reply_to when the job reached a final state. A lost or refused datagram only
  * costs latency: the database stays the truth and every waiter also polls slowly.
- * Messages are small text lines: "job <id>\n" (job reached a final state) or "wake\n". */
+ * Messages are small text lines: "job <id> [<id> ...]\n" (jobs reached a final state)
+ * or "wake\n". Linux queues only net.unix.max_dgram_qlen (often 10) datagrams per
+ * socket, so senders batch ids into one datagram and may retry briefly when full. */
 #ifndef AIF_DOORBELL_H
 #define AIF_DOORBELL_H
 
@@ -12,7 +14,7 @@
 #include "err.h"
 
 #define AIF_DOORBELL_PATH_MAX	108	/* sun_path */
-#define AIF_DOORBELL_MSG_MAX	512
+#define AIF_DOORBELL_MSG_MAX	4096
 
 /* Binds a non-blocking datagram socket at `path` (replacing a stale file), mode 0660.
  * On AIF_OK *fd is the socket. AIF_TOOBIG if the path does not fit, AIF_IO otherwise. */
@@ -25,6 +27,11 @@ int		aif_doorbell_sender(void);
  * Returns 0 when sent, -1 otherwise (peer gone, full queue): callers ignore it. */
 int		aif_doorbell_ring(int sender_fd, const char *path, const void *msg,
 		    size_t len);
+
+/* Like aif_doorbell_ring, but when the receiver's queue is full retries for up to
+ * max_wait_ms (1 ms steps) before giving up. For notifications worth a short wait. */
+int		aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg,
+		    size_t len, int max_wait_ms);
 
 /* Receives one datagram into buf (cap bytes, NUL-terminated, truncated).
  * Returns its length, 0 when none is pending, -1 on error. */
