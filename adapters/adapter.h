@@ -44,6 +44,17 @@ struct aif_engine_result {
 	char	 message[512];		/* never holds prompt text */
 };
 
+/* What a streamed engine call has told so far; zeroed before the first event. */
+struct aif_stream_state {
+	int	 done;			/* the engine signalled the end of the stream */
+	int64_t	 prompt_tokens;		/* from usage / details, when the engine sent them */
+	int64_t	 completion_tokens;	/* ... else counted by the adapter (one per event) */
+	int	 events;		/* events seen */
+	char	 id[96];		/* chunk id to use, set from the first event */
+	int64_t	 created;
+	char	 finish_reason[32];	/* last finish_reason seen */
+};
+
 /* Kind of the canonical request, as stored in jobs.kind. */
 enum aif_kind	aif_kind_from_name(const char *name);
 const char	*aif_kind_name(enum aif_kind kind);
@@ -60,6 +71,17 @@ struct aif_adapter {
 	void		(*parse)(const struct aif_model *m, enum aif_kind kind,
 			    long status, const char *body, size_t len,
 			    struct aif_engine_result *out);
+	/* Streaming: one engine SSE event's data (borrowed, without "data:") is turned
+	 * into zero or more canonical OpenAI chunk objects appended to `chunks` (a JSON
+	 * array, borrowed). Token counts, finish reason and the end go into *st. An error
+	 * event fills *err and returns its failure class; otherwise AIF_FAIL_NONE.
+	 * build() is called with the canonical request's "stream": true and must ask the
+	 * engine to stream. NULL when the adapter cannot stream. */
+	enum aif_failure (*parse_event)(const struct aif_model *m, enum aif_kind kind,
+			    const char *data, size_t len, struct aif_stream_state *st,
+			    json_t *chunks, struct aif_engine_result *err);
+	/* 1 when the end of the HTTP body ends the stream (no terminator event). */
+	int		 stream_eof_ends;
 	/* Path appended to a replica URL for health probes (GET, 200 = healthy). */
 	const char	*health_path;
 };

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "openai.h"
+#include "util.h"
 
 static const char *
 kind_path(enum aif_kind kind)
@@ -49,6 +50,13 @@ openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 	/* Engines are asked for floats; the gateway encodes base64 itself (embed.h). */
 	if (kind == AIF_KIND_EMBEDDING &&
 	    json_object_set_new(body, "encoding_format", json_string("float")) != 0) {
+		json_decref(body);
+		return AIF_NOMEM;
+	}
+	/* A stream always asks for the usage chunk: usage rows need real counts. */
+	if (json_is_true(json_object_get(body, "stream")) &&
+	    json_object_set_new(body, "stream_options",
+	    json_pack("{s:b}", "include_usage", 1)) != 0) {
 		json_decref(body);
 		return AIF_NOMEM;
 	}
@@ -102,13 +110,18 @@ static void
 classify_status(long status, const char *body, size_t len, struct aif_engine_result *out)
 {
 	char emsg[400];
+	const char *body_type = len > 0 && memmem(body, len, "exceed_context", 14) ?
+	    "exceed_context" : "";
 
 	error_message(body, len, emsg, sizeof(emsg));
+	aif_utf8_trim_tail(emsg);
 	switch (status) {
 	case 400:
 	case 413:
 	case 422:
-		if (strcasestr(emsg, "context length") != NULL)
+		if (strcasestr(emsg, "context length") != NULL ||
+		    strcasestr(emsg, "context size") != NULL ||
+		    strstr(body_type, "exceed_context") != NULL)
 			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
 			    "context_length_exceeded");
 		else
@@ -116,6 +129,7 @@ classify_status(long status, const char *body, size_t len, struct aif_engine_res
 			    "engine_rejected_request");
 		snprintf(out->message, sizeof(out->message),
 		    "The engine rejected the request: %s", emsg);
+		aif_utf8_trim_tail(out->message);
 		return;
 	case 401:
 	case 403:
@@ -186,10 +200,73 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 	out->response = root;
 }
 
+/* One SSE event of an OpenAI-style stream: a chunk, the usage chunk, an error object
+ * (vLLM and TGI's Messages API send errors inside a 200 stream), or [DONE]. */
+static enum aif_failure
+openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
+    size_t len, struct aif_stream_state *st, json_t *chunks,
+    struct aif_engine_result *err)
+{
+	json_t *ev, *e, *choices, *usage;
+
+	(void)kind;
+	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+		st->done = 1;
+		return AIF_FAIL_NONE;
+	}
+	st->events++;
+	ev = json_loadb(data, len, 0, NULL);
+	if (ev == NULL || !json_is_object(ev)) {
+		json_decref(ev);
+		set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
+		snprintf(err->message, sizeof(err->message),
+		    "The engine sent a malformed stream event.");
+		return err->failure;
+	}
+	if ((e = json_object_get(ev, "error")) != NULL && !json_is_null(e)) {
+		json_t *code = json_is_object(e) ? json_object_get(e, "code") : NULL;
+		json_t *hs = json_is_object(e) ? json_object_get(e, "http_status_code") : NULL;
+		long status = json_is_integer(code) ? (long)json_integer_value(code) :
+		    json_is_integer(hs) ? (long)json_integer_value(hs) : 500;
+		char *body = json_dumps(ev, JSON_COMPACT);
+		classify_status(status == 200 ? 500 : status, body ? body : "",
+		    body ? strlen(body) : 0, err);
+		free(body);
+		json_decref(ev);
+		return err->failure;
+	}
+	if (st->id[0] == '\0' && json_is_string(json_object_get(ev, "id")))
+		snprintf(st->id, sizeof(st->id), "%s", json_string_value(json_object_get(ev, "id")));
+	if (st->created == 0 && json_is_integer(json_object_get(ev, "created")))
+		st->created = (int64_t)json_integer_value(json_object_get(ev, "created"));
+	usage = json_object_get(ev, "usage");
+	if (json_is_object(usage)) {
+		st->prompt_tokens = usage_field(usage, "prompt_tokens");
+		st->completion_tokens = usage_field(usage, "completion_tokens");
+	}
+	choices = json_object_get(ev, "choices");
+	if (!json_is_array(choices) || json_array_size(choices) == 0) {
+		json_decref(ev);	/* the usage chunk: the gateway sends its own */
+		return AIF_FAIL_NONE;
+	}
+	{
+		json_t *fr = json_object_get(json_array_get(choices, 0), "finish_reason");
+		if (json_is_string(fr))
+			snprintf(st->finish_reason, sizeof(st->finish_reason), "%s",
+			    json_string_value(fr));
+	}
+	json_object_del(ev, "usage");
+	json_object_set_new(ev, "model", json_string(m->id));
+	json_array_append_new(chunks, ev);
+	return AIF_FAIL_NONE;
+}
+
 const struct aif_adapter aif_adapter_openai = {
 	.abi = AIF_ADAPTER_ABI,
 	.name = "openai",
 	.build = openai_build,
 	.parse = openai_parse,
+	.parse_event = openai_parse_event,
+	.stream_eof_ends = 0,
 	.health_path = "/health",
 };

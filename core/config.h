@@ -32,7 +32,7 @@ struct aif_pricing {		/* integer micro-units of currency per million tokens */
 
 struct aif_model {
 	char	*id;		/* public model id clients send (required, unique) */
-	char	*adapter;	/* "openai" (required; known adapters checked by the caller) */
+	char	*adapter;	/* "openai" (required; checked against config.c's list) */
 	char	*engine;	/* free-form engine label for usage rows, default = adapter */
 	char	*upstream_model; /* model name sent to the engine, default = id */
 	char	*owned_by;	/* shown in /v1/models, default "aif" */
@@ -71,6 +71,9 @@ struct aif_config {
 		int	 max_waiting;	/* parked sync requests, 1..1000000, default 4096 */
 		int	 max_messages;	/* per request, 1..100000, default 2048 */
 		int	 max_json_depth; /* 2..512, default 64 */
+		int	 stream_disconnect_cancel; /* stream_disconnect: "finish" (0,
+					   default: the job completes and is stored) or
+					   "cancel" (1: the engine call is aborted) */
 	} server;
 
 	struct {

@@ -25,6 +25,7 @@ struct aif_db {
 	const struct aif_config *cfg;
 	MYSQL		*my;
 	int		 up;
+	int		 in_tx;		/* inside START TRANSACTION .. COMMIT/ROLLBACK */
 	unsigned	 last_errno;
 	size_t		 next_evict;
 	struct stmt_slot cache[STMT_CACHE];
@@ -50,6 +51,7 @@ drop_connection(struct aif_db *db)
 		mysql_close(db->my);
 	db->my = NULL;
 	db->up = 0;
+	db->in_tx = 0;
 }
 
 static int
@@ -222,7 +224,7 @@ prepare_cached(struct aif_db *db, const char *sql, enum aif_err *err)
 
 /* Prepares (cached), binds and executes. Returns the statement or NULL with *err. */
 static MYSQL_STMT *
-run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
+run_once(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
     enum aif_err *err)
 {
 	MYSQL_BIND bind[MAX_PARAMS];
@@ -272,6 +274,20 @@ run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
 		return NULL;
 	}
 	*err = AIF_OK;
+	return st;
+}
+
+/* run_once, retried once on a fresh connection when the server went away outside a
+ * transaction (a restarted MariaDB costs no request). */
+static MYSQL_STMT *
+run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
+    enum aif_err *err)
+{
+	int was_up = db->up, in_tx = db->in_tx;
+	MYSQL_STMT *st = run_once(db, sql, params, n, err);
+
+	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && !in_tx)
+		st = run_once(db, sql, params, n, err);
 	return st;
 }
 
@@ -446,7 +462,13 @@ simple(struct aif_db *db, const char *sql)
 enum aif_err
 aif_db_begin(struct aif_db *db)
 {
-	return simple(db, "START TRANSACTION");
+	int was_up = db->up;
+	enum aif_err err = simple(db, "START TRANSACTION");
+
+	if (err == AIF_UNAVAILABLE && was_up)
+		err = simple(db, "START TRANSACTION");	/* server restarted: once more */
+	db->in_tx = err == AIF_OK;
+	return err;
 }
 
 enum aif_err
@@ -454,6 +476,7 @@ aif_db_commit(struct aif_db *db)
 {
 	if (!db->up)
 		return AIF_UNAVAILABLE;
+	db->in_tx = 0;
 	if (mysql_commit(db->my) != 0)
 		return classify(db, mysql_errno(db->my), mysql_error(db->my), "COMMIT");
 	return AIF_OK;
@@ -462,6 +485,7 @@ aif_db_commit(struct aif_db *db)
 void
 aif_db_rollback(struct aif_db *db)
 {
+	db->in_tx = 0;
 	if (db->up && mysql_rollback(db->my) != 0)
 		(void)classify(db, mysql_errno(db->my), mysql_error(db->my), "ROLLBACK");
 }

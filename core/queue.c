@@ -598,6 +598,54 @@ aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f)
 }
 
 enum aif_err
+aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const char *detail)
+{
+	static const char upd[] =
+	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL,"
+	    " worker_id = NULL, http_status = 499, error_type = 'cancelled',"
+	    " error_code = 'job_cancelled', error_message = ?"
+	    " WHERE id = ? AND (state = 'queued' OR (state = 'running' AND (? = 0 OR"
+	    " lease_token = ?)))";
+	static const char ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, detail)"
+	    " SELECT id, 'cancelled', attempts, ? FROM jobs WHERE id = ?";
+	struct aif_dbp p[] = {
+		AIF_P_STR(detail), AIF_P_I64(id), AIF_P_I64(lease_token),
+		AIF_P_I64(lease_token),
+	};
+	struct aif_dbp pe[] = { AIF_P_STR(detail), AIF_P_I64(id) };
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = aif_db_exec(db, upd, p, 4, &affected, NULL)) != AIF_OK)
+		goto fail;
+	if (affected != 1) {
+		aif_db_rollback(db);
+		return AIF_NOTFOUND;
+	}
+	if ((err = aif_db_exec(db, ev, pe, 2, NULL, NULL)) != AIF_OK ||
+	    (err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	return err;
+}
+
+enum aif_err
+aif_queue_event(struct aif_db *db, uint64_t id, const char *event, const char *detail)
+{
+	static const char sql[] =
+	    "INSERT INTO job_events (job_id, event, attempt, detail)"
+	    " SELECT id, ?, attempts, ? FROM jobs WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_STR(event), AIF_P_STR(detail), AIF_P_I64(id) };
+
+	return aif_db_exec(db, sql, p, 3, NULL, NULL);
+}
+
+enum aif_err
 aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s)
 {
 	static const char sql[] =

@@ -146,6 +146,16 @@ enum aif_err	aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, siz
  * failure. Fenced by lease_token; returns AIF_NOTFOUND if the lease was lost. */
 enum aif_err	aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f);
 
+/* Cancels job `id` if it is queued, or running under lease_token (any lease when 0):
+ * state cancelled, http_status 499, error and a `cancelled` event with `detail`
+ * (borrowed, no prompt text). AIF_NOTFOUND when it is in neither state. */
+enum aif_err	aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token,
+		    const char *detail);
+
+/* Writes one job_events row (e.g. "client_disconnected") outside any transition. */
+enum aif_err	aif_queue_event(struct aif_db *db, uint64_t id, const char *event,
+		    const char *detail);
+
 /* Extends the leases of every running job of worker_id to now + lease_s. */
 enum aif_err	aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s);
 

@@ -92,7 +92,8 @@ aif_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	char *end;
 	long long v;
 
-	if (s == NULL || *s == '\0')
+	if (s == NULL || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' &&
+	    s[1] <= '9')))
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -100,4 +101,23 @@ aif_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+void
+aif_utf8_trim_tail(char *s)
+{
+	size_t n = strlen(s), i = n, cont = 0;
+
+	/* walk back over continuation bytes to the lead byte of the last sequence */
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && cont < 3) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t need = lead < 0x80 ? 0 : (lead & 0xE0) == 0xC0 ? 1 : (lead & 0xF0) == 0xE0 ? 2 :
+	    (lead & 0xF8) == 0xF0 ? 3 : 0;
+	if (lead >= 0x80 && cont < need)
+		s[i - 1] = '\0';	/* incomplete: drop the whole sequence */
 }

@@ -26,7 +26,12 @@ enum aif_err	aif_random_id(const char *prefix, size_t n, char *out, size_t cap);
 /* Copies src into dst (cap bytes incl. NUL), truncating; returns 1 if truncated. */
 int		aif_strlcpy(char *dst, const char *src, size_t cap);
 
-/* Parses a decimal integer in [min,max] from s (whole string). Returns 0 on success. */
+/* Cuts s (in place) before a UTF-8 sequence left incomplete at its end, e.g. by a
+ * truncating snprintf, so that the string stays valid UTF-8 if it was before. */
+void		aif_utf8_trim_tail(char *s);
+
+/* Parses a decimal integer in [min,max] from s (the whole string: digits with an
+ * optional leading '-', no spaces). Returns 0 on success. */
 int		aif_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 #endif

@@ -99,6 +99,13 @@ void		enqueuer_stop(void);
 struct aif_job_new;
 enum aif_err	enqueue_job(const struct aif_job_new *job, uint64_t *id, char *public_id);
 
+/* streams.c: streamed requests, answered from the workers' relay frames. */
+int	streams_start(struct api *api);
+void	streams_stop(int grace_ms);
+/* Parks rp (moved on success) for a stream of `kind`; -1 when full (caller keeps rp). */
+int	streams_park(struct api *api, uint64_t id, const struct reply *rp,
+	    enum aif_kind kind, int include_usage, int64_t deadline_ms);
+
 /* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s). */
 void	wake_workers(struct api *api, struct aif_db *db);
 

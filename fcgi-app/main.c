@@ -79,7 +79,12 @@ open_listener(const struct aif_config *cfg)
 {
 	const char *listen = cfg->server.listen;
 	const char *lfds = getenv("LISTEN_FDS");
+	const char *lpid = getenv("LISTEN_PID");
 	int fd;
+
+	/* Sockets passed by systemd are ours only if LISTEN_PID names this process. */
+	if (lpid != NULL && strtol(lpid, NULL, 10) != (long)getpid())
+		lfds = NULL;
 
 	if (strcmp(listen, "systemd") == 0 || (lfds != NULL && strcmp(lfds, "1") == 0)) {
 		if (lfds == NULL || strcmp(lfds, "1") != 0) {
@@ -154,7 +159,8 @@ main(int argc, char **argv)
 	}
 	if ((api.listen_fd = open_listener(cfg)) < 0)
 		goto out;
-	if (waiters_start(&api) != 0 || enqueuer_start(&api) != 0) {
+	if (waiters_start(&api) != 0 || enqueuer_start(&api) != 0 ||
+	    streams_start(&api) != 0) {
 		aif_error("msg=\"cannot start the completer or the enqueuer\"");
 		goto stop;
 	}
@@ -183,6 +189,7 @@ main(int argc, char **argv)
 	rc = 0;
 stop:
 	enqueuer_stop();
+	streams_stop(STOP_GRACE_MS);
 	waiters_stop(&api, STOP_GRACE_MS);
 out:
 	free(threads);

@@ -150,10 +150,9 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 		    "were requested.", model->max_output_tokens, (long long)oreq.max_tokens);
 		goto out;
 	}
-	if (oreq.stream) {
+	if (oreq.stream && kind == AIF_KIND_EMBEDDING) {
 		reply_fail(&r->reply, 400, "invalid_request_error", "unsupported_value",
-		    "stream", "Streaming is not available on this gateway yet; send "
-		    "\"stream\": false.");
+		    "stream", "Embeddings cannot be streamed.");
 		goto out;
 	}
 	if (idem != NULL && (strlen(idem) == 0 || strlen(idem) > IDEMPOTENCY_KEY_MAX)) {
@@ -164,11 +163,17 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	}
 	if ((prio = pick_priority(r, who, role)) < 0)
 		goto out;
+	async = wants_async(fr);
+	if (async && oreq.stream) {
+		/* nobody will read a stream of an async job: store the whole answer */
+		json_object_set_new(oreq.body, "stream", json_false());
+		json_object_del(oreq.body, "stream_options");
+		oreq.stream = 0;
+	}
 	if ((stored = json_dumps(oreq.body, JSON_COMPACT)) == NULL) {
 		reply_fail(&r->reply, 500, "server_error", NULL, NULL, "Out of memory.");
 		goto out;
 	}
-	async = wants_async(fr);
 	memset(&job, 0, sizeof(job));
 	job.api_key_id = who->key_id;
 	job.tenant = who->tenant;
@@ -179,7 +184,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	job.reply_to = async ? NULL : r->api->doorbell_path;
 	job.request_id = r->reply.request_id;
 	job.idempotency_key = idem;
-	job.stream = 0;
+	job.stream = oreq.stream;
 	job.prompt_tokens_estimate = oreq.prompt_tokens_estimate;
 	job.max_tokens = oreq.max_tokens;
 	job.request_body = stored;
@@ -207,7 +212,10 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 		goto out;
 	}
 	/* Park before waking anyone, so the answer can never arrive before the waiter. */
-	if (waiters_park(r->api, id, &r->reply,
+	if (oreq.stream ? streams_park(r->api, id, &r->reply, kind,
+	    json_is_true(json_object_get(json_object_get(oreq.body, "stream_options"),
+	    "include_usage")), aif_now_ms() + cfg->server.sync_timeout_ms) != 0 :
+	    waiters_park(r->api, id, &r->reply,
 	    aif_now_ms() + cfg->server.sync_timeout_ms) != 0) {
 		wake_workers(r->api, r->db);
 		reply_fail(&r->reply, 503, "server_error", "too_many_waiting", NULL,

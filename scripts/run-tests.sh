@@ -28,6 +28,8 @@ export AIF_PORT=${AIF_TEST_PORT:-18080}
 export AIF_MOCK_PORT=${AIF_TEST_MOCK_PORT:-19101}
 export AIF_DB_NAME=${AIF_TEST_DB_NAME:-aif_test}
 export AIF_WORKERS=${AIF_TEST_WORKERS:-2}
+# A short sync timeout so the e2e test of the 504 path takes seconds, not a minute.
+export AIF_SYNC_TIMEOUT_MS=${AIF_TEST_SYNC_TIMEOUT_MS:-5000}
 LOG_SAVE=$AIF_REPO/var/test-logs
 
 # Bounds, in seconds.

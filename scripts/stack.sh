@@ -8,6 +8,7 @@
 #   status                  what runs, with pids; exit 0 if all up, 3 otherwise
 #   env                     print stack.env as `export` lines (eval "$(stack.sh env)")
 #   restart-db              stop and start MariaDB only
+#   stop-db | start-db      stop or start MariaDB only (fault tests)
 #   restart-api | restart-nginx | restart-mock
 #   start-worker N [--slots K] | stop-worker N | stop-workers
 #   start COMPONENT | stop COMPONENT   (mariadb, mock, api, nginx, worker-N)
@@ -615,6 +616,8 @@ main() {
 	status)       cmd_status ;;
 	env)          cmd_env ;;
 	restart-db)   take_lock; ensure_dirs; stop_mariadb; start_mariadb ;;
+	stop-db)      take_lock; stop_mariadb ;;
+	start-db)     take_lock; ensure_dirs; start_mariadb ;;
 	restart-api)  take_lock; ensure_dirs; stop_api; start_api ;;
 	restart-nginx) take_lock; ensure_dirs; stop_nginx; start_nginx ;;
 	restart-mock) take_lock; ensure_dirs; stop_mock; start_mock ;;

@@ -3,7 +3,62 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "engine_call.h"
+#include "relay_proto.h"
+
+/* One engine SSE event: translate, assemble, relay. */
+static int
+on_event(void *arg, const char *event, const char *data, size_t len)
+{
+	struct engine_call *c = arg;
+	enum aif_failure f;
+	json_t *chunk;
+	size_t i;
+
+	f = c->adapter->parse_event(c->model, aif_kind_from_name(c->job.kind), data, len,
+	    &c->st, c->chunks, &c->stream_err);
+	if (f == AIF_FAIL_NONE && strcmp(event, "error") == 0) {
+		f = AIF_FAIL_RETRYABLE;
+		aif_adapter_transport_failure("the engine sent an error event", 0,
+		    &c->stream_err);
+	}
+	if (f != AIF_FAIL_NONE) {
+		c->stream_fail = f;
+		json_array_clear(c->chunks);
+		return -1;
+	}
+	json_array_foreach(c->chunks, i, chunk) {
+		char *text;
+
+		if (aif_stream_asm_add(c->assembled, chunk) != AIF_OK) {
+			c->stream_fail = AIF_FAIL_FATAL;
+			aif_adapter_transport_failure("the streamed answer is over its limit",
+			    0, &c->stream_err);
+			c->stream_err.failure = AIF_FAIL_FATAL;
+			json_array_clear(c->chunks);
+			return -1;
+		}
+		if (c->relay == NULL || (text = json_dumps(chunk, JSON_COMPACT)) == NULL)
+			continue;
+		if (!c->begun) {
+			char begin[32];
+			int n = snprintf(begin, sizeof(begin), "{\"attempt\":%d}", c->job.attempt);
+			if (relay_send(c->relay, c->job.id, AIF_RELAY_BEGIN, begin, (size_t)n) != 0)
+				c->relay = NULL;
+			c->begun = 1;
+		}
+		if (c->relay != NULL &&
+		    relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK, text, strlen(text)) != 0)
+			c->relay = NULL;	/* the stream goes on without a relay */
+		else
+			c->relayed++;
+		free(text);
+	}
+	json_array_clear(c->chunks);
+	return 0;
+}
 
 static size_t
 on_data(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -11,6 +66,12 @@ on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 	struct engine_call *c = arg;
 	size_t n = size * nmemb;
 
+	if (c->stream) {
+		long status = 0;
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status == 200)
+			return aif_sse_feed(&c->sse, ptr, n, on_event, c) == 0 ? n : 0;
+	}
 	if (c->resp_len + n + 1 > AIF_ENGINE_RESPONSE_MAX) {
 		c->overflow = 1;
 		return 0;	/* aborts the transfer */
@@ -40,8 +101,15 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 
 	if ((c->easy = curl_easy_init()) == NULL)
 		return AIF_NOMEM;
+	if (c->stream) {
+		c->assembled = aif_stream_asm_new(aif_kind_from_name(c->job.kind));
+		c->chunks = json_array();
+		if (c->assembled == NULL || c->chunks == NULL)
+			return AIF_NOMEM;
+	}
 	c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	c->headers = curl_slist_append(c->headers, "Accept: application/json");
+	c->headers = curl_slist_append(c->headers, c->stream ?
+	    "Accept: text/event-stream" : "Accept: application/json");
 	c->headers = curl_slist_append(c->headers, "Expect:");
 	if (request_id != NULL) {
 		snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", request_id);
@@ -81,5 +149,20 @@ engine_call_free(struct engine_call *c)
 	free(c->req.body);
 	free(c->resp);
 	free(c->job.request_body);
+	aif_sse_free(&c->sse);
+	aif_stream_asm_free(c->assembled);
+	json_decref(c->chunks);
+	aif_engine_result_clear(&c->stream_err);
 	free(c);
+}
+
+void
+engine_call_stream_finish(struct engine_call *c)
+{
+	if (c->stream && c->stream_fail == AIF_FAIL_NONE &&
+	    aif_sse_finish(&c->sse, on_event, c) != 0 && c->stream_fail == AIF_FAIL_NONE) {
+		c->stream_fail = AIF_FAIL_RETRYABLE;
+		aif_adapter_transport_failure("the engine stream could not be parsed", 0,
+		    &c->stream_err);
+	}
 }

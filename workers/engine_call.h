@@ -12,6 +12,9 @@
 
 #include "adapter.h"
 #include "queue.h"
+#include "relay.h"
+#include "sse.h"
+#include "stream_asm.h"
 
 #define AIF_ENGINE_RESPONSE_MAX	(16u << 20)	/* 16 MiB */
 
@@ -30,11 +33,28 @@ struct engine_call {
 	int64_t			 started_ms;
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct engine_call	*prev, *next;	/* the worker's list of calls */
+
+	/* streaming ("stream": true jobs) */
+	int			 stream;
+	const struct aif_adapter *adapter;
+	struct aif_sse		 sse;
+	struct aif_stream_state	 st;
+	struct aif_stream_asm	*assembled;	/* every chunk, for the job row */
+	json_t			*chunks;	/* scratch array for one event */
+	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
+	int			 begun;		/* BEGIN frame sent */
+	int			 relayed;	/* chunks relayed */
+	enum aif_failure	 stream_fail;	/* an error event ended the stream */
+	struct aif_engine_result stream_err;
 };
 
 /* Prepares the easy handle for call->req (already built by the adapter) with the
- * model's timeout. Returns AIF_OK or AIF_NOMEM. */
+ * model's timeout; for a stream (call->stream set, adapter set) also the SSE parser,
+ * the assembler and the relay of chunks. Returns AIF_OK or AIF_NOMEM. */
 enum aif_err	engine_call_setup(struct engine_call *call, const char *request_id);
+
+/* End of a 200 stream: parses a last event left without its blank line. */
+void		engine_call_stream_finish(struct engine_call *call);
 
 /* Frees everything the call owns (the struct itself too); accepts NULL. */
 void		engine_call_free(struct engine_call *call);

@@ -29,10 +29,14 @@
 #include "pricing.h"
 #include "queue.h"
 #include "registry.h"
+#include "relay.h"
+#include "relay_proto.h"
+#include "stream_asm.h"
 #include "util.h"
 
 #define REAP_INTERVAL_MS	5000
 #define MAX_BACKOFF_MS		10000
+#define RELAYS_POLLED		32
 
 static volatile sig_atomic_t stop_requested;
 
@@ -60,6 +64,7 @@ struct worker {
 	int			*model_free;
 	int			 draining;
 	struct engine_call	*calls;		/* every call in the multi handle */
+	struct relay_set	 relays;	/* stream relays to aif-api processes */
 	uint64_t		 claimed_total;
 	uint64_t		 done_total;
 };
@@ -128,6 +133,36 @@ ring_reply(struct worker *w, const char *reply_to, uint64_t job_id)
 		return;
 	n = snprintf(msg, sizeof(msg), "job %" PRIu64 "\n", job_id);
 	(void)aif_doorbell_ring_patient(w->sender_fd, reply_to, msg, (size_t)n, 20);
+}
+
+/* Tells the waiting aif-api that a streamed job is final (committed): success with its
+ * usage, or the error the client should get. */
+static void
+relay_end(struct engine_call *c, int status, const char *type, const char *code,
+    const char *message, int64_t prompt, int64_t completion, const char *id,
+    int64_t created)
+{
+	json_t *end;
+	char *text;
+
+	if (!c->stream || c->relay == NULL)
+		return;
+	if (status == 200)
+		end = json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I}}", "status", 200, "id", id,
+		    "created", (json_int_t)created, "model", c->model->id, "usage",
+		    "prompt_tokens", (json_int_t)prompt, "completion_tokens",
+		    (json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion));
+	else
+		end = json_pack("{s:i,s:{s:s,s:s,s:n,s:o}}", "status", status, "error",
+		    "message", message, "type", type, "param", "code",
+		    code && *code ? json_string(code) : json_null());
+	if (end == NULL || (text = json_dumps(end, JSON_COMPACT)) == NULL) {
+		json_decref(end);
+		return;
+	}
+	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, text, strlen(text));
+	free(text);
+	json_decref(end);
 }
 
 /* Rings the reply_to of every committed job, one datagram per waiting process. */
@@ -215,8 +250,11 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, detail[0] == 'f' ? "fatal" : "retryable",
 	    f.http_status);
-	if (!retry && err == AIF_OK)
+	if (!retry && err == AIF_OK) {
+		relay_end(c, f.http_status, f.error_type, f.error_code, f.error_message,
+		    0, 0, NULL, 0);
 		ring_reply(w, c->job.reply_to, c->job.id);
+	}
 }
 
 static void
@@ -272,6 +310,21 @@ start_call(struct worker *w, struct aif_claimed *job)
 	c->model_idx = mi;
 	c->replica_idx = (size_t)ri;
 	ad = aif_adapter_find(c->model->adapter);
+	c->adapter = ad;
+	c->stream = c->job.stream;
+	if (c->stream && (ad == NULL || ad->parse_event == NULL)) {
+		res.failure = AIF_FAIL_FATAL;
+		res.client_status = 400;
+		snprintf(res.error_type, sizeof(res.error_type), "invalid_request_error");
+		snprintf(res.error_code, sizeof(res.error_code), "streaming_unsupported");
+		snprintf(res.message, sizeof(res.message),
+		    "This model's engine adapter cannot stream.");
+		record_failure(w, c, &res);
+		engine_call_free(c);
+		return;
+	}
+	if (c->stream)
+		c->relay = relay_get(&w->relays, c->job.reply_to);
 	if (ad == NULL || ad->build(c->model, &c->model->replicas[ri],
 	    aif_kind_from_name(c->job.kind), c->job.request_body,
 	    strlen(c->job.request_body), &c->req) != AIF_OK ||
@@ -346,6 +399,35 @@ claim(struct worker *w, int *more)
 	aif_queue_claimed_free(jobs, n);	/* bodies were moved into the calls */
 }
 
+/* The outcome of a stream that ended with HTTP 200: the assembled response, or the
+ * error event that ended it, or a retryable failure if it stopped early. */
+static void
+stream_outcome(struct engine_call *c, struct aif_engine_result *res)
+{
+	engine_call_stream_finish(c);
+	if (c->stream_fail != AIF_FAIL_NONE) {
+		*res = c->stream_err;
+		memset(&c->stream_err, 0, sizeof(c->stream_err));
+		return;
+	}
+	if (!c->st.done && !c->adapter->stream_eof_ends) {
+		aif_adapter_transport_failure("the stream ended before its end marker", 0, res);
+		return;
+	}
+	if (c->st.id[0] == '\0')
+		snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
+		    strcmp(c->job.kind, "chat") == 0 ? "chatcmpl" : "cmpl", c->job.public_id);
+	if (c->st.created == 0)
+		c->st.created = aif_unix_now();
+	res->failure = AIF_FAIL_NONE;
+	res->prompt_tokens = c->st.prompt_tokens;
+	res->completion_tokens = c->st.completion_tokens;
+	res->response = aif_stream_asm_result(c->assembled, c->st.id, c->st.created,
+	    c->model->id, c->st.prompt_tokens, c->st.completion_tokens);
+	if (res->response == NULL)
+		aif_adapter_transport_failure("out of memory", 0, res);
+}
+
 /* Collects finished transfers: failures are recorded one by one, successes are
  * committed in one batch transaction with their usage rows. */
 static void
@@ -371,7 +453,10 @@ finish_transfers(struct worker *w)
 		release_slot(w, c);
 		list_remove(w, c);
 		memset(&res, 0, sizeof(res));
-		if (msg->data.result != CURLE_OK) {
+		if (msg->data.result != CURLE_OK && c->stream && c->stream_fail != AIF_FAIL_NONE) {
+			res = c->stream_err;	/* an error event ended the stream */
+			memset(&c->stream_err, 0, sizeof(c->stream_err));
+		} else if (msg->data.result != CURLE_OK) {
 			aif_adapter_transport_failure(
 			    c->overflow ? "response over the size limit" :
 			    curl_easy_strerror(msg->data.result),
@@ -379,8 +464,11 @@ finish_transfers(struct worker *w)
 		} else {
 			const struct aif_adapter *ad = aif_adapter_find(c->model->adapter);
 			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-			ad->parse(c->model, aif_kind_from_name(c->job.kind), status,
-			    c->resp ? c->resp : "", c->resp_len, &res);
+			if (c->stream && status == 200)
+				stream_outcome(c, &res);
+			else
+				ad->parse(c->model, aif_kind_from_name(c->job.kind), status,
+				    c->resp ? c->resp : "", c->resp_len, &res);
 		}
 		if (res.failure == AIF_FAIL_NONE &&
 		    aif_kind_from_name(c->job.kind) == AIF_KIND_EMBEDDING &&
@@ -432,6 +520,11 @@ finish_transfers(struct worker *w)
 	if (err != AIF_OK)
 		aif_error("msg=\"cannot commit results; the leases will expire and the jobs"
 		    " run again\" jobs=%zu error=\"%s\"", ns, aif_strerror(err));
+	for (size_t i = 0; i < ns; i++)
+		if (succ[i].committed && ok_calls[i]->stream)
+			relay_end(ok_calls[i], 200, NULL, NULL, NULL, succ[i].prompt_tokens,
+			    succ[i].completion_tokens, ok_calls[i]->st.id,
+			    ok_calls[i]->st.created);
 	ring_replies(w, ok_calls, succ, ns);
 	for (size_t i = 0; i < ns; i++) {
 		if (succ[i].committed)
@@ -546,6 +639,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 static void
 teardown(struct worker *w)
 {
+	relay_close_all(&w->relays);
 	if (w->multi != NULL)
 		curl_multi_cleanup(w->multi);
 	aif_doorbell_close(w->doorbell_fd, w->doorbell_path[0] ? w->doorbell_path : NULL);
@@ -559,6 +653,29 @@ teardown(struct worker *w)
 	free(w->model_in_flight);
 	free(w->model_ids);
 	free(w->model_free);
+}
+
+/* CANCEL from an aif-api: its client left a stream and the policy says cancel. */
+static void
+on_cancel(void *arg, uint64_t job_id)
+{
+	struct worker *w = arg;
+	struct engine_call *c;
+	enum aif_err err;
+
+	for (c = w->calls; c != NULL; c = c->next)
+		if (c->job.id == job_id)
+			break;
+	if (c == NULL)
+		return;
+	curl_multi_remove_handle(w->multi, c->easy);
+	release_slot(w, c);
+	list_remove(w, c);
+	err = aif_queue_cancel(w->db, c->job.id, c->job.lease_token,
+	    "client disconnected from the stream; engine call cancelled");
+	aif_info("msg=\"stream cancelled by its client\" job=%s recorded=%d",
+	    c->job.public_id, err == AIF_OK);
+	engine_call_free(c);
 }
 
 static void
@@ -607,11 +724,33 @@ run(struct worker *w)
 			wait = 0;
 		if (wait > 1000)
 			wait = 1000;
-		struct curl_waitfd extra = { .fd = w->doorbell_fd, .events = CURL_WAIT_POLLIN };
+		struct curl_waitfd extra[1 + RELAYS_POLLED];
+		struct relay_conn *polled[RELAYS_POLLED];
+		unsigned nextra = 1, np = 0;
 		int numfds = 0;
-		curl_multi_poll(w->multi, &extra, 1, (int)wait, &numfds);
-		if (extra.revents != 0)
+		extra[0].fd = w->doorbell_fd;
+		extra[0].events = CURL_WAIT_POLLIN;
+		extra[0].revents = 0;
+		for (struct relay_conn *rc = w->relays.conns; rc && np < RELAYS_POLLED;
+		    rc = rc->next) {
+			if (rc->fd < 0)
+				continue;
+			extra[nextra].fd = rc->fd;
+			extra[nextra].events = CURL_WAIT_POLLIN |
+			    (rc->out_len > 0 ? CURL_WAIT_POLLOUT : 0);
+			extra[nextra].revents = 0;
+			polled[np++] = rc;
+			nextra++;
+		}
+		curl_multi_poll(w->multi, extra, nextra, (int)wait, &numfds);
+		if (extra[0].revents != 0)
 			drain_doorbell(w, &woken);
+		for (unsigned i = 0; i < np; i++) {
+			if (extra[1 + i].revents & CURL_WAIT_POLLOUT)
+				(void)relay_flush(polled[i]);
+			if (extra[1 + i].revents & CURL_WAIT_POLLIN)
+				(void)relay_read(polled[i], on_cancel, w);
+		}
 	}
 	if (w->in_flight > 0) {
 		size_t n = 0;
