@@ -32,6 +32,7 @@
 
 /* Adapters a model may name. Add new ones here, and nowhere else. */
 static const char *const known_adapters[] = { "openai", NULL };
+static const char *const disconnect_policies[] = { "finish", "cancel", NULL };
 
 static const struct {
 	const char	*name;
@@ -985,6 +986,18 @@ static const struct directive role_dirs[] = {
 static const struct section role_sec =
     SECTION(role_dirs, sizeof(struct aif_role), role_finish);
 
+static void
+server_finish(struct loader *ld, void *obj, const yaml_node_t *map)
+{
+	struct aif_config *cfg = obj;
+
+	(void)map;
+	if (cfg->server.stream_disconnect == NULL)
+		cfg->server.stream_disconnect = xstrdup(ld, "finish");
+	cfg->server.stream_disconnect_cancel = cfg->server.stream_disconnect != NULL &&
+	    strcmp(cfg->server.stream_disconnect, "cancel") == 0;
+}
+
 static const struct directive server_dirs[] = {
 	STR("listen", CFG(server.listen), F_REQUIRED),
 	INT("threads", CFG(server.threads), 1, 256, 4),
@@ -996,8 +1009,10 @@ static const struct directive server_dirs[] = {
 	INT("max_waiting", CFG(server.max_waiting), 1, 1000000, 4096),
 	INT("max_messages", CFG(server.max_messages), 1, 100000, 2048),
 	INT("max_json_depth", CFG(server.max_json_depth), 2, 512, 64),
+	{ .name = "stream_disconnect", .type = D_STR, .off = CFG(server.stream_disconnect),
+	  .choices = disconnect_policies },
 };
-static const struct section server_sec = SECTION(server_dirs, 0, NULL);
+static const struct section server_sec = SECTION(server_dirs, 0, server_finish);
 
 static const struct directive database_dirs[] = {
 	STR("socket", CFG(database.socket), 0),
@@ -1066,7 +1081,8 @@ syntax_error(struct loader *ld, const yaml_parser_t *p)
 	yaml_mark_t	 mark = p->problem_mark;
 	size_t		 i;
 
-	if (p->error == YAML_MEMORY_ERROR) {
+	/* libyaml fails some allocations (tag copies) without setting an error. */
+	if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR) {
 		ld->nomem = 1;
 		return;
 	}

@@ -71,9 +71,10 @@ struct aif_config {
 		int	 max_waiting;	/* parked sync requests, 1..1000000, default 4096 */
 		int	 max_messages;	/* per request, 1..100000, default 2048 */
 		int	 max_json_depth; /* 2..512, default 64 */
-		int	 stream_disconnect_cancel; /* stream_disconnect: "finish" (0,
-					   default: the job completes and is stored) or
-					   "cancel" (1: the engine call is aborted) */
+		char	*stream_disconnect; /* a streaming client went away: "finish"
+					   (default: the job completes and is stored) or
+					   "cancel" (the engine call is aborted) */
+		int	 stream_disconnect_cancel; /* derived: 1 for "cancel" */
 	} server;
 
 	struct {

@@ -155,10 +155,9 @@ timeout_reply(struct waiter *w, int stopping)
 	free(w);
 }
 
-/* Takes out every waiter matching the filter (expired, or all when poll_all). */
+/* Takes out (up to cap) waiters whose deadline is at or before `now`. */
 static size_t
-collect(struct waiters *ws, int64_t now, int expired_only, int64_t older_than,
-    struct waiter **out, size_t cap)
+collect_expired(struct waiters *ws, int64_t now, struct waiter **out, size_t cap)
 {
 	size_t n = 0;
 
@@ -167,9 +166,7 @@ collect(struct waiters *ws, int64_t now, int expired_only, int64_t older_than,
 		struct waiter **pp = &ws->buckets[b];
 		while (*pp != NULL && n < cap) {
 			struct waiter *w = *pp;
-			int hit = expired_only ? w->deadline_ms <= now :
-			    w->parked_ms <= older_than;
-			if (hit) {
+			if (w->deadline_ms <= now) {
 				*pp = w->next;
 				w->next = NULL;
 				ws->count--;
@@ -181,6 +178,38 @@ collect(struct waiters *ws, int64_t now, int expired_only, int64_t older_than,
 	}
 	pthread_mutex_unlock(&ws->mu);
 	return n;
+}
+
+/* The slow-poll fallback: reads the rows of (up to FETCH_MAX at a time) waiters parked
+ * before `older_than` and answers those whose job is final. */
+static void
+poll_parked(struct api *api, int64_t older_than)
+{
+	struct waiters *ws = api->waiters;
+	struct aif_job_view *views = NULL;
+	uint64_t ids[FETCH_MAX];
+	size_t n = 0, nv = 0;
+
+	pthread_mutex_lock(&ws->mu);
+	for (size_t b = 0; b < ws->nbuckets && n < FETCH_MAX; b++)
+		for (struct waiter *w = ws->buckets[b]; w != NULL && n < FETCH_MAX; w = w->next)
+			if (w->parked_ms <= older_than) {
+				ids[n++] = w->id;
+				w->parked_ms = aif_now_ms();	/* next look in a poll interval */
+			}
+	pthread_mutex_unlock(&ws->mu);
+	if (n == 0 || aif_queue_final_views(ws->db, ids, n, &views, &nv) != AIF_OK)
+		return;
+	for (size_t k = 0; k < nv; k++) {
+		pthread_mutex_lock(&ws->mu);
+		struct waiter *w = take_locked(ws, views[k].id);
+		pthread_mutex_unlock(&ws->mu);
+		if (w != NULL) {
+			reply_job_outcome(&w->reply, &views[k]);
+			free(w);
+		}
+	}
+	aif_queue_views_free(views, nv);
 }
 
 static void *
@@ -231,26 +260,12 @@ completer(void *arg)
 		/* slow poll: every waiter parked for a while is checked against its row */
 		if (now >= next_poll) {
 			next_poll = now + poll_ms;
-			int64_t cutoff = now - poll_ms / 2;
-			size_t k;
-			while ((k = collect(ws, now, 0, cutoff, taken, FETCH_MAX)) > 0) {
-				answer(api, taken, k);
-				/* answered ones are gone; the rest went back with an older
-				   parked_ms, so bump it to avoid looping on them */
-				pthread_mutex_lock(&ws->mu);
-				for (size_t b = 0; b < ws->nbuckets; b++)
-					for (struct waiter *w = ws->buckets[b]; w; w = w->next)
-						if (w->parked_ms <= cutoff)
-							w->parked_ms = now;
-				pthread_mutex_unlock(&ws->mu);
-				if (k < FETCH_MAX)
-					break;
-			}
+			poll_parked(api, now - poll_ms / 2);
 		}
 		/* deadlines */
-		while ((n = collect(ws, now, 1, 0, taken, FETCH_MAX)) > 0) {
+		while ((n = collect_expired(ws, now, taken, FETCH_MAX)) > 0) {
 			answer(api, taken, n);	/* finished just in time? */
-			while ((n = collect(ws, now, 1, 0, taken, FETCH_MAX)) > 0)
+			while ((n = collect_expired(ws, now, taken, FETCH_MAX)) > 0)
 				for (size_t i = 0; i < n; i++)
 					timeout_reply(taken[i], 0);
 		}
@@ -264,7 +279,7 @@ completer(void *arg)
 			if (count == 0)
 				break;
 			if (now >= stop_deadline) {
-				while ((n = collect(ws, INT64_MAX, 1, 0, taken, FETCH_MAX)) > 0)
+				while ((n = collect_expired(ws, INT64_MAX, taken, FETCH_MAX)) > 0)
 					for (size_t i = 0; i < n; i++)
 						timeout_reply(taken[i], 1);
 				break;

@@ -3,11 +3,13 @@
 #
 # Suites, in order; a failing suite does not stop the next, and the exit status is
 # non-zero if any failed:
-#   unit         make check: cmocka unit tests, then again under ASan/UBSan
 #   mock-engine  node --test tests/mock-engine/           (when it has tests)
 #   stack        a private test stack: scripts/stack.sh down (leftovers), up
+#   unit         make check: cmocka unit tests, then again under ASan/UBSan (the queue
+#                tests use a database of the test stack's MariaDB)
 #   e2e-deps     npm ci (or npm install) in tests/e2e     (when it has package.json)
 #   e2e          node --test --test-concurrency=1 tests/e2e/, with stack.env exported
+#   valgrind     tests/valgrind/daemons.sh: aif-api and aif-worker under memcheck
 #   nginx        nginx -t on nginx/aif.conf (production) and the rendered local conf
 #   systemd      tests/systemd/verify.sh
 #
@@ -123,9 +125,6 @@ interrupted() {
 trap finish EXIT
 trap interrupted INT TERM
 
-# --- unit -------------------------------------------------------------------------------
-suite unit "$T_UNIT" make check
-
 # --- mock engine's own tests ------------------------------------------------------------
 if [ -d tests/mock-engine ] && [ "$(count_tests tests/mock-engine)" -gt 0 ]; then
 	suite mock-engine "$T_MOCK_TESTS" node --test tests/mock-engine/
@@ -147,6 +146,15 @@ stack_ok=0
 export -f stack_up log
 suite stack "$T_STACK" bash -c stack_up && stack_ok=1
 
+# --- unit -------------------------------------------------------------------------------
+# The queue's unit tests need a real MariaDB: they get their own database on the test
+# stack's server (without it they are skipped, and say so).
+if [ "$stack_ok" = 1 ] && mariadb --socket="$AIF_VAR_DIR/run/mysqld.sock" \
+	-e 'CREATE DATABASE IF NOT EXISTS aif_unit' 2>/dev/null; then
+	export AIF_TEST_DB_SOCKET=$AIF_VAR_DIR/run/mysqld.sock AIF_TEST_DB_NAME=aif_unit
+fi
+suite unit "$T_UNIT" make check
+
 # --- end-to-end ---------------------------------------------------------------------------
 if [ -f tests/e2e/package.json ]; then
 	if [ -f tests/e2e/package-lock.json ]; then
@@ -163,6 +171,13 @@ elif [ "$stack_ok" != 1 ]; then
 else
 	# shellcheck disable=SC1091
 	suite e2e "$T_E2E" bash -c 'set -a; . "$AIF_VAR_DIR/stack.env"; set +a; exec node --test --test-concurrency=1 tests/e2e/'
+fi
+
+# --- the daemons under valgrind -------------------------------------------------------------
+if [ "$stack_ok" = 1 ]; then
+	suite valgrind "$T_E2E" bash -c 'set -a; . "$AIF_VAR_DIR/stack.env"; set +a; exec tests/valgrind/daemons.sh'
+else
+	err "valgrind: not run, the test stack did not come up"; record valgrind FAIL 0
 fi
 
 # --- nginx configs ------------------------------------------------------------------------

@@ -1,0 +1,694 @@
+/* test_config.c -- unit tests of core/config.c: the checked-in config loads, defaults
+ * apply, ${NAME} expansion, and every class of error is reported at its exact
+ * file:line:column and collected with the others. Runs with cwd tests/unit. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* The smallest valid config: only required keys. Line numbers are used below. */
+#define MINIMAL_SERVER						\
+	"server:\n"			/* 1 */			\
+	"  listen: /run/aif/api.sock\n"	/* 2 */			\
+	"  run_dir: /run/aif\n"		/* 3 */
+#define MINIMAL_REST						\
+	"database:\n"			/* 4 */			\
+	"  socket: /run/mysqld/mysqld.sock\n" /* 5 */		\
+	"  name: aif\n"			/* 6 */			\
+	"models:\n"			/* 7 */			\
+	"  - id: m1\n"			/* 8 */			\
+	"    adapter: openai\n"		/* 9 */			\
+	"    replicas:\n"		/* 10 */		\
+	"      - url: http://127.0.0.1:9101\n" /* 11 */		\
+	"roles:\n"			/* 12 */		\
+	"  - name: user\n"		/* 13 */
+#define MINIMAL	MINIMAL_SERVER MINIMAL_REST
+
+static char errbuf[8192];
+
+static enum aif_err
+load(const char *yaml, struct aif_config **cfg)
+{
+	return aif_cfg_load_string("t.yaml", yaml, strlen(yaml), cfg, errbuf,
+	    sizeof(errbuf));
+}
+
+/* Loads yaml, expecting AIF_CONFIG and exactly the message `want`. */
+static void
+expect_error(const char *yaml, const char *want)
+{
+	struct aif_config *cfg = (struct aif_config *)1;
+
+	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
+	assert_null(cfg);
+	assert_string_equal(errbuf, want);
+}
+
+static void
+repo_config_loads_with_env_unset(void **state)
+{
+	static const char *vars[] = { "AIF_VAR_DIR", "AIF_SYNC_TIMEOUT_MS",
+	    "AIF_DB_NAME", "AIF_MOCK_PORT" };
+	struct aif_config *cfg = NULL;
+	const struct aif_model *m;
+	const struct aif_role *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+	assert_int_equal(aif_cfg_load("../../config/aif.yaml", &cfg, errbuf,
+	    sizeof(errbuf)), AIF_OK);
+	assert_string_equal(errbuf, "");
+	assert_string_equal(cfg->path, "../../config/aif.yaml");
+	assert_string_equal(cfg->server.listen, "var/run/api.sock");
+	assert_string_equal(cfg->server.run_dir, "var/run");
+	assert_int_equal(cfg->server.sync_timeout_ms, 60000);
+	assert_int_equal(cfg->server.max_body_bytes, 1048576);
+	assert_int_equal(cfg->server.max_messages, 2048);
+	assert_string_equal(cfg->database.socket, "var/run/mysqld.sock");
+	assert_string_equal(cfg->database.name, "aif");
+	assert_null(cfg->database.host);
+	assert_int_equal(cfg->worker.drain_timeout_ms, 10000);
+	assert_string_equal(cfg->auth.pepper_file, "var/secrets/key-pepper");
+	assert_true(cfg->nmodels >= 2);	/* the file grows; check what it must keep */
+	m = aif_cfg_model(cfg, "demo-chat");
+	assert_non_null(m);
+	assert_string_equal(m->adapter, "openai");
+	assert_string_equal(m->engine, "vllm");
+	assert_string_equal(m->upstream_model, "mock-llama-3-8b");
+	assert_string_equal(m->owned_by, "aif-demo");
+	assert_int_equal(m->kinds, AIF_KIND_CHAT | AIF_KIND_COMPLETION);
+	assert_int_equal(m->nreplicas, 1);
+	assert_string_equal(m->replicas[0].url, "http://127.0.0.1:9101");
+	assert_int_equal(m->replicas[0].max_in_flight, 128);
+	assert_int_equal(m->timeout_ms, 30000);
+	assert_int_equal(m->max_attempts, 3);
+	assert_int_equal(m->pricing.input_per_mtok, 150000);
+	assert_int_equal(m->pricing.output_per_mtok, 600000);
+	assert_non_null(aif_cfg_model(cfg, "demo-small"));
+	assert_null(aif_cfg_model(cfg, "nope"));
+	assert_true(cfg->nroles >= 3);
+	r = aif_cfg_role(cfg, "admin");
+	assert_non_null(r);
+	assert_true(r->admin);
+	assert_int_equal(r->max_priority, 9);
+	r = aif_cfg_role(cfg, "batch");
+	assert_non_null(r);
+	assert_false(r->admin);
+	assert_int_equal(r->max_priority, 2);
+	assert_null(aif_cfg_role(cfg, "nobody"));
+	aif_cfg_free(cfg);
+}
+
+static void
+omitted_keys_take_their_defaults(void **state)
+{
+	struct aif_config *cfg = NULL;
+	const struct aif_model *m;
+	const struct aif_role *r;
+
+	(void)state;
+	assert_int_equal(aif_cfg_load("fixtures/config/minimal.yaml", &cfg, errbuf,
+	    sizeof(errbuf)), AIF_OK);
+	assert_int_equal(cfg->server.threads, 4);
+	assert_int_equal(cfg->server.max_body_bytes, 1048576);
+	assert_int_equal(cfg->server.sync_timeout_ms, 120000);
+	assert_int_equal(cfg->server.poll_interval_ms, 1000);
+	assert_int_equal(cfg->server.max_waiting, 4096);
+	assert_int_equal(cfg->server.max_messages, 2048);
+	assert_int_equal(cfg->server.max_json_depth, 64);
+	assert_null(cfg->database.host);
+	assert_null(cfg->database.user);
+	assert_null(cfg->database.password_file);
+	assert_int_equal(cfg->database.port, 3306);
+	assert_int_equal(cfg->database.connect_timeout_ms, 2000);
+	assert_int_equal(cfg->database.rw_timeout_ms, 10000);
+	assert_int_equal(cfg->queue.default_priority, 4);
+	assert_int_equal(cfg->queue.max_attempts, 3);
+	assert_int_equal(cfg->queue.lease_seconds, 30);
+	assert_int_equal(cfg->queue.claim_batch, 16);
+	assert_int_equal(cfg->queue.poll_interval_ms, 1000);
+	assert_int_equal(cfg->worker.slots, 64);
+	assert_int_equal(cfg->worker.drain_timeout_ms, 30000);
+	assert_int_equal(cfg->worker.heartbeat_ms, 2000);
+	assert_null(cfg->auth.pepper_file);
+	m = &cfg->models[0];
+	assert_string_equal(m->engine, "openai");
+	assert_string_equal(m->upstream_model, "m1");
+	assert_string_equal(m->owned_by, "aif");
+	assert_int_equal(m->kinds, AIF_KIND_CHAT | AIF_KIND_COMPLETION);
+	assert_int_equal(m->replicas[0].max_in_flight, 64);
+	assert_int_equal(m->max_in_flight, 64);
+	assert_int_equal(m->timeout_ms, 60000);
+	assert_int_equal(m->max_attempts, 3);
+	assert_int_equal(m->max_output_tokens, 4096);
+	assert_int_equal(m->pricing.input_per_mtok, 0);
+	assert_int_equal(m->pricing.output_per_mtok, 0);
+	r = &cfg->roles[0];
+	assert_false(r->admin);
+	assert_int_equal(r->max_priority, 4);
+	assert_int_equal(r->nmodels, 1);
+	assert_string_equal(r->models[0], "*");
+	assert_int_equal(r->nendpoints, 1);
+	assert_string_equal(r->endpoints[0], "*");
+	aif_cfg_free(cfg);
+}
+
+static void
+model_and_role_defaults_follow_the_queue_section(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	/* queue comes after models and roles in the file: order must not matter */
+	assert_int_equal(load(MINIMAL "queue:\n  max_attempts: 7\n"
+	    "  default_priority: 2\n", &cfg), AIF_OK);
+	assert_int_equal(cfg->models[0].max_attempts, 7);
+	assert_int_equal(cfg->roles[0].max_priority, 2);
+	aif_cfg_free(cfg);
+}
+
+static void
+env_variable_is_expanded(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	setenv("AIF_TEST_DIR", "/srv/aif", 1);
+	setenv("AIF_TEST_THREADS", "12", 1);
+	assert_int_equal(load("server:\n  listen: ${AIF_TEST_DIR}/run/api.sock\n"
+	    "  run_dir: ${AIF_TEST_DIR}\n  threads: ${AIF_TEST_THREADS}\n"
+	    MINIMAL_REST, &cfg), AIF_OK);
+	assert_string_equal(cfg->server.listen, "/srv/aif/run/api.sock");
+	assert_string_equal(cfg->server.run_dir, "/srv/aif");
+	assert_int_equal(cfg->server.threads, 12);
+	aif_cfg_free(cfg);
+	unsetenv("AIF_TEST_DIR");
+	unsetenv("AIF_TEST_THREADS");
+}
+
+static void
+env_default_applies_when_variable_unset_or_empty(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	unsetenv("AIF_TEST_UNSET");
+	setenv("AIF_TEST_EMPTY", "", 1);
+	assert_int_equal(load("server:\n  listen: ${AIF_TEST_UNSET:-/tmp/a.sock}\n"
+	    "  run_dir: ${AIF_TEST_EMPTY:-/tmp}\n  threads: ${AIF_TEST_UNSET:-8}\n"
+	    MINIMAL_REST, &cfg), AIF_OK);
+	assert_string_equal(cfg->server.listen, "/tmp/a.sock");
+	assert_string_equal(cfg->server.run_dir, "/tmp");
+	assert_int_equal(cfg->server.threads, 8);
+	aif_cfg_free(cfg);
+	unsetenv("AIF_TEST_EMPTY");
+}
+
+static void
+env_value_wins_over_default(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	setenv("AIF_TEST_THREADS", "3", 1);
+	assert_int_equal(load(MINIMAL_SERVER "  threads: ${AIF_TEST_THREADS:-8}\n"
+	    MINIMAL_REST, &cfg), AIF_OK);
+	assert_int_equal(cfg->server.threads, 3);
+	aif_cfg_free(cfg);
+	unsetenv("AIF_TEST_THREADS");
+}
+
+static void
+empty_env_default_leaves_optional_string_unset(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	unsetenv("AIF_TEST_UNSET");
+	assert_int_equal(load(MINIMAL "auth:\n  pepper_file: ${AIF_TEST_UNSET:-}\n",
+	    &cfg), AIF_OK);
+	assert_null(cfg->auth.pepper_file);
+	aif_cfg_free(cfg);
+}
+
+static void
+dollar_without_brace_is_literal(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load("server:\n  listen: /run/$aif$/a$\n  run_dir: $HOME\n"
+	    MINIMAL_REST, &cfg), AIF_OK);
+	assert_string_equal(cfg->server.listen, "/run/$aif$/a$");
+	assert_string_equal(cfg->server.run_dir, "$HOME");
+	aif_cfg_free(cfg);
+}
+
+static void
+unset_env_variable_is_error_at_its_value(void **state)
+{
+	(void)state;
+	unsetenv("AIF_TEST_UNSET");
+	expect_error("server:\n  listen: /run/aif/api.sock\n"
+	    "  run_dir: ${AIF_TEST_UNSET}/run\n" MINIMAL_REST,
+	    "t.yaml:3:12: server.run_dir: environment variable AIF_TEST_UNSET "
+	    "is not set");
+}
+
+static void
+malformed_env_reference_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  threads: ${1X}\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: bad variable reference '${1X}' "
+	    "(use ${NAME} or ${NAME:-default})");
+	expect_error(MINIMAL_SERVER "  threads: ${X\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: unterminated '${' in '${X'");
+}
+
+static void
+expansion_longer_than_cap_is_error(void **state)
+{
+	static char big[5000], yaml[6000];
+
+	(void)state;
+	memset(big, 'x', 4000);
+	big[4000] = '\0';
+	setenv("AIF_TEST_BIG", big, 1);
+	snprintf(yaml, sizeof(yaml), "server:\n  listen: /a/${AIF_TEST_BIG}/b/"
+	    "${AIF_TEST_BIG}\n  run_dir: /run\n%s", MINIMAL_REST);
+	expect_error(yaml, "t.yaml:2:11: server.listen: value longer than 4096 bytes "
+	    "after expansion");
+	unsetenv("AIF_TEST_BIG");
+}
+
+static void
+unknown_key_names_its_line_and_column(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  colour: blue\n" MINIMAL_REST,
+	    "t.yaml:4:3: server: unknown key 'colour'");
+}
+
+static void
+unknown_top_level_section_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "logging:\n  level: debug\n",
+	    "t.yaml:14:1: top level: unknown key 'logging'");
+}
+
+static void
+string_where_integer_expected_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  threads: four\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: expected a decimal integer, got 'four'");
+}
+
+static void
+non_decimal_integers_are_rejected(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  threads: 010\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: expected a decimal integer, got '010'");
+	expect_error(MINIMAL_SERVER "  threads: 0x10\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: expected a decimal integer, got '0x10'");
+	expect_error(MINIMAL_SERVER "  threads: +4\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: expected a decimal integer, got '+4'");
+	expect_error(MINIMAL_SERVER "  threads: 4.0\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: expected a decimal integer, got '4.0'");
+}
+
+static void
+mapping_where_scalar_expected_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  threads:\n    min: 1\n" MINIMAL_REST,
+	    "t.yaml:5:5: server.threads: expected an integer, got a mapping");
+}
+
+static void
+scalar_where_mapping_expected_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "queue: fast\n",
+	    "t.yaml:14:8: queue: expected a mapping, got a scalar");
+}
+
+static void
+bad_boolean_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "    admin: maybe\n",
+	    "t.yaml:14:12: roles[0].admin: expected true, false, yes or no, "
+	    "got 'maybe'");
+}
+
+static void
+value_out_of_range_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  threads: 0\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: 0 is out of range 1..256");
+	expect_error(MINIMAL "    max_priority: 10\n",
+	    "t.yaml:14:19: roles[0].max_priority: 10 is out of range 0..9");
+	expect_error(MINIMAL "    max_priority: -1\n",
+	    "t.yaml:14:19: roles[0].max_priority: -1 is out of range 0..9");
+}
+
+static void
+integer_overflow_is_out_of_range(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  max_body_bytes: 99999999999999999999\n"
+	    MINIMAL_REST, "t.yaml:4:19: server.max_body_bytes: 99999999999999999999 "
+	    "is out of range 1024..67108864");
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: openai, replicas: [{url: 'http://h'}],\n"
+	    "  pricing: {input_per_mtok: 9223372036854775808}}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:6:29: models[0].pricing.input_per_mtok: 9223372036854775808 is "
+	    "out of range (at least 0)");
+}
+
+static void
+missing_required_key_points_at_enclosing_mapping(void **state)
+{
+	(void)state;
+	expect_error("server:\n  listen: /run/aif/api.sock\n" MINIMAL_REST,
+	    "t.yaml:2:3: server: missing required key 'run_dir'");
+}
+
+static void
+missing_required_section_points_at_document(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER,
+	    "t.yaml:1:1: top level: missing required key 'database'\n"
+	    "t.yaml:1:1: top level: missing required key 'models'\n"
+	    "t.yaml:1:1: top level: missing required key 'roles'");
+}
+
+static void
+empty_required_string_is_error(void **state)
+{
+	(void)state;
+	expect_error("server:\n  listen: \"\"\n  run_dir: /run\n" MINIMAL_REST,
+	    "t.yaml:2:11: server.listen: must not be empty");
+}
+
+static void
+duplicate_key_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "  listen: /other.sock\n" MINIMAL_REST,
+	    "t.yaml:4:3: server: duplicate key 'listen'");
+}
+
+static void
+duplicate_model_id_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - {id: m, adapter: openai, replicas: [{url: 'http://h'}]}\n"
+	    "  - {id: m, adapter: openai, replicas: [{url: 'http://h'}]}\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:7:10: models[1].id: duplicate model id 'm' (first at line 6)");
+}
+
+static void
+duplicate_role_name_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "  - name: user\n",
+	    "t.yaml:14:11: roles[1].name: duplicate role name 'user' "
+	    "(first at line 13)");
+}
+
+static void
+empty_models_list_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: []\nroles: [{name: user}]\n",
+	    "t.yaml:5:9: models: needs at least 1 entry");
+}
+
+static void
+empty_roles_list_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: openai, replicas: [{url: 'http://h'}]}]\n"
+	    "roles: []\n",
+	    "t.yaml:6:8: roles: needs at least 1 entry");
+}
+
+static void
+unknown_adapter_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: tgi, replicas: [{url: 'http://h'}]}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:5:27: models[0].adapter: 'tgi' is not one of: openai");
+}
+
+static void
+unknown_or_repeated_kind_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: openai, kinds: [chat, image, chat],\n"
+	    "  replicas: [{url: 'http://h'}]}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:5:49: models[0].kinds[1]: 'image' is not one of: chat, "
+	    "completion, embedding\n"
+	    "t.yaml:5:56: models[0].kinds[2]: duplicate kind 'chat'");
+}
+
+static void
+kinds_list_sets_mask(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "roles: [{name: user, admin: yes}]\n", &cfg), AIF_OK);
+	assert_int_equal(cfg->models[0].kinds, AIF_KIND_EMBEDDING);
+	assert_true(cfg->roles[0].admin);
+	aif_cfg_free(cfg);
+}
+
+static void
+replica_url_needs_http_scheme(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: openai, replicas: [{url: 'ftp://h'}]}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:5:52: models[0].replicas[0].url: must start with http:// or "
+	    "https://");
+}
+
+static void
+database_needs_exactly_one_of_socket_or_host(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {name: aif}\n"
+	    "models: [{id: m, adapter: openai, replicas: [{url: 'http://h'}]}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:4:11: database: one of 'socket' or 'host' is required");
+	expect_error(MINIMAL_SERVER "database: {name: aif, socket: /s, host: db}\n"
+	    "models: [{id: m, adapter: openai, replicas: [{url: 'http://h'}]}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:4:11: database: 'socket' and 'host' exclude each other");
+}
+
+static void
+all_errors_are_collected(void **state)
+{
+	struct aif_config *cfg = (struct aif_config *)1;
+
+	(void)state;
+	assert_int_equal(aif_cfg_load("fixtures/config/errors.yaml", &cfg, errbuf,
+	    sizeof(errbuf)), AIF_CONFIG);
+	assert_null(cfg);
+	assert_string_equal(errbuf,
+	    "fixtures/config/errors.yaml:5:12: server.threads: expected a decimal "
+	    "integer, got 'many'\n"
+	    "fixtures/config/errors.yaml:7:3: database: missing required key 'name'\n"
+	    "fixtures/config/errors.yaml:9:21: queue.default_priority: 10 is out of "
+	    "range 0..9\n"
+	    "fixtures/config/errors.yaml:15:5: models[0]: unknown key 'colour'\n"
+	    "fixtures/config/errors.yaml:18:12: roles[0].admin: expected true, "
+	    "false, yes or no, got 'maybe'");
+}
+
+static void
+yaml_syntax_error_reports_position(void **state)
+{
+	struct aif_config *cfg = (struct aif_config *)1;
+
+	(void)state;
+	assert_int_equal(aif_cfg_load("fixtures/config/syntax.yaml", &cfg, errbuf,
+	    sizeof(errbuf)), AIF_CONFIG);
+	assert_null(cfg);
+	assert_string_equal(errbuf, "fixtures/config/syntax.yaml:6:38: YAML syntax "
+	    "error: did not find expected ',' or ']' (while parsing a flow "
+	    "sequence at line 6, column 21)");
+}
+
+static void
+invalid_utf8_reports_position(void **state)
+{
+	(void)state;
+	expect_error("server:\n  listen: \xff\n",
+	    "t.yaml:2:11: YAML syntax error: invalid leading UTF-8 octet");
+}
+
+static void
+empty_document_is_error(void **state)
+{
+	(void)state;
+	expect_error("# nothing here\n",
+	    "t.yaml:1:1: the configuration is empty");
+}
+
+static void
+second_document_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "---\nserver: {}\n",
+	    "t.yaml:15:1: only one YAML document is allowed");
+}
+
+static void
+unreadable_file_is_io_error(void **state)
+{
+	struct aif_config *cfg = (struct aif_config *)1;
+
+	(void)state;
+	assert_int_equal(aif_cfg_load("fixtures/config/no-such.yaml", &cfg, errbuf,
+	    sizeof(errbuf)), AIF_IO);
+	assert_null(cfg);
+	assert_string_equal(errbuf, "fixtures/config/no-such.yaml: cannot open: "
+	    "No such file or directory");
+}
+
+static void
+small_error_buffer_is_truncated_and_terminated(void **state)
+{
+	struct aif_config *cfg = NULL;
+	char small[16];
+
+	(void)state;
+	memset(small, 'z', sizeof(small));
+	assert_int_equal(aif_cfg_load_string("t.yaml", "a: 1\n", 5, &cfg, small,
+	    sizeof(small)), AIF_CONFIG);
+	assert_string_equal(small, "t.yaml:1:1: top");
+	assert_int_equal(aif_cfg_load_string("t.yaml", "a: 1\n", 5, &cfg, NULL, 0),
+	    AIF_CONFIG);
+}
+
+static void
+role_globs_match_models_and_endpoints(void **state)
+{
+	struct aif_config *cfg = NULL;
+	const struct aif_role *user, *batch, *none;
+
+	(void)state;
+	assert_int_equal(load(MINIMAL "    models: [\"demo-*\", \"org/*\"]\n"
+	    "    endpoints: [chat, \"comp*\"]\n"
+	    "  - name: batch\n    models: [demo-small]\n"
+	    "  - name: none\n    models: []\n    endpoints: []\n", &cfg), AIF_OK);
+	user = aif_cfg_role(cfg, "user");
+	batch = aif_cfg_role(cfg, "batch");
+	none = aif_cfg_role(cfg, "none");
+	assert_true(aif_cfg_role_allows_model(user, "demo-chat"));
+	assert_true(aif_cfg_role_allows_model(user, "org/llama-3"));
+	assert_false(aif_cfg_role_allows_model(user, "m1"));
+	assert_false(aif_cfg_role_allows_model(user, "xdemo-chat"));
+	assert_true(aif_cfg_role_allows_endpoint(user, "chat"));
+	assert_true(aif_cfg_role_allows_endpoint(user, "completions"));
+	assert_false(aif_cfg_role_allows_endpoint(user, "jobs"));
+	assert_true(aif_cfg_role_allows_model(batch, "demo-small"));
+	assert_false(aif_cfg_role_allows_model(batch, "demo-chat"));
+	assert_true(aif_cfg_role_allows_endpoint(batch, "anything"));
+	assert_false(aif_cfg_role_allows_model(none, "demo-small"));
+	assert_false(aif_cfg_role_allows_endpoint(none, "chat"));
+	assert_false(aif_cfg_role_allows_model(NULL, "demo-small"));
+	assert_false(aif_cfg_role_allows_model(user, NULL));
+	aif_cfg_free(cfg);
+}
+
+static void
+free_accepts_null(void **state)
+{
+	(void)state;
+	aif_cfg_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(repo_config_loads_with_env_unset),
+		cmocka_unit_test(omitted_keys_take_their_defaults),
+		cmocka_unit_test(model_and_role_defaults_follow_the_queue_section),
+		cmocka_unit_test(env_variable_is_expanded),
+		cmocka_unit_test(env_default_applies_when_variable_unset_or_empty),
+		cmocka_unit_test(env_value_wins_over_default),
+		cmocka_unit_test(empty_env_default_leaves_optional_string_unset),
+		cmocka_unit_test(dollar_without_brace_is_literal),
+		cmocka_unit_test(unset_env_variable_is_error_at_its_value),
+		cmocka_unit_test(malformed_env_reference_is_error),
+		cmocka_unit_test(expansion_longer_than_cap_is_error),
+		cmocka_unit_test(unknown_key_names_its_line_and_column),
+		cmocka_unit_test(unknown_top_level_section_is_error),
+		cmocka_unit_test(string_where_integer_expected_is_error),
+		cmocka_unit_test(non_decimal_integers_are_rejected),
+		cmocka_unit_test(mapping_where_scalar_expected_is_error),
+		cmocka_unit_test(scalar_where_mapping_expected_is_error),
+		cmocka_unit_test(bad_boolean_is_error),
+		cmocka_unit_test(value_out_of_range_is_error),
+		cmocka_unit_test(integer_overflow_is_out_of_range),
+		cmocka_unit_test(missing_required_key_points_at_enclosing_mapping),
+		cmocka_unit_test(missing_required_section_points_at_document),
+		cmocka_unit_test(empty_required_string_is_error),
+		cmocka_unit_test(duplicate_key_is_error),
+		cmocka_unit_test(duplicate_model_id_is_error),
+		cmocka_unit_test(duplicate_role_name_is_error),
+		cmocka_unit_test(empty_models_list_is_error),
+		cmocka_unit_test(empty_roles_list_is_error),
+		cmocka_unit_test(unknown_adapter_is_error),
+		cmocka_unit_test(unknown_or_repeated_kind_is_error),
+		cmocka_unit_test(kinds_list_sets_mask),
+		cmocka_unit_test(replica_url_needs_http_scheme),
+		cmocka_unit_test(database_needs_exactly_one_of_socket_or_host),
+		cmocka_unit_test(all_errors_are_collected),
+		cmocka_unit_test(yaml_syntax_error_reports_position),
+		cmocka_unit_test(invalid_utf8_reports_position),
+		cmocka_unit_test(empty_document_is_error),
+		cmocka_unit_test(second_document_is_error),
+		cmocka_unit_test(unreadable_file_is_io_error),
+		cmocka_unit_test(small_error_buffer_is_truncated_and_terminated),
+		cmocka_unit_test(role_globs_match_models_and_endpoints),
+		cmocka_unit_test(free_accepts_null),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# daemons.sh -- aif-api and aif-worker under valgrind memcheck on the running test
+# stack: swaps the stack's api and workers for valgrind'd ones, drives sync, async,
+# streaming, embeddings and error traffic through nginx, stops them with SIGTERM and
+# fails on any memory error or definite/indirect leak. Restores the normal processes.
+# Needs the variables of $AIF_VAR_DIR/stack.env. Prints "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+: "${AIF_VAR_DIR:?}" "${AIF_CONFIG:?}" "${AIF_BASE_URL:?}" "${AIF_API_KEY:?}"
+LOG=$AIF_VAR_DIR/log
+VG=(valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+    --error-exitcode=99 --track-fds=no --num-callers=30)
+passed=0 failed=0
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+bad() { echo "not ok - $1"; failed=$((failed + 1)); }
+
+restore() {
+	[ -n "${api_pid:-}" ] && kill -TERM "$api_pid" 2>/dev/null
+	[ -n "${w_pid:-}" ] && kill -TERM "$w_pid" 2>/dev/null
+	wait 2>/dev/null
+	scripts/stack.sh start api >/dev/null 2>&1
+	scripts/stack.sh start-worker 1 >/dev/null 2>&1
+	scripts/stack.sh start-worker 2 >/dev/null 2>&1
+}
+trap restore EXIT
+
+scripts/stack.sh stop api >/dev/null || { bad "stop the stack's aif-api"; exit 1; }
+scripts/stack.sh stop-workers >/dev/null || { bad "stop the stack's workers"; exit 1; }
+"${VG[@]}" --log-file="$LOG/valgrind-api.log" bin/aif-api --config "$AIF_CONFIG" \
+	>"$LOG/valgrind-api.out" 2>&1 &
+api_pid=$!
+"${VG[@]}" --log-file="$LOG/valgrind-worker.log" bin/aif-worker --config "$AIF_CONFIG" --id 7 \
+	>"$LOG/valgrind-worker.out" 2>&1 &
+w_pid=$!
+
+# wait until the valgrind'd aif-api answers through nginx (bounded)
+for _ in $(seq 1 150); do
+	curl -sf -o /dev/null "${AIF_BASE_URL%/v1}/healthz" && break
+	sleep 0.2
+done
+sleep 1.5	# the worker registers and is rung from then on
+
+H=(-H "Authorization: Bearer $AIF_API_KEY" -H 'Content-Type: application/json')
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 60 "$@"; }
+expect() { # name expected-status curl-args...
+	local name=$1 want=$2 got; shift 2
+	got=$(code "$@")
+	if [ "$got" = "$want" ]; then ok "$name ($got)"; else bad "$name: want $want, got $got"; fi
+}
+chat='{"model":"demo-chat","messages":[{"role":"user","content":"valgrind says hello"}],"max_tokens":8}'
+expect "sync chat" 200 "${H[@]}" -d "$chat" "$AIF_BASE_URL/chat/completions"
+expect "completion" 200 "${H[@]}" -d '{"model":"demo-small","prompt":"Once","max_tokens":4}' "$AIF_BASE_URL/completions"
+expect "embeddings base64" 200 "${H[@]}" -d '{"model":"demo-embed","input":["a","b"],"encoding_format":"base64"}' "$AIF_BASE_URL/embeddings"
+expect "async" 202 "${H[@]}" -H 'Prefer: respond-async' -d "$chat" "$AIF_BASE_URL/chat/completions"
+expect "stream" 200 -N "${H[@]}" -d '{"model":"demo-chat","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}' "$AIF_BASE_URL/chat/completions"
+expect "engine 400 is fatal" 400 "${H[@]}" -d '{"model":"demo-chat","messages":[{"role":"user","content":"[[mock:status=400]]"}]}' "$AIF_BASE_URL/chat/completions"
+expect "malformed JSON" 400 "${H[@]}" -d '{"model":' "$AIF_BASE_URL/chat/completions"
+expect "bad key" 401 -H 'Authorization: Bearer aif_nope' -H 'Content-Type: application/json' -d "$chat" "$AIF_BASE_URL/chat/completions"
+expect "unknown model" 404 "${H[@]}" -d '{"model":"nope","messages":[{"role":"user","content":"x"}]}' "$AIF_BASE_URL/chat/completions"
+expect "models" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/models"
+for i in $(seq 1 20); do code "${H[@]}" -d "$chat" "$AIF_BASE_URL/chat/completions" >/dev/null & done
+wait_all() { for p in $(jobs -p); do [ "$p" = "$api_pid" ] || [ "$p" = "$w_pid" ] || wait "$p"; done; }
+wait_all
+ok "20 concurrent sync requests"
+
+kill -TERM "$w_pid"; wait "$w_pid"; wrc=$?
+kill -TERM "$api_pid"; wait "$api_pid"; arc=$?
+api_pid= w_pid=
+for name in api worker; do
+	f=$LOG/valgrind-$name.log
+	rc=$arc; [ "$name" = worker ] && rc=$wrc
+	if [ "$rc" = 0 ] && grep -q 'ERROR SUMMARY: 0 errors' "$f" && ! grep -qE '(definitely|indirectly) lost: [1-9]' "$f"; then
+		ok "aif-$name: no memory errors, no leaks (exit $rc)"
+	else
+		bad "aif-$name under valgrind (exit $rc): see $f"
+		grep -E 'ERROR SUMMARY|definitely lost|indirectly lost' "$f" | sed 's/^/#   /'
+	fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
