@@ -31,7 +31,9 @@
 #define UNSET		(-1)	/* default filled in after the walk */
 
 /* Adapters a model may name. Add new ones here, and nowhere else. */
-static const char *const known_adapters[] = { "openai", NULL };
+static const char *const known_adapters[] = { "openai", "tgi", "triton", NULL };
+static const char *const triton_modes[] = { "infer", "generate", NULL };
+static const char *const triton_int_types[] = { "INT32", "UINT32", NULL };
 static const char *const disconnect_policies[] = { "finish", "cancel", NULL };
 
 static const struct {
@@ -827,6 +829,22 @@ model_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 		m->upstream_model = xstrdup(ld, m->id);
 	if (m->owned_by == NULL)
 		m->owned_by = xstrdup(ld, "aif");
+	if (m->chat_template == NULL)
+		m->chat_template = xstrdup(ld, "chatml");
+	if (m->triton.mode == NULL)
+		m->triton.mode = xstrdup(ld, "infer");
+	if (m->triton.text_input == NULL)
+		m->triton.text_input = xstrdup(ld, "text_input");
+	if (m->triton.text_output == NULL)
+		m->triton.text_output = xstrdup(ld, "text_output");
+	if (m->triton.max_tokens_input == NULL)
+		m->triton.max_tokens_input = xstrdup(ld, "max_tokens");
+	if (m->triton.max_tokens_type == NULL)
+		m->triton.max_tokens_type = xstrdup(ld, "INT32");
+	if (m->triton.stream_input == NULL)
+		m->triton.stream_input = xstrdup(ld, "stream");
+	if (m->triton.embedding_output == NULL)
+		m->triton.embedding_output = xstrdup(ld, "embedding");
 }
 
 static void
@@ -909,6 +927,36 @@ role_name(const void *arr, size_t i)
 	return ((const struct aif_role *)arr)[i].name;
 }
 
+/* Every models[].fallbacks entry names another configured model. */
+static void
+check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+{
+	const yaml_node_t *seq = lookup(ld, root, "models");
+
+	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
+	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) !=
+	    cfg->nmodels)
+		return;
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		const struct aif_model *m = &cfg->models[i];
+		const yaml_node_t *list = lookup(ld, item(ld, seq, (long)i), "fallbacks");
+		for (size_t k = 0; k < m->nfallbacks; k++) {
+			const char *f = m->fallbacks[k];
+			int found = 0;
+			for (size_t j = 0; j < cfg->nmodels; j++)
+				if (j != i && cfg->models[j].id != NULL &&
+				    strcmp(cfg->models[j].id, f) == 0)
+					found = 1;
+			if (found || list == NULL)
+				continue;
+			const yaml_node_t *at = item(ld, list, (long)k);
+			error_at(ld, (at ? at : list)->start_mark,
+			    "models[%zu].fallbacks[%zu]: '%s' is not another configured model",
+			    i, k, f);
+		}
+	}
+}
+
 static void
 root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
@@ -925,6 +973,7 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	    cfg->nmodels);
 	check_unique(ld, map, "roles", "name", "role name", role_name, cfg->roles,
 	    cfg->nroles);
+	check_fallbacks(ld, map, cfg);
 }
 
 /* ---- the schema ------------------------------------------------------------------- */
@@ -950,6 +999,19 @@ static const struct directive pricing_dirs[] = {
 };
 static const struct section pricing_sec = SECTION(pricing_dirs, 0, NULL);
 
+#define TRITON(f)	offsetof(struct aif_model, triton.f)
+static const struct directive triton_dirs[] = {
+	{ .name = "mode", .type = D_STR, .off = TRITON(mode), .choices = triton_modes },
+	STR("text_input", TRITON(text_input), 0),
+	STR("text_output", TRITON(text_output), 0),
+	STR("max_tokens_input", TRITON(max_tokens_input), 0),
+	{ .name = "max_tokens_type", .type = D_STR, .off = TRITON(max_tokens_type),
+	  .choices = triton_int_types },
+	STR("stream_input", TRITON(stream_input), 0),
+	STR("embedding_output", TRITON(embedding_output), 0),
+};
+static const struct section triton_sec = SECTION(triton_dirs, 0, NULL);
+
 #define MODEL(f)	offsetof(struct aif_model, f)
 static const struct directive model_dirs[] = {
 	STR("id", MODEL(id), F_REQUIRED),
@@ -969,6 +1031,12 @@ static const struct directive model_dirs[] = {
 	INT("max_attempts", MODEL(max_attempts), 1, 100, UNSET),
 	INT("max_output_tokens", MODEL(max_output_tokens), 1, 1048576, 4096),
 	{ .name = "pricing", .type = D_MAP, .sub = &pricing_sec },
+	{ .name = "fallbacks", .type = D_STRLIST, .off = MODEL(fallbacks),
+	  .count_off = MODEL(nfallbacks), .min = 0, .max = 16 },
+	INT("circuit_failures", MODEL(circuit_failures), 1, 1000, 3),
+	INT("circuit_open_ms", MODEL(circuit_open_ms), 100, 600000, 5000),
+	STR("chat_template", MODEL(chat_template), 0),
+	{ .name = "triton", .type = D_MAP, .sub = &triton_sec },
 };
 static const struct section model_sec =
     SECTION(model_dirs, sizeof(struct aif_model), model_finish);

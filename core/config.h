@@ -45,6 +45,29 @@ struct aif_model {
 	int	 max_attempts;	/* 1..100, default queue.max_attempts */
 	int	 max_output_tokens; /* cap on max_tokens, 1..1048576, default 4096 */
 	struct aif_pricing pricing;
+	char	**fallbacks;	/* model ids tried, in order, when no replica of this
+				   model is healthy; each must be a configured model;
+				   default none */
+	size_t	 nfallbacks;
+	int	 circuit_failures; /* consecutive failures that open a replica's
+				   circuit breaker, 1..1000, default 3 */
+	int	 circuit_open_ms; /* how long it stays open before it is probed,
+				   100..600000, default 5000 */
+	char	*chat_template;	/* adapters that take a prompt (tgi, triton) render chat
+				   messages with it: "chatml" (default), "llama3", or a
+				   template string with {role} and {content} per message
+				   and {assistant} where the answer starts */
+	struct {		/* YAML `triton:` mapping, for adapter triton */
+		char	*mode;		/* "infer" (KServe v2 /infer, default) or
+					   "generate" (the generate extension) */
+		char	*text_input;	/* BYTES input tensor, default "text_input" */
+		char	*text_output;	/* BYTES output tensor, default "text_output" */
+		char	*max_tokens_input; /* default "max_tokens" */
+		char	*max_tokens_type; /* "INT32" (default) or "UINT32" */
+		char	*stream_input;	/* BOOL input for streaming, default "stream" */
+		char	*embedding_output; /* FP32 output for embeddings,
+					   default "embedding" */
+	} triton;
 };
 
 struct aif_role {

@@ -460,9 +460,9 @@ unknown_adapter_is_error(void **state)
 {
 	(void)state;
 	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
-	    "models: [{id: m, adapter: tgi, replicas: [{url: 'http://h'}]}]\n"
+	    "models: [{id: m, adapter: grpc, replicas: [{url: 'http://h'}]}]\n"
 	    "roles: [{name: user}]\n",
-	    "t.yaml:5:27: models[0].adapter: 'tgi' is not one of: openai");
+	    "t.yaml:5:27: models[0].adapter: 'grpc' is not one of: openai, tgi, triton");
 }
 
 static void

@@ -1,0 +1,514 @@
+// vllm.mjs -- wire protocol of vLLM's OpenAI-compatible server (`vllm serve`), for the
+// mock engine. Everything protocol-specific lives here; server.mjs owns HTTP, faults,
+// pacing and stats. See README.md "Protocol modules" for the interface.
+//
+// Reference: /work/shared/protocols.md sections 0-2 (vLLM error body with integer code,
+// usage key order prompt_tokens,total_tokens,completion_tokens, stop_reason, first
+// stream chunk {"role":"assistant","content":""}, usage chunk with "choices":[], [DONE]).
+
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import {
+  countTokens, chatPromptTokens, chatSourceText, promptTokens, generate,
+  embedVector, floatsToBase64, DEFAULT_COMPLETION_TOKENS, DEFAULT_EMBED_DIM,
+} from './tokenizer.mjs';
+
+export const name = 'vllm';
+export const defaultModels = ['mock-llama-3-8b', 'mock-qwen-0.5b', 'mock-embed'];
+export const version = '0.11.0-mock';
+
+const JSON_CT = 'application/json';
+const SSE_CT = 'text/event-stream; charset=utf-8';
+const DONE = 'data: [DONE]\n\n';
+
+// vLLM ErrorInfo.type is an exception-style name; code is the integer HTTP status.
+const ERROR_TYPES = {
+  400: 'BadRequestError', 401: 'UnauthorizedError', 403: 'ForbiddenError', 404: 'NotFoundError',
+  405: 'MethodNotAllowedError', 408: 'RequestTimeoutError', 409: 'ConflictError',
+  413: 'PayloadTooLargeError', 422: 'UnprocessableEntityError', 429: 'TooManyRequestsError',
+  500: 'InternalServerError', 501: 'NotImplementedError', 502: 'BadGatewayError',
+  503: 'ServiceUnavailableError', 504: 'GatewayTimeoutError',
+};
+
+function errorType(status) {
+  if (ERROR_TYPES[status]) return ERROR_TYPES[status];
+  const phrase = STATUS_CODES[status] || (status >= 500 ? 'Internal Server' : 'Bad Request');
+  return phrase.replace(/[^A-Za-z]/g, '') + 'Error';
+}
+
+const hex32 = () => randomUUID().replace(/-/g, '');
+const now = () => Math.floor(Date.now() / 1000);
+
+function errorBody(status, message, type = errorType(status), param = null) {
+  return JSON.stringify({ error: { message, type, param, code: status } });
+}
+
+function error(status, message, type, param) {
+  return { status, body: errorBody(status, message, type, param), contentType: JSON_CT };
+}
+
+// Pydantic/FastAPI-style validation message (vLLM turns these into 400s).
+function invalid(loc, msg, kind = 'value_error') {
+  return error(400, `[{'type': '${kind}', 'loc': ('body', '${loc}'), 'msg': '${msg}'}]`);
+}
+
+function json(obj, status = 200) {
+  return { status, body: JSON.stringify(obj), contentType: JSON_CT };
+}
+
+function isInt(x) {
+  return typeof x === 'number' && Number.isInteger(x);
+}
+
+function defaultMaxModelLen(id) {
+  if (/embed/i.test(id)) return 512;
+  if (/qwen/i.test(id)) return 32768;
+  return 8192;
+}
+
+/**
+ * config: { models: string[], maxModelLen?: number, state }  where state is the server's
+ * live stats object (read for /metrics and /load).
+ */
+export function createProtocol(config) {
+  const state = config.state;
+  const models = new Map();
+  for (const id of config.models) {
+    models.set(id, {
+      id,
+      embedding: /embed/i.test(id),
+      maxModelLen: config.maxModelLen || defaultMaxModelLen(id),
+    });
+  }
+  const firstGen = [...models.values()].find((m) => !m.embedding);
+  const firstEmbed = [...models.values()].find((m) => m.embedding);
+  const defaultCompletionTokens = config.defaultTokens ?? DEFAULT_COMPLETION_TOKENS;
+  const embedDim = config.embedDim ?? DEFAULT_EMBED_DIM;
+
+  // ---- shared request checks ---------------------------------------------------------
+
+  // Returns an error response, or null when the body is a JSON object.
+  function checkBody(ctx) {
+    const ct = ctx.headers['content-type'];
+    if (!ct || ct.split(';', 1)[0].trim().toLowerCase() !== 'application/json') {
+      return error(400, "[{'type': 'value_error', 'loc': ('header', 'content-type'), 'msg': \"Unsupported Media Type: Only 'application/json' is allowed\"}]");
+    }
+    if (ctx.jsonError) {
+      return error(400, `[{'type': 'json_invalid', 'loc': ('body', 0), 'msg': 'JSON decode error', 'input': {}, 'ctx': {'error': '${ctx.jsonError.replace(/'/g, '')}'}}]`);
+    }
+    const b = ctx.json;
+    if (b === null || typeof b !== 'object' || Array.isArray(b)) {
+      return invalid('', 'Input should be a valid dictionary or object to extract fields from', 'model_attributes_type');
+    }
+    return null;
+  }
+
+  // Resolves the model: { model } or { err }. A missing model means the default one.
+  function resolveModel(b, wantEmbedding, apiName) {
+    let id = b.model;
+    if (id === undefined || id === null) {
+      const d = wantEmbedding ? firstEmbed : firstGen;
+      if (!d) return { err: error(400, `The model does not support ${apiName} API`) };
+      return { model: d };
+    }
+    if (typeof id !== 'string') return { err: invalid('model', 'Input should be a valid string', 'string_type') };
+    const m = models.get(id);
+    if (!m) return { err: error(404, `The model \`${id}\` does not exist.`, 'NotFoundError') };
+    if (m.embedding !== wantEmbedding) {
+      return { err: error(400, `The model does not support ${apiName} API`), model: m };
+    }
+    return { model: m };
+  }
+
+  // Sampling/stream parameters shared by chat and completions. Returns { err } or params.
+  function samplingParams(b, chat) {
+    for (const k of ['stream', 'echo', 'ignore_eos', 'include_stop_str_in_output']) {
+      if (b[k] != null && typeof b[k] !== 'boolean') return { err: invalid(k, 'Input should be a valid boolean', 'bool_type') };
+    }
+    const stream = b.stream === true;
+    if (b.stream_options != null) {
+      if (typeof b.stream_options !== 'object' || Array.isArray(b.stream_options)) {
+        return { err: invalid('stream_options', 'Input should be a valid dictionary or instance of StreamOptions', 'model_type') };
+      }
+      if (!stream) return { err: error(400, 'Stream options can only be defined when `stream=True`.') };
+    }
+    let n = 1;
+    if (b.n != null) {
+      if (!isInt(b.n)) return { err: invalid('n', 'Input should be a valid integer', 'int_type') };
+      if (b.n < 1) return { err: error(400, `n must be at least 1, got ${b.n}.`) };
+      if (b.n > 128) return { err: error(400, `n must be at most 128 in the mock engine, got ${b.n}.`) };
+      n = b.n;
+    }
+    // vLLM: max_tokens = max_completion_tokens or max_tokens (chat); completions default 16.
+    let maxTokens = chat ? (b.max_completion_tokens ?? b.max_tokens ?? null)
+      : (b.max_tokens === undefined ? 16 : b.max_tokens);
+    if (maxTokens !== null) {
+      if (!isInt(maxTokens)) return { err: invalid(chat && b.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens', 'Input should be a valid integer', 'int_type') };
+      if (maxTokens < 1) return { err: error(400, `max_tokens must be at least 1, got ${maxTokens}.`) };
+    }
+    let minTokens = 0;
+    if (b.min_tokens != null) {
+      if (!isInt(b.min_tokens) || b.min_tokens < 0) return { err: error(400, `min_tokens must be greater than or equal to 0, got ${b.min_tokens}.`) };
+      minTokens = b.min_tokens;
+    }
+    let stop = [];
+    if (typeof b.stop === 'string') stop = [b.stop];
+    else if (Array.isArray(b.stop)) {
+      if (!b.stop.every((s) => typeof s === 'string')) return { err: invalid('stop', 'Input should be a valid string', 'string_type') };
+      stop = b.stop;
+    } else if (b.stop != null) return { err: invalid('stop', 'Input should be a valid string', 'string_type') };
+    if (stop.some((s) => s === '')) return { err: error(400, 'stop cannot contain an empty string.') };
+    const so = b.stream_options;
+    const includeUsage = stream && so != null && (so.include_usage === undefined || so.include_usage === true);
+    const continuousUsage = includeUsage && so.continuous_usage_stats === true;
+    return {
+      stream, n, maxTokens, minTokens, stop, includeUsage, continuousUsage,
+      echo: b.echo === true, ignoreEos: b.ignore_eos === true,
+      includeStop: b.include_stop_str_in_output === true,
+    };
+  }
+
+  function contextCheck(model, promptTok, maxTokens, what = 'messages') {
+    const len = model.maxModelLen;
+    if (promptTok >= len) {
+      return error(400, `This model's maximum context length is ${len} tokens. However, your request has ${promptTok} input tokens. Please reduce the length of the input ${what}.`);
+    }
+    if (maxTokens !== null && promptTok + maxTokens > len) {
+      return error(400, `This model's maximum context length is ${len} tokens. However, you requested ${promptTok + maxTokens} tokens (${promptTok} in the ${what}, ${maxTokens} in the completion). Please reduce the length of the ${what} or completion.`);
+    }
+    return null;
+  }
+
+  function genOpts(p, promptTok, model, directives) {
+    const cap = p.maxTokens ?? model.maxModelLen - promptTok;
+    let natural = directives && directives.tokens != null ? directives.tokens : defaultCompletionTokens;
+    if (p.ignoreEos) natural = cap;
+    if (natural < p.minTokens) natural = p.minTokens;
+    return { natural, maxTokens: cap, stop: p.stop, includeStop: p.includeStop };
+  }
+
+  function usageObj(prompt, completion) {
+    return { prompt_tokens: prompt, total_tokens: prompt + completion, completion_tokens: completion };
+  }
+
+  // Builds the SSE steps of a stream. choices: [{ index, gen, prefix? }].
+  //   head: string[] (events sent at once, e.g. the chat role chunks)
+  //   chunk(choiceIndex, content, finishReason|undefined, stopReason, usage|null) -> event
+  function buildStream(head, choices, chunk, promptTok, p, usageChunk) {
+    const steps = head.length ? [head.join('')] : [];
+    const perChoice = choices.map((c) => {
+      const ev = [];
+      const ds = c.gen.deltas;
+      let acc = 0;
+      for (let i = 0; i < ds.length; i++) {
+        let d = ds[i];
+        if (i === 0 && c.prefix) d = c.prefix + d;
+        acc += p.continuousUsage ? countTokens(ds[i]) : 0;
+        ev.push(chunk(c.index, d, undefined, undefined, p.continuousUsage ? usageObj(promptTok, acc) : null));
+      }
+      const last = ds.length === 0 && c.prefix ? c.prefix + c.gen.last : c.gen.last;
+      ev.push(chunk(c.index, last, c.gen.finishReason, c.gen.stopReason,
+        p.continuousUsage ? usageObj(promptTok, c.gen.completionTokens) : null));
+      return ev;
+    });
+    const nSteps = Math.max(...perChoice.map((e) => e.length));
+    for (let t = 0; t < nSteps; t++) {
+      let s = '';
+      for (const ev of perChoice) if (t < ev.length) s += ev[t];
+      steps.push(s);
+    }
+    return { steps, tail: (p.includeUsage ? usageChunk : '') + DONE };
+  }
+
+  // ---- POST /v1/chat/completions ---------------------------------------------------------
+
+  function chatCompletions(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return bad;
+    const b = ctx.json;
+    const r = resolveModel(b, false, 'Chat Completions');
+    if (r.err) return Object.assign(r.err, { model: typeof b.model === 'string' ? b.model : undefined });
+    const model = r.model;
+    const reqModel = typeof b.model === 'string' ? b.model : model.id;
+    const withModel = (resp) => Object.assign(resp, { model: reqModel });
+
+    const msgs = b.messages;
+    if (msgs === undefined) return withModel(invalid('messages', 'Field required', 'missing'));
+    if (!Array.isArray(msgs)) return withModel(invalid('messages', 'Input should be a valid list', 'list_type'));
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i];
+      if (m === null || typeof m !== 'object' || Array.isArray(m)) return withModel(invalid(`messages.${i}`, 'Input should be a valid dictionary', 'dict_type'));
+      if (typeof m.role !== 'string') return withModel(invalid(`messages.${i}.role`, 'Field required', 'missing'));
+      const c = m.content;
+      if (c != null && typeof c !== 'string' && !Array.isArray(c)) return withModel(invalid(`messages.${i}.content`, 'Input should be a valid string', 'string_type'));
+    }
+    const p = samplingParams(b, true);
+    if (p.err) return withModel(p.err);
+    const promptTok = chatPromptTokens(msgs);
+    const ctxErr = contextCheck(model, promptTok, p.maxTokens);
+    if (ctxErr) return withModel(ctxErr);
+
+    const gen = generate(chatSourceText(msgs), genOpts(p, promptTok, model, ctx.directives));
+    const id = 'chatcmpl-' + hex32();
+    const created = now();
+    const completionTok = gen.completionTokens * p.n;
+
+    if (!p.stream) {
+      const choices = new Array(p.n);
+      for (let i = 0; i < p.n; i++) {
+        choices[i] = {
+          index: i,
+          message: {
+            role: 'assistant', content: gen.text, refusal: null, annotations: null, audio: null,
+            function_call: null, tool_calls: [], reasoning: null, reasoning_content: null,
+          },
+          logprobs: null, finish_reason: gen.finishReason, stop_reason: gen.stopReason,
+        };
+      }
+      return {
+        status: 200, contentType: JSON_CT, model: reqModel,
+        promptTokens: promptTok, completionTokens: completionTok,
+        body: JSON.stringify({
+          id, object: 'chat.completion', created, model: reqModel, choices,
+          service_tier: null, system_fingerprint: null,
+          usage: { ...usageObj(promptTok, completionTok), prompt_tokens_details: null },
+          prompt_logprobs: null, prompt_token_ids: null, kv_transfer_params: null,
+        }),
+      };
+    }
+
+    const pre = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(reqModel)},"choices":[`;
+    const chunk = (index, content, finish, stopReason, usage) => {
+      const choice = finish === undefined
+        ? { index, delta: { content }, logprobs: null, finish_reason: null }
+        : { index, delta: { content }, logprobs: null, finish_reason: finish, stop_reason: stopReason };
+      return pre + JSON.stringify(choice) + (usage ? '],"usage":' + JSON.stringify(usage) + '}\n\n' : ']}\n\n');
+    };
+    const head = [];
+    const choices = [];
+    for (let i = 0; i < p.n; i++) {
+      head.push(pre + `{"index":${i},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]` +
+        (p.continuousUsage ? ',"usage":' + JSON.stringify(usageObj(promptTok, 0)) : '') + '}\n\n');
+      choices.push({ index: i, gen });
+    }
+    const usageChunk = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(reqModel)},"choices":[],"usage":${JSON.stringify(usageObj(promptTok, completionTok))}}\n\n`;
+    return {
+      status: 200, contentType: SSE_CT, model: reqModel,
+      promptTokens: promptTok, completionTokens: completionTok,
+      stream: buildStream(head, choices, chunk, promptTok, p, usageChunk),
+    };
+  }
+
+  // ---- POST /v1/completions ----------------------------------------------------------------
+
+  function completions(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return bad;
+    const b = ctx.json;
+    const r = resolveModel(b, false, 'Completions');
+    if (r.err) return Object.assign(r.err, { model: typeof b.model === 'string' ? b.model : undefined });
+    const model = r.model;
+    const reqModel = typeof b.model === 'string' ? b.model : model.id;
+    const withModel = (resp) => Object.assign(resp, { model: reqModel });
+
+    // prompt: string | string[] | int[] | int[][]
+    const pr = b.prompt;
+    let prompts;
+    if (pr == null) return withModel(error(400, 'Either prompt or prompt_embeds must be provided and non-empty.'));
+    if (typeof pr === 'string') prompts = [pr];
+    else if (Array.isArray(pr)) {
+      if (pr.length === 0) return withModel(error(400, 'Either prompt or prompt_embeds must be provided and non-empty.'));
+      if (pr.every((x) => typeof x === 'string')) prompts = pr;
+      else if (pr.every(isInt)) prompts = [pr];
+      else if (pr.every((x) => Array.isArray(x) && x.length > 0 && x.every(isInt))) prompts = pr;
+      else return withModel(invalid('prompt', 'Input should be a valid string', 'string_type'));
+    } else return withModel(invalid('prompt', 'Input should be a valid string', 'string_type'));
+
+    const p = samplingParams(b, false);
+    if (p.err) return withModel(p.err);
+
+    let promptTok = 0;
+    const gens = [];
+    for (const prompt of prompts) {
+      const pt = promptTokens(prompt);
+      const ctxErr = contextCheck(model, pt, p.maxTokens);
+      if (ctxErr) return withModel(ctxErr);
+      promptTok += pt;
+      const src = typeof prompt === 'string' ? prompt : prompt.join(' ');
+      gens.push({ prompt, gen: generate(src, genOpts(p, pt, model, ctx.directives)) });
+    }
+    const id = 'cmpl-' + hex32();
+    const created = now();
+    const choices = [];
+    let completionTok = 0;
+    for (const g of gens) {
+      for (let j = 0; j < p.n; j++) {
+        choices.push({ index: choices.length, gen: g.gen, prefix: p.echo && typeof g.prompt === 'string' ? g.prompt : '' });
+        completionTok += g.gen.completionTokens;
+      }
+    }
+
+    if (!p.stream) {
+      return {
+        status: 200, contentType: JSON_CT, model: reqModel,
+        promptTokens: promptTok, completionTokens: completionTok,
+        body: JSON.stringify({
+          id, object: 'text_completion', created, model: reqModel,
+          choices: choices.map((c) => ({
+            index: c.index, text: c.prefix + c.gen.text, logprobs: null,
+            finish_reason: c.gen.finishReason, stop_reason: c.gen.stopReason, prompt_logprobs: null,
+          })),
+          usage: { ...usageObj(promptTok, completionTok), prompt_tokens_details: null },
+          system_fingerprint: null, kv_transfer_params: null,
+        }),
+      };
+    }
+
+    const pre = `data: {"id":"${id}","object":"text_completion","created":${created},"model":${JSON.stringify(reqModel)},"choices":[`;
+    const chunk = (index, text, finish, stopReason, usage) => {
+      const choice = { index, text, logprobs: null, finish_reason: finish ?? null, stop_reason: finish === undefined ? null : stopReason };
+      return pre + JSON.stringify(choice) + (usage ? '],"usage":' + JSON.stringify(usage) + '}\n\n' : ']}\n\n');
+    };
+    const usageChunk = `data: {"id":"${id}","object":"text_completion","created":${created},"model":${JSON.stringify(reqModel)},"choices":[],"usage":${JSON.stringify(usageObj(promptTok, completionTok))}}\n\n`;
+    return {
+      status: 200, contentType: SSE_CT, model: reqModel,
+      promptTokens: promptTok, completionTokens: completionTok,
+      stream: buildStream([], choices, chunk, promptTok, p, usageChunk),
+    };
+  }
+
+  // ---- POST /v1/embeddings -------------------------------------------------------------------
+
+  function embeddings(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return bad;
+    const b = ctx.json;
+    const r = resolveModel(b, true, 'Embeddings');
+    if (r.err) return Object.assign(r.err, { model: typeof b.model === 'string' ? b.model : undefined });
+    const model = r.model;
+    const reqModel = typeof b.model === 'string' ? b.model : model.id;
+    const withModel = (resp) => Object.assign(resp, { model: reqModel });
+
+    const inp = b.input;
+    let inputs;
+    if (inp === undefined || inp === null) return withModel(invalid('input', 'Field required', 'missing'));
+    if (typeof inp === 'string') inputs = [inp];
+    else if (Array.isArray(inp) && inp.length > 0) {
+      if (inp.every((x) => typeof x === 'string')) inputs = inp;
+      else if (inp.every(isInt)) inputs = [inp];
+      else if (inp.every((x) => Array.isArray(x) && x.every(isInt))) inputs = inp;
+      else return withModel(invalid('input', 'Input should be a valid string', 'string_type'));
+    } else return withModel(error(400, 'Input cannot be empty.'));
+
+    const fmt = b.encoding_format ?? 'float';
+    if (fmt !== 'float' && fmt !== 'base64') {
+      return withModel(invalid('encoding_format', "Input should be 'float' or 'base64'", 'literal_error'));
+    }
+    let dim = embedDim;
+    if (b.dimensions != null) {
+      if (!isInt(b.dimensions)) return withModel(invalid('dimensions', 'Input should be a valid integer', 'int_type'));
+      if (b.dimensions < 1) return withModel(error(400, 'Dimensions must be greater than 0'));
+      if (b.dimensions > 4096) return withModel(error(400, `Model "${reqModel}" does not support dimensions > 4096`));
+      dim = b.dimensions;
+    }
+    let promptTok = 0;
+    const data = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      const pt = promptTokens(inputs[i]);
+      if (pt > model.maxModelLen) {
+        return withModel(error(400, `This model's maximum context length is ${model.maxModelLen} tokens. However, you requested ${pt} tokens in the input for embedding generation. Please reduce the length of the input.`));
+      }
+      promptTok += pt;
+      const v = embedVector(inputs[i], dim);
+      data[i] = { index: i, object: 'embedding', embedding: fmt === 'base64' ? floatsToBase64(v) : v };
+    }
+    return {
+      status: 200, contentType: JSON_CT, model: reqModel, promptTokens: promptTok, completionTokens: 0,
+      body: JSON.stringify({
+        id: 'embd-' + hex32(), object: 'list', created: now(), model: reqModel, data,
+        usage: { prompt_tokens: promptTok, total_tokens: promptTok, completion_tokens: 0, prompt_tokens_details: null },
+      }),
+    };
+  }
+
+  // ---- GET endpoints --------------------------------------------------------------------------
+
+  function listModels() {
+    const created = now();
+    return json({
+      object: 'list',
+      data: [...models.values()].map((m) => ({
+        id: m.id, object: 'model', created, owned_by: 'vllm', root: m.id, parent: null,
+        max_model_len: m.maxModelLen,
+        permission: [{
+          id: 'modelperm-' + hex32(), object: 'model_permission', created,
+          allow_create_engine: false, allow_sampling: true, allow_logprobs: true,
+          allow_search_indices: false, allow_view: true, allow_fine_tuning: false,
+          organization: '*', group: null, is_blocking: false,
+        }],
+      })),
+    });
+  }
+
+  const empty200 = () => ({ status: 200, body: '', contentType: JSON_CT });
+
+  function metrics() {
+    const lines = [];
+    const fam = (nm, type, help) => lines.push(`# HELP ${nm} ${help}`, `# TYPE ${nm} ${type}`);
+    const lbl = (m) => `{engine="0",model_name="${m}"}`;
+    const ms = state.models;
+    const get = (m) => ms.get(m) || { in_flight: 0, prompt_tokens: 0, completion_tokens: 0, success: 0 };
+    fam('vllm:num_requests_running', 'gauge', 'Number of requests in model execution batches.');
+    for (const m of models.keys()) lines.push(`vllm:num_requests_running${lbl(m)} ${get(m).in_flight.toFixed(1)}`);
+    fam('vllm:num_requests_waiting', 'gauge', 'Number of requests waiting to be processed.');
+    for (const m of models.keys()) lines.push(`vllm:num_requests_waiting${lbl(m)} 0.0`);
+    fam('vllm:kv_cache_usage_perc', 'gauge', 'KV-cache usage. 1 means 100 percent usage.');
+    for (const m of models.keys()) lines.push(`vllm:kv_cache_usage_perc${lbl(m)} 0.0`);
+    fam('vllm:prompt_tokens_total', 'counter', 'Number of prefill tokens processed.');
+    for (const m of models.keys()) lines.push(`vllm:prompt_tokens_total${lbl(m)} ${get(m).prompt_tokens.toFixed(1)}`);
+    fam('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.');
+    for (const m of models.keys()) lines.push(`vllm:generation_tokens_total${lbl(m)} ${get(m).completion_tokens.toFixed(1)}`);
+    fam('vllm:request_success_total', 'counter', 'Count of successfully processed requests.');
+    for (const m of models.keys()) lines.push(`vllm:request_success_total${lbl(m)} ${get(m).success.toFixed(1)}`);
+    return { status: 200, body: lines.join('\n') + '\n', contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  }
+
+  // ---- routing table ------------------------------------------------------------------------
+  // kind "inference": counted in in_flight, subject to run-wide faults and directives, and to
+  // --api-key (like vLLM, only /v1/* is behind the key).
+
+  const routes = {
+    '/v1/chat/completions': { POST: { kind: 'inference', handle: chatCompletions } },
+    '/v1/completions': { POST: { kind: 'inference', handle: completions } },
+    '/v1/embeddings': { POST: { kind: 'inference', handle: embeddings } },
+    '/v1/models': { GET: { kind: 'info', handle: listModels } },
+    '/health': { GET: { kind: 'health', handle: empty200 } },
+    '/ping': { GET: { kind: 'health', handle: empty200 }, POST: { kind: 'health', handle: empty200 } },
+    '/version': { GET: { kind: 'info', handle: () => json({ version }) } },
+    '/load': { GET: { kind: 'info', handle: () => json({ server_load: state.in_flight }) } },
+    '/metrics': { GET: { kind: 'info', handle: metrics } },
+  };
+
+  return {
+    name,
+    routes,
+    /** Protected by --api-key? (vLLM: every /v1 path) */
+    needsAuth: (path) => path.startsWith('/v1'),
+    unauthorized: () => ({ status: 401, body: '{"error":"Unauthorized"}', contentType: JSON_CT }),
+    // FastAPI defaults for unknown routes / wrong method.
+    notFound: () => ({ status: 404, body: '{"detail":"Not Found"}', contentType: JSON_CT }),
+    methodNotAllowed: (allow) => ({ status: 405, body: '{"detail":"Method Not Allowed"}', contentType: JSON_CT, headers: { allow } }),
+    /** Body for an injected status (fault injection), vLLM ErrorResponse shape. */
+    errorResponse(status, message) {
+      if (status === 401) return this.unauthorized();
+      return error(status, message || `${STATUS_CODES[status] || 'Error'} (injected by mock engine)`);
+    },
+    /** Engine-dead /health. */
+    healthError: (status) => ({ status, body: '', contentType: JSON_CT }),
+    /** A mid-stream error the way vLLM sends it: error event, then [DONE], status stays 200. */
+    streamError(status, message) {
+      return `data: ${errorBody(status, message)}\n\n${DONE}`;
+    },
+  };
+}
+
