@@ -46,6 +46,9 @@ struct aif_engine_result {
 
 /* What a streamed engine call has told so far; zeroed before the first event. */
 struct aif_stream_state {
+	/* The worker presets id ("chatcmpl-<job>" / "cmpl-<job>") and created; an
+	 * adapter whose engine sends its own (openai) may replace them on the first event.
+	 * Every chunk of a stream must carry the same id and created. */
 	int	 done;			/* the engine signalled the end of the stream */
 	int64_t	 prompt_tokens;		/* from usage / details, when the engine sent them */
 	int64_t	 completion_tokens;	/* ... else counted by the adapter (one per event) */
@@ -82,6 +85,10 @@ struct aif_adapter {
 			    json_t *chunks, struct aif_engine_result *err);
 	/* 1 when the end of the HTTP body ends the stream (no terminator event). */
 	int		 stream_eof_ends;
+	/* Called once when such a stream ended cleanly (EOF), to append the final
+	 * chunk(s) (finish_reason) to `chunks`. May be NULL. */
+	void		(*end_stream)(const struct aif_model *m, enum aif_kind kind,
+			    struct aif_stream_state *st, json_t *chunks);
 	/* Path appended to a replica URL for health probes (GET, 200 = healthy). */
 	const char	*health_path;
 };

@@ -235,9 +235,11 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 		json_decref(ev);
 		return err->failure;
 	}
-	if (st->id[0] == '\0' && json_is_string(json_object_get(ev, "id")))
+	/* the engine's own id and created win over the worker's presets (first event) */
+	if (st->events == 1 && json_is_string(json_object_get(ev, "id")) &&
+	    json_string_length(json_object_get(ev, "id")) > 0)
 		snprintf(st->id, sizeof(st->id), "%s", json_string_value(json_object_get(ev, "id")));
-	if (st->created == 0 && json_is_integer(json_object_get(ev, "created")))
+	if (st->events == 1 && json_is_integer(json_object_get(ev, "created")))
 		st->created = (int64_t)json_integer_value(json_object_get(ev, "created"));
 	usage = json_object_get(ev, "usage");
 	if (json_is_object(usage)) {

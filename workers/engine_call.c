@@ -2,33 +2,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "engine_call.h"
 #include "relay_proto.h"
 
-/* One engine SSE event: translate, assemble, relay. */
+/* Assembles and relays the chunks an adapter produced; -1 when the answer is too big. */
 static int
-on_event(void *arg, const char *event, const char *data, size_t len)
+take_chunks(struct engine_call *c)
 {
-	struct engine_call *c = arg;
-	enum aif_failure f;
 	json_t *chunk;
 	size_t i;
 
-	f = c->adapter->parse_event(c->model, aif_kind_from_name(c->job.kind), data, len,
-	    &c->st, c->chunks, &c->stream_err);
-	if (f == AIF_FAIL_NONE && strcmp(event, "error") == 0) {
-		f = AIF_FAIL_RETRYABLE;
-		aif_adapter_transport_failure("the engine sent an error event", 0,
-		    &c->stream_err);
-	}
-	if (f != AIF_FAIL_NONE) {
-		c->stream_fail = f;
-		json_array_clear(c->chunks);
-		return -1;
-	}
 	json_array_foreach(c->chunks, i, chunk) {
 		char *text;
 
@@ -49,16 +36,41 @@ on_event(void *arg, const char *event, const char *data, size_t len)
 				c->relay = NULL;
 			c->begun = 1;
 		}
-		if (c->relay != NULL &&
-		    relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK, text, strlen(text)) != 0)
-			c->relay = NULL;	/* the stream goes on without a relay */
-		else
-			c->relayed++;
+		if (c->relay != NULL) {
+			if (relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK, text,
+			    strlen(text)) != 0)
+				c->relay = NULL;	/* the stream goes on without a relay */
+			else
+				c->relayed++;
+		}
 		free(text);
 	}
 	json_array_clear(c->chunks);
 	return 0;
 }
+
+/* One engine SSE event: translate, assemble, relay. */
+static int
+on_event(void *arg, const char *event, const char *data, size_t len)
+{
+	struct engine_call *c = arg;
+	enum aif_failure f;
+
+	f = c->adapter->parse_event(c->model, aif_kind_from_name(c->job.kind), data, len,
+	    &c->st, c->chunks, &c->stream_err);
+	if (f == AIF_FAIL_NONE && strcmp(event, "error") == 0) {
+		f = AIF_FAIL_RETRYABLE;
+		aif_adapter_transport_failure("the engine sent an error event", 0,
+		    &c->stream_err);
+	}
+	if (f != AIF_FAIL_NONE) {
+		c->stream_fail = f;
+		json_array_clear(c->chunks);
+		return -1;
+	}
+	return take_chunks(c);
+}
+
 
 static size_t
 on_data(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -102,6 +114,9 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	if ((c->easy = curl_easy_init()) == NULL)
 		return AIF_NOMEM;
 	if (c->stream) {
+		snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
+		    strcmp(c->job.kind, "chat") == 0 ? "chatcmpl" : "cmpl", c->job.public_id);
+		c->st.created = (int64_t)time(NULL);
 		c->assembled = aif_stream_asm_new(aif_kind_from_name(c->job.kind));
 		c->chunks = json_array();
 		if (c->assembled == NULL || c->chunks == NULL)
@@ -164,5 +179,11 @@ engine_call_stream_finish(struct engine_call *c)
 		c->stream_fail = AIF_FAIL_RETRYABLE;
 		aif_adapter_transport_failure("the engine stream could not be parsed", 0,
 		    &c->stream_err);
+	}
+	if (c->stream && c->stream_fail == AIF_FAIL_NONE && c->adapter->stream_eof_ends &&
+	    c->adapter->end_stream != NULL) {
+		c->adapter->end_stream(c->model, aif_kind_from_name(c->job.kind), &c->st,
+		    c->chunks);
+		(void)take_chunks(c);
 	}
 }

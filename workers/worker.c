@@ -414,11 +414,6 @@ stream_outcome(struct engine_call *c, struct aif_engine_result *res)
 		aif_adapter_transport_failure("the stream ended before its end marker", 0, res);
 		return;
 	}
-	if (c->st.id[0] == '\0')
-		snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
-		    strcmp(c->job.kind, "chat") == 0 ? "chatcmpl" : "cmpl", c->job.public_id);
-	if (c->st.created == 0)
-		c->st.created = aif_unix_now();
 	res->failure = AIF_FAIL_NONE;
 	res->prompt_tokens = c->st.prompt_tokens;
 	res->completion_tokens = c->st.completion_tokens;
