@@ -16,6 +16,13 @@
 static int	append_in(char *sql, size_t cap, size_t *off, size_t n);
 static int	append_str(char *sql, size_t cap, size_t *off, const char *s);
 
+/* Clamps a count into the range of an INT UNSIGNED column. */
+static int64_t
+u32(int64_t v)
+{
+	return v < 0 ? 0 : v > (int64_t)UINT32_MAX ? (int64_t)UINT32_MAX : v;
+}
+
 static void
 copy_cell(char *dst, size_t cap, const char *src)
 {
@@ -248,54 +255,134 @@ append_str(char *sql, size_t cap, size_t *off, const char *s)
 	return 0;
 }
 
+#define CLAIM_COLS \
+	"SELECT id, public_id, model, kind, tenant, COALESCE(reply_to, '')," \
+	" api_key_id, attempts + 1, max_attempts, stream, lease_token + 1," \
+	" TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, request_body," \
+	" COALESCE(replica, ''), priority"
+
+/* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
+static enum aif_err
+claim_select(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t np,
+    struct aif_dbrows **all)
+{
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	if ((err = aif_db_query(db, sql, p, np, &rows)) != AIF_OK)
+		return err;
+	if (*all == NULL) {
+		*all = rows;
+		return AIF_OK;
+	}
+	if (rows->nrows > 0) {
+		size_t n = (*all)->nrows + rows->nrows, nc = rows->ncols;
+		char **cells = realloc((*all)->cells, n * nc * sizeof(char *));
+		size_t *lens;
+		if (cells == NULL) {
+			aif_dbrows_free(rows);
+			return AIF_NOMEM;
+		}
+		(*all)->cells = cells;
+		if ((lens = realloc((*all)->lens, n * nc * sizeof(size_t))) == NULL) {
+			aif_dbrows_free(rows);
+			return AIF_NOMEM;
+		}
+		(*all)->lens = lens;
+		memcpy(cells + (*all)->nrows * nc, rows->cells, rows->nrows * nc * sizeof(char *));
+		memcpy(lens + (*all)->nrows * nc, rows->lens, rows->nrows * nc * sizeof(size_t));
+		(*all)->nrows = n;
+		rows->nrows = 0;	/* the cells moved */
+	}
+	aif_dbrows_free(rows);
+	return AIF_OK;
+}
+
+/* Candidate order: priority desc, then id asc. */
+static int
+row_before(const struct aif_dbrows *r, size_t a, size_t b)
+{
+	int64_t pa = cell_i64(aif_dbrows_get(r, a, 14)), pb = cell_i64(aif_dbrows_get(r, b, 14));
+
+	if (pa != pb)
+		return pa > pb;
+	return cell_i64(aif_dbrows_get(r, a, 0)) < cell_i64(aif_dbrows_get(r, b, 0));
+}
+
 static enum aif_err
 claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
     const int *per_model_free, size_t n_models, int limit, int lease_s,
     struct aif_claimed **out, size_t *nout)
 {
 	char sql[SQL_MAX];
-	size_t off = 0, ntake = 0;
+	size_t off = 0, ntake = 0, nfull = 0;
 	struct aif_dbp p[MAX_IN + 2];
 	struct aif_dbrows *rows = NULL;
 	struct aif_claimed *jobs = NULL;
-	int taken[MAX_IN];
+	size_t order[MAX_IN * 2];
+	int taken[MAX_IN * 2];
 	enum aif_err err;
 
 	if (n_models == 0 || n_models > MAX_IN || limit <= 0)
 		return AIF_OK;
 	if (limit > MAX_IN)
 		limit = MAX_IN;
-	if (append_str(sql, sizeof(sql), &off,
-	    "SELECT id, public_id, model, kind, tenant, COALESCE(reply_to,''),"
-	    " api_key_id, attempts + 1, max_attempts, stream, lease_token + 1,"
-	    " TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, request_body"
-	    " FROM jobs FORCE INDEX (ix_jobs_claim)"
-	    " WHERE state = 'queued' AND run_after <= NOW(6) AND model IN (") != 0 ||
-	    append_in(sql, sizeof(sql), &off, n_models) != 0 ||
-	    append_str(sql, sizeof(sql), &off,
-	    ") ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED") != 0)
-		return AIF_TOOBIG;
-	for (size_t i = 0; i < n_models; i++)
-		p[i] = AIF_P_STR(models[i]);
-	p[n_models] = AIF_P_I64(limit);
-
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = aif_db_query(db, sql, p, n_models + 1, &rows)) != AIF_OK)
-		goto fail;
-	if (rows->nrows == 0) {
+	/* Models with room for a whole batch share one query in priority order; a model
+	 * with less room gets its own, so its backlog cannot crowd the others out. */
+	for (size_t i = 0; i < n_models; i++)
+		if (per_model_free[i] >= limit)
+			p[nfull++] = AIF_P_STR(models[i]);
+	if (nfull > 0) {
+		if (append_str(sql, sizeof(sql), &off, CLAIM_COLS
+		    " FROM jobs FORCE INDEX (ix_jobs_claim)"
+		    " WHERE state = 'queued' AND run_after <= NOW(6) AND model IN (") != 0 ||
+		    append_in(sql, sizeof(sql), &off, nfull) != 0 ||
+		    append_str(sql, sizeof(sql), &off,
+		    ") ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED") != 0) {
+			err = AIF_TOOBIG;
+			goto fail;
+		}
+		p[nfull] = AIF_P_I64(limit);
+		if ((err = claim_select(db, sql, p, nfull + 1, &rows)) != AIF_OK)
+			goto fail;
+	}
+	for (size_t i = 0; i < n_models; i++) {
+		static const char one[] = CLAIM_COLS
+		    " FROM jobs FORCE INDEX (ix_jobs_model_claim)"
+		    " WHERE state = 'queued' AND model = ? AND run_after <= NOW(6)"
+		    " ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED";
+		struct aif_dbp q[2];
+		if (per_model_free[i] >= limit || per_model_free[i] <= 0)
+			continue;
+		q[0] = AIF_P_STR(models[i]);
+		q[1] = AIF_P_I64(per_model_free[i]);
+		if ((err = claim_select(db, one, q, 2, &rows)) != AIF_OK)
+			goto fail;
+	}
+	if (rows == NULL || rows->nrows == 0 || rows->nrows > MAX_IN * 2) {
 		aif_dbrows_free(rows);
 		aif_db_rollback(db);
 		return AIF_OK;
 	}
+	/* merge: best candidates first, then take up to limit within each model's room */
+	for (size_t r = 0; r < rows->nrows; r++)
+		order[r] = r;
+	for (size_t a = 1; a < rows->nrows; a++)
+		for (size_t b = a; b > 0 && row_before(rows, order[b], order[b - 1]); b--) {
+			size_t t = order[b];
+			order[b] = order[b - 1];
+			order[b - 1] = t;
+		}
 	memset(taken, 0, sizeof(taken));
 	{
 		int used[MAX_IN] = { 0 };
-		for (size_t r = 0; r < rows->nrows; r++) {
+		for (size_t x = 0; x < rows->nrows && ntake < (size_t)limit; x++) {
+			size_t r = order[x];
 			const char *m = aif_dbrows_get(rows, r, 2);
 			for (size_t k = 0; k < n_models; k++) {
-				if (strcmp(models[k], m) == 0 &&
-				    used[k] < per_model_free[k]) {
+				if (strcmp(models[k], m) == 0 && used[k] < per_model_free[k]) {
 					used[k]++;
 					taken[r] = 1;
 					ntake++;
@@ -329,7 +416,8 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 	p[1] = AIF_P_I64(worker_id);
 	{
 		size_t k = 0;
-		for (size_t r = 0; r < rows->nrows; r++) {
+		for (size_t x = 0; x < rows->nrows; x++) {
+			size_t r = order[x];
 			if (!taken[r])
 				continue;
 			struct aif_claimed *c = &jobs[k];
@@ -345,6 +433,8 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 			c->stream = (int)cell_i64(aif_dbrows_get(rows, r, 9));
 			c->lease_token = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 10));
 			c->queue_ms = cell_i64(aif_dbrows_get(rows, r, 11));
+			copy_cell(c->last_replica, sizeof(c->last_replica),
+			    aif_dbrows_get(rows, r, 13));
 			/* steal the body cell */
 			c->request_body = rows->cells[r * rows->ncols + 12];
 			rows->cells[r * rows->ncols + 12] = NULL;
@@ -457,12 +547,14 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 			q[3] = AIF_P_STR(s[i].model);
 			q[4] = AIF_P_STR(s[i].engine);
 			q[5] = AIF_P_STR(s[i].replica);
-			q[6] = AIF_P_I64(s[i].prompt_tokens);
-			q[7] = AIF_P_I64(s[i].completion_tokens);
-			q[8] = AIF_P_I64(s[i].prompt_tokens + s[i].completion_tokens);
+			/* the usage columns are INT UNSIGNED: one absurd count from an
+			   engine must not roll back the whole batch */
+			q[6] = AIF_P_I64(u32(s[i].prompt_tokens));
+			q[7] = AIF_P_I64(u32(s[i].completion_tokens));
+			q[8] = AIF_P_I64(u32(s[i].prompt_tokens + s[i].completion_tokens));
 			q[9] = AIF_P_I64(s[i].cost_micros);
-			q[10] = AIF_P_I64(s[i].queue_ms);
-			q[11] = AIF_P_I64(s[i].engine_ms);
+			q[10] = AIF_P_I64(u32(s[i].queue_ms));
+			q[11] = AIF_P_I64(u32(s[i].engine_ms));
 			k++;
 		}
 		if (k == 0)

@@ -50,6 +50,7 @@ struct aif_claimed {
 	int		 stream;
 	uint64_t	 lease_token;
 	int64_t		 queue_ms;		/* created -> this claim */
+	char		 last_replica[256];	/* replica of the previous attempt, or "" */
 	char		*request_body;		/* new (free) */
 };
 

@@ -164,11 +164,12 @@ aif_stream_asm_result(const struct aif_stream_asm *a, const char *id, int64_t cr
 
 	for (size_t i = 0; i < CHOICES_MAX; i++) {
 		const struct choice *c = &a->c[i];
-		json_t *fr = c->finish[0] ? json_string(c->finish) : json_null();
-		json_t *text = json_stringn(c->text ? c->text : "", c->len);
+		json_t *fr, *text;
 
-		if (!c->used && !(i == 0))
+		if (!c->used && i != 0)
 			continue;
+		fr = c->finish[0] ? json_string(c->finish) : json_null();
+		text = json_stringn(c->text ? c->text : "", c->len);
 		if (a->kind == AIF_KIND_CHAT) {
 			json_t *msg = json_pack("{s:s,s:o,s:n}", "role", "assistant",
 			    "content", text, "refusal");

@@ -162,10 +162,10 @@ test('400: missing required fields (SDK)', T, async () => {
   await sdkError(c.completions.create({ model: 'demo-chat' }), OpenAI.BadRequestError, 400, { param: 'prompt' });
 });
 
-test('400: "stream": true is refused for now, param stream (SDK)', T, async () => {
-  const c = client();
-  await sdkError(c.chat.completions.create(chatBody('hi', { stream: true })), OpenAI.BadRequestError, 400, { param: 'stream' });
-  await sdkError(c.completions.create({ model: 'demo-chat', prompt: 'x', stream: true }), OpenAI.BadRequestError, 400, { param: 'stream' });
+test('400: "stream": true on embeddings is refused, param stream', T, async () => {
+  const r = await http('/v1/embeddings', { json: { model: 'demo-embed', input: 'x', stream: true } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.param, 'stream');
 });
 
 test('400: invalid X-Priority header, param X-Priority (SDK)', T, async () => {
@@ -225,7 +225,7 @@ test('bad input changes nothing: job count unchanged by a burst of rejected requ
     http('/v1/chat/completions', { json: chatBody('hi', { model: 'nope' }) }),
     http('/v1/chat/completions', { json: chatBody('hi', { temperature: 'hot' }) }),
     http('/v1/chat/completions', { json: chatBody('hi'), headers: { 'X-Priority': 'x' } }),
-    http('/v1/chat/completions', { json: chatBody('hi', { stream: true }) }),
+    http('/v1/embeddings', { json: { model: 'demo-embed', input: 'x', stream: true } }),
     http('/v1/chat/completions', { json: chatBody('hi'), headers: { 'Content-Type': 'text/plain' } }),
   ];
   const rs = await Promise.all(bad);

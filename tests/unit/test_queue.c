@@ -1,0 +1,1600 @@
+/* test_queue.c -- unit tests of core/queue.c against a real MariaDB.
+ * The database comes from the environment: AIF_TEST_DB_SOCKET (unix socket) and
+ * AIF_TEST_DB_NAME (a scratch database); without them every DB test is skipped and one
+ * line says why. The migrations sql/NNN_*.sql are applied first (idempotent). Every test uses its own
+ * model names ("utest-<pid>-<random>-<n>") and worker ids, so runs and tests never see
+ * each other's rows; the rows of this run are deleted at the end. Runs with cwd
+ * tests/unit. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "queue.h"
+#include "util.h"
+
+#define SCHEMA		"../../sql/[0-9][0-9][0-9]_*.sql"
+#define REQ_BODY	"{\"model\":\"demo-chat\",\"messages\":[{\"role\":\"user\"," \
+			"\"content\":\"Hello, <PERSON_1>!\"}]}"
+#define RESP_BODY	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\"," \
+			"\"model\":\"demo-chat\",\"choices\":[]}"
+
+static struct {
+	const char		*skip_reason;	/* set when the DB tests cannot run */
+	struct aif_config	*cfg;
+	struct aif_db		*db;
+	char			 tag[48];	/* "utest-<pid>-<random>" */
+	uint64_t		 worker_base;
+	unsigned		 seq;
+} g;
+
+#define NEED_DB()	do { if (g.db == NULL) skip(); } while (0)
+
+/* ------------------------------------------------------------------ helpers */
+
+static void
+new_model(char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "%s-%u", g.tag, ++g.seq);
+
+	assert_true(n > 0 && (size_t)n < cap);
+}
+
+static uint64_t
+new_worker(void)
+{
+	return g.worker_base + ++g.seq;
+}
+
+static struct aif_job_new
+job_for(const char *model)
+{
+	struct aif_job_new j = {
+		.api_key_id = 7001, .tenant = "t-utest", .model = model, .kind = "chat",
+		.priority = 4, .max_attempts = 3, .reply_to = "/run/aif/api-1.sock",
+		.request_id = "req-utest", .idempotency_key = NULL, .stream = 0,
+		.prompt_tokens_estimate = 12, .max_tokens = 64,
+		.request_body = REQ_BODY, .request_len = strlen(REQ_BODY),
+	};
+	return j;
+}
+
+static uint64_t
+enqueue(const struct aif_job_new *j)
+{
+	char pid[AIF_JOB_ID_LEN + 1];
+	uint64_t id = 0;
+
+	assert_int_equal(aif_queue_enqueue(g.db, j, &id, pid), AIF_OK);
+	assert_true(id > 0);
+	return id;
+}
+
+static uint64_t
+enqueue_simple(const char *model, int priority)
+{
+	struct aif_job_new j = job_for(model);
+
+	j.priority = priority;
+	return enqueue(&j);
+}
+
+/* Claims up to `limit` jobs of one model; returns the array (may be NULL). */
+static struct aif_claimed *
+claim(const char *model, uint64_t worker, int free_slots, int limit, size_t *n)
+{
+	const char *models[] = { model };
+	int room[] = { free_slots };
+	struct aif_claimed *jobs = NULL;
+
+	assert_int_equal(aif_queue_claim(g.db, worker, models, room, 1, limit, 30, &jobs, n),
+	    AIF_OK);
+	return jobs;
+}
+
+/* Enqueues one job and claims it; returns the claim (free with claimed_free). */
+static struct aif_claimed *
+enqueue_and_claim(const struct aif_job_new *j, uint64_t worker)
+{
+	uint64_t id = enqueue(j);
+	struct aif_claimed *c;
+	size_t n = 0;
+
+	c = claim(j->model, worker, 1, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c->id, id);
+	return c;
+}
+
+/* Runs "SELECT <expr> FROM jobs WHERE id = ?" and copies the cell ("<NULL>" for NULL). */
+static void
+job_str(uint64_t id, const char *expr, char *out, size_t cap)
+{
+	char sql[512];
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbrows *rows = NULL;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE id = ?", expr);
+	assert_int_equal(aif_db_query(g.db, sql, p, 1, &rows), AIF_OK);
+	assert_int_equal(rows->nrows, 1);
+	aif_strlcpy(out, aif_dbrows_get(rows, 0, 0) != NULL ?
+	    aif_dbrows_get(rows, 0, 0) : "<NULL>", cap);
+	aif_dbrows_free(rows);
+}
+
+static int64_t
+job_i64(uint64_t id, const char *expr)
+{
+	char buf[64];
+	int64_t v = 0;
+
+	job_str(id, expr, buf, sizeof(buf));
+	if (aif_parse_i64(buf, INT64_MIN, INT64_MAX, &v) != 0)
+		fail_msg("%s of job %" PRIu64 " is \"%s\", not an integer", expr, id, buf);
+	return v;
+}
+
+static void
+assert_job_str(uint64_t id, const char *expr, const char *want)
+{
+	char buf[2048];
+
+	job_str(id, expr, buf, sizeof(buf));
+	if (strcmp(buf, want) != 0)
+		fail_msg("%s of job %" PRIu64 ": \"%s\", want \"%s\"", expr, id, buf, want);
+}
+
+/* Runs a one-integer query with one id parameter. */
+static int64_t
+query_i64(const char *sql, uint64_t id, const char *s)
+{
+	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_STR(s) };
+	struct aif_dbrows *rows = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(aif_db_query(g.db, sql, p, s != NULL ? 2 : 1, &rows), AIF_OK);
+	assert_int_equal(rows->nrows, 1);
+	if (aif_dbrows_get(rows, 0, 0) != NULL)
+		assert_int_equal(aif_parse_i64(aif_dbrows_get(rows, 0, 0), INT64_MIN,
+		    INT64_MAX, &v), 0);
+	aif_dbrows_free(rows);
+	return v;
+}
+
+static int64_t
+count_events(uint64_t id, const char *event)
+{
+	return query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND event = ?",
+	    id, event);
+}
+
+static int64_t
+count_usage(uint64_t id)
+{
+	return query_i64("SELECT COUNT(*) FROM `usage` WHERE job_id = ?", id, NULL);
+}
+
+static void
+exec1(const char *sql, uint64_t id)
+{
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	uint64_t affected = 0;
+
+	assert_int_equal(aif_db_exec(g.db, sql, p, 1, &affected, NULL), AIF_OK);
+	assert_int_equal(affected, 1);
+}
+
+static void
+expire_lease(uint64_t id)
+{
+	exec1("UPDATE jobs SET lease_until = NOW(6) - INTERVAL 5 SECOND WHERE id = ?", id);
+}
+
+static struct aif_job_success
+success_for(const struct aif_claimed *c, uint64_t worker)
+{
+	struct aif_job_success s = {
+		.id = c->id, .lease_token = c->lease_token, .attempt = c->attempt,
+		.worker_id = worker, .api_key_id = c->api_key_id, .tenant = c->tenant,
+		.model = c->model, .engine = "vllm", .replica = "http://127.0.0.1:9101",
+		.response_body = RESP_BODY, .prompt_tokens = 6, .completion_tokens = 16,
+		.cost_micros = 11, .queue_ms = 25, .engine_ms = 140, .committed = -1,
+	};
+	return s;
+}
+
+static struct aif_job_failure
+failure_for(const struct aif_claimed *c, uint64_t worker, int retry, int64_t delay_ms)
+{
+	struct aif_job_failure f = {
+		.id = c->id, .lease_token = c->lease_token, .attempt = c->attempt,
+		.worker_id = worker, .replica = "http://127.0.0.1:9101", .retry = retry,
+		.delay_ms = delay_ms, .http_status = 400,
+		.error_type = "invalid_request_error", .error_code = "context_length_exceeded",
+		.error_message = "The engine rejected the request: too long",
+		.event_detail = "fatal: The engine rejected the request: too long",
+	};
+	return f;
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static int
+group_setup(void **state)
+{
+	const char *sock = getenv("AIF_TEST_DB_SOCKET"), *name = getenv("AIF_TEST_DB_NAME");
+	char yaml[2048], err[4096];
+	unsigned char rnd[4];
+	char *script = NULL;
+	FILE *f = NULL;
+	long len = 0;
+	glob_t gl = { 0 };
+	int n;
+
+	(void)state;
+	if (g.skip_reason != NULL)
+		return 0;
+	n = snprintf(yaml, sizeof(yaml),
+	    "server:\n  listen: /tmp/aif-utest-api.sock\n  run_dir: /tmp\n"
+	    "database:\n  socket: \"%s\"\n  name: \"%s\"\n"
+	    "models:\n  - id: utest\n    adapter: openai\n"
+	    "    replicas:\n      - url: http://127.0.0.1:9101\n"
+	    "roles:\n  - name: user\n", sock, name);
+	if (n < 0 || (size_t)n >= sizeof(yaml))
+		goto fail;
+	if (aif_cfg_load_string("test_queue.yaml", yaml, strlen(yaml), &g.cfg, err,
+	    sizeof(err)) != AIF_OK) {
+		fprintf(stderr, "test_queue: config: %s\n", err);
+		goto fail;
+	}
+	if (aif_db_open(g.cfg, &g.db) != AIF_OK || aif_db_ensure(g.db) != AIF_OK) {
+		fprintf(stderr, "test_queue: cannot connect to %s (database %s)\n", sock,
+		    name);
+		goto fail;
+	}
+	/* every migration, in order (each is idempotent) */
+	if (glob(SCHEMA, 0, NULL, &gl) != 0 || gl.gl_pathc == 0) {
+		fprintf(stderr, "test_queue: no migrations match %s (run from tests/unit)\n",
+		    SCHEMA);
+		goto fail;
+	}
+	for (size_t i = 0; i < gl.gl_pathc; i++) {
+		if ((f = fopen(gl.gl_pathv[i], "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
+		    (len = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
+		    (script = malloc((size_t)len)) == NULL ||
+		    fread(script, 1, (size_t)len, f) != (size_t)len) {
+			fprintf(stderr, "test_queue: cannot read %s\n", gl.gl_pathv[i]);
+			goto fail;
+		}
+		if (aif_db_exec_script(g.db, script, (size_t)len) != AIF_OK) {
+			fprintf(stderr, "test_queue: %s failed\n", gl.gl_pathv[i]);
+			goto fail;
+		}
+		fclose(f);
+		f = NULL;
+		free(script);
+		script = NULL;
+	}
+	globfree(&gl);
+	if (aif_random_bytes(rnd, sizeof(rnd)) != AIF_OK)
+		goto fail;
+	snprintf(g.tag, sizeof(g.tag), "utest-%ld-%02x%02x%02x%02x", (long)getpid(),
+	    rnd[0], rnd[1], rnd[2], rnd[3]);
+	/* worker ids far above AUTO_INCREMENT ones, distinct per run */
+	g.worker_base = ((uint64_t)1 << 40) +
+	    ((uint64_t)rnd[0] << 32 | (uint64_t)rnd[1] << 24 | (uint64_t)rnd[2] << 16) +
+	    ((uint64_t)getpid() & 0xffff) * 1000;
+	return 0;
+fail:
+	if (f != NULL)
+		fclose(f);
+	globfree(&gl);
+	free(script);
+	aif_db_close(g.db);
+	aif_cfg_free(g.cfg);
+	g.db = NULL;
+	g.cfg = NULL;
+	return -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	char like[64];
+	struct aif_dbp p[1];
+
+	(void)state;
+	if (g.db != NULL) {
+		snprintf(like, sizeof(like), "%s-%%", g.tag);
+		p[0] = AIF_P_STR(like);
+		(void)aif_db_exec(g.db, "DELETE e FROM job_events e JOIN jobs j"
+		    " ON j.id = e.job_id WHERE j.model LIKE ?", p, 1, NULL, NULL);
+		(void)aif_db_exec(g.db, "DELETE FROM `usage` WHERE model LIKE ?", p, 1,
+		    NULL, NULL);
+		(void)aif_db_exec(g.db, "DELETE FROM jobs WHERE model LIKE ?", p, 1, NULL,
+		    NULL);
+	}
+	aif_db_close(g.db);
+	aif_cfg_free(g.cfg);
+	g.db = NULL;
+	g.cfg = NULL;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ enqueue */
+
+static void
+enqueue_stores_queued_job(void **state)
+{
+	char model[64], pid[AIF_JOB_ID_LEN + 1];
+	struct aif_job_new j;
+	uint64_t id = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
+	assert_int_equal(strlen(pid), AIF_JOB_ID_LEN);
+	assert_memory_equal(pid, "job_", 4);
+	assert_job_str(id, "public_id", pid);
+	assert_job_str(id, "state", "queued");
+	assert_job_str(id, "model", model);
+	assert_job_str(id, "tenant", "t-utest");
+	assert_job_str(id, "kind", "chat");
+	assert_job_str(id, "reply_to", "/run/aif/api-1.sock");
+	assert_job_str(id, "request_body", REQ_BODY);
+	assert_job_str(id, "idempotency_key", "<NULL>");
+	assert_int_equal(job_i64(id, "api_key_id"), 7001);
+	assert_int_equal(job_i64(id, "priority"), 4);
+	assert_int_equal(job_i64(id, "attempts"), 0);
+	assert_int_equal(job_i64(id, "max_attempts"), 3);
+	assert_int_equal(job_i64(id, "lease_token"), 0);
+	assert_int_equal(job_i64(id, "max_tokens"), 64);
+	assert_int_equal(count_events(id, "enqueued"), 1);
+}
+
+static void
+enqueue_without_max_tokens_stores_null(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	uint64_t id;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.max_tokens = -1;
+	j.reply_to = NULL;
+	id = enqueue(&j);
+	assert_job_str(id, "max_tokens", "<NULL>");
+	assert_job_str(id, "reply_to", "<NULL>");
+}
+
+static void
+enqueue_gives_distinct_ids(void **state)
+{
+	char model[64], p1[AIF_JOB_ID_LEN + 1], p2[AIF_JOB_ID_LEN + 1];
+	struct aif_job_new j;
+	uint64_t a, b;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &a, p1), AIF_OK);
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &b, p2), AIF_OK);
+	assert_true(b > a);
+	assert_string_not_equal(p1, p2);
+}
+
+static void
+enqueue_duplicate_idempotency_key_is_conflict(void **state)
+{
+	char model[64], pid[AIF_JOB_ID_LEN + 1], key[80];
+	struct aif_job_new j;
+	uint64_t id = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	snprintf(key, sizeof(key), "idem-%s", model);
+	j = job_for(model);
+	j.idempotency_key = key;
+	(void)enqueue(&j);
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_CONFLICT);
+	assert_int_equal(id, 0);
+	assert_string_equal(pid, "");
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM jobs WHERE api_key_id = ?"
+	    " AND idempotency_key = ?", 7001, key), 1);
+}
+
+static void
+enqueue_same_idempotency_key_of_another_api_key_is_accepted(void **state)
+{
+	char model[64], key[80];
+	struct aif_job_new j;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	snprintf(key, sizeof(key), "idem-%s", model);
+	j = job_for(model);
+	j.idempotency_key = key;
+	(void)enqueue(&j);
+	j.api_key_id = 7002;
+	(void)enqueue(&j);
+}
+
+/* ------------------------------------------------------------------ claim */
+
+static void
+claim_returns_job_with_attempt_one_and_next_lease_token(void **state)
+{
+	char model[64], pid[AIF_JOB_ID_LEN + 1];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	uint64_t id, worker = new_worker();
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.stream = 1;
+	j.max_attempts = 5;
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
+	c = claim(model, worker, 4, 4, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].id, id);
+	assert_string_equal(c[0].public_id, pid);
+	assert_string_equal(c[0].model, model);
+	assert_string_equal(c[0].kind, "chat");
+	assert_string_equal(c[0].tenant, "t-utest");
+	assert_string_equal(c[0].reply_to, "/run/aif/api-1.sock");
+	assert_int_equal(c[0].api_key_id, 7001);
+	assert_int_equal(c[0].attempt, 1);
+	assert_int_equal(c[0].max_attempts, 5);
+	assert_int_equal(c[0].stream, 1);
+	assert_int_equal(c[0].lease_token, 1);
+	assert_true(c[0].queue_ms >= 0 && c[0].queue_ms < 60000);
+	assert_string_equal(c[0].request_body, REQ_BODY);
+	aif_queue_claimed_free(c, n);
+}
+
+static void
+claim_sets_job_running_under_a_lease(void **state)
+{
+	char model[64], want_worker[32];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	snprintf(want_worker, sizeof(want_worker), "%" PRIu64, worker);
+	assert_job_str(c->id, "state", "running");
+	assert_job_str(c->id, "worker_id", want_worker);
+	assert_int_equal(job_i64(c->id, "attempts"), 1);
+	assert_int_equal(job_i64(c->id, "lease_token"), 1);
+	assert_int_equal(job_i64(c->id, "lease_until > NOW(6) + INTERVAL 20 SECOND"), 1);
+	assert_int_equal(job_i64(c->id, "lease_until < NOW(6) + INTERVAL 40 SECOND"), 1);
+	assert_int_equal(job_i64(c->id, "started_at IS NOT NULL"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+claim_writes_claimed_event(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	assert_int_equal(count_events(c->id, "claimed"), 1);
+	assert_int_equal(query_i64("SELECT attempt FROM job_events WHERE job_id = ?"
+	    " AND event = 'claimed'", c->id, NULL), 1);
+	assert_int_equal(query_i64("SELECT worker_id FROM job_events WHERE job_id = ?"
+	    " AND event = 'claimed'", c->id, NULL), (int64_t)worker);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+claim_on_empty_queue_returns_nothing(void **state)
+{
+	char model[64];
+	struct aif_claimed *c;
+	size_t n = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	c = claim(model, new_worker(), 8, 8, &n);
+	assert_null(c);
+	assert_int_equal(n, 0);
+}
+
+static void
+claimed_job_is_not_claimed_again(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c, *again;
+	size_t n = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	again = claim(model, new_worker(), 8, 8, &n);
+	assert_null(again);
+	assert_int_equal(n, 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+claim_order_is_priority_desc_then_id(void **state)
+{
+	static const int prio[] = { 1, 5, 5, 9, 1, 0, 9 };
+	/* indexes into prio[] in the order they must be claimed */
+	static const size_t order[] = { 3, 6, 1, 2, 0, 4, 5 };
+	char model[64];
+	uint64_t ids[7], worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	for (size_t i = 0; i < 7; i++)
+		ids[i] = enqueue_simple(model, prio[i]);
+	for (size_t k = 0; k < 7; k++) {
+		size_t n = 0;
+		struct aif_claimed *c = claim(model, worker, 1, 1, &n);
+
+		assert_int_equal(n, 1);
+		if (c[0].id != ids[order[k]])
+			fail_msg("claim %zu took job %" PRIu64 ", want %" PRIu64
+			    " (priority %d)", k, c[0].id, ids[order[k]], prio[order[k]]);
+		aif_queue_claimed_free(c, n);
+	}
+}
+
+static void
+claim_limit_takes_the_best_jobs(void **state)
+{
+	char model[64];
+	uint64_t low, high1, high2, mid, worker = new_worker();
+	struct aif_claimed *c;
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	low = enqueue_simple(model, 0);
+	high1 = enqueue_simple(model, 8);
+	mid = enqueue_simple(model, 4);
+	high2 = enqueue_simple(model, 8);
+	c = claim(model, worker, 10, 2, &n);
+	assert_int_equal(n, 2);
+	assert_true((c[0].id == high1 && c[1].id == high2) ||
+	    (c[0].id == high2 && c[1].id == high1));
+	assert_job_str(low, "state", "queued");
+	assert_job_str(mid, "state", "queued");
+	aif_queue_claimed_free(c, n);
+}
+
+static void
+claim_honours_per_model_free(void **state)
+{
+	char m1[64], m2[64], m3[64];
+	const char *models[3];
+	int room[] = { 1, 2, 0 };
+	struct aif_claimed *c = NULL;
+	size_t n = 0, got[3] = { 0, 0, 0 };
+
+	(void)state;
+	NEED_DB();
+	new_model(m1, sizeof(m1));
+	new_model(m2, sizeof(m2));
+	new_model(m3, sizeof(m3));
+	models[0] = m1;
+	models[1] = m2;
+	models[2] = m3;
+	for (int i = 0; i < 3; i++) {
+		enqueue_simple(m1, 4);
+		enqueue_simple(m2, 4);
+		enqueue_simple(m3, 4);
+	}
+	assert_int_equal(aif_queue_claim(g.db, new_worker(), models, room, 3, 16, 30, &c,
+	    &n), AIF_OK);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < 3; k++)
+			if (strcmp(c[i].model, models[k]) == 0)
+				got[k]++;
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[1], 2);
+	assert_int_equal(got[2], 0);
+	assert_int_equal(n, 3);
+	aif_queue_claimed_free(c, n);
+}
+
+static void
+claim_ignores_models_not_asked_for(void **state)
+{
+	char mine[64], other[64];
+	struct aif_claimed *c;
+	size_t n = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(mine, sizeof(mine));
+	new_model(other, sizeof(other));
+	enqueue_simple(other, 9);
+	c = claim(mine, new_worker(), 8, 8, &n);
+	assert_null(c);
+	assert_int_equal(n, 0);
+}
+
+/* A model whose backlog is at its cap must not stop the claim from filling the room
+ * other models have: here m1 has 20 older jobs but room for 1, m2 has 3 newer jobs of
+ * the same priority and room for 10, and the worker asks for 16. The claim should
+ * take 1 + 3 jobs; an implementation that picks the best `limit` rows first and drops
+ * the ones over a cap afterwards takes only 1 and leaves m2 idle. */
+static void
+claim_fills_other_models_room_when_one_model_is_capped(void **state)
+{
+	char m1[64], m2[64];
+	const char *models[2];
+	int room[] = { 1, 10 };
+	struct aif_claimed *c = NULL;
+	size_t n = 0, of_m2 = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(m1, sizeof(m1));
+	new_model(m2, sizeof(m2));
+	models[0] = m1;
+	models[1] = m2;
+	for (int i = 0; i < 20; i++)
+		enqueue_simple(m1, 4);
+	for (int i = 0; i < 3; i++)
+		enqueue_simple(m2, 4);
+	assert_int_equal(aif_queue_claim(g.db, new_worker(), models, room, 2, 16, 30, &c,
+	    &n), AIF_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(c[i].model, m2) == 0)
+			of_m2++;
+	aif_queue_claimed_free(c, n);
+	if (n != 4 || of_m2 != 3)
+		fail_msg("claimed %zu jobs, %zu of the uncapped model; want 4 and 3", n,
+		    of_m2);
+}
+
+/* ------------------------------------------------------------------ fail / retry */
+
+static void
+retry_with_delay_is_not_claimed_before_run_after(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c, *again;
+	struct aif_job_failure f;
+	uint64_t worker = new_worker();
+	size_t n = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	f = failure_for(c, worker, 1, 60000);
+	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	assert_job_str(c->id, "state", "queued");
+	assert_int_equal(job_i64(c->id, "run_after > NOW(6) + INTERVAL 50 SECOND"), 1);
+	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_job_str(c->id, "lease_until", "<NULL>");
+	again = claim(model, worker, 8, 8, &n);
+	assert_null(again);
+	assert_int_equal(n, 0);
+	assert_int_equal(count_events(c->id, "attempt_failed"), 1);
+	assert_int_equal(count_events(c->id, "retry_scheduled"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+retry_without_delay_is_claimed_as_attempt_two(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c, *again;
+	struct aif_job_failure f;
+	uint64_t worker = new_worker();
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	f = failure_for(c, worker, 1, 0);
+	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	again = claim(model, worker, 1, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(again[0].id, c->id);
+	assert_int_equal(again[0].attempt, 2);
+	assert_int_equal(again[0].lease_token, 2);
+	assert_int_equal(count_events(c->id, "claimed"), 2);
+	aif_queue_claimed_free(again, n);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+final_failure_sets_failed_with_status_and_error(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_failure f;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	f = failure_for(c, worker, 0, 0);
+	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	assert_job_str(c->id, "state", "failed");
+	assert_int_equal(job_i64(c->id, "http_status"), 400);
+	assert_job_str(c->id, "error_type", "invalid_request_error");
+	assert_job_str(c->id, "error_code", "context_length_exceeded");
+	assert_job_str(c->id, "error_message", "The engine rejected the request: too long");
+	assert_job_str(c->id, "replica", "http://127.0.0.1:9101");
+	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
+	assert_job_str(c->id, "lease_until", "<NULL>");
+	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_int_equal(count_events(c->id, "attempt_failed"), 1);
+	assert_int_equal(count_events(c->id, "failed"), 1);
+	assert_int_equal(count_usage(c->id), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+final_failure_without_code_stores_null(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_failure f;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	f = failure_for(c, worker, 0, 0);
+	f.error_code = NULL;
+	f.http_status = 502;
+	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	assert_job_str(c->id, "error_code", "<NULL>");
+	assert_int_equal(job_i64(c->id, "http_status"), 502);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+fail_with_stale_lease_token_is_notfound_and_changes_nothing(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_failure f;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	f = failure_for(c, worker, 0, 0);
+	f.lease_token = c->lease_token - 1;
+	assert_int_equal(aif_queue_fail(g.db, &f), AIF_NOTFOUND);
+	assert_job_str(c->id, "state", "running");
+	assert_job_str(c->id, "http_status", "<NULL>");
+	assert_int_equal(count_events(c->id, "attempt_failed"), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+/* ------------------------------------------------------------------ succeed */
+
+static void
+succeed_commits_response_usage_and_event_together(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	s = success_for(c, worker);
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 1);
+	assert_job_str(c->id, "state", "succeeded");
+	assert_int_equal(job_i64(c->id, "http_status"), 200);
+	assert_job_str(c->id, "response_body", RESP_BODY);
+	assert_job_str(c->id, "replica", "http://127.0.0.1:9101");
+	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
+	assert_job_str(c->id, "lease_until", "<NULL>");
+	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_int_equal(count_events(c->id, "succeeded"), 1);
+	assert_int_equal(query_i64("SELECT attempt FROM job_events WHERE job_id = ?"
+	    " AND event = 'succeeded'", c->id, NULL), 1);
+	assert_int_equal(count_usage(c->id), 1);
+	assert_int_equal(query_i64("SELECT prompt_tokens FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 6);
+	assert_int_equal(query_i64("SELECT completion_tokens FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 16);
+	assert_int_equal(query_i64("SELECT total_tokens FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 22);
+	assert_int_equal(query_i64("SELECT cost_micros FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 11);
+	assert_int_equal(query_i64("SELECT api_key_id FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 7001);
+	assert_int_equal(query_i64("SELECT engine_ms FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 140);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM `usage` WHERE job_id = ?"
+	    " AND engine = ?", c->id, "vllm"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+succeed_with_stale_lease_token_commits_nothing(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	s = success_for(c, worker);
+	s.lease_token = c->lease_token + 1;
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 0);
+	assert_job_str(c->id, "state", "running");
+	assert_job_str(c->id, "response_body", "<NULL>");
+	assert_int_equal(count_usage(c->id), 0);
+	assert_int_equal(count_events(c->id, "succeeded"), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+second_succeed_of_a_job_is_a_noop(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	s = success_for(c, worker);
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 1);
+	s.response_body = "{\"second\":true}";
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 0);
+	assert_job_str(c->id, "response_body", RESP_BODY);
+	assert_int_equal(count_usage(c->id), 1);
+	assert_int_equal(count_events(c->id, "succeeded"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+succeed_batch_skips_only_the_lost_lease(void **state)
+{
+	char model[64];
+	struct aif_claimed *c;
+	struct aif_job_success s[2];
+	uint64_t worker = new_worker();
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	enqueue_simple(model, 4);
+	enqueue_simple(model, 4);
+	c = claim(model, worker, 2, 2, &n);
+	assert_int_equal(n, 2);
+	s[0] = success_for(&c[0], worker);
+	s[1] = success_for(&c[1], worker);
+	s[1].lease_token = 0;
+	assert_int_equal(aif_queue_succeed(g.db, s, 2), AIF_OK);
+	assert_int_equal(s[0].committed, 1);
+	assert_int_equal(s[1].committed, 0);
+	assert_job_str(c[0].id, "state", "succeeded");
+	assert_job_str(c[1].id, "state", "running");
+	assert_int_equal(count_usage(c[0].id), 1);
+	assert_int_equal(count_usage(c[1].id), 0);
+	aif_queue_claimed_free(c, n);
+}
+
+/* One engine reporting an absurd token count (beyond the INT UNSIGNED usage columns)
+ * must not cost the other jobs of the same batch their results: they would run again
+ * on the engine, and the bad one would poison every batch it rejoins. */
+static void
+succeed_batch_survives_usage_beyond_column_range(void **state)
+{
+	char model[64];
+	struct aif_claimed *c;
+	struct aif_job_success s[2];
+	uint64_t worker = new_worker();
+	size_t n = 0;
+	enum aif_err err;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	enqueue_simple(model, 4);
+	enqueue_simple(model, 4);
+	c = claim(model, worker, 2, 2, &n);
+	assert_int_equal(n, 2);
+	s[0] = success_for(&c[0], worker);
+	s[1] = success_for(&c[1], worker);
+	s[1].completion_tokens = INT64_C(5000000000);
+	err = aif_queue_succeed(g.db, s, 2);
+	aif_queue_claimed_free(c, n);
+	if (err != AIF_OK || s[0].committed != 1)
+		fail_msg("succeed returned \"%s\", job with sane usage committed=%d",
+		    aif_strerror(err), s[0].committed);
+	assert_job_str(s[0].id, "state", "succeeded");
+}
+
+/* The worker whose lease expired finishes late, after the job was reclaimed: its
+ * result must be dropped; the new holder's result wins. */
+static void
+late_success_after_reclaim_is_fenced_off(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *first, *second;
+	struct aif_job_success s_old, s_new;
+	uint64_t w1 = new_worker(), w2 = new_worker();
+	size_t n = 0, reaped = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	first = enqueue_and_claim(&j, w1);
+	expire_lease(first->id);
+	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	second = claim(model, w2, 1, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(second[0].lease_token, first->lease_token + 1);
+	s_old = success_for(first, w1);
+	assert_int_equal(aif_queue_succeed(g.db, &s_old, 1), AIF_OK);
+	assert_int_equal(s_old.committed, 0);
+	assert_int_equal(count_usage(first->id), 0);
+	s_new = success_for(&second[0], w2);
+	assert_int_equal(aif_queue_succeed(g.db, &s_new, 1), AIF_OK);
+	assert_int_equal(s_new.committed, 1);
+	assert_int_equal(count_usage(first->id), 1);
+	aif_queue_claimed_free(second, n);
+	aif_queue_claimed_free(first, 1);
+}
+
+/* ------------------------------------------------------------------ cancel */
+
+static void
+cancel_queued_job_makes_it_final_499_with_event(void **state)
+{
+	char model[64];
+	uint64_t id;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	id = enqueue_simple(model, 4);
+	assert_int_equal(aif_queue_cancel(g.db, id, 0, "client cancelled"), AIF_OK);
+	assert_job_str(id, "state", "cancelled");
+	assert_int_equal(job_i64(id, "http_status"), 499);
+	assert_int_equal(job_i64(id, "finished_at IS NOT NULL"), 1);
+	assert_int_equal(job_i64(id, "error_type IS NOT NULL"), 1);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
+	    " AND event = 'cancelled' AND detail = ?", id, "client cancelled"), 1);
+}
+
+static void
+cancelled_job_is_not_claimed(void **state)
+{
+	char model[64];
+	struct aif_claimed *c;
+	uint64_t id;
+	size_t n = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	id = enqueue_simple(model, 4);
+	assert_int_equal(aif_queue_cancel(g.db, id, 0, "client cancelled"), AIF_OK);
+	c = claim(model, new_worker(), 4, 4, &n);
+	assert_null(c);
+	assert_int_equal(n, 0);
+}
+
+static void
+cancel_running_job_under_its_lease_token(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	assert_int_equal(aif_queue_cancel(g.db, c->id, c->lease_token, "stream closed"),
+	    AIF_OK);
+	assert_job_str(c->id, "state", "cancelled");
+	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_job_str(c->id, "lease_until", "<NULL>");
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+cancel_running_job_with_token_zero_takes_any_lease(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	assert_int_equal(aif_queue_cancel(g.db, c->id, 0, "admin"), AIF_OK);
+	assert_job_str(c->id, "state", "cancelled");
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+cancel_running_job_with_stale_token_is_notfound(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	assert_int_equal(aif_queue_cancel(g.db, c->id, c->lease_token + 1, "late"),
+	    AIF_NOTFOUND);
+	assert_job_str(c->id, "state", "running");
+	assert_int_equal(count_events(c->id, "cancelled"), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+cancel_final_job_is_notfound(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	s = success_for(c, worker);
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(aif_queue_cancel(g.db, c->id, 0, "too late"), AIF_NOTFOUND);
+	assert_job_str(c->id, "state", "succeeded");
+	assert_int_equal(job_i64(c->id, "http_status"), 200);
+	assert_int_equal(count_events(c->id, "cancelled"), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+success_after_cancel_commits_nothing(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, worker);
+	assert_int_equal(aif_queue_cancel(g.db, c->id, c->lease_token, "stream closed"),
+	    AIF_OK);
+	s = success_for(c, worker);
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 0);
+	assert_job_str(c->id, "state", "cancelled");
+	assert_int_equal(count_usage(c->id), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+event_writes_one_row_with_current_attempt(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	assert_int_equal(aif_queue_event(g.db, c->id, "client_disconnected", "sync wait"),
+	    AIF_OK);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
+	    " AND event = 'client_disconnected' AND detail = ?", c->id, "sync wait"), 1);
+	assert_int_equal(query_i64("SELECT attempt FROM job_events WHERE job_id = ?"
+	    " AND event = 'client_disconnected'", c->id, NULL), 1);
+	assert_job_str(c->id, "state", "running");
+	aif_queue_claimed_free(c, 1);
+}
+
+/* ------------------------------------------------------------------ leases */
+
+static void
+extend_leases_pushes_lease_of_own_running_jobs(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *mine, *theirs;
+	uint64_t w1 = new_worker(), w2 = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	mine = enqueue_and_claim(&j, w1);
+	theirs = enqueue_and_claim(&j, w2);
+	assert_int_equal(aif_queue_extend_leases(g.db, w1, 600), AIF_OK);
+	assert_int_equal(job_i64(mine->id, "lease_until > NOW(6) + INTERVAL 500 SECOND"), 1);
+	assert_int_equal(job_i64(theirs->id, "lease_until < NOW(6) + INTERVAL 60 SECOND"),
+	    1);
+	aif_queue_claimed_free(mine, 1);
+	aif_queue_claimed_free(theirs, 1);
+}
+
+static void
+release_requeues_running_jobs_without_counting_the_attempt(void **state)
+{
+	char model[64];
+	struct aif_claimed *c, *again;
+	uint64_t worker = new_worker();
+	size_t n = 0, released = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	enqueue_simple(model, 4);
+	enqueue_simple(model, 4);
+	c = claim(model, worker, 2, 2, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(aif_queue_release(g.db, worker, &released), AIF_OK);
+	assert_int_equal(released, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_job_str(c[i].id, "state", "queued");
+		assert_int_equal(job_i64(c[i].id, "attempts"), 0);
+		assert_job_str(c[i].id, "worker_id", "<NULL>");
+		assert_job_str(c[i].id, "lease_until", "<NULL>");
+		assert_int_equal(count_events(c[i].id, "released"), 1);
+	}
+	/* claimed again: attempt 1 again, but a new fencing token */
+	again = claim(model, worker, 1, 1, &released);
+	assert_int_equal(released, 1);
+	assert_int_equal(again[0].attempt, 1);
+	assert_int_equal(again[0].lease_token, 2);
+	aif_queue_claimed_free(again, 1);
+	aif_queue_claimed_free(c, n);
+}
+
+static void
+release_leaves_other_workers_jobs(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	uint64_t owner = new_worker(), other = new_worker();
+	size_t released = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, owner);
+	assert_int_equal(aif_queue_release(g.db, other, &released), AIF_OK);
+	assert_int_equal(released, 0);
+	assert_job_str(c->id, "state", "running");
+	assert_int_equal(count_events(c->id, "released"), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+reap_requeues_expired_job_with_attempts_left(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	size_t reaped = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	expire_lease(c->id);
+	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_job_str(c->id, "state", "queued");
+	assert_int_equal(job_i64(c->id, "attempts"), 1);
+	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_job_str(c->id, "lease_until", "<NULL>");
+	assert_job_str(c->id, "finished_at", "<NULL>");
+	assert_int_equal(count_events(c->id, "lease_expired"), 1);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
+	    " AND event = 'lease_expired' AND detail = ?", c->id, "requeued"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+reap_fails_expired_job_out_of_attempts(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	size_t reaped = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.max_attempts = 1;
+	c = enqueue_and_claim(&j, new_worker());
+	expire_lease(c->id);
+	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_job_str(c->id, "state", "failed");
+	assert_int_equal(job_i64(c->id, "http_status"), 503);
+	assert_job_str(c->id, "error_type", "server_error");
+	assert_job_str(c->id, "error_code", "lease_expired");
+	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
+	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
+	    " AND event = 'lease_expired' AND detail = ?", c->id, "out of attempts"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+reap_leaves_live_leases(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	size_t reaped = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c = enqueue_and_claim(&j, new_worker());
+	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_job_str(c->id, "state", "running");
+	assert_int_equal(count_events(c->id, "lease_expired"), 0);
+	aif_queue_claimed_free(c, 1);
+}
+
+/* ------------------------------------------------------------------ views */
+
+static void
+final_views_return_only_final_jobs(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c_ok, *c_fail, *c_run;
+	struct aif_job_success s;
+	struct aif_job_failure f;
+	struct aif_job_view *v = NULL;
+	uint64_t ids[4], worker = new_worker();
+	size_t nv = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	c_ok = enqueue_and_claim(&j, worker);
+	c_fail = enqueue_and_claim(&j, worker);
+	c_run = enqueue_and_claim(&j, worker);
+	ids[0] = c_ok->id;
+	ids[1] = c_fail->id;
+	ids[2] = c_run->id;
+	ids[3] = enqueue(&j);			/* still queued */
+	s = success_for(c_ok, worker);
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	f = failure_for(c_fail, worker, 0, 0);
+	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+
+	assert_int_equal(aif_queue_final_views(g.db, ids, 4, &v, &nv), AIF_OK);
+	assert_int_equal(nv, 2);
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].id == c_ok->id) {
+			assert_string_equal(v[i].state, "succeeded");
+			assert_int_equal(v[i].http_status, 200);
+			assert_non_null(v[i].response_body);
+			assert_string_equal(v[i].response_body, RESP_BODY);
+			assert_string_equal(v[i].public_id, c_ok->public_id);
+		} else if (v[i].id == c_fail->id) {
+			assert_string_equal(v[i].state, "failed");
+			assert_int_equal(v[i].http_status, 400);
+			assert_null(v[i].response_body);
+			assert_string_equal(v[i].error_type, "invalid_request_error");
+			assert_string_equal(v[i].error_code, "context_length_exceeded");
+			assert_string_equal(v[i].error_message,
+			    "The engine rejected the request: too long");
+		} else {
+			fail_msg("job %" PRIu64 " is not final", v[i].id);
+		}
+		assert_true(v[i].finished_at > 0);
+	}
+	aif_queue_views_free(v, nv);
+	aif_queue_claimed_free(c_ok, 1);
+	aif_queue_claimed_free(c_fail, 1);
+	aif_queue_claimed_free(c_run, 1);
+}
+
+static void
+final_views_of_no_final_job_is_empty(void **state)
+{
+	char model[64];
+	struct aif_job_view *v = (struct aif_job_view *)1;
+	uint64_t id;
+	size_t nv = 99;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	id = enqueue_simple(model, 4);
+	assert_int_equal(aif_queue_final_views(g.db, &id, 1, &v, &nv), AIF_OK);
+	assert_null(v);
+	assert_int_equal(nv, 0);
+	assert_int_equal(aif_queue_final_views(g.db, &id, 0, &v, &nv), AIF_OK);
+	assert_null(v);
+	assert_int_equal(nv, 0);
+}
+
+static void
+final_views_of_too_many_ids_is_toobig(void **state)
+{
+	uint64_t ids[257];
+	struct aif_job_view *v = NULL;
+	size_t nv = 0;
+
+	(void)state;
+	NEED_DB();
+	for (size_t i = 0; i < 257; i++)
+		ids[i] = i + 1;
+	assert_int_equal(aif_queue_final_views(g.db, ids, 256, &v, &nv), AIF_OK);
+	aif_queue_views_free(v, nv);
+	assert_int_equal(aif_queue_final_views(g.db, ids, 257, &v, &nv), AIF_TOOBIG);
+	assert_null(v);
+}
+
+static void
+view_public_shows_the_owners_job(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	struct aif_job_view *v = NULL;
+	uint64_t worker = new_worker();
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.priority = 6;
+	c = enqueue_and_claim(&j, worker);
+	s = success_for(c, worker);
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(aif_queue_view_public(g.db, c->public_id, 7001, &v), AIF_OK);
+	assert_non_null(v);
+	assert_int_equal(v->id, c->id);
+	assert_string_equal(v->public_id, c->public_id);
+	assert_int_equal(v->api_key_id, 7001);
+	assert_string_equal(v->model, model);
+	assert_string_equal(v->kind, "chat");
+	assert_string_equal(v->state, "succeeded");
+	assert_int_equal(v->priority, 6);
+	assert_int_equal(v->attempts, 1);
+	assert_int_equal(v->http_status, 200);
+	assert_string_equal(v->response_body, RESP_BODY);
+	/* unix seconds, UTC: within a minute of this process's clock */
+	assert_true(v->created_at > now - 60 && v->created_at < now + 60);
+	assert_true(v->started_at >= v->created_at && v->started_at < now + 60);
+	assert_true(v->finished_at >= v->started_at && v->finished_at < now + 60);
+	aif_queue_views_free(v, 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+static void
+view_public_shows_queued_job_without_times(void **state)
+{
+	char model[64], pid[AIF_JOB_ID_LEN + 1];
+	struct aif_job_new j;
+	struct aif_job_view *v = NULL;
+	uint64_t id;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
+	assert_int_equal(aif_queue_view_public(g.db, pid, 7001, &v), AIF_OK);
+	assert_string_equal(v->state, "queued");
+	assert_int_equal(v->http_status, 0);
+	assert_int_equal(v->started_at, 0);
+	assert_int_equal(v->finished_at, 0);
+	assert_null(v->response_body);
+	aif_queue_views_free(v, 1);
+}
+
+static void
+view_public_hides_job_of_another_api_key(void **state)
+{
+	char model[64], pid[AIF_JOB_ID_LEN + 1];
+	struct aif_job_new j;
+	struct aif_job_view *v = (struct aif_job_view *)1;
+	uint64_t id;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
+	assert_int_equal(aif_queue_view_public(g.db, pid, 7002, &v), AIF_NOTFOUND);
+	assert_null(v);
+}
+
+static void
+view_public_of_unknown_id_is_notfound(void **state)
+{
+	struct aif_job_view *v = (struct aif_job_view *)1;
+
+	(void)state;
+	NEED_DB();
+	assert_int_equal(aif_queue_view_public(g.db, "job_000000000000000000000000", 7001,
+	    &v), AIF_NOTFOUND);
+	assert_null(v);
+}
+
+/* ------------------------------------------------------------------ no database */
+
+static void
+final_states_are_succeeded_failed_cancelled(void **state)
+{
+	static const struct {
+		const char	*state;
+		int		 final;
+	} cases[] = {
+		{ "succeeded", 1 }, { "failed", 1 }, { "cancelled", 1 },
+		{ "queued", 0 }, { "running", 0 }, { "compensating", 0 }, { "", 0 },
+		{ "Succeeded", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (aif_queue_state_final(cases[i].state) != cases[i].final)
+			fail_msg("state \"%s\"", cases[i].state);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(enqueue_stores_queued_job),
+		cmocka_unit_test(enqueue_without_max_tokens_stores_null),
+		cmocka_unit_test(enqueue_gives_distinct_ids),
+		cmocka_unit_test(enqueue_duplicate_idempotency_key_is_conflict),
+		cmocka_unit_test(enqueue_same_idempotency_key_of_another_api_key_is_accepted),
+		cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
+		cmocka_unit_test(claim_sets_job_running_under_a_lease),
+		cmocka_unit_test(claim_writes_claimed_event),
+		cmocka_unit_test(claim_on_empty_queue_returns_nothing),
+		cmocka_unit_test(claimed_job_is_not_claimed_again),
+		cmocka_unit_test(claim_order_is_priority_desc_then_id),
+		cmocka_unit_test(claim_limit_takes_the_best_jobs),
+		cmocka_unit_test(claim_honours_per_model_free),
+		cmocka_unit_test(claim_ignores_models_not_asked_for),
+		cmocka_unit_test(claim_fills_other_models_room_when_one_model_is_capped),
+		cmocka_unit_test(retry_with_delay_is_not_claimed_before_run_after),
+		cmocka_unit_test(retry_without_delay_is_claimed_as_attempt_two),
+		cmocka_unit_test(final_failure_sets_failed_with_status_and_error),
+		cmocka_unit_test(final_failure_without_code_stores_null),
+		cmocka_unit_test(fail_with_stale_lease_token_is_notfound_and_changes_nothing),
+		cmocka_unit_test(succeed_commits_response_usage_and_event_together),
+		cmocka_unit_test(succeed_with_stale_lease_token_commits_nothing),
+		cmocka_unit_test(second_succeed_of_a_job_is_a_noop),
+		cmocka_unit_test(succeed_batch_skips_only_the_lost_lease),
+		cmocka_unit_test(succeed_batch_survives_usage_beyond_column_range),
+		cmocka_unit_test(late_success_after_reclaim_is_fenced_off),
+		cmocka_unit_test(cancel_queued_job_makes_it_final_499_with_event),
+		cmocka_unit_test(cancelled_job_is_not_claimed),
+		cmocka_unit_test(cancel_running_job_under_its_lease_token),
+		cmocka_unit_test(cancel_running_job_with_token_zero_takes_any_lease),
+		cmocka_unit_test(cancel_running_job_with_stale_token_is_notfound),
+		cmocka_unit_test(cancel_final_job_is_notfound),
+		cmocka_unit_test(success_after_cancel_commits_nothing),
+		cmocka_unit_test(event_writes_one_row_with_current_attempt),
+		cmocka_unit_test(extend_leases_pushes_lease_of_own_running_jobs),
+		cmocka_unit_test(release_requeues_running_jobs_without_counting_the_attempt),
+		cmocka_unit_test(release_leaves_other_workers_jobs),
+		cmocka_unit_test(reap_requeues_expired_job_with_attempts_left),
+		cmocka_unit_test(reap_fails_expired_job_out_of_attempts),
+		cmocka_unit_test(reap_leaves_live_leases),
+		cmocka_unit_test(final_views_return_only_final_jobs),
+		cmocka_unit_test(final_views_of_no_final_job_is_empty),
+		cmocka_unit_test(final_views_of_too_many_ids_is_toobig),
+		cmocka_unit_test(view_public_shows_the_owners_job),
+		cmocka_unit_test(view_public_shows_queued_job_without_times),
+		cmocka_unit_test(view_public_hides_job_of_another_api_key),
+		cmocka_unit_test(view_public_of_unknown_id_is_notfound),
+		cmocka_unit_test(final_states_are_succeeded_failed_cancelled),
+	};
+	const char *sock = getenv("AIF_TEST_DB_SOCKET"), *name = getenv("AIF_TEST_DB_NAME");
+
+	if (sock == NULL || *sock == '\0' || name == NULL || *name == '\0') {
+		g.skip_reason = "AIF_TEST_DB_SOCKET and AIF_TEST_DB_NAME must name a MariaDB "
+		    "socket and a scratch database";
+		printf("test_queue: database tests skipped: %s\n", g.skip_reason);
+	}
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

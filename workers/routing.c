@@ -1,0 +1,258 @@
+/* routing.c -- replica choice, circuit breakers and health probes; see routing.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "adapter.h"
+#include "log.h"
+#include "routing.h"
+#include "util.h"
+
+#define PROBE_TIMEOUT_MS	2000
+
+struct replica_state {
+	int	 in_flight;
+	int	 failures;		/* consecutive */
+	int64_t	 open_until_ms;		/* 0: closed */
+	CURL	*probe;			/* health probe in flight, or NULL */
+};
+
+struct routing {
+	const struct aif_config	*cfg;
+	struct replica_state	**rs;	/* [model][replica] */
+	CURLM			*probes;
+};
+
+struct routing *
+routing_new(const struct aif_config *cfg)
+{
+	struct routing *rt = calloc(1, sizeof(*rt));
+
+	if (rt == NULL)
+		return NULL;
+	rt->cfg = cfg;
+	if ((rt->rs = calloc(cfg->nmodels, sizeof(*rt->rs))) == NULL ||
+	    (rt->probes = curl_multi_init()) == NULL) {
+		routing_free(rt);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		if ((rt->rs[i] = calloc(cfg->models[i].nreplicas, sizeof(**rt->rs))) == NULL) {
+			routing_free(rt);
+			return NULL;
+		}
+	return rt;
+}
+
+void
+routing_free(struct routing *rt)
+{
+	if (rt == NULL)
+		return;
+	for (size_t i = 0; rt->rs != NULL && i < rt->cfg->nmodels; i++) {
+		for (size_t r = 0; rt->rs[i] != NULL && r < rt->cfg->models[i].nreplicas; r++)
+			if (rt->rs[i][r].probe != NULL) {
+				curl_multi_remove_handle(rt->probes, rt->rs[i][r].probe);
+				curl_easy_cleanup(rt->rs[i][r].probe);
+			}
+		free(rt->rs[i]);
+	}
+	free(rt->rs);
+	if (rt->probes != NULL)
+		curl_multi_cleanup(rt->probes);
+	free(rt);
+}
+
+int
+routing_room(const struct routing *rt, size_t mi)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	int room = 0;
+
+	for (size_t r = 0; r < m->nreplicas; r++) {
+		int free_slots = m->replicas[r].max_in_flight - rt->rs[mi][r].in_flight;
+		if (free_slots > 0)
+			room += free_slots;
+	}
+	return room;
+}
+
+/* Best usable replica of model mi, or -1. */
+static int
+best_of(const struct routing *rt, size_t mi, const char *avoid_url, int64_t now)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	int best = -1, best_avoided = -1;
+
+	for (size_t r = 0; r < m->nreplicas; r++) {
+		const struct replica_state *s = &rt->rs[mi][r];
+		if (s->in_flight >= m->replicas[r].max_in_flight || s->open_until_ms > now)
+			continue;
+		if (avoid_url != NULL && strcmp(m->replicas[r].url, avoid_url) == 0) {
+			best_avoided = (int)r;
+			continue;
+		}
+		if (best < 0 || s->in_flight < rt->rs[mi][best].in_flight)
+			best = (int)r;
+	}
+	return best >= 0 ? best : best_avoided;
+}
+
+static size_t
+model_index(const struct aif_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i].id, id) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+int
+routing_pick(struct routing *rt, size_t mi, const char *avoid_url, size_t *out_mi,
+    size_t *out_ri)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	int64_t now = aif_now_ms();
+	int r = best_of(rt, mi, avoid_url, now);
+
+	if (r >= 0) {
+		*out_mi = mi;
+		*out_ri = (size_t)r;
+		return 0;
+	}
+	for (size_t k = 0; k < m->nfallbacks; k++) {
+		size_t fi = model_index(rt->cfg, m->fallbacks[k]);
+		if (fi == SIZE_MAX || (r = best_of(rt, fi, NULL, now)) < 0)
+			continue;
+		*out_mi = fi;
+		*out_ri = (size_t)r;
+		return 0;
+	}
+	return -1;
+}
+
+void
+routing_acquire(struct routing *rt, size_t mi, size_t ri)
+{
+	rt->rs[mi][ri].in_flight++;
+}
+
+void
+routing_release(struct routing *rt, size_t mi, size_t ri)
+{
+	if (rt->rs[mi][ri].in_flight > 0)
+		rt->rs[mi][ri].in_flight--;
+}
+
+void
+routing_result(struct routing *rt, size_t mi, size_t ri, int ok)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	struct replica_state *s = &rt->rs[mi][ri];
+
+	if (ok) {
+		if (s->open_until_ms != 0)
+			aif_info("msg=\"circuit closed\" model=%s replica=%s", m->id,
+			    m->replicas[ri].url);
+		s->failures = 0;
+		s->open_until_ms = 0;
+		return;
+	}
+	s->failures++;
+	if (s->failures >= m->circuit_failures) {
+		if (s->open_until_ms == 0)
+			aif_warn("msg=\"circuit opened\" model=%s replica=%s failures=%d"
+			    " open_ms=%d", m->id, m->replicas[ri].url, s->failures,
+			    m->circuit_open_ms);
+		s->open_until_ms = aif_now_ms() + m->circuit_open_ms;
+	}
+}
+
+int
+routing_in_flight(const struct routing *rt, size_t mi, size_t ri)
+{
+	return rt->rs[mi][ri].in_flight;
+}
+
+int
+routing_is_open(const struct routing *rt, size_t mi, size_t ri)
+{
+	return rt->rs[mi][ri].open_until_ms > aif_now_ms();
+}
+
+static size_t
+discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+static void
+start_probe(struct routing *rt, size_t mi, size_t ri)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	const struct aif_adapter *ad = aif_adapter_find(m->adapter);
+	char url[AIF_ENGINE_URL_MAX];
+	size_t ulen = strlen(m->replicas[ri].url);
+	CURL *e;
+	int n;
+
+	if (ad == NULL || ad->health_path == NULL)
+		return;
+	while (ulen > 0 && m->replicas[ri].url[ulen - 1] == '/')
+		ulen--;
+	n = snprintf(url, sizeof(url), "%.*s%s", (int)ulen, m->replicas[ri].url,
+	    ad->health_path);
+	if (n < 0 || (size_t)n >= sizeof(url) || (e = curl_easy_init()) == NULL)
+		return;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&rt->rs[mi][ri]);
+	if (curl_multi_add_handle(rt->probes, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		return;
+	}
+	rt->rs[mi][ri].probe = e;
+}
+
+void
+routing_probe(struct routing *rt)
+{
+	int64_t now = aif_now_ms();
+	int running = 0, left;
+	CURLMsg *msg;
+
+	for (size_t i = 0; i < rt->cfg->nmodels; i++)
+		for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++)
+			if (rt->rs[i][r].open_until_ms != 0 && rt->rs[i][r].probe == NULL)
+				start_probe(rt, i, r);
+	curl_multi_perform(rt->probes, &running);
+	while ((msg = curl_multi_info_read(rt->probes, &left)) != NULL) {
+		struct replica_state *s = NULL;
+		long status = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		curl_multi_remove_handle(rt->probes, msg->easy_handle);
+		curl_easy_cleanup(msg->easy_handle);
+		s->probe = NULL;
+		/* find (model, replica) of s for the log and the thresholds */
+		for (size_t i = 0; i < rt->cfg->nmodels; i++)
+			for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++) {
+				if (&rt->rs[i][r] != s)
+					continue;
+				if (msg->data.result == CURLE_OK && status == 200)
+					routing_result(rt, i, r, 1);
+				else if (s->open_until_ms < now + rt->cfg->models[i].circuit_open_ms)
+					s->open_until_ms = now + rt->cfg->models[i].circuit_open_ms;
+			}
+	}
+}

@@ -1,0 +1,46 @@
+/* routing.h -- where a worker sends each engine call: the replica with the fewest
+ * outstanding calls among those with room whose circuit breaker is not open; when every
+ * replica of a model is open, the model's fallback models in order. A replica that
+ * fails models[].circuit_failures times in a row is opened for circuit_open_ms, then
+ * probed (GET on the adapter's health path) and closed again when it answers 200, or
+ * let through again (half-open) when its time is up. State is per worker process. */
+#ifndef AIF_ROUTING_H
+#define AIF_ROUTING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct routing;
+
+/* New routing state for cfg (borrowed; must outlive it); NULL on no memory. */
+struct routing	*routing_new(const struct aif_config *cfg);
+void		 routing_free(struct routing *rt);
+
+/* Free call slots of model mi over all its replicas (open or not): what a claim may
+ * take for it. */
+int		 routing_room(const struct routing *rt, size_t mi);
+
+/* Picks a replica for a job of model mi, preferring replicas other than avoid_url (the
+ * one its last attempt failed on, or NULL). Falls back to the model's fallbacks when
+ * none of its own replicas is usable. Returns 0 with out_mi and out_ri set, or -1. */
+int		 routing_pick(struct routing *rt, size_t mi, const char *avoid_url,
+		    size_t *out_mi, size_t *out_ri);
+
+/* Call bookkeeping: a call starts / ends on (mi, ri). */
+void		 routing_acquire(struct routing *rt, size_t mi, size_t ri);
+void		 routing_release(struct routing *rt, size_t mi, size_t ri);
+
+/* The outcome of a call on (mi, ri): ok = 1 closes the circuit, ok = 0 counts a failure
+ * of the replica (transport error, timeout, 5xx, overload) and may open it. */
+void		 routing_result(struct routing *rt, size_t mi, size_t ri, int ok);
+
+/* Drives health probes of open circuits without blocking; call once per loop turn. */
+void		 routing_probe(struct routing *rt);
+
+/* Outstanding calls on (mi, ri) and whether its circuit is open (for tests and logs). */
+int		 routing_in_flight(const struct routing *rt, size_t mi, size_t ri);
+int		 routing_is_open(const struct routing *rt, size_t mi, size_t ri);
+
+#endif
