@@ -170,6 +170,16 @@ routing_result(struct routing *rt, size_t mi, size_t ri, int ok)
 	}
 }
 
+void
+routing_down(struct routing *rt, size_t mi, size_t ri)
+{
+	struct replica_state *s = &rt->rs[mi][ri];
+
+	if (s->failures < rt->cfg->models[mi].circuit_failures)
+		s->failures = rt->cfg->models[mi].circuit_failures - 1;
+	routing_result(rt, mi, ri, 0);
+}
+
 int
 routing_in_flight(const struct routing *rt, size_t mi, size_t ri)
 {

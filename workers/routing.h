@@ -36,6 +36,9 @@ void		 routing_release(struct routing *rt, size_t mi, size_t ri);
  * of the replica (transport error, timeout, 5xx, overload) and may open it. */
 void		 routing_result(struct routing *rt, size_t mi, size_t ri, int ok);
 
+/* The replica refused the connection: nothing listens there, open its circuit now. */
+void		 routing_down(struct routing *rt, size_t mi, size_t ri);
+
 /* Drives health probes of open circuits without blocking; call once per loop turn. */
 void		 routing_probe(struct routing *rt);
 

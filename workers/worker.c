@@ -30,6 +30,7 @@
 #include "queue.h"
 #include "registry.h"
 #include "relay.h"
+#include "routing.h"
 #include "relay_proto.h"
 #include "stream_asm.h"
 #include "util.h"
@@ -59,7 +60,7 @@ struct worker {
 	int			 slots;
 	int			 in_flight;
 	int			*model_in_flight;	/* per cfg->models[i] */
-	int			**replica_in_flight;	/* per model, per replica */
+	struct routing		*rt;		/* replicas, circuit breakers, fallbacks */
 	const char		**model_ids;
 	int			*model_free;
 	int			 draining;
@@ -96,22 +97,6 @@ usage(void)
 {
 	fprintf(stderr, "usage: aif-worker --config FILE --id N [--slots K]\n");
 	exit(2);
-}
-
-/* Picks the replica with the fewest outstanding calls that still has room. */
-static int
-pick_replica(struct worker *w, size_t mi)
-{
-	const struct aif_model *m = &w->cfg->models[mi];
-	int best = -1;
-
-	for (size_t r = 0; r < m->nreplicas; r++) {
-		if (w->replica_in_flight[mi][r] >= m->replicas[r].max_in_flight)
-			continue;
-		if (best < 0 || w->replica_in_flight[mi][r] < w->replica_in_flight[mi][best])
-			best = (int)r;
-	}
-	return best;
 }
 
 static size_t
@@ -262,7 +247,7 @@ release_slot(struct worker *w, struct engine_call *c)
 {
 	w->in_flight--;
 	w->model_in_flight[c->model_idx]--;
-	w->replica_in_flight[c->model_idx][c->replica_idx]--;
+	routing_release(w->rt, c->model_idx, c->replica_idx);
 }
 
 /* Starts the engine call for a claimed job; on failure records it on the job. */
@@ -272,7 +257,7 @@ start_call(struct worker *w, struct aif_claimed *job)
 	struct engine_call *c = calloc(1, sizeof(*c));
 	const struct aif_adapter *ad;
 	struct aif_engine_result res;
-	size_t mi;
+	size_t mi, smi = 0, sri = 0;
 	int ri;
 
 	memset(&res, 0, sizeof(res));
@@ -284,8 +269,10 @@ start_call(struct worker *w, struct aif_claimed *job)
 	c->job = *job;
 	job->request_body = NULL;
 	mi = model_index(w, c->job.model);
-	if (mi == SIZE_MAX || (ri = pick_replica(w, mi)) < 0) {
-		/* The model left the config, or no replica has room: give it back. */
+	if (mi == SIZE_MAX || routing_pick(w->rt, mi, c->job.last_replica[0] ?
+	    c->job.last_replica : NULL, &smi, &sri) != 0) {
+		/* The model left the config, or no replica is usable (all busy or open
+		 * and no fallback): the attempt fails at once and the retry policy goes on. */
 		static struct aif_model none = { .id = "?" };
 		static struct aif_replica none_rep = { .url = "none" };
 		none.replicas = &none_rep;
@@ -299,13 +286,25 @@ start_call(struct worker *w, struct aif_claimed *job)
 			snprintf(res.message, sizeof(res.message),
 			    "The model is no longer configured.");
 		} else {
-			aif_adapter_transport_failure("no replica has capacity", 0, &res);
-			c->replica_idx = 0;
+			none.id = w->cfg->models[mi].id;
+			c->model = &none;
+			aif_adapter_transport_failure("no healthy replica of the model (or of its "
+			    "fallbacks) is available", 0, &res);
 		}
 		record_failure(w, c, &res);
 		engine_call_free(c);
 		return;
 	}
+	if (smi != mi) {
+		char detail[300];
+		snprintf(detail, sizeof(detail), "no healthy replica of %s: served by fallback %s",
+		    w->cfg->models[mi].id, w->cfg->models[smi].id);
+		(void)aif_queue_event(w->db, c->job.id, "fallback", detail);
+		aif_info("msg=\"fallback\" job=%s model=%s fallback=%s", c->job.public_id,
+		    w->cfg->models[mi].id, w->cfg->models[smi].id);
+	}
+	mi = smi;
+	ri = (int)sri;
 	c->model = &w->cfg->models[mi];
 	c->model_idx = mi;
 	c->replica_idx = (size_t)ri;
@@ -340,7 +339,7 @@ start_call(struct worker *w, struct aif_claimed *job)
 	}
 	w->in_flight++;
 	w->model_in_flight[mi]++;
-	w->replica_in_flight[mi][ri]++;
+	routing_acquire(w->rt, mi, (size_t)ri);
 	c->started_ms = aif_now_ms();
 	if (curl_multi_add_handle(w->multi, c->easy) != CURLM_OK) {
 		release_slot(w, c);
@@ -367,13 +366,8 @@ claim(struct worker *w, int *more)
 		return;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		int cap = cfg->models[i].max_in_flight - w->model_in_flight[i];
-		int rep_room = 0;
-		for (size_t r = 0; r < cfg->models[i].nreplicas; r++) {
-			int room = cfg->models[i].replicas[r].max_in_flight -
-			    w->replica_in_flight[i][r];
-			if (room > 0)
-				rep_room += room;
-		}
+		int rep_room = routing_room(w->rt, i);
+
 		if (rep_room < cap)
 			cap = rep_room;
 		if (cap <= 0)
@@ -465,6 +459,13 @@ finish_transfers(struct worker *w)
 				ad->parse(c->model, aif_kind_from_name(c->job.kind), status,
 				    c->resp ? c->resp : "", c->resp_len, &res);
 		}
+		/* the replica's health: an engine that answered sensibly is up; transport
+		 * errors, timeouts, 5xx and overload count against it (a 400 does not) */
+		if (msg->data.result == CURLE_COULDNT_CONNECT)
+			routing_down(w->rt, c->model_idx, c->replica_idx);
+		else
+			routing_result(w->rt, c->model_idx, c->replica_idx,
+			    res.failure == AIF_FAIL_NONE || res.failure == AIF_FAIL_FATAL);
 		if (res.failure == AIF_FAIL_NONE &&
 		    aif_kind_from_name(c->job.kind) == AIF_KIND_EMBEDDING &&
 		    aif_embed_wants_base64(c->job.request_body) &&
@@ -584,15 +585,11 @@ setup(struct worker *w, const char *instance, int slots_override)
 	aif_strlcpy(w->instance, instance, sizeof(w->instance));
 	w->slots = slots_override > 0 ? slots_override : cfg->worker.slots;
 	w->model_in_flight = calloc(cfg->nmodels, sizeof(int));
-	w->replica_in_flight = calloc(cfg->nmodels, sizeof(int *));
+	w->rt = routing_new(cfg);
 	w->model_ids = calloc(cfg->nmodels, sizeof(char *));
 	w->model_free = calloc(cfg->nmodels, sizeof(int));
-	if (!w->model_in_flight || !w->replica_in_flight || !w->model_ids || !w->model_free)
+	if (!w->model_in_flight || !w->rt || !w->model_ids || !w->model_free)
 		return -1;
-	for (size_t i = 0; i < cfg->nmodels; i++)
-		if ((w->replica_in_flight[i] = calloc(cfg->models[i].nreplicas,
-		    sizeof(int))) == NULL)
-			return -1;
 	n = snprintf(w->doorbell_path, sizeof(w->doorbell_path), "%s/worker-%s.sock",
 	    cfg->server.run_dir, instance);
 	if (n < 0 || (size_t)n >= sizeof(w->doorbell_path)) {
@@ -641,10 +638,7 @@ teardown(struct worker *w)
 	if (w->sender_fd >= 0)
 		close(w->sender_fd);
 	aif_db_close(w->db);
-	if (w->replica_in_flight != NULL)
-		for (size_t i = 0; i < w->cfg->nmodels; i++)
-			free(w->replica_in_flight[i]);
-	free(w->replica_in_flight);
+	routing_free(w->rt);
 	free(w->model_in_flight);
 	free(w->model_ids);
 	free(w->model_free);
@@ -700,6 +694,7 @@ run(struct worker *w)
 		}
 		curl_multi_perform(w->multi, &running);
 		finish_transfers(w);
+		routing_probe(w->rt);
 		if (now >= next_beat) {
 			heartbeat(w);
 			next_beat = now + cfg->worker.heartbeat_ms;
