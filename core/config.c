@@ -927,6 +927,152 @@ role_name(const void *arr, size_t i)
 	return ((const struct aif_role *)arr)[i].name;
 }
 
+static const char *
+tenant_name(const void *arr, size_t i)
+{
+	return ((const struct aif_tenant *)arr)[i].name;
+}
+
+int
+aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "", 1 },
+	};
+	char *end;
+	long long v;
+
+	if (text == NULL || text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || v < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > max_ms / units[i].ms)
+			return -1;
+		*out = (int64_t)v * units[i].ms;
+		return 0;
+	}
+	return -1;
+}
+
+/* Parses "2", "2.0", "1.25" (at most 2 decimals) into hundredths. -1 if malformed. */
+static int64_t
+parse_hundredths(const char *t)
+{
+	int64_t whole = 0, frac = 0;
+	int digits = 0, nfrac = 0;
+
+	for (; *t >= '0' && *t <= '9' && digits < 9; t++, digits++)
+		whole = whole * 10 + (*t - '0');
+	if (digits == 0)
+		return -1;
+	if (*t == '.') {
+		for (t++; *t >= '0' && *t <= '9' && nfrac < 2; t++, nfrac++)
+			frac = frac * 10 + (*t - '0');
+		if (nfrac == 0)
+			return -1;
+		if (nfrac == 1)
+			frac *= 10;
+	}
+	return *t == '\0' ? whole * 100 + frac : -1;
+}
+
+const struct aif_tenant *
+aif_cfg_tenant(const struct aif_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (strcmp(cfg->tenants[i].name, name) == 0)
+			return &cfg->tenants[i];
+	return NULL;
+}
+
+/* Position of models[i].retry.<key> (or the closest node) for messages. */
+static yaml_mark_t
+retry_mark(struct loader *ld, const yaml_node_t *root, size_t i, const char *key)
+{
+	const yaml_node_t *seq = lookup(ld, root, "models"), *m, *r, *v;
+
+	m = seq ? item(ld, seq, (long)i) : NULL;
+	r = m ? lookup(ld, m, "retry") : NULL;
+	v = r ? lookup(ld, r, key) : NULL;
+	return (v ? v : r ? r : m ? m : root)->start_mark;
+}
+
+/* Fills each model's retry policy from its YAML text, with Temporal's defaults. */
+static void
+finish_retry(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		struct aif_retry_policy *rp = &cfg->models[i].retry;
+		int64_t v;
+
+		v = 500;
+		if (rp->initial_interval != NULL &&
+		    aif_cfg_duration_ms(rp->initial_interval, 3600000, &v) != 0)
+			error_at(ld, retry_mark(ld, root, i, "initial_interval"),
+			    "models[%zu].retry.initial_interval: expected a duration such as "
+			    "500ms or 2s (at most 1h)", i);
+		rp->initial_interval_ms = (int)v;
+		v = 10000;
+		if (rp->maximum_interval != NULL &&
+		    aif_cfg_duration_ms(rp->maximum_interval, 86400000, &v) != 0)
+			error_at(ld, retry_mark(ld, root, i, "maximum_interval"),
+			    "models[%zu].retry.maximum_interval: expected a duration such as "
+			    "10s or 5m (at most 1d)", i);
+		rp->maximum_interval_ms = (int)v;
+		v = rp->backoff_coefficient ? parse_hundredths(rp->backoff_coefficient) : 200;
+		if (v < 100 || v > 1000)
+			error_at(ld, retry_mark(ld, root, i, "backoff_coefficient"),
+			    "models[%zu].retry.backoff_coefficient: expected a number from 1.0 "
+			    "to 10.0", i);
+		rp->backoff_coefficient_pct = (int)v;
+		v = rp->jitter ? parse_hundredths(rp->jitter) : 10;
+		if (v < 0 || v > 100)
+			error_at(ld, retry_mark(ld, root, i, "jitter"),
+			    "models[%zu].retry.jitter: expected a fraction from 0 to 1.0", i);
+		rp->jitter_pct = (int)v;
+		if (rp->maximum_attempts == UNSET)
+			rp->maximum_attempts = cfg->models[i].max_attempts;
+		/* the model's max_attempts is what the queue enforces: keep them one */
+		cfg->models[i].max_attempts = rp->maximum_attempts;
+		rp->non_retryable = 0;
+		for (size_t k = 0; k < rp->nnon_retryable; k++) {
+			const char *n = rp->non_retryable_names[k];
+			if (strcmp(n, "retryable") == 0)
+				rp->non_retryable |= AIF_FAILCLASS_RETRYABLE;
+			else if (strcmp(n, "overloaded") == 0)
+				rp->non_retryable |= AIF_FAILCLASS_OVERLOADED;
+			else if (strcmp(n, "timeout") == 0)
+				rp->non_retryable |= AIF_FAILCLASS_TIMEOUT;
+			else
+				error_at(ld, retry_mark(ld, root, i, "non_retryable"),
+				    "models[%zu].retry.non_retryable[%zu]: '%s' is not one of: "
+				    "retryable, overloaded, timeout", i, k, n);
+		}
+	}
+}
+
+static void
+finish_queue(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
+{
+	int64_t v = 86400000;
+	const yaml_node_t *q = lookup(ld, root, "queue"), *w;
+
+	if (cfg->queue.idempotency_window != NULL &&
+	    (aif_cfg_duration_ms(cfg->queue.idempotency_window, 30LL * 86400000, &v) != 0 ||
+	    v < 60000)) {
+		w = q ? lookup(ld, q, "idempotency_window") : NULL;
+		error_at(ld, (w ? w : q ? q : root)->start_mark,
+		    "queue.idempotency_window: expected a duration from 1m to 30d, such as 24h");
+	}
+	cfg->queue.idempotency_window_s = v / 1000;
+}
+
 /* Every models[].fallbacks entry names another configured model. */
 static void
 check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
@@ -974,6 +1120,10 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	check_unique(ld, map, "roles", "name", "role name", role_name, cfg->roles,
 	    cfg->nroles);
 	check_fallbacks(ld, map, cfg);
+	finish_retry(ld, map, cfg);
+	finish_queue(ld, map, cfg);
+	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,
+	    cfg->ntenants);
 }
 
 /* ---- the schema ------------------------------------------------------------------- */
@@ -998,6 +1148,18 @@ static const struct directive pricing_dirs[] = {
 	  .off = offsetof(struct aif_model, pricing.output_per_mtok) },
 };
 static const struct section pricing_sec = SECTION(pricing_dirs, 0, NULL);
+
+#define RETRY(f)	offsetof(struct aif_model, retry.f)
+static const struct directive retry_dirs[] = {
+	STR("initial_interval", RETRY(initial_interval), 0),
+	STR("backoff_coefficient", RETRY(backoff_coefficient), 0),
+	STR("maximum_interval", RETRY(maximum_interval), 0),
+	INT("maximum_attempts", RETRY(maximum_attempts), 1, 100, UNSET),
+	{ .name = "non_retryable", .type = D_STRLIST, .off = RETRY(non_retryable_names),
+	  .count_off = RETRY(nnon_retryable), .min = 0, .max = 3 },
+	STR("jitter", RETRY(jitter), 0),
+};
+static const struct section retry_sec = SECTION(retry_dirs, 0, NULL);
 
 #define TRITON(f)	offsetof(struct aif_model, triton.f)
 static const struct directive triton_dirs[] = {
@@ -1036,6 +1198,7 @@ static const struct directive model_dirs[] = {
 	INT("circuit_failures", MODEL(circuit_failures), 1, 1000, 3),
 	INT("circuit_open_ms", MODEL(circuit_open_ms), 100, 600000, 5000),
 	STR("chat_template", MODEL(chat_template), 0),
+	{ .name = "retry", .type = D_MAP, .sub = &retry_sec },
 	{ .name = "triton", .type = D_MAP, .sub = &triton_sec },
 };
 static const struct section model_sec =
@@ -1050,7 +1213,25 @@ static const struct directive role_dirs[] = {
 	  .count_off = ROLE(nmodels), .min = 0, .max = AIF_CFG_MAX_PATTERNS },
 	{ .name = "endpoints", .type = D_STRLIST, .off = ROLE(endpoints),
 	  .count_off = ROLE(nendpoints), .min = 0, .max = AIF_CFG_MAX_PATTERNS },
+	{ .name = "rpm", .type = D_INT64, .off = ROLE(rpm), .min = 0, .max = 1000000000,
+	  .def = -1 },
+	{ .name = "tpm", .type = D_INT64, .off = ROLE(tpm), .min = 0, .max = 100000000000LL,
+	  .def = -1 },
+	{ .name = "monthly_budget_micros", .type = D_INT64, .off = ROLE(monthly_budget_micros),
+	  .min = 0, .max = INT64_MAX / 4, .def = -1 },
 };
+
+#define TENANT(f)	offsetof(struct aif_tenant, f)
+static const struct directive tenant_dirs[] = {
+	STR("name", TENANT(name), F_REQUIRED),
+	{ .name = "rpm", .type = D_INT64, .off = TENANT(rpm), .min = 0, .max = 1000000000,
+	  .def = -1 },
+	{ .name = "tpm", .type = D_INT64, .off = TENANT(tpm), .min = 0,
+	  .max = 100000000000LL, .def = -1 },
+	{ .name = "monthly_budget_micros", .type = D_INT64,
+	  .off = TENANT(monthly_budget_micros), .min = 0, .max = INT64_MAX / 4, .def = -1 },
+};
+static const struct section tenant_sec = SECTION(tenant_dirs, sizeof(struct aif_tenant), NULL);
 static const struct section role_sec =
     SECTION(role_dirs, sizeof(struct aif_role), role_finish);
 
@@ -1101,6 +1282,7 @@ static const struct directive queue_dirs[] = {
 	INT("lease_seconds", CFG(queue.lease_seconds), 2, 3600, 30),
 	INT("claim_batch", CFG(queue.claim_batch), 1, 1000, 16),
 	INT("poll_interval_ms", CFG(queue.poll_interval_ms), 50, 60000, 1000),
+	STR("idempotency_window", CFG(queue.idempotency_window), 0),
 };
 static const struct section queue_sec = SECTION(queue_dirs, 0, NULL);
 
@@ -1129,6 +1311,8 @@ static const struct directive root_dirs[] = {
 	{ .name = "roles", .type = D_SEQMAP, .off = CFG(roles),
 	  .count_off = CFG(nroles), .min = 1, .max = AIF_CFG_MAX_ROLES,
 	  .flags = F_REQUIRED, .sub = &role_sec },
+	{ .name = "tenants", .type = D_SEQMAP, .off = CFG(tenants),
+	  .count_off = CFG(ntenants), .min = 0, .max = 100000, .sub = &tenant_sec },
 };
 static const struct section root_sec =
     SECTION(root_dirs, sizeof(struct aif_config), root_finish);

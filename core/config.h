@@ -30,6 +30,27 @@ struct aif_pricing {		/* integer micro-units of currency per million tokens */
 	int64_t	 output_per_mtok;	/* >= 0, default 0 */
 };
 
+/* Temporal-style retry policy of a model's engine calls (YAML models[].retry). */
+struct aif_retry_policy {
+	int	 initial_interval_ms;	/* "500ms", "1s", ...; default 500ms */
+	int	 backoff_coefficient_pct; /* "2.0" -> 200; 100..1000, default 200 */
+	int	 maximum_interval_ms;	/* default 10s */
+	int	 maximum_attempts;	/* 1..100; default queue.max_attempts */
+	unsigned non_retryable;		/* mask of AIF_FAILCLASS_* never retried */
+	int	 jitter_pct;		/* +-, 0..100, default 10 */
+	char	**non_retryable_names;	/* as written in YAML (owned) */
+	size_t	 nnon_retryable;
+	char	*initial_interval;	/* YAML text of the durations (owned) */
+	char	*backoff_coefficient;
+	char	*maximum_interval;
+	char	*jitter;
+};
+
+/* Failure classes a retry policy can name in non_retryable. */
+#define AIF_FAILCLASS_RETRYABLE	(1u << 0)	/* transport errors, 5xx */
+#define AIF_FAILCLASS_OVERLOADED (1u << 1)	/* 429/503 from the engine */
+#define AIF_FAILCLASS_TIMEOUT	(1u << 2)	/* engine call timed out */
+
 struct aif_model {
 	char	*id;		/* public model id clients send (required, unique) */
 	char	*adapter;	/* "openai" (required; checked against config.c's list) */
@@ -45,6 +66,7 @@ struct aif_model {
 	int	 max_attempts;	/* 1..100, default queue.max_attempts */
 	int	 max_output_tokens; /* cap on max_tokens, 1..1048576, default 4096 */
 	struct aif_pricing pricing;
+	struct aif_retry_policy retry;
 	char	**fallbacks;	/* model ids tried, in order, when no replica of this
 				   model is healthy; each must be a configured model;
 				   default none */
@@ -78,6 +100,17 @@ struct aif_role {
 	size_t	 nmodels;
 	char	**endpoints;	/* e.g. "chat", "completions", "models", "jobs"; default ["*"] */
 	size_t	 nendpoints;
+	int64_t	 rpm;		/* default requests per minute of its keys; -1 unlimited */
+	int64_t	 tpm;		/* default tokens per minute; -1 unlimited */
+	int64_t	 monthly_budget_micros;	/* default monthly budget of a key; -1 none */
+};
+
+/* A team or project keys bill to (YAML tenants[]); a tenant not listed is unlimited. */
+struct aif_tenant {
+	char	*name;
+	int64_t	 rpm;		/* -1 unlimited */
+	int64_t	 tpm;
+	int64_t	 monthly_budget_micros;	/* -1 none */
 };
 
 struct aif_config {
@@ -117,6 +150,8 @@ struct aif_config {
 		int	 lease_seconds;	/* 2..3600, default 30 */
 		int	 claim_batch;	/* 1..1000, default 16 */
 		int	 poll_interval_ms; /* 50..60000, default 1000 */
+		char	*idempotency_window; /* YAML text, default "24h" */
+		int64_t	 idempotency_window_s; /* 60..2592000 */
 	} queue;
 
 	struct {
@@ -134,7 +169,16 @@ struct aif_config {
 	size_t	 nmodels;
 	struct aif_role	*roles;		/* at least one (required) */
 	size_t	 nroles;
+	struct aif_tenant *tenants;	/* optional */
+	size_t	 ntenants;
 };
+
+/* Returns the tenant named `name` (borrowed), or NULL (unlimited). */
+const struct aif_tenant *aif_cfg_tenant(const struct aif_config *cfg, const char *name);
+
+/* Parses a duration "250ms", "2s", "5m", "1h", "1d" (a bare number is ms) into
+ * milliseconds. Returns 0, or -1 when malformed or over max_ms. */
+int		aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out);
 
 /* Loads and validates the YAML file at `path` (borrowed).
  * On AIF_OK *out is new (free with aif_cfg_free) and errbuf is "".

@@ -36,7 +36,6 @@
 #include "util.h"
 
 #define REAP_INTERVAL_MS	5000
-#define MAX_BACKOFF_MS		10000
 #define RELAYS_POLLED		32
 
 static volatile sig_atomic_t stop_requested;
@@ -185,19 +184,32 @@ ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_
 	}
 }
 
-/* Backoff for the next attempt: 500 ms * 2^(attempt-1), capped, with +-10 % jitter. */
+/* Delay before attempt `attempt` + 1 under the model's retry policy:
+ * min(initial * coefficient^(attempt-1), maximum) with +-jitter (Temporal's fields). */
 static int64_t
-backoff_ms(int attempt)
+backoff_ms(const struct aif_retry_policy *rp, int attempt)
 {
-	int64_t d = 500;
-	unsigned char j = 0;
+	int64_t d = rp->initial_interval_ms;
+	uint16_t j = 0;
 
-	for (int i = 1; i < attempt && d < MAX_BACKOFF_MS; i++)
-		d *= 2;
-	if (d > MAX_BACKOFF_MS)
-		d = MAX_BACKOFF_MS;
-	(void)aif_random_bytes(&j, 1);
-	return d * (90 + (j % 21)) / 100;
+	for (int i = 1; i < attempt && d < rp->maximum_interval_ms; i++)
+		d = d * rp->backoff_coefficient_pct / 100;
+	if (d > rp->maximum_interval_ms)
+		d = rp->maximum_interval_ms;
+	(void)aif_random_bytes(&j, sizeof(j));
+	/* uniform in [100 - jitter, 100 + jitter] percent */
+	return d * (100 - rp->jitter_pct + (int)(j % (2 * (unsigned)rp->jitter_pct + 1))) / 100;
+}
+
+/* The failure class a retry policy's non_retryable list can name. */
+static unsigned
+failure_class(const struct aif_engine_result *res)
+{
+	if (strcmp(res->error_code, "engine_timeout") == 0)
+		return AIF_FAILCLASS_TIMEOUT;
+	if (res->failure == AIF_FAIL_OVERLOADED)
+		return AIF_FAILCLASS_OVERLOADED;
+	return AIF_FAILCLASS_RETRYABLE;
 }
 
 static void
@@ -206,7 +218,15 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	const struct aif_replica *rep = &c->model->replicas[c->replica_idx];
 	struct aif_job_failure f;
 	char detail[600];
-	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts;
+	size_t mi = model_index(w, c->job.model);
+	static const struct aif_retry_policy fallback_policy = {
+		.initial_interval_ms = 500, .backoff_coefficient_pct = 200,
+		.maximum_interval_ms = 10000, .jitter_pct = 10,
+	};
+	const struct aif_retry_policy *rp = mi != SIZE_MAX ? &w->cfg->models[mi].retry :
+	    &fallback_policy;
+	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts &&
+	    (rp->non_retryable & failure_class(res)) == 0;
 	enum aif_err err;
 
 	snprintf(detail, sizeof(detail), "%s: %s",
@@ -219,7 +239,7 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	f.worker_id = w->id;
 	f.replica = rep->url;
 	f.retry = retry;
-	f.delay_ms = retry ? backoff_ms(c->job.attempt) : 0;
+	f.delay_ms = retry ? backoff_ms(rp, c->job.attempt) : 0;
 	f.http_status = res->client_status ? res->client_status : 502;
 	f.error_type = res->error_type[0] ? res->error_type : "server_error";
 	f.error_code = res->error_code[0] ? res->error_code : NULL;

@@ -642,6 +642,139 @@ free_accepts_null(void **state)
 	aif_cfg_free(NULL);
 }
 
+
+/* ---- retry policy, tenants, durations ---- */
+
+#define WITH_RETRY(r)							\
+	MINIMAL_SERVER							\
+	"database: {socket: /s, name: aif}\n"				\
+	"models:\n"							\
+	"  - id: m1\n"							\
+	"    adapter: openai\n"						\
+	"    replicas: [{url: 'http://127.0.0.1:1'}]\n"			\
+	"    retry: " r "\n"						\
+	"roles: [{name: user}]\n"
+
+static void
+retry_defaults_follow_temporal(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(MINIMAL, &cfg), AIF_OK);
+	assert_int_equal(cfg->models[0].retry.initial_interval_ms, 500);
+	assert_int_equal(cfg->models[0].retry.backoff_coefficient_pct, 200);
+	assert_int_equal(cfg->models[0].retry.maximum_interval_ms, 10000);
+	assert_int_equal(cfg->models[0].retry.maximum_attempts, 3);
+	assert_int_equal(cfg->models[0].retry.jitter_pct, 10);
+	assert_int_equal(cfg->models[0].retry.non_retryable, 0);
+	assert_int_equal(cfg->queue.idempotency_window_s, 86400);
+	aif_cfg_free(cfg);
+}
+
+static void
+retry_fields_are_parsed(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(WITH_RETRY("{initial_interval: 2s, backoff_coefficient: '1.5',"
+	    " maximum_interval: 1m, maximum_attempts: 7, non_retryable: [overloaded, timeout],"
+	    " jitter: '0.25'}"), &cfg), AIF_OK);
+	assert_int_equal(cfg->models[0].retry.initial_interval_ms, 2000);
+	assert_int_equal(cfg->models[0].retry.backoff_coefficient_pct, 150);
+	assert_int_equal(cfg->models[0].retry.maximum_interval_ms, 60000);
+	assert_int_equal(cfg->models[0].retry.maximum_attempts, 7);
+	assert_int_equal(cfg->models[0].max_attempts, 7);
+	assert_int_equal(cfg->models[0].retry.non_retryable,
+	    AIF_FAILCLASS_OVERLOADED | AIF_FAILCLASS_TIMEOUT);
+	assert_int_equal(cfg->models[0].retry.jitter_pct, 25);
+	aif_cfg_free(cfg);
+}
+
+static void
+retry_bad_values_name_their_position(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(WITH_RETRY("{initial_interval: soon}"), &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "t.yaml:9:31: models[0].retry.initial_interval"));
+	assert_int_equal(load(WITH_RETRY("{backoff_coefficient: '0.5'}"), &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "models[0].retry.backoff_coefficient: expected a number"));
+	assert_int_equal(load(WITH_RETRY("{non_retryable: [fatal]}"), &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "'fatal' is not one of"));
+	assert_int_equal(load(WITH_RETRY("{jitter: '2'}"), &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "retry.jitter"));
+}
+
+static void
+durations_parse_with_units_and_bounds(void **state)
+{
+	int64_t v = 0;
+
+	(void)state;
+	assert_int_equal(aif_cfg_duration_ms("250ms", 1000000, &v), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(aif_cfg_duration_ms("3s", 1000000, &v), 0);
+	assert_int_equal(v, 3000);
+	assert_int_equal(aif_cfg_duration_ms("2m", 1000000, &v), 0);
+	assert_int_equal(v, 120000);
+	assert_int_equal(aif_cfg_duration_ms("24h", 100000000, &v), 0);
+	assert_int_equal(v, 86400000);
+	assert_int_equal(aif_cfg_duration_ms("40", 1000, &v), 0);
+	assert_int_equal(v, 40);
+	assert_int_equal(aif_cfg_duration_ms("2h", 1000, &v), -1);
+	assert_int_equal(aif_cfg_duration_ms("-1s", 1000, &v), -1);
+	assert_int_equal(aif_cfg_duration_ms("1 s", 100000, &v), -1);
+	assert_int_equal(aif_cfg_duration_ms("1w", 1000000000, &v), -1);
+	assert_int_equal(aif_cfg_duration_ms("", 1000, &v), -1);
+}
+
+static void
+tenants_and_role_limits_load(void **state)
+{
+	static const char yaml[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m1, adapter: openai, replicas: [{url: 'http://h'}]}]\n"
+	    "roles: [{name: user, rpm: 60, tpm: 10000, monthly_budget_micros: 5000000},"
+	    " {name: free}]\n"
+	    "tenants: [{name: team-a, rpm: 600}, {name: team-b, monthly_budget_micros: 0}]\n"
+	    "queue: {idempotency_window: 2h}\n";
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(yaml, &cfg), AIF_OK);
+	assert_int_equal(cfg->roles[0].rpm, 60);
+	assert_int_equal(cfg->roles[0].tpm, 10000);
+	assert_int_equal(cfg->roles[0].monthly_budget_micros, 5000000);
+	assert_int_equal(cfg->roles[1].rpm, -1);
+	assert_int_equal(cfg->roles[1].monthly_budget_micros, -1);
+	assert_int_equal(cfg->ntenants, 2);
+	assert_int_equal(aif_cfg_tenant(cfg, "team-a")->rpm, 600);
+	assert_int_equal(aif_cfg_tenant(cfg, "team-a")->tpm, -1);
+	assert_int_equal(aif_cfg_tenant(cfg, "team-b")->monthly_budget_micros, 0);
+	assert_null(aif_cfg_tenant(cfg, "nobody"));
+	assert_int_equal(cfg->queue.idempotency_window_s, 7200);
+	aif_cfg_free(cfg);
+}
+
+static void
+fallbacks_must_name_other_models(void **state)
+{
+	static const char yaml[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - {id: a, adapter: openai, replicas: [{url: 'http://h'}], fallbacks: [b, a]}\n"
+	    "  - {id: b, adapter: openai, replicas: [{url: 'http://h'}]}\n"
+	    "roles: [{name: user}]\n";
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "models[0].fallbacks[1]: 'a' is not another configured model"));
+}
+
 int
 main(void)
 {
@@ -675,6 +808,12 @@ main(void)
 		cmocka_unit_test(empty_models_list_is_error),
 		cmocka_unit_test(empty_roles_list_is_error),
 		cmocka_unit_test(unknown_adapter_is_error),
+		cmocka_unit_test(retry_defaults_follow_temporal),
+		cmocka_unit_test(retry_fields_are_parsed),
+		cmocka_unit_test(retry_bad_values_name_their_position),
+		cmocka_unit_test(durations_parse_with_units_and_bounds),
+		cmocka_unit_test(tenants_and_role_limits_load),
+		cmocka_unit_test(fallbacks_must_name_other_models),
 		cmocka_unit_test(unknown_or_repeated_kind_is_error),
 		cmocka_unit_test(kinds_list_sets_mask),
 		cmocka_unit_test(replica_url_needs_http_scheme),
