@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "util.h"
 
 enum aif_err
 aif_registry_register(struct aif_db *db, const char *instance, const char *host,
@@ -83,5 +84,32 @@ aif_registry_doorbells(struct aif_db *db, int stale_s, char ***out, size_t *n)
 	*n = rows->nrows;
 	*out = v;
 	aif_dbrows_free(rows);
+	return AIF_OK;
+}
+
+enum aif_err
+aif_registry_rank(struct aif_db *db, uint64_t id, int stale_s, int *rank, int *n)
+{
+	static const char sql[] =
+	    "SELECT COUNT(*), COALESCE(SUM(id < ?), 0), COALESCE(SUM(id = ?), 0)"
+	    " FROM workers WHERE state = 'running'"
+	    " AND heartbeat_at > NOW(6) - INTERVAL ? SECOND";
+	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_I64(id), AIF_P_I64(stale_s) };
+	struct aif_dbrows *rows = NULL;
+	int64_t total = 0, below = 0, self = 0;
+	enum aif_err err;
+
+	if ((err = aif_db_query(db, sql, p, 3, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 1) {
+		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 0), 0, INT32_MAX, &total);
+		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 1), 0, INT32_MAX, &below);
+		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 2), 0, 1, &self);
+	}
+	aif_dbrows_free(rows);
+	if (!self)
+		total++;	/* not registered as running (draining): count it last */
+	*n = (int)total;
+	*rank = self ? (int)below : (int)total - 1;
 	return AIF_OK;
 }

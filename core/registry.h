@@ -22,6 +22,12 @@ enum aif_err	aif_registry_heartbeat(struct aif_db *db, uint64_t id, const char *
 /* Marks the worker stopped. */
 enum aif_err	aif_registry_stop(struct aif_db *db, uint64_t id);
 
+/* Where worker `id` stands among the running workers with a heartbeat newer than
+ * stale_s seconds, ordered by id: *rank (0-based) and *n. A worker not (yet) in that set
+ * is counted as the last one. */
+enum aif_err	aif_registry_rank(struct aif_db *db, uint64_t id, int stale_s, int *rank,
+		    int *n);
+
 /* Doorbells of running workers whose heartbeat is newer than stale_s seconds.
  * On AIF_OK *out is a new array of new strings (aif_registry_doorbells_free). */
 enum aif_err	aif_registry_doorbells(struct aif_db *db, int stale_s, char ***out,

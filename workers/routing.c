@@ -21,6 +21,8 @@ struct replica_state {
 
 struct routing {
 	const struct aif_config	*cfg;
+	int			 rank;	/* this worker among n live ones */
+	int			 n;
 	struct replica_state	**rs;	/* [model][replica] */
 	CURLM			*probes;
 };
@@ -33,6 +35,8 @@ routing_new(const struct aif_config *cfg)
 	if (rt == NULL)
 		return NULL;
 	rt->cfg = cfg;
+	rt->rank = 0;
+	rt->n = 1;
 	if ((rt->rs = calloc(cfg->nmodels, sizeof(*rt->rs))) == NULL ||
 	    (rt->probes = curl_multi_init()) == NULL) {
 		routing_free(rt);
@@ -65,6 +69,25 @@ routing_free(struct routing *rt)
 	free(rt);
 }
 
+void
+routing_set_share(struct routing *rt, int rank, int n)
+{
+	if (n < 1 || rank < 0 || rank >= n) {
+		rank = 0;
+		n = 1;
+	}
+	rt->rank = rank;
+	rt->n = n;
+}
+
+int
+routing_capacity(const struct routing *rt, size_t mi, size_t ri)
+{
+	int max = rt->cfg->models[mi].replicas[ri].max_in_flight;
+
+	return max / rt->n + (rt->rank < max % rt->n ? 1 : 0);
+}
+
 int
 routing_room(const struct routing *rt, size_t mi)
 {
@@ -72,7 +95,7 @@ routing_room(const struct routing *rt, size_t mi)
 	int room = 0;
 
 	for (size_t r = 0; r < m->nreplicas; r++) {
-		int free_slots = m->replicas[r].max_in_flight - rt->rs[mi][r].in_flight;
+		int free_slots = routing_capacity(rt, mi, r) - rt->rs[mi][r].in_flight;
 		if (free_slots > 0)
 			room += free_slots;
 	}
@@ -88,7 +111,7 @@ best_of(const struct routing *rt, size_t mi, const char *avoid_url, int64_t now)
 
 	for (size_t r = 0; r < m->nreplicas; r++) {
 		const struct replica_state *s = &rt->rs[mi][r];
-		if (s->in_flight >= m->replicas[r].max_in_flight || s->open_until_ms > now)
+		if (s->in_flight >= routing_capacity(rt, mi, r) || s->open_until_ms > now)
 			continue;
 		if (avoid_url != NULL && strcmp(m->replicas[r].url, avoid_url) == 0) {
 			best_avoided = (int)r;

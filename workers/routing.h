@@ -3,7 +3,13 @@
  * replica of a model is open, the model's fallback models in order. A replica that
  * fails models[].circuit_failures times in a row is opened for circuit_open_ms, then
  * probed (GET on the adapter's health path) and closed again when it answers 200, or
- * let through again (half-open) when its time is up. State is per worker process. */
+ * let through again (half-open) when its time is up. State is per worker process.
+ *
+ * A replica's max_in_flight holds for all workers together: each live worker gets an
+ * equal share (the first max % n workers by id one more, so the shares add up to
+ * exactly max_in_flight; with more workers than slots some get none). Jobs beyond the
+ * shares stay queued in the database, in priority order. The share follows the live
+ * worker count read with every heartbeat (routing_set_share). */
 #ifndef AIF_ROUTING_H
 #define AIF_ROUTING_H
 
@@ -17,6 +23,12 @@ struct routing;
 /* New routing state for cfg (borrowed; must outlive it); NULL on no memory. */
 struct routing	*routing_new(const struct aif_config *cfg);
 void		 routing_free(struct routing *rt);
+
+/* This worker is number `rank` (0-based, by workers.id) of `n` live workers. */
+void		 routing_set_share(struct routing *rt, int rank, int n);
+
+/* This worker's share of replica ri of model mi. */
+int		 routing_capacity(const struct routing *rt, size_t mi, size_t ri);
 
 /* Free call slots of model mi over all its replicas (open or not): what a claim may
  * take for it. */

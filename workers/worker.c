@@ -576,9 +576,14 @@ static void
 heartbeat(struct worker *w)
 {
 	enum aif_err err;
+	int rank = 0, n = 1;
 
 	err = aif_registry_heartbeat(w->db, w->id, w->draining ? "draining" : "running",
 	    w->in_flight);
+	/* replica limits are shared by the live workers: take this worker's share */
+	if (err == AIF_OK && aif_registry_rank(w->db, w->id,
+	    3 * w->cfg->worker.heartbeat_ms / 1000 + 1, &rank, &n) == AIF_OK)
+		routing_set_share(w->rt, rank, n);
 	if (err == AIF_OK && w->in_flight > 0)
 		err = aif_queue_extend_leases(w->db, w->id, w->cfg->queue.lease_seconds);
 	if (err != AIF_OK)
@@ -643,6 +648,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 		aif_error("msg=\"cannot register in the workers table\"");
 		return -1;
 	}
+	heartbeat(w);	/* learn this worker's share of the replicas at once */
 	aif_info("msg=\"worker started\" worker_id=%" PRIu64 " instance=%s slots=%d"
 	    " doorbell=%s", w->id, w->instance, w->slots, w->doorbell_path);
 	return 0;

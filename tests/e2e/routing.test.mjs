@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
-  env, client, REPO, jobRow, jobEvents, uniq, pool, sleep, waitFor, OpenAI,
+  env, client, REPO, jobRow, jobEvents, uniq, pool, sleep, waitFor, submitAsync, waitAllFinal, mockStats, mockResetStats, OpenAI,
 } from './lib.mjs';
 
 const T = { timeout: 90000 };
@@ -82,4 +82,25 @@ test('all replicas down and no fallback: a clear 503 after the retry policy, qui
     assert.equal(row.state, 'failed');
     assert.equal(Number(row.attempts), Number(row.max_attempts), 'the whole retry policy ran');
   }
+});
+
+test('a replica max_in_flight holds across both workers; the rest waits in the queue by priority', T, async () => {
+  // demo-capped: one replica (the stack's mock) with max_in_flight 3, two workers running
+  await mockResetStats();
+  const low = [], high = [];
+  for (let i = 0; i < 18; i++) {
+    low.push(await submitAsync(`[[mock:latency=150]] low ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 1, key: env.adminKey }));
+  }
+  for (let i = 0; i < 4; i++) {
+    high.push(await submitAsync(`[[mock:latency=150]] high ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 8, key: env.adminKey }));
+  }
+  await waitAllFinal([...low, ...high], { timeoutMs: 60000 });
+  const st = await mockStats();
+  assert.ok(st.max_in_flight <= 3, `the engine never saw more than 3 calls at once (saw ${st.max_in_flight})`);
+  assert.ok(st.max_in_flight >= 2, `both workers' shares were used (saw ${st.max_in_flight})`);
+  // the high-priority jobs, enqueued last, finished before most of the low ones
+  const fin = (ids) => ids.map((id) => Date.parse(jobRow(id).finished_at.replace(' ', 'T') + 'Z'));
+  const lastHigh = Math.max(...fin(high));
+  const lowAfter = fin(low).filter((t) => t > lastHigh).length;
+  assert.ok(lowAfter >= 8, `${lowAfter} of 18 earlier low-priority jobs finished after every high-priority one`);
 });
