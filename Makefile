@@ -20,6 +20,12 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP -Icor
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SAN)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
+# V=1 shows the full commands.
+V       ?= 0
+ifeq ($(V),0)
+Q       := @
+endif
+
 BUILD   ?= build
 BIN     ?= bin
 
@@ -42,28 +48,33 @@ all: $(BIN)/aif-api $(BIN)/aif-worker $(BIN)/aifctl
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIBAIF): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BIN)/aif-api: $(API_OBJ) $(LIBAIF)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/aif-worker: $(WORKER_OBJ) $(LIBAIF)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/aifctl: $(CLI_OBJ) $(LIBAIF)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: one cmocka program per module, linked against libaif.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBAIF)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAIF) $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAIF) $(LDLIBS) -lcmocka
 
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \

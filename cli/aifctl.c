@@ -4,8 +4,9 @@
  *
  *   aifctl [--config FILE] config check [FILE]
  *   aifctl [--config FILE] migrate [--sql-dir DIR]
- *   aifctl [--config FILE] keys create --name NAME --role ROLE [--tenant TENANT]
- *   aifctl [--config FILE] keys list
+ *   aifctl [--config FILE] keys create|list|show|revoke|rotate ...  (cmd_keys.c)
+ *   aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model] [--format F]
+ *   aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]   (cmd_pii.c)
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "apikey.h"
+#include "commands.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -44,8 +46,10 @@ usage(void)
 	fprintf(stderr,
 	    "usage: aifctl [--config FILE] config check [FILE]\n"
 	    "       aifctl [--config FILE] migrate [--sql-dir DIR]\n"
-	    "       aifctl [--config FILE] keys create --name NAME --role ROLE [--tenant T]\n"
-	    "       aifctl [--config FILE] keys list\n");
+	    "       aifctl [--config FILE] keys create|list|show|revoke|rotate ...\n"
+	    "       aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model]\n"
+	    "                                    [--format table|csv|json]\n"
+	    "       aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]\n");
 	exit(2);
 }
 
@@ -195,89 +199,6 @@ out:
 	return rc;
 }
 
-static int
-cmd_keys_create(const struct aif_config *cfg, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "role", required_argument, NULL, 'r' },
-		{ "tenant", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *name = NULL, *role = NULL, *tenant = "default";
-	struct aif_auth *auth = NULL;
-	struct aif_db *db = NULL;
-	char key[AIF_KEY_LEN + 1];
-	uint64_t id = 0;
-	int ch, rc = 1;
-
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "n:r:t:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'n': name = optarg; break;
-		case 'r': role = optarg; break;
-		case 't': tenant = optarg; break;
-		default: usage();
-		}
-	}
-	if (name == NULL || role == NULL || strlen(name) > 128 || strlen(tenant) > 128)
-		usage();
-	if (aif_cfg_role(cfg, role) == NULL) {
-		fprintf(stderr, "aifctl: no role '%s' in %s\n", role, cfg->path);
-		return 1;
-	}
-	if (aif_auth_new(cfg, &auth) != AIF_OK)
-		return 1;
-	if (aif_db_open(cfg, &db) != AIF_OK) {
-		fprintf(stderr, "aifctl: cannot connect to the database\n");
-		goto out;
-	}
-	if (aif_auth_create_key(auth, db, name, role, tenant, key, &id) != AIF_OK) {
-		fprintf(stderr, "aifctl: cannot create the key\n");
-		goto out;
-	}
-	printf("%s\n", key);
-	fprintf(stderr, "created key id=%llu name=%s role=%s tenant=%s prefix=%.12s "
-	    "(the secret above is shown once; only its hash is stored)\n",
-	    (unsigned long long)id, name, role, tenant, key);
-	memset(key, 0, sizeof(key));
-	rc = 0;
-out:
-	aif_db_close(db);
-	aif_auth_free(auth);
-	return rc;
-}
-
-static int
-cmd_keys_list(const struct aif_config *cfg)
-{
-	static const char sql[] =
-	    "SELECT id, key_prefix, name, role, tenant, created_at,"
-	    " COALESCE(expires_at, '-'), COALESCE(revoked_at, '-') FROM api_keys ORDER BY id";
-	struct aif_db *db = NULL;
-	struct aif_dbrows *rows = NULL;
-	int rc = 1;
-
-	if (aif_db_open(cfg, &db) != AIF_OK ||
-	    aif_db_query(db, sql, NULL, 0, &rows) != AIF_OK) {
-		fprintf(stderr, "aifctl: cannot read api_keys\n");
-		goto out;
-	}
-	printf("%-6s %-12s %-20s %-10s %-16s %-26s %-26s %s\n", "ID", "PREFIX", "NAME",
-	    "ROLE", "TENANT", "CREATED", "EXPIRES", "REVOKED");
-	for (size_t r = 0; r < rows->nrows; r++)
-		printf("%-6s %-12s %-20s %-10s %-16s %-26s %-26s %s\n",
-		    aif_dbrows_get(rows, r, 0), aif_dbrows_get(rows, r, 1),
-		    aif_dbrows_get(rows, r, 2), aif_dbrows_get(rows, r, 3),
-		    aif_dbrows_get(rows, r, 4), aif_dbrows_get(rows, r, 5),
-		    aif_dbrows_get(rows, r, 6), aif_dbrows_get(rows, r, 7));
-	rc = 0;
-out:
-	aif_dbrows_free(rows);
-	aif_db_close(db);
-	return rc;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -303,6 +224,8 @@ main(int argc, char **argv)
 			usage();
 		return cmd_config_check(i + 2 < argc ? argv[i + 2] : config_path);
 	}
+	if (strcmp(argv[i], "pii") == 0)
+		return aifctl_cmd_pii(config_path, argc - i, argv + i);
 	if ((cfg = load(config_path)) == NULL)
 		return 1;
 	if (strcmp(argv[i], "migrate") == 0) {
@@ -316,12 +239,10 @@ main(int argc, char **argv)
 			sql_dir = access("sql/001_init.sql", R_OK) == 0 ? "sql" :
 			    "/usr/share/aif/sql";
 		rc = cmd_migrate(cfg, sql_dir);
-	} else if (strcmp(argv[i], "keys") == 0 && i + 1 < argc &&
-	    strcmp(argv[i + 1], "create") == 0) {
-		rc = cmd_keys_create(cfg, argc - (i + 1), argv + i + 1);
-	} else if (strcmp(argv[i], "keys") == 0 && i + 1 < argc &&
-	    strcmp(argv[i + 1], "list") == 0) {
-		rc = cmd_keys_list(cfg);
+	} else if (strcmp(argv[i], "keys") == 0) {
+		rc = aifctl_cmd_keys(cfg, argc - i, argv + i);
+	} else if (strcmp(argv[i], "usage") == 0) {
+		rc = aifctl_cmd_usage(cfg, argc - i, argv + i);
 	} else {
 		aif_cfg_free(cfg);
 		usage();

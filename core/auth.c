@@ -106,7 +106,9 @@ aif_auth_check(struct aif_auth *a, struct aif_db *db, const char *authorization,
 {
 	static const char sql[] =
 	    "SELECT id, key_prefix, name, role, tenant, COALESCE(max_priority, -1),"
-	    " secret_hash FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"
+	    " secret_hash, COALESCE(rpm_limit, -1), COALESCE(tpm_limit, -1),"
+	    " COALESCE(monthly_budget_micros, -1)"
+	    " FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"
 	    " AND (expires_at IS NULL OR expires_at > NOW(6))";
 	unsigned char hash[AIF_KEY_HASH_LEN];
 	struct aif_dbrows *rows = NULL;
@@ -141,6 +143,11 @@ aif_auth_check(struct aif_auth *a, struct aif_db *db, const char *authorization,
 		v = -1;
 		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 5), -1, 255, &v);
 		who.max_priority = (int)v;
+		who.rpm = who.tpm = who.monthly_budget_micros = -1;
+		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 7), -1, INT64_MAX, &who.rpm);
+		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 8), -1, INT64_MAX, &who.tpm);
+		(void)aif_parse_i64(aif_dbrows_get(rows, 0, 9), -1, INT64_MAX,
+		    &who.monthly_budget_micros);
 		found = 1;
 	}
 	aif_dbrows_free(rows);

@@ -22,6 +22,9 @@ struct aif_principal {
 	char	 role[65];
 	char	 tenant[129];
 	int	 max_priority;		/* the key's own cap, or -1 for the role's */
+	int64_t	 rpm;			/* the key's own limits, or -1 for the role's */
+	int64_t	 tpm;
+	int64_t	 monthly_budget_micros;
 };
 
 struct aif_auth;

@@ -13,7 +13,7 @@
 #include "log.h"
 
 #define STMT_CACHE	96
-#define MAX_PARAMS	512
+#define MAX_PARAMS	768
 #define PASSWORD_MAX	512
 
 struct stmt_slot {

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "queue.h"
+#include "ratelimit.h"
 
 #define TX_RETRIES	5
 #define MAX_IN		256
@@ -55,8 +56,9 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 	static const char ins_job[] =
 	    "INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority,"
 	    " max_attempts, reply_to, request_id, idempotency_key, stream,"
-	    " prompt_tokens_estimate, max_tokens, request_body)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	    " prompt_tokens_estimate, max_tokens, request_body, pii_counts,"
+	    " tokens_charged, budget_hold_micros, budget_state)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 	static const char ins_ev[] =
 	    "INSERT INTO job_events (job_id, event, attempt) VALUES (?, 'enqueued', 0)";
 	char pid[AIF_JOB_ID_LEN + 1];
@@ -75,7 +77,9 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 			AIF_P_STR(j->request_id), AIF_P_STR(j->idempotency_key),
 			AIF_P_I64(j->stream), AIF_P_I64(j->prompt_tokens_estimate),
 			j->max_tokens >= 0 ? AIF_P_I64(j->max_tokens) : AIF_P_NULL(),
-			AIF_P_STRN(j->request_body, j->request_len),
+			AIF_P_STRN(j->request_body, j->request_len), AIF_P_STR(j->pii_counts),
+			AIF_P_I64(j->tokens_charged), AIF_P_I64(j->nbudget ? j->budget_hold_micros : 0),
+			AIF_P_STR(j->nbudget ? "held" : "none"),
 		};
 		if ((err = aif_db_begin(db)) != AIF_OK)
 			return err;
@@ -83,6 +87,13 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 		if (err == AIF_OK) {
 			struct aif_dbp pe[] = { AIF_P_I64(newid) };
 			err = aif_db_exec(db, ins_ev, pe, 1, NULL, NULL);
+		}
+		if (err == AIF_OK && j->nbudget > 0)
+			err = aif_budget_hold(db, newid, j->budget, j->nbudget,
+			    j->budget_hold_micros);
+		if (err == AIF_FORBIDDEN) {
+			aif_db_rollback(db);
+			return err;
 		}
 		if (err == AIF_OK)
 			err = aif_db_commit(db);
@@ -103,13 +114,15 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 
 static enum aif_err
 enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
-    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1])
+    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
 {
-	enum { COLS = 14 };
+	enum { COLS = 18 };
 	static const char head[] =
 	    "INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority,"
 	    " max_attempts, reply_to, request_id, idempotency_key, stream,"
-	    " prompt_tokens_estimate, max_tokens, request_body) VALUES ";
+	    " prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged,"
+	    " budget_hold_micros, budget_state) VALUES ";
+	static const char del[] = "DELETE FROM jobs WHERE id = ?";
 	char sql[SQL_MAX];
 	struct aif_dbp p[COLS * AIF_ENQUEUE_BATCH_MAX];
 	struct aif_dbrows *rows = NULL;
@@ -141,6 +154,10 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 		q[11] = AIF_P_I64(j->prompt_tokens_estimate);
 		q[12] = j->max_tokens >= 0 ? AIF_P_I64(j->max_tokens) : AIF_P_NULL();
 		q[13] = AIF_P_STRN(j->request_body, j->request_len);
+		q[14] = AIF_P_STR(j->pii_counts);
+		q[15] = AIF_P_I64(j->tokens_charged);
+		q[16] = AIF_P_I64(j->nbudget ? j->budget_hold_micros : 0);
+		q[17] = AIF_P_STR(j->nbudget ? "held" : "none");
 	}
 	if (append_str(sql, sizeof(sql), &off, " RETURNING id, public_id") != 0)
 		return AIF_TOOBIG;
@@ -158,6 +175,25 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 			if (pid != NULL && strcmp(pid, pids[i]) == 0)
 				ids[i] = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 0));
 	}
+	/* budget holds: a job whose hold does not fit is taken out again */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		errs[i] = AIF_OK;
+		if (jobs[i].nbudget == 0)
+			continue;
+		err = aif_budget_hold(db, ids[i], jobs[i].budget, jobs[i].nbudget,
+		    jobs[i].budget_hold_micros);
+		if (err == AIF_FORBIDDEN) {
+			struct aif_dbp pd[] = { AIF_P_I64(ids[i]) };
+			if ((err = aif_db_exec(db, del, pd, 1, NULL, NULL)) != AIF_OK)
+				goto fail;
+			errs[i] = AIF_FORBIDDEN;
+			ids[i] = 0;
+			pids[i][0] = '\0';
+		} else if (err != AIF_OK) {
+			goto fail;
+		}
+	}
 	off = 0;
 	if (append_str(sql, sizeof(sql), &off,
 	    "INSERT INTO job_events (job_id, event, attempt) VALUES ") != 0) {
@@ -165,14 +201,18 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (append_str(sql, sizeof(sql), &off, i ? ",(?,'enqueued',0)" :
+		if (errs[i] != AIF_OK)
+			continue;
+		if (append_str(sql, sizeof(sql), &off, k ? ",(?,'enqueued',0)" :
 		    "(?,'enqueued',0)") != 0) {
 			err = AIF_TOOBIG;
 			goto fail;
 		}
-		p[i] = AIF_P_I64(ids[i]);
+		p[k++] = AIF_P_I64(ids[i]);
 	}
-	if ((err = aif_db_exec(db, sql, p, n, NULL, NULL)) != AIF_OK ||
+	if (k > 0 && (err = aif_db_exec(db, sql, p, k, NULL, NULL)) != AIF_OK)
+		goto fail;
+	if (
 	    (err = aif_db_commit(db)) != AIF_OK)
 		goto fail;
 	aif_dbrows_free(rows);
@@ -195,17 +235,14 @@ aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_
 		return AIF_TOOBIG;
 	for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
 		memset(ids, 0, n * sizeof(*ids));
-		err = enqueue_batch_once(db, jobs, n, ids, public_ids);
+		err = enqueue_batch_once(db, jobs, n, ids, public_ids, errs);
 		if (err != AIF_CONFLICT)
 			break;
 		if (aif_db_errno(db) == 1062)
 			break;	/* a duplicate idempotency key: sort it out one by one */
 	}
-	if (err == AIF_OK) {
-		for (size_t i = 0; i < n; i++)
-			errs[i] = AIF_OK;
-		return AIF_OK;
-	}
+	if (err == AIF_OK)
+		return AIF_OK;	/* errs[] says which jobs were refused a budget hold */
 	if (err != AIF_CONFLICT || n == 1) {
 		for (size_t i = 0; i < n; i++) {
 			errs[i] = err;
@@ -259,7 +296,7 @@ append_str(char *sql, size_t cap, size_t *off, const char *s)
 	"SELECT id, public_id, model, kind, tenant, COALESCE(reply_to, '')," \
 	" api_key_id, attempts + 1, max_attempts, stream, lease_token + 1," \
 	" TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, request_body," \
-	" COALESCE(replica, ''), priority"
+	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged"
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
 static enum aif_err
@@ -435,6 +472,8 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 			c->queue_ms = cell_i64(aif_dbrows_get(rows, r, 11));
 			copy_cell(c->last_replica, sizeof(c->last_replica),
 			    aif_dbrows_get(rows, r, 13));
+			c->budget_hold_micros = cell_i64(aif_dbrows_get(rows, r, 15));
+			c->tokens_charged = cell_i64(aif_dbrows_get(rows, r, 16));
 			/* steal the body cell */
 			c->request_body = rows->cells[r * rows->ncols + 12];
 			rows->cells[r * rows->ncols + 12] = NULL;
@@ -491,6 +530,39 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
 }
 
 static enum aif_err
+set_budget_state(struct aif_db *db, uint64_t id, const char *state)
+{
+	static const char sql[] = "UPDATE jobs SET budget_state = ? WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_STR(state), AIF_P_I64(id) };
+
+	return aif_db_exec(db, sql, p, 2, NULL, NULL);
+}
+
+/* Releases the budget holds of a job that ended without success (in its transaction). */
+static enum aif_err
+release_budget(struct aif_db *db, uint64_t id)
+{
+	enum aif_err err;
+
+	if ((err = aif_budget_release(db, id)) != AIF_OK)
+		return err;
+	return set_budget_state(db, id, "released");
+}
+
+/* The tokens-per-minute charge was an estimate: correct it to the real count. */
+static enum aif_err
+correct_tokens(struct aif_db *db, const struct aif_job_success *s)
+{
+	char key[AIF_RL_SUBJECT_MAX], tenant[AIF_RL_SUBJECT_MAX];
+	const char *subjects[2] = { key, tenant };
+
+	snprintf(key, sizeof(key), "key:%" PRIu64 ":tpm", s->api_key_id);
+	snprintf(tenant, sizeof(tenant), "tenant:%.150s:tpm", s->tenant);
+	return aif_rl_correct_tokens(db, subjects, 2,
+	    s->prompt_tokens + s->completion_tokens - s->tokens_charged);
+}
+
+static enum aif_err
 succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
 	enum { UCOLS = 12, ECOLS = 4 };
@@ -514,10 +586,17 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 		s[i].committed = 0;
 		if ((err = aif_db_exec(db, upd, pu, 4, &affected, NULL)) != AIF_OK)
 			goto fail;
-		if (affected == 1)
-			s[i].committed = 1;
-		else
+		if (affected != 1) {
 			aif_warn("msg=\"lease lost, result dropped\" job=%" PRIu64, s[i].id);
+			continue;
+		}
+		s[i].committed = 1;
+		if (s[i].budget_hold_micros > 0 &&
+		    ((err = aif_budget_capture(db, s[i].id, s[i].cost_micros)) != AIF_OK ||
+		    (err = set_budget_state(db, s[i].id, "captured")) != AIF_OK))
+			goto fail;
+		if (s[i].tokens_charged > 0 && (err = correct_tokens(db, &s[i])) != AIF_OK)
+			goto fail;
 	}
 	/* usage rows and events of the updated jobs, 32 per multi-row INSERT */
 	for (size_t base = 0; base < n; base += 32) {
@@ -656,6 +735,9 @@ fail_once(struct aif_db *db, const struct aif_job_failure *f)
 		aif_db_rollback(db);
 		return AIF_NOTFOUND;
 	}
+	if (!f->retry && f->budget_hold_micros > 0 &&
+	    (err = release_budget(db, f->id)) != AIF_OK)
+		goto fail;
 	{
 		struct aif_dbp pe[] = {
 			AIF_P_I64(f->id), AIF_P_STR("attempt_failed"), AIF_P_I64(f->attempt),
@@ -689,6 +771,24 @@ aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f)
 	return err;
 }
 
+/* Releases the holds of job id if it still has them (reads budget_state in the tx). */
+static enum aif_err
+release_budget_if_held(struct aif_db *db, uint64_t id)
+{
+	static const char sql[] = "SELECT budget_state FROM jobs WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+	int held;
+
+	if ((err = aif_db_query(db, sql, p, 1, &rows)) != AIF_OK)
+		return err;
+	held = rows->nrows == 1 && aif_dbrows_get(rows, 0, 0) != NULL &&
+	    strcmp(aif_dbrows_get(rows, 0, 0), "held") == 0;
+	aif_dbrows_free(rows);
+	return held ? release_budget(db, id) : AIF_OK;
+}
+
 enum aif_err
 aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const char *detail)
 {
@@ -718,6 +818,7 @@ aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const cha
 		return AIF_NOTFOUND;
 	}
 	if ((err = aif_db_exec(db, ev, pe, 2, NULL, NULL)) != AIF_OK ||
+	    (err = release_budget_if_held(db, id)) != AIF_OK ||
 	    (err = aif_db_commit(db)) != AIF_OK)
 		goto fail;
 	return AIF_OK;
@@ -829,6 +930,18 @@ aif_queue_reap(struct aif_db *db, int limit, size_t *n)
 	    append_str(sql, sizeof(sql), &off, ")") != 0 ||
 	    (err = aif_db_exec(db, sql, p, k, NULL, NULL)) != AIF_OK)
 		goto fail;
+	/* jobs the reaper failed for good give their budget holds back */
+	for (size_t i = 0; i < k; i++) {
+		static const char st[] =
+		    "SELECT 1 FROM jobs WHERE id = ? AND state = 'failed' AND budget_state = 'held'";
+		struct aif_dbrows *held = NULL;
+		if ((err = aif_db_query(db, st, &p[i], 1, &held)) != AIF_OK)
+			goto fail;
+		size_t nh = held->nrows;
+		aif_dbrows_free(held);
+		if (nh > 0 && (err = release_budget(db, (uint64_t)p[i].i)) != AIF_OK)
+			goto fail;
+	}
 	if ((err = aif_db_commit(db)) != AIF_OK)
 		goto fail;
 	aif_dbrows_free(rows);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "db.h"
 #include "err.h"
 #include "util.h"
@@ -34,6 +35,11 @@ struct aif_job_new {
 	int64_t		 max_tokens;		/* -1 when absent */
 	const char	*request_body;		/* masked request, JSON */
 	size_t		 request_len;
+	const char	*pii_counts;		/* JSON object of counts, or NULL */
+	int64_t		 tokens_charged;	/* charged to TPM limits at admission */
+	int64_t		 budget_hold_micros;	/* worst-case cost to hold, 0: none */
+	struct aif_budget_subject budget[AIF_BUDGET_SUBJECTS_MAX];
+	size_t		 nbudget;		/* subjects whose budgets apply */
 };
 
 /* A job a worker holds a lease on. */
@@ -51,6 +57,8 @@ struct aif_claimed {
 	uint64_t	 lease_token;
 	int64_t		 queue_ms;		/* created -> this claim */
 	char		 last_replica[256];	/* replica of the previous attempt, or "" */
+	int64_t		 budget_hold_micros;	/* 0: no budget hold */
+	int64_t		 tokens_charged;	/* TPM charge to correct at the end */
 	char		*request_body;		/* new (free) */
 };
 
@@ -71,6 +79,8 @@ struct aif_job_success {
 	int64_t		 cost_micros;
 	int64_t		 queue_ms;
 	int64_t		 engine_ms;
+	int64_t		 budget_hold_micros;	/* captured at cost_micros when > 0 */
+	int64_t		 tokens_charged;	/* TPM correction when > 0 */
 	int		 committed;		/* out: 1 when this job's row was updated */
 };
 
@@ -88,6 +98,7 @@ struct aif_job_failure {
 	const char	*error_code;		/* or NULL */
 	const char	*error_message;		/* no prompt text */
 	const char	*event_detail;		/* e.g. "retryable: HTTP 503" */
+	int64_t		 budget_hold_micros;	/* released on a final failure when > 0 */
 };
 
 /* The final outcome of a job, as aif-api returns it. */
@@ -110,8 +121,9 @@ struct aif_job_view {
 	char		 error_message[1025];
 };
 
-/* Inserts the job and its `enqueued` event in one transaction.
+/* Inserts the job, its `enqueued` event and its budget holds in one transaction.
  * On AIF_OK *id and public_id (AIF_JOB_ID_LEN + 1 bytes) are set.
+ * AIF_FORBIDDEN: a budget would be exceeded (nothing was written).
  * AIF_CONFLICT: the idempotency key is taken (the existing job is not looked up here).
  * AIF_UNAVAILABLE: database unreachable; nothing was written. */
 enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
@@ -123,7 +135,8 @@ enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
  * transaction (one multi-row INSERT each): group commit for concurrent requests.
  * ids[i], public_ids[i] (AIF_JOB_ID_LEN + 1 bytes each) and errs[i] are set per job.
  * If the batch hits a duplicate idempotency key, the jobs are inserted one by one and
- * only the duplicates get AIF_CONFLICT. Returns AIF_OK when every job has its own
+ * only the duplicates get AIF_CONFLICT; a job whose budget hold does not fit gets
+ * AIF_FORBIDDEN and leaves no trace. Returns AIF_OK when every job has its own
  * result in errs[], or the error that failed the whole batch (all errs[] set to it). */
 enum aif_err	aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs,
 		    size_t n, uint64_t *ids, char (*public_ids)[AIF_JOB_ID_LEN + 1],

@@ -39,6 +39,8 @@ struct reply {
 	FCGX_Request	*fcgi;				/* owned by whoever holds the reply */
 	char		 request_id[AIF_REQUEST_ID_MAX + 1];
 	char		 job_id[AIF_JOB_ID_LEN + 1];	/* "" until a job exists */
+	char		 headers[512];	/* extra header lines ("...\r\n"), e.g. the
+					   x-ratelimit-* of the caller's limits */
 };
 
 /* One request being handled by an acceptor thread. */
@@ -71,6 +73,8 @@ void	route_completions(struct req *r, const struct aif_principal *who,
 	    enum aif_kind kind);
 /* route_models.c: GET /v1/models and /v1/models/{id} */
 void	route_models(struct req *r, const struct aif_principal *who, const char *id);
+/* route_admin.c: /admin/keys... for admin roles */
+void	route_admin(struct req *r, const struct aif_principal *who);
 /* route_jobs.c: GET /v1/jobs/{id}; job_json builds the job object (new reference) */
 void	route_jobs(struct req *r, const struct aif_principal *who, const char *id);
 json_t	*job_json(const char *public_id, const char *model, const char *kind,
@@ -105,6 +109,14 @@ void	streams_stop(int grace_ms);
 /* Parks rp (moved on success) for a stream of `kind`; -1 when full (caller keeps rp). */
 int	streams_park(struct api *api, uint64_t id, const struct reply *rp,
 	    enum aif_kind kind, int include_usage, int64_t deadline_ms);
+
+/* admission.c: rate limits (answers 429/503 itself and returns -1; sets the
+ * x-ratelimit-* headers of the reply on 0) and the budget subjects of a job. */
+int	admit_rate_limits(struct req *r, const struct aif_principal *who,
+	    const struct aif_role *role, const struct aif_model *model, int64_t tokens);
+void	admit_budget(const struct aif_config *cfg, const struct aif_principal *who,
+	    const struct aif_role *role, const struct aif_model *model,
+	    int64_t prompt_tokens, int64_t max_output_tokens, struct aif_job_new *job);
 
 /* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s). */
 void	wake_workers(struct api *api, struct aif_db *db);

@@ -13,7 +13,7 @@ void
 reply_send(struct reply *rp, int status, const char *headers, const char *body,
     size_t len)
 {
-	char head[1024];
+	char head[2048];
 	int n;
 
 	if (rp->fcgi == NULL)
@@ -24,11 +24,11 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	    "Cache-Control: no-store\r\n"
 	    "x-request-id: %s\r\n"
 	    "%s%s%s"
-	    "%s"
+	    "%s%s"
 	    "Content-Length: %zu\r\n\r\n",
 	    status, aif_http_reason(status), rp->request_id,
 	    rp->job_id[0] ? "x-aif-job-id: " : "", rp->job_id, rp->job_id[0] ? "\r\n" : "",
-	    headers != NULL ? headers : "", len);
+	    rp->headers, headers != NULL ? headers : "", len);
 	if (n > 0 && (size_t)n < sizeof(head)) {
 		FCGX_PutStr(head, n, rp->fcgi->out);
 		if (len > 0)

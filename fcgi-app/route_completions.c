@@ -103,6 +103,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	size_t len = 0;
 	uint64_t id = 0;
 	int too_big = 0, prio, async;
+	int64_t max_out;
 	enum aif_err err;
 
 	memset(&oreq, 0, sizeof(oreq));
@@ -129,10 +130,15 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 		goto out;
 	}
 	model = aif_cfg_model(cfg, oreq.model);
-	if (model == NULL || !aif_cfg_role_allows_model(role, model->id)) {
+	if (model == NULL) {
 		reply_fail(&r->reply, 404, "invalid_request_error", "model_not_found", "model",
 		    "The model '%.128s' does not exist or you do not have access to it.",
 		    oreq.model);
+		goto out;
+	}
+	if (!aif_cfg_role_allows_model(role, model->id)) {
+		reply_fail(&r->reply, 403, "permission_denied", "model_forbidden", "model",
+		    "Your key's role may not use the model '%.128s'.", model->id);
 		goto out;
 	}
 	if ((model->kinds & kind) == 0) {
@@ -163,6 +169,11 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	}
 	if ((prio = pick_priority(r, who, role)) < 0)
 		goto out;
+	/* worst case: the whole prompt plus every output token the request allows */
+	max_out = kind == AIF_KIND_EMBEDDING ? 0 : oreq.max_tokens > 0 ? oreq.max_tokens :
+	    model->max_output_tokens;
+	if (admit_rate_limits(r, who, role, model, oreq.prompt_tokens_estimate + max_out) != 0)
+		goto out;
 	async = wants_async(fr);
 	if (async && oreq.stream) {
 		/* nobody will read a stream of an async job: store the whole answer */
@@ -189,7 +200,18 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	job.max_tokens = oreq.max_tokens;
 	job.request_body = stored;
 	job.request_len = strlen(stored);
+	job.tokens_charged = oreq.prompt_tokens_estimate + max_out;
+	admit_budget(cfg, who, role, model, oreq.prompt_tokens_estimate, max_out, &job);
 	err = enqueue_job(&job, &id, public_id);
+	if (err == AIF_FORBIDDEN) {
+		static const char quota[] = "{\"error\":{\"message\":\"You exceeded your "
+		    "current quota: this request's worst-case cost does not fit in the monthly "
+		    "budget left.\",\"type\":\"insufficient_quota\",\"param\":null,"
+		    "\"code\":\"insufficient_quota\"}}";
+		reply_send(&r->reply, 429, "x-should-retry: false\r\n", quota,
+		    sizeof(quota) - 1);
+		goto out;
+	}
 	if (err == AIF_CONFLICT) {
 		reply_fail(&r->reply, 409, "invalid_request_error", "idempotency_key_reused",
 		    "Idempotency-Key", "A job with this Idempotency-Key already exists.");

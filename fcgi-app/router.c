@@ -10,17 +10,19 @@
 #include "api.h"
 #include "log.h"
 
-enum route_id { R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
+enum route_id { R_ADMIN_KEYS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
 
 struct route {
 	enum route_id	 id;
 	const char	*prefix;	/* exact path, or prefix ending in '/' for {id} */
-	int		 has_id;
+	int		 has_id;	/* 1: one {id} segment; 2: the prefix and anything
+					   below it, methods checked by the handler */
 	const char	*method;
 	const char	*endpoint;	/* role endpoint name, NULL: no auth */
 };
 
 static const struct route routes[] = {
+	{ R_ADMIN_KEYS, "/admin/keys", 2, "*", "admin" },
 	{ R_CHAT, "/v1/chat/completions", 0, "POST", "chat" },
 	{ R_COMPLETIONS, "/v1/completions", 0, "POST", "completions" },
 	{ R_EMBEDDINGS, "/v1/embeddings", 0, "POST", "embeddings" },
@@ -37,6 +39,8 @@ match(const struct route *rt, const char *path, const char **id)
 	size_t n = strlen(rt->prefix);
 
 	*id = NULL;
+	if (rt->has_id == 2)
+		return strncmp(path, rt->prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
 	if (!rt->has_id)
 		return strcmp(path, rt->prefix) == 0;
 	if (strncmp(path, rt->prefix, n) != 0 || path[n] == '\0' ||
@@ -93,7 +97,8 @@ api_handle(struct req *r)
 		const char *rid;
 		if (!match(&routes[i], r->path, &rid))
 			continue;
-		if (strcmp(routes[i].method, r->method) == 0) {
+		if (strcmp(routes[i].method, "*") == 0 ||
+		    strcmp(routes[i].method, r->method) == 0) {
 			found = &routes[i];
 			id = rid;
 			break;
@@ -138,6 +143,10 @@ api_handle(struct req *r)
 		return;
 	}
 	const struct aif_role *role = aif_cfg_role(r->api->cfg, who.role);
+	if (found->id == R_ADMIN_KEYS) {
+		route_admin(r, &who);	/* admin roles only, checked there */
+		return;
+	}
 	if (role == NULL || !aif_cfg_role_allows_endpoint(role, found->endpoint)) {
 		reply_fail(&r->reply, 403, "permission_denied", "endpoint_forbidden", NULL,
 		    "Your key's role may not use this endpoint.");
@@ -163,6 +172,7 @@ api_handle(struct req *r)
 		route_jobs(r, &who, id);
 		break;
 	case R_HEALTHZ:
+	case R_ADMIN_KEYS:
 		break;
 	}
 }

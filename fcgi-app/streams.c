@@ -101,14 +101,15 @@ client_flush(struct swaiter *w)
 static int
 send_headers(struct swaiter *w)
 {
-	char head[512];
+	char head[1024];
 	int n = snprintf(head, sizeof(head),
 	    "Status: 200 OK\r\n"
 	    "Content-Type: text/event-stream; charset=utf-8\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "X-Accel-Buffering: no\r\n"
 	    "x-request-id: %s\r\n"
-	    "x-aif-job-id: %s\r\n\r\n", w->reply.request_id, w->reply.job_id);
+	    "x-aif-job-id: %s\r\n%s\r\n", w->reply.request_id, w->reply.job_id,
+	    w->reply.headers);
 
 	w->headers_sent = 1;
 	if (n < 0 || (size_t)n >= sizeof(head))

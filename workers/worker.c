@@ -245,6 +245,7 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	f.error_code = res->error_code[0] ? res->error_code : NULL;
 	f.error_message = res->message;
 	f.event_detail = detail;
+	f.budget_hold_micros = c->job.budget_hold_micros;
 	err = aif_queue_fail(w->db, &f);
 	if (err == AIF_NOTFOUND)
 		aif_warn("msg=\"lease lost before failure was recorded\" job=%" PRIu64,
@@ -527,6 +528,8 @@ finish_transfers(struct worker *w)
 		    res.completion_tokens);
 		s->queue_ms = c->job.queue_ms;
 		s->engine_ms = aif_now_ms() - c->started_ms;
+		s->budget_hold_micros = c->job.budget_hold_micros;
+		s->tokens_charged = c->job.tokens_charged;
 		aif_engine_result_clear(&res);
 		ok_calls[ns++] = c;
 	}

@@ -904,7 +904,7 @@ find_returns_the_openai_adapter(void **state)
 static void
 find_unknown_adapter_is_null(void **state)
 {
-	static const char *const names[] = { "", "vllm", "tgi", "OPENAI", "openai ",
+	static const char *const names[] = { "", "vllm", "grpc", "OPENAI", "openai ",
 	    "open", "openai2" };
 
 	(void)state;

@@ -1,0 +1,17 @@
+/* commands.h -- the aifctl subcommands that live in their own files. Each returns the
+ * process exit status. `config_path` is the resolved config file (borrowed). */
+#ifndef AIFCTL_COMMANDS_H
+#define AIFCTL_COMMANDS_H
+
+struct aif_config;
+
+/* aifctl keys create|list|show|revoke|rotate: cli/cmd_keys.c. argv[0] is "keys". */
+int	aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv);
+
+/* aifctl usage --since ... --by key|tenant|model --format table|csv|json: cmd_usage.c */
+int	aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv);
+
+/* aifctl pii mask [--explain] [--model M] [--role R]: cli/cmd_pii.c */
+int	aifctl_cmd_pii(const char *config_path, int argc, char **argv);
+
+#endif

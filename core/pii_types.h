@@ -1,0 +1,50 @@
+/* pii_types.h -- the names shared by the PII engine (core/pii*.c) and the config loader
+ * (core/config.c): the built-in entity types as one X-macro, the limits on custom
+ * types, and the check of a custom rule's regex that config.c runs at load time so a
+ * bad pattern is reported at its file:line:column. No state. */
+#ifndef AIF_PII_TYPES_H
+#define AIF_PII_TYPES_H
+
+#include <stddef.h>
+
+/* Built-in entity types, in the order of the type table (append only: the order is
+ * the index a hit carries). */
+#define AIF_PII_BUILTIN_TYPES(X)	\
+	X(EMAIL)			\
+	X(PHONE)			\
+	X(KR_RRN)			\
+	X(KR_FRN)			\
+	X(KR_BRN)			\
+	X(CREDIT_CARD)			\
+	X(IBAN)				\
+	X(KR_PASSPORT)			\
+	X(KR_DRIVER_LICENSE)		\
+	X(KR_BANK_ACCOUNT)		\
+	X(IPV4)				\
+	X(IPV6)				\
+	X(US_SSN)			\
+	X(SECRET)
+
+enum aif_pii_builtin {
+#define AIF_PII_TYPE_ENUM(name) AIF_PII_T_##name,
+	AIF_PII_BUILTIN_TYPES(AIF_PII_TYPE_ENUM)
+#undef AIF_PII_TYPE_ENUM
+	AIF_PII_NBUILTIN
+};
+
+#define AIF_PII_MAX_TYPES	64	/* built-in plus custom entity types */
+#define AIF_PII_TYPE_LEN	32	/* bytes of a type name, NUL included */
+#define AIF_PII_MAX_RULES	64	/* custom regex rules */
+
+/* Returns 1 when `name` is a valid custom type name: [A-Z][A-Z0-9_]*, at most
+ * AIF_PII_TYPE_LEN - 1 bytes. */
+int		aif_pii_type_name_ok(const char *name);
+
+/* Compiles `pattern` (borrowed) the way the engine compiles a custom rule (UTF-8,
+ * caseless when `caseless`) and checks it cannot match the empty string.
+ * Returns 0, or -1 with a message in msg[cap] and the byte offset of the problem in
+ * the pattern in *offset. */
+int		aif_pii_rule_check(const char *pattern, int caseless, char *msg,
+		    size_t cap, size_t *offset);
+
+#endif

@@ -1,0 +1,163 @@
+/* route_admin.c -- the admin HTTP API for API keys, for keys whose role is admin:
+ *   GET  /admin/keys                 list (no secrets)
+ *   POST /admin/keys                 create {name, role, tenant?, rpm?, tpm?,
+ *                                    monthly_budget_micros?, max_priority?, expires_in_s?}
+ *                                    -> 201 with the secret, shown once
+ *   GET  /admin/keys/{id}            one key
+ *   POST /admin/keys/{id}/revoke     revoke now (takes effect on every aif-api process
+ *                                    within the auth cache lifetime, 2 s)
+ *   POST /admin/keys/{id}/rotate     {grace_s?} new secret, same attributes; the old key
+ *                                    expires after grace_s (0: revoked now) */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "keys.h"
+
+#define ADMIN_BODY_MAX	8192
+
+static json_t *
+read_json(struct req *r)
+{
+	char buf[ADMIN_BODY_MAX + 1];
+	int n = FCGX_GetStr(buf, ADMIN_BODY_MAX + 1, r->reply.fcgi->in);
+
+	if (n < 0 || n > ADMIN_BODY_MAX)
+		return NULL;
+	if (n == 0)
+		return json_object();
+	return json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
+}
+
+static int64_t
+opt_int(json_t *o, const char *k, int64_t def, int64_t min, int64_t max, int *bad)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v == NULL || json_is_null(v))
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		*bad = 1;
+		return def;
+	}
+	return json_integer_value(v);
+}
+
+static void
+answer(struct req *r, enum aif_err err, int status, json_t *v)
+{
+	if (err == AIF_OK) {
+		reply_json(&r->reply, status, NULL, v);
+	} else if (err == AIF_NOTFOUND) {
+		reply_fail(&r->reply, 404, "invalid_request_error", "key_not_found", "id",
+		    "No API key with that id.");
+	} else {
+		reply_fail(&r->reply, 503, "server_error", "database_unavailable", NULL,
+		    "The service is temporarily unavailable, please retry shortly.");
+	}
+	json_decref(v);
+}
+
+static void
+create(struct req *r)
+{
+	json_t *body = read_json(r), *out = NULL;
+	struct aif_key_attrs a;
+	int bad = 0;
+
+	if (!json_is_object(body)) {
+		json_decref(body);
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_json", NULL,
+		    "The body must be a JSON object of at most %d bytes.", ADMIN_BODY_MAX);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	a.name = json_string_value(json_object_get(body, "name"));
+	a.role = json_string_value(json_object_get(body, "role"));
+	a.tenant = json_string_value(json_object_get(body, "tenant"));
+	a.rpm = opt_int(body, "rpm", -1, 0, 1000000000, &bad);
+	a.tpm = opt_int(body, "tpm", -1, 0, 100000000000LL, &bad);
+	a.monthly_budget_micros = opt_int(body, "monthly_budget_micros", -1, 0,
+	    INT64_MAX / 4, &bad);
+	a.max_priority = (int)opt_int(body, "max_priority", -1, 0, 9, &bad);
+	a.expires_in_s = opt_int(body, "expires_in_s", 0, 0, 10LL * 365 * 86400, &bad);
+	if (a.name == NULL || strlen(a.name) == 0 || strlen(a.name) > 128) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "name",
+		    "'name' is required: a string of 1 to 128 characters.");
+	} else if (a.role == NULL || aif_cfg_role(r->api->cfg, a.role) == NULL) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "role",
+		    "'role' must name a role of the configuration.");
+	} else if (a.tenant != NULL && (strlen(a.tenant) == 0 || strlen(a.tenant) > 128)) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "tenant",
+		    "'tenant' must be 1 to 128 characters.");
+	} else if (bad) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", NULL,
+		    "rpm, tpm, monthly_budget_micros, max_priority (0..9) and expires_in_s "
+		    "must be non-negative integers in range.");
+	} else {
+		enum aif_err err = aif_keys_create(r->api->auth, r->db, &a, &out);
+		answer(r, err, 201, out);
+	}
+	json_decref(body);
+}
+
+void
+route_admin(struct req *r, const struct aif_principal *who)
+{
+	const struct aif_role *role = aif_cfg_role(r->api->cfg, who->role);
+	const char *rest = r->path + strlen("/admin/keys");
+	int get = strcmp(r->method, "GET") == 0, post = strcmp(r->method, "POST") == 0;
+	json_t *out = NULL;
+	int64_t id = 0;
+	char *end;
+
+	if (role == NULL || !role->admin) {
+		reply_fail(&r->reply, 403, "permission_denied", "admin_only", NULL,
+		    "Only admin keys may use the admin API.");
+		return;
+	}
+	if (*rest == '\0') {
+		if (get)
+			answer(r, aif_keys_list(r->db, 1000, &out), 200,
+			    out ? json_pack("{s:s,s:o}", "object", "list", "data", out) : NULL);
+		else if (post)
+			create(r);
+		else
+			reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed",
+			    NULL, "Use GET or POST on /admin/keys.");
+		return;
+	}
+	if (*rest != '/' || rest[1] < '1' || rest[1] > '9' ||
+	    (id = strtoll(rest + 1, &end, 10)) <= 0) {
+		reply_fail(&r->reply, 404, "invalid_request_error", "unknown_url", NULL,
+		    "Invalid URL (%.16s %.128s)", r->method, r->path);
+		return;
+	}
+	if (*end == '\0' && get) {
+		answer(r, aif_keys_show(r->db, (uint64_t)id, &out), 200, out);
+	} else if (strcmp(end, "/revoke") == 0 && post) {
+		enum aif_err err = aif_keys_revoke(r->db, (uint64_t)id);
+		if (err == AIF_OK)
+			err = aif_keys_show(r->db, (uint64_t)id, &out);
+		answer(r, err, 200, out);
+	} else if (strcmp(end, "/rotate") == 0 && post) {
+		json_t *body = read_json(r);
+		int bad = 0;
+		int64_t grace = opt_int(body, "grace_s", 0, 0, 30LL * 86400, &bad);
+		json_decref(body);
+		if (bad) {
+			reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value",
+			    "grace_s", "'grace_s' must be 0 to 2592000 seconds.");
+			return;
+		}
+		answer(r, aif_keys_rotate(r->api->auth, r->db, (uint64_t)id, grace, &out), 201,
+		    out);
+	} else if (*end == '\0' || strcmp(end, "/revoke") == 0 || strcmp(end, "/rotate") == 0) {
+		reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed", NULL,
+		    "Method %.16s is not allowed on %.128s.", r->method, r->path);
+	} else {
+		reply_fail(&r->reply, 404, "invalid_request_error", "unknown_url", NULL,
+		    "Invalid URL (%.16s %.128s)", r->method, r->path);
+	}
+}
