@@ -118,9 +118,11 @@ route_admin(struct req *r, const struct aif_principal *who)
 		return;
 	}
 	if (*rest == '\0') {
-		if (get)
-			answer(r, aif_keys_list(r->db, 1000, &out), 200,
-			    out ? json_pack("{s:s,s:o}", "object", "list", "data", out) : NULL);
+		if (get) {
+			enum aif_err err = aif_keys_list(r->db, 1000, &out);
+			answer(r, err, 200, err == AIF_OK ?
+			    json_pack("{s:s,s:o}", "object", "list", "data", out) : NULL);
+		}
 		else if (post)
 			create(r);
 		else
@@ -135,7 +137,8 @@ route_admin(struct req *r, const struct aif_principal *who)
 		return;
 	}
 	if (*end == '\0' && get) {
-		answer(r, aif_keys_show(r->db, (uint64_t)id, &out), 200, out);
+		enum aif_err err = aif_keys_show(r->db, (uint64_t)id, &out);
+		answer(r, err, 200, out);
 	} else if (strcmp(end, "/revoke") == 0 && post) {
 		enum aif_err err = aif_keys_revoke(r->db, (uint64_t)id);
 		if (err == AIF_OK)
@@ -151,8 +154,8 @@ route_admin(struct req *r, const struct aif_principal *who)
 			    "grace_s", "'grace_s' must be 0 to 2592000 seconds.");
 			return;
 		}
-		answer(r, aif_keys_rotate(r->api->auth, r->db, (uint64_t)id, grace, &out), 201,
-		    out);
+		enum aif_err err = aif_keys_rotate(r->api->auth, r->db, (uint64_t)id, grace, &out);
+		answer(r, err, 201, out);
 	} else if (*end == '\0' || strcmp(end, "/revoke") == 0 || strcmp(end, "/rotate") == 0) {
 		reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed", NULL,
 		    "Method %.16s is not allowed on %.128s.", r->method, r->path);
