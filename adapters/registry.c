@@ -4,9 +4,13 @@
 
 #include "adapter.h"
 #include "openai.h"
+#include "tgi.h"
+#include "triton.h"
 
 static const struct aif_adapter *const adapters[] = {
 	&aif_adapter_openai,
+	&aif_adapter_tgi,
+	&aif_adapter_triton,
 };
 
 const struct aif_adapter *

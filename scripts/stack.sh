@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# stack.sh -- the local stack: one private MariaDB, the mock engine, aif-api, N workers
-# and nginx, all rooted at $AIF_VAR_DIR, run as the calling user, no systemd needed.
+# stack.sh -- the local stack: one private MariaDB, the mock engines (vLLM, TGI and
+# Triton wire formats), aif-api, N workers and nginx, all rooted at $AIF_VAR_DIR, run as
+# the calling user, no systemd needed.
 #
 # Usage: scripts/stack.sh COMMAND
 #   up                      start everything that is not running yet (idempotent)
@@ -9,11 +10,13 @@
 #   env                     print stack.env as `export` lines (eval "$(stack.sh env)")
 #   restart-db              stop and start MariaDB only
 #   stop-db | start-db      stop or start MariaDB only (fault tests)
-#   restart-api | restart-nginx | restart-mock
+#   restart-api | restart-nginx | restart-mock (every mock engine)
 #   start-worker N [--slots K] | stop-worker N | stop-workers
-#   start COMPONENT | stop COMPONENT   (mariadb, mock, api, nginx, worker-N)
+#   start COMPONENT | stop COMPONENT   (mariadb, mock, mock-tgi, mock-triton, api,
+#                                       nginx, worker-N)
 #
 # Environment (defaults): AIF_VAR_DIR ($PWD/var), AIF_PORT (8080), AIF_MOCK_PORT (9101),
+# AIF_TGI_PORT (AIF_MOCK_PORT+1), AIF_TRITON_PORT (AIF_MOCK_PORT+2),
 # AIF_DB_NAME (aif), AIF_WORKERS (2), AIF_WORKER_SLOTS (config's), AIF_CONFIG
 # (config/aif.yaml), AIF_SYNC_TIMEOUT_MS (config's), AIF_BIN_DIR (bin/),
 # AIF_MOCK_JS (tests/mock-engine/server.mjs). See docs/STACK.md.
@@ -29,11 +32,19 @@ case $AIF_VAR_DIR in /*) ;; *) AIF_VAR_DIR=$PWD/$AIF_VAR_DIR ;; esac
 AIF_VAR_DIR=$(realpath -m -- "$AIF_VAR_DIR")
 AIF_PORT=${AIF_PORT:-8080}
 AIF_MOCK_PORT=${AIF_MOCK_PORT:-9101}
+# The TGI and Triton mocks sit next to the vLLM one, so a stack on another
+# AIF_MOCK_PORT (the test stack's 19101) does not collide with the default one.
+if [[ $AIF_MOCK_PORT =~ ^[0-9]+$ ]]; then
+	AIF_TGI_PORT=${AIF_TGI_PORT:-$((AIF_MOCK_PORT + 1))}
+	AIF_TRITON_PORT=${AIF_TRITON_PORT:-$((AIF_MOCK_PORT + 2))}
+fi
+AIF_TGI_PORT=${AIF_TGI_PORT:-}
+AIF_TRITON_PORT=${AIF_TRITON_PORT:-}
 AIF_DB_NAME=${AIF_DB_NAME:-aif}
 AIF_WORKERS=${AIF_WORKERS:-2}
 AIF_CONFIG=${AIF_CONFIG:-$AIF_REPO/config/aif.yaml}
 case $AIF_CONFIG in /*) ;; *) AIF_CONFIG=$PWD/$AIF_CONFIG ;; esac
-export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_DB_NAME AIF_CONFIG
+export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_DB_NAME AIF_CONFIG
 [ -n "${AIF_SYNC_TIMEOUT_MS:-}" ] && export AIF_SYNC_TIMEOUT_MS
 
 BIN=$(realpath -m -- "${AIF_BIN_DIR:-$AIF_REPO/bin}")
@@ -60,11 +71,16 @@ T_DB_START=60 T_DB_STOP=60 T_MOCK=20 T_API=30 T_NGINX=20 T_WORKER_STOP=20 T_STOP
 
 validate_settings() {
 	local p
-	for p in AIF_PORT AIF_MOCK_PORT; do
+	local q
+	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT; do
 		[[ ${!p} =~ ^[0-9]+$ ]] && [ "${!p}" -ge 1 ] && [ "${!p}" -le 65535 ] ||
 			die "$p=${!p} is not a TCP port"
 	done
-	[ "$AIF_PORT" != "$AIF_MOCK_PORT" ] || die "AIF_PORT and AIF_MOCK_PORT are both $AIF_PORT"
+	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT; do
+		for q in AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT; do
+			[ "$p" = "$q" ] || [ "${!p}" != "${!q}" ] || die "$p and $q are both ${!p}"
+		done
+	done
 	[[ $AIF_DB_NAME =~ ^[A-Za-z0-9_]{1,64}$ ]] ||
 		die "AIF_DB_NAME=$AIF_DB_NAME: use letters, digits and _ only"
 	[[ $AIF_WORKERS =~ ^[0-9]+$ ]] && [ "$AIF_WORKERS" -le 64 ] ||
@@ -285,6 +301,10 @@ write_stack_env() {
 			printf 'AIF_PORT=%s\n' "$(sh_quote "$AIF_PORT")"
 			printf 'AIF_MOCK_PORT=%s\n' "$(sh_quote "$AIF_MOCK_PORT")"
 			printf 'AIF_MOCK_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_MOCK_PORT")"
+			printf 'AIF_TGI_PORT=%s\n' "$(sh_quote "$AIF_TGI_PORT")"
+			printf 'AIF_TGI_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TGI_PORT")"
+			printf 'AIF_TRITON_PORT=%s\n' "$(sh_quote "$AIF_TRITON_PORT")"
+			printf 'AIF_TRITON_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TRITON_PORT")"
 			printf 'AIF_REPO=%s\n' "$(sh_quote "$AIF_REPO")"
 		} >"$tmp"
 	)
@@ -316,23 +336,47 @@ ensure_keys() {
 	write_stack_env "$user_key" "$admin_key"
 }
 
-# --- mock engine --------------------------------------------------------------------------
-mock_alive() { pidfile_alive "$RUN/mock.pid" "${MOCK_JS##*/}"; }
-mock_ready() { [ "$(http_code "http://127.0.0.1:$AIF_MOCK_PORT/health")" = 200 ]; }
+# --- mock engines -------------------------------------------------------------------------
+# One server.mjs per wire protocol. A mock is named by its pid/log file stem:
+#   mock         --protocol vllm    on AIF_MOCK_PORT    health /health
+#   mock-tgi     --protocol tgi     on AIF_TGI_PORT     health /health
+#   mock-triton  --protocol triton  on AIF_TRITON_PORT  health /v2/health/ready
+MOCKS=(mock mock-tgi mock-triton)
 
-start_mock() {
-	need_cmd node
-	[ -f "$MOCK_JS" ] || die "$MOCK_JS is missing"
-	if mock_alive; then log "mock engine already running (pid $(read_pid "$RUN/mock.pid"))"; return 0; fi
-	port_open "$AIF_MOCK_PORT" && die "port $AIF_MOCK_PORT (AIF_MOCK_PORT) is taken by another process"
-	start_bg mock "$RUN/mock.pid" "$LOGD/mock.log" node "$MOCK_JS" --port "$AIF_MOCK_PORT"
-	local rc=0
-	WAIT_GUARD_PID=$STARTED_PID wait_until "$T_MOCK" "mock engine on 127.0.0.1:$AIF_MOCK_PORT/health" mock_ready || rc=$?
-	[ "$rc" -eq 0 ] || { tail_log "$LOGD/mock.log"; die "mock engine did not start (log: $LOGD/mock.log)"; }
-	ok "mock engine up (pid $STARTED_PID, http://127.0.0.1:$AIF_MOCK_PORT)"
+# mock_spec NAME: sets M_PROTO, M_PORT, M_PORTVAR, M_HEALTH for that mock.
+mock_spec() {
+	case $1 in
+	mock) M_PROTO=vllm M_PORTVAR=AIF_MOCK_PORT M_HEALTH=/health ;;
+	mock-tgi) M_PROTO=tgi M_PORTVAR=AIF_TGI_PORT M_HEALTH=/health ;;
+	mock-triton) M_PROTO=triton M_PORTVAR=AIF_TRITON_PORT M_HEALTH=/v2/health/ready ;;
+	*) die "unknown mock engine '$1'" ;;
+	esac
+	M_PORT=${!M_PORTVAR}
 }
 
-stop_mock() { stop_pidfile "mock engine" "$RUN/mock.pid" "${MOCK_JS##*/}" TERM "$T_STOP"; }
+mock_alive() { pidfile_alive "$RUN/${1:-mock}.pid" "${MOCK_JS##*/}"; }
+mock_ready() { [ "$(http_code "http://127.0.0.1:$1$2")" = 200 ]; }
+
+# start_mock [NAME]: start one mock engine (default: the vLLM one), wait for its health.
+start_mock() {
+	local name=${1:-mock}
+	mock_spec "$name"
+	need_cmd node
+	[ -f "$MOCK_JS" ] || die "$MOCK_JS is missing"
+	if mock_alive "$name"; then log "$name engine already running (pid $(read_pid "$RUN/$name.pid"))"; return 0; fi
+	port_open "$M_PORT" && die "port $M_PORT ($M_PORTVAR) is taken by another process"
+	start_bg "$name" "$RUN/$name.pid" "$LOGD/$name.log" node "$MOCK_JS" --protocol "$M_PROTO" --port "$M_PORT"
+	local rc=0
+	WAIT_GUARD_PID=$STARTED_PID wait_until "$T_MOCK" "$name engine on 127.0.0.1:$M_PORT$M_HEALTH" \
+		mock_ready "$M_PORT" "$M_HEALTH" || rc=$?
+	[ "$rc" -eq 0 ] || { tail_log "$LOGD/$name.log"; die "$name engine did not start (log: $LOGD/$name.log)"; }
+	ok "$name engine up ($M_PROTO, pid $STARTED_PID, http://127.0.0.1:$M_PORT)"
+}
+
+stop_mock() { stop_pidfile "${1:-mock} engine" "$RUN/${1:-mock}.pid" "${MOCK_JS##*/}" TERM "$T_STOP"; }
+
+start_mocks() { local m; for m in "${MOCKS[@]}"; do start_mock "$m"; done; }
+stop_mocks() { local m rc=0; for m in "${MOCKS[@]}"; do stop_mock "$m" || rc=1; done; return "$rc"; }
 
 # --- aif-api ------------------------------------------------------------------------------
 api_alive() { pidfile_alive "$RUN/api.pid" aif-api; }
@@ -495,14 +539,18 @@ cmd_up() {
 	if ! nginx_alive && port_open "$AIF_PORT"; then
 		die "port $AIF_PORT (AIF_PORT) is taken by another process: pick another AIF_PORT"
 	fi
-	if ! mock_alive && port_open "$AIF_MOCK_PORT"; then
-		die "port $AIF_MOCK_PORT (AIF_MOCK_PORT) is taken by another process: pick another AIF_MOCK_PORT"
-	fi
+	local m
+	for m in "${MOCKS[@]}"; do
+		mock_spec "$m"
+		if ! mock_alive "$m" && port_open "$M_PORT"; then
+			die "port $M_PORT ($M_PORTVAR) is taken by another process: pick another $M_PORTVAR"
+		fi
+	done
 
 	start_mariadb
 	ensure_pepper
 	run_migrate
-	start_mock
+	start_mocks
 	start_api
 	local i
 	for ((i = 1; i <= AIF_WORKERS; i++)); do start_worker "$i"; done
@@ -523,7 +571,9 @@ print_usage() {
 
 ${_c_grn}AI Foundation stack is up${_c_off} (var: $AIF_VAR_DIR)
   API       http://127.0.0.1:$AIF_PORT/v1        (nginx -> $API_SOCKET)
-  mock      http://127.0.0.1:$AIF_MOCK_PORT              engine for demo-chat / demo-small
+  mock      http://127.0.0.1:$AIF_MOCK_PORT              vLLM engine for demo-chat / demo-small / demo-embed
+  mock-tgi  http://127.0.0.1:$AIF_TGI_PORT              TGI engine for demo-tgi
+  mock-triton http://127.0.0.1:$AIF_TRITON_PORT            Triton engine for demo-triton / demo-triton-embed
   MariaDB   mariadb --socket=$DB_SOCKET $AIF_DB_NAME
   logs      $LOGD/
 
@@ -543,7 +593,7 @@ cmd_down() {
 	stop_nginx || rc=1
 	stop_workers || rc=1
 	stop_api || rc=1
-	stop_mock || rc=1
+	stop_mocks || rc=1
 	stop_mariadb || rc=1
 	[ "$rc" -eq 0 ] && ok "stack under $AIF_VAR_DIR is down" || err "some processes could not be stopped"
 	return "$rc"
@@ -553,12 +603,16 @@ cmd_status() {
 	local down=0 name f pid id
 	line() { # NAME ALIVE [PIDFILE EXTRA]
 		pid=$(read_pid "${3:-/nonexistent}")
-		if [ "$2" = 1 ]; then printf '  %-10s %srunning%s  pid %-8s %s\n' "$1" "$_c_grn" "$_c_off" "$pid" "${4:-}"
-		else printf '  %-10s %sstopped%s\n' "$1" "$_c_red" "$_c_off"; down=1; fi
+		if [ "$2" = 1 ]; then printf '  %-11s %srunning%s  pid %-8s %s\n' "$1" "$_c_grn" "$_c_off" "$pid" "${4:-}"
+		else printf '  %-11s %sstopped%s\n' "$1" "$_c_red" "$_c_off"; down=1; fi
 	}
 	echo "stack under $AIF_VAR_DIR"
 	mariadb_alive && line mariadb 1 "$RUN/mariadb.pid" "$DB_SOCKET" || line mariadb 0
-	mock_alive && line mock 1 "$RUN/mock.pid" "http://127.0.0.1:$AIF_MOCK_PORT" || line mock 0
+	local m
+	for m in "${MOCKS[@]}"; do
+		mock_spec "$m"
+		mock_alive "$m" && line "$m" 1 "$RUN/$m.pid" "http://127.0.0.1:$M_PORT ($M_PROTO)" || line "$m" 0
+	done
 	api_alive && line aif-api 1 "$RUN/api.pid" "$API_SOCKET" || line aif-api 0
 	local any=0
 	for f in "$RUN"/worker-*.pid; do
@@ -566,7 +620,7 @@ cmd_status() {
 		any=1; id=${f##*/worker-}; id=${id%.pid}
 		worker_alive "$id" && line "worker-$id" 1 "$f" "" || line "worker-$id" 0
 	done
-	[ "$any" = 1 ] || { printf '  %-10s %snone%s\n' workers "$_c_red" "$_c_off"; down=1; }
+	[ "$any" = 1 ] || { printf '  %-11s %snone%s\n' workers "$_c_red" "$_c_off"; down=1; }
 	if nginx_alive; then
 		line nginx 1 "$RUN/nginx-master.pid" "http://127.0.0.1:$AIF_PORT (GET /healthz -> $(http_code "http://127.0.0.1:$AIF_PORT/healthz"))"
 	else line nginx 0; fi
@@ -582,22 +636,22 @@ cmd_env() {
 start_component() {
 	case ${1:-} in
 	mariadb|db) ensure_dirs; start_mariadb ;;
-	mock) ensure_dirs; start_mock ;;
+	mock|mock-tgi|mock-triton) ensure_dirs; start_mock "$1" ;;
 	api|aif-api) ensure_dirs; start_api ;;
 	nginx) ensure_dirs; start_nginx ;;
 	worker-*) ensure_dirs; STARTED_WORKERS=(); start_worker "${1#worker-}" "${2:-}"; check_workers ;;
-	*) die "unknown component '${1:-}' (mariadb, mock, api, nginx, worker-N)" ;;
+	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, api, nginx, worker-N)" ;;
 	esac
 }
 
 stop_component() {
 	case ${1:-} in
 	mariadb|db) stop_mariadb ;;
-	mock) stop_mock ;;
+	mock|mock-tgi|mock-triton) stop_mock "$1" ;;
 	api|aif-api) stop_api ;;
 	nginx) stop_nginx ;;
 	worker-*) stop_workers "${1#worker-}" ;;
-	*) die "unknown component '${1:-}' (mariadb, mock, api, nginx, worker-N)" ;;
+	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, api, nginx, worker-N)" ;;
 	esac
 }
 
@@ -620,7 +674,7 @@ main() {
 	start-db)     take_lock; ensure_dirs; start_mariadb ;;
 	restart-api)  take_lock; ensure_dirs; stop_api; start_api ;;
 	restart-nginx) take_lock; ensure_dirs; stop_nginx; start_nginx ;;
-	restart-mock) take_lock; ensure_dirs; stop_mock; start_mock ;;
+	restart-mock) take_lock; ensure_dirs; stop_mocks; start_mocks ;;
 	start-worker)
 		local id=${1:-} slots=''
 		[ -n "$id" ] || die "usage: stack.sh start-worker N [--slots K]"

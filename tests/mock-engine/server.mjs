@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // server.mjs -- mock inference engine for the gateway tests (plain Node.js >= 20, no deps).
 //
-//   node tests/mock-engine/server.mjs --port 9101 [--host 127.0.0.1] [--protocol vllm]
+//   node tests/mock-engine/server.mjs --port 9101 [--host 127.0.0.1] [--protocol vllm|tgi|triton]
 //        [--latency-ms 0] [--token-delay-ms 0] [--models a,b,c] [--max-model-len N]
 //        [--api-key KEY] [--keep-alive-ms 5000] [--default-tokens 16] [--embed-dim 8]
 //
 // This file is the protocol-independent plumbing: HTTP server, body reading, fault
 // injection (directives and run-wide faults), token pacing, stats, request log and the
-// /_mock/* control endpoints. The wire format lives in a protocol module (vllm.mjs;
-// tgi.mjs / triton.mjs later) selected by --protocol. See README.md.
+// /_mock/* control endpoints. The wire format lives in a protocol module (vllm.mjs,
+// tgi.mjs, triton.mjs) selected by --protocol. See README.md.
 
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 
 function usage(msg) {
   if (msg) process.stderr.write(`mock-engine: ${msg}\n`);
-  process.stderr.write('usage: node server.mjs --port N [--host H] [--protocol vllm] [--latency-ms N] ' +
+  process.stderr.write('usage: node server.mjs --port N [--host H] [--protocol vllm|tgi|triton] [--latency-ms N] ' +
     '[--token-delay-ms N] [--models a,b] [--max-model-len N] [--api-key K] [--keep-alive-ms N] ' +
     '[--default-tokens N] [--embed-dim N]\n');
   process.exit(2);
@@ -374,7 +374,7 @@ function dispatch(req, res, path, raw) {
   }
   record(req, path, raw ? body : null);
 
-  if (!methods) return send(res, rid, proto.notFound(), null, null);
+  if (!methods) return send(res, rid, proto.notFound(path), null, null);
   const route = methods[req.method];
   if (!route) return send(res, rid, proto.methodNotAllowed(Object.keys(methods).join(', ')), null, null);
   if (opts.apiKey && proto.needsAuth(path) && headers.authorization !== `Bearer ${opts.apiKey}`) {
@@ -420,7 +420,8 @@ function dispatch(req, res, path, raw) {
       if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy(); else s.destroy();
       return;
     }
-    if (f.status) return send(res, rid, proto.errorResponse(f.status), route, null);
+    // ctx: a protocol may answer in-band (TGI reports errors inside an open stream)
+    if (f.status) return send(res, rid, proto.errorResponse(f.status, undefined, ctx), route, null);
     send(res, rid, resp, route, f);
   };
   if (f.latency_ms > 0) setTimeout(act, f.latency_ms); else act();
