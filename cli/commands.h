@@ -11,6 +11,9 @@ int	aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv);
 /* aifctl usage --since ... --by key|tenant|model --format table|csv|json: cmd_usage.c */
 int	aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv);
 
+/* aifctl jobs show|list|cancel: cli/cmd_jobs.c. argv[0] is "jobs". */
+int	aifctl_cmd_jobs(const struct aif_config *cfg, int argc, char **argv);
+
 /* aifctl pii mask [--explain] [--model M] [--role R]: cli/cmd_pii.c */
 int	aifctl_cmd_pii(const char *config_path, int argc, char **argv);
 

@@ -42,6 +42,60 @@ cell_i64(const char *s)
 	return v;
 }
 
+enum aif_err
+aif_queue_find_idempotent(struct aif_db *db, uint64_t api_key_id, const char *idem,
+    const unsigned char *sha256, int64_t window_s, uint64_t *id, char *public_id,
+    int *same_body)
+{
+	static const char by_key[] =
+	    "SELECT id, public_id, request_sha256 = ?,"
+	    " created_at < NOW(6) - INTERVAL ? SECOND FROM jobs"
+	    " WHERE api_key_id = ? AND idempotency_key = ?";
+	static const char release[] =
+	    "UPDATE jobs SET idempotency_key = NULL WHERE id = ?";
+	static const char by_hash[] =
+	    "SELECT id, public_id, 1, 0 FROM jobs FORCE INDEX (ix_jobs_key_request)"
+	    " WHERE api_key_id = ? AND request_sha256 = ?"
+	    " AND created_at > NOW(6) - INTERVAL ? SECOND AND state <> 'failed'"
+	    " ORDER BY created_at DESC LIMIT 1";
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*id = 0;
+	public_id[0] = '\0';
+	*same_body = 0;
+	if (idem != NULL) {
+		struct aif_dbp p[] = { AIF_P_STRN((const char *)sha256, 32), AIF_P_I64(window_s),
+		    AIF_P_I64(api_key_id), AIF_P_STR(idem) };
+		err = aif_db_query(db, by_key, p, 4, &rows);
+	} else {
+		struct aif_dbp p[] = { AIF_P_I64(api_key_id),
+		    AIF_P_STRN((const char *)sha256, 32), AIF_P_I64(window_s) };
+		err = aif_db_query(db, by_hash, p, 3, &rows);
+	}
+	if (err != AIF_OK)
+		return err;
+	if (rows->nrows == 0) {
+		aif_dbrows_free(rows);
+		return AIF_NOTFOUND;
+	}
+	*id = (uint64_t)cell_i64(aif_dbrows_get(rows, 0, 0));
+	copy_cell(public_id, AIF_JOB_ID_LEN + 1, aif_dbrows_get(rows, 0, 1));
+	*same_body = cell_i64(aif_dbrows_get(rows, 0, 2)) == 1;
+	if (cell_i64(aif_dbrows_get(rows, 0, 3)) == 1) {
+		/* past the window: the key is free again */
+		struct aif_dbp p[] = { AIF_P_I64(*id) };
+		aif_dbrows_free(rows);
+		*id = 0;
+		public_id[0] = '\0';
+		if ((err = aif_db_exec(db, release, p, 1, NULL, NULL)) != AIF_OK)
+			return err;
+		return AIF_NOTFOUND;
+	}
+	aif_dbrows_free(rows);
+	return AIF_OK;
+}
+
 int
 aif_queue_state_final(const char *state)
 {
@@ -57,8 +111,8 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 	    "INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority,"
 	    " max_attempts, reply_to, request_id, idempotency_key, stream,"
 	    " prompt_tokens_estimate, max_tokens, request_body, pii_counts,"
-	    " tokens_charged, budget_hold_micros, budget_state)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	    " tokens_charged, budget_hold_micros, budget_state, request_sha256)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 	static const char ins_ev[] =
 	    "INSERT INTO job_events (job_id, event, attempt) VALUES (?, 'enqueued', 0)";
 	char pid[AIF_JOB_ID_LEN + 1];
@@ -80,6 +134,8 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 			AIF_P_STRN(j->request_body, j->request_len), AIF_P_STR(j->pii_counts),
 			AIF_P_I64(j->tokens_charged), AIF_P_I64(j->nbudget ? j->budget_hold_micros : 0),
 			AIF_P_STR(j->nbudget ? "held" : "none"),
+			j->request_sha256 ? AIF_P_STRN((const char *)j->request_sha256, 32) :
+			    AIF_P_NULL(),
 		};
 		if ((err = aif_db_begin(db)) != AIF_OK)
 			return err;
@@ -116,12 +172,12 @@ static enum aif_err
 enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
     uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
 {
-	enum { COLS = 18 };
+	enum { COLS = 19 };
 	static const char head[] =
 	    "INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority,"
 	    " max_attempts, reply_to, request_id, idempotency_key, stream,"
 	    " prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged,"
-	    " budget_hold_micros, budget_state) VALUES ";
+	    " budget_hold_micros, budget_state, request_sha256) VALUES ";
 	static const char del[] = "DELETE FROM jobs WHERE id = ?";
 	char sql[SQL_MAX];
 	struct aif_dbp p[COLS * AIF_ENQUEUE_BATCH_MAX];
@@ -158,6 +214,8 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 		q[15] = AIF_P_I64(j->tokens_charged);
 		q[16] = AIF_P_I64(j->nbudget ? j->budget_hold_micros : 0);
 		q[17] = AIF_P_STR(j->nbudget ? "held" : "none");
+		q[18] = j->request_sha256 ? AIF_P_STRN((const char *)j->request_sha256, 32) :
+		    AIF_P_NULL();
 	}
 	if (append_str(sql, sizeof(sql), &off, " RETURNING id, public_id") != 0)
 		return AIF_TOOBIG;
@@ -794,7 +852,7 @@ aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const cha
 {
 	static const char upd[] =
 	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL,"
-	    " worker_id = NULL, http_status = 499, error_type = 'cancelled',"
+	    " worker_id = NULL, http_status = 409, error_type = 'cancelled',"
 	    " error_code = 'job_cancelled', error_message = ?"
 	    " WHERE id = ? AND (state = 'queued' OR (state = 'running' AND (? = 0 OR"
 	    " lease_token = ?)))";

@@ -36,6 +36,7 @@ struct aif_job_new {
 	const char	*request_body;		/* masked request, JSON */
 	size_t		 request_len;
 	const char	*pii_counts;		/* JSON object of counts, or NULL */
+	const unsigned char *request_sha256;	/* 32 bytes, or NULL */
 	int64_t		 tokens_charged;	/* charged to TPM limits at admission */
 	int64_t		 budget_hold_micros;	/* worst-case cost to hold, 0: none */
 	struct aif_budget_subject budget[AIF_BUDGET_SUBJECTS_MAX];
@@ -161,7 +162,7 @@ enum aif_err	aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, siz
 enum aif_err	aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f);
 
 /* Cancels job `id` if it is queued, or running under lease_token (any lease when 0):
- * state cancelled, http_status 499, error and a `cancelled` event with `detail`
+ * state cancelled, http_status 409, error and a `cancelled` event with `detail`
  * (borrowed, no prompt text). AIF_NOTFOUND when it is in neither state. */
 enum aif_err	aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token,
 		    const char *detail);
@@ -192,6 +193,16 @@ enum aif_err	aif_queue_view_public(struct aif_db *db, const char *public_id,
 		    uint64_t api_key_id, struct aif_job_view **out);
 
 void		aif_queue_views_free(struct aif_job_view *v, size_t n);
+
+/* Finds the job an idempotent request refers to: by (api_key_id, idempotency_key) when
+ * idem is set, else (a retried SDK request) the newest job of api_key_id with the same
+ * request hash created within window_s seconds that did not fail. *id, public_id
+ * (AIF_JOB_ID_LEN + 1) and *same_body are set on AIF_OK; AIF_NOTFOUND when none.
+ * An Idempotency-Key older than window_s is released (cleared on the old job) and
+ * reported as AIF_NOTFOUND, so it can be used again. */
+enum aif_err	aif_queue_find_idempotent(struct aif_db *db, uint64_t api_key_id,
+		    const char *idem, const unsigned char *sha256, int64_t window_s,
+		    uint64_t *id, char *public_id, int *same_body);
 
 /* Returns 1 for succeeded, failed and cancelled. */
 int		aif_queue_state_final(const char *state);

@@ -75,8 +75,9 @@ void	route_completions(struct req *r, const struct aif_principal *who,
 void	route_models(struct req *r, const struct aif_principal *who, const char *id);
 /* route_admin.c: /admin/keys... for admin roles */
 void	route_admin(struct req *r, const struct aif_principal *who);
-/* route_jobs.c: GET /v1/jobs/{id}; job_json builds the job object (new reference) */
-void	route_jobs(struct req *r, const struct aif_principal *who, const char *id);
+/* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel; job_json builds the job
+ * object (new reference) */
+void	route_jobs(struct req *r, const struct aif_principal *who);
 json_t	*job_json(const char *public_id, const char *model, const char *kind,
 	    const char *state, int priority, int attempts, int64_t created_at,
 	    int64_t started_at, int64_t finished_at, const char *response_body,

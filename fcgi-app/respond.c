@@ -60,8 +60,14 @@ reply_error(struct reply *rp, const struct aif_oai_error *err)
 	char *s = aif_oai_error_json(err);
 	const char *headers = NULL;
 
-	if (err->status == 503 || err->status == 429)
+	if (err->status == 503)
 		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
+	else if (err->status == 429 && strstr(rp->headers, "Retry-After") == NULL)
+		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
+	else if (err->status >= 400 && err->status < 500 && err->status != 408 &&
+	    err->status != 429)
+		/* the SDKs retry 409 and others by default: repeating cannot help here */
+		headers = "x-should-retry: false\r\n";
 	if (s == NULL) {
 		reply_send(rp, 500, NULL, "{}", 2);
 		return;

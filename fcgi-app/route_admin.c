@@ -8,6 +8,7 @@
  *                                    within the auth cache lifetime, 2 s)
  *   POST /admin/keys/{id}/rotate     {grace_s?} new secret, same attributes; the old key
  *                                    expires after grace_s (0: revoked now) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -125,9 +126,13 @@ route_admin(struct req *r, const struct aif_principal *who)
 		}
 		else if (post)
 			create(r);
-		else
+		else {
+			size_t n = strlen(r->reply.headers);
+			snprintf(r->reply.headers + n, sizeof(r->reply.headers) - n,
+			    "Allow: GET, POST\r\n");
 			reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed",
 			    NULL, "Use GET or POST on /admin/keys.");
+		}
 		return;
 	}
 	if (*rest != '/' || rest[1] < '1' || rest[1] > '9' ||
@@ -157,6 +162,9 @@ route_admin(struct req *r, const struct aif_principal *who)
 		enum aif_err err = aif_keys_rotate(r->api->auth, r->db, (uint64_t)id, grace, &out);
 		answer(r, err, 201, out);
 	} else if (*end == '\0' || strcmp(end, "/revoke") == 0 || strcmp(end, "/rotate") == 0) {
+		size_t n = strlen(r->reply.headers);
+		snprintf(r->reply.headers + n, sizeof(r->reply.headers) - n, "Allow: %s\r\n",
+		    *end == '\0' ? "GET" : "POST");
 		reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed", NULL,
 		    "Method %.16s is not allowed on %.128s.", r->method, r->path);
 	} else {

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/sha.h>
+
 #include "adapter.h"
 #include "api.h"
 #include "log.h"
@@ -80,6 +82,49 @@ pick_priority(struct req *r, const struct aif_principal *who, const struct aif_r
 	return prio > cap ? cap : prio;
 }
 
+/* Answers a request that refers to an existing job (same Idempotency-Key and body, or a
+ * retry of the SDKs): async -> 202 with the job; sync -> waits for that job. */
+static void
+attach(struct req *r, const struct aif_principal *who, uint64_t id, const char *public_id,
+    int async, int stream, enum aif_kind kind)
+{
+	struct aif_job_view *v = NULL;
+	char msg[64];
+	int n;
+
+	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
+	n = (int)strlen(r->reply.headers);
+	snprintf(r->reply.headers + n, sizeof(r->reply.headers) - (size_t)n,
+	    "x-aif-idempotent-replay: true\r\n");
+	if (async) {
+		if (aif_queue_view_public(r->db, public_id, who->key_id, &v) != AIF_OK) {
+			reply_fail(&r->reply, 503, "server_error", "database_unavailable", NULL,
+			    "The service is temporarily unavailable, please retry shortly.");
+			return;
+		}
+		json_t *j = job_json(v->public_id, v->model, v->kind, v->state, v->priority,
+		    v->attempts, v->created_at, v->started_at, v->finished_at, v->response_body,
+		    v->http_status, v->error_type, v->error_code, v->error_message);
+		aif_queue_views_free(v, 1);
+		reply_json(&r->reply, 202, NULL, j);
+		json_decref(j);
+		return;
+	}
+	if ((stream ? streams_park(r->api, id, &r->reply, kind, 0,
+	    aif_now_ms() + r->api->cfg->server.sync_timeout_ms) :
+	    waiters_park(r->api, id, &r->reply,
+	    aif_now_ms() + r->api->cfg->server.sync_timeout_ms)) != 0) {
+		reply_fail(&r->reply, 503, "server_error", "too_many_waiting", NULL,
+		    "Too many requests are waiting; poll GET /v1/jobs/%s.", public_id);
+		return;
+	}
+	r->parked = 1;
+	r->reply.fcgi = NULL;
+	/* the job may be final already: have the completer look at once */
+	n = snprintf(msg, sizeof(msg), "job %llu\n", (unsigned long long)id);
+	(void)aif_doorbell_ring(r->api->sender_fd, r->api->doorbell_path, msg, (size_t)n);
+}
+
 void
 route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
 {
@@ -104,6 +149,8 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	uint64_t id = 0;
 	int too_big = 0, prio, async;
 	int64_t max_out;
+	unsigned char sha[SHA256_DIGEST_LENGTH];
+	const char *retried;
 	enum aif_err err;
 
 	memset(&oreq, 0, sizeof(oreq));
@@ -172,8 +219,6 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	/* worst case: the whole prompt plus every output token the request allows */
 	max_out = kind == AIF_KIND_EMBEDDING ? 0 : oreq.max_tokens > 0 ? oreq.max_tokens :
 	    model->max_output_tokens;
-	if (admit_rate_limits(r, who, role, model, oreq.prompt_tokens_estimate + max_out) != 0)
-		goto out;
 	async = wants_async(fr);
 	if (async && oreq.stream) {
 		/* nobody will read a stream of an async job: store the whole answer */
@@ -181,10 +226,37 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 		json_object_del(oreq.body, "stream_options");
 		oreq.stream = 0;
 	}
-	if ((stored = json_dumps(oreq.body, JSON_COMPACT)) == NULL) {
+	if ((stored = json_dumps(oreq.body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		reply_fail(&r->reply, 500, "server_error", NULL, NULL, "Out of memory.");
 		goto out;
 	}
+	SHA256((const unsigned char *)stored, strlen(stored), sha);
+	/* the same Idempotency-Key, or a retry of the official SDKs: the job exists */
+	retried = FCGX_GetParam("HTTP_X_STAINLESS_RETRY_COUNT", fr->envp);
+	if (idem != NULL || (retried != NULL && strcmp(retried, "0") != 0)) {
+		uint64_t old = 0;
+		char old_pid[AIF_JOB_ID_LEN + 1];
+		int same = 0;
+		err = aif_queue_find_idempotent(r->db, who->key_id, idem, sha,
+		    cfg->queue.idempotency_window_s, &old, old_pid, &same);
+		if (err == AIF_OK && !same) {
+			reply_fail(&r->reply, 409, "invalid_request_error",
+			    "idempotency_key_reused", "Idempotency-Key", "This Idempotency-Key "
+			    "was already used with a different request body.");
+			goto out;
+		}
+		if (err == AIF_OK) {
+			attach(r, who, old, old_pid, async, oreq.stream, kind);
+			goto out;
+		}
+		if (err != AIF_NOTFOUND) {
+			reply_fail(&r->reply, 503, "server_error", "database_unavailable", NULL,
+			    "The service is temporarily unavailable, please retry shortly.");
+			goto out;
+		}
+	}
+	if (admit_rate_limits(r, who, role, model, oreq.prompt_tokens_estimate + max_out) != 0)
+		goto out;
 	memset(&job, 0, sizeof(job));
 	job.api_key_id = who->key_id;
 	job.tenant = who->tenant;
@@ -200,6 +272,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	job.max_tokens = oreq.max_tokens;
 	job.request_body = stored;
 	job.request_len = strlen(stored);
+	job.request_sha256 = sha;
 	job.tokens_charged = oreq.prompt_tokens_estimate + max_out;
 	admit_budget(cfg, who, role, model, oreq.prompt_tokens_estimate, max_out, &job);
 	err = enqueue_job(&job, &id, public_id);
@@ -213,8 +286,17 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 		goto out;
 	}
 	if (err == AIF_CONFLICT) {
-		reply_fail(&r->reply, 409, "invalid_request_error", "idempotency_key_reused",
-		    "Idempotency-Key", "A job with this Idempotency-Key already exists.");
+		/* a concurrent request with the same key won the insert: join it */
+		uint64_t old = 0;
+		char old_pid[AIF_JOB_ID_LEN + 1];
+		int same = 0;
+		if (aif_queue_find_idempotent(r->db, who->key_id, idem, sha,
+		    cfg->queue.idempotency_window_s, &old, old_pid, &same) == AIF_OK && same)
+			attach(r, who, old, old_pid, async, oreq.stream, kind);
+		else
+			reply_fail(&r->reply, 409, "invalid_request_error",
+			    "idempotency_key_reused", "Idempotency-Key", "This Idempotency-Key "
+			    "was already used with a different request body.");
 		goto out;
 	}
 	if (err != AIF_OK) {

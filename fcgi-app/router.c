@@ -28,7 +28,7 @@ static const struct route routes[] = {
 	{ R_EMBEDDINGS, "/v1/embeddings", 0, "POST", "embeddings" },
 	{ R_MODELS, "/v1/models", 0, "GET", "models" },
 	{ R_MODEL, "/v1/models/", 1, "GET", "models" },
-	{ R_JOB, "/v1/jobs/", 1, "GET", "jobs" },
+	{ R_JOB, "/v1/jobs", 2, "*", "jobs" },
 	{ R_HEALTHZ, "/healthz", 0, "GET", NULL },
 };
 
@@ -169,7 +169,7 @@ api_handle(struct req *r)
 		route_models(r, &who, id);
 		break;
 	case R_JOB:
-		route_jobs(r, &who, id);
+		route_jobs(r, &who);
 		break;
 	case R_HEALTHZ:
 	case R_ADMIN_KEYS:

@@ -37,14 +37,16 @@ AIF_MOCK_PORT=${AIF_MOCK_PORT:-9101}
 if [[ $AIF_MOCK_PORT =~ ^[0-9]+$ ]]; then
 	AIF_TGI_PORT=${AIF_TGI_PORT:-$((AIF_MOCK_PORT + 1))}
 	AIF_TRITON_PORT=${AIF_TRITON_PORT:-$((AIF_MOCK_PORT + 2))}
+	AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-$((AIF_MOCK_PORT + 10))}	# demo-ha's 2nd replica (tests start it)
 fi
 AIF_TGI_PORT=${AIF_TGI_PORT:-}
 AIF_TRITON_PORT=${AIF_TRITON_PORT:-}
+AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-}
 AIF_DB_NAME=${AIF_DB_NAME:-aif}
 AIF_WORKERS=${AIF_WORKERS:-2}
 AIF_CONFIG=${AIF_CONFIG:-$AIF_REPO/config/aif.yaml}
 case $AIF_CONFIG in /*) ;; *) AIF_CONFIG=$PWD/$AIF_CONFIG ;; esac
-export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_DB_NAME AIF_CONFIG
+export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_MOCK2_PORT AIF_DB_NAME AIF_CONFIG
 [ -n "${AIF_SYNC_TIMEOUT_MS:-}" ] && export AIF_SYNC_TIMEOUT_MS
 
 BIN=$(realpath -m -- "${AIF_BIN_DIR:-$AIF_REPO/bin}")
@@ -305,6 +307,7 @@ write_stack_env() {
 			printf 'AIF_TGI_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TGI_PORT")"
 			printf 'AIF_TRITON_PORT=%s\n' "$(sh_quote "$AIF_TRITON_PORT")"
 			printf 'AIF_TRITON_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TRITON_PORT")"
+			printf 'AIF_MOCK2_PORT=%s\n' "$(sh_quote "$AIF_MOCK2_PORT")"
 			printf 'AIF_REPO=%s\n' "$(sh_quote "$AIF_REPO")"
 		} >"$tmp"
 	)

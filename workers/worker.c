@@ -345,15 +345,27 @@ start_call(struct worker *w, struct aif_claimed *job)
 	}
 	if (c->stream)
 		c->relay = relay_get(&w->relays, c->job.reply_to);
-	if (ad == NULL || ad->build(c->model, &c->model->replicas[ri],
-	    aif_kind_from_name(c->job.kind), c->job.request_body,
-	    strlen(c->job.request_body), &c->req) != AIF_OK ||
-	    engine_call_setup(c, c->job.public_id) != AIF_OK) {
+	enum aif_err berr = ad == NULL ? AIF_CONFIG : ad->build(c->model,
+	    &c->model->replicas[ri], aif_kind_from_name(c->job.kind), c->job.request_body,
+	    strlen(c->job.request_body), &c->req);
+	if (berr == AIF_OK)
+		berr = engine_call_setup(c, c->job.public_id);
+	if (berr != AIF_OK) {
 		res.failure = AIF_FAIL_FATAL;
-		res.client_status = 500;
-		snprintf(res.error_type, sizeof(res.error_type), "server_error");
-		snprintf(res.message, sizeof(res.message),
-		    "The gateway could not build the engine request.");
+		if (berr == AIF_INVALID || berr == AIF_TOOBIG) {
+			/* the request uses something this engine's protocol cannot carry */
+			res.client_status = 400;
+			snprintf(res.error_type, sizeof(res.error_type), "invalid_request_error");
+			snprintf(res.error_code, sizeof(res.error_code), "unsupported_by_engine");
+			snprintf(res.message, sizeof(res.message), "The engine behind model '%s' "
+			    "cannot serve this request as sent (see docs/ADAPTERS.md).",
+			    c->model->id);
+		} else {
+			res.client_status = 500;
+			snprintf(res.error_type, sizeof(res.error_type), "server_error");
+			snprintf(res.message, sizeof(res.message),
+			    "The gateway could not build the engine request.");
+		}
 		record_failure(w, c, &res);
 		engine_call_free(c);
 		return;
@@ -553,13 +565,23 @@ finish_transfers(struct worker *w)
 	}
 }
 
+static void	on_cancel(void *arg, uint64_t job_id);
+
+/* Doorbell messages: "wake" (new jobs) or "cancel <job id>" (abort that call). */
 static void
 drain_doorbell(struct worker *w, int *woken)
 {
 	char buf[AIF_DOORBELL_MSG_MAX];
 
-	while (aif_doorbell_recv(w->doorbell_fd, buf, sizeof(buf)) > 0)
+	while (aif_doorbell_recv(w->doorbell_fd, buf, sizeof(buf)) > 0) {
+		if (strncmp(buf, "cancel ", 7) == 0) {
+			uint64_t id = strtoull(buf + 7, NULL, 10);
+			if (id > 0)
+				on_cancel(w, id);
+			continue;
+		}
 		*woken = 1;
+	}
 }
 
 /* Aborts every transfer still running (end of a drain). */
@@ -673,7 +695,8 @@ teardown(struct worker *w)
 	free(w->model_free);
 }
 
-/* CANCEL from an aif-api: its client left a stream and the policy says cancel. */
+/* A job to abort: CANCEL from an aif-api whose streaming client left (policy cancel),
+ * or "cancel <id>" on the doorbell after POST /v1/jobs/{id}/cancel. */
 static void
 on_cancel(void *arg, uint64_t job_id)
 {
@@ -689,9 +712,10 @@ on_cancel(void *arg, uint64_t job_id)
 	curl_multi_remove_handle(w->multi, c->easy);
 	release_slot(w, c);
 	list_remove(w, c);
+	/* already cancelled when the owner asked: then this finds nothing to change */
 	err = aif_queue_cancel(w->db, c->job.id, c->job.lease_token,
 	    "client disconnected from the stream; engine call cancelled");
-	aif_info("msg=\"stream cancelled by its client\" job=%s recorded=%d",
+	aif_info("msg=\"engine call cancelled\" job=%s recorded_here=%d",
 	    c->job.public_id, err == AIF_OK);
 	engine_call_free(c);
 }

@@ -98,9 +98,9 @@ test('404: unknown model -> NotFoundError model_not_found, param model', T, asyn
   await sdkError(c.models.retrieve('no-such-model'), OpenAI.NotFoundError, 404, { code: 'model_not_found' });
 });
 
-test('404: a model the role may not use looks unknown (batch key, demo-chat)', T, async () => {
+test('403: a model the role may not use is permission_denied (batch key, demo-chat)', T, async () => {
   const b = client(createKey(uniq('batch'), 'batch'));
-  await sdkError(b.chat.completions.create(chatBody('hi')), OpenAI.NotFoundError, 404, { code: 'model_not_found', param: 'model' });
+  await sdkError(b.chat.completions.create(chatBody('hi')), OpenAI.PermissionDeniedError, 403, { code: 'model_forbidden', param: 'model' });
 });
 
 test('404: unknown route -> unknown_url (app and nginx)', T, async () => {
