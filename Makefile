@@ -31,20 +31,22 @@ BIN     ?= bin
 
 CORE_SRC    := $(wildcard core/*.c) $(wildcard adapters/*.c)
 API_SRC     := $(wildcard fcgi-app/*.c)
-WORKER_SRC  := $(wildcard workers/*.c)
+WORKER_SRC  := $(filter-out workers/cron%.c,$(wildcard workers/*.c))
+CRON_SRC    := $(wildcard workers/cron*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
 API_OBJ     := $(API_SRC:%.c=$(BUILD)/%.o)
 WORKER_OBJ  := $(WORKER_SRC:%.c=$(BUILD)/%.o)
+CRON_OBJ    := $(CRON_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIBAIF      := $(BUILD)/libaif.a
 
 .PHONY: all clean unit check up down test install deps bench fmt
-all: $(BIN)/aif-api $(BIN)/aif-worker $(BIN)/aifctl
+all: $(BIN)/aif-api $(BIN)/aif-worker $(BIN)/aif-cron $(BIN)/aifctl
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +63,11 @@ $(BIN)/aif-api: $(API_OBJ) $(LIBAIF)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/aif-worker: $(WORKER_OBJ) $(LIBAIF)
+	@mkdir -p $(BIN)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/aif-cron: $(CRON_OBJ) $(LIBAIF)
 	@mkdir -p $(BIN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -104,4 +111,72 @@ bench: deps all
 clean:
 	rm -rf build build-asan bin
 
--include $(CORE_OBJ:.o=.d) $(API_OBJ:.o=.d) $(WORKER_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(API_OBJ:.o=.d) $(WORKER_OBJ:.o=.d) $(CRON_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# --- install / uninstall -------------------------------------------------------------------
+# `make install [DESTDIR=/stage] [PREFIX=/usr]` puts everything where a Debian system
+# expects it (docs/OPERATIONS.md). Without DESTDIR it then runs `aif-setup system` (user
+# aif, directories, key pepper, daemon-reload); with DESTDIR it only stages files (run
+# aif-setup on the target). The config is installed only when absent; uninstall keeps
+# it, /var/lib/aif, the user and the database.
+PREFIX     ?= /usr
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share/aif
+DOCDIR     ?= $(PREFIX)/share/doc/aif
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+NGINXDIR   ?= $(SYSCONFDIR)/nginx
+INSTALL    ?= install
+
+AIF_PROGS  := aif-api aif-worker aif-cron aifctl
+AIF_UNITS  := aif-api.socket aif-api.service aif-worker@.service \
+	$(foreach j,reap rollup retention autoscale,aif-cron-$(j).service aif-cron-$(j).timer)
+# Paths the units, aif-setup and the docs name, rewritten for another PREFIX/SYSCONFDIR.
+AIF_PATHS  := -e 's|/usr/bin/aif|$(BINDIR)/aif|g' -e 's|/usr/share/aif|$(DATADIR)|g' \
+	-e 's|/usr/share/doc/aif|$(DOCDIR)|g' -e 's|/usr/lib/sysusers.d|$(SYSUSERSDIR)|g' \
+	-e 's|/usr/lib/tmpfiles.d|$(TMPFILESDIR)|g' -e 's|/etc/aif/|$(SYSCONFDIR)/aif/|g'
+
+.PHONY: uninstall
+install: all
+	@for p in $(AIF_PROGS); do [ -x $(BIN)/$$p ] || { echo "install: $(BIN)/$$p was not built" >&2; exit 1; }; done
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)/sql \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/aif $(DESTDIR)$(NGINXDIR)/sites-available
+	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(AIF_PROGS)) $(DESTDIR)$(BINDIR)/
+	sed $(AIF_PATHS) systemd/aif-setup >$(DESTDIR)$(SBINDIR)/aif-setup.tmp
+	chmod 0755 $(DESTDIR)$(SBINDIR)/aif-setup.tmp
+	mv -f $(DESTDIR)$(SBINDIR)/aif-setup.tmp $(DESTDIR)$(SBINDIR)/aif-setup
+	@set -e; for u in $(AIF_UNITS); do \
+	  sed $(AIF_PATHS) systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp; mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u; \
+	  echo "  UNIT    $(DESTDIR)$(UNITDIR)/$$u"; done
+	$(INSTALL) -m 0644 systemd/aif.sysusers $(DESTDIR)$(SYSUSERSDIR)/aif.conf
+	$(INSTALL) -m 0644 systemd/aif.tmpfiles $(DESTDIR)$(TMPFILESDIR)/aif.conf
+	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	$(INSTALL) -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 nginx/aif.conf $(DESTDIR)$(NGINXDIR)/sites-available/aif.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/aif/aif.yaml ]; then \
+	  echo "  KEEP    $(DESTDIR)$(SYSCONFDIR)/aif/aif.yaml (exists; new default: config/aif.production.yaml)"; \
+	else \
+	  echo "  CONFIG  $(DESTDIR)$(SYSCONFDIR)/aif/aif.yaml"; \
+	  $(INSTALL) -m 0640 config/aif.production.yaml $(DESTDIR)$(SYSCONFDIR)/aif/aif.yaml; fi
+	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/aif-setup system && \
+	  echo "install: done; next: aif-setup database, then see docs/OPERATIONS.md"; \
+	else echo "install: staged in $(DESTDIR); on the target run: aif-setup"; fi
+
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl disable --now $(foreach j,reap rollup retention autoscale,aif-cron-$(j).timer) \
+	    aif-api.socket aif-api.service 2>/dev/null || true; \
+	  systemctl stop 'aif-worker@*.service' 'aif-cron-*.service' 2>/dev/null || true; fi
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(AIF_PROGS)) $(DESTDIR)$(SBINDIR)/aif-setup
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(AIF_UNITS))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/aif.conf $(DESTDIR)$(TMPFILESDIR)/aif.conf
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(NGINXDIR)/sites-available/aif.conf
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "uninstall: kept $(SYSCONFDIR)/aif, /var/lib/aif, the user aif and the database;"
+	@echo "uninstall: remove the link $(NGINXDIR)/sites-enabled/aif.conf yourself if you made one"

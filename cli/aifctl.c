@@ -6,6 +6,7 @@
  *   aifctl [--config FILE] migrate [--sql-dir DIR]
  *   aifctl [--config FILE] keys create|list|show|revoke|rotate ...  (cmd_keys.c)
  *   aifctl [--config FILE] jobs show ID | list [--state S] | cancel ID  (cmd_jobs.c)
+ *   aifctl [--config FILE] workers | queue | top [--format table|json]  (cmd_ops.c)
  *   aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model] [--format F]
  *   aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]   (cmd_pii.c)
  */
@@ -49,6 +50,7 @@ usage(void)
 	    "       aifctl [--config FILE] migrate [--sql-dir DIR]\n"
 	    "       aifctl [--config FILE] keys create|list|show|revoke|rotate ...\n"
 	    "       aifctl [--config FILE] jobs show ID | list [--state S] | cancel ID\n"
+	    "       aifctl [--config FILE] workers | queue [--format table|json] | top\n"
 	    "       aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model]\n"
 	    "                                    [--format table|csv|json]\n"
 	    "       aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]\n");
@@ -243,6 +245,9 @@ main(int argc, char **argv)
 		rc = cmd_migrate(cfg, sql_dir);
 	} else if (strcmp(argv[i], "keys") == 0) {
 		rc = aifctl_cmd_keys(cfg, argc - i, argv + i);
+	} else if (strcmp(argv[i], "workers") == 0 || strcmp(argv[i], "queue") == 0 ||
+	    strcmp(argv[i], "top") == 0) {
+		rc = aifctl_cmd_ops(cfg, argc - i, argv + i);
 	} else if (strcmp(argv[i], "jobs") == 0) {
 		rc = aifctl_cmd_jobs(cfg, argc - i, argv + i);
 	} else if (strcmp(argv[i], "usage") == 0) {

@@ -14,6 +14,9 @@ int	aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv);
 /* aifctl jobs show|list|cancel: cli/cmd_jobs.c. argv[0] is "jobs". */
 int	aifctl_cmd_jobs(const struct aif_config *cfg, int argc, char **argv);
 
+/* aifctl workers | queue | top: cli/cmd_ops.c. argv[0] is the command. */
+int	aifctl_cmd_ops(const struct aif_config *cfg, int argc, char **argv);
+
 /* aifctl pii mask [--explain] [--model M] [--role R]: cli/cmd_pii.c */
 int	aifctl_cmd_pii(const char *config_path, int argc, char **argv);
 

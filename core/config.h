@@ -113,6 +113,121 @@ struct aif_tenant {
 	int64_t	 monthly_budget_micros;	/* -1 none */
 };
 
+/* ---- PII masking: YAML `pii:` (docs/PII.md; the engine is core/pii.h) ---- */
+
+/* What is done with an entity found in a text. */
+enum aif_pii_action {
+	AIF_PII_UNSET = 0,	/* not given at this level: the next level decides */
+	AIF_PII_ALLOW,		/* left as it is */
+	AIF_PII_MASK,		/* replaced by "[EMAIL]", or partially: "010-****-5678" */
+	AIF_PII_REDACT,		/* removed */
+	AIF_PII_HASH,		/* "[EMAIL:3f9a1c2b]": keyed HMAC-SHA256, equal values give
+				   equal tokens */
+	AIF_PII_BLOCK,		/* the request is refused (400 naming the type) */
+};
+
+enum aif_pii_mask_style {
+	AIF_PII_STYLE_UNSET = 0,
+	AIF_PII_STYLE_PLACEHOLDER,	/* "[EMAIL]" */
+	AIF_PII_STYLE_PARTIAL,		/* keeps a few characters: "010-****-5678" */
+};
+
+enum aif_pii_validation {
+	AIF_PII_VALIDATE_NONE = 0,	/* the regex alone decides */
+	AIF_PII_VALIDATE_LUHN,		/* the match's digits pass Luhn */
+	AIF_PII_VALIDATE_MOD97,		/* the match is an IBAN passing ISO 7064 mod 97 */
+};
+
+/* pii.detectors[]: a built-in detector switched on or off, with its own action. */
+struct aif_pii_detector {
+	char	*entity;	/* a built-in type name (required, unique) */
+	int	 enabled;	/* bool, default true */
+	char	*action_name;	/* allow|mask|redact|hash|block; default pii.default_action */
+	char	*mask_style_name; /* placeholder|partial; default pii.mask_style */
+	int	 action;	/* enum aif_pii_action of action_name, UNSET when absent */
+	int	 mask_style;	/* enum aif_pii_mask_style, UNSET when absent */
+	int	 line, column;	/* of the entry (1-based), for messages */
+};
+
+/* pii.rules[]: a custom regex rule. */
+struct aif_pii_rule {
+	char	*name;		/* required, unique */
+	char	*entity;	/* type it reports, [A-Z][A-Z0-9_]* (required); a built-in
+				   name adds a pattern to that type */
+	char	*pattern;	/* PCRE2 on UTF-8 text; the whole match is the entity;
+				   must not match the empty string (required) */
+	int	 enabled;	/* bool, default true */
+	int	 case_insensitive; /* bool, default false */
+	char	*validation_name; /* none (default), luhn, mod97 */
+	int	 validation;	/* enum aif_pii_validation, derived */
+	char	**context;	/* keywords, one of which must occur within 64 bytes
+				   before or 32 after the match (caseless); default none */
+	size_t	 ncontext;
+	char	*action_name;	/* as in detectors[]; rules of one entity must agree */
+	char	*mask_style_name;
+	int	 action;	/* derived, UNSET when absent */
+	int	 mask_style;	/* derived, UNSET when absent */
+	int	 line, column;	/* of the pattern (1-based) */
+};
+
+/* pii.policies[].actions[]: what a policy does with one type (or a glob of types). */
+struct aif_pii_override {
+	char	*entity;	/* type name, or fnmatch pattern over type names such as
+				   "KR_*" or "*" (required) */
+	char	*action_name;	/* required */
+	char	*mask_style_name; /* optional */
+	int	 action;	/* derived */
+	int	 mask_style;	/* derived, UNSET when absent */
+	int	 line, column;	/* of the entry (1-based) */
+};
+
+/* pii.policies[]: overrides for requests whose model and role both match. Every
+ * matching policy applies, in file order; a later one wins for the same type, and
+ * within one policy a later entry wins. */
+struct aif_pii_policy {
+	char	*name;		/* optional, shown by `aifctl pii mask --explain` */
+	char	**models;	/* fnmatch over the model id, default ["*"] */
+	size_t	 nmodels;
+	char	**roles;	/* fnmatch over the key's role name, default ["*"] */
+	size_t	 nroles;
+	struct aif_pii_override *actions; /* at least one (required) */
+	size_t	 nactions;
+};
+
+/* autoscale.models[]: a per-model override of the queue each worker should carry. */
+struct aif_autoscale_model {
+	char	*model;
+	int	 target_queue_per_worker;
+};
+
+/* autoscale.engines[]: the engine scaling hook of one model. */
+struct aif_autoscale_engine {
+	char	*model;
+	int	 min_replicas;		/* default 1 */
+	int	 max_replicas;		/* default 1 */
+	int	 target_queue_per_replica; /* default 32 */
+	char	*command;		/* run with {model} and {replicas} replaced */
+};
+
+/* YAML `autoscale:` -- the policy of `aif-cron autoscale` (docs/OPERATIONS.md). */
+struct aif_autoscale {
+	int	 enabled;		/* set when the section is present */
+	int	 min_workers;		/* default 1 */
+	int	 max_workers;		/* default 4 */
+	int	 target_queue_per_worker; /* queued + running jobs per worker, default 64 */
+	char	*max_queue_age;		/* an older oldest queued job adds a worker; "" off */
+	char	*scale_up_cooldown;	/* default 30s */
+	char	*scale_down_cooldown;	/* default 5m */
+	int64_t	 max_queue_age_ms, scale_up_cooldown_ms, scale_down_cooldown_ms; /* derived */
+	char	*start_command;		/* {n}: worker number; default
+					   "systemctl start aif-worker@{n}" */
+	char	*stop_command;		/* default "systemctl stop aif-worker@{n}" */
+	struct aif_autoscale_model *models;
+	size_t	 nmodels;
+	struct aif_autoscale_engine *engines;
+	size_t	 nengines;
+};
+
 struct aif_config {
 	char	*path;		/* the file this came from */
 
@@ -169,8 +284,34 @@ struct aif_config {
 	size_t	 nmodels;
 	struct aif_role	*roles;		/* at least one (required) */
 	size_t	 nroles;
+	struct aif_autoscale autoscale;	/* optional */
 	struct aif_tenant *tenants;	/* optional */
 	size_t	 ntenants;
+
+	struct {			/* YAML `pii:`, see docs/PII.md */
+		int	 enabled;	/* 1 on (the default once the section is
+					   present), 0 `enabled: false`, -1 no section
+					   (off) */
+		int	 mask_responses; /* bool, default false */
+		char	*default_action_name; /* default "mask" */
+		int	 default_action; /* derived, never UNSET once loaded */
+		char	*mask_style_name; /* default "placeholder" */
+		int	 mask_style;	/* derived, never UNSET once loaded */
+		char	*hash_key_file;	/* key of the hash action; NULL: a key derived
+					   from auth.pepper_file (one of the two is
+					   required when any action is hash) */
+		int	 hash_length;	/* hex digits of a hash token, 8..64 even,
+					   default 8 */
+		int	 uses_hash;	/* derived: some action is hash */
+		int	 hash_line, hash_column; /* of hash_key_file, else of the first
+					   hash action: where key errors point */
+		struct aif_pii_detector *detectors; /* optional, one per type */
+		size_t	 ndetectors;
+		struct aif_pii_rule *rules;	/* optional */
+		size_t	 nrules;
+		struct aif_pii_policy *policies; /* optional */
+		size_t	 npolicies;
+	} pii;
 };
 
 /* Returns the tenant named `name` (borrowed), or NULL (unlimited). */

@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 #include "pricing.h"
 #include "queue.h"
 #include "ratelimit.h"
@@ -75,7 +76,7 @@ int
 admit_rate_limits(struct req *r, const struct aif_principal *who,
     const struct aif_role *role, const struct aif_model *model, int64_t tokens)
 {
-	const struct aif_tenant *t = aif_cfg_tenant(r->api->cfg, who->tenant);
+	const struct aif_tenant *t = aif_cfg_tenant(r->cfg, who->tenant);
 	struct aif_rl_check c[AIF_RL_SUBJECTS_MAX];
 	char keyid[32];
 	size_t n = 0;
@@ -106,6 +107,11 @@ admit_rate_limits(struct req *r, const struct aif_principal *who,
 		if (c[i].allowed)
 			continue;
 		is_rpm = strstr(c[i].subject, ":rpm") != NULL;
+		aif_metrics_add("aif_ratelimit_refusals_total", is_rpm ?
+		    (strncmp(c[i].subject, "key:", 4) == 0 ? "kind=\"requests\",scope=\"key\"" :
+		    "kind=\"requests\",scope=\"tenant\"") :
+		    (strncmp(c[i].subject, "key:", 4) == 0 ? "kind=\"tokens\",scope=\"key\"" :
+		    "kind=\"tokens\",scope=\"tenant\""), 1);
 		aif_rl_go_duration(c[i].retry_after_ms, wait, sizeof(wait));
 		snprintf(hdr, sizeof(hdr), "Retry-After: %" PRId64 "\r\nretry-after-ms: %" PRId64
 		    "\r\n", (c[i].retry_after_ms + 999) / 1000, c[i].retry_after_ms);

@@ -23,8 +23,18 @@
 
 struct waiters;
 
+/* A loaded configuration and the requests using it (reload swaps the current one;
+ * the old one is freed by its last user). */
+struct cfg_holder {
+	struct aif_config	*cfg;
+	int			 refs;		/* api's own + one per request */
+	int			 owned;		/* freed with the holder (not the boot one) */
+};
+
 struct api {
-	const struct aif_config	*cfg;
+	const struct aif_config	*cfg;		/* the boot config: server, database and
+						   auth settings, which need a restart */
+	struct cfg_holder	*current;	/* models, roles, tenants, queue: reloadable */
 	struct aif_auth		*auth;
 	int			 listen_fd;
 	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];
@@ -41,17 +51,23 @@ struct reply {
 	char		 job_id[AIF_JOB_ID_LEN + 1];	/* "" until a job exists */
 	char		 headers[512];	/* extra header lines ("...\r\n"), e.g. the
 					   x-ratelimit-* of the caller's limits */
+	const char	*route;		/* metrics label of the route, static */
 };
 
 /* One request being handled by an acceptor thread. */
 struct req {
 	struct api	*api;
+	const struct aif_config *cfg;	/* the config this request started with */
 	struct aif_db	*db;		/* the acceptor thread's connection (borrowed) */
 	struct reply	 reply;
 	const char	*method;	/* borrowed from the FastCGI params */
 	char		 path[256];	/* without the query string */
 	int		 parked;	/* 1: ownership of reply.fcgi went to the waiters */
 };
+
+/* main.c: the current config for one request, and its release. */
+struct cfg_holder *api_cfg_acquire(struct api *api);
+void	api_cfg_release(struct cfg_holder *h);
 
 /* respond.c: writes the whole response and finishes the FastCGI request (frees it).
  * `headers` is extra header lines, each ending in "\r\n", or NULL. */
@@ -73,6 +89,10 @@ void	route_completions(struct req *r, const struct aif_principal *who,
 	    enum aif_kind kind);
 /* route_models.c: GET /v1/models and /v1/models/{id} */
 void	route_models(struct req *r, const struct aif_principal *who, const char *id);
+/* route_ops.c: GET /readyz; GET /metrics (trusted: nginx vouched for the address) */
+void	route_readyz(struct req *r);
+void	route_metrics(struct req *r, int trusted);
+
 /* route_admin.c: /admin/keys... for admin roles */
 void	route_admin(struct req *r, const struct aif_principal *who);
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel; job_json builds the job

@@ -18,10 +18,76 @@
 
 #include "api.h"
 #include "log.h"
+#include "sdnotify.h"
 
 #define STOP_GRACE_MS	10000
 
 static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t cfg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct cfg_holder *
+api_cfg_acquire(struct api *api)
+{
+	struct cfg_holder *h;
+
+	pthread_mutex_lock(&cfg_mu);
+	h = api->current;
+	h->refs++;
+	pthread_mutex_unlock(&cfg_mu);
+	return h;
+}
+
+void
+api_cfg_release(struct cfg_holder *h)
+{
+	int last;
+
+	pthread_mutex_lock(&cfg_mu);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&cfg_mu);
+	if (last) {
+		if (h->owned)
+			aif_cfg_free(h->cfg);
+		free(h);
+	}
+}
+
+/* SIGHUP: a new config for new requests; in-flight ones finish on theirs. An invalid
+ * file is refused, its errors logged with file:line:column, the old one stays. */
+static void
+reload(struct api *api, const char *path)
+{
+	struct aif_config *cfg = NULL;
+	struct cfg_holder *h, *old;
+	char errbuf[8192];
+
+	(void)aif_sd_notify("RELOADING=1");
+	if (aif_cfg_load(path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+		char *save = NULL;
+		for (char *line = strtok_r(errbuf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			aif_error("msg=\"reload refused; keeping the running config\" error=\"%s\"",
+			    line);
+		(void)aif_sd_notify("READY=1");
+		return;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		aif_cfg_free(cfg);
+		(void)aif_sd_notify("READY=1");
+		return;
+	}
+	h->cfg = cfg;
+	h->refs = 1;
+	h->owned = 1;
+	pthread_mutex_lock(&cfg_mu);
+	old = api->current;
+	api->current = h;
+	pthread_mutex_unlock(&cfg_mu);
+	api_cfg_release(old);
+	aif_info("msg=\"config reloaded\" path=%s models=%zu roles=%zu", path, cfg->nmodels,
+	    cfg->nroles);
+	(void)aif_sd_notify("READY=1");
+}
 
 static void
 usage(void)
@@ -59,11 +125,14 @@ acceptor(void *arg)
 				break;
 			continue;
 		}
+		struct cfg_holder *h = api_cfg_acquire(api);
 		memset(&r, 0, sizeof(r));
 		r.api = api;
+		r.cfg = h->cfg;
 		r.db = db;
 		r.reply.fcgi = fr;
 		api_handle(&r);
+		api_cfg_release(h);
 		if (!r.parked && r.reply.fcgi != NULL) {
 			/* every route answers; this is a safety net */
 			reply_fail(&r.reply, 500, "server_error", NULL, NULL,
@@ -135,6 +204,10 @@ main(int argc, char **argv)
 	}
 	memset(&api, 0, sizeof(api));
 	api.cfg = cfg;
+	if ((api.current = calloc(1, sizeof(*api.current))) == NULL)
+		return 1;
+	api.current->cfg = cfg;
+	api.current->refs = 1;
 	api.listen_fd = -1;
 	api.doorbell_fd = -1;
 	api.sender_fd = -1;
@@ -169,17 +242,29 @@ main(int argc, char **argv)
 	for (; nthreads < cfg->server.threads; nthreads++)
 		if (pthread_create(&threads[nthreads], NULL, acceptor, &api) != 0)
 			break;
+	/* ready once config, database and listener are: tell systemd */
+	{
+		struct aif_db *probe = NULL;
+		for (int i = 0; i < 50 && aif_db_open(cfg, &probe) != AIF_OK; i++) {
+			aif_db_close(probe);
+			probe = NULL;
+			usleep(200000);
+		}
+		aif_db_close(probe);
+	}
 	aif_info("msg=\"aif-api ready\" listen=%s threads=%d doorbell=%s models=%zu",
 	    cfg->server.listen, nthreads, api.doorbell_path, cfg->nmodels);
+	(void)aif_sd_notify("READY=1");
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			aif_info("msg=\"SIGHUP: reload is not implemented yet; ignoring\"");
+			reload(&api, config_path);
 			continue;
 		}
 		break;
 	}
+	(void)aif_sd_notify("STOPPING=1");
 	aif_info("msg=\"stopping\" signal=%d", sig);
 	api.stopping = 1;
 	/* Wake the acceptors blocked in accept(2). */
@@ -202,6 +287,8 @@ out:
 	if (api.sender_fd >= 0)
 		close(api.sender_fd);
 	aif_auth_free(api.auth);
+	if (api.current != NULL)
+		api_cfg_release(api.current);	/* frees a reloaded config */
 	aif_cfg_free(cfg);
 	return rc;
 }

@@ -8,6 +8,18 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
+
+/* aif_requests_total{route,status} */
+static void
+count_response(const struct reply *rp, int status)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
+	    rp->route != NULL ? rp->route : "unknown", status);
+	aif_metrics_add("aif_requests_total", labels, 1);
+}
 
 void
 reply_send(struct reply *rp, int status, const char *headers, const char *body,
@@ -18,6 +30,7 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 
 	if (rp->fcgi == NULL)
 		return;
+	count_response(rp, status);
 	n = snprintf(head, sizeof(head),
 	    "Status: %d %s\r\n"
 	    "Content-Type: application/json\r\n"

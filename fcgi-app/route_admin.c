@@ -86,7 +86,7 @@ create(struct req *r)
 	if (a.name == NULL || strlen(a.name) == 0 || strlen(a.name) > 128) {
 		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "name",
 		    "'name' is required: a string of 1 to 128 characters.");
-	} else if (a.role == NULL || aif_cfg_role(r->api->cfg, a.role) == NULL) {
+	} else if (a.role == NULL || aif_cfg_role(r->cfg, a.role) == NULL) {
 		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "role",
 		    "'role' must name a role of the configuration.");
 	} else if (a.tenant != NULL && (strlen(a.tenant) == 0 || strlen(a.tenant) > 128)) {
@@ -106,7 +106,7 @@ create(struct req *r)
 void
 route_admin(struct req *r, const struct aif_principal *who)
 {
-	const struct aif_role *role = aif_cfg_role(r->api->cfg, who->role);
+	const struct aif_role *role = aif_cfg_role(r->cfg, who->role);
 	const char *rest = r->path + strlen("/admin/keys");
 	int get = strcmp(r->method, "GET") == 0, post = strcmp(r->method, "POST") == 0;
 	json_t *out = NULL;

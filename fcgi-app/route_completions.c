@@ -14,6 +14,7 @@
 #include "adapter.h"
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 
 #define IDEMPOTENCY_KEY_MAX	255
@@ -67,7 +68,7 @@ pick_priority(struct req *r, const struct aif_principal *who, const struct aif_r
 {
 	const char *h = FCGX_GetParam("HTTP_X_PRIORITY", r->reply.fcgi->envp);
 	int cap = who->max_priority >= 0 ? who->max_priority : role->max_priority;
-	int prio = r->api->cfg->queue.default_priority;
+	int prio = r->cfg->queue.default_priority;
 	int64_t v;
 
 	if (h != NULL) {
@@ -111,9 +112,9 @@ attach(struct req *r, const struct aif_principal *who, uint64_t id, const char *
 		return;
 	}
 	if ((stream ? streams_park(r->api, id, &r->reply, kind, 0,
-	    aif_now_ms() + r->api->cfg->server.sync_timeout_ms) :
+	    aif_now_ms() + r->cfg->server.sync_timeout_ms) :
 	    waiters_park(r->api, id, &r->reply,
-	    aif_now_ms() + r->api->cfg->server.sync_timeout_ms)) != 0) {
+	    aif_now_ms() + r->cfg->server.sync_timeout_ms)) != 0) {
 		reply_fail(&r->reply, 503, "server_error", "too_many_waiting", NULL,
 		    "Too many requests are waiting; poll GET /v1/jobs/%s.", public_id);
 		return;
@@ -128,7 +129,7 @@ attach(struct req *r, const struct aif_principal *who, uint64_t id, const char *
 void
 route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
 {
-	const struct aif_config *cfg = r->api->cfg;
+	const struct aif_config *cfg = r->cfg;
 	FCGX_Request *fr = r->reply.fcgi;
 	const char *ctype = FCGX_GetParam("CONTENT_TYPE", fr->envp);
 	const char *idem = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fr->envp);
@@ -277,6 +278,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	admit_budget(cfg, who, role, model, oreq.prompt_tokens_estimate, max_out, &job);
 	err = enqueue_job(&job, &id, public_id);
 	if (err == AIF_FORBIDDEN) {
+		aif_metrics_add("aif_budget_refusals_total", "", 1);
 		static const char quota[] = "{\"error\":{\"message\":\"You exceeded your "
 		    "current quota: this request's worst-case cost does not fit in the monthly "
 		    "budget left.\",\"type\":\"insufficient_quota\",\"param\":null,"

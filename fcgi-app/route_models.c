@@ -14,7 +14,7 @@ model_json(const struct aif_model *m)
 void
 route_models(struct req *r, const struct aif_principal *who, const char *id)
 {
-	const struct aif_config *cfg = r->api->cfg;
+	const struct aif_config *cfg = r->cfg;
 	const struct aif_role *role = aif_cfg_role(cfg, who->role);
 	json_t *v;
 

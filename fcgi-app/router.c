@@ -10,7 +10,7 @@
 #include "api.h"
 #include "log.h"
 
-enum route_id { R_ADMIN_KEYS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
+enum route_id { R_READYZ, R_METRICS, R_ADMIN_KEYS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
 
 struct route {
 	enum route_id	 id;
@@ -22,6 +22,8 @@ struct route {
 };
 
 static const struct route routes[] = {
+	{ R_READYZ, "/readyz", 0, "GET", NULL },
+	{ R_METRICS, "/metrics", 0, "GET", NULL },
 	{ R_ADMIN_KEYS, "/admin/keys", 2, "*", "admin" },
 	{ R_CHAT, "/v1/chat/completions", 0, "POST", "chat" },
 	{ R_COMPLETIONS, "/v1/completions", 0, "POST", "completions" },
@@ -124,9 +126,19 @@ api_handle(struct req *r)
 		    "Invalid URL (%.16s %.128s)", r->method, r->path);
 		return;
 	}
+	r->reply.route = found->endpoint != NULL ? found->endpoint : found->prefix + 1;
 	if (found->id == R_HEALTHZ) {
 		static const char ok[] = "{\"status\":\"ok\"}";
 		reply_send(&r->reply, 200, NULL, ok, sizeof(ok) - 1);
+		return;
+	}
+	if (found->id == R_READYZ) {
+		route_readyz(r);
+		return;
+	}
+	if (found->id == R_METRICS) {
+		const char *t = FCGX_GetParam("AIF_METRICS_TRUSTED", r->reply.fcgi->envp);
+		route_metrics(r, t != NULL && strcmp(t, "1") == 0);
 		return;
 	}
 
@@ -142,7 +154,7 @@ api_handle(struct req *r)
 		    "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
 		return;
 	}
-	const struct aif_role *role = aif_cfg_role(r->api->cfg, who.role);
+	const struct aif_role *role = aif_cfg_role(r->cfg, who.role);
 	if (found->id == R_ADMIN_KEYS) {
 		route_admin(r, &who);	/* admin roles only, checked there */
 		return;
@@ -172,6 +184,8 @@ api_handle(struct req *r)
 		route_jobs(r, &who);
 		break;
 	case R_HEALTHZ:
+	case R_READYZ:
+	case R_METRICS:
 	case R_ADMIN_KEYS:
 		break;
 	}

@@ -24,6 +24,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "relay_proto.h"
 #include "stream_asm.h"
@@ -112,6 +113,7 @@ send_headers(struct swaiter *w)
 	    w->reply.headers);
 
 	w->headers_sent = 1;
+	aif_metrics_add("aif_requests_total", "route=\"stream\",status=\"200\"", 1);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
 	return client_write(w, head, (size_t)n);

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 
 #define RECENT_MAX	4096	/* ids finished with nobody parked yet */
@@ -257,10 +258,12 @@ completer(void *arg)
 		for (size_t off = 0; off < n; off += FETCH_MAX)
 			answer(api, taken + off, n - off < FETCH_MAX ? n - off : FETCH_MAX);
 		now = aif_now_ms();
-		/* slow poll: every waiter parked for a while is checked against its row */
+		/* slow poll: every waiter parked for a while is checked against its row;
+		 * and this process's metric counters go to the database */
 		if (now >= next_poll) {
 			next_poll = now + poll_ms;
 			poll_parked(api, now - poll_ms / 2);
+			(void)aif_metrics_flush(ws->db);
 		}
 		/* deadlines */
 		while ((n = collect_expired(ws, now, taken, FETCH_MAX)) > 0) {

@@ -29,6 +29,9 @@ export AIF_VAR_DIR=${AIF_TEST_VAR_DIR:-$AIF_REPO/var/test}
 export AIF_PORT=${AIF_TEST_PORT:-18080}
 export AIF_MOCK_PORT=${AIF_TEST_MOCK_PORT:-19101}
 export AIF_DB_NAME=${AIF_TEST_DB_NAME:-aif_test}
+# The test stack reads its own copy of config/aif.yaml (made by stack_up below), so
+# tests may edit it and reload.
+export AIF_CONFIG=$AIF_VAR_DIR/aif.yaml
 export AIF_WORKERS=${AIF_TEST_WORKERS:-2}
 # A short sync timeout so the e2e test of the 504 path takes seconds, not a minute.
 export AIF_SYNC_TIMEOUT_MS=${AIF_TEST_SYNC_TIMEOUT_MS:-5000}
@@ -139,6 +142,8 @@ stack_up() {
 		log "starting from an empty test stack (rm -rf $AIF_VAR_DIR; AIF_TEST_KEEP=1 keeps it)"
 		rm -rf "$AIF_VAR_DIR"
 	fi
+	# The stack reads its own copy of the config, so tests may edit it and reload.
+	mkdir -p "$AIF_VAR_DIR" && cp config/aif.yaml "$AIF_CONFIG" || return 1
 	scripts/stack.sh up
 }
 stack_used=1

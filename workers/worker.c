@@ -26,11 +26,13 @@
 #include "embed.h"
 #include "engine_call.h"
 #include "log.h"
+#include "metrics.h"
 #include "pricing.h"
 #include "queue.h"
 #include "registry.h"
 #include "relay.h"
 #include "routing.h"
+#include "sdnotify.h"
 #include "relay_proto.h"
 #include "stream_asm.h"
 #include "util.h"
@@ -39,12 +41,15 @@
 #define RELAYS_POLLED		32
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 }
 
 struct worker {
@@ -63,6 +68,8 @@ struct worker {
 	const char		**model_ids;
 	int			*model_free;
 	int			 draining;
+	int			 reexec;	/* drained for a reload: exec ourselves again */
+	const char		*config_path;
 	struct engine_call	*calls;		/* every call in the multi handle */
 	struct relay_set	 relays;	/* stream relays to aif-api processes */
 	uint64_t		 claimed_total;
@@ -147,6 +154,16 @@ relay_end(struct engine_call *c, int status, const char *type, const char *code,
 	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, text, strlen(text));
 	free(text);
 	json_decref(end);
+}
+
+/* Appends `,extra` to the label set in buf; returns buf. */
+static const char *
+strcat_label(char *buf, size_t cap, const char *extra)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, cap - n, "%s%s", n ? "," : "", extra);
+	return buf;
 }
 
 /* Rings the reply_to of every committed job, one datagram per waiting process. */
@@ -253,6 +270,19 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	else if (err != AIF_OK)
 		aif_error("msg=\"cannot record failure\" job=%" PRIu64 " error=\"%s\"",
 		    c->job.id, aif_strerror(err));
+	{
+		char l[400];
+		snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"",
+		    c->model->id, rep->url, res->failure == AIF_FAIL_FATAL ? "fatal" :
+		    res->failure == AIF_FAIL_OVERLOADED ? "overloaded" : "retryable");
+		aif_metrics_add("aif_engine_errors_total", l, 1);
+		snprintf(l, sizeof(l), "model=\"%s\"", c->job.model);
+		if (retry)
+			aif_metrics_add("aif_job_retries_total", l, 1);
+		else
+			aif_metrics_add("aif_jobs_total", strcat_label(l, sizeof(l),
+			    "outcome=\"failed\""), 1);
+	}
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, detail[0] == 'f' ? "fatal" : "retryable",
 	    f.http_status);
@@ -558,8 +588,21 @@ finish_transfers(struct worker *w)
 			    ok_calls[i]->st.created);
 	ring_replies(w, ok_calls, succ, ns);
 	for (size_t i = 0; i < ns; i++) {
-		if (succ[i].committed)
+		if (succ[i].committed) {
+			char l[200];
 			w->done_total++;
+			snprintf(l, sizeof(l), "model=\"%s\"", succ[i].model);
+			aif_metrics_observe_ms("aif_job_queue_seconds", l, succ[i].queue_ms);
+			aif_metrics_observe_ms("aif_job_engine_seconds", l, succ[i].engine_ms);
+			aif_metrics_observe_ms("aif_job_total_seconds", l,
+			    succ[i].queue_ms + succ[i].engine_ms);
+			aif_metrics_add("aif_jobs_total", strcat_label(l, sizeof(l),
+			    "outcome=\"succeeded\""), 1);
+			snprintf(l, sizeof(l), "model=\"%s\",direction=\"in\"", succ[i].model);
+			aif_metrics_add("aif_tokens_total", l, succ[i].prompt_tokens);
+			snprintf(l, sizeof(l), "model=\"%s\",direction=\"out\"", succ[i].model);
+			aif_metrics_add("aif_tokens_total", l, succ[i].completion_tokens);
+		}
 		free(bodies[i]);
 		engine_call_free(ok_calls[i]);
 	}
@@ -597,6 +640,37 @@ abort_all(struct worker *w)
 	}
 }
 
+/* This worker's view of each replica (calls in flight, circuit) for /metrics and
+ * aifctl: one upsert per heartbeat. */
+static void
+publish_replicas(struct worker *w)
+{
+	char sql[8192];
+	struct aif_dbp p[400];
+	size_t off, k = 0;
+
+	off = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO replica_state (worker_id, model,"
+	    " replica, in_flight, circuit_open) VALUES ");
+	for (size_t i = 0; i < w->cfg->nmodels && k + 5 <= 400; i++)
+		for (size_t r = 0; r < w->cfg->models[i].nreplicas && k + 5 <= 400; r++) {
+			if (off + 20 >= sizeof(sql))
+				break;
+			off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s(?,?,?,?,?)",
+			    k ? "," : "");
+			p[k++] = AIF_P_I64(w->id);
+			p[k++] = AIF_P_STR(w->cfg->models[i].id);
+			p[k++] = AIF_P_STR(w->cfg->models[i].replicas[r].url);
+			p[k++] = AIF_P_I64(routing_in_flight(w->rt, i, r));
+			p[k++] = AIF_P_I64(routing_is_open(w->rt, i, r));
+		}
+	if (k == 0 || off + 120 >= sizeof(sql))
+		return;
+	snprintf(sql + off, sizeof(sql) - off, " ON DUPLICATE KEY UPDATE"
+	    " in_flight = VALUES(in_flight), circuit_open = VALUES(circuit_open),"
+	    " updated_at = NOW(6)");
+	(void)aif_db_exec(w->db, sql, p, k, NULL, NULL);
+}
+
 static void
 heartbeat(struct worker *w)
 {
@@ -609,6 +683,10 @@ heartbeat(struct worker *w)
 	if (err == AIF_OK && aif_registry_rank(w->db, w->id,
 	    3 * w->cfg->worker.heartbeat_ms / 1000 + 1, &rank, &n) == AIF_OK)
 		routing_set_share(w->rt, rank, n);
+	if (err == AIF_OK) {
+		(void)aif_metrics_flush(w->db);
+		publish_replicas(w);
+	}
 	if (err == AIF_OK && w->in_flight > 0)
 		err = aif_queue_extend_leases(w->db, w->id, w->cfg->queue.lease_seconds);
 	if (err != AIF_OK)
@@ -674,6 +752,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 		return -1;
 	}
 	heartbeat(w);	/* learn this worker's share of the replicas at once */
+	(void)aif_sd_notify("READY=1");
 	aif_info("msg=\"worker started\" worker_id=%" PRIu64 " instance=%s slots=%d"
 	    " doorbell=%s", w->id, w->instance, w->slots, w->doorbell_path);
 	return 0;
@@ -731,10 +810,31 @@ run(struct worker *w)
 
 	for (;;) {
 		now = aif_now_ms();
+		if (reload_requested && !w->draining) {
+			/* a reload: check the new file; if good, drain and start again on it
+			 * (in-flight calls finish on the config they started with) */
+			struct aif_config *next = NULL;
+			char errbuf[8192];
+			reload_requested = 0;
+			(void)aif_sd_notify("RELOADING=1");
+			if (aif_cfg_load(w->config_path, &next, errbuf, sizeof(errbuf)) != AIF_OK) {
+				char *save = NULL;
+				for (char *l = strtok_r(errbuf, "\n", &save); l != NULL;
+				    l = strtok_r(NULL, "\n", &save))
+					aif_error("msg=\"reload refused; keeping the running config\""
+					    " error=\"%s\"", l);
+				(void)aif_sd_notify("READY=1");
+			} else {
+				aif_cfg_free(next);
+				w->reexec = 1;
+				stop_requested = 1;
+			}
+		}
 		if (stop_requested && !w->draining) {
 			w->draining = 1;
 			drain_deadline = now + cfg->worker.drain_timeout_ms;
-			aif_info("msg=\"draining\" in_flight=%d", w->in_flight);
+			aif_info("msg=\"draining\" in_flight=%d reload=%d", w->in_flight, w->reexec);
+			(void)aif_sd_notify(w->reexec ? "STATUS=reloading: draining" : "STOPPING=1");
 			heartbeat(w);
 		}
 		if (w->draining && (w->in_flight == 0 || now >= drain_deadline))
@@ -851,10 +951,12 @@ main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
+	w.config_path = config_path;
 	w.doorbell_fd = -1;
 	w.sender_fd = -1;
 	if (setup(&w, instance, (int)slots) == 0) {
@@ -864,5 +966,12 @@ main(int argc, char **argv)
 	teardown(&w);
 	curl_global_cleanup();
 	aif_cfg_free(cfg);
+	if (rc == 0 && w.reexec) {
+		/* same pid, same arguments, the new config (systemd keeps tracking us) */
+		aif_info("msg=\"restarting on the reloaded config\"");
+		execv("/proc/self/exe", argv);
+		aif_error("msg=\"exec for reload failed\"");
+		return 1;
+	}
 	return rc;
 }

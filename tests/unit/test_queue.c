@@ -1020,7 +1020,7 @@ late_success_after_reclaim_is_fenced_off(void **state)
 /* ------------------------------------------------------------------ cancel */
 
 static void
-cancel_queued_job_makes_it_final_499_with_event(void **state)
+cancel_queued_job_makes_it_final_409_with_event(void **state)
 {
 	char model[64];
 	uint64_t id;
@@ -1031,7 +1031,7 @@ cancel_queued_job_makes_it_final_499_with_event(void **state)
 	id = enqueue_simple(model, 4);
 	assert_int_equal(aif_queue_cancel(g.db, id, 0, "client cancelled"), AIF_OK);
 	assert_job_str(id, "state", "cancelled");
-	assert_int_equal(job_i64(id, "http_status"), 499);
+	assert_int_equal(job_i64(id, "http_status"), 409);
 	assert_int_equal(job_i64(id, "finished_at IS NOT NULL"), 1);
 	assert_int_equal(job_i64(id, "error_type IS NOT NULL"), 1);
 	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
@@ -1566,7 +1566,7 @@ main(void)
 		cmocka_unit_test(succeed_batch_skips_only_the_lost_lease),
 		cmocka_unit_test(succeed_batch_survives_usage_beyond_column_range),
 		cmocka_unit_test(late_success_after_reclaim_is_fenced_off),
-		cmocka_unit_test(cancel_queued_job_makes_it_final_499_with_event),
+		cmocka_unit_test(cancel_queued_job_makes_it_final_409_with_event),
 		cmocka_unit_test(cancelled_job_is_not_claimed),
 		cmocka_unit_test(cancel_running_job_under_its_lease_token),
 		cmocka_unit_test(cancel_running_job_with_token_zero_takes_any_lease),

@@ -1,0 +1,107 @@
+/* pii_int.h -- private to core/pii*.c: the engine's layout, the built-in detector table
+ * (core/pii_detect.c) and the helpers the detectors call back into (core/pii.c).
+ * Nothing here is part of the public API (core/pii.h). */
+#ifndef AIF_PII_INT_H
+#define AIF_PII_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "pii.h"
+
+#define PII_HASH_KEY_LEN	32	/* bytes of the derived HMAC key */
+
+/* Keyword groups looked for around a candidate (caseless, byte mode). */
+enum pii_ctx {
+	CTX_BANK, CTX_DL, CTX_PASSPORT, CTX_BRN, CTX_SSN, CTX_RRN, CTX_PHONE,
+	CTX_CODE,		/* just before: "품번 01012345678" is no phone */
+	CTX_VERSION,		/* just before: "version 1.2.3.4" is no IP */
+	CTX_COUNT
+};
+
+/* A candidate a validator looks at and may change: it may shrink `e`, pick the
+ * type among those its detector reports and set the confidence. */
+struct pii_cand {
+	size_t	 s, e;		/* bytes of the (normalised) text */
+	int	 type;
+	int	 conf;
+};
+
+/* What a validator sees: the whole normalised text, for checksums and context. */
+struct pii_vctx {
+	const struct aif_pii	*pii;
+	const char		*buf;
+	size_t			 len;
+};
+
+/* Returns 1 to keep the candidate (possibly changed), 0 to drop it. */
+typedef int (*pii_validate_fn)(const struct pii_vctx *, struct pii_cand *);
+
+struct pii_builtin {
+	const char	*name;		/* shown by --explain: "kr-mobile" */
+	int		 type;		/* default type (enum aif_pii_builtin) */
+	uint32_t	 types;		/* every type it may report (bit per type) */
+	const char	*pattern;	/* PCRE2, byte mode, ASCII-bounded matches */
+	pii_validate_fn	 validate;	/* NULL: the regex decides */
+};
+
+extern const struct pii_builtin	pii_builtins[];
+extern const size_t		pii_nbuiltins;
+extern const char *const	pii_ctx_patterns[CTX_COUNT];
+
+struct pii_rule {			/* a compiled custom rule */
+	char		*name;
+	int		 type;
+	int		 validation;	/* enum aif_pii_validation */
+	pcre2_code	*re;
+	pcre2_code	*ctx;		/* keywords, or NULL */
+};
+
+struct pii_policy {			/* a compiled policy */
+	char		**models, **roles;
+	size_t		 nmodels, nroles;
+	size_t		 nover;
+	struct {
+		char	*entity;	/* name or fnmatch pattern */
+		uint8_t	 action, style;	/* style UNSET: unchanged */
+	} *over;
+};
+
+struct aif_pii {
+	int		 enabled;
+	int		 mask_responses;
+	size_t		 ntypes;
+	char		 types[AIF_PII_MAX_TYPES][AIF_PII_TYPE_LEN];
+	uint8_t		 base_action[AIF_PII_MAX_TYPES];
+	uint8_t		 base_style[AIF_PII_MAX_TYPES];
+	uint8_t		 builtin_on[AIF_PII_MAX_TYPES];	/* built-in detection on */
+
+	pcre2_match_context *mctx;	/* limits and the per-thread JIT stack */
+	pcre2_code	*combined;	/* every enabled built-in, one alternation */
+	pcre2_code	*anchored[64];	/* each built-in alone, anchored (retries) */
+	uint8_t		 det_on[64];	/* built-in detector i is in `combined` */
+	pcre2_code	*ctx[CTX_COUNT];
+
+	struct pii_rule	*rules;
+	size_t		 nrules;
+	struct pii_policy *policies;
+	size_t		 npolicies;
+
+	int		 hash_hex;	/* hex digits of a token */
+	unsigned char	 hash_key[PII_HASH_KEY_LEN];
+};
+
+/* 1 when a keyword of group `ctx` occurs within the window around [s, e) (64 bytes
+ * before and, except CTX_VERSION, 32 after). */
+int		pii_ctx_near(const struct pii_vctx *v, int ctx, size_t s, size_t e);
+
+/* Adds one entity of `type` to *c (acted: not allowed); a full table drops it. */
+void		pii_count(struct aif_pii_counts *c, const char *type, int acted);
+
+/* 1 when the built-in detection of `type` is on. */
+int		pii_type_on(const struct pii_vctx *v, int type);
+
+#endif

@@ -1,0 +1,153 @@
+/* cron.c -- aif-cron: one run of a periodic maintenance job, started by a systemd timer
+ * (or by hand, or by tests):
+ *   reap       requeue (or fail, when out of attempts) running jobs whose lease expired
+ *   rollup     fold `usage` into usage_daily for today and yesterday (idempotent)
+ *   retention  drop request/response payloads of jobs finished more than
+ *              --days N (default 30) days ago, and their events past 3*N days
+ *   autoscale  see cron_autoscale.c
+ * Exit status 0 on success. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "cron.h"
+#include "db.h"
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: aif-cron [--config FILE] reap | rollup | retention [--days N]"
+	    " | autoscale [--dry-run]\n");
+	exit(2);
+}
+
+static int
+reap(struct aif_db *db)
+{
+	size_t n = 0, total = 0;
+	enum aif_err err;
+
+	do {
+		if ((err = aif_queue_reap(db, 200, &n)) != AIF_OK) {
+			aif_error("msg=\"reap failed\" error=\"%s\"", aif_strerror(err));
+			return 1;
+		}
+		total += n;
+	} while (n == 200);
+	aif_info("msg=\"reap done\" requeued_or_failed=%zu", total);
+	return 0;
+}
+
+static int
+rollup(struct aif_db *db)
+{
+	static const char sql[] =
+	    "INSERT INTO usage_daily (day, api_key_id, tenant, model, jobs, prompt_tokens,"
+	    " completion_tokens, cost_micros)"
+	    " SELECT DATE(created_at), api_key_id, MAX(tenant), model, COUNT(*),"
+	    " SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_micros) FROM `usage`"
+	    " WHERE created_at >= CURDATE() - INTERVAL 1 DAY"
+	    " GROUP BY DATE(created_at), api_key_id, model"
+	    " ON DUPLICATE KEY UPDATE jobs = VALUES(jobs), prompt_tokens = VALUES(prompt_tokens),"
+	    " completion_tokens = VALUES(completion_tokens), cost_micros = VALUES(cost_micros),"
+	    " tenant = VALUES(tenant), rolled_up_at = NOW(6)";
+	uint64_t n = 0;
+	enum aif_err err;
+
+	if ((err = aif_db_exec(db, sql, NULL, 0, &n, NULL)) != AIF_OK) {
+		aif_error("msg=\"rollup failed\" error=\"%s\"", aif_strerror(err));
+		return 1;
+	}
+	aif_info("msg=\"rollup done\" rows=%llu", (unsigned long long)n);
+	return 0;
+}
+
+static int
+retention(struct aif_db *db, int64_t days)
+{
+	static const char payloads[] =
+	    "UPDATE jobs SET request_body = '', response_body = NULL"
+	    " WHERE state IN ('succeeded','failed','cancelled')"
+	    " AND finished_at < NOW(6) - INTERVAL ? DAY AND request_body <> '' LIMIT 5000";
+	static const char events[] =
+	    "DELETE FROM job_events WHERE at < NOW(6) - INTERVAL ? DAY LIMIT 5000";
+	struct aif_dbp p[] = { AIF_P_I64(days) };
+	struct aif_dbp pe[] = { AIF_P_I64(3 * days) };
+	uint64_t n = 0, m = 0, total = 0, total_ev = 0;
+	enum aif_err err;
+
+	do {
+		if ((err = aif_db_exec(db, payloads, p, 1, &n, NULL)) != AIF_OK)
+			goto fail;
+		total += n;
+	} while (n == 5000);
+	do {
+		if ((err = aif_db_exec(db, events, pe, 1, &m, NULL)) != AIF_OK)
+			goto fail;
+		total_ev += m;
+	} while (m == 5000);
+	aif_info("msg=\"retention done\" days=%lld payloads_dropped=%llu events_deleted=%llu",
+	    (long long)days, (unsigned long long)total, (unsigned long long)total_ev);
+	return 0;
+fail:
+	aif_error("msg=\"retention failed\" error=\"%s\"", aif_strerror(err));
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = getenv("AIF_CONFIG");
+	struct aif_config *cfg = NULL;
+	struct aif_db *db = NULL;
+	char errbuf[8192];
+	int i = 1, rc = 1;
+
+	aif_log_init("aif-cron");
+	if (i + 1 < argc && strcmp(argv[i], "--config") == 0) {
+		config_path = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc)
+		usage();
+	if (config_path == NULL)
+		config_path = "/etc/aif/aif.yaml";
+	if (aif_cfg_load(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fputs(errbuf, stderr);
+		return 1;
+	}
+	if (aif_db_open(cfg, &db) != AIF_OK) {
+		aif_error("msg=\"database unreachable\"");
+		goto out;
+	}
+	if (strcmp(argv[i], "reap") == 0 && i + 1 == argc) {
+		rc = reap(db);
+	} else if (strcmp(argv[i], "rollup") == 0 && i + 1 == argc) {
+		rc = rollup(db);
+	} else if (strcmp(argv[i], "retention") == 0) {
+		int64_t days = 30;
+		if (i + 3 == argc && strcmp(argv[i + 1], "--days") == 0) {
+			if (aif_parse_i64(argv[i + 2], 1, 3650, &days) != 0)
+				usage();
+		} else if (i + 1 != argc) {
+			usage();
+		}
+		rc = retention(db, days);
+	} else if (strcmp(argv[i], "autoscale") == 0) {
+		int dry = i + 2 == argc && strcmp(argv[i + 1], "--dry-run") == 0;
+		if (i + 1 != argc && !dry)
+			usage();
+		rc = cron_autoscale(cfg, db, dry);
+	} else {
+		usage();
+	}
+out:
+	aif_db_close(db);
+	aif_cfg_free(cfg);
+	return rc;
+}
