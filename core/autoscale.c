@@ -25,10 +25,11 @@ aif_scale_decide(const struct aif_scale_policy *p, const struct aif_scale_input 
 	out->desired = cur;
 	out->action = 0;
 	if (cur < p->min || cur > p->max) {
-		out->desired = clamp(cur, p->min, p->max);
+		/* outside the bounds: fix it now, straight to what the queue needs */
+		out->desired = cur < p->min ? want : p->max;
 		out->action = out->desired > cur ? 1 : -1;
-		snprintf(out->reason, sizeof(out->reason), "%d is outside [%d, %d]", cur, p->min,
-		    p->max);
+		snprintf(out->reason, sizeof(out->reason), "%d is outside [%d, %d]; depth %lld",
+		    cur, p->min, p->max, (long long)in->depth);
 		return;
 	}
 	if (want > cur) {

@@ -38,6 +38,7 @@
 #define TOKEN_MAX	(2 + AIF_PII_TYPE_LEN + 64)	/* "[TYPE:hex]" */
 #define HASH_KEY_MIN	16		/* bytes of a usable hash key file */
 #define HASH_LABEL	"aif-pii-hash-v1"	/* domain of the derived key */
+#define MD_PAIRS	64		/* ovector pairs: capture groups of a pass + 1 */
 
 /* ---- names and small checks ------------------------------------------------------- */
 
@@ -232,7 +233,7 @@ scratch_get(void)
 		return sc;
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		return NULL;
-	sc->md = pcre2_match_data_create(4, NULL);
+	sc->md = pcre2_match_data_create(MD_PAIRS, NULL);
 	sc->js = pcre2_jit_stack_create(JIT_STACK_MIN, JIT_STACK_MAX, NULL);
 	if (sc->md == NULL || sc->js == NULL ||
 	    pthread_setspecific(scratch_key, sc) != 0) {
@@ -432,47 +433,58 @@ static enum aif_err
 compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 {
 	char		*all;
-	size_t		 i, cap = 64, used, off;
-	uint32_t	 t;
-	int		 err, n, any = 0;
+	size_t		 i, cap = 64, used, off, p;
+	uint32_t	 t, ncap;
+	unsigned	 group;
+	int		 err, n;
 
-	for (i = 0; i < pii_nbuiltins; i++)
-		cap += strlen(pii_builtins[i].pattern) + 32;
 	if (pii_nbuiltins > sizeof(pii->anchored) / sizeof(pii->anchored[0]))
 		return AIF_CONFIG;	/* the table outgrew det_on and anchored */
-	if ((all = malloc(cap)) == NULL)
-		return AIF_NOMEM;
-	memcpy(all, "(?:", 4);
-	used = 3;
 	for (i = 0; i < pii_nbuiltins; i++) {
 		for (t = 0; t < AIF_PII_NBUILTIN; t++)
 			if ((pii_builtins[i].types & (1u << t)) && pii->builtin_on[t])
 				pii->det_on[i] = 1;
 		if (!pii->det_on[i])
 			continue;
-		pii->anchored[i] = compile(pii_builtins[i].pattern, PCRE2_ANCHORED, &err,
-		    &off);
-		n = snprintf(all + used, cap - used, "%s(*MARK:%zu)%s", any ? "|" : "", i,
-		    pii_builtins[i].pattern);
-		if (pii->anchored[i] == NULL || n < 0 || (size_t)n >= cap - used) {
+		cap += strlen(pii_builtins[i].pattern) + 8;
+		if ((pii->anchored[i] = compile(pii_builtins[i].pattern, PCRE2_ANCHORED,
+		    &err, &off)) == NULL) {
 			errf(errbuf, errlen, "pii: built-in detector %s does not compile "
 			    "(offset %zu)", pii_builtins[i].name, off);
+			return AIF_CONFIG;
+		}
+	}
+	if ((all = malloc(cap)) == NULL)
+		return AIF_NOMEM;
+	for (p = 0; p < PASS_COUNT; p++) {
+		used = 0;
+		group = 1;
+		all[0] = '\0';
+		for (i = 0; i < pii_nbuiltins; i++) {
+			if (!pii->det_on[i] || pii_builtins[i].pass != (int)p)
+				continue;
+			ncap = 0;
+			(void)pcre2_pattern_info(pii->anchored[i], PCRE2_INFO_CAPTURECOUNT,
+			    &ncap);
+			n = snprintf(all + used, cap - used, "%s(%s)", used > 0 ? "|" : "",
+			    pii_builtins[i].pattern);
+			if (n < 0 || (size_t)n >= cap - used || group + ncap >= MD_PAIRS) {
+				free(all);
+				return AIF_NOMEM;
+			}
+			used += (size_t)n;
+			pii->passes[p].det[pii->passes[p].ndet] = (uint8_t)i;
+			pii->passes[p].group[pii->passes[p].ndet++] = (uint16_t)group;
+			group += 1 + ncap;
+		}
+		if (used == 0)
+			continue;
+		if ((pii->passes[p].re = compile(all, 0, &err, &off)) == NULL) {
+			errf(errbuf, errlen, "pii: detector pass %zu does not compile "
+			    "(offset %zu)", p, off);
 			free(all);
 			return AIF_CONFIG;
 		}
-		used += (size_t)n;
-		any = 1;
-	}
-	if (used + 2 > cap) {
-		free(all);
-		return AIF_NOMEM;
-	}
-	memcpy(all + used, ")", 2);
-	if (any && (pii->combined = compile(all, 0, &err, &off)) == NULL) {
-		errf(errbuf, errlen, "pii: the combined pattern does not compile "
-		    "(offset %zu)", off);
-		free(all);
-		return AIF_CONFIG;
 	}
 	free(all);
 	for (i = 0; i < CTX_COUNT; i++)
@@ -672,7 +684,8 @@ aif_pii_free(struct aif_pii *pii)
 
 	if (pii == NULL)
 		return;
-	pcre2_code_free(pii->combined);
+	for (i = 0; i < PASS_COUNT; i++)
+		pcre2_code_free(pii->passes[i].re);
 	for (i = 0; i < sizeof(pii->anchored) / sizeof(pii->anchored[0]); i++)
 		pcre2_code_free(pii->anchored[i]);
 	for (i = 0; i < CTX_COUNT; i++)
@@ -944,22 +957,21 @@ try_detector(const struct pii_vctx *v, size_t det, size_t s, size_t e,
 	return c->e > c->s && c->e <= e && c->s >= s && pii_type_on(v, c->type);
 }
 
+/* One pass: leftmost matches of the pass's alternation; when the validator of the
+ * alternative that matched refuses, the later detectors of the pass get their turn at
+ * the same place before the scan moves on by one byte. */
 static enum aif_err
-scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
+scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
     size_t len, struct hitvec *hv)
 {
 	struct pii_vctx	 v = { pii, buf, len };
 	struct pii_cand	 c;
-	PCRE2_SIZE	*ov;
-	PCRE2_SPTR	 mark;
-	size_t		 pos = 0, s, e, det, j;
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	size_t		 pos = 0, s, e, k, j, det = 0;
 	int		 rc, found;
 
-	if (pii->combined == NULL)
-		return AIF_OK;
-	ov = pcre2_get_ovector_pointer(sc->md);
 	while (pos < len) {
-		rc = pcre2_match(pii->combined, (PCRE2_SPTR)buf, len, pos, 0, sc->md,
+		rc = pcre2_match(pii->passes[p].re, (PCRE2_SPTR)buf, len, pos, 0, sc->md,
 		    pii->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
@@ -967,27 +979,26 @@ scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
 			return match_error(rc);
 		s = ov[0];
 		e = ov[1];
-		mark = pcre2_get_mark(sc->md);
-		det = mark != NULL ? strtoul((const char *)mark, NULL, 10) : pii_nbuiltins;
-		if (e <= s || det >= pii_nbuiltins) {
+		for (k = 0; k < pii->passes[p].ndet; k++)
+			if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
+				break;
+		if (e <= s || k == pii->passes[p].ndet) {
 			pos = (s > pos ? s : pos) + 1;
 			continue;
 		}
+		det = pii->passes[p].det[k];
 		found = try_detector(&v, det, s, e, &c);
 		/* Another detector may read the same place differently. */
-		for (j = det + 1; !found && j < pii_nbuiltins; j++) {
-			if (!pii->det_on[j])
-				continue;
-			rc = pcre2_match(pii->anchored[j], (PCRE2_SPTR)buf, len, s, 0,
+		for (j = k + 1; !found && j < pii->passes[p].ndet; j++) {
+			det = pii->passes[p].det[j];
+			rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, s, 0,
 			    sc->md, pii->mctx);
 			if (rc == PCRE2_ERROR_NOMATCH)
 				continue;
 			if (rc < 0)
 				return match_error(rc);
 			if (ov[1] > ov[0] && ov[0] >= s)
-				found = try_detector(&v, j, ov[0], ov[1], &c);
-			if (found)
-				det = j;
+				found = try_detector(&v, det, ov[0], ov[1], &c);
 		}
 		if (found) {
 			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
@@ -996,6 +1007,20 @@ scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
 		} else
 			pos = s + 1;
 	}
+	return AIF_OK;
+}
+
+static enum aif_err
+scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv)
+{
+	size_t		 p;
+	enum aif_err	 rc;
+
+	for (p = 0; p < PASS_COUNT; p++)
+		if (pii->passes[p].re != NULL &&
+		    (rc = scan_pass(pii, p, sc, buf, len, hv)) != AIF_OK)
+			return rc;
 	return AIF_OK;
 }
 
@@ -1081,6 +1106,8 @@ hit_cmp(const void *a, const void *b)
 		return x->start < y->start ? -1 : 1;
 	if ((x->rule >= 0) != (y->rule >= 0))
 		return x->rule >= 0 ? -1 : 1;		/* custom rules first */
+	if (x->detector != y->detector)
+		return x->detector < y->detector ? -1 : 1;	/* then by priority */
 	if (x->end != y->end)
 		return x->end > y->end ? -1 : 1;	/* then the longer */
 	return 0;
@@ -1119,7 +1146,7 @@ aif_pii_scan(const struct aif_pii_actions *act, const char *text, size_t len,
 	if ((rc = scan_builtins(pii, sc, buf, blen, &hv)) != AIF_OK ||
 	    (rc = scan_rules(pii, sc, buf, blen, &hv)) != AIF_OK)
 		goto out;
-	if (hv.n > 1 && pii->nrules > 0)
+	if (hv.n > 1)
 		qsort(hv.v, hv.n, sizeof(hv.v[0]), hit_cmp);
 	/* Keep the first of overlapping hits; map back; set the actions. */
 	for (i = 0, k = 0, last = 0; i < hv.n; i++) {

@@ -29,6 +29,8 @@
 #define RB_A		"(?![0-9A-Za-z_])"
 
 #define KR_AREA		"(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4])"
+/* The value of "password: ...": printable ASCII up to a space, quote or bracket. */
+#define KV_VALUE	"[^\\s\"'\\x5c\\x80-\\xff,;<>(){}\\[\\]`]{4,200}"
 
 #define BIT(t)		(1u << (t))
 
@@ -373,6 +375,8 @@ v_rrn(const struct pii_vctx *v, struct pii_cand *c)
 	/* Sources disagree on the FRN formula; either one counts. */
 	sum_ok = aif_pii_rrn_checksum_ok(d) || (frn && aif_pii_frn_checksum_ok(d));
 	separated = c->e - c->s > 13;
+	if (!separated && pii_ctx_near(v, CTX_CODE, c->s, c->e))
+		return 0;	/* 바코드 8801234567893: a product code */
 	if (sum_ok)
 		c->conf = 100;
 	else if (separated)
@@ -472,6 +476,28 @@ v_dl(const struct pii_vctx *v, struct pii_cand *c)
 	(void)v;
 	c->conf = 90;
 	return 1;
+}
+
+/* "서울 12-345678-90": licences since 2011 show the region's name before the number. */
+static int
+v_dl_region(const struct pii_vctx *v, struct pii_cand *c)
+{
+	static const char *const regions[] = {
+		"서울", "부산", "경기", "강원", "충북", "충남", "전북", "전남", "경북", "경남",
+		"제주", "대구", "인천", "광주", "대전", "울산", "세종", NULL,
+	};
+	size_t	 p = c->s, k;
+
+	if (p > 0 && v->buf[p - 1] == ' ')
+		p--;
+	if (p < 6)
+		return 0;
+	for (k = 0; regions[k] != NULL; k++)
+		if (memcmp(v->buf + p - 6, regions[k], 6) == 0) {
+			c->conf = 95;
+			return 1;
+		}
+	return 0;
 }
 
 /* A phone-shaped number labelled as a product, order or serial number is none. */
@@ -654,10 +680,10 @@ v_bare(const struct pii_vctx *v, struct pii_cand *c)
 /* ---- the table --------------------------------------------------------------------- */
 
 const struct pii_builtin pii_builtins[] = {
-	{ "private-key-block", AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
+	{ "private-key-block", PASS_PEM, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
 	  "-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----[\\s\\S]*?"
 	  "(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\\z)", NULL },
-	{ "api-token", AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
+	{ "api-token", PASS_ALPHA, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
 	  LB_A "(?:sk-(?:proj-|svcacct-|admin-|ant-[a-z]{3,5}\\d{2}-)?[A-Za-z0-9_-]{20,}"
 	  "|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
 	  "|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}"
@@ -666,69 +692,72 @@ const struct pii_builtin pii_builtins[] = {
 	  "|hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{36}|aif_[A-Za-z0-9]{38}"
 	  "|eyJ[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}"
 	  "|https://hooks\\.slack\\.com/services/[A-Za-z0-9_/]{20,})" RB_A, v_token },
-	{ "bearer-token", AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
+	{ "bearer-token", PASS_ALPHA, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
 	  "(?i:(?<![A-Za-z0-9_])(?:bearer|token|secret)(?:\\x5c?[\"'])?[ \\t]{0,3}[:= ]"
 	  "[ \\t]{0,3}(?:\\x5c?[\"'])?)\\K[A-Za-z0-9._~+/-]{16,512}=*" RB_A, v_opaque },
-	{ "secret-assignment", AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
-	  "(?:(?i:(?<![A-Za-z0-9_])(?:password|passwd|pwd|passphrase|secret[_-]?key"
+	{ "secret-assignment", PASS_ALPHA, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
+	  "(?i:(?<![A-Za-z0-9_])(?:password|passwd|pwd|passphrase|secret[_-]?key"
 	  "|client[_-]?secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token"
 	  "|refresh[_-]?token|private[_-]?key|aws[_-]?secret[_-]?access[_-]?key))"
 	  "(?:\\x5c?[\"'])?[ \\t]{0,3}[:=][ \\t]{0,3}(?:\\x5c?[\"'])?"
-	  "|(?:비밀번호|비번|패스워드)(?:\\x5c?[\"'])?[ \\t]{0,3}(?:[:=]|는|은|가)?[ \\t]{0,3}"
-	  "(?:\\x5c?[\"'])?)"
-	  "\\K[^\\s\"'\\x5c\\x80-\\xff,;<>(){}\\[\\]`]{4,200}", v_kv },
-	{ "email", AIF_PII_T_EMAIL, BIT(AIF_PII_T_EMAIL),
+	  "\\K" KV_VALUE, v_kv },
+	{ "secret-assignment-ko", PASS_KO, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
+	  "(?:비밀번호|비번|패스워드)(?:\\x5c?[\"'])?[ \\t]{0,3}(?:[:=]|는|은|가)?[ \\t]{0,3}"
+	  "(?:\\x5c?[\"'])?\\K" KV_VALUE, v_kv },
+	{ "email", PASS_EMAIL, AIF_PII_T_EMAIL, BIT(AIF_PII_T_EMAIL),
 	  "(?:(?<![A-Za-z0-9._%+\\x5c-])|" ESC_BEFORE ")"
 	  "[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@"
 	  "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}[A-Za-z]{2,24}"
 	  "(?![A-Za-z0-9_-]|\\.[A-Za-z0-9])", v_email },
-	{ "iban", AIF_PII_T_IBAN, BIT(AIF_PII_T_IBAN),
+	{ "iban", PASS_ALPHA, AIF_PII_T_IBAN, BIT(AIF_PII_T_IBAN),
 	  LB_A "[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?" RB_A, v_iban },
-	{ "kr-phone-intl", AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "kr-phone-intl", PASS_PLUS, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  "(?<![0-9+])\\+82[ .-]?(?:\\(0\\)[ .-]?)?(?:1[016789]|" KR_AREA "|70)"
 	  "([ .-]?)\\d{3,4}\\g{-1}\\d{4}" RB_D, NULL },
-	{ "e164", AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "e164", PASS_PLUS, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  "(?<![0-9+])\\+(?!82)[1-9]\\d{0,2}(?:[ .-]?\\(?\\d{1,4}\\)?){2,5}" RB_D, v_e164 },
-	{ "kr-rrn", AIF_PII_T_KR_RRN, BIT(AIF_PII_T_KR_RRN) | BIT(AIF_PII_T_KR_FRN),
+	{ "kr-rrn", PASS_DIGIT, AIF_PII_T_KR_RRN,
+	  BIT(AIF_PII_T_KR_RRN) | BIT(AIF_PII_T_KR_FRN),
 	  LB_D "\\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])(?:[ ]?-[ ]?|[ ])?[1-8]\\d{6}"
 	  RB_D, v_rrn },
-	{ "credit-card", AIF_PII_T_CREDIT_CARD, BIT(AIF_PII_T_CREDIT_CARD),
+	{ "credit-card", PASS_DIGIT, AIF_PII_T_CREDIT_CARD, BIT(AIF_PII_T_CREDIT_CARD),
 	  LB_D "(?:\\d{4}([ -]?)\\d{4}\\g{-1}\\d{4}\\g{-1}\\d{1,7}"
 	  "|\\d{4}([ -]?)\\d{6}\\g{-1}\\d{4,5})" RB_D, v_card },
-	{ "kr-brn", AIF_PII_T_KR_BRN, BIT(AIF_PII_T_KR_BRN),
+	{ "kr-brn", PASS_DIGIT, AIF_PII_T_KR_BRN, BIT(AIF_PII_T_KR_BRN),
 	  LB_D "\\d{3}-\\d{2}-\\d{5}" RB_D, v_brn },
-	{ "us-ssn", AIF_PII_T_US_SSN, BIT(AIF_PII_T_US_SSN),
+	{ "us-ssn", PASS_DIGIT, AIF_PII_T_US_SSN, BIT(AIF_PII_T_US_SSN),
 	  LB_D "\\d{3}([ -])\\d{2}\\g{-1}\\d{4}" RB_D, v_ssn },
-	{ "kr-driver-license", AIF_PII_T_KR_DRIVER_LICENSE,
+	{ "kr-driver-license", PASS_DIGIT, AIF_PII_T_KR_DRIVER_LICENSE,
 	  BIT(AIF_PII_T_KR_DRIVER_LICENSE),
 	  LB_D "(?:1[1-9]|2[0-6]|28)([ -])\\d{2}\\g{-1}\\d{6}\\g{-1}\\d{2}" RB_D, v_dl },
-	{ "kr-driver-license-region", AIF_PII_T_KR_DRIVER_LICENSE,
+	{ "kr-driver-license-region", PASS_DIGIT, AIF_PII_T_KR_DRIVER_LICENSE,
 	  BIT(AIF_PII_T_KR_DRIVER_LICENSE),
-	  "(?:서울|부산|경기|강원|충북|충남|전북|전남|경북|경남|제주|대구|인천|광주|대전"
-	  "|울산|세종)[ ]?\\K\\d{2}-\\d{6}-\\d{2}" RB_D, NULL },
-	{ "kr-mobile", AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  LB_D "01[016789](?:([ .-]?)\\d{3,4}\\g{-1}|[ .-]\\d{3,4}[ .-])\\d{4}" RB_D, v_mobile },
-	{ "kr-landline", AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	  LB_D "\\d{2}-\\d{6}-\\d{2}" RB_D, v_dl_region },
+	{ "kr-mobile", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	  LB_D "01[016789](?:([ .-]?)\\d{3,4}\\g{-1}|[ .-]\\d{3,4}[ .-])\\d{4}" RB_D,
+	  v_mobile },
+	{ "kr-landline", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  LB_D "0(?:" KR_AREA "|70|50[2-8])([ .-])\\d{3,4}\\g{-1}\\d{4}" RB_D, v_phone },
-	{ "kr-landline-paren", AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "kr-landline-paren", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  "(?<![0-9])\\(0(?:" KR_AREA "|70)\\)[ ]?\\d{3,4}-\\d{4}" RB_D, NULL },
-	{ "nanp-phone", AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "nanp-phone", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  "(?:(?<![0-9A-Za-z_\\x5c(-])|" ESC_BEFORE ")"
 	  "(?:\\(\\d{3}\\)[ ]?|\\d{3}[-.])\\d{3}[-.]\\d{4}" RB_D, v_nanp },
-	{ "kr-passport", AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
+	{ "kr-passport", PASS_ALPHA, AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
 	  LB_A "[MSRODmsrod]\\d{3}[A-Za-z]\\d{4}" RB_A, v_passport_new },
-	{ "kr-passport-old", AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
+	{ "kr-passport-old", PASS_ALPHA, AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
 	  LB_A "[MSROD]\\d{8}" RB_A, v_passport_old },
-	{ "kr-bank-account", AIF_PII_T_KR_BANK_ACCOUNT, BIT(AIF_PII_T_KR_BANK_ACCOUNT),
+	{ "kr-bank-account", PASS_DIGIT, AIF_PII_T_KR_BANK_ACCOUNT,
+	  BIT(AIF_PII_T_KR_BANK_ACCOUNT),
 	  LB_D "\\d{2,6}-\\d{2,6}-\\d{2,7}(?:-\\d{1,3})?" RB_D, v_bank },
-	{ "ipv6", AIF_PII_T_IPV6, BIT(AIF_PII_T_IPV6),
+	{ "ipv6", PASS_HEX, AIF_PII_T_IPV6, BIT(AIF_PII_T_IPV6),
 	  "(?<![0-9A-Za-z_:.\\x5c])(?:[0-9A-Fa-f]{0,4}:){2,7}"
 	  "(?:(?:\\d{1,3}\\.){3}\\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:]|\\.\\d)", v_ipv6 },
-	{ "ipv4", AIF_PII_T_IPV4, BIT(AIF_PII_T_IPV4),
+	{ "ipv4", PASS_DIGIT, AIF_PII_T_IPV4, BIT(AIF_PII_T_IPV4),
 	  "(?:(?<![0-9A-Za-z_.\\x5c-])|" ESC_BEFORE ")"
 	  "(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
 	  "(?:/(?:3[0-2]|[12]?\\d))?(?![0-9A-Za-z_]|\\.\\d)", v_ipv4 },
-	{ "digits-with-keyword", AIF_PII_T_KR_BANK_ACCOUNT,
+	{ "digits-with-keyword", PASS_DIGIT, AIF_PII_T_KR_BANK_ACCOUNT,
 	  BIT(AIF_PII_T_KR_BRN) | BIT(AIF_PII_T_KR_DRIVER_LICENSE) | BIT(AIF_PII_T_US_SSN) |
 	  BIT(AIF_PII_T_PHONE) | BIT(AIF_PII_T_KR_BANK_ACCOUNT),
 	  LB_D "\\d{9,14}" RB_D, v_bare },
@@ -753,7 +782,8 @@ const char *const pii_ctx_patterns[CTX_COUNT] = {
 	[CTX_PHONE] = "전화|연락처|휴대폰|핸드폰|휴대전화|폰번호|팩스|" W "(?:phone|tel|call"
 	    "|cell|mobile|fax|contact|sms)",
 	[CTX_CODE] = "(?:품번|제품번호|모델번호|부품번호|주문번호|송장번호|일련번호|시리얼|운송장"
-	    "|" W "(?:sku|p/n|part (?:no|number)|serial|order (?:no|number|id)|tracking"
+	    "|바코드|상품코드|" W "(?:sku|p/n|part (?:no|number)|serial|order (?:no|number|id)"
+	    "|tracking|barcode|ean|gtin"
 	    "|invoice)|(?<![A-Za-z])(?:item|model) (?:no|number|code))(?:는|은)?[\\s:#.=-]{0,4}\\z",
 	[CTX_VERSION] = "(?:" W "(?:v|ver|version|release|build|rev|firmware|fw)|버전|빌드"
 	    "|펌웨어)[\\s.:=]*\\z",

@@ -40,8 +40,17 @@ struct pii_vctx {
 /* Returns 1 to keep the candidate (possibly changed), 0 to drop it. */
 typedef int (*pii_validate_fn)(const struct pii_vctx *, struct pii_cand *);
 
+/* Built-in detectors are matched in a few passes, each one alternation of the
+ * detectors whose matches start with the same kind of character, so that pcre2's
+ * start-of-match bitmap skips the rest of the text (Hangul, for the digit pass). */
+enum pii_pass {
+	PASS_DIGIT, PASS_ALPHA, PASS_EMAIL, PASS_PLUS, PASS_HEX, PASS_KO, PASS_PEM,
+	PASS_COUNT
+};
+
 struct pii_builtin {
 	const char	*name;		/* shown by --explain: "kr-mobile" */
+	int		 pass;		/* enum pii_pass */
 	int		 type;		/* default type (enum aif_pii_builtin) */
 	uint32_t	 types;		/* every type it may report (bit per type) */
 	const char	*pattern;	/* PCRE2, byte mode, ASCII-bounded matches */
@@ -80,9 +89,14 @@ struct aif_pii {
 	uint8_t		 builtin_on[AIF_PII_MAX_TYPES];	/* built-in detection on */
 
 	pcre2_match_context *mctx;	/* limits and the per-thread JIT stack */
-	pcre2_code	*combined;	/* every enabled built-in, one alternation */
+	struct {
+		pcre2_code *re;		/* "(det a)|(det b)|...": one alternation */
+		size_t	 ndet;
+		uint8_t	 det[64];	/* detector of each alternative */
+		uint16_t group[64];	/* its capture group number */
+	} passes[PASS_COUNT];
 	pcre2_code	*anchored[64];	/* each built-in alone, anchored (retries) */
-	uint8_t		 det_on[64];	/* built-in detector i is in `combined` */
+	uint8_t		 det_on[64];	/* built-in detector i is in its pass */
 	pcre2_code	*ctx[CTX_COUNT];
 
 	struct pii_rule	*rules;

@@ -92,7 +92,7 @@ reload(struct api *api, const char *path)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: aif-api --config FILE\n");
+	fprintf(stderr, "usage: aif-api --config FILE [--listen PATH]\n");
 	exit(2);
 }
 
@@ -144,9 +144,8 @@ acceptor(void *arg)
 }
 
 static int
-open_listener(const struct aif_config *cfg)
+open_listener(const char *listen)
 {
-	const char *listen = cfg->server.listen;
 	const char *lfds = getenv("LISTEN_FDS");
 	const char *lpid = getenv("LISTEN_PID");
 	int fd;
@@ -179,9 +178,10 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL;
+	const char *config_path = NULL, *listen = NULL;
 	struct aif_config *cfg = NULL;
 	struct api api;
 	pthread_t *threads = NULL;
@@ -190,9 +190,11 @@ main(int argc, char **argv)
 	int ch, sig, rc = 1, nthreads = 0;
 
 	aif_log_init("aif-api");
-	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:", opts, NULL)) != -1) {
 		if (ch == 'c')
 			config_path = optarg;
+		else if (ch == 'l')
+			listen = optarg;	/* one more process beside the first: own socket */
 		else
 			usage();
 	}
@@ -230,7 +232,9 @@ main(int argc, char **argv)
 		aif_error("msg=\"cannot bind doorbell\" path=%s", api.doorbell_path);
 		goto out;
 	}
-	if ((api.listen_fd = open_listener(cfg)) < 0)
+	if (listen == NULL)
+		listen = cfg->server.listen;
+	if ((api.listen_fd = open_listener(listen)) < 0)
 		goto out;
 	if (waiters_start(&api) != 0 || enqueuer_start(&api) != 0 ||
 	    streams_start(&api) != 0) {
@@ -253,7 +257,7 @@ main(int argc, char **argv)
 		aif_db_close(probe);
 	}
 	aif_info("msg=\"aif-api ready\" listen=%s threads=%d doorbell=%s models=%zu",
-	    cfg->server.listen, nthreads, api.doorbell_path, cfg->nmodels);
+	    listen, nthreads, api.doorbell_path, cfg->nmodels);
 	(void)aif_sd_notify("READY=1");
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -280,9 +284,8 @@ out:
 	free(threads);
 	if (api.listen_fd > 2)
 		close(api.listen_fd);
-	if (strcmp(cfg->server.listen, "systemd") != 0 &&
-	    strcmp(cfg->server.listen, "fd:0") != 0)
-		(void)unlink(cfg->server.listen);
+	if (listen != NULL && strcmp(listen, "systemd") != 0 && strcmp(listen, "fd:0") != 0)
+		(void)unlink(listen);
 	aif_doorbell_close(api.doorbell_fd, api.doorbell_fd >= 0 ? api.doorbell_path : NULL);
 	if (api.sender_fd >= 0)
 		close(api.sender_fd);

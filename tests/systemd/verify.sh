@@ -18,9 +18,15 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 UNIT_DIR=${1:-$REPO/systemd}
+CRON_JOBS=(reap rollup retention autoscale)
 UNITS=(aif-api.socket aif-api.service aif-worker@.service)
+for j in "${CRON_JOBS[@]}"; do UNITS+=("aif-cron-$j.service" "aif-cron-$j.timer"); done
+# Long-running services (run as aif) and every service (the oneshots of the timers too).
+DAEMONS=(aif-api.service aif-worker@.service)
+SERVICES=("${DAEMONS[@]}")
+for j in "${CRON_JOBS[@]}"; do SERVICES+=("aif-cron-$j.service"); done
 # Binaries the units may name; anything else in an Exec*= line is an error.
-STUBS=(/usr/bin/aif-api /usr/bin/aif-worker /usr/bin/aifctl /usr/bin/aif-cron /bin/kill /usr/bin/kill)
+STUBS=(/usr/bin/aif-api /usr/bin/aif-worker /usr/bin/aifctl /usr/bin/aif-cron /bin/kill /usr/bin/kill /usr/bin/install)
 # systemd-analyze security: overall exposure ×10 must not exceed this (20 = "2.0 OK").
 SECURITY_THRESHOLD=20
 # Output lines of systemd-analyze verify that mean the unit is wrong.
@@ -81,7 +87,7 @@ for u in "${UNITS[@]}" aif-worker@3.service; do
 done
 
 # 2. Offline exposure score of the services.
-for u in aif-api.service aif-worker@.service; do
+for u in "${SERVICES[@]}"; do
 	out=$(timeout 60 systemd-analyze security --offline=yes --root="$ROOT" \
 		--threshold="$SECURITY_THRESHOLD" "/etc/systemd/system/$u" 2>&1)
 	rc=$?
@@ -104,15 +110,30 @@ HARDENING=(
 	'PrivateDevices=yes' 'ProtectKernelTunables=yes' 'ProtectControlGroups=yes'
 	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' 'SystemCallFilter=@system-service'
 	'SystemCallArchitectures=native' 'MemoryMax=[0-9]+[KMGT]?' 'LimitNOFILE=65536'
-	'User=aif' 'Group=aif'
+	'CapabilityBoundingSet=' 'UMask=0027'
 )
-for u in aif-api.service aif-worker@.service; do
+for u in "${SERVICES[@]}"; do
 	for h in "${HARDENING[@]}"; do require "$u" "$h" "${h%%=*}"; done
+done
+# The unprivileged user; the autoscaler alone runs as root without capabilities (it
+# asks PID 1 to start and stop aif-worker@N).
+for u in "${SERVICES[@]}"; do
+	case $u in
+	aif-cron-autoscale.service) require "$u" 'User=root' 'User=root (no capabilities)' ;;
+	*) require "$u" 'User=aif' 'User=aif'; require "$u" 'Group=aif' 'Group=aif' ;;
+	esac
+done
+for u in "${DAEMONS[@]}"; do
+	require "$u" 'Type=notify' 'Type=notify (readiness from the program)'
+	require "$u" 'NotifyAccess=main' 'NotifyAccess=main'
+	require "$u" 'ExecReload=/bin/kill -HUP \$MAINPID' 'reload is SIGHUP'
+	require "$u" 'StateDirectory=aif' 'StateDirectory=aif'
 done
 require aif-api.socket 'ListenStream=/run/aif/api.sock' 'listens on /run/aif/api.sock'
 require aif-api.socket 'SocketUser=aif' 'socket owned by aif'
 require aif-api.socket 'SocketGroup=www-data' 'socket group www-data (nginx)'
 require aif-api.socket 'SocketMode=0660' 'socket mode 0660'
+require aif-api.socket 'ExecStartPre=/usr/bin/install -d -o aif -g aif -m 0755 /run/aif' '/run/aif belongs to aif before the socket is made'
 require aif-api.service 'ExecStart=/usr/bin/aif-api --config /etc/aif/aif.yaml' 'ExecStart'
 require aif-api.service 'Requires=aif-api\.socket' 'requires its socket'
 require aif-api.service 'RuntimeDirectory=aif' 'RuntimeDirectory=aif'
@@ -124,6 +145,46 @@ require aif-worker@.service 'Restart=on-failure' 'Restart=on-failure'
 for u in aif-api.service aif-worker@.service; do
 	require "$u" 'RuntimeDirectoryPreserve=yes' 'keeps the shared /run/aif on stop'
 done
+# The timers and their oneshot services.
+for j in "${CRON_JOBS[@]}"; do
+	require "aif-cron-$j.service" 'Type=oneshot' 'Type=oneshot'
+	require "aif-cron-$j.service" "ExecStart=/usr/bin/aif-cron --config /etc/aif/aif\\.yaml $j" "ExecStart aif-cron $j"
+	require "aif-cron-$j.service" 'TimeoutStartSec=[0-9]+(s|min|h)?' 'bounded run time'
+	require "aif-cron-$j.timer" 'WantedBy=timers\.target' 'WantedBy=timers.target'
+	require "aif-cron-$j.timer" 'AccuracySec=[0-9]+(ms|s|min)?' 'AccuracySec set (the default is 1 min)'
+done
+require aif-cron-reap.timer 'OnUnitActiveSec=30s' 'reap every 30 s'
+require aif-cron-autoscale.timer 'OnUnitActiveSec=30s' 'autoscale every 30 s'
+require aif-cron-rollup.timer 'OnUnitActiveSec=5min' 'rollup every 5 min'
+require aif-cron-retention.timer 'OnCalendar=.+' 'retention daily (OnCalendar)'
+require aif-cron-retention.timer 'Persistent=true' 'retention catches up after downtime'
+for j in reap rollup autoscale; do
+	require "aif-cron-$j.timer" 'OnActiveSec=[0-9]+(s|min)?' 'OnActiveSec anchors OnUnitActiveSec'
+done
+
+# 3b. sysusers.d and tmpfiles.d snippets and aif-setup, applied to a scratch root.
+SR=$TMP/sysroot
+mkdir -p "$SR/etc"
+for f in passwd group shadow gshadow; do
+	[ -f "/etc/$f" ] && grep -v '^aif:' "/etc/$f" >"$SR/etc/$f"
+done
+if out=$(systemd-sysusers --root="$SR" "$UNIT_DIR/aif.sysusers" 2>&1) &&
+	grep -q '^aif:x:[0-9]*:[0-9]*:.*:/var/lib/aif:/usr/sbin/nologin$' "$SR/etc/passwd" &&
+	grep -q '^aif:x:' "$SR/etc/group"; then
+	ok "sysusers.d/aif.conf creates the system user and group aif"
+else
+	bad "sysusers.d/aif.conf creates the system user and group aif" "$out"
+fi
+uid=$(awk -F: '$1 == "aif" { print $3 }' "$SR/etc/passwd")
+if out=$(systemd-tmpfiles --root="$SR" --create "$UNIT_DIR/aif.tmpfiles" 2>&1) &&
+	[ "$(stat -c %u:%a "$SR/run/aif" 2>/dev/null)" = "$uid:755" ] &&
+	[ "$(stat -c %u:%a "$SR/var/lib/aif" 2>/dev/null)" = "$uid:750" ]; then
+	ok "tmpfiles.d/aif.conf makes /run/aif (aif 0755) and /var/lib/aif (aif 0750)"
+else
+	bad "tmpfiles.d/aif.conf makes /run/aif (aif 0755) and /var/lib/aif (aif 0750)" \
+		"$out$(ls -ld "$SR/run/aif" "$SR/var/lib/aif" 2>&1)"
+fi
+if out=$(sh -n "$UNIT_DIR/aif-setup" 2>&1); then ok "aif-setup: sh -n"; else bad "aif-setup: sh -n" "$out"; fi
 
 # 4. Self-test: the checks above must reject broken copies.
 # self_test NAME UNIT SED-EXPR: break UNIT with SED-EXPR; verify must now fail.
@@ -147,6 +208,7 @@ self_test() {
 self_test 'an unknown key' aif-api.service 's/^\[Service\]$/[Service]\nFrobnicate=yes/'
 self_test 'a misspelt ExecStart binary' 'aif-worker@.service' 's|^ExecStart=/usr/bin/aif-worker|ExecStart=/usr/bin/aif-wroker|'
 self_test 'an invalid value' aif-api.socket 's/^SocketMode=0660$/SocketMode=banana/'
+self_test 'a bad timer value' aif-cron-reap.timer 's/^OnUnitActiveSec=30s$/OnUnitActiveSec=30 parsecs/'
 
 echo
 echo "$pass passed, $fail failed"

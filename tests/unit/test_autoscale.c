@@ -37,8 +37,9 @@ decisions_follow_the_table(void **state)
 		/* down cooldown holds (also right after an up) */
 		{ 5, 10, 0, 999999, 1000, 5, 0 },
 		{ 5, 10, 0, 2000, 999999, 5, 0 },
-		/* below min is fixed at once */
+		/* below min is fixed at once, to what the queue needs */
 		{ 0, 0, 0, 0, 0, 1, 1 },
+		{ 0, 35, 0, 0, 0, 4, 1 },
 		/* above max too */
 		{ 9, 0, 0, 0, 0, 8, -1 },
 	};

@@ -1,0 +1,294 @@
+/* accuracy.c -- precision and recall of the built-in PII detectors on the labelled
+ * corpus (tests/pii/corpus.tsv), per entity type, compared with the recorded baseline
+ * (tests/pii/baseline.tsv). A hit counts only when its type and its exact byte span
+ * match a labelled entity. Fails when any type's precision or recall drops below its
+ * baseline. Built and run by tests/pii/run.sh.
+ *
+ *   accuracy CORPUS BASELINE            compare, print the table and the misses
+ *   accuracy CORPUS BASELINE --write    record the current numbers as the baseline
+ *   accuracy CORPUS BASELINE --markdown print the table as Markdown (docs/PII.md) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "pii.h"
+
+#define LINE_MAX_BYTES	65536
+#define MAX_EXPECTED	16
+#define NEWLINE_MARK	"\xe2\x8f\x8e"	/* U+23CE stands for a newline in the corpus */
+
+static const char config_yaml[] =
+    "server: {listen: /tmp/x.sock, run_dir: /tmp}\n"
+    "database: {socket: /tmp/db.sock, name: aif}\n"
+    "models: [{id: m, adapter: openai, replicas: [{url: 'http://127.0.0.1:1'}]}]\n"
+    "roles: [{name: user}]\n"
+    "pii: {enabled: true, default_action: mask}\n";
+
+struct tally {
+	unsigned	 tp, fp, fn;
+};
+
+struct span {
+	char		 type[AIF_PII_TYPE_LEN];
+	size_t		 start, end;
+	int		 matched;
+};
+
+static struct tally	tally[AIF_PII_MAX_TYPES];
+static const struct aif_pii *engine;
+
+static int
+type_of(const char *name)
+{
+	int	 t;
+
+	for (t = 0; t < AIF_PII_MAX_TYPES; t++) {
+		const char *n = aif_pii_type_name(engine, t);
+		if (strcmp(n, "?") == 0)
+			return -1;
+		if (strcmp(n, name) == 0)
+			return t;
+	}
+	return -1;
+}
+
+/* Replaces each NEWLINE_MARK by '\n' in place. */
+static void
+unmark(char *s)
+{
+	char	*p;
+
+	while ((p = strstr(s, NEWLINE_MARK)) != NULL) {
+		*p = '\n';
+		memmove(p + 1, p + 3, strlen(p + 3) + 1);
+	}
+}
+
+/* Parses "TYPE=value ;; TYPE=value" into spans located in text, in order. */
+static int
+parse_expected(char *exp, const char *text, struct span *sp, size_t *n)
+{
+	char	*item, *save = NULL, *eq, *at;
+	size_t	 from = 0;
+
+	*n = 0;
+	if (strcmp(exp, "-") == 0)
+		return 0;
+	for (item = strtok_r(exp, ";", &save); item != NULL;
+	    item = strtok_r(NULL, ";", &save)) {
+		while (*item == ' ')
+			item++;
+		if (*item == '\0')
+			continue;
+		if (*n == MAX_EXPECTED || (eq = strchr(item, '=')) == NULL)
+			return -1;
+		*eq = '\0';
+		while (eq[1 + strlen(eq + 1) - 1] == ' ' && strlen(eq + 1) > 0)
+			eq[strlen(eq + 1)] = '\0';
+		unmark(eq + 1);
+		if ((at = strstr(text + from, eq + 1)) == NULL)
+			return -1;
+		if (snprintf(sp[*n].type, sizeof(sp[*n].type), "%s", item) >=
+		    (int)sizeof(sp[*n].type))
+			return -1;
+		sp[*n].start = (size_t)(at - text);
+		sp[*n].end = sp[*n].start + strlen(eq + 1);
+		sp[*n].matched = 0;
+		from = sp[*n].end;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int
+load_baseline(const char *path, double prec[], double rec[], int have[])
+{
+	FILE	*f = fopen(path, "r");
+	char	 line[256], name[AIF_PII_TYPE_LEN];
+	double	 p, r;
+	int	 t;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "%31s %lf %lf", name, &p, &r) != 3 ||
+		    (t = type_of(name)) < 0)
+			continue;
+		prec[t] = p;
+		rec[t] = r;
+		have[t] = 1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static double
+ratio(unsigned a, unsigned b)
+{
+	return b == 0 ? 1.0 : (double)a / (double)b;
+}
+
+/* Rounds to 4 decimals, as recorded. */
+static double
+r4(double x)
+{
+	return (double)(long)(x * 10000.0 + 0.5) / 10000.0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct aif_config	*cfg = NULL;
+	struct aif_pii		*pii = NULL;
+	struct aif_pii_actions	 act;
+	static char		 line[LINE_MAX_BYTES];
+	char			 errbuf[4096];
+	double			 bprec[AIF_PII_MAX_TYPES] = { 0 }, brec[AIF_PII_MAX_TYPES] = { 0 };
+	int			 bhave[AIF_PII_MAX_TYPES] = { 0 };
+	unsigned		 right = 0, wrong = 0, passed = 0, failed = 0, cases = 0;
+	int			 write = 0, markdown = 0, t;
+	FILE			*f;
+
+	if (argc < 3)
+		return 2;
+	write = argc > 3 && strcmp(argv[3], "--write") == 0;
+	markdown = argc > 3 && strcmp(argv[3], "--markdown") == 0;
+	if (aif_cfg_load_string("accuracy.yaml", config_yaml, sizeof(config_yaml) - 1,
+	    &cfg, errbuf, sizeof(errbuf)) != AIF_OK ||
+	    aif_pii_new(cfg, 0, &pii, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fprintf(stderr, "accuracy: %s\n", errbuf);
+		return 1;
+	}
+	engine = pii;
+	aif_pii_actions_for(pii, "m", "user", &act);
+	if ((f = fopen(argv[1], "r")) == NULL) {
+		perror(argv[1]);
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		struct span	 exp[MAX_EXPECTED];
+		struct aif_pii_hit *hits = NULL;
+		size_t		 nexp = 0, nhits = 0, i, k;
+		char		*id, *lang, *expected, *text, *save = NULL;
+		int		 ok = 1;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		id = strtok_r(line, "\t", &save);
+		lang = strtok_r(NULL, "\t", &save);
+		expected = strtok_r(NULL, "\t", &save);
+		text = strtok_r(NULL, "", &save);
+		if (id == NULL || lang == NULL || expected == NULL || text == NULL) {
+			fprintf(stderr, "accuracy: bad line\n");
+			return 1;
+		}
+		unmark(text);
+		if (parse_expected(expected, text, exp, &nexp) != 0) {
+			fprintf(stderr, "accuracy: case %s: bad expectation\n", id);
+			return 1;
+		}
+		cases++;
+		if (aif_pii_scan(&act, text, strlen(text), &hits, &nhits) != AIF_OK) {
+			fprintf(stderr, "accuracy: case %s: scan failed\n", id);
+			return 1;
+		}
+		for (i = 0; i < nhits; i++) {
+			int found = 0;
+			for (k = 0; k < nexp; k++)
+				if (!exp[k].matched && exp[k].start == hits[i].start &&
+				    exp[k].end == hits[i].end &&
+				    type_of(exp[k].type) == hits[i].type) {
+					exp[k].matched = found = 1;
+					break;
+				}
+			if (found)
+				tally[hits[i].type].tp++;
+			else {
+				tally[hits[i].type].fp++;
+				ok = 0;
+				if (!markdown)
+					printf("  case %s FP %s [%zu,%zu) \"%.*s\" in: %s\n", id,
+					    aif_pii_type_name(pii, hits[i].type), hits[i].start,
+					    hits[i].end, (int)(hits[i].end - hits[i].start),
+					    text + hits[i].start, text);
+			}
+		}
+		for (k = 0; k < nexp; k++) {
+			if (exp[k].matched)
+				continue;
+			if ((t = type_of(exp[k].type)) < 0) {
+				fprintf(stderr, "accuracy: case %s: unknown type %s\n", id,
+				    exp[k].type);
+				return 1;
+			}
+			tally[t].fn++;
+			ok = 0;
+			if (!markdown)
+				printf("  case %s FN %s \"%.*s\" in: %s\n", id, exp[k].type,
+				    (int)(exp[k].end - exp[k].start), text + exp[k].start, text);
+		}
+		free(hits);
+		if (ok)
+			right++;
+		else
+			wrong++;
+	}
+	fclose(f);
+	if (!write)
+		(void)load_baseline(argv[2], bprec, brec, bhave);
+	if (write && (f = fopen(argv[2], "w")) == NULL) {
+		perror(argv[2]);
+		return 1;
+	}
+	if (write)
+		fprintf(f, "# baseline.tsv -- precision and recall per type on corpus.tsv, "
+		    "recorded by tests/pii/run.sh --record\n# type\tprecision\trecall\t"
+		    "support\n");
+	if (markdown)
+		printf("| type | labelled | found right | false positives | missed | "
+		    "precision | recall |\n|---|---:|---:|---:|---:|---:|---:|\n");
+	else
+		printf("\n%-18s %8s %6s %6s %6s %9s %9s %s\n", "type", "support", "tp", "fp",
+		    "fn", "precision", "recall", "baseline p/r");
+	for (t = 0; t < AIF_PII_NBUILTIN; t++) {
+		struct tally *y = &tally[t];
+		double p = r4(ratio(y->tp, y->tp + y->fp)), r = r4(ratio(y->tp, y->tp + y->fn));
+		int ok = !bhave[t] || (p >= bprec[t] && r >= brec[t]);
+
+		if (write)
+			fprintf(f, "%s\t%.4f\t%.4f\t%u\n", aif_pii_type_name(pii, t), p, r,
+			    y->tp + y->fn);
+		else if (markdown)
+			printf("| %s | %u | %u | %u | %u | %.3f | %.3f |\n",
+			    aif_pii_type_name(pii, t), y->tp + y->fn, y->tp, y->fp, y->fn, p, r);
+		else {
+			printf("%-18s %8u %6u %6u %6u %9.4f %9.4f", aif_pii_type_name(pii, t),
+			    y->tp + y->fn, y->tp, y->fp, y->fn, p, r);
+			if (bhave[t])
+				printf("  %.4f/%.4f%s", bprec[t], brec[t], ok ? "" :
+				    "  BELOW BASELINE");
+			printf("\n");
+		}
+		if (!write && !markdown && bhave[t]) {
+			passed += (p >= bprec[t]) + (r >= brec[t]);
+			failed += (p < bprec[t]) + (r < brec[t]);
+		}
+	}
+	if (write) {
+		fclose(f);
+		printf("recorded %s\n", argv[2]);
+	}
+	if (!markdown)
+		printf("\n%u cases: %u fully right, %u with a miss or a false positive "
+		    "(listed above)\n%u passed, %u failed (precision and recall per type "
+		    "against %s)\n", cases, right, wrong, passed, failed,
+		    write ? "the new baseline" : argv[2]);
+	aif_pii_free(pii);
+	aif_cfg_free(cfg);
+	aif_pii_thread_cleanup();
+	return failed > 0 ? 1 : 0;
+}
