@@ -17,7 +17,7 @@
 #
 # Environment (defaults): AIF_VAR_DIR ($PWD/var), AIF_PORT (8080), AIF_MOCK_PORT (9101),
 # AIF_TGI_PORT (AIF_MOCK_PORT+1), AIF_TRITON_PORT (AIF_MOCK_PORT+2),
-# AIF_DB_NAME (aif), AIF_WORKERS (2), AIF_WORKER_SLOTS (config's), AIF_CONFIG
+# AIF_DB_NAME (aif), AIF_WORKERS (2), AIF_API_PROCS (2), AIF_WORKER_SLOTS (config's), AIF_CONFIG
 # (config/aif.yaml), AIF_SYNC_TIMEOUT_MS (config's), AIF_BIN_DIR (bin/),
 # AIF_MOCK_JS (tests/mock-engine/server.mjs). See docs/STACK.md.
 set -euo pipefail
@@ -44,6 +44,8 @@ AIF_TRITON_PORT=${AIF_TRITON_PORT:-}
 AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-}
 AIF_DB_NAME=${AIF_DB_NAME:-aif}
 AIF_WORKERS=${AIF_WORKERS:-2}
+AIF_API_PROCS=${AIF_API_PROCS:-2}
+[[ $AIF_API_PROCS =~ ^[1-8]$ ]] || { echo "stack: AIF_API_PROCS must be 1..8" >&2; exit 2; }
 AIF_CONFIG=${AIF_CONFIG:-$AIF_REPO/config/aif.yaml}
 case $AIF_CONFIG in /*) ;; *) AIF_CONFIG=$PWD/$AIF_CONFIG ;; esac
 export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_MOCK2_PORT AIF_DB_NAME AIF_CONFIG
@@ -382,23 +384,48 @@ start_mocks() { local m; for m in "${MOCKS[@]}"; do start_mock "$m"; done; }
 stop_mocks() { local m rc=0; for m in "${MOCKS[@]}"; do stop_mock "$m" || rc=1; done; return "$rc"; }
 
 # --- aif-api ------------------------------------------------------------------------------
-api_alive() { pidfile_alive "$RUN/api.pid" aif-api; }
+# AIF_API_PROCS processes (default 2), like a production host behind one nginx: the
+# first on the config's socket (api.sock, api.pid), the others on api-N.sock (--listen).
+api_sock() { if [ "$1" = 1 ]; then echo "$API_SOCKET"; else echo "$RUN/api-$1.sock"; fi; }
+api_pidf() { if [ "$1" = 1 ]; then echo "$RUN/api.pid"; else echo "$RUN/api-$1.pid"; fi; }
+api_logf() { if [ "$1" = 1 ]; then echo "$LOGD/api.log"; else echo "$LOGD/api-$1.log"; fi; }
+api_alive() {
+	local n
+	for n in $(seq 1 "$AIF_API_PROCS"); do pidfile_alive "$(api_pidf "$n")" aif-api || return 1; done
+}
 
 start_api() {
 	need_bin aif-api
-	if api_alive; then log "aif-api already running (pid $(read_pid "$RUN/api.pid"))"; return 0; fi
-	# A socket left by a crashed aif-api would make the wait below succeed at once.
-	rm -f "$API_SOCKET"
-	start_bg aif-api "$RUN/api.pid" "$LOGD/api.log" "$BIN/aif-api" --config "$AIF_CONFIG"
-	local rc=0
-	WAIT_GUARD_PID=$STARTED_PID wait_until "$T_API" "aif-api socket $API_SOCKET" test -S "$API_SOCKET" || rc=$?
-	[ "$rc" -eq 0 ] || { tail_log "$LOGD/api.log"; die "aif-api did not start (log: $LOGD/api.log)"; }
-	ok "aif-api up (pid $STARTED_PID, socket $API_SOCKET)"
+	local n sock rc
+	for n in $(seq 1 "$AIF_API_PROCS"); do
+		sock=$(api_sock "$n")
+		if pidfile_alive "$(api_pidf "$n")" aif-api; then
+			log "aif-api $n already running (pid $(read_pid "$(api_pidf "$n")"))"
+			continue
+		fi
+		# A socket left by a crashed aif-api would make the wait below succeed at once.
+		rm -f "$sock"
+		if [ "$n" = 1 ]; then
+			start_bg "aif-api $n" "$(api_pidf "$n")" "$(api_logf "$n")" "$BIN/aif-api" --config "$AIF_CONFIG"
+		else
+			start_bg "aif-api $n" "$(api_pidf "$n")" "$(api_logf "$n")" "$BIN/aif-api" --config "$AIF_CONFIG" --listen "$sock"
+		fi
+		rc=0
+		WAIT_GUARD_PID=$STARTED_PID wait_until "$T_API" "aif-api socket $sock" test -S "$sock" || rc=$?
+		[ "$rc" -eq 0 ] || { tail_log "$(api_logf "$n")"; die "aif-api $n did not start (log: $(api_logf "$n"))"; }
+		ok "aif-api $n up (pid $STARTED_PID, socket $sock)"
+	done
 }
 
 stop_api() {
-	stop_pidfile aif-api "$RUN/api.pid" aif-api TERM 15 || return 1
-	api_alive || rm -f "$API_SOCKET"
+	local n rc=0
+	# also any process beyond AIF_API_PROCS left by an earlier run with more of them
+	for n in $(seq 1 16); do
+		[ -f "$(api_pidf "$n")" ] || [ "$n" -le "$AIF_API_PROCS" ] || continue
+		stop_pidfile "aif-api $n" "$(api_pidf "$n")" aif-api TERM 15 || rc=1
+		pidfile_alive "$(api_pidf "$n")" aif-api || rm -f "$(api_sock "$n")"
+	done
+	return "$rc"
 }
 
 # --- workers ------------------------------------------------------------------------------
@@ -469,6 +496,13 @@ stop_workers() {
 # --- nginx --------------------------------------------------------------------------------
 nginx_alive() { pidfile_alive "$RUN/nginx-master.pid" nginx; }
 
+# The upstream lines of the aif-api processes, for nginx.
+api_servers() {
+	local n out=""
+	for n in $(seq 1 "$AIF_API_PROCS"); do out+="server unix:$(api_sock "$n"); "; done
+	printf '%s' "$out"
+}
+
 render_nginx() {
 	local user_line='# (not root: no user directive)' drop=()
 	[ "$IS_ROOT" = 1 ] && user_line="user $OS_USER;"
@@ -484,6 +518,7 @@ render_nginx() {
 		-e 's/[[:space:]]*# @if-[a-z]*$//' \
 		-e "s|@AIF_PORT@|$AIF_PORT|g" \
 		-e "s|@API_SOCKET@|$API_SOCKET|g" \
+		-e "s|@API_SERVERS@|$(api_servers)|g" \
 		-e "s|@NGINX_DIR@|$NGX|g" \
 		-e "s|@RUN_DIR@|$RUN|g" \
 		-e "s|@LOG_DIR@|$LOGD|g" \
