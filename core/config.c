@@ -1092,6 +1092,49 @@ finish_autoscale(struct loader *ld, const yaml_node_t *root, struct aif_config *
 			    "above max_replicas", i);
 }
 
+/* Durations and numbers of models[i].compensations[k].retry, and their defaults. */
+static void
+finish_compensations(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
+{
+	const yaml_node_t *seq = lookup(ld, root, "models");
+
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		const yaml_node_t *m = seq ? item(ld, seq, (long)i) : NULL;
+		const yaml_node_t *cs = m ? lookup(ld, m, "compensations") : NULL;
+		for (size_t k = 0; k < cfg->models[i].ncompensations; k++) {
+			struct aif_compensation *c = &cfg->models[i].compensations[k];
+			struct aif_retry_policy *rp = &c->retry;
+			const yaml_node_t *at = cs ? item(ld, cs, (long)k) : NULL;
+			yaml_mark_t mark = (at ? at : m ? m : root)->start_mark;
+			int64_t v;
+			if (c->method == NULL)
+				c->method = xstrdup(ld, "POST");
+			if (c->url != NULL && strncmp(c->url, "http://", 7) != 0 &&
+			    strncmp(c->url, "https://", 8) != 0)
+				error_at(ld, mark, "models[%zu].compensations[%zu].url: expected "
+				    "http:// or https://", i, k);
+			v = 1000;
+			if (rp->initial_interval != NULL &&
+			    aif_cfg_duration_ms(rp->initial_interval, 3600000, &v) != 0)
+				error_at(ld, mark, "models[%zu].compensations[%zu].retry."
+				    "initial_interval: expected a duration", i, k);
+			rp->initial_interval_ms = (int)v;
+			v = 60000;
+			if (rp->maximum_interval != NULL &&
+			    aif_cfg_duration_ms(rp->maximum_interval, 86400000, &v) != 0)
+				error_at(ld, mark, "models[%zu].compensations[%zu].retry."
+				    "maximum_interval: expected a duration", i, k);
+			rp->maximum_interval_ms = (int)v;
+			v = rp->backoff_coefficient ? parse_hundredths(rp->backoff_coefficient) : 200;
+			if (v < 100 || v > 1000)
+				error_at(ld, mark, "models[%zu].compensations[%zu].retry."
+				    "backoff_coefficient: expected 1.0 to 10.0", i, k);
+			rp->backoff_coefficient_pct = (int)v;
+			rp->jitter_pct = 10;
+		}
+	}
+}
+
 static void
 finish_queue(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
 {
@@ -1158,6 +1201,7 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	finish_retry(ld, map, cfg);
 	finish_queue(ld, map, cfg);
 	finish_autoscale(ld, map, cfg);
+	finish_compensations(ld, map, cfg);
 	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,
 	    cfg->ntenants);
 }
@@ -1197,6 +1241,27 @@ static const struct directive retry_dirs[] = {
 };
 static const struct section retry_sec = SECTION(retry_dirs, 0, NULL);
 
+static const char *const http_methods[] = { "POST", "PUT", "DELETE", "GET", NULL };
+#define COMP(f)		offsetof(struct aif_compensation, f)
+static const struct directive comp_retry_dirs[] = {
+	STR("initial_interval", COMP(retry.initial_interval), 0),
+	STR("backoff_coefficient", COMP(retry.backoff_coefficient), 0),
+	STR("maximum_interval", COMP(retry.maximum_interval), 0),
+	INT("maximum_attempts", COMP(retry.maximum_attempts), 0, 10000, 0),
+	STR("jitter", COMP(retry.jitter), 0),
+};
+static const struct section comp_retry_sec = SECTION(comp_retry_dirs, 0, NULL);
+static const struct directive comp_dirs[] = {
+	STR("name", COMP(name), F_REQUIRED),
+	STR("url", COMP(url), F_REQUIRED),
+	{ .name = "method", .type = D_STR, .off = COMP(method), .choices = http_methods },
+	STR("body", COMP(body), 0),
+	INT("timeout_ms", COMP(timeout_ms), 100, 60000, 5000),
+	{ .name = "retry", .type = D_MAP, .sub = &comp_retry_sec },
+};
+static const struct section comp_sec =
+    SECTION(comp_dirs, sizeof(struct aif_compensation), NULL);
+
 #define TRITON(f)	offsetof(struct aif_model, triton.f)
 static const struct directive triton_dirs[] = {
 	{ .name = "mode", .type = D_STR, .off = TRITON(mode), .choices = triton_modes },
@@ -1235,6 +1300,8 @@ static const struct directive model_dirs[] = {
 	INT("circuit_open_ms", MODEL(circuit_open_ms), 100, 600000, 5000),
 	STR("chat_template", MODEL(chat_template), 0),
 	{ .name = "retry", .type = D_MAP, .sub = &retry_sec },
+	{ .name = "compensations", .type = D_SEQMAP, .off = MODEL(compensations),
+	  .count_off = MODEL(ncompensations), .min = 0, .max = 16, .sub = &comp_sec },
 	{ .name = "triton", .type = D_MAP, .sub = &triton_sec },
 };
 static const struct section model_sec =

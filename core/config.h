@@ -51,6 +51,18 @@ struct aif_retry_policy {
 #define AIF_FAILCLASS_OVERLOADED (1u << 1)	/* 429/503 from the engine */
 #define AIF_FAILCLASS_TIMEOUT	(1u << 2)	/* engine call timed out */
 
+/* models[].compensations[]: an HTTP call that undoes a side effect of the job (saga),
+ * run in reverse order of declaration when the job fails for good. */
+struct aif_compensation {
+	char	*name;		/* required */
+	char	*url;		/* required, http:// or https:// */
+	char	*method;	/* POST (default), PUT, DELETE, GET */
+	char	*body;		/* template: {job_id} {public_id} {model} {api_key_id}
+				   {tenant}; default a JSON object of them */
+	int	 timeout_ms;	/* 100..60000, default 5000 */
+	struct aif_retry_policy retry;	/* maximum_attempts 0 (default): until done */
+};
+
 struct aif_model {
 	char	*id;		/* public model id clients send (required, unique) */
 	char	*adapter;	/* "openai" (required; checked against config.c's list) */
@@ -67,6 +79,8 @@ struct aif_model {
 	int	 max_output_tokens; /* cap on max_tokens, 1..1048576, default 4096 */
 	struct aif_pricing pricing;
 	struct aif_retry_policy retry;
+	struct aif_compensation *compensations;	/* optional, in declaration order */
+	size_t	 ncompensations;
 	char	**fallbacks;	/* model ids tried, in order, when no replica of this
 				   model is healthy; each must be a configured model;
 				   default none */

@@ -48,6 +48,12 @@ static const char *const builtin_names[] = {
 #undef NAME
 };
 
+static int
+is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
 int
 aif_pii_type_name_ok(const char *name)
 {
@@ -127,11 +133,11 @@ aif_pii_utf8_valid(const char *text, size_t n, size_t *bad)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	size_t	 i = 0, l;
+	uint64_t w;
 
 	while (i < n) {
 		/* ASCII runs 8 bytes at a time */
 		while (i + 8 <= n) {
-			uint64_t w;
 			memcpy(&w, s + i, 8);
 			if (w & UINT64_C(0x8080808080808080))
 				break;
@@ -139,6 +145,17 @@ aif_pii_utf8_valid(const char *text, size_t n, size_t *bad)
 		}
 		if (i >= n)
 			break;
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		/* the common 3-byte case (Hangul, CJK): E1..EC and EE..EF need no range
+		 * check beyond two continuation bytes */
+		if (((s[i] >= 0xE1 && s[i] <= 0xEC) || s[i] >= 0xEE) && s[i] <= 0xEF &&
+		    i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+			i += 3;
+			continue;
+		}
 		if ((l = utf8_len(s + i, n - i)) == 0) {
 			if (bad != NULL)
 				*bad = i;
@@ -429,14 +446,95 @@ compile_rules(struct aif_pii *pii, const struct aif_config *cfg, char *errbuf,
 	return AIF_OK;
 }
 
+/* Appends "(body)" for every detector of pass p with left edge `left`, wrapped in
+ * "edge(?:...)" when there is one, recording each alternative's capture group. */
+static int
+append_pass(struct aif_pii *pii, size_t p, int left, char *all, size_t cap,
+    size_t *used, unsigned *group)
+{
+	size_t	 i, start = *used;
+	uint32_t ncap;
+	int	 n, any = 0;
+
+	for (i = 0; i < pii_nbuiltins; i++) {
+		if (!pii->det_on[i] || pii_builtins[i].pass != (int)p ||
+		    pii_builtins[i].left != left)
+			continue;
+		ncap = 0;
+		(void)pcre2_pattern_info(pii->anchored[i], PCRE2_INFO_CAPTURECOUNT, &ncap);
+		n = snprintf(all + *used, cap - *used, "%s%s(%s)",
+		    !any && start > 0 ? "|" : any ? "|" : "",
+		    !any && left != L_NONE ? pii_left_edges[left] : "",
+		    pii_builtins[i].body);
+		if (!any && left != L_NONE && n > 0) {
+			/* open a group after the edge: "edge(?:(a)|(b))" */
+			size_t elen = strlen(pii_left_edges[left]) + (start > 0);
+			if ((size_t)n + 3 >= cap - *used)
+				return -1;
+			memmove(all + *used + elen + 3, all + *used + elen,
+			    (size_t)n - elen + 1);
+			memcpy(all + *used + elen, "(?:", 3);
+			n += 3;
+		}
+		if (n < 0 || (size_t)n >= cap - *used || *group + ncap >= MD_PAIRS)
+			return -1;
+		*used += (size_t)n;
+		pii->passes[p].det[pii->passes[p].ndet] = (uint8_t)i;
+		pii->passes[p].group[pii->passes[p].ndet++] = (uint16_t)*group;
+		*group += 1 + ncap;
+		any = 1;
+	}
+	if (any && left != L_NONE) {
+		if (*used + 2 >= cap)
+			return -1;
+		all[(*used)++] = ')';
+		all[*used] = '\0';
+	}
+	return 0;
+}
+
+/* Works out which first bytes, and which pairs of first ASCII bytes, can begin a
+ * match of pass p, by partial matching (the interpreter) of every one- and two-byte
+ * subject. Exact for the pattern as written, so it never loses a match; the scan then
+ * runs the anchored alternation only where the filter lets it. */
+static int
+start_filter(struct aif_pii *pii, size_t p)
+{
+	pcre2_match_data *md = pcre2_match_data_create(MD_PAIRS, NULL);
+	unsigned char	 subj[2];
+	unsigned	 b1, b2;
+	int		 rc;
+
+	if (md == NULL)
+		return -1;
+	for (b1 = 0; b1 < 256; b1++) {
+		subj[0] = (unsigned char)b1;
+		rc = pcre2_match(pii->passes[p].re_at, subj, 1, 0,
+		    PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, md, NULL);
+		pii->passes[p].first[b1] = rc >= 0 || rc == PCRE2_ERROR_PARTIAL;
+		if (!pii->passes[p].first[b1] || b1 >= 128)
+			continue;
+		for (b2 = 0; b2 < 128; b2++) {
+			subj[1] = (unsigned char)b2;
+			rc = pcre2_match(pii->passes[p].re_at, subj, 2, 0,
+			    PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, md, NULL);
+			if (rc >= 0 || rc == PCRE2_ERROR_PARTIAL)
+				pii->passes[p].second[b1][b2 >> 3] |=
+				    (uint8_t)(1u << (b2 & 7));
+		}
+	}
+	pcre2_match_data_free(md);
+	return 0;
+}
+
 static enum aif_err
 compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 {
-	char		*all;
-	size_t		 i, cap = 64, used, off, p;
-	uint32_t	 t, ncap;
+	char		*all, one[4096];
+	size_t		 i, cap = 256, used, off = 0, p;
+	uint32_t	 t;
 	unsigned	 group;
-	int		 err, n;
+	int		 err, n, left;
 
 	if (pii_nbuiltins > sizeof(pii->anchored) / sizeof(pii->anchored[0]))
 		return AIF_CONFIG;	/* the table outgrew det_on and anchored */
@@ -446,9 +544,11 @@ compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 				pii->det_on[i] = 1;
 		if (!pii->det_on[i])
 			continue;
-		cap += strlen(pii_builtins[i].pattern) + 8;
-		if ((pii->anchored[i] = compile(pii_builtins[i].pattern, PCRE2_ANCHORED,
-		    &err, &off)) == NULL) {
+		n = snprintf(one, sizeof(one), "%s%s",
+		    pii_left_edges[pii_builtins[i].left], pii_builtins[i].body);
+		cap += (size_t)(n > 0 ? n : 0) + 16;
+		if (n < 0 || (size_t)n >= sizeof(one) ||
+		    (pii->anchored[i] = compile(one, PCRE2_ANCHORED, &err, &off)) == NULL) {
 			errf(errbuf, errlen, "pii: built-in detector %s does not compile "
 			    "(offset %zu)", pii_builtins[i].name, off);
 			return AIF_CONFIG;
@@ -460,30 +560,24 @@ compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 		used = 0;
 		group = 1;
 		all[0] = '\0';
-		for (i = 0; i < pii_nbuiltins; i++) {
-			if (!pii->det_on[i] || pii_builtins[i].pass != (int)p)
-				continue;
-			ncap = 0;
-			(void)pcre2_pattern_info(pii->anchored[i], PCRE2_INFO_CAPTURECOUNT,
-			    &ncap);
-			n = snprintf(all + used, cap - used, "%s(%s)", used > 0 ? "|" : "",
-			    pii_builtins[i].pattern);
-			if (n < 0 || (size_t)n >= cap - used || group + ncap >= MD_PAIRS) {
+		for (left = 0; left < L_COUNT; left++)
+			if (append_pass(pii, p, left, all, cap, &used, &group) != 0) {
 				free(all);
 				return AIF_NOMEM;
 			}
-			used += (size_t)n;
-			pii->passes[p].det[pii->passes[p].ndet] = (uint8_t)i;
-			pii->passes[p].group[pii->passes[p].ndet++] = (uint16_t)group;
-			group += 1 + ncap;
-		}
 		if (used == 0)
 			continue;
-		if ((pii->passes[p].re = compile(all, 0, &err, &off)) == NULL) {
+		if ((pii->passes[p].re = compile(all, 0, &err, &off)) == NULL ||
+		    (pii->passes[p].re_at = compile(all, PCRE2_ANCHORED, &err,
+		    &off)) == NULL) {
 			errf(errbuf, errlen, "pii: detector pass %zu does not compile "
 			    "(offset %zu)", p, off);
 			free(all);
 			return AIF_CONFIG;
+		}
+		if (start_filter(pii, p) != 0) {
+			free(all);
+			return AIF_NOMEM;
 		}
 	}
 	free(all);
@@ -686,6 +780,9 @@ aif_pii_free(struct aif_pii *pii)
 		return;
 	for (i = 0; i < PASS_COUNT; i++)
 		pcre2_code_free(pii->passes[i].re);
+		pcre2_code_free(pii->passes[i].re_at);
+	}
+	for (i = 0; i < PASS_COUNT; i++) {
 	for (i = 0; i < sizeof(pii->anchored) / sizeof(pii->anchored[0]); i++)
 		pcre2_code_free(pii->anchored[i]);
 	for (i = 0; i < CTX_COUNT; i++)
@@ -808,19 +905,19 @@ fold(const unsigned char *p, size_t n, size_t *len)
 	return -1;
 }
 
-/* 1 when some character of text folds. */
+/* 1 when some character of text folds: only bytes C2, E2, E3 and EF start one, so
+ * memchr finds the few places worth a look. */
 static int
 needs_fold(const char *text, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)text;
-	size_t	 i, l;
+	static const unsigned char leads[] = { 0xEF, 0xE2, 0xE3, 0xC2 };
+	const unsigned char *s = (const unsigned char *)text, *p;
+	size_t	 k, l;
 
-	for (i = 0; i < len; i++) {
-		if (s[i] != 0xC2 && s[i] != 0xE2 && s[i] != 0xE3 && s[i] != 0xEF)
-			continue;
-		if (fold(s + i, len - i, &l) >= 0)
-			return 1;
-	}
+	for (k = 0; k < sizeof(leads); k++)
+		for (p = s; (p = memchr(p, leads[k], len - (size_t)(p - s))) != NULL; p++)
+			if (fold(p, len - (size_t)(p - s), &l) >= 0)
+				return 1;
 	return 0;
 }
 
@@ -964,17 +1061,24 @@ static enum aif_err
 scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
     size_t len, struct hitvec *hv)
 {
+	const unsigned char *u = (const unsigned char *)buf;
 	struct pii_vctx	 v = { pii, buf, len };
 	struct pii_cand	 c;
 	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
-	size_t		 pos = 0, s, e, k, j, det = 0;
+	size_t		 at, s, e, k, j, det = 0;
 	int		 rc, found;
 
-	while (pos < len) {
-		rc = pcre2_match(pii->passes[p].re, (PCRE2_SPTR)buf, len, pos, 0, sc->md,
+	for (at = 0; at < len; at++) {
+		/* the start filter: most bytes cannot begin a match of this pass */
+		if (!pii->passes[p].first[u[at]])
+			continue;
+		if (u[at] < 128 && at + 1 < len && u[at + 1] < 128 &&
+		    !(pii->passes[p].second[u[at]][u[at + 1] >> 3] & (1u << (u[at + 1] & 7))))
+			continue;
+		rc = pcre2_match(pii->passes[p].re_at, (PCRE2_SPTR)buf, len, at, 0, sc->md,
 		    pii->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
-			break;
+			continue;
 		if (rc < 0)
 			return match_error(rc);
 		s = ov[0];
@@ -982,30 +1086,130 @@ scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *b
 		for (k = 0; k < pii->passes[p].ndet; k++)
 			if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
 				break;
-		if (e <= s || k == pii->passes[p].ndet) {
-			pos = (s > pos ? s : pos) + 1;
+		if (e <= s || k == pii->passes[p].ndet)
 			continue;
-		}
 		det = pii->passes[p].det[k];
 		found = try_detector(&v, det, s, e, &c);
 		/* Another detector may read the same place differently. */
 		for (j = k + 1; !found && j < pii->passes[p].ndet; j++) {
 			det = pii->passes[p].det[j];
-			rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, s, 0,
+			rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, at, 0,
 			    sc->md, pii->mctx);
 			if (rc == PCRE2_ERROR_NOMATCH)
 				continue;
 			if (rc < 0)
 				return match_error(rc);
-			if (ov[1] > ov[0] && ov[0] >= s)
+			if (ov[1] > ov[0])
 				found = try_detector(&v, det, ov[0], ov[1], &c);
 		}
 		if (found) {
 			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
 				return AIF_NOMEM;
+			at = c.e - 1;		/* the loop steps past the hit */
+		}
+	}
+	return AIF_OK;
+}
+
+/* Tries detector `det` anchored at `at`: 1 and *c filled when it matches and its
+ * validator keeps it, 0 when not, -1 on a match error (rc in *err). */
+static int
+try_anchored(const struct aif_pii *pii, struct scratch *sc, size_t det, const char *buf,
+    size_t len, size_t at, struct pii_cand *c, enum aif_err *err)
+{
+	struct pii_vctx	 v = { pii, buf, len };
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	int		 rc;
+
+	rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, at, 0, sc->md,
+	    pii->mctx);
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (rc < 0) {
+		*err = match_error(rc);
+		return -1;
+	}
+	return ov[1] > ov[0] && try_detector(&v, det, ov[0], ov[1], c);
+}
+
+static int
+is_local_char(unsigned char c)
+{
+	return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static int
+is_v6_char(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+	    c == ':' || c == '.';
+}
+
+/* The e-mail pass, driven by the '@' signs: an address can only start within the 64
+ * local-part characters before one, so only those places are tried. */
+static enum aif_err
+scan_at_signs(const struct aif_pii *pii, size_t det, struct scratch *sc,
+    const char *buf, size_t len, struct hitvec *hv)
+{
+	struct pii_cand	 c;
+	const char	*at;
+	size_t		 pos = 0, a, from;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
+
+	while (pos < len && (at = memchr(buf + pos, '@', len - pos)) != NULL) {
+		a = (size_t)(at - buf);
+		for (from = a; from > pos && a - from < 64 &&
+		    is_local_char((unsigned char)buf[from - 1]); from--)
+			;
+		for (rc = 0; from < a && rc == 0; from++)
+			rc = try_anchored(pii, sc, det, buf, len, from, &c, &err);
+		if (rc < 0)
+			return err;
+		if (rc > 0) {
+			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+				return AIF_NOMEM;
 			pos = c.e;
 		} else
-			pos = s + 1;
+			pos = a + 1;
+	}
+	return AIF_OK;
+}
+
+/* The IPv6 pass, driven by the colons: an address is one run of hex digits, colons and
+ * dots with two colons or more, and it starts where the run starts. */
+static enum aif_err
+scan_colon_runs(const struct aif_pii *pii, size_t det, struct scratch *sc,
+    const char *buf, size_t len, struct hitvec *hv)
+{
+	struct pii_cand	 c;
+	const char	*colon;
+	size_t		 pos = 0, a, b, i, ncolons;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
+
+	while (pos < len && (colon = memchr(buf + pos, ':', len - pos)) != NULL) {
+		for (a = (size_t)(colon - buf); a > pos &&
+		    is_v6_char((unsigned char)buf[a - 1]); a--)
+			;
+		for (b = (size_t)(colon - buf), ncolons = 0; b < len &&
+		    is_v6_char((unsigned char)buf[b]); b++)
+			ncolons += buf[b] == ':';
+		pos = b;
+		if (ncolons < 2)
+			continue;
+		for (i = a, rc = 0; i < b && rc == 0; i++) {
+			if (i > a && buf[i - 1] != ':' && buf[i - 1] != '.')
+				continue;	/* the left edge needs a run start */
+			rc = try_anchored(pii, sc, det, buf, len, i, &c, &err);
+		}
+		if (rc < 0)
+			return err;
+		if (rc > 0) {
+			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+				return AIF_NOMEM;
+			pos = c.e > pos ? c.e : pos;
+		}
 	}
 	return AIF_OK;
 }
@@ -1017,10 +1221,21 @@ scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
 	size_t		 p;
 	enum aif_err	 rc;
 
-	for (p = 0; p < PASS_COUNT; p++)
-		if (pii->passes[p].re != NULL &&
-		    (rc = scan_pass(pii, p, sc, buf, len, hv)) != AIF_OK)
+	for (p = 0; p < PASS_COUNT; p++) {
+		if (pii->passes[p].re == NULL)
+			continue;
+		/* passes of one detector that a character marks are driven by it */
+		if (p == PASS_EMAIL && pii->passes[p].ndet == 1)
+			rc = scan_at_signs(pii, pii->passes[p].det[0], sc, buf, len, hv);
+		else if (p == PASS_HEX && pii->passes[p].ndet == 1)
+			rc = scan_colon_runs(pii, pii->passes[p].det[0], sc, buf, len, hv);
+		else if (p == PASS_PLUS && memchr(buf, '+', len) == NULL)
+			rc = AIF_OK;
+		else
+			rc = scan_pass(pii, p, sc, buf, len, hv);
+		if (rc != AIF_OK)
 			return rc;
+	}
 	return AIF_OK;
 }
 
@@ -1200,12 +1415,6 @@ static int
 putc_(struct outbuf *o, char c)
 {
 	return put(o, &c, 1);
-}
-
-static int
-is_alnum(unsigned char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
 /* Folds span text[s, e) like the scan did (for partial masks and hashes): new, NUL-

@@ -681,10 +681,10 @@ v_bare(const struct pii_vctx *v, struct pii_cand *c)
 
 const struct pii_builtin pii_builtins[] = {
 	{ "private-key-block", PASS_PEM, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
-	  "-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----[\\s\\S]*?"
+	  L_NONE, "-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----[\\s\\S]*?"
 	  "(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\\z)", NULL },
 	{ "api-token", PASS_ALPHA, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
-	  LB_A "(?:sk-(?:proj-|svcacct-|admin-|ant-[a-z]{3,5}\\d{2}-)?[A-Za-z0-9_-]{20,}"
+	  L_ALPHA, "(?:sk-(?:proj-|svcacct-|admin-|ant-[a-z]{3,5}\\d{2}-)?[A-Za-z0-9_-]{20,}"
 	  "|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
 	  "|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}"
 	  "|glpat-[A-Za-z0-9_-]{20,}|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}"
@@ -693,76 +693,80 @@ const struct pii_builtin pii_builtins[] = {
 	  "|eyJ[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}"
 	  "|https://hooks\\.slack\\.com/services/[A-Za-z0-9_/]{20,})" RB_A, v_token },
 	{ "bearer-token", PASS_ALPHA, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
-	  "(?i:(?<![A-Za-z0-9_])(?:bearer|token|secret)(?:\\x5c?[\"'])?[ \\t]{0,3}[:= ]"
+	  L_ALPHA, "(?i:(?:bearer|token|secret)(?:\\x5c?[\"'])?[ \\t]{0,3}[:= ]"
 	  "[ \\t]{0,3}(?:\\x5c?[\"'])?)\\K[A-Za-z0-9._~+/-]{16,512}=*" RB_A, v_opaque },
 	{ "secret-assignment", PASS_ALPHA, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
-	  "(?i:(?<![A-Za-z0-9_])(?:password|passwd|pwd|passphrase|secret[_-]?key"
+	  L_ALPHA, "(?i:(?:password|passwd|pwd|passphrase|secret[_-]?key"
 	  "|client[_-]?secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token"
 	  "|refresh[_-]?token|private[_-]?key|aws[_-]?secret[_-]?access[_-]?key))"
 	  "(?:\\x5c?[\"'])?[ \\t]{0,3}[:=][ \\t]{0,3}(?:\\x5c?[\"'])?"
 	  "\\K" KV_VALUE, v_kv },
 	{ "secret-assignment-ko", PASS_KO, AIF_PII_T_SECRET, BIT(AIF_PII_T_SECRET),
-	  "(?:비밀번호|비번|패스워드)(?:\\x5c?[\"'])?[ \\t]{0,3}(?:[:=]|는|은|가)?[ \\t]{0,3}"
+	  L_NONE, "(?:비밀번호|비번|패스워드)(?:\\x5c?[\"'])?[ \\t]{0,3}(?:[:=]|는|은|가)?[ \\t]{0,3}"
 	  "(?:\\x5c?[\"'])?\\K" KV_VALUE, v_kv },
 	{ "email", PASS_EMAIL, AIF_PII_T_EMAIL, BIT(AIF_PII_T_EMAIL),
-	  "(?:(?<![A-Za-z0-9._%+\\x5c-])|" ESC_BEFORE ")"
+	  L_NONE, "(?:(?<![A-Za-z0-9._%+\\x5c-])|" ESC_BEFORE ")"
 	  "[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@"
 	  "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}[A-Za-z]{2,24}"
 	  "(?![A-Za-z0-9_-]|\\.[A-Za-z0-9])", v_email },
 	{ "iban", PASS_ALPHA, AIF_PII_T_IBAN, BIT(AIF_PII_T_IBAN),
-	  LB_A "[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?" RB_A, v_iban },
+	  L_ALPHA, "[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?" RB_A, v_iban },
 	{ "kr-phone-intl", PASS_PLUS, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  "(?<![0-9+])\\+82[ .-]?(?:\\(0\\)[ .-]?)?(?:1[016789]|" KR_AREA "|70)"
+	  L_NONE, "(?<![0-9+])\\+82[ .-]?(?:\\(0\\)[ .-]?)?(?:1[016789]|" KR_AREA "|70)"
 	  "([ .-]?)\\d{3,4}\\g{-1}\\d{4}" RB_D, NULL },
 	{ "e164", PASS_PLUS, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  "(?<![0-9+])\\+(?!82)[1-9]\\d{0,2}(?:[ .-]?\\(?\\d{1,4}\\)?){2,5}" RB_D, v_e164 },
+	  L_NONE, "(?<![0-9+])\\+(?!82)[1-9]\\d{0,2}(?:[ .-]?\\(?\\d{1,4}\\)?){2,5}" RB_D, v_e164 },
 	{ "kr-rrn", PASS_DIGIT, AIF_PII_T_KR_RRN,
 	  BIT(AIF_PII_T_KR_RRN) | BIT(AIF_PII_T_KR_FRN),
-	  LB_D "\\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])(?:[ ]?-[ ]?|[ ])?[1-8]\\d{6}"
+	  L_DIGIT, "\\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])(?:[ ]?-[ ]?|[ ])?[1-8]\\d{6}"
 	  RB_D, v_rrn },
 	{ "credit-card", PASS_DIGIT, AIF_PII_T_CREDIT_CARD, BIT(AIF_PII_T_CREDIT_CARD),
-	  LB_D "(?:\\d{4}([ -]?)\\d{4}\\g{-1}\\d{4}\\g{-1}\\d{1,7}"
+	  L_DIGIT, "(?:\\d{4}([ -]?)\\d{4}\\g{-1}\\d{4}\\g{-1}\\d{1,7}"
 	  "|\\d{4}([ -]?)\\d{6}\\g{-1}\\d{4,5})" RB_D, v_card },
 	{ "kr-brn", PASS_DIGIT, AIF_PII_T_KR_BRN, BIT(AIF_PII_T_KR_BRN),
-	  LB_D "\\d{3}-\\d{2}-\\d{5}" RB_D, v_brn },
+	  L_DIGIT, "\\d{3}-\\d{2}-\\d{5}" RB_D, v_brn },
 	{ "us-ssn", PASS_DIGIT, AIF_PII_T_US_SSN, BIT(AIF_PII_T_US_SSN),
-	  LB_D "\\d{3}([ -])\\d{2}\\g{-1}\\d{4}" RB_D, v_ssn },
+	  L_DIGIT, "\\d{3}([ -])\\d{2}\\g{-1}\\d{4}" RB_D, v_ssn },
 	{ "kr-driver-license", PASS_DIGIT, AIF_PII_T_KR_DRIVER_LICENSE,
 	  BIT(AIF_PII_T_KR_DRIVER_LICENSE),
-	  LB_D "(?:1[1-9]|2[0-6]|28)([ -])\\d{2}\\g{-1}\\d{6}\\g{-1}\\d{2}" RB_D, v_dl },
+	  L_DIGIT, "(?:1[1-9]|2[0-6]|28)([ -])\\d{2}\\g{-1}\\d{6}\\g{-1}\\d{2}" RB_D, v_dl },
 	{ "kr-driver-license-region", PASS_DIGIT, AIF_PII_T_KR_DRIVER_LICENSE,
 	  BIT(AIF_PII_T_KR_DRIVER_LICENSE),
-	  LB_D "\\d{2}-\\d{6}-\\d{2}" RB_D, v_dl_region },
+	  L_DIGIT, "\\d{2}-\\d{6}-\\d{2}" RB_D, v_dl_region },
 	{ "kr-mobile", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  LB_D "01[016789](?:([ .-]?)\\d{3,4}\\g{-1}|[ .-]\\d{3,4}[ .-])\\d{4}" RB_D,
+	  L_DIGIT, "01[016789](?:([ .-]?)\\d{3,4}\\g{-1}|[ .-]\\d{3,4}[ .-])\\d{4}" RB_D,
 	  v_mobile },
 	{ "kr-landline", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  LB_D "0(?:" KR_AREA "|70|50[2-8])([ .-])\\d{3,4}\\g{-1}\\d{4}" RB_D, v_phone },
+	  L_DIGIT, "0(?:" KR_AREA "|70|50[2-8])([ .-])\\d{3,4}\\g{-1}\\d{4}" RB_D, v_phone },
 	{ "kr-landline-paren", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  "(?<![0-9])\\(0(?:" KR_AREA "|70)\\)[ ]?\\d{3,4}-\\d{4}" RB_D, NULL },
+	  L_NONE, "(?<![0-9])\\(0(?:" KR_AREA "|70)\\)[ ]?\\d{3,4}-\\d{4}" RB_D, NULL },
 	{ "nanp-phone", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  "(?:(?<![0-9A-Za-z_\\x5c(-])|" ESC_BEFORE ")"
+	  L_NONE, "(?:(?<![0-9A-Za-z_\\x5c(-])|" ESC_BEFORE ")"
 	  "(?:\\(\\d{3}\\)[ ]?|\\d{3}[-.])\\d{3}[-.]\\d{4}" RB_D, v_nanp },
 	{ "kr-passport", PASS_ALPHA, AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
-	  LB_A "[MSRODmsrod]\\d{3}[A-Za-z]\\d{4}" RB_A, v_passport_new },
+	  L_ALPHA, "[MSRODmsrod]\\d{3}[A-Za-z]\\d{4}" RB_A, v_passport_new },
 	{ "kr-passport-old", PASS_ALPHA, AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
-	  LB_A "[MSROD]\\d{8}" RB_A, v_passport_old },
+	  L_ALPHA, "[MSROD]\\d{8}" RB_A, v_passport_old },
 	{ "kr-bank-account", PASS_DIGIT, AIF_PII_T_KR_BANK_ACCOUNT,
 	  BIT(AIF_PII_T_KR_BANK_ACCOUNT),
-	  LB_D "\\d{2,6}-\\d{2,6}-\\d{2,7}(?:-\\d{1,3})?" RB_D, v_bank },
+	  L_DIGIT, "\\d{2,6}-\\d{2,6}-\\d{2,7}(?:-\\d{1,3})?" RB_D, v_bank },
 	{ "ipv6", PASS_HEX, AIF_PII_T_IPV6, BIT(AIF_PII_T_IPV6),
-	  "(?<![0-9A-Za-z_:.\\x5c])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+	  L_NONE, "(?<![0-9A-Za-z_:.\\x5c])(?:[0-9A-Fa-f]{0,4}:){2,7}"
 	  "(?:(?:\\d{1,3}\\.){3}\\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:]|\\.\\d)", v_ipv6 },
 	{ "ipv4", PASS_DIGIT, AIF_PII_T_IPV4, BIT(AIF_PII_T_IPV4),
-	  "(?:(?<![0-9A-Za-z_.\\x5c-])|" ESC_BEFORE ")"
+	  L_NONE, "(?:(?<![0-9A-Za-z_.\\x5c-])|" ESC_BEFORE ")"
 	  "(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
 	  "(?:/(?:3[0-2]|[12]?\\d))?(?![0-9A-Za-z_]|\\.\\d)", v_ipv4 },
 	{ "digits-with-keyword", PASS_DIGIT, AIF_PII_T_KR_BANK_ACCOUNT,
 	  BIT(AIF_PII_T_KR_BRN) | BIT(AIF_PII_T_KR_DRIVER_LICENSE) | BIT(AIF_PII_T_US_SSN) |
 	  BIT(AIF_PII_T_PHONE) | BIT(AIF_PII_T_KR_BANK_ACCOUNT),
-	  LB_D "\\d{9,14}" RB_D, v_bare },
+	  L_DIGIT, "\\d{9,14}" RB_D, v_bare },
 };
 const size_t pii_nbuiltins = sizeof(pii_builtins) / sizeof(pii_builtins[0]);
+
+const char *const pii_left_edges[L_COUNT] = {
+	[L_NONE] = "", [L_DIGIT] = LB_D, [L_ALPHA] = LB_A,
+};
 
 /* Keyword groups (caseless; English words bounded on the left only, so plurals and
  * "account:" still count). */

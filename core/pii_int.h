@@ -48,18 +48,26 @@ enum pii_pass {
 	PASS_COUNT
 };
 
+/* The left edge a detector's pattern starts with; shared by its pass's alternation so
+ * that the lookbehind runs once per position, not once per detector. */
+enum pii_left {
+	L_NONE, L_DIGIT, L_ALPHA, L_COUNT
+};
+
 struct pii_builtin {
 	const char	*name;		/* shown by --explain: "kr-mobile" */
 	int		 pass;		/* enum pii_pass */
 	int		 type;		/* default type (enum aif_pii_builtin) */
 	uint32_t	 types;		/* every type it may report (bit per type) */
-	const char	*pattern;	/* PCRE2, byte mode, ASCII-bounded matches */
+	int		 left;		/* enum pii_left, put before body */
+	const char	*body;		/* PCRE2, byte mode, ASCII-bounded matches */
 	pii_validate_fn	 validate;	/* NULL: the regex decides */
 };
 
 extern const struct pii_builtin	pii_builtins[];
 extern const size_t		pii_nbuiltins;
 extern const char *const	pii_ctx_patterns[CTX_COUNT];
+extern const char *const	pii_left_edges[L_COUNT];
 
 struct pii_rule {			/* a compiled custom rule */
 	char		*name;
@@ -91,6 +99,9 @@ struct aif_pii {
 	pcre2_match_context *mctx;	/* limits and the per-thread JIT stack */
 	struct {
 		pcre2_code *re;		/* "(det a)|(det b)|...": one alternation */
+		pcre2_code *re_at;	/* the same, anchored */
+		uint8_t	 first[256];	/* a match may start with this byte */
+		uint8_t	 second[128][16]; /* ASCII b1 then ASCII b2 (bit set) */
 		size_t	 ndet;
 		uint8_t	 det[64];	/* detector of each alternative */
 		uint16_t group[64];	/* its capture group number */

@@ -758,7 +758,7 @@ fail_once(struct aif_db *db, const struct aif_job_failure *f)
 	    " error_code = ?, error_message = ?"
 	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
 	static const char upd_fail[] =
-	    "UPDATE jobs SET state = 'failed', finished_at = NOW(6), lease_until = NULL,"
+	    "UPDATE jobs SET state = ?, finished_at = NOW(6), lease_until = NULL,"
 	    " worker_id = NULL, replica = ?, http_status = ?, error_type = ?,"
 	    " error_code = ?, error_message = ?"
 	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
@@ -780,12 +780,13 @@ fail_once(struct aif_db *db, const struct aif_job_failure *f)
 		err = aif_db_exec(db, upd_retry, p, 7, &affected, NULL);
 	} else {
 		struct aif_dbp p[] = {
+			AIF_P_STR(f->ncompensations > 0 ? "compensating" : "failed"),
 			AIF_P_STR(f->replica), AIF_P_I64(f->http_status),
 			AIF_P_STR(f->error_type), AIF_P_STR(f->error_code),
 			AIF_P_STR(f->error_message), AIF_P_I64(f->id),
 			AIF_P_I64(f->lease_token),
 		};
-		err = aif_db_exec(db, upd_fail, p, 7, &affected, NULL);
+		err = aif_db_exec(db, upd_fail, p, 8, &affected, NULL);
 	}
 	if (err != AIF_OK)
 		goto fail;
@@ -794,7 +795,9 @@ fail_once(struct aif_db *db, const struct aif_job_failure *f)
 		return AIF_NOTFOUND;
 	}
 	if (!f->retry && f->budget_hold_micros > 0 &&
-	    (err = release_budget(db, f->id)) != AIF_OK)
+	    ((err = release_budget(db, f->id)) != AIF_OK ||
+	    (err = aif_queue_event(db, f->id, "compensation_budget_released",
+	    "the budget hold was released")) != AIF_OK))
 		goto fail;
 	{
 		struct aif_dbp pe[] = {
@@ -804,10 +807,14 @@ fail_once(struct aif_db *db, const struct aif_job_failure *f)
 		};
 		if ((err = aif_db_exec(db, ins_ev, pe, 6, NULL, NULL)) != AIF_OK)
 			goto fail;
-		pe[1] = AIF_P_STR(f->retry ? "retry_scheduled" : "failed");
+		pe[1] = AIF_P_STR(f->retry ? "retry_scheduled" : f->ncompensations > 0 ?
+		    "compensating" : "failed");
 		if ((err = aif_db_exec(db, ins_ev, pe, 6, NULL, NULL)) != AIF_OK)
 			goto fail;
 	}
+	if (!f->retry && f->ncompensations > 0 && (err = aif_queue_schedule_compensations(db,
+	    f->id, f->compensations, f->ncompensations)) != AIF_OK)
+		goto fail;
 	if ((err = aif_db_commit(db)) != AIF_OK)
 		goto fail;
 	return AIF_OK;
@@ -897,6 +904,34 @@ aif_queue_event(struct aif_db *db, uint64_t id, const char *event, const char *d
 }
 
 enum aif_err
+aif_queue_schedule_compensations(struct aif_db *db, uint64_t id,
+    const struct aif_compensation *c, size_t n)
+{
+	static const char ins[] =
+	    "INSERT IGNORE INTO job_compensations (job_id, step_no, name, method, url,"
+	    " body_template, timeout_ms, max_attempts, initial_interval_ms, backoff_pct,"
+	    " maximum_interval_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+	enum aif_err err;
+	char detail[128];
+
+	for (size_t k = 0; k < n; k++) {
+		const struct aif_compensation *s = &c[n - 1 - k];	/* reverse order */
+		struct aif_dbp p[] = {
+			AIF_P_I64(id), AIF_P_I64(k + 1), AIF_P_STR(s->name), AIF_P_STR(s->method),
+			AIF_P_STR(s->url), AIF_P_STR(s->body), AIF_P_I64(s->timeout_ms),
+			AIF_P_I64(s->retry.maximum_attempts),
+			AIF_P_I64(s->retry.initial_interval_ms),
+			AIF_P_I64(s->retry.backoff_coefficient_pct),
+			AIF_P_I64(s->retry.maximum_interval_ms),
+		};
+		if ((err = aif_db_exec(db, ins, p, 11, NULL, NULL)) != AIF_OK)
+			return err;
+	}
+	snprintf(detail, sizeof(detail), "%zu compensation step(s), last declared first", n);
+	return aif_queue_event(db, id, "compensation_scheduled", detail);
+}
+
+enum aif_err
 aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s)
 {
 	static const char sql[] =
@@ -936,7 +971,7 @@ aif_queue_release(struct aif_db *db, uint64_t worker_id, size_t *n)
 }
 
 enum aif_err
-aif_queue_reap(struct aif_db *db, int limit, size_t *n)
+aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int limit, size_t *n)
 {
 	static const char sel[] =
 	    "SELECT id FROM jobs FORCE INDEX (ix_jobs_lease)"
@@ -988,16 +1023,31 @@ aif_queue_reap(struct aif_db *db, int limit, size_t *n)
 	    append_str(sql, sizeof(sql), &off, ")") != 0 ||
 	    (err = aif_db_exec(db, sql, p, k, NULL, NULL)) != AIF_OK)
 		goto fail;
-	/* jobs the reaper failed for good give their budget holds back */
+	/* jobs the reaper failed for good give their budget holds back and start the
+	 * compensations of their model */
 	for (size_t i = 0; i < k; i++) {
 		static const char st[] =
-		    "SELECT 1 FROM jobs WHERE id = ? AND state = 'failed' AND budget_state = 'held'";
-		struct aif_dbrows *held = NULL;
-		if ((err = aif_db_query(db, st, &p[i], 1, &held)) != AIF_OK)
+		    "SELECT budget_state = 'held', model FROM jobs WHERE id = ? AND state = 'failed'";
+		static const char comp[] =
+		    "UPDATE jobs SET state = 'compensating' WHERE id = ? AND state = 'failed'";
+		struct aif_dbrows *fr = NULL;
+		const struct aif_model *m;
+		if ((err = aif_db_query(db, st, &p[i], 1, &fr)) != AIF_OK)
 			goto fail;
-		size_t nh = held->nrows;
-		aif_dbrows_free(held);
-		if (nh > 0 && (err = release_budget(db, (uint64_t)p[i].i)) != AIF_OK)
+		if (fr->nrows == 0) {
+			aif_dbrows_free(fr);
+			continue;
+		}
+		int held = cell_i64(aif_dbrows_get(fr, 0, 0)) == 1;
+		m = cfg != NULL && aif_dbrows_get(fr, 0, 1) != NULL ?
+		    aif_cfg_model(cfg, aif_dbrows_get(fr, 0, 1)) : NULL;
+		aif_dbrows_free(fr);
+		if (held && (err = release_budget(db, (uint64_t)p[i].i)) != AIF_OK)
+			goto fail;
+		if (m != NULL && m->ncompensations > 0 &&
+		    ((err = aif_db_exec(db, comp, &p[i], 1, NULL, NULL)) != AIF_OK ||
+		    (err = aif_queue_schedule_compensations(db, (uint64_t)p[i].i,
+		    m->compensations, m->ncompensations)) != AIF_OK))
 			goto fail;
 	}
 	if ((err = aif_db_commit(db)) != AIF_OK)
@@ -1067,7 +1117,7 @@ aif_queue_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
 	if (n > MAX_IN)
 		return AIF_TOOBIG;
 	if (append_str(sql, sizeof(sql), &off, VIEW_COLS
-	    "WHERE state IN ('succeeded','failed','cancelled') AND id IN (") != 0 ||
+	    "WHERE state IN ('succeeded','failed','cancelled','compensating') AND id IN (") != 0 ||
 	    append_in(sql, sizeof(sql), &off, n) != 0 ||
 	    append_str(sql, sizeof(sql), &off, ")") != 0)
 		return AIF_TOOBIG;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "budget.h"
+#include "config.h"
 #include "db.h"
 #include "err.h"
 #include "util.h"
@@ -100,6 +101,10 @@ struct aif_job_failure {
 	const char	*error_message;		/* no prompt text */
 	const char	*event_detail;		/* e.g. "retryable: HTTP 503" */
 	int64_t		 budget_hold_micros;	/* released on a final failure when > 0 */
+	const struct aif_compensation *compensations; /* the model's saga steps (borrowed):
+						   a final failure with some becomes
+						   `compensating` */
+	size_t		 ncompensations;
 };
 
 /* The final outcome of a job, as aif-api returns it. */
@@ -179,10 +184,20 @@ enum aif_err	aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int 
 enum aif_err	aif_queue_release(struct aif_db *db, uint64_t worker_id, size_t *n);
 
 /* Requeues (or fails, when out of attempts) up to `limit` running jobs whose lease
- * expired, with a `lease_expired` event. *n gets the count. */
-enum aif_err	aif_queue_reap(struct aif_db *db, int limit, size_t *n);
+ * expired, with a `lease_expired` event; a job failed here releases its budget hold and,
+ * when cfg (borrowed, may be NULL) gives its model compensations, starts them.
+ * *n gets the count. */
+enum aif_err	aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int limit,
+		    size_t *n);
 
-/* Reads jobs by internal id (ids borrowed, n <= 256) that are in a final state.
+/* Schedules the saga steps of job id (in the caller's transaction): one
+ * job_compensations row per compensation, the last declared first, and a
+ * `compensation_scheduled` event. */
+enum aif_err	aif_queue_schedule_compensations(struct aif_db *db, uint64_t id,
+		    const struct aif_compensation *c, size_t n);
+
+/* Reads jobs by internal id (ids borrowed, n <= 256) whose outcome is known: final,
+ * or compensating (failed, its saga still running).
  * On AIF_OK *out is a new array (aif_queue_views_free) of *nout views. */
 enum aif_err	aif_queue_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
 		    struct aif_job_view **out, size_t *nout);
@@ -204,7 +219,7 @@ enum aif_err	aif_queue_find_idempotent(struct aif_db *db, uint64_t api_key_id,
 		    const char *idem, const unsigned char *sha256, int64_t window_s,
 		    uint64_t *id, char *public_id, int *same_body);
 
-/* Returns 1 for succeeded, failed and cancelled. */
+/* Returns 1 for succeeded, failed and cancelled (compensating is not final yet). */
 int		aif_queue_state_final(const char *state);
 
 #endif

@@ -157,6 +157,9 @@ admit_budget(const struct aif_config *cfg, const struct aif_principal *who,
 		snprintf(s->subject, sizeof(s->subject), "tenant:%.150s", who->tenant);
 		s->limit_micros = t->monthly_budget_micros;
 	}
-	if (job->nbudget == 0)
+	if (job->nbudget == 0 || job->budget_hold_micros == 0) {
+		/* nothing to hold (no budget, or a free model) */
+		job->nbudget = 0;
 		job->budget_hold_micros = 0;
+	}
 }

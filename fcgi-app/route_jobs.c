@@ -30,7 +30,8 @@ job_json(const char *public_id, const char *model, const char *kind, const char 
 			resp = p;
 		}
 	}
-	if (strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0) {
+	if (strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0 ||
+	    strcmp(state, "compensating") == 0) {
 		json_decref(err);
 		err = json_pack("{s:s, s:s, s:n, s:o}",
 		    "message", error_message && *error_message ? error_message : "The job failed.",

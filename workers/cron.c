@@ -4,6 +4,7 @@
  *   rollup     fold `usage` into usage_daily for today and yesterday (idempotent)
  *   retention  drop request/response payloads of jobs finished more than
  *              --days N (default 30) days ago, and their events past 3*N days
+ *   compensate run the due saga steps of failed jobs (core/compensate.c)
  *   autoscale  see cron_autoscale.c
  * Exit status 0 on success. */
 #include <getopt.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compensate.h"
 #include "config.h"
 #include "cron.h"
 #include "db.h"
@@ -22,18 +24,18 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: aif-cron [--config FILE] reap | rollup | retention [--days N]"
-	    " | autoscale [--dry-run]\n");
+	    " | compensate | autoscale [--dry-run]\n");
 	exit(2);
 }
 
 static int
-reap(struct aif_db *db)
+reap(const struct aif_config *cfg, struct aif_db *db)
 {
 	size_t n = 0, total = 0;
 	enum aif_err err;
 
 	do {
-		if ((err = aif_queue_reap(db, 200, &n)) != AIF_OK) {
+		if ((err = aif_queue_reap(db, cfg, 200, &n)) != AIF_OK) {
 			aif_error("msg=\"reap failed\" error=\"%s\"", aif_strerror(err));
 			return 1;
 		}
@@ -126,7 +128,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(argv[i], "reap") == 0 && i + 1 == argc) {
-		rc = reap(db);
+		rc = reap(cfg, db);
 	} else if (strcmp(argv[i], "rollup") == 0 && i + 1 == argc) {
 		rc = rollup(db);
 	} else if (strcmp(argv[i], "retention") == 0) {
@@ -138,6 +140,12 @@ main(int argc, char **argv)
 			usage();
 		}
 		rc = retention(db, days);
+	} else if (strcmp(argv[i], "compensate") == 0 && i + 1 == argc) {
+		int n, total = 0;
+		while ((n = aif_compensate_run(db, 16)) > 0)
+			total += n;
+		aif_info("msg=\"compensate done\" steps=%d", total);
+		rc = n < 0;
 	} else if (strcmp(argv[i], "autoscale") == 0) {
 		int dry = i + 2 == argc && strcmp(argv[i + 1], "--dry-run") == 0;
 		if (i + 1 != argc && !dry)

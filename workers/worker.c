@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "adapter.h"
+#include "compensate.h"
 #include "config.h"
 #include "db.h"
 #include "doorbell.h"
@@ -263,6 +264,10 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	f.error_message = res->message;
 	f.event_detail = detail;
 	f.budget_hold_micros = c->job.budget_hold_micros;
+	if (mi != SIZE_MAX) {	/* the saga of the job's own model */
+		f.compensations = w->cfg->models[mi].compensations;
+		f.ncompensations = w->cfg->models[mi].ncompensations;
+	}
 	err = aif_queue_fail(w->db, &f);
 	if (err == AIF_NOTFOUND)
 		aif_warn("msg=\"lease lost before failure was recorded\" job=%" PRIu64,
@@ -698,8 +703,10 @@ reap(struct worker *w)
 {
 	size_t n = 0;
 
-	if (aif_queue_reap(w->db, 100, &n) == AIF_OK && n > 0)
+	if (aif_queue_reap(w->db, w->cfg, 100, &n) == AIF_OK && n > 0)
 		aif_info("msg=\"requeued jobs with expired leases\" count=%zu", n);
+	/* a few due saga steps too (blocking, each bounded by its own timeout) */
+	(void)aif_compensate_run(w->db, 2);
 }
 
 static int

@@ -126,3 +126,31 @@ test('aifctl jobs show prints the job and its timeline; jobs list filters by sta
   assert.match(list, /^JOB\s+MODEL/m);
   assert.ok(list.split('\n').slice(1).filter(Boolean).every((l) => l.includes('succeeded')));
 });
+
+test('saga: a job that fails for good runs its compensations in reverse order, durably, then is failed', T, async () => {
+  await fetch(`${env.mockURL}/_mock/compensations`, { method: 'DELETE' });
+  const admin = await http('/admin/keys', { key: env.adminKey, json: { name: uniq('saga'), role: 'user', monthly_budget_micros: 1000000 } });
+  const r = await http('/v1/chat/completions', { key: admin.json.key, json: { model: 'demo-saga', messages: [{ role: 'user', content: `[[mock:status=400]] ${uniq('s')}` }] } });
+  assert.equal(r.status, 400, 'the client learns the failure at once');
+  const id = r.headers.get('x-aif-job-id');
+  const row = jobRow(id);
+  assert.ok(['compensating', 'failed'].includes(row.state));
+  await waitFor(() => jobRow(id).state === 'failed', { timeoutMs: 40000, intervalMs: 500, what: 'the saga to finish' });
+  const ev = jobEvents(row.id).map((e) => e.event);
+  const i = (e, from = 0) => ev.indexOf(e, from);
+  assert.ok(i('compensating') >= 0 && i('compensation_budget_released') >= 0 && i('compensation_scheduled') >= 0, ev.join(','));
+  assert.equal(ev.filter((e) => e === 'compensation_failed').length, 2, 'release-inventory failed twice');
+  assert.equal(ev.filter((e) => e === 'compensation_succeeded').length, 2);
+  assert.equal(ev[ev.length - 1], 'failed');
+  const details = jobEvents(row.id).filter((e) => e.event === 'compensation_succeeded').map((e) => e.detail);
+  assert.match(details[0], /^release-inventory/, 'the last declared ran first');
+  assert.match(details[1], /^refund-payment/);
+  const calls = (await (await fetch(`${env.mockURL}/_mock/compensations`)).json()).calls;
+  assert.deepEqual(calls.map((c) => c.step), ['release-inventory', 'refund-payment']);
+  assert.equal(JSON.parse(calls[0].body).order, id, 'the template was filled in');
+  const ledger = sql(`SELECT entry FROM budget_ledger WHERE job_id = ${row.id} ORDER BY id`).map((x) => x[0]);
+  assert.deepEqual(ledger, ['hold', 'release']);
+  const view = await getJob(id, admin.json.key);
+  assert.equal(view.json.status, 'failed');
+  assert.equal(view.json.error.type, 'invalid_request_error');
+});

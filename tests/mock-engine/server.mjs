@@ -291,6 +291,9 @@ function sendStream(res, rid, resp, f) {
 
 // ---- request handling ------------------------------------------------------------------------
 
+const compensations = [];
+const compensationFails = new Map();
+
 function control(req, res, path, query, raw) {
   const reply = (status, obj) => {
     const body = obj === undefined ? '' : JSON.stringify(obj);
@@ -317,6 +320,24 @@ function control(req, res, path, query, raw) {
     for (const [k, v] of keep) if (v.in_flight) stats.models.set(k, { in_flight: v.in_flight, prompt_tokens: 0, completion_tokens: 0, success: 0 });
     ring = new Array(RING_SIZE);
     ringNext = 0;
+    return reply(200, { ok: true });
+  }
+  // A stand-in for a business system a saga compensates (e.g. "refund the payment"):
+  // POST /_mock/compensations?step=NAME records the call; ?fail=N fails the first N
+  // calls of that step with 503 (to test durable retries). GET lists the calls.
+  if (path === '/_mock/compensations') {
+    const qs = new URLSearchParams(query);
+    if (m === 'GET') return reply(200, { calls: compensations });
+    if (m === 'DELETE') { compensations.length = 0; compensationFails.clear(); return reply(200, { ok: true }); }
+    const step = qs.get('step') || '';
+    const seen = compensations.filter((c) => c.step === step && c.body === raw).length
+      + (compensationFails.get(`${step}|${raw}`) || 0);
+    const failN = parseInt(qs.get('fail') || '0', 10) || 0;
+    if (seen < failN) {
+      compensationFails.set(`${step}|${raw}`, (compensationFails.get(`${step}|${raw}`) || 0) + 1);
+      return reply(503, { error: 'compensation target unavailable (injected)' });
+    }
+    if (compensations.length < 10000) compensations.push({ step, body: raw, at: Date.now() });
     return reply(200, { ok: true });
   }
   if (path === '/_mock/requests' && m === 'GET') {

@@ -1001,7 +1001,7 @@ late_success_after_reclaim_is_fenced_off(void **state)
 	j = job_for(model);
 	first = enqueue_and_claim(&j, w1);
 	expire_lease(first->id);
-	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
 	second = claim(model, w2, 1, 1, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(second[0].lease_token, first->lease_token + 1);
@@ -1273,7 +1273,7 @@ reap_requeues_expired_job_with_attempts_left(void **state)
 	j = job_for(model);
 	c = enqueue_and_claim(&j, new_worker());
 	expire_lease(c->id);
-	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
 	assert_job_str(c->id, "state", "queued");
 	assert_int_equal(job_i64(c->id, "attempts"), 1);
 	assert_job_str(c->id, "worker_id", "<NULL>");
@@ -1300,7 +1300,7 @@ reap_fails_expired_job_out_of_attempts(void **state)
 	j.max_attempts = 1;
 	c = enqueue_and_claim(&j, new_worker());
 	expire_lease(c->id);
-	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
 	assert_job_str(c->id, "state", "failed");
 	assert_int_equal(job_i64(c->id, "http_status"), 503);
 	assert_job_str(c->id, "error_type", "server_error");
@@ -1325,7 +1325,7 @@ reap_leaves_live_leases(void **state)
 	new_model(model, sizeof(model));
 	j = job_for(model);
 	c = enqueue_and_claim(&j, new_worker());
-	assert_int_equal(aif_queue_reap(g.db, 256, &reaped), AIF_OK);
+	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
 	assert_job_str(c->id, "state", "running");
 	assert_int_equal(count_events(c->id, "lease_expired"), 0);
 	aif_queue_claimed_free(c, 1);
