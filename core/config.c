@@ -14,6 +14,7 @@
 
 #include <yaml.h>
 
+#include "chat_template.h"
 #include "config.h"
 #include "pii_types.h"
 
@@ -1151,6 +1152,24 @@ finish_queue(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
 	cfg->queue.idempotency_window_s = v / 1000;
 }
 
+/* models[].chat_template names a built-in or is a well-formed template. */
+static void
+check_templates(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+{
+	const yaml_node_t *seq = lookup(ld, root, "models");
+
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		const yaml_node_t *m = seq ? item(ld, seq, (long)i) : NULL;
+		const yaml_node_t *t = m ? lookup(ld, m, "chat_template") : NULL;
+		if (cfg->models[i].chat_template == NULL ||
+		    aif_chat_template_check(cfg->models[i].chat_template) == AIF_OK)
+			continue;
+		error_at(ld, (t ? t : m ? m : root)->start_mark, "models[%zu].chat_template: "
+		    "expected chatml, llama3 or a template with {content} and a final "
+		    "{assistant} (docs/ADAPTERS.md)", i);
+	}
+}
+
 /* Every models[].fallbacks entry names another configured model. */
 static void
 check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
@@ -1202,6 +1221,7 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	finish_queue(ld, map, cfg);
 	finish_autoscale(ld, map, cfg);
 	finish_compensations(ld, map, cfg);
+	check_templates(ld, map, cfg);
 	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,
 	    cfg->ntenants);
 }
