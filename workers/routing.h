@@ -45,7 +45,7 @@ void		 routing_acquire(struct routing *rt, size_t mi, size_t ri);
 void		 routing_release(struct routing *rt, size_t mi, size_t ri);
 
 /* The outcome of a call on (mi, ri): ok = 1 closes the circuit, ok = 0 counts a failure
- * of the replica (transport error, timeout, 5xx, overload) and may open it. */
+ * of the replica (transport error, timeout, 5xx other than 503) and may open it. */
 void		 routing_result(struct routing *rt, size_t mi, size_t ri, int ok);
 
 /* The replica refused the connection: nothing listens there, open its circuit now. */

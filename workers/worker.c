@@ -527,13 +527,14 @@ finish_transfers(struct worker *w)
 				ad->parse(c->model, aif_kind_from_name(c->job.kind), status,
 				    c->resp ? c->resp : "", c->resp_len, &res);
 		}
-		/* the replica's health: an engine that answered sensibly is up; transport
-		 * errors, timeouts, 5xx and overload count against it (a 400 does not) */
+		/* the replica's health: transport errors, timeouts and 5xx count against it;
+		 * an answer, a 4xx or an overload signal (429/503: back-pressure, retried
+		 * later, not a dead replica) do not */
 		if (msg->data.result == CURLE_COULDNT_CONNECT)
 			routing_down(w->rt, c->model_idx, c->replica_idx);
 		else
 			routing_result(w->rt, c->model_idx, c->replica_idx,
-			    res.failure == AIF_FAIL_NONE || res.failure == AIF_FAIL_FATAL);
+			    res.failure != AIF_FAIL_RETRYABLE);
 		if (res.failure == AIF_FAIL_NONE &&
 		    aif_kind_from_name(c->job.kind) == AIF_KIND_EMBEDDING &&
 		    aif_embed_wants_base64(c->job.request_body) &&
