@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { client, uniq, OpenAI } from './lib.mjs';
 
 const T = { timeout: 60000 };
-const MODELS = ['demo-chat', 'demo-tgi', 'demo-triton'];
+const MODELS = ['demo-vllm', 'demo-tgi', 'demo-triton'];
 const c = () => client();
 
 for (const model of MODELS) {
