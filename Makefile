@@ -133,7 +133,7 @@ INSTALL    ?= install
 
 AIF_PROGS  := aif-api aif-worker aif-cron aifctl
 AIF_UNITS  := aif-api.socket aif-api.service aif-worker@.service \
-	$(foreach j,reap rollup retention autoscale,aif-cron-$(j).service aif-cron-$(j).timer)
+	$(foreach j,reap rollup retention compensate autoscale,aif-cron-$(j).service aif-cron-$(j).timer)
 # Paths the units, aif-setup and the docs name, rewritten for another PREFIX/SYSCONFDIR.
 AIF_PATHS  := -e 's|/usr/bin/aif|$(BINDIR)/aif|g' -e 's|/usr/share/aif|$(DATADIR)|g' \
 	-e 's|/usr/share/doc/aif|$(DOCDIR)|g' -e 's|/usr/lib/sysusers.d|$(SYSUSERSDIR)|g' \
@@ -169,7 +169,7 @@ install: all
 
 uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
-	  systemctl disable --now $(foreach j,reap rollup retention autoscale,aif-cron-$(j).timer) \
+	  systemctl disable --now $(foreach j,reap rollup retention compensate autoscale,aif-cron-$(j).timer) \
 	    aif-api.socket aif-api.service 2>/dev/null || true; \
 	  systemctl stop 'aif-worker@*.service' 'aif-cron-*.service' 2>/dev/null || true; fi
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(AIF_PROGS)) $(DESTDIR)$(SBINDIR)/aif-setup
@@ -180,3 +180,28 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "uninstall: kept $(SYSCONFDIR)/aif, /var/lib/aif, the user aif and the database;"
 	@echo "uninstall: remove the link $(NGINXDIR)/sites-enabled/aif.conf yourself if you made one"
+
+# ---- PII masking engine (issue 5): accuracy test, benchmark, fuzzing ---------------
+# `make pii-accuracy`  precision/recall per type on tests/pii/corpus.tsv vs baseline.tsv
+# `make bench-pii`     MB/s on one core and added latency per request (bench/RESULTS.md)
+# `make fuzz-pii`      libFuzzer targets, FUZZ_SECONDS each (default 30; needs clang)
+FUZZ_SECONDS ?= 30
+
+.PHONY: pii-accuracy bench-pii fuzz-pii
+
+$(BUILD)/tests/pii_accuracy: tests/pii/accuracy.c $(LIBAIF)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAIF) $(LDLIBS)
+
+$(BUILD)/bench/pii_bench: bench/pii_bench.c $(LIBAIF)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAIF) $(LDLIBS)
+
+pii-accuracy:
+	@tests/pii/run.sh
+
+bench-pii: $(BUILD)/bench/pii_bench
+	@$(BUILD)/bench/pii_bench
+
+fuzz-pii:
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)

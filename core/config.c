@@ -1711,9 +1711,11 @@ pii_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	for (i = 0; i < cfg->pii.ndetectors; i++)
 		pii_note_hash(cfg, cfg->pii.detectors[i].action,
 		    cfg->pii.detectors[i].line, cfg->pii.detectors[i].column);
-	for (i = 0; i < cfg->pii.nrules; i++)
-		pii_note_hash(cfg, cfg->pii.rules[i].action, cfg->pii.rules[i].line,
-		    cfg->pii.rules[i].column);
+	for (i = 0; i < cfg->pii.nrules; i++) {
+		const yaml_node_t *at = pii_entry_at(ld, map, "rules", i, "action");
+		pii_note_hash(cfg, cfg->pii.rules[i].action, (int)at->start_mark.line + 1,
+		    (int)at->start_mark.column + 1);
+	}
 	if (cfg->pii.default_action == AIF_PII_HASH) {
 		const yaml_node_t *at = pii_at(ld, map, "default_action");
 		pii_note_hash(cfg, AIF_PII_HASH, (int)at->start_mark.line + 1,

@@ -493,6 +493,22 @@ append_pass(struct aif_pii *pii, size_t p, int left, char *all, size_t cap,
 	return 0;
 }
 
+/* The left edge every detector of pass p has, or L_NONE. */
+static int
+pass_left(const struct aif_pii *pii, size_t p)
+{
+	size_t	 k;
+	int	 left = -1;
+
+	for (k = 0; k < pii->passes[p].ndet; k++) {
+		int l = pii_builtins[pii->passes[p].det[k]].left;
+		if (left != -1 && l != left)
+			return L_NONE;
+		left = l;
+	}
+	return left < 0 ? L_NONE : left;
+}
+
 /* Works out which first bytes, and which pairs of first ASCII bytes, can begin a
  * match of pass p, by partial matching (the interpreter) of every one- and two-byte
  * subject. Exact for the pattern as written, so it never loses a match; the scan then
@@ -503,18 +519,22 @@ start_filter(struct aif_pii *pii, size_t p)
 	pcre2_match_data *md = pcre2_match_data_create(MD_PAIRS, NULL);
 	unsigned char	 subj[2];
 	unsigned	 b1, b2;
+	uint32_t	 minlen = 0;
 	int		 rc;
 
 	if (md == NULL)
 		return -1;
+	(void)pcre2_pattern_info(pii->passes[p].re_at, PCRE2_INFO_MINLENGTH, &minlen);
+	pii->passes[p].minlen = minlen;
 	for (b1 = 0; b1 < 256; b1++) {
 		subj[0] = (unsigned char)b1;
 		rc = pcre2_match(pii->passes[p].re_at, subj, 1, 0,
 		    PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, md, NULL);
 		pii->passes[p].first[b1] = rc >= 0 || rc == PCRE2_ERROR_PARTIAL;
-		if (!pii->passes[p].first[b1] || b1 >= 128)
+		if (!pii->passes[p].first[b1])
 			continue;
-		for (b2 = 0; b2 < 128; b2++) {
+		pii->passes[p].nfirst++;
+		for (b2 = 0; b2 < 256; b2++) {
 			subj[1] = (unsigned char)b2;
 			rc = pcre2_match(pii->passes[p].re_at, subj, 2, 0,
 			    PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, md, NULL);
@@ -575,6 +595,7 @@ compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 			free(all);
 			return AIF_CONFIG;
 		}
+		pii->passes[p].left = pass_left(pii, p);
 		if (start_filter(pii, p) != 0) {
 			free(all);
 			return AIF_NOMEM;
@@ -778,11 +799,10 @@ aif_pii_free(struct aif_pii *pii)
 
 	if (pii == NULL)
 		return;
-	for (i = 0; i < PASS_COUNT; i++)
+	for (i = 0; i < PASS_COUNT; i++) {
 		pcre2_code_free(pii->passes[i].re);
 		pcre2_code_free(pii->passes[i].re_at);
 	}
-	for (i = 0; i < PASS_COUNT; i++) {
 	for (i = 0; i < sizeof(pii->anchored) / sizeof(pii->anchored[0]); i++)
 		pcre2_code_free(pii->anchored[i]);
 	for (i = 0; i < CTX_COUNT; i++)
@@ -1057,6 +1077,38 @@ try_detector(const struct pii_vctx *v, size_t det, size_t s, size_t e,
 /* One pass: leftmost matches of the pass's alternation; when the validator of the
  * alternative that matched refuses, the later detectors of the pass get their turn at
  * the same place before the scan moves on by one byte. */
+static int
+is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The shared left edges in C (pii_detect.c's LB_D and LB_A): 1 when a match may start
+ * at `at`. A JSON escape right before ("\n", "\u00e9") counts as an edge. */
+static int
+left_edge_ok(int left, const unsigned char *u, size_t at)
+{
+	unsigned char prev;
+
+	if (left == L_NONE || at == 0)
+		return 1;
+	prev = u[at - 1];
+	if (!(is_alnum(prev) || prev == '_' || prev == '\\' || (left == L_DIGIT && prev == '-')))
+		return 1;
+	if (at >= 2 && u[at - 2] == '\\' && (prev == 'n' || prev == 'r' || prev == 't' ||
+	    prev == 'b' || prev == 'f'))
+		return 1;
+	return at >= 6 && u[at - 6] == '\\' && u[at - 5] == 'u' && is_hex(u[at - 4]) &&
+	    is_hex(u[at - 3]) && is_hex(u[at - 2]) && is_hex(prev);
+}
+
+/* The characters a match of PASS_DIGIT is made of (see pii_int.h). */
+static const uint8_t digit_run[128] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	['7'] = 1, ['8'] = 1, ['9'] = 1, [' '] = 1, ['.'] = 1, ['/'] = 1, ['('] = 1,
+	[')'] = 1, ['-'] = 1,
+};
+
 static enum aif_err
 scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
     size_t len, struct hitvec *hv)
@@ -1065,16 +1117,28 @@ scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *b
 	struct pii_vctx	 v = { pii, buf, len };
 	struct pii_cand	 c;
 	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
-	size_t		 at, s, e, k, j, det = 0;
+	size_t		 at, s, e, k, j, run, det = 0;
 	int		 rc, found;
 
 	for (at = 0; at < len; at++) {
 		/* the start filter: most bytes cannot begin a match of this pass */
 		if (!pii->passes[p].first[u[at]])
 			continue;
-		if (u[at] < 128 && at + 1 < len && u[at + 1] < 128 &&
+		if (at + 1 < len &&
 		    !(pii->passes[p].second[u[at]][u[at + 1] >> 3] & (1u << (u[at + 1] & 7))))
 			continue;
+		if (!left_edge_ok(pii->passes[p].left, u, at))
+			continue;
+		if (p == PASS_DIGIT) {
+			/* too short a run of digits and separators for any match */
+			for (run = 0; at + run < len && run < pii->passes[p].minlen &&
+			    u[at + run] < 128 && digit_run[u[at + run]]; run++)
+				;
+			if (run < pii->passes[p].minlen) {
+				at += run > 0 ? run - 1 : 0;
+				continue;
+			}
+		}
 		rc = pcre2_match(pii->passes[p].re_at, (PCRE2_SPTR)buf, len, at, 0, sc->md,
 		    pii->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
@@ -1107,6 +1171,58 @@ scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *b
 				return AIF_NOMEM;
 			at = c.e - 1;		/* the loop steps past the hit */
 		}
+	}
+	return AIF_OK;
+}
+
+/* A pass whose matches begin with one of a few bytes: the JIT's own search (memchr
+ * for one byte) finds the starts faster than a loop here could. Otherwise as
+ * scan_pass. */
+static enum aif_err
+scan_pass_jit(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv)
+{
+	struct pii_vctx	 v = { pii, buf, len };
+	struct pii_cand	 c;
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	size_t		 pos = 0, s, e, k, j, det = 0;
+	int		 rc, found;
+
+	while (pos < len) {
+		rc = pcre2_match(pii->passes[p].re, (PCRE2_SPTR)buf, len, pos, 0, sc->md,
+		    pii->mctx);
+		if (rc == PCRE2_ERROR_NOMATCH)
+			break;
+		if (rc < 0)
+			return match_error(rc);
+		s = ov[0];
+		e = ov[1];
+		for (k = 0; k < pii->passes[p].ndet; k++)
+			if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
+				break;
+		if (e <= s || k == pii->passes[p].ndet) {
+			pos = (s > pos ? s : pos) + 1;
+			continue;
+		}
+		det = pii->passes[p].det[k];
+		found = try_detector(&v, det, s, e, &c);
+		for (j = k + 1; !found && j < pii->passes[p].ndet; j++) {
+			det = pii->passes[p].det[j];
+			rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, s, 0,
+			    sc->md, pii->mctx);
+			if (rc == PCRE2_ERROR_NOMATCH)
+				continue;
+			if (rc < 0)
+				return match_error(rc);
+			if (ov[1] > ov[0])
+				found = try_detector(&v, det, ov[0], ov[1], &c);
+		}
+		if (found) {
+			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+				return AIF_NOMEM;
+			pos = c.e;
+		} else
+			pos = s + 1;
 	}
 	return AIF_OK;
 }
@@ -1229,8 +1345,8 @@ scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
 			rc = scan_at_signs(pii, pii->passes[p].det[0], sc, buf, len, hv);
 		else if (p == PASS_HEX && pii->passes[p].ndet == 1)
 			rc = scan_colon_runs(pii, pii->passes[p].det[0], sc, buf, len, hv);
-		else if (p == PASS_PLUS && memchr(buf, '+', len) == NULL)
-			rc = AIF_OK;
+		else if (pii->passes[p].nfirst <= 4)
+			rc = scan_pass_jit(pii, p, sc, buf, len, hv);
 		else
 			rc = scan_pass(pii, p, sc, buf, len, hv);
 		if (rc != AIF_OK)

@@ -711,10 +711,10 @@ const struct pii_builtin pii_builtins[] = {
 	  "(?![A-Za-z0-9_-]|\\.[A-Za-z0-9])", v_email },
 	{ "iban", PASS_ALPHA, AIF_PII_T_IBAN, BIT(AIF_PII_T_IBAN),
 	  L_ALPHA, "[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?" RB_A, v_iban },
-	{ "kr-phone-intl", PASS_PLUS, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "kr-phone-intl", PASS_PUNCT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  L_NONE, "(?<![0-9+])\\+82[ .-]?(?:\\(0\\)[ .-]?)?(?:1[016789]|" KR_AREA "|70)"
 	  "([ .-]?)\\d{3,4}\\g{-1}\\d{4}" RB_D, NULL },
-	{ "e164", PASS_PLUS, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "e164", PASS_PUNCT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  L_NONE, "(?<![0-9+])\\+(?!82)[1-9]\\d{0,2}(?:[ .-]?\\(?\\d{1,4}\\)?){2,5}" RB_D, v_e164 },
 	{ "kr-rrn", PASS_DIGIT, AIF_PII_T_KR_RRN,
 	  BIT(AIF_PII_T_KR_RRN) | BIT(AIF_PII_T_KR_FRN),
@@ -738,10 +738,10 @@ const struct pii_builtin pii_builtins[] = {
 	  v_mobile },
 	{ "kr-landline", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  L_DIGIT, "0(?:" KR_AREA "|70|50[2-8])([ .-])\\d{3,4}\\g{-1}\\d{4}" RB_D, v_phone },
-	{ "kr-landline-paren", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
+	{ "kr-landline-paren", PASS_PUNCT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
 	  L_NONE, "(?<![0-9])\\(0(?:" KR_AREA "|70)\\)[ ]?\\d{3,4}-\\d{4}" RB_D, NULL },
 	{ "nanp-phone", PASS_DIGIT, AIF_PII_T_PHONE, BIT(AIF_PII_T_PHONE),
-	  L_NONE, "(?:(?<![0-9A-Za-z_\\x5c(-])|" ESC_BEFORE ")"
+	  L_DIGIT, "(?:(?<![0-9A-Za-z_\\x5c(-])|" ESC_BEFORE ")"
 	  "(?:\\(\\d{3}\\)[ ]?|\\d{3}[-.])\\d{3}[-.]\\d{4}" RB_D, v_nanp },
 	{ "kr-passport", PASS_ALPHA, AIF_PII_T_KR_PASSPORT, BIT(AIF_PII_T_KR_PASSPORT),
 	  L_ALPHA, "[MSRODmsrod]\\d{3}[A-Za-z]\\d{4}" RB_A, v_passport_new },
@@ -754,7 +754,7 @@ const struct pii_builtin pii_builtins[] = {
 	  L_NONE, "(?<![0-9A-Za-z_:.\\x5c])(?:[0-9A-Fa-f]{0,4}:){2,7}"
 	  "(?:(?:\\d{1,3}\\.){3}\\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:]|\\.\\d)", v_ipv6 },
 	{ "ipv4", PASS_DIGIT, AIF_PII_T_IPV4, BIT(AIF_PII_T_IPV4),
-	  L_NONE, "(?:(?<![0-9A-Za-z_.\\x5c-])|" ESC_BEFORE ")"
+	  L_DIGIT, "(?:(?<![0-9A-Za-z_.\\x5c-])|" ESC_BEFORE ")"
 	  "(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
 	  "(?:/(?:3[0-2]|[12]?\\d))?(?![0-9A-Za-z_]|\\.\\d)", v_ipv4 },
 	{ "digits-with-keyword", PASS_DIGIT, AIF_PII_T_KR_BANK_ACCOUNT,

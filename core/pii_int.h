@@ -43,13 +43,19 @@ typedef int (*pii_validate_fn)(const struct pii_vctx *, struct pii_cand *);
 /* Built-in detectors are matched in a few passes, each one alternation of the
  * detectors whose matches start with the same kind of character, so that pcre2's
  * start-of-match bitmap skips the rest of the text (Hangul, for the digit pass). */
+/* Every match of PASS_DIGIT consists of digits and " ./()-" only (core/pii.c skips
+ * runs of them shorter than the pass's shortest match): keep it so when adding a
+ * detector to that pass. */
 enum pii_pass {
-	PASS_DIGIT, PASS_ALPHA, PASS_EMAIL, PASS_PLUS, PASS_HEX, PASS_KO, PASS_PEM,
+	PASS_DIGIT, PASS_ALPHA, PASS_EMAIL, PASS_PUNCT, PASS_HEX, PASS_KO, PASS_PEM,
 	PASS_COUNT
 };
 
 /* The left edge a detector's pattern starts with; shared by its pass's alternation so
- * that the lookbehind runs once per position, not once per detector. */
+ * that the lookbehind runs once per position, not once per detector. A detector whose
+ * body adds a stricter edge of its own (ipv4, nanp-phone) still names the shared one:
+ * the scan checks the shared edge in C before it runs the pattern. Every detector of
+ * PASS_DIGIT has L_DIGIT and every one of PASS_ALPHA L_ALPHA. */
 enum pii_left {
 	L_NONE, L_DIGIT, L_ALPHA, L_COUNT
 };
@@ -101,7 +107,11 @@ struct aif_pii {
 		pcre2_code *re;		/* "(det a)|(det b)|...": one alternation */
 		pcre2_code *re_at;	/* the same, anchored */
 		uint8_t	 first[256];	/* a match may start with this byte */
-		uint8_t	 second[128][16]; /* ASCII b1 then ASCII b2 (bit set) */
+		uint8_t	 second[256][32]; /* ... with b1 then b2 (bit set) */
+		size_t	 nfirst;	/* bytes set in first[] */
+		size_t	 minlen;	/* shortest match */
+		int	 left;		/* enum pii_left every detector shares, or
+					   L_NONE */
 		size_t	 ndet;
 		uint8_t	 det[64];	/* detector of each alternative */
 		uint16_t group[64];	/* its capture group number */

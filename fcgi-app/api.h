@@ -25,8 +25,11 @@ struct waiters;
 
 /* A loaded configuration and the requests using it (reload swaps the current one;
  * the old one is freed by its last user). */
+struct aif_pii;
+
 struct cfg_holder {
 	struct aif_config	*cfg;
+	struct aif_pii		*pii;		/* the masking engine compiled for cfg */
 	int			 refs;		/* api's own + one per request */
 	int			 owned;		/* freed with the holder (not the boot one) */
 };
@@ -58,6 +61,7 @@ struct reply {
 struct req {
 	struct api	*api;
 	const struct aif_config *cfg;	/* the config this request started with */
+	const struct aif_pii *pii;	/* and its masking engine */
 	struct aif_db	*db;		/* the acceptor thread's connection (borrowed) */
 	struct reply	 reply;
 	const char	*method;	/* borrowed from the FastCGI params */

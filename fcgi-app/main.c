@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "pii.h"
 #include "sdnotify.h"
 
 #define STOP_GRACE_MS	10000
@@ -46,6 +47,7 @@ api_cfg_release(struct cfg_holder *h)
 	last = --h->refs == 0;
 	pthread_mutex_unlock(&cfg_mu);
 	if (last) {
+		aif_pii_free(h->pii);
 		if (h->owned)
 			aif_cfg_free(h->cfg);
 		free(h);
@@ -72,6 +74,17 @@ reload(struct api *api, const char *path)
 		return;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		aif_cfg_free(cfg);
+		(void)aif_sd_notify("READY=1");
+		return;
+	}
+	if (aif_pii_new(cfg, 0, &h->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
+		char *save = NULL;
+		for (char *line = strtok_r(errbuf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			aif_error("msg=\"reload refused; keeping the running config\" error=\"%s\"",
+			    line);
+		free(h);
 		aif_cfg_free(cfg);
 		(void)aif_sd_notify("READY=1");
 		return;
@@ -129,6 +142,7 @@ acceptor(void *arg)
 		memset(&r, 0, sizeof(r));
 		r.api = api;
 		r.cfg = h->cfg;
+		r.pii = h->pii;
 		r.db = db;
 		r.reply.fcgi = fr;
 		api_handle(&r);
@@ -210,6 +224,12 @@ main(int argc, char **argv)
 		return 1;
 	api.current->cfg = cfg;
 	api.current->refs = 1;
+	if (aif_pii_new(cfg, 0, &api.current->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fprintf(stderr, "%s", errbuf);
+		free(api.current);
+		aif_cfg_free(cfg);
+		return 1;
+	}
 	api.listen_fd = -1;
 	api.doorbell_fd = -1;
 	api.sender_fd = -1;

@@ -15,6 +15,7 @@
 #include "api.h"
 #include "log.h"
 #include "metrics.h"
+#include "pii.h"
 #include "queue.h"
 
 #define IDEMPOTENCY_KEY_MAX	255
@@ -81,6 +82,19 @@ pick_priority(struct req *r, const struct aif_principal *who, const struct aif_r
 		prio = (int)v;
 	}
 	return prio > cap ? cap : prio;
+}
+
+/* aif_pii_entities_total{type}: entities acted upon (masked, hashed, ...), never values */
+static void
+count_pii(const struct aif_pii_counts *c)
+{
+	for (size_t i = 0; i < c->ntypes; i++) {
+		char l[96];
+		if (c->by[i].acted == 0)
+			continue;
+		snprintf(l, sizeof(l), "type=\"%.60s\"", c->by[i].type);
+		aif_metrics_add("aif_pii_entities_total", l, c->by[i].acted);
+	}
 }
 
 /* Answers a request that refers to an existing job (same Idempotency-Key and body, or a
@@ -152,6 +166,8 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	int64_t max_out;
 	unsigned char sha[SHA256_DIGEST_LENGTH];
 	const char *retried;
+	struct aif_pii_counts pii_counts;
+	char blocked[64], *pii_json = NULL;
 	enum aif_err err;
 
 	memset(&oreq, 0, sizeof(oreq));
@@ -220,6 +236,31 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	/* worst case: the whole prompt plus every output token the request allows */
 	max_out = kind == AIF_KIND_EMBEDDING ? 0 : oreq.max_tokens > 0 ? oreq.max_tokens :
 	    model->max_output_tokens;
+	/* personal data is masked before anything is stored, logged or sent */
+	aif_pii_counts_init(&pii_counts);
+	err = aif_pii_mask_request(r->pii, model->id, who->role, kind, oreq.body, &pii_counts,
+	    blocked, sizeof(blocked));
+	count_pii(&pii_counts);
+	if (err == AIF_FORBIDDEN) {
+		aif_pii_block_error(blocked, &oerr);
+		reply_error(&r->reply, &oerr);
+		goto out;
+	}
+	if (err == AIF_INVALID) {
+		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_utf8", NULL,
+		    "The request holds text that is not valid UTF-8.");
+		goto out;
+	}
+	if (err != AIF_OK) {
+		reply_fail(&r->reply, err == AIF_TOOBIG ? 413 : 500, err == AIF_TOOBIG ?
+		    "invalid_request_error" : "server_error", NULL, NULL,
+		    "The request could not be screened for personal data.");
+		goto out;
+	}
+	if (aif_pii_counts_json(&pii_counts, &pii_json) != AIF_OK) {
+		reply_fail(&r->reply, 500, "server_error", NULL, NULL, "Out of memory.");
+		goto out;
+	}
 	async = wants_async(fr);
 	if (async && oreq.stream) {
 		/* nobody will read a stream of an async job: store the whole answer */
@@ -274,6 +315,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	job.request_body = stored;
 	job.request_len = strlen(stored);
 	job.request_sha256 = sha;
+	job.pii_counts = pii_json;
 	job.tokens_charged = oreq.prompt_tokens_estimate + max_out;
 	admit_budget(cfg, who, role, model, oreq.prompt_tokens_estimate, max_out, &job);
 	err = enqueue_job(&job, &id, public_id);
@@ -333,6 +375,7 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	r->reply.fcgi = NULL;
 	wake_workers(r->api, r->db);
 out:
+	free(pii_json);
 	free(stored);
 	free(body);
 	aif_oai_req_free(&oreq);

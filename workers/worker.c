@@ -28,6 +28,7 @@
 #include "engine_call.h"
 #include "log.h"
 #include "metrics.h"
+#include "pii.h"
 #include "pricing.h"
 #include "queue.h"
 #include "registry.h"
@@ -66,6 +67,7 @@ struct worker {
 	int			 in_flight;
 	int			*model_in_flight;	/* per cfg->models[i] */
 	struct routing		*rt;		/* replicas, circuit breakers, fallbacks */
+	struct aif_pii		*pii;		/* masks responses when the config says so */
 	const char		**model_ids;
 	int			*model_free;
 	int			 draining;
@@ -547,6 +549,17 @@ finish_transfers(struct worker *w)
 			snprintf(res.message, sizeof(res.message),
 			    "The engine returned embeddings that are not arrays of numbers.");
 		}
+		if (res.failure == AIF_FAIL_NONE && aif_pii_masks_responses(w->pii) &&
+		    aif_pii_mask_response(w->pii, c->job.model, NULL,
+		    aif_kind_from_name(c->job.kind), res.response, NULL) != AIF_OK) {
+			aif_engine_result_clear(&res);
+			res.failure = AIF_FAIL_FATAL;
+			res.client_status = 502;
+			snprintf(res.error_type, sizeof(res.error_type), "server_error");
+			snprintf(res.error_code, sizeof(res.error_code), "response_unmaskable");
+			snprintf(res.message, sizeof(res.message),
+			    "The engine's answer could not be screened for personal data.");
+		}
 		if (res.failure == AIF_FAIL_NONE &&
 		    (bodies[ns] = json_dumps(res.response, JSON_COMPACT)) == NULL) {
 			aif_engine_result_clear(&res);
@@ -722,6 +735,13 @@ setup(struct worker *w, const char *instance, int slots_override)
 	w->slots = slots_override > 0 ? slots_override : cfg->worker.slots;
 	w->model_in_flight = calloc(cfg->nmodels, sizeof(int));
 	w->rt = routing_new(cfg);
+	{
+		char errbuf[4096];
+		if (aif_pii_new(cfg, 0, &w->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
+			fputs(errbuf, stderr);
+			return -1;
+		}
+	}
 	w->model_ids = calloc(cfg->nmodels, sizeof(char *));
 	w->model_free = calloc(cfg->nmodels, sizeof(int));
 	if (!w->model_in_flight || !w->rt || !w->model_ids || !w->model_free)
@@ -777,6 +797,7 @@ teardown(struct worker *w)
 		close(w->sender_fd);
 	aif_db_close(w->db);
 	routing_free(w->rt);
+	aif_pii_free(w->pii);
 	free(w->model_in_flight);
 	free(w->model_ids);
 	free(w->model_free);

@@ -219,7 +219,8 @@ test('d: kill -9 the engine, start it again', { timeout: 180000 }, async (t) => 
 });
 
 test('e: an engine that hangs: timeouts and retries end every job', { timeout: 240000 }, async (t) => {
-  const hasTimeoutModel = (await listModels()).includes('demo-timeout');
+  // FAULT_HANG=runwide forces the fallback (a run-wide hang of the engine on demo-chat).
+  const hasTimeoutModel = process.env.FAULT_HANG !== 'runwide' && (await listModels()).includes('demo-timeout');
   const blk = modelBlock(hasTimeoutModel ? 'demo-timeout' : 'demo-chat') || '';
   const timeoutMs = Number((blk.match(/^\s*timeout_ms:\s*(\d+)/m) || [])[1] || 30000);
   const attempts = Number((blk.match(/^\s*(?:max_attempts|maximum_attempts):\s*(\d+)/m) || [])[1] || 3);

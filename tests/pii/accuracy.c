@@ -251,7 +251,7 @@ main(int argc, char **argv)
 	if (markdown)
 		printf("| type | labelled | found right | false positives | missed | "
 		    "precision | recall |\n|---|---:|---:|---:|---:|---:|---:|\n");
-	else
+	else if (!write)
 		printf("\n%-18s %8s %6s %6s %6s %9s %9s %s\n", "type", "support", "tp", "fp",
 		    "fn", "precision", "recall", "baseline p/r");
 	for (t = 0; t < AIF_PII_NBUILTIN; t++) {

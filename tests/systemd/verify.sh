@@ -8,9 +8,12 @@
 # units may name (/usr/bin/aif-api, /usr/bin/aif-worker, ...), so a misspelt path fails.
 # It only warns about unknown keys (exit 0), so its output is searched as well.
 #
-# Checks, one line each: verify per unit (and a template instance), offline
-# `systemd-analyze security` exposure, the directives the design requires, and a
-# self-test that a deliberately broken copy is rejected.
+# Checks, one line each: verify per unit (the socket, the services, the aif-cron timers
+# and their oneshot services, and a template instance), offline `systemd-analyze
+# security` exposure of every service, the directives the design requires, the
+# sysusers.d/tmpfiles.d snippets applied to a scratch root, `sh -n` of aif-setup, and
+# self-tests that deliberately broken copies are rejected. The units under a real
+# systemd: tests/systemd/boot.sh.
 #
 # Usage: tests/systemd/verify.sh [UNIT_DIR]   (default: systemd/ of this repo)
 # Ends with "N passed, M failed"; exit 1 if anything failed.
@@ -18,7 +21,7 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 UNIT_DIR=${1:-$REPO/systemd}
-CRON_JOBS=(reap rollup retention autoscale)
+CRON_JOBS=(reap rollup retention compensate autoscale)
 UNITS=(aif-api.socket aif-api.service aif-worker@.service)
 for j in "${CRON_JOBS[@]}"; do UNITS+=("aif-cron-$j.service" "aif-cron-$j.timer"); done
 # Long-running services (run as aif) and every service (the oneshots of the timers too).
@@ -155,10 +158,11 @@ for j in "${CRON_JOBS[@]}"; do
 done
 require aif-cron-reap.timer 'OnUnitActiveSec=30s' 'reap every 30 s'
 require aif-cron-autoscale.timer 'OnUnitActiveSec=30s' 'autoscale every 30 s'
+require aif-cron-compensate.timer 'OnUnitActiveSec=30s' 'compensate every 30 s'
 require aif-cron-rollup.timer 'OnUnitActiveSec=5min' 'rollup every 5 min'
 require aif-cron-retention.timer 'OnCalendar=.+' 'retention daily (OnCalendar)'
 require aif-cron-retention.timer 'Persistent=true' 'retention catches up after downtime'
-for j in reap rollup autoscale; do
+for j in reap rollup compensate autoscale; do
 	require "aif-cron-$j.timer" 'OnActiveSec=[0-9]+(s|min)?' 'OnActiveSec anchors OnUnitActiveSec'
 done
 

@@ -1,0 +1,115 @@
+/* fuzz_oai.c -- libFuzzer target for request parsing (aif_oai_parse, core/oai.h) and
+ * for masking what it accepts (aif_pii_mask_request, then aif_pii_mask_response on the
+ * same tree). The first input byte picks the request kind; the rest is the body.
+ * Checks: no crash or leak, an accepted body's every string stays valid UTF-8 after
+ * masking and the tree still serialises; a refused one has a 4xx/5xx error. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "oai.h"
+#include "pii.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int	LLVMFuzzerInitialize(int *, char ***);
+
+static const char config_yaml[] =
+    "server: {listen: /tmp/x.sock, run_dir: /tmp}\n"
+    "database: {socket: /tmp/db.sock, name: aif}\n"
+    "models: [{id: m, adapter: openai, replicas: [{url: 'http://h:1'}]}]\n"
+    "roles: [{name: user}]\n"
+    "pii:\n"
+    "  mask_responses: true\n"
+    "  mask_style: partial\n"
+    "  detectors: [{entity: SECRET, action: block}]\n";
+
+static struct aif_config *cfg;
+static struct aif_pii	 *pii;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char	 err[4096];
+
+	(void)argc;
+	(void)argv;
+	if (aif_cfg_load_string("fuzz.yaml", config_yaml, sizeof(config_yaml) - 1, &cfg,
+	    err, sizeof(err)) != AIF_OK || aif_pii_new(cfg, 0, &pii, err,
+	    sizeof(err)) != AIF_OK) {
+		fprintf(stderr, "fuzz_oai: %s\n", err);
+		abort();
+	}
+	return 0;
+}
+
+/* Aborts unless every string (and key) below v is valid UTF-8. */
+static void
+check_strings(json_t *v, int depth)
+{
+	const char	*key;
+	json_t		*child;
+	size_t		 i;
+
+	if (depth > 600)
+		abort();
+	if (json_is_string(v) && !aif_pii_utf8_valid(json_string_value(v),
+	    json_string_length(v), NULL))
+		abort();
+	if (json_is_object(v))
+		json_object_foreach(v, key, child) {
+			if (!aif_pii_utf8_valid(key, strlen(key), NULL))
+				abort();
+			check_strings(child, depth + 1);
+		}
+	if (json_is_array(v))
+		json_array_foreach(v, i, child)
+			check_strings(child, depth + 1);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const enum aif_kind kinds[] = {
+		AIF_KIND_CHAT, AIF_KIND_COMPLETION, AIF_KIND_EMBEDDING,
+	};
+	struct aif_oai_limits	 lim = { 1 << 20, 64, 2048, 1 << 20 };
+	struct aif_oai_req	 req;
+	struct aif_oai_error	 err;
+	struct aif_pii_counts	 counts;
+	enum aif_kind		 kind;
+	char			 blocked[AIF_PII_TYPE_LEN], *s = NULL;
+	enum aif_err		 rc;
+
+	if (size == 0)
+		return 0;
+	kind = kinds[data[0] % 3];
+	memset(&err, 0, sizeof(err));
+	rc = aif_oai_parse(kind, (const char *)data + 1, size - 1, &lim, &req, &err);
+	if (rc != AIF_OK) {
+		if (req.body != NULL || err.status < 400 || err.status > 599)
+			abort();
+		return 0;
+	}
+	aif_pii_counts_init(&counts);
+	rc = aif_pii_mask_request(pii, "m", "user", kind, req.body, &counts, blocked,
+	    sizeof(blocked));
+	if (rc != AIF_OK && rc != AIF_FORBIDDEN && rc != AIF_TOOBIG)
+		abort();
+	if (rc == AIF_FORBIDDEN && blocked[0] == '\0')
+		abort();
+	check_strings(req.body, 0);
+	if (aif_pii_counts_json(&counts, &s) != AIF_OK)
+		abort();
+	free(s);
+	/* the same tree as a response: choices[] may be there */
+	if (aif_pii_mask_response(pii, "m", "user", kind, req.body, NULL) == AIF_FORBIDDEN)
+		abort();
+	check_strings(req.body, 0);
+	if ((s = json_dumps(req.body, JSON_COMPACT)) == NULL)
+		abort();
+	free(s);
+	aif_oai_req_free(&req);
+	return 0;
+}
