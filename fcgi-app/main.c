@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -100,6 +101,48 @@ reload(struct api *api, const char *path)
 	aif_info("msg=\"config reloaded\" path=%s models=%zu roles=%zu", path, cfg->nmodels,
 	    cfg->nroles);
 	(void)aif_sd_notify("READY=1");
+}
+
+static void
+on_wake(int sig)
+{
+	(void)sig;	/* only interrupts accept(2) */
+}
+
+/* Wakes the acceptor threads blocked in accept(2) and joins them. A socket of our own
+ * is shut down; one passed by systemd (or on fd 0) outlives us and must keep listening
+ * for the next start, so the threads are interrupted with SIGUSR2 instead (they accept
+ * with FCGI_FAIL_ACCEPT_ON_INTR). */
+static void
+stop_acceptors(struct api *api, const char *listen, pthread_t *threads, int n)
+{
+	int inherited = strcmp(listen, "systemd") == 0 || strcmp(listen, "fd:0") == 0 ||
+	    api->listen_fd < 3;
+	char joined[256] = { 0 };
+	int left = n;
+
+	if (!inherited) {
+		(void)shutdown(api->listen_fd, SHUT_RDWR);
+		for (int i = 0; i < n; i++)
+			pthread_join(threads[i], NULL);
+		return;
+	}
+	for (int round = 0; left > 0 && round < 500; round++) {
+		struct timespec ms10 = { 0, 10000000 };
+		for (int i = 0; i < n && i < 256; i++) {
+			if (joined[i])
+				continue;
+			if (pthread_tryjoin_np(threads[i], NULL) == 0) {
+				joined[i] = 1;
+				left--;
+			} else {
+				(void)pthread_kill(threads[i], SIGUSR2);
+			}
+		}
+		nanosleep(&ms10, NULL);
+	}
+	if (left > 0)
+		aif_warn("msg=\"acceptor threads did not stop\" count=%d", left);
 }
 
 static void
@@ -241,6 +284,12 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction wake;
+		memset(&wake, 0, sizeof(wake));
+		wake.sa_handler = on_wake;	/* no SA_RESTART: accept(2) returns EINTR */
+		sigaction(SIGUSR2, &wake, NULL);
+	}
 
 	if (FCGX_Init() != 0 || aif_auth_new(cfg, &api.auth) != AIF_OK)
 		goto out;
@@ -266,13 +315,19 @@ main(int argc, char **argv)
 	for (; nthreads < cfg->server.threads; nthreads++)
 		if (pthread_create(&threads[nthreads], NULL, acceptor, &api) != 0)
 			break;
-	/* ready once config, database and listener are: tell systemd */
+	/* ready only once config, database and listener are: until the database answers,
+	 * wait (systemd's start timeout bounds it), still heeding a stop */
 	{
 		struct aif_db *probe = NULL;
-		for (int i = 0; i < 50 && aif_db_open(cfg, &probe) != AIF_OK; i++) {
+		struct timespec pause = { 0, 200000000 };
+		int warned = 0;
+		while (aif_db_open(cfg, &probe) != AIF_OK) {
 			aif_db_close(probe);
 			probe = NULL;
-			usleep(200000);
+			if (!warned++)
+				aif_warn("msg=\"waiting for the database before reporting ready\"");
+			if ((sig = sigtimedwait(&set, NULL, &pause)) == SIGTERM || sig == SIGINT)
+				goto stop_now;
 		}
 		aif_db_close(probe);
 	}
@@ -288,13 +343,11 @@ main(int argc, char **argv)
 		}
 		break;
 	}
-	(void)aif_sd_notify("STOPPING=1");
+stop_now:
 	aif_info("msg=\"stopping\" signal=%d", sig);
+	(void)aif_sd_notify("STOPPING=1");
 	api.stopping = 1;
-	/* Wake the acceptors blocked in accept(2). */
-	(void)shutdown(api.listen_fd, SHUT_RDWR);
-	for (int i = 0; i < nthreads; i++)
-		pthread_join(threads[i], NULL);
+	stop_acceptors(&api, listen, threads, nthreads);
 	rc = 0;
 stop:
 	enqueuer_stop();

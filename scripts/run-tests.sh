@@ -12,6 +12,7 @@
 #   valgrind     tests/valgrind/daemons.sh: aif-api and aif-worker under memcheck
 #   nginx        nginx -t on nginx/aif.conf (production) and the rendered local conf
 #   systemd      tests/systemd/verify.sh
+#   systemd-boot tests/systemd/boot.sh: install and run the units under systemd-nspawn
 #
 # The test stack lives in var/test on its own ports (18080 nginx, 19101 mock) and
 # database (aif_test), so it runs beside a developer's `make up`. It starts from an
@@ -83,8 +84,10 @@ count_tests() {
 print_logs() {
 	local f
 	[ -d "$AIF_VAR_DIR/log" ] || return 0
-	rm -rf "$LOG_SAVE" && mkdir -p "$LOG_SAVE" && cp -a "$AIF_VAR_DIR/log/." "$LOG_SAVE/" 2>/dev/null
-	printf '\n%s\n' "===== logs of the test stack (copied to $LOG_SAVE) =====" >&2
+	# only the stack's logs: other suites (systemd-boot) keep theirs beside them
+	rm -rf "$LOG_SAVE/stack" && mkdir -p "$LOG_SAVE/stack" &&
+		cp -a "$AIF_VAR_DIR/log/." "$LOG_SAVE/stack/" 2>/dev/null
+	printf '\n%s\n' "===== logs of the test stack (copied to $LOG_SAVE/stack) =====" >&2
 	for f in "$AIF_VAR_DIR"/log/*.log; do
 		[ -s "$f" ] || continue
 		printf '\n----- %s (last 60 lines) -----\n' "$f" >&2
@@ -219,3 +222,6 @@ fi
 
 # --- systemd units ------------------------------------------------------------------------
 suite systemd "$T_SYSTEMD" tests/systemd/verify.sh
+
+# --- the units under a real systemd (PID 1 in a container), tests/systemd/boot.sh ------------
+suite systemd-boot 900 tests/systemd/boot.sh
