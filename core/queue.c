@@ -620,14 +620,86 @@ correct_tokens(struct aif_db *db, const struct aif_job_success *s)
 	    s->prompt_tokens + s->completion_tokens - s->tokens_charged);
 }
 
+/* Marks the jobs of s[base..end) that still hold their lease as succeeded: one
+ * SELECT ... FOR UPDATE finds (and locks) them, one UPDATE sets them all. Sets
+ * s[i].committed. Runs inside the caller's transaction. */
+static enum aif_err
+succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t end)
+{
+	char sql[SQL_MAX];
+	struct aif_dbp p[5 * 64];
+	struct aif_dbrows *rows = NULL;
+	size_t off = 0, k = 0, n = end - base, mine = 0;
+	enum aif_err err;
+
+	if (n > 64)
+		return AIF_TOOBIG;
+	/* by primary key; the fencing token is compared here, under the row locks */
+	if (append_str(sql, sizeof(sql), &off, "SELECT id, lease_token FROM jobs"
+	    " WHERE state = 'running' AND id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, n) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ") FOR UPDATE") != 0)
+		return AIF_TOOBIG;
+	for (size_t i = base; i < end; i++) {
+		s[i].committed = 0;
+		p[k++] = AIF_P_I64(s[i].id);
+	}
+	if ((err = aif_db_query(db, sql, p, k, &rows)) != AIF_OK)
+		return err;
+	for (size_t r = 0; r < rows->nrows; r++) {
+		uint64_t id = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 0));
+		uint64_t token = (uint64_t)cell_i64(aif_dbrows_get(rows, r, 1));
+		for (size_t i = base; i < end; i++)
+			if (s[i].id == id && s[i].lease_token == token && !s[i].committed) {
+				s[i].committed = 1;
+				mine++;
+			}
+	}
+	aif_dbrows_free(rows);
+	for (size_t i = base; i < end; i++)
+		if (!s[i].committed)
+			aif_warn("msg=\"lease lost, result dropped\" job=%" PRIu64, s[i].id);
+	if (mine == 0)
+		return AIF_OK;
+	/* one UPDATE for all of them; the rows are locked, so exactly these change */
+	off = 0;
+	k = 0;
+	if (append_str(sql, sizeof(sql), &off, "UPDATE jobs SET state = 'succeeded',"
+	    " http_status = 200, finished_at = NOW(6), lease_until = NULL, worker_id = NULL,"
+	    " response_body = CASE id") != 0)
+		return AIF_TOOBIG;
+	for (size_t i = base; i < end; i++) {
+		if (!s[i].committed)
+			continue;
+		if (append_str(sql, sizeof(sql), &off, " WHEN ? THEN ?") != 0)
+			return AIF_TOOBIG;
+		p[k++] = AIF_P_I64(s[i].id);
+		p[k++] = AIF_P_STR(s[i].response_body);
+	}
+	if (append_str(sql, sizeof(sql), &off, " END, replica = CASE id") != 0)
+		return AIF_TOOBIG;
+	for (size_t i = base; i < end; i++) {
+		if (!s[i].committed)
+			continue;
+		if (append_str(sql, sizeof(sql), &off, " WHEN ? THEN ?") != 0)
+			return AIF_TOOBIG;
+		p[k++] = AIF_P_I64(s[i].id);
+		p[k++] = AIF_P_STR(s[i].replica);
+	}
+	if (append_str(sql, sizeof(sql), &off, " END WHERE id IN (") != 0 ||
+	    append_in(sql, sizeof(sql), &off, mine) != 0 ||
+	    append_str(sql, sizeof(sql), &off, ")") != 0)
+		return AIF_TOOBIG;
+	for (size_t i = base; i < end; i++)
+		if (s[i].committed)
+			p[k++] = AIF_P_I64(s[i].id);
+	return aif_db_exec(db, sql, p, k, NULL, NULL);
+}
+
 static enum aif_err
 succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
 	enum { UCOLS = 12, ECOLS = 4 };
-	static const char upd[] =
-	    "UPDATE jobs SET state = 'succeeded', response_body = ?, http_status = 200,"
-	    " finished_at = NOW(6), lease_until = NULL, worker_id = NULL, replica = ?"
-	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
 	char sql[SQL_MAX];
 	struct aif_dbp p[UCOLS * 32];
 	size_t off, k;
@@ -635,20 +707,12 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t affected = 0;
-		struct aif_dbp pu[] = {
-			AIF_P_STR(s[i].response_body), AIF_P_STR(s[i].replica),
-			AIF_P_I64(s[i].id), AIF_P_I64(s[i].lease_token),
-		};
-		s[i].committed = 0;
-		if ((err = aif_db_exec(db, upd, pu, 4, &affected, NULL)) != AIF_OK)
+	for (size_t base = 0; base < n; base += 64)
+		if ((err = succeed_rows(db, s, base, base + 64 < n ? base + 64 : n)) != AIF_OK)
 			goto fail;
-		if (affected != 1) {
-			aif_warn("msg=\"lease lost, result dropped\" job=%" PRIu64, s[i].id);
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].committed)
 			continue;
-		}
-		s[i].committed = 1;
 		if (s[i].budget_hold_micros > 0 &&
 		    ((err = aif_budget_capture(db, s[i].id, s[i].cost_micros)) != AIF_OK ||
 		    (err = set_budget_state(db, s[i].id, "captured")) != AIF_OK))
