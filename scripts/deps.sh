@@ -16,7 +16,7 @@ PACKAGES=(
 	libfcgi-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libmariadb-dev
 	libpcre2-dev libssl-dev libcmocka-dev
 	mariadb-server mariadb-client
-	curl wrk clang
+	curl wrk clang valgrind zstd
 	systemd-container debootstrap iproute2 socat
 )
 
