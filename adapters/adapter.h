@@ -100,6 +100,26 @@ const struct aif_adapter *aif_adapter_find(const char *name);
 void		aif_adapter_transport_failure(const char *what, int timed_out,
 		    struct aif_engine_result *out);
 
+/* Sets the failure fields of *out (type and code copied; code may be NULL). */
+void		aif_adapter_set_error(struct aif_engine_result *out, enum aif_failure f,
+		    int status, const char *type, const char *code);
+
+/* The common meaning of an engine's HTTP error status, for adapters to use after their
+ * own special cases: 400/413/422 fatal 400 invalid_request_error (code
+ * context_length_exceeded when context_exceeded, else engine_rejected_request; the
+ * engine's message emsg, borrowed, is quoted); 401/403/404/405/501 fatal 502
+ * engine_misconfigured; 429/503 overloaded 503 engine_overloaded; 408/504 retryable 504
+ * engine_timeout; anything else retryable 502 engine_error. */
+void		aif_adapter_classify_status(long status, const char *emsg,
+		    int context_exceeded, struct aif_engine_result *out);
+
+/* A canonical stream chunk (new reference) for adapters whose engines do not send
+ * OpenAI chunks: chat's first chunk (role), or `text` (n bytes) with finish_reason
+ * (NULL: null); id, created and model from st and model_id. NULL on no memory. */
+json_t		*aif_adapter_chunk(const char *model_id, enum aif_kind kind,
+		    const struct aif_stream_state *st, int role, const char *text, size_t n,
+		    const char *finish_reason);
+
 /* Releases what *r holds and zeroes it. */
 void		aif_engine_result_clear(struct aif_engine_result *r);
 

@@ -97,66 +97,15 @@ error_message(const char *body, size_t len, char *msg, size_t cap)
 }
 
 static void
-set_error(struct aif_engine_result *out, enum aif_failure f, int status,
-    const char *type, const char *code)
-{
-	out->failure = f;
-	out->client_status = status;
-	snprintf(out->error_type, sizeof(out->error_type), "%s", type);
-	snprintf(out->error_code, sizeof(out->error_code), "%s", code ? code : "");
-}
-
-static void
 classify_status(long status, const char *body, size_t len, struct aif_engine_result *out)
 {
 	char emsg[400];
-	const char *body_type = len > 0 && memmem(body, len, "exceed_context", 14) ?
-	    "exceed_context" : "";
 
 	error_message(body, len, emsg, sizeof(emsg));
 	aif_utf8_trim_tail(emsg);
-	switch (status) {
-	case 400:
-	case 413:
-	case 422:
-		if (strcasestr(emsg, "context length") != NULL ||
-		    strcasestr(emsg, "context size") != NULL ||
-		    strstr(body_type, "exceed_context") != NULL)
-			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
-			    "context_length_exceeded");
-		else
-			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
-			    "engine_rejected_request");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine rejected the request: %s", emsg);
-		aif_utf8_trim_tail(out->message);
-		return;
-	case 401:
-	case 403:
-	case 404:
-		set_error(out, AIF_FAIL_FATAL, 502, "server_error", "engine_misconfigured");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine refused the gateway's call (HTTP %ld); an operator must fix "
-		    "the model's configuration.", status);
-		return;
-	case 429:
-	case 503:
-		set_error(out, AIF_FAIL_OVERLOADED, 503, "server_error", "engine_overloaded");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine is overloaded (HTTP %ld), please try again later.", status);
-		return;
-	case 408:
-	case 504:
-		set_error(out, AIF_FAIL_RETRYABLE, 504, "server_error", "engine_timeout");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine timed out (HTTP %ld).", status);
-		return;
-	default:
-		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine failed (HTTP %ld).", status);
-		return;
-	}
+	aif_adapter_classify_status(status, emsg, strcasestr(emsg, "context length") != NULL ||
+	    strcasestr(emsg, "context size") != NULL ||
+	    (len > 0 && memmem(body, len, "exceed_context", 14) != NULL), out);
 }
 
 static int64_t
@@ -183,7 +132,7 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 	    !json_is_array(json_object_get(root, want)) ||
 	    json_object_get(root, "error") != NULL) {
 		json_decref(root);
-		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
+		aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
 		snprintf(out->message, sizeof(out->message),
 		    "The engine returned a malformed response.");
 		return;
@@ -218,7 +167,7 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 	ev = json_loadb(data, len, 0, NULL);
 	if (ev == NULL || !json_is_object(ev)) {
 		json_decref(ev);
-		set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
+		aif_adapter_set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
 		snprintf(err->message, sizeof(err->message),
 		    "The engine sent a malformed stream event.");
 		return err->failure;

@@ -183,16 +183,6 @@ out:
 
 /* ------------------------------------------------------------------ errors */
 
-static void
-set_error(struct aif_engine_result *out, enum aif_failure f, int status,
-    const char *type, const char *code)
-{
-	out->failure = f;
-	out->client_status = status;
-	snprintf(out->error_type, sizeof(out->error_type), "%s", type);
-	snprintf(out->error_code, sizeof(out->error_code), "%s", code ? code : "");
-}
-
 /* Maps a TGI error_type to the HTTP status TGI uses for it (stream errors come with
  * status 200 and only the type tells). */
 static long
@@ -218,55 +208,18 @@ status_of_type(const char *type)
 static void
 classify(long status, const char *emsg, struct aif_engine_result *out)
 {
-	switch (status) {
-	case 400:
-	case 413:
-	case 422:
-		if (strstr(emsg, "tokens + `max_new_tokens` must be") != NULL ||
-		    strstr(emsg, "must have less than") != NULL ||
-		    strcasestr(emsg, "context length") != NULL)
-			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
-			    "context_length_exceeded");
-		else
-			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
-			    "engine_rejected_request");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine rejected the request: %s", emsg);
-		aif_utf8_trim_tail(out->message);
-		return;
-	case 401:
-	case 403:
-	case 404:
-	case 405:
-		set_error(out, AIF_FAIL_FATAL, 502, "server_error", "engine_misconfigured");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine refused the gateway's call (HTTP %ld); an operator must fix "
-		    "the model's configuration.", status);
-		return;
-	case 424:
-		/* the engine's text may quote the input: not copied */
-		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
+	if (status == 424) {
+		/* a generation error: the engine's text may quote the input, not copied */
+		aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error",
+		    "engine_error");
 		snprintf(out->message, sizeof(out->message),
 		    "The engine failed during generation (HTTP 424).");
 		return;
-	case 429:
-	case 503:
-		set_error(out, AIF_FAIL_OVERLOADED, 503, "server_error", "engine_overloaded");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine is overloaded (HTTP %ld), please try again later.", status);
-		return;
-	case 408:
-	case 504:
-		set_error(out, AIF_FAIL_RETRYABLE, 504, "server_error", "engine_timeout");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine timed out (HTTP %ld).", status);
-		return;
-	default:
-		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine failed (HTTP %ld).", status);
-		return;
 	}
+	aif_adapter_classify_status(status, emsg,
+	    strstr(emsg, "tokens + `max_new_tokens` must be") != NULL ||
+	    strstr(emsg, "must have less than") != NULL ||
+	    strcasestr(emsg, "context length") != NULL, out);
 }
 
 /* Copies the "error" text of a TGI error object into msg (cap bytes). */
@@ -301,7 +254,7 @@ classify_body(long status, const char *body, size_t len, struct aif_engine_resul
 static void
 bad_response(struct aif_engine_result *out, const char *what)
 {
-	set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
+	aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
 	snprintf(out->message, sizeof(out->message), "The engine returned %s.", what);
 }
 
@@ -398,30 +351,6 @@ tgi_parse(const struct aif_model *m, enum aif_kind kind, long status, const char
 
 /* ------------------------------------------------------------------ streaming */
 
-/* A new canonical chunk: the assistant role (chat's first chunk), or `text` with
- * finish_reason `fr` (NULL = null). */
-static json_t *
-chunk_new(const struct aif_model *m, enum aif_kind kind, const struct aif_stream_state *st,
-    int role, const char *text, size_t n, const char *fr)
-{
-	json_t *frv = fr != NULL ? json_string(fr) : json_null();
-
-	if (kind != AIF_KIND_CHAT)
-		return json_pack("{s:s,s:s,s:I,s:s,s:[{s:s%,s:i,s:n,s:o}]}",
-		    "id", st->id, "object", "text_completion", "created",
-		    (json_int_t)st->created, "model", m->id, "choices", "text", text, n,
-		    "index", 0, "logprobs", "finish_reason", frv);
-	if (role)
-		return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s},s:n,s:o}]}",
-		    "id", st->id, "object", "chat.completion.chunk", "created",
-		    (json_int_t)st->created, "model", m->id, "choices", "index", 0,
-		    "delta", "role", "assistant", "content", "", "logprobs",
-		    "finish_reason", frv);
-	return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s%},s:n,s:o}]}",
-	    "id", st->id, "object", "chat.completion.chunk", "created",
-	    (json_int_t)st->created, "model", m->id, "choices", "index", 0,
-	    "delta", "content", text, n, "logprobs", "finish_reason", frv);
-}
 
 static enum aif_failure
 append_chunk(json_t *chunks, json_t *chunk, struct aif_engine_result *err)
@@ -470,7 +399,7 @@ tgi_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 		n = json_string_length(text);
 	}
 	if (kind == AIF_KIND_CHAT && st->events == 1 &&
-	    (f = append_chunk(chunks, chunk_new(m, kind, st, 1, "", 0, NULL), err)) !=
+	    (f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 1, "", 0, NULL), err)) !=
 	    AIF_FAIL_NONE)
 		goto out;
 	if (tok != NULL)
@@ -484,10 +413,10 @@ tgi_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 			st->completion_tokens = count_field(details, "generated_tokens");
 		st->prompt_tokens = prompt_count(details);
 		st->done = 1;
-		f = append_chunk(chunks, chunk_new(m, kind, st, 0, s, n, st->finish_reason),
+		f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 0, s, n, st->finish_reason),
 		    err);
 	} else if (n > 0) {
-		f = append_chunk(chunks, chunk_new(m, kind, st, 0, s, n, NULL), err);
+		f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 0, s, n, NULL), err);
 	}
 out:
 	json_decref(ev);

@@ -395,16 +395,6 @@ out:
 
 /* ------------------------------------------------------------------ errors */
 
-static void
-set_error(struct aif_engine_result *out, enum aif_failure f, int status,
-    const char *type, const char *code)
-{
-	out->failure = f;
-	out->client_status = status;
-	snprintf(out->error_type, sizeof(out->error_type), "%s", type);
-	snprintf(out->error_code, sizeof(out->error_code), "%s", code ? code : "");
-}
-
 /* Copies the "error" text of an error body (JSON, or one SSE event: Triton frames the
  * first error of /generate_stream as `data: {...}`) into msg (cap bytes). */
 static void
@@ -454,61 +444,25 @@ static void
 classify(long status, const char *emsg, struct aif_engine_result *out)
 {
 	if (strcasestr(emsg, "Exceeds maximum queue size") != NULL)
-		status = 503;
-	switch (status) {
-	case 400:
-	case 413:
-	case 422:
-		if (names_misconfiguration(emsg)) {
-			set_error(out, AIF_FAIL_FATAL, 502, "server_error",
-			    "engine_misconfigured");
-			snprintf(out->message, sizeof(out->message),
-			    "The engine refused the gateway's call; an operator must fix the "
-			    "model's configuration: %s", emsg);
-		} else {
-			set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
-			    strcasestr(emsg, "exceeds maximum input length") != NULL ||
-			    strcasestr(emsg, "context length") != NULL ?
-			    "context_length_exceeded" : "engine_rejected_request");
-			snprintf(out->message, sizeof(out->message),
-			    "The engine rejected the request: %s", emsg);
-		}
+		status = 503;	/* UNAVAILABLE: the dynamic batcher's queue is full */
+	if ((status == 400 || status == 413 || status == 422) && names_misconfiguration(emsg)) {
+		aif_adapter_set_error(out, AIF_FAIL_FATAL, 502, "server_error",
+		    "engine_misconfigured");
+		snprintf(out->message, sizeof(out->message),
+		    "The engine refused the gateway's call; an operator must fix the "
+		    "model's configuration: %s", emsg);
 		aif_utf8_trim_tail(out->message);
 		return;
-	case 401:
-	case 403:
-	case 404:
-	case 405:
-	case 501:
-		set_error(out, AIF_FAIL_FATAL, 502, "server_error", "engine_misconfigured");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine refused the gateway's call (HTTP %ld); an operator must fix "
-		    "the model's configuration.", status);
-		return;
-	case 429:
-	case 503:
-		set_error(out, AIF_FAIL_OVERLOADED, 503, "server_error", "engine_overloaded");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine is overloaded (HTTP %ld), please try again later.", status);
-		return;
-	case 408:
-	case 504:
-		set_error(out, AIF_FAIL_RETRYABLE, 504, "server_error", "engine_timeout");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine timed out (HTTP %ld).", status);
-		return;
-	default:
-		set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine failed (HTTP %ld).", status);
-		return;
 	}
+	aif_adapter_classify_status(status, emsg,
+	    strcasestr(emsg, "exceeds maximum input length") != NULL ||
+	    strcasestr(emsg, "context length") != NULL, out);
 }
 
 static void
 bad_response(struct aif_engine_result *out, const char *what)
 {
-	set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
+	aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
 	snprintf(out->message, sizeof(out->message), "The engine returned %s.", what);
 }
 
@@ -714,31 +668,6 @@ triton_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 
 /* ------------------------------------------------------------------ streaming */
 
-/* A new canonical chunk: the assistant role (chat's first chunk), or `text` with
- * finish_reason `fr` (NULL = null). */
-static json_t *
-chunk_new(const struct aif_model *m, enum aif_kind kind, const struct aif_stream_state *st,
-    int role, const char *text, size_t n, const char *fr)
-{
-	json_t *frv = fr != NULL ? json_string(fr) : json_null();
-
-	if (kind != AIF_KIND_CHAT)
-		return json_pack("{s:s,s:s,s:I,s:s,s:[{s:s%,s:i,s:n,s:o}]}",
-		    "id", st->id, "object", "text_completion", "created",
-		    (json_int_t)st->created, "model", m->id, "choices", "text", text, n,
-		    "index", 0, "logprobs", "finish_reason", frv);
-	if (role)
-		return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s},s:n,s:o}]}",
-		    "id", st->id, "object", "chat.completion.chunk", "created",
-		    (json_int_t)st->created, "model", m->id, "choices", "index", 0,
-		    "delta", "role", "assistant", "content", "", "logprobs",
-		    "finish_reason", frv);
-	return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s%},s:n,s:o}]}",
-	    "id", st->id, "object", "chat.completion.chunk", "created",
-	    (json_int_t)st->created, "model", m->id, "choices", "index", 0,
-	    "delta", "content", text, n, "logprobs", "finish_reason", frv);
-}
-
 static enum aif_failure
 append_chunk(json_t *chunks, json_t *chunk, struct aif_engine_result *err)
 {
@@ -776,7 +705,7 @@ triton_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 			classify(503, emsg, err);
 		} else {
 			/* the engine's text may quote the input: not copied */
-			set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
+			aif_adapter_set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
 			snprintf(err->message, sizeof(err->message),
 			    "The engine failed during generation.");
 		}
@@ -792,12 +721,12 @@ triton_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 			strip_echo(&c, &s, &n);	/* a prompt echo comes first */
 	}
 	if (kind == AIF_KIND_CHAT && st->events == 1 &&
-	    (f = append_chunk(chunks, chunk_new(m, kind, st, 1, "", 0, NULL), err)) !=
+	    (f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 1, "", 0, NULL), err)) !=
 	    AIF_FAIL_NONE)
 		goto out;
 	if (n > 0) {
 		st->completion_tokens++;
-		f = append_chunk(chunks, chunk_new(m, kind, st, 0, s, n, NULL), err);
+		f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 0, s, n, NULL), err);
 	}
 	if (c.known) {
 		st->prompt_tokens = c.prompt_tokens;
@@ -816,10 +745,10 @@ triton_end_stream(const struct aif_model *m, enum aif_kind kind, struct aif_stre
     json_t *chunks)
 {
 	if (kind == AIF_KIND_CHAT && st->events == 0)
-		json_array_append_new(chunks, chunk_new(m, kind, st, 1, "", 0, NULL));
+		json_array_append_new(chunks, aif_adapter_chunk(m->id, kind, st, 1, "", 0, NULL));
 	if (st->finish_reason[0] == '\0')
 		snprintf(st->finish_reason, sizeof(st->finish_reason), "stop");
-	json_array_append_new(chunks, chunk_new(m, kind, st, 0, "", 0, st->finish_reason));
+	json_array_append_new(chunks, aif_adapter_chunk(m->id, kind, st, 0, "", 0, st->finish_reason));
 	st->done = 1;
 }
 

@@ -624,7 +624,8 @@ static const struct err_case err_cases[] = {
 	{ "504 proxy page", 504, "<html><body><h1>504 Gateway Time-out</h1></body></html>",
 	    AIF_FAIL_RETRYABLE, 504, "server_error", "engine_timeout", "HTTP 504",
 	    "<html>" },
-	/* other 5xx: the engine broke; engine text may hold prompt pieces: not copied */
+	/* 501: the engine lacks the feature, retrying cannot help; other 5xx: the
+	 * engine broke. Engine text may hold prompt pieces: never copied */
 	{ "vLLM 500", 500,
 	    "{\"error\":{\"message\":\"CUDA error while decoding 'my secret prompt'\","
 	    "\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}",
@@ -633,7 +634,7 @@ static const struct err_case err_cases[] = {
 	{ "vLLM 501", 501,
 	    "{\"error\":{\"message\":\"best_of is not supported\","
 	    "\"type\":\"NotImplementedError\",\"param\":null,\"code\":501}}",
-	    AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error", "HTTP 501",
+	    AIF_FAIL_FATAL, 502, "server_error", "engine_misconfigured", "HTTP 501",
 	    "best_of" },
 	{ "502 from a proxy", 502, "<html>Bad Gateway</html>",
 	    AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error", "HTTP 502", "<html>" },
