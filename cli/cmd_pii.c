@@ -202,6 +202,7 @@ out:
 	free(text);
 	aif_pii_free(pii);
 	aif_cfg_free(cfg);
+	aif_pii_thread_cleanup();
 	return rc;
 }
 

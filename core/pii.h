@@ -125,11 +125,14 @@ enum aif_err	aif_pii_mask_text(const struct aif_pii_actions *act, const char *te
 		    char *blocked, size_t cap);
 
 /* Masks, in place, every text a validated request body of `kind` carries (body
- * borrowed and modified): chat messages[].content (string, or the "text" of text
- * parts), messages[].name, tool_calls[].function.arguments and function_call.arguments
- * (JSON walked value by value when it parses, else as text); completion prompt and
- * suffix (string or array of strings; token arrays are left alone); embeddings input
- * (same shapes); and the top-level "user". Counts are added to `counts` (may be NULL).
+ * borrowed and modified): chat messages[].content (string, or the "text" of content
+ * parts; other parts untouched), messages[].name and .refusal,
+ * tool_calls[].function.arguments and function_call.arguments (JSON masked value by
+ * value when it parses, so it stays JSON; else as text), prediction.content;
+ * completion prompt and suffix (string or array of strings; token arrays are left
+ * alone); embeddings input (same shapes); and the top-level "user". The actions are
+ * those for model_id and role (aif_pii_actions_for). Counts are added to `counts`
+ * (may be NULL).
  * Returns AIF_OK (also when the engine is disabled); AIF_FORBIDDEN when a text holds
  * an entity whose action is block: blocked[cap] names its type, the body is then
  * partly masked and must be dropped; AIF_INVALID a text that is not UTF-8;

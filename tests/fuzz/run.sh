@@ -8,8 +8,8 @@
 # Targets: fuzz_pii (the masker), fuzz_oai (aif_oai_parse + masking what it accepts),
 # fuzz_config (the YAML loader + aif_pii_new). At most AIF_FUZZ_JOBS (default 2, the
 # CI's cores) run at once. The checked-in seeds (tests/fuzz/corpus/<target>/) are read,
-# never written: new inputs go to a scratch corpus under build-fuzz/, findings to
-# build-fuzz/artifacts/. Exit 0 when every target ran its time clean.
+# never written: new inputs go to a scratch corpus under build/fuzz/, findings to
+# build/fuzz/artifacts/. Exit 0 when every target ran its time clean.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -19,7 +19,7 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_pii fuzz_oai fuzz_config)
 JOBS=${AIF_FUZZ_JOBS:-2}
 CC=${AIF_FUZZ_CC:-clang}
-OUT=build-fuzz
+OUT=build/fuzz
 ART=$OUT/artifacts
 
 case $SECS in ''|*[!0-9]*) echo "usage: $0 [seconds] [target...]" >&2; exit 2;; esac

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -560,6 +561,50 @@ runaway_custom_regex_hits_the_match_limit(void **state)
 	teardown(&f);
 }
 
+/* Inputs that once made a pass quadratic (pcre2 looking ahead for a required character
+ * on every call) take about as long as ordinary text; the bound (50 times, plus 50 ms)
+ * is loose for sanitizers and busy hosts, and the old behaviour was 250 times. */
+static void
+pathological_inputs_stay_linear(void **state)
+{
+	static const char *const units[] = {
+		"회의록 meeting 2024-03-15 14:30 v2.1 ", "a@", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx@", "1.",
+		"1 ", ":", "0", "(02)", "+1 ", "비밀번호 abcd", "password: ", "\\n", "a.b@c",
+		"-----BEGIN PRIVATE KEY-----",
+	};
+	struct fixture		 f;
+	struct aif_pii_actions	 act;
+	struct aif_pii_hit	*hits;
+	size_t			 i, n, len, ul;
+	char			*in;
+	struct timespec		 t0, t1;
+	double			 ms, base = 0;
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	aif_pii_actions_for(f.pii, NULL, NULL, &act);
+	assert_non_null(in = malloc((1 << 19) + 64));
+	/* unit 0 is ordinary text: the yardstick */
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		ul = strlen(units[i]);
+		for (len = 0; len + ul <= (1 << 19); len += ul)
+			memcpy(in + len, units[i], ul);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_int_equal(aif_pii_scan(&act, in, len, &hits, &n), AIF_OK);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		free(hits);
+		ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		if (i == 0)
+			base = ms;
+		else if (ms > 50 * base + 50)
+			fail_msg("512 KiB of \"%s\" took %.0f ms (ordinary text: %.1f ms)",
+			    units[i], ms, base);
+	}
+	free(in);
+	teardown(&f);
+}
+
 /* ---- UTF-8 --------------------------------------------------------------------------- */
 
 static void
@@ -1011,6 +1056,7 @@ main(void)
 		cmocka_unit_test(custom_rules_add_types_validate_and_need_context),
 		cmocka_unit_test(custom_rule_wins_an_overlap),
 		cmocka_unit_test(runaway_custom_regex_hits_the_match_limit),
+		cmocka_unit_test(pathological_inputs_stay_linear),
 		cmocka_unit_test(invalid_utf8_is_refused),
 		cmocka_unit_test(random_mixtures_stay_valid_utf8),
 		cmocka_unit_test(chat_request_every_text_is_masked),
