@@ -7,12 +7,14 @@
 #   stack        a private test stack: scripts/stack.sh down (leftovers), up
 #   unit         make check: cmocka unit tests, then again under ASan/UBSan (the queue
 #                tests use a database of the test stack's MariaDB)
+#   pii-accuracy tests/pii/run.sh: detector precision/recall vs tests/pii/baseline.tsv
 #   e2e-deps     npm ci (or npm install) in tests/e2e     (when it has package.json)
 #   e2e          node --test --test-concurrency=1 tests/e2e/, with stack.env exported
 #   valgrind     tests/valgrind/daemons.sh: aif-api and aif-worker under memcheck
 #   nginx        nginx -t on nginx/aif.conf (production) and the rendered local conf
 #   systemd      tests/systemd/verify.sh
 #   systemd-boot tests/systemd/boot.sh: install and run the units under systemd-nspawn
+#   fuzz         tests/fuzz/run.sh 30: the libFuzzer targets (clang), 30 s each
 #
 # The test stack lives in var/test on its own ports (18080 nginx, 19101 mock) and
 # database (aif_test), so it runs beside a developer's `make up`. It starts from an
@@ -163,6 +165,9 @@ if [ "$stack_ok" = 1 ] && mariadb --socket="$AIF_VAR_DIR/run/mysqld.sock" \
 fi
 suite unit "$T_UNIT" make check
 
+# --- PII detectors: precision/recall per type against the recorded baseline ---------------
+suite pii-accuracy 300 tests/pii/run.sh
+
 # --- end-to-end ---------------------------------------------------------------------------
 if [ -f tests/e2e/package.json ]; then
 	if [ -f tests/e2e/package-lock.json ]; then
@@ -225,3 +230,6 @@ suite systemd "$T_SYSTEMD" tests/systemd/verify.sh
 
 # --- the units under a real systemd (PID 1 in a container), tests/systemd/boot.sh ------------
 suite systemd-boot 900 tests/systemd/boot.sh
+
+# --- libFuzzer: masker, request parser + masker, config loader; 30 s each, 2 at a time -------
+suite fuzz 600 tests/fuzz/run.sh 30
