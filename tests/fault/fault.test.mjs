@@ -17,10 +17,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { statSync, openSync, readSync, closeSync } from 'node:fs';
 import {
   env, RUN, REQUESTS, Load, steadyLanes, lanes, burst, settle, check, phaseJobs, maxJobId, outcomes,
   stack, heal, readPid, alive, waitDead, sql, sqlNumber, q, mock, admin, sdk, listModels, modelBlock,
-  captureStackEnv, SYNC_TIMEOUT_MS, LEASE_MS, STREAM_DISCONNECT, table, writeReport, delay, accepted,
+  captureStackEnv, configValue, SYNC_TIMEOUT_MS, LEASE_MS, STREAM_DISCONNECT, table, writeReport, delay, accepted,
 } from './harness.mjs';
 
 const KEYS = {};
@@ -29,6 +30,8 @@ let firstJobId = 0;
 const ROWS = [];
 const DETAILS = {};
 const FAST_503_MS = 3000;
+/** After restart-api returns, the gateway must answer 200 again within this. */
+const RECOVER_MS = 3000;
 /** FAULT_DB_KILL=1: kill -9 mariadbd instead of a clean stop-db (crash recovery). */
 const DB_KILL = process.env.FAULT_DB_KILL === '1';
 
@@ -53,7 +56,7 @@ after(async () => {
  * One phase: steady load, the fault (`inject`), the load stops, every job of the phase
  * settles (bounded), the invariants are checked; violations fail the test.
  */
-async function phase(t, { code, label, laneList = steadyLanes(), settleMs = 30000, inject, extraCheck }) {
+async function phase(t, { code, label, laneList = steadyLanes(), settleMs = 30000, inject, extraCheck, healthyEngine = false }) {
   const healed = await heal();
   if (healed) t.diagnostic(`stack was not whole before the phase; ran stack.sh up:\n${healed}`);
   try { await mock('/_mock/faults', 'DELETE'); } catch { /* checked by the load */ }
@@ -72,6 +75,15 @@ async function phase(t, { code, label, laneList = steadyLanes(), settleMs = 3000
   const records = REQUESTS.filter((r) => r.phase === code);
   const { jobs, settleMs: took, settled } = await settle(code, minId, records, settleMs);
   if (extraCheck) await extraCheck(ctx, records, jobs);
+  if (healthyEngine) {
+    // The engine was never at fault in this phase: a lease expiry or a released job costs
+    // at most one attempt of three, so every job should succeed.
+    const notOk = jobs.filter((j) => j.state === 'failed' || (j.state === 'cancelled' && STREAM_DISCONNECT !== 'cancel'));
+    if (notOk.length) {
+      ctx.extra.push(`${notOk.length} jobs ended ${[...new Set(notOk.map((j) => j.state))]} although the engine was healthy: ` +
+        notOk.slice(0, 5).map((j) => `${j.public_id} ${j.state} ${j.error_code} attempts ${j.attempts}/${j.max_attempts}`).join('; '));
+    }
+  }
   const res = check(code, label, records, jobs, { budgetKeyId, fault: ctx.fault, injected: ctx.injected, extraViolations: ctx.extra });
   ROWS.push(res.row);
   DETAILS[code] = { label, fault: ctx.fault, notes: ctx.notes, outcomes: outcomes(records), settleMs: took, settled, row: res.row, violations: res.violations };
@@ -80,6 +92,17 @@ async function phase(t, { code, label, laneList = steadyLanes(), settleMs = 3000
   t.diagnostic(`jobs: ${jobs.length}, final after ${took} ms (bound ${settleMs} ms)${settled ? '' : ' -- NOT SETTLED'}; row ${JSON.stringify(res.row)}`);
   for (const n of ctx.notes) t.diagnostic(n);
   assert.deepEqual(res.violations, [], `${label}: ${res.violations.length} invariant violation(s):\n  ${res.violations.join('\n  ')}`);
+}
+
+function fileSize(f) { try { return statSync(f).size; } catch { return 0; } }
+function readFrom(f, off) {
+  try {
+    const n = Math.min(fileSize(f) - off, 8 << 20);
+    if (n <= 0) return '';
+    const b = Buffer.alloc(n); const fd = openSync(f, 'r');
+    try { readSync(fd, b, 0, n, off); } finally { closeSync(fd); }
+    return b.toString('utf8');
+  } catch { return ''; }
 }
 
 /** Jobs running on the worker process `pid` (workers.instance = N). */
@@ -101,7 +124,7 @@ async function waitRunningOn(instance, pid, timeoutMs) {
 
 test('0 baseline: no fault', { timeout: 120000 }, async (t) => {
   await phase(t, {
-    code: '0', label: '0 baseline',
+    code: '0', label: '0 baseline', healthyEngine: true,
     inject: async (ctx) => { ctx.fault = 'none'; ctx.injected = '0'; await delay(4000); },
   });
 });
@@ -109,7 +132,7 @@ test('0 baseline: no fault', { timeout: 120000 }, async (t) => {
 test('a: kill -9 a worker mid-job, start it again; the reaper and the other worker finish everything', { timeout: LEASE_MS + 150000 }, async (t) => {
   let orphans = [];
   await phase(t, {
-    code: 'a', label: 'a kill -9 worker',
+    code: 'a', label: 'a kill -9 worker', healthyEngine: true,
     settleMs: LEASE_MS + 40000,
     inject: async (ctx) => {
       await delay(3000);
@@ -139,7 +162,7 @@ test('a: kill -9 a worker mid-job, start it again; the reaper and the other work
 
 test('b: SIGTERM a worker (drain), start it again', { timeout: 180000 }, async (t) => {
   await phase(t, {
-    code: 'b', label: 'b SIGTERM worker',
+    code: 'b', label: 'b SIGTERM worker', healthyEngine: true,
     settleMs: 40000,
     inject: async (ctx) => {
       await delay(3000);
@@ -162,7 +185,7 @@ test('b: SIGTERM a worker (drain), start it again', { timeout: 180000 }, async (
 test('c: MariaDB down then up: fast 503s meanwhile, nothing lost', { timeout: LEASE_MS + 240000 }, async (t) => {
   let tDown = 0; let tUpBegin = 0;
   await phase(t, {
-    code: 'c', label: 'c MariaDB restart',
+    code: 'c', label: 'c MariaDB restart', healthyEngine: true,
     settleMs: LEASE_MS + 45000,
     inject: async (ctx) => {
       await delay(3000);
@@ -223,7 +246,7 @@ test('e: an engine that hangs: timeouts and retries end every job', { timeout: 2
   const hasTimeoutModel = process.env.FAULT_HANG !== 'runwide' && (await listModels()).includes('demo-timeout');
   const blk = modelBlock(hasTimeoutModel ? 'demo-timeout' : 'demo-chat') || '';
   const timeoutMs = Number((blk.match(/^\s*timeout_ms:\s*(\d+)/m) || [])[1] || 30000);
-  const attempts = Number((blk.match(/^\s*(?:max_attempts|maximum_attempts):\s*(\d+)/m) || [])[1] || 3);
+  const attempts = Number((blk.match(/\b(?:max_attempts|maximum_attempts):\s*(\d+)/) || [])[1] || configValue('max_attempts', 3));
   if (hasTimeoutModel) {
     const hang = '[[mock:hang]]';
     await phase(t, {
@@ -281,7 +304,7 @@ async function engineConnectionsClosed(ctx) {
 test('f: clients that disconnect mid-stream', { timeout: 180000 }, async (t) => {
   const dir = '[[mock:token-delay=50]]';
   await phase(t, {
-    code: 'f', label: 'f stream disconnects',
+    code: 'f', label: 'f stream disconnects', healthyEngine: true,
     laneList: lanes(
       { kind: 'stream', key: 'demo', n: 4, directive: dir, maxTokens: 16, abortAfter: 3 },
       { kind: 'stream', key: 'budget', n: 2, directive: dir, maxTokens: 16, abortAfter: 3 },
@@ -312,25 +335,60 @@ test('f: clients that disconnect mid-stream', { timeout: 180000 }, async (t) => 
 test('g: restart aif-api while sync requests wait: an error for them, their jobs finish', { timeout: 240000 }, async (t) => {
   let tR = 0; let tR1 = 0;
   await phase(t, {
-    code: 'g', label: 'g restart aif-api',
+    code: 'g', label: 'g restart aif-api', healthyEngine: true,
     laneList: lanes(
       { kind: 'sync', key: 'demo', n: 6, directive: '[[mock:latency=3000]]' },
       { kind: 'sync', key: 'budget', n: 2, directive: '[[mock:latency=3000]]' },
-      // longer than the api's stop grace (10 s): still parked when it exits
-      { kind: 'sync', key: 'demo', n: 2, directive: '[[mock:latency=13000]]' },
+      // longer than the api's stop grace (10 s): still parked when it exits, so they get
+      // 503 gateway_restarting (or 504 first when the sync timeout is shorter)
+      { kind: 'sync', key: 'demo', n: 2, directive: '[[mock:latency=20000]]' },
       { kind: 'async', key: 'demo', n: 2, directive: '[[mock:latency=300]]', pauseMs: 150 },
     ),
     settleMs: 50000,
     inject: async (ctx) => {
-      await delay(4000);
-      tR = Date.now();
-      const s = await stack(['restart-api'], { timeoutMs: 90000 });
-      tR1 = Date.now();
-      ctx.fault = `restart-api (${s.ms} ms)`;
-      ctx.injected = '1 restart';
-      await delay(4000);
+      // A probe outside the queue (GET /v1/models every 100 ms) times the outage.
+      const probe = { stop: false, log: [] };
+      const probeLoop = (async () => {
+        while (!probe.stop) {
+          const t0 = Date.now();
+          let st = 0;
+          try {
+            st = (await fetch(`${env.baseURL}/models`, { headers: { Authorization: `Bearer ${env.apiKey}` }, signal: AbortSignal.timeout(5000) })).status;
+          } catch { st = 0; }
+          probe.log.push([t0, st]);
+          await delay(100);
+        }
+      })();
+      const nginxErr = path.join(env.varDir, 'log', 'nginx-error.log');
+      try {
+        await delay(4000);
+        tR = Date.now();
+        const s = await stack(['restart-api'], { timeoutMs: 90000 });
+        tR1 = Date.now();
+        const errOffset1 = fileSize(nginxErr);
+        ctx.fault = `restart-api (${s.ms} ms)`;
+        ctx.injected = '1 restart';
+        // Back means back: the gateway answers within RECOVER_MS of restart-api returning.
+        while (Date.now() < tR1 + 15000 && !probe.log.some(([t, st]) => t >= tR1 && st === 200)) await delay(100);
+        const first = probe.log.find(([t, st]) => t >= tR1 && st === 200);
+        const recoverMs = first ? first[0] - tR1 : null;
+        const after = probe.log.filter(([t]) => t >= tR1 && (!first || t < first[0]));
+        ctx.notes.push(`probe: first 200 ${recoverMs === null ? 'never (15 s)' : `${recoverMs} ms`} after restart-api returned; before it ${JSON.stringify(after.reduce((c, [, st]) => ((c[st] = (c[st] || 0) + 1), c), {}))}`);
+        if (recoverMs === null || recoverMs > RECOVER_MS) {
+          const errs = readFrom(nginxErr, errOffset1);
+          const noLive = (errs.match(/no live upstreams/g) || []).length;
+          const refused = (errs.match(/connect\(\) to unix:\S+ failed/g) || []).length;
+          ctx.extra.push(`the gateway kept failing for ${recoverMs === null ? '> 15000' : recoverMs} ms after restart-api returned with aif-api up ` +
+            `(probe statuses ${JSON.stringify(after.reduce((c, [, st]) => ((c[st] = (c[st] || 0) + 1), c), {}))}; nginx-error.log since then: ` +
+            `${noLive} "no live upstreams", ${refused} failed connects to the aif-api sockets)`);
+        }
+        await delay(3000);
+      } finally {
+        probe.stop = true;
+        await probeLoop;
+      }
     },
-    extraCheck: async (ctx, records) => {
+    extraCheck: async (ctx, records, jobs) => {
       const waiting = records.filter((r) => r.t0 < tR && (r.t1 === null || r.t1 > tR));
       const okOutcome = (r) => r.status === 200 || (r.status === 503 && r.code === 'gateway_restarting') ||
         (r.status === 504 && r.code === 'job_timeout') || r.status === 502 || (r.done && !r.status);
@@ -339,8 +397,11 @@ test('g: restart aif-api while sync requests wait: an error for them, their jobs
       if (bad.length) ctx.extra.push(`${bad.length} waiting requests got an unexpected answer: ${bad.slice(0, 5).map((r) => `${r.tag} ${r.status} ${r.code} ${r.err}`).join('; ')}`);
       const noId = waiting.filter((r) => r.status === 503 && !r.jobId);
       if (noId.length) ctx.extra.push(`${noId.length} gateway_restarting answers without x-aif-job-id`);
-      const afterOk = records.filter((r) => r.t0 > tR1 && r.status === 200).length;
-      if (!afterOk) ctx.extra.push('no request succeeded after aif-api came back');
+      const byId = new Map(jobs.map((j) => [j.public_id, j]));
+      const cut = waiting.filter((r) => r.jobId && r.status !== 200).map((r) => byId.get(r.jobId)).filter(Boolean);
+      const notDone = cut.filter((j) => j.state !== 'succeeded');
+      if (notDone.length) ctx.extra.push(`${notDone.length} jobs of waiting clients that got an error did not succeed: ${notDone.slice(0, 5).map((j) => `${j.public_id} ${j.state}`).join('; ')}`);
+      ctx.notes.push(`waiting clients cut off with a job id: ${cut.length}, their jobs ${JSON.stringify(cut.reduce((c, j) => ((c[j.state] = (c[j.state] || 0) + 1), c), {}))}`);
       ctx.notes.push(`requests sent during the restart: ${JSON.stringify(outcomes(records.filter((r) => r.t0 >= tR && r.t0 <= tR1)))}`);
     },
   });
@@ -351,7 +412,7 @@ test('h: a burst of 400 async jobs, past every engine capacity', { timeout: 1800
   const cap = Number((blk.match(/^\s*max_in_flight:\s*(\d+)/m) || [])[1] || 0);
   let burstMs = 0;
   await phase(t, {
-    code: 'h', label: 'h burst 400',
+    code: 'h', label: 'h burst 400', healthyEngine: true,
     settleMs: 60000,
     inject: async (ctx) => {
       await delay(2000);

@@ -14,7 +14,7 @@
 // Every wait is bounded; every child process has a timeout.
 
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { env, REPO, OpenAI } from '../e2e/lib.mjs';
@@ -25,7 +25,6 @@ export const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** This run's id: every prompt of the suite carries fz-<RUN>-<phase>-<seq>-zf. */
 export const RUN = (Date.now().toString(36).slice(-4) + Math.random().toString(36).slice(2, 6)).toLowerCase();
-const TAG_RE = /fz-[a-z0-9]+-[a-z0-9]+-[a-z0-9]+-zf/;
 
 // ---- child processes (async: the load keeps running meanwhile) ---------------------------------
 
@@ -301,7 +300,7 @@ export class Load {
       while (!this.stopped) {
         const r = await request(this.phase, lane, this.keys);
         const failed = !(r.status >= 200 && r.status < 300);
-        const pause = (lane.pauseMs || 0) + (failed ? 100 : 0);
+        const pause = (lane.pauseMs || 0) + (failed ? 200 : 0);
         if (pause && !this.stopped) await delay(pause);
       }
     });
@@ -522,5 +521,3 @@ export function writeReport(file, data) {
   try { writeFileSync(file, JSON.stringify(data, null, 1)); return file; } catch { return null; }
 }
 
-export { existsSync };
-export { TAG_RE };
