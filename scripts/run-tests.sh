@@ -11,6 +11,8 @@
 #   e2e-deps     npm ci (or npm install) in tests/e2e     (when it has package.json)
 #   e2e          node --test --test-concurrency=1 tests/e2e/, with stack.env exported
 #   valgrind     tests/valgrind/daemons.sh: aif-api and aif-worker under memcheck
+#   fault        node --test tests/fault/: kill -9, SIGTERM, MariaDB down, engine down or
+#                hanging, clients leaving, aif-api restart, bursts; nothing lost or twice
 #   nginx        nginx -t on nginx/aif.conf (production) and the rendered local conf
 #   systemd      tests/systemd/verify.sh
 #   systemd-boot tests/systemd/boot.sh: install and run the units under systemd-nspawn
@@ -191,6 +193,14 @@ if [ "$stack_ok" = 1 ]; then
 	suite valgrind "$T_E2E" bash -c 'set -a; . "$AIF_VAR_DIR/stack.env"; set +a; exec tests/valgrind/daemons.sh'
 else
 	err "valgrind: not run, the test stack did not come up"; record valgrind FAIL 0
+fi
+
+# --- the fault suite: processes, database and engine fail under load (docs/FAULTS.md) -------
+# Last on the stack: it kills and restarts the stack's processes.
+if [ "$stack_ok" = 1 ]; then
+	suite fault 900 bash -c 'set -a; . "$AIF_VAR_DIR/stack.env"; set +a; exec node --test --test-concurrency=1 tests/fault/'
+else
+	err "fault: not run, the test stack did not come up"; record fault FAIL 0
 fi
 
 # --- nginx configs ------------------------------------------------------------------------

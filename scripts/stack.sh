@@ -496,10 +496,12 @@ stop_workers() {
 # --- nginx --------------------------------------------------------------------------------
 nginx_alive() { pidfile_alive "$RUN/nginx-master.pid" nginx; }
 
-# The upstream lines of the aif-api processes, for nginx.
+# The upstream lines of the aif-api processes, for nginx. max_fails=0: a process that
+# refused a connection while it restarted is tried again at once, not shunned for
+# fail_timeout (10 s) after it is back; a refused connect still moves on to the next one.
 api_servers() {
 	local n out=""
-	for n in $(seq 1 "$AIF_API_PROCS"); do out+="server unix:$(api_sock "$n"); "; done
+	for n in $(seq 1 "$AIF_API_PROCS"); do out+="server unix:$(api_sock "$n") max_fails=0; "; done
 	printf '%s' "$out"
 }
 

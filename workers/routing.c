@@ -156,6 +156,41 @@ routing_pick(struct routing *rt, size_t mi, const char *avoid_url, size_t *out_m
 	return -1;
 }
 
+/* Earliest end of an open circuit of model mi (INT64_MAX: none open), 0 if one is closed. */
+static int64_t
+earliest_close(const struct routing *rt, size_t mi, int64_t now)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	int64_t best = INT64_MAX;
+
+	for (size_t r = 0; r < m->nreplicas; r++) {
+		int64_t until = rt->rs[mi][r].open_until_ms;
+		if (until <= now)
+			return 0;
+		if (until < best)
+			best = until;
+	}
+	return best;
+}
+
+int64_t
+routing_wait_ms(const struct routing *rt, size_t mi)
+{
+	const struct aif_model *m = &rt->cfg->models[mi];
+	int64_t now = aif_now_ms();
+	int64_t until = earliest_close(rt, mi, now);
+
+	for (size_t k = 0; k < m->nfallbacks && until != 0; k++) {
+		size_t fi = model_index(rt->cfg, m->fallbacks[k]);
+		int64_t f;
+		if (fi == SIZE_MAX)
+			continue;
+		if ((f = earliest_close(rt, fi, now)) < until)
+			until = f;
+	}
+	return until == 0 || until == INT64_MAX ? 0 : until - now;
+}
+
 void
 routing_acquire(struct routing *rt, size_t mi, size_t ri)
 {

@@ -51,6 +51,12 @@ void		 routing_result(struct routing *rt, size_t mi, size_t ri, int ok);
 /* The replica refused the connection: nothing listens there, open its circuit now. */
 void		 routing_down(struct routing *rt, size_t mi, size_t ri);
 
+/* How long a retry of a model-mi job should wait for a circuit: 0 when a replica of
+ * the model or of one of its fallbacks has a closed circuit (busy or not), else the
+ * milliseconds until the first open circuit is due to be probed again. A retry sooner
+ * would only find every circuit still open and burn an attempt. */
+int64_t		 routing_wait_ms(const struct routing *rt, size_t mi);
+
 /* Drives health probes of open circuits without blocking; call once per loop turn. */
 void		 routing_probe(struct routing *rt);
 

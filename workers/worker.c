@@ -260,6 +260,12 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	f.replica = rep->url;
 	f.retry = retry;
 	f.delay_ms = retry ? backoff_ms(rp, c->job.attempt) : 0;
+	if (retry && mi != SIZE_MAX) {
+		/* every replica's circuit is open: retry once one is due to close */
+		int64_t wait = routing_wait_ms(w->rt, mi);
+		if (wait > f.delay_ms)
+			f.delay_ms = wait;
+	}
 	f.http_status = res->client_status ? res->client_status : 502;
 	f.error_type = res->error_type[0] ? res->error_type : "server_error";
 	f.error_code = res->error_code[0] ? res->error_code : NULL;
