@@ -699,7 +699,7 @@ succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t e
 static enum aif_err
 succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
-	enum { UCOLS = 12, ECOLS = 4 };
+	enum { UCOLS = 13, ECOLS = 4 };
 	char sql[SQL_MAX];
 	struct aif_dbp p[UCOLS * 32];
 	size_t off, k;
@@ -728,7 +728,7 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 		if (append_str(sql, sizeof(sql), &off,
 		    "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica,"
 		    " prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms,"
-		    " engine_ms) VALUES ") != 0) {
+		    " engine_ms, pii_counts) VALUES ") != 0) {
 			err = AIF_TOOBIG;
 			goto fail;
 		}
@@ -736,8 +736,11 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 			if (!s[i].committed)
 				continue;
 			if (append_str(sql, sizeof(sql), &off, k ? ",(" : "(") != 0 ||
-			    append_in(sql, sizeof(sql), &off, UCOLS) != 0 ||
-			    append_str(sql, sizeof(sql), &off, ")") != 0) {
+			    append_in(sql, sizeof(sql), &off, UCOLS - 1) != 0 ||
+			    /* the job's entity counts (a primary-key read of a row this
+			       transaction holds locked) */
+			    append_str(sql, sizeof(sql), &off,
+			    ",(SELECT pii_counts FROM jobs WHERE id = ?))") != 0) {
 				err = AIF_TOOBIG;
 				goto fail;
 			}
@@ -756,6 +759,7 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 			q[9] = AIF_P_I64(s[i].cost_micros);
 			q[10] = AIF_P_I64(u32(s[i].queue_ms));
 			q[11] = AIF_P_I64(u32(s[i].engine_ms));
+			q[12] = AIF_P_I64(s[i].id);
 			k++;
 		}
 		if (k == 0)

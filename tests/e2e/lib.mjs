@@ -150,7 +150,7 @@ export function jobEvents(jobId) {
 /** The usage row of a job (by internal id), or null. */
 export function usageRow(jobId) {
   const cols = ['job_id', 'api_key_id', 'tenant', 'model', 'engine', 'replica', 'prompt_tokens',
-    'completion_tokens', 'total_tokens', 'cost_micros', 'queue_ms', 'engine_ms'];
+    'completion_tokens', 'total_tokens', 'cost_micros', 'queue_ms', 'engine_ms', 'pii_counts'];
   const rows = sql(`SELECT ${cols.join(',')} FROM \`usage\` WHERE job_id = ${Number(jobId)}`);
   if (!rows.length) return null;
   const o = Object.fromEntries(cols.map((c, i) => [c, rows[0][i]]));

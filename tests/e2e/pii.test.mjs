@@ -1,12 +1,12 @@
 // pii.test.mjs -- personal data masking on the real request path (docs/PII.md): what
-// the engine receives and what the jobs table stores are masked, the job row counts
-// entities by type (never values), a blocked type is a 400 pii_blocked that creates no
+// the engine receives and what the jobs table stores are masked, the job and usage rows
+// count entities by type (never values), a blocked type is a 400 pii_blocked that creates no
 // job, tool-call arguments stay valid JSON, embeddings inputs are masked too, and
 // /metrics counts entities. The policy under test is config/aif.yaml's pii section.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  client, http, uniq, jobRow, countJobs, mockRequests, errorOf, waitFor, OpenAI,
+  client, http, uniq, jobRow, usageRow, countJobs, mockRequests, errorOf, waitFor, OpenAI,
 } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -54,6 +54,9 @@ test('a chat prompt reaches the engine and the jobs table masked; counts by type
   assert.equal(counts.PHONE, 1);
   assert.equal(counts.CREDIT_CARD, 1);
   assert.ok(!job.pii_counts.includes('example'), 'counts never hold values');
+  // the usage row carries the same counts (usage reports need no join)
+  const usage = await waitFor(() => usageRow(job.id), { what: 'the usage row' });
+  assert.deepEqual(JSON.parse(usage.pii_counts), counts);
 
   // the same card gives the same token (hash action): joinable without the number
   const again = await client().chat.completions

@@ -327,7 +327,7 @@ export async function burst(phase, n, keys, { key = 'demo', directive = '', mode
 
 const JOB_COLS = ['id', 'public_id', 'state', 'attempts', 'max_attempts', 'budget_state', 'api_key_id',
   'error_code', 'model', 'succeeded_ev', 'claimed_ev', 'lease_expired_ev', 'disconnect_ev', 'usage_rows',
-  'usage_cost', 'holds', 'captures', 'releases', 'captured_micros', 'tag'];
+  'usage_cost', 'holds', 'captures', 'releases', 'captured_micros', 'tag', 'hold_micros'];
 
 function jobQuery(where) {
   return `SELECT j.id, j.public_id, j.state, j.attempts, j.max_attempts, j.budget_state, j.api_key_id,
@@ -342,7 +342,7 @@ function jobQuery(where) {
       (SELECT COUNT(*) FROM budget_ledger l WHERE l.job_id = j.id AND l.entry = 'capture'),
       (SELECT COUNT(*) FROM budget_ledger l WHERE l.job_id = j.id AND l.entry = 'release'),
       (SELECT COALESCE(SUM(l.amount_micros), 0) FROM budget_ledger l WHERE l.job_id = j.id AND l.entry = 'capture'),
-      REGEXP_SUBSTR(j.request_body, 'fz-[a-z0-9]+-[a-z0-9]+-[a-z0-9]+-zf')
+      REGEXP_SUBSTR(j.request_body, 'fz-[a-z0-9]+-[a-z0-9]+-[a-z0-9]+-zf'), j.budget_hold_micros
     FROM jobs j WHERE ${where}`;
 }
 
@@ -453,7 +453,11 @@ export function check(phase, label, records, jobs, { budgetKeyId, fault = '', in
     if (j.succeeded_ev !== (ok ? 1 : 0)) bad(`${j.state} job with ${j.succeeded_ev} 'succeeded' events`, desc);
     if (j.usage_rows !== (ok ? 1 : 0)) bad(`${j.state} job with ${j.usage_rows} usage rows (want ${ok ? 1 : 0})`, desc);
     if (j.budget_state === 'held') bad(`final (${j.state}) job whose budget_state is still 'held'`, desc);
-    if (budgetKeyId && j.api_key_id === budgetKeyId) {
+    if (budgetKeyId && j.api_key_id === budgetKeyId && Number(j.hold_micros) === 0) {
+      // a model without a price (demo-timeout): nothing to hold, so nothing to settle
+      if (j.budget_state !== 'none') bad(`${j.state} budget-key job of a free model with budget_state '${j.budget_state}' (want none)`, desc);
+      if (j.holds + j.captures + j.releases !== 0) bad('budget-key job of a free model with budget_ledger rows', desc);
+    } else if (budgetKeyId && j.api_key_id === budgetKeyId) {
       const want = ok ? 'captured' : 'released';
       if (j.budget_state !== want && j.budget_state !== 'held') bad(`${j.state} budget-key job with budget_state '${j.budget_state}' (want ${want})`, desc);
       if (j.holds < 1) bad('budget-key job without a hold in budget_ledger', desc);
