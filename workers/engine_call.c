@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -106,6 +107,42 @@ on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Response headers: only x-prompt-tokens is kept (a bounded decimal). */
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	static const char name[] = "x-prompt-tokens:";
+	struct engine_call *c = arg;
+	size_t n = size * nmemb, i = sizeof(name) - 1;
+	int64_t v = 0;
+
+	if (n <= i || strncasecmp(ptr, name, i) != 0)
+		return n;
+	while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
+		i++;
+	for (; i < n && ptr[i] >= '0' && ptr[i] <= '9' && v < 100000000; i++)
+		v = v * 10 + (ptr[i] - '0');
+	c->hdr_prompt_tokens = v;
+	return n;
+}
+
+void
+engine_call_fill_prompt_tokens(const struct engine_call *c, struct aif_engine_result *res)
+{
+	json_t *usage;
+	int64_t completion;
+
+	if (res->failure != AIF_FAIL_NONE || res->prompt_tokens > 0 || c->hdr_prompt_tokens <= 0)
+		return;
+	res->prompt_tokens = c->hdr_prompt_tokens;
+	usage = json_object_get(res->response, "usage");
+	if (!json_is_object(usage))
+		return;
+	completion = json_integer_value(json_object_get(usage, "completion_tokens"));
+	json_object_set_new(usage, "prompt_tokens", json_integer(res->prompt_tokens));
+	json_object_set_new(usage, "total_tokens", json_integer(res->prompt_tokens + completion));
+}
+
 enum aif_err
 engine_call_setup(struct engine_call *c, const char *request_id)
 {
@@ -143,6 +180,8 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 3000L);

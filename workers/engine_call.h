@@ -31,6 +31,7 @@ struct engine_call {
 	size_t			 resp_cap;
 	int			 overflow;	/* response exceeded the cap */
 	int64_t			 started_ms;
+	int64_t			 hdr_prompt_tokens;	/* x-prompt-tokens (TGI), 0: none */
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct engine_call	*prev, *next;	/* the worker's list of calls */
 
@@ -52,6 +53,12 @@ struct engine_call {
  * model's timeout; for a stream (call->stream set, adapter set) also the SSE parser,
  * the assembler and the relay of chunks. Returns AIF_OK or AIF_NOMEM. */
 enum aif_err	engine_call_setup(struct engine_call *call, const char *request_id);
+
+/* A non-streamed answer's usage lacks the prompt count (TGI's /generate gives it only
+ * in the x-prompt-tokens header): fills it from the header into res and its response's
+ * "usage" object. No-op when the body had a count or no header came. */
+void		engine_call_fill_prompt_tokens(const struct engine_call *call,
+		    struct aif_engine_result *res);
 
 /* End of a 200 stream: parses a last event left without its blank line. */
 void		engine_call_stream_finish(struct engine_call *call);

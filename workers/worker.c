@@ -531,9 +531,11 @@ finish_transfers(struct worker *w)
 			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 			if (c->stream && status == 200)
 				stream_outcome(c, &res);
-			else
+			else {
 				ad->parse(c->model, aif_kind_from_name(c->job.kind), status,
 				    c->resp ? c->resp : "", c->resp_len, &res);
+				engine_call_fill_prompt_tokens(c, &res);
+			}
 		}
 		/* the replica's health: transport errors, timeouts and 5xx count against it;
 		 * an answer, a 4xx or an overload signal (429/503: back-pressure, retried

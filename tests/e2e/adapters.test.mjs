@@ -20,6 +20,11 @@ for (const model of MODELS) {
     assert.ok(r.choices[0].message.content.length > 0);
     assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
     assert.ok(r.usage.completion_tokens > 0 && r.usage.completion_tokens <= 9);
+    if (model !== 'demo-triton') {
+      // vLLM: from usage; TGI /generate: from its x-prompt-tokens header
+      assert.ok(r.usage.prompt_tokens > 0, `${model} prompt_tokens ${r.usage.prompt_tokens}`);
+    }
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
     const p = await c().completions.create({ model, prompt: 'Once upon a time', max_tokens: 5 });
     assert.equal(p.object, 'text_completion');
     assert.ok(p.choices[0].text.length > 0);
