@@ -636,8 +636,10 @@ finish_transfers(struct worker *w)
 }
 
 static void	on_cancel(void *arg, uint64_t job_id);
+static void	update_share(struct worker *w);
 
-/* Doorbell messages: "wake" (new jobs) or "cancel <job id>" (abort that call). */
+/* Doorbell messages: "wake" (new jobs), "cancel <job id>" (abort that call) or "share"
+ * (the set of live workers changed: recompute this worker's share of the replicas). */
 static void
 drain_doorbell(struct worker *w, int *woken)
 {
@@ -648,6 +650,10 @@ drain_doorbell(struct worker *w, int *woken)
 			uint64_t id = strtoull(buf + 7, NULL, 10);
 			if (id > 0)
 				on_cancel(w, id);
+			continue;
+		}
+		if (strcmp(buf, "share") == 0) {
+			update_share(w);
 			continue;
 		}
 		*woken = 1;
@@ -698,18 +704,43 @@ publish_replicas(struct worker *w)
 	(void)aif_db_exec(w->db, sql, p, k, NULL, NULL);
 }
 
+/* Replica limits are shared by the live workers: take this worker's share. */
+static void
+update_share(struct worker *w)
+{
+	int rank = 0, n = 1;
+
+	if (aif_registry_rank(w->db, w->id, 3 * w->cfg->worker.heartbeat_ms / 1000 + 1,
+	    &rank, &n) == AIF_OK)
+		routing_set_share(w->rt, rank, n);
+}
+
+/* A worker started or stopped: ring the others ("share") so that they take their new
+ * share of the replica limits now, not at their next heartbeat. */
+static void
+ring_peers_share(struct worker *w)
+{
+	char **list = NULL;
+	size_t n = 0;
+
+	if (aif_registry_doorbells(w->db, 3 * w->cfg->worker.heartbeat_ms / 1000 + 1,
+	    &list, &n) != AIF_OK)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], w->doorbell_path) != 0)
+			(void)aif_doorbell_ring_patient(w->sender_fd, list[i], "share", 5, 20);
+	aif_registry_doorbells_free(list, n);
+}
+
 static void
 heartbeat(struct worker *w)
 {
 	enum aif_err err;
-	int rank = 0, n = 1;
 
 	err = aif_registry_heartbeat(w->db, w->id, w->draining ? "draining" : "running",
 	    w->in_flight);
-	/* replica limits are shared by the live workers: take this worker's share */
-	if (err == AIF_OK && aif_registry_rank(w->db, w->id,
-	    3 * w->cfg->worker.heartbeat_ms / 1000 + 1, &rank, &n) == AIF_OK)
-		routing_set_share(w->rt, rank, n);
+	if (err == AIF_OK)
+		update_share(w);
 	if (err == AIF_OK) {
 		(void)aif_metrics_flush(w->db);
 		publish_replicas(w);
@@ -788,6 +819,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 		return -1;
 	}
 	heartbeat(w);	/* learn this worker's share of the replicas at once */
+	ring_peers_share(w);	/* and let the others give up theirs */
 	(void)aif_sd_notify("READY=1");
 	aif_info("msg=\"worker started\" worker_id=%" PRIu64 " instance=%s slots=%d"
 	    " doorbell=%s", w->id, w->instance, w->slots, w->doorbell_path);
@@ -940,6 +972,7 @@ run(struct worker *w)
 			aif_info("msg=\"released jobs back to the queue\" count=%zu", n);
 	}
 	(void)aif_registry_stop(w->db, w->id);
+	ring_peers_share(w);
 	aif_info("msg=\"worker stopped\" claimed=%" PRIu64 " succeeded=%" PRIu64,
 	    w->claimed_total, w->done_total);
 }

@@ -87,10 +87,11 @@ test('all replicas down and no fallback: a clear 503 after the retry policy, qui
 test('a replica max_in_flight holds across both workers; the rest waits in the queue by priority', T, async () => {
   // demo-capped: one replica (the stack's mock) with max_in_flight 3, two workers running
   await mockResetStats();
-  const low = [], high = [];
-  for (let i = 0; i < 18; i++) {
-    low.push(await submitAsync(`[[mock:latency=150]] low ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 1, key: env.adminKey }));
-  }
+  // the low ones are submitted all at once and are slow enough (300 ms, 3 at a time) that
+  // at most a few have started when the high ones arrive, however loaded the machine is
+  const low = await Promise.all(Array.from({ length: 18 }, (_, i) =>
+    submitAsync(`[[mock:latency=300]] low ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 1, key: env.adminKey })));
+  const high = [];
   for (let i = 0; i < 4; i++) {
     high.push(await submitAsync(`[[mock:latency=150]] high ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 8, key: env.adminKey }));
   }
