@@ -13,6 +13,23 @@
 #include "db.h"
 #include "util.h"
 
+/* A CSV field (RFC 4180): in double quotes, a quote inside doubled; cut to fit cap. */
+static const char *
+csv_quote(const char *v, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (; v != NULL && *v != '\0' && o + 4 < cap; v++) {
+		if (*v == '"')
+			buf[o++] = '"';
+		buf[o++] = *v;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
 static void
 usage(void)
 {
@@ -122,10 +139,10 @@ aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv)
 			    "COMPLETION", "TOTAL", "COST_MICROS", "COST");
 		for (size_t r = 0; r < rows->nrows; r++) {
 			const char *name = aif_dbrows_get(rows, r, 0);
-			char m[40];
+			char m[40], q[600];
 			money(aif_dbrows_get(rows, r, 5), m, sizeof(m));
 			if (csv)
-				printf("\"%s\",%s,%s,%s,%s,%s\n", name ? name : "",
+				printf("%s,%s,%s,%s,%s,%s\n", csv_quote(name, q, sizeof(q)),
 				    aif_dbrows_get(rows, r, 1), aif_dbrows_get(rows, r, 2),
 				    aif_dbrows_get(rows, r, 3), aif_dbrows_get(rows, r, 4),
 				    aif_dbrows_get(rows, r, 5));

@@ -2027,6 +2027,14 @@ aif_cfg_model(const struct aif_config *cfg, const char *id)
 	return NULL;
 }
 
+size_t
+aif_cfg_model_index(const struct aif_config *cfg, const char *id)
+{
+	const struct aif_model *m = aif_cfg_model(cfg, id);
+
+	return m == NULL ? SIZE_MAX : (size_t)(m - cfg->models);
+}
+
 /* Returns the role named `name`, borrowed from cfg, or NULL. */
 const struct aif_role *
 aif_cfg_role(const struct aif_config *cfg, const char *name)

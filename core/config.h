@@ -349,6 +349,8 @@ enum aif_err	aif_cfg_load_string(const char *name, const char *yaml, size_t len,
 
 /* Returns the model with id `id` (borrowed from cfg), or NULL. */
 const struct aif_model *aif_cfg_model(const struct aif_config *cfg, const char *id);
+/* Index of model `id` in cfg->models, or SIZE_MAX if it is not configured. */
+size_t		 aif_cfg_model_index(const struct aif_config *cfg, const char *id);
 
 /* Returns the role named `name` (borrowed from cfg), or NULL. */
 const struct aif_role *aif_cfg_role(const struct aif_config *cfg, const char *name);

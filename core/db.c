@@ -490,21 +490,6 @@ aif_db_rollback(struct aif_db *db)
 		(void)classify(db, mysql_errno(db->my), mysql_error(db->my), "ROLLBACK");
 }
 
-const char *
-aif_db_placeholders(size_t n, char *buf, size_t cap)
-{
-	size_t need = n == 0 ? 1 : 2 * n;
-
-	if (n == 0 || need > cap)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		buf[2 * i] = '?';
-		buf[2 * i + 1] = ',';
-	}
-	buf[2 * n - 1] = '\0';
-	return buf;
-}
-
 enum aif_err
 aif_db_exec_script(struct aif_db *db, const char *script, size_t len)
 {

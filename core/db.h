@@ -92,8 +92,5 @@ enum aif_err	aif_db_exec_script(struct aif_db *db, const char *script, size_t le
 /* The last server error number (0 if none), for callers that distinguish duplicates. */
 unsigned	aif_db_errno(const struct aif_db *db);
 
-/* Returns a SQL fragment "?,?,...,?" with n placeholders in buf (cap bytes), or NULL
- * if it does not fit. */
-const char	*aif_db_placeholders(size_t n, char *buf, size_t cap);
 
 #endif

@@ -1123,16 +1123,53 @@ static const uint8_t digit_run[128] = {
 	[')'] = 1, ['-'] = 1,
 };
 
+static int	try_anchored(const struct aif_pii *pii, struct scratch *sc, size_t det,
+		    const char *buf, size_t len, size_t at, struct pii_cand *c,
+		    enum aif_err *err);
+
+/* Pass p has just matched (sc->md): the detector whose group matched, else another
+ * detector of the pass that reads the same place differently, is validated and its hit
+ * pushed. Returns 1 with *end just past the hit, 0 when no detector keeps the match,
+ * -1 with *err set on an error. Shared by both ways of finding a pass's starts. */
+static int
+resolve_match(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv, size_t *end, enum aif_err *err)
+{
+	struct pii_vctx	 v = { pii, buf, len };
+	struct pii_cand	 c;
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	size_t		 s = ov[0], e = ov[1], k, det;
+	int		 found;
+
+	for (k = 0; k < pii->passes[p].ndet; k++)
+		if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
+			break;
+	if (e <= s || k == pii->passes[p].ndet)
+		return 0;
+	det = pii->passes[p].det[k];
+	found = try_detector(&v, det, s, e, &c);
+	for (size_t j = k + 1; found == 0 && j < pii->passes[p].ndet; j++) {
+		det = pii->passes[p].det[j];
+		found = try_anchored(pii, sc, det, buf, len, s, &c, err);
+	}
+	if (found <= 0)
+		return found;
+	if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0) {
+		*err = AIF_NOMEM;
+		return -1;
+	}
+	*end = c.e;
+	return 1;
+}
+
 static enum aif_err
 scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
     size_t len, struct hitvec *hv)
 {
 	const unsigned char *u = (const unsigned char *)buf;
-	struct pii_vctx	 v = { pii, buf, len };
-	struct pii_cand	 c;
-	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
-	size_t		 at, s, e, k, j, run, det = 0;
-	int		 rc, found;
+	size_t		 at, run, end;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
 
 	for (at = 0; at < len; at++) {
 		/* the start filter: most bytes cannot begin a match of this pass */
@@ -1159,32 +1196,11 @@ scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *b
 			continue;
 		if (rc < 0)
 			return match_error(rc);
-		s = ov[0];
-		e = ov[1];
-		for (k = 0; k < pii->passes[p].ndet; k++)
-			if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
-				break;
-		if (e <= s || k == pii->passes[p].ndet)
-			continue;
-		det = pii->passes[p].det[k];
-		found = try_detector(&v, det, s, e, &c);
-		/* Another detector may read the same place differently. */
-		for (j = k + 1; !found && j < pii->passes[p].ndet; j++) {
-			det = pii->passes[p].det[j];
-			rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, at, 0,
-			    sc->md, pii->mctx);
-			if (rc == PCRE2_ERROR_NOMATCH)
-				continue;
-			if (rc < 0)
-				return match_error(rc);
-			if (ov[1] > ov[0])
-				found = try_detector(&v, det, ov[0], ov[1], &c);
-		}
-		if (found) {
-			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
-				return AIF_NOMEM;
-			at = c.e - 1;		/* the loop steps past the hit */
-		}
+		rc = resolve_match(pii, p, sc, buf, len, hv, &end, &err);
+		if (rc < 0)
+			return err;
+		if (rc > 0)
+			at = end - 1;		/* the loop steps past the hit */
 	}
 	return AIF_OK;
 }
@@ -1196,11 +1212,10 @@ static enum aif_err
 scan_pass_jit(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
     size_t len, struct hitvec *hv)
 {
-	struct pii_vctx	 v = { pii, buf, len };
-	struct pii_cand	 c;
 	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
-	size_t		 pos = 0, s, e, k, j, det = 0;
-	int		 rc, found;
+	size_t		 pos = 0, s, end;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
 
 	while (pos < len) {
 		rc = pcre2_match(pii->passes[p].re, (PCRE2_SPTR)buf, len, pos, 0, sc->md,
@@ -1209,34 +1224,11 @@ scan_pass_jit(const struct aif_pii *pii, size_t p, struct scratch *sc, const cha
 			break;
 		if (rc < 0)
 			return match_error(rc);
-		s = ov[0];
-		e = ov[1];
-		for (k = 0; k < pii->passes[p].ndet; k++)
-			if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
-				break;
-		if (e <= s || k == pii->passes[p].ndet) {
-			pos = (s > pos ? s : pos) + 1;
-			continue;
-		}
-		det = pii->passes[p].det[k];
-		found = try_detector(&v, det, s, e, &c);
-		for (j = k + 1; !found && j < pii->passes[p].ndet; j++) {
-			det = pii->passes[p].det[j];
-			rc = pcre2_match(pii->anchored[det], (PCRE2_SPTR)buf, len, s, 0,
-			    sc->md, pii->mctx);
-			if (rc == PCRE2_ERROR_NOMATCH)
-				continue;
-			if (rc < 0)
-				return match_error(rc);
-			if (ov[1] > ov[0])
-				found = try_detector(&v, det, ov[0], ov[1], &c);
-		}
-		if (found) {
-			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
-				return AIF_NOMEM;
-			pos = c.e;
-		} else
-			pos = s + 1;
+		s = ov[0];		/* before resolve_match reuses the match data */
+		rc = resolve_match(pii, p, sc, buf, len, hv, &end, &err);
+		if (rc < 0)
+			return err;
+		pos = rc > 0 ? end : (s > pos ? s : pos) + 1;
 	}
 	return AIF_OK;
 }
@@ -1506,8 +1498,6 @@ aif_pii_scan(const struct aif_pii_actions *act, const char *text, size_t len,
 		}
 		h.action = act->action[h.type];
 		h.style = act->style[h.type];
-		if (act->responses && h.action == AIF_PII_BLOCK)
-			h.action = AIF_PII_MASK;
 		hv.v[k++] = h;
 	}
 	hv.n = k;

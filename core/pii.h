@@ -38,7 +38,6 @@ struct aif_pii_actions {
 	const struct aif_pii *pii;		/* borrowed */
 	uint8_t		 action[AIF_PII_MAX_TYPES];	/* enum aif_pii_action */
 	uint8_t		 style[AIF_PII_MAX_TYPES];	/* enum aif_pii_mask_style */
-	int		 responses;		/* mask_response: block acts as mask */
 };
 
 /* One entity found in a text: offsets only, never the value. */

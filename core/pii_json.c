@@ -298,7 +298,7 @@ aif_pii_mask_response(const struct aif_pii *pii, const char *model_id,
 		return AIF_OK;
 	memset(&w, 0, sizeof(w));
 	aif_pii_actions_for(pii, model_id, role, &w.act);
-	w.act.responses = 1;
+	/* an answer cannot be refused: block acts as mask */
 	for (i = 0; i < AIF_PII_MAX_TYPES; i++)
 		if (w.act.action[i] == AIF_PII_BLOCK)
 			w.act.action[i] = AIF_PII_MASK;

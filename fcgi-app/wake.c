@@ -11,7 +11,9 @@
 #define WAKE_REFRESH_MS	2000
 #define WAKE_STALE_S	30
 
-static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;	/* the refresh flags */
+static pthread_rwlock_t wake_rw = PTHREAD_RWLOCK_INITIALIZER;	/* the list: threads ring
+								   together, a refresh swaps it */
 static char **wake_list;
 static size_t wake_n;
 static int64_t wake_refreshed_ms = -WAKE_REFRESH_MS;
@@ -34,18 +36,20 @@ wake_workers(struct api *api, struct aif_db *db)
 		char **list = NULL;
 		size_t n = 0;
 		enum aif_err err = aif_registry_doorbells(db, WAKE_STALE_S, &list, &n);
-		pthread_mutex_lock(&wake_mu);
 		if (err == AIF_OK) {
+			pthread_rwlock_wrlock(&wake_rw);
 			aif_registry_doorbells_free(wake_list, wake_n);
 			wake_list = list;
 			wake_n = n;
+			pthread_rwlock_unlock(&wake_rw);
 		}
+		pthread_mutex_lock(&wake_mu);
 		wake_refreshed_ms = now;
 		wake_refreshing = 0;
 		pthread_mutex_unlock(&wake_mu);
 	}
-	pthread_mutex_lock(&wake_mu);
+	pthread_rwlock_rdlock(&wake_rw);
 	for (size_t i = 0; i < wake_n; i++)
 		(void)aif_doorbell_ring(api->sender_fd, wake_list[i], msg, sizeof(msg) - 1);
-	pthread_mutex_unlock(&wake_mu);
+	pthread_rwlock_unlock(&wake_rw);
 }

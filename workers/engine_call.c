@@ -41,8 +41,6 @@ take_chunks(struct engine_call *c)
 			if (relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK, text,
 			    strlen(text)) != 0)
 				c->relay = NULL;	/* the stream goes on without a relay */
-			else
-				c->relayed++;
 		}
 		free(text);
 	}

@@ -44,7 +44,6 @@ struct engine_call {
 	json_t			*chunks;	/* scratch array for one event */
 	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
 	int			 begun;		/* BEGIN frame sent */
-	int			 relayed;	/* chunks relayed */
 	enum aif_failure	 stream_fail;	/* an error event ended the stream */
 	struct aif_engine_result stream_err;
 };

@@ -19,7 +19,6 @@ struct relay_conn {
 	size_t		 out_cap;
 	unsigned char	 in[4096];	/* partial CANCEL frames */
 	size_t		 in_len;
-	int		 refs;		/* streams using it */
 	struct relay_conn *next;
 };
 

@@ -80,7 +80,8 @@ routing_set_share(struct routing *rt, int rank, int n)
 	rt->n = n;
 }
 
-int
+/* This worker's share of replica ri of model mi. */
+static int
 routing_capacity(const struct routing *rt, size_t mi, size_t ri)
 {
 	int max = rt->cfg->models[mi].replicas[ri].max_in_flight;
@@ -123,15 +124,6 @@ best_of(const struct routing *rt, size_t mi, const char *avoid_url, int64_t now)
 	return best >= 0 ? best : best_avoided;
 }
 
-static size_t
-model_index(const struct aif_config *cfg, const char *id)
-{
-	for (size_t i = 0; i < cfg->nmodels; i++)
-		if (strcmp(cfg->models[i].id, id) == 0)
-			return i;
-	return SIZE_MAX;
-}
-
 int
 routing_pick(struct routing *rt, size_t mi, const char *avoid_url, size_t *out_mi,
     size_t *out_ri)
@@ -146,7 +138,7 @@ routing_pick(struct routing *rt, size_t mi, const char *avoid_url, size_t *out_m
 		return 0;
 	}
 	for (size_t k = 0; k < m->nfallbacks; k++) {
-		size_t fi = model_index(rt->cfg, m->fallbacks[k]);
+		size_t fi = aif_cfg_model_index(rt->cfg, m->fallbacks[k]);
 		if (fi == SIZE_MAX || (r = best_of(rt, fi, NULL, now)) < 0)
 			continue;
 		*out_mi = fi;
@@ -181,7 +173,7 @@ routing_wait_ms(const struct routing *rt, size_t mi)
 	int64_t until = earliest_close(rt, mi, now);
 
 	for (size_t k = 0; k < m->nfallbacks && until != 0; k++) {
-		size_t fi = model_index(rt->cfg, m->fallbacks[k]);
+		size_t fi = aif_cfg_model_index(rt->cfg, m->fallbacks[k]);
 		int64_t f;
 		if (fi == SIZE_MAX)
 			continue;

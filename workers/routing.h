@@ -27,9 +27,6 @@ void		 routing_free(struct routing *rt);
 /* This worker is number `rank` (0-based, by workers.id) of `n` live workers. */
 void		 routing_set_share(struct routing *rt, int rank, int n);
 
-/* This worker's share of replica ri of model mi. */
-int		 routing_capacity(const struct routing *rt, size_t mi, size_t ri);
-
 /* Free call slots of model mi over all its replicas (open or not): what a claim may
  * take for it. */
 int		 routing_room(const struct routing *rt, size_t mi);

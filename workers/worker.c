@@ -108,15 +108,6 @@ usage(void)
 	exit(2);
 }
 
-static size_t
-model_index(const struct worker *w, const char *id)
-{
-	for (size_t i = 0; i < w->cfg->nmodels; i++)
-		if (strcmp(w->cfg->models[i].id, id) == 0)
-			return i;
-	return SIZE_MAX;
-}
-
 static void
 ring_reply(struct worker *w, const char *reply_to, uint64_t job_id)
 {
@@ -238,7 +229,7 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	const struct aif_replica *rep = &c->model->replicas[c->replica_idx];
 	struct aif_job_failure f;
 	char detail[600];
-	size_t mi = model_index(w, c->job.model);
+	size_t mi = aif_cfg_model_index(w->cfg, c->job.model);
 	static const struct aif_retry_policy fallback_policy = {
 		.initial_interval_ms = 500, .backoff_coefficient_pct = 200,
 		.maximum_interval_ms = 10000, .jitter_pct = 10,
@@ -248,10 +239,10 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts &&
 	    (rp->non_retryable & failure_class(res)) == 0;
 	enum aif_err err;
+	const char *cls = res->failure == AIF_FAIL_FATAL ? "fatal" :
+	    res->failure == AIF_FAIL_OVERLOADED ? "overloaded" : "retryable";
 
-	snprintf(detail, sizeof(detail), "%s: %s",
-	    res->failure == AIF_FAIL_FATAL ? "fatal" :
-	    res->failure == AIF_FAIL_OVERLOADED ? "overloaded" : "retryable", res->message);
+	snprintf(detail, sizeof(detail), "%s: %s", cls, res->message);
 	memset(&f, 0, sizeof(f));
 	f.id = c->job.id;
 	f.lease_token = c->job.lease_token;
@@ -286,8 +277,7 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 	{
 		char l[400];
 		snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"",
-		    c->model->id, rep->url, res->failure == AIF_FAIL_FATAL ? "fatal" :
-		    res->failure == AIF_FAIL_OVERLOADED ? "overloaded" : "retryable");
+		    c->model->id, rep->url, cls);
 		aif_metrics_add("aif_engine_errors_total", l, 1);
 		snprintf(l, sizeof(l), "model=\"%s\"", c->job.model);
 		if (retry)
@@ -297,8 +287,7 @@ record_failure(struct worker *w, struct engine_call *c, struct aif_engine_result
 			    "outcome=\"failed\""), 1);
 	}
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
-	    c->job.public_id, c->job.attempt, retry, detail[0] == 'f' ? "fatal" : "retryable",
-	    f.http_status);
+	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
 	if (!retry && err == AIF_OK) {
 		relay_end(c, f.http_status, f.error_type, f.error_code, f.error_message,
 		    0, 0, NULL, 0);
@@ -332,7 +321,7 @@ start_call(struct worker *w, struct aif_claimed *job)
 	}
 	c->job = *job;
 	job->request_body = NULL;
-	mi = model_index(w, c->job.model);
+	mi = aif_cfg_model_index(w->cfg, c->job.model);
 	if (mi == SIZE_MAX || routing_pick(w->rt, mi, c->job.last_replica[0] ?
 	    c->job.last_replica : NULL, &smi, &sri) != 0) {
 		/* The model left the config, or no replica is usable (all busy or open
@@ -527,7 +516,7 @@ finish_transfers(struct worker *w)
 			    curl_easy_strerror(msg->data.result),
 			    msg->data.result == CURLE_OPERATION_TIMEDOUT, &res);
 		} else {
-			const struct aif_adapter *ad = aif_adapter_find(c->model->adapter);
+			const struct aif_adapter *ad = c->adapter;
 			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 			if (c->stream && status == 200)
 				stream_outcome(c, &res);

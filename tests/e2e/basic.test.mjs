@@ -6,16 +6,10 @@ import assert from 'node:assert/strict';
 import { chatPromptTokens, countTokens, generate } from '../mock-engine/tokenizer.mjs';
 import {
   env, client, http, sql, sqlNumber, q, jobRow, jobEvents, usageRow, keyId, createKey, uniq,
-  expectedCost, mockRequests, JOB_ID_RE, DEFAULT_PRIORITY, OpenAI,
+  expectedCost, engineRequestOf, JOB_ID_RE, DEFAULT_PRIORITY, OpenAI,
 } from './lib.mjs';
 
 const T = { timeout: 60000 };
-
-/** Finds the engine request that served a job (the worker sends x-request-id: <job id>). */
-async function engineRequestOf(jobId) {
-  const reqs = await mockRequests(200);
-  return reqs.find((r) => r.headers && r.headers['x-request-id'] === jobId);
-}
 
 test('GET /healthz answers without a key, with x-request-id', T, async () => {
   const r = await http('/healthz', { key: null });

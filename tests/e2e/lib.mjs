@@ -309,6 +309,12 @@ export async function mockRequests(n, pathFilter) {
   return (await r.json()).requests;
 }
 
+/** The engine request that served a job (the worker sends x-request-id: <job id>), or undefined. */
+export async function engineRequestOf(jobId) {
+  const reqs = await mockRequests(200);
+  return reqs.find((r) => r.headers && r.headers['x-request-id'] === jobId);
+}
+
 /** Chat-completion requests the mock has answered or seen (from its stats). */
 export function chatRequestCount(stats) {
   return stats.requests['/v1/chat/completions'] || 0;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  client, http, uniq, jobRow, usageRow, countJobs, mockRequests, errorOf, waitFor, OpenAI,
+  client, http, uniq, jobRow, usageRow, countJobs, engineRequestOf, errorOf, waitFor, OpenAI,
 } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -15,11 +15,6 @@ const EMAIL = 'kim.minsu@example.co.kr';
 const PHONE = '010-9876-5432';
 const CARD = '4111 1111 1111 1111';	// Luhn-valid test card
 const RRN = '900101-1234568';
-
-async function engineRequestOf(jobId) {
-  const reqs = await mockRequests(200);
-  return reqs.find((r) => r.headers && r.headers['x-request-id'] === jobId);
-}
 
 async function piiMetric(type) {
   const r = await http('/metrics', { key: null });
