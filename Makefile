@@ -16,7 +16,10 @@ WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-proto
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 OPT     ?= -O2 -g
 SAN     ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP -Icore -Iadapters $(PKG_CFLAGS)
+# core/ is split by concern (base, config, store, gate, pii, protocol, ipc).
+CORE_DIRS := core/base core/config core/store core/gate core/pii core/protocol core/ipc
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(SAN) -MMD -MP \
+	$(addprefix -I,$(CORE_DIRS)) -Iadapters $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SAN)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
@@ -29,10 +32,10 @@ endif
 BUILD   ?= build
 BIN     ?= bin
 
-CORE_SRC    := $(wildcard core/*.c) $(wildcard adapters/*.c)
+CORE_SRC    := $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c)) $(wildcard adapters/*.c)
 API_SRC     := $(wildcard fcgi-app/*.c)
-WORKER_SRC  := $(filter-out workers/cron%.c,$(wildcard workers/*.c))
-CRON_SRC    := $(wildcard workers/cron*.c)
+WORKER_SRC  := $(filter-out workers/cron%.c workers/autoscale.c,$(wildcard workers/*.c))
+CRON_SRC    := $(wildcard workers/cron*.c) workers/compensate.c workers/autoscale.c
 CLI_SRC     := $(wildcard cli/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
@@ -77,11 +80,14 @@ $(BIN)/aifctl: $(CLI_OBJ) $(LIBAIF)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests: one cmocka program per module, linked against libaif.
-$(BUILD)/tests/%: tests/unit/%.c $(LIBAIF)
+# Unit tests: one cmocka program per module, linked against libaif (and the program
+# objects a test covers: TEST_OBJ_<name>).
+TEST_OBJ_test_autoscale := $(BUILD)/workers/autoscale.o
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $$(TEST_OBJ_$$*) $(LIBAIF)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAIF) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) -Iworkers $(LDFLAGS) -o $@ $< $(TEST_OBJ_$*) $(LIBAIF) $(LDLIBS) -lcmocka
 
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \

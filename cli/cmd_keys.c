@@ -1,5 +1,5 @@
 /* cmd_keys.c -- `aifctl keys create|list|show|revoke|rotate`: the API key lifecycle
- * (core/keys.c) for operators. `create` and `rotate` print the new secret alone on the
+ * (core/gate/keys.c) for operators. `create` and `rotate` print the new secret alone on the
  * first line of stdout (it is shown once), the details on stderr. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* cmd_pii.c -- `aifctl pii mask [--explain] [--model M] [--role R]`: reads text on
- * stdin and prints it masked with the configured PII rules (core/pii.h), so operators
+ * stdin and prints it masked with the configured PII rules (core/pii/pii.h), so operators
  * can try rules before they deploy them. Needs only the config file: no database, no
  * running stack. An unreadable hash key is replaced by a random one for the run (with a
  * note), so hash tokens then differ from the server's.

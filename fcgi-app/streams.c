@@ -1,6 +1,6 @@
 /* streams.c -- streamed requests ("stream": true). A streamed request is parked like a
  * synchronous one, but answered by the stream thread: workers connect to this
- * process's relay socket (core/relay_proto.h) and send BEGIN/CHUNK/END frames, which
+ * process's relay socket (core/protocol/relay_proto.h) and send BEGIN/CHUNK/END frames, which
  * become OpenAI SSE events written and flushed to the client one by one
  * (`data: {chunk}`, then the usage chunk when asked, then `data: [DONE]`; a failure
  * after the stream started is one `data: {"error":…}` and the stream closes without

@@ -4,7 +4,7 @@
  *   rollup     fold `usage` into usage_daily for today and yesterday (idempotent)
  *   retention  drop request/response payloads of jobs finished more than
  *              --days N (default 30) days ago, and their events past 3*N days
- *   compensate run the due saga steps of failed jobs (core/compensate.c)
+ *   compensate run the due saga steps of failed jobs (workers/compensate.c)
  *   autoscale  see cron_autoscale.c
  * Exit status 0 on success. */
 #include <getopt.h>

@@ -1,5 +1,5 @@
 /* cron_autoscale.c -- `aif-cron autoscale`: reads queue depth and age from the
- * database, decides the number of workers (core/autoscale.c) under the YAML policy
+ * database, decides the number of workers (workers/autoscale.c) under the YAML policy
  * (autoscale:), and runs the configured start/stop command (default systemctl start|
  * stop aif-worker@{n}) for the instances to add or remove; per model, it calls the
  * engine scaling hook with the desired replica count. Every decision, hold included, is

@@ -1,5 +1,5 @@
 /* relay.h (workers) -- a worker's outgoing relay connections, one per aif-api process
- * that waits for a streamed job (see core/relay.h for the protocol). Non-blocking:
+ * that waits for a streamed job (see core/protocol/relay_proto.h for the protocol). Non-blocking:
  * frames are buffered (capped) and flushed when the socket is writable; a connection
  * that fails is closed and its streams continue without a relay (the job row stays
  * the truth). */

@@ -71,7 +71,7 @@ export const MODELS = {
 };
 export const ROLE_MAX_PRIORITY = { user: 6, batch: 2, admin: 9 };
 export const DEFAULT_PRIORITY = 4;
-/** aif-api caches key lookups this long (core/auth.h AIF_AUTH_CACHE_MS). */
+/** aif-api caches key lookups this long (core/gate/auth.h AIF_AUTH_CACHE_MS). */
 export const AUTH_CACHE_MS = 2000;
 
 /** ceil((p*in + c*out) / 1e6), exactly, in BigInt. */

@@ -1,4 +1,4 @@
-/* fuzz_oai.c -- libFuzzer target for request parsing (aif_oai_parse, core/oai.h) and
+/* fuzz_oai.c -- libFuzzer target for request parsing (aif_oai_parse, core/protocol/oai.h) and
  * for masking what it accepts (aif_pii_mask_request, then aif_pii_mask_response on the
  * same tree). The first input byte picks the request kind; the rest is the body.
  * Checks: no crash or leak, an accepted body's every string stays valid UTF-8 after

@@ -25,17 +25,17 @@ ART=$OUT/artifacts
 case $SECS in ''|*[!0-9]*) echo "usage: $0 [seconds] [target...]" >&2; exit 2;; esac
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found" >&2; exit 1; }
 
-# The library as the Makefile builds it (core/ and adapters/), instrumented once.
+# The library as the Makefile builds it (core/*/ and adapters/), instrumented once.
 PKGS="fcgi libcurl jansson yaml-0.1 libmariadb libpcre2-8 libcrypto"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
-  -Icore -Iadapters $(pkg-config --cflags $PKGS 2>/dev/null || echo -I/usr/include/mariadb)"
+  $(for d in core/*/; do printf -- '-I%s ' "${d%/}"; done) -Iadapters $(pkg-config --cflags $PKGS 2>/dev/null || echo -I/usr/include/mariadb)"
 LIBS="$(pkg-config --libs $PKGS 2>/dev/null ||
   echo -lfcgi -lcurl -ljansson -lyaml -lmariadb -lpcre2-8 -lcrypto) -lpthread -lm"
 
 mkdir -p "$OUT/obj" "$ART"
 objs=()
-for src in core/*.c adapters/*.c; do
+for src in core/*/*.c adapters/*.c; do
 	obj=$OUT/obj/$(echo "${src%.c}" | tr / _).o
 	if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find core adapters -name '*.h' -newer "$obj" 2>/dev/null | head -1)" ]; then
 		# shellcheck disable=SC2086

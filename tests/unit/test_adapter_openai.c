@@ -291,7 +291,7 @@ build_non_stream_request_gets_no_stream_options(void **state)
 }
 
 /* The SDKs ask for base64 by default; engines are asked for floats and the gateway
- * encodes (core/embed.h). */
+ * encodes (core/protocol/embed.h). */
 static void
 build_embedding_request_asks_engine_for_floats(void **state)
 {

@@ -1,4 +1,4 @@
-/* test_apikey.c -- unit tests for core/apikey.c: key format and checksum, hashing
+/* test_apikey.c -- unit tests for core/gate/apikey.c: key format and checksum, hashing
  * against vectors computed with `openssl dgst`, constant-time comparison, the pepper
  * loader's bounds and the Authorization header parser. */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_config.c -- unit tests of core/config.c: the checked-in config loads, defaults
+/* test_config.c -- unit tests of core/config/config.c: the checked-in config loads, defaults
  * apply, ${NAME} expansion, and every class of error is reported at its exact
  * file:line:column and collected with the others. Runs with cwd tests/unit. */
 #include <stdarg.h>

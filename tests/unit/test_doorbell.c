@@ -1,4 +1,4 @@
-/* test_doorbell.c -- unit tests of core/doorbell.c: Unix datagram doorbells bound in a
+/* test_doorbell.c -- unit tests of core/ipc/doorbell.c: Unix datagram doorbells bound in a
  * private mkdtemp(3) directory per test. Covers exact delivery, the non-blocking
  * contracts (nothing pending, missing peer, full queue) and path limits. */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_oai.c -- unit tests for core/oai.c: OpenAI request validation (tables of
+/* test_oai.c -- unit tests for core/protocol/oai.c: OpenAI request validation (tables of
  * {body, status, param, code}), limits (size, depth, messages, strings), the prompt
  * estimate, and the error object and reason phrases.
  * Bodies in the tables are written with ' for " to stay readable; q() swaps them. */

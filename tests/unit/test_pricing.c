@@ -1,4 +1,4 @@
-/* test_pricing.c -- unit tests of core/pricing.c: the exact integer cost of a job.
+/* test_pricing.c -- unit tests of core/gate/pricing.c: the exact integer cost of a job.
  * Every expected value below is computed by hand from
  * ceil((prompt * input_per_mtok + completion * output_per_mtok) / 1e6). */
 #include <stdarg.h>

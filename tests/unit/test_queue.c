@@ -1,4 +1,4 @@
-/* test_queue.c -- unit tests of core/queue.c against a real MariaDB.
+/* test_queue.c -- unit tests of core/store/queue.c against a real MariaDB.
  * The database comes from the environment: AIF_TEST_DB_SOCKET (unix socket) and
  * AIF_TEST_DB_NAME (a scratch database); without them every DB test is skipped and one
  * line says why. The migrations sql/NNN_*.sql are applied first (idempotent). Every test uses its own

@@ -1,4 +1,4 @@
-/* test_util.c -- unit tests of core/util.c: public random ids, decimal parsing with
+/* test_util.c -- unit tests of core/base/util.c: public random ids, decimal parsing with
  * bounds, bounded string copies and the clocks. */
 #include <stdarg.h>
 #include <stddef.h>

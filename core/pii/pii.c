@@ -1,4 +1,4 @@
-/* pii.c -- the PII masking engine: compiles the built-in detectors (core/pii_detect.c)
+/* pii.c -- the PII masking engine: compiles the built-in detectors (core/pii/detect.c)
  * and the custom rules of the config once, with JIT; scans a text in a few passes, each
  * one alternation of the detectors whose matches start with the same kind of character
  * (digits, letters, '+'/'(', ...; the detector that matched is told by its capture
@@ -1097,7 +1097,7 @@ is_hex(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* The shared left edges in C (pii_detect.c's LB_D and LB_A): 1 when a match may start
+/* The shared left edges in C (detect.c's LB_D and LB_A): 1 when a match may start
  * at `at`. A JSON escape right before ("\n", "\u00e9") counts as an edge. */
 static int
 left_edge_ok(int left, const unsigned char *u, size_t at)

@@ -1,4 +1,4 @@
-/* pii_detect.c -- the built-in PII detectors: one PCRE2 pattern each (byte mode, ASCII
+/* detect.c -- the built-in PII detectors: one PCRE2 pattern each (byte mode, ASCII
  * only except Korean keywords, so every match starts and ends on an ASCII byte and
  * thus on a UTF-8 boundary) plus the validation its format allows: checksums (Luhn,
  * ISO 7064 mod 97, the RRN/FRN and BRN check digits), calendar dates, address syntax,
@@ -7,7 +7,7 @@
  * Boundaries: `\b` is useless next to Hangul, so numbers are bounded by look-arounds on
  * ASCII alphanumerics ("…1234567이야" matches); a JSON escape just before a value
  * (`\n010…`, `\ud638010…`) counts as a boundary. Fullwidth digits and dashes are
- * folded to ASCII by core/pii.c before these patterns run.
+ * folded to ASCII by core/pii/pii.c before these patterns run.
  *
  * The table order is the priority: at one position the first detector whose pattern
  * matches and whose validator keeps the candidate wins. No state; thread-safe. */

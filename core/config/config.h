@@ -127,7 +127,7 @@ struct aif_tenant {
 	int64_t	 monthly_budget_micros;	/* -1 none */
 };
 
-/* ---- PII masking: YAML `pii:` (docs/PII.md; the engine is core/pii.h) ---- */
+/* ---- PII masking: YAML `pii:` (docs/PII.md; the engine is core/pii/pii.h) ---- */
 
 /* What is done with an entity found in a text. */
 enum aif_pii_action {

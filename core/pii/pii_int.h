@@ -1,6 +1,6 @@
 /* pii_int.h -- private to core/pii*.c: the engine's layout, the built-in detector table
- * (core/pii_detect.c) and the helpers the detectors call back into (core/pii.c).
- * Nothing here is part of the public API (core/pii.h). */
+ * (core/pii/detect.c) and the helpers the detectors call back into (core/pii/pii.c).
+ * Nothing here is part of the public API (core/pii/pii.h). */
 #ifndef AIF_PII_INT_H
 #define AIF_PII_INT_H
 
@@ -43,7 +43,7 @@ typedef int (*pii_validate_fn)(const struct pii_vctx *, struct pii_cand *);
 /* Built-in detectors are matched in a few passes, each one alternation of the
  * detectors whose matches start with the same kind of character, so that pcre2's
  * start-of-match bitmap skips the rest of the text (Hangul, for the digit pass). */
-/* Every match of PASS_DIGIT consists of digits and " ./()-" only (core/pii.c skips
+/* Every match of PASS_DIGIT consists of digits and " ./()-" only (core/pii/pii.c skips
  * runs of them shorter than the pass's shortest match): keep it so when adding a
  * detector to that pass. */
 enum pii_pass {

@@ -1,5 +1,5 @@
 /* pii_types.h -- the names shared by the PII engine (core/pii*.c) and the config loader
- * (core/config.c): the built-in entity types as one X-macro, the limits on custom
+ * (core/config/config.c): the built-in entity types as one X-macro, the limits on custom
  * types, and the check of a custom rule's regex that config.c runs at load time so a
  * bad pattern is reported at its file:line:column. No state. */
 #ifndef AIF_PII_TYPES_H

@@ -1,9 +1,9 @@
-/* pii_json.c -- applies the PII engine to OpenAI request and response bodies (jansson
+/* json.c -- applies the PII engine to OpenAI request and response bodies (jansson
  * trees, changed in place): finds every text a body carries, masks it with the actions
  * in force for the model and role, counts entities per type and stops at the first
  * entity whose action is block. Tool-call arguments are JSON text: they are parsed and
  * masked value by value so they stay valid JSON, and masked as plain text when they do
- * not parse. Thread-safe as core/pii.c; the body is the caller's. */
+ * not parse. Thread-safe as core/pii/pii.c; the body is the caller's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
