@@ -91,10 +91,10 @@ test('a replica max_in_flight holds across both workers; the rest waits in the q
   // at most a few have started when the high ones arrive, however loaded the machine is
   const low = await Promise.all(Array.from({ length: 18 }, (_, i) =>
     submitAsync(`[[mock:latency=300]] low ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 1, key: env.adminKey })));
-  const high = [];
-  for (let i = 0; i < 4; i++) {
-    high.push(await submitAsync(`[[mock:latency=150]] high ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 8, key: env.adminKey }));
-  }
+  // the high ones together too: submitted one by one, a loaded machine lets several
+  // rounds of low ones finish between them
+  const high = await Promise.all(Array.from({ length: 4 }, (_, i) =>
+    submitAsync(`[[mock:latency=150]] high ${i} ${uniq('c')}`, { model: 'demo-capped', priority: 8, key: env.adminKey })));
   await waitAllFinal([...low, ...high], { timeoutMs: 60000 });
   const st = await mockStats();
   assert.ok(st.max_in_flight <= 3, `the engine never saw more than 3 calls at once (saw ${st.max_in_flight})`);
