@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "apierr.h"
+#include "catalog.h"
 #include "config.h"
 #include "err.h"
 
@@ -58,13 +60,9 @@ struct aif_stream_state {
 	char	 finish_reason[32];	/* last finish_reason seen */
 };
 
-/* Kind of the canonical request, as stored in jobs.kind. */
-enum aif_kind	aif_kind_from_name(const char *name);
-const char	*aif_kind_name(enum aif_kind kind);
-
 struct aif_adapter {
 	int		 abi;		/* AIF_ADAPTER_ABI */
-	const char	*name;		/* as named in YAML models[].adapter */
+	const struct aif_adapter_spec *spec;	/* its name and YAML settings */
 	/* Builds the engine request for a canonical request body (borrowed).
 	 * On AIF_OK *out is filled (free out->body). AIF_INVALID: kind unsupported. */
 	enum aif_err	(*build)(const struct aif_model *m, const struct aif_replica *r,
@@ -93,6 +91,11 @@ struct aif_adapter {
 	const char	*health_path;
 };
 
+/* The value of setting `name` of model m for adapter ad: the model's own, else the
+ * adapter's default (borrowed). `name` must be one of ad->spec->options. */
+const char	*aif_adapter_option(const struct aif_adapter *ad, const struct aif_model *m,
+		    const char *name);
+
 /* Returns the adapter named `name`, or NULL. Table in adapters/registry.c. */
 const struct aif_adapter *aif_adapter_find(const char *name);
 
@@ -100,9 +103,12 @@ const struct aif_adapter *aif_adapter_find(const char *name);
 void		aif_adapter_transport_failure(const char *what, int timed_out,
 		    struct aif_engine_result *out);
 
-/* Sets the failure fields of *out (type and code copied; code may be NULL). */
-void		aif_adapter_set_error(struct aif_engine_result *out, enum aif_failure f,
-		    int status, const char *type, const char *code);
+/* Fills the failure fields of *out from a client error (core/protocol/apierr.h). */
+void		aif_adapter_fail(struct aif_engine_result *out, enum aif_failure f,
+		    const struct aif_error *e);
+
+/* A retryable "the engine returned <what>" (a malformed answer). */
+void		aif_adapter_bad_response(struct aif_engine_result *out, const char *what);
 
 /* The common meaning of an engine's HTTP error status, for adapters to use after their
  * own special cases: 400/413/422 fatal 400 invalid_request_error (code
@@ -119,6 +125,26 @@ void		aif_adapter_classify_status(long status, const char *emsg,
 json_t		*aif_adapter_chunk(const char *model_id, enum aif_kind kind,
 		    const struct aif_stream_state *st, int role, const char *text, size_t n,
 		    const char *finish_reason);
+
+/* Serialises `body` (borrowed) compactly into out->body (new) and out->body_len.
+ * Returns AIF_OK or AIF_NOMEM. */
+enum aif_err	 aif_adapter_set_body(struct aif_engine_req *out, const json_t *body);
+
+/* Appends `chunk` (a new reference, taken; NULL: no memory) to `chunks`. Returns
+ * AIF_FAIL_NONE, or the failure filled into *err when it could not. */
+enum aif_failure aif_adapter_append_chunk(json_t *chunks, json_t *chunk,
+		    struct aif_engine_result *err);
+
+/* For the first event of a chat stream, appends the role chunk; else nothing.
+ * Returns as aif_adapter_append_chunk. */
+enum aif_failure aif_adapter_role_chunk(const char *model_id, enum aif_kind kind,
+		    const struct aif_stream_state *st, json_t *chunks,
+		    struct aif_engine_result *err);
+
+/* One engine stream event's JSON object (new reference), or NULL with *err filled
+ * (a retryable bad response) when it is not a JSON object. */
+json_t		*aif_adapter_event_object(const char *data, size_t len,
+		    struct aif_engine_result *err);
 
 /* Releases what *r holds and zeroes it. */
 void		aif_engine_result_clear(struct aif_engine_result *r);

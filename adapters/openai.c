@@ -1,7 +1,7 @@
 /* openai.c -- the `openai` adapter (vLLM, llama.cpp, Ollama /v1, TGI Messages API, any
  * OpenAI-compatible server). The request passes through with `model` replaced by the
  * upstream name; the response passes back with `model` set to the public id. Error
- * bodies of every shape those servers use are normalised (shared/protocols.md §6):
+ * bodies of every shape those servers use are normalised (docs/ADAPTERS.md):
  * vLLM {"error":{...,"code":int}}, older flat {"object":"error",...}, {"error":"text"},
  * llama.cpp {"error":{"code":int,"message",...}}. */
 #include <stdio.h>
@@ -31,17 +31,13 @@ openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
     const char *request, size_t len, struct aif_engine_req *out)
 {
 	const char *path = kind_path(kind);
-	size_t ulen = strlen(r->url);
 	json_t *body;
-	int n;
+	enum aif_err err;
 
 	memset(out, 0, sizeof(*out));
 	if (path == NULL)
 		return AIF_INVALID;
-	while (ulen > 0 && r->url[ulen - 1] == '/')
-		ulen--;
-	n = snprintf(out->url, sizeof(out->url), "%.*s%s", (int)ulen, r->url, path);
-	if (n < 0 || (size_t)n >= sizeof(out->url))
+	if (aif_url_join(out->url, sizeof(out->url), r->url, path) != 0)
 		return AIF_TOOBIG;
 	if ((body = json_loadb(request, len, 0, NULL)) == NULL || !json_is_object(body)) {
 		json_decref(body);
@@ -64,12 +60,9 @@ openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 		json_decref(body);
 		return AIF_NOMEM;
 	}
-	out->body = json_dumps(body, JSON_COMPACT);
+	err = aif_adapter_set_body(out, body);
 	json_decref(body);
-	if (out->body == NULL)
-		return AIF_NOMEM;
-	out->body_len = strlen(out->body);
-	return AIF_OK;
+	return err;
 }
 
 /* Copies the engine's error message, whichever shape it came in. */
@@ -132,9 +125,7 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 	    !json_is_array(json_object_get(root, want)) ||
 	    json_object_get(root, "error") != NULL) {
 		json_decref(root);
-		aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine returned a malformed response.");
+		aif_adapter_bad_response(out, "a malformed response");
 		return;
 	}
 	json_object_set_new(root, "model", json_string(m->id));
@@ -167,9 +158,7 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 	ev = json_loadb(data, len, 0, NULL);
 	if (ev == NULL || !json_is_object(ev)) {
 		json_decref(ev);
-		aif_adapter_set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
-		snprintf(err->message, sizeof(err->message),
-		    "The engine sent a malformed stream event.");
+		aif_adapter_bad_response(err, "a malformed stream event");
 		return err->failure;
 	}
 	if ((e = json_object_get(ev, "error")) != NULL && !json_is_null(e)) {
@@ -214,7 +203,7 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 
 const struct aif_adapter aif_adapter_openai = {
 	.abi = AIF_ADAPTER_ABI,
-	.name = "openai",
+	.spec = &aif_spec_openai,
 	.build = openai_build,
 	.parse = openai_parse,
 	.parse_event = openai_parse_event,

@@ -1,4 +1,5 @@
-/* registry.c -- the table of engine adapters and helpers shared by all of them. */
+/* registry.c -- the table of engine adapters and helpers shared by all of them. What
+ * the YAML may say about each adapter is in catalog.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,48 +18,40 @@ static const struct aif_adapter *const adapters[] = {
 const struct aif_adapter *
 aif_adapter_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++)
+	for (size_t i = 0; i < AIF_NELEM(adapters); i++)
 		if (adapters[i]->abi == AIF_ADAPTER_ABI &&
-		    strcmp(adapters[i]->name, name) == 0)
+		    strcmp(adapters[i]->spec->name, name) == 0)
 			return adapters[i];
 	return NULL;
 }
 
-enum aif_kind
-aif_kind_from_name(const char *name)
+const char *
+aif_adapter_option(const struct aif_adapter *ad, const struct aif_model *m,
+    const char *name)
 {
-	if (strcmp(name, "completion") == 0)
-		return AIF_KIND_COMPLETION;
-	if (strcmp(name, "embedding") == 0)
-		return AIF_KIND_EMBEDDING;
-	return AIF_KIND_CHAT;
+	return aif_adapter_spec_option(ad->spec, m, name);
 }
 
-const char *
-aif_kind_name(enum aif_kind kind)
+void
+aif_adapter_fail(struct aif_engine_result *out, enum aif_failure f, const struct aif_error *e)
 {
-	switch (kind) {
-	case AIF_KIND_COMPLETION:
-		return "completion";
-	case AIF_KIND_EMBEDDING:
-		return "embedding";
-	case AIF_KIND_CHAT:
-	default:
-		return "chat";
-	}
+	out->failure = f;
+	out->client_status = e->status;
+	snprintf(out->error_type, sizeof(out->error_type), "%s", e->type);
+	snprintf(out->error_code, sizeof(out->error_code), "%s", e->code);
+	snprintf(out->message, sizeof(out->message), "%s", e->message);
+	aif_utf8_trim_tail(out->message);
 }
 
 void
 aif_adapter_transport_failure(const char *what, int timed_out,
     struct aif_engine_result *out)
 {
-	out->failure = AIF_FAIL_RETRYABLE;
-	out->client_status = timed_out ? 504 : 503;
-	snprintf(out->error_type, sizeof(out->error_type), "server_error");
-	snprintf(out->error_code, sizeof(out->error_code), "%s",
-	    timed_out ? "engine_timeout" : "engine_unavailable");
-	snprintf(out->message, sizeof(out->message), "The engine could not be reached: %s",
+	struct aif_error e;
+
+	AIF_ERROR(&e, timed_out ? AIF_E_ENGINE_CALL_TIMEOUT : AIF_E_ENGINE_UNREACHABLE, NULL,
 	    what);
+	aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
 }
 
 void
@@ -69,61 +62,53 @@ aif_engine_result_clear(struct aif_engine_result *r)
 }
 
 void
-aif_adapter_set_error(struct aif_engine_result *out, enum aif_failure f, int status,
-    const char *type, const char *code)
-{
-	out->failure = f;
-	out->client_status = status;
-	snprintf(out->error_type, sizeof(out->error_type), "%s", type);
-	snprintf(out->error_code, sizeof(out->error_code), "%s", code ? code : "");
-}
-
-void
 aif_adapter_classify_status(long status, const char *emsg, int context_exceeded,
     struct aif_engine_result *out)
 {
+	struct aif_error e;
+	char num[24];
+
+	snprintf(num, sizeof(num), "%ld", status);
 	switch (status) {
 	case 400:
 	case 413:
 	case 422:
-		aif_adapter_set_error(out, AIF_FAIL_FATAL, 400, "invalid_request_error",
-		    context_exceeded ? "context_length_exceeded" : "engine_rejected_request");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine rejected the request: %s", emsg);
-		aif_utf8_trim_tail(out->message);
+		AIF_ERROR(&e, context_exceeded ? AIF_E_CONTEXT_LENGTH_EXCEEDED :
+		    AIF_E_ENGINE_REJECTED, NULL, emsg);
+		aif_adapter_fail(out, AIF_FAIL_FATAL, &e);
 		return;
 	case 401:
 	case 403:
 	case 404:
 	case 405:
 	case 501:
-		aif_adapter_set_error(out, AIF_FAIL_FATAL, 502, "server_error",
-		    "engine_misconfigured");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine refused the gateway's call (HTTP %ld); an operator must fix "
-		    "the model's configuration.", status);
+		AIF_ERROR(&e, AIF_E_ENGINE_MISCONFIGURED, NULL, num);
+		aif_adapter_fail(out, AIF_FAIL_FATAL, &e);
 		return;
 	case 429:
 	case 503:
-		aif_adapter_set_error(out, AIF_FAIL_OVERLOADED, 503, "server_error",
-		    "engine_overloaded");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine is overloaded (HTTP %ld), please try again later.", status);
+		AIF_ERROR(&e, AIF_E_ENGINE_OVERLOADED, NULL, num);
+		aif_adapter_fail(out, AIF_FAIL_OVERLOADED, &e);
 		return;
 	case 408:
 	case 504:
-		aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 504, "server_error",
-		    "engine_timeout");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine timed out (HTTP %ld).", status);
+		AIF_ERROR(&e, AIF_E_ENGINE_TIMEOUT, NULL, num);
+		aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
 		return;
 	default:
-		aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error",
-		    "engine_error");
-		snprintf(out->message, sizeof(out->message), "The engine failed (HTTP %ld).",
-		    status);
+		AIF_ERROR(&e, AIF_E_ENGINE_ERROR, NULL, num);
+		aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
 		return;
 	}
+}
+
+void
+aif_adapter_bad_response(struct aif_engine_result *out, const char *what)
+{
+	struct aif_error e;
+
+	AIF_ERROR(&e, AIF_E_ENGINE_BAD_RESPONSE, NULL, what);
+	aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
 }
 
 json_t *
@@ -148,4 +133,45 @@ aif_adapter_chunk(const char *model_id, enum aif_kind kind,
 	    "id", st->id, "object", "chat.completion.chunk", "created",
 	    (json_int_t)st->created, "model", model_id, "choices", "index", 0,
 	    "delta", "content", text, n, "logprobs", "finish_reason", frv);
+}
+
+enum aif_failure
+aif_adapter_append_chunk(json_t *chunks, json_t *chunk, struct aif_engine_result *err)
+{
+	if (chunk == NULL || json_array_append_new(chunks, chunk) != 0) {
+		aif_adapter_transport_failure("out of memory", 0, err);
+		return err->failure;
+	}
+	return AIF_FAIL_NONE;
+}
+
+enum aif_failure
+aif_adapter_role_chunk(const char *model_id, enum aif_kind kind,
+    const struct aif_stream_state *st, json_t *chunks, struct aif_engine_result *err)
+{
+	if (kind != AIF_KIND_CHAT || st->events != 1)
+		return AIF_FAIL_NONE;
+	return aif_adapter_append_chunk(chunks,
+	    aif_adapter_chunk(model_id, kind, st, 1, "", 0, NULL), err);
+}
+
+json_t *
+aif_adapter_event_object(const char *data, size_t len, struct aif_engine_result *err)
+{
+	json_t *ev = json_loadb(data, len, 0, NULL);
+
+	if (ev != NULL && json_is_object(ev))
+		return ev;
+	json_decref(ev);
+	aif_adapter_bad_response(err, "a malformed stream event");
+	return NULL;
+}
+
+enum aif_err
+aif_adapter_set_body(struct aif_engine_req *out, const json_t *body)
+{
+	if ((out->body = json_dumps(body, JSON_COMPACT)) == NULL)
+		return AIF_NOMEM;
+	out->body_len = strlen(out->body);
+	return AIF_OK;
 }

@@ -1,5 +1,6 @@
-/* tgi.c -- the `tgi` adapter for text-generation-inference's native API (see tgi.h and
- * shared/protocols.md §3, §6).
+/* tgi.c -- the `tgi` adapter for text-generation-inference's native API (see tgi.h,
+ * docs/ADAPTERS.md and TGI's OpenAPI document,
+ * https://huggingface.github.io/text-generation-inference/).
  *
  * build: POST {replica}/generate, or /generate_stream when the canonical request has
  * "stream": true, with {"inputs": prompt, "parameters": {...}}. The prompt is the chat
@@ -29,23 +30,6 @@
 #define COMPLETION_DEFAULT_TOKENS	16	/* OpenAI's default for /v1/completions */
 
 /* ------------------------------------------------------------------ build */
-
-/* Writes replica + path into out (cap bytes); AIF_TOOBIG when it does not fit. */
-static enum aif_err
-join_url(const char *base, const char *path, char *out, size_t cap)
-{
-	size_t blen = strlen(base);
-	int n;
-
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	n = snprintf(out, cap, "%.*s%s", (int)blen, base, path);
-	if (n < 0 || (size_t)n >= cap) {
-		out[0] = '\0';
-		return AIF_TOOBIG;
-	}
-	return AIF_OK;
-}
 
 /* The prompt of a completion request: a string, or an array of exactly one string.
  * Returns it borrowed from req, or NULL (token arrays, several prompts). */
@@ -142,9 +126,11 @@ tgi_build(const struct aif_model *m, const struct aif_replica *r, enum aif_kind 
 		goto out;
 	}
 	stream = json_is_true(json_object_get(req, "stream"));
-	if ((err = join_url(r->url, stream ? "/generate_stream" : "/generate", out->url,
-	    sizeof(out->url))) != AIF_OK)
+	if (aif_url_join(out->url, sizeof(out->url), r->url, stream ? "/generate_stream" :
+	    "/generate") != 0) {
+		err = AIF_TOOBIG;
 		goto out;
+	}
 	if (kind == AIF_KIND_CHAT) {
 		if ((err = aif_chat_template_render(m->chat_template,
 		    json_object_get(req, "messages"), &rendered, &plen)) != AIF_OK)
@@ -166,12 +152,7 @@ tgi_build(const struct aif_model *m, const struct aif_replica *r, enum aif_kind 
 		err = AIF_NOMEM;
 		goto out;
 	}
-	if ((out->body = json_dumps(body, JSON_COMPACT)) == NULL) {
-		err = AIF_NOMEM;
-		goto out;
-	}
-	out->body_len = strlen(out->body);
-	err = AIF_OK;
+	err = aif_adapter_set_body(out, body);
 out:
 	if (err != AIF_OK)
 		memset(out, 0, sizeof(*out));
@@ -211,10 +192,9 @@ classify(long status, const char *emsg, struct aif_engine_result *out)
 {
 	if (status == 424) {
 		/* a generation error: the engine's text may quote the input, not copied */
-		aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error",
-		    "engine_error");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine failed during generation (HTTP 424).");
+		struct aif_error e;
+		AIF_ERROR(&e, AIF_E_ENGINE_GENERATION_FAILED, NULL, " (HTTP 424)");
+		aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
 		return;
 	}
 	aif_adapter_classify_status(status, emsg,
@@ -250,13 +230,6 @@ classify_body(long status, const char *body, size_t len, struct aif_engine_resul
 		error_text(root, emsg, sizeof(emsg));
 	json_decref(root);
 	classify(status, emsg, out);
-}
-
-static void
-bad_response(struct aif_engine_result *out, const char *what)
-{
-	aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
-	snprintf(out->message, sizeof(out->message), "The engine returned %s.", what);
 }
 
 /* ------------------------------------------------------------------ answers */
@@ -319,7 +292,7 @@ tgi_parse(const struct aif_model *m, enum aif_kind kind, long status, const char
 	if (!json_is_object(ans) || !json_is_string(text) ||
 	    json_object_get(ans, "error") != NULL) {
 		json_decref(root);
-		bad_response(out, "a malformed response");
+		aif_adapter_bad_response(out, "a malformed response");
 		return;
 	}
 	details = json_object_get(ans, "details");
@@ -354,31 +327,18 @@ tgi_parse(const struct aif_model *m, enum aif_kind kind, long status, const char
 
 
 static enum aif_failure
-append_chunk(json_t *chunks, json_t *chunk, struct aif_engine_result *err)
-{
-	if (chunk == NULL || json_array_append_new(chunks, chunk) != 0) {
-		aif_adapter_transport_failure("out of memory", 0, err);
-		return err->failure;
-	}
-	return AIF_FAIL_NONE;
-}
-
-static enum aif_failure
 tgi_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
     size_t len, struct aif_stream_state *st, json_t *chunks,
     struct aif_engine_result *err)
 {
-	json_t *ev = json_loadb(data, len, 0, NULL);
+	json_t *ev = aif_adapter_event_object(data, len, err);
 	const json_t *e, *tok, *text, *gen, *details;
 	const char *s = "";
 	size_t n = 0;
 	enum aif_failure f = AIF_FAIL_NONE;
 
-	if (ev == NULL || !json_is_object(ev)) {
-		bad_response(err, "a malformed stream event");
-		f = err->failure;
-		goto out;
-	}
+	if (ev == NULL)
+		return err->failure;
 	if ((e = json_object_get(ev, "error")) != NULL && !json_is_null(e)) {
 		const json_t *type = json_object_get(ev, "error_type");
 		char emsg[400];
@@ -399,9 +359,7 @@ tgi_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 		s = json_string_value(text);
 		n = json_string_length(text);
 	}
-	if (kind == AIF_KIND_CHAT && st->events == 1 &&
-	    (f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 1, "", 0, NULL), err)) !=
-	    AIF_FAIL_NONE)
+	if ((f = aif_adapter_role_chunk(m->id, kind, st, chunks, err)) != AIF_FAIL_NONE)
 		goto out;
 	if (tok != NULL)
 		st->completion_tokens++;
@@ -414,10 +372,11 @@ tgi_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 			st->completion_tokens = count_field(details, "generated_tokens");
 		st->prompt_tokens = prompt_count(details);
 		st->done = 1;
-		f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 0, s, n, st->finish_reason),
-		    err);
+		f = aif_adapter_append_chunk(chunks,
+		    aif_adapter_chunk(m->id, kind, st, 0, s, n, st->finish_reason), err);
 	} else if (n > 0) {
-		f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 0, s, n, NULL), err);
+		f = aif_adapter_append_chunk(chunks,
+		    aif_adapter_chunk(m->id, kind, st, 0, s, n, NULL), err);
 	}
 out:
 	json_decref(ev);
@@ -426,7 +385,7 @@ out:
 
 const struct aif_adapter aif_adapter_tgi = {
 	.abi = AIF_ADAPTER_ABI,
-	.name = "tgi",
+	.spec = &aif_spec_tgi,
 	.build = tgi_build,
 	.parse = tgi_parse,
 	.parse_event = tgi_parse_event,

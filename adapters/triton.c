@@ -1,5 +1,8 @@
-/* triton.c -- the `triton` adapter for NVIDIA Triton / KServe v2 (see triton.h and
- * shared/protocols.md §4, §6).
+/* triton.c -- the `triton` adapter for NVIDIA Triton / KServe v2 (see triton.h,
+ * docs/ADAPTERS.md, the KServe v2 inference protocol,
+ * https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/, and
+ * Triton's generate extension, docs/protocol/extension_generate.md in
+ * https://github.com/triton-inference-server/server).
  *
  * Modes (models[].triton.mode):
  *   infer     POST /v2/models/{upstream}/infer with the tensors text_input (BYTES
@@ -41,6 +44,8 @@
 #define EMBED_MAX_VALUES		(4u << 20)	/* floats in one answer */
 #define NESTING_MAX			8	/* depth of nested tensor data */
 #define CTX_PREFIX			"aif1-"
+
+#define T_OPT(m, name)	aif_adapter_option(&aif_adapter_triton, (m), (name))
 
 /* What build told parse through the request id. */
 struct call_ctx {
@@ -157,16 +162,14 @@ strip_echo(const struct call_ctx *c, const char **s, size_t *n)
 	}
 }
 
+/* base + "/v2/models/<model>/<what>" into out (cap bytes). */
 static enum aif_err
 join_url(const char *base, const char *model, const char *what, char *out, size_t cap)
 {
-	size_t blen = strlen(base);
-	int n;
+	char path[AIF_ENGINE_URL_MAX];
+	int n = snprintf(path, sizeof(path), "/v2/models/%s/%s", model, what);
 
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	n = snprintf(out, cap, "%.*s/v2/models/%s/%s", (int)blen, base, model, what);
-	if (n < 0 || (size_t)n >= cap) {
+	if (n < 0 || (size_t)n >= sizeof(path) || aif_url_join(out, cap, base, path) != 0) {
 		out[0] = '\0';
 		return AIF_TOOBIG;
 	}
@@ -250,34 +253,34 @@ build_generation(const struct aif_model *m, const json_t *req, const char *ctxid
 	if ((*body = json_object()) == NULL)
 		return AIF_NOMEM;
 	rc |= json_object_set_new(*body, "id", json_string(ctxid));
-	if (strcmp(m->triton.mode, "generate") == 0) {
-		rc |= json_object_set_new(*body, m->triton.text_input,
+	if (strcmp(T_OPT(m, "mode"), "generate") == 0) {
+		rc |= json_object_set_new(*body, T_OPT(m, "text_input"),
 		    json_stringn(prompt, plen));
-		rc |= json_object_set_new(*body, m->triton.max_tokens_input,
+		rc |= json_object_set_new(*body, T_OPT(m, "max_tokens_input"),
 		    json_integer(max_tokens));
 		if (temperature > 0)
 			rc |= json_object_set_new(*body, "temperature", json_real(temperature));
 		if (top_p > 0)
 			rc |= json_object_set_new(*body, "top_p", json_real(top_p));
-		rc |= json_object_set_new(*body, m->triton.stream_input, json_boolean(stream));
+		rc |= json_object_set_new(*body, T_OPT(m, "stream_input"), json_boolean(stream));
 	} else {
 		json_t *in = json_array();
 
-		rc |= json_array_append_new(in, tensor(m->triton.text_input, "BYTES", 1,
+		rc |= json_array_append_new(in, tensor(T_OPT(m, "text_input"), "BYTES", 1,
 		    json_pack("[s%]", prompt, plen)));
-		rc |= json_array_append_new(in, tensor(m->triton.max_tokens_input,
-		    m->triton.max_tokens_type, 1, json_pack("[I]", (json_int_t)max_tokens)));
+		rc |= json_array_append_new(in, tensor(T_OPT(m, "max_tokens_input"),
+		    T_OPT(m, "max_tokens_type"), 1, json_pack("[I]", (json_int_t)max_tokens)));
 		if (temperature > 0)
 			rc |= json_array_append_new(in, tensor("temperature", "FP32", 1,
 			    json_pack("[f]", temperature)));
 		if (top_p > 0)
 			rc |= json_array_append_new(in, tensor("top_p", "FP32", 1,
 			    json_pack("[f]", top_p)));
-		rc |= json_array_append_new(in, tensor(m->triton.stream_input, "BOOL", 1,
+		rc |= json_array_append_new(in, tensor(T_OPT(m, "stream_input"), "BOOL", 1,
 		    json_pack("[b]", 0)));
 		rc |= json_object_set_new(*body, "inputs", in);
 		rc |= json_object_set_new(*body, "outputs",
-		    json_pack("[{s:s}]", "name", m->triton.text_output));
+		    json_pack("[{s:s}]", "name", T_OPT(m, "text_output")));
 	}
 	return rc == 0 ? AIF_OK : AIF_NOMEM;
 }
@@ -315,8 +318,8 @@ build_embedding(const struct aif_model *m, const json_t *req, json_t **body)
 		return err;
 	}
 	*body = json_pack("{s:s,s:[o],s:[{s:s}]}", "id", ctxid, "inputs",
-	    tensor(m->triton.text_input, "BYTES", (json_int_t)json_array_size(data), data),
-	    "outputs", "name", m->triton.embedding_output);
+	    tensor(T_OPT(m, "text_input"), "BYTES", (json_int_t)json_array_size(data), data),
+	    "outputs", "name", T_OPT(m, "embedding_output"));
 	return *body == NULL ? AIF_NOMEM : AIF_OK;
 }
 
@@ -331,7 +334,7 @@ triton_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 	struct call_ctx c;
 	char ctxid[128];
 	const json_t *n;
-	int stream, generate = strcmp(m->triton.mode, "generate") == 0;
+	int stream, generate = strcmp(T_OPT(m, "mode"), "generate") == 0;
 	enum aif_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -376,12 +379,7 @@ triton_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 	if ((err = join_url(r->url, m->upstream_model, path, out->url,
 	    sizeof(out->url))) != AIF_OK)
 		goto out;
-	if ((out->body = json_dumps(body, JSON_COMPACT)) == NULL) {
-		err = AIF_NOMEM;
-		goto out;
-	}
-	out->body_len = strlen(out->body);
-	err = AIF_OK;
+	err = aif_adapter_set_body(out, body);
 out:
 	if (err != AIF_OK) {
 		free(out->body);
@@ -446,24 +444,14 @@ classify(long status, const char *emsg, struct aif_engine_result *out)
 	if (strcasestr(emsg, "Exceeds maximum queue size") != NULL)
 		status = 503;	/* UNAVAILABLE: the dynamic batcher's queue is full */
 	if ((status == 400 || status == 413 || status == 422) && names_misconfiguration(emsg)) {
-		aif_adapter_set_error(out, AIF_FAIL_FATAL, 502, "server_error",
-		    "engine_misconfigured");
-		snprintf(out->message, sizeof(out->message),
-		    "The engine refused the gateway's call; an operator must fix the "
-		    "model's configuration: %s", emsg);
-		aif_utf8_trim_tail(out->message);
+		struct aif_error e;
+		AIF_ERROR(&e, AIF_E_ENGINE_MISCONFIGURED_SAYS, NULL, emsg);
+		aif_adapter_fail(out, AIF_FAIL_FATAL, &e);
 		return;
 	}
 	aif_adapter_classify_status(status, emsg,
 	    strcasestr(emsg, "exceeds maximum input length") != NULL ||
 	    strcasestr(emsg, "context length") != NULL, out);
-}
-
-static void
-bad_response(struct aif_engine_result *out, const char *what)
-{
-	aif_adapter_set_error(out, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_bad_response");
-	snprintf(out->message, sizeof(out->message), "The engine returned %s.", what);
 }
 
 /* ------------------------------------------------------------------ answers */
@@ -513,13 +501,13 @@ parse_text(const struct aif_model *m, enum aif_kind kind, json_t *root,
 	int chat = kind == AIF_KIND_CHAT;
 	json_t *resp;
 
-	if (strcmp(m->triton.mode, "generate") == 0)
-		text = first_string(json_object_get(root, m->triton.text_output), 0);
+	if (strcmp(T_OPT(m, "mode"), "generate") == 0)
+		text = first_string(json_object_get(root, T_OPT(m, "text_output")), 0);
 	else
-		text = first_string(json_object_get(output_named(root, m->triton.text_output),
+		text = first_string(json_object_get(output_named(root, T_OPT(m, "text_output")),
 		    "data"), 0);
 	if (text == NULL) {
-		bad_response(out, "no text output");
+		aif_adapter_bad_response(out, "no text output");
 		return;
 	}
 	ctx_parse(json_object_get(root, "id"), &c);
@@ -576,7 +564,7 @@ flatten(const json_t *v, json_t *flat, int depth)
 static void
 parse_embedding(const struct aif_model *m, json_t *root, struct aif_engine_result *out)
 {
-	const json_t *o = output_named(root, m->triton.embedding_output);
+	const json_t *o = output_named(root, T_OPT(m, "embedding_output"));
 	const json_t *shape = json_object_get(o, "shape"), *d;
 	json_t *flat = json_array(), *data = json_array(), *resp;
 	struct call_ctx c;
@@ -587,14 +575,14 @@ parse_embedding(const struct aif_model *m, json_t *root, struct aif_engine_resul
 		goto out;
 	}
 	if (o == NULL || ndims == 0 || flatten(json_object_get(o, "data"), flat, 0) != 0) {
-		bad_response(out, "no usable embedding output");
+		aif_adapter_bad_response(out, "no usable embedding output");
 		goto out;
 	}
 	/* the last dimension is the vector, the others multiply to the row count */
 	json_array_foreach(shape, i, d) {
 		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
 		    json_integer_value(d) > EMBED_MAX_VALUES) {
-			bad_response(out, "an embedding output of bad shape");
+			aif_adapter_bad_response(out, "an embedding output of bad shape");
 			goto out;
 		}
 		if (i + 1 == ndims)
@@ -602,14 +590,14 @@ parse_embedding(const struct aif_model *m, json_t *root, struct aif_engine_resul
 		else
 			rows *= (size_t)json_integer_value(d);
 		if (rows > EMBED_MAX_VALUES) {
-			bad_response(out, "an embedding output of bad shape");
+			aif_adapter_bad_response(out, "an embedding output of bad shape");
 			goto out;
 		}
 	}
 	ctx_parse(json_object_get(root, "id"), &c);
 	if (rows * dim != json_array_size(flat) ||
 	    (c.known && (int64_t)rows != c.limit)) {
-		bad_response(out, "embeddings that do not match their shape or inputs");
+		aif_adapter_bad_response(out, "embeddings that do not match their shape or inputs");
 		goto out;
 	}
 	for (i = 0; i < rows; i++) {
@@ -658,7 +646,7 @@ triton_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 	}
 	root = json_loadb(body, len, 0, NULL);
 	if (!json_is_object(root) || json_object_get(root, "error") != NULL)
-		bad_response(out, "a malformed response");
+		aif_adapter_bad_response(out, "a malformed response");
 	else if (kind == AIF_KIND_EMBEDDING)
 		parse_embedding(m, root, out);
 	else
@@ -669,32 +657,19 @@ triton_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 /* ------------------------------------------------------------------ streaming */
 
 static enum aif_failure
-append_chunk(json_t *chunks, json_t *chunk, struct aif_engine_result *err)
-{
-	if (chunk == NULL || json_array_append_new(chunks, chunk) != 0) {
-		aif_adapter_transport_failure("out of memory", 0, err);
-		return err->failure;
-	}
-	return AIF_FAIL_NONE;
-}
-
-static enum aif_failure
 triton_parse_event(const struct aif_model *m, enum aif_kind kind, const char *data,
     size_t len, struct aif_stream_state *st, json_t *chunks,
     struct aif_engine_result *err)
 {
-	json_t *ev = json_loadb(data, len, 0, NULL);
+	json_t *ev = aif_adapter_event_object(data, len, err);
 	const json_t *e, *text;
 	struct call_ctx c;
 	const char *s = "";
 	size_t n = 0;
 	enum aif_failure f = AIF_FAIL_NONE;
 
-	if (ev == NULL || !json_is_object(ev)) {
-		bad_response(err, "a malformed stream event");
-		f = err->failure;
-		goto out;
-	}
+	if (ev == NULL)
+		return err->failure;
 	if ((e = json_object_get(ev, "error")) != NULL && !json_is_null(e)) {
 		char emsg[400];
 
@@ -705,28 +680,27 @@ triton_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 			classify(503, emsg, err);
 		} else {
 			/* the engine's text may quote the input: not copied */
-			aif_adapter_set_error(err, AIF_FAIL_RETRYABLE, 502, "server_error", "engine_error");
-			snprintf(err->message, sizeof(err->message),
-			    "The engine failed during generation.");
+			struct aif_error ge;
+			AIF_ERROR(&ge, AIF_E_ENGINE_GENERATION_FAILED, NULL, "");
+			aif_adapter_fail(err, AIF_FAIL_RETRYABLE, &ge);
 		}
 		f = err->failure;
 		goto out;
 	}
 	st->events++;
 	ctx_parse(json_object_get(ev, "id"), &c);
-	if ((text = first_string(json_object_get(ev, m->triton.text_output), 0)) != NULL) {
+	if ((text = first_string(json_object_get(ev, T_OPT(m, "text_output")), 0)) != NULL) {
 		s = json_string_value(text);
 		n = json_string_length(text);
 		if (st->completion_tokens == 0)
 			strip_echo(&c, &s, &n);	/* a prompt echo comes first */
 	}
-	if (kind == AIF_KIND_CHAT && st->events == 1 &&
-	    (f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 1, "", 0, NULL), err)) !=
-	    AIF_FAIL_NONE)
+	if ((f = aif_adapter_role_chunk(m->id, kind, st, chunks, err)) != AIF_FAIL_NONE)
 		goto out;
 	if (n > 0) {
 		st->completion_tokens++;
-		f = append_chunk(chunks, aif_adapter_chunk(m->id, kind, st, 0, s, n, NULL), err);
+		f = aif_adapter_append_chunk(chunks,
+		    aif_adapter_chunk(m->id, kind, st, 0, s, n, NULL), err);
 	}
 	if (c.known) {
 		st->prompt_tokens = c.prompt_tokens;
@@ -754,7 +728,7 @@ triton_end_stream(const struct aif_model *m, enum aif_kind kind, struct aif_stre
 
 const struct aif_adapter aif_adapter_triton = {
 	.abi = AIF_ADAPTER_ABI,
-	.name = "triton",
+	.spec = &aif_spec_triton,
 	.build = triton_build,
 	.parse = triton_parse,
 	.parse_event = triton_parse_event,

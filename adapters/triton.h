@@ -1,6 +1,7 @@
 /* triton.h -- the `triton` adapter: NVIDIA Triton / KServe v2 (POST
  * /v2/models/{m}/infer, and Triton's generate extension /generate, /generate_stream;
- * shared/protocols.md §4). Tensor names and the mode come from YAML models[].triton. */
+ * docs/ADAPTERS.md). Tensor names and the mode come from the model's `triton:`
+ * section (the adapter's options, triton.c). */
 #ifndef AIF_ADAPTER_TRITON_H
 #define AIF_ADAPTER_TRITON_H
 

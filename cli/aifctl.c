@@ -9,6 +9,7 @@
  *   aifctl [--config FILE] workers | queue | top [--format table|json]  (cmd_ops.c)
  *   aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model] [--format F]
  *   aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]   (cmd_pii.c)
+ *   aifctl version | --version
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -18,13 +19,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apikey.h"
+#include "adapter.h"
 #include "commands.h"
-#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "migrate.h"
 #include "util.h"
+#include "version.h"
 
 #define SCRIPT_MAX	(1u << 20)
 #define MIGRATIONS_MAX	1000
@@ -53,7 +55,8 @@ usage(void)
 	    "       aifctl [--config FILE] workers | queue [--format table|json] | top\n"
 	    "       aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model]\n"
 	    "                                    [--format table|csv|json]\n"
-	    "       aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]\n");
+	    "       aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]\n"
+	    "       aifctl version\n");
 	exit(2);
 }
 
@@ -63,7 +66,9 @@ load(const char *path)
 	struct aif_config *cfg = NULL;
 	char errbuf[16384];
 
-	if (aif_cfg_load(path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+	/* with the adapters' checks: what a worker would refuse is refused here too */
+	if (aif_cfg_load_with(path, &aif_adapters_cfg, &cfg, errbuf, sizeof(errbuf)) !=
+	    AIF_OK) {
 		fputs(errbuf, stderr);
 		if (errbuf[0] != '\0' && errbuf[strlen(errbuf) - 1] != '\n')
 			fputc('\n', stderr);
@@ -118,12 +123,6 @@ read_file(const char *path, size_t *len)
 static int
 cmd_migrate(const struct aif_config *cfg, const char *dir)
 {
-	static const char create[] =
-	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	    " version INT UNSIGNED NOT NULL PRIMARY KEY,"
-	    " name VARCHAR(255) NOT NULL,"
-	    " applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
-	    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 	struct aif_db *db = NULL;
 	struct dirent *de;
 	char *names[MIGRATIONS_MAX];
@@ -150,47 +149,34 @@ cmd_migrate(const struct aif_config *cfg, const char *dir)
 		fprintf(stderr, "aifctl: cannot connect to the database\n");
 		goto out;
 	}
-	if (aif_db_exec(db, create, NULL, 0, NULL, NULL) != AIF_OK)
+	if (aif_migrate_begin(db) != AIF_OK) {
+		fprintf(stderr, "aifctl: cannot take the migration lock\n");
 		goto out;
-	{
-		struct aif_dbrows *lock = NULL;
-		struct aif_dbp p[] = { AIF_P_STR("aif_migrate") };
-		if (aif_db_query(db, "SELECT GET_LOCK(?, 60)", p, 1, &lock) != AIF_OK)
-			goto out;
-		aif_dbrows_free(lock);
 	}
 	for (size_t i = 0; i < n; i++) {
-		char path[4096];
+		char path[4096], num[4] = { names[i][0], names[i][1], names[i][2], 0 };
 		int64_t version = 0;
-		struct aif_dbrows *rows = NULL;
-		char num[4] = { names[i][0], names[i][1], names[i][2], 0 };
+		int done = 0, pn;
 		size_t len = 0;
 		char *script;
 
 		(void)aif_parse_i64(num, 0, 999, &version);
-		struct aif_dbp p[] = { AIF_P_I64(version), AIF_P_STR(names[i]) };
-		if (aif_db_query(db, "SELECT version FROM schema_migrations WHERE version = ?",
-		    p, 1, &rows) != AIF_OK)
+		if (aif_migrate_applied(db, (int)version, &done) != AIF_OK)
 			goto out;
-		size_t found = rows->nrows;
-		aif_dbrows_free(rows);
-		if (found > 0)
+		if (done)
 			continue;
-		int pn = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		pn = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (pn < 0 || (size_t)pn >= sizeof(path) ||
 		    (script = read_file(path, &len)) == NULL) {
 			fprintf(stderr, "aifctl: cannot read %s/%s\n", dir, names[i]);
 			goto out;
 		}
-		enum aif_err err = aif_db_exec_script(db, script, len);
+		enum aif_err err = aif_migrate_apply(db, (int)version, names[i], script, len);
 		free(script);
 		if (err != AIF_OK) {
 			fprintf(stderr, "aifctl: migration %s failed\n", names[i]);
 			goto out;
 		}
-		if (aif_db_exec(db, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-		    p, 2, NULL, NULL) != AIF_OK)
-			goto out;
 		printf("applied %s\n", names[i]);
 		applied++;
 	}
@@ -211,7 +197,7 @@ main(int argc, char **argv)
 	int rc, i = 1;
 
 	aif_log_init("aifctl");
-	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+	while (i < argc && strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i], "--version") != 0) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[i + 1];
 			i += 2;
@@ -221,6 +207,10 @@ main(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage();
+	if (strcmp(argv[i], "version") == 0 || strcmp(argv[i], "--version") == 0) {
+		printf("aifctl %s\n", AIF_VERSION);
+		return 0;
+	}
 	if (config_path == NULL)
 		config_path = default_config();
 	if (strcmp(argv[i], "config") == 0) {

@@ -58,6 +58,100 @@ cell(json_t *o, const char *k, char *buf, size_t cap)
 	return "-";
 }
 
+/* aifctl keys create --name N --role R [--tenant T] [--rpm ...]: the secret, once. */
+static enum aif_err
+create(const struct aif_config *cfg, struct aif_auth *auth, struct aif_db *db, int argc,
+    char **argv, json_t **out)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "tenant", required_argument, NULL, 't' },
+		{ "rpm", required_argument, NULL, 'R' },
+		{ "tpm", required_argument, NULL, 'T' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "max-priority", required_argument, NULL, 'p' },
+		{ "expires-in", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct aif_key_attrs a = { .rpm = -1, .tpm = -1, .monthly_budget_micros = -1,
+	    .max_priority = -1 };
+	enum aif_err err;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n': a.name = optarg; break;
+		case 'r': a.role = optarg; break;
+		case 't': a.tenant = optarg; break;
+		case 'R': a.rpm = num(optarg, 0, 1000000000); break;
+		case 'T': a.tpm = num(optarg, 0, 100000000000LL); break;
+		case 'b': a.monthly_budget_micros = num(optarg, 0, INT64_MAX / 4); break;
+		case 'p': a.max_priority = (int)num(optarg, 0, 9); break;
+		case 'e': a.expires_in_s = num(optarg, 1, 10LL * 365 * 86400); break;
+		default: usage();
+		}
+	}
+	if (a.name == NULL || a.role == NULL || strlen(a.name) > 128 ||
+	    (a.tenant != NULL && strlen(a.tenant) > 128))
+		usage();
+	if (aif_cfg_role(cfg, a.role) == NULL) {
+		fprintf(stderr, "aifctl: no role '%s' in %s\n", a.role, cfg->path);
+		return AIF_CONFIG;
+	}
+	if ((err = aif_keys_create(auth, db, &a, out)) == AIF_OK)
+		print_secret(*out);
+	return err;
+}
+
+/* aifctl keys list [--format json]: every key, no secrets. */
+static enum aif_err
+list(struct aif_db *db, int json, json_t **out)
+{
+	enum aif_err err;
+	char b[9][32];
+	json_t *k;
+	size_t i;
+
+	if ((err = aif_keys_list(db, 100000, out)) != AIF_OK)
+		return err;
+	if (json) {
+		char *s = json_dumps(*out, JSON_INDENT(2));
+		printf("%s\n", s ? s : "[]");
+		free(s);
+		return AIF_OK;
+	}
+	printf("%-6s %-12s %-20s %-10s %-16s %-8s %-8s %-12s %s\n", "ID", "PREFIX", "NAME",
+	    "ROLE", "TENANT", "RPM", "TPM", "BUDGET", "ACTIVE");
+	json_array_foreach(*out, i, k)
+		printf("%-6s %-12s %-20.20s %-10s %-16.16s %-8s %-8s %-12s %s\n",
+		    cell(k, "id", b[0], 32), cell(k, "key_prefix", b[1], 32),
+		    cell(k, "name", b[2], 32), cell(k, "role", b[3], 32),
+		    cell(k, "tenant", b[4], 32), cell(k, "rpm", b[5], 32),
+		    cell(k, "tpm", b[6], 32), cell(k, "monthly_budget_micros", b[7], 32),
+		    json_is_true(json_object_get(k, "active")) ? "yes" : "no");
+	return AIF_OK;
+}
+
+/* aifctl keys rotate ID [--grace S]: the new secret, once. */
+static enum aif_err
+rotate(struct aif_auth *auth, struct aif_db *db, int argc, char **argv, json_t **out)
+{
+	int64_t grace = 0;
+	enum aif_err err;
+
+	if (argc == 5) {
+		if (strcmp(argv[3], "--grace") != 0)
+			usage();
+		grace = num(argv[4], 0, 30LL * 86400);
+	}
+	if ((err = aif_keys_rotate(auth, db, (uint64_t)num(argv[2], 1, INT64_MAX), grace,
+	    out)) == AIF_OK)
+		print_secret(*out);
+	return err;
+}
+
 int
 aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv)
 {
@@ -76,68 +170,11 @@ aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(argv[1], "create") == 0) {
-		static const struct option opts[] = {
-			{ "name", required_argument, NULL, 'n' },
-			{ "role", required_argument, NULL, 'r' },
-			{ "tenant", required_argument, NULL, 't' },
-			{ "rpm", required_argument, NULL, 'R' },
-			{ "tpm", required_argument, NULL, 'T' },
-			{ "budget", required_argument, NULL, 'b' },
-			{ "max-priority", required_argument, NULL, 'p' },
-			{ "expires-in", required_argument, NULL, 'e' },
-			{ NULL, 0, NULL, 0 },
-		};
-		struct aif_key_attrs a = { .rpm = -1, .tpm = -1, .monthly_budget_micros = -1,
-		    .max_priority = -1 };
-		int ch;
-		optind = 1;
-		while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-			switch (ch) {
-			case 'n': a.name = optarg; break;
-			case 'r': a.role = optarg; break;
-			case 't': a.tenant = optarg; break;
-			case 'R': a.rpm = num(optarg, 0, 1000000000); break;
-			case 'T': a.tpm = num(optarg, 0, 100000000000LL); break;
-			case 'b': a.monthly_budget_micros = num(optarg, 0, INT64_MAX / 4); break;
-			case 'p': a.max_priority = (int)num(optarg, 0, 9); break;
-			case 'e': a.expires_in_s = num(optarg, 1, 10LL * 365 * 86400); break;
-			default: usage();
-			}
-		}
-		if (a.name == NULL || a.role == NULL || strlen(a.name) > 128 ||
-		    (a.tenant != NULL && strlen(a.tenant) > 128))
-			usage();
-		if (aif_cfg_role(cfg, a.role) == NULL) {
-			fprintf(stderr, "aifctl: no role '%s' in %s\n", a.role, cfg->path);
+		if ((err = create(cfg, auth, db, argc - 1, argv + 1, &out)) == AIF_CONFIG)
 			goto out;
-		}
-		if ((err = aif_keys_create(auth, db, &a, &out)) == AIF_OK)
-			print_secret(out);
 	} else if (strcmp(argv[1], "list") == 0) {
-		int json = argc >= 4 && strcmp(argv[2], "--format") == 0 &&
-		    strcmp(argv[3], "json") == 0;
-		if ((err = aif_keys_list(db, 100000, &out)) == AIF_OK) {
-			size_t i;
-			json_t *k;
-			char b[9][32];
-			if (json) {
-				char *s = json_dumps(out, JSON_INDENT(2));
-				printf("%s\n", s ? s : "[]");
-				free(s);
-			} else {
-				printf("%-6s %-12s %-20s %-10s %-16s %-8s %-8s %-12s %s\n", "ID",
-				    "PREFIX", "NAME", "ROLE", "TENANT", "RPM", "TPM", "BUDGET",
-				    "ACTIVE");
-				json_array_foreach(out, i, k)
-					printf("%-6s %-12s %-20.20s %-10s %-16.16s %-8s %-8s %-12s %s\n",
-					    cell(k, "id", b[0], 32), cell(k, "key_prefix", b[1], 32),
-					    cell(k, "name", b[2], 32), cell(k, "role", b[3], 32),
-					    cell(k, "tenant", b[4], 32), cell(k, "rpm", b[5], 32),
-					    cell(k, "tpm", b[6], 32),
-					    cell(k, "monthly_budget_micros", b[7], 32),
-					    json_is_true(json_object_get(k, "active")) ? "yes" : "no");
-			}
-		}
+		err = list(db, argc >= 4 && strcmp(argv[2], "--format") == 0 &&
+		    strcmp(argv[3], "json") == 0, &out);
 	} else if (strcmp(argv[1], "show") == 0 && argc == 3) {
 		if ((err = aif_keys_show(db, (uint64_t)num(argv[2], 1, INT64_MAX), &out)) ==
 		    AIF_OK) {
@@ -149,15 +186,7 @@ aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv)
 		if ((err = aif_keys_revoke(db, (uint64_t)num(argv[2], 1, INT64_MAX))) == AIF_OK)
 			printf("revoked key %s (every aif-api refuses it within 2 s)\n", argv[2]);
 	} else if (strcmp(argv[1], "rotate") == 0 && (argc == 3 || argc == 5)) {
-		int64_t grace = 0;
-		if (argc == 5) {
-			if (strcmp(argv[3], "--grace") != 0)
-				usage();
-			grace = num(argv[4], 0, 30LL * 86400);
-		}
-		if ((err = aif_keys_rotate(auth, db, (uint64_t)num(argv[2], 1, INT64_MAX), grace,
-		    &out)) == AIF_OK)
-			print_secret(out);
+		err = rotate(auth, db, argc, argv, &out);
 	} else {
 		usage();
 	}

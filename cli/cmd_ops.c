@@ -11,30 +11,12 @@
 
 #include "commands.h"
 #include "db.h"
+#include "jobs.h"
+#include "registry.h"
+#include "scaling.h"
 #include "util.h"
 
-static const char q_workers[] =
-    "SELECT id, instance, host, pid, state, slots, in_flight,"
-    " DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s'),"
-    " ROUND(TIMESTAMPDIFF(MICROSECOND, heartbeat_at, NOW(6)) / 1000000, 1)"
-    " FROM workers WHERE state <> 'stopped' OR stopped_at > NOW(6) - INTERVAL 10 MINUTE"
-    " ORDER BY id";
-static const char q_queue[] =
-    "SELECT model, priority, state, COUNT(*),"
-    " ROUND(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)) / 1000000, 1)"
-    " FROM jobs WHERE state IN ('queued','running','compensating')"
-    " GROUP BY model, priority, state ORDER BY model, priority DESC, state";
-static const char q_replicas[] =
-    "SELECT model, replica, SUM(in_flight), MAX(circuit_open) FROM replica_state"
-    " WHERE updated_at > NOW(6) - INTERVAL 30 SECOND GROUP BY model, replica"
-    " ORDER BY model, replica";
-static const char q_decisions[] =
-    "SELECT DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s'), scope, current, desired, action, reason"
-    " FROM autoscale_decisions ORDER BY id DESC LIMIT 5";
-static const char q_minute[] =
-    "SELECT (SELECT COUNT(*) FROM `usage` WHERE created_at > NOW(6) - INTERVAL 1 MINUTE),"
-    " (SELECT COUNT(*) FROM jobs WHERE state = 'failed'"
-    "  AND finished_at > NOW(6) - INTERVAL 1 MINUTE)";
+#define REPLICA_STALE_S	30	/* replicas no live worker reported since are not shown */
 
 static void
 usage(void)
@@ -51,18 +33,24 @@ c(const struct aif_dbrows *r, size_t row, size_t col)
 	return s != NULL ? s : "-";
 }
 
-/* Rows as a JSON array of objects with the given column names. */
+/* Rows as a JSON array of objects keyed by the statement's column names, each renamed
+ * where `rename` says so ({"from", "to"} pairs, NULL-terminated). */
 static void
-print_json(const struct aif_dbrows *r, const char *const *cols)
+print_json(const struct aif_dbrows *r, const char *const *rename)
 {
 	json_t *a = json_array();
 	char *s;
 
 	for (size_t i = 0; i < r->nrows; i++) {
 		json_t *o = json_object();
-		for (size_t k = 0; k < r->ncols; k++)
-			json_object_set_new(o, cols[k], aif_dbrows_get(r, i, k) ?
+		for (size_t k = 0; k < r->ncols; k++) {
+			const char *name = r->names != NULL ? r->names[k] : "?";
+			for (size_t x = 0; rename != NULL && rename[x] != NULL; x += 2)
+				if (strcmp(rename[x], name) == 0)
+					name = rename[x + 1];
+			json_object_set_new(o, name, aif_dbrows_get(r, i, k) ?
 			    json_string(aif_dbrows_get(r, i, k)) : json_null());
+		}
 		json_array_append_new(a, o);
 	}
 	s = json_dumps(a, JSON_INDENT(2));
@@ -74,36 +62,41 @@ print_json(const struct aif_dbrows *r, const char *const *cols)
 static int
 show_workers(struct aif_db *db, int json)
 {
-	static const char *const cols[] = { "id", "instance", "host", "pid", "state", "slots",
-	    "in_flight", "started_at", "heartbeat_age_s" };
 	struct aif_dbrows *r = NULL, *rep = NULL, *dec = NULL;
 	int rc = 1;
 
-	if (aif_db_query(db, q_workers, NULL, 0, &r) != AIF_OK)
+	if (aif_registry_workers(db, &r) != AIF_OK)
 		goto out;
 	if (json) {
-		print_json(r, cols);
+		print_json(r, NULL);
 		rc = 0;
 		goto out;
 	}
 	printf("%-6s %-9s %-20s %-8s %-9s %-6s %-9s %-20s %s\n", "ID", "INSTANCE", "HOST",
 	    "PID", "STATE", "SLOTS", "IN_FLIGHT", "STARTED", "HEARTBEAT");
 	for (size_t i = 0; i < r->nrows; i++)
-		printf("%-6s %-9s %-20.20s %-8s %-9s %-6s %-9s %-20s %ss ago\n", c(r, i, 0),
-		    c(r, i, 1), c(r, i, 2), c(r, i, 3), c(r, i, 4), c(r, i, 5), c(r, i, 6),
-		    c(r, i, 7), c(r, i, 8));
-	if (aif_db_query(db, q_replicas, NULL, 0, &rep) == AIF_OK && rep->nrows > 0) {
-		printf("\n%-20s %-36s %-9s %s\n", "MODEL", "REPLICA", "IN_FLIGHT", "CIRCUIT");
+		printf("%-6s %-9s %-20.20s %-8s %-9s %-6s %-9s %-20s %ss ago\n",
+		    c(r, i, AIF_WK_ID), c(r, i, AIF_WK_INSTANCE), c(r, i, AIF_WK_HOST),
+		    c(r, i, AIF_WK_PID), c(r, i, AIF_WK_STATE), c(r, i, AIF_WK_SLOTS),
+		    c(r, i, AIF_WK_IN_FLIGHT), c(r, i, AIF_WK_STARTED_AT),
+		    c(r, i, AIF_WK_HEARTBEAT_AGE_S));
+	if (aif_registry_replicas(db, REPLICA_STALE_S, &rep) == AIF_OK && rep->nrows > 0) {
+		printf("\n%-20s %-36s %-9s %-8s %s\n", "MODEL", "REPLICA", "IN_FLIGHT",
+		    "CIRCUIT", "HEALTH");
 		for (size_t i = 0; i < rep->nrows; i++)
-			printf("%-20.20s %-36.36s %-9s %s\n", c(rep, i, 0), c(rep, i, 1),
-			    c(rep, i, 2), strcmp(c(rep, i, 3), "1") == 0 ? "open" : "closed");
+			printf("%-20.20s %-36.36s %-9s %-8s %s\n", c(rep, i, AIF_RP_MODEL),
+			    c(rep, i, AIF_RP_REPLICA), c(rep, i, AIF_RP_IN_FLIGHT),
+			    strcmp(c(rep, i, AIF_RP_CIRCUIT_OPEN), "1") == 0 ? "open" : "closed",
+			    strcmp(c(rep, i, AIF_RP_HEALTHY), "1") == 0 ? "healthy" : "unhealthy");
 	}
-	if (aif_db_query(db, q_decisions, NULL, 0, &dec) == AIF_OK && dec->nrows > 0) {
+	if (aif_scaling_recent(db, 5, &dec) == AIF_OK && dec->nrows > 0) {
 		printf("\n%-20s %-18s %-7s %-7s %-6s %s\n", "AUTOSCALE AT", "SCOPE", "CURRENT",
 		    "DESIRED", "ACTION", "REASON");
 		for (size_t i = 0; i < dec->nrows; i++)
-			printf("%-20s %-18.18s %-7s %-7s %-6s %s\n", c(dec, i, 0), c(dec, i, 1),
-			    c(dec, i, 2), c(dec, i, 3), c(dec, i, 4), c(dec, i, 5));
+			printf("%-20s %-18.18s %-7s %-7s %-6s %s\n", c(dec, i, AIF_SD_AT),
+			    c(dec, i, AIF_SD_SCOPE), c(dec, i, AIF_SD_CURRENT),
+			    c(dec, i, AIF_SD_DESIRED), c(dec, i, AIF_SD_ACTION),
+			    c(dec, i, AIF_SD_REASON));
 	}
 	rc = 0;
 out:
@@ -118,22 +111,31 @@ out:
 static int
 show_queue(struct aif_db *db, int json)
 {
-	static const char *const cols[] = { "model", "priority", "state", "jobs",
-	    "oldest_age_s" };
 	struct aif_dbrows *r = NULL;
 
-	if (aif_db_query(db, q_queue, NULL, 0, &r) != AIF_OK) {
+	if (aif_jobs_queue_depth(db, &r) != AIF_OK) {
 		fprintf(stderr, "aifctl: cannot read the queue\n");
 		return 1;
 	}
+	/* ages in seconds with one decimal, as operators read them */
+	for (size_t i = 0; i < r->nrows; i++) {
+		char age[32], **cell = &r->cells[i * r->ncols + AIF_QD_OLDEST_AGE_US];
+		int64_t us = aif_dbrows_i64(r, i, AIF_QD_OLDEST_AGE_US);
+		snprintf(age, sizeof(age), "%lld.%lld", (long long)(us / 1000000),
+		    (long long)(us % 1000000 / 100000));
+		free(*cell);
+		*cell = strdup(age);
+	}
 	if (json) {
-		print_json(r, cols);
+		static const char *const rename[] = { "oldest_age_us", "oldest_age_s", NULL };
+		print_json(r, rename);
 	} else {
 		printf("%-24s %-8s %-13s %-8s %s\n", "MODEL", "PRIORITY", "STATE", "JOBS",
 		    "OLDEST");
 		for (size_t i = 0; i < r->nrows; i++)
-			printf("%-24.24s %-8s %-13s %-8s %ss\n", c(r, i, 0), c(r, i, 1), c(r, i, 2),
-			    c(r, i, 3), c(r, i, 4));
+			printf("%-24.24s %-8s %-13s %-8s %ss\n", c(r, i, AIF_QD_MODEL),
+			    c(r, i, AIF_QD_PRIORITY), c(r, i, AIF_QD_STATE), c(r, i, AIF_QD_JOBS),
+			    c(r, i, AIF_QD_OLDEST_AGE_US));
 		if (r->nrows == 0)
 			printf("(empty)\n");
 	}
@@ -145,14 +147,13 @@ static int
 top(struct aif_db *db, int64_t iterations)
 {
 	for (int64_t n = 0; iterations == 0 || n < iterations; n++) {
-		struct aif_dbrows *m = NULL;
+		int64_t ok = 0, failed = 0;
 		if (n > 0)
 			sleep(1);
 		printf("\033[H\033[2J");
-		if (aif_db_query(db, q_minute, NULL, 0, &m) == AIF_OK && m->nrows == 1)
-			printf("aif top -- last minute: %s jobs succeeded, %s failed\n\n", c(m, 0, 0),
-			    c(m, 0, 1));
-		aif_dbrows_free(m);
+		if (aif_jobs_last_minute(db, &ok, &failed) == AIF_OK)
+			printf("aif top -- last minute: %lld jobs succeeded, %lld failed\n\n",
+			    (long long)ok, (long long)failed);
 		printf("QUEUE\n");
 		if (show_queue(db, 0) != 0)
 			return 1;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "commands.h"
 #include "config.h"
 #include "pii.h"
@@ -114,6 +115,78 @@ explain_hits(const struct aif_pii *pii, const struct aif_pii_hit *hits, size_t n
 	fputc('\n', stderr);
 }
 
+/* The config and its masking engine, checking the model and role asked for. */
+static int
+load_engine(const char *config_path, const char *model, const char *role,
+    struct aif_config **cfg, struct aif_pii **pii)
+{
+	char errbuf[16384];
+	enum aif_err err;
+
+	if (aif_cfg_load_with(config_path, &aif_adapters_cfg, cfg, errbuf, sizeof(errbuf)) !=
+	    AIF_OK) {
+		fprintf(stderr, "%s\n", errbuf);
+		return -1;
+	}
+	if (model != NULL && aif_cfg_model(*cfg, model) == NULL) {
+		fprintf(stderr, "aifctl: no model '%s' in %s\n", model, config_path);
+		return -1;
+	}
+	if (role != NULL && aif_cfg_role(*cfg, role) == NULL) {
+		fprintf(stderr, "aifctl: no role '%s' in %s\n", role, config_path);
+		return -1;
+	}
+	err = aif_pii_new(*cfg, AIF_PII_EPHEMERAL_KEY, pii, errbuf, sizeof(errbuf));
+	if (errbuf[0] != '\0')
+		fprintf(stderr, "%s\n", errbuf);
+	if (err != AIF_OK)
+		return -1;
+	if (!aif_pii_enabled(*pii))
+		fprintf(stderr, "aifctl: note: PII masking is off in %s (no pii section, or "
+		    "enabled: false)\n", config_path);
+	return 0;
+}
+
+/* Masks text as the API would and writes it to stdout; 0, 1 on errors, 3 when the
+ * API would block it. */
+static int
+mask_text(const struct aif_pii *pii, const struct aif_pii_actions *act, const char *text,
+    size_t len, int explain, const char *model, const char *role)
+{
+	struct aif_pii_hit *hits = NULL;
+	size_t nhits = 0, outlen = 0;
+	char *out = NULL;
+	enum aif_err err;
+	int rc = 1;
+
+	if ((err = aif_pii_scan(act, text, len, &hits, &nhits)) != AIF_OK) {
+		fprintf(stderr, "aifctl: cannot scan the input: %s\n", aif_strerror(err));
+		return 1;
+	}
+	if (explain) {
+		explain_actions(pii, act, model, role);
+		explain_hits(pii, hits, nhits);
+	}
+	for (size_t i = 0; i < nhits; i++)
+		if (hits[i].action == AIF_PII_BLOCK) {
+			fprintf(stderr, "aifctl: blocked: the text holds %s (action block); "
+			    "the API would answer 400 pii_blocked\n",
+			    aif_pii_type_name(pii, hits[i].type));
+			rc = 3;
+			goto out;
+		}
+	if (aif_pii_apply(act, text, len, hits, nhits, &out, &outlen) != AIF_OK)
+		fprintf(stderr, "aifctl: out of memory\n");
+	else if (fwrite(out, 1, outlen, stdout) != outlen || fflush(stdout) != 0)
+		fprintf(stderr, "aifctl: cannot write stdout\n");
+	else
+		rc = 0;
+out:
+	free(out);
+	free(hits);
+	return rc;
+}
+
 static int
 cmd_mask(const char *config_path, int argc, char **argv)
 {
@@ -126,12 +199,10 @@ cmd_mask(const char *config_path, int argc, char **argv)
 	struct aif_config	*cfg = NULL;
 	struct aif_pii		*pii = NULL;
 	struct aif_pii_actions	 act;
-	struct aif_pii_hit	*hits = NULL;
 	const char		*model = NULL, *role = NULL;
-	char			 errbuf[16384], *text = NULL, *out = NULL;
-	size_t			 len = 0, nhits = 0, outlen = 0, i, bad = 0;
+	char			*text = NULL;
+	size_t			 len = 0, bad = 0;
 	int			 ch, explain = 0, rc = 1;
-	enum aif_err		 err;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "em:r:", opts, NULL)) != -1) {
@@ -144,61 +215,16 @@ cmd_mask(const char *config_path, int argc, char **argv)
 	}
 	if (optind != argc)
 		return pii_usage();
-	if (aif_cfg_load(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
-		fprintf(stderr, "%s\n", errbuf);
-		return 1;
-	}
-	if (model != NULL && aif_cfg_model(cfg, model) == NULL) {
-		fprintf(stderr, "aifctl: no model '%s' in %s\n", model, config_path);
-		goto out;
-	}
-	if (role != NULL && aif_cfg_role(cfg, role) == NULL) {
-		fprintf(stderr, "aifctl: no role '%s' in %s\n", role, config_path);
-		goto out;
-	}
-	err = aif_pii_new(cfg, AIF_PII_EPHEMERAL_KEY, &pii, errbuf, sizeof(errbuf));
-	if (errbuf[0] != '\0')
-		fprintf(stderr, "%s\n", errbuf);
-	if (err != AIF_OK)
-		goto out;
-	if (!aif_pii_enabled(pii))
-		fprintf(stderr, "aifctl: note: PII masking is off in %s (no pii section, or "
-		    "enabled: false)\n", config_path);
-	if (read_stdin(&text, &len) != 0)
+	if (load_engine(config_path, model, role, &cfg, &pii) != 0 ||
+	    read_stdin(&text, &len) != 0)
 		goto out;
 	if (!aif_pii_utf8_valid(text, len, &bad)) {
 		fprintf(stderr, "aifctl: the input is not valid UTF-8 (byte %zu)\n", bad);
 		goto out;
 	}
 	aif_pii_actions_for(pii, model, role, &act);
-	if ((err = aif_pii_scan(&act, text, len, &hits, &nhits)) != AIF_OK) {
-		fprintf(stderr, "aifctl: cannot scan the input: %s\n", aif_strerror(err));
-		goto out;
-	}
-	if (explain) {
-		explain_actions(pii, &act, model, role);
-		explain_hits(pii, hits, nhits);
-	}
-	for (i = 0; i < nhits; i++)
-		if (hits[i].action == AIF_PII_BLOCK) {
-			fprintf(stderr, "aifctl: blocked: the text holds %s (action block); "
-			    "the API would answer 400 pii_blocked\n",
-			    aif_pii_type_name(pii, hits[i].type));
-			rc = 3;
-			goto out;
-		}
-	if (aif_pii_apply(&act, text, len, hits, nhits, &out, &outlen) != AIF_OK) {
-		fprintf(stderr, "aifctl: out of memory\n");
-		goto out;
-	}
-	if (fwrite(out, 1, outlen, stdout) != outlen || fflush(stdout) != 0) {
-		fprintf(stderr, "aifctl: cannot write stdout\n");
-		goto out;
-	}
-	rc = 0;
+	rc = mask_text(pii, &act, text, len, explain, model, role);
 out:
-	free(out);
-	free(hits);
 	free(text);
 	aif_pii_free(pii);
 	aif_cfg_free(cfg);

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "usage.h"
 #include "util.h"
 
 /* A CSV field (RFC 4180): in double quotes, a quote inside doubled; cut to fit cap. */
@@ -61,6 +62,54 @@ money(const char *micros, char *buf, size_t cap)
 	    (long long)(v < 0 ? -(v % 1000000) : v % 1000000));
 }
 
+static void
+print_json(const struct aif_dbrows *rows, const char *by)
+{
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t r = 0; r < rows->nrows; r++)
+		json_array_append_new(a, json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I}", by,
+		    aif_dbrows_get(rows, r, AIF_US_NAME),
+		    "jobs", (json_int_t)aif_dbrows_i64(rows, r, AIF_US_JOBS),
+		    "prompt_tokens", (json_int_t)aif_dbrows_i64(rows, r, AIF_US_PROMPT_TOKENS),
+		    "completion_tokens",
+		    (json_int_t)aif_dbrows_i64(rows, r, AIF_US_COMPLETION_TOKENS),
+		    "total_tokens", (json_int_t)aif_dbrows_i64(rows, r, AIF_US_TOTAL_TOKENS),
+		    "cost_micros", (json_int_t)aif_dbrows_i64(rows, r, AIF_US_COST_MICROS)));
+	s = json_dumps(a, JSON_INDENT(2));
+	printf("%s\n", s ? s : "[]");
+	free(s);
+	json_decref(a);
+}
+
+/* A table for people, or CSV (RFC 4180) for spreadsheets. */
+static void
+print_rows(const struct aif_dbrows *rows, const char *by, int csv)
+{
+	if (csv)
+		printf("%s,jobs,prompt_tokens,completion_tokens,total_tokens,cost_micros\n", by);
+	else
+		printf("%-34s %8s %12s %12s %12s %16s %14s\n", by, "JOBS", "PROMPT",
+		    "COMPLETION", "TOTAL", "COST_MICROS", "COST");
+	for (size_t r = 0; r < rows->nrows; r++) {
+		const char *name = aif_dbrows_get(rows, r, AIF_US_NAME);
+		const char *jobs = aif_dbrows_get(rows, r, AIF_US_JOBS);
+		const char *in = aif_dbrows_get(rows, r, AIF_US_PROMPT_TOKENS);
+		const char *out = aif_dbrows_get(rows, r, AIF_US_COMPLETION_TOKENS);
+		const char *total = aif_dbrows_get(rows, r, AIF_US_TOTAL_TOKENS);
+		const char *cost = aif_dbrows_get(rows, r, AIF_US_COST_MICROS);
+		char m[40], q[600];
+		money(cost, m, sizeof(m));
+		if (csv)
+			printf("%s,%s,%s,%s,%s,%s\n", csv_quote(name, q, sizeof(q)), jobs, in,
+			    out, total, cost);
+		else
+			printf("%-34.34s %8s %12s %12s %12s %16s %14s\n", name ? name : "-",
+			    jobs, in, out, total, cost, m);
+	}
+}
+
 int
 aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv)
 {
@@ -72,7 +121,7 @@ aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *since = "1970-01-01", *until = "9999-12-30", *by = "key", *fmt = "table";
-	const char *sql;
+	enum aif_usage_by group = AIF_USAGE_BY_KEY;
 	struct aif_db *db = NULL;
 	struct aif_dbrows *rows = NULL;
 	int ch, rc = 1;
@@ -90,69 +139,24 @@ aifctl_cmd_usage(const struct aif_config *cfg, int argc, char **argv)
 	if (!valid_date(since) || !valid_date(until))
 		usage();
 	if (strcmp(by, "key") == 0)
-		sql = "SELECT CONCAT(k.key_prefix, ' ', k.name), COUNT(*), SUM(u.prompt_tokens),"
-		    " SUM(u.completion_tokens), SUM(u.total_tokens), SUM(u.cost_micros)"
-		    " FROM `usage` u LEFT JOIN api_keys k ON k.id = u.api_key_id"
-		    " WHERE u.created_at >= ? AND u.created_at < ? + INTERVAL 1 DAY"
-		    " GROUP BY u.api_key_id, k.key_prefix, k.name ORDER BY 6 DESC";
+		group = AIF_USAGE_BY_KEY;
 	else if (strcmp(by, "tenant") == 0)
-		sql = "SELECT u.tenant, COUNT(*), SUM(u.prompt_tokens), SUM(u.completion_tokens),"
-		    " SUM(u.total_tokens), SUM(u.cost_micros) FROM `usage` u"
-		    " WHERE u.created_at >= ? AND u.created_at < ? + INTERVAL 1 DAY"
-		    " GROUP BY u.tenant ORDER BY 6 DESC";
+		group = AIF_USAGE_BY_TENANT;
 	else if (strcmp(by, "model") == 0)
-		sql = "SELECT u.model, COUNT(*), SUM(u.prompt_tokens), SUM(u.completion_tokens),"
-		    " SUM(u.total_tokens), SUM(u.cost_micros) FROM `usage` u"
-		    " WHERE u.created_at >= ? AND u.created_at < ? + INTERVAL 1 DAY"
-		    " GROUP BY u.model ORDER BY 6 DESC";
+		group = AIF_USAGE_BY_MODEL;
 	else
 		usage();
 	if (strcmp(fmt, "table") != 0 && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0)
 		usage();
-	struct aif_dbp p[] = { AIF_P_STR(since), AIF_P_STR(until) };
-	if (aif_db_open(cfg, &db) != AIF_OK || aif_db_query(db, sql, p, 2, &rows) != AIF_OK) {
+	if (aif_db_open(cfg, &db) != AIF_OK ||
+	    aif_usage_report(db, group, since, until, &rows) != AIF_OK) {
 		fprintf(stderr, "aifctl: cannot read usage\n");
 		goto out;
 	}
-	if (strcmp(fmt, "json") == 0) {
-		json_t *a = json_array();
-		for (size_t r = 0; r < rows->nrows; r++) {
-			int64_t v[5] = { 0 };
-			for (int c = 0; c < 5; c++)
-				(void)aif_parse_i64(aif_dbrows_get(rows, r, (size_t)c + 1), INT64_MIN,
-				    INT64_MAX, &v[c]);
-			json_array_append_new(a, json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I}", by,
-			    aif_dbrows_get(rows, r, 0), "jobs", (json_int_t)v[0],
-			    "prompt_tokens", (json_int_t)v[1], "completion_tokens", (json_int_t)v[2],
-			    "total_tokens", (json_int_t)v[3], "cost_micros", (json_int_t)v[4]));
-		}
-		char *s = json_dumps(a, JSON_INDENT(2));
-		printf("%s\n", s ? s : "[]");
-		free(s);
-		json_decref(a);
-	} else {
-		int csv = strcmp(fmt, "csv") == 0;
-		if (csv)
-			printf("%s,jobs,prompt_tokens,completion_tokens,total_tokens,cost_micros\n", by);
-		else
-			printf("%-34s %8s %12s %12s %12s %16s %14s\n", by, "JOBS", "PROMPT",
-			    "COMPLETION", "TOTAL", "COST_MICROS", "COST");
-		for (size_t r = 0; r < rows->nrows; r++) {
-			const char *name = aif_dbrows_get(rows, r, 0);
-			char m[40], q[600];
-			money(aif_dbrows_get(rows, r, 5), m, sizeof(m));
-			if (csv)
-				printf("%s,%s,%s,%s,%s,%s\n", csv_quote(name, q, sizeof(q)),
-				    aif_dbrows_get(rows, r, 1), aif_dbrows_get(rows, r, 2),
-				    aif_dbrows_get(rows, r, 3), aif_dbrows_get(rows, r, 4),
-				    aif_dbrows_get(rows, r, 5));
-			else
-				printf("%-34.34s %8s %12s %12s %12s %16s %14s\n", name ? name : "-",
-				    aif_dbrows_get(rows, r, 1), aif_dbrows_get(rows, r, 2),
-				    aif_dbrows_get(rows, r, 3), aif_dbrows_get(rows, r, 4),
-				    aif_dbrows_get(rows, r, 5), m);
-		}
-	}
+	if (strcmp(fmt, "json") == 0)
+		print_json(rows, by);
+	else
+		print_rows(rows, by, strcmp(fmt, "csv") == 0);
 	rc = 0;
 out:
 	aif_dbrows_free(rows);

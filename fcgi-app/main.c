@@ -1,7 +1,7 @@
 /* main.c -- aif-api: the FastCGI front of the gateway. Loads the config, opens the
  * FastCGI listener (a socket path, fd 0, or a systemd socket), binds its doorbell,
- * starts the completer and N acceptor threads, and on SIGTERM/SIGINT stops accepting,
- * gives parked requests a short grace period, and exits. */
+ * starts its subsystems (the table below) and N acceptor threads, and on SIGTERM/SIGINT
+ * stops accepting, gives parked requests a short grace period, and exits. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -14,39 +14,37 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <fcgiapp.h>
 
 #include "api.h"
+#include "catalog.h"
 #include "log.h"
 #include "pii.h"
 #include "sdnotify.h"
+#include "version.h"
 
 #define STOP_GRACE_MS	10000
-
-static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t cfg_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct cfg_holder *
 api_cfg_acquire(struct api *api)
 {
 	struct cfg_holder *h;
 
-	pthread_mutex_lock(&cfg_mu);
+	pthread_mutex_lock(&api->cfg_mu);
 	h = api->current;
 	h->refs++;
-	pthread_mutex_unlock(&cfg_mu);
+	pthread_mutex_unlock(&api->cfg_mu);
 	return h;
 }
 
 void
-api_cfg_release(struct cfg_holder *h)
+api_cfg_release(struct api *api, struct cfg_holder *h)
 {
 	int last;
 
-	pthread_mutex_lock(&cfg_mu);
+	pthread_mutex_lock(&api->cfg_mu);
 	last = --h->refs == 0;
-	pthread_mutex_unlock(&cfg_mu);
+	pthread_mutex_unlock(&api->cfg_mu);
 	if (last) {
 		aif_pii_free(h->pii);
 		if (h->owned)
@@ -55,51 +53,52 @@ api_cfg_release(struct cfg_holder *h)
 	}
 }
 
+/* A holder of the config at path with its masking engine (owned: 1 to free the config
+ * with it). NULL when it does not load, with every error in errbuf, one per line. */
+static struct cfg_holder *
+holder_load(const char *path, int owned, char *errbuf, size_t errlen)
+{
+	struct cfg_holder *h = calloc(1, sizeof(*h));
+
+	if (h == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	if (aif_cfg_load_with(path, &aif_adapters_cfg, &h->cfg, errbuf, errlen) != AIF_OK ||
+	    aif_pii_new(h->cfg, 0, &h->pii, errbuf, errlen) != AIF_OK) {
+		aif_cfg_free(h->cfg);
+		free(h);
+		return NULL;
+	}
+	h->refs = 1;
+	h->owned = owned;
+	return h;
+}
+
 /* SIGHUP: a new config for new requests; in-flight ones finish on theirs. An invalid
  * file is refused, its errors logged with file:line:column, the old one stays. */
 static void
 reload(struct api *api, const char *path)
 {
-	struct aif_config *cfg = NULL;
 	struct cfg_holder *h, *old;
-	char errbuf[8192];
+	char errbuf[8192], *save = NULL;
 
 	(void)aif_sd_notify("RELOADING=1");
-	if (aif_cfg_load(path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
-		char *save = NULL;
+	if ((h = holder_load(path, 1, errbuf, sizeof(errbuf))) == NULL) {
 		for (char *line = strtok_r(errbuf, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
-			aif_error("msg=\"reload refused; keeping the running config\" error=\"%s\"",
-			    line);
+			aif_error("msg=\"reload refused; keeping the running config\" "
+			    "error=\"%s\"", line);
 		(void)aif_sd_notify("READY=1");
 		return;
 	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		aif_cfg_free(cfg);
-		(void)aif_sd_notify("READY=1");
-		return;
-	}
-	if (aif_pii_new(cfg, 0, &h->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
-		char *save = NULL;
-		for (char *line = strtok_r(errbuf, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
-			aif_error("msg=\"reload refused; keeping the running config\" error=\"%s\"",
-			    line);
-		free(h);
-		aif_cfg_free(cfg);
-		(void)aif_sd_notify("READY=1");
-		return;
-	}
-	h->cfg = cfg;
-	h->refs = 1;
-	h->owned = 1;
-	pthread_mutex_lock(&cfg_mu);
+	pthread_mutex_lock(&api->cfg_mu);
 	old = api->current;
 	api->current = h;
-	pthread_mutex_unlock(&cfg_mu);
-	api_cfg_release(old);
-	aif_info("msg=\"config reloaded\" path=%s models=%zu roles=%zu", path, cfg->nmodels,
-	    cfg->nroles);
+	pthread_mutex_unlock(&api->cfg_mu);
+	api_cfg_release(api, old);
+	aif_info("msg=\"config reloaded\" path=%s models=%zu roles=%zu", path,
+	    h->cfg->nmodels, h->cfg->nroles);
 	(void)aif_sd_notify("READY=1");
 }
 
@@ -145,10 +144,47 @@ stop_acceptors(struct api *api, const char *listen, pthread_t *threads, int n)
 		aif_warn("msg=\"acceptor threads did not stop\" count=%d", left);
 }
 
+/* The subsystems, started in this order and stopped in the reverse one. */
+static const struct subsystem {
+	const char	*name;
+	int		(*start)(struct api *);
+	void		(*stop)(struct api *, int grace_ms);
+} subsystems[] = {
+	{ "parked", parked_start, parked_stop },
+	{ "wake", wake_start, wake_stop },
+	{ "enqueuer", enqueuer_start, enqueuer_stop },
+	{ "completer", completer_start, completer_stop },
+	{ "streams", streams_start, streams_stop },
+};
+
+/* Starts every subsystem; returns how many started (all: AIF_NELEM(subsystems)). */
+static size_t
+start_all(struct api *api)
+{
+	size_t i;
+
+	for (i = 0; i < AIF_NELEM(subsystems); i++)
+		if (subsystems[i].start(api) != 0) {
+			aif_error("msg=\"cannot start a subsystem\" subsystem=%s",
+			    subsystems[i].name);
+			break;
+		}
+	return i;
+}
+
+/* Stops the first n subsystems, the last started first. */
+static void
+stop_all(struct api *api, size_t n, int grace_ms)
+{
+	while (n-- > 0)
+		subsystems[n].stop(api, grace_ms);
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: aif-api --config FILE [--listen PATH]\n");
+	fprintf(stderr, "usage: aif-api --config FILE [--listen PATH]\n"
+	    "       aif-api --version\n");
 	exit(2);
 }
 
@@ -171,9 +207,9 @@ acceptor(void *arg)
 		if (fr == NULL)
 			break;
 		FCGX_InitRequest(fr, api->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-		pthread_mutex_lock(&accept_mu);
+		pthread_mutex_lock(&api->accept_mu);
 		rc = api->stopping ? -1 : FCGX_Accept_r(fr);
-		pthread_mutex_unlock(&accept_mu);
+		pthread_mutex_unlock(&api->accept_mu);
 		if (rc < 0) {
 			FCGX_Free(fr, 1);
 			free(fr);
@@ -189,12 +225,9 @@ acceptor(void *arg)
 		r.db = db;
 		r.reply.fcgi = fr;
 		api_handle(&r);
-		api_cfg_release(h);
-		if (!r.parked && r.reply.fcgi != NULL) {
-			/* every route answers; this is a safety net */
-			reply_fail(&r.reply, 500, "server_error", NULL, NULL,
-			    "The request was not answered.");
-		}
+		api_cfg_release(api, h);
+		if (!r.parked && r.reply.fcgi != NULL)	/* every route answers: a net */
+			REFUSE0(&r.reply, AIF_E_NOT_ANSWERED, NULL);
 	}
 	aif_db_close(db);
 	return NULL;
@@ -230,21 +263,111 @@ open_listener(const char *listen)
 	return fd;
 }
 
+/* Signals go to the main thread only (sigwait); SIGUSR2 only interrupts accept(2). */
+static void
+block_signals(sigset_t *set)
+{
+	struct sigaction wake;
+
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&wake, 0, sizeof(wake));
+	wake.sa_handler = on_wake;	/* no SA_RESTART: accept(2) returns EINTR */
+	sigaction(SIGUSR2, &wake, NULL);
+}
+
+/* FastCGI, the key authenticator, this process's doorbell and the listener. */
+static int
+open_endpoints(struct api *api, const char *listen)
+{
+	int n;
+
+	if (FCGX_Init() != 0 || aif_auth_new(api->cfg, &api->auth) != AIF_OK)
+		return -1;
+	n = snprintf(api->doorbell_path, sizeof(api->doorbell_path), "%s/api-%ld.sock",
+	    api->cfg->server.run_dir, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(api->doorbell_path) ||
+	    aif_doorbell_bind(api->doorbell_path, &api->doorbell_fd) != AIF_OK ||
+	    (api->sender_fd = aif_doorbell_sender()) < 0) {
+		aif_error("msg=\"cannot bind doorbell\" path=%s", api->doorbell_path);
+		return -1;
+	}
+	return (api->listen_fd = open_listener(listen)) < 0 ? -1 : 0;
+}
+
+/* Ready only once config, database and listener are: until the database answers,
+ * wait (systemd's start timeout bounds it), still heeding a stop. Returns 0, or the
+ * signal that stopped the wait. */
+static int
+wait_database(const struct aif_config *cfg, const sigset_t *set)
+{
+	struct aif_db *probe = NULL;
+	struct timespec pause = { 0, 200000000 };
+	int warned = 0, sig;
+
+	while (aif_db_open(cfg, &probe) != AIF_OK) {
+		aif_db_close(probe);
+		probe = NULL;
+		if (!warned++)
+			aif_warn("msg=\"waiting for the database before reporting ready\"");
+		if ((sig = sigtimedwait(set, NULL, &pause)) == SIGTERM || sig == SIGINT)
+			return sig;
+	}
+	aif_db_close(probe);
+	return 0;
+}
+
+/* Serves until SIGTERM or SIGINT (returned); SIGHUP reloads. */
+static int
+serve(struct api *api, const sigset_t *set, const char *config_path)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		reload(api, config_path);
+	}
+}
+
+static void
+close_endpoints(struct api *api, const char *listen)
+{
+	if (api->listen_fd > 2)
+		close(api->listen_fd);
+	if (listen != NULL && strcmp(listen, "systemd") != 0 && strcmp(listen, "fd:0") != 0)
+		(void)unlink(listen);
+	aif_doorbell_close(api->doorbell_fd, api->doorbell_fd >= 0 ? api->doorbell_path :
+	    NULL);
+	if (api->sender_fd >= 0)
+		close(api->sender_fd);
+	aif_auth_free(api->auth);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *listen = NULL;
-	struct aif_config *cfg = NULL;
+	char errbuf[8192];
+	struct aif_config *boot_cfg;
+	struct cfg_holder *boot;
 	struct api api;
 	pthread_t *threads = NULL;
-	char errbuf[8192];
 	sigset_t set;
-	int ch, sig, rc = 1, nthreads = 0;
+	int ch, sig = 0, rc = 1, nthreads = 0;
+	size_t started = 0;
 
 	aif_log_init("aif-api");
 	while ((ch = getopt_long(argc, argv, "c:l:", opts, NULL)) != -1) {
@@ -252,119 +375,58 @@ main(int argc, char **argv)
 			config_path = optarg;
 		else if (ch == 'l')
 			listen = optarg;	/* one more process beside the first: own socket */
-		else
+		else if (ch == 'V') {
+			printf("aif-api %s\n", AIF_VERSION);
+			return 0;
+		} else
 			usage();
 	}
 	if (config_path == NULL)
 		usage();
-	if (aif_cfg_load(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
-		fprintf(stderr, "%s", errbuf);
+	/* the boot config outlives its holder: api.cfg (server, database, auth) is read
+	 * until the end, whatever reloads came */
+	if ((boot = holder_load(config_path, 0, errbuf, sizeof(errbuf))) == NULL) {
+		fprintf(stderr, "%s\n", errbuf);
 		return 1;
 	}
+	boot_cfg = boot->cfg;
 	memset(&api, 0, sizeof(api));
-	api.cfg = cfg;
-	if ((api.current = calloc(1, sizeof(*api.current))) == NULL)
-		return 1;
-	api.current->cfg = cfg;
-	api.current->refs = 1;
-	if (aif_pii_new(cfg, 0, &api.current->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
-		fprintf(stderr, "%s", errbuf);
-		free(api.current);
-		aif_cfg_free(cfg);
-		return 1;
-	}
-	api.listen_fd = -1;
-	api.doorbell_fd = -1;
-	api.sender_fd = -1;
-
-	/* Signals go to the main thread only (sigwait below). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	{
-		struct sigaction wake;
-		memset(&wake, 0, sizeof(wake));
-		wake.sa_handler = on_wake;	/* no SA_RESTART: accept(2) returns EINTR */
-		sigaction(SIGUSR2, &wake, NULL);
-	}
-
-	if (FCGX_Init() != 0 || aif_auth_new(cfg, &api.auth) != AIF_OK)
-		goto out;
-	int n = snprintf(api.doorbell_path, sizeof(api.doorbell_path), "%s/api-%ld.sock",
-	    cfg->server.run_dir, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(api.doorbell_path) ||
-	    aif_doorbell_bind(api.doorbell_path, &api.doorbell_fd) != AIF_OK ||
-	    (api.sender_fd = aif_doorbell_sender()) < 0) {
-		aif_error("msg=\"cannot bind doorbell\" path=%s", api.doorbell_path);
-		goto out;
-	}
+	pthread_mutex_init(&api.accept_mu, NULL);
+	pthread_mutex_init(&api.cfg_mu, NULL);
+	api.cfg = boot->cfg;
+	api.current = boot;
+	api.listen_fd = api.doorbell_fd = api.sender_fd = -1;
 	if (listen == NULL)
-		listen = cfg->server.listen;
-	if ((api.listen_fd = open_listener(listen)) < 0)
+		listen = api.cfg->server.listen;
+	block_signals(&set);
+	if (open_endpoints(&api, listen) != 0)
 		goto out;
-	if (waiters_start(&api) != 0 || enqueuer_start(&api) != 0 ||
-	    streams_start(&api) != 0) {
-		aif_error("msg=\"cannot start the completer or the enqueuer\"");
+	if ((started = start_all(&api)) < AIF_NELEM(subsystems) ||
+	    (threads = calloc((size_t)api.cfg->server.threads, sizeof(*threads))) == NULL)
 		goto stop;
-	}
-	if ((threads = calloc((size_t)cfg->server.threads, sizeof(*threads))) == NULL)
-		goto stop;
-	for (; nthreads < cfg->server.threads; nthreads++)
+	for (; nthreads < api.cfg->server.threads; nthreads++)
 		if (pthread_create(&threads[nthreads], NULL, acceptor, &api) != 0)
 			break;
-	/* ready only once config, database and listener are: until the database answers,
-	 * wait (systemd's start timeout bounds it), still heeding a stop */
-	{
-		struct aif_db *probe = NULL;
-		struct timespec pause = { 0, 200000000 };
-		int warned = 0;
-		while (aif_db_open(cfg, &probe) != AIF_OK) {
-			aif_db_close(probe);
-			probe = NULL;
-			if (!warned++)
-				aif_warn("msg=\"waiting for the database before reporting ready\"");
-			if ((sig = sigtimedwait(&set, NULL, &pause)) == SIGTERM || sig == SIGINT)
-				goto stop_now;
-		}
-		aif_db_close(probe);
+	if ((sig = wait_database(api.cfg, &set)) == 0) {
+		aif_info("msg=\"aif-api ready\" version=%s listen=%s threads=%d doorbell=%s"
+		    " models=%zu", AIF_VERSION, listen, nthreads, api.doorbell_path,
+		    api.cfg->nmodels);
+		(void)aif_sd_notify("READY=1");
+		sig = serve(&api, &set, config_path);
 	}
-	aif_info("msg=\"aif-api ready\" listen=%s threads=%d doorbell=%s models=%zu",
-	    listen, nthreads, api.doorbell_path, cfg->nmodels);
-	(void)aif_sd_notify("READY=1");
-	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			reload(&api, config_path);
-			continue;
-		}
-		break;
-	}
-stop_now:
 	aif_info("msg=\"stopping\" signal=%d", sig);
 	(void)aif_sd_notify("STOPPING=1");
 	api.stopping = 1;
 	stop_acceptors(&api, listen, threads, nthreads);
 	rc = 0;
 stop:
-	enqueuer_stop();
-	streams_stop(STOP_GRACE_MS);
-	waiters_stop(&api, STOP_GRACE_MS);
+	stop_all(&api, started, STOP_GRACE_MS);
 out:
 	free(threads);
-	if (api.listen_fd > 2)
-		close(api.listen_fd);
-	if (listen != NULL && strcmp(listen, "systemd") != 0 && strcmp(listen, "fd:0") != 0)
-		(void)unlink(listen);
-	aif_doorbell_close(api.doorbell_fd, api.doorbell_fd >= 0 ? api.doorbell_path : NULL);
-	if (api.sender_fd >= 0)
-		close(api.sender_fd);
-	aif_auth_free(api.auth);
-	if (api.current != NULL)
-		api_cfg_release(api.current);	/* frees a reloaded config */
-	aif_cfg_free(cfg);
+	close_endpoints(&api, listen);
+	api_cfg_release(&api, api.current);	/* frees a reloaded config with it */
+	aif_cfg_free(boot_cfg);
+	pthread_mutex_destroy(&api.accept_mu);
+	pthread_mutex_destroy(&api.cfg_mu);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /* respond.c -- writing HTTP responses through FastCGI: status line, the headers every
  * response carries (content type, x-request-id, x-aif-job-id once a job exists,
- * cache-control), the body, then FCGX_Finish_r and free. */
-#include <stdarg.h>
+ * cache-control, the product token), the body, then FCGX_Finish_r and free. Errors go
+ * out as the error object of their API surface (core/protocol/apierr.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "api.h"
 #include "log.h"
 #include "metrics.h"
+#include "version.h"
 
 /* aif_requests_total{route,status} */
 static void
@@ -35,6 +36,7 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	    "Status: %d %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Cache-Control: no-store\r\n"
+	    "Server: " AIF_SERVER_TOKEN "\r\n"
 	    "x-request-id: %s\r\n"
 	    "%s%s%s"
 	    "%s%s"
@@ -55,12 +57,10 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 void
 reply_json(struct reply *rp, int status, const char *headers, json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT);
+	char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
 
 	if (s == NULL) {
-		static const char oom[] = "{\"error\":{\"message\":\"The server is out of "
-		    "memory.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
-		reply_send(rp, 500, NULL, oom, sizeof(oom) - 1);
+		REFUSE0(rp, AIF_E_OUT_OF_MEMORY, NULL);
 		return;
 	}
 	reply_send(rp, status, headers, s, strlen(s));
@@ -68,13 +68,27 @@ reply_json(struct reply *rp, int status, const char *headers, json_t *v)
 }
 
 void
-reply_error(struct reply *rp, const struct aif_oai_error *err)
+reply_header(struct reply *rp, const char *name, const char *value)
 {
-	char *s = aif_oai_error_json(err);
+	size_t off = strlen(rp->headers);
+	int n = snprintf(rp->headers + off, sizeof(rp->headers) - off, "%s: %s\r\n", name,
+	    value);
+
+	if (n < 0 || (size_t)n >= sizeof(rp->headers) - off)
+		rp->headers[off] = '\0';	/* a whole line or none */
+}
+
+void
+reply_error(struct reply *rp, const struct aif_error *err)
+{
+	char *s = aif_error_render(err, AIF_SURFACE_OPENAI);
 	const char *headers = NULL;
 
 	if (err->status == 503)
 		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
+	else if (err->status == 429 &&
+	    strcmp(err->type, aif_apierr_type(AIF_E_INSUFFICIENT_QUOTA)) == 0)
+		headers = "x-should-retry: false\r\n";	/* waiting does not help */
 	else if (err->status == 429 && strstr(rp->headers, "Retry-After") == NULL)
 		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
 	else if (err->status >= 400 && err->status < 500 && err->status != 408 &&
@@ -82,7 +96,10 @@ reply_error(struct reply *rp, const struct aif_oai_error *err)
 		/* the SDKs retry 409 and others by default: repeating cannot help here */
 		headers = "x-should-retry: false\r\n";
 	if (s == NULL) {
-		reply_send(rp, 500, NULL, "{}", 2);
+		static const char oom[] = "{\"error\":{\"message\":\"Out of memory.\","
+		    "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+		reply_send(rp, aif_apierr_status(AIF_E_OUT_OF_MEMORY), NULL, oom,
+		    sizeof(oom) - 1);
 		return;
 	}
 	reply_send(rp, err->status, headers, s, strlen(s));
@@ -90,16 +107,11 @@ reply_error(struct reply *rp, const struct aif_oai_error *err)
 }
 
 void
-reply_fail(struct reply *rp, int status, const char *type, const char *code,
-    const char *param, const char *fmt, ...)
+reply_refuse(struct reply *rp, enum aif_apierr e, const char *param,
+    const char *const *args, size_t nargs)
 {
-	struct aif_oai_error err;
-	char msg[sizeof(err.message)];
-	va_list ap;
+	struct aif_error err;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	aif_oai_error_set(&err, status, type, code, param, "%s", msg);
+	aif_error_from(&err, e, param, args, nargs);
 	reply_error(rp, &err);
 }

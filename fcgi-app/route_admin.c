@@ -48,16 +48,20 @@ opt_int(json_t *o, const char *k, int64_t def, int64_t min, int64_t max, int *ba
 static void
 answer(struct req *r, enum aif_err err, int status, json_t *v)
 {
-	if (err == AIF_OK) {
+	if (err == AIF_OK)
 		reply_json(&r->reply, status, NULL, v);
-	} else if (err == AIF_NOTFOUND) {
-		reply_fail(&r->reply, 404, "invalid_request_error", "key_not_found", "id",
-		    "No API key with that id.");
-	} else {
-		reply_fail(&r->reply, 503, "server_error", "database_unavailable", NULL,
-		    "The service is temporarily unavailable, please retry shortly.");
-	}
+	else if (err == AIF_NOTFOUND)
+		REFUSE0(&r->reply, AIF_E_KEY_NOT_FOUND, "id");
+	else
+		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 	json_decref(v);
+}
+
+/* 400 invalid_value naming `field`, with a message saying what is expected. */
+static void
+invalid(struct req *r, const char *field, const char *expected)
+{
+	REFUSE(&r->reply, AIF_E_INVALID_VALUE, field, expected);
 }
 
 static void
@@ -68,9 +72,10 @@ create(struct req *r)
 	int bad = 0;
 
 	if (!json_is_object(body)) {
+		char max[16];
 		json_decref(body);
-		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_json", NULL,
-		    "The body must be a JSON object of at most %d bytes.", ADMIN_BODY_MAX);
+		snprintf(max, sizeof(max), "%d", ADMIN_BODY_MAX);
+		REFUSE(&r->reply, AIF_E_ADMIN_BODY_INVALID, NULL, max);
 		return;
 	}
 	memset(&a, 0, sizeof(a));
@@ -84,18 +89,14 @@ create(struct req *r)
 	a.max_priority = (int)opt_int(body, "max_priority", -1, 0, 9, &bad);
 	a.expires_in_s = opt_int(body, "expires_in_s", 0, 0, 10LL * 365 * 86400, &bad);
 	if (a.name == NULL || strlen(a.name) == 0 || strlen(a.name) > 128) {
-		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "name",
-		    "'name' is required: a string of 1 to 128 characters.");
+		invalid(r, "name", "'name' is required: a string of 1 to 128 characters.");
 	} else if (a.role == NULL || aif_cfg_role(r->cfg, a.role) == NULL) {
-		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "role",
-		    "'role' must name a role of the configuration.");
+		invalid(r, "role", "'role' must name a role of the configuration.");
 	} else if (a.tenant != NULL && (strlen(a.tenant) == 0 || strlen(a.tenant) > 128)) {
-		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", "tenant",
-		    "'tenant' must be 1 to 128 characters.");
+		invalid(r, "tenant", "'tenant' must be 1 to 128 characters.");
 	} else if (bad) {
-		reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value", NULL,
-		    "rpm, tpm, monthly_budget_micros, max_priority (0..9) and expires_in_s "
-		    "must be non-negative integers in range.");
+		invalid(r, NULL, "rpm, tpm, monthly_budget_micros, max_priority (0..9) and "
+		    "expires_in_s must be non-negative integers in range.");
 	} else {
 		enum aif_err err = aif_keys_create(r->api->auth, r->db, &a, &out);
 		answer(r, err, 201, out);
@@ -114,8 +115,7 @@ route_admin(struct req *r, const struct aif_principal *who)
 	char *end;
 
 	if (role == NULL || !role->admin) {
-		reply_fail(&r->reply, 403, "permission_denied", "admin_only", NULL,
-		    "Only admin keys may use the admin API.");
+		REFUSE0(&r->reply, AIF_E_ADMIN_ONLY, NULL);
 		return;
 	}
 	if (*rest == '\0') {
@@ -127,18 +127,14 @@ route_admin(struct req *r, const struct aif_principal *who)
 		else if (post)
 			create(r);
 		else {
-			size_t n = strlen(r->reply.headers);
-			snprintf(r->reply.headers + n, sizeof(r->reply.headers) - n,
-			    "Allow: GET, POST\r\n");
-			reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed",
-			    NULL, "Use GET or POST on /admin/keys.");
+			reply_header(&r->reply, "Allow", "GET, POST");
+			REFUSE(&r->reply, AIF_E_METHOD_USE, NULL, "GET or POST", "/admin/keys");
 		}
 		return;
 	}
 	if (*rest != '/' || rest[1] < '1' || rest[1] > '9' ||
 	    (id = strtoll(rest + 1, &end, 10)) <= 0) {
-		reply_fail(&r->reply, 404, "invalid_request_error", "unknown_url", NULL,
-		    "Invalid URL (%.16s %.128s)", r->method, r->path);
+		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
 		return;
 	}
 	if (*end == '\0' && get) {
@@ -155,20 +151,15 @@ route_admin(struct req *r, const struct aif_principal *who)
 		int64_t grace = opt_int(body, "grace_s", 0, 0, 30LL * 86400, &bad);
 		json_decref(body);
 		if (bad) {
-			reply_fail(&r->reply, 400, "invalid_request_error", "invalid_value",
-			    "grace_s", "'grace_s' must be 0 to 2592000 seconds.");
+			invalid(r, "grace_s", "'grace_s' must be 0 to 2592000 seconds.");
 			return;
 		}
 		enum aif_err err = aif_keys_rotate(r->api->auth, r->db, (uint64_t)id, grace, &out);
 		answer(r, err, 201, out);
 	} else if (*end == '\0' || strcmp(end, "/revoke") == 0 || strcmp(end, "/rotate") == 0) {
-		size_t n = strlen(r->reply.headers);
-		snprintf(r->reply.headers + n, sizeof(r->reply.headers) - n, "Allow: %s\r\n",
-		    *end == '\0' ? "GET" : "POST");
-		reply_fail(&r->reply, 405, "invalid_request_error", "method_not_allowed", NULL,
-		    "Method %.16s is not allowed on %.128s.", r->method, r->path);
+		reply_header(&r->reply, "Allow", *end == '\0' ? "GET" : "POST");
+		REFUSE(&r->reply, AIF_E_METHOD_NOT_ALLOWED, NULL, r->method, r->path);
 	} else {
-		reply_fail(&r->reply, 404, "invalid_request_error", "unknown_url", NULL,
-		    "Invalid URL (%.16s %.128s)", r->method, r->path);
+		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
 	}
 }

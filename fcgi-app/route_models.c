@@ -21,9 +21,7 @@ route_models(struct req *r, const struct aif_principal *who, const char *id)
 	if (id != NULL) {
 		const struct aif_model *m = aif_cfg_model(cfg, id);
 		if (m == NULL || role == NULL || !aif_cfg_role_allows_model(role, m->id)) {
-			reply_fail(&r->reply, 404, "invalid_request_error", "model_not_found",
-			    "model", "The model '%.128s' does not exist or you do not have "
-			    "access to it.", id);
+			REFUSE(&r->reply, AIF_E_MODEL_NOT_FOUND, "model", id);
 			return;
 		}
 		v = model_json(m);

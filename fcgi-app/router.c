@@ -1,37 +1,109 @@
 /* router.c -- the first steps of every request: request id, method and path, the route
  * table (404 for unknown routes, 405 with Allow for a wrong method), authentication
  * (401; 503 when the database is unreachable), the role's endpoint check (403), then
- * the route handler. */
+ * the route's handler. */
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
-#include <strings.h>
+#include <string.h>
 
 #include "api.h"
 #include "log.h"
 
-enum route_id { R_READYZ, R_METRICS, R_ADMIN_KEYS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_MODELS, R_MODEL, R_JOB, R_HEALTHZ };
+/* How a route is matched against the path. */
+enum match { EXACT, ONE_ID, SUBTREE };
+
+/* A route handler: who is NULL for the routes without authentication. */
+typedef void	(*handler_fn)(struct req *r, const struct aif_principal *who,
+		    const char *id);
 
 struct route {
-	enum route_id	 id;
 	const char	*prefix;	/* exact path, or prefix ending in '/' for {id} */
-	int		 has_id;	/* 1: one {id} segment; 2: the prefix and anything
-					   below it, methods checked by the handler */
-	const char	*method;
+	enum match	 match;		/* SUBTREE: the prefix and anything below it,
+					   methods checked by the handler */
+	const char	*method;	/* "*" for any */
 	const char	*endpoint;	/* role endpoint name, NULL: no auth */
+	int		 admin_only;	/* the handler checks the admin role itself */
+	handler_fn	 handle;
 };
 
+static void
+h_healthz(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)who;
+	(void)id;
+	route_healthz(r);
+}
+
+static void
+h_readyz(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)who;
+	(void)id;
+	route_readyz(r);
+}
+
+static void
+h_metrics(struct req *r, const struct aif_principal *who, const char *id)
+{
+	const char *t = FCGX_GetParam("AIF_METRICS_TRUSTED", r->reply.fcgi->envp);
+
+	(void)who;
+	(void)id;
+	route_metrics(r, t != NULL && strcmp(t, "1") == 0);
+}
+
+static void
+h_admin(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)id;
+	route_admin(r, who);
+}
+
+static void
+h_chat(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)id;
+	route_completions(r, who, AIF_KIND_CHAT);
+}
+
+static void
+h_completions(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)id;
+	route_completions(r, who, AIF_KIND_COMPLETION);
+}
+
+static void
+h_embeddings(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)id;
+	route_completions(r, who, AIF_KIND_EMBEDDING);
+}
+
+static void
+h_models(struct req *r, const struct aif_principal *who, const char *id)
+{
+	route_models(r, who, id);
+}
+
+static void
+h_jobs(struct req *r, const struct aif_principal *who, const char *id)
+{
+	(void)id;
+	route_jobs(r, who);
+}
+
 static const struct route routes[] = {
-	{ R_READYZ, "/readyz", 0, "GET", NULL },
-	{ R_METRICS, "/metrics", 0, "GET", NULL },
-	{ R_ADMIN_KEYS, "/admin/keys", 2, "*", "admin" },
-	{ R_CHAT, "/v1/chat/completions", 0, "POST", "chat" },
-	{ R_COMPLETIONS, "/v1/completions", 0, "POST", "completions" },
-	{ R_EMBEDDINGS, "/v1/embeddings", 0, "POST", "embeddings" },
-	{ R_MODELS, "/v1/models", 0, "GET", "models" },
-	{ R_MODEL, "/v1/models/", 1, "GET", "models" },
-	{ R_JOB, "/v1/jobs", 2, "*", "jobs" },
-	{ R_HEALTHZ, "/healthz", 0, "GET", NULL },
+	{ "/healthz", EXACT, "GET", NULL, 0, h_healthz },
+	{ "/readyz", EXACT, "GET", NULL, 0, h_readyz },
+	{ "/metrics", EXACT, "GET", NULL, 0, h_metrics },
+	{ "/admin/keys", SUBTREE, "*", "admin", 1, h_admin },
+	{ "/v1/chat/completions", EXACT, "POST", "chat", 0, h_chat },
+	{ "/v1/completions", EXACT, "POST", "completions", 0, h_completions },
+	{ "/v1/embeddings", EXACT, "POST", "embeddings", 0, h_embeddings },
+	{ "/v1/models", EXACT, "GET", "models", 0, h_models },
+	{ "/v1/models/", ONE_ID, "GET", "models", 0, h_models },
+	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, h_jobs },
 };
 
 /* Matches path against a route; *id points into path for {id} routes. */
@@ -41,15 +113,19 @@ match(const struct route *rt, const char *path, const char **id)
 	size_t n = strlen(rt->prefix);
 
 	*id = NULL;
-	if (rt->has_id == 2)
+	switch (rt->match) {
+	case SUBTREE:
 		return strncmp(path, rt->prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
-	if (!rt->has_id)
+	case EXACT:
 		return strcmp(path, rt->prefix) == 0;
-	if (strncmp(path, rt->prefix, n) != 0 || path[n] == '\0' ||
-	    strchr(path + n, '/') != NULL)
-		return 0;
-	*id = path + n;
-	return 1;
+	case ONE_ID:
+		if (strncmp(path, rt->prefix, n) != 0 || path[n] == '\0' ||
+		    strchr(path + n, '/') != NULL)
+			return 0;
+		*id = path + n;
+		return 1;
+	}
+	return 0;
 }
 
 static void
@@ -70,14 +146,32 @@ set_request_id(struct req *r)
 		aif_strlcpy(r->reply.request_id, "req_unknown", sizeof(r->reply.request_id));
 }
 
+/* The route of method and path; NULL with *allow set when only the method is wrong. */
+static const struct route *
+find(const char *method, const char *path, const char **id, const char **allow)
+{
+	*allow = NULL;
+	for (size_t i = 0; i < AIF_NELEM(routes); i++) {
+		const char *rid;
+		if (!match(&routes[i], path, &rid))
+			continue;
+		if (strcmp(routes[i].method, "*") == 0 || strcmp(routes[i].method, method) == 0) {
+			*id = rid;
+			return &routes[i];
+		}
+		*allow = routes[i].method;
+	}
+	return NULL;
+}
+
 void
 api_handle(struct req *r)
 {
 	const char *uri = FCGX_GetParam("DOCUMENT_URI", r->reply.fcgi->envp);
-	const struct route *found = NULL;
+	const struct route *rt;
+	const struct aif_role *role;
 	struct aif_principal who;
-	const char *id = NULL;
-	char allow[64] = "";
+	const char *id = NULL, *allow;
 	enum aif_err err;
 
 	set_request_id(r);
@@ -85,108 +179,43 @@ api_handle(struct req *r)
 	if (uri == NULL)
 		uri = FCGX_GetParam("SCRIPT_NAME", r->reply.fcgi->envp);
 	if (r->method == NULL || uri == NULL) {
-		reply_fail(&r->reply, 400, "invalid_request_error", NULL, NULL,
-		    "Malformed request.");
+		REFUSE0(&r->reply, AIF_E_BAD_REQUEST, NULL);
 		return;
 	}
 	if (strlen(uri) >= sizeof(r->path)) {
-		reply_fail(&r->reply, 404, "invalid_request_error", "unknown_url", NULL,
-		    "Invalid URL: the path is too long.");
+		REFUSE0(&r->reply, AIF_E_PATH_TOO_LONG, NULL);
 		return;
 	}
 	aif_strlcpy(r->path, uri, sizeof(r->path));
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const char *rid;
-		if (!match(&routes[i], r->path, &rid))
-			continue;
-		if (strcmp(routes[i].method, "*") == 0 ||
-		    strcmp(routes[i].method, r->method) == 0) {
-			found = &routes[i];
-			id = rid;
-			break;
+	if ((rt = find(r->method, r->path, &id, &allow)) == NULL) {
+		if (allow != NULL) {
+			reply_header(&r->reply, "Allow", allow);
+			REFUSE(&r->reply, AIF_E_METHOD_NOT_ALLOWED, NULL, r->method, r->path);
+		} else {
+			REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
 		}
-		snprintf(allow, sizeof(allow), "Allow: %s\r\n", routes[i].method);
-	}
-	if (found == NULL) {
-		if (allow[0] != '\0') {
-			struct aif_oai_error e;
-			char *s;
-			aif_oai_error_set(&e, 405, "invalid_request_error",
-			    "method_not_allowed", NULL,
-			    "Method %.16s is not allowed on %.128s.", r->method, r->path);
-			if ((s = aif_oai_error_json(&e)) != NULL) {
-				reply_send(&r->reply, 405, allow, s, strlen(s));
-				free(s);
-			} else {
-				reply_error(&r->reply, &e);
-			}
-			return;
-		}
-		reply_fail(&r->reply, 404, "invalid_request_error", "unknown_url", NULL,
-		    "Invalid URL (%.16s %.128s)", r->method, r->path);
 		return;
 	}
-	r->reply.route = found->endpoint != NULL ? found->endpoint : found->prefix + 1;
-	if (found->id == R_HEALTHZ) {
-		static const char ok[] = "{\"status\":\"ok\"}";
-		reply_send(&r->reply, 200, NULL, ok, sizeof(ok) - 1);
+	r->reply.route = rt->endpoint != NULL ? rt->endpoint : rt->prefix + 1;
+	if (rt->endpoint == NULL) {
+		rt->handle(r, NULL, id);
 		return;
 	}
-	if (found->id == R_READYZ) {
-		route_readyz(r);
-		return;
-	}
-	if (found->id == R_METRICS) {
-		const char *t = FCGX_GetParam("AIF_METRICS_TRUSTED", r->reply.fcgi->envp);
-		route_metrics(r, t != NULL && strcmp(t, "1") == 0);
-		return;
-	}
-
 	err = aif_auth_check(r->api->auth, r->db,
 	    FCGX_GetParam("HTTP_AUTHORIZATION", r->reply.fcgi->envp), &who);
 	if (err == AIF_UNAVAILABLE) {
-		reply_fail(&r->reply, 503, "server_error", "database_unavailable", NULL,
-		    "The service is temporarily unavailable, please retry shortly.");
+		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
 	if (err != AIF_OK) {
-		reply_fail(&r->reply, 401, "invalid_request_error", "invalid_api_key", NULL,
-		    "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
+		REFUSE0(&r->reply, AIF_E_INVALID_API_KEY, NULL);
 		return;
 	}
-	const struct aif_role *role = aif_cfg_role(r->cfg, who.role);
-	if (found->id == R_ADMIN_KEYS) {
-		route_admin(r, &who);	/* admin roles only, checked there */
+	role = aif_cfg_role(r->cfg, who.role);
+	if (!rt->admin_only &&
+	    (role == NULL || !aif_cfg_role_allows_endpoint(role, rt->endpoint))) {
+		REFUSE0(&r->reply, AIF_E_ENDPOINT_FORBIDDEN, NULL);
 		return;
 	}
-	if (role == NULL || !aif_cfg_role_allows_endpoint(role, found->endpoint)) {
-		reply_fail(&r->reply, 403, "permission_denied", "endpoint_forbidden", NULL,
-		    "Your key's role may not use this endpoint.");
-		return;
-	}
-	switch (found->id) {
-	case R_CHAT:
-		route_completions(r, &who, AIF_KIND_CHAT);
-		break;
-	case R_COMPLETIONS:
-		route_completions(r, &who, AIF_KIND_COMPLETION);
-		break;
-	case R_EMBEDDINGS:
-		route_completions(r, &who, AIF_KIND_EMBEDDING);
-		break;
-	case R_MODELS:
-		route_models(r, &who, NULL);
-		break;
-	case R_MODEL:
-		route_models(r, &who, id);
-		break;
-	case R_JOB:
-		route_jobs(r, &who);
-		break;
-	case R_HEALTHZ:
-	case R_READYZ:
-	case R_METRICS:
-	case R_ADMIN_KEYS:
-		break;
-	}
+	rt->handle(r, &who, id);
 }

@@ -1,6 +1,7 @@
-/* wake.c -- after an enqueue, ring the doorbell of every live worker so one of them
- * claims the job at once. The list comes from the workers table and is refreshed at
- * most every WAKE_REFRESH_MS by whichever acceptor thread notices it is stale. */
+/* wake.c -- after an enqueue, ring the doorbell of every live worker ("wake", bell.h)
+ * so one of them claims the job at once. The list comes from the workers table and is
+ * refreshed at most every WAKE_REFRESH_MS by whichever acceptor thread notices it is
+ * stale; acceptors ring together under a read lock, a refresh swaps the list. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -9,47 +10,76 @@
 #include "registry.h"
 
 #define WAKE_REFRESH_MS	2000
-#define WAKE_STALE_S	30
 
-static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;	/* the refresh flags */
-static pthread_rwlock_t wake_rw = PTHREAD_RWLOCK_INITIALIZER;	/* the list: threads ring
-								   together, a refresh swaps it */
-static char **wake_list;
-static size_t wake_n;
-static int64_t wake_refreshed_ms = -WAKE_REFRESH_MS;
-static int wake_refreshing;
+struct wake {
+	pthread_mutex_t	 mu;		/* refreshed_ms and refreshing */
+	pthread_rwlock_t rw;		/* list, n */
+	char		**list;
+	size_t		 n;
+	int64_t		 refreshed_ms;
+	int		 refreshing;
+};
+
+int
+wake_start(struct api *api)
+{
+	struct wake *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_rwlock_init(&w->rw, NULL);
+	w->refreshed_ms = -WAKE_REFRESH_MS;
+	api->wake = w;
+	return 0;
+}
+
+void
+wake_stop(struct api *api, int grace_ms)
+{
+	struct wake *w = api->wake;
+
+	(void)grace_ms;
+	if (w == NULL)
+		return;
+	aif_registry_doorbells_free(w->list, w->n);
+	pthread_rwlock_destroy(&w->rw);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	api->wake = NULL;
+}
 
 void
 wake_workers(struct api *api, struct aif_db *db)
 {
-	static const char msg[] = "wake\n";
+	struct wake *w = api->wake;
 	int64_t now = aif_now_ms();
 	int refresh = 0;
 
-	pthread_mutex_lock(&wake_mu);
-	if (!wake_refreshing && now - wake_refreshed_ms >= WAKE_REFRESH_MS) {
-		wake_refreshing = 1;
+	pthread_mutex_lock(&w->mu);
+	if (!w->refreshing && now - w->refreshed_ms >= WAKE_REFRESH_MS) {
+		w->refreshing = 1;
 		refresh = 1;
 	}
-	pthread_mutex_unlock(&wake_mu);
+	pthread_mutex_unlock(&w->mu);
 	if (refresh) {
 		char **list = NULL;
 		size_t n = 0;
-		enum aif_err err = aif_registry_doorbells(db, WAKE_STALE_S, &list, &n);
-		if (err == AIF_OK) {
-			pthread_rwlock_wrlock(&wake_rw);
-			aif_registry_doorbells_free(wake_list, wake_n);
-			wake_list = list;
-			wake_n = n;
-			pthread_rwlock_unlock(&wake_rw);
+		if (aif_registry_doorbells(db, API_WORKER_STALE_S, &list, &n) == AIF_OK) {
+			pthread_rwlock_wrlock(&w->rw);
+			aif_registry_doorbells_free(w->list, w->n);
+			w->list = list;
+			w->n = n;
+			pthread_rwlock_unlock(&w->rw);
 		}
-		pthread_mutex_lock(&wake_mu);
-		wake_refreshed_ms = now;
-		wake_refreshing = 0;
-		pthread_mutex_unlock(&wake_mu);
+		pthread_mutex_lock(&w->mu);
+		w->refreshed_ms = now;
+		w->refreshing = 0;
+		pthread_mutex_unlock(&w->mu);
 	}
-	pthread_rwlock_rdlock(&wake_rw);
-	for (size_t i = 0; i < wake_n; i++)
-		(void)aif_doorbell_ring(api->sender_fd, wake_list[i], msg, sizeof(msg) - 1);
-	pthread_rwlock_unlock(&wake_rw);
+	pthread_rwlock_rdlock(&w->rw);
+	for (size_t i = 0; i < w->n; i++)
+		(void)aif_doorbell_ring(api->sender_fd, w->list[i], AIF_BELL_WAKE_MSG,
+		    sizeof(AIF_BELL_WAKE_MSG) - 1);
+	pthread_rwlock_unlock(&w->rw);
 }

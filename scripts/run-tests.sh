@@ -5,8 +5,9 @@
 # non-zero if any failed:
 #   mock-engine  node --test tests/mock-engine/           (when it has tests)
 #   stack        a private test stack: scripts/stack.sh down (leftovers), up
-#   unit         make check: cmocka unit tests, then again under ASan/UBSan (the queue
-#                tests use a database of the test stack's MariaDB)
+#   unit         make check: cmocka unit tests, then again under ASan/UBSan (the store
+#                tests use a database of the test stack's MariaDB, and fail without it)
+#   layers       make check-layers: scripts/check-layers.sh
 #   pii-accuracy tests/pii/run.sh: detector precision/recall vs tests/pii/baseline.tsv
 #   e2e-deps     npm ci (or npm install) in tests/e2e     (when it has package.json)
 #   e2e          node --test --test-concurrency=1 tests/e2e/, with stack.env exported
@@ -159,13 +160,17 @@ export -f stack_up log
 suite stack "$T_STACK" bash -c stack_up && stack_ok=1
 
 # --- unit -------------------------------------------------------------------------------
-# The queue's unit tests need a real MariaDB: they get their own database on the test
-# stack's server (without it they are skipped, and say so).
+# The store's unit tests need a real MariaDB: they get their own database on the test
+# stack's server. AIF_TEST_REQUIRE_DB=1: without it they fail, they do not skip.
 if [ "$stack_ok" = 1 ] && mariadb --socket="$AIF_VAR_DIR/run/mysqld.sock" \
 	-e 'CREATE DATABASE IF NOT EXISTS aif_unit' 2>/dev/null; then
 	export AIF_TEST_DB_SOCKET=$AIF_VAR_DIR/run/mysqld.sock AIF_TEST_DB_NAME=aif_unit
 fi
+export AIF_TEST_REQUIRE_DB=1
 suite unit "$T_UNIT" make check
+
+# --- the layers hold (include paths, SQL only in the store, what each program links) ---
+suite layers 120 make -s check-layers
 
 # --- PII detectors: precision/recall per type against the recorded baseline ---------------
 suite pii-accuracy 300 tests/pii/run.sh

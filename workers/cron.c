@@ -12,19 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "compensate.h"
 #include "config.h"
 #include "cron.h"
 #include "db.h"
+#include "http.h"
+#include "jobs.h"
 #include "log.h"
 #include "queue.h"
+#include "usage.h"
 #include "util.h"
+#include "version.h"
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: aif-cron [--config FILE] reap | rollup | retention [--days N]"
-	    " | compensate | autoscale [--dry-run]\n");
+	    " | compensate | autoscale [--dry-run]\n"
+	    "       aif-cron --version\n");
 	exit(2);
 }
 
@@ -48,20 +54,10 @@ reap(const struct aif_config *cfg, struct aif_db *db)
 static int
 rollup(struct aif_db *db)
 {
-	static const char sql[] =
-	    "INSERT INTO usage_daily (day, api_key_id, tenant, model, jobs, prompt_tokens,"
-	    " completion_tokens, cost_micros)"
-	    " SELECT DATE(created_at), api_key_id, MAX(tenant), model, COUNT(*),"
-	    " SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_micros) FROM `usage`"
-	    " WHERE created_at >= CURDATE() - INTERVAL 1 DAY"
-	    " GROUP BY DATE(created_at), api_key_id, model"
-	    " ON DUPLICATE KEY UPDATE jobs = VALUES(jobs), prompt_tokens = VALUES(prompt_tokens),"
-	    " completion_tokens = VALUES(completion_tokens), cost_micros = VALUES(cost_micros),"
-	    " tenant = VALUES(tenant), rolled_up_at = NOW(6)";
 	uint64_t n = 0;
 	enum aif_err err;
 
-	if ((err = aif_db_exec(db, sql, NULL, 0, &n, NULL)) != AIF_OK) {
+	if ((err = aif_usage_rollup(db, &n)) != AIF_OK) {
 		aif_error("msg=\"rollup failed\" error=\"%s\"", aif_strerror(err));
 		return 1;
 	}
@@ -72,33 +68,16 @@ rollup(struct aif_db *db)
 static int
 retention(struct aif_db *db, int64_t days)
 {
-	static const char payloads[] =
-	    "UPDATE jobs SET request_body = '', response_body = NULL"
-	    " WHERE state IN ('succeeded','failed','cancelled')"
-	    " AND finished_at < NOW(6) - INTERVAL ? DAY AND request_body <> '' LIMIT 5000";
-	static const char events[] =
-	    "DELETE FROM job_events WHERE at < NOW(6) - INTERVAL ? DAY LIMIT 5000";
-	struct aif_dbp p[] = { AIF_P_I64(days) };
-	struct aif_dbp pe[] = { AIF_P_I64(3 * days) };
-	uint64_t n = 0, m = 0, total = 0, total_ev = 0;
+	uint64_t payloads = 0, events = 0;
 	enum aif_err err;
 
-	do {
-		if ((err = aif_db_exec(db, payloads, p, 1, &n, NULL)) != AIF_OK)
-			goto fail;
-		total += n;
-	} while (n == 5000);
-	do {
-		if ((err = aif_db_exec(db, events, pe, 1, &m, NULL)) != AIF_OK)
-			goto fail;
-		total_ev += m;
-	} while (m == 5000);
+	if ((err = aif_jobs_retention(db, days, &payloads, &events)) != AIF_OK) {
+		aif_error("msg=\"retention failed\" error=\"%s\"", aif_strerror(err));
+		return 1;
+	}
 	aif_info("msg=\"retention done\" days=%lld payloads_dropped=%llu events_deleted=%llu",
-	    (long long)days, (unsigned long long)total, (unsigned long long)total_ev);
+	    (long long)days, (unsigned long long)payloads, (unsigned long long)events);
 	return 0;
-fail:
-	aif_error("msg=\"retention failed\" error=\"%s\"", aif_strerror(err));
-	return 1;
 }
 
 int
@@ -111,6 +90,10 @@ main(int argc, char **argv)
 	int i = 1, rc = 1;
 
 	aif_log_init("aif-cron");
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("aif-cron %s\n", AIF_VERSION);
+		return 0;
+	}
 	if (i + 1 < argc && strcmp(argv[i], "--config") == 0) {
 		config_path = argv[i + 1];
 		i += 2;
@@ -119,7 +102,8 @@ main(int argc, char **argv)
 		usage();
 	if (config_path == NULL)
 		config_path = "/etc/aif/aif.yaml";
-	if (aif_cfg_load(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+	if (aif_cfg_load_with(config_path, &aif_adapters_cfg, &cfg, errbuf,
+	    sizeof(errbuf)) != AIF_OK) {
 		fputs(errbuf, stderr);
 		return 1;
 	}
@@ -141,9 +125,14 @@ main(int argc, char **argv)
 		}
 		rc = retention(db, days);
 	} else if (strcmp(argv[i], "compensate") == 0 && i + 1 == argc) {
-		int n, total = 0;
-		while ((n = aif_compensate_run(db, 16)) > 0)
-			total += n;
+		int n = 0, total = 0;
+		if (aif_http_init() == AIF_OK) {
+			while ((n = aif_compensate_run(db, 16)) > 0)
+				total += n;
+			aif_http_cleanup();
+		} else {
+			n = -1;
+		}
 		aif_info("msg=\"compensate done\" steps=%d", total);
 		rc = n < 0;
 	} else if (strcmp(argv[i], "autoscale") == 0) {

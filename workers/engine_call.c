@@ -55,7 +55,7 @@ on_event(void *arg, const char *event, const char *data, size_t len)
 	struct engine_call *c = arg;
 	enum aif_failure f;
 
-	f = c->adapter->parse_event(c->model, aif_kind_from_name(c->job.kind), data, len,
+	f = c->adapter->parse_event(c->model, c->job.kind, data, len,
 	    &c->st, c->chunks, &c->stream_err);
 	if (f == AIF_FAIL_NONE && strcmp(event, "error") == 0) {
 		f = AIF_FAIL_RETRYABLE;
@@ -83,26 +83,7 @@ on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 		if (status == 200)
 			return aif_sse_feed(&c->sse, ptr, n, on_event, c) == 0 ? n : 0;
 	}
-	if (c->resp_len + n + 1 > AIF_ENGINE_RESPONSE_MAX) {
-		c->overflow = 1;
-		return 0;	/* aborts the transfer */
-	}
-	if (c->resp_len + n + 1 > c->resp_cap) {
-		size_t cap = c->resp_cap ? c->resp_cap : 4096;
-		char *p;
-		while (cap < c->resp_len + n + 1)
-			cap *= 2;
-		if (cap > AIF_ENGINE_RESPONSE_MAX)
-			cap = AIF_ENGINE_RESPONSE_MAX;
-		if ((p = realloc(c->resp, cap)) == NULL)
-			return 0;
-		c->resp = p;
-		c->resp_cap = cap;
-	}
-	memcpy(c->resp + c->resp_len, ptr, n);
-	c->resp_len += n;
-	c->resp[c->resp_len] = '\0';
-	return n;
+	return aif_http_body_write(ptr, size, nmemb, &c->resp);
 }
 
 /* Response headers: only x-prompt-tokens is kept (a bounded decimal). */
@@ -146,13 +127,17 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 {
 	char hdr[160];
 
-	if ((c->easy = curl_easy_init()) == NULL)
+	struct aif_http_limits lim = { .timeout_ms = c->model->timeout_ms,
+	    .max_response = AIF_ENGINE_RESPONSE_MAX };
+
+	c->resp.max = AIF_ENGINE_RESPONSE_MAX;
+	if ((c->easy = aif_http_easy(c->req.url, &lim)) == NULL)
 		return AIF_NOMEM;
 	if (c->stream) {
 		snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
-		    strcmp(c->job.kind, "chat") == 0 ? "chatcmpl" : "cmpl", c->job.public_id);
+		    c->job.kind == AIF_KIND_CHAT ? "chatcmpl" : "cmpl", c->job.public_id);
 		c->st.created = (int64_t)time(NULL);
-		c->assembled = aif_stream_asm_new(aif_kind_from_name(c->job.kind));
+		c->assembled = aif_stream_asm_new(c->job.kind);
 		c->chunks = json_array();
 		if (c->assembled == NULL || c->chunks == NULL)
 			return AIF_NOMEM;
@@ -167,11 +152,6 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	}
 	if (c->headers == NULL)
 		return AIF_NOMEM;
-	curl_easy_setopt(c->easy, CURLOPT_URL, c->req.url);
-	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->easy, CURLOPT_REDIR_PROTOCOLS_STR, "");
-	curl_easy_setopt(c->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req.body);
 	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->req.body_len);
@@ -182,11 +162,6 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)c->model->timeout_ms);
-	curl_easy_setopt(c->easy, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)AIF_ENGINE_RESPONSE_MAX);
 	return AIF_OK;
 }
 
@@ -199,7 +174,7 @@ engine_call_free(struct engine_call *c)
 		curl_easy_cleanup(c->easy);
 	curl_slist_free_all(c->headers);
 	free(c->req.body);
-	free(c->resp);
+	aif_http_body_free(&c->resp);
 	free(c->job.request_body);
 	aif_sse_free(&c->sse);
 	aif_stream_asm_free(c->assembled);
@@ -219,8 +194,7 @@ engine_call_stream_finish(struct engine_call *c)
 	}
 	if (c->stream && c->stream_fail == AIF_FAIL_NONE && c->adapter->stream_eof_ends &&
 	    c->adapter->end_stream != NULL) {
-		c->adapter->end_stream(c->model, aif_kind_from_name(c->job.kind), &c->st,
-		    c->chunks);
+		c->adapter->end_stream(c->model, c->job.kind, &c->st, c->chunks);
 		(void)take_chunks(c);
 	}
 }

@@ -1,16 +1,16 @@
-/* engine_call.h -- one in-flight engine call of a worker: the libcurl easy handle, its
- * request headers, and the capped response buffer. The worker's loop owns the multi
- * handle; this file only sets up and tears down single calls, always with protocols,
- * timeouts and a response-size cap set. */
+/* engine_call.h -- one in-flight engine call of a worker: the libcurl easy handle (from
+ * the HTTP layer, http/http.h: protocols, timeouts and the response cap always set), its
+ * request headers, the capped response body, and for a stream the SSE parser, the
+ * assembler of the whole answer and the relay of chunks. The worker's loop owns the
+ * multi handle; this file only sets up and tears down single calls. */
 #ifndef AIF_ENGINE_CALL_H
 #define AIF_ENGINE_CALL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "adapter.h"
+#include "http.h"
 #include "queue.h"
 #include "relay.h"
 #include "sse.h"
@@ -26,10 +26,8 @@ struct engine_call {
 	CURL			*easy;
 	struct curl_slist	*headers;
 	struct aif_engine_req	 req;		/* owns req.body */
-	char			*resp;		/* response bytes, NUL-terminated */
-	size_t			 resp_len;
-	size_t			 resp_cap;
-	int			 overflow;	/* response exceeded the cap */
+	struct aif_http_body	 resp;		/* response bytes up to the cap; resp.overflow
+						   when the answer exceeded it */
 	int64_t			 started_ms;
 	int64_t			 hdr_prompt_tokens;	/* x-prompt-tokens (TGI), 0: none */
 	char			 errbuf[CURL_ERROR_SIZE];

@@ -1,53 +1,15 @@
 /* relay.c (workers) -- relay connections to aif-api processes; see relay.h. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "relay.h"
 #include "relay_proto.h"
 
-static void
-conn_close(struct relay_conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->out_len = 0;
-	c->in_len = 0;
-}
-
-static int
-conn_open(struct relay_conn *c)
-{
-	struct sockaddr_un sa;
-	size_t n = strlen(c->path);
-	int fd;
-
-	if (n >= sizeof(sa.sun_path))
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, c->path, n + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS &&
-	    errno != EAGAIN) {
-		close(fd);
-		return -1;
-	}
-	c->fd = fd;
-	return 0;
-}
-
 struct relay_conn *
 relay_get(struct relay_set *set, const char *reply_to)
 {
-	char path[108];
+	char path[AIF_DOORBELL_PATH_MAX];
 	struct relay_conn *c;
 
 	if (reply_to == NULL || *reply_to == '\0' ||
@@ -60,11 +22,11 @@ relay_get(struct relay_set *set, const char *reply_to)
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return NULL;
 		memcpy(c->path, path, strlen(path) + 1);
-		c->fd = -1;
+		aif_relay_init(&c->io);
 		c->next = set->conns;
 		set->conns = c;
 	}
-	if (c->fd < 0 && conn_open(c) != 0) {
+	if (c->io.fd < 0 && aif_relay_connect(&c->io, c->path) != AIF_OK) {
 		aif_warn("msg=\"cannot reach the relay of a waiting aif-api\" path=%s", c->path);
 		return NULL;
 	}
@@ -75,98 +37,38 @@ int
 relay_send(struct relay_conn *c, uint64_t job, uint32_t type, const void *payload,
     size_t len)
 {
-	size_t need;
-
-	if (c == NULL || c->fd < 0 || len > AIF_RELAY_PAYLOAD_MAX)
+	if (c == NULL)
 		return -1;
-	need = c->out_len + AIF_RELAY_HEADER + len;
-	if (need > RELAY_OUT_MAX) {
-		aif_warn("msg=\"relay buffer full; closing the relay\" path=%s", c->path);
-		conn_close(c);
+	if (aif_relay_send(&c->io, job, type, payload, len) != 0) {
+		aif_warn("msg=\"relay closed\" path=%s", c->path);
 		return -1;
-	}
-	if (need > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 65536;
-		unsigned char *p;
-		while (cap < need)
-			cap *= 2;
-		if ((p = realloc(c->out, cap)) == NULL) {
-			conn_close(c);
-			return -1;
-		}
-		c->out = p;
-		c->out_cap = cap;
-	}
-	aif_relay_put_header(c->out + c->out_len, job, type, (uint32_t)len);
-	if (len > 0)
-		memcpy(c->out + c->out_len + AIF_RELAY_HEADER, payload, len);
-	c->out_len = need;
-	return relay_flush(c);
-}
-
-int
-relay_flush(struct relay_conn *c)
-{
-	size_t off = 0;
-
-	if (c->fd < 0)
-		return -1;
-	while (off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + off, c->out_len - off,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				break;
-			aif_warn("msg=\"relay write failed; closing\" path=%s", c->path);
-			conn_close(c);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	if (off > 0) {
-		memmove(c->out, c->out + off, c->out_len - off);
-		c->out_len -= off;
 	}
 	return 0;
+}
+
+/* The frame callback: only CANCEL is meaningful from aif-api. */
+struct cancel_ctx {
+	void	(*on_cancel)(void *, uint64_t);
+	void	*arg;
+};
+
+static void
+on_frame(void *arg, uint64_t job, uint32_t type, const char *payload, uint32_t len)
+{
+	struct cancel_ctx *x = arg;
+
+	(void)payload;
+	(void)len;
+	if (type == AIF_RELAY_CANCEL && x->on_cancel != NULL)
+		x->on_cancel(x->arg, job);
 }
 
 int
 relay_read(struct relay_conn *c, void (*on_cancel)(void *, uint64_t), void *arg)
 {
-	for (;;) {
-		ssize_t n;
+	struct cancel_ctx x = { on_cancel, arg };
 
-		if (c->fd < 0)
-			return -1;
-		n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
-		if (n == 0) {
-			conn_close(c);
-			return -1;
-		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return 0;
-			conn_close(c);
-			return -1;
-		}
-		c->in_len += (size_t)n;
-		while (c->in_len >= AIF_RELAY_HEADER) {
-			uint64_t job;
-			uint32_t type, len;
-			aif_relay_get_header(c->in, &job, &type, &len);
-			if (len > sizeof(c->in) - AIF_RELAY_HEADER) {
-				conn_close(c);
-				return -1;
-			}
-			if (c->in_len < AIF_RELAY_HEADER + len)
-				break;
-			if (type == AIF_RELAY_CANCEL && on_cancel != NULL)
-				on_cancel(arg, job);
-			memmove(c->in, c->in + AIF_RELAY_HEADER + len,
-			    c->in_len - AIF_RELAY_HEADER - len);
-			c->in_len -= AIF_RELAY_HEADER + len;
-		}
-	}
+	return aif_relay_recv(&c->io, on_frame, &x);
 }
 
 void
@@ -176,8 +78,7 @@ relay_close_all(struct relay_set *set)
 
 	for (; c != NULL; c = next) {
 		next = c->next;
-		conn_close(c);
-		free(c->out);
+		aif_relay_close(&c->io);
 		free(c);
 	}
 	set->conns = NULL;

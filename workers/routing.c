@@ -3,19 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "adapter.h"
+#include "http.h"
 #include "log.h"
 #include "routing.h"
 #include "util.h"
-
-#define PROBE_TIMEOUT_MS	2000
 
 struct replica_state {
 	int	 in_flight;
 	int	 failures;		/* consecutive */
 	int64_t	 open_until_ms;		/* 0: closed */
+	int	 healthy;		/* the last health probe answered 200 */
+	int64_t	 next_check_ms;		/* when the periodic probe is due */
 	CURL	*probe;			/* health probe in flight, or NULL */
 };
 
@@ -242,43 +241,46 @@ routing_is_open(const struct routing *rt, size_t mi, size_t ri)
 	return rt->rs[mi][ri].open_until_ms > aif_now_ms();
 }
 
-static size_t
-discard(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	(void)ptr;
-	(void)arg;
-	return size * nmemb;
-}
-
 static void
 start_probe(struct routing *rt, size_t mi, size_t ri)
 {
 	const struct aif_model *m = &rt->cfg->models[mi];
 	const struct aif_adapter *ad = aif_adapter_find(m->adapter);
-	char url[AIF_ENGINE_URL_MAX];
-	size_t ulen = strlen(m->replicas[ri].url);
 	CURL *e;
-	int n;
 
-	if (ad == NULL || ad->health_path == NULL)
+	if (ad == NULL || ad->health_path == NULL ||
+	    (e = aif_http_probe(m->replicas[ri].url, ad->health_path,
+	    AIF_ROUTING_PROBE_TIMEOUT_MS)) == NULL)
 		return;
-	while (ulen > 0 && m->replicas[ri].url[ulen - 1] == '/')
-		ulen--;
-	n = snprintf(url, sizeof(url), "%.*s%s", (int)ulen, m->replicas[ri].url,
-	    ad->health_path);
-	if (n < 0 || (size_t)n >= sizeof(url) || (e = curl_easy_init()) == NULL)
-		return;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&rt->rs[mi][ri]);
 	if (curl_multi_add_handle(rt->probes, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		return;
 	}
 	rt->rs[mi][ri].probe = e;
+}
+
+/* A probe of (mi, ri) answered `ok`: the replica's health, and an open circuit closes
+ * (ok) or stays open another circuit_open_ms. */
+static void
+probed(struct routing *rt, size_t mi, size_t ri, int ok, int64_t now)
+{
+	struct replica_state *s = &rt->rs[mi][ri];
+
+	s->healthy = ok;
+	s->next_check_ms = now + AIF_ROUTING_HEALTH_MS;
+	if (s->open_until_ms == 0)
+		return;
+	if (ok)
+		routing_result(rt, mi, ri, 1);
+	else if (s->open_until_ms < now + rt->cfg->models[mi].circuit_open_ms)
+		s->open_until_ms = now + rt->cfg->models[mi].circuit_open_ms;
+}
+
+int
+routing_is_healthy(const struct routing *rt, size_t mi, size_t ri)
+{
+	return rt->rs[mi][ri].healthy && !routing_is_open(rt, mi, ri);
 }
 
 void
@@ -289,30 +291,32 @@ routing_probe(struct routing *rt)
 	CURLMsg *msg;
 
 	for (size_t i = 0; i < rt->cfg->nmodels; i++)
-		for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++)
-			if (rt->rs[i][r].open_until_ms != 0 && rt->rs[i][r].probe == NULL)
+		for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++) {
+			struct replica_state *s = &rt->rs[i][r];
+			if (s->probe == NULL && (s->open_until_ms != 0 ||
+			    s->next_check_ms <= now))
 				start_probe(rt, i, r);
+		}
 	curl_multi_perform(rt->probes, &running);
 	while ((msg = curl_multi_info_read(rt->probes, &left)) != NULL) {
 		struct replica_state *s = NULL;
+		CURL *e = msg->easy_handle;
 		long status = 0;
+		int ok;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-		curl_multi_remove_handle(rt->probes, msg->easy_handle);
-		curl_easy_cleanup(msg->easy_handle);
+		/* msg belongs to the multi handle: read it before the handle goes */
+		ok = msg->data.result == CURLE_OK;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+		curl_multi_remove_handle(rt->probes, e);
+		curl_easy_cleanup(e);
 		s->probe = NULL;
 		/* find (model, replica) of s for the log and the thresholds */
 		for (size_t i = 0; i < rt->cfg->nmodels; i++)
-			for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++) {
-				if (&rt->rs[i][r] != s)
-					continue;
-				if (msg->data.result == CURLE_OK && status == 200)
-					routing_result(rt, i, r, 1);
-				else if (s->open_until_ms < now + rt->cfg->models[i].circuit_open_ms)
-					s->open_until_ms = now + rt->cfg->models[i].circuit_open_ms;
-			}
+			for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++)
+				if (&rt->rs[i][r] == s)
+					probed(rt, i, r, ok && status == 200, now);
 	}
 }

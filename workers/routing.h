@@ -3,7 +3,9 @@
  * replica of a model is open, the model's fallback models in order. A replica that
  * fails models[].circuit_failures times in a row is opened for circuit_open_ms, then
  * probed (GET on the adapter's health path) and closed again when it answers 200, or
- * let through again (half-open) when its time is up. State is per worker process.
+ * let through again (half-open) when its time is up. Every replica is also probed every
+ * AIF_ROUTING_HEALTH_MS, and the workers publish the result (store/registry.h) for
+ * aif-api's /readyz. State is per worker process.
  *
  * A replica's max_in_flight holds for all workers together: each live worker gets an
  * equal share (the first max % n workers by id one more, so the shares add up to
@@ -17,6 +19,9 @@
 #include <stdint.h>
 
 #include "config.h"
+
+#define AIF_ROUTING_PROBE_TIMEOUT_MS	2000
+#define AIF_ROUTING_HEALTH_MS		5000	/* every replica is probed this often */
 
 struct routing;
 
@@ -54,8 +59,12 @@ void		 routing_down(struct routing *rt, size_t mi, size_t ri);
  * would only find every circuit still open and burn an attempt. */
 int64_t		 routing_wait_ms(const struct routing *rt, size_t mi);
 
-/* Drives health probes of open circuits without blocking; call once per loop turn. */
+/* Drives health probes (of open circuits, and every replica's periodic one) without
+ * blocking; call once per loop turn. */
 void		 routing_probe(struct routing *rt);
+
+/* 1 when (mi, ri)'s last health probe answered 200 and its circuit is closed. */
+int		 routing_is_healthy(const struct routing *rt, size_t mi, size_t ri);
 
 /* Outstanding calls on (mi, ri) and whether its circuit is open (for tests and logs). */
 int		 routing_in_flight(const struct routing *rt, size_t mi, size_t ri);

@@ -1,6 +1,7 @@
 /* util.c -- clocks, random ids and bounded string helpers; see util.h. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -120,4 +121,21 @@ aif_utf8_trim_tail(char *s)
 	    (lead & 0xF8) == 0xF0 ? 3 : 0;
 	if (lead >= 0x80 && cont < need)
 		s[i - 1] = '\0';	/* incomplete: drop the whole sequence */
+}
+
+int
+aif_url_join(char *out, size_t cap, const char *base, const char *path)
+{
+	size_t blen = strlen(base);
+	int n;
+
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	n = snprintf(out, cap, "%.*s%s", (int)blen, base, path);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			out[0] = '\0';
+		return -1;
+	}
+	return 0;
 }

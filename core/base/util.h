@@ -10,6 +10,11 @@
 
 #define AIF_JOB_ID_LEN	28	/* "job_" + 24 base62 characters */
 
+/* Number of elements of an array; a compile error when `a` is a pointer. */
+#define AIF_NELEM(a)	(sizeof(a) / sizeof((a)[0]) + 0 * sizeof(struct {	\
+	int a_not_a_pointer : __builtin_types_compatible_p(__typeof__(a),	\
+	    __typeof__(&(a)[0])) ? -1 : 1; }))
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t		aif_now_ms(void);
 
@@ -29,6 +34,10 @@ int		aif_strlcpy(char *dst, const char *src, size_t cap);
 /* Cuts s (in place) before a UTF-8 sequence left incomplete at its end, e.g. by a
  * truncating snprintf, so that the string stays valid UTF-8 if it was before. */
 void		aif_utf8_trim_tail(char *s);
+
+/* Writes base (its trailing slashes dropped) followed by path into out (cap bytes).
+ * Returns 0, or -1 when it does not fit (out is then ""). */
+int		aif_url_join(char *out, size_t cap, const char *base, const char *path);
 
 /* Parses a decimal integer in [min,max] from s (the whole string: digits with an
  * optional leading '-', no spaces). Returns 0 on success. */

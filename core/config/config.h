@@ -12,13 +12,7 @@
 #include <stdint.h>
 
 #include "err.h"
-
-/* Request kinds a model serves (bit mask in struct aif_model.kinds). */
-enum aif_kind {
-	AIF_KIND_CHAT = 1 << 0,
-	AIF_KIND_COMPLETION = 1 << 1,
-	AIF_KIND_EMBEDDING = 1 << 2,
-};
+#include "kind.h"
 
 struct aif_replica {
 	char	*url;		/* base URL, e.g. http://127.0.0.1:9101 (required) */
@@ -63,9 +57,17 @@ struct aif_compensation {
 	struct aif_retry_policy retry;	/* maximum_attempts 0 (default): until done */
 };
 
+/* One setting of a model's adapter section, as written (after ${ENV} expansion). */
+struct aif_cfg_option {
+	char	*key;
+	char	*value;
+	int	 line, column;	/* of the value (1-based), for messages */
+};
+
 struct aif_model {
 	char	*id;		/* public model id clients send (required, unique) */
-	char	*adapter;	/* "openai" (required; checked against config.c's list) */
+	char	*adapter;	/* "openai" (required; which names are valid is the
+				   adapters' business: struct aif_cfg_adapters) */
 	char	*engine;	/* free-form engine label for usage rows, default = adapter */
 	char	*upstream_model; /* model name sent to the engine, default = id */
 	char	*owned_by;	/* shown in /v1/models, default "aif" */
@@ -93,17 +95,10 @@ struct aif_model {
 				   messages with it: "chatml" (default), "llama3", or a
 				   template string with {role} and {content} per message
 				   and {assistant} where the answer starts */
-	struct {		/* YAML `triton:` mapping, for adapter triton */
-		char	*mode;		/* "infer" (KServe v2 /infer, default) or
-					   "generate" (the generate extension) */
-		char	*text_input;	/* BYTES input tensor, default "text_input" */
-		char	*text_output;	/* BYTES output tensor, default "text_output" */
-		char	*max_tokens_input; /* default "max_tokens" */
-		char	*max_tokens_type; /* "INT32" (default) or "UINT32" */
-		char	*stream_input;	/* BOOL input for streaming, default "stream" */
-		char	*embedding_output; /* FP32 output for embeddings,
-					   default "embedding" */
-	} triton;
+	struct aif_cfg_option *options;	/* the mapping named after the adapter
+					   (`triton:` for adapter triton): scalars,
+					   meaning and checks the adapter's */
+	size_t	 noptions;
 };
 
 struct aif_role {
@@ -335,6 +330,21 @@ const struct aif_tenant *aif_cfg_tenant(const struct aif_config *cfg, const char
  * milliseconds. Returns 0, or -1 when malformed or over max_ms. */
 int		aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out);
 
+/* The engine adapters' part of checking a configuration. Core knows no adapter: the
+ * programs that link them (aif-worker, aifctl) pass the adapters' table
+ * (adapters/adapter.h, aif_adapters_cfg) to aif_cfg_load_with; aif-api and aif-cron
+ * load without it and leave models[].adapter and the adapter sections unchecked. */
+struct aif_cfg_adapters {
+	/* The names models[].adapter may use: the i-th, NULL past the last. */
+	const char	*(*name_at)(size_t i);
+	/* Checks model m's adapter settings (its section, its chat template); calls
+	 * report(ctx, key, message) per problem, key being "chat_template",
+	 * "<adapter>" or "<adapter>.<option>". */
+	void	(*check_model)(const struct aif_model *m,
+		    void (*report)(void *ctx, const char *key, const char *message),
+		    void *ctx);
+};
+
 /* Loads and validates the YAML file at `path` (borrowed).
  * On AIF_OK *out is new (free with aif_cfg_free) and errbuf is "".
  * On error *out is NULL and errbuf holds every error found, one per line, each
@@ -346,6 +356,16 @@ enum aif_err	aif_cfg_load(const char *path, struct aif_config **out,
 /* Same, from a string already in memory; `name` is used in error messages. */
 enum aif_err	aif_cfg_load_string(const char *name, const char *yaml, size_t len,
 		    struct aif_config **out, char *errbuf, size_t errlen);
+
+/* The same with the adapters' checks (`adapters` borrowed, may be NULL). */
+enum aif_err	aif_cfg_load_with(const char *path, const struct aif_cfg_adapters *adapters,
+		    struct aif_config **out, char *errbuf, size_t errlen);
+enum aif_err	aif_cfg_load_string_with(const char *name, const char *yaml, size_t len,
+		    const struct aif_cfg_adapters *adapters, struct aif_config **out,
+		    char *errbuf, size_t errlen);
+
+/* The value of option `key` of model m's adapter section (borrowed), or `def`. */
+const char	*aif_cfg_option(const struct aif_model *m, const char *key, const char *def);
 
 /* Returns the model with id `id` (borrowed from cfg), or NULL. */
 const struct aif_model *aif_cfg_model(const struct aif_config *cfg, const char *id);

@@ -176,61 +176,6 @@ aif_apikey_display(const char *key, char out[AIF_KEY_DISPLAY_LEN + 1])
 	out[n] = '\0';
 }
 
-enum aif_err
-aif_apikey_load_pepper(const char *path, unsigned char **out, size_t *len)
-{
-	unsigned char	 buf[AIF_PEPPER_MAX + 1];
-	struct stat	 st;
-	size_t		 have = 0;
-	ssize_t		 n;
-	int		 fd;
-	enum aif_err	 rc = AIF_OK;
-
-	*out = NULL;
-	*len = 0;
-	/* O_NONBLOCK: a FIFO in its place must not hang startup; no effect on files. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1)
-		return AIF_IO;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		rc = AIF_IO;
-		goto out;
-	}
-	while (have < sizeof(buf)) {
-		n = read(fd, buf + have, sizeof(buf) - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			rc = AIF_IO;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	if (have == 0 || have > AIF_PEPPER_MAX) {
-		rc = AIF_INVALID;
-		goto out;
-	}
-	if ((*out = malloc(have)) == NULL) {
-		rc = AIF_NOMEM;
-		goto out;
-	}
-	memcpy(*out, buf, have);
-	*len = have;
-out:
-	OPENSSL_cleanse(buf, sizeof(buf));
-	close(fd);
-	return rc;
-}
-
-void
-aif_apikey_pepper_free(unsigned char *pepper, size_t len)
-{
-	if (pepper == NULL)
-		return;
-	OPENSSL_cleanse(pepper, len);
-	free(pepper);
-}
 
 /* Returns 1 for optional whitespace around a header value (RFC 9110 OWS). */
 static int

@@ -17,7 +17,6 @@
 #define AIF_KEY_LEN		(4 + AIF_KEY_RANDOM_LEN + AIF_KEY_CHECK_LEN)	/* 42 */
 #define AIF_KEY_DISPLAY_LEN	12	/* "aif_" + 8: the non-secret public prefix */
 #define AIF_KEY_HASH_LEN	32
-#define AIF_PEPPER_MAX		1024
 
 /* Writes a new random key (AIF_KEY_LEN chars + NUL) to `out` using the OS CSPRNG.
  * Returns AIF_IO if no randomness could be had (out is then ""). */
@@ -38,13 +37,6 @@ int		aif_apikey_hash_equal(const unsigned char a[AIF_KEY_HASH_LEN],
 
 /* Writes the display prefix (first AIF_KEY_DISPLAY_LEN chars) of a well-formed key. */
 void		aif_apikey_display(const char *key, char out[AIF_KEY_DISPLAY_LEN + 1]);
-
-/* Reads the pepper file at `path` (1..AIF_PEPPER_MAX bytes, raw).
- * On AIF_OK *out is new (free with aif_apikey_pepper_free, which wipes it) and *len set.
- * On error *out is NULL: AIF_IO unreadable, AIF_INVALID empty or too long. */
-enum aif_err	aif_apikey_load_pepper(const char *path, unsigned char **out,
-		    size_t *len);
-void		aif_apikey_pepper_free(unsigned char *pepper, size_t len);
 
 /* Extracts the key from an Authorization header value "Bearer <key>" (case-insensitive
  * scheme, single space or more). Returns a pointer into `header` (borrowed) and sets

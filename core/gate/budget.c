@@ -1,96 +1,34 @@
-/* budget.c -- budget holds, captures and releases; see budget.h. */
+/* budget.c -- the budgets a job is held against; see budget.h. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "budget.h"
+#include "pricing.h"
 
-#define MONTH	"DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m')"
-
-enum aif_err
-aif_budget_hold(struct aif_db *db, uint64_t job_id, const struct aif_budget_subject *s,
-    size_t n, int64_t amount)
+void
+aif_budget_plan(const struct aif_principal *who, const struct aif_role *role,
+    const struct aif_tenant *t, const struct aif_model *m, int64_t prompt_tokens,
+    int64_t max_output_tokens, struct aif_budget_plan *out)
 {
-	static const char ensure[] =
-	    "INSERT INTO budget_balances (subject, month, limit_micros) VALUES (?, " MONTH ", ?)"
-	    " ON DUPLICATE KEY UPDATE limit_micros = VALUES(limit_micros)";
-	static const char hold[] =
-	    "UPDATE budget_balances SET held_micros = held_micros + ?"
-	    " WHERE subject = ? AND month = " MONTH
-	    " AND held_micros + spent_micros + ? <= limit_micros";
-	static const char undo[] =
-	    "UPDATE budget_balances SET held_micros = held_micros - ?"
-	    " WHERE subject = ? AND month = " MONTH;
-	static const char ledger[] =
-	    "INSERT INTO budget_ledger (job_id, subject, month, entry, amount_micros)"
-	    " VALUES (?, ?, " MONTH ", 'hold', ?)";
-	enum aif_err err;
-	size_t i;
+	int64_t key_budget = who->monthly_budget_micros >= 0 ? who->monthly_budget_micros :
+	    role->monthly_budget_micros;
 
-	for (i = 0; i < n; i++) {
-		uint64_t affected = 0;
-		struct aif_dbp pe[] = { AIF_P_STR(s[i].subject), AIF_P_I64(s[i].limit_micros) };
-		struct aif_dbp ph[] = { AIF_P_I64(amount), AIF_P_STR(s[i].subject),
-		    AIF_P_I64(amount) };
-		if ((err = aif_db_exec(db, ensure, pe, 2, NULL, NULL)) != AIF_OK ||
-		    (err = aif_db_exec(db, hold, ph, 3, &affected, NULL)) != AIF_OK)
-			goto undo;
-		if (affected != 1) {
-			err = AIF_FORBIDDEN;
-			goto undo;
-		}
+	memset(out, 0, sizeof(*out));
+	out->hold_micros = aif_price_micros(&m->pricing, prompt_tokens, max_output_tokens);
+	if (key_budget >= 0) {
+		struct aif_budget_subject *s = &out->subject[out->n++];
+		snprintf(s->subject, sizeof(s->subject), "key:%" PRIu64, who->key_id);
+		s->limit_micros = key_budget;
 	}
-	for (i = 0; i < n; i++) {
-		struct aif_dbp pl[] = { AIF_P_I64(job_id), AIF_P_STR(s[i].subject),
-		    AIF_P_I64(amount) };
-		if ((err = aif_db_exec(db, ledger, pl, 3, NULL, NULL)) != AIF_OK)
-			return err;	/* the caller's transaction rolls everything back */
+	if (t != NULL && t->monthly_budget_micros >= 0) {
+		struct aif_budget_subject *s = &out->subject[out->n++];
+		snprintf(s->subject, sizeof(s->subject), "tenant:%.150s", who->tenant);
+		s->limit_micros = t->monthly_budget_micros;
 	}
-	return AIF_OK;
-undo:
-	while (i-- > 0) {
-		struct aif_dbp pu[] = { AIF_P_I64(amount), AIF_P_STR(s[i].subject) };
-		(void)aif_db_exec(db, undo, pu, 2, NULL, NULL);
+	if (out->n == 0 || out->hold_micros == 0) {
+		/* nothing to hold (no budget, or a free model) */
+		out->n = 0;
+		out->hold_micros = 0;
 	}
-	return err;
-}
-
-/* Moves hold -> spent (capture) or hold -> nothing (release) for every subject. */
-static enum aif_err
-settle(struct aif_db *db, uint64_t job_id, int capture, int64_t actual)
-{
-	static const char bal[] =
-	    "UPDATE budget_balances b JOIN budget_ledger l"
-	    " ON l.subject = b.subject AND l.month = b.month"
-	    " SET b.held_micros = GREATEST(b.held_micros - l.amount_micros, 0),"
-	    " b.spent_micros = b.spent_micros + ?"
-	    " WHERE l.job_id = ? AND l.entry = 'hold'";
-	static const char cap[] =
-	    "INSERT INTO budget_ledger (job_id, subject, month, entry, amount_micros)"
-	    " SELECT job_id, subject, month, 'capture', ? FROM budget_ledger"
-	    " WHERE job_id = ? AND entry = 'hold'";
-	static const char rel[] =
-	    "INSERT INTO budget_ledger (job_id, subject, month, entry, amount_micros)"
-	    " SELECT job_id, subject, month, 'release', GREATEST(amount_micros - ?, 0)"
-	    " FROM budget_ledger WHERE job_id = ? AND entry = 'hold'";
-	struct aif_dbp pb[] = { AIF_P_I64(capture ? actual : 0), AIF_P_I64(job_id) };
-	struct aif_dbp pc[] = { AIF_P_I64(actual), AIF_P_I64(job_id) };
-	struct aif_dbp pr[] = { AIF_P_I64(capture ? actual : 0), AIF_P_I64(job_id) };
-	enum aif_err err;
-
-	if ((err = aif_db_exec(db, bal, pb, 2, NULL, NULL)) != AIF_OK)
-		return err;
-	if (capture && (err = aif_db_exec(db, cap, pc, 2, NULL, NULL)) != AIF_OK)
-		return err;
-	return aif_db_exec(db, rel, pr, 2, NULL, NULL);
-}
-
-enum aif_err
-aif_budget_capture(struct aif_db *db, uint64_t job_id, int64_t actual)
-{
-	return settle(db, job_id, 1, actual < 0 ? 0 : actual);
-}
-
-enum aif_err
-aif_budget_release(struct aif_db *db, uint64_t job_id)
-{
-	return settle(db, job_id, 0, 0);
 }

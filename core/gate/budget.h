@@ -1,36 +1,28 @@
-/* budget.h -- monthly budgets in integer micro-units: a hold for a job's worst-case
- * cost is placed at admission (in the enqueue transaction), captured at the actual cost
- * when the job succeeds (in its success transaction) with the rest released, and fully
- * released when the job fails or is cancelled (the first compensation). Balances per
- * subject ("key:<id>", "tenant:<name>") and month never let held + spent pass the limit
- * at admission; every movement is a budget_ledger row. All functions run inside the
- * caller's transaction. */
+/* budget.h -- which monthly budgets a job is held against and for how much: the
+ * caller's key (its own budget, else its role's default) and its tenant (YAML
+ * tenants[]); the hold is the job's worst-case cost at the model's prices. The holds
+ * themselves are store/ledger.h. Thread-safe; no state. */
 #ifndef AIF_BUDGET_H
 #define AIF_BUDGET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "db.h"
-#include "err.h"
+#include "auth.h"
+#include "config.h"
+#include "ledger.h"
 
-#define AIF_BUDGET_SUBJECTS_MAX	2
-
-struct aif_budget_subject {
-	char	 subject[200];		/* "key:12", "tenant:team-a" */
-	int64_t	 limit_micros;		/* monthly limit, >= 0 */
+/* What to hold for one job. */
+struct aif_budget_plan {
+	struct aif_budget_subject subject[AIF_BUDGET_SUBJECTS_MAX];
+	size_t		 n;		/* 0: nothing to hold (no budget, or a free model) */
+	int64_t		 hold_micros;	/* the worst-case cost, 0 when n is 0 */
 };
 
-/* Holds amount for job_id on every subject (this month, UTC). AIF_OK when all holds
- * fit; AIF_FORBIDDEN when one does not (the caller rolls back or undoes: nothing held
- * for this job is left by this function then); AIF_DB/AIF_UNAVAILABLE/AIF_CONFLICT. */
-enum aif_err	aif_budget_hold(struct aif_db *db, uint64_t job_id,
-		    const struct aif_budget_subject *s, size_t n, int64_t amount);
-
-/* Captures `actual` of job_id's holds and releases the rest (ledger + balances).
- * Does nothing for a job without holds. */
-enum aif_err	aif_budget_capture(struct aif_db *db, uint64_t job_id, int64_t actual);
-
-/* Releases every hold of job_id (failure, cancellation). Does nothing without holds. */
-enum aif_err	aif_budget_release(struct aif_db *db, uint64_t job_id);
+/* The plan for a job of model m by `who` under `role` and tenant t (NULL: unlisted),
+ * whose prompt is `prompt_tokens` and whose answer may take `max_output_tokens`. */
+void	aif_budget_plan(const struct aif_principal *who, const struct aif_role *role,
+	    const struct aif_tenant *t, const struct aif_model *m, int64_t prompt_tokens,
+	    int64_t max_output_tokens, struct aif_budget_plan *out);
 
 #endif

@@ -1,145 +1,137 @@
-/* ratelimit.c -- GCRA limits in MariaDB; see ratelimit.h. */
+/* ratelimit.c -- the rate limits of a request and their headers; see ratelimit.h. */
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "ratelimit.h"
-#include "util.h"
 
-#define PERIOD_US	60000000LL
-
-/* now in epoch microseconds, from the database clock (constant within a statement) */
-#define NOW_US	"CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)"
-
-enum aif_err
-aif_rl_check(struct aif_db *db, struct aif_rl_check *c, size_t n, int *allowed)
+/* The key's own limit when it has one (>= 0), else the role's default. */
+static int64_t
+key_limit(int64_t own, int64_t role_default)
 {
-	char sql[4096];
-	struct aif_dbp p[AIF_RL_SUBJECTS_MAX * 4];
-	struct aif_dbrows *rows = NULL;
-	size_t off = 0;
-	enum aif_err err;
-	int m, all = 1;
+	return own >= 0 ? own : role_default;
+}
 
-	*allowed = 1;
-	if (n == 0)
-		return AIF_OK;
-	if (n > AIF_RL_SUBJECTS_MAX)
-		return AIF_TOOBIG;
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].limit < 0)
-			return AIF_INVALID;
-		c[i].allowed = 1;
-		c[i].remaining = c[i].limit;
-		c[i].reset_ms = 0;
-		c[i].retry_after_ms = 0;
-		if (c[i].cost > c[i].limit) {	/* larger than the whole burst (or a
-						   limit of 0): never */
-			c[i].allowed = 0;
-			c[i].retry_after_ms = 60000;
-			*allowed = 0;
-		}
+/* Adds a check of `limit` per minute (< 0: unlimited, nothing added) on subject
+ * "<scope>:<who>:<unit>" costing `cost`. */
+static void
+add_check(struct aif_rl_plan *p, const char *scope, const char *who, const char *unit,
+    int64_t limit, int64_t cost)
+{
+	struct aif_gcra_check *c;
+
+	if (limit < 0 || p->n >= AIF_GCRA_SUBJECTS_MAX)
+		return;
+	c = &p->c[p->n++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->subject, sizeof(c->subject), "%s:%.150s:%s", scope, who, unit);
+	c->limit = limit;
+	c->cost = cost > 0 ? cost : 1;
+}
+
+void
+aif_rl_plan(const struct aif_principal *who, const struct aif_role *role,
+    const struct aif_tenant *t, int64_t tokens, struct aif_rl_plan *out)
+{
+	char keyid[32];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(keyid, sizeof(keyid), "%" PRIu64, who->key_id);
+	add_check(out, "key", keyid, "rpm", key_limit(who->rpm, role->rpm), 1);
+	add_check(out, "key", keyid, "tpm", key_limit(who->tpm, role->tpm), tokens);
+	if (t != NULL) {
+		add_check(out, "tenant", who->tenant, "rpm", t->rpm, 1);
+		add_check(out, "tenant", who->tenant, "tpm", t->tpm, tokens);
 	}
-	if (!*allowed)
-		return AIF_OK;
-	m = snprintf(sql, sizeof(sql), "INSERT INTO rate_limits (subject, tat_us, unit_us,"
-	    " period_us) VALUES ");
-	if (m < 0)
-		return AIF_TOOBIG;
-	off = (size_t)m;
-	for (size_t i = 0; i < n; i++) {
-		int64_t unit = PERIOD_US / c[i].limit;
-		m = snprintf(sql + off, sizeof(sql) - off, "%s(?, " NOW_US " + ?, ?, %lld)",
-		    i ? "," : "", (long long)PERIOD_US);
-		if (m < 0 || (size_t)m >= sizeof(sql) - off)
-			return AIF_TOOBIG;
-		off += (size_t)m;
-		p[3 * i] = AIF_P_STR(c[i].subject);
-		p[3 * i + 1] = AIF_P_I64(unit * c[i].cost);
-		p[3 * i + 2] = AIF_P_I64(unit);
-	}
-	/* allowed is computed on the old tat (assignments run left to right), then tat
-	 * moves only when allowed; a new row is always allowed (cost <= limit above) */
-	m = snprintf(sql + off, sizeof(sql) - off,
-	    " ON DUPLICATE KEY UPDATE"
-	    " allowed = (GREATEST(tat_us, " NOW_US ") + (VALUES(tat_us) - " NOW_US ")"
-	    " - VALUES(period_us) <= " NOW_US "),"
-	    " tat_us = IF(allowed, GREATEST(tat_us, " NOW_US ") + (VALUES(tat_us) - "
-	    NOW_US "), tat_us),"
-	    " unit_us = VALUES(unit_us), period_us = VALUES(period_us)"
-	    " RETURNING subject, allowed, tat_us - " NOW_US ", unit_us");
-	if (m < 0 || (size_t)m >= sizeof(sql) - off)
-		return AIF_TOOBIG;
-	if (n > 1 && (err = aif_db_begin(db)) != AIF_OK)
-		return err;
-	if ((err = aif_db_query(db, sql, p, 3 * n, &rows)) != AIF_OK)
-		goto fail;
-	for (size_t r = 0; r < rows->nrows; r++) {
-		const char *subject = aif_dbrows_get(rows, r, 0);
-		int64_t ok = 0, ahead = 0, unit = 1;
-		(void)aif_parse_i64(aif_dbrows_get(rows, r, 1), 0, 1, &ok);
-		(void)aif_parse_i64(aif_dbrows_get(rows, r, 2), INT64_MIN, INT64_MAX, &ahead);
-		(void)aif_parse_i64(aif_dbrows_get(rows, r, 3), 1, INT64_MAX, &unit);
-		for (size_t i = 0; i < n; i++) {
-			if (subject == NULL || strcmp(subject, c[i].subject) != 0)
-				continue;
-			if (ahead < 0)
-				ahead = 0;
-			c[i].allowed = (int)ok;
-			c[i].reset_ms = (ahead + 999) / 1000;
-			c[i].remaining = (PERIOD_US - ahead) / unit;
-			if (c[i].remaining < 0)
-				c[i].remaining = 0;
-			if (!ok) {
-				/* it passes once ahead + cost*unit - period <= 0 */
-				int64_t wait = ahead + c[i].cost * unit - PERIOD_US;
-				c[i].retry_after_ms = wait > 0 ? (wait + 999) / 1000 : 1;
-				all = 0;
-			}
-		}
-	}
-	aif_dbrows_free(rows);
-	rows = NULL;
-	if (n > 1) {
-		if (!all) {
-			aif_db_rollback(db);	/* a refused request charges nothing */
-		} else if ((err = aif_db_commit(db)) != AIF_OK) {
-			goto fail;
-		}
-	}
-	*allowed = all;
-	return AIF_OK;
-fail:
-	if (n > 1)
-		aif_db_rollback(db);
-	aif_dbrows_free(rows);
-	return err;
 }
 
 enum aif_err
-aif_rl_correct_tokens(struct aif_db *db, const char *const *subjects, size_t n,
-    int64_t delta_tokens)
+aif_rl_apply(struct aif_db *db, struct aif_rl_plan *plan, int *allowed)
 {
-	static const char sql[] =
-	    "UPDATE rate_limits SET tat_us = tat_us + ? * unit_us WHERE subject = ?";
-	enum aif_err err;
-
-	if (delta_tokens == 0)
+	*allowed = 1;
+	if (plan->n == 0)
 		return AIF_OK;
-	for (size_t i = 0; i < n; i++) {
-		struct aif_dbp p[] = { AIF_P_I64(delta_tokens), AIF_P_STR(subjects[i]) };
-		if ((err = aif_db_exec(db, sql, p, 2, NULL, NULL)) != AIF_OK)
-			return err;
+	return aif_gcra_charge(db, plan->c, plan->n, allowed);
+}
+
+const struct aif_gcra_check *
+aif_rl_refused(const struct aif_rl_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (!plan->c[i].allowed)
+			return &plan->c[i];
+	return NULL;
+}
+
+int
+aif_rl_is_requests(const struct aif_gcra_check *c)
+{
+	size_t n = strlen(c->subject);
+
+	return n >= 4 && strcmp(c->subject + n - 4, ":rpm") == 0;
+}
+
+int
+aif_rl_is_key(const struct aif_gcra_check *c)
+{
+	return strncmp(c->subject, "key:", 4) == 0;
+}
+
+/* Appends the three x-ratelimit-*-<what> lines of c to buf at *off unless they do not
+ * fit whole. */
+static void
+put(char *buf, size_t cap, size_t *off, const char *what,
+    const struct aif_gcra_check *c)
+{
+	char dur[32];
+	int m;
+
+	aif_rl_go_duration(c->reset_ms, dur, sizeof(dur));
+	m = snprintf(buf + *off, cap - *off, "x-ratelimit-limit-%s: %" PRId64 "\r\n"
+	    "x-ratelimit-remaining-%s: %" PRId64 "\r\n"
+	    "x-ratelimit-reset-%s: %s\r\n", what, c->limit, what, c->remaining, what, dur);
+	if (m > 0 && (size_t)m < cap - *off)
+		*off += (size_t)m;
+	else
+		buf[*off] = '\0';
+}
+
+void
+aif_rl_headers(const struct aif_rl_plan *plan, char *buf, size_t cap)
+{
+	const struct aif_gcra_check *req = NULL, *tok = NULL;
+	size_t off = strlen(buf);
+
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct aif_gcra_check *c = &plan->c[i];
+		if (aif_rl_is_requests(c) && (req == NULL || aif_rl_is_key(c)))
+			req = c;
+		if (!aif_rl_is_requests(c) && (tok == NULL || aif_rl_is_key(c)))
+			tok = c;
 	}
-	return AIF_OK;
+	if (req != NULL)
+		put(buf, cap, &off, "requests", req);
+	if (tok != NULL)
+		put(buf, cap, &off, "tokens", tok);
+}
+
+void
+aif_rl_retry_headers(const struct aif_gcra_check *c, char *buf, size_t cap)
+{
+	size_t off = strlen(buf);
+	int m = snprintf(buf + off, cap - off, "Retry-After: %" PRId64 "\r\n"
+	    "retry-after-ms: %" PRId64 "\r\n", (c->retry_after_ms + 999) / 1000,
+	    c->retry_after_ms);
+
+	if (m < 0 || (size_t)m >= cap - off)
+		buf[off] = '\0';
 }
 
 void
 aif_rl_go_duration(int64_t ms, char *buf, size_t cap)
 {
 	int64_t h, m, s, rest;
+	char sec[32];
 
 	if (ms <= 0) {
 		snprintf(buf, cap, "0s");
@@ -153,7 +145,6 @@ aif_rl_go_duration(int64_t ms, char *buf, size_t cap)
 	m = (ms / 60000) % 60;
 	s = (ms / 1000) % 60;
 	rest = ms % 1000;
-	char sec[32];
 	if (rest == 0)
 		snprintf(sec, sizeof(sec), "%" PRId64 "s", s);
 	else if (rest % 100 == 0)

@@ -1,47 +1,51 @@
-/* ratelimit.h -- requests-per-minute and tokens-per-minute limits shared by every
- * aif-api process and host: GCRA whose state is one row per limited subject in MariaDB
- * (rate_limits), checked and advanced by ONE statement for all of a request's subjects
- * (INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING, evaluated on the row under its
- * lock). A limit of N per minute admits a burst of N from idle, then one every 60/N s.
- * The database clock is the clock, so hosts need no synchronisation.
- * Thread-safe: no state beyond the caller's db handle. */
+/* ratelimit.h -- which rate limits a request meets and how they are told: requests and
+ * tokens per minute of the caller's key (its own limits, else its role's defaults) and
+ * of its tenant (YAML tenants[]), charged together in one statement (store/gcra.h), and
+ * OpenAI's x-ratelimit-* headers and Retry-After of the result. Thread-safe; no state. */
 #ifndef AIF_RATELIMIT_H
 #define AIF_RATELIMIT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
+#include "config.h"
 #include "db.h"
-#include "err.h"
+#include "gcra.h"
 
-#define AIF_RL_SUBJECTS_MAX	4
-#define AIF_RL_SUBJECT_MAX	200
-
-struct aif_rl_check {
-	char	 subject[AIF_RL_SUBJECT_MAX];	/* "key:12:rpm", "tenant:t:tpm" */
-	int64_t	 limit;				/* per minute, >= 0 (0 refuses all) */
-	int64_t	 cost;				/* requests (1) or tokens */
-	/* results */
-	int	 allowed;
-	int64_t	 remaining;			/* what is left after this request */
-	int64_t	 reset_ms;			/* until the bucket is full again */
-	int64_t	 retry_after_ms;		/* when denied: until it would pass */
+/* The limits of one request, and after aif_rl_apply their outcome. */
+struct aif_rl_plan {
+	struct aif_gcra_check	 c[AIF_GCRA_SUBJECTS_MAX];
+	size_t			 n;	/* 0: nothing limits this caller */
 };
 
-/* Checks and charges every check in one statement (a transaction when n > 1, rolled back
- * when any is denied, so a refused request charges nothing). *allowed = 1 when all
- * passed. A cost larger than its limit is refused without touching the database.
- * Returns AIF_OK, or AIF_UNAVAILABLE/AIF_DB (the caller answers 503). */
-enum aif_err	aif_rl_check(struct aif_db *db, struct aif_rl_check *checks, size_t n,
-		    int *allowed);
+/* The checks for a request of `tokens` (the admission estimate) by `who` (borrowed)
+ * under `role` and its tenant `t` (NULL: an unlisted tenant, unlimited). */
+void		aif_rl_plan(const struct aif_principal *who, const struct aif_role *role,
+		    const struct aif_tenant *t, int64_t tokens, struct aif_rl_plan *out);
 
-/* Corrects token charges when a job finishes: adds (actual - charged) tokens to the
- * subjects' tokens-per-minute state (negative gives capacity back). Run inside the
- * job's success transaction. Subjects borrowed. */
-enum aif_err	aif_rl_correct_tokens(struct aif_db *db, const char *const *subjects,
-		    size_t n, int64_t delta_tokens);
+/* Charges the plan: *allowed = 1 when every limit passed (a refused request charges
+ * nothing). AIF_OK, or the database's error. */
+enum aif_err	aif_rl_apply(struct aif_db *db, struct aif_rl_plan *plan, int *allowed);
 
-/* Formats ms as a Go time.Duration string ("1s", "12ms", "6m0s", "1h2m3.5s") into buf. */
+/* The first refused check of an applied plan, or NULL. */
+const struct aif_gcra_check *aif_rl_refused(const struct aif_rl_plan *plan);
+
+/* 1 when check c limits requests ("...:rpm"), 0 for tokens; 1 when it is the key's
+ * own, 0 for the tenant's. */
+int		aif_rl_is_requests(const struct aif_gcra_check *c);
+int		aif_rl_is_key(const struct aif_gcra_check *c);
+
+/* Appends the x-ratelimit-{limit,remaining,reset}-{requests,tokens} header lines of an
+ * applied plan (the key's limits, else the tenant's) to buf (cap bytes, NUL-terminated,
+ * never cut inside a line). */
+void		aif_rl_headers(const struct aif_rl_plan *plan, char *buf, size_t cap);
+
+/* Appends "Retry-After: <s>\r\nretry-after-ms: <ms>\r\n" for a refused check. */
+void		aif_rl_retry_headers(const struct aif_gcra_check *c, char *buf, size_t cap);
+
+/* Formats ms as a Go time.Duration string ("1s", "12ms", "6m0s", "1h2m3.5s") into buf,
+ * as OpenAI's x-ratelimit-reset-* headers do. */
 void		aif_rl_go_duration(int64_t ms, char *buf, size_t cap);
 
 #endif

@@ -8,19 +8,7 @@
 #include <unistd.h>
 
 #include "doorbell.h"
-
-static int
-fill_addr(struct sockaddr_un *sa, const char *path)
-{
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(sa->sun_path))
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	memcpy(sa->sun_path, path, n + 1);
-	return 0;
-}
+#include "unix_addr.h"
 
 enum aif_err
 aif_doorbell_bind(const char *path, int *fd)
@@ -29,7 +17,7 @@ aif_doorbell_bind(const char *path, int *fd)
 	int s, rcvbuf = 1 << 20;
 
 	*fd = -1;
-	if (fill_addr(&sa, path) != 0)
+	if (aif_unix_addr(&sa, path) != 0)
 		return AIF_TOOBIG;
 	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -56,7 +44,7 @@ aif_doorbell_ring(int sender_fd, const char *path, const void *msg, size_t len)
 {
 	struct sockaddr_un sa;
 
-	if (sender_fd < 0 || path == NULL || fill_addr(&sa, path) != 0)
+	if (sender_fd < 0 || path == NULL || aif_unix_addr(&sa, path) != 0)
 		return -1;
 	if (sendto(sender_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
 	    (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -71,7 +59,7 @@ aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg, size
 	struct sockaddr_un sa;
 	struct timespec ms = { 0, 1000000 };
 
-	if (sender_fd < 0 || path == NULL || fill_addr(&sa, path) != 0)
+	if (sender_fd < 0 || path == NULL || aif_unix_addr(&sa, path) != 0)
 		return -1;
 	for (int i = 0; ; i++) {
 		if (sendto(sender_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "apierr.h"
 #include "config.h"
 #include "err.h"
 #include "oai.h"
@@ -159,7 +160,7 @@ enum aif_err	aif_pii_counts_json(const struct aif_pii_counts *c, char **out);
 
 /* Fills *err with the client's error for a blocked request: 400,
  * invalid_request_error, code "pii_blocked", a message naming `type`, never a value. */
-void		aif_pii_block_error(const char *type, struct aif_oai_error *err);
+void		aif_pii_block_error(const char *type, struct aif_error *err);
 
 /* Returns 1 when s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points
  * over U+10FFFF); else 0 and the offset of the first bad byte in *bad (may be NULL). */
@@ -167,6 +168,13 @@ int		aif_pii_utf8_valid(const char *s, size_t n, size_t *bad);
 
 /* Frees the calling thread's match data now (it is also freed at thread exit). */
 void		aif_pii_thread_cleanup(void);
+
+/* Matcher work of the calling thread's scans so far: the subject bytes its pcre2 calls
+ * could look at, summed (how they are counted: core/pii/scan.c, "matcher work"). A
+ * running total per thread, kept always at the cost of an addition per pcre2 call; for
+ * tests and diagnostics: take the difference around a call, e.g. to check that a scan
+ * stays linear in the length of its text. */
+uint64_t	aif_pii_thread_work(void);
 
 /* Checksums and format checks, exposed for tests. Each takes ASCII digits (or
  * characters) and returns 1 when valid. */

@@ -1,5 +1,5 @@
 /* pii_int.h -- private to core/pii*.c: the engine's layout, the built-in detector table
- * (core/pii/detect.c) and the helpers the detectors call back into (core/pii/pii.c).
+ * (core/pii/detect.c) and the helpers the detectors call back into (core/pii/scan.c).
  * Nothing here is part of the public API (core/pii/pii.h). */
 #ifndef AIF_PII_INT_H
 #define AIF_PII_INT_H
@@ -13,6 +13,11 @@
 #include "pii.h"
 
 #define PII_HASH_KEY_LEN	32	/* bytes of the derived HMAC key */
+#define MD_PAIRS	64		/* ovector pairs: capture groups of a pass + 1 */
+/* Patterns tried at one place at a time. No start optimisation: pcre2 would look for
+ * a required character (e-mail's '.') up to 5000 bytes ahead on every call, which is
+ * quadratic on "a@a@a@..." and the like. */
+#define ANCHORED	(PCRE2_ANCHORED | PCRE2_NO_START_OPTIMIZE)
 
 /* Keyword groups looked for around a candidate (caseless, byte mode). */
 enum pii_ctx {
@@ -43,7 +48,7 @@ typedef int (*pii_validate_fn)(const struct pii_vctx *, struct pii_cand *);
 /* Built-in detectors are matched in a few passes, each one alternation of the
  * detectors whose matches start with the same kind of character, so that pcre2's
  * start-of-match bitmap skips the rest of the text (Hangul, for the digit pass). */
-/* Every match of PASS_DIGIT consists of digits and " ./()-" only (core/pii/pii.c skips
+/* Every match of PASS_DIGIT consists of digits and " ./()-" only (core/pii/scan.c skips
  * runs of them shorter than the pass's shortest match): keep it so when adding a
  * detector to that pass. */
 enum pii_pass {
@@ -139,4 +144,50 @@ void		pii_count(struct aif_pii_counts *c, const char *type, int acted);
 /* 1 when the built-in detection of `type` is on. */
 int		pii_type_on(const struct pii_vctx *v, int type);
 
-#endif
+/* ---- shared by the engine's files (pii.c, scan.c, fold.c, render.c) ----------- */
+
+static inline int
+pii_is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes available), or 0: no overlong
+ * forms, no surrogates, nothing over U+10FFFF (as jansson). */
+static inline size_t
+pii_utf8_len(const unsigned char *s, size_t n)
+{
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))
+			return 0;
+		return 3;
+	}
+	if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+		    (s[3] & 0xC0) != 0x80)
+			return 0;
+		if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* 1 when some character of text folds (fold.c). */
+int		 aif_pii_needs_fold(const char *text, size_t len);
+
+/* Writes the folded text into *buf (new) and, for each of its bytes and one past the
+ * end, the offset of the byte it came from into *map (new). */
+enum aif_err	 aif_pii_fold_text(const char *text, size_t len, char **buf, size_t *blen,
+		    uint32_t **map);
+
+/* pcre2's JIT stack callback: the calling thread's stack (scan.c). */
+pcre2_jit_stack	*aif_pii_jit_stack(void *unused);
+
+#endif /* AIF_PII_INT_H */

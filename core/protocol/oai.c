@@ -17,7 +17,7 @@
 #define KIND_BOTH	(AIF_KIND_CHAT | AIF_KIND_COMPLETION)
 #define KIND_ALL	(KIND_BOTH | AIF_KIND_EMBEDDING)
 #define EMBED_INPUTS_MAX 2048
-#define PATH_CAP	sizeof(((struct aif_oai_error *)0)->param)
+#define PATH_CAP	sizeof(((struct aif_error *)0)->param)
 #define ECHO_MAX	64	/* bytes of a client's bad value quoted back in a message */
 #define STOP_MAX	4	/* "stop": at most 4 sequences */
 #define EST_PER_MESSAGE	4	/* tokens of chat framing counted per message */
@@ -44,7 +44,7 @@ enum range {
 struct check {
 	enum aif_kind			 kind;
 	const struct aif_oai_limits	*lim;
-	struct aif_oai_error		*err;
+	struct aif_error		*err;
 };
 
 /* A deeper shape check run after every field's type and range passed. `v` (borrowed)
@@ -127,186 +127,22 @@ static const char *const chat_roles[] = {
 	"system", "developer", "user", "assistant", "tool", "function",
 };
 
-/* ---- UTF-8 and error objects ---- */
-
-/* Returns the length (1..4) of the valid UTF-8 sequence at s (n bytes available), or 0
- * when it is not valid: overlong forms, surrogates and code points above U+10FFFF are
- * rejected, as jansson does. */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t	 len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		len = 2;
-		cp = s[0] & 0x1Fu;
-	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		len = 3;
-		cp = s[0] & 0x0Fu;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3Fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
-/* Replaces every byte of `s` (NUL-terminated, changed in place) that is not part of a
- * valid UTF-8 sequence with '?', so truncation or echoed input never makes the error
- * unencodable as JSON. */
-static void
-utf8_scrub(char *s)
-{
-	size_t n = strlen(s), i = 0, l;
-
-	while (i < n) {
-		if ((l = utf8_seq_len((const unsigned char *)s + i, n - i)) == 0) {
-			s[i] = '?';
-			l = 1;
-		}
-		i += l;
-	}
-}
-
-/* Copies `src` (NULL means "") into dst[cap], truncating, then scrubs it. */
-static void
-copy_field(char *dst, size_t cap, const char *src)
-{
-	int n = snprintf(dst, cap, "%s", src == NULL ? "" : src);
-
-	if (n < 0)
-		dst[0] = '\0';
-	/* n >= cap: truncated on purpose; the scrub below repairs a cut sequence. */
-	utf8_scrub(dst);
-}
-
-__attribute__((format(printf, 6, 0)))
-static void
-error_vset(struct aif_oai_error *err, int status, const char *type, const char *code,
-    const char *param, const char *fmt, va_list ap)
-{
-	int n;
-
-	err->status = status;
-	copy_field(err->type, sizeof(err->type), type);
-	copy_field(err->code, sizeof(err->code), code);
-	copy_field(err->param, sizeof(err->param), param);
-	n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	if (n < 0)
-		err->message[0] = '\0';
-	/* n >= sizeof: truncated, which the contract allows; scrub a cut sequence. */
-	utf8_scrub(err->message);
-}
-
-void
-aif_oai_error_set(struct aif_oai_error *err, int status, const char *type,
-    const char *code, const char *param, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	error_vset(err, status, type, code, param, fmt, ap);
-	va_end(ap);
-}
+/* ---- errors ---- */
 
 /* Fills c->err as a 400 invalid_request_error and returns -1. */
 __attribute__((format(printf, 4, 5)))
 static int
 bad(struct check *c, const char *code, const char *param, const char *fmt, ...)
 {
+	char msg[sizeof(c->err->message)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	error_vset(c->err, 400, "invalid_request_error", code, param, fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
 	va_end(ap);
+	aif_error_set(c->err, 400, "invalid_request_error", code, param, "%s", msg);
 	return -1;
-}
-
-/* Returns a NUL-terminated, scrubbed copy of field `src` (cap bytes) in dst[cap], or
- * NULL for an empty field (JSON null). */
-static const char *
-field_or_null(char *dst, const char *src, size_t cap)
-{
-	size_t n = strnlen(src, cap - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	utf8_scrub(dst);
-	return n == 0 ? NULL : dst;
-}
-
-char *
-aif_oai_error_json(const struct aif_oai_error *err)
-{
-	char		 message[sizeof(err->message)], type[sizeof(err->type)];
-	char		 code[sizeof(err->code)], param[sizeof(err->param)];
-	const char	*msg;
-	json_t		*o;
-	char		*s;
-
-	/* The struct may have been filled by hand: bound and scrub every field. */
-	msg = field_or_null(message, err->message, sizeof(message));
-	o = json_pack("{s:{s:s, s:s?, s:s?, s:s?}}", "error",
-	    "message", msg == NULL ? "" : msg,
-	    "type", field_or_null(type, err->type, sizeof(type)),
-	    "param", field_or_null(param, err->param, sizeof(param)),
-	    "code", field_or_null(code, err->code, sizeof(code)));
-	if (o == NULL)
-		return NULL;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return s;
-}
-
-const char *
-aif_http_reason(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown Status";
-	}
 }
 
 /* ---- type and range helpers ---- */
@@ -365,7 +201,7 @@ fmt_number(char *buf, size_t cap, double d)
 	for (prec = 1; prec <= 17; prec++) {
 		n = snprintf(buf, cap, "%.*g", prec, d);
 		if (n < 0 || (size_t)n >= cap) {
-			copy_field(buf, cap, "?");
+			snprintf(buf, cap, "?");
 			return;
 		}
 		if (strtod(buf, NULL) == d)
@@ -400,7 +236,7 @@ check_range(struct check *c, const struct field *f, const json_t *v, const char 
 			n = snprintf(got, sizeof(got), "%" JSON_INTEGER_FORMAT,
 			    json_integer_value(v));
 			if (n < 0 || (size_t)n >= sizeof(got))
-				copy_field(got, sizeof(got), "?");
+				snprintf(got, sizeof(got), "?");
 		} else
 			fmt_number(got, sizeof(got), d);
 		if (d < f->dmin) {
@@ -889,9 +725,9 @@ requested_max_tokens(const json_t *body)
 enum aif_err
 aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
     const struct aif_oai_limits *lim, struct aif_oai_req *out,
-    struct aif_oai_error *err)
+    struct aif_error *err)
 {
-	struct aif_oai_error	 e;
+	struct aif_error	 e;
 	struct check		 c = { kind, lim, &e };
 	char			 path[PATH_CAP] = "";
 	json_error_t		 jerr;
@@ -901,12 +737,12 @@ aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 	memset(out, 0, sizeof(*out));
 	if (kind != AIF_KIND_CHAT && kind != AIF_KIND_COMPLETION &&
 	    kind != AIF_KIND_EMBEDDING) {
-		aif_oai_error_set(&e, 500, "server_error", NULL, NULL,
+		aif_error_set(&e, 500, "server_error", NULL, NULL,
 		    "The server had an error while processing your request.");
 		goto out;
 	}
 	if (len > lim->max_body_bytes) {
-		aif_oai_error_set(&e, 413, "invalid_request_error", "request_too_large",
+		aif_error_set(&e, 413, "invalid_request_error", "request_too_large",
 		    NULL, "Request body too large: %zu bytes; the limit is %zu bytes.",
 		    len, lim->max_body_bytes);
 		rc = AIF_TOOBIG;
@@ -920,7 +756,7 @@ aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 		switch (jerr.text[0] == '\0' ? json_error_out_of_memory :
 		    json_error_code(&jerr)) {
 		case json_error_out_of_memory:
-			aif_oai_error_set(&e, 500, "server_error", NULL, NULL,
+			aif_error_set(&e, 500, "server_error", NULL, NULL,
 			    "The server had an error while processing your request.");
 			rc = AIF_NOMEM;
 			break;

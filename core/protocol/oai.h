@@ -1,7 +1,8 @@
 /* oai.h -- the OpenAI request front: parsing and validating request bodies for
- * /v1/chat/completions and /v1/completions, and building OpenAI error objects.
+ * /v1/chat/completions, /v1/completions and /v1/embeddings.
  * Validation is what OpenAI documents (types, ranges, required fields); unknown fields
- * are passed through to the engine untouched (vLLM and others accept extras).
+ * are passed through to the engine untouched (vLLM and others accept extras). Errors
+ * are struct aif_error (apierr.h).
  * Thread-safe; no state. */
 #ifndef AIF_OAI_H
 #define AIF_OAI_H
@@ -11,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "apierr.h"
 #include "config.h"
 #include "err.h"
 
@@ -19,15 +21,6 @@ struct aif_oai_limits {
 	int	 max_depth;		/* JSON nesting deeper than this: 400 */
 	int	 max_messages;		/* more messages than this: 400 */
 	size_t	 max_string_bytes;	/* any single string longer: 400 */
-};
-
-/* A client-facing error: HTTP status and the four OpenAI fields. */
-struct aif_oai_error {
-	int	 status;		/* 400, 401, 403, 404, 405, 413, 415, 429, 500, 503, 504 */
-	char	 type[48];		/* "invalid_request_error", "server_error", ... */
-	char	 code[48];		/* "" means null */
-	char	 param[128];		/* "" means null, e.g. "messages[2].content" */
-	char	 message[512];
 };
 
 /* A validated request. */
@@ -62,21 +55,9 @@ struct aif_oai_req {
  * AIF_TOOBIG. */
 enum aif_err	aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 		    const struct aif_oai_limits *lim, struct aif_oai_req *out,
-		    struct aif_oai_error *err);
+		    struct aif_error *err);
 
 /* Releases what `req` holds; accepts a zeroed struct. */
 void		aif_oai_req_free(struct aif_oai_req *req);
-
-/* Fills *err (snprintf-truncated safely); type/code/param may be NULL for null. */
-void		aif_oai_error_set(struct aif_oai_error *err, int status, const char *type,
-		    const char *code, const char *param, const char *fmt, ...)
-		    __attribute__((format(printf, 6, 7)));
-
-/* Returns the error as a JSON object string {"error":{"message","type","param","code"}}
- * with null for empty param/code. New string (free with free(3)); NULL on no memory. */
-char		*aif_oai_error_json(const struct aif_oai_error *err);
-
-/* Returns the standard reason phrase for an HTTP status ("OK", "Bad Request", ...). */
-const char	*aif_http_reason(int status);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "util.h"
 
 #define STMT_CACHE	96
 #define MAX_PARAMS	768
@@ -222,6 +223,8 @@ prepare_cached(struct aif_db *db, const char *sql, enum aif_err *err)
 	return st;
 }
 
+static enum aif_err	stmt_failed(struct aif_db *, MYSQL_STMT *, const char *);
+
 /* Prepares (cached), binds and executes. Returns the statement or NULL with *err. */
 static MYSQL_STMT *
 run_once(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
@@ -267,10 +270,7 @@ run_once(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_
 	}
 	if ((n > 0 && mysql_stmt_bind_param(st, bind) != 0) ||
 	    mysql_stmt_execute(st) != 0) {
-		char msg[256];
-		unsigned no = mysql_stmt_errno(st);
-		snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
-		*err = classify(db, no, msg, sql);
+		*err = stmt_failed(db, st, sql);
 		return NULL;
 	}
 	*err = AIF_OK;
@@ -314,132 +314,228 @@ aif_dbrows_free(struct aif_dbrows *rows)
 {
 	if (rows == NULL)
 		return;
-	for (size_t i = 0; i < rows->nrows * rows->ncols; i++)
+	for (size_t i = 0; rows->cells != NULL && i < rows->nrows * rows->ncols; i++)
 		free(rows->cells[i]);
+	for (size_t c = 0; rows->names != NULL && c < rows->ncols; c++)
+		free(rows->names[c]);
+	free(rows->names);
 	free(rows->cells);
 	free(rows->lens);
 	free(rows);
+}
+
+int64_t
+aif_dbrows_i64(const struct aif_dbrows *r, size_t row, size_t col)
+{
+	const char *s = aif_dbrows_get(r, row, col);
+	int64_t v = 0;
+
+	if (s != NULL && aif_parse_i64(s, INT64_MIN, INT64_MAX, &v) != 0)
+		v = strtoll(s, NULL, 10);	/* "1712.345678": the integer part */
+	return v;
+}
+
+void
+aif_dbrows_copy(const struct aif_dbrows *r, size_t row, size_t col, char *dst, size_t cap)
+{
+	const char *s = aif_dbrows_get(r, row, col);
+
+	aif_strlcpy(dst, s != NULL ? s : "", cap);
+}
+
+enum aif_err
+aif_db_exec_plain(struct aif_db *db, const char *sql, uint64_t *affected)
+{
+	return aif_db_exec(db, sql, NULL, 0, affected, NULL);
+}
+
+enum aif_err
+aif_db_query_plain(struct aif_db *db, const char *sql, struct aif_dbrows **out)
+{
+	return aif_db_query(db, sql, NULL, 0, out);
+}
+
+enum aif_err
+aif_db_ping(struct aif_db *db)
+{
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err = aif_db_query_plain(db, "SELECT 1", &rows);
+
+	aif_dbrows_free(rows);
+	return err;
+}
+
+/* The result buffers of one statement: a bound buffer per column, sized by the
+ * column's longest value when the statement stored its result. */
+struct fetch {
+	MYSQL_BIND	*rb;
+	unsigned long	*lens;
+	my_bool		*nulls;
+	char		**bufs;
+	size_t		 ncols;
+};
+
+static void
+fetch_free(struct fetch *f)
+{
+	for (size_t c = 0; f->bufs != NULL && c < f->ncols; c++)
+		free(f->bufs[c]);
+	free(f->bufs);
+	free(f->rb);
+	free(f->lens);
+	free(f->nulls);
+}
+
+static enum aif_err
+fetch_bind(struct fetch *f, MYSQL_STMT *st, MYSQL_RES *meta, size_t ncols)
+{
+	f->ncols = ncols;
+	f->rb = calloc(ncols, sizeof(*f->rb));
+	f->lens = calloc(ncols, sizeof(*f->lens));
+	f->nulls = calloc(ncols, sizeof(*f->nulls));
+	f->bufs = calloc(ncols, sizeof(*f->bufs));
+	if (f->rb == NULL || f->lens == NULL || f->nulls == NULL || f->bufs == NULL)
+		return AIF_NOMEM;
+	for (size_t c = 0; c < ncols; c++) {
+		MYSQL_FIELD *fd = mysql_fetch_field_direct(meta, (unsigned)c);
+		size_t sz = fd->max_length > 64 ? fd->max_length : 64;
+		if ((f->bufs[c] = malloc(sz + 1)) == NULL)
+			return AIF_NOMEM;
+		f->rb[c].buffer_type = MYSQL_TYPE_STRING;
+		f->rb[c].buffer = f->bufs[c];
+		f->rb[c].buffer_length = sz + 1;
+		f->rb[c].length = &f->lens[c];
+		f->rb[c].is_null = &f->nulls[c];
+	}
+	return mysql_stmt_bind_result(st, f->rb) == 0 ? AIF_OK : AIF_DB;
+}
+
+/* Copies the fetched row into row r of rows (every non-NULL cell a new string). */
+static enum aif_err
+fetch_row(MYSQL_STMT *st, const struct fetch *f, struct aif_dbrows *rows, size_t r)
+{
+	for (size_t c = 0; c < f->ncols; c++) {
+		size_t idx = r * f->ncols + c, len = f->lens[c];
+		char *cell;
+		if (f->nulls[c])
+			continue;
+		if ((cell = malloc(len + 1)) == NULL)
+			return AIF_NOMEM;
+		if (len < f->rb[c].buffer_length) {
+			memcpy(cell, f->bufs[c], len);
+		} else {	/* truncated: fetch the whole column */
+			MYSQL_BIND b1;
+			memset(&b1, 0, sizeof(b1));
+			b1.buffer_type = MYSQL_TYPE_STRING;
+			b1.buffer = cell;
+			b1.buffer_length = len + 1;
+			if (mysql_stmt_fetch_column(st, &b1, (unsigned)c, 0) != 0) {
+				free(cell);
+				return AIF_DB;
+			}
+		}
+		cell[len] = '\0';
+		rows->cells[idx] = cell;
+		rows->lens[idx] = len;
+	}
+	return AIF_OK;
+}
+
+/* The column names of a result (its aliases). */
+static enum aif_err
+names_of(struct aif_dbrows *rows, MYSQL_RES *meta)
+{
+	if (rows->ncols == 0 || meta == NULL)
+		return AIF_OK;
+	if ((rows->names = calloc(rows->ncols, sizeof(char *))) == NULL)
+		return AIF_NOMEM;
+	for (size_t c = 0; c < rows->ncols; c++) {
+		MYSQL_FIELD *f = mysql_fetch_field_direct(meta, (unsigned)c);
+		if ((rows->names[c] = strdup(f->name != NULL ? f->name : "")) == NULL)
+			return AIF_NOMEM;
+	}
+	return AIF_OK;
+}
+
+/* The error of a statement, classified (and logged) as aif_db_exec's. */
+static enum aif_err
+stmt_failed(struct aif_db *db, MYSQL_STMT *st, const char *sql)
+{
+	char msg[256];
+	unsigned no = mysql_stmt_errno(st);
+
+	snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+	return classify(db, no, msg, sql);
+}
+
+/* Fetches every row of a stored result into rows (cells and lens allocated). */
+static enum aif_err
+fetch_all(struct aif_db *db, MYSQL_STMT *st, MYSQL_RES *meta, struct aif_dbrows *rows,
+    size_t nrows, const char *sql)
+{
+	struct fetch f = { 0 };
+	enum aif_err err;
+	size_t r = 0;
+
+	rows->cells = calloc(nrows * rows->ncols, sizeof(char *));
+	rows->lens = calloc(nrows * rows->ncols, sizeof(size_t));
+	rows->nrows = nrows;	/* until the end: aif_dbrows_free frees every cell */
+	if (rows->cells == NULL || rows->lens == NULL || meta == NULL) {
+		err = AIF_NOMEM;
+		goto out;
+	}
+	if ((err = fetch_bind(&f, st, meta, rows->ncols)) != AIF_OK)
+		goto out;
+	for (;;) {
+		int rc = mysql_stmt_fetch(st);
+		if (rc == MYSQL_NO_DATA || r >= nrows)
+			break;
+		if (rc == 1) {
+			err = stmt_failed(db, st, sql);
+			goto out;
+		}
+		if ((err = fetch_row(st, &f, rows, r)) != AIF_OK)
+			goto out;
+		r++;
+	}
+	rows->nrows = r;
+out:
+	fetch_free(&f);
+	return err;
 }
 
 enum aif_err
 aif_db_query(struct aif_db *db, const char *sql, const struct aif_dbp *params,
     size_t n, struct aif_dbrows **out)
 {
-	enum aif_err err;
-	MYSQL_STMT *st;
-	MYSQL_RES *meta = NULL;
-	MYSQL_BIND *rb = NULL;
-	unsigned long *lens = NULL;
-	my_bool *nulls = NULL;
-	char **bufs = NULL;
 	struct aif_dbrows *rows = NULL;
-	size_t ncols, nrows, cap = 0;
+	MYSQL_RES *meta = NULL;
+	MYSQL_STMT *st;
+	enum aif_err err;
+	size_t nrows;
 	my_bool one = 1;
 
 	*out = NULL;
 	if ((st = run(db, sql, params, n, &err)) == NULL)
 		return err;
 	mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &one);
-	if (mysql_stmt_store_result(st) != 0) {
-		char msg[256];
-		unsigned no = mysql_stmt_errno(st);
-		snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
-		return classify(db, no, msg, sql);
-	}
-	err = AIF_NOMEM;
-	ncols = mysql_stmt_field_count(st);
+	if (mysql_stmt_store_result(st) != 0)
+		return stmt_failed(db, st, sql);
 	nrows = (size_t)mysql_stmt_num_rows(st);
-	if ((rows = calloc(1, sizeof(*rows))) == NULL)
-		goto out;
-	rows->ncols = ncols;
-	if (ncols == 0 || nrows == 0) {
-		err = AIF_OK;
-		goto out;
-	}
 	meta = mysql_stmt_result_metadata(st);
-	rb = calloc(ncols, sizeof(*rb));
-	lens = calloc(ncols, sizeof(*lens));
-	nulls = calloc(ncols, sizeof(*nulls));
-	bufs = calloc(ncols, sizeof(*bufs));
-	rows->cells = calloc(nrows * ncols, sizeof(char *));
-	rows->lens = calloc(nrows * ncols, sizeof(size_t));
-	if (meta == NULL || rb == NULL || lens == NULL || nulls == NULL ||
-	    bufs == NULL || rows->cells == NULL || rows->lens == NULL)
-		goto out;
-	for (size_t c = 0; c < ncols; c++) {
-		MYSQL_FIELD *f = mysql_fetch_field_direct(meta, (unsigned)c);
-		size_t sz = f->max_length > 64 ? f->max_length : 64;
-		if ((bufs[c] = malloc(sz + 1)) == NULL)
-			goto out;
-		rb[c].buffer_type = MYSQL_TYPE_STRING;
-		rb[c].buffer = bufs[c];
-		rb[c].buffer_length = sz + 1;
-		rb[c].length = &lens[c];
-		rb[c].is_null = &nulls[c];
-	}
-	if (mysql_stmt_bind_result(st, rb) != 0) {
-		err = AIF_DB;
+	if ((rows = calloc(1, sizeof(*rows))) == NULL) {
+		err = AIF_NOMEM;
 		goto out;
 	}
-	for (;;) {
-		int rc = mysql_stmt_fetch(st);
-		if (rc == MYSQL_NO_DATA)
-			break;
-		if (rc == 1) {
-			char msg[256];
-			unsigned no = mysql_stmt_errno(st);
-			snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
-			err = classify(db, no, msg, sql);
-			goto out;
-		}
-		if (cap >= nrows)
-			break;
-		for (size_t c = 0; c < ncols; c++) {
-			size_t idx = cap * ncols + c;
-			char *cell;
-			if (nulls[c])
-				continue;
-			if ((cell = malloc(lens[c] + 1)) == NULL)
-				goto out;
-			if (lens[c] < rb[c].buffer_length) {
-				memcpy(cell, bufs[c], lens[c]);
-			} else {	/* truncated: fetch the whole column */
-				MYSQL_BIND b1;
-				memset(&b1, 0, sizeof(b1));
-				b1.buffer_type = MYSQL_TYPE_STRING;
-				b1.buffer = cell;
-				b1.buffer_length = lens[c] + 1;
-				if (mysql_stmt_fetch_column(st, &b1, (unsigned)c, 0) != 0) {
-					free(cell);
-					err = AIF_DB;
-					goto out;
-				}
-			}
-			cell[lens[c]] = '\0';
-			rows->cells[idx] = cell;
-			rows->lens[idx] = lens[c];
-		}
-		cap++;
-	}
-	rows->nrows = cap;
-	err = AIF_OK;
+	rows->ncols = mysql_stmt_field_count(st);
+	if ((err = names_of(rows, meta)) == AIF_OK && rows->ncols > 0 && nrows > 0)
+		err = fetch_all(db, st, meta, rows, nrows, sql);
 out:
-	if (st != NULL && db->up)
+	if (db->up)
 		mysql_stmt_free_result(st);
 	if (meta != NULL)
 		mysql_free_result(meta);
-	if (bufs != NULL)
-		for (size_t c = 0; c < ncols; c++)
-			free(bufs[c]);
-	free(bufs);
-	free(rb);
-	free(lens);
-	free(nulls);
 	if (err != AIF_OK) {
-		if (rows != NULL && rows->cells == NULL)
-			rows->nrows = 0;
-		else if (rows != NULL)
-			rows->nrows = nrows;	/* free every allocated cell */
 		aif_dbrows_free(rows);
 		return err;
 	}

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "util.h"
 
 struct aif_db;
 
@@ -38,12 +39,15 @@ aif_dbp_str(const char *s)
 	return p;
 }
 
-/* Rows of a result, every cell as a NUL-terminated string (NULL for SQL NULL). */
+/* Rows of a result, every cell as a NUL-terminated string (NULL for SQL NULL).
+ * Columns are read by named constants (an enum next to each statement), never by
+ * literal positions; names[c] is the column's name (its alias in the statement). */
 struct aif_dbrows {
 	size_t	  nrows;
 	size_t	  ncols;
 	char	**cells;	/* nrows * ncols */
 	size_t	 *lens;
+	char	**names;	/* ncols */
 };
 
 static inline const char *
@@ -51,6 +55,24 @@ aif_dbrows_get(const struct aif_dbrows *r, size_t row, size_t col)
 {
 	return r->cells[row * r->ncols + col];
 }
+
+/* Takes cell (row, col) out of r: the caller owns it (free(3)); NULL for SQL NULL. */
+static inline char *
+aif_dbrows_steal(struct aif_dbrows *r, size_t row, size_t col)
+{
+	char *s = r->cells[row * r->ncols + col];
+
+	r->cells[row * r->ncols + col] = NULL;
+	return s;
+}
+
+/* Integer value of a cell (0 for NULL or non-numbers; decimals keep their integer
+ * part, as UNIX_TIMESTAMP(DATETIME(6)) has them). */
+int64_t		aif_dbrows_i64(const struct aif_dbrows *r, size_t row, size_t col);
+
+/* Copies a cell into dst (cap bytes, truncated, "" for NULL). */
+void		aif_dbrows_copy(const struct aif_dbrows *r, size_t row, size_t col,
+		    char *dst, size_t cap);
 
 /* Opens a connection with the settings of cfg->database (borrowed; must outlive db).
  * On AIF_OK *out is new (aif_db_close). On failure *out is still new but not connected:
@@ -63,6 +85,16 @@ void		aif_db_close(struct aif_db *db);
 
 /* Makes sure the connection is up (reconnecting if needed). AIF_OK or AIF_UNAVAILABLE. */
 enum aif_err	aif_db_ensure(struct aif_db *db);
+
+/* The statement helpers take the parameter count from the array itself:
+ *   struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_STR(s) };
+ *   err = AIF_DB_EXEC(db, sql, p, &affected, NULL);
+ * Only statements built at run time (IN lists, multi-row inserts) pass a computed
+ * count to aif_db_exec / aif_db_query themselves; none passes a literal. */
+#define AIF_DB_EXEC(db, sql, p, affected, insert_id) \
+	aif_db_exec((db), (sql), (p), AIF_NELEM(p), (affected), (insert_id))
+#define AIF_DB_QUERY(db, sql, p, out) \
+	aif_db_query((db), (sql), (p), AIF_NELEM(p), (out))
 
 /* Executes a statement with n parameters. *affected (may be NULL) gets the affected row
  * count, *insert_id (may be NULL) the AUTO_INCREMENT id.
@@ -79,6 +111,14 @@ enum aif_err	aif_db_query(struct aif_db *db, const char *sql,
 		    const struct aif_dbp *params, size_t n, struct aif_dbrows **out);
 
 void		aif_dbrows_free(struct aif_dbrows *rows);
+
+/* A statement without parameters (DDL, reports): as aif_db_exec / aif_db_query. */
+enum aif_err	aif_db_exec_plain(struct aif_db *db, const char *sql, uint64_t *affected);
+enum aif_err	aif_db_query_plain(struct aif_db *db, const char *sql,
+		    struct aif_dbrows **out);
+
+/* One round trip that proves the server answers: AIF_OK or the error. */
+enum aif_err	aif_db_ping(struct aif_db *db);
 
 /* Transactions (the connection runs with autocommit on between them). */
 enum aif_err	aif_db_begin(struct aif_db *db);

@@ -1,7 +1,8 @@
-/* queue.h -- the durable job queue in MariaDB: enqueue, claim by priority with
- * SELECT ... FOR UPDATE SKIP LOCKED, leases fenced by lease_token, batched completion
- * with the usage row in the same transaction, retry/fail, release, reap.
- * Every state transition writes a job_events row in the same transaction.
+/* queue.h -- the durable job queue in MariaDB: the state transitions of a job. Enqueue,
+ * claim by priority with SELECT ... FOR UPDATE SKIP LOCKED, leases fenced by lease_token,
+ * batched completion with the usage row in the same transaction, retry/fail, cancel,
+ * release, reap. Every transition writes a job_events row in the same transaction.
+ * Reading jobs (views, lists, statistics) is jobs.h.
  * Functions take a connection (struct aif_db, one thread) and retry a transaction that
  * hit a deadlock a bounded number of times. */
 #ifndef AIF_QUEUE_H
@@ -10,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "budget.h"
 #include "config.h"
 #include "db.h"
 #include "err.h"
+#include "ledger.h"
 #include "util.h"
 
 #define AIF_MODEL_ID_MAX	128
@@ -25,7 +26,7 @@ struct aif_job_new {
 	uint64_t	 api_key_id;
 	const char	*tenant;
 	const char	*model;
-	const char	*kind;			/* "chat", "completion", ... */
+	enum aif_kind	 kind;
 	int		 priority;		/* 0..9 */
 	int		 max_attempts;
 	const char	*reply_to;		/* doorbell path or NULL */
@@ -49,7 +50,7 @@ struct aif_claimed {
 	uint64_t	 id;
 	char		 public_id[AIF_JOB_ID_LEN + 1];
 	char		 model[AIF_MODEL_ID_MAX + 1];
-	char		 kind[16];
+	enum aif_kind	 kind;
 	char		 tenant[AIF_TENANT_MAX + 1];
 	char		 reply_to[AIF_REPLY_TO_MAX + 1];	/* "" when none */
 	uint64_t	 api_key_id;
@@ -107,25 +108,7 @@ struct aif_job_failure {
 	size_t		 ncompensations;
 };
 
-/* The final outcome of a job, as aif-api returns it. */
-struct aif_job_view {
-	uint64_t	 id;
-	char		 public_id[AIF_JOB_ID_LEN + 1];
-	uint64_t	 api_key_id;
-	char		 model[AIF_MODEL_ID_MAX + 1];
-	char		 kind[16];
-	char		 state[16];
-	int		 priority;
-	int		 attempts;
-	int		 http_status;		/* 0 until final */
-	int64_t		 created_at;		/* unix seconds */
-	int64_t		 started_at;		/* 0 when never */
-	int64_t		 finished_at;		/* 0 when not final */
-	char		*response_body;		/* new or NULL */
-	char		 error_type[65];
-	char		 error_code[65];
-	char		 error_message[1025];
-};
+#define AIF_ENQUEUE_BATCH_MAX	32
 
 /* Inserts the job, its `enqueued` event and its budget holds in one transaction.
  * On AIF_OK *id and public_id (AIF_JOB_ID_LEN + 1 bytes) are set.
@@ -134,8 +117,6 @@ struct aif_job_view {
  * AIF_UNAVAILABLE: database unreachable; nothing was written. */
 enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
 		    uint64_t *id, char *public_id);
-
-#define AIF_ENQUEUE_BATCH_MAX	32
 
 /* Inserts n jobs (n <= AIF_ENQUEUE_BATCH_MAX) and their `enqueued` events in one
  * transaction (one multi-row INSERT each): group commit for concurrent requests.
@@ -195,31 +176,5 @@ enum aif_err	aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int
  * `compensation_scheduled` event. */
 enum aif_err	aif_queue_schedule_compensations(struct aif_db *db, uint64_t id,
 		    const struct aif_compensation *c, size_t n);
-
-/* Reads jobs by internal id (ids borrowed, n <= 256) whose outcome is known: final,
- * or compensating (failed, its saga still running).
- * On AIF_OK *out is a new array (aif_queue_views_free) of *nout views. */
-enum aif_err	aif_queue_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
-		    struct aif_job_view **out, size_t *nout);
-
-/* Reads one job by public id, only if it belongs to api_key_id.
- * AIF_NOTFOUND when absent or not the caller's. On AIF_OK *out is new. */
-enum aif_err	aif_queue_view_public(struct aif_db *db, const char *public_id,
-		    uint64_t api_key_id, struct aif_job_view **out);
-
-void		aif_queue_views_free(struct aif_job_view *v, size_t n);
-
-/* Finds the job an idempotent request refers to: by (api_key_id, idempotency_key) when
- * idem is set, else (a retried SDK request) the newest job of api_key_id with the same
- * request hash created within window_s seconds that did not fail. *id, public_id
- * (AIF_JOB_ID_LEN + 1) and *same_body are set on AIF_OK; AIF_NOTFOUND when none.
- * An Idempotency-Key older than window_s is released (cleared on the old job) and
- * reported as AIF_NOTFOUND, so it can be used again. */
-enum aif_err	aif_queue_find_idempotent(struct aif_db *db, uint64_t api_key_id,
-		    const char *idem, const unsigned char *sha256, int64_t window_s,
-		    uint64_t *id, char *public_id, int *same_body);
-
-/* Returns 1 for succeeded, failed and cancelled (compensating is not final yet). */
-int		aif_queue_state_final(const char *state);
 
 #endif

@@ -1,6 +1,8 @@
-/* registry.h -- the `workers` table: each aif-worker registers itself with its doorbell,
- * heartbeats, and marks itself stopped; aif-api reads the doorbells of live workers to
- * wake them after an enqueue. */
+/* registry.h -- the `workers` and `replica_state` tables: each aif-worker registers
+ * itself with its doorbell, heartbeats, publishes what it sees of each engine replica
+ * (calls in flight, circuit breaker, health probe), and marks itself stopped. aif-api
+ * reads the doorbells of live workers to wake them after an enqueue, and the published
+ * replica health for /readyz; operators' views read both. */
 #ifndef AIF_REGISTRY_H
 #define AIF_REGISTRY_H
 
@@ -33,5 +35,45 @@ enum aif_err	aif_registry_rank(struct aif_db *db, uint64_t id, int stale_s, int 
 enum aif_err	aif_registry_doorbells(struct aif_db *db, int stale_s, char ***out,
 		    size_t *n);
 void		aif_registry_doorbells_free(char **v, size_t n);
+
+/* What one worker sees of one replica. Strings borrowed. */
+struct aif_replica_report {
+	const char	*model;
+	const char	*replica;
+	int		 in_flight;
+	int		 circuit_open;
+	int		 healthy;	/* its last health probe answered 200 */
+};
+
+/* Upserts worker_id's view of n replicas (any n: in statements of a bounded size). */
+enum aif_err	aif_registry_publish(struct aif_db *db, uint64_t worker_id,
+		    const struct aif_replica_report *r, size_t n);
+
+/* Every replica as the live workers (published within stale_s) see it: calls in flight
+ * summed, circuit open when any worker's is, healthy when a worker's probe says so and
+ * its circuit is closed. Ordered by model and replica. */
+enum aif_replica_col {
+	AIF_RP_MODEL, AIF_RP_REPLICA, AIF_RP_IN_FLIGHT, AIF_RP_CIRCUIT_OPEN, AIF_RP_HEALTHY,
+};
+enum aif_err	aif_registry_replicas(struct aif_db *db, int stale_s,
+		    struct aif_dbrows **out);
+
+/* Workers for aifctl: the live ones and those stopped in the last 10 minutes. */
+enum aif_worker_col {
+	AIF_WK_ID, AIF_WK_INSTANCE, AIF_WK_HOST, AIF_WK_PID, AIF_WK_STATE, AIF_WK_SLOTS,
+	AIF_WK_IN_FLIGHT, AIF_WK_STARTED_AT, AIF_WK_HEARTBEAT_AGE_S,
+};
+enum aif_err	aif_registry_workers(struct aif_db *db, struct aif_dbrows **out);
+
+/* Live workers (heartbeat within stale_s, not stopped) by state, with their calls in
+ * flight, for /metrics. */
+enum aif_worker_state_col { AIF_WS_STATE, AIF_WS_WORKERS, AIF_WS_IN_FLIGHT };
+enum aif_err	aif_registry_worker_states(struct aif_db *db, int stale_s,
+		    struct aif_dbrows **out);
+
+/* Instance names of the running workers (heartbeat within stale_s), by id. */
+enum aif_instance_col { AIF_IN_INSTANCE };
+enum aif_err	aif_registry_instances(struct aif_db *db, int stale_s,
+		    struct aif_dbrows **out);
 
 #endif

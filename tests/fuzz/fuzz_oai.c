@@ -76,7 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct aif_oai_limits	 lim = { 1 << 20, 64, 2048, 1 << 20 };
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	struct aif_pii_counts	 counts;
 	enum aif_kind		 kind;
 	char			 blocked[AIF_PII_TYPE_LEN], *s = NULL;

@@ -2,7 +2,8 @@
  * request building (URL, body rewrite, limits), response parsing (model rewrite, engine
  * internals removed, usage), stream events, and the error mapping for every error body
  * shape the OpenAI-compatible engines send. Success bodies are the recorded examples of
- * shared/protocols.md §1, §2 and §5, kept in fixtures/adapter_openai/; error bodies are
+ * the OpenAI API reference and vLLM's server (docs/ADAPTERS.md), kept in
+ * fixtures/adapter_openai/; error bodies are
  * in the tables below. Runs with cwd tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,8 @@
 
 #include "adapter.h"
 #include "openai.h"
+
+#include "adapter_fixtures.h"
 
 #define FIXTURES	"fixtures/adapter_openai/"
 
@@ -105,8 +108,7 @@ build(const struct aif_replica *r, enum aif_kind kind, const char *req, size_t l
 static void
 parse(enum aif_kind kind, long status, const char *body, struct aif_engine_result *out)
 {
-	memset(out, 0, sizeof(*out));
-	aif_adapter_openai.parse(&model, kind, status, body, strlen(body), out);
+	adapter_parse(&aif_adapter_openai, &model, kind, status, body, out);
 }
 
 /* ------------------------------------------------------------------ build */
@@ -519,17 +521,7 @@ parse_malformed_200_is_retryable_502(void **state)
 
 /* ------------------------------------------------------------------ parse: errors */
 
-struct err_case {
-	const char	*what;
-	long		 status;
-	const char	*body;
-	enum aif_failure failure;
-	int		 client_status;
-	const char	*type;
-	const char	*code;
-	const char	*msg_has;	/* substring the client message must contain */
-	const char	*msg_lacks;	/* substring it must not (engine text), or NULL */
-};
+/* struct err_case: adapter_fixtures.h; here msg_has is never NULL. */
 
 #define CTX_MSG	"This model's maximum context length is 4096 tokens. However, you " \
 		"requested 5120 tokens (5056 in the messages, 64 in the completion). " \
@@ -652,13 +644,7 @@ parse_error_statuses_map_to_client_errors(void **state)
 		struct aif_engine_result res;
 
 		parse(AIF_KIND_CHAT, c->status, c->body, &res);
-		if (res.failure != c->failure || res.client_status != c->client_status ||
-		    strcmp(res.error_type, c->type) != 0 ||
-		    strcmp(res.error_code, c->code) != 0)
-			fail_msg("%s: got failure %d status %d %s/%s, want %d %d %s/%s",
-			    c->what, res.failure, res.client_status, res.error_type,
-			    res.error_code, c->failure, c->client_status, c->type, c->code);
-		assert_null(res.response);
+		check_error_class(c, &res);
 		assert_int_equal(res.prompt_tokens, 0);
 		assert_int_equal(res.completion_tokens, 0);
 	}
@@ -673,12 +659,8 @@ parse_error_message_says_what_happened(void **state)
 		struct aif_engine_result res;
 
 		parse(AIF_KIND_CHAT, c->status, c->body, &res);
-		if (strstr(res.message, c->msg_has) == NULL)
-			fail_msg("%s: message \"%s\" lacks \"%s\"", c->what, res.message,
-			    c->msg_has);
-		if (c->msg_lacks != NULL && strstr(res.message, c->msg_lacks) != NULL)
-			fail_msg("%s: message \"%s\" copies engine text \"%s\"", c->what,
-			    res.message, c->msg_lacks);
+		assert_non_null(c->msg_has);
+		check_error_message(c, &res);
 		if (!utf8_valid(res.message))
 			fail_msg("%s: message is not valid UTF-8", c->what);
 	}
@@ -727,7 +709,7 @@ parse_error_message_cut_stays_valid_utf8(void **state)
 
 /* llama.cpp reports an over-long prompt as type exceed_context_size_error with the
  * message "request (N tokens) exceeds the available context size (M tokens)";
- * protocols.md §6 asks for context_length_exceeded as for vLLM. */
+ * it is reported as context_length_exceeded, as vLLM's is. */
 static void
 parse_llamacpp_context_overflow_is_context_length_exceeded(void **state)
 {
@@ -752,47 +734,18 @@ parse_llamacpp_context_overflow_is_context_length_exceeded(void **state)
 	"\"model\":\"Qwen/Qwen2.5-1.5B-Instruct\",\"choices\":[{\"index\":0,\"delta\":" \
 	delta ",\"logprobs\":null,\"finish_reason\":" finish "}],\"usage\":null}"
 
-struct stream {
-	struct aif_stream_state	 st;
-	struct aif_engine_result err;
-	json_t			*chunks;
-};
-
-static int
-setup_stream(void **state)
-{
-	struct stream *s = calloc(1, sizeof(*s));
-
-	if (s == NULL || (s->chunks = json_array()) == NULL) {
-		free(s);
-		return -1;
-	}
-	*state = s;
-	return 0;
-}
-
-static int
-teardown_stream(void **state)
-{
-	struct stream *s = *state;
-
-	json_decref(s->chunks);
-	aif_engine_result_clear(&s->err);
-	free(s);
-	return 0;
-}
-
+/* The stream tests run with the fixture of adapter_fixtures.h, without a preset id:
+ * the id and created come from the engine's chunks. */
 static enum aif_failure
-event(struct stream *s, const char *data)
+event(struct stream_fixture *s, const char *data)
 {
-	return aif_adapter_openai.parse_event(&model, AIF_KIND_CHAT, data, strlen(data),
-	    &s->st, s->chunks, &s->err);
+	return stream_event(&aif_adapter_openai, &model, AIF_KIND_CHAT, s, data);
 }
 
 static void
 stream_done_marker_ends_the_stream(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, "[DONE]"), AIF_FAIL_NONE);
 	assert_int_equal(s->st.done, 1);
@@ -802,7 +755,7 @@ stream_done_marker_ends_the_stream(void **state)
 static void
 stream_chunk_is_passed_on_with_public_model(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 	json_t *c;
 
 	assert_int_equal(event(s, VLLM_CHUNK("chatcmpl-abc",
@@ -822,7 +775,7 @@ stream_chunk_is_passed_on_with_public_model(void **state)
 static void
 stream_keeps_the_first_id_and_last_finish_reason(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, VLLM_CHUNK("chatcmpl-first", "{\"content\":\"Hi\"}",
 	    "null")), AIF_FAIL_NONE);
@@ -837,7 +790,7 @@ stream_keeps_the_first_id_and_last_finish_reason(void **state)
 static void
 stream_usage_chunk_gives_tokens_and_no_chunk(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, "{\"id\":\"chatcmpl-abc\",\"object\":"
 	    "\"chat.completion.chunk\",\"created\":1724000000,\"model\":\"x\","
@@ -851,7 +804,7 @@ stream_usage_chunk_gives_tokens_and_no_chunk(void **state)
 static void
 stream_error_event_of_bad_request_is_fatal_400(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, "{\"error\":{\"message\":\"" CTX_MSG "\","
 	    "\"type\":\"BadRequestError\",\"param\":null,\"code\":400}}"),
@@ -865,7 +818,7 @@ stream_error_event_of_bad_request_is_fatal_400(void **state)
 static void
 stream_error_event_of_engine_failure_is_retryable(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, "{\"error\":{\"message\":\"engine died\","
 	    "\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}"),
@@ -877,7 +830,7 @@ stream_error_event_of_engine_failure_is_retryable(void **state)
 static void
 stream_malformed_event_is_retryable_502(void **state)
 {
-	struct stream *s = *state;
+	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, "{\"id\":\"chatcmpl-abc\",\"choi"), AIF_FAIL_RETRYABLE);
 	assert_int_equal(s->err.client_status, 502);
@@ -895,7 +848,7 @@ find_returns_the_openai_adapter(void **state)
 	(void)state;
 	assert_ptr_equal(a, &aif_adapter_openai);
 	assert_int_equal(a->abi, AIF_ADAPTER_ABI);
-	assert_string_equal(a->name, "openai");
+	assert_string_equal(a->spec->name, "openai");
 	assert_non_null(a->build);
 	assert_non_null(a->parse);
 	assert_non_null(a->parse_event);
@@ -974,10 +927,17 @@ kind_names_round_trip(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		assert_int_equal(aif_kind_from_name(kinds[i].name), kinds[i].kind);
+		enum aif_kind k = AIF_KIND_EMBEDDING;
+		assert_int_equal(aif_kind_parse(kinds[i].name, &k), 0);
+		assert_int_equal(k, kinds[i].kind);
 		assert_string_equal(aif_kind_name(kinds[i].kind), kinds[i].name);
-		assert_string_equal(aif_kind_name(aif_kind_from_name(kinds[i].name)),
-		    kinds[i].name);
+	}
+	{
+		enum aif_kind k = AIF_KIND_CHAT;
+		assert_int_equal(aif_kind_parse("image", &k), -1);
+		assert_int_equal(aif_kind_parse(NULL, &k), -1);
+		assert_int_equal(k, AIF_KIND_CHAT);	/* untouched */
+		assert_string_equal(aif_kind_list(), "chat, completion, embedding");
 	}
 }
 
@@ -1025,7 +985,7 @@ main(void)
 		cmocka_unit_test(parse_error_keeps_long_engine_message_in_bounds),
 		cmocka_unit_test(parse_error_message_cut_stays_valid_utf8),
 		cmocka_unit_test(parse_llamacpp_context_overflow_is_context_length_exceeded),
-#define S(f) cmocka_unit_test_setup_teardown(f, setup_stream, teardown_stream)
+#define S(f) STREAM_TEST(f)
 		S(stream_done_marker_ends_the_stream),
 		S(stream_chunk_is_passed_on_with_public_model),
 		S(stream_keeps_the_first_id_and_last_finish_reason),

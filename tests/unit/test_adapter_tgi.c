@@ -1,7 +1,7 @@
 /* test_adapter_tgi.c -- unit tests of adapters/tgi.c: request building (URL, prompt,
  * parameter mapping), response parsing (finish reasons, usage), error classification
  * for every status and body TGI sends, and /generate_stream events to chunks. The
- * engine bodies are the recorded examples of shared/protocols.md §3. Runs with cwd
+ * engine bodies follow TGI's OpenAPI document (docs/ADAPTERS.md). Runs with cwd
  * tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,8 @@
 
 #include "adapter.h"
 #include "tgi.h"
+
+#include "adapter_fixtures.h"
 
 static struct aif_replica replica = {
 	.url = "http://127.0.0.1:9102", .max_in_flight = 64,
@@ -51,8 +53,7 @@ build(enum aif_kind kind, const char *req, struct aif_engine_req *out, json_t **
 static void
 parse(enum aif_kind kind, long status, const char *body, struct aif_engine_result *out)
 {
-	memset(out, 0, sizeof(*out));
-	aif_adapter_tgi.parse(&model, kind, status, body, strlen(body), out);
+	adapter_parse(&aif_adapter_tgi, &model, kind, status, body, out);
 }
 
 /* ------------------------------------------------------------------ build */
@@ -276,7 +277,7 @@ build_rejects_url_too_long(void **state)
 
 /* ------------------------------------------------------------------ parse */
 
-/* The recorded /generate answer of protocols.md §3. */
+/* A /generate answer as TGI documents it. */
 #define GENERATE_OK "{\"generated_text\":\" Deep learning\",\"details\":{" \
 	"\"finish_reason\":\"length\",\"generated_tokens\":2,\"seed\":null," \
 	"\"prefill\":[{\"id\":1724,\"text\":\"What\",\"logprob\":null}]," \
@@ -404,18 +405,7 @@ parse_malformed_200_is_retryable_502(void **state)
 	}
 }
 
-struct err_case {
-	const char	*what;
-	long		 status;
-	const char	*body;
-	enum aif_failure failure;
-	int		 client_status;
-	const char	*type;
-	const char	*code;
-	const char	*msg_has;
-	const char	*msg_lacks;
-};
-
+/* struct err_case and check_error: adapter_fixtures.h */
 static const struct err_case err_cases[] = {
 	{ "422 validation", 422,
 	    "{\"error\":\"Input validation error: `temperature` must be strictly positive\","
@@ -466,21 +456,6 @@ static const struct err_case err_cases[] = {
 };
 
 static void
-check_error(const struct err_case *c, const struct aif_engine_result *res)
-{
-	if (res->failure != c->failure || res->client_status != c->client_status ||
-	    strcmp(res->error_type, c->type) != 0 || strcmp(res->error_code, c->code) != 0)
-		fail_msg("%s: got failure %d status %d %s/%s, want %d %d %s/%s", c->what,
-		    res->failure, res->client_status, res->error_type, res->error_code,
-		    c->failure, c->client_status, c->type, c->code);
-	assert_null(res->response);
-	if (c->msg_has != NULL && strstr(res->message, c->msg_has) == NULL)
-		fail_msg("%s: message \"%s\" lacks \"%s\"", c->what, res->message, c->msg_has);
-	if (c->msg_lacks != NULL && strstr(res->message, c->msg_lacks) != NULL)
-		fail_msg("%s: message \"%s\" has \"%s\"", c->what, res->message, c->msg_lacks);
-}
-
-static void
 parse_error_statuses_map_to_client_errors(void **state)
 {
 	(void)state;
@@ -494,44 +469,17 @@ parse_error_statuses_map_to_client_errors(void **state)
 
 /* ------------------------------------------------------------------ streaming */
 
-struct stream_fixture {
-	struct aif_stream_state	 st;
-	json_t			*chunks;
-	struct aif_engine_result err;
-};
-
-static int
-setup_stream(void **state)
-{
-	struct stream_fixture *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || (f->chunks = json_array()) == NULL)
-		return -1;
-	snprintf(f->st.id, sizeof(f->st.id), "chatcmpl-job_test");
-	f->st.created = 1790000000;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown_stream(void **state)
-{
-	struct stream_fixture *f = *state;
-
-	json_decref(f->chunks);
-	aif_engine_result_clear(&f->err);
-	free(f);
-	return 0;
-}
+/* The stream tests run with the fixture of adapter_fixtures.h, the id preset to
+ * STREAM_ID (TGI's stream has none) and created to STREAM_CREATED. */
+#define STREAM_ID	"chatcmpl-job_test"
 
 static enum aif_failure
 event(struct stream_fixture *f, enum aif_kind kind, const char *data)
 {
-	return aif_adapter_tgi.parse_event(&model, kind, data, strlen(data), &f->st,
-	    f->chunks, &f->err);
+	return stream_event(&aif_adapter_tgi, &model, kind, f, data);
 }
 
-/* The recorded /generate_stream events of protocols.md §3. */
+/* /generate_stream events as TGI documents them. */
 static const char *const recorded[] = {
 	"{\"index\":1,\"token\":{\"id\":21784,\"text\":\" Deep\",\"logprob\":-0.12,"
 	    "\"special\":false},\"generated_text\":null,\"details\":null}",
@@ -549,8 +497,8 @@ check_chunk(const struct stream_fixture *f, enum aif_kind kind, size_t i,
 	const json_t *c = json_array_get(f->chunks, i), *ch, *fr;
 
 	assert_non_null(c);
-	assert_string_equal(json_string_value(json_object_get(c, "id")), "chatcmpl-job_test");
-	assert_int_equal(json_integer_value(json_object_get(c, "created")), 1790000000);
+	assert_string_equal(json_string_value(json_object_get(c, "id")), STREAM_ID);
+	assert_int_equal(json_integer_value(json_object_get(c, "created")), STREAM_CREATED);
 	assert_string_equal(json_string_value(json_object_get(c, "model")), "demo-tgi");
 	assert_string_equal(json_string_value(json_object_get(c, "object")),
 	    kind == AIF_KIND_CHAT ? "chat.completion.chunk" : "text_completion");
@@ -736,7 +684,7 @@ main(void)
 		cmocka_unit_test(parse_maps_finish_reasons_and_usage),
 		cmocka_unit_test(parse_malformed_200_is_retryable_502),
 		cmocka_unit_test(parse_error_statuses_map_to_client_errors),
-#define S(f) cmocka_unit_test_setup_teardown(f, setup_stream, teardown_stream)
+#define S(f) STREAM_TEST_ID(f, STREAM_ID)
 		S(stream_chat_events_become_role_content_and_finish_chunks),
 		S(stream_completion_events_have_no_role_chunk),
 		S(stream_eos_token_is_not_text_and_finishes_with_stop),

@@ -3,7 +3,8 @@
  * and the prompt's size and hash), answer parsing (flat and nested BYTES, prompt echo,
  * finish reason, approximate usage, embeddings), error classification and
  * /generate_stream events. Engine bodies follow the recorded examples of
- * shared/protocols.md §4. Runs with cwd tests/unit. */
+ * the KServe v2 protocol and Triton's generate extension (docs/ADAPTERS.md). Runs with
+ * cwd tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,14 +20,14 @@
 #include "adapter.h"
 #include "triton.h"
 
+#include "adapter_fixtures.h"
+
 static struct aif_replica replica = {
 	.url = "http://127.0.0.1:9103", .max_in_flight = 64,
 };
 
-#define TRITON_DEFAULTS { .mode = "infer", .text_input = "text_input", \
-	.text_output = "text_output", .max_tokens_input = "max_tokens", \
-	.max_tokens_type = "INT32", .stream_input = "stream", \
-	.embedding_output = "embedding" }
+/* The `triton:` section of a model in generate mode; the others use the defaults. */
+static struct aif_cfg_option generate_mode[] = { { .key = "mode", .value = "generate" } };
 
 static struct aif_model infer_model = {
 	.id = "demo-triton-infer", .adapter = "triton", .engine = "triton",
@@ -34,7 +35,6 @@ static struct aif_model infer_model = {
 	.kinds = AIF_KIND_CHAT | AIF_KIND_COMPLETION,
 	.replicas = &replica, .nreplicas = 1, .max_in_flight = 64, .timeout_ms = 30000,
 	.max_attempts = 3, .max_output_tokens = 512, .chat_template = "chatml",
-	.triton = TRITON_DEFAULTS,
 };
 
 static struct aif_model gen_model = {
@@ -43,10 +43,7 @@ static struct aif_model gen_model = {
 	.kinds = AIF_KIND_CHAT | AIF_KIND_COMPLETION,
 	.replicas = &replica, .nreplicas = 1, .max_in_flight = 64, .timeout_ms = 30000,
 	.max_attempts = 3, .max_output_tokens = 512, .chat_template = "chatml",
-	.triton = { .mode = "generate", .text_input = "text_input",
-	    .text_output = "text_output", .max_tokens_input = "max_tokens",
-	    .max_tokens_type = "INT32", .stream_input = "stream",
-	    .embedding_output = "embedding" },
+	.options = generate_mode, .noptions = 1,
 };
 
 static struct aif_model embed_model = {
@@ -55,7 +52,6 @@ static struct aif_model embed_model = {
 	.kinds = AIF_KIND_EMBEDDING,
 	.replicas = &replica, .nreplicas = 1, .max_in_flight = 64, .timeout_ms = 30000,
 	.max_attempts = 3, .max_output_tokens = 512, .chat_template = "chatml",
-	.triton = TRITON_DEFAULTS,
 };
 
 /* Builds `req` for model m; on AIF_OK *body is the parsed engine body (new). */
@@ -81,8 +77,7 @@ static void
 parse(const struct aif_model *m, enum aif_kind kind, long status, const char *body,
     struct aif_engine_result *out)
 {
-	memset(out, 0, sizeof(*out));
-	aif_adapter_triton.parse(m, kind, status, body, strlen(body), out);
+	adapter_parse(&aif_adapter_triton, m, kind, status, body, out);
 }
 
 /* The input tensor named `name` of an infer body (borrowed), or NULL. */
@@ -199,17 +194,21 @@ build_infer_uses_configured_names_types_and_sampling(void **state)
 {
 	static const char req[] = "{\"prompt\":[\"Say this\"],\"temperature\":0.5,"
 	    "\"top_p\":0.25}";
+	struct aif_cfg_option names[] = {
+		{ .key = "text_input", .value = "PROMPT" },
+		{ .key = "text_output", .value = "OUT" },
+		{ .key = "max_tokens_input", .value = "request_output_len" },
+		{ .key = "max_tokens_type", .value = "UINT32" },
+		{ .key = "stream_input", .value = "streaming" },
+	};
 	struct aif_model m = infer_model;
 	struct aif_engine_req out;
 	json_t *body;
 
 	(void)state;
 	m.upstream_model = "llama_ensemble";
-	m.triton.text_input = "PROMPT";
-	m.triton.text_output = "OUT";
-	m.triton.max_tokens_input = "request_output_len";
-	m.triton.max_tokens_type = "UINT32";
-	m.triton.stream_input = "streaming";
+	m.options = names;
+	m.noptions = sizeof(names) / sizeof(names[0]);
 	assert_int_equal(build(&m, AIF_KIND_COMPLETION, req, &out, &body), AIF_OK);
 	assert_string_equal(out.url, "http://127.0.0.1:9103/v2/models/llama_ensemble/infer");
 	expect_tensor(body, "PROMPT", "{\"name\":\"PROMPT\",\"shape\":[1,1],"
@@ -482,7 +481,7 @@ parse_generate_answer(void **state)
 	struct aif_engine_result res;
 
 	(void)state;
-	/* the recorded TensorRT-LLM ensemble answer of protocols.md §4 */
+	/* an answer of a TensorRT-LLM ensemble, as Triton returns it */
 	parse(&gen_model, AIF_KIND_CHAT, 200, "{\"context_logits\":0.0,\"cum_log_probs\":0.0,"
 	    "\"generation_logits\":0.0,\"model_name\":\"ensemble\",\"model_version\":\"1\","
 	    "\"output_log_probs\":[0.0,0.0],\"sequence_end\":false,\"sequence_id\":0,"
@@ -605,18 +604,7 @@ parse_embeddings_that_do_not_fit_are_retryable_502(void **state)
 	free(id);
 }
 
-struct err_case {
-	const char	*what;
-	long		 status;
-	const char	*body;
-	enum aif_failure failure;
-	int		 client_status;
-	const char	*type;
-	const char	*code;
-	const char	*msg_has;
-	const char	*msg_lacks;
-};
-
+/* struct err_case and check_error: adapter_fixtures.h */
 static const struct err_case err_cases[] = {
 	{ "400 invalid argument", 400,
 	    "{\"error\":\"[request id: aif1-1-1-1-1] stop_words must be a list\"}",
@@ -671,21 +659,6 @@ static const struct err_case err_cases[] = {
 };
 
 static void
-check_error(const struct err_case *c, const struct aif_engine_result *res)
-{
-	if (res->failure != c->failure || res->client_status != c->client_status ||
-	    strcmp(res->error_type, c->type) != 0 || strcmp(res->error_code, c->code) != 0)
-		fail_msg("%s: got failure %d status %d %s/%s, want %d %d %s/%s", c->what,
-		    res->failure, res->client_status, res->error_type, res->error_code,
-		    c->failure, c->client_status, c->type, c->code);
-	assert_null(res->response);
-	if (c->msg_has != NULL && strstr(res->message, c->msg_has) == NULL)
-		fail_msg("%s: message \"%s\" lacks \"%s\"", c->what, res->message, c->msg_has);
-	if (c->msg_lacks != NULL && strstr(res->message, c->msg_lacks) != NULL)
-		fail_msg("%s: message \"%s\" has \"%s\"", c->what, res->message, c->msg_lacks);
-}
-
-static void
 parse_error_statuses_map_to_client_errors(void **state)
 {
 	(void)state;
@@ -699,41 +672,14 @@ parse_error_statuses_map_to_client_errors(void **state)
 
 /* ------------------------------------------------------------------ streaming */
 
-struct stream_fixture {
-	struct aif_stream_state	 st;
-	json_t			*chunks;
-	struct aif_engine_result err;
-};
-
-static int
-setup_stream(void **state)
-{
-	struct stream_fixture *f = calloc(1, sizeof(*f));
-
-	if (f == NULL || (f->chunks = json_array()) == NULL)
-		return -1;
-	snprintf(f->st.id, sizeof(f->st.id), "cmpl-job_test");
-	f->st.created = 1790000000;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown_stream(void **state)
-{
-	struct stream_fixture *f = *state;
-
-	json_decref(f->chunks);
-	aif_engine_result_clear(&f->err);
-	free(f);
-	return 0;
-}
+/* The stream tests run with the fixture of adapter_fixtures.h, the id preset to
+ * STREAM_ID and created to STREAM_CREATED. */
+#define STREAM_ID	"cmpl-job_test"
 
 static enum aif_failure
 event(struct stream_fixture *f, enum aif_kind kind, const char *data)
 {
-	return aif_adapter_triton.parse_event(&gen_model, kind, data, strlen(data), &f->st,
-	    f->chunks, &f->err);
+	return stream_event(&aif_adapter_triton, &gen_model, kind, f, data);
 }
 
 static const char *
@@ -773,8 +719,8 @@ stream_events_become_chunks_and_eof_adds_the_finish(void **state)
 	assert_true(f->st.done);
 	for (size_t i = 0; i < 3; i++) {
 		const json_t *c = json_array_get(f->chunks, i);
-		assert_string_equal(json_string_value(json_object_get(c, "id")), "cmpl-job_test");
-		assert_int_equal(json_integer_value(json_object_get(c, "created")), 1790000000);
+		assert_string_equal(json_string_value(json_object_get(c, "id")), STREAM_ID);
+		assert_int_equal(json_integer_value(json_object_get(c, "created")), STREAM_CREATED);
 		assert_string_equal(json_string_value(json_object_get(c, "object")),
 		    "text_completion");
 		assert_string_equal(json_string_value(json_object_get(c, "model")), "demo-triton");
@@ -891,7 +837,7 @@ main(void)
 		cmocka_unit_test(parse_embeddings_flat_and_nested),
 		cmocka_unit_test(parse_embeddings_that_do_not_fit_are_retryable_502),
 		cmocka_unit_test(parse_error_statuses_map_to_client_errors),
-#define S(f) cmocka_unit_test_setup_teardown(f, setup_stream, teardown_stream)
+#define S(f) STREAM_TEST_ID(f, STREAM_ID)
 		S(stream_events_become_chunks_and_eof_adds_the_finish),
 		S(stream_chat_starts_with_the_role_chunk),
 		S(stream_empty_chat_still_gets_role_and_finish),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "apikey.h"
+#include "secret.h"
 
 /* Random parts and keys computed independently: python3 zlib.crc32 + base62. */
 #define KNOWN_KEY	"aif_0123456789ABCDEFGHIJKLMNOPQRSTUV1ggZdL"	/* crc 0x5c339a43 */
@@ -317,42 +318,42 @@ test_pepper_loads_raw_bytes(void **state)
 	enum aif_err	 rc;
 
 	(void)state;
-	rc = aif_apikey_load_pepper(path, &p, &len);
+	rc = aif_secret_load(path, &p, &len);
 	unlink(path);
 	assert_int_equal(rc, AIF_OK);
 	assert_int_equal(len, 32);
 	assert_non_null(p);
 	assert_int_equal(p[0], 'k');
 	assert_int_equal(p[31], 'k');
-	aif_apikey_pepper_free(p, len);
+	aif_secret_free(p, len);
 }
 
 static void
 test_pepper_of_exactly_max_bytes_loads(void **state)
 {
-	const char	*path = temp_file(AIF_PEPPER_MAX, 0);
+	const char	*path = temp_file(AIF_SECRET_MAX, 0);
 	unsigned char	*p = NULL;
 	size_t		 len = 0;
 	enum aif_err	 rc;
 
 	(void)state;
-	rc = aif_apikey_load_pepper(path, &p, &len);
+	rc = aif_secret_load(path, &p, &len);
 	unlink(path);
 	assert_int_equal(rc, AIF_OK);
-	assert_int_equal(len, AIF_PEPPER_MAX);
-	aif_apikey_pepper_free(p, len);
+	assert_int_equal(len, AIF_SECRET_MAX);
+	aif_secret_free(p, len);
 }
 
 static void
 test_pepper_over_max_is_invalid(void **state)
 {
-	const char	*path = temp_file(AIF_PEPPER_MAX + 1, 'x');
+	const char	*path = temp_file(AIF_SECRET_MAX + 1, 'x');
 	unsigned char	*p = (unsigned char *)"sentinel";
 	size_t		 len = 7;
 	enum aif_err	 rc;
 
 	(void)state;
-	rc = aif_apikey_load_pepper(path, &p, &len);
+	rc = aif_secret_load(path, &p, &len);
 	unlink(path);
 	assert_int_equal(rc, AIF_INVALID);
 	assert_null(p);
@@ -367,7 +368,7 @@ test_empty_pepper_is_invalid(void **state)
 	enum aif_err	 rc;
 
 	(void)state;
-	rc = aif_apikey_load_pepper(path, &p, &len);
+	rc = aif_secret_load(path, &p, &len);
 	unlink(path);
 	assert_int_equal(rc, AIF_INVALID);
 	assert_null(p);
@@ -380,7 +381,7 @@ test_missing_pepper_is_io(void **state)
 	size_t		 len = 7;
 
 	(void)state;
-	assert_int_equal(aif_apikey_load_pepper("/nonexistent/aif-pepper", &p, &len),
+	assert_int_equal(aif_secret_load("/nonexistent/aif-pepper", &p, &len),
 	    AIF_IO);
 	assert_null(p);
 }
@@ -392,7 +393,7 @@ test_directory_as_pepper_is_io(void **state)
 	size_t		 len = 7;
 
 	(void)state;
-	assert_int_equal(aif_apikey_load_pepper("/tmp", &p, &len), AIF_IO);
+	assert_int_equal(aif_secret_load("/tmp", &p, &len), AIF_IO);
 	assert_null(p);
 }
 
@@ -400,8 +401,8 @@ static void
 test_pepper_free_accepts_null(void **state)
 {
 	(void)state;
-	aif_apikey_pepper_free(NULL, 0);
-	aif_apikey_pepper_free(NULL, 10);
+	aif_secret_free(NULL, 0);
+	aif_secret_free(NULL, 10);
 }
 
 /* ---- Authorization header ---- */

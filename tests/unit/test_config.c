@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "config.h"
 
 /* The smallest valid config: only required keys. Line numbers are used below. */
@@ -33,11 +34,12 @@
 
 static char errbuf[8192];
 
+/* Loads as aif-worker and aifctl do: with the adapters' checks. */
 static enum aif_err
 load(const char *yaml, struct aif_config **cfg)
 {
-	return aif_cfg_load_string("t.yaml", yaml, strlen(yaml), cfg, errbuf,
-	    sizeof(errbuf));
+	return aif_cfg_load_string_with("t.yaml", yaml, strlen(yaml), &aif_adapters_cfg, cfg,
+	    errbuf, sizeof(errbuf));
 }
 
 /* Loads yaml, expecting AIF_CONFIG and exactly the message `want`. */
@@ -465,6 +467,86 @@ unknown_adapter_is_error(void **state)
 	    "t.yaml:5:27: models[0].adapter: 'grpc' is not one of: openai, tgi, triton");
 }
 
+/* Errors come in the order of the file: an unknown adapter is named at its value,
+ * before the model's missing keys are counted (an operator fixes the first line first). */
+static void
+unknown_adapter_is_reported_where_it_is_written(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models:\n  - id: broken\n    adapter: nope\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:7:14: models[0].adapter: 'nope' is not one of: openai, tgi, triton\n"
+	    "t.yaml:6:5: models[0]: missing required key 'replicas'");
+}
+
+static void
+without_the_adapters_any_adapter_name_loads(void **state)
+{
+	static const char yaml[] = MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: grpc, replicas: [{url: 'http://h'}],\n"
+	    "  grpc: {anything: goes}}]\n"
+	    "roles: [{name: user}]\n";
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	/* aif-api and aif-cron load without the adapters: they call no engine */
+	assert_int_equal(aif_cfg_load_string("t.yaml", yaml, strlen(yaml), &cfg, errbuf,
+	    sizeof(errbuf)), AIF_OK);
+	assert_string_equal(cfg->models[0].adapter, "grpc");
+	assert_int_equal(cfg->models[0].noptions, 1);
+	assert_string_equal(aif_cfg_option(&cfg->models[0], "anything", "x"), "goes");
+	assert_string_equal(aif_cfg_option(&cfg->models[0], "other", "dflt"), "dflt");
+	aif_cfg_free(cfg);
+}
+
+static void
+adapter_section_values_are_checked_by_the_adapter(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: triton, replicas: [{url: 'http://h'}],\n"
+	    "  triton: {mode: stream, text_input: IN}}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:6:18: models[0].triton.mode: 'stream' is not one of: infer, generate");
+}
+
+static void
+unknown_adapter_setting_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: triton, replicas: [{url: 'http://h'}],\n"
+	    "  triton: {tensor: x}}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:6:20: models[0].triton.tensor: unknown setting of adapter triton "
+	    "(known: mode, text_input, text_output, max_tokens_input, max_tokens_type, "
+	    "stream_input, embedding_output)");
+}
+
+static void
+section_of_another_adapter_is_error(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: openai, replicas: [{url: 'http://h'}],\n"
+	    "  triton: {mode: infer}}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:6:3: models[0]: unknown key 'triton'");
+}
+
+static void
+bad_chat_template_is_error_at_its_value(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: m, adapter: tgi, replicas: [{url: 'http://h'}],\n"
+	    "  chat_template: 'no placeholders'}]\n"
+	    "roles: [{name: user}]\n",
+	    "t.yaml:6:18: models[0].chat_template: expected chatml, llama3 or a template "
+	    "with {content} and a final {assistant} (docs/ADAPTERS.md)");
+}
+
 static void
 unknown_or_repeated_kind_is_error(void **state)
 {
@@ -808,6 +890,12 @@ main(void)
 		cmocka_unit_test(empty_models_list_is_error),
 		cmocka_unit_test(empty_roles_list_is_error),
 		cmocka_unit_test(unknown_adapter_is_error),
+		cmocka_unit_test(unknown_adapter_is_reported_where_it_is_written),
+		cmocka_unit_test(without_the_adapters_any_adapter_name_loads),
+		cmocka_unit_test(adapter_section_values_are_checked_by_the_adapter),
+		cmocka_unit_test(unknown_adapter_setting_is_error),
+		cmocka_unit_test(section_of_another_adapter_is_error),
+		cmocka_unit_test(bad_chat_template_is_error_at_its_value),
 		cmocka_unit_test(retry_defaults_follow_temporal),
 		cmocka_unit_test(retry_fields_are_parsed),
 		cmocka_unit_test(retry_bad_values_name_their_position),

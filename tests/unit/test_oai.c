@@ -44,7 +44,7 @@ q(const char *s)
 /* Parses `body` (single-quoted) with `l`; returns the result code. */
 static enum aif_err
 parse_with(enum aif_kind kind, const char *body, const struct aif_oai_limits *l,
-    struct aif_oai_req *req, struct aif_oai_error *err)
+    struct aif_oai_req *req, struct aif_error *err)
 {
 	char		*b = q(body);
 	enum aif_err	 rc;
@@ -68,7 +68,7 @@ static void
 run_rejects(const struct reject *t, size_t n)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	enum aif_err		 rc;
 	size_t			 i;
 
@@ -96,7 +96,7 @@ static void
 run_accepts(enum aif_kind kind, const char *const *bodies, size_t n)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	size_t			 i;
 
 	for (i = 0; i < n; i++) {
@@ -116,7 +116,7 @@ static void
 test_minimal_chat_is_accepted(void **state)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 
 	(void)state;
 	assert_int_equal(parse_with(CHAT, "{'model':'m1'," MSGS "}", &lim, &req, &err),
@@ -133,7 +133,7 @@ static void
 test_minimal_completion_is_accepted(void **state)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 
 	(void)state;
 	assert_int_equal(parse_with(COMPL, "{'model':'m2','prompt':'Say this'}", &lim,
@@ -211,7 +211,7 @@ static void
 test_unknown_fields_are_passed_through(void **state)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 
 	(void)state;
 	assert_int_equal(parse_with(CHAT, "{'model':'m'," MSGS ",'top_k':40}", &lim,
@@ -412,7 +412,7 @@ test_long_bad_role_is_not_echoed_whole(void **state)
 {
 	char			 body[600];
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	int			 n;
 
 	(void)state;
@@ -589,7 +589,7 @@ test_nul_byte_in_body_is_invalid_json(void **state)
 {
 	static const char	 body[] = "{\"model\":\"m\",\0\"messages\":[]}";
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 
 	(void)state;
 	assert_int_equal(aif_oai_parse(CHAT, body, sizeof(body) - 1, &lim, &req, &err),
@@ -662,7 +662,7 @@ test_nesting_beyond_parser_limit_is_400(void **state)
 {
 	const struct aif_oai_limits	 big = { 1 << 20, 8, 4, 256 };
 	struct aif_oai_req		 req;
-	struct aif_oai_error		 err;
+	struct aif_error		 err;
 	size_t				 depth = 100000, i;
 	char				*b = malloc(2 * depth + 1);
 
@@ -715,7 +715,7 @@ test_body_over_limit_is_413(void **state)
 	const char			*body = "{\"model\":\"m\",\"messages\":[{\"role\":"
 	    "\"user\",\"content\":\"hi\"}]}";
 	struct aif_oai_req		 req;
-	struct aif_oai_error		 err;
+	struct aif_error		 err;
 	char				*json;
 
 	(void)state;
@@ -727,7 +727,7 @@ test_body_over_limit_is_413(void **state)
 	assert_string_equal(err.type, "invalid_request_error");
 	assert_string_equal(err.code, "request_too_large");
 	assert_string_equal(err.param, "");
-	json = aif_oai_error_json(&err);
+	json = aif_error_render(&err, AIF_SURFACE_OPENAI);
 	assert_non_null(json);
 	assert_non_null(strstr(json, "\"code\":\"request_too_large\""));
 	free(json);
@@ -740,7 +740,7 @@ test_body_at_limit_is_parsed(void **state)
 	    "\"user\",\"content\":\"hi\"}]}";
 	struct aif_oai_limits	 exact = lim;
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 
 	(void)state;
 	exact.max_body_bytes = strlen(body);
@@ -754,7 +754,7 @@ test_size_is_checked_before_syntax(void **state)
 {
 	const struct aif_oai_limits	 small = { 4, 8, 4, 256 };
 	struct aif_oai_req		 req;
-	struct aif_oai_error		 err;
+	struct aif_error		 err;
 
 	(void)state;
 	assert_int_equal(aif_oai_parse(CHAT, "not json at all", 15, &small, &req, &err),
@@ -784,7 +784,7 @@ test_long_strings_are_rejected_with_their_path(void **state)
 		    "'123456789':1}", "" },
 	};
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	size_t			 i;
 
 	(void)state;
@@ -804,7 +804,7 @@ test_string_at_limit_is_accepted(void **state)
 {
 	const struct aif_oai_limits	 l = { 4096, 8, 4, 8 };
 	struct aif_oai_req		 req;
-	struct aif_oai_error		 err;
+	struct aif_error		 err;
 
 	(void)state;
 	assert_int_equal(parse_with(CHAT, "{'model':'m','messages':[{'role':'user',"
@@ -824,7 +824,7 @@ test_long_param_path_is_cut_safely(void **state)
 	const char			*lead[] = { "k", "kk" };
 	char				 body[2048], *s;
 	struct aif_oai_req		 req;
-	struct aif_oai_error		 err;
+	struct aif_error		 err;
 	json_error_t			 jerr;
 	json_t				*o;
 	size_t				 i;
@@ -840,7 +840,7 @@ test_long_param_path_is_cut_safely(void **state)
 		assert_string_equal(err.code, "string_above_max_length");
 		assert_int_equal(strlen(err.param), sizeof(err.param) - 1);
 		assert_true(strncmp(err.param, lead[i], strlen(lead[i])) == 0);
-		s = aif_oai_error_json(&err);
+		s = aif_error_render(&err, AIF_SURFACE_OPENAI);
 		assert_non_null(s);
 		assert_non_null(o = json_loads(s, 0, &jerr));	/* valid UTF-8 JSON */
 		json_decref(o);
@@ -863,7 +863,7 @@ test_stream_flag_is_parsed(void **state)
 		{ "{'model':'m'," MSGS "}", 0 },
 	};
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	size_t			 i;
 
 	(void)state;
@@ -889,7 +889,7 @@ test_max_tokens_prefers_max_completion_tokens(void **state)
 		    9007199254740993 },
 	};
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	size_t			 i;
 
 	(void)state;
@@ -936,7 +936,7 @@ test_prompt_estimate(void **state)
 		{ COMPL, "{'model':'m','prompt':'\xc3\xa9\xc3\xa9\xc3\xa9'}", 2 },
 	};
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	size_t			 i;
 
 	(void)state;
@@ -954,7 +954,7 @@ static void
 test_error_is_untouched_on_success(void **state)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err, before;
+	struct aif_error	 err, before;
 
 	(void)state;
 	memset(&err, 0x5a, sizeof(err));
@@ -969,7 +969,7 @@ static void
 test_request_is_zeroed_on_error(void **state)
 {
 	struct aif_oai_req	 req, zero;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 
 	(void)state;
 	memset(&req, 0x5a, sizeof(req));
@@ -1022,7 +1022,7 @@ test_parse_survives_every_allocation_failure(void **state)
 	    "\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],"
 	    "\"stop\":[\"a\"],\"logit_bias\":{\"1\":2}}";
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	enum aif_err		 rc;
 	char			*s;
 	long			 n, nomem = 0;
@@ -1043,7 +1043,7 @@ test_parse_survives_every_allocation_failure(void **state)
 		assert_null(req.body);
 		nomem += rc == AIF_NOMEM;
 		allocs_left = 0;
-		s = aif_oai_error_json(&err);	/* NULL: no memory */
+		s = aif_error_render(&err, AIF_SURFACE_OPENAI);	/* NULL: no memory */
 		assert_null(s);
 		allocs_left = -1;
 		assert_true(n < 10000);
@@ -1058,13 +1058,13 @@ test_parse_survives_every_allocation_failure(void **state)
 static void
 test_error_json_has_null_param_and_code(void **state)
 {
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	char			*s;
 
 	(void)state;
-	aif_oai_error_set(&err, 500, "server_error", NULL, NULL, "Sorry %d", 1);
+	aif_error_set(&err, 500, "server_error", NULL, NULL, "Sorry %d", 1);
 	assert_int_equal(err.status, 500);
-	s = aif_oai_error_json(&err);
+	s = aif_error_render(&err, AIF_SURFACE_OPENAI);
 	assert_non_null(s);
 	assert_string_equal(s, "{\"error\":{\"message\":\"Sorry 1\",\"type\":"
 	    "\"server_error\",\"param\":null,\"code\":null}}");
@@ -1075,7 +1075,7 @@ static void
 test_error_json_carries_param_and_code(void **state)
 {
 	struct aif_oai_req	 req;
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	json_t			*o, *e;
 	json_error_t		 jerr;
 	char			*s;
@@ -1084,7 +1084,7 @@ test_error_json_carries_param_and_code(void **state)
 	assert_int_equal(parse_with(CHAT, "{'model':'m','messages':[{'role':'user',"
 	    "'content':'a'},{'role':'user','content':'b'},{'role':'user','content':"
 	    "[{'type':'text','text':1}]}]}", &lim, &req, &err), AIF_INVALID);
-	s = aif_oai_error_json(&err);
+	s = aif_error_render(&err, AIF_SURFACE_OPENAI);
 	assert_non_null(s);
 	o = json_loads(s, 0, &jerr);
 	assert_non_null(o);
@@ -1107,13 +1107,13 @@ test_error_json_carries_param_and_code(void **state)
 static void
 test_error_set_truncates_long_message(void **state)
 {
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	char			 big[2000];
 
 	(void)state;
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	aif_oai_error_set(&err, 400, big, big, big, "%s", big);
+	aif_error_set(&err, 400, big, big, big, "%s", big);
 	assert_int_equal(strlen(err.message), sizeof(err.message) - 1);
 	assert_int_equal(strlen(err.type), sizeof(err.type) - 1);
 	assert_int_equal(strlen(err.code), sizeof(err.code) - 1);
@@ -1123,7 +1123,7 @@ test_error_set_truncates_long_message(void **state)
 static void
 test_error_set_never_leaves_broken_utf8(void **state)
 {
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	char			 big[600], *s;
 	size_t			 i;
 
@@ -1136,8 +1136,8 @@ test_error_set_never_leaves_broken_utf8(void **state)
 		big[i + 1] = '\xa9';
 	}
 	big[i] = '\0';
-	aif_oai_error_set(&err, 400, "t", NULL, "p\xff", "%s", big);
-	s = aif_oai_error_json(&err);
+	aif_error_set(&err, 400, "t", NULL, "p\xff", "%s", big);
+	s = aif_error_render(&err, AIF_SURFACE_OPENAI);
 	assert_non_null(s);
 	assert_string_equal(err.param, "p?");
 	assert_int_equal(err.message[sizeof(err.message) - 2], '?');
@@ -1161,12 +1161,12 @@ test_error_set_replaces_invalid_utf8(void **state)
 		{ "\xf5\x80\x80\x80", "????" },
 		{ "x\xe6\x97", "x??" },		/* cut short */
 	};
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	size_t			 i;
 
 	(void)state;
 	for (i = 0; i < N(t); i++) {
-		aif_oai_error_set(&err, 400, NULL, NULL, t[i].in, "%s", t[i].in);
+		aif_error_set(&err, 400, NULL, NULL, t[i].in, "%s", t[i].in);
 		if (strcmp(err.param, t[i].out) != 0 || strcmp(err.message, t[i].out) != 0)
 			fail_msg("row %zu: got '%s'", i, err.param);
 	}
@@ -1175,14 +1175,14 @@ test_error_set_replaces_invalid_utf8(void **state)
 static void
 test_error_json_survives_hand_filled_struct(void **state)
 {
-	struct aif_oai_error	 err;
+	struct aif_error	 err;
 	char			*s;
 
 	(void)state;
 	memset(&err, 'z', sizeof(err));		/* no NUL anywhere */
 	err.status = 400;
 	err.message[0] = '\xfe';
-	s = aif_oai_error_json(&err);
+	s = aif_error_render(&err, AIF_SURFACE_OPENAI);
 	assert_non_null(s);
 	assert_non_null(strstr(s, "\"message\":\"?zzz"));
 	free(s);

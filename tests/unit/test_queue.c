@@ -1,7 +1,6 @@
-/* test_queue.c -- unit tests of core/store/queue.c against a real MariaDB.
- * The database comes from the environment: AIF_TEST_DB_SOCKET (unix socket) and
- * AIF_TEST_DB_NAME (a scratch database); without them every DB test is skipped and one
- * line says why. The migrations sql/NNN_*.sql are applied first (idempotent). Every test uses its own
+/* test_queue.c -- unit tests of core/store/queue.c and jobs.c against a real MariaDB
+ * (tests/unit/testdb.h: where it comes from, and why `make test` fails without it).
+ * Every test uses its own
  * model names ("utest-<pid>-<random>-<n>") and worker ids, so runs and tests never see
  * each other's rows; the rows of this run are deleted at the end. Runs with cwd
  * tests/unit. */
@@ -21,20 +20,20 @@
 
 #include "config.h"
 #include "db.h"
+#include "jobs.h"
 #include "queue.h"
+#include "testdb.h"
 #include "util.h"
-
-#define SCHEMA		"../../sql/[0-9][0-9][0-9]_*.sql"
 #define REQ_BODY	"{\"model\":\"demo-chat\",\"messages\":[{\"role\":\"user\"," \
 			"\"content\":\"Hello, <PERSON_1>!\"}]}"
 #define RESP_BODY	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\"," \
 			"\"model\":\"demo-chat\",\"choices\":[]}"
 
 static struct {
-	const char		*skip_reason;	/* set when the DB tests cannot run */
+	struct testdb		 t;
 	struct aif_config	*cfg;
 	struct aif_db		*db;
-	char			 tag[48];	/* "utest-<pid>-<random>" */
+	char			*tag;
 	uint64_t		 worker_base;
 	unsigned		 seq;
 } g;
@@ -61,7 +60,7 @@ static struct aif_job_new
 job_for(const char *model)
 {
 	struct aif_job_new j = {
-		.api_key_id = 7001, .tenant = "t-utest", .model = model, .kind = "chat",
+		.api_key_id = 7001, .tenant = "t-utest", .model = model, .kind = AIF_KIND_CHAT,
 		.priority = 4, .max_attempts = 3, .reply_to = "/run/aif/api-1.sock",
 		.request_id = "req-utest", .idempotency_key = NULL, .stream = 0,
 		.prompt_tokens_estimate = 12, .max_tokens = 64,
@@ -233,79 +232,24 @@ failure_for(const struct aif_claimed *c, uint64_t worker, int retry, int64_t del
 static int
 group_setup(void **state)
 {
-	const char *sock = getenv("AIF_TEST_DB_SOCKET"), *name = getenv("AIF_TEST_DB_NAME");
-	char yaml[2048], err[4096];
 	unsigned char rnd[4];
-	char *script = NULL;
-	FILE *f = NULL;
-	long len = 0;
-	glob_t gl = { 0 };
-	int n;
 
 	(void)state;
-	if (g.skip_reason != NULL)
+	if (g.t.skip_reason != NULL)
 		return 0;
-	n = snprintf(yaml, sizeof(yaml),
-	    "server:\n  listen: /tmp/aif-utest-api.sock\n  run_dir: /tmp\n"
-	    "database:\n  socket: \"%s\"\n  name: \"%s\"\n"
-	    "models:\n  - id: utest\n    adapter: openai\n"
-	    "    replicas:\n      - url: http://127.0.0.1:9101\n"
-	    "roles:\n  - name: user\n", sock, name);
-	if (n < 0 || (size_t)n >= sizeof(yaml))
-		goto fail;
-	if (aif_cfg_load_string("test_queue.yaml", yaml, strlen(yaml), &g.cfg, err,
-	    sizeof(err)) != AIF_OK) {
-		fprintf(stderr, "test_queue: config: %s\n", err);
-		goto fail;
+	if (testdb_open(&g.t, "test_queue", "") != 0 ||
+	    aif_random_bytes(rnd, sizeof(rnd)) != AIF_OK) {
+		testdb_close(&g.t);
+		return -1;
 	}
-	if (aif_db_open(g.cfg, &g.db) != AIF_OK || aif_db_ensure(g.db) != AIF_OK) {
-		fprintf(stderr, "test_queue: cannot connect to %s (database %s)\n", sock,
-		    name);
-		goto fail;
-	}
-	/* every migration, in order (each is idempotent) */
-	if (glob(SCHEMA, 0, NULL, &gl) != 0 || gl.gl_pathc == 0) {
-		fprintf(stderr, "test_queue: no migrations match %s (run from tests/unit)\n",
-		    SCHEMA);
-		goto fail;
-	}
-	for (size_t i = 0; i < gl.gl_pathc; i++) {
-		if ((f = fopen(gl.gl_pathv[i], "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
-		    (len = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
-		    (script = malloc((size_t)len)) == NULL ||
-		    fread(script, 1, (size_t)len, f) != (size_t)len) {
-			fprintf(stderr, "test_queue: cannot read %s\n", gl.gl_pathv[i]);
-			goto fail;
-		}
-		if (aif_db_exec_script(g.db, script, (size_t)len) != AIF_OK) {
-			fprintf(stderr, "test_queue: %s failed\n", gl.gl_pathv[i]);
-			goto fail;
-		}
-		fclose(f);
-		f = NULL;
-		free(script);
-		script = NULL;
-	}
-	globfree(&gl);
-	if (aif_random_bytes(rnd, sizeof(rnd)) != AIF_OK)
-		goto fail;
-	snprintf(g.tag, sizeof(g.tag), "utest-%ld-%02x%02x%02x%02x", (long)getpid(),
-	    rnd[0], rnd[1], rnd[2], rnd[3]);
+	g.cfg = g.t.cfg;
+	g.db = g.t.db;
+	g.tag = g.t.tag;
 	/* worker ids far above AUTO_INCREMENT ones, distinct per run */
 	g.worker_base = ((uint64_t)1 << 40) +
 	    ((uint64_t)rnd[0] << 32 | (uint64_t)rnd[1] << 24 | (uint64_t)rnd[2] << 16) +
 	    ((uint64_t)getpid() & 0xffff) * 1000;
 	return 0;
-fail:
-	if (f != NULL)
-		fclose(f);
-	globfree(&gl);
-	free(script);
-	aif_db_close(g.db);
-	aif_cfg_free(g.cfg);
-	g.db = NULL;
-	g.cfg = NULL;
-	return -1;
 }
 
 static int
@@ -325,8 +269,7 @@ group_teardown(void **state)
 		(void)aif_db_exec(g.db, "DELETE FROM jobs WHERE model LIKE ?", p, 1, NULL,
 		    NULL);
 	}
-	aif_db_close(g.db);
-	aif_cfg_free(g.cfg);
+	testdb_close(&g.t);
 	g.db = NULL;
 	g.cfg = NULL;
 	return 0;
@@ -461,7 +404,7 @@ claim_returns_job_with_attempt_one_and_next_lease_token(void **state)
 	assert_int_equal(c[0].id, id);
 	assert_string_equal(c[0].public_id, pid);
 	assert_string_equal(c[0].model, model);
-	assert_string_equal(c[0].kind, "chat");
+	assert_int_equal(c[0].kind, AIF_KIND_CHAT);
 	assert_string_equal(c[0].tenant, "t-utest");
 	assert_string_equal(c[0].reply_to, "/run/aif/api-1.sock");
 	assert_int_equal(c[0].api_key_id, 7001);
@@ -1361,7 +1304,7 @@ final_views_return_only_final_jobs(void **state)
 	f = failure_for(c_fail, worker, 0, 0);
 	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
 
-	assert_int_equal(aif_queue_final_views(g.db, ids, 4, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.db, ids, 4, &v, &nv), AIF_OK);
 	assert_int_equal(nv, 2);
 	for (size_t i = 0; i < nv; i++) {
 		if (v[i].id == c_ok->id) {
@@ -1383,7 +1326,7 @@ final_views_return_only_final_jobs(void **state)
 		}
 		assert_true(v[i].finished_at > 0);
 	}
-	aif_queue_views_free(v, nv);
+	aif_jobs_views_free(v, nv);
 	aif_queue_claimed_free(c_ok, 1);
 	aif_queue_claimed_free(c_fail, 1);
 	aif_queue_claimed_free(c_run, 1);
@@ -1401,10 +1344,10 @@ final_views_of_no_final_job_is_empty(void **state)
 	NEED_DB();
 	new_model(model, sizeof(model));
 	id = enqueue_simple(model, 4);
-	assert_int_equal(aif_queue_final_views(g.db, &id, 1, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.db, &id, 1, &v, &nv), AIF_OK);
 	assert_null(v);
 	assert_int_equal(nv, 0);
-	assert_int_equal(aif_queue_final_views(g.db, &id, 0, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.db, &id, 0, &v, &nv), AIF_OK);
 	assert_null(v);
 	assert_int_equal(nv, 0);
 }
@@ -1420,9 +1363,9 @@ final_views_of_too_many_ids_is_toobig(void **state)
 	NEED_DB();
 	for (size_t i = 0; i < 257; i++)
 		ids[i] = i + 1;
-	assert_int_equal(aif_queue_final_views(g.db, ids, 256, &v, &nv), AIF_OK);
-	aif_queue_views_free(v, nv);
-	assert_int_equal(aif_queue_final_views(g.db, ids, 257, &v, &nv), AIF_TOOBIG);
+	assert_int_equal(aif_jobs_final_views(g.db, ids, 256, &v, &nv), AIF_OK);
+	aif_jobs_views_free(v, nv);
+	assert_int_equal(aif_jobs_final_views(g.db, ids, 257, &v, &nv), AIF_TOOBIG);
 	assert_null(v);
 }
 
@@ -1445,13 +1388,13 @@ view_public_shows_the_owners_job(void **state)
 	c = enqueue_and_claim(&j, worker);
 	s = success_for(c, worker);
 	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
-	assert_int_equal(aif_queue_view_public(g.db, c->public_id, 7001, &v), AIF_OK);
+	assert_int_equal(aif_jobs_view_public(g.db, c->public_id, 7001, &v), AIF_OK);
 	assert_non_null(v);
 	assert_int_equal(v->id, c->id);
 	assert_string_equal(v->public_id, c->public_id);
 	assert_int_equal(v->api_key_id, 7001);
 	assert_string_equal(v->model, model);
-	assert_string_equal(v->kind, "chat");
+	assert_int_equal(v->kind, AIF_KIND_CHAT);
 	assert_string_equal(v->state, "succeeded");
 	assert_int_equal(v->priority, 6);
 	assert_int_equal(v->attempts, 1);
@@ -1461,7 +1404,7 @@ view_public_shows_the_owners_job(void **state)
 	assert_true(v->created_at > now - 60 && v->created_at < now + 60);
 	assert_true(v->started_at >= v->created_at && v->started_at < now + 60);
 	assert_true(v->finished_at >= v->started_at && v->finished_at < now + 60);
-	aif_queue_views_free(v, 1);
+	aif_jobs_views_free(v, 1);
 	aif_queue_claimed_free(c, 1);
 }
 
@@ -1478,13 +1421,13 @@ view_public_shows_queued_job_without_times(void **state)
 	new_model(model, sizeof(model));
 	j = job_for(model);
 	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
-	assert_int_equal(aif_queue_view_public(g.db, pid, 7001, &v), AIF_OK);
+	assert_int_equal(aif_jobs_view_public(g.db, pid, 7001, &v), AIF_OK);
 	assert_string_equal(v->state, "queued");
 	assert_int_equal(v->http_status, 0);
 	assert_int_equal(v->started_at, 0);
 	assert_int_equal(v->finished_at, 0);
 	assert_null(v->response_body);
-	aif_queue_views_free(v, 1);
+	aif_jobs_views_free(v, 1);
 }
 
 static void
@@ -1500,7 +1443,7 @@ view_public_hides_job_of_another_api_key(void **state)
 	new_model(model, sizeof(model));
 	j = job_for(model);
 	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
-	assert_int_equal(aif_queue_view_public(g.db, pid, 7002, &v), AIF_NOTFOUND);
+	assert_int_equal(aif_jobs_view_public(g.db, pid, 7002, &v), AIF_NOTFOUND);
 	assert_null(v);
 }
 
@@ -1511,7 +1454,7 @@ view_public_of_unknown_id_is_notfound(void **state)
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(aif_queue_view_public(g.db, "job_000000000000000000000000", 7001,
+	assert_int_equal(aif_jobs_view_public(g.db, "job_000000000000000000000000", 7001,
 	    &v), AIF_NOTFOUND);
 	assert_null(v);
 }
@@ -1532,7 +1475,7 @@ final_states_are_succeeded_failed_cancelled(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (aif_queue_state_final(cases[i].state) != cases[i].final)
+		if (aif_jobs_state_final(cases[i].state) != cases[i].final)
 			fail_msg("state \"%s\"", cases[i].state);
 }
 
@@ -1589,12 +1532,7 @@ main(void)
 		cmocka_unit_test(view_public_of_unknown_id_is_notfound),
 		cmocka_unit_test(final_states_are_succeeded_failed_cancelled),
 	};
-	const char *sock = getenv("AIF_TEST_DB_SOCKET"), *name = getenv("AIF_TEST_DB_NAME");
-
-	if (sock == NULL || *sock == '\0' || name == NULL || *name == '\0') {
-		g.skip_reason = "AIF_TEST_DB_SOCKET and AIF_TEST_DB_NAME must name a MariaDB "
-		    "socket and a scratch database";
-		printf("test_queue: database tests skipped: %s\n", g.skip_reason);
-	}
+	if (testdb_check(&g.t, "test_queue") != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,13 +1,12 @@
 /* metrics.h -- Prometheus counters and histograms summed over every aif-api and worker
- * process: each process adds to local deltas (cheap, a mutex) and flushes them to the
- * metric_counters table with one upsert every few seconds; /metrics renders the table
- * plus gauges read live from the queue. Thread-safe. */
+ * process: each process adds to local deltas here (cheap, a mutex); store/counters.h
+ * moves them to the metric_counters table every few seconds, and aif-api's /metrics
+ * renders the table plus gauges read live from the queue. Thread-safe. */
 #ifndef AIF_METRICS_H
 #define AIF_METRICS_H
 
 #include <stdint.h>
 
-#include "db.h"
 #include "err.h"
 
 #define AIF_METRICS_MAX		1024	/* distinct name+labels per process between flushes */
@@ -22,13 +21,17 @@ void		aif_metrics_add(const char *name, const char *labels, int64_t delta);
  * (stored in microseconds; rendered in seconds). */
 void		aif_metrics_observe_ms(const char *name, const char *labels, int64_t ms);
 
-/* Writes the deltas to metric_counters (one statement) and clears them; on failure the
- * deltas are kept for the next flush. */
-enum aif_err	aif_metrics_flush(struct aif_db *db);
+/* One counter's change since the last flush. */
+struct aif_metric_delta {
+	char	 name[100];
+	char	 labels[AIF_METRICS_LABELS];
+	int64_t	 value;
+};
 
-/* Renders every counter of the table plus live gauges (queue depth and age by model
- * and priority, workers, replicas and circuit breakers) in the Prometheus text format.
- * On AIF_OK *out is new (free). */
-enum aif_err	aif_metrics_render(struct aif_db *db, char **out);
+/* Takes out up to cap deltas into out (the table forgets them); returns how many. */
+size_t		aif_metrics_take(struct aif_metric_delta *out, size_t cap);
+
+/* Gives back deltas a flush could not write (added to what came meanwhile). */
+void		aif_metrics_give_back(const struct aif_metric_delta *d, size_t n);
 
 #endif

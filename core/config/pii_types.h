@@ -1,11 +1,13 @@
-/* pii_types.h -- the names shared by the PII engine (core/pii*.c) and the config loader
- * (core/config/config.c): the built-in entity types as one X-macro, the limits on custom
- * types, and the check of a custom rule's regex that config.c runs at load time so a
- * bad pattern is reported at its file:line:column. No state. */
+/* pii_types.h -- the names shared by the config loader (config.c) and the PII engine
+ * (core/pii/): the built-in entity types as one X-macro, the limits on custom types,
+ * and how a custom rule's regex is compiled and checked, so that config.c reports a bad
+ * pattern at its file:line:column and the engine compiles it the same way
+ * (pii_rules.c). No state. */
 #ifndef AIF_PII_TYPES_H
 #define AIF_PII_TYPES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Built-in entity types, in the order of the type table (append only: the order is
  * the index a hit carries). */
@@ -39,6 +41,9 @@ enum aif_pii_builtin {
 /* Returns 1 when `name` is a valid custom type name: [A-Z][A-Z0-9_]*, at most
  * AIF_PII_TYPE_LEN - 1 bytes. */
 int		aif_pii_type_name_ok(const char *name);
+
+/* The PCRE2 options of a custom rule's pattern. */
+uint32_t	aif_pii_rule_options(int caseless);
 
 /* Compiles `pattern` (borrowed) the way the engine compiles a custom rule (UTF-8,
  * caseless when `caseless`) and checks it cannot match the empty string.

@@ -1,0 +1,159 @@
+/* catalog.c -- the adapters as the YAML knows them (names, section settings) and the
+ * config checks built on them; see catalog.h. An adapter added to registry.c gets its
+ * entry here (test_catalog checks that the two lists agree). */
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "chat_template.h"
+#include "util.h"
+
+#define OPTIONS_SHOWN_MAX	32
+
+const struct aif_adapter_spec aif_spec_openai = { "openai", NULL };
+const struct aif_adapter_spec aif_spec_tgi = { "tgi", NULL };
+
+/* The settings of a model's `triton:` section (docs/CONFIG.md). */
+static const char *const triton_modes[] = { "infer", "generate", NULL };
+static const char *const triton_int_types[] = { "INT32", "UINT32", NULL };
+static const struct aif_adapter_option triton_options[] = {
+	{ "mode", "infer", triton_modes },
+	{ "text_input", "text_input", NULL },
+	{ "text_output", "text_output", NULL },
+	{ "max_tokens_input", "max_tokens", NULL },
+	{ "max_tokens_type", "INT32", triton_int_types },
+	{ "stream_input", "stream", NULL },
+	{ "embedding_output", "embedding", NULL },
+	{ NULL, NULL, NULL },
+};
+const struct aif_adapter_spec aif_spec_triton = { "triton", triton_options };
+
+static const struct aif_adapter_spec *const specs[] = {
+	&aif_spec_openai,
+	&aif_spec_tgi,
+	&aif_spec_triton,
+};
+
+const struct aif_adapter_spec *
+aif_adapter_spec_at(size_t i)
+{
+	return i < AIF_NELEM(specs) ? specs[i] : NULL;
+}
+
+const struct aif_adapter_spec *
+aif_adapter_spec_find(const char *name)
+{
+	for (size_t i = 0; i < AIF_NELEM(specs); i++)
+		if (strcmp(specs[i]->name, name) == 0)
+			return specs[i];
+	return NULL;
+}
+
+const char *
+aif_adapter_spec_option(const struct aif_adapter_spec *spec, const struct aif_model *m,
+    const char *name)
+{
+	const char *def = NULL;
+
+	for (const struct aif_adapter_option *o = spec->options; o && o->name; o++)
+		if (strcmp(o->name, name) == 0)
+			def = o->def;
+	return aif_cfg_option(m, name, def);
+}
+
+/* Names for config messages: "a, b, c" of a NULL-terminated list. */
+static void
+join(char *buf, size_t cap, const char *const *list)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; list[i] != NULL && off + 1 < cap; i++) {
+		int n = snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", list[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* "unknown setting of adapter triton (known: mode, ...)" into msg. */
+static void
+unknown_setting(const struct aif_adapter_spec *spec, char *msg, size_t cap)
+{
+	const char *names[OPTIONS_SHOWN_MAX + 1];
+	char list[256];
+	size_t n = 0;
+
+	for (const struct aif_adapter_option *d = spec->options;
+	    d != NULL && d->name != NULL && n < OPTIONS_SHOWN_MAX; d++)
+		names[n++] = d->name;
+	names[n] = NULL;
+	join(list, sizeof(list), names);
+	snprintf(msg, cap, "unknown setting of adapter %s (known: %s)", spec->name,
+	    n ? list : "none");
+}
+
+/* One setting of the model's adapter section: a known name with an allowed value.
+ * Returns NULL when it is, else the message (in msg). */
+static const char *
+setting_problem(const struct aif_adapter_spec *spec, const struct aif_cfg_option *o,
+    char *msg, size_t cap)
+{
+	const struct aif_adapter_option *d = spec->options;
+	char list[256];
+	size_t k;
+
+	while (d != NULL && d->name != NULL && strcmp(d->name, o->key) != 0)
+		d++;
+	if (d == NULL || d->name == NULL) {
+		unknown_setting(spec, msg, cap);
+		return msg;
+	}
+	if (o->value[0] == '\0')
+		return "must not be empty";
+	if (d->choices == NULL)
+		return NULL;
+	for (k = 0; d->choices[k] != NULL && strcmp(d->choices[k], o->value) != 0; k++)
+		;
+	if (d->choices[k] != NULL)
+		return NULL;
+	join(list, sizeof(list), d->choices);
+	snprintf(msg, cap, "'%.48s' is not one of: %s", o->value, list);
+	return msg;
+}
+
+/* models[]: the chat template parses; every setting of the adapter's section is one
+ * the adapter reads, with an allowed value. */
+static void
+check_model(const struct aif_model *m,
+    void (*report)(void *ctx, const char *key, const char *message), void *ctx)
+{
+	const struct aif_adapter_spec *spec = aif_adapter_spec_find(m->adapter);
+	char key[160], msg[400];
+	const char *problem;
+
+	if (m->chat_template != NULL && aif_chat_template_check(m->chat_template) != AIF_OK)
+		report(ctx, "chat_template", "expected chatml, llama3 or a template with "
+		    "{content} and a final {assistant} (docs/ADAPTERS.md)");
+	if (spec == NULL)
+		return;
+	for (size_t i = 0; i < m->noptions; i++) {
+		const struct aif_cfg_option *o = &m->options[i];
+		if ((problem = setting_problem(spec, o, msg, sizeof(msg))) == NULL)
+			continue;
+		snprintf(key, sizeof(key), "%s.%.100s", spec->name, o->key);
+		report(ctx, key, problem);
+	}
+}
+
+/* The i-th adapter's name, NULL past the last. */
+static const char *
+name_at(size_t i)
+{
+	return i < AIF_NELEM(specs) ? specs[i]->name : NULL;
+}
+
+const struct aif_cfg_adapters aif_adapters_cfg = {
+	.name_at = name_at,
+	.check_model = check_model,
+};

@@ -1,0 +1,36 @@
+/* kind.h -- the kinds of work a job is, defined once: the enum, the name stored in
+ * jobs.kind and written in YAML models[].kinds, and the words error messages use.
+ * Thread-safe; no state. */
+#ifndef AIF_KIND_H
+#define AIF_KIND_H
+
+/* X(NAME, bit, "stored name", "what a model serves") */
+#define AIF_KIND_MAP(X)							\
+	X(CHAT, 1u << 0, "chat", "chat completion")			\
+	X(COMPLETION, 1u << 1, "completion", "completion")		\
+	X(EMBEDDING, 1u << 2, "embedding", "embeddings")
+
+/* A kind is one bit, so that a model's kinds are a mask (struct aif_model.kinds). */
+enum aif_kind {
+#define AIF_KIND_ENUM(name, bit, str, noun) AIF_KIND_##name = (int)(bit),
+	AIF_KIND_MAP(AIF_KIND_ENUM)
+#undef AIF_KIND_ENUM
+};
+
+/* "chat", "completion" or "embedding": the name in jobs.kind and in YAML. Static,
+ * never NULL ("chat" for a value that is not a kind). */
+const char	*aif_kind_name(enum aif_kind kind);
+
+/* "chat completion", "completion", "embeddings": what a model serving the kind serves,
+ * for messages. Static, never NULL. */
+const char	*aif_kind_noun(enum aif_kind kind);
+
+/* Parses a stored or YAML name. Returns 0 with *out set, or -1 for an unknown name
+ * (*out untouched). */
+int		 aif_kind_parse(const char *name, enum aif_kind *out);
+
+/* The names of every kind, comma-separated ("chat, completion, embedding"), for
+ * messages. Static. */
+const char	*aif_kind_list(void);
+
+#endif

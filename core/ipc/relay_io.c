@@ -1,0 +1,205 @@
+/* relay_io.c -- framed, buffered relay connections; see relay_io.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "relay_io.h"
+#include "relay_proto.h"
+#include "unix_addr.h"
+
+#define IN_CHUNK	65536
+
+enum aif_err
+aif_relay_listen(const char *path, int *fd)
+{
+	struct sockaddr_un sa;
+	int s;
+
+	*fd = -1;
+	if (aif_unix_addr(&sa, path) != 0)
+		return AIF_TOOBIG;
+	(void)unlink(path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return AIF_IO;
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(s, 128) != 0) {
+		close(s);
+		return AIF_IO;
+	}
+	(void)chmod(path, 0660);
+	*fd = s;
+	return AIF_OK;
+}
+
+void
+aif_relay_init(struct aif_relay_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+enum aif_err
+aif_relay_accept(int listen_fd, struct aif_relay_conn *c)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return AIF_UNAVAILABLE;
+	aif_relay_init(c);
+	c->fd = fd;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_relay_connect(struct aif_relay_conn *c, const char *path)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (aif_unix_addr(&sa, path) != 0)
+		return AIF_TOOBIG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return AIF_IO;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN) {
+		close(fd);
+		return AIF_IO;
+	}
+	c->fd = fd;
+	c->in_len = c->out_len = 0;
+	return AIF_OK;
+}
+
+void
+aif_relay_close(struct aif_relay_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	aif_relay_init(c);
+}
+
+int
+aif_relay_flush(struct aif_relay_conn *c)
+{
+	size_t off = 0;
+
+	if (c->fd < 0)
+		return -1;
+	while (off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + off, c->out_len - off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			aif_relay_close(c);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	if (off > 0) {
+		memmove(c->out, c->out + off, c->out_len - off);
+		c->out_len -= off;
+	}
+	return 0;
+}
+
+int
+aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
+    const void *payload, size_t len)
+{
+	size_t need;
+
+	if (c->fd < 0)
+		return -1;
+	need = c->out_len + AIF_RELAY_HEADER + len;
+	if (len > AIF_RELAY_PAYLOAD_MAX || need > AIF_RELAY_OUT_MAX) {
+		aif_relay_close(c);
+		return -1;
+	}
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 65536;
+		unsigned char *p;
+		while (cap < need)
+			cap *= 2;
+		if ((p = realloc(c->out, cap)) == NULL) {
+			aif_relay_close(c);
+			return -1;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	aif_relay_put_header(c->out + c->out_len, job, type, (uint32_t)len);
+	if (len > 0)
+		memcpy(c->out + c->out_len + AIF_RELAY_HEADER, payload, len);
+	c->out_len = need;
+	return aif_relay_flush(c);
+}
+
+/* Hands every complete frame at the front of c->in to fn; -1 for an oversized one. */
+static int
+deliver(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
+{
+	size_t off = 0;
+
+	while (c->in_len - off >= AIF_RELAY_HEADER) {
+		uint64_t job;
+		uint32_t type, len;
+		aif_relay_get_header(c->in + off, &job, &type, &len);
+		if (len > AIF_RELAY_PAYLOAD_MAX)
+			return -1;
+		if (c->in_len - off < AIF_RELAY_HEADER + (size_t)len)
+			break;
+		fn(arg, job, type, (const char *)c->in + off + AIF_RELAY_HEADER, len);
+		off += AIF_RELAY_HEADER + (size_t)len;
+		if (c->fd < 0)		/* fn closed it */
+			return 0;
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	return 0;
+}
+
+int
+aif_relay_recv(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->fd < 0)
+			return -1;
+		if (c->in_cap - c->in_len < IN_CHUNK) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : 2 * IN_CHUNK;
+			unsigned char *p;
+			if (cap > AIF_RELAY_PAYLOAD_MAX + AIF_RELAY_HEADER + IN_CHUNK)
+				cap = AIF_RELAY_PAYLOAD_MAX + AIF_RELAY_HEADER + IN_CHUNK;
+			if (cap <= c->in_cap || (p = realloc(c->in, cap)) == NULL) {
+				aif_relay_close(c);
+				return -1;
+			}
+			c->in = p;
+			c->in_cap = cap;
+		}
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR)) {
+			aif_relay_close(c);
+			return -1;
+		}
+		if (n < 0)
+			return 0;
+		c->in_len += (size_t)n;
+		if (deliver(c, fn, arg) != 0) {
+			aif_relay_close(c);
+			return -1;
+		}
+	}
+}

@@ -1,0 +1,60 @@
+/* relay_io.h -- the socket side of the stream relay (frames: protocol/relay_proto.h):
+ * aif-api listens on a Unix stream socket beside its doorbell, workers connect to it;
+ * both ends use the same non-blocking, buffered, framed connection. Bounded: frames
+ * over AIF_RELAY_PAYLOAD_MAX close the connection, and so does an outgoing buffer over
+ * its cap (the stream goes on without a relay: the job row stays the truth). One
+ * connection is used by one thread. */
+#ifndef AIF_RELAY_IO_H
+#define AIF_RELAY_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define AIF_RELAY_OUT_MAX	(16u << 20)	/* bytes a sender may have queued */
+
+struct aif_relay_conn {
+	int		 fd;		/* -1 when closed */
+	unsigned char	*in;		/* bytes of frames not complete yet */
+	size_t		 in_len, in_cap;
+	unsigned char	*out;		/* frames not written yet */
+	size_t		 out_len, out_cap;
+};
+
+/* Called per complete frame (payload borrowed until the call returns). */
+typedef void	(*aif_relay_frame_fn)(void *arg, uint64_t job, uint32_t type,
+		    const char *payload, uint32_t len);
+
+/* Binds and listens on a Unix stream socket at path (a stale file is replaced; mode
+ * 0660). On AIF_OK *fd is the non-blocking socket. */
+enum aif_err	aif_relay_listen(const char *path, int *fd);
+
+/* A zeroed, closed connection. */
+void		aif_relay_init(struct aif_relay_conn *c);
+
+/* Accepts one connection on a listening socket into c. AIF_OK, or AIF_UNAVAILABLE when
+ * none is waiting. */
+enum aif_err	aif_relay_accept(int listen_fd, struct aif_relay_conn *c);
+
+/* Connects c (non-blocking) to the relay socket at path. */
+enum aif_err	aif_relay_connect(struct aif_relay_conn *c, const char *path);
+
+/* Queues one frame and writes what the socket takes now. -1 (and c closed) when the
+ * connection is closed, the payload is too large or the buffer would pass
+ * AIF_RELAY_OUT_MAX. */
+int		aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
+		    const void *payload, size_t len);
+
+/* Writes what it can of the queued frames without blocking; -1 (closed) on error. */
+int		aif_relay_flush(struct aif_relay_conn *c);
+
+/* Reads what is there without blocking and calls fn per complete frame. Returns 0, or
+ * -1 when the peer closed, on error, or for a frame over AIF_RELAY_PAYLOAD_MAX (c is
+ * closed then). */
+int		aif_relay_recv(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg);
+
+/* Closes the socket and frees the buffers; c can be connected again. */
+void		aif_relay_close(struct aif_relay_conn *c);
+
+#endif

@@ -1,0 +1,678 @@
+/* scan.c -- finds the PII in a text (aif_pii_scan): folds it (fold.c), runs each pass
+ * of the engine (pii.c) over it and each custom rule, validates candidates with their
+ * detector's checks and the keywords around them, and resolves overlaps.
+ *
+ * Speed: a start filter per pass (which first bytes and byte pairs can begin a match,
+ * worked out at build time by partial matching, so it is exact) and the pass's shared
+ * left edge checked in C let most positions go by without calling pcre2; the e-mail
+ * and IPv6 passes only look around '@' and ':'. bench/RESULTS.md has the numbers.
+ *
+ * Thread-safety: pcre2 match data and the JIT stack are per thread (pthread
+ * thread-specific data, created on first use and freed at thread exit); the shared
+ * match context only carries limits and a callback that returns the calling thread's
+ * JIT stack (aif_pii_jit_stack). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pii_int.h"
+
+#define JIT_STACK_MIN	(32u * 1024)
+#define JIT_STACK_MAX	(1024u * 1024)
+#define CTX_BEFORE	64		/* bytes of context looked at before a hit */
+#define CTX_AFTER	32		/* and after */
+
+/* ---- per-thread scratch --------------------------------------------------------- */
+
+struct scratch {
+	pcre2_match_data	*md;
+	pcre2_jit_stack		*js;
+};
+
+static pthread_key_t	scratch_key;
+static pthread_once_t	scratch_once = PTHREAD_ONCE_INIT;
+static int		scratch_key_ok;
+
+static void
+scratch_destroy(void *p)
+{
+	struct scratch *sc = p;
+
+	if (sc == NULL)
+		return;
+	pcre2_match_data_free(sc->md);
+	pcre2_jit_stack_free(sc->js);
+	free(sc);
+}
+
+static void
+scratch_init(void)
+{
+	scratch_key_ok = pthread_key_create(&scratch_key, scratch_destroy) == 0;
+}
+
+/* The calling thread's scratch, created on first use; NULL without memory. */
+static struct scratch *
+scratch_get(void)
+{
+	struct scratch *sc;
+
+	if (pthread_once(&scratch_once, scratch_init) != 0 || !scratch_key_ok)
+		return NULL;
+	if ((sc = pthread_getspecific(scratch_key)) != NULL)
+		return sc;
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	sc->md = pcre2_match_data_create(MD_PAIRS, NULL);
+	sc->js = pcre2_jit_stack_create(JIT_STACK_MIN, JIT_STACK_MAX, NULL);
+	if (sc->md == NULL || sc->js == NULL ||
+	    pthread_setspecific(scratch_key, sc) != 0) {
+		scratch_destroy(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+void
+aif_pii_thread_cleanup(void)
+{
+	struct scratch *sc;
+
+	if (pthread_once(&scratch_once, scratch_init) != 0 || !scratch_key_ok)
+		return;
+	if ((sc = pthread_getspecific(scratch_key)) != NULL) {
+		(void)pthread_setspecific(scratch_key, NULL);
+		scratch_destroy(sc);
+	}
+}
+
+/* pcre2 asks for the JIT stack through the shared match context. */
+pcre2_jit_stack *
+aif_pii_jit_stack(void *unused)
+{
+	struct scratch *sc;
+
+	(void)unused;
+	sc = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
+	return sc != NULL ? sc->js : NULL;
+}
+
+/* ---- matcher work -------------------------------------------------------------------- */
+
+/* Every pcre2 call of a scan goes through counted_match(), which adds the subject bytes
+ * the call could look at to the calling thread's counter (aif_pii_thread_work): from
+ * the start offset to the end of the match when there is one; with no match (or an
+ * error), to the end of the subject, since a search or pcre2's start optimisations
+ * (the look-ahead for a required character) may read that far -- except for a pattern
+ * compiled with PCRE2_ANCHORED and PCRE2_NO_START_OPTIMIZE (ANCHORED above), which
+ * tries its one start position only: 1. A scan is linear when this sum is a bounded
+ * multiple of the length of its text. Thread-local: no locking, no shared cache line. */
+static _Thread_local uint64_t	match_work;
+
+uint64_t
+aif_pii_thread_work(void)
+{
+	return match_work;
+}
+
+static int
+counted_match(const pcre2_code *re, const char *subj, size_t len, size_t start,
+    uint32_t opts, pcre2_match_data *md, pcre2_match_context *mctx)
+{
+	int	 rc = pcre2_match(re, (PCRE2_SPTR)subj, len, start, opts, md, mctx);
+	uint32_t all = 0;
+	size_t	 end;
+
+	if (rc >= 0) {
+		end = pcre2_get_ovector_pointer(md)[1];
+		match_work += end > start ? end - start : 1;
+	} else if (pcre2_pattern_info(re, PCRE2_INFO_ALLOPTIONS, &all) == 0 &&
+	    (all & PCRE2_ANCHORED) && (all & PCRE2_NO_START_OPTIMIZE))
+		match_work += 1;
+	else
+		match_work += len > start ? len - start : 1;
+	return rc;
+}
+
+/* Maps a pcre2 match error to ours. */
+static enum aif_err
+match_error(int rc)
+{
+	switch (rc) {
+	case PCRE2_ERROR_NOMEMORY:
+		return AIF_NOMEM;
+	case PCRE2_ERROR_MATCHLIMIT:
+	case PCRE2_ERROR_DEPTHLIMIT:
+	case PCRE2_ERROR_HEAPLIMIT:
+	case PCRE2_ERROR_JIT_STACKLIMIT:
+		return AIF_TOOBIG;
+	default:
+		return AIF_INVALID;
+	}
+}
+
+/* ---- scanning ------------------------------------------------------------------------- */
+
+struct hitvec {
+	struct aif_pii_hit	*v;
+	size_t			 n, cap;
+};
+
+static int
+push_hit(struct hitvec *hv, size_t s, size_t e, int type, int conf, int det, int rule)
+{
+	struct aif_pii_hit *nv;
+	size_t	 ncap;
+
+	if (hv->n == hv->cap) {
+		ncap = hv->cap == 0 ? 16 : hv->cap * 2;
+		if ((nv = realloc(hv->v, ncap * sizeof(*nv))) == NULL)
+			return -1;
+		hv->v = nv;
+		hv->cap = ncap;
+	}
+	memset(&hv->v[hv->n], 0, sizeof(hv->v[0]));
+	hv->v[hv->n].start = s;
+	hv->v[hv->n].end = e;
+	hv->v[hv->n].type = type;
+	hv->v[hv->n].confidence = conf;
+	hv->v[hv->n].detector = det;
+	hv->v[hv->n].rule = rule;
+	hv->n++;
+	return 0;
+}
+
+int
+pii_type_on(const struct pii_vctx *v, int type)
+{
+	return type >= 0 && type < AIF_PII_MAX_TYPES && v->pii->builtin_on[type];
+}
+
+/* 1 when `re` matches in text[from, to) (a subject of its own: lookbehinds do not see
+ * past `from`); -1 on a match error. */
+static int
+match_in(pcre2_code *re, uint32_t opts, const char *text, size_t from, size_t to,
+    const struct aif_pii *pii)
+{
+	struct scratch *sc = scratch_get();
+	int	 rc;
+
+	if (sc == NULL || to <= from)
+		return sc == NULL ? -1 : 0;
+	rc = counted_match(re, text + from, to - from, 0, opts, sc->md, pii->mctx);
+	if (rc >= 0)
+		return 1;
+	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* A window of at most `before` bytes before s and `after` bytes after e, cut to
+ * character boundaries, searched for `re`. */
+static int
+near(pcre2_code *re, uint32_t opts, const char *buf, size_t len, size_t s, size_t e,
+    size_t before, size_t after, const struct aif_pii *pii)
+{
+	size_t from = s > before ? s - before : 0, to = e + after < len ? e + after : len;
+
+	while (from < s && ((unsigned char)buf[from] & 0xC0) == 0x80)
+		from++;
+	while (to > e && to < len && ((unsigned char)buf[to] & 0xC0) == 0x80)
+		to--;
+	if (match_in(re, opts, buf, from, s, pii) == 1)
+		return 1;
+	return after > 0 && match_in(re, opts, buf, e, to, pii) == 1;
+}
+
+int
+pii_ctx_near(const struct pii_vctx *v, int ctx, size_t s, size_t e)
+{
+	if (ctx < 0 || ctx >= CTX_COUNT)
+		return 0;
+	return near(v->pii->ctx[ctx], 0, v->buf, v->len, s, e, CTX_BEFORE,
+	    ctx == CTX_VERSION || ctx == CTX_CODE ? 0 : CTX_AFTER, v->pii);
+}
+
+/* Runs validator of detector `det` on [s, e); on success fills *c. */
+static int
+try_detector(const struct pii_vctx *v, size_t det, size_t s, size_t e,
+    struct pii_cand *c)
+{
+	const struct pii_builtin *b = &pii_builtins[det];
+
+	c->s = s;
+	c->e = e;
+	c->type = b->type;
+	c->conf = 100;
+	if (b->validate != NULL && !b->validate(v, c))
+		return 0;
+	return c->e > c->s && c->e <= e && c->s >= s && pii_type_on(v, c->type);
+}
+
+/* One pass: leftmost matches of the pass's alternation; when the validator of the
+ * alternative that matched refuses, the later detectors of the pass get their turn at
+ * the same place before the scan moves on by one byte. */
+static int
+is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The shared left edges in C (detect.c's LB_D and LB_A): 1 when a match may start
+ * at `at`. A JSON escape right before ("\n", "\u00e9") counts as an edge. */
+static int
+left_edge_ok(int left, const unsigned char *u, size_t at)
+{
+	unsigned char prev;
+
+	if (left == L_NONE || at == 0)
+		return 1;
+	prev = u[at - 1];
+	if (!(pii_is_alnum(prev) || prev == '_' || prev == '\\' ||
+	        (left == L_DIGIT && prev == '-')))
+		return 1;
+	if (at >= 2 && u[at - 2] == '\\' && (prev == 'n' || prev == 'r' || prev == 't' ||
+	    prev == 'b' || prev == 'f'))
+		return 1;
+	return at >= 6 && u[at - 6] == '\\' && u[at - 5] == 'u' && is_hex(u[at - 4]) &&
+	    is_hex(u[at - 3]) && is_hex(u[at - 2]) && is_hex(prev);
+}
+
+/* The characters a match of PASS_DIGIT is made of (see pii_int.h). */
+static const uint8_t digit_run[128] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	['7'] = 1, ['8'] = 1, ['9'] = 1, [' '] = 1, ['.'] = 1, ['/'] = 1, ['('] = 1,
+	[')'] = 1, ['-'] = 1,
+};
+
+static int	try_anchored(const struct aif_pii *pii, struct scratch *sc, size_t det,
+		    const char *buf, size_t len, size_t at, struct pii_cand *c,
+		    enum aif_err *err);
+
+/* Pass p has just matched (sc->md): the detector whose group matched, else another
+ * detector of the pass that reads the same place differently, is validated and its hit
+ * pushed. Returns 1 with *end just past the hit, 0 when no detector keeps the match,
+ * -1 with *err set on an error. Shared by both ways of finding a pass's starts. */
+static int
+resolve_match(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv, size_t *end, enum aif_err *err)
+{
+	struct pii_vctx	 v = { pii, buf, len };
+	struct pii_cand	 c;
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	size_t		 s = ov[0], e = ov[1], k, det;
+	int		 found;
+
+	for (k = 0; k < pii->passes[p].ndet; k++)
+		if (ov[2 * pii->passes[p].group[k]] != PCRE2_UNSET)
+			break;
+	if (e <= s || k == pii->passes[p].ndet)
+		return 0;
+	det = pii->passes[p].det[k];
+	found = try_detector(&v, det, s, e, &c);
+	for (size_t j = k + 1; found == 0 && j < pii->passes[p].ndet; j++) {
+		det = pii->passes[p].det[j];
+		found = try_anchored(pii, sc, det, buf, len, s, &c, err);
+	}
+	if (found <= 0)
+		return found;
+	if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0) {
+		*err = AIF_NOMEM;
+		return -1;
+	}
+	*end = c.e;
+	return 1;
+}
+
+static enum aif_err
+scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	size_t		 at, run, end;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
+
+	for (at = 0; at < len; at++) {
+		/* the start filter: most bytes cannot begin a match of this pass */
+		if (!pii->passes[p].first[u[at]])
+			continue;
+		if (at + 1 < len &&
+		    !(pii->passes[p].second[u[at]][u[at + 1] >> 3] &
+		        (1u << (u[at + 1] & 7))))
+			continue;
+		if (!left_edge_ok(pii->passes[p].left, u, at))
+			continue;
+		if (p == PASS_DIGIT) {
+			/* too short a run of digits and separators for any match */
+			for (run = 0; at + run < len && run < pii->passes[p].minlen &&
+			    u[at + run] < 128 && digit_run[u[at + run]]; run++)
+				;
+			if (run < pii->passes[p].minlen) {
+				at += run > 0 ? run - 1 : 0;
+				continue;
+			}
+		}
+		rc = counted_match(pii->passes[p].re_at, buf, len, at, 0, sc->md,
+		    pii->mctx);
+		if (rc == PCRE2_ERROR_NOMATCH)
+			continue;
+		if (rc < 0)
+			return match_error(rc);
+		rc = resolve_match(pii, p, sc, buf, len, hv, &end, &err);
+		if (rc < 0)
+			return err;
+		if (rc > 0)
+			at = end - 1;		/* the loop steps past the hit */
+	}
+	return AIF_OK;
+}
+
+/* A pass whose matches begin with one of a few bytes: the JIT's own search (memchr
+ * for one byte) finds the starts faster than a loop here could. Otherwise as
+ * scan_pass. */
+static enum aif_err
+scan_pass_jit(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv)
+{
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	size_t		 pos = 0, s, end;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
+
+	while (pos < len) {
+		rc = counted_match(pii->passes[p].re, buf, len, pos, 0, sc->md,
+		    pii->mctx);
+		if (rc == PCRE2_ERROR_NOMATCH)
+			break;
+		if (rc < 0)
+			return match_error(rc);
+		s = ov[0];		/* before resolve_match reuses the match data */
+		rc = resolve_match(pii, p, sc, buf, len, hv, &end, &err);
+		if (rc < 0)
+			return err;
+		pos = rc > 0 ? end : (s > pos ? s : pos) + 1;
+	}
+	return AIF_OK;
+}
+
+/* Tries detector `det` anchored at `at`: 1 and *c filled when it matches and its
+ * validator keeps it, 0 when not, -1 on a match error (rc in *err). */
+static int
+try_anchored(const struct aif_pii *pii, struct scratch *sc, size_t det, const char *buf,
+    size_t len, size_t at, struct pii_cand *c, enum aif_err *err)
+{
+	struct pii_vctx	 v = { pii, buf, len };
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	int		 rc;
+
+	rc = counted_match(pii->anchored[det], buf, len, at, 0, sc->md, pii->mctx);
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (rc < 0) {
+		*err = match_error(rc);
+		return -1;
+	}
+	return ov[1] > ov[0] && try_detector(&v, det, ov[0], ov[1], c);
+}
+
+static int
+is_local_char(unsigned char c)
+{
+	return pii_is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' ||
+	    c == '-';
+}
+
+static int
+is_v6_char(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+}
+
+/* The e-mail pass, driven by the '@' signs: an address can only start within the 64
+ * local-part characters before one, so only those places are tried. */
+static enum aif_err
+scan_at_signs(const struct aif_pii *pii, size_t det, struct scratch *sc,
+    const char *buf, size_t len, struct hitvec *hv)
+{
+	struct pii_cand	 c;
+	const char	*at;
+	size_t		 pos = 0, a, from;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
+
+	while (pos < len && (at = memchr(buf + pos, '@', len - pos)) != NULL) {
+		a = (size_t)(at - buf);
+		for (from = a; from > pos && a - from < 64 &&
+		    is_local_char((unsigned char)buf[from - 1]); from--)
+			;
+		for (rc = 0; from < a && rc == 0; from++)
+			rc = try_anchored(pii, sc, det, buf, len, from, &c, &err);
+		if (rc < 0)
+			return err;
+		if (rc > 0) {
+			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+				return AIF_NOMEM;
+			pos = c.e;
+		} else
+			pos = a + 1;
+	}
+	return AIF_OK;
+}
+
+/* The IPv6 pass, driven by the colons: an address is one run of hex digits, colons and
+ * dots with two colons or more, and it starts where the run starts. */
+static enum aif_err
+scan_colon_runs(const struct aif_pii *pii, size_t det, struct scratch *sc,
+    const char *buf, size_t len, struct hitvec *hv)
+{
+	struct pii_cand	 c;
+	const char	*colon;
+	size_t		 pos = 0, a, b, i, ncolons;
+	enum aif_err	 err = AIF_OK;
+	int		 rc;
+
+	while (pos < len && (colon = memchr(buf + pos, ':', len - pos)) != NULL) {
+		for (a = (size_t)(colon - buf); a > pos &&
+		    is_v6_char((unsigned char)buf[a - 1]); a--)
+			;
+		for (b = (size_t)(colon - buf), ncolons = 0; b < len &&
+		    is_v6_char((unsigned char)buf[b]); b++)
+			ncolons += buf[b] == ':';
+		pos = b;
+		if (ncolons < 2)
+			continue;
+		for (i = a, rc = 0; i < b && rc == 0; i++) {
+			if (i > a && buf[i - 1] != ':' && buf[i - 1] != '.')
+				continue;	/* the left edge needs a run start */
+			rc = try_anchored(pii, sc, det, buf, len, i, &c, &err);
+		}
+		if (rc < 0)
+			return err;
+		if (rc > 0) {
+			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+				return AIF_NOMEM;
+			pos = c.e > pos ? c.e : pos;
+		}
+	}
+	return AIF_OK;
+}
+
+static enum aif_err
+scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
+    size_t len, struct hitvec *hv)
+{
+	size_t		 p;
+	enum aif_err	 rc;
+
+	for (p = 0; p < PASS_COUNT; p++) {
+		if (pii->passes[p].re == NULL)
+			continue;
+		/* passes of one detector that a character marks are driven by it */
+		if (p == PASS_EMAIL && pii->passes[p].ndet == 1)
+			rc = scan_at_signs(pii, pii->passes[p].det[0], sc, buf, len, hv);
+		else if (p == PASS_HEX && pii->passes[p].ndet == 1)
+			rc = scan_colon_runs(
+			    pii, pii->passes[p].det[0], sc, buf, len, hv);
+		else if (pii->passes[p].nfirst <= 4)
+			rc = scan_pass_jit(pii, p, sc, buf, len, hv);
+		else
+			rc = scan_pass(pii, p, sc, buf, len, hv);
+		if (rc != AIF_OK)
+			return rc;
+	}
+	return AIF_OK;
+}
+
+/* Digits of [s, e) pass Luhn (12..19 of them). */
+static int
+rule_luhn(const char *buf, size_t s, size_t e)
+{
+	char	 d[20];
+	size_t	 n = 0;
+
+	for (; s < e; s++) {
+		if (buf[s] < '0' || buf[s] > '9')
+			continue;
+		if (n == sizeof(d))
+			return 0;
+		d[n++] = buf[s];
+	}
+	return n >= 12 && aif_pii_luhn_ok(d, n);
+}
+
+static int
+rule_mod97(const char *buf, size_t s, size_t e)
+{
+	char	 d[36];
+	size_t	 n = 0;
+
+	for (; s < e; s++) {
+		if (buf[s] == ' ')
+			continue;
+		if (n == sizeof(d))
+			return 0;
+		d[n++] = buf[s];
+	}
+	return aif_pii_iban_ok(d, n);
+}
+
+static enum aif_err
+scan_rules(const struct aif_pii *pii, struct scratch *sc, const char *buf, size_t len,
+    struct hitvec *hv)
+{
+	const struct pii_rule *r;
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
+	size_t		 i, pos, s, e;
+	int		 rc, ok;
+
+	for (i = 0; i < pii->nrules; i++) {
+		r = &pii->rules[i];
+		for (pos = 0; pos < len; ) {
+			rc = counted_match(
+			    r->re, buf, len, pos, PCRE2_NO_UTF_CHECK, sc->md, pii->mctx);
+			if (rc == PCRE2_ERROR_NOMATCH)
+				break;
+			if (rc < 0)
+				return match_error(rc);
+			s = ov[0];
+			e = ov[1];
+			if (e <= s) { /* \K tricks: step one character */
+				pos = (s > pos ? s : pos) + 1;
+				while (
+				    pos < len && ((unsigned char)buf[pos] & 0xC0) == 0x80)
+					pos++;
+				continue;
+			}
+			ok = r->validation == AIF_PII_VALIDATE_LUHN ? rule_luhn(buf, s, e)
+			    : r->validation == AIF_PII_VALIDATE_MOD97
+			    ? rule_mod97(buf, s, e)
+			    : 1;
+			if (ok && r->ctx != NULL)
+				ok = near(r->ctx, PCRE2_NO_UTF_CHECK, buf, len, s, e,
+				    CTX_BEFORE, CTX_AFTER, pii) == 1;
+			if (ok && push_hit(hv, s, e, r->type, 100, -1, (int)i) != 0)
+				return AIF_NOMEM;
+			pos = e;
+		}
+	}
+	return AIF_OK;
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const struct aif_pii_hit *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if ((x->rule >= 0) != (y->rule >= 0))
+		return x->rule >= 0 ? -1 : 1;		/* custom rules first */
+	if (x->detector != y->detector)
+		return x->detector < y->detector ? -1 : 1;	/* then by priority */
+	if (x->end != y->end)
+		return x->end > y->end ? -1 : 1;	/* then the longer */
+	return 0;
+}
+
+enum aif_err
+aif_pii_scan(const struct aif_pii_actions *act, const char *text, size_t len,
+    struct aif_pii_hit **hits, size_t *nhits)
+{
+	const struct aif_pii *pii = act->pii;
+	struct hitvec	 hv = { NULL, 0, 0 };
+	struct scratch	*sc;
+	char		*fbuf = NULL;
+	uint32_t	*map = NULL;
+	const char	*buf = text;
+	size_t		 blen = len, i, k, last;
+	enum aif_err	 rc;
+
+	*hits = NULL;
+	*nhits = 0;
+	if (len > AIF_PII_MAX_TEXT)
+		return AIF_TOOBIG;
+	if (text == NULL && len > 0)
+		return AIF_INVALID;
+	if (len > 0 && !aif_pii_utf8_valid(text, len, NULL))
+		return AIF_INVALID;
+	if (!pii->enabled || len == 0)
+		return AIF_OK;
+	if ((sc = scratch_get()) == NULL)
+		return AIF_NOMEM;
+	if (aif_pii_needs_fold(text, len)) {
+		if ((rc = aif_pii_fold_text(text, len, &fbuf, &blen, &map)) != AIF_OK)
+			return rc;
+		buf = fbuf;
+	}
+	if ((rc = scan_builtins(pii, sc, buf, blen, &hv)) != AIF_OK ||
+	    (rc = scan_rules(pii, sc, buf, blen, &hv)) != AIF_OK)
+		goto out;
+	if (hv.n > 1)
+		qsort(hv.v, hv.n, sizeof(hv.v[0]), hit_cmp);
+	/* Keep the first of overlapping hits; map back; set the actions. */
+	for (i = 0, k = 0, last = 0; i < hv.n; i++) {
+		struct aif_pii_hit h = hv.v[i];
+
+		if (k > 0 && h.start < last)
+			continue;
+		last = h.end;
+		if (map != NULL) {
+			h.start = map[h.start];
+			h.end = map[h.end];
+		}
+		h.action = act->action[h.type];
+		h.style = act->style[h.type];
+		hv.v[k++] = h;
+	}
+	hv.n = k;
+	*hits = hv.v;
+	*nhits = hv.n;
+	hv.v = NULL;
+	rc = AIF_OK;
+out:
+	free(hv.v);
+	free(fbuf);
+	free(map);
+	return rc;
+}

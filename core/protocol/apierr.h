@@ -1,0 +1,212 @@
+/* apierr.h -- what a client is told when the gateway refuses or fails a request: one
+ * enum of every error the gateway itself decides, with one table of its HTTP status,
+ * error type, code and message, and one function that renders an error for an API
+ * surface (OpenAI's {"error":{...}} today). Routes and workers name an error from the
+ * table; the request validator (oai.h) and PII blocks fill the same struct for the
+ * errors whose detail comes from the request. Thread-safe; no state. */
+#ifndef AIF_APIERR_H
+#define AIF_APIERR_H
+
+#include <stddef.h>
+
+/* A client-facing error: HTTP status and the four OpenAI fields. */
+struct aif_error {
+	int	 status;		/* 400, 401, 403, 404, 405, 413, 415, 429, 5xx */
+	char	 type[48];		/* "invalid_request_error", "server_error", ... */
+	char	 code[48];		/* "" means null */
+	char	 param[128];		/* "" means null, e.g. "messages[2].content" */
+	char	 message[512];
+};
+
+/* X(NAME, status, type, code or NULL, number of %s in the message, message).
+ * Messages take their details only as strings: every conversion is %s or %.<n>s
+ * (checked for every row by tests/unit/test_apierr.c); numbers are formatted by the
+ * caller. A message is cut at the struct's size, never inside a UTF-8 sequence. Values
+ * are append-only. */
+#define AIF_APIERR_MAP(X)							\
+	X(BAD_REQUEST, 400, "invalid_request_error", NULL, 0,			\
+	    "Malformed request.")						\
+	X(UNKNOWN_URL, 404, "invalid_request_error", "unknown_url", 2,		\
+	    "Invalid URL (%.16s %.128s)")					\
+	X(PATH_TOO_LONG, 404, "invalid_request_error", "unknown_url", 0,	\
+	    "Invalid URL: the path is too long.")				\
+	X(METHOD_NOT_ALLOWED, 405, "invalid_request_error", "method_not_allowed", 2, \
+	    "Method %.16s is not allowed on %.128s.")				\
+	X(METHOD_USE, 405, "invalid_request_error", "method_not_allowed", 2,	\
+	    "Use %.16s on %.128s.")						\
+	X(UNSUPPORTED_MEDIA_TYPE, 415, "invalid_request_error",		\
+	    "unsupported_media_type", 0,					\
+	    "Unsupported Content-Type: send the body as application/json.")	\
+	X(BODY_TOO_LARGE, 413, "invalid_request_error", "request_too_large", 1,	\
+	    "The request body is larger than the limit of %s bytes.")		\
+	X(BODY_UNREADABLE, 400, "invalid_request_error", "invalid_json", 0,	\
+	    "Could not read the request body.")					\
+	X(ADMIN_BODY_INVALID, 400, "invalid_request_error", "invalid_json", 1,	\
+	    "The body must be a JSON object of at most %s bytes.")		\
+	X(INVALID_API_KEY, 401, "invalid_request_error", "invalid_api_key", 0,	\
+	    "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.") \
+	X(ENDPOINT_FORBIDDEN, 403, "permission_denied", "endpoint_forbidden", 0, \
+	    "Your key's role may not use this endpoint.")			\
+	X(ADMIN_ONLY, 403, "permission_denied", "admin_only", 0,		\
+	    "Only admin keys may use the admin API.")				\
+	X(METRICS_FORBIDDEN, 403, "permission_denied", "metrics_forbidden", 0,	\
+	    "Metrics are for trusted addresses or admin keys.")		\
+	X(MODEL_NOT_FOUND, 404, "invalid_request_error", "model_not_found", 1,	\
+	    "The model '%.128s' does not exist or you do not have access to it.") \
+	X(MODEL_FORBIDDEN, 403, "permission_denied", "model_forbidden", 1,	\
+	    "Your key's role may not use the model '%.128s'.")			\
+	X(MODEL_NOT_SUPPORTED, 400, "invalid_request_error", "model_not_supported", 2, \
+	    "The model '%.128s' does not serve %s requests.")			\
+	X(MAX_TOKENS_ABOVE, 400, "invalid_request_error", "integer_above_max_value", 2, \
+	    "Invalid value: this model allows at most %s output tokens, but %s were " \
+	    "requested.")							\
+	X(STREAM_UNSUPPORTED_KIND, 400, "invalid_request_error", "unsupported_value", 0, \
+	    "Embeddings cannot be streamed.")					\
+	X(IDEMPOTENCY_KEY_INVALID, 400, "invalid_request_error", "invalid_value", 1, \
+	    "The Idempotency-Key header must be 1 to %s characters.")		\
+	X(IDEMPOTENCY_KEY_REUSED, 409, "invalid_request_error",		\
+	    "idempotency_key_reused", 0,					\
+	    "This Idempotency-Key was already used with a different request body.") \
+	X(PRIORITY_INVALID, 400, "invalid_request_error", "invalid_value", 0,	\
+	    "Invalid 'X-Priority' header: expected an integer from 0 (lowest) to 9 " \
+	    "(highest).")							\
+	X(INVALID_UTF8, 400, "invalid_request_error", "invalid_utf8", 0,	\
+	    "The request holds text that is not valid UTF-8.")			\
+	X(PII_TOO_LARGE, 413, "invalid_request_error", NULL, 0,		\
+	    "The request could not be screened for personal data.")		\
+	X(PII_FAILED, 500, "server_error", NULL, 0,				\
+	    "The request could not be screened for personal data.")		\
+	X(PII_BLOCKED, 400, "invalid_request_error", "pii_blocked", 1,		\
+	    "The request contains personal data of type %.64s, which this model does " \
+	    "not accept. Remove it and try again.")				\
+	X(OUT_OF_MEMORY, 500, "server_error", NULL, 0,				\
+	    "Out of memory.")							\
+	X(NOT_ANSWERED, 500, "server_error", NULL, 0,				\
+	    "The request was not answered.")					\
+	X(DB_UNAVAILABLE, 503, "server_error", "database_unavailable", 0,	\
+	    "The service is temporarily unavailable, please retry shortly.")	\
+	X(INSUFFICIENT_QUOTA, 429, "insufficient_quota", "insufficient_quota", 0, \
+	    "You exceeded your current quota: this request's worst-case cost does " \
+	    "not fit in the monthly budget left.")				\
+	X(RATE_LIMIT_REQUESTS, 429, "requests", "rate_limit_exceeded", 5,	\
+	    "Rate limit reached for %.128s on requests per min (RPM) of your %s: "	\
+	    "Limit %s, Requested %s. Please try again in %s.")			\
+	X(RATE_LIMIT_TOKENS, 429, "tokens", "rate_limit_exceeded", 5,		\
+	    "Rate limit reached for %.128s on tokens per min (TPM) of your %s: "	\
+	    "Limit %s, Requested %s. Please try again in %s.")			\
+	X(TOO_MANY_WAITING, 503, "server_error", "too_many_waiting", 2,	\
+	    "Too many requests are waiting; the job %s was queued, poll "	\
+	    "GET /v1/jobs/%s for its result.")					\
+	X(TOO_MANY_WAITING_ATTACH, 503, "server_error", "too_many_waiting", 1,	\
+	    "Too many requests are waiting; poll GET /v1/jobs/%s.")		\
+	X(JOB_TIMEOUT, 504, "timeout", "job_timeout", 2,			\
+	    "The job %s did not finish in time; it continues. Poll GET /v1/jobs/%s " \
+	    "for its result.")							\
+	X(STREAM_START_TIMEOUT, 504, "timeout", "job_timeout", 2,		\
+	    "The job %s did not start streaming in time; it continues. Poll "	\
+	    "GET /v1/jobs/%s for its result.")					\
+	X(GATEWAY_RESTARTING, 503, "server_error", "gateway_restarting", 2,	\
+	    "The gateway is restarting; your job %s continues. Poll GET /v1/jobs/%s " \
+	    "for its result.")							\
+	X(STREAM_RETRIED, 502, "server_error", "stream_interrupted", 1,	\
+	    "The stream was interrupted and the engine call is being retried; the " \
+	    "complete result will be at GET /v1/jobs/%s.")			\
+	X(STREAM_INTERRUPTED, 502, "server_error", "stream_interrupted", 1,	\
+	    "The stream was interrupted; the complete result is at GET /v1/jobs/%s.") \
+	X(JOB_NOT_FOUND, 404, "invalid_request_error", "job_not_found", 0,	\
+	    "No job with that id.")						\
+	X(JOB_ALREADY_FINAL, 409, "invalid_request_error", "job_already_final", 1, \
+	    "The job is already %.16s.")					\
+	X(JOB_FAILED, 500, "server_error", NULL, 0,				\
+	    "The job failed.")							\
+	X(KEY_NOT_FOUND, 404, "invalid_request_error", "key_not_found", 0,	\
+	    "No API key with that id.")						\
+	X(INVALID_VALUE, 400, "invalid_request_error", "invalid_value", 1,	\
+	    "%.300s")								\
+	X(MODEL_GONE, 404, "invalid_request_error", "model_not_found", 0,	\
+	    "The model is no longer configured.")				\
+	X(STREAMING_UNSUPPORTED, 400, "invalid_request_error",			\
+	    "streaming_unsupported", 0,						\
+	    "This model's engine adapter cannot stream.")			\
+	X(UNSUPPORTED_BY_ENGINE, 400, "invalid_request_error",			\
+	    "unsupported_by_engine", 1,						\
+	    "The engine behind model '%.128s' cannot serve this request as sent " \
+	    "(see docs/ADAPTERS.md).")						\
+	X(BUILD_FAILED, 500, "server_error", NULL, 0,				\
+	    "The gateway could not build the engine request.")		\
+	X(ENGINE_UNREACHABLE, 503, "server_error", "engine_unavailable", 1,	\
+	    "The engine could not be reached: %s")				\
+	X(ENGINE_CALL_TIMEOUT, 504, "server_error", "engine_timeout", 1,	\
+	    "The engine could not be reached: %s")				\
+	X(ENGINE_REJECTED, 400, "invalid_request_error", "engine_rejected_request", 1, \
+	    "The engine rejected the request: %s")				\
+	X(CONTEXT_LENGTH_EXCEEDED, 400, "invalid_request_error",		\
+	    "context_length_exceeded", 1,					\
+	    "The engine rejected the request: %s")				\
+	X(ENGINE_MISCONFIGURED, 502, "server_error", "engine_misconfigured", 1,	\
+	    "The engine refused the gateway's call (HTTP %s); an operator must fix " \
+	    "the model's configuration.")					\
+	X(ENGINE_MISCONFIGURED_SAYS, 502, "server_error", "engine_misconfigured", 1, \
+	    "The engine refused the gateway's call; an operator must fix the "	\
+	    "model's configuration: %s")					\
+	X(ENGINE_OVERLOADED, 503, "server_error", "engine_overloaded", 1,	\
+	    "The engine is overloaded (HTTP %s), please try again later.")	\
+	X(ENGINE_TIMEOUT, 504, "server_error", "engine_timeout", 1,		\
+	    "The engine timed out (HTTP %s).")					\
+	X(ENGINE_ERROR, 502, "server_error", "engine_error", 1,		\
+	    "The engine failed (HTTP %s).")					\
+	X(ENGINE_GENERATION_FAILED, 502, "server_error", "engine_error", 1,	\
+	    "The engine failed during generation%s.")				\
+	X(ENGINE_BAD_RESPONSE, 502, "server_error", "engine_bad_response", 1,	\
+	    "The engine returned %s.")					\
+	X(ENGINE_BAD_EMBEDDINGS, 502, "server_error", "engine_bad_response", 0,	\
+	    "The engine returned embeddings that are not arrays of numbers.")	\
+	X(RESPONSE_UNMASKABLE, 502, "server_error", "response_unmaskable", 0,	\
+	    "The engine's answer could not be screened for personal data.")
+
+enum aif_apierr {
+#define AIF_APIERR_ENUM(name, status, type, code, nargs, msg) AIF_E_##name,
+	AIF_APIERR_MAP(AIF_APIERR_ENUM)
+#undef AIF_APIERR_ENUM
+	AIF_E__COUNT
+};
+
+/* Fills *out from the table's row of e with `param` (NULL: null) and the message's
+ * string arguments (args borrowed, nargs of them; NULL strings print as ""). When
+ * nargs differs from the row's, the message is kept without its details. Use the
+ * macros, which make the argument list an array of strings. */
+void		aif_error_from(struct aif_error *out, enum aif_apierr e, const char *param,
+		    const char *const *args, size_t nargs);
+
+#define AIF_ERROR0(out, e, param)	aif_error_from((out), (e), (param), NULL, 0)
+#define AIF_ERROR(out, e, param, ...)						\
+	aif_error_from((out), (e), (param), (const char *const []){ __VA_ARGS__ },	\
+	    sizeof((const char *const []){ __VA_ARGS__ }) / sizeof(const char *))
+
+/* The table's fields of e (for tests and for errors kept as rows). */
+int		aif_apierr_status(enum aif_apierr e);
+const char	*aif_apierr_type(enum aif_apierr e);
+const char	*aif_apierr_code(enum aif_apierr e);	/* NULL for null */
+const char	*aif_apierr_message(enum aif_apierr e);
+size_t		 aif_apierr_nargs(enum aif_apierr e);
+const char	*aif_apierr_name(enum aif_apierr e);
+
+/* Fills *out with the given fields (type/code/param may be NULL for null), the message
+ * formatted; everything bounded and made valid UTF-8. For errors whose kind comes from
+ * data (a job row's stored error, the validator's findings), not for new literals. */
+void		aif_error_set(struct aif_error *out, int status, const char *type,
+		    const char *code, const char *param, const char *fmt, ...)
+		    __attribute__((format(printf, 6, 7)));
+
+/* The API surfaces an error can be rendered for. */
+enum aif_surface {
+	AIF_SURFACE_OPENAI,	/* {"error":{"message","type","param","code"}} */
+};
+
+/* The error as the surface's JSON object. New string (free(3)); NULL on no memory. */
+char		*aif_error_render(const struct aif_error *err, enum aif_surface surface);
+
+/* The standard reason phrase of an HTTP status ("OK", "Bad Request", ...). */
+const char	*aif_http_reason(int status);
+
+#endif

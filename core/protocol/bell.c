@@ -1,0 +1,79 @@
+/* bell.c -- doorbell messages; see bell.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bell.h"
+
+size_t
+aif_bell_cancel(char *buf, size_t cap, uint64_t id)
+{
+	int n = snprintf(buf, cap, "cancel %" PRIu64 "\n", id);
+
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t
+aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n, size_t *used)
+{
+	size_t len = 0;
+
+	*used = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* room for this id and the final newline */
+		int m = snprintf(buf + len, cap - len, "%s%" PRIu64, i ? " " : "job ", ids[i]);
+		if (m < 0 || len + (size_t)m + 2 > cap)
+			break;
+		len += (size_t)m;
+		(*used)++;
+	}
+	if (*used == 0) {
+		if (cap > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	buf[len++] = '\n';
+	buf[len] = '\0';
+	return len;
+}
+
+/* Parses the decimal ids after p into ids (at most cap). */
+static size_t
+parse_ids(const char *p, uint64_t *ids, size_t cap)
+{
+	size_t n = 0;
+	char *end;
+
+	while (n < cap) {
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		uint64_t id = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		ids[n++] = id;
+		p = end;
+	}
+	return n;
+}
+
+enum aif_bell
+aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n)
+{
+	*n = 0;
+	if (strncmp(msg, "job ", 4) == 0) {
+		*n = parse_ids(msg + 4, ids, cap);
+		return AIF_BELL_JOBS;
+	}
+	if (strncmp(msg, "cancel ", 7) == 0) {
+		*n = parse_ids(msg + 7, ids, cap < 1 ? 0 : 1);
+		return *n == 1 && ids[0] > 0 ? AIF_BELL_CANCEL : AIF_BELL_UNKNOWN;
+	}
+	if (strncmp(msg, "share", 5) == 0)
+		return AIF_BELL_SHARE;
+	if (strncmp(msg, "wake", 4) == 0)
+		return AIF_BELL_WAKE;
+	return AIF_BELL_UNKNOWN;
+}

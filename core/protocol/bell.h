@@ -1,0 +1,40 @@
+/* bell.h -- the doorbell messages between our processes (ipc/doorbell.h carries them):
+ * one short text line per datagram.
+ *   "wake"               aif-api -> workers: jobs were enqueued, claim
+ *   "share"              worker -> workers: the set of live workers changed
+ *   "cancel <id>"        aif-api, aifctl -> the worker running job <id>: abort it
+ *   "job <id> [<id>...]" worker -> aif-api (or aif-api to itself): these jobs are final
+ * Ids are jobs.id. A datagram holds at most AIF_BELL_MAX bytes; job lists are split. */
+#ifndef AIF_BELL_H
+#define AIF_BELL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AIF_BELL_MAX		4096
+#define AIF_BELL_IDS_MAX	600	/* ids one "job" message can carry */
+
+enum aif_bell {
+	AIF_BELL_UNKNOWN,
+	AIF_BELL_WAKE,
+	AIF_BELL_SHARE,
+	AIF_BELL_CANCEL,
+	AIF_BELL_JOBS,
+};
+
+/* The fixed messages. */
+#define AIF_BELL_WAKE_MSG	"wake\n"
+#define AIF_BELL_SHARE_MSG	"share"
+
+/* Writes "cancel <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
+size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
+
+/* Writes "job <id> <id> ...\n" with as many of the n ids as fit in cap bytes; *used gets
+ * how many. Returns the length (0 when not even one fits). */
+size_t		aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n,
+		    size_t *used);
+
+/* What msg (NUL-terminated) says: for CANCEL ids[0], for JOBS up to cap ids, *n set. */
+enum aif_bell	aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n);
+
+#endif

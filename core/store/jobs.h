@@ -1,0 +1,122 @@
+/* jobs.h -- reading and tidying job rows: the outcome of jobs as aif-api returns them,
+ * idempotent lookups, the worker running a job, operators' views (a job with its
+ * timeline, lists, queue depth and age) and retention. The state transitions are
+ * queue.h. Report queries return rows whose columns are read through the enums below
+ * (each the order of its statement's aliases, checked by tests/unit/test_queue.c). */
+#ifndef AIF_JOBS_H
+#define AIF_JOBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+#include "queue.h"
+#include "util.h"
+
+/* The outcome of a job, as aif-api returns it. */
+struct aif_job_view {
+	uint64_t	 id;
+	char		 public_id[AIF_JOB_ID_LEN + 1];
+	uint64_t	 api_key_id;
+	char		 model[AIF_MODEL_ID_MAX + 1];
+	enum aif_kind	 kind;
+	char		 state[16];
+	int		 priority;
+	int		 attempts;
+	int		 http_status;		/* 0 until final */
+	int64_t		 created_at;		/* unix seconds */
+	int64_t		 started_at;		/* 0 when never */
+	int64_t		 finished_at;		/* 0 when not final */
+	char		*response_body;		/* new or NULL */
+	char		 error_type[65];
+	char		 error_code[65];
+	char		 error_message[1025];
+};
+
+/* Reads jobs by internal id (ids borrowed, n <= 256) whose outcome is known: final,
+ * or compensating (failed, its saga still running).
+ * On AIF_OK *out is a new array (aif_jobs_views_free) of *nout views. */
+enum aif_err	aif_jobs_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
+		    struct aif_job_view **out, size_t *nout);
+
+/* Reads one job by public id, only if it belongs to api_key_id.
+ * AIF_NOTFOUND when absent or not the caller's. On AIF_OK *out is new. */
+enum aif_err	aif_jobs_view_public(struct aif_db *db, const char *public_id,
+		    uint64_t api_key_id, struct aif_job_view **out);
+
+void		aif_jobs_views_free(struct aif_job_view *v, size_t n);
+
+/* Finds the job an idempotent request refers to: by (api_key_id, idempotency_key) when
+ * idem is set, else (a retried SDK request) the newest job of api_key_id with the same
+ * request hash created within window_s seconds that did not fail. *id, public_id
+ * (AIF_JOB_ID_LEN + 1) and *same_body are set on AIF_OK; AIF_NOTFOUND when none.
+ * An Idempotency-Key older than window_s is released (cleared on the old job) and
+ * reported as AIF_NOTFOUND, so it can be used again. */
+enum aif_err	aif_jobs_find_idempotent(struct aif_db *db, uint64_t api_key_id,
+		    const char *idem, const unsigned char *sha256, int64_t window_s,
+		    uint64_t *id, char *public_id, int *same_body);
+
+/* Returns 1 for succeeded, failed and cancelled (compensating is not final yet). */
+int		aif_jobs_state_final(const char *state);
+
+/* The doorbell of the worker running job id into buf (cap bytes); "" when the job is
+ * not running or its worker has none. */
+enum aif_err	aif_jobs_worker_doorbell(struct aif_db *db, uint64_t id, char *buf,
+		    size_t cap);
+
+/* The internal id of a job named by its public id or its number; AIF_NOTFOUND. */
+enum aif_err	aif_jobs_resolve(struct aif_db *db, const char *name, uint64_t *id);
+
+/* aifctl jobs show: the job row (one row), its events and its usage row (0 or 1). */
+enum aif_job_col {
+	AIF_JOB_PUBLIC_ID, AIF_JOB_MODEL, AIF_JOB_KIND, AIF_JOB_STATE, AIF_JOB_PRIORITY,
+	AIF_JOB_ATTEMPTS, AIF_JOB_MAX_ATTEMPTS, AIF_JOB_API_KEY_ID, AIF_JOB_TENANT,
+	AIF_JOB_CREATED_AT, AIF_JOB_STARTED_AT, AIF_JOB_FINISHED_AT, AIF_JOB_HTTP_STATUS,
+	AIF_JOB_ERROR_TYPE, AIF_JOB_ERROR_CODE, AIF_JOB_ERROR_MESSAGE, AIF_JOB_REPLICA,
+	AIF_JOB_BUDGET_STATE, AIF_JOB_BUDGET_HOLD, AIF_JOB_PII_COUNTS, AIF_JOB_STREAM,
+};
+enum aif_event_col {
+	AIF_EV_AT, AIF_EV_EVENT, AIF_EV_ATTEMPT, AIF_EV_WORKER_ID, AIF_EV_REPLICA,
+	AIF_EV_DETAIL,
+};
+enum aif_job_usage_col {
+	AIF_JU_PROMPT_TOKENS, AIF_JU_COMPLETION_TOKENS, AIF_JU_COST_MICROS, AIF_JU_QUEUE_MS,
+	AIF_JU_ENGINE_MS, AIF_JU_ENGINE, AIF_JU_REPLICA,
+};
+/* On AIF_OK the three are new (aif_dbrows_free); AIF_NOTFOUND when there is no job. */
+enum aif_err	aif_jobs_detail(struct aif_db *db, uint64_t id, struct aif_dbrows **job,
+		    struct aif_dbrows **events, struct aif_dbrows **usage);
+
+/* aifctl jobs list: newest first, filtered by state and model (NULL: any). */
+enum aif_job_list_col {
+	AIF_JL_PUBLIC_ID, AIF_JL_MODEL, AIF_JL_KIND, AIF_JL_STATE, AIF_JL_PRIORITY,
+	AIF_JL_ATTEMPTS, AIF_JL_CREATED_AT, AIF_JL_FINISHED_AT, AIF_JL_HTTP_STATUS,
+};
+enum aif_err	aif_jobs_list(struct aif_db *db, const char *state, const char *model,
+		    int64_t limit, struct aif_dbrows **out);
+
+/* Jobs not final by model, priority and state, with the age of the oldest
+ * (microseconds), for /metrics and aifctl queue. */
+enum aif_queue_depth_col {
+	AIF_QD_MODEL, AIF_QD_PRIORITY, AIF_QD_STATE, AIF_QD_JOBS, AIF_QD_OLDEST_AGE_US,
+};
+enum aif_err	aif_jobs_queue_depth(struct aif_db *db, struct aif_dbrows **out);
+
+/* Queued + running jobs and the age (ms) of the oldest queued one, of one model or of
+ * all (model NULL), for the autoscaler. */
+enum aif_err	aif_jobs_backlog(struct aif_db *db, const char *model, int64_t *depth,
+		    int64_t *oldest_ms);
+
+/* Jobs that succeeded (usage rows) and failed in the last minute, for aifctl top. */
+enum aif_err	aif_jobs_last_minute(struct aif_db *db, int64_t *succeeded,
+		    int64_t *failed);
+
+/* Retention: drops request and response bodies of jobs final for more than `days` days
+ * and deletes job events older than 3 * days, in bounded batches. Counts in *payloads
+ * and *events. */
+enum aif_err	aif_jobs_retention(struct aif_db *db, int64_t days, uint64_t *payloads,
+		    uint64_t *events);
+
+#endif

@@ -1,0 +1,165 @@
+/* keystore.c -- the api_keys table; see keystore.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "keystore.h"
+#include "util.h"
+
+#define KEY_COLS \
+	"SELECT id, key_prefix, name, role, tenant, COALESCE(max_priority, -1)," \
+	" COALESCE(rpm_limit, -1), COALESCE(tpm_limit, -1)," \
+	" COALESCE(monthly_budget_micros, -1), UNIX_TIMESTAMP(created_at)," \
+	" COALESCE(UNIX_TIMESTAMP(expires_at), 0), COALESCE(UNIX_TIMESTAMP(revoked_at), 0)," \
+	" (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > NOW(6))), secret_hash" \
+	" FROM api_keys "
+enum {
+	KC_ID, KC_PREFIX, KC_NAME, KC_ROLE, KC_TENANT, KC_MAX_PRIORITY, KC_RPM, KC_TPM,
+	KC_BUDGET, KC_CREATED, KC_EXPIRES, KC_REVOKED, KC_ACTIVE, KC_HASH
+};
+
+static void
+fill(struct aif_key_row *k, const struct aif_dbrows *rows, size_t r)
+{
+	const char *hash = aif_dbrows_get(rows, r, KC_HASH);
+	size_t hlen = rows->lens[r * rows->ncols + KC_HASH];
+
+	memset(k, 0, sizeof(*k));
+	k->id = (uint64_t)aif_dbrows_i64(rows, r, KC_ID);
+	aif_dbrows_copy(rows, r, KC_PREFIX, k->key_prefix, sizeof(k->key_prefix));
+	aif_dbrows_copy(rows, r, KC_NAME, k->name, sizeof(k->name));
+	aif_dbrows_copy(rows, r, KC_ROLE, k->role, sizeof(k->role));
+	aif_dbrows_copy(rows, r, KC_TENANT, k->tenant, sizeof(k->tenant));
+	k->max_priority = (int)aif_dbrows_i64(rows, r, KC_MAX_PRIORITY);
+	k->rpm = aif_dbrows_i64(rows, r, KC_RPM);
+	k->tpm = aif_dbrows_i64(rows, r, KC_TPM);
+	k->monthly_budget_micros = aif_dbrows_i64(rows, r, KC_BUDGET);
+	k->created_at = aif_dbrows_i64(rows, r, KC_CREATED);
+	k->expires_at = aif_dbrows_i64(rows, r, KC_EXPIRES);
+	k->revoked_at = aif_dbrows_i64(rows, r, KC_REVOKED);
+	k->active = aif_dbrows_i64(rows, r, KC_ACTIVE) == 1;
+	if (hash != NULL && hlen == AIF_KEYSTORE_HASH_LEN) {
+		memcpy(k->secret_hash, hash, hlen);
+		k->secret_hash_len = hlen;
+	}
+}
+
+/* Runs a KEY_COLS query expected to give at most one row. */
+static enum aif_err
+one(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t np,
+    struct aif_key_row *out)
+{
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	if ((err = aif_db_query(db, sql, p, np, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 1)
+		fill(out, rows, 0);
+	else
+		err = AIF_NOTFOUND;
+	aif_dbrows_free(rows);
+	return err;
+}
+
+enum aif_err
+aif_keystore_by_hash(struct aif_db *db, const unsigned char hash[AIF_KEYSTORE_HASH_LEN],
+    struct aif_key_row *out)
+{
+	static const char sql[] = KEY_COLS "WHERE secret_hash = ? AND revoked_at IS NULL"
+	    " AND (expires_at IS NULL OR expires_at > NOW(6))";
+	struct aif_dbp p[] = { AIF_P_STRN((const char *)hash, AIF_KEYSTORE_HASH_LEN) };
+
+	return one(db, sql, p, AIF_NELEM(p), out);
+}
+
+enum aif_err
+aif_keystore_get(struct aif_db *db, uint64_t id, struct aif_key_row *out)
+{
+	static const char sql[] = KEY_COLS "WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+
+	return one(db, sql, p, AIF_NELEM(p), out);
+}
+
+enum aif_err
+aif_keystore_list(struct aif_db *db, int limit, struct aif_key_row **out, size_t *n)
+{
+	static const char sql[] = KEY_COLS "ORDER BY id DESC LIMIT ?";
+	struct aif_dbp p[] = { AIF_P_I64(limit) };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*out = NULL;
+	*n = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows > 0 && (*out = calloc(rows->nrows, sizeof(**out))) == NULL)
+		err = AIF_NOMEM;
+	for (size_t r = 0; err == AIF_OK && r < rows->nrows; r++)
+		fill(&(*out)[r], rows, r);
+	if (err == AIF_OK)
+		*n = rows->nrows;
+	aif_dbrows_free(rows);
+	return err;
+}
+
+enum aif_err
+aif_keystore_insert(struct aif_db *db, const char *prefix,
+    const unsigned char hash[AIF_KEYSTORE_HASH_LEN], const char *name, const char *role,
+    const char *tenant, uint64_t *id)
+{
+	static const char sql[] =
+	    "INSERT INTO api_keys (key_prefix, secret_hash, name, role, tenant)"
+	    " VALUES (?, ?, ?, ?, ?)";
+	struct aif_dbp p[] = {
+		AIF_P_STR(prefix), AIF_P_STRN((const char *)hash, AIF_KEYSTORE_HASH_LEN),
+		AIF_P_STR(name), AIF_P_STR(role), AIF_P_STR(tenant != NULL ? tenant : "default"),
+	};
+
+	*id = 0;
+	return AIF_DB_EXEC(db, sql, p, NULL, id);
+}
+
+enum aif_err
+aif_keystore_set_limits(struct aif_db *db, uint64_t id, int64_t rpm, int64_t tpm,
+    int64_t monthly_budget_micros, int max_priority, int64_t expires_in_s)
+{
+	static const char sql[] =
+	    "UPDATE api_keys SET rpm_limit = ?, tpm_limit = ?, monthly_budget_micros = ?,"
+	    " max_priority = ?, expires_at = IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL)"
+	    " WHERE id = ?";
+	struct aif_dbp p[] = {
+		rpm >= 0 ? AIF_P_I64(rpm) : AIF_P_NULL(),
+		tpm >= 0 ? AIF_P_I64(tpm) : AIF_P_NULL(),
+		monthly_budget_micros >= 0 ? AIF_P_I64(monthly_budget_micros) : AIF_P_NULL(),
+		max_priority >= 0 ? AIF_P_I64(max_priority) : AIF_P_NULL(),
+		AIF_P_I64(expires_in_s), AIF_P_I64(expires_in_s), AIF_P_I64(id),
+	};
+
+	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
+}
+
+enum aif_err
+aif_keystore_revoke(struct aif_db *db, uint64_t id)
+{
+	static const char sql[] =
+	    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, NOW(6)) WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	if ((err = AIF_DB_EXEC(db, sql, p, &affected, NULL)) != AIF_OK)
+		return err;
+	return affected == 1 ? AIF_OK : AIF_NOTFOUND;
+}
+
+enum aif_err
+aif_keystore_expire_in(struct aif_db *db, uint64_t id, int64_t grace_s)
+{
+	static const char sql[] =
+	    "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, NOW(6) +"
+	    " INTERVAL ? SECOND), NOW(6) + INTERVAL ? SECOND) WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(grace_s), AIF_P_I64(grace_s), AIF_P_I64(id) };
+
+	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
+}

@@ -1,0 +1,468 @@
+/* admit.c -- POST /v1/chat/completions, /v1/completions and /v1/embeddings: admission
+ * as an ordered table of phases, as nginx runs its phase handlers:
+ *
+ *   content type -> body -> parse -> model and role -> headers -> PII -> request hash
+ *   -> idempotency -> rate limits -> budget -> enqueue -> answer
+ *
+ * Each phase is a short function that returns AIF_OK to go on, or refuses the request
+ * with an error of the table (apierr.h) written into the admission. A phase may also
+ * answer the request itself (an idempotent attach, the answer phase) and mark it done.
+ * Sync, async and stream requests share every phase; they differ in the answer: 202
+ * with the job (Prefer: respond-async), the request parked until its job is final
+ * (completer.c), or parked as a stream (streams.c). Everything an admission allocates
+ * is released in one place at its end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/sha.h>
+
+#include "api.h"
+#include "budget.h"
+#include "log.h"
+#include "metrics.h"
+#include "pii.h"
+#include "queue.h"
+#include "ratelimit.h"
+
+#define IDEMPOTENCY_KEY_MAX	255
+
+/* One request going through admission. */
+struct admission {
+	struct req		*r;
+	const struct aif_principal *who;	/* borrowed */
+	const struct aif_role	*role;		/* borrowed from r->cfg */
+	enum aif_kind		 kind;
+	char			*body;		/* new */
+	size_t			 len;
+	struct aif_oai_req	 oreq;		/* owns the parsed body */
+	const struct aif_model	*model;		/* borrowed from r->cfg */
+	const char		*idem;		/* Idempotency-Key, borrowed, or NULL */
+	int			 prio;
+	int			 async;
+	int64_t			 max_out;	/* the answer's worst case, in tokens */
+	char			*pii_json;	/* new, or NULL */
+	char			*stored;	/* the masked request as stored, new */
+	unsigned char		 sha[SHA256_DIGEST_LENGTH];
+	struct aif_rl_plan	 limits;
+	struct aif_budget_plan	 budget;
+	uint64_t		 id;		/* the job, once enqueued */
+	char			 public_id[AIF_JOB_ID_LEN + 1];
+	int			 done;		/* a phase answered the request */
+	struct aif_error	 err;		/* the refusal */
+};
+
+/* Refuses with an error of the table (the message's details as strings). */
+#define DENY0(a, e, param)	(AIF_ERROR0(&(a)->err, (e), (param)), AIF_INVALID)
+#define DENY(a, e, param, ...)	(AIF_ERROR(&(a)->err, (e), (param), __VA_ARGS__), AIF_INVALID)
+
+static const char *
+param(const struct admission *a, const char *name)
+{
+	return FCGX_GetParam(name, a->r->reply.fcgi->envp);
+}
+
+/* ---- the phases ------------------------------------------------------------------- */
+
+static enum aif_err
+content_type(struct admission *a)
+{
+	const char *ct = param(a, "CONTENT_TYPE");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
+		return DENY0(a, AIF_E_UNSUPPORTED_MEDIA_TYPE, NULL);
+	return AIF_OK;
+}
+
+/* Reads the body within server.max_body_bytes (the rest of a larger one is drained). */
+static enum aif_err
+read_body(struct admission *a)
+{
+	FCGX_Request *fr = a->r->reply.fcgi;
+	const char *cl = param(a, "CONTENT_LENGTH");
+	size_t max = a->r->cfg->server.max_body_bytes, n = 0;
+	int64_t declared = 0;
+	char lim[24];
+
+	if (cl != NULL && *cl != '\0' && aif_parse_i64(cl, 0, INT64_MAX, &declared) != 0)
+		return DENY0(a, AIF_E_BODY_UNREADABLE, NULL);
+	if ((size_t)declared > max) {
+		char scratch[8192];
+		while (FCGX_GetStr(scratch, sizeof(scratch), fr->in) > 0)
+			;
+		snprintf(lim, sizeof(lim), "%zu", max);
+		return DENY(a, AIF_E_BODY_TOO_LARGE, NULL, lim);
+	}
+	if ((a->body = malloc((size_t)declared + 1)) == NULL)
+		return DENY0(a, AIF_E_BODY_UNREADABLE, NULL);
+	while (n < (size_t)declared) {
+		int got = FCGX_GetStr(a->body + n, (int)((size_t)declared - n), fr->in);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	a->body[n] = '\0';
+	a->len = n;
+	return AIF_OK;
+}
+
+static enum aif_err
+parse(struct admission *a)
+{
+	const struct aif_config *cfg = a->r->cfg;
+	struct aif_oai_limits lim = {
+		.max_body_bytes = cfg->server.max_body_bytes,
+		.max_depth = cfg->server.max_json_depth,
+		.max_messages = cfg->server.max_messages,
+		.max_string_bytes = cfg->server.max_body_bytes,
+	};
+
+	return aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err);
+}
+
+/* The model exists, the role may use it, it serves this kind, the output fits. */
+static enum aif_err
+model(struct admission *a)
+{
+	const struct aif_oai_req *o = &a->oreq;
+	char cap[24], asked[24];
+
+	if ((a->model = aif_cfg_model(a->r->cfg, o->model)) == NULL)
+		return DENY(a, AIF_E_MODEL_NOT_FOUND, "model", o->model);
+	if (!aif_cfg_role_allows_model(a->role, a->model->id))
+		return DENY(a, AIF_E_MODEL_FORBIDDEN, "model", a->model->id);
+	if ((a->model->kinds & a->kind) == 0)
+		return DENY(a, AIF_E_MODEL_NOT_SUPPORTED, "model", a->model->id,
+		    aif_kind_noun(a->kind));
+	if (o->max_tokens > a->model->max_output_tokens) {
+		snprintf(cap, sizeof(cap), "%d", a->model->max_output_tokens);
+		snprintf(asked, sizeof(asked), "%lld", (long long)o->max_tokens);
+		return DENY(a, AIF_E_MAX_TOKENS_ABOVE, a->kind == AIF_KIND_CHAT &&
+		    json_object_get(o->body, "max_completion_tokens") != NULL ?
+		    "max_completion_tokens" : "max_tokens", cap, asked);
+	}
+	if (o->stream && a->kind == AIF_KIND_EMBEDDING)
+		return DENY0(a, AIF_E_STREAM_UNSUPPORTED_KIND, "stream");
+	/* worst case: every output token the request allows */
+	a->max_out = a->kind == AIF_KIND_EMBEDDING ? 0 : o->max_tokens > 0 ? o->max_tokens :
+	    a->model->max_output_tokens;
+	return AIF_OK;
+}
+
+/* Idempotency-Key, X-Priority (clamped to the key's or role's cap) and Prefer. */
+static enum aif_err
+headers(struct admission *a)
+{
+	const char *h = param(a, "HTTP_X_PRIORITY"), *prefer = param(a, "HTTP_PREFER");
+	int cap = a->who->max_priority >= 0 ? a->who->max_priority : a->role->max_priority;
+	char max[8];
+	int64_t v;
+
+	a->idem = param(a, "HTTP_IDEMPOTENCY_KEY");
+	if (a->idem != NULL && (strlen(a->idem) == 0 ||
+	    strlen(a->idem) > IDEMPOTENCY_KEY_MAX)) {
+		snprintf(max, sizeof(max), "%d", IDEMPOTENCY_KEY_MAX);
+		return DENY(a, AIF_E_IDEMPOTENCY_KEY_INVALID, "Idempotency-Key", max);
+	}
+	a->prio = a->r->cfg->queue.default_priority;
+	if (h != NULL) {
+		if (aif_parse_i64(h, 0, 9, &v) != 0)
+			return DENY0(a, AIF_E_PRIORITY_INVALID, "X-Priority");
+		a->prio = (int)v;
+	}
+	if (a->prio > cap)
+		a->prio = cap;
+	a->async = prefer != NULL && strcasestr(prefer, "respond-async") != NULL;
+	return AIF_OK;
+}
+
+/* aif_pii_entities_total{type}: entities acted upon (masked, hashed, ...), never values */
+static void
+count_pii(const struct aif_pii_counts *c)
+{
+	for (size_t i = 0; i < c->ntypes; i++) {
+		char l[96];
+		if (c->by[i].acted == 0)
+			continue;
+		snprintf(l, sizeof(l), "type=\"%.60s\"", c->by[i].type);
+		aif_metrics_add("aif_pii_entities_total", l, c->by[i].acted);
+	}
+}
+
+/* Personal data is masked before anything is stored, logged or sent. */
+static enum aif_err
+pii(struct admission *a)
+{
+	struct aif_pii_counts counts;
+	char blocked[64];
+	enum aif_err err;
+
+	aif_pii_counts_init(&counts);
+	err = aif_pii_mask_request(a->r->pii, a->model->id, a->who->role, a->kind,
+	    a->oreq.body, &counts, blocked, sizeof(blocked));
+	count_pii(&counts);
+	switch (err) {
+	case AIF_OK:
+		break;
+	case AIF_FORBIDDEN:
+		aif_pii_block_error(blocked, &a->err);
+		return AIF_FORBIDDEN;
+	case AIF_INVALID:
+		return DENY0(a, AIF_E_INVALID_UTF8, NULL);
+	case AIF_TOOBIG:
+		return DENY0(a, AIF_E_PII_TOO_LARGE, NULL);
+	default:
+		return DENY0(a, AIF_E_PII_FAILED, NULL);
+	}
+	if (aif_pii_counts_json(&counts, &a->pii_json) != AIF_OK)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	return AIF_OK;
+}
+
+/* The request as it is stored and sent, and its hash (for SDK retries). */
+static enum aif_err
+serialise(struct admission *a)
+{
+	if (a->async && a->oreq.stream) {
+		/* nobody will read a stream of an async job: store the whole answer */
+		json_object_set_new(a->oreq.body, "stream", json_false());
+		json_object_del(a->oreq.body, "stream_options");
+		a->oreq.stream = 0;
+	}
+	if ((a->stored = json_dumps(a->oreq.body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	SHA256((const unsigned char *)a->stored, strlen(a->stored), a->sha);
+	return AIF_OK;
+}
+
+/* Parks the request on job id (sync or stream), or refuses when too many wait. */
+static enum aif_err
+park(struct admission *a, uint64_t id, int include_usage, int attach)
+{
+	struct req *r = a->r;
+	int64_t deadline = aif_now_ms() + r->cfg->server.sync_timeout_ms;
+
+	if ((a->oreq.stream ? streams_park(r->api, id, &r->reply, a->kind, include_usage,
+	    deadline) : completer_park(r->api, id, &r->reply, deadline)) != 0)
+		return attach ? DENY(a, AIF_E_TOO_MANY_WAITING_ATTACH, NULL, r->reply.job_id) :
+		    DENY(a, AIF_E_TOO_MANY_WAITING, NULL, r->reply.job_id, r->reply.job_id);
+	r->parked = 1;
+	r->reply.fcgi = NULL;
+	a->done = 1;
+	return AIF_OK;
+}
+
+/* The request refers to an existing job (the same Idempotency-Key and body, or a retry
+ * of the SDKs): async -> 202 with the job; sync and stream -> wait for that job. */
+static enum aif_err
+attach(struct admission *a, uint64_t id, const char *public_id)
+{
+	struct req *r = a->r;
+	struct aif_job_view *v = NULL;
+	enum aif_err err;
+
+	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
+	reply_header(&r->reply, "x-aif-idempotent-replay", "true");
+	if (a->async) {
+		if (aif_jobs_view_public(r->db, public_id, a->who->key_id, &v) != AIF_OK)
+			return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
+		json_t *j = job_json(v);
+		aif_jobs_views_free(v, 1);
+		reply_json(&r->reply, 202, NULL, j);
+		json_decref(j);
+		a->done = 1;
+		return AIF_OK;
+	}
+	if ((err = park(a, id, 0, 1)) == AIF_OK) {
+		/* the job may be final already: have the completer look at once */
+		char msg[AIF_BELL_MAX];
+		size_t used, n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
+		(void)aif_doorbell_ring(r->api->sender_fd, r->api->doorbell_path, msg, n);
+	}
+	return err;
+}
+
+/* Looks up the job an idempotent request refers to: attach, 409, or go on. */
+static enum aif_err
+find_existing(struct admission *a, int must)
+{
+	uint64_t old = 0;
+	char old_pid[AIF_JOB_ID_LEN + 1];
+	int same = 0;
+	enum aif_err err;
+
+	err = aif_jobs_find_idempotent(a->r->db, a->who->key_id, a->idem, a->sha,
+	    a->r->cfg->queue.idempotency_window_s, &old, old_pid, &same);
+	if (err == AIF_OK && same)
+		return attach(a, old, old_pid);
+	if (err == AIF_OK || (must && err == AIF_NOTFOUND))
+		return DENY0(a, AIF_E_IDEMPOTENCY_KEY_REUSED, "Idempotency-Key");
+	if (err != AIF_NOTFOUND)
+		return DENY0(a, must ? AIF_E_IDEMPOTENCY_KEY_REUSED : AIF_E_DB_UNAVAILABLE,
+		    must ? "Idempotency-Key" : NULL);
+	return AIF_OK;
+}
+
+/* The same Idempotency-Key, or a retry of the official SDKs: the job may exist. */
+static enum aif_err
+idempotency(struct admission *a)
+{
+	const char *retried = param(a, "HTTP_X_STAINLESS_RETRY_COUNT");
+
+	if (a->idem == NULL && (retried == NULL || strcmp(retried, "0") == 0))
+		return AIF_OK;
+	return find_existing(a, 0);
+}
+
+static enum aif_err
+rate_limits(struct admission *a)
+{
+	const struct aif_gcra_check *c;
+	char limit[24], cost[24], wait[32];
+	int allowed = 1;
+
+	aif_rl_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant),
+	    a->oreq.prompt_tokens_estimate + a->max_out, &a->limits);
+	if (aif_rl_apply(a->r->db, &a->limits, &allowed) != AIF_OK)
+		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
+	aif_rl_headers(&a->limits, a->r->reply.headers, sizeof(a->r->reply.headers));
+	if (allowed || (c = aif_rl_refused(&a->limits)) == NULL)
+		return AIF_OK;
+	aif_metrics_add("aif_ratelimit_refusals_total", aif_rl_is_requests(c) ?
+	    (aif_rl_is_key(c) ? "kind=\"requests\",scope=\"key\"" :
+	    "kind=\"requests\",scope=\"tenant\"") :
+	    (aif_rl_is_key(c) ? "kind=\"tokens\",scope=\"key\"" :
+	    "kind=\"tokens\",scope=\"tenant\""), 1);
+	aif_rl_retry_headers(c, a->r->reply.headers, sizeof(a->r->reply.headers));
+	aif_rl_go_duration(c->retry_after_ms, wait, sizeof(wait));
+	snprintf(limit, sizeof(limit), "%lld", (long long)c->limit);
+	snprintf(cost, sizeof(cost), "%lld", (long long)c->cost);
+	return DENY(a, aif_rl_is_requests(c) ? AIF_E_RATE_LIMIT_REQUESTS :
+	    AIF_E_RATE_LIMIT_TOKENS, NULL, a->model->id,
+	    aif_rl_is_key(c) ? "API key" : "tenant", limit, cost, wait);
+}
+
+static enum aif_err
+budget(struct admission *a)
+{
+	aif_budget_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant), a->model,
+	    a->oreq.prompt_tokens_estimate, a->max_out, &a->budget);
+	return AIF_OK;
+}
+
+static enum aif_err
+enqueue(struct admission *a)
+{
+	struct req *r = a->r;
+	struct aif_job_new job = {
+		.api_key_id = a->who->key_id,
+		.tenant = a->who->tenant,
+		.model = a->model->id,
+		.kind = a->kind,
+		.priority = a->prio,
+		.max_attempts = a->model->max_attempts,
+		.reply_to = a->async ? NULL : r->api->doorbell_path,
+		.request_id = r->reply.request_id,
+		.idempotency_key = a->idem,
+		.stream = a->oreq.stream,
+		.prompt_tokens_estimate = a->oreq.prompt_tokens_estimate,
+		.max_tokens = a->oreq.max_tokens,
+		.request_body = a->stored,
+		.request_len = strlen(a->stored),
+		.pii_counts = a->pii_json,
+		.request_sha256 = a->sha,
+		.tokens_charged = a->oreq.prompt_tokens_estimate + a->max_out,
+		.budget_hold_micros = a->budget.hold_micros,
+		.nbudget = a->budget.n,
+	};
+	enum aif_err err;
+
+	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
+	err = enqueue_job(r->api, &job, &a->id, a->public_id);
+	switch (err) {
+	case AIF_OK:
+		aif_strlcpy(r->reply.job_id, a->public_id, sizeof(r->reply.job_id));
+		return AIF_OK;
+	case AIF_FORBIDDEN:
+		aif_metrics_add("aif_budget_refusals_total", "", 1);
+		return DENY0(a, AIF_E_INSUFFICIENT_QUOTA, NULL);
+	case AIF_CONFLICT:
+		/* a concurrent request with the same key won the insert: join it */
+		return find_existing(a, 1);
+	default:
+		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
+	}
+}
+
+/* 202 with the job for async; otherwise park before waking anyone, so the answer can
+ * never arrive before its waiter. */
+static enum aif_err
+answer(struct admission *a)
+{
+	struct req *r = a->r;
+	enum aif_err err;
+
+	if (a->async) {
+		struct aif_job_view v = { .id = a->id, .kind = a->kind, .priority = a->prio,
+		    .created_at = aif_unix_now() };
+		char loc[128];
+		aif_strlcpy(v.public_id, a->public_id, sizeof(v.public_id));
+		aif_strlcpy(v.model, a->model->id, sizeof(v.model));
+		aif_strlcpy(v.state, "queued", sizeof(v.state));
+		json_t *j = job_json(&v);
+		snprintf(loc, sizeof(loc), "Location: /v1/jobs/%s\r\n", a->public_id);
+		wake_workers(r->api, r->db);
+		reply_json(&r->reply, 202, loc, j);
+		json_decref(j);
+		a->done = 1;
+		return AIF_OK;
+	}
+	err = park(a, a->id, json_is_true(json_object_get(json_object_get(a->oreq.body,
+	    "stream_options"), "include_usage")), 0);
+	wake_workers(r->api, r->db);
+	return err;
+}
+
+static const struct phase {
+	const char	*name;
+	enum aif_err	(*run)(struct admission *);
+} phases[] = {
+	{ "content_type", content_type },
+	{ "body", read_body },
+	{ "parse", parse },
+	{ "model", model },
+	{ "headers", headers },
+	{ "pii", pii },
+	{ "serialise", serialise },
+	{ "idempotency", idempotency },
+	{ "rate_limits", rate_limits },
+	{ "budget", budget },
+	{ "enqueue", enqueue },
+	{ "answer", answer },
+};
+
+void
+route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
+{
+	struct admission a;
+
+	memset(&a, 0, sizeof(a));
+	a.r = r;
+	a.who = who;
+	a.role = aif_cfg_role(r->cfg, who->role);
+	a.kind = kind;
+	for (size_t i = 0; i < AIF_NELEM(phases) && !a.done; i++) {
+		if (phases[i].run(&a) == AIF_OK)
+			continue;
+		aif_debug("msg=\"request refused\" phase=%s status=%d code=%s", phases[i].name,
+		    a.err.status, a.err.code[0] ? a.err.code : "-");
+		reply_error(&r->reply, &a.err);
+		break;
+	}
+	free(a.pii_json);
+	free(a.stored);
+	free(a.body);
+	aif_oai_req_free(&a.oreq);
+}

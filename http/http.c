@@ -1,0 +1,137 @@
+/* http.c -- the gateway's libcurl handles; see http.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "util.h"
+
+enum aif_err
+aif_http_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? AIF_OK : AIF_IO;
+}
+
+void
+aif_http_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static size_t
+discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+CURL *
+aif_http_easy(const char *url, const struct aif_http_limits *lim)
+{
+	CURL *e = curl_easy_init();
+
+	if (e == NULL)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms > 0 ?
+	    lim->connect_timeout_ms : (long)AIF_HTTP_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, lim->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_response);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	return e;
+}
+
+size_t
+aif_http_body_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct aif_http_body *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > b->max) {
+		b->overflow = 1;
+		return 0;	/* aborts the transfer */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (cap > b->max)
+			cap = b->max;
+		if ((p = realloc(b->data, cap)) == NULL)
+			return 0;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+void
+aif_http_body_free(struct aif_http_body *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+CURL *
+aif_http_probe(const char *base, const char *path, long timeout_ms)
+{
+	struct aif_http_limits lim = { timeout_ms, timeout_ms, AIF_HTTP_PROBE_MAX };
+	char url[2048];
+
+	if (aif_url_join(url, sizeof(url), base, path) != 0)
+		return NULL;
+	return aif_http_easy(url, &lim);
+}
+
+enum aif_err
+aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_result *res)
+{
+	struct curl_slist *h = NULL;
+	CURL *e;
+	CURLcode rc;
+	enum aif_err err = AIF_NOMEM;
+
+	memset(res, 0, sizeof(*res));
+	res->body.max = call->lim.max_response;
+	if ((e = aif_http_easy(call->url, &call->lim)) == NULL)
+		return AIF_NOMEM;
+	for (size_t i = 0; i < call->nheaders; i++)
+		if ((h = curl_slist_append(h, call->headers[i])) == NULL)
+			goto out;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
+	if (strcmp(call->method, "GET") != 0 && call->body != NULL)
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
+	if (keep_body) {
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aif_http_body_write);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, &res->body);
+	}
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, res->error);
+	rc = curl_easy_perform(e);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res->status);
+	if (rc == CURLE_OK)
+		err = AIF_OK;
+	else if (res->body.overflow || rc == CURLE_FILESIZE_EXCEEDED)
+		err = AIF_TOOBIG;
+	else if (rc == CURLE_OPERATION_TIMEDOUT)
+		err = AIF_TIMEOUT;
+	else
+		err = AIF_IO;
+	res->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+	if (rc != CURLE_OK && res->error[0] == '\0')
+		aif_strlcpy(res->error, curl_easy_strerror(rc), sizeof(res->error));
+out:
+	curl_slist_free_all(h);
+	curl_easy_cleanup(e);
+	return err;
+}

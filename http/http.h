@@ -1,0 +1,75 @@
+/* http.h -- the one HTTP client layer (libcurl) of the gateway. Every transfer it makes
+ * gets its handle here, and every handle has the same guard rails: http and https only,
+ * no redirects, a connect and a total timeout, a cap on the response body, no signals,
+ * TCP_NODELAY. Engine calls (workers/engine_call.c) drive these handles in a multi
+ * handle; health probes and compensations use the helpers below. Programs call
+ * aif_http_init once before any thread starts. */
+#ifndef AIF_HTTP_H
+#define AIF_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "err.h"
+
+#define AIF_HTTP_CONNECT_TIMEOUT_MS	3000
+#define AIF_HTTP_PROBE_MAX		65536	/* bytes of a health answer */
+
+/* The bounds of one transfer. */
+struct aif_http_limits {
+	long	 timeout_ms;		/* the whole transfer, > 0 */
+	long	 connect_timeout_ms;	/* 0: AIF_HTTP_CONNECT_TIMEOUT_MS */
+	size_t	 max_response;		/* bytes of body kept at most, > 0 */
+};
+
+/* A response body kept up to its cap; `overflow` set when more came (the transfer is
+ * then aborted by the write callback). */
+struct aif_http_body {
+	char	*data;			/* NUL-terminated, new (aif_http_body_free) */
+	size_t	 len, cap, max;
+	int	 overflow;
+};
+
+/* libcurl's global setup and teardown (not thread-safe: once per process). */
+enum aif_err	aif_http_init(void);
+void		aif_http_cleanup(void);
+
+/* A new easy handle for url (borrowed; copied by libcurl) with the guard rails and the
+ * limits set; the caller adds its own method, body, headers and callbacks. Without a
+ * write callback of the caller the body goes nowhere. NULL on no memory.
+ * Free with curl_easy_cleanup. */
+CURL		*aif_http_easy(const char *url, const struct aif_http_limits *lim);
+
+/* libcurl write callback keeping the body in a struct aif_http_body (its max set by the
+ * caller); returns 0 (aborting the transfer) past the cap or without memory. */
+size_t		aif_http_body_write(char *ptr, size_t size, size_t nmemb, void *body);
+void		aif_http_body_free(struct aif_http_body *b);
+
+/* A GET of base + path (a health probe): the body is discarded, the answer's status is
+ * what counts. NULL when the URL does not fit or on no memory. */
+CURL		*aif_http_probe(const char *base, const char *path, long timeout_ms);
+
+/* One blocking request (compensations, and other calls outside an event loop). */
+struct aif_http_call {
+	const char		*method;	/* "GET", "POST", "PUT", "DELETE" */
+	const char		*url;
+	const char *const	*headers;	/* "Name: value" lines, or NULL */
+	size_t			 nheaders;
+	const char		*body;		/* sent unless method is GET; or NULL */
+	struct aif_http_limits	 lim;
+};
+struct aif_http_result {
+	long	 status;			/* 0 when no answer came */
+	struct aif_http_body body;		/* empty unless keep_body */
+	char	 error[CURL_ERROR_SIZE];	/* "" or libcurl's reason */
+	int	 timed_out;
+};
+/* Runs the call; keep_body 0 discards the answer's body. AIF_OK when an HTTP answer came
+ * (any status), AIF_TIMEOUT, AIF_TOOBIG (body over the cap), AIF_IO (no answer),
+ * AIF_NOMEM. *res is filled in every case (free its body with aif_http_body_free). */
+enum aif_err	aif_http_run(const struct aif_http_call *call, int keep_body,
+		    struct aif_http_result *res);
+
+#endif

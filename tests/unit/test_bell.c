@@ -1,0 +1,111 @@
+/* test_bell.c -- unit tests of core/protocol/bell.c: the doorbell messages between our
+ * processes are built and parsed symmetrically, job lists are split to fit a datagram,
+ * and malformed messages are told apart. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "bell.h"
+
+static void
+jobs_round_trip(void **state)
+{
+	uint64_t ids[] = { 1, 42, 18446744073709551615ull }, got[8];
+	char buf[AIF_BELL_MAX];
+	size_t used, n, len;
+
+	(void)state;
+	len = aif_bell_jobs(buf, sizeof(buf), ids, 3, &used);
+	assert_int_equal(used, 3);
+	assert_string_equal(buf, "job 1 42 18446744073709551615\n");
+	assert_int_equal(len, strlen(buf));
+	assert_int_equal(aif_bell_parse(buf, got, 8, &n), AIF_BELL_JOBS);
+	assert_int_equal(n, 3);
+	assert_memory_equal(got, ids, sizeof(ids));
+}
+
+static void
+a_long_list_is_cut_at_whole_ids(void **state)
+{
+	uint64_t ids[1000], got[AIF_BELL_IDS_MAX];
+	char buf[64];
+	size_t used, n, len, total = 0;
+
+	(void)state;
+	for (size_t i = 0; i < 1000; i++)
+		ids[i] = 1000000 + i;
+	while (total < 1000) {
+		len = aif_bell_jobs(buf, sizeof(buf), ids + total, 1000 - total, &used);
+		assert_true(len > 0 && len < sizeof(buf));
+		assert_int_equal(buf[len - 1], '\n');
+		assert_int_equal(aif_bell_parse(buf, got, AIF_BELL_IDS_MAX, &n), AIF_BELL_JOBS);
+		assert_int_equal(n, used);
+		assert_memory_equal(got, ids + total, used * sizeof(ids[0]));
+		total += used;
+	}
+	assert_int_equal(total, 1000);
+}
+
+static void
+nothing_fits_in_a_tiny_buffer(void **state)
+{
+	uint64_t id = 123456789;
+	char buf[8];
+	size_t used;
+
+	(void)state;
+	assert_int_equal(aif_bell_jobs(buf, sizeof(buf), &id, 1, &used), 0);
+	assert_int_equal(used, 0);
+}
+
+static void
+cancel_round_trip(void **state)
+{
+	uint64_t id = 0;
+	char buf[64];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(aif_bell_cancel(buf, sizeof(buf), 77), strlen("cancel 77\n"));
+	assert_int_equal(aif_bell_parse(buf, &id, 1, &n), AIF_BELL_CANCEL);
+	assert_int_equal(id, 77);
+	assert_int_equal(n, 1);
+}
+
+static void
+fixed_messages_and_garbage(void **state)
+{
+	uint64_t ids[4];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(aif_bell_parse(AIF_BELL_WAKE_MSG, ids, 4, &n), AIF_BELL_WAKE);
+	assert_int_equal(aif_bell_parse(AIF_BELL_SHARE_MSG, ids, 4, &n), AIF_BELL_SHARE);
+	assert_int_equal(aif_bell_parse("cancel x", ids, 4, &n), AIF_BELL_UNKNOWN);
+	assert_int_equal(aif_bell_parse("cancel 0", ids, 4, &n), AIF_BELL_UNKNOWN);
+	assert_int_equal(aif_bell_parse("hello", ids, 4, &n), AIF_BELL_UNKNOWN);
+	assert_int_equal(aif_bell_parse("job x y", ids, 4, &n), AIF_BELL_JOBS);
+	assert_int_equal(n, 0);
+	/* more ids than the caller has room for: the first ones */
+	assert_int_equal(aif_bell_parse("job 1 2 3 4 5 6", ids, 4, &n), AIF_BELL_JOBS);
+	assert_int_equal(n, 4);
+	assert_int_equal(ids[3], 4);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(jobs_round_trip),
+		cmocka_unit_test(a_long_list_is_cut_at_whole_ids),
+		cmocka_unit_test(nothing_fits_in_a_tiny_buffer),
+		cmocka_unit_test(cancel_round_trip),
+		cmocka_unit_test(fixed_messages_and_garbage),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,244 @@
+/* commit.c -- committing results; see worker.h. Successes are committed in one batch
+ * transaction with their usage rows (store/queue.h); failures are retried with the
+ * model's retry policy (Temporal's fields, with jitter) or failed for good, starting
+ * the model's compensations. Then the streams get their END frame, the waiting aif-api
+ * processes one bell each ("job <id> ...", bell.h), and the metrics their counts. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bell.h"
+#include "log.h"
+#include "metrics.h"
+#include "relay_proto.h"
+#include "worker.h"
+
+/* The policy of a model that left the config. */
+static const struct aif_retry_policy fallback_policy = {
+	.initial_interval_ms = 500, .backoff_coefficient_pct = 200,
+	.maximum_interval_ms = 10000, .jitter_pct = 10,
+};
+
+void
+commit_ring(struct worker *w, const char *reply_to, uint64_t id)
+{
+	char msg[AIF_BELL_MAX];
+	size_t used, n;
+
+	if (reply_to == NULL || reply_to[0] == '\0')
+		return;
+	n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
+	(void)aif_doorbell_ring_patient(w->sender_fd, reply_to, msg, n, 20);
+}
+
+/* Tells the waiting aif-api that a streamed job is final (committed): success with its
+ * usage, or the error the client should get. */
+static void
+relay_end(struct engine_call *c, int status, const char *type, const char *code,
+    const char *message, int64_t prompt, int64_t completion)
+{
+	json_t *end;
+	char *text;
+
+	if (!c->stream || c->relay == NULL)
+		return;
+	if (status == 200)
+		end = json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I}}", "status", 200,
+		    "id", c->st.id, "created", (json_int_t)c->st.created, "model",
+		    c->model->id, "usage", "prompt_tokens", (json_int_t)prompt,
+		    "completion_tokens", (json_int_t)completion, "total_tokens",
+		    (json_int_t)(prompt + completion));
+	else
+		end = json_pack("{s:i,s:{s:s,s:s,s:n,s:o}}", "status", status, "error",
+		    "message", message, "type", type, "param", "code",
+		    code && *code ? json_string(code) : json_null());
+	if (end == NULL || (text = json_dumps(end, JSON_COMPACT)) == NULL) {
+		json_decref(end);
+		return;
+	}
+	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, text, strlen(text));
+	free(text);
+	json_decref(end);
+}
+
+/* Rings the reply_to of every committed job, one bell per waiting process. */
+static void
+ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_success *s,
+    size_t n)
+{
+	uint64_t ids[WORKER_BATCH];
+	char msg[AIF_BELL_MAX], done[WORKER_BATCH] = { 0 };
+
+	for (size_t i = 0; i < n && i < WORKER_BATCH; i++) {
+		const char *to = calls[i]->job.reply_to;
+		size_t k = 0, off = 0, used, len;
+
+		if (done[i] || !s[i].committed || to[0] == '\0')
+			continue;
+		for (size_t j = i; j < n && j < WORKER_BATCH; j++)
+			if (!done[j] && s[j].committed &&
+			    strcmp(calls[j]->job.reply_to, to) == 0) {
+				ids[k++] = calls[j]->job.id;
+				done[j] = 1;
+			}
+		while (off < k && (len = aif_bell_jobs(msg, sizeof(msg), ids + off, k - off,
+		    &used)) > 0) {
+			(void)aif_doorbell_ring_patient(w->sender_fd, to, msg, len, 20);
+			off += used;
+		}
+	}
+}
+
+/* Counts a committed success in the metrics. */
+static void
+count_success(const struct aif_job_success *s)
+{
+	char l[200];
+
+	snprintf(l, sizeof(l), "model=\"%s\"", s->model);
+	aif_metrics_observe_ms("aif_job_queue_seconds", l, s->queue_ms);
+	aif_metrics_observe_ms("aif_job_engine_seconds", l, s->engine_ms);
+	aif_metrics_observe_ms("aif_job_total_seconds", l, s->queue_ms + s->engine_ms);
+	snprintf(l, sizeof(l), "model=\"%s\",outcome=\"succeeded\"", s->model);
+	aif_metrics_add("aif_jobs_total", l, 1);
+	snprintf(l, sizeof(l), "model=\"%s\",direction=\"in\"", s->model);
+	aif_metrics_add("aif_tokens_total", l, s->prompt_tokens);
+	snprintf(l, sizeof(l), "model=\"%s\",direction=\"out\"", s->model);
+	aif_metrics_add("aif_tokens_total", l, s->completion_tokens);
+}
+
+void
+commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_success *s,
+    char **bodies, size_t n)
+{
+	enum aif_err err;
+
+	if (n == 0)
+		return;
+	if ((err = aif_queue_succeed(w->db, s, n)) != AIF_OK)
+		aif_error("msg=\"cannot commit results; the leases will expire and the jobs"
+		    " run again\" jobs=%zu error=\"%s\"", n, aif_strerror(err));
+	for (size_t i = 0; i < n; i++)
+		if (s[i].committed)
+			relay_end(calls[i], 200, NULL, NULL, NULL, s[i].prompt_tokens,
+			    s[i].completion_tokens);
+	ring_replies(w, calls, s, n);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].committed) {
+			w->done_total++;
+			count_success(&s[i]);
+		}
+		free(bodies[i]);
+		engine_call_free(calls[i]);
+	}
+}
+
+/* Delay before attempt `attempt` + 1 under a retry policy:
+ * min(initial * coefficient^(attempt-1), maximum) with +-jitter (Temporal's fields). */
+static int64_t
+backoff_ms(const struct aif_retry_policy *rp, int attempt)
+{
+	int64_t d = rp->initial_interval_ms;
+	uint16_t j = 0;
+
+	for (int i = 1; i < attempt && d < rp->maximum_interval_ms; i++)
+		d = d * rp->backoff_coefficient_pct / 100;
+	if (d > rp->maximum_interval_ms)
+		d = rp->maximum_interval_ms;
+	(void)aif_random_bytes(&j, sizeof(j));
+	/* uniform in [100 - jitter, 100 + jitter] percent */
+	return d * (100 - rp->jitter_pct + (int)(j % (2 * (unsigned)rp->jitter_pct + 1))) / 100;
+}
+
+/* The failure class a retry policy's non_retryable list can name. */
+static unsigned
+failure_class(const struct aif_engine_result *res)
+{
+	if (strcmp(res->error_code, "engine_timeout") == 0)
+		return AIF_FAILCLASS_TIMEOUT;
+	if (res->failure == AIF_FAIL_OVERLOADED)
+		return AIF_FAILCLASS_OVERLOADED;
+	return AIF_FAILCLASS_RETRYABLE;
+}
+
+static const char *
+failure_name(enum aif_failure f)
+{
+	return f == AIF_FAIL_FATAL ? "fatal" : f == AIF_FAIL_OVERLOADED ? "overloaded" :
+	    "retryable";
+}
+
+static void
+count_failure(const struct engine_call *c, const char *replica, const char *cls,
+    int retry)
+{
+	char l[400];
+
+	snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"", c->model->id,
+	    replica, cls);
+	aif_metrics_add("aif_engine_errors_total", l, 1);
+	if (retry) {
+		snprintf(l, sizeof(l), "model=\"%s\"", c->job.model);
+		aif_metrics_add("aif_job_retries_total", l, 1);
+	} else {
+		snprintf(l, sizeof(l), "model=\"%s\",outcome=\"failed\"", c->job.model);
+		aif_metrics_add("aif_jobs_total", l, 1);
+	}
+}
+
+void
+commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_result *res)
+{
+	const char *replica = c->model->replicas[c->replica_idx].url;
+	size_t mi = aif_cfg_model_index(w->cfg, c->job.model);
+	const struct aif_retry_policy *rp = mi != SIZE_MAX ? &w->cfg->models[mi].retry :
+	    &fallback_policy;
+	const char *cls = failure_name(res->failure);
+	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts &&
+	    (rp->non_retryable & failure_class(res)) == 0;
+	struct aif_job_failure f;
+	char detail[600];
+	enum aif_err err;
+
+	snprintf(detail, sizeof(detail), "%s: %s", cls, res->message);
+	memset(&f, 0, sizeof(f));
+	f.id = c->job.id;
+	f.lease_token = c->job.lease_token;
+	f.attempt = c->job.attempt;
+	f.worker_id = w->id;
+	f.replica = replica;
+	f.retry = retry;
+	f.delay_ms = retry ? backoff_ms(rp, c->job.attempt) : 0;
+	if (retry && mi != SIZE_MAX) {
+		/* every replica's circuit is open: retry once one is due to close */
+		int64_t wait = routing_wait_ms(w->rt, mi);
+		if (wait > f.delay_ms)
+			f.delay_ms = wait;
+	}
+	f.http_status = res->client_status ? res->client_status : 502;
+	f.error_type = res->error_type[0] ? res->error_type :
+	    aif_apierr_type(AIF_E_ENGINE_ERROR);
+	f.error_code = res->error_code[0] ? res->error_code : NULL;
+	f.error_message = res->message;
+	f.event_detail = detail;
+	f.budget_hold_micros = c->job.budget_hold_micros;
+	if (mi != SIZE_MAX) {	/* the saga of the job's own model */
+		f.compensations = w->cfg->models[mi].compensations;
+		f.ncompensations = w->cfg->models[mi].ncompensations;
+	}
+	err = aif_queue_fail(w->db, &f);
+	if (err == AIF_NOTFOUND)
+		aif_warn("msg=\"lease lost before failure was recorded\" job=%" PRIu64,
+		    c->job.id);
+	else if (err != AIF_OK)
+		aif_error("msg=\"cannot record failure\" job=%" PRIu64 " error=\"%s\"",
+		    c->job.id, aif_strerror(err));
+	count_failure(c, replica, cls, retry);
+	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
+	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
+	if (!retry && err == AIF_OK) {
+		relay_end(c, f.http_status, f.error_type, f.error_code, f.error_message, 0, 0);
+		commit_ring(w, c->job.reply_to, c->job.id);
+	}
+}

@@ -1,0 +1,239 @@
+/* dispatch.c -- claiming jobs and starting, cancelling and aborting their engine calls;
+ * see worker.h. A job is claimed only for a model with free room (the worker's slots,
+ * the model's max_in_flight and this worker's share of its replicas); its call goes to
+ * the replica routing.h picks, or to a fallback model's. A call that cannot start
+ * fails the attempt at once and the retry policy goes on. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter.h"
+#include "log.h"
+#include "worker.h"
+
+static void
+list_add(struct worker *w, struct engine_call *c)
+{
+	c->prev = NULL;
+	c->next = w->calls;
+	if (w->calls != NULL)
+		w->calls->prev = c;
+	w->calls = c;
+}
+
+static void
+list_remove(struct worker *w, struct engine_call *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (w->calls == c)
+		w->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+void
+dispatch_release(struct worker *w, struct engine_call *c)
+{
+	list_remove(w, c);
+	w->in_flight--;
+	w->model_in_flight[c->model_idx]--;
+	routing_release(w->rt, c->model_idx, c->replica_idx);
+}
+
+/* Fails the attempt of call c (not started) with error e and frees c. */
+static void
+fail_start(struct worker *w, struct engine_call *c, enum aif_failure f,
+    const struct aif_error *e)
+{
+	struct aif_engine_result res;
+
+	memset(&res, 0, sizeof(res));
+	aif_adapter_fail(&res, f, e);
+	commit_failure(w, c, &res);
+	engine_call_free(c);
+}
+
+/* No replica of the model (or of its fallbacks) can take the call, or the model left
+ * the config: the attempt fails now. */
+static void
+no_replica(struct worker *w, struct engine_call *c, size_t mi)
+{
+	char unknown[] = "?", nowhere[] = "none";
+	struct aif_replica none_rep = { .url = nowhere };
+	struct aif_model none = { .id = mi == SIZE_MAX ? unknown : w->cfg->models[mi].id,
+	    .replicas = &none_rep, .nreplicas = 1 };
+	struct aif_engine_result res;
+	struct aif_error e;
+
+	memset(&res, 0, sizeof(res));
+	c->model = &none;	/* for the failure's record only: c is freed below */
+	c->replica_idx = 0;
+	if (mi == SIZE_MAX) {
+		AIF_ERROR0(&e, AIF_E_MODEL_GONE, NULL);
+		aif_adapter_fail(&res, AIF_FAIL_FATAL, &e);
+	} else {
+		aif_adapter_transport_failure("no healthy replica of the model (or of its "
+		    "fallbacks) is available", 0, &res);
+	}
+	commit_failure(w, c, &res);
+	engine_call_free(c);
+}
+
+/* Builds the engine request and the transfer of call c on (mi, ri); returns 0, or -1
+ * after failing the attempt (c freed). */
+static int
+prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
+{
+	struct aif_error e;
+	enum aif_err err;
+
+	c->model = &w->cfg->models[mi];
+	c->model_idx = mi;
+	c->replica_idx = ri;
+	c->adapter = aif_adapter_find(c->model->adapter);
+	c->stream = c->job.stream;
+	if (c->stream && (c->adapter == NULL || c->adapter->parse_event == NULL)) {
+		AIF_ERROR0(&e, AIF_E_STREAMING_UNSUPPORTED, NULL);
+		fail_start(w, c, AIF_FAIL_FATAL, &e);
+		return -1;
+	}
+	if (c->stream)
+		c->relay = relay_get(&w->relays, c->job.reply_to);
+	err = c->adapter == NULL ? AIF_CONFIG : c->adapter->build(c->model,
+	    &c->model->replicas[ri], c->job.kind, c->job.request_body,
+	    strlen(c->job.request_body), &c->req);
+	if (err == AIF_OK)
+		err = engine_call_setup(c, c->job.public_id);
+	if (err == AIF_OK)
+		return 0;
+	/* AIF_INVALID/TOOBIG: the request uses what this engine's protocol cannot carry */
+	if (err == AIF_INVALID || err == AIF_TOOBIG)
+		AIF_ERROR(&e, AIF_E_UNSUPPORTED_BY_ENGINE, NULL, c->model->id);
+	else
+		AIF_ERROR0(&e, AIF_E_BUILD_FAILED, NULL);
+	fail_start(w, c, AIF_FAIL_FATAL, &e);
+	return -1;
+}
+
+/* Starts the engine call for a claimed job (its body moves into the call). */
+static void
+start_call(struct worker *w, struct aif_claimed *job)
+{
+	struct engine_call *c = calloc(1, sizeof(*c));
+	size_t mi, smi = 0, sri = 0;
+
+	if (c == NULL) {
+		aif_error("msg=\"out of memory starting a call\" job=%" PRIu64, job->id);
+		free(job->request_body);
+		job->request_body = NULL;
+		return;
+	}
+	c->job = *job;
+	job->request_body = NULL;
+	mi = aif_cfg_model_index(w->cfg, c->job.model);
+	if (mi == SIZE_MAX || routing_pick(w->rt, mi, c->job.last_replica[0] ?
+	    c->job.last_replica : NULL, &smi, &sri) != 0) {
+		no_replica(w, c, mi);
+		return;
+	}
+	if (smi != mi) {
+		char detail[300];
+		snprintf(detail, sizeof(detail), "no healthy replica of %s: served by fallback %s",
+		    w->cfg->models[mi].id, w->cfg->models[smi].id);
+		(void)aif_queue_event(w->db, c->job.id, "fallback", detail);
+		aif_info("msg=\"fallback\" job=%s model=%s fallback=%s", c->job.public_id,
+		    w->cfg->models[mi].id, w->cfg->models[smi].id);
+	}
+	if (prepare(w, c, smi, sri) != 0)
+		return;
+	w->in_flight++;
+	w->model_in_flight[smi]++;
+	routing_acquire(w->rt, smi, sri);
+	c->started_ms = aif_now_ms();
+	list_add(w, c);
+	if (curl_multi_add_handle(w->multi, c->easy) != CURLM_OK) {
+		struct aif_engine_result res;
+		memset(&res, 0, sizeof(res));
+		dispatch_release(w, c);
+		aif_adapter_transport_failure("could not start transfer", 0, &res);
+		commit_failure(w, c, &res);
+		engine_call_free(c);
+	}
+}
+
+void
+dispatch_claim(struct worker *w, int *more)
+{
+	const struct aif_config *cfg = w->cfg;
+	int free_slots = w->slots - w->in_flight, limit;
+	size_t n_models = 0, n = 0;
+	struct aif_claimed *jobs = NULL;
+	enum aif_err err;
+
+	*more = 0;
+	if (free_slots <= 0 || w->draining)
+		return;
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		int cap = cfg->models[i].max_in_flight - w->model_in_flight[i];
+		int rep_room = routing_room(w->rt, i);
+
+		if (rep_room < cap)
+			cap = rep_room;
+		if (cap <= 0)
+			continue;
+		w->model_ids[n_models] = cfg->models[i].id;
+		w->model_free[n_models] = cap;
+		n_models++;
+	}
+	if (n_models == 0)
+		return;
+	limit = free_slots < cfg->queue.claim_batch ? free_slots : cfg->queue.claim_batch;
+	err = aif_queue_claim(w->db, w->id, w->model_ids, w->model_free, n_models, limit,
+	    cfg->queue.lease_seconds, &jobs, &n);
+	if (err != AIF_OK) {
+		if (err != AIF_UNAVAILABLE)
+			aif_warn("msg=\"claim failed\" error=\"%s\"", aif_strerror(err));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		start_call(w, &jobs[i]);
+	w->claimed_total += n;
+	*more = (int)n == limit;
+	aif_queue_claimed_free(jobs, n);	/* bodies were moved into the calls */
+}
+
+void
+dispatch_cancel(void *arg, uint64_t job_id)
+{
+	struct worker *w = arg;
+	struct engine_call *c;
+	enum aif_err err;
+
+	for (c = w->calls; c != NULL; c = c->next)
+		if (c->job.id == job_id)
+			break;
+	if (c == NULL)
+		return;
+	curl_multi_remove_handle(w->multi, c->easy);
+	dispatch_release(w, c);
+	/* already cancelled when the owner asked: then this finds nothing to change */
+	err = aif_queue_cancel(w->db, c->job.id, c->job.lease_token,
+	    "client disconnected from the stream; engine call cancelled");
+	aif_info("msg=\"engine call cancelled\" job=%s recorded_here=%d",
+	    c->job.public_id, err == AIF_OK);
+	engine_call_free(c);
+}
+
+void
+dispatch_abort_all(struct worker *w)
+{
+	while (w->calls != NULL) {
+		struct engine_call *c = w->calls;
+		curl_multi_remove_handle(w->multi, c->easy);
+		dispatch_release(w, c);
+		engine_call_free(c);
+	}
+}

@@ -1,0 +1,488 @@
+/* main.c -- aif-worker: claims jobs by priority, drives many engine calls at once with
+ * libcurl multi, and commits outcomes. One thread, one event loop:
+ *   wait (curl_multi_poll on the transfers, the doorbell and the stream relays, bounded
+ *   by the next timer)
+ *   -> claim while slots are free and there was a ring (or the slow poll came due)
+ *      (dispatch.c)
+ *   -> finish transfers: each becomes a result (outcome.c); successes are committed in
+ *      one batch transaction with their usage rows, failures retried or failed, and the
+ *      waiting aif-api processes rung (commit.c)
+ *   -> timers: heartbeat (leases, this worker's share of the replicas, metrics, the
+ *      replicas' health for /readyz) and opportunistic reaping.
+ * SIGTERM drains: no new claims, in-flight calls finish within worker.drain_timeout_ms,
+ * whatever is left is released back to the queue. SIGHUP checks the new config, then
+ * drains and re-executes itself on it. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "bell.h"
+#include "compensate.h"
+#include "counters.h"
+#include "http.h"
+#include "log.h"
+#include "pii.h"
+#include "registry.h"
+#include "sdnotify.h"
+#include "version.h"
+#include "worker.h"
+
+#define REAP_INTERVAL_MS	5000
+#define RELAYS_POLLED		32
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: aif-worker --config FILE --id N [--slots K]\n"
+	    "       aif-worker --version\n");
+	exit(2);
+}
+
+/* Seconds after which a worker that has not heartbeat no longer counts as live. */
+static int
+stale_s(const struct worker *w)
+{
+	return 3 * w->cfg->worker.heartbeat_ms / 1000 + 1;
+}
+
+/* ---- finished transfers ---- */
+
+/* Collects finished transfers: failures are recorded one by one, successes committed
+ * in one batch. */
+static void
+finish_transfers(struct worker *w)
+{
+	struct engine_call *ok[WORKER_BATCH];
+	struct aif_job_success succ[WORKER_BATCH];
+	char *bodies[WORKER_BATCH];
+	size_t ns = 0;
+	CURLMsg *msg;
+	int left;
+
+	while (ns < WORKER_BATCH && (msg = curl_multi_info_read(w->multi, &left)) != NULL) {
+		struct engine_call *c = NULL;
+		struct aif_engine_result res;
+		CURLcode done;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* msg belongs to the multi handle: read it before the handle leaves */
+		done = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		curl_multi_remove_handle(w->multi, c->easy);
+		dispatch_release(w, c);
+		if (!outcome_of(w, c, done, &res, &bodies[ns])) {
+			commit_failure(w, c, &res);
+			aif_engine_result_clear(&res);
+			engine_call_free(c);
+			continue;
+		}
+		outcome_success_row(w, c, &res, bodies[ns], &succ[ns]);
+		aif_engine_result_clear(&res);
+		ok[ns++] = c;
+	}
+	commit_successes(w, ok, succ, bodies, ns);
+}
+
+/* ---- doorbell, peers, heartbeat ---- */
+
+/* Replica limits are shared by the live workers: take this worker's share. */
+static void
+update_share(struct worker *w)
+{
+	int rank = 0, n = 1;
+
+	if (aif_registry_rank(w->db, w->id, stale_s(w), &rank, &n) == AIF_OK)
+		routing_set_share(w->rt, rank, n);
+}
+
+/* Bells: "wake" (new jobs), "cancel <job id>" (abort that call) or "share" (the set of
+ * live workers changed: recompute this worker's share of the replicas). */
+static void
+drain_doorbell(struct worker *w, int *woken)
+{
+	char buf[AIF_BELL_MAX];
+	uint64_t id;
+	size_t n;
+
+	while (aif_doorbell_recv(w->doorbell_fd, buf, sizeof(buf)) > 0) {
+		switch (aif_bell_parse(buf, &id, 1, &n)) {
+		case AIF_BELL_CANCEL:
+			dispatch_cancel(w, id);
+			break;
+		case AIF_BELL_SHARE:
+			update_share(w);
+			break;
+		default:
+			*woken = 1;
+			break;
+		}
+	}
+}
+
+/* A worker started or stopped: ring the others ("share") so that they take their new
+ * share of the replica limits now, not at their next heartbeat. */
+static void
+ring_peers_share(struct worker *w)
+{
+	char **list = NULL;
+	size_t n = 0;
+
+	if (aif_registry_doorbells(w->db, stale_s(w), &list, &n) != AIF_OK)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], w->doorbell_path) != 0)
+			(void)aif_doorbell_ring_patient(w->sender_fd, list[i],
+			    AIF_BELL_SHARE_MSG, sizeof(AIF_BELL_SHARE_MSG) - 1, 20);
+	aif_registry_doorbells_free(list, n);
+}
+
+/* This worker's view of each replica (calls in flight, circuit, health) for /readyz,
+ * /metrics and aifctl. */
+static void
+publish_replicas(struct worker *w)
+{
+	const struct aif_config *cfg = w->cfg;
+	struct aif_replica_report *r;
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		n += cfg->models[i].nreplicas;
+	if (n == 0 || (r = calloc(n, sizeof(*r))) == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		for (size_t j = 0; j < cfg->models[i].nreplicas; j++, k++) {
+			r[k].model = cfg->models[i].id;
+			r[k].replica = cfg->models[i].replicas[j].url;
+			r[k].in_flight = routing_in_flight(w->rt, i, j);
+			r[k].circuit_open = routing_is_open(w->rt, i, j);
+			r[k].healthy = routing_is_healthy(w->rt, i, j);
+		}
+	(void)aif_registry_publish(w->db, w->id, r, n);
+	free(r);
+}
+
+static void
+heartbeat(struct worker *w)
+{
+	enum aif_err err;
+
+	err = aif_registry_heartbeat(w->db, w->id, w->draining ? "draining" : "running",
+	    w->in_flight);
+	if (err == AIF_OK) {
+		update_share(w);
+		(void)aif_counters_flush(w->db);
+		publish_replicas(w);
+	}
+	if (err == AIF_OK && w->in_flight > 0)
+		err = aif_queue_extend_leases(w->db, w->id, w->cfg->queue.lease_seconds);
+	if (err != AIF_OK)
+		aif_warn("msg=\"heartbeat failed\" error=\"%s\"", aif_strerror(err));
+}
+
+static void
+reap(struct worker *w)
+{
+	size_t n = 0;
+
+	if (aif_queue_reap(w->db, w->cfg, 100, &n) == AIF_OK && n > 0)
+		aif_info("msg=\"requeued jobs with expired leases\" count=%zu", n);
+	/* a few due saga steps too (blocking, each bounded by its own timeout) */
+	(void)aif_compensate_run(w->db, 2);
+}
+
+/* ---- setup and teardown ---- */
+
+static int
+setup(struct worker *w, const char *instance, int slots_override)
+{
+	const struct aif_config *cfg = w->cfg;
+	char host[256] = "localhost", errbuf[4096];
+	enum aif_err err;
+	int n;
+
+	aif_strlcpy(w->instance, instance, sizeof(w->instance));
+	w->slots = slots_override > 0 ? slots_override : cfg->worker.slots;
+	w->model_in_flight = calloc(cfg->nmodels, sizeof(int));
+	w->rt = routing_new(cfg);
+	w->model_ids = calloc(cfg->nmodels, sizeof(char *));
+	w->model_free = calloc(cfg->nmodels, sizeof(int));
+	if (!w->model_in_flight || !w->rt || !w->model_ids || !w->model_free)
+		return -1;
+	if (aif_pii_new(cfg, 0, &w->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fputs(errbuf, stderr);
+		return -1;
+	}
+	n = snprintf(w->doorbell_path, sizeof(w->doorbell_path), "%s/worker-%s.sock",
+	    cfg->server.run_dir, instance);
+	if (n < 0 || (size_t)n >= sizeof(w->doorbell_path)) {
+		aif_error("msg=\"doorbell path too long\" run_dir=%s", cfg->server.run_dir);
+		return -1;
+	}
+	if ((err = aif_doorbell_bind(w->doorbell_path, &w->doorbell_fd)) != AIF_OK) {
+		aif_error("msg=\"cannot bind doorbell\" path=%s error=\"%s\"",
+		    w->doorbell_path, aif_strerror(err));
+		return -1;
+	}
+	if ((w->sender_fd = aif_doorbell_sender()) < 0 ||
+	    (w->multi = curl_multi_init()) == NULL)
+		return -1;
+	curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->slots + 16);
+	(void)aif_db_open(cfg, &w->db);
+	if (w->db == NULL)
+		return -1;
+	(void)gethostname(host, sizeof(host) - 1);
+	/* The database may be starting: retry registration for a while. */
+	for (int i = 0; i < 100 && !stop_requested; i++) {
+		err = aif_registry_register(w->db, w->instance, host, (long)getpid(),
+		    w->doorbell_path, w->slots, &w->id);
+		if (err == AIF_OK)
+			break;
+		usleep(200000);
+	}
+	if (w->id == 0) {
+		aif_error("msg=\"cannot register in the workers table\"");
+		return -1;
+	}
+	heartbeat(w);	/* learn this worker's share of the replicas at once */
+	ring_peers_share(w);	/* and let the others give up theirs */
+	(void)aif_sd_notify("READY=1");
+	aif_info("msg=\"worker started\" version=%s worker_id=%" PRIu64 " instance=%s slots=%d"
+	    " doorbell=%s", AIF_VERSION, w->id, w->instance, w->slots, w->doorbell_path);
+	return 0;
+}
+
+static void
+teardown(struct worker *w)
+{
+	relay_close_all(&w->relays);
+	if (w->multi != NULL)
+		curl_multi_cleanup(w->multi);
+	aif_doorbell_close(w->doorbell_fd, w->doorbell_path[0] ? w->doorbell_path : NULL);
+	if (w->sender_fd >= 0)
+		close(w->sender_fd);
+	aif_db_close(w->db);
+	routing_free(w->rt);
+	aif_pii_free(w->pii);
+	free(w->model_in_flight);
+	free(w->model_ids);
+	free(w->model_free);
+}
+
+/* ---- the loop ---- */
+
+/* SIGHUP: a good new file means drain and start again on it (in-flight calls finish on
+ * the config they started with); a bad one is refused with its errors. */
+static void
+check_reload(struct worker *w)
+{
+	struct aif_config *next = NULL;
+	char errbuf[8192];
+
+	reload_requested = 0;
+	(void)aif_sd_notify("RELOADING=1");
+	if (aif_cfg_load_with(w->config_path, &aif_adapters_cfg, &next, errbuf,
+	    sizeof(errbuf)) != AIF_OK) {
+		char *save = NULL;
+		for (char *l = strtok_r(errbuf, "\n", &save); l != NULL;
+		    l = strtok_r(NULL, "\n", &save))
+			aif_error("msg=\"reload refused; keeping the running config\""
+			    " error=\"%s\"", l);
+		(void)aif_sd_notify("READY=1");
+		return;
+	}
+	aif_cfg_free(next);
+	w->reexec = 1;
+	stop_requested = 1;
+}
+
+/* Waits for transfers, the doorbell and the stream relays, at most wait_ms. */
+static void
+wait_events(struct worker *w, int64_t wait_ms, int *woken)
+{
+	struct curl_waitfd extra[1 + RELAYS_POLLED];
+	struct relay_conn *polled[RELAYS_POLLED];
+	unsigned nextra = 1, np = 0;
+	int numfds = 0;
+
+	extra[0].fd = w->doorbell_fd;
+	extra[0].events = CURL_WAIT_POLLIN;
+	extra[0].revents = 0;
+	for (struct relay_conn *rc = w->relays.conns; rc && np < RELAYS_POLLED;
+	    rc = rc->next) {
+		if (rc->io.fd < 0)
+			continue;
+		extra[nextra].fd = rc->io.fd;
+		extra[nextra].events = CURL_WAIT_POLLIN |
+		    (rc->io.out_len > 0 ? CURL_WAIT_POLLOUT : 0);
+		extra[nextra].revents = 0;
+		polled[np++] = rc;
+		nextra++;
+	}
+	curl_multi_poll(w->multi, extra, nextra, (int)wait_ms, &numfds);
+	if (extra[0].revents != 0)
+		drain_doorbell(w, woken);
+	for (unsigned i = 0; i < np; i++) {
+		if (extra[1 + i].revents & CURL_WAIT_POLLOUT)
+			(void)aif_relay_flush(&polled[i]->io);
+		if (extra[1 + i].revents & CURL_WAIT_POLLIN)
+			(void)relay_read(polled[i], dispatch_cancel, w);
+	}
+}
+
+static void
+run(struct worker *w)
+{
+	const struct aif_config *cfg = w->cfg;
+	int64_t now = aif_now_ms();
+	int64_t next_poll = now, next_beat = now + cfg->worker.heartbeat_ms;
+	int64_t next_reap = now + REAP_INTERVAL_MS, drain_deadline = 0, wait;
+	int woken = 1, more = 0, running = 0;
+
+	for (;;) {
+		now = aif_now_ms();
+		if (reload_requested && !w->draining)
+			check_reload(w);
+		if (stop_requested && !w->draining) {
+			w->draining = 1;
+			drain_deadline = now + cfg->worker.drain_timeout_ms;
+			aif_info("msg=\"draining\" in_flight=%d reload=%d", w->in_flight, w->reexec);
+			(void)aif_sd_notify(w->reexec ? "STATUS=reloading: draining" : "STOPPING=1");
+			heartbeat(w);
+		}
+		if (w->draining && (w->in_flight == 0 || now >= drain_deadline))
+			break;
+		if (!w->draining && w->in_flight < w->slots &&
+		    (woken || more || now >= next_poll)) {
+			woken = 0;
+			dispatch_claim(w, &more);
+			next_poll = now + cfg->queue.poll_interval_ms;
+		}
+		curl_multi_perform(w->multi, &running);
+		finish_transfers(w);
+		routing_probe(w->rt);
+		if (now >= next_beat) {
+			heartbeat(w);
+			next_beat = now + cfg->worker.heartbeat_ms;
+		}
+		if (now >= next_reap) {
+			reap(w);
+			next_reap = now + REAP_INTERVAL_MS;
+		}
+		if (more && w->in_flight < w->slots)
+			continue;
+		now = aif_now_ms();
+		wait = next_poll < next_beat ? next_poll - now : next_beat - now;
+		if (w->draining)
+			wait = 50;
+		wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
+		wait_events(w, wait, &woken);
+	}
+	if (w->in_flight > 0) {
+		size_t n = 0;
+		aif_warn("msg=\"drain timed out; releasing jobs\" in_flight=%d", w->in_flight);
+		dispatch_abort_all(w);
+		if (aif_queue_release(w->db, w->id, &n) == AIF_OK)
+			aif_info("msg=\"released jobs back to the queue\" count=%zu", n);
+	}
+	(void)aif_registry_stop(w->db, w->id);
+	ring_peers_share(w);
+	aif_info("msg=\"worker stopped\" claimed=%" PRIu64 " succeeded=%" PRIu64,
+	    w->claimed_total, w->done_total);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "slots", required_argument, NULL, 's' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *instance = NULL;
+	struct aif_config *cfg = NULL;
+	struct sigaction sa;
+	struct worker w;
+	char errbuf[8192];
+	int64_t slots = 0;
+	int ch, rc = 1;
+
+	aif_log_init("aif-worker");
+	while ((ch = getopt_long(argc, argv, "c:i:s:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'i':
+			instance = optarg;
+			break;
+		case 's':
+			if (aif_parse_i64(optarg, 1, 4096, &slots) != 0)
+				usage();
+			break;
+		case 'V':
+			printf("aif-worker %s\n", AIF_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (config_path == NULL || instance == NULL || strlen(instance) > 16)
+		usage();
+	if (aif_cfg_load_with(config_path, &aif_adapters_cfg, &cfg, errbuf,
+	    sizeof(errbuf)) != AIF_OK) {
+		fprintf(stderr, "%s", errbuf);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (aif_http_init() != AIF_OK) {
+		aif_cfg_free(cfg);
+		return 1;
+	}
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.config_path = config_path;
+	w.doorbell_fd = -1;
+	w.sender_fd = -1;
+	if (setup(&w, instance, (int)slots) == 0) {
+		run(&w);
+		rc = 0;
+	}
+	teardown(&w);
+	aif_http_cleanup();
+	aif_cfg_free(cfg);
+	if (rc == 0 && w.reexec) {
+		/* same pid, same arguments, the new config (systemd keeps tracking us) */
+		aif_info("msg=\"restarting on the reloaded config\"");
+		execv("/proc/self/exe", argv);
+		aif_error("msg=\"exec for reload failed\"");
+		return 1;
+	}
+	return rc;
+}

@@ -1,0 +1,85 @@
+/* worker.h -- the parts of aif-worker shared between its files:
+ *   main.c     the event loop: signals, timers (heartbeat, reaper), drain, re-exec
+ *   dispatch.c claiming jobs and starting, cancelling and aborting engine calls
+ *   outcome.c  turning one finished transfer into a result (success row or failure)
+ *   commit.c   committing a batch of results with their metrics, relays and bells
+ * One thread: nothing here is locked. */
+#ifndef AIF_WORKER_H
+#define AIF_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "db.h"
+#include "doorbell.h"
+#include "engine_call.h"
+#include "queue.h"
+#include "relay.h"
+#include "routing.h"
+
+#define WORKER_BATCH	256	/* finished transfers committed together at most */
+
+struct aif_pii;
+
+struct worker {
+	const struct aif_config	*cfg;
+	struct aif_db		*db;
+	CURLM			*multi;
+	uint64_t		 id;
+	char			 instance[32];
+	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];
+	int			 doorbell_fd;
+	int			 sender_fd;
+	int			 slots;
+	int			 in_flight;
+	int			*model_in_flight;	/* per cfg->models[i] */
+	struct routing		*rt;		/* replicas, circuit breakers, fallbacks */
+	struct aif_pii		*pii;		/* masks responses when the config says so */
+	const char		**model_ids;	/* scratch for claims */
+	int			*model_free;
+	int			 draining;
+	int			 reexec;	/* drained for a reload: exec ourselves again */
+	const char		*config_path;
+	struct engine_call	*calls;		/* every call in the multi handle */
+	struct relay_set	 relays;	/* stream relays to aif-api processes */
+	uint64_t		 claimed_total;
+	uint64_t		 done_total;
+};
+
+/* dispatch.c: claims what free slots and replica shares allow and starts the calls;
+ * *more = 1 when the claim came back full (claim again). */
+void	dispatch_claim(struct worker *w, int *more);
+/* A call left the multi handle: its slot, model and replica counts go back. */
+void	dispatch_release(struct worker *w, struct engine_call *c);
+/* Aborts the call of job_id if it runs here (cancelled by its owner or its stream's
+ * client left under the cancel policy). */
+void	dispatch_cancel(void *w, uint64_t job_id);
+/* Aborts every call still running (the end of a drain). */
+void	dispatch_abort_all(struct worker *w);
+
+/* outcome.c: the result of a finished transfer (curl's code `done`): on success
+ * *res has the response and the replica's health has been judged; the response body
+ * (new, free) is in *body. Returns 1 for a success, 0 for a failure in *res. */
+int	outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
+	    struct aif_engine_result *res, char **body);
+/* Fills the success row of call c with its result (pointers borrowed from c and res;
+ * body borrowed). */
+void	outcome_success_row(struct worker *w, const struct engine_call *c,
+	    const struct aif_engine_result *res, const char *body,
+	    struct aif_job_success *s);
+
+/* commit.c: commits n successes in one transaction, tells their streams and waiting
+ * aif-api processes, counts their metrics, and frees the calls and bodies. */
+void	commit_successes(struct worker *w, struct engine_call **calls,
+	    struct aif_job_success *s, char **bodies, size_t n);
+/* Records a failed attempt: retried with backoff, or failed (the stream and the waiting
+ * aif-api told), with its metrics. Does not free c. */
+void	commit_failure(struct worker *w, struct engine_call *c,
+	    const struct aif_engine_result *res);
+/* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
+void	commit_ring(struct worker *w, const char *reply_to, uint64_t id);
+
+#endif
