@@ -1,4 +1,5 @@
-// ops.test.mjs -- what operators and their tools see: /healthz and /readyz, /metrics
+// ops.test.mjs -- what operators and their tools see: /healthz and /readyz, one version
+// everywhere (--version, aifctl, /healthz, the Server header), /metrics
 // in the Prometheus text format, `aifctl workers|queue|top`, the aif-cron jobs (reap,
 // rollup, retention, autoscale with its decisions), and SIGHUP reload: a model added to
 // the YAML serves requests after a reload, an invalid file is refused with
@@ -28,6 +29,23 @@ test('/healthz is liveness; /readyz reports config, database and replicas', T, a
   assert.equal(r.status, 503);
   assert.equal(r.json.status, 'not_ready');
   assert.equal(r.json.checks.models_have_a_healthy_replica, false);
+});
+
+test('one version: every binary, aifctl, /healthz and the Server header name CHANGELOG.md\'s release', T, async () => {
+  const release = fs.readFileSync(path.join(REPO, 'CHANGELOG.md'), 'utf8').match(/^## \[(\d+\.\d+\.\d+)\]/m)[1];
+  for (const bin of ['aif-api', 'aif-worker', 'aif-cron', 'aifctl'])
+    assert.equal(run(bin, ['--version']).trim(), `${bin} ${release}`);
+  assert.equal(aifctl('version').trim(), `aifctl ${release}`);
+  const h = await http('/healthz', { key: null });
+  assert.equal(h.json.version, release);
+  assert.equal(h.headers.get('server'), `aif/${release}`);
+  // on errors, answers and streams alike (the stream's headers come from another thread)
+  assert.equal((await http('/v1/models', { key: 'aif_not_a_key' })).headers.get('server'), `aif/${release}`);
+  const { response } = await client().chat.completions.create({ model: 'demo-chat', messages: [{ role: 'user', content: 'v' }] }).withResponse();
+  assert.equal(response.headers.get('server'), `aif/${release}`);
+  const s = await client().chat.completions.create({ model: 'demo-chat', stream: true, messages: [{ role: 'user', content: 'v' }] }).withResponse();
+  assert.equal(s.response.headers.get('server'), `aif/${release}`);
+  for await (const _ of s.data) { /* read to the end */ }
 });
 
 test('/metrics: Prometheus text with requests, latency histograms, tokens, queue and workers', T, async () => {
@@ -147,23 +165,27 @@ test('SIGHUP reload: a model added to the YAML serves after a reload, no request
       });
     }
   })();
-  // an invalid file is refused and the old config keeps serving
-  fs.writeFileSync(env.config, original.replace('models:\n', 'models:\n  - id: broken\n    adapter: nope\n'));
-  hup();
-  await sleep(1500);
-  const apiLog = fs.readFileSync(path.join(env.varDir, 'log', 'api.log'), 'utf8');
-  assert.match(apiLog, /reload refused.*aif\.yaml:\d+:\d+: models\[0\]\.adapter/);
-  assert.equal((await http('/v1/models/demo-chat')).status, 200);
-  // a valid file with a new model
-  fs.writeFileSync(env.config, original.replace('\nroles:', `\n  - id: ${id}\n    adapter: openai\n    upstream_model: mock-llama-3-8b\n    replicas:\n      - url: http://127.0.0.1:${env.mockPort}\n\nroles:`));
-  hup();
-  await waitFor(async () => (await http(`/v1/models/${id}`)).status === 200, { timeoutMs: 10000, what: 'the new model in /v1/models' });
-  const r = await waitFor(async () => {
-    try { return await client().chat.completions.create({ model: id, messages: [{ role: 'user', content: 'new model' }] }); } catch { return null; }
-  }, { timeoutMs: 20000, what: 'the new model to answer (workers reloaded)' });
-  assert.equal(r.model, id);
-  stop = true;
-  await load;
+  try {
+    // an invalid file is refused and the old config keeps serving: an unknown adapter
+    // (the model is complete otherwise, so only the adapters' catalogue can refuse it)
+    fs.writeFileSync(env.config, original.replace('models:\n', 'models:\n  - id: broken\n    adapter: nope\n    replicas:\n      - url: http://127.0.0.1:9\n'));
+    hup();
+    await sleep(1500);
+    const apiLog = fs.readFileSync(path.join(env.varDir, 'log', 'api.log'), 'utf8');
+    assert.match(apiLog, /reload refused.*aif\.yaml:\d+:\d+: models\[0\]\.adapter/);
+    assert.equal((await http('/v1/models/demo-chat')).status, 200);
+    // a valid file with a new model
+    fs.writeFileSync(env.config, original.replace('\nroles:', `\n  - id: ${id}\n    adapter: openai\n    upstream_model: mock-llama-3-8b\n    replicas:\n      - url: http://127.0.0.1:${env.mockPort}\n\nroles:`));
+    hup();
+    await waitFor(async () => (await http(`/v1/models/${id}`)).status === 200, { timeoutMs: 10000, what: 'the new model in /v1/models' });
+    const r = await waitFor(async () => {
+      try { return await client().chat.completions.create({ model: id, messages: [{ role: 'user', content: 'new model' }] }); } catch { return null; }
+    }, { timeoutMs: 20000, what: 'the new model to answer (workers reloaded)' });
+    assert.equal(r.model, id);
+  } finally {
+    stop = true; // a failed step must not leave the load running (the test would hang)
+    await load;
+  }
   assert.ok(done > 0);
   assert.equal(failed, 0, `${failed} requests failed during the reloads`);
 });

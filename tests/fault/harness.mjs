@@ -2,7 +2,7 @@
 // that never blocks the event loop, a load generator of bounded concurrency that records
 // every request, and a Jepsen-style checker over every job the load caused.
 //
-// Vocabulary (after jepsen's queue checkers, ../../shared/security-notes.md §B4):
+// Vocabulary (after Jepsen's queue checkers, https://jepsen.io/):
 //   accepted       the gateway acknowledged the request: HTTP 2xx, or any response that
 //                  names a job (x-aif-job-id, e.g. 504 job_timeout, 503 gateway_restarting)
 //   refused        a definite answer without a job (503 database down, 502 api down, 4xx)

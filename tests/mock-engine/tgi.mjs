@@ -2,7 +2,8 @@
 // (`--protocol tgi`), for the mock engine. server.mjs owns HTTP, faults, pacing and stats;
 // this module owns routes, validation, response and SSE shapes and error bodies.
 //
-// Reference: /work/shared/protocols.md §0, §3, §6 -- POST /generate {"inputs","parameters"}
+// Reference: TGI's OpenAPI document (https://huggingface.github.io/text-generation-inference/)
+// and docs/ADAPTERS.md -- POST /generate {"inputs","parameters"}
 // -> {"generated_text","details"?}; POST /generate_stream -> `data:{...}` events (no space
 // after "data:", no [DONE]; the last event has a non-null generated_text); errors
 // {"error","error_type"} (422 validation, 424 generation, 429 overloaded), and inside a

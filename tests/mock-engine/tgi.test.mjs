@@ -1,6 +1,6 @@
 // tgi.test.mjs -- self-test of the mock engine's TGI protocol: node --test tests/mock-engine/
 // Starts server.mjs --protocol tgi on a free port and checks TGI's native wire format
-// (protocols.md §3): /generate and /generate_stream shapes, `data:` without a space, no
+// (docs/ADAPTERS.md, "tgi"): /generate and /generate_stream shapes, `data:` without a space, no
 // [DONE], details, finish reasons, validation errors, in-band stream errors, fault
 // directives and the health and info endpoints.
 

@@ -3,7 +3,8 @@
 // server.mjs owns HTTP, faults, pacing and stats; this module owns routes, tensor
 // validation, response and SSE shapes and error bodies.
 //
-// Reference: /work/shared/protocols.md §0, §4, §6 -- POST /v2/models/{m}/infer with
+// Reference: the KServe v2 inference protocol and Triton's generate extension
+// (docs/ADAPTERS.md, "triton", links them) -- POST /v2/models/{m}/infer with
 // typed input tensors -> {"id"?,"model_name","model_version","outputs":[...]}; POST
 // /v2/models/{m}/generate {"text_input", <tensor or parameter keys>} -> {"text_output",
 // ...}; /generate_stream -> `data: {...}` events, no terminator; every error body is

@@ -1,6 +1,6 @@
 // triton.test.mjs -- self-test of the mock engine's Triton protocol: node --test
 // tests/mock-engine/. Starts server.mjs --protocol triton on a free port and checks the
-// KServe v2 / Triton wire format (protocols.md §4): typed infer tensors, the generate
+// KServe v2 / Triton wire format (docs/ADAPTERS.md, "triton"): typed infer tensors, the generate
 // extension and its SSE stream (no terminator), the echoed request id, embeddings,
 // {"error": ...} bodies, fault directives and the empty-body health endpoints.
 

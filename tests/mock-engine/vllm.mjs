@@ -2,9 +2,10 @@
 // mock engine. Everything protocol-specific lives here; server.mjs owns HTTP, faults,
 // pacing and stats. See README.md "Protocol modules" for the interface.
 //
-// Reference: /work/shared/protocols.md sections 0-2 (vLLM error body with integer code,
+// Reference: vLLM's OpenAI-compatible server and the OpenAI API reference (links in
+// docs/ADAPTERS.md): the vLLM error body with an integer code,
 // usage key order prompt_tokens,total_tokens,completion_tokens, stop_reason, first
-// stream chunk {"role":"assistant","content":""}, usage chunk with "choices":[], [DONE]).
+// stream chunk {"role":"assistant","content":""}, usage chunk with "choices":[], [DONE].
 
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';

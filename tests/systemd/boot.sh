@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # boot.sh -- the units under a real systemd as PID 1: a systemd-nspawn container booted
-# from a cached Debian rootfs (see ../shared/systemd-notes.md for why this way).
+# from a cached Debian rootfs (docs/OPERATIONS.md, "Testing the units", says why).
 #
 #   1. rootfs: debootstrap bookworm minbase + systemd, dbus, then (second stage, service
 #      starts refused by policy-rc.d) MariaDB, nginx-light, curl and the runtime libraries
