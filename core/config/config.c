@@ -693,6 +693,8 @@ static const struct directive model_dirs[] = {
 	{ .name = "retry", .type = D_MAP, .sub = &retry_sec },
 	{ .name = "compensations", .type = D_SEQMAP, .off = MODEL(compensations),
 	  .count_off = MODEL(ncompensations), .min = 0, .max = 16, .sub = &comp_sec },
+	{ .name = "optional", .type = D_BOOL, .off = MODEL(optional), .def = 0 },
+	{ .name = "zero_retention", .type = D_BOOL, .off = MODEL(zero_retention), .def = 0 },
 };
 static const struct section model_sec = { model_dirs, NITEMS(model_dirs),
 	sizeof(struct aif_model), model_finish, model_options };
@@ -732,6 +734,7 @@ static const struct directive role_dirs[] = {
 	    .min = 0,
 	    .max = INT64_MAX / 4,
 	    .def = -1 },
+	{ .name = "zero_retention", .type = D_BOOL, .off = ROLE(zero_retention), .def = 0 },
 };
 
 #define AS(f)		offsetof(struct aif_config, autoscale.f)
@@ -836,6 +839,9 @@ static const struct directive server_dirs[] = {
 	    .type = D_STR,
 	    .off = CFG(server.stream_disconnect),
 	    .choices = disconnect_policies },
+	{ .name = "max_answer_bytes", .type = D_SIZE, .off = CFG(server.max_answer_bytes),
+	  .min = 65536, .max = 1073741824, .def = 16777216 },
+	INT("max_choices", CFG(server.max_choices), 1, 100000, 128),
 };
 static const struct section server_sec = SECTION(server_dirs, 0, server_finish);
 
@@ -859,6 +865,7 @@ static const struct directive queue_dirs[] = {
 	INT("claim_batch", CFG(queue.claim_batch), 1, 1000, 16),
 	INT("poll_interval_ms", CFG(queue.poll_interval_ms), 50, 60000, 1000),
 	STR("idempotency_window", CFG(queue.idempotency_window), 0),
+	INT("max_queued_per_tenant", CFG(queue.max_queued_per_tenant), 0, 100000000, 0),
 };
 static const struct section queue_sec = SECTION(queue_dirs, 0, NULL);
 

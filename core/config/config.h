@@ -99,6 +99,10 @@ struct aif_model {
 					   (`triton:` for adapter triton): scalars,
 					   meaning and checks the adapter's */
 	size_t	 noptions;
+	int	 optional;	/* bool, default false: without a healthy replica it does
+				   not make the gateway unready (/readyz) */
+	int	 zero_retention; /* bool, default false: no request or answer body of
+				   its jobs is stored (rows keep counts and usage) */
 };
 
 struct aif_role {
@@ -112,6 +116,8 @@ struct aif_role {
 	int64_t	 rpm;		/* default requests per minute of its keys; -1 unlimited */
 	int64_t	 tpm;		/* default tokens per minute; -1 unlimited */
 	int64_t	 monthly_budget_micros;	/* default monthly budget of a key; -1 none */
+	int	 zero_retention; /* bool, default false: as models[].zero_retention, for
+				   every job of the role's keys */
 };
 
 /* A team or project keys bill to (YAML tenants[]); a tenant not listed is unlimited. */
@@ -255,6 +261,10 @@ struct aif_config {
 					   (default: the job completes and is stored) or
 					   "cancel" (the engine call is aborted) */
 		int	 stream_disconnect_cancel; /* derived: 1 for "cancel" */
+		size_t	 max_answer_bytes; /* an engine answer or a stream's assembled
+					   result, 65536..1073741824, default 16777216 */
+		int	 max_choices;	/* choices a request may ask for (prompts x
+					   max(n, best_of)), 1..100000, default 128 */
 	} server;
 
 	struct {
@@ -276,6 +286,8 @@ struct aif_config {
 		int	 poll_interval_ms; /* 50..60000, default 1000 */
 		char	*idempotency_window; /* YAML text, default "24h" */
 		int64_t	 idempotency_window_s; /* 60..2592000 */
+		int	 max_queued_per_tenant; /* queued jobs of one tenant (of one key
+					   when it has no tenant), 0 (default) no cap */
 	} queue;
 
 	struct {
