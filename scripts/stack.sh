@@ -311,6 +311,7 @@ write_stack_env() {
 			printf 'AIF_TRITON_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TRITON_PORT")"
 			printf 'AIF_MOCK2_PORT=%s\n' "$(sh_quote "$AIF_MOCK2_PORT")"
 			printf 'AIF_REPO=%s\n' "$(sh_quote "$AIF_REPO")"
+			printf 'AIF_BIN_DIR=%s\n' "$(sh_quote "$BIN")"
 		} >"$tmp"
 	)
 	chmod 600 "$tmp"

@@ -16,6 +16,8 @@ export { OpenAI };
 
 /** Repository root (tests/e2e/../..). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The programs of the stack under test (stack.env's AIF_BIN_DIR; bin/ by default). */
+export const BIN = process.env.AIF_BIN_DIR || path.join(REPO, 'bin');
 
 const REQUIRED = [
   'AIF_BASE_URL', 'AIF_API_KEY', 'AIF_ADMIN_KEY', 'AIF_DB_SOCKET', 'AIF_DB_NAME',
@@ -173,7 +175,7 @@ export function keyId(key) {
 export function createKey(name, role) {
   let out;
   try {
-    out = execFileSync(path.join(REPO, 'bin', 'aifctl'),
+    out = execFileSync(path.join(BIN, 'aifctl'),
       ['--config', env.config, 'keys', 'create', '--name', name, '--role', role],
       { encoding: 'utf8', timeout: 60000, env: childEnv(), cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, client, http, sql, sqlNumber, uniq, pool, sleep, waitFor, REPO } from './lib.mjs';
+import { env, client, http, sql, sqlNumber, uniq, pool, sleep, waitFor, REPO, BIN } from './lib.mjs';
 
 const T = { timeout: 120000 };
-const run = (bin, args, extra = {}) => execFileSync(path.join(REPO, 'bin', bin), args,
+const run = (bin, args, extra = {}) => execFileSync(path.join(BIN, bin), args,
   { encoding: 'utf8', env: { ...process.env, AIF_VAR_DIR: env.varDir, ...extra }, cwd: REPO, timeout: 60000 });
 const aifctl = (...a) => run('aifctl', ['--config', env.config, ...a]);
 const cron = (...a) => run('aif-cron', ['--config', env.config, ...a]);
