@@ -126,6 +126,13 @@ json_t		*aif_adapter_chunk(const char *model_id, enum aif_kind kind,
 		    const struct aif_stream_state *st, int role, const char *text, size_t n,
 		    const char *finish_reason);
 
+/* 1 when `root` has the shape of a successful OpenAI answer of `kind`: an object
+ * without "error" (or "object": "error"), with a non-empty "choices" array of objects
+ * with an index and a message (chat) or a text (completion), or a non-empty "data"
+ * array of objects with an embedding (embeddings); and a usage, when present, of
+ * non-negative integers. An engine's 200 that is none of this is a bad response. */
+int		 aif_adapter_answer_ok(enum aif_kind kind, const json_t *root);
+
 /* Serialises `body` (borrowed) compactly into out->body (new) and out->body_len.
  * Returns AIF_OK or AIF_NOMEM. */
 enum aif_err	 aif_adapter_set_body(struct aif_engine_req *out, const json_t *body);

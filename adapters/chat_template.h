@@ -9,6 +9,18 @@
  * the message's role; {assistant} (required, last) becomes head once more with the
  * role "assistant": where the answer starts. {content} appears exactly once. Every
  * other character, braces included, is copied as is.
+ *
+ * The template's special tokens are removed from every message's content (engines
+ * read them from raw text, so a client could forge turns): for chatml <|im_start|>,
+ * <|im_end|>, <|endoftext|>; for llama3 <|begin_of_text|>, <|end_of_text|>,
+ * <|start_header_id|>, <|end_header_id|>, <|eot_id|>, <|eom_id|>, <|python_tag|>,
+ * <|finetune_right_pad_id|>; for a custom template the markers in its text, with
+ * {role} rendered as each role: <|x|> (printable ASCII, no space), <x> and </x>
+ * (x: a letter or _, then letters, digits, _ . : -), <<X>> and <</X>>, [X] and [/X]
+ * (X: A-Z, then A-Z 0-9 _), each opening marker with its closing twin and the other
+ * way round, at most 64 bytes each (docs/ADAPTERS.md "Special tokens"). Removal is
+ * complete (no token is left, not even one assembled from the pieces around a removed
+ * one), linear in the content and keeps UTF-8 valid (tokens are ASCII).
  * Thread-safe; no state. */
 #ifndef AIF_CHAT_TEMPLATE_H
 #define AIF_CHAT_TEMPLATE_H
@@ -21,15 +33,23 @@
 
 #define AIF_CHAT_TEMPLATE_MAX		(8u << 20)	/* rendered prompt, bytes */
 #define AIF_CHAT_TEMPLATE_SPEC_MAX	4096		/* a custom template, bytes */
+#define AIF_CHAT_TEMPLATE_TOKENS_MAX	32		/* special tokens of a template */
 
 /* Returns AIF_OK when `tmpl` (borrowed; NULL means "chatml") names a built-in or is a
- * well-formed custom template, else AIF_INVALID. For config checks at load time. */
+ * well-formed custom template with at most AIF_CHAT_TEMPLATE_TOKENS_MAX special
+ * tokens, else AIF_INVALID (AIF_NOMEM). For config checks at load time. */
 enum aif_err	aif_chat_template_check(const char *tmpl);
+
+/* Writes the special tokens of `tmpl` (as above) into out[cap], each followed by
+ * "\n", NUL-terminated. AIF_TOOBIG when they do not fit (out then holds those that
+ * did), AIF_INVALID a bad template, AIF_NOMEM. For tests and diagnostics. */
+enum aif_err	aif_chat_template_tokens(const char *tmpl, char *out, size_t cap);
 
 /* Renders `messages` (borrowed: a JSON array of {"role": string, "content": string |
  * array of text parts | null}) with `tmpl` (borrowed; NULL means "chatml"). The role
- * "developer" is rendered as "system"; text parts are joined with "\n"; a null or
- * missing content renders as ""; tool calls are not rendered.
+ * "developer" is rendered as "system"; text parts are joined with "\n", then the
+ * template's special tokens are removed from the content; a null or missing content
+ * renders as ""; names and tool calls are not rendered.
  * On AIF_OK *out is new (free with free(3)), NUL-terminated, and *out_len (may be NULL)
  * is its length. Errors: AIF_INVALID (bad template, not an array, a message that is not
  * an object, a role that is not a string, a content part that is not text),

@@ -114,16 +114,13 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
     size_t len, struct aif_engine_result *out)
 {
 	json_t *root, *usage;
-	const char *want = kind == AIF_KIND_EMBEDDING ? "data" : "choices";
 
 	if (status != 200) {
 		classify_status(status, body, len, out);
 		return;
 	}
 	root = json_loadb(body, len, 0, NULL);
-	if (root == NULL || !json_is_object(root) ||
-	    !json_is_array(json_object_get(root, want)) ||
-	    json_object_get(root, "error") != NULL) {
+	if (root == NULL || !aif_adapter_answer_ok(kind, root)) {
 		json_decref(root);
 		aif_adapter_bad_response(out, "a malformed response");
 		return;

@@ -175,3 +175,57 @@ aif_adapter_set_body(struct aif_engine_req *out, const json_t *body)
 	out->body_len = strlen(out->body);
 	return AIF_OK;
 }
+
+static int
+usage_ok(const json_t *usage)
+{
+	static const char *const counts[] = { "prompt_tokens", "completion_tokens",
+	    "total_tokens" };
+	const json_t *v;
+
+	if (usage == NULL || json_is_null(usage))
+		return 1;
+	if (!json_is_object(usage))
+		return 0;
+	for (size_t i = 0; i < AIF_NELEM(counts); i++)
+		if ((v = json_object_get(usage, counts[i])) != NULL &&
+		    (!json_is_integer(v) || json_integer_value(v) < 0))
+			return 0;
+	return 1;
+}
+
+int
+aif_adapter_answer_ok(enum aif_kind kind, const json_t *root)
+{
+	const json_t *arr, *e, *obj;
+	size_t i;
+
+	if (!json_is_object(root) || (json_object_get(root, "error") != NULL &&
+	    !json_is_null(json_object_get(root, "error"))))
+		return 0;
+	if ((obj = json_object_get(root, "object")) != NULL && json_is_string(obj) &&
+	    strcmp(json_string_value(obj), "error") == 0)
+		return 0;
+	if (!usage_ok(json_object_get(root, "usage")))
+		return 0;
+	arr = json_object_get(root, kind == AIF_KIND_EMBEDDING ? "data" : "choices");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return 0;
+	json_array_foreach(arr, i, e) {
+		if (!json_is_object(e))
+			return 0;
+		if (kind == AIF_KIND_EMBEDDING) {
+			const json_t *emb = json_object_get(e, "embedding");
+			if (!json_is_array(emb) && !json_is_string(emb))
+				return 0;
+			continue;
+		}
+		if (!json_is_integer(json_object_get(e, "index")) ||
+		    json_integer_value(json_object_get(e, "index")) < 0)
+			return 0;
+		if (kind == AIF_KIND_CHAT ? !json_is_object(json_object_get(e, "message")) :
+		    !json_is_string(json_object_get(e, "text")))
+			return 0;
+	}
+	return 1;
+}

@@ -77,13 +77,23 @@ load(const char *path)
 	return cfg;
 }
 
+/* The file loads as the programs load it, and every secret file it names passes the
+ * loader's checks (core/base/secret.h): what aif-worker or aif-api would refuse at
+ * start or reload is refused here, with the path and the reason, never the content. */
 static int
 cmd_config_check(const char *path)
 {
 	struct aif_config *cfg = load(path);
+	char errbuf[16384];
 
 	if (cfg == NULL)
 		return 1;
+	if (aif_cfg_load_secrets(cfg, AIF_CFG_SECRETS_ALL, errbuf, sizeof(errbuf)) !=
+	    AIF_OK) {
+		fprintf(stderr, "%s\n", errbuf);
+		aif_cfg_free(cfg);
+		return 1;
+	}
 	printf("%s: ok (%zu models, %zu roles)\n", path, cfg->nmodels, cfg->nroles);
 	aif_cfg_free(cfg);
 	return 0;

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "db.h"
 #include "doorbell.h"
+#include "esc.h"
 #include "jobs.h"
 #include "queue.h"
 #include "util.h"
@@ -24,11 +25,11 @@ usage(void)
 	exit(2);
 }
 
+/* A cell as printed: escaped (names, models, engine error texts come from outside). */
 static const char *
 v(const struct aif_dbrows *r, size_t row, size_t col)
 {
-	const char *s = aif_dbrows_get(r, row, col);
-	return s != NULL ? s : "-";
+	return aifctl_esc(aif_dbrows_get(r, row, col));
 }
 
 static int
@@ -141,7 +142,7 @@ aifctl_cmd_jobs(const struct aif_config *cfg, int argc, char **argv)
 	}
 	if ((strcmp(argv[1], "show") == 0 || strcmp(argv[1], "cancel") == 0) && argc == 3) {
 		if (aif_jobs_resolve(db, argv[2], &id) != AIF_OK)
-			fprintf(stderr, "aifctl: no job %s\n", argv[2]);
+			fprintf(stderr, "aifctl: no job %s\n", aifctl_esc(argv[2]));
 		else
 			rc = argv[1][0] == 's' ? show(db, id) : cancel(db, id);
 	} else if (strcmp(argv[1], "list") == 0) {

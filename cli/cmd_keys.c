@@ -2,12 +2,15 @@
  * (core/gate/keys.c) for operators. `create` and `rotate` print the new secret alone on the
  * first line of stdout (it is shown once), the details on stderr. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "esc.h"
 #include "keys.h"
+#include "text.h"
 #include "util.h"
 
 static void
@@ -76,6 +79,7 @@ create(const struct aif_config *cfg, struct aif_auth *auth, struct aif_db *db, i
 	};
 	struct aif_key_attrs a = { .rpm = -1, .tpm = -1, .monthly_budget_micros = -1,
 	    .max_priority = -1 };
+	const char *why = NULL;
 	enum aif_err err;
 	int ch;
 
@@ -93,11 +97,19 @@ create(const struct aif_config *cfg, struct aif_auth *auth, struct aif_db *db, i
 		default: usage();
 		}
 	}
-	if (a.name == NULL || a.role == NULL || strlen(a.name) > 128 ||
-	    (a.tenant != NULL && strlen(a.tenant) > 128))
+	if (a.name == NULL || a.role == NULL)
 		usage();
+	/* names and tenants: core/base/text.h (no control or invisible characters) */
+	if (!aif_name_valid(a.name, &why) ||
+	    (a.tenant != NULL && !aif_name_valid(a.tenant, &why))) {
+		fprintf(stderr, "aifctl: the %s %s (1 to 128 bytes of UTF-8 without control "
+		    "or invisible characters, no space at either end)\n",
+		    aif_name_valid(a.name, NULL) ? "tenant" : "name", why);
+		return AIF_CONFIG;
+	}
 	if (aif_cfg_role(cfg, a.role) == NULL) {
-		fprintf(stderr, "aifctl: no role '%s' in %s\n", a.role, cfg->path);
+		fprintf(stderr, "aifctl: no role '%s' in %s\n", aifctl_esc(a.role),
+		    cfg->path);
 		return AIF_CONFIG;
 	}
 	if ((err = aif_keys_create(auth, db, &a, out)) == AIF_OK)
@@ -127,18 +139,22 @@ list(struct aif_db *db, int json, json_t **out)
 	json_array_foreach(*out, i, k)
 		printf("%-6s %-12s %-20.20s %-10s %-16.16s %-8s %-8s %-12s %s\n",
 		    cell(k, "id", b[0], 32), cell(k, "key_prefix", b[1], 32),
-		    cell(k, "name", b[2], 32), cell(k, "role", b[3], 32),
-		    cell(k, "tenant", b[4], 32), cell(k, "rpm", b[5], 32),
+		    aifctl_esc(cell(k, "name", b[2], 32)),
+		    aifctl_esc(cell(k, "role", b[3], 32)),
+		    aifctl_esc(cell(k, "tenant", b[4], 32)), cell(k, "rpm", b[5], 32),
 		    cell(k, "tpm", b[6], 32), cell(k, "monthly_budget_micros", b[7], 32),
 		    json_is_true(json_object_get(k, "active")) ? "yes" : "no");
 	return AIF_OK;
 }
 
-/* aifctl keys rotate ID [--grace S]: the new secret, once. */
+/* aifctl keys rotate ID [--grace S]: the new secret, once. A key that is revoked or
+ * expired, or that already has a live successor, is refused with a message saying so
+ * (AIF_FORBIDDEN, AIF_CONFLICT: already said). */
 static enum aif_err
 rotate(struct aif_auth *auth, struct aif_db *db, int argc, char **argv, json_t **out)
 {
 	int64_t grace = 0;
+	uint64_t id, next = 0;
 	enum aif_err err;
 
 	if (argc == 5) {
@@ -146,9 +162,16 @@ rotate(struct aif_auth *auth, struct aif_db *db, int argc, char **argv, json_t *
 			usage();
 		grace = num(argv[4], 0, 30LL * 86400);
 	}
-	if ((err = aif_keys_rotate(auth, db, (uint64_t)num(argv[2], 1, INT64_MAX), grace,
-	    out)) == AIF_OK)
+	id = (uint64_t)num(argv[2], 1, INT64_MAX);
+	err = aif_keys_rotate(auth, db, id, grace, out, &next);
+	if (err == AIF_OK)
 		print_secret(*out);
+	else if (err == AIF_FORBIDDEN)
+		fprintf(stderr, "aifctl: key %" PRIu64 " is revoked or expired; only a live "
+		    "key can be rotated (create a new key instead)\n", id);
+	else if (err == AIF_CONFLICT)
+		fprintf(stderr, "aifctl: key %" PRIu64 " already has a live successor, key %"
+		    PRIu64 ": rotate that key, or revoke it first\n", id, next);
 	return err;
 }
 
@@ -186,7 +209,9 @@ aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv)
 		if ((err = aif_keys_revoke(db, (uint64_t)num(argv[2], 1, INT64_MAX))) == AIF_OK)
 			printf("revoked key %s (every aif-api refuses it within 2 s)\n", argv[2]);
 	} else if (strcmp(argv[1], "rotate") == 0 && (argc == 3 || argc == 5)) {
-		err = rotate(auth, db, argc, argv, &out);
+		if ((err = rotate(auth, db, argc, argv, &out)) == AIF_FORBIDDEN ||
+		    err == AIF_CONFLICT)
+			goto out;
 	} else {
 		usage();
 	}

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "esc.h"
 #include "jobs.h"
 #include "registry.h"
 #include "scaling.h"
@@ -26,11 +27,11 @@ usage(void)
 	exit(2);
 }
 
+/* A cell as printed: escaped (hosts, models, replicas, reasons come from outside). */
 static const char *
 c(const struct aif_dbrows *r, size_t row, size_t col)
 {
-	const char *s = aif_dbrows_get(r, row, col);
-	return s != NULL ? s : "-";
+	return aifctl_esc(aif_dbrows_get(r, row, col));
 }
 
 /* Rows as a JSON array of objects keyed by the statement's column names, each renamed

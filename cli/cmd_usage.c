@@ -11,25 +11,10 @@
 
 #include "commands.h"
 #include "db.h"
+#include "esc.h"
+#include "text.h"
 #include "usage.h"
 #include "util.h"
-
-/* A CSV field (RFC 4180): in double quotes, a quote inside doubled; cut to fit cap. */
-static const char *
-csv_quote(const char *v, char *buf, size_t cap)
-{
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (; v != NULL && *v != '\0' && o + 4 < cap; v++) {
-		if (*v == '"')
-			buf[o++] = '"';
-		buf[o++] = *v;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
 
 static void
 usage(void)
@@ -83,7 +68,8 @@ print_json(const struct aif_dbrows *rows, const char *by)
 	json_decref(a);
 }
 
-/* A table for people, or CSV (RFC 4180) for spreadsheets. */
+/* A table for people, or CSV (RFC 4180) for spreadsheets, its cells neutralised against
+ * formula injection (core/base/text.h, aif_csv_cell). */
 static void
 print_rows(const struct aif_dbrows *rows, const char *by, int csv)
 {
@@ -99,13 +85,14 @@ print_rows(const struct aif_dbrows *rows, const char *by, int csv)
 		const char *out = aif_dbrows_get(rows, r, AIF_US_COMPLETION_TOKENS);
 		const char *total = aif_dbrows_get(rows, r, AIF_US_TOTAL_TOKENS);
 		const char *cost = aif_dbrows_get(rows, r, AIF_US_COST_MICROS);
-		char m[40], q[600];
+		char m[40], q[AIFCTL_ESC_CAP];
 		money(cost, m, sizeof(m));
+		/* names and tenants come from outside: escaped, and no formula cells */
 		if (csv)
-			printf("%s,%s,%s,%s,%s,%s\n", csv_quote(name, q, sizeof(q)), jobs, in,
-			    out, total, cost);
+			printf("%s,%s,%s,%s,%s,%s\n", aif_csv_cell(name, q, sizeof(q)), jobs,
+			    in, out, total, cost);
 		else
-			printf("%-34.34s %8s %12s %12s %12s %16s %14s\n", name ? name : "-",
+			printf("%-34.34s %8s %12s %12s %12s %16s %14s\n", aifctl_esc(name),
 			    jobs, in, out, total, cost, m);
 	}
 }

@@ -1,8 +1,9 @@
 /* admit.c -- POST /v1/chat/completions, /v1/completions and /v1/embeddings: admission
  * as an ordered table of phases, as nginx runs its phase handlers:
  *
- *   content type -> body -> parse -> model and role -> headers -> PII -> request hash
- *   -> idempotency -> rate limits -> budget -> enqueue -> answer
+ *   content type -> body -> parse -> model and role (and what the request may cost)
+ *   -> headers -> PII -> request hash -> idempotency -> tenant's queue cap
+ *   -> rate limits -> budget -> enqueue -> answer
  *
  * Each phase is a short function that returns AIF_OK to go on, or refuses the request
  * with an error of the table (apierr.h) written into the admission. A phase may also
@@ -42,6 +43,11 @@ struct admission {
 	int			 prio;
 	int			 async;
 	int64_t			 max_out;	/* the answer's worst case, in tokens */
+	int64_t			 prompt_bound;	/* the prompt's worst case, in tokens */
+	int64_t			 wait_ms;	/* the caller waits at most this */
+	int			 explicit_wait;	/* X-Request-Timeout was given */
+	int			 zero_retention; /* the model's or the role's */
+	unsigned char		 relay_secret[AIF_RELAY_SECRET_BYTES];
 	char			*pii_json;	/* new, or NULL */
 	char			*stored;	/* the masked request as stored, new */
 	unsigned char		 sha[SHA256_DIGEST_LENGTH];
@@ -122,6 +128,44 @@ parse(struct admission *a)
 	return aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err);
 }
 
+/* What the request may cost at most, before a job exists: the choices it asks for
+ * (prompts x max(n, best_of)) within server.max_choices; the completion limit the
+ * engine will apply (the request's, else the model's cap, which is then written into
+ * the request so that the engine applies it too); an embedding answer that must be
+ * larger than server.max_answer_bytes is refused (every number takes 4 bytes or more
+ * in JSON: "0.0,"). */
+static enum aif_err
+bounds(struct admission *a)
+{
+	struct aif_oai_req *o = &a->oreq;
+	const struct aif_config *cfg = a->r->cfg;
+	int64_t choices = aif_sat_mul(o->prompts, o->choices_per_prompt), limit, dims;
+	char n1[24], n2[24];
+
+	if (a->kind != AIF_KIND_EMBEDDING && choices > cfg->server.max_choices) {
+		snprintf(n1, sizeof(n1), "%lld", (long long)choices);
+		snprintf(n2, sizeof(n2), "%d", cfg->server.max_choices);
+		return DENY(a, AIF_E_TOO_MANY_CHOICES, o->prompts > 1 ? "prompt" : "n", n1, n2);
+	}
+	if (a->kind == AIF_KIND_EMBEDDING) {
+		dims = json_integer_value(json_object_get(o->body, "dimensions"));
+		if (aif_sat_mul(aif_sat_mul(o->prompts, dims), 4) >
+		    (int64_t)cfg->server.max_answer_bytes) {
+			snprintf(n1, sizeof(n1), "%zu", cfg->server.max_answer_bytes);
+			return DENY(a, AIF_E_ANSWER_WOULD_BE_TOO_LARGE, "dimensions", n1);
+		}
+		a->max_out = 0;
+		return AIF_OK;
+	}
+	limit = o->max_tokens > 0 ? o->max_tokens : a->model->max_output_tokens;
+	if (o->max_tokens <= 0 && json_object_set_new(o->body, "max_tokens",
+	    json_integer(limit)) != 0)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	o->max_tokens = limit;
+	a->max_out = aif_oai_completion_bound(o, limit);
+	return AIF_OK;
+}
+
 /* The model exists, the role may use it, it serves this kind, the output fits. */
 static enum aif_err
 model(struct admission *a)
@@ -145,13 +189,63 @@ model(struct admission *a)
 	}
 	if (o->stream && a->kind == AIF_KIND_EMBEDDING)
 		return DENY0(a, AIF_E_STREAM_UNSUPPORTED_KIND, "stream");
-	/* worst case: every output token the request allows */
-	a->max_out = a->kind == AIF_KIND_EMBEDDING ? 0 : o->max_tokens > 0 ? o->max_tokens :
-	    a->model->max_output_tokens;
+	a->zero_retention = a->model->zero_retention || (a->role != NULL &&
+	    a->role->zero_retention);
+	return bounds(a);
+}
+
+/* 1 when s is 1..max bytes of printable ASCII (0x20..0x7e): what a header value that
+ * reaches the database and the logs may be. */
+static int
+printable_ascii(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= max || (unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+			return 0;
+	return n > 0;
+}
+
+/* X-Request-Timeout: seconds (1..3600, up to 3 decimals) the caller waits at most;
+ * without it a sync or stream request waits server.sync_timeout_ms. The job is not run
+ * when it was not claimed by then. */
+static enum aif_err
+request_timeout(struct admission *a)
+{
+	const char *h = param(a, "HTTP_X_REQUEST_TIMEOUT"), *dot;
+	int64_t whole, frac = 0, scale = 1000;
+	char ip[16];
+
+	a->wait_ms = a->r->cfg->server.sync_timeout_ms;
+	if (h == NULL)
+		return AIF_OK;
+	if ((dot = strchr(h, '.')) == NULL)
+		dot = h + strlen(h);
+	if ((size_t)(dot - h) >= sizeof(ip))
+		return AIF_INVALID;
+	memcpy(ip, h, (size_t)(dot - h));
+	ip[dot - h] = '\0';
+	if (aif_parse_i64(ip, 0, 3600, &whole) != 0)
+		return AIF_INVALID;
+	if (*dot == '.') {
+		const char *p = dot + 1;
+		if (*p == '\0' || strlen(p) > 3 || strspn(p, "0123456789") != strlen(p))
+			return AIF_INVALID;
+		for (; *p; p++) {
+			scale /= 10;
+			frac += (*p - '0') * scale;
+		}
+	}
+	if (whole * 1000 + frac < 1000 || whole * 1000 + frac > 3600000)
+		return AIF_INVALID;
+	a->wait_ms = whole * 1000 + frac;
+	a->explicit_wait = 1;
 	return AIF_OK;
 }
 
-/* Idempotency-Key, X-Priority (clamped to the key's or role's cap) and Prefer. */
+/* Idempotency-Key, X-Request-Timeout, X-Priority (clamped to the key's or role's cap)
+ * and Prefer. */
 static enum aif_err
 headers(struct admission *a)
 {
@@ -161,11 +255,12 @@ headers(struct admission *a)
 	int64_t v;
 
 	a->idem = param(a, "HTTP_IDEMPOTENCY_KEY");
-	if (a->idem != NULL && (strlen(a->idem) == 0 ||
-	    strlen(a->idem) > IDEMPOTENCY_KEY_MAX)) {
+	if (a->idem != NULL && !printable_ascii(a->idem, IDEMPOTENCY_KEY_MAX)) {
 		snprintf(max, sizeof(max), "%d", IDEMPOTENCY_KEY_MAX);
 		return DENY(a, AIF_E_IDEMPOTENCY_KEY_INVALID, "Idempotency-Key", max);
 	}
+	if (request_timeout(a) != AIF_OK)
+		return DENY0(a, AIF_E_REQUEST_TIMEOUT_INVALID, "X-Request-Timeout");
 	a->prio = a->r->cfg->queue.default_priority;
 	if (h != NULL) {
 		if (aif_parse_i64(h, 0, 9, &v) != 0)
@@ -175,6 +270,9 @@ headers(struct admission *a)
 	if (a->prio > cap)
 		a->prio = cap;
 	a->async = prefer != NULL && strcasestr(prefer, "respond-async") != NULL;
+	/* nothing is kept to fetch later: the answer goes to the request that waits */
+	if (a->async && a->zero_retention)
+		return DENY(a, AIF_E_ZERO_RETENTION_ASYNC, "Prefer", a->model->id);
 	return AIF_OK;
 }
 
@@ -191,23 +289,24 @@ count_pii(const struct aif_pii_counts *c)
 	}
 }
 
-/* Personal data is masked before anything is stored, logged or sent. */
+/* Personal data is masked before anything is stored, logged or sent: every string of
+ * the body; in a control field (stop, tools, ...) it refuses the request instead. */
 static enum aif_err
 pii(struct admission *a)
 {
 	struct aif_pii_counts counts;
-	char blocked[64];
+	struct aif_pii_refusal why;
 	enum aif_err err;
 
 	aif_pii_counts_init(&counts);
-	err = aif_pii_mask_request(a->r->pii, a->model->id, a->who->role, a->kind,
-	    a->oreq.body, &counts, blocked, sizeof(blocked));
+	err = aif_pii_screen_request(a->r->pii, a->model->id, a->who->role, a->kind,
+	    a->oreq.body, &counts, &why);
 	count_pii(&counts);
 	switch (err) {
 	case AIF_OK:
 		break;
 	case AIF_FORBIDDEN:
-		aif_pii_block_error(blocked, &a->err);
+		aif_pii_refusal_error(&why, &a->err);
 		return AIF_FORBIDDEN;
 	case AIF_INVALID:
 		return DENY0(a, AIF_E_INVALID_UTF8, NULL);
@@ -234,6 +333,8 @@ serialise(struct admission *a)
 	if ((a->stored = json_dumps(a->oreq.body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	SHA256((const unsigned char *)a->stored, strlen(a->stored), a->sha);
+	/* what the engine is sent bounds what its prompt can be */
+	a->prompt_bound = aif_oai_prompt_bound(&a->oreq, strlen(a->stored));
 	return AIF_OK;
 }
 
@@ -242,10 +343,12 @@ static enum aif_err
 park(struct admission *a, uint64_t id, int include_usage, int attach)
 {
 	struct req *r = a->r;
-	int64_t deadline = aif_now_ms() + r->cfg->server.sync_timeout_ms;
+	int64_t deadline = aif_now_ms() + a->wait_ms;
 
 	if ((a->oreq.stream ? streams_park(r->api, id, &r->reply, a->kind, include_usage,
-	    deadline) : completer_park(r->api, id, &r->reply, deadline)) != 0)
+	    deadline, attach ? NULL : a->relay_secret) :
+	    completer_park(r->api, id, &r->reply, deadline,
+	    attach || !a->zero_retention ? NULL : a->relay_secret)) != 0)
 		return attach ? DENY(a, AIF_E_TOO_MANY_WAITING_ATTACH, NULL, r->reply.job_id) :
 		    DENY(a, AIF_E_TOO_MANY_WAITING, NULL, r->reply.job_id, r->reply.job_id);
 	r->parked = 1;
@@ -266,12 +369,10 @@ attach(struct admission *a, uint64_t id, const char *public_id)
 	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
 	reply_header(&r->reply, "x-aif-idempotent-replay", "true");
 	if (a->async) {
-		if (aif_jobs_view_public(r->db, public_id, a->who->key_id, &v) != AIF_OK)
+		if (aif_jobs_view_public(r->db, public_id, a->who->lineage_id, &v) != AIF_OK)
 			return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
-		json_t *j = job_json(v);
+		reply_job(&r->reply, r->db, v, 202, NULL);
 		aif_jobs_views_free(v, 1);
-		reply_json(&r->reply, 202, NULL, j);
-		json_decref(j);
 		a->done = 1;
 		return AIF_OK;
 	}
@@ -293,7 +394,7 @@ find_existing(struct admission *a, int must)
 	int same = 0;
 	enum aif_err err;
 
-	err = aif_jobs_find_idempotent(a->r->db, a->who->key_id, a->idem, a->sha,
+	err = aif_jobs_find_idempotent(a->r->db, a->who->lineage_id, a->idem, a->sha,
 	    a->r->cfg->queue.idempotency_window_s, &old, old_pid, &same);
 	if (err == AIF_OK && same)
 		return attach(a, old, old_pid);
@@ -316,6 +417,30 @@ idempotency(struct admission *a)
 	return find_existing(a, 0);
 }
 
+/* queue.max_queued_per_tenant: one tenant (or a key without one) cannot fill the
+ * queue; its jobs over the cap wait at the door with a 429. */
+static enum aif_err
+queue_cap(struct admission *a)
+{
+	const struct aif_tenant *t = aif_cfg_tenant(a->r->cfg, a->who->tenant);
+	int cap = t != NULL && t->max_queued >= 0 ? t->max_queued :
+	    a->r->cfg->queue.max_queued_per_tenant;
+	int64_t n = 0;
+	char num[24];
+
+	if (cap <= 0)
+		return AIF_OK;
+	if (aif_jobs_count_queued(a->r->db, a->who->tenant[0] ? a->who->tenant : NULL,
+	    a->who->key_id, &n) != AIF_OK)
+		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
+	if (n < cap)
+		return AIF_OK;
+	aif_metrics_add("aif_tenant_queue_refusals_total", "", 1);
+	reply_header(&a->r->reply, "Retry-After", "1");
+	snprintf(num, sizeof(num), "%d", cap);
+	return DENY(a, AIF_E_TENANT_QUEUE_FULL, NULL, num);
+}
+
 static enum aif_err
 rate_limits(struct admission *a)
 {
@@ -324,7 +449,7 @@ rate_limits(struct admission *a)
 	int allowed = 1;
 
 	aif_rl_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant),
-	    a->oreq.prompt_tokens_estimate + a->max_out, &a->limits);
+	    aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out), &a->limits);
 	if (aif_rl_apply(a->r->db, &a->limits, &allowed) != AIF_OK)
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
 	aif_rl_headers(&a->limits, a->r->reply.headers, sizeof(a->r->reply.headers));
@@ -348,7 +473,7 @@ static enum aif_err
 budget(struct admission *a)
 {
 	aif_budget_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant), a->model,
-	    a->oreq.prompt_tokens_estimate, a->max_out, &a->budget);
+	    a->prompt_bound, a->max_out, &a->budget);
 	return AIF_OK;
 }
 
@@ -357,7 +482,7 @@ enqueue(struct admission *a)
 {
 	struct req *r = a->r;
 	struct aif_job_new job = {
-		.api_key_id = a->who->key_id,
+		.api_key_id = a->who->lineage_id,
 		.tenant = a->who->tenant,
 		.model = a->model->id,
 		.kind = a->kind,
@@ -373,12 +498,22 @@ enqueue(struct admission *a)
 		.request_len = strlen(a->stored),
 		.pii_counts = a->pii_json,
 		.request_sha256 = a->sha,
-		.tokens_charged = a->oreq.prompt_tokens_estimate + a->max_out,
+		.tokens_charged = aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
 		.budget_hold_micros = a->budget.hold_micros,
 		.nbudget = a->budget.n,
+		.prompt_tokens_bound = a->prompt_bound,
+		.completion_tokens_bound = a->max_out,
+		/* an async job without X-Request-Timeout waits for its poller as long as
+		   it takes; a caller that waits gives up at its deadline */
+		.wait_ms = a->async && !a->explicit_wait ? 0 : a->wait_ms,
+		.zero_retention = a->zero_retention,
+		.relay_secret = a->oreq.stream || a->zero_retention ? a->relay_secret : NULL,
 	};
 	enum aif_err err;
 
+	if ((a->oreq.stream || a->zero_retention) &&
+	    aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
 	err = enqueue_job(r->api, &job, &a->id, a->public_id);
 	switch (err) {
@@ -391,6 +526,10 @@ enqueue(struct admission *a)
 	case AIF_CONFLICT:
 		/* a concurrent request with the same key won the insert: join it */
 		return find_existing(a, 1);
+	case AIF_DB:
+	case AIF_TOOBIG:
+		/* the database refused this request's data (its batch went in without it) */
+		return DENY0(a, AIF_E_REQUEST_NOT_STORABLE, NULL);
 	default:
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
 	}
@@ -406,7 +545,7 @@ answer(struct admission *a)
 
 	if (a->async) {
 		struct aif_job_view v = { .id = a->id, .kind = a->kind, .priority = a->prio,
-		    .created_at = aif_unix_now() };
+		    .created_at = aif_unix_now(), .response_len = -1 };
 		char loc[128];
 		aif_strlcpy(v.public_id, a->public_id, sizeof(v.public_id));
 		aif_strlcpy(v.model, a->model->id, sizeof(v.model));
@@ -437,6 +576,7 @@ static const struct phase {
 	{ "pii", pii },
 	{ "serialise", serialise },
 	{ "idempotency", idempotency },
+	{ "queue_cap", queue_cap },
 	{ "rate_limits", rate_limits },
 	{ "budget", budget },
 	{ "enqueue", enqueue },

@@ -58,6 +58,7 @@ struct api {
 	int			 listen_fd;
 	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];
 	int			 doorbell_fd;		/* workers ring us here */
+	struct aif_doorbell_file doorbell_file;	/* removed only while ours */
 	int			 sender_fd;		/* we ring workers from here */
 	volatile sig_atomic_t	 stopping;
 	/* subsystems (main.c starts and stops them in order) */
@@ -113,6 +114,13 @@ void	reply_refuse(struct reply *rp, enum aif_apierr e, const char *param,
 void	reply_json(struct reply *rp, int status, const char *headers, json_t *v);
 /* Appends one header line ("Name: value\r\n") to the reply's extra headers. */
 void	reply_header(struct reply *rp, const char *name, const char *value);
+/* Writes the head of a JSON response of `len` body bytes (the caller writes the body
+ * and finishes the request). */
+void	reply_send_head(struct reply *rp, int status, const char *headers, size_t len);
+/* The whole HTTP response of error `err` as bytes (new, *outlen set), for a request
+ * whose output is written elsewhere (streams); NULL on no memory. */
+char	*reply_render_error(const struct reply *rp, const struct aif_error *err,
+	    size_t *outlen);
 
 /* router.c */
 void	api_handle(struct req *r);
@@ -137,7 +145,13 @@ void	route_jobs(struct req *r, const struct aif_principal *who);
 /* The job object of a view (new reference), and the answer a sync call gets for a
  * finished job. */
 json_t	*job_json(const struct aif_job_view *v);
-void	reply_job_outcome(struct reply *rp, const struct aif_job_view *v);
+/* Answers with the job object of v (status, extra headers): its stored answer, read
+ * from db in pieces, in the "response" field. */
+void	reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
+	    int status, const char *headers);
+/* Answers a waiting synchronous request with the outcome of its job: the stored answer
+ * as stored (read from db in pieces), or the job's error. */
+void	reply_job_outcome(struct reply *rp, struct aif_db *db, const struct aif_job_view *v);
 
 /* parked.c: the parked requests, sync and stream, by job id. */
 int	parked_start(struct api *api);
@@ -145,18 +159,22 @@ void	parked_stop(struct api *api, int grace_ms);
 
 /* completer.c: parks sync request rp (moved: the caller must not touch rp->fcgi
  * afterwards) until job `id` is final or `deadline_ms` (monotonic) passes. Returns 0,
- * or -1 when the table is full (the caller still owns the reply then). */
+ * or -1 when the table is full (the caller still owns the reply then). relay_secret
+ * (or NULL): the job's, for a zero-retention answer that arrives over the relay. */
 int	completer_start(struct api *api);
 void	completer_stop(struct api *api, int grace_ms);
 int	completer_park(struct api *api, uint64_t id, const struct reply *rp,
-	    int64_t deadline_ms);
+	    int64_t deadline_ms, const unsigned char *relay_secret);
 
 /* streams.c: parks a streamed request of `kind` (moved on success; -1 when full and
- * the caller keeps rp). */
+ * the caller keeps rp). relay_secret (AIF_RELAY_SECRET_BYTES, copied) is the job's key
+ * material for checking its relay frames; NULL when this request cannot know it (an
+ * idempotent attach): then the stream is finished from the job row. */
 int	streams_start(struct api *api);
 void	streams_stop(struct api *api, int grace_ms);
 int	streams_park(struct api *api, uint64_t id, const struct reply *rp,
-	    enum aif_kind kind, int include_usage, int64_t deadline_ms);
+	    enum aif_kind kind, int include_usage, int64_t deadline_ms,
+	    const unsigned char *relay_secret);
 
 /* enqueuer.c: group commit of enqueues (one transaction for concurrent requests).
  * enqueue_job blocks until its job is committed; results as aif_queue_enqueue. */

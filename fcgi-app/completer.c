@@ -28,13 +28,18 @@ struct completer {
 };
 
 int
-completer_park(struct api *api, uint64_t id, const struct reply *rp, int64_t deadline_ms)
+completer_park(struct api *api, uint64_t id, const struct reply *rp, int64_t deadline_ms,
+    const unsigned char *relay_secret)
 {
 	struct parked *p = calloc(1, sizeof(*p));
 	int finished = 0;
 
 	if (p == NULL)
 		return -1;
+	if (relay_secret != NULL) {
+		memcpy(p->relay_secret, relay_secret, AIF_RELAY_SECRET_BYTES);
+		p->has_secret = 1;
+	}
 	p->id = id;
 	p->deadline_ms = deadline_ms;
 	p->seen_ms = aif_now_ms();
@@ -51,6 +56,14 @@ completer_park(struct api *api, uint64_t id, const struct reply *rp, int64_t dea
 		(void)aif_doorbell_ring_patient(api->sender_fd, api->doorbell_path, msg, n, 20);
 	}
 	return 0;
+}
+
+/* 1 when job v's answer comes over the relay, not from its row (zero retention): the
+ * stream thread answers its request (streams.c). */
+static int
+relayed(const struct aif_job_view *v)
+{
+	return v->zero_retention && v->response_len < 0 && strcmp(v->state, "succeeded") == 0;
 }
 
 /* Answers the taken requests from their job rows; those not final go back. */
@@ -73,12 +86,12 @@ answer(struct api *api, struct parked **taken, size_t n)
 		for (size_t k = 0; err == AIF_OK && k < nv; k++)
 			if (views[k].id == taken[i]->id)
 				v = &views[k];
-		if (v == NULL) {
+		if (v == NULL || relayed(v)) {
 			parked_return(api->parked, taken[i]);
 			continue;
 		}
-		reply_job_outcome(&taken[i]->reply, v);
-		free(taken[i]);
+		reply_job_outcome(&taken[i]->reply, c->db, v);
+		parked_free(taken[i]);
 	}
 	aif_jobs_views_free(views, nv);
 }
@@ -90,13 +103,17 @@ answer_all(struct api *api, struct parked **taken, size_t n)
 		answer(api, taken + off, n - off < FETCH_MAX ? n - off : FETCH_MAX);
 }
 
-/* Late: 504 (the job goes on), or 503 when the gateway stops. Frees p. */
+/* Late: a job that never started is not run (504 request_expired); one that started
+ * goes on (504 job_timeout, poll it); 503 when the gateway stops. Frees p. */
 static void
-late_reply(struct parked *p, int stopping)
+late_reply(struct api *api, struct parked *p, int stopping)
 {
-	REFUSE(&p->reply, stopping ? AIF_E_GATEWAY_RESTARTING : AIF_E_JOB_TIMEOUT, NULL,
-	    p->reply.job_id, p->reply.job_id);
-	free(p);
+	if (!stopping && aif_queue_expire(api->completer->db, p->id) == AIF_OK)
+		REFUSE(&p->reply, AIF_E_REQUEST_EXPIRED, NULL, p->reply.job_id);
+	else
+		REFUSE(&p->reply, stopping ? AIF_E_GATEWAY_RESTARTING : AIF_E_JOB_TIMEOUT, NULL,
+		    p->reply.job_id, p->reply.job_id);
+	parked_free(p);
 }
 
 static int
@@ -140,11 +157,11 @@ poll_parked(struct api *api, int64_t older_than, int64_t now)
 	if (n == 0 || aif_jobs_final_views(c->db, ids, n, &views, &nv) != AIF_OK)
 		return;
 	for (size_t k = 0; k < nv; k++) {
-		struct parked *p = parked_take(api->parked, views[k].id, 0);
-		if (p != NULL) {
-			reply_job_outcome(&p->reply, &views[k]);
-			free(p);
-		}
+		struct parked *p;
+		if (relayed(&views[k]) || (p = parked_take(api->parked, views[k].id, 0)) == NULL)
+			continue;
+		reply_job_outcome(&p->reply, c->db, &views[k]);
+		parked_free(p);
 	}
 	aif_jobs_views_free(views, nv);
 }
@@ -162,7 +179,7 @@ expire(struct api *api, int64_t now, int stopping)
 		while ((n = parked_take_if(api->parked, 0, expired, &when, taken,
 		    FETCH_MAX)) > 0)
 			for (size_t i = 0; i < n; i++)
-				late_reply(taken[i], stopping);
+				late_reply(api, taken[i], stopping);
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +76,19 @@ holder_load(const char *path, int owned, char *errbuf, size_t errlen)
 	return h;
 }
 
+/* Keys read only at start (config_diff.c) keep their running value through a reload:
+ * say so, one line per key that the new file changes. */
+static void
+warn_boot_only(const struct api *api, const struct aif_config *next)
+{
+	const char *keys[32];
+	size_t n = aif_cfg_api_boot_changes(api->cfg, next, keys, AIF_NELEM(keys));
+
+	for (size_t i = 0; i < n && i < AIF_NELEM(keys); i++)
+		aif_warn("msg=\"reload cannot change this key; restart aif-api to apply it\""
+		    " key=%s", keys[i]);
+}
+
 /* SIGHUP: a new config for new requests; in-flight ones finish on theirs. An invalid
  * file is refused, its errors logged with file:line:column, the old one stays. */
 static void
@@ -99,6 +113,7 @@ reload(struct api *api, const char *path)
 	api_cfg_release(api, old);
 	aif_info("msg=\"config reloaded\" path=%s models=%zu roles=%zu", path,
 	    h->cfg->nmodels, h->cfg->nroles);
+	warn_boot_only(api, h->cfg);
 	(void)aif_sd_notify("READY=1");
 }
 
@@ -191,6 +206,7 @@ usage(void)
 static void *
 acceptor(void *arg)
 {
+	static const struct timeval send_timeout = { 10, 0 };
 	struct api *api = arg;
 	struct aif_db *db = NULL;
 
@@ -217,6 +233,10 @@ acceptor(void *arg)
 				break;
 			continue;
 		}
+		/* a write to nginx never waits long: nginx buffers answers, and a stream's
+		   output is non-blocking (fcgi_out.h); this bounds any other case */
+		(void)setsockopt(fr->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout,
+		    sizeof(send_timeout));
 		struct cfg_holder *h = api_cfg_acquire(api);
 		memset(&r, 0, sizeof(r));
 		r.api = api;
@@ -291,7 +311,8 @@ open_endpoints(struct api *api, const char *listen)
 	n = snprintf(api->doorbell_path, sizeof(api->doorbell_path), "%s/api-%ld.sock",
 	    api->cfg->server.run_dir, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(api->doorbell_path) ||
-	    aif_doorbell_bind(api->doorbell_path, &api->doorbell_fd) != AIF_OK ||
+	    aif_doorbell_bind_owned(api->doorbell_path, &api->doorbell_fd,
+	    &api->doorbell_file) != AIF_OK ||
 	    (api->sender_fd = aif_doorbell_sender()) < 0) {
 		aif_error("msg=\"cannot bind doorbell\" path=%s", api->doorbell_path);
 		return -1;
@@ -343,8 +364,8 @@ close_endpoints(struct api *api, const char *listen)
 		close(api->listen_fd);
 	if (listen != NULL && strcmp(listen, "systemd") != 0 && strcmp(listen, "fd:0") != 0)
 		(void)unlink(listen);
-	aif_doorbell_close(api->doorbell_fd, api->doorbell_fd >= 0 ? api->doorbell_path :
-	    NULL);
+	aif_doorbell_close_owned(api->doorbell_fd, api->doorbell_fd >= 0 ?
+	    api->doorbell_path : NULL, &api->doorbell_file);
 	if (api->sender_fd >= 0)
 		close(api->sender_fd);
 	aif_auth_free(api->auth);

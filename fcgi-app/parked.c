@@ -169,19 +169,19 @@ parked_take_or_finished(struct parked_table *t, uint64_t id)
 }
 
 void
-parked_early_frame(struct parked_table *t, uint64_t id, uint32_t type,
-    const char *payload, uint32_t len)
+parked_early_frame(struct parked_table *t, const struct aif_relay_header *h,
+    const char *payload)
 {
+	uint32_t len = h->len;
 	struct early_frame *f;
 	struct early *e;
 
 	pthread_mutex_lock(&t->mu);
 	while (t->early_bytes + len > PARKED_EARLY_BYTES && t->oldest != NULL)
 		early_drop(t, t->oldest);
-	if ((e = early_get(t, id, aif_now_ms())) != NULL &&
+	if ((e = early_get(t, h->job, aif_now_ms())) != NULL &&
 	    (f = malloc(sizeof(*f) + (size_t)len + 1)) != NULL) {
-		f->type = type;
-		f->len = len;
+		f->h = *h;
 		f->next = NULL;
 		memcpy(f->payload, payload, len);
 		f->payload[len] = '\0';
@@ -351,4 +351,13 @@ parked_stop(struct api *api, int grace_ms)
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 	api->parked = NULL;
+}
+
+void
+parked_free(struct parked *p)
+{
+	if (p == NULL)
+		return;
+	free(p->result);
+	free(p);
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "fcgi_out.h"
+#include "relay_proto.h"
 
 #define PARKED_EARLY_MAX	4096		/* jobs with early notes */
 #define PARKED_EARLY_BYTES	(32u << 20)	/* bytes of early frames */
@@ -29,15 +31,26 @@ struct parked {
 	int		 headers_sent;
 	int		 chunks;	/* relayed so far */
 	int		 conn;		/* the relay connection that sends, -1 */
+	int		 has_secret;	/* relay_secret is the job's (frames can be checked) */
+	unsigned char	 relay_secret[AIF_RELAY_SECRET_BYTES];
+	uint32_t	 attempt;	/* of the last BEGIN, 0 before one */
+	uint32_t	 key_attempt;	/* the attempt `key` belongs to, 0: none yet */
+	unsigned char	 key[AIF_RELAY_KEY_LEN];
+	struct fcgi_out	 out;		/* the client's connection, written without
+					   blocking (fcgi_out.h) */
+	int		 blocked;	/* on the stream thread's list of waiting output */
+	int		 paused;	/* PAUSE sent to the worker (flow control) */
+	/* sync only: a zero-retention answer arriving over the relay */
+	char		*result;
+	size_t		 result_len;
 	struct parked	*next;		/* hash chain */
 };
 
-/* A frame that came before its stream was parked. */
+/* A frame that came before its stream was parked (checked when it is). */
 struct early_frame {
-	uint32_t		 type;
-	uint32_t		 len;
+	struct aif_relay_header	 h;
 	struct early_frame	*next;
-	char			 payload[];	/* len bytes + NUL */
+	char			 payload[];	/* h.len bytes + NUL */
 };
 
 /* Inserts p (ownership moves to the table) unless `max` requests of its kind are
@@ -74,12 +87,15 @@ size_t		 parked_count(struct parked_table *t, int stream);
 /* Early notes: job id finished (a bell for nobody parked), or a frame of its stream
  * came (copied; dropped when the notes are over their bounds). */
 void		 parked_early_finished(struct parked_table *t, uint64_t id);
-void		 parked_early_frame(struct parked_table *t, uint64_t id, uint32_t type,
-		    const char *payload, uint32_t len);
+void		 parked_early_frame(struct parked_table *t, const struct aif_relay_header *h,
+		    const char *payload);
 
 /* Forgets notes older than PARKED_EARLY_TTL_MS. */
 void		 parked_early_expire(struct parked_table *t, int64_t now);
 
 void		 parked_frames_free(struct early_frame *f);
+
+/* Frees a sync request's entry taken out of the table (its reply already sent). */
+void		 parked_free(struct parked *p);
 
 #endif

@@ -22,17 +22,15 @@ count_response(const struct reply *rp, int status)
 	aif_metrics_add("aif_requests_total", labels, 1);
 }
 
-void
-reply_send(struct reply *rp, int status, const char *headers, const char *body,
-    size_t len)
-{
-	char head[2048];
-	int n;
+static const char *error_headers(const struct reply *, const struct aif_error *);
 
-	if (rp->fcgi == NULL)
-		return;
-	count_response(rp, status);
-	n = snprintf(head, sizeof(head),
+/* The head of a JSON response (status line and headers, through the blank line) into
+ * head; returns its length, or -1 when it does not fit. */
+static int
+format_head(const struct reply *rp, int status, const char *headers, size_t len,
+    char *head, size_t cap)
+{
+	int n = snprintf(head, cap,
 	    "Status: %d %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Cache-Control: no-store\r\n"
@@ -44,7 +42,21 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	    status, aif_http_reason(status), rp->request_id,
 	    rp->job_id[0] ? "x-aif-job-id: " : "", rp->job_id, rp->job_id[0] ? "\r\n" : "",
 	    rp->headers, headers != NULL ? headers : "", len);
-	if (n > 0 && (size_t)n < sizeof(head)) {
+
+	return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+void
+reply_send(struct reply *rp, int status, const char *headers, const char *body,
+    size_t len)
+{
+	char head[2048];
+	int n;
+
+	if (rp->fcgi == NULL)
+		return;
+	count_response(rp, status);
+	if ((n = format_head(rp, status, headers, len, head, sizeof(head))) > 0) {
 		FCGX_PutStr(head, n, rp->fcgi->out);
 		if (len > 0)
 			FCGX_PutStr(body, (int)len, rp->fcgi->out);
@@ -52,6 +64,41 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	FCGX_Finish_r(rp->fcgi);
 	free(rp->fcgi);
 	rp->fcgi = NULL;
+}
+
+void
+reply_send_head(struct reply *rp, int status, const char *headers, size_t len)
+{
+	char head[2048];
+	int n;
+
+	if (rp->fcgi == NULL)
+		return;
+	count_response(rp, status);
+	if ((n = format_head(rp, status, headers, len, head, sizeof(head))) > 0)
+		FCGX_PutStr(head, n, rp->fcgi->out);
+}
+
+char *
+reply_render_error(const struct reply *rp, const struct aif_error *err, size_t *outlen)
+{
+	char head[2048], *body = aif_error_render(err, AIF_SURFACE_OPENAI), *out = NULL;
+	size_t blen;
+	int n;
+
+	*outlen = 0;
+	if (body == NULL)
+		return NULL;
+	blen = strlen(body);
+	count_response(rp, err->status);
+	if ((n = format_head(rp, err->status, error_headers(rp, err), blen, head,
+	    sizeof(head))) > 0 && (out = malloc((size_t)n + blen)) != NULL) {
+		memcpy(out, head, (size_t)n);
+		memcpy(out + n, body, blen);
+		*outlen = (size_t)n + blen;
+	}
+	free(body);
+	return out;
 }
 
 void
@@ -78,23 +125,30 @@ reply_header(struct reply *rp, const char *name, const char *value)
 		rp->headers[off] = '\0';	/* a whole line or none */
 }
 
+/* The retry advice of an error for the official SDKs (static text, or NULL). */
+static const char *
+error_headers(const struct reply *rp, const struct aif_error *err)
+{
+	if (err->status == 503)
+		return "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
+	if (err->status == 429 &&
+	    strcmp(err->type, aif_apierr_type(AIF_E_INSUFFICIENT_QUOTA)) == 0)
+		return "x-should-retry: false\r\n";	/* waiting does not help */
+	if (err->status == 429 && strstr(rp->headers, "Retry-After") == NULL)
+		return "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
+	if (err->status >= 400 && err->status < 500 && err->status != 408 &&
+	    err->status != 429)
+		/* the SDKs retry 409 and others by default: repeating cannot help here */
+		return "x-should-retry: false\r\n";
+	return NULL;
+}
+
 void
 reply_error(struct reply *rp, const struct aif_error *err)
 {
 	char *s = aif_error_render(err, AIF_SURFACE_OPENAI);
-	const char *headers = NULL;
+	const char *headers = error_headers(rp, err);
 
-	if (err->status == 503)
-		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
-	else if (err->status == 429 &&
-	    strcmp(err->type, aif_apierr_type(AIF_E_INSUFFICIENT_QUOTA)) == 0)
-		headers = "x-should-retry: false\r\n";	/* waiting does not help */
-	else if (err->status == 429 && strstr(rp->headers, "Retry-After") == NULL)
-		headers = "Retry-After: 1\r\nretry-after-ms: 1000\r\n";
-	else if (err->status >= 400 && err->status < 500 && err->status != 408 &&
-	    err->status != 429)
-		/* the SDKs retry 409 and others by default: repeating cannot help here */
-		headers = "x-should-retry: false\r\n";
 	if (s == NULL) {
 		static const char oom[] = "{\"error\":{\"message\":\"Out of memory.\","
 		    "\"type\":\"server_error\",\"param\":null,\"code\":null}}";

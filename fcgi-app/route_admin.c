@@ -6,8 +6,12 @@
  *   GET  /admin/keys/{id}            one key
  *   POST /admin/keys/{id}/revoke     revoke now (takes effect on every aif-api process
  *                                    within the auth cache lifetime, 2 s)
- *   POST /admin/keys/{id}/rotate     {grace_s?} new secret, same attributes; the old key
- *                                    expires after grace_s (0: revoked now) */
+ *   POST /admin/keys/{id}/rotate     {grace_s?} new secret, same attributes, expiry and
+ *                                    lineage; the old key expires after grace_s (0:
+ *                                    revoked now). 409 key_not_active for a revoked or
+ *                                    expired key, 409 key_already_rotated for a key with
+ *                                    a live successor (core/gate/keys.h) */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +19,7 @@
 
 #include "api.h"
 #include "keys.h"
+#include "text.h"
 
 #define ADMIN_BODY_MAX	8192
 
@@ -88,12 +93,15 @@ create(struct req *r)
 	    INT64_MAX / 4, &bad);
 	a.max_priority = (int)opt_int(body, "max_priority", -1, 0, 9, &bad);
 	a.expires_in_s = opt_int(body, "expires_in_s", 0, 0, 10LL * 365 * 86400, &bad);
-	if (a.name == NULL || strlen(a.name) == 0 || strlen(a.name) > 128) {
-		invalid(r, "name", "'name' is required: a string of 1 to 128 characters.");
+	/* names and tenants: core/base/text.h (no control or invisible characters) */
+	if (!aif_name_valid(a.name, NULL)) {
+		invalid(r, "name", "'name' is required: 1 to 128 bytes of UTF-8 without "
+		    "control or invisible characters, no space at either end.");
 	} else if (a.role == NULL || aif_cfg_role(r->cfg, a.role) == NULL) {
 		invalid(r, "role", "'role' must name a role of the configuration.");
-	} else if (a.tenant != NULL && (strlen(a.tenant) == 0 || strlen(a.tenant) > 128)) {
-		invalid(r, "tenant", "'tenant' must be 1 to 128 characters.");
+	} else if (a.tenant != NULL && !aif_name_valid(a.tenant, NULL)) {
+		invalid(r, "tenant", "'tenant' must be 1 to 128 bytes of UTF-8 without "
+		    "control or invisible characters, no space at either end.");
 	} else if (bad) {
 		invalid(r, NULL, "rpm, tpm, monthly_budget_micros, max_priority (0..9) and "
 		    "expires_in_s must be non-negative integers in range.");
@@ -102,6 +110,26 @@ create(struct req *r)
 		answer(r, err, 201, out);
 	}
 	json_decref(body);
+}
+
+/* POST /admin/keys/{id}/rotate: 201 with the successor, or 409 when key id is not live
+ * or already has a live successor (core/gate/keys.h). */
+static void
+rotate(struct req *r, uint64_t id, int64_t grace_s)
+{
+	char ids[2][24];
+	uint64_t next = 0;
+	json_t *out = NULL;
+	enum aif_err err = aif_keys_rotate(r->api->auth, r->db, id, grace_s, &out, &next);
+
+	snprintf(ids[0], sizeof(ids[0]), "%" PRIu64, id);
+	snprintf(ids[1], sizeof(ids[1]), "%" PRIu64, next);
+	if (err == AIF_FORBIDDEN)
+		REFUSE(&r->reply, AIF_E_KEY_NOT_ACTIVE, "id", ids[0]);
+	else if (err == AIF_CONFLICT)
+		REFUSE(&r->reply, AIF_E_KEY_ALREADY_ROTATED, "id", ids[0], ids[1]);
+	else
+		answer(r, err, 201, out);
 }
 
 void
@@ -154,8 +182,7 @@ route_admin(struct req *r, const struct aif_principal *who)
 			invalid(r, "grace_s", "'grace_s' must be 0 to 2592000 seconds.");
 			return;
 		}
-		enum aif_err err = aif_keys_rotate(r->api->auth, r->db, (uint64_t)id, grace, &out);
-		answer(r, err, 201, out);
+		rotate(r, (uint64_t)id, grace);
 	} else if (*end == '\0' || strcmp(end, "/revoke") == 0 || strcmp(end, "/rotate") == 0) {
 		reply_header(&r->reply, "Allow", *end == '\0' ? "GET" : "POST");
 		REFUSE(&r->reply, AIF_E_METHOD_NOT_ALLOWED, NULL, r->method, r->path);

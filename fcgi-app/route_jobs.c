@@ -1,13 +1,16 @@
 /* route_jobs.c -- GET /v1/jobs/{id}: a job's state and, once final, the same OpenAI
  * response body (or error) the synchronous call returned; POST /v1/jobs/{id}/cancel. A
  * key sees only its own jobs (another key's job id is a 404, as if it did not exist).
- * Also the shared builder of job objects and of the synchronous answer of a finished
- * job. */
+ * Also the shared writer of job objects and of the synchronous answer of a finished
+ * job: a stored answer goes to the client as stored, read in pieces and never parsed,
+ * so a reader of a large answer holds one piece of it (server.max_answer_bytes says
+ * how large answers get). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "log.h"
 #include "queue.h"
 
 static json_t *
@@ -19,15 +22,8 @@ time_or_null(int64_t t)
 json_t *
 job_json(const struct aif_job_view *v)
 {
-	json_t *resp = json_null(), *err = json_null();
+	json_t *err = json_null();
 
-	if (v->response_body != NULL && strcmp(v->state, "succeeded") == 0) {
-		json_t *p = json_loads(v->response_body, 0, NULL);
-		if (p != NULL) {
-			json_decref(resp);
-			resp = p;
-		}
-	}
 	if (strcmp(v->state, "failed") == 0 || strcmp(v->state, "cancelled") == 0 ||
 	    strcmp(v->state, "compensating") == 0) {
 		json_decref(err);
@@ -38,23 +34,84 @@ job_json(const struct aif_job_view *v)
 		    "param",
 		    "code", v->error_code[0] ? json_string(v->error_code) : json_null());
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:o, s:o, s:o, s:o, s:o}",
+	/* "response" is null here: reply_job puts the stored answer in its place */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:o, s:o, s:o, s:n, s:o}",
 	    "id", v->public_id, "object", "job", "model", v->model,
 	    "kind", aif_kind_name(v->kind), "status", v->state, "priority", v->priority,
 	    "attempts", v->attempts, "created_at", (json_int_t)v->created_at,
 	    "started_at", time_or_null(v->started_at),
 	    "finished_at", time_or_null(v->finished_at),
 	    "http_status", v->http_status > 0 ? json_integer(v->http_status) : json_null(),
-	    "response", resp, "error", err);
+	    "response", "error", err);
+}
+
+/* Writes one piece of a stored answer to the client. */
+static int
+put_piece(void *arg, const char *piece, size_t len)
+{
+	FCGX_Stream *out = arg;
+
+	return FCGX_PutStr(piece, (int)len, out) == (int)len ? 0 : -1;
+}
+
+/* Writes prefix, the stored answer of job v (read from the database in pieces, never
+ * parsed nor held whole), suffix, with a Content-Length of all of it. A read that
+ * fails half-way ends the connection short of its length (the client sees an error). */
+static void
+reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
+    int status, const char *headers, const char *prefix, const char *suffix)
+{
+	size_t plen = strlen(prefix), slen = strlen(suffix);
+	FCGX_Request *fr = rp->fcgi;
+	enum aif_err err;
+
+	if (fr == NULL)
+		return;
+	reply_send_head(rp, status, headers, plen + (size_t)v->response_len + slen);
+	FCGX_PutStr(prefix, (int)plen, fr->out);
+	err = aif_jobs_response_each(db, v->id, put_piece, fr->out);
+	if (err == AIF_OK)
+		FCGX_PutStr(suffix, (int)slen, fr->out);
+	else
+		aif_warn("msg=\"stored answer could not be read whole\" job=%s error=\"%s\"",
+		    v->public_id, aif_strerror(err));
+	FCGX_Finish_r(fr);
+	free(fr);
+	rp->fcgi = NULL;
 }
 
 void
-reply_job_outcome(struct reply *rp, const struct aif_job_view *v)
+reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v, int status,
+    const char *headers)
+{
+	static const char slot[] = "\"response\":null";
+	json_t *j = job_json(v);
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL, *at;
+
+	json_decref(j);
+	if (s == NULL) {
+		REFUSE0(rp, AIF_E_OUT_OF_MEMORY, NULL);
+		return;
+	}
+	/* the one unescaped `"response":null` of the compact text is the slot */
+	if (strcmp(v->state, "succeeded") != 0 || v->response_len < 0 ||
+	    (at = strstr(s, slot)) == NULL) {
+		reply_send(rp, status, headers, s, strlen(s));
+		free(s);
+		return;
+	}
+	at[sizeof(slot) - 5] = '\0';	/* prefix ends with "response": */
+	reply_spliced(rp, db, v, status, headers, s, at + sizeof(slot) - 1);
+	free(s);
+}
+
+void
+reply_job_outcome(struct reply *rp, struct aif_db *db, const struct aif_job_view *v)
 {
 	struct aif_error e;
 
-	if (strcmp(v->state, "succeeded") == 0 && v->response_body != NULL) {
-		reply_send(rp, 200, NULL, v->response_body, strlen(v->response_body));
+	if (strcmp(v->state, "succeeded") == 0 && v->response_len >= 0) {
+		reply_spliced(rp, db, v, 200, NULL, "", "");
 		return;
 	}
 	/* the job's own error, as its row keeps it */
@@ -69,13 +126,9 @@ reply_job_outcome(struct reply *rp, const struct aif_job_view *v)
 static void
 send_view(struct req *r, struct aif_job_view *v)
 {
-	json_t *j;
-
 	aif_strlcpy(r->reply.job_id, v->public_id, sizeof(r->reply.job_id));
-	j = job_json(v);
+	reply_job(&r->reply, r->db, v, 200, NULL);
 	aif_jobs_views_free(v, 1);
-	reply_json(&r->reply, 200, NULL, j);
-	json_decref(j);
 }
 
 /* Cancels job v (the caller's; freed here): a queued job at once, a running one by
@@ -108,7 +161,7 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 		return;
 	}
 	/* NOTFOUND: it became final meanwhile; show it as it is */
-	if (aif_jobs_view_public(r->db, public_id, who->key_id, &v) != AIF_OK) {
+	if (aif_jobs_view_public(r->db, public_id, who->lineage_id, &v) != AIF_OK) {
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
@@ -146,7 +199,7 @@ route_jobs(struct req *r, const struct aif_principal *who)
 		REFUSE0(&r->reply, AIF_E_JOB_NOT_FOUND, "id");
 		return;
 	}
-	err = aif_jobs_view_public(r->db, id, who->key_id, &v);
+	err = aif_jobs_view_public(r->db, id, who->lineage_id, &v);
 	if (err == AIF_NOTFOUND) {
 		REFUSE0(&r->reply, AIF_E_JOB_NOT_FOUND, "id");
 		return;

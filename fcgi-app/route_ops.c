@@ -1,10 +1,15 @@
 /* route_ops.c -- operations endpoints:
  *   GET /healthz  liveness: the process answers, with its version.
  *   GET /readyz   readiness for load balancers and Kubernetes: the config is loaded,
- *                 the database answers, and every model has at least one replica that
- *                 a live worker reports healthy (its health probe answered 200 and its
- *                 circuit is closed: store/registry.h); 503 with the details otherwise.
- *                 aif-api itself calls no engine.
+ *                 the database answers, and every model not marked `optional` has at
+ *                 least one replica that a live worker reports healthy (its health
+ *                 probe answered 200 and its circuit is closed: store/registry.h); 200
+ *                 when ready, 503 otherwise. Without an admin key the body says only
+ *                 {"status":"ready"} or {"status":"not_ready"} (no model ids, nothing to
+ *                 map the deployment with); with one (Authorization: Bearer of an admin
+ *                 role) it adds the checks and each model's replicas. A missing, wrong
+ *                 or non-admin key is no error here: probes send none. aif-api itself
+ *                 calls no engine.
  *   GET /metrics  Prometheus text (prometheus.c). Not public: nginx marks trusted
  *                 addresses (AIF_METRICS_TRUSTED=1), anyone else needs an admin key. */
 #include <stdio.h>
@@ -25,8 +30,8 @@ route_healthz(struct req *r)
 	json_decref(v);
 }
 
-/* {"model": {"replicas": n, "healthy": k}} from the workers' reports (new), and
- * whether every model has a healthy replica. */
+/* {"model": {"replicas": n, "healthy": k, "optional": b}} from the workers' reports
+ * (new), and whether every model that is not optional has a healthy replica. */
 static json_t *
 models_health(const struct aif_config *cfg, const struct aif_dbrows *rows, int *all_ok)
 {
@@ -46,30 +51,50 @@ models_health(const struct aif_config *cfg, const struct aif_dbrows *rows, int *
 				if (strcmp(m->replicas[r].url, url) == 0)
 					healthy++;
 		}
-		json_object_set_new(res, m->id, json_pack("{s:I,s:I}", "replicas",
-		    (json_int_t)m->nreplicas, "healthy", healthy));
-		if (healthy == 0)
+		json_object_set_new(res, m->id, json_pack("{s:I,s:I,s:b}", "replicas",
+		    (json_int_t)m->nreplicas, "healthy", healthy, "optional", m->optional));
+		if (healthy == 0 && !m->optional)
 			*all_ok = 0;
 	}
 	return res;
+}
+
+/* Whether the request carries a live key of an admin role. */
+static int
+admin_key(struct req *r)
+{
+	const char *h = FCGX_GetParam("HTTP_AUTHORIZATION", r->reply.fcgi->envp);
+	const struct aif_role *role;
+	struct aif_principal who;
+
+	if (h == NULL || aif_auth_check(r->api->auth, r->db, h, &who) != AIF_OK)
+		return 0;
+	role = aif_cfg_role(r->cfg, who.role);
+	return role != NULL && role->admin;
 }
 
 void
 route_readyz(struct req *r)
 {
 	struct aif_dbrows *rows = NULL;
-	int db_ok, models_ok = 0;
+	int db_ok, models_ok = 0, ready;
 	json_t *models, *body;
 
 	db_ok = aif_registry_replicas(r->db, API_WORKER_STALE_S, &rows) == AIF_OK;
 	models = models_health(r->cfg, db_ok ? rows : NULL, &models_ok);
 	aif_dbrows_free(rows);
 	models_ok = models_ok && db_ok;
-	body = json_pack("{s:s,s:{s:b,s:b,s:b,s:o}}", "status",
-	    db_ok && models_ok ? "ready" : "not_ready", "checks", "config", 1, "database",
-	    db_ok, "models_have_a_healthy_replica", models_ok, "models",
-	    models ? models : json_object());
-	reply_json(&r->reply, db_ok && models_ok ? 200 : 503, NULL, body);
+	ready = db_ok && models_ok;
+	if (admin_key(r)) {
+		body = json_pack("{s:s,s:{s:b,s:b,s:b,s:o}}", "status",
+		    ready ? "ready" : "not_ready", "checks", "config", 1, "database", db_ok,
+		    "models_have_a_healthy_replica", models_ok, "models",
+		    models ? models : json_object());
+	} else {
+		json_decref(models);
+		body = json_pack("{s:s}", "status", ready ? "ready" : "not_ready");
+	}
+	reply_json(&r->reply, ready ? 200 : 503, NULL, body);
 	json_decref(body);
 }
 

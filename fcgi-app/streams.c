@@ -1,15 +1,31 @@
 /* streams.c -- streamed requests ("stream": true). A streamed request is parked like a
  * synchronous one (parked.h), but answered by the stream thread: workers connect to
  * this process's relay socket (ipc/relay_io.h, frames protocol/relay_proto.h) and send
- * BEGIN/CHUNK/END frames, which become OpenAI SSE events written and flushed to the
- * client one by one (`data: {chunk}`, then the usage chunk when asked, then
- * `data: [DONE]`; a failure after the stream started is one `data: {"error":…}` and the
- * stream closes without [DONE]). The job row remains the truth: a stream whose relay
- * went quiet is checked against its row every poll interval and finished from it. A
- * client that goes away is recorded as `client_disconnected`; with
- * server.stream_disconnect = cancel the worker is also told to abort the engine call.
- * Acceptor threads hand new streams over a short queue; only the stream thread puts
- * them in the table, so frames that came first (early notes) are replayed in order. */
+ * BEGIN/CHUNK/END frames, each tagged with the key of its attempt (derived from the
+ * job's random relay secret, which only this request and the claiming worker know): a
+ * frame with a bad tag is dropped. Frames become OpenAI SSE events (`data: {chunk}`,
+ * then the usage chunk when asked, then `data: [DONE]`; a failure after the stream
+ * started is one `data: {"error":…}` and the stream closes without [DONE]).
+ *
+ * Output to clients never blocks: every stream owns a bounded queue of FastCGI
+ * records (fcgi_out.h) written when its socket takes them. A client that reads slower
+ * than the engine writes gets flow control: past STREAM_PAUSE_AT unread bytes the
+ * worker is told to PAUSE reading the engine, and to RESUME below STREAM_RESUME_AT. A
+ * client that stops reading costs only its own queue; past STREAM_PENDING_MAX bytes,
+ * or STREAM_STALL_MS without progress, its stream is dropped like a client that left.
+ * A finished stream whose last bytes still wait is kept on a closing list until they
+ * are written.
+ *
+ * The relay also carries the answers of synchronous zero-retention jobs (RESULT
+ * pieces, then END), which the database never holds: the stream thread answers their
+ * waiting requests too.
+ *
+ * The job row remains the truth: a stream whose relay went quiet is checked against its
+ * row every poll interval and finished from it. A client that goes away is recorded as
+ * `client_disconnected`; with server.stream_disconnect = cancel the worker is also told
+ * (a tagged CANCEL frame) to abort the engine call. Acceptor threads hand new streams
+ * over a short queue; only the stream thread puts them in the table, so frames that
+ * came first (early notes) are replayed in order. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,10 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "fcgi_out.h"
 #include "log.h"
 #include "metrics.h"
 #include "parked.h"
@@ -33,8 +49,19 @@
 
 #define CONNS_MAX		256
 #define QUIET_MAX		64	/* streams checked against their rows per turn */
-#define CLIENT_SNDTIMEO_S	10
 #define DEADLINE_CHECK_MS	100	/* streams past their first-byte deadline, checked */
+#define STREAM_PAUSE_AT		(1u << 20)	/* unread bytes that pause the engine */
+#define STREAM_RESUME_AT	(256u << 10)	/* and resume it */
+#define STREAM_PENDING_MAX	(16u << 20)	/* unread bytes one client may leave at most
+						   (frames in flight when it paused) */
+#define STREAM_STALL_MS		30000	/* a client that reads nothing for this long */
+#define WAITING_MAX		4096	/* streams polled for their output at once */
+
+/* A finished stream whose last bytes wait for its client. */
+struct closing {
+	struct parked	*w;
+	struct closing	*next;
+};
 
 struct streams {
 	pthread_mutex_t	 mu;		/* the hand-over queue and stop */
@@ -50,30 +77,81 @@ struct streams {
 	int		 grace_ms;
 	struct aif_db	*db;
 	struct api	*api;
+	/* the stream thread's own */
+	uint64_t	*waiting;	/* parked streams whose output waits (ids) */
+	size_t		 nwaiting, capwaiting;
+	struct closing	*closing;
+	size_t		 nclosing;
 };
 
 /* ---- writing to the client ---- */
 
-static int
-client_write(struct parked *w, const char *s, size_t n)
+/* Frees a stream that is done, with its connection. */
+static void
+release(struct parked *w)
 {
-	if (w->reply.fcgi == NULL)
+	fcgi_out_close(&w->out, w->reply.fcgi);
+	free(w->reply.fcgi);
+	free(w);
+}
+
+/* Notes that w's output waits (the stream thread polls its socket for POLLOUT). */
+static void
+note_waiting(struct streams *S, struct parked *w)
+{
+	if (w->blocked || !fcgi_out_pending(&w->out))
+		return;
+	if (S->nwaiting == S->capwaiting) {
+		size_t cap = S->capwaiting ? 2 * S->capwaiting : 64;
+		uint64_t *p = cap <= WAITING_MAX ? realloc(S->waiting, cap * sizeof(*p)) : NULL;
+		if (p == NULL)
+			return;		/* polled again when the next frame comes */
+		S->waiting = p;
+		S->capwaiting = cap;
+	}
+	S->waiting[S->nwaiting++] = w->id;
+	w->blocked = 1;
+}
+
+/* Sends a control frame (PAUSE, RESUME, CANCEL) for w's current attempt to the worker
+ * that streams it; 0, or -1 when there is no attempt or connection to tell. */
+static int
+tell_worker(struct streams *S, struct parked *w, uint32_t type)
+{
+	if (w->conn < 0 || S->conns[w->conn].fd < 0 || w->attempt == 0 ||
+	    w->key_attempt != w->attempt)
 		return -1;
-	if (FCGX_PutStr(s, (int)n, w->reply.fcgi->out) != (int)n)
+	return aif_relay_send(&S->conns[w->conn], w->id, type, w->attempt, w->key, NULL, 0);
+}
+
+/* Flow control: the engine is paused while the client has STREAM_PAUSE_AT bytes or
+ * more unread, and resumed once it is down to STREAM_RESUME_AT. */
+static void
+flow(struct streams *S, struct parked *w)
+{
+	size_t unread = w->out.len - w->out.off;
+
+	if (!w->paused && unread >= STREAM_PAUSE_AT && tell_worker(S, w, AIF_RELAY_PAUSE) == 0)
+		w->paused = 1;
+	else if (w->paused && unread <= STREAM_RESUME_AT &&
+	    tell_worker(S, w, AIF_RELAY_RESUME) == 0)
+		w->paused = 0;
+}
+
+/* Queues bytes for the client: 0, or -1 when the client does not keep up (its queue
+ * is full) or its connection failed. */
+static int
+client_write(struct streams *S, struct parked *w, const char *s, size_t n)
+{
+	if (fcgi_out_write(&w->out, s, n) != 0)
 		return -1;
+	note_waiting(S, w);
+	flow(S, w);
 	return 0;
 }
 
 static int
-client_flush(struct parked *w)
-{
-	if (FCGX_FFlush(w->reply.fcgi->out) != 0 || FCGX_GetError(w->reply.fcgi->out) != 0)
-		return -1;
-	return 0;
-}
-
-static int
-send_headers(struct parked *w)
+send_headers(struct streams *S, struct parked *w)
 {
 	char head[1024];
 	int n = snprintf(head, sizeof(head),
@@ -90,80 +168,98 @@ send_headers(struct parked *w)
 	aif_metrics_add("aif_requests_total", "route=\"stream\",status=\"200\"", 1);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
-	return client_write(w, head, (size_t)n);
+	return client_write(S, w, head, (size_t)n);
 }
 
+/* One SSE event `data: <json>` (json: len bytes). */
 static int
-send_event(struct parked *w, const char *json, size_t len)
+send_event(struct streams *S, struct parked *w, const char *json, size_t len)
 {
-	if (!w->headers_sent && send_headers(w) != 0)
+	char *ev;
+	int rc;
+
+	if (!w->headers_sent && send_headers(S, w) != 0)
 		return -1;
-	if (client_write(w, "data: ", 6) != 0 || client_write(w, json, len) != 0 ||
-	    client_write(w, "\n\n", 2) != 0)
+	if ((ev = malloc(len + 8)) == NULL)
 		return -1;
-	return client_flush(w);
+	memcpy(ev, "data: ", 6);
+	memcpy(ev + 6, json, len);
+	memcpy(ev + 6 + len, "\n\n", 2);
+	rc = client_write(S, w, ev, len + 8);
+	free(ev);
+	return rc;
 }
 
 /* Sends a JSON value (borrowed) as one event; -1 when the client is gone. */
 static int
-send_json(struct parked *w, const json_t *v)
+send_json(struct streams *S, struct parked *w, const json_t *v)
 {
 	char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-	int rc = s != NULL ? send_event(w, s, strlen(s)) : -1;
+	int rc = s != NULL ? send_event(S, w, s, strlen(s)) : -1;
 
 	free(s);
 	return rc;
 }
 
-/* Ends a stream that went well: the usage chunk when asked, then [DONE]. Frees w. */
+/* Ends the response of w (taken out of the table): queues the end of the FastCGI
+ * request; w is freed now when everything was written, else once it is. */
 static void
-finish_ok(struct parked *w, const char *id, json_int_t created, const char *model,
-    json_int_t prompt, json_int_t completion)
+finish(struct streams *S, struct parked *w)
+{
+	struct closing *c;
+
+	if (fcgi_out_end(&w->out) != 0 || !fcgi_out_pending(&w->out) ||
+	    (c = malloc(sizeof(*c))) == NULL) {
+		release(w);
+		return;
+	}
+	c->w = w;
+	c->next = S->closing;
+	S->closing = c;
+	S->nclosing++;
+}
+
+/* Ends a stream that went well: the usage chunk when asked, then [DONE]. */
+static void
+finish_ok(struct streams *S, struct parked *w, const char *id, json_int_t created,
+    const char *model, json_int_t prompt, json_int_t completion)
 {
 	int ok = 1;
 
 	if (w->include_usage) {
 		json_t *uc = aif_stream_usage_chunk(w->kind, id, created, model, prompt,
 		    completion);
-		ok = send_json(w, uc) == 0;
+		ok = send_json(S, w, uc) == 0;
 		json_decref(uc);
 	}
 	if (ok && !w->headers_sent)
-		ok = send_headers(w) == 0;
-	if (ok) {
-		(void)client_write(w, "data: [DONE]\n\n", 14);
-		(void)client_flush(w);
-	}
-	if (w->reply.fcgi != NULL) {
-		FCGX_Finish_r(w->reply.fcgi);
-		free(w->reply.fcgi);
-	}
-	free(w);
+		ok = send_headers(S, w) == 0;
+	if (ok)
+		(void)client_write(S, w, "data: [DONE]\n\n", 14);
+	finish(S, w);
 }
 
 /* Ends a stream with an error: before the headers an ordinary HTTP error, after them
- * one error event (no [DONE]). Frees w. */
+ * one error event (no [DONE]). */
 static void
-finish_error(struct parked *w, const struct aif_error *e)
+finish_error(struct streams *S, struct parked *w, const struct aif_error *e)
 {
+	char *s;
+	size_t n;
+
 	if (!w->headers_sent) {
-		reply_error(&w->reply, e);
-		free(w);
-		return;
+		if ((s = reply_render_error(&w->reply, e, &n)) != NULL)
+			(void)client_write(S, w, s, n);
+	} else if ((s = aif_error_render(e, AIF_SURFACE_OPENAI)) != NULL) {
+		(void)send_event(S, w, s, strlen(s));
 	}
-	char *s = aif_error_render(e, AIF_SURFACE_OPENAI);
-	if (s != NULL) {
-		(void)send_event(w, s, strlen(s));
-		free(s);
-	}
-	FCGX_Finish_r(w->reply.fcgi);
-	free(w->reply.fcgi);
-	free(w);
+	free(s);
+	finish(S, w);
 }
 
 /* An error of the table with the stream's job id as its argument(s). */
 static void
-finish_refused(struct parked *w, enum aif_apierr e)
+finish_refused(struct streams *S, struct parked *w, enum aif_apierr e)
 {
 	struct aif_error err;
 
@@ -171,18 +267,17 @@ finish_refused(struct parked *w, enum aif_apierr e)
 		AIF_ERROR(&err, e, NULL, w->reply.job_id, w->reply.job_id);
 	else
 		AIF_ERROR(&err, e, NULL, w->reply.job_id);
-	finish_error(w, &err);
+	finish_error(S, w, &err);
 }
 
 /* ---- parking ---- */
 
 int
 streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind kind,
-    int include_usage, int64_t deadline_ms)
+    int include_usage, int64_t deadline_ms, const unsigned char *relay_secret)
 {
 	struct streams *S = api->streams;
 	struct parked *w = calloc(1, sizeof(*w));
-	struct timeval tv = { CLIENT_SNDTIMEO_S, 0 };
 	int full;
 
 	if (w == NULL)
@@ -195,8 +290,15 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 	w->deadline_ms = deadline_ms;
 	w->seen_ms = aif_now_ms();
 	w->conn = -1;
-	/* a client that stops reading must not stall every other stream */
-	(void)setsockopt(rp->fcgi->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (relay_secret != NULL) {
+		memcpy(w->relay_secret, relay_secret, AIF_RELAY_SECRET_BYTES);
+		w->has_secret = 1;
+	}
+	/* from here on the client's connection is written without blocking */
+	if (fcgi_out_init(&w->out, rp->fcgi, STREAM_PENDING_MAX) != 0) {
+		free(w);
+		return -1;
+	}
 	pthread_mutex_lock(&S->mu);
 	full = parked_count(api->parked, 1) + S->nincoming >=
 	    (size_t)api->cfg->server.max_waiting;
@@ -207,6 +309,10 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 	}
 	pthread_mutex_unlock(&S->mu);
 	if (full) {
+		int fl = fcntl(w->out.fd, F_GETFL);	/* the caller answers it, blocking */
+		if (fl >= 0)
+			(void)fcntl(w->out.fd, F_SETFL, fl & ~O_NONBLOCK);
+		free(w->out.buf);
 		free(w);
 		return -1;
 	}
@@ -215,6 +321,19 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 }
 
 /* ---- frames ---- */
+
+/* 1 when frame h (payload p) carries the tag of its attempt of w's job. */
+static int
+frame_ok(struct parked *w, const struct aif_relay_header *h, const char *p)
+{
+	if (!w->has_secret)
+		return 0;
+	if (w->key_attempt != h->attempt) {
+		aif_relay_key(w->relay_secret, w->id, h->attempt, w->key);
+		w->key_attempt = h->attempt;
+	}
+	return aif_relay_verify(w->key, h, p);
+}
 
 static void
 client_gone(struct streams *S, struct parked *w)
@@ -226,25 +345,21 @@ client_gone(struct streams *S, struct parked *w)
 	(void)aif_queue_event(S->db, w->id, "client_disconnected", cancel ?
 	    "client left the stream; cancelling the engine call" :
 	    "client left the stream; the job finishes and its result is stored");
-	if (cancel && w->conn >= 0 && S->conns[w->conn].fd >= 0)
-		(void)aif_relay_send(&S->conns[w->conn], w->id, AIF_RELAY_CANCEL, NULL, 0);
-	if (w->reply.fcgi != NULL) {
-		FCGX_Finish_r(w->reply.fcgi);
-		free(w->reply.fcgi);
-	}
-	free(w);
+	if (cancel)
+		(void)tell_worker(S, w, AIF_RELAY_CANCEL);
+	release(w);
 }
 
-/* Handles END: the job is committed. Frees w. */
+/* Handles END: the job is committed. */
 static void
-handle_end(struct parked *w, const char *payload, size_t len)
+handle_end(struct streams *S, struct parked *w, const char *payload, size_t len)
 {
 	json_t *end = json_loadb(payload, len, 0, NULL);
 	json_int_t status = json_integer_value(json_object_get(end, "status"));
 
 	if (status == 200) {
 		json_t *u = json_object_get(end, "usage");
-		finish_ok(w, json_string_value(json_object_get(end, "id")) ?: "",
+		finish_ok(S, w, json_string_value(json_object_get(end, "id")) ?: "",
 		    json_integer_value(json_object_get(end, "created")),
 		    json_string_value(json_object_get(end, "model")) ?: "",
 		    json_integer_value(json_object_get(u, "prompt_tokens")),
@@ -257,40 +372,42 @@ handle_end(struct parked *w, const char *payload, size_t len)
 		    aif_apierr_type(AIF_E_JOB_FAILED),
 		    json_string_value(json_object_get(e, "code")), NULL, "%s",
 		    json_string_value(json_object_get(e, "message")) ?: "The job failed.");
-		finish_error(w, &err);
+		finish_error(S, w, &err);
 	}
 	json_decref(end);
 }
 
 /* Applies one frame to its stream (taken out of the table by the caller). Returns 1
- * when the stream is finished (freed), 0 when it stays. */
+ * when the stream is finished (no longer the caller's), 0 when it stays. */
 static int
-apply(struct streams *S, struct parked *w, int conn, uint32_t type, const char *payload,
-    size_t len)
+apply(struct streams *S, struct parked *w, int conn, const struct aif_relay_header *h,
+    const char *payload)
 {
+	if (!frame_ok(w, h, payload)) {
+		aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s", w->reply.job_id);
+		aif_metrics_add("aif_relay_rejected_frames_total", "side=\"api\"", 1);
+		return 0;
+	}
 	w->seen_ms = aif_now_ms();
 	if (conn >= 0)
 		w->conn = conn;
-	switch (type) {
-	case AIF_RELAY_BEGIN: {
-		json_t *b = json_loadb(payload, len, 0, NULL);
-		json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
-		json_decref(b);
-		if (attempt > 1 && w->chunks > 0) {
-			finish_refused(w, AIF_E_STREAM_RETRIED);
+	switch (h->type) {
+	case AIF_RELAY_BEGIN:
+		if (h->attempt > 1 && w->chunks > 0) {
+			finish_refused(S, w, AIF_E_STREAM_RETRIED);
 			return 1;
 		}
+		w->attempt = h->attempt;
 		return 0;
-	}
 	case AIF_RELAY_CHUNK:
-		if (send_event(w, payload, len) != 0) {
+		if (send_event(S, w, payload, h->len) != 0) {
 			client_gone(S, w);
 			return 1;
 		}
 		w->chunks++;
 		return 0;
 	case AIF_RELAY_END:
-		handle_end(w, payload, len);
+		handle_end(S, w, payload, h->len);
 		return 1;
 	default:
 		return 0;
@@ -303,18 +420,66 @@ struct frame_ctx {
 	int		 conn;
 };
 
-static void
-on_frame(void *arg, uint64_t id, uint32_t type, const char *payload, uint32_t len)
+/* A frame of a synchronous zero-retention answer for w (a sync request taken out of
+ * the table): RESULT pieces are gathered (within server.max_answer_bytes), END answers
+ * the request. Returns 1 when w was answered (and freed). */
+static int
+apply_sync(struct streams *S, struct parked *w, const struct aif_relay_header *h,
+    const char *payload)
 {
-	struct frame_ctx *f = arg;
-	struct parked *w = parked_take(f->S->api->parked, id, 1);
+	size_t max = S->api->cfg->server.max_answer_bytes;
+	char *p;
 
-	if (w == NULL) {
-		parked_early_frame(f->S->api->parked, id, type, payload, len);
+	if (!frame_ok(w, h, payload)) {
+		aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s", w->reply.job_id);
+		aif_metrics_add("aif_relay_rejected_frames_total", "side=\"api\"", 1);
+		return 0;
+	}
+	w->seen_ms = aif_now_ms();
+	if (h->type == AIF_RELAY_RESULT) {
+		if (h->len > max - w->result_len ||
+		    (p = realloc(w->result, w->result_len + h->len + 1)) == NULL) {
+			free(w->result);	/* over the cap: END answers with an error */
+			w->result = NULL;
+			w->result_len = SIZE_MAX / 2;
+			return 0;
+		}
+		memcpy(p + w->result_len, payload, h->len);
+		w->result = p;
+		w->result_len += h->len;
+		return 0;
+	}
+	if (h->type != AIF_RELAY_END)
+		return 0;
+	if (w->result != NULL && w->result_len <= max) {
+		reply_send(&w->reply, 200, NULL, w->result, w->result_len);
+	} else {
+		struct aif_error e;
+		AIF_ERROR0(&e, AIF_E_RESULT_NOT_STORABLE, NULL);
+		reply_error(&w->reply, &e);
+	}
+	parked_free(w);
+	return 1;
+}
+
+static void
+on_frame(void *arg, const struct aif_relay_frame *f)
+{
+	struct frame_ctx *x = arg;
+	struct parked *w = parked_take(x->S->api->parked, f->h.job, 1);
+
+	if (w == NULL && (f->h.type == AIF_RELAY_RESULT || f->h.type == AIF_RELAY_END) &&
+	    (w = parked_take(x->S->api->parked, f->h.job, 0)) != NULL) {
+		if (!apply_sync(x->S, w, &f->h, f->payload))
+			parked_return(x->S->api->parked, w);
 		return;
 	}
-	if (!apply(f->S, w, f->conn, type, payload, len))
-		parked_return(f->S->api->parked, w);
+	if (w == NULL) {
+		parked_early_frame(x->S->api->parked, &f->h, f->payload);
+		return;
+	}
+	if (!apply(x->S, w, x->conn, &f->h, f->payload))
+		parked_return(x->S->api->parked, w);
 }
 
 /* Moves the streams acceptors parked into the table, replaying frames that came
@@ -339,7 +504,7 @@ take_incoming(struct streams *S)
 			struct parked *x = parked_take(S->api->parked, w->id, 1);
 			if (x == NULL)
 				break;
-			ended = apply(S, x, -1, f->type, f->payload, f->len);
+			ended = apply(S, x, -1, &f->h, f->payload);
 			if (!ended)
 				parked_return(S->api->parked, x);
 		}
@@ -352,9 +517,13 @@ take_incoming(struct streams *S)
 
 /* Builds the stream of a finished job from its row (no chunk was relayed). */
 static void
-replay_from_row(struct parked *w, const struct aif_job_view *v)
+replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *v)
 {
-	json_t *full = v->response_body ? json_loads(v->response_body, 0, NULL) : NULL;
+	char *body = NULL;
+	size_t blen = 0;
+	json_t *full = v->response_len >= 0 && aif_jobs_response_read(S->db, v->id,
+	    S->api->cfg->server.max_answer_bytes, &body, &blen) == AIF_OK ?
+	    json_loadb(body, blen, 0, NULL) : NULL;
 	json_t *choices = json_object_get(full, "choices"), *ch;
 	const char *id = json_string_value(json_object_get(full, "id")) ?: v->public_id;
 	json_int_t created = json_integer_value(json_object_get(full, "created"));
@@ -377,41 +546,37 @@ replay_from_row(struct parked *w, const struct aif_job_view *v)
 			    "model", v->model, "choices", "text", json_object_get(ch, "text"),
 			    "index", json_object_get(ch, "index"), "logprobs",
 			    "finish_reason", json_object_get(ch, "finish_reason"));
-		ok = send_json(w, chunk) == 0;
+		ok = send_json(S, w, chunk) == 0;
 		json_decref(chunk);
 		if (!ok)
 			break;
 	}
-	if (ok) {
-		finish_ok(w, id, created, v->model,
+	if (ok)
+		finish_ok(S, w, id, created, v->model,
 		    json_integer_value(json_object_get(usage, "prompt_tokens")),
 		    json_integer_value(json_object_get(usage, "completion_tokens")));
-	} else {
-		if (w->reply.fcgi != NULL) {
-			FCGX_Finish_r(w->reply.fcgi);
-			free(w->reply.fcgi);
-		}
-		free(w);
-	}
+	else
+		release(w);
 	json_decref(full);
+	free(body);
 }
 
-/* A quiet stream whose job row is known (v): finished from the row. Frees w. */
+/* A quiet stream whose job row is known (v): finished from the row. */
 static void
-finish_from_row(struct parked *w, const struct aif_job_view *v)
+finish_from_row(struct streams *S, struct parked *w, const struct aif_job_view *v)
 {
 	struct aif_error e;
 
 	if (strcmp(v->state, "succeeded") == 0 && w->chunks == 0) {
-		replay_from_row(w, v);
+		replay_from_row(S, w, v);
 	} else if (strcmp(v->state, "succeeded") == 0) {
-		finish_refused(w, AIF_E_STREAM_INTERRUPTED);
+		finish_refused(S, w, AIF_E_STREAM_INTERRUPTED);
 	} else {
 		aif_error_set(&e, v->http_status >= 400 ? v->http_status : 502,
 		    v->error_type[0] ? v->error_type : aif_apierr_type(AIF_E_JOB_FAILED),
 		    v->error_code[0] ? v->error_code : NULL, NULL, "%s",
 		    v->error_message[0] ? v->error_message : aif_apierr_message(AIF_E_JOB_FAILED));
-		finish_error(w, &e);
+		finish_error(S, w, &e);
 	}
 }
 
@@ -447,7 +612,7 @@ check_quiet(struct streams *S, int64_t now, int poll_ms)
 		if (v == NULL)
 			parked_return(S->api->parked, quiet[i]);
 		else
-			finish_from_row(quiet[i], v);
+			finish_from_row(S, quiet[i], v);
 	}
 	aif_jobs_views_free(views, nv);
 }
@@ -466,7 +631,8 @@ any(const struct parked *p, void *arg)
 	return 1;
 }
 
-/* Streams whose first byte did not come in time: 504 (or 503 when stopping). */
+/* Streams whose first byte did not come in time: 504 request_expired (not run) or
+ * 504 job_timeout (it goes on), or 503 when stopping. */
 static void
 check_deadlines(struct streams *S, int64_t now, int stopping)
 {
@@ -476,8 +642,10 @@ check_deadlines(struct streams *S, int64_t now, int stopping)
 	while ((n = parked_take_if(S->api->parked, 1, stopping ? any : not_started_by, &now,
 	    late, QUIET_MAX)) > 0)
 		for (size_t i = 0; i < n; i++)
-			finish_refused(late[i], stopping ? AIF_E_GATEWAY_RESTARTING :
-			    AIF_E_STREAM_START_TIMEOUT);
+			/* a job that never started is not run; one that started goes on */
+			finish_refused(S, late[i], stopping ? AIF_E_GATEWAY_RESTARTING :
+			    aif_queue_expire(S->db, late[i]->id) == AIF_OK ?
+			    AIF_E_REQUEST_EXPIRED : AIF_E_STREAM_START_TIMEOUT);
 }
 
 /* ---- the thread ---- */
@@ -486,9 +654,13 @@ static void
 accept_conn(struct streams *S)
 {
 	struct aif_relay_conn c;
+	enum aif_err err;
 
-	if (aif_relay_accept(S->listen_fd, &c) != AIF_OK)
+	if ((err = aif_relay_accept(S->listen_fd, &c)) != AIF_OK) {
+		if (err == AIF_FORBIDDEN)
+			aif_warn("msg=\"relay connection from another user refused\"");
 		return;
+	}
 	for (int i = 0; i < CONNS_MAX; i++)
 		if (S->conns[i].fd < 0) {
 			S->conns[i] = c;
@@ -497,16 +669,87 @@ accept_conn(struct streams *S)
 	aif_relay_close(&c);	/* full */
 }
 
+/* Writes what the waiting streams' sockets take now; drops a stream whose client read
+ * nothing for STREAM_STALL_MS or whose connection failed. Keeps the rest waiting. */
+static void
+service_waiting(struct streams *S, int64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < S->nwaiting; i++) {
+		struct parked *w = parked_take(S->api->parked, S->waiting[i], 1);
+		int rc;
+		if (w == NULL)
+			continue;	/* finished meanwhile */
+		rc = fcgi_out_flush(&w->out);
+		if (rc < 0 || (rc == 0 && now - w->out.blocked_since > STREAM_STALL_MS)) {
+			w->blocked = 0;
+			aif_metrics_add("aif_stream_stalled_clients_total", "", 1);
+			client_gone(S, w);
+			continue;
+		}
+		w->blocked = rc == 0;
+		if (w->blocked)
+			S->waiting[keep++] = w->id;
+		flow(S, w);
+		parked_return(S->api->parked, w);
+	}
+	S->nwaiting = keep;
+}
+
+/* Writes the last bytes of finished streams; frees those done, stalled or failed. */
+static void
+service_closing(struct streams *S, int64_t now, int all)
+{
+	struct closing **pp = &S->closing, *c;
+
+	while ((c = *pp) != NULL) {
+		int rc = fcgi_out_flush(&c->w->out);
+		if (rc != 0 || all || now - c->w->out.blocked_since > STREAM_STALL_MS) {
+			*pp = c->next;
+			S->nclosing--;
+			release(c->w);
+			free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+/* The fds of the waiting and closing streams, for POLLOUT (at most cap). */
+static int
+output_fds(struct streams *S, struct pollfd *pfd, int cap)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < S->nwaiting && n < cap; i++) {
+		struct parked *w = parked_take(S->api->parked, S->waiting[i], 1);
+		if (w == NULL)
+			continue;
+		pfd[n].fd = w->out.fd;
+		pfd[n].events = POLLOUT;
+		n++;
+		parked_return(S->api->parked, w);
+	}
+	for (struct closing *c = S->closing; c != NULL && n < cap; c = c->next) {
+		pfd[n].fd = c->w->out.fd;
+		pfd[n].events = POLLOUT;
+		n++;
+	}
+	return n;
+}
+
 static void *
 stream_main(void *arg)
 {
 	struct streams *S = arg;
 	const int poll_ms = S->api->cfg->server.poll_interval_ms;
 	int64_t next_check = aif_now_ms() + poll_ms, next_deadlines = 0, stop_deadline = 0;
+	static struct pollfd pfd[2 + CONNS_MAX + WAITING_MAX];
+	static int map[2 + CONNS_MAX];
 
 	for (;;) {
-		struct pollfd pfd[2 + CONNS_MAX];
-		int map[2 + CONNS_MAX], n = 0, stop;
+		int n = 0, nrelay, stop, any_out = 0;
 		int64_t now;
 
 		pfd[n].fd = S->listen_fd;
@@ -519,11 +762,13 @@ stream_main(void *arg)
 			if (S->conns[i].fd < 0)
 				continue;
 			pfd[n].fd = S->conns[i].fd;
-			pfd[n].events = POLLIN;
+			pfd[n].events = POLLIN | (S->conns[i].out_len > 0 ? POLLOUT : 0);
 			map[n++] = i;
 		}
+		nrelay = n;
+		n += output_fds(S, pfd + n, WAITING_MAX);
 		(void)poll(pfd, (nfds_t)n, 200);
-		for (int k = 0; k < n; k++) {
+		for (int k = 0; k < nrelay; k++) {
 			if (pfd[k].revents == 0)
 				continue;
 			if (map[k] == -1) {
@@ -533,11 +778,20 @@ stream_main(void *arg)
 				(void)!read(S->wake[0], buf, sizeof(buf));
 			} else {
 				struct frame_ctx f = { S, map[k] };
-				(void)aif_relay_recv(&S->conns[map[k]], on_frame, &f);
+				if (pfd[k].revents & POLLOUT)
+					(void)aif_relay_flush(&S->conns[map[k]]);
+				if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
+					(void)aif_relay_recv(&S->conns[map[k]], on_frame, &f);
 			}
 		}
-		take_incoming(S);
+		for (int k = nrelay; k < n; k++)
+			any_out |= pfd[k].revents != 0;
 		now = aif_now_ms();
+		if (any_out || S->nwaiting > 0)
+			service_waiting(S, now);
+		if (S->closing != NULL)
+			service_closing(S, now, 0);
+		take_incoming(S);
 		if (now >= next_deadlines) {	/* a walk of the table: not per chunk */
 			next_deadlines = now + DEADLINE_CHECK_MS;
 			check_deadlines(S, now, 0);
@@ -553,7 +807,7 @@ stream_main(void *arg)
 			continue;
 		if (stop_deadline == 0)
 			stop_deadline = now + S->grace_ms;
-		if (parked_count(S->api->parked, 1) == 0)
+		if (parked_count(S->api->parked, 1) == 0 && S->closing == NULL)
 			break;
 		if (now >= stop_deadline) {
 			check_deadlines(S, now, 1);
@@ -566,6 +820,7 @@ stream_main(void *arg)
 static void
 streams_free(struct streams *S)
 {
+	service_closing(S, aif_now_ms(), 1);
 	for (int i = 0; i < CONNS_MAX; i++)
 		aif_relay_close(&S->conns[i]);
 	if (S->listen_fd >= 0) {
@@ -577,6 +832,7 @@ streams_free(struct streams *S)
 	if (S->wake[1] >= 0)
 		close(S->wake[1]);
 	aif_db_close(S->db);
+	free(S->waiting);
 	pthread_mutex_destroy(&S->mu);
 	free(S);
 }

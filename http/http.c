@@ -82,6 +82,49 @@ aif_http_body_free(struct aif_http_body *b)
 	b->len = b->cap = 0;
 }
 
+enum aif_err
+aif_http_auth_header(struct curl_slist **list, const char *header,
+    const unsigned char *key, size_t len)
+{
+	char			 line[AIF_HTTP_AUTH_MAX];
+	struct curl_slist	*l;
+	size_t			 o;
+
+	int			 bearer = header == NULL;
+
+	if (key == NULL || len == 0)
+		return AIF_OK;
+	if (bearer)
+		header = "Authorization";
+	o = strlen(header);
+	if (o + 2 + 7 + len + 1 > sizeof(line))
+		return AIF_TOOBIG;
+	memcpy(line, header, o);
+	memcpy(line + o, ": ", 2);
+	o += 2;
+	if (bearer) {		/* a configured header carries the key as it is */
+		memcpy(line + o, "Bearer ", 7);
+		o += 7;
+	}
+	memcpy(line + o, key, len);
+	line[o + len] = '\0';
+	l = curl_slist_append(*list, line);
+	explicit_bzero(line, sizeof(line));
+	if (l == NULL)
+		return AIF_NOMEM;
+	*list = l;
+	return AIF_OK;
+}
+
+void
+aif_http_headers_free(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l != NULL; l = l->next)
+		if (l->data != NULL)
+			explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(list);
+}
+
 CURL *
 aif_http_probe(const char *base, const char *path, long timeout_ms)
 {

@@ -51,6 +51,21 @@ void		aif_http_body_free(struct aif_http_body *b);
  * what counts. NULL when the URL does not fit or on no memory. */
 CURL		*aif_http_probe(const char *base, const char *path, long timeout_ms);
 
+/* An engine's credential (YAML models[].replicas[].api_key_file) as the engine expects
+ * it: "Authorization: Bearer <key>" when header is NULL (vLLM --api-key and other
+ * OpenAI-compatible servers), else "<header>: <key>" (X-API-Key, Triton's restricted
+ * APIs). Appends the line to *list (libcurl copies it; the copy here is wiped); a key of
+ * len 0 (none) appends nothing. The key must be one line of printable ASCII (the
+ * configuration checks it). Returns AIF_OK, AIF_TOOBIG (over AIF_HTTP_AUTH_MAX), or
+ * AIF_NOMEM (*list unchanged). */
+#define AIF_HTTP_AUTH_MAX	(64 + 2 + 7 + 1024 + 1)	/* name: Bearer key */
+enum aif_err	aif_http_auth_header(struct curl_slist **list, const char *header,
+		    const unsigned char *key, size_t len);
+
+/* curl_slist_free_all after wiping every line (they may hold a credential); accepts
+ * NULL. */
+void		aif_http_headers_free(struct curl_slist *list);
+
 /* One blocking request (compensations, and other calls outside an event loop). */
 struct aif_http_call {
 	const char		*method;	/* "GET", "POST", "PUT", "DELETE" */

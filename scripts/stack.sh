@@ -12,11 +12,12 @@
 #   stop-db | start-db      stop or start MariaDB only (fault tests)
 #   restart-api | restart-nginx | restart-mock (every mock engine)
 #   start-worker N [--slots K] | stop-worker N | stop-workers
-#   start COMPONENT | stop COMPONENT   (mariadb, mock, mock-tgi, mock-triton, api,
+#   start COMPONENT | stop COMPONENT   (mariadb, mock, mock-tgi, mock-triton, mock-auth, api,
 #                                       nginx, worker-N)
 #
 # Environment (defaults): AIF_VAR_DIR ($PWD/var), AIF_PORT (8080), AIF_MOCK_PORT (9101),
-# AIF_TGI_PORT (AIF_MOCK_PORT+1), AIF_TRITON_PORT (AIF_MOCK_PORT+2),
+# AIF_TGI_PORT (AIF_MOCK_PORT+1), AIF_TRITON_PORT (AIF_MOCK_PORT+2), AIF_AUTH_PORT
+# (AIF_MOCK_PORT+3: a vLLM mock behind an API key, for demo-auth),
 # AIF_DB_NAME (aif), AIF_WORKERS (2), AIF_API_PROCS (2), AIF_WORKER_SLOTS (config's), AIF_CONFIG
 # (config/aif.yaml), AIF_SYNC_TIMEOUT_MS (config's), AIF_BIN_DIR (bin/),
 # AIF_MOCK_JS (tests/mock-engine/server.mjs). See docs/STACK.md.
@@ -37,10 +38,12 @@ AIF_MOCK_PORT=${AIF_MOCK_PORT:-9101}
 if [[ $AIF_MOCK_PORT =~ ^[0-9]+$ ]]; then
 	AIF_TGI_PORT=${AIF_TGI_PORT:-$((AIF_MOCK_PORT + 1))}
 	AIF_TRITON_PORT=${AIF_TRITON_PORT:-$((AIF_MOCK_PORT + 2))}
+	AIF_AUTH_PORT=${AIF_AUTH_PORT:-$((AIF_MOCK_PORT + 3))}
 	AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-$((AIF_MOCK_PORT + 10))}	# demo-ha's 2nd replica (tests start it)
 fi
 AIF_TGI_PORT=${AIF_TGI_PORT:-}
 AIF_TRITON_PORT=${AIF_TRITON_PORT:-}
+AIF_AUTH_PORT=${AIF_AUTH_PORT:-}
 AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-}
 AIF_DB_NAME=${AIF_DB_NAME:-aif}
 AIF_WORKERS=${AIF_WORKERS:-2}
@@ -48,7 +51,7 @@ AIF_API_PROCS=${AIF_API_PROCS:-2}
 [[ $AIF_API_PROCS =~ ^[1-8]$ ]] || { echo "stack: AIF_API_PROCS must be 1..8" >&2; exit 2; }
 AIF_CONFIG=${AIF_CONFIG:-$AIF_REPO/config/aif.yaml}
 case $AIF_CONFIG in /*) ;; *) AIF_CONFIG=$PWD/$AIF_CONFIG ;; esac
-export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_MOCK2_PORT AIF_DB_NAME AIF_CONFIG
+export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK2_PORT AIF_DB_NAME AIF_CONFIG
 [ -n "${AIF_SYNC_TIMEOUT_MS:-}" ] && export AIF_SYNC_TIMEOUT_MS
 
 BIN=$(realpath -m -- "${AIF_BIN_DIR:-$AIF_REPO/bin}")
@@ -66,6 +69,7 @@ SECRETS=$AIF_VAR_DIR/secrets
 DB_SOCKET=$RUN/mysqld.sock
 API_SOCKET=$RUN/api.sock
 PEPPER=$SECRETS/key-pepper
+ENGINE_KEY=$SECRETS/engine-key	# demo-auth's replica api_key_file, and mock-auth's key
 STACK_ENV=$AIF_VAR_DIR/stack.env
 OS_USER=$(id -un)
 IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
@@ -76,12 +80,12 @@ T_DB_START=60 T_DB_STOP=60 T_MOCK=20 T_API=30 T_NGINX=20 T_WORKER_STOP=20 T_STOP
 validate_settings() {
 	local p
 	local q
-	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT; do
+	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT; do
 		[[ ${!p} =~ ^[0-9]+$ ]] && [ "${!p}" -ge 1 ] && [ "${!p}" -le 65535 ] ||
 			die "$p=${!p} is not a TCP port"
 	done
-	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT; do
-		for q in AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT; do
+	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT; do
+		for q in AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT; do
 			[ "$p" = "$q" ] || [ "${!p}" != "${!q}" ] || die "$p and $q are both ${!p}"
 		done
 	done
@@ -147,6 +151,7 @@ mariadbd_args() {
 		--innodb-log-file-size=256M
 		--innodb-flush-log-at-trx-commit=1
 		--max-connections=1000
+		--max-allowed-packet=256M
 		--transaction-isolation=READ-COMMITTED
 		--character-set-server=utf8mb4
 		--collation-server=utf8mb4_unicode_ci)
@@ -257,6 +262,17 @@ ensure_pepper() {
 	[ "$(stat -c %s "$PEPPER")" -ge 32 ] || warn "$PEPPER is shorter than 32 bytes"
 }
 
+# The engine credential of demo-auth (config/aif.yaml): a secret file, 0600, that the
+# workers send as "Authorization: Bearer <key>" and mock-auth expects. Made once.
+ensure_engine_key() {
+	if [ ! -s "$ENGINE_KEY" ]; then
+		(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$ENGINE_KEY.tmp" &&
+			mv -f "$ENGINE_KEY.tmp" "$ENGINE_KEY")
+		log "generated engine key $ENGINE_KEY"
+	fi
+	chmod 600 "$ENGINE_KEY"
+}
+
 run_migrate() {
 	need_bin aifctl
 	log "applying migrations (aifctl migrate)"
@@ -309,6 +325,8 @@ write_stack_env() {
 			printf 'AIF_TGI_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TGI_PORT")"
 			printf 'AIF_TRITON_PORT=%s\n' "$(sh_quote "$AIF_TRITON_PORT")"
 			printf 'AIF_TRITON_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_TRITON_PORT")"
+			printf 'AIF_AUTH_PORT=%s\n' "$(sh_quote "$AIF_AUTH_PORT")"
+			printf 'AIF_AUTH_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_AUTH_PORT")"
 			printf 'AIF_MOCK2_PORT=%s\n' "$(sh_quote "$AIF_MOCK2_PORT")"
 			printf 'AIF_REPO=%s\n' "$(sh_quote "$AIF_REPO")"
 			printf 'AIF_BIN_DIR=%s\n' "$(sh_quote "$BIN")"
@@ -347,7 +365,9 @@ ensure_keys() {
 #   mock         --protocol vllm    on AIF_MOCK_PORT    health /health
 #   mock-tgi     --protocol tgi     on AIF_TGI_PORT     health /health
 #   mock-triton  --protocol triton  on AIF_TRITON_PORT  health /v2/health/ready
-MOCKS=(mock mock-tgi mock-triton)
+#   mock-auth    --protocol vllm    on AIF_AUTH_PORT    health /health, --api-key-file
+#                                                       $ENGINE_KEY (vllm serve --api-key)
+MOCKS=(mock mock-tgi mock-triton mock-auth)
 
 # mock_spec NAME: sets M_PROTO, M_PORT, M_PORTVAR, M_HEALTH for that mock.
 mock_spec() {
@@ -355,6 +375,7 @@ mock_spec() {
 	mock) M_PROTO=vllm M_PORTVAR=AIF_MOCK_PORT M_HEALTH=/health ;;
 	mock-tgi) M_PROTO=tgi M_PORTVAR=AIF_TGI_PORT M_HEALTH=/health ;;
 	mock-triton) M_PROTO=triton M_PORTVAR=AIF_TRITON_PORT M_HEALTH=/v2/health/ready ;;
+	mock-auth) M_PROTO=vllm M_PORTVAR=AIF_AUTH_PORT M_HEALTH=/health ;;
 	*) die "unknown mock engine '$1'" ;;
 	esac
 	M_PORT=${!M_PORTVAR}
@@ -371,7 +392,9 @@ start_mock() {
 	[ -f "$MOCK_JS" ] || die "$MOCK_JS is missing"
 	if mock_alive "$name"; then log "$name engine already running (pid $(read_pid "$RUN/$name.pid"))"; return 0; fi
 	port_open "$M_PORT" && die "port $M_PORT ($M_PORTVAR) is taken by another process"
-	start_bg "$name" "$RUN/$name.pid" "$LOGD/$name.log" node "$MOCK_JS" --protocol "$M_PROTO" --port "$M_PORT"
+	local extra=()
+	[ "$name" = mock-auth ] && { ensure_engine_key; extra=(--api-key-file "$ENGINE_KEY"); }
+	start_bg "$name" "$RUN/$name.pid" "$LOGD/$name.log" node "$MOCK_JS" --protocol "$M_PROTO" --port "$M_PORT" "${extra[@]}"
 	local rc=0
 	WAIT_GUARD_PID=$STARTED_PID wait_until "$T_MOCK" "$name engine on 127.0.0.1:$M_PORT$M_HEALTH" \
 		mock_ready "$M_PORT" "$M_HEALTH" || rc=$?
@@ -590,6 +613,7 @@ cmd_up() {
 
 	start_mariadb
 	ensure_pepper
+	ensure_engine_key
 	run_migrate
 	start_mocks
 	start_api
@@ -615,6 +639,7 @@ ${_c_grn}AI Foundation stack is up${_c_off} (var: $AIF_VAR_DIR)
   mock      http://127.0.0.1:$AIF_MOCK_PORT              vLLM engine for demo-chat / demo-small / demo-embed
   mock-tgi  http://127.0.0.1:$AIF_TGI_PORT              TGI engine for demo-tgi
   mock-triton http://127.0.0.1:$AIF_TRITON_PORT            Triton engine for demo-triton / demo-triton-embed
+  mock-auth http://127.0.0.1:$AIF_AUTH_PORT              vLLM engine behind an API key for demo-auth
   MariaDB   mariadb --socket=$DB_SOCKET $AIF_DB_NAME
   logs      $LOGD/
 
@@ -677,22 +702,22 @@ cmd_env() {
 start_component() {
 	case ${1:-} in
 	mariadb|db) ensure_dirs; start_mariadb ;;
-	mock|mock-tgi|mock-triton) ensure_dirs; start_mock "$1" ;;
+	mock|mock-tgi|mock-triton|mock-auth) ensure_dirs; start_mock "$1" ;;
 	api|aif-api) ensure_dirs; start_api ;;
 	nginx) ensure_dirs; start_nginx ;;
 	worker-*) ensure_dirs; STARTED_WORKERS=(); start_worker "${1#worker-}" "${2:-}"; check_workers ;;
-	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, api, nginx, worker-N)" ;;
+	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, mock-auth, api, nginx, worker-N)" ;;
 	esac
 }
 
 stop_component() {
 	case ${1:-} in
 	mariadb|db) stop_mariadb ;;
-	mock|mock-tgi|mock-triton) stop_mock "$1" ;;
+	mock|mock-tgi|mock-triton|mock-auth) stop_mock "$1" ;;
 	api|aif-api) stop_api ;;
 	nginx) stop_nginx ;;
 	worker-*) stop_workers "${1#worker-}" ;;
-	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, api, nginx, worker-N)" ;;
+	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, mock-auth, api, nginx, worker-N)" ;;
 	esac
 }
 

@@ -57,9 +57,35 @@ relay_end(struct engine_call *c, int status, const char *type, const char *code,
 		json_decref(end);
 		return;
 	}
-	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, text, strlen(text));
+	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, (uint32_t)c->job.attempt,
+	    c->relay_key, text, strlen(text));
 	free(text);
 	json_decref(end);
+}
+
+/* A committed synchronous job whose answer the database does not keep (zero
+ * retention): the answer goes to the waiting aif-api over its relay, in RESULT pieces,
+ * then END. Without a relay the request times out: nothing else holds the answer. */
+static void
+relay_result(struct worker *w, struct engine_call *c, const char *body)
+{
+	struct relay_conn *r;
+	unsigned char key[AIF_RELAY_KEY_LEN];
+	uint32_t attempt = (uint32_t)c->job.attempt;
+	size_t len, off = 0;
+
+	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
+	    body == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
+		return;
+	aif_relay_key(c->job.relay_secret, c->job.id, attempt, key);
+	len = strlen(body);
+	while (off < len) {
+		size_t k = len - off < AIF_RELAY_PAYLOAD_MAX ? len - off : AIF_RELAY_PAYLOAD_MAX;
+		if (relay_send(r, c->job.id, AIF_RELAY_RESULT, attempt, key, body + off, k) != 0)
+			return;
+		off += k;
+	}
+	(void)relay_send(r, c->job.id, AIF_RELAY_END, attempt, key, "{\"status\":200}", 14);
 }
 
 /* Rings the reply_to of every committed job, one bell per waiting process. */
@@ -106,6 +132,12 @@ count_success(const struct aif_job_success *s)
 	aif_metrics_add("aif_tokens_total", l, s->prompt_tokens);
 	snprintf(l, sizeof(l), "model=\"%s\",direction=\"out\"", s->model);
 	aif_metrics_add("aif_tokens_total", l, s->completion_tokens);
+	if (s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros) {
+		snprintf(l, sizeof(l), "model=\"%s\"", s->model);
+		aif_metrics_add("aif_budget_overages_total", l, 1);
+		aif_metrics_add("aif_budget_overage_micros_total", l,
+		    aif_sat_add(s->cost_micros, -s->budget_hold_micros));
+	}
 }
 
 void
@@ -117,12 +149,27 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 	if (n == 0)
 		return;
 	if ((err = aif_queue_succeed(w->db, s, n)) != AIF_OK)
-		aif_error("msg=\"cannot commit results; the leases will expire and the jobs"
-		    " run again\" jobs=%zu error=\"%s\"", n, aif_strerror(err));
-	for (size_t i = 0; i < n; i++)
-		if (s[i].committed)
-			relay_end(calls[i], 200, NULL, NULL, NULL, s[i].prompt_tokens,
-			    s[i].completion_tokens);
+		aif_error("msg=\"cannot commit results; their leases are no longer renewed,"
+		    " the jobs run again once they expire\" error=\"%s\"", aif_strerror(err));
+	for (size_t i = 0; i < n; i++) {
+		struct aif_engine_result res;
+		struct aif_error e;
+		if (!s[i].unstorable)
+			continue;
+		/* this job alone could not be stored (the others of its batch were): it
+		   fails for good, it would fail the same way again */
+		memset(&res, 0, sizeof(res));
+		AIF_ERROR0(&e, AIF_E_RESULT_NOT_STORABLE, NULL);
+		aif_adapter_fail(&res, AIF_FAIL_FATAL, &e);
+		commit_failure(w, calls[i], &res);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].committed)
+			continue;
+		relay_end(calls[i], 200, NULL, NULL, NULL, s[i].prompt_tokens,
+		    s[i].completion_tokens);
+		relay_result(w, calls[i], bodies[i]);
+	}
 	ring_replies(w, calls, s, n);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].committed) {

@@ -1,6 +1,8 @@
 /* cron.c -- aif-cron: one run of a periodic maintenance job, started by a systemd timer
  * (or by hand, or by tests):
- *   reap       requeue (or fail, when out of attempts) running jobs whose lease expired
+ *   reap       requeue (or fail, when out of attempts) running jobs whose lease expired;
+ *              fail (model_not_found) the jobs queued for more than --grace S (default
+ *              60) seconds for a model the configuration no longer has
  *   rollup     fold `usage` into usage_daily for today and yesterday (idempotent)
  *   retention  drop request/response payloads of jobs finished more than
  *              --days N (default 30) days ago, and their events past 3*N days
@@ -28,14 +30,47 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: aif-cron [--config FILE] reap | rollup | retention [--days N]"
+	fprintf(stderr, "usage: aif-cron [--config FILE] reap [--grace S] | rollup"
+	    " | retention [--days N]"
 	    " | compensate | autoscale [--dry-run]\n"
 	    "       aif-cron --version\n");
 	exit(2);
 }
 
+#define UNCONFIGURED_GRACE_S	60	/* default: a reload reaches every process by then */
+
+/* Queued jobs of a model a reload removed fail (model_not_found), their holds
+ * released: no worker would ever claim them. */
 static int
-reap(const struct aif_config *cfg, struct aif_db *db)
+fail_unconfigured(const struct aif_config *cfg, struct aif_db *db, int grace_s)
+{
+	const char **ids = calloc(cfg->nmodels + 1, sizeof(*ids));
+	size_t n = 0, failed = 0, total = 0;
+	enum aif_err err;
+
+	if (ids == NULL)
+		return 1;
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		ids[n++] = cfg->models[i].id;
+	do {
+		if ((err = aif_queue_fail_unconfigured(db, ids, n, grace_s, 200,
+		    &failed)) != AIF_OK) {
+			aif_error("msg=\"failing jobs of removed models failed\" error=\"%s\"",
+			    aif_strerror(err));
+			free(ids);
+			return 1;
+		}
+		total += failed;
+	} while (failed == 200);
+	free(ids);
+	if (total > 0)
+		aif_info("msg=\"failed queued jobs of models no longer configured\" jobs=%zu",
+		    total);
+	return 0;
+}
+
+static int
+reap(const struct aif_config *cfg, struct aif_db *db, int grace_s)
 {
 	size_t n = 0, total = 0;
 	enum aif_err err;
@@ -48,7 +83,7 @@ reap(const struct aif_config *cfg, struct aif_db *db)
 		total += n;
 	} while (n == 200);
 	aif_info("msg=\"reap done\" requeued_or_failed=%zu", total);
-	return 0;
+	return fail_unconfigured(cfg, db, grace_s);
 }
 
 static int
@@ -111,8 +146,15 @@ main(int argc, char **argv)
 		aif_error("msg=\"database unreachable\"");
 		goto out;
 	}
-	if (strcmp(argv[i], "reap") == 0 && i + 1 == argc) {
-		rc = reap(cfg, db);
+	if (strcmp(argv[i], "reap") == 0) {
+		int64_t grace = UNCONFIGURED_GRACE_S;
+		if (i + 3 == argc && strcmp(argv[i + 1], "--grace") == 0) {
+			if (aif_parse_i64(argv[i + 2], 0, 86400, &grace) != 0)
+				usage();
+		} else if (i + 1 != argc) {
+			usage();
+		}
+		rc = reap(cfg, db, (int)grace);
 	} else if (strcmp(argv[i], "rollup") == 0 && i + 1 == argc) {
 		rc = rollup(db);
 	} else if (strcmp(argv[i], "retention") == 0) {

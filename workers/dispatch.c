@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "jobs.h"
 #include "log.h"
+#include "metrics.h"
+#include "relay_proto.h"
 #include "worker.h"
 
 static void
@@ -93,6 +96,8 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 	c->model = &w->cfg->models[mi];
 	c->model_idx = mi;
 	c->replica_idx = ri;
+	c->answer_max = w->cfg->server.max_answer_bytes;
+	c->choices_max = (size_t)w->cfg->server.max_choices;
 	c->adapter = aif_adapter_find(c->model->adapter);
 	c->stream = c->job.stream;
 	if (c->stream && (c->adapter == NULL || c->adapter->parse_event == NULL)) {
@@ -100,8 +105,12 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 		fail_start(w, c, AIF_FAIL_FATAL, &e);
 		return -1;
 	}
-	if (c->stream)
+	/* a job without a relay secret (from an older version) streams through its row */
+	if (c->stream && c->job.has_relay_secret) {
+		aif_relay_key(c->job.relay_secret, c->job.id, (uint32_t)c->job.attempt,
+		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
+	}
 	err = c->adapter == NULL ? AIF_CONFIG : c->adapter->build(c->model,
 	    &c->model->replicas[ri], c->job.kind, c->job.request_body,
 	    strlen(c->job.request_body), &c->req);
@@ -205,25 +214,86 @@ dispatch_claim(struct worker *w, int *more)
 	aif_queue_claimed_free(jobs, n);	/* bodies were moved into the calls */
 }
 
-void
-dispatch_cancel(void *arg, uint64_t job_id)
+static struct engine_call *
+call_of(struct worker *w, uint64_t job_id)
 {
-	struct worker *w = arg;
 	struct engine_call *c;
-	enum aif_err err;
 
 	for (c = w->calls; c != NULL; c = c->next)
 		if (c->job.id == job_id)
 			break;
-	if (c == NULL)
+	return c;
+}
+
+/* The client of a stream left under stream_disconnect: cancel: the call is aborted
+ * and the job cancelled, billed for its prompt and the tokens already relayed (the
+ * engine did that work and the client got it). */
+static void
+cancel_left_stream(struct worker *w, struct engine_call *c)
+{
+	struct aif_engine_result res;
+	struct aif_job_success u;
+	enum aif_err err;
+
+	memset(&res, 0, sizeof(res));
+	res.prompt_tokens = c->st.prompt_tokens > 0 ? c->st.prompt_tokens :
+	    c->job.prompt_tokens_estimate;
+	res.completion_tokens = c->st.completion_tokens > c->relayed ?
+	    c->st.completion_tokens : c->relayed;
+	outcome_success_row(w, c, &res, NULL, &u);
+	err = aif_queue_cancel_billed(w->db, &u,
+	    "client disconnected from the stream; engine call cancelled");
+	aif_info("msg=\"engine call cancelled\" job=%s prompt_tokens=%lld"
+	    " completion_tokens=%lld recorded_here=%d", c->job.public_id,
+	    (long long)res.prompt_tokens, (long long)res.completion_tokens, err == AIF_OK);
+}
+
+void
+dispatch_relay_frame(void *arg, const struct aif_relay_frame *f)
+{
+	struct worker *w = arg;
+	struct engine_call *c;
+
+	if ((c = call_of(w, f->h.job)) == NULL)
+		return;
+	/* only the aif-api that waits for this attempt holds its key */
+	if (!c->job.has_relay_secret || f->h.attempt != (uint32_t)c->job.attempt ||
+	    !aif_relay_verify(c->relay_key, &f->h, f->payload)) {
+		aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s",
+		    c->job.public_id);
+		aif_metrics_add("aif_relay_rejected_frames_total", "side=\"worker\"", 1);
+		return;
+	}
+	if (f->h.type == AIF_RELAY_PAUSE || f->h.type == AIF_RELAY_RESUME) {
+		/* flow control: the stream's client reads slower than the engine writes */
+		(void)curl_easy_pause(c->easy, f->h.type == AIF_RELAY_PAUSE ? CURLPAUSE_RECV :
+		    CURLPAUSE_CONT);
+		return;
+	}
+	if (f->h.type != AIF_RELAY_CANCEL)
 		return;
 	curl_multi_remove_handle(w->multi, c->easy);
 	dispatch_release(w, c);
-	/* already cancelled when the owner asked: then this finds nothing to change */
-	err = aif_queue_cancel(w->db, c->job.id, c->job.lease_token,
-	    "client disconnected from the stream; engine call cancelled");
-	aif_info("msg=\"engine call cancelled\" job=%s recorded_here=%d",
-	    c->job.public_id, err == AIF_OK);
+	cancel_left_stream(w, c);
+	engine_call_free(c);
+}
+
+void
+dispatch_cancel(void *arg, uint64_t job_id)
+{
+	struct worker *w = arg;
+	struct engine_call *c = call_of(w, job_id);
+	int cancelled = 0;
+
+	if (c == NULL)
+		return;
+	/* a bell is a hint anyone on the host with the socket could send: the owner's
+	   cancel is in the job row first, so the row decides */
+	if (aif_jobs_is_cancelled(w->db, job_id, &cancelled) != AIF_OK || !cancelled)
+		return;
+	curl_multi_remove_handle(w->multi, c->easy);
+	dispatch_release(w, c);
+	aif_info("msg=\"engine call cancelled by its owner\" job=%s", c->job.public_id);
 	engine_call_free(c);
 }
 

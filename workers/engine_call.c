@@ -21,10 +21,12 @@ take_chunks(struct engine_call *c)
 		char *text;
 
 		if (aif_stream_asm_add(c->assembled, chunk) != AIF_OK) {
+			struct aif_error e;
+			/* over server.max_answer_bytes (or more choices than asked): the
+			   engine is not at fault, retrying gives the same */
+			AIF_ERROR0(&e, AIF_E_ANSWER_TOO_LARGE, NULL);
+			aif_adapter_fail(&c->stream_err, AIF_FAIL_FATAL, &e);
 			c->stream_fail = AIF_FAIL_FATAL;
-			aif_adapter_transport_failure("the streamed answer is over its limit",
-			    0, &c->stream_err);
-			c->stream_err.failure = AIF_FAIL_FATAL;
 			json_array_clear(c->chunks);
 			return -1;
 		}
@@ -33,14 +35,17 @@ take_chunks(struct engine_call *c)
 		if (!c->begun) {
 			char begin[32];
 			int n = snprintf(begin, sizeof(begin), "{\"attempt\":%d}", c->job.attempt);
-			if (relay_send(c->relay, c->job.id, AIF_RELAY_BEGIN, begin, (size_t)n) != 0)
+			if (relay_send(c->relay, c->job.id, AIF_RELAY_BEGIN,
+			    (uint32_t)c->job.attempt, c->relay_key, begin, (size_t)n) != 0)
 				c->relay = NULL;
 			c->begun = 1;
 		}
 		if (c->relay != NULL) {
-			if (relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK, text,
-			    strlen(text)) != 0)
+			if (relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK,
+			    (uint32_t)c->job.attempt, c->relay_key, text, strlen(text)) != 0)
 				c->relay = NULL;	/* the stream goes on without a relay */
+			else
+				c->relayed++;
 		}
 		free(text);
 	}
@@ -125,19 +130,20 @@ engine_call_fill_prompt_tokens(const struct engine_call *c, struct aif_engine_re
 enum aif_err
 engine_call_setup(struct engine_call *c, const char *request_id)
 {
+	const struct aif_replica *rep;
 	char hdr[160];
 
 	struct aif_http_limits lim = { .timeout_ms = c->model->timeout_ms,
-	    .max_response = AIF_ENGINE_RESPONSE_MAX };
+	    .max_response = c->answer_max };
 
-	c->resp.max = AIF_ENGINE_RESPONSE_MAX;
+	c->resp.max = c->answer_max;
 	if ((c->easy = aif_http_easy(c->req.url, &lim)) == NULL)
 		return AIF_NOMEM;
 	if (c->stream) {
 		snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
 		    c->job.kind == AIF_KIND_CHAT ? "chatcmpl" : "cmpl", c->job.public_id);
 		c->st.created = (int64_t)time(NULL);
-		c->assembled = aif_stream_asm_new(c->job.kind);
+		c->assembled = aif_stream_asm_new(c->job.kind, c->answer_max, c->choices_max);
 		c->chunks = json_array();
 		if (c->assembled == NULL || c->chunks == NULL)
 			return AIF_NOMEM;
@@ -151,6 +157,11 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 		c->headers = curl_slist_append(c->headers, hdr);
 	}
 	if (c->headers == NULL)
+		return AIF_NOMEM;
+	/* the replica's credential, as its engine expects it (never logged) */
+	rep = &c->model->replicas[c->replica_idx];
+	if (aif_http_auth_header(&c->headers, rep->api_key_header, rep->api_key,
+	    rep->api_key_len) != AIF_OK)
 		return AIF_NOMEM;
 	curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req.body);
@@ -172,7 +183,7 @@ engine_call_free(struct engine_call *c)
 		return;
 	if (c->easy != NULL)
 		curl_easy_cleanup(c->easy);
-	curl_slist_free_all(c->headers);
+	aif_http_headers_free(c->headers);	/* wiped: one may hold a credential */
 	free(c->req.body);
 	aif_http_body_free(&c->resp);
 	free(c->job.request_body);

@@ -16,7 +16,6 @@
 #include "sse.h"
 #include "stream_asm.h"
 
-#define AIF_ENGINE_RESPONSE_MAX	(16u << 20)	/* 16 MiB */
 
 struct engine_call {
 	struct aif_claimed	 job;		/* owns job.request_body */
@@ -28,6 +27,8 @@ struct engine_call {
 	struct aif_engine_req	 req;		/* owns req.body */
 	struct aif_http_body	 resp;		/* response bytes up to the cap; resp.overflow
 						   when the answer exceeded it */
+	size_t			 answer_max;	/* server.max_answer_bytes */
+	size_t			 choices_max;	/* server.max_choices */
 	int64_t			 started_ms;
 	int64_t			 hdr_prompt_tokens;	/* x-prompt-tokens (TGI), 0: none */
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -41,6 +42,8 @@ struct engine_call {
 	struct aif_stream_asm	*assembled;	/* every chunk, for the job row */
 	json_t			*chunks;	/* scratch array for one event */
 	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
+	unsigned char		 relay_key[AIF_RELAY_KEY_LEN];	/* this attempt's frames */
+	int64_t			 relayed;	/* chunks with text relayed to the client */
 	int			 begun;		/* BEGIN frame sent */
 	enum aif_failure	 stream_fail;	/* an error event ended the stream */
 	struct aif_engine_result stream_err;

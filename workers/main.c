@@ -16,6 +16,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,25 @@ publish_replicas(struct worker *w)
 	free(r);
 }
 
+/* Renews the leases of the jobs whose calls are in flight here, and only those: a job
+ * whose call ended without a commit is left to the reaper. */
+static enum aif_err
+extend_leases(struct worker *w)
+{
+	uint64_t *ids = calloc((size_t)w->in_flight + 1, sizeof(*ids));
+	size_t n = 0;
+	enum aif_err err;
+
+	if (ids == NULL)
+		return AIF_NOMEM;
+	for (struct engine_call *c = w->calls; c != NULL && n < (size_t)w->in_flight;
+	    c = c->next)
+		ids[n++] = c->job.id;
+	err = aif_queue_extend_leases(w->db, w->id, ids, n, w->cfg->queue.lease_seconds);
+	free(ids);
+	return err;
+}
+
 static void
 heartbeat(struct worker *w)
 {
@@ -193,7 +214,7 @@ heartbeat(struct worker *w)
 		publish_replicas(w);
 	}
 	if (err == AIF_OK && w->in_flight > 0)
-		err = aif_queue_extend_leases(w->db, w->id, w->cfg->queue.lease_seconds);
+		err = extend_leases(w);
 	if (err != AIF_OK)
 		aif_warn("msg=\"heartbeat failed\" error=\"%s\"", aif_strerror(err));
 }
@@ -210,6 +231,31 @@ reap(struct worker *w)
 }
 
 /* ---- setup and teardown ---- */
+
+/* One process per worker id: an exclusive lock on run_dir/worker-<id>.lock, held until
+ * the process ends (a second `aif-worker --id N` would take over worker N's doorbell). */
+static int
+lock_instance(struct worker *w)
+{
+	char path[AIF_DOORBELL_PATH_MAX + 8];
+	int n = snprintf(path, sizeof(path), "%s/worker-%s.lock", w->cfg->server.run_dir,
+	    w->instance);
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	if ((w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		aif_error("msg=\"cannot open the worker's lock file\" path=%s", path);
+		return -1;
+	}
+	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		aif_error("msg=\"another aif-worker runs with this id; exiting\" id=%s",
+		    w->instance);
+		close(w->lock_fd);
+		w->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
 
 static int
 setup(struct worker *w, const char *instance, int slots_override)
@@ -237,7 +283,10 @@ setup(struct worker *w, const char *instance, int slots_override)
 		aif_error("msg=\"doorbell path too long\" run_dir=%s", cfg->server.run_dir);
 		return -1;
 	}
-	if ((err = aif_doorbell_bind(w->doorbell_path, &w->doorbell_fd)) != AIF_OK) {
+	if (lock_instance(w) != 0)
+		return -1;
+	if ((err = aif_doorbell_bind_owned(w->doorbell_path, &w->doorbell_fd,
+	    &w->doorbell_file)) != AIF_OK) {
 		aif_error("msg=\"cannot bind doorbell\" path=%s error=\"%s\"",
 		    w->doorbell_path, aif_strerror(err));
 		return -1;
@@ -277,7 +326,10 @@ teardown(struct worker *w)
 	relay_close_all(&w->relays);
 	if (w->multi != NULL)
 		curl_multi_cleanup(w->multi);
-	aif_doorbell_close(w->doorbell_fd, w->doorbell_path[0] ? w->doorbell_path : NULL);
+	aif_doorbell_close_owned(w->doorbell_fd, w->doorbell_path[0] ? w->doorbell_path :
+	    NULL, &w->doorbell_file);
+	if (w->lock_fd >= 0)
+		close(w->lock_fd);	/* releases the id */
 	if (w->sender_fd >= 0)
 		close(w->sender_fd);
 	aif_db_close(w->db);
@@ -300,9 +352,12 @@ check_reload(struct worker *w)
 
 	reload_requested = 0;
 	(void)aif_sd_notify("RELOADING=1");
+	/* the engines' credentials are read again: a bad file refuses the reload too */
 	if (aif_cfg_load_with(w->config_path, &aif_adapters_cfg, &next, errbuf,
-	    sizeof(errbuf)) != AIF_OK) {
+	    sizeof(errbuf)) != AIF_OK ||
+	    aif_cfg_load_secrets(next, 0, errbuf, sizeof(errbuf)) != AIF_OK) {
 		char *save = NULL;
+		aif_cfg_free(next);
 		for (char *l = strtok_r(errbuf, "\n", &save); l != NULL;
 		    l = strtok_r(NULL, "\n", &save))
 			aif_error("msg=\"reload refused; keeping the running config\""
@@ -345,7 +400,7 @@ wait_events(struct worker *w, int64_t wait_ms, int *woken)
 		if (extra[1 + i].revents & CURL_WAIT_POLLOUT)
 			(void)aif_relay_flush(&polled[i]->io);
 		if (extra[1 + i].revents & CURL_WAIT_POLLIN)
-			(void)relay_read(polled[i], dispatch_cancel, w);
+			(void)relay_read(polled[i], dispatch_relay_frame, w);
 	}
 }
 
@@ -451,8 +506,10 @@ main(int argc, char **argv)
 	if (config_path == NULL || instance == NULL || strlen(instance) > 16)
 		usage();
 	if (aif_cfg_load_with(config_path, &aif_adapters_cfg, &cfg, errbuf,
-	    sizeof(errbuf)) != AIF_OK) {
-		fprintf(stderr, "%s", errbuf);
+	    sizeof(errbuf)) != AIF_OK ||
+	    aif_cfg_load_secrets(cfg, 0, errbuf, sizeof(errbuf)) != AIF_OK) {
+		fprintf(stderr, "%s\n", errbuf);
+		aif_cfg_free(cfg);
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -469,6 +526,7 @@ main(int argc, char **argv)
 	w.cfg = cfg;
 	w.config_path = config_path;
 	w.doorbell_fd = -1;
+	w.lock_fd = -1;
 	w.sender_fd = -1;
 	if (setup(&w, instance, (int)slots) == 0) {
 		run(&w);

@@ -3,12 +3,15 @@
  * replica's health is judged (transport errors, timeouts and 5xx count against it; an
  * answer, a 4xx or an overload signal do not), embeddings become base64 when the client
  * asked for it, answers are masked when the config says so, and a success becomes the
- * row the commit writes. */
+ * row the commit writes. The engine is not trusted: its usage must fit the request's
+ * bounds and becomes the answer's usage, and an answer over server.max_answer_bytes is
+ * refused (not retried, not held against the replica). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "embed.h"
+#include "log.h"
 #include "pii.h"
 #include "pricing.h"
 #include "worker.h"
@@ -37,6 +40,19 @@ stream_outcome(struct engine_call *c, struct aif_engine_result *res)
 		aif_adapter_transport_failure("out of memory", 0, res);
 }
 
+/* 1 when the transfer ended with an HTTP 200 from the engine (a stream that its
+ * engine ended with an error event is no answer). */
+static int
+answered(const struct engine_call *c, CURLcode done)
+{
+	long status = 0;
+
+	if (done != CURLE_OK || (c->stream && c->stream_fail != AIF_FAIL_NONE))
+		return 0;
+	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	return status == 200;
+}
+
 /* What the engine said: its answer decoded, or the transport's failure. */
 static void
 decode(struct engine_call *c, CURLcode done, struct aif_engine_result *res)
@@ -48,9 +64,15 @@ decode(struct engine_call *c, CURLcode done, struct aif_engine_result *res)
 		memset(&c->stream_err, 0, sizeof(c->stream_err));
 		return;
 	}
+	if (done != CURLE_OK && (c->resp.overflow || done == CURLE_FILESIZE_EXCEEDED)) {
+		struct aif_error e;
+		AIF_ERROR0(&e, AIF_E_ANSWER_TOO_LARGE, NULL);
+		aif_adapter_fail(res, AIF_FAIL_FATAL, &e);	/* not the replica's fault */
+		return;
+	}
 	if (done != CURLE_OK) {
-		aif_adapter_transport_failure(c->resp.overflow ? "response over the size limit" :
-		    curl_easy_strerror(done), done == CURLE_OPERATION_TIMEDOUT, res);
+		aif_adapter_transport_failure(curl_easy_strerror(done),
+		    done == CURLE_OPERATION_TIMEDOUT, res);
 		return;
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -74,6 +96,47 @@ fail_with(struct aif_engine_result *res, enum aif_failure f, enum aif_apierr e)
 	aif_adapter_fail(res, f, &err);
 }
 
+/* The engine's usage is believed only within what the request allows: prompt tokens
+ * up to the bytes of the request plus 64 per message, completion tokens up to prompts
+ * x choices x the completion limit, none negative (a job from before these bounds,
+ * 0, is only checked for sign). Returns 1 when it is. */
+static int
+usage_believable(const struct engine_call *c, const struct aif_engine_result *res)
+{
+	const struct aif_claimed *j = &c->job;
+
+	if (res->prompt_tokens < 0 || res->completion_tokens < 0)
+		return 0;
+	if (j->prompt_tokens_bound > 0 && res->prompt_tokens > j->prompt_tokens_bound)
+		return 0;
+	if (j->kind == AIF_KIND_EMBEDDING)
+		return res->completion_tokens == 0;
+	return j->completion_tokens_bound <= 0 ||
+	    res->completion_tokens <= j->completion_tokens_bound;
+}
+
+/* The answer's usage object says what the gateway counted (and bills), whatever the
+ * engine wrote there. */
+static int
+set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completion)
+{
+	json_t *usage = json_object_get(response, "usage");
+
+	if (!json_is_object(usage)) {
+		if ((usage = json_object()) == NULL ||
+		    json_object_set_new(response, "usage", usage) != 0)
+			return -1;
+	}
+	if (json_object_set_new(usage, "prompt_tokens", json_integer(prompt)) != 0 ||
+	    json_object_set_new(usage, "total_tokens",
+	    json_integer(aif_sat_add(prompt, completion))) != 0)
+		return -1;
+	if (kind != AIF_KIND_EMBEDDING && json_object_set_new(usage, "completion_tokens",
+	    json_integer(completion)) != 0)
+		return -1;
+	return 0;
+}
+
 int
 outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
     struct aif_engine_result *res, char **body)
@@ -81,11 +144,25 @@ outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
 	memset(res, 0, sizeof(*res));
 	*body = NULL;
 	decode(c, done, res);
+	if (res->failure == AIF_FAIL_NONE && !usage_believable(c, res)) {
+		aif_warn("msg=\"engine usage outside the request's bounds\" job=%s model=%s"
+		    " prompt_tokens=%lld completion_tokens=%lld", c->job.public_id,
+		    c->model->id, (long long)res->prompt_tokens,
+		    (long long)res->completion_tokens);
+		fail_with(res, AIF_FAIL_FATAL, AIF_E_ENGINE_BAD_USAGE);
+	}
+	if (res->failure == AIF_FAIL_NONE && set_usage(res->response, c->job.kind,
+	    res->prompt_tokens, res->completion_tokens) != 0) {
+		aif_engine_result_clear(res);
+		aif_adapter_transport_failure("out of memory", 0, res);
+	}
 	if (done == CURLE_COULDNT_CONNECT)
 		routing_down(w->rt, c->model_idx, c->replica_idx);
 	else
+		/* a replica that answered 200 is up, whatever its body said: a bad answer
+		   fails its own job, it does not open the circuit for everyone */
 		routing_result(w->rt, c->model_idx, c->replica_idx,
-		    res->failure != AIF_FAIL_RETRYABLE);
+		    res->failure != AIF_FAIL_RETRYABLE || answered(c, done));
 	if (res->failure == AIF_FAIL_NONE && c->job.kind == AIF_KIND_EMBEDDING &&
 	    aif_embed_wants_base64(c->job.request_body) &&
 	    aif_embed_to_base64(res->response) != AIF_OK)
@@ -98,6 +175,13 @@ outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
 	    (*body = json_dumps(res->response, JSON_COMPACT)) == NULL) {
 		aif_engine_result_clear(res);
 		aif_adapter_transport_failure("out of memory", 0, res);
+	}
+	if (res->failure == AIF_FAIL_NONE && strlen(*body) > c->answer_max) {
+		/* an answer that grew past the cap (base64, masking tokens): refused before
+		   its commit */
+		free(*body);
+		*body = NULL;
+		fail_with(res, AIF_FAIL_FATAL, AIF_E_ANSWER_TOO_LARGE);
 	}
 	return res->failure == AIF_FAIL_NONE;
 }
@@ -125,4 +209,5 @@ outcome_success_row(struct worker *w, const struct engine_call *c,
 	s->engine_ms = aif_now_ms() - c->started_ms;
 	s->budget_hold_micros = c->job.budget_hold_micros;
 	s->tokens_charged = c->job.tokens_charged;
+	s->zero_retention = c->job.zero_retention;
 }

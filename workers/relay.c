@@ -34,41 +34,22 @@ relay_get(struct relay_set *set, const char *reply_to)
 }
 
 int
-relay_send(struct relay_conn *c, uint64_t job, uint32_t type, const void *payload,
-    size_t len)
+relay_send(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
+    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len)
 {
 	if (c == NULL)
 		return -1;
-	if (aif_relay_send(&c->io, job, type, payload, len) != 0) {
+	if (aif_relay_send(&c->io, job, type, attempt, key, payload, len) != 0) {
 		aif_warn("msg=\"relay closed\" path=%s", c->path);
 		return -1;
 	}
 	return 0;
 }
 
-/* The frame callback: only CANCEL is meaningful from aif-api. */
-struct cancel_ctx {
-	void	(*on_cancel)(void *, uint64_t);
-	void	*arg;
-};
-
-static void
-on_frame(void *arg, uint64_t job, uint32_t type, const char *payload, uint32_t len)
-{
-	struct cancel_ctx *x = arg;
-
-	(void)payload;
-	(void)len;
-	if (type == AIF_RELAY_CANCEL && x->on_cancel != NULL)
-		x->on_cancel(x->arg, job);
-}
-
 int
-relay_read(struct relay_conn *c, void (*on_cancel)(void *, uint64_t), void *arg)
+relay_read(struct relay_conn *c, aif_relay_frame_fn on_frame, void *arg)
 {
-	struct cancel_ctx x = { on_cancel, arg };
-
-	return aif_relay_recv(&c->io, on_frame, &x);
+	return aif_relay_recv(&c->io, on_frame, arg);
 }
 
 void

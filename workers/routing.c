@@ -16,6 +16,7 @@ struct replica_state {
 	int	 healthy;		/* the last health probe answered 200 */
 	int64_t	 next_check_ms;		/* when the periodic probe is due */
 	CURL	*probe;			/* health probe in flight, or NULL */
+	struct curl_slist *probe_headers; /* its credential header, or NULL */
 };
 
 struct routing {
@@ -59,6 +60,7 @@ routing_free(struct routing *rt)
 			if (rt->rs[i][r].probe != NULL) {
 				curl_multi_remove_handle(rt->probes, rt->rs[i][r].probe);
 				curl_easy_cleanup(rt->rs[i][r].probe);
+				aif_http_headers_free(rt->rs[i][r].probe_headers);
 			}
 		free(rt->rs[i]);
 	}
@@ -245,19 +247,30 @@ static void
 start_probe(struct routing *rt, size_t mi, size_t ri)
 {
 	const struct aif_model *m = &rt->cfg->models[mi];
+	const struct aif_replica *rep = &m->replicas[ri];
 	const struct aif_adapter *ad = aif_adapter_find(m->adapter);
+	struct curl_slist *h = NULL;
 	CURL *e;
 
 	if (ad == NULL || ad->health_path == NULL ||
-	    (e = aif_http_probe(m->replicas[ri].url, ad->health_path,
+	    (e = aif_http_probe(rep->url, ad->health_path,
 	    AIF_ROUTING_PROBE_TIMEOUT_MS)) == NULL)
 		return;
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&rt->rs[mi][ri]);
-	if (curl_multi_add_handle(rt->probes, e) != CURLM_OK) {
+	/* the replica's credential: an engine may guard its health path too */
+	if (aif_http_auth_header(&h, rep->api_key_header, rep->api_key,
+	    rep->api_key_len) != AIF_OK) {
 		curl_easy_cleanup(e);
 		return;
 	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&rt->rs[mi][ri]);
+	if (curl_multi_add_handle(rt->probes, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		aif_http_headers_free(h);
+		return;
+	}
 	rt->rs[mi][ri].probe = e;
+	rt->rs[mi][ri].probe_headers = h;
 }
 
 /* A probe of (mi, ri) answered `ok`: the replica's health, and an open circuit closes
@@ -312,7 +325,9 @@ routing_probe(struct routing *rt)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 		curl_multi_remove_handle(rt->probes, e);
 		curl_easy_cleanup(e);
+		aif_http_headers_free(s->probe_headers);
 		s->probe = NULL;
+		s->probe_headers = NULL;
 		/* find (model, replica) of s for the log and the thresholds */
 		for (size_t i = 0; i < rt->cfg->nmodels; i++)
 			for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++)

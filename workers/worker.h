@@ -32,6 +32,8 @@ struct worker {
 	char			 instance[32];
 	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];
 	int			 doorbell_fd;
+	struct aif_doorbell_file doorbell_file;	/* removed only while still ours */
+	int			 lock_fd;	/* flock of this worker id, -1 */
 	int			 sender_fd;
 	int			 slots;
 	int			 in_flight;
@@ -54,9 +56,13 @@ struct worker {
 void	dispatch_claim(struct worker *w, int *more);
 /* A call left the multi handle: its slot, model and replica counts go back. */
 void	dispatch_release(struct worker *w, struct engine_call *c);
-/* Aborts the call of job_id if it runs here (cancelled by its owner or its stream's
- * client left under the cancel policy). */
+/* A cancel bell for job_id: aborts its call if it runs here and the job row says it
+ * was cancelled (by its owner). */
 void	dispatch_cancel(void *w, uint64_t job_id);
+/* A frame from aif-api on a relay: CANCEL (the stream's client left under the cancel
+ * policy), obeyed only with the attempt's tag; the job is cancelled and billed for
+ * what it used. */
+void	dispatch_relay_frame(void *w, const struct aif_relay_frame *f);
 /* Aborts every call still running (the end of a drain). */
 void	dispatch_abort_all(struct worker *w);
 

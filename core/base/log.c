@@ -1,4 +1,5 @@
-/* log.c -- logfmt records on stderr; see log.h. */
+/* log.c -- logfmt records on stderr, bounded (2 KiB) and escaped (control bytes and
+ * invalid UTF-8 as \xNN); see log.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +27,64 @@ aif_log_init(const char *prog)
 			log_min = (enum aif_log_level)i;
 }
 
+/* Length of the valid UTF-8 sequence of 2..4 bytes at s (n available), or 0: no
+ * overlong forms, no surrogates, nothing over U+10FFFF. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3 :
+	    s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : 0;
+
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
+	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/* Copies the record text src (n bytes) into dst (cap bytes) with every control byte
+ * and every byte that is not valid UTF-8 written as \xNN: bytes from clients or engines
+ * (a header, a database error quoting them) never reach the log raw. Returns the
+ * length, cut at a whole escape. */
+static size_t
+escape_record(char *dst, size_t cap, const char *src, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, i = 0, k;
+
+	while (i < n) {
+		if (s[i] >= 0x20 && s[i] < 0x7f) {
+			if (o + 1 > cap)
+				break;
+			dst[o++] = (char)s[i++];
+		} else if (s[i] >= 0x80 && (k = utf8_seq(s + i, n - i)) > 0) {
+			if (o + k > cap)
+				break;
+			memcpy(dst + o, s + i, k);
+			o += k;
+			i += k;
+		} else {
+			if (o + 4 > cap)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[s[i] >> 4];
+			dst[o++] = hex[s[i] & 15];
+			i++;
+		}
+	}
+	return o;
+}
+
 void
 aif_log(enum aif_log_level level, const char *fmt, ...)
 {
-	char buf[2048];
+	char buf[2048], msg[1800];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -47,13 +102,13 @@ aif_log(enum aif_log_level level, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = 0;
 	va_start(ap, fmt);
-	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	if ((size_t)n + (size_t)m > sizeof(buf) - 2)
-		m = (int)(sizeof(buf) - 2 - (size_t)n);	/* truncated record */
-	n += m;
+	if ((size_t)m >= sizeof(msg))
+		m = (int)sizeof(msg) - 1;	/* truncated record */
+	n += (int)escape_record(buf + n, sizeof(buf) - (size_t)n - 1, msg, (size_t)m);
 	buf[n++] = '\n';
 	(void)!write(STDERR_FILENO, buf, (size_t)n);
 }

@@ -24,7 +24,7 @@ add_locked(const char *name, const char *labels, int64_t delta)
 {
 	for (size_t i = 0; i < ndeltas; i++)
 		if (strcmp(deltas[i].name, name) == 0 && strcmp(deltas[i].labels, labels) == 0) {
-			deltas[i].value += delta;
+			deltas[i].value = aif_sat_add(deltas[i].value, delta);
 			return;
 		}
 	if (ndeltas == AIF_METRICS_MAX || strlen(name) >= sizeof(deltas[0].name) ||

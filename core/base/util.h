@@ -43,4 +43,26 @@ int		aif_url_join(char *out, size_t cap, const char *base, const char *path);
  * optional leading '-', no spaces). Returns 0 on success. */
 int		aif_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* Saturating arithmetic for counts and costs that come from outside (engines,
+ * clients): the result stays in [INT64_MIN, INT64_MAX] instead of wrapping. */
+static inline int64_t
+aif_sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t
+aif_sat_mul(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_mul_overflow(a, b, &r))
+		return (a > 0) == (b > 0) ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 #endif

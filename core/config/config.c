@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "secret.h"
+#include "text.h"
 #include "walk.h"
 
 #define AIF_CFG_MAX_MODELS	1024
@@ -22,18 +24,71 @@ static const char *const disconnect_policies[] = { "finish", "cancel", NULL };
 
 /* ---- finish hooks: computed defaults and cross-field rules ------------------------ */
 
+/* 1 when h is an HTTP field name (RFC 9110 section 5.1: a token) of at most 64 bytes. */
+static int
+header_name_ok(const char *h)
+{
+	size_t	 n = strlen(h);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *h != '\0'; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		    (*h >= '0' && *h <= '9') || strchr("!#$%&'*+-.^_`|~", *h) != NULL))
+			return 0;
+	return 1;
+}
+
 static void
 replica_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_replica	*r = obj;
-	const yaml_node_t	*url;
+	const yaml_node_t	*url, *file, *hdr;
 
-	if (r->url == NULL || strncmp(r->url, "http://", 7) == 0 ||
-	    strncmp(r->url, "https://", 8) == 0)
-		return;
-	url = aif_walk_lookup(ld, map, "url");
-	aif_walk_error_at(ld, url != NULL ? url->start_mark : map->start_mark,
-	    "%s.url: must start with http:// or https://", aif_walk_where(ld));
+	if (r->url != NULL && strncmp(r->url, "http://", 7) != 0 &&
+	    strncmp(r->url, "https://", 8) != 0) {
+		url = aif_walk_lookup(ld, map, "url");
+		aif_walk_error_at(ld, url != NULL ? url->start_mark : map->start_mark,
+		    "%s.url: must start with http:// or https://", aif_walk_where(ld));
+	}
+	file = aif_walk_lookup(ld, map, "api_key_file");
+	hdr = aif_walk_lookup(ld, map, "api_key_header");
+	if (file != NULL) {
+		r->api_key_line = (int)file->start_mark.line + 1;
+		r->api_key_column = (int)file->start_mark.column + 1;
+	}
+	if (r->api_key_header != NULL && !header_name_ok(r->api_key_header))
+		aif_walk_error_at(ld, hdr != NULL ? hdr->start_mark : map->start_mark,
+		    "%s.api_key_header: expected an HTTP header name (letters, digits and "
+		    "!#$%%&'*+-.^_`|~, at most 64), such as X-API-Key", aif_walk_where(ld));
+	else if (r->api_key_header != NULL && r->api_key_file == NULL)
+		aif_walk_error_at(ld, hdr != NULL ? hdr->start_mark : map->start_mark,
+		    "%s.api_key_header: needs api_key_file (the key it carries)",
+		    aif_walk_where(ld));
+}
+
+/* roles[].name and tenants[].name: names operators read in tables, logs and CSV
+ * (core/base/text.h: no control or invisible characters, at most 128 bytes). */
+static void
+check_name(struct loader *ld, const char *name, const yaml_node_t *val)
+{
+	const char	*why;
+
+	if (name != NULL && !aif_name_valid(name, &why))
+		aif_walk_error_at(ld, val->start_mark, "%s: the name %s", aif_walk_where(ld),
+		    why);
+}
+
+static void
+check_role_name(struct loader *ld, void *obj, const yaml_node_t *val)
+{
+	check_name(ld, ((const struct aif_role *)obj)->name, val);
+}
+
+static void
+check_tenant_name(struct loader *ld, void *obj, const yaml_node_t *val)
+{
+	check_name(ld, ((const struct aif_tenant *)obj)->name, val);
 }
 
 static void
@@ -273,6 +328,22 @@ retry_mark(struct loader *ld, const yaml_node_t *root, size_t i, const char *key
 	return (v ? v : r ? r : m ? m : root)->start_mark;
 }
 
+/* Position of models[i].retry.non_retryable[k], else of the list, for messages. */
+static yaml_mark_t
+retry_item_mark(struct loader *ld, const yaml_node_t *root, size_t i, size_t k)
+{
+	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models"), *m, *r, *v, *it;
+
+	m = seq ? aif_walk_item(ld, seq, (long)i) : NULL;
+	r = m ? aif_walk_lookup(ld, m, "retry") : NULL;
+	v = r ? aif_walk_lookup(ld, r, "non_retryable") : NULL;
+	if (v != NULL && v->type == YAML_SEQUENCE_NODE &&
+	    (size_t)(v->data.sequence.items.top - v->data.sequence.items.start) > k &&
+	    (it = aif_walk_item(ld, v, (long)k)) != NULL)
+		return it->start_mark;
+	return retry_mark(ld, root, i, "non_retryable");
+}
+
 /* Fills each model's retry policy from its YAML text, with Temporal's defaults. */
 static void
 finish_retry(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
@@ -329,8 +400,7 @@ finish_retry(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
 			else if (strcmp(n, "timeout") == 0)
 				rp->non_retryable |= AIF_FAILCLASS_TIMEOUT;
 			else
-				aif_walk_error_at(ld,
-				    retry_mark(ld, root, i, "non_retryable"),
+				aif_walk_error_at(ld, retry_item_mark(ld, root, i, k),
 				    "models[%zu].retry.non_retryable[%zu]: '%s' is not "
 				    "one of: "
 				    "retryable, overloaded, timeout",
@@ -535,7 +605,7 @@ check_adapter_name(struct loader *ld, void *obj, const yaml_node_t *val)
 		return;
 	adapter_names(ld->adapters, list, sizeof(list));
 	aif_walk_error_at(ld, val->start_mark, "%s: '%s' is not one of: %s",
-	    aif_walk_where(ld), aif_walk_shown(show, m->adapter, strlen(m->adapter)),
+	    aif_walk_where(ld), aif_walk_shown_node(show, val, m->adapter),
 	    list);
 }
 
@@ -621,6 +691,8 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 static const struct directive replica_dirs[] = {
 	STR("url", offsetof(struct aif_replica, url), F_REQUIRED),
 	INT("max_in_flight", offsetof(struct aif_replica, max_in_flight), 1, 4096, 64),
+	STR("api_key_file", offsetof(struct aif_replica, api_key_file), 0),
+	STR("api_key_header", offsetof(struct aif_replica, api_key_header), 0),
 };
 static const struct section replica_sec =
     SECTION(replica_dirs, sizeof(struct aif_replica), replica_finish);
@@ -701,7 +773,8 @@ static const struct section model_sec = { model_dirs, NITEMS(model_dirs),
 
 #define ROLE(f)	offsetof(struct aif_role, f)
 static const struct directive role_dirs[] = {
-	STR("name", ROLE(name), F_REQUIRED),
+	{ .name = "name", .type = D_STR, .off = ROLE(name), .flags = F_REQUIRED,
+	  .check = check_role_name },
 	{ .name = "admin", .type = D_BOOL, .off = ROLE(admin), .def = 0 },
 	INT("max_priority", ROLE(max_priority), 0, 9, UNSET),
 	{ .name = "models",
@@ -783,7 +856,8 @@ static const struct section autoscale_sec = SECTION(autoscale_dirs, 0, NULL);
 
 #define TENANT(f)	offsetof(struct aif_tenant, f)
 static const struct directive tenant_dirs[] = {
-	STR("name", TENANT(name), F_REQUIRED),
+	{ .name = "name", .type = D_STR, .off = TENANT(name), .flags = F_REQUIRED,
+	  .check = check_tenant_name },
 	{ .name = "rpm",
 	    .type = D_INT64,
 	    .off = TENANT(rpm),
@@ -802,6 +876,7 @@ static const struct directive tenant_dirs[] = {
 	    .min = 0,
 	    .max = INT64_MAX / 4,
 	    .def = -1 },
+	INT("max_queued", TENANT(max_queued), 0, 100000000, -1),
 };
 static const struct section tenant_sec = SECTION(
     tenant_dirs, sizeof(struct aif_tenant), NULL);
@@ -1088,6 +1163,10 @@ aif_cfg_free(struct aif_config *cfg)
 	if (cfg == NULL)
 		return;
 	for (size_t i = 0; cfg->models != NULL && i < cfg->nmodels; i++) {
+		for (size_t k = 0; cfg->models[i].replicas != NULL &&
+		    k < cfg->models[i].nreplicas; k++)
+			aif_secret_free(cfg->models[i].replicas[k].api_key,
+			    cfg->models[i].replicas[k].api_key_len);
 		for (size_t k = 0; k < cfg->models[i].noptions; k++) {
 			free(cfg->models[i].options[k].key);
 			free(cfg->models[i].options[k].value);

@@ -17,6 +17,16 @@
 struct aif_replica {
 	char	*url;		/* base URL, e.g. http://127.0.0.1:9101 (required) */
 	int	 max_in_flight;	/* 1..4096, default 64 */
+	char	*api_key_file;	/* the engine's credential (a secret file,
+				   core/base/secret.h), or NULL: none sent */
+	char	*api_key_header; /* NULL: sent as "Authorization: Bearer <key>" (vLLM
+				   --api-key, OpenAI-compatible servers); else a header
+				   name (RFC 9110 token), sent as "<name>: <key>" */
+	int	 api_key_line, api_key_column; /* of api_key_file (1-based) */
+	unsigned char *api_key;	/* the credential, read by aif_cfg_load_secrets (one
+				   line: printable ASCII, no trailing newline); NULL
+				   until then, and in programs that never call it */
+	size_t	 api_key_len;
 };
 
 struct aif_pricing {		/* integer micro-units of currency per million tokens */
@@ -126,6 +136,7 @@ struct aif_tenant {
 	int64_t	 rpm;		/* -1 unlimited */
 	int64_t	 tpm;
 	int64_t	 monthly_budget_micros;	/* -1 none */
+	int	 max_queued;	/* queued jobs at most; -1: queue.max_queued_per_tenant */
 };
 
 /* ---- PII masking: YAML `pii:` (docs/PII.md; the engine is core/pii/pii.h) ---- */
@@ -378,6 +389,28 @@ enum aif_err	aif_cfg_load_string_with(const char *name, const char *yaml, size_t
 
 /* The value of option `key` of model m's adapter section (borrowed), or `def`. */
 const char	*aif_cfg_option(const struct aif_model *m, const char *key, const char *def);
+
+/* Reads every secret file the configuration names into it or checks it, through the
+ * one loader (core/base/secret.h: a regular file no group or other may access, bounded,
+ * never shown): each replica's api_key_file into replica->api_key (wiped by
+ * aif_cfg_free); with AIF_CFG_SECRETS_ALL also database.password_file,
+ * auth.pepper_file and pii.hash_key_file when a hash action uses it (read, checked,
+ * wiped: `aifctl config check`).
+ * aif-worker calls it after each load (boot and SIGHUP: a reload reads the files
+ * again); aif-api never does (it sends nothing to engines). Returns AIF_OK, or
+ * AIF_CONFIG with every problem in errbuf, one per line, "file:line:column: key: path
+ * <why>" (no line for keys without a recorded position); AIF_NOMEM. */
+#define AIF_CFG_SECRETS_ALL	0x1
+enum aif_err	aif_cfg_load_secrets(struct aif_config *cfg, unsigned flags, char *errbuf,
+		    size_t errlen);
+
+/* The keys a running aif-api reads only when it starts (server.listen, threads,
+ * run_dir, ..., database.*, auth.pepper_file: docs/OPERATIONS.md): fills names (at most
+ * cap, static strings) with those whose value differs between `running` (the config it
+ * started with) and `next` (a reload), in a fixed order. Returns how many differ (may
+ * exceed cap). */
+size_t		aif_cfg_api_boot_changes(const struct aif_config *running,
+		    const struct aif_config *next, const char **names, size_t cap);
 
 /* Returns the model with id `id` (borrowed from cfg), or NULL. */
 const struct aif_model *aif_cfg_model(const struct aif_config *cfg, const char *id);

@@ -1,7 +1,8 @@
 /* walk.c -- the table-driven YAML walker of core/config (walk.h): errors with their
- * file:line:column, the path of the walk for messages, ${NAME} / ${NAME:-default}
- * expansion, conversion of scalars by directive type, defaults, the final free, and
- * parsing the one document with libyaml's document API. Knows no key of the
+ * file:line:column (never quoting what a ${NAME} expanded to), the path of the walk for
+ * messages, ${NAME} / ${NAME:-default} expansion, conversion of scalars by directive
+ * type, defaults, the final free, and parsing the one document with libyaml's document
+ * API after bounding its nesting with the event API. Knows no key of the
  * configuration (config.c and pii_schema.c hold the tables). No state of its own;
  * getenv(3) is the only shared thing it reads. */
 #include <errno.h>
@@ -37,6 +38,7 @@ append_line(struct loader *ld, const char *line)
 
 static void	verror(struct loader *, const yaml_mark_t *, const char *, va_list)
 		    __attribute__((format(printf, 3, 0)));
+static void	scrub(const struct loader *, const yaml_mark_t *, char *, size_t);
 
 /* Formats one error, at `mark` (1-based in the output) or for the whole file. */
 static void
@@ -46,11 +48,15 @@ verror(struct loader *ld, const yaml_mark_t *mark, const char *fmt, va_list ap)
 	int	 n;
 
 	ld->nerrors++;
+	if (ld->errbuf == NULL || ld->errlen == 0 || ld->errused + 1 >= ld->errlen)
+		return;		/* full: the message would be dropped anyway */
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		n = snprintf(msg, sizeof(msg), "(unprintable message)");
 	if ((size_t)n >= sizeof(msg))
 		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	if (mark != NULL)
+		scrub(ld, mark, msg, sizeof(msg));
 	if (mark != NULL)
 		n = snprintf(line, sizeof(line), "%s:%zu:%zu: %s", ld->name,
 		    mark->line + 1, mark->column + 1, msg);
@@ -99,6 +105,20 @@ aif_walk_shown(char buf[AIF_CFG_MAX_SHOWN + 4], const char *s, size_t len)
 	}
 	buf[n] = '\0';
 	return buf;
+}
+
+/* A value for a message: the scalar's text as written in the file when it holds a
+ * ${NAME} reference (the expansion may be a secret), else the value, both as
+ * aif_walk_shown gives them. Returns buf. */
+const char *
+aif_walk_shown_node(char buf[AIF_CFG_MAX_SHOWN + 4], const yaml_node_t *node,
+    const char *value)
+{
+	if (node != NULL && node->type == YAML_SCALAR_NODE &&
+	    memmem(node->data.scalar.value, node->data.scalar.length, "${", 2) != NULL)
+		return aif_walk_shown(buf, (const char *)node->data.scalar.value,
+		    node->data.scalar.length);
+	return aif_walk_shown(buf, value, strlen(value));
 }
 
 /* The current path ("server.threads", "models[1].id"), or "top level". */
@@ -192,50 +212,47 @@ is_name_char(char c, int first)
 	    (!first && c >= '0' && c <= '9');
 }
 
-/* Expands ${NAME} and ${NAME:-default} in scalar `node` into out (NUL-terminated).
+/* What expand_text found wrong. */
+enum xerr {
+	X_OK,
+	X_NUL,		/* a NUL byte in the value */
+	X_OPEN,		/* '${' without its '}' */
+	X_REF,		/* not ${NAME} nor ${NAME:-default} */
+	X_UNSET,	/* ${NAME} with NAME unset (name filled in) */
+	X_LONG,		/* over AIF_CFG_MAX_SCALAR bytes after expansion */
+};
+
+/* Expands ${NAME} and ${NAME:-default} in the len bytes at in into out (NUL-terminated).
  * ${NAME} needs NAME set (it may be empty); ${NAME:-default} takes default when
  * NAME is unset or empty. '$' not followed by '{' is literal; nothing is re-expanded.
- * Returns 0, or -1 after reporting the error at the node. */
-static int
-expand(struct loader *ld, const yaml_node_t *node, char out[AIF_CFG_MAX_SCALAR + 1])
+ * Reports nothing: the caller does (and the error scrubber expands again, quietly). */
+static enum xerr
+expand_text(const char *in, size_t len, char out[AIF_CFG_MAX_SCALAR + 1],
+    char name[AIF_CFG_MAX_VARNAME + 1])
 {
-	const char	*in = (const char *)node->data.scalar.value;
-	size_t		 len = node->data.scalar.length, i = 0, o = 0, nlen, vlen;
+	size_t		 i = 0, o = 0, nlen, vlen;
 	const char	*val, *close;
-	char		 name[AIF_CFG_MAX_VARNAME + 1], show[AIF_CFG_MAX_SHOWN + 4];
 
-	if (memchr(in, '\0', len) != NULL) {
-		aif_walk_error_at(ld, node->start_mark, "%s: value contains a NUL byte",
-		    aif_walk_where(ld));
-		return -1;
-	}
+	name[0] = '\0';
+	if (memchr(in, '\0', len) != NULL)
+		return X_NUL;
 	while (i < len) {
 		if (in[i] != '$' || i + 1 >= len || in[i + 1] != '{') {
 			if (o >= AIF_CFG_MAX_SCALAR)
-				goto toolong;
+				return X_LONG;
 			out[o++] = in[i++];
 			continue;
 		}
-		close = memchr(in + i, '}', len - i);
-		if (close == NULL) {
-			aif_walk_error_at(ld, node->start_mark,
-			    "%s: unterminated '${' in '%s'", aif_walk_where(ld),
-			    aif_walk_shown(show, in, len));
-			return -1;
-		}
+		if ((close = memchr(in + i, '}', len - i)) == NULL)
+			return X_OPEN;
 		i += 2;
 		for (nlen = 0; i + nlen < len && is_name_char(in[i + nlen], nlen == 0);
 		    nlen++)
 			;
 		if (nlen == 0 || nlen > AIF_CFG_MAX_VARNAME ||
 		    (in[i + nlen] != '}' && (in[i + nlen] != ':' ||
-		    in[i + nlen + 1] != '-'))) {
-			aif_walk_error_at(ld, node->start_mark,
-			    "%s: bad variable reference '%s' "
-			    "(use ${NAME} or ${NAME:-default})",
-			    aif_walk_where(ld), aif_walk_shown(show, in, len));
-			return -1;
-		}
+		    in[i + nlen + 1] != '-')))
+			return X_REF;
 		memcpy(name, in + i, nlen);
 		name[nlen] = '\0';
 		val = getenv(name);
@@ -245,26 +262,138 @@ expand(struct loader *ld, const yaml_node_t *node, char out[AIF_CFG_MAX_SCALAR +
 				vlen = (size_t)(close - val);
 			} else
 				vlen = strlen(val);
-		} else if (val == NULL) {		/* ${NAME} */
-			aif_walk_error_at(ld, node->start_mark,
-			    "%s: environment variable %s is not set", aif_walk_where(ld),
-			    name);
-			return -1;
-		} else
+		} else if (val == NULL)			/* ${NAME} */
+			return X_UNSET;
+		else
 			vlen = strlen(val);
 		if (vlen > AIF_CFG_MAX_SCALAR - o)
-			goto toolong;
+			return X_LONG;
 		memcpy(out + o, val, vlen);
 		o += vlen;
 		i = (size_t)(close - in) + 1;
 	}
 	out[o] = '\0';
-	return 0;
-toolong:
-	aif_walk_error_at(ld, node->start_mark,
-	    "%s: value longer than %d bytes after expansion", aif_walk_where(ld),
-	    AIF_CFG_MAX_SCALAR);
+	return X_OK;
+}
+
+/* Expands scalar `node` into out (expand_text). Returns 0, or -1 after reporting the
+ * error at the node; messages quote the text as written, never an expansion. */
+static int
+expand(struct loader *ld, const yaml_node_t *node, char out[AIF_CFG_MAX_SCALAR + 1])
+{
+	const char	*in = (const char *)node->data.scalar.value;
+	size_t		 len = node->data.scalar.length;
+	char		 name[AIF_CFG_MAX_VARNAME + 1], show[AIF_CFG_MAX_SHOWN + 4];
+
+	switch (expand_text(in, len, out, name)) {
+	case X_OK:
+		return 0;
+	case X_NUL:
+		aif_walk_error_at(ld, node->start_mark, "%s: value contains a NUL byte",
+		    aif_walk_where(ld));
+		break;
+	case X_OPEN:
+		aif_walk_error_at(ld, node->start_mark,
+		    "%s: unterminated '${' in '%s'", aif_walk_where(ld),
+		    aif_walk_shown(show, in, len));
+		break;
+	case X_REF:
+		aif_walk_error_at(ld, node->start_mark,
+		    "%s: bad variable reference '%s' (use ${NAME} or ${NAME:-default})",
+		    aif_walk_where(ld), aif_walk_shown(show, in, len));
+		break;
+	case X_UNSET:
+		aif_walk_error_at(ld, node->start_mark,
+		    "%s: environment variable %s is not set", aif_walk_where(ld), name);
+		break;
+	case X_LONG:
+		aif_walk_error_at(ld, node->start_mark,
+		    "%s: value longer than %d bytes after expansion", aif_walk_where(ld),
+		    AIF_CFG_MAX_SCALAR);
+		break;
+	}
 	return -1;
+}
+
+/* ---- no expansion in messages ------------------------------------------------------ */
+
+/* The scalar written with a ${...} reference that starts at byte `index` of the input,
+ * or NULL. Errors are few (and none are formatted once the buffer is full): a scan. */
+static const yaml_node_t *
+expanded_at(const struct loader *ld, size_t index)
+{
+	const yaml_node_t	*n;
+
+	if (ld->doc == NULL)
+		return NULL;
+	for (n = ld->doc->nodes.start; n < ld->doc->nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE && n->start_mark.index == index &&
+		    memmem(n->data.scalar.value, n->data.scalar.length, "${", 2) != NULL)
+			return n;
+	return NULL;
+}
+
+/* How far s (after an opening quote of a message) spells value v (vlen bytes, a control
+ * byte shown as '?'), when that is a quoted value as messages write them: whole before
+ * the closing quote, or cut (at AIF_CFG_MAX_SHOWN bytes, or by the message's end) before
+ * a quote, "..." or the end. Returns the length to replace (with a "..." that follows),
+ * or 0. */
+static size_t
+quoted_value(const char *s, const char *v, size_t vlen)
+{
+	size_t	 l;
+
+	for (l = 0; l < vlen && s[l] != '\0' && (s[l] == v[l] ||
+	    (s[l] == '?' && ((unsigned char)v[l] < 0x20 || v[l] == 0x7f))); l++)
+		;
+	if (l == 0)
+		return 0;
+	if (l == vlen && s[l] == '\'')
+		return l;
+	if (l < vlen && (l >= AIF_CFG_MAX_SHOWN || s[l] == '\0' ||
+	    strcmp(s + l, "...") == 0)) {
+		if (strncmp(s + l, "...", 3) == 0)
+			return l + 3;
+		if (s[l] == '\'' || s[l] == '\0')
+			return l;
+	}
+	return 0;
+}
+
+/* An error reported at a scalar written with ${NAME} must not show what NAME expanded
+ * to (a password, a key): every quoted occurrence of the expansion in msg (cap bytes)
+ * becomes the text as written. A net under the messages that quote values they took
+ * from the configuration after the walk (duplicates, adapters' checks). */
+static void
+scrub(const struct loader *ld, const yaml_mark_t *mark, char *msg, size_t cap)
+{
+	const yaml_node_t	*node = expanded_at(ld, mark->index);
+	char			 val[AIF_CFG_MAX_SCALAR + 1];
+	char			 name[AIF_CFG_MAX_VARNAME + 1];
+	char			 raw[AIF_CFG_MAX_SHOWN + 4], out[AIF_CFG_MAX_MSG];
+	size_t			 vlen, rlen, p = 0, o = 0, k;
+
+	if (node == NULL || expand_text((const char *)node->data.scalar.value,
+	    node->data.scalar.length, val, name) != X_OK || (vlen = strlen(val)) == 0)
+		return;
+	aif_walk_shown(raw, (const char *)node->data.scalar.value,
+	    node->data.scalar.length);
+	rlen = strlen(raw);
+	while (msg[p] != '\0' && o + 1 < sizeof(out)) {
+		if (msg[p] == '\'' && (k = quoted_value(msg + p + 1, val, vlen)) > 0) {
+			if (o + 1 + rlen + 1 > sizeof(out))
+				break;
+			out[o++] = '\'';
+			memcpy(out + o, raw, rlen);
+			o += rlen;
+			p += 1 + k;
+			continue;
+		}
+		out[o++] = msg[p++];
+	}
+	out[o] = '\0';
+	snprintf(msg, cap, "%s", out);
+	explicit_bzero(val, sizeof(val));
 }
 
 /* Expands scalar `node` into out after checking it is a scalar at all.
@@ -316,11 +445,11 @@ range_error(struct loader *ld, const yaml_node_t *node, const char *value,
 	if (d->max == INT64_MAX)
 		aif_walk_error_at(ld, node->start_mark,
 		    "%s: %s is out of range (at least %lld)", aif_walk_where(ld),
-		    aif_walk_shown(show, value, strlen(value)), (long long)d->min);
+		    aif_walk_shown_node(show, node, value), (long long)d->min);
 	else
 		aif_walk_error_at(ld, node->start_mark,
 		    "%s: %s is out of range %lld..%lld", aif_walk_where(ld),
-		    aif_walk_shown(show, value, strlen(value)), (long long)d->min,
+		    aif_walk_shown_node(show, node, value), (long long)d->min,
 		    (long long)d->max);
 }
 
@@ -339,7 +468,7 @@ set_number(struct loader *ld, const struct directive *d, void *obj,
 	if (rc == -1) {
 		aif_walk_error_at(ld, node->start_mark,
 		    "%s: expected a decimal integer, got '%s'", aif_walk_where(ld),
-		    aif_walk_shown(show, buf, strlen(buf)));
+		    aif_walk_shown_node(show, node, buf));
 		return;
 	}
 	if (rc == -2 || v < d->min || v > d->max) {
@@ -377,7 +506,7 @@ set_bool(struct loader *ld, const struct directive *d, void *obj,
 	else
 		aif_walk_error_at(ld, node->start_mark,
 		    "%s: expected true, false, yes or no, got '%s'", aif_walk_where(ld),
-		    aif_walk_shown(show, buf, strlen(buf)));
+		    aif_walk_shown_node(show, node, buf));
 }
 
 /* Joins a NULL-terminated list with ", " for a message (cut at the cap). */
@@ -421,7 +550,7 @@ set_string(struct loader *ld, const struct directive *d, void *obj,
 		if (*c == NULL) {
 			aif_walk_error_at(ld, node->start_mark,
 			    "%s: '%s' is not one of: %s", aif_walk_where(ld),
-			    aif_walk_shown(show, buf, strlen(buf)),
+			    aif_walk_shown_node(show, node, buf),
 			    joined(list, sizeof(list), d->choices));
 			return;
 		}
@@ -482,7 +611,7 @@ set_kinds(struct loader *ld, const struct directive *d, void *obj,
 			if (aif_kind_parse(buf, &k) != 0)
 				aif_walk_error_at(ld, it->start_mark,
 				    "%s: '%s' is not one of: %s", aif_walk_where(ld),
-				    aif_walk_shown(show, buf, strlen(buf)),
+				    aif_walk_shown_node(show, it, buf),
 				    aif_kind_list());
 			else if (mask & (unsigned)k)
 				aif_walk_error_at(ld, it->start_mark,
@@ -771,6 +900,52 @@ syntax_error(struct loader *ld, const yaml_parser_t *p)
 		    p->problem != NULL ? p->problem : "unknown problem");
 }
 
+/* Nesting is bounded before libyaml's document loader builds the tree (its cost grows
+ * with the depth: a 100k-deep file ran for seconds): a pass over the events that stops
+ * at the first mapping or sequence deeper than AIF_CFG_MAX_DEPTH. Syntax errors are left
+ * to the loader, which reports them with their position. Returns 0, or -1 after an
+ * error. */
+static int
+check_depth(struct loader *ld)
+{
+	yaml_parser_t	 parser;
+	yaml_event_t	 ev;
+	int		 depth = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		ld->nomem = 1;
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)ld->input,
+	    ld->inlen);
+	while (!done && yaml_parser_parse(&parser, &ev)) {
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > AIF_CFG_MAX_DEPTH) {
+				aif_walk_error_at(ld, ev.start_mark,
+				    "nesting deeper than %d levels of mappings and "
+				    "sequences", AIF_CFG_MAX_DEPTH);
+				rc = -1;
+				done = 1;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 /* Parses the one YAML document and walks it into cfg; errors land in ld. */
 void
 aif_walk_document(struct loader *ld, const struct section *sec, void *obj)
@@ -780,6 +955,8 @@ aif_walk_document(struct loader *ld, const struct section *sec, void *obj)
 	yaml_node_t	*root, *next;
 	yaml_mark_t	 start = { 0, 0, 0 };
 
+	if (check_depth(ld) != 0)
+		return;
 	if (!yaml_parser_initialize(&parser)) {
 		ld->nomem = 1;
 		return;

@@ -21,6 +21,8 @@
 #define AIF_CFG_MAX_PATH	128	/* "models[12].replicas[3].max_in_flight" */
 #define AIF_CFG_MAX_SHOWN	48	/* bytes of a user value quoted in a message */
 #define AIF_CFG_MAX_PATTERNS	256	/* globs of a list (role models, policy roles) */
+#define AIF_CFG_MAX_DEPTH	64	/* nested mappings and sequences, checked before
+					   the document is built */
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define UNSET		(-1)	/* default filled in after the walk */
@@ -118,6 +120,13 @@ void		 aif_walk_error_plain(struct loader *ld, const char *fmt, ...)
 /* Copies at most AIF_CFG_MAX_SHOWN bytes of a user value into buf for a message,
  * control bytes as '?', "..." when cut. Returns buf. */
 const char *aif_walk_shown(char buf[AIF_CFG_MAX_SHOWN + 4], const char *s, size_t len);
+
+/* The same for the value of scalar `node`: its text as written when it holds a ${NAME}
+ * reference (an expansion may be a secret and is never shown), else `value`. Messages
+ * quote values through these two; an error reported at a scalar written with ${NAME}
+ * has any quoted expansion replaced by the text as written in any case. Returns buf. */
+const char *aif_walk_shown_node(char buf[AIF_CFG_MAX_SHOWN + 4], const yaml_node_t *node,
+		    const char *value);
 
 /* The current path ("server.threads", "models[1].id"), or "top level" (borrowed). */
 const char	*aif_walk_where(const struct loader *ld);

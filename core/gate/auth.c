@@ -38,8 +38,10 @@ aif_auth_new(const struct aif_config *cfg, struct aif_auth **out)
 	if (cfg->auth.pepper_file != NULL &&
 	    (err = aif_secret_load(cfg->auth.pepper_file, &a->pepper,
 	    &a->pepper_len)) != AIF_OK) {
+		char why[AIF_SECRET_WHY_MAX];
 		aif_error("msg=\"cannot load key pepper\" path=%s error=\"%s\"",
-		    cfg->auth.pepper_file, aif_strerror(err));
+		    cfg->auth.pepper_file, aif_secret_why(cfg->auth.pepper_file, err, why,
+		    sizeof(why)));
 		free(a);
 		return err;
 	}
@@ -130,6 +132,7 @@ aif_auth_check(struct aif_auth *a, struct aif_db *db, const char *authorization,
 	if (err == AIF_OK && row.secret_hash_len == AIF_KEY_HASH_LEN &&
 	    aif_apikey_hash_equal(row.secret_hash, hash)) {
 		who.key_id = row.id;
+		who.lineage_id = row.lineage_id;
 		aif_strlcpy(who.key_prefix, row.key_prefix, sizeof(who.key_prefix));
 		aif_strlcpy(who.name, row.name, sizeof(who.name));
 		aif_strlcpy(who.role, row.role, sizeof(who.role));
@@ -148,23 +151,14 @@ aif_auth_check(struct aif_auth *a, struct aif_db *db, const char *authorization,
 }
 
 enum aif_err
-aif_auth_create_key(struct aif_auth *a, struct aif_db *db, const char *name,
-    const char *role, const char *tenant, char *key_out, uint64_t *id)
+aif_auth_new_secret(const struct aif_auth *a, char *key_out,
+    unsigned char hash_out[AIF_KEY_HASH_LEN], char prefix_out[AIF_KEY_DISPLAY_LEN + 1])
 {
-	unsigned char hash[AIF_KEY_HASH_LEN];
-	char display[AIF_KEY_DISPLAY_LEN + 1];
-	enum aif_err err = AIF_CONFLICT;
+	enum aif_err err;
 
-	*id = 0;
-	for (int tries = 0; tries < 3 && err == AIF_CONFLICT; tries++) {
-		/* a prefix collision is retried with a new key */
-		if ((err = aif_apikey_generate(key_out)) != AIF_OK)
-			return err;
-		aif_apikey_hash(a->pepper, a->pepper_len, key_out, AIF_KEY_LEN, hash);
-		aif_apikey_display(key_out, display);
-		err = aif_keystore_insert(db, display, hash, name, role, tenant, id);
-	}
-	if (err != AIF_OK)
-		memset(key_out, 0, AIF_KEY_LEN + 1);
-	return err;
+	if ((err = aif_apikey_generate(key_out)) != AIF_OK)
+		return err;
+	aif_apikey_hash(a->pepper, a->pepper_len, key_out, AIF_KEY_LEN, hash_out);
+	aif_apikey_display(key_out, prefix_out);
+	return AIF_OK;
 }

@@ -15,8 +15,14 @@
 
 #define AIF_AUTH_CACHE_MS	2000
 
+/* Who a request is. A rotated key keeps its predecessor's identity: lineage_id (the id of
+ * the first key of its rotation chain, sql/009_key_lineage.sql) is what budgets
+ * ("key:<lineage>"), rate limits, job ownership (jobs.api_key_id), idempotency and usage
+ * rows name, so every live key of one lineage shares them; key_id is the key presented,
+ * for what concerns that key alone (admin operations, logs). */
 struct aif_principal {
 	uint64_t key_id;
+	uint64_t lineage_id;
 	char	 key_prefix[AIF_KEY_DISPLAY_LEN + 1];
 	char	 name[129];
 	char	 role[65];
@@ -40,10 +46,12 @@ void		aif_auth_free(struct aif_auth *a);
 enum aif_err	aif_auth_check(struct aif_auth *a, struct aif_db *db,
 		    const char *authorization, struct aif_principal *out);
 
-/* Creates a key row and writes the new secret (AIF_KEY_LEN + 1 bytes) to key_out;
- * the secret exists only there. tenant may be NULL ("default"). *id gets api_keys.id. */
-enum aif_err	aif_auth_create_key(struct aif_auth *a, struct aif_db *db,
-		    const char *name, const char *role, const char *tenant,
-		    char *key_out, uint64_t *id);
+/* A new secret for a key: writes it (AIF_KEY_LEN + 1 bytes) to key_out, its hash as
+ * stored (AIF_KEY_HASH_LEN bytes) to hash_out and its public prefix to prefix_out; the
+ * secret exists only in key_out (the caller wipes it). Stores nothing: the caller inserts
+ * the row (gate/keys.c) and asks again when the prefix or hash already exists. */
+enum aif_err	aif_auth_new_secret(const struct aif_auth *a, char *key_out,
+		    unsigned char hash_out[AIF_KEY_HASH_LEN],
+		    char prefix_out[AIF_KEY_DISPLAY_LEN + 1]);
 
 #endif

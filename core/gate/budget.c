@@ -18,7 +18,9 @@ aif_budget_plan(const struct aif_principal *who, const struct aif_role *role,
 	out->hold_micros = aif_price_micros(&m->pricing, prompt_tokens, max_output_tokens);
 	if (key_budget >= 0) {
 		struct aif_budget_subject *s = &out->subject[out->n++];
-		snprintf(s->subject, sizeof(s->subject), "key:%" PRIu64, who->key_id);
+		/* the lineage: a rotated key keeps spending the same budget */
+		snprintf(s->subject, sizeof(s->subject), "key:%" PRIu64,
+		    who->lineage_id);
 		s->limit_micros = key_budget;
 	}
 	if (t != NULL && t->monthly_budget_micros >= 0) {

@@ -7,6 +7,8 @@
 #include "keystore.h"
 #include "util.h"
 
+#define INSERT_TRIES	3	/* a prefix or hash that exists is tried again with a new secret */
+
 static json_t *
 num_or_null(int64_t v, int set)
 {
@@ -17,7 +19,7 @@ num_or_null(int64_t v, int set)
 static json_t *
 row_json(const struct aif_key_row *k)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:b}",
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:b,s:I,s:o}",
 	    "id", (json_int_t)k->id, "key_prefix", k->key_prefix, "name", k->name,
 	    "role", k->role, "tenant", k->tenant,
 	    "max_priority", num_or_null(k->max_priority, k->max_priority >= 0),
@@ -28,7 +30,8 @@ row_json(const struct aif_key_row *k)
 	    "created_at", (json_int_t)k->created_at,
 	    "expires_at", num_or_null(k->expires_at, k->expires_at > 0),
 	    "revoked_at", num_or_null(k->revoked_at, k->revoked_at > 0),
-	    "active", k->active);
+	    "active", k->active, "lineage_id", (json_int_t)k->lineage_id,
+	    "replaces", num_or_null((int64_t)k->replaces_id, k->replaces_id > 0));
 }
 
 enum aif_err
@@ -61,6 +64,59 @@ aif_keys_list(struct aif_db *db, int limit, json_t **out)
 	return *out != NULL ? AIF_OK : AIF_NOMEM;
 }
 
+/* Makes a secret and inserts its row inside the caller's transaction: a key of its own
+ * lineage with attributes a when pred_id is 0, else the successor of key pred_id. The
+ * secret goes to key (wiped on error), the row's id to *id. */
+static enum aif_err
+insert_key(struct aif_auth *auth, struct aif_db *db, const struct aif_key_attrs *a,
+    uint64_t pred_id, char key[AIF_KEY_LEN + 1], uint64_t *id)
+{
+	unsigned char hash[AIF_KEY_HASH_LEN];
+	char prefix[AIF_KEY_DISPLAY_LEN + 1];
+	struct aif_keystore_attrs ka;
+	enum aif_err err = AIF_CONFLICT;
+
+	memset(&ka, 0, sizeof(ka));
+	if (a != NULL) {
+		ka.name = a->name;
+		ka.role = a->role;
+		ka.tenant = a->tenant;
+		ka.rpm = a->rpm;
+		ka.tpm = a->tpm;
+		ka.monthly_budget_micros = a->monthly_budget_micros;
+		ka.max_priority = a->max_priority;
+		ka.expires_in_s = a->expires_in_s;
+	}
+	for (int tries = 0; tries < INSERT_TRIES && err == AIF_CONFLICT; tries++) {
+		if ((err = aif_auth_new_secret(auth, key, hash, prefix)) != AIF_OK)
+			break;
+		err = pred_id == 0 ? aif_keystore_insert(db, prefix, hash, &ka, id) :
+		    aif_keystore_insert_successor(db, prefix, hash, pred_id, id);
+	}
+	if (err != AIF_OK)
+		memset(key, 0, AIF_KEY_LEN + 1);
+	/* collisions every time: as unlikely as it sounds, but not a refusal */
+	return err == AIF_CONFLICT ? AIF_UNAVAILABLE : err;
+}
+
+/* Reads new key id (inside the transaction), commits, and fills *out with its public
+ * fields and its secret. On error the transaction is rolled back and *out is NULL. */
+static enum aif_err
+commit_new_key(struct aif_db *db, uint64_t id, const char *key, json_t **out)
+{
+	enum aif_err err;
+
+	if ((err = aif_keys_show(db, id, out)) != AIF_OK ||
+	    (err = aif_db_commit(db)) != AIF_OK) {
+		aif_db_rollback(db);
+		json_decref(*out);
+		*out = NULL;
+		return err;
+	}
+	json_object_set_new(*out, "key", json_string(key));
+	return AIF_OK;
+}
+
 enum aif_err
 aif_keys_create(struct aif_auth *auth, struct aif_db *db, const struct aif_key_attrs *a,
     json_t **out)
@@ -72,18 +128,15 @@ aif_keys_create(struct aif_auth *auth, struct aif_db *db, const struct aif_key_a
 	*out = NULL;
 	if (a->name == NULL || a->role == NULL)
 		return AIF_INVALID;
-	if ((err = aif_auth_create_key(auth, db, a->name, a->role, a->tenant, key, &id)) !=
-	    AIF_OK)
+	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = aif_keystore_set_limits(db, id, a->rpm, a->tpm, a->monthly_budget_micros,
-	    a->max_priority, a->expires_in_s)) != AIF_OK ||
-	    (err = aif_keys_show(db, id, out)) != AIF_OK) {
-		memset(key, 0, sizeof(key));
+	if ((err = insert_key(auth, db, a, 0, key, &id)) != AIF_OK) {
+		aif_db_rollback(db);
 		return err;
 	}
-	json_object_set_new(*out, "key", json_string(key));
+	err = commit_new_key(db, id, key, out);
 	memset(key, 0, sizeof(key));
-	return AIF_OK;
+	return err;
 }
 
 enum aif_err
@@ -94,39 +147,51 @@ aif_keys_revoke(struct aif_db *db, uint64_t id)
 
 enum aif_err
 aif_keys_rotate(struct aif_auth *auth, struct aif_db *db, uint64_t id, int64_t grace_s,
-    json_t **out)
+    json_t **out, uint64_t *successor)
 {
+	char key[AIF_KEY_LEN + 1];
 	struct aif_key_row old;
-	struct aif_key_attrs a;
+	uint64_t next = 0, new_id = 0;
 	enum aif_err err;
 
 	*out = NULL;
-	if ((err = aif_keystore_get(db, id, &old)) != AIF_OK)
-		return err;
-	memset(&a, 0, sizeof(a));
-	a.name = old.name;
-	a.role = old.role;
-	a.tenant = old.tenant;
-	a.rpm = old.rpm;
-	a.tpm = old.tpm;
-	a.monthly_budget_micros = old.monthly_budget_micros;
-	a.max_priority = old.max_priority;
-	a.expires_in_s = 0;
+	if (successor != NULL)
+		*successor = 0;
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = aif_keys_create(auth, db, &a, out)) != AIF_OK)
+	/* the lock orders concurrent rotations of this key: the later one sees the
+	   earlier one's successor below. Only the newest live key of a lineage is
+	   rotated, so a lineage is one chain: at most one live successor per key, and
+	   never two branches. */
+	if ((err = aif_keystore_lock(db, id, &old)) != AIF_OK)
 		goto fail;
-	if (grace_s > 0)
-		err = aif_keystore_expire_in(db, id, grace_s);
-	else
-		err = aif_keystore_revoke(db, id);
-	if (err != AIF_OK || (err = aif_db_commit(db)) != AIF_OK)
+	if (!old.active) {
+		err = AIF_FORBIDDEN;
 		goto fail;
-	json_object_set_new(*out, "replaces", json_integer((json_int_t)id));
-	return AIF_OK;
+	}
+	if ((err = aif_keystore_newer_live(db, old.lineage_id, id, &next)) == AIF_OK) {
+		if (successor != NULL)
+			*successor = next;
+		err = AIF_CONFLICT;
+		goto refused;
+	}
+	if (err != AIF_NOTFOUND ||
+	    (err = insert_key(auth, db, NULL, id, key, &new_id)) != AIF_OK)
+		goto fail;
+	err = grace_s > 0 ? aif_keystore_expire_in(db, id, grace_s) :
+	    aif_keystore_revoke(db, id);
+	if (err != AIF_OK) {
+		memset(key, 0, sizeof(key));
+		goto fail;
+	}
+	err = commit_new_key(db, new_id, key, out);
+	memset(key, 0, sizeof(key));
+	return err == AIF_CONFLICT ? AIF_UNAVAILABLE : err;
 fail:
+	/* a lock wait timeout or deadlock is not the refusal AIF_CONFLICT stands for */
+	if (err == AIF_CONFLICT)
+		err = AIF_UNAVAILABLE;
+refused:
 	aif_db_rollback(db);
-	json_decref(*out);
-	*out = NULL;
 	return err;
 }

@@ -36,7 +36,8 @@ aif_rl_plan(const struct aif_principal *who, const struct aif_role *role,
 	char keyid[32];
 
 	memset(out, 0, sizeof(*out));
-	snprintf(keyid, sizeof(keyid), "%" PRIu64, who->key_id);
+	/* the lineage: every live key of a rotation chain fills the same buckets */
+	snprintf(keyid, sizeof(keyid), "%" PRIu64, who->lineage_id);
 	add_check(out, "key", keyid, "rpm", key_limit(who->rpm, role->rpm), 1);
 	add_check(out, "key", keyid, "tpm", key_limit(who->tpm, role->tpm), tokens);
 	if (t != NULL) {

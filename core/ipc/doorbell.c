@@ -96,3 +96,31 @@ aif_doorbell_close(int fd, const char *path)
 	if (path != NULL)
 		(void)unlink(path);
 }
+
+enum aif_err
+aif_doorbell_bind_owned(const char *path, int *fd, struct aif_doorbell_file *file)
+{
+	struct stat st;
+	enum aif_err err;
+
+	memset(file, 0, sizeof(*file));
+	if ((err = aif_doorbell_bind(path, fd)) != AIF_OK)
+		return err;
+	if (stat(path, &st) == 0) {
+		file->dev = st.st_dev;
+		file->ino = st.st_ino;
+	}
+	return AIF_OK;
+}
+
+void
+aif_doorbell_close_owned(int fd, const char *path, const struct aif_doorbell_file *file)
+{
+	struct stat st;
+
+	if (fd >= 0)
+		close(fd);
+	if (path != NULL && file->ino != 0 && stat(path, &st) == 0 &&
+	    st.st_dev == file->dev && st.st_ino == file->ino)
+		(void)unlink(path);
+}

@@ -40,4 +40,19 @@ ssize_t		aif_doorbell_recv(int fd, char *buf, size_t cap);
 /* Closes fd and unlinks path (either may be -1 / NULL). */
 void		aif_doorbell_close(int fd, const char *path);
 
+/* The file a doorbell was bound to, so that only its owner removes it. */
+struct aif_doorbell_file {
+	dev_t	 dev;
+	ino_t	 ino;
+};
+
+/* aif_doorbell_bind, also recording the socket file it created in *file. */
+enum aif_err	aif_doorbell_bind_owned(const char *path, int *fd,
+		    struct aif_doorbell_file *file);
+
+/* Closes fd, and unlinks path only while it is still the file bound then: a process
+ * that took the path over (another instance started by mistake) keeps its socket. */
+void		aif_doorbell_close_owned(int fd, const char *path,
+		    const struct aif_doorbell_file *file);
+
 #endif

@@ -42,6 +42,19 @@ aif_relay_init(struct aif_relay_conn *c)
 	c->fd = -1;
 }
 
+/* 1 when the peer of a connected Unix socket runs as this process's user (the
+ * service's): the relays are between the gateway's own processes. */
+static int
+peer_is_us(int fd)
+{
+	struct ucred cr;
+	socklen_t n = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) != 0 || n != sizeof(cr))
+		return 0;
+	return cr.uid == geteuid();
+}
+
 enum aif_err
 aif_relay_accept(int listen_fd, struct aif_relay_conn *c)
 {
@@ -49,6 +62,10 @@ aif_relay_accept(int listen_fd, struct aif_relay_conn *c)
 
 	if (fd < 0)
 		return AIF_UNAVAILABLE;
+	if (!peer_is_us(fd)) {
+		close(fd);
+		return AIF_FORBIDDEN;
+	}
 	aif_relay_init(c);
 	c->fd = fd;
 	return AIF_OK;
@@ -65,10 +82,14 @@ aif_relay_connect(struct aif_relay_conn *c, const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return AIF_IO;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS &&
-	    errno != EAGAIN) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		/* a Unix stream socket connects at once or not at all */
 		close(fd);
 		return AIF_IO;
+	}
+	if (!peer_is_us(fd)) {
+		close(fd);
+		return AIF_FORBIDDEN;
 	}
 	c->fd = fd;
 	c->in_len = c->out_len = 0;
@@ -111,9 +132,11 @@ aif_relay_flush(struct aif_relay_conn *c)
 }
 
 int
-aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
-    const void *payload, size_t len)
+aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
+    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len)
 {
+	struct aif_relay_header h = { .job = job, .type = type, .len = (uint32_t)len,
+	    .attempt = attempt };
 	size_t need;
 
 	if (c->fd < 0)
@@ -135,7 +158,8 @@ aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
 		c->out = p;
 		c->out_cap = cap;
 	}
-	aif_relay_put_header(c->out + c->out_len, job, type, (uint32_t)len);
+	aif_relay_sign(key, &h, payload);
+	aif_relay_put_header(c->out + c->out_len, &h);
 	if (len > 0)
 		memcpy(c->out + c->out_len + AIF_RELAY_HEADER, payload, len);
 	c->out_len = need;
@@ -149,15 +173,15 @@ deliver(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
 	size_t off = 0;
 
 	while (c->in_len - off >= AIF_RELAY_HEADER) {
-		uint64_t job;
-		uint32_t type, len;
-		aif_relay_get_header(c->in + off, &job, &type, &len);
-		if (len > AIF_RELAY_PAYLOAD_MAX)
+		struct aif_relay_frame f;
+		aif_relay_get_header(c->in + off, &f.h);
+		if (f.h.len > AIF_RELAY_PAYLOAD_MAX)
 			return -1;
-		if (c->in_len - off < AIF_RELAY_HEADER + (size_t)len)
+		if (c->in_len - off < AIF_RELAY_HEADER + (size_t)f.h.len)
 			break;
-		fn(arg, job, type, (const char *)c->in + off + AIF_RELAY_HEADER, len);
-		off += AIF_RELAY_HEADER + (size_t)len;
+		f.payload = (const char *)c->in + off + AIF_RELAY_HEADER;
+		fn(arg, &f);
+		off += AIF_RELAY_HEADER + (size_t)f.h.len;
 		if (c->fd < 0)		/* fn closed it */
 			return 0;
 	}

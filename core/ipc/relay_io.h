@@ -11,8 +11,9 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "relay_proto.h"
 
-#define AIF_RELAY_OUT_MAX	(16u << 20)	/* bytes a sender may have queued */
+#define AIF_RELAY_OUT_MAX	(64u << 20)	/* bytes a sender may have queued */
 
 struct aif_relay_conn {
 	int		 fd;		/* -1 when closed */
@@ -22,9 +23,16 @@ struct aif_relay_conn {
 	size_t		 out_len, out_cap;
 };
 
-/* Called per complete frame (payload borrowed until the call returns). */
-typedef void	(*aif_relay_frame_fn)(void *arg, uint64_t job, uint32_t type,
-		    const char *payload, uint32_t len);
+/* One received frame: its header (job, type, length, attempt, tag) and payload
+ * (borrowed until the callback returns). The receiver checks the tag with the key it
+ * holds for the job (aif_relay_verify). */
+struct aif_relay_frame {
+	struct aif_relay_header	 h;
+	const char		*payload;
+};
+
+/* Called per complete frame. */
+typedef void	(*aif_relay_frame_fn)(void *arg, const struct aif_relay_frame *f);
 
 /* Binds and listens on a Unix stream socket at path (a stale file is replaced; mode
  * 0660). On AIF_OK *fd is the non-blocking socket. */
@@ -33,17 +41,19 @@ enum aif_err	aif_relay_listen(const char *path, int *fd);
 /* A zeroed, closed connection. */
 void		aif_relay_init(struct aif_relay_conn *c);
 
-/* Accepts one connection on a listening socket into c. AIF_OK, or AIF_UNAVAILABLE when
- * none is waiting. */
+/* Accepts one connection on a listening socket into c. AIF_OK; AIF_UNAVAILABLE when
+ * none is waiting; AIF_FORBIDDEN (closed) when the peer runs as another user. */
 enum aif_err	aif_relay_accept(int listen_fd, struct aif_relay_conn *c);
 
-/* Connects c (non-blocking) to the relay socket at path. */
+/* Connects c (non-blocking) to the relay socket at path; AIF_FORBIDDEN (closed) when
+ * the listening process runs as another user. */
 enum aif_err	aif_relay_connect(struct aif_relay_conn *c, const char *path);
 
-/* Queues one frame and writes what the socket takes now. -1 (and c closed) when the
- * connection is closed, the payload is too large or the buffer would pass
- * AIF_RELAY_OUT_MAX. */
+/* Queues one frame of `attempt` of `job`, tagged with the attempt's key, and writes
+ * what the socket takes now. -1 (and c closed) when the connection is closed, the
+ * payload is too large or the buffer would pass AIF_RELAY_OUT_MAX. */
 int		aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
+		    uint32_t attempt, const unsigned char key[AIF_RELAY_KEY_LEN],
 		    const void *payload, size_t len);
 
 /* Writes what it can of the queued frames without blocking; -1 (closed) on error. */

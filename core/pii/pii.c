@@ -526,14 +526,17 @@ load_hash_key(struct aif_pii *pii, const struct aif_config *cfg, unsigned flags,
 		    "random key for this run and differ from the server's", cfg->path,
 		    cfg->pii.hash_line, cfg->pii.hash_column, what,
 		    path != NULL ? path : "(not set)",
-		    rc == AIF_INVALID ? "empty, too short or too long" : "unreadable");
+		    rc == AIF_INVALID ? "empty, too short or too long" :
+		    rc == AIF_FORBIDDEN ? "open to group or others" : "unreadable");
 		return RAND_bytes(pii->hash_key, sizeof(pii->hash_key)) == 1 ? AIF_OK :
 		    AIF_IO;
 	}
 	errf(errbuf, errlen, "%s:%d:%d: %s: cannot use %s as the hash key: %s",
 	    cfg->path, cfg->pii.hash_line, cfg->pii.hash_column, what,
 	    path != NULL ? path : "(not set)", rc == AIF_INVALID ?
-	    "it must hold 16 to 1024 bytes" : "cannot read it (a regular file)");
+	    "it must hold 16 to 1024 bytes" : rc == AIF_FORBIDDEN ?
+	    "group or others may access it: chmod 600 it" :
+	    "cannot read it (a regular file)");
 	return AIF_IO;
 }
 
@@ -609,6 +612,7 @@ aif_pii_new(const struct aif_config *cfg, unsigned flags, struct aif_pii **out,
 	    (rc = copy_policies(pii, cfg)) != AIF_OK ||
 	    (rc = load_hash_key(pii, cfg, flags, errbuf, errlen)) != AIF_OK)
 		goto fail;
+	pii->vocab_clean = pii_vocab_clean(pii);
 	*out = pii;
 	return AIF_OK;
 fail:

@@ -124,19 +124,43 @@ enum aif_err	aif_pii_mask_text(const struct aif_pii_actions *act, const char *te
 		    size_t len, char **out, size_t *outlen, struct aif_pii_counts *counts,
 		    char *blocked, size_t cap);
 
-/* Masks, in place, every text a validated request body of `kind` carries (body
- * borrowed and modified): chat messages[].content (string, or the "text" of content
- * parts; other parts untouched), messages[].name and .refusal,
- * tool_calls[].function.arguments and function_call.arguments (JSON masked value by
- * value when it parses, so it stays JSON; else as text), prediction.content;
- * completion prompt and suffix (string or array of strings; token arrays are left
- * alone); embeddings input (same shapes); and the top-level "user". The actions are
- * those for model_id and role (aif_pii_actions_for). Counts are added to `counts`
- * (may be NULL).
- * Returns AIF_OK (also when the engine is disabled); AIF_FORBIDDEN when a text holds
- * an entity whose action is block: blocked[cap] names its type, the body is then
- * partly masked and must be dropped; AIF_INVALID a text that is not UTF-8;
- * AIF_TOOBIG / AIF_NOMEM as aif_pii_scan (the body must be dropped). */
+/* Why a request was refused: the entity's type and where it is, never its value. */
+#define AIF_PII_PATH_LEN	128	/* bytes of a path, NUL included */
+struct aif_pii_refusal {
+	char	 type[AIF_PII_TYPE_LEN];	/* "KR_RRN" */
+	/* "stop[1]", "tools[0].function.description", "metadata.<key>": a key that
+	 * holds an entity is shown as <key>; cut with "..." */
+	char	 path[AIF_PII_PATH_LEN];
+	/* 1: an entity to mask, redact or hash in a control field; 0: a block */
+	int	 control;
+};
+
+/* Screens, in place, every string of a validated request body of `kind` (body
+ * borrowed and modified), at any depth, and every object key that is not a field name
+ * of the request's schema, with the actions for model_id and role
+ * (aif_pii_actions_for); docs/PII.md "What is screened" lists the fields.
+ * Text fields are masked: messages[] (content, the text of content parts, name,
+ * refusal, reasoning_content, tool-call arguments: JSON masked value by value, keys
+ * and integers included, so it stays JSON; else as text), prompt, suffix, input, user,
+ * metadata, prediction and every field not known as a control field, keys included.
+ * Control fields (stop, tools, functions, tool_choice, response_format, logit_bias,
+ * guided decoding, sampling parameters, chat_template_kwargs, content parts' URLs and
+ * data, tool-call ids and names, ...) are not masked: an entity to mask, redact or hash
+ * there refuses the request. The model id (when it is model_id), roles and content
+ * part types are skipped when they are the known values. Counts are added to `counts`
+ * (may be NULL), also for a refused request.
+ * Returns AIF_OK (also when the engine is disabled); AIF_FORBIDDEN when the request is
+ * refused: *why (may be NULL) says why (a block, or a control field's entity; also a
+ * key masked into a name its object already has, as a control field), the body is
+ * then partly masked and must be dropped; AIF_INVALID a text that is not UTF-8 or an
+ * unknown kind; AIF_TOOBIG a text too large or a body nested deeper than 64;
+ * AIF_NOMEM (the body must be dropped). */
+enum aif_err	aif_pii_screen_request(const struct aif_pii *pii, const char *model_id,
+		    const char *role, enum aif_kind kind, json_t *body,
+		    struct aif_pii_counts *counts, struct aif_pii_refusal *why);
+
+/* aif_pii_screen_request with the refusal's type only: on AIF_FORBIDDEN (a block or a
+ * control field's entity) blocked_type[cap] names the type (may be NULL). */
 enum aif_err	aif_pii_mask_request(const struct aif_pii *pii, const char *model_id,
 		    const char *role, enum aif_kind kind, json_t *body,
 		    struct aif_pii_counts *counts, char *blocked_type, size_t cap);
@@ -161,6 +185,12 @@ enum aif_err	aif_pii_counts_json(const struct aif_pii_counts *c, char **out);
 /* Fills *err with the client's error for a blocked request: 400,
  * invalid_request_error, code "pii_blocked", a message naming `type`, never a value. */
 void		aif_pii_block_error(const char *type, struct aif_error *err);
+
+/* Fills *err with the client's error for a refusal of aif_pii_screen_request: a block
+ * as aif_pii_block_error; a control field's entity 400 invalid_request_error, code
+ * "pii_in_control_field", param the path, a message naming the type and the path. */
+void		aif_pii_refusal_error(const struct aif_pii_refusal *why,
+		    struct aif_error *err);
 
 /* Returns 1 when s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points
  * over U+10FFFF); else 0 and the offset of the first bad byte in *bad (may be NULL). */

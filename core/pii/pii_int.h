@@ -131,12 +131,17 @@ struct aif_pii {
 	size_t		 npolicies;
 
 	int		 hash_hex;	/* hex digits of a token */
+	int		 vocab_clean;	/* no schema word holds an entity (json.c) */
 	unsigned char	 hash_key[PII_HASH_KEY_LEN];
 };
 
 /* 1 when a keyword of group `ctx` occurs within the window around [s, e) (64 bytes
  * before and, except CTX_VERSION, 32 after). */
 int		pii_ctx_near(const struct pii_vctx *v, int ctx, size_t s, size_t e);
+
+/* 1 when no word of the request schemas' vocabulary (core/pii/json.c) holds an entity
+ * for this engine, so the walk may skip them; 0 otherwise or on error. */
+int		pii_vocab_clean(const struct aif_pii *pii);
 
 /* Adds one entity of `type` to *c (acted: not allowed); a full table drops it. */
 void		pii_count(struct aif_pii_counts *c, const char *type, int acted);

@@ -63,7 +63,16 @@ struct aif_error {
 	X(STREAM_UNSUPPORTED_KIND, 400, "invalid_request_error", "unsupported_value", 0, \
 	    "Embeddings cannot be streamed.")					\
 	X(IDEMPOTENCY_KEY_INVALID, 400, "invalid_request_error", "invalid_value", 1, \
-	    "The Idempotency-Key header must be 1 to %s characters.")		\
+	    "The Idempotency-Key header must be 1 to %s printable ASCII characters.") \
+	X(REQUEST_TIMEOUT_INVALID, 400, "invalid_request_error", "invalid_value", 0, \
+	    "The X-Request-Timeout header must be a number of seconds from 1 to 3600.") \
+	X(TENANT_QUEUE_FULL, 429, "rate_limit_exceeded", "tenant_queue_full", 1,	\
+	    "Too many queued jobs (%s) for this tenant or key; retry when some have run.") \
+	X(ZERO_RETENTION_ASYNC, 400, "invalid_request_error", "zero_retention", 1, \
+	    "Model %.128s keeps no answers (zero retention): send the request without " \
+	    "Prefer: respond-async, or stream it.")				\
+	X(REQUEST_NOT_STORABLE, 400, "invalid_request_error", "request_not_storable", 0, \
+	    "The request could not be stored.")					\
 	X(IDEMPOTENCY_KEY_REUSED, 409, "invalid_request_error",		\
 	    "idempotency_key_reused", 0,					\
 	    "This Idempotency-Key was already used with a different request body.") \
@@ -72,6 +81,21 @@ struct aif_error {
 	    "(highest).")							\
 	X(INVALID_UTF8, 400, "invalid_request_error", "invalid_utf8", 0,	\
 	    "The request holds text that is not valid UTF-8.")			\
+	X(TOO_MANY_CHOICES, 400, "invalid_request_error", "too_many_choices", 2, \
+	    "The request asks for %s choices (prompts x max(n, best_of)); at most %s " \
+	    "are allowed.")							\
+	X(ANSWER_WOULD_BE_TOO_LARGE, 400, "invalid_request_error",		\
+	    "answer_too_large", 1,						\
+	    "The answer to this request would be larger than %s bytes: ask for fewer " \
+	    "inputs or dimensions.")						\
+	X(ANSWER_TOO_LARGE, 502, "server_error", "answer_too_large", 0,		\
+	    "The engine's answer is larger than the gateway keeps "		\
+	    "(server.max_answer_bytes); the job is not retried.")		\
+	X(ENGINE_BAD_USAGE, 502, "server_error", "engine_bad_usage", 0,		\
+	    "The engine reported a token usage this request cannot have; the answer " \
+	    "was not used.")							\
+	X(RESULT_NOT_STORABLE, 500, "server_error", "result_not_storable", 0,	\
+	    "The job's result could not be stored; the job is not retried.")	\
 	X(PII_TOO_LARGE, 413, "invalid_request_error", NULL, 0,		\
 	    "The request could not be screened for personal data.")		\
 	X(PII_FAILED, 500, "server_error", NULL, 0,				\
@@ -99,6 +123,9 @@ struct aif_error {
 	    "GET /v1/jobs/%s for its result.")					\
 	X(TOO_MANY_WAITING_ATTACH, 503, "server_error", "too_many_waiting", 1,	\
 	    "Too many requests are waiting; poll GET /v1/jobs/%s.")		\
+	X(REQUEST_EXPIRED, 504, "timeout", "request_expired", 1,		\
+	    "The job %s did not start before the request's deadline; it was not run " \
+	    "and nothing was billed.")						\
 	X(JOB_TIMEOUT, 504, "timeout", "job_timeout", 2,			\
 	    "The job %s did not finish in time; it continues. Poll GET /v1/jobs/%s " \
 	    "for its result.")							\
@@ -162,7 +189,17 @@ struct aif_error {
 	X(ENGINE_BAD_EMBEDDINGS, 502, "server_error", "engine_bad_response", 0,	\
 	    "The engine returned embeddings that are not arrays of numbers.")	\
 	X(RESPONSE_UNMASKABLE, 502, "server_error", "response_unmaskable", 0,	\
-	    "The engine's answer could not be screened for personal data.")
+	    "The engine's answer could not be screened for personal data.")	\
+	X(KEY_NOT_ACTIVE, 409, "invalid_request_error", "key_not_active", 1,	\
+	    "The API key %.24s is revoked or expired; only a live key can be rotated.") \
+	X(KEY_ALREADY_ROTATED, 409, "invalid_request_error", "key_already_rotated", 2, \
+	    "The API key %.24s already has a live successor, key %.24s: rotate that " \
+	    "key, or revoke it first.")						\
+	X(PII_IN_CONTROL_FIELD, 400, "invalid_request_error",			\
+	    "pii_in_control_field", 2,						\
+	    "The request contains personal data of type %.64s in '%.128s', a field " \
+	    "that steers the model, where masking would change its meaning. Remove " \
+	    "it and try again.")
 
 enum aif_apierr {
 #define AIF_APIERR_ENUM(name, status, type, code, nargs, msg) AIF_E_##name,

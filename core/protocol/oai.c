@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "oai.h"
+#include "util.h"
 
 #define KIND_BOTH	(AIF_KIND_CHAT | AIF_KIND_COMPLETION)
 #define KIND_ALL	(KIND_BOTH | AIF_KIND_EMBEDDING)
@@ -21,6 +22,7 @@
 #define ECHO_MAX	64	/* bytes of a client's bad value quoted back in a message */
 #define STOP_MAX	4	/* "stop": at most 4 sequences */
 #define EST_PER_MESSAGE	4	/* tokens of chat framing counted per message */
+#define TOOL_NAME_MAX	64	/* function names: ^[a-zA-Z0-9_-]{1,64}$ */
 
 /* JSON types a field accepts, as a mask. */
 enum {
@@ -69,6 +71,7 @@ static int	shape_stop(struct check *, const json_t *, const char *);
 static int	shape_logit_bias(struct check *, const json_t *, const char *);
 static int	shape_response_format(struct check *, const json_t *, const char *);
 static int	shape_tools(struct check *, const json_t *, const char *);
+static int	shape_tool_choice(struct check *, const json_t *, const char *);
 static int	shape_input(struct check *, const json_t *, const char *);
 static int	shape_encoding_format(struct check *, const json_t *, const char *);
 
@@ -94,6 +97,8 @@ static const struct field fields[] = {
 	{ "top_p", KIND_BOTH, 0, T_NUMBER | T_NULL, "a number", R_NUM,
 	    0, 0, 0.0, 1.0, NULL },
 	{ "n", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_INT, 1, 128, 0, 0, NULL },
+	{ "best_of", AIF_KIND_COMPLETION, 0, T_INT | T_NULL, "an integer", R_INT,
+	    1, 20, 0, 0, NULL },
 	{ "stream", KIND_BOTH, 0, T_BOOL | T_NULL, "a boolean", R_NONE,
 	    0, 0, 0, 0, NULL },
 	{ "stream_options", KIND_BOTH, 0, T_OBJECT | T_NULL, "an object", R_NONE,
@@ -120,7 +125,7 @@ static const struct field fields[] = {
 	{ "tools", KIND_BOTH, 0, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
 	    shape_tools },
 	{ "tool_choice", KIND_BOTH, 0, T_STRING | T_OBJECT, "a string or an object",
-	    R_NONE, 0, 0, 0, 0, NULL },
+	    R_NONE, 0, 0, 0, 0, shape_tool_choice },
 };
 
 static const char *const chat_roles[] = {
@@ -520,30 +525,140 @@ shape_logit_bias(struct check *c, const json_t *v, const char *name)
 	return 0;
 }
 
+/* 1 when `s` is one of the NULL-terminated `list`. */
+static int
+one_of(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+/* The value of string field `key` of `v` is one of `list` (OpenAI's invalid_value). */
+static int
+enum_value(struct check *c, const json_t *v, const char *path, const char *const *list,
+    const char *supported)
+{
+	const char *s;
+	size_t n;
+
+	if (want(c, v, T_STRING, "a string", path) != 0)
+		return -1;
+	if (one_of(s = json_string_value(v), list))
+		return 0;
+	n = json_string_length(v);
+	if (n > ECHO_MAX) {	/* cut at a character boundary */
+		n = ECHO_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return bad(c, "invalid_value", path, "Invalid value: '%.*s%s'. Supported values "
+	    "are: %s.", (int)n, s, n < json_string_length(v) ? "..." : "", supported);
+}
+
+/* A function name as OpenAI takes it: 1..64 of [a-zA-Z0-9_-]. */
+static int
+function_name(struct check *c, const json_t *v, const char *path)
+{
+	const char *s;
+	size_t n;
+
+	if (want(c, v, T_STRING, "a string", path) != 0)
+		return -1;
+	s = json_string_value(v);
+	n = strlen(s);
+	if (n == 0 || n > TOOL_NAME_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+		return bad(c, "invalid_value", path, "Invalid '%s': a function name must be "
+		    "1 to %d letters, digits, underscores or dashes.", path, TOOL_NAME_MAX);
+	return 0;
+}
+
 static int
 shape_response_format(struct check *c, const json_t *v, const char *name)
 {
+	static const char *const types[] = { "text", "json_object", "json_schema", NULL };
 	char		 path[PATH_CAP];
-	const json_t	*type;
+	const json_t	*type, *js;
 
 	pathf(path, "%s.type", name);
 	if ((type = json_object_get(v, "type")) == NULL)
 		return missing(c, path);
-	return want(c, type, T_STRING, "a string", path);
+	if (enum_value(c, type, path, types, "'json_object', 'json_schema', and 'text'") != 0)
+		return -1;
+	if (strcmp(json_string_value(type), "json_schema") != 0)
+		return 0;
+	pathf(path, "%s.json_schema", name);
+	if ((js = json_object_get(v, "json_schema")) == NULL)
+		return missing(c, path);
+	if (want(c, js, T_OBJECT, "an object", path) != 0)
+		return -1;
+	pathf(path, "%s.json_schema.name", name);
+	if (json_object_get(js, "name") == NULL)
+		return missing(c, path);
+	if (function_name(c, json_object_get(js, "name"), path) != 0)
+		return -1;
+	pathf(path, "%s.json_schema.schema", name);
+	if (json_object_get(js, "schema") != NULL &&
+	    want(c, json_object_get(js, "schema"), T_OBJECT, "an object", path) != 0)
+		return -1;
+	return 0;
 }
 
 static int
 shape_tools(struct check *c, const json_t *v, const char *name)
 {
-	char	path[PATH_CAP];
-	size_t	i;
+	static const char *const types[] = { "function", NULL };
+	char		 path[PATH_CAP];
+	const json_t	*t, *f;
+	size_t		 i;
 
 	for (i = 0; i < json_array_size(v); i++) {
+		t = json_array_get(v, i);
 		pathf(path, "%s[%zu]", name, i);
-		if (want(c, json_array_get(v, i), T_OBJECT, "an object", path) != 0)
+		if (want(c, t, T_OBJECT, "an object", path) != 0)
+			return -1;
+		pathf(path, "%s[%zu].type", name, i);
+		if (json_object_get(t, "type") == NULL)
+			return missing(c, path);
+		if (enum_value(c, json_object_get(t, "type"), path, types, "'function'") != 0)
+			return -1;
+		pathf(path, "%s[%zu].function", name, i);
+		if ((f = json_object_get(t, "function")) == NULL)
+			return missing(c, path);
+		if (want(c, f, T_OBJECT, "an object", path) != 0)
+			return -1;
+		pathf(path, "%s[%zu].function.name", name, i);
+		if (json_object_get(f, "name") == NULL)
+			return missing(c, path);
+		if (function_name(c, json_object_get(f, "name"), path) != 0)
+			return -1;
+		pathf(path, "%s[%zu].function.description", name, i);
+		if (json_object_get(f, "description") != NULL &&
+		    want(c, json_object_get(f, "description"), T_STRING, "a string", path) != 0)
+			return -1;
+		pathf(path, "%s[%zu].function.parameters", name, i);
+		if (json_object_get(f, "parameters") != NULL &&
+		    want(c, json_object_get(f, "parameters"), T_OBJECT, "an object", path) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+static int
+shape_tool_choice(struct check *c, const json_t *v, const char *name)
+{
+	static const char *const modes[] = { "none", "auto", "required", NULL };
+	char path[PATH_CAP];
+
+	if (json_is_string(v))
+		return enum_value(c, v, name, modes, "'none', 'auto', and 'required'");
+	pathf(path, "%s.function.name", name);
+	if (json_object_get(json_object_get(v, "function"), "name") == NULL)
+		return missing(c, path);
+	return function_name(c, json_object_get(json_object_get(v, "function"), "name"),
+	    path);
 }
 
 /* ---- whole-document walks ---- */
@@ -617,6 +732,28 @@ check_strings(struct check *c, const json_t *v, char *path)
 	return rc;
 }
 
+/* The rules between fields OpenAI applies: best_of >= n and not with a stream;
+ * top_logprobs needs logprobs (chat). Returns 0 or -1 (c->err set). */
+static int
+check_cross(struct check *c, const json_t *body)
+{
+	const json_t *best = json_object_get(body, "best_of"), *n = json_object_get(body, "n");
+
+	if (c->kind == AIF_KIND_COMPLETION && json_is_integer(best)) {
+		if (json_is_integer(n) && json_integer_value(best) < json_integer_value(n))
+			return bad(c, "invalid_value", "best_of", "Invalid value for "
+			    "'best_of': best_of must be greater than or equal to n.");
+		if (json_integer_value(best) > 1 && json_is_true(json_object_get(body, "stream")))
+			return bad(c, "invalid_value", "best_of", "Invalid value for "
+			    "'best_of': best_of cannot be used with stream.");
+	}
+	if (c->kind == AIF_KIND_CHAT && json_is_integer(json_object_get(body, "top_logprobs")) &&
+	    !json_is_true(json_object_get(body, "logprobs")))
+		return bad(c, "invalid_value", "top_logprobs", "Invalid value for "
+		    "'top_logprobs': logprobs must be set to true when top_logprobs is used.");
+	return 0;
+}
+
 /* Runs the field table over `body` (an object): required fields, then types and
  * ranges, then shapes, then the one cross-field rule. Returns 0 or -1 (c->err set). */
 static int
@@ -655,7 +792,7 @@ check_fields(struct check *c, const json_t *body)
 		return bad(c, "invalid_value", "stream_options", "Invalid value for "
 		    "'stream_options': 'stream_options' is only allowed when 'stream' is "
 		    "true.");
-	return 0;
+	return check_cross(c, body);
 }
 
 /* ---- results ---- */
@@ -707,17 +844,69 @@ estimate_prompt(enum aif_kind kind, const json_t *body)
 	return est < 1 ? 1 : est;
 }
 
-/* max_completion_tokens wins over the deprecated max_tokens; -1 when neither. */
+/* The limit the engine applies: in a chat max_completion_tokens wins over the
+ * deprecated max_tokens; completions know max_tokens only (engines ignore anything
+ * else there). -1 when none is given. */
 static int64_t
-requested_max_tokens(const json_t *body)
+requested_max_tokens(enum aif_kind kind, const json_t *body)
 {
 	const json_t *v;
 
-	if (json_is_integer(v = json_object_get(body, "max_completion_tokens")))
+	if (kind == AIF_KIND_CHAT &&
+	    json_is_integer(v = json_object_get(body, "max_completion_tokens")))
 		return (int64_t)json_integer_value(v);
 	if (json_is_integer(v = json_object_get(body, "max_tokens")))
 		return (int64_t)json_integer_value(v);
 	return -1;
+}
+
+/* Prompts of a completion batch or inputs of an embedding request (1 for a string or
+ * a single token array), 1 for a chat. */
+static int64_t
+count_prompts(enum aif_kind kind, const json_t *body)
+{
+	const json_t *v;
+
+	if (kind == AIF_KIND_CHAT)
+		return 1;
+	v = json_object_get(body, kind == AIF_KIND_EMBEDDING ? "input" : "prompt");
+	if (!json_is_array(v) || json_is_integer(json_array_get(v, 0)))
+		return 1;
+	return json_array_size(v) > 0 ? (int64_t)json_array_size(v) : 1;
+}
+
+int64_t
+aif_oai_prompt_bound(const struct aif_oai_req *req, size_t sent_bytes)
+{
+	int64_t framing = aif_sat_mul(req->prompt_parts, AIF_OAI_FRAMING_TOKENS);
+
+	return aif_sat_add(sent_bytes > INT64_MAX ? INT64_MAX : (int64_t)sent_bytes, framing);
+}
+
+/* max(n, best_of): the sequences the engine generates per prompt. */
+static int64_t
+choices_per_prompt(enum aif_kind kind, const json_t *body)
+{
+	const json_t *n = json_object_get(body, "n"), *best = json_object_get(body, "best_of");
+	int64_t c = json_is_integer(n) ? (int64_t)json_integer_value(n) : 1;
+
+	if (kind == AIF_KIND_COMPLETION && json_is_integer(best) &&
+	    (int64_t)json_integer_value(best) > c)
+		c = (int64_t)json_integer_value(best);
+	return kind == AIF_KIND_EMBEDDING || c < 1 ? 1 : c;
+}
+
+int64_t
+aif_oai_completion_bound(const struct aif_oai_req *req, int64_t limit)
+{
+	int64_t per = req->choices_per_prompt, v;
+
+	if (limit <= 0 || req->kind == AIF_KIND_EMBEDDING)
+		return 0;
+	if (__builtin_mul_overflow(req->prompts, per, &v) ||
+	    __builtin_mul_overflow(v, limit, &v))
+		return INT64_MAX;
+	return v;
 }
 
 /* Also returns AIF_NOMEM (status 500, server_error) when jansson runs out of memory,
@@ -794,8 +983,12 @@ aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 	out->kind = kind;
 	out->model = json_string_value(json_object_get(root, "model"));
 	out->stream = json_is_true(json_object_get(root, "stream"));
-	out->max_tokens = requested_max_tokens(root);
+	out->max_tokens = requested_max_tokens(kind, root);
 	out->prompt_tokens_estimate = estimate_prompt(kind, root);
+	out->prompts = count_prompts(kind, root);
+	out->prompt_parts = kind == AIF_KIND_CHAT ?
+	    (int64_t)json_array_size(json_object_get(root, "messages")) : out->prompts;
+	out->choices_per_prompt = choices_per_prompt(kind, root);
 	return AIF_OK;
 out:
 	json_decref(root);

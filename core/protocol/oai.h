@@ -29,10 +29,27 @@ struct aif_oai_req {
 	enum aif_kind kind;		/* AIF_KIND_CHAT, _COMPLETION or _EMBEDDING */
 	const char *model;		/* borrowed from body */
 	int	 stream;		/* "stream": true */
-	int64_t	 max_tokens;		/* max_completion_tokens / max_tokens, or -1 */
+	int64_t	 max_tokens;		/* the completion limit the engine applies to each
+					   choice: chat max_completion_tokens, else
+					   max_tokens; completions max_tokens; or -1 */
 	int64_t	 prompt_tokens_estimate; /* bytes of all prompt text / 4, rounded up,
 					   plus 4 per message; >= 1 */
+	int64_t	 prompt_parts;		/* messages (chat), prompts or inputs: what an
+					   engine may frame with tokens of its own */
+	int64_t	 prompts;		/* completions: the prompts of a batch; embeddings:
+					   the inputs; chat: 1 */
+	int64_t	 choices_per_prompt;	/* max(n, best_of), >= 1 */
 };
+
+/* The completion tokens a request may produce at most, when each choice may take
+ * `limit` tokens: prompts x choices x limit, saturating at INT64_MAX. */
+int64_t		aif_oai_completion_bound(const struct aif_oai_req *req, int64_t limit);
+
+/* The prompt tokens a request may take at most, when it is sent as `sent_bytes` bytes:
+ * every byte one token (a token id in JSON takes a byte or more), plus
+ * AIF_OAI_FRAMING_TOKENS per message or prompt, saturating. */
+#define AIF_OAI_FRAMING_TOKENS	64
+int64_t		aif_oai_prompt_bound(const struct aif_oai_req *req, size_t sent_bytes);
 
 /* Parses and validates `body` (len bytes, borrowed) as a request of `kind`.
  * Checks, in order: size (413), UTF-8 + JSON syntax (400 "invalid_json"... param null),
@@ -43,11 +60,15 @@ struct aif_oai_req {
  * tool_calls), name string, tool_call_id string for tool), prompt (completion: string,
  * array of strings, array of ints, array of int arrays; required), max_tokens and
  * max_completion_tokens (int >= 1), temperature (0..2), top_p (0..1), n (int 1..128),
+ * best_of (completions: int 1..20, >= n, not with stream),
  * stream (bool), stream_options (object|null, only with stream true), stop (string |
  * array of <= 4 strings | null), presence_penalty / frequency_penalty (-2..2), seed (int),
  * logprobs (chat: bool; completion: int 0..5), top_logprobs (0..20), user (string),
- * logit_bias (object of numbers -100..100), response_format (object with type),
- * tools (array of objects), tool_choice (string|object); embeddings: input (required,
+ * logit_bias (object of numbers -100..100), response_format (object with type text,
+ * json_object or json_schema; json_schema needs json_schema.name), tools (array of
+ * {type: function, function: {name, description?, parameters?}}), tool_choice
+ * (none|auto|required or {function: {name}}), top_logprobs only with logprobs
+ * true (chat); embeddings: input (required,
  * the shapes of prompt, at most 2048 items), encoding_format (float|base64),
  * dimensions (1..65536), user.
  * On AIF_OK *out is filled (free with aif_oai_req_free) and *err untouched.

@@ -1,11 +1,19 @@
 /* relay_proto.h -- the stream relay between a worker and the aif-api process waiting for a
  * streamed job: a Unix stream socket next to the aif-api doorbell (`api-<pid>.relay`
  * beside `api-<pid>.sock`), carrying frames
- *     u64 job id | u32 type | u32 payload length | payload   (little-endian)
+ *     u64 job id | u32 type | u32 payload length | u32 attempt | 16-byte tag | payload
+ * (little-endian). The tag is an HMAC of the rest under the attempt's key (derived
+ * from the job's random relay_secret, aif_relay_key): a frame proves it comes from the
+ * holder of that attempt, whatever socket carried it, so a relay across hosts can use
+ * the same frames. Both ends also check that the peer of a local socket runs as their
+ * own user.
  * worker -> aif-api: BEGIN (an attempt starts streaming; {"attempt":n}), CHUNK (one
- * canonical OpenAI chunk, JSON), END (the job is final and committed:
+ * canonical OpenAI chunk, JSON), RESULT (a piece of a synchronous answer the database
+ * does not keep: zero retention), END (the job is final and committed:
  * {"status":200,"id","created","model","usage":{...}} or {"status":N,"error":{...}});
- * aif-api -> worker: CANCEL (the client went away and the policy says cancel).
+ * aif-api -> worker: CANCEL (the client went away and the policy says cancel), PAUSE
+ * and RESUME (flow control of one stream: its client reads slower than the engine
+ * writes).
  * The database still holds the truth: a lost relay only degrades a stream. */
 #ifndef AIF_RELAY_PROTO_H
 #define AIF_RELAY_PROTO_H
@@ -18,34 +26,90 @@
 #define AIF_RELAY_CHUNK		2
 #define AIF_RELAY_END		3
 #define AIF_RELAY_CANCEL	4
+#define AIF_RELAY_PAUSE		5	/* aif-api -> worker: the client reads slower than
+					   the engine writes; stop reading the engine */
+#define AIF_RELAY_RESUME	6	/* aif-api -> worker: the client caught up */
+#define AIF_RELAY_RESULT	7	/* worker -> aif-api: a piece of a synchronous
+					   answer that is not stored (zero retention),
+					   before its END */
 
-#define AIF_RELAY_HEADER	16
+#define AIF_RELAY_SIGNED	20	/* job, type, length, attempt: what the tag covers
+					   with the payload */
+#define AIF_RELAY_TAG_LEN	16
+#define AIF_RELAY_HEADER	(AIF_RELAY_SIGNED + AIF_RELAY_TAG_LEN)
 #define AIF_RELAY_PAYLOAD_MAX	(1u << 20)
+#define AIF_RELAY_SECRET_BYTES	16	/* the job's relay_secret */
+#define AIF_RELAY_KEY_LEN	32
+
+/* One frame's header. */
+struct aif_relay_header {
+	uint64_t	 job;
+	uint32_t	 type;
+	uint32_t	 len;
+	uint32_t	 attempt;
+	unsigned char	 tag[AIF_RELAY_TAG_LEN];
+};
 
 static inline void
-aif_relay_put_header(unsigned char *h, uint64_t job, uint32_t type, uint32_t len)
+aif_relay_put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t
+aif_relay_get_u32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Writes the AIF_RELAY_SIGNED bytes of h (without its tag) at p. */
+static inline void
+aif_relay_put_signed(unsigned char *p, const struct aif_relay_header *h)
 {
 	for (int i = 0; i < 8; i++)
-		h[i] = (unsigned char)(job >> (8 * i));
-	for (int i = 0; i < 4; i++) {
-		h[8 + i] = (unsigned char)(type >> (8 * i));
-		h[12 + i] = (unsigned char)(len >> (8 * i));
-	}
+		p[i] = (unsigned char)(h->job >> (8 * i));
+	aif_relay_put_u32(p + 8, h->type);
+	aif_relay_put_u32(p + 12, h->len);
+	aif_relay_put_u32(p + 16, h->attempt);
 }
 
 static inline void
-aif_relay_get_header(const unsigned char *h, uint64_t *job, uint32_t *type, uint32_t *len)
+aif_relay_put_header(unsigned char *p, const struct aif_relay_header *h)
 {
-	*job = 0;
-	*type = 0;
-	*len = 0;
-	for (int i = 0; i < 8; i++)
-		*job |= (uint64_t)h[i] << (8 * i);
-	for (int i = 0; i < 4; i++) {
-		*type |= (uint32_t)h[8 + i] << (8 * i);
-		*len |= (uint32_t)h[12 + i] << (8 * i);
-	}
+	aif_relay_put_signed(p, h);
+	memcpy(p + AIF_RELAY_SIGNED, h->tag, AIF_RELAY_TAG_LEN);
 }
+
+static inline void
+aif_relay_get_header(const unsigned char *p, struct aif_relay_header *h)
+{
+	h->job = 0;
+	for (int i = 0; i < 8; i++)
+		h->job |= (uint64_t)p[i] << (8 * i);
+	h->type = aif_relay_get_u32(p + 8);
+	h->len = aif_relay_get_u32(p + 12);
+	h->attempt = aif_relay_get_u32(p + 16);
+	memcpy(h->tag, p + AIF_RELAY_SIGNED, AIF_RELAY_TAG_LEN);
+}
+
+/* The key of one attempt of a job: HMAC-SHA256(secret, "aif-relay-v1" | job | attempt),
+ * where secret is the job's random relay_secret (only the aif-api that waits and the
+ * worker that claimed the attempt read it); not derivable from ids or lease tokens. */
+void	aif_relay_key(const unsigned char secret[AIF_RELAY_SECRET_BYTES], uint64_t job,
+	    uint32_t attempt, unsigned char key[AIF_RELAY_KEY_LEN]);
+
+/* Sets h->tag: HMAC-SHA256(key, the signed header bytes | payload), truncated. */
+void	aif_relay_sign(const unsigned char key[AIF_RELAY_KEY_LEN], struct aif_relay_header *h,
+	    const void *payload);
+
+/* 1 when h->tag is the tag of h and payload under key (constant-time compare). */
+int	aif_relay_verify(const unsigned char key[AIF_RELAY_KEY_LEN],
+	    const struct aif_relay_header *h, const void *payload);
 
 /* Writes the relay socket path for a doorbell path ("x.sock" -> "x.relay", else
  * "<path>.relay") into out (cap bytes). Returns 0, or -1 if it does not fit. */

@@ -11,15 +11,20 @@
 
 #include "config.h"
 #include "err.h"
+#include "util.h"
 
 struct aif_stream_asm;
 
-/* New assembler for AIF_KIND_CHAT or AIF_KIND_COMPLETION; NULL on no memory. */
-struct aif_stream_asm *aif_stream_asm_new(enum aif_kind kind);
+/* New assembler (free with aif_stream_asm_free) for AIF_KIND_CHAT or
+ * AIF_KIND_COMPLETION that keeps at most max_bytes of text (content, completion text,
+ * tool-call ids, names and arguments together) in at most max_choices choices; NULL
+ * on no memory. */
+struct aif_stream_asm *aif_stream_asm_new(enum aif_kind kind, size_t max_bytes,
+		    size_t max_choices);
 
-/* Adds one chunk (borrowed). AIF_TOOBIG past AIF_STREAM_ASM_MAX bytes of text,
- * AIF_NOMEM. Chunks without choices are ignored. */
-#define AIF_STREAM_ASM_MAX	(8u << 20)
+/* Adds one chunk (borrowed), in time linear in its text. AIF_TOOBIG past max_bytes of
+ * text or for a choice index >= max_choices, AIF_NOMEM. Chunks without choices are
+ * ignored; tool calls past index 127 are dropped. */
 enum aif_err	aif_stream_asm_add(struct aif_stream_asm *a, const json_t *chunk);
 
 /* The full response (new reference) with the given id, created, model and usage. */

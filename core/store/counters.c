@@ -21,7 +21,10 @@ aif_counters_flush(struct aif_db *db)
 		aif_sqlbuf_reset(&sql);
 		aif_sqlbuf_add(&sql, "INSERT INTO metric_counters (name, labels, value) VALUES ");
 		aif_sqlbuf_rows(&sql, n, MCOLS);
-		aif_sqlbuf_add(&sql, " ON DUPLICATE KEY UPDATE value = value + VALUES(value)");
+		/* counters saturate at the top of BIGINT instead of failing the flush */
+		aif_sqlbuf_add(&sql, " ON DUPLICATE KEY UPDATE value ="
+		    " IF(VALUES(value) > 0 AND value > 9223372036854775807 - VALUES(value),"
+		    " 9223372036854775807, value + VALUES(value))");
 		for (size_t i = 0; i < n; i++) {
 			struct aif_dbp row[] = { AIF_P_STR(d[i].name), AIF_P_STR(d[i].labels),
 			    AIF_P_I64(d[i].value) };

@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 #define STMT_CACHE	96
@@ -55,21 +56,36 @@ drop_connection(struct aif_db *db)
 	db->in_tx = 0;
 }
 
+/* database.password_file through the one loader of secrets (core/base/secret.h: no
+ * access for group or others, bounded), its trailing newline dropped. Returns 0, or -1
+ * after logging why (the path and the reason, never the content). */
 static int
 read_password(const char *path, char *buf, size_t cap)
 {
-	FILE *f = fopen(path, "re");
-	size_t n;
+	unsigned char *raw = NULL;
+	size_t len = 0, n;
+	char why[AIF_SECRET_WHY_MAX];
+	enum aif_err err;
 
-	if (f == NULL)
+	if ((err = aif_secret_load(path, &raw, &len)) != AIF_OK) {
+		aif_error("msg=\"cannot use the database password file\" path=%s why=\"%s\"",
+		    path, aif_secret_why(path, err, why, sizeof(why)));
 		return -1;
-	n = fread(buf, 1, cap - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
+	}
+	n = aif_secret_line_len(raw, len);
+	if (n >= cap || memchr(raw, '\0', n) != NULL) {
+		aif_error("msg=\"cannot use the database password file\" path=%s why=\"%s\"",
+		    path, "holds a NUL byte or is too long");
+		aif_secret_free(raw, len);
+		return -1;
+	}
+	memcpy(buf, raw, n);
 	buf[n] = '\0';
+	aif_secret_free(raw, len);
 	return 0;
 }
+
+static const unsigned long client_packet_max = 1024ul << 20;
 
 static enum aif_err
 connect_db(struct aif_db *db)
@@ -83,11 +99,8 @@ connect_db(struct aif_db *db)
 
 	if (cfg->database.password_file != NULL) {
 		if (read_password(cfg->database.password_file, password,
-		    sizeof(password)) != 0) {
-			aif_error("msg=\"cannot read database password file\" path=%s",
-			    cfg->database.password_file);
+		    sizeof(password)) != 0)
 			return AIF_UNAVAILABLE;
-		}
 		pw = password;
 	}
 	if ((my = mysql_init(NULL)) == NULL)
@@ -96,6 +109,9 @@ connect_db(struct aif_db *db)
 	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &rwto);
 	mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &rwto);
 	mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/* answers up to server.max_answer_bytes travel in one row (the server's own
+	   max_allowed_packet still bounds what it takes) */
+	mysql_options(my, MYSQL_OPT_MAX_ALLOWED_PACKET, &client_packet_max);
 	mysql_options(my, MYSQL_INIT_COMMAND,
 	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
 	mysql_options(my, MYSQL_INIT_COMMAND,
@@ -175,6 +191,10 @@ classify(struct aif_db *db, unsigned no, const char *msg, const char *sql)
 	case ER_LOCK_WAIT_TIMEOUT:
 	case ER_DUP_ENTRY:
 		return AIF_CONFLICT;
+	case ER_NET_PACKET_TOO_LARGE:	/* over max_allowed_packet: the server hangs up */
+		aif_warn("msg=\"statement larger than the server's max_allowed_packet\"");
+		drop_connection(db);
+		return AIF_TOOBIG;
 	default:
 		aif_error("msg=\"database error\" errno=%u error=\"%s\" sql=\"%.80s\"",
 		    no, msg, sql);

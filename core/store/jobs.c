@@ -15,20 +15,18 @@
 	"SELECT id, public_id, api_key_id, model, kind, state, priority, attempts," \
 	" COALESCE(http_status, 0), UNIX_TIMESTAMP(created_at)," \
 	" COALESCE(UNIX_TIMESTAMP(started_at), 0), COALESCE(UNIX_TIMESTAMP(finished_at), 0)," \
-	" response_body, error_type, error_code, error_message FROM jobs "
+	" COALESCE(LENGTH(response_body), -1), error_type, error_code, error_message," \
+	" zero_retention FROM jobs "
 enum {
 	VW_ID, VW_PUBLIC_ID, VW_KEY, VW_MODEL, VW_KIND, VW_STATE, VW_PRIORITY, VW_ATTEMPTS,
 	VW_HTTP_STATUS, VW_CREATED, VW_STARTED, VW_FINISHED, VW_RESPONSE, VW_ERROR_TYPE,
-	VW_ERROR_CODE, VW_ERROR_MESSAGE
+	VW_ERROR_CODE, VW_ERROR_MESSAGE, VW_ZERO_RETENTION
 };
 
 void
 aif_jobs_views_free(struct aif_job_view *v, size_t n)
 {
-	if (v == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i].response_body);
+	(void)n;
 	free(v);
 }
 
@@ -48,11 +46,12 @@ fill_view(struct aif_job_view *v, struct aif_dbrows *rows, size_t r)
 	v->created_at = aif_dbrows_i64(rows, r, VW_CREATED);
 	v->started_at = aif_dbrows_i64(rows, r, VW_STARTED);
 	v->finished_at = aif_dbrows_i64(rows, r, VW_FINISHED);
-	v->response_body = aif_dbrows_steal(rows, r, VW_RESPONSE);
+	v->response_len = aif_dbrows_i64(rows, r, VW_RESPONSE);
 	aif_dbrows_copy(rows, r, VW_ERROR_TYPE, v->error_type, sizeof(v->error_type));
 	aif_dbrows_copy(rows, r, VW_ERROR_CODE, v->error_code, sizeof(v->error_code));
 	aif_dbrows_copy(rows, r, VW_ERROR_MESSAGE, v->error_message,
 	    sizeof(v->error_message));
+	v->zero_retention = aif_dbrows_i64(rows, r, VW_ZERO_RETENTION) != 0;
 }
 
 /* Turns every row into a view: *out new, *nout set. */
@@ -69,6 +68,92 @@ views_of(struct aif_dbrows *rows, struct aif_job_view **out, size_t *nout)
 		fill_view(&v[r], rows, r);
 	*nout = rows->nrows;
 	*out = v;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_jobs_response_piece(struct aif_db *db, uint64_t id, int64_t from_char, int64_t nchars,
+    char **out, size_t *len)
+{
+	enum { RP_TEXT };
+	static const char sql[] =
+	    "SELECT SUBSTRING(response_body, ?, ?) FROM jobs WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(from_char + 1), AIF_P_I64(nchars), AIF_P_I64(id) };
+	struct aif_dbrows *r = NULL;
+	enum aif_err err;
+
+	*out = NULL;
+	*len = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &r)) != AIF_OK)
+		return err;
+	if (r->nrows != 1 || aif_dbrows_get(r, 0, RP_TEXT) == NULL) {
+		aif_dbrows_free(r);
+		return AIF_NOTFOUND;
+	}
+	*len = r->lens[RP_TEXT];
+	*out = aif_dbrows_steal(r, 0, RP_TEXT);
+	aif_dbrows_free(r);
+	return *out != NULL ? AIF_OK : AIF_NOMEM;
+}
+
+enum aif_err
+aif_jobs_response_each(struct aif_db *db, uint64_t id,
+    int (*fn)(void *arg, const char *piece, size_t len), void *arg)
+{
+	int64_t at = 0;
+
+	for (;;) {
+		char *piece;
+		size_t len;
+		enum aif_err err = aif_jobs_response_piece(db, id, at, AIF_JOBS_PIECE_CHARS,
+		    &piece, &len);
+		if (err != AIF_OK)
+			return err;
+		if (len > 0 && fn(arg, piece, len) != 0) {
+			free(piece);
+			return AIF_IO;
+		}
+		free(piece);
+		if (len == 0)
+			return AIF_OK;
+		at += AIF_JOBS_PIECE_CHARS;
+	}
+}
+
+struct gather {
+	char	*buf;
+	size_t	 len, max;
+};
+
+static int
+gather_piece(void *arg, const char *piece, size_t len)
+{
+	struct gather *g = arg;
+	char *p;
+
+	if (len > g->max - g->len || (p = realloc(g->buf, g->len + len + 1)) == NULL)
+		return -1;
+	memcpy(p + g->len, piece, len);
+	g->buf = p;
+	g->len += len;
+	g->buf[g->len] = '\0';
+	return 0;
+}
+
+enum aif_err
+aif_jobs_response_read(struct aif_db *db, uint64_t id, size_t max, char **out, size_t *len)
+{
+	struct gather g = { NULL, 0, max };
+	enum aif_err err = aif_jobs_response_each(db, id, gather_piece, &g);
+
+	if (err != AIF_OK || g.buf == NULL) {
+		free(g.buf);
+		*out = NULL;
+		*len = 0;
+		return err != AIF_OK ? err : AIF_NOTFOUND;
+	}
+	*out = g.buf;
+	*len = g.len;
 	return AIF_OK;
 }
 
@@ -305,6 +390,47 @@ aif_jobs_backlog(struct aif_db *db, const char *model, int64_t *depth, int64_t *
 		*depth = aif_dbrows_i64(r, 0, BL_DEPTH);
 		*oldest_ms = aif_dbrows_i64(r, 0, BL_AGE);
 	}
+	aif_dbrows_free(r);
+	return AIF_OK;
+}
+
+enum aif_err
+aif_jobs_is_cancelled(struct aif_db *db, uint64_t id, int *cancelled)
+{
+	enum { IC_CANCELLED };
+	static const char sql[] = "SELECT state = 'cancelled' FROM jobs WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbrows *r = NULL;
+	enum aif_err err;
+
+	*cancelled = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &r)) != AIF_OK)
+		return err;
+	*cancelled = r->nrows == 1 && aif_dbrows_i64(r, 0, IC_CANCELLED) == 1;
+	aif_dbrows_free(r);
+	return AIF_OK;
+}
+
+enum aif_err
+aif_jobs_count_queued(struct aif_db *db, const char *tenant, uint64_t api_key_id,
+    int64_t *n)
+{
+	enum { CQ_N };
+	static const char by_tenant[] =
+	    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'";
+	static const char by_key[] =
+	    "SELECT COUNT(*) FROM jobs WHERE api_key_id = ? AND state = 'queued'";
+	struct aif_dbp pt[] = { AIF_P_STR(tenant) }, pk[] = { AIF_P_I64(api_key_id) };
+	struct aif_dbrows *r = NULL;
+	enum aif_err err;
+
+	*n = 0;
+	err = tenant != NULL ? AIF_DB_QUERY(db, by_tenant, pt, &r) :
+	    AIF_DB_QUERY(db, by_key, pk, &r);
+	if (err != AIF_OK)
+		return err;
+	if (r->nrows == 1)
+		*n = aif_dbrows_i64(r, 0, CQ_N);
 	aif_dbrows_free(r);
 	return AIF_OK;
 }

@@ -29,11 +29,33 @@ struct aif_job_view {
 	int64_t		 created_at;		/* unix seconds */
 	int64_t		 started_at;		/* 0 when never */
 	int64_t		 finished_at;		/* 0 when not final */
-	char		*response_body;		/* new or NULL */
+	int64_t		 response_len;		/* bytes of the stored answer, -1: none
+						   (read it with aif_jobs_response_*) */
 	char		 error_type[65];
 	char		 error_code[65];
 	char		 error_message[1025];
+	int		 zero_retention;	/* its answer is never stored: a waiting
+						   request gets it over the relay */
 };
+
+/* A stored answer is read in pieces of at most AIF_JOBS_PIECE_CHARS characters (1 MiB
+ * at most), never whole: a reader holds one piece at a time whatever the answer's size. */
+#define AIF_JOBS_PIECE_CHARS	262144
+
+/* Characters [from_char, from_char + nchars) of job id's answer: *out new (len bytes),
+ * empty past the end. AIF_NOTFOUND when the job or its answer is gone. */
+enum aif_err	aif_jobs_response_piece(struct aif_db *db, uint64_t id, int64_t from_char,
+		    int64_t nchars, char **out, size_t *len);
+
+/* Calls fn(arg, piece, len) for each piece of job id's answer in order; fn returning
+ * non-zero stops it (AIF_IO). */
+enum aif_err	aif_jobs_response_each(struct aif_db *db, uint64_t id,
+		    int (*fn)(void *arg, const char *piece, size_t len), void *arg);
+
+/* The whole answer of job id (at most max bytes) in *out (new, NUL-terminated), for
+ * the few readers that must parse it. */
+enum aif_err	aif_jobs_response_read(struct aif_db *db, uint64_t id, size_t max,
+		    char **out, size_t *len);
 
 /* Reads jobs by internal id (ids borrowed, n <= 256) whose outcome is known: final,
  * or compensating (failed, its saga still running).
@@ -108,6 +130,14 @@ enum aif_err	aif_jobs_queue_depth(struct aif_db *db, struct aif_dbrows **out);
  * all (model NULL), for the autoscaler. */
 enum aif_err	aif_jobs_backlog(struct aif_db *db, const char *model, int64_t *depth,
 		    int64_t *oldest_ms);
+
+/* Sets *cancelled to 1 when job id is in state cancelled. */
+enum aif_err	aif_jobs_is_cancelled(struct aif_db *db, uint64_t id, int *cancelled);
+
+/* Queued jobs of tenant `tenant`, or of key api_key_id when tenant is NULL (index
+ * reads: ix_jobs_tenant_state, ix_jobs_key_state). */
+enum aif_err	aif_jobs_count_queued(struct aif_db *db, const char *tenant,
+		    uint64_t api_key_id, int64_t *n);
 
 /* Jobs that succeeded (usage rows) and failed in the last minute, for aifctl top. */
 enum aif_err	aif_jobs_last_minute(struct aif_db *db, int64_t *succeeded,

@@ -1,20 +1,26 @@
-/* keystore.c -- the api_keys table; see keystore.h. */
+/* keystore.c -- the api_keys table and key lineage; see keystore.h. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "keystore.h"
 #include "util.h"
 
+#define ER_DUP_ENTRY_NO	1062	/* MariaDB's ER_DUP_ENTRY (its headers stay in db.c) */
+
+/* A row inserted with lineage_id 0 (by a program older than sql/009) is its own
+ * lineage. */
 #define KEY_COLS \
-	"SELECT id, key_prefix, name, role, tenant, COALESCE(max_priority, -1)," \
+	"SELECT id, IF(lineage_id = 0, id, lineage_id), COALESCE(replaces_id, 0)," \
+	" key_prefix, name, role, tenant, COALESCE(max_priority, -1)," \
 	" COALESCE(rpm_limit, -1), COALESCE(tpm_limit, -1)," \
 	" COALESCE(monthly_budget_micros, -1), UNIX_TIMESTAMP(created_at)," \
 	" COALESCE(UNIX_TIMESTAMP(expires_at), 0), COALESCE(UNIX_TIMESTAMP(revoked_at), 0)," \
 	" (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > NOW(6))), secret_hash" \
 	" FROM api_keys "
 enum {
-	KC_ID, KC_PREFIX, KC_NAME, KC_ROLE, KC_TENANT, KC_MAX_PRIORITY, KC_RPM, KC_TPM,
-	KC_BUDGET, KC_CREATED, KC_EXPIRES, KC_REVOKED, KC_ACTIVE, KC_HASH
+	KC_ID, KC_LINEAGE, KC_REPLACES, KC_PREFIX, KC_NAME, KC_ROLE, KC_TENANT,
+	KC_MAX_PRIORITY, KC_RPM, KC_TPM, KC_BUDGET, KC_CREATED, KC_EXPIRES, KC_REVOKED,
+	KC_ACTIVE, KC_HASH
 };
 
 static void
@@ -25,6 +31,8 @@ fill(struct aif_key_row *k, const struct aif_dbrows *rows, size_t r)
 
 	memset(k, 0, sizeof(*k));
 	k->id = (uint64_t)aif_dbrows_i64(rows, r, KC_ID);
+	k->lineage_id = (uint64_t)aif_dbrows_i64(rows, r, KC_LINEAGE);
+	k->replaces_id = (uint64_t)aif_dbrows_i64(rows, r, KC_REPLACES);
 	aif_dbrows_copy(rows, r, KC_PREFIX, k->key_prefix, sizeof(k->key_prefix));
 	aif_dbrows_copy(rows, r, KC_NAME, k->name, sizeof(k->name));
 	aif_dbrows_copy(rows, r, KC_ROLE, k->role, sizeof(k->role));
@@ -103,40 +111,111 @@ aif_keystore_list(struct aif_db *db, int limit, struct aif_key_row **out, size_t
 	return err;
 }
 
-enum aif_err
-aif_keystore_insert(struct aif_db *db, const char *prefix,
-    const unsigned char hash[AIF_KEYSTORE_HASH_LEN], const char *name, const char *role,
-    const char *tenant, uint64_t *id)
+/* A failed INSERT of a key: a duplicate prefix or hash stays AIF_CONFLICT (the
+ * statement alone was rolled back); a deadlock or lock timeout lost the caller's
+ * transaction, which a retry of the statement alone must not continue. */
+static enum aif_err
+insert_err(struct aif_db *db, enum aif_err err)
 {
-	static const char sql[] =
-	    "INSERT INTO api_keys (key_prefix, secret_hash, name, role, tenant)"
-	    " VALUES (?, ?, ?, ?, ?)";
-	struct aif_dbp p[] = {
-		AIF_P_STR(prefix), AIF_P_STRN((const char *)hash, AIF_KEYSTORE_HASH_LEN),
-		AIF_P_STR(name), AIF_P_STR(role), AIF_P_STR(tenant != NULL ? tenant : "default"),
-	};
-
-	*id = 0;
-	return AIF_DB_EXEC(db, sql, p, NULL, id);
+	if (err == AIF_CONFLICT && aif_db_errno(db) != ER_DUP_ENTRY_NO)
+		return AIF_UNAVAILABLE;
+	return err;
 }
 
 enum aif_err
-aif_keystore_set_limits(struct aif_db *db, uint64_t id, int64_t rpm, int64_t tpm,
-    int64_t monthly_budget_micros, int max_priority, int64_t expires_in_s)
+aif_keystore_insert(struct aif_db *db, const char *prefix,
+    const unsigned char hash[AIF_KEYSTORE_HASH_LEN], const struct aif_keystore_attrs *a,
+    uint64_t *id)
 {
 	static const char sql[] =
-	    "UPDATE api_keys SET rpm_limit = ?, tpm_limit = ?, monthly_budget_micros = ?,"
-	    " max_priority = ?, expires_at = IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL)"
-	    " WHERE id = ?";
+	    "INSERT INTO api_keys (key_prefix, secret_hash, name, role, tenant, max_priority,"
+	    " rpm_limit, tpm_limit, monthly_budget_micros, expires_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL))";
+	static const char lineage[] =
+	    "UPDATE api_keys SET lineage_id = id WHERE id = ?";
 	struct aif_dbp p[] = {
-		rpm >= 0 ? AIF_P_I64(rpm) : AIF_P_NULL(),
-		tpm >= 0 ? AIF_P_I64(tpm) : AIF_P_NULL(),
-		monthly_budget_micros >= 0 ? AIF_P_I64(monthly_budget_micros) : AIF_P_NULL(),
-		max_priority >= 0 ? AIF_P_I64(max_priority) : AIF_P_NULL(),
-		AIF_P_I64(expires_in_s), AIF_P_I64(expires_in_s), AIF_P_I64(id),
+		AIF_P_STR(prefix), AIF_P_STRN((const char *)hash, AIF_KEYSTORE_HASH_LEN),
+		AIF_P_STR(a->name), AIF_P_STR(a->role),
+		AIF_P_STR(a->tenant != NULL ? a->tenant : "default"),
+		a->max_priority >= 0 ? AIF_P_I64(a->max_priority) : AIF_P_NULL(),
+		a->rpm >= 0 ? AIF_P_I64(a->rpm) : AIF_P_NULL(),
+		a->tpm >= 0 ? AIF_P_I64(a->tpm) : AIF_P_NULL(),
+		a->monthly_budget_micros >= 0 ? AIF_P_I64(a->monthly_budget_micros) :
+		    AIF_P_NULL(),
+		AIF_P_I64(a->expires_in_s), AIF_P_I64(a->expires_in_s),
 	};
+	uint64_t new_id = 0;
+	enum aif_err err;
 
-	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
+	*id = 0;
+	if ((err = AIF_DB_EXEC(db, sql, p, NULL, &new_id)) != AIF_OK)
+		return insert_err(db, err);
+	{
+		struct aif_dbp q[] = { AIF_P_I64(new_id) };
+		if ((err = AIF_DB_EXEC(db, lineage, q, NULL, NULL)) != AIF_OK)
+			return err == AIF_CONFLICT ? AIF_UNAVAILABLE : err;
+	}
+	*id = new_id;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_keystore_insert_successor(struct aif_db *db, const char *prefix,
+    const unsigned char hash[AIF_KEYSTORE_HASH_LEN], uint64_t pred_id, uint64_t *id)
+{
+	static const char sql[] =
+	    "INSERT INTO api_keys (key_prefix, secret_hash, lineage_id, replaces_id, name,"
+	    " role, tenant, max_priority, rpm_limit, tpm_limit, monthly_budget_micros,"
+	    " expires_at)"
+	    " SELECT ?, ?, IF(lineage_id = 0, id, lineage_id), id, name, role, tenant,"
+	    " max_priority, rpm_limit, tpm_limit, monthly_budget_micros, expires_at"
+	    " FROM api_keys WHERE id = ?";
+	struct aif_dbp p[] = {
+		AIF_P_STR(prefix), AIF_P_STRN((const char *)hash, AIF_KEYSTORE_HASH_LEN),
+		AIF_P_I64(pred_id),
+	};
+	uint64_t affected = 0, new_id = 0;
+	enum aif_err err;
+
+	*id = 0;
+	if ((err = AIF_DB_EXEC(db, sql, p, &affected, &new_id)) != AIF_OK)
+		return insert_err(db, err);
+	if (affected != 1)
+		return AIF_NOTFOUND;
+	*id = new_id;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_keystore_lock(struct aif_db *db, uint64_t id, struct aif_key_row *out)
+{
+	static const char sql[] = KEY_COLS "WHERE id = ? FOR UPDATE";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+
+	return one(db, sql, p, AIF_NELEM(p), out);
+}
+
+enum aif_err
+aif_keystore_newer_live(struct aif_db *db, uint64_t lineage, uint64_t id, uint64_t *newer)
+{
+	/* ids grow, so a later key of the lineage has a larger id (ix_api_keys_lineage) */
+	static const char sql[] =
+	    "SELECT id FROM api_keys WHERE lineage_id = ? AND id > ? AND revoked_at IS NULL"
+	    " AND (expires_at IS NULL OR expires_at > NOW(6)) ORDER BY id DESC LIMIT 1";
+	enum { NL_ID };
+	struct aif_dbp p[] = { AIF_P_I64(lineage), AIF_P_I64(id) };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*newer = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 1)
+		*newer = (uint64_t)aif_dbrows_i64(rows, 0, NL_ID);
+	else
+		err = AIF_NOTFOUND;
+	aif_dbrows_free(rows);
+	return err;
 }
 
 enum aif_err

@@ -57,16 +57,17 @@ undo:
 static enum aif_err
 settle(struct aif_db *db, uint64_t job_id, int capture, int64_t actual)
 {
+	/* a capture never passes its hold (the caller records an overage) */
 	static const char bal[] =
 	    "UPDATE budget_balances b JOIN budget_ledger l"
 	    " ON l.subject = b.subject AND l.month = b.month"
 	    " SET b.held_micros = GREATEST(b.held_micros - l.amount_micros, 0),"
-	    " b.spent_micros = b.spent_micros + ?"
+	    " b.spent_micros = b.spent_micros + LEAST(?, l.amount_micros)"
 	    " WHERE l.job_id = ? AND l.entry = 'hold'";
 	static const char cap[] =
 	    "INSERT INTO budget_ledger (job_id, subject, month, entry, amount_micros)"
-	    " SELECT job_id, subject, month, 'capture', ? FROM budget_ledger"
-	    " WHERE job_id = ? AND entry = 'hold'";
+	    " SELECT job_id, subject, month, 'capture', LEAST(?, amount_micros)"
+	    " FROM budget_ledger WHERE job_id = ? AND entry = 'hold'";
 	static const char rel[] =
 	    "INSERT INTO budget_ledger (job_id, subject, month, entry, amount_micros)"
 	    " SELECT job_id, subject, month, 'release', GREATEST(amount_micros - ?, 0)"

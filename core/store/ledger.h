@@ -27,8 +27,8 @@ struct aif_budget_subject {
 enum aif_err	aif_ledger_hold(struct aif_db *db, uint64_t job_id,
 		    const struct aif_budget_subject *s, size_t n, int64_t amount);
 
-/* Captures `actual` of job_id's holds and releases the rest (ledger + balances).
- * Does nothing for a job without holds. */
+/* Captures `actual` of job_id's holds, never more than a hold, and releases the rest
+ * (ledger + balances). Does nothing for a job without holds. */
 enum aif_err	aif_ledger_capture(struct aif_db *db, uint64_t job_id, int64_t actual);
 
 /* Releases every hold of job_id (failure, cancellation). Does nothing without holds. */

@@ -30,8 +30,11 @@ u32(int64_t v)
 	"INSERT INTO jobs (public_id, api_key_id, tenant, model, kind, priority," \
 	" max_attempts, reply_to, request_id, idempotency_key, stream," \
 	" prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged," \
-	" budget_hold_micros, budget_state, request_sha256) VALUES "
-enum { JOB_COLS = 19 };
+	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
+	" completion_tokens_bound, zero_retention, relay_secret, expires_at) VALUES "
+/* One row: the plain columns, then expires_at from the wait (twice: 0 is none). */
+#define JOB_ROW_END	",IF(? = 0, NULL, NOW(6) + INTERVAL ? MICROSECOND))"
+enum { JOB_COLS = 25 };
 
 /* Fills q[0..JOB_COLS) with the row of job j under public id pid (both borrowed). */
 static void
@@ -50,6 +53,12 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
 		AIF_P_STR(j->nbudget ? "held" : "none"),
 		j->request_sha256 ? AIF_P_STRN((const char *)j->request_sha256, 32) :
 		    AIF_P_NULL(),
+		AIF_P_I64(j->prompt_tokens_bound), AIF_P_I64(j->completion_tokens_bound),
+		AIF_P_I64(j->zero_retention != 0),
+		j->relay_secret ? AIF_P_STRN((const char *)j->relay_secret,
+		    AIF_RELAY_SECRET_BYTES) : AIF_P_NULL(),
+		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
+		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 	};
 	_Static_assert(sizeof(row) / sizeof(row[0]) == JOB_COLS, "JOB_INSERT columns");
 
@@ -76,7 +85,11 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 		job_params(&p[i * JOB_COLS], &jobs[i], pids[i]);
 	}
 	aif_sqlbuf_add(&sql, JOB_INSERT);
-	aif_sqlbuf_rows(&sql, n, JOB_COLS);
+	for (size_t i = 0; i < n; i++) {
+		aif_sqlbuf_add(&sql, i ? ",(" : "(");
+		aif_sqlbuf_marks(&sql, JOB_COLS - 2);
+		aif_sqlbuf_add(&sql, JOB_ROW_END);
+	}
 	aif_sqlbuf_add(&sql, " RETURNING id, public_id");
 	if ((err = aif_sqlbuf_status(&sql)) != AIF_OK)
 		goto out;
@@ -188,7 +201,9 @@ aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_
 	}
 	if (err == AIF_OK)
 		return AIF_OK;	/* errs[] says which jobs were refused a budget hold */
-	if (err != AIF_CONFLICT || n == 1) {
+	/* a duplicate idempotency key, or one job's data the database refused (a value
+	   out of range, bytes it cannot store): one by one, only the offender fails */
+	if ((err != AIF_CONFLICT && err != AIF_DB && err != AIF_TOOBIG) || n == 1) {
 		for (size_t i = 0; i < n; i++) {
 			errs[i] = err;
 			public_ids[i][0] = '\0';
@@ -216,11 +231,16 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	"SELECT id, public_id, model, kind, tenant, COALESCE(reply_to, '')," \
 	" api_key_id, attempts + 1, max_attempts, stream, lease_token + 1," \
 	" TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, request_body," \
-	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged"
+	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged," \
+	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
+	" expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0," \
+	" prompt_tokens_estimate"
 enum {
 	CL_ID, CL_PUBLIC_ID, CL_MODEL, CL_KIND, CL_TENANT, CL_REPLY_TO, CL_KEY,
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
-	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS
+	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
+	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
+	CL_PROMPT_ESTIMATE
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -334,6 +354,8 @@ claim_pick(const struct aif_dbrows *rows, const char *const *models,
 	for (size_t x = 0; x < rows->nrows && ntake < (size_t)limit; x++) {
 		size_t r = order[x];
 		const char *m = aif_dbrows_get(rows, r, CL_MODEL);
+		if (aif_dbrows_i64(rows, r, CL_EXPIRED))
+			continue;	/* not run: claim_expire() ends it */
 		for (size_t k = 0; k < n_models; k++) {
 			if (strcmp(models[k], m) == 0 && used[k] < per_model_free[k]) {
 				used[k]++;
@@ -366,6 +388,16 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	aif_dbrows_copy(rows, r, CL_LAST_REPLICA, c->last_replica, sizeof(c->last_replica));
 	c->budget_hold_micros = aif_dbrows_i64(rows, r, CL_HOLD);
 	c->tokens_charged = aif_dbrows_i64(rows, r, CL_TOKENS);
+	c->prompt_tokens_bound = aif_dbrows_i64(rows, r, CL_PROMPT_BOUND);
+	c->prompt_tokens_estimate = aif_dbrows_i64(rows, r, CL_PROMPT_ESTIMATE);
+	c->completion_tokens_bound = aif_dbrows_i64(rows, r, CL_COMPLETION_BOUND);
+	c->zero_retention = aif_dbrows_i64(rows, r, CL_ZERO_RETENTION) != 0;
+	if (aif_dbrows_get(rows, r, CL_RELAY_SECRET) != NULL &&
+	    rows->lens[r * rows->ncols + CL_RELAY_SECRET] == AIF_RELAY_SECRET_BYTES) {
+		memcpy(c->relay_secret, aif_dbrows_get(rows, r, CL_RELAY_SECRET),
+		    AIF_RELAY_SECRET_BYTES);
+		c->has_relay_secret = 1;
+	}
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
 		return AIF_NOMEM;
@@ -400,6 +432,69 @@ out:
 	return err;
 }
 
+static enum aif_err release_budget_if_held(struct aif_db *db, uint64_t id);
+
+/* Ends job id without running it (its caller stopped waiting before any attempt
+ * started), in the caller's transaction: cancelled as request_expired, its holds
+ * released, no usage. *done = 1 when the job was still queued and never claimed. */
+static enum aif_err
+expire_one(struct aif_db *db, uint64_t id, int *done)
+{
+	static const char upd[] =
+	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), http_status = 504,"
+	    " error_type = 'timeout', error_code = 'request_expired', error_message ="
+	    " 'The caller stopped waiting before the job started; it was not run.',"
+	    " request_body = IF(zero_retention, '', request_body)"
+	    " WHERE id = ? AND state = 'queued' AND attempts = 0";
+	static const char ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, detail)"
+	    " VALUES (?, 'expired', 0, 'its caller stopped waiting before it was claimed')";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	*done = 0;
+	if ((err = AIF_DB_EXEC(db, upd, p, &affected, NULL)) != AIF_OK || affected != 1)
+		return err;
+	if ((err = AIF_DB_EXEC(db, ev, p, NULL, NULL)) != AIF_OK ||
+	    (err = release_budget_if_held(db, id)) != AIF_OK)
+		return err;
+	*done = 1;
+	return AIF_OK;
+}
+
+/* The candidates whose caller stopped waiting before they were claimed (expires_at
+ * passed, never attempted): cancelled without running. */
+static enum aif_err
+claim_expire(struct aif_db *db, const struct aif_dbrows *rows)
+{
+	enum aif_err err;
+	int done;
+
+	for (size_t r = 0; r < rows->nrows; r++)
+		if (aif_dbrows_i64(rows, r, CL_EXPIRED) &&
+		    (err = expire_one(db, (uint64_t)aif_dbrows_i64(rows, r, CL_ID), &done)) !=
+		    AIF_OK)
+			return err;
+	return AIF_OK;
+}
+
+enum aif_err
+aif_queue_expire(struct aif_db *db, uint64_t id)
+{
+	enum aif_err err;
+	int done = 0;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = expire_one(db, id, &done)) != AIF_OK ||
+	    (err = aif_db_commit(db)) != AIF_OK) {
+		aif_db_rollback(db);
+		return err;
+	}
+	return done ? AIF_OK : AIF_NOTFOUND;
+}
+
 static enum aif_err
 claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
     const int *per_model_free, size_t n_models, int limit, int lease_s,
@@ -421,12 +516,17 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 	if ((err = claim_candidates(db, models, per_model_free, n_models, limit, &rows)) !=
 	    AIF_OK)
 		goto fail;
-	if (rows == NULL || rows->nrows == 0 || rows->nrows > MAX_IN * 2 ||
-	    (ntake = claim_pick(rows, models, per_model_free, n_models, limit, order,
-	    taken)) == 0) {
+	if (rows == NULL || rows->nrows == 0 || rows->nrows > MAX_IN * 2) {
 		aif_dbrows_free(rows);
 		aif_db_rollback(db);
 		return AIF_OK;
+	}
+	if ((err = claim_expire(db, rows)) != AIF_OK)
+		goto fail;
+	if ((ntake = claim_pick(rows, models, per_model_free, n_models, limit, order,
+	    taken)) == 0) {
+		aif_dbrows_free(rows);
+		return aif_db_commit(db);
 	}
 	if ((jobs = calloc(ntake, sizeof(*jobs))) == NULL) {
 		err = AIF_NOMEM;
@@ -524,7 +624,8 @@ correct_tokens(struct aif_db *db, const struct aif_job_success *s)
 	snprintf(key, sizeof(key), "key:%" PRIu64 ":tpm", s->api_key_id);
 	snprintf(tenant, sizeof(tenant), "tenant:%.150s:tpm", s->tenant);
 	return aif_gcra_correct(db, subjects, AIF_NELEM(subjects),
-	    s->prompt_tokens + s->completion_tokens - s->tokens_charged);
+	    aif_sat_add(aif_sat_add(s->prompt_tokens, s->completion_tokens),
+	    -s->tokens_charged));
 }
 
 /* ---- success ------------------------------------------------------------------------ */
@@ -591,13 +692,14 @@ succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t e
 	/* one UPDATE for all of them; the rows are locked, so exactly these change */
 	aif_sqlbuf_add(&sql, "UPDATE jobs SET state = 'succeeded', http_status = 200,"
 	    " finished_at = NOW(6), lease_until = NULL, worker_id = NULL,"
+	    " request_body = IF(zero_retention, '', request_body),"
 	    " response_body = CASE id");
 	for (size_t i = base; i < end; i++) {
 		if (!s[i].committed)
 			continue;
 		aif_sqlbuf_add(&sql, " WHEN ? THEN ?");
 		p[k++] = AIF_P_I64(s[i].id);
-		p[k++] = AIF_P_STR(s[i].response_body);
+		p[k++] = s[i].zero_retention ? AIF_P_NULL() : AIF_P_STR(s[i].response_body);
 	}
 	aif_sqlbuf_add(&sql, " END, replica = CASE id");
 	for (size_t i = base; i < end; i++) {
@@ -617,6 +719,32 @@ succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t e
 		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k, NULL, NULL);
 	aif_sqlbuf_free(&sql);
 	return err;
+}
+
+/* What a job is billed: its cost, but never more than its budget hold. */
+static int64_t
+billed(const struct aif_job_success *s)
+{
+	if (s->cost_micros < 0)
+		return 0;
+	return s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros ?
+	    s->budget_hold_micros : s->cost_micros;
+}
+
+/* A cost over its hold (an engine's usage or a price raised since admission): the
+ * capture stops at the hold and the excess is recorded, never billed. */
+static enum aif_err
+record_overage(struct aif_db *db, const struct aif_job_success *s)
+{
+	static const char ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, detail)"
+	    " VALUES (?, 'budget_overage', ?, ?, CONCAT('cost ', ?, ' micros over the hold"
+	    " of ', ?, ': not billed'))";
+	struct aif_dbp p[] = { AIF_P_I64(s->id), AIF_P_I64(s->attempt),
+	    AIF_P_I64(s->worker_id), AIF_P_I64(aif_sat_add(s->cost_micros,
+	    -s->budget_hold_micros)), AIF_P_I64(s->budget_hold_micros) };
+
+	return AIF_DB_EXEC(db, ev, p, NULL, NULL);
 }
 
 /* The usage rows and `succeeded` events of the committed jobs of s[base..end). */
@@ -643,8 +771,8 @@ succeed_usage(struct aif_db *db, const struct aif_job_success *s, size_t base, s
 			AIF_P_STR(s[i].model), AIF_P_STR(s[i].engine), AIF_P_STR(s[i].replica),
 			AIF_P_I64(u32(s[i].prompt_tokens)),
 			AIF_P_I64(u32(s[i].completion_tokens)),
-			AIF_P_I64(u32(s[i].prompt_tokens + s[i].completion_tokens)),
-			AIF_P_I64(s[i].cost_micros), AIF_P_I64(u32(s[i].queue_ms)),
+			AIF_P_I64(u32(aif_sat_add(s[i].prompt_tokens, s[i].completion_tokens))),
+			AIF_P_I64(billed(&s[i])), AIF_P_I64(u32(s[i].queue_ms)),
 			AIF_P_I64(u32(s[i].engine_ms)), AIF_P_I64(s[i].id),
 		};
 		_Static_assert(sizeof(row) / sizeof(row[0]) == UCOLS, "usage columns");
@@ -698,6 +826,9 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 		    ((err = aif_ledger_capture(db, s[i].id, s[i].cost_micros)) != AIF_OK ||
 		    (err = set_budget_state(db, s[i].id, "captured")) != AIF_OK))
 			goto fail;
+		if (s[i].budget_hold_micros > 0 && s[i].cost_micros > s[i].budget_hold_micros &&
+		    (err = record_overage(db, &s[i])) != AIF_OK)
+			goto fail;
 		if (s[i].tokens_charged > 0 && (err = correct_tokens(db, &s[i])) != AIF_OK)
 			goto fail;
 	}
@@ -715,19 +846,66 @@ fail:
 	return err;
 }
 
-enum aif_err
-aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, size_t n)
+/* succeed_once with deadlock retries. */
+static enum aif_err
+succeed_retried(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
 	enum aif_err err = AIF_OK;
 
-	if (n == 0)
-		return AIF_OK;
 	for (int i = 0; i < TX_RETRIES; i++) {
 		err = succeed_once(db, s, n);
 		if (err != AIF_CONFLICT)
 			return err;
 	}
 	return err;
+}
+
+/* An error that comes from the data of the transaction, not from the database being
+ * away or busy: committing its jobs one by one finds the one it came from. */
+static int
+data_error(enum aif_err err)
+{
+	return err == AIF_DB || err == AIF_TOOBIG || err == AIF_INVALID;
+}
+
+enum aif_err
+aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, size_t n)
+{
+	enum aif_err err, first = AIF_OK;
+	size_t base = 0, end, bytes;
+
+	for (size_t i = 0; i < n; i++)
+		s[i].committed = s[i].unstorable = 0;
+	while (base < n) {
+		/* a transaction of at most AIF_SUCCEED_BATCH_BYTES of answers */
+		bytes = s[base].response_body ? strlen(s[base].response_body) : 0;
+		for (end = base + 1; end < n; end++) {
+			size_t b = s[end].response_body ? strlen(s[end].response_body) : 0;
+			if (bytes + b > AIF_SUCCEED_BATCH_BYTES)
+				break;
+			bytes += b;
+		}
+		err = succeed_retried(db, s + base, end - base);
+		if (err != AIF_OK && data_error(err) && end - base > 1) {
+			aif_warn("msg=\"a success batch failed on its data; committing its"
+			    " jobs one by one\" jobs=%zu error=\"%s\"", end - base,
+			    aif_strerror(err));
+			err = AIF_OK;
+			for (size_t i = base; i < end; i++) {
+				enum aif_err e1 = succeed_retried(db, &s[i], 1);
+				if (e1 != AIF_OK && data_error(e1))
+					s[i].unstorable = 1;
+				else if (e1 != AIF_OK && first == AIF_OK)
+					first = e1;
+			}
+		} else if (err != AIF_OK && data_error(err)) {
+			s[base].unstorable = 1;
+		} else if (err != AIF_OK && first == AIF_OK) {
+			first = err;
+		}
+		base = end;
+	}
+	return first;
 }
 
 /* ---- failure, cancellation, events ------------------------------------------------ */
@@ -745,7 +923,8 @@ fail_update(struct aif_db *db, const struct aif_job_failure *f, uint64_t *affect
 	static const char upd_fail[] =
 	    "UPDATE jobs SET state = ?, finished_at = NOW(6), lease_until = NULL,"
 	    " worker_id = NULL, replica = ?, http_status = ?, error_type = ?,"
-	    " error_code = ?, error_message = ?"
+	    " error_code = ?, error_message = ?,"
+	    " request_body = IF(zero_retention, '', request_body)"
 	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
 
 	if (f->retry) {
@@ -829,7 +1008,8 @@ aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const cha
 	static const char upd[] =
 	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL,"
 	    " worker_id = NULL, http_status = 409, error_type = 'cancelled',"
-	    " error_code = 'job_cancelled', error_message = ?"
+	    " error_code = 'job_cancelled', error_message = ?,"
+	    " request_body = IF(zero_retention, '', request_body)"
 	    " WHERE id = ? AND (state = 'queued' OR (state = 'running' AND (? = 0 OR"
 	    " lease_token = ?)))";
 	static const char ev[] =
@@ -854,6 +1034,67 @@ aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const cha
 	if ((err = AIF_DB_EXEC(db, ev, pe, NULL, NULL)) != AIF_OK ||
 	    (err = release_budget_if_held(db, id)) != AIF_OK ||
 	    (err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	return AIF_OK;
+fail:
+	aif_db_rollback(db);
+	return err;
+}
+
+enum aif_err
+aif_queue_cancel_billed(struct aif_db *db, const struct aif_job_success *u,
+    const char *detail)
+{
+	static const char upd[] =
+	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL,"
+	    " worker_id = NULL, http_status = 409, error_type = 'cancelled',"
+	    " error_code = 'job_cancelled', error_message = ?,"
+	    " request_body = IF(zero_retention, '', request_body)"
+	    " WHERE id = ? AND state = 'running' AND lease_token = ?";
+	static const char ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, detail)"
+	    " VALUES (?, 'cancelled', ?, ?, ?)";
+	static const char usage[] =
+	    "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica,"
+	    " prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms,"
+	    " engine_ms, pii_counts) SELECT ?,?,?,?,?,?,?,?,?,?,?,?, pii_counts"
+	    " FROM jobs WHERE id = ?";
+	struct aif_dbp pu[] = { AIF_P_STR(detail), AIF_P_I64(u->id),
+	    AIF_P_I64(u->lease_token) };
+	struct aif_dbp pe[] = { AIF_P_I64(u->id), AIF_P_I64(u->attempt),
+	    AIF_P_I64(u->worker_id), AIF_P_STR(detail) };
+	struct aif_dbp pr[] = {
+		AIF_P_I64(u->id), AIF_P_I64(u->api_key_id), AIF_P_STR(u->tenant),
+		AIF_P_STR(u->model), AIF_P_STR(u->engine), AIF_P_STR(u->replica),
+		AIF_P_I64(u32(u->prompt_tokens)), AIF_P_I64(u32(u->completion_tokens)),
+		AIF_P_I64(u32(aif_sat_add(u->prompt_tokens, u->completion_tokens))),
+		AIF_P_I64(billed(u)), AIF_P_I64(u32(u->queue_ms)), AIF_P_I64(u32(u->engine_ms)),
+		AIF_P_I64(u->id),
+	};
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = AIF_DB_EXEC(db, upd, pu, &affected, NULL)) != AIF_OK)
+		goto fail;
+	if (affected != 1) {
+		aif_db_rollback(db);
+		return AIF_NOTFOUND;
+	}
+	if ((err = AIF_DB_EXEC(db, ev, pe, NULL, NULL)) != AIF_OK ||
+	    (err = AIF_DB_EXEC(db, usage, pr, NULL, NULL)) != AIF_OK)
+		goto fail;
+	if (u->budget_hold_micros > 0 &&
+	    ((err = aif_ledger_capture(db, u->id, u->cost_micros)) != AIF_OK ||
+	    (err = set_budget_state(db, u->id, "captured")) != AIF_OK))
+		goto fail;
+	if (u->budget_hold_micros > 0 && u->cost_micros > u->budget_hold_micros &&
+	    (err = record_overage(db, u)) != AIF_OK)
+		goto fail;
+	if (u->tokens_charged > 0 && (err = correct_tokens(db, u)) != AIF_OK)
+		goto fail;
+	if ((err = aif_db_commit(db)) != AIF_OK)
 		goto fail;
 	return AIF_OK;
 fail:
@@ -903,14 +1144,88 @@ aif_queue_schedule_compensations(struct aif_db *db, uint64_t id,
 /* ---- leases ------------------------------------------------------------------------ */
 
 enum aif_err
-aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s)
+aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, const uint64_t *ids,
+    size_t n, int lease_s)
 {
-	static const char sql[] =
-	    "UPDATE jobs SET lease_until = NOW(6) + INTERVAL ? SECOND"
-	    " WHERE worker_id = ? AND state = 'running'";
-	struct aif_dbp p[] = { AIF_P_I64(lease_s), AIF_P_I64(worker_id) };
+	struct aif_dbp p[2 + MAX_IN];
+	struct aif_sqlbuf sql = { 0 };
+	enum aif_err err = AIF_OK;
 
-	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
+	for (size_t base = 0; base < n && err == AIF_OK; base += MAX_IN) {
+		size_t k = n - base < MAX_IN ? n - base : MAX_IN;
+		p[0] = AIF_P_I64(lease_s);
+		p[1] = AIF_P_I64(worker_id);
+		for (size_t i = 0; i < k; i++)
+			p[2 + i] = AIF_P_I64(ids[base + i]);
+		aif_sqlbuf_reset(&sql);
+		aif_sqlbuf_add(&sql, "UPDATE jobs SET lease_until = NOW(6) + INTERVAL ? SECOND"
+		    " WHERE worker_id = ? AND state = 'running' AND id IN (");
+		aif_sqlbuf_marks(&sql, k);
+		aif_sqlbuf_add(&sql, ")");
+		if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
+			err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, 2 + k, NULL, NULL);
+	}
+	aif_sqlbuf_free(&sql);
+	return err;
+}
+
+enum aif_err
+aif_queue_fail_unconfigured(struct aif_db *db, const char *const *models, size_t n,
+    int grace_s, int limit, size_t *failed)
+{
+	enum { UC_ID, UC_HELD };
+	static const char upd[] =
+	    "UPDATE jobs SET state = 'failed', finished_at = NOW(6), http_status = 404,"
+	    " error_type = 'invalid_request_error', error_code = 'model_not_found',"
+	    " error_message = 'The model is no longer configured.',"
+	    " request_body = IF(zero_retention, '', request_body)"
+	    " WHERE id = ? AND state = 'queued'";
+	static const char ev[] =
+	    "INSERT INTO job_events (job_id, event, attempt, detail)"
+	    " VALUES (?, 'failed', 0, 'model_not_found: the model left the configuration')";
+	struct aif_dbp *p;
+	struct aif_sqlbuf sql = { 0 };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*failed = 0;
+	if (n == 0 || limit <= 0)
+		return AIF_INVALID;
+	if ((p = calloc(n + 2, sizeof(*p))) == NULL)
+		return AIF_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		p[i] = AIF_P_STR(models[i]);
+	p[n] = AIF_P_I64((int64_t)grace_s * 1000000);
+	p[n + 1] = AIF_P_I64(limit > MAX_IN ? MAX_IN : limit);
+	aif_sqlbuf_add(&sql, "SELECT id, budget_state = 'held' FROM jobs"
+	    " WHERE state = 'queued' AND model NOT IN (");
+	aif_sqlbuf_marks(&sql, n);
+	aif_sqlbuf_add(&sql, ") AND created_at < NOW(6) - INTERVAL ? MICROSECOND"
+	    " LIMIT ? FOR UPDATE SKIP LOCKED");
+	if ((err = aif_sqlbuf_status(&sql)) != AIF_OK || (err = aif_db_begin(db)) != AIF_OK)
+		goto out;
+	if ((err = aif_db_query(db, aif_sqlbuf_get(&sql), p, n + 2, &rows)) != AIF_OK)
+		goto fail;
+	for (size_t r = 0; r < rows->nrows; r++) {
+		struct aif_dbp q[] = { AIF_P_I64(aif_dbrows_i64(rows, r, UC_ID)) };
+		if ((err = AIF_DB_EXEC(db, upd, q, NULL, NULL)) != AIF_OK ||
+		    (err = AIF_DB_EXEC(db, ev, q, NULL, NULL)) != AIF_OK)
+			goto fail;
+		if (aif_dbrows_i64(rows, r, UC_HELD) &&
+		    (err = release_budget(db, (uint64_t)q[0].i)) != AIF_OK)
+			goto fail;
+	}
+	if ((err = aif_db_commit(db)) != AIF_OK)
+		goto fail;
+	*failed = rows->nrows;
+	goto out;
+fail:
+	aif_db_rollback(db);
+out:
+	aif_dbrows_free(rows);
+	aif_sqlbuf_free(&sql);
+	free(p);
+	return err;
 }
 
 enum aif_err
@@ -1033,6 +1348,8 @@ aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int limit, size_
 	    " error_code = IF(attempts < max_attempts, error_code, 'lease_expired'),"
 	    " error_message = IF(attempts < max_attempts, error_message,"
 	    " 'The job ran out of attempts: its worker stopped responding.'),"
+	    " request_body = IF(attempts >= max_attempts AND zero_retention, '',"
+	    " request_body),"
 	    " state = IF(attempts < max_attempts, 'queued', 'failed')"
 	    " WHERE state = 'running' AND id IN ", p, k)) != AIF_OK)
 		goto fail;

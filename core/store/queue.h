@@ -15,6 +15,7 @@
 #include "db.h"
 #include "err.h"
 #include "ledger.h"
+#include "relay_proto.h"
 #include "util.h"
 
 #define AIF_MODEL_ID_MAX	128
@@ -43,7 +44,14 @@ struct aif_job_new {
 	int64_t		 budget_hold_micros;	/* worst-case cost to hold, 0: none */
 	struct aif_budget_subject budget[AIF_BUDGET_SUBJECTS_MAX];
 	size_t		 nbudget;		/* subjects whose budgets apply */
+	int64_t		 prompt_tokens_bound;	/* usage an engine may report at most */
+	int64_t		 completion_tokens_bound;
+	int64_t		 wait_ms;		/* not run when not claimed within this
+						   (its caller stopped waiting); 0: no limit */
+	int		 zero_retention;	/* no body kept once the job ends */
+	const unsigned char *relay_secret;	/* AIF_RELAY_SECRET_BYTES bytes, or NULL */
 };
+
 
 /* A job a worker holds a lease on. */
 struct aif_claimed {
@@ -62,6 +70,12 @@ struct aif_claimed {
 	char		 last_replica[256];	/* replica of the previous attempt, or "" */
 	int64_t		 budget_hold_micros;	/* 0: no budget hold */
 	int64_t		 tokens_charged;	/* TPM charge to correct at the end */
+	int64_t		 prompt_tokens_bound;	/* 0: unknown (a job of an older version) */
+	int64_t		 completion_tokens_bound;
+	int64_t		 prompt_tokens_estimate;
+	int		 zero_retention;
+	int		 has_relay_secret;
+	unsigned char	 relay_secret[AIF_RELAY_SECRET_BYTES];
 	char		*request_body;		/* new (free) */
 };
 
@@ -82,9 +96,16 @@ struct aif_job_success {
 	int64_t		 cost_micros;
 	int64_t		 queue_ms;
 	int64_t		 engine_ms;
-	int64_t		 budget_hold_micros;	/* captured at cost_micros when > 0 */
+	int64_t		 budget_hold_micros;	/* captured at cost_micros when > 0, never
+						   more (the excess is a budget_overage
+						   event and the usage row's cost is the
+						   hold) */
 	int64_t		 tokens_charged;	/* TPM correction when > 0 */
+	int		 zero_retention;	/* no answer stored, request body removed */
 	int		 committed;		/* out: 1 when this job's row was updated */
+	int		 unstorable;		/* out: 1 when this job alone could not be
+						   committed (a data error: too large, out
+						   of range); the others were */
 };
 
 /* A failed attempt. Pointers borrowed. */
@@ -109,6 +130,7 @@ struct aif_job_failure {
 };
 
 #define AIF_ENQUEUE_BATCH_MAX	32
+#define AIF_SUCCEED_BATCH_BYTES	(4u << 20)
 
 /* Inserts the job, its `enqueued` event and its budget holds in one transaction.
  * On AIF_OK *id and public_id (AIF_JOB_ID_LEN + 1 bytes) are set.
@@ -121,8 +143,9 @@ enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
 /* Inserts n jobs (n <= AIF_ENQUEUE_BATCH_MAX) and their `enqueued` events in one
  * transaction (one multi-row INSERT each): group commit for concurrent requests.
  * ids[i], public_ids[i] (AIF_JOB_ID_LEN + 1 bytes each) and errs[i] are set per job.
- * If the batch hits a duplicate idempotency key, the jobs are inserted one by one and
- * only the duplicates get AIF_CONFLICT; a job whose budget hold does not fit gets
+ * If the batch hits a duplicate idempotency key or a data error (one job's values the
+ * database refuses), the jobs are inserted one by one and only the duplicates get
+ * AIF_CONFLICT and the offenders their error; a job whose budget hold does not fit gets
  * AIF_FORBIDDEN and leaves no trace. Returns AIF_OK when every job has its own
  * result in errs[], or the error that failed the whole batch (all errs[] set to it). */
 enum aif_err	aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs,
@@ -139,8 +162,12 @@ enum aif_err	aif_queue_claim(struct aif_db *db, uint64_t worker_id,
 		    int limit, int lease_s, struct aif_claimed **out, size_t *n);
 void		aif_queue_claimed_free(struct aif_claimed *jobs, size_t n);
 
-/* Commits n successes in one transaction: job succeeded + response, usage row, event.
- * A job whose lease was lost (lease_token moved on) is skipped (committed = 0). */
+/* Commits n successes: job succeeded + response, usage row, event, budget capture,
+ * in transactions of at most AIF_SUCCEED_BATCH_BYTES of answers (a larger answer goes
+ * alone). A job whose lease was lost (lease_token moved on) is skipped (committed = 0).
+ * When a transaction fails on its data, its jobs are committed one by one, so that one
+ * bad job (too large, out of range) fails alone: it gets unstorable = 1. Returns the
+ * error of a transaction that failed for another reason (its jobs uncommitted). */
 enum aif_err	aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, size_t n);
 
 /* Records a failed attempt: requeue with run_after = now + delay (retry) or final
@@ -153,12 +180,34 @@ enum aif_err	aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f);
 enum aif_err	aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token,
 		    const char *detail);
 
+/* The caller of job id stopped waiting (its deadline passed): the job is cancelled as
+ * request_expired, its holds released, if it is still queued and no attempt started;
+ * AIF_NOTFOUND otherwise (it runs, ran, or is final: it continues as it is). */
+enum aif_err	aif_queue_expire(struct aif_db *db, uint64_t id);
+
+/* Cancels a running stream whose client left (stream_disconnect: cancel), fenced by
+ * u->lease_token, and bills what was used: the prompt and the tokens already relayed
+ * (u's counts and cost), as a usage row and a budget capture (never over the hold),
+ * with the TPM charge corrected. AIF_NOTFOUND when the lease was lost. */
+enum aif_err	aif_queue_cancel_billed(struct aif_db *db, const struct aif_job_success *u,
+		    const char *detail);
+
 /* Writes one job_events row (e.g. "client_disconnected") outside any transition. */
 enum aif_err	aif_queue_event(struct aif_db *db, uint64_t id, const char *event,
 		    const char *detail);
 
-/* Extends the leases of every running job of worker_id to now + lease_s. */
-enum aif_err	aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, int lease_s);
+/* Extends to now + lease_s the leases of the n jobs `ids` that worker_id still holds
+ * (running under it): the jobs whose calls are in flight, not every job the database
+ * says it has -- a job whose commit failed is no longer renewed, so the reaper takes
+ * it back. */
+enum aif_err	aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id,
+		    const uint64_t *ids, size_t n, int lease_s);
+
+/* Fails, with model_not_found and its budget holds released, up to `limit` jobs queued
+ * for more than grace_s seconds whose model is none of the n `models` (a reload
+ * removed it). Sets *failed. */
+enum aif_err	aif_queue_fail_unconfigured(struct aif_db *db, const char *const *models,
+		    size_t n, int grace_s, int limit, size_t *failed);
 
 /* Puts every running job of worker_id back to queued (a drain that ran out of time);
  * the interrupted attempt is not counted. *n gets the count. */

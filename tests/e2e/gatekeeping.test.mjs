@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
   env, client, http, sql, sqlNumber, q, jobRow, uniq, pool, sleep, waitFor, createKey,
-  expectedCost, REPO, OpenAI,
+  expectedCost, REPO, BIN, OpenAI,
 } from './lib.mjs';
 
 const T = { timeout: 120000 };
@@ -79,7 +79,7 @@ test('revocation takes effect within 5 s; expiry is honoured; rotation keeps a g
 
 test('aifctl keys show/revoke work on the same keys', T, async () => {
   const k = await adminCreate({ name: uniq('ctl'), role: 'user' });
-  const run = (args) => execFileSync(path.join(REPO, 'bin/aifctl'), ['--config', env.config, 'keys', ...args],
+  const run = (args) => execFileSync(path.join(BIN, 'aifctl'), ['--config', env.config, 'keys', ...args],
     { encoding: 'utf8', env: { ...process.env, AIF_VAR_DIR: env.varDir }, cwd: REPO, timeout: 30000 });
   assert.equal(JSON.parse(run(['show', String(k.id)])).key_prefix, k.key.slice(0, 12));
   run(['revoke', String(k.id)]);
@@ -123,12 +123,14 @@ test('token limit: a request whose estimate exceeds the tokens per minute is ref
 });
 
 test('budget: concurrent requests at the edge never overspend; holds are captured or released; the ledger balances', T, async () => {
-  // demo-chat: 150000 in / 600000 out micro-units per Mtok. max_tokens 100 with this
-  // prompt holds ceil(p*0.15 + 100*0.6) = 62 micro-units (p ~ 11 estimated tokens); the
-  // engine is slow, so all 40 requests are admitted or refused while every hold is
-  // still held: exactly 10 fit in a budget of 10 holds + a bit.
+  // demo-chat: 150000 in / 600000 out micro-units per Mtok. A hold is the worst case:
+  // the prompt at most as many tokens as the request has bytes as it is sent (keys
+  // sorted, compact), plus 64 per message, and every output token max_tokens allows:
+  // ceil(p*0.15 + 100*0.6). The engine is slow, so all 40 requests are admitted or
+  // refused while every hold is still held: exactly 10 fit in 10 holds + a bit.
   const prompt = (i) => `[[mock:latency=1500]] edge ${String(i).padStart(2, '0')}`;
-  const hold = 62;
+  const sent = JSON.stringify({ max_tokens: 100, messages: [{ content: prompt(0), role: 'user' }], model: 'demo-chat' });
+  const hold = Math.ceil(((sent.length + 64) * 150000 + 100 * 600000) / 1e6);
   const k = await adminCreate({ name: uniq('bud'), role: 'user', monthly_budget_micros: 10 * hold + 30 });
   const results = await pool(Array.from({ length: 40 }, (_, i) => i), 40, async (i) =>
     http('/v1/chat/completions', { key: k.key, json: chat(prompt(i), { max_tokens: 100 }), timeoutMs: 60000 }));
@@ -185,7 +187,7 @@ test('metering: one usage row per job; the DBA views and aifctl usage return the
   assert.equal(Number(jobs), 6);
   assert.equal(Number(cost), want);
   assert.equal(sqlNumber(`SELECT cost_micros FROM v_spend_monthly_tenant WHERE tenant = ${q(k.tenant)}`), want);
-  const out = JSON.parse(execFileSync(path.join(REPO, 'bin/aifctl'), ['--config', env.config, 'usage', '--by', 'tenant', '--format', 'json'],
+  const out = JSON.parse(execFileSync(path.join(BIN, 'aifctl'), ['--config', env.config, 'usage', '--by', 'tenant', '--format', 'json'],
     { encoding: 'utf8', env: { ...process.env, AIF_VAR_DIR: env.varDir }, cwd: REPO, timeout: 30000 }));
   const mine = out.find((x) => x.tenant === k.tenant);
   assert.equal(mine.jobs, 6);

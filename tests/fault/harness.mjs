@@ -5,7 +5,8 @@
 // Vocabulary (after Jepsen's queue checkers, https://jepsen.io/):
 //   accepted       the gateway acknowledged the request: HTTP 2xx, or any response that
 //                  names a job (x-aif-job-id, e.g. 504 job_timeout, 503 gateway_restarting)
-//   refused        a definite answer without a job (503 database down, 502 api down, 4xx)
+//   refused        a definite answer without a job (503 database down, 502 api down, 4xx),
+//                  or a 504 request_expired (the job did not start in time and was not run)
 //   indeterminate  no answer at all (connection reset, timeout)
 //   recovered      a job found in the database for a request that was not accepted
 //   lost           an accepted job that is missing or not final within the bound
@@ -261,7 +262,10 @@ export async function request(phase, lane, keys) {
   return rec;
 }
 
-export const accepted = (r) => !!r.jobId || (r.status >= 200 && r.status < 300);
+// A 504 request_expired names its job but says it was not run (its deadline passed
+// before any attempt started): a definite refusal, not an acceptance.
+export const accepted = (r) => (!!r.jobId && r.code !== 'request_expired') ||
+  (r.status >= 200 && r.status < 300);
 
 /**
  * Lanes of the steady load: `n` lanes of each spec, each sending one request at a time

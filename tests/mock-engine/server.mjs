@@ -3,7 +3,8 @@
 //
 //   node tests/mock-engine/server.mjs --port 9101 [--host 127.0.0.1] [--protocol vllm|tgi|triton]
 //        [--latency-ms 0] [--token-delay-ms 0] [--models a,b,c] [--max-model-len N]
-//        [--api-key KEY] [--keep-alive-ms 5000] [--default-tokens 16] [--embed-dim 8]
+//        [--api-key KEY | --api-key-file PATH] [--api-key-header NAME] [--keep-alive-ms 5000]
+//        [--default-tokens 16] [--embed-dim 8]
 //
 // This file is the protocol-independent plumbing: HTTP server, body reading, fault
 // injection (directives and run-wide faults), token pacing, stats, request log and the
@@ -11,14 +12,16 @@
 // tgi.mjs, triton.mjs) selected by --protocol. See README.md.
 
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { parseHostile, applyHostile } from './hostile.mjs';
 
 // ---- command line ----------------------------------------------------------------------
 
 function usage(msg) {
   if (msg) process.stderr.write(`mock-engine: ${msg}\n`);
   process.stderr.write('usage: node server.mjs --port N [--host H] [--protocol vllm|tgi|triton] [--latency-ms N] ' +
-    '[--token-delay-ms N] [--models a,b] [--max-model-len N] [--api-key K] [--keep-alive-ms N] ' +
+    '[--token-delay-ms N] [--models a,b] [--max-model-len N] [--api-key K | --api-key-file F] [--api-key-header H] [--keep-alive-ms N] ' +
     '[--default-tokens N] [--embed-dim N]\n');
   process.exit(2);
 }
@@ -26,7 +29,8 @@ function usage(msg) {
 function parseArgs(argv) {
   const o = {
     port: 9101, host: '127.0.0.1', protocol: 'vllm', latencyMs: 0, tokenDelayMs: 0,
-    models: null, maxModelLen: 0, apiKey: '', keepAliveMs: 5000, defaultTokens: undefined, embedDim: undefined,
+    models: null, maxModelLen: 0, apiKey: '', apiKeyHeader: '', keepAliveMs: 5000, defaultTokens: undefined,
+    embedDim: undefined,
   };
   const num = (k, v) => {
     const n = Number(v);
@@ -47,6 +51,11 @@ function parseArgs(argv) {
       case '--models': o.models = String(v).split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--max-model-len': o.maxModelLen = num(a, v); break;
       case '--api-key': o.apiKey = v; break;
+      case '--api-key-file': // the key stays out of `ps`: one line, its newline dropped
+        try { o.apiKey = readFileSync(String(v), 'utf8').replace(/\r?\n$/, ''); } catch (e) { usage(`--api-key-file: ${e.message}`); }
+        if (!o.apiKey) usage('--api-key-file: the file is empty');
+        break;
+      case '--api-key-header': o.apiKeyHeader = v; break;
       case '--keep-alive-ms': o.keepAliveMs = num(a, v); break;
       case '--default-tokens': o.defaultTokens = num(a, v); break;
       case '--embed-dim': o.embedDim = num(a, v) || 8; break;
@@ -55,10 +64,18 @@ function parseArgs(argv) {
     }
   }
   if (!/^[a-z0-9_-]+$/.test(o.protocol || '')) usage('bad --protocol');
+  if (o.apiKeyHeader && (!o.apiKey || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(o.apiKeyHeader))) {
+    usage('--api-key-header needs --api-key and an HTTP header name');
+  }
   return o;
 }
 
 const opts = parseArgs(process.argv.slice(2));
+// --api-key: the header a request must carry (node lower-cases header names), as vLLM
+// checks it (Authorization: Bearer KEY), or with --api-key-header NAME as `NAME: KEY`
+// (Triton's restricted APIs; a proxy that takes X-API-Key).
+const AUTH_HEADER = (opts.apiKeyHeader || 'authorization').toLowerCase();
+const AUTH_VALUE = opts.apiKeyHeader ? opts.apiKey : `Bearer ${opts.apiKey}`;
 
 // ---- state: stats, request log, faults -------------------------------------------------
 
@@ -133,7 +150,7 @@ function parseDirectives(raw) {
       case 'reset-mid': case 'reset_mid': d.reset_mid = true; break;
       case 'malformed': d.malformed = true; break;
       case 'error-mid': case 'error_mid': d.error_mid = true; break;
-      default: break;
+      default: parseHostile(m[1], v, d); break;
     }
   }
   return d;
@@ -398,8 +415,8 @@ function dispatch(req, res, path, raw) {
   if (!methods) return send(res, rid, proto.notFound(path), null, null);
   const route = methods[req.method];
   if (!route) return send(res, rid, proto.methodNotAllowed(Object.keys(methods).join(', ')), null, null);
-  if (opts.apiKey && proto.needsAuth(path) && headers.authorization !== `Bearer ${opts.apiKey}`) {
-    return send(res, rid, proto.unauthorized(), null, null);
+  if (opts.apiKey && proto.needsAuth(path) && headers[AUTH_HEADER] !== AUTH_VALUE) {
+    return send(res, rid, proto.unauthorized(opts.apiKeyHeader || null), null, null);
   }
 
   if (route.kind === 'health') {
@@ -409,8 +426,9 @@ function dispatch(req, res, path, raw) {
 
   const directives = raw && route.kind === 'inference' && raw.indexOf('[[mock:') >= 0 ? parseDirectives(raw) : null;
   const ctx = { method: req.method, path, headers, raw, json: jsonError ? undefined : body, jsonError, directives };
-  const resp = safeHandle(route, ctx);
+  let resp = safeHandle(route, ctx);
   if (route.kind !== 'inference') return send(res, rid, resp, route, null);
+  if (directives) resp = applyHostile(resp, directives, opts.protocol);
 
   // inference: stats, in-flight tracking, faults
   const model = resp.model;

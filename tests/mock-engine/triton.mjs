@@ -309,8 +309,11 @@ export function createProtocol(config) {
   return {
     name,
     routes,
-    needsAuth: () => false,
-    unauthorized: () => error(401, 'Unauthorized'),
+    /** --api-key: like `tritonserver --http-restricted-api=inference:HEADER=KEY`, the
+     *  inference endpoints need the header; the others stay open. */
+    needsAuth: (path) => /\/(?:infer|generate|generate_stream)$/.test(path),
+    /** Triton's answer to a restricted API called without its header: 403. */
+    unauthorized: (header) => error(403, `This API is restricted, expecting header '${header || 'authorization'}'`),
     /** Triton: an unknown model is NOT_FOUND (404) with its name; other paths "Not Found". */
     notFound(path) {
       const mm = typeof path === 'string' ? path.match(MODEL_PATH) : null;
@@ -320,7 +323,7 @@ export function createProtocol(config) {
     methodNotAllowed: (allow) => ({ ...error(405, 'Method Not Allowed'), headers: { allow } }),
     /** Injected status: {"error": ...}; a 503 says what a full Triton queue says. */
     errorResponse(status, message) {
-      if (status === 401) return this.unauthorized();
+      if (status === 401) return error(401, 'Unauthorized');
       const msg = message || (status === 503 ? 'Exceeds maximum queue size (injected by mock engine)'
         : `${STATUS_CODES[status] || 'Error'} (injected by mock engine)`);
       return error(status, msg);

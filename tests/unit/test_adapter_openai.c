@@ -449,16 +449,16 @@ parse_success_removes_engine_internals(void **state)
 	free(body);
 }
 
+#define ONE_CHOICE "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"," \
+	"\"content\":\"x\"}}]"
+
 static void
 parse_success_without_usage_counts_zero(void **state)
 {
 	static const char *const bodies[] = {
-		"{\"choices\":[{\"index\":0,\"text\":\"x\"}]}",
-		"{\"choices\":[],\"usage\":null}",
-		"{\"choices\":[],\"usage\":{}}",
-		"{\"choices\":[],\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":-1}}",
-		"{\"choices\":[],\"usage\":{\"prompt_tokens\":\"9\","
-		    "\"completion_tokens\":3.5}}",
+		"{" ONE_CHOICE "}",
+		"{" ONE_CHOICE ",\"usage\":null}",
+		"{" ONE_CHOICE ",\"usage\":{}}",
 	};
 
 	(void)state;
@@ -471,6 +471,36 @@ parse_success_without_usage_counts_zero(void **state)
 		if (res.prompt_tokens != 0 || res.completion_tokens != 0)
 			fail_msg("%s: tokens %lld/%lld", bodies[i],
 			    (long long)res.prompt_tokens, (long long)res.completion_tokens);
+		aif_engine_result_clear(&res);
+	}
+}
+
+/* An engine's 200 is an answer only when it has the shape of one: an error object,
+ * missing or empty choices, choices that are not objects, or counts that are not
+ * non-negative integers are a retryable bad response, never a success. */
+static void
+parse_rejects_answers_that_are_not_answers(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"object\":\"error\",\"choices\":[]}",
+		"{\"choices\":[]}",
+		"{\"choices\":[null,1]}",
+		"{\"choices\":[{\"index\":0}]}",
+		"{\"choices\":[{\"index\":-1,\"message\":{}}]}",
+		"{\"error\":{\"message\":\"x\"}," ONE_CHOICE "}",
+		"{" ONE_CHOICE ",\"usage\":{\"prompt_tokens\":-1000,\"completion_tokens\":1}}",
+		"{" ONE_CHOICE ",\"usage\":{\"prompt_tokens\":\"9\",\"completion_tokens\":3.5}}",
+		"{" ONE_CHOICE ",\"usage\":[1]}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct aif_engine_result res;
+
+		parse(AIF_KIND_CHAT, 200, bodies[i], &res);
+		if (res.failure != AIF_FAIL_RETRYABLE || res.response != NULL)
+			fail_msg("accepted %s", bodies[i]);
+		assert_string_equal(res.error_code, "engine_bad_response");
 		aif_engine_result_clear(&res);
 	}
 }
@@ -979,6 +1009,7 @@ main(void)
 		cmocka_unit_test(parse_success_sets_public_model_and_keeps_the_rest),
 		cmocka_unit_test(parse_success_removes_engine_internals),
 		cmocka_unit_test(parse_success_without_usage_counts_zero),
+		cmocka_unit_test(parse_rejects_answers_that_are_not_answers),
 		cmocka_unit_test(parse_malformed_200_is_retryable_502),
 		cmocka_unit_test(parse_error_statuses_map_to_client_errors),
 		cmocka_unit_test(parse_error_message_says_what_happened),

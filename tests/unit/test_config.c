@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "config.h"
@@ -857,6 +859,347 @@ fallbacks_must_name_other_models(void **state)
 	assert_non_null(strstr(errbuf, "models[0].fallbacks[1]: 'a' is not another configured model"));
 }
 
+/* ---- issue 11: secrets, nesting, names, engine credentials, reload ------------------- */
+
+#define SECRET	"hunter2-s3cr3t"
+
+/* No message of the last load holds SECRET or a piece of it. */
+static void
+assert_no_secret(void)
+{
+	assert_null(strstr(errbuf, "hunter2"));
+	assert_null(strstr(errbuf, "s3cr3t"));
+}
+
+/* A value from ${NAME} that fails its check is shown as written, never expanded. */
+static void
+expanded_values_are_never_shown_in_errors(void **state)
+{
+	(void)state;
+	setenv("AIF_T_SECRET", SECRET, 1);
+	setenv("AIF_T_PIN", "98765432109876", 1);
+	expect_error(MINIMAL_SERVER "  threads: ${AIF_T_SECRET}\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: expected a decimal integer, got "
+	    "'${AIF_T_SECRET}'");
+	expect_error(MINIMAL_SERVER "  threads: ${AIF_T_PIN}\n" MINIMAL_REST,
+	    "t.yaml:4:12: server.threads: ${AIF_T_PIN} is out of range 1..256");
+	expect_error(MINIMAL_SERVER "  stream_disconnect: x-${AIF_T_SECRET}\n" MINIMAL_REST,
+	    "t.yaml:4:22: server.stream_disconnect: 'x-${AIF_T_SECRET}' is not one of: "
+	    "finish, cancel");
+	expect_error(MINIMAL_SERVER "  max_json_depth: ${AIF_T_SECRET:-2}\n" MINIMAL_REST,
+	    "t.yaml:4:19: server.max_json_depth: expected a decimal integer, got "
+	    "'${AIF_T_SECRET:-2}'");
+	expect_error(MINIMAL "    admin: ${AIF_T_SECRET}\n",
+	    "t.yaml:14:12: roles[0].admin: expected true, false, yes or no, got "
+	    "'${AIF_T_SECRET}'");
+	unsetenv("AIF_T_SECRET");
+	unsetenv("AIF_T_PIN");
+}
+
+/* Messages that quote a value after the walk (duplicates, the adapters' checks, retry
+ * classes) are caught by the net at the error's scalar. */
+static void
+values_quoted_after_the_walk_are_scrubbed(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	setenv("AIF_T_SECRET", SECRET, 1);
+	setenv("AIF_T_LONG", SECRET "-0123456789-0123456789-0123456789-0123456789-tail", 1);
+	assert_int_equal(load(MINIMAL "  - name: ${AIF_T_SECRET}\n"
+	    "  - name: ${AIF_T_SECRET}\n", &cfg), AIF_CONFIG);
+	assert_string_equal(errbuf, "t.yaml:15:11: roles[2].name: duplicate role name "
+	    "'${AIF_T_SECRET}' (first at line 14)");
+	/* an adapter's message, its value cut at 48 bytes ('%.48s') */
+	assert_int_equal(load(MINIMAL_SERVER "database:\n  socket: /s\n  name: aif\n"
+	    "models:\n  - id: t\n    adapter: triton\n    triton:\n"
+	    "      mode: ${AIF_T_LONG}\n    replicas:\n      - url: http://h:1\n"
+	    "roles:\n  - name: user\n", &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "'${AIF_T_LONG}' is not one of"));
+	assert_no_secret();
+	assert_null(strstr(errbuf, "0123456789"));
+	assert_int_equal(load(MINIMAL_SERVER "database:\n  socket: /s\n  name: aif\n"
+	    "models:\n  - id: t\n    adapter: openai\n"
+	    "    retry: {non_retryable: [timeout, \"${AIF_T_SECRET}\"]}\n"
+	    "    replicas:\n      - url: http://h:1\nroles:\n  - name: user\n", &cfg),
+	    AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "t.yaml:10:38: models[0].retry.non_retryable[1]: "
+	    "'${AIF_T_SECRET}' is not one of"));
+	assert_no_secret();
+	unsetenv("AIF_T_SECRET");
+	unsetenv("AIF_T_LONG");
+}
+
+/* depth copies of open, then body, then depth copies of close (new). */
+static char *
+nested(const char *open, const char *body, const char *close, size_t depth)
+{
+	size_t	 lo = strlen(open), lb = strlen(body), lc = strlen(close);
+	char	*s = malloc(depth * (lo + lc) + lb + 1), *p = s;
+
+	assert_non_null(s);
+	for (size_t i = 0; i < depth; i++, p += lo)
+		memcpy(p, open, lo);
+	memcpy(p, body, lb);
+	p += lb;
+	for (size_t i = 0; i < depth; i++, p += lc)
+		memcpy(p, close, lc);
+	*p = '\0';
+	return s;
+}
+
+/* 100k levels of nesting are refused before the document is built, with a position. */
+static void
+deep_nesting_is_refused_before_parsing(void **state)
+{
+	static const struct { const char *open, *body, *close, *want; } cases[] = {
+		{ "[", "1", "]", "t.yaml:1:65: nesting deeper than 64 levels of mappings "
+		    "and sequences" },
+		{ "{a: ", "1", "}", "t.yaml:1:257: nesting deeper than 64 levels of "
+		    "mappings and sequences" },
+		{ "- ", "x\n", "", "t.yaml:1:129: nesting deeper than 64 levels of "
+		    "mappings and sequences" },
+	};
+	struct aif_config *cfg = (struct aif_config *)1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *yaml = nested(cases[i].open, cases[i].body, cases[i].close, 100000);
+		assert_int_equal(aif_cfg_load_string("t.yaml", yaml, strlen(yaml), &cfg,
+		    errbuf, sizeof(errbuf)), AIF_CONFIG);
+		assert_null(cfg);
+		assert_string_equal(errbuf, cases[i].want);
+		free(yaml);
+	}
+}
+
+/* 64 levels are allowed (the schema then has its say); 65 are not. */
+static void
+nesting_bound_is_exactly_64(void **state)
+{
+	struct aif_config *cfg = NULL;
+	char *inner, *yaml;
+
+	(void)state;
+	inner = nested("[", "1", "]", 63);	/* under the root mapping: 64 levels */
+	assert_non_null(yaml = malloc(strlen(inner) + 64));
+	sprintf(yaml, "server: %s\n", inner);
+	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
+	assert_null(strstr(errbuf, "nesting"));
+	assert_non_null(strstr(errbuf, "server: expected a mapping, got a sequence"));
+	free(inner);
+	free(yaml);
+	inner = nested("[", "1", "]", 64);
+	assert_non_null(yaml = malloc(strlen(inner) + 64));
+	sprintf(yaml, "server: %s\n", inner);
+	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
+	assert_string_equal(errbuf, "t.yaml:1:72: nesting deeper than 64 levels of mappings "
+	    "and sequences");
+	free(inner);
+	free(yaml);
+}
+
+#define AUTH_MODEL(extra)						\
+	MINIMAL_SERVER "database:\n  socket: /s\n  name: aif\n"		\
+	"models:\n"				/* 7 */			\
+	"  - id: m1\n"				/* 8 */			\
+	"    adapter: openai\n"			/* 9 */			\
+	"    replicas:\n"			/* 10 */		\
+	"      - url: http://127.0.0.1:9101\n"	/* 11 */		\
+	extra					/* 12.. */		\
+	"roles:\n  - name: user\n"
+
+static void
+replica_credentials_load_as_written(void **state)
+{
+	struct aif_config *cfg = NULL;
+	const struct aif_replica *r;
+
+	(void)state;
+	assert_int_equal(load(AUTH_MODEL("        api_key_file: /run/secrets/k\n"
+	    "        api_key_header: X-API-Key\n"), &cfg), AIF_OK);
+	r = &cfg->models[0].replicas[0];
+	assert_string_equal(r->api_key_file, "/run/secrets/k");
+	assert_string_equal(r->api_key_header, "X-API-Key");
+	assert_int_equal(r->api_key_line, 12);
+	assert_int_equal(r->api_key_column, 23);
+	assert_null(r->api_key);		/* read by aif_cfg_load_secrets only */
+	aif_cfg_free(cfg);
+	assert_int_equal(load(AUTH_MODEL(""), &cfg), AIF_OK);
+	assert_null(cfg->models[0].replicas[0].api_key_file);
+	assert_null(cfg->models[0].replicas[0].api_key_header);
+	aif_cfg_free(cfg);
+}
+
+static void
+bad_credential_header_is_error(void **state)
+{
+	(void)state;
+	expect_error(AUTH_MODEL("        api_key_file: /k\n        api_key_header: X API\n"),
+	    "t.yaml:13:25: models[0].replicas[0].api_key_header: expected an HTTP header "
+	    "name (letters, digits and !#$%&'*+-.^_`|~, at most 64), such as X-API-Key");
+	expect_error(AUTH_MODEL("        api_key_file: /k\n"
+	    "        api_key_header: \"X-Key:\\r\\nEvil\"\n"),
+	    "t.yaml:13:25: models[0].replicas[0].api_key_header: expected an HTTP header "
+	    "name (letters, digits and !#$%&'*+-.^_`|~, at most 64), such as X-API-Key");
+	expect_error(AUTH_MODEL("        api_key_header: X-API-Key\n"),
+	    "t.yaml:12:25: models[0].replicas[0].api_key_header: needs api_key_file (the "
+	    "key it carries)");
+}
+
+static void
+tenant_and_role_names_are_validated(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "tenants:\n  - name: \"team\\e[31m\"\n",
+	    "t.yaml:15:11: tenants[0].name: the name contains a control character");
+	expect_error(MINIMAL "  - name: \"adm\\u202ein\"\n",
+	    "t.yaml:14:11: roles[1].name: the name contains an invisible or "
+	    "direction-changing character");
+	expect_error(MINIMAL "tenants:\n  - name: \" padded\"\n",
+	    "t.yaml:15:11: tenants[0].name: the name starts or ends with a space");
+}
+
+/* A new secret file holding data, with mode; its path in path[32]. */
+static void
+secret_file(char path[32], const char *data, mode_t mode)
+{
+	int	 fd;
+
+	snprintf(path, 32, "/tmp/aif-cfgkey-XXXXXX");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Loads AUTH_MODEL with api_key_file: path, then its secrets. */
+static enum aif_err
+load_with_key(const char *path, const char *more, unsigned flags, struct aif_config **cfg)
+{
+	char	 yaml[2048];
+
+	snprintf(yaml, sizeof(yaml), AUTH_MODEL("        api_key_file: %s\n") "%s", path,
+	    more);
+	assert_int_equal(load(yaml, cfg), AIF_OK);
+	return aif_cfg_load_secrets(*cfg, flags, errbuf, sizeof(errbuf));
+}
+
+static void
+engine_key_is_read_as_one_line(void **state)
+{
+	struct aif_config *cfg = NULL;
+	const struct aif_replica *r;
+	char path[32];
+
+	(void)state;
+	secret_file(path, SECRET "\n", 0600);
+	assert_int_equal(load_with_key(path, "", 0, &cfg), AIF_OK);
+	assert_string_equal(errbuf, "");
+	r = &cfg->models[0].replicas[0];
+	assert_int_equal(r->api_key_len, strlen(SECRET));
+	assert_memory_equal(r->api_key, SECRET, strlen(SECRET));
+	/* a second read (a reload) replaces it */
+	assert_int_equal(aif_cfg_load_secrets(cfg, 0, errbuf, sizeof(errbuf)), AIF_OK);
+	assert_int_equal(cfg->models[0].replicas[0].api_key_len, strlen(SECRET));
+	aif_cfg_free(cfg);
+	unlink(path);
+}
+
+static void
+engine_key_open_to_others_is_refused_clearly(void **state)
+{
+	struct aif_config *cfg = NULL;
+	char path[32], want[256];
+
+	(void)state;
+	secret_file(path, SECRET, 0644);
+	assert_int_equal(load_with_key(path, "", 0, &cfg), AIF_CONFIG);
+	snprintf(want, sizeof(want), "t.yaml:12:23: models[0].replicas[0].api_key_file: %s "
+	    "is readable or writable by group or others (mode 0644): chmod 600 it", path);
+	assert_string_equal(errbuf, want);
+	assert_null(cfg->models[0].replicas[0].api_key);
+	aif_cfg_free(cfg);
+	unlink(path);
+	assert_int_equal(load_with_key("/nonexistent/key", "", 0, &cfg), AIF_CONFIG);
+	assert_string_equal(errbuf, "t.yaml:12:23: models[0].replicas[0].api_key_file: "
+	    "/nonexistent/key cannot be read (missing, unreadable, or not a regular file)");
+	aif_cfg_free(cfg);
+}
+
+static void
+engine_key_must_be_one_printable_line(void **state)
+{
+	static const char *bad[] = { SECRET "\nX-Injected: 1\n", "\n", SECRET "\x01",
+	    " " SECRET, SECRET "\xc3\xa9" };
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char path[32];
+		secret_file(path, bad[i], 0600);
+		assert_int_equal(load_with_key(path, "", 0, &cfg), AIF_CONFIG);
+		assert_non_null(strstr(errbuf, "must hold one line of printable ASCII"));
+		assert_no_secret();
+		assert_null(cfg->models[0].replicas[0].api_key);
+		aif_cfg_free(cfg);
+		unlink(path);
+	}
+}
+
+/* `aifctl config check`: every secret file, each problem on its line. */
+static void
+all_secret_files_are_checked_on_request(void **state)
+{
+	struct aif_config *cfg = NULL;
+	char key[32], pepper[32], more[128], want[512];
+
+	(void)state;
+	secret_file(key, SECRET, 0600);
+	secret_file(pepper, SECRET, 0640);
+	snprintf(more, sizeof(more), "auth:\n  pepper_file: %s\n", pepper);
+	/* the worker reads the keys only */
+	assert_int_equal(load_with_key(key, more, 0, &cfg), AIF_OK);
+	aif_cfg_free(cfg);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_CONFIG);
+	snprintf(want, sizeof(want), "t.yaml: auth.pepper_file: %s is readable or writable "
+	    "by group or others (mode 0640): chmod 600 it", pepper);
+	assert_string_equal(errbuf, want);
+	aif_cfg_free(cfg);
+	assert_int_equal(chmod(pepper, 0600), 0);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_OK);
+	aif_cfg_free(cfg);
+	unlink(key);
+	unlink(pepper);
+}
+
+/* What aif-api cannot apply on a reload is named, the rest is not. */
+static void
+api_boot_only_keys_are_reported(void **state)
+{
+	struct aif_config *a = NULL, *b = NULL;
+	const char *names[4];
+
+	(void)state;
+	assert_int_equal(load(MINIMAL, &a), AIF_OK);
+	assert_int_equal(load(MINIMAL, &b), AIF_OK);
+	assert_int_equal(aif_cfg_api_boot_changes(a, b, names, 4), 0);
+	aif_cfg_free(b);
+	assert_int_equal(load("server:\n  listen: /run/aif/other.sock\n  run_dir: /run/aif\n"
+	    "  threads: 9\n  stream_disconnect: cancel\n  sync_timeout_ms: 5000\n"
+	    "database:\n  socket: /run/mysqld/mysqld.sock\n  name: aif2\n"
+	    "auth:\n  pepper_file: /p\n"
+	    "models:\n  - id: m1\n    adapter: openai\n    replicas:\n"
+	    "      - url: http://127.0.0.1:9101\nroles:\n  - name: user\n", &b), AIF_OK);
+	assert_int_equal(aif_cfg_api_boot_changes(a, b, names, 4), 5);
+	assert_string_equal(names[0], "server.listen");
+	assert_string_equal(names[1], "server.threads");
+	assert_string_equal(names[2], "server.stream_disconnect");
+	assert_string_equal(names[3], "database.name");	/* sync_timeout_ms reloads */
+	aif_cfg_free(a);
+	aif_cfg_free(b);
+}
+
 int
 main(void)
 {
@@ -915,6 +1258,18 @@ main(void)
 		cmocka_unit_test(small_error_buffer_is_truncated_and_terminated),
 		cmocka_unit_test(role_globs_match_models_and_endpoints),
 		cmocka_unit_test(free_accepts_null),
+		cmocka_unit_test(expanded_values_are_never_shown_in_errors),
+		cmocka_unit_test(values_quoted_after_the_walk_are_scrubbed),
+		cmocka_unit_test(deep_nesting_is_refused_before_parsing),
+		cmocka_unit_test(nesting_bound_is_exactly_64),
+		cmocka_unit_test(replica_credentials_load_as_written),
+		cmocka_unit_test(bad_credential_header_is_error),
+		cmocka_unit_test(tenant_and_role_names_are_validated),
+		cmocka_unit_test(engine_key_is_read_as_one_line),
+		cmocka_unit_test(engine_key_open_to_others_is_refused_clearly),
+		cmocka_unit_test(engine_key_must_be_one_printable_line),
+		cmocka_unit_test(all_secret_files_are_checked_on_request),
+		cmocka_unit_test(api_boot_only_keys_are_reported),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

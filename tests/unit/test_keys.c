@@ -11,7 +11,10 @@
  * So every check that must see the database's current state (after a revocation, an
  * expiry, a rotation) uses a fresh struct aif_auth (check_fresh), and no assertion
  * depends on the cache running out. Times are checked against the database clock read
- * before and after the operation, never against a wait. Runs with cwd tests/unit. */
+ * before and after the operation, never against a wait. Two tests break a create or a
+ * rotation between its statements with a trigger of the scratch database
+ * (fail_updates_of, for this run's key names only) to show that nothing is left half
+ * done. Runs with cwd tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -182,6 +185,49 @@ secret_of(const json_t *o, char out[AIF_KEY_LEN + 1])
 
 	assert_int_equal(strlen(k), AIF_KEY_LEN);
 	memcpy(out, k, AIF_KEY_LEN + 1);
+}
+
+/* Rotates key id with grace_s; the new key's JSON (its secret included). */
+static json_t *
+rotate_ok(uint64_t id, int64_t grace_s)
+{
+	json_t *out = NULL;
+	uint64_t next = 12345;
+
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, grace_s, &out, &next), AIF_OK);
+	assert_non_null(out);
+	assert_int_equal(next, 0);
+	return out;
+}
+
+/* How many keys are named `name` (those of one lineage share it). */
+static int64_t
+keys_named(const char *name)
+{
+	struct aif_dbp p[] = { AIF_P_STR(name) };
+
+	return testdb_i64(&g.t, "SELECT COUNT(*) FROM api_keys WHERE name = ?", p, 1);
+}
+
+/* A trigger of the scratch database that makes every UPDATE of the keys named `name`
+ * fail, to break a create or a rotation between its statements. */
+static void
+fail_updates_of(const char *name)
+{
+	char sql[512];
+
+	(void)aif_db_exec_plain(g.db, "DROP TRIGGER IF EXISTS utest_keys_fail_update", NULL);
+	snprintf(sql, sizeof(sql), "CREATE TRIGGER utest_keys_fail_update BEFORE UPDATE ON"
+	    " api_keys FOR EACH ROW IF NEW.name = '%s' THEN SIGNAL SQLSTATE '45000' SET"
+	    " MESSAGE_TEXT = 'test_keys: update refused'; END IF", name);
+	assert_int_equal(aif_db_exec_plain(g.db, sql, NULL), AIF_OK);
+}
+
+static void
+drop_failing_trigger(void)
+{
+	assert_int_equal(aif_db_exec_plain(g.db,
+	    "DROP TRIGGER IF EXISTS utest_keys_fail_update", NULL), AIF_OK);
 }
 
 /* ------------------------------------------------------------------ setup */
@@ -447,6 +493,47 @@ stored_row_holds_only_the_hash(void **state)
 	}
 }
 
+static void
+create_starts_a_lineage_of_its_own(void **state)
+{
+	char name[96], key[AIF_KEY_LEN + 1];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	struct aif_principal who;
+	json_t *k;
+
+	(void)state;
+	NEED_DB();
+	k = create(&a);
+	secret_of(k, key);
+	assert_int_equal(jint(k, "lineage_id"), id_of(k));
+	assert_jnull(k, "replaces");
+	assert_int_equal(check_fresh("Bearer", key, &who), AIF_OK);
+	assert_int_equal(who.key_id, id_of(k));
+	assert_int_equal(who.lineage_id, id_of(k));
+	json_decref(k);
+}
+
+static void
+create_leaves_no_row_when_a_later_statement_fails(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *out = (json_t *)&out;
+
+	(void)state;
+	NEED_DB();
+	/* the row is inserted, then its lineage set by an UPDATE: make that one fail */
+	fail_updates_of(name);
+	assert_int_not_equal(aif_keys_create(g.auth, g.db, &a, &out), AIF_OK);
+	drop_failing_trigger();
+	assert_null(out);
+	assert_int_equal(keys_named(name), 0);
+	/* and the connection is usable again, outside any transaction */
+	out = create(&a);
+	assert_int_equal(keys_named(name), 1);
+	json_decref(out);
+}
+
 /* ------------------------------------------------------------------ list, show */
 
 static void
@@ -669,7 +756,7 @@ rotate_gives_a_new_key_with_the_same_attributes(void **state)
 	a.max_priority = 2;
 	old = create(&a);
 	secret_of(old, old_key);
-	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(old), 3600, &new), AIF_OK);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(old), 3600, &new, NULL), AIF_OK);
 	assert_non_null(new);
 	secret_of(new, new_key);
 	assert_true(aif_apikey_well_formed(new_key, strlen(new_key)));
@@ -702,7 +789,7 @@ rotate_with_grace_lets_the_old_key_expire_within_grace(void **state)
 	secret_of(old, old_key);
 	id = id_of(old);
 	before = db_now_us();
-	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, 600, &new), AIF_OK);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, 600, &new, NULL), AIF_OK);
 	after = db_now_us();
 	secret_of(new, new_key);
 	assert_between(key_time_us(id, "expires_at"), before + 600 * 1000000LL,
@@ -737,7 +824,7 @@ rotate_with_zero_grace_revokes_the_old_key_now(void **state)
 	id = id_of(old);
 	assert_int_equal(check_fresh("Bearer", old_key, &who), AIF_OK);
 	before = db_now_us();
-	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, 0, &new), AIF_OK);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, 0, &new, NULL), AIF_OK);
 	after = db_now_us();
 	secret_of(new, new_key);
 	assert_between(key_time_us(id, "revoked_at"), before, after, "revoked_at");
@@ -768,9 +855,223 @@ rotate_keeps_an_earlier_expiry_of_the_old_key(void **state)
 	id = id_of(old);
 	expires = key_time_us(id, "expires_at");
 	assert_true(expires > 0);
-	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, 3600, &new), AIF_OK);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id, 3600, &new, NULL), AIF_OK);
 	assert_int_equal(key_time_us(id, "expires_at"), expires);
 	json_decref(new);
+	json_decref(old);
+}
+
+static void
+rotate_gives_the_new_key_the_old_keys_expiry(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *old, *new;
+	int64_t expires;
+
+	(void)state;
+	NEED_DB();
+	a.expires_in_s = 7200;
+	old = create(&a);
+	expires = key_time_us(id_of(old), "expires_at");
+	assert_true(expires > 0);
+	new = rotate_ok(id_of(old), 60);
+	/* the successor keeps the date; the old key goes within the grace period */
+	assert_int_equal(key_time_us(id_of(new), "expires_at"), expires);
+	assert_true(key_time_us(id_of(old), "expires_at") < expires);
+	assert_int_equal(jint(new, "expires_at"), jint(old, "expires_at"));
+	json_decref(new);
+	json_decref(old);
+}
+
+static void
+rotate_keeps_the_lineage_along_the_chain(void **state)
+{
+	char name[96], k2[AIF_KEY_LEN + 1], k3[AIF_KEY_LEN + 1];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	struct aif_principal who;
+	json_t *first, *second, *third;
+
+	(void)state;
+	NEED_DB();
+	first = create(&a);
+	second = rotate_ok(id_of(first), 600);
+	third = rotate_ok(id_of(second), 600);
+	secret_of(second, k2);
+	secret_of(third, k3);
+	assert_int_equal(jint(second, "replaces"), id_of(first));
+	assert_int_equal(jint(third, "replaces"), id_of(second));
+	assert_int_equal(jint(second, "lineage_id"), id_of(first));
+	assert_int_equal(jint(third, "lineage_id"), id_of(first));
+	/* authentication: the key presented, and the lineage that budgets and jobs name */
+	assert_int_equal(check_fresh("Bearer", k2, &who), AIF_OK);
+	assert_int_equal(who.key_id, id_of(second));
+	assert_int_equal(who.lineage_id, id_of(first));
+	assert_int_equal(check_fresh("Bearer", k3, &who), AIF_OK);
+	assert_int_equal(who.key_id, id_of(third));
+	assert_int_equal(who.lineage_id, id_of(first));
+	json_decref(third);
+	json_decref(second);
+	json_decref(first);
+}
+
+static void
+rotate_of_a_revoked_key_is_refused(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *k, *out = (json_t *)&out;
+	uint64_t next = 12345;
+
+	(void)state;
+	NEED_DB();
+	k = create(&a);
+	assert_int_equal(aif_keys_revoke(g.db, id_of(k)), AIF_OK);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(k), 600, &out, &next),
+	    AIF_FORBIDDEN);
+	assert_null(out);
+	assert_int_equal(next, 0);
+	assert_int_equal(keys_named(name), 1);
+	json_decref(k);
+}
+
+static void
+rotate_of_an_expired_key_is_refused(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *k, *out = (json_t *)&out;
+	struct aif_dbp p[1];
+
+	(void)state;
+	NEED_DB();
+	a.expires_in_s = 3600;
+	k = create(&a);
+	p[0] = AIF_P_I64(id_of(k));
+	assert_int_equal(aif_db_exec(g.db, "UPDATE api_keys SET expires_at ="
+	    " NOW(6) - INTERVAL 1 SECOND WHERE id = ?", p, 1, NULL, NULL), AIF_OK);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(k), 0, &out, NULL),
+	    AIF_FORBIDDEN);
+	assert_null(out);
+	assert_int_equal(keys_named(name), 1);
+	json_decref(k);
+}
+
+static void
+rotate_of_a_key_revoked_by_its_rotation_is_refused(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *old, *new, *out = (json_t *)&out;
+
+	(void)state;
+	NEED_DB();
+	old = create(&a);
+	new = rotate_ok(id_of(old), 0);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(old), 0, &out, NULL),
+	    AIF_FORBIDDEN);
+	assert_null(out);
+	assert_int_equal(keys_named(name), 2);
+	json_decref(new);
+	json_decref(old);
+}
+
+static void
+rotate_twice_is_refused_while_the_first_successor_lives(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *old, *new, *out = (json_t *)&out;
+	uint64_t next = 0;
+	int64_t expires;
+
+	(void)state;
+	NEED_DB();
+	old = create(&a);
+	new = rotate_ok(id_of(old), 600);
+	expires = key_time_us(id_of(old), "expires_at");
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(old), 0, &out, &next),
+	    AIF_CONFLICT);
+	assert_null(out);
+	assert_int_equal(next, id_of(new));
+	/* nothing changed: no third key, the old one keeps its grace period */
+	assert_int_equal(keys_named(name), 2);
+	assert_int_equal(key_time_us(id_of(old), "expires_at"), expires);
+	assert_int_equal(key_time_us(id_of(old), "revoked_at"), -1);
+	json_decref(new);
+	json_decref(old);
+}
+
+static void
+rotate_of_an_older_key_of_a_lineage_is_refused(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *first, *second, *third, *out = (json_t *)&out;
+	uint64_t next = 0;
+
+	(void)state;
+	NEED_DB();
+	/* first (in its grace period) -> second (revoked by its rotation) -> third: first
+	   has no live successor of its own, but the lineage's newest live key is third */
+	first = create(&a);
+	second = rotate_ok(id_of(first), 600);
+	third = rotate_ok(id_of(second), 0);
+	assert_int_equal(aif_keys_rotate(g.auth, g.db, id_of(first), 600, &out, &next),
+	    AIF_CONFLICT);
+	assert_null(out);
+	assert_int_equal(next, id_of(third));
+	assert_int_equal(keys_named(name), 3);
+	json_decref(third);
+	json_decref(second);
+	json_decref(first);
+}
+
+static void
+rotate_again_is_allowed_once_the_successor_is_revoked(void **state)
+{
+	char name[96];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	json_t *old, *bad, *again;
+
+	(void)state;
+	NEED_DB();
+	old = create(&a);
+	bad = rotate_ok(id_of(old), 600);
+	assert_int_equal(aif_keys_revoke(g.db, id_of(bad)), AIF_OK);
+	again = rotate_ok(id_of(old), 600);
+	assert_true(id_of(again) != id_of(bad));
+	assert_int_equal(jint(again, "replaces"), id_of(old));
+	assert_int_equal(jint(again, "lineage_id"), id_of(old));
+	json_decref(again);
+	json_decref(bad);
+	json_decref(old);
+}
+
+static void
+rotate_leaves_nothing_when_a_later_statement_fails(void **state)
+{
+	char name[96], key[AIF_KEY_LEN + 1];
+	struct aif_key_attrs a = attrs(name, sizeof(name));
+	struct aif_principal who;
+	json_t *old, *out = (json_t *)&out;
+
+	(void)state;
+	NEED_DB();
+	old = create(&a);
+	secret_of(old, key);
+	/* the successor is inserted, then the old key's expiry set: make that one fail */
+	fail_updates_of(name);
+	assert_int_not_equal(aif_keys_rotate(g.auth, g.db, id_of(old), 0, &out, NULL),
+	    AIF_OK);
+	drop_failing_trigger();
+	assert_null(out);
+	assert_int_equal(keys_named(name), 1);
+	assert_int_equal(check_fresh("Bearer", key, &who), AIF_OK);
+	/* and the key can be rotated once the fault is gone */
+	out = rotate_ok(id_of(old), 0);
+	assert_int_equal(keys_named(name), 2);
+	json_decref(out);
 	json_decref(old);
 }
 
@@ -782,7 +1083,7 @@ rotate_of_an_unknown_id_is_notfound(void **state)
 	(void)state;
 	NEED_DB();
 	assert_int_equal(aif_keys_rotate(g.auth, g.db, ((uint64_t)1 << 40) + 12345, 60,
-	    &out), AIF_NOTFOUND);
+	    &out, NULL), AIF_NOTFOUND);
 	assert_null(out);
 }
 
@@ -930,6 +1231,8 @@ main(void)
 		cmocka_unit_test(create_with_expiry_sets_expires_at),
 		cmocka_unit_test(create_without_tenant_bills_to_default),
 		cmocka_unit_test(create_without_name_or_role_is_invalid),
+		cmocka_unit_test(create_starts_a_lineage_of_its_own),
+		cmocka_unit_test(create_leaves_no_row_when_a_later_statement_fails),
 		cmocka_unit_test(stored_row_holds_only_the_hash),
 		cmocka_unit_test(list_is_newest_first_without_secrets),
 		cmocka_unit_test(list_returns_at_most_limit),
@@ -944,6 +1247,15 @@ main(void)
 		cmocka_unit_test(rotate_with_grace_lets_the_old_key_expire_within_grace),
 		cmocka_unit_test(rotate_with_zero_grace_revokes_the_old_key_now),
 		cmocka_unit_test(rotate_keeps_an_earlier_expiry_of_the_old_key),
+		cmocka_unit_test(rotate_gives_the_new_key_the_old_keys_expiry),
+		cmocka_unit_test(rotate_keeps_the_lineage_along_the_chain),
+		cmocka_unit_test(rotate_of_a_revoked_key_is_refused),
+		cmocka_unit_test(rotate_of_an_expired_key_is_refused),
+		cmocka_unit_test(rotate_of_a_key_revoked_by_its_rotation_is_refused),
+		cmocka_unit_test(rotate_twice_is_refused_while_the_first_successor_lives),
+		cmocka_unit_test(rotate_of_an_older_key_of_a_lineage_is_refused),
+		cmocka_unit_test(rotate_again_is_allowed_once_the_successor_is_revoked),
+		cmocka_unit_test(rotate_leaves_nothing_when_a_later_statement_fails),
 		cmocka_unit_test(rotate_of_an_unknown_id_is_notfound),
 		cmocka_unit_test(auth_accepts_the_key_and_returns_its_principal),
 		cmocka_unit_test(auth_returns_minus_one_for_unset_limits),

@@ -162,6 +162,11 @@ test_valid_chat_variants_are_accepted(void **state)
 		"{'model':'m'," MSGS ",'user':'u-1'}",
 		"{'model':'m'," MSGS ",'logit_bias':{'50256':-100,'15':100,'7':0.5}}",
 		"{'model':'m'," MSGS ",'response_format':{'type':'json_object'}}",
+		"{'model':'m'," MSGS ",'response_format':{'type':'text'}}",
+		"{'model':'m'," MSGS ",'response_format':{'type':'json_schema',"
+		    "'json_schema':{'name':'answer_1','schema':{'type':'object'},"
+		    "'strict':true}}}",
+		"{'model':'m'," MSGS ",'tool_choice':'required'}",
 		"{'model':'m'," MSGS ",'tools':[{'type':'function','function':"
 		    "{'name':'f','parameters':{'type':'object'}}}],'tool_choice':'auto'}",
 		"{'model':'m'," MSGS ",'tool_choice':{'type':'function',"
@@ -200,6 +205,8 @@ test_valid_completion_variants_are_accepted(void **state)
 		"{'model':'m','prompt':[[1,2],[3]]}",
 		"{'model':'m','prompt':'p','logprobs':5,'max_tokens':16,'echo':true}",
 		"{'model':'m','prompt':'p','logprobs':0}",
+		"{'model':'m','prompt':'p','n':2,'best_of':3}",
+		"{'model':'m','prompt':'p','best_of':1,'stream':true}",
 		"{'model':'m','prompt':'p','messages':'not checked for completions'}",
 	};
 
@@ -217,6 +224,86 @@ test_unknown_fields_are_passed_through(void **state)
 	assert_int_equal(parse_with(CHAT, "{'model':'m'," MSGS ",'top_k':40}", &lim,
 	    &req, &err), AIF_OK);
 	assert_int_equal(json_integer_value(json_object_get(req.body, "top_k")), 40);
+	aif_oai_req_free(&req);
+}
+
+/* What OpenAI refuses with 400 is refused before a job exists (issue 11.10). */
+static void
+test_openai_value_rules_are_enforced(void **state)
+{
+	static const struct reject t[] = {
+		{ CHAT, "{'model':'m'," MSGS ",'response_format':{'type':'yaml'}}", 400,
+		    "response_format.type", "invalid_value", "Invalid value: 'yaml'. "
+		    "Supported values are: 'json_object', 'json_schema', and 'text'." },
+		{ CHAT, "{'model':'m'," MSGS ",'response_format':{'type':'json_schema'}}",
+		    400, "response_format.json_schema", "missing_required_parameter", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'response_format':{'type':'json_schema',"
+		    "'json_schema':{'name':'a b'}}}", 400, "response_format.json_schema.name",
+		    "invalid_value", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'tools':[{'type':'retrieval'}]}", 400,
+		    "tools[0].type", "invalid_value", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'tools':[{'type':'function'}]}", 400,
+		    "tools[0].function", "missing_required_parameter", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'tools':[{'type':'function','function':"
+		    "{'name':''}}]}", 400, "tools[0].function.name", "invalid_value", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'tools':[{'type':'function','function':"
+		    "{'name':'f','parameters':'x'}}]}", 400, "tools[0].function.parameters",
+		    "invalid_type", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'tool_choice':'always'}", 400, "tool_choice",
+		    "invalid_value", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'tool_choice':{'type':'function'}}", 400,
+		    "tool_choice.function.name", "missing_required_parameter", NULL },
+		{ CHAT, "{'model':'m'," MSGS ",'top_logprobs':2}", 400, "top_logprobs",
+		    "invalid_value", NULL },
+		{ COMPL, "{'model':'m','prompt':'p','best_of':21}", 400, "best_of",
+		    "integer_above_max_value", NULL },
+		{ COMPL, "{'model':'m','prompt':'p','n':3,'best_of':2}", 400, "best_of",
+		    "invalid_value", "best_of must be greater than or equal to n" },
+		{ COMPL, "{'model':'m','prompt':'p','best_of':2,'stream':true}", 400,
+		    "best_of", "invalid_value", "best_of cannot be used with stream" },
+	};
+
+	(void)state;
+	run_rejects(t, N(t));
+}
+
+/* The counts a hold is computed from: prompts, choices per prompt, the limit the
+ * engine applies (max_tokens on completions, whatever else is sent), the bounds. */
+static void
+test_cost_counts_follow_the_request(void **state)
+{
+	struct aif_oai_req	 req;
+	struct aif_error	 err;
+
+	(void)state;
+	assert_int_equal(parse_with(COMPL, "{'model':'m','prompt':['a','b','c','d','e'],"
+	    "'n':4,'best_of':6,'max_tokens':10,'max_completion_tokens':99}", &lim, &req,
+	    &err), AIF_OK);
+	assert_int_equal(req.prompts, 5);
+	assert_int_equal(req.choices_per_prompt, 6);
+	assert_int_equal(req.max_tokens, 10);	/* engines read max_tokens here */
+	assert_int_equal(aif_oai_completion_bound(&req, req.max_tokens), 5 * 6 * 10);
+	assert_int_equal(aif_oai_prompt_bound(&req, 1000), 1000 + 5 * AIF_OAI_FRAMING_TOKENS);
+	aif_oai_req_free(&req);
+
+	assert_int_equal(parse_with(CHAT, "{'model':'m','messages':[{'role':'system',"
+	    "'content':'s'},{'role':'user','content':'u'}],'n':3,'max_tokens':7,"
+	    "'max_completion_tokens':9}", &lim, &req, &err), AIF_OK);
+	assert_int_equal(req.prompts, 1);
+	assert_int_equal(req.prompt_parts, 2);
+	assert_int_equal(req.choices_per_prompt, 3);
+	assert_int_equal(req.max_tokens, 9);
+	assert_int_equal(aif_oai_completion_bound(&req, 9), 27);
+	aif_oai_req_free(&req);
+
+	assert_int_equal(parse_with(COMPL, "{'model':'m','prompt':[1,2,3]}", &lim, &req,
+	    &err), AIF_OK);
+	assert_int_equal(req.prompts, 1);	/* one prompt of token ids */
+	assert_int_equal(req.max_tokens, -1);
+	/* saturates instead of wrapping */
+	req.prompts = INT64_MAX / 2;
+	req.choices_per_prompt = 128;
+	assert_int_equal(aif_oai_completion_bound(&req, 1000), INT64_MAX);
 	aif_oai_req_free(&req);
 }
 
@@ -275,7 +362,8 @@ test_wrong_field_types_are_invalid_type(void **state)
 		    "response_format.type", "invalid_type", NULL },
 		{ CHAT, "{'model':'m'," MSGS ",'tools':{}}", 400, "tools", "invalid_type",
 		    NULL },
-		{ CHAT, "{'model':'m'," MSGS ",'tools':[{},'f']}", 400, "tools[1]",
+		{ CHAT, "{'model':'m'," MSGS ",'tools':[{'type':'function','function':"
+		    "{'name':'f'}},'f']}", 400, "tools[1]",
 		    "invalid_type", NULL },
 		{ CHAT, "{'model':'m'," MSGS ",'tool_choice':1}", 400, "tool_choice",
 		    "invalid_type", "expected a string or an object" },
@@ -1218,6 +1306,8 @@ main(void)
 		cmocka_unit_test(test_valid_chat_variants_are_accepted),
 		cmocka_unit_test(test_valid_completion_variants_are_accepted),
 		cmocka_unit_test(test_unknown_fields_are_passed_through),
+		cmocka_unit_test(test_openai_value_rules_are_enforced),
+		cmocka_unit_test(test_cost_counts_follow_the_request),
 		cmocka_unit_test(test_wrong_field_types_are_invalid_type),
 		cmocka_unit_test(test_out_of_range_values_are_rejected),
 		cmocka_unit_test(test_missing_required_fields_are_named),

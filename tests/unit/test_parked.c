@@ -44,6 +44,16 @@ new_parked(uint64_t id, int stream)
 	return p;
 }
 
+/* A frame of job `id` that came before its stream was parked. */
+static void
+early(uint64_t id, uint32_t type, const char *payload)
+{
+	struct aif_relay_header h = { .job = id, .type = type,
+	    .len = (uint32_t)strlen(payload), .attempt = 1 };
+
+	parked_early_frame(api.parked, &h, payload);
+}
+
 static int
 take_all(const struct parked *p, void *arg)
 {
@@ -143,13 +153,13 @@ early_frames_come_back_in_order(void **state)
 	struct early_frame *f = NULL;
 
 	(void)state;
-	parked_early_frame(api.parked, 7, 1, "{\"attempt\":1}", 13);
-	parked_early_frame(api.parked, 7, 2, "one", 3);
-	parked_early_frame(api.parked, 8, 2, "other", 5);
-	parked_early_frame(api.parked, 7, 2, "two", 3);
+	early(7, 1, "{\"attempt\":1}");
+	early(7, 2, "one");
+	early(8, 2, "other");
+	early(7, 2, "two");
 	assert_int_equal(parked_put(api.parked, new_parked(7, 1), 8, NULL, &f), 0);
 	assert_non_null(f);
-	assert_int_equal(f->type, 1);
+	assert_int_equal(f->h.type, 1);
 	assert_string_equal(f->next->payload, "one");
 	assert_string_equal(f->next->next->payload, "two");
 	assert_null(f->next->next->next);
@@ -220,7 +230,7 @@ finished_notes_go_before_early_frames(void **state)
 	(void)state;
 	/* a stream's early frame, then more "finished" notes than the notes keep (every
 	 * finished stream job leaves one): the frame is still there for its stream */
-	parked_early_frame(api.parked, 9, 2, "kept", 4);
+	early(9, 2, "kept");
 	for (uint64_t i = 0; i < PARKED_EARLY_MAX + 100; i++)
 		parked_early_finished(api.parked, 200000 + i);
 	assert_int_equal(parked_put(api.parked, new_parked(9, 1), 8, NULL, &f), 0);

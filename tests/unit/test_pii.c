@@ -756,7 +756,7 @@ chat_request_every_text_is_masked(void **state)
 	    "{\"role\":\"system\",\"content\":\"전화 010-1234-5678이야\"},"
 	    "{\"role\":\"user\",\"name\":\"lee@example.com\",\"content\":["
 	    "{\"type\":\"text\",\"text\":\"카드 4111 1111 1111 1111\"},"
-	    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/010-1234-5678\"}}]},"
+	    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/a.png\"}}]},"
 	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
 	    "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":"
 	    "\"{\\\"to\\\": \\\"park@example.com\\\", \\\"card\\\": 4111111111111111, "
@@ -771,7 +771,7 @@ chat_request_every_text_is_masked(void **state)
 	    "{\"role\":\"system\",\"content\":\"전화 [PHONE]이야\"},"
 	    "{\"role\":\"user\",\"name\":\"[EMAIL]\",\"content\":["
 	    "{\"type\":\"text\",\"text\":\"카드 [CREDIT_CARD]\"},"
-	    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/010-1234-5678\"}}]},"
+	    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/a.png\"}}]},"
 	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
 	    "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":"
 	    "\"{\\\"to\\\":\\\"[EMAIL]\\\",\\\"card\\\":\\\"[CREDIT_CARD]\\\",\\\"n\\\":3}\"}}]},"
@@ -780,8 +780,8 @@ chat_request_every_text_is_masked(void **state)
 	    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sent to [IPV4]\"}]}");
 	assert_string_equal(blocked, "");
 	assert_int_equal(aif_pii_counts_json(&c, &counts), AIF_OK);
-	/* types in the order first seen; counts only, never values */
-	assert_string_equal(counts, "{\"PHONE\":2,\"CREDIT_CARD\":2,\"EMAIL\":3,\"IPV4\":1}");
+	/* types in the order first seen (the body's order: "user" first); counts only */
+	assert_string_equal(counts, "{\"EMAIL\":3,\"PHONE\":2,\"CREDIT_CARD\":2,\"IPV4\":1}");
 	free(counts);
 	json_decref(body);
 	teardown(&f);
@@ -837,6 +837,327 @@ request_block_stops_with_the_type(void **state)
 	assert_string_equal(counts, "{\"SECRET\":1,\"allowed\":{\"IPV4\":1}}");
 	free(counts);
 	json_decref(body);
+	teardown(&f);
+}
+
+/* EMAIL hashed, with a random key (the file does not exist). */
+#define HASH_EMAIL	"pii:\n  hash_key_file: /nonexistent/aif-pii-key\n"		\
+			"  detectors:\n    - {entity: EMAIL, action: hash}\n"
+
+/* Screens the body `js` for model_id (role "user"); *body is the tree (caller frees). */
+static enum aif_err
+screen(const struct fixture *f, const char *model_id, const char *js, json_t **body,
+    struct aif_pii_refusal *why, struct aif_pii_counts *c)
+{
+	*body = parse(js);
+	if (c != NULL)
+		aif_pii_counts_init(c);
+	return aif_pii_screen_request(f->pii, model_id, "user", AIF_KIND_CHAT, *body, c,
+	    why);
+}
+
+/* Every string at any depth is screened: metadata values and keys, unknown top-level
+ * fields, documents, tool-call argument keys; keys that hold an entity are renamed. */
+static void
+every_string_and_data_key_is_masked(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	struct aif_pii_counts	 c;
+	char			*counts = NULL;
+	json_t			*body;
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	assert_int_equal(screen(&f, "m", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+	    "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"send\","
+	    "\"arguments\":\"{\\\"park@example.com\\\":{\\\"n\\\":1}}\"}}]}],"
+	    "\"metadata\":{\"customer\":\"kim@example.com\",\"lee@example.com\":\"vip\","
+	    "\"nested\":{\"list\":[\"010-1234-5678\"]}},"
+	    "\"x_vendor\":{\"deep\":[{\"note\":\"card 4111 1111 1111 1111\"}]},"
+	    "\"10.0.0.3\":true,"
+	    "\"documents\":[{\"title\":\"notes of 10.0.0.2\"}],"
+	    "\"seed\":4111111111111111}", &body, &why, &c), AIF_OK);
+	expect_json(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+	    "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"send\","
+	    "\"arguments\":\"{\\\"[EMAIL]\\\":{\\\"n\\\":1}}\"}}]}],"
+	    "\"metadata\":{\"customer\":\"[EMAIL]\",\"[EMAIL]\":\"vip\","
+	    "\"nested\":{\"list\":[\"[PHONE]\"]}},"
+	    "\"x_vendor\":{\"deep\":[{\"note\":\"card [CREDIT_CARD]\"}]},"
+	    "\"[IPV4]\":true,"
+	    "\"documents\":[{\"title\":\"notes of [IPV4]\"}],"
+	    "\"seed\":4111111111111111}");
+	assert_int_equal(aif_pii_counts_json(&c, &counts), AIF_OK);
+	assert_string_equal(counts, "{\"EMAIL\":3,\"PHONE\":1,\"CREDIT_CARD\":1,\"IPV4\":2}");
+	free(counts);
+	json_decref(body);
+	teardown(&f);
+}
+
+/* An entity to mask in a field that steers the engine refuses the request with the
+ * field's path and the type, never the value; the body keeps its control fields. */
+static void
+control_fields_refuse_entities_to_mask(void **state)
+{
+	static const struct {
+		const char *body, *path, *type;
+	} cases[] = {
+		{ "{\"stop\":[\"END\",\"kim@example.com\"]}", "stop[1]", "EMAIL" },
+		{ "{\"stop\":\"kim@example.com\"}", "stop", "EMAIL" },
+		{ "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
+		    "\"description\":\"Mail kim@example.com\"}}]}",
+		    "tools[0].function.description", "EMAIL" },
+		{ "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
+		    "\"parameters\":{\"type\":\"object\",\"properties\":{\"to\":{\"type\":"
+		    "\"string\",\"default\":\"010-1234-5678\"}}}}}]}",
+		    "tools[0].function.parameters.properties.to.default", "PHONE" },
+		{ "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
+		    "\"parameters\":{\"properties\":{\"kim@example.com\":{}}}}}]}",
+		    "tools[0].function.parameters.properties.<key>", "EMAIL" },
+		{ "{\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+		    "\"r\",\"schema\":{\"enum\":[\"10.0.0.1\"]}}}}",
+		    "response_format.json_schema.schema.enum[0]", "IPV4" },
+		{ "{\"logit_bias\":{\"01012345678\":5}}", "logit_bias.<key>", "PHONE" },
+		{ "{\"chat_template_kwargs\":{\"persona\":\"kim@example.com\"}}",
+		    "chat_template_kwargs.persona", "EMAIL" },
+		{ "{\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":"
+		    "\"kim@example.com\"}}}", "tool_choice.function.name", "EMAIL" },
+		{ "{\"guided_choice\":[\"yes\",\"kim@example.com\"]}", "guided_choice[1]",
+		    "EMAIL" },
+		{ "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+		    "\"x\"},{\"type\":\"image_url\",\"image_url\":{\"url\":"
+		    "\"https://x/?to=kim@example.com\"}}]}]}",
+		    "messages[0].content[1].image_url.url", "EMAIL" },
+		{ "{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+		    "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":"
+		    "\"kim@example.com\",\"arguments\":\"{}\"}}]}]}",
+		    "messages[0].tool_calls[0].function.name", "EMAIL" },
+		{ "{\"model\":\"kim@example.com\"}", "model", "EMAIL" },
+	};
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	struct aif_error	 err;
+	json_t			*body;
+	size_t			 i;
+
+	(void)state;
+	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum aif_err rc = screen(&f, "m", cases[i].body, &body, &why, NULL);
+
+		if (rc != AIF_FORBIDDEN)
+			fail_msg("%s: %s", cases[i].body, aif_strerror(rc));
+		assert_int_equal(why.control, 1);
+		assert_string_equal(why.type, cases[i].type);
+		assert_string_equal(why.path, cases[i].path);
+		aif_pii_refusal_error(&why, &err);
+		assert_int_equal(err.status, 400);
+		assert_string_equal(err.type, "invalid_request_error");
+		assert_string_equal(err.code, "pii_in_control_field");
+		assert_string_equal(err.param, cases[i].path);
+		assert_non_null(strstr(err.message, cases[i].type));
+		assert_non_null(strstr(err.message, cases[i].path));
+		assert_null(strstr(err.message, "example"));
+		assert_null(strstr(err.message, "1234"));
+		json_decref(body);
+	}
+	/* control fields without entities, and known values, pass untouched */
+	assert_int_equal(screen(&f, "m", "{\"model\":\"m\",\"stop\":[\"\\n\\n\"],"
+	    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
+	    "\"description\":\"Send a mail\",\"parameters\":{\"type\":\"object\","
+	    "\"properties\":{\"to\":{\"type\":\"string\"}}}}}],\"logit_bias\":{\"50256\":-100},"
+	    "\"seed\":4111111111111111}", &body, &why, NULL), AIF_OK);
+	json_decref(body);
+	teardown(&f);
+}
+
+/* block refuses wherever the value is, control field or key; allow passes a control
+ * field (and is counted). */
+static void
+block_blocks_everywhere_and_allow_passes(void **state)
+{
+	static const char *const blocked[] = {
+		"{\"stop\":\"900101-1234568\"}",
+		"{\"metadata\":{\"900101-1234568\":1}}",
+		"{\"x_unknown\":[[{\"a\":\"주민 900101-1234568\"}]]}",
+		/* a block and an entity to mask in one control field: the block wins */
+		"{\"stop\":\"kim@example.com 900101-1234568\"}",
+		"{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
+		    "\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+		    "\"arguments\":\"{\\\"900101-1234568\\\":1}\"}}]}]}",
+	};
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	struct aif_pii_counts	 c;
+	struct aif_error	 err;
+	char			*counts = NULL;
+	json_t			*body;
+	size_t			 i;
+
+	(void)state;
+	setup(&f, "pii:\n  detectors:\n    - {entity: KR_RRN, action: block}\n"
+	    "    - {entity: IPV4, action: allow}\n", 0);
+	for (i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+		if (screen(&f, "m", blocked[i], &body, &why, NULL) != AIF_FORBIDDEN)
+			fail_msg("not blocked: %s", blocked[i]);
+		assert_int_equal(why.control, 0);
+		assert_string_equal(why.type, "KR_RRN");
+		aif_pii_refusal_error(&why, &err);
+		assert_string_equal(err.code, "pii_blocked");
+		json_decref(body);
+	}
+	assert_int_equal(screen(&f, "m", "{\"stop\":[\"at 10.0.0.1\"]}", &body, &why, &c),
+	    AIF_OK);
+	expect_json(body, "{\"stop\":[\"at 10.0.0.1\"]}");
+	assert_int_equal(aif_pii_counts_json(&c, &counts), AIF_OK);
+	assert_string_equal(counts, "{\"allowed\":{\"IPV4\":1}}");
+	free(counts);
+	json_decref(body);
+	teardown(&f);
+}
+
+/* Two keys masked into one name cannot both stay: the request is refused (a tool
+ * call's arguments fall back to masking as text); hashed keys stay apart. */
+static void
+masked_keys_that_collide_are_refused(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	json_t			*body, *args;
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	assert_int_equal(screen(&f, "m", "{\"metadata\":{\"a@example.com\":1,"
+	    "\"b@example.com\":2}}", &body, &why, NULL), AIF_FORBIDDEN);
+	assert_int_equal(why.control, 1);
+	assert_string_equal(why.path, "metadata.<key>");
+	json_decref(body);
+	assert_int_equal(screen(&f, "m", "{\"metadata\":{\"[EMAIL]\":0,"
+	    "\"b@example.com\":2}}", &body, &why, NULL), AIF_FORBIDDEN);
+	json_decref(body);
+	assert_int_equal(screen(&f, "m", "{\"messages\":[{\"role\":\"assistant\","
+	    "\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+	    "\"function\":{\"name\":\"f\",\"arguments\":"
+	    "\"{\\\"a@example.com\\\":1,\\\"b@example.com\\\":2}\"}}]}]}", &body, &why, NULL),
+	    AIF_OK);
+	args = json_object_get(json_object_get(json_array_get(json_object_get(
+	    json_array_get(json_object_get(body, "messages"), 0), "tool_calls"), 0),
+	    "function"), "arguments");
+	assert_string_equal(json_string_value(args), "{\"[EMAIL]\":1,\"[EMAIL]\":2}");
+	json_decref(body);
+	teardown(&f);
+	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
+	assert_int_equal(screen(&f, "m", "{\"metadata\":{\"a@example.com\":1,"
+	    "\"b@example.com\":2}}", &body, &why, NULL), AIF_OK);
+	assert_int_equal(json_object_size(json_object_get(body, "metadata")), 2);
+	assert_null(json_object_get(json_object_get(body, "metadata"), "a@example.com"));
+	json_decref(body);
+	teardown(&f);
+}
+
+/* The model id, roles and content-part types are skipped when they are the known
+ * values (a rule that matches them changes nothing), screened as control otherwise. */
+static void
+known_values_are_skipped(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	struct aif_pii_counts	 c;
+	char			*counts = (char *)1;
+	json_t			*body;
+	const char		*js = "{\"model\":\"ext-gpt\",\"messages\":[{\"role\":"
+	    "\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}]}";
+
+	(void)state;
+	setup(&f, "pii:\n  rules:\n    - {name: words, entity: WORD, "
+	    "pattern: 'ext-gpt|assistant|text'}\n", 0);
+	assert_int_equal(screen(&f, "ext-gpt", js, &body, &why, &c), AIF_OK);
+	expect_json(body, js);
+	assert_int_equal(aif_pii_counts_json(&c, &counts), AIF_OK);
+	assert_null(counts);
+	json_decref(body);
+	assert_int_equal(screen(&f, "internal-llm", js, &body, &why, NULL), AIF_FORBIDDEN);
+	assert_string_equal(why.path, "model");
+	json_decref(body);
+	teardown(&f);
+}
+
+/* Words of the schemas (JSON Schema keywords, type names, field names) are not scanned
+ * while no word holds an entity for the engine; a rule that finds one turns the skip
+ * off, so skipping never changes a result. */
+static void
+schema_words_are_skipped_only_when_that_changes_nothing(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	json_t			*body;
+	uint64_t		 w0;
+	const char		*js = "{\"response_format\":{\"type\":\"json_schema\","
+	    "\"json_schema\":{\"name\":\"r\",\"schema\":{\"type\":\"object\","
+	    "\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"]}}}}";
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	w0 = aif_pii_thread_work();
+	assert_int_equal(screen(&f, "m", js, &body, &why, NULL), AIF_OK);
+	w0 = aif_pii_thread_work() - w0;
+	/* of all its strings and keys, only "r" was scanned */
+	assert_int_equal(w0, scan_work(&f, "r", 1));
+	json_decref(body);
+	teardown(&f);
+	setup(&f, "pii:\n  rules:\n    - {name: obj, entity: OBJ, pattern: 'object'}\n", 0);
+	assert_int_equal(screen(&f, "m", js, &body, &why, NULL), AIF_FORBIDDEN);
+	assert_string_equal(why.path, "response_format.json_schema.schema.type");
+	assert_string_equal(why.type, "OBJ");
+	json_decref(body);
+	teardown(&f);
+}
+
+/* A body nested deeper than 64 is refused, not passed unscreened; the walk is linear:
+ * twice the fields, twice the matcher work. */
+static void
+deep_bodies_are_refused_and_the_walk_is_linear(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	json_t			*body, *leaf, *md;
+	uint64_t		 work[2];
+	char			 k[64], v[64];
+	int			 i, round;
+
+	(void)state;
+	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
+	leaf = json_string("kim@example.com");
+	for (i = 0; i < 70; i++)
+		leaf = json_pack("{s:o}", "d", leaf);
+	body = json_pack("{s:o}", "metadata", leaf);
+	assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT, body,
+	    NULL, &why), AIF_TOOBIG);
+	json_decref(body);
+	for (round = 0; round < 2; round++) {
+		uint64_t w0;
+
+		md = json_object();
+		for (i = 0; i < 2000 * (round + 1); i++) {
+			snprintf(k, sizeof(k), "u%d@example.com", i);
+			snprintf(v, sizeof(v), "call 010-1234-%04d", i % 10000);
+			json_object_set_new(md, k, json_string(v));
+		}
+		body = json_pack("{s:o,s:[s]}", "metadata", md, "stop", "END");
+		w0 = aif_pii_thread_work();
+		assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT,
+		    body, NULL, &why), AIF_OK);
+		work[round] = aif_pii_thread_work() - w0;
+		assert_int_equal(json_object_size(md), 2000 * (round + 1));
+		assert_null(json_object_get(md, "u1@example.com"));
+		json_decref(body);
+	}
+	assert_true(work[0] > 0);
+	if (work[1] > work[0] * 21 / 10 || work[1] < work[0] * 19 / 10)
+		fail_msg("matcher work %llu for 2000 fields, %llu for 4000",
+		    (unsigned long long)work[0], (unsigned long long)work[1]);
 	teardown(&f);
 }
 
@@ -1109,6 +1430,13 @@ main(void)
 		cmocka_unit_test(chat_request_every_text_is_masked),
 		cmocka_unit_test(completion_and_embedding_inputs_are_masked),
 		cmocka_unit_test(request_block_stops_with_the_type),
+		cmocka_unit_test(every_string_and_data_key_is_masked),
+		cmocka_unit_test(control_fields_refuse_entities_to_mask),
+		cmocka_unit_test(block_blocks_everywhere_and_allow_passes),
+		cmocka_unit_test(masked_keys_that_collide_are_refused),
+		cmocka_unit_test(known_values_are_skipped),
+		cmocka_unit_test(schema_words_are_skipped_only_when_that_changes_nothing),
+		cmocka_unit_test(deep_bodies_are_refused_and_the_walk_is_linear),
 		cmocka_unit_test(responses_are_masked_only_when_configured),
 		cmocka_unit_test(no_section_means_off),
 		cmocka_unit_test(one_engine_serves_many_threads),

@@ -1124,6 +1124,19 @@ event_writes_one_row_with_current_attempt(void **state)
 	aif_queue_claimed_free(c, 1);
 }
 
+/* The stored answer of job id, read back in pieces, is `want`. */
+static void
+assert_response(uint64_t id, const char *want)
+{
+	char *body = NULL;
+	size_t len = 0;
+
+	assert_int_equal(aif_jobs_response_read(g.db, id, 1u << 20, &body, &len), AIF_OK);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(body, want);
+	free(body);
+}
+
 /* ------------------------------------------------------------------ leases */
 
 static void
@@ -1140,12 +1153,38 @@ extend_leases_pushes_lease_of_own_running_jobs(void **state)
 	j = job_for(model);
 	mine = enqueue_and_claim(&j, w1);
 	theirs = enqueue_and_claim(&j, w2);
-	assert_int_equal(aif_queue_extend_leases(g.db, w1, 600), AIF_OK);
+	/* the other worker's job named by mistake: still not extended (not held by w1) */
+	uint64_t ids[] = { mine->id, theirs->id };
+	assert_int_equal(aif_queue_extend_leases(g.db, w1, ids, 2, 600), AIF_OK);
 	assert_int_equal(job_i64(mine->id, "lease_until > NOW(6) + INTERVAL 500 SECOND"), 1);
 	assert_int_equal(job_i64(theirs->id, "lease_until < NOW(6) + INTERVAL 60 SECOND"),
 	    1);
 	aif_queue_claimed_free(mine, 1);
 	aif_queue_claimed_free(theirs, 1);
+}
+
+/* A job the worker still has running in the database but whose call it no longer
+ * holds (its commit failed) is not renewed: the reaper takes it back. */
+static void
+extend_leases_renews_only_the_jobs_named(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *held, *dropped;
+	uint64_t w1 = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	held = enqueue_and_claim(&j, w1);
+	dropped = enqueue_and_claim(&j, w1);
+	assert_int_equal(aif_queue_extend_leases(g.db, w1, &held->id, 1, 600), AIF_OK);
+	assert_int_equal(job_i64(held->id, "lease_until > NOW(6) + INTERVAL 500 SECOND"), 1);
+	assert_int_equal(job_i64(dropped->id, "lease_until < NOW(6) + INTERVAL 60 SECOND"),
+	    1);
+	aif_queue_claimed_free(held, 1);
+	aif_queue_claimed_free(dropped, 1);
 }
 
 static void
@@ -1310,13 +1349,13 @@ final_views_return_only_final_jobs(void **state)
 		if (v[i].id == c_ok->id) {
 			assert_string_equal(v[i].state, "succeeded");
 			assert_int_equal(v[i].http_status, 200);
-			assert_non_null(v[i].response_body);
-			assert_string_equal(v[i].response_body, RESP_BODY);
+			assert_int_equal(v[i].response_len, (int64_t)strlen(RESP_BODY));
+			assert_response(v[i].id, RESP_BODY);
 			assert_string_equal(v[i].public_id, c_ok->public_id);
 		} else if (v[i].id == c_fail->id) {
 			assert_string_equal(v[i].state, "failed");
 			assert_int_equal(v[i].http_status, 400);
-			assert_null(v[i].response_body);
+			assert_int_equal(v[i].response_len, -1);
 			assert_string_equal(v[i].error_type, "invalid_request_error");
 			assert_string_equal(v[i].error_code, "context_length_exceeded");
 			assert_string_equal(v[i].error_message,
@@ -1399,7 +1438,8 @@ view_public_shows_the_owners_job(void **state)
 	assert_int_equal(v->priority, 6);
 	assert_int_equal(v->attempts, 1);
 	assert_int_equal(v->http_status, 200);
-	assert_string_equal(v->response_body, RESP_BODY);
+	assert_int_equal(v->response_len, (int64_t)strlen(RESP_BODY));
+	assert_response(v->id, RESP_BODY);
 	/* unix seconds, UTC: within a minute of this process's clock */
 	assert_true(v->created_at > now - 60 && v->created_at < now + 60);
 	assert_true(v->started_at >= v->created_at && v->started_at < now + 60);
@@ -1426,7 +1466,7 @@ view_public_shows_queued_job_without_times(void **state)
 	assert_int_equal(v->http_status, 0);
 	assert_int_equal(v->started_at, 0);
 	assert_int_equal(v->finished_at, 0);
-	assert_null(v->response_body);
+	assert_int_equal(v->response_len, -1);
 	aif_jobs_views_free(v, 1);
 }
 
@@ -1479,6 +1519,259 @@ final_states_are_succeeded_failed_cancelled(void **state)
 			fail_msg("state \"%s\"", cases[i].state);
 }
 
+/* ------------------------------------------------------------------ issue 11 */
+
+/* One job whose usage row the database refuses (a key id out of BIGINT UNSIGNED's
+ * range is impossible from C; an out-of-range cost is: the column is BIGINT) fails
+ * alone: the others of its batch are committed. */
+static void
+succeed_isolates_the_job_the_database_refuses(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *a, *b, *c;
+	struct aif_job_success s[3];
+	uint64_t worker = new_worker();
+	char tenant[200];
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	a = enqueue_and_claim(&j, worker);
+	b = enqueue_and_claim(&j, worker);
+	c = enqueue_and_claim(&j, worker);
+	s[0] = success_for(a, worker);
+	s[1] = success_for(b, worker);
+	s[2] = success_for(c, worker);
+	/* usage.tenant is VARCHAR(128): strict mode refuses 150 characters */
+	memset(tenant, 'x', 150);
+	tenant[150] = '\0';
+	s[1].tenant = tenant;
+	assert_int_equal(aif_queue_succeed(g.db, s, 3), AIF_OK);
+	assert_int_equal(s[0].committed, 1);
+	assert_int_equal(s[0].unstorable, 0);
+	assert_int_equal(s[1].committed, 0);
+	assert_int_equal(s[1].unstorable, 1);
+	assert_int_equal(s[2].committed, 1);
+	assert_job_str(a->id, "state", "succeeded");
+	assert_job_str(b->id, "state", "running");	/* the caller fails it */
+	assert_job_str(c->id, "state", "succeeded");
+	assert_int_equal(count_usage(a->id), 1);
+	assert_int_equal(count_usage(b->id), 0);
+	assert_int_equal(count_usage(c->id), 1);
+	aif_queue_claimed_free(a, 1);
+	aif_queue_claimed_free(b, 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+/* A cost over the hold (a price raised since admission) captures the hold, bills the
+ * hold in the usage row and records the excess as an event. */
+static void
+succeed_never_bills_more_than_the_hold(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.nbudget = 1;
+	snprintf(j.budget[0].subject, sizeof(j.budget[0].subject), "key:utest-%s", model);
+	j.budget[0].limit_micros = 1000;
+	j.budget_hold_micros = 100;
+	c = enqueue_and_claim(&j, worker);
+	s = success_for(c, worker);
+	s.budget_hold_micros = c->budget_hold_micros;
+	s.cost_micros = 81936;
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 1);
+	assert_int_equal(query_i64("SELECT cost_micros FROM `usage` WHERE job_id = ?", c->id,
+	    NULL), 100);
+	{
+		struct aif_dbp p[] = { AIF_P_STR(j.budget[0].subject) };
+		struct aif_dbrows *rows = NULL;
+		assert_int_equal(aif_db_query(g.db, "SELECT spent_micros FROM budget_balances"
+		    " WHERE subject = ?", p, 1, &rows), AIF_OK);
+		assert_int_equal(rows->nrows, 1);
+		assert_string_equal(aif_dbrows_get(rows, 0, 0), "100");	/* not 81936 */
+		aif_dbrows_free(rows);
+	}
+	assert_int_equal(count_events(c->id, "budget_overage"), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+/* A job its caller stopped waiting for before it was claimed is not run: cancelled
+ * (request_expired), its hold released, no usage row, not handed to the worker. */
+static void
+claim_ends_jobs_whose_caller_stopped_waiting(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	uint64_t worker = new_worker(), expired, fresh;
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.wait_ms = 1;
+	expired = enqueue(&j);
+	j.wait_ms = 600000;
+	fresh = enqueue(&j);
+	usleep(20000);		/* the first one's deadline passes */
+	c = claim(model, worker, 4, 4, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c->id, fresh);
+	assert_job_str(expired, "state", "cancelled");
+	assert_job_str(expired, "error_code", "request_expired");
+	assert_int_equal(count_events(expired, "expired"), 1);
+	assert_int_equal(count_usage(expired), 0);
+	aif_queue_claimed_free(c, n);
+}
+
+/* Queued jobs of a model no longer configured fail (model_not_found) after the grace;
+ * jobs of configured models are untouched. */
+static void
+jobs_of_removed_models_fail(void **state)
+{
+	char gone[64], kept[64];
+	struct aif_job_new j;
+	const char *models[1];
+	uint64_t a, b;
+	size_t failed = 0;
+
+	(void)state;
+	NEED_DB();
+	new_model(gone, sizeof(gone));
+	new_model(kept, sizeof(kept));
+	j = job_for(gone);
+	a = enqueue(&j);
+	j = job_for(kept);
+	b = enqueue(&j);
+	models[0] = kept;
+	/* within the grace nothing happens */
+	assert_int_equal(aif_queue_fail_unconfigured(g.db, models, 1, 3600, 10, &failed),
+	    AIF_OK);
+	assert_job_str(a, "state", "queued");
+	assert_int_equal(aif_queue_fail_unconfigured(g.db, models, 1, 0, 100000, &failed),
+	    AIF_OK);
+	assert_true(failed >= 1);
+	assert_job_str(a, "state", "failed");
+	assert_job_str(a, "error_code", "model_not_found");
+	assert_job_str(b, "state", "queued");
+}
+
+/* Zero retention: the answer is not stored and the request body is emptied at the end;
+ * counts and usage stay. */
+static void
+zero_retention_keeps_no_body(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.zero_retention = 1;
+	c = enqueue_and_claim(&j, worker);
+	assert_int_equal(c->zero_retention, 1);
+	assert_int_equal(job_i64(c->id, "LENGTH(request_body) > 0"), 1);	/* until it ends */
+	s = success_for(c, worker);
+	s.zero_retention = c->zero_retention;
+	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_job_str(c->id, "state", "succeeded");
+	assert_job_str(c->id, "response_body", "<NULL>");
+	assert_job_str(c->id, "request_body", "");
+	assert_int_equal(count_usage(c->id), 1);
+	aif_queue_claimed_free(c, 1);
+}
+
+/* A stream cancelled because its client left is billed for what it used. */
+static void
+cancel_billed_writes_usage(void **state)
+{
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	struct aif_job_success u;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.stream = 1;
+	c = enqueue_and_claim(&j, worker);
+	u = success_for(c, worker);
+	u.completion_tokens = 95;
+	assert_int_equal(aif_queue_cancel_billed(g.db, &u, "client left"), AIF_OK);
+	assert_job_str(c->id, "state", "cancelled");
+	assert_int_equal(count_usage(c->id), 1);
+	assert_int_equal(query_i64("SELECT completion_tokens FROM `usage` WHERE job_id = ?",
+	    c->id, NULL), 95);
+	/* the lease is checked: a second try finds nothing */
+	assert_int_equal(aif_queue_cancel_billed(g.db, &u, "again"), AIF_NOTFOUND);
+	aif_queue_claimed_free(c, 1);
+}
+
+/* Queued jobs are counted per tenant, or per key for keys without one. */
+static void
+count_queued_per_tenant_and_key(void **state)
+{
+	char model[64], tenant[80];
+	struct aif_job_new j;
+	int64_t n = -1;
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	snprintf(tenant, sizeof(tenant), "t-%s", model);
+	j = job_for(model);
+	j.tenant = tenant;
+	(void)enqueue(&j);
+	(void)enqueue(&j);
+	assert_int_equal(aif_jobs_count_queued(g.db, tenant, 0, &n), AIF_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(aif_jobs_count_queued(g.db, "t-nobody-at-all", 0, &n), AIF_OK);
+	assert_int_equal(n, 0);
+}
+
+/* The bounds and the relay secret travel with the job to its claim. */
+static void
+claim_carries_bounds_and_relay_secret(void **state)
+{
+	static const unsigned char secret[AIF_RELAY_SECRET_BYTES] = "abcdefghijklmnop";
+	char model[64];
+	struct aif_job_new j;
+	struct aif_claimed *c;
+	uint64_t worker = new_worker();
+
+	(void)state;
+	NEED_DB();
+	new_model(model, sizeof(model));
+	j = job_for(model);
+	j.prompt_tokens_bound = 1234;
+	j.completion_tokens_bound = 5678;
+	j.relay_secret = secret;
+	c = enqueue_and_claim(&j, worker);
+	assert_int_equal(c->prompt_tokens_bound, 1234);
+	assert_int_equal(c->completion_tokens_bound, 5678);
+	assert_int_equal(c->prompt_tokens_estimate, 12);
+	assert_int_equal(c->has_relay_secret, 1);
+	assert_memory_equal(c->relay_secret, secret, AIF_RELAY_SECRET_BYTES);
+	aif_queue_claimed_free(c, 1);
+}
+
 int
 main(void)
 {
@@ -1517,7 +1810,16 @@ main(void)
 		cmocka_unit_test(cancel_final_job_is_notfound),
 		cmocka_unit_test(success_after_cancel_commits_nothing),
 		cmocka_unit_test(event_writes_one_row_with_current_attempt),
+		cmocka_unit_test(succeed_isolates_the_job_the_database_refuses),
+		cmocka_unit_test(succeed_never_bills_more_than_the_hold),
+		cmocka_unit_test(claim_ends_jobs_whose_caller_stopped_waiting),
+		cmocka_unit_test(jobs_of_removed_models_fail),
+		cmocka_unit_test(zero_retention_keeps_no_body),
+		cmocka_unit_test(cancel_billed_writes_usage),
+		cmocka_unit_test(count_queued_per_tenant_and_key),
+		cmocka_unit_test(claim_carries_bounds_and_relay_secret),
 		cmocka_unit_test(extend_leases_pushes_lease_of_own_running_jobs),
+		cmocka_unit_test(extend_leases_renews_only_the_jobs_named),
 		cmocka_unit_test(release_requeues_running_jobs_without_counting_the_attempt),
 		cmocka_unit_test(release_leaves_other_workers_jobs),
 		cmocka_unit_test(reap_requeues_expired_job_with_attempts_left),

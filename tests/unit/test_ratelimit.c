@@ -164,6 +164,7 @@ principal(uint64_t key_id, const char *tenant, int64_t rpm, int64_t tpm)
 
 	memset(&who, 0, sizeof(who));
 	who.key_id = key_id;
+	who.lineage_id = key_id;	/* a key never rotated is its own lineage */
 	aif_strlcpy(who.tenant, tenant, sizeof(who.tenant));
 	aif_strlcpy(who.role, "user", sizeof(who.role));
 	who.max_priority = -1;
@@ -281,6 +282,21 @@ plan_uses_the_keys_own_limits_over_the_roles(void **state)
 	struct aif_rl_plan p;
 
 	(void)state;
+	aif_rl_plan(&who, &role, NULL, 42, &p);
+	assert_int_equal(p.n, 2);
+	assert_check(&p.c[0], "key:12:rpm", 10, 1);
+	assert_check(&p.c[1], "key:12:tpm", 1000, 42);
+}
+
+static void
+plan_limits_a_rotated_key_in_its_lineages_buckets(void **state)
+{
+	struct aif_principal who = principal(13, "team-a", 10, 1000);
+	struct aif_role role = role_with(5, 500);
+	struct aif_rl_plan p;
+
+	(void)state;
+	who.lineage_id = 12;		/* key 13 was rotated from key 12 */
 	aif_rl_plan(&who, &role, NULL, 42, &p);
 	assert_int_equal(p.n, 2);
 	assert_check(&p.c[0], "key:12:rpm", 10, 1);
@@ -941,6 +957,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		/* no database */
 		cmocka_unit_test(plan_uses_the_keys_own_limits_over_the_roles),
+		cmocka_unit_test(plan_limits_a_rotated_key_in_its_lineages_buckets),
 		cmocka_unit_test(plan_uses_the_roles_defaults_when_the_key_has_no_limits),
 		cmocka_unit_test(plan_keeps_a_keys_own_limit_of_zero),
 		cmocka_unit_test(plan_adds_tenant_checks_for_a_listed_tenant),

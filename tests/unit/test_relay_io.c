@@ -1,6 +1,8 @@
-/* test_relay_io.c -- unit tests of core/ipc/relay_io.c over real Unix stream sockets:
- * frames cross whole whatever the socket splits, a listener accepts, an oversized frame
- * closes the connection, the outgoing buffer is bounded, and a closed peer is seen. */
+/* test_relay_io.c -- unit tests of core/ipc/relay_io.c over real Unix stream sockets
+ * and of the frame tags of core/protocol/relay_proto.c: frames cross whole whatever the
+ * socket splits, a listener accepts (a peer of this user only), an oversized frame
+ * closes the connection, the outgoing buffer is bounded, a closed peer is seen, and a
+ * frame's tag proves its job, attempt, type and payload under the attempt's key. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,21 +24,34 @@ struct seen {
 	uint64_t	 job[64];
 	uint32_t	 type[64];
 	size_t		 len[64];
+	int		 verified[64];	/* the tag checked out under KEY */
 	char		 first[64];	/* first bytes of the last payload */
 };
 
+static const unsigned char SECRET[AIF_RELAY_SECRET_BYTES] = "0123456789abcdef";
+static unsigned char KEY[AIF_RELAY_KEY_LEN];	/* of job 7 attempt 1 (setup) */
+
 static void
-on_frame(void *arg, uint64_t job, uint32_t type, const char *payload, uint32_t len)
+on_frame(void *arg, const struct aif_relay_frame *f)
 {
 	struct seen *s = arg;
 
 	if (s->n < 64) {
-		s->job[s->n] = job;
-		s->type[s->n] = type;
-		s->len[s->n] = len;
+		s->job[s->n] = f->h.job;
+		s->type[s->n] = f->h.type;
+		s->len[s->n] = f->h.len;
+		s->verified[s->n] = aif_relay_verify(KEY, &f->h, f->payload);
 		s->n++;
 	}
-	snprintf(s->first, sizeof(s->first), "%.*s", (int)(len < 63 ? len : 63), payload);
+	snprintf(s->first, sizeof(s->first), "%.*s", (int)(f->h.len < 63 ? f->h.len : 63),
+	    f->payload);
+}
+
+/* Sends with the test's key, attempt 1. */
+static int
+send_frame(struct aif_relay_conn *c, uint64_t job, uint32_t type, const void *p, size_t n)
+{
+	return aif_relay_send(c, job, type, 1, KEY, p, n);
 }
 
 /* A connected pair of relay connections. */
@@ -73,9 +88,9 @@ frames_cross_whole(void **state)
 
 	(void)state;
 	pair(&a, &b);
-	assert_int_equal(aif_relay_send(&a, 7, AIF_RELAY_BEGIN, "{\"attempt\":1}", 13), 0);
-	assert_int_equal(aif_relay_send(&a, 7, AIF_RELAY_CHUNK, "hello", 5), 0);
-	assert_int_equal(aif_relay_send(&a, 8, AIF_RELAY_CANCEL, NULL, 0), 0);
+	assert_int_equal(send_frame(&a, 7, AIF_RELAY_BEGIN, "{\"attempt\":1}", 13), 0);
+	assert_int_equal(send_frame(&a, 7, AIF_RELAY_CHUNK, "hello", 5), 0);
+	assert_int_equal(send_frame(&a, 8, AIF_RELAY_CANCEL, NULL, 0), 0);
 	assert_int_equal(recv_until(&b, &s, 3), 0);
 	assert_int_equal(s.n, 3);
 	assert_int_equal(s.job[0], 7);
@@ -83,8 +98,59 @@ frames_cross_whole(void **state)
 	assert_int_equal(s.len[1], 5);
 	assert_int_equal(s.job[2], 8);
 	assert_int_equal(s.len[2], 0);
+	assert_true(s.verified[0] && s.verified[1] && s.verified[2]);
 	aif_relay_close(&a);
 	aif_relay_close(&b);
+}
+
+/* A tag covers the job, the type, the attempt and every payload byte, under a key that
+ * only the job's secret gives: changing any of them, or another attempt's or job's
+ * key, fails the check. */
+static void
+tags_prove_job_attempt_type_and_payload(void **state)
+{
+	struct aif_relay_header h = { .job = 7, .type = AIF_RELAY_CHUNK, .len = 5,
+	    .attempt = 1 };
+	unsigned char other[AIF_RELAY_KEY_LEN], secret2[AIF_RELAY_SECRET_BYTES];
+	char payload[] = "hello";
+
+	(void)state;
+	aif_relay_sign(KEY, &h, payload);
+	assert_true(aif_relay_verify(KEY, &h, payload));
+	payload[0] = 'j';
+	assert_false(aif_relay_verify(KEY, &h, payload));
+	payload[0] = 'h';
+	h.type = AIF_RELAY_END;
+	assert_false(aif_relay_verify(KEY, &h, payload));
+	h.type = AIF_RELAY_CHUNK;
+	h.job = 8;
+	assert_false(aif_relay_verify(KEY, &h, payload));
+	h.job = 7;
+	h.attempt = 2;
+	assert_false(aif_relay_verify(KEY, &h, payload));
+	h.attempt = 1;
+	aif_relay_key(SECRET, 7, 2, other);		/* the next attempt's key */
+	assert_false(aif_relay_verify(other, &h, payload));
+	memcpy(secret2, SECRET, sizeof(secret2));
+	secret2[0] ^= 1;				/* another job's secret */
+	aif_relay_key(secret2, 7, 1, other);
+	assert_false(aif_relay_verify(other, &h, payload));
+	assert_true(aif_relay_verify(KEY, &h, payload));
+}
+
+/* The key depends on the secret, the job and the attempt, not on ids alone. */
+static void
+keys_differ_per_job_and_attempt(void **state)
+{
+	unsigned char k1[AIF_RELAY_KEY_LEN], k2[AIF_RELAY_KEY_LEN], k3[AIF_RELAY_KEY_LEN];
+
+	(void)state;
+	aif_relay_key(SECRET, 7, 1, k1);
+	aif_relay_key(SECRET, 7, 2, k2);
+	aif_relay_key(SECRET, 8, 1, k3);
+	assert_memory_equal(k1, KEY, sizeof(k1));
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+	assert_memory_not_equal(k1, k3, sizeof(k1));
 }
 
 static void
@@ -100,7 +166,7 @@ a_large_frame_arrives_in_pieces_and_whole(void **state)
 	memset(payload, 'z', big);
 	memcpy(payload, "start", 5);
 	pair(&a, &b);
-	assert_int_equal(aif_relay_send(&a, 9, AIF_RELAY_CHUNK, payload, big), 0);
+	assert_int_equal(send_frame(&a, 9, AIF_RELAY_CHUNK, payload, big), 0);
 	/* the socket buffer is smaller than the frame: flush and read in turns */
 	for (int i = 0; i < 500 && s.n == 0; i++) {
 		(void)aif_relay_flush(&a);
@@ -124,11 +190,15 @@ an_oversized_frame_closes_the_connection(void **state)
 	(void)state;
 	pair(&a, &b);
 	/* a sender refuses to queue one */
-	assert_int_equal(aif_relay_send(&a, 1, AIF_RELAY_CHUNK, "x",
+	assert_int_equal(send_frame(&a, 1, AIF_RELAY_CHUNK, "x",
 	    (size_t)AIF_RELAY_PAYLOAD_MAX + 1), -1);
 	assert_int_equal(a.fd, -1);
 	/* a receiver drops a peer that announces one */
-	aif_relay_put_header(h, 1, AIF_RELAY_CHUNK, AIF_RELAY_PAYLOAD_MAX + 1);
+	{
+		struct aif_relay_header oh = { .job = 1, .type = AIF_RELAY_CHUNK,
+		    .len = AIF_RELAY_PAYLOAD_MAX + 1, .attempt = 1 };
+		aif_relay_put_header(h, &oh);
+	}
 	{
 		int fd[2];
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0);
@@ -156,8 +226,8 @@ the_outgoing_buffer_is_bounded(void **state)
 	assert_non_null(chunk);
 	pair(&a, &b);
 	/* nobody reads b: after AIF_RELAY_OUT_MAX bytes queued the sender gives up */
-	while (rc == 0 && sent < 64) {
-		rc = aif_relay_send(&a, 1, AIF_RELAY_CHUNK, chunk, AIF_RELAY_PAYLOAD_MAX);
+	while (rc == 0 && sent < 2 * (int)(AIF_RELAY_OUT_MAX / AIF_RELAY_PAYLOAD_MAX)) {
+		rc = send_frame(&a, 1, AIF_RELAY_CHUNK, chunk, AIF_RELAY_PAYLOAD_MAX);
 		sent++;
 	}
 	assert_int_equal(rc, -1);
@@ -178,7 +248,7 @@ a_closed_peer_is_seen(void **state)
 	aif_relay_close(&a);
 	assert_int_equal(recv_until(&b, &s, 1), -1);
 	assert_int_equal(b.fd, -1);
-	assert_int_equal(aif_relay_send(&b, 1, AIF_RELAY_END, "{}", 2), -1);
+	assert_int_equal(send_frame(&b, 1, AIF_RELAY_END, "{}", 2), -1);
 }
 
 static void
@@ -203,7 +273,7 @@ listen_accept_connect(void **state)
 		struct aif_relay_conn none;
 		assert_int_equal(aif_relay_accept(lfd, &none), AIF_UNAVAILABLE);
 	}
-	assert_int_equal(aif_relay_send(&cli, 5, AIF_RELAY_END, "{\"status\":200}", 14), 0);
+	assert_int_equal(send_frame(&cli, 5, AIF_RELAY_END, "{\"status\":200}", 14), 0);
 	assert_int_equal(recv_until(&srv, &s, 1), 0);
 	assert_int_equal(s.job[0], 5);
 	assert_string_equal(s.first, "{\"status\":200}");
@@ -213,11 +283,21 @@ listen_accept_connect(void **state)
 	unlink(path);
 }
 
+static int
+setup(void **state)
+{
+	(void)state;
+	aif_relay_key(SECRET, 7, 1, KEY);
+	return 0;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(frames_cross_whole),
+		cmocka_unit_test(tags_prove_job_attempt_type_and_payload),
+		cmocka_unit_test(keys_differ_per_job_and_attempt),
 		cmocka_unit_test(a_large_frame_arrives_in_pieces_and_whole),
 		cmocka_unit_test(an_oversized_frame_closes_the_connection),
 		cmocka_unit_test(the_outgoing_buffer_is_bounded),
@@ -225,5 +305,5 @@ main(void)
 		cmocka_unit_test(listen_accept_connect),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,7 +1,8 @@
 /* test_stream_asm.c -- unit tests of core/protocol/stream_asm.c: streamed chunks put back
  * together into the full response a non-streaming call returns (chat.completion with
  * content, finish reason, several choices and merged tool calls; text_completion),
- * chunks without choices ignored, the AIF_STREAM_ASM_MAX bound, the id, created, model
+ * chunks without choices ignored, the byte cap (text and tool calls together) and the
+ * choice cap, linear assembly of many tool-call deltas, the id, created, model
  * and usage of the result, and the exact shape of the include_usage chunk. Expected
  * responses are written out in full and compared with json_equal. */
 #include <stdarg.h>
@@ -16,6 +17,9 @@
 #include <jansson.h>
 
 #include "stream_asm.h"
+
+#define ASM_MAX		(8u << 20)	/* the assembler's byte cap in these tests */
+#define ASM_CHOICES	128
 
 /* Adds the chunk given as JSON text; returns what aif_stream_asm_add returned. */
 static enum aif_err
@@ -62,7 +66,7 @@ expect_json(json_t *got, const char *want)
 static void
 chat_chunks_become_one_chat_completion(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 
 	(void)state;
 	assert_non_null(a);
@@ -85,7 +89,7 @@ chat_chunks_become_one_chat_completion(void **state)
 static void
 finish_reason_is_the_last_one_given(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 	json_t *r;
 
 	(void)state;
@@ -104,19 +108,21 @@ finish_reason_is_the_last_one_given(void **state)
 }
 
 /* n > 1: interleaved chunks of several choices are kept apart by index, in index
- * order; an index no chunk used is left out; an out-of-range index is ignored. */
+ * order; an index no chunk used is left out; an out-of-range index is refused. */
 static void
 several_choices_are_assembled_by_index(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 
 	(void)state;
 	assert_int_equal(add(a, CHAT(2, "{\"content\":\"C1\"}", "null")), AIF_OK);
 	assert_int_equal(add(a, CHAT(0, "{\"content\":\"A1\"}", "null")), AIF_OK);
 	assert_int_equal(add(a, CHAT(2, "{\"content\":\"C2\"}", "\"length\"")), AIF_OK);
 	assert_int_equal(add(a, CHAT(0, "{\"content\":\"A2\"}", "\"stop\"")), AIF_OK);
-	assert_int_equal(add(a, CHAT(-1, "{\"content\":\"neg\"}", "\"stop\"")), AIF_OK);
-	assert_int_equal(add(a, CHAT(100000, "{\"content\":\"far\"}", "\"stop\"")), AIF_OK);
+	/* an index the request cannot have asked for refuses the answer */
+	assert_int_equal(add(a, CHAT(-1, "{\"content\":\"neg\"}", "\"stop\"")), AIF_TOOBIG);
+	assert_int_equal(add(a, CHAT(100000, "{\"content\":\"far\"}", "\"stop\"")),
+	    AIF_TOOBIG);
 	/* one chunk may carry several choices */
 	assert_int_equal(add(a, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A3\"}},"
 	    "{\"index\":2,\"delta\":{\"content\":\"C3\"}}]}"), AIF_OK);
@@ -136,7 +142,7 @@ several_choices_are_assembled_by_index(void **state)
 static void
 tool_call_deltas_are_merged_by_index(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 	json_t *r, *msg;
 
 	(void)state;
@@ -169,7 +175,7 @@ tool_call_deltas_are_merged_by_index(void **state)
 static void
 message_without_tool_calls_has_no_tool_calls_field(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 	json_t *r, *msg;
 
 	(void)state;
@@ -189,7 +195,7 @@ message_without_tool_calls_has_no_tool_calls_field(void **state)
 static void
 tool_call_index_out_of_range_is_ignored(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 	json_t *r, *msg;
 
 	(void)state;
@@ -210,7 +216,7 @@ tool_call_index_out_of_range_is_ignored(void **state)
 static void
 completion_chunks_become_one_text_completion(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_COMPLETION);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_COMPLETION, ASM_MAX, ASM_CHOICES);
 
 	(void)state;
 	assert_non_null(a);
@@ -250,7 +256,7 @@ chunks_without_choices_are_ignored(void **state)
 		"{\"choices\":{\"index\":0,\"delta\":{\"content\":\"obj\"}}}",
 		"[1,2]",
 	};
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 
 	(void)state;
 	assert_int_equal(add(a, CHAT(0, "{\"content\":\"kept\"}", "null")), AIF_OK);
@@ -270,8 +276,8 @@ chunks_without_choices_are_ignored(void **state)
 static void
 empty_stream_gives_one_empty_choice(void **state)
 {
-	struct aif_stream_asm *chat = aif_stream_asm_new(AIF_KIND_CHAT);
-	struct aif_stream_asm *cmpl = aif_stream_asm_new(AIF_KIND_COMPLETION);
+	struct aif_stream_asm *chat = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
+	struct aif_stream_asm *cmpl = aif_stream_asm_new(AIF_KIND_COMPLETION, ASM_MAX, ASM_CHOICES);
 
 	(void)state;
 	expect_json(aif_stream_asm_result(chat, "c", 0, "m", 0, 0),
@@ -305,20 +311,20 @@ text_chunk(int idx, size_t n)
 	return c;
 }
 
-/* The bound is on the text of all choices together: exactly AIF_STREAM_ASM_MAX bytes
+/* The cap is on the text of all choices together: exactly ASM_MAX bytes
  * fit, one more is AIF_TOOBIG and is not kept. */
 static void
 text_past_the_cap_is_toobig(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_COMPLETION);
-	const size_t half = AIF_STREAM_ASM_MAX / 2;
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_COMPLETION, ASM_MAX, ASM_CHOICES);
+	const size_t half = ASM_MAX / 2;
 	json_t *c, *r;
 
 	(void)state;
 	c = text_chunk(0, half);
 	assert_int_equal(aif_stream_asm_add(a, c), AIF_OK);
 	json_decref(c);
-	c = text_chunk(1, AIF_STREAM_ASM_MAX - half);
+	c = text_chunk(1, ASM_MAX - half);
 	assert_int_equal(aif_stream_asm_add(a, c), AIF_OK);
 	json_decref(c);
 	c = text_chunk(1, 1);
@@ -331,7 +337,86 @@ text_past_the_cap_is_toobig(void **state)
 	assert_int_equal(json_string_length(json_object_get(json_array_get(
 	    json_object_get(r, "choices"), 0), "text")), half);
 	assert_int_equal(json_string_length(json_object_get(json_array_get(
-	    json_object_get(r, "choices"), 1), "text")), AIF_STREAM_ASM_MAX - half);
+	    json_object_get(r, "choices"), 1), "text")), ASM_MAX - half);
+	json_decref(r);
+	aif_stream_asm_free(a);
+}
+
+/* A choice index the request could not have asked for is refused, not padded up to. */
+static void
+choice_past_the_choice_cap_is_toobig(void **state)
+{
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_COMPLETION, ASM_MAX, 3);
+	json_t *c;
+
+	(void)state;
+	c = text_chunk(2, 4);
+	assert_int_equal(aif_stream_asm_add(a, c), AIF_OK);
+	json_decref(c);
+	c = text_chunk(3, 4);
+	assert_int_equal(aif_stream_asm_add(a, c), AIF_TOOBIG);
+	json_decref(c);
+	aif_stream_asm_free(a);
+}
+
+/* Choices beyond 128 (n x prompts of a large batch) are all kept. */
+static void
+many_choices_are_kept(void **state)
+{
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_COMPLETION, ASM_MAX, 1000);
+	json_t *c, *r;
+
+	(void)state;
+	for (int i = 0; i < 640; i++) {
+		c = text_chunk(i, 2);
+		assert_int_equal(aif_stream_asm_add(a, c), AIF_OK);
+		json_decref(c);
+	}
+	r = aif_stream_asm_result(a, "t", 0, "m", 0, 0);
+	assert_int_equal(json_array_size(json_object_get(r, "choices")), 640);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(
+	    json_object_get(r, "choices"), 639), "index")), 639);
+	json_decref(r);
+	aif_stream_asm_free(a);
+}
+
+/* Tool-call arguments count against the cap like content does. */
+static void
+tool_call_text_counts_against_the_cap(void **state)
+{
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, 64, ASM_CHOICES);
+
+	(void)state;
+	assert_int_equal(add(a, CHAT(0, "{\"tool_calls\":[{\"index\":0,\"id\":\"c\","
+	    "\"function\":{\"name\":\"f\",\"arguments\":\"0123456789012345678901234567"
+	    "8901234567890123456789\"}}]}", "null")), AIF_OK);
+	assert_int_equal(add(a, CHAT(0, "{\"tool_calls\":[{\"index\":0,\"function\":"
+	    "{\"arguments\":\"01234567890123456789012345678901\"}}]}", "null")),
+	    AIF_TOOBIG);
+	aif_stream_asm_free(a);
+}
+
+/* 40,000 one-byte argument deltas assemble into one 40,000-byte string: the append is
+ * amortised O(1) (a quadratic copy would be 800 MB of memmove; this test's work is
+ * bounded by the growth of one buffer, checked through its result, not by a clock). */
+static void
+many_tool_call_deltas_assemble_linearly(void **state)
+{
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
+	json_t *c, *r, *args;
+
+	(void)state;
+	for (int i = 0; i < 40000; i++) {
+		c = json_pack("{s:[{s:i,s:{s:[{s:i,s:{s:s}}]}}]}", "choices", "index", 0,
+		    "delta", "tool_calls", "index", 0, "function", "arguments", "x");
+		assert_int_equal(aif_stream_asm_add(a, c), AIF_OK);
+		json_decref(c);
+	}
+	r = aif_stream_asm_result(a, "t", 0, "m", 0, 0);
+	args = json_object_get(json_object_get(json_array_get(json_object_get(json_object_get(
+	    json_array_get(json_object_get(r, "choices"), 0), "message"), "tool_calls"), 0),
+	    "function"), "arguments");
+	assert_int_equal(json_string_length(args), 40000);
 	json_decref(r);
 	aif_stream_asm_free(a);
 }
@@ -376,7 +461,7 @@ usage_counts_are_exact_64_bit_integers(void **state)
 static void
 free_accepts_null_and_a_used_assembler(void **state)
 {
-	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT);
+	struct aif_stream_asm *a = aif_stream_asm_new(AIF_KIND_CHAT, ASM_MAX, ASM_CHOICES);
 
 	(void)state;
 	aif_stream_asm_free(NULL);
@@ -402,6 +487,10 @@ main(void)
 		cmocka_unit_test(chunks_without_choices_are_ignored),
 		cmocka_unit_test(empty_stream_gives_one_empty_choice),
 		cmocka_unit_test(text_past_the_cap_is_toobig),
+		cmocka_unit_test(choice_past_the_choice_cap_is_toobig),
+		cmocka_unit_test(many_choices_are_kept),
+		cmocka_unit_test(tool_call_text_counts_against_the_cap),
+		cmocka_unit_test(many_tool_call_deltas_assemble_linearly),
 		cmocka_unit_test(usage_chunk_has_the_exact_shape),
 		cmocka_unit_test(usage_counts_are_exact_64_bit_integers),
 		cmocka_unit_test(free_accepts_null_and_a_used_assembler),

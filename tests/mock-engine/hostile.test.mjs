@@ -1,0 +1,59 @@
+// hostile.test.mjs -- self-test of the mock engine's lying directives (hostile.mjs):
+// exact usage numbers as text, error and null-choice bodies under 200, padding, and a
+// stream of many tool-call deltas.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const SERVER = fileURLToPath(new URL('./server.mjs', import.meta.url));
+let child;
+let base;
+
+before(async () => {
+  child = spawn(process.execPath, [SERVER, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  base = await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/listening on ([\d.]+):(\d+)\n/);
+      if (m) resolve(`http://${m[1]}:${m[2]}`);
+    });
+    child.on('exit', (code) => reject(new Error(`mock engine exited with ${code}`)));
+  });
+});
+
+after(() => child.kill('SIGTERM'));
+
+const chat = (content, extra = {}) => fetch(base + '/v1/chat/completions', {
+  method: 'POST', headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content }], ...extra }),
+});
+
+test('usage=P,C reports exactly those numbers, as JSON text', async () => {
+  const t = await (await chat('[[mock:usage=9223372036854775807,-1000]] hi')).text();
+  assert.match(t, /"usage":\{"prompt_tokens":9223372036854775807,"total_tokens":9223372036854774807,"completion_tokens":-1000\}/);
+});
+
+test('answer=error and answer=null-choices are 200 answers that are no answers', async () => {
+  let r = await chat('[[mock:answer=error]] hi');
+  assert.equal(r.status, 200);
+  assert.deepEqual((await r.json()).choices, []);
+  r = await chat('[[mock:answer=null-choices]] hi');
+  assert.equal(r.status, 200);
+  assert.deepEqual((await r.json()).choices, [null, 1]);
+});
+
+test('pad=N adds N bytes to the first choice', async () => {
+  const plain = await (await chat('same words')).json();
+  const padded = await (await chat('same words [[mock:pad=1000]]')).json();
+  assert.equal(padded.choices[0].message.content.length, plain.choices[0].message.content.length + 1000);
+});
+
+test('tool-deltas=N streams one tool call in N one-byte argument deltas', async () => {
+  const text = await (await chat('[[mock:tool-deltas=500]] go', { stream: true })).text();
+  const deltas = text.split('\n\n').filter((e) => e.includes('"arguments":"x"'));
+  assert.equal(deltas.length, 500);
+  assert.match(text, /"finish_reason":"tool_calls"/);
+  assert.match(text, /data: \[DONE\]/);
+});
