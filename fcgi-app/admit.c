@@ -207,9 +207,9 @@ printable_ascii(const char *s, size_t max)
 	return n > 0;
 }
 
-/* X-Request-Timeout: seconds (1..3600, up to 3 decimals) the caller waits at most;
- * without it a sync or stream request waits server.sync_timeout_ms. The job is not run
- * when it was not claimed by then. */
+/* X-Request-Timeout: seconds (1..3600, up to 3 decimals) the caller waits at most,
+ * never longer than server.sync_timeout_ms (the default); for an async job how long it
+ * may wait in the queue. A job not claimed by then is not run. */
 static enum aif_err
 request_timeout(struct admission *a)
 {
@@ -239,7 +239,10 @@ request_timeout(struct admission *a)
 	}
 	if (whole * 1000 + frac < 1000 || whole * 1000 + frac > 3600000)
 		return AIF_INVALID;
-	a->wait_ms = whole * 1000 + frac;
+	/* a caller that waits may shorten the wait, not lengthen it; an async job's
+	   deadline is only how long it may stay queued */
+	if (a->async || whole * 1000 + frac < a->wait_ms)
+		a->wait_ms = whole * 1000 + frac;
 	a->explicit_wait = 1;
 	return AIF_OK;
 }
@@ -259,6 +262,7 @@ headers(struct admission *a)
 		snprintf(max, sizeof(max), "%d", IDEMPOTENCY_KEY_MAX);
 		return DENY(a, AIF_E_IDEMPOTENCY_KEY_INVALID, "Idempotency-Key", max);
 	}
+	a->async = prefer != NULL && strcasestr(prefer, "respond-async") != NULL;
 	if (request_timeout(a) != AIF_OK)
 		return DENY0(a, AIF_E_REQUEST_TIMEOUT_INVALID, "X-Request-Timeout");
 	a->prio = a->r->cfg->queue.default_priority;
@@ -269,7 +273,6 @@ headers(struct admission *a)
 	}
 	if (a->prio > cap)
 		a->prio = cap;
-	a->async = prefer != NULL && strcasestr(prefer, "respond-async") != NULL;
 	/* nothing is kept to fetch later: the answer goes to the request that waits */
 	if (a->async && a->zero_retention)
 		return DENY(a, AIF_E_ZERO_RETENTION_ASYNC, "Prefer", a->model->id);

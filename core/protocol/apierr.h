@@ -21,8 +21,9 @@ struct aif_error {
 /* X(NAME, status, type, code or NULL, number of %s in the message, message).
  * Messages take their details only as strings: every conversion is %s or %.<n>s
  * (checked for every row by tests/unit/test_apierr.c); numbers are formatted by the
- * caller. A message is cut at the struct's size, never inside a UTF-8 sequence. Values
- * are append-only. */
+ * caller. A message is cut at the struct's size, never inside a UTF-8 sequence. Only
+ * the names are used outside this file (no enum value is stored or sent), so rows sit
+ * with their kin, in any order. */
 #define AIF_APIERR_MAP(X)							\
 	X(BAD_REQUEST, 400, "invalid_request_error", NULL, 0,			\
 	    "Malformed request.")						\

@@ -747,6 +747,25 @@ record_overage(struct aif_db *db, const struct aif_job_success *s)
 	return AIF_DB_EXEC(db, ev, p, NULL, NULL);
 }
 
+/* What a job that used the engine owes, in its transaction: the budget capture (at
+ * most the hold; the excess an event), and the TPM charge corrected to its real count. */
+static enum aif_err
+settle_billing(struct aif_db *db, const struct aif_job_success *s)
+{
+	enum aif_err err;
+
+	if (s->budget_hold_micros > 0 &&
+	    ((err = aif_ledger_capture(db, s->id, s->cost_micros)) != AIF_OK ||
+	    (err = set_budget_state(db, s->id, "captured")) != AIF_OK))
+		return err;
+	if (s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros &&
+	    (err = record_overage(db, s)) != AIF_OK)
+		return err;
+	if (s->tokens_charged > 0 && (err = correct_tokens(db, s)) != AIF_OK)
+		return err;
+	return AIF_OK;
+}
+
 /* The usage rows and `succeeded` events of the committed jobs of s[base..end). */
 static enum aif_err
 succeed_usage(struct aif_db *db, const struct aif_job_success *s, size_t base, size_t end)
@@ -819,19 +838,9 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 		if ((err = succeed_rows(db, s, base, base + SUCCEED_ROWS < n ?
 		    base + SUCCEED_ROWS : n)) != AIF_OK)
 			goto fail;
-	for (size_t i = 0; i < n; i++) {
-		if (!s[i].committed)
-			continue;
-		if (s[i].budget_hold_micros > 0 &&
-		    ((err = aif_ledger_capture(db, s[i].id, s[i].cost_micros)) != AIF_OK ||
-		    (err = set_budget_state(db, s[i].id, "captured")) != AIF_OK))
+	for (size_t i = 0; i < n; i++)
+		if (s[i].committed && (err = settle_billing(db, &s[i])) != AIF_OK)
 			goto fail;
-		if (s[i].budget_hold_micros > 0 && s[i].cost_micros > s[i].budget_hold_micros &&
-		    (err = record_overage(db, &s[i])) != AIF_OK)
-			goto fail;
-		if (s[i].tokens_charged > 0 && (err = correct_tokens(db, &s[i])) != AIF_OK)
-			goto fail;
-	}
 	for (size_t base = 0; base < n; base += USAGE_ROWS)
 		if ((err = succeed_usage(db, s, base, base + USAGE_ROWS < n ?
 		    base + USAGE_ROWS : n)) != AIF_OK)
@@ -1083,18 +1092,9 @@ aif_queue_cancel_billed(struct aif_db *db, const struct aif_job_success *u,
 		return AIF_NOTFOUND;
 	}
 	if ((err = AIF_DB_EXEC(db, ev, pe, NULL, NULL)) != AIF_OK ||
-	    (err = AIF_DB_EXEC(db, usage, pr, NULL, NULL)) != AIF_OK)
-		goto fail;
-	if (u->budget_hold_micros > 0 &&
-	    ((err = aif_ledger_capture(db, u->id, u->cost_micros)) != AIF_OK ||
-	    (err = set_budget_state(db, u->id, "captured")) != AIF_OK))
-		goto fail;
-	if (u->budget_hold_micros > 0 && u->cost_micros > u->budget_hold_micros &&
-	    (err = record_overage(db, u)) != AIF_OK)
-		goto fail;
-	if (u->tokens_charged > 0 && (err = correct_tokens(db, u)) != AIF_OK)
-		goto fail;
-	if ((err = aif_db_commit(db)) != AIF_OK)
+	    (err = AIF_DB_EXEC(db, usage, pr, NULL, NULL)) != AIF_OK ||
+	    (err = settle_billing(db, u)) != AIF_OK ||
+	    (err = aif_db_commit(db)) != AIF_OK)
 		goto fail;
 	return AIF_OK;
 fail:

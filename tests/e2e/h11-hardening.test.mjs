@@ -283,7 +283,14 @@ test('11.12: engine answers are untrusted: absurd usage, error bodies and null c
   assert.ok(sqlNumber(`SELECT COALESCE(MAX(total_tokens), 0) FROM \`usage\` WHERE api_key_id = ${k.lineage_id ?? k.id}`) < 100000);
 });
 
-test('11.13: a job whose commit failed is not kept alive: its lease runs out and it runs again', { timeout: 240000 }, async () => {
+test('11.13: a job whose commit failed is not kept alive while its worker stays busy: its lease runs out and it runs again', { timeout: 240000 }, async () => {
+  // every worker always has calls in flight (its heartbeat runs with work to renew)
+  let stop = false;
+  const load = (async () => {
+    while (!stop)
+      await pool(Array.from({ length: 8 }, (_, i) => i), 8, async (i) =>
+        http('/v1/chat/completions', { json: chat(`[[mock:latency=2000]] busy ${i} ${uniq('l')}`), timeoutMs: 60000 }).catch(() => null));
+  })();
   const marker = uniq('lease');
   const r = await http('/v1/chat/completions', { json: chat(`[[mock:latency=3000]] ${marker}`), headers: { Prefer: 'respond-async' } });
   assert.equal(r.status, 202);
@@ -293,17 +300,19 @@ test('11.13: a job whose commit failed is not kept alive: its lease runs out and
   const locker = spawn('mariadb', [`--socket=${env.dbSocket}`, env.dbName, '-N', '-B'], { stdio: ['pipe', 'ignore', 'ignore'] });
   locker.stdin.end(`BEGIN; SELECT id FROM jobs WHERE public_id = ${q(id)} FOR UPDATE; SELECT SLEEP(32); ROLLBACK;\n`);
   try {
-    const done = await waitFor(() => jobRow(id).state === 'succeeded', { timeoutMs: 200000, intervalMs: 1000, what: 'the job to run again and succeed' });
+    const done = await waitFor(() => jobRow(id).state === 'succeeded', { timeoutMs: 150000, intervalMs: 1000, what: 'the job to run again and succeed (not kept alive by a busy worker)' });
     assert.ok(done);
   } finally {
     locker.kill();
+    stop = true;
+    await load;
   }
   const ev = jobEvents(jobRow(id).id).map((e) => e.event);
   assert.ok(ev.includes('lease_expired'), `the lease ran out (not renewed after the failed commit): ${ev.join(',')}`);
   assert.ok(Number(jobRow(id).attempts) >= 2);
 });
 
-test('11.14: a stream of 40,000 tool-call deltas assembles linearly, ends with [DONE] and is stored whole', T, async () => {
+test('11.14: a stream of 40,000 tool-call deltas assembles linearly and is stored whole; one over the cap ends with an error event', T, async () => {
   const s = await client().chat.completions.create(chat(`[[mock:tool-deltas=40000]] ${uniq('tools')}`, { stream: true }));
   let args = '', finish = null;
   for await (const ch of s) {
@@ -316,6 +325,18 @@ test('11.14: a stream of 40,000 tool-call deltas assembles linearly, ends with [
   const row = sql(`SELECT public_id FROM jobs WHERE request_body LIKE '%tool-deltas=40000%' ORDER BY id DESC LIMIT 1`)[0][0];
   const stored = JSON.parse(sqlValue(`SELECT response_body FROM jobs WHERE public_id = ${q(row)}`));
   assert.equal(stored.choices[0].message.tool_calls[0].function.arguments.length, 40000);
+  // 40,000 deltas of 512 bytes: 20 MB of tool-call text, over server.max_answer_bytes:
+  // the client's stream ends with an error event (no silent end), the job fails once
+  const marker = uniq('toobig');
+  const big = await client().chat.completions.create(chat(`[[mock:tool-deltas=40000]] [[mock:tool-delta-bytes=512]] ${marker}`, { stream: true }));
+  let err = null;
+  try { for await (const ch of big) void ch; } catch (e) { err = e; }
+  assert.ok(err, 'the stream did not end quietly');
+  assert.match(String(err.message), /larger than the gateway keeps|answer_too_large/);
+  const bigId = sql(`SELECT public_id FROM jobs WHERE request_body LIKE ${q(`%${marker}%`)}`)[0][0];
+  await waitFor(() => jobRow(bigId).state === 'failed', { timeoutMs: 30000, what: 'the oversized stream job to fail' });
+  assert.equal(Number(jobRow(bigId).attempts), 1, 'not run again');
+  assert.equal(sqlValue(`SELECT error_code FROM jobs WHERE public_id = ${q(bigId)}`), 'answer_too_large');
 });
 
 test('11.15: jobs of a model a reload removed fail (model_not_found) and release their holds', T, async () => {

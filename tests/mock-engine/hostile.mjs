@@ -6,7 +6,7 @@
 //   [[mock:answer=null-choices]]  200 with "choices":[null,1]
 //   [[mock:pad=N]]           N more bytes of text in the first choice (non-stream)
 //   [[mock:tool-deltas=N]]   a chat stream of one tool call whose arguments come in N
-//                            one-byte deltas
+//                            deltas of one byte (or K with [[mock:tool-delta-bytes=K]])
 // Only the OpenAI-compatible (vllm) wire format is rewritten; other protocols ignore them.
 
 const INT_RE = /^-?\d{1,25}$/;
@@ -29,6 +29,11 @@ export function parseHostile(name, value, d) {
     case 'tool-deltas': case 'tool_deltas': {
       const n = Number(value);
       if (Number.isInteger(n) && n > 0 && n <= 1000000) d.tool_deltas = n;
+      return true;
+    }
+    case 'tool-delta-bytes': case 'tool_delta_bytes': {
+      const n = Number(value);
+      if (Number.isInteger(n) && n > 0 && n <= 65536) d.tool_delta_bytes = n;
       return true;
     }
     default:
@@ -75,8 +80,9 @@ export function applyHostile(resp, d, protocol) {
         const ev = (delta, finish) => pre + JSON.stringify({ index: 0, delta, logprobs: null, finish_reason: finish }) + ']}\n\n';
         const out = [ev({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] }, null)];
         let batch = '';
+        const piece = ev({ tool_calls: [{ index: 0, function: { arguments: 'x'.repeat(d.tool_delta_bytes || 1) } }] }, null);
         for (let i = 0; i < d.tool_deltas; i++) {
-          batch += ev({ tool_calls: [{ index: 0, function: { arguments: 'x' } }] }, null);
+          batch += piece;
           if (batch.length > 65536) { out.push(batch); batch = ''; }
         }
         if (batch) out.push(batch);

@@ -57,3 +57,9 @@ test('tool-deltas=N streams one tool call in N one-byte argument deltas', async 
   assert.match(text, /"finish_reason":"tool_calls"/);
   assert.match(text, /data: \[DONE\]/);
 });
+
+test('tool-delta-bytes=K makes each argument delta K bytes', async () => {
+  const text = await (await chat('[[mock:tool-deltas=10]] [[mock:tool-delta-bytes=300]] go', { stream: true })).text();
+  const deltas = text.split('\n\n').filter((e) => e.includes('"arguments":"' + 'x'.repeat(300) + '"'));
+  assert.equal(deltas.length, 10);
+});
