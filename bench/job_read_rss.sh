@@ -7,11 +7,9 @@
 # Usage: bench/job_read_rss.sh [parallel reads, default 30] [answer MB, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export AIF_VAR_DIR=$PWD/var/bench-rss AIF_PORT=${AIF_BENCH_PORT:-38380} \
-       AIF_MOCK_PORT=${AIF_BENCH_MOCK_PORT:-39401} AIF_DB_NAME=aif_bench_rss
-trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
-scripts/stack.sh up >/dev/null 2>&1
-set -a; . "$AIF_VAR_DIR/stack.env"; set +a
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_stack rss 38380 39401
 export READS=${1:-30} MB=${2:-15}
 node --input-type=module - <<'JS'
 import fs from 'node:fs';
@@ -32,4 +30,4 @@ const ms = Date.now() - t;
 clearInterval(timer);
 console.log(`| ${process.env.READS} parallel reads of a ${(sizes[0] / 1e6).toFixed(1)} MB job | ${idle.toFixed(1)} MB | ${peak.toFixed(1)} MB | ${ms} ms | ${sizes.every((s) => s === sizes[0]) ? 'all whole' : 'SIZES DIFFER'} |`);
 JS
-echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME")"
+bench_machine

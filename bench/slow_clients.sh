@@ -7,11 +7,9 @@
 # Usage: bench/slow_clients.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export AIF_VAR_DIR=$PWD/var/bench-slow AIF_PORT=${AIF_BENCH_PORT:-38280} \
-       AIF_MOCK_PORT=${AIF_BENCH_MOCK_PORT:-39301} AIF_DB_NAME=aif_bench_slow
-trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
-scripts/stack.sh up >/dev/null 2>&1
-set -a; . "$AIF_VAR_DIR/stack.env"; set +a
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_stack slow 38280 39301
 node --input-type=module - <<'JS'
 import net from 'node:net';
 import OpenAI from './tests/e2e/node_modules/openai/index.mjs';
@@ -42,4 +40,4 @@ await new Promise((r) => setTimeout(r, 1500));
 await round('2 x 5 MB answers + 2 streams');
 for (const h of hogs) h.destroy();
 JS
-echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME")"
+bench_machine

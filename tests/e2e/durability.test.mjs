@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
-  env, http, sql, sqlNumber, jobRow, jobEvents, uniq, waitFor, getJob, REPO, BIN,
+  env, http, sql, sqlNumber, jobRow, jobEvents, uniq, waitFor, getJob, REPO, BIN, chatBody as chat,
 } from './lib.mjs';
 
 const T = { timeout: 90000 };
-const chat = (content, extra = {}) => ({ model: 'demo-chat', messages: [{ role: 'user', content }], ...extra });
 const aifctl = (...args) => execFileSync(path.join(BIN, 'aifctl'), ['--config', env.config, ...args],
   { encoding: 'utf8', env: { ...process.env, AIF_VAR_DIR: env.varDir }, cwd: REPO, timeout: 30000 });
 

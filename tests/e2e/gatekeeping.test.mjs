@@ -7,19 +7,10 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
   env, client, http, sql, sqlNumber, q, jobRow, uniq, pool, sleep, waitFor, createKey,
-  expectedCost, REPO, BIN, OpenAI,
+  expectedCost, REPO, BIN, OpenAI, adminCreateKey as adminCreate, chatBody as chat,
 } from './lib.mjs';
 
 const T = { timeout: 120000 };
-
-async function adminCreate(body) {
-  const r = await http('/admin/keys', { key: env.adminKey, json: body });
-  assert.equal(r.status, 201, `admin create: ${r.text}`);
-  assert.match(r.json.key, /^aif_[0-9A-Za-z]{38}$/);
-  return r.json;
-}
-
-const chat = (content, extra = {}) => ({ model: 'demo-chat', messages: [{ role: 'user', content }], ...extra });
 
 test('roles: a model the role may not use is 403 permission_denied, and no job is created', T, async () => {
   const batchKey = createKey(uniq('batch'), 'batch');	// batch may use demo-small only

@@ -14,18 +14,10 @@ import crypto from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import {
   env, client, http, sql, sqlNumber, sqlValue, uniq, pool, sleep, waitFor, q, jobRow,
-  jobEvents, usageRow, mockRequests, stack, BIN,
+  jobEvents, usageRow, mockRequests, stack, BIN, adminCreateKey as adminCreate, chatBody as chat,
 } from './lib.mjs';
 
 const T = { timeout: 180000 };
-
-async function adminCreate(body) {
-  const r = await http('/admin/keys', { key: env.adminKey, json: body });
-  assert.equal(r.status, 201, `admin create: ${r.text}`);
-  return r.json;
-}
-
-const chat = (content, extra = {}) => ({ model: 'demo-chat', messages: [{ role: 'user', content }], ...extra });
 
 /** Opens a raw HTTP/1.1 request to nginx and never reads the answer (the socket stays
  * paused: the kernel's buffers fill and then the sender's). Returns the socket. */

@@ -15,16 +15,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  env, client, http, sql, sqlNumber, q, uniq, errorOf, waitFor, REPO, BIN,
+  env, client, http, sql, sqlNumber, q, uniq, errorOf, waitFor, REPO, BIN, adminCreateKey as adminCreate, chatBody as chat,
 } from './lib.mjs';
 
 const T = { timeout: 120000 };
-
-async function adminCreate(body) {
-  const r = await http('/admin/keys', { key: env.adminKey, json: body });
-  assert.equal(r.status, 201, `admin create: ${r.text}`);
-  return r.json;
-}
 
 const rotate = (id, grace_s) => http(`/admin/keys/${id}/rotate`, { key: env.adminKey, json: { grace_s } });
 
@@ -45,8 +39,6 @@ function aifctlKeys(...args) {
 
 const liveKeysNamed = (name) => sqlNumber(`SELECT COUNT(*) FROM api_keys WHERE name = ${q(name)}` +
   ' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > NOW(6))');
-
-const chat = (content, extra = {}) => ({ model: 'demo-chat', messages: [{ role: 'user', content }], ...extra });
 
 // ---- 8: key lineage ---------------------------------------------------------------------
 

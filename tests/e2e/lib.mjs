@@ -7,6 +7,7 @@
 // Everything here is bounded in time: every child process has a timeout, every HTTP
 // request an AbortSignal.timeout, every wait loop a deadline.
 
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -258,6 +259,15 @@ export async function http(pathname, opts = {}) {
 /** Chat request body with one user message. */
 export function chatBody(content, extra = {}) {
   return { model: 'demo-chat', messages: [{ role: 'user', content }], ...extra };
+}
+
+/** POST /admin/keys with the stack's admin key; asserts 201 and the key's format and
+ * returns the answer ({ id, key, ... }). */
+export async function adminCreateKey(body) {
+  const r = await http('/admin/keys', { key: env.adminKey, json: body });
+  assert.equal(r.status, 201, `admin create: ${r.text}`);
+  assert.match(r.json.key, /^aif_[0-9A-Za-z]{38}$/);
+  return r.json;
 }
 
 /** POST an async chat job (Prefer: respond-async); returns the public job id. */
