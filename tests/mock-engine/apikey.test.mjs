@@ -8,35 +8,19 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { SERVER, startServer, stopServer } from './test_helpers.mjs';
 
-const SERVER = fileURLToPath(new URL('./server.mjs', import.meta.url));
 const KEY = 'mock-key-0123456789abcdef';
 const children = [];
 
-/** Starts server.mjs with args on a free port; returns its base URL. */
+/** Starts a server with args for one test (stopped after them all); its base URL. */
 async function start(args) {
-  const child = spawn(process.execPath, [SERVER, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, base } = await startServer(args);
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error('mock engine did not start')), 5000);
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/mock-engine listening on ([\d.]+):(\d+)\n/);
-      if (m) { clearTimeout(t); resolve(`http://${m[1]}:${m[2]}`); }
-    });
-    child.on('exit', (code) => reject(new Error(`mock engine exited with ${code}`)));
-  });
+  return base;
 }
 
-after(async () => {
-  await Promise.all(children.filter((c) => c.exitCode === null).map((c) => {
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    return exited;
-  }));
-});
+after(() => Promise.all(children.map(stopServer)));
 
 const post = (url, body, headers = {}) => fetch(url, {
   method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),

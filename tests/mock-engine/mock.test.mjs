@@ -4,38 +4,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { startServer, stopServer } from './test_helpers.mjs';
 import {
   tokenize, countTokens, chatPromptTokens, chatSourceText, generate, embedVector, base64ToFloats,
   MESSAGE_OVERHEAD,
 } from './tokenizer.mjs';
 
-const SERVER = fileURLToPath(new URL('./server.mjs', import.meta.url));
 let child;
 let base;
 
-before(async () => {
-  child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error('mock engine did not start')), 5000);
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/mock-engine listening on ([\d.]+):(\d+)\n/);
-      if (m) { clearTimeout(t); resolve(`http://${m[1]}:${m[2]}`); }
-    });
-    child.on('exit', (code) => reject(new Error(`mock engine exited with ${code}`)));
-  });
-});
-
-after(async () => {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
-  child.kill('SIGTERM');
-  const { code } = await exited;
-  assert.equal(code, 0, 'SIGTERM exits 0');
-});
+before(async () => { ({ child, base } = await startServer(['--host', '127.0.0.1'])); });
+after(() => stopServer(child));
 
 const post = (path, body, headers = {}) => fetch(base + path, {
   method: 'POST', headers: { 'content-type': 'application/json', ...headers },

@@ -9,8 +9,10 @@
  * "key:<tag>-<n>" / "tenant:<tag>-<n>": runs and tests never see each other's rows; the
  * rows of this run are deleted at the end. The ledger functions run inside the caller's
  * transaction, as the queue runs them. Balances are summed over months, so a test
- * that runs across midnight at the end of a month still adds up. Runs with cwd
- * tests/unit. */
+ * that runs across midnight at the end of a month still adds up.
+ *
+ * The plan tests are a table: each is a case (plan_case) named like the test, run by
+ * run_plan_case. Runs with cwd tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +29,7 @@
 #include "budget.h"
 #include "config.h"
 #include "db.h"
+#include "gate_fixtures.h"
 #include "ledger.h"
 #include "pricing.h"
 #include "testdb.h"
@@ -34,58 +37,11 @@
 
 static struct {
 	struct testdb	 t;
-	struct aif_db	*db;
-	char		*tag;
-	uint64_t	 job_base;	/* job ids of this run: job_base + 1 .. */
-	unsigned	 seq;
 } g;
 
 #define NEED_DB()	TESTDB_NEED(&g.t)
 
 /* ------------------------------------------------------------------ helpers */
-
-static struct aif_principal
-principal(uint64_t key_id, const char *tenant, int64_t budget)
-{
-	struct aif_principal who;
-
-	memset(&who, 0, sizeof(who));
-	who.key_id = key_id;
-	who.lineage_id = key_id;	/* a key never rotated is its own lineage */
-	aif_strlcpy(who.tenant, tenant, sizeof(who.tenant));
-	aif_strlcpy(who.role, "user", sizeof(who.role));
-	who.max_priority = -1;
-	who.rpm = -1;
-	who.tpm = -1;
-	who.monthly_budget_micros = budget;
-	return who;
-}
-
-static struct aif_role
-role_with(int64_t budget)
-{
-	struct aif_role r;
-
-	memset(&r, 0, sizeof(r));
-	r.name = (char *)"user";
-	r.rpm = -1;
-	r.tpm = -1;
-	r.monthly_budget_micros = budget;
-	return r;
-}
-
-static struct aif_tenant
-tenant_with(const char *name, int64_t budget)
-{
-	struct aif_tenant t;
-
-	memset(&t, 0, sizeof(t));
-	t.name = (char *)name;
-	t.rpm = -1;
-	t.tpm = -1;
-	t.monthly_budget_micros = budget;
-	return t;
-}
 
 /* A model priced per million tokens (micro-units). */
 static struct aif_model
@@ -105,19 +61,20 @@ static struct aif_budget_subject
 new_subject(const char *scope, int64_t limit_micros)
 {
 	struct aif_budget_subject s;
-	int n;
+	char prefix[16];
 
 	memset(&s, 0, sizeof(s));
-	n = snprintf(s.subject, sizeof(s.subject), "%s:%s-%u", scope, g.tag, ++g.seq);
-	assert_true(n > 0 && (size_t)n < sizeof(s.subject));
+	snprintf(prefix, sizeof(prefix), "%s:", scope);
+	testdb_name(&g.t, s.subject, sizeof(s.subject), prefix, "");
 	s.limit_micros = limit_micros;
 	return s;
 }
 
+/* A job id of this run: budget_ledger.job_id references no table, so no jobs row. */
 static uint64_t
 new_job(void)
 {
-	return g.job_base + ++g.seq;
+	return testdb_id(&g.t);
 }
 
 /* Holds in a transaction of its own, committed even when refused: what is left then
@@ -127,29 +84,47 @@ hold(uint64_t job, const struct aif_budget_subject *s, size_t n, int64_t amount)
 {
 	enum aif_err err;
 
-	assert_int_equal(aif_db_begin(g.db), AIF_OK);
-	err = aif_ledger_hold(g.db, job, s, n, amount);
+	assert_int_equal(aif_db_begin(g.t.db), AIF_OK);
+	err = aif_ledger_hold(g.t.db, job, s, n, amount);
 	if (err == AIF_OK || err == AIF_FORBIDDEN)
-		assert_int_equal(aif_db_commit(g.db), AIF_OK);
+		assert_int_equal(aif_db_commit(g.t.db), AIF_OK);
 	else
-		aif_db_rollback(g.db);
+		aif_db_rollback(g.t.db);
 	return err;
+}
+
+/* A new job holding `amount` on the n subjects s, which must allow it; its id. */
+static uint64_t
+held_job(const struct aif_budget_subject *s, size_t n, int64_t amount)
+{
+	uint64_t job = new_job();
+
+	assert_int_equal(hold(job, s, n, amount), AIF_OK);
+	return job;
+}
+
+/* A key's and a tenant's subject of this run, in the order of a plan. */
+static void
+key_and_tenant(struct aif_budget_subject s[2], int64_t key_limit, int64_t tenant_limit)
+{
+	s[0] = new_subject("key", key_limit);
+	s[1] = new_subject("tenant", tenant_limit);
 }
 
 static void
 capture(uint64_t job, int64_t actual)
 {
-	assert_int_equal(aif_db_begin(g.db), AIF_OK);
-	assert_int_equal(aif_ledger_capture(g.db, job, actual), AIF_OK);
-	assert_int_equal(aif_db_commit(g.db), AIF_OK);
+	assert_int_equal(aif_db_begin(g.t.db), AIF_OK);
+	assert_int_equal(aif_ledger_capture(g.t.db, job, actual), AIF_OK);
+	assert_int_equal(aif_db_commit(g.t.db), AIF_OK);
 }
 
 static void
 release(uint64_t job)
 {
-	assert_int_equal(aif_db_begin(g.db), AIF_OK);
-	assert_int_equal(aif_ledger_release(g.db, job), AIF_OK);
-	assert_int_equal(aif_db_commit(g.db), AIF_OK);
+	assert_int_equal(aif_db_begin(g.t.db), AIF_OK);
+	assert_int_equal(aif_ledger_release(g.t.db, job), AIF_OK);
+	assert_int_equal(aif_db_commit(g.t.db), AIF_OK);
 }
 
 /* SUM(expr) over a subject's balance rows; -1 when it has none. */
@@ -157,11 +132,10 @@ static int64_t
 balance(const struct aif_budget_subject *s, const char *col)
 {
 	char sql[160];
-	struct aif_dbp p[] = { AIF_P_STR(s->subject) };
 
 	snprintf(sql, sizeof(sql), "SELECT SUM(%s) FROM budget_balances WHERE subject = ?",
 	    col);
-	return testdb_i64(&g.t, sql, p, 1);
+	return testdb_i64_str(&g.t, sql, s->subject);
 }
 
 static int64_t
@@ -217,193 +191,128 @@ assert_balance(const struct aif_budget_subject *s, int64_t want_held, int64_t wa
 static int
 group_setup(void **state)
 {
-	unsigned char rnd[3];
-
 	(void)state;
-	if (g.t.skip_reason != NULL) {
-		g.tag = (char *)"utest-nodb";
-		return 0;
-	}
-	if (testdb_open(&g.t, "test_budget", "") != 0 ||
-	    aif_random_bytes(rnd, sizeof(rnd)) != AIF_OK) {
-		testdb_close(&g.t);
-		return -1;
-	}
-	g.db = g.t.db;
-	g.tag = g.t.tag;
-	/* job ids far above AUTO_INCREMENT ones (no jobs row exists for them) */
-	g.job_base = ((uint64_t)1 << 40) +
-	    (((uint64_t)rnd[0] << 16 | (uint64_t)rnd[1] << 8 | rnd[2]) << 12) +
-	    ((uint64_t)getpid() & 0xf) * 256;
-	return 0;
+	return testdb_open(&g.t, "test_budget", "");
 }
 
+/* Deletes the ledger and balance rows of this run's subjects. */
 static int
 group_teardown(void **state)
 {
-	char like[96];
-
 	(void)state;
-	if (g.db != NULL) {
-		struct aif_dbp p[1];
-		snprintf(like, sizeof(like), "%%:%s-%%", g.tag);
-		p[0] = AIF_P_STR(like);
-		(void)aif_db_exec(g.db, "DELETE FROM budget_ledger WHERE subject LIKE ?", p, 1,
-		    NULL, NULL);
-		(void)aif_db_exec(g.db, "DELETE FROM budget_balances WHERE subject LIKE ?", p,
-		    1, NULL, NULL);
-	}
+	testdb_purge(&g.t, "DELETE FROM budget_ledger WHERE subject LIKE ?", "%:");
+	testdb_purge(&g.t, "DELETE FROM budget_balances WHERE subject LIKE ?", "%:");
 	testdb_close(&g.t);
-	g.db = NULL;
 	return 0;
 }
 
 /* ------------------------------------------------------------------ plan (no database) */
 
+/* A plan test: key key_id (rotated from `lineage`; 0: never rotated) of tenant "team-a"
+ * with its own monthly budget, its role's, and its tenant's when the tenant is listed
+ * (-1: none), for `prompt` tokens and up to `max_out` more of a model priced `price`
+ * (input, output) micros per million tokens. The plan must hold `hold` micros on
+ * exactly the subjects in `want`, in order. */
+struct plan_case {
+	uint64_t	 key_id, lineage;
+	int64_t		 key, role, tenant;		/* budgets */
+	int		 listed;
+	int64_t		 price[2], prompt, max_out;
+	size_t		 n;
+	struct { const char *subject; int64_t limit; } want[2];
+	int64_t		 hold;
+};
+
+/* The job of most cases: 100 prompt tokens and up to 50 more at 2 and 6 micros a token,
+ * a worst case of 100 * 2 + 50 * 6 = 500. */
+#define JOB_100_50	.price = { 2000000, 6000000 }, .prompt = 100, .max_out = 50
+
 static void
-plan_holds_against_the_keys_own_budget(void **state)
+assert_plan(const struct plan_case *pc)
 {
-	struct aif_principal who = principal(12, "team-a", 5000);
-	struct aif_role role = role_with(1000);
-	struct aif_model m = model_priced(2000000, 6000000);	/* 2 and 6 per token */
+	struct aif_principal who = gate_principal(pc->key_id, "team-a", -1, -1, pc->key);
+	struct aif_role role = gate_role(-1, -1, pc->role);
+	struct aif_tenant t = gate_tenant("team-a", -1, -1, pc->tenant);
+	struct aif_model m = model_priced(pc->price[0], pc->price[1]);
 	struct aif_budget_plan p;
 
-	(void)state;
-	aif_budget_plan(&who, &role, NULL, &m, 100, 50, &p);
-	assert_int_equal(p.n, 1);
-	assert_string_equal(p.subject[0].subject, "key:12");
-	assert_int_equal(p.subject[0].limit_micros, 5000);
-	assert_int_equal(p.hold_micros, 100 * 2 + 50 * 6);
+	if (pc->lineage != 0)
+		who.lineage_id = pc->lineage;
+	aif_budget_plan(&who, &role, pc->listed ? &t : NULL, &m, pc->prompt, pc->max_out,
+	    &p);
+	assert_int_equal(p.n, pc->n);
+	for (size_t i = 0; i < p.n; i++) {
+		assert_string_equal(p.subject[i].subject, pc->want[i].subject);
+		assert_int_equal(p.subject[i].limit_micros, pc->want[i].limit);
+	}
+	assert_int_equal(p.hold_micros, pc->hold);
 }
 
 static void
-plan_holds_a_rotated_key_against_its_lineages_budget(void **state)
+run_plan_case(void **state)
 {
-	struct aif_principal who = principal(13, "team-a", 5000);
-	struct aif_role role = role_with(1000);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
-
-	(void)state;
-	who.lineage_id = 12;		/* key 13 was rotated from key 12 */
-	aif_budget_plan(&who, &role, NULL, &m, 100, 50, &p);
-	assert_int_equal(p.n, 1);
-	assert_string_equal(p.subject[0].subject, "key:12");
-	assert_int_equal(p.subject[0].limit_micros, 5000);
+	assert_plan(*state);
 }
 
-static void
-plan_uses_the_roles_budget_when_the_key_has_none(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", -1);
-	struct aif_role role = role_with(1000);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
+/* A test of the table: the case of that name. */
+#define PLAN_TEST(pc)	{ #pc, run_plan_case, NULL, NULL, (void *)&(pc) }
 
-	(void)state;
-	aif_budget_plan(&who, &role, NULL, &m, 100, 50, &p);
-	assert_int_equal(p.n, 1);
-	assert_string_equal(p.subject[0].subject, "key:12");
-	assert_int_equal(p.subject[0].limit_micros, 1000);
-}
+static const struct plan_case plan_holds_against_the_keys_own_budget = {
+	.key_id = 12, .key = 5000, .role = 1000, JOB_100_50,
+	.n = 1, .want = { { "key:12", 5000 } }, .hold = 500,
+};
 
-static void
-plan_keeps_a_keys_own_budget_of_zero(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 0);
-	struct aif_role role = role_with(1000);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
+/* key 13 was rotated from key 12 */
+static const struct plan_case plan_holds_a_rotated_key_against_its_lineages_budget = {
+	.key_id = 13, .lineage = 12, .key = 5000, .role = 1000, JOB_100_50,
+	.n = 1, .want = { { "key:12", 5000 } }, .hold = 500,
+};
 
-	(void)state;
-	aif_budget_plan(&who, &role, NULL, &m, 100, 50, &p);
-	assert_int_equal(p.n, 1);
-	assert_int_equal(p.subject[0].limit_micros, 0);
-	assert_int_equal(p.hold_micros, 500);
-}
+static const struct plan_case plan_uses_the_roles_budget_when_the_key_has_none = {
+	.key_id = 12, .key = -1, .role = 1000, JOB_100_50,
+	.n = 1, .want = { { "key:12", 1000 } }, .hold = 500,
+};
 
-static void
-plan_adds_a_listed_tenant_with_a_budget(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 5000);
-	struct aif_role role = role_with(1000);
-	struct aif_tenant t = tenant_with("team-a", 20000);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
+static const struct plan_case plan_keeps_a_keys_own_budget_of_zero = {
+	.key_id = 12, .key = 0, .role = 1000, JOB_100_50,
+	.n = 1, .want = { { "key:12", 0 } }, .hold = 500,
+};
 
-	(void)state;
-	aif_budget_plan(&who, &role, &t, &m, 100, 50, &p);
-	assert_int_equal(p.n, 2);
-	assert_string_equal(p.subject[0].subject, "key:12");
-	assert_int_equal(p.subject[0].limit_micros, 5000);
-	assert_string_equal(p.subject[1].subject, "tenant:team-a");
-	assert_int_equal(p.subject[1].limit_micros, 20000);
-	assert_int_equal(p.hold_micros, 500);
-}
+static const struct plan_case plan_adds_a_listed_tenant_with_a_budget = {
+	.key_id = 12, .key = 5000, .role = 1000, .listed = 1, .tenant = 20000, JOB_100_50,
+	.n = 2, .want = { { "key:12", 5000 }, { "tenant:team-a", 20000 } }, .hold = 500,
+};
 
-static void
-plan_holds_against_the_tenant_alone_when_the_key_has_no_budget(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", -1);
-	struct aif_role role = role_with(-1);
-	struct aif_tenant t = tenant_with("team-a", 20000);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
+static const struct plan_case plan_holds_against_the_tenant_alone_when_the_key_has_no_budget = {
+	.key_id = 12, .key = -1, .role = -1, .listed = 1, .tenant = 20000, JOB_100_50,
+	.n = 1, .want = { { "tenant:team-a", 20000 } }, .hold = 500,
+};
 
-	(void)state;
-	aif_budget_plan(&who, &role, &t, &m, 100, 50, &p);
-	assert_int_equal(p.n, 1);
-	assert_string_equal(p.subject[0].subject, "tenant:team-a");
-	assert_int_equal(p.hold_micros, 500);
-}
+static const struct plan_case plan_ignores_a_listed_tenant_without_a_budget = {
+	.key_id = 12, .key = 5000, .role = 1000, .listed = 1, .tenant = -1, JOB_100_50,
+	.n = 1, .want = { { "key:12", 5000 } }, .hold = 500,
+};
 
-static void
-plan_ignores_a_listed_tenant_without_a_budget(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 5000);
-	struct aif_role role = role_with(1000);
-	struct aif_tenant t = tenant_with("team-a", -1);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
-
-	(void)state;
-	aif_budget_plan(&who, &role, &t, &m, 100, 50, &p);
-	assert_int_equal(p.n, 1);
-	assert_string_equal(p.subject[0].subject, "key:12");
-}
-
+/* whether the tenant is listed (without a budget) or not */
 static void
 plan_without_any_budget_holds_nothing(void **state)
 {
-	struct aif_principal who = principal(12, "team-a", -1);
-	struct aif_role role = role_with(-1);
-	struct aif_tenant t = tenant_with("team-a", -1);
-	struct aif_model m = model_priced(2000000, 6000000);
-	struct aif_budget_plan p;
+	static const struct plan_case listed = {
+		.key_id = 12, .key = -1, .role = -1, .listed = 1, .tenant = -1, JOB_100_50,
+		.n = 0, .hold = 0,
+	}, unlisted = {
+		.key_id = 12, .key = -1, .role = -1, JOB_100_50, .n = 0, .hold = 0,
+	};
 
 	(void)state;
-	aif_budget_plan(&who, &role, &t, &m, 100, 50, &p);
-	assert_int_equal(p.n, 0);
-	assert_int_equal(p.hold_micros, 0);
-	aif_budget_plan(&who, &role, NULL, &m, 100, 50, &p);
-	assert_int_equal(p.n, 0);
-	assert_int_equal(p.hold_micros, 0);
+	assert_plan(&listed);
+	assert_plan(&unlisted);
 }
 
-static void
-plan_of_a_free_model_holds_nothing(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 5000);
-	struct aif_role role = role_with(1000);
-	struct aif_tenant t = tenant_with("team-a", 20000);
-	struct aif_model m = model_priced(0, 0);
-	struct aif_budget_plan p;
-
-	(void)state;
-	aif_budget_plan(&who, &role, &t, &m, 100000, 4096, &p);
-	assert_int_equal(p.n, 0);
-	assert_int_equal(p.hold_micros, 0);
-}
+static const struct plan_case plan_of_a_free_model_holds_nothing = {
+	.key_id = 12, .key = 5000, .role = 1000, .listed = 1, .tenant = 20000,
+	.price = { 0, 0 }, .prompt = 100000, .max_out = 4096, .n = 0, .hold = 0,
+};
 
 static void
 plan_hold_is_the_worst_case_price(void **state)
@@ -415,8 +324,8 @@ plan_hold_is_the_worst_case_price(void **state)
 		{ 250000, 0, 7, 100000 },		/* input only */
 		{ 3000000, 15000000, 0, 8192 },
 	};
-	struct aif_principal who = principal(12, "team-a", INT64_MAX / 4);
-	struct aif_role role = role_with(-1);
+	struct aif_principal who = gate_principal(12, "team-a", -1, -1, INT64_MAX / 4);
+	struct aif_role role = gate_role(-1, -1, -1);
 	struct aif_budget_plan p;
 
 	(void)state;
@@ -444,10 +353,8 @@ hold_within_the_limit_is_held_on_every_subject(void **state)
 
 	(void)state;
 	NEED_DB();
-	s[0] = new_subject("key", 1000);
-	s[1] = new_subject("tenant", 5000);
-	job = new_job();
-	assert_int_equal(hold(job, s, 2, 300), AIF_OK);
+	key_and_tenant(s, 1000, 5000);
+	job = held_job(s, 2, 300);
 	for (size_t i = 0; i < 2; i++) {
 		assert_balance(&s[i], 300, 0);
 		assert_int_equal(ledger_amount(job, "hold", &s[i]), 300);
@@ -464,7 +371,7 @@ hold_records_the_subjects_limit(void **state)
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(new_job(), &s, 1, 100), AIF_OK);
+	(void)held_job(&s, 1, 100);
 	assert_int_equal(balance(&s, "limit_micros"), 1000);
 	/* the limit of the next hold is the one in force (a lowered budget applies) */
 	s.limit_micros = 150;
@@ -480,8 +387,8 @@ hold_up_to_exactly_the_limit_is_allowed(void **state)
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(new_job(), &s, 1, 400), AIF_OK);
-	assert_int_equal(hold(new_job(), &s, 1, 600), AIF_OK);
+	(void)held_job(&s, 1, 400);
+	(void)held_job(&s, 1, 600);
 	assert_balance(&s, 1000, 0);
 }
 
@@ -489,11 +396,11 @@ static void
 hold_that_would_pass_the_limit_is_forbidden_and_holds_nothing(void **state)
 {
 	struct aif_budget_subject s = new_subject("key", 1000);
-	uint64_t first = new_job(), second = new_job();
+	uint64_t second = new_job();
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(first, &s, 1, 600), AIF_OK);
+	(void)held_job(&s, 1, 600);
 	assert_int_equal(hold(second, &s, 1, 401), AIF_FORBIDDEN);
 	assert_balance(&s, 600, 0);
 	assert_int_equal(ledger_rows(second, "hold", NULL), 0);
@@ -503,13 +410,12 @@ static void
 hold_refused_on_the_second_subject_leaves_the_first_untouched(void **state)
 {
 	struct aif_budget_subject s[2];
-	uint64_t filler = new_job(), job = new_job();
+	uint64_t job = new_job();
 
 	(void)state;
 	NEED_DB();
-	s[0] = new_subject("key", 1000);
-	s[1] = new_subject("tenant", 100);
-	assert_int_equal(hold(filler, &s[1], 1, 100), AIF_OK);	/* the tenant is full */
+	key_and_tenant(s, 1000, 100);
+	(void)held_job(&s[1], 1, 100);		/* the tenant is full */
 	assert_int_equal(hold(job, s, 2, 50), AIF_FORBIDDEN);
 	/* committed as it was left: the key's hold was undone by the function itself */
 	assert_balance(&s[0], 0, 0);
@@ -521,14 +427,13 @@ static void
 hold_refused_on_the_first_subject_holds_nothing_on_the_second(void **state)
 {
 	struct aif_budget_subject s[2];
-	uint64_t filler = new_job(), job = new_job();
+	uint64_t job = new_job();
 	int64_t second;
 
 	(void)state;
 	NEED_DB();
-	s[0] = new_subject("key", 100);
-	s[1] = new_subject("tenant", 1000);
-	assert_int_equal(hold(filler, &s[0], 1, 50), AIF_OK);
+	key_and_tenant(s, 100, 1000);
+	(void)held_job(&s[0], 1, 50);
 	assert_int_equal(hold(job, s, 2, 51), AIF_FORBIDDEN);
 	assert_balance(&s[0], 50, 0);
 	second = held(&s[1]);		/* -1: no row was even made */
@@ -540,13 +445,12 @@ static void
 capture_spends_the_actual_cost_and_releases_the_rest(void **state)
 {
 	struct aif_budget_subject s[2];
-	uint64_t job = new_job();
+	uint64_t job;
 
 	(void)state;
 	NEED_DB();
-	s[0] = new_subject("key", 1000);
-	s[1] = new_subject("tenant", 5000);
-	assert_int_equal(hold(job, s, 2, 500), AIF_OK);
+	key_and_tenant(s, 1000, 5000);
+	job = held_job(s, 2, 500);
 	capture(job, 320);
 	for (size_t i = 0; i < 2; i++) {
 		assert_balance(&s[i], 0, 320);
@@ -556,49 +460,48 @@ capture_spends_the_actual_cost_and_releases_the_rest(void **state)
 	}
 }
 
+/* A job holding `amount` on a key's subject captures `actual`: it spends `spent` and
+ * releases the rest. */
+static void
+assert_capture(int64_t amount, int64_t actual, int64_t spent)
+{
+	struct aif_budget_subject s = new_subject("key", 1000);
+	uint64_t job = held_job(&s, 1, amount);
+
+	capture(job, actual);
+	assert_balance(&s, 0, spent);
+	assert_int_equal(ledger_amount(job, "capture", &s), spent);
+	assert_int_equal(ledger_amount(job, "release", &s), amount - spent);
+}
+
 static void
 capture_above_the_hold_spends_only_the_hold(void **state)
 {
-	struct aif_budget_subject s = new_subject("key", 1000);
-	uint64_t job = new_job();
-
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(job, &s, 1, 100), AIF_OK);
-	capture(job, 150);
 	/* a capture never passes its hold: the budget cannot be overspent after the
 	   fact (the queue records the excess as a budget_overage event) */
-	assert_balance(&s, 0, 100);
-	assert_int_equal(ledger_amount(job, "capture", &s), 100);
-	assert_int_equal(ledger_amount(job, "release", &s), 0);
+	assert_capture(100, 150, 100);
 }
 
 static void
 capture_of_a_negative_cost_spends_nothing(void **state)
 {
-	struct aif_budget_subject s = new_subject("key", 1000);
-	uint64_t job = new_job();
-
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(job, &s, 1, 100), AIF_OK);
-	capture(job, -40);
-	assert_balance(&s, 0, 0);
-	assert_int_equal(ledger_amount(job, "capture", &s), 0);
-	assert_int_equal(ledger_amount(job, "release", &s), 100);
+	assert_capture(100, -40, 0);
 }
 
 static void
 release_gives_back_the_whole_hold(void **state)
 {
 	struct aif_budget_subject s[2];
-	uint64_t job = new_job();
+	uint64_t job;
 
 	(void)state;
 	NEED_DB();
-	s[0] = new_subject("key", 1000);
-	s[1] = new_subject("tenant", 5000);
-	assert_int_equal(hold(job, s, 2, 400), AIF_OK);
+	key_and_tenant(s, 1000, 5000);
+	job = held_job(s, 2, 400);
 	release(job);
 	for (size_t i = 0; i < 2; i++) {
 		assert_balance(&s[i], 0, 0);
@@ -611,13 +514,13 @@ static void
 settling_one_job_leaves_the_other_jobs_holds(void **state)
 {
 	struct aif_budget_subject s = new_subject("key", 1000);
-	uint64_t a = new_job(), b = new_job(), c = new_job();
+	uint64_t a, b, c;
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(a, &s, 1, 300), AIF_OK);
-	assert_int_equal(hold(b, &s, 1, 200), AIF_OK);
-	assert_int_equal(hold(c, &s, 1, 100), AIF_OK);
+	a = held_job(&s, 1, 300);
+	b = held_job(&s, 1, 200);
+	c = held_job(&s, 1, 100);
 	capture(a, 120);
 	assert_balance(&s, 300, 120);
 	release(b);
@@ -630,11 +533,11 @@ static void
 capture_or_release_of_a_job_without_holds_does_nothing(void **state)
 {
 	struct aif_budget_subject s = new_subject("key", 1000);
-	uint64_t held_job = new_job(), other = new_job();
+	uint64_t other = new_job();
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(held_job, &s, 1, 300), AIF_OK);
+	(void)held_job(&s, 1, 300);
 	capture(other, 50);
 	release(other);
 	assert_balance(&s, 300, 0);
@@ -666,7 +569,7 @@ many_holds_never_let_held_plus_spent_pass_the_limit(void **state)
 	assert_int_equal(ok, 3);
 	assert_int_equal(refused, 5);
 	assert_balance(&s, 600, 250);
-	assert_int_equal(hold(new_job(), &s, 1, 150), AIF_OK);	/* exactly the rest */
+	(void)held_job(&s, 1, 150);		/* exactly the rest */
 	assert_balance(&s, 750, 250);
 	assert_int_equal(hold(new_job(), &s, 1, 1), AIF_FORBIDDEN);
 	assert_true(held(&s) + spent(&s) <= 1000);
@@ -680,10 +583,10 @@ rolled_back_hold_leaves_nothing(void **state)
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(hold(new_job(), &s, 1, 100), AIF_OK);
-	assert_int_equal(aif_db_begin(g.db), AIF_OK);
-	assert_int_equal(aif_ledger_hold(g.db, job, &s, 1, 300), AIF_OK);
-	aif_db_rollback(g.db);
+	(void)held_job(&s, 1, 100);
+	assert_int_equal(aif_db_begin(g.t.db), AIF_OK);
+	assert_int_equal(aif_ledger_hold(g.t.db, job, &s, 1, 300), AIF_OK);
+	aif_db_rollback(g.t.db);
 	assert_balance(&s, 100, 0);
 	assert_int_equal(ledger_rows(job, "hold", NULL), 0);
 }
@@ -693,15 +596,15 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		/* no database */
-		cmocka_unit_test(plan_holds_against_the_keys_own_budget),
-		cmocka_unit_test(plan_holds_a_rotated_key_against_its_lineages_budget),
-		cmocka_unit_test(plan_uses_the_roles_budget_when_the_key_has_none),
-		cmocka_unit_test(plan_keeps_a_keys_own_budget_of_zero),
-		cmocka_unit_test(plan_adds_a_listed_tenant_with_a_budget),
-		cmocka_unit_test(plan_holds_against_the_tenant_alone_when_the_key_has_no_budget),
-		cmocka_unit_test(plan_ignores_a_listed_tenant_without_a_budget),
+		PLAN_TEST(plan_holds_against_the_keys_own_budget),
+		PLAN_TEST(plan_holds_a_rotated_key_against_its_lineages_budget),
+		PLAN_TEST(plan_uses_the_roles_budget_when_the_key_has_none),
+		PLAN_TEST(plan_keeps_a_keys_own_budget_of_zero),
+		PLAN_TEST(plan_adds_a_listed_tenant_with_a_budget),
+		PLAN_TEST(plan_holds_against_the_tenant_alone_when_the_key_has_no_budget),
+		PLAN_TEST(plan_ignores_a_listed_tenant_without_a_budget),
 		cmocka_unit_test(plan_without_any_budget_holds_nothing),
-		cmocka_unit_test(plan_of_a_free_model_holds_nothing),
+		PLAN_TEST(plan_of_a_free_model_holds_nothing),
 		cmocka_unit_test(plan_hold_is_the_worst_case_price),
 		/* database */
 		cmocka_unit_test(hold_within_the_limit_is_held_on_every_subject),

@@ -1,9 +1,10 @@
 /* test_queue.c -- unit tests of core/store/queue.c and jobs.c against a real MariaDB
  * (tests/unit/testdb.h: where it comes from, and why `make test` fails without it).
- * Every test uses its own
- * model names ("utest-<pid>-<random>-<n>") and worker ids, so runs and tests never see
- * each other's rows; the rows of this run are deleted at the end. Runs with cwd
- * tests/unit. */
+ * Every test uses its own model names ("utest-<pid>-<random>-<n>") and worker ids, so
+ * runs and tests never see each other's rows; the rows of this run are deleted at the
+ * end. Most tests run one job of their own (struct tjob: a fresh model, its job and a
+ * fresh worker; skipped without a database). Every claim made is freed at the end
+ * (group_teardown). Runs with cwd tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +12,6 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,29 +31,27 @@
 
 static struct {
 	struct testdb		 t;
-	struct aif_config	*cfg;
-	struct aif_db		*db;
-	char			*tag;
-	uint64_t		 worker_base;
-	unsigned		 seq;
+	struct {
+		struct aif_claimed	*c;
+		size_t			 n;
+	}			 claims[256];	/* every claim() result */
+	size_t			 nclaims;
 } g;
 
-#define NEED_DB()	do { if (g.db == NULL) skip(); } while (0)
+#define NEED_DB()	TESTDB_NEED(&g.t)
 
 /* ------------------------------------------------------------------ helpers */
 
 static void
 new_model(char *buf, size_t cap)
 {
-	int n = snprintf(buf, cap, "%s-%u", g.tag, ++g.seq);
-
-	assert_true(n > 0 && (size_t)n < cap);
+	testdb_name(&g.t, buf, cap, "", "");
 }
 
 static uint64_t
 new_worker(void)
 {
-	return g.worker_base + ++g.seq;
+	return testdb_id(&g.t);
 }
 
 static struct aif_job_new
@@ -69,13 +67,31 @@ job_for(const char *model)
 	return j;
 }
 
+/* A test's job: a fresh model, the job to enqueue for it (job_for; the test may change
+ * it before enqueueing) and a fresh worker to claim it. */
+struct tjob {
+	char			 model[64];
+	struct aif_job_new	 job;
+	uint64_t		 worker;
+};
+
+/* A fresh tjob; skips the test when there is no database. */
+static void
+tjob_init(struct tjob *t)
+{
+	TESTDB_NEED(&g.t);
+	new_model(t->model, sizeof(t->model));
+	t->job = job_for(t->model);
+	t->worker = new_worker();
+}
+
 static uint64_t
 enqueue(const struct aif_job_new *j)
 {
 	char pid[AIF_JOB_ID_LEN + 1];
 	uint64_t id = 0;
 
-	assert_int_equal(aif_queue_enqueue(g.db, j, &id, pid), AIF_OK);
+	assert_int_equal(aif_queue_enqueue(g.t.db, j, &id, pid), AIF_OK);
 	assert_true(id > 0);
 	return id;
 }
@@ -97,12 +113,15 @@ claim(const char *model, uint64_t worker, int free_slots, int limit, size_t *n)
 	int room[] = { free_slots };
 	struct aif_claimed *jobs = NULL;
 
-	assert_int_equal(aif_queue_claim(g.db, worker, models, room, 1, limit, 30, &jobs, n),
-	    AIF_OK);
+	assert_int_equal(aif_queue_claim(g.t.db, worker, models, room, 1, limit, 30, &jobs,
+	    n), AIF_OK);
+	assert_true(g.nclaims < sizeof(g.claims) / sizeof(g.claims[0]));
+	g.claims[g.nclaims].c = jobs;
+	g.claims[g.nclaims++].n = *n;
 	return jobs;
 }
 
-/* Enqueues one job and claims it; returns the claim (free with claimed_free). */
+/* Enqueues one job and claims it; returns the claim. */
 static struct aif_claimed *
 enqueue_and_claim(const struct aif_job_new *j, uint64_t worker)
 {
@@ -116,6 +135,29 @@ enqueue_and_claim(const struct aif_job_new *j, uint64_t worker)
 	return c;
 }
 
+/* tjob_init, then the job enqueued and claimed by the worker: it runs. */
+static struct aif_claimed *
+tjob_start(struct tjob *t)
+{
+	tjob_init(t);
+	return enqueue_and_claim(&t->job, t->worker);
+}
+
+/* tjob_init, then two jobs of the model enqueued and claimed together by the worker. */
+static struct aif_claimed *
+tjob_start_two(struct tjob *t)
+{
+	struct aif_claimed *c;
+	size_t n = 0;
+
+	tjob_init(t);
+	enqueue_simple(t->model, 4);
+	enqueue_simple(t->model, 4);
+	c = claim(t->model, t->worker, 2, 2, &n);
+	assert_int_equal(n, 2);
+	return c;
+}
+
 /* Runs "SELECT <expr> FROM jobs WHERE id = ?" and copies the cell ("<NULL>" for NULL). */
 static void
 job_str(uint64_t id, const char *expr, char *out, size_t cap)
@@ -125,7 +167,7 @@ job_str(uint64_t id, const char *expr, char *out, size_t cap)
 	struct aif_dbrows *rows = NULL;
 
 	snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE id = ?", expr);
-	assert_int_equal(aif_db_query(g.db, sql, p, 1, &rows), AIF_OK);
+	assert_int_equal(aif_db_query(g.t.db, sql, p, 1, &rows), AIF_OK);
 	assert_int_equal(rows->nrows, 1);
 	aif_strlcpy(out, aif_dbrows_get(rows, 0, 0) != NULL ?
 	    aif_dbrows_get(rows, 0, 0) : "<NULL>", cap);
@@ -154,6 +196,14 @@ assert_job_str(uint64_t id, const char *expr, const char *want)
 		fail_msg("%s of job %" PRIu64 ": \"%s\", want \"%s\"", expr, id, buf, want);
 }
 
+/* No worker holds job id: no worker_id, no lease. */
+static void
+assert_no_lease(uint64_t id)
+{
+	assert_job_str(id, "worker_id", "<NULL>");
+	assert_job_str(id, "lease_until", "<NULL>");
+}
+
 /* Runs a one-integer query with one id parameter. */
 static int64_t
 query_i64(const char *sql, uint64_t id, const char *s)
@@ -162,7 +212,7 @@ query_i64(const char *sql, uint64_t id, const char *s)
 	struct aif_dbrows *rows = NULL;
 	int64_t v = -1;
 
-	assert_int_equal(aif_db_query(g.db, sql, p, s != NULL ? 2 : 1, &rows), AIF_OK);
+	assert_int_equal(aif_db_query(g.t.db, sql, p, s != NULL ? 2 : 1, &rows), AIF_OK);
 	assert_int_equal(rows->nrows, 1);
 	if (aif_dbrows_get(rows, 0, 0) != NULL)
 		assert_int_equal(aif_parse_i64(aif_dbrows_get(rows, 0, 0), INT64_MIN,
@@ -178,10 +228,38 @@ count_events(uint64_t id, const char *event)
 	    id, event);
 }
 
+/* Events of job id with this name and detail. */
+static int64_t
+count_events_detail(uint64_t id, const char *event, const char *detail)
+{
+	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_STR(event), AIF_P_STR(detail) };
+
+	return testdb_i64(&g.t, "SELECT COUNT(*) FROM job_events WHERE job_id = ?"
+	    " AND event = ? AND detail = ?", p, 3);
+}
+
+/* The attempt the (one) event of this name of job id was written with. */
+static int64_t
+event_attempt(uint64_t id, const char *event)
+{
+	return query_i64("SELECT attempt FROM job_events WHERE job_id = ? AND event = ?",
+	    id, event);
+}
+
 static int64_t
 count_usage(uint64_t id)
 {
 	return query_i64("SELECT COUNT(*) FROM `usage` WHERE job_id = ?", id, NULL);
+}
+
+/* A column of the usage row of job id. */
+static int64_t
+usage_i64(uint64_t id, const char *col)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM `usage` WHERE job_id = ?", col);
+	return query_i64(sql, id, NULL);
 }
 
 static void
@@ -190,7 +268,7 @@ exec1(const char *sql, uint64_t id)
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	uint64_t affected = 0;
 
-	assert_int_equal(aif_db_exec(g.db, sql, p, 1, &affected, NULL), AIF_OK);
+	assert_int_equal(aif_db_exec(g.t.db, sql, p, 1, &affected, NULL), AIF_OK);
 	assert_int_equal(affected, 1);
 }
 
@@ -213,6 +291,16 @@ success_for(const struct aif_claimed *c, uint64_t worker)
 	return s;
 }
 
+/* Worker reports job c a success (success_for); what it reported, `committed` set. */
+static struct aif_job_success
+succeed(const struct aif_claimed *c, uint64_t worker)
+{
+	struct aif_job_success s = success_for(c, worker);
+
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
+	return s;
+}
+
 static struct aif_job_failure
 failure_for(const struct aif_claimed *c, uint64_t worker, int retry, int64_t delay_ms)
 {
@@ -227,51 +315,54 @@ failure_for(const struct aif_claimed *c, uint64_t worker, int retry, int64_t del
 	return f;
 }
 
+/* Worker reports job c a failure (failure_for). */
+static void
+fail_job(const struct aif_claimed *c, uint64_t worker, int retry, int64_t delay_ms)
+{
+	struct aif_job_failure f = failure_for(c, worker, retry, delay_ms);
+
+	assert_int_equal(aif_queue_fail(g.t.db, &f), AIF_OK);
+}
+
+/* The stored answer of job id, read back in pieces, is `want`. */
+static void
+assert_response(uint64_t id, const char *want)
+{
+	char *body = NULL;
+	size_t len = 0;
+
+	assert_int_equal(aif_jobs_response_read(g.t.db, id, 1u << 20, &body, &len), AIF_OK);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(body, want);
+	free(body);
+}
+
 /* ------------------------------------------------------------------ setup */
 
 static int
 group_setup(void **state)
 {
-	unsigned char rnd[4];
-
 	(void)state;
-	if (g.t.skip_reason != NULL)
-		return 0;
-	if (testdb_open(&g.t, "test_queue", "") != 0 ||
-	    aif_random_bytes(rnd, sizeof(rnd)) != AIF_OK) {
-		testdb_close(&g.t);
-		return -1;
-	}
-	g.cfg = g.t.cfg;
-	g.db = g.t.db;
-	g.tag = g.t.tag;
-	/* worker ids far above AUTO_INCREMENT ones, distinct per run */
-	g.worker_base = ((uint64_t)1 << 40) +
-	    ((uint64_t)rnd[0] << 32 | (uint64_t)rnd[1] << 24 | (uint64_t)rnd[2] << 16) +
-	    ((uint64_t)getpid() & 0xffff) * 1000;
-	return 0;
+	return testdb_open(&g.t, "test_queue", "");
 }
 
+/* Frees the claims and deletes the rows of this run's models and budgets. */
 static int
 group_teardown(void **state)
 {
-	char like[64];
-	struct aif_dbp p[1];
-
 	(void)state;
-	if (g.db != NULL) {
-		snprintf(like, sizeof(like), "%s-%%", g.tag);
-		p[0] = AIF_P_STR(like);
-		(void)aif_db_exec(g.db, "DELETE e FROM job_events e JOIN jobs j"
-		    " ON j.id = e.job_id WHERE j.model LIKE ?", p, 1, NULL, NULL);
-		(void)aif_db_exec(g.db, "DELETE FROM `usage` WHERE model LIKE ?", p, 1,
-		    NULL, NULL);
-		(void)aif_db_exec(g.db, "DELETE FROM jobs WHERE model LIKE ?", p, 1, NULL,
-		    NULL);
+	while (g.nclaims > 0) {
+		g.nclaims--;
+		aif_queue_claimed_free(g.claims[g.nclaims].c, g.claims[g.nclaims].n);
 	}
+	testdb_purge(&g.t, "DELETE e FROM job_events e JOIN jobs j ON j.id = e.job_id"
+	    " WHERE j.model LIKE ?", "");
+	testdb_purge(&g.t, "DELETE FROM `usage` WHERE model LIKE ?", "");
+	testdb_purge(&g.t, "DELETE FROM jobs WHERE model LIKE ?", "");
+	/* the budget of succeed_never_bills_more_than_the_hold: "key:utest-<model>" */
+	testdb_purge(&g.t, "DELETE FROM budget_ledger WHERE subject LIKE ?", "key:utest-");
+	testdb_purge(&g.t, "DELETE FROM budget_balances WHERE subject LIKE ?", "key:utest-");
 	testdb_close(&g.t);
-	g.db = NULL;
-	g.cfg = NULL;
 	return 0;
 }
 
@@ -280,20 +371,18 @@ group_teardown(void **state)
 static void
 enqueue_stores_queued_job(void **state)
 {
-	char model[64], pid[AIF_JOB_ID_LEN + 1];
-	struct aif_job_new j;
+	struct tjob t;
+	char pid[AIF_JOB_ID_LEN + 1];
 	uint64_t id = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
+	tjob_init(&t);
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &id, pid), AIF_OK);
 	assert_int_equal(strlen(pid), AIF_JOB_ID_LEN);
 	assert_memory_equal(pid, "job_", 4);
 	assert_job_str(id, "public_id", pid);
 	assert_job_str(id, "state", "queued");
-	assert_job_str(id, "model", model);
+	assert_job_str(id, "model", t.model);
 	assert_job_str(id, "tenant", "t-utest");
 	assert_job_str(id, "kind", "chat");
 	assert_job_str(id, "reply_to", "/run/aif/api-1.sock");
@@ -311,17 +400,14 @@ enqueue_stores_queued_job(void **state)
 static void
 enqueue_without_max_tokens_stores_null(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	uint64_t id;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.max_tokens = -1;
-	j.reply_to = NULL;
-	id = enqueue(&j);
+	tjob_init(&t);
+	t.job.max_tokens = -1;
+	t.job.reply_to = NULL;
+	id = enqueue(&t.job);
 	assert_job_str(id, "max_tokens", "<NULL>");
 	assert_job_str(id, "reply_to", "<NULL>");
 }
@@ -329,16 +415,14 @@ enqueue_without_max_tokens_stores_null(void **state)
 static void
 enqueue_gives_distinct_ids(void **state)
 {
-	char model[64], p1[AIF_JOB_ID_LEN + 1], p2[AIF_JOB_ID_LEN + 1];
-	struct aif_job_new j;
+	struct tjob t;
+	char p1[AIF_JOB_ID_LEN + 1], p2[AIF_JOB_ID_LEN + 1];
 	uint64_t a, b;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &a, p1), AIF_OK);
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &b, p2), AIF_OK);
+	tjob_init(&t);
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &a, p1), AIF_OK);
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &b, p2), AIF_OK);
 	assert_true(b > a);
 	assert_string_not_equal(p1, p2);
 }
@@ -346,18 +430,16 @@ enqueue_gives_distinct_ids(void **state)
 static void
 enqueue_duplicate_idempotency_key_is_conflict(void **state)
 {
-	char model[64], pid[AIF_JOB_ID_LEN + 1], key[80];
-	struct aif_job_new j;
+	struct tjob t;
+	char pid[AIF_JOB_ID_LEN + 1], key[80];
 	uint64_t id = 99;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	snprintf(key, sizeof(key), "idem-%s", model);
-	j = job_for(model);
-	j.idempotency_key = key;
-	(void)enqueue(&j);
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_CONFLICT);
+	tjob_init(&t);
+	snprintf(key, sizeof(key), "idem-%s", t.model);
+	t.job.idempotency_key = key;
+	(void)enqueue(&t.job);
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &id, pid), AIF_CONFLICT);
 	assert_int_equal(id, 0);
 	assert_string_equal(pid, "");
 	assert_int_equal(query_i64("SELECT COUNT(*) FROM jobs WHERE api_key_id = ?"
@@ -367,18 +449,16 @@ enqueue_duplicate_idempotency_key_is_conflict(void **state)
 static void
 enqueue_same_idempotency_key_of_another_api_key_is_accepted(void **state)
 {
-	char model[64], key[80];
-	struct aif_job_new j;
+	struct tjob t;
+	char key[80];
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	snprintf(key, sizeof(key), "idem-%s", model);
-	j = job_for(model);
-	j.idempotency_key = key;
-	(void)enqueue(&j);
-	j.api_key_id = 7002;
-	(void)enqueue(&j);
+	tjob_init(&t);
+	snprintf(key, sizeof(key), "idem-%s", t.model);
+	t.job.idempotency_key = key;
+	(void)enqueue(&t.job);
+	t.job.api_key_id = 7002;
+	(void)enqueue(&t.job);
 }
 
 /* ------------------------------------------------------------------ claim */
@@ -386,24 +466,22 @@ enqueue_same_idempotency_key_of_another_api_key_is_accepted(void **state)
 static void
 claim_returns_job_with_attempt_one_and_next_lease_token(void **state)
 {
-	char model[64], pid[AIF_JOB_ID_LEN + 1];
-	struct aif_job_new j;
+	struct tjob t;
+	char pid[AIF_JOB_ID_LEN + 1];
 	struct aif_claimed *c;
-	uint64_t id, worker = new_worker();
+	uint64_t id;
 	size_t n = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.stream = 1;
-	j.max_attempts = 5;
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
-	c = claim(model, worker, 4, 4, &n);
+	tjob_init(&t);
+	t.job.stream = 1;
+	t.job.max_attempts = 5;
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &id, pid), AIF_OK);
+	c = claim(t.model, t.worker, 4, 4, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(c[0].id, id);
 	assert_string_equal(c[0].public_id, pid);
-	assert_string_equal(c[0].model, model);
+	assert_string_equal(c[0].model, t.model);
 	assert_int_equal(c[0].kind, AIF_KIND_CHAT);
 	assert_string_equal(c[0].tenant, "t-utest");
 	assert_string_equal(c[0].reply_to, "/run/aif/api-1.sock");
@@ -414,23 +492,18 @@ claim_returns_job_with_attempt_one_and_next_lease_token(void **state)
 	assert_int_equal(c[0].lease_token, 1);
 	assert_true(c[0].queue_ms >= 0 && c[0].queue_ms < 60000);
 	assert_string_equal(c[0].request_body, REQ_BODY);
-	aif_queue_claimed_free(c, n);
 }
 
 static void
 claim_sets_job_running_under_a_lease(void **state)
 {
-	char model[64], want_worker[32];
-	struct aif_job_new j;
+	struct tjob t;
+	char want_worker[32];
 	struct aif_claimed *c;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	snprintf(want_worker, sizeof(want_worker), "%" PRIu64, worker);
+	c = tjob_start(&t);
+	snprintf(want_worker, sizeof(want_worker), "%" PRIu64, t.worker);
 	assert_job_str(c->id, "state", "running");
 	assert_job_str(c->id, "worker_id", want_worker);
 	assert_int_equal(job_i64(c->id, "attempts"), 1);
@@ -438,28 +511,20 @@ claim_sets_job_running_under_a_lease(void **state)
 	assert_int_equal(job_i64(c->id, "lease_until > NOW(6) + INTERVAL 20 SECOND"), 1);
 	assert_int_equal(job_i64(c->id, "lease_until < NOW(6) + INTERVAL 40 SECOND"), 1);
 	assert_int_equal(job_i64(c->id, "started_at IS NOT NULL"), 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 claim_writes_claimed_event(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
+	c = tjob_start(&t);
 	assert_int_equal(count_events(c->id, "claimed"), 1);
-	assert_int_equal(query_i64("SELECT attempt FROM job_events WHERE job_id = ?"
-	    " AND event = 'claimed'", c->id, NULL), 1);
+	assert_int_equal(event_attempt(c->id, "claimed"), 1);
 	assert_int_equal(query_i64("SELECT worker_id FROM job_events WHERE job_id = ?"
-	    " AND event = 'claimed'", c->id, NULL), (int64_t)worker);
-	aif_queue_claimed_free(c, 1);
+	    " AND event = 'claimed'", c->id, NULL), (int64_t)t.worker);
 }
 
 static void
@@ -480,20 +545,15 @@ claim_on_empty_queue_returns_nothing(void **state)
 static void
 claimed_job_is_not_claimed_again(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
-	struct aif_claimed *c, *again;
+	struct tjob t;
+	struct aif_claimed *again;
 	size_t n = 99;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
-	again = claim(model, new_worker(), 8, 8, &n);
+	(void)tjob_start(&t);
+	again = claim(t.model, new_worker(), 8, 8, &n);
 	assert_null(again);
 	assert_int_equal(n, 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
@@ -518,7 +578,6 @@ claim_order_is_priority_desc_then_id(void **state)
 		if (c[0].id != ids[order[k]])
 			fail_msg("claim %zu took job %" PRIu64 ", want %" PRIu64
 			    " (priority %d)", k, c[0].id, ids[order[k]], prio[order[k]]);
-		aif_queue_claimed_free(c, n);
 	}
 }
 
@@ -543,7 +602,6 @@ claim_limit_takes_the_best_jobs(void **state)
 	    (c[0].id == high2 && c[1].id == high1));
 	assert_job_str(low, "state", "queued");
 	assert_job_str(mid, "state", "queued");
-	aif_queue_claimed_free(c, n);
 }
 
 static void
@@ -568,7 +626,7 @@ claim_honours_per_model_free(void **state)
 		enqueue_simple(m2, 4);
 		enqueue_simple(m3, 4);
 	}
-	assert_int_equal(aif_queue_claim(g.db, new_worker(), models, room, 3, 16, 30, &c,
+	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 3, 16, 30, &c,
 	    &n), AIF_OK);
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < 3; k++)
@@ -622,7 +680,7 @@ claim_fills_other_models_room_when_one_model_is_capped(void **state)
 		enqueue_simple(m1, 4);
 	for (int i = 0; i < 3; i++)
 		enqueue_simple(m2, 4);
-	assert_int_equal(aif_queue_claim(g.db, new_worker(), models, room, 2, 16, 30, &c,
+	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 2, 16, 30, &c,
 	    &n), AIF_OK);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(c[i].model, m2) == 0)
@@ -638,75 +696,50 @@ claim_fills_other_models_room_when_one_model_is_capped(void **state)
 static void
 retry_with_delay_is_not_claimed_before_run_after(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c, *again;
-	struct aif_job_failure f;
-	uint64_t worker = new_worker();
 	size_t n = 99;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	f = failure_for(c, worker, 1, 60000);
-	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	c = tjob_start(&t);
+	fail_job(c, t.worker, 1, 60000);
 	assert_job_str(c->id, "state", "queued");
 	assert_int_equal(job_i64(c->id, "run_after > NOW(6) + INTERVAL 50 SECOND"), 1);
-	assert_job_str(c->id, "worker_id", "<NULL>");
-	assert_job_str(c->id, "lease_until", "<NULL>");
-	again = claim(model, worker, 8, 8, &n);
+	assert_no_lease(c->id);
+	again = claim(t.model, t.worker, 8, 8, &n);
 	assert_null(again);
 	assert_int_equal(n, 0);
 	assert_int_equal(count_events(c->id, "attempt_failed"), 1);
 	assert_int_equal(count_events(c->id, "retry_scheduled"), 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 retry_without_delay_is_claimed_as_attempt_two(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c, *again;
-	struct aif_job_failure f;
-	uint64_t worker = new_worker();
 	size_t n = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	f = failure_for(c, worker, 1, 0);
-	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
-	again = claim(model, worker, 1, 1, &n);
+	c = tjob_start(&t);
+	fail_job(c, t.worker, 1, 0);
+	again = claim(t.model, t.worker, 1, 1, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(again[0].id, c->id);
 	assert_int_equal(again[0].attempt, 2);
 	assert_int_equal(again[0].lease_token, 2);
 	assert_int_equal(count_events(c->id, "claimed"), 2);
-	aif_queue_claimed_free(again, n);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 final_failure_sets_failed_with_status_and_error(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	struct aif_job_failure f;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	f = failure_for(c, worker, 0, 0);
-	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	c = tjob_start(&t);
+	fail_job(c, t.worker, 0, 0);
 	assert_job_str(c->id, "state", "failed");
 	assert_int_equal(job_i64(c->id, "http_status"), 400);
 	assert_job_str(c->id, "error_type", "invalid_request_error");
@@ -714,58 +747,44 @@ final_failure_sets_failed_with_status_and_error(void **state)
 	assert_job_str(c->id, "error_message", "The engine rejected the request: too long");
 	assert_job_str(c->id, "replica", "http://127.0.0.1:9101");
 	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
-	assert_job_str(c->id, "lease_until", "<NULL>");
-	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_no_lease(c->id);
 	assert_int_equal(count_events(c->id, "attempt_failed"), 1);
 	assert_int_equal(count_events(c->id, "failed"), 1);
 	assert_int_equal(count_usage(c->id), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 final_failure_without_code_stores_null(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_failure f;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	f = failure_for(c, worker, 0, 0);
+	c = tjob_start(&t);
+	f = failure_for(c, t.worker, 0, 0);
 	f.error_code = NULL;
 	f.http_status = 502;
-	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	assert_int_equal(aif_queue_fail(g.t.db, &f), AIF_OK);
 	assert_job_str(c->id, "error_code", "<NULL>");
 	assert_int_equal(job_i64(c->id, "http_status"), 502);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 fail_with_stale_lease_token_is_notfound_and_changes_nothing(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_failure f;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	f = failure_for(c, worker, 0, 0);
+	c = tjob_start(&t);
+	f = failure_for(c, t.worker, 0, 0);
 	f.lease_token = c->lease_token - 1;
-	assert_int_equal(aif_queue_fail(g.db, &f), AIF_NOTFOUND);
+	assert_int_equal(aif_queue_fail(g.t.db, &f), AIF_NOTFOUND);
 	assert_job_str(c->id, "state", "running");
 	assert_job_str(c->id, "http_status", "<NULL>");
 	assert_int_equal(count_events(c->id, "attempt_failed"), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 /* ------------------------------------------------------------------ succeed */
@@ -773,126 +792,90 @@ fail_with_stale_lease_token_is_notfound_and_changes_nothing(void **state)
 static void
 succeed_commits_response_usage_and_event_together(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	s = success_for(c, worker);
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	c = tjob_start(&t);
+	s = succeed(c, t.worker);
 	assert_int_equal(s.committed, 1);
 	assert_job_str(c->id, "state", "succeeded");
 	assert_int_equal(job_i64(c->id, "http_status"), 200);
 	assert_job_str(c->id, "response_body", RESP_BODY);
 	assert_job_str(c->id, "replica", "http://127.0.0.1:9101");
 	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
-	assert_job_str(c->id, "lease_until", "<NULL>");
-	assert_job_str(c->id, "worker_id", "<NULL>");
+	assert_no_lease(c->id);
 	assert_int_equal(count_events(c->id, "succeeded"), 1);
-	assert_int_equal(query_i64("SELECT attempt FROM job_events WHERE job_id = ?"
-	    " AND event = 'succeeded'", c->id, NULL), 1);
+	assert_int_equal(event_attempt(c->id, "succeeded"), 1);
 	assert_int_equal(count_usage(c->id), 1);
-	assert_int_equal(query_i64("SELECT prompt_tokens FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 6);
-	assert_int_equal(query_i64("SELECT completion_tokens FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 16);
-	assert_int_equal(query_i64("SELECT total_tokens FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 22);
-	assert_int_equal(query_i64("SELECT cost_micros FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 11);
-	assert_int_equal(query_i64("SELECT api_key_id FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 7001);
-	assert_int_equal(query_i64("SELECT engine_ms FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 140);
+	assert_int_equal(usage_i64(c->id, "prompt_tokens"), 6);
+	assert_int_equal(usage_i64(c->id, "completion_tokens"), 16);
+	assert_int_equal(usage_i64(c->id, "total_tokens"), 22);
+	assert_int_equal(usage_i64(c->id, "cost_micros"), 11);
+	assert_int_equal(usage_i64(c->id, "api_key_id"), 7001);
+	assert_int_equal(usage_i64(c->id, "engine_ms"), 140);
 	assert_int_equal(query_i64("SELECT COUNT(*) FROM `usage` WHERE job_id = ?"
 	    " AND engine = ?", c->id, "vllm"), 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 succeed_with_stale_lease_token_commits_nothing(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	s = success_for(c, worker);
+	c = tjob_start(&t);
+	s = success_for(c, t.worker);
 	s.lease_token = c->lease_token + 1;
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
 	assert_int_equal(s.committed, 0);
 	assert_job_str(c->id, "state", "running");
 	assert_job_str(c->id, "response_body", "<NULL>");
 	assert_int_equal(count_usage(c->id), 0);
 	assert_int_equal(count_events(c->id, "succeeded"), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 second_succeed_of_a_job_is_a_noop(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	s = success_for(c, worker);
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	c = tjob_start(&t);
+	s = succeed(c, t.worker);
 	assert_int_equal(s.committed, 1);
 	s.response_body = "{\"second\":true}";
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
 	assert_int_equal(s.committed, 0);
 	assert_job_str(c->id, "response_body", RESP_BODY);
 	assert_int_equal(count_usage(c->id), 1);
 	assert_int_equal(count_events(c->id, "succeeded"), 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 succeed_batch_skips_only_the_lost_lease(void **state)
 {
-	char model[64];
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s[2];
-	uint64_t worker = new_worker();
-	size_t n = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	enqueue_simple(model, 4);
-	enqueue_simple(model, 4);
-	c = claim(model, worker, 2, 2, &n);
-	assert_int_equal(n, 2);
-	s[0] = success_for(&c[0], worker);
-	s[1] = success_for(&c[1], worker);
+	c = tjob_start_two(&t);
+	s[0] = success_for(&c[0], t.worker);
+	s[1] = success_for(&c[1], t.worker);
 	s[1].lease_token = 0;
-	assert_int_equal(aif_queue_succeed(g.db, s, 2), AIF_OK);
+	assert_int_equal(aif_queue_succeed(g.t.db, s, 2), AIF_OK);
 	assert_int_equal(s[0].committed, 1);
 	assert_int_equal(s[1].committed, 0);
 	assert_job_str(c[0].id, "state", "succeeded");
 	assert_job_str(c[1].id, "state", "running");
 	assert_int_equal(count_usage(c[0].id), 1);
 	assert_int_equal(count_usage(c[1].id), 0);
-	aif_queue_claimed_free(c, n);
 }
 
 /* One engine reporting an absurd token count (beyond the INT UNSIGNED usage columns)
@@ -901,25 +884,17 @@ succeed_batch_skips_only_the_lost_lease(void **state)
 static void
 succeed_batch_survives_usage_beyond_column_range(void **state)
 {
-	char model[64];
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s[2];
-	uint64_t worker = new_worker();
-	size_t n = 0;
 	enum aif_err err;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	enqueue_simple(model, 4);
-	enqueue_simple(model, 4);
-	c = claim(model, worker, 2, 2, &n);
-	assert_int_equal(n, 2);
-	s[0] = success_for(&c[0], worker);
-	s[1] = success_for(&c[1], worker);
+	c = tjob_start_two(&t);
+	s[0] = success_for(&c[0], t.worker);
+	s[1] = success_for(&c[1], t.worker);
 	s[1].completion_tokens = INT64_C(5000000000);
-	err = aif_queue_succeed(g.db, s, 2);
-	aif_queue_claimed_free(c, n);
+	err = aif_queue_succeed(g.t.db, s, 2);
 	if (err != AIF_OK || s[0].committed != 1)
 		fail_msg("succeed returned \"%s\", job with sane usage committed=%d",
 		    aif_strerror(err), s[0].committed);
@@ -931,33 +906,25 @@ succeed_batch_survives_usage_beyond_column_range(void **state)
 static void
 late_success_after_reclaim_is_fenced_off(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *first, *second;
 	struct aif_job_success s_old, s_new;
-	uint64_t w1 = new_worker(), w2 = new_worker();
+	uint64_t w2 = new_worker();
 	size_t n = 0, reaped = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	first = enqueue_and_claim(&j, w1);
+	first = tjob_start(&t);
 	expire_lease(first->id);
-	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
-	second = claim(model, w2, 1, 1, &n);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
+	second = claim(t.model, w2, 1, 1, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(second[0].lease_token, first->lease_token + 1);
-	s_old = success_for(first, w1);
-	assert_int_equal(aif_queue_succeed(g.db, &s_old, 1), AIF_OK);
+	s_old = succeed(first, t.worker);
 	assert_int_equal(s_old.committed, 0);
 	assert_int_equal(count_usage(first->id), 0);
-	s_new = success_for(&second[0], w2);
-	assert_int_equal(aif_queue_succeed(g.db, &s_new, 1), AIF_OK);
+	s_new = succeed(&second[0], w2);
 	assert_int_equal(s_new.committed, 1);
 	assert_int_equal(count_usage(first->id), 1);
-	aif_queue_claimed_free(second, n);
-	aif_queue_claimed_free(first, 1);
 }
 
 /* ------------------------------------------------------------------ cancel */
@@ -972,13 +939,12 @@ cancel_queued_job_makes_it_final_409_with_event(void **state)
 	NEED_DB();
 	new_model(model, sizeof(model));
 	id = enqueue_simple(model, 4);
-	assert_int_equal(aif_queue_cancel(g.db, id, 0, "client cancelled"), AIF_OK);
+	assert_int_equal(aif_queue_cancel(g.t.db, id, 0, "client cancelled"), AIF_OK);
 	assert_job_str(id, "state", "cancelled");
 	assert_int_equal(job_i64(id, "http_status"), 409);
 	assert_int_equal(job_i64(id, "finished_at IS NOT NULL"), 1);
 	assert_int_equal(job_i64(id, "error_type IS NOT NULL"), 1);
-	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
-	    " AND event = 'cancelled' AND detail = ?", id, "client cancelled"), 1);
+	assert_int_equal(count_events_detail(id, "cancelled", "client cancelled"), 1);
 }
 
 static void
@@ -993,7 +959,7 @@ cancelled_job_is_not_claimed(void **state)
 	NEED_DB();
 	new_model(model, sizeof(model));
 	id = enqueue_simple(model, 4);
-	assert_int_equal(aif_queue_cancel(g.db, id, 0, "client cancelled"), AIF_OK);
+	assert_int_equal(aif_queue_cancel(g.t.db, id, 0, "client cancelled"), AIF_OK);
 	c = claim(model, new_worker(), 4, 4, &n);
 	assert_null(c);
 	assert_int_equal(n, 0);
@@ -1002,139 +968,88 @@ cancelled_job_is_not_claimed(void **state)
 static void
 cancel_running_job_under_its_lease_token(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
-	assert_int_equal(aif_queue_cancel(g.db, c->id, c->lease_token, "stream closed"),
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_cancel(g.t.db, c->id, c->lease_token, "stream closed"),
 	    AIF_OK);
 	assert_job_str(c->id, "state", "cancelled");
-	assert_job_str(c->id, "worker_id", "<NULL>");
-	assert_job_str(c->id, "lease_until", "<NULL>");
-	aif_queue_claimed_free(c, 1);
+	assert_no_lease(c->id);
 }
 
 static void
 cancel_running_job_with_token_zero_takes_any_lease(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
-	assert_int_equal(aif_queue_cancel(g.db, c->id, 0, "admin"), AIF_OK);
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_cancel(g.t.db, c->id, 0, "admin"), AIF_OK);
 	assert_job_str(c->id, "state", "cancelled");
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 cancel_running_job_with_stale_token_is_notfound(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
-	assert_int_equal(aif_queue_cancel(g.db, c->id, c->lease_token + 1, "late"),
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_cancel(g.t.db, c->id, c->lease_token + 1, "late"),
 	    AIF_NOTFOUND);
 	assert_job_str(c->id, "state", "running");
 	assert_int_equal(count_events(c->id, "cancelled"), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 cancel_final_job_is_notfound(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	s = success_for(c, worker);
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
-	assert_int_equal(aif_queue_cancel(g.db, c->id, 0, "too late"), AIF_NOTFOUND);
+	c = tjob_start(&t);
+	(void)succeed(c, t.worker);
+	assert_int_equal(aif_queue_cancel(g.t.db, c->id, 0, "too late"), AIF_NOTFOUND);
 	assert_job_str(c->id, "state", "succeeded");
 	assert_int_equal(job_i64(c->id, "http_status"), 200);
 	assert_int_equal(count_events(c->id, "cancelled"), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 success_after_cancel_commits_nothing(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, worker);
-	assert_int_equal(aif_queue_cancel(g.db, c->id, c->lease_token, "stream closed"),
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_cancel(g.t.db, c->id, c->lease_token, "stream closed"),
 	    AIF_OK);
-	s = success_for(c, worker);
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	s = succeed(c, t.worker);
 	assert_int_equal(s.committed, 0);
 	assert_job_str(c->id, "state", "cancelled");
 	assert_int_equal(count_usage(c->id), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 event_writes_one_row_with_current_attempt(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
-	assert_int_equal(aif_queue_event(g.db, c->id, "client_disconnected", "sync wait"),
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_event(g.t.db, c->id, "client_disconnected", "sync wait"),
 	    AIF_OK);
-	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
-	    " AND event = 'client_disconnected' AND detail = ?", c->id, "sync wait"), 1);
-	assert_int_equal(query_i64("SELECT attempt FROM job_events WHERE job_id = ?"
-	    " AND event = 'client_disconnected'", c->id, NULL), 1);
+	assert_int_equal(count_events_detail(c->id, "client_disconnected", "sync wait"), 1);
+	assert_int_equal(event_attempt(c->id, "client_disconnected"), 1);
 	assert_job_str(c->id, "state", "running");
-	aif_queue_claimed_free(c, 1);
-}
-
-/* The stored answer of job id, read back in pieces, is `want`. */
-static void
-assert_response(uint64_t id, const char *want)
-{
-	char *body = NULL;
-	size_t len = 0;
-
-	assert_int_equal(aif_jobs_response_read(g.db, id, 1u << 20, &body, &len), AIF_OK);
-	assert_int_equal(len, strlen(want));
-	assert_string_equal(body, want);
-	free(body);
 }
 
 /* ------------------------------------------------------------------ leases */
@@ -1142,25 +1057,18 @@ assert_response(uint64_t id, const char *want)
 static void
 extend_leases_pushes_lease_of_own_running_jobs(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *mine, *theirs;
-	uint64_t w1 = new_worker(), w2 = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	mine = enqueue_and_claim(&j, w1);
-	theirs = enqueue_and_claim(&j, w2);
-	/* the other worker's job named by mistake: still not extended (not held by w1) */
+	mine = tjob_start(&t);
+	theirs = enqueue_and_claim(&t.job, new_worker());
+	/* the other worker's job named by mistake: still not extended (not t.worker's) */
 	uint64_t ids[] = { mine->id, theirs->id };
-	assert_int_equal(aif_queue_extend_leases(g.db, w1, ids, 2, 600), AIF_OK);
+	assert_int_equal(aif_queue_extend_leases(g.t.db, t.worker, ids, 2, 600), AIF_OK);
 	assert_int_equal(job_i64(mine->id, "lease_until > NOW(6) + INTERVAL 500 SECOND"), 1);
 	assert_int_equal(job_i64(theirs->id, "lease_until < NOW(6) + INTERVAL 60 SECOND"),
 	    1);
-	aif_queue_claimed_free(mine, 1);
-	aif_queue_claimed_free(theirs, 1);
 }
 
 /* A job the worker still has running in the database but whose call it no longer
@@ -1168,149 +1076,112 @@ extend_leases_pushes_lease_of_own_running_jobs(void **state)
 static void
 extend_leases_renews_only_the_jobs_named(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *held, *dropped;
-	uint64_t w1 = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	held = enqueue_and_claim(&j, w1);
-	dropped = enqueue_and_claim(&j, w1);
-	assert_int_equal(aif_queue_extend_leases(g.db, w1, &held->id, 1, 600), AIF_OK);
+	held = tjob_start(&t);
+	dropped = enqueue_and_claim(&t.job, t.worker);
+	assert_int_equal(aif_queue_extend_leases(g.t.db, t.worker, &held->id, 1, 600),
+	    AIF_OK);
 	assert_int_equal(job_i64(held->id, "lease_until > NOW(6) + INTERVAL 500 SECOND"), 1);
 	assert_int_equal(job_i64(dropped->id, "lease_until < NOW(6) + INTERVAL 60 SECOND"),
 	    1);
-	aif_queue_claimed_free(held, 1);
-	aif_queue_claimed_free(dropped, 1);
 }
 
 static void
 release_requeues_running_jobs_without_counting_the_attempt(void **state)
 {
-	char model[64];
+	struct tjob t;
 	struct aif_claimed *c, *again;
-	uint64_t worker = new_worker();
-	size_t n = 0, released = 0;
+	size_t released = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	enqueue_simple(model, 4);
-	enqueue_simple(model, 4);
-	c = claim(model, worker, 2, 2, &n);
-	assert_int_equal(n, 2);
-	assert_int_equal(aif_queue_release(g.db, worker, &released), AIF_OK);
+	c = tjob_start_two(&t);
+	assert_int_equal(aif_queue_release(g.t.db, t.worker, &released), AIF_OK);
 	assert_int_equal(released, 2);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < 2; i++) {
 		assert_job_str(c[i].id, "state", "queued");
 		assert_int_equal(job_i64(c[i].id, "attempts"), 0);
-		assert_job_str(c[i].id, "worker_id", "<NULL>");
-		assert_job_str(c[i].id, "lease_until", "<NULL>");
+		assert_no_lease(c[i].id);
 		assert_int_equal(count_events(c[i].id, "released"), 1);
 	}
 	/* claimed again: attempt 1 again, but a new fencing token */
-	again = claim(model, worker, 1, 1, &released);
+	again = claim(t.model, t.worker, 1, 1, &released);
 	assert_int_equal(released, 1);
 	assert_int_equal(again[0].attempt, 1);
 	assert_int_equal(again[0].lease_token, 2);
-	aif_queue_claimed_free(again, 1);
-	aif_queue_claimed_free(c, n);
 }
 
 static void
 release_leaves_other_workers_jobs(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	uint64_t owner = new_worker(), other = new_worker();
+	uint64_t other = new_worker();
 	size_t released = 99;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, owner);
-	assert_int_equal(aif_queue_release(g.db, other, &released), AIF_OK);
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_release(g.t.db, other, &released), AIF_OK);
 	assert_int_equal(released, 0);
 	assert_job_str(c->id, "state", "running");
 	assert_int_equal(count_events(c->id, "released"), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 reap_requeues_expired_job_with_attempts_left(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	size_t reaped = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
+	c = tjob_start(&t);
 	expire_lease(c->id);
-	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
 	assert_job_str(c->id, "state", "queued");
 	assert_int_equal(job_i64(c->id, "attempts"), 1);
-	assert_job_str(c->id, "worker_id", "<NULL>");
-	assert_job_str(c->id, "lease_until", "<NULL>");
+	assert_no_lease(c->id);
 	assert_job_str(c->id, "finished_at", "<NULL>");
 	assert_int_equal(count_events(c->id, "lease_expired"), 1);
-	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
-	    " AND event = 'lease_expired' AND detail = ?", c->id, "requeued"), 1);
-	aif_queue_claimed_free(c, 1);
+	assert_int_equal(count_events_detail(c->id, "lease_expired", "requeued"), 1);
 }
 
 static void
 reap_fails_expired_job_out_of_attempts(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	size_t reaped = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.max_attempts = 1;
-	c = enqueue_and_claim(&j, new_worker());
+	tjob_init(&t);
+	t.job.max_attempts = 1;
+	c = enqueue_and_claim(&t.job, t.worker);
 	expire_lease(c->id);
-	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
 	assert_job_str(c->id, "state", "failed");
 	assert_int_equal(job_i64(c->id, "http_status"), 503);
 	assert_job_str(c->id, "error_type", "server_error");
 	assert_job_str(c->id, "error_code", "lease_expired");
 	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
 	assert_job_str(c->id, "worker_id", "<NULL>");
-	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
-	    " AND event = 'lease_expired' AND detail = ?", c->id, "out of attempts"), 1);
-	aif_queue_claimed_free(c, 1);
+	assert_int_equal(count_events_detail(c->id, "lease_expired", "out of attempts"), 1);
 }
 
 static void
 reap_leaves_live_leases(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	size_t reaped = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c = enqueue_and_claim(&j, new_worker());
-	assert_int_equal(aif_queue_reap(g.db, NULL, 256, &reaped), AIF_OK);
+	c = tjob_start(&t);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
 	assert_job_str(c->id, "state", "running");
 	assert_int_equal(count_events(c->id, "lease_expired"), 0);
-	aif_queue_claimed_free(c, 1);
 }
 
 /* ------------------------------------------------------------------ views */
@@ -1318,32 +1189,25 @@ reap_leaves_live_leases(void **state)
 static void
 final_views_return_only_final_jobs(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c_ok, *c_fail, *c_run;
-	struct aif_job_success s;
-	struct aif_job_failure f;
 	struct aif_job_view *v = NULL;
-	uint64_t ids[4], worker = new_worker();
+	uint64_t ids[4];
 	size_t nv = 99;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	c_ok = enqueue_and_claim(&j, worker);
-	c_fail = enqueue_and_claim(&j, worker);
-	c_run = enqueue_and_claim(&j, worker);
+	tjob_init(&t);
+	c_ok = enqueue_and_claim(&t.job, t.worker);
+	c_fail = enqueue_and_claim(&t.job, t.worker);
+	c_run = enqueue_and_claim(&t.job, t.worker);
 	ids[0] = c_ok->id;
 	ids[1] = c_fail->id;
 	ids[2] = c_run->id;
-	ids[3] = enqueue(&j);			/* still queued */
-	s = success_for(c_ok, worker);
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
-	f = failure_for(c_fail, worker, 0, 0);
-	assert_int_equal(aif_queue_fail(g.db, &f), AIF_OK);
+	ids[3] = enqueue(&t.job);			/* still queued */
+	(void)succeed(c_ok, t.worker);
+	fail_job(c_fail, t.worker, 0, 0);
 
-	assert_int_equal(aif_jobs_final_views(g.db, ids, 4, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.t.db, ids, 4, &v, &nv), AIF_OK);
 	assert_int_equal(nv, 2);
 	for (size_t i = 0; i < nv; i++) {
 		if (v[i].id == c_ok->id) {
@@ -1366,9 +1230,6 @@ final_views_return_only_final_jobs(void **state)
 		assert_true(v[i].finished_at > 0);
 	}
 	aif_jobs_views_free(v, nv);
-	aif_queue_claimed_free(c_ok, 1);
-	aif_queue_claimed_free(c_fail, 1);
-	aif_queue_claimed_free(c_run, 1);
 }
 
 static void
@@ -1383,10 +1244,10 @@ final_views_of_no_final_job_is_empty(void **state)
 	NEED_DB();
 	new_model(model, sizeof(model));
 	id = enqueue_simple(model, 4);
-	assert_int_equal(aif_jobs_final_views(g.db, &id, 1, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.t.db, &id, 1, &v, &nv), AIF_OK);
 	assert_null(v);
 	assert_int_equal(nv, 0);
-	assert_int_equal(aif_jobs_final_views(g.db, &id, 0, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.t.db, &id, 0, &v, &nv), AIF_OK);
 	assert_null(v);
 	assert_int_equal(nv, 0);
 }
@@ -1402,37 +1263,31 @@ final_views_of_too_many_ids_is_toobig(void **state)
 	NEED_DB();
 	for (size_t i = 0; i < 257; i++)
 		ids[i] = i + 1;
-	assert_int_equal(aif_jobs_final_views(g.db, ids, 256, &v, &nv), AIF_OK);
+	assert_int_equal(aif_jobs_final_views(g.t.db, ids, 256, &v, &nv), AIF_OK);
 	aif_jobs_views_free(v, nv);
-	assert_int_equal(aif_jobs_final_views(g.db, ids, 257, &v, &nv), AIF_TOOBIG);
+	assert_int_equal(aif_jobs_final_views(g.t.db, ids, 257, &v, &nv), AIF_TOOBIG);
 	assert_null(v);
 }
 
 static void
 view_public_shows_the_owners_job(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	struct aif_job_success s;
 	struct aif_job_view *v = NULL;
-	uint64_t worker = new_worker();
 	int64_t now = (int64_t)time(NULL);
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.priority = 6;
-	c = enqueue_and_claim(&j, worker);
-	s = success_for(c, worker);
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
-	assert_int_equal(aif_jobs_view_public(g.db, c->public_id, 7001, &v), AIF_OK);
+	tjob_init(&t);
+	t.job.priority = 6;
+	c = enqueue_and_claim(&t.job, t.worker);
+	(void)succeed(c, t.worker);
+	assert_int_equal(aif_jobs_view_public(g.t.db, c->public_id, 7001, &v), AIF_OK);
 	assert_non_null(v);
 	assert_int_equal(v->id, c->id);
 	assert_string_equal(v->public_id, c->public_id);
 	assert_int_equal(v->api_key_id, 7001);
-	assert_string_equal(v->model, model);
+	assert_string_equal(v->model, t.model);
 	assert_int_equal(v->kind, AIF_KIND_CHAT);
 	assert_string_equal(v->state, "succeeded");
 	assert_int_equal(v->priority, 6);
@@ -1445,23 +1300,20 @@ view_public_shows_the_owners_job(void **state)
 	assert_true(v->started_at >= v->created_at && v->started_at < now + 60);
 	assert_true(v->finished_at >= v->started_at && v->finished_at < now + 60);
 	aif_jobs_views_free(v, 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 static void
 view_public_shows_queued_job_without_times(void **state)
 {
-	char model[64], pid[AIF_JOB_ID_LEN + 1];
-	struct aif_job_new j;
+	struct tjob t;
+	char pid[AIF_JOB_ID_LEN + 1];
 	struct aif_job_view *v = NULL;
 	uint64_t id;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
-	assert_int_equal(aif_jobs_view_public(g.db, pid, 7001, &v), AIF_OK);
+	tjob_init(&t);
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &id, pid), AIF_OK);
+	assert_int_equal(aif_jobs_view_public(g.t.db, pid, 7001, &v), AIF_OK);
 	assert_string_equal(v->state, "queued");
 	assert_int_equal(v->http_status, 0);
 	assert_int_equal(v->started_at, 0);
@@ -1473,17 +1325,15 @@ view_public_shows_queued_job_without_times(void **state)
 static void
 view_public_hides_job_of_another_api_key(void **state)
 {
-	char model[64], pid[AIF_JOB_ID_LEN + 1];
-	struct aif_job_new j;
+	struct tjob t;
+	char pid[AIF_JOB_ID_LEN + 1];
 	struct aif_job_view *v = (struct aif_job_view *)1;
 	uint64_t id;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	assert_int_equal(aif_queue_enqueue(g.db, &j, &id, pid), AIF_OK);
-	assert_int_equal(aif_jobs_view_public(g.db, pid, 7002, &v), AIF_NOTFOUND);
+	tjob_init(&t);
+	assert_int_equal(aif_queue_enqueue(g.t.db, &t.job, &id, pid), AIF_OK);
+	assert_int_equal(aif_jobs_view_public(g.t.db, pid, 7002, &v), AIF_NOTFOUND);
 	assert_null(v);
 }
 
@@ -1494,7 +1344,7 @@ view_public_of_unknown_id_is_notfound(void **state)
 
 	(void)state;
 	NEED_DB();
-	assert_int_equal(aif_jobs_view_public(g.db, "job_000000000000000000000000", 7001,
+	assert_int_equal(aif_jobs_view_public(g.t.db, "job_000000000000000000000000", 7001,
 	    &v), AIF_NOTFOUND);
 	assert_null(v);
 }
@@ -1527,28 +1377,24 @@ final_states_are_succeeded_failed_cancelled(void **state)
 static void
 succeed_isolates_the_job_the_database_refuses(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *a, *b, *c;
 	struct aif_job_success s[3];
-	uint64_t worker = new_worker();
 	char tenant[200];
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	a = enqueue_and_claim(&j, worker);
-	b = enqueue_and_claim(&j, worker);
-	c = enqueue_and_claim(&j, worker);
-	s[0] = success_for(a, worker);
-	s[1] = success_for(b, worker);
-	s[2] = success_for(c, worker);
+	tjob_init(&t);
+	a = enqueue_and_claim(&t.job, t.worker);
+	b = enqueue_and_claim(&t.job, t.worker);
+	c = enqueue_and_claim(&t.job, t.worker);
+	s[0] = success_for(a, t.worker);
+	s[1] = success_for(b, t.worker);
+	s[2] = success_for(c, t.worker);
 	/* usage.tenant is VARCHAR(128): strict mode refuses 150 characters */
 	memset(tenant, 'x', 150);
 	tenant[150] = '\0';
 	s[1].tenant = tenant;
-	assert_int_equal(aif_queue_succeed(g.db, s, 3), AIF_OK);
+	assert_int_equal(aif_queue_succeed(g.t.db, s, 3), AIF_OK);
 	assert_int_equal(s[0].committed, 1);
 	assert_int_equal(s[0].unstorable, 0);
 	assert_int_equal(s[1].committed, 0);
@@ -1560,9 +1406,6 @@ succeed_isolates_the_job_the_database_refuses(void **state)
 	assert_int_equal(count_usage(a->id), 1);
 	assert_int_equal(count_usage(b->id), 0);
 	assert_int_equal(count_usage(c->id), 1);
-	aif_queue_claimed_free(a, 1);
-	aif_queue_claimed_free(b, 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 /* A cost over the hold (a price raised since admission) captures the hold, bills the
@@ -1570,39 +1413,34 @@ succeed_isolates_the_job_the_database_refuses(void **state)
 static void
 succeed_never_bills_more_than_the_hold(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.nbudget = 1;
-	snprintf(j.budget[0].subject, sizeof(j.budget[0].subject), "key:utest-%s", model);
-	j.budget[0].limit_micros = 1000;
-	j.budget_hold_micros = 100;
-	c = enqueue_and_claim(&j, worker);
-	s = success_for(c, worker);
+	tjob_init(&t);
+	t.job.nbudget = 1;
+	snprintf(t.job.budget[0].subject, sizeof(t.job.budget[0].subject), "key:utest-%s",
+	    t.model);
+	t.job.budget[0].limit_micros = 1000;
+	t.job.budget_hold_micros = 100;
+	c = enqueue_and_claim(&t.job, t.worker);
+	s = success_for(c, t.worker);
 	s.budget_hold_micros = c->budget_hold_micros;
 	s.cost_micros = 81936;
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
 	assert_int_equal(s.committed, 1);
-	assert_int_equal(query_i64("SELECT cost_micros FROM `usage` WHERE job_id = ?", c->id,
-	    NULL), 100);
+	assert_int_equal(usage_i64(c->id, "cost_micros"), 100);
 	{
-		struct aif_dbp p[] = { AIF_P_STR(j.budget[0].subject) };
+		struct aif_dbp p[] = { AIF_P_STR(t.job.budget[0].subject) };
 		struct aif_dbrows *rows = NULL;
-		assert_int_equal(aif_db_query(g.db, "SELECT spent_micros FROM budget_balances"
+		assert_int_equal(aif_db_query(g.t.db, "SELECT spent_micros FROM budget_balances"
 		    " WHERE subject = ?", p, 1, &rows), AIF_OK);
 		assert_int_equal(rows->nrows, 1);
 		assert_string_equal(aif_dbrows_get(rows, 0, 0), "100");	/* not 81936 */
 		aif_dbrows_free(rows);
 	}
 	assert_int_equal(count_events(c->id, "budget_overage"), 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 /* A job its caller stopped waiting for before it was claimed is not run: cancelled
@@ -1610,29 +1448,25 @@ succeed_never_bills_more_than_the_hold(void **state)
 static void
 claim_ends_jobs_whose_caller_stopped_waiting(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	uint64_t worker = new_worker(), expired, fresh;
+	uint64_t expired, fresh;
 	size_t n = 0;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.wait_ms = 1;
-	expired = enqueue(&j);
-	j.wait_ms = 600000;
-	fresh = enqueue(&j);
+	tjob_init(&t);
+	t.job.wait_ms = 1;
+	expired = enqueue(&t.job);
+	t.job.wait_ms = 600000;
+	fresh = enqueue(&t.job);
 	usleep(20000);		/* the first one's deadline passes */
-	c = claim(model, worker, 4, 4, &n);
+	c = claim(t.model, t.worker, 4, 4, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(c->id, fresh);
 	assert_job_str(expired, "state", "cancelled");
 	assert_job_str(expired, "error_code", "request_expired");
 	assert_int_equal(count_events(expired, "expired"), 1);
 	assert_int_equal(count_usage(expired), 0);
-	aif_queue_claimed_free(c, n);
 }
 
 /* Queued jobs of a model no longer configured fail (model_not_found) after the grace;
@@ -1656,10 +1490,10 @@ jobs_of_removed_models_fail(void **state)
 	b = enqueue(&j);
 	models[0] = kept;
 	/* within the grace nothing happens */
-	assert_int_equal(aif_queue_fail_unconfigured(g.db, models, 1, 3600, 10, &failed),
+	assert_int_equal(aif_queue_fail_unconfigured(g.t.db, models, 1, 3600, 10, &failed),
 	    AIF_OK);
 	assert_job_str(a, "state", "queued");
-	assert_int_equal(aif_queue_fail_unconfigured(g.db, models, 1, 0, 100000, &failed),
+	assert_int_equal(aif_queue_fail_unconfigured(g.t.db, models, 1, 0, 100000, &failed),
 	    AIF_OK);
 	assert_true(failed >= 1);
 	assert_job_str(a, "state", "failed");
@@ -1672,77 +1506,64 @@ jobs_of_removed_models_fail(void **state)
 static void
 zero_retention_keeps_no_body(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.zero_retention = 1;
-	c = enqueue_and_claim(&j, worker);
+	tjob_init(&t);
+	t.job.zero_retention = 1;
+	c = enqueue_and_claim(&t.job, t.worker);
 	assert_int_equal(c->zero_retention, 1);
 	assert_int_equal(job_i64(c->id, "LENGTH(request_body) > 0"), 1);	/* until it ends */
-	s = success_for(c, worker);
+	s = success_for(c, t.worker);
 	s.zero_retention = c->zero_retention;
-	assert_int_equal(aif_queue_succeed(g.db, &s, 1), AIF_OK);
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
 	assert_job_str(c->id, "state", "succeeded");
 	assert_job_str(c->id, "response_body", "<NULL>");
 	assert_job_str(c->id, "request_body", "");
 	assert_int_equal(count_usage(c->id), 1);
-	aif_queue_claimed_free(c, 1);
 }
 
 /* A stream cancelled because its client left is billed for what it used. */
 static void
 cancel_billed_writes_usage(void **state)
 {
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success u;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.stream = 1;
-	c = enqueue_and_claim(&j, worker);
-	u = success_for(c, worker);
+	tjob_init(&t);
+	t.job.stream = 1;
+	c = enqueue_and_claim(&t.job, t.worker);
+	u = success_for(c, t.worker);
 	u.completion_tokens = 95;
-	assert_int_equal(aif_queue_cancel_billed(g.db, &u, "client left"), AIF_OK);
+	assert_int_equal(aif_queue_cancel_billed(g.t.db, &u, "client left"), AIF_OK);
 	assert_job_str(c->id, "state", "cancelled");
 	assert_int_equal(count_usage(c->id), 1);
-	assert_int_equal(query_i64("SELECT completion_tokens FROM `usage` WHERE job_id = ?",
-	    c->id, NULL), 95);
+	assert_int_equal(usage_i64(c->id, "completion_tokens"), 95);
 	/* the lease is checked: a second try finds nothing */
-	assert_int_equal(aif_queue_cancel_billed(g.db, &u, "again"), AIF_NOTFOUND);
-	aif_queue_claimed_free(c, 1);
+	assert_int_equal(aif_queue_cancel_billed(g.t.db, &u, "again"), AIF_NOTFOUND);
 }
 
 /* Queued jobs are counted per tenant, or per key for keys without one. */
 static void
 count_queued_per_tenant_and_key(void **state)
 {
-	char model[64], tenant[80];
-	struct aif_job_new j;
+	struct tjob t;
+	char tenant[80];
 	int64_t n = -1;
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	snprintf(tenant, sizeof(tenant), "t-%s", model);
-	j = job_for(model);
-	j.tenant = tenant;
-	(void)enqueue(&j);
-	(void)enqueue(&j);
-	assert_int_equal(aif_jobs_count_queued(g.db, tenant, 0, &n), AIF_OK);
+	tjob_init(&t);
+	snprintf(tenant, sizeof(tenant), "t-%s", t.model);
+	t.job.tenant = tenant;
+	(void)enqueue(&t.job);
+	(void)enqueue(&t.job);
+	assert_int_equal(aif_jobs_count_queued(g.t.db, tenant, 0, &n), AIF_OK);
 	assert_int_equal(n, 2);
-	assert_int_equal(aif_jobs_count_queued(g.db, "t-nobody-at-all", 0, &n), AIF_OK);
+	assert_int_equal(aif_jobs_count_queued(g.t.db, "t-nobody-at-all", 0, &n), AIF_OK);
 	assert_int_equal(n, 0);
 }
 
@@ -1751,25 +1572,20 @@ static void
 claim_carries_bounds_and_relay_secret(void **state)
 {
 	static const unsigned char secret[AIF_RELAY_SECRET_BYTES] = "abcdefghijklmnop";
-	char model[64];
-	struct aif_job_new j;
+	struct tjob t;
 	struct aif_claimed *c;
-	uint64_t worker = new_worker();
 
 	(void)state;
-	NEED_DB();
-	new_model(model, sizeof(model));
-	j = job_for(model);
-	j.prompt_tokens_bound = 1234;
-	j.completion_tokens_bound = 5678;
-	j.relay_secret = secret;
-	c = enqueue_and_claim(&j, worker);
+	tjob_init(&t);
+	t.job.prompt_tokens_bound = 1234;
+	t.job.completion_tokens_bound = 5678;
+	t.job.relay_secret = secret;
+	c = enqueue_and_claim(&t.job, t.worker);
 	assert_int_equal(c->prompt_tokens_bound, 1234);
 	assert_int_equal(c->completion_tokens_bound, 5678);
 	assert_int_equal(c->prompt_tokens_estimate, 12);
 	assert_int_equal(c->has_relay_secret, 1);
 	assert_memory_equal(c->relay_secret, secret, AIF_RELAY_SECRET_BYTES);
-	aif_queue_claimed_free(c, 1);
 }
 
 int

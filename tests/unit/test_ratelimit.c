@@ -13,8 +13,10 @@
  * made by the statement that returns them). Where a test needs a bucket to be still
  * full (a refusal after a burst), the unit of time of its limit is 10 s or more and the
  * test takes a few milliseconds; results of a bucket already in use are checked for
- * consistency with each other, which holds however long the test takes. Runs with
- * cwd tests/unit. */
+ * consistency with each other, which holds however long the test takes.
+ *
+ * The plan tests are a table: each is a case (plan_case) named like the test, run by
+ * run_plan_case. Runs with cwd tests/unit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "gate_fixtures.h"
 #include "gcra.h"
 #include "ratelimit.h"
 #include "testdb.h"
@@ -40,11 +43,7 @@
 
 static struct {
 	struct testdb	 t;
-	struct aif_db	*db;
-	char		*tag;
-	uint64_t	 key_base;	/* key ids of this run: key_base + 1 .. + nkeys */
-	unsigned	 nkeys;
-	unsigned	 seq;
+	unsigned	 nkeys;		/* key ids of this run: t.id_base + 1 .. + nkeys */
 } g;
 
 #define NEED_DB()	TESTDB_NEED(&g.t)
@@ -55,18 +54,10 @@ static struct {
 static void
 new_subject(char *buf, size_t cap, const char *unit)
 {
-	int n = snprintf(buf, cap, "t:%s-%u:%s", g.tag, ++g.seq, unit);
+	char suffix[16];
 
-	assert_true(n > 0 && (size_t)n < cap);
-}
-
-/* A tenant name of this run. */
-static void
-new_tenant(char *buf, size_t cap)
-{
-	int n = snprintf(buf, cap, "%s-%u", g.tag, ++g.seq);
-
-	assert_true(n > 0 && (size_t)n < cap);
+	snprintf(suffix, sizeof(suffix), ":%s", unit);
+	testdb_name(&g.t, buf, cap, "t:", suffix);
 }
 
 /* A key id of this run (never an AUTO_INCREMENT one). */
@@ -74,7 +65,7 @@ static uint64_t
 new_key_id(void)
 {
 	assert_true(g.nkeys < MAX_KEYS);
-	return g.key_base + ++g.nkeys;
+	return g.t.id_base + ++g.nkeys;
 }
 
 static void
@@ -92,7 +83,7 @@ charge1(struct aif_gcra_check *c)
 {
 	int allowed = -1;
 
-	assert_int_equal(aif_gcra_charge(g.db, c, 1, &allowed), AIF_OK);
+	assert_int_equal(aif_gcra_charge(g.t.db, c, 1, &allowed), AIF_OK);
 	assert_int_equal(allowed, c->allowed);
 	return allowed;
 }
@@ -109,17 +100,15 @@ charge(const char *subject, int64_t limit, int64_t cost, struct aif_gcra_check *
 static int64_t
 tat_of(const char *subject)
 {
-	struct aif_dbp p[] = { AIF_P_STR(subject) };
-
-	return testdb_i64(&g.t, "SELECT tat_us FROM rate_limits WHERE subject = ?", p, 1);
+	return testdb_i64_str(&g.t, "SELECT tat_us FROM rate_limits WHERE subject = ?",
+	    subject);
 }
 
 static int64_t
 rows_of(const char *subject)
 {
-	struct aif_dbp p[] = { AIF_P_STR(subject) };
-
-	return testdb_i64(&g.t, "SELECT COUNT(*) FROM rate_limits WHERE subject = ?", p, 1);
+	return testdb_i64_str(&g.t, "SELECT COUNT(*) FROM rate_limits WHERE subject = ?",
+	    subject);
 }
 
 /* Checks that remaining, reset_ms and retry_after_ms of a charged check agree with
@@ -157,49 +146,6 @@ assert_consistent(const struct aif_gcra_check *c)
 	}
 }
 
-static struct aif_principal
-principal(uint64_t key_id, const char *tenant, int64_t rpm, int64_t tpm)
-{
-	struct aif_principal who;
-
-	memset(&who, 0, sizeof(who));
-	who.key_id = key_id;
-	who.lineage_id = key_id;	/* a key never rotated is its own lineage */
-	aif_strlcpy(who.tenant, tenant, sizeof(who.tenant));
-	aif_strlcpy(who.role, "user", sizeof(who.role));
-	who.max_priority = -1;
-	who.rpm = rpm;
-	who.tpm = tpm;
-	who.monthly_budget_micros = -1;
-	return who;
-}
-
-static struct aif_role
-role_with(int64_t rpm, int64_t tpm)
-{
-	struct aif_role r;
-
-	memset(&r, 0, sizeof(r));
-	r.name = (char *)"user";
-	r.rpm = rpm;
-	r.tpm = tpm;
-	r.monthly_budget_micros = -1;
-	return r;
-}
-
-static struct aif_tenant
-tenant_with(const char *name, int64_t rpm, int64_t tpm)
-{
-	struct aif_tenant t;
-
-	memset(&t, 0, sizeof(t));
-	t.name = (char *)name;
-	t.rpm = rpm;
-	t.tpm = tpm;
-	t.monthly_budget_micros = -1;
-	return t;
-}
-
 static void
 assert_check(const struct aif_gcra_check *c, const char *subject, int64_t limit,
     int64_t cost)
@@ -227,168 +173,110 @@ result(const char *subject, int64_t limit, int64_t remaining, int64_t reset_ms)
 static int
 group_setup(void **state)
 {
-	unsigned char rnd[3];
-
 	(void)state;
-	if (g.t.skip_reason != NULL) {
-		g.tag = (char *)"utest-nodb";
-		return 0;
-	}
-	if (testdb_open(&g.t, "test_ratelimit", "") != 0 ||
-	    aif_random_bytes(rnd, sizeof(rnd)) != AIF_OK) {
-		testdb_close(&g.t);
-		return -1;
-	}
-	g.db = g.t.db;
-	g.tag = g.t.tag;
-	/* key ids far above AUTO_INCREMENT ones, distinct per run */
-	g.key_base = ((uint64_t)1 << 40) +
-	    (((uint64_t)rnd[0] << 16 | (uint64_t)rnd[1] << 8 | rnd[2]) << 12) +
-	    ((uint64_t)getpid() & 0xf) * MAX_KEYS;
-	return 0;
+	return testdb_open(&g.t, "test_ratelimit", "");
 }
 
+/* Deletes the rows of this run's subjects, tenants and keys. */
 static int
 group_teardown(void **state)
 {
+	static const char del[] = "DELETE FROM rate_limits WHERE subject LIKE ?";
 	char like[96];
 
 	(void)state;
-	if (g.db != NULL) {
-		struct aif_dbp p[1];
-		snprintf(like, sizeof(like), "%%:%s-%%", g.tag);
-		p[0] = AIF_P_STR(like);
-		(void)aif_db_exec(g.db, "DELETE FROM rate_limits WHERE subject LIKE ?", p, 1,
-		    NULL, NULL);
-		for (unsigned i = 1; i <= g.nkeys; i++) {
-			snprintf(like, sizeof(like), "key:%" PRIu64 ":%%", g.key_base + i);
-			p[0] = AIF_P_STR(like);
-			(void)aif_db_exec(g.db, "DELETE FROM rate_limits WHERE subject LIKE ?",
-			    p, 1, NULL, NULL);
-		}
+	testdb_purge(&g.t, del, "%:");
+	for (unsigned i = 1; i <= g.nkeys; i++) {
+		snprintf(like, sizeof(like), "key:%" PRIu64 ":%%", g.t.id_base + i);
+		testdb_delete_like(&g.t, del, like);
 	}
 	testdb_close(&g.t);
-	g.db = NULL;
 	return 0;
 }
 
 /* ------------------------------------------------------------------ plan (no database) */
 
-static void
-plan_uses_the_keys_own_limits_over_the_roles(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 10, 1000);
-	struct aif_role role = role_with(5, 500);
-	struct aif_rl_plan p;
-
-	(void)state;
-	aif_rl_plan(&who, &role, NULL, 42, &p);
-	assert_int_equal(p.n, 2);
-	assert_check(&p.c[0], "key:12:rpm", 10, 1);
-	assert_check(&p.c[1], "key:12:tpm", 1000, 42);
-}
+/* A plan test: key key_id (rotated from `lineage`; 0: never rotated) of tenant "team-a"
+ * with its own rpm and tpm, its role's, and its tenant's when the tenant is listed. The
+ * plan for 42 tokens must make exactly the checks in `want`, in order; a check is the
+ * key's exactly when its subject starts with "key:". Limits: -1 unlimited. */
+struct plan_case {
+	uint64_t	 key_id, lineage;
+	int64_t		 key[2], role[2], tenant[2];	/* { rpm, tpm } */
+	int		 listed;
+	size_t		 n;
+	struct { const char *subject; int64_t limit, cost; } want[4];
+};
 
 static void
-plan_limits_a_rotated_key_in_its_lineages_buckets(void **state)
+run_plan_case(void **state)
 {
-	struct aif_principal who = principal(13, "team-a", 10, 1000);
-	struct aif_role role = role_with(5, 500);
+	const struct plan_case *pc = *state;
+	struct aif_principal who = gate_principal(pc->key_id, "team-a", pc->key[0],
+	    pc->key[1], -1);
+	struct aif_role role = gate_role(pc->role[0], pc->role[1], -1);
+	struct aif_tenant t = gate_tenant("team-a", pc->tenant[0], pc->tenant[1], -1);
 	struct aif_rl_plan p;
 
-	(void)state;
-	who.lineage_id = 12;		/* key 13 was rotated from key 12 */
-	aif_rl_plan(&who, &role, NULL, 42, &p);
-	assert_int_equal(p.n, 2);
-	assert_check(&p.c[0], "key:12:rpm", 10, 1);
-	assert_check(&p.c[1], "key:12:tpm", 1000, 42);
+	if (pc->lineage != 0)
+		who.lineage_id = pc->lineage;
+	aif_rl_plan(&who, &role, pc->listed ? &t : NULL, 42, &p);
+	assert_int_equal(p.n, pc->n);
+	for (size_t i = 0; i < p.n; i++) {
+		const char *subject = pc->want[i].subject;
+		assert_check(&p.c[i], subject, pc->want[i].limit, pc->want[i].cost);
+		assert_int_equal(aif_rl_is_key(&p.c[i]) != 0,
+		    strncmp(subject, "key:", 4) == 0);
+	}
 }
 
-static void
-plan_uses_the_roles_defaults_when_the_key_has_no_limits(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", -1, -1);
-	struct aif_role role = role_with(5, 500);
-	struct aif_rl_plan p;
+/* A test of the table: the case of that name. */
+#define PLAN_TEST(pc)	{ #pc, run_plan_case, NULL, NULL, (void *)&(pc) }
 
-	(void)state;
-	aif_rl_plan(&who, &role, NULL, 42, &p);
-	assert_int_equal(p.n, 2);
-	assert_check(&p.c[0], "key:12:rpm", 5, 1);
-	assert_check(&p.c[1], "key:12:tpm", 500, 42);
-}
+static const struct plan_case plan_uses_the_keys_own_limits_over_the_roles = {
+	.key_id = 12, .key = { 10, 1000 }, .role = { 5, 500 },
+	.n = 2, .want = { { "key:12:rpm", 10, 1 }, { "key:12:tpm", 1000, 42 } },
+};
 
-static void
-plan_keeps_a_keys_own_limit_of_zero(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 0, -1);
-	struct aif_role role = role_with(5, 500);
-	struct aif_rl_plan p;
+/* key 13 was rotated from key 12 */
+static const struct plan_case plan_limits_a_rotated_key_in_its_lineages_buckets = {
+	.key_id = 13, .lineage = 12, .key = { 10, 1000 }, .role = { 5, 500 },
+	.n = 2, .want = { { "key:12:rpm", 10, 1 }, { "key:12:tpm", 1000, 42 } },
+};
 
-	(void)state;
-	aif_rl_plan(&who, &role, NULL, 42, &p);
-	assert_int_equal(p.n, 2);
-	assert_check(&p.c[0], "key:12:rpm", 0, 1);
-	assert_check(&p.c[1], "key:12:tpm", 500, 42);
-}
+static const struct plan_case plan_uses_the_roles_defaults_when_the_key_has_no_limits = {
+	.key_id = 12, .key = { -1, -1 }, .role = { 5, 500 },
+	.n = 2, .want = { { "key:12:rpm", 5, 1 }, { "key:12:tpm", 500, 42 } },
+};
 
-static void
-plan_adds_tenant_checks_for_a_listed_tenant(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 10, 1000);
-	struct aif_role role = role_with(5, 500);
-	struct aif_tenant t = tenant_with("team-a", 100, 20000);
-	struct aif_rl_plan p;
+static const struct plan_case plan_keeps_a_keys_own_limit_of_zero = {
+	.key_id = 12, .key = { 0, -1 }, .role = { 5, 500 },
+	.n = 2, .want = { { "key:12:rpm", 0, 1 }, { "key:12:tpm", 500, 42 } },
+};
 
-	(void)state;
-	aif_rl_plan(&who, &role, &t, 42, &p);
-	assert_int_equal(p.n, 4);
-	assert_check(&p.c[0], "key:12:rpm", 10, 1);
-	assert_check(&p.c[1], "key:12:tpm", 1000, 42);
-	assert_check(&p.c[2], "tenant:team-a:rpm", 100, 1);
-	assert_check(&p.c[3], "tenant:team-a:tpm", 20000, 42);
-}
+static const struct plan_case plan_adds_tenant_checks_for_a_listed_tenant = {
+	.key_id = 12, .key = { 10, 1000 }, .role = { 5, 500 },
+	.listed = 1, .tenant = { 100, 20000 },
+	.n = 4, .want = { { "key:12:rpm", 10, 1 }, { "key:12:tpm", 1000, 42 },
+	    { "tenant:team-a:rpm", 100, 1 }, { "tenant:team-a:tpm", 20000, 42 } },
+};
 
-static void
-plan_adds_no_tenant_check_for_an_unlisted_tenant(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", 10, 1000);
-	struct aif_role role = role_with(5, 500);
-	struct aif_rl_plan p;
+/* only the key's checks */
+static const struct plan_case plan_adds_no_tenant_check_for_an_unlisted_tenant = {
+	.key_id = 12, .key = { 10, 1000 }, .role = { 5, 500 },
+	.n = 2, .want = { { "key:12:rpm", 10, 1 }, { "key:12:tpm", 1000, 42 } },
+};
 
-	(void)state;
-	aif_rl_plan(&who, &role, NULL, 42, &p);
-	assert_int_equal(p.n, 2);
-	for (size_t i = 0; i < p.n; i++)
-		assert_true(aif_rl_is_key(&p.c[i]));
-}
+static const struct plan_case plan_of_unlimited_key_role_and_tenant_is_empty = {
+	.key_id = 12, .key = { -1, -1 }, .role = { -1, -1 },
+	.listed = 1, .tenant = { -1, -1 }, .n = 0,
+};
 
-static void
-plan_of_unlimited_key_role_and_tenant_is_empty(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", -1, -1);
-	struct aif_role role = role_with(-1, -1);
-	struct aif_tenant t = tenant_with("team-a", -1, -1);
-	struct aif_rl_plan p;
-
-	(void)state;
-	aif_rl_plan(&who, &role, &t, 42, &p);
-	assert_int_equal(p.n, 0);
-}
-
-static void
-plan_skips_each_unlimited_limit(void **state)
-{
-	struct aif_principal who = principal(12, "team-a", -1, 1000);
-	struct aif_role role = role_with(-1, 500);
-	struct aif_tenant t = tenant_with("team-a", 100, -1);
-	struct aif_rl_plan p;
-
-	(void)state;
-	aif_rl_plan(&who, &role, &t, 42, &p);
-	assert_int_equal(p.n, 2);
-	assert_check(&p.c[0], "key:12:tpm", 1000, 42);
-	assert_check(&p.c[1], "tenant:team-a:rpm", 100, 1);
-}
+static const struct plan_case plan_skips_each_unlimited_limit = {
+	.key_id = 12, .key = { -1, 1000 }, .role = { -1, 500 },
+	.listed = 1, .tenant = { 100, -1 },
+	.n = 2, .want = { { "key:12:tpm", 1000, 42 }, { "tenant:team-a:rpm", 100, 1 } },
+};
 
 static void
 plan_token_cost_is_the_estimate_and_at_least_one(void **state)
@@ -396,9 +284,9 @@ plan_token_cost_is_the_estimate_and_at_least_one(void **state)
 	static const struct { int64_t tokens, cost; } cases[] = {
 		{ 7, 7 }, { 1, 1 }, { 0, 1 }, { -5, 1 }, { 123456789, 123456789 },
 	};
-	struct aif_principal who = principal(12, "team-a", 10, 1000);
-	struct aif_role role = role_with(5, 500);
-	struct aif_tenant t = tenant_with("team-a", 100, 20000);
+	struct aif_principal who = gate_principal(12, "team-a", 10, 1000, -1);
+	struct aif_role role = gate_role(5, 500, -1);
+	struct aif_tenant t = gate_tenant("team-a", 100, 20000, -1);
 	struct aif_rl_plan p;
 
 	(void)state;
@@ -689,27 +577,27 @@ limit_admits_a_burst_of_n_then_refuses(void **state)
 {
 	char tenant[64], want[128];
 	struct aif_principal who;
-	struct aif_role role = role_with(3, -1);
+	struct aif_role role = gate_role(3, -1, -1);
 	struct aif_rl_plan p;
 	const struct aif_gcra_check *refused;
 	int allowed = -1;
 
 	(void)state;
 	NEED_DB();
-	new_tenant(tenant, sizeof(tenant));
-	who = principal(new_key_id(), tenant, -1, -1);
+	testdb_name(&g.t, tenant, sizeof(tenant), "", "");
+	who = gate_principal(new_key_id(), tenant, -1, -1, -1);
 	/* 3 per minute (20 s a request): the whole burst passes at once */
 	for (int64_t i = 1; i <= 3; i++) {
 		aif_rl_plan(&who, &role, NULL, 1, &p);
 		assert_int_equal(p.n, 1);
-		assert_int_equal(aif_rl_apply(g.db, &p, &allowed), AIF_OK);
+		assert_int_equal(aif_rl_apply(g.t.db, &p, &allowed), AIF_OK);
 		if (!allowed || p.c[0].remaining != 3 - i)
 			fail_msg("request %" PRId64 ": allowed %d remaining %" PRId64, i, allowed,
 			    p.c[0].remaining);
 		assert_consistent(&p.c[0]);
 	}
 	aif_rl_plan(&who, &role, NULL, 1, &p);
-	assert_int_equal(aif_rl_apply(g.db, &p, &allowed), AIF_OK);
+	assert_int_equal(aif_rl_apply(g.t.db, &p, &allowed), AIF_OK);
 	assert_int_equal(allowed, 0);
 	assert_non_null(refused = aif_rl_refused(&p));
 	snprintf(want, sizeof(want), "key:%" PRIu64 ":rpm", who.key_id);
@@ -742,7 +630,7 @@ refused_multi_subject_check_charges_nothing(void **state)
 {
 	char tenant[64], tsubj[200], ksubj[200];
 	struct aif_principal who;
-	struct aif_role role = role_with(3, -1);
+	struct aif_role role = gate_role(3, -1, -1);
 	struct aif_tenant t;
 	struct aif_gcra_check probe;
 	struct aif_rl_plan p;
@@ -752,9 +640,9 @@ refused_multi_subject_check_charges_nothing(void **state)
 
 	(void)state;
 	NEED_DB();
-	new_tenant(tenant, sizeof(tenant));
-	t = tenant_with(tenant, 1, -1);
-	who = principal(new_key_id(), tenant, -1, -1);
+	testdb_name(&g.t, tenant, sizeof(tenant), "", "");
+	t = gate_tenant(tenant, 1, -1, -1);
+	who = gate_principal(new_key_id(), tenant, -1, -1, -1);
 	snprintf(ksubj, sizeof(ksubj), "key:%" PRIu64 ":rpm", who.key_id);
 	snprintf(tsubj, sizeof(tsubj), "tenant:%s:rpm", tenant);
 	/* the key has used 1 of 3, the tenant 1 of 1 (full for a minute) */
@@ -767,7 +655,7 @@ refused_multi_subject_check_charges_nothing(void **state)
 
 	aif_rl_plan(&who, &role, &t, 1, &p);
 	assert_int_equal(p.n, 2);
-	assert_int_equal(aif_rl_apply(g.db, &p, &allowed), AIF_OK);
+	assert_int_equal(aif_rl_apply(g.t.db, &p, &allowed), AIF_OK);
 	assert_int_equal(allowed, 0);
 	assert_non_null(refused = aif_rl_refused(&p));
 	assert_string_equal(refused->subject, tsubj);
@@ -812,7 +700,7 @@ cost_above_the_limit_is_refused_without_touching_the_database(void **state)
 	new_subject(b, sizeof(b), "tpm");
 	check_init(&c[0], a, 5, 3);
 	check_init(&c[1], b, 5, 6);
-	assert_int_equal(aif_gcra_charge(g.db, c, 2, &allowed), AIF_OK);
+	assert_int_equal(aif_gcra_charge(g.t.db, c, 2, &allowed), AIF_OK);
 	assert_int_equal(allowed, 0);
 	assert_int_equal(c[1].allowed, 0);
 	assert_int_equal(c[1].retry_after_ms, 60000);
@@ -848,33 +736,39 @@ charge_rejects_a_negative_limit_and_too_many_subjects(void **state)
 	NEED_DB();
 	new_subject(s, sizeof(s), "rpm");
 	check_init(&c[0], s, -1, 1);
-	assert_int_equal(aif_gcra_charge(g.db, c, 1, &allowed), AIF_INVALID);
+	assert_int_equal(aif_gcra_charge(g.t.db, c, 1, &allowed), AIF_INVALID);
 	for (size_t i = 0; i < AIF_GCRA_SUBJECTS_MAX + 1; i++)
 		check_init(&c[i], s, 5, 1);
-	assert_int_equal(aif_gcra_charge(g.db, c, AIF_GCRA_SUBJECTS_MAX + 1, &allowed),
+	assert_int_equal(aif_gcra_charge(g.t.db, c, AIF_GCRA_SUBJECTS_MAX + 1, &allowed),
 	    AIF_TOOBIG);
 	assert_int_equal(rows_of(s), 0);
+}
+
+/* Corrects `subject` alone by delta tokens: its tat moves by delta tokens of a limit of
+ * `limit` (a token is PERIOD_US / limit). */
+static void
+correct_one(const char *subject, int64_t limit, int64_t delta)
+{
+	int64_t tat = tat_of(subject);
+
+	assert_int_equal(aif_gcra_correct(g.t.db, &subject, 1, delta), AIF_OK);
+	assert_int_equal(tat_of(subject), tat + delta * (PERIOD_US / limit));
 }
 
 static void
 correct_with_negative_delta_gives_capacity_back(void **state)
 {
 	char s[128];
-	const char *subjects[1];
 	struct aif_gcra_check c;
-	int64_t tat;
 
 	(void)state;
 	NEED_DB();
 	new_subject(s, sizeof(s), "tpm");
-	subjects[0] = s;
 	/* limit 6 (10 s a token), all 6 charged: 3 more do not fit */
 	assert_true(charge(s, 6, 6, &c));
 	assert_int_equal(c.remaining, 0);
 	assert_false(charge(s, 6, 3, &c));
-	tat = tat_of(s);
-	assert_int_equal(aif_gcra_correct(g.db, subjects, 1, -3), AIF_OK);
-	assert_int_equal(tat_of(s), tat - 3 * (PERIOD_US / 6));
+	correct_one(s, 6, -3);
 	assert_true(charge(s, 6, 3, &c));
 	assert_consistent(&c);
 }
@@ -883,20 +777,15 @@ static void
 correct_with_positive_delta_takes_more(void **state)
 {
 	char s[128];
-	const char *subjects[1];
 	struct aif_gcra_check c;
-	int64_t tat;
 
 	(void)state;
 	NEED_DB();
 	new_subject(s, sizeof(s), "tpm");
-	subjects[0] = s;
 	/* limit 6 (10 s a token): 3 charged, 3 more taken afterwards -> full */
 	assert_true(charge(s, 6, 3, &c));
 	assert_int_equal(c.remaining, 3);
-	tat = tat_of(s);
-	assert_int_equal(aif_gcra_correct(g.db, subjects, 1, 3), AIF_OK);
-	assert_int_equal(tat_of(s), tat + 3 * (PERIOD_US / 6));
+	correct_one(s, 6, 3);
 	assert_false(charge(s, 6, 1, &c));
 	assert_int_equal(c.remaining, 0);
 	assert_consistent(&c);
@@ -923,7 +812,7 @@ correct_applies_to_every_subject_given(void **state)
 	tat_a = tat_of(a);
 	tat_b = tat_of(b);
 	tat_other = tat_of(other);
-	assert_int_equal(aif_gcra_correct(g.db, subjects, 2, -2), AIF_OK);
+	assert_int_equal(aif_gcra_correct(g.t.db, subjects, 2, -2), AIF_OK);
 	assert_int_equal(tat_of(a), tat_a - 2 * (PERIOD_US / 6));
 	assert_int_equal(tat_of(b), tat_b - 2 * (PERIOD_US / 60));
 	assert_int_equal(tat_of(other), tat_other);
@@ -933,21 +822,16 @@ static void
 correct_of_zero_or_of_an_unknown_subject_changes_nothing(void **state)
 {
 	char s[128], unknown[128];
-	const char *subjects[2];
+	const char *subjects[1] = { unknown };
 	struct aif_gcra_check c;
-	int64_t tat;
 
 	(void)state;
 	NEED_DB();
 	new_subject(s, sizeof(s), "tpm");
 	new_subject(unknown, sizeof(unknown), "tpm");
-	subjects[0] = s;
-	subjects[1] = unknown;
 	assert_true(charge(s, 6, 3, &c));
-	tat = tat_of(s);
-	assert_int_equal(aif_gcra_correct(g.db, subjects, 1, 0), AIF_OK);
-	assert_int_equal(tat_of(s), tat);
-	assert_int_equal(aif_gcra_correct(g.db, subjects + 1, 1, 5), AIF_OK);
+	correct_one(s, 6, 0);			/* its tat stays */
+	assert_int_equal(aif_gcra_correct(g.t.db, subjects, 1, 5), AIF_OK);
 	assert_int_equal(rows_of(unknown), 0);
 }
 
@@ -956,14 +840,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		/* no database */
-		cmocka_unit_test(plan_uses_the_keys_own_limits_over_the_roles),
-		cmocka_unit_test(plan_limits_a_rotated_key_in_its_lineages_buckets),
-		cmocka_unit_test(plan_uses_the_roles_defaults_when_the_key_has_no_limits),
-		cmocka_unit_test(plan_keeps_a_keys_own_limit_of_zero),
-		cmocka_unit_test(plan_adds_tenant_checks_for_a_listed_tenant),
-		cmocka_unit_test(plan_adds_no_tenant_check_for_an_unlisted_tenant),
-		cmocka_unit_test(plan_of_unlimited_key_role_and_tenant_is_empty),
-		cmocka_unit_test(plan_skips_each_unlimited_limit),
+		PLAN_TEST(plan_uses_the_keys_own_limits_over_the_roles),
+		PLAN_TEST(plan_limits_a_rotated_key_in_its_lineages_buckets),
+		PLAN_TEST(plan_uses_the_roles_defaults_when_the_key_has_no_limits),
+		PLAN_TEST(plan_keeps_a_keys_own_limit_of_zero),
+		PLAN_TEST(plan_adds_tenant_checks_for_a_listed_tenant),
+		PLAN_TEST(plan_adds_no_tenant_check_for_an_unlisted_tenant),
+		PLAN_TEST(plan_of_unlimited_key_role_and_tenant_is_empty),
+		PLAN_TEST(plan_skips_each_unlimited_limit),
 		cmocka_unit_test(plan_token_cost_is_the_estimate_and_at_least_one),
 		cmocka_unit_test(checks_are_classified_by_subject),
 		cmocka_unit_test(refused_is_the_first_refused_check_or_null),
