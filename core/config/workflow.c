@@ -53,7 +53,7 @@ struct wstep {
 	int		 has_next;
 	int		 parent;	/* the parallel step it is a member of, or -1 */
 	int		 wait_all;	/* parallel */
-	int		 from;		/* final: the step of `from`, or -1 */
+	int		 dup;		/* its name is another step's */
 	uint64_t	 members;	/* parallel */
 };
 
@@ -1421,7 +1421,6 @@ walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
 	size_t			 old;
 
 	s->parent = -1;
-	s->from = -1;
 	s->kind = K_NONE;
 	s->map = map;
 	if (map->type != YAML_MAPPING_NODE) {
@@ -1571,6 +1570,7 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 				    "%s.steps[%d].name: duplicate step name '%s' (first "
 				    "at line %zu)", w->prefix, i, w->steps[i].name,
 				    w->steps[j].name_node->start_mark.line + 1);
+				w->steps[i].dup = 1;
 				break;
 			}
 	for (size_t k = 0; k < w->nedges; k++) {
@@ -1653,7 +1653,7 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 	int finals = 0;
 	for (i = 0; i < w->n; i++) {
 		if (!(w->reach & (UINT64_C(1) << i))) {
-			if (w->steps[i].name[0] != '\0')
+			if (w->steps[i].name[0] != '\0' && !w->steps[i].dup)
 				aif_walk_error_at(w->ld, w->steps[i].name_node->start_mark,
 				    "%s.steps[%d].name: step '%s' is not reachable from "
 				    "start step '%s'", w->prefix, i, w->steps[i].name,
