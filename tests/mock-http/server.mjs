@@ -213,6 +213,9 @@ const handlers = {
 
   '/echo': (c, res) => reply(res, 200, { method: c.method, path: c.path, query: c.query, headers: c.headers, body: c.body }),
 
+  // A notification sink (e.g. "void the receipt", a compensation of a model step).
+  '/notify': (c, res) => reply(res, 200, { notified: true, event: c.body?.event ?? null }),
+
   // Fails the first K calls of each Idempotency-Key, then succeeds.
   '/flaky': (c, res) => {
     const n = nth(c);
@@ -280,7 +283,8 @@ function dispatch(req, res, path, query, raw) {
   if (path.startsWith('/_')) return admin(req, res, path, query, raw);
   if (path === '/health') return handlers['/health'](null, res);
   const c = record(req, path, query, raw);
-  const h = handlers[path];
+  // /any/<anything>: an echo under any path (tests that change a step's path by a reload)
+  const h = handlers[path] || (path.startsWith('/any/') ? handlers['/echo'] : undefined);
   const go = () => {
     if (res.destroyed) return;
     const forced = config.status[path];

@@ -131,6 +131,11 @@ test('every call is recorded with method, path, headers, Idempotency-Key, X-AIF-
   assert.equal(e.body.query, 'q=2');
   assert.equal(e.body.headers['x-trace'], 't1');
   assert.equal(e.body.body, 'text');
+  const any = await call('/any/reload-v2', { json: { v: 2 } });
+  assert.equal(any.status, 200);
+  assert.equal(any.body.path, '/any/reload-v2');
+  const n = await call('/notify', { json: { event: 'receipt_voided' } });
+  assert.deepEqual(n.body, { notified: true, event: 'receipt_voided' });
   // /_reset empties the log
   await reset();
   assert.deepEqual((await call('/_calls')).body.calls, []);
