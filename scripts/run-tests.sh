@@ -4,6 +4,7 @@
 # Suites, in order; a failing suite does not stop the next, and the exit status is
 # non-zero if any failed:
 #   mock-engine  node --test tests/mock-engine/           (when it has tests)
+#   mock-http    node --test tests/mock-http/             (the workflows' HTTP service)
 #   stack        a private test stack: scripts/stack.sh down (leftovers), up
 #   unit         make check: cmocka unit tests, then again under ASan/UBSan (the store
 #                tests use a database of the test stack's MariaDB, and fail without it)
@@ -19,8 +20,8 @@
 #   systemd-boot tests/systemd/boot.sh: install and run the units under systemd-nspawn
 #   fuzz         tests/fuzz/run.sh 30: the libFuzzer targets (clang), 30 s each
 #
-# The test stack lives in var/test on its own ports (18080 nginx, 19101 mock) and
-# database (aif_test), so it runs beside a developer's `make up`. It starts from an
+# The test stack lives in var/test on its own ports (18080 nginx, 19101 mock, 19190
+# mock-http) and database (aif_test), so it runs beside a developer's `make up`. It starts from an
 # empty database each run (AIF_TEST_KEEP=1 keeps the previous one) and is always
 # brought down at the end; on failure the tail of every log is printed and the logs
 # are copied to var/test-logs/. Every step is bounded by a timeout.
@@ -34,6 +35,7 @@ cd "$AIF_REPO" || exit 1
 export AIF_VAR_DIR=${AIF_TEST_VAR_DIR:-$AIF_REPO/var/test}
 export AIF_PORT=${AIF_TEST_PORT:-18080}
 export AIF_MOCK_PORT=${AIF_TEST_MOCK_PORT:-19101}
+export AIF_MOCK_HTTP_PORT=${AIF_TEST_MOCK_HTTP_PORT:-19190}
 export AIF_DB_NAME=${AIF_TEST_DB_NAME:-aif_test}
 # The test stack reads its own copy of config/aif.yaml (made by stack_up below), so
 # tests may edit it and reload.
@@ -141,6 +143,13 @@ if [ -d tests/mock-engine ] && [ "$(count_tests tests/mock-engine)" -gt 0 ]; the
 	suite mock-engine "$T_MOCK_TESTS" node --test tests/mock-engine/
 else
 	skip mock-engine "no test files in tests/mock-engine"
+fi
+
+# --- the mock HTTP service's own tests (what the workflow tests' http steps call) ---------
+if [ -d tests/mock-http ] && [ "$(count_tests tests/mock-http)" -gt 0 ]; then
+	suite mock-http "$T_MOCK_TESTS" node --test tests/mock-http/
+else
+	skip mock-http "no test files in tests/mock-http"
 fi
 
 # --- the test stack ---------------------------------------------------------------------

@@ -10,14 +10,15 @@
 #   env                     print stack.env as `export` lines (eval "$(stack.sh env)")
 #   restart-db              stop and start MariaDB only
 #   stop-db | start-db      stop or start MariaDB only (fault tests)
-#   restart-api | restart-nginx | restart-mock (every mock engine)
+#   restart-api | restart-nginx | restart-mock (every mock engine) | restart-mock-http
 #   start-worker N [--slots K] | stop-worker N | stop-workers
-#   start COMPONENT | stop COMPONENT   (mariadb, mock, mock-tgi, mock-triton, mock-auth, api,
-#                                       nginx, worker-N)
+#   start COMPONENT | stop COMPONENT   (mariadb, mock, mock-tgi, mock-triton, mock-auth,
+#                                       mock-http, api, nginx, worker-N)
 #
 # Environment (defaults): AIF_VAR_DIR ($PWD/var), AIF_PORT (8080), AIF_MOCK_PORT (9101),
 # AIF_TGI_PORT (AIF_MOCK_PORT+1), AIF_TRITON_PORT (AIF_MOCK_PORT+2), AIF_AUTH_PORT
-# (AIF_MOCK_PORT+3: a vLLM mock behind an API key, for demo-auth),
+# (AIF_MOCK_PORT+3: a vLLM mock behind an API key, for demo-auth), AIF_MOCK_HTTP_PORT
+# (AIF_MOCK_PORT+89: tests/mock-http, the HTTP service the example workflows call),
 # AIF_DB_NAME (aif), AIF_WORKERS (2), AIF_API_PROCS (2), AIF_WORKER_SLOTS (config's), AIF_CONFIG
 # (config/aif.yaml), AIF_SYNC_TIMEOUT_MS (config's), AIF_BIN_DIR (bin/),
 # AIF_MOCK_JS (tests/mock-engine/server.mjs). See docs/STACK.md.
@@ -40,22 +41,25 @@ if [[ $AIF_MOCK_PORT =~ ^[0-9]+$ ]]; then
 	AIF_TRITON_PORT=${AIF_TRITON_PORT:-$((AIF_MOCK_PORT + 2))}
 	AIF_AUTH_PORT=${AIF_AUTH_PORT:-$((AIF_MOCK_PORT + 3))}
 	AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-$((AIF_MOCK_PORT + 10))}	# demo-ha's 2nd replica (tests start it)
+	AIF_MOCK_HTTP_PORT=${AIF_MOCK_HTTP_PORT:-$((AIF_MOCK_PORT + 89))}	# tests/mock-http (workflows)
 fi
 AIF_TGI_PORT=${AIF_TGI_PORT:-}
 AIF_TRITON_PORT=${AIF_TRITON_PORT:-}
 AIF_AUTH_PORT=${AIF_AUTH_PORT:-}
 AIF_MOCK2_PORT=${AIF_MOCK2_PORT:-}
+AIF_MOCK_HTTP_PORT=${AIF_MOCK_HTTP_PORT:-}
 AIF_DB_NAME=${AIF_DB_NAME:-aif}
 AIF_WORKERS=${AIF_WORKERS:-2}
 AIF_API_PROCS=${AIF_API_PROCS:-2}
 [[ $AIF_API_PROCS =~ ^[1-8]$ ]] || { echo "stack: AIF_API_PROCS must be 1..8" >&2; exit 2; }
 AIF_CONFIG=${AIF_CONFIG:-$AIF_REPO/config/aif.yaml}
 case $AIF_CONFIG in /*) ;; *) AIF_CONFIG=$PWD/$AIF_CONFIG ;; esac
-export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK2_PORT AIF_DB_NAME AIF_CONFIG
+export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK2_PORT AIF_MOCK_HTTP_PORT AIF_DB_NAME AIF_CONFIG
 [ -n "${AIF_SYNC_TIMEOUT_MS:-}" ] && export AIF_SYNC_TIMEOUT_MS
 
 BIN=$(realpath -m -- "${AIF_BIN_DIR:-$AIF_REPO/bin}")
 MOCK_JS=$(realpath -m -- "${AIF_MOCK_JS:-$AIF_REPO/tests/mock-engine/server.mjs}")
+MOCK_HTTP_JS=$AIF_REPO/tests/mock-http/server.mjs
 
 # Relative paths given above are resolved; everything below runs from the repo root
 # (aifctl finds sql/ there).
@@ -80,12 +84,12 @@ T_DB_START=60 T_DB_STOP=60 T_MOCK=20 T_API=30 T_NGINX=20 T_WORKER_STOP=20 T_STOP
 validate_settings() {
 	local p
 	local q
-	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT; do
+	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK_HTTP_PORT; do
 		[[ ${!p} =~ ^[0-9]+$ ]] && [ "${!p}" -ge 1 ] && [ "${!p}" -le 65535 ] ||
 			die "$p=${!p} is not a TCP port"
 	done
-	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT; do
-		for q in AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT; do
+	for p in AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT; do
+		for q in AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK_HTTP_PORT; do
 			[ "$p" = "$q" ] || [ "${!p}" != "${!q}" ] || die "$p and $q are both ${!p}"
 		done
 	done
@@ -328,6 +332,8 @@ write_stack_env() {
 			printf 'AIF_AUTH_PORT=%s\n' "$(sh_quote "$AIF_AUTH_PORT")"
 			printf 'AIF_AUTH_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_AUTH_PORT")"
 			printf 'AIF_MOCK2_PORT=%s\n' "$(sh_quote "$AIF_MOCK2_PORT")"
+			printf 'AIF_MOCK_HTTP_PORT=%s\n' "$(sh_quote "$AIF_MOCK_HTTP_PORT")"
+			printf 'AIF_MOCK_HTTP_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_MOCK_HTTP_PORT")"
 			printf 'AIF_REPO=%s\n' "$(sh_quote "$AIF_REPO")"
 			printf 'AIF_BIN_DIR=%s\n' "$(sh_quote "$BIN")"
 		} >"$tmp"
@@ -406,6 +412,24 @@ stop_mock() { stop_pidfile "${1:-mock} engine" "$RUN/${1:-mock}.pid" "${MOCK_JS#
 
 start_mocks() { local m; for m in "${MOCKS[@]}"; do start_mock "$m"; done; }
 stop_mocks() { local m rc=0; for m in "${MOCKS[@]}"; do stop_mock "$m" || rc=1; done; return "$rc"; }
+
+# --- mock HTTP service (tests/mock-http: what the example workflows' http steps call) ------
+mock_http_alive() { pidfile_alive "$RUN/mock-http.pid" mock-http/server.mjs; }
+
+start_mock_http() {
+	need_cmd node
+	[ -f "$MOCK_HTTP_JS" ] || die "$MOCK_HTTP_JS is missing"
+	if mock_http_alive; then log "mock-http already running (pid $(read_pid "$RUN/mock-http.pid"))"; return 0; fi
+	port_open "$AIF_MOCK_HTTP_PORT" && die "port $AIF_MOCK_HTTP_PORT (AIF_MOCK_HTTP_PORT) is taken by another process"
+	start_bg mock-http "$RUN/mock-http.pid" "$LOGD/mock-http.log" node "$MOCK_HTTP_JS" --port "$AIF_MOCK_HTTP_PORT"
+	local rc=0
+	WAIT_GUARD_PID=$STARTED_PID wait_until "$T_MOCK" "mock-http on 127.0.0.1:$AIF_MOCK_HTTP_PORT/health" \
+		mock_ready "$AIF_MOCK_HTTP_PORT" /health || rc=$?
+	[ "$rc" -eq 0 ] || { tail_log "$LOGD/mock-http.log"; die "mock-http did not start (log: $LOGD/mock-http.log)"; }
+	ok "mock-http up (pid $STARTED_PID, http://127.0.0.1:$AIF_MOCK_HTTP_PORT)"
+}
+
+stop_mock_http() { stop_pidfile mock-http "$RUN/mock-http.pid" mock-http/server.mjs TERM "$T_STOP"; }
 
 # --- aif-api ------------------------------------------------------------------------------
 # AIF_API_PROCS processes (default 2), like a production host behind one nginx: the
@@ -610,12 +634,16 @@ cmd_up() {
 			die "port $M_PORT ($M_PORTVAR) is taken by another process: pick another $M_PORTVAR"
 		fi
 	done
+	if ! mock_http_alive && port_open "$AIF_MOCK_HTTP_PORT"; then
+		die "port $AIF_MOCK_HTTP_PORT (AIF_MOCK_HTTP_PORT) is taken by another process: pick another AIF_MOCK_HTTP_PORT"
+	fi
 
 	start_mariadb
 	ensure_pepper
 	ensure_engine_key
 	run_migrate
 	start_mocks
+	start_mock_http
 	start_api
 	local i
 	for ((i = 1; i <= AIF_WORKERS; i++)); do start_worker "$i"; done
@@ -640,6 +668,7 @@ ${_c_grn}AI Foundation stack is up${_c_off} (var: $AIF_VAR_DIR)
   mock-tgi  http://127.0.0.1:$AIF_TGI_PORT              TGI engine for demo-tgi
   mock-triton http://127.0.0.1:$AIF_TRITON_PORT            Triton engine for demo-triton / demo-triton-embed
   mock-auth http://127.0.0.1:$AIF_AUTH_PORT              vLLM engine behind an API key for demo-auth
+  mock-http http://127.0.0.1:$AIF_MOCK_HTTP_PORT              HTTP service the example workflows call
   MariaDB   mariadb --socket=$DB_SOCKET $AIF_DB_NAME
   logs      $LOGD/
 
@@ -660,6 +689,7 @@ cmd_down() {
 	stop_workers || rc=1
 	stop_api || rc=1
 	stop_mocks || rc=1
+	stop_mock_http || rc=1
 	stop_mariadb || rc=1
 	[ "$rc" -eq 0 ] && ok "stack under $AIF_VAR_DIR is down" || err "some processes could not be stopped"
 	return "$rc"
@@ -679,6 +709,7 @@ cmd_status() {
 		mock_spec "$m"
 		mock_alive "$m" && line "$m" 1 "$RUN/$m.pid" "http://127.0.0.1:$M_PORT ($M_PROTO)" || line "$m" 0
 	done
+	mock_http_alive && line mock-http 1 "$RUN/mock-http.pid" "http://127.0.0.1:$AIF_MOCK_HTTP_PORT" || line mock-http 0
 	api_alive && line aif-api 1 "$RUN/api.pid" "$API_SOCKET" || line aif-api 0
 	local any=0
 	for f in "$RUN"/worker-*.pid; do
@@ -703,10 +734,11 @@ start_component() {
 	case ${1:-} in
 	mariadb|db) ensure_dirs; start_mariadb ;;
 	mock|mock-tgi|mock-triton|mock-auth) ensure_dirs; start_mock "$1" ;;
+	mock-http) ensure_dirs; start_mock_http ;;
 	api|aif-api) ensure_dirs; start_api ;;
 	nginx) ensure_dirs; start_nginx ;;
 	worker-*) ensure_dirs; STARTED_WORKERS=(); start_worker "${1#worker-}" "${2:-}"; check_workers ;;
-	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, mock-auth, api, nginx, worker-N)" ;;
+	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, mock-auth, mock-http, api, nginx, worker-N)" ;;
 	esac
 }
 
@@ -714,10 +746,11 @@ stop_component() {
 	case ${1:-} in
 	mariadb|db) stop_mariadb ;;
 	mock|mock-tgi|mock-triton|mock-auth) stop_mock "$1" ;;
+	mock-http) stop_mock_http ;;
 	api|aif-api) stop_api ;;
 	nginx) stop_nginx ;;
 	worker-*) stop_workers "${1#worker-}" ;;
-	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, mock-auth, api, nginx, worker-N)" ;;
+	*) die "unknown component '${1:-}' (mariadb, mock, mock-tgi, mock-triton, mock-auth, mock-http, api, nginx, worker-N)" ;;
 	esac
 }
 
@@ -741,6 +774,7 @@ main() {
 	restart-api)  take_lock; ensure_dirs; stop_api; start_api ;;
 	restart-nginx) take_lock; ensure_dirs; stop_nginx; start_nginx ;;
 	restart-mock) take_lock; ensure_dirs; stop_mocks; start_mocks ;;
+	restart-mock-http) take_lock; ensure_dirs; stop_mock_http; start_mock_http ;;
 	start-worker)
 		local id=${1:-} slots=''
 		[ -n "$id" ] || die "usage: stack.sh start-worker N [--slots K]"
