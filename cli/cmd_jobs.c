@@ -44,7 +44,7 @@ duration(int64_t from_ms, int64_t to_ms, char *buf, size_t cap)
 	buf[0] = '\0';
 	if (from_ms <= 0)
 		return;
-	d = (to_ms > 0 ? to_ms : aif_now_ms()) - from_ms;
+	d = (to_ms > 0 ? to_ms : aif_wall_ms()) - from_ms;
 	if (d < 0)
 		d = 0;
 	if (d < 10000)
@@ -83,7 +83,7 @@ show_steps(struct aif_db *db, uint64_t id)
 			snprintf(detail, sizeof(detail), "-> %s", s[i].branch_taken);
 		else if (s[i].waiting_for[0] && s[i].wake_at_ms > 0)
 			snprintf(detail, sizeof(detail), "waits for %s (until %lld s from now)",
-			    s[i].waiting_for, (long long)((s[i].wake_at_ms - aif_now_ms()) / 1000));
+			    s[i].waiting_for, (long long)((s[i].wake_at_ms - aif_wall_ms()) / 1000));
 		else if (s[i].child_public_id[0])
 			snprintf(detail, sizeof(detail), "job %s (%s)", s[i].child_public_id,
 			    s[i].child_state[0] ? s[i].child_state : "?");

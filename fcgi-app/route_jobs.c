@@ -17,6 +17,8 @@
 #include "queue.h"
 #include "runs.h"
 
+#define RUN_OUTPUT_SHOWN_MAX	(1u << 20)	/* a run's output shown as "output" */
+
 static json_t *
 time_or_null(int64_t t)
 {
@@ -84,14 +86,16 @@ reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
 	rp->fcgi = NULL;
 }
 
-/* "Where did it stop": the steps of run v, in the order the run reached them. */
+/* "Where did it stop": the steps of run v, in the order the run reached them; *failed
+ * (static-length buffer of AIF_FLOW_NAME_MAX + 1) gets the step that failed, or "". */
 static json_t *
-run_json(struct aif_db *db, const struct aif_job_view *v)
+run_json(struct aif_db *db, const struct aif_job_view *v, char *failed)
 {
 	struct aif_flow_step *s = NULL;
 	json_t *steps = json_array(), *cur = json_null();
 	size_t n = 0;
 
+	failed[0] = '\0';
 	if (aif_flow_steps(db, v->id, &s, &n) != AIF_OK) {
 		json_decref(steps);
 		return json_null();
@@ -99,6 +103,8 @@ run_json(struct aif_db *db, const struct aif_job_view *v)
 	for (size_t i = 0; i < n; i++) {
 		int open = strcmp(s[i].state, "scheduled") == 0 ||
 		    strcmp(s[i].state, "running") == 0 || strcmp(s[i].state, "waiting") == 0;
+		if (strcmp(s[i].state, "failed") == 0 && failed[0] == '\0')
+			aif_strlcpy(failed, s[i].name, AIF_FLOW_NAME_MAX + 1);
 		if (open && json_is_null(cur)) {
 			json_decref(cur);
 			cur = json_string(s[i].name);
@@ -124,6 +130,30 @@ run_json(struct aif_db *db, const struct aif_job_view *v)
 	    "steps", steps);
 }
 
+/* What a run's job object shows besides a job's: its steps, the step its error
+ * happened at, and the output of a run started through /v1/workflows (its stored
+ * answer's "output", also in "response"). */
+static void
+run_extras(struct aif_db *db, const struct aif_job_view *v, json_t *j)
+{
+	char failed[AIF_FLOW_NAME_MAX + 1], *body = NULL;
+	size_t len = 0;
+	json_t *err = json_object_get(j, "error"), *resp;
+
+	json_object_set_new(j, "workflow", run_json(db, v, failed));
+	if (json_is_object(err))
+		json_object_set_new(err, "step", failed[0] ? json_string(failed) : json_null());
+	if (strcmp(v->state, "succeeded") != 0 || v->response_len < 0 ||
+	    v->response_len > RUN_OUTPUT_SHOWN_MAX ||
+	    aif_jobs_response_read(db, v->id, RUN_OUTPUT_SHOWN_MAX, &body, &len) != AIF_OK)
+		return;
+	resp = json_loadb(body, len, 0, NULL);
+	free(body);
+	if (json_object_get(resp, "output") != NULL)
+		json_object_set(j, "output", json_object_get(resp, "output"));
+	json_decref(resp);
+}
+
 void
 reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v, int status,
     const char *headers)
@@ -133,7 +163,7 @@ reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v, int
 	char *s, *at;
 
 	if (j != NULL && v->workflow)
-		json_object_set_new(j, "workflow", run_json(db, v));
+		run_extras(db, v, j);
 	s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (s == NULL) {

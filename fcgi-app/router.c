@@ -97,10 +97,12 @@ h_jobs(struct req *r, const struct aif_principal *who, const char *id)
 static void
 h_workflows(struct req *r, const struct aif_principal *who, const char *id)
 {
-	const char *rest = r->path + strlen("/v1/workflows/"), *slash = strchr(rest, '/');
+	const char *rest = r->path + strlen("/v1/workflows"), *slash;
 	char name[AIF_MODEL_ID_MAX + 1];
 
 	(void)id;
+	rest += *rest == '/';
+	slash = strchr(rest, '/');
 	if (slash == NULL || slash == rest || (size_t)(slash - rest) > AIF_MODEL_ID_MAX ||
 	    strcmp(slash, "/runs") != 0) {
 		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
@@ -127,7 +129,7 @@ static const struct route routes[] = {
 	{ "/v1/models", EXACT, "GET", "models", 0, h_models },
 	{ "/v1/models/", ONE_ID, "GET", "models", 0, h_models },
 	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, h_jobs },
-	{ "/v1/workflows/", SUBTREE, "*", "workflows", 0, h_workflows },
+	{ "/v1/workflows", SUBTREE, "*", "workflows", 0, h_workflows },
 };
 
 /* Matches path against a route; *id points into path for {id} routes. */

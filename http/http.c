@@ -136,22 +136,24 @@ aif_http_probe(const char *base, const char *path, long timeout_ms)
 	return aif_http_easy(url, &lim);
 }
 
-enum aif_err
-aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_result *res)
+/* The handle of one blocking call (its header list in *h, to free after). */
+static CURL *
+call_easy(const struct aif_http_call *call, int keep_body, struct aif_http_result *res,
+    struct curl_slist **h)
 {
-	struct curl_slist *h = NULL;
 	CURL *e;
-	CURLcode rc;
-	enum aif_err err = AIF_NOMEM;
 
 	memset(res, 0, sizeof(*res));
+	*h = NULL;
 	res->body.max = call->lim.max_response;
 	if ((e = aif_http_easy(call->url, &call->lim)) == NULL)
-		return AIF_NOMEM;
+		return NULL;
 	for (size_t i = 0; i < call->nheaders; i++)
-		if ((h = curl_slist_append(h, call->headers[i])) == NULL)
-			goto out;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+		if ((*h = curl_slist_append(*h, call->headers[i])) == NULL) {
+			curl_easy_cleanup(e);
+			return NULL;
+		}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, *h);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
 	if (strcmp(call->method, "GET") != 0 && call->body != NULL)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
@@ -160,21 +162,94 @@ aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_re
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &res->body);
 	}
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, res->error);
-	rc = curl_easy_perform(e);
+	return e;
+}
+
+/* The outcome of a finished transfer. */
+static enum aif_err
+call_outcome(CURL *e, CURLcode rc, struct aif_http_result *res)
+{
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res->status);
-	if (rc == CURLE_OK)
-		err = AIF_OK;
-	else if (res->body.overflow || rc == CURLE_FILESIZE_EXCEEDED)
-		err = AIF_TOOBIG;
-	else if (rc == CURLE_OPERATION_TIMEDOUT)
-		err = AIF_TIMEOUT;
-	else
-		err = AIF_IO;
 	res->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 	if (rc != CURLE_OK && res->error[0] == '\0')
 		aif_strlcpy(res->error, curl_easy_strerror(rc), sizeof(res->error));
-out:
+	if (rc == CURLE_OK)
+		return AIF_OK;
+	if (res->body.overflow || rc == CURLE_FILESIZE_EXCEEDED)
+		return AIF_TOOBIG;
+	return rc == CURLE_OPERATION_TIMEDOUT ? AIF_TIMEOUT : AIF_IO;
+}
+
+enum aif_err
+aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_result *res)
+{
+	struct curl_slist *h = NULL;
+	CURL *e;
+	enum aif_err err;
+
+	if ((e = call_easy(call, keep_body, res, &h)) == NULL)
+		return AIF_NOMEM;
+	err = call_outcome(e, curl_easy_perform(e), res);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);
+	return err;
+}
+
+enum aif_err
+aif_http_run_many(const struct aif_http_call *calls, size_t n, int keep_body,
+    struct aif_http_result *res, enum aif_err *errs,
+    int (*done)(void *ctx, size_t i), void *ctx)
+{
+	struct curl_slist **h = calloc(n, sizeof(*h));
+	CURL **e = calloc(n, sizeof(*e));
+	CURLM *m = curl_multi_init();
+	size_t left = 0;
+	int stop = 0, running = 0;
+	enum aif_err err = AIF_NOMEM;
+
+	if (h == NULL || e == NULL || m == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		errs[i] = AIF_NOMEM;
+		if ((e[i] = call_easy(&calls[i], keep_body, &res[i], &h[i])) == NULL)
+			continue;
+		if (curl_multi_add_handle(m, e[i]) == CURLM_OK)
+			left++;
+	}
+	err = AIF_OK;
+	while (left > 0 && !stop) {
+		CURLMsg *msg;
+		int q;
+		curl_multi_perform(m, &running);
+		while (!stop && (msg = curl_multi_info_read(m, &q)) != NULL) {
+			size_t i = 0;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			while (i < n && e[i] != msg->easy_handle)
+				i++;
+			if (i == n)
+				continue;
+			errs[i] = call_outcome(msg->easy_handle, msg->data.result, &res[i]);
+			curl_multi_remove_handle(m, msg->easy_handle);
+			left--;
+			if (done != NULL && done(ctx, i) != 0)
+				stop = 1;
+		}
+		if (left > 0 && !stop)
+			curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+out:
+	for (size_t i = 0; e != NULL && i < n; i++) {
+		if (e[i] != NULL) {
+			curl_multi_remove_handle(m, e[i]);
+			curl_easy_cleanup(e[i]);
+		}
+		if (h != NULL)
+			curl_slist_free_all(h[i]);
+	}
+	if (m != NULL)
+		curl_multi_cleanup(m);
+	free(e);
+	free(h);
 	return err;
 }

@@ -87,4 +87,13 @@ struct aif_http_result {
 enum aif_err	aif_http_run(const struct aif_http_call *call, int keep_body,
 		    struct aif_http_result *res);
 
+/* Runs n calls at once (blocking until they end): as each ends, errs[i] and res[i] are
+ * filled as aif_http_run would and done(ctx, i) (may be NULL) is called; when it
+ * returns nonzero the calls still running are abandoned (their errs[] stay AIF_NOMEM,
+ * res[] empty). Free every res[i].body after. Returns AIF_NOMEM when nothing could
+ * start, else AIF_OK. */
+enum aif_err	aif_http_run_many(const struct aif_http_call *calls, size_t n,
+		    int keep_body, struct aif_http_result *res, enum aif_err *errs,
+		    int (*done)(void *ctx, size_t i), void *ctx);
+
 #endif

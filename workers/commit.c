@@ -55,7 +55,7 @@ relay_end(struct engine_call *c, int status, const char *type, const char *code,
 	if (status == 200)
 		end = json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I}}", "status", 200,
 		    "id", c->st.id, "created", (json_int_t)c->st.created, "model",
-		    c->model->id, "usage", "prompt_tokens", (json_int_t)prompt,
+		    c->job.relay_model[0] ? c->job.relay_model : c->model->id, "usage", "prompt_tokens", (json_int_t)prompt,
 		    "completion_tokens", (json_int_t)completion, "total_tokens",
 		    (json_int_t)(prompt + completion));
 	else

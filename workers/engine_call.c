@@ -30,6 +30,8 @@ take_chunks(struct engine_call *c)
 			json_array_clear(c->chunks);
 			return -1;
 		}
+		if (c->relay != NULL && c->job.relay_model[0] != '\0')	/* a run's step */
+			json_object_set_new(chunk, "model", json_string(c->job.relay_model));
 		if (c->relay == NULL || (text = json_dumps(chunk, JSON_COMPACT)) == NULL)
 			continue;
 		if (!c->begun) {

@@ -217,7 +217,7 @@ flow_step_done(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	s->wake_at_ms = 0;
 	if (branch_taken != NULL)
 		aif_strlcpy(s->branch_taken, branch_taken, sizeof(s->branch_taken));
-	s->finished_ms = aif_now_ms();
+	s->finished_ms = aif_wall_ms();
 	flow_tx_step(&t, s, text, 1, 1);
 	flow_tx_event(&t, "step_succeeded", "%s (attempt %d)%s%s", s->name, s->attempts,
 	    branch_taken ? ": took " : "", branch_taken ? branch_taken : "");
@@ -297,7 +297,7 @@ flow_succeed_run(struct flow_run *fx, struct aif_flow_step *s, const json_t *out
 	json_decref(resp);
 	tx_own(&t, body);
 	aif_strlcpy(s->state, "succeeded", sizeof(s->state));
-	s->finished_ms = aif_now_ms();
+	s->finished_ms = aif_wall_ms();
 	flow_tx_step(&t, s, NULL, 1, 1);
 	flow_tx_event(&t, "step_succeeded", "%s: the run's answer", s->name);
 	t.w.next = AIF_FLOW_SUCCEED;
@@ -438,7 +438,7 @@ end_run(struct flow_run *fx, struct aif_flow_step *s, enum aif_flow_next how,
 		aif_strlcpy(s->state, how == AIF_FLOW_CANCELLED ? "cancelled" : "failed",
 		    sizeof(s->state));
 		aif_strlcpy(s->error, message, sizeof(s->error));
-		s->finished_ms = aif_now_ms();
+		s->finished_ms = aif_wall_ms();
 		s->waiting_for[0] = '\0';
 		flow_tx_step(&t, s, NULL, 1, 1);
 		flow_tx_event(&t, how == AIF_FLOW_CANCELLED ? "step_cancelled" : "step_failed",
@@ -624,7 +624,7 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 	deadline = run->created_ms + json_integer_value(json_object_get(fx->def,
 	    "timeout_ms"));
 	if (json_integer_value(json_object_get(fx->def, "timeout_ms")) > 0 &&
-	    aif_now_ms() >= deadline) {
+	    aif_wall_ms() >= deadline) {
 		end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_timeout",
 		    "the run passed its timeout");
 		goto out;

@@ -21,6 +21,7 @@
 #include "util.h"
 
 #define HTTP_HEADERS_MAX	40
+#define AIF_WF_PARALLEL_MAX	16	/* branches of a parallel step (the config's bound) */
 #define HEADER_LINE_MAX		8192
 
 static const json_t *
@@ -74,7 +75,7 @@ attempt_failed(struct flow_run *fx, struct aif_flow_step *s, int retryable,
 	aif_strlcpy(s->state, "scheduled", sizeof(s->state));
 	aif_strlcpy(s->error, why, sizeof(s->error));
 	aif_strlcpy(s->waiting_for, "retry", sizeof(s->waiting_for));
-	s->wake_at_ms = aif_now_ms() + delay;
+	s->wake_at_ms = aif_wall_ms() + delay;
 	s->child_job_id = 0;
 	{
 		char d[FLOW_DETAIL_MAX];
@@ -189,87 +190,171 @@ lines_free(char **l, size_t n)
 	free(l);
 }
 
-/* Runs one attempt of http step s now (blocking, bounded by its timeout). */
+/* One http step's attempt in the making. */
+struct http_try {
+	struct aif_flow_step	*s;
+	char			*url, *body, **lines;
+	size_t			 nlines;
+	unsigned char		 sha[SHA256_DIGEST_LENGTH];
+	struct aif_http_call	 call;
+};
+
+static void
+http_try_free(struct http_try *h)
+{
+	lines_free(h->lines, h->nlines);
+	free(h->url);
+	free(h->body);
+}
+
+/* Builds the request of http step s into h and adds its attempt to t (recorded before
+ * it is made: a crash repeats it, at least once). -1 when it cannot be built (the run
+ * failed). */
 static int
-http_step(struct flow_run *fx, struct aif_flow_step *s)
+http_prepare(struct flow_run *fx, struct aif_flow_step *s, struct http_try *h,
+    struct flow_tx *t)
 {
 	const json_t *d = step_def(fx, s);
-	char *url = NULL, *body = NULL, **lines = NULL, why[512] = "";
-	size_t nlines = 0;
 	long timeout = (long)json_integer_value(json_object_get(d, "timeout_ms"));
 	size_t cap = (size_t)json_integer_value(json_object_get(d, "response_max"));
-	struct aif_http_result res;
-	unsigned char sha[SHA256_DIGEST_LENGTH];
-	enum aif_err rc;
-	json_t *out, *parsed;
-	int ret;
+	char why[512] = "";
 
-	if (timeout <= 0)
-		timeout = 60000;
-	if (cap == 0)
-		cap = 1u << 20;
-	if (http_request(fx, s, d, &url, &lines, &nlines, &body, why, sizeof(why)) != 0) {
-		lines_free(lines, nlines);
-		free(url);
-		free(body);
+	memset(h, 0, sizeof(*h));
+	h->s = s;
+	if (http_request(fx, s, d, &h->url, &h->lines, &h->nlines, &h->body, why,
+	    sizeof(why)) != 0) {
 		flow_fail_run(fx, s, "workflow_step_failed", why[0] ? why :
 		    "the request cannot be built");
 		return -1;
 	}
-	/* the attempt is recorded before it is made: a crash repeats it (at least once) */
+	h->call = (struct aif_http_call){
+		.method = def_str(d, "method") ?: "POST", .url = h->url,
+		.headers = (const char *const *)h->lines, .nheaders = h->nlines,
+		.body = h->body, .lim = { .timeout_ms = timeout > 0 ? timeout : 60000,
+		.max_response = cap > 0 ? cap : 1u << 20 },
+	};
+	SHA256((const unsigned char *)(h->body ? h->body : h->url),
+	    strlen(h->body ? h->body : h->url), h->sha);
 	s->attempts++;
 	aif_strlcpy(s->state, "running", sizeof(s->state));
 	s->waiting_for[0] = '\0';
 	s->wake_at_ms = 0;
 	if (s->started_ms == 0)
-		s->started_ms = aif_now_ms();
-	SHA256((const unsigned char *)(body ? body : url), strlen(body ? body : url), sha);
-	{
-		struct flow_tx t;
-		flow_tx_init(&t);
-		flow_tx_step(&t, s, NULL, 1, 0);
-		t.w.steps[0].input_sha256 = sha;
-		t.w.lease_ms = (int)timeout + fx->fr->cfg->queue.lease_seconds * 1000;
-		flow_tx_event(&t, "step_started", "%s (http, attempt %d)", s->name, s->attempts);
-		if (flow_commit(fx, &t) != 0) {
-			lines_free(lines, nlines);
-			free(url);
-			free(body);
-			return -1;
-		}
-	}
-	struct aif_http_call call = {
-		.method = def_str(d, "method") ?: "POST", .url = url,
-		.headers = (const char *const *)lines, .nheaders = nlines,
-		.body = body, .lim = { .timeout_ms = timeout, .max_response = cap },
-	};
-	rc = aif_http_run(&call, 1, &res);
-	lines_free(lines, nlines);
-	free(url);
-	free(body);
+		s->started_ms = aif_wall_ms();
+	flow_tx_step(t, s, NULL, 1, 0);
+	t->w.steps[t->w.nsteps - 1].input_sha256 = h->sha;
+	if (t->w.lease_ms < (int)h->call.lim.timeout_ms + fx->fr->cfg->queue.lease_seconds * 1000)
+		t->w.lease_ms = (int)h->call.lim.timeout_ms +
+		    fx->fr->cfg->queue.lease_seconds * 1000;
+	flow_tx_event(t, "step_started", "%s (http, attempt %d)", s->name, s->attempts);
+	return 0;
+}
+
+/* Records the outcome of an http attempt: 1 done (look again), -1 the run is over. */
+static int
+http_record(struct flow_run *fx, struct http_try *h, enum aif_err rc,
+    struct aif_http_result *res)
+{
+	struct aif_flow_step *s = h->s;
+	char why[512];
+	json_t *parsed;
+
 	if (rc != AIF_OK) {
 		snprintf(why, sizeof(why), "%s", rc == AIF_TOOBIG ?
-		    "the response is over response_max" : res.error[0] ? res.error :
+		    "the response is over response_max" : res->error[0] ? res->error :
 		    aif_strerror(rc));
-		aif_http_body_free(&res.body);
-		return attempt_failed(fx, s, rc != AIF_TOOBIG, "workflow_step_failed", why);
+		return attempt_failed(fx, s, rc != AIF_TOOBIG, "workflow_step_failed", why) == 0 ?
+		    1 : -1;
 	}
-	if (res.status < 200 || res.status > 299) {
-		int retryable = res.status == 408 || res.status == 429 || res.status >= 500;
-		snprintf(why, sizeof(why), "HTTP %ld", res.status);
-		aif_http_body_free(&res.body);
-		return attempt_failed(fx, s, retryable, "workflow_step_failed", why);
+	if (res->status < 200 || res->status > 299) {
+		/* 3xx: redirects are not followed; 4xx but 408 and 429: the request is wrong */
+		int retryable = res->status == 408 || res->status == 429 || res->status >= 500;
+		snprintf(why, sizeof(why), "HTTP %ld", res->status);
+		return attempt_failed(fx, s, retryable, "workflow_step_failed", why) == 0 ? 1 : -1;
 	}
-	parsed = res.body.len > 0 ? json_loadb(res.body.data, res.body.len, JSON_DECODE_ANY,
-	    NULL) : NULL;
+	parsed = res->body.len > 0 ? json_loadb(res->body.data, res->body.len,
+	    JSON_DECODE_ANY, NULL) : NULL;
 	if (parsed == NULL)	/* not JSON: the text, when it is UTF-8 */
-		parsed = json_stringn(res.body.data ? res.body.data : "", res.body.len);
+		parsed = json_stringn(res->body.data ? res->body.data : "", res->body.len);
 	if (parsed == NULL)
 		parsed = json_string("");
-	aif_http_body_free(&res.body);
-	out = json_pack("{s:i,s:o}", "status", (int)res.status, "body", parsed);
-	ret = flow_step_done(fx, s, out, def_str(d, "next"), NULL);
-	return ret == 0 ? 1 : -1;
+	return flow_step_done(fx, s, json_pack("{s:i,s:o}", "status", (int)res->status,
+	    "body", parsed), def_str(step_def(fx, s), "next"), NULL) == 0 ? 1 : -1;
+}
+
+struct http_group {
+	struct flow_run		*fx;
+	struct http_try		*tries;
+	struct aif_http_result	*res;
+	enum aif_err		*errs;
+	int			 first;		/* stop at the first success */
+	int			 any;		/* something was recorded */
+};
+
+static int
+http_one_done(void *arg, size_t i)
+{
+	struct http_group *g = arg;
+	int r = http_record(g->fx, &g->tries[i], g->errs[i], &g->res[i]);
+
+	g->any = 1;
+	return g->fx->over || r < 0 || (g->first &&
+	    strcmp(g->tries[i].s->state, "succeeded") == 0);
+}
+
+/* Runs one attempt of each of the n http steps ss at once (a parallel step's members,
+ * or one step), blocking, bounded by their timeouts; with first, the others are left
+ * as soon as one succeeds. 1 when something changed, -1 when the run is over. */
+static int
+http_group(struct flow_run *fx, struct aif_flow_step **ss, size_t n, int first)
+{
+	struct http_try tries[FLOW_STEPS_MAX];
+	struct aif_http_result res[FLOW_STEPS_MAX];
+	enum aif_err errs[FLOW_STEPS_MAX];
+	struct http_group g = { fx, tries, res, errs, first, 0 };
+	struct flow_tx t;
+	size_t k = 0;
+	int ret = -1;
+
+	flow_tx_init(&t);
+	for (; k < n && k < FLOW_STEPS_MAX; k++)
+		if (http_prepare(fx, ss[k], &tries[k], &t) != 0)
+			goto out;
+	if (flow_commit(fx, &t) != 0)
+		goto out;
+	memset(res, 0, sizeof(res));
+	{
+		struct aif_http_call calls[FLOW_STEPS_MAX];
+		for (size_t i = 0; i < k; i++)
+			calls[i] = tries[i].call;
+		(void)aif_http_run_many(calls, k, 1, res, errs, http_one_done, &g);
+	}
+	for (size_t i = 0; i < k; i++)
+		aif_http_body_free(&res[i].body);
+	ret = fx->over ? -1 : g.any ? 1 : 0;
+out:
+	for (size_t i = 0; i < k + (k < n ? 1 : 0) && i < FLOW_STEPS_MAX; i++)
+		http_try_free(&tries[i]);
+	return ret;
+}
+
+/* 1 when step `name` is a branch of a parallel step (which runs it). */
+static int
+parallel_member(struct flow_run *fx, const char *name)
+{
+	const char *k;
+	json_t *d, *m;
+	size_t i;
+
+	json_object_foreach(fx->steps_def, k, d) {
+		if (!json_is_string(json_object_get(d, "kind")) ||
+		    strcmp(json_string_value(json_object_get(d, "kind")), "parallel") != 0)
+			continue;
+		json_array_foreach(json_object_get(d, "branches"), i, m)
+			if (json_is_string(m) && strcmp(json_string_value(m), name) == 0)
+				return 1;
+	}
+	return 0;
 }
 
 /* ---- model -------------------------------------------------------------------------- */
@@ -439,7 +524,7 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 		aif_oai_req_free(&oreq);
 		free(text);
 		aif_strlcpy(s->waiting_for, "rate_limit", sizeof(s->waiting_for));
-		s->wake_at_ms = aif_now_ms() + ms;
+		s->wake_at_ms = aif_wall_ms() + ms;
 		if (save(fx, s, 0, "step_rate_limited", "waits for the caller's rate limit") != 0)
 			return -1;
 		wake_at(fx, s->wake_at_ms);
@@ -491,7 +576,7 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 	if (err != AIF_OK) {
 		aif_warn("msg=\"workflow step not enqueued\" job=%" PRIu64 " step=%s error=\"%s\"",
 		    fx->run->id, s->name, aif_strerror(err));
-		wake_at(fx, aif_now_ms() + 1000);
+		wake_at(fx, aif_wall_ms() + 1000);
 		return 0;
 	}
 	s->attempts++;
@@ -526,7 +611,7 @@ model_check(struct flow_run *fx, struct aif_flow_step *s)
 
 	if (aif_flow_child(fx->fr->db, s->child_job_id, st, &resp, et, ec, em, sizeof(em)) !=
 	    AIF_OK) {
-		wake_at(fx, aif_now_ms() + 1000);
+		wake_at(fx, aif_wall_ms() + 1000);
 		return 0;
 	}
 	if (strcmp(st, "succeeded") != 0 && strcmp(st, "failed") != 0 &&
@@ -664,7 +749,7 @@ parallel_step(struct flow_run *fx, struct aif_flow_step *s)
 		s->attempts++;
 		aif_strlcpy(s->state, "running", sizeof(s->state));
 		if (s->started_ms == 0)
-			s->started_ms = aif_now_ms();
+			s->started_ms = aif_wall_ms();
 		flow_tx_step(&t, s, NULL, 1, 0);
 		flow_tx_event(&t, "step_started", "%s (parallel, %zu branches, wait %s)",
 		    s->name, total, first ? "first" : "all");
@@ -675,13 +760,33 @@ parallel_step(struct flow_run *fx, struct aif_flow_step *s)
 			}
 		return flow_commit(fx, &t) == 0 ? 1 : -1;
 	}
+	{
+		/* its http branches that are due run together */
+		struct aif_flow_step *due[AIF_WF_PARALLEL_MAX];
+		size_t nd = 0;
+		int64_t now = aif_wall_ms();
+		json_array_foreach(json_object_get(d, "branches"), i, m) {
+			struct aif_flow_step *b = flow_row(fx, json_string_value(m));
+			if (b != NULL && strcmp(b->kind, "http") == 0 && nd < AIF_NELEM(due) &&
+			    (strcmp(b->state, "running") == 0 ||
+			    strcmp(b->state, "scheduled") == 0)) {
+				if (b->wake_at_ms > now)
+					wake_at(fx, b->wake_at_ms);
+				else
+					due[nd++] = b;
+			}
+		}
+		if (nd > 0 && http_group(fx, due, nd, first) < 0)
+			return -1;
+	}
 	json_array_foreach(json_object_get(d, "branches"), i, m) {
 		struct aif_flow_step *b = flow_row(fx, json_string_value(m));
 		if (b == NULL)
 			continue;
 		if (strcmp(b->state, "succeeded") == 0) {
 			done++;
-			if (winner == NULL)
+			/* the first to finish */
+			if (winner == NULL || b->finished_ms < flow_row(fx, winner)->finished_ms)
 				winner = b->name;
 		}
 	}
@@ -727,7 +832,7 @@ wait_step(struct flow_run *fx, struct aif_flow_step *s)
 {
 	const json_t *d = step_def(fx, s);
 	const char *sig = def_str(d, "signal");
-	int64_t now = aif_now_ms();
+	int64_t now = aif_wall_ms();
 	char *payload = NULL;
 	uint64_t sig_id = 0;
 
@@ -849,14 +954,14 @@ final_step(struct flow_run *fx, struct aif_flow_step *s)
 int
 flow_step_advance(struct flow_run *fx, struct aif_flow_step *s)
 {
-	int64_t now = aif_now_ms();
+	int64_t now = aif_wall_ms();
 
 	if (strcmp(s->state, "scheduled") == 0 && s->wake_at_ms > now) {
 		wake_at(fx, s->wake_at_ms);	/* a retry, or a rate limit, not yet due */
 		return 0;
 	}
-	if (strcmp(s->kind, "http") == 0)
-		return http_step(fx, s);	/* scheduled, or running when a runner died */
+	if (strcmp(s->kind, "http") == 0)	/* scheduled, or running when a runner died */
+		return parallel_member(fx, s->name) ? 0 : http_group(fx, &s, 1, 0);
 	if (strcmp(s->kind, "model") == 0) {
 		if (strcmp(s->state, "running") == 0 && s->child_job_id != 0)
 			return model_check(fx, s);

@@ -20,6 +20,9 @@ int64_t		aif_now_ms(void);
 
 /* Seconds since the epoch (CLOCK_REALTIME). */
 int64_t		aif_unix_now(void);
+/* Milliseconds since the epoch (CLOCK_REALTIME): times stored in the database or
+ * compared with them; aif_now_ms is for durations. */
+int64_t		aif_wall_ms(void);
 
 /* Fills `buf` with n bytes from getrandom(2). Returns AIF_IO on failure. */
 enum aif_err	aif_random_bytes(void *buf, size_t n);

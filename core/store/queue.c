@@ -239,13 +239,14 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged," \
 	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
 	" expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0," \
-	" prompt_tokens_estimate, COALESCE(parent_job_id, 0)"
+	" prompt_tokens_estimate, COALESCE(parent_job_id, 0), IF(parent_job_id IS NULL," \
+	" NULL, (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id))"
 enum {
 	CL_ID, CL_PUBLIC_ID, CL_MODEL, CL_KIND, CL_TENANT, CL_REPLY_TO, CL_KEY,
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
-	CL_PROMPT_ESTIMATE, CL_PARENT
+	CL_PROMPT_ESTIMATE, CL_PARENT, CL_PARENT_MODEL
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -405,6 +406,8 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	}
 	c->parent_job_id = (uint64_t)aif_dbrows_i64(rows, r, CL_PARENT);
 	c->relay_id = c->parent_job_id != 0 && c->stream ? c->parent_job_id : c->id;
+	if (c->relay_id != c->id)
+		aif_dbrows_copy(rows, r, CL_PARENT_MODEL, c->relay_model, sizeof(c->relay_model));
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
 		return AIF_NOMEM;

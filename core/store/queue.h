@@ -83,6 +83,8 @@ struct aif_claimed {
 	uint64_t	 parent_job_id;		/* a step of a workflow run: the run, else 0 */
 	uint64_t	 relay_id;		/* the job id its stream frames carry: the
 						   run's for the streamed step of a run */
+	char		 relay_model[AIF_MODEL_ID_MAX + 1];	/* and the model name its
+						   chunks show then (the workflow's); "" */
 	char		*request_body;		/* new (free) */
 };
 

@@ -348,7 +348,7 @@ finish_run(struct aif_db *db, const struct aif_flow_run *run, const struct aif_f
 	    "UPDATE jobs SET state = IF(?, 'compensating', 'failed'), http_status = ?,"
 	    " error_type = ?, error_code = ?, error_message = ?, worker_id = NULL,"
 	    " lease_until = NULL, finished_at = IF(?, NULL, NOW(6)) WHERE id = ?";
-	int64_t now = aif_now_ms(), due;
+	int64_t now = aif_wall_ms(), due;
 	int yes = 0;
 	enum aif_err err;
 
