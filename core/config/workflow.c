@@ -74,6 +74,7 @@ struct wf {
 	uint64_t	 dom[AIF_WF_MAX_STEPS];
 	uint64_t	 reach;
 	int		 cyclic;
+	int		 depth;		/* of tmpl_json and condition: aliases may recurse */
 };
 
 /* ---- small helpers --------------------------------------------------------------- */
@@ -386,8 +387,36 @@ tmpl_text(struct wf *w, const yaml_node_t *node)
 
 /* A JSON template: any YAML value, every string a checked template. New value, or
  * NULL after an error. */
+static json_t *tmpl_json_at(struct wf *w, const yaml_node_t *node);
+
+/* Bounds the nesting of a JSON template or a condition (a YAML alias may even name
+ * its own ancestor). Returns 0, or -1 after an error. */
+static int
+enter(struct wf *w, const yaml_node_t *node)
+{
+	if (w->depth >= AIF_WFX_MAX_DEPTH) {
+		aif_walk_error_at(w->ld, node->start_mark, "%s: nested deeper than %d "
+		    "levels", aif_walk_where(w->ld), AIF_WFX_MAX_DEPTH);
+		return -1;
+	}
+	w->depth++;
+	return 0;
+}
+
 static json_t *
 tmpl_json(struct wf *w, const yaml_node_t *node)
+{
+	json_t	*out;
+
+	if (enter(w, node) != 0)
+		return NULL;
+	out = tmpl_json_at(w, node);
+	w->depth--;
+	return out;
+}
+
+static json_t *
+tmpl_json_at(struct wf *w, const yaml_node_t *node)
 {
 	char		 buf[AIF_CFG_MAX_SCALAR + 1];
 	json_t		*out, *v;
@@ -1113,8 +1142,22 @@ cond_value(struct wf *w, const yaml_node_t *node, int op)
 	}
 }
 
+static json_t *condition_at(struct wf *w, const yaml_node_t *node);
+
 static json_t *
 condition(struct wf *w, const yaml_node_t *node)
+{
+	json_t	*out;
+
+	if (enter(w, node) != 0)
+		return NULL;
+	out = condition_at(w, node);
+	w->depth--;
+	return out;
+}
+
+static json_t *
+condition_at(struct wf *w, const yaml_node_t *node)
 {
 	static const char *const keys[] = { "path", "equals", "not_equals", "contains",
 		"matches", "gt", "ge", "lt", "le", "exists", "all", "any", "not", NULL };
