@@ -236,8 +236,8 @@ scalar_json(const yaml_node_t *node, const char *v)
 			return json_false();
 		if (strcmp(v, "null") == 0 || strcmp(v, "~") == 0 || v[0] == '\0')
 			return json_null();
-		if ((v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' &&
-		    v[1] <= '9')) {
+		if (((v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' &&
+		    v[1] <= '9')) && strpbrk(v, "xXpP") == NULL) {	/* no hex */
 			long long i;
 			double d;
 			errno = 0;
