@@ -635,6 +635,21 @@ limits_are_enforced(void **state)
 	expect_error(y, "t.yaml:20:3: workflows: expected a sequence of at most 64 "
 	    "workflows");
 	free(y);
+	assert_non_null(y = malloc(4096));
+	len = (size_t)snprintf(y, 4096, "%s", WF_HEAD "      - name: b\n        kind: branch\n"
+	    "        default: done\n        cases:\n");
+	for (int i = 0; i < 33; i++)
+		len += (size_t)snprintf(y + len, 4096 - len, "          - {when: {path: input,"
+		    " exists: true}, next: done}\n");
+	(void)snprintf(y + len, 4096 - len, "%s", DONE);
+	expect_error(y, "t.yaml:26:11: workflows[0].steps[0].cases: expected a sequence of 1 "
+	    "to 32 cases");
+	free(y);
+	expect_error(WF_HEAD "      - name: p\n        kind: parallel\n"
+	    "        branches: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]\n"
+	    "        next: done\n" DONE,
+	    "t.yaml:24:19: workflows[0].steps[0].branches: expected a sequence of 2 to 16 "
+	    "step names");
 	expect_error(WF_HEAD "      - name: p\n        kind: parallel\n"
 	    "        branches: [a]\n        next: done\n" DONE,
 	    "t.yaml:24:19: workflows[0].steps[0].branches: expected a sequence of 2 to 16 "
