@@ -365,7 +365,8 @@ aif_cfg_retry_values(struct loader *ld, const yaml_node_t *map, yaml_mark_t fall
 	rp->maximum_interval_ms = (int)v;
 	v = rp->backoff_coefficient ? parse_hundredths(rp->backoff_coefficient) : 200;
 	if (v < 100 || v > 1000)
-		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "backoff_coefficient"),
+		aif_walk_error_at(ld,
+		    retry_mark(ld, map, fallback, "backoff_coefficient"),
 		    "%s.backoff_coefficient: expected a number from 1.0 to 10.0", where);
 	rp->backoff_coefficient_pct = (int)v;
 	v = rp->jitter ? parse_hundredths(rp->jitter) : 10;

@@ -33,8 +33,8 @@ say(char *why, size_t whylen, const char *fmt, ...)
 static int
 key_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '_' || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 /* One segment of a path. */
@@ -223,7 +223,8 @@ aif_wfx_template_refs(const char *tmpl, void (*ref)(void *ctx, const char *path)
 	size_t	 pos = 0, close;
 	int	 rc;
 
-	while ((rc = next_ref(tmpl, &pos, &close, path, sizeof(path), why, whylen)) == 1) {
+	while ((rc = next_ref(tmpl, &pos, &close, path, sizeof(path), why,
+	    whylen)) == 1) {
 		if (aif_wfx_path_check(path, why, whylen) != 0)
 			return -1;
 		if (ref != NULL)
@@ -323,8 +324,8 @@ sb_add(struct sbuf *b, const char *s, size_t n)
 static int
 unreserved(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '-' || c == '.' || c == '_' || c == '~';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 static void
@@ -464,8 +465,8 @@ render_json(const json_t *t, const json_t *root, size_t *budget, char *why,
 		if ((out = json_object()) == NULL)
 			goto nomem;
 		json_object_foreach((json_t *)t, k, v) {
-			if ((sub = render_json(v, root, budget, why, whylen,
-			    depth + 1)) == NULL || json_object_set_new(out, k, sub) != 0) {
+			sub = render_json(v, root, budget, why, whylen, depth + 1);
+			if (sub == NULL || json_object_set_new(out, k, sub) != 0) {
 				json_decref(out);
 				return NULL;
 			}
@@ -476,8 +477,8 @@ render_json(const json_t *t, const json_t *root, size_t *budget, char *why,
 		if ((out = json_array()) == NULL)
 			goto nomem;
 		json_array_foreach(t, i, v) {
-			if ((sub = render_json(v, root, budget, why, whylen,
-			    depth + 1)) == NULL || json_array_append_new(out, sub) != 0) {
+			sub = render_json(v, root, budget, why, whylen, depth + 1);
+			if (sub == NULL || json_array_append_new(out, sub) != 0) {
 				json_decref(out);
 				return NULL;
 			}
@@ -717,7 +718,8 @@ aif_wfx_input_text(const json_t *request)
 	size_t		 i, k;
 	int		 first = 1;
 
-	if ((msgs = json_object_get(request, "messages")) != NULL && json_is_array(msgs)) {
+	msgs = json_object_get(request, "messages");
+	if (json_is_array(msgs)) {
 		m = NULL;
 		for (i = json_array_size(msgs); i > 0; i--) {
 			const json_t *c = json_array_get(msgs, i - 1);

@@ -23,8 +23,8 @@ int	aif_wfx_template_refs(const char *tmpl, void (*ref)(void *ctx, const char *p
 	    void *ctx, char *why, size_t whylen);
 
 /* The same over every string of a JSON template (object keys are literal). */
-int	aif_wfx_json_refs(const json_t *tmpl, void (*ref)(void *, const char *), void *ctx,
-	    char *why, size_t whylen);
+int	aif_wfx_json_refs(const json_t *tmpl, void (*ref)(void *, const char *),
+	    void *ctx, char *why, size_t whylen);
 
 /* Checks a var path: its syntax (a key, then ".key" and "[index]" segments, keys of
  * [A-Za-z0-9_-]+, at most AIF_WFX_MAX_PATH bytes and AIF_WFX_MAX_SEGMENTS segments)
@@ -61,8 +61,8 @@ char	*aif_wfx_render(const char *tmpl, const json_t *root, enum aif_wfx_enc enc,
  * is a text template, except one that is exactly one {{ path }}: it becomes the value
  * itself (a copy; null when missing). The whole result is at most max bytes of compact
  * JSON. */
-json_t	*aif_wfx_render_json(const json_t *tmpl, const json_t *root, size_t max, char *why,
-	    size_t whylen);
+json_t	*aif_wfx_render_json(const json_t *tmpl, const json_t *root, size_t max,
+	    char *why, size_t whylen);
 
 /* Checks a regular expression of `matches` (PCRE2, UTF). Returns 0, or -1 with why
  * and *offset the byte of the pattern where the problem is. */

@@ -6,6 +6,7 @@
  * compact sorted text of it and the SHA-256 of that text. Positions stay out of the
  * definition: moving comments or whitespace does not change the hash. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,6 @@ struct wref {
 struct wstep {
 	char		 name[65];	/* "" when missing or invalid */
 	const yaml_node_t *map, *name_node, *next_node;
-	char		*next_where;	/* new */
 	enum skind	 kind;
 	json_t		*obj;		/* the step's definition (borrowed from def) */
 	int		 has_next;
@@ -74,9 +74,27 @@ struct wf {
 	uint64_t	 dom[AIF_WF_MAX_STEPS];
 	uint64_t	 reach;
 	int		 cyclic;
+	int		 depth;		/* of tmpl_json, condition (aliases recurse) */
 };
 
 /* ---- small helpers --------------------------------------------------------------- */
+
+static void	err(struct wf *, const yaml_node_t *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+/* An error at node: the walk's path, ": ", the message. */
+static void
+err(struct wf *w, const yaml_node_t *node, const char *fmt, ...)
+{
+	char	 msg[AIF_CFG_MAX_MSG];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	aif_walk_error_at(w->ld, node->start_mark, "%s: %s", aif_walk_where(w->ld), msg);
+}
 
 static size_t
 path_index(struct loader *ld, size_t i)
@@ -127,34 +145,30 @@ check_keys(struct wf *w, const yaml_node_t *map, const char *const *allowed)
 {
 	const yaml_node_pair_t	*p, *q;
 	const yaml_node_t	*k, *k2;
+	const char		*ks;
 	char			 show[AIF_CFG_MAX_SHOWN + 4];
 
 	if (map->type != YAML_MAPPING_NODE) {
-		aif_walk_error_at(w->ld, map->start_mark, "%s: expected a mapping, got %s",
-		    aif_walk_where(w->ld), aif_walk_node_kind(map));
+		err(w, map, "expected a mapping, got %s", aif_walk_node_kind(map));
 		return -1;
 	}
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		k = yaml_document_get_node(w->ld->doc, p->key);
 		if (k->type != YAML_SCALAR_NODE) {
-			aif_walk_error_at(w->ld, k->start_mark,
-			    "%s: key must be a scalar, got %s", aif_walk_where(w->ld),
-			    aif_walk_node_kind(k));
+			err(w, k, "key must be a scalar, got %s", aif_walk_node_kind(k));
 			continue;
 		}
-		if (in_list((const char *)k->data.scalar.value, allowed) < 0) {
-			aif_walk_error_at(w->ld, k->start_mark, "%s: unknown key '%s'",
-			    aif_walk_where(w->ld), aif_walk_shown(show,
-			    (const char *)k->data.scalar.value, k->data.scalar.length));
+		ks = (const char *)k->data.scalar.value;
+		if (in_list(ks, allowed) < 0) {
+			err(w, k, "unknown key '%s'",
+			    aif_walk_shown(show, ks, k->data.scalar.length));
 			continue;
 		}
 		for (q = map->data.mapping.pairs.start; q < p; q++) {
 			k2 = yaml_document_get_node(w->ld->doc, q->key);
-			if (k2->type == YAML_SCALAR_NODE && strcmp((const char *)
-			    k2->data.scalar.value, (const char *)k->data.scalar.value) == 0) {
-				aif_walk_error_at(w->ld, k->start_mark,
-				    "%s: duplicate key '%s'", aif_walk_where(w->ld),
-				    (const char *)k->data.scalar.value);
+			if (k2->type == YAML_SCALAR_NODE &&
+			    strcmp((const char *)k2->data.scalar.value, ks) == 0) {
+				err(w, k, "duplicate key '%s'", ks);
 				break;
 			}
 		}
@@ -165,8 +179,7 @@ check_keys(struct wf *w, const yaml_node_t *map, const char *const *allowed)
 static void
 missing(struct wf *w, const yaml_node_t *map, const char *key)
 {
-	aif_walk_error_at(w->ld, map->start_mark, "%s: missing required key '%s'",
-	    aif_walk_where(w->ld), key);
+	err(w, map, "missing required key '%s'", key);
 }
 
 /* The expanded text of scalar `node` into out. Returns 0, or -1 after an error. */
@@ -188,15 +201,13 @@ integer(struct wf *w, const yaml_node_t *node, int64_t min, int64_t max, int64_t
 	errno = 0;
 	v = strtoll(buf, &end, 10);
 	if (buf[0] == '\0' || *end != '\0' || errno != 0 || (buf[0] == '0' && buf[1])) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: expected a decimal integer, got '%s'", aif_walk_where(w->ld),
+		err(w, node, "expected a decimal integer, got '%s'",
 		    aif_walk_shown_node(show, node, buf));
 		return -1;
 	}
 	if (v < min || v > max) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: %lld is out of range %lld..%lld", aif_walk_where(w->ld), v,
-		    (long long)min, (long long)max);
+		err(w, node, "%lld is out of range %lld..%lld", v, (long long)min,
+		    (long long)max);
 		return -1;
 	}
 	*out = v;
@@ -213,9 +224,7 @@ duration(struct wf *w, const yaml_node_t *node, int64_t min_ms, int64_t max_ms,
 	if (aif_walk_scalar(w->ld, node, "a duration", buf) != 0)
 		return -1;
 	if (aif_cfg_duration_ms(buf, max_ms, out) != 0 || *out < min_ms) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: expected a duration from %s, such as 5s or 10m",
-		    aif_walk_where(w->ld), range);
+		err(w, node, "expected a duration from %s, such as 5s or 10m", range);
 		return -1;
 	}
 	return 0;
@@ -235,8 +244,8 @@ scalar_json(const yaml_node_t *node, const char *v)
 			return json_false();
 		if (strcmp(v, "null") == 0 || strcmp(v, "~") == 0 || v[0] == '\0')
 			return json_null();
-		if ((v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' &&
-		    v[1] <= '9')) {
+		if (((v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' &&
+		    v[1] <= '9')) && strpbrk(v, "xXpP") == NULL) {	/* no hex */
 			long long i;
 			double d;
 			errno = 0;
@@ -366,8 +375,7 @@ check_template(struct wf *w, const yaml_node_t *node, const char *s)
 
 	w->node = node;
 	if (aif_wfx_template_refs(s, on_ref, w, why, sizeof(why)) != 0) {
-		aif_walk_error_at(w->ld, node->start_mark, "%s: %s", aif_walk_where(w->ld),
-		    why);
+		err(w, node, "%s", why);
 		return -1;
 	}
 	return 0;
@@ -386,13 +394,41 @@ tmpl_text(struct wf *w, const yaml_node_t *node)
 
 /* A JSON template: any YAML value, every string a checked template. New value, or
  * NULL after an error. */
+static json_t *tmpl_json_at(struct wf *w, const yaml_node_t *node);
+
+/* Bounds the nesting of a JSON template or a condition (a YAML alias may even name
+ * its own ancestor). Returns 0, or -1 after an error. */
+static int
+enter(struct wf *w, const yaml_node_t *node)
+{
+	if (w->depth >= AIF_WFX_MAX_DEPTH) {
+		err(w, node, "nested deeper than %d levels", AIF_WFX_MAX_DEPTH);
+		return -1;
+	}
+	w->depth++;
+	return 0;
+}
+
 static json_t *
 tmpl_json(struct wf *w, const yaml_node_t *node)
+{
+	json_t	*out;
+
+	if (enter(w, node) != 0)
+		return NULL;
+	out = tmpl_json_at(w, node);
+	w->depth--;
+	return out;
+}
+
+static json_t *
+tmpl_json_at(struct wf *w, const yaml_node_t *node)
 {
 	char		 buf[AIF_CFG_MAX_SCALAR + 1];
 	json_t		*out, *v;
 	size_t		 old;
 	int		 bad = 0;
+	const char	*ks;
 
 	switch (node->type) {
 	case YAML_SCALAR_NODE:
@@ -428,19 +464,19 @@ tmpl_json(struct wf *w, const yaml_node_t *node)
 		    p < node->data.mapping.pairs.top; p++) {
 			const yaml_node_t *k = yaml_document_get_node(w->ld->doc, p->key);
 			if (k->type != YAML_SCALAR_NODE) {
-				aif_walk_error_at(w->ld, k->start_mark,
-				    "%s: key must be a scalar, got %s",
-				    aif_walk_where(w->ld), aif_walk_node_kind(k));
+				err(w, k, "key must be a scalar, got %s",
+				    aif_walk_node_kind(k));
 				bad = 1;
 				continue;
 			}
-			old = aif_walk_path_key(w->ld, (const char *)k->data.scalar.value);
+			ks = (const char *)k->data.scalar.value;
+			old = aif_walk_path_key(w->ld, ks);
 			v = tmpl_json(w, yaml_document_get_node(w->ld->doc, p->value));
 			aif_walk_path_pop(w->ld, old);
 			if (v == NULL)
 				bad = 1;
 			else
-				set(w, out, (const char *)k->data.scalar.value, v);
+				set(w, out, ks, v);
 		}
 		if (!bad)
 			return out;
@@ -472,7 +508,7 @@ field(struct wf *w, const yaml_node_t *map, const char *key, json_t *obj, const 
 	return 1;
 }
 
-/* ---- retry, timeouts ----------------------------------------------------------------- */
+/* ---- retry, timeouts ------------------------------------------------------------ */
 
 #define RP(f)	offsetof(struct aif_retry_policy, f)
 static const struct directive retry_dirs[] = {
@@ -580,7 +616,8 @@ base_url_problem(const char *u)
 	else
 		return "must start with http:// or https://";
 	if (strpbrk(u, "@?#{} \t\\\"<>") != NULL)
-		return "must be a literal URL without userinfo, query, fragment or template";
+		return "must be a literal URL without userinfo, query, fragment or "
+		    "template";
 	p = h + strcspn(h, ":/");
 	if (p == h)
 		return "has no host";
@@ -604,8 +641,7 @@ base_url(struct wf *w, const yaml_node_t *node)
 	if (text(w, node, buf) != 0)
 		return NULL;
 	if ((why = base_url_problem(buf)) != NULL) {
-		aif_walk_error_at(w->ld, node->start_mark, "%s: %s", aif_walk_where(w->ld),
-		    why);
+		err(w, node, "%s", why);
 		return NULL;
 	}
 	for (n = strlen(buf); n > 0 && buf[n - 1] == '/'; n--)
@@ -624,9 +660,8 @@ method(struct wf *w, const yaml_node_t *node)
 	if (text(w, node, buf) != 0)
 		return NULL;
 	if (in_list(buf, http_methods) < 0) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: '%s' is not one of: GET, POST, PUT, PATCH, DELETE",
-		    aif_walk_where(w->ld), aif_walk_shown_node(show, node, buf));
+		err(w, node, "'%s' is not one of: GET, POST, PUT, PATCH, DELETE",
+		    aif_walk_shown_node(show, node, buf));
 		return NULL;
 	}
 	return json_string(buf);
@@ -640,8 +675,7 @@ url_path(struct wf *w, const yaml_node_t *node)
 	if (text(w, node, buf) != 0)
 		return NULL;
 	if (buf[0] != '/' || strpbrk(buf, "#") != NULL) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: must start with '/' (and hold no '#')", aif_walk_where(w->ld));
+		err(w, node, "must start with '/' (and hold no '#')");
 		return NULL;
 	}
 	if (check_template(w, node, buf) != 0)
@@ -695,8 +729,7 @@ headers(struct wf *w, const yaml_node_t *node)
 	size_t		 old;
 
 	if (node->type != YAML_MAPPING_NODE) {
-		aif_walk_error_at(w->ld, node->start_mark, "%s: expected a mapping, got %s",
-		    aif_walk_where(w->ld), aif_walk_node_kind(node));
+		err(w, node, "expected a mapping, got %s", aif_walk_node_kind(node));
 		return NULL;
 	}
 	if ((out = json_object()) == NULL) {
@@ -707,22 +740,19 @@ headers(struct wf *w, const yaml_node_t *node)
 	    p < node->data.mapping.pairs.top; p++) {
 		const yaml_node_t *key = yaml_document_get_node(w->ld->doc, p->key);
 		if (key->type != YAML_SCALAR_NODE) {
-			aif_walk_error_at(w->ld, key->start_mark,
-			    "%s: key must be a scalar, got %s", aif_walk_where(w->ld),
+			err(w, key, "key must be a scalar, got %s",
 			    aif_walk_node_kind(key));
 			continue;
 		}
 		k = (const char *)key->data.scalar.value;
 		if (!token_ok(k)) {
-			aif_walk_error_at(w->ld, key->start_mark, "%s: '%s' is not an HTTP "
-			    "header name (letters, digits and !#$%%&'*+-.^_`|~, at most 64)",
-			    aif_walk_where(w->ld), aif_walk_shown(show, k,
-			    key->data.scalar.length));
+			err(w, key, "'%s' is not an HTTP header name (letters, digits "
+			    "and !#$%%&'*+-.^_`|~, at most 64)",
+			    aif_walk_shown(show, k, key->data.scalar.length));
 			continue;
 		}
 		if (header_seen(out, k)) {
-			aif_walk_error_at(w->ld, key->start_mark, "%s: duplicate header '%s'",
-			    aif_walk_where(w->ld), k);
+			err(w, key, "duplicate header '%s'", k);
 			continue;
 		}
 		old = aif_walk_path_key(w->ld, k);
@@ -816,9 +846,8 @@ message(struct wf *w, const yaml_node_t *node)
 		old = aif_walk_path_key(w->ld, "role");
 		if (text(w, role, buf) == 0) {
 			if (in_list(buf, roles) < 0)
-				aif_walk_error_at(w->ld, role->start_mark,
-				    "%s: '%s' is not one of: system, user, assistant",
-				    aif_walk_where(w->ld),
+				err(w, role,
+				    "'%s' is not one of: system, user, assistant",
 				    aif_walk_shown_node(show, role, buf));
 			else
 				set(w, out, "role", json_string(buf));
@@ -836,9 +865,9 @@ messages(struct wf *w, const yaml_node_t *node)
 	json_t	*out, *m;
 	size_t	 old;
 
-	if (node->type != YAML_SEQUENCE_NODE || seq_len(node) < 1 || seq_len(node) > 256) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: expected a sequence of 1 to 256 messages", aif_walk_where(w->ld));
+	if (node->type != YAML_SEQUENCE_NODE || seq_len(node) < 1 ||
+	    seq_len(node) > 256) {
+		err(w, node, "expected a sequence of 1 to 256 messages");
 		return NULL;
 	}
 	if ((out = json_array()) == NULL)
@@ -864,8 +893,7 @@ static json_t *
 params(struct wf *w, const yaml_node_t *node)
 {
 	if (node->type != YAML_MAPPING_NODE) {
-		aif_walk_error_at(w->ld, node->start_mark, "%s: expected a mapping, got %s",
-		    aif_walk_where(w->ld), aif_walk_node_kind(node));
+		err(w, node, "expected a mapping, got %s", aif_walk_node_kind(node));
 		return NULL;
 	}
 	return tmpl_json(w, node);
@@ -897,26 +925,24 @@ model_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		old = aif_walk_path_key(w->ld, "model");
 		if (text(w, mn, buf) == 0) {
 			if ((m = find_model(w->cfg, buf)) == NULL)
-				aif_walk_error_at(w->ld, mn->start_mark,
-				    "%s: unknown model '%s' (not in models[])",
-				    aif_walk_where(w->ld), aif_walk_shown_node(show, mn, buf));
+				err(w, mn, "unknown model '%s' (not in models[])",
+				    aif_walk_shown_node(show, mn, buf));
 			else if (msgs != NULL && !(m->kinds & AIF_KIND_CHAT))
-				aif_walk_error_at(w->ld, mn->start_mark,
-				    "%s: model '%s' does not serve chat completion (it "
-				    "has messages)", aif_walk_where(w->ld), buf);
+				err(w, mn,
+				    "model '%s' does not serve chat completion (it "
+				    "has messages)", buf);
 			else if (prompt != NULL && msgs == NULL &&
 			    !(m->kinds & AIF_KIND_COMPLETION))
-				aif_walk_error_at(w->ld, mn->start_mark,
-				    "%s: model '%s' does not serve completion (it has a "
-				    "prompt)", aif_walk_where(w->ld), buf);
+				err(w, mn,
+				    "model '%s' does not serve completion (it has a "
+				    "prompt)", buf);
 			set(w, obj, "model", json_string(buf));
 		}
 		aif_walk_path_pop(w->ld, old);
 	}
 	if ((msgs == NULL) == (prompt == NULL))
-		aif_walk_error_at(w->ld, (msgs != NULL ? msgs : map)->start_mark,
-		    "%s: exactly one of 'messages' or 'prompt' is required",
-		    aif_walk_where(w->ld));
+		err(w, (msgs != NULL ? msgs : map),
+		    "exactly one of 'messages' or 'prompt' is required");
 	field(w, map, "messages", obj, "messages", messages);
 	field(w, map, "prompt", obj, "prompt", tmpl_text);
 	field(w, map, "max_tokens", obj, "max_tokens", max_tokens);
@@ -929,12 +955,17 @@ model_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 /* ---- transform ------------------------------------------------------------------- */
 
 static const char *const transform_keys[] = { "name", "kind", "next", "timeout",
-	"retry", "op", "text", "max_tokens", "from", "path", "default", "template", NULL };
+	"retry", "op", "text", "max_tokens", "from", "path", "default", "template",
+	NULL };
 static const char *const transform_ops[] = { "pii_mask", "truncate", "extract",
 	"format", NULL };
 /* The keys of each op, beyond name, kind, next, timeout, retry, op. */
+static const char *const op_any_keys[] = { "text", "max_tokens", "from", "path",
+	"default", "template", NULL };
 static const char *const op_keys[][4] = {
-	{ "text", NULL }, { "text", "max_tokens", NULL }, { "from", "path", "default", NULL },
+	{ "text", NULL },
+	{ "text", "max_tokens", NULL },
+	{ "from", "path", "default", NULL },
 	{ "template", NULL },
 };
 
@@ -946,8 +977,7 @@ rel_path(struct wf *w, const yaml_node_t *node)
 	if (text(w, node, buf) != 0)
 		return NULL;
 	if (aif_wfx_relpath_check(buf, why, sizeof(why)) != 0) {
-		aif_walk_error_at(w->ld, node->start_mark, "%s: %s", aif_walk_where(w->ld),
-		    why);
+		err(w, node, "%s", why);
 		return NULL;
 	}
 	return json_string(buf);
@@ -960,7 +990,7 @@ literal_json(struct wf *w, const yaml_node_t *node)
 	json_t	*out;
 
 	if (node->type != YAML_SCALAR_NODE)
-		return tmpl_json(w, node);	/* nested values: strings are checked too */
+		return tmpl_json(w, node);	/* its strings are checked too */
 	if (text(w, node, buf) != 0)
 		return NULL;
 	if ((out = scalar_json(node, buf)) == NULL)
@@ -981,9 +1011,9 @@ transform_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 	else {
 		old = aif_walk_path_key(w->ld, "op");
 		if (text(w, opn, buf) == 0 && (op = in_list(buf, transform_ops)) < 0)
-			aif_walk_error_at(w->ld, opn->start_mark,
-			    "%s: '%s' is not one of: pii_mask, truncate, extract, format",
-			    aif_walk_where(w->ld), aif_walk_shown_node(show, opn, buf));
+			err(w, opn,
+			    "'%s' is not one of: pii_mask, truncate, extract, format",
+			    aif_walk_shown_node(show, opn, buf));
 		aif_walk_path_pop(w->ld, old);
 	}
 	if (op >= 0) {
@@ -994,12 +1024,9 @@ transform_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 			if (k->type != YAML_SCALAR_NODE)
 				continue;
 			const char *ks = (const char *)k->data.scalar.value;
-			if (in_list(ks, (const char *const[]){ "text", "max_tokens", "from",
-			    "path", "default", "template", NULL }) >= 0 &&
-			    in_list(ks, op_keys[op]) < 0)
-				aif_walk_error_at(w->ld, k->start_mark,
-				    "%s: key '%s' does not apply to op %s",
-				    aif_walk_where(w->ld), ks, transform_ops[op]);
+			if (in_list(ks, op_any_keys) >= 0 && in_list(ks, op_keys[op]) < 0)
+				err(w, k, "key '%s' does not apply to op %s", ks,
+				    transform_ops[op]);
 		}
 		for (int i = 0; op_keys[op][i] != NULL; i++) {
 			const char *key = op_keys[op][i];
@@ -1035,8 +1062,7 @@ cond_list(struct wf *w, const yaml_node_t *node)
 
 	if (node->type != YAML_SEQUENCE_NODE || seq_len(node) < 1 ||
 	    seq_len(node) > AIF_WF_MAX_CASES) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: expected a sequence of 1 to %d conditions", aif_walk_where(w->ld),
+		err(w, node, "expected a sequence of 1 to %d conditions",
 		    AIF_WF_MAX_CASES);
 		return NULL;
 	}
@@ -1059,8 +1085,7 @@ cond_path(struct wf *w, const yaml_node_t *node)
 	if (text(w, node, buf) != 0)
 		return NULL;
 	if (aif_wfx_path_check(buf, why, sizeof(why)) != 0) {
-		aif_walk_error_at(w->ld, node->start_mark, "%s: %s", aif_walk_where(w->ld),
-		    why);
+		err(w, node, "%s", why);
 		return NULL;
 	}
 	(void)snprintf(tmpl, sizeof(tmpl), "{{%s}}", buf);
@@ -1085,8 +1110,7 @@ cond_value(struct wf *w, const yaml_node_t *node, int op)
 	switch (op) {
 	case 3:		/* matches */
 		if (aif_wfx_regex_check(buf, why, sizeof(why), &off) != 0) {
-			aif_walk_error_at(w->ld, node->start_mark, "%s: %s",
-			    aif_walk_where(w->ld), why);
+			err(w, node, "%s", why);
 			json_decref(v);
 			return NULL;
 		}
@@ -1094,16 +1118,14 @@ cond_value(struct wf *w, const yaml_node_t *node, int op)
 		return json_string(buf);
 	case 4: case 5: case 6: case 7:
 		if (!json_is_number(v)) {
-			aif_walk_error_at(w->ld, node->start_mark, "%s: expected a number",
-			    aif_walk_where(w->ld));
+			err(w, node, "expected a number");
 			json_decref(v);
 			return NULL;
 		}
 		return v;
 	case 8:
 		if (!json_is_boolean(v)) {
-			aif_walk_error_at(w->ld, node->start_mark,
-			    "%s: expected true or false", aif_walk_where(w->ld));
+			err(w, node, "expected true or false");
 			json_decref(v);
 			return NULL;
 		}
@@ -1113,8 +1135,22 @@ cond_value(struct wf *w, const yaml_node_t *node, int op)
 	}
 }
 
+static json_t *condition_at(struct wf *w, const yaml_node_t *node);
+
 static json_t *
 condition(struct wf *w, const yaml_node_t *node)
+{
+	json_t	*out;
+
+	if (enter(w, node) != 0)
+		return NULL;
+	out = condition_at(w, node);
+	w->depth--;
+	return out;
+}
+
+static json_t *
+condition_at(struct wf *w, const yaml_node_t *node)
 {
 	static const char *const keys[] = { "path", "equals", "not_equals", "contains",
 		"matches", "gt", "ge", "lt", "le", "exists", "all", "any", "not", NULL };
@@ -1133,9 +1169,7 @@ condition(struct wf *w, const yaml_node_t *node)
 			group = *g;
 	if (group != NULL) {
 		if (npairs != 1) {
-			aif_walk_error_at(w->ld, node->start_mark,
-			    "%s: '%s' must be the only key of its condition",
-			    aif_walk_where(w->ld), group);
+			err(w, node, "'%s' must be the only key of its condition", group);
 			return NULL;
 		}
 		v = aif_walk_lookup(w->ld, node, group);
@@ -1154,10 +1188,9 @@ condition(struct wf *w, const yaml_node_t *node)
 			nops++;
 		}
 	if (aif_walk_lookup(w->ld, node, "path") == NULL || nops != 1) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: a condition is {path, and exactly one of equals, not_equals, "
-		    "contains, matches, gt, ge, lt, le, exists}, or {all}, {any}, {not}",
-		    aif_walk_where(w->ld));
+		err(w, node,
+		    "a condition is {path, and exactly one of equals, not_equals, "
+		    "contains, matches, gt, ge, lt, le, exists}, or {all}, {any}, {not}");
 		return NULL;
 	}
 	if ((out = json_object()) == NULL) {
@@ -1216,9 +1249,8 @@ branch_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		old = aif_walk_path_key(w->ld, "cases");
 		if (cases->type != YAML_SEQUENCE_NODE || seq_len(cases) < 1 ||
 		    seq_len(cases) > AIF_WF_MAX_CASES)
-			aif_walk_error_at(w->ld, cases->start_mark,
-			    "%s: expected a sequence of 1 to %d cases",
-			    aif_walk_where(w->ld), AIF_WF_MAX_CASES);
+			err(w, cases, "expected a sequence of 1 to %d cases",
+			    AIF_WF_MAX_CASES);
 		else if ((arr = json_array()) != NULL) {
 			for (long i = 0; i < seq_len(cases); i++) {
 				c = aif_walk_item(w->ld, cases, i);
@@ -1242,7 +1274,7 @@ branch_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		missing(w, map, "default");
 }
 
-/* ---- parallel, wait, final ------------------------------------------------------------ */
+/* ---- parallel, wait, final ------------------------------------------------------- */
 
 static const char *const parallel_keys[] = { "name", "kind", "branches", "wait", "next",
 	NULL };
@@ -1266,9 +1298,8 @@ parallel_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		old = aif_walk_path_key(w->ld, "branches");
 		if (b->type != YAML_SEQUENCE_NODE || seq_len(b) < 2 ||
 		    seq_len(b) > AIF_WF_MAX_BRANCHES)
-			aif_walk_error_at(w->ld, b->start_mark,
-			    "%s: expected a sequence of 2 to %d step names",
-			    aif_walk_where(w->ld), AIF_WF_MAX_BRANCHES);
+			err(w, b, "expected a sequence of 2 to %d step names",
+			    AIF_WF_MAX_BRANCHES);
 		else if ((arr = json_array()) != NULL) {
 			for (long i = 0; i < seq_len(b); i++) {
 				old2 = path_index(w->ld, (size_t)i);
@@ -1286,8 +1317,7 @@ parallel_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		old = aif_walk_path_key(w->ld, "wait");
 		if (text(w, wt, buf) == 0 && strcmp(buf, "all") != 0 &&
 		    strcmp(buf, "first") != 0)
-			aif_walk_error_at(w->ld, wt->start_mark,
-			    "%s: '%s' is not one of: all, first", aif_walk_where(w->ld),
+			err(w, wt, "'%s' is not one of: all, first",
 			    aif_walk_shown_node(show, wt, buf));
 		aif_walk_path_pop(w->ld, old);
 	}
@@ -1321,17 +1351,15 @@ wait_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 	size_t			 old;
 
 	if ((f == NULL) == (sg == NULL)) {
-		aif_walk_error_at(w->ld, (f != NULL ? f : map)->start_mark,
-		    "%s: exactly one of 'for' or 'signal' is required",
-		    aif_walk_where(w->ld));
+		err(w, (f != NULL ? f : map),
+		    "exactly one of 'for' or 'signal' is required");
 		return;
 	}
 	if (f != NULL) {
 		const yaml_node_t *extra = to != NULL ? to : ot;
 		if (extra != NULL)
-			aif_walk_error_at(w->ld, extra->start_mark,
-			    "%s: 'timeout' and 'on_timeout' go with 'signal', not 'for'",
-			    aif_walk_where(w->ld));
+			err(w, extra,
+			    "'timeout' and 'on_timeout' go with 'signal', not 'for'");
 		old = aif_walk_path_key(w->ld, "for");
 		if (duration(w, f, 1000, 30LL * 86400000, "1s to 30d", &ms) == 0)
 			set(w, obj, "for_ms", json_integer(ms));
@@ -1341,9 +1369,7 @@ wait_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 	old = aif_walk_path_key(w->ld, "signal");
 	if (text(w, sg, buf) == 0) {
 		if (!signal_name_ok(buf))
-			aif_walk_error_at(w->ld, sg->start_mark,
-			    "%s: a signal name is 1 to 64 of A-Z a-z 0-9 _ . -",
-			    aif_walk_where(w->ld));
+			err(w, sg, "a signal name is 1 to 64 of A-Z a-z 0-9 _ . -");
 		else
 			set(w, obj, "signal", json_string(buf));
 	}
@@ -1375,9 +1401,8 @@ final_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 	size_t			 old;
 
 	if ((f == NULL) == (o == NULL)) {
-		aif_walk_error_at(w->ld, (f != NULL ? f : map)->start_mark,
-		    "%s: exactly one of 'from' or 'output' is required",
-		    aif_walk_where(w->ld));
+		err(w, (f != NULL ? f : map),
+		    "exactly one of 'from' or 'output' is required");
 		return;
 	}
 	if (f != NULL) {
@@ -1424,8 +1449,7 @@ walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
 	s->kind = K_NONE;
 	s->map = map;
 	if (map->type != YAML_MAPPING_NODE) {
-		aif_walk_error_at(w->ld, map->start_mark, "%s: expected a mapping, got %s",
-		    aif_walk_where(w->ld), aif_walk_node_kind(map));
+		err(w, map, "expected a mapping, got %s", aif_walk_node_kind(map));
 		return;
 	}
 	if ((nn = aif_walk_lookup(w->ld, map, "name")) == NULL)
@@ -1435,10 +1459,9 @@ walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
 		old = aif_walk_path_key(w->ld, "name");
 		if (text(w, nn, buf) == 0) {
 			if (!step_name_ok(buf))
-				aif_walk_error_at(w->ld, nn->start_mark,
-				    "%s: '%s' is not a step name ([A-Za-z_][A-Za-z0-9_], at "
-				    "most 64)", aif_walk_where(w->ld),
-				    aif_walk_shown_node(show, nn, buf));
+				err(w, nn,
+				    "'%s' is not a step name ([A-Za-z_][A-Za-z0-9_], at "
+				    "most 64)", aif_walk_shown_node(show, nn, buf));
 			else
 				memcpy(s->name, buf, strlen(buf) + 1);
 		}
@@ -1450,9 +1473,9 @@ walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
 	}
 	old = aif_walk_path_key(w->ld, "kind");
 	if (text(w, kn, buf) == 0 && in_list(buf, kind_names) < 0)
-		aif_walk_error_at(w->ld, kn->start_mark, "%s: unknown step kind '%s' "
+		err(w, kn, "unknown step kind '%s' "
 		    "(model, http, transform, branch, parallel, wait, final)",
-		    aif_walk_where(w->ld), aif_walk_shown_node(show, kn, buf));
+		    aif_walk_shown_node(show, kn, buf));
 	else if (buf[0] != '\0')
 		s->kind = (enum skind)in_list(buf, kind_names);
 	aif_walk_path_pop(w->ld, old);
@@ -1566,7 +1589,8 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 	for (i = 0; i < w->n; i++)
 		for (int j = 0; j < i && w->steps[i].name[0] != '\0'; j++)
 			if (strcmp(w->steps[i].name, w->steps[j].name) == 0) {
-				aif_walk_error_at(w->ld, w->steps[i].name_node->start_mark,
+				aif_walk_error_at(w->ld,
+				    w->steps[i].name_node->start_mark,
 				    "%s.steps[%d].name: duplicate step name '%s' (first "
 				    "at line %zu)", w->prefix, i, w->steps[i].name,
 				    w->steps[j].name_node->start_mark.line + 1);
@@ -1583,8 +1607,7 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 		size_t old = aif_walk_path_key(w->ld, "start");
 		if (aif_walk_scalar(w->ld, start_node, "a step name", buf) == 0 &&
 		    (start = step_index(w, buf)) < 0)
-			aif_walk_error_at(w->ld, start_node->start_mark,
-			    "%s: unknown step '%s'", aif_walk_where(w->ld), buf);
+			err(w, start_node, "unknown step '%s'", buf);
 		aif_walk_path_pop(w->ld, old);
 	} else if (w->n > 0 && w->steps[0].name[0] != '\0')
 		start = 0;
@@ -1599,9 +1622,9 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 		m = &w->steps[e->to];
 		p = &w->steps[e->from];
 		if (m->kind != K_MODEL && m->kind != K_HTTP && m->kind != K_TRANSFORM)
-			aif_walk_error_at(w->ld, e->at->start_mark, "%s: step '%s' is a %s "
-			    "step (the branches of a parallel step are model, http or "
-			    "transform steps)", e->where, m->name,
+			aif_walk_error_at(w->ld, e->at->start_mark,
+			    "%s: step '%s' is a %s step (the branches of a parallel step "
+			    "are model, http or transform steps)", e->where, m->name,
 			    m->kind == K_NONE ? "bad" : kind_names[m->kind]);
 		else if (m->parent >= 0)
 			aif_walk_error_at(w->ld, e->at->start_mark,
@@ -1654,7 +1677,8 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 	for (i = 0; i < w->n; i++) {
 		if (!(w->reach & (UINT64_C(1) << i))) {
 			if (w->steps[i].name[0] != '\0' && !w->steps[i].dup)
-				aif_walk_error_at(w->ld, w->steps[i].name_node->start_mark,
+				aif_walk_error_at(w->ld,
+				    w->steps[i].name_node->start_mark,
 				    "%s.steps[%d].name: step '%s' is not reachable from "
 				    "start step '%s'", w->prefix, i, w->steps[i].name,
 				    w->steps[start].name);
@@ -1696,8 +1720,8 @@ check_refs(struct wf *w)
 		const struct wref *r = &w->refs[k];
 		int t = step_index(w, r->target), s = r->step;
 		if (t < 0) {
-			aif_walk_error_at(w->ld, r->mark, "%s: unknown step '%s'", r->where,
-			    r->target);
+			aif_walk_error_at(w->ld, r->mark, "%s: unknown step '%s'",
+			    r->where, r->target);
 			continue;
 		}
 		if (w->cyclic || s < 0 || !(w->reach & (UINT64_C(1) << s)) ||
@@ -1744,9 +1768,7 @@ wf_kinds(struct wf *w, const yaml_node_t *node)
 	size_t		 old;
 
 	if (node->type != YAML_SEQUENCE_NODE || seq_len(node) < 1 || seq_len(node) > 2) {
-		aif_walk_error_at(w->ld, node->start_mark,
-		    "%s: expected a sequence of chat and/or completion",
-		    aif_walk_where(w->ld));
+		err(w, node, "expected a sequence of chat and/or completion");
 		return AIF_KIND_CHAT;
 	}
 	for (long i = 0; i < seq_len(node); i++) {
@@ -1756,12 +1778,10 @@ wf_kinds(struct wf *w, const yaml_node_t *node)
 			k = strcmp(buf, "chat") == 0 ? AIF_KIND_CHAT :
 			    strcmp(buf, "completion") == 0 ? AIF_KIND_COMPLETION : 0;
 			if (k == 0)
-				aif_walk_error_at(w->ld, it->start_mark,
-				    "%s: '%s' is not one of: chat, completion",
-				    aif_walk_where(w->ld), aif_walk_shown_node(show, it, buf));
+				err(w, it, "'%s' is not one of: chat, completion",
+				    aif_walk_shown_node(show, it, buf));
 			else if (mask & k)
-				aif_walk_error_at(w->ld, it->start_mark,
-				    "%s: duplicate kind '%s'", aif_walk_where(w->ld), buf);
+				err(w, it, "duplicate kind '%s'", buf);
 			mask |= k;
 		}
 		aif_walk_path_pop(w->ld, old);
@@ -1832,13 +1852,12 @@ walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t
 		old = aif_walk_path_key(ld, "name");
 		if (text(w, v, buf) == 0) {
 			if (!workflow_name_ok(buf))
-				aif_walk_error_at(ld, v->start_mark, "%s: '%s' is not a "
-				    "workflow name ([A-Za-z0-9][A-Za-z0-9._:-], at most 64)",
-				    aif_walk_where(ld), aif_walk_shown_node(show, v, buf));
+				err(w, v, "'%s' is not a workflow name "
+				    "([A-Za-z0-9][A-Za-z0-9._:-], at most 64)",
+				    aif_walk_shown_node(show, v, buf));
 			else if (find_model(cfg, buf) != NULL)
-				aif_walk_error_at(ld, v->start_mark, "%s: '%s' is a model "
-				    "id: a workflow needs a name of its own",
-				    aif_walk_where(ld), buf);
+				err(w, v, "'%s' is a model id: a workflow needs a name "
+				    "of its own", buf);
 			out->name = aif_walk_strdup(ld, buf);
 		}
 		aif_walk_path_pop(ld, old);
@@ -1871,8 +1890,7 @@ walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t
 		old = aif_walk_path_key(ld, "steps");
 		if (steps->type != YAML_SEQUENCE_NODE || seq_len(steps) < 1 ||
 		    seq_len(steps) > AIF_WF_MAX_STEPS)
-			aif_walk_error_at(ld, steps->start_mark,
-			    "%s: expected a sequence of 1 to %d steps", aif_walk_where(ld),
+			err(w, steps, "expected a sequence of 1 to %d steps",
 			    AIF_WF_MAX_STEPS);
 		else {
 			w->n = (int)seq_len(steps);
@@ -1902,8 +1920,9 @@ walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t
 		const char *from = json_string_value(json_object_get(f->obj, "from"));
 		const struct wedge *nx;
 		int x;
-		if (f->kind != K_FINAL || from == NULL || !(w->reach & (UINT64_C(1) << i)) ||
-		    (x = step_index(w, from)) < 0 || w->steps[x].kind != K_MODEL ||
+		if (f->kind != K_FINAL || from == NULL ||
+		    !(w->reach & (UINT64_C(1) << i)) || (x = step_index(w, from)) < 0 ||
+		    w->steps[x].kind != K_MODEL ||
 		    (nx = edge_of(w, x, E_NEXT)) == NULL || nx->to != i)
 			continue;
 		set(w, def, "stream_step", json_string(from));
@@ -1954,7 +1973,8 @@ aif_wf_load(struct loader *ld, const yaml_node_t *seq, struct aif_config *cfg)
 		for (size_t j = 0; j < i; j++) {
 			const struct aif_workflow *a = &cfg->workflows[j];
 			const struct aif_workflow *b = &cfg->workflows[i];
-			if (a->name == NULL || b->name == NULL || strcmp(a->name, b->name))
+			if (a->name == NULL || b->name == NULL ||
+			    strcmp(a->name, b->name) != 0)
 				continue;
 			const yaml_node_t *at = aif_walk_lookup(ld,
 			    aif_walk_item(ld, seq, (long)i), "name");

@@ -573,6 +573,27 @@ retry_uses_the_model_retry_rules(void **state)
 	    "number from 1.0 to 10.0");
 }
 
+/* A YAML alias may name its own ancestor: the walk stops at 64 levels (it recursed
+ * until the stack overflowed). */
+static void
+self_referencing_alias_is_bounded(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(WF_HEAD "      - &a {name: a, kind: final, output: {x: *a}}\n",
+	    &cfg), AIF_CONFIG);
+	assert_null(cfg);
+	assert_true(strncmp(errbuf, "t.yaml:22:19: workflows[0].steps[0].output.x.output.x",
+	    53) == 0);
+	assert_non_null(strstr(errbuf, ": nested deeper than 64 levels\n"));
+	assert_int_equal(load(WF_HEAD "      - name: b\n        kind: branch\n"
+	    "        cases: [{when: &c {not: *c}, next: done}]\n        default: done\n"
+	    DONE, &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "workflows[0].steps[0].cases[0].when.not.not.not"));
+	assert_non_null(strstr(errbuf, ": nested deeper than 64 levels"));
+}
+
 /* Builds a workflow of n steps s0 -> s1 -> ... -> final. */
 static char *
 chain(int n)
@@ -614,6 +635,21 @@ limits_are_enforced(void **state)
 	expect_error(y, "t.yaml:20:3: workflows: expected a sequence of at most 64 "
 	    "workflows");
 	free(y);
+	assert_non_null(y = malloc(4096));
+	len = (size_t)snprintf(y, 4096, "%s", WF_HEAD "      - name: b\n        kind: branch\n"
+	    "        default: done\n        cases:\n");
+	for (int i = 0; i < 33; i++)
+		len += (size_t)snprintf(y + len, 4096 - len, "          - {when: {path: input,"
+		    " exists: true}, next: done}\n");
+	(void)snprintf(y + len, 4096 - len, "%s", DONE);
+	expect_error(y, "t.yaml:26:11: workflows[0].steps[0].cases: expected a sequence of 1 "
+	    "to 32 cases");
+	free(y);
+	expect_error(WF_HEAD "      - name: p\n        kind: parallel\n"
+	    "        branches: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]\n"
+	    "        next: done\n" DONE,
+	    "t.yaml:24:19: workflows[0].steps[0].branches: expected a sequence of 2 to 16 "
+	    "step names");
 	expect_error(WF_HEAD "      - name: p\n        kind: parallel\n"
 	    "        branches: [a]\n        next: done\n" DONE,
 	    "t.yaml:24:19: workflows[0].steps[0].branches: expected a sequence of 2 to 16 "
@@ -924,6 +960,7 @@ main(void)
 		cmocka_unit_test(base_url_is_a_fixed_origin),
 		cmocka_unit_test(retry_uses_the_model_retry_rules),
 		cmocka_unit_test(limits_are_enforced),
+		cmocka_unit_test(self_referencing_alias_is_bounded),
 		cmocka_unit_test(get_follows_keys_and_indexes),
 		cmocka_unit_test(path_check_knows_the_roots_and_bounds),
 		cmocka_unit_test(template_refs_lists_every_path),
