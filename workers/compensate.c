@@ -214,6 +214,7 @@ call(const struct aif_comp_step *s, const char *body, char *err, size_t cap)
 	    (s->idempotency_key != NULL ? asprintf(&lines[n++], "Idempotency-Key: %s",
 	    s->idempotency_key) : asprintf(&lines[n++], "Idempotency-Key: %" PRIu64 ":%d:undo",
 	    s->job_id, s->step_no)) < 0 ||
+	    asprintf(&lines[n++], "X-AIF-Job: %s", s->public_id) < 0 ||
 	    (n = extra_headers(s, lines, n, COMP_HEADERS_MAX + 2, err, cap)) < 0) {
 		for (int i = 0; i < COMP_HEADERS_MAX + 2; i++) {
 			if (lines[i] != NULL)

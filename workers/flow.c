@@ -128,15 +128,91 @@ flow_schedule(struct flow_run *fx, struct flow_tx *t, const char *name)
 	return 0;
 }
 
+/* Appends the rows, events and owned strings of src to dst (src is left empty of
+ * them). -1 when they do not fit (nothing moved). */
+static int
+tx_append(struct flow_tx *dst, struct flow_tx *src)
+{
+	if (dst->w.nsteps + src->w.nsteps > AIF_FLOW_WRITES_MAX ||
+	    dst->w.nevents + src->w.nevents > AIF_FLOW_EVENTS_MAX ||
+	    dst->nowned + src->nowned > AIF_NELEM(dst->owned))
+		return -1;
+	memcpy(&dst->w.steps[dst->w.nsteps], src->w.steps,
+	    src->w.nsteps * sizeof(src->w.steps[0]));
+	dst->w.nsteps += src->w.nsteps;
+	for (size_t i = 0; i < src->w.nevents; i++) {
+		size_t k = dst->w.nevents++;
+		memcpy(dst->details[k], src->details[i], FLOW_DETAIL_MAX);
+		dst->w.events[k].event = src->w.events[i].event;
+		dst->w.events[k].detail = dst->details[k];
+	}
+	memcpy(&dst->owned[dst->nowned], src->owned, src->nowned * sizeof(src->owned[0]));
+	dst->nowned += src->nowned;
+	src->w.nsteps = src->w.nevents = src->nowned = 0;
+	return 0;
+}
+
+static enum aif_err
+tx_apply(struct flow_run *fx, struct flow_tx *t)
+{
+	if (t->w.next == AIF_FLOW_KEEP && t->w.lease_ms == 0)
+		t->w.lease_ms = fx->fr->cfg->queue.lease_seconds * 1000;
+	return aif_flow_apply(fx->fr->db, fx->run, &t->w);
+}
+
+/* Keeps t (the result of a pure step) to be written with the next transition. */
+static int
+flow_defer(struct flow_run *fx, struct flow_tx *t)
+{
+	if (fx->npend == 0)
+		flow_tx_init(&fx->pend);
+	if (tx_append(&fx->pend, t) == 0) {
+		fx->npend++;
+		return 0;
+	}
+	return flow_commit(fx, t);	/* full: written now, with what is pending */
+}
+
 int
 flow_commit(struct flow_run *fx, struct flow_tx *t)
 {
-	enum aif_err err;
+	enum aif_err err = AIF_OK;
 
-	if (t->w.next == AIF_FLOW_KEEP && t->w.lease_ms == 0)
-		t->w.lease_ms = fx->fr->cfg->queue.lease_seconds * 1000;
-	err = aif_flow_apply(fx->fr->db, fx->run, &t->w);
+	if (fx->npend > 0) {
+		/* what pure steps found goes first, in the same transaction when it fits */
+		struct flow_tx *p = &fx->pend;
+		fx->npend = 0;
+		if (tx_append(p, t) == 0) {
+			p->w.next = t->w.next;
+			p->w.lease_ms = t->w.lease_ms;
+			p->w.wake_at_ms = t->w.wake_at_ms;
+			memcpy(p->w.wait_signals, t->w.wait_signals, sizeof(p->w.wait_signals));
+			p->w.nwait_signals = t->w.nwait_signals;
+			p->w.response_body = t->w.response_body;
+			p->w.http_status = t->w.http_status;
+			p->w.error_type = t->w.error_type;
+			p->w.error_code = t->w.error_code;
+			p->w.error_message = t->w.error_message;
+			p->w.comps = t->w.comps;
+			p->w.ncomps = t->w.ncomps;
+			p->w.consume_signal = t->w.consume_signal;
+			p->w.consume_step = t->w.consume_step;
+			err = tx_apply(fx, p);
+			/* t's strings moved to p: both are freed below */
+			tx_free(p);
+			tx_free(t);
+			goto done;
+		}
+		err = tx_apply(fx, p);
+		tx_free(p);
+		if (err != AIF_OK) {
+			tx_free(t);
+			goto done;
+		}
+	}
+	err = tx_apply(fx, t);
 	tx_free(t);
+done:
 	if (err == AIF_OK)
 		return 0;
 	if (err == AIF_NOTFOUND)
@@ -147,6 +223,7 @@ flow_commit(struct flow_run *fx, struct flow_tx *t)
 	fx->over = 1;
 	return -1;
 }
+
 
 int64_t
 flow_backoff_ms(const json_t *retry, int attempt)
@@ -229,6 +306,10 @@ flow_step_done(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	}
 	slot = json_pack("{s:o}", "output", output);
 	json_object_set_new(json_object_get(fx->root, "steps"), s->name, slot);
+	/* a pure step's result is written with the next transition (it would be the
+	   same if computed again); a call's result at once */
+	if (strcmp(s->kind, "http") != 0 && strcmp(s->kind, "model") != 0)
+		return flow_defer(fx, &t);
 	return flow_commit(fx, &t);
 }
 
@@ -640,7 +721,7 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 			end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_invalid", "no start step");
 			goto out;
 		}
-		if (flow_commit(fx, &t) != 0)
+		if (flow_defer(fx, &t) != 0)
 			goto out;
 	}
 	for (int looks = 0; looks < ADVANCE_MAX && !fx->over; looks++) {
@@ -673,6 +754,8 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 		(void)flow_commit(fx, &t);
 	}
 out:
+	if (fx->npend > 0)
+		tx_free(&fx->pend);
 	json_decref(fx->env);
 	json_decref(fx->root);
 	free(fx);

@@ -69,6 +69,11 @@ struct flow_run {
 	int64_t			 wake_ms;	/* earliest time something is due, 0 none */
 	const char		*wait_sig[8];	/* signals waited for (borrowed) */
 	size_t			 nwait_sig;
+	struct flow_tx		 pend;		/* results of pure steps (transform, branch,
+						   parallel, wait) not written yet: they go
+						   with the next transition, before any call
+						   leaves the runner */
+	int			 npend;
 	int			 over;		/* the run ended or is no longer ours */
 	int			 kicked_workers; /* a child job was enqueued */
 };

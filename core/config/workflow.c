@@ -751,6 +751,12 @@ headers(struct wf *w, const yaml_node_t *node)
 			    aif_walk_shown(show, k, key->data.scalar.length));
 			continue;
 		}
+		if (strcasecmp(k, "Idempotency-Key") == 0 || strcasecmp(k, "X-AIF-Job") == 0 ||
+		    strcasecmp(k, "Host") == 0 || strcasecmp(k, "Content-Length") == 0 ||
+		    strcasecmp(k, "Transfer-Encoding") == 0) {
+			err(w, key, "header '%s' is set by the gateway itself", k);
+			continue;
+		}
 		if (header_seen(out, k)) {
 			err(w, key, "duplicate header '%s'", k);
 			continue;

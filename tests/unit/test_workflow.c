@@ -527,6 +527,17 @@ duplicate_names_are_errors(void **state)
 }
 
 static void
+gateway_headers_are_refused(void **state)
+{
+	(void)state;
+	expect_error(WF_HEAD "      - name: h\n        kind: http\n"
+	    "        base_url: http://h.example\n        headers: {idempotency-key: x}\n"
+	    "        next: done\n" DONE,
+	    "t.yaml:25:19: workflows[0].steps[0].headers: header 'idempotency-key' is set by "
+	    "the gateway itself");
+}
+
+static void
 template_syntax_errors_are_reported(void **state)
 {
 	(void)state;
@@ -955,6 +966,7 @@ main(void)
 		cmocka_unit_test(final_from_must_have_run),
 		cmocka_unit_test(workflow_name_must_not_be_a_model_id),
 		cmocka_unit_test(duplicate_names_are_errors),
+		cmocka_unit_test(gateway_headers_are_refused),
 		cmocka_unit_test(template_syntax_errors_are_reported),
 		cmocka_unit_test(unknown_key_and_missing_next_are_reported),
 		cmocka_unit_test(base_url_is_a_fixed_origin),
