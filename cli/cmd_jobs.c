@@ -1,6 +1,8 @@
 /* cmd_jobs.c -- `aifctl jobs show ID | list [--state S] [--model M] [--limit N] |
  * cancel ID`: a job and its timeline (every event with its time, attempt, worker,
- * replica and error) readable at a glance, lists by state, and cancellation (a queued
+ * replica and error) readable at a glance -- a workflow run also with its steps (state,
+ * attempts, durations, errors, the branch taken, what a wait waits for) -- lists by
+ * state, and cancellation (a queued
  * job at once; a running one is aborted by its worker, told through its doorbell). IDs
  * are public ids (job_...) or internal numbers. */
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include "esc.h"
 #include "jobs.h"
 #include "queue.h"
+#include "runs.h"
 #include "util.h"
 
 static void
@@ -30,6 +33,69 @@ static const char *
 v(const struct aif_dbrows *r, size_t row, size_t col)
 {
 	return aifctl_esc(aif_dbrows_get(r, row, col));
+}
+
+/* "1.2 s", "35 ms": the duration of a step, or "" when it has not started. */
+static void
+duration(int64_t from_ms, int64_t to_ms, char *buf, size_t cap)
+{
+	int64_t d;
+
+	buf[0] = '\0';
+	if (from_ms <= 0)
+		return;
+	d = (to_ms > 0 ? to_ms : aif_now_ms()) - from_ms;
+	if (d < 0)
+		d = 0;
+	if (d < 10000)
+		snprintf(buf, cap, "%lld ms%s", (long long)d, to_ms > 0 ? "" : "+");
+	else
+		snprintf(buf, cap, "%lld.%lld s%s", (long long)(d / 1000),
+		    (long long)(d % 1000 / 100), to_ms > 0 ? "" : "+");
+}
+
+/* The steps of workflow run id, in the order the run reached them: where it is, where
+ * it stopped, which branch it took, what a wait waits for. */
+static void
+show_steps(struct aif_db *db, uint64_t id)
+{
+	struct aif_flow_step *s = NULL;
+	size_t n = 0;
+	const char *at = NULL;
+
+	if (aif_flow_steps(db, id, &s, &n) != AIF_OK) {
+		printf("\nsteps     (cannot be read)\n");
+		return;
+	}
+	for (size_t i = 0; i < n && at == NULL; i++)
+		if (strcmp(s[i].state, "scheduled") == 0 || strcmp(s[i].state, "running") == 0 ||
+		    strcmp(s[i].state, "waiting") == 0)
+			at = s[i].name;
+	printf("\nsteps     %zu reached; %s%s\n", n, at ? "now at " : "none open",
+	    at ? aifctl_esc(at) : "");
+	printf("  %-3s %-24s %-9s %-10s %-7s %-10s %s\n", "#", "STEP", "KIND", "STATE",
+	    "ATT", "TOOK", "DETAIL");
+	for (size_t i = 0; i < n; i++) {
+		char took[32], att[16], detail[1400] = "";
+		duration(s[i].started_ms, s[i].finished_ms, took, sizeof(took));
+		snprintf(att, sizeof(att), "%d/%d", s[i].attempts, s[i].max_attempts);
+		if (s[i].branch_taken[0])
+			snprintf(detail, sizeof(detail), "-> %s", s[i].branch_taken);
+		else if (s[i].waiting_for[0] && s[i].wake_at_ms > 0)
+			snprintf(detail, sizeof(detail), "waits for %s (until %lld s from now)",
+			    s[i].waiting_for, (long long)((s[i].wake_at_ms - aif_now_ms()) / 1000));
+		else if (s[i].child_public_id[0])
+			snprintf(detail, sizeof(detail), "job %s (%s)", s[i].child_public_id,
+			    s[i].child_state[0] ? s[i].child_state : "?");
+		if (s[i].error[0])
+			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+			    "%serror: %.1000s", detail[0] ? "; " : "", s[i].error);
+		printf("  %-3d %-24.24s %-9s %-10s %-7s %-10s %s%s\n", s[i].seq,
+		    aifctl_esc(s[i].name), aifctl_esc(s[i].kind), aifctl_esc(s[i].state), att,
+		    took, strcmp(s[i].state, "failed") == 0 ? "<- stopped here: " : "",
+		    aifctl_esc(detail));
+	}
+	aif_flow_steps_free(s, n);
 }
 
 static int
@@ -62,6 +128,8 @@ show(struct aif_db *db, uint64_t id)
 		    v(u, 0, AIF_JU_COMPLETION_TOKENS), v(u, 0, AIF_JU_COST_MICROS),
 		    v(u, 0, AIF_JU_QUEUE_MS), v(u, 0, AIF_JU_ENGINE_MS), v(u, 0, AIF_JU_ENGINE),
 		    v(u, 0, AIF_JU_REPLICA));
+	if (strcmp(v(j, 0, AIF_JOB_KIND), "pipeline") == 0)
+		show_steps(db, id);
 	printf("\n%-26s %-22s %-7s %-7s %-28s %s\n", "AT", "EVENT", "ATTEMPT", "WORKER",
 	    "REPLICA", "DETAIL");
 	for (size_t r = 0; r < e->nrows; r++)
@@ -100,7 +168,30 @@ static int
 cancel(struct aif_db *db, uint64_t id)
 {
 	char doorbell[AIF_DOORBELL_PATH_MAX] = "";
+	struct aif_dbrows *j = NULL, *e = NULL, *u = NULL;
 	enum aif_err err;
+
+	/* a workflow run stops at its runner, which compensates what it did */
+	if (aif_jobs_detail(db, id, &j, &e, &u) == AIF_OK &&
+	    strcmp(v(j, 0, AIF_JOB_KIND), "pipeline") == 0) {
+		uint64_t rid = 0;
+		err = aif_flow_signal(db, aif_dbrows_get(j, 0, AIF_JOB_PUBLIC_ID), 0, "__cancel",
+		    "null", &rid);
+		aif_dbrows_free(j);
+		aif_dbrows_free(e);
+		aif_dbrows_free(u);
+		if (err != AIF_OK) {
+			fprintf(stderr, "aifctl: %s\n", err == AIF_CONFLICT ?
+			    "the run is already final" : aif_strerror(err));
+			return 1;
+		}
+		printf("cancel requested for run %llu: its runner stops it and compensates\n",
+		    (unsigned long long)id);
+		return 0;
+	}
+	aif_dbrows_free(j);
+	aif_dbrows_free(e);
+	aif_dbrows_free(u);
 
 	(void)aif_jobs_worker_doorbell(db, id, doorbell, sizeof(doorbell));
 	err = aif_queue_cancel(db, id, 0, "cancelled by an operator (aifctl jobs cancel)");

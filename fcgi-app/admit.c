@@ -26,6 +26,7 @@
 #include "pii.h"
 #include "queue.h"
 #include "ratelimit.h"
+#include "runs.h"
 
 #define IDEMPOTENCY_KEY_MAX	255
 
@@ -38,7 +39,10 @@ struct admission {
 	char			*body;		/* new */
 	size_t			 len;
 	struct aif_oai_req	 oreq;		/* owns the parsed body */
-	const struct aif_model	*model;		/* borrowed from r->cfg */
+	const struct aif_model	*model;		/* borrowed from r->cfg, or NULL for a
+						   workflow */
+	const struct aif_workflow *workflow;	/* borrowed from r->cfg, or NULL */
+	const char		*model_id;	/* the model's or the workflow's name */
 	const char		*idem;		/* Idempotency-Key, borrowed, or NULL */
 	int			 prio;
 	int			 async;
@@ -55,6 +59,8 @@ struct admission {
 	struct aif_budget_plan	 budget;
 	uint64_t		 id;		/* the job, once enqueued */
 	char			 public_id[AIF_JOB_ID_LEN + 1];
+	int			 run_api;	/* POST /v1/workflows/{name}/runs */
+	const char		*run_name;	/* its {name}, borrowed */
 	int			 done;		/* a phase answered the request */
 	struct aif_error	 err;		/* the refusal */
 };
@@ -114,6 +120,82 @@ read_body(struct admission *a)
 	return AIF_OK;
 }
 
+/* Nesting of a JSON value (arrays and objects), stopping past max. */
+static int
+json_depth(const json_t *v, int max)
+{
+	const json_t *x;
+	const char *k;
+	size_t i;
+	int d = 0, sub;
+
+	if (max < 0)
+		return 1;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, x)
+			if ((sub = json_depth(x, max - 1)) > d)
+				d = sub;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			if ((sub = json_depth(x, max - 1)) > d)
+				d = sub;
+	} else {
+		return 0;
+	}
+	return d + 1;
+}
+
+/* The body of POST /v1/workflows/{name}/runs: {"input": <any JSON>}, kept as
+ * {"model": name, "input": ...} so that the phases after this one (PII screening, the
+ * stored envelope) treat it as they treat a request. */
+static enum aif_err
+parse_run(struct admission *a)
+{
+	json_error_t je;
+	json_t *body, *input;
+	const char *k;
+	json_t *v;
+	char msg[300];
+
+	if ((body = json_loadb(a->body, a->len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		snprintf(msg, sizeof(msg), "The body is not valid JSON (UTF-8): %.200s at "
+		    "byte %d.", je.text, je.position);
+		return DENY(a, AIF_E_WORKFLOW_BODY_INVALID, NULL, msg);
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return DENY(a, AIF_E_WORKFLOW_BODY_INVALID, NULL,
+		    "The body must be a JSON object: {\"input\": ...}.");
+	}
+	json_object_foreach(body, k, v)
+		if (strcmp(k, "input") != 0) {
+			snprintf(msg, sizeof(msg), "Unknown field '%.64s': a run takes only "
+			    "\"input\".", k);
+			json_decref(body);
+			return DENY(a, AIF_E_WORKFLOW_BODY_INVALID, k, msg);
+		}
+	if (json_depth(body, a->r->cfg->server.max_json_depth) >
+	    a->r->cfg->server.max_json_depth) {
+		json_decref(body);
+		snprintf(msg, sizeof(msg), "The input is nested deeper than %d.",
+		    a->r->cfg->server.max_json_depth);
+		return DENY(a, AIF_E_WORKFLOW_BODY_INVALID, "input", msg);
+	}
+	input = json_object_get(body, "input");
+	a->oreq.body = json_pack("{s:s,s:O}", "model", a->run_name, "input",
+	    input != NULL ? input : json_object());
+	json_decref(body);
+	if (input == NULL && a->oreq.body != NULL)
+		json_object_set_new(a->oreq.body, "input", json_object());
+	if (a->oreq.body == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	a->oreq.model = json_string_value(json_object_get(a->oreq.body, "model"));
+	a->oreq.kind = AIF_KIND_CHAT;
+	a->oreq.prompt_tokens_estimate = 1;
+	a->oreq.max_tokens = -1;
+	return AIF_OK;
+}
+
 static enum aif_err
 parse(struct admission *a)
 {
@@ -125,6 +207,8 @@ parse(struct admission *a)
 		.max_string_bytes = cfg->server.max_body_bytes,
 	};
 
+	if (a->run_api)
+		return parse_run(a);
 	return aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err);
 }
 
@@ -166,6 +250,26 @@ bounds(struct admission *a)
 	return AIF_OK;
 }
 
+/* A workflow called as a model (docs/WORKFLOWS.md): the role may use it, it is called
+ * as this kind. What its steps cost is gated and billed per model step when they run;
+ * the run itself holds no budget and charges one request. */
+static enum aif_err
+workflow(struct admission *a)
+{
+	const struct aif_oai_req *o = &a->oreq;
+
+	if ((a->workflow = aif_cfg_workflow(a->r->cfg, o->model)) == NULL)
+		return DENY(a, AIF_E_MODEL_NOT_FOUND, "model", o->model);
+	a->model_id = a->workflow->name;
+	if (!aif_cfg_role_allows_model(a->role, a->workflow->name))
+		return DENY(a, AIF_E_MODEL_FORBIDDEN, "model", a->workflow->name);
+	if (!a->run_api && (a->workflow->kinds & a->kind) == 0)
+		return DENY(a, AIF_E_MODEL_NOT_SUPPORTED, "model", a->workflow->name,
+		    aif_kind_noun(a->kind));
+	a->max_out = 0;
+	return AIF_OK;
+}
+
 /* The model exists, the role may use it, it serves this kind, the output fits. */
 static enum aif_err
 model(struct admission *a)
@@ -173,8 +277,9 @@ model(struct admission *a)
 	const struct aif_oai_req *o = &a->oreq;
 	char cap[24], asked[24];
 
-	if ((a->model = aif_cfg_model(a->r->cfg, o->model)) == NULL)
-		return DENY(a, AIF_E_MODEL_NOT_FOUND, "model", o->model);
+	if (a->run_api || (a->model = aif_cfg_model(a->r->cfg, o->model)) == NULL)
+		return workflow(a);
+	a->model_id = a->model->id;
 	if (!aif_cfg_role_allows_model(a->role, a->model->id))
 		return DENY(a, AIF_E_MODEL_FORBIDDEN, "model", a->model->id);
 	if ((a->model->kinds & a->kind) == 0)
@@ -262,7 +367,8 @@ headers(struct admission *a)
 		snprintf(max, sizeof(max), "%d", IDEMPOTENCY_KEY_MAX);
 		return DENY(a, AIF_E_IDEMPOTENCY_KEY_INVALID, "Idempotency-Key", max);
 	}
-	a->async = prefer != NULL && strcasestr(prefer, "respond-async") != NULL;
+	a->async = a->run_api ||	/* a run is always answered with its job */
+	    (prefer != NULL && strcasestr(prefer, "respond-async") != NULL);
 	if (request_timeout(a) != AIF_OK)
 		return DENY0(a, AIF_E_REQUEST_TIMEOUT_INVALID, "X-Request-Timeout");
 	a->prio = a->r->cfg->queue.default_priority;
@@ -275,7 +381,7 @@ headers(struct admission *a)
 		a->prio = cap;
 	/* nothing is kept to fetch later: the answer goes to the request that waits */
 	if (a->async && a->zero_retention)
-		return DENY(a, AIF_E_ZERO_RETENTION_ASYNC, "Prefer", a->model->id);
+		return DENY(a, AIF_E_ZERO_RETENTION_ASYNC, "Prefer", a->model_id);
 	return AIF_OK;
 }
 
@@ -302,7 +408,7 @@ pii(struct admission *a)
 	enum aif_err err;
 
 	aif_pii_counts_init(&counts);
-	err = aif_pii_screen_request(a->r->pii, a->model->id, a->who->role, a->kind,
+	err = aif_pii_screen_request(a->r->pii, a->model_id, a->who->role, a->kind,
 	    a->oreq.body, &counts, &why);
 	count_pii(&counts);
 	switch (err) {
@@ -323,6 +429,22 @@ pii(struct admission *a)
 	return AIF_OK;
 }
 
+/* The stored request of a workflow run: how it was called (surface: chat, completion
+ * or run), its input, and whom it was admitted for (what each model step is gated and
+ * billed as). New string, or NULL. */
+static char *
+run_envelope(const char *surface, const json_t *input, const struct aif_principal *who)
+{
+	json_t *e = json_pack("{s:s,s:O,s:{s:I,s:s,s:I,s:I,s:I,s:I}}", "surface", surface,
+	    "input", input, "who", "key_id", (json_int_t)who->key_id, "role", who->role,
+	    "max_priority", (json_int_t)who->max_priority, "rpm", (json_int_t)who->rpm,
+	    "tpm", (json_int_t)who->tpm, "budget", (json_int_t)who->monthly_budget_micros);
+	char *text = e != NULL ? json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(e);
+	return text;
+}
+
 /* The request as it is stored and sent, and its hash (for SDK retries). */
 static enum aif_err
 serialise(struct admission *a)
@@ -333,7 +455,12 @@ serialise(struct admission *a)
 		json_object_del(a->oreq.body, "stream_options");
 		a->oreq.stream = 0;
 	}
-	if ((a->stored = json_dumps(a->oreq.body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+	if (a->workflow != NULL)
+		a->stored = run_envelope(a->run_api ? "run" : aif_kind_name(a->kind),
+		    a->run_api ? json_object_get(a->oreq.body, "input") : a->oreq.body, a->who);
+	else
+		a->stored = json_dumps(a->oreq.body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (a->stored == NULL)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	SHA256((const unsigned char *)a->stored, strlen(a->stored), a->sha);
 	/* what the engine is sent bounds what its prompt can be */
@@ -452,7 +579,8 @@ rate_limits(struct admission *a)
 	int allowed = 1;
 
 	aif_rl_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant),
-	    aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out), &a->limits);
+	    a->workflow != NULL ? 0 : aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
+	    &a->limits);
 	if (aif_rl_apply(a->r->db, &a->limits, &allowed) != AIF_OK)
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
 	aif_rl_headers(&a->limits, a->r->reply.headers, sizeof(a->r->reply.headers));
@@ -468,13 +596,15 @@ rate_limits(struct admission *a)
 	snprintf(limit, sizeof(limit), "%lld", (long long)c->limit);
 	snprintf(cost, sizeof(cost), "%lld", (long long)c->cost);
 	return DENY(a, aif_rl_is_requests(c) ? AIF_E_RATE_LIMIT_REQUESTS :
-	    AIF_E_RATE_LIMIT_TOKENS, NULL, a->model->id,
+	    AIF_E_RATE_LIMIT_TOKENS, NULL, a->model_id,
 	    aif_rl_is_key(c) ? "API key" : "tenant", limit, cost, wait);
 }
 
 static enum aif_err
 budget(struct admission *a)
 {
+	if (a->workflow != NULL)
+		return AIF_OK;	/* each model step holds its own */
 	aif_budget_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant), a->model,
 	    a->prompt_bound, a->max_out, &a->budget);
 	return AIF_OK;
@@ -487,10 +617,10 @@ enqueue(struct admission *a)
 	struct aif_job_new job = {
 		.api_key_id = a->who->lineage_id,
 		.tenant = a->who->tenant,
-		.model = a->model->id,
+		.model = a->model_id,
 		.kind = a->kind,
 		.priority = a->prio,
-		.max_attempts = a->model->max_attempts,
+		.max_attempts = a->model != NULL ? a->model->max_attempts : 1,
 		.reply_to = a->async ? NULL : r->api->doorbell_path,
 		.request_id = r->reply.request_id,
 		.idempotency_key = a->idem,
@@ -518,6 +648,18 @@ enqueue(struct admission *a)
 	    aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
+	if (a->workflow != NULL) {
+		/* a run: its definition pinned first, then the run with no cost of its own */
+		if (aif_flow_def_put(r->db, a->workflow->hash, a->workflow->name,
+		    a->workflow->def_text) != AIF_OK)
+			return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
+		job.workflow_hash = a->workflow->hash;
+		job.tokens_charged = 0;
+		job.prompt_tokens_bound = 0;
+		job.completion_tokens_bound = 0;
+		job.max_tokens = -1;
+		job.wait_ms = 0;	/* a run goes on whoever waits for it */
+	}
 	err = enqueue_job(r->api, &job, &a->id, a->public_id);
 	switch (err) {
 	case AIF_OK:
@@ -551,7 +693,8 @@ answer(struct admission *a)
 		    .created_at = aif_unix_now(), .response_len = -1 };
 		char loc[128];
 		aif_strlcpy(v.public_id, a->public_id, sizeof(v.public_id));
-		aif_strlcpy(v.model, a->model->id, sizeof(v.model));
+		aif_strlcpy(v.model, a->model_id, sizeof(v.model));
+		v.workflow = a->workflow != NULL;
 		aif_strlcpy(v.state, "queued", sizeof(v.state));
 		json_t *j = job_json(&v);
 		snprintf(loc, sizeof(loc), "Location: /v1/jobs/%s\r\n", a->public_id);
@@ -586,8 +729,9 @@ static const struct phase {
 	{ "answer", answer },
 };
 
-void
-route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
+static void
+admit(struct req *r, const struct aif_principal *who, enum aif_kind kind,
+    const char *run_name)
 {
 	struct admission a;
 
@@ -596,6 +740,8 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	a.who = who;
 	a.role = aif_cfg_role(r->cfg, who->role);
 	a.kind = kind;
+	a.run_api = run_name != NULL;
+	a.run_name = run_name;
 	for (size_t i = 0; i < AIF_NELEM(phases) && !a.done; i++) {
 		if (phases[i].run(&a) == AIF_OK)
 			continue;
@@ -608,4 +754,16 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	free(a.stored);
 	free(a.body);
 	aif_oai_req_free(&a.oreq);
+}
+
+void
+route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
+{
+	admit(r, who, kind, NULL);
+}
+
+void
+route_workflow_runs(struct req *r, const struct aif_principal *who, const char *name)
+{
+	admit(r, who, AIF_KIND_CHAT, name);
 }

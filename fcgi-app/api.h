@@ -128,6 +128,9 @@ void	api_handle(struct req *r);
 /* admit.c: POST /v1/chat/completions, /v1/completions and /v1/embeddings. */
 void	route_completions(struct req *r, const struct aif_principal *who,
 	    enum aif_kind kind);
+/* admit.c: POST /v1/workflows/{name}/runs (the same phases; always answered 202). */
+void	route_workflow_runs(struct req *r, const struct aif_principal *who,
+	    const char *name);
 /* route_models.c: GET /v1/models and /v1/models/{id} */
 void	route_models(struct req *r, const struct aif_principal *who, const char *id);
 /* route_ops.c: GET /healthz, /readyz; GET /metrics (trusted: nginx vouched for the

@@ -1,5 +1,7 @@
 /* route_jobs.c -- GET /v1/jobs/{id}: a job's state and, once final, the same OpenAI
- * response body (or error) the synchronous call returned; POST /v1/jobs/{id}/cancel. A
+ * response body (or error) the synchronous call returned (a workflow run also shows its
+ * steps: where it is, where it stopped); POST /v1/jobs/{id}/cancel; POST
+ * /v1/jobs/{id}/signal for a workflow run that waits for one (docs/WORKFLOWS.md). A
  * key sees only its own jobs (another key's job id is a 404, as if it did not exist).
  * Also the shared writer of job objects and of the synchronous answer of a finished
  * job: a stored answer goes to the client as stored, read in pieces and never parsed,
@@ -8,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "log.h"
 #include "queue.h"
+#include "runs.h"
 
 static json_t *
 time_or_null(int64_t t)
@@ -37,7 +41,7 @@ job_json(const struct aif_job_view *v)
 	/* "response" is null here: reply_job puts the stored answer in its place */
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:o, s:o, s:o, s:n, s:o}",
 	    "id", v->public_id, "object", "job", "model", v->model,
-	    "kind", aif_kind_name(v->kind), "status", v->state, "priority", v->priority,
+	    "kind", v->workflow ? "workflow" : aif_kind_name(v->kind), "status", v->state, "priority", v->priority,
 	    "attempts", v->attempts, "created_at", (json_int_t)v->created_at,
 	    "started_at", time_or_null(v->started_at),
 	    "finished_at", time_or_null(v->finished_at),
@@ -80,14 +84,57 @@ reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
 	rp->fcgi = NULL;
 }
 
+/* "Where did it stop": the steps of run v, in the order the run reached them. */
+static json_t *
+run_json(struct aif_db *db, const struct aif_job_view *v)
+{
+	struct aif_flow_step *s = NULL;
+	json_t *steps = json_array(), *cur = json_null();
+	size_t n = 0;
+
+	if (aif_flow_steps(db, v->id, &s, &n) != AIF_OK) {
+		json_decref(steps);
+		return json_null();
+	}
+	for (size_t i = 0; i < n; i++) {
+		int open = strcmp(s[i].state, "scheduled") == 0 ||
+		    strcmp(s[i].state, "running") == 0 || strcmp(s[i].state, "waiting") == 0;
+		if (open && json_is_null(cur)) {
+			json_decref(cur);
+			cur = json_string(s[i].name);
+		}
+		json_array_append_new(steps, json_pack(
+		    "{s:s,s:s,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+		    "name", s[i].name, "kind", s[i].kind, "state", s[i].state,
+		    "attempts", s[i].attempts, "max_attempts", s[i].max_attempts,
+		    "error", s[i].error[0] ? json_string(s[i].error) : json_null(),
+		    "branch_taken", s[i].branch_taken[0] ? json_string(s[i].branch_taken) :
+		    json_null(),
+		    "waiting_for", open && s[i].waiting_for[0] ? json_string(s[i].waiting_for) :
+		    json_null(),
+		    "wake_at", open && s[i].wake_at_ms > 0 ?
+		    json_integer(s[i].wake_at_ms / 1000) : json_null(),
+		    "job", s[i].child_public_id[0] ? json_string(s[i].child_public_id) :
+		    json_null(),
+		    "started_at", time_or_null(s[i].started_ms / 1000),
+		    "finished_at", time_or_null(s[i].finished_ms / 1000)));
+	}
+	aif_flow_steps_free(s, n);
+	return json_pack("{s:s,s:o,s:o}", "name", v->model, "current_step", cur,
+	    "steps", steps);
+}
+
 void
 reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v, int status,
     const char *headers)
 {
 	static const char slot[] = "\"response\":null";
 	json_t *j = job_json(v);
-	char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL, *at;
+	char *s, *at;
 
+	if (j != NULL && v->workflow)
+		json_object_set_new(j, "workflow", run_json(db, v));
+	s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (s == NULL) {
 		REFUSE0(rp, AIF_E_OUT_OF_MEMORY, NULL);
@@ -147,6 +194,27 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 		aif_jobs_views_free(v, 1);
 		return;
 	}
+	if (v->workflow) {
+		/* a run stops at its runner, which cancels its open steps and runs the
+		   compensations of the finished ones: it is told with a signal */
+		uint64_t rid = 0;
+		aif_jobs_views_free(v, 1);
+		err = aif_flow_signal(r->db, public_id, who->lineage_id, "__cancel", "null",
+		    &rid);
+		if (err != AIF_OK && err != AIF_CONFLICT && err != AIF_TOOBIG) {
+			REFUSE0(&r->reply, err == AIF_NOTFOUND ? AIF_E_JOB_NOT_FOUND :
+			    AIF_E_DB_UNAVAILABLE, NULL);
+			return;
+		}
+		wake_workers(r->api, r->db);
+		if (aif_jobs_view_public(r->db, public_id, who->lineage_id, &v) != AIF_OK) {
+			REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
+			return;
+		}
+		reply_header(&r->reply, "x-aif-cancel", "requested");
+		send_view(r, v);
+		return;
+	}
 	aif_jobs_views_free(v, 1);
 	(void)aif_jobs_worker_doorbell(r->db, job, doorbell, sizeof(doorbell));
 	err = aif_queue_cancel(r->db, job, 0,
@@ -168,13 +236,119 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 	send_view(r, v);
 }
 
+#define SIGNAL_BODY_MAX	65536	/* bytes of a signal's body */
+
+/* POST /v1/jobs/{id}/signal {"name": ..., "payload": <any JSON>}: kept for run v until
+ * a wait step of it consumes the name (it may arrive before the run waits). Only the
+ * run's own key, or an admin, may signal it. */
+static void
+signal_run(struct req *r, const struct aif_principal *who, const char *public_id,
+    const char *name, const json_t *payload)
+{
+	const struct aif_role *role = aif_cfg_role(r->cfg, who->role);
+	char *text = json_dumps(payload != NULL ? payload : json_null(),
+	    JSON_COMPACT | JSON_ENCODE_ANY);
+	uint64_t id = 0;
+	enum aif_err err;
+	json_t *j;
+
+	if (text == NULL) {
+		REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
+		return;
+	}
+	err = aif_flow_signal(r->db, public_id, role != NULL && role->admin ? 0 :
+	    who->lineage_id, name, text, &id);
+	free(text);
+	switch (err) {
+	case AIF_OK:
+		break;
+	case AIF_NOTFOUND: {
+		struct aif_job_view *v = NULL;
+		/* the caller's own job that is not a run is told so */
+		if (aif_jobs_view_public(r->db, public_id, who->lineage_id, &v) == AIF_OK &&
+		    !v->workflow)
+			REFUSE0(&r->reply, AIF_E_NOT_A_RUN, "id");
+		else
+			REFUSE0(&r->reply, AIF_E_JOB_NOT_FOUND, "id");
+		aif_jobs_views_free(v, v != NULL);
+		return;
+	}
+	case AIF_CONFLICT:
+		REFUSE(&r->reply, AIF_E_JOB_ALREADY_FINAL, "id", "finished");
+		return;
+	case AIF_TOOBIG:
+		REFUSE(&r->reply, AIF_E_SIGNALS_PENDING, NULL, "64");
+		return;
+	default:
+		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
+		return;
+	}
+	wake_workers(r->api, r->db);
+	j = json_pack("{s:s,s:s,s:s,s:b}", "object", "workflow.signal", "job", public_id,
+	    "name", name, "accepted", 1);
+	reply_json(&r->reply, 202, NULL, j);
+	json_decref(j);
+}
+
+/* Reads and checks the body of a signal; refuses and returns -1 when it is bad. */
+static int
+signal_body(struct req *r, json_t **body, const char **name)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->reply.fcgi->envp);
+	const char *ct = FCGX_GetParam("CONTENT_TYPE", r->reply.fcgi->envp);
+	int64_t len = 0;
+	char *buf;
+	int got, n = 0;
+	json_error_t je;
+	const char *k;
+	json_t *v;
+
+	*body = NULL;
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+		REFUSE0(&r->reply, AIF_E_UNSUPPORTED_MEDIA_TYPE, NULL);
+		return -1;
+	}
+	if (cl == NULL || aif_parse_i64(cl, 0, INT64_MAX, &len) != 0 || len > SIGNAL_BODY_MAX) {
+		REFUSE(&r->reply, AIF_E_BODY_TOO_LARGE, NULL, "65536");
+		return -1;
+	}
+	if ((buf = malloc((size_t)len + 1)) == NULL) {
+		REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
+		return -1;
+	}
+	while (n < len && (got = FCGX_GetStr(buf + n, (int)len - n, r->reply.fcgi->in)) > 0)
+		n += got;
+	*body = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+	free(buf);
+	if (!json_is_object(*body)) {
+		REFUSE(&r->reply, AIF_E_WORKFLOW_BODY_INVALID, NULL,
+		    "The body must be a JSON object {\"name\": ..., \"payload\": ...}.");
+		return -1;
+	}
+	json_object_foreach(*body, k, v)
+		if (strcmp(k, "name") != 0 && strcmp(k, "payload") != 0) {
+			REFUSE(&r->reply, AIF_E_WORKFLOW_BODY_INVALID, k,
+			    "A signal takes only \"name\" and \"payload\".");
+			return -1;
+		}
+	*name = json_string_value(json_object_get(*body, "name"));
+	if (*name == NULL || **name == '\0' || strlen(*name) > 64 ||
+	    strspn(*name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+	    strlen(*name) || strncmp(*name, "__", 2) == 0) {
+		REFUSE(&r->reply, AIF_E_WORKFLOW_BODY_INVALID, "name",
+		    "\"name\" must be 1 to 64 of A-Z a-z 0-9 _ . - (not starting with __).");
+		return -1;
+	}
+	return 0;
+}
+
 void
 route_jobs(struct req *r, const struct aif_principal *who)
 {
 	const char *rest = r->path + strlen("/v1/jobs");
 	char id[AIF_JOB_ID_LEN + 1];
 	struct aif_job_view *v = NULL;
-	int is_cancel = 0;
+	int is_cancel = 0, is_signal = 0;
 	enum aif_err err;
 
 	if (*rest != '/' || strlen(rest + 1) < AIF_JOB_ID_LEN) {
@@ -186,17 +360,28 @@ route_jobs(struct req *r, const struct aif_principal *who)
 	rest += 1 + AIF_JOB_ID_LEN;
 	if (strcmp(rest, "/cancel") == 0) {
 		is_cancel = 1;
+	} else if (strcmp(rest, "/signal") == 0) {
+		is_signal = 1;
 	} else if (*rest != '\0') {
 		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
 		return;
 	}
-	if (strcmp(r->method, is_cancel ? "POST" : "GET") != 0) {
-		reply_header(&r->reply, "Allow", is_cancel ? "POST" : "GET");
-		REFUSE(&r->reply, AIF_E_METHOD_USE, NULL, is_cancel ? "POST" : "GET", r->path);
+	if (strcmp(r->method, is_cancel || is_signal ? "POST" : "GET") != 0) {
+		reply_header(&r->reply, "Allow", is_cancel || is_signal ? "POST" : "GET");
+		REFUSE(&r->reply, AIF_E_METHOD_USE, NULL, is_cancel || is_signal ? "POST" :
+		    "GET", r->path);
 		return;
 	}
 	if (strncmp(id, "job_", 4) != 0) {
 		REFUSE0(&r->reply, AIF_E_JOB_NOT_FOUND, "id");
+		return;
+	}
+	if (is_signal) {
+		json_t *body = NULL;
+		const char *name = NULL;
+		if (signal_body(r, &body, &name) == 0)
+			signal_run(r, who, id, name, json_object_get(body, "payload"));
+		json_decref(body);
 		return;
 	}
 	err = aif_jobs_view_public(r->db, id, who->lineage_id, &v);

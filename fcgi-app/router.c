@@ -93,6 +93,29 @@ h_jobs(struct req *r, const struct aif_principal *who, const char *id)
 	route_jobs(r, who);
 }
 
+/* POST /v1/workflows/{name}/runs */
+static void
+h_workflows(struct req *r, const struct aif_principal *who, const char *id)
+{
+	const char *rest = r->path + strlen("/v1/workflows/"), *slash = strchr(rest, '/');
+	char name[AIF_MODEL_ID_MAX + 1];
+
+	(void)id;
+	if (slash == NULL || slash == rest || (size_t)(slash - rest) > AIF_MODEL_ID_MAX ||
+	    strcmp(slash, "/runs") != 0) {
+		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
+		return;
+	}
+	if (strcmp(r->method, "POST") != 0) {
+		reply_header(&r->reply, "Allow", "POST");
+		REFUSE(&r->reply, AIF_E_METHOD_USE, NULL, "POST", r->path);
+		return;
+	}
+	memcpy(name, rest, (size_t)(slash - rest));
+	name[slash - rest] = '\0';
+	route_workflow_runs(r, who, name);
+}
+
 static const struct route routes[] = {
 	{ "/healthz", EXACT, "GET", NULL, 0, h_healthz },
 	{ "/readyz", EXACT, "GET", NULL, 0, h_readyz },
@@ -104,6 +127,7 @@ static const struct route routes[] = {
 	{ "/v1/models", EXACT, "GET", "models", 0, h_models },
 	{ "/v1/models/", ONE_ID, "GET", "models", 0, h_models },
 	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, h_jobs },
+	{ "/v1/workflows/", SUBTREE, "*", "workflows", 0, h_workflows },
 };
 
 /* Matches path against a route; *id points into path for {id} routes. */

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "bell.h"
+#include "flow.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay_proto.h"
+#include "runs.h"
 #include "worker.h"
 
 /* The policy of a model that left the config. */
@@ -30,6 +32,13 @@ commit_ring(struct worker *w, const char *reply_to, uint64_t id)
 		return;
 	n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
 	(void)aif_doorbell_ring_patient(w->sender_fd, reply_to, msg, n, 20);
+}
+
+void
+commit_wake_run(struct worker *w, uint64_t run)
+{
+	(void)aif_flow_wake(w->db, run);
+	flow_runner_kick(w->flows);
 }
 
 /* Tells the waiting aif-api that a streamed job is final (committed): success with its
@@ -57,7 +66,7 @@ relay_end(struct engine_call *c, int status, const char *type, const char *code,
 		json_decref(end);
 		return;
 	}
-	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, (uint32_t)c->job.attempt,
+	(void)relay_send(c->relay, c->job.relay_id, AIF_RELAY_END, (uint32_t)c->job.attempt,
 	    c->relay_key, text, strlen(text));
 	free(text);
 	json_decref(end);
@@ -77,15 +86,15 @@ relay_result(struct worker *w, struct engine_call *c, const char *body)
 	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
 	    body == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
 		return;
-	aif_relay_key(c->job.relay_secret, c->job.id, attempt, key);
+	aif_relay_key(c->job.relay_secret, c->job.relay_id, attempt, key);
 	len = strlen(body);
 	while (off < len) {
 		size_t k = len - off < AIF_RELAY_PAYLOAD_MAX ? len - off : AIF_RELAY_PAYLOAD_MAX;
-		if (relay_send(r, c->job.id, AIF_RELAY_RESULT, attempt, key, body + off, k) != 0)
+		if (relay_send(r, c->job.relay_id, AIF_RELAY_RESULT, attempt, key, body + off, k) != 0)
 			return;
 		off += k;
 	}
-	(void)relay_send(r, c->job.id, AIF_RELAY_END, attempt, key, "{\"status\":200}", 14);
+	(void)relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, key, "{\"status\":200}", 14);
 }
 
 /* Rings the reply_to of every committed job, one bell per waiting process. */
@@ -171,6 +180,9 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 		relay_result(w, calls[i], bodies[i]);
 	}
 	ring_replies(w, calls, s, n);
+	for (size_t i = 0; i < n; i++)
+		if (s[i].committed && calls[i]->job.parent_job_id != 0)
+			commit_wake_run(w, calls[i]->job.parent_job_id);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].committed) {
 			w->done_total++;
@@ -287,5 +299,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	if (!retry && err == AIF_OK) {
 		relay_end(c, f.http_status, f.error_type, f.error_code, f.error_message, 0, 0);
 		commit_ring(w, c->job.reply_to, c->job.id);
+		if (c->job.parent_job_id != 0)
+			commit_wake_run(w, c->job.parent_job_id);
 	}
 }

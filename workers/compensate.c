@@ -5,11 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "compensate.h"
 #include "http.h"
+#include "secret.h"
 #include "log.h"
 #include "queue.h"
 #include "util.h"
+
+#define COMP_HEADERS_MAX	40	/* headers of one step */
 
 /* Appends s JSON-escaped (without quotes) to out at *o; -1 when over cap. */
 static int
@@ -146,24 +151,89 @@ record(struct aif_db *db, const struct aif_comp_step *s, long status, const char
 	}
 }
 
+/* The header lines of a workflow step's compensation (s->headers: name -> {"value"} or
+ * {"file", "prefix"}, a secret read now and wiped after) after the first `n` of lines
+ * (cap in all). Returns the new count, or -1 with err set. */
+static int
+extra_headers(const struct aif_comp_step *s, char **lines, int n, int cap, char *err,
+    size_t errcap)
+{
+	json_t *h = s->headers != NULL ? json_loads(s->headers, 0, NULL) : NULL, *v;
+	const char *name;
+
+	json_object_foreach(h, name, v) {
+		const char *file = json_string_value(json_object_get(v, "file"));
+		char *line = NULL;
+		if (n >= cap)
+			break;
+		if (file != NULL) {
+			unsigned char *sec = NULL;
+			size_t len = 0;
+			enum aif_err rc = aif_secret_load(file, &sec, &len);
+			char why[160];
+			if (rc != AIF_OK) {
+				snprintf(err, errcap, "header %s: secret file %s", name,
+				    aif_secret_why(file, rc, why, sizeof(why)));
+				json_decref(h);
+				return -1;
+			}
+			len = aif_secret_line_len(sec, len);
+			if (asprintf(&line, "%s: %s%.*s", name, json_string_value(
+			    json_object_get(v, "prefix")) ?: "", (int)len, (const char *)sec) < 0)
+				line = NULL;
+			aif_secret_free(sec, len);
+		} else if (asprintf(&line, "%s: %s", name, json_string_value(json_object_get(v,
+		    "value")) ?: "") < 0) {
+			line = NULL;
+		}
+		if (line == NULL || strpbrk(line, "\r\n") != NULL) {
+			free(line);
+			snprintf(err, errcap, "header %s cannot be sent", name);
+			json_decref(h);
+			return -1;
+		}
+		lines[n++] = line;
+	}
+	json_decref(h);
+	return n;
+}
+
 /* Calls one step: its status, or 0 with *err set when no answer came. */
 static long
 call(const struct aif_comp_step *s, const char *body, char *err, size_t cap)
 {
-	char idem[64];
-	const char *headers[] = { "Content-Type: application/json", idem };
-	struct aif_http_call c = {
-		.method = s->method, .url = s->url, .headers = headers,
-		.nheaders = AIF_NELEM(headers), .body = body,
-		.lim = { .timeout_ms = s->timeout_ms, .max_response = AIF_COMPENSATE_RESPONSE_MAX },
-	};
+	char *lines[COMP_HEADERS_MAX + 2];
 	struct aif_http_result res;
 	enum aif_err rc;
+	int n = 0;
 
+	memset(lines, 0, sizeof(lines));
+	err[0] = '\0';
 	/* the target can deduplicate retries of the same step */
-	snprintf(idem, sizeof(idem), "Idempotency-Key: %" PRIu64 ":%d:undo", s->job_id,
-	    s->step_no);
+	if (asprintf(&lines[n++], "Content-Type: application/json") < 0 ||
+	    (s->idempotency_key != NULL ? asprintf(&lines[n++], "Idempotency-Key: %s",
+	    s->idempotency_key) : asprintf(&lines[n++], "Idempotency-Key: %" PRIu64 ":%d:undo",
+	    s->job_id, s->step_no)) < 0 ||
+	    (n = extra_headers(s, lines, n, COMP_HEADERS_MAX + 2, err, cap)) < 0) {
+		for (int i = 0; i < COMP_HEADERS_MAX + 2; i++) {
+			if (lines[i] != NULL)
+				explicit_bzero(lines[i], strlen(lines[i]));
+			free(lines[i]);
+		}
+		if (err[0] == '\0')
+			aif_strlcpy(err, "out of memory", cap);
+		return 0;
+	}
+	struct aif_http_call c = {
+		.method = s->method, .url = s->url, .headers = (const char *const *)lines,
+		.nheaders = (size_t)n, .body = body,
+		.lim = { .timeout_ms = s->timeout_ms, .max_response = AIF_COMPENSATE_RESPONSE_MAX },
+	};
 	rc = aif_http_run(&c, 0, &res);
+	for (int i = 0; i < n; i++) {
+		explicit_bzero(lines[i], strlen(lines[i]));	/* may hold a secret */
+		free(lines[i]);
+	}
 	err[0] = '\0';
 	if (rc != AIF_OK)
 		aif_strlcpy(err, res.error[0] ? res.error : aif_strerror(rc), cap);
@@ -180,7 +250,9 @@ aif_compensate_run(struct aif_db *db, int limit)
 	if (aif_comp_claim(db, limit, &s, &n) != AIF_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		char *body = aif_compensate_body(&s[i]);
+		/* a workflow step's compensation comes rendered (its own Idempotency-Key) */
+		char *body = s[i].idempotency_key != NULL ? strdup(s[i].body_template != NULL ?
+		    s[i].body_template : "{}") : aif_compensate_body(&s[i]);
 		char err[CURL_ERROR_SIZE];
 		long status = 0;
 

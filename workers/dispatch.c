@@ -107,7 +107,7 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 	}
 	/* a job without a relay secret (from an older version) streams through its row */
 	if (c->stream && c->job.has_relay_secret) {
-		aif_relay_key(c->job.relay_secret, c->job.id, (uint32_t)c->job.attempt,
+		aif_relay_key(c->job.relay_secret, c->job.relay_id, (uint32_t)c->job.attempt,
 		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
 	}

@@ -35,13 +35,13 @@ take_chunks(struct engine_call *c)
 		if (!c->begun) {
 			char begin[32];
 			int n = snprintf(begin, sizeof(begin), "{\"attempt\":%d}", c->job.attempt);
-			if (relay_send(c->relay, c->job.id, AIF_RELAY_BEGIN,
+			if (relay_send(c->relay, c->job.relay_id, AIF_RELAY_BEGIN,
 			    (uint32_t)c->job.attempt, c->relay_key, begin, (size_t)n) != 0)
 				c->relay = NULL;
 			c->begun = 1;
 		}
 		if (c->relay != NULL) {
-			if (relay_send(c->relay, c->job.id, AIF_RELAY_CHUNK,
+			if (relay_send(c->relay, c->job.relay_id, AIF_RELAY_CHUNK,
 			    (uint32_t)c->job.attempt, c->relay_key, text, strlen(text)) != 0)
 				c->relay = NULL;	/* the stream goes on without a relay */
 			else

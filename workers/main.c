@@ -135,6 +135,7 @@ drain_doorbell(struct worker *w, int *woken)
 			break;
 		default:
 			*woken = 1;
+			flow_runner_kick(w->flows);	/* a run may be due too */
 			break;
 		}
 	}
@@ -312,6 +313,10 @@ setup(struct worker *w, const char *instance, int slots_override)
 		aif_error("msg=\"cannot register in the workers table\"");
 		return -1;
 	}
+	if (flow_runner_start(cfg, w->id, w->doorbell_path, &w->flows) != 0) {
+		aif_error("msg=\"cannot start the workflow runner\"");
+		return -1;
+	}
 	heartbeat(w);	/* learn this worker's share of the replicas at once */
 	ring_peers_share(w);	/* and let the others give up theirs */
 	(void)aif_sd_notify("READY=1");
@@ -323,6 +328,8 @@ setup(struct worker *w, const char *instance, int slots_override)
 static void
 teardown(struct worker *w)
 {
+	flow_runner_stop(w->flows);
+	w->flows = NULL;
 	relay_close_all(&w->relays);
 	if (w->multi != NULL)
 		curl_multi_cleanup(w->multi);
@@ -419,6 +426,9 @@ run(struct worker *w)
 			check_reload(w);
 		if (stop_requested && !w->draining) {
 			w->draining = 1;
+			/* runs in hand are released at their next step; no new ones */
+			flow_runner_stop(w->flows);
+			w->flows = NULL;
 			drain_deadline = now + cfg->worker.drain_timeout_ms;
 			aif_info("msg=\"draining\" in_flight=%d reload=%d", w->in_flight, w->reexec);
 			(void)aif_sd_notify(w->reexec ? "STATUS=reloading: draining" : "STOPPING=1");

@@ -16,6 +16,7 @@
 #include "db.h"
 #include "doorbell.h"
 #include "engine_call.h"
+#include "flow.h"
 #include "queue.h"
 #include "relay.h"
 #include "routing.h"
@@ -47,6 +48,7 @@ struct worker {
 	const char		*config_path;
 	struct engine_call	*calls;		/* every call in the multi handle */
 	struct relay_set	 relays;	/* stream relays to aif-api processes */
+	struct flow_runner	*flows;		/* the workflow runner thread */
 	uint64_t		 claimed_total;
 	uint64_t		 done_total;
 };
@@ -87,5 +89,8 @@ void	commit_failure(struct worker *w, struct engine_call *c,
 	    const struct aif_engine_result *res);
 /* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
 void	commit_ring(struct worker *w, const char *reply_to, uint64_t id);
+/* A model step's job of workflow run `run` ended: the run is due now, and this
+ * worker's runner is woken (any runner may take it). */
+void	commit_wake_run(struct worker *w, uint64_t run);
 
 #endif

@@ -14,6 +14,7 @@
 #include "secret.h"
 #include "text.h"
 #include "walk.h"
+#include "workflow.h"
 
 #define AIF_CFG_MAX_MODELS	1024
 #define AIF_CFG_MAX_REPLICAS	256
@@ -316,18 +317,6 @@ aif_cfg_tenant(const struct aif_config *cfg, const char *name)
 	return NULL;
 }
 
-/* Position of models[i].retry.<key> (or the closest node) for messages. */
-static yaml_mark_t
-retry_mark(struct loader *ld, const yaml_node_t *root, size_t i, const char *key)
-{
-	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models"), *m, *r, *v;
-
-	m = seq ? aif_walk_item(ld, seq, (long)i) : NULL;
-	r = m ? aif_walk_lookup(ld, m, "retry") : NULL;
-	v = r ? aif_walk_lookup(ld, r, key) : NULL;
-	return (v ? v : r ? r : m ? m : root)->start_mark;
-}
-
 /* Position of models[i].retry.non_retryable[k], else of the list, for messages. */
 static yaml_mark_t
 retry_item_mark(struct loader *ld, const yaml_node_t *root, size_t i, size_t k)
@@ -341,51 +330,65 @@ retry_item_mark(struct loader *ld, const yaml_node_t *root, size_t i, size_t k)
 	    (size_t)(v->data.sequence.items.top - v->data.sequence.items.start) > k &&
 	    (it = aif_walk_item(ld, v, (long)k)) != NULL)
 		return it->start_mark;
-	return retry_mark(ld, root, i, "non_retryable");
+	return (v ? v : r ? r : m ? m : root)->start_mark;
+}
+
+/* Position of map.<key>, else of map, else `fallback`, for messages. */
+static yaml_mark_t
+retry_mark(struct loader *ld, const yaml_node_t *map, yaml_mark_t fallback,
+    const char *key)
+{
+	const yaml_node_t *v = map ? aif_walk_lookup(ld, map, key) : NULL;
+
+	return v ? v->start_mark : map ? map->start_mark : fallback;
+}
+
+void
+aif_cfg_retry_values(struct loader *ld, const yaml_node_t *map, yaml_mark_t fallback,
+    const char *where, struct aif_retry_policy *rp)
+{
+	int64_t v;
+
+	v = 500;
+	if (rp->initial_interval != NULL &&
+	    aif_cfg_duration_ms(rp->initial_interval, 3600000, &v) != 0)
+		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "initial_interval"),
+		    "%s.initial_interval: expected a duration such as 500ms or 2s (at "
+		    "most 1h)", where);
+	rp->initial_interval_ms = (int)v;
+	v = 10000;
+	if (rp->maximum_interval != NULL &&
+	    aif_cfg_duration_ms(rp->maximum_interval, 86400000, &v) != 0)
+		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "maximum_interval"),
+		    "%s.maximum_interval: expected a duration such as 10s or 5m (at most "
+		    "1d)", where);
+	rp->maximum_interval_ms = (int)v;
+	v = rp->backoff_coefficient ? parse_hundredths(rp->backoff_coefficient) : 200;
+	if (v < 100 || v > 1000)
+		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "backoff_coefficient"),
+		    "%s.backoff_coefficient: expected a number from 1.0 to 10.0", where);
+	rp->backoff_coefficient_pct = (int)v;
+	v = rp->jitter ? parse_hundredths(rp->jitter) : 10;
+	if (v < 0 || v > 100)
+		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "jitter"),
+		    "%s.jitter: expected a fraction from 0 to 1.0", where);
+	rp->jitter_pct = (int)v;
 }
 
 /* Fills each model's retry policy from its YAML text, with Temporal's defaults. */
 static void
 finish_retry(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
 {
+	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
+
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		struct aif_retry_policy *rp = &cfg->models[i].retry;
-		int64_t v;
+		const yaml_node_t *m = seq ? aif_walk_item(ld, seq, (long)i) : NULL;
+		char where[AIF_CFG_MAX_PATH];
 
-		v = 500;
-		if (rp->initial_interval != NULL &&
-		    aif_cfg_duration_ms(rp->initial_interval, 3600000, &v) != 0)
-			aif_walk_error_at(ld, retry_mark(ld, root, i, "initial_interval"),
-			    "models[%zu].retry.initial_interval: expected a duration "
-			    "such as "
-			    "500ms or 2s (at most 1h)",
-			    i);
-		rp->initial_interval_ms = (int)v;
-		v = 10000;
-		if (rp->maximum_interval != NULL &&
-		    aif_cfg_duration_ms(rp->maximum_interval, 86400000, &v) != 0)
-			aif_walk_error_at(ld, retry_mark(ld, root, i, "maximum_interval"),
-			    "models[%zu].retry.maximum_interval: expected a duration "
-			    "such as "
-			    "10s or 5m (at most 1d)",
-			    i);
-		rp->maximum_interval_ms = (int)v;
-		v = rp->backoff_coefficient ? parse_hundredths(rp->backoff_coefficient)
-		                            : 200;
-		if (v < 100 || v > 1000)
-			aif_walk_error_at(ld,
-			    retry_mark(ld, root, i, "backoff_coefficient"),
-			    "models[%zu].retry.backoff_coefficient: expected a number "
-			    "from 1.0 "
-			    "to 10.0",
-			    i);
-		rp->backoff_coefficient_pct = (int)v;
-		v = rp->jitter ? parse_hundredths(rp->jitter) : 10;
-		if (v < 0 || v > 100)
-			aif_walk_error_at(ld, retry_mark(ld, root, i, "jitter"),
-			    "models[%zu].retry.jitter: expected a fraction from 0 to 1.0",
-			    i);
-		rp->jitter_pct = (int)v;
+		(void)snprintf(where, sizeof(where), "models[%zu].retry", i);
+		aif_cfg_retry_values(ld, m ? aif_walk_lookup(ld, m, "retry") : NULL,
+		    (m ? m : root)->start_mark, where, rp);
 		if (rp->maximum_attempts == UNSET)
 			rp->maximum_attempts = cfg->models[i].max_attempts;
 		/* the model's max_attempts is what the queue enforces: keep them one */
@@ -683,6 +686,23 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	check_adapters(ld, map, cfg);
 	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,
 	    cfg->ntenants);
+	aif_wf_load(ld, aif_walk_lookup(ld, map, "workflows"), cfg);
+}
+
+/* The top-level `workflows` key: walked by workflow.c in root_finish, once the models
+ * it names are known. A second one is a duplicate key. */
+static int
+root_extra(struct loader *ld, void *obj, const yaml_node_t *map, const yaml_node_t *key,
+    const yaml_node_t *val)
+{
+	(void)obj;
+	if (key->data.scalar.length != 9 ||
+	    memcmp(key->data.scalar.value, "workflows", 9) != 0)
+		return 0;
+	if (aif_walk_lookup(ld, map, "workflows") != val)
+		aif_walk_error_at(ld, key->start_mark, "top level: duplicate key "
+		    "'workflows'");
+	return 1;
 }
 
 /* ---- the schema ------------------------------------------------------------------- */
@@ -974,8 +994,8 @@ static const struct directive root_dirs[] = {
 	  .count_off = CFG(ntenants), .min = 0, .max = 100000, .sub = &tenant_sec },
 	{ .name = "pii", .type = D_MAP, .sub = &aif_cfg_pii_section },
 };
-static const struct section root_sec =
-    SECTION(root_dirs, sizeof(struct aif_config), root_finish);
+static const struct section root_sec = { root_dirs, NITEMS(root_dirs),
+	sizeof(struct aif_config), root_finish, root_extra };
 
 _Static_assert(NITEMS(root_dirs) <= 64 && NITEMS(server_dirs) <= 64 &&
     NITEMS(database_dirs) <= 64 && NITEMS(queue_dirs) <= 64 &&
@@ -1114,6 +1134,19 @@ aif_cfg_model_index(const struct aif_config *cfg, const char *id)
 	return m == NULL ? SIZE_MAX : (size_t)(m - cfg->models);
 }
 
+/* Returns the workflow named `name`, borrowed from cfg, or NULL. */
+const struct aif_workflow *
+aif_cfg_workflow(const struct aif_config *cfg, const char *name)
+{
+	if (cfg == NULL || name == NULL)
+		return NULL;
+	for (size_t i = 0; i < cfg->nworkflows; i++)
+		if (cfg->workflows[i].name != NULL &&
+		    strcmp(cfg->workflows[i].name, name) == 0)
+			return &cfg->workflows[i];
+	return NULL;
+}
+
 /* Returns the role named `name`, borrowed from cfg, or NULL. */
 const struct aif_role *
 aif_cfg_role(const struct aif_config *cfg, const char *name)
@@ -1173,6 +1206,7 @@ aif_cfg_free(struct aif_config *cfg)
 		}
 		free(cfg->models[i].options);
 	}
+	aif_wf_free_all(cfg);
 	aif_walk_free(&root_sec, cfg);
 	free(cfg->path);
 	free(cfg);

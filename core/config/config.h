@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "kind.h"
 
@@ -254,6 +256,18 @@ struct aif_autoscale {
 	size_t	 nengines;
 };
 
+/* workflows[]: a durable workflow (docs/CONFIG.md, `workflows:`), validated at load
+ * into its canonical JSON definition, which is what the runtime reads and stores. */
+struct aif_workflow {
+	char	*name;
+	char	*description;	/* or NULL */
+	unsigned kinds;		/* enum aif_kind mask (chat|completion), default chat */
+	json_t	*def;		/* canonical definition, owned (json_decref) */
+	char	*def_text;	/* json_dumps(def, JSON_COMPACT|JSON_SORT_KEYS), owned */
+	char	 hash[65];	/* hex SHA-256 of def_text */
+	int	 line, column;	/* of the entry (1-based) */
+};
+
 struct aif_config {
 	char	*path;		/* the file this came from */
 
@@ -319,6 +333,8 @@ struct aif_config {
 	struct aif_autoscale autoscale;	/* optional */
 	struct aif_tenant *tenants;	/* optional */
 	size_t	 ntenants;
+	struct aif_workflow *workflows;	/* optional, at most 64 */
+	size_t	 nworkflows;
 
 	struct {			/* YAML `pii:`, see docs/PII.md */
 		int	 enabled;	/* 1 on (the default once the section is
@@ -416,6 +432,10 @@ size_t		aif_cfg_api_boot_changes(const struct aif_config *running,
 const struct aif_model *aif_cfg_model(const struct aif_config *cfg, const char *id);
 /* Index of model `id` in cfg->models, or SIZE_MAX if it is not configured. */
 size_t		 aif_cfg_model_index(const struct aif_config *cfg, const char *id);
+
+/* Returns the workflow named `name` (borrowed from cfg), or NULL. */
+const struct aif_workflow *aif_cfg_workflow(const struct aif_config *cfg,
+		    const char *name);
 
 /* Returns the role named `name` (borrowed from cfg), or NULL. */
 const struct aif_role *aif_cfg_role(const struct aif_config *cfg, const char *name);

@@ -147,6 +147,12 @@ struct aif_error {
 	    "The job is already %.16s.")					\
 	X(JOB_FAILED, 500, "server_error", NULL, 0,				\
 	    "The job failed.")							\
+	X(NOT_A_RUN, 409, "invalid_request_error", "not_a_workflow_run", 0,	\
+	    "The job is not a workflow run: only runs take signals.")		\
+	X(SIGNALS_PENDING, 429, "rate_limit_error", "too_many_signals", 1,	\
+	    "The run already holds %.16s signals it has not consumed.")	\
+	X(WORKFLOW_BODY_INVALID, 400, "invalid_request_error",			\
+	    "invalid_request_body", 1, "%.300s")				\
 	X(KEY_NOT_FOUND, 404, "invalid_request_error", "key_not_found", 0,	\
 	    "No API key with that id.")						\
 	X(INVALID_VALUE, 400, "invalid_request_error", "invalid_value", 1,	\

@@ -8,7 +8,7 @@
 	"SELECT c.job_id, c.step_no, c.name, c.method, c.url, c.body_template," \
 	" c.timeout_ms, c.attempts + 1, c.max_attempts, c.initial_interval_ms," \
 	" c.backoff_pct, c.maximum_interval_ms, j.public_id, j.model, j.api_key_id," \
-	" j.tenant FROM job_compensations c JOIN jobs j ON j.id = c.job_id" \
+	" j.tenant, c.headers, c.idempotency_key FROM job_compensations c JOIN jobs j ON j.id = c.job_id" \
 	" WHERE c.state = 'pending' AND c.next_at <= NOW(6) AND NOT EXISTS" \
 	" (SELECT 1 FROM job_compensations e WHERE e.job_id = c.job_id" \
 	"  AND e.step_no < c.step_no AND e.state IN ('pending','running'))" \
@@ -16,7 +16,7 @@
 enum {
 	CS_JOB, CS_STEP, CS_NAME, CS_METHOD, CS_URL, CS_BODY, CS_TIMEOUT, CS_ATTEMPT,
 	CS_MAX_ATTEMPTS, CS_INITIAL, CS_BACKOFF, CS_MAXIMUM, CS_PUBLIC_ID, CS_MODEL,
-	CS_KEY, CS_TENANT
+	CS_KEY, CS_TENANT, CS_HEADERS, CS_IDEMPOTENCY
 };
 
 static int64_t
@@ -31,6 +31,8 @@ aif_comp_steps_free(struct aif_comp_step *s, size_t n)
 	for (size_t i = 0; s != NULL && i < n; i++) {
 		free(s[i].url);
 		free(s[i].body_template);
+		free(s[i].headers);
+		free(s[i].idempotency_key);
 	}
 	free(s);
 }
@@ -54,6 +56,8 @@ fill(struct aif_comp_step *s, struct aif_dbrows *r, size_t k)
 	aif_dbrows_copy(r, k, CS_MODEL, s->model, sizeof(s->model));
 	s->api_key_id = (uint64_t)aif_dbrows_i64(r, k, CS_KEY);
 	aif_dbrows_copy(r, k, CS_TENANT, s->tenant, sizeof(s->tenant));
+	s->headers = aif_dbrows_steal(r, k, CS_HEADERS);
+	s->idempotency_key = aif_dbrows_steal(r, k, CS_IDEMPOTENCY);
 }
 
 enum aif_err
@@ -142,7 +146,9 @@ enum aif_err
 aif_comp_finish_job(struct aif_db *db, uint64_t job, int *finished)
 {
 	static const char sql[] =
-	    "UPDATE jobs SET state = 'failed' WHERE id = ? AND state = 'compensating'"
+	    "UPDATE jobs SET state = IF(error_code = 'job_cancelled', 'cancelled', 'failed'),"
+	    " finished_at = COALESCE(finished_at, NOW(6))"
+	    " WHERE id = ? AND state = 'compensating'"
 	    " AND NOT EXISTS (SELECT 1 FROM job_compensations WHERE job_id = ?"
 	    " AND state IN ('pending','running'))";
 	struct aif_dbp p[] = { AIF_P_I64(job), AIF_P_I64(job) };

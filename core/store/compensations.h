@@ -29,6 +29,9 @@ struct aif_comp_step {
 	char		 model[AIF_MODEL_ID_MAX + 1];
 	uint64_t	 api_key_id;
 	char		 tenant[AIF_TENANT_MAX + 1];
+	char		*headers;		/* new JSON object (workflow steps: name ->
+						   {"value"} or {"file","prefix"}), or NULL */
+	char		*idempotency_key;	/* new, or NULL: "<job>:<step_no>:undo" */
 };
 
 /* Claims up to `limit` due steps (their lease: the step's timeout + 30 s). On AIF_OK

@@ -39,6 +39,8 @@ fill_view(struct aif_job_view *v, struct aif_dbrows *rows, size_t r)
 	aif_dbrows_copy(rows, r, VW_MODEL, v->model, sizeof(v->model));
 	v->kind = AIF_KIND_CHAT;
 	(void)aif_kind_parse(aif_dbrows_get(rows, r, VW_KIND), &v->kind);
+	v->workflow = aif_dbrows_get(rows, r, VW_KIND) != NULL &&
+	    strcmp(aif_dbrows_get(rows, r, VW_KIND), "pipeline") == 0;
 	aif_dbrows_copy(rows, r, VW_STATE, v->state, sizeof(v->state));
 	v->priority = (int)aif_dbrows_i64(rows, r, VW_PRIORITY);
 	v->attempts = (int)aif_dbrows_i64(rows, r, VW_ATTEMPTS);

@@ -36,6 +36,7 @@ struct aif_job_view {
 	char		 error_message[1025];
 	int		 zero_retention;	/* its answer is never stored: a waiting
 						   request gets it over the relay */
+	int		 workflow;		/* a workflow run (model is its name) */
 };
 
 /* A stored answer is read in pieces of at most AIF_JOBS_PIECE_CHARS characters (1 MiB

@@ -31,10 +31,11 @@ u32(int64_t v)
 	" max_attempts, reply_to, request_id, idempotency_key, stream," \
 	" prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged," \
 	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
-	" completion_tokens_bound, zero_retention, relay_secret, expires_at) VALUES "
+	" completion_tokens_bound, zero_retention, relay_secret, workflow_hash," \
+	" parent_job_id, parent_step, expires_at) VALUES "
 /* One row: the plain columns, then expires_at from the wait (twice: 0 is none). */
 #define JOB_ROW_END	",IF(? = 0, NULL, NOW(6) + INTERVAL ? MICROSECOND))"
-enum { JOB_COLS = 25 };
+enum { JOB_COLS = 28 };
 
 /* Fills q[0..JOB_COLS) with the row of job j under public id pid (both borrowed). */
 static void
@@ -42,7 +43,8 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
 {
 	struct aif_dbp row[] = {
 		AIF_P_STR(pid), AIF_P_I64(j->api_key_id), AIF_P_STR(j->tenant),
-		AIF_P_STR(j->model), AIF_P_STR(aif_kind_name(j->kind)),
+		AIF_P_STR(j->model), AIF_P_STR(j->workflow_hash != NULL ? "pipeline" :
+		    aif_kind_name(j->kind)),
 		AIF_P_I64(j->priority), AIF_P_I64(j->max_attempts), AIF_P_STR(j->reply_to),
 		AIF_P_STR(j->request_id), AIF_P_STR(j->idempotency_key), AIF_P_I64(j->stream),
 		AIF_P_I64(j->prompt_tokens_estimate),
@@ -57,6 +59,9 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
 		AIF_P_I64(j->zero_retention != 0),
 		j->relay_secret ? AIF_P_STRN((const char *)j->relay_secret,
 		    AIF_RELAY_SECRET_BYTES) : AIF_P_NULL(),
+		AIF_P_STR(j->workflow_hash),
+		j->parent_job_id != 0 ? AIF_P_I64(j->parent_job_id) : AIF_P_NULL(),
+		AIF_P_STR(j->parent_step),
 		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 	};
@@ -234,13 +239,13 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged," \
 	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
 	" expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0," \
-	" prompt_tokens_estimate"
+	" prompt_tokens_estimate, COALESCE(parent_job_id, 0)"
 enum {
 	CL_ID, CL_PUBLIC_ID, CL_MODEL, CL_KIND, CL_TENANT, CL_REPLY_TO, CL_KEY,
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
-	CL_PROMPT_ESTIMATE
+	CL_PROMPT_ESTIMATE, CL_PARENT
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -398,6 +403,8 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 		    AIF_RELAY_SECRET_BYTES);
 		c->has_relay_secret = 1;
 	}
+	c->parent_job_id = (uint64_t)aif_dbrows_i64(rows, r, CL_PARENT);
+	c->relay_id = c->parent_job_id != 0 && c->stream ? c->parent_job_id : c->id;
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
 		return AIF_NOMEM;
@@ -1198,7 +1205,7 @@ aif_queue_fail_unconfigured(struct aif_db *db, const char *const *models, size_t
 	p[n] = AIF_P_I64((int64_t)grace_s * 1000000);
 	p[n + 1] = AIF_P_I64(limit > MAX_IN ? MAX_IN : limit);
 	aif_sqlbuf_add(&sql, "SELECT id, budget_state = 'held' FROM jobs"
-	    " WHERE state = 'queued' AND model NOT IN (");
+	    " WHERE state = 'queued' AND kind <> 'pipeline' AND model NOT IN (");
 	aif_sqlbuf_marks(&sql, n);
 	aif_sqlbuf_add(&sql, ") AND created_at < NOW(6) - INTERVAL ? MICROSECOND"
 	    " LIMIT ? FOR UPDATE SKIP LOCKED");

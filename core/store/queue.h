@@ -50,6 +50,10 @@ struct aif_job_new {
 						   (its caller stopped waiting); 0: no limit */
 	int		 zero_retention;	/* no body kept once the job ends */
 	const unsigned char *relay_secret;	/* AIF_RELAY_SECRET_BYTES bytes, or NULL */
+	const char	*workflow_hash;		/* a workflow run (kind 'pipeline'): the
+						   definition it keeps; NULL otherwise */
+	uint64_t	 parent_job_id;		/* a model step of a run: the run, else 0 */
+	const char	*parent_step;		/* and its step name, else NULL */
 };
 
 
@@ -76,6 +80,9 @@ struct aif_claimed {
 	int		 zero_retention;
 	int		 has_relay_secret;
 	unsigned char	 relay_secret[AIF_RELAY_SECRET_BYTES];
+	uint64_t	 parent_job_id;		/* a step of a workflow run: the run, else 0 */
+	uint64_t	 relay_id;		/* the job id its stream frames carry: the
+						   run's for the streamed step of a run */
 	char		*request_body;		/* new (free) */
 };
 
