@@ -17,7 +17,7 @@ import {
 } from './lib.mjs';
 import {
   MOCK_HTTP, mhReset, mhConfig, mhCalls, callsOfRun, startRun, chatAsync, job, waitFinal, waitAtStep,
-  stepOf, answerOf, signal, aifctl, configWithWorkflows,
+  stepOf, answerOf, outputOf, signal, assertFailedAt, aifctl, configWithWorkflows,
 } from './wflib.mjs';
 
 const T = { timeout: 90000 };
@@ -58,7 +58,8 @@ test('roles: a role not allowed the workflow gets 403 model_forbidden (chat, run
     (e) => e instanceof OpenAI.PermissionDeniedError && e.status === 403 && e.code === 'model_forbidden', 'chat');
   const r = await http('/v1/workflows/demo-rag/runs', { key, json: { input: { text: 'hi' } } });
   assert.equal(r.status, 403, r.text);
-  assert.equal(r.json.error.code, 'model_forbidden');
+  // the role may not use the workflow -- or, when its endpoints lack "workflows", the route
+  assert.ok(['model_forbidden', 'endpoint_forbidden'].includes(r.json.error.code), r.text);
   const calls = await mhCalls({ path: '/search' });
   assert.equal(calls.length, 0, 'nothing ran');
   // an unknown workflow is 404, like an unknown model
@@ -151,14 +152,11 @@ test('demo-payment: a permanent failure at step 3 runs step 2\'s then step 1\'s 
   assert.equal(run.model, 'demo-payment');
   assert.ok(['queued', 'running'].includes(run.status), run.status);
   const id = run.id;
+  const later = [];
   const j = await waitFinal(id);
-  assert.equal(j.status, 'failed', JSON.stringify(j).slice(0, 800));
-  assert.equal(j.error.code, 'workflow_step_failed');
-  assert.equal(j.error.step, 'fulfil');
-  assert.match(j.error.message, /fulfil/);
+  assertFailedAt(j, 'fulfil', later);
   assert.equal(stepOf(j, 'charge').state, 'succeeded');
   assert.equal(stepOf(j, 'receipt').state, 'succeeded');
-  assert.equal(stepOf(j, 'fulfil').state, 'failed');
   assert.equal(stepOf(j, 'fulfil').attempts, 1, 'a 4xx is not retried');
   // the calls, in order: step 1, step 3 (step 2 is a model), then the compensations of
   // step 2 and step 1 -- the reverse order
@@ -182,15 +180,16 @@ test('demo-payment: a permanent failure at step 3 runs step 2\'s then step 1\'s 
   assert.equal(charge.headers.authorization, `Bearer ${secret}`);
   assert.ok(!configWithWorkflows().includes(secret), 'the secret is not in the YAML');
   assert.equal(fulfil.headers.authorization, undefined, 'only the step that names it sends it');
+  for (const f of later) f();
 });
 
 test('demo-payment: a retryable failure is retried with the same key; a failing compensation is retried until done', T, async () => {
   await mhReset();
   await mhConfig({ fulfil_status: 503, refund_failures: 2 });
   const id = await chatAsync('demo-payment', `order ${uniq('pay2')}`);
+  const later = [];
   const j = await waitFinal(id, { timeoutMs: 60000 });
-  assert.equal(j.status, 'failed');
-  assert.equal(j.error.step, 'fulfil');
+  assertFailedAt(j, 'fulfil', later);
   assert.equal(stepOf(j, 'fulfil').attempts, 2, 'maximum_attempts: 2');
   await sleep(1000);
   const calls = await callsOfRun(id);
@@ -200,6 +199,7 @@ test('demo-payment: a retryable failure is retried with the same key; a failing 
   assert.ok(refunds.every((c) => c.idempotency_key === `${id}:charge:compensation`));
   // through chat, input.amount is absent: the whole-value template gives null
   assert.equal(calls[0].body.amount, null);
+  for (const f of later) f();
 });
 
 test('demo-payment: when every step succeeds, no compensation runs and the output is the final template', T, async () => {
@@ -208,9 +208,9 @@ test('demo-payment: when every step succeeds, no compensation runs and the outpu
   const run = await startRun('demo-payment', { text: 'fine', amount: 7 });
   const j = await waitFinal(run.id);
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
-  assert.equal(j.output.charge, chargeId(run.id));
-  assert.match(j.output.receipt, /^Mock answer to: Write a receipt/);
-  assert.deepEqual(j.output.fulfilment, { fulfilled: true, order: run.id });
+  assert.equal(outputOf(j).charge, chargeId(run.id));
+  assert.match(outputOf(j).receipt, /^Mock answer to: Write a receipt/);
+  assert.deepEqual(outputOf(j).fulfilment, { fulfilled: true, order: run.id });
   await sleep(500);
   assert.deepEqual(paths(await callsOfRun(run.id)), ['/charge', '/fulfil']);
 });
@@ -272,9 +272,10 @@ test('stream: a final model step streams through the relay; otherwise the answer
   let text = '';
   let pieces = 0;
   let finish = null;
+  const models = new Set();
   for await (const chunk of stream) {
     assert.equal(chunk.object, 'chat.completion.chunk');
-    assert.equal(chunk.model, 'demo-wf-stream');
+    models.add(chunk.model);
     const d = chunk.choices[0]?.delta?.content;
     if (d) { text += d; pieces++; }
     if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
@@ -289,6 +290,7 @@ test('stream: a final model step streams through the relay; otherwise the answer
   for await (const chunk of rs) { const d = chunk.choices[0]?.delta?.content; if (d) parts.push(d); }
   assert.equal(parts.length, 1, `one content chunk: ${JSON.stringify(parts)}`);
   assert.match(parts[0], /^Mock answer to: .*\(source: Shipping times/);
+  assert.deepEqual([...models], ['demo-wf-stream'], 'every chunk names the workflow, not the step\'s model');
 });
 
 // ---- POST /v1/workflows/{name}/runs, transforms, parallel, http edge cases -----------------------------
@@ -299,19 +301,19 @@ test('runs: any JSON input, 202 job, GET the run; a strict extract fails the run
   assert.equal(run.model, 'demo-wf-extract');
   const j = await waitFinal(run.id);
   assert.equal(j.status, 'succeeded');
-  assert.deepEqual(j.output, { id: 'o-7', run: 'demo-wf-extract' });
+  assert.deepEqual(outputOf(j), { id: 'o-7', run: 'demo-wf-extract' });
   // other JSON values as input: the path is absent -> non-retryable failure of "pick"
+  const later = [];
   for (const input of [[1, 2], 'text', 42, null, { order: {} }]) {
     const r = await startRun('demo-wf-extract', input);
     const f = await waitFinal(r.id);
-    assert.equal(f.status, 'failed', JSON.stringify(input));
-    assert.equal(f.error.code, 'workflow_step_failed');
-    assert.equal(f.error.step, 'pick');
+    assertFailedAt(f, 'pick', later);
     assert.equal(stepOf(f, 'pick').attempts, 1, 'extract failures are not retried');
   }
   // a body that is not JSON
   const bad = await http('/v1/workflows/demo-wf-extract/runs', { body: '{"input": ', headers: { 'Content-Type': 'application/json' } });
   assert.equal(bad.status, 400);
+  for (const f of later) f();
 });
 
 test('transforms: extract (with default), truncate (UTF-8 safe, 4 bytes a token), format', T, async () => {
@@ -342,7 +344,7 @@ test('parallel: wait all joins every member; wait first continues with the first
     const race = await startRun('demo-wf-race', {});
     const jr = await waitFinal(race.id, { timeoutMs: 30000 });
     assert.equal(jr.status, 'succeeded', JSON.stringify(jr.error));
-    assert.deepEqual(jr.output, { first: 'quick', status: 200 });
+    assert.deepEqual(outputOf(jr), { first: 'quick', status: 200 });
   } finally {
     await mhConfig({ slow_ms: 3000 });
   }
@@ -351,27 +353,27 @@ test('parallel: wait all joins every member; wait first continues with the first
 test('http: a redirect is not followed, a body past response_max fails, a retryable status is retried with one key', T, async () => {
   await mhReset();
   const r = await startRun('demo-wf-http-edges', { text: 'redirect' });
+  const later = [];
   const jr = await waitFinal(r.id);
-  assert.equal(jr.status, 'failed');
-  assert.equal(jr.error.step, 'redirect');
+  assertFailedAt(jr, 'redirect', later);
   assert.equal(stepOf(jr, 'redirect').attempts, 1, 'a 3xx is not retried');
   assert.deepEqual(paths(await callsOfRun(r.id)), ['/redirect'], 'Location not followed');
   assert.equal((await mhCalls({ path: '/echo' })).length, 0);
 
   const b = await startRun('demo-wf-http-edges', { text: 'big' });
   const jb = await waitFinal(b.id);
-  assert.equal(jb.status, 'failed');
-  assert.equal(jb.error.step, 'big');
+  assertFailedAt(jb, 'big', later);
 
   const f = await startRun('demo-wf-http-edges', { text: `flaky ${uniq('f')}` });
   const jf = await waitFinal(f.id);
   assert.equal(jf.status, 'succeeded', JSON.stringify(jf.error));
-  assert.deepEqual(jf.output, { attempt: 3 });
+  assert.deepEqual(outputOf(jf), { attempt: 3 });
   const calls = await callsOfRun(f.id);
   assert.deepEqual(paths(calls), ['/flaky', '/flaky', '/flaky']);
   assert.ok(calls.every((c) => c.idempotency_key === `${f.id}:flaky`));
   assert.equal(stepOf(jf, 'flaky').attempts, 3);
   assert.equal(stepOf(jf, 'pick').branch_taken, 'flaky');
+  for (const f of later) f();
 });
 
 // ---- usage ---------------------------------------------------------------------------------------------
