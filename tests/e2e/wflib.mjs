@@ -170,13 +170,15 @@ const count = (s, re) => (s.match(new RegExp(re.source, 'g')) || []).length;
 
 /**
  * SIGHUP to every aif-api and worker; waits until every aif-api logged "config reloaded"
- * and every worker "restarting on the reloaded config" once more than before.
+ * and every worker "worker started" once more than before: a worker reloads by draining
+ * and re-executing itself, and until the new image has set its signal handlers another
+ * SIGHUP would end it.
  */
 export async function reloadStack() {
   const apiLogs = fs.readdirSync(path.join(env.varDir, 'log')).filter((f) => /^api(-\d+)?\.log$/.test(f));
   const workerIds = fs.readdirSync(path.join(env.varDir, 'run')).map((f) => /^worker-(\d+)\.pid$/.exec(f)).filter(Boolean).map((m) => m[1]);
   const API_RE = /config reloaded/;
-  const W_RE = /restarting on the reloaded config/;
+  const W_RE = /msg="worker started"/;
   const before = new Map([...apiLogs.map((f) => [f, count(logText(f), API_RE)]),
     ...workerIds.map((w) => [`worker-${w}.log`, count(logText(`worker-${w}.log`), W_RE)])]);
   for (const p of pidsOf(/^(api(-\d+)?|worker-\d+)\.pid$/)) { try { process.kill(p, 'SIGHUP'); } catch { /* gone */ } }
