@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import {
-  OpenAI, env, client, http, createKey, uniq, adminCreateKey, mockStats, waitQueueIdle, sleep, JOB_ID_RE,
+  OpenAI, env, client, http, createKey, uniq, adminCreateKey, mockStats, waitQueueIdle, sleep, waitFor, JOB_ID_RE,
 } from './lib.mjs';
 import {
   MOCK_HTTP, mhReset, mhConfig, mhCalls, callsOfRun, startRun, chatAsync, job, waitFinal, waitAtStep,
@@ -213,6 +213,54 @@ test('demo-payment: when every step succeeds, no compensation runs and the outpu
   assert.deepEqual(outputOf(j).fulfilment, { fulfilled: true, order: run.id });
   await sleep(500);
   assert.deepEqual(paths(await callsOfRun(run.id)), ['/charge', '/fulfil']);
+});
+
+test('demo-payment: cancelling a run in the middle runs the compensations of its finished steps', T, async () => {
+  await mhReset();
+  await mhConfig({ fulfil_status: 200, delay_ms: { '/fulfil': 4000 } });
+  const run = await startRun('demo-payment', { text: 'cancel me', amount: 3 });
+  await waitFor(async () => paths(await callsOfRun(run.id)).includes('/fulfil'), { timeoutMs: 30000, what: 'step 3 to start' });
+  const c = await http(`/v1/jobs/${run.id}/cancel`, { json: {} });
+  assert.ok([200, 202].includes(c.status), c.text);
+  const j = await waitFinal(run.id, { timeoutMs: 60000 });
+  assert.equal(j.status, 'cancelled');
+  await sleep(4500);	// the cut-off /fulfil call has ended on the mock's side too
+  const calls = await callsOfRun(run.id);
+  const comps = calls.filter((x) => x.path === '/notify' || x.path === '/refund');
+  assert.deepEqual(paths(comps), ['/notify', '/refund'], 'step 2\'s, then step 1\'s');
+  assert.deepEqual(comps.map((x) => x.idempotency_key), [`${run.id}:receipt:compensation`, `${run.id}:charge:compensation`]);
+});
+
+test('demo-payment: a model step whose budget hold is refused fails the run (insufficient_quota) and compensates', T, async () => {
+  await mhReset();
+  await mhConfig({ fulfil_status: 200 });
+  const poor = (await adminCreateKey({ name: uniq('poor'), role: 'user', monthly_budget_micros: 1 })).key;
+  const run = await startRun('demo-payment', { text: 'a receipt I cannot pay for', amount: 5 }, { key: poor });
+  const j = await waitFinal(run.id, { key: poor, timeoutMs: 60000 });
+  assert.equal(j.status, 'failed', JSON.stringify(j).slice(0, 600));
+  assert.equal(j.error.code, 'insufficient_quota', JSON.stringify(j.error));
+  assert.equal(stepOf(j, 'charge').state, 'succeeded');
+  assert.notEqual(stepOf(j, 'receipt').state, 'succeeded');
+  await sleep(1000);
+  const calls = await callsOfRun(run.id);
+  assert.deepEqual(paths(calls), ['/charge', '/refund'], 'the charge is refunded; fulfil never ran');
+  assert.equal(calls[1].idempotency_key, `${run.id}:charge:compensation`);
+});
+
+test('PII: what an http step sends is masked with the workflow\'s policy, from chat and from /runs input', T, async () => {
+  await mhReset();
+  const mail = 'lee.minho@example.com';
+  const run = await startRun('demo-wf-stream', { text: `write to ${mail} about order 7` });
+  const j = await waitFinal(run.id);
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
+  const [lookup] = await callsOfRun(run.id);
+  assert.equal(lookup.path, '/echo');
+  assert.ok(!JSON.stringify(lookup.body).includes(mail), `the e-mail left unmasked: ${JSON.stringify(lookup.body)}`);
+  assert.match(lookup.body.question, /^write to \S*EMAIL\S* about order 7$/);
+  const { response } = await client().chat.completions
+    .create({ model: 'demo-wf-stream', messages: [{ role: 'user', content: `write to ${mail} now` }] }).withResponse();
+  const [c2] = await callsOfRun(response.headers.get('x-aif-job-id'));
+  assert.ok(!JSON.stringify(c2.body).includes(mail), 'masked through chat too');
 });
 
 // ---- the approval example: wait for a signal; who may signal and cancel ------------------------------
