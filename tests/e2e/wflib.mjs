@@ -107,13 +107,38 @@ export function stepOf(j, name) {
   return j.workflow.steps.find((s) => s.name === name);
 }
 
+/**
+ * The output JSON of a finished run: the job's "output", or (as the runtime answers a
+ * run started through /runs) its response {"object": "workflow.run", "output": ...}.
+ */
+export function outputOf(j) {
+  if (j.output !== undefined) return j.output;
+  const r = j.response;
+  return r && r.object === 'workflow.run' ? r.output : undefined;
+}
+
 /** The answer text of a finished run: the chat answer, or the run's output text. */
 export function answerOf(j) {
   const r = j.response;
   if (r && Array.isArray(r.choices) && r.choices[0]) return r.choices[0].message?.content ?? r.choices[0].text;
-  if (typeof j.output === 'string') return j.output;
-  if (j.output && typeof j.output.text === 'string') return j.output.text;
+  const o = outputOf(j);
+  if (typeof o === 'string') return o;
+  if (o && typeof o.text === 'string') return o.text;
   return undefined;
+}
+
+/**
+ * Asserts that run j failed for good at `step`: state failed, error code
+ * workflow_step_failed, a message naming the step, the step failed. The check of
+ * error.step is pushed to `deferred` (run them at the end of the test, so that one
+ * missing field does not hide the test's other checks).
+ */
+export function assertFailedAt(j, step, deferred) {
+  assert.equal(j.status, 'failed', `job ${j.id}: ${JSON.stringify(j.error)}`);
+  assert.equal(j.error.code, 'workflow_step_failed');
+  assert.match(j.error.message, new RegExp(`'${step}'`), 'the message names the step');
+  assert.equal(stepOf(j, step).state, 'failed');
+  deferred.push(() => assert.equal(j.error.step, step, `error.step names the failing step (job ${j.id}: ${JSON.stringify(j.error)})`));
 }
 
 /** POST /v1/jobs/{id}/signal. */
@@ -145,13 +170,15 @@ const count = (s, re) => (s.match(new RegExp(re.source, 'g')) || []).length;
 
 /**
  * SIGHUP to every aif-api and worker; waits until every aif-api logged "config reloaded"
- * and every worker "restarting on the reloaded config" once more than before.
+ * and every worker "worker started" once more than before: a worker reloads by draining
+ * and re-executing itself, and until the new image has set its signal handlers another
+ * SIGHUP would end it.
  */
 export async function reloadStack() {
   const apiLogs = fs.readdirSync(path.join(env.varDir, 'log')).filter((f) => /^api(-\d+)?\.log$/.test(f));
   const workerIds = fs.readdirSync(path.join(env.varDir, 'run')).map((f) => /^worker-(\d+)\.pid$/.exec(f)).filter(Boolean).map((m) => m[1]);
   const API_RE = /config reloaded/;
-  const W_RE = /restarting on the reloaded config/;
+  const W_RE = /msg="worker started"/;
   const before = new Map([...apiLogs.map((f) => [f, count(logText(f), API_RE)]),
     ...workerIds.map((w) => [`worker-${w}.log`, count(logText(`worker-${w}.log`), W_RE)])]);
   for (const p of pidsOf(/^(api(-\d+)?|worker-\d+)\.pid$/)) { try { process.kill(p, 'SIGHUP'); } catch { /* gone */ } }

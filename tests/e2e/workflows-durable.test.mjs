@@ -15,7 +15,7 @@ import {
 } from './lib.mjs';
 import {
   MOCK_HTTP, mhReset, mhConfig, callsOfRun, startRun, chatAsync, job, waitFinal, waitAtStep, stepOf,
-  answerOf, signal, pidsOf, alive, waitDead, reloadStack, FINAL,
+  answerOf, outputOf, signal, pidsOf, alive, waitDead, reloadStack, FINAL,
 } from './wflib.mjs';
 
 // kill -9 leaves the job to the lease (queue.lease_seconds, 30 s here) before another
@@ -124,7 +124,7 @@ test('a signal that arrives before the run reaches its wait is kept until the wa
   assert.equal(s.status, 202, s.text);
   const j = await waitFinal(run.id);
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
-  assert.deepEqual(j.output, { got: { n: 1, who: 'early bird' } });
+  assert.deepEqual(outputOf(j), { got: { n: 1, who: 'early bird' } });
   const late = stepOf(j, 'late');
   assert.ok(!late || late.state !== 'succeeded', 'the timeout path did not run');
 });
@@ -158,7 +158,7 @@ test('a durable timer fires after a restart of the workers (and never early)', T
   }
   const j = await waitFinal(run.id);
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
-  assert.deepEqual(j.output, { slept: true, after: 200 });
+  assert.deepEqual(outputOf(j), { slept: true, after: 200 });
   const calls = await callsOfRun(run.id);
   assert.deepEqual(paths(calls), ['/any/timer-before', '/any/timer-after'], 'each side exactly once');
   assert.ok(calls[1].time - calls[0].time >= 4000, 'the timer held for its 4 s');
@@ -201,8 +201,8 @@ test('a reload in the middle of a run: the run keeps its definition, new runs ta
     const jb = await waitFinal(b.id);
     assert.equal(ja.status, 'succeeded', JSON.stringify(ja.error));
     assert.equal(jb.status, 'succeeded', JSON.stringify(jb.error));
-    assert.deepEqual(ja.output, { path: '/any/reload-v1' }, 'the running run kept its definition');
-    assert.deepEqual(jb.output, { path: '/any/reload-v2' }, 'a new run took the new one');
+    assert.deepEqual(outputOf(ja), { path: '/any/reload-v1' }, 'the running run kept its definition');
+    assert.deepEqual(outputOf(jb), { path: '/any/reload-v2' }, 'a new run took the new one');
     assert.deepEqual(paths(await callsOfRun(a.id)), ['/any/reload-v1']);
     assert.deepEqual(paths(await callsOfRun(b.id)), ['/any/reload-v2']);
   } finally {
@@ -227,7 +227,7 @@ test('a reload with an invalid workflow is refused with its position; the workfl
     const run = await startRun('demo-wf-extract', { order: { id: 'still' } });
     const j = await waitFinal(run.id);
     assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
-    assert.deepEqual(j.output, { id: 'still', run: 'demo-wf-extract' });
+    assert.deepEqual(outputOf(j), { id: 'still', run: 'demo-wf-extract' });
   } finally {
     await restoreConfig();
   }
