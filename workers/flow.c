@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -726,6 +727,12 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 	}
 	for (int looks = 0; looks < ADVANCE_MAX && !fx->over; looks++) {
 		int progressed = 0;
+		/* a cancel that came while a step ran stops the run before the next one */
+		if (looks > 0 && cancel_requested(fx)) {
+			end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled",
+			    "cancelled by its owner");
+			break;
+		}
 		fx->wake_ms = 0;
 		fx->nwait_sig = 0;
 		for (size_t i = 0; i < fx->nrows && !fx->over; i++) {
@@ -795,6 +802,8 @@ flow_runner_start(const struct aif_config *cfg, uint64_t worker_id, const char *
 {
 	struct flow_runner *fr = calloc(1, sizeof(*fr));
 	char errbuf[1024];
+	sigset_t all, old;
+	int rc;
 
 	*out = NULL;
 	if (fr == NULL)
@@ -814,7 +823,12 @@ flow_runner_start(const struct aif_config *cfg, uint64_t worker_id, const char *
 		aif_error("msg=\"workflow runner: PII engine failed\"");
 		goto fail;
 	}
-	if (pthread_create(&fr->thread, NULL, runner_main, fr) != 0)
+	/* signals are the main thread's: the runner starts with all of them blocked */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&fr->thread, NULL, runner_main, fr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
 		goto fail;
 	fr->started = 1;
 	*out = fr;

@@ -488,6 +488,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL, *instance = NULL;
 	struct aif_config *cfg = NULL;
 	struct sigaction sa;
+	sigset_t blocked;
 	struct worker w;
 	char errbuf[8192];
 	int64_t slots = 0;
@@ -528,6 +529,13 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a reload re-executes with these blocked (below): what came meanwhile is
+	   delivered now, to the handlers, instead of ending the new image */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGHUP);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &blocked, NULL);
 	if (aif_http_init() != AIF_OK) {
 		aif_cfg_free(cfg);
 		return 1;
@@ -548,6 +556,11 @@ main(int argc, char **argv)
 	if (rc == 0 && w.reexec) {
 		/* same pid, same arguments, the new config (systemd keeps tracking us) */
 		aif_info("msg=\"restarting on the reloaded config\"");
+		sigemptyset(&blocked);
+		sigaddset(&blocked, SIGHUP);
+		sigaddset(&blocked, SIGTERM);
+		sigaddset(&blocked, SIGINT);
+		sigprocmask(SIG_BLOCK, &blocked, NULL);
 		execv("/proc/self/exe", argv);
 		aif_error("msg=\"exec for reload failed\"");
 		return 1;

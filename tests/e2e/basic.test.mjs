@@ -146,7 +146,9 @@ test('models: list and retrieve with the SDK, filtered by role', T, async () => 
   assert.ok(ids.every((id) => id.startsWith('demo-')), `only demo-* for role user: ${ids}`);
   for (const m of list.data) {
     assert.equal(m.object, 'model');
-    assert.equal(m.owned_by, 'aif-demo');
+    // workflows are listed as models their callers name (docs/WORKFLOWS.md)
+    assert.equal(m.owned_by, m.id.startsWith('demo-wf-') || ['demo-rag', 'demo-payment', 'demo-approval'].includes(m.id) ?
+      'aif-workflow' : 'aif-demo', m.id);
     assert.equal(typeof m.created, 'number');
   }
   const { data: one, response } = await c.models.retrieve('demo-chat').withResponse();
