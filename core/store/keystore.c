@@ -5,8 +5,6 @@
 #include "keystore.h"
 #include "util.h"
 
-#define ER_DUP_ENTRY_NO	1062	/* MariaDB's ER_DUP_ENTRY (its headers stay in db.c) */
-
 /* A row inserted with lineage_id 0 (by a program older than sql/009) is its own
  * lineage. */
 #define KEY_COLS \
@@ -117,7 +115,7 @@ aif_keystore_list(struct aif_db *db, int limit, struct aif_key_row **out, size_t
 static enum aif_err
 insert_err(struct aif_db *db, enum aif_err err)
 {
-	if (err == AIF_CONFLICT && aif_db_errno(db) != ER_DUP_ENTRY_NO)
+	if (err == AIF_CONFLICT && !aif_db_last_was_duplicate(db))
 		return AIF_UNAVAILABLE;
 	return err;
 }
@@ -202,19 +200,11 @@ aif_keystore_newer_live(struct aif_db *db, uint64_t lineage, uint64_t id, uint64
 	static const char sql[] =
 	    "SELECT id FROM api_keys WHERE lineage_id = ? AND id > ? AND revoked_at IS NULL"
 	    " AND (expires_at IS NULL OR expires_at > NOW(6)) ORDER BY id DESC LIMIT 1";
-	enum { NL_ID };
 	struct aif_dbp p[] = { AIF_P_I64(lineage), AIF_P_I64(id) };
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err;
+	int64_t v = 0;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
 
-	*newer = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
-		return err;
-	if (rows->nrows == 1)
-		*newer = (uint64_t)aif_dbrows_i64(rows, 0, NL_ID);
-	else
-		err = AIF_NOTFOUND;
-	aif_dbrows_free(rows);
+	*newer = (uint64_t)v;
 	return err;
 }
 

@@ -507,8 +507,10 @@ stored_row_holds_only_the_hash(void **state)
 		/* every column of the row: neither the secret nor its secret part (past the
 		 * public prefix) appears in any of them */
 		struct aif_dbp p[] = { AIF_P_I64(k.id) };
+		aif_db_want_names(g.t.db, 1);	/* to say which column */
 		assert_int_equal(aif_db_query(g.t.db, "SELECT * FROM api_keys WHERE id = ?", p,
 		    1, &rows), AIF_OK);
+		aif_db_want_names(g.t.db, 0);
 	}
 	assert_int_equal(rows->nrows, 1);
 	assert_true(rows->ncols >= 5);
