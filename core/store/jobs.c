@@ -114,7 +114,9 @@ aif_jobs_response_each(struct aif_db *db, uint64_t id,
 			return AIF_IO;
 		}
 		free(piece);
-		if (len == 0)
+		/* fewer bytes than the characters asked for: fewer characters, so this
+		   was the last piece (a full one may be too: the next read says) */
+		if (len < AIF_JOBS_PIECE_CHARS)
 			return AIF_OK;
 		at += AIF_JOBS_PIECE_CHARS;
 	}
