@@ -31,8 +31,8 @@ struct aif_gcra_check {
 
 /* Checks and charges every check in one statement (a transaction when n > 1, rolled back
  * when any is denied, so a refused request charges nothing). *allowed = 1 when all
- * passed. A cost larger than its limit is refused without touching the database.
- * Returns AIF_OK, or AIF_UNAVAILABLE/AIF_DB (the caller answers 503). */
+ * passed. A cost larger than its limit is refused without touching the database, and
+ * n == 0 allows without it (db may then be NULL). Returns AIF_OK, or AIF_UNAVAILABLE/AIF_DB (the caller answers 503). */
 enum aif_err	aif_gcra_charge(struct aif_db *db, struct aif_gcra_check *checks, size_t n,
 		    int *allowed);
 
