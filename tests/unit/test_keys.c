@@ -634,6 +634,29 @@ attrs_check_names_the_field_refused(void **state)
 	}
 }
 
+/* Only the lookup that authenticates reads a key's secret hash: a read by id or the
+ * list carries none. */
+static void
+reads_other_than_by_hash_carry_no_hash(void **state)
+{
+	struct tkey k;
+	struct aif_key_row row, *rows = NULL;
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	key_new(&k);
+	memset(&row, 0xff, sizeof(row));
+	assert_int_equal(aif_keystore_get(g.t.db, k.id, &row), AIF_OK);
+	assert_int_equal(row.id, k.id);
+	assert_int_equal(row.secret_hash_len, 0);
+	assert_int_equal(aif_keystore_list(g.t.db, 1000, &rows, &n), AIF_OK);
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(rows[i].secret_hash_len, 0);
+	free(rows);
+}
+
 /* ------------------------------------------------------------------ list, show */
 
 static void
@@ -1165,6 +1188,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(attrs_check_names_the_field_refused),
+		cmocka_unit_test(reads_other_than_by_hash_carry_no_hash),
 		cmocka_unit_test(create_returns_a_well_formed_secret_once),
 		cmocka_unit_test(create_gives_distinct_secrets_and_ids),
 		cmocka_unit_test(create_returns_null_for_limits_not_set),
