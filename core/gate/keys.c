@@ -95,9 +95,7 @@ commit_new_key(struct aif_db *db, uint64_t id, const char *key, json_t **out)
 {
 	enum aif_err err;
 
-	if ((err = aif_keys_show(db, id, out)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK) {
-		aif_db_rollback(db);
+	if ((err = aif_db_finish(db, aif_keys_show(db, id, out))) != AIF_OK) {
 		json_decref(*out);
 		*out = NULL;
 		return err;

@@ -1301,14 +1301,11 @@ aif_queue_release(struct aif_db *db, uint64_t worker_id, size_t *n)
 	*n = 0;
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_EXEC(db, ev, p, NULL, NULL)) != AIF_OK ||
-	    (err = AIF_DB_EXEC(db, upd, p, &affected, NULL)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK) {
-		aif_db_rollback(db);
-		return err;
-	}
-	*n = (size_t)affected;
-	return AIF_OK;
+	if ((err = AIF_DB_EXEC(db, ev, p, NULL, NULL)) == AIF_OK)
+		err = AIF_DB_EXEC(db, upd, p, &affected, NULL);
+	if ((err = aif_db_finish(db, err)) == AIF_OK)
+		*n = (size_t)affected;
+	return err;
 }
 
 /* The columns of the reaper's SELECT (in reap_rows). */
