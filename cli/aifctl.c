@@ -60,8 +60,8 @@ usage(void)
 	exit(2);
 }
 
-static struct aif_config *
-load(const char *path)
+struct aif_config *
+aifctl_load(const char *path)
 {
 	struct aif_config *cfg = NULL;
 	char errbuf[16384];
@@ -83,7 +83,7 @@ load(const char *path)
 static int
 cmd_config_check(const char *path)
 {
-	struct aif_config *cfg = load(path);
+	struct aif_config *cfg = aifctl_load(path);
 	char errbuf[16384];
 
 	if (cfg == NULL)
@@ -230,7 +230,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "pii") == 0)
 		return aifctl_cmd_pii(config_path, argc - i, argv + i);
-	if ((cfg = load(config_path)) == NULL)
+	if ((cfg = aifctl_load(config_path)) == NULL)
 		return 1;
 	if (strcmp(argv[i], "migrate") == 0) {
 		if (i + 2 < argc && strcmp(argv[i + 1], "--sql-dir") == 0)

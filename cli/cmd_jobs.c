@@ -193,8 +193,8 @@ cancel(struct aif_db *db, uint64_t id)
 	aif_dbrows_free(e);
 	aif_dbrows_free(u);
 
-	(void)aif_jobs_worker_doorbell(db, id, doorbell, sizeof(doorbell));
-	err = aif_queue_cancel(db, id, 0, "cancelled by an operator (aifctl jobs cancel)");
+	err = aif_queue_cancel_doorbell(db, id, 0,
+	    "cancelled by an operator (aifctl jobs cancel)", doorbell, sizeof(doorbell));
 	if (err == AIF_OK && doorbell[0] != '\0') {
 		char msg[64];
 		int fd = aif_doorbell_sender();

@@ -10,7 +10,6 @@
 #include "commands.h"
 #include "esc.h"
 #include "keys.h"
-#include "text.h"
 #include "util.h"
 
 static void
@@ -79,7 +78,7 @@ create(const struct aif_config *cfg, struct aif_auth *auth, struct aif_db *db, i
 	};
 	struct aif_key_attrs a = { .rpm = -1, .tpm = -1, .monthly_budget_micros = -1,
 	    .max_priority = -1 };
-	const char *why = NULL;
+	const char *field = NULL, *why = NULL;
 	enum aif_err err;
 	int ch;
 
@@ -89,27 +88,27 @@ create(const struct aif_config *cfg, struct aif_auth *auth, struct aif_db *db, i
 		case 'n': a.name = optarg; break;
 		case 'r': a.role = optarg; break;
 		case 't': a.tenant = optarg; break;
-		case 'R': a.rpm = num(optarg, 0, 1000000000); break;
-		case 'T': a.tpm = num(optarg, 0, 100000000000LL); break;
-		case 'b': a.monthly_budget_micros = num(optarg, 0, INT64_MAX / 4); break;
-		case 'p': a.max_priority = (int)num(optarg, 0, 9); break;
-		case 'e': a.expires_in_s = num(optarg, 1, 10LL * 365 * 86400); break;
+		case 'R': a.rpm = num(optarg, 0, AIF_KEYS_RPM_MAX); break;
+		case 'T': a.tpm = num(optarg, 0, AIF_KEYS_TPM_MAX); break;
+		case 'b': a.monthly_budget_micros = num(optarg, 0, AIF_KEYS_BUDGET_MAX); break;
+		case 'p': a.max_priority = (int)num(optarg, 0, AIF_KEYS_PRIORITY_MAX); break;
+		case 'e': a.expires_in_s = num(optarg, 1, AIF_KEYS_EXPIRY_MAX_S); break;
 		default: usage();
 		}
 	}
 	if (a.name == NULL || a.role == NULL)
 		usage();
-	/* names and tenants: core/base/text.h (no control or invisible characters) */
-	if (!aif_name_valid(a.name, &why) ||
-	    (a.tenant != NULL && !aif_name_valid(a.tenant, &why))) {
-		fprintf(stderr, "aifctl: the %s %s (1 to 128 bytes of UTF-8 without control "
-		    "or invisible characters, no space at either end)\n",
-		    aif_name_valid(a.name, NULL) ? "tenant" : "name", why);
-		return AIF_CONFIG;
-	}
-	if (aif_cfg_role(cfg, a.role) == NULL) {
-		fprintf(stderr, "aifctl: no role '%s' in %s\n", aifctl_esc(a.role),
-		    cfg->path);
+	/* the options parsed in range: what is left to refuse is a name or the role */
+	if (aif_keys_attrs_check(cfg, &a, &field, &why) != AIF_OK) {
+		if (why != NULL)	/* names and tenants: core/base/text.h */
+			fprintf(stderr, "aifctl: the %s %s (1 to 128 bytes of UTF-8 without "
+			    "control or invisible characters, no space at either end)\n",
+			    field, why);
+		else if (strcmp(field, "role") == 0)
+			fprintf(stderr, "aifctl: no role '%s' in %s\n", aifctl_esc(a.role),
+			    cfg->path);
+		else
+			fprintf(stderr, "aifctl: %s is out of range\n", field);
 		return AIF_CONFIG;
 	}
 	if ((err = aif_keys_create(auth, db, &a, out)) == AIF_OK)

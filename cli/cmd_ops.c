@@ -191,6 +191,7 @@ aifctl_cmd_ops(const struct aif_config *cfg, int argc, char **argv)
 		aif_db_close(db);
 		return 1;
 	}
+	aif_db_want_names(db, 1);	/* --format json keys rows by column name */
 	if (strcmp(argv[0], "workers") == 0)
 		rc = show_workers(db, json);
 	else if (strcmp(argv[0], "queue") == 0)

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter.h"
 #include "commands.h"
 #include "config.h"
 #include "pii.h"
@@ -123,11 +122,8 @@ load_engine(const char *config_path, const char *model, const char *role,
 	char errbuf[16384];
 	enum aif_err err;
 
-	if (aif_cfg_load_with(config_path, &aif_adapters_cfg, cfg, errbuf, sizeof(errbuf)) !=
-	    AIF_OK) {
-		fprintf(stderr, "%s\n", errbuf);
+	if ((*cfg = aifctl_load(config_path)) == NULL)
 		return -1;
-	}
 	if (model != NULL && aif_cfg_model(*cfg, model) == NULL) {
 		fprintf(stderr, "aifctl: no model '%s' in %s\n", model, config_path);
 		return -1;

@@ -5,6 +5,10 @@
 
 struct aif_config;
 
+/* The config file at path, loaded as the programs load it (with the adapters'
+ * checks): new (aif_cfg_free), or NULL after the loader's message went to stderr. */
+struct aif_config	*aifctl_load(const char *path);
+
 /* aifctl keys create|list|show|revoke|rotate: cli/cmd_keys.c. argv[0] is "keys". */
 int	aifctl_cmd_keys(const struct aif_config *cfg, int argc, char **argv);
 

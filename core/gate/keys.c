@@ -5,6 +5,7 @@
 
 #include "keys.h"
 #include "keystore.h"
+#include "text.h"
 #include "util.h"
 
 #define INSERT_TRIES	3	/* a prefix or hash that exists is tried again with a new secret */
@@ -73,24 +74,12 @@ insert_key(struct aif_auth *auth, struct aif_db *db, const struct aif_key_attrs 
 {
 	unsigned char hash[AIF_KEY_HASH_LEN];
 	char prefix[AIF_KEY_DISPLAY_LEN + 1];
-	struct aif_keystore_attrs ka;
 	enum aif_err err = AIF_CONFLICT;
 
-	memset(&ka, 0, sizeof(ka));
-	if (a != NULL) {
-		ka.name = a->name;
-		ka.role = a->role;
-		ka.tenant = a->tenant;
-		ka.rpm = a->rpm;
-		ka.tpm = a->tpm;
-		ka.monthly_budget_micros = a->monthly_budget_micros;
-		ka.max_priority = a->max_priority;
-		ka.expires_in_s = a->expires_in_s;
-	}
 	for (int tries = 0; tries < INSERT_TRIES && err == AIF_CONFLICT; tries++) {
 		if ((err = aif_auth_new_secret(auth, key, hash, prefix)) != AIF_OK)
 			break;
-		err = pred_id == 0 ? aif_keystore_insert(db, prefix, hash, &ka, id) :
+		err = pred_id == 0 ? aif_keystore_insert(db, prefix, hash, a, id) :
 		    aif_keystore_insert_successor(db, prefix, hash, pred_id, id);
 	}
 	if (err != AIF_OK)
@@ -106,15 +95,52 @@ commit_new_key(struct aif_db *db, uint64_t id, const char *key, json_t **out)
 {
 	enum aif_err err;
 
-	if ((err = aif_keys_show(db, id, out)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK) {
-		aif_db_rollback(db);
+	if ((err = aif_db_finish(db, aif_keys_show(db, id, out))) != AIF_OK) {
 		json_decref(*out);
 		*out = NULL;
 		return err;
 	}
 	json_object_set_new(*out, "key", json_string(key));
 	return AIF_OK;
+}
+
+/* Whether v is -1 (not set) or in 0..max. */
+static int
+unset_or_in(int64_t v, int64_t max)
+{
+	return v == -1 || (v >= 0 && v <= max);
+}
+
+enum aif_err
+aif_keys_attrs_check(const struct aif_config *cfg, const struct aif_key_attrs *a,
+    const char **field, const char **why)
+{
+	const char *w = NULL;
+
+	*field = NULL;
+	if (why != NULL)
+		*why = NULL;
+	if (!aif_name_valid(a->name, &w))
+		*field = "name";
+	else if (a->role == NULL || aif_cfg_role(cfg, a->role) == NULL)
+		*field = "role";
+	else if (a->tenant != NULL && !aif_name_valid(a->tenant, &w))
+		*field = "tenant";
+	else if (!unset_or_in(a->rpm, AIF_KEYS_RPM_MAX))
+		*field = "rpm";
+	else if (!unset_or_in(a->tpm, AIF_KEYS_TPM_MAX))
+		*field = "tpm";
+	else if (!unset_or_in(a->monthly_budget_micros, AIF_KEYS_BUDGET_MAX))
+		*field = "monthly_budget_micros";
+	else if (!unset_or_in(a->max_priority, AIF_KEYS_PRIORITY_MAX))
+		*field = "max_priority";
+	else if (a->expires_in_s < 0 || a->expires_in_s > AIF_KEYS_EXPIRY_MAX_S)
+		*field = "expires_in_s";
+	else
+		return AIF_OK;
+	if (why != NULL && (strcmp(*field, "name") == 0 || strcmp(*field, "tenant") == 0))
+		*why = w;
+	return AIF_INVALID;
 }
 
 enum aif_err

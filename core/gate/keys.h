@@ -15,20 +15,31 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "config.h"
 #include "db.h"
 #include "err.h"
+#include "keystore.h"
 
-/* Attributes of a key; -1 / NULL mean "not set" (role defaults apply). */
-struct aif_key_attrs {
-	const char	*name;		/* required on create */
-	const char	*role;		/* required on create */
-	const char	*tenant;	/* default "default" */
-	int64_t		 rpm;
-	int64_t		 tpm;
-	int64_t		 monthly_budget_micros;
-	int		 max_priority;	/* 0..9 or -1 */
-	int64_t		 expires_in_s;	/* > 0: expires that many seconds from now */
-};
+/* Attributes of a key: struct aif_keystore_attrs (store/keystore.h; -1 / NULL mean
+ * "not set": role defaults apply). The old name stays for the callers that use it. */
+#define aif_key_attrs	aif_keystore_attrs
+
+/* Limits of key attributes (aif_keys_attrs_check). */
+#define AIF_KEYS_RPM_MAX	1000000000LL
+#define AIF_KEYS_TPM_MAX	100000000000LL
+#define AIF_KEYS_BUDGET_MAX	(INT64_MAX / 4)
+#define AIF_KEYS_PRIORITY_MAX	9
+#define AIF_KEYS_EXPIRY_MAX_S	(10LL * 365 * 86400)
+
+/* Checks attributes a for aif_keys_create under cfg (borrowed): name, and tenant when
+ * set, valid names (core/base/text.h), role one of cfg's, rpm, tpm and
+ * monthly_budget_micros -1 or 0..AIF_KEYS_*_MAX, max_priority -1 or 0..9, expires_in_s
+ * 0..AIF_KEYS_EXPIRY_MAX_S. AIF_OK, or AIF_INVALID with *field the attribute refused
+ * first ("name", "role", "tenant", "rpm", "tpm", "monthly_budget_micros",
+ * "max_priority", "expires_in_s"), and for a name or tenant *why (may be NULL) the
+ * reason (aif_name_valid's phrase; NULL for the others). Both static strings. */
+enum aif_err	aif_keys_attrs_check(const struct aif_config *cfg,
+		    const struct aif_key_attrs *a, const char **field, const char **why);
 
 /* Creates a key that starts its own lineage, in one transaction (nothing is left on
  * error). On AIF_OK *out is a new JSON object with "key" (the secret, shown once) and

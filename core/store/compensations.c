@@ -60,16 +60,39 @@ fill(struct aif_comp_step *s, struct aif_dbrows *r, size_t k)
 	s->idempotency_key = aif_dbrows_steal(r, k, CS_IDEMPOTENCY);
 }
 
+/* The steps of r marked running, in the caller's transaction: *out (new) gets them,
+ * *n how many (also on error: aif_comp_steps_free takes them back). */
+static enum aif_err
+comp_take(struct aif_db *db, struct aif_dbrows *r, struct aif_comp_step **out,
+    size_t *n)
+{
+	static const char take[] =
+	    "UPDATE job_compensations SET state = 'running', attempts = attempts + 1,"
+	    " lease_until = NOW(6) + INTERVAL (timeout_ms + 30000) * 1000 MICROSECOND"
+	    " WHERE job_id = ? AND step_no = ?";
+	struct aif_comp_step *s;
+	enum aif_err err;
+
+	if ((*out = s = calloc(r->nrows, sizeof(*s))) == NULL)
+		return AIF_NOMEM;
+	for (size_t k = 0; k < r->nrows; k++) {
+		fill(&s[k], r, k);
+		*n = k + 1;
+		struct aif_dbp t[] = { AIF_P_I64(s[k].job_id), AIF_P_I64(s[k].step_no) };
+		if (s[k].url == NULL)
+			return AIF_DB;
+		if ((err = AIF_DB_EXEC(db, take, t, NULL, NULL)) != AIF_OK)
+			return err;
+	}
+	return AIF_OK;
+}
+
 enum aif_err
 aif_comp_claim(struct aif_db *db, int limit, struct aif_comp_step **out, size_t *n)
 {
 	static const char unstick[] =
 	    "UPDATE job_compensations SET state = 'pending' WHERE state = 'running'"
 	    " AND lease_until < NOW(6)";
-	static const char take[] =
-	    "UPDATE job_compensations SET state = 'running', attempts = attempts + 1,"
-	    " lease_until = NOW(6) + INTERVAL (timeout_ms + 30000) * 1000 MICROSECOND"
-	    " WHERE job_id = ? AND step_no = ?";
 	struct aif_dbp p[] = { AIF_P_I64(limit) };
 	struct aif_dbrows *r = NULL;
 	struct aif_comp_step *s = NULL;
@@ -81,41 +104,16 @@ aif_comp_claim(struct aif_db *db, int limit, struct aif_comp_step **out, size_t 
 	(void)aif_db_exec_plain(db, unstick, NULL);
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_QUERY(db, SELECT_DUE, p, &r)) != AIF_OK)
-		goto fail;
-	if (r->nrows == 0) {
-		aif_dbrows_free(r);
-		aif_db_rollback(db);
-		return AIF_OK;
-	}
-	if ((s = calloc(r->nrows, sizeof(*s))) == NULL) {
-		err = AIF_NOMEM;
-		goto fail;
-	}
-	for (; k < r->nrows; k++) {
-		fill(&s[k], r, k);
-		struct aif_dbp t[] = { AIF_P_I64(s[k].job_id), AIF_P_I64(s[k].step_no) };
-		if (s[k].url == NULL) {
-			k++;
-			err = AIF_DB;
-			goto fail;
-		}
-		if ((err = AIF_DB_EXEC(db, take, t, NULL, NULL)) != AIF_OK) {
-			k++;
-			goto fail;
-		}
-	}
-	if ((err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
+	if ((err = AIF_DB_QUERY(db, SELECT_DUE, p, &r)) == AIF_OK && r->nrows > 0)
+		err = comp_take(db, r, &s, &k);
 	aif_dbrows_free(r);
+	if ((err = aif_db_finish(db, err)) != AIF_OK) {
+		aif_comp_steps_free(s, k);
+		return err;
+	}
 	*out = s;
 	*n = k;
 	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	aif_dbrows_free(r);
-	aif_comp_steps_free(s, k);
-	return err;
 }
 
 enum aif_err

@@ -28,6 +28,7 @@ struct aif_db {
 	MYSQL		*my;
 	int		 up;
 	int		 in_tx;		/* inside START TRANSACTION .. COMMIT/ROLLBACK */
+	int		 want_names;	/* results carry their column names */
 	unsigned	 last_errno;
 	size_t		 next_evict;
 	struct stmt_slot cache[STMT_CACHE];
@@ -163,10 +164,16 @@ aif_db_ensure(struct aif_db *db)
 	return connect_db(db);
 }
 
-unsigned
-aif_db_errno(const struct aif_db *db)
+int
+aif_db_last_was_duplicate(const struct aif_db *db)
 {
-	return db->last_errno;
+	return db->last_errno == ER_DUP_ENTRY;
+}
+
+void
+aif_db_want_names(struct aif_db *db, int on)
+{
+	db->want_names = on != 0;
 }
 
 /* Maps a server/client error number to our enum, dropping dead connections. */
@@ -375,16 +382,6 @@ aif_db_query_plain(struct aif_db *db, const char *sql, struct aif_dbrows **out)
 	return aif_db_query(db, sql, NULL, 0, out);
 }
 
-enum aif_err
-aif_db_ping(struct aif_db *db)
-{
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err = aif_db_query_plain(db, "SELECT 1", &rows);
-
-	aif_dbrows_free(rows);
-	return err;
-}
-
 /* The result buffers of one statement: a bound buffer per column, sized by the
  * column's longest value when the statement stored its result. */
 struct fetch {
@@ -548,7 +545,8 @@ aif_db_query(struct aif_db *db, const char *sql, const struct aif_dbp *params,
 		goto out;
 	}
 	rows->ncols = mysql_stmt_field_count(st);
-	if ((err = names_of(rows, meta)) == AIF_OK && rows->ncols > 0 && nrows > 0)
+	err = db->want_names ? names_of(rows, meta) : AIF_OK;
+	if (err == AIF_OK && rows->ncols > 0 && nrows > 0)
 		err = fetch_all(db, st, meta, rows, nrows, sql);
 out:
 	if (db->up)
@@ -561,6 +559,24 @@ out:
 	}
 	*out = rows;
 	return AIF_OK;
+}
+
+enum aif_err
+aif_db_query_i64(struct aif_db *db, const char *sql, const struct aif_dbp *params,
+    size_t n, int64_t *out)
+{
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*out = 0;
+	if ((err = aif_db_query(db, sql, params, n, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 0 || rows->ncols == 0 || aif_dbrows_get(rows, 0, 0) == NULL)
+		err = AIF_NOTFOUND;
+	else
+		*out = aif_dbrows_i64(rows, 0, 0);
+	aif_dbrows_free(rows);
+	return err;
 }
 
 static enum aif_err
@@ -604,6 +620,15 @@ aif_db_rollback(struct aif_db *db)
 	db->in_tx = 0;
 	if (db->up && mysql_rollback(db->my) != 0)
 		(void)classify(db, mysql_errno(db->my), mysql_error(db->my), "ROLLBACK");
+}
+
+enum aif_err
+aif_db_finish(struct aif_db *db, enum aif_err err)
+{
+	if (err == AIF_OK && (err = aif_db_commit(db)) == AIF_OK)
+		return AIF_OK;
+	aif_db_rollback(db);
+	return err;
 }
 
 enum aif_err

@@ -41,13 +41,14 @@ aif_dbp_str(const char *s)
 
 /* Rows of a result, every cell as a NUL-terminated string (NULL for SQL NULL).
  * Columns are read by named constants (an enum next to each statement), never by
- * literal positions; names[c] is the column's name (its alias in the statement). */
+ * literal positions; names[c] is the column's name (its alias in the statement), kept
+ * only on a connection that asked for them (aif_db_want_names), else names is NULL. */
 struct aif_dbrows {
 	size_t	  nrows;
 	size_t	  ncols;
 	char	**cells;	/* nrows * ncols */
 	size_t	 *lens;
-	char	**names;	/* ncols */
+	char	**names;	/* ncols, or NULL */
 };
 
 static inline const char *
@@ -95,6 +96,8 @@ enum aif_err	aif_db_ensure(struct aif_db *db);
 	aif_db_exec((db), (sql), (p), AIF_NELEM(p), (affected), (insert_id))
 #define AIF_DB_QUERY(db, sql, p, out) \
 	aif_db_query((db), (sql), (p), AIF_NELEM(p), (out))
+#define AIF_DB_QUERY_I64(db, sql, p, out) \
+	aif_db_query_i64((db), (sql), (p), AIF_NELEM(p), (out))
 
 /* Executes a statement with n parameters. *affected (may be NULL) gets the affected row
  * count, *insert_id (may be NULL) the AUTO_INCREMENT id.
@@ -112,25 +115,37 @@ enum aif_err	aif_db_query(struct aif_db *db, const char *sql,
 
 void		aif_dbrows_free(struct aif_dbrows *rows);
 
+/* Runs a query whose answer is one integer: *out gets the first cell of its first row
+ * (as aif_dbrows_i64). AIF_NOTFOUND when there is no row or that cell is NULL (*out is
+ * 0 then); other errors as aif_db_query. */
+enum aif_err	aif_db_query_i64(struct aif_db *db, const char *sql,
+		    const struct aif_dbp *params, size_t n, int64_t *out);
+
+/* Whether the results of later queries on db carry their column names (aif_dbrows
+ * names): off by default, since only reports that print rows by name need them. */
+void		aif_db_want_names(struct aif_db *db, int on);
+
 /* A statement without parameters (DDL, reports): as aif_db_exec / aif_db_query. */
 enum aif_err	aif_db_exec_plain(struct aif_db *db, const char *sql, uint64_t *affected);
 enum aif_err	aif_db_query_plain(struct aif_db *db, const char *sql,
 		    struct aif_dbrows **out);
-
-/* One round trip that proves the server answers: AIF_OK or the error. */
-enum aif_err	aif_db_ping(struct aif_db *db);
 
 /* Transactions (the connection runs with autocommit on between them). */
 enum aif_err	aif_db_begin(struct aif_db *db);
 enum aif_err	aif_db_commit(struct aif_db *db);
 void		aif_db_rollback(struct aif_db *db);
 
+/* Ends the transaction by the outcome of its work: commits when err is AIF_OK, else
+ * rolls back. Returns err, or the commit's error (rolled back then). */
+enum aif_err	aif_db_finish(struct aif_db *db, enum aif_err err);
+
 /* Runs a trusted multi-statement script (a migration file: DDL, no user data) as one
  * batch. Never pass anything built from input here. AIF_OK or AIF_DB (logged). */
 enum aif_err	aif_db_exec_script(struct aif_db *db, const char *script, size_t len);
 
-/* The last server error number (0 if none), for callers that distinguish duplicates. */
-unsigned	aif_db_errno(const struct aif_db *db);
+/* 1 when the last failed statement on db (an AIF_CONFLICT) hit a duplicate key, 0 when
+ * it was a deadlock or a lock wait timeout. */
+int		aif_db_last_was_duplicate(const struct aif_db *db);
 
 
 #endif

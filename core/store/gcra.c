@@ -10,6 +10,7 @@
 #include "util.h"
 
 #define PERIOD_US	60000000LL
+#define CORRECT_ROWS	32	/* subjects per correcting statement */
 
 /* The columns RETURNING gives back per subject. */
 enum { RL_SUBJECT, RL_ALLOWED, RL_AHEAD_US, RL_UNIT_US };
@@ -143,20 +144,86 @@ out:
 	return err;
 }
 
+static int
+delta_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct aif_gcra_delta *)a)->subject,
+	    ((const struct aif_gcra_delta *)b)->subject);
+}
+
+/* Sorts d by subject and sums the corrections of each subject into one, dropping those
+ * that sum to nothing. Returns how many are left. */
+static size_t
+merge_deltas(struct aif_gcra_delta *d, size_t n)
+{
+	size_t k = 0, left = 0;
+
+	qsort(d, n, sizeof(*d), delta_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && strcmp(d[k - 1].subject, d[i].subject) == 0)
+			d[k - 1].tokens = aif_sat_add(d[k - 1].tokens, d[i].tokens);
+		else
+			d[k++] = d[i];
+	}
+	for (size_t i = 0; i < k; i++)
+		if (d[i].tokens != 0)
+			d[left++] = d[i];
+	return left;
+}
+
+/* One statement for d[0..k): each row gets the sum of the corrections whose subject
+ * it matches -- under the column's collation, so two subjects that differ only where
+ * the collation does not (letter case) both reach their one row. */
+static enum aif_err
+correct_some(struct aif_db *db, const struct aif_gcra_delta *d, size_t k)
+{
+	struct aif_dbp p[CORRECT_ROWS * 3];
+	struct aif_sqlbuf sql = { 0 };
+	size_t np = 0;
+	enum aif_err err;
+
+	aif_sqlbuf_add(&sql, "UPDATE rate_limits SET tat_us = tat_us + (");
+	for (size_t i = 0; i < k; i++) {
+		aif_sqlbuf_add(&sql, i ? " + IF(subject = ?, ?, 0)" : "IF(subject = ?, ?, 0)");
+		p[np++] = AIF_P_STR(d[i].subject);
+		p[np++] = AIF_P_I64(d[i].tokens);
+	}
+	aif_sqlbuf_add(&sql, ") * unit_us WHERE subject IN (");
+	aif_sqlbuf_marks(&sql, k);
+	aif_sqlbuf_add(&sql, ")");
+	for (size_t i = 0; i < k; i++)
+		p[np++] = AIF_P_STR(d[i].subject);
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
+		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, np, NULL, NULL);
+	aif_sqlbuf_free(&sql);
+	return err;
+}
+
+enum aif_err
+aif_gcra_correct_each(struct aif_db *db, struct aif_gcra_delta *d, size_t *n)
+{
+	enum aif_err err = AIF_OK;
+
+	*n = merge_deltas(d, *n);
+	for (size_t base = 0; base < *n && err == AIF_OK; base += CORRECT_ROWS)
+		err = correct_some(db, d + base,
+		    *n - base < CORRECT_ROWS ? *n - base : CORRECT_ROWS);
+	return err;
+}
+
 enum aif_err
 aif_gcra_correct(struct aif_db *db, const char *const *subjects, size_t n,
     int64_t delta_tokens)
 {
-	static const char sql[] =
-	    "UPDATE rate_limits SET tat_us = tat_us + ? * unit_us WHERE subject = ?";
-	enum aif_err err;
+	struct aif_gcra_delta d[AIF_GCRA_SUBJECTS_MAX];
+	size_t k = 0;
 
-	if (delta_tokens == 0)
-		return AIF_OK;
+	if (n > AIF_GCRA_SUBJECTS_MAX)
+		return AIF_TOOBIG;
 	for (size_t i = 0; i < n; i++) {
-		struct aif_dbp p[] = { AIF_P_I64(delta_tokens), AIF_P_STR(subjects[i]) };
-		if ((err = AIF_DB_EXEC(db, sql, p, NULL, NULL)) != AIF_OK)
-			return err;
+		if (aif_strlcpy(d[k].subject, subjects[i], sizeof(d[k].subject)) != 0)
+			return AIF_TOOBIG;
+		d[k++].tokens = delta_tokens;
 	}
-	return AIF_OK;
+	return aif_gcra_correct_each(db, d, &k);
 }

@@ -31,14 +31,28 @@ struct aif_gcra_check {
 
 /* Checks and charges every check in one statement (a transaction when n > 1, rolled back
  * when any is denied, so a refused request charges nothing). *allowed = 1 when all
- * passed. A cost larger than its limit is refused without touching the database.
- * Returns AIF_OK, or AIF_UNAVAILABLE/AIF_DB (the caller answers 503). */
+ * passed. A cost larger than its limit is refused without touching the database, and
+ * n == 0 allows without it (db may then be NULL). Returns AIF_OK, or AIF_UNAVAILABLE/AIF_DB (the caller answers 503). */
 enum aif_err	aif_gcra_charge(struct aif_db *db, struct aif_gcra_check *checks, size_t n,
 		    int *allowed);
 
-/* Corrects token charges when a job finishes: adds (actual - charged) tokens to the
- * subjects' tokens-per-minute state (negative gives capacity back). Run inside the
- * job's success transaction. Subjects borrowed. */
+/* One correction of a tokens-per-minute subject. */
+struct aif_gcra_delta {
+	char	 subject[AIF_GCRA_SUBJECT_MAX];
+	int64_t	 tokens;	/* actual - charged: negative gives capacity back */
+};
+
+/* Corrects token charges when jobs finish: adds d[i].tokens tokens to the state of
+ * subject d[i].subject, for every i. The corrections of one subject are summed first
+ * (d is sorted by subject and merged in place: *n gets the number left); a statement
+ * then corrects up to 32 subjects at once, which it locks in index order, so that
+ * concurrent corrections (and admissions, which lock a key's subjects before its
+ * tenant's) do not deadlock. Run inside the jobs' success transaction. Subjects
+ * without a row are left alone. */
+enum aif_err	aif_gcra_correct_each(struct aif_db *db, struct aif_gcra_delta *d,
+		    size_t *n);
+
+/* aif_gcra_correct_each of n subjects (borrowed) by the same delta_tokens. */
 enum aif_err	aif_gcra_correct(struct aif_db *db, const char *const *subjects, size_t n,
 		    int64_t delta_tokens);
 

@@ -116,7 +116,9 @@ aif_jobs_response_each(struct aif_db *db, uint64_t id,
 			return AIF_IO;
 		}
 		free(piece);
-		if (len == 0)
+		/* fewer bytes than the characters asked for: fewer characters, so this
+		   was the last piece (a full one may be too: the next read says) */
+		if (len < AIF_JOBS_PIECE_CHARS)
 			return AIF_OK;
 		at += AIF_JOBS_PIECE_CHARS;
 	}
@@ -295,21 +297,18 @@ aif_jobs_worker_doorbell(struct aif_db *db, uint64_t id, char *buf, size_t cap)
 enum aif_err
 aif_jobs_resolve(struct aif_db *db, const char *name, uint64_t *id)
 {
-	enum { RS_ID };
 	static const char sql[] = "SELECT id FROM jobs WHERE public_id = ? OR id = ?";
-	struct aif_dbrows *rows = NULL;
-	int64_t n = 0;
+	int64_t n = 0, v = 0;
 	enum aif_err err;
 
 	*id = 0;
 	(void)aif_parse_i64(name, 1, INT64_MAX, &n);
 	struct aif_dbp p[] = { AIF_P_STR(name), AIF_P_I64(n) };
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
-		return err;
-	if (rows->nrows == 1)
-		*id = (uint64_t)aif_dbrows_i64(rows, 0, RS_ID);
-	aif_dbrows_free(rows);
-	return *id != 0 ? AIF_OK : AIF_NOTFOUND;
+	if ((err = AIF_DB_QUERY_I64(db, sql, p, &v)) == AIF_OK && v <= 0)
+		err = AIF_NOTFOUND;
+	if (err == AIF_OK)
+		*id = (uint64_t)v;
+	return err;
 }
 
 enum aif_err
@@ -399,42 +398,29 @@ aif_jobs_backlog(struct aif_db *db, const char *model, int64_t *depth, int64_t *
 enum aif_err
 aif_jobs_is_cancelled(struct aif_db *db, uint64_t id, int *cancelled)
 {
-	enum { IC_CANCELLED };
 	static const char sql[] = "SELECT state = 'cancelled' FROM jobs WHERE id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
-	struct aif_dbrows *r = NULL;
-	enum aif_err err;
+	int64_t v = 0;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
 
-	*cancelled = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &r)) != AIF_OK)
-		return err;
-	*cancelled = r->nrows == 1 && aif_dbrows_i64(r, 0, IC_CANCELLED) == 1;
-	aif_dbrows_free(r);
-	return AIF_OK;
+	*cancelled = v == 1;
+	return err == AIF_NOTFOUND ? AIF_OK : err;
 }
 
 enum aif_err
 aif_jobs_count_queued(struct aif_db *db, const char *tenant, uint64_t api_key_id,
     int64_t *n)
 {
-	enum { CQ_N };
 	static const char by_tenant[] =
 	    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'";
 	static const char by_key[] =
 	    "SELECT COUNT(*) FROM jobs WHERE api_key_id = ? AND state = 'queued'";
 	struct aif_dbp pt[] = { AIF_P_STR(tenant) }, pk[] = { AIF_P_I64(api_key_id) };
-	struct aif_dbrows *r = NULL;
 	enum aif_err err;
 
-	*n = 0;
-	err = tenant != NULL ? AIF_DB_QUERY(db, by_tenant, pt, &r) :
-	    AIF_DB_QUERY(db, by_key, pk, &r);
-	if (err != AIF_OK)
-		return err;
-	if (r->nrows == 1)
-		*n = aif_dbrows_i64(r, 0, CQ_N);
-	aif_dbrows_free(r);
-	return AIF_OK;
+	err = tenant != NULL ? AIF_DB_QUERY_I64(db, by_tenant, pt, n) :
+	    AIF_DB_QUERY_I64(db, by_key, pk, n);
+	return err == AIF_NOTFOUND ? AIF_OK : err;
 }
 
 enum aif_err

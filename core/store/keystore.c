@@ -5,18 +5,18 @@
 #include "keystore.h"
 #include "util.h"
 
-#define ER_DUP_ENTRY_NO	1062	/* MariaDB's ER_DUP_ENTRY (its headers stay in db.c) */
-
 /* A row inserted with lineage_id 0 (by a program older than sql/009) is its own
- * lineage. */
-#define KEY_COLS \
+ * lineage. The secret's hash is read only by the lookup that authenticates (KEY_HASH):
+ * the list of every key does not carry it. */
+#define KEY_SELECT \
 	"SELECT id, IF(lineage_id = 0, id, lineage_id), COALESCE(replaces_id, 0)," \
 	" key_prefix, name, role, tenant, COALESCE(max_priority, -1)," \
 	" COALESCE(rpm_limit, -1), COALESCE(tpm_limit, -1)," \
 	" COALESCE(monthly_budget_micros, -1), UNIX_TIMESTAMP(created_at)," \
 	" COALESCE(UNIX_TIMESTAMP(expires_at), 0), COALESCE(UNIX_TIMESTAMP(revoked_at), 0)," \
-	" (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > NOW(6))), secret_hash" \
-	" FROM api_keys "
+	" (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > NOW(6)))"
+#define KEY_COLS	KEY_SELECT " FROM api_keys "
+#define KEY_HASH	KEY_SELECT ", secret_hash FROM api_keys "
 enum {
 	KC_ID, KC_LINEAGE, KC_REPLACES, KC_PREFIX, KC_NAME, KC_ROLE, KC_TENANT,
 	KC_MAX_PRIORITY, KC_RPM, KC_TPM, KC_BUDGET, KC_CREATED, KC_EXPIRES, KC_REVOKED,
@@ -26,8 +26,8 @@ enum {
 static void
 fill(struct aif_key_row *k, const struct aif_dbrows *rows, size_t r)
 {
-	const char *hash = aif_dbrows_get(rows, r, KC_HASH);
-	size_t hlen = rows->lens[r * rows->ncols + KC_HASH];
+	const char *hash = rows->ncols > KC_HASH ? aif_dbrows_get(rows, r, KC_HASH) : NULL;
+	size_t hlen = hash != NULL ? rows->lens[r * rows->ncols + KC_HASH] : 0;
 
 	memset(k, 0, sizeof(*k));
 	k->id = (uint64_t)aif_dbrows_i64(rows, r, KC_ID);
@@ -51,7 +51,7 @@ fill(struct aif_key_row *k, const struct aif_dbrows *rows, size_t r)
 	}
 }
 
-/* Runs a KEY_COLS query expected to give at most one row. */
+/* Runs a KEY_COLS or KEY_HASH query expected to give at most one row. */
 static enum aif_err
 one(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t np,
     struct aif_key_row *out)
@@ -73,7 +73,7 @@ enum aif_err
 aif_keystore_by_hash(struct aif_db *db, const unsigned char hash[AIF_KEYSTORE_HASH_LEN],
     struct aif_key_row *out)
 {
-	static const char sql[] = KEY_COLS "WHERE secret_hash = ? AND revoked_at IS NULL"
+	static const char sql[] = KEY_HASH "WHERE secret_hash = ? AND revoked_at IS NULL"
 	    " AND (expires_at IS NULL OR expires_at > NOW(6))";
 	struct aif_dbp p[] = { AIF_P_STRN((const char *)hash, AIF_KEYSTORE_HASH_LEN) };
 
@@ -117,7 +117,7 @@ aif_keystore_list(struct aif_db *db, int limit, struct aif_key_row **out, size_t
 static enum aif_err
 insert_err(struct aif_db *db, enum aif_err err)
 {
-	if (err == AIF_CONFLICT && aif_db_errno(db) != ER_DUP_ENTRY_NO)
+	if (err == AIF_CONFLICT && !aif_db_last_was_duplicate(db))
 		return AIF_UNAVAILABLE;
 	return err;
 }
@@ -130,7 +130,7 @@ aif_keystore_insert(struct aif_db *db, const char *prefix,
 	static const char sql[] =
 	    "INSERT INTO api_keys (key_prefix, secret_hash, name, role, tenant, max_priority,"
 	    " rpm_limit, tpm_limit, monthly_budget_micros, expires_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, IF(? > 0, NOW(6) + INTERVAL ? SECOND, NULL))";
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(6) + INTERVAL NULLIF(GREATEST(?, 0), 0) SECOND)";
 	static const char lineage[] =
 	    "UPDATE api_keys SET lineage_id = id WHERE id = ?";
 	struct aif_dbp p[] = {
@@ -142,7 +142,7 @@ aif_keystore_insert(struct aif_db *db, const char *prefix,
 		a->tpm >= 0 ? AIF_P_I64(a->tpm) : AIF_P_NULL(),
 		a->monthly_budget_micros >= 0 ? AIF_P_I64(a->monthly_budget_micros) :
 		    AIF_P_NULL(),
-		AIF_P_I64(a->expires_in_s), AIF_P_I64(a->expires_in_s),
+		AIF_P_I64(a->expires_in_s),	/* > 0: expires then; else never (NULL) */
 	};
 	uint64_t new_id = 0;
 	enum aif_err err;
@@ -202,19 +202,11 @@ aif_keystore_newer_live(struct aif_db *db, uint64_t lineage, uint64_t id, uint64
 	static const char sql[] =
 	    "SELECT id FROM api_keys WHERE lineage_id = ? AND id > ? AND revoked_at IS NULL"
 	    " AND (expires_at IS NULL OR expires_at > NOW(6)) ORDER BY id DESC LIMIT 1";
-	enum { NL_ID };
 	struct aif_dbp p[] = { AIF_P_I64(lineage), AIF_P_I64(id) };
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err;
+	int64_t v = 0;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
 
-	*newer = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
-		return err;
-	if (rows->nrows == 1)
-		*newer = (uint64_t)aif_dbrows_i64(rows, 0, NL_ID);
-	else
-		err = AIF_NOTFOUND;
-	aif_dbrows_free(rows);
+	*newer = (uint64_t)v;
 	return err;
 }
 
@@ -236,9 +228,10 @@ enum aif_err
 aif_keystore_expire_in(struct aif_db *db, uint64_t id, int64_t grace_s)
 {
 	static const char sql[] =
-	    "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, NOW(6) +"
-	    " INTERVAL ? SECOND), NOW(6) + INTERVAL ? SECOND) WHERE id = ?";
-	struct aif_dbp p[] = { AIF_P_I64(grace_s), AIF_P_I64(grace_s), AIF_P_I64(id) };
+	    "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at,"
+	    " TIMESTAMP'9999-12-31 23:59:59.999999'), NOW(6) + INTERVAL ? SECOND)"
+	    " WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(grace_s), AIF_P_I64(id) };
 
 	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
 }

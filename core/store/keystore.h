@@ -28,7 +28,8 @@ struct aif_key_row {
 	int64_t		 created_at, expires_at, revoked_at;
 	int		 active;		/* not revoked, not expired */
 	unsigned char	 secret_hash[AIF_KEYSTORE_HASH_LEN];
-	size_t		 secret_hash_len;	/* AIF_KEYSTORE_HASH_LEN when read */
+	size_t		 secret_hash_len;	/* AIF_KEYSTORE_HASH_LEN when read (only
+						   aif_keystore_by_hash reads it), else 0 */
 };
 
 /* The active key (not revoked, not expired) whose secret hashes to `hash`.

@@ -11,18 +11,17 @@ aif_migrate_begin(struct aif_db *db)
 	    " name VARCHAR(255) NOT NULL,"
 	    " applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
 	    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
-	enum { LK_GOT };
 	static const char lock[] = "SELECT GET_LOCK(?, 60)";
 	struct aif_dbp p[] = { AIF_P_STR("aif_migrate") };
-	struct aif_dbrows *rows = NULL;
+	int64_t got = 0;
 	enum aif_err err;
 
 	if ((err = aif_db_exec_plain(db, create, NULL)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_QUERY(db, lock, p, &rows)) == AIF_OK &&
-	    (rows->nrows != 1 || aif_dbrows_i64(rows, 0, LK_GOT) != 1))
+	/* 0 after the timeout, NULL on an error */
+	if (((err = AIF_DB_QUERY_I64(db, lock, p, &got)) == AIF_OK && got != 1) ||
+	    err == AIF_NOTFOUND)
 		err = AIF_TIMEOUT;
-	aif_dbrows_free(rows);
 	return err;
 }
 
@@ -31,14 +30,11 @@ aif_migrate_applied(struct aif_db *db, int version, int *applied)
 {
 	static const char sql[] = "SELECT version FROM schema_migrations WHERE version = ?";
 	struct aif_dbp p[] = { AIF_P_I64(version) };
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err;
+	int64_t v = 0;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
 
-	*applied = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) == AIF_OK)
-		*applied = rows->nrows > 0;
-	aif_dbrows_free(rows);
-	return err;
+	*applied = err == AIF_OK;
+	return err == AIF_NOTFOUND ? AIF_OK : err;
 }
 
 enum aif_err

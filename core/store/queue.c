@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gcra.h"
+#include "jobs.h"
 #include "log.h"
 #include "queue.h"
 #include "sqlbuf.h"
@@ -16,11 +17,63 @@
 #define SUCCEED_ROWS	64	/* jobs per SELECT ... FOR UPDATE / UPDATE of a success batch */
 #define USAGE_ROWS	32	/* jobs per multi-row INSERT of usage rows and events */
 
+/* Runs the transaction `call` again while it ends in a deadlock or a lock wait timeout
+ * (AIF_CONFLICT), at most TX_RETRIES times in all; err gets its last result. */
+#define RETRY_CONFLICTS(err, call) \
+	do { \
+		for (int try_ = 0; try_ < TX_RETRIES; try_++) \
+			if (((err) = (call)) != AIF_CONFLICT) \
+				break; \
+	} while (0)
+
+/* The request body of a job once it ended: none when it was admitted with zero
+ * retention. */
+#define FINAL_BODY	"IF(zero_retention, '', request_body)"
+
+/* The budget state a job's row gets in the statement that ends it, its holds being
+ * released or captured in the same transaction: by its state where the job's holds are
+ * read from its row, by its hold where they come with the worker's report (whose
+ * budget_hold_micros is the row's, read at the claim). */
+#define HELD_RELEASED	"budget_state = IF(budget_state = 'held', 'released', budget_state)"
+#define HOLD_RELEASED	"budget_state = IF(budget_hold_micros > 0, 'released', budget_state)"
+#define HOLD_CAPTURED	"budget_state = IF(budget_hold_micros > 0, 'captured', budget_state)"
+
 /* Clamps a count into the range of an INT UNSIGNED column. */
 static int64_t
 u32(int64_t v)
 {
 	return v < 0 ? 0 : v > (int64_t)UINT32_MAX ? (int64_t)UINT32_MAX : v;
+}
+
+/* Runs `head` + "(?,...,?)" with nmarks markers: p holds the nparams parameters, those
+ * of head first, then the nmarks of the list. */
+static enum aif_err
+exec_in(struct aif_db *db, const char *head, const struct aif_dbp *p, size_t nparams,
+    size_t nmarks)
+{
+	struct aif_sqlbuf sql = { 0 };
+	enum aif_err err;
+
+	aif_sqlbuf_add(&sql, head);
+	aif_sqlbuf_add(&sql, "(");
+	aif_sqlbuf_marks(&sql, nmarks);
+	aif_sqlbuf_add(&sql, ")");
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
+		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, nparams, NULL, NULL);
+	aif_sqlbuf_free(&sql);
+	return err;
+}
+
+/* Runs an UPDATE that must change exactly one row (a transition fenced by the job's
+ * state and lease): AIF_NOTFOUND when it changed none, so that the caller's
+ * aif_db_finish rolls back. */
+static enum aif_err
+exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t n)
+{
+	uint64_t affected = 0;
+	enum aif_err err = aif_db_exec(db, sql, p, n, &affected, NULL);
+
+	return err == AIF_OK && affected != 1 ? AIF_NOTFOUND : err;
 }
 
 /* ---- enqueue ------------------------------------------------------------------------ */
@@ -33,9 +86,9 @@ u32(int64_t v)
 	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
 	" completion_tokens_bound, zero_retention, relay_secret, workflow_hash," \
 	" parent_job_id, parent_step, expires_at) VALUES "
-/* One row: the plain columns, then expires_at from the wait (twice: 0 is none). */
-#define JOB_ROW_END	",IF(? = 0, NULL, NOW(6) + INTERVAL ? MICROSECOND))"
-enum { JOB_COLS = 28 };
+/* One row: the plain columns, then expires_at from the wait (0: none, NULL then). */
+#define JOB_ROW_END	",NOW(6) + INTERVAL NULLIF(?, 0) MICROSECOND)"
+enum { JOB_COLS = 27 };
 
 /* Fills q[0..JOB_COLS) with the row of job j under public id pid (both borrowed). */
 static void
@@ -63,48 +116,31 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
 		j->parent_job_id != 0 ? AIF_P_I64(j->parent_job_id) : AIF_P_NULL(),
 		AIF_P_STR(j->parent_step),
 		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
-		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 	};
 	_Static_assert(sizeof(row) / sizeof(row[0]) == JOB_COLS, "JOB_INSERT columns");
 
 	memcpy(q, row, sizeof(row));
 }
 
-/* One try of inserting n jobs, their holds and events in one transaction. A job whose
- * hold does not fit is deleted again (errs[i] = AIF_FORBIDDEN). */
+/* Inserts n jobs (the statement `ins`, parameters p), their holds and events, in the
+ * caller's transaction. A job whose hold does not fit is deleted again (errs[i] =
+ * AIF_FORBIDDEN). */
 static enum aif_err
-enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
-    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
+enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
+    const struct aif_job_new *jobs, size_t n, uint64_t *ids,
+    char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
 {
 	enum { RET_ID, RET_PUBLIC_ID };
 	static const char del[] = "DELETE FROM jobs WHERE id = ?";
-	struct aif_dbp p[JOB_COLS * AIF_ENQUEUE_BATCH_MAX];
-	struct aif_sqlbuf sql = { 0 };
 	struct aif_dbrows *rows = NULL;
 	size_t k = 0;
 	enum aif_err err;
 
-	for (size_t i = 0; i < n; i++) {
-		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
-			return err;
-		job_params(&p[i * JOB_COLS], &jobs[i], pids[i]);
-	}
-	aif_sqlbuf_add(&sql, JOB_INSERT);
-	for (size_t i = 0; i < n; i++) {
-		aif_sqlbuf_add(&sql, i ? ",(" : "(");
-		aif_sqlbuf_marks(&sql, JOB_COLS - 2);
-		aif_sqlbuf_add(&sql, JOB_ROW_END);
-	}
-	aif_sqlbuf_add(&sql, " RETURNING id, public_id");
-	if ((err = aif_sqlbuf_status(&sql)) != AIF_OK)
-		goto out;
-	if ((err = aif_db_begin(db)) != AIF_OK)
-		goto out;
-	if ((err = aif_db_query(db, aif_sqlbuf_get(&sql), p, n * JOB_COLS, &rows)) != AIF_OK)
-		goto fail;
+	if ((err = aif_db_query(db, aif_sqlbuf_get(sql), p, n * JOB_COLS, &rows)) != AIF_OK)
+		return err;
 	if (rows->nrows != n) {
-		err = AIF_DB;
-		goto fail;
+		aif_dbrows_free(rows);
+		return AIF_DB;
 	}
 	for (size_t r = 0; r < n; r++) {
 		const char *pid = aif_dbrows_get(rows, r, RET_PUBLIC_ID);
@@ -112,6 +148,7 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 			if (pid != NULL && strcmp(pid, pids[i]) == 0)
 				ids[i] = (uint64_t)aif_dbrows_i64(rows, r, RET_ID);
 	}
+	aif_dbrows_free(rows);
 	/* budget holds: a job whose hold does not fit is taken out again */
 	for (size_t i = 0; i < n; i++) {
 		errs[i] = AIF_OK;
@@ -122,39 +159,58 @@ enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
 		if (err == AIF_FORBIDDEN) {
 			struct aif_dbp pd[] = { AIF_P_I64(ids[i]) };
 			if ((err = AIF_DB_EXEC(db, del, pd, NULL, NULL)) != AIF_OK)
-				goto fail;
+				return err;
 			errs[i] = AIF_FORBIDDEN;
 			ids[i] = 0;
 			pids[i][0] = '\0';
 		} else if (err != AIF_OK) {
-			goto fail;
+			return err;
 		}
 	}
-	aif_sqlbuf_reset(&sql);
-	aif_sqlbuf_add(&sql, "INSERT INTO job_events (job_id, event, attempt) VALUES ");
+	aif_sqlbuf_reset(sql);
+	aif_sqlbuf_add(sql, "INSERT INTO job_events (job_id, event, attempt) VALUES ");
 	for (size_t i = 0; i < n; i++) {
 		if (errs[i] != AIF_OK)
 			continue;
-		aif_sqlbuf_add(&sql, k ? ",(?,'enqueued',0)" : "(?,'enqueued',0)");
+		aif_sqlbuf_add(sql, k ? ",(?,'enqueued',0)" : "(?,'enqueued',0)");
 		p[k++] = AIF_P_I64(ids[i]);
 	}
-	if (k > 0 && ((err = aif_sqlbuf_status(&sql)) != AIF_OK ||
-	    (err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k, NULL, NULL)) != AIF_OK))
-		goto fail;
-	if ((err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
-	goto out;
-fail:
-	aif_db_rollback(db);
-out:
-	aif_dbrows_free(rows);
+	if (k > 0 && ((err = aif_sqlbuf_status(sql)) != AIF_OK ||
+	    (err = aif_db_exec(db, aif_sqlbuf_get(sql), p, k, NULL, NULL)) != AIF_OK))
+		return err;
+	return AIF_OK;
+}
+
+/* One try of inserting n jobs, their holds and events in one transaction. */
+static enum aif_err
+enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
+    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
+{
+	struct aif_dbp p[JOB_COLS * AIF_ENQUEUE_BATCH_MAX];
+	struct aif_sqlbuf sql = { 0 };
+	enum aif_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
+			return err;
+		job_params(&p[i * JOB_COLS], &jobs[i], pids[i]);
+	}
+	aif_sqlbuf_add(&sql, JOB_INSERT);
+	for (size_t i = 0; i < n; i++) {
+		aif_sqlbuf_add(&sql, i ? ",(" : "(");
+		aif_sqlbuf_marks(&sql, JOB_COLS - 1);
+		aif_sqlbuf_add(&sql, JOB_ROW_END);
+	}
+	aif_sqlbuf_add(&sql, " RETURNING id, public_id");
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK && (err = aif_db_begin(db)) == AIF_OK)
+		err = aif_db_finish(db, enqueue_rows(db, &sql, p, jobs, n, ids, pids, errs));
 	aif_sqlbuf_free(&sql);
 	return err;
 }
 
-/* One job, with deadlock retries; AIF_CONFLICT when its idempotency key is taken. */
-static enum aif_err
-enqueue_one(struct aif_db *db, const struct aif_job_new *j, uint64_t *id, char *public_id)
+enum aif_err
+aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
+    char *public_id)
 {
 	char pids[1][AIF_JOB_ID_LEN + 1];
 	enum aif_err err = AIF_OK, errs[1];
@@ -172,18 +228,11 @@ enqueue_one(struct aif_db *db, const struct aif_job_new *j, uint64_t *id, char *
 		*id = 0;
 		if (err != AIF_CONFLICT)
 			return err;	/* no retry helps */
-		if (aif_db_errno(db) == 1062 && j->idempotency_key != NULL)
+		if (aif_db_last_was_duplicate(db) && j->idempotency_key != NULL)
 			return AIF_CONFLICT;	/* its idempotency key is taken */
 		/* a deadlock, or a public id that collided: again, with a new one */
 	}
 	return err;
-}
-
-enum aif_err
-aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
-    char *public_id)
-{
-	return enqueue_one(db, j, id, public_id);
 }
 
 enum aif_err
@@ -201,7 +250,7 @@ aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_
 		err = enqueue_batch_once(db, jobs, n, ids, public_ids, errs);
 		if (err != AIF_CONFLICT)
 			break;
-		if (aif_db_errno(db) == 1062)
+		if (aif_db_last_was_duplicate(db))
 			break;	/* a duplicate idempotency key: sort it out one by one */
 	}
 	if (err == AIF_OK)
@@ -216,7 +265,7 @@ aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_
 		return err;
 	}
 	for (size_t i = 0; i < n; i++)
-		errs[i] = enqueue_one(db, &jobs[i], &ids[i], public_ids[i]);
+		errs[i] = aif_queue_enqueue(db, &jobs[i], &ids[i], public_ids[i]);
 	return AIF_OK;
 }
 
@@ -239,14 +288,15 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged," \
 	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
 	" expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0," \
-	" prompt_tokens_estimate, COALESCE(parent_job_id, 0), IF(parent_job_id IS NULL," \
-	" NULL, (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id))"
+	" prompt_tokens_estimate, budget_state = 'held', COALESCE(parent_job_id, 0)," \
+	" IF(parent_job_id IS NULL, NULL," \
+	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id))"
 enum {
 	CL_ID, CL_PUBLIC_ID, CL_MODEL, CL_KIND, CL_TENANT, CL_REPLY_TO, CL_KEY,
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
-	CL_PROMPT_ESTIMATE, CL_PARENT, CL_PARENT_MODEL
+	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -284,17 +334,6 @@ claim_select(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t
 	}
 	aif_dbrows_free(rows);
 	return AIF_OK;
-}
-
-/* Candidate order: priority desc, then id asc. */
-static int
-row_before(const struct aif_dbrows *r, size_t a, size_t b)
-{
-	int64_t pa = aif_dbrows_i64(r, a, CL_PRIORITY), pb = aif_dbrows_i64(r, b, CL_PRIORITY);
-
-	if (pa != pb)
-		return pa > pb;
-	return aif_dbrows_i64(r, a, CL_ID) < aif_dbrows_i64(r, b, CL_ID);
 }
 
 /* The candidates of every model: models with room for a whole batch share one query in
@@ -338,22 +377,28 @@ out:
 	return err;
 }
 
-/* Picks the best candidates, up to limit within each model's room: taken[r] = 1.
- * Returns how many. */
+/* Picks the best candidates (priority desc, then id asc), up to limit within each
+ * model's room: taken[r] = 1, order[] the candidates in that order. Returns how many. */
 static size_t
 claim_pick(const struct aif_dbrows *rows, const char *const *models,
     const int *per_model_free, size_t n_models, int limit, size_t *order, int *taken)
 {
+	int64_t prio[MAX_IN * 2], id[MAX_IN * 2];
 	int used[MAX_IN] = { 0 };
 	size_t ntake = 0;
 
 	for (size_t r = 0; r < rows->nrows; r++) {
 		order[r] = r;
 		taken[r] = 0;
+		prio[r] = aif_dbrows_i64(rows, r, CL_PRIORITY);
+		id[r] = aif_dbrows_i64(rows, r, CL_ID);
 	}
 	for (size_t a = 1; a < rows->nrows; a++)
-		for (size_t b = a; b > 0 && row_before(rows, order[b], order[b - 1]); b--) {
-			size_t t = order[b];
+		for (size_t b = a; b > 0; b--) {
+			size_t x = order[b], y = order[b - 1], t;
+			if (prio[x] < prio[y] || (prio[x] == prio[y] && id[x] > id[y]))
+				break;
+			t = order[b];
 			order[b] = order[b - 1];
 			order[b - 1] = t;
 		}
@@ -419,34 +464,21 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 static enum aif_err
 claim_mark(struct aif_db *db, struct aif_dbp *p, size_t n)
 {
-	struct aif_sqlbuf sql = { 0 };
 	enum aif_err err;
 
-	aif_sqlbuf_add(&sql, "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+	if ((err = exec_in(db, "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
 	    " lease_token = lease_token + 1, lease_until = NOW(6) + INTERVAL ? SECOND,"
-	    " worker_id = ?, started_at = COALESCE(started_at, NOW(6)) WHERE id IN (");
-	aif_sqlbuf_marks(&sql, n);
-	aif_sqlbuf_add(&sql, ")");
-	if ((err = aif_sqlbuf_status(&sql)) != AIF_OK ||
-	    (err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, 2 + n, NULL, NULL)) != AIF_OK)
-		goto out;
-	aif_sqlbuf_reset(&sql);
-	aif_sqlbuf_add(&sql, "INSERT INTO job_events (job_id, event, attempt, worker_id)"
-	    " SELECT id, 'claimed', attempts, worker_id FROM jobs WHERE id IN (");
-	aif_sqlbuf_marks(&sql, n);
-	aif_sqlbuf_add(&sql, ")");
-	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
-		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p + 2, n, NULL, NULL);
-out:
-	aif_sqlbuf_free(&sql);
-	return err;
+	    " worker_id = ?, started_at = COALESCE(started_at, NOW(6)) WHERE id IN ",
+	    p, 2 + n, n)) != AIF_OK)
+		return err;
+	return exec_in(db, "INSERT INTO job_events (job_id, event, attempt, worker_id)"
+	    " SELECT id, 'claimed', attempts, worker_id FROM jobs WHERE id IN ", p + 2, n, n);
 }
 
-static enum aif_err release_budget_if_held(struct aif_db *db, uint64_t id);
-
 /* Ends job id without running it (its caller stopped waiting before any attempt
- * started), in the caller's transaction: cancelled as request_expired, its holds
- * released, no usage. *done = 1 when the job was still queued and never claimed. */
+ * started), in the caller's transaction: cancelled as request_expired, no usage; the
+ * caller releases its holds (the row says so already). *done = 1 when the job was still
+ * queued and never claimed. */
 static enum aif_err
 expire_one(struct aif_db *db, uint64_t id, int *done)
 {
@@ -454,11 +486,8 @@ expire_one(struct aif_db *db, uint64_t id, int *done)
 	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), http_status = 504,"
 	    " error_type = 'timeout', error_code = 'request_expired', error_message ="
 	    " 'The caller stopped waiting before the job started; it was not run.',"
-	    " request_body = IF(zero_retention, '', request_body)"
+	    " request_body = " FINAL_BODY ", " HELD_RELEASED
 	    " WHERE id = ? AND state = 'queued' AND attempts = 0";
-	static const char ev[] =
-	    "INSERT INTO job_events (job_id, event, attempt, detail)"
-	    " VALUES (?, 'expired', 0, 'its caller stopped waiting before it was claimed')";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	uint64_t affected = 0;
 	enum aif_err err;
@@ -466,43 +495,111 @@ expire_one(struct aif_db *db, uint64_t id, int *done)
 	*done = 0;
 	if ((err = AIF_DB_EXEC(db, upd, p, &affected, NULL)) != AIF_OK || affected != 1)
 		return err;
-	if ((err = AIF_DB_EXEC(db, ev, p, NULL, NULL)) != AIF_OK ||
-	    (err = release_budget_if_held(db, id)) != AIF_OK)
+	if ((err = aif_queue_event(db, id, "expired",
+	    "its caller stopped waiting before it was claimed")) != AIF_OK)
 		return err;
 	*done = 1;
 	return AIF_OK;
 }
 
 /* The candidates whose caller stopped waiting before they were claimed (expires_at
- * passed, never attempted): cancelled without running. */
+ * passed, never attempted): cancelled without running, their holds released. */
 static enum aif_err
 claim_expire(struct aif_db *db, const struct aif_dbrows *rows)
 {
 	enum aif_err err;
 	int done;
 
-	for (size_t r = 0; r < rows->nrows; r++)
-		if (aif_dbrows_i64(rows, r, CL_EXPIRED) &&
-		    (err = expire_one(db, (uint64_t)aif_dbrows_i64(rows, r, CL_ID), &done)) !=
-		    AIF_OK)
+	for (size_t r = 0; r < rows->nrows; r++) {
+		uint64_t id = (uint64_t)aif_dbrows_i64(rows, r, CL_ID);
+		if (!aif_dbrows_i64(rows, r, CL_EXPIRED))
+			continue;
+		if ((err = expire_one(db, id, &done)) != AIF_OK ||
+		    (done && aif_dbrows_i64(rows, r, CL_HELD) == 1 &&
+		    (err = aif_ledger_release(db, id)) != AIF_OK))
 			return err;
+	}
 	return AIF_OK;
+}
+
+/* Whether job id holds budget, read by `sql` (SELECT budget_state = 'held' ... FOR
+ * UPDATE, the id its one parameter) under a lock on its row, in the caller's
+ * transaction: *held is 1 or 0; AIF_NOTFOUND when no row matches. */
+static enum aif_err
+lock_held(struct aif_db *db, const char *sql, uint64_t id, int *held)
+{
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	int64_t v = 0;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
+
+	*held = v == 1;
+	return err;
+}
+
+/* aif_queue_expire in its transaction. */
+static enum aif_err
+expire_locked(struct aif_db *db, uint64_t id)
+{
+	static const char sel[] = "SELECT budget_state = 'held' FROM jobs"
+	    " WHERE id = ? AND state = 'queued' AND attempts = 0 FOR UPDATE";
+	enum aif_err err;
+	int held = 0, done = 0;
+
+	if ((err = lock_held(db, sel, id, &held)) != AIF_OK ||
+	    (err = expire_one(db, id, &done)) != AIF_OK)
+		return err;
+	if (!done)
+		return AIF_NOTFOUND;
+	return held ? aif_ledger_release(db, id) : AIF_OK;
 }
 
 enum aif_err
 aif_queue_expire(struct aif_db *db, uint64_t id)
 {
 	enum aif_err err;
-	int done = 0;
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = expire_one(db, id, &done)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK) {
-		aif_db_rollback(db);
-		return err;
+	return aif_db_finish(db, expire_locked(db, id));
+}
+
+/* The claim of claim_once in its transaction: *out (new) gets the *nout jobs taken. */
+static enum aif_err
+claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
+    const int *per_model_free, size_t n_models, int limit, int lease_s,
+    struct aif_claimed **out, size_t *nout)
+{
+	struct aif_dbp p[MAX_IN + 2];
+	struct aif_dbrows *rows = NULL;
+	size_t order[MAX_IN * 2], k = 0;
+	int taken[MAX_IN * 2];
+	enum aif_err err;
+
+	if ((err = claim_candidates(db, models, per_model_free, n_models, limit, &rows)) !=
+	    AIF_OK || rows == NULL || rows->nrows == 0 || rows->nrows > MAX_IN * 2)
+		goto out;
+	if ((err = claim_expire(db, rows)) != AIF_OK ||
+	    (*nout = claim_pick(rows, models, per_model_free, n_models, limit, order,
+	    taken)) == 0)
+		goto out;
+	if ((*out = calloc(*nout, sizeof(**out))) == NULL) {
+		err = AIF_NOMEM;
+		goto out;
 	}
-	return done ? AIF_OK : AIF_NOTFOUND;
+	p[0] = AIF_P_I64(lease_s);
+	p[1] = AIF_P_I64(worker_id);
+	for (size_t x = 0; x < rows->nrows; x++) {
+		if (!taken[order[x]])
+			continue;
+		if ((err = claimed_from_row(&(*out)[k], rows, order[x])) != AIF_OK)
+			goto out;
+		p[2 + k] = AIF_P_I64((*out)[k].id);
+		k++;
+	}
+	err = claim_mark(db, p, *nout);
+out:
+	aif_dbrows_free(rows);
+	return err;
 }
 
 static enum aif_err
@@ -510,60 +607,23 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
     const int *per_model_free, size_t n_models, int limit, int lease_s,
     struct aif_claimed **out, size_t *nout)
 {
-	struct aif_dbp p[MAX_IN + 2];
-	struct aif_dbrows *rows = NULL;
 	struct aif_claimed *jobs = NULL;
-	size_t order[MAX_IN * 2], ntake = 0, k = 0;
-	int taken[MAX_IN * 2];
+	size_t ntake = 0;
 	enum aif_err err;
 
 	if (n_models == 0 || n_models > MAX_IN || limit <= 0)
 		return AIF_OK;
-	if (limit > MAX_IN)
-		limit = MAX_IN;
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = claim_candidates(db, models, per_model_free, n_models, limit, &rows)) !=
-	    AIF_OK)
-		goto fail;
-	if (rows == NULL || rows->nrows == 0 || rows->nrows > MAX_IN * 2) {
-		aif_dbrows_free(rows);
-		aif_db_rollback(db);
-		return AIF_OK;
+	err = claim_rows(db, worker_id, models, per_model_free, n_models,
+	    limit > MAX_IN ? MAX_IN : limit, lease_s, &jobs, &ntake);
+	if ((err = aif_db_finish(db, err)) != AIF_OK) {
+		aif_queue_claimed_free(jobs, ntake);
+		return err;
 	}
-	if ((err = claim_expire(db, rows)) != AIF_OK)
-		goto fail;
-	if ((ntake = claim_pick(rows, models, per_model_free, n_models, limit, order,
-	    taken)) == 0) {
-		aif_dbrows_free(rows);
-		return aif_db_commit(db);
-	}
-	if ((jobs = calloc(ntake, sizeof(*jobs))) == NULL) {
-		err = AIF_NOMEM;
-		goto fail;
-	}
-	p[0] = AIF_P_I64(lease_s);
-	p[1] = AIF_P_I64(worker_id);
-	for (size_t x = 0; x < rows->nrows; x++) {
-		if (!taken[order[x]])
-			continue;
-		if ((err = claimed_from_row(&jobs[k], rows, order[x])) != AIF_OK)
-			goto fail;
-		p[2 + k] = AIF_P_I64(jobs[k].id);
-		k++;
-	}
-	if ((err = claim_mark(db, p, ntake)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
-	aif_dbrows_free(rows);
 	*out = jobs;
 	*nout = ntake;
 	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	aif_dbrows_free(rows);
-	aif_queue_claimed_free(jobs, ntake);
-	return err;
 }
 
 enum aif_err
@@ -571,71 +631,51 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
     const int *per_model_free, size_t n_models, int limit, int lease_s,
     struct aif_claimed **out, size_t *n)
 {
-	enum aif_err err = AIF_OK;
+	enum aif_err err;
 
 	*out = NULL;
 	*n = 0;
-	for (int i = 0; i < TX_RETRIES; i++) {
-		err = claim_once(db, worker_id, models, per_model_free, n_models, limit,
-		    lease_s, out, n);
-		if (err != AIF_CONFLICT)
-			return err;
-	}
+	RETRY_CONFLICTS(err, claim_once(db, worker_id, models, per_model_free, n_models,
+	    limit, lease_s, out, n));
 	return err;
 }
 
 /* ---- budgets and limits of finished jobs ------------------------------------------- */
 
-static enum aif_err
-set_budget_state(struct aif_db *db, uint64_t id, const char *state)
+/* The subjects of job s's tokens-per-minute charge, and how far off that estimate was:
+ * fills d[0..2). */
+static void
+token_deltas(struct aif_gcra_delta *d, const struct aif_job_success *s)
 {
-	static const char sql[] = "UPDATE jobs SET budget_state = ? WHERE id = ?";
-	struct aif_dbp p[] = { AIF_P_STR(state), AIF_P_I64(id) };
+	int64_t delta = aif_sat_add(aif_sat_add(s->prompt_tokens, s->completion_tokens),
+	    -s->tokens_charged);
 
-	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
+	snprintf(d[0].subject, sizeof(d[0].subject), "key:%" PRIu64 ":tpm", s->api_key_id);
+	snprintf(d[1].subject, sizeof(d[1].subject), "tenant:%.150s:tpm", s->tenant);
+	d[0].tokens = d[1].tokens = delta;
 }
 
-/* Releases the budget holds of a job that ended without success (in its transaction). */
+/* The tokens-per-minute charges of the committed jobs of s[0..n) were estimates:
+ * corrects them to the real counts, one statement per 32 distinct subjects. */
 static enum aif_err
-release_budget(struct aif_db *db, uint64_t id)
+correct_tokens(struct aif_db *db, const struct aif_job_success *s, size_t n)
 {
+	struct aif_gcra_delta *d;
+	size_t k = 0;
 	enum aif_err err;
 
-	if ((err = aif_ledger_release(db, id)) != AIF_OK)
-		return err;
-	return set_budget_state(db, id, "released");
-}
-
-/* Releases the holds of job id if it still has them (reads budget_state in the tx). */
-static enum aif_err
-release_budget_if_held(struct aif_db *db, uint64_t id)
-{
-	enum { BS_HELD };
-	static const char sql[] = "SELECT budget_state = 'held' FROM jobs WHERE id = ?";
-	struct aif_dbp p[] = { AIF_P_I64(id) };
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err;
-	int held;
-
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
-		return err;
-	held = rows->nrows == 1 && aif_dbrows_i64(rows, 0, BS_HELD) == 1;
-	aif_dbrows_free(rows);
-	return held ? release_budget(db, id) : AIF_OK;
-}
-
-/* The tokens-per-minute charge was an estimate: correct it to the real count. */
-static enum aif_err
-correct_tokens(struct aif_db *db, const struct aif_job_success *s)
-{
-	char key[AIF_GCRA_SUBJECT_MAX], tenant[AIF_GCRA_SUBJECT_MAX];
-	const char *subjects[] = { key, tenant };
-
-	snprintf(key, sizeof(key), "key:%" PRIu64 ":tpm", s->api_key_id);
-	snprintf(tenant, sizeof(tenant), "tenant:%.150s:tpm", s->tenant);
-	return aif_gcra_correct(db, subjects, AIF_NELEM(subjects),
-	    aif_sat_add(aif_sat_add(s->prompt_tokens, s->completion_tokens),
-	    -s->tokens_charged));
+	if (n == 0)
+		return AIF_OK;
+	if ((d = calloc(2 * n, sizeof(*d))) == NULL)
+		return AIF_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].committed && s[i].tokens_charged > 0) {
+			token_deltas(&d[k], &s[i]);
+			k += 2;
+		}
+	err = k > 0 ? aif_gcra_correct_each(db, d, &k) : AIF_OK;
+	free(d);
+	return err;
 }
 
 /* ---- success ------------------------------------------------------------------------ */
@@ -702,8 +742,7 @@ succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t e
 	/* one UPDATE for all of them; the rows are locked, so exactly these change */
 	aif_sqlbuf_add(&sql, "UPDATE jobs SET state = 'succeeded', http_status = 200,"
 	    " finished_at = NOW(6), lease_until = NULL, worker_id = NULL,"
-	    " request_body = IF(zero_retention, '', request_body),"
-	    " response_body = CASE id");
+	    " request_body = " FINAL_BODY ", " HOLD_CAPTURED ", response_body = CASE id");
 	for (size_t i = base; i < end; i++) {
 		if (!s[i].committed)
 			continue;
@@ -737,8 +776,7 @@ billed(const struct aif_job_success *s)
 {
 	if (s->cost_micros < 0)
 		return 0;
-	return s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros ?
-	    s->budget_hold_micros : s->cost_micros;
+	return aif_job_over_hold(s) ? s->budget_hold_micros : s->cost_micros;
 }
 
 /* A cost over its hold (an engine's usage or a price raised since admission): the
@@ -757,64 +795,73 @@ record_overage(struct aif_db *db, const struct aif_job_success *s)
 	return AIF_DB_EXEC(db, ev, p, NULL, NULL);
 }
 
-/* What a job that used the engine owes, in its transaction: the budget capture (at
- * most the hold; the excess an event), and the TPM charge corrected to its real count. */
+/* The budget a job that used the engine owes, in its transaction: the capture (at most
+ * the hold; the excess an event). The statement that ended the job marked its row's
+ * holds captured (HOLD_CAPTURED); the caller corrects its TPM charge. */
 static enum aif_err
 settle_billing(struct aif_db *db, const struct aif_job_success *s)
 {
 	enum aif_err err;
 
 	if (s->budget_hold_micros > 0 &&
-	    ((err = aif_ledger_capture(db, s->id, s->cost_micros)) != AIF_OK ||
-	    (err = set_budget_state(db, s->id, "captured")) != AIF_OK))
+	    (err = aif_ledger_capture(db, s->id, s->cost_micros)) != AIF_OK)
 		return err;
-	if (s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros &&
-	    (err = record_overage(db, s)) != AIF_OK)
-		return err;
-	if (s->tokens_charged > 0 && (err = correct_tokens(db, s)) != AIF_OK)
+	if (aif_job_over_hold(s) && (err = record_overage(db, s)) != AIF_OK)
 		return err;
 	return AIF_OK;
+}
+
+/* The columns of a usage row, in the order of usage_params(); its entity counts are
+ * those of the job (a primary-key read of a row the transaction holds locked). */
+#define USAGE_INSERT \
+	"INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica," \
+	" prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms," \
+	" engine_ms, pii_counts) VALUES "
+#define USAGE_ROW \
+	"(?,?,?,?,?,?,?,?,?,?,?,?,(SELECT pii_counts FROM jobs WHERE id = ?))"
+enum { USAGE_COLS = 13 };
+
+/* Fills q[0..USAGE_COLS) with the usage row of job s (borrowed). The usage columns are
+ * INT UNSIGNED: one absurd count from an engine must not roll back a whole batch. */
+static void
+usage_params(struct aif_dbp *q, const struct aif_job_success *s)
+{
+	struct aif_dbp row[] = {
+		AIF_P_I64(s->id), AIF_P_I64(s->api_key_id), AIF_P_STR(s->tenant),
+		AIF_P_STR(s->model), AIF_P_STR(s->engine), AIF_P_STR(s->replica),
+		AIF_P_I64(u32(s->prompt_tokens)), AIF_P_I64(u32(s->completion_tokens)),
+		AIF_P_I64(u32(aif_sat_add(s->prompt_tokens, s->completion_tokens))),
+		AIF_P_I64(billed(s)), AIF_P_I64(u32(s->queue_ms)), AIF_P_I64(u32(s->engine_ms)),
+		AIF_P_I64(s->id),
+	};
+	_Static_assert(sizeof(row) / sizeof(row[0]) == USAGE_COLS, "usage columns");
+
+	memcpy(q, row, sizeof(row));
 }
 
 /* The usage rows and `succeeded` events of the committed jobs of s[base..end). */
 static enum aif_err
 succeed_usage(struct aif_db *db, const struct aif_job_success *s, size_t base, size_t end)
 {
-	enum { UCOLS = 13, ECOLS = 4 };
-	struct aif_dbp p[UCOLS * USAGE_ROWS];
+	enum { ECOLS = 4 };
+	struct aif_dbp p[USAGE_COLS * USAGE_ROWS];
 	struct aif_sqlbuf sql = { 0 };
 	size_t k = 0;
 	enum aif_err err = AIF_OK;
 
-	aif_sqlbuf_add(&sql, "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine,"
-	    " replica, prompt_tokens, completion_tokens, total_tokens, cost_micros,"
-	    " queue_ms, engine_ms, pii_counts) VALUES ");
+	aif_sqlbuf_add(&sql, USAGE_INSERT);
 	for (size_t i = base; i < end; i++) {
 		if (!s[i].committed)
 			continue;
-		/* the usage columns are INT UNSIGNED: one absurd count from an engine must
-		   not roll back the whole batch; the job's entity counts are a primary-key
-		   read of a row this transaction holds locked */
-		struct aif_dbp row[] = {
-			AIF_P_I64(s[i].id), AIF_P_I64(s[i].api_key_id), AIF_P_STR(s[i].tenant),
-			AIF_P_STR(s[i].model), AIF_P_STR(s[i].engine), AIF_P_STR(s[i].replica),
-			AIF_P_I64(u32(s[i].prompt_tokens)),
-			AIF_P_I64(u32(s[i].completion_tokens)),
-			AIF_P_I64(u32(aif_sat_add(s[i].prompt_tokens, s[i].completion_tokens))),
-			AIF_P_I64(billed(&s[i])), AIF_P_I64(u32(s[i].queue_ms)),
-			AIF_P_I64(u32(s[i].engine_ms)), AIF_P_I64(s[i].id),
-		};
-		_Static_assert(sizeof(row) / sizeof(row[0]) == UCOLS, "usage columns");
-		aif_sqlbuf_add(&sql, k ? ",(" : "(");
-		aif_sqlbuf_marks(&sql, UCOLS - 1);
-		aif_sqlbuf_add(&sql, ",(SELECT pii_counts FROM jobs WHERE id = ?))");
-		memcpy(&p[k * UCOLS], row, sizeof(row));
+		aif_sqlbuf_add(&sql, k ? "," USAGE_ROW : USAGE_ROW);
+		usage_params(&p[k * USAGE_COLS], &s[i]);
 		k++;
 	}
 	if (k == 0)
 		goto out;
 	if ((err = aif_sqlbuf_status(&sql)) != AIF_OK ||
-	    (err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k * UCOLS, NULL, NULL)) != AIF_OK)
+	    (err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k * USAGE_COLS, NULL, NULL)) !=
+	    AIF_OK)
 		goto out;
 	aif_sqlbuf_reset(&sql);
 	aif_sqlbuf_add(&sql, "INSERT INTO job_events (job_id, event, attempt, worker_id,"
@@ -837,6 +884,28 @@ out:
 	return err;
 }
 
+/* The work of succeed_once in its transaction. */
+static enum aif_err
+succeed_all(struct aif_db *db, struct aif_job_success *s, size_t n)
+{
+	enum aif_err err;
+
+	for (size_t base = 0; base < n; base += SUCCEED_ROWS)
+		if ((err = succeed_rows(db, s, base, base + SUCCEED_ROWS < n ?
+		    base + SUCCEED_ROWS : n)) != AIF_OK)
+			return err;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].committed && (err = settle_billing(db, &s[i])) != AIF_OK)
+			return err;
+	if ((err = correct_tokens(db, s, n)) != AIF_OK)
+		return err;
+	for (size_t base = 0; base < n; base += USAGE_ROWS)
+		if ((err = succeed_usage(db, s, base, base + USAGE_ROWS < n ?
+		    base + USAGE_ROWS : n)) != AIF_OK)
+			return err;
+	return AIF_OK;
+}
+
 static enum aif_err
 succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
@@ -844,24 +913,9 @@ succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	for (size_t base = 0; base < n; base += SUCCEED_ROWS)
-		if ((err = succeed_rows(db, s, base, base + SUCCEED_ROWS < n ?
-		    base + SUCCEED_ROWS : n)) != AIF_OK)
-			goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (s[i].committed && (err = settle_billing(db, &s[i])) != AIF_OK)
-			goto fail;
-	for (size_t base = 0; base < n; base += USAGE_ROWS)
-		if ((err = succeed_usage(db, s, base, base + USAGE_ROWS < n ?
-		    base + USAGE_ROWS : n)) != AIF_OK)
-			goto fail;
-	if ((err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
-	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	for (size_t i = 0; i < n; i++)
-		s[i].committed = 0;
+	if ((err = aif_db_finish(db, succeed_all(db, s, n))) != AIF_OK)
+		for (size_t i = 0; i < n; i++)
+			s[i].committed = 0;
 	return err;
 }
 
@@ -869,13 +923,9 @@ fail:
 static enum aif_err
 succeed_retried(struct aif_db *db, struct aif_job_success *s, size_t n)
 {
-	enum aif_err err = AIF_OK;
+	enum aif_err err;
 
-	for (int i = 0; i < TX_RETRIES; i++) {
-		err = succeed_once(db, s, n);
-		if (err != AIF_CONFLICT)
-			return err;
-	}
+	RETRY_CONFLICTS(err, succeed_once(db, s, n));
 	return err;
 }
 
@@ -929,10 +979,10 @@ aif_queue_succeed(struct aif_db *db, struct aif_job_success *s, size_t n)
 
 /* ---- failure, cancellation, events ------------------------------------------------ */
 
-/* The job row of a failed attempt: back to queued after the delay, or final. Sets
- * *affected (0: the lease was lost). */
+/* The job row of a failed attempt: back to queued after the delay, or final (its holds
+ * marked released). AIF_NOTFOUND when the lease was lost. */
 static enum aif_err
-fail_update(struct aif_db *db, const struct aif_job_failure *f, uint64_t *affected)
+fail_update(struct aif_db *db, const struct aif_job_failure *f)
 {
 	static const char upd_retry[] =
 	    "UPDATE jobs SET state = 'queued', run_after = NOW(6) + INTERVAL ? MICROSECOND,"
@@ -942,8 +992,8 @@ fail_update(struct aif_db *db, const struct aif_job_failure *f, uint64_t *affect
 	static const char upd_fail[] =
 	    "UPDATE jobs SET state = ?, finished_at = NOW(6), lease_until = NULL,"
 	    " worker_id = NULL, replica = ?, http_status = ?, error_type = ?,"
-	    " error_code = ?, error_message = ?,"
-	    " request_body = IF(zero_retention, '', request_body)"
+	    " error_code = ?, error_message = ?, request_body = " FINAL_BODY ","
+	    " " HOLD_RELEASED
 	    " WHERE id = ? AND lease_token = ? AND state = 'running'";
 
 	if (f->retry) {
@@ -953,7 +1003,7 @@ fail_update(struct aif_db *db, const struct aif_job_failure *f, uint64_t *affect
 			AIF_P_STR(f->error_message), AIF_P_I64(f->id),
 			AIF_P_I64(f->lease_token),
 		};
-		return AIF_DB_EXEC(db, upd_retry, p, affected, NULL);
+		return exec_fenced(db, upd_retry, p, AIF_NELEM(p));
 	}
 	struct aif_dbp p[] = {
 		AIF_P_STR(f->ncompensations > 0 ? "compensating" : "failed"),
@@ -962,154 +1012,157 @@ fail_update(struct aif_db *db, const struct aif_job_failure *f, uint64_t *affect
 		AIF_P_STR(f->error_message), AIF_P_I64(f->id),
 		AIF_P_I64(f->lease_token),
 	};
-	return AIF_DB_EXEC(db, upd_fail, p, affected, NULL);
+	return exec_fenced(db, upd_fail, p, AIF_NELEM(p));
 }
 
+/* The work of fail_once in its transaction. */
 static enum aif_err
-fail_once(struct aif_db *db, const struct aif_job_failure *f)
+fail_rows(struct aif_db *db, const struct aif_job_failure *f)
 {
 	static const char ins_ev[] =
 	    "INSERT INTO job_events (job_id, event, attempt, worker_id, replica, detail)"
 	    " VALUES (?, ?, ?, ?, ?, ?)";
-	uint64_t affected = 0;
 	enum aif_err err;
 
-	if ((err = aif_db_begin(db)) != AIF_OK)
+	if ((err = fail_update(db, f)) != AIF_OK)
 		return err;
-	if ((err = fail_update(db, f, &affected)) != AIF_OK)
-		goto fail;
-	if (affected != 1) {
-		aif_db_rollback(db);
-		return AIF_NOTFOUND;
-	}
 	if (!f->retry && f->budget_hold_micros > 0 &&
-	    ((err = release_budget(db, f->id)) != AIF_OK ||
+	    ((err = aif_ledger_release(db, f->id)) != AIF_OK ||
 	    (err = aif_queue_event(db, f->id, "compensation_budget_released",
 	    "the budget hold was released")) != AIF_OK))
-		goto fail;
+		return err;
 	struct aif_dbp pe[] = {
 		AIF_P_I64(f->id), AIF_P_STR("attempt_failed"), AIF_P_I64(f->attempt),
 		AIF_P_I64(f->worker_id), AIF_P_STR(f->replica), AIF_P_STR(f->event_detail),
 	};
 	if ((err = AIF_DB_EXEC(db, ins_ev, pe, NULL, NULL)) != AIF_OK)
-		goto fail;
+		return err;
 	pe[1] = AIF_P_STR(f->retry ? "retry_scheduled" : f->ncompensations > 0 ?
 	    "compensating" : "failed");
 	if ((err = AIF_DB_EXEC(db, ins_ev, pe, NULL, NULL)) != AIF_OK)
-		goto fail;
-	if (!f->retry && f->ncompensations > 0 && (err = aif_queue_schedule_compensations(db,
-	    f->id, f->compensations, f->ncompensations)) != AIF_OK)
-		goto fail;
-	if ((err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
+		return err;
+	if (!f->retry && f->ncompensations > 0)
+		return aif_queue_schedule_compensations(db, f->id, f->compensations,
+		    f->ncompensations);
 	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	return err;
+}
+
+static enum aif_err
+fail_once(struct aif_db *db, const struct aif_job_failure *f)
+{
+	enum aif_err err;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	return aif_db_finish(db, fail_rows(db, f));
 }
 
 enum aif_err
 aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f)
 {
-	enum aif_err err = AIF_OK;
+	enum aif_err err;
 
-	for (int i = 0; i < TX_RETRIES; i++) {
-		err = fail_once(db, f);
-		if (err != AIF_CONFLICT)
-			return err;
-	}
+	RETRY_CONFLICTS(err, fail_once(db, f));
+	return err;
+}
+
+/* The start of the UPDATE that cancels a job (its error message a parameter). */
+#define CANCEL_SET \
+	"UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL," \
+	" worker_id = NULL, http_status = 409, error_type = 'cancelled'," \
+	" error_code = 'job_cancelled', error_message = ?, request_body = " FINAL_BODY
+
+/* The work of aif_queue_cancel in its transaction. */
+static enum aif_err
+cancel_rows(struct aif_db *db, uint64_t id, uint64_t lease_token, const char *detail,
+    char *doorbell, size_t doorbell_cap)
+{
+	static const char sel[] = "SELECT budget_state = 'held' FROM jobs WHERE id = ?"
+	    " FOR UPDATE";
+	static const char upd[] = CANCEL_SET ", " HELD_RELEASED
+	    " WHERE id = ? AND (state = 'queued' OR (state = 'running' AND (? = 0 OR"
+	    " lease_token = ?)))";
+	struct aif_dbp p[] = {
+		AIF_P_STR(detail), AIF_P_I64(id), AIF_P_I64(lease_token),
+		AIF_P_I64(lease_token),
+	};
+	enum aif_err err;
+	int held = 0;
+
+	/* the row locked first: its worker (read next) cannot change until the end */
+	if ((err = lock_held(db, sel, id, &held)) != AIF_OK)
+		return err;
+	if (doorbell != NULL && doorbell_cap > 0 &&
+	    (err = aif_jobs_worker_doorbell(db, id, doorbell, doorbell_cap)) != AIF_OK)
+		return err;
+	if ((err = exec_fenced(db, upd, p, AIF_NELEM(p))) != AIF_OK ||
+	    (err = aif_queue_event(db, id, "cancelled", detail)) != AIF_OK)
+		return err;
+	return held ? aif_ledger_release(db, id) : AIF_OK;
+}
+
+enum aif_err
+aif_queue_cancel_doorbell(struct aif_db *db, uint64_t id, uint64_t lease_token,
+    const char *detail, char *doorbell, size_t doorbell_cap)
+{
+	enum aif_err err;
+
+	if (doorbell != NULL && doorbell_cap > 0)
+		doorbell[0] = '\0';
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = aif_db_finish(db, cancel_rows(db, id, lease_token, detail, doorbell,
+	    doorbell_cap))) != AIF_OK && doorbell != NULL && doorbell_cap > 0)
+		doorbell[0] = '\0';
 	return err;
 }
 
 enum aif_err
 aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token, const char *detail)
 {
-	static const char upd[] =
-	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL,"
-	    " worker_id = NULL, http_status = 409, error_type = 'cancelled',"
-	    " error_code = 'job_cancelled', error_message = ?,"
-	    " request_body = IF(zero_retention, '', request_body)"
-	    " WHERE id = ? AND (state = 'queued' OR (state = 'running' AND (? = 0 OR"
-	    " lease_token = ?)))";
+	return aif_queue_cancel_doorbell(db, id, lease_token, detail, NULL, 0);
+}
+
+/* The work of aif_queue_cancel_billed in its transaction. */
+static enum aif_err
+cancel_billed_rows(struct aif_db *db, const struct aif_job_success *u, const char *detail)
+{
+	static const char upd[] = CANCEL_SET ", " HOLD_CAPTURED
+	    " WHERE id = ? AND state = 'running' AND lease_token = ?";
 	static const char ev[] =
-	    "INSERT INTO job_events (job_id, event, attempt, detail)"
-	    " SELECT id, 'cancelled', attempts, ? FROM jobs WHERE id = ?";
-	struct aif_dbp p[] = {
-		AIF_P_STR(detail), AIF_P_I64(id), AIF_P_I64(lease_token),
-		AIF_P_I64(lease_token),
-	};
-	struct aif_dbp pe[] = { AIF_P_STR(detail), AIF_P_I64(id) };
-	uint64_t affected = 0;
+	    "INSERT INTO job_events (job_id, event, attempt, worker_id, detail)"
+	    " VALUES (?, 'cancelled', ?, ?, ?)";
+	static const char usage[] = USAGE_INSERT USAGE_ROW;
+	struct aif_dbp pu[] = { AIF_P_STR(detail), AIF_P_I64(u->id),
+	    AIF_P_I64(u->lease_token) };
+	struct aif_dbp pe[] = { AIF_P_I64(u->id), AIF_P_I64(u->attempt),
+	    AIF_P_I64(u->worker_id), AIF_P_STR(detail) };
+	struct aif_dbp pr[USAGE_COLS];
+	struct aif_gcra_delta d[2];
+	size_t nd = AIF_NELEM(d);
 	enum aif_err err;
 
-	if ((err = aif_db_begin(db)) != AIF_OK)
+	usage_params(pr, u);
+	if ((err = exec_fenced(db, upd, pu, AIF_NELEM(pu))) != AIF_OK ||
+	    (err = AIF_DB_EXEC(db, ev, pe, NULL, NULL)) != AIF_OK ||
+	    (err = AIF_DB_EXEC(db, usage, pr, NULL, NULL)) != AIF_OK ||
+	    (err = settle_billing(db, u)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_EXEC(db, upd, p, &affected, NULL)) != AIF_OK)
-		goto fail;
-	if (affected != 1) {
-		aif_db_rollback(db);
-		return AIF_NOTFOUND;
-	}
-	if ((err = AIF_DB_EXEC(db, ev, pe, NULL, NULL)) != AIF_OK ||
-	    (err = release_budget_if_held(db, id)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
-	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	return err;
+	if (u->tokens_charged <= 0)
+		return AIF_OK;
+	token_deltas(d, u);
+	return aif_gcra_correct_each(db, d, &nd);
 }
 
 enum aif_err
 aif_queue_cancel_billed(struct aif_db *db, const struct aif_job_success *u,
     const char *detail)
 {
-	static const char upd[] =
-	    "UPDATE jobs SET state = 'cancelled', finished_at = NOW(6), lease_until = NULL,"
-	    " worker_id = NULL, http_status = 409, error_type = 'cancelled',"
-	    " error_code = 'job_cancelled', error_message = ?,"
-	    " request_body = IF(zero_retention, '', request_body)"
-	    " WHERE id = ? AND state = 'running' AND lease_token = ?";
-	static const char ev[] =
-	    "INSERT INTO job_events (job_id, event, attempt, worker_id, detail)"
-	    " VALUES (?, 'cancelled', ?, ?, ?)";
-	static const char usage[] =
-	    "INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica,"
-	    " prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms,"
-	    " engine_ms, pii_counts) SELECT ?,?,?,?,?,?,?,?,?,?,?,?, pii_counts"
-	    " FROM jobs WHERE id = ?";
-	struct aif_dbp pu[] = { AIF_P_STR(detail), AIF_P_I64(u->id),
-	    AIF_P_I64(u->lease_token) };
-	struct aif_dbp pe[] = { AIF_P_I64(u->id), AIF_P_I64(u->attempt),
-	    AIF_P_I64(u->worker_id), AIF_P_STR(detail) };
-	struct aif_dbp pr[] = {
-		AIF_P_I64(u->id), AIF_P_I64(u->api_key_id), AIF_P_STR(u->tenant),
-		AIF_P_STR(u->model), AIF_P_STR(u->engine), AIF_P_STR(u->replica),
-		AIF_P_I64(u32(u->prompt_tokens)), AIF_P_I64(u32(u->completion_tokens)),
-		AIF_P_I64(u32(aif_sat_add(u->prompt_tokens, u->completion_tokens))),
-		AIF_P_I64(billed(u)), AIF_P_I64(u32(u->queue_ms)), AIF_P_I64(u32(u->engine_ms)),
-		AIF_P_I64(u->id),
-	};
-	uint64_t affected = 0;
 	enum aif_err err;
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_EXEC(db, upd, pu, &affected, NULL)) != AIF_OK)
-		goto fail;
-	if (affected != 1) {
-		aif_db_rollback(db);
-		return AIF_NOTFOUND;
-	}
-	if ((err = AIF_DB_EXEC(db, ev, pe, NULL, NULL)) != AIF_OK ||
-	    (err = AIF_DB_EXEC(db, usage, pr, NULL, NULL)) != AIF_OK ||
-	    (err = settle_billing(db, u)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
-	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	return err;
+	return aif_db_finish(db, cancel_billed_rows(db, u, detail));
 }
 
 enum aif_err
@@ -1158,7 +1211,6 @@ aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, const uint64_t *i
     size_t n, int lease_s)
 {
 	struct aif_dbp p[2 + MAX_IN];
-	struct aif_sqlbuf sql = { 0 };
 	enum aif_err err = AIF_OK;
 
 	for (size_t base = 0; base < n && err == AIF_OK; base += MAX_IN) {
@@ -1167,15 +1219,47 @@ aif_queue_extend_leases(struct aif_db *db, uint64_t worker_id, const uint64_t *i
 		p[1] = AIF_P_I64(worker_id);
 		for (size_t i = 0; i < k; i++)
 			p[2 + i] = AIF_P_I64(ids[base + i]);
-		aif_sqlbuf_reset(&sql);
-		aif_sqlbuf_add(&sql, "UPDATE jobs SET lease_until = NOW(6) + INTERVAL ? SECOND"
-		    " WHERE worker_id = ? AND state = 'running' AND id IN (");
-		aif_sqlbuf_marks(&sql, k);
-		aif_sqlbuf_add(&sql, ")");
-		if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
-			err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, 2 + k, NULL, NULL);
+		err = exec_in(db, "UPDATE jobs SET lease_until = NOW(6) + INTERVAL ? SECOND"
+		    " WHERE worker_id = ? AND state = 'running' AND id IN ", p, 2 + k, k);
 	}
-	aif_sqlbuf_free(&sql);
+	return err;
+}
+
+/* The work of aif_queue_fail_unconfigured in its transaction: sel (parameters p[0..np))
+ * picks and locks the jobs, which fail as a batch; *failed gets how many. */
+static enum aif_err
+unconfigured_rows(struct aif_db *db, const char *sel, const struct aif_dbp *p, size_t np,
+    size_t *failed)
+{
+	enum { UC_ID, UC_HELD };
+	struct aif_dbp q[MAX_IN];
+	struct aif_dbrows *rows = NULL;
+	size_t k;
+	enum aif_err err;
+
+	if ((err = aif_db_query(db, sel, p, np, &rows)) != AIF_OK)
+		return err;
+	if ((k = rows->nrows) == 0 || k > MAX_IN)
+		goto out;
+	for (size_t r = 0; r < k; r++)
+		q[r] = AIF_P_I64(aif_dbrows_i64(rows, r, UC_ID));
+	if ((err = exec_in(db, "INSERT INTO job_events (job_id, event, attempt, detail)"
+	    " SELECT id, 'failed', attempts, 'model_not_found: the model left the"
+	    " configuration' FROM jobs WHERE id IN ", q, k, k)) != AIF_OK ||
+	    (err = exec_in(db, "UPDATE jobs SET state = 'failed', finished_at = NOW(6),"
+	    " http_status = 404, error_type = 'invalid_request_error',"
+	    " error_code = 'model_not_found',"
+	    " error_message = 'The model is no longer configured.',"
+	    " request_body = " FINAL_BODY ", " HELD_RELEASED
+	    " WHERE state = 'queued' AND id IN ", q, k, k)) != AIF_OK)
+		goto out;
+	for (size_t r = 0; r < k; r++)
+		if (aif_dbrows_i64(rows, r, UC_HELD) == 1 &&
+		    (err = aif_ledger_release(db, (uint64_t)q[r].i)) != AIF_OK)
+			goto out;
+	*failed = k;
+out:
+	aif_dbrows_free(rows);
 	return err;
 }
 
@@ -1183,19 +1267,8 @@ enum aif_err
 aif_queue_fail_unconfigured(struct aif_db *db, const char *const *models, size_t n,
     int grace_s, int limit, size_t *failed)
 {
-	enum { UC_ID, UC_HELD };
-	static const char upd[] =
-	    "UPDATE jobs SET state = 'failed', finished_at = NOW(6), http_status = 404,"
-	    " error_type = 'invalid_request_error', error_code = 'model_not_found',"
-	    " error_message = 'The model is no longer configured.',"
-	    " request_body = IF(zero_retention, '', request_body)"
-	    " WHERE id = ? AND state = 'queued'";
-	static const char ev[] =
-	    "INSERT INTO job_events (job_id, event, attempt, detail)"
-	    " VALUES (?, 'failed', 0, 'model_not_found: the model left the configuration')";
 	struct aif_dbp *p;
 	struct aif_sqlbuf sql = { 0 };
-	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
 	*failed = 0;
@@ -1212,27 +1285,10 @@ aif_queue_fail_unconfigured(struct aif_db *db, const char *const *models, size_t
 	aif_sqlbuf_marks(&sql, n);
 	aif_sqlbuf_add(&sql, ") AND created_at < NOW(6) - INTERVAL ? MICROSECOND"
 	    " LIMIT ? FOR UPDATE SKIP LOCKED");
-	if ((err = aif_sqlbuf_status(&sql)) != AIF_OK || (err = aif_db_begin(db)) != AIF_OK)
-		goto out;
-	if ((err = aif_db_query(db, aif_sqlbuf_get(&sql), p, n + 2, &rows)) != AIF_OK)
-		goto fail;
-	for (size_t r = 0; r < rows->nrows; r++) {
-		struct aif_dbp q[] = { AIF_P_I64(aif_dbrows_i64(rows, r, UC_ID)) };
-		if ((err = AIF_DB_EXEC(db, upd, q, NULL, NULL)) != AIF_OK ||
-		    (err = AIF_DB_EXEC(db, ev, q, NULL, NULL)) != AIF_OK)
-			goto fail;
-		if (aif_dbrows_i64(rows, r, UC_HELD) &&
-		    (err = release_budget(db, (uint64_t)q[0].i)) != AIF_OK)
-			goto fail;
-	}
-	if ((err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
-	*failed = rows->nrows;
-	goto out;
-fail:
-	aif_db_rollback(db);
-out:
-	aif_dbrows_free(rows);
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK && (err = aif_db_begin(db)) == AIF_OK &&
+	    (err = aif_db_finish(db, unconfigured_rows(db, aif_sqlbuf_get(&sql), p, n + 2,
+	    failed))) != AIF_OK)
+		*failed = 0;
 	aif_sqlbuf_free(&sql);
 	free(p);
 	return err;
@@ -1256,101 +1312,72 @@ aif_queue_release(struct aif_db *db, uint64_t worker_id, size_t *n)
 	*n = 0;
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_EXEC(db, ev, p, NULL, NULL)) != AIF_OK ||
-	    (err = AIF_DB_EXEC(db, upd, p, &affected, NULL)) != AIF_OK ||
-	    (err = aif_db_commit(db)) != AIF_OK) {
-		aif_db_rollback(db);
-		return err;
-	}
-	*n = (size_t)affected;
-	return AIF_OK;
-}
-
-/* Runs `head` + "(?,...)" + `tail` over the k ids in p. */
-static enum aif_err
-exec_in(struct aif_db *db, const char *head, const struct aif_dbp *p, size_t k)
-{
-	struct aif_sqlbuf sql = { 0 };
-	enum aif_err err;
-
-	aif_sqlbuf_add(&sql, head);
-	aif_sqlbuf_add(&sql, "(");
-	aif_sqlbuf_marks(&sql, k);
-	aif_sqlbuf_add(&sql, ")");
-	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
-		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k, NULL, NULL);
-	aif_sqlbuf_free(&sql);
+	if ((err = AIF_DB_EXEC(db, ev, p, NULL, NULL)) == AIF_OK)
+		err = AIF_DB_EXEC(db, upd, p, &affected, NULL);
+	if ((err = aif_db_finish(db, err)) == AIF_OK)
+		*n = (size_t)affected;
 	return err;
 }
 
-/* A reaped job failed for good gives its budget hold back and starts the compensations
- * of its model (cfg may be NULL). */
-static enum aif_err
-reap_failed(struct aif_db *db, const struct aif_config *cfg, uint64_t id)
-{
-	enum { RF_HELD, RF_MODEL };
-	static const char st[] =
-	    "SELECT budget_state = 'held', model FROM jobs WHERE id = ? AND state = 'failed'";
-	static const char comp[] =
-	    "UPDATE jobs SET state = 'compensating' WHERE id = ? AND state = 'failed'";
-	struct aif_dbp p[] = { AIF_P_I64(id) };
-	struct aif_dbrows *fr = NULL;
-	const struct aif_model *m;
-	enum aif_err err;
-	int held;
+/* The columns of the reaper's SELECT (in reap_rows). */
+enum { RP_ID, RP_FINAL, RP_HELD, RP_MODEL };
 
-	if ((err = AIF_DB_QUERY(db, st, p, &fr)) != AIF_OK)
-		return err;
-	if (fr->nrows == 0) {
-		aif_dbrows_free(fr);
-		return AIF_OK;
+/* The compensations of the jobs the reaper failed for good, whose model declares some
+ * (cfg may be NULL): rows[0..k) gives each reaped job's id, whether it ran out of
+ * attempts and its model. */
+static enum aif_err
+reap_compensate(struct aif_db *db, const struct aif_config *cfg,
+    const struct aif_dbrows *rows, size_t k)
+{
+	const struct aif_model *m[MAX_IN];
+	struct aif_dbp q[MAX_IN];
+	size_t nc = 0;
+	enum aif_err err;
+
+	for (size_t i = 0; i < k && cfg != NULL; i++) {
+		const char *model = aif_dbrows_get(rows, i, RP_MODEL);
+		if (aif_dbrows_i64(rows, i, RP_FINAL) != 1 || model == NULL ||
+		    (m[nc] = aif_cfg_model(cfg, model)) == NULL || m[nc]->ncompensations == 0)
+			continue;
+		q[nc++] = AIF_P_I64(aif_dbrows_i64(rows, i, RP_ID));
 	}
-	held = aif_dbrows_i64(fr, 0, RF_HELD) == 1;
-	m = cfg != NULL && aif_dbrows_get(fr, 0, RF_MODEL) != NULL ?
-	    aif_cfg_model(cfg, aif_dbrows_get(fr, 0, RF_MODEL)) : NULL;
-	aif_dbrows_free(fr);
-	if (held && (err = release_budget(db, id)) != AIF_OK)
+	if (nc == 0)
+		return AIF_OK;
+	if ((err = exec_in(db, "UPDATE jobs SET state = 'compensating'"
+	    " WHERE state = 'failed' AND id IN ", q, nc, nc)) != AIF_OK)
 		return err;
-	if (m != NULL && m->ncompensations > 0 &&
-	    ((err = AIF_DB_EXEC(db, comp, p, NULL, NULL)) != AIF_OK ||
-	    (err = aif_queue_schedule_compensations(db, id, m->compensations,
-	    m->ncompensations)) != AIF_OK))
-		return err;
+	for (size_t i = 0; i < nc; i++)
+		if ((err = aif_queue_schedule_compensations(db, (uint64_t)q[i].i,
+		    m[i]->compensations, m[i]->ncompensations)) != AIF_OK)
+			return err;
 	return AIF_OK;
 }
 
-enum aif_err
-aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int limit, size_t *n)
+/* The work of aif_queue_reap in its transaction: *n gets how many jobs it reaped. */
+static enum aif_err
+reap_rows(struct aif_db *db, const struct aif_config *cfg, int limit, size_t *n)
 {
-	enum { RP_ID };
 	static const char sel[] =
-	    "SELECT id FROM jobs FORCE INDEX (ix_jobs_lease)"
+	    "SELECT id, attempts >= max_attempts, budget_state = 'held', model"
+	    " FROM jobs FORCE INDEX (ix_jobs_lease)"
 	    " WHERE state = 'running' AND lease_until < NOW(6)"
 	    " ORDER BY lease_until LIMIT ? FOR UPDATE SKIP LOCKED";
+	struct aif_dbp pl[] = { AIF_P_I64(limit) };
 	struct aif_dbp p[MAX_IN];
 	struct aif_dbrows *rows = NULL;
 	size_t k;
 	enum aif_err err;
 
-	*n = 0;
-	if (limit > MAX_IN)
-		limit = MAX_IN;
-	if ((err = aif_db_begin(db)) != AIF_OK)
-		return err;
-	struct aif_dbp pl[] = { AIF_P_I64(limit) };
 	if ((err = AIF_DB_QUERY(db, sel, pl, &rows)) != AIF_OK)
-		goto fail;
-	if ((k = rows->nrows) == 0) {
-		aif_dbrows_free(rows);
-		aif_db_rollback(db);
-		return AIF_OK;
-	}
+		return err;
+	if ((k = rows->nrows) == 0 || k > MAX_IN)
+		goto out;
 	for (size_t i = 0; i < k; i++)
 		p[i] = AIF_P_I64(aif_dbrows_i64(rows, i, RP_ID));
 	if ((err = exec_in(db, "INSERT INTO job_events (job_id, event, attempt, worker_id,"
 	    " detail) SELECT id, 'lease_expired', attempts, worker_id,"
 	    " IF(attempts < max_attempts, 'requeued', 'out of attempts')"
-	    " FROM jobs WHERE id IN ", p, k)) != AIF_OK ||
+	    " FROM jobs WHERE id IN ", p, k, k)) != AIF_OK ||
 	    (err = exec_in(db, "UPDATE jobs SET lease_until = NULL, worker_id = NULL,"
 	    " finished_at = IF(attempts < max_attempts, NULL, NOW(6)),"
 	    " http_status = IF(attempts < max_attempts, NULL, 503),"
@@ -1360,19 +1387,34 @@ aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int limit, size_
 	    " 'The job ran out of attempts: its worker stopped responding.'),"
 	    " request_body = IF(attempts >= max_attempts AND zero_retention, '',"
 	    " request_body),"
+	    " budget_state = IF(attempts >= max_attempts AND budget_state = 'held',"
+	    " 'released', budget_state),"
 	    " state = IF(attempts < max_attempts, 'queued', 'failed')"
-	    " WHERE state = 'running' AND id IN ", p, k)) != AIF_OK)
-		goto fail;
+	    " WHERE state = 'running' AND id IN ", p, k, k)) != AIF_OK)
+		goto out;
+	/* out of attempts: the holds go back, the compensations start */
 	for (size_t i = 0; i < k; i++)
-		if ((err = reap_failed(db, cfg, (uint64_t)p[i].i)) != AIF_OK)
-			goto fail;
-	if ((err = aif_db_commit(db)) != AIF_OK)
-		goto fail;
+		if (aif_dbrows_i64(rows, i, RP_FINAL) == 1 &&
+		    aif_dbrows_i64(rows, i, RP_HELD) == 1 &&
+		    (err = aif_ledger_release(db, (uint64_t)p[i].i)) != AIF_OK)
+			goto out;
+	if ((err = reap_compensate(db, cfg, rows, k)) == AIF_OK)
+		*n = k;
+out:
 	aif_dbrows_free(rows);
-	*n = k;
-	return AIF_OK;
-fail:
-	aif_db_rollback(db);
-	aif_dbrows_free(rows);
+	return err;
+}
+
+enum aif_err
+aif_queue_reap(struct aif_db *db, const struct aif_config *cfg, int limit, size_t *n)
+{
+	enum aif_err err;
+
+	*n = 0;
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = aif_db_finish(db, reap_rows(db, cfg, limit > MAX_IN ? MAX_IN : limit,
+	    n))) != AIF_OK)
+		*n = 0;
 	return err;
 }

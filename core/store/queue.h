@@ -117,6 +117,14 @@ struct aif_job_success {
 						   of range); the others were */
 };
 
+/* Whether job s cost more than its budget hold: its capture stops at the hold, the
+ * excess is recorded, never billed. */
+static inline int
+aif_job_over_hold(const struct aif_job_success *s)
+{
+	return s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros;
+}
+
 /* A failed attempt. Pointers borrowed. */
 struct aif_job_failure {
 	uint64_t	 id;
@@ -188,6 +196,12 @@ enum aif_err	aif_queue_fail(struct aif_db *db, const struct aif_job_failure *f);
  * (borrowed, no prompt text). AIF_NOTFOUND when it is in neither state. */
 enum aif_err	aif_queue_cancel(struct aif_db *db, uint64_t id, uint64_t lease_token,
 		    const char *detail);
+
+/* aif_queue_cancel that also tells whom to ring: doorbell (cap bytes) gets the doorbell
+ * of the worker running the job, read in the cancel's transaction ("" when it was
+ * queued, or on an error). */
+enum aif_err	aif_queue_cancel_doorbell(struct aif_db *db, uint64_t id,
+		    uint64_t lease_token, const char *detail, char *doorbell, size_t cap);
 
 /* The caller of job id stopped waiting (its deadline passed): the job is cancelled as
  * request_expired, its holds released, if it is still queued and no attempt started;

@@ -158,7 +158,7 @@ aif_registry_replicas(struct aif_db *db, int stale_s, struct aif_dbrows **out)
 	static const char sql[] =
 	    "SELECT model, replica, SUM(in_flight) AS in_flight,"
 	    " MAX(circuit_open) AS circuit_open,"
-	    " MAX(healthy AND NOT circuit_open) AS healthy FROM replica_state"
+	    " MAX(healthy) AS healthy FROM replica_state"
 	    " WHERE updated_at > NOW(6) - INTERVAL ? SECOND GROUP BY model, replica"
 	    " ORDER BY model, replica";
 	struct aif_dbp p[] = { AIF_P_I64(stale_s) };

@@ -42,7 +42,8 @@ struct aif_replica_report {
 	const char	*replica;
 	int		 in_flight;
 	int		 circuit_open;
-	int		 healthy;	/* its last health probe answered 200 */
+	int		 healthy;	/* its last health probe answered 200 and its
+					   circuit is closed: it takes calls */
 };
 
 /* Upserts worker_id's view of n replicas (any n: in statements of a bounded size). */
@@ -50,8 +51,9 @@ enum aif_err	aif_registry_publish(struct aif_db *db, uint64_t worker_id,
 		    const struct aif_replica_report *r, size_t n);
 
 /* Every replica as the live workers (published within stale_s) see it: calls in flight
- * summed, circuit open when any worker's is, healthy when a worker's probe says so and
- * its circuit is closed. Ordered by model and replica. */
+ * summed, circuit open when any worker's is, healthy when any worker reports it healthy
+ * (aif_replica_report: its probe answered and its circuit is closed there). Ordered by
+ * model and replica. */
 enum aif_replica_col {
 	AIF_RP_MODEL, AIF_RP_REPLICA, AIF_RP_IN_FLIGHT, AIF_RP_CIRCUIT_OPEN, AIF_RP_HEALTHY,
 };

@@ -7,19 +7,15 @@
 enum aif_err
 aif_scaling_since(struct aif_db *db, const char *scope, const char *action, int64_t *ms)
 {
-	enum { SC_MS };
 	static const char sql[] =
 	    "SELECT COALESCE(TIMESTAMPDIFF(MICROSECOND, MAX(at), NOW(6)) DIV 1000, 1000000000)"
 	    " FROM autoscale_decisions WHERE scope = ? AND action = ?";
 	struct aif_dbp p[] = { AIF_P_STR(scope), AIF_P_STR(action) };
-	struct aif_dbrows *r = NULL;
-	enum aif_err err;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, ms);
 
-	*ms = NEVER_MS;
-	if ((err = AIF_DB_QUERY(db, sql, p, &r)) == AIF_OK && r->nrows == 1)
-		*ms = aif_dbrows_i64(r, 0, SC_MS);
-	aif_dbrows_free(r);
-	return err;
+	if (err != AIF_OK)
+		*ms = NEVER_MS;
+	return err == AIF_NOTFOUND ? AIF_OK : err;
 }
 
 enum aif_err

@@ -507,8 +507,10 @@ stored_row_holds_only_the_hash(void **state)
 		/* every column of the row: neither the secret nor its secret part (past the
 		 * public prefix) appears in any of them */
 		struct aif_dbp p[] = { AIF_P_I64(k.id) };
+		aif_db_want_names(g.t.db, 1);	/* to say which column */
 		assert_int_equal(aif_db_query(g.t.db, "SELECT * FROM api_keys WHERE id = ?", p,
 		    1, &rows), AIF_OK);
+		aif_db_want_names(g.t.db, 0);
 	}
 	assert_int_equal(rows->nrows, 1);
 	assert_true(rows->ncols >= 5);
@@ -570,6 +572,89 @@ create_leaves_no_row_when_a_later_statement_fails(void **state)
 	/* and the connection is usable again, outside any transaction */
 	key_create(&k);
 	assert_int_equal(keys_named(k.name), 1);
+}
+
+/* The attribute checks of create (aifctl keys create, POST /admin/keys): each field
+ * is refused by name, the first in order; a name's refusal says why. */
+static void
+attrs_check_names_the_field_refused(void **state)
+{
+	static const struct {
+		const char	*field;
+		const char	*name, *role, *tenant;
+		int64_t		 rpm, tpm, budget, expires;
+		int		 prio;
+	} cases[] = {
+		{ NULL, "ok", "user", NULL, -1, -1, -1, 0, -1 },
+		{ NULL, "ok", "user", "team", AIF_KEYS_RPM_MAX, AIF_KEYS_TPM_MAX,
+		    AIF_KEYS_BUDGET_MAX, AIF_KEYS_EXPIRY_MAX_S, 9 },
+		{ NULL, "ok", "user", NULL, 0, 0, 0, 0, 0 },
+		{ "name", NULL, "user", NULL, -1, -1, -1, 0, -1 },
+		{ "name", " padded", "user", NULL, -1, -1, -1, 0, -1 },
+		{ "role", "ok", NULL, NULL, -1, -1, -1, 0, -1 },
+		{ "role", "ok", "nobody", NULL, -1, -1, -1, 0, -1 },
+		{ "tenant", "ok", "user", "bad\x01", -1, -1, -1, 0, -1 },
+		{ "rpm", "ok", "user", NULL, AIF_KEYS_RPM_MAX + 1, -1, -1, 0, -1 },
+		{ "rpm", "ok", "user", NULL, -2, -1, -1, 0, -1 },
+		{ "tpm", "ok", "user", NULL, -1, AIF_KEYS_TPM_MAX + 1, -1, 0, -1 },
+		{ "monthly_budget_micros", "ok", "user", NULL, -1, -1, AIF_KEYS_BUDGET_MAX + 1,
+		    0, -1 },
+		{ "max_priority", "ok", "user", NULL, -1, -1, -1, 0, 10 },
+		{ "expires_in_s", "ok", "user", NULL, -1, -1, -1, AIF_KEYS_EXPIRY_MAX_S + 1,
+		    -1 },
+		{ "expires_in_s", "ok", "user", NULL, -1, -1, -1, -1, -1 },
+		/* the first refused in order: name before role before tenant */
+		{ "name", "", "nobody", "bad\x01", -2, -1, -1, 0, -1 },
+	};
+
+	(void)state;
+	NEED_DB();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct aif_key_attrs a = { .name = cases[i].name, .role = cases[i].role,
+		    .tenant = cases[i].tenant, .rpm = cases[i].rpm, .tpm = cases[i].tpm,
+		    .monthly_budget_micros = cases[i].budget,
+		    .max_priority = cases[i].prio, .expires_in_s = cases[i].expires };
+		const char *field = "x", *why = "x";
+		enum aif_err err = aif_keys_attrs_check(g.t.cfg, &a, &field, &why);
+		if (cases[i].field == NULL) {
+			if (err != AIF_OK)
+				fail_msg("case %zu refused (%s)", i, field ? field : "?");
+			assert_null(field);
+			assert_null(why);
+			continue;
+		}
+		assert_int_equal(err, AIF_INVALID);
+		if (field == NULL || strcmp(field, cases[i].field) != 0)
+			fail_msg("case %zu: field %s, want %s", i, field ? field : "NULL",
+			    cases[i].field);
+		if (strcmp(field, "name") == 0 || strcmp(field, "tenant") == 0)
+			assert_non_null(why);
+		else
+			assert_null(why);
+	}
+}
+
+/* Only the lookup that authenticates reads a key's secret hash: a read by id or the
+ * list carries none. */
+static void
+reads_other_than_by_hash_carry_no_hash(void **state)
+{
+	struct tkey k;
+	struct aif_key_row row, *rows = NULL;
+	size_t n = 0;
+
+	(void)state;
+	NEED_DB();
+	key_new(&k);
+	memset(&row, 0xff, sizeof(row));
+	assert_int_equal(aif_keystore_get(g.t.db, k.id, &row), AIF_OK);
+	assert_int_equal(row.id, k.id);
+	assert_int_equal(row.secret_hash_len, 0);
+	assert_int_equal(aif_keystore_list(g.t.db, 1000, &rows, &n), AIF_OK);
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(rows[i].secret_hash_len, 0);
+	free(rows);
 }
 
 /* ------------------------------------------------------------------ list, show */
@@ -1102,6 +1187,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(attrs_check_names_the_field_refused),
+		cmocka_unit_test(reads_other_than_by_hash_carry_no_hash),
 		cmocka_unit_test(create_returns_a_well_formed_secret_once),
 		cmocka_unit_test(create_gives_distinct_secrets_and_ids),
 		cmocka_unit_test(create_returns_null_for_limits_not_set),

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "gcra.h"
 #include "jobs.h"
 #include "queue.h"
 #include "testdb.h"
@@ -362,6 +363,8 @@ group_teardown(void **state)
 	/* the budget of succeed_never_bills_more_than_the_hold: "key:utest-<model>" */
 	testdb_purge(&g.t, "DELETE FROM budget_ledger WHERE subject LIKE ?", "key:utest-");
 	testdb_purge(&g.t, "DELETE FROM budget_balances WHERE subject LIKE ?", "key:utest-");
+	/* the TPM state of succeed_batch_corrects_tpm_by_the_sum_of_its_jobs */
+	testdb_purge(&g.t, "DELETE FROM rate_limits WHERE subject LIKE ?", "tenant:t-");
 	testdb_close(&g.t);
 	return 0;
 }
@@ -394,7 +397,23 @@ enqueue_stores_queued_job(void **state)
 	assert_int_equal(job_i64(id, "max_attempts"), 3);
 	assert_int_equal(job_i64(id, "lease_token"), 0);
 	assert_int_equal(job_i64(id, "max_tokens"), 64);
+	assert_job_str(id, "expires_at", "<NULL>");		/* nobody waits for it */
 	assert_int_equal(count_events(id, "enqueued"), 1);
+}
+
+/* A job whose caller waits expires after the wait. */
+static void
+enqueue_with_a_wait_stores_its_expiry(void **state)
+{
+	struct tjob t;
+	uint64_t id;
+
+	(void)state;
+	tjob_init(&t);
+	t.job.wait_ms = 600000;
+	id = enqueue(&t.job);
+	assert_int_equal(job_i64(id, "expires_at BETWEEN NOW(6) + INTERVAL 590 SECOND"
+	    " AND NOW(6) + INTERVAL 601 SECOND"), 1);
 }
 
 static void
@@ -1588,11 +1607,416 @@ claim_carries_bounds_and_relay_secret(void **state)
 	assert_memory_equal(c->relay_secret, secret, AIF_RELAY_SECRET_BYTES);
 }
 
+/* ------------------------------------------------------------------ answers in pieces */
+
+struct pieces {
+	char	*buf;
+	size_t	 len, cap, n;
+};
+
+static int
+add_piece(void *arg, const char *piece, size_t len)
+{
+	struct pieces *p = arg;
+
+	assert_true(p->len + len <= p->cap);
+	memcpy(p->buf + p->len, piece, len);
+	p->len += len;
+	p->n++;
+	return 0;
+}
+
+/* Stores `body` as the answer of a job of its own, reads it back with
+ * aif_jobs_response_each: the bytes are the same, in `want_pieces` pieces. */
+static void
+assert_read_in_pieces(const char *body, size_t want_pieces)
+{
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	struct pieces p = { 0 };
+
+	c = tjob_start(&t);
+	s = success_for(c, t.worker);
+	s.response_body = body;
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 1);
+	p.cap = strlen(body) + 1;
+	assert_non_null(p.buf = malloc(p.cap));
+	assert_int_equal(aif_jobs_response_each(g.t.db, c->id, add_piece, &p), AIF_OK);
+	assert_int_equal(p.len, strlen(body));
+	assert_memory_equal(p.buf, body, p.len);
+	assert_int_equal(p.n, want_pieces);
+	free(p.buf);
+}
+
+/* An answer of exactly two pieces' characters: both pieces, nothing lost at the end. */
+static void
+answer_of_exact_pieces_reads_back_whole(void **state)
+{
+	size_t n = 2 * AIF_JOBS_PIECE_CHARS;
+	char *body = malloc(n + 1);
+
+	(void)state;
+	assert_non_null(body);
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)('a' + i % 26);
+	body[n] = '\0';
+	assert_read_in_pieces(body, 2);
+	free(body);
+}
+
+/* Two-byte characters: a last piece of fewer characters than a piece may still hold
+ * more bytes than a piece has characters; it is read whole all the same. */
+static void
+answer_of_wide_characters_reads_back_whole(void **state)
+{
+	size_t chars = AIF_JOBS_PIECE_CHARS + AIF_JOBS_PIECE_CHARS / 2 + 7;
+	char *body = malloc(2 * chars + 1);
+
+	(void)state;
+	assert_non_null(body);
+	for (size_t i = 0; i < chars; i++) {
+		body[2 * i] = (char)0xc3;		/* U+00E9 */
+		body[2 * i + 1] = (char)0xa9;
+	}
+	body[2 * chars] = '\0';
+	assert_read_in_pieces(body, 2);
+	free(body);
+}
+
+/* ------------------------------------------------------------------ budget holds */
+
+/* tjob_init with a budget hold of 100 on the test's own subject (the budget of 1000
+ * micros named in t->hold); the job is enqueued and claimed. */
+static struct aif_claimed *
+tjob_start_held(struct tjob *t, char *subject, size_t cap)
+{
+	tjob_init(t);
+	t->job.nbudget = 1;
+	snprintf(t->job.budget[0].subject, sizeof(t->job.budget[0].subject),
+	    "key:utest-%s", t->model);
+	aif_strlcpy(subject, t->job.budget[0].subject, cap);
+	t->job.budget[0].limit_micros = 1000;
+	t->job.budget_hold_micros = 100;
+	return enqueue_and_claim(&t->job, t->worker);
+}
+
+/* The held and spent micros of a budget subject. */
+static void
+assert_budget(const char *subject, int64_t want_held, int64_t want_spent)
+{
+	int64_t h = testdb_i64_str(&g.t, "SELECT SUM(held_micros) FROM budget_balances"
+	    " WHERE subject = ?", subject);
+	int64_t sp = testdb_i64_str(&g.t, "SELECT SUM(spent_micros) FROM budget_balances"
+	    " WHERE subject = ?", subject);
+
+	if (h != want_held || sp != want_spent)
+		fail_msg("%s: held %" PRId64 " spent %" PRId64 ", want %" PRId64 " %" PRId64,
+		    subject, h, sp, want_held, want_spent);
+}
+
+/* A success captures the hold at the cost, and its row says so. */
+static void
+success_captures_the_hold(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	assert_job_str(c->id, "budget_state", "held");
+	assert_budget(subject, 100, 0);
+	s = success_for(c, t.worker);
+	s.budget_hold_micros = c->budget_hold_micros;
+	assert_int_equal(aif_queue_succeed(g.t.db, &s, 1), AIF_OK);
+	assert_int_equal(s.committed, 1);
+	assert_job_str(c->id, "budget_state", "captured");
+	assert_budget(subject, 0, 11);
+}
+
+/* A final failure releases the hold; a retry keeps it. */
+static void
+final_failure_releases_the_hold(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_failure f;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	f = failure_for(c, t.worker, 1, 0);
+	f.budget_hold_micros = c->budget_hold_micros;
+	assert_int_equal(aif_queue_fail(g.t.db, &f), AIF_OK);
+	assert_job_str(c->id, "budget_state", "held");
+	assert_budget(subject, 100, 0);
+	c = claim(t.model, t.worker, 1, 1, &(size_t){ 0 });
+	assert_non_null(c);
+	f = failure_for(c, t.worker, 0, 0);
+	f.budget_hold_micros = c->budget_hold_micros;
+	assert_int_equal(aif_queue_fail(g.t.db, &f), AIF_OK);
+	assert_job_str(c->id, "state", "failed");
+	assert_job_str(c->id, "budget_state", "released");
+	assert_budget(subject, 0, 0);
+	assert_int_equal(count_events(c->id, "compensation_budget_released"), 1);
+}
+
+/* Cancelling a job releases its hold, queued or running. */
+static void
+cancel_releases_the_hold(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	struct aif_claimed *c;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	assert_int_equal(aif_queue_cancel(g.t.db, c->id, 0, "admin"), AIF_OK);
+	assert_job_str(c->id, "budget_state", "released");
+	assert_budget(subject, 0, 0);
+	assert_int_equal(count_events_detail(c->id, "cancelled", "admin"), 1);
+	assert_int_equal(event_attempt(c->id, "cancelled"), 1);
+}
+
+/* The cancel that tells whom to ring: the doorbell of the worker running the job, none
+ * for a queued job. */
+static void
+cancel_doorbell_names_the_running_worker(void **state)
+{
+	struct tjob t;
+	struct aif_claimed *c;
+	uint64_t queued;
+	char bell[128] = "x";
+
+	(void)state;
+	c = tjob_start(&t);
+	{
+		struct aif_dbp p[] = { AIF_P_I64(t.worker) };
+		assert_int_equal(aif_db_exec(g.t.db, "INSERT INTO workers (id, instance, host,"
+		    " pid, doorbell, slots) VALUES (?, 'utest', 'utest', 1, '/run/aif/w.bell',"
+		    " 1)", p, 1, NULL, NULL), AIF_OK);
+	}
+	assert_int_equal(aif_queue_cancel_doorbell(g.t.db, c->id, 0, "admin", bell,
+	    sizeof(bell)), AIF_OK);
+	assert_string_equal(bell, "/run/aif/w.bell");
+	assert_job_str(c->id, "state", "cancelled");
+	queued = enqueue_simple(t.model, 4);
+	assert_int_equal(aif_queue_cancel_doorbell(g.t.db, queued, 0, "admin", bell,
+	    sizeof(bell)), AIF_OK);
+	assert_string_equal(bell, "");
+	/* a final job: nothing to cancel, nobody to ring */
+	strcpy(bell, "x");
+	assert_int_equal(aif_queue_cancel_doorbell(g.t.db, c->id, 0, "again", bell,
+	    sizeof(bell)), AIF_NOTFOUND);
+	assert_string_equal(bell, "");
+	exec1("DELETE FROM workers WHERE id = ?", t.worker);
+}
+
+/* A job whose caller stopped waiting gives its hold back when a claim ends it. */
+static void
+expired_job_releases_the_hold(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	uint64_t id;
+	size_t n = 0;
+
+	(void)state;
+	tjob_init(&t);
+	t.job.nbudget = 1;
+	snprintf(t.job.budget[0].subject, sizeof(t.job.budget[0].subject), "key:utest-%s",
+	    t.model);
+	aif_strlcpy(subject, t.job.budget[0].subject, sizeof(subject));
+	t.job.budget[0].limit_micros = 1000;
+	t.job.budget_hold_micros = 100;
+	t.job.wait_ms = 1;
+	id = enqueue(&t.job);
+	assert_budget(subject, 100, 0);
+	usleep(20000);
+	assert_null(claim(t.model, t.worker, 4, 4, &n));
+	assert_int_equal(n, 0);
+	assert_job_str(id, "state", "cancelled");
+	assert_job_str(id, "budget_state", "released");
+	assert_budget(subject, 0, 0);
+	assert_int_equal(event_attempt(id, "expired"), 0);
+}
+
+/* aif_queue_expire ends a queued job and releases its hold; a second time (or a
+ * running job) is AIF_NOTFOUND. */
+static void
+expire_releases_the_hold_once(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	struct aif_claimed *c;
+	uint64_t id;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	assert_int_equal(aif_queue_expire(g.t.db, c->id), AIF_NOTFOUND);	/* it runs */
+	assert_job_str(c->id, "state", "running");
+	id = enqueue(&t.job);
+	assert_budget(subject, 200, 0);
+	assert_int_equal(aif_queue_expire(g.t.db, id), AIF_OK);
+	assert_job_str(id, "state", "cancelled");
+	assert_job_str(id, "budget_state", "released");
+	assert_budget(subject, 100, 0);
+	assert_int_equal(aif_queue_expire(g.t.db, id), AIF_NOTFOUND);
+	assert_int_equal(count_events(id, "expired"), 1);
+}
+
+/* A job the reaper fails for good gives its hold back; one it requeues keeps it. */
+static void
+reap_out_of_attempts_releases_the_hold(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	struct aif_claimed *c;
+	size_t reaped = 0;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	expire_lease(c->id);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
+	assert_job_str(c->id, "state", "queued");
+	assert_job_str(c->id, "budget_state", "held");
+	assert_budget(subject, 100, 0);
+	exec1("UPDATE jobs SET max_attempts = 2 WHERE id = ?", c->id);
+	c = claim(t.model, t.worker, 1, 1, &reaped);
+	assert_non_null(c);
+	expire_lease(c->id);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
+	assert_true(reaped >= 1);
+	assert_job_str(c->id, "state", "failed");
+	assert_job_str(c->id, "budget_state", "released");
+	assert_budget(subject, 0, 0);
+}
+
+/* A job of a removed model fails with its hold released, and its event carries the
+ * attempts it had (a job that was retried is at attempt 1, not 0). */
+static void
+removed_model_job_releases_the_hold_at_its_attempt(void **state)
+{
+	char subject[128], other[64];
+	const char *models[1] = { other };
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_failure f;
+	size_t failed = 0;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	f = failure_for(c, t.worker, 1, 0);
+	f.budget_hold_micros = c->budget_hold_micros;
+	assert_int_equal(aif_queue_fail(g.t.db, &f), AIF_OK);	/* back to queued */
+	new_model(other, sizeof(other));
+	assert_int_equal(aif_queue_fail_unconfigured(g.t.db, models, 1, 0, 100000, &failed),
+	    AIF_OK);
+	assert_true(failed >= 1);
+	assert_job_str(c->id, "state", "failed");
+	assert_job_str(c->id, "error_code", "model_not_found");
+	assert_job_str(c->id, "budget_state", "released");
+	assert_budget(subject, 0, 0);
+	assert_int_equal(event_attempt(c->id, "failed"), 1);
+}
+
+/* A cancelled stream billed for what it used captures its hold. */
+static void
+cancel_billed_captures_the_hold(void **state)
+{
+	char subject[128];
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_success u;
+
+	(void)state;
+	c = tjob_start_held(&t, subject, sizeof(subject));
+	u = success_for(c, t.worker);
+	u.budget_hold_micros = c->budget_hold_micros;
+	assert_int_equal(aif_queue_cancel_billed(g.t.db, &u, "client left"), AIF_OK);
+	assert_job_str(c->id, "state", "cancelled");
+	assert_job_str(c->id, "budget_state", "captured");
+	assert_budget(subject, 0, 11);
+	assert_int_equal(usage_i64(c->id, "cost_micros"), 11);
+}
+
+/* Two jobs of one key and tenant succeed in one batch: their token charges were
+ * estimates, and each TPM subject is corrected by the sum of both jobs' errors. */
+static void
+succeed_batch_corrects_tpm_by_the_sum_of_its_jobs(void **state)
+{
+	char tenant[80], key[AIF_GCRA_SUBJECT_MAX], ten[AIF_GCRA_SUBJECT_MAX];
+	const char *subjects[2] = { key, ten };
+	struct aif_gcra_check chk[2];
+	struct aif_job_success s[2];
+	struct aif_claimed *c;
+	struct tjob t;
+	int64_t tat_key, tat_ten;
+	size_t n = 0;
+	int allowed = 0;
+
+	(void)state;
+	tjob_init(&t);
+	snprintf(tenant, sizeof(tenant), "t-%s", t.model);
+	t.job.tenant = tenant;
+	t.job.api_key_id = testdb_id(&g.t);
+	t.job.tokens_charged = 40;
+	snprintf(key, sizeof(key), "key:%" PRIu64 ":tpm", t.job.api_key_id);
+	snprintf(ten, sizeof(ten), "tenant:%s:tpm", tenant);
+	for (size_t i = 0; i < 2; i++) {	/* limit 6000: 10 ms a token */
+		memset(&chk[i], 0, sizeof(chk[i]));
+		aif_strlcpy(chk[i].subject, subjects[i], sizeof(chk[i].subject));
+		chk[i].limit = 6000;
+		chk[i].cost = 80;
+	}
+	assert_int_equal(aif_gcra_charge(g.t.db, chk, 2, &allowed), AIF_OK);
+	assert_int_equal(allowed, 1);
+	tat_key = testdb_i64_str(&g.t, "SELECT tat_us FROM rate_limits WHERE subject = ?",
+	    key);
+	tat_ten = testdb_i64_str(&g.t, "SELECT tat_us FROM rate_limits WHERE subject = ?",
+	    ten);
+	enqueue(&t.job);
+	enqueue(&t.job);
+	c = claim(t.model, t.worker, 2, 2, &n);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		s[i] = success_for(&c[i], t.worker);
+		s[i].tokens_charged = c[i].tokens_charged;
+		s[i].prompt_tokens = 10;
+		s[i].completion_tokens = 5 + 10 * (int64_t)i;	/* 15 and 25 of 40 */
+	}
+	assert_int_equal(aif_queue_succeed(g.t.db, s, 2), AIF_OK);
+	assert_int_equal(s[0].committed + s[1].committed, 2);
+	/* (15 - 40) + (25 - 40) = -40 tokens of 10000 us */
+	assert_int_equal(testdb_i64_str(&g.t, "SELECT tat_us FROM rate_limits"
+	    " WHERE subject = ?", key), tat_key - 40 * 10000);
+	assert_int_equal(testdb_i64_str(&g.t, "SELECT tat_us FROM rate_limits"
+	    " WHERE subject = ?", ten), tat_ten - 40 * 10000);
+	exec1("DELETE FROM rate_limits WHERE subject = CONCAT('key:', ?, ':tpm')",
+	    t.job.api_key_id);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(enqueue_stores_queued_job),
+		cmocka_unit_test(enqueue_with_a_wait_stores_its_expiry),
+		cmocka_unit_test(answer_of_exact_pieces_reads_back_whole),
+		cmocka_unit_test(answer_of_wide_characters_reads_back_whole),
+		cmocka_unit_test(success_captures_the_hold),
+		cmocka_unit_test(succeed_batch_corrects_tpm_by_the_sum_of_its_jobs),
+		cmocka_unit_test(final_failure_releases_the_hold),
+		cmocka_unit_test(cancel_releases_the_hold),
+		cmocka_unit_test(cancel_doorbell_names_the_running_worker),
+		cmocka_unit_test(expired_job_releases_the_hold),
+		cmocka_unit_test(expire_releases_the_hold_once),
+		cmocka_unit_test(reap_out_of_attempts_releases_the_hold),
+		cmocka_unit_test(removed_model_job_releases_the_hold_at_its_attempt),
+		cmocka_unit_test(cancel_billed_captures_the_hold),
 		cmocka_unit_test(enqueue_without_max_tokens_stores_null),
 		cmocka_unit_test(enqueue_gives_distinct_ids),
 		cmocka_unit_test(enqueue_duplicate_idempotency_key_is_conflict),

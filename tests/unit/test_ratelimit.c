@@ -835,6 +835,72 @@ correct_of_zero_or_of_an_unknown_subject_changes_nothing(void **state)
 	assert_int_equal(rows_of(unknown), 0);
 }
 
+/* Corrections of many jobs: those of one subject are summed into one (whatever their
+ * order), those that sum to nothing leave their subject alone, every subject moves by
+ * its own sum, and the batch is merged in place. */
+static void
+correct_each_sums_the_corrections_of_a_subject(void **state)
+{
+	char a[128], b[128], zero[128];
+	struct aif_gcra_delta d[5];
+	struct aif_gcra_check c;
+	int64_t tat_a, tat_b, tat_zero;
+	size_t n = AIF_NELEM(d);
+
+	(void)state;
+	NEED_DB();
+	new_subject(a, sizeof(a), "tpm");
+	new_subject(b, sizeof(b), "tpm");
+	new_subject(zero, sizeof(zero), "tpm");
+	assert_true(charge(a, 6, 3, &c));
+	assert_true(charge(b, 60, 3, &c));
+	assert_true(charge(zero, 6, 3, &c));
+	tat_a = tat_of(a);
+	tat_b = tat_of(b);
+	tat_zero = tat_of(zero);
+	aif_strlcpy(d[0].subject, a, sizeof(d[0].subject));
+	d[0].tokens = -2;
+	aif_strlcpy(d[1].subject, zero, sizeof(d[1].subject));
+	d[1].tokens = 4;
+	aif_strlcpy(d[2].subject, b, sizeof(d[2].subject));
+	d[2].tokens = 5;
+	aif_strlcpy(d[3].subject, a, sizeof(d[3].subject));
+	d[3].tokens = 1;
+	aif_strlcpy(d[4].subject, zero, sizeof(d[4].subject));
+	d[4].tokens = -4;
+	assert_int_equal(aif_gcra_correct_each(g.t.db, d, &n), AIF_OK);
+	assert_int_equal(n, 2);				/* a and b; zero summed to 0 */
+	assert_int_equal(tat_of(a), tat_a - 1 * (PERIOD_US / 6));
+	assert_int_equal(tat_of(b), tat_b + 5 * (PERIOD_US / 60));
+	assert_int_equal(tat_of(zero), tat_zero);
+}
+
+/* More subjects than one statement corrects (32): every one of them moves. */
+static void
+correct_each_corrects_more_subjects_than_one_statement_takes(void **state)
+{
+	enum { N = 40 };
+	char s[N][128];
+	struct aif_gcra_delta d[N];
+	struct aif_gcra_check c;
+	int64_t tat[N];
+	size_t n = N;
+
+	(void)state;
+	NEED_DB();
+	for (size_t i = 0; i < N; i++) {
+		new_subject(s[i], sizeof(s[i]), "tpm");
+		assert_true(charge(s[i], 6, 3, &c));
+		tat[i] = tat_of(s[i]);
+		aif_strlcpy(d[i].subject, s[i], sizeof(d[i].subject));
+		d[i].tokens = -1;
+	}
+	assert_int_equal(aif_gcra_correct_each(g.t.db, d, &n), AIF_OK);
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(tat_of(s[i]), tat[i] - PERIOD_US / 6);
+}
+
 int
 main(void)
 {
@@ -876,6 +942,8 @@ main(void)
 		cmocka_unit_test(correct_with_positive_delta_takes_more),
 		cmocka_unit_test(correct_applies_to_every_subject_given),
 		cmocka_unit_test(correct_of_zero_or_of_an_unknown_subject_changes_nothing),
+		cmocka_unit_test(correct_each_sums_the_corrections_of_a_subject),
+		cmocka_unit_test(correct_each_corrects_more_subjects_than_one_statement_takes),
 	};
 	if (testdb_check(&g.t, "test_ratelimit") != 0)
 		return 1;
