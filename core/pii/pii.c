@@ -775,33 +775,55 @@ aif_pii_block_error(const char *type, struct aif_error *err)
 /* ---- the text API ------------------------------------------------------------------- */
 
 enum aif_err
+pii_mask(const struct aif_pii_actions *act, const char *text, size_t len,
+    struct aif_pii_counts *counts, struct pii_found *f, char **out, size_t *outlen)
+{
+	struct aif_pii_hit *hits = NULL;
+	size_t		 i;
+	enum aif_err	 rc;
+
+	f->n = 0;
+	f->blocked = f->acted = -1;
+	if (out != NULL) {
+		*out = NULL;
+		*outlen = 0;
+	}
+	if ((rc = aif_pii_scan(act, text, len, &hits, &f->n)) != AIF_OK || f->n == 0)
+		return rc;
+	for (i = 0; i < f->n; i++) {
+		if (counts != NULL)
+			pii_count(counts, aif_pii_type_name(act->pii, hits[i].type),
+			    hits[i].action != AIF_PII_ALLOW);
+		if (hits[i].action == AIF_PII_BLOCK && f->blocked < 0)
+			f->blocked = hits[i].type;
+		if (hits[i].action != AIF_PII_ALLOW && f->acted < 0)
+			f->acted = hits[i].type;
+	}
+	if (out != NULL && f->blocked < 0 && f->acted >= 0)
+		rc = aif_pii_apply(act, text, len, hits, f->n, out, outlen);
+	free(hits);
+	return rc;
+}
+
+enum aif_err
 aif_pii_mask_text(const struct aif_pii_actions *act, const char *text, size_t len,
     char **out, size_t *outlen, struct aif_pii_counts *counts, char *blocked,
     size_t cap)
 {
-	struct aif_pii_hit *hits = NULL;
-	size_t		 nhits = 0, i;
+	struct pii_found f;
 	enum aif_err	 rc;
 
-	*out = NULL;
-	*outlen = 0;
 	if (blocked != NULL && cap > 0)
 		blocked[0] = '\0';
-	if ((rc = aif_pii_scan(act, text, len, &hits, &nhits)) != AIF_OK)
+	if ((rc = pii_mask(act, text, len, counts, &f, out, outlen)) != AIF_OK)
 		return rc;
-	for (i = 0; i < nhits; i++) {
-		if (counts != NULL)
-			pii_count(counts, act->pii->types[hits[i].type],
-			    hits[i].action != AIF_PII_ALLOW);
-		if (hits[i].action == AIF_PII_BLOCK && rc == AIF_OK) {
-			rc = AIF_FORBIDDEN;
-			if (blocked != NULL && cap > 0)
-				(void)snprintf(blocked, cap, "%s",
-				    act->pii->types[hits[i].type]);
-		}
+	if (f.blocked >= 0) {
+		if (blocked != NULL && cap > 0)
+			(void)snprintf(blocked, cap, "%s",
+			    aif_pii_type_name(act->pii, f.blocked));
+		return AIF_FORBIDDEN;
 	}
-	if (rc == AIF_OK)
-		rc = aif_pii_apply(act, text, len, hits, nhits, out, outlen);
-	free(hits);
-	return rc;
+	if (*out == NULL)	/* nothing to change: a copy */
+		return aif_pii_apply(act, text, len, NULL, 0, out, outlen);
+	return AIF_OK;
 }

@@ -146,6 +146,23 @@ int		pii_vocab_clean(const struct aif_pii *pii);
 /* Adds one entity of `type` to *c (acted: not allowed); a full table drops it. */
 void		pii_count(struct aif_pii_counts *c, const char *type, int acted);
 
+/* What pii_mask found in a text. */
+struct pii_found {
+	size_t	 n;		/* entities, allowed ones included */
+	int	 blocked;	/* type of the first one blocked, or -1 */
+	int	 acted;		/* type of the first one masked, redacted, hashed or
+				   blocked, or -1 */
+};
+
+/* Scans text (len bytes, borrowed) under act, adds its entities to counts (may be
+ * NULL) and says what it found in *f. When out is not NULL, nothing is blocked and
+ * something is acted on, *out is the masked text (new, *outlen bytes); otherwise it is
+ * left NULL. Errors as aif_pii_scan (nothing found, nothing counted). The one core of
+ * aif_pii_mask_text and the request walk (json.c). */
+enum aif_err	pii_mask(const struct aif_pii_actions *act, const char *text, size_t len,
+		    struct aif_pii_counts *counts, struct pii_found *f, char **out,
+		    size_t *outlen);
+
 /* 1 when the built-in detection of `type` is on. */
 int		pii_type_on(const struct pii_vctx *v, int type);
 
