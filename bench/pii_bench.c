@@ -208,7 +208,8 @@ latency_tokens(const struct aif_pii *pii, size_t n, double secs)
 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(ids, json_integer((json_int_t)(rnd(50000) + 1)));
-	proto = json_pack("{s:s, s:o, s:i}", "model", "m", "prompt", ids, "max_tokens", 16);
+	proto = json_pack("{s:s, s:o, s:i}", "model", "m", "prompt", ids, "max_tokens",
+	    16);
 	snprintf(what, sizeof(what), "completion, prompt of %zuk token ids", n / 1000);
 	latency_of(pii, AIF_KIND_COMPLETION, proto, what, "", secs);
 	json_decref(proto);

@@ -63,7 +63,7 @@ aif_pii_utf8_valid(const char *text, size_t n, size_t *bad)
 			i += 3;
 			continue;
 		}
-		if ((l = pii_utf8_len(s + i, n - i)) == 0) {
+		if ((l = aif_utf8_seq(s + i, n - i, NULL)) == 0) {
 			if (bad != NULL)
 				*bad = i;
 			return 0;
