@@ -11,7 +11,6 @@
 #include "util.h"
 
 static const struct row {
-	const char	*name;
 	int		 status;
 	const char	*type;
 	const char	*code;
@@ -19,7 +18,7 @@ static const struct row {
 	const char	*message;
 } table[] = {
 #define AIF_APIERR_ROW(name, status, type, code, nargs, msg) \
-	{ #name, status, type, code, nargs, msg },
+	{ status, type, code, nargs, msg },
 	AIF_APIERR_MAP(AIF_APIERR_ROW)
 #undef AIF_APIERR_ROW
 };
@@ -76,12 +75,6 @@ aif_apierr_type(enum aif_apierr e)
 }
 
 const char *
-aif_apierr_code(enum aif_apierr e)
-{
-	return row_of(e)->code;
-}
-
-const char *
 aif_apierr_message(enum aif_apierr e)
 {
 	return row_of(e)->message;
@@ -91,12 +84,6 @@ size_t
 aif_apierr_nargs(enum aif_apierr e)
 {
 	return row_of(e)->nargs;
-}
-
-const char *
-aif_apierr_name(enum aif_apierr e)
-{
-	return row_of(e)->name;
 }
 
 /* Expands the message template tmpl into out (cap bytes): "%s" and "%.<n>s" take the

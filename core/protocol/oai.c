@@ -668,8 +668,8 @@ shape_tool_choice(struct check *c, const json_t *v, const char *name)
 	char path[PATH_CAP];
 
 	if (json_is_string(v))
-		return enum_value(c, v, name, NULL, modes, "'none', 'auto', and 'required'",
-		    0);
+		return enum_value(c, v, name, NULL, modes,
+		    "'none', 'auto', and 'required'", 0);
 	pathf(path, "%s.function", name);
 	return function_name(c, json_object_get(v, "function"), path, "name");
 }
