@@ -576,6 +576,20 @@ kinds_list_sets_mask(void **state)
 	assert_int_equal(cfg->models[0].kinds, AIF_KIND_EMBEDDING);
 	assert_true(cfg->roles[0].admin);
 	aif_cfg_free(cfg);
+	/* every kind at most once: AIF_KIND_COUNT entries */
+	assert_int_equal(AIF_KIND_COUNT, 3);
+	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "roles: [{name: user}]\n", &cfg), AIF_OK);
+	assert_int_equal(cfg->models[0].kinds,
+	    AIF_KIND_CHAT | AIF_KIND_COMPLETION | AIF_KIND_EMBEDDING);
+	aif_cfg_free(cfg);
+	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, chat],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "roles: [{name: user}]\n", &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "models[0].kinds: more than 3 entries"));
 }
 
 static void
