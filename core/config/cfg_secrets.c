@@ -106,8 +106,8 @@ aif_pii_hash_key_read(const struct aif_config *cfg, unsigned char **key, size_t 
 		aif_secret_free(*key, *len);
 		*key = NULL;
 		*len = 0;
-		snprintf(why, cap, "%s is shorter than %d bytes: a hash key needs %d to %d",
-		    path, AIF_PII_HASH_KEY_MIN, AIF_PII_HASH_KEY_MIN, AIF_SECRET_MAX);
+		snprintf(why, cap, "%s is shorter than %d bytes: a hash key needs %d to "
+		    "%d", path, AIF_PII_HASH_KEY_MIN, AIF_PII_HASH_KEY_MIN, AIF_SECRET_MAX);
 		return AIF_INVALID;
 	}
 	return AIF_OK;
@@ -128,8 +128,8 @@ check_hash_key(struct loader *ld, const struct aif_config *cfg)
 	if (rc == AIF_NOMEM)
 		return rc;
 	if (rc != AIF_OK)
-		aif_walk_error_line(ld, cfg->pii.hash_line, cfg->pii.hash_column, "%s: %s",
-		    what, why);
+		aif_walk_error_line(ld, cfg->pii.hash_line, cfg->pii.hash_column,
+		    "%s: %s", what, why);
 	aif_secret_free(raw, len);
 	return AIF_OK;
 }

@@ -481,8 +481,8 @@ int
 aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out)
 {
 	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", DURATION_S }, { "m", DURATION_M }, { "h", DURATION_H },
-		{ "d", DURATION_D }, { "", 1 },
+		{ "ms", 1 }, { "s", DURATION_S }, { "m", DURATION_M },
+		{ "h", DURATION_H }, { "d", DURATION_D }, { "", 1 },
 	};
 	char *end;
 	long long v;

@@ -62,7 +62,8 @@ struct directive {
 	int64_t		 min, max;
 	int64_t		 def;
 	unsigned	 flags;
-	const char *const *choices;	/* D_STR, D_STRLIST: allowed values, NULL-terminated */
+	const char *const *choices;	/* D_STR, D_STRLIST: allowed values,
+					   NULL-terminated */
 	const struct section *sub;	/* D_MAP, D_SEQMAP */
 	/* A check of the value just stored, reported at the value, or NULL. */
 	void		(*check)(struct loader *, void *obj, const yaml_node_t *val);
