@@ -140,6 +140,7 @@ aif_cfg_load_secrets(struct aif_config *cfg, unsigned flags, char *errbuf, size_
 	struct loader	 ld;
 	int		 pepper_is_key = cfg->pii.uses_hash &&
 			    cfg->pii.hash_key_file == NULL;
+	unsigned	 before;
 	enum aif_err	 rc = AIF_OK;
 
 	aif_walk_errors(&ld, cfg->path, errbuf, errlen);
@@ -150,9 +151,12 @@ aif_cfg_load_secrets(struct aif_config *cfg, unsigned flags, char *errbuf, size_
 	if (rc == AIF_OK && (flags & AIF_CFG_SECRETS_ALL)) {
 		rc = check_file(&ld, "database.password_file",
 		    cfg->database.password_file);
-		if (rc == AIF_OK && !pepper_is_key)	/* else checked as the key */
+		before = ld.nerrors;
+		if (rc == AIF_OK)
 			rc = check_file(&ld, "auth.pepper_file", cfg->auth.pepper_file);
-		if (rc == AIF_OK && cfg->pii.uses_hash)	/* read only then */
+		/* read only then; a pepper that cannot be read is named once, as itself */
+		if (rc == AIF_OK && cfg->pii.uses_hash &&
+		    !(pepper_is_key && ld.nerrors > before))
 			rc = check_hash_key(&ld, cfg);
 	}
 	if (rc == AIF_NOMEM) {

@@ -1289,6 +1289,31 @@ all_secret_files_are_checked_on_request(void **state)
 	unlink(pepper);
 }
 
+/* A pepper that cannot be read is named once, as auth.pepper_file, also when the hash
+ * action uses it as its key (`aifctl config check`: the e2e test 11.18 matches it). */
+static void
+an_open_pepper_used_as_the_hash_key_is_named_once(void **state)
+{
+	struct aif_config *cfg = NULL;
+	char key[32], pepper[32], more[256], want[512];
+
+	(void)state;
+	secret_file(key, SECRET, 0600);
+	secret_file(pepper, "0123456789abcdef0123", 0640);
+	snprintf(more, sizeof(more), "auth:\n  pepper_file: %s\npii:\n  detectors:\n"
+	    "    - {entity: EMAIL, action: hash}\n", pepper);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_CONFIG);
+	snprintf(want, sizeof(want), "t.yaml: auth.pepper_file: %s is readable or writable "
+	    "by group or others (mode 0640): chmod 600 it", pepper);
+	assert_string_equal(errbuf, want);
+	aif_cfg_free(cfg);
+	assert_int_equal(chmod(pepper, 0600), 0);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_OK);
+	aif_cfg_free(cfg);
+	unlink(key);
+	unlink(pepper);
+}
+
 /* The hash action's key needs AIF_PII_HASH_KEY_MIN bytes, from pii.hash_key_file or
  * from the pepper: `aifctl config check` refuses it as the servers' engine does, with
  * the same words, at the key's place; a short pepper used as the key is named once. */
@@ -1443,6 +1468,7 @@ main(void)
 		cmocka_unit_test(engine_key_open_to_others_is_refused_clearly),
 		cmocka_unit_test(engine_key_must_be_one_printable_line),
 		cmocka_unit_test(all_secret_files_are_checked_on_request),
+		cmocka_unit_test(an_open_pepper_used_as_the_hash_key_is_named_once),
 		cmocka_unit_test(short_hash_keys_are_refused_as_the_servers_refuse_them),
 		cmocka_unit_test(api_boot_only_keys_are_reported),
 	};
