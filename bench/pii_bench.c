@@ -1,7 +1,8 @@
 /* pii_bench.c -- speed of the PII masking engine on one core: throughput (MB/s) of
  * aif_pii_mask_text over mixed Korean/English prompt text with and without entities,
- * and the latency aif_pii_mask_request adds to a chat request of 4 KB and 64 KB
- * (p50/p99/mean over many runs; the body copy before each run is not timed).
+ * and the latency aif_pii_mask_request adds to a chat request of 4 KB and 64 KB and to
+ * a completion whose prompt is 100k token ids (p50/p99/mean over many runs; the body
+ * copy before each run is not timed).
  * Deterministic inputs (fixed seed). Prints a Markdown table for bench/RESULTS.md.
  *
  *   pii_bench [seconds per measurement, default 2] */
@@ -153,10 +154,13 @@ make_request(size_t size, unsigned every)
 	return body;
 }
 
+/* Times aif_pii_mask_request on copies of `proto` (a request of `kind`); prints a row
+ * "<what> (<size> B body)<more>". */
 static void
-latency(const struct aif_pii *pii, size_t size, unsigned every, double secs)
+latency_of(const struct aif_pii *pii, enum aif_kind kind, json_t *proto,
+    const char *what, const char *more, double secs)
 {
-	json_t	*proto = make_request(size, every), *body;
+	json_t	*body;
 	char	*dumped = json_dumps(proto, JSON_COMPACT);
 	size_t	 n = 0, cap = 1 << 16;
 	double	*samples = malloc(cap * sizeof(double)), t0 = now_s(), t, sum = 0;
@@ -167,7 +171,7 @@ latency(const struct aif_pii *pii, size_t size, unsigned every, double secs)
 		body = json_deep_copy(proto);
 		aif_pii_counts_init(&c);
 		t = now_s();
-		if (aif_pii_mask_request(pii, "m", "user", AIF_KIND_CHAT, body, &c, blocked,
+		if (aif_pii_mask_request(pii, "m", "user", kind, body, &c, blocked,
 		    sizeof(blocked)) != AIF_OK) {
 			fprintf(stderr, "pii_bench: mask_request failed\n");
 			exit(1);
@@ -177,11 +181,37 @@ latency(const struct aif_pii *pii, size_t size, unsigned every, double secs)
 		json_decref(body);
 	}
 	qsort(samples, n, sizeof(double), dbl_cmp);
-	printf("| chat request %zu KB (%zu B body), %s | %.0f | %.0f | %.0f | %zu |\n",
-	    size / 1024, strlen(dumped), every ? "with entities" : "no entities",
-	    samples[n / 2], samples[n * 99 / 100], sum / (double)n, n);
+	printf("| %s (%zu B body)%s | %.0f | %.0f | %.0f | %zu |\n", what, strlen(dumped),
+	    more, samples[n / 2], samples[n * 99 / 100], sum / (double)n, n);
 	free(samples);
 	free(dumped);
+}
+
+static void
+latency(const struct aif_pii *pii, size_t size, unsigned every, double secs)
+{
+	json_t	*proto = make_request(size, every);
+	char	 what[64];
+
+	snprintf(what, sizeof(what), "chat request %zu KB", size / 1024);
+	latency_of(pii, AIF_KIND_CHAT, proto, what, every ? ", with entities" :
+	    ", no entities", secs);
+	json_decref(proto);
+}
+
+/* A completion whose prompt is `n` token ids: numbers the walk has nothing to do with. */
+static void
+latency_tokens(const struct aif_pii *pii, size_t n, double secs)
+{
+	json_t	*ids = json_array(), *proto;
+	char	 what[64];
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(ids, json_integer((json_int_t)(rnd(50000) + 1)));
+	proto = json_pack("{s:s, s:o, s:i}", "model", "m", "prompt", ids, "max_tokens",
+	    16);
+	snprintf(what, sizeof(what), "completion, prompt of %zuk token ids", n / 1000);
+	latency_of(pii, AIF_KIND_COMPLETION, proto, what, "", secs);
 	json_decref(proto);
 }
 
@@ -223,6 +253,7 @@ main(int argc, char **argv)
 	latency(pii, 4096, 25, secs);
 	latency(pii, 65536, 0, secs);
 	latency(pii, 65536, 25, secs);
+	latency_tokens(pii, 100000, secs);
 	free(text);
 	aif_pii_free(pii);
 	aif_cfg_free(cfg);

@@ -1,5 +1,5 @@
-/* log.c -- logfmt records on stderr, bounded (2 KiB) and escaped (control bytes and
- * invalid UTF-8 as \xNN); see log.h. */
+/* log.c -- logfmt records on stderr, bounded (2 KiB) and escaped (control characters,
+ * invisible and direction-changing ones, and invalid UTF-8 as \xNN); see log.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
+#include "util.h"
 
 static const char *log_prog = "aif";
 static enum aif_log_level log_min = AIF_LOG_INFO;
@@ -22,60 +24,49 @@ aif_log_init(const char *prog)
 	log_prog = prog;
 	if (lv == NULL)
 		return;
-	for (int i = 0; i < 4; i++)
+	for (size_t i = 0; i < AIF_NELEM(level_names); i++)
 		if (strcasecmp(lv, level_names[i]) == 0)
 			log_min = (enum aif_log_level)i;
 }
 
-/* Length of the valid UTF-8 sequence of 2..4 bytes at s (n available), or 0: no
- * overlong forms, no surrogates, nothing over U+10FFFF. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3 :
-	    s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : 0;
-
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
-	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
-		return 0;
-	return len;
-}
-
-/* Copies the record text src (n bytes) into dst (cap bytes) with every control byte
- * and every byte that is not valid UTF-8 written as \xNN: bytes from clients or engines
- * (a header, a database error quoting them) never reach the log raw. Returns the
- * length, cut at a whole escape. */
+/* Copies the record text src (n bytes) into dst (cap bytes) with every byte of a
+ * control character (C0, DEL, C1), of an invisible or direction-changing character
+ * (aif_text_unsafe_cp) and every byte that is not valid UTF-8 written as \xNN: bytes
+ * from clients or engines (a header, a database error quoting them) never reach the
+ * log raw nor reorder it on screen. Returns the length, cut at a whole character. */
 static size_t
 escape_record(char *dst, size_t cap, const char *src, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0, i = 0, k;
+	size_t o = 0, i = 0, k, b;
+	uint32_t cp;
 
 	while (i < n) {
 		if (s[i] >= 0x20 && s[i] < 0x7f) {
 			if (o + 1 > cap)
 				break;
 			dst[o++] = (char)s[i++];
-		} else if (s[i] >= 0x80 && (k = utf8_seq(s + i, n - i)) > 0) {
+			continue;
+		}
+		k = aif_utf8_seq(s + i, n - i, &cp);
+		if (k > 1 && !aif_text_unsafe_cp(cp)) {
 			if (o + k > cap)
 				break;
 			memcpy(dst + o, s + i, k);
 			o += k;
 			i += k;
-		} else {
-			if (o + 4 > cap)
-				break;
+			continue;
+		}
+		if (k == 0)
+			k = 1;		/* not UTF-8: the byte alone */
+		if (o + 4 * k > cap)
+			break;
+		for (b = 0; b < k; b++, i++) {
 			dst[o++] = '\\';
 			dst[o++] = 'x';
 			dst[o++] = hex[s[i] >> 4];
 			dst[o++] = hex[s[i] & 15];
-			i++;
 		}
 	}
 	return o;

@@ -17,7 +17,7 @@ static size_t ndeltas;
 /* bounds of every histogram, in milliseconds */
 static const int64_t buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
     10000, 30000, 60000, 120000 };
-#define NBUCKETS (sizeof(buckets_ms) / sizeof(buckets_ms[0]))
+#define NBUCKETS AIF_NELEM(buckets_ms)
 
 static void
 add_locked(const char *name, const char *labels, int64_t delta)
@@ -63,7 +63,7 @@ aif_metrics_observe_ms(const char *name, const char *labels, int64_t ms)
 	snprintf(n, sizeof(n), "%s_count", name);
 	add_locked(n, labels, 1);
 	snprintf(n, sizeof(n), "%s_sum", name);
-	add_locked(n, labels, ms * 1000);	/* microseconds */
+	add_locked(n, labels, aif_sat_mul(ms, 1000));	/* microseconds */
 	pthread_mutex_unlock(&mu);
 }
 

@@ -4,47 +4,9 @@
 #include <string.h>
 
 #include "text.h"
+#include "util.h"
 
 #define UNIT_MAX	8	/* one escaped unit: "\u0080", "\xff", a character */
-
-/* Decodes the UTF-8 sequence at s (n bytes left): its code point into *cp and its length,
- * or 0 when it is not well-formed (overlong, surrogate, over U+10FFFF, cut short). */
-static size_t
-utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t		 len, i;
-	uint32_t	 c, min;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		c = s[0] & 0x1f;
-		min = 0x80;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		c = s[0] & 0x0f;
-		min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		c = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
 
 /* Format characters that hide text or change its direction on screen. */
 static int
@@ -52,6 +14,19 @@ invisible(uint32_t c)
 {
 	return (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
 	    (c >= 0x2060 && c <= 0x2069) || c == 0xfeff;
+}
+
+/* A control character: C0, DEL, C1. */
+static int
+control(uint32_t c)
+{
+	return c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f);
+}
+
+int
+aif_text_unsafe_cp(uint32_t c)
+{
+	return control(c) || invisible(c);
 }
 
 int
@@ -77,11 +52,11 @@ aif_name_valid(const char *s, const char **why)
 		return 0;
 	}
 	for (i = 0; i < n; i += k) {
-		if ((k = utf8_decode(p + i, n - i, &c)) == 0) {
+		if ((k = aif_utf8_seq(p + i, n - i, &c)) == 0) {
 			*why = "is not valid UTF-8";
 			return 0;
 		}
-		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
+		if (control(c)) {
 			*why = "contains a control character";
 			return 0;
 		}
@@ -122,11 +97,11 @@ escape_unit(const unsigned char *s, size_t n, size_t *i, char out[UNIT_MAX])
 		out[0] = (char)b;
 		return 1;
 	}
-	if ((k = utf8_decode(s + *i, n - *i, &c)) == 0) {
+	if ((k = aif_utf8_seq(s + *i, n - *i, &c)) == 0) {
 		(*i)++;
 		return (size_t)snprintf(out, UNIT_MAX, "\\x%02x", b);
 	}
-	if (c <= 0x9f || invisible(c)) {
+	if (aif_text_unsafe_cp(c)) {
 		*i += k;
 		return (size_t)snprintf(out, UNIT_MAX, "\\u%04x", (unsigned)c);
 	}
@@ -135,11 +110,37 @@ escape_unit(const unsigned char *s, size_t n, size_t *i, char out[UNIT_MAX])
 	return k;
 }
 
+/* Appends s escaped unit by unit (quotes doubled when `csv`) to buf[cap] at *o,
+ * keeping room for "..." and `keep` more bytes should a later unit not fit; then
+ * "..." when it was cut. */
+static void
+escape_cut(const char *s, char *buf, size_t cap, size_t *o, size_t keep, int csv)
+{
+	char	 unit[UNIT_MAX];
+	size_t	 i = 0, n = strlen(s), k, at;
+
+	while (i < n) {
+		at = i;
+		k = escape_unit((const unsigned char *)s, n, &i, unit);
+		if (csv && k == 1 && unit[0] == '"')
+			unit[k++] = '"';
+		if (*o + k + 3 + keep > cap) {
+			i = at;
+			break;
+		}
+		memcpy(buf + *o, unit, k);
+		*o += k;
+	}
+	if (i < n) {
+		memcpy(buf + *o, "...", 3);
+		*o += 3;
+	}
+}
+
 const char *
 aif_text_escape(const char *s, char *buf, size_t cap)
 {
-	char	 unit[UNIT_MAX];
-	size_t	 o = 0, i = 0, n, k;
+	size_t	 o = 0;
 
 	if (cap == 0)
 		return buf;
@@ -149,21 +150,7 @@ aif_text_escape(const char *s, char *buf, size_t cap)
 		buf[0] = '\0';
 		return buf;
 	}
-	/* unit by unit, keeping room for "..." and the NUL should a later one not fit */
-	for (n = strlen(s); i < n;) {
-		size_t at = i;
-		k = escape_unit((const unsigned char *)s, n, &i, unit);
-		if (o + k + 3 + 1 > cap) {
-			i = at;
-			break;
-		}
-		memcpy(buf + o, unit, k);
-		o += k;
-	}
-	if (i < n) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
+	escape_cut(s, buf, cap, &o, 1, 0);
 	buf[o] = '\0';
 	return buf;
 }
@@ -171,8 +158,7 @@ aif_text_escape(const char *s, char *buf, size_t cap)
 const char *
 aif_csv_cell(const char *s, char *buf, size_t cap)
 {
-	char	 esc[UNIT_MAX];
-	size_t	 o = 0, i, n, k;
+	size_t	 o = 0;
 	int	 formula;
 
 	if (cap < 8) {
@@ -187,23 +173,7 @@ aif_csv_cell(const char *s, char *buf, size_t cap)
 	buf[o++] = '"';
 	if (formula)
 		buf[o++] = '\'';
-	/* escaped unit by unit, quotes doubled, room kept for "...", the quote, NUL */
-	for (i = 0, n = strlen(s); i < n;) {
-		size_t at = i;
-		k = escape_unit((const unsigned char *)s, n, &i, esc);
-		if (k == 1 && esc[0] == '"')
-			esc[k++] = '"';
-		if (o + k + 3 + 2 > cap) {
-			i = at;
-			break;
-		}
-		memcpy(buf + o, esc, k);
-		o += k;
-	}
-	if (i < n) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
+	escape_cut(s, buf, cap, &o, 2, 1);	/* room for the quote and the NUL */
 	buf[o++] = '"';
 	buf[o] = '\0';
 	return buf;

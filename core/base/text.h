@@ -6,6 +6,7 @@
 #define AIF_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define AIF_NAME_MAX	128	/* bytes of a key, tenant or role name */
 
@@ -15,6 +16,11 @@
  * else 0, with *why (when not NULL) set to a static phrase for messages ("contains a
  * control character"). NULL is not a name. */
 int		aif_name_valid(const char *s, const char **why);
+
+/* 1 when code point c is one a terminal or a log line must not get raw: a control
+ * character (C0, DEL, C1) or an invisible or direction-changing format character (the
+ * ones aif_name_valid refuses). */
+int		aif_text_unsafe_cp(uint32_t c);
 
 /* Copies s into buf (cap bytes, NUL-terminated, cut with "..." when it does not fit)
  * with every byte a terminal could act on escaped: C0 controls and DEL as \xNN (\n, \r,

@@ -46,6 +46,50 @@ int		aif_url_join(char *out, size_t cap, const char *base, const char *path);
  * optional leading '-', no spaces). Returns 0 on success. */
 int		aif_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* The well-formed UTF-8 sequence at s (n > 0 bytes available): its length 1..4, its
+ * code point in *cp (may be NULL); 0 when it is not well-formed: overlong forms,
+ * surrogates, code points over U+10FFFF, a sequence cut short (what jansson refuses).
+ * Inline: the PII engine validates every text byte by byte with it. */
+static inline size_t
+aif_utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	if (s[0] < 0x80) {
+		if (cp != NULL)
+			*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+		if (n < 2 || (s[1] & 0xC0) != 0x80)
+			return 0;
+		if (cp != NULL)
+			*cp = (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+		return 2;
+	}
+	if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))
+			return 0;	/* overlong; a surrogate */
+		if (cp != NULL)
+			*cp = (uint32_t)(s[0] & 0x0F) << 12 |
+			    (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+		return 3;
+	}
+	if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+		    (s[3] & 0xC0) != 0x80)
+			return 0;
+		if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+			return 0;	/* overlong; over U+10FFFF */
+		if (cp != NULL)
+			*cp = (uint32_t)(s[0] & 0x07) << 18 |
+			    (uint32_t)(s[1] & 0x3F) << 12 |
+			    (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+		return 4;
+	}
+	return 0;
+}
+
 /* Saturating arithmetic for counts and costs that come from outside (engines,
  * clients): the result stays in [INT64_MIN, INT64_MAX] instead of wrapping. */
 static inline int64_t

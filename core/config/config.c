@@ -20,6 +20,7 @@
 #define AIF_CFG_MAX_REPLICAS	256
 #define AIF_CFG_MAX_ROLES	1024
 #define AIF_CFG_MAX_OPTIONS	32	/* settings in a model's adapter section */
+#define AIF_CFG_MAX_ADAPTERS	64	/* adapter names listed in a message */
 
 static const char *const disconnect_policies[] = { "finish", "cancel", NULL };
 
@@ -106,6 +107,14 @@ model_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 		m->owned_by = aif_walk_strdup(ld, "aif");
 	if (m->chat_template == NULL)
 		m->chat_template = aif_walk_strdup(ld, "chatml");
+	m->retry.non_retryable = 0;
+	for (size_t k = 0; k < m->retry.nnon_retryable; k++) {
+		const char *n = m->retry.non_retryable_names[k];
+
+		m->retry.non_retryable |= strcmp(n, "retryable") == 0 ?
+		    AIF_FAILCLASS_RETRYABLE : strcmp(n, "overloaded") == 0 ?
+		    AIF_FAILCLASS_OVERLOADED : AIF_FAILCLASS_TIMEOUT;
+	}
 }
 
 /* A model's adapter section: the key that names the model's own adapter
@@ -259,55 +268,6 @@ tenant_name(const void *arr, size_t i)
 	return ((const struct aif_tenant *)arr)[i].name;
 }
 
-int
-aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out)
-{
-	static const struct { const char *unit; int64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "", 1 },
-	};
-	char *end;
-	long long v;
-
-	if (text == NULL || text[0] < '0' || text[0] > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno != 0 || v < 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) != 0)
-			continue;
-		if (v > max_ms / units[i].ms)
-			return -1;
-		*out = (int64_t)v * units[i].ms;
-		return 0;
-	}
-	return -1;
-}
-
-/* Parses "2", "2.0", "1.25" (at most 2 decimals) into hundredths. -1 if malformed. */
-static int64_t
-parse_hundredths(const char *t)
-{
-	int64_t whole = 0, frac = 0;
-	int digits = 0, nfrac = 0;
-
-	for (; *t >= '0' && *t <= '9' && digits < 9; t++, digits++)
-		whole = whole * 10 + (*t - '0');
-	if (digits == 0)
-		return -1;
-	if (*t == '.') {
-		for (t++; *t >= '0' && *t <= '9' && nfrac < 2; t++, nfrac++)
-			frac = frac * 10 + (*t - '0');
-		if (nfrac == 0)
-			return -1;
-		if (nfrac == 1)
-			frac *= 10;
-	}
-	return *t == '\0' ? whole * 100 + frac : -1;
-}
-
 const struct aif_tenant *
 aif_cfg_tenant(const struct aif_config *cfg, const char *name)
 {
@@ -317,132 +277,13 @@ aif_cfg_tenant(const struct aif_config *cfg, const char *name)
 	return NULL;
 }
 
-/* Position of models[i].retry.non_retryable[k], else of the list, for messages. */
-static yaml_mark_t
-retry_item_mark(struct loader *ld, const yaml_node_t *root, size_t i, size_t k)
-{
-	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models"), *m, *r, *v, *it;
-
-	m = seq ? aif_walk_item(ld, seq, (long)i) : NULL;
-	r = m ? aif_walk_lookup(ld, m, "retry") : NULL;
-	v = r ? aif_walk_lookup(ld, r, "non_retryable") : NULL;
-	if (v != NULL && v->type == YAML_SEQUENCE_NODE &&
-	    (size_t)(v->data.sequence.items.top - v->data.sequence.items.start) > k &&
-	    (it = aif_walk_item(ld, v, (long)k)) != NULL)
-		return it->start_mark;
-	return (v ? v : r ? r : m ? m : root)->start_mark;
-}
-
-/* Position of map.<key>, else of map, else `fallback`, for messages. */
-static yaml_mark_t
-retry_mark(struct loader *ld, const yaml_node_t *map, yaml_mark_t fallback,
-    const char *key)
-{
-	const yaml_node_t *v = map ? aif_walk_lookup(ld, map, key) : NULL;
-
-	return v ? v->start_mark : map ? map->start_mark : fallback;
-}
-
-void
-aif_cfg_retry_values(struct loader *ld, const yaml_node_t *map, yaml_mark_t fallback,
-    const char *where, struct aif_retry_policy *rp)
-{
-	int64_t v;
-
-	v = 500;
-	if (rp->initial_interval != NULL &&
-	    aif_cfg_duration_ms(rp->initial_interval, 3600000, &v) != 0)
-		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "initial_interval"),
-		    "%s.initial_interval: expected a duration such as 500ms or 2s (at "
-		    "most 1h)", where);
-	rp->initial_interval_ms = (int)v;
-	v = 10000;
-	if (rp->maximum_interval != NULL &&
-	    aif_cfg_duration_ms(rp->maximum_interval, 86400000, &v) != 0)
-		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "maximum_interval"),
-		    "%s.maximum_interval: expected a duration such as 10s or 5m (at most "
-		    "1d)", where);
-	rp->maximum_interval_ms = (int)v;
-	v = rp->backoff_coefficient ? parse_hundredths(rp->backoff_coefficient) : 200;
-	if (v < 100 || v > 1000)
-		aif_walk_error_at(ld,
-		    retry_mark(ld, map, fallback, "backoff_coefficient"),
-		    "%s.backoff_coefficient: expected a number from 1.0 to 10.0", where);
-	rp->backoff_coefficient_pct = (int)v;
-	v = rp->jitter ? parse_hundredths(rp->jitter) : 10;
-	if (v < 0 || v > 100)
-		aif_walk_error_at(ld, retry_mark(ld, map, fallback, "jitter"),
-		    "%s.jitter: expected a fraction from 0 to 1.0", where);
-	rp->jitter_pct = (int)v;
-}
-
-/* Fills each model's retry policy from its YAML text, with Temporal's defaults. */
-static void
-finish_retry(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
-{
-	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
-
-	for (size_t i = 0; i < cfg->nmodels; i++) {
-		struct aif_retry_policy *rp = &cfg->models[i].retry;
-		const yaml_node_t *m = seq ? aif_walk_item(ld, seq, (long)i) : NULL;
-		char where[AIF_CFG_MAX_PATH];
-
-		(void)snprintf(where, sizeof(where), "models[%zu].retry", i);
-		aif_cfg_retry_values(ld, m ? aif_walk_lookup(ld, m, "retry") : NULL,
-		    (m ? m : root)->start_mark, where, rp);
-		if (rp->maximum_attempts == UNSET)
-			rp->maximum_attempts = cfg->models[i].max_attempts;
-		/* the model's max_attempts is what the queue enforces: keep them one */
-		cfg->models[i].max_attempts = rp->maximum_attempts;
-		rp->non_retryable = 0;
-		for (size_t k = 0; k < rp->nnon_retryable; k++) {
-			const char *n = rp->non_retryable_names[k];
-			if (strcmp(n, "retryable") == 0)
-				rp->non_retryable |= AIF_FAILCLASS_RETRYABLE;
-			else if (strcmp(n, "overloaded") == 0)
-				rp->non_retryable |= AIF_FAILCLASS_OVERLOADED;
-			else if (strcmp(n, "timeout") == 0)
-				rp->non_retryable |= AIF_FAILCLASS_TIMEOUT;
-			else
-				aif_walk_error_at(ld, retry_item_mark(ld, root, i, k),
-				    "models[%zu].retry.non_retryable[%zu]: '%s' is not "
-				    "one of: "
-				    "retryable, overloaded, timeout",
-				    i, k, n);
-		}
-	}
-}
-
 static void
 finish_autoscale(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
 {
 	struct aif_autoscale *a = &cfg->autoscale;
 	const yaml_node_t *sec = aif_walk_lookup(ld, root, "autoscale");
-	struct { const char *key; char **text; int64_t *ms; const char *def;
-	} d[] = {
-		{ "max_queue_age", &a->max_queue_age, &a->max_queue_age_ms, "" },
-		{ "scale_up_cooldown", &a->scale_up_cooldown, &a->scale_up_cooldown_ms,
-		    "30s" },
-		{ "scale_down_cooldown", &a->scale_down_cooldown,
-		    &a->scale_down_cooldown_ms, "5m" },
-	};
 
 	a->enabled = sec != NULL;
-	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
-		const char *t = *d[i].text != NULL ? *d[i].text : d[i].def;
-		*d[i].ms = 0;
-		if (*t != '\0' && aif_cfg_duration_ms(t, 86400000, d[i].ms) != 0) {
-			const yaml_node_t *v = sec ? aif_walk_lookup(ld, sec, d[i].key)
-			                           : NULL;
-			aif_walk_error_at(ld,
-			    (v            ? v
-			            : sec ? sec
-			                  : root)
-			        ->start_mark,
-			    "autoscale.%s: expected a duration such as 30s or 5m",
-			    d[i].key);
-		}
-	}
 	if (a->start_command == NULL)
 		a->start_command = aif_walk_strdup(ld, "systemctl start aif-worker@{n}");
 	if (a->stop_command == NULL)
@@ -459,81 +300,21 @@ finish_autoscale(struct loader *ld, const yaml_node_t *root, struct aif_config *
 			    i);
 }
 
-/* Durations and numbers of models[i].compensations[k].retry, and their defaults. */
+/* models[].compensations[]: the method's default; the URL is http(s). */
 static void
-finish_compensations(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
+comp_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
-	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
+	struct aif_compensation	*c = obj;
+	const yaml_node_t	*url;
 
-	for (size_t i = 0; i < cfg->nmodels; i++) {
-		const yaml_node_t *m = seq ? aif_walk_item(ld, seq, (long)i) : NULL;
-		const yaml_node_t *cs = m ? aif_walk_lookup(ld, m, "compensations")
-		                          : NULL;
-		for (size_t k = 0; k < cfg->models[i].ncompensations; k++) {
-			struct aif_compensation *c = &cfg->models[i].compensations[k];
-			struct aif_retry_policy *rp = &c->retry;
-			const yaml_node_t *at = cs ? aif_walk_item(ld, cs, (long)k)
-			                           : NULL;
-			yaml_mark_t mark = (at ? at : m ? m : root)->start_mark;
-			int64_t v;
-			if (c->method == NULL)
-				c->method = aif_walk_strdup(ld, "POST");
-			if (c->url != NULL && strncmp(c->url, "http://", 7) != 0 &&
-			    strncmp(c->url, "https://", 8) != 0)
-				aif_walk_error_at(ld, mark,
-				    "models[%zu].compensations[%zu].url: expected "
-				    "http:// or https://",
-				    i, k);
-			v = 1000;
-			if (rp->initial_interval != NULL &&
-			    aif_cfg_duration_ms(rp->initial_interval, 3600000, &v) != 0)
-				aif_walk_error_at(ld, mark,
-				    "models[%zu].compensations[%zu].retry."
-				    "initial_interval: expected a duration",
-				    i, k);
-			rp->initial_interval_ms = (int)v;
-			v = 60000;
-			if (rp->maximum_interval != NULL &&
-			    aif_cfg_duration_ms(rp->maximum_interval, 86400000, &v) != 0)
-				aif_walk_error_at(ld, mark,
-				    "models[%zu].compensations[%zu].retry."
-				    "maximum_interval: expected a duration",
-				    i, k);
-			rp->maximum_interval_ms = (int)v;
-			v = rp->backoff_coefficient
-			    ? parse_hundredths(rp->backoff_coefficient)
-			    : 200;
-			if (v < 100 || v > 1000)
-				aif_walk_error_at(ld, mark,
-				    "models[%zu].compensations[%zu].retry."
-				    "backoff_coefficient: expected 1.0 to 10.0",
-				    i, k);
-			rp->backoff_coefficient_pct = (int)v;
-			rp->jitter_pct = 10;
-		}
+	if (c->method == NULL)
+		c->method = aif_walk_strdup(ld, "POST");
+	if (c->url != NULL && strncmp(c->url, "http://", 7) != 0 &&
+	    strncmp(c->url, "https://", 8) != 0) {
+		url = aif_walk_lookup(ld, map, "url");
+		aif_walk_error_at(ld, (url != NULL ? url : map)->start_mark,
+		    "%s.url: expected http:// or https://", aif_walk_where(ld));
 	}
-}
-
-static void
-finish_queue(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
-{
-	int64_t v = 86400000;
-	const yaml_node_t *q = aif_walk_lookup(ld, root, "queue"), *w;
-
-	if (cfg->queue.idempotency_window != NULL &&
-	    (aif_cfg_duration_ms(cfg->queue.idempotency_window, 30LL * 86400000, &v) !=
-	            0 ||
-	        v < 60000)) {
-		w = q ? aif_walk_lookup(ld, q, "idempotency_window") : NULL;
-		aif_walk_error_at(ld,
-		    (w          ? w
-		            : q ? q
-		                : root)
-		        ->start_mark,
-		    "queue.idempotency_window: expected a duration from 1m to 30d, such "
-		    "as 24h");
-	}
-	cfg->queue.idempotency_window_s = v / 1000;
 }
 
 /* The adapters' checks (when the program gave them): models[].adapter is one of
@@ -571,22 +352,6 @@ adapter_problem(void *ctx, const char *key, const char *message)
 		    ld, at->start_mark, "models[%zu].%s: %s", r->index, key, message);
 }
 
-/* The names of the program's adapters, comma-separated, into list. */
-static void
-adapter_names(const struct aif_cfg_adapters *a, char *list, size_t cap)
-{
-	size_t	 off = 0;
-
-	list[0] = '\0';
-	for (size_t k = 0; a->name_at(k) != NULL && off + 1 < cap; k++) {
-		int n = snprintf(list + off, cap - off, "%s%s", k ? ", " : "",
-		    a->name_at(k));
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
-}
-
 static int
 adapter_known(const struct aif_cfg_adapters *a, const char *name)
 {
@@ -602,15 +367,20 @@ static void
 check_adapter_name(struct loader *ld, void *obj, const yaml_node_t *val)
 {
 	const struct aif_model	*m = obj;
+	const char		*names[AIF_CFG_MAX_ADAPTERS + 1];
 	char			 list[256], show[AIF_CFG_MAX_SHOWN + 4];
+	size_t			 k;
 
 	if (ld->adapters == NULL || m->adapter == NULL ||
 	    adapter_known(ld->adapters, m->adapter))
 		return;
-	adapter_names(ld->adapters, list, sizeof(list));
+	for (k = 0; k < AIF_CFG_MAX_ADAPTERS &&
+	    (names[k] = ld->adapters->name_at(k)) != NULL; k++)
+		;
+	names[k] = NULL;
 	aif_walk_error_at(ld, val->start_mark, "%s: '%s' is not one of: %s",
 	    aif_walk_where(ld), aif_walk_shown_node(show, val, m->adapter),
-	    list);
+	    aif_walk_joined(list, sizeof(list), names));
 }
 
 /* Each model's adapter accepts the model's section and chat template. */
@@ -669,9 +439,17 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	struct aif_config	*cfg = obj;
 	size_t			 i;
 
-	for (i = 0; i < cfg->nmodels; i++)
-		if (cfg->models[i].max_attempts == UNSET)
-			cfg->models[i].max_attempts = cfg->queue.max_attempts;
+	for (i = 0; i < cfg->nmodels; i++) {
+		struct aif_model *m = &cfg->models[i];
+
+		if (m->max_attempts == UNSET)
+			m->max_attempts = cfg->queue.max_attempts;
+		if (m->retry.maximum_attempts == UNSET)
+			m->retry.maximum_attempts = m->max_attempts;
+		/* the model's max_attempts is what the queue enforces: keep them one */
+		m->max_attempts = m->retry.maximum_attempts;
+	}
+	cfg->queue.idempotency_window_s = cfg->queue.idempotency_window_ms / 1000;
 	for (i = 0; i < cfg->nroles; i++)
 		if (cfg->roles[i].max_priority == UNSET)
 			cfg->roles[i].max_priority = cfg->queue.default_priority;
@@ -680,10 +458,7 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	check_unique(ld, map, "roles", "name", "role name", role_name, cfg->roles,
 	    cfg->nroles);
 	check_fallbacks(ld, map, cfg);
-	finish_retry(ld, map, cfg);
-	finish_queue(ld, map, cfg);
 	finish_autoscale(ld, map, cfg);
-	finish_compensations(ld, map, cfg);
 	check_adapters(ld, map, cfg);
 	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,
 	    cfg->ntenants);
@@ -719,33 +494,31 @@ static const struct section replica_sec =
     SECTION(replica_dirs, sizeof(struct aif_replica), replica_finish);
 
 static const struct directive pricing_dirs[] = {
-	{ .name = "input_per_mtok", .type = D_INT64, .min = 0, .max = INT64_MAX,
-	  .off = offsetof(struct aif_model, pricing.input_per_mtok) },
-	{ .name = "output_per_mtok", .type = D_INT64, .min = 0, .max = INT64_MAX,
-	  .off = offsetof(struct aif_model, pricing.output_per_mtok) },
+	I64("input_per_mtok", offsetof(struct aif_model, pricing.input_per_mtok), 0,
+	    INT64_MAX, 0),
+	I64("output_per_mtok", offsetof(struct aif_model, pricing.output_per_mtok), 0,
+	    INT64_MAX, 0),
 };
 static const struct section pricing_sec = SECTION(pricing_dirs, 0, NULL);
 
+static const char *const failure_classes[] = {
+	"retryable", "overloaded", "timeout", NULL
+};
 #define RETRY(f)	offsetof(struct aif_model, retry.f)
 static const struct directive retry_dirs[] = {
-	STR("initial_interval", RETRY(initial_interval), 0),
-	STR("backoff_coefficient", RETRY(backoff_coefficient), 0),
-	STR("maximum_interval", RETRY(maximum_interval), 0),
+	RETRY_DIRS(offsetof(struct aif_model, retry), 500, 10 * DURATION_S),
 	INT("maximum_attempts", RETRY(maximum_attempts), 1, 100, UNSET),
 	{ .name = "non_retryable", .type = D_STRLIST, .off = RETRY(non_retryable_names),
-	  .count_off = RETRY(nnon_retryable), .min = 0, .max = 3 },
-	STR("jitter", RETRY(jitter), 0),
+	  .count_off = RETRY(nnon_retryable), .min = 0, .max = 3,
+	  .choices = failure_classes },
 };
 static const struct section retry_sec = SECTION(retry_dirs, 0, NULL);
 
 static const char *const http_methods[] = { "POST", "PUT", "DELETE", "GET", NULL };
 #define COMP(f)		offsetof(struct aif_compensation, f)
 static const struct directive comp_retry_dirs[] = {
-	STR("initial_interval", COMP(retry.initial_interval), 0),
-	STR("backoff_coefficient", COMP(retry.backoff_coefficient), 0),
-	STR("maximum_interval", COMP(retry.maximum_interval), 0),
+	RETRY_DIRS(offsetof(struct aif_compensation, retry), DURATION_S, DURATION_M),
 	INT("maximum_attempts", COMP(retry.maximum_attempts), 0, 10000, 0),
-	STR("jitter", COMP(retry.jitter), 0),
 };
 static const struct section comp_retry_sec = SECTION(comp_retry_dirs, 0, NULL);
 static const struct directive comp_dirs[] = {
@@ -754,10 +527,10 @@ static const struct directive comp_dirs[] = {
 	{ .name = "method", .type = D_STR, .off = COMP(method), .choices = http_methods },
 	STR("body", COMP(body), 0),
 	INT("timeout_ms", COMP(timeout_ms), 100, 60000, 5000),
-	{ .name = "retry", .type = D_MAP, .sub = &comp_retry_sec },
+	MAP("retry", &comp_retry_sec, 0),
 };
 static const struct section comp_sec =
-    SECTION(comp_dirs, sizeof(struct aif_compensation), NULL);
+    SECTION(comp_dirs, sizeof(struct aif_compensation), comp_finish);
 
 #define MODEL(f)	offsetof(struct aif_model, f)
 static const struct directive model_dirs[] = {
@@ -768,67 +541,44 @@ static const struct directive model_dirs[] = {
 	STR("upstream_model", MODEL(upstream_model), 0),
 	STR("owned_by", MODEL(owned_by), 0),
 	{ .name = "kinds", .type = D_KINDS, .off = MODEL(kinds), .min = 1,
-	  .max = 3,
-	  .def = AIF_KIND_CHAT | AIF_KIND_COMPLETION },
-	{ .name = "replicas", .type = D_SEQMAP, .off = MODEL(replicas),
-	  .count_off = MODEL(nreplicas), .min = 1, .max = AIF_CFG_MAX_REPLICAS,
-	  .flags = F_REQUIRED, .sub = &replica_sec },
+	  .max = AIF_KIND_COUNT, .def = AIF_KIND_CHAT | AIF_KIND_COMPLETION },
+	SEQMAP("replicas", MODEL(replicas), MODEL(nreplicas), 1, AIF_CFG_MAX_REPLICAS,
+	    &replica_sec, F_REQUIRED),
 	INT("max_in_flight", MODEL(max_in_flight), 1, 65536, 64),
 	INT("timeout_ms", MODEL(timeout_ms), 100, 3600000, 60000),
 	INT("max_attempts", MODEL(max_attempts), 1, 100, UNSET),
 	INT("max_output_tokens", MODEL(max_output_tokens), 1, 1048576, 4096),
-	{ .name = "pricing", .type = D_MAP, .sub = &pricing_sec },
-	{ .name = "fallbacks", .type = D_STRLIST, .off = MODEL(fallbacks),
-	  .count_off = MODEL(nfallbacks), .min = 0, .max = 16 },
+	MAP("pricing", &pricing_sec, 0),
+	STRLIST("fallbacks", MODEL(fallbacks), MODEL(nfallbacks), 0, 16),
 	INT("circuit_failures", MODEL(circuit_failures), 1, 1000, 3),
 	INT("circuit_open_ms", MODEL(circuit_open_ms), 100, 600000, 5000),
 	STR("chat_template", MODEL(chat_template), 0),
-	{ .name = "retry", .type = D_MAP, .sub = &retry_sec },
-	{ .name = "compensations", .type = D_SEQMAP, .off = MODEL(compensations),
-	  .count_off = MODEL(ncompensations), .min = 0, .max = 16, .sub = &comp_sec },
-	{ .name = "optional", .type = D_BOOL, .off = MODEL(optional), .def = 0 },
-	{ .name = "zero_retention", .type = D_BOOL, .off = MODEL(zero_retention), .def = 0 },
+	MAP("retry", &retry_sec, 0),
+	SEQMAP("compensations", MODEL(compensations), MODEL(ncompensations), 0, 16,
+	    &comp_sec, 0),
+	BOOL("optional", MODEL(optional), 0),
+	BOOL("zero_retention", MODEL(zero_retention), 0),
 };
-static const struct section model_sec = { model_dirs, NITEMS(model_dirs),
-	sizeof(struct aif_model), model_finish, model_options };
+static const struct section model_sec = SECTION_EXTRA(model_dirs,
+    sizeof(struct aif_model), model_finish, model_options);
+
+/* A role's or tenant's limits (-1: none), at OFF(field) of its struct. */
+#define LIMIT_DIRS(OFF)							\
+	I64("rpm", OFF(rpm), 0, 1000000000, -1),			\
+	I64("tpm", OFF(tpm), 0, 100000000000LL, -1),			\
+	I64("monthly_budget_micros", OFF(monthly_budget_micros), 0,	\
+	    INT64_MAX / 4, -1)
 
 #define ROLE(f)	offsetof(struct aif_role, f)
 static const struct directive role_dirs[] = {
 	{ .name = "name", .type = D_STR, .off = ROLE(name), .flags = F_REQUIRED,
 	  .check = check_role_name },
-	{ .name = "admin", .type = D_BOOL, .off = ROLE(admin), .def = 0 },
+	BOOL("admin", ROLE(admin), 0),
 	INT("max_priority", ROLE(max_priority), 0, 9, UNSET),
-	{ .name = "models",
-	    .type = D_STRLIST,
-	    .off = ROLE(models),
-	    .count_off = ROLE(nmodels),
-	    .min = 0,
-	    .max = AIF_CFG_MAX_PATTERNS },
-	{ .name = "endpoints",
-	    .type = D_STRLIST,
-	    .off = ROLE(endpoints),
-	    .count_off = ROLE(nendpoints),
-	    .min = 0,
-	    .max = AIF_CFG_MAX_PATTERNS },
-	{ .name = "rpm",
-	    .type = D_INT64,
-	    .off = ROLE(rpm),
-	    .min = 0,
-	    .max = 1000000000,
-	    .def = -1 },
-	{ .name = "tpm",
-	    .type = D_INT64,
-	    .off = ROLE(tpm),
-	    .min = 0,
-	    .max = 100000000000LL,
-	    .def = -1 },
-	{ .name = "monthly_budget_micros",
-	    .type = D_INT64,
-	    .off = ROLE(monthly_budget_micros),
-	    .min = 0,
-	    .max = INT64_MAX / 4,
-	    .def = -1 },
-	{ .name = "zero_retention", .type = D_BOOL, .off = ROLE(zero_retention), .def = 0 },
+	STRLIST("models", ROLE(models), ROLE(nmodels), 0, AIF_CFG_MAX_PATTERNS),
+	STRLIST("endpoints", ROLE(endpoints), ROLE(nendpoints), 0, AIF_CFG_MAX_PATTERNS),
+	LIMIT_DIRS(ROLE),
+	BOOL("zero_retention", ROLE(zero_retention), 0),
 };
 
 #define AS(f)		offsetof(struct aif_config, autoscale.f)
@@ -853,25 +603,17 @@ static const struct directive autoscale_dirs[] = {
 	INT("min_workers", AS(min_workers), 0, 10000, 1),
 	INT("max_workers", AS(max_workers), 1, 10000, 4),
 	INT("target_queue_per_worker", AS(target_queue_per_worker), 1, 1000000, 64),
-	STR("max_queue_age", AS(max_queue_age), 0),
-	STR("scale_up_cooldown", AS(scale_up_cooldown), 0),
-	STR("scale_down_cooldown", AS(scale_down_cooldown), 0),
+	DURATION("max_queue_age", D_INT64, AS(max_queue_age_ms), 0, DURATION_D, 0),
+	DURATION("scale_up_cooldown", D_INT64, AS(scale_up_cooldown_ms), 0, DURATION_D,
+	    30 * DURATION_S),
+	DURATION("scale_down_cooldown", D_INT64, AS(scale_down_cooldown_ms), 0,
+	    DURATION_D, 5 * DURATION_M),
 	STR("start_command", AS(start_command), 0),
 	STR("stop_command", AS(stop_command), 0),
-	{ .name = "models",
-	    .type = D_SEQMAP,
-	    .off = AS(models),
-	    .count_off = AS(nmodels),
-	    .min = 0,
-	    .max = AIF_CFG_MAX_MODELS,
-	    .sub = &as_model_sec },
-	{ .name = "engines",
-	    .type = D_SEQMAP,
-	    .off = AS(engines),
-	    .count_off = AS(nengines),
-	    .min = 0,
-	    .max = AIF_CFG_MAX_MODELS,
-	    .sub = &as_engine_sec },
+	SEQMAP("models", AS(models), AS(nmodels), 0, AIF_CFG_MAX_MODELS, &as_model_sec,
+	    0),
+	SEQMAP("engines", AS(engines), AS(nengines), 0, AIF_CFG_MAX_MODELS,
+	    &as_engine_sec, 0),
 };
 static const struct section autoscale_sec = SECTION(autoscale_dirs, 0, NULL);
 
@@ -879,24 +621,7 @@ static const struct section autoscale_sec = SECTION(autoscale_dirs, 0, NULL);
 static const struct directive tenant_dirs[] = {
 	{ .name = "name", .type = D_STR, .off = TENANT(name), .flags = F_REQUIRED,
 	  .check = check_tenant_name },
-	{ .name = "rpm",
-	    .type = D_INT64,
-	    .off = TENANT(rpm),
-	    .min = 0,
-	    .max = 1000000000,
-	    .def = -1 },
-	{ .name = "tpm",
-	    .type = D_INT64,
-	    .off = TENANT(tpm),
-	    .min = 0,
-	    .max = 100000000000LL,
-	    .def = -1 },
-	{ .name = "monthly_budget_micros",
-	    .type = D_INT64,
-	    .off = TENANT(monthly_budget_micros),
-	    .min = 0,
-	    .max = INT64_MAX / 4,
-	    .def = -1 },
+	LIMIT_DIRS(TENANT),
 	INT("max_queued", TENANT(max_queued), 0, 100000000, -1),
 };
 static const struct section tenant_sec = SECTION(
@@ -960,7 +685,8 @@ static const struct directive queue_dirs[] = {
 	INT("lease_seconds", CFG(queue.lease_seconds), 2, 3600, 30),
 	INT("claim_batch", CFG(queue.claim_batch), 1, 1000, 16),
 	INT("poll_interval_ms", CFG(queue.poll_interval_ms), 50, 60000, 1000),
-	STR("idempotency_window", CFG(queue.idempotency_window), 0),
+	DURATION("idempotency_window", D_INT64, CFG(queue.idempotency_window_ms),
+	    DURATION_M, 30 * DURATION_D, DURATION_D),
 	INT("max_queued_per_tenant", CFG(queue.max_queued_per_tenant), 0, 100000000, 0),
 };
 static const struct section queue_sec = SECTION(queue_dirs, 0, NULL);
@@ -978,32 +704,21 @@ static const struct directive auth_dirs[] = {
 static const struct section auth_sec = SECTION(auth_dirs, 0, NULL);
 
 static const struct directive root_dirs[] = {
-	{ .name = "server", .type = D_MAP, .flags = F_REQUIRED, .sub = &server_sec },
-	{ .name = "database", .type = D_MAP, .flags = F_REQUIRED,
-	  .sub = &database_sec },
-	{ .name = "queue", .type = D_MAP, .sub = &queue_sec },
-	{ .name = "worker", .type = D_MAP, .sub = &worker_sec },
-	{ .name = "auth", .type = D_MAP, .sub = &auth_sec },
-	{ .name = "models", .type = D_SEQMAP, .off = CFG(models),
-	  .count_off = CFG(nmodels), .min = 1, .max = AIF_CFG_MAX_MODELS,
-	  .flags = F_REQUIRED, .sub = &model_sec },
-	{ .name = "roles", .type = D_SEQMAP, .off = CFG(roles),
-	  .count_off = CFG(nroles), .min = 1, .max = AIF_CFG_MAX_ROLES,
-	  .flags = F_REQUIRED, .sub = &role_sec },
-	{ .name = "autoscale", .type = D_MAP, .sub = &autoscale_sec },
-	{ .name = "tenants", .type = D_SEQMAP, .off = CFG(tenants),
-	  .count_off = CFG(ntenants), .min = 0, .max = 100000, .sub = &tenant_sec },
-	{ .name = "pii", .type = D_MAP, .sub = &aif_cfg_pii_section },
+	MAP("server", &server_sec, F_REQUIRED),
+	MAP("database", &database_sec, F_REQUIRED),
+	MAP("queue", &queue_sec, 0),
+	MAP("worker", &worker_sec, 0),
+	MAP("auth", &auth_sec, 0),
+	SEQMAP("models", CFG(models), CFG(nmodels), 1, AIF_CFG_MAX_MODELS, &model_sec,
+	    F_REQUIRED),
+	SEQMAP("roles", CFG(roles), CFG(nroles), 1, AIF_CFG_MAX_ROLES, &role_sec,
+	    F_REQUIRED),
+	MAP("autoscale", &autoscale_sec, 0),
+	SEQMAP("tenants", CFG(tenants), CFG(ntenants), 0, 100000, &tenant_sec, 0),
+	MAP("pii", &aif_cfg_pii_section, 0),
 };
-static const struct section root_sec = { root_dirs, NITEMS(root_dirs),
+static const struct section root_sec = { root_dirs, AIF_NELEM(root_dirs),
 	sizeof(struct aif_config), root_finish, root_extra };
-
-_Static_assert(NITEMS(root_dirs) <= 64 && NITEMS(server_dirs) <= 64 &&
-    NITEMS(database_dirs) <= 64 && NITEMS(queue_dirs) <= 64 &&
-    NITEMS(worker_dirs) <= 64 && NITEMS(auth_dirs) <= 64 &&
-    NITEMS(model_dirs) <= 64 && NITEMS(replica_dirs) <= 64 &&
-    NITEMS(pricing_dirs) <= 64 && NITEMS(role_dirs) <= 64,
-    "walk_map tracks seen keys in 64 bits");
 
 /* Parses and validates `yaml` (len bytes, borrowed; need not be NUL-terminated).
  * On AIF_OK *out is new (aif_cfg_free) and errbuf is "". On error *out is NULL and

@@ -38,18 +38,14 @@ struct aif_pricing {		/* integer micro-units of currency per million tokens */
 
 /* Temporal-style retry policy of a model's engine calls (YAML models[].retry). */
 struct aif_retry_policy {
-	int	 initial_interval_ms;	/* "500ms", "1s", ...; default 500ms */
+	int	 initial_interval_ms;	/* "500ms", "1s", ... at most 1h; default 500ms */
 	int	 backoff_coefficient_pct; /* "2.0" -> 200; 100..1000, default 200 */
-	int	 maximum_interval_ms;	/* default 10s */
+	int	 maximum_interval_ms;	/* at most 1d; default 10s */
 	int	 maximum_attempts;	/* 1..100; default queue.max_attempts */
 	unsigned non_retryable;		/* mask of AIF_FAILCLASS_* never retried */
-	int	 jitter_pct;		/* +-, 0..100, default 10 */
+	int	 jitter_pct;		/* +-, "0.1" -> 10; 0..100, default 10 */
 	char	**non_retryable_names;	/* as written in YAML (owned) */
 	size_t	 nnon_retryable;
-	char	*initial_interval;	/* YAML text of the durations (owned) */
-	char	*backoff_coefficient;
-	char	*maximum_interval;
-	char	*jitter;
 };
 
 /* Failure classes a retry policy can name in non_retryable. */
@@ -243,10 +239,10 @@ struct aif_autoscale {
 	int	 min_workers;		/* default 1 */
 	int	 max_workers;		/* default 4 */
 	int	 target_queue_per_worker; /* queued + running jobs per worker, default 64 */
-	char	*max_queue_age;		/* an older oldest queued job adds a worker; "" off */
-	char	*scale_up_cooldown;	/* default 30s */
-	char	*scale_down_cooldown;	/* default 5m */
-	int64_t	 max_queue_age_ms, scale_up_cooldown_ms, scale_down_cooldown_ms; /* derived */
+	int64_t	 max_queue_age_ms;	/* an older oldest queued job adds a worker; 0
+					   (default, or empty) off; at most 1d */
+	int64_t	 scale_up_cooldown_ms;	/* at most 1d, default 30s */
+	int64_t	 scale_down_cooldown_ms; /* at most 1d, default 5m */
 	char	*start_command;		/* {n}: worker number; default
 					   "systemctl start aif-worker@{n}" */
 	char	*stop_command;		/* default "systemctl stop aif-worker@{n}" */
@@ -309,8 +305,9 @@ struct aif_config {
 		int	 lease_seconds;	/* 2..3600, default 30 */
 		int	 claim_batch;	/* 1..1000, default 16 */
 		int	 poll_interval_ms; /* 50..60000, default 1000 */
-		char	*idempotency_window; /* YAML text, default "24h" */
-		int64_t	 idempotency_window_s; /* 60..2592000 */
+		int64_t	 idempotency_window_ms; /* YAML idempotency_window: a duration,
+					   1m..30d, default 24h */
+		int64_t	 idempotency_window_s; /* the same in seconds, derived */
 		int	 max_queued_per_tenant; /* queued jobs of one tenant (of one key
 					   when it has no tenant), 0 (default) no cap */
 	} queue;
@@ -369,10 +366,11 @@ const struct aif_tenant *aif_cfg_tenant(const struct aif_config *cfg, const char
  * milliseconds. Returns 0, or -1 when malformed or over max_ms. */
 int		aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out);
 
-/* The engine adapters' part of checking a configuration. Core knows no adapter: the
- * programs that link them (aif-worker, aifctl) pass the adapters' table
- * (adapters/adapter.h, aif_adapters_cfg) to aif_cfg_load_with; aif-api and aif-cron
- * load without it and leave models[].adapter and the adapter sections unchecked. */
+/* The engine adapters' part of checking a configuration. Core knows no adapter: every
+ * program passes the adapters' table (adapters/adapter.h or its catalogue, as
+ * aif_adapters_cfg) to aif_cfg_load_with, so aif-api, aif-worker, aif-cron and aifctl
+ * refuse the same files; without it (NULL) models[].adapter and the adapter sections
+ * are left unchecked. */
 struct aif_cfg_adapters {
 	/* The names models[].adapter may use: the i-th, NULL past the last. */
 	const char	*(*name_at)(size_t i);

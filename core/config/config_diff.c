@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "util.h"
 
 enum boot_type { B_STR, B_INT };
 
@@ -54,7 +55,7 @@ aif_cfg_api_boot_changes(const struct aif_config *running, const struct aif_conf
 {
 	size_t	 n = 0;
 
-	for (size_t i = 0; i < sizeof(api_boot_keys) / sizeof(api_boot_keys[0]); i++)
+	for (size_t i = 0; i < AIF_NELEM(api_boot_keys); i++)
 		if (differs(&api_boot_keys[i], running, next)) {
 			if (n < cap)
 				names[n] = api_boot_keys[i].name;

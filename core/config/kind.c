@@ -2,8 +2,9 @@
 #include <string.h>
 
 #include "kind.h"
+#include "util.h"
 
-static const struct {
+static const struct kind_row {
 	enum aif_kind	 kind;
 	const char	*name;
 	const char	*noun;
@@ -13,30 +14,34 @@ static const struct {
 #undef AIF_KIND_ROW
 };
 
-#define NKINDS	(sizeof(kinds) / sizeof(kinds[0]))
+_Static_assert(AIF_NELEM(kinds) == AIF_KIND_COUNT, "one row per kind");
+
+/* The row of `kind`; the first for a value that is not a kind. */
+static const struct kind_row *
+row_of(enum aif_kind kind)
+{
+	for (size_t i = 0; i < AIF_KIND_COUNT; i++)
+		if (kinds[i].kind == kind)
+			return &kinds[i];
+	return &kinds[0];
+}
 
 const char *
 aif_kind_name(enum aif_kind kind)
 {
-	for (size_t i = 0; i < NKINDS; i++)
-		if (kinds[i].kind == kind)
-			return kinds[i].name;
-	return kinds[0].name;
+	return row_of(kind)->name;
 }
 
 const char *
 aif_kind_noun(enum aif_kind kind)
 {
-	for (size_t i = 0; i < NKINDS; i++)
-		if (kinds[i].kind == kind)
-			return kinds[i].noun;
-	return kinds[0].noun;
+	return row_of(kind)->noun;
 }
 
 int
 aif_kind_parse(const char *name, enum aif_kind *out)
 {
-	for (size_t i = 0; name != NULL && i < NKINDS; i++)
+	for (size_t i = 0; name != NULL && i < AIF_KIND_COUNT; i++)
 		if (strcmp(kinds[i].name, name) == 0) {
 			*out = kinds[i].kind;
 			return 0;

@@ -17,6 +17,13 @@ enum aif_kind {
 #undef AIF_KIND_ENUM
 };
 
+/* How many kinds there are. */
+enum {
+#define AIF_KIND_PLUS1(name, bit, str, noun) + 1
+	AIF_KIND_COUNT = 0 AIF_KIND_MAP(AIF_KIND_PLUS1)
+#undef AIF_KIND_PLUS1
+};
+
 /* "chat", "completion" or "embedding": the name in jobs.kind and in YAML. Static,
  * never NULL ("chat" for a value that is not a kind). */
 const char	*aif_kind_name(enum aif_kind kind);

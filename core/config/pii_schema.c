@@ -79,14 +79,25 @@ pii_mark(const yaml_node_t *n, int *line, int *column)
 	*column = (int)n->start_mark.column + 1;
 }
 
+/* An entry's action and style from their names, and where `at` is (its messages'
+ * position). */
+static void
+finish_action(struct loader *ld, const yaml_node_t *map, const char *at,
+    const char *action_name, const char *style_name, int *action, int *style,
+    int *line, int *column)
+{
+	*action = pii_action_of(action_name);
+	*style = pii_style_of(style_name);
+	pii_mark(pii_at(ld, map, at), line, column);
+}
+
 static void
 pii_detector_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_pii_detector *d = obj;
 
-	d->action = pii_action_of(d->action_name);
-	d->mask_style = pii_style_of(d->mask_style_name);
-	pii_mark(pii_at(ld, map, "action"), &d->line, &d->column);
+	finish_action(ld, map, "action", d->action_name, d->mask_style_name, &d->action,
+	    &d->mask_style, &d->line, &d->column);
 }
 
 static void
@@ -96,13 +107,12 @@ pii_rule_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	char			 msg[256], show[AIF_CFG_MAX_SHOWN + 4];
 	size_t			 off = 0;
 
-	r->action = pii_action_of(r->action_name);
-	r->mask_style = pii_style_of(r->mask_style_name);
+	finish_action(ld, map, "pattern", r->action_name, r->mask_style_name, &r->action,
+	    &r->mask_style, &r->line, &r->column);
 	r->validation = r->validation_name == NULL ? AIF_PII_VALIDATE_NONE :
 	    strcmp(r->validation_name, "luhn") == 0 ? AIF_PII_VALIDATE_LUHN :
 	    strcmp(r->validation_name, "mod97") == 0 ? AIF_PII_VALIDATE_MOD97 :
 	    AIF_PII_VALIDATE_NONE;
-	pii_mark(pii_at(ld, map, "pattern"), &r->line, &r->column);
 	if (r->entity != NULL && !aif_pii_type_name_ok(r->entity))
 		aif_walk_error_at(ld, pii_at(ld, map, "entity")->start_mark,
 		    "%s.entity: '%s' is not a type name ([A-Z][A-Z0-9_]*, at most %d "
@@ -123,9 +133,8 @@ pii_override_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_pii_override *o = obj;
 
-	o->action = pii_action_of(o->action_name);
-	o->mask_style = pii_style_of(o->mask_style_name);
-	pii_mark(pii_at(ld, map, "action"), &o->line, &o->column);
+	finish_action(ld, map, "action", o->action_name, o->mask_style_name, &o->action,
+	    &o->mask_style, &o->line, &o->column);
 }
 
 static void
@@ -321,7 +330,7 @@ pii_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 static const struct directive pii_detector_dirs[] = {
 	{ .name = "entity", .type = D_STR, .off = PII_DET(entity), .flags = F_REQUIRED,
 	  .choices = pii_builtins },
-	{ .name = "enabled", .type = D_BOOL, .off = PII_DET(enabled), .def = 1 },
+	BOOL("enabled", PII_DET(enabled), 1),
 	{ .name = "action", .type = D_STR, .off = PII_DET(action_name),
 	  .choices = pii_actions },
 	{ .name = "mask_style", .type = D_STR, .off = PII_DET(mask_style_name),
@@ -334,13 +343,11 @@ static const struct directive pii_rule_dirs[] = {
 	STR("name", PII_RULE(name), F_REQUIRED),
 	STR("entity", PII_RULE(entity), F_REQUIRED),
 	STR("pattern", PII_RULE(pattern), F_REQUIRED),
-	{ .name = "enabled", .type = D_BOOL, .off = PII_RULE(enabled), .def = 1 },
-	{ .name = "case_insensitive", .type = D_BOOL, .off = PII_RULE(case_insensitive),
-	  .def = 0 },
+	BOOL("enabled", PII_RULE(enabled), 1),
+	BOOL("case_insensitive", PII_RULE(case_insensitive), 0),
 	{ .name = "validation", .type = D_STR, .off = PII_RULE(validation_name),
 	  .choices = pii_validations },
-	{ .name = "context", .type = D_STRLIST, .off = PII_RULE(context),
-	  .count_off = PII_RULE(ncontext), .min = 1, .max = 64 },
+	STRLIST("context", PII_RULE(context), PII_RULE(ncontext), 1, 64),
 	{ .name = "action", .type = D_STR, .off = PII_RULE(action_name),
 	  .choices = pii_actions },
 	{ .name = "mask_style", .type = D_STR, .off = PII_RULE(mask_style_name),
@@ -361,57 +368,26 @@ static const struct section pii_override_sec =
 
 static const struct directive pii_policy_dirs[] = {
 	STR("name", PII_POL(name), 0),
-	{ .name = "models", .type = D_STRLIST, .off = PII_POL(models),
-	  .count_off = PII_POL(nmodels), .min = 1, .max = AIF_CFG_MAX_PATTERNS },
-	{ .name = "roles", .type = D_STRLIST, .off = PII_POL(roles),
-	  .count_off = PII_POL(nroles), .min = 1, .max = AIF_CFG_MAX_PATTERNS },
-	{ .name = "actions", .type = D_SEQMAP, .off = PII_POL(actions),
-	  .count_off = PII_POL(nactions), .min = 1, .max = 256, .flags = F_REQUIRED,
-	  .sub = &pii_override_sec },
+	STRLIST("models", PII_POL(models), PII_POL(nmodels), 1, AIF_CFG_MAX_PATTERNS),
+	STRLIST("roles", PII_POL(roles), PII_POL(nroles), 1, AIF_CFG_MAX_PATTERNS),
+	SEQMAP("actions", PII_POL(actions), PII_POL(nactions), 1, 256,
+	    &pii_override_sec, F_REQUIRED),
 };
 static const struct section pii_policy_sec =
     SECTION(pii_policy_dirs, sizeof(struct aif_pii_policy), pii_policy_finish);
 
 static const struct directive pii_dirs[] = {
-	{ .name = "enabled", .type = D_BOOL, .off = PII(enabled), .def = UNSET },
-	{ .name = "mask_responses",
-	    .type = D_BOOL,
-	    .off = PII(mask_responses),
-	    .def = 0 },
-	{ .name = "default_action",
-	    .type = D_STR,
-	    .off = PII(default_action_name),
-	    .choices = pii_actions },
-	{ .name = "mask_style",
-	    .type = D_STR,
-	    .off = PII(mask_style_name),
-	    .choices = pii_styles },
+	BOOL("enabled", PII(enabled), UNSET),
+	BOOL("mask_responses", PII(mask_responses), 0),
+	{ .name = "default_action", .type = D_STR, .off = PII(default_action_name),
+	  .choices = pii_actions },
+	{ .name = "mask_style", .type = D_STR, .off = PII(mask_style_name),
+	  .choices = pii_styles },
 	STR("hash_key_file", PII(hash_key_file), 0),
 	INT("hash_length", PII(hash_length), 8, 64, 8),
-	{ .name = "detectors",
-	    .type = D_SEQMAP,
-	    .off = PII(detectors),
-	    .count_off = PII(ndetectors),
-	    .min = 0,
-	    .max = AIF_PII_NBUILTIN,
-	    .sub = &pii_detector_sec },
-	{ .name = "rules",
-	    .type = D_SEQMAP,
-	    .off = PII(rules),
-	    .count_off = PII(nrules),
-	    .min = 0,
-	    .max = AIF_PII_MAX_RULES,
-	    .sub = &pii_rule_sec },
-	{ .name = "policies",
-	    .type = D_SEQMAP,
-	    .off = PII(policies),
-	    .count_off = PII(npolicies),
-	    .min = 0,
-	    .max = 256,
-	    .sub = &pii_policy_sec },
+	SEQMAP("detectors", PII(detectors), PII(ndetectors), 0, AIF_PII_NBUILTIN,
+	    &pii_detector_sec, 0),
+	SEQMAP("rules", PII(rules), PII(nrules), 0, AIF_PII_MAX_RULES, &pii_rule_sec, 0),
+	SEQMAP("policies", PII(policies), PII(npolicies), 0, 256, &pii_policy_sec, 0),
 };
 const struct section aif_cfg_pii_section = SECTION(pii_dirs, 0, pii_finish);
-
-_Static_assert(NITEMS(pii_dirs) <= 64 && NITEMS(pii_detector_dirs) <= 64 &&
-    NITEMS(pii_rule_dirs) <= 64 && NITEMS(pii_override_dirs) <= 64 &&
-    NITEMS(pii_policy_dirs) <= 64, "walk_map tracks seen keys in 64 bits");

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 /* Built-in entity types, in the order of the type table (append only: the order is
  * the index a hit carries). */
 #define AIF_PII_BUILTIN_TYPES(X)	\
@@ -37,6 +39,8 @@ enum aif_pii_builtin {
 #define AIF_PII_MAX_TYPES	64	/* built-in plus custom entity types */
 #define AIF_PII_TYPE_LEN	32	/* bytes of a type name, NUL included */
 #define AIF_PII_MAX_RULES	64	/* custom regex rules */
+#define AIF_PII_HASH_KEY_MIN	16	/* bytes of a usable hash key file (or pepper) */
+#define AIF_PII_KEY_WHY_MAX	512	/* bytes of aif_pii_hash_key_read's why (cut) */
 
 /* Returns 1 when `name` is a valid custom type name: [A-Z][A-Z0-9_]*, at most
  * AIF_PII_TYPE_LEN - 1 bytes. */
@@ -51,5 +55,19 @@ uint32_t	aif_pii_rule_options(int caseless);
  * the pattern in *offset. */
 int		aif_pii_rule_check(const char *pattern, int caseless, char *msg,
 		    size_t cap, size_t *offset);
+
+struct aif_config;
+
+/* Reads the key of the hash action (cfg borrowed): pii.hash_key_file, else
+ * auth.pepper_file, through the secret loader (core/base/secret.h), and checks it holds
+ * at least AIF_PII_HASH_KEY_MIN bytes: the one rule the servers (core/pii/pii.c) and
+ * `aifctl config check` (cfg_secrets.c) apply. *what names the key for messages
+ * ("pii.hash_key_file", "auth.pepper_file (pii hash key)"; static). On AIF_OK *key is
+ * new (aif_secret_free) of *len bytes. Otherwise *key is NULL, *len 0 and why[cap]
+ * (AIF_PII_KEY_WHY_MAX) says what is wrong, the path first, never the content
+ * ("/run/k is shorter than 16 bytes ..."): AIF_IO not set or unreadable, AIF_FORBIDDEN
+ * open to group or others, AIF_INVALID empty, too short or too long, AIF_NOMEM. */
+enum aif_err	aif_pii_hash_key_read(const struct aif_config *cfg, unsigned char **key,
+		    size_t *len, const char **what, char *why, size_t cap);
 
 #endif

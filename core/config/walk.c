@@ -70,12 +70,36 @@ verror(struct loader *ld, const yaml_mark_t *mark, const char *fmt, va_list ap)
 }
 
 void
+aif_walk_errors(struct loader *ld, const char *name, char *errbuf, size_t errlen)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->name = name;
+	ld->errbuf = errbuf;
+	ld->errlen = errlen;
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+}
+
+void
 aif_walk_error_at(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, fmt);
 	verror(ld, &mark, fmt, ap);
+	va_end(ap);
+}
+
+void
+aif_walk_error_line(struct loader *ld, int line, int column, const char *fmt, ...)
+{
+	yaml_mark_t	 mark = { 0, 0, 0 };
+	va_list		 ap;
+
+	mark.line = line > 0 ? (size_t)line - 1 : 0;
+	mark.column = column > 0 ? (size_t)column - 1 : 0;
+	va_start(ap, fmt);
+	verror(ld, line > 0 ? &mark : NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -453,6 +477,124 @@ range_error(struct loader *ld, const yaml_node_t *node, const char *value,
 		    (long long)d->max);
 }
 
+int
+aif_cfg_duration_ms(const char *text, int64_t max_ms, int64_t *out)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", DURATION_S }, { "m", DURATION_M },
+		{ "h", DURATION_H }, { "d", DURATION_D }, { "", 1 },
+	};
+	char *end;
+	long long v;
+
+	if (text == NULL || text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || v < 0)
+		return -1;
+	for (size_t i = 0; i < AIF_NELEM(units); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > max_ms / units[i].ms)
+			return -1;
+		*out = (int64_t)v * units[i].ms;
+		return 0;
+	}
+	return -1;
+}
+
+/* Parses "2", "2.0", "1.25" (at most 2 decimals) into hundredths. -1 if malformed. */
+static int64_t
+parse_hundredths(const char *t)
+{
+	int64_t whole = 0, frac = 0;
+	int digits = 0, nfrac = 0;
+
+	for (; *t >= '0' && *t <= '9' && digits < 9; t++, digits++)
+		whole = whole * 10 + (*t - '0');
+	if (digits == 0)
+		return -1;
+	if (*t == '.') {
+		for (t++; *t >= '0' && *t <= '9' && nfrac < 2; t++, nfrac++)
+			frac = frac * 10 + (*t - '0');
+		if (nfrac == 0)
+			return -1;
+		if (nfrac == 1)
+			frac *= 10;
+	}
+	return *t == '\0' ? whole * 100 + frac : -1;
+}
+
+/* A duration bound for messages: "0", "500ms", "1h", "30d" (the largest unit that
+ * divides it). */
+static const char *
+duration_text(char *buf, size_t cap, int64_t ms)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "d", DURATION_D }, { "h", DURATION_H }, { "m", DURATION_M },
+		{ "s", DURATION_S },
+	};
+
+	for (size_t i = 0; ms > 0 && i < AIF_NELEM(units); i++)
+		if (ms % units[i].ms == 0) {
+			snprintf(buf, cap, "%lld%s", (long long)(ms / units[i].ms),
+			    units[i].unit);
+			return buf;
+		}
+	snprintf(buf, cap, ms > 0 ? "%lldms" : "%lld", (long long)ms);
+	return buf;
+}
+
+/* Hundredths for messages: "0", "1.0", "0.25". */
+static const char *
+hundredths_text(char *buf, size_t cap, int64_t v)
+{
+	if (v == 0)
+		snprintf(buf, cap, "0");
+	else if (v % 10 == 0)
+		snprintf(buf, cap, "%lld.%lld", (long long)(v / 100),
+		    (long long)(v % 100 / 10));
+	else
+		snprintf(buf, cap, "%lld.%02lld", (long long)(v / 100),
+		    (long long)(v % 100));
+	return buf;
+}
+
+/* Reads a number written as F_DURATION or F_HUNDREDTHS says. Returns 0 with *v set, 1
+ * for an empty value (the default stays), -1 after an error. */
+static int
+parse_written(struct loader *ld, const struct directive *d, const yaml_node_t *node,
+    const char *buf, int64_t *v)
+{
+	char	 show[AIF_CFG_MAX_SHOWN + 4], lo[32], hi[32];
+
+	if (buf[0] == '\0')
+		return 1;
+	if (d->flags & F_DURATION) {
+		if (aif_cfg_duration_ms(buf, d->max, v) == 0 && *v >= d->min)
+			return 0;
+		duration_text(hi, sizeof(hi), d->max);
+		if (d->min > 0)
+			aif_walk_error_at(ld, node->start_mark, "%s: expected a duration "
+			    "from %s to %s, such as 500ms, 2s, 5m, 1h or 1d, got '%s'",
+			    aif_walk_where(ld), duration_text(lo, sizeof(lo), d->min), hi,
+			    aif_walk_shown_node(show, node, buf));
+		else
+			aif_walk_error_at(ld, node->start_mark, "%s: expected a duration "
+			    "such as 500ms, 2s, 5m, 1h or 1d (at most %s), got '%s'",
+			    aif_walk_where(ld), hi, aif_walk_shown_node(show, node, buf));
+		return -1;
+	}
+	if ((*v = parse_hundredths(buf)) >= d->min && *v <= d->max)
+		return 0;
+	aif_walk_error_at(ld, node->start_mark, "%s: expected a number from %s to %s (at "
+	    "most 2 decimals), got '%s'", aif_walk_where(ld),
+	    hundredths_text(lo, sizeof(lo), d->min), hundredths_text(hi, sizeof(hi),
+	    d->max), aif_walk_shown_node(show, node, buf));
+	return -1;
+}
+
 /* Converts an integer directive and stores it. */
 static void
 set_number(struct loader *ld, const struct directive *d, void *obj,
@@ -462,9 +604,15 @@ set_number(struct loader *ld, const struct directive *d, void *obj,
 	int64_t	 v = 0;
 	int	 rc;
 
-	if (aif_walk_scalar(ld, node, "an integer", buf) != 0)
+	if (aif_walk_scalar(ld, node, d->flags & F_DURATION ? "a duration" :
+	    d->flags & F_HUNDREDTHS ? "a number" : "an integer", buf) != 0)
 		return;
-	rc = parse_int(buf, &v);
+	if (d->flags & (F_DURATION | F_HUNDREDTHS)) {
+		if (parse_written(ld, d, node, buf, &v) != 0)
+			return;
+		rc = 0;
+	} else
+		rc = parse_int(buf, &v);
 	if (rc == -1) {
 		aif_walk_error_at(ld, node->start_mark,
 		    "%s: expected a decimal integer, got '%s'", aif_walk_where(ld),
@@ -509,9 +657,18 @@ set_bool(struct loader *ld, const struct directive *d, void *obj,
 		    aif_walk_shown_node(show, node, buf));
 }
 
-/* Joins a NULL-terminated list with ", " for a message (cut at the cap). */
-static const char *
-joined(char *buf, size_t size, const char *const *list)
+/* 1 when s is one of the NULL-terminated list. */
+static int
+one_of(const char *const *list, const char *s)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+aif_walk_joined(char *buf, size_t size, const char *const *list)
 {
 	size_t	 used = 0;
 	int	 n;
@@ -534,7 +691,6 @@ set_string(struct loader *ld, const struct directive *d, void *obj,
 	char		 buf[AIF_CFG_MAX_SCALAR + 1], show[AIF_CFG_MAX_SHOWN + 4];
 	char		 list[128];
 	char		**dst = (char **)(void *)((char *)obj + d->off);
-	const char *const *c;
 
 	if (aif_walk_scalar(ld, node, "a string", buf) != 0)
 		return;
@@ -544,16 +700,11 @@ set_string(struct loader *ld, const struct directive *d, void *obj,
 			    aif_walk_where(ld));
 		return;
 	}
-	if (d->choices != NULL) {
-		for (c = d->choices; *c != NULL && strcmp(*c, buf) != 0; c++)
-			;
-		if (*c == NULL) {
-			aif_walk_error_at(ld, node->start_mark,
-			    "%s: '%s' is not one of: %s", aif_walk_where(ld),
-			    aif_walk_shown_node(show, node, buf),
-			    joined(list, sizeof(list), d->choices));
-			return;
-		}
+	if (d->choices != NULL && !one_of(d->choices, buf)) {
+		aif_walk_error_at(ld, node->start_mark, "%s: '%s' is not one of: %s",
+		    aif_walk_where(ld), aif_walk_shown_node(show, node, buf),
+		    aif_walk_joined(list, sizeof(list), d->choices));
+		return;
 	}
 	free(*dst);
 	*dst = aif_walk_strdup(ld, buf);
@@ -628,7 +779,8 @@ static void
 set_strlist(struct loader *ld, const struct directive *d, void *obj,
     const yaml_node_t *node)
 {
-	char		 buf[AIF_CFG_MAX_SCALAR + 1];
+	char		 buf[AIF_CFG_MAX_SCALAR + 1], show[AIF_CFG_MAX_SHOWN + 4];
+	char		 list[128];
 	char		***dst = (char ***)(void *)((char *)obj + d->off);
 	size_t		*count = (size_t *)(void *)((char *)obj + d->count_off);
 	long		 i, n;
@@ -649,6 +801,11 @@ set_strlist(struct loader *ld, const struct directive *d, void *obj,
 			if (buf[0] == '\0')
 				aif_walk_error_at(ld, it->start_mark,
 				    "%s: must not be empty", aif_walk_where(ld));
+			else if (d->choices != NULL && !one_of(d->choices, buf))
+				aif_walk_error_at(ld, it->start_mark,
+				    "%s: '%s' is not one of: %s", aif_walk_where(ld),
+				    aif_walk_shown_node(show, it, buf),
+				    aif_walk_joined(list, sizeof(list), d->choices));
 			else if (((*dst)[*count] = aif_walk_strdup(ld, buf)) != NULL)
 				(*count)++;
 		}

@@ -3,7 +3,10 @@
  * walking a mapping by it stores each value at its offset in an object, applies the
  * ${NAME} expansion, and records every problem as "file:line:column: message" while
  * it goes on, so one run reports them all. config.c and pii_schema.c hold the tables
- * and the cross-field checks; this file knows no key of the configuration. */
+ * and the cross-field checks; this file knows no key of the configuration. Its error
+ * collector (struct loader, aif_walk_errors) also serves the checks that run on a
+ * loaded configuration: its secret files (cfg_secrets.c) and the PII engine's build
+ * (core/pii/pii.c), so every message has the one shape. */
 #ifndef AIF_WALK_H
 #define AIF_WALK_H
 
@@ -13,6 +16,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "util.h"
 
 #define AIF_CFG_MAX_FILE	(1024 * 1024)	/* bytes of YAML accepted */
 #define AIF_CFG_MAX_SCALAR	4096	/* bytes of one value after expansion */
@@ -24,13 +28,14 @@
 #define AIF_CFG_MAX_DEPTH	64	/* nested mappings and sequences, checked before
 					   the document is built */
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define UNSET		(-1)	/* default filled in after the walk */
+#define AIF_CFG_MAX_DIRS	64	/* directives of a section: aif_walk_map keeps one
+					   bit per key seen */
 
 enum dtype {
 	D_STR,		/* char *, new; empty means unset */
-	D_INT,		/* int in [min, max] */
-	D_INT64,	/* int64_t in [min, max] */
+	D_INT,		/* int in [min, max] (F_DURATION, F_HUNDREDTHS: how written) */
+	D_INT64,	/* int64_t in [min, max] (the same) */
 	D_SIZE,		/* size_t in [min, max] */
 	D_BOOL,		/* int, 0 or 1 */
 	D_KINDS,	/* unsigned mask of enum aif_kind, [min, max] entries */
@@ -41,6 +46,10 @@ enum dtype {
 };
 
 #define F_REQUIRED	0x1
+#define F_DURATION	0x2	/* D_INT, D_INT64: "250ms", "2s", "5m", "1h", "1d" (a bare
+				   number is ms), stored in ms; empty keeps the default */
+#define F_HUNDREDTHS	0x4	/* D_INT, D_INT64: "2", "1.5", "0.25" (at most 2
+				   decimals), stored x100; empty keeps the default */
 
 struct loader;
 struct section;
@@ -53,7 +62,8 @@ struct directive {
 	int64_t		 min, max;
 	int64_t		 def;
 	unsigned	 flags;
-	const char *const *choices;	/* D_STR: allowed values, NULL-terminated */
+	const char *const *choices;	/* D_STR, D_STRLIST: allowed values,
+					   NULL-terminated */
 	const struct section *sub;	/* D_MAP, D_SEQMAP */
 	/* A check of the value just stored, reported at the value, or NULL. */
 	void		(*check)(struct loader *, void *obj, const yaml_node_t *val);
@@ -61,7 +71,7 @@ struct directive {
 
 struct section {
 	const struct directive *dirs;
-	size_t		 ndirs;		/* at most 64: one bit each in aif_walk_map */
+	size_t		 ndirs;		/* at most AIF_CFG_MAX_DIRS (SECTION checks) */
 	size_t		 size;		/* element size when used by D_SEQMAP */
 	/* Cross-field checks and computed defaults once the mapping is walked. */
 	void		(*finish)(struct loader *, void *obj, const yaml_node_t *map);
@@ -71,10 +81,40 @@ struct section {
 			    const yaml_node_t *key, const yaml_node_t *val);
 };
 
+/* Directives of the common shapes (the rest are written out). */
 #define STR(n, o, fl)		{ .name = (n), .type = D_STR, .off = (o), .flags = (fl) }
 #define INT(n, o, lo, hi, d)	{ .name = (n), .type = D_INT, .off = (o), \
 				  .min = (lo), .max = (hi), .def = (d) }
-#define SECTION(dirs, size, finish)	{ (dirs), NITEMS(dirs), (size), (finish), NULL }
+#define I64(n, o, lo, hi, d)	{ .name = (n), .type = D_INT64, .off = (o), \
+				  .min = (lo), .max = (hi), .def = (d) }
+#define BOOL(n, o, d)		{ .name = (n), .type = D_BOOL, .off = (o), .def = (d) }
+/* milliseconds in [lo, hi] of an int (D_INT) or int64_t (D_INT64) */
+#define DURATION(n, t, o, lo, hi, d) { .name = (n), .type = (t), .off = (o), \
+				  .min = (lo), .max = (hi), .def = (d), \
+				  .flags = F_DURATION }
+/* an int of hundredths in [lo, hi] */
+#define HUNDREDTHS(n, o, lo, hi, d) { .name = (n), .type = D_INT, .off = (o), \
+				  .min = (lo), .max = (hi), .def = (d), \
+				  .flags = F_HUNDREDTHS }
+#define STRLIST(n, o, co, lo, hi) { .name = (n), .type = D_STRLIST, .off = (o), \
+				  .count_off = (co), .min = (lo), .max = (hi) }
+#define SEQMAP(n, o, co, lo, hi, s, fl) { .name = (n), .type = D_SEQMAP, .off = (o), \
+				  .count_off = (co), .min = (lo), .max = (hi), \
+				  .sub = (s), .flags = (fl) }
+#define MAP(n, s, fl)		{ .name = (n), .type = D_MAP, .sub = (s), .flags = (fl) }
+
+#define DURATION_S	1000LL			/* milliseconds */
+#define DURATION_M	(60 * DURATION_S)
+#define DURATION_H	(60 * DURATION_M)
+#define DURATION_D	(24 * DURATION_H)
+
+/* A section of the table `dirs`; a compile error past AIF_CFG_MAX_DIRS directives. */
+#define SECTION_EXTRA(dirs, size, finish, extra)				\
+	{ (dirs), AIF_NELEM(dirs) + 0 * sizeof(struct {			\
+	    _Static_assert(AIF_NELEM(dirs) <= AIF_CFG_MAX_DIRS,		\
+		"aif_walk_map keeps one bit per directive"); int x; }),	\
+	  (size), (finish), (extra) }
+#define SECTION(dirs, size, finish)	SECTION_EXTRA(dirs, size, finish, NULL)
 #define CFG(f)	offsetof(struct aif_config, f)
 
 /* The `pii:` section (pii_schema.c). */
@@ -111,11 +151,25 @@ void		 aif_walk_defaults(const struct section *sec, void *obj);
 /* Frees what the directives of `sec` own in `obj`, nested ones too; not obj. */
 void		 aif_walk_free(const struct section *sec, void *obj);
 
+/* Starts collecting errors of file `name` (borrowed) into errbuf (errlen bytes, may be
+ * NULL; emptied) with no document: for checks that run after a load (cfg_secrets.c,
+ * the PII engine). ld->nerrors counts them. */
+void		 aif_walk_errors(struct loader *ld, const char *name, char *errbuf,
+		    size_t errlen);
+
 /* Records an error at `mark` (1-based in the message) or for the whole file. */
 void		 aif_walk_error_at(struct loader *ld, yaml_mark_t mark, const char *fmt,
 		    ...) __attribute__((format(printf, 3, 4)));
 void		 aif_walk_error_plain(struct loader *ld, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
+
+/* The same at a 1-based line and column, kept from a load (line 0: the whole file). */
+void		 aif_walk_error_line(struct loader *ld, int line, int column,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Joins a NULL-terminated list with ", " into buf (size bytes; cut after the last
+ * whole item that fits) for a message. Returns buf. */
+const char	*aif_walk_joined(char *buf, size_t size, const char *const *list);
 
 /* Copies at most AIF_CFG_MAX_SHOWN bytes of a user value into buf for a message,
  * control bytes as '?', "..." when cut. Returns buf. */
@@ -161,5 +215,20 @@ yaml_node_t	*aif_walk_item(const struct loader *ld, const yaml_node_t *seq, long
 /* The value node of `key` in mapping `map` (NULL map: none), or NULL (borrowed). */
 const yaml_node_t *aif_walk_lookup(const struct loader *ld, const yaml_node_t *map,
 		    const char *key);
+
+/* A retry policy's durations and factors (Temporal's fields) at offset `at` of the
+ * object, with the defaults of its use. */
+#define RETRY_DIRS(at, initial, maximum)					\
+	DURATION("initial_interval", D_INT, (at) +				\
+	    offsetof(struct aif_retry_policy, initial_interval_ms), 0, DURATION_H,	\
+	    (initial)),								\
+	HUNDREDTHS("backoff_coefficient", (at) +				\
+	    offsetof(struct aif_retry_policy, backoff_coefficient_pct), 100, 1000,	\
+	    200),								\
+	DURATION("maximum_interval", D_INT, (at) +				\
+	    offsetof(struct aif_retry_policy, maximum_interval_ms), 0, DURATION_D,	\
+	    (maximum)),								\
+	HUNDREDTHS("jitter", (at) + offsetof(struct aif_retry_policy, jitter_pct),	\
+	    0, 100, 10)
 
 #endif /* AIF_WALK_H */

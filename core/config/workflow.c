@@ -512,23 +512,17 @@ field(struct wf *w, const yaml_node_t *map, const char *key, json_t *obj, const 
 
 #define RP(f)	offsetof(struct aif_retry_policy, f)
 static const struct directive retry_dirs[] = {
-	STR("initial_interval", RP(initial_interval), 0),
-	STR("backoff_coefficient", RP(backoff_coefficient), 0),
-	STR("maximum_interval", RP(maximum_interval), 0),
+	RETRY_DIRS(0, 500, 10 * DURATION_S),
 	INT("maximum_attempts", RP(maximum_attempts), 1, 100, UNSET),
-	STR("jitter", RP(jitter), 0),
 };
 static const struct section retry_sec = SECTION(retry_dirs, 0, NULL);
 static const struct directive comp_retry_dirs[] = {
-	STR("initial_interval", RP(initial_interval), 0),
-	STR("backoff_coefficient", RP(backoff_coefficient), 0),
-	STR("maximum_interval", RP(maximum_interval), 0),
+	RETRY_DIRS(0, 500, 10 * DURATION_S),
 	INT("maximum_attempts", RP(maximum_attempts), 0, 10000, UNSET),
-	STR("jitter", RP(jitter), 0),
 };
 static const struct section comp_retry_sec = SECTION(comp_retry_dirs, 0, NULL);
 
-/* The `retry` of map (walked by the same table and conversion as models[].retry) as
+/* The `retry` of map (walked by the same directives as models[].retry) as
  * the definition's retry object, with def_attempts when maximum_attempts is absent. */
 static json_t *
 retry(struct wf *w, const yaml_node_t *map, int comp, int def_attempts)
@@ -544,7 +538,6 @@ retry(struct wf *w, const yaml_node_t *map, int comp, int def_attempts)
 	old = aif_walk_path_key(w->ld, "retry");
 	if (r != NULL)
 		aif_walk_map(w->ld, sec, &rp, r);
-	aif_cfg_retry_values(w->ld, r, map->start_mark, aif_walk_where(w->ld), &rp);
 	aif_walk_path_pop(w->ld, old);
 	if (rp.maximum_attempts == UNSET)
 		rp.maximum_attempts = def_attempts;

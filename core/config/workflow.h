@@ -25,12 +25,4 @@ void	aif_wf_load(struct loader *ld, const yaml_node_t *seq, struct aif_config *c
 /* Frees cfg->workflows and what they own; leaves them NULL and 0. */
 void	aif_wf_free_all(struct aif_config *cfg);
 
-/* Converts the YAML text of a retry policy walked by a table (initial_interval,
- * maximum_interval, backoff_coefficient, jitter) into its numbers, with Temporal's
- * defaults (500ms, 10s, 2.0, 0.1) for those absent; errors are reported at the value
- * of the key in mapping `map` (else at map, else at `fallback`) and named
- * "<where>.<key>". Shared by models[].retry and the workflow steps (config.c). */
-void	aif_cfg_retry_values(struct loader *ld, const yaml_node_t *map,
-	    yaml_mark_t fallback, const char *where, struct aif_retry_policy *rp);
-
 #endif

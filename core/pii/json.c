@@ -16,15 +16,20 @@
  * Responses (aif_pii_mask_response): the texts of choices[], as before.
  * The walk visits every node once; keys are looked up in sorted tables. Thread-safe as
  * core/pii/pii.c; the body is the caller's. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pii_int.h"
+#include "util.h"
 
-#define ARGS_MAX_DEPTH	64	/* deeper arguments are masked as text */
-#define BODY_MAX_DEPTH	64	/* deeper request bodies are refused (AIF_TOOBIG) */
+#define ARGS_MAX_DEPTH	64	/* deeper arguments are masked as text (a request body
+				   is bounded by the validator: server.max_json_depth) */
 #define KEY_SHOWN_MAX	48	/* longer keys are shown as <key> in paths */
+/* Segments of the path kept: each one adds a byte or more to a rendered path (but an
+ * empty key at its start), so those past it are cut with "..." anyway. */
+#define PATH_SEGS	(AIF_PII_PATH_LEN + 8)
 
 /* What a value of the request is, by where it is. */
 enum ctx {
@@ -163,13 +168,10 @@ struct schema {
 	enum ctx		 unknown;	/* the context of a field not listed */
 };
 
-#define SCHEMA(t, u)	{ (t), sizeof(t) / sizeof((t)[0]), (u) }
+#define SCHEMA(t, u)	{ (t), AIF_NELEM(t), (u) }
 
-/* Values restricted to a fixed set by the validator (core/protocol/oai.c): skipped
- * when they are one of these, screened as control otherwise. */
-static const char *const roles[] = {
-	"system", "developer", "user", "assistant", "tool", "function", NULL,
-};
+/* Content part types the validator (core/protocol/oai.c) allows: skipped when they are
+ * one of these, screened as control otherwise (roles: aif_oai_role_known). */
 static const char *const part_types[] = {
 	"text", "image_url", "input_audio", "file", "refusal", NULL,
 };
@@ -201,6 +203,19 @@ static const char *const vocabulary[] = {
 	"wav", "writeOnly",
 };
 
+/* One step of the path to the value being walked; rendered only for a refusal. */
+enum seg_kind {
+	SEG_INDEX,	/* [n] */
+	SEG_KEY,	/* .key, shown when plain and short */
+	SEG_HIDDEN,	/* .<key>: it holds an entity */
+};
+
+struct seg {
+	const char	*key;		/* borrowed from the tree walked */
+	size_t		 n;		/* the key's length, or the index */
+	enum seg_kind	 kind;
+};
+
 struct walk {
 	struct aif_pii_actions	 act;
 	struct aif_pii_counts	*counts;
@@ -208,76 +223,108 @@ struct walk {
 	const char		*model_id;
 	int			 vocab;		/* vocabulary words may be skipped */
 	int			 ints;		/* integers are screened (arguments) */
+	int			 max_depth;	/* deeper is AIF_TOOBIG (arguments) */
 	size_t			 found;		/* hits of the last text screened */
 	int			 first_acted;	/* its first acted-on type, or -1 */
 	size_t			 changes;	/* texts, keys and integers masked */
-	size_t			 plen;
-	char			 path[AIF_PII_PATH_LEN];
+	size_t			 nseg;		/* the path: segs[0..nseg), those */
+	struct seg		 segs[PATH_SEGS]; /* past PATH_SEGS not kept */
 };
 
 static enum aif_err	walk_value(struct walk *, json_t *, enum ctx, int);
 
 /* ---- paths ------------------------------------------------------------------------- */
 
-/* Appends s[0..n) to the path; when it does not fit, "..." once instead. */
-static void
-path_add(struct walk *w, const char *s, size_t n)
+/* Pushes a segment; returns the depth to give seg_pop. */
+static size_t
+seg_push(struct walk *w, enum seg_kind kind, const char *key, size_t n)
 {
-	size_t room = sizeof(w->path) - 1 - w->plen;
+	size_t	 at = w->nseg++;
 
-	if (n > room || (w->plen >= 3 && memcmp(w->path + w->plen - 3, "...", 3) == 0)) {
-		if (w->plen < 3 || memcmp(w->path + w->plen - 3, "...", 3) != 0) {
+	if (at < PATH_SEGS)
+		w->segs[at] = (struct seg){ key, n, kind };
+	return at;
+}
+
+/* Changes the segment pushed at `at` (an array's index, a key found plain). */
+static void
+seg_set(struct walk *w, size_t at, enum seg_kind kind, size_t n)
+{
+	if (at < PATH_SEGS) {
+		w->segs[at].kind = kind;
+		w->segs[at].n = n;
+	}
+}
+
+static void
+seg_pop(struct walk *w, size_t at)
+{
+	w->nseg = at;
+}
+
+/* Appends s[0..n) to path p (plen bytes used); when it does not fit, "..." once
+ * instead, and nothing after that. */
+static void
+path_add(char p[AIF_PII_PATH_LEN], size_t *plen, const char *s, size_t n)
+{
+	size_t room = AIF_PII_PATH_LEN - 1 - *plen;
+
+	if (n > room || (*plen >= 3 && memcmp(p + *plen - 3, "...", 3) == 0)) {
+		if (*plen < 3 || memcmp(p + *plen - 3, "...", 3) != 0) {
 			if (room < 3)
-				w->plen = sizeof(w->path) - 4;
-			memcpy(w->path + w->plen, "...", 3);
-			w->plen += 3;
-			w->path[w->plen] = '\0';
+				*plen = AIF_PII_PATH_LEN - 4;
+			memcpy(p + *plen, "...", 3);
+			*plen += 3;
+			p[*plen] = '\0';
 		}
 		return;
 	}
-	memcpy(w->path + w->plen, s, n);
-	w->plen += n;
-	w->path[w->plen] = '\0';
+	memcpy(p + *plen, s, n);
+	*plen += n;
+	p[*plen] = '\0';
 }
 
-/* A key segment: the key when shown, else "<key>" (it holds an entity, or is long or
- * not plain). Returns the length to restore. */
-static size_t
-path_key(struct walk *w, const char *key, size_t klen, int shown)
+/* 1 when key segment g is shown as it is: not hidden, short, no control bytes. */
+static int
+key_shown(const struct seg *g)
 {
-	size_t	 old = w->plen, i;
+	size_t	 i;
 
-	for (i = 0; shown && i < klen; i++)
-		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
-			shown = 0;
-	if (klen > KEY_SHOWN_MAX)
-		shown = 0;
-	if (old > 0)
-		path_add(w, ".", 1);
-	if (shown)
-		path_add(w, key, klen);
-	else
-		path_add(w, "<key>", 5);
-	return old;
+	if (g->kind != SEG_KEY || g->n > KEY_SHOWN_MAX)
+		return 0;
+	for (i = 0; i < g->n; i++)
+		if ((unsigned char)g->key[i] < 0x20 || g->key[i] == 0x7f)
+			return 0;
+	return 1;
 }
 
-static size_t
-path_index(struct walk *w, size_t i)
-{
-	char	 b[32];
-	size_t	 old = w->plen;
-	int	 n = snprintf(b, sizeof(b), "[%zu]", i);
-
-	if (n > 0 && (size_t)n < sizeof(b))
-		path_add(w, b, (size_t)n);
-	return old;
-}
-
+/* The path of the walk as a refusal shows it: "stop[1]", "metadata.<key>". */
 static void
-path_back(struct walk *w, size_t old)
+path_render(const struct walk *w, char p[AIF_PII_PATH_LEN])
 {
-	w->plen = old;
-	w->path[old] = '\0';
+	const struct seg *g;
+	char		 b[32];
+	size_t		 plen = 0, i;
+	int		 n;
+
+	p[0] = '\0';
+	for (i = 0; i < w->nseg && i < PATH_SEGS; i++) {
+		g = &w->segs[i];
+		if (g->kind == SEG_INDEX) {
+			n = snprintf(b, sizeof(b), "[%zu]", g->n);
+			if (n > 0 && (size_t)n < sizeof(b))
+				path_add(p, &plen, b, (size_t)n);
+			continue;
+		}
+		if (plen > 0)
+			path_add(p, &plen, ".", 1);
+		if (key_shown(g))
+			path_add(p, &plen, g->key, g->n);
+		else
+			path_add(p, &plen, "<key>", 5);
+	}
+	if (w->nseg > PATH_SEGS)
+		path_add(p, &plen, "...", 3);
 }
 
 /* ---- texts ------------------------------------------------------------------------- */
@@ -289,7 +336,7 @@ refuse(struct walk *w, int type, int control)
 	if (w->why != NULL) {
 		(void)snprintf(w->why->type, sizeof(w->why->type), "%s",
 		    aif_pii_type_name(w->act.pii, type));
-		(void)snprintf(w->why->path, sizeof(w->why->path), "%s", w->path);
+		path_render(w, w->why->path);
 		w->why->control = control;
 	}
 	return AIF_FORBIDDEN;
@@ -303,36 +350,21 @@ static enum aif_err
 mask_bytes(struct walk *w, int control, const char *s, size_t n, char **out,
     size_t *outlen)
 {
-	struct aif_pii_hit *hits = NULL;
-	size_t		 nhits = 0, i;
-	int		 acted = -1, blocked = -1;
+	struct pii_found f;
 	enum aif_err	 rc;
 
 	*out = NULL;
 	*outlen = 0;
-	w->found = 0;
-	w->first_acted = -1;
-	if ((rc = aif_pii_scan(&w->act, s, n, &hits, &nhits)) != AIF_OK || nhits == 0)
+	rc = pii_mask(&w->act, s, n, w->counts, &f, control ? NULL : out, outlen);
+	w->found = f.n;
+	w->first_acted = f.acted;
+	if (rc != AIF_OK)
 		return rc;
-	w->found = nhits;
-	for (i = 0; i < nhits; i++) {
-		if (w->counts != NULL)
-			pii_count(w->counts, aif_pii_type_name(w->act.pii, hits[i].type),
-			    hits[i].action != AIF_PII_ALLOW);
-		if (hits[i].action == AIF_PII_BLOCK && blocked < 0)
-			blocked = hits[i].type;
-		if (hits[i].action != AIF_PII_ALLOW && acted < 0)
-			acted = hits[i].type;
-	}
-	w->first_acted = acted;
-	if (blocked >= 0)
-		rc = refuse(w, blocked, 0);
-	else if (acted >= 0 && control)
-		rc = refuse(w, acted, 1);
-	else if (acted >= 0)
-		rc = aif_pii_apply(&w->act, s, n, hits, nhits, out, outlen);
-	free(hits);
-	return rc;
+	if (f.blocked >= 0)
+		return refuse(w, f.blocked, 0);
+	if (f.acted >= 0 && control)
+		return refuse(w, f.acted, 1);
+	return AIF_OK;
 }
 
 /* Masks string `str` in place (refuses, when `control`, as mask_bytes); a non-string
@@ -457,13 +489,18 @@ mask_arguments(struct walk *w, json_t *args)
 	json_error_t	 jerr;
 	char		*dumped;
 	size_t		 changes = w->changes;
-	int		 ints = w->ints;
+	int		 ints = w->ints, max_depth = w->max_depth;
 	enum aif_err	 rc;
 
 	if (args == NULL)
 		return AIF_OK;
-	if (!json_is_string(args))
-		return walk_value(w, args, C_TEXT, 0);
+	if (!json_is_string(args)) {
+		/* an engine's answer is not validated: bounded as parsed arguments */
+		w->max_depth = ARGS_MAX_DEPTH;
+		rc = walk_value(w, args, C_TEXT, 0);
+		w->max_depth = max_depth;
+		return rc;
+	}
 	root = json_loadb(json_string_value(args), json_string_length(args),
 	    JSON_DECODE_ANY, &jerr);
 	if (root == NULL || json_is_string(root) || json_is_integer(root))
@@ -471,9 +508,10 @@ mask_arguments(struct walk *w, json_t *args)
 	if (w->counts != NULL)
 		saved = *w->counts;
 	w->ints = 1;
-	/* a tree of its own: its depth counts from 0 (ARGS_MAX_DEPTH) */
-	rc = walk_value(w, root, C_TEXT, BODY_MAX_DEPTH - ARGS_MAX_DEPTH);
+	w->max_depth = ARGS_MAX_DEPTH;	/* a tree of its own: its depth counts from 0 */
+	rc = walk_value(w, root, C_TEXT, 0);
 	w->ints = ints;
+	w->max_depth = max_depth;
 	if (rc == AIF_TOOBIG || rc == AIF_CONFLICT) {
 		/* too deep, or keys masked into one name: as text, counted once */
 		if (w->counts != NULL)
@@ -551,8 +589,8 @@ is_word(const char *s, size_t n)
 {
 	struct bytes	 b = { s, n };
 
-	return n <= VOCAB_LEN_MAX && bsearch(&b, vocabulary, sizeof(vocabulary) /
-	    sizeof(vocabulary[0]), sizeof(vocabulary[0]), vocab_cmp) != NULL;
+	return n <= VOCAB_LEN_MAX && bsearch(&b, vocabulary, AIF_NELEM(vocabulary),
+	    sizeof(vocabulary[0]), vocab_cmp) != NULL;
 }
 
 int
@@ -563,7 +601,7 @@ pii_vocab_clean(const struct aif_pii *pii)
 	size_t		 i, n;
 
 	aif_pii_actions_for(pii, NULL, NULL, &act);
-	for (i = 0; i < sizeof(vocabulary) / sizeof(vocabulary[0]); i++) {
+	for (i = 0; i < AIF_NELEM(vocabulary); i++) {
 		if (aif_pii_scan(&act, vocabulary[i], strlen(vocabulary[i]), &hits, &n) !=
 		    AIF_OK)
 			return 0;
@@ -596,7 +634,7 @@ walk_string(struct walk *w, json_t *v, enum ctx c)
 			return AIF_OK;
 		break;
 	case C_ROLE:
-		if (one_of(roles, s, n))
+		if (aif_oai_role_known(s, n))
 			return AIF_OK;
 		break;
 	case C_PART_TYPE:
@@ -629,15 +667,15 @@ apply_renames(struct walk *w, json_t *obj, struct rename *rn, size_t n)
 {
 	enum aif_err	 rc = AIF_OK;
 	json_t		*v;
-	size_t		 i, old;
+	size_t		 i, at;
 
 	for (i = 0; i < n; i++) {
 		if (rc != AIF_OK)
 			goto next;
 		if (json_object_getn(obj, rn[i].to, rn[i].tolen) != NULL) {
-			old = path_key(w, "", 0, 0);
+			at = seg_push(w, SEG_HIDDEN, "", 0);
 			(void)refuse(w, rn[i].type, 1);
-			path_back(w, old);
+			seg_pop(w, at);
 			rc = AIF_CONFLICT;
 			goto next;
 		}
@@ -659,7 +697,7 @@ walk_object(struct walk *w, json_t *obj, enum ctx c, int depth)
 	const struct schema *sc = schema_of(c);
 	const struct field *f;
 	struct rename	*rn = NULL, *grown;
-	size_t		 nrn = 0, caprn = 0, klen, old;
+	size_t		 nrn = 0, caprn = 0, klen, at;
 	const char	*key;
 	json_t		*child;
 	char		*to;
@@ -675,23 +713,23 @@ walk_object(struct walk *w, json_t *obj, enum ctx c, int depth)
 		    is_control(c) ? C_CONTROL : C_TEXT;
 		to = NULL;
 		if (f != NULL || (w->vocab && is_word(key, klen))) {
-			old = path_key(w, key, klen, 1);
+			at = seg_push(w, SEG_KEY, key, klen);
 		} else {
 			/* a key that is data: screened as its value's field */
-			old = path_key(w, key, klen, 0);
+			at = seg_push(w, SEG_HIDDEN, key, klen);
 			rc = mask_bytes(w, is_control(cc), key, klen, &to, &tolen);
-			if (rc != AIF_OK)
+			if (rc != AIF_OK) {
+				seg_pop(w, at);
 				break;
-			if (w->found == 0) {
-				path_back(w, old);
-				(void)path_key(w, key, klen, 1);
 			}
+			if (w->found == 0)
+				seg_set(w, at, SEG_KEY, klen);
 		}
 		if (json_is_integer(child) && w->ints)
 			rc = mask_integer(w, obj, key, klen, 0, child);
 		else
 			rc = walk_value(w, child, cc, depth + 1);
-		path_back(w, old);
+		seg_pop(w, at);
 		if (to != NULL) {
 			if (rc == AIF_OK && nrn == caprn) {
 				caprn = caprn ? caprn * 2 : 4;
@@ -735,10 +773,10 @@ static enum aif_err
 walk_value(struct walk *w, json_t *v, enum ctx c, int depth)
 {
 	json_t		*el;
-	size_t		 i, old;
-	enum aif_err	 rc;
+	size_t		 i, at;
+	enum aif_err	 rc = AIF_OK;
 
-	if (depth > BODY_MAX_DEPTH)
+	if (depth > w->max_depth)
 		return AIF_TOOBIG;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
@@ -746,17 +784,29 @@ walk_value(struct walk *w, json_t *v, enum ctx c, int depth)
 	case JSON_OBJECT:
 		return walk_object(w, v, c, depth);
 	case JSON_ARRAY:
+		at = seg_push(w, SEG_INDEX, NULL, 0);
 		json_array_foreach(v, i, el) {
-			old = path_index(w, i);
-			if (json_is_integer(el) && w->ints)
+			switch (json_typeof(el)) {
+			case JSON_INTEGER:
+				if (!w->ints)
+					continue;	/* token ids, logit biases, ... */
+				seg_set(w, at, SEG_INDEX, i);
 				rc = mask_integer(w, v, NULL, 0, i, el);
-			else
+				break;
+			case JSON_STRING:
+			case JSON_OBJECT:
+			case JSON_ARRAY:
+				seg_set(w, at, SEG_INDEX, i);
 				rc = walk_value(w, el, element_of(c), depth + 1);
-			path_back(w, old);
+				break;
+			default:
+				continue;
+			}
 			if (rc != AIF_OK)
-				return rc;
+				break;
 		}
-		return AIF_OK;
+		seg_pop(w, at);
+		return rc;
 	default:
 		return AIF_OK;
 	}
@@ -783,6 +833,7 @@ aif_pii_screen_request(const struct aif_pii *pii, const char *model_id,
 	w.why = why;
 	w.model_id = model_id;
 	w.vocab = pii->vocab_clean;
+	w.max_depth = INT_MAX;	/* the validator bounds it: server.max_json_depth */
 	rc = walk_value(&w, body, C_ROOT, 0);
 	return rc == AIF_CONFLICT ? AIF_FORBIDDEN : rc;
 }
@@ -827,6 +878,7 @@ aif_pii_mask_response(const struct aif_pii *pii, const char *model_id,
 		return AIF_OK;
 	memset(&w, 0, sizeof(w));
 	aif_pii_actions_for(pii, model_id, role, &w.act);
+	w.max_depth = INT_MAX;	/* only arguments are walked, with their own bound */
 	/* an answer cannot be refused: block acts as mask */
 	for (i = 0; i < AIF_PII_MAX_TYPES; i++)
 		if (w.act.action[i] == AIF_PII_BLOCK)

@@ -9,7 +9,6 @@
  * Thread-safety: the engine is immutable after aif_pii_new; the per-thread pcre2
  * state lives in scan.c. */
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +20,11 @@
 
 #include "secret.h"
 #include "pii_int.h"
+#include "walk.h"
 
 #define MATCH_LIMIT	10000000u	/* pcre2 match limit per match call */
 #define DEPTH_LIMIT	10000u		/* interpreter backtracking depth */
 #define HEAP_LIMIT_KB	20480u		/* interpreter heap */
-#define HASH_KEY_MIN	16		/* bytes of a usable hash key file */
 #define HASH_LABEL	"aif-pii-hash-v1"	/* domain of the derived key */
 
 /* ---- names and small checks ------------------------------------------------------- */
@@ -64,7 +63,7 @@ aif_pii_utf8_valid(const char *text, size_t n, size_t *bad)
 			i += 3;
 			continue;
 		}
-		if ((l = pii_utf8_len(s + i, n - i)) == 0) {
+		if ((l = aif_utf8_seq(s + i, n - i, NULL)) == 0) {
 			if (bad != NULL)
 				*bad = i;
 			return 0;
@@ -119,34 +118,6 @@ aif_pii_masks_responses(const struct aif_pii *pii)
 
 /* ---- building the engine ---------------------------------------------------------- */
 
-static void	errf(char *errbuf, size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-/* Appends one line to errbuf (truncating, always NUL-terminated). */
-static void
-errf(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-	size_t	 used;
-	int	 n;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	used = strnlen(errbuf, errlen - 1);
-	if (used > 0 && used + 1 < errlen) {
-		errbuf[used++] = '\n';
-		errbuf[used] = '\0';
-	}
-	if (used + 1 >= errlen)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(errbuf + used, errlen - used, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		errbuf[used] = '\0';
-	/* n >= room: cut on purpose, the message is still useful */
-}
-
 /* Index of type `name`, adding it when `add` and there is room; -1 otherwise. */
 static int
 type_index(struct aif_pii *pii, const char *name, int add)
@@ -200,8 +171,7 @@ append_quoted(char *dst, size_t cap, size_t *used, const char *kw)
 }
 
 static enum aif_err
-compile_rules(struct aif_pii *pii, const struct aif_config *cfg, char *errbuf,
-    size_t errlen)
+compile_rules(struct aif_pii *pii, const struct aif_config *cfg, struct loader *ld)
 {
 	const struct aif_pii_rule *cr;
 	struct pii_rule	*r;
@@ -219,9 +189,8 @@ compile_rules(struct aif_pii *pii, const struct aif_config *cfg, char *errbuf,
 			continue;
 		r = &pii->rules[pii->nrules];
 		if ((t = type_index(pii, cr->entity, 1)) < 0) {
-			errf(errbuf, errlen,
-			    "%s:%d:%d: pii.rules[%zu]: too many entity types", cfg->path,
-			    cr->line, cr->column, i);
+			aif_walk_error_line(ld, cr->line, cr->column,
+			    "pii.rules[%zu]: too many entity types", i);
 			return AIF_CONFIG;
 		}
 		r->type = t;
@@ -235,9 +204,8 @@ compile_rules(struct aif_pii *pii, const struct aif_config *cfg, char *errbuf,
 			if (pcre2_get_error_message(
 			        err, (PCRE2_UCHAR *)msg, sizeof(msg)) < 0)
 				msg[0] = '\0';
-			errf(errbuf, errlen, "%s:%d:%d: pii.rules[%zu].pattern: %s (at "
-			    "offset %zu of the pattern)", cfg->path, cr->line, cr->column,
-			    i, msg, off);
+			aif_walk_error_line(ld, cr->line, cr->column, "pii.rules[%zu]."
+			    "pattern: %s (at offset %zu of the pattern)", i, msg, off);
 			return AIF_CONFIG;
 		}
 		if (cr->ncontext == 0)
@@ -260,8 +228,8 @@ compile_rules(struct aif_pii *pii, const struct aif_config *cfg, char *errbuf,
 		free(kw);
 		kw = NULL;
 		if (r->ctx == NULL) {
-			errf(errbuf, errlen, "%s:%d:%d: pii.rules[%zu].context: cannot "
-			    "compile the keywords", cfg->path, cr->line, cr->column, i);
+			aif_walk_error_line(ld, cr->line, cr->column, "pii.rules[%zu]."
+			    "context: cannot compile the keywords", i);
 			return AIF_CONFIG;
 		}
 	}
@@ -374,7 +342,7 @@ start_filter(struct aif_pii *pii, size_t p)
 }
 
 static enum aif_err
-compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
+compile_builtins(struct aif_pii *pii, struct loader *ld)
 {
 	char		*all, one[4096];
 	size_t		 i, cap = 256, used, off = 0, p;
@@ -395,8 +363,8 @@ compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 		cap += (size_t)(n > 0 ? n : 0) + 16;
 		if (n < 0 || (size_t)n >= sizeof(one) ||
 		    (pii->anchored[i] = compile(one, ANCHORED, &err, &off)) == NULL) {
-			errf(errbuf, errlen, "pii: built-in detector %s does not compile "
-			    "(offset %zu)", pii_builtins[i].name, off);
+			aif_walk_error_plain(ld, "pii: built-in detector %s does not "
+			    "compile (offset %zu)", pii_builtins[i].name, off);
 			return AIF_CONFIG;
 		}
 	}
@@ -416,8 +384,8 @@ compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 		if ((pii->passes[p].re = compile(all, 0, &err, &off)) == NULL ||
 		    (pii->passes[p].re_at = compile(all, ANCHORED, &err,
 		    &off)) == NULL) {
-			errf(errbuf, errlen, "pii: detector pass %zu does not compile "
-			    "(offset %zu)", p, off);
+			aif_walk_error_plain(ld, "pii: detector pass %zu does not "
+			    "compile (offset %zu)", p, off);
 			free(all);
 			return AIF_CONFIG;
 		}
@@ -431,8 +399,8 @@ compile_builtins(struct aif_pii *pii, char *errbuf, size_t errlen)
 	for (i = 0; i < CTX_COUNT; i++)
 		if ((pii->ctx[i] = compile(pii_ctx_patterns[i], PCRE2_CASELESS, &err,
 		    &off)) == NULL) {
-			errf(errbuf, errlen, "pii: context pattern %zu does not compile "
-			    "(offset %zu)", i, off);
+			aif_walk_error_plain(ld, "pii: context pattern %zu does not "
+			    "compile (offset %zu)", i, off);
 			return AIF_CONFIG;
 		}
 	return AIF_OK;
@@ -491,26 +459,22 @@ copy_policies(struct aif_pii *pii, const struct aif_config *cfg)
 	return AIF_OK;
 }
 
-/* Reads the hash key (file or pepper) and derives the engine's HMAC key from it. */
+/* Reads the hash key (aif_pii_hash_key_read: file or pepper) and derives the engine's
+ * HMAC key from it. */
 static enum aif_err
 load_hash_key(struct aif_pii *pii, const struct aif_config *cfg, unsigned flags,
-    char *errbuf, size_t errlen)
+    struct loader *ld)
 {
-	const char	*path = cfg->pii.hash_key_file != NULL ? cfg->pii.hash_key_file :
-			    cfg->auth.pepper_file;
-	const char	*what = cfg->pii.hash_key_file != NULL ? "pii.hash_key_file" :
-			    "auth.pepper_file (pii hash key)";
 	unsigned char	*raw = NULL;
 	unsigned int	 mdlen = 0;
 	size_t		 len = 0;
+	const char	*what;
+	char		 why[AIF_PII_KEY_WHY_MAX];
 	enum aif_err	 rc;
 
 	if (!cfg->pii.uses_hash)
 		return AIF_OK;
-	rc = path != NULL ? aif_secret_load(path, &raw, &len) : AIF_IO;
-	if (rc == AIF_OK && len < HASH_KEY_MIN) {
-		rc = AIF_INVALID;
-	}
+	rc = aif_pii_hash_key_read(cfg, &raw, &len, &what, why, sizeof(why));
 	if (rc == AIF_OK) {
 		if (HMAC(EVP_sha256(), raw, (int)len, (const unsigned char *)HASH_LABEL,
 		    sizeof(HASH_LABEL) - 1, pii->hash_key, &mdlen) == NULL ||
@@ -522,21 +486,14 @@ load_hash_key(struct aif_pii *pii, const struct aif_config *cfg, unsigned flags,
 	if (rc == AIF_NOMEM)
 		return rc;
 	if (flags & AIF_PII_EPHEMERAL_KEY) {
-		errf(errbuf, errlen, "%s:%d:%d: note: %s %s is %s; hash tokens use a "
-		    "random key for this run and differ from the server's", cfg->path,
-		    cfg->pii.hash_line, cfg->pii.hash_column, what,
-		    path != NULL ? path : "(not set)",
-		    rc == AIF_INVALID ? "empty, too short or too long" :
-		    rc == AIF_FORBIDDEN ? "open to group or others" : "unreadable");
+		aif_walk_error_line(ld, cfg->pii.hash_line, cfg->pii.hash_column,
+		    "note: %s: %s; hash tokens use a random key for this run and differ "
+		    "from the server's", what, why);
 		return RAND_bytes(pii->hash_key, sizeof(pii->hash_key)) == 1 ? AIF_OK :
 		    AIF_IO;
 	}
-	errf(errbuf, errlen, "%s:%d:%d: %s: cannot use %s as the hash key: %s",
-	    cfg->path, cfg->pii.hash_line, cfg->pii.hash_column, what,
-	    path != NULL ? path : "(not set)", rc == AIF_INVALID ?
-	    "it must hold 16 to 1024 bytes" : rc == AIF_FORBIDDEN ?
-	    "group or others may access it: chmod 600 it" :
-	    "cannot read it (a regular file)");
+	aif_walk_error_line(ld, cfg->pii.hash_line, cfg->pii.hash_column, "%s: %s", what,
+	    why);
 	return AIF_IO;
 }
 
@@ -545,6 +502,7 @@ aif_pii_new(const struct aif_config *cfg, unsigned flags, struct aif_pii **out,
     char *errbuf, size_t errlen)
 {
 	struct aif_pii	*pii;
+	struct loader	 ld;
 	uint8_t		 explicit_action[AIF_PII_MAX_TYPES] = { 0 };
 	uint8_t		 explicit_style[AIF_PII_MAX_TYPES] = { 0 };
 	size_t		 i;
@@ -552,8 +510,7 @@ aif_pii_new(const struct aif_config *cfg, unsigned flags, struct aif_pii **out,
 	enum aif_err	 rc;
 
 	*out = NULL;
-	if (errbuf != NULL && errlen > 0)
-		errbuf[0] = '\0';
+	aif_walk_errors(&ld, cfg->path, errbuf, errlen);
 	if ((pii = calloc(1, sizeof(*pii))) == NULL)
 		return AIF_NOMEM;
 	for (i = 0; i < AIF_PII_NBUILTIN; i++)
@@ -585,7 +542,7 @@ aif_pii_new(const struct aif_config *cfg, unsigned flags, struct aif_pii **out,
 			explicit_style[t] = 1;
 		}
 	}
-	if ((rc = compile_rules(pii, cfg, errbuf, errlen)) != AIF_OK)
+	if ((rc = compile_rules(pii, cfg, &ld)) != AIF_OK)
 		goto fail;
 	for (i = 0; i < cfg->pii.nrules; i++) {
 		const struct aif_pii_rule *r = &cfg->pii.rules[i];
@@ -608,16 +565,16 @@ aif_pii_new(const struct aif_config *cfg, unsigned flags, struct aif_pii **out,
 	(void)pcre2_set_depth_limit(pii->mctx, DEPTH_LIMIT);
 	(void)pcre2_set_heap_limit(pii->mctx, HEAP_LIMIT_KB);
 	pcre2_jit_stack_assign(pii->mctx, aif_pii_jit_stack, NULL);
-	if ((rc = compile_builtins(pii, errbuf, errlen)) != AIF_OK ||
+	if ((rc = compile_builtins(pii, &ld)) != AIF_OK ||
 	    (rc = copy_policies(pii, cfg)) != AIF_OK ||
-	    (rc = load_hash_key(pii, cfg, flags, errbuf, errlen)) != AIF_OK)
+	    (rc = load_hash_key(pii, cfg, flags, &ld)) != AIF_OK)
 		goto fail;
 	pii->vocab_clean = pii_vocab_clean(pii);
 	*out = pii;
 	return AIF_OK;
 fail:
 	if (rc == AIF_NOMEM)
-		errf(errbuf, errlen, "%s: pii: out of memory", cfg->path);
+		aif_walk_error_plain(&ld, "pii: out of memory");
 	aif_pii_free(pii);
 	return rc;
 }
@@ -775,33 +732,55 @@ aif_pii_block_error(const char *type, struct aif_error *err)
 /* ---- the text API ------------------------------------------------------------------- */
 
 enum aif_err
+pii_mask(const struct aif_pii_actions *act, const char *text, size_t len,
+    struct aif_pii_counts *counts, struct pii_found *f, char **out, size_t *outlen)
+{
+	struct aif_pii_hit *hits = NULL;
+	size_t		 i;
+	enum aif_err	 rc;
+
+	f->n = 0;
+	f->blocked = f->acted = -1;
+	if (out != NULL) {
+		*out = NULL;
+		*outlen = 0;
+	}
+	if ((rc = aif_pii_scan(act, text, len, &hits, &f->n)) != AIF_OK || f->n == 0)
+		return rc;
+	for (i = 0; i < f->n; i++) {
+		if (counts != NULL)
+			pii_count(counts, aif_pii_type_name(act->pii, hits[i].type),
+			    hits[i].action != AIF_PII_ALLOW);
+		if (hits[i].action == AIF_PII_BLOCK && f->blocked < 0)
+			f->blocked = hits[i].type;
+		if (hits[i].action != AIF_PII_ALLOW && f->acted < 0)
+			f->acted = hits[i].type;
+	}
+	if (out != NULL && f->blocked < 0 && f->acted >= 0)
+		rc = aif_pii_apply(act, text, len, hits, f->n, out, outlen);
+	free(hits);
+	return rc;
+}
+
+enum aif_err
 aif_pii_mask_text(const struct aif_pii_actions *act, const char *text, size_t len,
     char **out, size_t *outlen, struct aif_pii_counts *counts, char *blocked,
     size_t cap)
 {
-	struct aif_pii_hit *hits = NULL;
-	size_t		 nhits = 0, i;
+	struct pii_found f;
 	enum aif_err	 rc;
 
-	*out = NULL;
-	*outlen = 0;
 	if (blocked != NULL && cap > 0)
 		blocked[0] = '\0';
-	if ((rc = aif_pii_scan(act, text, len, &hits, &nhits)) != AIF_OK)
+	if ((rc = pii_mask(act, text, len, counts, &f, out, outlen)) != AIF_OK)
 		return rc;
-	for (i = 0; i < nhits; i++) {
-		if (counts != NULL)
-			pii_count(counts, act->pii->types[hits[i].type],
-			    hits[i].action != AIF_PII_ALLOW);
-		if (hits[i].action == AIF_PII_BLOCK && rc == AIF_OK) {
-			rc = AIF_FORBIDDEN;
-			if (blocked != NULL && cap > 0)
-				(void)snprintf(blocked, cap, "%s",
-				    act->pii->types[hits[i].type]);
-		}
+	if (f.blocked >= 0) {
+		if (blocked != NULL && cap > 0)
+			(void)snprintf(blocked, cap, "%s",
+			    aif_pii_type_name(act->pii, f.blocked));
+		return AIF_FORBIDDEN;
 	}
-	if (rc == AIF_OK)
-		rc = aif_pii_apply(act, text, len, hits, nhits, out, outlen);
-	free(hits);
-	return rc;
+	if (*out == NULL)	/* nothing to change: a copy */
+		return aif_pii_apply(act, text, len, NULL, 0, out, outlen);
+	return AIF_OK;
 }

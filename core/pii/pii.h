@@ -153,8 +153,9 @@ struct aif_pii_refusal {
  * refused: *why (may be NULL) says why (a block, or a control field's entity; also a
  * key masked into a name its object already has, as a control field), the body is
  * then partly masked and must be dropped; AIF_INVALID a text that is not UTF-8 or an
- * unknown kind; AIF_TOOBIG a text too large or a body nested deeper than 64;
- * AIF_NOMEM (the body must be dropped). */
+ * unknown kind; AIF_TOOBIG a text too large (the body's depth is not limited here: the
+ * validator's server.max_json_depth bounds it; tool-call arguments deeper than 64 are
+ * masked as text); AIF_NOMEM (the body must be dropped). */
 enum aif_err	aif_pii_screen_request(const struct aif_pii *pii, const char *model_id,
 		    const char *role, enum aif_kind kind, json_t *body,
 		    struct aif_pii_counts *counts, struct aif_pii_refusal *why);

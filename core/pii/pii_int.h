@@ -11,6 +11,7 @@
 #include <pcre2.h>
 
 #include "pii.h"
+#include "util.h"
 
 #define PII_HASH_KEY_LEN	32	/* bytes of the derived HMAC key */
 #define MD_PAIRS	64		/* ovector pairs: capture groups of a pass + 1 */
@@ -146,6 +147,23 @@ int		pii_vocab_clean(const struct aif_pii *pii);
 /* Adds one entity of `type` to *c (acted: not allowed); a full table drops it. */
 void		pii_count(struct aif_pii_counts *c, const char *type, int acted);
 
+/* What pii_mask found in a text. */
+struct pii_found {
+	size_t	 n;		/* entities, allowed ones included */
+	int	 blocked;	/* type of the first one blocked, or -1 */
+	int	 acted;		/* type of the first one masked, redacted, hashed or
+				   blocked, or -1 */
+};
+
+/* Scans text (len bytes, borrowed) under act, adds its entities to counts (may be
+ * NULL) and says what it found in *f. When out is not NULL, nothing is blocked and
+ * something is acted on, *out is the masked text (new, *outlen bytes); otherwise it is
+ * left NULL. Errors as aif_pii_scan (nothing found, nothing counted). The one core of
+ * aif_pii_mask_text and the request walk (json.c). */
+enum aif_err	pii_mask(const struct aif_pii_actions *act, const char *text, size_t len,
+		    struct aif_pii_counts *counts, struct pii_found *f, char **out,
+		    size_t *outlen);
+
 /* 1 when the built-in detection of `type` is on. */
 int		pii_type_on(const struct pii_vctx *v, int type);
 
@@ -155,33 +173,6 @@ static inline int
 pii_is_alnum(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes available), or 0: no overlong
- * forms, no surrogates, nothing over U+10FFFF (as jansson). */
-static inline size_t
-pii_utf8_len(const unsigned char *s, size_t n)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))
-			return 0;
-		return 3;
-	}
-	if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
 }
 
 /* 1 when some character of text folds (fold.c). */

@@ -78,7 +78,8 @@ partial_generic(struct outbuf *o, const char *p, size_t n)
 				if (putc_(o, (char)c) != 0)
 					return -1;
 			} else {
-				l = pii_utf8_len((const unsigned char *)p + i, n - i);
+				l = aif_utf8_seq((const unsigned char *)p + i, n - i,
+				    NULL);
 				i += (l > 0 ? l : 1) - 1;
 				if (putc_(o, '*') != 0)
 					return -1;
@@ -87,7 +88,7 @@ partial_generic(struct outbuf *o, const char *p, size_t n)
 		return 0;
 	}
 	for (i = 0; i < n; i += l) {
-		l = pii_utf8_len((const unsigned char *)p + i, n - i);
+		l = aif_utf8_seq((const unsigned char *)p + i, n - i, NULL);
 		if (l == 0)
 			l = 1;
 		if (i == 0 ? put(o, p, l) : putc_(o, '*'))

@@ -116,19 +116,19 @@ aif_pii_thread_work(void)
 	return match_work;
 }
 
+/* `anchored`: re was compiled with ANCHORED (the call site knows; asking pcre2 on
+ * every failed match would cost more than the counting). */
 static int
-counted_match(const pcre2_code *re, const char *subj, size_t len, size_t start,
-    uint32_t opts, pcre2_match_data *md, pcre2_match_context *mctx)
+counted_match(const pcre2_code *re, int anchored, const char *subj, size_t len,
+    size_t start, uint32_t opts, pcre2_match_data *md, pcre2_match_context *mctx)
 {
 	int	 rc = pcre2_match(re, (PCRE2_SPTR)subj, len, start, opts, md, mctx);
-	uint32_t all = 0;
 	size_t	 end;
 
 	if (rc >= 0) {
 		end = pcre2_get_ovector_pointer(md)[1];
 		match_work += end > start ? end - start : 1;
-	} else if (pcre2_pattern_info(re, PCRE2_INFO_ALLOPTIONS, &all) == 0 &&
-	    (all & PCRE2_ANCHORED) && (all & PCRE2_NO_START_OPTIMIZE))
+	} else if (anchored)
 		match_work += 1;
 	else
 		match_work += len > start ? len - start : 1;
@@ -200,7 +200,7 @@ match_in(pcre2_code *re, uint32_t opts, const char *text, size_t from, size_t to
 
 	if (sc == NULL || to <= from)
 		return sc == NULL ? -1 : 0;
-	rc = counted_match(re, text + from, to - from, 0, opts, sc->md, pii->mctx);
+	rc = counted_match(re, 0, text + from, to - from, 0, opts, sc->md, pii->mctx);
 	if (rc >= 0)
 		return 1;
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
@@ -352,7 +352,7 @@ scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *b
 				continue;
 			}
 		}
-		rc = counted_match(pii->passes[p].re_at, buf, len, at, 0, sc->md,
+		rc = counted_match(pii->passes[p].re_at, 1, buf, len, at, 0, sc->md,
 		    pii->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
 			continue;
@@ -380,7 +380,7 @@ scan_pass_jit(const struct aif_pii *pii, size_t p, struct scratch *sc, const cha
 	int		 rc;
 
 	while (pos < len) {
-		rc = counted_match(pii->passes[p].re, buf, len, pos, 0, sc->md,
+		rc = counted_match(pii->passes[p].re, 0, buf, len, pos, 0, sc->md,
 		    pii->mctx);
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
@@ -405,7 +405,7 @@ try_anchored(const struct aif_pii *pii, struct scratch *sc, size_t det, const ch
 	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
 	int		 rc;
 
-	rc = counted_match(pii->anchored[det], buf, len, at, 0, sc->md, pii->mctx);
+	rc = counted_match(pii->anchored[det], 1, buf, len, at, 0, sc->md, pii->mctx);
 	if (rc == PCRE2_ERROR_NOMATCH)
 		return 0;
 	if (rc < 0) {
@@ -569,8 +569,8 @@ scan_rules(const struct aif_pii *pii, struct scratch *sc, const char *buf, size_
 	for (i = 0; i < pii->nrules; i++) {
 		r = &pii->rules[i];
 		for (pos = 0; pos < len; ) {
-			rc = counted_match(
-			    r->re, buf, len, pos, PCRE2_NO_UTF_CHECK, sc->md, pii->mctx);
+			rc = counted_match(r->re, 0, buf, len, pos, PCRE2_NO_UTF_CHECK,
+			    sc->md, pii->mctx);
 			if (rc == PCRE2_ERROR_NOMATCH)
 				break;
 			if (rc < 0)

@@ -8,9 +8,9 @@
 #include <jansson.h>
 
 #include "apierr.h"
+#include "util.h"
 
 static const struct row {
-	const char	*name;
 	int		 status;
 	const char	*type;
 	const char	*code;
@@ -18,49 +18,12 @@ static const struct row {
 	const char	*message;
 } table[] = {
 #define AIF_APIERR_ROW(name, status, type, code, nargs, msg) \
-	{ #name, status, type, code, nargs, msg },
+	{ status, type, code, nargs, msg },
 	AIF_APIERR_MAP(AIF_APIERR_ROW)
 #undef AIF_APIERR_ROW
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) == AIF_E__COUNT, "one row per error");
-
-/* ---- UTF-8 ---------------------------------------------------------------------------- */
-
-/* Returns the length (1..4) of the valid UTF-8 sequence at s (n bytes available), or 0
- * when it is not valid: overlong forms, surrogates and code points above U+10FFFF are
- * rejected, as jansson does. */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t	 len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		len = 2;
-		cp = s[0] & 0x1Fu;
-	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		len = 3;
-		cp = s[0] & 0x0Fu;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3Fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
 
 /* Replaces every byte of `s` (NUL-terminated, changed in place) that is not part of a
  * valid UTF-8 sequence with '?', so truncation or echoed input never makes the error
@@ -71,7 +34,7 @@ utf8_scrub(char *s)
 	size_t n = strlen(s), i = 0, l;
 
 	while (i < n) {
-		if ((l = utf8_seq_len((const unsigned char *)s + i, n - i)) == 0) {
+		if ((l = aif_utf8_seq((const unsigned char *)s + i, n - i, NULL)) == 0) {
 			s[i] = '?';
 			l = 1;
 		}
@@ -112,12 +75,6 @@ aif_apierr_type(enum aif_apierr e)
 }
 
 const char *
-aif_apierr_code(enum aif_apierr e)
-{
-	return row_of(e)->code;
-}
-
-const char *
 aif_apierr_message(enum aif_apierr e)
 {
 	return row_of(e)->message;
@@ -127,12 +84,6 @@ size_t
 aif_apierr_nargs(enum aif_apierr e)
 {
 	return row_of(e)->nargs;
-}
-
-const char *
-aif_apierr_name(enum aif_apierr e)
-{
-	return row_of(e)->name;
 }
 
 /* Expands the message template tmpl into out (cap bytes): "%s" and "%.<n>s" take the

@@ -227,13 +227,12 @@ void		aif_error_from(struct aif_error *out, enum aif_apierr e, const char *param
 	aif_error_from((out), (e), (param), (const char *const []){ __VA_ARGS__ },	\
 	    sizeof((const char *const []){ __VA_ARGS__ }) / sizeof(const char *))
 
-/* The table's fields of e (for tests and for errors kept as rows). */
+/* The table's fields of e (for tests and for errors kept as rows; a test reads the
+ * rows' names and codes from AIF_APIERR_MAP itself). */
 int		aif_apierr_status(enum aif_apierr e);
 const char	*aif_apierr_type(enum aif_apierr e);
-const char	*aif_apierr_code(enum aif_apierr e);	/* NULL for null */
 const char	*aif_apierr_message(enum aif_apierr e);
 size_t		 aif_apierr_nargs(enum aif_apierr e);
-const char	*aif_apierr_name(enum aif_apierr e);
 
 /* Fills *out with the given fields (type/code/param may be NULL for null), the message
  * formatted; everything bounded and made valid UTF-8. For errors whose kind comes from

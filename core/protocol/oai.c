@@ -129,8 +129,17 @@ static const struct field fields[] = {
 };
 
 static const char *const chat_roles[] = {
-	"system", "developer", "user", "assistant", "tool", "function",
+	"system", "developer", "user", "assistant", "tool", "function", NULL,
 };
+
+int
+aif_oai_role_known(const char *s, size_t n)
+{
+	for (const char *const *r = chat_roles; *r != NULL; r++)
+		if (strlen(*r) == n && memcmp(*r, s, n) == 0)
+			return 1;
+	return 0;
+}
 
 /* ---- errors ---- */
 
@@ -300,6 +309,72 @@ array_too_long(struct check *c, const char *path, size_t max, size_t got)
 
 /* ---- shape checks ---- */
 
+/* The path "<base>.<key>" (`base` alone for a NULL key) into path. */
+static void
+join(char path[PATH_CAP], const char *base, const char *key)
+{
+	if (key == NULL)
+		pathf(path, "%s", base);
+	else
+		pathf(path, "%s.%s", base, key);
+}
+
+/* Looks field `key` of `obj` (whose path is `base`) up once: *out is it, or NULL when
+ * absent. Absent is an error when `required` (missing_required_parameter), present but
+ * of none of `types` (0: any) an invalid_type; the field's path is formatted for the
+ * error only. Returns 0, or -1 with c->err filled. */
+static int
+sub_field(struct check *c, const json_t *obj, const char *base, const char *key,
+    int required, unsigned types, const char *expected, const json_t **out)
+{
+	char	 path[PATH_CAP];
+
+	if ((*out = json_object_get(obj, key)) == NULL && !required)
+		return 0;
+	if (*out != NULL && (types == 0 || (type_bit(*out) & types)))
+		return 0;
+	join(path, base, key);
+	return *out == NULL ? missing(c, path) : want(c, *out, types, expected, path);
+}
+
+/* 1 when `s` is one of the NULL-terminated `list`. */
+static int
+one_of(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+/* String `v` (path "<base>.<key>") is one of `list`, else OpenAI's invalid_value:
+ * "Invalid value: 'x'. Supported values are: <supported>.", naming the path after
+ * "value" when `named`. */
+static int
+enum_value(struct check *c, const json_t *v, const char *base, const char *key,
+    const char *const *list, const char *supported, int named)
+{
+	char		 path[PATH_CAP];
+	const char	*s = NULL;
+	size_t		 n;
+
+	if (json_is_string(v) && one_of(s = json_string_value(v), list))
+		return 0;
+	join(path, base, key);
+	if (want(c, v, T_STRING, "a string", path) != 0)
+		return -1;
+	n = json_string_length(v);
+	if (n > ECHO_MAX) {	/* cut at a character boundary */
+		n = ECHO_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return bad(c, "invalid_value", path, "Invalid value%s%s%s: '%.*s%s'. Supported "
+	    "values are: %s.", named ? " for '" : "", named ? path : "", named ? "'" : "",
+	    (int)n, s, n < json_string_length(v) ? "..." : "", supported);
+}
+
+
 /* One content part: {"type": string, ...}; a "text" part needs "text": string. */
 static int
 check_part(struct check *c, const json_t *part, const char *path)
@@ -328,28 +403,18 @@ check_message(struct check *c, const json_t *msg, size_t idx)
 	char		 path[PATH_CAP], sub[PATH_CAP];
 	const json_t	*role, *content, *tool_calls, *v;
 	const char	*r;
-	size_t		 i, rlen;
-	int		 known = 0, may_omit_content = 0;
+	size_t		 i;
+	int		 may_omit_content = 0;
 
 	pathf(path, "messages[%zu]", idx);
 	if (want(c, msg, T_OBJECT, "an object", path) != 0)
 		return -1;
 
-	pathf(sub, "%s.role", path);
-	if ((role = json_object_get(msg, "role")) == NULL)
-		return missing(c, sub);
-	if (want(c, role, T_STRING, "a string", sub) != 0)
+	if (sub_field(c, msg, path, "role", 1, 0, NULL, &role) != 0 ||
+	    enum_value(c, role, path, "role", chat_roles, "'system', 'developer', "
+	    "'user', 'assistant', 'tool', and 'function'", 1) != 0)
 		return -1;
 	r = json_string_value(role);
-	for (i = 0; i < sizeof(chat_roles) / sizeof(chat_roles[0]); i++)
-		known |= strcmp(r, chat_roles[i]) == 0;
-	if (!known) {
-		rlen = json_string_length(role);
-		return bad(c, "invalid_value", sub, "Invalid value for '%s': '%.*s%s'. "
-		    "Supported values are: 'system', 'developer', 'user', 'assistant', "
-		    "'tool', and 'function'.", sub, (int)(rlen > ECHO_MAX ? ECHO_MAX : rlen),
-		    r, rlen > ECHO_MAX ? "..." : "");
-	}
 
 	pathf(sub, "%s.tool_calls", path);
 	if ((tool_calls = json_object_get(msg, "tool_calls")) != NULL &&
@@ -525,54 +590,26 @@ shape_logit_bias(struct check *c, const json_t *v, const char *name)
 	return 0;
 }
 
-/* 1 when `s` is one of the NULL-terminated `list`. */
+/* A function name as OpenAI takes it: 1..64 of [a-zA-Z0-9_-]. `v` is required
+ * field `key` of `obj`, whose path is `base`. */
 static int
-one_of(const char *s, const char *const *list)
+function_name(struct check *c, const json_t *obj, const char *base, const char *key)
 {
-	for (; *list != NULL; list++)
-		if (strcmp(s, *list) == 0)
-			return 1;
-	return 0;
-}
+	char		 path[PATH_CAP];
+	const json_t	*v;
+	const char	*s;
+	size_t		 n;
 
-/* The value of string field `key` of `v` is one of `list` (OpenAI's invalid_value). */
-static int
-enum_value(struct check *c, const json_t *v, const char *path, const char *const *list,
-    const char *supported)
-{
-	const char *s;
-	size_t n;
-
-	if (want(c, v, T_STRING, "a string", path) != 0)
-		return -1;
-	if (one_of(s = json_string_value(v), list))
-		return 0;
-	n = json_string_length(v);
-	if (n > ECHO_MAX) {	/* cut at a character boundary */
-		n = ECHO_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
-	return bad(c, "invalid_value", path, "Invalid value: '%.*s%s'. Supported values "
-	    "are: %s.", (int)n, s, n < json_string_length(v) ? "..." : "", supported);
-}
-
-/* A function name as OpenAI takes it: 1..64 of [a-zA-Z0-9_-]. */
-static int
-function_name(struct check *c, const json_t *v, const char *path)
-{
-	const char *s;
-	size_t n;
-
-	if (want(c, v, T_STRING, "a string", path) != 0)
+	if (sub_field(c, obj, base, key, 1, T_STRING, "a string", &v) != 0)
 		return -1;
 	s = json_string_value(v);
 	n = strlen(s);
-	if (n == 0 || n > TOOL_NAME_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
-		return bad(c, "invalid_value", path, "Invalid '%s': a function name must be "
-		    "1 to %d letters, digits, underscores or dashes.", path, TOOL_NAME_MAX);
-	return 0;
+	if (n > 0 && n <= TOOL_NAME_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n)
+		return 0;
+	join(path, base, key);
+	return bad(c, "invalid_value", path, "Invalid '%s': a function name must be 1 to "
+	    "%d letters, digits, underscores or dashes.", path, TOOL_NAME_MAX);
 }
 
 static int
@@ -580,28 +617,19 @@ shape_response_format(struct check *c, const json_t *v, const char *name)
 {
 	static const char *const types[] = { "text", "json_object", "json_schema", NULL };
 	char		 path[PATH_CAP];
-	const json_t	*type, *js;
+	const json_t	*type, *js, *schema;
 
-	pathf(path, "%s.type", name);
-	if ((type = json_object_get(v, "type")) == NULL)
-		return missing(c, path);
-	if (enum_value(c, type, path, types, "'json_object', 'json_schema', and 'text'") != 0)
+	if (sub_field(c, v, name, "type", 1, 0, NULL, &type) != 0 ||
+	    enum_value(c, type, name, "type", types, "'json_object', 'json_schema', and "
+	    "'text'", 0) != 0)
 		return -1;
 	if (strcmp(json_string_value(type), "json_schema") != 0)
 		return 0;
+	if (sub_field(c, v, name, "json_schema", 1, T_OBJECT, "an object", &js) != 0)
+		return -1;
 	pathf(path, "%s.json_schema", name);
-	if ((js = json_object_get(v, "json_schema")) == NULL)
-		return missing(c, path);
-	if (want(c, js, T_OBJECT, "an object", path) != 0)
-		return -1;
-	pathf(path, "%s.json_schema.name", name);
-	if (json_object_get(js, "name") == NULL)
-		return missing(c, path);
-	if (function_name(c, json_object_get(js, "name"), path) != 0)
-		return -1;
-	pathf(path, "%s.json_schema.schema", name);
-	if (json_object_get(js, "schema") != NULL &&
-	    want(c, json_object_get(js, "schema"), T_OBJECT, "an object", path) != 0)
+	if (function_name(c, js, path, "name") != 0 ||
+	    sub_field(c, js, path, "schema", 0, T_OBJECT, "an object", &schema) != 0)
 		return -1;
 	return 0;
 }
@@ -610,37 +638,24 @@ static int
 shape_tools(struct check *c, const json_t *v, const char *name)
 {
 	static const char *const types[] = { "function", NULL };
-	char		 path[PATH_CAP];
-	const json_t	*t, *f;
+	char		 path[PATH_CAP], fpath[PATH_CAP];
+	const json_t	*t, *type, *f, *opt;
 	size_t		 i;
 
 	for (i = 0; i < json_array_size(v); i++) {
 		t = json_array_get(v, i);
 		pathf(path, "%s[%zu]", name, i);
-		if (want(c, t, T_OBJECT, "an object", path) != 0)
+		if (want(c, t, T_OBJECT, "an object", path) != 0 ||
+		    sub_field(c, t, path, "type", 1, 0, NULL, &type) != 0 ||
+		    enum_value(c, type, path, "type", types, "'function'", 0) != 0 ||
+		    sub_field(c, t, path, "function", 1, T_OBJECT, "an object", &f) != 0)
 			return -1;
-		pathf(path, "%s[%zu].type", name, i);
-		if (json_object_get(t, "type") == NULL)
-			return missing(c, path);
-		if (enum_value(c, json_object_get(t, "type"), path, types, "'function'") != 0)
-			return -1;
-		pathf(path, "%s[%zu].function", name, i);
-		if ((f = json_object_get(t, "function")) == NULL)
-			return missing(c, path);
-		if (want(c, f, T_OBJECT, "an object", path) != 0)
-			return -1;
-		pathf(path, "%s[%zu].function.name", name, i);
-		if (json_object_get(f, "name") == NULL)
-			return missing(c, path);
-		if (function_name(c, json_object_get(f, "name"), path) != 0)
-			return -1;
-		pathf(path, "%s[%zu].function.description", name, i);
-		if (json_object_get(f, "description") != NULL &&
-		    want(c, json_object_get(f, "description"), T_STRING, "a string", path) != 0)
-			return -1;
-		pathf(path, "%s[%zu].function.parameters", name, i);
-		if (json_object_get(f, "parameters") != NULL &&
-		    want(c, json_object_get(f, "parameters"), T_OBJECT, "an object", path) != 0)
+		pathf(fpath, "%s.function", path);
+		if (function_name(c, f, fpath, "name") != 0 ||
+		    sub_field(c, f, fpath, "description", 0, T_STRING, "a string",
+		    &opt) != 0 ||
+		    sub_field(c, f, fpath, "parameters", 0, T_OBJECT, "an object",
+		    &opt) != 0)
 			return -1;
 	}
 	return 0;
@@ -653,12 +668,10 @@ shape_tool_choice(struct check *c, const json_t *v, const char *name)
 	char path[PATH_CAP];
 
 	if (json_is_string(v))
-		return enum_value(c, v, name, modes, "'none', 'auto', and 'required'");
-	pathf(path, "%s.function.name", name);
-	if (json_object_get(json_object_get(v, "function"), "name") == NULL)
-		return missing(c, path);
-	return function_name(c, json_object_get(json_object_get(v, "function"), "name"),
-	    path);
+		return enum_value(c, v, name, NULL, modes,
+		    "'none', 'auto', and 'required'", 0);
+	pathf(path, "%s.function", name);
+	return function_name(c, json_object_get(v, "function"), path, "name");
 }
 
 /* ---- whole-document walks ---- */
@@ -899,14 +912,9 @@ choices_per_prompt(enum aif_kind kind, const json_t *body)
 int64_t
 aif_oai_completion_bound(const struct aif_oai_req *req, int64_t limit)
 {
-	int64_t per = req->choices_per_prompt, v;
-
 	if (limit <= 0 || req->kind == AIF_KIND_EMBEDDING)
 		return 0;
-	if (__builtin_mul_overflow(req->prompts, per, &v) ||
-	    __builtin_mul_overflow(v, limit, &v))
-		return INT64_MAX;
-	return v;
+	return aif_sat_mul(aif_sat_mul(req->prompts, req->choices_per_prompt), limit);
 }
 
 /* Also returns AIF_NOMEM (status 500, server_error) when jansson runs out of memory,

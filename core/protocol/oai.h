@@ -81,4 +81,8 @@ enum aif_err	aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 /* Releases what `req` holds; accepts a zeroed struct. */
 void		aif_oai_req_free(struct aif_oai_req *req);
 
+/* 1 when s[0..n) (borrowed) is exactly one of the chat roles the validator accepts:
+ * system, developer, user, assistant, tool, function. */
+int		aif_oai_role_known(const char *s, size_t n);
+
 #endif

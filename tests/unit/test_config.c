@@ -15,6 +15,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "pii.h"
 
 /* The smallest valid config: only required keys. Line numbers are used below. */
 #define MINIMAL_SERVER						\
@@ -575,6 +576,20 @@ kinds_list_sets_mask(void **state)
 	assert_int_equal(cfg->models[0].kinds, AIF_KIND_EMBEDDING);
 	assert_true(cfg->roles[0].admin);
 	aif_cfg_free(cfg);
+	/* every kind at most once: AIF_KIND_COUNT entries */
+	assert_int_equal(AIF_KIND_COUNT, 3);
+	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "roles: [{name: user}]\n", &cfg), AIF_OK);
+	assert_int_equal(cfg->models[0].kinds,
+	    AIF_KIND_CHAT | AIF_KIND_COMPLETION | AIF_KIND_EMBEDDING);
+	aif_cfg_free(cfg);
+	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, chat],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "roles: [{name: user}]\n", &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "models[0].kinds: more than 3 entries"));
 }
 
 static void
@@ -788,8 +803,109 @@ retry_bad_values_name_their_position(void **state)
 	assert_non_null(strstr(errbuf, "models[0].retry.backoff_coefficient: expected a number"));
 	assert_int_equal(load(WITH_RETRY("{non_retryable: [fatal]}"), &cfg), AIF_CONFIG);
 	assert_non_null(strstr(errbuf, "'fatal' is not one of"));
+	assert_non_null(strstr(errbuf, "t.yaml:9:29: models[0].retry.non_retryable[0]: "
+	    "'fatal' is not one of: retryable, overloaded, timeout"));
 	assert_int_equal(load(WITH_RETRY("{jitter: '2'}"), &cfg), AIF_CONFIG);
 	assert_non_null(strstr(errbuf, "retry.jitter"));
+}
+
+/* Every duration and factor is read where it is written: autoscale, queue and the
+ * compensations' retry take their defaults, their values, and an empty value keeps
+ * the default. */
+static void
+durations_of_every_section_load(void **state)
+{
+	static const char defaults[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - id: m1\n"
+	    "    adapter: openai\n"
+	    "    replicas: [{url: 'http://127.0.0.1:1'}]\n"
+	    "    compensations: [{name: c, url: 'http://x'}]\n"
+	    "roles: [{name: user}]\n";
+	static const char given[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - id: m1\n"
+	    "    adapter: openai\n"
+	    "    replicas: [{url: 'http://127.0.0.1:1'}]\n"
+	    "    compensations:\n"
+	    "      - {name: c, url: 'http://x', retry: {initial_interval: '',"
+	    " maximum_interval: 2m, backoff_coefficient: 1.25, jitter: '0.5'}}\n"
+	    "roles: [{name: user}]\n"
+	    "queue: {idempotency_window: 90000ms}\n"
+	    "autoscale: {max_queue_age: 5m, scale_up_cooldown: '', scale_down_cooldown: 1h}\n";
+	struct aif_config *cfg = NULL;
+	const struct aif_retry_policy *rp;
+
+	(void)state;
+	assert_int_equal(load(defaults, &cfg), AIF_OK);
+	assert_int_equal(cfg->autoscale.enabled, 0);
+	assert_int_equal(cfg->autoscale.max_queue_age_ms, 0);
+	assert_int_equal(cfg->autoscale.scale_up_cooldown_ms, 30000);
+	assert_int_equal(cfg->autoscale.scale_down_cooldown_ms, 300000);
+	rp = &cfg->models[0].compensations[0].retry;
+	assert_int_equal(rp->initial_interval_ms, 1000);
+	assert_int_equal(rp->maximum_interval_ms, 60000);
+	assert_int_equal(rp->backoff_coefficient_pct, 200);
+	assert_int_equal(rp->jitter_pct, 10);
+	assert_int_equal(rp->maximum_attempts, 0);
+	assert_string_equal(cfg->models[0].compensations[0].method, "POST");
+	aif_cfg_free(cfg);
+	assert_int_equal(load(given, &cfg), AIF_OK);
+	assert_int_equal(cfg->autoscale.enabled, 1);
+	assert_int_equal(cfg->autoscale.max_queue_age_ms, 300000);
+	assert_int_equal(cfg->autoscale.scale_up_cooldown_ms, 30000);
+	assert_int_equal(cfg->autoscale.scale_down_cooldown_ms, 3600000);
+	assert_int_equal(cfg->queue.idempotency_window_s, 90);
+	rp = &cfg->models[0].compensations[0].retry;
+	assert_int_equal(rp->initial_interval_ms, 1000);
+	assert_int_equal(rp->maximum_interval_ms, 120000);
+	assert_int_equal(rp->backoff_coefficient_pct, 125);
+	assert_int_equal(rp->jitter_pct, 50);
+	aif_cfg_free(cfg);
+}
+
+/* A bad duration or factor is reported at its value, with the range it must be in and
+ * the text as written (never an expansion). */
+static void
+bad_durations_name_their_place_and_range(void **state)
+{
+	static const char yaml[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - id: m1\n"
+	    "    adapter: openai\n"
+	    "    replicas: [{url: 'http://127.0.0.1:1'}]\n"
+	    "    compensations:\n"
+	    "      - {name: c, url: 'ftp://x', retry: {initial_interval: 5x,"
+	    " backoff_coefficient: 11, jitter: abc}}\n"
+	    "roles: [{name: user}]\n"
+	    "queue: {idempotency_window: 30s}\n"
+	    "autoscale: {max_queue_age: 2d, scale_up_cooldown: '${AIF_TEST_UNSET:-never}'}\n";
+	static const char *const want[] = {
+	    "t.yaml:10:61: models[0].compensations[0].retry.initial_interval: expected a "
+	    "duration such as 500ms, 2s, 5m, 1h or 1d (at most 1h), got '5x'",
+	    "t.yaml:10:86: models[0].compensations[0].retry.backoff_coefficient: expected "
+	    "a number from 1.0 to 10.0 (at most 2 decimals), got '11'",
+	    "t.yaml:10:98: models[0].compensations[0].retry.jitter: expected a number "
+	    "from 0 to 1.0 (at most 2 decimals), got 'abc'",
+	    "t.yaml:10:24: models[0].compensations[0].url: expected http:// or https://",
+	    "t.yaml:12:29: queue.idempotency_window: expected a duration from 1m to 30d, "
+	    "such as 500ms, 2s, 5m, 1h or 1d, got '30s'",
+	    "t.yaml:13:28: autoscale.max_queue_age: expected a duration such as 500ms, "
+	    "2s, 5m, 1h or 1d (at most 1d), got '2d'",
+	    "t.yaml:13:51: autoscale.scale_up_cooldown: expected a duration such as "
+	    "500ms, 2s, 5m, 1h or 1d (at most 1d), got '${AIF_TEST_UNSET:-never}'",
+	};
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(errbuf, want[i]) == NULL)
+			fail_msg("missing: %s\nin:\n%s", want[i], errbuf);
+	assert_null(cfg);
 }
 
 static void
@@ -1173,6 +1289,87 @@ all_secret_files_are_checked_on_request(void **state)
 	unlink(pepper);
 }
 
+/* A pepper that cannot be read is named once, as auth.pepper_file, also when the hash
+ * action uses it as its key (`aifctl config check`: the e2e test 11.18 matches it). */
+static void
+an_open_pepper_used_as_the_hash_key_is_named_once(void **state)
+{
+	struct aif_config *cfg = NULL;
+	char key[32], pepper[32], more[256], want[512];
+
+	(void)state;
+	secret_file(key, SECRET, 0600);
+	secret_file(pepper, "0123456789abcdef0123", 0640);
+	snprintf(more, sizeof(more), "auth:\n  pepper_file: %s\npii:\n  detectors:\n"
+	    "    - {entity: EMAIL, action: hash}\n", pepper);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_CONFIG);
+	snprintf(want, sizeof(want), "t.yaml: auth.pepper_file: %s is readable or writable "
+	    "by group or others (mode 0640): chmod 600 it", pepper);
+	assert_string_equal(errbuf, want);
+	aif_cfg_free(cfg);
+	assert_int_equal(chmod(pepper, 0600), 0);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_OK);
+	aif_cfg_free(cfg);
+	unlink(key);
+	unlink(pepper);
+}
+
+/* The hash action's key needs AIF_PII_HASH_KEY_MIN bytes, from pii.hash_key_file or
+ * from the pepper: `aifctl config check` refuses it as the servers' engine does, with
+ * the same words, at the key's place; a short pepper used as the key is named once. */
+static void
+short_hash_keys_are_refused_as_the_servers_refuse_them(void **state)
+{
+	static const char *const keys[] = { "0123456789abcde", "0123456789abcdef" };
+	struct aif_config *cfg = NULL;
+	struct aif_pii	*pii = NULL;
+	char		 key[32], pepper[32], file[32], more[256], want[512], engine[512];
+
+	(void)state;
+	secret_file(key, SECRET, 0600);
+	secret_file(pepper, SECRET, 0600);	/* 14 bytes: a pepper, not a hash key */
+	snprintf(more, sizeof(more), "auth:\n  pepper_file: %s\npii:\n  detectors:\n"
+	    "    - {entity: EMAIL, action: hash}\n", pepper);
+	assert_int_equal(load_with_key(key, more, 0, &cfg), AIF_OK);	/* the worker */
+	aif_cfg_free(cfg);
+	assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg), AIF_CONFIG);
+	snprintf(want, sizeof(want), "t.yaml:19:31: auth.pepper_file (pii hash key): %s is "
+	    "shorter than 16 bytes: a hash key needs 16 to 1024", pepper);
+	assert_string_equal(errbuf, want);
+	assert_int_equal(aif_pii_new(cfg, 0, &pii, engine, sizeof(engine)), AIF_IO);
+	assert_null(pii);
+	assert_string_equal(engine, want);
+	aif_cfg_free(cfg);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		secret_file(file, keys[i], 0600);
+		snprintf(more, sizeof(more), "auth:\n  pepper_file: %s\npii:\n"
+		    "  hash_key_file: %s\n  detectors:\n"
+		    "    - {entity: EMAIL, action: hash}\n", pepper, file);
+		if (i == 0) {
+			assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg),
+			    AIF_CONFIG);
+			snprintf(want, sizeof(want), "t.yaml:18:18: pii.hash_key_file: %s is "
+			    "shorter than 16 bytes: a hash key needs 16 to 1024", file);
+			assert_string_equal(errbuf, want);
+			assert_int_equal(aif_pii_new(cfg, 0, &pii, engine, sizeof(engine)),
+			    AIF_IO);
+			assert_string_equal(engine, want);
+		} else {
+			assert_int_equal(load_with_key(key, more, AIF_CFG_SECRETS_ALL, &cfg),
+			    AIF_OK);
+			assert_int_equal(aif_pii_new(cfg, 0, &pii, engine, sizeof(engine)),
+			    AIF_OK);
+			aif_pii_free(pii);
+			pii = NULL;
+		}
+		assert_no_secret();
+		aif_cfg_free(cfg);
+		unlink(file);
+	}
+	unlink(key);
+	unlink(pepper);
+}
+
 /* What aif-api cannot apply on a reload is named, the rest is not. */
 static void
 api_boot_only_keys_are_reported(void **state)
@@ -1242,6 +1439,8 @@ main(void)
 		cmocka_unit_test(retry_defaults_follow_temporal),
 		cmocka_unit_test(retry_fields_are_parsed),
 		cmocka_unit_test(retry_bad_values_name_their_position),
+		cmocka_unit_test(durations_of_every_section_load),
+		cmocka_unit_test(bad_durations_name_their_place_and_range),
 		cmocka_unit_test(durations_parse_with_units_and_bounds),
 		cmocka_unit_test(tenants_and_role_limits_load),
 		cmocka_unit_test(fallbacks_must_name_other_models),
@@ -1269,6 +1468,8 @@ main(void)
 		cmocka_unit_test(engine_key_open_to_others_is_refused_clearly),
 		cmocka_unit_test(engine_key_must_be_one_printable_line),
 		cmocka_unit_test(all_secret_files_are_checked_on_request),
+		cmocka_unit_test(an_open_pepper_used_as_the_hash_key_is_named_once),
+		cmocka_unit_test(short_hash_keys_are_refused_as_the_servers_refuse_them),
 		cmocka_unit_test(api_boot_only_keys_are_reported),
 	};
 

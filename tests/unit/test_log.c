@@ -1,6 +1,7 @@
 /* test_log.c -- unit tests of core/base/log.c: a record is one line on stderr, bytes a
- * client or an engine chose (control bytes, invalid UTF-8) are written as \xNN, valid
- * UTF-8 is kept, and a record is bounded. stderr is redirected to a pipe per test. */
+ * client or an engine chose (control characters, invisible and direction-changing
+ * ones, invalid UTF-8) are written as \xNN, other UTF-8 is kept, and a record is
+ * bounded. stderr is redirected to a pipe per test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +74,27 @@ valid_utf8_is_kept_and_invalid_is_escaped(void **state)
 }
 
 static void
+log_invisible(void)
+{
+	/* C1 CSI, right-to-left override, zero-width space, BOM; then a plain Hangul */
+	aif_warn("msg=\"x\" v=\"a\xc2\x9b" "b\xe2\x80\xae" "c\xe2\x80\x8b" "d\xef\xbb\xbf"
+	    "e\xea\xb0\x80\"");
+}
+
+/* Characters that change what a terminal shows (C1 controls, bidi overrides, invisible
+ * ones) are escaped byte by byte like control bytes; other characters stay. */
+static void
+c1_and_invisible_characters_are_escaped(void **state)
+{
+	char *out = capture(log_invisible);
+
+	(void)state;
+	assert_non_null(strstr(out, "v=\"a\\xc2\\x9bb\\xe2\\x80\\xaec\\xe2\\x80\\x8b"
+	    "d\\xef\\xbb\\xbfe\xea\xb0\x80\""));
+	free(out);
+}
+
+static void
 log_long(void)
 {
 	char big[5000];
@@ -99,6 +121,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hostile_bytes_are_escaped),
 		cmocka_unit_test(valid_utf8_is_kept_and_invalid_is_escaped),
+		cmocka_unit_test(c1_and_invisible_characters_are_escaped),
 		cmocka_unit_test(records_are_bounded),
 	};
 

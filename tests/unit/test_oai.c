@@ -495,6 +495,23 @@ test_bad_role_is_invalid_value(void **state)
 	run_rejects(t, N(t));
 }
 
+/* The roles the validator accepts are the ones the PII walk skips (core/pii/json.c). */
+static void
+test_known_roles_are_exact(void **state)
+{
+	static const char *const ok[] = { "system", "developer", "user", "assistant",
+	    "tool", "function" };
+
+	(void)state;
+	for (size_t i = 0; i < N(ok); i++)
+		assert_true(aif_oai_role_known(ok[i], strlen(ok[i])));
+	assert_false(aif_oai_role_known("User", 4));
+	assert_false(aif_oai_role_known("use", 3));
+	assert_false(aif_oai_role_known("users", 5));
+	assert_false(aif_oai_role_known("user\0x", 6));
+	assert_false(aif_oai_role_known("", 0));
+}
+
 static void
 test_long_bad_role_is_not_echoed_whole(void **state)
 {
@@ -1313,6 +1330,7 @@ main(void)
 		cmocka_unit_test(test_missing_required_fields_are_named),
 		cmocka_unit_test(test_empty_messages_is_empty_array),
 		cmocka_unit_test(test_bad_role_is_invalid_value),
+		cmocka_unit_test(test_known_roles_are_exact),
 		cmocka_unit_test(test_long_bad_role_is_not_echoed_whole),
 		cmocka_unit_test(test_message_shapes_are_checked),
 		cmocka_unit_test(test_content_part_arrays_are_checked),

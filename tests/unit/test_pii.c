@@ -421,8 +421,8 @@ hash_without_key_file_falls_back_or_fails_clearly(void **state)
 	    sizeof(errbuf)), AIF_OK);
 	assert_int_equal(aif_pii_new(cfg, 0, &pii, errbuf, sizeof(errbuf)), AIF_IO);
 	assert_null(pii);
-	assert_string_equal(errbuf, "t.yaml:8:31: auth.pepper_file (pii hash key): cannot "
-	    "use /nonexistent/p as the hash key: cannot read it (a regular file)");
+	assert_string_equal(errbuf, "t.yaml:8:31: auth.pepper_file (pii hash key): "
+	    "/nonexistent/p cannot be read (missing, unreadable, or not a regular file)");
 	/* aifctl's flag: a random key for the run, and a note */
 	assert_int_equal(aif_pii_new(cfg, AIF_PII_EPHEMERAL_KEY, &pii, errbuf,
 	    sizeof(errbuf)), AIF_OK);
@@ -973,6 +973,63 @@ control_fields_refuse_entities_to_mask(void **state)
 	teardown(&f);
 }
 
+/* A refusal's path names array elements by their index (numbers and nulls skipped
+ * by the walk still count), hides long keys, and is cut at 127 bytes with "...", also
+ * when the body nests deeper than the path can show. */
+static void
+refusal_paths_index_hide_and_cut(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	json_t			*body, *v;
+	char			 full[4096], want[AIF_PII_PATH_LEN], key[64];
+	size_t			 used;
+	int			 i;
+
+	(void)state;
+	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
+	assert_int_equal(screen(&f, "m", "{\"guided_choice\":[1,2.5,null,true,[7],"
+	    "\"kim@example.com\"]}", &body, &why, NULL), AIF_FORBIDDEN);
+	assert_string_equal(why.path, "guided_choice[5]");
+	json_decref(body);
+	memset(key, 'k', 49);
+	key[49] = '\0';
+	body = json_pack("{s:{s:s}}", "chat_template_kwargs", key, "kim@example.com");
+	assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT, body,
+	    NULL, &why), AIF_FORBIDDEN);
+	assert_string_equal(why.path, "chat_template_kwargs.<key>");
+	json_decref(body);
+	/* 20 keys deep: cut */
+	v = json_string("kim@example.com");
+	used = (size_t)snprintf(full, sizeof(full), "response_format");
+	for (i = 0; i < 20; i++) {
+		v = json_pack("{s:o}", "abcdefghij", v);
+		used += (size_t)snprintf(full + used, sizeof(full) - used, ".abcdefghij");
+	}
+	body = json_pack("{s:o}", "response_format", v);
+	assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT, body,
+	    NULL, &why), AIF_FORBIDDEN);
+	snprintf(want, sizeof(want), "%.124s...", full);
+	assert_string_equal(why.path, want);
+	assert_int_equal(strlen(why.path), AIF_PII_PATH_LEN - 1);
+	json_decref(body);
+	/* 300 arrays deep, more than the walk keeps of a path */
+	v = json_string("kim@example.com");
+	used = (size_t)snprintf(full, sizeof(full), "stop");
+	for (i = 0; i < 300; i++) {
+		v = json_pack("[o]", v);
+		if (used < 1000)
+			used += (size_t)snprintf(full + used, sizeof(full) - used, "[0]");
+	}
+	body = json_pack("{s:o}", "stop", v);
+	assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT, body,
+	    NULL, &why), AIF_FORBIDDEN);
+	snprintf(want, sizeof(want), "%.124s...", full);
+	assert_string_equal(why.path, want);
+	json_decref(body);
+	teardown(&f);
+}
+
 /* block refuses wherever the value is, control field or key; allow passes a control
  * field (and is counted). */
 static void
@@ -1115,26 +1172,52 @@ schema_words_are_skipped_only_when_that_changes_nothing(void **state)
 	teardown(&f);
 }
 
-/* A body nested deeper than 64 is refused, not passed unscreened; the walk is linear:
- * twice the fields, twice the matcher work. */
+/* A body is screened at any depth the validator lets through (server.max_json_depth,
+ * up to 512), not refused past 64; tool-call arguments deeper than 64 are masked as
+ * text. The walk is linear: twice the fields, twice the matcher work. */
 static void
-deep_bodies_are_refused_and_the_walk_is_linear(void **state)
+deep_bodies_are_screened_and_the_walk_is_linear(void **state)
 {
 	struct fixture		 f;
 	struct aif_pii_refusal	 why;
-	json_t			*body, *leaf, *md;
+	json_t			*body, *leaf, *md, *call;
 	uint64_t		 work[2];
-	char			 k[64], v[64];
-	int			 i, round;
+	char			 k[64], v[64], args[1024];
+	const char		*s;
+	int			 i, round, depth;
 
 	(void)state;
 	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
-	leaf = json_string("kim@example.com");
-	for (i = 0; i < 70; i++)
-		leaf = json_pack("{s:o}", "d", leaf);
-	body = json_pack("{s:o}", "metadata", leaf);
+	for (depth = 70; depth <= 600; depth += 530) {
+		leaf = json_string("kim@example.com");
+		for (i = 0; i < depth; i++)
+			leaf = json_pack("{s:o}", "d", leaf);
+		body = json_pack("{s:o}", "metadata", leaf);
+		assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT,
+		    body, NULL, &why), AIF_OK);
+		for (leaf = json_object_get(body, "metadata"); json_is_object(leaf);)
+			leaf = json_object_get(leaf, "d");
+		assert_true(json_is_string(leaf));
+		assert_memory_equal(json_string_value(leaf), "[EMAIL:", 7);
+		json_decref(body);
+	}
+	/* arguments 70 deep: masked as text, still one string */
+	for (i = 0, s = args; i < 70; i++)
+		args[i] = '[';
+	snprintf(args + 70, sizeof(args) - 70, "\"kim@example.com\"");
+	for (i = (int)strlen(args); i < 70 + 17 + 70; i++)
+		args[i] = ']';
+	args[i] = '\0';
+	body = json_pack("{s:[{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}]}", "messages", "role",
+	    "assistant", "content", "tool_calls", "id", "c", "type", "function",
+	    "function", "name", "f", "arguments", args);
 	assert_int_equal(aif_pii_screen_request(f.pii, "m", "user", AIF_KIND_CHAT, body,
-	    NULL, &why), AIF_TOOBIG);
+	    NULL, &why), AIF_OK);
+	call = json_object_get(json_array_get(json_object_get(json_array_get(
+	    json_object_get(body, "messages"), 0), "tool_calls"), 0), "function");
+	s = json_string_value(json_object_get(call, "arguments"));
+	assert_null(strstr(s, "kim@example.com"));
+	assert_non_null(strstr(s, "[[[[\"[EMAIL:"));
 	json_decref(body);
 	for (round = 0; round < 2; round++) {
 		uint64_t w0;
@@ -1432,11 +1515,12 @@ main(void)
 		cmocka_unit_test(request_block_stops_with_the_type),
 		cmocka_unit_test(every_string_and_data_key_is_masked),
 		cmocka_unit_test(control_fields_refuse_entities_to_mask),
+		cmocka_unit_test(refusal_paths_index_hide_and_cut),
 		cmocka_unit_test(block_blocks_everywhere_and_allow_passes),
 		cmocka_unit_test(masked_keys_that_collide_are_refused),
 		cmocka_unit_test(known_values_are_skipped),
 		cmocka_unit_test(schema_words_are_skipped_only_when_that_changes_nothing),
-		cmocka_unit_test(deep_bodies_are_refused_and_the_walk_is_linear),
+		cmocka_unit_test(deep_bodies_are_screened_and_the_walk_is_linear),
 		cmocka_unit_test(responses_are_masked_only_when_configured),
 		cmocka_unit_test(no_section_means_off),
 		cmocka_unit_test(one_engine_serves_many_threads),

@@ -94,6 +94,23 @@ escape_shows_control_bytes_as_escapes(void **state)
 	assert_string_equal(aif_text_escape(NULL, buf, sizeof(buf)), "-");
 }
 
+/* What names refuse, escapes and the log escape (aif_text_unsafe_cp): controls and
+ * hidden format characters, nothing else. */
+static void
+unsafe_code_points_are_controls_and_hidden_formats(void **state)
+{
+	static const uint32_t unsafe[] = { 0x00, 0x1b, 0x1f, 0x7f, 0x80, 0x9b, 0x9f, 0x200b,
+	    0x200f, 0x2028, 0x202e, 0x2060, 0x2069, 0xfeff };
+	static const uint32_t safe[] = { 0x20, 0x41, 0x7e, 0xa0, 0xe9, 0x200a, 0x2010,
+	    0x2027, 0x202f, 0x205f, 0x206a, 0xac00, 0xfefe, 0x1f600 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++)
+		assert_true(aif_text_unsafe_cp(unsafe[i]));
+	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		assert_false(aif_text_unsafe_cp(safe[i]));
+}
+
 static void
 escape_is_bounded_and_never_cuts_an_escape(void **state)
 {
@@ -154,6 +171,7 @@ main(void)
 		cmocka_unit_test(printable_names_are_valid),
 		cmocka_unit_test(bad_names_say_why),
 		cmocka_unit_test(escape_shows_control_bytes_as_escapes),
+		cmocka_unit_test(unsafe_code_points_are_controls_and_hidden_formats),
 		cmocka_unit_test(escape_is_bounded_and_never_cuts_an_escape),
 		cmocka_unit_test(csv_cells_are_quoted_escaped_and_neutralised),
 		cmocka_unit_test(csv_cell_is_bounded),

@@ -350,6 +350,47 @@ utf8_trim_tail_repairs_a_truncating_snprintf(void **state)
 
 /* --- clocks and randomness --- */
 
+/* The one UTF-8 decoder: lengths and code points of well-formed sequences, 0 for
+ * what jansson refuses (overlong, surrogates, over U+10FFFF, cut short, stray bytes). */
+static void
+utf8_seq_decodes_and_refuses_like_jansson(void **state)
+{
+	static const struct {
+		const char	*s;
+		size_t		 len;
+		uint32_t	 cp;
+	} ok[] = {
+		{ "A", 1, 0x41 }, { "\x7f", 1, 0x7f }, { "\xc2\x80", 2, 0x80 },
+		{ "\xc3\xa9", 2, 0xe9 }, { "\xdf\xbf", 2, 0x7ff },
+		{ "\xe0\xa0\x80", 3, 0x800 }, { "\xea\xb0\x80", 3, 0xac00 },
+		{ "\xed\x9f\xbf", 3, 0xd7ff }, { "\xee\x80\x80", 3, 0xe000 },
+		{ "\xef\xbb\xbf", 3, 0xfeff }, { "\xf0\x90\x80\x80", 4, 0x10000 },
+		{ "\xf4\x8f\xbf\xbf", 4, 0x10ffff },
+	};
+	static const char *const bad[] = {
+		"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xc3", "\xc3" "A",
+		"\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
+		"\xea\xb0", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+		"\xff",
+	};
+	uint32_t cp;
+
+	(void)state;
+	for (size_t i = 0; i < AIF_NELEM(ok); i++) {
+		const unsigned char *u = (const unsigned char *)ok[i].s;
+
+		cp = 0;
+		assert_int_equal(aif_utf8_seq(u, strlen(ok[i].s), &cp), ok[i].len);
+		assert_int_equal(cp, ok[i].cp);
+		assert_int_equal(aif_utf8_seq(u, strlen(ok[i].s), NULL), ok[i].len);
+		if (ok[i].len > 1)	/* cut short by n */
+			assert_int_equal(aif_utf8_seq(u, ok[i].len - 1, &cp), 0);
+	}
+	for (size_t i = 0; i < AIF_NELEM(bad); i++)
+		if (aif_utf8_seq((const unsigned char *)bad[i], strlen(bad[i]), &cp) != 0)
+			fail_msg("accepted bad[%zu]", i);
+}
+
 static void
 now_ms_is_monotonic_and_advances(void **state)
 {
@@ -417,6 +458,7 @@ main(void)
 		cmocka_unit_test(strlcpy_cap_zero_writes_nothing),
 		cmocka_unit_test(utf8_trim_tail_drops_only_an_incomplete_last_sequence),
 		cmocka_unit_test(utf8_trim_tail_repairs_a_truncating_snprintf),
+		cmocka_unit_test(utf8_seq_decodes_and_refuses_like_jansson),
 		cmocka_unit_test(now_ms_is_monotonic_and_advances),
 		cmocka_unit_test(unix_now_matches_time),
 		cmocka_unit_test(random_bytes_fill_the_buffer),

@@ -581,7 +581,7 @@ retry_uses_the_model_retry_rules(void **state)
 	    "        base_url: http://h.example\n        retry: {backoff_coefficient: 20}\n"
 	    "        next: done\n" DONE,
 	    "t.yaml:25:38: workflows[0].steps[0].retry.backoff_coefficient: expected a "
-	    "number from 1.0 to 10.0");
+	    "number from 1.0 to 10.0 (at most 2 decimals), got '20'");
 }
 
 /* A YAML alias may name its own ancestor: the walk stops at 64 levels (it recursed
