@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "chat_template.h"
 
 #define MARK_ROLE	"{role}"
@@ -72,39 +73,16 @@ static const char *const rendered_roles[] = {
 	"system", "user", "assistant", "tool", "function", NULL,
 };
 
-/* A growing string with a hard cap. */
-struct sbuf {
-	char	*p;
-	size_t	 len, cap;
-};
-
+/* Appends to the prompt, capped at AIF_CHAT_TEMPLATE_MAX. */
 static enum aif_err
-sbuf_add(struct sbuf *b, const char *s, size_t n)
+sbuf_add(struct aif_buf *b, const char *s, size_t n)
 {
-	if (n > AIF_CHAT_TEMPLATE_MAX - b->len)
-		return AIF_TOOBIG;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > AIF_CHAT_TEMPLATE_MAX + 1)
-			cap = AIF_CHAT_TEMPLATE_MAX + 1;
-		if ((p = realloc(b->p, cap)) == NULL)
-			return AIF_NOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return AIF_OK;
+	return aif_buf_add(b, s, n, AIF_CHAT_TEMPLATE_MAX);
 }
 
 /* Appends `part` (n bytes) with every {role} replaced by `role`. */
 static enum aif_err
-add_with_role(struct sbuf *b, const char *part, size_t n, const char *role)
+add_with_role(struct aif_buf *b, const char *part, size_t n, const char *role)
 {
 	const size_t ml = sizeof(MARK_ROLE) - 1;
 	size_t i = 0, from = 0;
@@ -249,7 +227,7 @@ tokens_scan(struct tokens *t, const char *s, size_t n)
 static enum aif_err
 tokens_derive(const struct tmpl *tp, struct tokens *t)
 {
-	struct sbuf	 b = { NULL, 0, 0 };
+	struct aif_buf	 b = { 0 };
 	const char *const *r;
 	enum aif_err	 err = AIF_OK;
 
@@ -483,7 +461,7 @@ aif_chat_template_tokens(const char *tmpl, char *out, size_t cap)
 /* Appends the text of one message content: a string, null, or an array of parts;
  * then removes the special tokens from what it appended. */
 static enum aif_err
-add_content(struct sbuf *b, const json_t *content, const struct strip *st)
+add_content(struct aif_buf *b, const json_t *content, const struct strip *st)
 {
 	const json_t *part;
 	size_t i, start = b->len, n;
@@ -533,7 +511,7 @@ enum aif_err
 aif_chat_template_render(const char *tmpl, const json_t *messages, char **out,
     size_t *out_len)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct aif_buf b = { 0 };
 	struct tmpl t;
 	struct tokens *tok = NULL;
 	struct strip st;

@@ -51,35 +51,18 @@ aif_http_body_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct aif_http_body *b = arg;
 	size_t n = size * nmemb;
+	enum aif_err err = b->max > 0 ? aif_buf_add(&b->buf, ptr, n, b->max - 1) :
+	    AIF_TOOBIG;
 
-	if (b->len + n + 1 > b->max) {
+	if (err == AIF_TOOBIG)
 		b->overflow = 1;
-		return 0;	/* aborts the transfer */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > b->max)
-			cap = b->max;
-		if ((p = realloc(b->data, cap)) == NULL)
-			return 0;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	return err == AIF_OK ? n : 0;	/* 0 aborts the transfer */
 }
 
 void
 aif_http_body_free(struct aif_http_body *b)
 {
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
+	aif_buf_free(&b->buf);
 }
 
 enum aif_err

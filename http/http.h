@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "err.h"
 
 #define AIF_HTTP_CONNECT_TIMEOUT_MS	3000
@@ -27,9 +28,9 @@ struct aif_http_limits {
 /* A response body kept up to its cap; `overflow` set when more came (the transfer is
  * then aborted by the write callback). */
 struct aif_http_body {
-	char	*data;			/* NUL-terminated, new (aif_http_body_free) */
-	size_t	 len, cap, max;
-	int	 overflow;
+	struct aif_buf	 buf;		/* the bytes, NUL-terminated (aif_http_body_free) */
+	size_t		 max;		/* bytes kept at most, with the NUL */
+	int		 overflow;
 };
 
 /* libcurl's global setup and teardown (not thread-safe: once per process). */

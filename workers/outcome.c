@@ -80,8 +80,8 @@ decode(struct engine_call *c, CURLcode done, struct aif_engine_result *res)
 		stream_outcome(c, res);
 		return;
 	}
-	c->adapter->parse(c->model, c->job.kind, status, c->resp.data ? c->resp.data : "",
-	    c->resp.len, res);
+	c->adapter->parse(c->model, c->job.kind, status, c->resp.buf.p ? c->resp.buf.p : "",
+	    c->resp.buf.len, res);
 	engine_call_fill_prompt_tokens(c, res);
 }
 
