@@ -12,7 +12,7 @@
  * only in the x-prompt-tokens header, which an adapter does not see: prompt_tokens is
  * the length of details.prefill (filled only with decoder_input_details), else
  * details.input_length when an engine sends it, else 0 -- and then the worker fills it
- * from the header (engine_call_fill_prompt_tokens).
+ * from the header (workers/outcome.c).
  * parse_event: /generate_stream events (`data:{...}`, no [DONE]; the last event has a
  * non-null generated_text and the StreamDetails with input_length) to chunks; errors
  * arrive as events {"error","error_type"} inside a 200 stream.

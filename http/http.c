@@ -41,7 +41,9 @@ aif_http_easy(const char *url, const struct aif_http_limits *lim)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms > 0 ?
 	    lim->connect_timeout_ms : (long)AIF_HTTP_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, lim->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_response);
+	if (lim->max_response > 0)
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+		    (curl_off_t)lim->max_response);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 	return e;
 }
@@ -63,6 +65,16 @@ void
 aif_http_body_free(struct aif_http_body *b)
 {
 	aif_buf_free(&b->buf);
+}
+
+enum aif_err
+aif_http_outcome(CURLcode rc, const struct aif_http_body *body)
+{
+	if (rc == CURLE_OK)
+		return AIF_OK;
+	if ((body != NULL && body->overflow) || rc == CURLE_FILESIZE_EXCEEDED)
+		return AIF_TOOBIG;
+	return rc == CURLE_OPERATION_TIMEDOUT ? AIF_TIMEOUT : AIF_IO;
 }
 
 enum aif_err
@@ -120,7 +132,7 @@ aif_http_probe(const char *base, const char *path, long timeout_ms)
 }
 
 enum aif_err
-aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_result *res)
+aif_http_run(const struct aif_http_call *call, struct aif_http_result *res)
 {
 	struct curl_slist *h = NULL;
 	CURL *e;
@@ -128,7 +140,6 @@ aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_re
 	enum aif_err err = AIF_NOMEM;
 
 	memset(res, 0, sizeof(*res));
-	res->body.max = call->lim.max_response;
 	if ((e = aif_http_easy(call->url, &call->lim)) == NULL)
 		return AIF_NOMEM;
 	for (size_t i = 0; i < call->nheaders; i++)
@@ -138,22 +149,10 @@ aif_http_run(const struct aif_http_call *call, int keep_body, struct aif_http_re
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
 	if (strcmp(call->method, "GET") != 0 && call->body != NULL)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
-	if (keep_body) {
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, aif_http_body_write);
-		curl_easy_setopt(e, CURLOPT_WRITEDATA, &res->body);
-	}
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, res->error);
 	rc = curl_easy_perform(e);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res->status);
-	if (rc == CURLE_OK)
-		err = AIF_OK;
-	else if (res->body.overflow || rc == CURLE_FILESIZE_EXCEEDED)
-		err = AIF_TOOBIG;
-	else if (rc == CURLE_OPERATION_TIMEDOUT)
-		err = AIF_TIMEOUT;
-	else
-		err = AIF_IO;
-	res->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+	err = aif_http_outcome(rc, NULL);
 	if (rc != CURLE_OK && res->error[0] == '\0')
 		aif_strlcpy(res->error, curl_easy_strerror(rc), sizeof(res->error));
 out:

@@ -67,21 +67,21 @@ relay_end(struct engine_call *c, int status, const char *type, const char *code,
  * retention): the answer goes to the waiting aif-api over its relay, in RESULT pieces,
  * then END. Without a relay the request times out: nothing else holds the answer. */
 static void
-relay_result(struct worker *w, struct engine_call *c, const char *body)
+relay_result(struct worker *w, struct engine_call *c)
 {
 	struct relay_conn *r;
 	unsigned char key[AIF_RELAY_KEY_LEN];
 	uint32_t attempt = (uint32_t)c->job.attempt;
-	size_t len, off = 0;
+	size_t len = c->answer_len, off = 0;
 
 	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
-	    body == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
+	    c->answer == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
 		return;
 	aif_relay_key(c->job.relay_secret, c->job.id, attempt, key);
-	len = strlen(body);
 	while (off < len) {
 		size_t k = len - off < AIF_RELAY_PAYLOAD_MAX ? len - off : AIF_RELAY_PAYLOAD_MAX;
-		if (relay_send(r, c->job.id, AIF_RELAY_RESULT, attempt, key, body + off, k) != 0)
+		if (relay_send(r, c->job.id, AIF_RELAY_RESULT, attempt, key, c->answer + off,
+		    k) != 0)
 			return;
 		off += k;
 	}
@@ -142,7 +142,7 @@ count_success(const struct aif_job_success *s)
 
 void
 commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_success *s,
-    char **bodies, size_t n)
+    size_t n)
 {
 	enum aif_err err;
 
@@ -168,7 +168,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 			continue;
 		relay_end(calls[i], 200, NULL, NULL, NULL, s[i].prompt_tokens,
 		    s[i].completion_tokens);
-		relay_result(w, calls[i], bodies[i]);
+		relay_result(w, calls[i]);
 	}
 	ring_replies(w, calls, s, n);
 	for (size_t i = 0; i < n; i++) {
@@ -176,7 +176,6 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 			w->done_total++;
 			count_success(&s[i]);
 		}
-		free(bodies[i]);
 		engine_call_free(calls[i]);
 	}
 }

@@ -163,11 +163,10 @@ call(const struct aif_comp_step *s, const char *body, char *err, size_t cap)
 	/* the target can deduplicate retries of the same step */
 	snprintf(idem, sizeof(idem), "Idempotency-Key: %" PRIu64 ":%d:undo", s->job_id,
 	    s->step_no);
-	rc = aif_http_run(&c, 0, &res);
+	rc = aif_http_run(&c, &res);
 	err[0] = '\0';
 	if (rc != AIF_OK)
 		aif_strlcpy(err, res.error[0] ? res.error : aif_strerror(rc), cap);
-	aif_http_body_free(&res.body);
 	return rc == AIF_OK ? res.status : 0;
 }
 

@@ -240,7 +240,7 @@ cancel_left_stream(struct worker *w, struct engine_call *c)
 	    c->job.prompt_tokens_estimate;
 	res.completion_tokens = c->st.completion_tokens > c->relayed ?
 	    c->st.completion_tokens : c->relayed;
-	outcome_success_row(w, c, &res, NULL, &u);
+	outcome_success_row(w, c, &res, &u);
 	err = aif_queue_cancel_billed(w->db, &u,
 	    "client disconnected from the stream; engine call cancelled");
 	aif_info("msg=\"engine call cancelled\" job=%s prompt_tokens=%lld"

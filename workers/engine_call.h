@@ -31,7 +31,8 @@ struct engine_call {
 	size_t			 choices_max;	/* server.max_choices */
 	int64_t			 started_ms;
 	int64_t			 hdr_prompt_tokens;	/* x-prompt-tokens (TGI), 0: none */
-	char			 errbuf[CURL_ERROR_SIZE];
+	char			*answer;	/* a success's JSON text (outcome_of), new */
+	size_t			 answer_len;
 	struct engine_call	*prev, *next;	/* the worker's list of calls */
 
 	/* streaming ("stream": true jobs) */
@@ -49,16 +50,22 @@ struct engine_call {
 	struct aif_engine_result stream_err;
 };
 
+/* The most bytes a call may bring on the wire (struct aif_http_limits.max_response):
+ * an answer read whole is capped at server.max_answer_bytes; a stream is not capped by
+ * its wire bytes, which are many times its text (SSE and JSON framing per token): the
+ * SSE parser bounds each event (AIF_SSE_EVENT_MAX), the assembler the answer's text
+ * (answer_max), the model's timeout the transfer, and an error answer (not 200) is
+ * kept up to answer_max like any other. */
+static inline size_t
+engine_call_wire_max(int stream, size_t answer_max)
+{
+	return stream ? 0 : answer_max;
+}
+
 /* Prepares the easy handle for call->req (already built by the adapter) with the
  * model's timeout; for a stream (call->stream set, adapter set) also the SSE parser,
  * the assembler and the relay of chunks. Returns AIF_OK or AIF_NOMEM. */
 enum aif_err	engine_call_setup(struct engine_call *call, const char *request_id);
-
-/* A non-streamed answer's usage lacks the prompt count (TGI's /generate gives it only
- * in the x-prompt-tokens header): fills it from the header into res and its response's
- * "usage" object. No-op when the body had a count or no header came. */
-void		engine_call_fill_prompt_tokens(const struct engine_call *call,
-		    struct aif_engine_result *res);
 
 /* End of a 200 stream: parses a last event left without its blank line. */
 void		engine_call_stream_finish(struct engine_call *call);

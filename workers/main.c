@@ -74,7 +74,6 @@ finish_transfers(struct worker *w)
 {
 	struct engine_call *ok[WORKER_BATCH];
 	struct aif_job_success succ[WORKER_BATCH];
-	char *bodies[WORKER_BATCH];
 	size_t ns = 0;
 	CURLMsg *msg;
 	int left;
@@ -91,17 +90,17 @@ finish_transfers(struct worker *w)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		curl_multi_remove_handle(w->multi, c->easy);
 		dispatch_release(w, c);
-		if (!outcome_of(w, c, done, &res, &bodies[ns])) {
+		if (!outcome_of(w, c, done, &res)) {
 			commit_failure(w, c, &res);
 			aif_engine_result_clear(&res);
 			engine_call_free(c);
 			continue;
 		}
-		outcome_success_row(w, c, &res, bodies[ns], &succ[ns]);
+		outcome_success_row(w, c, &res, &succ[ns]);
 		aif_engine_result_clear(&res);
 		ok[ns++] = c;
 	}
-	commit_successes(w, ok, succ, bodies, ns);
+	commit_successes(w, ok, succ, ns);
 }
 
 /* ---- doorbell, peers, heartbeat ---- */
