@@ -40,10 +40,10 @@ struct aif_engine_result {
 	json_t	*response;		/* new reference on success: the OpenAI body */
 	int64_t	 prompt_tokens;
 	int64_t	 completion_tokens;
-	int	 client_status;		/* on failure: the status a client should see */
-	char	 error_type[48];	/* OpenAI error type on failure */
-	char	 error_code[48];	/* "" = null */
-	char	 message[512];		/* never holds prompt text */
+	struct aif_error error;		/* on failure: what a client should see (never
+					   prompt text) */
+	int	 timed_out;		/* on failure: the call or the engine ran out of
+					   time (a retry policy's "timeout" class) */
 };
 
 /* What a streamed engine call has told so far; zeroed before the first event. */
@@ -99,11 +99,13 @@ const char	*aif_adapter_option(const struct aif_adapter *ad, const struct aif_mo
 /* Returns the adapter named `name`, or NULL. Table in adapters/registry.c. */
 const struct aif_adapter *aif_adapter_find(const char *name);
 
-/* Fills *out for a transport-level failure (curl error text borrowed, no prompt). */
+/* Fills *out for a transport-level failure (curl error text borrowed, no prompt);
+ * timed_out gives engine_timeout (and out->timed_out), else engine_unavailable. */
 void		aif_adapter_transport_failure(const char *what, int timed_out,
 		    struct aif_engine_result *out);
 
-/* Fills the failure fields of *out from a client error (core/protocol/apierr.h). */
+/* Fills the failure fields of *out from a client error (core/protocol/apierr.h);
+ * out->timed_out becomes 0. */
 void		aif_adapter_fail(struct aif_engine_result *out, enum aif_failure f,
 		    const struct aif_error *e);
 
@@ -115,7 +117,7 @@ void		aif_adapter_bad_response(struct aif_engine_result *out, const char *what);
  * context_length_exceeded when context_exceeded, else engine_rejected_request; the
  * engine's message emsg, borrowed, is quoted); 401/403/404/405/501 fatal 502
  * engine_misconfigured; 429/503 overloaded 503 engine_overloaded; 408/504 retryable 504
- * engine_timeout; anything else retryable 502 engine_error. */
+ * engine_timeout (timed_out); anything else retryable 502 engine_error. */
 void		aif_adapter_classify_status(long status, const char *emsg,
 		    int context_exceeded, struct aif_engine_result *out);
 

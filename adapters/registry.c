@@ -36,11 +36,8 @@ void
 aif_adapter_fail(struct aif_engine_result *out, enum aif_failure f, const struct aif_error *e)
 {
 	out->failure = f;
-	out->client_status = e->status;
-	snprintf(out->error_type, sizeof(out->error_type), "%s", e->type);
-	snprintf(out->error_code, sizeof(out->error_code), "%s", e->code);
-	snprintf(out->message, sizeof(out->message), "%s", e->message);
-	aif_utf8_trim_tail(out->message);
+	out->error = *e;
+	out->timed_out = 0;
 }
 
 void
@@ -52,6 +49,7 @@ aif_adapter_transport_failure(const char *what, int timed_out,
 	AIF_ERROR(&e, timed_out ? AIF_E_ENGINE_CALL_TIMEOUT : AIF_E_ENGINE_UNREACHABLE, NULL,
 	    what);
 	aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
+	out->timed_out = timed_out != 0;
 }
 
 void
@@ -94,6 +92,7 @@ aif_adapter_classify_status(long status, const char *emsg, int context_exceeded,
 	case 504:
 		AIF_ERROR(&e, AIF_E_ENGINE_TIMEOUT, NULL, num);
 		aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
+		out->timed_out = 1;
 		return;
 	default:
 		AIF_ERROR(&e, AIF_E_ENGINE_ERROR, NULL, num);

@@ -201,7 +201,7 @@ backoff_ms(const struct aif_retry_policy *rp, int attempt)
 static unsigned
 failure_class(const struct aif_engine_result *res)
 {
-	if (strcmp(res->error_code, "engine_timeout") == 0)
+	if (res->timed_out)
 		return AIF_FAILCLASS_TIMEOUT;
 	if (res->failure == AIF_FAIL_OVERLOADED)
 		return AIF_FAILCLASS_OVERLOADED;
@@ -247,7 +247,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	char detail[600];
 	enum aif_err err;
 
-	snprintf(detail, sizeof(detail), "%s: %s", cls, res->message);
+	snprintf(detail, sizeof(detail), "%s: %s", cls, res->error.message);
 	memset(&f, 0, sizeof(f));
 	f.id = c->job.id;
 	f.lease_token = c->job.lease_token;
@@ -262,11 +262,11 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 		if (wait > f.delay_ms)
 			f.delay_ms = wait;
 	}
-	f.http_status = res->client_status ? res->client_status : 502;
-	f.error_type = res->error_type[0] ? res->error_type :
+	f.http_status = res->error.status ? res->error.status : 502;
+	f.error_type = res->error.type[0] ? res->error.type :
 	    aif_apierr_type(AIF_E_ENGINE_ERROR);
-	f.error_code = res->error_code[0] ? res->error_code : NULL;
-	f.error_message = res->message;
+	f.error_code = res->error.code[0] ? res->error.code : NULL;
+	f.error_message = res->error.message;
 	f.event_detail = detail;
 	f.budget_hold_micros = c->job.budget_hold_micros;
 	if (mi != SIZE_MAX) {	/* the saga of the job's own model */

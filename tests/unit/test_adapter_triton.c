@@ -515,10 +515,10 @@ parse_malformed_200_is_retryable_502(void **state)
 		struct aif_engine_result res;
 
 		parse(bad[i].m, AIF_KIND_CHAT, 200, bad[i].body, &res);
-		if (res.failure != AIF_FAIL_RETRYABLE || res.client_status != 502 ||
-		    strcmp(res.error_code, "engine_bad_response") != 0)
+		if (res.failure != AIF_FAIL_RETRYABLE || res.error.status != 502 ||
+		    strcmp(res.error.code, "engine_bad_response") != 0)
 			fail_msg("%s: failure %d code %s", bad[i].body, res.failure,
-			    res.error_code);
+			    res.error.code);
 		assert_null(res.response);
 	}
 }
@@ -597,7 +597,7 @@ parse_embeddings_that_do_not_fit_are_retryable_502(void **state)
 		snprintf(body, sizeof(body), "{\"id\":\"%s\",%s", id, bad[i]);
 		parse(&embed_model, AIF_KIND_EMBEDDING, 200, body, &res);
 		if (res.failure != AIF_FAIL_RETRYABLE ||
-		    strcmp(res.error_code, "engine_bad_response") != 0)
+		    strcmp(res.error.code, "engine_bad_response") != 0)
 			fail_msg("accepted %s", body);
 		assert_null(res.response);
 	}
