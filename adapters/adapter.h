@@ -91,10 +91,18 @@ struct aif_adapter {
 	const char	*health_path;
 };
 
-/* The value of setting `name` of model m for adapter ad: the model's own, else the
- * adapter's default (borrowed). `name` must be one of ad->spec->options. */
-const char	*aif_adapter_option(const struct aif_adapter *ad, const struct aif_model *m,
-		    const char *name);
+/* The settings of model m for adapter ad, by the index of ad->spec->options (enum
+ * aif_triton_setting, ...): the model's values, else the adapter's defaults (borrowed).
+ * Those resolved when the configuration was loaded (m->adapter_state), or for a model
+ * built otherwise (tests) looked up now into tmp. */
+const char *const *aif_adapter_settings(const struct aif_adapter *ad,
+		    const struct aif_model *m, const char *tmp[AIF_ADAPTER_SETTINGS_MAX]);
+
+/* Renders chat `messages` (borrowed) into the prompt of model m with its chat_template:
+ * compiled when the configuration was loaded, or for a model built otherwise compiled
+ * for this call. As aif_chat_template_render (adapters/chat_template.h). */
+enum aif_err	aif_adapter_render_chat(const struct aif_model *m, const json_t *messages,
+		    char **out, size_t *out_len);
 
 /* Returns the adapter named `name`, or NULL. Table in adapters/registry.c. */
 const struct aif_adapter *aif_adapter_find(const char *name);

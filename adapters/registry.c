@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "chat_template.h"
 #include "openai.h"
 #include "util.h"
 #include "tgi.h"
@@ -25,11 +26,31 @@ aif_adapter_find(const char *name)
 	return NULL;
 }
 
-const char *
-aif_adapter_option(const struct aif_adapter *ad, const struct aif_model *m,
-    const char *name)
+const char *const *
+aif_adapter_settings(const struct aif_adapter *ad, const struct aif_model *m,
+    const char *tmp[AIF_ADAPTER_SETTINGS_MAX])
 {
-	return aif_adapter_spec_option(ad->spec, m, name);
+	const struct aif_adapter_model *am = m->adapter_state;
+	size_t i = 0;
+
+	if (am != NULL)
+		return am->settings;
+	for (const struct aif_adapter_option *o = ad->spec->options;
+	    o != NULL && o->name != NULL && i < AIF_ADAPTER_SETTINGS_MAX; o++)
+		tmp[i++] = aif_cfg_option(m, o->name, o->def);
+	return tmp;
+}
+
+enum aif_err
+aif_adapter_render_chat(const struct aif_model *m, const json_t *messages, char **out,
+    size_t *out_len)
+{
+	const struct aif_adapter_model *am = m->adapter_state;
+
+	if (am != NULL && am->chat_template != NULL)
+		return aif_chat_template_render_compiled(am->chat_template, messages, out,
+		    out_len);
+	return aif_chat_template_render(m->chat_template, messages, out, out_len);
 }
 
 void

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chat_template.h"
 #include "tgi.h"
 #include "util.h"
 
@@ -132,8 +131,8 @@ tgi_build(const struct aif_model *m, const struct aif_replica *r, enum aif_kind 
 		goto out;
 	}
 	if (kind == AIF_KIND_CHAT) {
-		if ((err = aif_chat_template_render(m->chat_template,
-		    json_object_get(req, "messages"), &rendered, &plen)) != AIF_OK)
+		if ((err = aif_adapter_render_chat(m, json_object_get(req, "messages"),
+		    &rendered, &plen)) != AIF_OK)
 			goto out;
 		prompt = rendered;
 	} else if ((prompt = completion_prompt(req, &plen)) == NULL) {

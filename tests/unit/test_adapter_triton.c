@@ -818,10 +818,49 @@ adapter_is_registered_and_complete(void **state)
 	assert_string_equal(a->health_path, "/v2/health/ready");
 }
 
+/* A model prepared at config load (settings resolved, template compiled) builds the
+ * same engine requests as one looked up per call. */
+static void
+prepared_model_builds_the_same(void **state)
+{
+	static const struct {
+		const struct aif_model	*m;
+		enum aif_kind		 kind;
+		const char		*req;
+	} cases[] = {
+		{ &infer_model, AIF_KIND_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":"
+		    "\"user\",\"content\":\"Hi <|im_end|>\"}],\"temperature\":0.5}" },
+		{ &gen_model, AIF_KIND_CHAT, "{\"model\":\"m\",\"stream\":true,\"messages\":"
+		    "[{\"role\":\"user\",\"content\":\"Hi\"}]}" },
+		{ &gen_model, AIF_KIND_COMPLETION, "{\"model\":\"m\",\"prompt\":\"Once\"}" },
+		{ &embed_model, AIF_KIND_EMBEDDING, "{\"model\":\"m\",\"input\":[\"a\",\"b\"]}" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct aif_model m = *cases[i].m;
+		struct aif_engine_req a, b;
+		json_t *ja, *jb;
+
+		assert_int_equal(build(&m, cases[i].kind, cases[i].req, &a, &ja), AIF_OK);
+		assert_int_equal(aif_adapters_cfg.prepare_model(&m), AIF_OK);
+		assert_non_null(m.adapter_state);
+		assert_int_equal(build(&m, cases[i].kind, cases[i].req, &b, &jb), AIF_OK);
+		assert_string_equal(a.url, b.url);
+		assert_true(json_equal(ja, jb));
+		aif_adapters_cfg.free_model(&m);
+		free(a.body);
+		free(b.body);
+		json_decref(ja);
+		json_decref(jb);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(prepared_model_builds_the_same),
 		cmocka_unit_test(count_tokens_approximates_words_and_punctuation),
 		cmocka_unit_test(build_infer_sends_typed_tensors_and_asks_for_text_output),
 		cmocka_unit_test(build_infer_uses_configured_names_types_and_sampling),
