@@ -33,34 +33,23 @@ commit_ring(struct worker *w, const char *reply_to, uint64_t id)
 }
 
 /* Tells the waiting aif-api that a streamed job is final (committed): success with its
- * usage, or the error the client should get. */
+ * usage (e NULL), or the error e the client should get. */
 static void
-relay_end(struct engine_call *c, int status, const char *type, const char *code,
-    const char *message, int64_t prompt, int64_t completion)
+relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
+    int64_t completion)
 {
-	json_t *end;
 	char *text;
+	size_t len;
 
 	if (!c->stream || c->relay == NULL)
 		return;
-	if (status == 200)
-		end = json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I}}", "status", 200,
-		    "id", c->st.id, "created", (json_int_t)c->st.created, "model",
-		    c->model->id, "usage", "prompt_tokens", (json_int_t)prompt,
-		    "completion_tokens", (json_int_t)completion, "total_tokens",
-		    (json_int_t)(prompt + completion));
-	else
-		end = json_pack("{s:i,s:{s:s,s:s,s:n,s:o}}", "status", status, "error",
-		    "message", message, "type", type, "param", "code",
-		    code && *code ? json_string(code) : json_null());
-	if (end == NULL || (text = json_dumps(end, JSON_COMPACT)) == NULL) {
-		json_decref(end);
+	text = e == NULL ? aif_relay_end_ok(c->st.id, c->st.created, c->model->id, prompt,
+	    completion, &len) : aif_relay_end_error(e, &len);
+	if (text == NULL)
 		return;
-	}
 	(void)relay_send(c->relay, c->job.id, AIF_RELAY_END, (uint32_t)c->job.attempt,
-	    c->relay_key, text, strlen(text));
+	    c->relay_key, text, len);
 	free(text);
-	json_decref(end);
 }
 
 /* A committed synchronous job whose answer the database does not keep (zero
@@ -73,6 +62,7 @@ relay_result(struct worker *w, struct engine_call *c)
 	unsigned char key[AIF_RELAY_KEY_LEN];
 	uint32_t attempt = (uint32_t)c->job.attempt;
 	size_t len = c->answer_len, off = 0;
+	char *end;
 
 	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
 	    c->answer == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
@@ -85,7 +75,9 @@ relay_result(struct worker *w, struct engine_call *c)
 			return;
 		off += k;
 	}
-	(void)relay_send(r, c->job.id, AIF_RELAY_END, attempt, key, "{\"status\":200}", 14);
+	if ((end = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len)) != NULL)
+		(void)relay_send(r, c->job.id, AIF_RELAY_END, attempt, key, end, len);
+	free(end);
 }
 
 /* Rings the reply_to of every committed job, one bell per waiting process. */
@@ -166,8 +158,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 	for (size_t i = 0; i < n; i++) {
 		if (!s[i].committed)
 			continue;
-		relay_end(calls[i], 200, NULL, NULL, NULL, s[i].prompt_tokens,
-		    s[i].completion_tokens);
+		relay_end(calls[i], NULL, s[i].prompt_tokens, s[i].completion_tokens);
 		relay_result(w, calls[i]);
 	}
 	ring_replies(w, calls, s, n);
@@ -244,9 +235,14 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts &&
 	    (rp->non_retryable & failure_class(res)) == 0;
 	struct aif_job_failure f;
+	struct aif_error e = res->error;
 	char detail[600];
 	enum aif_err err;
 
+	if (e.status == 0)
+		e.status = 502;
+	if (e.type[0] == '\0')
+		aif_strlcpy(e.type, aif_apierr_type(AIF_E_ENGINE_ERROR), sizeof(e.type));
 	snprintf(detail, sizeof(detail), "%s: %s", cls, res->error.message);
 	memset(&f, 0, sizeof(f));
 	f.id = c->job.id;
@@ -262,11 +258,10 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 		if (wait > f.delay_ms)
 			f.delay_ms = wait;
 	}
-	f.http_status = res->error.status ? res->error.status : 502;
-	f.error_type = res->error.type[0] ? res->error.type :
-	    aif_apierr_type(AIF_E_ENGINE_ERROR);
-	f.error_code = res->error.code[0] ? res->error.code : NULL;
-	f.error_message = res->error.message;
+	f.http_status = e.status;
+	f.error_type = e.type;
+	f.error_code = e.code[0] ? e.code : NULL;
+	f.error_message = e.message;
 	f.event_detail = detail;
 	f.budget_hold_micros = c->job.budget_hold_micros;
 	if (mi != SIZE_MAX) {	/* the saga of the job's own model */
@@ -284,7 +279,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
 	if (!retry && err == AIF_OK) {
-		relay_end(c, f.http_status, f.error_type, f.error_code, f.error_message, 0, 0);
+		relay_end(c, &e, 0, 0);
 		commit_ring(w, c->job.reply_to, c->job.id);
 	}
 }
