@@ -20,7 +20,8 @@ static const struct aif_retry_policy fallback_policy = {
 	.maximum_interval_ms = 10000, .jitter_pct = 10,
 };
 
-void
+/* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
+static void
 commit_ring(struct worker *w, const char *reply_to, uint64_t id)
 {
 	char msg[AIF_BELL_MAX];

@@ -279,9 +279,8 @@ dispatch_relay_frame(void *arg, const struct aif_relay_frame *f)
 }
 
 void
-dispatch_cancel(void *arg, uint64_t job_id)
+dispatch_cancel(struct worker *w, uint64_t job_id)
 {
-	struct worker *w = arg;
 	struct engine_call *c = call_of(w, job_id);
 	int cancelled = 0;
 

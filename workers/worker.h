@@ -58,7 +58,7 @@ void	dispatch_claim(struct worker *w, int *more);
 void	dispatch_release(struct worker *w, struct engine_call *c);
 /* A cancel bell for job_id: aborts its call if it runs here and the job row says it
  * was cancelled (by its owner). */
-void	dispatch_cancel(void *w, uint64_t job_id);
+void	dispatch_cancel(struct worker *w, uint64_t job_id);
 /* A frame from aif-api on a relay: CANCEL (the stream's client left under the cancel
  * policy), obeyed only with the attempt's tag; the job is cancelled and billed for
  * what it used. */
@@ -85,7 +85,5 @@ void	commit_successes(struct worker *w, struct engine_call **calls,
  * aif-api told), with its metrics. Does not free c. */
 void	commit_failure(struct worker *w, struct engine_call *c,
 	    const struct aif_engine_result *res);
-/* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
-void	commit_ring(struct worker *w, const char *reply_to, uint64_t id);
 
 #endif
