@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bell.h"
+#include "compensate.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay_proto.h"
@@ -177,13 +178,10 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 static int64_t
 backoff_ms(const struct aif_retry_policy *rp, int attempt)
 {
-	int64_t d = rp->initial_interval_ms;
+	int64_t d = aif_compensate_backoff_ms(rp->initial_interval_ms,
+	    rp->backoff_coefficient_pct, rp->maximum_interval_ms, attempt);
 	uint16_t j = 0;
 
-	for (int i = 1; i < attempt && d < rp->maximum_interval_ms; i++)
-		d = d * rp->backoff_coefficient_pct / 100;
-	if (d > rp->maximum_interval_ms)
-		d = rp->maximum_interval_ms;
 	(void)aif_random_bytes(&j, sizeof(j));
 	/* uniform in [100 - jitter, 100 + jitter] percent */
 	return d * (100 - rp->jitter_pct + (int)(j % (2 * (unsigned)rp->jitter_pct + 1))) / 100;
