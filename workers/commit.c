@@ -15,12 +15,6 @@
 #include "relay_proto.h"
 #include "worker.h"
 
-/* The policy of a model that left the config. */
-static const struct aif_retry_policy fallback_policy = {
-	.initial_interval_ms = 500, .backoff_coefficient_pct = 200,
-	.maximum_interval_ms = 10000, .jitter_pct = 10,
-};
-
 /* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
 static void
 commit_ring(struct worker *w, const char *reply_to, uint64_t id)
@@ -55,34 +49,40 @@ relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
 }
 
 /* A committed synchronous job whose answer the database does not keep (zero
- * retention): the answer goes to the waiting aif-api over its relay, in RESULT pieces,
- * then END. Without a relay the request times out: nothing else holds the answer. */
+ * retention): the answer goes to the waiting aif-api over its relay (c->relay and
+ * c->relay_key, set up with the call), in RESULT pieces, then END. Without a relay the
+ * request times out: nothing else holds the answer. */
 static void
 relay_result(struct worker *w, struct engine_call *c)
 {
-	struct relay_conn *r;
-	unsigned char key[AIF_RELAY_KEY_LEN];
+	struct relay_conn *r = c->relay;
 	uint32_t attempt = (uint32_t)c->job.attempt;
 	size_t len = c->answer_len, off = 0;
 	char *end;
 
 	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
-	    c->answer == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
+	    c->answer == NULL)
 		return;
-	aif_relay_key(c->job.relay_secret, c->job.id, attempt, key);
+	/* unreachable when the call started, or closed since: connect again */
+	if ((r == NULL || r->io.fd < 0) &&
+	    (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
+		return;
 	while (off < len) {
 		size_t k = len - off < AIF_RELAY_PAYLOAD_MAX ? len - off : AIF_RELAY_PAYLOAD_MAX;
-		if (relay_send(r, c->job.id, AIF_RELAY_RESULT, attempt, key, c->answer + off,
-		    k) != 0)
+		if (relay_send(r, c->job.id, AIF_RELAY_RESULT, attempt, c->relay_key,
+		    c->answer + off, k) != 0)
 			return;
 		off += k;
 	}
 	if ((end = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len)) != NULL)
-		(void)relay_send(r, c->job.id, AIF_RELAY_END, attempt, key, end, len);
+		(void)relay_send(r, c->job.id, AIF_RELAY_END, attempt, c->relay_key, end,
+		    len);
 	free(end);
 }
 
-/* Rings the reply_to of every committed job, one bell per waiting process. */
+/* Rings the reply_to of every committed job, one bell per waiting process; not for a
+ * stream, whose waiter is told by END on the relay (or polls the row), never by a bell
+ * (its reply_to only names the relay). */
 static void
 ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_success *s,
     size_t n)
@@ -94,10 +94,10 @@ ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_
 		const char *to = calls[i]->job.reply_to;
 		size_t k = 0, off = 0, used, len;
 
-		if (done[i] || !s[i].committed || to[0] == '\0')
+		if (done[i] || !s[i].committed || calls[i]->job.stream || to[0] == '\0')
 			continue;
 		for (size_t j = i; j < n && j < WORKER_BATCH; j++)
-			if (!done[j] && s[j].committed &&
+			if (!done[j] && s[j].committed && !calls[j]->job.stream &&
 			    strcmp(calls[j]->job.reply_to, to) == 0) {
 				ids[k++] = calls[j]->job.id;
 				done[j] = 1;
@@ -211,8 +211,8 @@ count_failure(const struct engine_call *c, const char *replica, const char *cls,
 {
 	char l[400];
 
-	snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"", c->model->id,
-	    replica, cls);
+	snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"",
+	    c->model != NULL ? c->model->id : c->job.model, replica, cls);
 	aif_metrics_add("aif_engine_errors_total", l, 1);
 	if (retry) {
 		snprintf(l, sizeof(l), "model=\"%s\"", c->job.model);
@@ -226,12 +226,15 @@ count_failure(const struct engine_call *c, const char *replica, const char *cls,
 void
 commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_result *res)
 {
-	const char *replica = c->model->replicas[c->replica_idx].url;
-	size_t mi = aif_cfg_model_index(w->cfg, c->job.model);
+	const char *replica = c->model != NULL ? c->model->replicas[c->replica_idx].url :
+	    "none";
+	size_t mi = c->job_mi;
 	const struct aif_retry_policy *rp = mi != SIZE_MAX ? &w->cfg->models[mi].retry :
-	    &fallback_policy;
+	    NULL;
 	const char *cls = failure_name(res->failure);
-	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts &&
+	/* a job whose model left the config fails for good (AIF_E_MODEL_GONE) */
+	int retry = res->failure != AIF_FAIL_FATAL && rp != NULL &&
+	    c->job.attempt < c->job.max_attempts &&
 	    (rp->non_retryable & failure_class(res)) == 0;
 	struct aif_job_failure f;
 	struct aif_error e = res->error;
@@ -251,7 +254,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	f.replica = replica;
 	f.retry = retry;
 	f.delay_ms = retry ? backoff_ms(rp, c->job.attempt) : 0;
-	if (retry && mi != SIZE_MAX) {
+	if (retry) {
 		/* every replica's circuit is open: retry once one is due to close */
 		int64_t wait = routing_wait_ms(w->rt, mi);
 		if (wait > f.delay_ms)
@@ -279,6 +282,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
 	if (!retry && err == AIF_OK) {
 		relay_end(c, &e, 0, 0);
-		commit_ring(w, c->job.reply_to, c->job.id);
+		if (!c->job.stream)
+			commit_ring(w, c->job.reply_to, c->job.id);
 	}
 }

@@ -19,8 +19,11 @@
 
 struct engine_call {
 	struct aif_claimed	 job;		/* owns job.request_body */
-	const struct aif_model	*model;		/* borrowed from the config */
-	size_t			 model_idx;
+	const struct aif_model	*model;		/* borrowed from the config; NULL for a
+						   call that never started (no replica) */
+	size_t			 model_idx;	/* of model (a fallback's, maybe) */
+	size_t			 job_mi;	/* of the job's own model: its retry policy
+						   and saga; SIZE_MAX when it left the config */
 	size_t			 replica_idx;
 	CURL			*easy;
 	struct curl_slist	*headers;
@@ -42,6 +45,8 @@ struct engine_call {
 	struct aif_stream_state	 st;
 	struct aif_stream_asm	*assembled;	/* every chunk, for the job row */
 	json_t			*chunks;	/* scratch array for one event */
+	/* the relay to the waiting aif-api, for a stream or a zero-retention answer of a
+	   job with a relay secret */
 	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
 	unsigned char		 relay_key[AIF_RELAY_KEY_LEN];	/* this attempt's frames */
 	int64_t			 relayed;	/* chunks with text relayed to the client */
