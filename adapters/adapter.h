@@ -40,10 +40,10 @@ struct aif_engine_result {
 	json_t	*response;		/* new reference on success: the OpenAI body */
 	int64_t	 prompt_tokens;
 	int64_t	 completion_tokens;
-	int	 client_status;		/* on failure: the status a client should see */
-	char	 error_type[48];	/* OpenAI error type on failure */
-	char	 error_code[48];	/* "" = null */
-	char	 message[512];		/* never holds prompt text */
+	struct aif_error error;		/* on failure: what a client should see (never
+					   prompt text) */
+	int	 timed_out;		/* on failure: the call or the engine ran out of
+					   time (a retry policy's "timeout" class) */
 };
 
 /* What a streamed engine call has told so far; zeroed before the first event. */
@@ -91,19 +91,29 @@ struct aif_adapter {
 	const char	*health_path;
 };
 
-/* The value of setting `name` of model m for adapter ad: the model's own, else the
- * adapter's default (borrowed). `name` must be one of ad->spec->options. */
-const char	*aif_adapter_option(const struct aif_adapter *ad, const struct aif_model *m,
-		    const char *name);
+/* The settings of model m for adapter ad, by the index of ad->spec->options (enum
+ * aif_triton_setting, ...): the model's values, else the adapter's defaults (borrowed).
+ * Those resolved when the configuration was loaded (m->adapter_state), or for a model
+ * built otherwise (tests) looked up now into tmp. */
+const char *const *aif_adapter_settings(const struct aif_adapter *ad,
+		    const struct aif_model *m, const char *tmp[AIF_ADAPTER_SETTINGS_MAX]);
+
+/* Renders chat `messages` (borrowed) into the prompt of model m with its chat_template:
+ * compiled when the configuration was loaded, or for a model built otherwise compiled
+ * for this call. As aif_chat_template_render (adapters/chat_template.h). */
+enum aif_err	aif_adapter_render_chat(const struct aif_model *m, const json_t *messages,
+		    char **out, size_t *out_len);
 
 /* Returns the adapter named `name`, or NULL. Table in adapters/registry.c. */
 const struct aif_adapter *aif_adapter_find(const char *name);
 
-/* Fills *out for a transport-level failure (curl error text borrowed, no prompt). */
+/* Fills *out for a transport-level failure (curl error text borrowed, no prompt);
+ * timed_out gives engine_timeout (and out->timed_out), else engine_unavailable. */
 void		aif_adapter_transport_failure(const char *what, int timed_out,
 		    struct aif_engine_result *out);
 
-/* Fills the failure fields of *out from a client error (core/protocol/apierr.h). */
+/* Fills the failure fields of *out from a client error (core/protocol/apierr.h);
+ * out->timed_out becomes 0. */
 void		aif_adapter_fail(struct aif_engine_result *out, enum aif_failure f,
 		    const struct aif_error *e);
 
@@ -115,7 +125,7 @@ void		aif_adapter_bad_response(struct aif_engine_result *out, const char *what);
  * context_length_exceeded when context_exceeded, else engine_rejected_request; the
  * engine's message emsg, borrowed, is quoted); 401/403/404/405/501 fatal 502
  * engine_misconfigured; 429/503 overloaded 503 engine_overloaded; 408/504 retryable 504
- * engine_timeout; anything else retryable 502 engine_error. */
+ * engine_timeout (timed_out); anything else retryable 502 engine_error. */
 void		aif_adapter_classify_status(long status, const char *emsg,
 		    int context_exceeded, struct aif_engine_result *out);
 

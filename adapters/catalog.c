@@ -2,6 +2,7 @@
  * config checks built on them; see catalog.h. An adapter added to registry.c gets its
  * entry here (test_catalog checks that the two lists agree). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -10,23 +11,25 @@
 
 #define OPTIONS_SHOWN_MAX	32
 
-const struct aif_adapter_spec aif_spec_openai = { "openai", NULL };
-const struct aif_adapter_spec aif_spec_tgi = { "tgi", NULL };
+const struct aif_adapter_spec aif_spec_openai = { "openai", NULL, 0 };
+const struct aif_adapter_spec aif_spec_tgi = { "tgi", NULL, 1 };
 
 /* The settings of a model's `triton:` section (docs/CONFIG.md). */
 static const char *const triton_modes[] = { "infer", "generate", NULL };
 static const char *const triton_int_types[] = { "INT32", "UINT32", NULL };
 static const struct aif_adapter_option triton_options[] = {
-	{ "mode", "infer", triton_modes },
-	{ "text_input", "text_input", NULL },
-	{ "text_output", "text_output", NULL },
-	{ "max_tokens_input", "max_tokens", NULL },
-	{ "max_tokens_type", "INT32", triton_int_types },
-	{ "stream_input", "stream", NULL },
-	{ "embedding_output", "embedding", NULL },
-	{ NULL, NULL, NULL },
+	[AIF_TRITON_MODE] = { "mode", "infer", triton_modes },
+	[AIF_TRITON_TEXT_INPUT] = { "text_input", "text_input", NULL },
+	[AIF_TRITON_TEXT_OUTPUT] = { "text_output", "text_output", NULL },
+	[AIF_TRITON_MAX_TOKENS_INPUT] = { "max_tokens_input", "max_tokens", NULL },
+	[AIF_TRITON_MAX_TOKENS_TYPE] = { "max_tokens_type", "INT32", triton_int_types },
+	[AIF_TRITON_STREAM_INPUT] = { "stream_input", "stream", NULL },
+	[AIF_TRITON_EMBEDDING_OUTPUT] = { "embedding_output", "embedding", NULL },
+	[AIF_TRITON_NSETTINGS] = { NULL, NULL, NULL },
 };
-const struct aif_adapter_spec aif_spec_triton = { "triton", triton_options };
+_Static_assert(AIF_TRITON_NSETTINGS <= AIF_ADAPTER_SETTINGS_MAX,
+    "struct aif_adapter_model holds every triton setting");
+const struct aif_adapter_spec aif_spec_triton = { "triton", triton_options, 1 };
 
 static const struct aif_adapter_spec *const specs[] = {
 	&aif_spec_openai,
@@ -150,10 +153,48 @@ check_model(const struct aif_model *m,
 static const char *
 name_at(size_t i)
 {
-	return i < AIF_NELEM(specs) ? specs[i]->name : NULL;
+	const struct aif_adapter_spec *spec = aif_adapter_spec_at(i);
+
+	return spec != NULL ? spec->name : NULL;
+}
+
+static void
+free_model(struct aif_model *m)
+{
+	struct aif_adapter_model *am = m->adapter_state;
+
+	if (am != NULL)
+		aif_chat_template_free(am->chat_template);
+	free(am);
+	m->adapter_state = NULL;
+}
+
+/* m passed check_model: its settings resolved, its chat template compiled. */
+static enum aif_err
+prepare_model(struct aif_model *m)
+{
+	const struct aif_adapter_spec *spec = aif_adapter_spec_find(m->adapter);
+	struct aif_adapter_model *am;
+	size_t i = 0;
+
+	if (spec == NULL)
+		return AIF_OK;
+	if ((am = calloc(1, sizeof(*am))) == NULL)
+		return AIF_NOMEM;
+	m->adapter_state = am;
+	for (const struct aif_adapter_option *o = spec->options;
+	    o != NULL && o->name != NULL && i < AIF_ADAPTER_SETTINGS_MAX; o++)
+		am->settings[i++] = aif_cfg_option(m, o->name, o->def);
+	/* check_model compiled it once already: only memory can fail here */
+	if (spec->prompt &&
+	    aif_chat_template_compile(m->chat_template, &am->chat_template) != AIF_OK)
+		return AIF_NOMEM;
+	return AIF_OK;
 }
 
 const struct aif_cfg_adapters aif_adapters_cfg = {
 	.name_at = name_at,
 	.check_model = check_model,
+	.prepare_model = prepare_model,
+	.free_model = free_model,
 };

@@ -20,6 +20,35 @@ struct aif_adapter_option {
 struct aif_adapter_spec {
 	const char			*name;		/* models[].adapter */
 	const struct aif_adapter_option	*options;	/* NULL-terminated, or NULL */
+	int				 prompt;	/* renders chat messages with the
+							   model's chat_template */
+};
+
+#define AIF_ADAPTER_SETTINGS_MAX	16	/* options of one adapter */
+
+/* The settings of the `triton:` section: their index in aif_spec_triton.options. */
+enum aif_triton_setting {
+	AIF_TRITON_MODE,
+	AIF_TRITON_TEXT_INPUT,
+	AIF_TRITON_TEXT_OUTPUT,
+	AIF_TRITON_MAX_TOKENS_INPUT,
+	AIF_TRITON_MAX_TOKENS_TYPE,
+	AIF_TRITON_STREAM_INPUT,
+	AIF_TRITON_EMBEDDING_OUTPUT,
+	AIF_TRITON_NSETTINGS
+};
+
+struct aif_chat_template;
+
+/* What an adapter reads of a model on every call, worked out once when the
+ * configuration is loaded (aif_adapters_cfg.prepare_model): the model's
+ * adapter_state. */
+struct aif_adapter_model {
+	struct aif_chat_template *chat_template;	/* compiled, for adapters that
+							   render a prompt; else NULL */
+	const char	*settings[AIF_ADAPTER_SETTINGS_MAX];	/* by the index of
+					   spec->options: the model's value, else the
+					   default (borrowed from the config / spec) */
 };
 
 extern const struct aif_adapter_spec aif_spec_openai;
@@ -37,8 +66,9 @@ const struct aif_adapter_spec *aif_adapter_spec_find(const char *name);
 const char	*aif_adapter_spec_option(const struct aif_adapter_spec *spec,
 		    const struct aif_model *m, const char *name);
 
-/* The adapters' part of config checking (names, sections, chat templates), for
- * aif_cfg_load_with (core/config/config.h). */
+/* The adapters' part of config loading (core/config/config.h aif_cfg_load_with):
+ * names, sections and chat templates checked, and each model's struct
+ * aif_adapter_model prepared (and freed with the config). */
 extern const struct aif_cfg_adapters aif_adapters_cfg;
 
 #endif /* AIF_CATALOG_H */

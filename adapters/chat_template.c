@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "chat_template.h"
 
 #define MARK_ROLE	"{role}"
@@ -72,39 +73,16 @@ static const char *const rendered_roles[] = {
 	"system", "user", "assistant", "tool", "function", NULL,
 };
 
-/* A growing string with a hard cap. */
-struct sbuf {
-	char	*p;
-	size_t	 len, cap;
-};
-
+/* Appends to the prompt, capped at AIF_CHAT_TEMPLATE_MAX. */
 static enum aif_err
-sbuf_add(struct sbuf *b, const char *s, size_t n)
+sbuf_add(struct aif_buf *b, const char *s, size_t n)
 {
-	if (n > AIF_CHAT_TEMPLATE_MAX - b->len)
-		return AIF_TOOBIG;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > AIF_CHAT_TEMPLATE_MAX + 1)
-			cap = AIF_CHAT_TEMPLATE_MAX + 1;
-		if ((p = realloc(b->p, cap)) == NULL)
-			return AIF_NOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return AIF_OK;
+	return aif_buf_add(b, s, n, AIF_CHAT_TEMPLATE_MAX);
 }
 
 /* Appends `part` (n bytes) with every {role} replaced by `role`. */
 static enum aif_err
-add_with_role(struct sbuf *b, const char *part, size_t n, const char *role)
+add_with_role(struct aif_buf *b, const char *part, size_t n, const char *role)
 {
 	const size_t ml = sizeof(MARK_ROLE) - 1;
 	size_t i = 0, from = 0;
@@ -249,7 +227,7 @@ tokens_scan(struct tokens *t, const char *s, size_t n)
 static enum aif_err
 tokens_derive(const struct tmpl *tp, struct tokens *t)
 {
-	struct sbuf	 b = { NULL, 0, 0 };
+	struct aif_buf	 b = { 0 };
 	const char *const *r;
 	enum aif_err	 err = AIF_OK;
 
@@ -433,57 +411,89 @@ tmpl_parse(const char *spec, struct tmpl *t)
 	return AIF_OK;
 }
 
+/* A template compiled once: its parts, its special tokens and the automaton that
+ * removes them. Read-only once built. */
+struct aif_chat_template {
+	struct tmpl	 t;		/* points into spec (custom) or static text */
+	char		*spec;		/* a custom template's own copy, or NULL */
+	struct tokens	 tok;
+	struct strip	 st;
+};
+
+void
+aif_chat_template_free(struct aif_chat_template *ct)
+{
+	if (ct == NULL)
+		return;
+	strip_free(&ct->st);
+	free(ct->spec);
+	free(ct);
+}
+
+enum aif_err
+aif_chat_template_compile(const char *tmpl, struct aif_chat_template **out)
+{
+	struct aif_chat_template *ct;
+	enum aif_err err;
+
+	*out = NULL;
+	if ((ct = calloc(1, sizeof(*ct))) == NULL)
+		return AIF_NOMEM;
+	if (tmpl != NULL && strcmp(tmpl, "chatml") != 0 && strcmp(tmpl, "llama3") != 0 &&
+	    (ct->spec = strdup(tmpl)) == NULL) {
+		free(ct);
+		return AIF_NOMEM;
+	}
+	if ((err = tmpl_parse(ct->spec != NULL ? ct->spec : tmpl, &ct->t)) != AIF_OK ||
+	    (err = tokens_derive(&ct->t, &ct->tok)) != AIF_OK ||
+	    (err = strip_build(&ct->tok, &ct->st)) != AIF_OK) {
+		aif_chat_template_free(ct);
+		return err;
+	}
+	*out = ct;
+	return AIF_OK;
+}
+
 enum aif_err
 aif_chat_template_check(const char *tmpl)
 {
-	struct tmpl t;
-	struct tokens *tok;
-	enum aif_err err;
+	struct aif_chat_template *ct;
+	enum aif_err err = aif_chat_template_compile(tmpl, &ct);
 
-	if ((err = tmpl_parse(tmpl, &t)) != AIF_OK)
-		return err;
-	if ((tok = malloc(sizeof(*tok))) == NULL)
-		return AIF_NOMEM;
-	err = tokens_derive(&t, tok);
-	free(tok);
+	aif_chat_template_free(ct);
 	return err;
 }
 
 enum aif_err
 aif_chat_template_tokens(const char *tmpl, char *out, size_t cap)
 {
-	struct tmpl t;
-	struct tokens *tok;
+	struct aif_chat_template *ct;
 	size_t i, used = 0;
 	enum aif_err err;
 
 	if (cap == 0)
 		return AIF_TOOBIG;
 	out[0] = '\0';
-	if ((err = tmpl_parse(tmpl, &t)) != AIF_OK)
+	if ((err = aif_chat_template_compile(tmpl, &ct)) != AIF_OK)
 		return err;
-	if ((tok = malloc(sizeof(*tok))) == NULL)
-		return AIF_NOMEM;
-	if ((err = tokens_derive(&t, tok)) == AIF_OK) {
-		for (i = 0; i < tok->n; i++) {
-			if (used + tok->len[i] + 2 > cap) {
-				err = AIF_TOOBIG;
-				break;
-			}
-			memcpy(out + used, tok->tok[i], tok->len[i]);
-			used += tok->len[i];
-			out[used++] = '\n';
-			out[used] = '\0';
+	for (i = 0; i < ct->tok.n; i++) {
+		if (used + ct->tok.len[i] + 2 > cap) {
+			err = AIF_TOOBIG;
+			break;
 		}
+		memcpy(out + used, ct->tok.tok[i], ct->tok.len[i]);
+		used += ct->tok.len[i];
+		out[used++] = '\n';
+		out[used] = '\0';
 	}
-	free(tok);
+	aif_chat_template_free(ct);
 	return err;
 }
 
 /* Appends the text of one message content: a string, null, or an array of parts;
  * then removes the special tokens from what it appended. */
 static enum aif_err
-add_content(struct sbuf *b, const json_t *content, const struct strip *st)
+add_content(struct aif_buf *b, const json_t *content, const struct strip *st)
 {
 	const json_t *part;
 	size_t i, start = b->len, n;
@@ -530,36 +540,22 @@ strip:
 }
 
 enum aif_err
-aif_chat_template_render(const char *tmpl, const json_t *messages, char **out,
-    size_t *out_len)
+aif_chat_template_render_compiled(const struct aif_chat_template *ct,
+    const json_t *messages, char **out, size_t *out_len)
 {
-	struct sbuf b = { NULL, 0, 0 };
-	struct tmpl t;
-	struct tokens *tok = NULL;
-	struct strip st;
+	struct aif_buf b = { 0 };
+	const struct tmpl *t = &ct->t;
 	const json_t *msg;
 	size_t i;
 	enum aif_err err;
 
-	memset(&st, 0, sizeof(st));
 	*out = NULL;
 	if (out_len != NULL)
 		*out_len = 0;
-	if ((err = tmpl_parse(tmpl, &t)) != AIF_OK)
-		goto out;
-	if (!json_is_array(messages)) {
-		err = AIF_INVALID;
-		goto out;
-	}
-	if ((tok = malloc(sizeof(*tok))) == NULL) {
-		err = AIF_NOMEM;
-		goto out;
-	}
-	if ((err = tokens_derive(&t, tok)) != AIF_OK ||
-	    (err = strip_build(tok, &st)) != AIF_OK)
-		goto out;
+	if (!json_is_array(messages))
+		return AIF_INVALID;
 	/* an empty buffer is still a string */
-	if ((err = sbuf_add(&b, t.prefix, t.prefix_len)) != AIF_OK)
+	if ((err = sbuf_add(&b, t->prefix, t->prefix_len)) != AIF_OK)
 		goto out;
 	json_array_foreach(messages, i, msg) {
 		const json_t *rv = json_object_get(msg, "role");
@@ -572,21 +568,36 @@ aif_chat_template_render(const char *tmpl, const json_t *messages, char **out,
 		role = json_string_value(rv);
 		if (strcmp(role, "developer") == 0)
 			role = "system";
-		if ((err = add_with_role(&b, t.head, t.head_len, role)) != AIF_OK ||
-		    (err = add_content(&b, json_object_get(msg, "content"), &st)) !=
+		if ((err = add_with_role(&b, t->head, t->head_len, role)) != AIF_OK ||
+		    (err = add_content(&b, json_object_get(msg, "content"), &ct->st)) !=
 		    AIF_OK ||
-		    (err = add_with_role(&b, t.tail, t.tail_len, role)) != AIF_OK)
+		    (err = add_with_role(&b, t->tail, t->tail_len, role)) != AIF_OK)
 			goto out;
 	}
-	if ((err = add_with_role(&b, t.head, t.head_len, "assistant")) != AIF_OK)
+	if ((err = add_with_role(&b, t->head, t->head_len, "assistant")) != AIF_OK)
 		goto out;
 	*out = b.p;
 	if (out_len != NULL)
 		*out_len = b.len;
 	b.p = NULL;
 out:
-	strip_free(&st);
-	free(tok);
-	free(b.p);
+	aif_buf_free(&b);
+	return err;
+}
+
+enum aif_err
+aif_chat_template_render(const char *tmpl, const json_t *messages, char **out,
+    size_t *out_len)
+{
+	struct aif_chat_template *ct;
+	enum aif_err err;
+
+	*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
+	if ((err = aif_chat_template_compile(tmpl, &ct)) != AIF_OK)
+		return err;
+	err = aif_chat_template_render_compiled(ct, messages, out, out_len);
+	aif_chat_template_free(ct);
 	return err;
 }

@@ -152,12 +152,8 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 		return AIF_FAIL_NONE;
 	}
 	st->events++;
-	ev = json_loadb(data, len, 0, NULL);
-	if (ev == NULL || !json_is_object(ev)) {
-		json_decref(ev);
-		aif_adapter_bad_response(err, "a malformed stream event");
+	if ((ev = aif_adapter_event_object(data, len, err)) == NULL)
 		return err->failure;
-	}
 	if ((e = json_object_get(ev, "error")) != NULL && !json_is_null(e)) {
 		json_t *code = json_is_object(e) ? json_object_get(e, "code") : NULL;
 		json_t *hs = json_is_object(e) ? json_object_get(e, "http_status_code") : NULL;
@@ -194,8 +190,7 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 	}
 	json_object_del(ev, "usage");
 	json_object_set_new(ev, "model", json_string(m->id));
-	json_array_append_new(chunks, ev);
-	return AIF_FAIL_NONE;
+	return aif_adapter_append_chunk(chunks, ev, err);
 }
 
 const struct aif_adapter aif_adapter_openai = {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "chat_template.h"
 #include "openai.h"
 #include "util.h"
 #include "tgi.h"
@@ -25,22 +26,39 @@ aif_adapter_find(const char *name)
 	return NULL;
 }
 
-const char *
-aif_adapter_option(const struct aif_adapter *ad, const struct aif_model *m,
-    const char *name)
+const char *const *
+aif_adapter_settings(const struct aif_adapter *ad, const struct aif_model *m,
+    const char *tmp[AIF_ADAPTER_SETTINGS_MAX])
 {
-	return aif_adapter_spec_option(ad->spec, m, name);
+	const struct aif_adapter_model *am = m->adapter_state;
+	size_t i = 0;
+
+	if (am != NULL)
+		return am->settings;
+	for (const struct aif_adapter_option *o = ad->spec->options;
+	    o != NULL && o->name != NULL && i < AIF_ADAPTER_SETTINGS_MAX; o++)
+		tmp[i++] = aif_cfg_option(m, o->name, o->def);
+	return tmp;
+}
+
+enum aif_err
+aif_adapter_render_chat(const struct aif_model *m, const json_t *messages, char **out,
+    size_t *out_len)
+{
+	const struct aif_adapter_model *am = m->adapter_state;
+
+	if (am != NULL && am->chat_template != NULL)
+		return aif_chat_template_render_compiled(am->chat_template, messages, out,
+		    out_len);
+	return aif_chat_template_render(m->chat_template, messages, out, out_len);
 }
 
 void
 aif_adapter_fail(struct aif_engine_result *out, enum aif_failure f, const struct aif_error *e)
 {
 	out->failure = f;
-	out->client_status = e->status;
-	snprintf(out->error_type, sizeof(out->error_type), "%s", e->type);
-	snprintf(out->error_code, sizeof(out->error_code), "%s", e->code);
-	snprintf(out->message, sizeof(out->message), "%s", e->message);
-	aif_utf8_trim_tail(out->message);
+	out->error = *e;
+	out->timed_out = 0;
 }
 
 void
@@ -52,6 +70,7 @@ aif_adapter_transport_failure(const char *what, int timed_out,
 	AIF_ERROR(&e, timed_out ? AIF_E_ENGINE_CALL_TIMEOUT : AIF_E_ENGINE_UNREACHABLE, NULL,
 	    what);
 	aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
+	out->timed_out = timed_out != 0;
 }
 
 void
@@ -94,6 +113,7 @@ aif_adapter_classify_status(long status, const char *emsg, int context_exceeded,
 	case 504:
 		AIF_ERROR(&e, AIF_E_ENGINE_TIMEOUT, NULL, num);
 		aif_adapter_fail(out, AIF_FAIL_RETRYABLE, &e);
+		out->timed_out = 1;
 		return;
 	default:
 		AIF_ERROR(&e, AIF_E_ENGINE_ERROR, NULL, num);

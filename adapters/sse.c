@@ -1,28 +1,13 @@
 /* sse.c -- incremental SSE parsing; see sse.h. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "sse.h"
 
+/* Appends to a line or an event's data: -1 past AIF_SSE_EVENT_MAX (with its NUL). */
 static int
-append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+append(struct aif_buf *b, const char *s, size_t n)
 {
-	if (*len + n + 1 > AIF_SSE_EVENT_MAX)
-		return -1;
-	if (*len + n + 1 > *cap) {
-		size_t nc = *cap ? *cap : 256;
-		char *p;
-		while (nc < *len + n + 1)
-			nc *= 2;
-		if ((p = realloc(*buf, nc)) == NULL)
-			return -1;
-		*buf = p;
-		*cap = nc;
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
+	return aif_buf_add(b, s, n, AIF_SSE_EVENT_MAX - 1) == AIF_OK ? 0 : -1;
 }
 
 static int
@@ -31,10 +16,10 @@ dispatch(struct aif_sse *p, aif_sse_cb cb, void *arg)
 	int rc = 0;
 
 	if (p->has_data)
-		rc = cb(arg, p->event, p->data ? p->data : "", p->data_len);
-	p->data_len = 0;
-	if (p->data != NULL)
-		p->data[0] = '\0';
+		rc = cb(arg, p->event, p->data.p ? p->data.p : "", p->data.len);
+	p->data.len = 0;
+	if (p->data.p != NULL)
+		p->data.p[0] = '\0';
 	p->has_data = 0;
 	p->event[0] = '\0';
 	return rc;
@@ -79,9 +64,9 @@ line(struct aif_sse *p, const char *s, size_t n, aif_sse_cb cb, void *arg)
 		v++;
 		vn--;
 	}
-	if (p->has_data && append(&p->data, &p->data_len, &p->data_cap, "\n", 1) != 0)
+	if (p->has_data && append(&p->data, "\n", 1) != 0)
 		return -1;
-	if (append(&p->data, &p->data_len, &p->data_cap, v, vn) != 0)
+	if (append(&p->data, v, vn) != 0)
 		return -1;
 	p->has_data = 1;
 	return 0;
@@ -97,12 +82,12 @@ aif_sse_feed(struct aif_sse *p, const char *bytes, size_t n, aif_sse_cb cb, void
 		size_t chunk = nl ? (size_t)(nl - (bytes + i)) : n - i;
 
 		if (nl == NULL)
-			return append(&p->line, &p->line_len, &p->line_cap, bytes + i, chunk);
-		if (p->line_len > 0) {
-			if (append(&p->line, &p->line_len, &p->line_cap, bytes + i, chunk) != 0 ||
-			    line(p, p->line, p->line_len, cb, arg) != 0)
+			return append(&p->line, bytes + i, chunk);
+		if (p->line.len > 0) {
+			if (append(&p->line, bytes + i, chunk) != 0 ||
+			    line(p, p->line.p, p->line.len, cb, arg) != 0)
 				return -1;
-			p->line_len = 0;
+			p->line.len = 0;
 		} else if (line(p, bytes + i, chunk, cb, arg) != 0) {
 			return -1;
 		}
@@ -114,10 +99,10 @@ aif_sse_feed(struct aif_sse *p, const char *bytes, size_t n, aif_sse_cb cb, void
 int
 aif_sse_finish(struct aif_sse *p, aif_sse_cb cb, void *arg)
 {
-	if (p->line_len > 0) {
-		if (line(p, p->line, p->line_len, cb, arg) != 0)
+	if (p->line.len > 0) {
+		if (line(p, p->line.p, p->line.len, cb, arg) != 0)
 			return -1;
-		p->line_len = 0;
+		p->line.len = 0;
 	}
 	return dispatch(p, cb, arg);
 }
@@ -125,7 +110,7 @@ aif_sse_finish(struct aif_sse *p, aif_sse_cb cb, void *arg)
 void
 aif_sse_free(struct aif_sse *p)
 {
-	free(p->line);
-	free(p->data);
+	aif_buf_free(&p->line);
+	aif_buf_free(&p->data);
 	memset(p, 0, sizeof(*p));
 }

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 #define AIF_SSE_EVENT_MAX	(1u << 20)
 
 /* Called once per complete event: `event` is "" or the event type ("error", ...);
@@ -15,10 +17,8 @@
 typedef int	(*aif_sse_cb)(void *arg, const char *event, const char *data, size_t len);
 
 struct aif_sse {
-	char	*line;		/* the current partial line */
-	size_t	 line_len, line_cap;
-	char	*data;		/* the current event's data */
-	size_t	 data_len, data_cap;
+	struct aif_buf	 line;	/* the current partial line */
+	struct aif_buf	 data;	/* the current event's data */
 	char	 event[32];
 	int	 has_data;
 };

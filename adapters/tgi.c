@@ -12,7 +12,7 @@
  * only in the x-prompt-tokens header, which an adapter does not see: prompt_tokens is
  * the length of details.prefill (filled only with decoder_input_details), else
  * details.input_length when an engine sends it, else 0 -- and then the worker fills it
- * from the header (engine_call_fill_prompt_tokens).
+ * from the header (workers/outcome.c).
  * parse_event: /generate_stream events (`data:{...}`, no [DONE]; the last event has a
  * non-null generated_text and the StreamDetails with input_length) to chunks; errors
  * arrive as events {"error","error_type"} inside a 200 stream.
@@ -23,7 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chat_template.h"
 #include "tgi.h"
 #include "util.h"
 
@@ -132,8 +131,8 @@ tgi_build(const struct aif_model *m, const struct aif_replica *r, enum aif_kind 
 		goto out;
 	}
 	if (kind == AIF_KIND_CHAT) {
-		if ((err = aif_chat_template_render(m->chat_template,
-		    json_object_get(req, "messages"), &rendered, &plen)) != AIF_OK)
+		if ((err = aif_adapter_render_chat(m, json_object_get(req, "messages"),
+		    &rendered, &plen)) != AIF_OK)
 			goto out;
 		prompt = rendered;
 	} else if ((prompt = completion_prompt(req, &plen)) == NULL) {

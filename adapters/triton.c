@@ -36,7 +36,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chat_template.h"
 #include "triton.h"
 #include "util.h"
 
@@ -45,7 +44,6 @@
 #define NESTING_MAX			8	/* depth of nested tensor data */
 #define CTX_PREFIX			"aif1-"
 
-#define T_OPT(m, name)	aif_adapter_option(&aif_adapter_triton, (m), (name))
 
 /* What build told parse through the request id. */
 struct call_ctx {
@@ -57,6 +55,14 @@ struct call_ctx {
 };
 
 /* ------------------------------------------------------------------ helpers */
+
+/* The model's `triton:` settings by enum aif_triton_setting (borrowed: resolved at
+ * config load, or looked up into tmp). */
+static const char *const *
+settings(const struct aif_model *m, const char *tmp[AIF_ADAPTER_SETTINGS_MAX])
+{
+	return aif_adapter_settings(&aif_adapter_triton, m, tmp);
+}
 
 int64_t
 aif_triton_count_tokens(const char *s, size_t n)
@@ -196,8 +202,8 @@ request_prompt(const struct aif_model *m, enum aif_kind kind, const json_t *req,
 
 	*owned = NULL;
 	if (kind == AIF_KIND_CHAT) {
-		enum aif_err err = aif_chat_template_render(m->chat_template,
-		    json_object_get(req, "messages"), owned, len);
+		enum aif_err err = aif_adapter_render_chat(m, json_object_get(req, "messages"),
+		    owned, len);
 		*prompt = *owned;
 		return err;
 	}
@@ -240,11 +246,12 @@ request_sampling(const json_t *req, double *temperature, double *top_p)
 	    json_number_value(p) : -1;
 }
 
-/* The body of a generation call: generate-extension keys, or KServe infer tensors.
- * On AIF_OK *body is new. */
+/* The body of a generation call (settings opt): generate-extension keys, or KServe
+ * infer tensors. On AIF_OK *body is new. */
 static enum aif_err
-build_generation(const struct aif_model *m, const json_t *req, const char *ctxid,
-    const char *prompt, size_t plen, int64_t max_tokens, int stream, json_t **body)
+build_generation(const char *const *opt, int generate, const json_t *req,
+    const char *ctxid, const char *prompt, size_t plen, int64_t max_tokens, int stream,
+    json_t **body)
 {
 	double temperature, top_p;
 	int rc = 0;
@@ -253,40 +260,42 @@ build_generation(const struct aif_model *m, const json_t *req, const char *ctxid
 	if ((*body = json_object()) == NULL)
 		return AIF_NOMEM;
 	rc |= json_object_set_new(*body, "id", json_string(ctxid));
-	if (strcmp(T_OPT(m, "mode"), "generate") == 0) {
-		rc |= json_object_set_new(*body, T_OPT(m, "text_input"),
+	if (generate) {
+		rc |= json_object_set_new(*body, opt[AIF_TRITON_TEXT_INPUT],
 		    json_stringn(prompt, plen));
-		rc |= json_object_set_new(*body, T_OPT(m, "max_tokens_input"),
+		rc |= json_object_set_new(*body, opt[AIF_TRITON_MAX_TOKENS_INPUT],
 		    json_integer(max_tokens));
 		if (temperature > 0)
 			rc |= json_object_set_new(*body, "temperature", json_real(temperature));
 		if (top_p > 0)
 			rc |= json_object_set_new(*body, "top_p", json_real(top_p));
-		rc |= json_object_set_new(*body, T_OPT(m, "stream_input"), json_boolean(stream));
+		rc |= json_object_set_new(*body, opt[AIF_TRITON_STREAM_INPUT],
+		    json_boolean(stream));
 	} else {
 		json_t *in = json_array();
 
-		rc |= json_array_append_new(in, tensor(T_OPT(m, "text_input"), "BYTES", 1,
+		rc |= json_array_append_new(in, tensor(opt[AIF_TRITON_TEXT_INPUT], "BYTES", 1,
 		    json_pack("[s%]", prompt, plen)));
-		rc |= json_array_append_new(in, tensor(T_OPT(m, "max_tokens_input"),
-		    T_OPT(m, "max_tokens_type"), 1, json_pack("[I]", (json_int_t)max_tokens)));
+		rc |= json_array_append_new(in, tensor(opt[AIF_TRITON_MAX_TOKENS_INPUT],
+		    opt[AIF_TRITON_MAX_TOKENS_TYPE], 1,
+		    json_pack("[I]", (json_int_t)max_tokens)));
 		if (temperature > 0)
 			rc |= json_array_append_new(in, tensor("temperature", "FP32", 1,
 			    json_pack("[f]", temperature)));
 		if (top_p > 0)
 			rc |= json_array_append_new(in, tensor("top_p", "FP32", 1,
 			    json_pack("[f]", top_p)));
-		rc |= json_array_append_new(in, tensor(T_OPT(m, "stream_input"), "BOOL", 1,
+		rc |= json_array_append_new(in, tensor(opt[AIF_TRITON_STREAM_INPUT], "BOOL", 1,
 		    json_pack("[b]", 0)));
 		rc |= json_object_set_new(*body, "inputs", in);
 		rc |= json_object_set_new(*body, "outputs",
-		    json_pack("[{s:s}]", "name", T_OPT(m, "text_output")));
+		    json_pack("[{s:s}]", "name", opt[AIF_TRITON_TEXT_OUTPUT]));
 	}
 	return rc == 0 ? AIF_OK : AIF_NOMEM;
 }
 
 static enum aif_err
-build_embedding(const struct aif_model *m, const json_t *req, json_t **body)
+build_embedding(const char *const *opt, const json_t *req, json_t **body)
 {
 	const json_t *input = json_object_get(req, "input"), *s;
 	json_t *data = NULL;
@@ -318,8 +327,8 @@ build_embedding(const struct aif_model *m, const json_t *req, json_t **body)
 		return err;
 	}
 	*body = json_pack("{s:s,s:[o],s:[{s:s}]}", "id", ctxid, "inputs",
-	    tensor(T_OPT(m, "text_input"), "BYTES", (json_int_t)json_array_size(data), data),
-	    "outputs", "name", T_OPT(m, "embedding_output"));
+	    tensor(opt[AIF_TRITON_TEXT_INPUT], "BYTES", (json_int_t)json_array_size(data),
+	    data), "outputs", "name", opt[AIF_TRITON_EMBEDDING_OUTPUT]);
 	return *body == NULL ? AIF_NOMEM : AIF_OK;
 }
 
@@ -329,12 +338,13 @@ triton_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 {
 	json_t *req = NULL, *body = NULL;
 	char *owned = NULL;
-	const char *prompt = NULL, *path;
+	const char *prompt = NULL, *path, *tmp[AIF_ADAPTER_SETTINGS_MAX];
+	const char *const *opt = settings(m, tmp);
 	size_t plen = 0;
 	struct call_ctx c;
 	char ctxid[128];
 	const json_t *n;
-	int stream, generate = strcmp(T_OPT(m, "mode"), "generate") == 0;
+	int stream, generate = strcmp(opt[AIF_TRITON_MODE], "generate") == 0;
 	enum aif_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -352,7 +362,7 @@ triton_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 			goto out;
 		}
 		path = "infer";
-		if ((err = build_embedding(m, req, &body)) != AIF_OK)
+		if ((err = build_embedding(opt, req, &body)) != AIF_OK)
 			goto out;
 	} else if (kind == AIF_KIND_CHAT || kind == AIF_KIND_COMPLETION) {
 		/* one sequence per call; infer mode cannot stream */
@@ -369,8 +379,8 @@ triton_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 		c.prompt_len = plen;
 		c.prompt_hash = fnv1a64(prompt, plen);
 		if ((err = ctx_format(&c, ctxid, sizeof(ctxid))) != AIF_OK ||
-		    (err = build_generation(m, req, ctxid, prompt, plen, c.limit, stream,
-		    &body)) != AIF_OK)
+		    (err = build_generation(opt, generate, req, ctxid, prompt, plen, c.limit,
+		    stream, &body)) != AIF_OK)
 			goto out;
 	} else {
 		err = AIF_INVALID;
@@ -495,17 +505,18 @@ parse_text(const struct aif_model *m, enum aif_kind kind, json_t *root,
 {
 	const json_t *text;
 	struct call_ctx c;
-	const char *s, *fr;
+	const char *s, *fr, *tmp[AIF_ADAPTER_SETTINGS_MAX];
+	const char *const *opt = settings(m, tmp);
 	size_t n;
 	char id[64];
 	int chat = kind == AIF_KIND_CHAT;
 	json_t *resp;
 
-	if (strcmp(T_OPT(m, "mode"), "generate") == 0)
-		text = first_string(json_object_get(root, T_OPT(m, "text_output")), 0);
+	if (strcmp(opt[AIF_TRITON_MODE], "generate") == 0)
+		text = first_string(json_object_get(root, opt[AIF_TRITON_TEXT_OUTPUT]), 0);
 	else
-		text = first_string(json_object_get(output_named(root, T_OPT(m, "text_output")),
-		    "data"), 0);
+		text = first_string(json_object_get(output_named(root,
+		    opt[AIF_TRITON_TEXT_OUTPUT]), "data"), 0);
 	if (text == NULL) {
 		aif_adapter_bad_response(out, "no text output");
 		return;
@@ -564,7 +575,8 @@ flatten(const json_t *v, json_t *flat, int depth)
 static void
 parse_embedding(const struct aif_model *m, json_t *root, struct aif_engine_result *out)
 {
-	const json_t *o = output_named(root, T_OPT(m, "embedding_output"));
+	const char *tmp[AIF_ADAPTER_SETTINGS_MAX];
+	const json_t *o = output_named(root, settings(m, tmp)[AIF_TRITON_EMBEDDING_OUTPUT]);
 	const json_t *shape = json_object_get(o, "shape"), *d;
 	json_t *flat = json_array(), *data = json_array(), *resp;
 	struct call_ctx c;
@@ -664,7 +676,7 @@ triton_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 	json_t *ev = aif_adapter_event_object(data, len, err);
 	const json_t *e, *text;
 	struct call_ctx c;
-	const char *s = "";
+	const char *s = "", *tmp[AIF_ADAPTER_SETTINGS_MAX];
 	size_t n = 0;
 	enum aif_failure f = AIF_FAIL_NONE;
 
@@ -689,7 +701,8 @@ triton_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 	}
 	st->events++;
 	ctx_parse(json_object_get(ev, "id"), &c);
-	if ((text = first_string(json_object_get(ev, T_OPT(m, "text_output")), 0)) != NULL) {
+	text = first_string(json_object_get(ev, settings(m, tmp)[AIF_TRITON_TEXT_OUTPUT]), 0);
+	if (text != NULL) {
 		s = json_string_value(text);
 		n = json_string_length(text);
 		if (st->completion_tokens == 0)

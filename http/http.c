@@ -41,7 +41,9 @@ aif_http_easy(const char *url, const struct aif_http_limits *lim)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms > 0 ?
 	    lim->connect_timeout_ms : (long)AIF_HTTP_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, lim->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_response);
+	if (lim->max_response > 0)
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+		    (curl_off_t)lim->max_response);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 	return e;
 }
@@ -51,35 +53,28 @@ aif_http_body_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct aif_http_body *b = arg;
 	size_t n = size * nmemb;
+	enum aif_err err = b->max > 0 ? aif_buf_add(&b->buf, ptr, n, b->max - 1) :
+	    AIF_TOOBIG;
 
-	if (b->len + n + 1 > b->max) {
+	if (err == AIF_TOOBIG)
 		b->overflow = 1;
-		return 0;	/* aborts the transfer */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (cap > b->max)
-			cap = b->max;
-		if ((p = realloc(b->data, cap)) == NULL)
-			return 0;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+	return err == AIF_OK ? n : 0;	/* 0 aborts the transfer */
 }
 
 void
 aif_http_body_free(struct aif_http_body *b)
 {
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
+	aif_buf_free(&b->buf);
+}
+
+enum aif_err
+aif_http_outcome(CURLcode rc, const struct aif_http_body *body)
+{
+	if (rc == CURLE_OK)
+		return AIF_OK;
+	if ((body != NULL && body->overflow) || rc == CURLE_FILESIZE_EXCEEDED)
+		return AIF_TOOBIG;
+	return rc == CURLE_OPERATION_TIMEDOUT ? AIF_TIMEOUT : AIF_IO;
 }
 
 enum aif_err
@@ -170,14 +165,9 @@ static enum aif_err
 call_outcome(CURL *e, CURLcode rc, struct aif_http_result *res)
 {
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res->status);
-	res->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 	if (rc != CURLE_OK && res->error[0] == '\0')
 		aif_strlcpy(res->error, curl_easy_strerror(rc), sizeof(res->error));
-	if (rc == CURLE_OK)
-		return AIF_OK;
-	if (res->body.overflow || rc == CURLE_FILESIZE_EXCEEDED)
-		return AIF_TOOBIG;
-	return rc == CURLE_OPERATION_TIMEDOUT ? AIF_TIMEOUT : AIF_IO;
+	return aif_http_outcome(rc, &res->body);
 }
 
 enum aif_err

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "err.h"
 
 #define AIF_HTTP_CONNECT_TIMEOUT_MS	3000
@@ -21,15 +22,17 @@
 struct aif_http_limits {
 	long	 timeout_ms;		/* the whole transfer, > 0 */
 	long	 connect_timeout_ms;	/* 0: AIF_HTTP_CONNECT_TIMEOUT_MS */
-	size_t	 max_response;		/* bytes of body kept at most, > 0 */
+	size_t	 max_response;		/* bytes on the wire at most (a Content-Length
+					   over it is refused at once); 0: no cap here
+					   (a stream, bounded by what parses it) */
 };
 
 /* A response body kept up to its cap; `overflow` set when more came (the transfer is
  * then aborted by the write callback). */
 struct aif_http_body {
-	char	*data;			/* NUL-terminated, new (aif_http_body_free) */
-	size_t	 len, cap, max;
-	int	 overflow;
+	struct aif_buf	 buf;		/* the bytes, NUL-terminated (aif_http_body_free) */
+	size_t		 max;		/* bytes kept at most, with the NUL */
+	int		 overflow;
 };
 
 /* libcurl's global setup and teardown (not thread-safe: once per process). */
@@ -46,6 +49,12 @@ CURL		*aif_http_easy(const char *url, const struct aif_http_limits *lim);
  * caller); returns 0 (aborting the transfer) past the cap or without memory. */
 size_t		aif_http_body_write(char *ptr, size_t size, size_t nmemb, void *body);
 void		aif_http_body_free(struct aif_http_body *b);
+
+/* What a finished transfer's result code means: AIF_OK (an HTTP answer came, any
+ * status), AIF_TOOBIG (the answer passed its cap: body->overflow, body may be NULL, or
+ * CURLOPT_MAXFILESIZE), AIF_TIMEOUT, else AIF_IO (no answer: refused, reset, a write
+ * callback's abort, ...). */
+enum aif_err	aif_http_outcome(CURLcode rc, const struct aif_http_body *body);
 
 /* A GET of base + path (a health probe): the body is discarded, the answer's status is
  * what counts. NULL when the URL does not fit or on no memory. */
@@ -77,13 +86,13 @@ struct aif_http_call {
 };
 struct aif_http_result {
 	long	 status;			/* 0 when no answer came */
-	struct aif_http_body body;		/* empty unless keep_body */
+	struct aif_http_body body;		/* empty unless keep_body (free it with
+						   aif_http_body_free) */
 	char	 error[CURL_ERROR_SIZE];	/* "" or libcurl's reason */
-	int	 timed_out;
 };
-/* Runs the call; keep_body 0 discards the answer's body. AIF_OK when an HTTP answer came
- * (any status), AIF_TIMEOUT, AIF_TOOBIG (body over the cap), AIF_IO (no answer),
- * AIF_NOMEM. *res is filled in every case (free its body with aif_http_body_free). */
+/* Runs the call; keep_body 0 discards the answer's body (only its status counts).
+ * Returns AIF_NOMEM, or aif_http_outcome's meaning of the transfer. *res is filled in
+ * every case. */
 enum aif_err	aif_http_run(const struct aif_http_call *call, int keep_body,
 		    struct aif_http_result *res);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bell.h"
+#include "compensate.h"
 #include "flow.h"
 #include "log.h"
 #include "metrics.h"
@@ -16,13 +17,8 @@
 #include "runs.h"
 #include "worker.h"
 
-/* The policy of a model that left the config. */
-static const struct aif_retry_policy fallback_policy = {
-	.initial_interval_ms = 500, .backoff_coefficient_pct = 200,
-	.maximum_interval_ms = 10000, .jitter_pct = 10,
-};
-
-void
+/* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
+static void
 commit_ring(struct worker *w, const char *reply_to, uint64_t id)
 {
 	char msg[AIF_BELL_MAX];
@@ -42,62 +38,61 @@ commit_wake_run(struct worker *w, uint64_t run)
 }
 
 /* Tells the waiting aif-api that a streamed job is final (committed): success with its
- * usage, or the error the client should get. */
+ * usage (e NULL), or the error e the client should get. */
 static void
-relay_end(struct engine_call *c, int status, const char *type, const char *code,
-    const char *message, int64_t prompt, int64_t completion)
+relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
+    int64_t completion)
 {
-	json_t *end;
 	char *text;
+	size_t len;
 
 	if (!c->stream || c->relay == NULL)
 		return;
-	if (status == 200)
-		end = json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I}}", "status", 200,
-		    "id", c->st.id, "created", (json_int_t)c->st.created, "model",
-		    c->job.relay_model[0] ? c->job.relay_model : c->model->id, "usage", "prompt_tokens", (json_int_t)prompt,
-		    "completion_tokens", (json_int_t)completion, "total_tokens",
-		    (json_int_t)(prompt + completion));
-	else
-		end = json_pack("{s:i,s:{s:s,s:s,s:n,s:o}}", "status", status, "error",
-		    "message", message, "type", type, "param", "code",
-		    code && *code ? json_string(code) : json_null());
-	if (end == NULL || (text = json_dumps(end, JSON_COMPACT)) == NULL) {
-		json_decref(end);
+	text = e == NULL ? aif_relay_end_ok(c->st.id, c->st.created, c->job.relay_model[0] ?
+	    c->job.relay_model : c->model->id, prompt,
+	    completion, &len) : aif_relay_end_error(e, &len);
+	if (text == NULL)
 		return;
-	}
 	(void)relay_send(c->relay, c->job.relay_id, AIF_RELAY_END, (uint32_t)c->job.attempt,
-	    c->relay_key, text, strlen(text));
+	    c->relay_key, text, len);
 	free(text);
-	json_decref(end);
 }
 
 /* A committed synchronous job whose answer the database does not keep (zero
- * retention): the answer goes to the waiting aif-api over its relay, in RESULT pieces,
- * then END. Without a relay the request times out: nothing else holds the answer. */
+ * retention): the answer goes to the waiting aif-api over its relay (c->relay and
+ * c->relay_key, set up with the call), in RESULT pieces, then END. Without a relay the
+ * request times out: nothing else holds the answer. */
 static void
-relay_result(struct worker *w, struct engine_call *c, const char *body)
+relay_result(struct worker *w, struct engine_call *c)
 {
-	struct relay_conn *r;
-	unsigned char key[AIF_RELAY_KEY_LEN];
+	struct relay_conn *r = c->relay;
 	uint32_t attempt = (uint32_t)c->job.attempt;
-	size_t len, off = 0;
+	size_t len = c->answer_len, off = 0;
+	char *end;
 
 	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
-	    body == NULL || (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
+	    c->answer == NULL)
 		return;
-	aif_relay_key(c->job.relay_secret, c->job.relay_id, attempt, key);
-	len = strlen(body);
+	/* unreachable when the call started, or closed since: connect again */
+	if ((r == NULL || r->io.fd < 0) &&
+	    (r = relay_get(&w->relays, c->job.reply_to)) == NULL)
+		return;
 	while (off < len) {
 		size_t k = len - off < AIF_RELAY_PAYLOAD_MAX ? len - off : AIF_RELAY_PAYLOAD_MAX;
-		if (relay_send(r, c->job.relay_id, AIF_RELAY_RESULT, attempt, key, body + off, k) != 0)
+		if (relay_send(r, c->job.relay_id, AIF_RELAY_RESULT, attempt, c->relay_key,
+		    c->answer + off, k) != 0)
 			return;
 		off += k;
 	}
-	(void)relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, key, "{\"status\":200}", 14);
+	if ((end = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len)) != NULL)
+		(void)relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
+		    len);
+	free(end);
 }
 
-/* Rings the reply_to of every committed job, one bell per waiting process. */
+/* Rings the reply_to of every committed job, one bell per waiting process; not for a
+ * stream, whose waiter is told by END on the relay (or polls the row), never by a bell
+ * (its reply_to only names the relay). */
 static void
 ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_success *s,
     size_t n)
@@ -109,10 +104,10 @@ ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_
 		const char *to = calls[i]->job.reply_to;
 		size_t k = 0, off = 0, used, len;
 
-		if (done[i] || !s[i].committed || to[0] == '\0')
+		if (done[i] || !s[i].committed || calls[i]->job.stream || to[0] == '\0')
 			continue;
 		for (size_t j = i; j < n && j < WORKER_BATCH; j++)
-			if (!done[j] && s[j].committed &&
+			if (!done[j] && s[j].committed && !calls[j]->job.stream &&
 			    strcmp(calls[j]->job.reply_to, to) == 0) {
 				ids[k++] = calls[j]->job.id;
 				done[j] = 1;
@@ -151,7 +146,7 @@ count_success(const struct aif_job_success *s)
 
 void
 commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_success *s,
-    char **bodies, size_t n)
+    size_t n)
 {
 	enum aif_err err;
 
@@ -175,9 +170,8 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 	for (size_t i = 0; i < n; i++) {
 		if (!s[i].committed)
 			continue;
-		relay_end(calls[i], 200, NULL, NULL, NULL, s[i].prompt_tokens,
-		    s[i].completion_tokens);
-		relay_result(w, calls[i], bodies[i]);
+		relay_end(calls[i], NULL, s[i].prompt_tokens, s[i].completion_tokens);
+		relay_result(w, calls[i]);
 	}
 	ring_replies(w, calls, s, n);
 	for (size_t i = 0; i < n; i++)
@@ -188,7 +182,6 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 			w->done_total++;
 			count_success(&s[i]);
 		}
-		free(bodies[i]);
 		engine_call_free(calls[i]);
 	}
 }
@@ -198,13 +191,10 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 static int64_t
 backoff_ms(const struct aif_retry_policy *rp, int attempt)
 {
-	int64_t d = rp->initial_interval_ms;
+	int64_t d = aif_compensate_backoff_ms(rp->initial_interval_ms,
+	    rp->backoff_coefficient_pct, rp->maximum_interval_ms, attempt);
 	uint16_t j = 0;
 
-	for (int i = 1; i < attempt && d < rp->maximum_interval_ms; i++)
-		d = d * rp->backoff_coefficient_pct / 100;
-	if (d > rp->maximum_interval_ms)
-		d = rp->maximum_interval_ms;
 	(void)aif_random_bytes(&j, sizeof(j));
 	/* uniform in [100 - jitter, 100 + jitter] percent */
 	return d * (100 - rp->jitter_pct + (int)(j % (2 * (unsigned)rp->jitter_pct + 1))) / 100;
@@ -214,7 +204,7 @@ backoff_ms(const struct aif_retry_policy *rp, int attempt)
 static unsigned
 failure_class(const struct aif_engine_result *res)
 {
-	if (strcmp(res->error_code, "engine_timeout") == 0)
+	if (res->timed_out)
 		return AIF_FAILCLASS_TIMEOUT;
 	if (res->failure == AIF_FAIL_OVERLOADED)
 		return AIF_FAILCLASS_OVERLOADED;
@@ -234,8 +224,8 @@ count_failure(const struct engine_call *c, const char *replica, const char *cls,
 {
 	char l[400];
 
-	snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"", c->model->id,
-	    replica, cls);
+	snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"",
+	    c->model != NULL ? c->model->id : c->job.model, replica, cls);
 	aif_metrics_add("aif_engine_errors_total", l, 1);
 	if (retry) {
 		snprintf(l, sizeof(l), "model=\"%s\"", c->job.model);
@@ -249,18 +239,26 @@ count_failure(const struct engine_call *c, const char *replica, const char *cls,
 void
 commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_result *res)
 {
-	const char *replica = c->model->replicas[c->replica_idx].url;
-	size_t mi = aif_cfg_model_index(w->cfg, c->job.model);
+	const char *replica = c->model != NULL ? c->model->replicas[c->replica_idx].url :
+	    "none";
+	size_t mi = c->job_mi;
 	const struct aif_retry_policy *rp = mi != SIZE_MAX ? &w->cfg->models[mi].retry :
-	    &fallback_policy;
+	    NULL;
 	const char *cls = failure_name(res->failure);
-	int retry = res->failure != AIF_FAIL_FATAL && c->job.attempt < c->job.max_attempts &&
+	/* a job whose model left the config fails for good (AIF_E_MODEL_GONE) */
+	int retry = res->failure != AIF_FAIL_FATAL && rp != NULL &&
+	    c->job.attempt < c->job.max_attempts &&
 	    (rp->non_retryable & failure_class(res)) == 0;
 	struct aif_job_failure f;
+	struct aif_error e = res->error;
 	char detail[600];
 	enum aif_err err;
 
-	snprintf(detail, sizeof(detail), "%s: %s", cls, res->message);
+	if (e.status == 0)
+		e.status = 502;
+	if (e.type[0] == '\0')
+		aif_strlcpy(e.type, aif_apierr_type(AIF_E_ENGINE_ERROR), sizeof(e.type));
+	snprintf(detail, sizeof(detail), "%s: %s", cls, res->error.message);
 	memset(&f, 0, sizeof(f));
 	f.id = c->job.id;
 	f.lease_token = c->job.lease_token;
@@ -269,17 +267,16 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	f.replica = replica;
 	f.retry = retry;
 	f.delay_ms = retry ? backoff_ms(rp, c->job.attempt) : 0;
-	if (retry && mi != SIZE_MAX) {
+	if (retry) {
 		/* every replica's circuit is open: retry once one is due to close */
 		int64_t wait = routing_wait_ms(w->rt, mi);
 		if (wait > f.delay_ms)
 			f.delay_ms = wait;
 	}
-	f.http_status = res->client_status ? res->client_status : 502;
-	f.error_type = res->error_type[0] ? res->error_type :
-	    aif_apierr_type(AIF_E_ENGINE_ERROR);
-	f.error_code = res->error_code[0] ? res->error_code : NULL;
-	f.error_message = res->message;
+	f.http_status = e.status;
+	f.error_type = e.type;
+	f.error_code = e.code[0] ? e.code : NULL;
+	f.error_message = e.message;
 	f.event_detail = detail;
 	f.budget_hold_micros = c->job.budget_hold_micros;
 	if (mi != SIZE_MAX) {	/* the saga of the job's own model */
@@ -297,8 +294,9 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
 	if (!retry && err == AIF_OK) {
-		relay_end(c, f.http_status, f.error_type, f.error_code, f.error_message, 0, 0);
-		commit_ring(w, c->job.reply_to, c->job.id);
+		relay_end(c, &e, 0, 0);
+		if (!c->job.stream)
+			commit_ring(w, c->job.reply_to, c->job.id);
 		if (c->job.parent_job_id != 0)
 			commit_wake_run(w, c->job.parent_job_id);
 	}

@@ -107,15 +107,14 @@ finish_job(struct aif_db *db, uint64_t job)
 		event(db, job, "failed", "every compensation step is finished");
 }
 
-/* The delay before the step's next attempt: its backoff after s->attempts attempts. */
-static int64_t
-delay_ms(const struct aif_comp_step *s)
+int64_t
+aif_compensate_backoff_ms(int64_t initial_ms, int64_t pct, int64_t max_ms, int attempt)
 {
-	int64_t d = s->initial_ms;
+	int64_t d = initial_ms;
 
-	for (int i = 1; i < s->attempts && d < s->max_ms; i++)
-		d = d * s->backoff_pct / 100;
-	return d > s->max_ms ? s->max_ms : d;
+	for (int i = 1; i < attempt && d < max_ms; i++)
+		d = d * pct / 100;
+	return d > max_ms ? max_ms : d;
 }
 
 static void
@@ -137,7 +136,9 @@ record(struct aif_db *db, const struct aif_comp_step *s, long status, const char
 		snprintf(why, sizeof(why), "%s", err);
 	else
 		snprintf(why, sizeof(why), "HTTP %ld", status);
-	delay = delay_ms(s);
+	/* the step's backoff after s->attempts attempts */
+	delay = aif_compensate_backoff_ms(s->initial_ms, s->backoff_pct, s->max_ms,
+	    s->attempts);
 	(void)aif_comp_failed(db, s, give_up, why, delay);
 	if (give_up) {
 		event(db, s->job_id, "compensation_gave_up", "%s (step %d) after %d attempts: %s",
@@ -235,7 +236,6 @@ call(const struct aif_comp_step *s, const char *body, char *err, size_t cap)
 		explicit_bzero(lines[i], strlen(lines[i]));	/* may hold a secret */
 		free(lines[i]);
 	}
-	err[0] = '\0';
 	if (rc != AIF_OK)
 		aif_strlcpy(err, res.error[0] ? res.error : aif_strerror(rc), cap);
 	aif_http_body_free(&res.body);

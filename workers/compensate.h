@@ -9,6 +9,7 @@
 #define AIF_COMPENSATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "compensations.h"
 #include "db.h"
@@ -23,5 +24,12 @@ int	aif_compensate_run(struct aif_db *db, int limit);
  * {job_id} {public_id} {model} {api_key_id} {tenant} replaced, each value JSON-escaped.
  * New string (free), or NULL when it would pass AIF_COMPENSATE_BODY_MAX bytes. */
 char	*aif_compensate_body(const struct aif_comp_step *s);
+
+/* The delay before retry `attempt` + 1 (attempt >= 1) of a backoff that starts at
+ * initial_ms, grows by pct percent per attempt and stops at max_ms:
+ * min(initial_ms * (pct/100)^(attempt-1), max_ms). Compensation steps use it as is, a
+ * job's retry policy with jitter on top (commit.c). */
+int64_t	aif_compensate_backoff_ms(int64_t initial_ms, int64_t pct, int64_t max_ms,
+	    int attempt);
 
 #endif

@@ -64,15 +64,6 @@ run(const char *cmd, int dry)
 	return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-static int64_t
-ms_since(struct aif_db *db, const char *scope, const char *action)
-{
-	int64_t ms = 0;
-
-	(void)aif_scaling_since(db, scope, action, &ms);
-	return ms;
-}
-
 static void
 record(struct aif_db *db, const char *scope, int current,
     const struct aif_scale_decision *d, int rc)
@@ -82,13 +73,6 @@ record(struct aif_db *db, const char *scope, int current,
 	(void)aif_scaling_record(db, scope, current, d->desired, action, d->reason, rc);
 	aif_info("msg=\"autoscale decision\" scope=%s current=%d desired=%d action=%s"
 	    " reason=\"%s\"", scope, current, d->desired, action, d->reason);
-}
-
-/* Queued + running jobs and the oldest queued age (ms), for one model or all (NULL). */
-static int
-queue_of(struct aif_db *db, const char *model, int64_t *depth, int64_t *age)
-{
-	return aif_jobs_backlog(db, model, depth, age) == AIF_OK ? 0 : -1;
 }
 
 /* The running instance numbers (running[n] = 1) and how many; -1 on a database error. */
@@ -120,12 +104,12 @@ workers_needed(const struct aif_autoscale *a, struct aif_db *db, int64_t *needed
 {
 	int64_t depth = 0;
 
-	if (queue_of(db, NULL, &depth, age) != 0)
+	if (aif_jobs_backlog(db, NULL, &depth, age) != AIF_OK)
 		return -1;
 	*needed = depth;
 	for (size_t i = 0; i < a->nmodels; i++) {
 		int64_t md = 0, ma = 0;
-		if (queue_of(db, a->models[i].model, &md, &ma) != 0)
+		if (aif_jobs_backlog(db, a->models[i].model, &md, &ma) != AIF_OK)
 			return -1;
 		/* rescale this model's jobs to the global target */
 		*needed += md * a->target_queue_per_worker / a->models[i].target_queue_per_worker -
@@ -175,11 +159,12 @@ scale_engine(const struct aif_config *cfg, const struct aif_autoscale_engine *e,
 	struct aif_scale_input in = { .current = cur };
 	struct aif_scale_decision d;
 
-	if (queue_of(db, e->model, &in.depth, &in.oldest_age_ms) != 0)
+	if (aif_jobs_backlog(db, e->model, &in.depth, &in.oldest_age_ms) != AIF_OK)
 		return -1;
 	snprintf(scope, sizeof(scope), "engine:%.140s", e->model);
-	in.since_last_up_ms = ms_since(db, scope, "up");
-	in.since_last_down_ms = ms_since(db, scope, "down");
+	/* no decision, or a database error: "long ago" */
+	(void)aif_scaling_since(db, scope, "up", &in.since_last_up_ms);
+	(void)aif_scaling_since(db, scope, "down", &in.since_last_down_ms);
 	aif_scale_decide(&pol, &in, &d);
 	if (d.action != 0) {
 		snprintf(reps, sizeof(reps), "%d", d.desired);
@@ -210,8 +195,9 @@ cron_autoscale(const struct aif_config *cfg, struct aif_db *db, int dry)
 	if ((current = running_instances(db, running)) < 0 ||
 	    workers_needed(a, db, &needed, &age) != 0)
 		return 1;
-	in = (struct aif_scale_input){ current, needed > 0 ? needed : 0, age,
-	    ms_since(db, "workers", "up"), ms_since(db, "workers", "down") };
+	in = (struct aif_scale_input){ current, needed > 0 ? needed : 0, age, 0, 0 };
+	(void)aif_scaling_since(db, "workers", "up", &in.since_last_up_ms);
+	(void)aif_scaling_since(db, "workers", "down", &in.since_last_down_ms);
 	aif_scale_decide(&pol, &in, &d);
 	if (d.action != 0)
 		rc = apply_workers(a, &d, running, current, dry, &cmd_rc);

@@ -46,43 +46,44 @@ dispatch_release(struct worker *w, struct engine_call *c)
 	routing_release(w->rt, c->model_idx, c->replica_idx);
 }
 
-/* Fails the attempt of call c (not started) with error e and frees c. */
+/* Fails the attempt of call c (not started, or taken out of the multi handle) with
+ * result *res and frees c. */
 static void
-fail_start(struct worker *w, struct engine_call *c, enum aif_failure f,
-    const struct aif_error *e)
+fail_start(struct worker *w, struct engine_call *c, const struct aif_engine_result *res)
 {
-	struct aif_engine_result res;
-
-	memset(&res, 0, sizeof(res));
-	aif_adapter_fail(&res, f, e);
-	commit_failure(w, c, &res);
+	commit_failure(w, c, res);
 	engine_call_free(c);
 }
 
-/* No replica of the model (or of its fallbacks) can take the call, or the model left
- * the config: the attempt fails now. */
+/* Fails the attempt of call c (not started) for good with error e and frees c. */
 static void
-no_replica(struct worker *w, struct engine_call *c, size_t mi)
+fail_start_fatal(struct worker *w, struct engine_call *c, const struct aif_error *e)
 {
-	char unknown[] = "?", nowhere[] = "none";
-	struct aif_replica none_rep = { .url = nowhere };
-	struct aif_model none = { .id = mi == SIZE_MAX ? unknown : w->cfg->models[mi].id,
-	    .replicas = &none_rep, .nreplicas = 1 };
+	struct aif_engine_result res;
+
+	memset(&res, 0, sizeof(res));
+	aif_adapter_fail(&res, AIF_FAIL_FATAL, e);
+	fail_start(w, c, &res);
+}
+
+/* No replica of the model (or of its fallbacks) can take the call, or the model left
+ * the config (c->job_mi SIZE_MAX): the attempt fails now, on no model (c->model NULL:
+ * replica "none" in its record). */
+static void
+no_replica(struct worker *w, struct engine_call *c)
+{
 	struct aif_engine_result res;
 	struct aif_error e;
 
-	memset(&res, 0, sizeof(res));
-	c->model = &none;	/* for the failure's record only: c is freed below */
-	c->replica_idx = 0;
-	if (mi == SIZE_MAX) {
+	if (c->job_mi == SIZE_MAX) {
 		AIF_ERROR0(&e, AIF_E_MODEL_GONE, NULL);
-		aif_adapter_fail(&res, AIF_FAIL_FATAL, &e);
-	} else {
-		aif_adapter_transport_failure("no healthy replica of the model (or of its "
-		    "fallbacks) is available", 0, &res);
+		fail_start_fatal(w, c, &e);
+		return;
 	}
-	commit_failure(w, c, &res);
-	engine_call_free(c);
+	memset(&res, 0, sizeof(res));
+	aif_adapter_transport_failure("no healthy replica of the model (or of its "
+	    "fallbacks) is available", 0, &res);
+	fail_start(w, c, &res);
 }
 
 /* Builds the engine request and the transfer of call c on (mi, ri); returns 0, or -1
@@ -102,11 +103,12 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 	c->stream = c->job.stream;
 	if (c->stream && (c->adapter == NULL || c->adapter->parse_event == NULL)) {
 		AIF_ERROR0(&e, AIF_E_STREAMING_UNSUPPORTED, NULL);
-		fail_start(w, c, AIF_FAIL_FATAL, &e);
+		fail_start_fatal(w, c, &e);
 		return -1;
 	}
-	/* a job without a relay secret (from an older version) streams through its row */
-	if (c->stream && c->job.has_relay_secret) {
+	/* the relay of a stream or of a zero-retention answer (commit.c); a job without
+	   a relay secret (from an older version) streams through its row */
+	if (c->job.has_relay_secret && (c->stream || c->job.zero_retention)) {
 		aif_relay_key(c->job.relay_secret, c->job.relay_id, (uint32_t)c->job.attempt,
 		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
@@ -123,7 +125,7 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 		AIF_ERROR(&e, AIF_E_UNSUPPORTED_BY_ENGINE, NULL, c->model->id);
 	else
 		AIF_ERROR0(&e, AIF_E_BUILD_FAILED, NULL);
-	fail_start(w, c, AIF_FAIL_FATAL, &e);
+	fail_start_fatal(w, c, &e);
 	return -1;
 }
 
@@ -132,7 +134,7 @@ static void
 start_call(struct worker *w, struct aif_claimed *job)
 {
 	struct engine_call *c = calloc(1, sizeof(*c));
-	size_t mi, smi = 0, sri = 0;
+	size_t smi = 0, sri = 0;
 
 	if (c == NULL) {
 		aif_error("msg=\"out of memory starting a call\" job=%" PRIu64, job->id);
@@ -142,19 +144,19 @@ start_call(struct worker *w, struct aif_claimed *job)
 	}
 	c->job = *job;
 	job->request_body = NULL;
-	mi = aif_cfg_model_index(w->cfg, c->job.model);
-	if (mi == SIZE_MAX || routing_pick(w->rt, mi, c->job.last_replica[0] ?
-	    c->job.last_replica : NULL, &smi, &sri) != 0) {
-		no_replica(w, c, mi);
+	c->job_mi = aif_cfg_model_index(w->cfg, c->job.model);
+	if (c->job_mi == SIZE_MAX || routing_pick(w->rt, c->job_mi,
+	    c->job.last_replica[0] ? c->job.last_replica : NULL, &smi, &sri) != 0) {
+		no_replica(w, c);
 		return;
 	}
-	if (smi != mi) {
+	if (smi != c->job_mi) {
 		char detail[300];
 		snprintf(detail, sizeof(detail), "no healthy replica of %s: served by fallback %s",
-		    w->cfg->models[mi].id, w->cfg->models[smi].id);
+		    w->cfg->models[c->job_mi].id, w->cfg->models[smi].id);
 		(void)aif_queue_event(w->db, c->job.id, "fallback", detail);
 		aif_info("msg=\"fallback\" job=%s model=%s fallback=%s", c->job.public_id,
-		    w->cfg->models[mi].id, w->cfg->models[smi].id);
+		    w->cfg->models[c->job_mi].id, w->cfg->models[smi].id);
 	}
 	if (prepare(w, c, smi, sri) != 0)
 		return;
@@ -168,8 +170,7 @@ start_call(struct worker *w, struct aif_claimed *job)
 		memset(&res, 0, sizeof(res));
 		dispatch_release(w, c);
 		aif_adapter_transport_failure("could not start transfer", 0, &res);
-		commit_failure(w, c, &res);
-		engine_call_free(c);
+		fail_start(w, c, &res);
 	}
 }
 
@@ -240,7 +241,7 @@ cancel_left_stream(struct worker *w, struct engine_call *c)
 	    c->job.prompt_tokens_estimate;
 	res.completion_tokens = c->st.completion_tokens > c->relayed ?
 	    c->st.completion_tokens : c->relayed;
-	outcome_success_row(w, c, &res, NULL, &u);
+	outcome_success_row(w, c, &res, &u);
 	err = aif_queue_cancel_billed(w->db, &u,
 	    "client disconnected from the stream; engine call cancelled");
 	aif_info("msg=\"engine call cancelled\" job=%s prompt_tokens=%lld"
@@ -256,8 +257,8 @@ dispatch_relay_frame(void *arg, const struct aif_relay_frame *f)
 
 	if ((c = call_of(w, f->h.job)) == NULL)
 		return;
-	/* only the aif-api that waits for this attempt holds its key */
-	if (!c->job.has_relay_secret || f->h.attempt != (uint32_t)c->job.attempt ||
+	/* only the aif-api that waits for this attempt's stream holds its key */
+	if (!c->stream || !c->job.has_relay_secret || f->h.attempt != (uint32_t)c->job.attempt ||
 	    !aif_relay_verify(c->relay_key, &f->h, f->payload)) {
 		aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s",
 		    c->job.public_id);
@@ -279,9 +280,8 @@ dispatch_relay_frame(void *arg, const struct aif_relay_frame *f)
 }
 
 void
-dispatch_cancel(void *arg, uint64_t job_id)
+dispatch_cancel(struct worker *w, uint64_t job_id)
 {
-	struct worker *w = arg;
 	struct engine_call *c = call_of(w, job_id);
 	int cancelled = 0;
 

@@ -112,23 +112,6 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-void
-engine_call_fill_prompt_tokens(const struct engine_call *c, struct aif_engine_result *res)
-{
-	json_t *usage;
-	int64_t completion;
-
-	if (res->failure != AIF_FAIL_NONE || res->prompt_tokens > 0 || c->hdr_prompt_tokens <= 0)
-		return;
-	res->prompt_tokens = c->hdr_prompt_tokens;
-	usage = json_object_get(res->response, "usage");
-	if (!json_is_object(usage))
-		return;
-	completion = json_integer_value(json_object_get(usage, "completion_tokens"));
-	json_object_set_new(usage, "prompt_tokens", json_integer(res->prompt_tokens));
-	json_object_set_new(usage, "total_tokens", json_integer(res->prompt_tokens + completion));
-}
-
 enum aif_err
 engine_call_setup(struct engine_call *c, const char *request_id)
 {
@@ -136,7 +119,7 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	char hdr[160];
 
 	struct aif_http_limits lim = { .timeout_ms = c->model->timeout_ms,
-	    .max_response = c->answer_max };
+	    .max_response = engine_call_wire_max(c->stream, c->answer_max) };
 
 	c->resp.max = c->answer_max;
 	if ((c->easy = aif_http_easy(c->req.url, &lim)) == NULL)
@@ -174,7 +157,6 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
-	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
 	return AIF_OK;
 }
 
@@ -187,6 +169,7 @@ engine_call_free(struct engine_call *c)
 		curl_easy_cleanup(c->easy);
 	aif_http_headers_free(c->headers);	/* wiped: one may hold a credential */
 	free(c->req.body);
+	free(c->answer);
 	aif_http_body_free(&c->resp);
 	free(c->job.request_body);
 	aif_sse_free(&c->sse);

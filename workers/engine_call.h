@@ -19,8 +19,11 @@
 
 struct engine_call {
 	struct aif_claimed	 job;		/* owns job.request_body */
-	const struct aif_model	*model;		/* borrowed from the config */
-	size_t			 model_idx;
+	const struct aif_model	*model;		/* borrowed from the config; NULL for a
+						   call that never started (no replica) */
+	size_t			 model_idx;	/* of model (a fallback's, maybe) */
+	size_t			 job_mi;	/* of the job's own model: its retry policy
+						   and saga; SIZE_MAX when it left the config */
 	size_t			 replica_idx;
 	CURL			*easy;
 	struct curl_slist	*headers;
@@ -31,7 +34,8 @@ struct engine_call {
 	size_t			 choices_max;	/* server.max_choices */
 	int64_t			 started_ms;
 	int64_t			 hdr_prompt_tokens;	/* x-prompt-tokens (TGI), 0: none */
-	char			 errbuf[CURL_ERROR_SIZE];
+	char			*answer;	/* a success's JSON text (outcome_of), new */
+	size_t			 answer_len;
 	struct engine_call	*prev, *next;	/* the worker's list of calls */
 
 	/* streaming ("stream": true jobs) */
@@ -41,6 +45,8 @@ struct engine_call {
 	struct aif_stream_state	 st;
 	struct aif_stream_asm	*assembled;	/* every chunk, for the job row */
 	json_t			*chunks;	/* scratch array for one event */
+	/* the relay to the waiting aif-api, for a stream or a zero-retention answer of a
+	   job with a relay secret */
 	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
 	unsigned char		 relay_key[AIF_RELAY_KEY_LEN];	/* this attempt's frames */
 	int64_t			 relayed;	/* chunks with text relayed to the client */
@@ -49,16 +55,22 @@ struct engine_call {
 	struct aif_engine_result stream_err;
 };
 
+/* The most bytes a call may bring on the wire (struct aif_http_limits.max_response):
+ * an answer read whole is capped at server.max_answer_bytes; a stream is not capped by
+ * its wire bytes, which are many times its text (SSE and JSON framing per token): the
+ * SSE parser bounds each event (AIF_SSE_EVENT_MAX), the assembler the answer's text
+ * (answer_max), the model's timeout the transfer, and an error answer (not 200) is
+ * kept up to answer_max like any other. */
+static inline size_t
+engine_call_wire_max(int stream, size_t answer_max)
+{
+	return stream ? 0 : answer_max;
+}
+
 /* Prepares the easy handle for call->req (already built by the adapter) with the
  * model's timeout; for a stream (call->stream set, adapter set) also the SSE parser,
  * the assembler and the relay of chunks. Returns AIF_OK or AIF_NOMEM. */
 enum aif_err	engine_call_setup(struct engine_call *call, const char *request_id);
-
-/* A non-streamed answer's usage lacks the prompt count (TGI's /generate gives it only
- * in the x-prompt-tokens header): fills it from the header into res and its response's
- * "usage" object. No-op when the body had a count or no header came. */
-void		engine_call_fill_prompt_tokens(const struct engine_call *call,
-		    struct aif_engine_result *res);
 
 /* End of a 200 stream: parses a last event left without its blank line. */
 void		engine_call_stream_finish(struct engine_call *call);

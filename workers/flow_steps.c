@@ -272,10 +272,10 @@ http_record(struct flow_run *fx, struct http_try *h, enum aif_err rc,
 		snprintf(why, sizeof(why), "HTTP %ld", res->status);
 		return attempt_failed(fx, s, retryable, "workflow_step_failed", why) == 0 ? 1 : -1;
 	}
-	parsed = res->body.len > 0 ? json_loadb(res->body.data, res->body.len,
+	parsed = res->body.buf.len > 0 ? json_loadb(res->body.buf.p, res->body.buf.len,
 	    JSON_DECODE_ANY, NULL) : NULL;
 	if (parsed == NULL)	/* not JSON: the text, when it is UTF-8 */
-		parsed = json_stringn(res->body.data ? res->body.data : "", res->body.len);
+		parsed = json_stringn(res->body.buf.p ? res->body.buf.p : "", res->body.buf.len);
 	if (parsed == NULL)
 		parsed = json_string("");
 	return flow_step_done(fx, s, json_pack("{s:i,s:o}", "status", (int)res->status,

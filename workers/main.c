@@ -74,7 +74,6 @@ finish_transfers(struct worker *w)
 {
 	struct engine_call *ok[WORKER_BATCH];
 	struct aif_job_success succ[WORKER_BATCH];
-	char *bodies[WORKER_BATCH];
 	size_t ns = 0;
 	CURLMsg *msg;
 	int left;
@@ -91,17 +90,17 @@ finish_transfers(struct worker *w)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		curl_multi_remove_handle(w->multi, c->easy);
 		dispatch_release(w, c);
-		if (!outcome_of(w, c, done, &res, &bodies[ns])) {
+		if (!outcome_of(w, c, done, &res)) {
 			commit_failure(w, c, &res);
 			aif_engine_result_clear(&res);
 			engine_call_free(c);
 			continue;
 		}
-		outcome_success_row(w, c, &res, bodies[ns], &succ[ns]);
+		outcome_success_row(w, c, &res, &succ[ns]);
 		aif_engine_result_clear(&res);
 		ok[ns++] = c;
 	}
-	commit_successes(w, ok, succ, bodies, ns);
+	commit_successes(w, ok, succ, ns);
 }
 
 /* ---- doorbell, peers, heartbeat ---- */
@@ -349,6 +348,25 @@ teardown(struct worker *w)
 
 /* ---- the loop ---- */
 
+/* Loads the config file at path with the adapters' checks, and the engines'
+ * credentials it names: *out is the config (new, aif_cfg_free), or NULL after an error
+ * whose lines are in errbuf. */
+static enum aif_err
+load_config(const char *path, struct aif_config **out, char *errbuf, size_t cap)
+{
+	enum aif_err err;
+
+	*out = NULL;
+	err = aif_cfg_load_with(path, &aif_adapters_cfg, out, errbuf, cap);
+	if (err == AIF_OK)
+		err = aif_cfg_load_secrets(*out, 0, errbuf, cap);
+	if (err != AIF_OK) {
+		aif_cfg_free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
 /* SIGHUP: a good new file means drain and start again on it (in-flight calls finish on
  * the config they started with); a bad one is refused with its errors. */
 static void
@@ -360,11 +378,8 @@ check_reload(struct worker *w)
 	reload_requested = 0;
 	(void)aif_sd_notify("RELOADING=1");
 	/* the engines' credentials are read again: a bad file refuses the reload too */
-	if (aif_cfg_load_with(w->config_path, &aif_adapters_cfg, &next, errbuf,
-	    sizeof(errbuf)) != AIF_OK ||
-	    aif_cfg_load_secrets(next, 0, errbuf, sizeof(errbuf)) != AIF_OK) {
+	if (load_config(w->config_path, &next, errbuf, sizeof(errbuf)) != AIF_OK) {
 		char *save = NULL;
-		aif_cfg_free(next);
 		for (char *l = strtok_r(errbuf, "\n", &save); l != NULL;
 		    l = strtok_r(NULL, "\n", &save))
 			aif_error("msg=\"reload refused; keeping the running config\""
@@ -407,7 +422,7 @@ wait_events(struct worker *w, int64_t wait_ms, int *woken)
 		if (extra[1 + i].revents & CURL_WAIT_POLLOUT)
 			(void)aif_relay_flush(&polled[i]->io);
 		if (extra[1 + i].revents & CURL_WAIT_POLLIN)
-			(void)relay_read(polled[i], dispatch_relay_frame, w);
+			(void)aif_relay_recv(&polled[i]->io, dispatch_relay_frame, w);
 	}
 }
 
@@ -516,11 +531,8 @@ main(int argc, char **argv)
 	}
 	if (config_path == NULL || instance == NULL || strlen(instance) > 16)
 		usage();
-	if (aif_cfg_load_with(config_path, &aif_adapters_cfg, &cfg, errbuf,
-	    sizeof(errbuf)) != AIF_OK ||
-	    aif_cfg_load_secrets(cfg, 0, errbuf, sizeof(errbuf)) != AIF_OK) {
+	if (load_config(config_path, &cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
 		fprintf(stderr, "%s\n", errbuf);
-		aif_cfg_free(cfg);
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "embed.h"
 #include "log.h"
 #include "pii.h"
@@ -40,49 +41,44 @@ stream_outcome(struct engine_call *c, struct aif_engine_result *res)
 		aif_adapter_transport_failure("out of memory", 0, res);
 }
 
-/* 1 when the transfer ended with an HTTP 200 from the engine (a stream that its
- * engine ended with an error event is no answer). */
-static int
-answered(const struct engine_call *c, CURLcode done)
-{
-	long status = 0;
-
-	if (done != CURLE_OK || (c->stream && c->stream_fail != AIF_FAIL_NONE))
-		return 0;
-	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-	return status == 200;
-}
-
-/* What the engine said: its answer decoded, or the transport's failure. */
-static void
+/* What the engine said: its answer decoded, or the transport's failure. Returns the
+ * HTTP status of an answer the engine completed, 0 for none (no answer came, or a
+ * stream that an error event ended or that broke off). */
+static long
 decode(struct engine_call *c, CURLcode done, struct aif_engine_result *res)
 {
 	long status = 0;
+	enum aif_err err;
 
 	if (done != CURLE_OK && c->stream && c->stream_fail != AIF_FAIL_NONE) {
 		*res = c->stream_err;	/* an error event ended the stream */
 		memset(&c->stream_err, 0, sizeof(c->stream_err));
-		return;
+		return 0;
 	}
-	if (done != CURLE_OK && (c->resp.overflow || done == CURLE_FILESIZE_EXCEEDED)) {
+	if ((err = aif_http_outcome(done, &c->resp)) == AIF_TOOBIG) {
 		struct aif_error e;
 		AIF_ERROR0(&e, AIF_E_ANSWER_TOO_LARGE, NULL);
 		aif_adapter_fail(res, AIF_FAIL_FATAL, &e);	/* not the replica's fault */
-		return;
+		return 0;
 	}
-	if (done != CURLE_OK) {
-		aif_adapter_transport_failure(curl_easy_strerror(done),
-		    done == CURLE_OPERATION_TIMEDOUT, res);
-		return;
+	if (err != AIF_OK) {
+		aif_adapter_transport_failure(curl_easy_strerror(done), err == AIF_TIMEOUT,
+		    res);
+		return 0;
 	}
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (c->stream && status == 200) {
 		stream_outcome(c, res);
-		return;
+		return c->stream_fail == AIF_FAIL_NONE ? status : 0;
 	}
-	c->adapter->parse(c->model, c->job.kind, status, c->resp.data ? c->resp.data : "",
-	    c->resp.len, res);
-	engine_call_fill_prompt_tokens(c, res);
+	c->adapter->parse(c->model, c->job.kind, status, c->resp.buf.p ? c->resp.buf.p : "",
+	    c->resp.buf.len, res);
+	/* TGI's /generate tells the prompt's count only in a header; set_usage then
+	   writes it into the answer */
+	if (res->failure == AIF_FAIL_NONE && res->prompt_tokens <= 0 &&
+	    c->hdr_prompt_tokens > 0)
+		res->prompt_tokens = c->hdr_prompt_tokens;
+	return status;
 }
 
 /* Replaces *res by a failure of error e (the response dropped). */
@@ -137,13 +133,30 @@ set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completi
 	return 0;
 }
 
+/* json_dump_callback's sink: the answer into a buffer capped at max_answer_bytes. */
+struct dump {
+	struct aif_buf	 b;
+	size_t		 max;
+	enum aif_err	 err;
+};
+
+static int
+dump_add(const char *buf, size_t n, void *arg)
+{
+	struct dump *d = arg;
+
+	return (d->err = aif_buf_add(&d->b, buf, n, d->max)) == AIF_OK ? 0 : -1;
+}
+
 int
 outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
-    struct aif_engine_result *res, char **body)
+    struct aif_engine_result *res)
 {
+	struct dump d = { .max = c->answer_max, .err = AIF_OK };
+	long status;
+
 	memset(res, 0, sizeof(*res));
-	*body = NULL;
-	decode(c, done, res);
+	status = decode(c, done, res);
 	if (res->failure == AIF_FAIL_NONE && !usage_believable(c, res)) {
 		aif_warn("msg=\"engine usage outside the request's bounds\" job=%s model=%s"
 		    " prompt_tokens=%lld completion_tokens=%lld", c->job.public_id,
@@ -162,7 +175,7 @@ outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
 		/* a replica that answered 200 is up, whatever its body said: a bad answer
 		   fails its own job, it does not open the circuit for everyone */
 		routing_result(w->rt, c->model_idx, c->replica_idx,
-		    res->failure != AIF_FAIL_RETRYABLE || answered(c, done));
+		    res->failure != AIF_FAIL_RETRYABLE || status == 200);
 	if (res->failure == AIF_FAIL_NONE && c->job.kind == AIF_KIND_EMBEDDING &&
 	    aif_embed_wants_base64(c->job.request_body) &&
 	    aif_embed_to_base64(res->response) != AIF_OK)
@@ -171,24 +184,28 @@ outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
 	    aif_pii_mask_response(w->pii, c->job.model, NULL, c->job.kind, res->response,
 	    NULL) != AIF_OK)
 		fail_with(res, AIF_FAIL_FATAL, AIF_E_RESPONSE_UNMASKABLE);
-	if (res->failure == AIF_FAIL_NONE &&
-	    (*body = json_dumps(res->response, JSON_COMPACT)) == NULL) {
-		aif_engine_result_clear(res);
-		aif_adapter_transport_failure("out of memory", 0, res);
+	if (res->failure == AIF_FAIL_NONE && json_dump_callback(res->response, dump_add,
+	    &d, JSON_COMPACT) != 0) {
+		aif_buf_free(&d.b);
+		if (d.err == AIF_TOOBIG) {
+			/* an answer that grew past the cap (base64, masking tokens):
+			   refused before its commit */
+			fail_with(res, AIF_FAIL_FATAL, AIF_E_ANSWER_TOO_LARGE);
+		} else {
+			aif_engine_result_clear(res);
+			aif_adapter_transport_failure("out of memory", 0, res);
+		}
 	}
-	if (res->failure == AIF_FAIL_NONE && strlen(*body) > c->answer_max) {
-		/* an answer that grew past the cap (base64, masking tokens): refused before
-		   its commit */
-		free(*body);
-		*body = NULL;
-		fail_with(res, AIF_FAIL_FATAL, AIF_E_ANSWER_TOO_LARGE);
+	if (res->failure == AIF_FAIL_NONE) {
+		c->answer = d.b.p;
+		c->answer_len = d.b.len;
 	}
 	return res->failure == AIF_FAIL_NONE;
 }
 
 void
 outcome_success_row(struct worker *w, const struct engine_call *c,
-    const struct aif_engine_result *res, const char *body, struct aif_job_success *s)
+    const struct aif_engine_result *res, struct aif_job_success *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->id = c->job.id;
@@ -200,7 +217,7 @@ outcome_success_row(struct worker *w, const struct engine_call *c,
 	s->model = c->model->id;
 	s->engine = c->model->engine;
 	s->replica = c->model->replicas[c->replica_idx].url;
-	s->response_body = body;
+	s->response_body = c->answer;
 	s->prompt_tokens = res->prompt_tokens;
 	s->completion_tokens = res->completion_tokens;
 	s->cost_micros = aif_price_micros(&c->model->pricing, res->prompt_tokens,

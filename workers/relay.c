@@ -46,12 +46,6 @@ relay_send(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
 	return 0;
 }
 
-int
-relay_read(struct relay_conn *c, aif_relay_frame_fn on_frame, void *arg)
-{
-	return aif_relay_recv(&c->io, on_frame, arg);
-}
-
 void
 relay_close_all(struct relay_set *set)
 {

@@ -30,10 +30,6 @@ struct relay_conn *relay_get(struct relay_set *set, const char *reply_to);
 int	relay_send(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
 	    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len);
 
-/* Reads frames from aif-api and hands each to on_frame(arg, frame), which checks its
- * tag. -1 on EOF/error (the connection is closed). */
-int	relay_read(struct relay_conn *c, aif_relay_frame_fn on_frame, void *arg);
-
 /* Closes every connection and frees the set's memory. */
 void	relay_close_all(struct relay_set *set);
 

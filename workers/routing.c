@@ -16,7 +16,10 @@ struct replica_state {
 	int	 healthy;		/* the last health probe answered 200 */
 	int64_t	 next_check_ms;		/* when the periodic probe is due */
 	CURL	*probe;			/* health probe in flight, or NULL */
-	struct curl_slist *probe_headers; /* its credential header, or NULL */
+	struct curl_slist *auth;	/* the replica's credential header for its
+					   probes (an engine may guard its health path
+					   too), or NULL */
+	size_t	 mi, ri;		/* where it is in routing.rs */
 };
 
 struct routing {
@@ -42,11 +45,25 @@ routing_new(const struct aif_config *cfg)
 		routing_free(rt);
 		return NULL;
 	}
-	for (size_t i = 0; i < cfg->nmodels; i++)
+	for (size_t i = 0; i < cfg->nmodels; i++) {
 		if ((rt->rs[i] = calloc(cfg->models[i].nreplicas, sizeof(**rt->rs))) == NULL) {
 			routing_free(rt);
 			return NULL;
 		}
+		for (size_t r = 0; r < cfg->models[i].nreplicas; r++) {
+			const struct aif_replica *rep = &cfg->models[i].replicas[r];
+			struct replica_state *s = &rt->rs[i][r];
+
+			s->mi = i;
+			s->ri = r;
+			/* AIF_TOOBIG cannot be: the configuration checks the length */
+			if (aif_http_auth_header(&s->auth, rep->api_key_header, rep->api_key,
+			    rep->api_key_len) != AIF_OK) {
+				routing_free(rt);
+				return NULL;
+			}
+		}
+	}
 	return rt;
 }
 
@@ -56,12 +73,13 @@ routing_free(struct routing *rt)
 	if (rt == NULL)
 		return;
 	for (size_t i = 0; rt->rs != NULL && i < rt->cfg->nmodels; i++) {
-		for (size_t r = 0; rt->rs[i] != NULL && r < rt->cfg->models[i].nreplicas; r++)
+		for (size_t r = 0; rt->rs[i] != NULL && r < rt->cfg->models[i].nreplicas; r++) {
 			if (rt->rs[i][r].probe != NULL) {
 				curl_multi_remove_handle(rt->probes, rt->rs[i][r].probe);
 				curl_easy_cleanup(rt->rs[i][r].probe);
-				aif_http_headers_free(rt->rs[i][r].probe_headers);
 			}
+			aif_http_headers_free(rt->rs[i][r].auth);
+		}
 		free(rt->rs[i]);
 	}
 	free(rt->rs);
@@ -249,28 +267,20 @@ start_probe(struct routing *rt, size_t mi, size_t ri)
 	const struct aif_model *m = &rt->cfg->models[mi];
 	const struct aif_replica *rep = &m->replicas[ri];
 	const struct aif_adapter *ad = aif_adapter_find(m->adapter);
-	struct curl_slist *h = NULL;
+	struct replica_state *s = &rt->rs[mi][ri];
 	CURL *e;
 
 	if (ad == NULL || ad->health_path == NULL ||
 	    (e = aif_http_probe(rep->url, ad->health_path,
 	    AIF_ROUTING_PROBE_TIMEOUT_MS)) == NULL)
 		return;
-	/* the replica's credential: an engine may guard its health path too */
-	if (aif_http_auth_header(&h, rep->api_key_header, rep->api_key,
-	    rep->api_key_len) != AIF_OK) {
-		curl_easy_cleanup(e);
-		return;
-	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&rt->rs[mi][ri]);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->auth);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)s);
 	if (curl_multi_add_handle(rt->probes, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
-		aif_http_headers_free(h);
 		return;
 	}
-	rt->rs[mi][ri].probe = e;
-	rt->rs[mi][ri].probe_headers = h;
+	s->probe = e;
 }
 
 /* A probe of (mi, ri) answered `ok`: the replica's health, and an open circuit closes
@@ -325,13 +335,7 @@ routing_probe(struct routing *rt)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 		curl_multi_remove_handle(rt->probes, e);
 		curl_easy_cleanup(e);
-		aif_http_headers_free(s->probe_headers);
 		s->probe = NULL;
-		s->probe_headers = NULL;
-		/* find (model, replica) of s for the log and the thresholds */
-		for (size_t i = 0; i < rt->cfg->nmodels; i++)
-			for (size_t r = 0; r < rt->cfg->models[i].nreplicas; r++)
-				if (&rt->rs[i][r] == s)
-					probed(rt, i, r, ok && status == 200, now);
+		probed(rt, s->mi, s->ri, ok && status == 200, now);
 	}
 }

@@ -25,7 +25,8 @@
 
 struct routing;
 
-/* New routing state for cfg (borrowed; must outlive it); NULL on no memory. */
+/* New routing state for cfg (borrowed; must outlive it; its engines' credentials
+ * already read: each replica's probe header is built here once); NULL on no memory. */
 struct routing	*routing_new(const struct aif_config *cfg);
 void		 routing_free(struct routing *rt);
 

@@ -60,7 +60,7 @@ void	dispatch_claim(struct worker *w, int *more);
 void	dispatch_release(struct worker *w, struct engine_call *c);
 /* A cancel bell for job_id: aborts its call if it runs here and the job row says it
  * was cancelled (by its owner). */
-void	dispatch_cancel(void *w, uint64_t job_id);
+void	dispatch_cancel(struct worker *w, uint64_t job_id);
 /* A frame from aif-api on a relay: CANCEL (the stream's client left under the cancel
  * policy), obeyed only with the attempt's tag; the job is cancelled and billed for
  * what it used. */
@@ -68,27 +68,25 @@ void	dispatch_relay_frame(void *w, const struct aif_relay_frame *f);
 /* Aborts every call still running (the end of a drain). */
 void	dispatch_abort_all(struct worker *w);
 
-/* outcome.c: the result of a finished transfer (curl's code `done`): on success
- * *res has the response and the replica's health has been judged; the response body
- * (new, free) is in *body. Returns 1 for a success, 0 for a failure in *res. */
+/* outcome.c: the result of a finished transfer (curl's code `done`), the replica's
+ * health judged: on success *res has the response and c->answer its JSON text
+ * (c->answer_len bytes, at most server.max_answer_bytes; freed with c). Returns 1 for
+ * a success, 0 for a failure in *res. */
 int	outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
-	    struct aif_engine_result *res, char **body);
+	    struct aif_engine_result *res);
 /* Fills the success row of call c with its result (pointers borrowed from c and res;
- * body borrowed). */
+ * the answer is c->answer, NULL for none). */
 void	outcome_success_row(struct worker *w, const struct engine_call *c,
-	    const struct aif_engine_result *res, const char *body,
-	    struct aif_job_success *s);
+	    const struct aif_engine_result *res, struct aif_job_success *s);
 
 /* commit.c: commits n successes in one transaction, tells their streams and waiting
- * aif-api processes, counts their metrics, and frees the calls and bodies. */
+ * aif-api processes, counts their metrics, and frees the calls. */
 void	commit_successes(struct worker *w, struct engine_call **calls,
-	    struct aif_job_success *s, char **bodies, size_t n);
+	    struct aif_job_success *s, size_t n);
 /* Records a failed attempt: retried with backoff, or failed (the stream and the waiting
  * aif-api told), with its metrics. Does not free c. */
 void	commit_failure(struct worker *w, struct engine_call *c,
 	    const struct aif_engine_result *res);
-/* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
-void	commit_ring(struct worker *w, const char *reply_to, uint64_t id);
 /* A model step's job of workflow run `run` ended: the run is due now, and this
  * worker's runner is woken (any runner may take it). */
 void	commit_wake_run(struct worker *w, uint64_t run);

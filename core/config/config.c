@@ -383,9 +383,10 @@ check_adapter_name(struct loader *ld, void *obj, const yaml_node_t *val)
 	    aif_walk_joined(list, sizeof(list), names));
 }
 
-/* Each model's adapter accepts the model's section and chat template. */
+/* Each model's adapter accepts the model's section and chat template; then it
+ * prepares what its calls read. */
 static void
-check_adapters(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+check_adapters(struct loader *ld, const yaml_node_t *root, struct aif_config *cfg)
 {
 	const yaml_node_t	*seq = aif_walk_lookup(ld, root, "models");
 	const struct aif_cfg_adapters *a = ld->adapters;
@@ -393,11 +394,18 @@ check_adapters(struct loader *ld, const yaml_node_t *root, const struct aif_conf
 	if (a == NULL || a->check_model == NULL)
 		return;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
-		const struct aif_model *m = &cfg->models[i];
+		struct aif_model *m = &cfg->models[i];
 		struct adapter_report r = { ld,
 			seq ? aif_walk_item(ld, seq, (long)i) : NULL, i };
-		if (m->adapter != NULL && adapter_known(a, m->adapter))
-			a->check_model(m, adapter_problem, &r);
+		unsigned errors = ld->nerrors;
+		if (m->adapter == NULL || !adapter_known(a, m->adapter))
+			continue;
+		a->check_model(m, adapter_problem, &r);
+		if (a->prepare_model == NULL || ld->nerrors != errors)
+			continue;
+		m->adapter_hooks = a;
+		if (a->prepare_model(m) != AIF_OK)
+			ld->nomem = 1;
 	}
 }
 
@@ -916,6 +924,8 @@ aif_cfg_free(struct aif_config *cfg)
 		    k < cfg->models[i].nreplicas; k++)
 			aif_secret_free(cfg->models[i].replicas[k].api_key,
 			    cfg->models[i].replicas[k].api_key_len);
+		if (cfg->models[i].adapter_hooks != NULL)
+			cfg->models[i].adapter_hooks->free_model(&cfg->models[i]);
 		for (size_t k = 0; k < cfg->models[i].noptions; k++) {
 			free(cfg->models[i].options[k].key);
 			free(cfg->models[i].options[k].value);

@@ -111,6 +111,10 @@ struct aif_model {
 				   not make the gateway unready (/readyz) */
 	int	 zero_retention; /* bool, default false: no request or answer body of
 				   its jobs is stored (rows keep counts and usage) */
+	void	*adapter_state;	/* not YAML: what the adapter reads on every call,
+				   built once at load (aif_cfg_adapters.prepare_model),
+				   opaque here; NULL without */
+	const struct aif_cfg_adapters *adapter_hooks; /* whose state it is (frees it) */
 };
 
 struct aif_role {
@@ -380,6 +384,11 @@ struct aif_cfg_adapters {
 	void	(*check_model)(const struct aif_model *m,
 		    void (*report)(void *ctx, const char *key, const char *message),
 		    void *ctx);
+	/* Builds m->adapter_state once check_model found no problem (NULL: none).
+	 * Returns AIF_OK or AIF_NOMEM (the load fails). */
+	enum aif_err	(*prepare_model)(struct aif_model *m);
+	/* Frees m->adapter_state (aif_cfg_free). */
+	void	(*free_model)(struct aif_model *m);
 };
 
 /* Loads and validates the YAML file at `path` (borrowed).

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "apierr.h"
+
 #define AIF_RELAY_BEGIN		1
 #define AIF_RELAY_CHUNK		2
 #define AIF_RELAY_END		3
@@ -110,6 +112,37 @@ void	aif_relay_sign(const unsigned char key[AIF_RELAY_KEY_LEN], struct aif_relay
 /* 1 when h->tag is the tag of h and payload under key (constant-time compare). */
 int	aif_relay_verify(const unsigned char key[AIF_RELAY_KEY_LEN],
 	    const struct aif_relay_header *h, const void *payload);
+
+/* The END frame's payload: the job is final and committed. */
+#define AIF_RELAY_END_ID_MAX	96
+#define AIF_RELAY_END_MODEL_MAX	256
+struct aif_relay_end {
+	int		 status;	/* 200, or the status of the client's error */
+	/* status 200: what the stream's last chunks carry */
+	char		 id[AIF_RELAY_END_ID_MAX];
+	int64_t		 created;
+	char		 model[AIF_RELAY_END_MODEL_MAX];
+	int64_t		 prompt_tokens, completion_tokens;
+	/* otherwise: the error the client gets */
+	struct aif_error error;
+};
+
+/* END of a job that succeeded: {"status":200,"id","created","model","usage":{...}}
+ * for a stream (strings borrowed), or {"status":200} alone when id is NULL (a
+ * synchronous answer sent in RESULT pieces). New string (free), *len its length; NULL
+ * on no memory. */
+char	*aif_relay_end_ok(const char *id, int64_t created, const char *model,
+	    int64_t prompt_tokens, int64_t completion_tokens, size_t *len);
+
+/* END of a job that failed: {"status":N,"error":{"message","type","param":null,
+ * "code"}} of e (borrowed; an empty code is null). New string, as above. */
+char	*aif_relay_end_error(const struct aif_error *e, size_t *len);
+
+/* Reads an END payload (len bytes, borrowed) into *end: status 200 with its fields
+ * (strings cut to fit), or the error (status below 400: 502; no type, no message: the
+ * job_failed row's). Returns 0, or -1 when the payload is no END (then *end holds that
+ * 502 error). */
+int	aif_relay_end_parse(const char *payload, size_t len, struct aif_relay_end *end);
 
 /* Writes the relay socket path for a doorbell path ("x.sock" -> "x.relay", else
  * "<path>.relay") into out (cap bytes). Returns 0, or -1 if it does not fit. */

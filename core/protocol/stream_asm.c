@@ -6,24 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "stream_asm.h"
 
 #define TOOL_CALLS_MAX	128	/* tool calls of one choice (index 0..127) */
 #define FINISH_MAX	32
 
-struct buf {
-	char	*p;
-	size_t	 len, cap;
-};
-
 struct tool_call {
 	int		 used;
-	struct buf	 id, name, args;
+	struct aif_buf	 id, name, args;
 };
 
 struct choice {
 	int		 used;
-	struct buf	 text;		/* content (chat) or text (completion) */
+	struct aif_buf	 text;		/* content (chat) or text (completion) */
 	char		 finish[FINISH_MAX];
 	struct tool_call *tools;	/* ntools entries, or NULL */
 	size_t		 ntools;
@@ -51,23 +47,17 @@ aif_stream_asm_new(enum aif_kind kind, size_t max_bytes, size_t max_choices)
 	return a;
 }
 
-static void
-buf_free(struct buf *b)
-{
-	free(b->p);
-}
-
 void
 aif_stream_asm_free(struct aif_stream_asm *a)
 {
 	if (a == NULL)
 		return;
 	for (size_t i = 0; i < a->nc; i++) {
-		buf_free(&a->c[i].text);
+		aif_buf_free(&a->c[i].text);
 		for (size_t k = 0; k < a->c[i].ntools; k++) {
-			buf_free(&a->c[i].tools[k].id);
-			buf_free(&a->c[i].tools[k].name);
-			buf_free(&a->c[i].tools[k].args);
+			aif_buf_free(&a->c[i].tools[k].id);
+			aif_buf_free(&a->c[i].tools[k].name);
+			aif_buf_free(&a->c[i].tools[k].args);
 		}
 		free(a->c[i].tools);
 	}
@@ -77,30 +67,20 @@ aif_stream_asm_free(struct aif_stream_asm *a)
 
 /* Appends n bytes to b, counted against the assembler's cap (amortised O(n)). */
 static enum aif_err
-append(struct aif_stream_asm *a, struct buf *b, const char *s, size_t n)
+append(struct aif_stream_asm *a, struct aif_buf *b, const char *s, size_t n)
 {
+	enum aif_err err;
+
 	if (n > a->max_bytes - a->total)
 		return AIF_TOOBIG;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL)
-			return AIF_NOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	a->total += n;
-	return AIF_OK;
+	if ((err = aif_buf_add(b, s, n, a->max_bytes)) == AIF_OK)
+		a->total += n;
+	return err;
 }
 
 /* Replaces b by s (a tool call's id or name is sent once; a repeat replaces it). */
 static enum aif_err
-set(struct aif_stream_asm *a, struct buf *b, const json_t *s)
+set(struct aif_stream_asm *a, struct aif_buf *b, const json_t *s)
 {
 	a->total -= b->len;
 	b->len = 0;
@@ -212,7 +192,7 @@ usage_json(int64_t p, int64_t c)
 }
 
 static json_t *
-str(const struct buf *b)
+str(const struct aif_buf *b)
 {
 	return json_stringn(b->p ? b->p : "", b->len);
 }

@@ -2,32 +2,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "sqlbuf.h"
 
+/* Appends through the capped buffer (base/buf.h); a failure sticks. */
 static void
 append(struct aif_sqlbuf *b, const char *text, size_t n)
 {
+	struct aif_buf t = { b->s, b->len, b->cap };
+	enum aif_err err;
+
 	if (b->failed)
 		return;
-	if (b->len + n + 1 > AIF_SQLBUF_MAX) {
-		b->failed = AIF_TOOBIG;
+	if ((err = aif_buf_add(&t, text, n, AIF_SQLBUF_MAX - 1)) != AIF_OK) {
+		b->failed = (int)err;
 		return;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((p = realloc(b->s, cap)) == NULL) {
-			b->failed = AIF_NOMEM;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, text, n);
-	b->len += n;
-	b->s[b->len] = '\0';
+	b->s = t.p;
+	b->len = t.len;
+	b->cap = t.cap;
 }
 
 void

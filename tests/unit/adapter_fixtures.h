@@ -39,10 +39,10 @@ struct err_case {
 static inline void
 check_error_class(const struct err_case *c, const struct aif_engine_result *res)
 {
-	if (res->failure != c->failure || res->client_status != c->client_status ||
-	    strcmp(res->error_type, c->type) != 0 || strcmp(res->error_code, c->code) != 0)
+	if (res->failure != c->failure || res->error.status != c->client_status ||
+	    strcmp(res->error.type, c->type) != 0 || strcmp(res->error.code, c->code) != 0)
 		fail_msg("%s: got failure %d status %d %s/%s, want %d %d %s/%s", c->what,
-		    res->failure, res->client_status, res->error_type, res->error_code,
+		    res->failure, res->error.status, res->error.type, res->error.code,
 		    c->failure, c->client_status, c->type, c->code);
 	assert_null(res->response);
 }
@@ -51,10 +51,10 @@ check_error_class(const struct err_case *c, const struct aif_engine_result *res)
 static inline void
 check_error_message(const struct err_case *c, const struct aif_engine_result *res)
 {
-	if (c->msg_has != NULL && strstr(res->message, c->msg_has) == NULL)
-		fail_msg("%s: message \"%s\" lacks \"%s\"", c->what, res->message, c->msg_has);
-	if (c->msg_lacks != NULL && strstr(res->message, c->msg_lacks) != NULL)
-		fail_msg("%s: message \"%s\" has \"%s\"", c->what, res->message, c->msg_lacks);
+	if (c->msg_has != NULL && strstr(res->error.message, c->msg_has) == NULL)
+		fail_msg("%s: message \"%s\" lacks \"%s\"", c->what, res->error.message, c->msg_has);
+	if (c->msg_lacks != NULL && strstr(res->error.message, c->msg_lacks) != NULL)
+		fail_msg("%s: message \"%s\" has \"%s\"", c->what, res->error.message, c->msg_lacks);
 }
 
 static inline void

@@ -500,7 +500,7 @@ parse_rejects_answers_that_are_not_answers(void **state)
 		parse(AIF_KIND_CHAT, 200, bodies[i], &res);
 		if (res.failure != AIF_FAIL_RETRYABLE || res.response != NULL)
 			fail_msg("accepted %s", bodies[i]);
-		assert_string_equal(res.error_code, "engine_bad_response");
+		assert_string_equal(res.error.code, "engine_bad_response");
 		aif_engine_result_clear(&res);
 	}
 }
@@ -536,16 +536,16 @@ parse_malformed_200_is_retryable_502(void **state)
 		struct aif_engine_result res;
 
 		parse(cases[i].kind, 200, cases[i].body, &res);
-		if (res.failure != AIF_FAIL_RETRYABLE || res.client_status != 502 ||
-		    strcmp(res.error_type, "server_error") != 0 ||
-		    strcmp(res.error_code, "engine_bad_response") != 0)
+		if (res.failure != AIF_FAIL_RETRYABLE || res.error.status != 502 ||
+		    strcmp(res.error.type, "server_error") != 0 ||
+		    strcmp(res.error.code, "engine_bad_response") != 0)
 			fail_msg("%s: failure %d status %d %s/%s", cases[i].body,
-			    res.failure, res.client_status, res.error_type,
-			    res.error_code);
+			    res.failure, res.error.status, res.error.type,
+			    res.error.code);
 		assert_null(res.response);
 		assert_int_equal(res.prompt_tokens, 0);
 		assert_int_equal(res.completion_tokens, 0);
-		assert_true(res.message[0] != '\0');
+		assert_true(res.error.message[0] != '\0');
 	}
 }
 
@@ -691,7 +691,7 @@ parse_error_message_says_what_happened(void **state)
 		parse(AIF_KIND_CHAT, c->status, c->body, &res);
 		assert_non_null(c->msg_has);
 		check_error_message(c, &res);
-		if (!utf8_valid(res.message))
+		if (!utf8_valid(res.error.message))
 			fail_msg("%s: message is not valid UTF-8", c->what);
 	}
 }
@@ -709,8 +709,8 @@ parse_error_keeps_long_engine_message_in_bounds(void **state)
 	    "\"BadRequestError\",\"param\":null,\"code\":400}}", msg);
 	parse(AIF_KIND_CHAT, 400, body, &res);
 	assert_int_equal(res.failure, AIF_FAIL_FATAL);
-	assert_true(strlen(res.message) < sizeof(res.message));
-	assert_non_null(strstr(res.message, "mmmmmmmmmm"));
+	assert_true(strlen(res.error.message) < sizeof(res.error.message));
+	assert_non_null(strstr(res.error.message, "mmmmmmmmmm"));
 }
 
 /* An engine message cut to fit must not end in half a UTF-8 sequence: the message is
@@ -730,10 +730,10 @@ parse_error_message_cut_stays_valid_utf8(void **state)
 		    "\"BadRequestError\",\"param\":null,\"code\":400}}", msg);
 		parse(AIF_KIND_CHAT, 400, body, &res);
 		assert_int_equal(res.failure, AIF_FAIL_FATAL);
-		if (!utf8_valid(res.message))
+		if (!utf8_valid(res.error.message))
 			fail_msg("engine message of %zu ASCII bytes + U+00E9: client message "
 			    "ends in a broken UTF-8 sequence (%zu bytes)", pre,
-			    strlen(res.message));
+			    strlen(res.error.message));
 	}
 }
 
@@ -752,9 +752,9 @@ parse_llamacpp_context_overflow_is_context_length_exceeded(void **state)
 	(void)state;
 	parse(AIF_KIND_CHAT, 400, body, &res);
 	assert_int_equal(res.failure, AIF_FAIL_FATAL);
-	assert_int_equal(res.client_status, 400);
-	assert_string_equal(res.error_type, "invalid_request_error");
-	assert_string_equal(res.error_code, "context_length_exceeded");
+	assert_int_equal(res.error.status, 400);
+	assert_string_equal(res.error.type, "invalid_request_error");
+	assert_string_equal(res.error.code, "context_length_exceeded");
 }
 
 /* ------------------------------------------------------------------ stream events */
@@ -839,9 +839,9 @@ stream_error_event_of_bad_request_is_fatal_400(void **state)
 	assert_int_equal(event(s, "{\"error\":{\"message\":\"" CTX_MSG "\","
 	    "\"type\":\"BadRequestError\",\"param\":null,\"code\":400}}"),
 	    AIF_FAIL_FATAL);
-	assert_int_equal(s->err.client_status, 400);
-	assert_string_equal(s->err.error_type, "invalid_request_error");
-	assert_string_equal(s->err.error_code, "context_length_exceeded");
+	assert_int_equal(s->err.error.status, 400);
+	assert_string_equal(s->err.error.type, "invalid_request_error");
+	assert_string_equal(s->err.error.code, "context_length_exceeded");
 	assert_int_equal(json_array_size(s->chunks), 0);
 }
 
@@ -853,7 +853,7 @@ stream_error_event_of_engine_failure_is_retryable(void **state)
 	assert_int_equal(event(s, "{\"error\":{\"message\":\"engine died\","
 	    "\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}"),
 	    AIF_FAIL_RETRYABLE);
-	assert_int_equal(s->err.client_status, 502);
+	assert_int_equal(s->err.error.status, 502);
 	assert_int_equal(json_array_size(s->chunks), 0);
 }
 
@@ -863,8 +863,8 @@ stream_malformed_event_is_retryable_502(void **state)
 	struct stream_fixture *s = *state;
 
 	assert_int_equal(event(s, "{\"id\":\"chatcmpl-abc\",\"choi"), AIF_FAIL_RETRYABLE);
-	assert_int_equal(s->err.client_status, 502);
-	assert_string_equal(s->err.error_code, "engine_bad_response");
+	assert_int_equal(s->err.error.status, 502);
+	assert_string_equal(s->err.error.code, "engine_bad_response");
 	assert_int_equal(json_array_size(s->chunks), 0);
 }
 
@@ -907,11 +907,35 @@ transport_failure_timeout_is_504(void **state)
 	aif_adapter_transport_failure("Operation timed out after 30000 milliseconds", 1,
 	    &res);
 	assert_int_equal(res.failure, AIF_FAIL_RETRYABLE);
-	assert_int_equal(res.client_status, 504);
-	assert_string_equal(res.error_type, "server_error");
-	assert_string_equal(res.error_code, "engine_timeout");
-	assert_non_null(strstr(res.message, "Operation timed out after 30000 milliseconds"));
+	assert_int_equal(res.error.status, 504);
+	assert_string_equal(res.error.type, "server_error");
+	assert_string_equal(res.error.code, "engine_timeout");
+	assert_non_null(strstr(res.error.message, "Operation timed out after 30000 milliseconds"));
+	assert_true(res.timed_out);
 	assert_null(res.response);
+}
+
+/* The timeout class of a retry policy (non_retryable: [timeout]) is a flag of the
+ * result: an engine's 408/504 sets it, its other statuses do not. */
+static void
+engine_timeout_status_sets_the_timeout_class(void **state)
+{
+	static const long timeouts[] = { 408, 504 }, others[] = { 500, 502, 503, 429, 400 };
+	struct aif_engine_result res;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		memset(&res, 0, sizeof(res));
+		aif_adapter_classify_status(timeouts[i], "", 0, &res);
+		assert_true(res.timed_out);
+		assert_string_equal(res.error.code, "engine_timeout");
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		memset(&res, 0, sizeof(res));
+		res.timed_out = 1;	/* a failure filled again starts over */
+		aif_adapter_classify_status(others[i], "", 0, &res);
+		assert_false(res.timed_out);
+	}
 }
 
 static void
@@ -923,10 +947,11 @@ transport_failure_unreachable_is_503(void **state)
 	memset(&res, 0, sizeof(res));
 	aif_adapter_transport_failure("Couldn't connect to server", 0, &res);
 	assert_int_equal(res.failure, AIF_FAIL_RETRYABLE);
-	assert_int_equal(res.client_status, 503);
-	assert_string_equal(res.error_type, "server_error");
-	assert_string_equal(res.error_code, "engine_unavailable");
-	assert_non_null(strstr(res.message, "Couldn't connect to server"));
+	assert_int_equal(res.error.status, 503);
+	assert_string_equal(res.error.type, "server_error");
+	assert_string_equal(res.error.code, "engine_unavailable");
+	assert_non_null(strstr(res.error.message, "Couldn't connect to server"));
+	assert_false(res.timed_out);
 }
 
 static void
@@ -940,7 +965,7 @@ transport_failure_long_text_is_cut(void **state)
 	what[sizeof(what) - 1] = '\0';
 	memset(&res, 0, sizeof(res));
 	aif_adapter_transport_failure(what, 0, &res);
-	assert_int_equal(strlen(res.message), sizeof(res.message) - 1);
+	assert_int_equal(strlen(res.error.message), sizeof(res.error.message) - 1);
 }
 
 static void
@@ -1028,6 +1053,7 @@ main(void)
 		cmocka_unit_test(find_returns_the_openai_adapter),
 		cmocka_unit_test(find_unknown_adapter_is_null),
 		cmocka_unit_test(transport_failure_timeout_is_504),
+		cmocka_unit_test(engine_timeout_status_sets_the_timeout_class),
 		cmocka_unit_test(transport_failure_unreachable_is_503),
 		cmocka_unit_test(transport_failure_long_text_is_cut),
 		cmocka_unit_test(kind_names_round_trip),

@@ -397,10 +397,10 @@ parse_malformed_200_is_retryable_502(void **state)
 		struct aif_engine_result res;
 
 		parse(AIF_KIND_CHAT, 200, bad[i], &res);
-		if (res.failure != AIF_FAIL_RETRYABLE || res.client_status != 502 ||
-		    strcmp(res.error_code, "engine_bad_response") != 0)
+		if (res.failure != AIF_FAIL_RETRYABLE || res.error.status != 502 ||
+		    strcmp(res.error.code, "engine_bad_response") != 0)
 			fail_msg("%s: failure %d status %d code %s", bad[i], res.failure,
-			    res.client_status, res.error_code);
+			    res.error.status, res.error.code);
 		assert_null(res.response);
 	}
 }

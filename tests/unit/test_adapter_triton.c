@@ -515,10 +515,10 @@ parse_malformed_200_is_retryable_502(void **state)
 		struct aif_engine_result res;
 
 		parse(bad[i].m, AIF_KIND_CHAT, 200, bad[i].body, &res);
-		if (res.failure != AIF_FAIL_RETRYABLE || res.client_status != 502 ||
-		    strcmp(res.error_code, "engine_bad_response") != 0)
+		if (res.failure != AIF_FAIL_RETRYABLE || res.error.status != 502 ||
+		    strcmp(res.error.code, "engine_bad_response") != 0)
 			fail_msg("%s: failure %d code %s", bad[i].body, res.failure,
-			    res.error_code);
+			    res.error.code);
 		assert_null(res.response);
 	}
 }
@@ -597,7 +597,7 @@ parse_embeddings_that_do_not_fit_are_retryable_502(void **state)
 		snprintf(body, sizeof(body), "{\"id\":\"%s\",%s", id, bad[i]);
 		parse(&embed_model, AIF_KIND_EMBEDDING, 200, body, &res);
 		if (res.failure != AIF_FAIL_RETRYABLE ||
-		    strcmp(res.error_code, "engine_bad_response") != 0)
+		    strcmp(res.error.code, "engine_bad_response") != 0)
 			fail_msg("accepted %s", body);
 		assert_null(res.response);
 	}
@@ -818,10 +818,49 @@ adapter_is_registered_and_complete(void **state)
 	assert_string_equal(a->health_path, "/v2/health/ready");
 }
 
+/* A model prepared at config load (settings resolved, template compiled) builds the
+ * same engine requests as one looked up per call. */
+static void
+prepared_model_builds_the_same(void **state)
+{
+	static const struct {
+		const struct aif_model	*m;
+		enum aif_kind		 kind;
+		const char		*req;
+	} cases[] = {
+		{ &infer_model, AIF_KIND_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":"
+		    "\"user\",\"content\":\"Hi <|im_end|>\"}],\"temperature\":0.5}" },
+		{ &gen_model, AIF_KIND_CHAT, "{\"model\":\"m\",\"stream\":true,\"messages\":"
+		    "[{\"role\":\"user\",\"content\":\"Hi\"}]}" },
+		{ &gen_model, AIF_KIND_COMPLETION, "{\"model\":\"m\",\"prompt\":\"Once\"}" },
+		{ &embed_model, AIF_KIND_EMBEDDING, "{\"model\":\"m\",\"input\":[\"a\",\"b\"]}" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct aif_model m = *cases[i].m;
+		struct aif_engine_req a, b;
+		json_t *ja, *jb;
+
+		assert_int_equal(build(&m, cases[i].kind, cases[i].req, &a, &ja), AIF_OK);
+		assert_int_equal(aif_adapters_cfg.prepare_model(&m), AIF_OK);
+		assert_non_null(m.adapter_state);
+		assert_int_equal(build(&m, cases[i].kind, cases[i].req, &b, &jb), AIF_OK);
+		assert_string_equal(a.url, b.url);
+		assert_true(json_equal(ja, jb));
+		aif_adapters_cfg.free_model(&m);
+		free(a.body);
+		free(b.body);
+		json_decref(ja);
+		json_decref(jb);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(prepared_model_builds_the_same),
 		cmocka_unit_test(count_tokens_approximates_words_and_punctuation),
 		cmocka_unit_test(build_infer_sends_typed_tensors_and_asks_for_text_output),
 		cmocka_unit_test(build_infer_uses_configured_names_types_and_sampling),

@@ -30,9 +30,13 @@ render(const char *tmpl, const char *msgs, char **out, size_t *len)
 	return err;
 }
 
+/* Renders as render() does, and twice more with one compiled template (the worker's
+ * way: compiled at config load, rendered per call): all three must agree. */
 static void
 expect(const char *tmpl, const char *msgs, const char *want)
 {
+	struct aif_chat_template *ct;
+	json_t *m = json_loads(msgs, JSON_DECODE_ANY, NULL);
 	char *out = NULL;
 	size_t len = 99;
 
@@ -43,6 +47,16 @@ expect(const char *tmpl, const char *msgs, const char *want)
 		    want);
 	assert_int_equal(len, strlen(want));
 	free(out);
+	assert_int_equal(aif_chat_template_compile(tmpl, &ct), AIF_OK);
+	for (int i = 0; i < 2; i++) {
+		len = 99;
+		assert_int_equal(aif_chat_template_render_compiled(ct, m, &out, &len), AIF_OK);
+		assert_string_equal(out, want);
+		assert_int_equal(len, strlen(want));
+		free(out);
+	}
+	aif_chat_template_free(ct);
+	json_decref(m);
 }
 
 #define SYS_USER "[{\"role\":\"system\",\"content\":\"Be brief.\"}," \
@@ -482,10 +496,51 @@ prompt_over_the_cap_is_toobig(void **state)
 	free(big);
 }
 
+/* A compiled template keeps its own copy of a custom template's text. */
+static void
+compiled_template_owns_its_text(void **state)
+{
+	char tmpl[] = "<u {role}>{content}</u>{assistant}";
+	struct aif_chat_template *ct;
+	json_t *m = json_loads(SYS_USER, 0, NULL);
+	char *out;
+
+	(void)state;
+	assert_int_equal(aif_chat_template_compile(tmpl, &ct), AIF_OK);
+	memset(tmpl, 'x', sizeof(tmpl) - 1);	/* the config's string changes or goes */
+	assert_int_equal(aif_chat_template_render_compiled(ct, m, &out, NULL), AIF_OK);
+	assert_string_equal(out, "<u system>Be brief.</u><u user>Hi!</u><u assistant>");
+	free(out);
+	aif_chat_template_free(ct);
+	aif_chat_template_free(NULL);
+	json_decref(m);
+}
+
+/* compile refuses what check refuses, and leaves *out NULL. */
+static void
+compile_refuses_bad_templates(void **state)
+{
+	static const char *const bad[] = { "", "{content}", "{assistant}{content}",
+	    "{content}{content}{assistant}", "no placeholders" };
+	struct aif_chat_template *ct = (struct aif_chat_template *)1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(aif_chat_template_check(bad[i]), AIF_INVALID);
+		assert_int_equal(aif_chat_template_compile(bad[i], &ct), AIF_INVALID);
+		assert_null(ct);
+	}
+	assert_int_equal(aif_chat_template_compile(NULL, &ct), AIF_OK);
+	assert_non_null(ct);
+	aif_chat_template_free(ct);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(compiled_template_owns_its_text),
+		cmocka_unit_test(compile_refuses_bad_templates),
 		cmocka_unit_test(chatml_renders_each_message_then_the_assistant_header),
 		cmocka_unit_test(null_template_is_chatml),
 		cmocka_unit_test(llama3_renders_bos_headers_and_eot),

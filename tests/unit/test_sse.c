@@ -421,7 +421,7 @@ event_over_the_cap_is_an_error(void **state)
 	memset(&p, 0, sizeof(p));
 	assert_int_equal(aif_sse_feed(&p, t, len, collect, &s), -1);
 	assert_int_equal(s.n, 0);
-	assert_true(p.data_cap <= AIF_SSE_EVENT_MAX);
+	assert_true(p.data.cap <= AIF_SSE_EVENT_MAX);
 	aif_sse_free(&p);
 	free(t);
 }
@@ -449,7 +449,7 @@ event_of_many_small_lines_over_the_cap_is_an_error(void **state)
 	/* each line adds more than 1024 bytes of data: refused at the line that crosses
 	 * the cap, with no more memory than the cap */
 	assert_true(lines <= AIF_SSE_EVENT_MAX / 1024 + 1);
-	assert_true(p.data_cap <= AIF_SSE_EVENT_MAX);
+	assert_true(p.data.cap <= AIF_SSE_EVENT_MAX);
 	assert_int_equal(s.n, 0);
 	aif_sse_free(&p);
 }
@@ -474,7 +474,7 @@ endless_line_fed_in_pieces_is_an_error(void **state)
 	}
 	assert_int_equal(rc, -1);
 	assert_true(fed <= (size_t)AIF_SSE_EVENT_MAX + sizeof(piece));
-	assert_true(p.line_cap <= AIF_SSE_EVENT_MAX);
+	assert_true(p.line.cap <= AIF_SSE_EVENT_MAX);
 	assert_int_equal(s.n, 0);
 	aif_sse_free(&p);
 }
@@ -511,8 +511,8 @@ free_mid_event_releases_and_zeroes(void **state)
 	memset(&p, 0, sizeof(p));
 	memset(&zero, 0, sizeof(zero));
 	assert_int_equal(FEED(&p, "event: e\ndata: held\ndata: partial li", &s), 0);
-	assert_non_null(p.data);
-	assert_non_null(p.line);
+	assert_non_null(p.data.p);
+	assert_non_null(p.line.p);
 	aif_sse_free(&p);
 	assert_memory_equal(&p, &zero, sizeof(p));
 	aif_sse_free(&p);
