@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,10 +197,106 @@ run_reports_the_status_and_discards_the_body(void **state)
 	(void)state;
 	server_start(&s, 503, 1000);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/undo", s.port);
-	assert_int_equal(aif_http_run(&c, &res), AIF_OK);
+	assert_int_equal(aif_http_run(&c, 0, &res), AIF_OK);
 	assert_int_equal(res.status, 503);
 	assert_string_equal(res.error, "");
 	server_stop(&s);
+}
+
+static void
+run_keeps_the_body_when_asked_and_caps_it(void **state)
+{
+	struct server s;
+	struct aif_http_result res;
+	char url[64];
+	struct aif_http_call c = { .method = "POST", .url = url, .body = "{}",
+	    .lim = { .timeout_ms = 5000, .max_response = 4096 } };
+
+	(void)state;
+	server_start(&s, 200, 1000);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/step", s.port);
+	assert_int_equal(aif_http_run(&c, 1, &res), AIF_OK);
+	assert_int_equal(res.status, 200);
+	assert_int_equal(res.body.buf.len, 1000);
+	aif_http_body_free(&res.body);
+	server_stop(&s);
+	/* past its cap the answer is refused, not cut */
+	server_start(&s, 200, 8192);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/step", s.port);
+	assert_int_equal(aif_http_run(&c, 1, &res), AIF_TOOBIG);
+	aif_http_body_free(&res.body);
+	server_stop(&s);
+}
+
+struct many { size_t calls, first; };
+
+static int
+stop_at_first(void *arg, size_t i)
+{
+	struct many *m = arg;
+
+	if (m->calls++ == 0)
+		m->first = i;
+	return 1;
+}
+
+static void
+run_many_reports_each_and_stops_when_told(void **state)
+{
+	struct server a, b;
+	struct aif_http_result res[2];
+	enum aif_err errs[2];
+	char u1[64], u2[64];
+	struct aif_http_call c[2] = {
+		{ .method = "GET", .url = u1, .lim = { .timeout_ms = 5000, .max_response = 4096 } },
+		{ .method = "GET", .url = u2, .lim = { .timeout_ms = 5000, .max_response = 4096 } },
+	};
+	struct many m = { 0, 0 };
+
+	(void)state;
+	server_start(&a, 200, 10);
+	server_start(&b, 201, 20);
+	snprintf(u1, sizeof(u1), "http://127.0.0.1:%d/a", a.port);
+	snprintf(u2, sizeof(u2), "http://127.0.0.1:%d/b", b.port);
+	/* both, bodies kept */
+	assert_int_equal(aif_http_run_many(c, 2, 1, res, errs, NULL, NULL), AIF_OK);
+	assert_int_equal(errs[0], AIF_OK);
+	assert_int_equal(errs[1], AIF_OK);
+	assert_int_equal(res[0].status, 200);
+	assert_int_equal(res[1].status, 201);
+	assert_int_equal(res[0].body.buf.len, 10);
+	assert_int_equal(res[1].body.buf.len, 20);
+	aif_http_body_free(&res[0].body);
+	aif_http_body_free(&res[1].body);
+	server_stop(&a);
+	server_stop(&b);
+	/* the callback ends the group at the first answer: the other is never reported
+	   (the second call goes to a port that refuses, so either may come first) */
+	{
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		int fd;
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+		server_start(&a, 200, 10);
+		snprintf(u1, sizeof(u1), "http://127.0.0.1:%d/a", a.port);
+		snprintf(u2, sizeof(u2), "http://127.0.0.1:%d/b", ntohs(sa.sin_port));
+		assert_int_equal(aif_http_run_many(c, 2, 1, res, errs, stop_at_first, &m),
+		    AIF_OK);
+		assert_int_equal(m.calls, 1);
+		assert_int_equal(errs[m.first], m.first == 0 ? AIF_OK : AIF_IO);
+		assert_int_equal(errs[1 - m.first], AIF_NOMEM);
+		aif_http_body_free(&res[0].body);
+		aif_http_body_free(&res[1].body);
+		/* an abandoned call may never have reached the server: wake its accept */
+		(void)shutdown(a.fd, SHUT_RDWR);
+		server_stop(&a);
+		close(fd);
+	}
 }
 
 static void
@@ -222,7 +319,7 @@ run_without_a_server_is_io_with_a_reason(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
-	assert_int_equal(aif_http_run(&c, &res), AIF_IO);
+	assert_int_equal(aif_http_run(&c, 0, &res), AIF_IO);
 	assert_int_equal(res.status, 0);
 	assert_true(res.error[0] != '\0');
 	close(fd);
@@ -231,8 +328,11 @@ run_without_a_server_is_io_with_a_reason(void **state)
 int
 main(void)
 {
+	signal(SIGPIPE, SIG_IGN);	/* a server thread may write to a call left early */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(outcome_names_each_result),
+		cmocka_unit_test(run_keeps_the_body_when_asked_and_caps_it),
+		cmocka_unit_test(run_many_reports_each_and_stops_when_told),
 		cmocka_unit_test(body_write_stops_at_its_cap),
 		cmocka_unit_test(answer_read_whole_is_capped_on_the_wire),
 		cmocka_unit_test(stream_is_not_capped_on_the_wire),
