@@ -451,6 +451,10 @@ compensations(struct flow_run *fx, struct aif_flow_comp *c, size_t cap, struct f
 		free(path);
 		if ((b = json_object_get(d, "body")) != NULL) {
 			json_t *r = aif_wfx_render_json(b, fx->root, 65536, why, sizeof(why));
+			if (r != NULL && flow_screen(fx, &r, why, sizeof(why)) != 0) {
+				json_decref(r);	/* sent as {}: blocked data never leaves */
+				r = json_object();
+			}
 			body = r ? json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 			json_decref(r);
 		}

@@ -109,6 +109,12 @@ struct aif_flow_step *flow_row(struct flow_run *fx, const char *name);
 /* The worker's doorbell is rung: a child job waits to be claimed. */
 void		 flow_wake_worker(struct flow_run *fx);
 
+/* flow_steps.c: what an http step or a compensation sends is screened for personal
+ * data as a request's free-form fields are (every string, keys included; the policy of
+ * the workflow's name and the caller's role): *v is replaced by its masked copy. -1
+ * with why when the policy blocks it or it cannot be screened. */
+int		 flow_screen(struct flow_run *fx, json_t **v, char *why, size_t whylen);
+
 /* flow_steps.c: advances step s as far as it can now. Returns 1 when something changed
  * (look again), 0 when it waits (fx->wake_ms / wait_sig set), -1 when the run is over
  * for this runner (fx->over). */

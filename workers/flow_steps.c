@@ -90,6 +90,30 @@ attempt_failed(struct flow_run *fx, struct aif_flow_step *s, int retryable,
 
 /* ---- http --------------------------------------------------------------------------- */
 
+int
+flow_screen(struct flow_run *fx, json_t **v, char *why, size_t whylen)
+{
+	json_t *wrap = json_pack("{s:s,s:O}", "model", fx->run->workflow, "input", *v);
+	struct aif_pii_refusal refusal;
+	enum aif_err err;
+
+	if (wrap == NULL)
+		return -1;
+	err = aif_pii_screen_request(fx->fr->pii, fx->run->workflow, fx->who.role,
+	    AIF_KIND_CHAT, wrap, NULL, &refusal);
+	if (err != AIF_OK) {
+		snprintf(why, whylen, err == AIF_FORBIDDEN ? "the body holds personal data the "
+		    "policy blocks (%s)" : "the body cannot be screened for personal data (%s)",
+		    err == AIF_FORBIDDEN ? refusal.type : aif_strerror(err));
+		json_decref(wrap);
+		return -1;
+	}
+	json_decref(*v);
+	*v = json_incref(json_object_get(wrap, "input"));
+	json_decref(wrap);
+	return 0;
+}
+
 /* The request of http step d: url, header lines, body. New strings in the out params;
  * 0, or -1 with why. */
 static int
@@ -169,8 +193,10 @@ http_request(struct flow_run *fx, const struct aif_flow_step *s, const json_t *d
 	*nlines = n;
 	if (b != NULL) {
 		json_t *r = aif_wfx_render_json(b, fx->root, FLOW_TEXT_MAX, why, whylen);
-		if (r == NULL)
+		if (r == NULL || flow_screen(fx, &r, why, whylen) != 0) {
+			json_decref(r);
 			return -1;
+		}
 		*body = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(r);
 		if (*body == NULL)
