@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import {
-  OpenAI, env, client, http, createKey, uniq, adminCreateKey, mockStats, waitQueueIdle, sleep, waitFor, JOB_ID_RE,
+  OpenAI, env, client, http, createKey, uniq, adminCreateKey, mockStats, waitQueueIdle, sleep, waitFor, JOB_ID_RE, sql,
 } from './lib.mjs';
 import {
   MOCK_HTTP, mhReset, mhConfig, mhCalls, callsOfRun, startRun, chatAsync, job, waitFinal, waitAtStep,
@@ -273,6 +273,9 @@ test('demo-approval: waits for the signal; only the owner key or an admin may si
   assert.ok(['queued', 'running'].includes(w.status), w.status);
   assert.equal(stepOf(w, 'draft').state, 'succeeded');
   assert.match(String(stepOf(w, 'approval').waiting_for), /approval/);
+  // the DBA's view: the run, at its wait step, waiting for the signal
+  assert.deepEqual(sql(`SELECT workflow, current_step, step_kind, step_state, waiting_for FROM v_running_workflows WHERE public_id = '${id}'`),
+    [['demo-approval', 'approval', 'wait', 'waiting', 'signal:approval']], 'v_running_workflows');
   // another key: 404 (it cannot see the job), for GET, signal and cancel
   assert.equal((await http(`/v1/jobs/${id}`, { key: other })).status, 404);
   assert.equal((await signal(id, 'approval', { approved: true }, other)).status, 404);

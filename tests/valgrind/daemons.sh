@@ -62,6 +62,11 @@ expect "malformed JSON" 400 "${H[@]}" -d '{"model":' "$AIF_BASE_URL/chat/complet
 expect "bad key" 401 -H 'Authorization: Bearer aif_nope' -H 'Content-Type: application/json' -d "$chat" "$AIF_BASE_URL/chat/completions"
 expect "unknown model" 404 "${H[@]}" -d '{"model":"nope","messages":[{"role":"user","content":"x"}]}' "$AIF_BASE_URL/chat/completions"
 expect "models" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/models"
+# workflow runs: the runner thread (http, branch, model steps, transforms, the answer)
+expect "workflow (http, branch, model, pii_mask)" 200 "${H[@]}" -d '{"model":"demo-rag","messages":[{"role":"user","content":"what is the refund policy?"}]}' "$AIF_BASE_URL/chat/completions"
+expect "workflow (transform, 2 models, truncate)" 200 "${H[@]}" -d '{"model":"demo-wf-pipeline","messages":[{"role":"user","content":"valgrind"}]}' "$AIF_BASE_URL/chat/completions"
+expect "workflow run (runs API)" 202 "${H[@]}" -d '{"input":{"order":{"id":"vg"}}}' "$AIF_BASE_URL/workflows/demo-wf-extract/runs"
+expect "signal to a job that is no run" 404 "${H[@]}" -d '{"name":"go"}' "$AIF_BASE_URL/jobs/job_000000000000000000000000/signal"
 for i in $(seq 1 20); do code "${H[@]}" -d "$chat" "$AIF_BASE_URL/chat/completions" >/dev/null & done
 wait_all() { for p in $(jobs -p); do [ "$p" = "$api_pid" ] || [ "$p" = "$w_pid" ] || wait "$p"; done; }
 wait_all
