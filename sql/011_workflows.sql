@@ -67,6 +67,16 @@ ALTER TABLE job_compensations
     COMMENT 'sent as Idempotency-Key; NULL: <job id>:<step_no>:undo',
   MODIFY body_template MEDIUMTEXT NULL;
 
+-- Runs are not engine work: the queue depth (and what scales workers) leaves them out;
+-- a waiting run shows in v_running_workflows below.
+CREATE OR REPLACE VIEW v_queue_depth AS
+SELECT model, priority, state, COUNT(*) AS jobs,
+       MIN(created_at) AS oldest_created_at,
+       TIMESTAMPDIFF(SECOND, MIN(created_at), NOW(6)) AS oldest_age_s
+  FROM jobs
+ WHERE state IN ('queued', 'running', 'compensating') AND kind <> 'pipeline'
+ GROUP BY model, priority, state;
+
 -- The DBA's "where did it stop": every run not yet final with the step it is at.
 CREATE OR REPLACE VIEW v_running_workflows AS
 SELECT j.public_id, j.model AS workflow, j.state AS run_state, j.created_at,

@@ -731,6 +731,8 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 	}
 	for (int looks = 0; looks < ADVANCE_MAX && !fx->over; looks++) {
 		int progressed = 0;
+		if (atomic_load(&fr->stop))
+			break;	/* released below: the next runner goes on from here */
 		/* a cancel that came while a step ran stops the run before the next one */
 		if (looks > 0 && cancel_requested(fx)) {
 			end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled",
@@ -752,7 +754,8 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 	}
 	if (!fx->over) {
 		struct flow_tx t;
-		int64_t wake = fx->wake_ms;
+		/* a runner that stops hands the run on at once */
+		int64_t wake = atomic_load(&fr->stop) ? aif_wall_ms() : fx->wake_ms;
 		if (json_integer_value(json_object_get(fx->def, "timeout_ms")) > 0 &&
 		    (wake == 0 || wake > deadline))
 			wake = deadline;
@@ -849,6 +852,15 @@ flow_runner_kick(struct flow_runner *fr)
 
 	if (fr != NULL && fr->efd >= 0 && write(fr->efd, &one, sizeof(one)) < 0)
 		one = 0;	/* full: it is awake anyway */
+}
+
+void
+flow_runner_quit(struct flow_runner *fr)
+{
+	if (fr == NULL)
+		return;
+	atomic_store(&fr->stop, 1);
+	flow_runner_kick(fr);
 }
 
 void

@@ -25,6 +25,10 @@ int	flow_runner_start(const struct aif_config *cfg, uint64_t worker_id,
  * thread-safe, never blocks. Accepts NULL. */
 void	flow_runner_kick(struct flow_runner *fr);
 
+/* Asks the thread to stop after the step it is in, without waiting (a drain: the
+ * worker's loop goes on meanwhile). Accepts NULL. */
+void	flow_runner_quit(struct flow_runner *fr);
+
 /* Stops the thread after the step it is in (bounded by that step's timeout) and frees
  * the runner; runs it held go back to the queue. Accepts NULL. */
 void	flow_runner_stop(struct flow_runner *fr);

@@ -441,9 +441,8 @@ run(struct worker *w)
 			check_reload(w);
 		if (stop_requested && !w->draining) {
 			w->draining = 1;
-			/* runs in hand are released at their next step; no new ones */
-			flow_runner_stop(w->flows);
-			w->flows = NULL;
+			/* no new runs; the one in hand stops after its step (joined at the end) */
+			flow_runner_quit(w->flows);
 			drain_deadline = now + cfg->worker.drain_timeout_ms;
 			aif_info("msg=\"draining\" in_flight=%d reload=%d", w->in_flight, w->reexec);
 			(void)aif_sd_notify(w->reexec ? "STATUS=reloading: draining" : "STOPPING=1");

@@ -367,7 +367,7 @@ aif_jobs_queue_depth(struct aif_db *db, struct aif_dbrows **out)
 	    "SELECT model, priority, state, COUNT(*) AS jobs,"
 	    " COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0)"
 	    " AS oldest_age_us FROM jobs WHERE state IN ('queued','running','compensating')"
-	    " GROUP BY model, priority, state ORDER BY model, priority DESC, state";
+	    " AND kind <> 'pipeline' GROUP BY model, priority, state ORDER BY model, priority DESC, state";
 
 	return aif_db_query_plain(db, sql, out);
 }
@@ -379,7 +379,8 @@ aif_jobs_backlog(struct aif_db *db, const char *model, int64_t *depth, int64_t *
 	static const char sql[] =
 	    "SELECT COUNT(*), COALESCE(MAX(IF(state = 'queued',"
 	    " TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, 0)), 0)"
-	    " FROM jobs WHERE state IN ('queued','running') AND (? IS NULL OR model = ?)";
+	    " FROM jobs WHERE state IN ('queued','running') AND kind <> 'pipeline'"
+	    " AND (? IS NULL OR model = ?)";
 	struct aif_dbp p[] = { AIF_P_STR(model), AIF_P_STR(model) };
 	struct aif_dbrows *r = NULL;
 	enum aif_err err;
@@ -412,9 +413,11 @@ aif_jobs_count_queued(struct aif_db *db, const char *tenant, uint64_t api_key_id
     int64_t *n)
 {
 	static const char by_tenant[] =
-	    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'";
+	    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'"
+	    " AND kind <> 'pipeline'";
 	static const char by_key[] =
-	    "SELECT COUNT(*) FROM jobs WHERE api_key_id = ? AND state = 'queued'";
+	    "SELECT COUNT(*) FROM jobs WHERE api_key_id = ? AND state = 'queued'"
+	    " AND kind <> 'pipeline'";
 	struct aif_dbp pt[] = { AIF_P_STR(tenant) }, pk[] = { AIF_P_I64(api_key_id) };
 	enum aif_err err;
 
