@@ -420,8 +420,10 @@ idempotency(struct admission *a)
 	return find_existing(a, 0);
 }
 
-/* queue.max_queued_per_tenant: one tenant (or a key without one) cannot fill the
- * queue; its jobs over the cap wait at the door with a 429. */
+/* queue.max_queued_per_tenant: one tenant cannot fill the queue; its jobs over the cap
+ * wait at the door with a 429 (Retry-After: reply_error). Every key has a tenant
+ * (api_keys.tenant is NOT NULL, 'default' unless named, and names are never empty), so
+ * the count is by tenant; the key's lineage is what its jobs are stored under. */
 static enum aif_err
 queue_cap(struct admission *a)
 {
@@ -433,13 +435,11 @@ queue_cap(struct admission *a)
 
 	if (cap <= 0)
 		return AIF_OK;
-	if (aif_jobs_count_queued(a->r->db, a->who->tenant[0] ? a->who->tenant : NULL,
-	    a->who->key_id, &n) != AIF_OK)
+	if (aif_jobs_count_queued(a->r->db, a->who->tenant, a->who->lineage_id, &n) != AIF_OK)
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
 	if (n < cap)
 		return AIF_OK;
 	aif_metrics_add("aif_tenant_queue_refusals_total", "", 1);
-	reply_header(&a->r->reply, "Retry-After", "1");
 	snprintf(num, sizeof(num), "%d", cap);
 	return DENY(a, AIF_E_TENANT_QUEUE_FULL, NULL, num);
 }
