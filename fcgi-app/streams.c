@@ -45,6 +45,7 @@
 #include "relay_io.h"
 #include "relay_proto.h"
 #include "stream_asm.h"
+#include "unix_addr.h"
 #include "version.h"
 
 #define CONNS_MAX		256
@@ -68,6 +69,7 @@ struct streams {
 	struct parked	*incoming;	/* parked by acceptors, not in the table yet */
 	size_t		 nincoming;
 	int		 listen_fd;
+	struct aif_unix_file listen_file;	/* removed only while ours */
 	int		 wake[2];	/* self-pipe: a stream came / stop */
 	char		 path[AIF_DOORBELL_PATH_MAX];
 	struct aif_relay_conn conns[CONNS_MAX];
@@ -825,7 +827,7 @@ streams_free(struct streams *S)
 		aif_relay_close(&S->conns[i]);
 	if (S->listen_fd >= 0) {
 		close(S->listen_fd);
-		(void)unlink(S->path);
+		aif_unix_unlink_owned(S->path, &S->listen_file);
 	}
 	if (S->wake[0] >= 0)
 		close(S->wake[0]);
@@ -852,7 +854,8 @@ streams_start(struct api *api)
 		aif_relay_init(&S->conns[i]);
 	api->streams = S;
 	if (aif_relay_path(api->doorbell_path, S->path, sizeof(S->path)) != 0 ||
-	    aif_relay_listen(S->path, &S->listen_fd) != AIF_OK ||
+	    aif_unix_bind(S->path, SOCK_STREAM, 128, &S->listen_fd,
+	    &S->listen_file) != AIF_OK ||
 	    pipe2(S->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		aif_error("msg=\"cannot open the stream relay socket\" path=%s", S->path);
 		goto fail;

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -12,28 +11,6 @@
 #include "unix_addr.h"
 
 #define IN_CHUNK	65536
-
-enum aif_err
-aif_relay_listen(const char *path, int *fd)
-{
-	struct sockaddr_un sa;
-	int s;
-
-	*fd = -1;
-	if (aif_unix_addr(&sa, path) != 0)
-		return AIF_TOOBIG;
-	(void)unlink(path);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return AIF_IO;
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(s, 128) != 0) {
-		close(s);
-		return AIF_IO;
-	}
-	(void)chmod(path, 0660);
-	*fd = s;
-	return AIF_OK;
-}
 
 void
 aif_relay_init(struct aif_relay_conn *c)

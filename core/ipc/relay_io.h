@@ -1,9 +1,9 @@
 /* relay_io.h -- the socket side of the stream relay (frames: protocol/relay_proto.h):
- * aif-api listens on a Unix stream socket beside its doorbell, workers connect to it;
- * both ends use the same non-blocking, buffered, framed connection. Bounded: frames
- * over AIF_RELAY_PAYLOAD_MAX close the connection, and so does an outgoing buffer over
- * its cap (the stream goes on without a relay: the job row stays the truth). One
- * connection is used by one thread. */
+ * aif-api listens on a Unix stream socket beside its doorbell (aif_unix_bind,
+ * unix_addr.h), workers connect to it; both ends use the same non-blocking, buffered,
+ * framed connection. Bounded: frames over AIF_RELAY_PAYLOAD_MAX close the connection,
+ * and so does an outgoing buffer over its cap (the stream goes on without a relay: the
+ * job row stays the truth). One connection is used by one thread. */
 #ifndef AIF_RELAY_IO_H
 #define AIF_RELAY_IO_H
 
@@ -33,10 +33,6 @@ struct aif_relay_frame {
 
 /* Called per complete frame. */
 typedef void	(*aif_relay_frame_fn)(void *arg, const struct aif_relay_frame *f);
-
-/* Binds and listens on a Unix stream socket at path (a stale file is replaced; mode
- * 0660). On AIF_OK *fd is the non-blocking socket. */
-enum aif_err	aif_relay_listen(const char *path, int *fd);
 
 /* A zeroed, closed connection. */
 void		aif_relay_init(struct aif_relay_conn *c);
