@@ -131,7 +131,7 @@ tell_worker(struct streams *S, struct parked *w, uint32_t type)
 static void
 flow(struct streams *S, struct parked *w)
 {
-	size_t unread = w->out.len - w->out.off;
+	size_t unread = fcgi_out_pending(&w->out);
 
 	if (!w->paused && unread >= STREAM_PAUSE_AT && tell_worker(S, w, AIF_RELAY_PAUSE) == 0)
 		w->paused = 1;
@@ -140,16 +140,24 @@ flow(struct streams *S, struct parked *w)
 		w->paused = 0;
 }
 
-/* Queues bytes for the client: 0, or -1 when the client does not keep up (its queue
- * is full) or its connection failed. */
+/* Queues the n pieces of iov for the client: 0, or -1 when the client does not keep up
+ * (its queue is full) or its connection failed. */
 static int
-client_write(struct streams *S, struct parked *w, const char *s, size_t n)
+client_writev(struct streams *S, struct parked *w, const struct iovec *iov, int n)
 {
-	if (fcgi_out_write(&w->out, s, n) != 0)
+	if (fcgi_out_writev(&w->out, iov, n) != 0)
 		return -1;
 	note_waiting(S, w);
 	flow(S, w);
 	return 0;
+}
+
+static int
+client_write(struct streams *S, struct parked *w, const char *s, size_t n)
+{
+	struct iovec v = { .iov_base = (void *)(uintptr_t)s, .iov_len = n };
+
+	return client_writev(S, w, &v, 1);
 }
 
 static int
@@ -173,23 +181,19 @@ send_headers(struct streams *S, struct parked *w)
 	return client_write(S, w, head, (size_t)n);
 }
 
-/* One SSE event `data: <json>` (json: len bytes). */
+/* One SSE event `data: <json>` (json: len bytes), gathered into its record. */
 static int
 send_event(struct streams *S, struct parked *w, const char *json, size_t len)
 {
-	char *ev;
-	int rc;
+	struct iovec ev[] = {
+		{ .iov_base = "data: ", .iov_len = 6 },
+		{ .iov_base = (void *)(uintptr_t)json, .iov_len = len },
+		{ .iov_base = "\n\n", .iov_len = 2 },
+	};
 
 	if (!w->headers_sent && send_headers(S, w) != 0)
 		return -1;
-	if ((ev = malloc(len + 8)) == NULL)
-		return -1;
-	memcpy(ev, "data: ", 6);
-	memcpy(ev + 6, json, len);
-	memcpy(ev + 6 + len, "\n\n", 2);
-	rc = client_write(S, w, ev, len + 8);
-	free(ev);
-	return rc;
+	return client_writev(S, w, ev, 3);
 }
 
 /* Sends a JSON value (borrowed) as one event; -1 when the client is gone. */
@@ -314,7 +318,7 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 		int fl = fcntl(w->out.fd, F_GETFL);	/* the caller answers it, blocking */
 		if (fl >= 0)
 			(void)fcntl(w->out.fd, F_SETFL, fl & ~O_NONBLOCK);
-		free(w->out.buf);
+		aif_outq_free(&w->out.q);
 		free(w);
 		return -1;
 	}

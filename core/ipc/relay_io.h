@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "outq.h"
 #include "relay_proto.h"
 
 #define AIF_RELAY_OUT_MAX	(64u << 20)	/* bytes a sender may have queued */
@@ -19,8 +20,9 @@ struct aif_relay_conn {
 	int		 fd;		/* -1 when closed */
 	unsigned char	*in;		/* bytes of frames not complete yet */
 	size_t		 in_len, in_cap;
-	unsigned char	*out;		/* frames not written yet */
-	size_t		 out_len, out_cap;
+	struct aif_outq	 out;		/* frames not written yet */
+	size_t		 out_len;	/* bytes of them (aif_relay_pending), kept for
+					   callers that read the field */
 };
 
 /* One received frame: its header (job, type, length, attempt, tag) and payload
@@ -54,6 +56,9 @@ int		aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
 
 /* Writes what it can of the queued frames without blocking; -1 (closed) on error. */
 int		aif_relay_flush(struct aif_relay_conn *c);
+
+/* The bytes of queued frames not written yet (poll for POLLOUT while not 0). */
+size_t		aif_relay_pending(const struct aif_relay_conn *c);
 
 /* Reads what is there without blocking and calls fn per complete frame. Returns 0, or
  * -1 when the peer closed, on error, or for a frame over AIF_RELAY_PAYLOAD_MAX (c is
