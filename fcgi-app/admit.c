@@ -348,10 +348,12 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 	struct req *r = a->r;
 	int64_t deadline = aif_now_ms() + a->wait_ms;
 
+	/* an attach cannot know the job's relay secret: its answer comes from the row (a
+	   sync attach has the completer look at once) */
 	if ((a->oreq.stream ? streams_park(r->api, id, &r->reply, a->kind, include_usage,
 	    deadline, attach ? NULL : a->relay_secret) :
 	    completer_park(r->api, id, &r->reply, deadline,
-	    attach || !a->zero_retention ? NULL : a->relay_secret)) != 0)
+	    attach || !a->zero_retention ? NULL : a->relay_secret, attach)) != 0)
 		return attach ? DENY(a, AIF_E_TOO_MANY_WAITING_ATTACH, NULL, r->reply.job_id) :
 		    DENY(a, AIF_E_TOO_MANY_WAITING, NULL, r->reply.job_id, r->reply.job_id);
 	r->parked = 1;
@@ -367,7 +369,6 @@ attach(struct admission *a, uint64_t id, const char *public_id)
 {
 	struct req *r = a->r;
 	struct aif_job_view *v = NULL;
-	enum aif_err err;
 
 	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
 	reply_header(&r->reply, "x-aif-idempotent-replay", "true");
@@ -379,13 +380,7 @@ attach(struct admission *a, uint64_t id, const char *public_id)
 		a->done = 1;
 		return AIF_OK;
 	}
-	if ((err = park(a, id, 0, 1)) == AIF_OK) {
-		/* the job may be final already: have the completer look at once */
-		char msg[AIF_BELL_MAX];
-		size_t used, n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
-		(void)aif_doorbell_ring(r->api->sender_fd, r->api->doorbell_path, msg, n);
-	}
-	return err;
+	return park(a, id, 0, 1);
 }
 
 /* Looks up the job an idempotent request refers to: attach, 409, or go on. */

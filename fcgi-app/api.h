@@ -33,6 +33,8 @@
 #define AIF_REQUEST_ID_MAX	64
 
 struct aif_pii;
+struct aif_relay_header;
+struct parked;
 struct parked_table;
 struct completer;
 struct streams;
@@ -160,11 +162,17 @@ void	parked_stop(struct api *api, int grace_ms);
 /* completer.c: parks sync request rp (moved: the caller must not touch rp->fcgi
  * afterwards) until job `id` is final or `deadline_ms` (monotonic) passes. Returns 0,
  * or -1 when the table is full (the caller still owns the reply then). relay_secret
- * (or NULL): the job's, for a zero-retention answer that arrives over the relay. */
+ * (or NULL): the job's, for a zero-retention answer that arrives over the relay.
+ * look: the job may be final already, have the completer look at once. */
 int	completer_start(struct api *api);
 void	completer_stop(struct api *api, int grace_ms);
 int	completer_park(struct api *api, uint64_t id, const struct reply *rp,
-	    int64_t deadline_ms, const unsigned char *relay_secret);
+	    int64_t deadline_ms, const unsigned char *relay_secret, int look);
+/* A relay frame (its tag checked) of the zero-retention answer of sync request p (out
+ * of the table): RESULT pieces are gathered within server.max_answer_bytes, END answers
+ * the request. Returns 1 when p was answered and freed, 0 when it goes on waiting. */
+int	completer_relayed(struct api *api, struct parked *p,
+	    const struct aif_relay_header *h, const char *payload);
 
 /* streams.c: parks a streamed request of `kind` (moved on success; -1 when full and
  * the caller keeps rp). relay_secret (AIF_RELAY_SECRET_BYTES, copied) is the job's key
