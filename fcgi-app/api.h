@@ -154,6 +154,11 @@ void	reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v
 /* Answers a waiting synchronous request with the outcome of its job: the stored answer
  * as stored (read from db in pieces), or the job's error. */
 void	reply_job_outcome(struct reply *rp, struct aif_db *db, const struct aif_job_view *v);
+/* Fills *e with a job's stored error (from its row or its END frame; strings borrowed,
+ * NULL or "" when missing): AIF_E_JOB_FAILED's status, type and message stand in for
+ * missing ones (a status below 400 is missing), the code stays null. */
+void	job_error_set(struct aif_error *e, int status, const char *type, const char *code,
+	    const char *message);
 
 /* parked.c: the parked requests, sync and stream, by job id. */
 int	parked_start(struct api *api);

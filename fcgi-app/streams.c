@@ -374,11 +374,10 @@ handle_end(struct streams *S, struct parked *w, const char *payload, size_t len)
 	} else {
 		json_t *e = json_object_get(end, "error");
 		struct aif_error err;
-		aif_error_set(&err, status >= 400 ? (int)status : 502,
-		    json_string_value(json_object_get(e, "type")) ?:
-		    aif_apierr_type(AIF_E_JOB_FAILED),
-		    json_string_value(json_object_get(e, "code")), NULL, "%s",
-		    json_string_value(json_object_get(e, "message")) ?: "The job failed.");
+		job_error_set(&err, status >= 400 && status < 600 ? (int)status : 0,
+		    json_string_value(json_object_get(e, "type")),
+		    json_string_value(json_object_get(e, "code")),
+		    json_string_value(json_object_get(e, "message")));
 		finish_error(S, w, &err);
 	}
 	json_decref(end);
@@ -547,10 +546,8 @@ finish_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 	} else if (strcmp(v->state, "succeeded") == 0) {
 		finish_refused(S, w, AIF_E_STREAM_INTERRUPTED);
 	} else {
-		aif_error_set(&e, v->http_status >= 400 ? v->http_status : 502,
-		    v->error_type[0] ? v->error_type : aif_apierr_type(AIF_E_JOB_FAILED),
-		    v->error_code[0] ? v->error_code : NULL, NULL, "%s",
-		    v->error_message[0] ? v->error_message : aif_apierr_message(AIF_E_JOB_FAILED));
+		job_error_set(&e, v->http_status, v->error_type, v->error_code,
+		    v->error_message);
 		finish_error(S, w, &e);
 	}
 }
