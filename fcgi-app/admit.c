@@ -353,9 +353,11 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 	if ((a->oreq.stream ? streams_park(r->api, id, &r->reply, a->kind, include_usage,
 	    deadline, attach ? NULL : a->relay_secret) :
 	    completer_park(r->api, id, &r->reply, deadline,
-	    attach || !a->zero_retention ? NULL : a->relay_secret, attach)) != 0)
-		return attach ? DENY(a, AIF_E_TOO_MANY_WAITING_ATTACH, NULL, r->reply.job_id) :
-		    DENY(a, AIF_E_TOO_MANY_WAITING, NULL, r->reply.job_id, r->reply.job_id);
+	    attach || !a->zero_retention ? NULL : a->relay_secret, attach)) != 0) {
+		reply_job_refusal(&r->reply, attach ? AIF_E_TOO_MANY_WAITING_ATTACH :
+		    AIF_E_TOO_MANY_WAITING, &a->err);
+		return AIF_INVALID;
+	}
 	r->parked = 1;
 	r->reply.fcgi = NULL;
 	a->done = 1;

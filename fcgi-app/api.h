@@ -112,6 +112,10 @@ void	reply_refuse(struct reply *rp, enum aif_apierr e, const char *param,
 #define REFUSE(rp, e, param, ...)						\
 	reply_refuse((rp), (e), (param), (const char *const []){ __VA_ARGS__ },	\
 	    sizeof((const char *const []){ __VA_ARGS__ }) / sizeof(const char *))
+/* Error e of the table whose arguments (none, one or two) are all the reply's job id
+ * into *out; reply_refuse_job sends it. */
+void	reply_job_refusal(const struct reply *rp, enum aif_apierr e, struct aif_error *out);
+void	reply_refuse_job(struct reply *rp, enum aif_apierr e);
 /* Sends a JSON value (borrowed) with the given status. */
 void	reply_json(struct reply *rp, int status, const char *headers, json_t *v);
 /* Appends one header line ("Name: value\r\n") to the reply's extra headers. */
@@ -176,6 +180,11 @@ int	completer_park(struct api *api, uint64_t id, const struct reply *rp,
 /* A relay frame (its tag checked) of the zero-retention answer of sync request p (out
  * of the table): RESULT pieces are gathered within server.max_answer_bytes, END answers
  * the request. Returns 1 when p was answered and freed, 0 when it goes on waiting. */
+/* The error of a request whose job was not final by its deadline: gateway_restarting
+ * when stopping; request_expired when the job had not started (it is expired in db
+ * now, so it is not run); else `timeout` (the job goes on). */
+enum aif_apierr late_error(struct aif_db *db, uint64_t id, int stopping,
+	    enum aif_apierr timeout);
 int	completer_relayed(struct api *api, struct parked *p,
 	    const struct aif_relay_header *h, const char *payload);
 

@@ -137,16 +137,21 @@ settle(struct parked *p, const struct aif_job_view *v, void *arg)
 	parked_free(p);
 }
 
+enum aif_apierr
+late_error(struct aif_db *db, uint64_t id, int stopping, enum aif_apierr timeout)
+{
+	if (stopping)
+		return AIF_E_GATEWAY_RESTARTING;
+	return aif_queue_expire(db, id) == AIF_OK ? AIF_E_REQUEST_EXPIRED : timeout;
+}
+
 /* Late: a job that never started is not run (504 request_expired); one that started
  * goes on (504 job_timeout, poll it); 503 when the gateway stops. Frees p. */
 static void
 late_reply(struct api *api, struct parked *p, int stopping)
 {
-	if (!stopping && aif_queue_expire(api->completer->db, p->id) == AIF_OK)
-		REFUSE(&p->reply, AIF_E_REQUEST_EXPIRED, NULL, p->reply.job_id);
-	else
-		REFUSE(&p->reply, stopping ? AIF_E_GATEWAY_RESTARTING : AIF_E_JOB_TIMEOUT, NULL,
-		    p->reply.job_id, p->reply.job_id);
+	reply_refuse_job(&p->reply, late_error(api->completer->db, p->id, stopping,
+	    AIF_E_JOB_TIMEOUT));
 	parked_free(p);
 }
 

@@ -169,3 +169,21 @@ reply_refuse(struct reply *rp, enum aif_apierr e, const char *param,
 	aif_error_from(&err, e, param, args, nargs);
 	reply_error(rp, &err);
 }
+
+void
+reply_job_refusal(const struct reply *rp, enum aif_apierr e, struct aif_error *out)
+{
+	const char *args[] = { rp->job_id, rp->job_id };
+	size_t n = aif_apierr_nargs(e);
+
+	aif_error_from(out, e, NULL, args, n < 2 ? n : 2);
+}
+
+void
+reply_refuse_job(struct reply *rp, enum aif_apierr e)
+{
+	struct aif_error err;
+
+	reply_job_refusal(rp, e, &err);
+	reply_error(rp, &err);
+}

@@ -297,10 +297,7 @@ finish_refused(struct streams *S, struct parked *w, enum aif_apierr e)
 {
 	struct aif_error err;
 
-	if (aif_apierr_nargs(e) == 2)
-		AIF_ERROR(&err, e, NULL, w->reply.job_id, w->reply.job_id);
-	else
-		AIF_ERROR(&err, e, NULL, w->reply.job_id);
+	reply_job_refusal(&w->reply, e, &err);
 	finish_error(S, w, &err);
 }
 
@@ -600,10 +597,8 @@ check_deadlines(struct streams *S, int64_t now, int stopping)
 	while ((n = parked_take_if(S->api->parked, 1, stopping ? any : not_started_by, &now,
 	    late, QUIET_MAX)) > 0)
 		for (size_t i = 0; i < n; i++)
-			/* a job that never started is not run; one that started goes on */
-			finish_refused(S, late[i], stopping ? AIF_E_GATEWAY_RESTARTING :
-			    aif_queue_expire(S->db, late[i]->id) == AIF_OK ?
-			    AIF_E_REQUEST_EXPIRED : AIF_E_STREAM_START_TIMEOUT);
+			finish_refused(S, late[i], late_error(S->db, late[i]->id, stopping,
+			    AIF_E_STREAM_START_TIMEOUT));
 }
 
 /* ---- the thread ---- */
