@@ -34,6 +34,8 @@ struct admission {
 	struct req		*r;
 	const struct aif_principal *who;	/* borrowed */
 	const struct aif_role	*role;		/* borrowed from r->cfg */
+	const struct aif_tenant	*tenant;	/* the caller's, borrowed from r->cfg, or
+						   NULL */
 	enum aif_kind		 kind;
 	char			*body;		/* new */
 	size_t			 len;
@@ -44,12 +46,13 @@ struct admission {
 	int			 async;
 	int64_t			 max_out;	/* the answer's worst case, in tokens */
 	int64_t			 prompt_bound;	/* the prompt's worst case, in tokens */
-	int64_t			 wait_ms;	/* the caller waits at most this */
-	int			 explicit_wait;	/* X-Request-Timeout was given */
+	int64_t			 wait_ms;	/* the caller waits at most this (sync); how
+						   long the job may stay queued (0: no limit) */
 	int			 zero_retention; /* the model's or the role's */
 	unsigned char		 relay_secret[AIF_RELAY_SECRET_BYTES];
 	char			*pii_json;	/* new, or NULL */
 	char			*stored;	/* the masked request as stored, new */
+	size_t			 stored_len;
 	unsigned char		 sha[SHA256_DIGEST_LENGTH];
 	struct aif_rl_plan	 limits;
 	struct aif_budget_plan	 budget;
@@ -217,7 +220,7 @@ request_timeout(struct admission *a)
 	int64_t whole, frac = 0, scale = 1000;
 	char ip[16];
 
-	a->wait_ms = a->r->cfg->server.sync_timeout_ms;
+	a->wait_ms = a->async ? 0 : a->r->cfg->server.sync_timeout_ms;
 	if (h == NULL)
 		return AIF_OK;
 	if ((dot = strchr(h, '.')) == NULL)
@@ -243,7 +246,6 @@ request_timeout(struct admission *a)
 	   deadline is only how long it may stay queued */
 	if (a->async || whole * 1000 + frac < a->wait_ms)
 		a->wait_ms = whole * 1000 + frac;
-	a->explicit_wait = 1;
 	return AIF_OK;
 }
 
@@ -335,9 +337,10 @@ serialise(struct admission *a)
 	}
 	if ((a->stored = json_dumps(a->oreq.body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
-	SHA256((const unsigned char *)a->stored, strlen(a->stored), a->sha);
+	a->stored_len = strlen(a->stored);
+	SHA256((const unsigned char *)a->stored, a->stored_len, a->sha);
 	/* what the engine is sent bounds what its prompt can be */
-	a->prompt_bound = aif_oai_prompt_bound(&a->oreq, strlen(a->stored));
+	a->prompt_bound = aif_oai_prompt_bound(&a->oreq, a->stored_len);
 	return AIF_OK;
 }
 
@@ -424,7 +427,7 @@ idempotency(struct admission *a)
 static enum aif_err
 queue_cap(struct admission *a)
 {
-	const struct aif_tenant *t = aif_cfg_tenant(a->r->cfg, a->who->tenant);
+	const struct aif_tenant *t = a->tenant;
 	int cap = t != NULL && t->max_queued >= 0 ? t->max_queued :
 	    a->r->cfg->queue.max_queued_per_tenant;
 	int64_t n = 0;
@@ -448,7 +451,7 @@ rate_limits(struct admission *a)
 	char limit[24], cost[24], wait[32];
 	int allowed = 1;
 
-	aif_rl_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant),
+	aif_rl_plan(a->who, a->role, a->tenant,
 	    aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out), &a->limits);
 	if (aif_rl_apply(a->r->db, &a->limits, &allowed) != AIF_OK)
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
@@ -472,7 +475,7 @@ rate_limits(struct admission *a)
 static enum aif_err
 budget(struct admission *a)
 {
-	aif_budget_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant), a->model,
+	aif_budget_plan(a->who, a->role, a->tenant, a->model,
 	    a->prompt_bound, a->max_out, &a->budget);
 	return AIF_OK;
 }
@@ -495,7 +498,7 @@ enqueue(struct admission *a)
 		.prompt_tokens_estimate = a->oreq.prompt_tokens_estimate,
 		.max_tokens = a->oreq.max_tokens,
 		.request_body = a->stored,
-		.request_len = strlen(a->stored),
+		.request_len = a->stored_len,
 		.pii_counts = a->pii_json,
 		.request_sha256 = a->sha,
 		.tokens_charged = aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
@@ -505,7 +508,7 @@ enqueue(struct admission *a)
 		.completion_tokens_bound = a->max_out,
 		/* an async job without X-Request-Timeout waits for its poller as long as
 		   it takes; a caller that waits gives up at its deadline */
-		.wait_ms = a->async && !a->explicit_wait ? 0 : a->wait_ms,
+		.wait_ms = a->wait_ms,
 		.zero_retention = a->zero_retention,
 		.relay_secret = a->oreq.stream || a->zero_retention ? a->relay_secret : NULL,
 	};
@@ -591,7 +594,8 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 	memset(&a, 0, sizeof(a));
 	a.r = r;
 	a.who = who;
-	a.role = aif_cfg_role(r->cfg, who->role);
+	a.role = r->role;
+	a.tenant = aif_cfg_tenant(r->cfg, who->tenant);
 	a.kind = kind;
 	for (size_t i = 0; i < AIF_NELEM(phases) && !a.done; i++) {
 		if (phases[i].run(&a) == AIF_OK)

@@ -91,6 +91,8 @@ struct req {
 	const char	*method;	/* borrowed from the FastCGI params */
 	char		 path[256];	/* without the query string */
 	int		 parked;	/* 1: ownership of reply.fcgi went to the table */
+	const struct aif_role *role;	/* the caller's, of cfg (borrowed); set by the
+					   router for the routes with authentication */
 };
 
 /* main.c: the current config for one request, and its release (the last user of a
@@ -134,8 +136,8 @@ void	api_handle(struct req *r);
 /* admit.c: POST /v1/chat/completions, /v1/completions and /v1/embeddings. */
 void	route_completions(struct req *r, const struct aif_principal *who,
 	    enum aif_kind kind);
-/* route_models.c: GET /v1/models and /v1/models/{id} */
-void	route_models(struct req *r, const struct aif_principal *who, const char *id);
+/* route_models.c: GET /v1/models and /v1/models/{id}, of r->role's models */
+void	route_models(struct req *r, const char *id);
 /* route_ops.c: GET /healthz, /readyz; GET /metrics (trusted: nginx vouched for the
  * address) */
 void	route_healthz(struct req *r);
@@ -144,8 +146,8 @@ void	route_metrics(struct req *r, int trusted);
 /* prometheus.c: the /metrics page. On AIF_OK *out is new (free). */
 enum aif_err	prometheus_page(struct aif_db *db, int stale_s, char **out);
 
-/* route_admin.c: /admin/keys... for admin roles */
-void	route_admin(struct req *r, const struct aif_principal *who);
+/* route_admin.c: /admin/keys... (the router lets only admin roles in) */
+void	route_admin(struct req *r);
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel */
 void	route_jobs(struct req *r, const struct aif_principal *who);
 /* The job object of a view (new reference), and the answer a sync call gets for a
