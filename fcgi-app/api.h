@@ -101,9 +101,22 @@ struct cfg_holder *api_cfg_acquire(struct api *api);
 void	api_cfg_release(struct api *api, struct cfg_holder *h);
 
 /* respond.c: writes the whole response and finishes the FastCGI request (frees it).
- * `headers` is extra header lines, each ending in "\r\n", or NULL. */
+ * `headers` is extra header lines, each ending in "\r\n", or NULL. reply_send's body
+ * is JSON, reply_send_typed's of Content-Type `type`. */
+#define REPLY_JSON	"application/json"
 void	reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	    size_t len);
+void	reply_send_typed(struct reply *rp, int status, const char *type,
+	    const char *headers, const char *body, size_t len);
+/* Finishes the FastCGI request of rp (frees it; rp->fcgi is NULL after). */
+void	reply_finish(struct reply *rp);
+/* The head of a response (status line, the headers every response carries, extra
+ * `headers`, through the blank line) into head: Content-Type `type`, Cache-Control
+ * `cache`, Content-Length len unless REPLY_UNSIZED (a stream). Returns its length, or
+ * -1 when it does not fit in cap. */
+#define REPLY_UNSIZED	SIZE_MAX
+int	reply_format_head(const struct reply *rp, int status, const char *type,
+	    const char *cache, const char *headers, size_t len, char *head, size_t cap);
 /* Sends the error as the surface's error object (Retry-After added for 429/503,
  * x-should-retry: false where a retry cannot help). */
 void	reply_error(struct reply *rp, const struct aif_error *err);

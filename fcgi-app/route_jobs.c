@@ -75,9 +75,7 @@ reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
 	else
 		aif_warn("msg=\"stored answer could not be read whole\" job=%s error=\"%s\"",
 		    v->public_id, aif_strerror(err));
-	FCGX_Finish_r(fr);
-	free(fr);
-	rp->fcgi = NULL;
+	reply_finish(rp);
 }
 
 void

@@ -124,18 +124,7 @@ route_metrics(struct req *r, int trusted)
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
-	if (r->reply.fcgi != NULL) {
-		char head[256];
-		int n = snprintf(head, sizeof(head), "Status: 200 OK\r\n"
-		    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-		    "Cache-Control: no-store\r\nServer: " AIF_SERVER_TOKEN "\r\n"
-		    "x-request-id: %s\r\nContent-Length: %zu\r\n\r\n", r->reply.request_id,
-		    strlen(page));
-		FCGX_PutStr(head, n, r->reply.fcgi->out);
-		FCGX_PutStr(page, (int)strlen(page), r->reply.fcgi->out);
-		FCGX_Finish_r(r->reply.fcgi);
-		free(r->reply.fcgi);
-		r->reply.fcgi = NULL;
-	}
+	reply_send_typed(&r->reply, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+	    page, strlen(page));
 	free(page);
 }

@@ -49,7 +49,6 @@
 #include "relay_proto.h"
 #include "stream_asm.h"
 #include "unix_addr.h"
-#include "version.h"
 
 #define CONNS_MAX		256
 #define QUIET_MAX		64	/* streams checked against their rows per turn */
@@ -192,19 +191,12 @@ static int
 send_headers(struct streams *S, struct parked *w)
 {
 	char head[1024];
-	int n = snprintf(head, sizeof(head),
-	    "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "Server: " AIF_SERVER_TOKEN "\r\n"
-	    "x-request-id: %s\r\n"
-	    "x-aif-job-id: %s\r\n%s\r\n", w->reply.request_id, w->reply.job_id,
-	    w->reply.headers);
+	int n = reply_format_head(&w->reply, 200, "text/event-stream; charset=utf-8",
+	    "no-cache", "X-Accel-Buffering: no\r\n", REPLY_UNSIZED, head, sizeof(head));
 
 	w->headers_sent = 1;
 	aif_metrics_add("aif_requests_total", "route=\"stream\",status=\"200\"", 1);
-	if (n < 0 || (size_t)n >= sizeof(head))
+	if (n < 0)
 		return -1;
 	return client_write(S, w, head, (size_t)n);
 }
