@@ -343,6 +343,8 @@ client_gone(struct streams *S, struct parked *w)
 	    "client left the stream; the job finishes and its result is stored");
 	if (cancel)
 		(void)tell_worker(S, w, AIF_RELAY_CANCEL);
+	else if (w->paused)	/* nobody reads now: the job finishes at full speed */
+		(void)tell_worker(S, w, AIF_RELAY_RESUME);
 	release(S, w);
 }
 

@@ -514,3 +514,23 @@ test('11.15: under stream_disconnect: cancel, a stream whose client left is bill
     await waitFor(async () => (await http('/healthz', { key: null })).status === 200, { timeoutMs: 30000, what: 'aif-api back' });
   }
 });
+
+test('11.1: a stream paused for a client that never reads finishes at full speed once that client leaves (stream_disconnect: finish)', T, async () => {
+  const marker = uniq('paused');
+  const s = neverReading('/v1/chat/completions', chat(`${marker}`, { max_tokens: 2048, n: 32, ignore_eos: true, stream: true }));
+  try {
+    const id = await waitFor(() => sqlValue(`SELECT public_id FROM jobs WHERE request_body LIKE ${q(`%${marker}%`)}`) || null,
+      { timeoutMs: 20000, what: 'the job of the stream nobody reads' });
+    await sleep(3000);	// megabytes unread by now: the engine call is paused
+    s.destroy();
+    const row = await waitFor(() => { const r = jobRow(id); return r && r.state !== 'queued' && r.state !== 'running' ? r : null; },
+      { timeoutMs: 60000, what: 'the abandoned stream job to end' });
+    assert.equal(row.state, 'succeeded');
+    const events = jobEvents(row.id).map((e) => e.event);
+    assert.ok(events.includes('client_disconnected'), events.join());
+    assert.ok(!events.includes('attempt_failed'), `the paused attempt went on: ${events.join()}`);
+    assert.equal(Number(row.attempts), 1);
+  } finally {
+    s.destroy();
+  }
+});
