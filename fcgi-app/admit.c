@@ -35,6 +35,8 @@ struct admission {
 	struct req		*r;
 	const struct aif_principal *who;	/* borrowed */
 	const struct aif_role	*role;		/* borrowed from r->cfg */
+	const struct aif_tenant	*tenant;	/* the caller's, borrowed from r->cfg, or
+						   NULL */
 	enum aif_kind		 kind;
 	char			*body;		/* new */
 	size_t			 len;
@@ -48,12 +50,13 @@ struct admission {
 	int			 async;
 	int64_t			 max_out;	/* the answer's worst case, in tokens */
 	int64_t			 prompt_bound;	/* the prompt's worst case, in tokens */
-	int64_t			 wait_ms;	/* the caller waits at most this */
-	int			 explicit_wait;	/* X-Request-Timeout was given */
+	int64_t			 wait_ms;	/* the caller waits at most this (sync); how
+						   long the job may stay queued (0: no limit) */
 	int			 zero_retention; /* the model's or the role's */
 	unsigned char		 relay_secret[AIF_RELAY_SECRET_BYTES];
 	char			*pii_json;	/* new, or NULL */
 	char			*stored;	/* the masked request as stored, new */
+	size_t			 stored_len;
 	unsigned char		 sha[SHA256_DIGEST_LENGTH];
 	struct aif_rl_plan	 limits;
 	struct aif_budget_plan	 budget;
@@ -322,7 +325,7 @@ request_timeout(struct admission *a)
 	int64_t whole, frac = 0, scale = 1000;
 	char ip[16];
 
-	a->wait_ms = a->r->cfg->server.sync_timeout_ms;
+	a->wait_ms = a->async ? 0 : a->r->cfg->server.sync_timeout_ms;
 	if (h == NULL)
 		return AIF_OK;
 	if ((dot = strchr(h, '.')) == NULL)
@@ -348,7 +351,6 @@ request_timeout(struct admission *a)
 	   deadline is only how long it may stay queued */
 	if (a->async || whole * 1000 + frac < a->wait_ms)
 		a->wait_ms = whole * 1000 + frac;
-	a->explicit_wait = 1;
 	return AIF_OK;
 }
 
@@ -462,9 +464,10 @@ serialise(struct admission *a)
 		a->stored = json_dumps(a->oreq.body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (a->stored == NULL)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
-	SHA256((const unsigned char *)a->stored, strlen(a->stored), a->sha);
+	a->stored_len = strlen(a->stored);
+	SHA256((const unsigned char *)a->stored, a->stored_len, a->sha);
 	/* what the engine is sent bounds what its prompt can be */
-	a->prompt_bound = aif_oai_prompt_bound(&a->oreq, strlen(a->stored));
+	a->prompt_bound = aif_oai_prompt_bound(&a->oreq, a->stored_len);
 	return AIF_OK;
 }
 
@@ -475,12 +478,16 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 	struct req *r = a->r;
 	int64_t deadline = aif_now_ms() + a->wait_ms;
 
+	/* an attach cannot know the job's relay secret: its answer comes from the row (a
+	   sync attach has the completer look at once) */
 	if ((a->oreq.stream ? streams_park(r->api, id, &r->reply, a->kind, include_usage,
 	    deadline, attach ? NULL : a->relay_secret) :
 	    completer_park(r->api, id, &r->reply, deadline,
-	    attach || !a->zero_retention ? NULL : a->relay_secret)) != 0)
-		return attach ? DENY(a, AIF_E_TOO_MANY_WAITING_ATTACH, NULL, r->reply.job_id) :
-		    DENY(a, AIF_E_TOO_MANY_WAITING, NULL, r->reply.job_id, r->reply.job_id);
+	    attach || !a->zero_retention ? NULL : a->relay_secret, attach)) != 0) {
+		reply_job_refusal(&r->reply, attach ? AIF_E_TOO_MANY_WAITING_ATTACH :
+		    AIF_E_TOO_MANY_WAITING, &a->err);
+		return AIF_INVALID;
+	}
 	r->parked = 1;
 	r->reply.fcgi = NULL;
 	a->done = 1;
@@ -494,7 +501,6 @@ attach(struct admission *a, uint64_t id, const char *public_id)
 {
 	struct req *r = a->r;
 	struct aif_job_view *v = NULL;
-	enum aif_err err;
 
 	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
 	reply_header(&r->reply, "x-aif-idempotent-replay", "true");
@@ -506,13 +512,7 @@ attach(struct admission *a, uint64_t id, const char *public_id)
 		a->done = 1;
 		return AIF_OK;
 	}
-	if ((err = park(a, id, 0, 1)) == AIF_OK) {
-		/* the job may be final already: have the completer look at once */
-		char msg[AIF_BELL_MAX];
-		size_t used, n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
-		(void)aif_doorbell_ring(r->api->sender_fd, r->api->doorbell_path, msg, n);
-	}
-	return err;
+	return park(a, id, 0, 1);
 }
 
 /* Looks up the job an idempotent request refers to: attach, 409, or go on. */
@@ -547,12 +547,14 @@ idempotency(struct admission *a)
 	return find_existing(a, 0);
 }
 
-/* queue.max_queued_per_tenant: one tenant (or a key without one) cannot fill the
- * queue; its jobs over the cap wait at the door with a 429. */
+/* queue.max_queued_per_tenant: one tenant cannot fill the queue; its jobs over the cap
+ * wait at the door with a 429 (Retry-After: reply_error). Every key has a tenant
+ * (api_keys.tenant is NOT NULL, 'default' unless named, and names are never empty), so
+ * the count is by tenant; the key's lineage is what its jobs are stored under. */
 static enum aif_err
 queue_cap(struct admission *a)
 {
-	const struct aif_tenant *t = aif_cfg_tenant(a->r->cfg, a->who->tenant);
+	const struct aif_tenant *t = a->tenant;
 	int cap = t != NULL && t->max_queued >= 0 ? t->max_queued :
 	    a->r->cfg->queue.max_queued_per_tenant;
 	int64_t n = 0;
@@ -560,13 +562,11 @@ queue_cap(struct admission *a)
 
 	if (cap <= 0)
 		return AIF_OK;
-	if (aif_jobs_count_queued(a->r->db, a->who->tenant[0] ? a->who->tenant : NULL,
-	    a->who->key_id, &n) != AIF_OK)
+	if (aif_jobs_count_queued(a->r->db, a->who->tenant, a->who->lineage_id, &n) != AIF_OK)
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
 	if (n < cap)
 		return AIF_OK;
 	aif_metrics_add("aif_tenant_queue_refusals_total", "", 1);
-	reply_header(&a->r->reply, "Retry-After", "1");
 	snprintf(num, sizeof(num), "%d", cap);
 	return DENY(a, AIF_E_TENANT_QUEUE_FULL, NULL, num);
 }
@@ -578,7 +578,7 @@ rate_limits(struct admission *a)
 	char limit[24], cost[24], wait[32];
 	int allowed = 1;
 
-	aif_rl_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant),
+	aif_rl_plan(a->who, a->role, a->tenant,
 	    a->workflow != NULL ? 0 : aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
 	    &a->limits);
 	if (aif_rl_apply(a->r->db, &a->limits, &allowed) != AIF_OK)
@@ -605,7 +605,7 @@ budget(struct admission *a)
 {
 	if (a->workflow != NULL)
 		return AIF_OK;	/* each model step holds its own */
-	aif_budget_plan(a->who, a->role, aif_cfg_tenant(a->r->cfg, a->who->tenant), a->model,
+	aif_budget_plan(a->who, a->role, a->tenant, a->model,
 	    a->prompt_bound, a->max_out, &a->budget);
 	return AIF_OK;
 }
@@ -628,7 +628,7 @@ enqueue(struct admission *a)
 		.prompt_tokens_estimate = a->oreq.prompt_tokens_estimate,
 		.max_tokens = a->oreq.max_tokens,
 		.request_body = a->stored,
-		.request_len = strlen(a->stored),
+		.request_len = a->stored_len,
 		.pii_counts = a->pii_json,
 		.request_sha256 = a->sha,
 		.tokens_charged = aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
@@ -638,7 +638,7 @@ enqueue(struct admission *a)
 		.completion_tokens_bound = a->max_out,
 		/* an async job without X-Request-Timeout waits for its poller as long as
 		   it takes; a caller that waits gives up at its deadline */
-		.wait_ms = a->async && !a->explicit_wait ? 0 : a->wait_ms,
+		.wait_ms = a->wait_ms,
 		.zero_retention = a->zero_retention,
 		.relay_secret = a->oreq.stream || a->zero_retention ? a->relay_secret : NULL,
 	};
@@ -738,7 +738,8 @@ admit(struct req *r, const struct aif_principal *who, enum aif_kind kind,
 	memset(&a, 0, sizeof(a));
 	a.r = r;
 	a.who = who;
-	a.role = aif_cfg_role(r->cfg, who->role);
+	a.role = r->role;
+	a.tenant = aif_cfg_tenant(r->cfg, who->tenant);
 	a.kind = kind;
 	a.run_api = run_name != NULL;
 	a.run_name = run_name;

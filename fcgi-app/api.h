@@ -33,6 +33,8 @@
 #define AIF_REQUEST_ID_MAX	64
 
 struct aif_pii;
+struct aif_relay_header;
+struct parked;
 struct parked_table;
 struct completer;
 struct streams;
@@ -89,6 +91,8 @@ struct req {
 	const char	*method;	/* borrowed from the FastCGI params */
 	char		 path[256];	/* without the query string */
 	int		 parked;	/* 1: ownership of reply.fcgi went to the table */
+	const struct aif_role *role;	/* the caller's, of cfg (borrowed); set by the
+					   router for the routes with authentication */
 };
 
 /* main.c: the current config for one request, and its release (the last user of a
@@ -97,9 +101,22 @@ struct cfg_holder *api_cfg_acquire(struct api *api);
 void	api_cfg_release(struct api *api, struct cfg_holder *h);
 
 /* respond.c: writes the whole response and finishes the FastCGI request (frees it).
- * `headers` is extra header lines, each ending in "\r\n", or NULL. */
+ * `headers` is extra header lines, each ending in "\r\n", or NULL. reply_send's body
+ * is JSON, reply_send_typed's of Content-Type `type`. */
+#define REPLY_JSON	"application/json"
 void	reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	    size_t len);
+void	reply_send_typed(struct reply *rp, int status, const char *type,
+	    const char *headers, const char *body, size_t len);
+/* Finishes the FastCGI request of rp (frees it; rp->fcgi is NULL after). */
+void	reply_finish(struct reply *rp);
+/* The head of a response (status line, the headers every response carries, extra
+ * `headers`, through the blank line) into head: Content-Type `type`, Cache-Control
+ * `cache`, Content-Length len unless REPLY_UNSIZED (a stream). Returns its length, or
+ * -1 when it does not fit in cap. */
+#define REPLY_UNSIZED	SIZE_MAX
+int	reply_format_head(const struct reply *rp, int status, const char *type,
+	    const char *cache, const char *headers, size_t len, char *head, size_t cap);
 /* Sends the error as the surface's error object (Retry-After added for 429/503,
  * x-should-retry: false where a retry cannot help). */
 void	reply_error(struct reply *rp, const struct aif_error *err);
@@ -110,6 +127,10 @@ void	reply_refuse(struct reply *rp, enum aif_apierr e, const char *param,
 #define REFUSE(rp, e, param, ...)						\
 	reply_refuse((rp), (e), (param), (const char *const []){ __VA_ARGS__ },	\
 	    sizeof((const char *const []){ __VA_ARGS__ }) / sizeof(const char *))
+/* Error e of the table whose arguments (none, one or two) are all the reply's job id
+ * into *out; reply_refuse_job sends it. */
+void	reply_job_refusal(const struct reply *rp, enum aif_apierr e, struct aif_error *out);
+void	reply_refuse_job(struct reply *rp, enum aif_apierr e);
 /* Sends a JSON value (borrowed) with the given status. */
 void	reply_json(struct reply *rp, int status, const char *headers, json_t *v);
 /* Appends one header line ("Name: value\r\n") to the reply's extra headers. */
@@ -131,8 +152,8 @@ void	route_completions(struct req *r, const struct aif_principal *who,
 /* admit.c: POST /v1/workflows/{name}/runs (the same phases; always answered 202). */
 void	route_workflow_runs(struct req *r, const struct aif_principal *who,
 	    const char *name);
-/* route_models.c: GET /v1/models and /v1/models/{id} */
-void	route_models(struct req *r, const struct aif_principal *who, const char *id);
+/* route_models.c: GET /v1/models and /v1/models/{id}, of r->role's models */
+void	route_models(struct req *r, const char *id);
 /* route_ops.c: GET /healthz, /readyz; GET /metrics (trusted: nginx vouched for the
  * address) */
 void	route_healthz(struct req *r);
@@ -141,8 +162,8 @@ void	route_metrics(struct req *r, int trusted);
 /* prometheus.c: the /metrics page. On AIF_OK *out is new (free). */
 enum aif_err	prometheus_page(struct aif_db *db, int stale_s, char **out);
 
-/* route_admin.c: /admin/keys... for admin roles */
-void	route_admin(struct req *r, const struct aif_principal *who);
+/* route_admin.c: /admin/keys... (the router lets only admin roles in) */
+void	route_admin(struct req *r);
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel */
 void	route_jobs(struct req *r, const struct aif_principal *who);
 /* The job object of a view (new reference), and the answer a sync call gets for a
@@ -155,6 +176,11 @@ void	reply_job(struct reply *rp, struct aif_db *db, const struct aif_job_view *v
 /* Answers a waiting synchronous request with the outcome of its job: the stored answer
  * as stored (read from db in pieces), or the job's error. */
 void	reply_job_outcome(struct reply *rp, struct aif_db *db, const struct aif_job_view *v);
+/* Fills *e with a job's stored error (from its row or its END frame; strings borrowed,
+ * NULL or "" when missing): AIF_E_JOB_FAILED's status, type and message stand in for
+ * missing ones (a status below 400 is missing), the code stays null. */
+void	job_error_set(struct aif_error *e, int status, const char *type, const char *code,
+	    const char *message);
 
 /* parked.c: the parked requests, sync and stream, by job id. */
 int	parked_start(struct api *api);
@@ -163,11 +189,22 @@ void	parked_stop(struct api *api, int grace_ms);
 /* completer.c: parks sync request rp (moved: the caller must not touch rp->fcgi
  * afterwards) until job `id` is final or `deadline_ms` (monotonic) passes. Returns 0,
  * or -1 when the table is full (the caller still owns the reply then). relay_secret
- * (or NULL): the job's, for a zero-retention answer that arrives over the relay. */
+ * (or NULL): the job's, for a zero-retention answer that arrives over the relay.
+ * look: the job may be final already, have the completer look at once. */
 int	completer_start(struct api *api);
 void	completer_stop(struct api *api, int grace_ms);
 int	completer_park(struct api *api, uint64_t id, const struct reply *rp,
-	    int64_t deadline_ms, const unsigned char *relay_secret);
+	    int64_t deadline_ms, const unsigned char *relay_secret, int look);
+/* A relay frame (its tag checked) of the zero-retention answer of sync request p (out
+ * of the table): RESULT pieces are gathered within server.max_answer_bytes, END answers
+ * the request. Returns 1 when p was answered and freed, 0 when it goes on waiting. */
+/* The error of a request whose job was not final by its deadline: gateway_restarting
+ * when stopping; request_expired when the job had not started (it is expired in db
+ * now, so it is not run); else `timeout` (the job goes on). */
+enum aif_apierr late_error(struct aif_db *db, uint64_t id, int stopping,
+	    enum aif_apierr timeout);
+int	completer_relayed(struct api *api, struct parked *p,
+	    const struct aif_relay_header *h, const char *payload);
 
 /* streams.c: parks a streamed request of `kind` (moved on success; -1 when full and
  * the caller keeps rp). relay_secret (AIF_RELAY_SECRET_BYTES, copied) is the job's key

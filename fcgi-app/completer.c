@@ -3,8 +3,11 @@
  * bells from workers, bell.h), answers from the job rows, and falls back to a slow poll
  * (server.poll_interval_ms) of every parked job so a lost datagram only costs latency.
  * Past its deadline a request gets 504 with the job id; the job itself goes on. It
- * also flushes this process's metric counters with the slow poll. */
-#include <inttypes.h>
+ * also flushes this process's metric counters with the slow poll.
+ *
+ * The answer of a zero-retention job is not in its row: it comes over the relay in
+ * RESULT pieces and an END (completer_relayed, called by the stream thread, and here
+ * for frames that came while the request was not in the table). */
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,8 +19,10 @@
 #include "log.h"
 #include "parked.h"
 
-#define FETCH_MAX	256	/* ids per final-state query */
-#define TAKEN_MAX	1024	/* requests answered per loop turn */
+#define TAKEN_MAX		1024	/* requests answered per loop turn */
+#define DEADLINE_CHECK_MS	100	/* deadlines looked at no more often (a walk of
+					   the table) */
+#define WAKE_MAX_MS		200	/* and at least this often */
 
 struct completer {
 	pthread_t	 thread;
@@ -27,34 +32,86 @@ struct completer {
 	struct aif_db	*db;
 };
 
+/* Rings this process's own doorbell for job id: the completer looks at it now. */
+static void
+look_now(struct api *api, uint64_t id)
+{
+	char msg[AIF_BELL_MAX];
+	size_t used, n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
+
+	(void)aif_doorbell_ring_patient(api->sender_fd, api->doorbell_path, msg, n, 20);
+}
+
+int
+completer_relayed(struct api *api, struct parked *p, const struct aif_relay_header *h,
+    const char *payload)
+{
+	size_t max = api->cfg->server.max_answer_bytes;
+	char *r;
+
+	p->seen_ms = aif_now_ms();
+	if (h->type == AIF_RELAY_RESULT) {
+		if (p->result_over)
+			return 0;
+		if (h->len > max - p->result_len ||
+		    (r = realloc(p->result, p->result_len + h->len + 1)) == NULL) {
+			free(p->result);	/* over the cap: END answers with an error */
+			p->result = NULL;
+			p->result_len = 0;
+			p->result_over = 1;
+			return 0;
+		}
+		memcpy(r + p->result_len, payload, h->len);
+		p->result = r;
+		p->result_len += h->len;
+		return 0;
+	}
+	if (h->type != AIF_RELAY_END)
+		return 0;
+	if (p->result != NULL && !p->result_over)
+		reply_send(&p->reply, 200, NULL, p->result, p->result_len);
+	else
+		REFUSE0(&p->reply, AIF_E_RESULT_NOT_STORABLE, NULL);
+	parked_free(p);
+	return 1;
+}
+
+/* An early frame of p's zero-retention answer (parked_put_replay). */
+static int
+replay(struct parked *p, const struct early_frame *f, void *arg)
+{
+	if (parked_check_frame(p, &f->h, f->payload) != PARKED_FRAME_OK)
+		return 0;
+	return completer_relayed(arg, p, &f->h, f->payload);
+}
+
+/* Puts sync request p into the table, after the pieces of its answer that came while
+ * it was not there: 0 parked, 1 answered by them (p freed), -1 full. */
+static int
+put(struct api *api, struct parked *p, size_t max)
+{
+	int finished = 0, rc = parked_put_replay(api->parked, p, max, replay, api, &finished);
+
+	if (rc == 0 && finished)	/* it finished before: look now */
+		look_now(api, p->id);
+	return rc;
+}
+
 int
 completer_park(struct api *api, uint64_t id, const struct reply *rp, int64_t deadline_ms,
-    const unsigned char *relay_secret)
+    const unsigned char *relay_secret, int look)
 {
-	struct parked *p = calloc(1, sizeof(*p));
-	int finished = 0;
+	struct parked *p = parked_new(id, 0, rp, deadline_ms, relay_secret);
+	int rc;
 
 	if (p == NULL)
 		return -1;
-	if (relay_secret != NULL) {
-		memcpy(p->relay_secret, relay_secret, AIF_RELAY_SECRET_BYTES);
-		p->has_secret = 1;
-	}
-	p->id = id;
-	p->deadline_ms = deadline_ms;
-	p->seen_ms = aif_now_ms();
-	p->reply = *rp;
-	p->conn = -1;
-	if (parked_put(api->parked, p, (size_t)api->cfg->server.max_waiting, &finished,
-	    NULL) != 0) {
-		free(p);
+	if ((rc = put(api, p, (size_t)api->cfg->server.max_waiting)) < 0) {
+		parked_free(p);
 		return -1;
 	}
-	if (finished) {	/* finished before we parked: have the completer look now */
-		char msg[AIF_BELL_MAX];
-		size_t used, n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
-		(void)aif_doorbell_ring_patient(api->sender_fd, api->doorbell_path, msg, n, 20);
-	}
+	if (rc == 0 && look)
+		look_now(api, id);
 	return 0;
 }
 
@@ -66,41 +123,26 @@ relayed(const struct aif_job_view *v)
 	return v->zero_retention && v->response_len < 0 && strcmp(v->state, "succeeded") == 0;
 }
 
-/* Answers the taken requests from their job rows; those not final go back. */
+/* A request taken out for its row: answered when final, else put back. */
 static void
-answer(struct api *api, struct parked **taken, size_t n)
+settle(struct parked *p, const struct aif_job_view *v, void *arg)
 {
-	struct completer *c = api->completer;
-	struct aif_job_view *views = NULL;
-	uint64_t ids[FETCH_MAX];
-	size_t nv = 0;
-	enum aif_err err;
+	struct api *api = arg;
 
-	if (n == 0)
+	if (v == NULL || relayed(v)) {
+		(void)put(api, p, SIZE_MAX);
 		return;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = taken[i]->id;
-	err = aif_jobs_final_views(c->db, ids, n, &views, &nv);
-	for (size_t i = 0; i < n; i++) {
-		const struct aif_job_view *v = NULL;
-		for (size_t k = 0; err == AIF_OK && k < nv; k++)
-			if (views[k].id == taken[i]->id)
-				v = &views[k];
-		if (v == NULL || relayed(v)) {
-			parked_return(api->parked, taken[i]);
-			continue;
-		}
-		reply_job_outcome(&taken[i]->reply, c->db, v);
-		parked_free(taken[i]);
 	}
-	aif_jobs_views_free(views, nv);
+	reply_job_outcome(&p->reply, api->completer->db, v);
+	parked_free(p);
 }
 
-static void
-answer_all(struct api *api, struct parked **taken, size_t n)
+enum aif_apierr
+late_error(struct aif_db *db, uint64_t id, int stopping, enum aif_apierr timeout)
 {
-	for (size_t off = 0; off < n; off += FETCH_MAX)
-		answer(api, taken + off, n - off < FETCH_MAX ? n - off : FETCH_MAX);
+	if (stopping)
+		return AIF_E_GATEWAY_RESTARTING;
+	return aif_queue_expire(db, id) == AIF_OK ? AIF_E_REQUEST_EXPIRED : timeout;
 }
 
 /* Late: a job that never started is not run (504 request_expired); one that started
@@ -108,12 +150,29 @@ answer_all(struct api *api, struct parked **taken, size_t n)
 static void
 late_reply(struct api *api, struct parked *p, int stopping)
 {
-	if (!stopping && aif_queue_expire(api->completer->db, p->id) == AIF_OK)
-		REFUSE(&p->reply, AIF_E_REQUEST_EXPIRED, NULL, p->reply.job_id);
-	else
-		REFUSE(&p->reply, stopping ? AIF_E_GATEWAY_RESTARTING : AIF_E_JOB_TIMEOUT, NULL,
-		    p->reply.job_id, p->reply.job_id);
+	reply_refuse_job(&p->reply, late_error(api->completer->db, p->id, stopping,
+	    AIF_E_JOB_TIMEOUT));
 	parked_free(p);
+}
+
+struct late {
+	struct api	*api;
+	int		 stopping;
+};
+
+/* A request past its deadline: answered when its job finished just in time, else
+ * late_reply. */
+static void
+settle_late(struct parked *p, const struct aif_job_view *v, void *arg)
+{
+	struct late *l = arg;
+
+	if (v != NULL && !relayed(v)) {
+		reply_job_outcome(&p->reply, l->api->completer->db, v);
+		parked_free(p);
+		return;
+	}
+	late_reply(l->api, p, l->stopping);
 }
 
 static int
@@ -143,44 +202,19 @@ read_bells(struct api *api, struct parked **taken, size_t cap)
 	return n;
 }
 
-/* The slow-poll fallback: answers the requests parked (or last looked at) before
- * `older_than` whose job is final. */
-static void
-poll_parked(struct api *api, int64_t older_than, int64_t now)
-{
-	struct completer *c = api->completer;
-	struct aif_job_view *views = NULL;
-	uint64_t ids[FETCH_MAX];
-	size_t n, nv = 0;
-
-	n = parked_due(api->parked, 0, older_than, now, ids, FETCH_MAX);
-	if (n == 0 || aif_jobs_final_views(c->db, ids, n, &views, &nv) != AIF_OK)
-		return;
-	for (size_t k = 0; k < nv; k++) {
-		struct parked *p;
-		if (relayed(&views[k]) || (p = parked_take(api->parked, views[k].id, 0)) == NULL)
-			continue;
-		reply_job_outcome(&p->reply, c->db, &views[k]);
-		parked_free(p);
-	}
-	aif_jobs_views_free(views, nv);
-}
-
-/* Deadlines: a last look at the rows, then 504 for the rest. */
+/* Deadlines: a last look at the rows, then 504 for the rest (everything taken is
+ * answered, so this ends). */
 static void
 expire(struct api *api, int64_t now, int stopping)
 {
-	struct parked *taken[FETCH_MAX];
+	struct parked *taken[PARKED_SETTLE_MAX];
+	struct late l = { api, stopping };
 	int64_t when = stopping ? INT64_MAX : now;
 	size_t n;
 
-	while ((n = parked_take_if(api->parked, 0, expired, &when, taken, FETCH_MAX)) > 0) {
-		answer(api, taken, n);	/* finished just in time? */
-		while ((n = parked_take_if(api->parked, 0, expired, &when, taken,
-		    FETCH_MAX)) > 0)
-			for (size_t i = 0; i < n; i++)
-				late_reply(api, taken[i], stopping);
-	}
+	while ((n = parked_take_if(api->parked, 0, expired, &when, taken,
+	    PARKED_SETTLE_MAX)) > 0)
+		parked_settle(api->completer->db, taken, n, settle_late, &l);
 }
 
 static void *
@@ -189,7 +223,7 @@ completer_main(void *arg)
 	struct api *api = arg;
 	struct completer *c = api->completer;
 	const int poll_ms = api->cfg->server.poll_interval_ms;
-	int64_t next_poll = aif_now_ms() + poll_ms, stop_deadline = 0;
+	int64_t next_poll = aif_now_ms() + poll_ms, next_expire = 0, stop_deadline = 0;
 	struct parked *taken[TAKEN_MAX];
 
 	for (;;) {
@@ -197,20 +231,24 @@ completer_main(void *arg)
 		int64_t now = aif_now_ms();
 		int timeout = (int)(next_poll > now ? next_poll - now : 0), stop;
 
-		if (timeout > 200)
-			timeout = 200;	/* deadlines are checked at least this often */
+		if (timeout > WAKE_MAX_MS)
+			timeout = WAKE_MAX_MS;	/* deadlines are checked at least this often */
 		(void)poll(&pfd, 1, timeout);
-		answer_all(api, taken, read_bells(api, taken, TAKEN_MAX));
+		parked_settle(c->db, taken, read_bells(api, taken, TAKEN_MAX), settle, api);
 		now = aif_now_ms();
 		/* slow poll: every request parked for a while is checked against its row;
 		 * and this process's metric counters go to the database */
 		if (now >= next_poll) {
 			next_poll = now + poll_ms;
-			poll_parked(api, now - poll_ms / 2, now);
+			parked_settle(c->db, taken, parked_take_due(api->parked, 0,
+			    now - poll_ms / 2, now, taken, PARKED_SETTLE_MAX), settle, api);
 			parked_early_expire(api->parked, now);
 			(void)aif_counters_flush(c->db);
 		}
-		expire(api, now, 0);
+		if (now >= next_expire) {	/* not after every bell: a walk of the table */
+			next_expire = now + DEADLINE_CHECK_MS;
+			expire(api, now, 0);
+		}
 		pthread_mutex_lock(&c->mu);
 		stop = c->stop;
 		pthread_mutex_unlock(&c->mu);

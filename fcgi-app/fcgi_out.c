@@ -1,22 +1,15 @@
-/* fcgi_out.c -- non-blocking FastCGI output; see fcgi_out.h. Record layout: FastCGI
- * 1.0, section 3.3 (version, type, request id, content length, padding length,
- * reserved) and 5.5 (FCGI_END_REQUEST body: app status, protocol status). */
-#include <errno.h>
+/* fcgi_out.c -- non-blocking FastCGI output; see fcgi_out.h. Records are libfcgi's
+ * <fastcgi.h> layout: FCGI_Header (FastCGI 1.0, section 3.3), and FCGI_EndRequestBody
+ * (section 5.5) after the last one. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
+
+#include <fastcgi.h>
 
 #include "fcgi_out.h"
 #include "util.h"
-
-#define FCGI_VERSION_1		1
-#define FCGI_END_REQUEST	3
-#define FCGI_STDOUT		6
-#define FCGI_REQUEST_COMPLETE	0
-#define RECORD_HEADER		8
-#define RECORD_MAX		65535
 
 int
 fcgi_out_init(struct fcgi_out *o, FCGX_Request *r, size_t max)
@@ -25,95 +18,93 @@ fcgi_out_init(struct fcgi_out *o, FCGX_Request *r, size_t max)
 
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
+	aif_outq_init(&o->q, max);
 	if (r == NULL || r->ipcFd < 0)
 		return -1;
 	o->fd = r->ipcFd;
 	o->request_id = r->requestId;
-	o->max = max;
 	if ((fl = fcntl(o->fd, F_GETFL)) >= 0)
 		(void)fcntl(o->fd, F_SETFL, fl | O_NONBLOCK);
 	return 0;
 }
 
-/* Makes room for n more bytes within the bound. */
-static int
-room(struct fcgi_out *o, size_t n)
-{
-	size_t waiting = o->len - o->off, cap;
-	unsigned char *p;
-
-	if (waiting + n > o->max)
-		return -1;
-	if (o->off > 0 && o->len + n > o->cap) {	/* slide what waits to the front */
-		memmove(o->buf, o->buf + o->off, waiting);
-		o->len = waiting;
-		o->off = 0;
-	}
-	if (o->len + n <= o->cap)
-		return 0;
-	cap = o->cap ? o->cap : 4096;
-	while (cap < o->len + n)
-		cap *= 2;
-	if ((p = realloc(o->buf, cap)) == NULL)
-		return -1;
-	o->buf = p;
-	o->cap = cap;
-	return 0;
-}
-
+/* The header of a record of `type` with len bytes of content, at p. */
 static void
-put_header(unsigned char *h, int type, int id, size_t len)
+put_header(unsigned char *p, int type, int id, size_t len)
 {
-	h[0] = FCGI_VERSION_1;
-	h[1] = (unsigned char)type;
-	h[2] = (unsigned char)((id >> 8) & 0xff);
-	h[3] = (unsigned char)(id & 0xff);
-	h[4] = (unsigned char)((len >> 8) & 0xff);
-	h[5] = (unsigned char)(len & 0xff);
-	h[6] = 0;	/* no padding */
-	h[7] = 0;
+	FCGI_Header h = {
+		.version = FCGI_VERSION_1,
+		.type = (unsigned char)type,
+		.requestIdB1 = (unsigned char)((id >> 8) & 0xff),
+		.requestIdB0 = (unsigned char)(id & 0xff),
+		.contentLengthB1 = (unsigned char)((len >> 8) & 0xff),
+		.contentLengthB0 = (unsigned char)(len & 0xff),
+	};
+
+	memcpy(p, &h, FCGI_HEADER_LEN);
 }
 
 int
-fcgi_out_write(struct fcgi_out *o, const void *p, size_t n)
+fcgi_out_writev(struct fcgi_out *o, const struct iovec *iov, int n)
 {
-	const unsigned char *s = p;
-	size_t records = (n + RECORD_MAX - 1) / RECORD_MAX;
+	size_t total = 0, at = 0, records;
+	unsigned char *p;
+	int i = 0;
 
 	if (o->fd < 0 || o->ended)
 		return -1;
-	if (n == 0)
+	for (int k = 0; k < n; k++)
+		total += iov[k].iov_len;
+	if (total == 0)
 		return fcgi_out_flush(o) < 0 ? -1 : 0;
-	if (room(o, n + records * RECORD_HEADER) != 0)
+	records = (total + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
+	if ((p = aif_outq_append(&o->q, total + records * FCGI_HEADER_LEN)) == NULL)
 		return -1;
-	while (n > 0) {
-		size_t k = n < RECORD_MAX ? n : RECORD_MAX;
-		put_header(o->buf + o->len, FCGI_STDOUT, o->request_id, k);
-		memcpy(o->buf + o->len + RECORD_HEADER, s, k);
-		o->len += RECORD_HEADER + k;
-		s += k;
-		n -= k;
+	while (total > 0) {
+		size_t k = total < FCGI_MAX_LENGTH ? total : FCGI_MAX_LENGTH;
+		put_header(p, FCGI_STDOUT, o->request_id, k);
+		p += FCGI_HEADER_LEN;
+		total -= k;
+		while (k > 0) {		/* k bytes of the pieces, from piece i at `at` */
+			size_t take = iov[i].iov_len - at < k ? iov[i].iov_len - at : k;
+			if (take > 0)
+				memcpy(p, (const unsigned char *)iov[i].iov_base + at, take);
+			p += take;
+			k -= take;
+			if ((at += take) == iov[i].iov_len) {
+				i++;
+				at = 0;
+			}
+		}
 	}
 	return fcgi_out_flush(o) < 0 ? -1 : 0;
 }
 
 int
+fcgi_out_write(struct fcgi_out *o, const void *p, size_t n)
+{
+	struct iovec v = { .iov_base = (void *)(uintptr_t)p, .iov_len = n };
+
+	return fcgi_out_writev(o, &v, 1);
+}
+
+int
 fcgi_out_end(struct fcgi_out *o)
 {
-	unsigned char *e;
+	/* appStatus 0, FCGI_REQUEST_COMPLETE */
+	FCGI_EndRequestBody end = { .protocolStatus = FCGI_REQUEST_COMPLETE };
+	const size_t n = 2 * FCGI_HEADER_LEN + sizeof(end);
+	unsigned char *p;
 
 	if (o->fd < 0 || o->ended)
 		return -1;
 	/* the end records are few bytes: allowed past the bound */
-	o->max += 2 * RECORD_HEADER + 8;
-	if (room(o, 2 * RECORD_HEADER + 8) != 0)
+	o->q.max += n;
+	if ((p = aif_outq_append(&o->q, n)) == NULL)
 		return -1;
-	put_header(o->buf + o->len, FCGI_STDOUT, o->request_id, 0);
-	e = o->buf + o->len + RECORD_HEADER;
-	put_header(e, FCGI_END_REQUEST, o->request_id, 8);
-	memset(e + RECORD_HEADER, 0, 8);	/* appStatus 0, FCGI_REQUEST_COMPLETE */
-	e[RECORD_HEADER + 4] = FCGI_REQUEST_COMPLETE;
-	o->len += 2 * RECORD_HEADER + 8;
+	put_header(p, FCGI_STDOUT, o->request_id, 0);
+	put_header(p + FCGI_HEADER_LEN, FCGI_END_REQUEST, o->request_id, sizeof(end));
+	memcpy(p + 2 * FCGI_HEADER_LEN, &end, sizeof(end));
 	o->ended = 1;
 	return fcgi_out_flush(o) < 0 ? -1 : 0;
 }
@@ -121,32 +112,21 @@ fcgi_out_end(struct fcgi_out *o)
 int
 fcgi_out_flush(struct fcgi_out *o)
 {
+	int rc;
+
 	if (o->fd < 0)
 		return -1;
-	while (o->off < o->len) {
-		ssize_t k = send(o->fd, o->buf + o->off, o->len - o->off,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (o->blocked_since == 0)
-					o->blocked_since = aif_now_ms();
-				return 0;
-			}
-			return -1;
-		}
-		o->off += (size_t)k;
-	}
-	o->off = o->len = 0;
-	o->blocked_since = 0;
-	return 1;
+	if ((rc = aif_outq_flush(&o->q, o->fd)) == 0 && o->blocked_since == 0)
+		o->blocked_since = aif_now_ms();
+	else if (rc == 1)
+		o->blocked_since = 0;
+	return rc;
 }
 
-int
+size_t
 fcgi_out_pending(const struct fcgi_out *o)
 {
-	return o->fd >= 0 && o->off < o->len;
+	return o->fd >= 0 ? aif_outq_pending(&o->q) : 0;
 }
 
 void
@@ -158,7 +138,7 @@ fcgi_out_close(struct fcgi_out *o, FCGX_Request *r)
 	}
 	if (o->fd >= 0)
 		close(o->fd);
-	free(o->buf);
+	aif_outq_free(&o->q);
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
 }

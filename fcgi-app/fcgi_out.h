@@ -1,35 +1,40 @@
 /* fcgi_out.h -- non-blocking FastCGI output for the responses aif-api keeps open (SSE
  * streams): the bytes of a response are framed as FCGI_STDOUT records (FastCGI 1.0,
- * section 5.3) into a per-request queue and written when the socket takes them, so a
- * client that stops reading stalls only its own queue. The queue is bounded; a request
- * whose client does not read within the bound is dropped by its owner. libfcgi's own
- * (blocking) output is not used for such a request once this takes it over. One
- * thread uses one fcgi_out. */
+ * section 5.3) into a per-request queue (ipc/outq.h) and written when the socket takes
+ * them, so a client that stops reading stalls only its own queue. The queue is bounded;
+ * a request whose client does not read within the bound is dropped by its owner.
+ * libfcgi's own (blocking) output is not used for such a request once this takes it
+ * over. One thread uses one fcgi_out. */
 #ifndef AIF_FCGI_OUT_H
 #define AIF_FCGI_OUT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <fcgiapp.h>
+
+#include "outq.h"
 
 struct fcgi_out {
 	int		 fd;		/* the FastCGI connection, non-blocking; -1 closed */
 	int		 request_id;
-	unsigned char	*buf;		/* records not written yet: buf[off..len) */
-	size_t		 off, len, cap;
-	size_t		 max;		/* bytes that may wait; more is refused */
+	struct aif_outq	 q;		/* records not written yet */
 	int64_t		 blocked_since;	/* ms when bytes started waiting; 0: none */
 	int		 ended;		/* FCGI_END_REQUEST queued */
 };
 
 /* Takes over the output of request r (its socket becomes non-blocking) with at most
- * `max` bytes waiting. Returns 0, or -1 when r has no connection. */
+ * `max` bytes waiting. Returns 0, or -1 when r has no connection (nothing changed). */
 int	fcgi_out_init(struct fcgi_out *o, FCGX_Request *r, size_t max);
 
-/* Queues n bytes of the response (FCGI_STDOUT records of up to 65535 bytes) and writes
- * what the socket takes. Returns 0, or -1 when the queue would pass its bound or the
- * connection failed (the caller drops the request). */
+/* Queues the n pieces of iov, in order, as the next bytes of the response (one
+ * FCGI_STDOUT record per 65535 bytes, built in the queue: nothing else is copied) and
+ * writes what the socket takes. Returns 0, or -1 when the queue would pass its bound
+ * or the connection failed (the caller drops the request). */
+int	fcgi_out_writev(struct fcgi_out *o, const struct iovec *iov, int n);
+
+/* fcgi_out_writev of one piece. */
 int	fcgi_out_write(struct fcgi_out *o, const void *p, size_t n);
 
 /* Queues the end of the response (an empty FCGI_STDOUT and FCGI_END_REQUEST) and
@@ -40,8 +45,8 @@ int	fcgi_out_end(struct fcgi_out *o);
  * wait (poll the fd for POLLOUT), -1 on a failed connection. */
 int	fcgi_out_flush(struct fcgi_out *o);
 
-/* 1 when bytes wait. */
-int	fcgi_out_pending(const struct fcgi_out *o);
+/* The bytes waiting (0: none). */
+size_t	fcgi_out_pending(const struct fcgi_out *o);
 
 /* Frees the queue, closes the connection (without libfcgi's lingering close, which
  * waits for the peer) and releases r's libfcgi buffers. r itself is the caller's. */

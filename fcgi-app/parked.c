@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "parked.h"
 
 #define NBUCKETS	4096	/* power of two */
-#define EARLY_VICTIM_SCAN	32	/* oldest notes looked at for one to drop */
 
 struct early {
 	uint64_t		 id;
@@ -34,6 +34,55 @@ bucket_of(uint64_t id)
 	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 52) & (NBUCKETS - 1);
 }
 
+/* ---- entries -------------------------------------------------------------------------- */
+
+struct parked *
+parked_new(uint64_t id, int stream, const struct reply *rp, int64_t deadline_ms,
+    const unsigned char *relay_secret)
+{
+	struct parked *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->id = id;
+	p->stream = stream != 0;
+	p->reply = *rp;
+	p->deadline_ms = deadline_ms;
+	p->seen_ms = aif_now_ms();
+	p->conn = -1;
+	p->out.fd = -1;
+	if (relay_secret != NULL) {
+		memcpy(p->relay_secret, relay_secret, AIF_RELAY_SECRET_BYTES);
+		p->has_secret = 1;
+	}
+	return p;
+}
+
+void
+parked_free(struct parked *p)
+{
+	if (p == NULL)
+		return;
+	free(p->result);
+	free(p);
+}
+
+enum parked_verdict
+parked_check_frame(struct parked *p, const struct aif_relay_header *h, const char *payload)
+{
+	if (!p->has_secret)
+		return PARKED_FRAME_UNVERIFIABLE;
+	if (h->attempt != 0 && p->key_attempt != h->attempt) {
+		aif_relay_key(p->relay_secret, p->id, h->attempt, p->key);
+		p->key_attempt = h->attempt;
+	}
+	if (h->attempt != 0 && aif_relay_verify(p->key, h, payload))
+		return PARKED_FRAME_OK;
+	aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s", p->reply.job_id);
+	aif_metrics_add("aif_relay_rejected_frames_total", "side=\"api\"", 1);
+	return PARKED_FRAME_BAD;
+}
+
 void
 parked_frames_free(struct early_frame *f)
 {
@@ -56,9 +105,9 @@ early_find(struct parked_table *t, uint64_t id)
 	return e;
 }
 
-/* Unlinks e from the hash and the age list; the caller frees it. */
+/* Unlinks e from the hash and the age list and frees it with its frames. */
 static void
-early_unlink(struct parked_table *t, struct early *e)
+early_drop(struct parked_table *t, struct early *e)
 {
 	struct early **pp = &t->ebuckets[bucket_of(e->id)];
 
@@ -75,31 +124,11 @@ early_unlink(struct parked_table *t, struct early *e)
 		t->newest = e->older;
 	t->nearly--;
 	t->early_bytes -= e->bytes;
-}
-
-static void
-early_drop(struct parked_table *t, struct early *e)
-{
-	early_unlink(t, e);
 	parked_frames_free(e->frames);
 	free(e);
 }
 
-/* The note to drop when the notes are full: the oldest that only says "finished" among
- * the few oldest (most are: every finished stream job leaves one, since no sync waiter
- * takes its bell), else the oldest; frames a stream is about to need go last. */
-static struct early *
-early_victim(struct parked_table *t)
-{
-	struct early *e = t->oldest;
-
-	for (int i = 0; e != NULL && i < EARLY_VICTIM_SCAN; i++, e = e->newer)
-		if (e->frames == NULL)
-			return e;
-	return t->oldest;
-}
-
-/* The notes of id, created (evicting one when full: early_victim); NULL on no memory. */
+/* The notes of id, created (the oldest dropped when full); NULL on no memory. */
 static struct early *
 early_get(struct parked_table *t, uint64_t id, int64_t now)
 {
@@ -109,7 +138,7 @@ early_get(struct parked_table *t, uint64_t id, int64_t now)
 	if (e != NULL)
 		return e;
 	while (t->nearly >= PARKED_EARLY_MAX && t->oldest != NULL)
-		early_drop(t, early_victim(t));
+		early_drop(t, t->oldest);
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
 	e->id = id;
@@ -125,47 +154,6 @@ early_get(struct parked_table *t, uint64_t id, int64_t now)
 	t->newest = e;
 	t->nearly++;
 	return e;
-}
-
-void
-parked_early_finished(struct parked_table *t, uint64_t id)
-{
-	struct early *e;
-
-	pthread_mutex_lock(&t->mu);
-	if ((e = early_get(t, id, aif_now_ms())) != NULL)
-		e->finished = 1;
-	pthread_mutex_unlock(&t->mu);
-}
-
-static struct parked *
-take_locked(struct parked_table *t, uint64_t id, int stream)
-{
-	struct parked **pp, *p;
-
-	for (pp = &t->buckets[bucket_of(id)]; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->id == id && ((*pp)->stream != 0) == (stream != 0)) {
-			p = *pp;
-			*pp = p->next;
-			p->next = NULL;
-			t->count[stream != 0]--;
-			return p;
-		}
-	return NULL;
-}
-
-struct parked *
-parked_take_or_finished(struct parked_table *t, uint64_t id)
-{
-	struct parked *p;
-	struct early *e;
-
-	pthread_mutex_lock(&t->mu);
-	if ((p = take_locked(t, id, 0)) == NULL &&
-	    (e = early_get(t, id, aif_now_ms())) != NULL)
-		e->finished = 1;
-	pthread_mutex_unlock(&t->mu);
-	return p;
 }
 
 void
@@ -205,7 +193,13 @@ parked_early_expire(struct parked_table *t, int64_t now)
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* ---- parked requests ------------------------------------------------------------------ */
+/* ---- parked requests (mu held) ---------------------------------------------------------- */
+
+static int
+is(const struct parked *p, uint64_t id, int stream)
+{
+	return p->id == id && p->stream == (stream != 0);
+}
 
 static void
 insert_locked(struct parked_table *t, struct parked *p)
@@ -214,49 +208,99 @@ insert_locked(struct parked_table *t, struct parked *p)
 
 	p->next = t->buckets[b];
 	t->buckets[b] = p;
-	t->count[p->stream != 0]++;
+	t->count[p->stream]++;
 }
+
+static int
+unlink_locked(struct parked_table *t, struct parked *p)
+{
+	struct parked **pp = &t->buckets[bucket_of(p->id)];
+
+	while (*pp != NULL && *pp != p)
+		pp = &(*pp)->next;
+	if (*pp == NULL)
+		return 0;
+	*pp = p->next;
+	p->next = NULL;
+	t->count[p->stream]--;
+	return 1;
+}
+
+/* The request of job id and kind that holds the relay secret, else the first one. */
+static struct parked *
+find_locked(struct parked_table *t, uint64_t id, int stream)
+{
+	struct parked *p, *first = NULL;
+
+	for (p = t->buckets[bucket_of(id)]; p != NULL; p = p->next)
+		if (is(p, id, stream)) {
+			if (p->has_secret)
+				return p;
+			if (first == NULL)
+				first = p;
+		}
+	return first;
+}
+
+/* ---- parked requests ------------------------------------------------------------------ */
 
 int
 parked_put(struct parked_table *t, struct parked *p, size_t max, int *finished,
     struct early_frame **frames)
 {
 	struct early *e;
+	int rc = 0;
 
 	if (finished != NULL)
 		*finished = 0;
 	if (frames != NULL)
 		*frames = NULL;
 	pthread_mutex_lock(&t->mu);
-	if (t->count[p->stream != 0] >= max) {
+	if (t->count[p->stream] >= max) {
 		pthread_mutex_unlock(&t->mu);
 		return -1;
 	}
-	insert_locked(t, p);
 	if ((e = early_find(t, p->id)) != NULL) {
-		early_unlink(t, e);
-		if (finished != NULL)
+		if (finished != NULL) {
 			*finished = e->finished;
-		if (frames != NULL) {
-			*frames = e->frames;
-			e->frames = NULL;
+			e->finished = 0;
 		}
-		parked_frames_free(e->frames);
-		free(e);
+		if (frames != NULL && p->has_secret && e->frames != NULL) {
+			*frames = e->frames;
+			e->frames = e->last = NULL;
+			rc = 1;
+		}
+		if (e->frames == NULL)
+			early_drop(t, e);
 	}
+	if (rc == 0)
+		insert_locked(t, p);
 	pthread_mutex_unlock(&t->mu);
-	return 0;
+	return rc;
 }
 
-struct parked *
-parked_take(struct parked_table *t, uint64_t id, int stream)
+int
+parked_put_replay(struct parked_table *t, struct parked *p, size_t max,
+    parked_replay_fn apply, void *arg, int *finished)
 {
-	struct parked *p;
+	struct early_frame *frames, *f;
+	int fin = 0, rc;
 
-	pthread_mutex_lock(&t->mu);
-	p = take_locked(t, id, stream);
-	pthread_mutex_unlock(&t->mu);
-	return p;
+	if (finished != NULL)
+		*finished = 0;
+	while ((rc = parked_put(t, p, max, &fin, &frames)) == 1) {
+		if (finished != NULL)
+			*finished |= fin;
+		for (f = frames; f != NULL; f = f->next)
+			if (apply(p, f, arg))
+				break;
+		parked_frames_free(frames);
+		if (f != NULL)
+			return 1;
+	}
+	if (finished != NULL)
+		*finished |= fin;
+	return rc;
 }
 
 void
@@ -267,21 +311,78 @@ parked_return(struct parked_table *t, struct parked *p)
 	pthread_mutex_unlock(&t->mu);
 }
 
+struct parked *
+parked_take(struct parked_table *t, uint64_t id, int stream)
+{
+	struct parked *p;
+
+	pthread_mutex_lock(&t->mu);
+	if ((p = find_locked(t, id, stream)) != NULL)
+		(void)unlink_locked(t, p);
+	pthread_mutex_unlock(&t->mu);
+	return p;
+}
+
+size_t
+parked_find(struct parked_table *t, uint64_t id, int stream, struct parked **out,
+    size_t cap)
+{
+	struct parked *p, *first;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	if (cap > 0 && (first = find_locked(t, id, stream)) != NULL) {
+		out[n++] = first;
+		for (p = t->buckets[bucket_of(id)]; p != NULL && n < cap; p = p->next)
+			if (p != first && is(p, id, stream))
+				out[n++] = p;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+int
+parked_remove(struct parked_table *t, struct parked *p)
+{
+	int found;
+
+	pthread_mutex_lock(&t->mu);
+	found = unlink_locked(t, p);
+	pthread_mutex_unlock(&t->mu);
+	return found;
+}
+
+struct parked *
+parked_take_or_finished(struct parked_table *t, uint64_t id)
+{
+	struct parked *p;
+	struct early *e;
+
+	pthread_mutex_lock(&t->mu);
+	if ((p = find_locked(t, id, 0)) != NULL)
+		(void)unlink_locked(t, p);
+	else if ((e = early_get(t, id, aif_now_ms())) != NULL)
+		e->finished = 1;
+	pthread_mutex_unlock(&t->mu);
+	return p;
+}
+
 size_t
 parked_take_if(struct parked_table *t, int stream,
     int (*pred)(const struct parked *, void *), void *arg, struct parked **out, size_t cap)
 {
 	size_t n = 0;
 
+	stream = stream != 0;
 	pthread_mutex_lock(&t->mu);
-	for (size_t b = 0; b < NBUCKETS && n < cap && t->count[stream != 0] > 0; b++) {
+	for (size_t b = 0; b < NBUCKETS && n < cap && t->count[stream] > 0; b++) {
 		struct parked **pp = &t->buckets[b];
 		while (*pp != NULL && n < cap) {
 			struct parked *p = *pp;
-			if ((p->stream != 0) == (stream != 0) && pred(p, arg)) {
+			if (p->stream == stream && pred(p, arg)) {
 				*pp = p->next;
 				p->next = NULL;
-				t->count[stream != 0]--;
+				t->count[stream]--;
 				out[n++] = p;
 			} else {
 				pp = &p->next;
@@ -292,20 +393,20 @@ parked_take_if(struct parked_table *t, int stream,
 	return n;
 }
 
-size_t
-parked_due(struct parked_table *t, int stream, int64_t older_than, int64_t now,
-    uint64_t *ids, size_t cap)
+static int
+seen_by(const struct parked *p, void *arg)
 {
-	size_t n = 0;
+	return p->seen_ms <= *(const int64_t *)arg;
+}
 
-	pthread_mutex_lock(&t->mu);
-	for (size_t b = 0; b < NBUCKETS && n < cap && t->count[stream != 0] > 0; b++)
-		for (struct parked *p = t->buckets[b]; p != NULL && n < cap; p = p->next)
-			if ((p->stream != 0) == (stream != 0) && p->seen_ms <= older_than) {
-				ids[n++] = p->id;
-				p->seen_ms = now;
-			}
-	pthread_mutex_unlock(&t->mu);
+size_t
+parked_take_due(struct parked_table *t, int stream, int64_t older_than, int64_t now,
+    struct parked **out, size_t cap)
+{
+	size_t n = parked_take_if(t, stream, seen_by, &older_than, out, cap);
+
+	for (size_t i = 0; i < n; i++)
+		out[i]->seen_ms = now;
 	return n;
 }
 
@@ -318,6 +419,33 @@ parked_count(struct parked_table *t, int stream)
 	n = t->count[stream != 0];
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+void
+parked_settle(struct aif_db *db, struct parked **taken, size_t n, parked_settle_fn settle,
+    void *arg)
+{
+	for (size_t off = 0; off < n; off += PARKED_SETTLE_MAX) {
+		size_t k = n - off < PARKED_SETTLE_MAX ? n - off : PARKED_SETTLE_MAX, nv = 0;
+		uint64_t ids[PARKED_SETTLE_MAX];
+		struct aif_job_view *views = NULL;
+
+		for (size_t i = 0; i < k; i++)
+			ids[i] = taken[off + i]->id;
+		if (aif_jobs_final_views(db, ids, k, &views, &nv) != AIF_OK) {
+			aif_jobs_views_free(views, nv);
+			views = NULL;
+			nv = 0;
+		}
+		for (size_t i = 0; i < k; i++) {
+			const struct aif_job_view *v = NULL;
+			for (size_t j = 0; j < nv && v == NULL; j++)
+				if (views[j].id == ids[i])
+					v = &views[j];
+			settle(taken[off + i], v, arg);
+		}
+		aif_jobs_views_free(views, nv);
+	}
 }
 
 /* ---- the subsystem ----------------------------------------------------------------- */
@@ -351,13 +479,4 @@ parked_stop(struct api *api, int grace_ms)
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 	api->parked = NULL;
-}
-
-void
-parked_free(struct parked *p)
-{
-	if (p == NULL)
-		return;
-	free(p->result);
-	free(p);
 }

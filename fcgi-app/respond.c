@@ -24,31 +24,52 @@ count_response(const struct reply *rp, int status)
 
 static const char *error_headers(const struct reply *, const struct aif_error *);
 
-/* The head of a JSON response (status line and headers, through the blank line) into
- * head; returns its length, or -1 when it does not fit. */
-static int
-format_head(const struct reply *rp, int status, const char *headers, size_t len,
-    char *head, size_t cap)
+int
+reply_format_head(const struct reply *rp, int status, const char *type, const char *cache,
+    const char *headers, size_t len, char *head, size_t cap)
 {
-	int n = snprintf(head, cap,
+	char length[48] = "";
+	int n;
+
+	if (len != REPLY_UNSIZED)
+		(void)snprintf(length, sizeof(length), "Content-Length: %zu\r\n", len);
+	n = snprintf(head, cap,
 	    "Status: %d %s\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Cache-Control: no-store\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: %s\r\n"
 	    "Server: " AIF_SERVER_TOKEN "\r\n"
 	    "x-request-id: %s\r\n"
 	    "%s%s%s"
 	    "%s%s"
-	    "Content-Length: %zu\r\n\r\n",
-	    status, aif_http_reason(status), rp->request_id,
+	    "%s\r\n",
+	    status, aif_http_reason(status), type, cache, rp->request_id,
 	    rp->job_id[0] ? "x-aif-job-id: " : "", rp->job_id, rp->job_id[0] ? "\r\n" : "",
-	    rp->headers, headers != NULL ? headers : "", len);
+	    rp->headers, headers != NULL ? headers : "", length);
 
 	return n > 0 && (size_t)n < cap ? n : -1;
 }
 
+/* The head of a JSON response of len bytes (reply_format_head). */
+static int
+format_head(const struct reply *rp, int status, const char *headers, size_t len,
+    char *head, size_t cap)
+{
+	return reply_format_head(rp, status, REPLY_JSON, "no-store", headers, len, head, cap);
+}
+
 void
-reply_send(struct reply *rp, int status, const char *headers, const char *body,
-    size_t len)
+reply_finish(struct reply *rp)
+{
+	if (rp->fcgi == NULL)
+		return;
+	FCGX_Finish_r(rp->fcgi);
+	free(rp->fcgi);
+	rp->fcgi = NULL;
+}
+
+void
+reply_send_typed(struct reply *rp, int status, const char *type, const char *headers,
+    const char *body, size_t len)
 {
 	char head[2048];
 	int n;
@@ -56,14 +77,20 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 	if (rp->fcgi == NULL)
 		return;
 	count_response(rp, status);
-	if ((n = format_head(rp, status, headers, len, head, sizeof(head))) > 0) {
+	if ((n = reply_format_head(rp, status, type, "no-store", headers, len, head,
+	    sizeof(head))) > 0) {
 		FCGX_PutStr(head, n, rp->fcgi->out);
 		if (len > 0)
 			FCGX_PutStr(body, (int)len, rp->fcgi->out);
 	}
-	FCGX_Finish_r(rp->fcgi);
-	free(rp->fcgi);
-	rp->fcgi = NULL;
+	reply_finish(rp);
+}
+
+void
+reply_send(struct reply *rp, int status, const char *headers, const char *body,
+    size_t len)
+{
+	reply_send_typed(rp, status, REPLY_JSON, headers, body, len);
 }
 
 void
@@ -167,5 +194,23 @@ reply_refuse(struct reply *rp, enum aif_apierr e, const char *param,
 	struct aif_error err;
 
 	aif_error_from(&err, e, param, args, nargs);
+	reply_error(rp, &err);
+}
+
+void
+reply_job_refusal(const struct reply *rp, enum aif_apierr e, struct aif_error *out)
+{
+	const char *args[] = { rp->job_id, rp->job_id };
+	size_t n = aif_apierr_nargs(e);
+
+	aif_error_from(out, e, NULL, args, n < 2 ? n : 2);
+}
+
+void
+reply_refuse_job(struct reply *rp, enum aif_apierr e)
+{
+	struct aif_error err;
+
+	reply_job_refusal(rp, e, &err);
 	reply_error(rp, &err);
 }

@@ -81,9 +81,7 @@ reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
 	else
 		aif_warn("msg=\"stored answer could not be read whole\" job=%s error=\"%s\"",
 		    v->public_id, aif_strerror(err));
-	FCGX_Finish_r(fr);
-	free(fr);
-	rp->fcgi = NULL;
+	reply_finish(rp);
 }
 
 /* "Where did it stop": the steps of run v, in the order the run reached them; *failed
@@ -192,11 +190,18 @@ reply_job_outcome(struct reply *rp, struct aif_db *db, const struct aif_job_view
 		return;
 	}
 	/* the job's own error, as its row keeps it */
-	aif_error_set(&e, v->http_status >= 400 ? v->http_status : 500,
-	    v->error_type[0] ? v->error_type : aif_apierr_type(AIF_E_JOB_FAILED),
-	    v->error_code[0] ? v->error_code : NULL, NULL, "%s",
-	    v->error_message[0] ? v->error_message : aif_apierr_message(AIF_E_JOB_FAILED));
+	job_error_set(&e, v->http_status, v->error_type, v->error_code, v->error_message);
 	reply_error(rp, &e);
+}
+
+void
+job_error_set(struct aif_error *e, int status, const char *type, const char *code,
+    const char *message)
+{
+	aif_error_set(e, status >= 400 ? status : aif_apierr_status(AIF_E_JOB_FAILED),
+	    type != NULL && type[0] ? type : aif_apierr_type(AIF_E_JOB_FAILED),
+	    code != NULL && code[0] ? code : NULL, NULL, "%s",
+	    message != NULL && message[0] ? message : aif_apierr_message(AIF_E_JOB_FAILED));
 }
 
 /* Sends a job view and frees it. */

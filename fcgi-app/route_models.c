@@ -21,10 +21,10 @@ workflow_json(const struct aif_workflow *wf)
 }
 
 void
-route_models(struct req *r, const struct aif_principal *who, const char *id)
+route_models(struct req *r, const char *id)
 {
 	const struct aif_config *cfg = r->cfg;
-	const struct aif_role *role = aif_cfg_role(cfg, who->role);
+	const struct aif_role *role = r->role;
 	json_t *v;
 
 	if (id != NULL) {

@@ -59,18 +59,23 @@ models_health(const struct aif_config *cfg, const struct aif_dbrows *rows, int *
 	return res;
 }
 
-/* Whether the request carries a live key of an admin role. */
-static int
-admin_key(struct req *r)
+/* Whether the request carries a live key of an admin role (these routes have no
+ * authentication of their own): AIF_OK, AIF_UNAVAILABLE when the key cannot be checked
+ * now (database), AIF_FORBIDDEN for no key, another key, or a key of another role. */
+static enum aif_err
+admin_caller(struct req *r)
 {
 	const char *h = FCGX_GetParam("HTTP_AUTHORIZATION", r->reply.fcgi->envp);
 	const struct aif_role *role;
 	struct aif_principal who;
+	enum aif_err err;
 
-	if (h == NULL || aif_auth_check(r->api->auth, r->db, h, &who) != AIF_OK)
-		return 0;
+	if (h == NULL)
+		return AIF_FORBIDDEN;
+	if ((err = aif_auth_check(r->api->auth, r->db, h, &who)) != AIF_OK)
+		return err == AIF_UNAVAILABLE ? AIF_UNAVAILABLE : AIF_FORBIDDEN;
 	role = aif_cfg_role(r->cfg, who.role);
-	return role != NULL && role->admin;
+	return role != NULL && role->admin ? AIF_OK : AIF_FORBIDDEN;
 }
 
 void
@@ -85,7 +90,7 @@ route_readyz(struct req *r)
 	aif_dbrows_free(rows);
 	models_ok = models_ok && db_ok;
 	ready = db_ok && models_ok;
-	if (admin_key(r)) {
+	if (admin_caller(r) == AIF_OK) {
 		body = json_pack("{s:s,s:{s:b,s:b,s:b,s:o}}", "status",
 		    ready ? "ready" : "not_ready", "checks", "config", 1, "database", db_ok,
 		    "models_have_a_healthy_replica", models_ok, "models",
@@ -104,16 +109,12 @@ route_metrics(struct req *r, int trusted)
 	char *page = NULL;
 
 	if (!trusted) {
-		struct aif_principal who;
-		const struct aif_role *role;
-		enum aif_err err = aif_auth_check(r->api->auth, r->db,
-		    FCGX_GetParam("HTTP_AUTHORIZATION", r->reply.fcgi->envp), &who);
+		enum aif_err err = admin_caller(r);
 		if (err == AIF_UNAVAILABLE) {
 			REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 			return;
 		}
-		role = err == AIF_OK ? aif_cfg_role(r->cfg, who.role) : NULL;
-		if (role == NULL || !role->admin) {
+		if (err != AIF_OK) {
 			REFUSE0(&r->reply, AIF_E_METRICS_FORBIDDEN, NULL);
 			return;
 		}
@@ -123,18 +124,7 @@ route_metrics(struct req *r, int trusted)
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
-	if (r->reply.fcgi != NULL) {
-		char head[256];
-		int n = snprintf(head, sizeof(head), "Status: 200 OK\r\n"
-		    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-		    "Cache-Control: no-store\r\nServer: " AIF_SERVER_TOKEN "\r\n"
-		    "x-request-id: %s\r\nContent-Length: %zu\r\n\r\n", r->reply.request_id,
-		    strlen(page));
-		FCGX_PutStr(head, n, r->reply.fcgi->out);
-		FCGX_PutStr(page, (int)strlen(page), r->reply.fcgi->out);
-		FCGX_Finish_r(r->reply.fcgi);
-		free(r->reply.fcgi);
-		r->reply.fcgi = NULL;
-	}
+	reply_send_typed(&r->reply, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+	    page, strlen(page));
 	free(page);
 }

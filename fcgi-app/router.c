@@ -1,7 +1,7 @@
 /* router.c -- the first steps of every request: request id, method and path, the route
  * table (404 for unknown routes, 405 with Allow for a wrong method), authentication
- * (401; 503 when the database is unreachable), the role's endpoint check (403), then
- * the route's handler. */
+ * (401; 503 when the database is unreachable), the role's endpoint check or, for the
+ * admin routes, the admin role (403), then the route's handler. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +12,11 @@
 /* How a route is matched against the path. */
 enum match { EXACT, ONE_ID, SUBTREE };
 
+struct route;
+
 /* A route handler: who is NULL for the routes without authentication. */
 typedef void	(*handler_fn)(struct req *r, const struct aif_principal *who,
-		    const char *id);
+		    const struct route *rt, const char *id);
 
 struct route {
 	const char	*prefix;	/* exact path, or prefix ending in '/' for {id} */
@@ -22,84 +24,89 @@ struct route {
 					   methods checked by the handler */
 	const char	*method;	/* "*" for any */
 	const char	*endpoint;	/* role endpoint name, NULL: no auth */
-	int		 admin_only;	/* the handler checks the admin role itself */
+	int		 admin_only;	/* for admin roles only (not by endpoint) */
+	enum aif_kind	 kind;		/* of the jobs a completions route makes */
 	handler_fn	 handle;
 };
 
 static void
-h_healthz(struct req *r, const struct aif_principal *who, const char *id)
+h_healthz(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
 	(void)who;
+	(void)rt;
 	(void)id;
 	route_healthz(r);
 }
 
 static void
-h_readyz(struct req *r, const struct aif_principal *who, const char *id)
+h_readyz(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
 	(void)who;
+	(void)rt;
 	(void)id;
 	route_readyz(r);
 }
 
 static void
-h_metrics(struct req *r, const struct aif_principal *who, const char *id)
+h_metrics(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
 	const char *t = FCGX_GetParam("AIF_METRICS_TRUSTED", r->reply.fcgi->envp);
 
 	(void)who;
+	(void)rt;
 	(void)id;
 	route_metrics(r, t != NULL && strcmp(t, "1") == 0);
 }
 
 static void
-h_admin(struct req *r, const struct aif_principal *who, const char *id)
+h_admin(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
+{
+	(void)who;
+	(void)rt;
+	(void)id;
+	route_admin(r);
+}
+
+/* chat, completions and embeddings: the route says the kind */
+static void
+h_completions(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
 	(void)id;
-	route_admin(r, who);
+	route_completions(r, who, rt->kind);
 }
 
 static void
-h_chat(struct req *r, const struct aif_principal *who, const char *id)
+h_models(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
-	(void)id;
-	route_completions(r, who, AIF_KIND_CHAT);
+	(void)who;
+	(void)rt;
+	route_models(r, id);
 }
 
 static void
-h_completions(struct req *r, const struct aif_principal *who, const char *id)
+h_jobs(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
-	(void)id;
-	route_completions(r, who, AIF_KIND_COMPLETION);
-}
-
-static void
-h_embeddings(struct req *r, const struct aif_principal *who, const char *id)
-{
-	(void)id;
-	route_completions(r, who, AIF_KIND_EMBEDDING);
-}
-
-static void
-h_models(struct req *r, const struct aif_principal *who, const char *id)
-{
-	route_models(r, who, id);
-}
-
-static void
-h_jobs(struct req *r, const struct aif_principal *who, const char *id)
-{
+	(void)rt;
 	(void)id;
 	route_jobs(r, who);
 }
 
 /* POST /v1/workflows/{name}/runs */
 static void
-h_workflows(struct req *r, const struct aif_principal *who, const char *id)
+h_workflows(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
 {
 	const char *rest = r->path + strlen("/v1/workflows"), *slash;
 	char name[AIF_MODEL_ID_MAX + 1];
 
+	(void)rt;
 	(void)id;
 	rest += *rest == '/';
 	slash = strchr(rest, '/');
@@ -119,17 +126,19 @@ h_workflows(struct req *r, const struct aif_principal *who, const char *id)
 }
 
 static const struct route routes[] = {
-	{ "/healthz", EXACT, "GET", NULL, 0, h_healthz },
-	{ "/readyz", EXACT, "GET", NULL, 0, h_readyz },
-	{ "/metrics", EXACT, "GET", NULL, 0, h_metrics },
-	{ "/admin/keys", SUBTREE, "*", "admin", 1, h_admin },
-	{ "/v1/chat/completions", EXACT, "POST", "chat", 0, h_chat },
-	{ "/v1/completions", EXACT, "POST", "completions", 0, h_completions },
-	{ "/v1/embeddings", EXACT, "POST", "embeddings", 0, h_embeddings },
-	{ "/v1/models", EXACT, "GET", "models", 0, h_models },
-	{ "/v1/models/", ONE_ID, "GET", "models", 0, h_models },
-	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, h_jobs },
-	{ "/v1/workflows", SUBTREE, "*", "workflows", 0, h_workflows },
+	{ "/healthz", EXACT, "GET", NULL, 0, 0, h_healthz },
+	{ "/readyz", EXACT, "GET", NULL, 0, 0, h_readyz },
+	{ "/metrics", EXACT, "GET", NULL, 0, 0, h_metrics },
+	{ "/admin/keys", SUBTREE, "*", "admin", 1, 0, h_admin },
+	{ "/v1/chat/completions", EXACT, "POST", "chat", 0, AIF_KIND_CHAT, h_completions },
+	{ "/v1/completions", EXACT, "POST", "completions", 0, AIF_KIND_COMPLETION,
+	    h_completions },
+	{ "/v1/embeddings", EXACT, "POST", "embeddings", 0, AIF_KIND_EMBEDDING,
+	    h_completions },
+	{ "/v1/models", EXACT, "GET", "models", 0, 0, h_models },
+	{ "/v1/models/", ONE_ID, "GET", "models", 0, 0, h_models },
+	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, 0, h_jobs },
+	{ "/v1/workflows", SUBTREE, "*", "workflows", 0, 0, h_workflows },
 };
 
 /* Matches path against a route; *id points into path for {id} routes. */
@@ -195,7 +204,6 @@ api_handle(struct req *r)
 {
 	const char *uri = FCGX_GetParam("DOCUMENT_URI", r->reply.fcgi->envp);
 	const struct route *rt;
-	const struct aif_role *role;
 	struct aif_principal who;
 	const char *id = NULL, *allow;
 	enum aif_err err;
@@ -224,7 +232,7 @@ api_handle(struct req *r)
 	}
 	r->reply.route = rt->endpoint != NULL ? rt->endpoint : rt->prefix + 1;
 	if (rt->endpoint == NULL) {
-		rt->handle(r, NULL, id);
+		rt->handle(r, NULL, rt, id);
 		return;
 	}
 	err = aif_auth_check(r->api->auth, r->db,
@@ -237,11 +245,15 @@ api_handle(struct req *r)
 		REFUSE0(&r->reply, AIF_E_INVALID_API_KEY, NULL);
 		return;
 	}
-	role = aif_cfg_role(r->cfg, who.role);
+	r->role = aif_cfg_role(r->cfg, who.role);
+	if (rt->admin_only && (r->role == NULL || !r->role->admin)) {
+		REFUSE0(&r->reply, AIF_E_ADMIN_ONLY, NULL);
+		return;
+	}
 	if (!rt->admin_only &&
-	    (role == NULL || !aif_cfg_role_allows_endpoint(role, rt->endpoint))) {
+	    (r->role == NULL || !aif_cfg_role_allows_endpoint(r->role, rt->endpoint))) {
 		REFUSE0(&r->reply, AIF_E_ENDPOINT_FORBIDDEN, NULL);
 		return;
 	}
-	rt->handle(r, &who, id);
+	rt->handle(r, &who, rt, id);
 }

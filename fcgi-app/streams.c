@@ -5,7 +5,10 @@
  * job's random relay secret, which only this request and the claiming worker know): a
  * frame with a bad tag is dropped. Frames become OpenAI SSE events (`data: {chunk}`,
  * then the usage chunk when asked, then `data: [DONE]`; a failure after the stream
- * started is one `data: {"error":…}` and the stream closes without [DONE]).
+ * started is one `data: {"error":…}` and the stream closes without [DONE]). A stream
+ * parked without the secret (an idempotent attach to a job another request started)
+ * can check no frame: it is finished from its job's row, looked at once it is parked,
+ * when an END of its job passes, and every other poll interval.
  *
  * Output to clients never blocks: every stream owns a bounded queue of FastCGI
  * records (fcgi_out.h) written when its socket takes them. A client that reads slower
@@ -14,19 +17,19 @@
  * client that stops reading costs only its own queue; past STREAM_PENDING_MAX bytes,
  * or STREAM_STALL_MS without progress, its stream is dropped like a client that left.
  * A finished stream whose last bytes still wait is kept on a closing list until they
- * are written.
+ * are written. Only the sockets that poll says take bytes are written to.
  *
  * The relay also carries the answers of synchronous zero-retention jobs (RESULT
- * pieces, then END), which the database never holds: the stream thread answers their
- * waiting requests too.
+ * pieces, then END), which the database never holds: the stream thread hands them to
+ * their waiting requests (completer_relayed).
  *
  * The job row remains the truth: a stream whose relay went quiet is checked against its
  * row every poll interval and finished from it. A client that goes away is recorded as
  * `client_disconnected`; with server.stream_disconnect = cancel the worker is also told
  * (a tagged CANCEL frame) to abort the engine call. Acceptor threads hand new streams
- * over a short queue; only the stream thread puts them in the table, so frames that
- * came first (early notes) are replayed in order. */
-#include <errno.h>
+ * over a short queue; only the stream thread puts them in the table, takes them out and
+ * frees them, so it looks at them in place, and frames that came first (early notes)
+ * are replayed in order. */
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,7 +48,7 @@
 #include "relay_io.h"
 #include "relay_proto.h"
 #include "stream_asm.h"
-#include "version.h"
+#include "unix_addr.h"
 
 #define CONNS_MAX		256
 #define QUIET_MAX		64	/* streams checked against their rows per turn */
@@ -56,6 +59,7 @@
 						   (frames in flight when it paused) */
 #define STREAM_STALL_MS		30000	/* a client that reads nothing for this long */
 #define WAITING_MAX		4096	/* streams polled for their output at once */
+#define SIBLINGS_MAX		8	/* parked streams of one job looked at per frame */
 
 /* A finished stream whose last bytes wait for its client. */
 struct closing {
@@ -68,6 +72,7 @@ struct streams {
 	struct parked	*incoming;	/* parked by acceptors, not in the table yet */
 	size_t		 nincoming;
 	int		 listen_fd;
+	struct aif_unix_file listen_file;	/* removed only while ours */
 	int		 wake[2];	/* self-pipe: a stream came / stop */
 	char		 path[AIF_DOORBELL_PATH_MAX];
 	struct aif_relay_conn conns[CONNS_MAX];
@@ -78,38 +83,62 @@ struct streams {
 	struct aif_db	*db;
 	struct api	*api;
 	/* the stream thread's own */
-	uint64_t	*waiting;	/* parked streams whose output waits (ids) */
+	struct parked	**waiting;	/* streams whose output waits (w->wait_ix) */
 	size_t		 nwaiting, capwaiting;
 	struct closing	*closing;
-	size_t		 nclosing;
+	int		 check_soon;	/* look at due streams' rows on this turn */
 };
 
 /* ---- writing to the client ---- */
 
+/* Takes w off the list of streams whose output waits. */
+static void
+unwait(struct streams *S, struct parked *w)
+{
+	size_t i = w->wait_ix;
+
+	if (!w->blocked)
+		return;
+	S->waiting[i] = S->waiting[--S->nwaiting];
+	S->waiting[i]->wait_ix = i;
+	w->blocked = 0;
+}
+
+/* w is done: out of the table (when it is in) and off the waiting list. */
+static void
+unpark(struct streams *S, struct parked *w)
+{
+	(void)parked_remove(S->api->parked, w);
+	unwait(S, w);
+}
+
 /* Frees a stream that is done, with its connection. */
 static void
-release(struct parked *w)
+release(struct streams *S, struct parked *w)
 {
+	unpark(S, w);
 	fcgi_out_close(&w->out, w->reply.fcgi);
 	free(w->reply.fcgi);
-	free(w);
+	parked_free(w);
 }
 
 /* Notes that w's output waits (the stream thread polls its socket for POLLOUT). */
 static void
 note_waiting(struct streams *S, struct parked *w)
 {
-	if (w->blocked || !fcgi_out_pending(&w->out))
+	if (w->blocked || fcgi_out_pending(&w->out) == 0)
 		return;
 	if (S->nwaiting == S->capwaiting) {
 		size_t cap = S->capwaiting ? 2 * S->capwaiting : 64;
-		uint64_t *p = cap <= WAITING_MAX ? realloc(S->waiting, cap * sizeof(*p)) : NULL;
+		struct parked **p = cap <= WAITING_MAX ?
+		    realloc(S->waiting, cap * sizeof(*p)) : NULL;
 		if (p == NULL)
 			return;		/* polled again when the next frame comes */
 		S->waiting = p;
 		S->capwaiting = cap;
 	}
-	S->waiting[S->nwaiting++] = w->id;
+	w->wait_ix = S->nwaiting;
+	S->waiting[S->nwaiting++] = w;
 	w->blocked = 1;
 }
 
@@ -129,7 +158,7 @@ tell_worker(struct streams *S, struct parked *w, uint32_t type)
 static void
 flow(struct streams *S, struct parked *w)
 {
-	size_t unread = w->out.len - w->out.off;
+	size_t unread = fcgi_out_pending(&w->out);
 
 	if (!w->paused && unread >= STREAM_PAUSE_AT && tell_worker(S, w, AIF_RELAY_PAUSE) == 0)
 		w->paused = 1;
@@ -138,12 +167,12 @@ flow(struct streams *S, struct parked *w)
 		w->paused = 0;
 }
 
-/* Queues bytes for the client: 0, or -1 when the client does not keep up (its queue
- * is full) or its connection failed. */
+/* Queues the n pieces of iov for the client: 0, or -1 when the client does not keep up
+ * (its queue is full) or its connection failed. */
 static int
-client_write(struct streams *S, struct parked *w, const char *s, size_t n)
+client_writev(struct streams *S, struct parked *w, const struct iovec *iov, int n)
 {
-	if (fcgi_out_write(&w->out, s, n) != 0)
+	if (fcgi_out_writev(&w->out, iov, n) != 0)
 		return -1;
 	note_waiting(S, w);
 	flow(S, w);
@@ -151,43 +180,40 @@ client_write(struct streams *S, struct parked *w, const char *s, size_t n)
 }
 
 static int
+client_write(struct streams *S, struct parked *w, const char *s, size_t n)
+{
+	struct iovec v = { .iov_base = (void *)(uintptr_t)s, .iov_len = n };
+
+	return client_writev(S, w, &v, 1);
+}
+
+static int
 send_headers(struct streams *S, struct parked *w)
 {
 	char head[1024];
-	int n = snprintf(head, sizeof(head),
-	    "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "Server: " AIF_SERVER_TOKEN "\r\n"
-	    "x-request-id: %s\r\n"
-	    "x-aif-job-id: %s\r\n%s\r\n", w->reply.request_id, w->reply.job_id,
-	    w->reply.headers);
+	int n = reply_format_head(&w->reply, 200, "text/event-stream; charset=utf-8",
+	    "no-cache", "X-Accel-Buffering: no\r\n", REPLY_UNSIZED, head, sizeof(head));
 
 	w->headers_sent = 1;
 	aif_metrics_add("aif_requests_total", "route=\"stream\",status=\"200\"", 1);
-	if (n < 0 || (size_t)n >= sizeof(head))
+	if (n < 0)
 		return -1;
 	return client_write(S, w, head, (size_t)n);
 }
 
-/* One SSE event `data: <json>` (json: len bytes). */
+/* One SSE event `data: <json>` (json: len bytes), gathered into its record. */
 static int
 send_event(struct streams *S, struct parked *w, const char *json, size_t len)
 {
-	char *ev;
-	int rc;
+	struct iovec ev[] = {
+		{ .iov_base = "data: ", .iov_len = 6 },
+		{ .iov_base = (void *)(uintptr_t)json, .iov_len = len },
+		{ .iov_base = "\n\n", .iov_len = 2 },
+	};
 
 	if (!w->headers_sent && send_headers(S, w) != 0)
 		return -1;
-	if ((ev = malloc(len + 8)) == NULL)
-		return -1;
-	memcpy(ev, "data: ", 6);
-	memcpy(ev + 6, json, len);
-	memcpy(ev + 6 + len, "\n\n", 2);
-	rc = client_write(S, w, ev, len + 8);
-	free(ev);
-	return rc;
+	return client_writev(S, w, ev, 3);
 }
 
 /* Sends a JSON value (borrowed) as one event; -1 when the client is gone. */
@@ -201,22 +227,22 @@ send_json(struct streams *S, struct parked *w, const json_t *v)
 	return rc;
 }
 
-/* Ends the response of w (taken out of the table): queues the end of the FastCGI
- * request; w is freed now when everything was written, else once it is. */
+/* Ends the response of w: queues the end of the FastCGI request; w is freed now when
+ * everything was written, else once it is. */
 static void
 finish(struct streams *S, struct parked *w)
 {
 	struct closing *c;
 
-	if (fcgi_out_end(&w->out) != 0 || !fcgi_out_pending(&w->out) ||
+	unpark(S, w);
+	if (fcgi_out_end(&w->out) != 0 || fcgi_out_pending(&w->out) == 0 ||
 	    (c = malloc(sizeof(*c))) == NULL) {
-		release(w);
+		release(S, w);
 		return;
 	}
 	c->w = w;
 	c->next = S->closing;
 	S->closing = c;
-	S->nclosing++;
 }
 
 /* Ends a stream that went well: the usage chunk when asked, then [DONE]. */
@@ -263,10 +289,7 @@ finish_refused(struct streams *S, struct parked *w, enum aif_apierr e)
 {
 	struct aif_error err;
 
-	if (aif_apierr_nargs(e) == 2)
-		AIF_ERROR(&err, e, NULL, w->reply.job_id, w->reply.job_id);
-	else
-		AIF_ERROR(&err, e, NULL, w->reply.job_id);
+	reply_job_refusal(&w->reply, e, &err);
 	finish_error(S, w, &err);
 }
 
@@ -277,43 +300,29 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
     int include_usage, int64_t deadline_ms, const unsigned char *relay_secret)
 {
 	struct streams *S = api->streams;
-	struct parked *w = calloc(1, sizeof(*w));
-	int full;
+	struct parked *w = parked_new(id, 1, rp, deadline_ms, relay_secret);
+	int rc = -1;
 
 	if (w == NULL)
 		return -1;
-	w->id = id;
-	w->stream = 1;
-	w->reply = *rp;
 	w->kind = kind;
 	w->include_usage = include_usage;
-	w->deadline_ms = deadline_ms;
-	w->seen_ms = aif_now_ms();
-	w->conn = -1;
-	if (relay_secret != NULL) {
-		memcpy(w->relay_secret, relay_secret, AIF_RELAY_SECRET_BYTES);
-		w->has_secret = 1;
-	}
-	/* from here on the client's connection is written without blocking */
-	if (fcgi_out_init(&w->out, rp->fcgi, STREAM_PENDING_MAX) != 0) {
-		free(w);
-		return -1;
-	}
+	if (relay_secret == NULL)
+		w->seen_ms = 0;		/* no frame for it: its row is due at once */
 	pthread_mutex_lock(&S->mu);
-	full = parked_count(api->parked, 1) + S->nincoming >=
-	    (size_t)api->cfg->server.max_waiting;
-	if (!full) {
+	/* the limit first: the caller answers a refused request, blocking as usual; from
+	   here on the client's connection is written without blocking */
+	if (parked_count(api->parked, 1) + S->nincoming <
+	    (size_t)api->cfg->server.max_waiting &&
+	    fcgi_out_init(&w->out, rp->fcgi, STREAM_PENDING_MAX) == 0) {
 		w->next = S->incoming;
 		S->incoming = w;
 		S->nincoming++;
+		rc = 0;
 	}
 	pthread_mutex_unlock(&S->mu);
-	if (full) {
-		int fl = fcntl(w->out.fd, F_GETFL);	/* the caller answers it, blocking */
-		if (fl >= 0)
-			(void)fcntl(w->out.fd, F_SETFL, fl & ~O_NONBLOCK);
-		free(w->out.buf);
-		free(w);
+	if (rc != 0) {
+		parked_free(w);
 		return -1;
 	}
 	(void)!write(S->wake[1], "p", 1);
@@ -321,19 +330,6 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 }
 
 /* ---- frames ---- */
-
-/* 1 when frame h (payload p) carries the tag of its attempt of w's job. */
-static int
-frame_ok(struct parked *w, const struct aif_relay_header *h, const char *p)
-{
-	if (!w->has_secret)
-		return 0;
-	if (w->key_attempt != h->attempt) {
-		aif_relay_key(w->relay_secret, w->id, h->attempt, w->key);
-		w->key_attempt = h->attempt;
-	}
-	return aif_relay_verify(w->key, h, p);
-}
 
 static void
 client_gone(struct streams *S, struct parked *w)
@@ -347,7 +343,9 @@ client_gone(struct streams *S, struct parked *w)
 	    "client left the stream; the job finishes and its result is stored");
 	if (cancel)
 		(void)tell_worker(S, w, AIF_RELAY_CANCEL);
-	release(w);
+	else if (w->paused)	/* nobody reads now: the job finishes at full speed */
+		(void)tell_worker(S, w, AIF_RELAY_RESUME);
+	release(S, w);
 }
 
 /* Handles END: the job is committed. */
@@ -367,27 +365,21 @@ handle_end(struct streams *S, struct parked *w, const char *payload, size_t len)
 	} else {
 		json_t *e = json_object_get(end, "error");
 		struct aif_error err;
-		aif_error_set(&err, status >= 400 ? (int)status : 502,
-		    json_string_value(json_object_get(e, "type")) ?:
-		    aif_apierr_type(AIF_E_JOB_FAILED),
-		    json_string_value(json_object_get(e, "code")), NULL, "%s",
-		    json_string_value(json_object_get(e, "message")) ?: "The job failed.");
+		job_error_set(&err, status >= 400 && status < 600 ? (int)status : 0,
+		    json_string_value(json_object_get(e, "type")),
+		    json_string_value(json_object_get(e, "code")),
+		    json_string_value(json_object_get(e, "message")));
 		finish_error(S, w, &err);
 	}
 	json_decref(end);
 }
 
-/* Applies one frame to its stream (taken out of the table by the caller). Returns 1
- * when the stream is finished (no longer the caller's), 0 when it stays. */
+/* Applies one frame (its tag checked) to stream w. Returns 1 when w is finished (no
+ * longer the caller's), 0 when it goes on. */
 static int
 apply(struct streams *S, struct parked *w, int conn, const struct aif_relay_header *h,
     const char *payload)
 {
-	if (!frame_ok(w, h, payload)) {
-		aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s", w->reply.job_id);
-		aif_metrics_add("aif_relay_rejected_frames_total", "side=\"api\"", 1);
-		return 0;
-	}
 	w->seen_ms = aif_now_ms();
 	if (conn >= 0)
 		w->conn = conn;
@@ -420,66 +412,48 @@ struct frame_ctx {
 	int		 conn;
 };
 
-/* A frame of a synchronous zero-retention answer for w (a sync request taken out of
- * the table): RESULT pieces are gathered (within server.max_answer_bytes), END answers
- * the request. Returns 1 when w was answered (and freed). */
-static int
-apply_sync(struct streams *S, struct parked *w, const struct aif_relay_header *h,
-    const char *payload)
-{
-	size_t max = S->api->cfg->server.max_answer_bytes;
-	char *p;
-
-	if (!frame_ok(w, h, payload)) {
-		aif_warn("msg=\"relay frame with a bad tag dropped\" job=%s", w->reply.job_id);
-		aif_metrics_add("aif_relay_rejected_frames_total", "side=\"api\"", 1);
-		return 0;
-	}
-	w->seen_ms = aif_now_ms();
-	if (h->type == AIF_RELAY_RESULT) {
-		if (h->len > max - w->result_len ||
-		    (p = realloc(w->result, w->result_len + h->len + 1)) == NULL) {
-			free(w->result);	/* over the cap: END answers with an error */
-			w->result = NULL;
-			w->result_len = SIZE_MAX / 2;
-			return 0;
-		}
-		memcpy(p + w->result_len, payload, h->len);
-		w->result = p;
-		w->result_len += h->len;
-		return 0;
-	}
-	if (h->type != AIF_RELAY_END)
-		return 0;
-	if (w->result != NULL && w->result_len <= max) {
-		reply_send(&w->reply, 200, NULL, w->result, w->result_len);
-	} else {
-		struct aif_error e;
-		AIF_ERROR0(&e, AIF_E_RESULT_NOT_STORABLE, NULL);
-		reply_error(&w->reply, &e);
-	}
-	parked_free(w);
-	return 1;
-}
-
+/* A frame goes to the request that can check it: the stream of its job that holds the
+ * relay secret, else the sync request waiting for its zero-retention answer. One that
+ * nobody parked can check is kept as an early note (its request may come yet). An END
+ * also has the streams that cannot check it (attaches) look at their job's row. */
 static void
 on_frame(void *arg, const struct aif_relay_frame *f)
 {
 	struct frame_ctx *x = arg;
-	struct parked *w = parked_take(x->S->api->parked, f->h.job, 1);
+	struct parked_table *t = x->S->api->parked;
+	struct parked *ws[SIBLINGS_MAX], *p;
+	size_t n = parked_find(t, f->h.job, 1, ws, SIBLINGS_MAX);
 
-	if (w == NULL && (f->h.type == AIF_RELAY_RESULT || f->h.type == AIF_RELAY_END) &&
-	    (w = parked_take(x->S->api->parked, f->h.job, 0)) != NULL) {
-		if (!apply_sync(x->S, w, &f->h, f->payload))
-			parked_return(x->S->api->parked, w);
+	for (size_t i = 0; f->h.type == AIF_RELAY_END && i < n; i++)
+		if (!ws[i]->has_secret) {
+			ws[i]->seen_ms = 0;
+			x->S->check_soon = 1;
+		}
+	if (n > 0 && ws[0]->has_secret) {
+		if (parked_check_frame(ws[0], &f->h, f->payload) == PARKED_FRAME_OK)
+			(void)apply(x->S, ws[0], x->conn, &f->h, f->payload);
 		return;
 	}
-	if (w == NULL) {
-		parked_early_frame(x->S->api->parked, &f->h, f->payload);
-		return;
+	if (n == 0 && (f->h.type == AIF_RELAY_RESULT || f->h.type == AIF_RELAY_END) &&
+	    (p = parked_take(t, f->h.job, 0)) != NULL) {
+		if (p->has_secret) {
+			if (parked_check_frame(p, &f->h, f->payload) != PARKED_FRAME_OK ||
+			    !completer_relayed(x->S->api, p, &f->h, f->payload))
+				parked_return(t, p);
+			return;
+		}
+		parked_return(t, p);
 	}
-	if (!apply(x->S, w, x->conn, &f->h, f->payload))
-		parked_return(x->S->api->parked, w);
+	parked_early_frame(t, &f->h, f->payload);
+}
+
+/* An early frame of stream w, before w goes into the table (parked_put_replay). */
+static int
+replay(struct parked *w, const struct early_frame *f, void *arg)
+{
+	if (parked_check_frame(w, &f->h, f->payload) != PARKED_FRAME_OK)
+		return 0;
+	return apply(arg, w, -1, &f->h, f->payload);
 }
 
 /* Moves the streams acceptors parked into the table, replaying frames that came
@@ -496,19 +470,10 @@ take_incoming(struct streams *S)
 	pthread_mutex_unlock(&S->mu);
 	while (w != NULL) {
 		struct parked *next = w->next;
-		struct early_frame *frames = NULL;
-		int ended = 0;
 		w->next = NULL;
-		(void)parked_put(S->api->parked, w, SIZE_MAX, NULL, &frames);
-		for (struct early_frame *f = frames; f != NULL && !ended; f = f->next) {
-			struct parked *x = parked_take(S->api->parked, w->id, 1);
-			if (x == NULL)
-				break;
-			ended = apply(S, x, -1, &f->h, f->payload);
-			if (!ended)
-				parked_return(S->api->parked, x);
-		}
-		parked_frames_free(frames);
+		if (!w->has_secret)
+			S->check_soon = 1;
+		(void)parked_put_replay(S->api->parked, w, SIZE_MAX, replay, S, NULL);
 		w = next;
 	}
 }
@@ -556,7 +521,7 @@ replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 		    json_integer_value(json_object_get(usage, "prompt_tokens")),
 		    json_integer_value(json_object_get(usage, "completion_tokens")));
 	else
-		release(w);
+		release(S, w);
 	json_decref(full);
 	free(body);
 }
@@ -572,49 +537,33 @@ finish_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 	} else if (strcmp(v->state, "succeeded") == 0) {
 		finish_refused(S, w, AIF_E_STREAM_INTERRUPTED);
 	} else {
-		aif_error_set(&e, v->http_status >= 400 ? v->http_status : 502,
-		    v->error_type[0] ? v->error_type : aif_apierr_type(AIF_E_JOB_FAILED),
-		    v->error_code[0] ? v->error_code : NULL, NULL, "%s",
-		    v->error_message[0] ? v->error_message : aif_apierr_message(AIF_E_JOB_FAILED));
+		job_error_set(&e, v->http_status, v->error_type, v->error_code,
+		    v->error_message);
 		finish_error(S, w, &e);
 	}
 }
 
-static int
-is_quiet(const struct parked *p, void *arg)
+/* A stream taken out for its row: finished from it when final, else put back. */
+static void
+settle_quiet(struct parked *w, const struct aif_job_view *v, void *arg)
 {
-	const int64_t *before = arg;
+	struct streams *S = arg;
 
-	return p->seen_ms <= *before;
+	if (v == NULL)
+		parked_return(S->api->parked, w);
+	else
+		finish_from_row(S, w, v);
 }
 
+/* Streams nothing came for in two poll intervals (or due at once) against their rows. */
 static void
 check_quiet(struct streams *S, int64_t now, int poll_ms)
 {
 	struct parked *quiet[QUIET_MAX];
-	uint64_t ids[QUIET_MAX];
-	struct aif_job_view *views = NULL;
-	int64_t before = now - 2 * poll_ms;
-	size_t n, nv = 0;
+	size_t n = parked_take_due(S->api->parked, 1, now - 2 * poll_ms, now, quiet,
+	    QUIET_MAX);
 
-	n = parked_take_if(S->api->parked, 1, is_quiet, &before, quiet, QUIET_MAX);
-	if (n == 0)
-		return;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = quiet[i]->id;
-	(void)aif_jobs_final_views(S->db, ids, n, &views, &nv);
-	for (size_t i = 0; i < n; i++) {
-		const struct aif_job_view *v = NULL;
-		quiet[i]->seen_ms = now;
-		for (size_t k = 0; k < nv; k++)
-			if (views[k].id == quiet[i]->id)
-				v = &views[k];
-		if (v == NULL)
-			parked_return(S->api->parked, quiet[i]);
-		else
-			finish_from_row(S, quiet[i], v);
-	}
-	aif_jobs_views_free(views, nv);
+	parked_settle(S->db, quiet, n, settle_quiet, S);
 }
 
 static int
@@ -642,10 +591,8 @@ check_deadlines(struct streams *S, int64_t now, int stopping)
 	while ((n = parked_take_if(S->api->parked, 1, stopping ? any : not_started_by, &now,
 	    late, QUIET_MAX)) > 0)
 		for (size_t i = 0; i < n; i++)
-			/* a job that never started is not run; one that started goes on */
-			finish_refused(S, late[i], stopping ? AIF_E_GATEWAY_RESTARTING :
-			    aif_queue_expire(S->db, late[i]->id) == AIF_OK ?
-			    AIF_E_REQUEST_EXPIRED : AIF_E_STREAM_START_TIMEOUT);
+			finish_refused(S, late[i], late_error(S->db, late[i]->id, stopping,
+			    AIF_E_STREAM_START_TIMEOUT));
 }
 
 /* ---- the thread ---- */
@@ -669,32 +616,38 @@ accept_conn(struct streams *S)
 	aif_relay_close(&c);	/* full */
 }
 
-/* Writes what the waiting streams' sockets take now; drops a stream whose client read
- * nothing for STREAM_STALL_MS or whose connection failed. Keeps the rest waiting. */
+/* A stalled client: it read nothing for STREAM_STALL_MS, or its connection failed. */
 static void
-service_waiting(struct streams *S, int64_t now)
+stalled(struct streams *S, struct parked *w)
 {
-	size_t keep = 0;
+	aif_metrics_add("aif_stream_stalled_clients_total", "", 1);
+	client_gone(S, w);
+}
 
-	for (size_t i = 0; i < S->nwaiting; i++) {
-		struct parked *w = parked_take(S->api->parked, S->waiting[i], 1);
-		int rc;
-		if (w == NULL)
-			continue;	/* finished meanwhile */
-		rc = fcgi_out_flush(&w->out);
-		if (rc < 0 || (rc == 0 && now - w->out.blocked_since > STREAM_STALL_MS)) {
-			w->blocked = 0;
-			aif_metrics_add("aif_stream_stalled_clients_total", "", 1);
-			client_gone(S, w);
-			continue;
-		}
-		w->blocked = rc == 0;
-		if (w->blocked)
-			S->waiting[keep++] = w->id;
-		flow(S, w);
-		parked_return(S->api->parked, w);
+/* Writes what a waiting stream's socket takes now; keeps it waiting while bytes are
+ * left. */
+static void
+flush_waiting(struct streams *S, struct parked *w, int64_t now)
+{
+	int rc = fcgi_out_flush(&w->out);
+
+	if (rc < 0 || (rc == 0 && now - w->out.blocked_since > STREAM_STALL_MS)) {
+		stalled(S, w);
+		return;
 	}
-	S->nwaiting = keep;
+	if (rc == 1)
+		unwait(S, w);
+	flow(S, w);
+}
+
+/* Drops the waiting streams whose client read nothing for STREAM_STALL_MS (the list
+ * is walked from its end: unwait moves its last entry into the hole). */
+static void
+check_stalled(struct streams *S, int64_t now)
+{
+	for (size_t i = S->nwaiting; i-- > 0;)
+		if (now - S->waiting[i]->out.blocked_since > STREAM_STALL_MS)
+			stalled(S, S->waiting[i]);
 }
 
 /* Writes the last bytes of finished streams; frees those done, stalled or failed. */
@@ -707,8 +660,7 @@ service_closing(struct streams *S, int64_t now, int all)
 		int rc = fcgi_out_flush(&c->w->out);
 		if (rc != 0 || all || now - c->w->out.blocked_since > STREAM_STALL_MS) {
 			*pp = c->next;
-			S->nclosing--;
-			release(c->w);
+			release(S, c->w);
 			free(c);
 		} else {
 			pp = &c->next;
@@ -716,27 +668,44 @@ service_closing(struct streams *S, int64_t now, int all)
 	}
 }
 
-/* The fds of the waiting and closing streams, for POLLOUT (at most cap). */
+/* The fds of the waiting streams, then of the closing ones, for POLLOUT (at most cap;
+ * every waiting one fits: WAITING_MAX); outw[k] is the waiting stream of pfd[k], NULL
+ * for a closing one. */
 static int
-output_fds(struct streams *S, struct pollfd *pfd, int cap)
+output_fds(struct streams *S, struct pollfd *pfd, struct parked **outw, int cap)
 {
 	int n = 0;
 
-	for (size_t i = 0; i < S->nwaiting && n < cap; i++) {
-		struct parked *w = parked_take(S->api->parked, S->waiting[i], 1);
-		if (w == NULL)
-			continue;
-		pfd[n].fd = w->out.fd;
+	for (size_t i = 0; i < S->nwaiting && n < cap; i++, n++) {
+		pfd[n].fd = S->waiting[i]->out.fd;
 		pfd[n].events = POLLOUT;
-		n++;
-		parked_return(S->api->parked, w);
+		outw[n] = S->waiting[i];
 	}
-	for (struct closing *c = S->closing; c != NULL && n < cap; c = c->next) {
+	for (struct closing *c = S->closing; c != NULL && n < cap; c = c->next, n++) {
 		pfd[n].fd = c->w->out.fd;
 		pfd[n].events = POLLOUT;
-		n++;
+		outw[n] = NULL;
 	}
 	return n;
+}
+
+/* Writes to the waiting streams whose socket poll found writable (before any frame is
+ * applied: outw holds no stream freed since). Returns 1 when a closing one was. */
+static int
+service_output(struct streams *S, const struct pollfd *pfd, struct parked **outw, int n,
+    int64_t now)
+{
+	int closing = 0;
+
+	for (int k = 0; k < n; k++) {
+		if (pfd[k].revents == 0)
+			continue;
+		if (outw[k] == NULL)
+			closing = 1;
+		else
+			flush_waiting(S, outw[k], now);
+	}
+	return closing;
 }
 
 static void *
@@ -744,12 +713,13 @@ stream_main(void *arg)
 {
 	struct streams *S = arg;
 	const int poll_ms = S->api->cfg->server.poll_interval_ms;
-	int64_t next_check = aif_now_ms() + poll_ms, next_deadlines = 0, stop_deadline = 0;
+	int64_t next_check = aif_now_ms() + poll_ms, next_tick = 0, stop_deadline = 0;
 	static struct pollfd pfd[2 + CONNS_MAX + WAITING_MAX];
 	static int map[2 + CONNS_MAX];
+	static struct parked *outw[WAITING_MAX];
 
 	for (;;) {
-		int n = 0, nrelay, stop, any_out = 0;
+		int n = 0, nrelay, nout, stop, closing_ready;
 		int64_t now;
 
 		pfd[n].fd = S->listen_fd;
@@ -762,12 +732,15 @@ stream_main(void *arg)
 			if (S->conns[i].fd < 0)
 				continue;
 			pfd[n].fd = S->conns[i].fd;
-			pfd[n].events = POLLIN | (S->conns[i].out_len > 0 ? POLLOUT : 0);
+			pfd[n].events = POLLIN |
+			    (aif_relay_pending(&S->conns[i]) > 0 ? POLLOUT : 0);
 			map[n++] = i;
 		}
 		nrelay = n;
-		n += output_fds(S, pfd + n, WAITING_MAX);
-		(void)poll(pfd, (nfds_t)n, 200);
+		nout = output_fds(S, pfd + nrelay, outw, WAITING_MAX);
+		(void)poll(pfd, (nfds_t)(nrelay + nout), 200);
+		now = aif_now_ms();
+		closing_ready = service_output(S, pfd + nrelay, outw, nout, now);
 		for (int k = 0; k < nrelay; k++) {
 			if (pfd[k].revents == 0)
 				continue;
@@ -784,20 +757,19 @@ stream_main(void *arg)
 					(void)aif_relay_recv(&S->conns[map[k]], on_frame, &f);
 			}
 		}
-		for (int k = nrelay; k < n; k++)
-			any_out |= pfd[k].revents != 0;
-		now = aif_now_ms();
-		if (any_out || S->nwaiting > 0)
-			service_waiting(S, now);
-		if (S->closing != NULL)
-			service_closing(S, now, 0);
 		take_incoming(S);
-		if (now >= next_deadlines) {	/* a walk of the table: not per chunk */
-			next_deadlines = now + DEADLINE_CHECK_MS;
+		now = aif_now_ms();
+		if (now >= next_tick) {		/* walks of the table: not per chunk */
+			next_tick = now + DEADLINE_CHECK_MS;
 			check_deadlines(S, now, 0);
+			check_stalled(S, now);
+			closing_ready = 1;	/* and closing ones the poll had no room for */
 		}
-		if (now >= next_check) {
+		if (closing_ready && S->closing != NULL)
+			service_closing(S, now, 0);
+		if (now >= next_check || S->check_soon) {
 			next_check = now + poll_ms;
+			S->check_soon = 0;
 			check_quiet(S, now, poll_ms);
 		}
 		pthread_mutex_lock(&S->mu);
@@ -825,7 +797,7 @@ streams_free(struct streams *S)
 		aif_relay_close(&S->conns[i]);
 	if (S->listen_fd >= 0) {
 		close(S->listen_fd);
-		(void)unlink(S->path);
+		aif_unix_unlink_owned(S->path, &S->listen_file);
 	}
 	if (S->wake[0] >= 0)
 		close(S->wake[0]);
@@ -852,7 +824,8 @@ streams_start(struct api *api)
 		aif_relay_init(&S->conns[i]);
 	api->streams = S;
 	if (aif_relay_path(api->doorbell_path, S->path, sizeof(S->path)) != 0 ||
-	    aif_relay_listen(S->path, &S->listen_fd) != AIF_OK ||
+	    aif_unix_bind(S->path, SOCK_STREAM, 128, &S->listen_fd,
+	    &S->listen_file) != AIF_OK ||
 	    pipe2(S->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		aif_error("msg=\"cannot open the stream relay socket\" path=%s", S->path);
 		goto fail;

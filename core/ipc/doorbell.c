@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,27 +9,22 @@
 #include "doorbell.h"
 #include "unix_addr.h"
 
+/* Binds the datagram socket (aif_unix_bind) with room for bursts of bells. */
+static enum aif_err
+bind_bell(const char *path, int *fd, struct aif_unix_file *file)
+{
+	int rcvbuf = 1 << 20;
+	enum aif_err err = aif_unix_bind(path, SOCK_DGRAM, 0, fd, file);
+
+	if (err == AIF_OK)
+		(void)setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	return err;
+}
+
 enum aif_err
 aif_doorbell_bind(const char *path, int *fd)
 {
-	struct sockaddr_un sa;
-	int s, rcvbuf = 1 << 20;
-
-	*fd = -1;
-	if (aif_unix_addr(&sa, path) != 0)
-		return AIF_TOOBIG;
-	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return AIF_IO;
-	(void)unlink(path);
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(s);
-		return AIF_IO;
-	}
-	(void)chmod(path, 0660);
-	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	*fd = s;
-	return AIF_OK;
+	return bind_bell(path, fd, NULL);
 }
 
 int
@@ -42,14 +36,7 @@ aif_doorbell_sender(void)
 int
 aif_doorbell_ring(int sender_fd, const char *path, const void *msg, size_t len)
 {
-	struct sockaddr_un sa;
-
-	if (sender_fd < 0 || path == NULL || aif_unix_addr(&sa, path) != 0)
-		return -1;
-	if (sendto(sender_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-	    (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -1;
-	return 0;
+	return aif_doorbell_ring_patient(sender_fd, path, msg, len, 0);
 }
 
 int
@@ -100,27 +87,13 @@ aif_doorbell_close(int fd, const char *path)
 enum aif_err
 aif_doorbell_bind_owned(const char *path, int *fd, struct aif_doorbell_file *file)
 {
-	struct stat st;
-	enum aif_err err;
-
-	memset(file, 0, sizeof(*file));
-	if ((err = aif_doorbell_bind(path, fd)) != AIF_OK)
-		return err;
-	if (stat(path, &st) == 0) {
-		file->dev = st.st_dev;
-		file->ino = st.st_ino;
-	}
-	return AIF_OK;
+	return bind_bell(path, fd, &file->sock);
 }
 
 void
 aif_doorbell_close_owned(int fd, const char *path, const struct aif_doorbell_file *file)
 {
-	struct stat st;
-
 	if (fd >= 0)
 		close(fd);
-	if (path != NULL && file->ino != 0 && stat(path, &st) == 0 &&
-	    st.st_dev == file->dev && st.st_ino == file->ino)
-		(void)unlink(path);
+	aif_unix_unlink_owned(path, &file->sock);
 }

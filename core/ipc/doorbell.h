@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "err.h"
+#include "unix_addr.h"
 
 #define AIF_DOORBELL_PATH_MAX	108	/* sun_path */
 #define AIF_DOORBELL_MSG_MAX	4096
@@ -42,8 +43,7 @@ void		aif_doorbell_close(int fd, const char *path);
 
 /* The file a doorbell was bound to, so that only its owner removes it. */
 struct aif_doorbell_file {
-	dev_t	 dev;
-	ino_t	 ino;
+	struct aif_unix_file	 sock;
 };
 
 /* aif_doorbell_bind, also recording the socket file it created in *file. */

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,33 +12,12 @@
 
 #define IN_CHUNK	65536
 
-enum aif_err
-aif_relay_listen(const char *path, int *fd)
-{
-	struct sockaddr_un sa;
-	int s;
-
-	*fd = -1;
-	if (aif_unix_addr(&sa, path) != 0)
-		return AIF_TOOBIG;
-	(void)unlink(path);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return AIF_IO;
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(s, 128) != 0) {
-		close(s);
-		return AIF_IO;
-	}
-	(void)chmod(path, 0660);
-	*fd = s;
-	return AIF_OK;
-}
-
 void
 aif_relay_init(struct aif_relay_conn *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	aif_outq_init(&c->out, AIF_RELAY_OUT_MAX);
 }
 
 /* 1 when the peer of a connected Unix socket runs as this process's user (the
@@ -92,7 +70,9 @@ aif_relay_connect(struct aif_relay_conn *c, const char *path)
 		return AIF_FORBIDDEN;
 	}
 	c->fd = fd;
-	c->in_len = c->out_len = 0;
+	c->in_len = 0;
+	aif_outq_free(&c->out);
+	c->out_len = 0;
 	return AIF_OK;
 }
 
@@ -102,33 +82,27 @@ aif_relay_close(struct aif_relay_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
-	free(c->out);
+	aif_outq_free(&c->out);
 	aif_relay_init(c);
 }
 
 int
 aif_relay_flush(struct aif_relay_conn *c)
 {
-	size_t off = 0;
-
 	if (c->fd < 0)
 		return -1;
-	while (off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + off, c->out_len - off,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				break;
-			aif_relay_close(c);
-			return -1;
-		}
-		off += (size_t)n;
+	if (aif_outq_flush(&c->out, c->fd) < 0) {
+		aif_relay_close(c);
+		return -1;
 	}
-	if (off > 0) {
-		memmove(c->out, c->out + off, c->out_len - off);
-		c->out_len -= off;
-	}
+	c->out_len = aif_outq_pending(&c->out);
 	return 0;
+}
+
+size_t
+aif_relay_pending(const struct aif_relay_conn *c)
+{
+	return aif_outq_pending(&c->out);
 }
 
 int
@@ -137,32 +111,19 @@ aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t a
 {
 	struct aif_relay_header h = { .job = job, .type = type, .len = (uint32_t)len,
 	    .attempt = attempt };
-	size_t need;
+	unsigned char *p;
 
 	if (c->fd < 0)
 		return -1;
-	need = c->out_len + AIF_RELAY_HEADER + len;
-	if (len > AIF_RELAY_PAYLOAD_MAX || need > AIF_RELAY_OUT_MAX) {
+	if (len > AIF_RELAY_PAYLOAD_MAX ||
+	    (p = aif_outq_append(&c->out, AIF_RELAY_HEADER + len)) == NULL) {
 		aif_relay_close(c);
 		return -1;
 	}
-	if (need > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 65536;
-		unsigned char *p;
-		while (cap < need)
-			cap *= 2;
-		if ((p = realloc(c->out, cap)) == NULL) {
-			aif_relay_close(c);
-			return -1;
-		}
-		c->out = p;
-		c->out_cap = cap;
-	}
 	aif_relay_sign(key, &h, payload);
-	aif_relay_put_header(c->out + c->out_len, &h);
+	aif_relay_put_header(p, &h);
 	if (len > 0)
-		memcpy(c->out + c->out_len + AIF_RELAY_HEADER, payload, len);
-	c->out_len = need;
+		memcpy(p + AIF_RELAY_HEADER, payload, len);
 	return aif_relay_flush(c);
 }
 

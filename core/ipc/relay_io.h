@@ -1,9 +1,9 @@
 /* relay_io.h -- the socket side of the stream relay (frames: protocol/relay_proto.h):
- * aif-api listens on a Unix stream socket beside its doorbell, workers connect to it;
- * both ends use the same non-blocking, buffered, framed connection. Bounded: frames
- * over AIF_RELAY_PAYLOAD_MAX close the connection, and so does an outgoing buffer over
- * its cap (the stream goes on without a relay: the job row stays the truth). One
- * connection is used by one thread. */
+ * aif-api listens on a Unix stream socket beside its doorbell (aif_unix_bind,
+ * unix_addr.h), workers connect to it; both ends use the same non-blocking, buffered,
+ * framed connection. Bounded: frames over AIF_RELAY_PAYLOAD_MAX close the connection,
+ * and so does an outgoing buffer over its cap (the stream goes on without a relay: the
+ * job row stays the truth). One connection is used by one thread. */
 #ifndef AIF_RELAY_IO_H
 #define AIF_RELAY_IO_H
 
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "outq.h"
 #include "relay_proto.h"
 
 #define AIF_RELAY_OUT_MAX	(64u << 20)	/* bytes a sender may have queued */
@@ -19,8 +20,9 @@ struct aif_relay_conn {
 	int		 fd;		/* -1 when closed */
 	unsigned char	*in;		/* bytes of frames not complete yet */
 	size_t		 in_len, in_cap;
-	unsigned char	*out;		/* frames not written yet */
-	size_t		 out_len, out_cap;
+	struct aif_outq	 out;		/* frames not written yet */
+	size_t		 out_len;	/* bytes of them (aif_relay_pending), kept for
+					   callers that read the field */
 };
 
 /* One received frame: its header (job, type, length, attempt, tag) and payload
@@ -33,10 +35,6 @@ struct aif_relay_frame {
 
 /* Called per complete frame. */
 typedef void	(*aif_relay_frame_fn)(void *arg, const struct aif_relay_frame *f);
-
-/* Binds and listens on a Unix stream socket at path (a stale file is replaced; mode
- * 0660). On AIF_OK *fd is the non-blocking socket. */
-enum aif_err	aif_relay_listen(const char *path, int *fd);
 
 /* A zeroed, closed connection. */
 void		aif_relay_init(struct aif_relay_conn *c);
@@ -58,6 +56,9 @@ int		aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
 
 /* Writes what it can of the queued frames without blocking; -1 (closed) on error. */
 int		aif_relay_flush(struct aif_relay_conn *c);
+
+/* The bytes of queued frames not written yet (poll for POLLOUT while not 0). */
+size_t		aif_relay_pending(const struct aif_relay_conn *c);
 
 /* Reads what is there without blocking and calls fn per complete frame. Returns 0, or
  * -1 when the peer closed, on error, or for a frame over AIF_RELAY_PAYLOAD_MAX (c is

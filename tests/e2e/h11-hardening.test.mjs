@@ -442,6 +442,27 @@ test('11.19: a sync job whose caller gave up before it was claimed is not run; o
   assert.ok(!reqs.some((x) => JSON.stringify(x).includes(marker)), 'the engine never saw it');
 });
 
+test('11.19: a rotated key still counts against its tenant\'s queue cap; the 429 carries Retry-After and retry-after-ms', T, async () => {
+  await waitFor(() => sqlNumber("SELECT COUNT(*) FROM jobs WHERE tenant = 'team-queue' AND state = 'queued'") === 0,
+    { timeoutMs: 60000, what: 'team-queue to have nothing queued' });
+  // demo-capped takes 3 calls at once: keep them busy so that async jobs stay queued
+  const busy = Array.from({ length: 3 }, (_, i) => http('/v1/chat/completions', { json: { model: 'demo-capped', messages: [{ role: 'user', content: `[[mock:latency=6000]] busy ${i} ${uniq('b')}` }] }, timeoutMs: 60000 }));
+  await sleep(800);
+  const k = await adminCreate({ name: uniq('rotq'), role: 'user', tenant: 'team-queue' });
+  const submit = (key, i) => http('/v1/chat/completions', { key, json: { model: 'demo-capped', messages: [{ role: 'user', content: `rotq ${i} ${uniq('q')}` }] }, headers: { Prefer: 'respond-async' } });
+  assert.equal((await submit(k.key, 0)).status, 202);
+  assert.equal((await submit(k.key, 1)).status, 202);
+  const rot = await http(`/admin/keys/${k.id}/rotate`, { key: env.adminKey, json: { grace_s: 0 } });
+  assert.equal(rot.status, 201, rot.text);
+  assert.equal((await submit(rot.json.key, 2)).status, 202, 'the third job fits the cap of 3');
+  const full = await submit(rot.json.key, 3);
+  assert.equal(full.status, 429, full.text);
+  assert.equal(full.json.error.code, 'tenant_queue_full', 'the predecessor\'s queued jobs count');
+  assert.equal(full.headers.get('retry-after'), '1');
+  assert.equal(full.headers.get('retry-after-ms'), '1000');
+  await Promise.all(busy);
+});
+
 test('11.20: zero retention: the answer reaches the client, no body stays in the database', T, async () => {
   const marker = uniq('private');
   const c = await client().chat.completions.create({ model: 'demo-private', messages: [{ role: 'user', content: `secret plan ${marker}` }] });
@@ -491,5 +512,25 @@ test('11.15: under stream_disconnect: cancel, a stream whose client left is bill
     fs.writeFileSync(env.config, original);
     stack(['restart-api'], { timeoutMs: 120000 });
     await waitFor(async () => (await http('/healthz', { key: null })).status === 200, { timeoutMs: 30000, what: 'aif-api back' });
+  }
+});
+
+test('11.1: a stream paused for a client that never reads finishes at full speed once that client leaves (stream_disconnect: finish)', T, async () => {
+  const marker = uniq('paused');
+  const s = neverReading('/v1/chat/completions', chat(`${marker}`, { max_tokens: 2048, n: 32, ignore_eos: true, stream: true }));
+  try {
+    const id = await waitFor(() => sqlValue(`SELECT public_id FROM jobs WHERE request_body LIKE ${q(`%${marker}%`)}`) || null,
+      { timeoutMs: 20000, what: 'the job of the stream nobody reads' });
+    await sleep(3000);	// megabytes unread by now: the engine call is paused
+    s.destroy();
+    const row = await waitFor(() => { const r = jobRow(id); return r && r.state !== 'queued' && r.state !== 'running' ? r : null; },
+      { timeoutMs: 60000, what: 'the abandoned stream job to end' });
+    assert.equal(row.state, 'succeeded');
+    const events = jobEvents(row.id).map((e) => e.event);
+    assert.ok(events.includes('client_disconnected'), events.join());
+    assert.ok(!events.includes('attempt_failed'), `the paused attempt went on: ${events.join()}`);
+    assert.equal(Number(row.attempts), 1);
+  } finally {
+    s.destroy();
   }
 });

@@ -122,3 +122,26 @@ test('a client that leaves mid-stream: the job still reaches a final state, reco
   assert.equal(row.state, 'succeeded');
   assert.equal(sqlNumber(`SELECT COUNT(*) FROM \`usage\` WHERE job_id = ${Number(row.id)}`), 1);
 });
+
+test('an idempotent attach to a running stream: both streams get the whole answer, the original keeps its frames', T, async () => {
+  const key = uniq('sidem');
+  const body = {
+    model: 'demo-chat', stream: true, max_tokens: 12,
+    messages: [{ role: 'user', content: `[[mock:token-delay=80]] attach ${key}` }],
+  };
+  const opts = { headers: { 'Idempotency-Key': key } };
+  const first = await client().chat.completions.create(body, opts).withResponse();
+  const firstChunks = collect(first.data);
+  await new Promise((r) => setTimeout(r, 300));	// the first is streaming now
+  const second = await client().chat.completions.create(body, opts).withResponse();
+  assert.equal(second.response.headers.get('x-aif-idempotent-replay'), 'true');
+  assert.equal(second.response.headers.get('x-aif-job-id'), first.response.headers.get('x-aif-job-id'));
+  const text = (chunks) => chunks.map((c) => c.chunk).filter((o) => o.choices.length)
+    .map((o) => o.choices[0].delta.content || '').join('');
+  const [a, b] = await Promise.all([firstChunks, collect(second.data)]);
+  assert.ok(a.length >= 3, 'the original stream got its chunks');
+  assert.ok(text(a).length > 0);
+  assert.equal(text(b), text(a), 'the attach gets the same answer (from the job row)');
+  const row = jobRow(first.response.headers.get('x-aif-job-id'));
+  assert.equal(jobEvents(row.id).filter((e) => e.event === 'claimed').length, 1, 'the engine ran once');
+});

@@ -1,8 +1,9 @@
 /* test_relay_io.c -- unit tests of core/ipc/relay_io.c over real Unix stream sockets
  * and of the frame tags of core/protocol/relay_proto.c: frames cross whole whatever the
  * socket splits, a listener accepts (a peer of this user only), an oversized frame
- * closes the connection, the outgoing buffer is bounded, a closed peer is seen, and a
- * frame's tag proves its job, attempt, type and payload under the attempt's key. */
+ * closes the connection, the outgoing buffer is bounded, a closed peer is seen, a
+ * frame's tag proves its job, attempt, type and payload under the attempt's key, and a
+ * socket file is removed only by its owner (unix_addr.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 
 #include "relay_io.h"
 #include "relay_proto.h"
+#include "unix_addr.h"
 
 struct seen {
 	int		 n;
@@ -256,12 +258,13 @@ listen_accept_connect(void **state)
 {
 	char path[108];
 	struct aif_relay_conn srv, cli;
+	struct aif_unix_file file;
 	struct seen s = { 0 };
 	int lfd = -1;
 
 	(void)state;
 	snprintf(path, sizeof(path), "/tmp/aif-utest-relay-%ld.relay", (long)getpid());
-	assert_int_equal(aif_relay_listen(path, &lfd), AIF_OK);
+	assert_int_equal(aif_unix_bind(path, SOCK_STREAM, 16, &lfd, &file), AIF_OK);
 	aif_relay_init(&cli);
 	assert_int_equal(aif_relay_connect(&cli, path), AIF_OK);
 	{
@@ -280,7 +283,30 @@ listen_accept_connect(void **state)
 	aif_relay_close(&cli);
 	aif_relay_close(&srv);
 	close(lfd);
-	unlink(path);
+	aif_unix_unlink_owned(path, &file);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+/* A socket file is removed only by the process whose bind made it: one that took the
+ * path over keeps it. */
+static void
+only_the_owner_unlinks_its_socket(void **state)
+{
+	char path[108];
+	struct aif_unix_file first, second;
+	int a = -1, b = -1;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/aif-utest-owned-%ld.relay", (long)getpid());
+	assert_int_equal(aif_unix_bind(path, SOCK_STREAM, 4, &a, &first), AIF_OK);
+	assert_int_equal(aif_unix_bind(path, SOCK_STREAM, 4, &b, &second), AIF_OK);
+	assert_true(first.ino != 0 && second.ino != 0);
+	aif_unix_unlink_owned(path, &first);
+	assert_int_equal(access(path, F_OK), 0);
+	aif_unix_unlink_owned(path, &second);
+	assert_int_equal(access(path, F_OK), -1);
+	close(a);
+	close(b);
 }
 
 static int
@@ -303,6 +329,7 @@ main(void)
 		cmocka_unit_test(the_outgoing_buffer_is_bounded),
 		cmocka_unit_test(a_closed_peer_is_seen),
 		cmocka_unit_test(listen_accept_connect),
+		cmocka_unit_test(only_the_owner_unlinks_its_socket),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
