@@ -410,7 +410,7 @@ apply_once(struct aif_db *db, const struct aif_flow_run *run, const struct aif_f
 	    "SELECT lease_token, state FROM jobs WHERE id = ? FOR UPDATE";
 	static const char consume[] =
 	    "UPDATE job_signals SET consumed_at = NOW(6), consumed_step = ?"
-	    " WHERE id = ? AND consumed_at IS NULL";
+	    " WHERE id = ? AND job_id = ? AND consumed_at IS NULL";
 	struct aif_dbp p[] = { AIF_P_I64(run->id) };
 	struct aif_dbrows *r = NULL;
 	uint64_t affected = 0;
@@ -435,7 +435,8 @@ apply_once(struct aif_db *db, const struct aif_flow_run *run, const struct aif_f
 		if ((err = event(db, run->id, w->events[i].event, w->events[i].detail)) != AIF_OK)
 			goto fail;
 	if (w->consume_signal != 0) {
-		struct aif_dbp q[] = { AIF_P_STR(w->consume_step), AIF_P_I64(w->consume_signal) };
+		struct aif_dbp q[] = { AIF_P_STR(w->consume_step), AIF_P_I64(w->consume_signal),
+		    AIF_P_I64(run->id) };
 		if ((err = AIF_DB_EXEC(db, consume, q, &affected, NULL)) != AIF_OK)
 			goto fail;
 		if (affected != 1) {	/* another runner took it: not ours */
@@ -463,9 +464,10 @@ aif_flow_apply(struct aif_db *db, const struct aif_flow_run *run, const struct a
 
 /* ---- signals, wake-ups, usage ---------------------------------------------------- */
 
-enum aif_err
-aif_flow_signal(struct aif_db *db, const char *public_id, uint64_t owner, const char *name,
-    const char *payload, uint64_t *job_id)
+/* One try of aif_flow_signal; *final = 1 when the run is final (AIF_CONFLICT then). */
+static enum aif_err
+signal_once(struct aif_db *db, const char *public_id, uint64_t owner, const char *name,
+    const char *payload, uint64_t *job_id, int *final)
 {
 	static const char lock[] =
 	    "SELECT id, state FROM jobs WHERE public_id = ? AND kind = 'pipeline'"
@@ -494,6 +496,7 @@ aif_flow_signal(struct aif_db *db, const char *public_id, uint64_t owner, const 
 	*job_id = (uint64_t)aif_dbrows_i64(r, 0, 0);
 	st = aif_dbrows_get(r, 0, 1);
 	if (st == NULL || (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)) {
+		*final = 1;
 		err = AIF_CONFLICT;
 		goto fail;
 	}
@@ -519,6 +522,19 @@ fail:
 	aif_dbrows_free(r);
 	aif_db_rollback(db);
 	return err;
+}
+
+enum aif_err
+aif_flow_signal(struct aif_db *db, const char *public_id, uint64_t owner, const char *name,
+    const char *payload, uint64_t *job_id)
+{
+	enum aif_err err = AIF_CONFLICT;
+	int final = 0;
+
+	/* a deadlock or a lock wait (a runner holds the row) is tried again */
+	for (int tries = 0; tries < 5 && err == AIF_CONFLICT && !final; tries++)
+		err = signal_once(db, public_id, owner, name, payload, job_id, &final);
+	return err == AIF_CONFLICT && !final ? AIF_UNAVAILABLE : err;
 }
 
 enum aif_err

@@ -152,7 +152,9 @@ enum aif_err	aif_flow_apply(struct aif_db *db, const struct aif_flow_run *run,
 
 /* A signal for run `public_id` owned by lineage owner (0: any owner: an admin): stored,
  * the run woken. AIF_NOTFOUND (no such run of this owner), AIF_CONFLICT (the run is
- * final). *job_id gets the run's id. */
+ * final), AIF_TOOBIG (it holds 64 unconsumed signals), AIF_UNAVAILABLE (the database
+ * is unreachable, or the row stayed locked through the retries). *job_id gets the
+ * run's id. */
 enum aif_err	aif_flow_signal(struct aif_db *db, const char *public_id, uint64_t owner,
 		    const char *name, const char *payload, uint64_t *job_id);
 
