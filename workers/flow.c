@@ -748,6 +748,15 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 				continue;
 			if (flow_step_advance(fx, s) > 0)
 				progressed = 1;
+			/* a cancel that came during a call stops the run before the next step */
+			if (fx->called && !fx->over) {
+				fx->called = 0;
+				if (cancel_requested(fx)) {
+					end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled",
+					    "cancelled by its owner");
+					break;
+				}
+			}
 		}
 		if (!progressed)
 			break;

@@ -75,7 +75,8 @@ struct flow_run {
 						   leaves the runner */
 	int			 npend;
 	int			 over;		/* the run ended or is no longer ours */
-	int			 kicked_workers; /* a child job was enqueued */
+	int			 called;	/* an http call was made since the last look
+						   for a cancel */
 };
 
 /* flow.c: transitions. */

@@ -354,6 +354,7 @@ http_group(struct flow_run *fx, struct aif_flow_step **ss, size_t n, int first)
 		for (size_t i = 0; i < k; i++)
 			calls[i] = tries[i].call;
 		(void)aif_http_run_many(calls, k, 1, res, errs, http_one_done, &g);
+		fx->called = 1;
 	}
 	for (size_t i = 0; i < k; i++)
 		aif_http_body_free(&res[i].body);
