@@ -16,6 +16,7 @@
 #include "log.h"
 #include "queue.h"
 #include "runs.h"
+#include "text.h"
 
 #define RUN_OUTPUT_SHOWN_MAX	(1u << 20)	/* a run's output shown as "output" */
 
@@ -251,9 +252,9 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 		return;
 	}
 	aif_jobs_views_free(v, 1);
-	(void)aif_jobs_worker_doorbell(r->db, job, doorbell, sizeof(doorbell));
-	err = aif_queue_cancel(r->db, job, 0,
-	    "cancelled by its owner (POST /v1/jobs/{id}/cancel)");
+	/* the doorbell of the worker running it, read in the cancel's transaction */
+	err = aif_queue_cancel_doorbell(r->db, job, 0,
+	    "cancelled by its owner (POST /v1/jobs/{id}/cancel)", doorbell, sizeof(doorbell));
 	if (err == AIF_OK && doorbell[0] != '\0') {
 		char msg[64];
 		size_t n = aif_bell_cancel(msg, sizeof(msg), job);
@@ -367,9 +368,7 @@ signal_body(struct req *r, json_t **body, const char **name)
 			return -1;
 		}
 	*name = json_string_value(json_object_get(*body, "name"));
-	if (*name == NULL || **name == '\0' || strlen(*name) > 64 ||
-	    strspn(*name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
-	    strlen(*name) || strncmp(*name, "__", 2) == 0) {
+	if (*name == NULL || !aif_token_ok(*name, 64, "_.-") || strncmp(*name, "__", 2) == 0) {
 		REFUSE(&r->reply, AIF_E_WORKFLOW_BODY_INVALID, "name",
 		    "\"name\" must be 1 to 64 of A-Z a-z 0-9 _ . - (not starting with __).");
 		return -1;

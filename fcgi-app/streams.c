@@ -31,6 +31,7 @@
  * frees them, so it looks at them in place, and frames that came first (early notes)
  * are replayed in order. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -352,26 +353,16 @@ client_gone(struct streams *S, struct parked *w)
 static void
 handle_end(struct streams *S, struct parked *w, const char *payload, size_t len)
 {
-	json_t *end = json_loadb(payload, len, 0, NULL);
-	json_int_t status = json_integer_value(json_object_get(end, "status"));
+	struct aif_relay_end end;
 
-	if (status == 200) {
-		json_t *u = json_object_get(end, "usage");
-		finish_ok(S, w, json_string_value(json_object_get(end, "id")) ?: "",
-		    json_integer_value(json_object_get(end, "created")),
-		    json_string_value(json_object_get(end, "model")) ?: "",
-		    json_integer_value(json_object_get(u, "prompt_tokens")),
-		    json_integer_value(json_object_get(u, "completion_tokens")));
-	} else {
-		json_t *e = json_object_get(end, "error");
-		struct aif_error err;
-		job_error_set(&err, status >= 400 && status < 600 ? (int)status : 0,
-		    json_string_value(json_object_get(e, "type")),
-		    json_string_value(json_object_get(e, "code")),
-		    json_string_value(json_object_get(e, "message")));
-		finish_error(S, w, &err);
-	}
-	json_decref(end);
+	if (aif_relay_end_parse(payload, len, &end) != 0)
+		aif_warn("msg=\"relay END that is no END; the stream ends in an error\" job=%"
+		    PRIu64, w->id);
+	if (end.status == 200)
+		finish_ok(S, w, end.id, end.created, end.model, end.prompt_tokens,
+		    end.completion_tokens);
+	else
+		finish_error(S, w, &end.error);
 }
 
 /* Applies one frame (its tag checked) to stream w. Returns 1 when w is finished (no

@@ -136,7 +136,7 @@ count_success(const struct aif_job_success *s)
 	aif_metrics_add("aif_tokens_total", l, s->prompt_tokens);
 	snprintf(l, sizeof(l), "model=\"%s\",direction=\"out\"", s->model);
 	aif_metrics_add("aif_tokens_total", l, s->completion_tokens);
-	if (s->budget_hold_micros > 0 && s->cost_micros > s->budget_hold_micros) {
+	if (aif_job_over_hold(s)) {
 		snprintf(l, sizeof(l), "model=\"%s\"", s->model);
 		aif_metrics_add("aif_budget_overages_total", l, 1);
 		aif_metrics_add("aif_budget_overage_micros_total", l,

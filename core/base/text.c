@@ -178,3 +178,15 @@ aif_csv_cell(const char *s, char *buf, size_t cap)
 	buf[o] = '\0';
 	return buf;
 }
+
+int
+aif_token_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= max || !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+		    (s[n] >= '0' && s[n] <= '9') || strchr(extra, s[n]) != NULL))
+			return 0;
+	return n > 0;
+}

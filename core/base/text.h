@@ -17,6 +17,10 @@
  * control character"). NULL is not a name. */
 int		aif_name_valid(const char *s, const char **why);
 
+/* 1 when s is 1..max bytes, each an ASCII letter, a digit or one of `extra` (e.g. an
+ * HTTP field name: "!#$%&'*+-.^_`|~"; a signal name: "_.-"); else 0. */
+int		aif_token_ok(const char *s, size_t max, const char *extra);
+
 /* 1 when code point c is one a terminal or a log line must not get raw: a control
  * character (C0, DEL, C1) or an invisible or direction-changing format character (the
  * ones aif_name_valid refuses). */

@@ -27,19 +27,7 @@ static const char *const disconnect_policies[] = { "finish", "cancel", NULL };
 /* ---- finish hooks: computed defaults and cross-field rules ------------------------ */
 
 /* 1 when h is an HTTP field name (RFC 9110 section 5.1: a token) of at most 64 bytes. */
-static int
-header_name_ok(const char *h)
-{
-	size_t	 n = strlen(h);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (; *h != '\0'; h++)
-		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
-		    (*h >= '0' && *h <= '9') || strchr("!#$%&'*+-.^_`|~", *h) != NULL))
-			return 0;
-	return 1;
-}
+#define header_name_ok(h)	aif_token_ok((h), 64, "!#$%&'*+-.^_`|~")
 
 static void
 replica_finish(struct loader *ld, void *obj, const yaml_node_t *map)

@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "text.h"
 #include "wfexpr.h"
 #include "workflow.h"
 
@@ -1324,19 +1325,7 @@ parallel_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 	set(w, obj, "wait", json_string(w->steps[w->cur].wait_all ? "all" : "first"));
 }
 
-static int
-signal_name_ok(const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr("_.-", *s) != NULL))
-			return 0;
-	return 1;
-}
+#define signal_name_ok(s)	aif_token_ok((s), 64, "_.-")
 
 static void
 wait_step(struct wf *w, const yaml_node_t *map, json_t *obj)

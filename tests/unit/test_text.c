@@ -164,10 +164,25 @@ csv_cell_is_bounded(void **state)
 	assert_int_equal(strlen(aif_csv_cell("abcdefghijklmnop", buf, sizeof(buf))), 11);
 }
 
+static void
+tokens_are_letters_digits_and_the_extras(void **state)
+{
+	(void)state;
+	assert_true(aif_token_ok("X-API-Key", 64, "!#$%&'*+-.^_`|~"));
+	assert_true(aif_token_ok("approval.v2_x-1", 64, "_.-"));
+	assert_false(aif_token_ok("", 64, "_.-"));
+	assert_false(aif_token_ok("two words", 64, "_.-"));
+	assert_false(aif_token_ok("x:y", 64, "_.-"));
+	assert_false(aif_token_ok("\xc3\xa9", 64, "_.-"));	/* not ASCII */
+	assert_true(aif_token_ok("abcd", 4, ""));
+	assert_false(aif_token_ok("abcde", 4, ""));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tokens_are_letters_digits_and_the_extras),
 		cmocka_unit_test(printable_names_are_valid),
 		cmocka_unit_test(bad_names_say_why),
 		cmocka_unit_test(escape_shows_control_bytes_as_escapes),
