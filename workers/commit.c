@@ -34,7 +34,7 @@ void
 commit_wake_run(struct worker *w, uint64_t run)
 {
 	(void)aif_flow_wake(w->db, run);
-	flow_runner_kick(w->flows);
+	flow_pool_kick(w->flows);
 }
 
 /* Tells the waiting aif-api that a streamed job is final (committed): success with its

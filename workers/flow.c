@@ -812,12 +812,14 @@ runner_main(void *arg)
 	return NULL;
 }
 
-int
-flow_runner_start(const struct aif_config *cfg, uint64_t worker_id, const char *doorbell,
-    struct flow_runner **out)
+static void	runner_stop(struct flow_runner *fr);
+static void	runner_kick(struct flow_runner *fr);
+
+static int
+runner_start(const struct aif_config *cfg, uint64_t worker_id, const char *doorbell,
+    struct aif_pii *pii, struct flow_runner **out)
 {
 	struct flow_runner *fr = calloc(1, sizeof(*fr));
-	char errbuf[1024];
 	sigset_t all, old;
 	int rc;
 
@@ -835,10 +837,7 @@ flow_runner_start(const struct aif_config *cfg, uint64_t worker_id, const char *
 	(void)aif_db_open(cfg, &fr->db);
 	if (fr->db == NULL)
 		goto fail;
-	if (aif_pii_new(cfg, 0, &fr->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
-		aif_error("msg=\"workflow runner: PII engine failed\"");
-		goto fail;
-	}
+	fr->pii = pii;
 	/* signals are the main thread's: the runner starts with all of them blocked */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -850,12 +849,12 @@ flow_runner_start(const struct aif_config *cfg, uint64_t worker_id, const char *
 	*out = fr;
 	return 0;
 fail:
-	flow_runner_stop(fr);
+	runner_stop(fr);
 	return -1;
 }
 
-void
-flow_runner_kick(struct flow_runner *fr)
+static void
+runner_kick(struct flow_runner *fr)
 {
 	uint64_t one = 1;
 
@@ -863,32 +862,82 @@ flow_runner_kick(struct flow_runner *fr)
 		one = 0;	/* full: it is awake anyway */
 }
 
-void
-flow_runner_quit(struct flow_runner *fr)
-{
-	if (fr == NULL)
-		return;
-	atomic_store(&fr->stop, 1);
-	flow_runner_kick(fr);
-}
-
-void
-flow_runner_stop(struct flow_runner *fr)
+static void
+runner_stop(struct flow_runner *fr)
 {
 	if (fr == NULL)
 		return;
 	atomic_store(&fr->stop, 1);
 	if (fr->started) {
-		flow_runner_kick(fr);
+		runner_kick(fr);
 		pthread_join(fr->thread, NULL);
 	}
 	for (size_t i = 0; i < FLOW_DEFS_CACHED; i++)
 		json_decref(fr->defs[i].def);
-	aif_pii_free(fr->pii);
 	aif_db_close(fr->db);
 	if (fr->sender_fd >= 0)
 		close(fr->sender_fd);
 	if (fr->efd >= 0)
 		close(fr->efd);
 	free(fr);
+}
+
+/* ---- the pool ----------------------------------------------------------------------- */
+
+struct flow_pool {
+	struct flow_runner	*r[FLOW_RUNNERS];
+	struct aif_pii		*pii;		/* shared: read-only, thread-safe */
+};
+
+int
+flow_pool_start(const struct aif_config *cfg, uint64_t worker_id, const char *doorbell,
+    struct flow_pool **out)
+{
+	struct flow_pool *p = calloc(1, sizeof(*p));
+	char errbuf[1024];
+
+	*out = NULL;
+	if (p == NULL)
+		return -1;
+	if (aif_pii_new(cfg, 0, &p->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
+		aif_error("msg=\"workflow runners: PII engine failed\"");
+		free(p);
+		return -1;
+	}
+	for (size_t i = 0; i < FLOW_RUNNERS; i++)
+		if (runner_start(cfg, worker_id, doorbell, p->pii, &p->r[i]) != 0) {
+			flow_pool_stop(p);
+			return -1;
+		}
+	*out = p;
+	return 0;
+}
+
+void
+flow_pool_kick(struct flow_pool *p)
+{
+	for (size_t i = 0; p != NULL && i < FLOW_RUNNERS; i++)
+		runner_kick(p->r[i]);
+}
+
+void
+flow_pool_quit(struct flow_pool *p)
+{
+	for (size_t i = 0; p != NULL && i < FLOW_RUNNERS; i++)
+		if (p->r[i] != NULL) {
+			atomic_store(&p->r[i]->stop, 1);
+			runner_kick(p->r[i]);
+		}
+}
+
+void
+flow_pool_stop(struct flow_pool *p)
+{
+	if (p == NULL)
+		return;
+	flow_pool_quit(p);	/* all stop together, then each is joined */
+	for (size_t i = 0; i < FLOW_RUNNERS; i++)
+		runner_stop(p->r[i]);
+	aif_pii_free(p->pii);
+	free(p);
 }

@@ -1,5 +1,5 @@
-/* flow.h -- the workflow runner of aif-worker: one thread with its own database
- * connection that claims due workflow runs (store/flow.h), advances each as far as it
+/* flow.h -- the workflow runners of aif-worker: threads, each with its own database
+ * connection, that claim due workflow runs (store/flow.h), advances each as far as it
  * can -- transforms, branches and the final answer at once, http steps as blocking
  * calls bounded by their timeouts, model steps as child jobs the worker's event loop
  * runs like any job, waits as durable timers and signal inboxes -- and releases it until
@@ -13,24 +13,26 @@
 
 #include "config.h"
 
-struct flow_runner;
+#define FLOW_RUNNERS	4	/* runner threads per worker: runs advance in parallel */
 
-/* Starts the runner thread for worker worker_id (cfg borrowed, outlives the runner;
- * doorbell: the worker's own, rung when a step enqueues a child job). On 0 *out is
- * new (flow_runner_stop). */
-int	flow_runner_start(const struct aif_config *cfg, uint64_t worker_id,
-	    const char *doorbell, struct flow_runner **out);
+struct flow_pool;
 
-/* Wakes the runner: a run may be due (a bell, a child job ended). Async-signal-unsafe,
- * thread-safe, never blocks. Accepts NULL. */
-void	flow_runner_kick(struct flow_runner *fr);
+/* Starts FLOW_RUNNERS runner threads for worker worker_id (cfg borrowed, outlives
+ * them; doorbell: the worker's own, rung when a step enqueues a child job), each with
+ * its own database connection. On 0 *out is new (flow_pool_stop). */
+int	flow_pool_start(const struct aif_config *cfg, uint64_t worker_id,
+	    const char *doorbell, struct flow_pool **out);
 
-/* Asks the thread to stop after the step it is in, without waiting (a drain: the
- * worker's loop goes on meanwhile). Accepts NULL. */
-void	flow_runner_quit(struct flow_runner *fr);
+/* Wakes the runners: a run may be due (a bell, a child job ended). Thread-safe, never
+ * blocks. Accepts NULL. */
+void	flow_pool_kick(struct flow_pool *p);
 
-/* Stops the thread after the step it is in (bounded by that step's timeout) and frees
- * the runner; runs it held go back to the queue. Accepts NULL. */
-void	flow_runner_stop(struct flow_runner *fr);
+/* Asks the runners to stop after the step each is in, without waiting (a drain: the
+ * worker's loop goes on meanwhile); a run in hand is handed on at once. Accepts NULL. */
+void	flow_pool_quit(struct flow_pool *p);
+
+/* Stops the runners (each after the step it is in, bounded by that step's timeout) and
+ * frees them. Accepts NULL. */
+void	flow_pool_stop(struct flow_pool *p);
 
 #endif

@@ -38,7 +38,7 @@ struct flow_runner {
 	int			 efd;		/* eventfd: kicks */
 	atomic_int		 stop;
 	struct aif_db		*db;		/* the thread's own connection */
-	struct aif_pii		*pii;
+	struct aif_pii		*pii;		/* the pool's, borrowed */
 	int			 sender_fd;	/* doorbells */
 	struct { char hash[AIF_FLOW_HASH_LEN + 1]; json_t *def; } defs[FLOW_DEFS_CACHED];
 	size_t			 defs_next;

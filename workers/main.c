@@ -134,7 +134,7 @@ drain_doorbell(struct worker *w, int *woken)
 			break;
 		default:
 			*woken = 1;
-			flow_runner_kick(w->flows);	/* a run may be due too */
+			flow_pool_kick(w->flows);	/* a run may be due too */
 			break;
 		}
 	}
@@ -312,8 +312,8 @@ setup(struct worker *w, const char *instance, int slots_override)
 		aif_error("msg=\"cannot register in the workers table\"");
 		return -1;
 	}
-	if (flow_runner_start(cfg, w->id, w->doorbell_path, &w->flows) != 0) {
-		aif_error("msg=\"cannot start the workflow runner\"");
+	if (flow_pool_start(cfg, w->id, w->doorbell_path, &w->flows) != 0) {
+		aif_error("msg=\"cannot start the workflow runners\"");
 		return -1;
 	}
 	heartbeat(w);	/* learn this worker's share of the replicas at once */
@@ -327,7 +327,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 static void
 teardown(struct worker *w)
 {
-	flow_runner_stop(w->flows);
+	flow_pool_stop(w->flows);
 	w->flows = NULL;
 	relay_close_all(&w->relays);
 	if (w->multi != NULL)
@@ -442,7 +442,7 @@ run(struct worker *w)
 		if (stop_requested && !w->draining) {
 			w->draining = 1;
 			/* no new runs; the one in hand stops after its step (joined at the end) */
-			flow_runner_quit(w->flows);
+			flow_pool_quit(w->flows);
 			drain_deadline = now + cfg->worker.drain_timeout_ms;
 			aif_info("msg=\"draining\" in_flight=%d reload=%d", w->in_flight, w->reexec);
 			(void)aif_sd_notify(w->reexec ? "STATUS=reloading: draining" : "STOPPING=1");

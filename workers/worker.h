@@ -48,7 +48,7 @@ struct worker {
 	const char		*config_path;
 	struct engine_call	*calls;		/* every call in the multi handle */
 	struct relay_set	 relays;	/* stream relays to aif-api processes */
-	struct flow_runner	*flows;		/* the workflow runner thread */
+	struct flow_pool	*flows;		/* the workflow runner threads */
 	uint64_t		 claimed_total;
 	uint64_t		 done_total;
 };
