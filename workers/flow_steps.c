@@ -498,6 +498,12 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 		    "the caller's role may not use the step's model");
 		return -1;
 	}
+	/* a run keeps each step's output: that is what zero retention forbids */
+	if (m->zero_retention || fx->role->zero_retention) {
+		flow_fail_run(fx, s, "zero_retention_workflow", "the step's model or the "
+		    "caller's role is zero-retention, and a run stores each step's output");
+		return -1;
+	}
 	if ((body = model_body(fx, d, stream, &kind, why, sizeof(why))) == NULL) {
 		flow_fail_run(fx, s, "workflow_step_failed", why[0] ? why :
 		    "the request cannot be built");
