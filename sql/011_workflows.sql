@@ -4,7 +4,7 @@
 -- runs. Each step of a run is a job_steps row: its state, attempts, input digest and
 -- output, written in the transaction that schedules the next step. A model step runs as
 -- a child job (parent_job_id, parent_step) through the ordinary queue, so it is gated,
--- billed and metered like any job. A waiting run is `queued` with run_after at its
+-- billed and metered like any job. A waiting run is `waiting` with run_after at its
 -- next deadline (a timer, a signal's timeout, a retry); a finished child or an arriving
 -- signal moves run_after to now. Signals are rows a waiting step consumes.
 CREATE TABLE IF NOT EXISTS workflow_defs (
@@ -15,7 +15,11 @@ CREATE TABLE IF NOT EXISTS workflow_defs (
   KEY ix_workflow_defs_name (name, created_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- A run that waits (a timer, a signal, a model step's job) is `waiting`: it is no
+-- engine work, so the workers' claims (state = 'queued') never scan past it. Appending
+-- a value to the ENUM changes only the table's metadata.
 ALTER TABLE jobs
+  MODIFY state ENUM('queued','running','succeeded','failed','compensating','cancelled','waiting') NOT NULL DEFAULT 'queued',
   ADD COLUMN IF NOT EXISTS workflow_hash CHAR(64) NULL
     COMMENT 'a run: the workflow_defs row it started with',
   ADD COLUMN IF NOT EXISTS parent_job_id BIGINT UNSIGNED NULL
@@ -87,4 +91,4 @@ SELECT j.public_id, j.model AS workflow, j.state AS run_state, j.created_at,
   LEFT JOIN job_steps s ON s.job_id = j.id
    AND s.state IN ('scheduled','running','waiting')
   LEFT JOIN jobs c ON c.id = s.child_job_id
- WHERE j.kind = 'pipeline' AND j.state IN ('queued','running','compensating');
+ WHERE j.kind = 'pipeline' AND j.state IN ('queued','running','waiting','compensating');

@@ -487,7 +487,7 @@ expire_one(struct aif_db *db, uint64_t id, int *done)
 	    " error_type = 'timeout', error_code = 'request_expired', error_message ="
 	    " 'The caller stopped waiting before the job started; it was not run.',"
 	    " request_body = " FINAL_BODY ", " HELD_RELEASED
-	    " WHERE id = ? AND state = 'queued' AND attempts = 0";
+	    " WHERE id = ? AND state = 'queued' AND attempts = 0 AND kind <> 'pipeline'";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	uint64_t affected = 0;
 	enum aif_err err;
@@ -541,7 +541,8 @@ static enum aif_err
 expire_locked(struct aif_db *db, uint64_t id)
 {
 	static const char sel[] = "SELECT budget_state = 'held' FROM jobs"
-	    " WHERE id = ? AND state = 'queued' AND attempts = 0 FOR UPDATE";
+	    " WHERE id = ? AND state = 'queued' AND attempts = 0 AND kind <> 'pipeline'"
+	    " FOR UPDATE";
 	enum aif_err err;
 	int held = 0, done = 0;
 

@@ -204,7 +204,8 @@ enum aif_err	aif_queue_cancel_doorbell(struct aif_db *db, uint64_t id,
 		    uint64_t lease_token, const char *detail, char *doorbell, size_t cap);
 
 /* The caller of job id stopped waiting (its deadline passed): the job is cancelled as
- * request_expired, its holds released, if it is still queued and no attempt started;
+ * request_expired, its holds released, if it is still queued and no attempt started
+ * (never a workflow run: it goes on whoever waits for it);
  * AIF_NOTFOUND otherwise (it runs, ran, or is final: it continues as it is). */
 enum aif_err	aif_queue_expire(struct aif_db *db, uint64_t id);
 

@@ -90,7 +90,7 @@ aif_flow_claim(struct aif_db *db, uint64_t worker_id, int limit, int lease_s,
     struct aif_flow_run **out, size_t *n)
 {
 	static const char sel[] = RUN_COLS
-	    " WHERE kind = 'pipeline' AND state = 'queued' AND run_after <= NOW(6)"
+	    " WHERE kind = 'pipeline' AND state IN ('queued','waiting') AND run_after <= NOW(6)"
 	    " ORDER BY priority DESC, run_after LIMIT ? FOR UPDATE SKIP LOCKED";
 	static const char take[] =
 	    "UPDATE jobs SET state = 'running', lease_token = lease_token + 1,"
@@ -339,7 +339,7 @@ finish_run(struct aif_db *db, const struct aif_flow_run *run, const struct aif_f
 	static const char keep[] =
 	    "UPDATE jobs SET lease_until = NOW(6) + INTERVAL ? MICROSECOND WHERE id = ?";
 	static const char release[] =
-	    "UPDATE jobs SET state = 'queued', worker_id = NULL, lease_until = NULL,"
+	    "UPDATE jobs SET state = 'waiting', worker_id = NULL, lease_until = NULL,"
 	    " run_after = IF(?, NOW(6), FROM_UNIXTIME(? / 1000)) WHERE id = ?";
 	static const char succeed[] =
 	    "UPDATE jobs SET state = 'succeeded', response_body = ?, http_status = 200,"
@@ -477,7 +477,7 @@ signal_once(struct aif_db *db, const char *public_id, uint64_t owner, const char
 	static const char ins[] =
 	    "INSERT INTO job_signals (job_id, name, payload) VALUES (?, ?, ?)";
 	static const char wake[] =
-	    "UPDATE jobs SET run_after = NOW(6) WHERE id = ? AND state = 'queued'";
+	    "UPDATE jobs SET run_after = NOW(6) WHERE id = ? AND state IN ('queued','waiting')";
 	struct aif_dbp p[] = { AIF_P_STR(public_id), AIF_P_I64(owner), AIF_P_I64(owner) };
 	struct aif_dbrows *r = NULL;
 	const char *st;
@@ -495,7 +495,8 @@ signal_once(struct aif_db *db, const char *public_id, uint64_t owner, const char
 	}
 	*job_id = (uint64_t)aif_dbrows_i64(r, 0, 0);
 	st = aif_dbrows_get(r, 0, 1);
-	if (st == NULL || (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)) {
+	if (st == NULL || (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0 &&
+	    strcmp(st, "waiting") != 0)) {
 		*final = 1;
 		err = AIF_CONFLICT;
 		goto fail;
@@ -541,7 +542,7 @@ enum aif_err
 aif_flow_wake(struct aif_db *db, uint64_t id)
 {
 	static const char sql[] =
-	    "UPDATE jobs SET run_after = NOW(6) WHERE id = ? AND state = 'queued'"
+	    "UPDATE jobs SET run_after = NOW(6) WHERE id = ? AND state = 'waiting'"
 	    " AND kind = 'pipeline'";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 

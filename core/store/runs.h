@@ -79,7 +79,7 @@ struct aif_flow_step_write {
 /* What becomes of the run at the end of a transition. */
 enum aif_flow_next {
 	AIF_FLOW_KEEP,		/* the runner goes on: lease extended */
-	AIF_FLOW_RELEASE,	/* waits: queued again, due at wake_at_ms (or at once
+	AIF_FLOW_RELEASE,	/* waits: state `waiting`, due at wake_at_ms (or at once
 				   when a child it waits for is final or a signal it
 				   waits for has arrived) */
 	AIF_FLOW_SUCCEED,	/* final: response stored, http 200 */
@@ -126,7 +126,8 @@ enum aif_err	aif_flow_def_put(struct aif_db *db, const char *hash, const char *n
 /* The definition stored under hash: new string in *text (free). AIF_NOTFOUND. */
 enum aif_err	aif_flow_def_get(struct aif_db *db, const char *hash, char **text);
 
-/* Claims up to `limit` due runs (queued, run_after passed), highest priority first:
+/* Claims up to `limit` due runs (queued or waiting, run_after passed), highest
+ * priority first:
  * running under a new lease token, held by worker_id for lease_s seconds. Attempts are
  * not counted (a run is resumed, not retried). On AIF_OK *out is a new array
  * (aif_flow_runs_free) of *n runs. */

@@ -265,12 +265,24 @@ test('PII: what an http step sends is masked with the workflow\'s policy, from c
 
 // ---- the approval example: wait for a signal; who may signal and cancel ------------------------------
 
+test('demo-approval (sync): the caller\'s timeout is 504 job_timeout and the run goes on waiting, not expired', T, async () => {
+  const r = await http('/v1/chat/completions', { json: { model: 'demo-approval', messages: [{ role: 'user', content: `sync approval ${uniq('sy')}` }] } });
+  assert.equal(r.status, 504, r.text);
+  assert.equal(r.json.error.code, 'job_timeout');
+  const id = r.headers.get('x-aif-job-id');
+  assert.match(id, JOB_ID_RE);
+  const w = await waitAtStep(id, 'approval');
+  assert.equal(w.status, 'waiting');
+  assert.equal((await signal(id, 'approval', { approved: true, note: 'later' })).status, 202);
+  assert.equal((await waitFinal(id)).status, 'succeeded');
+});
+
 test('demo-approval: waits for the signal; only the owner key or an admin may signal or cancel', T, async () => {
   const owner = (await adminCreateKey({ name: uniq('own'), role: 'user' })).key;
   const other = (await adminCreateKey({ name: uniq('oth'), role: 'user' })).key;
   const id = await chatAsync('demo-approval', `please refund order seven ${uniq('ap')}`, { key: owner });
   const w = await waitAtStep(id, 'approval', { key: owner });
-  assert.ok(['queued', 'running'].includes(w.status), w.status);
+  assert.ok(['waiting', 'queued', 'running'].includes(w.status), w.status);
   assert.equal(stepOf(w, 'draft').state, 'succeeded');
   assert.match(String(stepOf(w, 'approval').waiting_for), /approval/);
   // the DBA's view: the run, at its wait step, waiting for the signal

@@ -253,7 +253,7 @@ release(const struct aif_flow_run *r, int64_t wake_ms, const char *sig)
 		w.nwait_signals = 1;
 	}
 	assert_int_equal(aif_flow_apply(g.t.db, r, &w), AIF_OK);
-	assert_job_str(r->id, "state", "queued");
+	assert_job_str(r->id, "state", "waiting");
 	assert_job_str(r->id, "worker_id", "<NULL>");
 	assert_job_str(r->id, "lease_until", "<NULL>");
 }
@@ -459,7 +459,7 @@ apply_to_a_released_run_is_notfound(void **state)
 	w.nsteps = 1;
 	assert_int_equal(aif_flow_apply(g.t.db, r, &w), AIF_NOTFOUND);
 	assert_int_equal(count_steps(run.id), 0);
-	assert_job_str(run.id, "state", "queued");
+	assert_job_str(run.id, "state", "waiting");
 }
 
 static void
@@ -986,6 +986,10 @@ wake_makes_a_waiting_run_due(void **state)
 	enqueue(&chat, 0, 0, 0, NULL);
 	not_due(run.id);
 	not_due(chat.id);
+	/* a queued run is due already: only a waiting one is woken */
+	assert_int_equal(aif_flow_wake(g.t.db, run.id), AIF_OK);
+	assert_int_equal(due_now(run.id), 0);
+	exec_id("UPDATE jobs SET state = 'waiting' WHERE id = ?", run.id);
 	assert_int_equal(due_now(run.id), 0);
 	assert_int_equal(aif_flow_wake(g.t.db, run.id), AIF_OK);
 	assert_int_equal(due_now(run.id), 1);
