@@ -15,6 +15,7 @@
 #include "api.h"
 #include "log.h"
 #include "queue.h"
+#include "pii.h"
 #include "runs.h"
 #include "text.h"
 
@@ -281,13 +282,35 @@ static void
 signal_run(struct req *r, const struct aif_principal *who, const char *public_id,
     const char *name, const json_t *payload)
 {
-	const struct aif_role *role = aif_cfg_role(r->cfg, who->role);
-	char *text = json_dumps(payload != NULL ? payload : json_null(),
-	    JSON_COMPACT | JSON_ENCODE_ANY);
+	const struct aif_role *role = r->role;
+	struct aif_pii_refusal why;
+	struct aif_error e;
 	uint64_t id = 0;
 	enum aif_err err;
-	json_t *j;
+	json_t *j, *wrap;
+	char *text;
 
+	/* personal data in the payload is masked before it is stored, as in a request's
+	   free-form fields (the caller's role's policies; none of a model) */
+	if ((wrap = json_pack("{s:O}", "input", payload != NULL ? payload :
+	    json_null())) == NULL) {
+		REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
+		return;
+	}
+	err = aif_pii_screen_request(r->pii, NULL, who->role, AIF_KIND_CHAT, wrap, NULL,
+	    &why);
+	if (err != AIF_OK) {
+		json_decref(wrap);
+		if (err == AIF_FORBIDDEN) {
+			aif_pii_refusal_error(&why, &e);
+			reply_error(&r->reply, &e);
+		} else {
+			REFUSE0(&r->reply, AIF_E_PII_FAILED, NULL);
+		}
+		return;
+	}
+	text = json_dumps(json_object_get(wrap, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(wrap);
 	if (text == NULL) {
 		REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
 		return;
@@ -344,7 +367,11 @@ signal_body(struct req *r, json_t **body, const char **name)
 		REFUSE0(&r->reply, AIF_E_UNSUPPORTED_MEDIA_TYPE, NULL);
 		return -1;
 	}
-	if (cl == NULL || aif_parse_i64(cl, 0, INT64_MAX, &len) != 0 || len > SIGNAL_BODY_MAX) {
+	if (cl != NULL && *cl != '\0' && aif_parse_i64(cl, 0, INT64_MAX, &len) != 0) {
+		REFUSE0(&r->reply, AIF_E_BODY_UNREADABLE, NULL);
+		return -1;
+	}
+	if (len > SIGNAL_BODY_MAX) {
 		REFUSE(&r->reply, AIF_E_BODY_TOO_LARGE, NULL, "65536");
 		return -1;
 	}

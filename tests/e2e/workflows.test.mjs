@@ -273,8 +273,13 @@ test('demo-approval (sync): the caller\'s timeout is 504 job_timeout and the run
   assert.match(id, JOB_ID_RE);
   const w = await waitAtStep(id, 'approval');
   assert.equal(w.status, 'waiting');
-  assert.equal((await signal(id, 'approval', { approved: true, note: 'later' })).status, 202);
+  // personal data in a signal's payload is masked before it is stored
+  assert.equal((await signal(id, 'approval', { approved: true, note: 'later, ask kim.minsu@example.com' })).status, 202);
   assert.equal((await waitFinal(id)).status, 'succeeded');
+  const stored = sql(`SELECT s.payload FROM job_signals s JOIN jobs j ON j.id = s.job_id WHERE j.public_id = '${id}'`);
+  assert.equal(stored.length, 1);
+  assert.ok(!stored[0][0].includes('kim.minsu@example.com') && stored[0][0].includes('[EMAIL'), stored[0][0]);
+  assert.ok(!JSON.stringify(await job(id)).includes('kim.minsu@example.com'), 'nor does the run show it');
 });
 
 test('demo-approval: waits for the signal; only the owner key or an admin may signal or cancel', T, async () => {
