@@ -80,6 +80,36 @@ check_file(struct loader *ld, const char *what, const char *path)
 	return AIF_OK;
 }
 
+/* The secret header files of workflow w's http steps and compensations, each checked
+ * as check_file does ("workflows[i].steps.<step>.headers.<name>: <path> <why>"). */
+static enum aif_err
+check_workflow_files(struct loader *ld, size_t i, const struct aif_workflow *w)
+{
+	const char *step, *name;
+	json_t *d, *h, *v;
+	char what[AIF_CFG_MAX_PATH + 128];
+	enum aif_err rc = AIF_OK;
+
+	json_object_foreach(json_object_get(w->def, "steps"), step, d) {
+		for (int comp = 0; comp < 2 && rc == AIF_OK; comp++) {
+			h = json_object_get(comp ? json_object_get(d, "compensation") : d,
+			    "headers");
+			json_object_foreach(h, name, v) {
+				const char *file = json_string_value(json_object_get(v, "file"));
+				if (file == NULL)
+					continue;
+				snprintf(what, sizeof(what), "workflows[%zu].steps.%s.%sheaders.%s",
+				    i, step, comp ? "compensation." : "", name);
+				if ((rc = check_file(ld, what, file)) != AIF_OK)
+					break;
+			}
+		}
+		if (rc != AIF_OK)
+			break;
+	}
+	return rc;
+}
+
 enum aif_err
 aif_pii_hash_key_read(const struct aif_config *cfg, unsigned char **key, size_t *len,
     const char **what, char *why, size_t cap)
@@ -158,6 +188,8 @@ aif_cfg_load_secrets(struct aif_config *cfg, unsigned flags, char *errbuf, size_
 		if (rc == AIF_OK && cfg->pii.uses_hash &&
 		    !(pepper_is_key && ld.nerrors > before))
 			rc = check_hash_key(&ld, cfg);
+		for (size_t i = 0; i < cfg->nworkflows && rc == AIF_OK; i++)
+			rc = check_workflow_files(&ld, i, &cfg->workflows[i]);
 	}
 	if (rc == AIF_NOMEM) {
 		aif_walk_errors(&ld, cfg->path, errbuf, errlen);

@@ -417,8 +417,8 @@ const char	*aif_cfg_option(const struct aif_model *m, const char *key, const cha
  * one loader (core/base/secret.h: a regular file no group or other may access, bounded,
  * never shown): each replica's api_key_file into replica->api_key (wiped by
  * aif_cfg_free); with AIF_CFG_SECRETS_ALL also database.password_file,
- * auth.pepper_file and pii.hash_key_file when a hash action uses it (read, checked,
- * wiped: `aifctl config check`).
+ * auth.pepper_file, pii.hash_key_file when a hash action uses it, and the secret
+ * header files of workflow steps (read, checked, wiped: `aifctl config check`).
  * aif-worker calls it after each load (boot and SIGHUP: a reload reads the files
  * again); aif-api never does (it sends nothing to engines). Returns AIF_OK, or
  * AIF_CONFIG with every problem in errbuf, one per line, "file:line:column: key: path

@@ -526,6 +526,31 @@ duplicate_names_are_errors(void **state)
 	    "20)");
 }
 
+/* `aifctl config check` reads the secret header files of http steps and of their
+ * compensations: a missing one is named with its step, header and path. */
+static void
+secret_header_files_are_checked(void **state)
+{
+	struct aif_config *cfg;
+
+	(void)state;
+	cfg = load_ok(WF_HEAD "      - name: h\n        kind: http\n"
+	    "        base_url: http://h.example\n"
+	    "        headers: {Authorization: {file: /nonexistent/aif-key, prefix: \"Bearer \"}}\n"
+	    "        compensation:\n          base_url: http://h.example\n"
+	    "          headers: {X-Key: {file: /nonexistent/aif-undo}}\n"
+	    "        next: done\n" DONE);
+	/* the servers read them when a step calls: only the operator's check reads all */
+	assert_int_equal(aif_cfg_load_secrets(cfg, 0, errbuf, sizeof(errbuf)), AIF_OK);
+	assert_int_equal(aif_cfg_load_secrets(cfg, AIF_CFG_SECRETS_ALL, errbuf,
+	    sizeof(errbuf)), AIF_CONFIG);
+	assert_non_null(strstr(errbuf,
+	    "workflows[0].steps.h.headers.Authorization: /nonexistent/aif-key"));
+	assert_non_null(strstr(errbuf,
+	    "workflows[0].steps.h.compensation.headers.X-Key: /nonexistent/aif-undo"));
+	aif_cfg_free(cfg);
+}
+
 static void
 gateway_headers_are_refused(void **state)
 {
@@ -967,6 +992,7 @@ main(void)
 		cmocka_unit_test(workflow_name_must_not_be_a_model_id),
 		cmocka_unit_test(duplicate_names_are_errors),
 		cmocka_unit_test(gateway_headers_are_refused),
+		cmocka_unit_test(secret_header_files_are_checked),
 		cmocka_unit_test(template_syntax_errors_are_reported),
 		cmocka_unit_test(unknown_key_and_missing_next_are_reported),
 		cmocka_unit_test(base_url_is_a_fixed_origin),
