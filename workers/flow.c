@@ -1,6 +1,5 @@
-/* flow.c -- the workflow runner's thread, its claims and the end of a run; see flow.h
+/* flow.c -- the workflow runners: their threads, claims, the end of a run; see flow.h
  * and flow_int.h. */
-#include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
