@@ -1460,12 +1460,16 @@ walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
 		return;
 	}
 	old = aif_walk_path_key(w->ld, "kind");
-	if (text(w, kn, buf) == 0 && in_list(buf, kind_names) < 0)
-		err(w, kn, "unknown step kind '%s' "
-		    "(model, http, transform, branch, parallel, wait, final)",
-		    aif_walk_shown_node(show, kn, buf));
-	else if (buf[0] != '\0')
-		s->kind = (enum skind)in_list(buf, kind_names);
+	/* a kind that is no scalar was reported by text(); buf then holds nothing of it */
+	if (text(w, kn, buf) == 0) {
+		int k = in_list(buf, kind_names);
+		if (k < 0)
+			err(w, kn, "unknown step kind '%s' "
+			    "(model, http, transform, branch, parallel, wait, final)",
+			    aif_walk_shown_node(show, kn, buf));
+		else
+			s->kind = (enum skind)k;
+	}
 	aif_walk_path_pop(w->ld, old);
 	if (s->kind == K_NONE)
 		return;

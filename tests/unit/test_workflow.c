@@ -551,6 +551,20 @@ secret_header_files_are_checked(void **state)
 	aif_cfg_free(cfg);
 }
 
+/* A kind that is no scalar is reported as such (it used to be read from whatever the
+ * name left in a buffer: an out-of-bounds index, found by fuzz_config). */
+static void
+kind_that_is_a_mapping_is_an_error(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(WF_HEAD "      - name: ab\n        kind: {listen: x}\n"
+	    "        next: done\n" DONE, &cfg), AIF_CONFIG);
+	assert_null(cfg);
+	assert_non_null(strstr(errbuf, "t.yaml:23:15: workflows[0].steps[0].kind: "));
+}
+
 static void
 gateway_headers_are_refused(void **state)
 {
@@ -992,6 +1006,7 @@ main(void)
 		cmocka_unit_test(workflow_name_must_not_be_a_model_id),
 		cmocka_unit_test(duplicate_names_are_errors),
 		cmocka_unit_test(gateway_headers_are_refused),
+		cmocka_unit_test(kind_that_is_a_mapping_is_an_error),
 		cmocka_unit_test(secret_header_files_are_checked),
 		cmocka_unit_test(template_syntax_errors_are_reported),
 		cmocka_unit_test(unknown_key_and_missing_next_are_reported),
