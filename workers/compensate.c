@@ -152,9 +152,43 @@ record(struct aif_db *db, const struct aif_comp_step *s, long status, const char
 	}
 }
 
-/* The header lines of a workflow step's compensation (s->headers: name -> {"value"} or
- * {"file", "prefix"}, a secret read now and wiped after) after the first `n` of lines
- * (cap in all). Returns the new count, or -1 with err set. */
+char *
+aif_compensate_header_line(const char *name, const json_t *v, char *err, size_t errcap)
+{
+	const char *file = json_string_value(json_object_get(v, "file"));
+	char *line = NULL;
+
+	if (file != NULL) {
+		unsigned char *sec = NULL;
+		size_t len = 0;
+		enum aif_err rc = aif_secret_load(file, &sec, &len);
+		char why[160];
+		if (rc != AIF_OK) {
+			snprintf(err, errcap, "header %s: secret file %s", name,
+			    aif_secret_why(file, rc, why, sizeof(why)));
+			return NULL;
+		}
+		len = aif_secret_line_len(sec, len);
+		if (asprintf(&line, "%s: %s%.*s", name, json_string_value(json_object_get(v,
+		    "prefix")) ?: "", (int)len, (const char *)sec) < 0)
+			line = NULL;
+		aif_secret_free(sec, len);
+	} else if (asprintf(&line, "%s: %s", name, json_string_value(json_object_get(v,
+	    "value")) ?: "") < 0) {
+		line = NULL;
+	}
+	if (line == NULL || strpbrk(line, "\r\n") != NULL) {
+		if (line != NULL)
+			explicit_bzero(line, strlen(line));
+		free(line);
+		snprintf(err, errcap, "header %s cannot be sent", name);
+		return NULL;
+	}
+	return line;
+}
+
+/* The header lines of a workflow step's compensation (s->headers) after the first `n`
+ * of lines (cap in all). Returns the new count, or -1 with err set. */
 static int
 extra_headers(const struct aif_comp_step *s, char **lines, int n, int cap, char *err,
     size_t errcap)
@@ -163,37 +197,13 @@ extra_headers(const struct aif_comp_step *s, char **lines, int n, int cap, char 
 	const char *name;
 
 	json_object_foreach(h, name, v) {
-		const char *file = json_string_value(json_object_get(v, "file"));
-		char *line = NULL;
 		if (n >= cap)
 			break;
-		if (file != NULL) {
-			unsigned char *sec = NULL;
-			size_t len = 0;
-			enum aif_err rc = aif_secret_load(file, &sec, &len);
-			char why[160];
-			if (rc != AIF_OK) {
-				snprintf(err, errcap, "header %s: secret file %s", name,
-				    aif_secret_why(file, rc, why, sizeof(why)));
-				json_decref(h);
-				return -1;
-			}
-			len = aif_secret_line_len(sec, len);
-			if (asprintf(&line, "%s: %s%.*s", name, json_string_value(
-			    json_object_get(v, "prefix")) ?: "", (int)len, (const char *)sec) < 0)
-				line = NULL;
-			aif_secret_free(sec, len);
-		} else if (asprintf(&line, "%s: %s", name, json_string_value(json_object_get(v,
-		    "value")) ?: "") < 0) {
-			line = NULL;
-		}
-		if (line == NULL || strpbrk(line, "\r\n") != NULL) {
-			free(line);
-			snprintf(err, errcap, "header %s cannot be sent", name);
+		if ((lines[n] = aif_compensate_header_line(name, v, err, errcap)) == NULL) {
 			json_decref(h);
 			return -1;
 		}
-		lines[n++] = line;
+		n++;
 	}
 	json_decref(h);
 	return n;

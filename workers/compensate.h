@@ -9,6 +9,8 @@
 #define AIF_COMPENSATE_H
 
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
 #include "compensations.h"
@@ -31,5 +33,12 @@ char	*aif_compensate_body(const struct aif_comp_step *s);
  * job's retry policy with jitter on top (commit.c). */
 int64_t	aif_compensate_backoff_ms(int64_t initial_ms, int64_t pct, int64_t max_ms,
 	    int attempt);
+
+/* The header line "name: value" of a header of an http call of a workflow (v:
+ * {"value": text} or {"file": path, "prefix": text}, a secret read now through
+ * core/base/secret.h). New string (wipe and free it: it may hold a secret), or NULL
+ * with err set (an unreadable secret, a line break, no memory). */
+char	*aif_compensate_header_line(const char *name, const json_t *v, char *err,
+	    size_t errcap);
 
 #endif

@@ -275,6 +275,13 @@ int
 flow_step_done(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
     const char *next, const char *branch_taken)
 {
+	return flow_step_consumed(fx, s, output, next, branch_taken, 0);
+}
+
+int
+flow_step_consumed(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
+    const char *next, const char *branch_taken, uint64_t signal)
+{
 	struct flow_tx t;
 	char *text = json_dumps(output, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	json_t *slot;
@@ -306,6 +313,11 @@ flow_step_done(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	}
 	slot = json_pack("{s:o}", "output", output);
 	json_object_set_new(json_object_get(fx->root, "steps"), s->name, slot);
+	if (signal != 0) {	/* consumed in the same transaction */
+		t.w.consume_signal = signal;
+		t.w.consume_step = s->name;
+		return flow_commit(fx, &t);
+	}
 	/* a pure step's result is written with the next transition (it would be the
 	   same if computed again); a call's result at once */
 	if (strcmp(s->kind, "http") != 0 && strcmp(s->kind, "model") != 0)
@@ -403,108 +415,119 @@ cancel_children(struct flow_run *fx)
 	}
 }
 
+/* The rows of the steps that succeeded, into order[], the last finished first (seq
+ * breaks ties). Returns how many. */
+static size_t
+succeeded_latest_first(const struct flow_run *fx, size_t *order)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fx->nrows; i++)
+		if (strcmp(fx->rows[i].state, "succeeded") == 0)
+			order[n++] = i;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0; j--) {
+			const struct aif_flow_step *a = &fx->rows[order[j - 1]];
+			const struct aif_flow_step *b = &fx->rows[order[j]];
+			size_t x = order[j];
+			if (a->finished_ms > b->finished_ms || (a->finished_ms == b->finished_ms &&
+			    a->seq > b->seq))
+				break;
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	return n;
+}
+
+/* The headers of a compensation as its row keeps them: templates rendered now, secret
+ * ones as {file, prefix} (read when it is called). New JSON text, or NULL. */
+static char *
+comp_headers(struct flow_run *fx, const json_t *h)
+{
+	json_t *out = json_object(), *v;
+	const char *name;
+	char why[128], *text;
+
+	json_object_foreach((json_t *)h, name, v) {
+		if (json_object_get(v, "value") != NULL) {
+			char *val = aif_wfx_render(json_string_value(json_object_get(v, "value")) ?:
+			    "", fx->root, AIF_WFX_TEXT, 4096, why, sizeof(why));
+			json_object_set_new(out, name, json_pack("{s:s}", "value", val ?: ""));
+			free(val);
+		} else {
+			json_object_set(out, name, v);
+		}
+	}
+	text = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	return text;
+}
+
+/* Compensation d of step s rendered into *c (its strings owned by t). -1 when its URL
+ * cannot be built (it is left out). */
+static int
+comp_render(struct flow_run *fx, const struct aif_flow_step *s, const json_t *d,
+    struct aif_flow_comp *c, struct flow_tx *t)
+{
+	const json_t *retry = json_object_get(d, "retry"), *b;
+	char why[128], *url, *key = NULL, *body = NULL, *hdrs = NULL;
+
+	if ((url = flow_url(fx, d, why, sizeof(why))) == NULL)
+		return -1;
+	if ((b = json_object_get(d, "body")) != NULL) {
+		json_t *r = aif_wfx_render_json(b, fx->root, 65536, why, sizeof(why));
+		if (r != NULL && flow_screen(fx, &r, why, sizeof(why)) != 0) {
+			json_decref(r);	/* sent as {}: blocked data never leaves */
+			r = json_object();
+		}
+		body = r ? json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		json_decref(r);
+	}
+	if (json_object_get(d, "headers") != NULL)
+		hdrs = comp_headers(fx, json_object_get(d, "headers"));
+	if (asprintf(&key, "%s:%s:compensation", fx->run->public_id, s->name) < 0)
+		key = NULL;
+	tx_own(t, url);
+	if (body)
+		tx_own(t, body);
+	if (hdrs)
+		tx_own(t, hdrs);
+	if (key)
+		tx_own(t, key);
+	*c = (struct aif_flow_comp){
+		.name = s->name,
+		.method = json_string_value(json_object_get(d, "method")) ?: "POST",
+		.url = url, .body = body, .headers = hdrs, .idempotency_key = key,
+		.timeout_ms = (int)json_integer_value(json_object_get(d, "timeout_ms")),
+		.max_attempts = (int)json_integer_value(json_object_get(retry, "max_attempts")),
+		.initial_ms = (int)json_integer_value(json_object_get(retry, "initial_ms")),
+		.backoff_pct = (int)json_integer_value(json_object_get(retry, "coefficient_pct")),
+		.max_ms = (int)json_integer_value(json_object_get(retry, "max_ms")),
+	};
+	if (c->timeout_ms < 100)
+		c->timeout_ms = 5000;
+	if (c->initial_ms <= 0)
+		c->initial_ms = 500;
+	if (c->backoff_pct < 100)
+		c->backoff_pct = 200;
+	if (c->max_ms <= 0)
+		c->max_ms = 10000;
+	return 0;
+}
+
 /* The compensations of the steps that succeeded, the last finished first. Each is an
  * http call rendered now (the step's own output visible as steps.<name>.output). */
 static size_t
 compensations(struct flow_run *fx, struct aif_flow_comp *c, size_t cap, struct flow_tx *t)
 {
-	size_t order[FLOW_STEPS_MAX], n = 0, k = 0;
+	size_t order[FLOW_STEPS_MAX], n = succeeded_latest_first(fx, order), k = 0;
 
-	for (size_t i = 0; i < fx->nrows; i++)
-		if (strcmp(fx->rows[i].state, "succeeded") == 0)
-			order[n++] = i;
-	/* latest finished first (seq breaks ties) */
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0; j--) {
-			const struct aif_flow_step *a = &fx->rows[order[j - 1]];
-			const struct aif_flow_step *b = &fx->rows[order[j]];
-			if (a->finished_ms > b->finished_ms || (a->finished_ms == b->finished_ms &&
-			    a->seq > b->seq))
-				break;
-			size_t x = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = x;
-		}
 	for (size_t i = 0; i < n && k < cap; i++) {
 		const struct aif_flow_step *s = &fx->rows[order[i]];
 		const json_t *d = json_object_get(json_object_get(fx->steps_def, s->name),
 		    "compensation");
-		const json_t *retry = json_object_get(d, "retry");
-		char why[128], *path, *url, *key, *body = NULL, *hdrs = NULL;
-		const char *base;
-		json_t *b;
-		size_t bl;
-		if (d == NULL)
-			continue;
-		base = json_string_value(json_object_get(d, "base_url")) ?: "";
-		path = aif_wfx_render(json_string_value(json_object_get(d, "path")) ?: "/",
-		    fx->root, AIF_WFX_URL, 4096, why, sizeof(why));
-		bl = strlen(base);
-		while (bl > 0 && base[bl - 1] == '/')
-			bl--;
-		if (path == NULL || path[0] != '/' ||
-		    asprintf(&url, "%.*s%s", (int)bl, base, path) < 0) {
-			free(path);
-			continue;
-		}
-		free(path);
-		if ((b = json_object_get(d, "body")) != NULL) {
-			json_t *r = aif_wfx_render_json(b, fx->root, 65536, why, sizeof(why));
-			if (r != NULL && flow_screen(fx, &r, why, sizeof(why)) != 0) {
-				json_decref(r);	/* sent as {}: blocked data never leaves */
-				r = json_object();
-			}
-			body = r ? json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-			json_decref(r);
-		}
-		if (json_object_get(d, "headers") != NULL) {
-			json_t *h = json_object_get(d, "headers"), *out = json_object(), *v;
-			const char *name;
-			json_object_foreach(h, name, v) {
-				if (json_object_get(v, "value") != NULL) {
-					char *val = aif_wfx_render(json_string_value(json_object_get(v,
-					    "value")) ?: "", fx->root, AIF_WFX_TEXT, 4096, why,
-					    sizeof(why));
-					json_object_set_new(out, name, json_pack("{s:s}", "value",
-					    val ?: ""));
-					free(val);
-				} else {
-					json_object_set(out, name, v);	/* {file, prefix} */
-				}
-			}
-			hdrs = json_dumps(out, JSON_COMPACT);
-			json_decref(out);
-		}
-		if (asprintf(&key, "%s:%s:compensation", fx->run->public_id, s->name) < 0)
-			key = NULL;
-		tx_own(t, url);
-		if (body)
-			tx_own(t, body);
-		if (hdrs)
-			tx_own(t, hdrs);
-		if (key)
-			tx_own(t, key);
-		c[k] = (struct aif_flow_comp){
-			.name = s->name,
-			.method = json_string_value(json_object_get(d, "method")) ?: "POST",
-			.url = url, .body = body, .headers = hdrs, .idempotency_key = key,
-			.timeout_ms = (int)json_integer_value(json_object_get(d, "timeout_ms")),
-			.max_attempts = (int)json_integer_value(json_object_get(retry,
-			    "max_attempts")),
-			.initial_ms = (int)json_integer_value(json_object_get(retry, "initial_ms")),
-			.backoff_pct = (int)json_integer_value(json_object_get(retry,
-			    "coefficient_pct")),
-			.max_ms = (int)json_integer_value(json_object_get(retry, "max_ms")),
-		};
-		if (c[k].timeout_ms < 100)
-			c[k].timeout_ms = 5000;
-		if (c[k].initial_ms <= 0)
-			c[k].initial_ms = 500;
-		if (c[k].backoff_pct < 100)
-			c[k].backoff_pct = 200;
-		if (c[k].max_ms <= 0)
-			c[k].max_ms = 10000;
-		k++;
+		if (d != NULL && comp_render(fx, s, d, &c[k], t) == 0)
+			k++;
 	}
 	return k;
 }
@@ -680,12 +703,88 @@ cancel_requested(struct flow_run *fx)
 	return sig != 0;
 }
 
+/* Before its steps: a run asked to stop or past its timeout ends; a new one schedules
+ * its start step. 0 to go on, -1 when it is over. *deadline: its timeout (0: none). */
+static int
+begin(struct flow_run *fx, int64_t *deadline)
+{
+	int64_t timeout = json_integer_value(json_object_get(fx->def, "timeout_ms"));
+	const char *start = json_string_value(json_object_get(fx->def, "start"));
+	struct flow_tx t;
+
+	*deadline = timeout > 0 ? fx->run->created_ms + timeout : 0;
+	if (cancel_requested(fx)) {
+		end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled", "cancelled by its owner");
+		return -1;
+	}
+	if (*deadline > 0 && aif_wall_ms() >= *deadline) {
+		end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_timeout", "the run passed its timeout");
+		return -1;
+	}
+	if (fx->nrows > 0)
+		return 0;
+	flow_tx_init(&t);
+	flow_tx_event(&t, "workflow_started", "%s (definition %.12s)", fx->run->workflow,
+	    fx->run->hash);
+	if (start == NULL || flow_schedule(fx, &t, start) != 0) {
+		tx_free(&t);
+		end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_invalid", "no start step");
+		return -1;
+	}
+	return flow_defer(fx, &t);
+}
+
+/* One look at every open step; 1 when one of them changed. A cancel that came while a
+ * call was out stops the run before its next step. */
+static int
+pass(struct flow_run *fx)
+{
+	int progressed = 0;
+
+	fx->wake_ms = 0;
+	fx->nwait_sig = 0;
+	for (size_t i = 0; i < fx->nrows && !fx->over; i++) {
+		struct aif_flow_step *s = &fx->rows[i];
+		if (strcmp(s->state, "scheduled") != 0 && strcmp(s->state, "running") != 0 &&
+		    strcmp(s->state, "waiting") != 0)
+			continue;
+		if (flow_step_advance(fx, s) > 0)
+			progressed = 1;
+		if (fx->called && !fx->over) {
+			fx->called = 0;
+			if (cancel_requested(fx))
+				end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled",
+				    "cancelled by its owner");
+		}
+	}
+	return progressed;
+}
+
+/* Everything open waits: the run waits too, due at what comes first of its steps'
+ * deadlines and its own (at once when this runner stops: the next goes on). */
+static void
+release(struct flow_run *fx, int64_t deadline)
+{
+	int64_t wake = atomic_load(&fx->fr->stop) ? aif_wall_ms() : fx->wake_ms;
+	struct flow_tx t;
+
+	if (deadline > 0 && (wake == 0 || wake > deadline))
+		wake = deadline;
+	flow_tx_init(&t);
+	t.w.next = AIF_FLOW_RELEASE;
+	t.w.wake_at_ms = wake;
+	for (size_t i = 0; i < fx->nwait_sig; i++)
+		t.w.wait_signals[t.w.nwait_signals++] = fx->wait_sig[i];
+	t.w.wait_signals[t.w.nwait_signals++] = "__cancel";
+	(void)flow_commit(fx, &t);
+}
+
 /* Advances one claimed run until everything open waits; then releases it. */
 static void
 advance(struct flow_runner *fr, struct aif_flow_run *run)
 {
 	struct flow_run *fx = calloc(1, sizeof(*fx));
-	int64_t deadline;
+	int64_t deadline = 0;
 
 	if (fx == NULL)
 		return;
@@ -700,82 +799,14 @@ advance(struct flow_runner *fr, struct aif_flow_run *run)
 			fx->surface = "run";
 		end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_invalid",
 		    "its definition or input cannot be read");
-		goto out;
+	} else if (begin(fx, &deadline) == 0) {
+		for (int looks = 0; looks < ADVANCE_MAX && !fx->over &&
+		    !atomic_load(&fr->stop); looks++)
+			if (!pass(fx))
+				break;
+		if (!fx->over)
+			release(fx, deadline);
 	}
-	if (cancel_requested(fx)) {
-		end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled", "cancelled by its owner");
-		goto out;
-	}
-	deadline = run->created_ms + json_integer_value(json_object_get(fx->def,
-	    "timeout_ms"));
-	if (json_integer_value(json_object_get(fx->def, "timeout_ms")) > 0 &&
-	    aif_wall_ms() >= deadline) {
-		end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_timeout",
-		    "the run passed its timeout");
-		goto out;
-	}
-	if (fx->nrows == 0) {
-		struct flow_tx t;
-		const char *start = json_string_value(json_object_get(fx->def, "start"));
-		flow_tx_init(&t);
-		flow_tx_event(&t, "workflow_started", "%s (definition %.12s)",
-		    run->workflow, run->hash);
-		if (start == NULL || flow_schedule(fx, &t, start) != 0) {
-			tx_free(&t);
-			end_run(fx, NULL, AIF_FLOW_FAIL, "workflow_invalid", "no start step");
-			goto out;
-		}
-		if (flow_defer(fx, &t) != 0)
-			goto out;
-	}
-	for (int looks = 0; looks < ADVANCE_MAX && !fx->over; looks++) {
-		int progressed = 0;
-		if (atomic_load(&fr->stop))
-			break;	/* released below: the next runner goes on from here */
-		/* a cancel that came while a step ran stops the run before the next one */
-		if (looks > 0 && cancel_requested(fx)) {
-			end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled",
-			    "cancelled by its owner");
-			break;
-		}
-		fx->wake_ms = 0;
-		fx->nwait_sig = 0;
-		for (size_t i = 0; i < fx->nrows && !fx->over; i++) {
-			struct aif_flow_step *s = &fx->rows[i];
-			if (strcmp(s->state, "scheduled") != 0 && strcmp(s->state, "running") != 0 &&
-			    strcmp(s->state, "waiting") != 0)
-				continue;
-			if (flow_step_advance(fx, s) > 0)
-				progressed = 1;
-			/* a cancel that came during a call stops the run before the next step */
-			if (fx->called && !fx->over) {
-				fx->called = 0;
-				if (cancel_requested(fx)) {
-					end_run(fx, NULL, AIF_FLOW_CANCELLED, "job_cancelled",
-					    "cancelled by its owner");
-					break;
-				}
-			}
-		}
-		if (!progressed)
-			break;
-	}
-	if (!fx->over) {
-		struct flow_tx t;
-		/* a runner that stops hands the run on at once */
-		int64_t wake = atomic_load(&fr->stop) ? aif_wall_ms() : fx->wake_ms;
-		if (json_integer_value(json_object_get(fx->def, "timeout_ms")) > 0 &&
-		    (wake == 0 || wake > deadline))
-			wake = deadline;
-		flow_tx_init(&t);
-		t.w.next = AIF_FLOW_RELEASE;
-		t.w.wake_at_ms = wake;
-		for (size_t i = 0; i < fx->nwait_sig; i++)
-			t.w.wait_signals[t.w.nwait_signals++] = fx->wait_sig[i];
-		t.w.wait_signals[t.w.nwait_signals++] = "__cancel";
-		(void)flow_commit(fx, &t);
-	}
-out:
 	if (fx->npend > 0)
 		tx_free(&fx->pend);
 	json_decref(fx->env);

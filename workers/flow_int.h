@@ -100,6 +100,11 @@ void		 flow_fail_run(struct flow_run *fx, struct aif_flow_step *s, const char *c
  * (may be NULL) in the same transaction. 0, or -1 (fx->over). */
 int		 flow_step_done(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 		    const char *next, const char *branch_taken);
+/* flow_step_done for a wait step that took signal `signal` (job_signals.id, 0: none):
+ * the signal is consumed in the same transaction. */
+int		 flow_step_consumed(struct flow_run *fx, struct aif_flow_step *s,
+		    json_t *output, const char *next, const char *branch_taken,
+		    uint64_t signal);
 /* The run's final answer from output (borrowed) and the step it came from. */
 void		 flow_succeed_run(struct flow_run *fx, struct aif_flow_step *s,
 		    const json_t *output, const char *finish_reason);
@@ -109,6 +114,10 @@ int64_t		 flow_backoff_ms(const json_t *retry, int attempt);
 struct aif_flow_step *flow_row(struct flow_run *fx, const char *name);
 /* The worker's doorbell is rung: a child job waits to be claimed. */
 void		 flow_wake_worker(struct flow_run *fx);
+
+/* flow_steps.c: the URL of http call d (a step or a compensation): its base_url and
+ * its path template rendered with URL encoding; new string, or NULL with why. */
+char		*flow_url(struct flow_run *fx, const json_t *d, char *why, size_t whylen);
 
 /* flow_steps.c: what an http step or a compensation sends is screened for personal
  * data as a request's free-form fields are (every string, keys included; the policy of

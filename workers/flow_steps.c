@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "budget.h"
+#include "compensate.h"
 #include "flow_int.h"
 #include "http.h"
 #include "log.h"
@@ -114,34 +115,66 @@ flow_screen(struct flow_run *fx, json_t **v, char *why, size_t whylen)
 	return 0;
 }
 
+char *
+flow_url(struct flow_run *fx, const json_t *d, char *why, size_t whylen)
+{
+	const char *base = def_str(d, "base_url") ?: "";
+	size_t bl = strlen(base);
+	char *path, *url = NULL;
+
+	if ((path = aif_wfx_render(def_str(d, "path") ?: "/", fx->root, AIF_WFX_URL, 8192,
+	    why, whylen)) == NULL)
+		return NULL;
+	while (bl > 0 && base[bl - 1] == '/')
+		bl--;
+	/* the host is base_url's: nothing rendered may start another authority */
+	if (path[0] != '/' || path[1] == '/' || asprintf(&url, "%.*s%s", (int)bl, base,
+	    path) < 0) {
+		snprintf(why, whylen, "the path does not start with a single '/'");
+		url = NULL;
+	}
+	free(path);
+	return url;
+}
+
+/* One header of http step s as a line: a template rendered now, or a secret file
+ * read now. New string, or NULL with why. */
+static char *
+header_line(struct flow_run *fx, const char *name, const json_t *v, char *why,
+    size_t whylen)
+{
+	json_t *rendered;
+	char *val, *line;
+
+	if (json_object_get(v, "file") != NULL)
+		return aif_compensate_header_line(name, v, why, whylen);
+	if ((val = aif_wfx_render(def_str(v, "value") ?: "", fx->root, AIF_WFX_TEXT,
+	    HEADER_LINE_MAX, why, whylen)) == NULL)
+		return NULL;
+	rendered = json_pack("{s:s}", "value", val);
+	free(val);
+	line = rendered != NULL ? aif_compensate_header_line(name, rendered, why, whylen) :
+	    NULL;
+	json_decref(rendered);
+	return line;
+}
+
 /* The request of http step d: url, header lines, body. New strings in the out params;
  * 0, or -1 with why. */
 static int
 http_request(struct flow_run *fx, const struct aif_flow_step *s, const json_t *d,
     char **url, char ***lines, size_t *nlines, char **body, char *why, size_t whylen)
 {
-	const char *base = def_str(d, "base_url") ?: "";
 	const json_t *h = json_object_get(d, "headers"), *v, *b = json_object_get(d, "body");
 	const char *name;
-	char *path, **l;
-	size_t bl = strlen(base), n = 0;
+	char **l;
+	size_t n = 0;
 
-	*url = *body = NULL;
+	*body = NULL;
 	*lines = NULL;
 	*nlines = 0;
-	if ((path = aif_wfx_render(def_str(d, "path") ?: "/", fx->root, AIF_WFX_URL, 8192,
-	    why, whylen)) == NULL)
+	if ((*url = flow_url(fx, d, why, whylen)) == NULL)
 		return -1;
-	while (bl > 0 && base[bl - 1] == '/')
-		bl--;
-	if (path[0] != '/' || path[1] == '/' || asprintf(url, "%.*s%s", (int)bl, base,
-	    path) < 0) {
-		snprintf(why, whylen, "the path does not start with a single '/'");
-		free(path);
-		*url = NULL;
-		return -1;
-	}
-	free(path);
 	if ((l = calloc(HTTP_HEADERS_MAX + 4, sizeof(*l))) == NULL)
 		return -1;
 	*lines = l;
@@ -152,43 +185,13 @@ http_request(struct flow_run *fx, const struct aif_flow_step *s, const json_t *d
 		return -1;
 	}
 	json_object_foreach((json_t *)h, name, v) {
-		char *val = NULL, *line;
 		if (n >= HTTP_HEADERS_MAX)
 			break;
-		if (json_object_get(v, "file") != NULL) {
-			unsigned char *sec = NULL;
-			size_t slen = 0;
-			enum aif_err rc = aif_secret_load(def_str(v, "file"), &sec, &slen);
-			if (rc != AIF_OK) {
-				char w[160];
-				snprintf(why, whylen, "header %s: secret file %s", name,
-				    aif_secret_why(def_str(v, "file"), rc, w, sizeof(w)));
-				*nlines = n;
-				return -1;
-			}
-			slen = aif_secret_line_len(sec, slen);
-			if (asprintf(&line, "%s: %s%.*s", name, def_str(v, "prefix") ?: "",
-			    (int)slen, (const char *)sec) < 0)
-				line = NULL;
-			aif_secret_free(sec, slen);
-		} else {
-			val = aif_wfx_render(def_str(v, "value") ?: "", fx->root, AIF_WFX_TEXT,
-			    HEADER_LINE_MAX, why, whylen);
-			if (val == NULL || strpbrk(val, "\r\n") != NULL) {
-				snprintf(why, whylen, "header %s: the value is not one line", name);
-				free(val);
-				*nlines = n;
-				return -1;
-			}
-			if (asprintf(&line, "%s: %s", name, val) < 0)
-				line = NULL;
-			free(val);
-		}
-		if (line == NULL) {
+		if ((l[n] = header_line(fx, name, v, why, whylen)) == NULL) {
 			*nlines = n;
 			return -1;
 		}
-		l[n++] = line;
+		n++;
 	}
 	*nlines = n;
 	if (b != NULL) {
@@ -458,37 +461,125 @@ streams_to_client(struct flow_run *fx, const struct aif_flow_step *s)
 	    ss != NULL && strcmp(ss, s->name) == 0;
 }
 
-/* Starts an attempt of model step s: a child job, gated and billed like a request of
- * the run's caller. */
+/* The validated request of model step s to model m (oreq filled, its canonical text
+ * new in *text, the completion limit applied in *limit, the worst case in *max_out);
+ * screened for personal data as a client's request. 0, or -1 when the run failed. */
 static int
-model_start(struct flow_run *fx, struct aif_flow_step *s)
+model_request(struct flow_run *fx, struct aif_flow_step *s, const struct aif_model *m,
+    int stream, struct aif_oai_req *oreq, enum aif_kind *kind, char **text,
+    int64_t *limit, int64_t *max_out)
 {
 	const struct aif_config *cfg = fx->fr->cfg;
-	const json_t *d = step_def(fx, s);
-	const struct aif_model *m = aif_cfg_model(cfg, def_str(d, "model") ?: "");
-	const struct aif_tenant *tn = aif_cfg_tenant(cfg, fx->who.tenant);
-	int stream = streams_to_client(fx, s), allowed = 1;
 	struct aif_oai_limits lim = {
 		.max_body_bytes = cfg->server.max_body_bytes,
 		.max_depth = cfg->server.max_json_depth,
 		.max_messages = cfg->server.max_messages,
 		.max_string_bytes = cfg->server.max_body_bytes,
 	};
-	struct aif_oai_req oreq;
-	struct aif_error e;
-	struct aif_pii_counts counts;
 	struct aif_pii_refusal refusal;
-	struct aif_rl_plan rl;
-	struct aif_budget_plan bp;
-	enum aif_kind kind = AIF_KIND_CHAT;
-	char why[512] = "", *text = NULL, idem[160], pid[AIF_JOB_ID_LEN + 1];
-	unsigned char sha[SHA256_DIGEST_LENGTH];
+	struct aif_error e;
+	char why[512] = "";
 	json_t *body;
-	int64_t limit, max_out;
-	uint64_t id = 0;
 	enum aif_err err;
 
-	memset(&oreq, 0, sizeof(oreq));
+	*text = NULL;
+	if ((body = model_body(fx, step_def(fx, s), stream, kind, why, sizeof(why))) == NULL) {
+		flow_fail_run(fx, s, "workflow_step_failed", why[0] ? why :
+		    "the request cannot be built");
+		return -1;
+	}
+	if ((m->kinds & *kind) == 0) {
+		json_decref(body);
+		flow_fail_run(fx, s, "model_not_supported", "the model does not serve this kind");
+		return -1;
+	}
+	*text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (*text == NULL || aif_oai_parse(*kind, *text, strlen(*text), &lim, oreq, &e) !=
+	    AIF_OK) {
+		snprintf(why, sizeof(why), "the step's request is not valid: %.400s",
+		    *text ? e.message : "out of memory");
+		free(*text);
+		*text = NULL;
+		flow_fail_run(fx, s, "workflow_step_failed", why);
+		return -1;
+	}
+	free(*text);
+	*text = NULL;
+	/* what the step sends is screened like what a client sends */
+	err = aif_pii_screen_request(fx->fr->pii, m->id, fx->who.role, *kind, oreq->body,
+	    NULL, &refusal);
+	if (err != AIF_OK) {
+		snprintf(why, sizeof(why), err == AIF_FORBIDDEN ?
+		    "personal data the policy blocks (%s)" : "it cannot be screened for "
+		    "personal data (%s)", err == AIF_FORBIDDEN ? refusal.type : aif_strerror(err));
+		flow_fail_run(fx, s, "workflow_step_failed", why);
+		return -1;
+	}
+	*limit = oreq->max_tokens > 0 && oreq->max_tokens <= m->max_output_tokens ?
+	    oreq->max_tokens : m->max_output_tokens;
+	json_object_set_new(oreq->body, "max_tokens", json_integer(*limit));
+	oreq->max_tokens = *limit;
+	*max_out = aif_oai_completion_bound(oreq, *limit);
+	if ((*text = json_dumps(oreq->body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		flow_fail_run(fx, s, "workflow_step_failed", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Every model step counts against the caller's rate limits: 1 when this one may go,
+ * 0 when it waits for them (recorded), -1 when the run is over. */
+static int
+model_rate_limit(struct flow_run *fx, struct aif_flow_step *s, int64_t tokens)
+{
+	const struct aif_gcra_check *c;
+	struct aif_rl_plan rl;
+	int allowed = 1;
+	int64_t ms;
+
+	aif_rl_plan(&fx->who, fx->role, aif_cfg_tenant(fx->fr->cfg, fx->who.tenant), tokens,
+	    &rl);
+	if (aif_rl_apply(fx->fr->db, &rl, &allowed) == AIF_OK && allowed)
+		return 1;
+	c = aif_rl_refused(&rl);
+	ms = c != NULL && c->retry_after_ms > 0 ? c->retry_after_ms : 1000;
+	aif_strlcpy(s->waiting_for, "rate_limit", sizeof(s->waiting_for));
+	s->wake_at_ms = aif_wall_ms() + ms;
+	if (save(fx, s, 0, "step_rate_limited", "waits for the caller's rate limit") != 0)
+		return -1;
+	wake_at(fx, s->wake_at_ms);
+	return 0;
+}
+
+/* Step s runs as child job `id` (pid: its public id, "" when it was found): recorded. */
+static int
+model_running(struct flow_run *fx, struct aif_flow_step *s, const struct aif_model *m,
+    uint64_t id, const char *pid, const unsigned char *sha)
+{
+	struct flow_tx t;
+
+	s->attempts++;
+	s->child_job_id = id;
+	s->child_state[0] = '\0';
+	aif_strlcpy(s->state, "running", sizeof(s->state));
+	s->waiting_for[0] = '\0';
+	s->wake_at_ms = 0;
+	flow_tx_init(&t);
+	flow_tx_step(&t, s, NULL, 1, 0);
+	t.w.steps[0].input_sha256 = sha;
+	flow_tx_event(&t, "step_started", "%s (model %s, attempt %d, job %s)", s->name, m->id,
+	    s->attempts, pid[0] ? pid : "existing");
+	if (flow_commit(fx, &t) != 0)
+		return -1;
+	flow_wake_worker(fx);
+	return 0;
+}
+
+/* Model m exists and the caller's role may use it in a run: 0, or -1 (the run failed). */
+static int
+model_allowed(struct flow_run *fx, struct aif_flow_step *s, const struct aif_model *m)
+{
 	if (m == NULL) {
 		flow_fail_run(fx, s, "model_not_found", "its model is no longer configured");
 		return -1;
@@ -504,67 +595,38 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 		    "caller's role is zero-retention, and a run stores each step's output");
 		return -1;
 	}
-	if ((body = model_body(fx, d, stream, &kind, why, sizeof(why))) == NULL) {
-		flow_fail_run(fx, s, "workflow_step_failed", why[0] ? why :
-		    "the request cannot be built");
+	return 0;
+}
+
+/* Starts an attempt of model step s: a child job, gated and billed like a request of
+ * the run's caller. */
+static int
+model_start(struct flow_run *fx, struct aif_flow_step *s)
+{
+	const struct aif_model *m = aif_cfg_model(fx->fr->cfg,
+	    def_str(step_def(fx, s), "model") ?: "");
+	int stream = streams_to_client(fx, s), gate;
+	struct aif_oai_req oreq;
+	struct aif_budget_plan bp;
+	enum aif_kind kind = AIF_KIND_CHAT;
+	char *text = NULL, idem[160], pid[AIF_JOB_ID_LEN + 1] = "";
+	unsigned char sha[SHA256_DIGEST_LENGTH];
+	int64_t limit = 0, max_out = 0;
+	uint64_t id = 0;
+	enum aif_err err;
+
+	memset(&oreq, 0, sizeof(oreq));
+	if (model_allowed(fx, s, m) != 0)
 		return -1;
-	}
-	if ((m->kinds & kind) == 0) {
-		json_decref(body);
-		flow_fail_run(fx, s, "model_not_supported", "the model does not serve this kind");
-		return -1;
-	}
-	text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (text == NULL || aif_oai_parse(kind, text, strlen(text), &lim, &oreq, &e) !=
-	    AIF_OK) {
-		snprintf(why, sizeof(why), "the step's request is not valid: %.400s",
-		    text ? e.message : "out of memory");
-		free(text);
-		aif_oai_req_free(&oreq);
-		flow_fail_run(fx, s, "workflow_step_failed", why);
-		return -1;
-	}
-	free(text);
-	/* what the step sends is screened like what a client sends */
-	aif_pii_counts_init(&counts);
-	err = aif_pii_screen_request(fx->fr->pii, m->id, fx->who.role, kind, oreq.body,
-	    &counts, &refusal);
-	if (err != AIF_OK) {
-		snprintf(why, sizeof(why), err == AIF_FORBIDDEN ?
-		    "personal data the policy blocks (%s)" : "it cannot be screened for "
-		    "personal data (%s)", err == AIF_FORBIDDEN ? refusal.type : aif_strerror(err));
-		aif_oai_req_free(&oreq);
-		flow_fail_run(fx, s, "workflow_step_failed", why);
-		return -1;
-	}
-	limit = oreq.max_tokens > 0 && oreq.max_tokens <= m->max_output_tokens ?
-	    oreq.max_tokens : m->max_output_tokens;
-	json_object_set_new(oreq.body, "max_tokens", json_integer(limit));
-	oreq.max_tokens = limit;
-	max_out = aif_oai_completion_bound(&oreq, limit);
-	if ((text = json_dumps(oreq.body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
-		aif_oai_req_free(&oreq);
-		flow_fail_run(fx, s, "workflow_step_failed", "out of memory");
-		return -1;
-	}
-	/* every model step counts against the caller's rate limits */
-	aif_rl_plan(&fx->who, fx->role, tn, aif_sat_add(oreq.prompt_tokens_estimate, max_out),
-	    &rl);
-	if (aif_rl_apply(fx->fr->db, &rl, &allowed) != AIF_OK || !allowed) {
-		const struct aif_gcra_check *c = aif_rl_refused(&rl);
-		int64_t ms = c != NULL && c->retry_after_ms > 0 ? c->retry_after_ms : 1000;
+	if (model_request(fx, s, m, stream, &oreq, &kind, &text, &limit, &max_out) != 0 ||
+	    (gate = model_rate_limit(fx, s, aif_sat_add(oreq.prompt_tokens_estimate,
+	    max_out))) != 1) {
 		aif_oai_req_free(&oreq);
 		free(text);
-		aif_strlcpy(s->waiting_for, "rate_limit", sizeof(s->waiting_for));
-		s->wake_at_ms = aif_wall_ms() + ms;
-		if (save(fx, s, 0, "step_rate_limited", "waits for the caller's rate limit") != 0)
-			return -1;
-		wake_at(fx, s->wake_at_ms);
-		return 0;
+		return fx->over ? -1 : 0;
 	}
-	aif_budget_plan(&fx->who, fx->role, tn, m, aif_oai_prompt_bound(&oreq, strlen(text)),
-	    max_out, &bp);
+	aif_budget_plan(&fx->who, fx->role, aif_cfg_tenant(fx->fr->cfg, fx->who.tenant), m,
+	    aif_oai_prompt_bound(&oreq, strlen(text)), max_out, &bp);
 	SHA256((const unsigned char *)text, strlen(text), sha);
 	snprintf(idem, sizeof(idem), "wf:%s:%s:%d", fx->run->public_id, s->name,
 	    s->attempts + 1);
@@ -589,7 +651,6 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 		.nbudget = bp.n,
 		.prompt_tokens_bound = aif_oai_prompt_bound(&oreq, strlen(text)),
 		.completion_tokens_bound = max_out,
-		.zero_retention = 0,
 		.relay_secret = stream ? fx->run->relay_secret : NULL,
 		.parent_job_id = fx->run->id,
 		.parent_step = s->name,
@@ -612,24 +673,7 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 		wake_at(fx, aif_wall_ms() + 1000);
 		return 0;
 	}
-	s->attempts++;
-	s->child_job_id = id;
-	s->child_state[0] = '\0';
-	aif_strlcpy(s->state, "running", sizeof(s->state));
-	s->waiting_for[0] = '\0';
-	s->wake_at_ms = 0;
-	{
-		struct flow_tx t;
-		flow_tx_init(&t);
-		flow_tx_step(&t, s, NULL, 1, 0);
-		t.w.steps[0].input_sha256 = sha;
-		flow_tx_event(&t, "step_started", "%s (model %s, attempt %d, job %s)", s->name,
-		    m->id, s->attempts, pid[0] ? pid : "existing");
-		if (flow_commit(fx, &t) != 0)
-			return -1;
-	}
-	flow_wake_worker(fx);
-	return 0;
+	return model_running(fx, s, m, id, pid, sha);
 }
 
 /* Model step s has a child job: its outcome, if it has one. */
@@ -766,98 +810,168 @@ branch_step(struct flow_run *fx, struct aif_flow_step *s)
 	    next, next) == 0 ? 1 : -1;
 }
 
+/* The branches of parallel step d start together. */
+static int
+parallel_begin(struct flow_run *fx, struct aif_flow_step *s, const json_t *d, int first)
+{
+	const json_t *m;
+	struct flow_tx t;
+	size_t i;
+
+	flow_tx_init(&t);
+	s->attempts++;
+	aif_strlcpy(s->state, "running", sizeof(s->state));
+	if (s->started_ms == 0)
+		s->started_ms = aif_wall_ms();
+	flow_tx_step(&t, s, NULL, 1, 0);
+	flow_tx_event(&t, "step_started", "%s (parallel, %zu branches, wait %s)", s->name,
+	    json_array_size(json_object_get(d, "branches")), first ? "first" : "all");
+	json_array_foreach(json_object_get(d, "branches"), i, m)
+		if (flow_schedule(fx, &t, json_string_value(m)) != 0) {
+			flow_fail_run(fx, s, "workflow_invalid", "a branch cannot start");
+			return -1;
+		}
+	return flow_commit(fx, &t) == 0 ? 1 : -1;
+}
+
+/* The http branches of parallel step d that are due run together. */
+static int
+parallel_http(struct flow_run *fx, const json_t *d, int first)
+{
+	struct aif_flow_step *due[AIF_WF_PARALLEL_MAX];
+	int64_t now = aif_wall_ms();
+	const json_t *m;
+	size_t i, nd = 0;
+
+	json_array_foreach(json_object_get(d, "branches"), i, m) {
+		struct aif_flow_step *b = flow_row(fx, json_string_value(m));
+		if (b == NULL || strcmp(b->kind, "http") != 0 || nd >= AIF_NELEM(due) ||
+		    (strcmp(b->state, "running") != 0 && strcmp(b->state, "scheduled") != 0))
+			continue;
+		if (b->wake_at_ms > now)
+			wake_at(fx, b->wake_at_ms);
+		else
+			due[nd++] = b;
+	}
+	return nd > 0 ? http_group(fx, due, nd, first) : 0;
+}
+
+/* Wait first: the branches still open are not waited for (their jobs cancelled). */
+static int
+parallel_drop_others(struct flow_run *fx, const json_t *d)
+{
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach(json_object_get(d, "branches"), i, m) {
+		struct aif_flow_step *o = flow_row(fx, json_string_value(m));
+		if (o == NULL || strcmp(o->state, "succeeded") == 0 ||
+		    strcmp(o->state, "failed") == 0 || strcmp(o->state, "cancelled") == 0)
+			continue;
+		if (o->child_job_id != 0)
+			(void)aif_queue_cancel(fx->fr->db, o->child_job_id, 0,
+			    "another branch finished first");
+		aif_strlcpy(o->state, "cancelled", sizeof(o->state));
+		o->waiting_for[0] = '\0';
+		if (save(fx, o, 0, "step_cancelled", "another branch finished first") != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* A parallel step: its members scheduled together; done when all (or the first)
  * succeeded; failed when a member failed. */
 static int
 parallel_step(struct flow_run *fx, struct aif_flow_step *s)
 {
 	const json_t *d = step_def(fx, s), *m;
+	const json_t *steps = json_object_get(fx->root, "steps");
 	int first = def_str(d, "wait") != NULL && strcmp(def_str(d, "wait"), "first") == 0;
 	size_t i, done = 0, total = json_array_size(json_object_get(d, "branches"));
-	const char *winner = NULL;
+	const struct aif_flow_step *winner = NULL;
+	json_t *out;
 
-	if (strcmp(s->state, "scheduled") == 0) {
-		struct flow_tx t;
-		flow_tx_init(&t);
-		s->attempts++;
-		aif_strlcpy(s->state, "running", sizeof(s->state));
-		if (s->started_ms == 0)
-			s->started_ms = aif_wall_ms();
-		flow_tx_step(&t, s, NULL, 1, 0);
-		flow_tx_event(&t, "step_started", "%s (parallel, %zu branches, wait %s)",
-		    s->name, total, first ? "first" : "all");
-		json_array_foreach(json_object_get(d, "branches"), i, m)
-			if (flow_schedule(fx, &t, json_string_value(m)) != 0) {
-				flow_fail_run(fx, s, "workflow_invalid", "a branch cannot start");
-				return -1;
-			}
-		return flow_commit(fx, &t) == 0 ? 1 : -1;
-	}
-	{
-		/* its http branches that are due run together */
-		struct aif_flow_step *due[AIF_WF_PARALLEL_MAX];
-		size_t nd = 0;
-		int64_t now = aif_wall_ms();
-		json_array_foreach(json_object_get(d, "branches"), i, m) {
-			struct aif_flow_step *b = flow_row(fx, json_string_value(m));
-			if (b != NULL && strcmp(b->kind, "http") == 0 && nd < AIF_NELEM(due) &&
-			    (strcmp(b->state, "running") == 0 ||
-			    strcmp(b->state, "scheduled") == 0)) {
-				if (b->wake_at_ms > now)
-					wake_at(fx, b->wake_at_ms);
-				else
-					due[nd++] = b;
-			}
-		}
-		if (nd > 0 && http_group(fx, due, nd, first) < 0)
-			return -1;
-	}
+	if (strcmp(s->state, "scheduled") == 0)
+		return parallel_begin(fx, s, d, first);
+	if (parallel_http(fx, d, first) < 0)
+		return -1;
 	json_array_foreach(json_object_get(d, "branches"), i, m) {
-		struct aif_flow_step *b = flow_row(fx, json_string_value(m));
-		if (b == NULL)
+		const struct aif_flow_step *b = flow_row(fx, json_string_value(m));
+		if (b == NULL || strcmp(b->state, "succeeded") != 0)
 			continue;
-		if (strcmp(b->state, "succeeded") == 0) {
-			done++;
-			/* the first to finish */
-			if (winner == NULL || b->finished_ms < flow_row(fx, winner)->finished_ms)
-				winner = b->name;
-		}
+		done++;
+		if (winner == NULL || b->finished_ms < winner->finished_ms)
+			winner = b;	/* the first to finish */
 	}
-	if ((first && winner != NULL) || (!first && done == total)) {
-		json_t *steps = json_object_get(fx->root, "steps"), *out;
-		if (first) {
-			out = json_pack("{s:s,s:O?}", "first", winner, "output",
-			    json_object_get(json_object_get(steps, winner), "output"));
-			/* the others are not waited for */
-			for (size_t k = 0; k < fx->nrows; k++) {
-				struct aif_flow_step *o = &fx->rows[k];
-				int member = 0;
-				json_array_foreach(json_object_get(d, "branches"), i, m)
-					member |= strcmp(json_string_value(m), o->name) == 0;
-				if (member && strcmp(o->state, "succeeded") != 0 &&
-				    strcmp(o->state, "failed") != 0) {
-					if (o->child_job_id != 0)
-						(void)aif_queue_cancel(fx->fr->db, o->child_job_id, 0,
-						    "another branch finished first");
-					aif_strlcpy(o->state, "cancelled", sizeof(o->state));
-					o->waiting_for[0] = '\0';
-					if (save(fx, o, 0, "step_cancelled",
-					    "another branch finished first") != 0) {
-						json_decref(out);
-						return -1;
-					}
-				}
-			}
-		} else {
-			out = json_object();
-			json_array_foreach(json_object_get(d, "branches"), i, m)
-				json_object_set(out, json_string_value(m), json_object_get(
-				    json_object_get(steps, json_string_value(m)), "output") ?:
-				    json_null());
-		}
-		return flow_step_done(fx, s, out, def_str(d, "next"), NULL) == 0 ? 1 : -1;
+	if (first && winner != NULL) {
+		if (parallel_drop_others(fx, d) != 0)
+			return -1;
+		out = json_pack("{s:s,s:O?}", "first", winner->name, "output",
+		    json_object_get(json_object_get(steps, winner->name), "output"));
+	} else if (!first && done == total) {
+		out = json_object();
+		json_array_foreach(json_object_get(d, "branches"), i, m)
+			json_object_set(out, json_string_value(m), json_object_get(
+			    json_object_get(steps, json_string_value(m)), "output") ?: json_null());
+	} else {
+		return 0;
 	}
-	return 0;
+	return flow_step_done(fx, s, out, def_str(d, "next"), NULL) == 0 ? 1 : -1;
+}
+
+/* Wait step s enters its wait: until when, and for what. */
+static int
+wait_begin(struct flow_run *fx, struct aif_flow_step *s, const json_t *d, const char *sig,
+    int64_t now)
+{
+	int64_t ms = json_integer_value(json_object_get(d, sig ? "timeout_ms" : "for_ms"));
+
+	s->attempts++;
+	aif_strlcpy(s->state, "waiting", sizeof(s->state));
+	if (sig != NULL)
+		snprintf(s->waiting_for, sizeof(s->waiting_for), "signal:%s", sig);
+	else
+		aif_strlcpy(s->waiting_for, "timer", sizeof(s->waiting_for));
+	s->wake_at_ms = now + (ms > 0 ? ms : 1000);
+	if (s->started_ms == 0)
+		s->started_ms = now;
+	return save(fx, s, 1, "step_waiting", s->waiting_for);
+}
+
+/* A wait for signal `sig`: taken when it came, else on, or past its timeout. */
+static int
+wait_signal(struct flow_run *fx, struct aif_flow_step *s, const json_t *d, const char *sig,
+    int64_t now)
+{
+	const char *ot = def_str(d, "on_timeout") ?: "fail";
+	char *payload = NULL, why[160];
+	uint64_t sig_id = 0;
+	json_t *p;
+
+	if (aif_flow_signal_peek(fx->fr->db, fx->run->id, sig, &sig_id, &payload) != AIF_OK) {
+		wake_at(fx, now + 1000);
+		return 0;
+	}
+	if (sig_id != 0) {
+		p = json_loads(payload, JSON_DECODE_ANY, NULL);
+		free(payload);
+		return flow_step_consumed(fx, s, json_pack("{s:s,s:o}", "signal", sig,
+		    "payload", p ? p : json_null()), def_str(d, "next"), NULL, sig_id) == 0 ?
+		    1 : -1;
+	}
+	if (now < s->wake_at_ms) {
+		if (fx->nwait_sig < AIF_NELEM(fx->wait_sig))
+			fx->wait_sig[fx->nwait_sig++] = sig;
+		wake_at(fx, s->wake_at_ms);
+		return 0;
+	}
+	if (strcmp(ot, "fail") == 0) {
+		snprintf(why, sizeof(why), "no signal %s came before its timeout", sig);
+		flow_fail_run(fx, s, "workflow_wait_timeout", why);
+		return -1;
+	}
+	return flow_step_done(fx, s, json_pack("{s:b}", "timed_out", 1),
+	    strcmp(ot, "continue") == 0 ? def_str(d, "next") : ot, NULL) == 0 ? 1 : -1;
 }
 
 static int
@@ -866,85 +980,11 @@ wait_step(struct flow_run *fx, struct aif_flow_step *s)
 	const json_t *d = step_def(fx, s);
 	const char *sig = def_str(d, "signal");
 	int64_t now = aif_wall_ms();
-	char *payload = NULL;
-	uint64_t sig_id = 0;
 
-	if (strcmp(s->state, "scheduled") == 0) {
-		int64_t ms = json_integer_value(json_object_get(d, sig ? "timeout_ms" :
-		    "for_ms"));
-		s->attempts++;
-		aif_strlcpy(s->state, "waiting", sizeof(s->state));
-		if (sig != NULL)
-			snprintf(s->waiting_for, sizeof(s->waiting_for), "signal:%s", sig);
-		else
-			aif_strlcpy(s->waiting_for, "timer", sizeof(s->waiting_for));
-		s->wake_at_ms = now + (ms > 0 ? ms : 1000);
-		if (s->started_ms == 0)
-			s->started_ms = now;
-		if (save(fx, s, 1, "step_waiting", s->waiting_for) != 0)
-			return -1;
-	}
-	if (sig != NULL) {
-		if (aif_flow_signal_peek(fx->fr->db, fx->run->id, sig, &sig_id, &payload) !=
-		    AIF_OK) {
-			wake_at(fx, now + 1000);
-			return 0;
-		}
-		if (sig_id != 0) {
-			struct flow_tx t;
-			json_t *p = json_loads(payload, JSON_DECODE_ANY, NULL);
-			json_t *out = json_pack("{s:s,s:o}", "signal", sig, "payload",
-			    p ? p : json_null());
-			char *text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
-			const char *next = def_str(d, "next");
-			free(payload);
-			if (text == NULL) {
-				json_decref(out);
-				return -1;
-			}
-			flow_tx_init(&t);
-			aif_strlcpy(s->state, "succeeded", sizeof(s->state));
-			s->waiting_for[0] = '\0';
-			s->wake_at_ms = 0;
-			s->finished_ms = now;
-			flow_tx_step(&t, s, text, 1, 1);
-			flow_tx_event(&t, "step_succeeded", "%s: signal %s", s->name, sig);
-			t.w.consume_signal = sig_id;
-			t.w.consume_step = s->name;
-			if (next != NULL && flow_schedule(fx, &t, next) != 0) {
-				free(text);
-				json_decref(out);
-				flow_fail_run(fx, s, "workflow_invalid", "no next step");
-				return -1;
-			}
-			json_object_set_new(json_object_get(fx->root, "steps"), s->name,
-			    json_pack("{s:o}", "output", out));
-			{
-				int rc = flow_commit(fx, &t);
-				free(text);
-				return rc == 0 ? 1 : -1;
-			}
-		}
-		if (now < s->wake_at_ms) {
-			if (fx->nwait_sig < AIF_NELEM(fx->wait_sig))
-				fx->wait_sig[fx->nwait_sig++] = sig;
-			wake_at(fx, s->wake_at_ms);
-			return 0;
-		}
-		/* timed out */
-		{
-			const char *ot = def_str(d, "on_timeout") ?: "fail";
-			char why[160];
-			if (strcmp(ot, "fail") == 0) {
-				snprintf(why, sizeof(why), "no signal %s came before its timeout", sig);
-				flow_fail_run(fx, s, "workflow_wait_timeout", why);
-				return -1;
-			}
-			return flow_step_done(fx, s, json_pack("{s:b}", "timed_out", 1),
-			    strcmp(ot, "continue") == 0 ? def_str(d, "next") : ot, NULL) == 0 ?
-			    1 : -1;
-		}
-	}
+	if (strcmp(s->state, "scheduled") == 0 && wait_begin(fx, s, d, sig, now) != 0)
+		return -1;
+	if (sig != NULL)
+		return wait_signal(fx, s, d, sig, now);
 	if (now < s->wake_at_ms) {
 		wake_at(fx, s->wake_at_ms);
 		return 0;

@@ -489,6 +489,35 @@ run(struct worker *w)
 	    w->claimed_total, w->done_total);
 }
 
+/* Blocks (SIG_BLOCK) or unblocks the signals that steer the worker. A reload
+ * re-executes with them blocked: what comes meanwhile is delivered to the new image's
+ * handlers instead of ending it. */
+static void
+control_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(how, &set, NULL);
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	control_signals(SIG_UNBLOCK);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -501,8 +530,6 @@ main(int argc, char **argv)
 	};
 	const char *config_path = NULL, *instance = NULL;
 	struct aif_config *cfg = NULL;
-	struct sigaction sa;
-	sigset_t blocked;
 	struct worker w;
 	char errbuf[8192];
 	int64_t slots = 0;
@@ -534,19 +561,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", errbuf);
 		return 1;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* a reload re-executes with these blocked (below): what came meanwhile is
-	   delivered now, to the handlers, instead of ending the new image */
-	sigemptyset(&blocked);
-	sigaddset(&blocked, SIGHUP);
-	sigaddset(&blocked, SIGTERM);
-	sigaddset(&blocked, SIGINT);
-	sigprocmask(SIG_UNBLOCK, &blocked, NULL);
+	install_signals();
 	if (aif_http_init() != AIF_OK) {
 		aif_cfg_free(cfg);
 		return 1;
@@ -567,11 +582,7 @@ main(int argc, char **argv)
 	if (rc == 0 && w.reexec) {
 		/* same pid, same arguments, the new config (systemd keeps tracking us) */
 		aif_info("msg=\"restarting on the reloaded config\"");
-		sigemptyset(&blocked);
-		sigaddset(&blocked, SIGHUP);
-		sigaddset(&blocked, SIGTERM);
-		sigaddset(&blocked, SIGINT);
-		sigprocmask(SIG_BLOCK, &blocked, NULL);
+		control_signals(SIG_BLOCK);
 		execv("/proc/self/exe", argv);
 		aif_error("msg=\"exec for reload failed\"");
 		return 1;

@@ -591,44 +591,14 @@ same(const json_t *a, const json_t *b)
 	return json_equal((json_t *)a, (json_t *)b);
 }
 
+/* One comparison {"path", "op", "value"}: 1 true, 0 false, -1 error (why). */
 static int
-cond(const json_t *c, const json_t *root, char *why, size_t whylen, int depth)
+compare(const json_t *c, const json_t *root, char *why, size_t whylen)
 {
-	const json_t	*list, *v, *want, *it;
+	const json_t	*v, *want, *it;
 	const char	*op;
 	size_t		 i;
-	int		 r;
 
-	if (depth > AIF_WFX_MAX_DEPTH) {
-		say(why, whylen, "condition nested deeper than %d", AIF_WFX_MAX_DEPTH);
-		return -1;
-	}
-	if (!json_is_object(c)) {
-		say(why, whylen, "condition is not an object");
-		return -1;
-	}
-	if ((list = json_object_get(c, "all")) != NULL ||
-	    (list = json_object_get(c, "any")) != NULL) {
-		int all = json_object_get(c, "all") != NULL;
-		if (!json_is_array(list)) {
-			say(why, whylen, "all/any needs an array");
-			return -1;
-		}
-		json_array_foreach(list, i, it) {
-			if ((r = cond(it, root, why, whylen, depth + 1)) < 0)
-				return -1;
-			if (all && r == 0)
-				return 0;
-			if (!all && r == 1)
-				return 1;
-		}
-		return all ? 1 : 0;
-	}
-	if ((it = json_object_get(c, "not")) != NULL) {
-		if ((r = cond(it, root, why, whylen, depth + 1)) < 0)
-			return -1;
-		return !r;
-	}
 	op = json_string_value(json_object_get(c, "op"));
 	want = json_object_get(c, "value");
 	if (op == NULL || !json_is_string(json_object_get(c, "path")) || want == NULL) {
@@ -685,6 +655,46 @@ cond(const json_t *c, const json_t *root, char *why, size_t whylen, int depth)
 	}
 	say(why, whylen, "unknown condition op '%s'", op);
 	return -1;
+}
+
+static int
+cond(const json_t *c, const json_t *root, char *why, size_t whylen, int depth)
+{
+	const json_t	*list, *it;
+	size_t		 i;
+	int		 r;
+
+	if (depth > AIF_WFX_MAX_DEPTH) {
+		say(why, whylen, "condition nested deeper than %d", AIF_WFX_MAX_DEPTH);
+		return -1;
+	}
+	if (!json_is_object(c)) {
+		say(why, whylen, "condition is not an object");
+		return -1;
+	}
+	if ((list = json_object_get(c, "all")) != NULL ||
+	    (list = json_object_get(c, "any")) != NULL) {
+		int all = json_object_get(c, "all") != NULL;
+		if (!json_is_array(list)) {
+			say(why, whylen, "all/any needs an array");
+			return -1;
+		}
+		json_array_foreach(list, i, it) {
+			if ((r = cond(it, root, why, whylen, depth + 1)) < 0)
+				return -1;
+			if (all && r == 0)
+				return 0;
+			if (!all && r == 1)
+				return 1;
+		}
+		return all ? 1 : 0;
+	}
+	if ((it = json_object_get(c, "not")) != NULL) {
+		if ((r = cond(it, root, why, whylen, depth + 1)) < 0)
+			return -1;
+		return !r;
+	}
+	return compare(c, root, why, whylen);
 }
 
 int

@@ -1312,7 +1312,7 @@ parallel_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		}
 		aif_walk_path_pop(w->ld, old);
 	}
-	strcpy(buf, "all");
+	aif_strlcpy(buf, "all", AIF_CFG_MAX_SCALAR + 1);
 	if (wt != NULL) {
 		old = aif_walk_path_key(w->ld, "wait");
 		if (text(w, wt, buf) == 0 && strcmp(buf, "all") != 0 &&
@@ -1369,7 +1369,7 @@ wait_step(struct wf *w, const yaml_node_t *map, json_t *obj)
 		aif_walk_path_pop(w->ld, old);
 	}
 	set(w, obj, "timeout_ms", json_integer(ms));
-	strcpy(buf, "fail");
+	aif_strlcpy(buf, "fail", AIF_CFG_MAX_SCALAR + 1);
 	if (ot != NULL) {
 		old = aif_walk_path_key(w->ld, "on_timeout");
 		if (text(w, ot, buf) == 0 && strcmp(buf, "fail") != 0 &&
@@ -1423,23 +1423,14 @@ step_name_ok(const char *s)
 static const char *const *const kind_keys[] = { model_keys, http_keys, transform_keys,
 	branch_keys, parallel_keys, wait_keys, final_keys };
 
-/* Walks step w->cur (mapping `map`) into a new object in steps_obj. */
+/* A step's name and kind (s->kind stays K_NONE when it has none that is valid). */
 static void
-walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
+step_name_kind(struct wf *w, struct wstep *s, const yaml_node_t *map)
 {
-	struct wstep		*s = &w->steps[w->cur];
 	const yaml_node_t	*nn, *kn;
 	char			 buf[AIF_CFG_MAX_SCALAR + 1], show[AIF_CFG_MAX_SHOWN + 4];
-	json_t			*obj;
 	size_t			 old;
 
-	s->parent = -1;
-	s->kind = K_NONE;
-	s->map = map;
-	if (map->type != YAML_MAPPING_NODE) {
-		err(w, map, "expected a mapping, got %s", aif_walk_node_kind(map));
-		return;
-	}
 	if ((nn = aif_walk_lookup(w->ld, map, "name")) == NULL)
 		missing(w, map, "name");
 	else {
@@ -1471,6 +1462,23 @@ walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
 			s->kind = (enum skind)k;
 	}
 	aif_walk_path_pop(w->ld, old);
+}
+
+/* Walks step w->cur (mapping `map`) into a new object in steps_obj. */
+static void
+walk_step(struct wf *w, const yaml_node_t *map, json_t *steps_obj)
+{
+	struct wstep		*s = &w->steps[w->cur];
+	json_t			*obj;
+
+	s->parent = -1;
+	s->kind = K_NONE;
+	s->map = map;
+	if (map->type != YAML_MAPPING_NODE) {
+		err(w, map, "expected a mapping, got %s", aif_walk_node_kind(map));
+		return;
+	}
+	step_name_kind(w, s, map);
 	if (s->kind == K_NONE)
 		return;
 	check_keys(w, map, kind_keys[s->kind]);
@@ -1567,17 +1575,13 @@ dfs(struct wf *w, int u, char *color, int *stack, int *depth, int *post, int *np
 	post[(*npost)++] = u;
 }
 
+/* Step names: duplicates, the steps edges name, the start step (*startp, -1). */
 static void
-graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int *startp)
+graph_names(struct wf *w, const yaml_node_t *start_node, int *startp)
 {
-	char		 color[AIF_WF_MAX_STEPS] = { 0 };
-	int		 stack[AIF_WF_MAX_STEPS], post[AIF_WF_MAX_STEPS], depth = 0;
-	int		 npost = 0, start = -1, i;
-	uint64_t	 in[AIF_WF_MAX_STEPS];
-	const yaml_node_t *steps_node = aif_walk_lookup(w->ld, wmap, "steps");
 	char		 buf[AIF_CFG_MAX_SCALAR + 1];
+	int		 start = -1, i;
 
-	/* names */
 	for (i = 0; i < w->n; i++)
 		for (int j = 0; j < i && w->steps[i].name[0] != '\0'; j++)
 			if (strcmp(w->steps[i].name, w->steps[j].name) == 0) {
@@ -1605,7 +1609,15 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 		start = 0;
 	*startp = start;
 
-	/* parallel members */
+}
+
+/* The branches of parallel steps: what may be one, and that nothing else leads to
+ * one; every other step but branch and final needs a next. */
+static void
+graph_members(struct wf *w, const yaml_node_t *start_node, int start)
+{
+	int		 i;
+
 	for (size_t k = 0; k < w->nedges; k++) {
 		const struct wedge *e = &w->edges[k];
 		struct wstep *m, *p;
@@ -1652,14 +1664,21 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 			    "%s.steps[%d]: missing required key 'next'", w->prefix, i);
 	}
 
-	/* cycles, reachability */
-	if (start < 0)
-		return;
-	dfs(w, start, color, stack, &depth, post, &npost);
+}
+
+/* Cycles (found by dfs) and what start does not reach; *post gets the reachable steps
+ * in post-order, *npost their count. */
+static void
+graph_reach(struct wf *w, const yaml_node_t *wmap, int start, int *post, int *npost)
+{
+	char		 color[AIF_WF_MAX_STEPS] = { 0 };
+	int		 stack[AIF_WF_MAX_STEPS], depth = 0, i;
+	const yaml_node_t *steps_node = aif_walk_lookup(w->ld, wmap, "steps");
+
+	dfs(w, start, color, stack, &depth, post, npost);
 	for (i = 0; i < w->n; i++)
 		if (color[i] != 0)
 			w->reach |= UINT64_C(1) << i;
-	int nreach = npost;
 	for (i = 0; i < w->n; i++)
 		if (color[i] == 0) {
 			int junk[AIF_WF_MAX_STEPS], nj = 0;
@@ -1684,7 +1703,16 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 	if (w->cyclic)
 		return;
 
-	/* dominators over the acyclic graph, in topological order */
+}
+
+/* Dominators over the acyclic graph, in topological order (post, reversed): a parallel
+ * step with wait all counts its members as run before its next. */
+static void
+graph_dominators(struct wf *w, int start, const int *post, int nreach)
+{
+	uint64_t	 in[AIF_WF_MAX_STEPS];
+	int		 i;
+
 	for (i = 0; i < w->n; i++)
 		in[i] = ~UINT64_C(0);
 	for (int k = nreach - 1; k >= 0; k--) {
@@ -1701,6 +1729,20 @@ graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int 
 				in[e->to] &= w->dom[u];
 		}
 	}
+}
+
+static void
+graph(struct wf *w, const yaml_node_t *wmap, const yaml_node_t *start_node, int *startp)
+{
+	int		 post[AIF_WF_MAX_STEPS], npost = 0;
+
+	graph_names(w, start_node, startp);
+	graph_members(w, start_node, *startp);
+	if (*startp < 0)
+		return;
+	graph_reach(w, wmap, *startp, post, &npost);
+	if (!w->cyclic)
+		graph_dominators(w, *startp, post, npost);
 }
 
 /* Every steps.X (templates, condition paths, final from) names a step that ran on
@@ -1811,33 +1853,17 @@ free_wf(struct wf *w)
 	free(w->refs);
 }
 
-/* Walks workflows[idx] (mapping `map`) into out. */
+/* A workflow's own keys: name (not a model id), description, kinds, timeout. */
 static void
-walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t *map,
-    size_t idx, struct aif_workflow *out)
+walk_header(struct wf *w, const yaml_node_t *map, struct aif_workflow *out,
+    int64_t *timeout)
 {
-	struct wf		*w;
-	const yaml_node_t	*v, *steps;
+	struct loader		*ld = w->ld;
+	const struct aif_config	*cfg = w->cfg;
+	const yaml_node_t	*v;
 	char			 buf[AIF_CFG_MAX_SCALAR + 1], show[AIF_CFG_MAX_SHOWN + 4];
-	json_t			*def = NULL, *sobj, *order;
-	int64_t			 timeout = 3600000;
-	int			 start = -1;
 	size_t			 old;
-	unsigned		 errors = ld->nerrors;
 
-	out->line = (int)map->start_mark.line + 1;
-	out->column = (int)map->start_mark.column + 1;
-	out->kinds = AIF_KIND_CHAT;
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		ld->nomem = 1;
-		return;
-	}
-	w->ld = ld;
-	w->cfg = cfg;
-	w->cur = -1;
-	(void)snprintf(w->prefix, sizeof(w->prefix), "workflows[%zu]", idx);
-	if (check_keys(w, map, workflow_keys) != 0)
-		goto out;
 	if ((v = aif_walk_lookup(ld, map, "name")) == NULL)
 		missing(w, map, "name");
 	else {
@@ -1867,9 +1893,59 @@ walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t
 	}
 	if ((v = aif_walk_lookup(ld, map, "timeout")) != NULL) {
 		old = aif_walk_path_key(ld, "timeout");
-		(void)duration(w, v, 1000, 30LL * 86400000, "1s to 30d", &timeout);
+		(void)duration(w, v, 1000, 30LL * 86400000, "1s to 30d", timeout);
 		aif_walk_path_pop(ld, old);
 	}
+}
+
+/* The model step whose answer may stream to the client: the one a reachable final
+ * step answers `from` and that leads straight to it. Borrowed name, or NULL. */
+static const char *
+stream_step(const struct wf *w)
+{
+	for (int i = 0; i < w->n; i++) {
+		const struct wstep *f = &w->steps[i];
+		const char *from = json_string_value(json_object_get(f->obj, "from"));
+		const struct wedge *nx;
+		int x;
+		if (f->kind != K_FINAL || from == NULL ||
+		    !(w->reach & (UINT64_C(1) << i)) || (x = step_index(w, from)) < 0 ||
+		    w->steps[x].kind != K_MODEL ||
+		    (nx = edge_of(w, x, E_NEXT)) == NULL || nx->to != i)
+			continue;
+		return from;
+	}
+	return NULL;
+}
+
+/* Walks workflows[idx] (mapping `map`) into out. */
+static void
+walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t *map,
+    size_t idx, struct aif_workflow *out)
+{
+	struct wf		*w;
+	const yaml_node_t	*steps;
+	json_t			*def = NULL, *sobj, *order;
+	int64_t			 timeout = 3600000;
+	int			 start = -1;
+	size_t			 old;
+	unsigned		 errors = ld->nerrors;
+	const char		*x;
+
+	out->line = (int)map->start_mark.line + 1;
+	out->column = (int)map->start_mark.column + 1;
+	out->kinds = AIF_KIND_CHAT;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		ld->nomem = 1;
+		return;
+	}
+	w->ld = ld;
+	w->cfg = cfg;
+	w->cur = -1;
+	(void)snprintf(w->prefix, sizeof(w->prefix), "workflows[%zu]", idx);
+	if (check_keys(w, map, workflow_keys) != 0)
+		goto out;
+	walk_header(w, map, out, &timeout);
 	if ((def = json_object()) == NULL || (sobj = json_object()) == NULL ||
 	    (order = json_array()) == NULL || json_object_set_new(def, "steps", sobj) ||
 	    json_object_set_new(def, "order", order)) {
@@ -1907,19 +1983,8 @@ walk_workflow(struct loader *ld, const struct aif_config *cfg, const yaml_node_t
 	set(w, def, "name", json_string(out->name));
 	set(w, def, "start", json_string(w->steps[start].name));
 	set(w, def, "timeout_ms", json_integer(timeout));
-	for (int i = 0; i < w->n; i++) {
-		const struct wstep *f = &w->steps[i];
-		const char *from = json_string_value(json_object_get(f->obj, "from"));
-		const struct wedge *nx;
-		int x;
-		if (f->kind != K_FINAL || from == NULL ||
-		    !(w->reach & (UINT64_C(1) << i)) || (x = step_index(w, from)) < 0 ||
-		    w->steps[x].kind != K_MODEL ||
-		    (nx = edge_of(w, x, E_NEXT)) == NULL || nx->to != i)
-			continue;
-		set(w, def, "stream_step", json_string(from));
-		break;
-	}
+	if ((x = stream_step(w)) != NULL)
+		set(w, def, "stream_step", json_string(x));
 	if (ld->nomem ||
 	    (out->def_text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
 	    sha256_hex(out->def_text, out->hash) != 0) {

@@ -555,16 +555,11 @@ aif_flow_child_by_key(struct aif_db *db, uint64_t owner, const char *key, uint64
 	static const char sql[] =
 	    "SELECT id FROM jobs WHERE api_key_id = ? AND idempotency_key = ?";
 	struct aif_dbp p[] = { AIF_P_I64(owner), AIF_P_STR(key) };
-	struct aif_dbrows *r = NULL;
-	enum aif_err err;
+	int64_t v = 0;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
 
-	*id = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &r)) != AIF_OK)
-		return err;
-	if (r->nrows == 1)
-		*id = (uint64_t)aif_dbrows_i64(r, 0, 0);
-	aif_dbrows_free(r);
-	return *id != 0 ? AIF_OK : AIF_NOTFOUND;
+	*id = err == AIF_OK ? (uint64_t)v : 0;
+	return err;
 }
 
 enum aif_err

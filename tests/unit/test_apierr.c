@@ -136,7 +136,7 @@ a_detail_is_never_cut_inside_a_utf8_sequence(void **state)
 
 	(void)state;
 	for (int i = 0; i < 60; i++)
-		strcat(korean, "\xea\xb0\x80");	/* U+AC00, three bytes */
+		memcpy(korean + 3 * i, "\xea\xb0\x80", 4);	/* U+AC00, three bytes */
 	/* "%.128s": 128 bytes would end inside the 43rd character: 42 are kept */
 	AIF_ERROR(&e, AIF_E_MODEL_FORBIDDEN, "model", korean);
 	assert_null(strchr(e.message, '?'));

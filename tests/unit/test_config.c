@@ -1099,7 +1099,7 @@ nesting_bound_is_exactly_64(void **state)
 	(void)state;
 	inner = nested("[", "1", "]", 63);	/* under the root mapping: 64 levels */
 	assert_non_null(yaml = malloc(strlen(inner) + 64));
-	sprintf(yaml, "server: %s\n", inner);
+	snprintf(yaml, strlen(inner) + 64, "server: %s\n", inner);
 	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
 	assert_null(strstr(errbuf, "nesting"));
 	assert_non_null(strstr(errbuf, "server: expected a mapping, got a sequence"));
@@ -1107,7 +1107,7 @@ nesting_bound_is_exactly_64(void **state)
 	free(yaml);
 	inner = nested("[", "1", "]", 64);
 	assert_non_null(yaml = malloc(strlen(inner) + 64));
-	sprintf(yaml, "server: %s\n", inner);
+	snprintf(yaml, strlen(inner) + 64, "server: %s\n", inner);
 	assert_int_equal(load(yaml, &cfg), AIF_CONFIG);
 	assert_string_equal(errbuf, "t.yaml:1:72: nesting deeper than 64 levels of mappings "
 	    "and sequences");

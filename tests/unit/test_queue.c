@@ -1808,7 +1808,7 @@ cancel_doorbell_names_the_running_worker(void **state)
 	    sizeof(bell)), AIF_OK);
 	assert_string_equal(bell, "");
 	/* a final job: nothing to cancel, nobody to ring */
-	strcpy(bell, "x");
+	aif_strlcpy(bell, "x", sizeof(bell));
 	assert_int_equal(aif_queue_cancel_doorbell(g.t.db, c->id, 0, "again", bell,
 	    sizeof(bell)), AIF_NOTFOUND);
 	assert_string_equal(bell, "");

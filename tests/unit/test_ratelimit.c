@@ -524,7 +524,7 @@ retry_headers_give_whole_seconds_rounded_up_and_ms(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		check_init(&c, "key:12:rpm", 10, 1);
 		c.retry_after_ms = cases[i].ms;
-		strcpy(buf, "X-Kept: 1\r\n");
+		aif_strlcpy(buf, "X-Kept: 1\r\n", sizeof(buf));
 		aif_rl_retry_headers(&c, buf, sizeof(buf));
 		if (strncmp(buf, "X-Kept: 1\r\n", 11) != 0 || strcmp(buf + 11, cases[i].want) != 0)
 			fail_msg("%" PRId64 " ms: \"%s\"", cases[i].ms, buf);
@@ -543,7 +543,7 @@ retry_headers_in_a_tiny_buffer_add_nothing(void **state)
 	c.retry_after_ms = 1500;
 	for (size_t cap = sizeof("X: 1\r\n"); cap <= sizeof(want); cap++) {
 		memset(buf, '#', sizeof(buf));
-		strcpy(buf, "X: 1\r\n");
+		aif_strlcpy(buf, "X: 1\r\n", sizeof(buf));
 		aif_rl_retry_headers(&c, buf, cap);
 		if (strcmp(buf, cap >= sizeof(want) ? want : "X: 1\r\n") != 0)
 			fail_msg("cap %zu: \"%s\"", cap, buf);
