@@ -10,6 +10,7 @@
 #include "registry.h"
 
 #define WAKE_REFRESH_MS	2000
+#define WAKE_RETRY_EMPTY_MS	100	/* while the list is empty */
 
 struct wake {
 	pthread_mutex_t	 mu;		/* refreshed_ms and refreshing */
@@ -55,9 +56,15 @@ wake_workers(struct api *api, struct aif_db *db)
 	struct wake *w = api->wake;
 	int64_t now = aif_now_ms();
 	int refresh = 0;
+	size_t known;
 
+	pthread_rwlock_rdlock(&w->rw);
+	known = w->n;
+	pthread_rwlock_unlock(&w->rw);
 	pthread_mutex_lock(&w->mu);
-	if (!w->refreshing && now - w->refreshed_ms >= WAKE_REFRESH_MS) {
+	/* no worker known yet (they were starting): look again soon, not in 2 s */
+	if (!w->refreshing && now - w->refreshed_ms >= (known == 0 ? WAKE_RETRY_EMPTY_MS :
+	    WAKE_REFRESH_MS)) {
 		w->refreshing = 1;
 		refresh = 1;
 	}
