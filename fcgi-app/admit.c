@@ -682,6 +682,16 @@ enqueue(struct admission *a)
 
 /* 202 with the job for async; otherwise park before waking anyone, so the answer can
  * never arrive before its waiter. */
+/* Rings the workers: a job is claimed by their loops, a run by their workflow runners. */
+static void
+wake(const struct admission *a)
+{
+	if (a->workflow != NULL)
+		wake_runners(a->r->api, a->r->db);
+	else
+		wake_workers(a->r->api, a->r->db);
+}
+
 static enum aif_err
 answer(struct admission *a)
 {
@@ -698,7 +708,7 @@ answer(struct admission *a)
 		aif_strlcpy(v.state, "queued", sizeof(v.state));
 		json_t *j = job_json(&v);
 		snprintf(loc, sizeof(loc), "Location: /v1/jobs/%s\r\n", a->public_id);
-		wake_workers(r->api, r->db);
+		wake(a);
 		reply_json(&r->reply, 202, loc, j);
 		json_decref(j);
 		a->done = 1;
@@ -706,7 +716,7 @@ answer(struct admission *a)
 	}
 	err = park(a, a->id, json_is_true(json_object_get(json_object_get(a->oreq.body,
 	    "stream_options"), "include_usage")), 0);
-	wake_workers(r->api, r->db);
+	wake(a);
 	return err;
 }
 

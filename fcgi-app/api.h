@@ -227,7 +227,8 @@ enum aif_err	enqueue_job(struct api *api, const struct aif_job_new *job, uint64_
 /* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s). */
 int	wake_start(struct api *api);
 void	wake_stop(struct api *api, int grace_ms);
-void	wake_workers(struct api *api, struct aif_db *db);
+void	wake_workers(struct api *api, struct aif_db *db);	/* "wake": jobs to claim */
+void	wake_runners(struct api *api, struct aif_db *db);	/* "run": a run is due */
 
 /* The seconds after which a worker that has not heartbeat counts as gone. */
 #define API_WORKER_STALE_S	30

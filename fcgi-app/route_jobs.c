@@ -243,7 +243,7 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 			    AIF_E_DB_UNAVAILABLE, NULL);
 			return;
 		}
-		wake_workers(r->api, r->db);
+		wake_runners(r->api, r->db);
 		if (aif_jobs_view_public(r->db, public_id, who->lineage_id, &v) != AIF_OK) {
 			REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 			return;
@@ -342,7 +342,7 @@ signal_run(struct req *r, const struct aif_principal *who, const char *public_id
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
-	wake_workers(r->api, r->db);
+	wake_runners(r->api, r->db);
 	j = json_pack("{s:s,s:s,s:s,s:b}", "object", "workflow.signal", "job", public_id,
 	    "name", name, "accepted", 1);
 	reply_json(&r->reply, 202, NULL, j);

@@ -1,5 +1,6 @@
 /* wake.c -- after an enqueue, ring the doorbell of every live worker ("wake", bell.h)
- * so one of them claims the job at once. The list comes from the workers table and is
+ * so one of them claims the job at once; after a workflow run was started, signalled or
+ * cancelled, ring "run" instead, which stirs the workflow runners and nothing else. The list comes from the workers table and is
  * refreshed at most every WAKE_REFRESH_MS by whichever acceptor thread notices it is
  * stale; acceptors ring together under a read lock, a refresh swaps the list. */
 #include <pthread.h>
@@ -50,8 +51,9 @@ wake_stop(struct api *api, int grace_ms)
 	api->wake = NULL;
 }
 
-void
-wake_workers(struct api *api, struct aif_db *db)
+/* Rings every live worker with msg (len bytes). */
+static void
+ring_all(struct api *api, struct aif_db *db, const char *msg, size_t len)
 {
 	struct wake *w = api->wake;
 	int64_t now = aif_now_ms();
@@ -86,7 +88,18 @@ wake_workers(struct api *api, struct aif_db *db)
 	}
 	pthread_rwlock_rdlock(&w->rw);
 	for (size_t i = 0; i < w->n; i++)
-		(void)aif_doorbell_ring(api->sender_fd, w->list[i], AIF_BELL_WAKE_MSG,
-		    sizeof(AIF_BELL_WAKE_MSG) - 1);
+		(void)aif_doorbell_ring(api->sender_fd, w->list[i], msg, len);
 	pthread_rwlock_unlock(&w->rw);
+}
+
+void
+wake_workers(struct api *api, struct aif_db *db)
+{
+	ring_all(api, db, AIF_BELL_WAKE_MSG, sizeof(AIF_BELL_WAKE_MSG) - 1);
+}
+
+void
+wake_runners(struct api *api, struct aif_db *db)
+{
+	ring_all(api, db, AIF_BELL_RUN_MSG, sizeof(AIF_BELL_RUN_MSG) - 1);
 }

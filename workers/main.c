@@ -132,9 +132,11 @@ drain_doorbell(struct worker *w, int *woken)
 		case AIF_BELL_SHARE:
 			update_share(w);
 			break;
+		case AIF_BELL_RUN:
+			flow_pool_kick(w->flows);
+			break;
 		default:
 			*woken = 1;
-			flow_pool_kick(w->flows);	/* a run may be due too */
 			break;
 		}
 	}

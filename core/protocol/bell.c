@@ -75,5 +75,7 @@ aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n)
 		return AIF_BELL_SHARE;
 	if (strncmp(msg, "wake", 4) == 0)
 		return AIF_BELL_WAKE;
+	if (strncmp(msg, "run", 3) == 0)
+		return AIF_BELL_RUN;
 	return AIF_BELL_UNKNOWN;
 }

@@ -1,6 +1,9 @@
 /* bell.h -- the doorbell messages between our processes (ipc/doorbell.h carries them):
  * one short text line per datagram.
  *   "wake"               aif-api -> workers: jobs were enqueued, claim
+ *   "run"                aif-api -> workers: a workflow run was started, signalled or
+ *                        cancelled: the workflow runners look for due runs (a plain
+ *                        "wake" does not stir them: a job is no run)
  *   "share"              worker -> workers: the set of live workers changed
  *   "cancel <id>"        aif-api, aifctl -> the worker running job <id>: abort it
  *   "job <id> [<id>...]" worker -> aif-api (or aif-api to itself): these jobs are final
@@ -17,6 +20,7 @@
 enum aif_bell {
 	AIF_BELL_UNKNOWN,
 	AIF_BELL_WAKE,
+	AIF_BELL_RUN,
 	AIF_BELL_SHARE,
 	AIF_BELL_CANCEL,
 	AIF_BELL_JOBS,
@@ -24,6 +28,7 @@ enum aif_bell {
 
 /* The fixed messages. */
 #define AIF_BELL_WAKE_MSG	"wake\n"
+#define AIF_BELL_RUN_MSG	"run\n"
 #define AIF_BELL_SHARE_MSG	"share"
 
 /* Writes "cancel <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */

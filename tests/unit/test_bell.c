@@ -85,6 +85,7 @@ fixed_messages_and_garbage(void **state)
 	(void)state;
 	assert_int_equal(aif_bell_parse(AIF_BELL_WAKE_MSG, ids, 4, &n), AIF_BELL_WAKE);
 	assert_int_equal(aif_bell_parse(AIF_BELL_SHARE_MSG, ids, 4, &n), AIF_BELL_SHARE);
+	assert_int_equal(aif_bell_parse(AIF_BELL_RUN_MSG, ids, 4, &n), AIF_BELL_RUN);
 	assert_int_equal(aif_bell_parse("cancel x", ids, 4, &n), AIF_BELL_UNKNOWN);
 	assert_int_equal(aif_bell_parse("cancel 0", ids, 4, &n), AIF_BELL_UNKNOWN);
 	assert_int_equal(aif_bell_parse("hello", ids, 4, &n), AIF_BELL_UNKNOWN);
