@@ -224,7 +224,8 @@ void		enqueuer_stop(struct api *api, int grace_ms);
 enum aif_err	enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id,
 		    char *public_id);
 
-/* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s). */
+/* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s):
+ * "wake" to one of them in turn, "run" to all. */
 int	wake_start(struct api *api);
 void	wake_stop(struct api *api, int grace_ms);
 void	wake_workers(struct api *api, struct aif_db *db);	/* "wake": jobs to claim */

@@ -1,6 +1,7 @@
-/* wake.c -- after an enqueue, ring the doorbell of every live worker ("wake", bell.h)
- * so one of them claims the job at once; after a workflow run was started, signalled or
- * cancelled, ring "run" instead, which stirs the workflow runners and nothing else. The list comes from the workers table and is
+/* wake.c -- after an enqueue, ring the doorbell of one live worker ("wake", bell.h),
+ * the next in turn, so it claims the job at once (a worker that claims nothing passes
+ * the bell on to a peer: workers/wakeup.c); after a workflow run was started, signalled
+ * or cancelled, ring "run" to every worker, which stirs the workflow runners only. The list comes from the workers table and is
  * refreshed at most every WAKE_REFRESH_MS by whichever acceptor thread notices it is
  * stale; acceptors ring together under a read lock, a refresh swaps the list. */
 #include <pthread.h>
@@ -14,12 +15,13 @@
 #define WAKE_RETRY_EMPTY_MS	100	/* while the list is empty */
 
 struct wake {
-	pthread_mutex_t	 mu;		/* refreshed_ms and refreshing */
+	pthread_mutex_t	 mu;		/* refreshed_ms, refreshing and next */
 	pthread_rwlock_t rw;		/* list, n */
 	char		**list;
 	size_t		 n;
 	int64_t		 refreshed_ms;
 	int		 refreshing;
+	size_t		 next;		/* round robin of wake_workers */
 };
 
 int
@@ -51,13 +53,13 @@ wake_stop(struct api *api, int grace_ms)
 	api->wake = NULL;
 }
 
-/* Rings every live worker with msg (len bytes). */
+/* Refreshes the list of live workers' doorbells when it is due. */
 static void
-ring_all(struct api *api, struct aif_db *db, const char *msg, size_t len)
+refresh(struct api *api, struct aif_db *db)
 {
 	struct wake *w = api->wake;
 	int64_t now = aif_now_ms();
-	int refresh = 0;
+	int due = 0;
 	size_t known;
 
 	pthread_rwlock_rdlock(&w->rw);
@@ -68,10 +70,10 @@ ring_all(struct api *api, struct aif_db *db, const char *msg, size_t len)
 	if (!w->refreshing && now - w->refreshed_ms >= (known == 0 ? WAKE_RETRY_EMPTY_MS :
 	    WAKE_REFRESH_MS)) {
 		w->refreshing = 1;
-		refresh = 1;
+		due = 1;
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (refresh) {
+	if (due) {
 		char **list = NULL;
 		size_t n = 0;
 		if (aif_registry_doorbells(db, API_WORKER_STALE_S, &list, &n) == AIF_OK) {
@@ -86,20 +88,37 @@ ring_all(struct api *api, struct aif_db *db, const char *msg, size_t len)
 		w->refreshing = 0;
 		pthread_mutex_unlock(&w->mu);
 	}
-	pthread_rwlock_rdlock(&w->rw);
-	for (size_t i = 0; i < w->n; i++)
-		(void)aif_doorbell_ring(api->sender_fd, w->list[i], msg, len);
-	pthread_rwlock_unlock(&w->rw);
 }
 
 void
 wake_workers(struct api *api, struct aif_db *db)
 {
-	ring_all(api, db, AIF_BELL_WAKE_MSG, sizeof(AIF_BELL_WAKE_MSG) - 1);
+	struct wake *w = api->wake;
+	size_t start;
+
+	refresh(api, db);
+	pthread_mutex_lock(&w->mu);
+	start = w->next++;
+	pthread_mutex_unlock(&w->mu);
+	/* one worker, the next in turn that takes the bell (a gone one refuses it); it
+	   passes the bell on when it claims nothing (workers/wakeup.c) */
+	pthread_rwlock_rdlock(&w->rw);
+	for (size_t k = 0; k < w->n; k++)
+		if (aif_doorbell_ring(api->sender_fd, w->list[(start + k) % w->n],
+		    AIF_BELL_WAKE_MSG, sizeof(AIF_BELL_WAKE_MSG) - 1) == 0)
+			break;
+	pthread_rwlock_unlock(&w->rw);
 }
 
 void
 wake_runners(struct api *api, struct aif_db *db)
 {
-	ring_all(api, db, AIF_BELL_RUN_MSG, sizeof(AIF_BELL_RUN_MSG) - 1);
+	struct wake *w = api->wake;
+
+	refresh(api, db);
+	pthread_rwlock_rdlock(&w->rw);
+	for (size_t i = 0; i < w->n; i++)
+		(void)aif_doorbell_ring(api->sender_fd, w->list[i], AIF_BELL_RUN_MSG,
+		    sizeof(AIF_BELL_RUN_MSG) - 1);
+	pthread_rwlock_unlock(&w->rw);
 }

@@ -174,7 +174,7 @@ start_call(struct worker *w, struct aif_claimed *job)
 	}
 }
 
-void
+size_t
 dispatch_claim(struct worker *w, int *more)
 {
 	const struct aif_config *cfg = w->cfg;
@@ -185,7 +185,7 @@ dispatch_claim(struct worker *w, int *more)
 
 	*more = 0;
 	if (free_slots <= 0 || w->draining)
-		return;
+		return 0;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		int cap = cfg->models[i].max_in_flight - w->model_in_flight[i];
 		int rep_room = routing_room(w->rt, i);
@@ -199,20 +199,21 @@ dispatch_claim(struct worker *w, int *more)
 		n_models++;
 	}
 	if (n_models == 0)
-		return;
+		return 0;
 	limit = free_slots < cfg->queue.claim_batch ? free_slots : cfg->queue.claim_batch;
 	err = aif_queue_claim(w->db, w->id, w->model_ids, w->model_free, n_models, limit,
 	    cfg->queue.lease_seconds, &jobs, &n);
 	if (err != AIF_OK) {
 		if (err != AIF_UNAVAILABLE)
 			aif_warn("msg=\"claim failed\" error=\"%s\"", aif_strerror(err));
-		return;
+		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
 		start_call(w, &jobs[i]);
 	w->claimed_total += n;
 	*more = (int)n == limit;
 	aif_queue_claimed_free(jobs, n);	/* bodies were moved into the calls */
+	return n;
 }
 
 static struct engine_call *

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -113,16 +114,19 @@ update_share(struct worker *w)
 
 	if (aif_registry_rank(w->db, w->id, stale_s(w), &rank, &n) == AIF_OK)
 		routing_set_share(w->rt, rank, n);
+	wakeup_peers(w, stale_s(w));
 }
 
-/* Bells: "wake" (new jobs), "cancel <job id>" (abort that call) or "share" (the set of
- * live workers changed: recompute this worker's share of the replicas). */
+/* Bells: "wake [<hops>]" (new jobs), "run" (a workflow run is due: the runners look),
+ * "cancel <job id>" (abort that call) or "share" (the set of live workers changed:
+ * recompute this worker's share of the replicas and re-read the peers). */
 static void
 drain_doorbell(struct worker *w, int *woken)
 {
 	char buf[AIF_BELL_MAX];
 	uint64_t id;
 	size_t n;
+	int hops;
 
 	while (aif_doorbell_recv(w->doorbell_fd, buf, sizeof(buf)) > 0) {
 		switch (aif_bell_parse(buf, &id, 1, &n)) {
@@ -135,7 +139,10 @@ drain_doorbell(struct worker *w, int *woken)
 		case AIF_BELL_RUN:
 			flow_pool_kick(w->flows);
 			break;
-		default:
+		default:	/* a wake: the smallest hop count of those pending counts */
+			hops = n == 1 && id < (uint64_t)INT_MAX ? (int)id : 0;
+			if (!*woken || w->wake_hops < 0 || hops < w->wake_hops)
+				w->wake_hops = hops;
 			*woken = 1;
 			break;
 		}
@@ -268,6 +275,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 	int n;
 
 	aif_strlcpy(w->instance, instance, sizeof(w->instance));
+	w->wake_hops = -1;
 	w->slots = slots_override > 0 ? slots_override : cfg->worker.slots;
 	w->model_in_flight = calloc(cfg->nmodels, sizeof(int));
 	w->rt = routing_new(cfg);
@@ -346,6 +354,7 @@ teardown(struct worker *w)
 	free(w->model_in_flight);
 	free(w->model_ids);
 	free(w->model_free);
+	wakeup_free(w);
 }
 
 /* ---- the loop ---- */
@@ -452,10 +461,18 @@ run(struct worker *w)
 		}
 		if (w->draining && (w->in_flight == 0 || now >= drain_deadline))
 			break;
+		if (woken && (w->draining || w->in_flight >= w->slots)) {
+			wakeup_forward(w, w->wake_hops);	/* a peer may have room */
+			w->wake_hops = -1;
+		}
 		if (!w->draining && w->in_flight < w->slots &&
 		    (woken || more || now >= next_poll)) {
+			/* a wake that found nothing here goes on: the job may be one this
+			   worker has no share left for */
+			if (dispatch_claim(w, &more) == 0 && woken)
+				wakeup_forward(w, w->wake_hops);
+			w->wake_hops = -1;
 			woken = 0;
-			dispatch_claim(w, &more);
 			next_poll = now + cfg->queue.poll_interval_ms;
 		}
 		curl_multi_perform(w->multi, &running);

@@ -51,11 +51,23 @@ struct worker {
 	struct flow_pool	*flows;		/* the workflow runner threads */
 	uint64_t		 claimed_total;
 	uint64_t		 done_total;
+	char			**peers;	/* the other live workers' doorbells */
+	size_t			 npeers;
+	size_t			 peer_next;	/* round robin over peers */
+	int			 wake_hops;	/* of the wake being served; -1 none */
 };
 
 /* dispatch.c: claims what free slots and replica shares allow and starts the calls;
- * *more = 1 when the claim came back full (claim again). */
-void	dispatch_claim(struct worker *w, int *more);
+ * *more = 1 when the claim came back full (claim again). Returns how many it claimed. */
+size_t	dispatch_claim(struct worker *w, int *more);
+
+/* wakeup.c: a wake this worker could not use goes on to a peer. wakeup_peers re-reads
+ * the other live workers' doorbells (w->peers, owned by w; wakeup_free frees them);
+ * wakeup_forward rings the next peer with "wake <hops + 1>" unless every peer was
+ * asked (hops >= npeers) or hops < 0 (no wake is being served). */
+void	wakeup_peers(struct worker *w, int stale_s);
+void	wakeup_forward(struct worker *w, int hops);
+void	wakeup_free(struct worker *w);
 /* A call left the multi handle: its slot, model and replica counts go back. */
 void	dispatch_release(struct worker *w, struct engine_call *c);
 /* A cancel bell for job_id: aborts its call if it runs here and the job row says it

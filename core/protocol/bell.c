@@ -7,6 +7,15 @@
 #include "bell.h"
 
 size_t
+aif_bell_wake(char *buf, size_t cap, int hops)
+{
+	int n = hops > 0 ? snprintf(buf, cap, "wake %d\n", hops) :
+	    snprintf(buf, cap, AIF_BELL_WAKE_MSG);
+
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t
 aif_bell_cancel(char *buf, size_t cap, uint64_t id)
 {
 	int n = snprintf(buf, cap, "cancel %" PRIu64 "\n", id);
@@ -73,8 +82,10 @@ aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n)
 	}
 	if (strncmp(msg, "share", 5) == 0)
 		return AIF_BELL_SHARE;
-	if (strncmp(msg, "wake", 4) == 0)
+	if (strncmp(msg, "wake", 4) == 0) {
+		*n = parse_ids(msg + 4, ids, cap < 1 ? 0 : 1);
 		return AIF_BELL_WAKE;
+	}
 	if (strncmp(msg, "run", 3) == 0)
 		return AIF_BELL_RUN;
 	return AIF_BELL_UNKNOWN;

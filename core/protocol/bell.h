@@ -1,6 +1,7 @@
 /* bell.h -- the doorbell messages between our processes (ipc/doorbell.h carries them):
  * one short text line per datagram.
- *   "wake"               aif-api -> workers: jobs were enqueued, claim
+ *   "wake [<hops>]"      aif-api -> one worker: jobs were enqueued, claim; a worker that
+ *                        claimed nothing passes it on to a peer with hops + 1
  *   "run"                aif-api -> workers: a workflow run was started, signalled or
  *                        cancelled: the workflow runners look for due runs (a plain
  *                        "wake" does not stir them: a job is no run)
@@ -31,6 +32,10 @@ enum aif_bell {
 #define AIF_BELL_RUN_MSG	"run\n"
 #define AIF_BELL_SHARE_MSG	"share"
 
+/* Writes "wake\n" (hops 0) or "wake <hops>\n" into buf (cap bytes); returns its
+ * length, 0 if it does not fit. */
+size_t		aif_bell_wake(char *buf, size_t cap, int hops);
+
 /* Writes "cancel <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
 size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
 
@@ -39,7 +44,8 @@ size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
 size_t		aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n,
 		    size_t *used);
 
-/* What msg (NUL-terminated) says: for CANCEL ids[0], for JOBS up to cap ids, *n set. */
+/* What msg (NUL-terminated) says: for CANCEL ids[0], for JOBS up to cap ids, for WAKE
+ * its hops in ids[0] when it has them (*n = 1; "wake" alone: *n = 0). */
 enum aif_bell	aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n);
 
 #endif

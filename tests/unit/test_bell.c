@@ -76,6 +76,27 @@ cancel_round_trip(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* A wake passed on between workers carries its hop count; hop 0 is the plain message. */
+static void
+wake_hops(void **state)
+{
+	char buf[32];
+	uint64_t ids[4] = { 0 };
+	size_t n, len;
+
+	(void)state;
+	len = aif_bell_wake(buf, sizeof(buf), 0);
+	assert_int_equal(len, sizeof(AIF_BELL_WAKE_MSG) - 1);
+	assert_string_equal(buf, AIF_BELL_WAKE_MSG);
+	len = aif_bell_wake(buf, sizeof(buf), 3);
+	assert_string_equal(buf, "wake 3\n");
+	assert_int_equal(len, 7);
+	assert_int_equal(aif_bell_parse(buf, ids, 4, &n), AIF_BELL_WAKE);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], 3);
+	assert_int_equal(aif_bell_wake(buf, 4, 3), 0);	/* does not fit */
+}
+
 static void
 fixed_messages_and_garbage(void **state)
 {
@@ -86,6 +107,8 @@ fixed_messages_and_garbage(void **state)
 	assert_int_equal(aif_bell_parse(AIF_BELL_WAKE_MSG, ids, 4, &n), AIF_BELL_WAKE);
 	assert_int_equal(aif_bell_parse(AIF_BELL_SHARE_MSG, ids, 4, &n), AIF_BELL_SHARE);
 	assert_int_equal(aif_bell_parse(AIF_BELL_RUN_MSG, ids, 4, &n), AIF_BELL_RUN);
+	assert_int_equal(aif_bell_parse(AIF_BELL_WAKE_MSG, ids, 4, &n), AIF_BELL_WAKE);
+	assert_int_equal(n, 0);	/* a wake from aif-api: no hops */
 	assert_int_equal(aif_bell_parse("cancel x", ids, 4, &n), AIF_BELL_UNKNOWN);
 	assert_int_equal(aif_bell_parse("cancel 0", ids, 4, &n), AIF_BELL_UNKNOWN);
 	assert_int_equal(aif_bell_parse("hello", ids, 4, &n), AIF_BELL_UNKNOWN);
@@ -105,6 +128,7 @@ main(void)
 		cmocka_unit_test(a_long_list_is_cut_at_whole_ids),
 		cmocka_unit_test(nothing_fits_in_a_tiny_buffer),
 		cmocka_unit_test(cancel_round_trip),
+		cmocka_unit_test(wake_hops),
 		cmocka_unit_test(fixed_messages_and_garbage),
 	};
 
