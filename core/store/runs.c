@@ -333,6 +333,18 @@ ready(struct aif_db *db, const struct aif_flow_run *run, const struct aif_flow_w
 	return AIF_OK;
 }
 
+/* Whether a released run waits for a signal a caller sends (the "__cancel" every run
+ * listens for does not count): such a run sleeps until its deadline, any other is
+ * looked at again within SAFETY_WAKE_MS. */
+static int
+waits_for_signal(const struct aif_flow_write *w)
+{
+	for (size_t i = 0; i < w->nwait_signals; i++)
+		if (strcmp(w->wait_signals[i], "__cancel") != 0)
+			return 1;
+	return 0;
+}
+
 static enum aif_err
 finish_run(struct aif_db *db, const struct aif_flow_run *run, const struct aif_flow_write *w)
 {
@@ -359,13 +371,19 @@ finish_run(struct aif_db *db, const struct aif_flow_run *run, const struct aif_f
 		return AIF_DB_EXEC(db, keep, p, NULL, NULL);
 	}
 	case AIF_FLOW_RELEASE: {
-		if ((err = ready(db, run, w, &yes)) != AIF_OK)
-			return err;
+		static const char now_due[] = "UPDATE jobs SET run_after = NOW(6) WHERE id = ?";
 		due = w->wake_at_ms > 0 ? w->wake_at_ms : now + SAFETY_WAKE_MS;
-		if (due > now + SAFETY_WAKE_MS && !w->nwait_signals)
+		if (due > now + SAFETY_WAKE_MS && !waits_for_signal(w))
 			due = now + SAFETY_WAKE_MS;
-		struct aif_dbp p[] = { AIF_P_I64(yes), AIF_P_I64(due), AIF_P_I64(run->id) };
-		return AIF_DB_EXEC(db, release, p, NULL, NULL);
+		struct aif_dbp p[] = { AIF_P_I64(0), AIF_P_I64(due), AIF_P_I64(run->id) };
+		struct aif_dbp q[] = { AIF_P_I64(run->id) };
+		/* waiting first, then the look: a child or a signal that commits meanwhile
+		   either is seen here or finds the run waiting (its wake-up waits for this
+		   row's lock and then moves run_after) -- never neither */
+		if ((err = AIF_DB_EXEC(db, release, p, NULL, NULL)) != AIF_OK ||
+		    (err = ready(db, run, w, &yes)) != AIF_OK || !yes)
+			return err;
+		return AIF_DB_EXEC(db, now_due, q, NULL, NULL);
 	}
 	case AIF_FLOW_SUCCEED: {
 		struct aif_dbp p[] = { AIF_P_STR(w->response_body), AIF_P_I64(run->id) };

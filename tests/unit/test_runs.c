@@ -216,7 +216,7 @@ assert_job_str(uint64_t id, const char *expr, const char *want)
 static int64_t
 count_events(uint64_t id, const char *event)
 {
-	return q_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND event = ?", id,
+	return q_i64("SELECT COUNT(*) FROM job_timeline WHERE job_id = ? AND event = ?", id,
 	    event);
 }
 
@@ -242,16 +242,16 @@ step(const char *name, int seq, const char *kind, const char *state)
 	return s;
 }
 
-/* Releases run r (apply RELEASE) due at wake_ms, waiting for signal `sig` (or none). */
+/* Releases run r (apply RELEASE) due at wake_ms, waiting for signal `sig` (or none)
+ * and, as every run the workers release, for "__cancel". */
 static void
 release(const struct aif_flow_run *r, int64_t wake_ms, const char *sig)
 {
 	struct aif_flow_write w = { .next = AIF_FLOW_RELEASE, .wake_at_ms = wake_ms };
 
-	if (sig != NULL) {
-		w.wait_signals[0] = sig;
-		w.nwait_signals = 1;
-	}
+	if (sig != NULL)
+		w.wait_signals[w.nwait_signals++] = sig;
+	w.wait_signals[w.nwait_signals++] = "__cancel";
 	assert_int_equal(aif_flow_apply(g.t.db, r, &w), AIF_OK);
 	assert_job_str(r->id, "state", "waiting");
 	assert_job_str(r->id, "worker_id", "<NULL>");
