@@ -14,7 +14,7 @@ BEGIN {
 		st["limits (GCRA rows)"] = "aif_rl_apply"
 		st["mask (PII screen)"] = "aif_pii_screen_request"
 		st["enqueue (group-commit thread)"] = "enqueuer_main"
-		st["wake (doorbells)"] = "ring_all"
+		st["wake (doorbells)"] = "wake_workers"
 		st["reply (completer: read rows, answer)"] = "completer_main"
 	} else {
 		st["claim"] = "dispatch_claim"

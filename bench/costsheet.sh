@@ -12,6 +12,9 @@
 #     functions that do them), in µs per request.
 # Brings up its own stack under var/bench-cost (ports 38380/39381) and takes it down.
 # Usage: bench/costsheet.sh [seconds per run, default 8]
+# Env: AIF_BIN_DIR (bin/): the binaries to measure, e.g. another revision's build
+#      (`git worktree add /tmp/old REV && make -C /tmp/old all`, then
+#      AIF_BIN_DIR=/tmp/old/bin), for a before/after side by side on one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -110,7 +113,8 @@ profile() { # clients: perf over aif-api and aif-worker, CPU by stage
 	echo
 }
 
-echo "## Cost sheet ($(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%F))"
+echo "## Cost sheet ($(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%F)," \
+    "binaries ${AIF_BIN_DIR:-bin/})"
 echo
 sheet 1
 sheet 8

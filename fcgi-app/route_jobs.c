@@ -62,9 +62,10 @@ put_piece(void *arg, const char *piece, size_t len)
 	return FCGX_PutStr(piece, (int)len, out) == (int)len ? 0 : -1;
 }
 
-/* Writes prefix, the stored answer of job v (read from the database in pieces, never
- * parsed nor held whole), suffix, with a Content-Length of all of it. A read that
- * fails half-way ends the connection short of its length (the client sees an error). */
+/* Writes prefix, the stored answer of job v (a small one came with the view; a larger
+ * one is read from the database in pieces, never parsed nor held whole), suffix, with
+ * a Content-Length of all of it. A read that fails half-way ends the connection short
+ * of its length (the client sees an error). */
 static void
 reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
     int status, const char *headers, const char *prefix, const char *suffix)
@@ -77,7 +78,11 @@ reply_spliced(struct reply *rp, struct aif_db *db, const struct aif_job_view *v,
 		return;
 	reply_send_head(rp, status, headers, plen + (size_t)v->response_len + slen);
 	FCGX_PutStr(prefix, (int)plen, fr->out);
-	err = aif_jobs_response_each(db, v->id, put_piece, fr->out);
+	if (v->response_inline != NULL)
+		err = put_piece(fr->out, v->response_inline, (size_t)v->response_len) == 0 ?
+		    AIF_OK : AIF_IO;
+	else
+		err = aif_jobs_response_each(db, v->id, put_piece, fr->out);
 	if (err == AIF_OK)
 		FCGX_PutStr(suffix, (int)slen, fr->out);
 	else

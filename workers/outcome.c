@@ -211,6 +211,7 @@ outcome_success_row(struct worker *w, const struct engine_call *c,
 	s->id = c->job.id;
 	s->lease_token = c->job.lease_token;
 	s->attempt = c->job.attempt;
+	s->first_claim = c->job.first_claim;
 	s->worker_id = w->id;
 	s->api_key_id = c->job.api_key_id;
 	s->tenant = c->job.tenant;

@@ -16,17 +16,19 @@
 	" COALESCE(http_status, 0), UNIX_TIMESTAMP(created_at)," \
 	" COALESCE(UNIX_TIMESTAMP(started_at), 0), COALESCE(UNIX_TIMESTAMP(finished_at), 0)," \
 	" COALESCE(LENGTH(response_body), -1), error_type, error_code, error_message," \
-	" zero_retention FROM jobs "
+	" zero_retention, IF(LENGTH(response_body) <= 8192," /* AIF_JOBS_INLINE_MAX */ \
+	" response_body, NULL) FROM jobs "
 enum {
 	VW_ID, VW_PUBLIC_ID, VW_KEY, VW_MODEL, VW_KIND, VW_STATE, VW_PRIORITY, VW_ATTEMPTS,
 	VW_HTTP_STATUS, VW_CREATED, VW_STARTED, VW_FINISHED, VW_RESPONSE, VW_ERROR_TYPE,
-	VW_ERROR_CODE, VW_ERROR_MESSAGE, VW_ZERO_RETENTION
+	VW_ERROR_CODE, VW_ERROR_MESSAGE, VW_ZERO_RETENTION, VW_INLINE
 };
 
 void
 aif_jobs_views_free(struct aif_job_view *v, size_t n)
 {
-	(void)n;
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i].response_inline);
 	free(v);
 }
 
@@ -54,6 +56,8 @@ fill_view(struct aif_job_view *v, struct aif_dbrows *rows, size_t r)
 	aif_dbrows_copy(rows, r, VW_ERROR_MESSAGE, v->error_message,
 	    sizeof(v->error_message));
 	v->zero_retention = aif_dbrows_i64(rows, r, VW_ZERO_RETENTION) != 0;
+	/* NULL when too big (or none): then it is read in pieces */
+	v->response_inline = aif_dbrows_steal(rows, r, VW_INLINE);
 }
 
 /* Turns every row into a view: *out new, *nout set. */
@@ -324,7 +328,7 @@ aif_jobs_detail(struct aif_db *db, uint64_t id, struct aif_dbrows **job,
 	static const char q_events[] =
 	    "SELECT at, event, attempt, COALESCE(worker_id, '-') AS worker_id,"
 	    " COALESCE(replica, '-') AS replica, COALESCE(detail, '') AS detail"
-	    " FROM job_events WHERE job_id = ? ORDER BY id";
+	    " FROM job_timeline WHERE job_id = ? ORDER BY at, seq";
 	static const char q_usage[] =
 	    "SELECT prompt_tokens, completion_tokens, cost_micros, queue_ms, engine_ms,"
 	    " engine, replica FROM `usage` WHERE job_id = ?";

@@ -31,6 +31,10 @@ struct aif_job_view {
 	int64_t		 finished_at;		/* 0 when not final */
 	int64_t		 response_len;		/* bytes of the stored answer, -1: none
 						   (read it with aif_jobs_response_*) */
+	char		*response_inline;	/* the answer itself when it is at most
+						   AIF_JOBS_INLINE_MAX bytes (read with the
+						   view, no second query), else NULL; owned
+						   by the view (aif_jobs_views_free) */
 	char		 error_type[65];
 	char		 error_code[65];
 	char		 error_message[1025];
@@ -42,6 +46,8 @@ struct aif_job_view {
 /* A stored answer is read in pieces of at most AIF_JOBS_PIECE_CHARS characters (1 MiB
  * at most), never whole: a reader holds one piece at a time whatever the answer's size. */
 #define AIF_JOBS_PIECE_CHARS	262144
+/* An answer up to this many bytes comes with its view (response_inline). */
+#define AIF_JOBS_INLINE_MAX	8192
 
 /* Characters [from_char, from_char + nchars) of job id's answer: *out new (len bytes),
  * empty past the end. AIF_NOTFOUND when the job or its answer is gone. */
@@ -92,7 +98,8 @@ enum aif_err	aif_jobs_worker_doorbell(struct aif_db *db, uint64_t id, char *buf,
 /* The internal id of a job named by its public id or its number; AIF_NOTFOUND. */
 enum aif_err	aif_jobs_resolve(struct aif_db *db, const char *name, uint64_t *id);
 
-/* aifctl jobs show: the job row (one row), its events and its usage row (0 or 1). */
+/* aifctl jobs show: the job row (one row), its timeline (job_timeline: its events and
+ * what the row stands for) and its usage row (0 or 1). */
 enum aif_job_col {
 	AIF_JOB_PUBLIC_ID, AIF_JOB_MODEL, AIF_JOB_KIND, AIF_JOB_STATE, AIF_JOB_PRIORITY,
 	AIF_JOB_ATTEMPTS, AIF_JOB_MAX_ATTEMPTS, AIF_JOB_API_KEY_ID, AIF_JOB_TENANT,

@@ -122,9 +122,9 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
 	memcpy(q, row, sizeof(row));
 }
 
-/* Inserts n jobs (the statement `ins`, parameters p), their holds and events, in the
- * caller's transaction. A job whose hold does not fit is deleted again (errs[i] =
- * AIF_FORBIDDEN). */
+/* Inserts n jobs (the statement `ins`, parameters p) and their holds in the caller's
+ * transaction. A job whose hold does not fit is deleted again (errs[i] =
+ * AIF_FORBIDDEN). No `enqueued` row: jobs.created_at stands for it (job_timeline). */
 static enum aif_err
 enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
     const struct aif_job_new *jobs, size_t n, uint64_t *ids,
@@ -133,7 +133,6 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
 	enum { RET_ID, RET_PUBLIC_ID };
 	static const char del[] = "DELETE FROM jobs WHERE id = ?";
 	struct aif_dbrows *rows = NULL;
-	size_t k = 0;
 	enum aif_err err;
 
 	if ((err = aif_db_query(db, aif_sqlbuf_get(sql), p, n * JOB_COLS, &rows)) != AIF_OK)
@@ -167,21 +166,10 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
 			return err;
 		}
 	}
-	aif_sqlbuf_reset(sql);
-	aif_sqlbuf_add(sql, "INSERT INTO job_events (job_id, event, attempt) VALUES ");
-	for (size_t i = 0; i < n; i++) {
-		if (errs[i] != AIF_OK)
-			continue;
-		aif_sqlbuf_add(sql, k ? ",(?,'enqueued',0)" : "(?,'enqueued',0)");
-		p[k++] = AIF_P_I64(ids[i]);
-	}
-	if (k > 0 && ((err = aif_sqlbuf_status(sql)) != AIF_OK ||
-	    (err = aif_db_exec(db, aif_sqlbuf_get(sql), p, k, NULL, NULL)) != AIF_OK))
-		return err;
 	return AIF_OK;
 }
 
-/* One try of inserting n jobs, their holds and events in one transaction. */
+/* One try of inserting n jobs and their holds in one transaction. */
 static enum aif_err
 enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
     uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
@@ -290,13 +278,13 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0," \
 	" prompt_tokens_estimate, budget_state = 'held', COALESCE(parent_job_id, 0)," \
 	" IF(parent_job_id IS NULL, NULL," \
-	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id))"
+	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), started_at IS NULL"
 enum {
 	CL_ID, CL_PUBLIC_ID, CL_MODEL, CL_KIND, CL_TENANT, CL_REPLY_TO, CL_KEY,
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
-	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL
+	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL, CL_FIRST
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -336,12 +324,14 @@ claim_select(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t
 	return AIF_OK;
 }
 
-/* The candidates of every model: models with room for a whole batch share one query in
- * priority order; a model with less room gets its own, so its backlog cannot crowd
- * the others out. */
+/* The candidates of every model. all = 1: one query over every model with room, in
+ * priority order (the common case: one round trip). all = 0: models with room for a
+ * whole batch share one query; a model with less room gets its own, so its backlog
+ * cannot crowd the others out (claim_rows falls back to it when the first try was
+ * crowded). */
 static enum aif_err
 claim_candidates(struct aif_db *db, const char *const *models, const int *per_model_free,
-    size_t n_models, int limit, struct aif_dbrows **rows)
+    size_t n_models, int limit, int all, struct aif_dbrows **rows)
 {
 	static const char one[] = CLAIM_COLS
 	    " FROM jobs FORCE INDEX (ix_jobs_model_claim)"
@@ -353,7 +343,7 @@ claim_candidates(struct aif_db *db, const char *const *models, const int *per_mo
 	enum aif_err err = AIF_OK;
 
 	for (size_t i = 0; i < n_models; i++)
-		if (per_model_free[i] >= limit)
+		if (per_model_free[i] >= limit || (all && per_model_free[i] > 0))
 			p[nfull++] = AIF_P_STR(models[i]);
 	if (nfull > 0) {
 		aif_sqlbuf_add(&sql, CLAIM_COLS " FROM jobs FORCE INDEX (ix_jobs_claim)"
@@ -367,7 +357,7 @@ claim_candidates(struct aif_db *db, const char *const *models, const int *per_mo
 	}
 	for (size_t i = 0; i < n_models; i++) {
 		struct aif_dbp q[] = { AIF_P_STR(models[i]), AIF_P_I64(per_model_free[i]) };
-		if (per_model_free[i] >= limit || per_model_free[i] <= 0)
+		if (all || per_model_free[i] >= limit || per_model_free[i] <= 0)
 			continue;
 		if ((err = claim_select(db, one, q, AIF_NELEM(q), rows)) != AIF_OK)
 			goto out;
@@ -378,10 +368,12 @@ out:
 }
 
 /* Picks the best candidates (priority desc, then id asc), up to limit within each
- * model's room: taken[r] = 1, order[] the candidates in that order. Returns how many. */
+ * model's room: taken[r] = 1, order[] the candidates in that order. *crowded = 1 when a
+ * candidate was left for lack of its model's room. Returns how many. */
 static size_t
 claim_pick(const struct aif_dbrows *rows, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, size_t *order, int *taken)
+    const int *per_model_free, size_t n_models, int limit, size_t *order, int *taken,
+    int *crowded)
 {
 	int64_t prio[MAX_IN * 2], id[MAX_IN * 2];
 	int used[MAX_IN] = { 0 };
@@ -402,18 +394,23 @@ claim_pick(const struct aif_dbrows *rows, const char *const *models,
 			order[b] = order[b - 1];
 			order[b - 1] = t;
 		}
+	*crowded = 0;
 	for (size_t x = 0; x < rows->nrows && ntake < (size_t)limit; x++) {
 		size_t r = order[x];
 		const char *m = aif_dbrows_get(rows, r, CL_MODEL);
 		if (aif_dbrows_i64(rows, r, CL_EXPIRED))
 			continue;	/* not run: claim_expire() ends it */
 		for (size_t k = 0; k < n_models; k++) {
-			if (strcmp(models[k], m) == 0 && used[k] < per_model_free[k]) {
+			if (strcmp(models[k], m) != 0)
+				continue;
+			if (used[k] < per_model_free[k]) {
 				used[k]++;
 				taken[r] = 1;
 				ntake++;
-				break;
+			} else {
+				*crowded = 1;
 			}
+			break;
 		}
 	}
 	return ntake;
@@ -432,6 +429,7 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	aif_dbrows_copy(rows, r, CL_REPLY_TO, c->reply_to, sizeof(c->reply_to));
 	c->api_key_id = (uint64_t)aif_dbrows_i64(rows, r, CL_KEY);
 	c->attempt = (int)aif_dbrows_i64(rows, r, CL_ATTEMPT);
+	c->first_claim = aif_dbrows_i64(rows, r, CL_FIRST) == 1;
 	c->max_attempts = (int)aif_dbrows_i64(rows, r, CL_MAX_ATTEMPTS);
 	c->stream = (int)aif_dbrows_i64(rows, r, CL_STREAM);
 	c->lease_token = (uint64_t)aif_dbrows_i64(rows, r, CL_LEASE_TOKEN);
@@ -459,11 +457,14 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	return AIF_OK;
 }
 
-/* Sets the taken jobs (ids in p[2..2+n)) running under this worker's lease and writes
- * their `claimed` events. */
+/* Sets the taken jobs (ids in p[2..2+n), claimed c[0..n)) running under this worker's
+ * lease and writes the `claimed` events of those claimed before: a job's first claim
+ * is its started_at (job_timeline). */
 static enum aif_err
-claim_mark(struct aif_db *db, struct aif_dbp *p, size_t n)
+claim_mark(struct aif_db *db, struct aif_dbp *p, size_t n, const struct aif_claimed *c)
 {
+	struct aif_dbp again[MAX_IN];
+	size_t k = 0;
 	enum aif_err err;
 
 	if ((err = exec_in(db, "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
@@ -471,8 +472,13 @@ claim_mark(struct aif_db *db, struct aif_dbp *p, size_t n)
 	    " worker_id = ?, started_at = COALESCE(started_at, NOW(6)) WHERE id IN ",
 	    p, 2 + n, n)) != AIF_OK)
 		return err;
+	for (size_t i = 0; i < n && k < MAX_IN; i++)
+		if (!c[i].first_claim)
+			again[k++] = AIF_P_I64(c[i].id);
+	if (k == 0)
+		return AIF_OK;
 	return exec_in(db, "INSERT INTO job_events (job_id, event, attempt, worker_id)"
-	    " SELECT id, 'claimed', attempts, worker_id FROM jobs WHERE id IN ", p + 2, n, n);
+	    " SELECT id, 'claimed', attempts, worker_id FROM jobs WHERE id IN ", again, k, k);
 }
 
 /* Ends job id without running it (its caller stopped waiting before any attempt
@@ -573,15 +579,28 @@ claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
 	struct aif_dbp p[MAX_IN + 2];
 	struct aif_dbrows *rows = NULL;
 	size_t order[MAX_IN * 2], k = 0;
-	int taken[MAX_IN * 2];
+	int taken[MAX_IN * 2], crowded = 0;
 	enum aif_err err;
 
-	if ((err = claim_candidates(db, models, per_model_free, n_models, limit, &rows)) !=
-	    AIF_OK || rows == NULL || rows->nrows == 0 || rows->nrows > MAX_IN * 2)
-		goto out;
-	if ((err = claim_expire(db, rows)) != AIF_OK ||
-	    (*nout = claim_pick(rows, models, per_model_free, n_models, limit, order,
-	    taken)) == 0)
+	for (int all = 1; all >= 0; all--) {
+		/* one query first; per-model queries only when a model's backlog crowded
+		   the others out of that one (its rows stay locked by us: no one else
+		   takes them meanwhile, and the second query sees them again) */
+		aif_dbrows_free(rows);
+		rows = NULL;
+		*nout = 0;
+		if ((err = claim_candidates(db, models, per_model_free, n_models, limit, all,
+		    &rows)) != AIF_OK || rows == NULL || rows->nrows == 0 ||
+		    rows->nrows > MAX_IN * 2)
+			goto out;
+		if ((err = claim_expire(db, rows)) != AIF_OK)
+			goto out;
+		*nout = claim_pick(rows, models, per_model_free, n_models, limit, order, taken,
+		    &crowded);
+		if (!crowded || *nout == (size_t)limit)
+			break;
+	}
+	if (*nout == 0)
 		goto out;
 	if ((*out = calloc(*nout, sizeof(**out))) == NULL) {
 		err = AIF_NOMEM;
@@ -597,7 +616,7 @@ claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
 		p[2 + k] = AIF_P_I64((*out)[k].id);
 		k++;
 	}
-	err = claim_mark(db, p, *nout);
+	err = claim_mark(db, p, *nout, *out);
 out:
 	aif_dbrows_free(rows);
 	return err;
@@ -741,8 +760,9 @@ succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t e
 	if ((err = succeed_lock(db, s, base, end, &mine)) != AIF_OK || mine == 0)
 		return err;
 	/* one UPDATE for all of them; the rows are locked, so exactly these change */
+	/* worker_id stays: with replica it tells who ran the last attempt */
 	aif_sqlbuf_add(&sql, "UPDATE jobs SET state = 'succeeded', http_status = 200,"
-	    " finished_at = NOW(6), lease_until = NULL, worker_id = NULL,"
+	    " finished_at = NOW(6), lease_until = NULL,"
 	    " request_body = " FINAL_BODY ", " HOLD_CAPTURED ", response_body = CASE id");
 	for (size_t i = base; i < end; i++) {
 		if (!s[i].committed)
@@ -869,7 +889,8 @@ succeed_usage(struct aif_db *db, const struct aif_job_success *s, size_t base, s
 	    " replica) VALUES ");
 	k = 0;
 	for (size_t i = base; i < end; i++) {
-		if (!s[i].committed)
+		/* a first claim's success is the job row's finished_at (job_timeline) */
+		if (!s[i].committed || s[i].first_claim)
 			continue;
 		struct aif_dbp row[] = { AIF_P_I64(s[i].id), AIF_P_I64(s[i].attempt),
 		    AIF_P_I64(s[i].worker_id), AIF_P_STR(s[i].replica) };
@@ -878,7 +899,7 @@ succeed_usage(struct aif_db *db, const struct aif_job_success *s, size_t base, s
 		memcpy(&p[k * ECOLS], row, sizeof(row));
 		k++;
 	}
-	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
+	if (k > 0 && (err = aif_sqlbuf_status(&sql)) == AIF_OK)
 		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k * ECOLS, NULL, NULL);
 out:
 	aif_sqlbuf_free(&sql);

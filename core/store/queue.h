@@ -1,7 +1,9 @@
 /* queue.h -- the durable job queue in MariaDB: the state transitions of a job. Enqueue,
  * claim by priority with SELECT ... FOR UPDATE SKIP LOCKED, leases fenced by lease_token,
  * batched completion with the usage row in the same transaction, retry/fail, cancel,
- * release, reap. Every transition writes a job_events row in the same transaction.
+ * release, reap. Every transition writes a job_events row in the same transaction,
+ * except the enqueue, the first claim and the success that follows it: the job row
+ * stands for those (the view job_timeline renders both, sql/012_timeline.sql).
  * Reading jobs (views, lists, statistics) is jobs.h.
  * Functions take a connection (struct aif_db, one thread) and retry a transaction that
  * hit a deadlock a bounded number of times. */
@@ -67,6 +69,8 @@ struct aif_claimed {
 	char		 reply_to[AIF_REPLY_TO_MAX + 1];	/* "" when none */
 	uint64_t	 api_key_id;
 	int		 attempt;		/* this attempt's number, 1-based */
+	int		 first_claim;		/* the job's first claim ever: no `claimed`
+						   row was written (job_timeline) */
 	int		 max_attempts;
 	int		 stream;
 	uint64_t	 lease_token;
@@ -93,6 +97,7 @@ struct aif_job_success {
 	uint64_t	 id;
 	uint64_t	 lease_token;
 	int		 attempt;
+	int		 first_claim;	/* of aif_claimed: no `succeeded` row either */
 	uint64_t	 worker_id;
 	uint64_t	 api_key_id;
 	const char	*tenant;

@@ -70,13 +70,16 @@ test('SDK chat completion: parsed object, usage, headers, and the job/events/usa
   assert.deepEqual(JSON.parse(job.response_body), data, 'response_body is exactly what the client got');
   assert.deepEqual(JSON.parse(job.request_body).messages, messages);
 
-  // job_events: enqueued -> claimed -> succeeded.
+  // its timeline (job_timeline): enqueued -> claimed -> succeeded.
   const ev = jobEvents(job.id);
   assert.deepEqual(ev.map((e) => e.event), ['enqueued', 'claimed', 'succeeded']);
   assert.equal(ev[1].attempt, 1);
   assert.equal(ev[2].attempt, 1);
   assert.ok(ev[1].worker_id !== null, 'the claim names the worker');
   assert.equal(ev[2].worker_id, ev[1].worker_id, 'the claiming worker finished it');
+  assert.equal(ev[2].replica, usageRow(job.id).replica, 'and names the replica');
+  // the first attempt's success writes no event row: the job row stands for all three
+  assert.equal(sqlNumber(`SELECT COUNT(*) FROM job_events WHERE job_id = ${Number(job.id)}`), 0);
 
   // usage row: tokens equal the response's, cost from the YAML pricing.
   const u = usageRow(job.id);

@@ -104,7 +104,7 @@ test('retry policy: a retryable engine error is retried with run_after backoff, 
   assert.deepEqual(ev.filter((e) => e === 'retry_scheduled').length, 2);
   assert.equal(ev[ev.length - 1], 'failed');
   // backoff: the claims are at least ~0.45 s and ~0.9 s apart (jitter 10 %)
-  const claims = sql(`SELECT UNIX_TIMESTAMP(at) FROM job_events WHERE job_id = ${row.id} AND event = 'claimed' ORDER BY id`).map((x) => Number(x[0]));
+  const claims = sql(`SELECT UNIX_TIMESTAMP(at) FROM job_timeline WHERE job_id = ${row.id} AND event = 'claimed' ORDER BY at, seq`).map((x) => Number(x[0]));
   assert.ok(claims[1] - claims[0] >= 0.44, `first backoff ${claims[1] - claims[0]}`);
   assert.ok(claims[2] - claims[1] >= 0.89, `second backoff ${claims[2] - claims[1]}`);
   // fatal errors fail at once

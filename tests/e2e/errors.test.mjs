@@ -15,7 +15,7 @@ let maxJobBefore;
 function newRows() {
   const m = Number(maxJobBefore);
   const [[j, e, u]] = sql(`SELECT (SELECT COUNT(*) FROM jobs WHERE id > ${m}),
-    (SELECT COUNT(*) FROM job_events WHERE job_id > ${m}), (SELECT COUNT(*) FROM \`usage\` WHERE job_id > ${m})`);
+    (SELECT COUNT(*) FROM job_timeline WHERE job_id > ${m}), (SELECT COUNT(*) FROM \`usage\` WHERE job_id > ${m})`);
   return [Number(j), Number(e), Number(u)];
 }
 

@@ -32,9 +32,9 @@ test(`${N} async jobs on two workers: each claimed, run and metered exactly once
 
   // Events per job: exactly enqueued, claimed, succeeded.
   const ev = sql(`SELECT j.public_id,
-      SUM(e.event = 'enqueued'), SUM(e.event = 'claimed'), SUM(e.event = 'succeeded'), COUNT(e.id),
+      SUM(e.event = 'enqueued'), SUM(e.event = 'claimed'), SUM(e.event = 'succeeded'), COUNT(e.seq),
       j.attempts, j.http_status
-    FROM jobs j LEFT JOIN job_events e ON e.job_id = j.id
+    FROM jobs j LEFT JOIN job_timeline e ON e.job_id = j.id
     WHERE j.public_id IN ${inList(ids)} GROUP BY j.id`);
   assert.equal(ev.length, N);
   const bad = ev.filter(([, enq, cl, su, all, att, hs]) => !(enq === '1' && cl === '1' && su === '1' && all === '3' && att === '1' && hs === '200'));
@@ -68,7 +68,7 @@ test(`${N} async jobs on two workers: each claimed, run and metered exactly once
   const stats1 = await mockStats();
   assert.equal(chatRequestCount(stats1) - chatRequestCount(stats0), N, 'exactly N more chat requests at the engine');
 
-  const workers = sql(`SELECT e.worker_id, COUNT(*) FROM job_events e JOIN jobs j ON j.id = e.job_id
+  const workers = sql(`SELECT e.worker_id, COUNT(*) FROM job_timeline e JOIN jobs j ON j.id = e.job_id
     WHERE e.event = 'claimed' AND j.public_id IN ${inList(ids)} GROUP BY e.worker_id`);
   t.diagnostic(`claims per worker: ${JSON.stringify(workers)}`);
 });

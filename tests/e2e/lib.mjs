@@ -146,7 +146,7 @@ export function jobRow(publicId) {
 
 /** Events of a job (by internal id), in order: [{event, attempt, worker_id, replica, detail}]. */
 export function jobEvents(jobId) {
-  return sql(`SELECT event, attempt, worker_id, replica, detail FROM job_events WHERE job_id = ${Number(jobId)} ORDER BY id`)
+  return sql(`SELECT event, attempt, worker_id, replica, detail FROM job_timeline WHERE job_id = ${Number(jobId)} ORDER BY at, seq`)
     .map(([event, attempt, worker_id, replica, detail]) => ({ event, attempt: Number(attempt), worker_id, replica, detail }));
 }
 

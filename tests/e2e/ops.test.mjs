@@ -97,7 +97,7 @@ test('aif-cron: reap requeues expired leases, rollup and retention run, autoscal
   await waitFor(() => sql(`SELECT state FROM jobs WHERE public_id = '${id}'`)[0][0] === 'running', { what: 'running' });
   sql(`UPDATE jobs SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE public_id = '${id}'`);
   cron('reap');
-  const ev = sql(`SELECT event FROM job_events WHERE job_id = (SELECT id FROM jobs WHERE public_id = '${id}') ORDER BY id`).map((x) => x[0]);
+  const ev = sql(`SELECT event FROM job_timeline WHERE job_id = (SELECT id FROM jobs WHERE public_id = '${id}') ORDER BY at, seq`).map((x) => x[0]);
   assert.ok(ev.includes('lease_expired'), ev.join(','));
   // the old attempt's result is fenced off; the job still finishes exactly once
   await waitFor(() => sql(`SELECT state FROM jobs WHERE public_id = '${id}'`)[0][0] === 'succeeded', { timeoutMs: 30000, what: 'succeeded' });

@@ -83,14 +83,14 @@ test('higher priority runs first, then older first (one worker, one slot)', { ti
   const counts = await waitAllFinal(ids, { timeoutMs: 60000 });
   assert.deepEqual(counts, { succeeded: ids.length });
 
-  const rows = sql(`SELECT j.public_id, j.priority, j.id FROM job_events e JOIN jobs j ON j.id = e.job_id
-    WHERE e.event = 'succeeded' AND j.public_id IN ${inList(ids)} ORDER BY e.id`);
+  const rows = sql(`SELECT j.public_id, j.priority, j.id FROM job_timeline e JOIN jobs j ON j.id = e.job_id
+    WHERE e.event = 'succeeded' AND j.public_id IN ${inList(ids)} ORDER BY e.at, e.seq`);
   assert.equal(rows.length, ids.length, 'one succeeded event per job');
   const got = rows.map(([pid, p]) => `${p}:${ids.indexOf(pid)}`);
   const want = prios.map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).map(({ p, i }) => `${p}:${i}`);
   assert.deepEqual(got, want, 'succeeded in priority desc, then id asc order');
   // And they were claimed in that order too, by worker 9's single slot (never two at once).
-  const claims = sql(`SELECT j.public_id FROM job_events e JOIN jobs j ON j.id = e.job_id
-    WHERE e.event = 'claimed' AND j.public_id IN ${inList(ids)} ORDER BY e.id`).map(([pid]) => pid);
+  const claims = sql(`SELECT j.public_id FROM job_timeline e JOIN jobs j ON j.id = e.job_id
+    WHERE e.event = 'claimed' AND j.public_id IN ${inList(ids)} ORDER BY e.at, e.seq`).map(([pid]) => pid);
   assert.deepEqual(claims, rows.map(([pid]) => pid), 'claim order = completion order');
 });

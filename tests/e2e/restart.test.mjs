@@ -51,7 +51,7 @@ test(`${N} queued jobs survive a stop/start of the workers, none runs twice`, { 
   // Exactly once: one succeeded event and one usage row per job; the engine saw N requests.
   const per = sql(`SELECT j.public_id, SUM(e.event = 'succeeded'), SUM(e.event = 'claimed'),
       (SELECT COUNT(*) FROM \`usage\` u WHERE u.job_id = j.id)
-    FROM jobs j JOIN job_events e ON e.job_id = j.id WHERE j.public_id IN ${inList(ids)} GROUP BY j.id`);
+    FROM jobs j JOIN job_timeline e ON e.job_id = j.id WHERE j.public_id IN ${inList(ids)} GROUP BY j.id`);
   assert.equal(per.length, N);
   const twice = per.filter(([, s, , u]) => s !== '1' || u !== '1');
   assert.deepEqual(twice.slice(0, 5), [], `${twice.length} jobs not succeeded/metered exactly once`);

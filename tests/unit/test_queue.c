@@ -225,7 +225,7 @@ query_i64(const char *sql, uint64_t id, const char *s)
 static int64_t
 count_events(uint64_t id, const char *event)
 {
-	return query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND event = ?",
+	return query_i64("SELECT COUNT(*) FROM job_timeline WHERE job_id = ? AND event = ?",
 	    id, event);
 }
 
@@ -243,7 +243,7 @@ count_events_detail(uint64_t id, const char *event, const char *detail)
 static int64_t
 event_attempt(uint64_t id, const char *event)
 {
-	return query_i64("SELECT attempt FROM job_events WHERE job_id = ? AND event = ?",
+	return query_i64("SELECT attempt FROM job_timeline WHERE job_id = ? AND event = ?",
 	    id, event);
 }
 
@@ -284,7 +284,7 @@ success_for(const struct aif_claimed *c, uint64_t worker)
 {
 	struct aif_job_success s = {
 		.id = c->id, .lease_token = c->lease_token, .attempt = c->attempt,
-		.worker_id = worker, .api_key_id = c->api_key_id, .tenant = c->tenant,
+		.first_claim = c->first_claim, .worker_id = worker, .api_key_id = c->api_key_id, .tenant = c->tenant,
 		.model = c->model, .engine = "vllm", .replica = "http://127.0.0.1:9101",
 		.response_body = RESP_BODY, .prompt_tokens = 6, .completion_tokens = 16,
 		.cost_micros = 11, .queue_ms = 25, .engine_ms = 140, .committed = -1,
@@ -542,7 +542,7 @@ claim_writes_claimed_event(void **state)
 	c = tjob_start(&t);
 	assert_int_equal(count_events(c->id, "claimed"), 1);
 	assert_int_equal(event_attempt(c->id, "claimed"), 1);
-	assert_int_equal(query_i64("SELECT worker_id FROM job_events WHERE job_id = ?"
+	assert_int_equal(query_i64("SELECT worker_id FROM job_timeline WHERE job_id = ?"
 	    " AND event = 'claimed'", c->id, NULL), (int64_t)t.worker);
 }
 
@@ -655,6 +655,65 @@ claim_honours_per_model_free(void **state)
 	assert_int_equal(got[1], 2);
 	assert_int_equal(got[2], 0);
 	assert_int_equal(n, 3);
+	aif_queue_claimed_free(c, n);
+}
+
+/* This connection's count of SELECT statements so far. */
+static int64_t
+session_selects(void)
+{
+	struct aif_dbrows *rows = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(aif_db_query_plain(g.t.db, "SHOW SESSION STATUS LIKE 'Com_select'",
+	    &rows), AIF_OK);
+	assert_int_equal(rows->nrows, 1);
+	assert_int_equal(aif_parse_i64(aif_dbrows_get(rows, 0, 1), 0, INT64_MAX, &v), 0);
+	aif_dbrows_free(rows);
+	return v;
+}
+
+/* A claim over models of which some have less room than the batch asks one query when
+ * no model's backlog crowds the others (the common case), and falls back to a query
+ * per such model when one does, still taking what each has room for. */
+static void
+claim_asks_one_query_unless_crowded(void **state)
+{
+	char m1[64], m2[64];
+	const char *models[2];
+	int room[] = { 1, 16 };
+	struct aif_claimed *c = NULL;
+	size_t n = 0, got[2] = { 0, 0 };
+	int64_t before;
+
+	(void)state;
+	NEED_DB();
+	new_model(m1, sizeof(m1));
+	new_model(m2, sizeof(m2));
+	models[0] = m1;
+	models[1] = m2;
+	enqueue_simple(m1, 4);
+	before = session_selects();
+	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 2, 16, 30, &c,
+	    &n), AIF_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(session_selects() - before, 1);
+	aif_queue_claimed_free(c, n);
+	/* crowded: m1 (room 1) has 20 jobs ahead of m2's 3 */
+	for (int i = 0; i < 20; i++)
+		enqueue_simple(m1, 9);
+	for (int i = 0; i < 3; i++)
+		enqueue_simple(m2, 4);
+	before = session_selects();
+	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 2, 16, 30, &c,
+	    &n), AIF_OK);
+	assert_true(session_selects() - before > 1);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < 2; k++)
+			if (strcmp(c[i].model, models[k]) == 0)
+				got[k]++;
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[1], 3);
 	aif_queue_claimed_free(c, n);
 }
 
@@ -824,7 +883,8 @@ succeed_commits_response_usage_and_event_together(void **state)
 	assert_job_str(c->id, "response_body", RESP_BODY);
 	assert_job_str(c->id, "replica", "http://127.0.0.1:9101");
 	assert_int_equal(job_i64(c->id, "finished_at IS NOT NULL"), 1);
-	assert_no_lease(c->id);
+	assert_job_str(c->id, "lease_until", "<NULL>");
+	assert_int_equal(job_i64(c->id, "worker_id"), (int64_t)t.worker);	/* who ran it */
 	assert_int_equal(count_events(c->id, "succeeded"), 1);
 	assert_int_equal(event_attempt(c->id, "succeeded"), 1);
 	assert_int_equal(count_usage(c->id), 1);
@@ -1132,6 +1192,52 @@ release_requeues_running_jobs_without_counting_the_attempt(void **state)
 	assert_int_equal(again[0].lease_token, 2);
 }
 
+/* The first-attempt success path writes no job_events row: the job row stands for
+ * enqueued, claimed and succeeded, and job_timeline renders them with the worker and
+ * the replica. A claim after a release is no first claim: it writes its row, and so
+ * does the success that follows it. */
+static void
+timeline_of_the_common_path_is_the_job_row(void **state)
+{
+	struct tjob t, t2;
+	struct aif_claimed *c, *again;
+	size_t n = 0;
+
+	(void)state;
+	c = tjob_start(&t);
+	assert_int_equal(c->first_claim, 1);
+	(void)succeed(c, t.worker);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?", c->id,
+	    NULL), 0);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_timeline WHERE job_id = ?", c->id,
+	    NULL), 3);
+	assert_int_equal(count_events(c->id, "enqueued"), 1);
+	assert_int_equal(count_events(c->id, "claimed"), 1);
+	assert_int_equal(count_events(c->id, "succeeded"), 1);
+	assert_int_equal(query_i64("SELECT worker_id FROM job_timeline WHERE job_id = ?"
+	    " AND event = 'succeeded'", c->id, NULL), (int64_t)t.worker);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_timeline WHERE job_id = ?"
+	    " AND event = 'succeeded' AND replica = 'http://127.0.0.1:9101'", c->id, NULL), 1);
+	/* in order: enqueued, claimed, succeeded */
+	assert_int_equal(query_i64("SELECT GROUP_CONCAT(event ORDER BY at, seq) ="
+	    " 'enqueued,claimed,succeeded' FROM job_timeline WHERE job_id = ?", c->id, NULL), 1);
+
+	/* released, claimed again (attempt 1 again), succeeded: two claims in the timeline,
+	   the second one a row; the first one names its worker (the release's) */
+	c = tjob_start(&t2);
+	assert_int_equal(aif_queue_release(g.t.db, t2.worker, &n), AIF_OK);
+	again = claim(t2.model, t2.worker, 1, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(again[0].first_claim, 0);
+	(void)succeed(&again[0], t2.worker);
+	assert_int_equal(count_events(c->id, "claimed"), 2);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_events WHERE job_id = ?"
+	    " AND event IN ('claimed', 'released', 'succeeded')", c->id, NULL), 3);
+	assert_int_equal(count_events(c->id, "succeeded"), 1);
+	assert_int_equal(query_i64("SELECT COUNT(*) FROM job_timeline WHERE job_id = ?"
+	    " AND event = 'claimed' AND worker_id IS NULL", c->id, NULL), 0);
+}
+
 static void
 release_leaves_other_workers_jobs(void **state)
 {
@@ -1234,11 +1340,15 @@ final_views_return_only_final_jobs(void **state)
 			assert_int_equal(v[i].http_status, 200);
 			assert_int_equal(v[i].response_len, (int64_t)strlen(RESP_BODY));
 			assert_response(v[i].id, RESP_BODY);
+			/* a small answer comes with its view */
+			assert_non_null(v[i].response_inline);
+			assert_string_equal(v[i].response_inline, RESP_BODY);
 			assert_string_equal(v[i].public_id, c_ok->public_id);
 		} else if (v[i].id == c_fail->id) {
 			assert_string_equal(v[i].state, "failed");
 			assert_int_equal(v[i].http_status, 400);
 			assert_int_equal(v[i].response_len, -1);
+			assert_null(v[i].response_inline);
 			assert_string_equal(v[i].error_type, "invalid_request_error");
 			assert_string_equal(v[i].error_code, "context_length_exceeded");
 			assert_string_equal(v[i].error_message,
@@ -1648,6 +1758,16 @@ assert_read_in_pieces(const char *body, size_t want_pieces)
 	assert_memory_equal(p.buf, body, p.len);
 	assert_int_equal(p.n, want_pieces);
 	free(p.buf);
+	/* too big to come with the view: it is read in pieces */
+	{
+		struct aif_job_view *v = NULL;
+		size_t nv = 0;
+		assert_int_equal(aif_jobs_final_views(g.t.db, &c->id, 1, &v, &nv), AIF_OK);
+		assert_int_equal(nv, 1);
+		assert_null(v[0].response_inline);
+		assert_int_equal(v[0].response_len, (int64_t)strlen(body));
+		aif_jobs_views_free(v, nv);
+	}
 }
 
 /* An answer of exactly two pieces' characters: both pieces, nothing lost at the end. */
@@ -2024,6 +2144,8 @@ main(void)
 		cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
 		cmocka_unit_test(claim_sets_job_running_under_a_lease),
 		cmocka_unit_test(claim_writes_claimed_event),
+		cmocka_unit_test(timeline_of_the_common_path_is_the_job_row),
+		cmocka_unit_test(claim_asks_one_query_unless_crowded),
 		cmocka_unit_test(claim_on_empty_queue_returns_nothing),
 		cmocka_unit_test(claimed_job_is_not_claimed_again),
 		cmocka_unit_test(claim_order_is_priority_desc_then_id),
