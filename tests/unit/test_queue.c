@@ -658,6 +658,16 @@ claim_honours_per_model_free(void **state)
 	aif_queue_claimed_free(c, n);
 }
 
+/* Two new models of the test's own: names in m, pointers to them in models. */
+static void
+two_models(char m[2][64], const char **models)
+{
+	for (int i = 0; i < 2; i++) {
+		new_model(m[i], sizeof(m[i]));
+		models[i] = m[i];
+	}
+}
+
 /* This connection's count of SELECT statements so far. */
 static int64_t
 session_selects(void)
@@ -679,7 +689,7 @@ session_selects(void)
 static void
 claim_asks_one_query_unless_crowded(void **state)
 {
-	char m1[64], m2[64];
+	char m[2][64];
 	const char *models[2];
 	int room[] = { 1, 16 };
 	struct aif_claimed *c = NULL;
@@ -688,11 +698,8 @@ claim_asks_one_query_unless_crowded(void **state)
 
 	(void)state;
 	NEED_DB();
-	new_model(m1, sizeof(m1));
-	new_model(m2, sizeof(m2));
-	models[0] = m1;
-	models[1] = m2;
-	enqueue_simple(m1, 4);
+	two_models(m, models);
+	enqueue_simple(m[0], 4);
 	before = session_selects();
 	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 2, 16, 30, &c,
 	    &n), AIF_OK);
@@ -701,9 +708,9 @@ claim_asks_one_query_unless_crowded(void **state)
 	aif_queue_claimed_free(c, n);
 	/* crowded: m1 (room 1) has 20 jobs ahead of m2's 3 */
 	for (int i = 0; i < 20; i++)
-		enqueue_simple(m1, 9);
+		enqueue_simple(m[0], 9);
 	for (int i = 0; i < 3; i++)
-		enqueue_simple(m2, 4);
+		enqueue_simple(m[1], 4);
 	before = session_selects();
 	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 2, 16, 30, &c,
 	    &n), AIF_OK);
@@ -742,7 +749,7 @@ claim_ignores_models_not_asked_for(void **state)
 static void
 claim_fills_other_models_room_when_one_model_is_capped(void **state)
 {
-	char m1[64], m2[64];
+	char m[2][64];
 	const char *models[2];
 	int room[] = { 1, 10 };
 	struct aif_claimed *c = NULL;
@@ -750,18 +757,15 @@ claim_fills_other_models_room_when_one_model_is_capped(void **state)
 
 	(void)state;
 	NEED_DB();
-	new_model(m1, sizeof(m1));
-	new_model(m2, sizeof(m2));
-	models[0] = m1;
-	models[1] = m2;
+	two_models(m, models);
 	for (int i = 0; i < 20; i++)
-		enqueue_simple(m1, 4);
+		enqueue_simple(m[0], 4);
 	for (int i = 0; i < 3; i++)
-		enqueue_simple(m2, 4);
+		enqueue_simple(m[1], 4);
 	assert_int_equal(aif_queue_claim(g.t.db, new_worker(), models, room, 2, 16, 30, &c,
 	    &n), AIF_OK);
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(c[i].model, m2) == 0)
+		if (strcmp(c[i].model, m[1]) == 0)
 			of_m2++;
 	aif_queue_claimed_free(c, n);
 	if (n != 4 || of_m2 != 3)
