@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # memory.sh -- resident memory of the daemons under the loads the targets name:
-#   aif-api with 1,000 sync requests waiting (each engine call takes 20 s), and
-#   one aif-worker (256 slots) with 256 engine calls in flight (the rest queued).
+#   one aif-api process with 1,000 sync requests waiting (each engine call takes 20 s),
+#   and one aif-worker (256 slots) with 256 engine calls in flight (the rest queued).
 # Prints VmRSS (now) and VmHWM (peak) of every aif-api and aif-worker process, idle and
 # loaded. Brings up its own stack under var/bench-mem (ports 38480/39481), one worker
-# with 256 slots, demo-chat's limits raised to 1,024 in a copy of the config, and takes
-# it down at the end.
+# with 256 slots, demo-chat's limits raised to 1,024 in a copy of the config, on a new
+# database each time, and takes it down at the end.
 # Usage: bench/memory.sh [waiting requests, default 1000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 N=${1:-1000}
 VAR=$PWD/var/bench-mem
+# a new database every time: no job of an earlier run may count or run
+AIF_VAR_DIR=$VAR scripts/stack.sh down >/dev/null 2>&1 || true
+rm -rf "$VAR"
 mkdir -p "$VAR"
 # demo-chat with room for everything in flight: max_in_flight 128 -> 1024
 sed -e 's/^\(\s*max_in_flight:\) 128$/\1 1024/' config/aif.yaml > "$VAR/aif.yaml"
-export AIF_CONFIG=$VAR/aif.yaml AIF_WORKERS=1 AIF_WORKER_SLOTS=256 AIF_SYNC_TIMEOUT_MS=120000
+# one aif-api process holds all the waiting requests
+export AIF_CONFIG=$VAR/aif.yaml AIF_WORKERS=1 AIF_WORKER_SLOTS=256 AIF_SYNC_TIMEOUT_MS=120000 AIF_API_PROCS=1
 bench_stack mem 38480 39481
 
 rss() { # prog -> one line per process: pid VmRSS VmHWM (kB)
