@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # costsheet.sh -- what one sync chat completion costs, measured, not estimated:
 #   from MariaDB's status counters (SHOW GLOBAL STATUS before and after a run):
-#     statements by kind, rows written (InnoDB rows inserted/updated/deleted),
-#     transactions committed, redo-log fsyncs;
+#     statements by kind, rows written (Handler_write/_update/_delete: rows inserted,
+#     updated, deleted, temporary tables included),
+#     transactions committed, InnoDB fsyncs (Innodb_data_fsyncs);
 #   from /proc of every process of the stack (nginx, aif-api, aif-worker, mariadbd,
 #     the engine): CPU µs (utime+stime, all threads) and context switches (all threads);
 #   at one client, where nothing overlaps, fsyncs per request = durable commits the
@@ -50,7 +51,7 @@ proc_sample() { # part -> "cpu_us ctxsw"
 	done
 	echo "$((cpu * 1000000 / TCK)) $cs"
 }
-STATUS_VARS="'Com_select','Com_insert','Com_update','Com_delete','Com_insert_select','Com_stmt_execute','Com_stmt_prepare','Com_commit','Handler_commit','Innodb_rows_inserted','Innodb_rows_updated','Innodb_rows_deleted','Innodb_os_log_fsyncs','Innodb_data_fsyncs','Questions'"
+STATUS_VARS="'Com_select','Com_insert','Com_update','Com_delete','Com_insert_select','Com_stmt_execute','Com_stmt_prepare','Com_commit','Handler_commit','Handler_write','Handler_update','Handler_delete','Innodb_data_fsyncs','Questions'"
 db_sample() { db "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ($(echo "$STATUS_VARS" | tr 'a-z' 'A-Z'))" | sort; }
 succeeded() { db "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'"; }
 

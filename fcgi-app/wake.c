@@ -1,9 +1,10 @@
 /* wake.c -- after an enqueue, ring the doorbell of one live worker ("wake", bell.h),
  * the next in turn, so it claims the job at once (a worker that claims nothing passes
- * the bell on to a peer: workers/wakeup.c); after a workflow run was started, signalled
- * or cancelled, ring "run" to every worker, which stirs the workflow runners only. The list comes from the workers table and is
- * refreshed at most every WAKE_REFRESH_MS by whichever acceptor thread notices it is
- * stale; acceptors ring together under a read lock, a refresh swaps the list. */
+ * the bell on to a peer: workers/wakeup.c); after a workflow run was started,
+ * signalled or cancelled, ring "run" to every worker, which stirs the workflow runners
+ * only. The list comes from the workers table and is refreshed at most every
+ * WAKE_REFRESH_MS by whichever acceptor thread notices it is stale; acceptors ring
+ * together under a read lock, a refresh swaps the list. */
 #include <pthread.h>
 #include <stdlib.h>
 
