@@ -78,8 +78,8 @@ sheet() { # clients
 	echo
 	echo "| process | CPU µs / request | context switches / request |"
 	echo "|---|---:|---:|"
-	local tot=0
 	for p in $PARTS; do
+		# shellcheck disable=SC2046 # two numbers each, split on purpose
 		set -- ${P0[$p]} $(proc_sample "$p")
 		awk -v p="$p" -v n="$n" -v c0="$1" -v x0="$2" -v c1="$3" -v x1="$4" \
 		    'BEGIN { printf "| %s | %.0f | %.1f |\n", p, (c1 - c0) / n, (x1 - x0) / n }'
@@ -106,6 +106,7 @@ profile() { # clients: perf over aif-api and aif-worker, CPU by stage
 	for p in api worker; do
 		local comm cpu
 		comm=$([ "$p" = api ] && echo aif-api || echo aif-worker)
+		# shellcheck disable=SC2046 # two numbers each, split on purpose
 		set -- ${P0[$p]} $(proc_sample "$p")
 		cpu=$(( ($3 - $1) / (n > 0 ? n : 1) ))
 		perf report -i "$out" --comm "$comm" --children --stdio -g none --sort sym \

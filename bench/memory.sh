@@ -22,8 +22,10 @@ sed -e 's/^\(\s*max_in_flight:\) 128$/\1 1024/' config/aif.yaml > "$VAR/aif.yaml
 export AIF_CONFIG=$VAR/aif.yaml AIF_WORKERS=1 AIF_WORKER_SLOTS=256 AIF_SYNC_TIMEOUT_MS=120000 AIF_API_PROCS=1
 bench_stack mem 38480 39481
 
-rss() { # prog -> one line per process: pid VmRSS VmHWM (kB)
-	for pid in $(pgrep -f "$1 .*$AIF_VAR_DIR"); do
+rss() { # aif-api | aif-worker -> one line per process: pid VmRSS VmHWM (kB)
+	local f pid
+	for f in "$AIF_VAR_DIR"/run/$([ "$1" = aif-api ] && echo 'api*.pid' || echo 'worker-*.pid'); do
+		[ -f "$f" ] && pid=$(cat "$f") && [ -r "/proc/$pid/status" ] || continue
 		awk -v pid="$pid" '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { printf "%s %s %s\n", pid, r, h }' "/proc/$pid/status"
 	done
 }
@@ -44,6 +46,7 @@ load=$!
 waiting=0 running=0
 for _ in $(seq 1 80); do
 	sleep 0.1
+	# shellcheck disable=SC2046 # two numbers, split on purpose
 	set -- $(db "SELECT COUNT(*), COALESCE(SUM(state = 'running'), 0) FROM jobs WHERE state IN ('queued', 'running')")
 	waiting=$1 running=$2
 	[ "$waiting" -ge "$N" ] && [ "$running" -ge 256 ] && break

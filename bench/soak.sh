@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # soak.sh -- a long run at half the peak rate: first the peak (32 clients, 10 s), then
 # minute after minute at about half of it (16 paced connections), printing each minute's
-# req/s, p50, p99 and errors, and the resident memory (VmRSS) of aif-api and aif-worker
-# after it. The last line compares the last minute's memory with the first's.
+# req/s, p50, p99 and errors, and the resident memory (VmRSS, summed over the processes
+# of each kind: 2 aif-api, 2 aif-worker) after it. The last line compares the last
+# minute's memory with the first's. The pacing ignores service time beyond the p50 at
+# 4 clients, so the rate comes out somewhat under half the peak.
 # Brings up its own stack under var/bench-soak (ports 38580/39581) and takes it down.
 # Usage: bench/soak.sh [minutes, default 30]
 set -euo pipefail
@@ -12,13 +14,17 @@ MIN=${1:-30}
 bench_stack soak 38580 39581
 URL="$AIF_BASE_URL/chat/completions"
 field() { echo "$1" | grep -o "$2=[0-9.]*" | cut -d= -f2; }
-rss_mb() { # prog -> total VmRSS of its processes, MB
-	local t=0 pid
-	for pid in $(pgrep -f "$1 .*$AIF_VAR_DIR"); do
+rss_mb() { # pid files (globs under run/) -> total VmRSS of those processes, MB
+	local t=0 f pid
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f")
+		[ -r "/proc/$pid/status" ] || continue
 		t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")))
 	done
 	awk -v t="$t" 'BEGIN { printf "%.1f", t / 1024 }'
 }
+R=$AIF_VAR_DIR/run
 
 wrk -t1 -c8 -d3s -s bench/chat.lua "$URL" >/dev/null 2>&1 || true
 peak=$(wrk -t2 -c32 -d10s --latency -s bench/chat.lua "$URL" | grep '^RESULT')
@@ -33,7 +39,7 @@ echo "|---:|---:|---:|---:|---:|---:|---:|"
 first_api='' first_wk='' api='' wk=''
 for m in $(seq 1 "$MIN"); do
 	r=$(AIF_BENCH_DELAY_MS=$pause wrk -t1 -c16 -d60s --latency -s bench/chat.lua "$URL" | grep '^RESULT')
-	api=$(rss_mb aif-api) wk=$(rss_mb aif-worker)
+	api=$(rss_mb "$R"/api.pid "$R"/api-[0-9]*.pid) wk=$(rss_mb "$R"/worker-[0-9]*.pid)
 	[ -z "$first_api" ] && first_api=$api first_wk=$wk
 	echo "| $m | $(field "$r" rps) | $(field "$r" p50_ms) | $(field "$r" p99_ms) | $(field "$r" errors) | $api | $wk |"
 done
