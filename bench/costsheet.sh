@@ -26,15 +26,9 @@ V=$AIF_VAR_DIR
 URL="$AIF_BASE_URL/chat/completions"
 db() { mariadb --socket="$AIF_DB_SOCKET" "$AIF_DB_NAME" -N -B -e "$1"; }
 
-# pids of each part of the stack, from its pid files (nginx: the master and its workers)
-pidfiles() { for f in "$@"; do [ -f "$f" ] && cat "$f"; done | tr '\n' ' '; }
+# pids of each part of the stack, from its pid files
 declare -A PIDS
-PIDS[api]=$(pidfiles "$V"/run/api.pid "$V"/run/api-[0-9]*.pid)
-PIDS[worker]=$(pidfiles "$V"/run/worker-[0-9]*.pid)
-PIDS[mariadb]=$(pidfiles "$V/run/mariadb.pid")
-PIDS[engine]=$(pidfiles "$V/run/mock.pid")
-nginx_master=$(pidfiles "$V/run/nginx.pid")
-PIDS[nginx]="$nginx_master $(pgrep -P "${nginx_master// /}" | tr '\n' ' ')"
+for p in nginx api worker mariadb engine; do PIDS[$p]=$(bench_pids "$p"); done
 PARTS="nginx api worker mariadb engine"
 [ -n "${PIDS[api]}" ] && [ -n "${PIDS[worker]}" ] || { echo "costsheet: stack processes not found" >&2; exit 1; }
 

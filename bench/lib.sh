@@ -16,6 +16,24 @@ bench_stack() {
 	set +a
 }
 
+# bench_pids api|worker|mariadb|engine|nginx: the pids of that part of the stack under
+# $AIF_VAR_DIR, from its pid files (nginx: the master and its workers), one per word.
+bench_pids() {
+	local r=$AIF_VAR_DIR/run f
+	case $1 in
+	api) set -- "$r"/api.pid "$r"/api-[0-9]*.pid ;;
+	worker) set -- "$r"/worker-[0-9]*.pid ;;
+	mariadb) set -- "$r/mariadb.pid" ;;
+	engine) set -- "$r/mock.pid" ;;
+	nginx) set -- "$r/nginx.pid" ;;
+	esac
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		cat "$f"
+		[ "$f" = "$r/nginx.pid" ] && pgrep -P "$(cat "$f")"
+	done | tr '\n' ' '
+}
+
 bench_machine() {
 	echo "machine: $(nproc) cores, $(. /etc/os-release; echo "$PRETTY_NAME")"
 }

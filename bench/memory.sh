@@ -22,16 +22,16 @@ sed -e 's/^\(\s*max_in_flight:\) 128$/\1 1024/' config/aif.yaml > "$VAR/aif.yaml
 export AIF_CONFIG=$VAR/aif.yaml AIF_WORKERS=1 AIF_WORKER_SLOTS=256 AIF_SYNC_TIMEOUT_MS=120000 AIF_API_PROCS=1
 bench_stack mem 38480 39481
 
-rss() { # aif-api | aif-worker -> one line per process: pid VmRSS VmHWM (kB)
-	local f pid
-	for f in "$AIF_VAR_DIR"/run/$([ "$1" = aif-api ] && echo 'api*.pid' || echo 'worker-*.pid'); do
-		[ -f "$f" ] && pid=$(cat "$f") && [ -r "/proc/$pid/status" ] || continue
+rss() { # api|worker -> one line per process: pid VmRSS VmHWM (kB)
+	local pid
+	for pid in $(bench_pids "$1"); do
+		[ -r "/proc/$pid/status" ] || continue
 		awk -v pid="$pid" '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { printf "%s %s %s\n", pid, r, h }' "/proc/$pid/status"
 	done
 }
 show() { # label
-	echo "| $1 | aif-api | $(rss aif-api | awk '{ printf "%s%.1f MB", s, $2 / 1024; s = ", " }') | $(rss aif-api | awk '{ printf "%s%.1f MB", s, $3 / 1024; s = ", " }') |"
-	echo "| $1 | aif-worker | $(rss aif-worker | awk '{ printf "%s%.1f MB", s, $2 / 1024; s = ", " }') | $(rss aif-worker | awk '{ printf "%s%.1f MB", s, $3 / 1024; s = ", " }') |"
+	echo "| $1 | aif-api | $(rss api | awk '{ printf "%s%.1f MB", s, $2 / 1024; s = ", " }') | $(rss api | awk '{ printf "%s%.1f MB", s, $3 / 1024; s = ", " }') |"
+	echo "| $1 | aif-worker | $(rss worker | awk '{ printf "%s%.1f MB", s, $2 / 1024; s = ", " }') | $(rss worker | awk '{ printf "%s%.1f MB", s, $3 / 1024; s = ", " }') |"
 }
 db() { mariadb --socket="$AIF_DB_SOCKET" "$AIF_DB_NAME" -N -B -e "$1"; }
 

@@ -14,17 +14,14 @@ MIN=${1:-30}
 bench_stack soak 38580 39581
 URL="$AIF_BASE_URL/chat/completions"
 field() { echo "$1" | grep -o "$2=[0-9.]*" | cut -d= -f2; }
-rss_mb() { # pid files (globs under run/) -> total VmRSS of those processes, MB
-	local t=0 f pid
-	for f in "$@"; do
-		[ -f "$f" ] || continue
-		pid=$(cat "$f")
+rss_mb() { # api|worker -> total VmRSS of its processes, MB
+	local t=0 pid
+	for pid in $(bench_pids "$1"); do
 		[ -r "/proc/$pid/status" ] || continue
 		t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")))
 	done
 	awk -v t="$t" 'BEGIN { printf "%.1f", t / 1024 }'
 }
-R=$AIF_VAR_DIR/run
 
 wrk -t1 -c8 -d3s -s bench/chat.lua "$URL" >/dev/null 2>&1 || true
 peak=$(wrk -t2 -c32 -d10s --latency -s bench/chat.lua "$URL" | grep '^RESULT')
@@ -39,7 +36,7 @@ echo "|---:|---:|---:|---:|---:|---:|---:|"
 first_api='' first_wk='' api='' wk=''
 for m in $(seq 1 "$MIN"); do
 	r=$(AIF_BENCH_DELAY_MS=$pause wrk -t1 -c16 -d60s --latency -s bench/chat.lua "$URL" | grep '^RESULT')
-	api=$(rss_mb "$R"/api.pid "$R"/api-[0-9]*.pid) wk=$(rss_mb "$R"/worker-[0-9]*.pid)
+	api=$(rss_mb api) wk=$(rss_mb worker)
 	[ -z "$first_api" ] && first_api=$api first_wk=$wk
 	echo "| $m | $(field "$r" rps) | $(field "$r" p50_ms) | $(field "$r" p99_ms) | $(field "$r" errors) | $api | $wk |"
 done

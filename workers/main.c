@@ -154,16 +154,10 @@ drain_doorbell(struct worker *w, int *woken)
 static void
 ring_peers_share(struct worker *w)
 {
-	char **list = NULL;
-	size_t n = 0;
-
-	if (aif_registry_doorbells(w->db, stale_s(w), &list, &n) != AIF_OK)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(list[i], w->doorbell_path) != 0)
-			(void)aif_doorbell_ring_patient(w->sender_fd, list[i],
-			    AIF_BELL_SHARE_MSG, sizeof(AIF_BELL_SHARE_MSG) - 1, 20);
-	aif_registry_doorbells_free(list, n);
+	wakeup_peers(w, stale_s(w));	/* the peers now, not at the last beat */
+	for (size_t i = 0; i < w->npeers; i++)
+		(void)aif_doorbell_ring_patient(w->sender_fd, w->peers[i], AIF_BELL_SHARE_MSG,
+		    sizeof(AIF_BELL_SHARE_MSG) - 1, 20);
 }
 
 /* This worker's view of each replica (calls in flight, circuit, health) for /readyz,
