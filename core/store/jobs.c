@@ -11,12 +11,15 @@
 
 /* ---- views ------------------------------------------------------------------------- */
 
+#define STRINGIFY_(x)	#x
+#define STRINGIFY(x)	STRINGIFY_(x)
+#define INLINE_MAX_SQL	STRINGIFY(AIF_JOBS_INLINE_MAX)	/* the answer read with its view */
 #define VIEW_COLS \
 	"SELECT id, public_id, api_key_id, model, kind, state, priority, attempts," \
 	" COALESCE(http_status, 0), UNIX_TIMESTAMP(created_at)," \
 	" COALESCE(UNIX_TIMESTAMP(started_at), 0), COALESCE(UNIX_TIMESTAMP(finished_at), 0)," \
 	" COALESCE(LENGTH(response_body), -1), error_type, error_code, error_message," \
-	" zero_retention, IF(LENGTH(response_body) <= 8192," /* AIF_JOBS_INLINE_MAX */ \
+	" zero_retention, IF(LENGTH(response_body) <= " INLINE_MAX_SQL "," \
 	" response_body, NULL) FROM jobs "
 enum {
 	VW_ID, VW_PUBLIC_ID, VW_KEY, VW_MODEL, VW_KIND, VW_STATE, VW_PRIORITY, VW_ATTEMPTS,
