@@ -114,9 +114,15 @@ fcgi_out_flush(struct fcgi_out *o)
 {
 	int rc;
 
+	size_t before;
+
 	if (o->fd < 0)
 		return -1;
-	if ((rc = aif_outq_flush(&o->q, o->fd)) == 0 && o->blocked_since == 0)
+	before = aif_outq_pending(&o->q);
+	/* the stall clock runs from the last byte the client took, not from when bytes
+	   first waited: a client that reads slowly but steadily is never "stalled" */
+	if ((rc = aif_outq_flush(&o->q, o->fd)) == 0 &&
+	    (o->blocked_since == 0 || aif_outq_pending(&o->q) < before))
 		o->blocked_since = aif_now_ms();
 	else if (rc == 1)
 		o->blocked_since = 0;

@@ -20,7 +20,7 @@ struct fcgi_out {
 	int		 fd;		/* the FastCGI connection, non-blocking; -1 closed */
 	int		 request_id;
 	struct aif_outq	 q;		/* records not written yet */
-	int64_t		 blocked_since;	/* ms when bytes started waiting; 0: none */
+	int64_t		 blocked_since;	/* ms of the last progress while bytes wait; 0: none */
 	int		 ended;		/* FCGI_END_REQUEST queued */
 };
 

@@ -175,6 +175,31 @@ the_bound_holds_but_the_end_fits(void **state)
 	close_peer(&p);
 }
 
+/* A client that reads slowly but steadily: each byte it takes restarts the stall
+ * clock, so a long stream whose queue never empties is not taken for a stalled one. */
+static void
+progress_restarts_the_stall_clock(void **state)
+{
+	static char chunk[4096], sink[8192];
+	struct peer p;
+	int writes = 0;
+
+	(void)state;
+	open_peer(&p, 4 << 20);
+	while (fcgi_out_pending(&p.o) == 0 && writes++ < 10000)
+		assert_int_equal(fcgi_out_write(&p.o, chunk, sizeof(chunk)), 0);
+	for (int i = 0; i < 64; i++)	/* more than the socket takes */
+		assert_int_equal(fcgi_out_write(&p.o, chunk, sizeof(chunk)), 0);
+	assert_int_equal(fcgi_out_flush(&p.o), 0);
+	p.o.blocked_since = 1;		/* bytes have waited since long ago */
+	assert_int_equal(fcgi_out_flush(&p.o), 0);
+	assert_int_equal(p.o.blocked_since, 1);	/* no progress: the clock stands */
+	assert_true(read(p.fd[1], sink, sizeof(sink)) > 0);
+	assert_int_equal(fcgi_out_flush(&p.o), 0);	/* still bytes left */
+	assert_true(p.o.blocked_since > 1);		/* progress: the clock restarts */
+	close_peer(&p);
+}
+
 int
 main(void)
 {
@@ -183,6 +208,7 @@ main(void)
 		cmocka_unit_test(large_pieces_split_at_the_record_limit),
 		cmocka_unit_test(the_end_is_an_empty_stdout_and_end_request),
 		cmocka_unit_test(the_bound_holds_but_the_end_fits),
+		cmocka_unit_test(progress_restarts_the_stall_clock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
