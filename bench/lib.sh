@@ -30,7 +30,7 @@ bench_pids() {
 	for f in "$@"; do
 		[ -f "$f" ] || continue
 		cat "$f"
-		[ "$f" = "$r/nginx.pid" ] && pgrep -P "$(cat "$f")"
+		if [ "$f" = "$r/nginx.pid" ]; then pgrep -P "$(cat "$f")" || true; fi
 	done | tr '\n' ' '
 }
 

@@ -62,6 +62,9 @@ struct admission {
 	struct aif_budget_plan	 budget;
 	uint64_t		 id;		/* the job, once enqueued */
 	char			 public_id[AIF_JOB_ID_LEN + 1];
+	int			 handed;	/* written leased to handoff_worker */
+	uint64_t		 handoff_worker;	/* the worker it was offered to, 0 */
+	char			 handoff_bell[AIF_DOORBELL_PATH_MAX];	/* its doorbell */
 	int			 run_api;	/* POST /v1/workflows/{name}/runs */
 	const char		*run_name;	/* its {name}, borrowed */
 	int			 done;		/* a phase answered the request */
@@ -471,6 +474,16 @@ serialise(struct admission *a)
 	return AIF_OK;
 }
 
+/* Whether a's answer comes over a relay (a relay secret for the job): a stream's
+ * chunks; a zero-retention answer; a small sync answer of a model call (the worker
+ * decides by its size, workers/commit.c). Not an async job (nobody waits), not a sync
+ * run (its runner commits the answer to the row). */
+static int
+relays(const struct admission *a)
+{
+	return a->oreq.stream || a->zero_retention || (!a->async && a->workflow == NULL);
+}
+
 /* Parks the request on job id (sync or stream), or refuses when too many wait. */
 static enum aif_err
 park(struct admission *a, uint64_t id, int include_usage, int attach)
@@ -483,7 +496,7 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 	if ((a->oreq.stream ? streams_park(r->api, id, &r->reply, a->kind, include_usage,
 	    deadline, attach ? NULL : a->relay_secret) :
 	    completer_park(r->api, id, &r->reply, deadline,
-	    attach || !a->zero_retention ? NULL : a->relay_secret, attach)) != 0) {
+	    attach || !relays(a) ? NULL : a->relay_secret, attach)) != 0) {
 		reply_job_refusal(&r->reply, attach ? AIF_E_TOO_MANY_WAITING_ATTACH :
 		    AIF_E_TOO_MANY_WAITING, &a->err);
 		return AIF_INVALID;
@@ -640,14 +653,19 @@ enqueue(struct admission *a)
 		   it takes; a caller that waits gives up at its deadline */
 		.wait_ms = a->wait_ms,
 		.zero_retention = a->zero_retention,
-		.relay_secret = a->oreq.stream || a->zero_retention ? a->relay_secret : NULL,
+		.relay_secret = relays(a) ? a->relay_secret : NULL,
 	};
 	enum aif_err err;
 
-	if ((a->oreq.stream || a->zero_retention) &&
-	    aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
+	if (relays(a) && aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
+	/* a caller that waits: offer the job to a live worker (queue.h, hand-off) */
+	if (!a->async && a->workflow == NULL && wake_pick(r->api, r->db, &a->handoff_worker,
+	    a->handoff_bell, sizeof(a->handoff_bell)) == 0) {
+		job.handoff_worker = a->handoff_worker;
+		job.handoff_lease_s = r->cfg->queue.lease_seconds;
+	}
 	if (a->workflow != NULL) {
 		/* a run: its definition pinned first, then the run with no cost of its own */
 		if (aif_flow_def_put(r->db, a->workflow->hash, a->workflow->name,
@@ -660,7 +678,7 @@ enqueue(struct admission *a)
 		job.max_tokens = -1;
 		job.wait_ms = 0;	/* a run goes on whoever waits for it */
 	}
-	err = enqueue_job(r->api, &job, &a->id, a->public_id);
+	err = enqueue_job(r->api, &job, &a->id, a->public_id, &a->handed);
 	switch (err) {
 	case AIF_OK:
 		aif_strlcpy(r->reply.job_id, a->public_id, sizeof(r->reply.job_id));
@@ -682,14 +700,28 @@ enqueue(struct admission *a)
 
 /* 202 with the job for async; otherwise park before waking anyone, so the answer can
  * never arrive before its waiter. */
-/* Rings the workers: a job is claimed by their loops, a run by their workflow runners. */
+/* Rings the workers: a job is claimed by their loops, a run by their workflow runners,
+ * a handed job taken by its worker. A handed job whose worker does not take the bell
+ * (it is gone) goes back to the queue for the others at once. */
 static void
 wake(const struct admission *a)
 {
-	if (a->workflow != NULL)
-		wake_runners(a->r->api, a->r->db);
-	else
-		wake_workers(a->r->api, a->r->db);
+	struct aif_db *db = a->r->db;
+	size_t n = 0;
+
+	if (a->workflow != NULL) {
+		wake_runners(a->r->api, db);
+		return;
+	}
+	if (a->handed) {
+		if (wake_take(a->r->api, a->handoff_bell, a->id) == 0)
+			return;
+		aif_metrics_add("aif_handoff_total", "result=\"bell_refused\"", 1);
+		if (aif_queue_release_handed(db, a->handoff_worker, &a->id, 1, &n) != AIF_OK)
+			aif_warn("msg=\"a handed job was not given back; the reaper will\""
+			    " job=%s", a->public_id);
+	}
+	wake_workers(a->r->api, db);
 }
 
 static enum aif_err

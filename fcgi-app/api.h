@@ -222,14 +222,21 @@ struct aif_job_new;
 int		enqueuer_start(struct api *api);
 void		enqueuer_stop(struct api *api, int grace_ms);
 enum aif_err	enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id,
-		    char *public_id);
+		    char *public_id, int *handed);
 
 /* wake.c: rings the doorbells of live workers (list cached, refreshed every 2 s):
- * "wake" to one of them in turn, "run" to all. */
+ * "wake" to one of them in turn, "run" to all, "take" to the one a job was handed to. */
 int	wake_start(struct api *api);
 void	wake_stop(struct api *api, int grace_ms);
 void	wake_workers(struct api *api, struct aif_db *db);	/* "wake": jobs to claim */
 void	wake_runners(struct api *api, struct aif_db *db);	/* "run": a run is due */
+/* The next live worker in turn to hand a job to: its id, and its doorbell copied into
+ * doorbell (cap bytes). 0, or -1 when none is known. */
+int	wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
+	    size_t cap);
+/* Rings "take <job_id>" at doorbell (a worker's, from wake_pick); 0, or -1 when the
+ * worker does not take the bell (gone, or its queue is full). */
+int	wake_take(struct api *api, const char *doorbell, uint64_t job_id);
 
 /* The seconds after which a worker that has not heartbeat counts as gone. */
 #define API_WORKER_STALE_S	30

@@ -16,6 +16,7 @@ struct enq_item {
 	uint64_t		 id;
 	char			 public_id[AIF_JOB_ID_LEN + 1];
 	enum aif_err		 err;
+	int			 handed;	/* written leased to job->handoff_worker */
 	int			 done;
 	struct enq_item		*next;
 };
@@ -56,6 +57,7 @@ enqueuer_main(void *arg)
 	uint64_t ids[AIF_ENQUEUE_BATCH_MAX];
 	char pids[AIF_ENQUEUE_BATCH_MAX][AIF_JOB_ID_LEN + 1];
 	enum aif_err errs[AIF_ENQUEUE_BATCH_MAX];
+	int handed[AIF_ENQUEUE_BATCH_MAX];
 
 	for (;;) {
 		size_t n;
@@ -70,11 +72,13 @@ enqueuer_main(void *arg)
 		n = take_batch(q, items, jobs);
 		pthread_mutex_unlock(&q->mu);
 
-		enum aif_err err = aif_queue_enqueue_batch(q->db, jobs, n, ids, pids, errs);
+		enum aif_err err = aif_queue_enqueue_batch(q->db, jobs, n, ids, pids, errs,
+		    handed);
 		pthread_mutex_lock(&q->mu);
 		for (size_t i = 0; i < n; i++) {
 			items[i]->err = err == AIF_OK ? errs[i] : err;
 			items[i]->id = ids[i];
+			items[i]->handed = err == AIF_OK && handed[i];
 			memcpy(items[i]->public_id, pids[i], sizeof(pids[i]));
 			items[i]->done = 1;
 		}
@@ -129,7 +133,8 @@ enqueuer_stop(struct api *api, int grace_ms)
 }
 
 enum aif_err
-enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *public_id)
+enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *public_id,
+    int *handed)
 {
 	struct enqueuer *q = api->enqueuer;
 	struct enq_item item;
@@ -147,6 +152,7 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 		pthread_cond_wait(&q->done, &q->mu);
 	pthread_mutex_unlock(&q->mu);
 	*id = item.id;
+	*handed = item.handed;
 	memcpy(public_id, item.public_id, sizeof(item.public_id));
 	return item.err;
 }

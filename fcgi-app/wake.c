@@ -1,6 +1,7 @@
 /* wake.c -- after an enqueue, ring the doorbell of one live worker ("wake", bell.h),
  * the next in turn, so it claims the job at once (a worker that claims nothing passes
- * the bell on to a peer: workers/wakeup.c); after a workflow run was started,
+ * the bell on to a peer: workers/wakeup.c), or, when the job was handed to a worker at
+ * insert (core/store/queue.h), "take <id>" to that worker; after a workflow run was started,
  * signalled or cancelled, ring "run" to every worker, which stirs the workflow runners
  * only. The list comes from the workers table and is refreshed at most every
  * WAKE_REFRESH_MS by whichever acceptor thread notices it is stale; acceptors ring
@@ -9,17 +10,24 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "bell.h"
+#include "doorbell.h"
 #include "log.h"
 #include "registry.h"
 
 #define WAKE_REFRESH_MS	2000
 #define WAKE_RETRY_EMPTY_MS	100	/* while the list is empty */
+#define WAKE_TAKE_PATIENCE_MS	5	/* a "take" waits this long for a full queue */
 
 struct wake {
 	pthread_mutex_t	 mu;		/* refreshed_ms, refreshing and next */
-	pthread_rwlock_t rw;		/* list, n */
-	char		**list;
+	pthread_rwlock_t rw;		/* list, n, fresh, fresh_ids, nfresh */
+	char		**list;		/* live: heartbeat within API_WORKER_STALE_S */
 	size_t		 n;
+	char		**fresh;	/* hand-off targets: heartbeat within the
+					   workers' own liveness bound (handoff_stale_s) */
+	uint64_t	*fresh_ids;	/* their ids, as fresh */
+	size_t		 nfresh;
 	int64_t		 refreshed_ms;
 	int		 refreshing;
 	size_t		 next;		/* round robin of wake_workers */
@@ -48,10 +56,21 @@ wake_stop(struct api *api, int grace_ms)
 	if (w == NULL)
 		return;
 	aif_registry_doorbells_free(w->list, w->n);
+	aif_registry_doorbells_free(w->fresh, w->nfresh);
+	free(w->fresh_ids);
 	pthread_rwlock_destroy(&w->rw);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 	api->wake = NULL;
+}
+
+/* The seconds without a heartbeat after which a worker takes no hand-off: the bound
+ * the workers themselves use to call a peer gone (a job handed to a hung worker waits
+ * for that long before a peer gives it back). */
+static int
+handoff_stale_s(const struct api *api)
+{
+	return 3 * api->cfg->worker.heartbeat_ms / 1000 + 1;
 }
 
 /* Refreshes the list of live workers' doorbells when it is due. */
@@ -75,14 +94,24 @@ refresh(struct api *api, struct aif_db *db)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (due) {
-		char **list = NULL;
-		size_t n = 0;
-		if (aif_registry_doorbells(db, API_WORKER_STALE_S, &list, &n) == AIF_OK) {
+		char **list = NULL, **fresh = NULL;
+		uint64_t *ids = NULL;
+		size_t n = 0, nfresh = 0;
+		if (aif_registry_doorbells(db, API_WORKER_STALE_S, &list, NULL, &n) == AIF_OK &&
+		    aif_registry_doorbells(db, handoff_stale_s(api), &fresh, &ids, &nfresh) ==
+		    AIF_OK) {
 			pthread_rwlock_wrlock(&w->rw);
 			aif_registry_doorbells_free(w->list, w->n);
+			aif_registry_doorbells_free(w->fresh, w->nfresh);
+			free(w->fresh_ids);
 			w->list = list;
 			w->n = n;
+			w->fresh = fresh;
+			w->fresh_ids = ids;
+			w->nfresh = nfresh;
 			pthread_rwlock_unlock(&w->rw);
+		} else {
+			aif_registry_doorbells_free(list, n);
 		}
 		pthread_mutex_lock(&w->mu);
 		w->refreshed_ms = now;
@@ -122,4 +151,36 @@ wake_runners(struct api *api, struct aif_db *db)
 		(void)aif_doorbell_ring(api->sender_fd, w->list[i], AIF_BELL_RUN_MSG,
 		    sizeof(AIF_BELL_RUN_MSG) - 1);
 	pthread_rwlock_unlock(&w->rw);
+}
+
+int
+wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
+    size_t cap)
+{
+	struct wake *w = api->wake;
+	size_t start;
+	int rc = -1;
+
+	refresh(api, db);
+	pthread_mutex_lock(&w->mu);
+	start = w->next++;
+	pthread_mutex_unlock(&w->mu);
+	pthread_rwlock_rdlock(&w->rw);
+	if (w->nfresh > 0 && aif_strlcpy(doorbell, w->fresh[start % w->nfresh], cap) == 0) {
+		*worker_id = w->fresh_ids[start % w->nfresh];
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&w->rw);
+	return rc;
+}
+
+int
+wake_take(struct api *api, const char *doorbell, uint64_t job_id)
+{
+	char msg[64];
+	size_t len = aif_bell_take(msg, sizeof(msg), job_id);
+
+	/* a short wait when its queue is full: giving the job back costs a commit */
+	return len > 0 && aif_doorbell_ring_patient(api->sender_fd, doorbell, msg, len,
+	    WAKE_TAKE_PATIENCE_MS) == 0 ? 0 : -1;
 }

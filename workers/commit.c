@@ -58,10 +58,13 @@ relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
 	free(text);
 }
 
-/* A committed synchronous job whose answer the database does not keep (zero
- * retention): the answer goes to the waiting aif-api over its relay (c->relay and
- * c->relay_key, set up with the call), in RESULT pieces, then END. Without a relay the
- * request times out: nothing else holds the answer. */
+/* A committed synchronous job's answer goes to the waiting aif-api over its relay
+ * (c->relay and c->relay_key, set up with the call), in RESULT pieces, then END, when
+ * the job has a relay secret and either the database does not keep the answer (zero
+ * retention: without a relay the request times out, nothing else holds it) or the
+ * answer is small (up to AIF_RELAY_ANSWER_MAX: aif-api answers without reading the
+ * row; a larger one it reads from the row in pieces, never holding it whole). Sets
+ * c->answer_relayed when the END went out. */
 static void
 relay_result(struct worker *w, struct engine_call *c)
 {
@@ -70,8 +73,8 @@ relay_result(struct worker *w, struct engine_call *c)
 	size_t len = c->answer_len, off = 0;
 	char *end;
 
-	if (c->stream || !c->job.zero_retention || !c->job.has_relay_secret ||
-	    c->answer == NULL)
+	if (c->stream || !c->job.has_relay_secret || c->answer == NULL ||
+	    (!c->job.zero_retention && len > AIF_RELAY_ANSWER_MAX))
 		return;
 	/* unreachable when the call started, or closed since: connect again */
 	if ((r == NULL || r->io.fd < 0) &&
@@ -84,15 +87,16 @@ relay_result(struct worker *w, struct engine_call *c)
 			return;
 		off += k;
 	}
-	if ((end = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len)) != NULL)
-		(void)relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
-		    len);
+	if ((end = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len)) != NULL &&
+	    relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
+	    len) == 0)
+		c->answer_relayed = 1;
 	free(end);
 }
 
 /* Rings the reply_to of every committed job, one bell per waiting process; not for a
  * stream, whose waiter is told by END on the relay (or polls the row), never by a bell
- * (its reply_to only names the relay). */
+ * (its reply_to only names the relay), nor for an answer the relay carried whole. */
 static void
 ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_success *s,
     size_t n)
@@ -104,10 +108,12 @@ ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_
 		const char *to = calls[i]->job.reply_to;
 		size_t k = 0, off = 0, used, len;
 
-		if (done[i] || !s[i].committed || calls[i]->job.stream || to[0] == '\0')
+		if (done[i] || !s[i].committed || calls[i]->job.stream ||
+		    calls[i]->answer_relayed || to[0] == '\0')
 			continue;
 		for (size_t j = i; j < n && j < WORKER_BATCH; j++)
 			if (!done[j] && s[j].committed && !calls[j]->job.stream &&
+			    !calls[j]->answer_relayed &&
 			    strcmp(calls[j]->job.reply_to, to) == 0) {
 				ids[k++] = calls[j]->job.id;
 				done[j] = 1;

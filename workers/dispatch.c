@@ -106,9 +106,9 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 		fail_start_fatal(w, c, &e);
 		return -1;
 	}
-	/* the relay of a stream or of a zero-retention answer (commit.c); a job without
-	   a relay secret (from an older version) streams through its row */
-	if (c->job.has_relay_secret && (c->stream || c->job.zero_retention)) {
+	/* the relay of a stream or of a synchronous answer (commit.c); a job without a
+	   relay secret (async, or from an older version) has its row read */
+	if (c->job.has_relay_secret) {
 		aif_relay_key(c->job.relay_secret, c->job.relay_id, (uint32_t)c->job.attempt,
 		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
@@ -129,9 +129,8 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 	return -1;
 }
 
-/* Starts the engine call for a claimed job (its body moves into the call). */
-static void
-start_call(struct worker *w, struct aif_claimed *job)
+void
+dispatch_start(struct worker *w, struct aif_claimed *job)
 {
 	struct engine_call *c = calloc(1, sizeof(*c));
 	size_t smi = 0, sri = 0;
@@ -209,7 +208,7 @@ dispatch_claim(struct worker *w, int *more)
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
-		start_call(w, &jobs[i]);
+		dispatch_start(w, &jobs[i]);
 	w->claimed_total += n;
 	*more = (int)n == limit;
 	aif_queue_claimed_free(jobs, n);	/* bodies were moved into the calls */
@@ -225,6 +224,12 @@ call_of(struct worker *w, uint64_t job_id)
 		if (c->job.id == job_id)
 			break;
 	return c;
+}
+
+int
+dispatch_running(struct worker *w, uint64_t job_id)
+{
+	return call_of(w, job_id) != NULL;
 }
 
 /* The client of a stream left under stream_disconnect: cancel: the call is aborted

@@ -45,11 +45,13 @@ struct engine_call {
 	struct aif_stream_state	 st;
 	struct aif_stream_asm	*assembled;	/* every chunk, for the job row */
 	json_t			*chunks;	/* scratch array for one event */
-	/* the relay to the waiting aif-api, for a stream or a zero-retention answer of a
+	/* the relay to the waiting aif-api, for a stream or a synchronous answer of a
 	   job with a relay secret */
 	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
 	unsigned char		 relay_key[AIF_RELAY_KEY_LEN];	/* this attempt's frames */
 	int64_t			 relayed;	/* chunks with text relayed to the client */
+	int			 answer_relayed; /* a sync answer went whole over the relay:
+						   its waiter needs no bell */
 	int			 begun;		/* BEGIN frame sent */
 	enum aif_failure	 stream_fail;	/* an error event ended the stream */
 	struct aif_engine_result stream_err;

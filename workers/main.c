@@ -2,7 +2,8 @@
  * libcurl multi, and commits outcomes. One thread, one event loop:
  *   wait (curl_multi_poll on the transfers, the doorbell and the stream relays, bounded
  *   by the next timer)
- *   -> claim while slots are free and there was a ring (or the slow poll came due)
+ *   -> take the jobs handed here at insert that a bell named (take.c), then claim
+ *      while slots are free and there was a ring (or the slow poll came due)
  *      (dispatch.c)
  *   -> finish transfers: each becomes a result (outcome.c); successes are committed in
  *      one batch transaction with their usage rows, failures retried or failed, and the
@@ -118,7 +119,8 @@ update_share(struct worker *w)
 }
 
 /* Bells: "wake [<hops>]" (new jobs), "run" (a workflow run is due: the runners look),
- * "cancel <job id>" (abort that call) or "share" (the set of live workers changed:
+ * "take <job id>" (a job handed here at insert: take.c), "cancel <job id>" (abort that
+ * call) or "share" (the set of live workers changed:
  * recompute this worker's share of the replicas and re-read the peers). */
 static void
 drain_doorbell(struct worker *w, int *woken)
@@ -138,6 +140,9 @@ drain_doorbell(struct worker *w, int *woken)
 			break;
 		case AIF_BELL_RUN:
 			flow_pool_kick(w->flows);
+			break;
+		case AIF_BELL_TAKE:
+			take_note(w, id);
 			break;
 		default:	/* a wake: the smallest hop count of those pending counts */
 			hops = n == 1 && id < (uint64_t)INT_MAX ? (int)id : 0;
@@ -204,10 +209,12 @@ extend_leases(struct worker *w)
 	return err;
 }
 
-static void
+/* Returns 1 when jobs went back to the queue (handed to a gone worker): claim now. */
+static int
 heartbeat(struct worker *w)
 {
 	enum aif_err err;
+	int requeued = 0;
 
 	err = aif_registry_heartbeat(w->db, w->id, w->draining ? "draining" : "running",
 	    w->in_flight);
@@ -218,8 +225,11 @@ heartbeat(struct worker *w)
 	}
 	if (err == AIF_OK && w->in_flight > 0)
 		err = extend_leases(w);
+	if (err == AIF_OK)
+		requeued = take_orphans(w, stale_s(w));
 	if (err != AIF_OK)
 		aif_warn("msg=\"heartbeat failed\" error=\"%s\"", aif_strerror(err));
+	return requeued;
 }
 
 static void
@@ -320,7 +330,7 @@ setup(struct worker *w, const char *instance, int slots_override)
 		aif_error("msg=\"cannot start the workflow runners\"");
 		return -1;
 	}
-	heartbeat(w);	/* learn this worker's share of the replicas at once */
+	(void)heartbeat(w);	/* learn this worker's share of the replicas at once */
 	ring_peers_share(w);	/* and let the others give up theirs */
 	(void)aif_sd_notify("READY=1");
 	aif_info("msg=\"worker started\" version=%s worker_id=%" PRIu64 " instance=%s slots=%d"
@@ -451,10 +461,15 @@ run(struct worker *w)
 			drain_deadline = now + cfg->worker.drain_timeout_ms;
 			aif_info("msg=\"draining\" in_flight=%d reload=%d", w->in_flight, w->reexec);
 			(void)aif_sd_notify(w->reexec ? "STATUS=reloading: draining" : "STOPPING=1");
-			heartbeat(w);
+			(void)heartbeat(w);
 		}
 		if (w->draining && (w->in_flight == 0 || now >= drain_deadline))
 			break;
+		if (w->ntake > 0) {
+			int requeued = 0;	/* handed at insert: no claim needed */
+			(void)take_run(w, stale_s(w), &requeued);
+			woken |= requeued;
+		}
 		if (woken && (w->draining || w->in_flight >= w->slots)) {
 			wakeup_forward(w, w->wake_hops);	/* a peer may have room */
 			w->wake_hops = -1;
@@ -473,7 +488,8 @@ run(struct worker *w)
 		finish_transfers(w);
 		routing_probe(w->rt);
 		if (now >= next_beat) {
-			heartbeat(w);
+			if (heartbeat(w))
+				next_poll = now;
 			next_beat = now + cfg->worker.heartbeat_ms;
 		}
 		if (now >= next_reap) {
@@ -496,6 +512,7 @@ run(struct worker *w)
 		if (aif_queue_release(w->db, w->id, &n) == AIF_OK)
 			aif_info("msg=\"released jobs back to the queue\" count=%zu", n);
 	}
+	take_give_back_all(w);
 	(void)aif_registry_stop(w->db, w->id);
 	ring_peers_share(w);
 	aif_info("msg=\"worker stopped\" claimed=%" PRIu64 " succeeded=%" PRIu64,

@@ -20,7 +20,7 @@ wakeup_peers(struct worker *w, int stale_s)
 	char **list = NULL;
 	size_t n = 0, k = 0;
 
-	if (aif_registry_doorbells(w->db, stale_s, &list, &n) != AIF_OK)
+	if (aif_registry_doorbells(w->db, stale_s, &list, NULL, &n) != AIF_OK)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(list[i], w->doorbell_path) == 0) {

@@ -22,6 +22,7 @@
 #include "routing.h"
 
 #define WORKER_BATCH	256	/* finished transfers committed together at most */
+#define WORKER_TAKE_MAX	256	/* handed jobs rung about, waiting to be taken */
 
 struct aif_pii;
 
@@ -55,11 +56,31 @@ struct worker {
 	size_t			 npeers;
 	size_t			 peer_next;	/* round robin over peers */
 	int			 wake_hops;	/* of the wake being served; -1 none */
+	uint64_t		 take[WORKER_TAKE_MAX];	/* handed jobs rung about (take.c) */
+	size_t			 ntake;
 };
 
 /* dispatch.c: claims what free slots and replica shares allow and starts the calls;
  * *more = 1 when the claim came back full (claim again). Returns how many it claimed. */
 size_t	dispatch_claim(struct worker *w, int *more);
+
+/* take.c: jobs handed to this worker at insert ("take <id>", core/store/queue.h).
+ * take_note remembers one a bell named (or an orphan); take_run starts those it has
+ * room for and gives the others back to the queue (waking a peer), returning how many
+ * it started, *requeued = 1 when a bell named jobs of a gone worker that went back to
+ * the queue (claim them); take_orphans (each heartbeat) notes handed rows nobody rang
+ * about and gives back those of gone workers (returns 1 when it did: claim);
+ * take_give_back_all (at the end of a drain) gives back every one not started. A
+ * worker is gone when it has not heartbeat for stale_s seconds or stopped. */
+void	take_note(struct worker *w, uint64_t job_id);
+size_t	take_run(struct worker *w, int stale_s, int *requeued);
+int	take_orphans(struct worker *w, int stale_s);
+void	take_give_back_all(struct worker *w);
+
+/* dispatch.c: starts the engine call of a job this worker holds the lease of (its body
+ * moves into the call); dispatch_running says whether job_id's call runs here. */
+void	dispatch_start(struct worker *w, struct aif_claimed *job);
+int	dispatch_running(struct worker *w, uint64_t job_id);
 
 /* wakeup.c: a wake this worker could not use goes on to a peer. wakeup_peers re-reads
  * the other live workers' doorbells (w->peers, owned by w; wakeup_free frees them);

@@ -15,12 +15,25 @@ aif_bell_wake(char *buf, size_t cap, int hops)
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* Writes "<verb> <id>\n" into buf (cap bytes); its length, 0 if it does not fit. */
+static size_t
+verb_id(char *buf, size_t cap, const char *verb, uint64_t id)
+{
+	int n = snprintf(buf, cap, "%s %" PRIu64 "\n", verb, id);
+
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 size_t
 aif_bell_cancel(char *buf, size_t cap, uint64_t id)
 {
-	int n = snprintf(buf, cap, "cancel %" PRIu64 "\n", id);
+	return verb_id(buf, cap, "cancel", id);
+}
 
-	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+size_t
+aif_bell_take(char *buf, size_t cap, uint64_t id)
+{
+	return verb_id(buf, cap, "take", id);
 }
 
 size_t
@@ -79,6 +92,10 @@ aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n)
 	if (strncmp(msg, "cancel ", 7) == 0) {
 		*n = parse_ids(msg + 7, ids, cap < 1 ? 0 : 1);
 		return *n == 1 && ids[0] > 0 ? AIF_BELL_CANCEL : AIF_BELL_UNKNOWN;
+	}
+	if (strncmp(msg, "take ", 5) == 0) {
+		*n = parse_ids(msg + 5, ids, cap < 1 ? 0 : 1);
+		return *n == 1 && ids[0] > 0 ? AIF_BELL_TAKE : AIF_BELL_UNKNOWN;
 	}
 	if (strncmp(msg, "share", 5) == 0)
 		return AIF_BELL_SHARE;

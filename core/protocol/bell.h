@@ -6,6 +6,9 @@
  *                        cancelled: the workflow runners look for due runs (a plain
  *                        "wake" does not stir them: a job is no run)
  *   "share"              worker -> workers: the set of live workers changed
+ *   "take <id>"          aif-api -> the worker job <id> was handed to at insert (written
+ *                        running under its lease, core/store/queue.h): run it, or give
+ *                        it back when there is no room
  *   "cancel <id>"        aif-api, aifctl -> the worker running job <id>: abort it
  *   "job <id> [<id>...]" worker -> aif-api (or aif-api to itself): these jobs are final
  * Ids are jobs.id. A datagram holds at most AIF_BELL_MAX bytes; job lists are split. */
@@ -25,6 +28,7 @@ enum aif_bell {
 	AIF_BELL_SHARE,
 	AIF_BELL_CANCEL,
 	AIF_BELL_JOBS,
+	AIF_BELL_TAKE,
 };
 
 /* The fixed messages. */
@@ -36,6 +40,9 @@ enum aif_bell {
  * length, 0 if it does not fit. */
 size_t		aif_bell_wake(char *buf, size_t cap, int hops);
 
+/* Writes "take <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
+size_t		aif_bell_take(char *buf, size_t cap, uint64_t id);
+
 /* Writes "cancel <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
 size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
 
@@ -44,7 +51,7 @@ size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
 size_t		aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n,
 		    size_t *used);
 
-/* What msg (NUL-terminated) says: for CANCEL ids[0], for JOBS up to cap ids, for WAKE
+/* What msg (NUL-terminated) says: for CANCEL and TAKE ids[0], for JOBS up to cap ids, for WAKE
  * its hops in ids[0] when it has them (*n = 1; "wake" alone: *n = 0). */
 enum aif_bell	aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n);
 

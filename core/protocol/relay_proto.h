@@ -40,6 +40,9 @@
 #define AIF_RELAY_TAG_LEN	16
 #define AIF_RELAY_HEADER	(AIF_RELAY_SIGNED + AIF_RELAY_TAG_LEN)
 #define AIF_RELAY_PAYLOAD_MAX	(1u << 20)
+#define AIF_RELAY_ANSWER_MAX	(64u << 10)	/* a sync answer (not zero-retention)
+						   relayed whole at most; a larger one
+						   is read from its row */
 #define AIF_RELAY_SECRET_BYTES	16	/* the job's relay_secret */
 #define AIF_RELAY_KEY_LEN	32
 

@@ -46,10 +46,11 @@ u32(int64_t v)
 }
 
 /* Runs `head` + "(?,...,?)" with nmarks markers: p holds the nparams parameters, those
- * of head first, then the nmarks of the list. */
+ * of head first, then the nmarks of the list. A query (*rows new) when rows is not
+ * NULL, else a statement (*affected when affected is not NULL). */
 static enum aif_err
-exec_in(struct aif_db *db, const char *head, const struct aif_dbp *p, size_t nparams,
-    size_t nmarks)
+run_in(struct aif_db *db, const char *head, const struct aif_dbp *p, size_t nparams,
+    size_t nmarks, struct aif_dbrows **rows, uint64_t *affected)
 {
 	struct aif_sqlbuf sql = { 0 };
 	enum aif_err err;
@@ -59,9 +60,18 @@ exec_in(struct aif_db *db, const char *head, const struct aif_dbp *p, size_t npa
 	aif_sqlbuf_marks(&sql, nmarks);
 	aif_sqlbuf_add(&sql, ")");
 	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
-		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, nparams, NULL, NULL);
+		err = rows != NULL ? aif_db_query(db, aif_sqlbuf_get(&sql), p, nparams, rows) :
+		    aif_db_exec(db, aif_sqlbuf_get(&sql), p, nparams, affected, NULL);
 	aif_sqlbuf_free(&sql);
 	return err;
+}
+
+/* run_in for a statement. */
+static enum aif_err
+exec_in(struct aif_db *db, const char *head, const struct aif_dbp *p, size_t nparams,
+    size_t nmarks)
+{
+	return run_in(db, head, p, nparams, nmarks, NULL, NULL);
 }
 
 /* Runs an UPDATE that must change exactly one row (a transition fenced by the job's
@@ -85,14 +95,20 @@ exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 	" prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged," \
 	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
 	" completion_tokens_bound, zero_retention, relay_secret, workflow_hash," \
-	" parent_job_id, parent_step, expires_at) VALUES "
-/* One row: the plain columns, then expires_at from the wait (0: none, NULL then). */
-#define JOB_ROW_END	",NOW(6) + INTERVAL NULLIF(?, 0) MICROSECOND)"
-enum { JOB_COLS = 27 };
+	" parent_job_id, parent_step, expires_at, state, attempts, lease_token, worker_id," \
+	" lease_until, started_at) VALUES "
+/* One row: the plain columns (JOB_PLAIN of them), then expires_at from the wait (0:
+ * none, NULL then), then the lease of a job handed to a worker at insert: running, its
+ * first attempt under lease token 1 (what a claim would set), started when created. */
+#define JOB_ROW_END	",NOW(6) + INTERVAL NULLIF(?, 0) MICROSECOND," \
+	" IF(?, 'running', 'queued'), ?, ?, NULLIF(?, 0)," \
+	" IF(?, NOW(6) + INTERVAL ? SECOND, NULL), IF(?, NOW(6), NULL))"
+enum { JOB_PLAIN = 26, JOB_COLS = 34 };
 
-/* Fills q[0..JOB_COLS) with the row of job j under public id pid (both borrowed). */
+/* Fills q[0..JOB_COLS) with the row of job j under public id pid (both borrowed),
+ * handed to j->handoff_worker when `handed`. */
 static void
-job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
+job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid, int handed)
 {
 	struct aif_dbp row[] = {
 		AIF_P_STR(pid), AIF_P_I64(j->api_key_id), AIF_P_STR(j->tenant),
@@ -116,6 +132,9 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid)
 		j->parent_job_id != 0 ? AIF_P_I64(j->parent_job_id) : AIF_P_NULL(),
 		AIF_P_STR(j->parent_step),
 		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
+		AIF_P_I64(handed), AIF_P_I64(handed), AIF_P_I64(handed),
+		AIF_P_I64(handed ? (int64_t)j->handoff_worker : 0), AIF_P_I64(handed),
+		AIF_P_I64(j->handoff_lease_s), AIF_P_I64(handed),
 	};
 	_Static_assert(sizeof(row) / sizeof(row[0]) == JOB_COLS, "JOB_INSERT columns");
 
@@ -169,31 +188,91 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
 	return AIF_OK;
 }
 
-/* One try of inserting n jobs and their holds in one transaction. */
+/* Which of the n jobs offered for a hand-off may be handed (handed[i]): those whose
+ * model has no queued job that could run now. A handed job thus never goes ahead of
+ * queued work of its model, of any priority; and it runs only where a slot is free at
+ * once (its worker gives it back otherwise), so it takes no slot a queued job of
+ * another model is owed. A model with a backlog (its replicas are full) queues as
+ * before. One statement: an EXISTS per distinct model. */
 static enum aif_err
-enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
-    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
+handoff_allowed(struct aif_db *db, const struct aif_job_new *jobs, size_t n, int *handed)
+{
+	static const char one[] = "EXISTS(SELECT 1 FROM jobs FORCE INDEX"
+	    " (ix_jobs_model_claim) WHERE state = 'queued' AND model = ?"
+	    " AND run_after <= NOW(6))";
+	struct aif_dbp p[AIF_ENQUEUE_BATCH_MAX];
+	size_t of[AIF_ENQUEUE_BATCH_MAX], k = 0;
+	struct aif_sqlbuf sql = { 0 };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t m = 0;
+		handed[i] = 0;
+		if (jobs[i].handoff_worker == 0)
+			continue;
+		while (m < k && strcmp(p[m].s, jobs[i].model) != 0)
+			m++;
+		if (m == k) {
+			p[k++] = AIF_P_STR(jobs[i].model);
+			aif_sqlbuf_add(&sql, m ? "," : "SELECT ");
+			aif_sqlbuf_add(&sql, one);
+		}
+		of[i] = m;
+	}
+	if (k == 0)
+		return AIF_OK;
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK &&
+	    (err = aif_db_query(db, aif_sqlbuf_get(&sql), p, k, &rows)) == AIF_OK) {
+		for (size_t i = 0; i < n && rows->nrows == 1; i++)
+			handed[i] = jobs[i].handoff_worker != 0 &&
+			    aif_dbrows_i64(rows, 0, of[i]) == 0;
+		aif_dbrows_free(rows);
+	}
+	aif_sqlbuf_free(&sql);
+	return err;
+}
+
+/* The rows of enqueue_batch_once in its transaction: which jobs are handed
+ * (handoff_allowed), then the insert and the holds. */
+static enum aif_err
+enqueue_tx(struct aif_db *db, const struct aif_job_new *jobs, size_t n, uint64_t *ids,
+    char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs, int *handed)
 {
 	struct aif_dbp p[JOB_COLS * AIF_ENQUEUE_BATCH_MAX];
 	struct aif_sqlbuf sql = { 0 };
 	enum aif_err err;
 
-	for (size_t i = 0; i < n; i++) {
-		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
-			return err;
-		job_params(&p[i * JOB_COLS], &jobs[i], pids[i]);
-	}
+	if ((err = handoff_allowed(db, jobs, n, handed)) != AIF_OK)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		job_params(&p[i * JOB_COLS], &jobs[i], pids[i], handed[i]);
 	aif_sqlbuf_add(&sql, JOB_INSERT);
 	for (size_t i = 0; i < n; i++) {
 		aif_sqlbuf_add(&sql, i ? ",(" : "(");
-		aif_sqlbuf_marks(&sql, JOB_COLS - 1);
+		aif_sqlbuf_marks(&sql, JOB_PLAIN);
 		aif_sqlbuf_add(&sql, JOB_ROW_END);
 	}
 	aif_sqlbuf_add(&sql, " RETURNING id, public_id");
-	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK && (err = aif_db_begin(db)) == AIF_OK)
-		err = aif_db_finish(db, enqueue_rows(db, &sql, p, jobs, n, ids, pids, errs));
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
+		err = enqueue_rows(db, &sql, p, jobs, n, ids, pids, errs);
 	aif_sqlbuf_free(&sql);
 	return err;
+}
+
+/* One try of inserting n jobs and their holds in one transaction. */
+static enum aif_err
+enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
+    uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs, int *handed)
+{
+	enum aif_err err;
+
+	for (size_t i = 0; i < n; i++)
+		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
+			return err;
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	return aif_db_finish(db, enqueue_tx(db, jobs, n, ids, pids, errs, handed));
 }
 
 enum aif_err
@@ -202,11 +281,14 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 {
 	char pids[1][AIF_JOB_ID_LEN + 1];
 	enum aif_err err = AIF_OK, errs[1];
+	struct aif_job_new queued = *j;
+	int handed[1];
 
 	*id = 0;
 	public_id[0] = '\0';
+	queued.handoff_worker = 0;	/* one by one: queued, for any worker to claim */
 	for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
-		err = enqueue_batch_once(db, j, 1, id, pids, errs);
+		err = enqueue_batch_once(db, &queued, 1, id, pids, errs, handed);
 		if (err == AIF_OK)
 			err = errs[0];
 		if (err == AIF_OK) {
@@ -225,7 +307,8 @@ aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *j, uint64_t *id,
 
 enum aif_err
 aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
-    uint64_t *ids, char (*public_ids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs)
+    uint64_t *ids, char (*public_ids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs,
+    int *handed)
 {
 	enum aif_err err = AIF_OK;
 
@@ -235,7 +318,8 @@ aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_
 		return AIF_TOOBIG;
 	for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
 		memset(ids, 0, n * sizeof(*ids));
-		err = enqueue_batch_once(db, jobs, n, ids, public_ids, errs);
+		memset(handed, 0, n * sizeof(*handed));
+		err = enqueue_batch_once(db, jobs, n, ids, public_ids, errs, handed);
 		if (err != AIF_CONFLICT)
 			break;
 		if (aif_db_last_was_duplicate(db))
@@ -243,6 +327,7 @@ aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs, size_
 	}
 	if (err == AIF_OK)
 		return AIF_OK;	/* errs[] says which jobs were refused a budget hold */
+	memset(handed, 0, n * sizeof(*handed));	/* rolled back; one by one they queue */
 	/* a duplicate idempotency key, or one job's data the database refused (a value
 	   out of range, bytes it cannot store): one by one, only the offender fails */
 	if ((err != AIF_CONFLICT && err != AIF_DB && err != AIF_TOOBIG) || n == 1) {
@@ -269,16 +354,29 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	free(jobs);
 }
 
-#define CLAIM_COLS \
+/* The columns of a job taken to run: NEXT is what its attempt and lease token are past
+ * the row's, EXPIRED whether its caller stopped waiting, FIRST whether this is its first
+ * attempt ever. */
+#define TAKE_COLS(NEXT, EXPIRED, FIRST) \
 	"SELECT id, public_id, model, kind, tenant, COALESCE(reply_to, '')," \
-	" api_key_id, attempts + 1, max_attempts, stream, lease_token + 1," \
+	" api_key_id, attempts" NEXT ", max_attempts, stream, lease_token" NEXT "," \
 	" TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6)) DIV 1000, request_body," \
 	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged," \
 	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
-	" expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0," \
-	" prompt_tokens_estimate, budget_state = 'held', COALESCE(parent_job_id, 0)," \
-	" IF(parent_job_id IS NULL, NULL," \
-	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), started_at IS NULL"
+	" " EXPIRED ", prompt_tokens_estimate, budget_state = 'held'," \
+	" COALESCE(parent_job_id, 0), IF(parent_job_id IS NULL, NULL," \
+	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), " FIRST
+/* A claim: the next attempt under the next token. */
+#define CLAIM_COLS TAKE_COLS(" + 1", \
+	"expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0", \
+	"started_at IS NULL")
+/* A job handed to a worker at insert: its lease is set already. */
+#define HANDED_COLS TAKE_COLS("", "0", "1")
+/* Which running rows are handed ones not taken over since: a handed row starts when
+ * it is created (one statement's NOW(6)); a claim starts later. */
+#define HANDED_ROW \
+	" state = 'running' AND worker_id = ? AND attempts = 1 AND lease_token = 1" \
+	" AND started_at = created_at"
 enum {
 	CL_ID, CL_PUBLIC_ID, CL_MODEL, CL_KIND, CL_TENANT, CL_REPLY_TO, CL_KEY,
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
@@ -658,6 +756,119 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
 	RETRY_CONFLICTS(err, claim_once(db, worker_id, models, per_model_free, n_models,
 	    limit, lease_s, out, n));
 	return err;
+}
+
+/* ---- jobs handed to a worker at insert -------------------------------------------- */
+
+enum aif_err
+aif_queue_take_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids,
+    size_t n, struct aif_claimed **out, size_t *nout)
+{
+	struct aif_dbp p[1 + MAX_IN];
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return AIF_OK;
+	if (n > MAX_IN)
+		return AIF_TOOBIG;
+	p[0] = AIF_P_I64(worker_id);
+	for (size_t i = 0; i < n; i++)
+		p[1 + i] = AIF_P_I64(ids[i]);
+	if ((err = run_in(db, HANDED_COLS " FROM jobs WHERE" HANDED_ROW " AND id IN ", p,
+	    1 + n, n, &rows, NULL)) != AIF_OK)
+		return err;
+	if (rows->nrows > 0 && (*out = calloc(rows->nrows, sizeof(**out))) == NULL)
+		err = AIF_NOMEM;
+	for (size_t r = 0; err == AIF_OK && r < rows->nrows; r++)
+		if ((err = claimed_from_row(&(*out)[(*nout)++], rows, r)) != AIF_OK)
+			break;
+	aif_dbrows_free(rows);
+	if (err != AIF_OK) {
+		aif_queue_claimed_free(*out, *nout);
+		*out = NULL;
+		*nout = 0;
+	}
+	return err;
+}
+
+enum aif_err
+aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids,
+    size_t n, size_t *released)
+{
+	struct aif_dbp p[1 + MAX_IN];
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	*released = 0;
+	if (n == 0)
+		return AIF_OK;
+	if (n > MAX_IN)
+		return AIF_TOOBIG;
+	p[0] = AIF_P_I64(worker_id);
+	for (size_t i = 0; i < n; i++)
+		p[1 + i] = AIF_P_I64(ids[i]);
+	/* back to what an enqueue writes: queued, never attempted, not started */
+	err = run_in(db, "UPDATE jobs SET state = 'queued', attempts = 0, worker_id = NULL,"
+	    " lease_until = NULL, started_at = NULL WHERE" HANDED_ROW " AND id IN ", p, 1 + n,
+	    n, NULL, &affected);
+	*released = (size_t)affected;
+	return err;
+}
+
+/* Handed rows more than ? µs old whose worker is not live (no heartbeat for ? s). */
+#define STALE_HANDED \
+	"UPDATE jobs FORCE INDEX (ix_jobs_lease) SET state = 'queued', attempts = 0," \
+	" worker_id = NULL, lease_until = NULL, started_at = NULL" \
+	" WHERE state = 'running' AND attempts = 1 AND lease_token = 1" \
+	" AND started_at = created_at AND created_at < NOW(6) - INTERVAL ? MICROSECOND" \
+	" AND worker_id NOT IN (SELECT id FROM workers WHERE state = 'running'" \
+	" AND heartbeat_at > NOW(6) - INTERVAL ? SECOND)"
+
+enum aif_err
+aif_queue_release_stale_handed(struct aif_db *db, const uint64_t *ids, size_t n,
+    int stale_s, int older_ms, size_t *released)
+{
+	enum { HEAD = 2 };	/* the parameters of STALE_HANDED */
+	struct aif_dbp p[HEAD + MAX_IN];
+	uint64_t affected = 0;
+	enum aif_err err;
+
+	*released = 0;
+	if (ids != NULL && n == 0)
+		return AIF_OK;
+	if (n > MAX_IN)
+		return AIF_TOOBIG;
+	p[0] = AIF_P_I64((int64_t)older_ms * 1000);
+	p[1] = AIF_P_I64(stale_s);
+	for (size_t i = 0; ids != NULL && i < n; i++)
+		p[HEAD + i] = AIF_P_I64(ids[i]);
+	err = ids == NULL ? aif_db_exec(db, STALE_HANDED, p, HEAD, &affected, NULL) :
+	    run_in(db, STALE_HANDED " AND id IN ", p, HEAD + n, n, NULL, &affected);
+	*released = (size_t)affected;
+	return err;
+}
+
+enum aif_err
+aif_queue_handed_orphans(struct aif_db *db, uint64_t worker_id, int older_ms,
+    uint64_t *ids, size_t cap, size_t *n)
+{
+	static const char sql[] = "SELECT id FROM jobs FORCE INDEX (ix_jobs_lease) WHERE"
+	    HANDED_ROW " AND created_at < NOW(6) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?";
+	struct aif_dbp p[] = { AIF_P_I64(worker_id), AIF_P_I64((int64_t)older_ms * 1000),
+	    AIF_P_I64((int64_t)cap) };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*n = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
+		return err;
+	for (size_t r = 0; r < rows->nrows && *n < cap; r++)
+		ids[(*n)++] = (uint64_t)aif_dbrows_i64(rows, r, 0);
+	aif_dbrows_free(rows);
+	return AIF_OK;
 }
 
 /* ---- budgets and limits of finished jobs ------------------------------------------- */

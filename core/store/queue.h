@@ -56,6 +56,10 @@ struct aif_job_new {
 						   definition it keeps; NULL otherwise */
 	uint64_t	 parent_job_id;		/* a model step of a run: the run, else 0 */
 	const char	*parent_step;		/* and its step name, else NULL */
+	uint64_t	 handoff_worker;	/* a live worker to hand the job to at insert
+						   (written running under its lease), or 0:
+						   queued for any worker to claim */
+	int		 handoff_lease_s;	/* that lease, in seconds */
 };
 
 
@@ -154,7 +158,7 @@ struct aif_job_failure {
 #define AIF_ENQUEUE_BATCH_MAX	32
 #define AIF_SUCCEED_BATCH_BYTES	(4u << 20)
 
-/* Inserts the job, its `enqueued` event and its budget holds in one transaction.
+/* Inserts the job (queued: no hand-off) and its budget holds in one transaction.
  * On AIF_OK *id and public_id (AIF_JOB_ID_LEN + 1 bytes) are set.
  * AIF_FORBIDDEN: a budget would be exceeded (nothing was written).
  * AIF_CONFLICT: the idempotency key is taken (the existing job is not looked up here).
@@ -162,8 +166,8 @@ struct aif_job_failure {
 enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
 		    uint64_t *id, char *public_id);
 
-/* Inserts n jobs (n <= AIF_ENQUEUE_BATCH_MAX) and their `enqueued` events in one
- * transaction (one multi-row INSERT each): group commit for concurrent requests.
+/* Inserts n jobs (n <= AIF_ENQUEUE_BATCH_MAX) and their budget holds in one
+ * transaction (one multi-row INSERT): group commit for concurrent requests.
  * ids[i], public_ids[i] (AIF_JOB_ID_LEN + 1 bytes each) and errs[i] are set per job.
  * If the batch hits a duplicate idempotency key or a data error (one job's values the
  * database refuses), the jobs are inserted one by one and only the duplicates get
@@ -172,7 +176,43 @@ enum aif_err	aif_queue_enqueue(struct aif_db *db, const struct aif_job_new *job,
  * result in errs[], or the error that failed the whole batch (all errs[] set to it). */
 enum aif_err	aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new *jobs,
 		    size_t n, uint64_t *ids, char (*public_ids)[AIF_JOB_ID_LEN + 1],
-		    enum aif_err *errs);
+		    enum aif_err *errs, int *handed);
+
+/*
+ * Hand-off at insert. A job with handoff_worker set is written already running under
+ * that worker's lease (attempt 1, lease token 1, started_at = created_at: what its
+ * first claim would write), so no claim transaction stands between the caller and the
+ * engine: handed[i] = 1 says it was. It is handed only when no queued job of its
+ * model could run now (so never ahead of higher-priority work; a backlog means the
+ * model is full and the job queues). The caller rings the worker ("take <id>", bell.h) after it waits
+ * for the answer; a worker that is full, draining or out of room for the model gives
+ * it back (aif_queue_release_handed) and passes a "wake" on; a worker looks for rows
+ * handed to it that it never heard of (aif_queue_handed_orphans); a dead worker's
+ * lease runs out like any claim's (the reaper).
+ */
+
+/* Loads the jobs among ids[0..n) (n <= 256) still handed to worker_id and not taken
+ * over since, to run them: *out new (aif_queue_claimed_free), *nout of them, in any
+ * order. No write, no transaction. */
+enum aif_err	aif_queue_take_handed(struct aif_db *db, uint64_t worker_id,
+		    const uint64_t *ids, size_t n, struct aif_claimed **out, size_t *nout);
+
+/* Gives the jobs among ids[0..n) (n <= 256) still handed to worker_id back to the
+ * queue as if just enqueued; *released gets how many were. One statement. */
+enum aif_err	aif_queue_release_handed(struct aif_db *db, uint64_t worker_id,
+		    const uint64_t *ids, size_t n, size_t *released);
+
+/* Gives back to the queue the jobs handed more than older_ms ago to a worker that is
+ * no longer live (stopped, or no heartbeat for stale_s seconds) and not taken over
+ * since: among ids[0..n) (n <= 256), or every such job when ids is NULL. A worker that
+ * restarts (a reload) or dies leaves them so; *released gets how many. */
+enum aif_err	aif_queue_release_stale_handed(struct aif_db *db, const uint64_t *ids,
+		    size_t n, int stale_s, int older_ms, size_t *released);
+
+/* Up to cap ids of jobs handed to worker_id more than older_ms ago and still not
+ * taken over (their bell was lost, or the worker did not know them). */
+enum aif_err	aif_queue_handed_orphans(struct aif_db *db, uint64_t worker_id,
+		    int older_ms, uint64_t *ids, size_t cap, size_t *n);
 
 /* Claims up to `limit` queued jobs whose run_after has passed, highest priority first,
  * then oldest, restricted to `models` (n_models ids, borrowed) with at most

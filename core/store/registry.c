@@ -57,34 +57,45 @@ aif_registry_doorbells_free(char **v, size_t n)
 }
 
 enum aif_err
-aif_registry_doorbells(struct aif_db *db, int stale_s, char ***out, size_t *n)
+aif_registry_doorbells(struct aif_db *db, int stale_s, char ***out, uint64_t **ids,
+    size_t *n)
 {
-	enum { DB_DOORBELL };
+	enum { DB_ID, DB_DOORBELL };
 	static const char sql[] =
-	    "SELECT doorbell FROM workers WHERE state = 'running'"
+	    "SELECT id, doorbell FROM workers WHERE state = 'running'"
 	    " AND heartbeat_at > NOW(6) - INTERVAL ? SECOND AND doorbell IS NOT NULL"
 	    " ORDER BY id LIMIT 256";
 	struct aif_dbp p[] = { AIF_P_I64(stale_s) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
+	uint64_t *iv = NULL;
 	char **v;
 
 	*out = NULL;
 	*n = 0;
+	if (ids != NULL)
+		*ids = NULL;
 	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
 		return err;
 	if (rows->nrows == 0) {
 		aif_dbrows_free(rows);
 		return AIF_OK;
 	}
-	if ((v = calloc(rows->nrows, sizeof(*v))) == NULL) {
+	if ((v = calloc(rows->nrows, sizeof(*v))) == NULL ||
+	    (ids != NULL && (iv = calloc(rows->nrows, sizeof(*iv))) == NULL)) {
+		free(v);
 		aif_dbrows_free(rows);
 		return AIF_NOMEM;
 	}
-	for (size_t r = 0; r < rows->nrows; r++)
+	for (size_t r = 0; r < rows->nrows; r++) {
 		v[r] = aif_dbrows_steal(rows, r, DB_DOORBELL);
+		if (iv != NULL)
+			iv[r] = (uint64_t)aif_dbrows_i64(rows, r, DB_ID);
+	}
 	*n = rows->nrows;
 	*out = v;
+	if (ids != NULL)
+		*ids = iv;
 	aif_dbrows_free(rows);
 	return AIF_OK;
 }

@@ -30,10 +30,12 @@ enum aif_err	aif_registry_stop(struct aif_db *db, uint64_t id);
 enum aif_err	aif_registry_rank(struct aif_db *db, uint64_t id, int stale_s, int *rank,
 		    int *n);
 
-/* Doorbells of running workers whose heartbeat is newer than stale_s seconds.
- * On AIF_OK *out is a new array of new strings (aif_registry_doorbells_free). */
+/* Doorbells of running workers whose heartbeat is newer than stale_s seconds, in the
+ * order of their ids. On AIF_OK *out is a new array of new strings
+ * (aif_registry_doorbells_free) and, when ids is not NULL, *ids a new array (free) of
+ * the workers' ids in the same order (NULL when n is 0). */
 enum aif_err	aif_registry_doorbells(struct aif_db *db, int stale_s, char ***out,
-		    size_t *n);
+		    uint64_t **ids, size_t *n);
 void		aif_registry_doorbells_free(char **v, size_t n);
 
 /* What one worker sees of one replica. Strings borrowed. */

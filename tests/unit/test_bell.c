@@ -76,6 +76,25 @@ cancel_round_trip(void **state)
 	assert_int_equal(n, 1);
 }
 
+static void
+take_round_trip(void **state)
+{
+	uint64_t id = 0;
+	char buf[64];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(aif_bell_take(buf, sizeof(buf), 123456789012ULL),
+	    strlen("take 123456789012\n"));
+	assert_int_equal(aif_bell_parse(buf, &id, 1, &n), AIF_BELL_TAKE);
+	assert_int_equal(id, 123456789012ULL);
+	assert_int_equal(n, 1);
+	assert_int_equal(aif_bell_parse("take 0", &id, 1, &n), AIF_BELL_UNKNOWN);
+	assert_int_equal(aif_bell_parse("take x", &id, 1, &n), AIF_BELL_UNKNOWN);
+	assert_int_equal(aif_bell_parse("take", &id, 1, &n), AIF_BELL_UNKNOWN);
+	assert_int_equal(aif_bell_take(buf, 6, 77), 0);	/* does not fit */
+}
+
 /* A wake passed on between workers carries its hop count; hop 0 is the plain message. */
 static void
 wake_hops(void **state)
@@ -128,6 +147,7 @@ main(void)
 		cmocka_unit_test(a_long_list_is_cut_at_whole_ids),
 		cmocka_unit_test(nothing_fits_in_a_tiny_buffer),
 		cmocka_unit_test(cancel_round_trip),
+		cmocka_unit_test(take_round_trip),
 		cmocka_unit_test(wake_hops),
 		cmocka_unit_test(fixed_messages_and_garbage),
 	};

@@ -23,6 +23,7 @@
 #include "gcra.h"
 #include "jobs.h"
 #include "queue.h"
+#include "registry.h"
 #include "testdb.h"
 #include "util.h"
 #define REQ_BODY	"{\"model\":\"demo-chat\",\"messages\":[{\"role\":\"user\"," \
@@ -481,6 +482,229 @@ enqueue_same_idempotency_key_of_another_api_key_is_accepted(void **state)
 }
 
 /* ------------------------------------------------------------------ claim */
+
+/* ------------------------------------------------------------------ hand-off */
+
+/* Enqueues j through the batch path offered to worker `to`; returns the id and sets
+ * *handed. */
+static uint64_t
+enqueue_offered(struct aif_job_new *j, uint64_t to, int *handed)
+{
+	char pids[1][AIF_JOB_ID_LEN + 1];
+	enum aif_err errs[1];
+	uint64_t ids[1] = { 0 };
+
+	j->handoff_worker = to;
+	j->handoff_lease_s = 30;
+	assert_int_equal(aif_queue_enqueue_batch(g.t.db, j, 1, ids, pids, errs, handed),
+	    AIF_OK);
+	assert_int_equal(errs[0], AIF_OK);
+	assert_true(ids[0] > 0);
+	return ids[0];
+}
+
+/* Loads the handed jobs among ids for worker `w`; the array (kept for the teardown). */
+static struct aif_claimed *
+take(uint64_t w, const uint64_t *ids, size_t n, size_t *nout)
+{
+	struct aif_claimed *c = NULL;
+
+	assert_int_equal(aif_queue_take_handed(g.t.db, w, ids, n, &c, nout), AIF_OK);
+	g.claims[g.nclaims].c = c;
+	g.claims[g.nclaims++].n = *nout;
+	return c;
+}
+
+static void
+handed_job_is_written_running_under_the_workers_lease(void **state)
+{
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_success s;
+	uint64_t id, other;
+	size_t n = 0;
+	int handed = 0;
+
+	(void)state;
+	tjob_init(&t);
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	assert_job_str(id, "state", "running");
+	assert_int_equal(job_i64(id, "worker_id"), (int64_t)t.worker);
+	assert_int_equal(job_i64(id, "attempts"), 1);
+	assert_int_equal(job_i64(id, "lease_token"), 1);
+	assert_int_equal(job_i64(id, "started_at = created_at"), 1);
+	assert_int_equal(job_i64(id, "lease_until > NOW(6) + INTERVAL 20 SECOND"), 1);
+	/* nobody claims it; another worker cannot take it; its worker can */
+	claim(t.model, new_worker(), 4, 4, &n);
+	assert_int_equal(n, 0);
+	other = new_worker();
+	take(other, &id, 1, &n);
+	assert_int_equal(n, 0);
+	c = take(t.worker, &id, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c->id, id);
+	assert_int_equal(c->attempt, 1);
+	assert_int_equal(c->lease_token, 1);
+	assert_int_equal(c->first_claim, 1);
+	assert_string_equal(c->request_body, REQ_BODY);
+	assert_string_equal(c->model, t.model);
+	/* it succeeds like a claimed job: one usage row, the timeline from the row */
+	s = succeed(c, t.worker);
+	assert_int_equal(s.committed, 1);
+	assert_job_str(id, "state", "succeeded");
+	assert_int_equal(count_usage(id), 1);
+	assert_int_equal(count_events(id, "claimed"), 1);
+	assert_int_equal(count_events(id, "succeeded"), 1);
+	/* done: no longer handed, nothing to take */
+	take(t.worker, &id, 1, &n);
+	assert_int_equal(n, 0);
+}
+
+static void
+job_is_not_handed_while_its_model_has_a_runnable_queued_job(void **state)
+{
+	struct tjob t;
+	char other_model[64];
+	uint64_t queued, id, id2;
+	int handed = 1;
+
+	(void)state;
+	tjob_init(&t);
+	queued = enqueue_simple(t.model, 0);	/* lower priority, still ahead of a hand-off */
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 0);
+	assert_job_str(id, "state", "queued");
+	assert_no_lease(id);
+	assert_int_equal(job_i64(id, "attempts"), 0);
+	/* another model's queue does not stop it */
+	new_model(other_model, sizeof(other_model));
+	t.job.model = other_model;
+	id2 = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	assert_job_str(id2, "state", "running");
+	/* queued jobs waiting for their retry time do not count */
+	exec1("UPDATE jobs SET run_after = NOW(6) + INTERVAL 1 HOUR WHERE id = ?", queued);
+	t.job.model = t.model;
+	id2 = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 0);	/* the first offered one still waits, runnable */
+	exec1("UPDATE jobs SET run_after = NOW(6) + INTERVAL 1 HOUR WHERE id = ?", id);
+	exec1("UPDATE jobs SET run_after = NOW(6) + INTERVAL 1 HOUR WHERE id = ?", id2);
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	assert_job_str(id, "state", "running");
+}
+
+static void
+released_handed_job_is_queued_again_and_claimed_under_a_new_token(void **state)
+{
+	struct tjob t;
+	struct aif_claimed *c;
+	uint64_t id, found[8];
+	size_t n = 0, released = 0;
+	int handed = 0;
+
+	(void)state;
+	tjob_init(&t);
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	/* an orphan once old enough; not before */
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 60000, found, 8, &n),
+	    AIF_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found, 8, &n), AIF_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(found[0], id);
+	/* another worker cannot give it back; its own can */
+	assert_int_equal(aif_queue_release_handed(g.t.db, new_worker(), &id, 1, &released),
+	    AIF_OK);
+	assert_int_equal(released, 0);
+	assert_int_equal(aif_queue_release_handed(g.t.db, t.worker, &id, 1, &released),
+	    AIF_OK);
+	assert_int_equal(released, 1);
+	assert_job_str(id, "state", "queued");
+	assert_no_lease(id);
+	assert_int_equal(job_i64(id, "attempts"), 0);
+	assert_int_equal(job_i64(id, "started_at IS NULL"), 1);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found, 8, &n), AIF_OK);
+	assert_int_equal(n, 0);
+	take(t.worker, &id, 1, &n);
+	assert_int_equal(n, 0);
+	/* claimed as a first attempt under a newer token: the hand-off's is fenced off */
+	c = claim(t.model, t.worker, 1, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c->id, id);
+	assert_int_equal(c->attempt, 1);
+	assert_int_equal(c->lease_token, 2);
+	assert_int_equal(c->first_claim, 1);
+	/* a claimed row is no handed one: not an orphan, not given back */
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found, 8, &n), AIF_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(aif_queue_release_handed(g.t.db, t.worker, &id, 1, &released),
+	    AIF_OK);
+	assert_int_equal(released, 0);
+	assert_job_str(id, "state", "running");
+}
+
+static void
+handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one(void **state)
+{
+	struct tjob t;
+	uint64_t id;
+	size_t reaped = 0;
+	int handed = 0;
+
+	(void)state;
+	tjob_init(&t);
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	expire_lease(id);
+	assert_int_equal(aif_queue_reap(g.t.db, NULL, 256, &reaped), AIF_OK);
+	assert_true(reaped >= 1);
+	assert_job_str(id, "state", "queued");
+	assert_no_lease(id);
+}
+
+static void
+handed_job_of_a_gone_worker_goes_back_at_once(void **state)
+{
+	struct tjob t;
+	uint64_t live = 0, id, id2;
+	size_t released = 0;
+	int handed = 0;
+
+	(void)state;
+	tjob_init(&t);	/* t.worker has no row in workers: gone (or restarted) */
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	assert_int_equal(aif_registry_register(g.t.db, "utest", "localhost", 1, NULL, 4,
+	    &live), AIF_OK);
+	id2 = enqueue_offered(&t.job, live, &handed);
+	assert_int_equal(handed, 1);
+	/* too young for the given age; then the gone worker's goes back, the live one's
+	   stays */
+	assert_int_equal(aif_queue_release_stale_handed(g.t.db, &id, 1, 30, 60000,
+	    &released), AIF_OK);
+	assert_int_equal(released, 0);
+	{
+		uint64_t both[] = { id, id2 };
+		assert_int_equal(aif_queue_release_stale_handed(g.t.db, both, 2, 30, 0,
+		    &released), AIF_OK);
+	}
+	assert_int_equal(released, 1);
+	assert_job_str(id, "state", "queued");
+	assert_int_equal(job_i64(id, "attempts"), 0);
+	assert_no_lease(id);
+	assert_job_str(id2, "state", "running");
+	/* the sweep form (every gone worker's), once the live one stops */
+	assert_int_equal(aif_registry_stop(g.t.db, live), AIF_OK);
+	exec1("UPDATE jobs SET created_at = created_at - INTERVAL 5 SECOND,"
+	    " started_at = started_at - INTERVAL 5 SECOND WHERE id = ?", id2);
+	assert_int_equal(aif_queue_release_stale_handed(g.t.db, NULL, 0, 30, 1000,
+	    &released), AIF_OK);
+	assert_true(released >= 1);
+	assert_job_str(id2, "state", "queued");
+}
 
 static void
 claim_returns_job_with_attempt_one_and_next_lease_token(void **state)
@@ -2145,6 +2369,11 @@ main(void)
 		cmocka_unit_test(enqueue_gives_distinct_ids),
 		cmocka_unit_test(enqueue_duplicate_idempotency_key_is_conflict),
 		cmocka_unit_test(enqueue_same_idempotency_key_of_another_api_key_is_accepted),
+		cmocka_unit_test(handed_job_is_written_running_under_the_workers_lease),
+		cmocka_unit_test(job_is_not_handed_while_its_model_has_a_runnable_queued_job),
+		cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
+		cmocka_unit_test(handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one),
+		cmocka_unit_test(handed_job_of_a_gone_worker_goes_back_at_once),
 		cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
 		cmocka_unit_test(claim_sets_job_running_under_a_lease),
 		cmocka_unit_test(claim_writes_claimed_event),

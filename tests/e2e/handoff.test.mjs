@@ -1,0 +1,129 @@
+// handoff.test.mjs -- a request whose caller waits is handed to a live worker at insert
+// (core/store/queue.h, sql/013_handoff.sql): its first row is already `running` under
+// the worker's lease, no claim in between; a model with a backlog queues as before; a
+// job handed to a worker that stopped, or hangs, goes back to the queue and still
+// finishes once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  env, client, http, uniq, chatBody, jobRow, jobEvents, sql, sqlNumber, q, pool, sleep,
+  waitFor, waitAllFinal, stopWorker, startWorker,
+} from './lib.mjs';
+
+const T = { timeout: 120000 };
+
+/** The hand-off columns of job publicId: was it written handed (started when created,
+ * first lease token), and how did it end. */
+function handoff(publicId) {
+  const [r] = sql(`SELECT started_at = created_at, lease_token, attempts, state, worker_id
+    FROM jobs WHERE public_id = ${q(publicId)}`);
+  return { handed: r[0] === '1', token: Number(r[1]), attempts: Number(r[2]), state: r[3], worker: r[4] };
+}
+
+const usageRows = (publicId) =>
+  sqlNumber(`SELECT COUNT(*) FROM \`usage\` WHERE job_id = (SELECT id FROM jobs WHERE public_id = ${q(publicId)})`);
+
+async function syncJob(content, opts = {}) {
+  const { data, response } = await client().chat.completions.create(chatBody(content, opts.body), { headers: opts.headers }).withResponse();
+  assert.ok(data.choices[0].message.content.length > 0);
+  return response.headers.get('x-aif-job-id');
+}
+
+test('a sync request is handed to a worker at insert: running from its first row, its timeline whole, billed once', T, async () => {
+  const id = await syncJob(`handed ${uniq('h')}`);
+  const h = handoff(id);
+  assert.deepEqual({ handed: h.handed, token: h.token, attempts: h.attempts, state: h.state },
+    { handed: true, token: 1, attempts: 1, state: 'succeeded' });
+  assert.ok(Number(h.worker) > 0, 'the worker that ran it stays on the row');
+  const row = jobRow(id);
+  assert.deepEqual(jobEvents(row.id).map((e) => e.event), ['enqueued', 'claimed', 'succeeded']);
+  assert.equal(jobEvents(row.id)[1].worker_id, h.worker, 'claimed by the worker it was handed to');
+  assert.equal(sqlNumber(`SELECT COUNT(*) FROM job_events WHERE job_id = ${Number(row.id)}`), 0, 'no event rows on this path');
+  assert.equal(usageRows(id), 1);
+  // a stream is handed too; an async job (nobody waits) is queued and claimed
+  const s = await client().chat.completions.create(chatBody(`handed stream ${uniq('s')}`, { stream: true })).withResponse();
+  let text = '';
+  for await (const ch of s.data) text += ch.choices[0]?.delta?.content ?? '';
+  assert.ok(text.length > 0);
+  assert.equal(handoff(s.response.headers.get('x-aif-job-id')).handed, true);
+  const a = await http('/v1/chat/completions', { json: chatBody(`queued ${uniq('a')}`), headers: { Prefer: 'respond-async' } });
+  assert.equal(a.status, 202);
+  await waitAllFinal([a.json.id], { timeoutMs: 30000 });
+  assert.deepEqual({ handed: handoff(a.json.id).handed, token: handoff(a.json.id).token }, { handed: false, token: 1 });
+});
+
+test('a model with a backlog queues its sync requests: none goes ahead of queued work', T, async () => {
+  // demo-capped: 3 calls in flight at most. Three slow jobs fill it, two more wait.
+  const fill = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await http('/v1/chat/completions', {
+      json: chatBody(`[[mock:latency=1500]] backlog ${uniq('b')}`, { model: 'demo-capped' }),
+      headers: { Prefer: 'respond-async', 'X-Priority': '0' },
+    });
+    assert.equal(r.status, 202, r.text);
+    fill.push(r.json.id);
+  }
+  await waitFor(() => sqlNumber(`SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND public_id IN (${fill.map(q).join(',')})`) >= 1,
+    { what: 'a backlog on demo-capped' });
+  const id = await syncJob(`behind ${uniq('q')}`, { body: { model: 'demo-capped' }, headers: { 'X-Priority': '0', 'X-Request-Timeout': '30' } });
+  const h = handoff(id);
+  assert.equal(h.handed, false, 'queued, not handed, while its model has a backlog');
+  assert.equal(h.state, 'succeeded');
+  // same priority: it started after every job that was queued before it
+  const started = (pid) => sql(`SELECT started_at FROM jobs WHERE public_id = ${q(pid)}`)[0][0];
+  for (const f of fill) assert.ok(started(f) <= started(id), `${f} started before the later request`);
+  await waitAllFinal(fill, { timeoutMs: 30000 });
+});
+
+test('jobs handed to a worker that stopped go back to the queue at once and finish once', T, async () => {
+  try {
+    stopWorker(2);	// aif-api still lists it for up to 2 s: its bell is refused
+    const ids = [];
+    await pool([...Array(12).keys()], 4, async (i) => { ids.push(await syncJob(`after stop ${i} ${uniq('g')}`)); });
+    assert.equal(ids.length, 12);
+    for (const id of ids) {
+      assert.equal(handoff(id).state, 'succeeded');
+      assert.equal(usageRows(id), 1);
+    }
+  } finally {
+    startWorker(2);
+  }
+});
+
+test('jobs handed to a worker that hangs go back to the queue once it misses its heartbeats', { timeout: 180000 }, async () => {
+  const pid = Number(fs.readFileSync(path.join(env.varDir, 'run', 'worker-1.pid'), 'utf8'));
+  process.kill(pid, 'SIGSTOP');
+  const ids = [];
+  try {
+    // some go to the hung worker. A peer gives them back once the hung one has missed
+    // its heartbeats for the workers' liveness bound (3 beats + 1 s): sooner than a
+    // lease runs out, later than this stack's 5 s sync timeout, so their callers get
+    // 504 and each job is read from its row
+    await pool([...Array(6).keys()], 6, async (i) => {
+      const r = await http('/v1/chat/completions', { json: chatBody(`hung ${i} ${uniq('z')}`), timeoutMs: 60000 });
+      assert.ok(r.status === 200 || r.status === 504, r.text);
+      ids.push(r.headers.get('x-aif-job-id'));
+    });
+    await waitFor(() => sqlNumber(`SELECT COUNT(*) FROM jobs WHERE state IN ('queued','running') AND public_id IN (${ids.map(q).join(',')})`) === 0,
+      { timeoutMs: 25000, what: 'every job final before any lease (30 s) ran out' });
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  const rows = ids.map((id) => ({ id, ...handoff(id), usage: usageRows(id),
+    error: sql(`SELECT COALESCE(error_code, '') FROM jobs WHERE public_id = ${q(id)}`)[0][0] }));
+  // each one ran once (a usage row), or, given back after its caller had left, was
+  // never run (request_expired, no attempt, no usage); none was reaped
+  for (const r of rows) {
+    if (r.state === 'succeeded') assert.equal(r.usage, 1, JSON.stringify(r));
+    else assert.deepEqual({ state: r.state, error: r.error, attempts: r.attempts, usage: r.usage },
+      { state: 'cancelled', error: 'request_expired', attempts: 0, usage: 0 }, JSON.stringify(r));
+    assert.ok(!jobEvents(jobRow(r.id).id).some((e) => e.event === 'lease_expired'), 'given back, not reaped');
+  }
+  // the ones that went to the hung worker came back: a later lease token when claimed
+  // anew, no worker when they expired in the queue
+  assert.ok(rows.some((r) => r.token > 1 || r.state === 'cancelled'), `a job went to the hung worker: ${JSON.stringify(rows)}`);
+  await sleep(2500);	// the hung worker catches up: its bells name jobs it no longer has
+  assert.equal(sqlNumber(`SELECT COUNT(*) FROM jobs WHERE state IN ('queued','running') AND public_id IN (${ids.map(q).join(',')})`), 0);
+});

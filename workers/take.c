@@ -1,0 +1,161 @@
+/* take.c -- jobs handed to this worker at insert (core/store/queue.h): aif-api wrote
+ * them running under this worker's lease and rang "take <id>". They are run like
+ * claimed jobs, without a claim transaction; one this worker has no room for (full,
+ * draining, the model's limit or its share of the replicas used up, or every circuit
+ * of it open here) goes back to the queue and the wake goes on to a peer. A bell can
+ * be lost: every heartbeat looks for rows handed here that nobody rang about; a
+ * stopping worker gives back those it never started; rows handed to a worker that is
+ * no longer live (it re-executed itself for a reload, or died) go back to the queue
+ * when a bell names them here or at the next heartbeat of any worker. */
+#include <stdlib.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "worker.h"
+
+#define ORPHAN_AGE_MS	1000	/* a handed row this old was not rung about in time */
+
+void
+take_note(struct worker *w, uint64_t job_id)
+{
+	for (size_t i = 0; i < w->ntake; i++)
+		if (w->take[i] == job_id)
+			return;
+	if (w->ntake < WORKER_TAKE_MAX)
+		w->take[w->ntake++] = job_id;
+	/* else the heartbeat's look for orphans finds it */
+}
+
+/* Whether job (its model) has room here now: a slot, the model's limit, this worker's
+ * share of its replicas, and a replica (or fallback) whose circuit is closed here (a
+ * peer's may be: circuits are per worker). */
+static int
+has_room(const struct worker *w, const struct aif_claimed *job)
+{
+	size_t mi, smi, sri;
+
+	if (w->draining || w->in_flight >= w->slots)
+		return 0;
+	if ((mi = aif_cfg_model_index(w->cfg, job->model)) == SIZE_MAX)
+		return 1;	/* the call fails as model_gone (dispatch.c) */
+	return w->cfg->models[mi].max_in_flight - w->model_in_flight[mi] > 0 &&
+	    routing_room(w->rt, mi) > 0 && routing_pick(w->rt, mi, NULL, &smi, &sri) == 0;
+}
+
+/* ids[0..n) were rung about but not loaded: handed to another worker id. One that
+ * went to a worker no longer live (this worker before a reload re-executed it, with
+ * a new id) goes back to the queue at once; *requeued = 1 then (claim now). */
+static void
+not_mine(struct worker *w, const uint64_t *ids, size_t n, int stale_s, int *requeued)
+{
+	size_t released = 0;
+
+	if (n > 0 && aif_queue_release_stale_handed(w->db, ids, n, stale_s, 0,
+	    &released) == AIF_OK && released > 0) {
+		aif_metrics_add("aif_handoff_total", "result=\"stale_given_back\"",
+		    (int64_t)released);
+		*requeued = 1;
+	}
+}
+
+/* Gives ids[0..n) back to the queue and wakes a peer for them. */
+static void
+give_back(struct worker *w, const uint64_t *ids, size_t n)
+{
+	size_t released = 0;
+
+	if (n == 0)
+		return;
+	if (aif_queue_release_handed(w->db, w->id, ids, n, &released) != AIF_OK) {
+		aif_warn("msg=\"handed jobs not given back; their lease runs out\" count=%zu", n);
+		return;
+	}
+	aif_metrics_add("aif_handoff_total", "result=\"given_back\"", (int64_t)released);
+	if (released > 0)
+		wakeup_forward(w, 0);
+}
+
+size_t
+take_run(struct worker *w, int stale_s, int *requeued)
+{
+	uint64_t ids[WORKER_TAKE_MAX], back[WORKER_TAKE_MAX];
+	struct aif_claimed *jobs = NULL;
+	size_t n = 0, nj = 0, nback = 0, started = 0;
+	enum aif_err err;
+
+	*requeued = 0;
+	for (size_t i = 0; i < w->ntake; i++)
+		if (dispatch_running(w, w->take[i]) == 0)
+			ids[n++] = w->take[i];
+	w->ntake = 0;
+	if (n == 0)
+		return 0;
+	if ((err = aif_queue_take_handed(w->db, w->id, ids, n, &jobs, &nj)) != AIF_OK) {
+		aif_warn("msg=\"handed jobs not loaded; looked for again\" error=\"%s\"",
+		    aif_strerror(err));
+		return 0;
+	}
+	if (nj < n) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			size_t j = 0;
+			while (j < nj && jobs[j].id != ids[i])
+				j++;
+			if (j == nj)
+				back[k++] = ids[i];
+		}
+		not_mine(w, back, k, stale_s, requeued);
+	}
+	for (size_t i = 0; i < nj; i++) {
+		if (has_room(w, &jobs[i])) {
+			dispatch_start(w, &jobs[i]);
+			started++;
+		} else {
+			back[nback++] = jobs[i].id;
+		}
+	}
+	aif_queue_claimed_free(jobs, nj);	/* the started ones' bodies moved */
+	aif_metrics_add("aif_handoff_total", "result=\"taken\"", (int64_t)started);
+	w->claimed_total += started;
+	give_back(w, back, nback);
+	return started;
+}
+
+int
+take_orphans(struct worker *w, int stale_s)
+{
+	uint64_t ids[WORKER_TAKE_MAX];
+	size_t n = 0, released = 0;
+
+	if (aif_queue_handed_orphans(w->db, w->id, ORPHAN_AGE_MS, ids, WORKER_TAKE_MAX,
+	    &n) == AIF_OK) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!dispatch_running(w, ids[i])) {	/* not one it runs */
+				take_note(w, ids[i]);
+				k++;
+			}
+		if (k > 0)
+			aif_info("msg=\"handed jobs found without their bell\" count=%zu", k);
+	}
+	/* and those of workers that are gone, sooner than their leases run out */
+	if (aif_queue_release_stale_handed(w->db, NULL, 0, stale_s, ORPHAN_AGE_MS,
+	    &released) != AIF_OK || released == 0)
+		return 0;
+	aif_info("msg=\"jobs handed to a gone worker given back\" count=%zu", released);
+	aif_metrics_add("aif_handoff_total", "result=\"stale_given_back\"",
+	    (int64_t)released);
+	return 1;
+}
+
+void
+take_give_back_all(struct worker *w)
+{
+	uint64_t ids[WORKER_TAKE_MAX];
+	size_t n = 0;
+
+	/* every row still handed here and not started: nothing runs any more */
+	if (aif_queue_handed_orphans(w->db, w->id, 0, ids, WORKER_TAKE_MAX, &n) == AIF_OK)
+		give_back(w, ids, n);
+}
