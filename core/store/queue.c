@@ -260,16 +260,23 @@ enqueue_tx(struct aif_db *db, const struct aif_job_new *jobs, size_t n, uint64_t
 	return err;
 }
 
-/* One try of inserting n jobs and their holds in one transaction. */
+/* One try of inserting n jobs and their holds in one transaction. Without holds the
+ * transaction is the multi-row INSERT alone (atomic, committed by itself): no BEGIN
+ * and COMMIT round trips; the hand-off look before it is advisory and needs none. */
 static enum aif_err
 enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
     uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs, int *handed)
 {
 	enum aif_err err;
+	int holds = 0;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
 			return err;
+		holds |= jobs[i].nbudget > 0;
+	}
+	if (!holds)
+		return enqueue_tx(db, jobs, n, ids, pids, errs, handed);
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
 	return aif_db_finish(db, enqueue_tx(db, jobs, n, ids, pids, errs, handed));
@@ -794,6 +801,14 @@ aif_queue_take_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids
 	return err;
 }
 
+/* A handed job given back: what an enqueue writes (queued, never attempted, not
+ * started). Its caller's deadline (expires_at) stays while it is ahead; once passed,
+ * the caller was told the job goes on (aif-api could not expire a job that looked
+ * started), so the job must run: the deadline goes, and no claim ends it unrun. */
+#define GIVE_BACK \
+	"state = 'queued', attempts = 0, worker_id = NULL, lease_until = NULL," \
+	" started_at = NULL, expires_at = IF(expires_at < NOW(6), NULL, expires_at)"
+
 enum aif_err
 aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids,
     size_t n, size_t *released)
@@ -810,18 +825,15 @@ aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *
 	p[0] = AIF_P_I64(worker_id);
 	for (size_t i = 0; i < n; i++)
 		p[1 + i] = AIF_P_I64(ids[i]);
-	/* back to what an enqueue writes: queued, never attempted, not started */
-	err = run_in(db, "UPDATE jobs SET state = 'queued', attempts = 0, worker_id = NULL,"
-	    " lease_until = NULL, started_at = NULL WHERE" HANDED_ROW " AND id IN ", p, 1 + n,
-	    n, NULL, &affected);
+	err = run_in(db, "UPDATE jobs SET " GIVE_BACK " WHERE" HANDED_ROW " AND id IN ", p,
+	    1 + n, n, NULL, &affected);
 	*released = (size_t)affected;
 	return err;
 }
 
 /* Handed rows more than ? µs old whose worker is not live (no heartbeat for ? s). */
 #define STALE_HANDED \
-	"UPDATE jobs FORCE INDEX (ix_jobs_lease) SET state = 'queued', attempts = 0," \
-	" worker_id = NULL, lease_until = NULL, started_at = NULL" \
+	"UPDATE jobs FORCE INDEX (ix_jobs_lease) SET " GIVE_BACK \
 	" WHERE state = 'running' AND attempts = 1 AND lease_token = 1" \
 	" AND started_at = created_at AND created_at < NOW(6) - INTERVAL ? MICROSECOND" \
 	" AND worker_id NOT IN (SELECT id FROM workers WHERE state = 'running'" \
@@ -955,22 +967,32 @@ out:
 	return err;
 }
 
-/* Marks the jobs of s[base..end) that still hold their lease as succeeded: one
- * SELECT ... FOR UPDATE finds (and locks) them, one UPDATE sets them all. Sets
- * s[i].committed. Runs inside the caller's transaction. */
+/* Marks the jobs of s[base..end) that still hold their lease as succeeded, one UPDATE
+ * for them all, and sets s[i].committed. fenced = 1 (the common case: every lease
+ * held): the UPDATE itself compares each job's fencing token and AIF_NOTFOUND says
+ * one did not match (the caller rolls back and tries again with fenced = 0); fenced =
+ * 0: one SELECT ... FOR UPDATE finds (and locks) those still held first. Runs inside
+ * the caller's transaction. */
 static enum aif_err
-succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t end)
+succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t end,
+    int fenced)
 {
-	struct aif_dbp p[5 * SUCCEED_ROWS];
+	struct aif_dbp p[7 * SUCCEED_ROWS];	/* 7 per job: answer, replica, id, token */
 	struct aif_sqlbuf sql = { 0 };
 	size_t k = 0, mine = 0;
+	uint64_t affected = 0;
 	enum aif_err err;
 
 	if (end - base > SUCCEED_ROWS)
 		return AIF_TOOBIG;
-	if ((err = succeed_lock(db, s, base, end, &mine)) != AIF_OK || mine == 0)
+	if (fenced) {
+		for (size_t i = base; i < end; i++)
+			s[i].committed = 1;
+		mine = end - base;
+	} else if ((err = succeed_lock(db, s, base, end, &mine)) != AIF_OK || mine == 0) {
 		return err;
-	/* one UPDATE for all of them; the rows are locked, so exactly these change */
+	}
+	/* one UPDATE for all of them: exactly these change (locked, or fenced here) */
 	/* worker_id stays: with replica it tells who ran the last attempt */
 	aif_sqlbuf_add(&sql, "UPDATE jobs SET state = 'succeeded', http_status = 200,"
 	    " finished_at = NOW(6), lease_until = NULL,"
@@ -996,9 +1018,20 @@ succeed_rows(struct aif_db *db, struct aif_job_success *s, size_t base, size_t e
 	for (size_t i = base; i < end; i++)
 		if (s[i].committed)
 			p[k++] = AIF_P_I64(s[i].id);
+	if (fenced) {
+		aif_sqlbuf_add(&sql, " AND state = 'running' AND lease_token = CASE id");
+		for (size_t i = base; i < end; i++) {
+			aif_sqlbuf_add(&sql, " WHEN ? THEN ?");
+			p[k++] = AIF_P_I64(s[i].id);
+			p[k++] = AIF_P_I64((int64_t)s[i].lease_token);
+		}
+		aif_sqlbuf_add(&sql, " END");
+	}
 	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
-		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k, NULL, NULL);
+		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, k, &affected, NULL);
 	aif_sqlbuf_free(&sql);
+	if (err == AIF_OK && fenced && affected != mine)
+		return AIF_NOTFOUND;	/* a lease was lost: sort it out under locks */
 	return err;
 }
 
@@ -1117,15 +1150,15 @@ out:
 	return err;
 }
 
-/* The work of succeed_once in its transaction. */
+/* The work of succeed_once in its transaction (fenced: succeed_rows). */
 static enum aif_err
-succeed_all(struct aif_db *db, struct aif_job_success *s, size_t n)
+succeed_all(struct aif_db *db, struct aif_job_success *s, size_t n, int fenced)
 {
 	enum aif_err err;
 
 	for (size_t base = 0; base < n; base += SUCCEED_ROWS)
 		if ((err = succeed_rows(db, s, base, base + SUCCEED_ROWS < n ?
-		    base + SUCCEED_ROWS : n)) != AIF_OK)
+		    base + SUCCEED_ROWS : n, fenced)) != AIF_OK)
 			return err;
 	for (size_t i = 0; i < n; i++)
 		if (s[i].committed && (err = settle_billing(db, &s[i])) != AIF_OK)
@@ -1139,17 +1172,29 @@ succeed_all(struct aif_db *db, struct aif_job_success *s, size_t n)
 	return AIF_OK;
 }
 
+/* One transaction of succeed_once. */
 static enum aif_err
-succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
+succeed_tx(struct aif_db *db, struct aif_job_success *s, size_t n, int fenced)
 {
 	enum aif_err err;
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = aif_db_finish(db, succeed_all(db, s, n))) != AIF_OK)
+	if ((err = aif_db_finish(db, succeed_all(db, s, n, fenced))) != AIF_OK)
 		for (size_t i = 0; i < n; i++)
 			s[i].committed = 0;
 	return err;
+}
+
+/* Commits the successes s[0..n): first with the fencing tokens compared in the UPDATE
+ * (no locking read), and only when a lease was lost again with the jobs still held
+ * found under locks, so the others commit without the lost ones. */
+static enum aif_err
+succeed_once(struct aif_db *db, struct aif_job_success *s, size_t n)
+{
+	enum aif_err err = succeed_tx(db, s, n, 1);
+
+	return err == AIF_NOTFOUND ? succeed_tx(db, s, n, 0) : err;
 }
 
 /* succeed_once with deadlock retries. */

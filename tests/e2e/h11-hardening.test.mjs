@@ -302,10 +302,11 @@ test('11.13: a job whose commit failed is not kept alive while its worker stays 
   const id = r.json.id;
   await waitFor(() => jobRow(id).state === 'running', { timeoutMs: 20000, what: 'the claim' });
   // another session holds the job's row: the worker's commit waits 5 s per try and gives
-  // up after 5 tries; a heartbeat that renews the lease waits 5 s more. The lock outlasts
-  // all of it (40 s), so the commit fails for good, never lands on a last try.
+  // up after 5 tries; each heartbeat before it that renews the lease waits 5 s more (the
+  // worker's loop is single-threaded). The lock outlasts all of it (60 s), so the commit
+  // fails for good, never lands on a last try.
   const locker = spawn('mariadb', [`--socket=${env.dbSocket}`, env.dbName, '-N', '-B'], { stdio: ['pipe', 'ignore', 'ignore'] });
-  locker.stdin.end(`BEGIN; SELECT id FROM jobs WHERE public_id = ${q(id)} FOR UPDATE; SELECT SLEEP(40); ROLLBACK;\n`);
+  locker.stdin.end(`BEGIN; SELECT id FROM jobs WHERE public_id = ${q(id)} FOR UPDATE; SELECT SLEEP(60); ROLLBACK;\n`);
   try {
     const done = await waitFor(() => jobRow(id).state === 'succeeded', { timeoutMs: 150000, intervalMs: 1000, what: 'the job to run again and succeed (not kept alive by a busy worker)' });
     assert.ok(done);

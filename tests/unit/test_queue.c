@@ -665,6 +665,39 @@ handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one(void **state)
 	assert_no_lease(id);
 }
 
+/* A handed job given back after its caller's deadline: the caller was told it goes on
+ * (it looked started), so it runs; one given back before keeps its deadline. */
+static void
+handed_job_given_back_after_its_deadline_still_runs(void **state)
+{
+	struct tjob t;
+	struct aif_claimed *c;
+	uint64_t late, early;
+	size_t n = 0, released = 0;
+	int handed = 0;
+
+	(void)state;
+	tjob_init(&t);
+	t.job.wait_ms = 60000;
+	late = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	early = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	exec1("UPDATE jobs SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id = ?", late);
+	{
+		uint64_t both[] = { late, early };
+		assert_int_equal(aif_queue_release_handed(g.t.db, t.worker, both, 2, &released),
+		    AIF_OK);
+	}
+	assert_int_equal(released, 2);
+	assert_job_str(late, "expires_at", "<NULL>");
+	assert_int_equal(job_i64(early, "expires_at > NOW(6) + INTERVAL 50 SECOND"), 1);
+	c = claim(t.model, t.worker, 2, 2, &n);
+	assert_int_equal(n, 2);	/* both run: neither is ended as request_expired */
+	assert_true(c[0].id == late || c[1].id == late);
+	assert_job_str(late, "state", "running");
+}
+
 static void
 handed_job_of_a_gone_worker_goes_back_at_once(void **state)
 {
@@ -2374,6 +2407,7 @@ main(void)
 		cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
 		cmocka_unit_test(handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one),
 		cmocka_unit_test(handed_job_of_a_gone_worker_goes_back_at_once),
+		cmocka_unit_test(handed_job_given_back_after_its_deadline_still_runs),
 		cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
 		cmocka_unit_test(claim_sets_job_running_under_a_lease),
 		cmocka_unit_test(claim_writes_claimed_event),
