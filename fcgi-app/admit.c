@@ -718,8 +718,8 @@ wake(const struct admission *a)
 			return;
 		aif_metrics_add("aif_handoff_total", "result=\"bell_refused\"", 1);
 		if (aif_queue_release_handed(db, a->handoff_worker, &a->id, 1, &n) != AIF_OK)
-			aif_warn("msg=\"a handed job was not given back; the reaper will\""
-			    " job=%s", a->public_id);
+			aif_warn("msg=\"a handed job was not given back; its lease will run"
+			    " out\" job=%s", a->public_id);
 	}
 	wake_workers(a->r->api, db);
 }

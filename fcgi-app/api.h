@@ -195,16 +195,20 @@ int	completer_start(struct api *api);
 void	completer_stop(struct api *api, int grace_ms);
 int	completer_park(struct api *api, uint64_t id, const struct reply *rp,
 	    int64_t deadline_ms, const unsigned char *relay_secret, int look);
-/* A relay frame (its tag checked) of the zero-retention answer of sync request p (out
- * of the table): RESULT pieces are gathered within server.max_answer_bytes, END answers
- * the request. Returns 1 when p was answered and freed, 0 when it goes on waiting. */
 /* The error of a request whose job was not final by its deadline: gateway_restarting
  * when stopping; request_expired when the job had not started (it is expired in db
  * now, so it is not run); else `timeout` (the job goes on). */
 enum aif_apierr late_error(struct aif_db *db, uint64_t id, int stopping,
 	    enum aif_apierr timeout);
+/* A relay frame (its tag checked) of the answer of sync request p (out of the table;
+ * a zero-retention answer, or a small one): RESULT pieces are gathered within
+ * server.max_answer_bytes, END answers the request. Returns 1 when p was answered and
+ * freed, 0 when it goes on waiting. */
 int	completer_relayed(struct api *api, struct parked *p,
 	    const struct aif_relay_header *h, const char *payload);
+/* Rings this process's own doorbell for job id: the completer looks at its row now
+ * (for requests that wait on it without its relay secret: idempotent attaches). */
+void	completer_look(struct api *api, uint64_t id);
 
 /* streams.c: parks a streamed request of `kind` (moved on success; -1 when full and
  * the caller keeps rp). relay_secret (AIF_RELAY_SECRET_BYTES, copied) is the job's key

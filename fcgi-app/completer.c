@@ -32,9 +32,8 @@ struct completer {
 	struct aif_db	*db;
 };
 
-/* Rings this process's own doorbell for job id: the completer looks at it now. */
-static void
-look_now(struct api *api, uint64_t id)
+void
+completer_look(struct api *api, uint64_t id)
 {
 	char msg[AIF_BELL_MAX];
 	size_t used, n = aif_bell_jobs(msg, sizeof(msg), &id, 1, &used);
@@ -93,7 +92,7 @@ put(struct api *api, struct parked *p, size_t max)
 	int finished = 0, rc = parked_put_replay(api->parked, p, max, replay, api, &finished);
 
 	if (rc == 0 && finished)	/* it finished before: look now */
-		look_now(api, p->id);
+		completer_look(api, p->id);
 	return rc;
 }
 
@@ -111,7 +110,7 @@ completer_park(struct api *api, uint64_t id, const struct reply *rp, int64_t dea
 		return -1;
 	}
 	if (rc == 0 && look)
-		look_now(api, id);
+		completer_look(api, id);
 	return 0;
 }
 

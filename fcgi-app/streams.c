@@ -431,6 +431,9 @@ on_frame(void *arg, const struct aif_relay_frame *f)
 			if (parked_check_frame(p, &f->h, f->payload) != PARKED_FRAME_OK ||
 			    !completer_relayed(x->S->api, p, &f->h, f->payload))
 				parked_return(t, p);
+			else if (parked_find(t, f->h.job, 0, ws, 1) > 0)
+				completer_look(x->S->api, f->h.job);	/* an attach waits too:
+									   it reads the row */
 			return;
 		}
 		parked_return(t, p);

@@ -161,6 +161,9 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 	if ((err = aif_queue_succeed(w->db, s, n)) != AIF_OK)
 		aif_error("msg=\"cannot commit results; their leases are no longer renewed,"
 		    " the jobs run again once they expire\" error=\"%s\"", aif_strerror(err));
+	for (size_t i = 0; i < n; i++)
+		if (!s[i].committed && !s[i].unstorable)
+			take_unsettled(w, s[i].id);	/* not run again here meanwhile */
 	for (size_t i = 0; i < n; i++) {
 		struct aif_engine_result res;
 		struct aif_error e;
@@ -293,9 +296,11 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	if (err == AIF_NOTFOUND)
 		aif_warn("msg=\"lease lost before failure was recorded\" job=%" PRIu64,
 		    c->job.id);
-	else if (err != AIF_OK)
+	else if (err != AIF_OK) {
 		aif_error("msg=\"cannot record failure\" job=%" PRIu64 " error=\"%s\"",
 		    c->job.id, aif_strerror(err));
+		take_unsettled(w, c->job.id);	/* its row waits for its lease to run out */
+	}
 	count_failure(c, replica, cls, retry);
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);

@@ -250,6 +250,8 @@ cancel_left_stream(struct worker *w, struct engine_call *c)
 	outcome_success_row(w, c, &res, &u);
 	err = aif_queue_cancel_billed(w->db, &u,
 	    "client disconnected from the stream; engine call cancelled");
+	if (err != AIF_OK)
+		take_unsettled(w, c->job.id);	/* not run again here meanwhile */
 	aif_info("msg=\"engine call cancelled\" job=%s prompt_tokens=%lld"
 	    " completion_tokens=%lld recorded_here=%d", c->job.public_id,
 	    (long long)res.prompt_tokens, (long long)res.completion_tokens, err == AIF_OK);

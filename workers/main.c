@@ -209,7 +209,7 @@ extend_leases(struct worker *w)
 	return err;
 }
 
-/* Returns 1 when jobs went back to the queue (handed to a gone worker): claim now. */
+/* Returns 1 when jobs went back to the queue (handed to a stopped worker): claim now. */
 static int
 heartbeat(struct worker *w)
 {
@@ -226,7 +226,7 @@ heartbeat(struct worker *w)
 	if (err == AIF_OK && w->in_flight > 0)
 		err = extend_leases(w);
 	if (err == AIF_OK)
-		requeued = take_orphans(w, stale_s(w));
+		requeued = take_orphans(w);
 	if (err != AIF_OK)
 		aif_warn("msg=\"heartbeat failed\" error=\"%s\"", aif_strerror(err));
 	return requeued;
@@ -467,7 +467,7 @@ run(struct worker *w)
 			break;
 		if (w->ntake > 0) {
 			int requeued = 0;	/* handed at insert: no claim needed */
-			(void)take_run(w, stale_s(w), &requeued);
+			(void)take_run(w, &requeued);
 			woken |= requeued;
 		}
 		if (woken && (w->draining || w->in_flight >= w->slots)) {

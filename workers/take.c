@@ -4,9 +4,13 @@
  * draining, the model's limit or its share of the replicas used up, or every circuit
  * of it open here) goes back to the queue and the wake goes on to a peer. A bell can
  * be lost: every heartbeat looks for rows handed here that nobody rang about; a
- * stopping worker gives back those it never started; rows handed to a worker that is
- * no longer live (it re-executed itself for a reload, or died) go back to the queue
- * when a bell names them here or at the next heartbeat of any worker. */
+ * stopping worker gives back those it never started; rows handed to a worker that has
+ * stopped (a reload re-executes the worker under a new id) go back to the queue when a
+ * bell names them here or at the next heartbeat of any worker.
+ * Taking a job writes nothing, so a handed row looks the same before and after its
+ * call ran. The calls this worker runs are known (dispatch_running); one whose ending
+ * could not be written (the database failed) is remembered until its lease has run
+ * out (take_unsettled), so the look for lost bells never runs it a second time. */
 #include <stdlib.h>
 
 #include "log.h"
@@ -15,6 +19,45 @@
 #include "worker.h"
 
 #define ORPHAN_AGE_MS	1000	/* a handed row this old was not rung about in time */
+#define ORPHAN_PAGES	16	/* pages of WORKER_TAKE_MAX rows a look reads at most */
+
+/* 1 when job_id's call ran here and its ending was not written (and its lease may
+ * still be running); forgets those whose time is up. */
+static int
+unsettled(struct worker *w, uint64_t job_id)
+{
+	int64_t now = aif_now_ms();
+	int found = 0;
+
+	for (size_t i = 0; i < w->nunsettled;) {
+		if (w->unsettled[i].until <= now) {
+			w->unsettled[i] = w->unsettled[--w->nunsettled];
+			continue;
+		}
+		found |= w->unsettled[i].id == job_id;
+		i++;
+	}
+	return found;
+}
+
+void
+take_unsettled(struct worker *w, uint64_t job_id)
+{
+	size_t i = w->nunsettled;
+
+	if (i == WORKER_UNSETTLED_MAX) {	/* full: the oldest goes */
+		i = 0;
+		for (size_t k = 1; k < w->nunsettled; k++)
+			if (w->unsettled[k].until < w->unsettled[i].until)
+				i = k;
+	} else {
+		w->nunsettled++;
+	}
+	w->unsettled[i].id = job_id;
+	/* its lease runs out, then the reaper's turn (every 5 s) */
+	w->unsettled[i].until = aif_now_ms() +
+	    (int64_t)w->cfg->queue.lease_seconds * 1000 + 10000;
+}
 
 void
 take_note(struct worker *w, uint64_t job_id)
@@ -44,15 +87,15 @@ has_room(const struct worker *w, const struct aif_claimed *job)
 }
 
 /* ids[0..n) were rung about but not loaded: handed to another worker id. One that
- * went to a worker no longer live (this worker before a reload re-executed it, with
+ * went to a worker that has stopped (this worker before a reload re-executed it, with
  * a new id) goes back to the queue at once; *requeued = 1 then (claim now). */
 static void
-not_mine(struct worker *w, const uint64_t *ids, size_t n, int stale_s, int *requeued)
+not_mine(struct worker *w, const uint64_t *ids, size_t n, int *requeued)
 {
 	size_t released = 0;
 
-	if (n > 0 && aif_queue_release_stale_handed(w->db, ids, n, stale_s, 0,
-	    &released) == AIF_OK && released > 0) {
+	if (n > 0 && aif_queue_release_stale_handed(w->db, ids, n, 0, &released) ==
+	    AIF_OK && released > 0) {
 		aif_metrics_add("aif_handoff_total", "result=\"stale_given_back\"",
 		    (int64_t)released);
 		*requeued = 1;
@@ -77,7 +120,7 @@ give_back(struct worker *w, const uint64_t *ids, size_t n)
 }
 
 size_t
-take_run(struct worker *w, int stale_s, int *requeued)
+take_run(struct worker *w, int *requeued)
 {
 	uint64_t ids[WORKER_TAKE_MAX], back[WORKER_TAKE_MAX];
 	struct aif_claimed *jobs = NULL;
@@ -86,7 +129,7 @@ take_run(struct worker *w, int stale_s, int *requeued)
 
 	*requeued = 0;
 	for (size_t i = 0; i < w->ntake; i++)
-		if (dispatch_running(w, w->take[i]) == 0)
+		if (!dispatch_running(w, w->take[i]) && !unsettled(w, w->take[i]))
 			ids[n++] = w->take[i];
 	w->ntake = 0;
 	if (n == 0)
@@ -105,7 +148,7 @@ take_run(struct worker *w, int stale_s, int *requeued)
 			if (j == nj)
 				back[k++] = ids[i];
 		}
-		not_mine(w, back, k, stale_s, requeued);
+		not_mine(w, back, k, requeued);
 	}
 	for (size_t i = 0; i < nj; i++) {
 		if (has_room(w, &jobs[i])) {
@@ -123,27 +166,33 @@ take_run(struct worker *w, int stale_s, int *requeued)
 }
 
 int
-take_orphans(struct worker *w, int stale_s)
+take_orphans(struct worker *w)
 {
-	uint64_t ids[WORKER_TAKE_MAX];
-	size_t n = 0, released = 0;
+	uint64_t ids[WORKER_TAKE_MAX], after = 0;
+	size_t n = 0, k = 0, released = 0;
 
-	if (aif_queue_handed_orphans(w->db, w->id, ORPHAN_AGE_MS, ids, WORKER_TAKE_MAX,
-	    &n) == AIF_OK) {
-		size_t k = 0;
+	/* every row handed here over a second ago: those whose call runs or ran here are
+	   not orphans; the others' bell was lost */
+	for (int page = 0; page < ORPHAN_PAGES; page++) {
+		if (aif_queue_handed_orphans(w->db, w->id, ORPHAN_AGE_MS, after, ids,
+		    WORKER_TAKE_MAX, &n) != AIF_OK || n == 0)
+			break;
 		for (size_t i = 0; i < n; i++)
-			if (!dispatch_running(w, ids[i])) {	/* not one it runs */
+			if (!dispatch_running(w, ids[i]) && !unsettled(w, ids[i])) {
 				take_note(w, ids[i]);
 				k++;
 			}
-		if (k > 0)
-			aif_info("msg=\"handed jobs found without their bell\" count=%zu", k);
+		after = ids[n - 1];
+		if (n < WORKER_TAKE_MAX)
+			break;
 	}
-	/* and those of workers that are gone, sooner than their leases run out */
-	if (aif_queue_release_stale_handed(w->db, NULL, 0, stale_s, ORPHAN_AGE_MS,
-	    &released) != AIF_OK || released == 0)
+	if (k > 0)
+		aif_info("msg=\"handed jobs found without their bell\" count=%zu", k);
+	/* and those handed to workers that have stopped since */
+	if (aif_queue_release_stale_handed(w->db, NULL, 0, ORPHAN_AGE_MS, &released) !=
+	    AIF_OK || released == 0)
 		return 0;
-	aif_info("msg=\"jobs handed to a gone worker given back\" count=%zu", released);
+	aif_info("msg=\"jobs handed to a stopped worker given back\" count=%zu", released);
 	aif_metrics_add("aif_handoff_total", "result=\"stale_given_back\"",
 	    (int64_t)released);
 	return 1;
@@ -155,7 +204,14 @@ take_give_back_all(struct worker *w)
 	uint64_t ids[WORKER_TAKE_MAX];
 	size_t n = 0;
 
-	/* every row still handed here and not started: nothing runs any more */
-	if (aif_queue_handed_orphans(w->db, w->id, 0, ids, WORKER_TAKE_MAX, &n) == AIF_OK)
-		give_back(w, ids, n);
+	/* every row still handed here whose call did not run: nothing runs any more (a
+	   call whose ending was not written keeps its row for its lease to run out) */
+	if (aif_queue_handed_orphans(w->db, w->id, 0, 0, ids, WORKER_TAKE_MAX, &n) ==
+	    AIF_OK) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!unsettled(w, ids[i]))
+				ids[k++] = ids[i];
+		give_back(w, ids, k);
+	}
 }

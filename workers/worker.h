@@ -23,6 +23,7 @@
 
 #define WORKER_BATCH	256	/* finished transfers committed together at most */
 #define WORKER_TAKE_MAX	256	/* handed jobs rung about, waiting to be taken */
+#define WORKER_UNSETTLED_MAX	256	/* calls whose ending was not written, remembered */
 
 struct aif_pii;
 
@@ -58,6 +59,11 @@ struct worker {
 	int			 wake_hops;	/* of the wake being served; -1 none */
 	uint64_t		 take[WORKER_TAKE_MAX];	/* handed jobs rung about (take.c) */
 	size_t			 ntake;
+	struct {
+		uint64_t	 id;
+		int64_t		 until;		/* ms; forgotten then */
+	}			 unsettled[WORKER_UNSETTLED_MAX];	/* take.c */
+	size_t			 nunsettled;
 };
 
 /* dispatch.c: claims what free slots and replica shares allow and starts the calls;
@@ -67,15 +73,17 @@ size_t	dispatch_claim(struct worker *w, int *more);
 /* take.c: jobs handed to this worker at insert ("take <id>", core/store/queue.h).
  * take_note remembers one a bell named (or an orphan); take_run starts those it has
  * room for and gives the others back to the queue (waking a peer), returning how many
- * it started, *requeued = 1 when a bell named jobs of a gone worker that went back to
- * the queue (claim them); take_orphans (each heartbeat) notes handed rows nobody rang
- * about and gives back those of gone workers (returns 1 when it did: claim);
- * take_give_back_all (at the end of a drain) gives back every one not started. A
- * worker is gone when it has not heartbeat for stale_s seconds or stopped. */
+ * it started, *requeued = 1 when a bell named jobs of a stopped worker that went back
+ * to the queue (claim them); take_orphans (each heartbeat) notes handed rows nobody
+ * rang about and gives back those of stopped workers (returns 1 when it did: claim);
+ * take_give_back_all (at the end of a drain) gives back every one not started;
+ * take_unsettled remembers a call whose ending could not be written (its row still
+ * looks handed), so that it is not run again here. */
 void	take_note(struct worker *w, uint64_t job_id);
-size_t	take_run(struct worker *w, int stale_s, int *requeued);
-int	take_orphans(struct worker *w, int stale_s);
+size_t	take_run(struct worker *w, int *requeued);
+int	take_orphans(struct worker *w);
 void	take_give_back_all(struct worker *w);
+void	take_unsettled(struct worker *w, uint64_t job_id);
 
 /* dispatch.c: starts the engine call of a job this worker holds the lease of (its body
  * moves into the call); dispatch_running says whether job_id's call runs here. */

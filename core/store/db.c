@@ -15,7 +15,7 @@
 #include "util.h"
 
 #define STMT_CACHE	96
-#define MAX_PARAMS	768
+#define MAX_PARAMS	AIF_DB_PARAMS_MAX
 #define PASSWORD_MAX	512
 
 struct stmt_slot {

@@ -25,6 +25,9 @@ struct aif_dbp {
 	size_t		 len;
 };
 
+/* Parameters one statement may bind at most. */
+#define AIF_DB_PARAMS_MAX	768
+
 #define AIF_P_NULL()	((struct aif_dbp){ .t = AIF_DBT_NULL })
 #define AIF_P_I64(v)	((struct aif_dbp){ .t = AIF_DBT_I64, .i = (int64_t)(v) })
 #define AIF_P_STR(v)	aif_dbp_str(v)

@@ -104,6 +104,8 @@ exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 	" IF(?, 'running', 'queued'), ?, ?, NULLIF(?, 0)," \
 	" IF(?, NOW(6) + INTERVAL ? SECOND, NULL), IF(?, NOW(6), NULL))"
 enum { JOB_PLAIN = 26, JOB_COLS = 34 };
+_Static_assert(JOB_COLS * AIF_ENQUEUE_BATCH_MAX <= AIF_DB_PARAMS_MAX,
+    "an enqueue batch binds its parameters in one statement");
 
 /* Fills q[0..JOB_COLS) with the row of job j under public id pid (both borrowed),
  * handed to j->handoff_worker when `handed`. */
@@ -191,9 +193,10 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
 /* Which of the n jobs offered for a hand-off may be handed (handed[i]): those whose
  * model has no queued job that could run now. A handed job thus never goes ahead of
  * queued work of its model, of any priority; and it runs only where a slot is free at
- * once (its worker gives it back otherwise), so it takes no slot a queued job of
- * another model is owed. A model with a backlog (its replicas are full) queues as
- * before. One statement: an EXISTS per distinct model. */
+ * once (its worker gives it back otherwise): a queued job of another model can lose a
+ * worker's last free slot to it only in the moment before that worker claims, as it
+ * could to a concurrent claim. A model with a backlog (its replicas are full) queues
+ * as before. One statement: an EXISTS per distinct model. */
 static enum aif_err
 handoff_allowed(struct aif_db *db, const struct aif_job_new *jobs, size_t n, int *handed)
 {
@@ -260,23 +263,19 @@ enqueue_tx(struct aif_db *db, const struct aif_job_new *jobs, size_t n, uint64_t
 	return err;
 }
 
-/* One try of inserting n jobs and their holds in one transaction. Without holds the
- * transaction is the multi-row INSERT alone (atomic, committed by itself): no BEGIN
- * and COMMIT round trips; the hand-off look before it is advisory and needs none. */
+/* One try of inserting n jobs and their holds in one transaction. Always an explicit
+ * one, even without holds: the database layer runs a statement outside a transaction
+ * again on a new connection when the server went away, and an INSERT whose commit was
+ * not seen must not run twice. */
 static enum aif_err
 enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
     uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs, int *handed)
 {
 	enum aif_err err;
-	int holds = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
 			return err;
-		holds |= jobs[i].nbudget > 0;
-	}
-	if (!holds)
-		return enqueue_tx(db, jobs, n, ids, pids, errs, handed);
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
 	return aif_db_finish(db, enqueue_tx(db, jobs, n, ids, pids, errs, handed));
@@ -831,19 +830,23 @@ aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *
 	return err;
 }
 
-/* Handed rows more than ? µs old whose worker is not live (no heartbeat for ? s). */
+/* Handed rows more than ? µs old whose worker stopped. A stopped worker drained first:
+ * every call it started ended (committed, or released back at the drain's deadline),
+ * so a row still handed to it was never started. Not a draining worker (its calls
+ * run), not one that went quiet or died without stopping: a taken row looks like an
+ * untaken one (taking writes nothing), so those are left to their leases and the
+ * reaper, like claimed jobs. */
 #define STALE_HANDED \
 	"UPDATE jobs FORCE INDEX (ix_jobs_lease) SET " GIVE_BACK \
 	" WHERE state = 'running' AND attempts = 1 AND lease_token = 1" \
 	" AND started_at = created_at AND created_at < NOW(6) - INTERVAL ? MICROSECOND" \
-	" AND worker_id NOT IN (SELECT id FROM workers WHERE state = 'running'" \
-	" AND heartbeat_at > NOW(6) - INTERVAL ? SECOND)"
+	" AND worker_id IN (SELECT id FROM workers WHERE state = 'stopped')"
 
 enum aif_err
 aif_queue_release_stale_handed(struct aif_db *db, const uint64_t *ids, size_t n,
-    int stale_s, int older_ms, size_t *released)
+    int older_ms, size_t *released)
 {
-	enum { HEAD = 2 };	/* the parameters of STALE_HANDED */
+	enum { HEAD = 1 };	/* the parameters of STALE_HANDED */
 	struct aif_dbp p[HEAD + MAX_IN];
 	uint64_t affected = 0;
 	enum aif_err err;
@@ -854,7 +857,6 @@ aif_queue_release_stale_handed(struct aif_db *db, const uint64_t *ids, size_t n,
 	if (n > MAX_IN)
 		return AIF_TOOBIG;
 	p[0] = AIF_P_I64((int64_t)older_ms * 1000);
-	p[1] = AIF_P_I64(stale_s);
 	for (size_t i = 0; ids != NULL && i < n; i++)
 		p[HEAD + i] = AIF_P_I64(ids[i]);
 	err = ids == NULL ? aif_db_exec(db, STALE_HANDED, p, HEAD, &affected, NULL) :
@@ -865,12 +867,13 @@ aif_queue_release_stale_handed(struct aif_db *db, const uint64_t *ids, size_t n,
 
 enum aif_err
 aif_queue_handed_orphans(struct aif_db *db, uint64_t worker_id, int older_ms,
-    uint64_t *ids, size_t cap, size_t *n)
+    uint64_t after, uint64_t *ids, size_t cap, size_t *n)
 {
 	static const char sql[] = "SELECT id FROM jobs FORCE INDEX (ix_jobs_lease) WHERE"
-	    HANDED_ROW " AND created_at < NOW(6) - INTERVAL ? MICROSECOND ORDER BY id LIMIT ?";
+	    HANDED_ROW " AND created_at < NOW(6) - INTERVAL ? MICROSECOND AND id > ?"
+	    " ORDER BY id LIMIT ?";
 	struct aif_dbp p[] = { AIF_P_I64(worker_id), AIF_P_I64((int64_t)older_ms * 1000),
-	    AIF_P_I64((int64_t)cap) };
+	    AIF_P_I64((int64_t)after), AIF_P_I64((int64_t)cap) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 

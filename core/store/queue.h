@@ -155,7 +155,7 @@ struct aif_job_failure {
 	size_t		 ncompensations;
 };
 
-#define AIF_ENQUEUE_BATCH_MAX	32
+#define AIF_ENQUEUE_BATCH_MAX	22	/* 34 parameters a job: within AIF_DB_PARAMS_MAX */
 #define AIF_SUCCEED_BATCH_BYTES	(4u << 20)
 
 /* Inserts the job (queued: no hand-off) and its budget holds in one transaction.
@@ -187,8 +187,9 @@ enum aif_err	aif_queue_enqueue_batch(struct aif_db *db, const struct aif_job_new
  * model is full and the job queues). The caller rings the worker ("take <id>", bell.h) after it waits
  * for the answer; a worker that is full, draining or out of room for the model gives
  * it back (aif_queue_release_handed) and passes a "wake" on; a worker looks for rows
- * handed to it that it never heard of (aif_queue_handed_orphans); a dead worker's
- * lease runs out like any claim's (the reaper).
+ * handed to it that it never heard of (aif_queue_handed_orphans); rows handed to a
+ * worker that stopped go back (aif_queue_release_stale_handed); a worker that dies or
+ * hangs keeps them until their leases run out, like claimed jobs (the reaper).
  */
 
 /* Loads the jobs among ids[0..n) (n <= 256) still handed to worker_id and not taken
@@ -202,17 +203,21 @@ enum aif_err	aif_queue_take_handed(struct aif_db *db, uint64_t worker_id,
 enum aif_err	aif_queue_release_handed(struct aif_db *db, uint64_t worker_id,
 		    const uint64_t *ids, size_t n, size_t *released);
 
-/* Gives back to the queue the jobs handed more than older_ms ago to a worker that is
- * no longer live (stopped, or no heartbeat for stale_s seconds) and not taken over
- * since: among ids[0..n) (n <= 256), or every such job when ids is NULL. A worker that
- * restarts (a reload) or dies leaves them so; *released gets how many. */
+/* Gives back to the queue the jobs handed more than older_ms ago to a worker that has
+ * stopped (drained: it started none of them) and not taken over since: among
+ * ids[0..n) (n <= 256), or every such job when ids is NULL. A bell that reached a
+ * worker after its drain (a reload re-executes it under a new id) leaves them so;
+ * *released gets how many. A worker that dies or hangs without stopping leaves its
+ * handed jobs to their leases (the reaper), like claimed ones: taking a job writes
+ * nothing, so its row cannot tell a started job from one never started. */
 enum aif_err	aif_queue_release_stale_handed(struct aif_db *db, const uint64_t *ids,
-		    size_t n, int stale_s, int older_ms, size_t *released);
+		    size_t n, int older_ms, size_t *released);
 
-/* Up to cap ids of jobs handed to worker_id more than older_ms ago and still not
- * taken over (their bell was lost, or the worker did not know them). */
+/* Up to cap ids (ascending, all > after: page with the last one) of jobs handed to
+ * worker_id more than older_ms ago and still not taken over by anyone: those its
+ * bell did not bring, and those it runs or ran (the caller tells them apart). */
 enum aif_err	aif_queue_handed_orphans(struct aif_db *db, uint64_t worker_id,
-		    int older_ms, uint64_t *ids, size_t cap, size_t *n);
+		    int older_ms, uint64_t after, uint64_t *ids, size_t cap, size_t *n);
 
 /* Claims up to `limit` queued jobs whose run_after has passed, highest priority first,
  * then oldest, restricted to `models` (n_models ids, borrowed) with at most

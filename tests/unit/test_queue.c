@@ -609,10 +609,10 @@ released_handed_job_is_queued_again_and_claimed_under_a_new_token(void **state)
 	id = enqueue_offered(&t.job, t.worker, &handed);
 	assert_int_equal(handed, 1);
 	/* an orphan once old enough; not before */
-	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 60000, found, 8, &n),
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 60000, 0, found, 8, &n),
 	    AIF_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found, 8, &n), AIF_OK);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, 0, found, 8, &n), AIF_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(found[0], id);
 	/* another worker cannot give it back; its own can */
@@ -626,7 +626,7 @@ released_handed_job_is_queued_again_and_claimed_under_a_new_token(void **state)
 	assert_no_lease(id);
 	assert_int_equal(job_i64(id, "attempts"), 0);
 	assert_int_equal(job_i64(id, "started_at IS NULL"), 1);
-	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found, 8, &n), AIF_OK);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, 0, found, 8, &n), AIF_OK);
 	assert_int_equal(n, 0);
 	take(t.worker, &id, 1, &n);
 	assert_int_equal(n, 0);
@@ -638,7 +638,7 @@ released_handed_job_is_queued_again_and_claimed_under_a_new_token(void **state)
 	assert_int_equal(c->lease_token, 2);
 	assert_int_equal(c->first_claim, 1);
 	/* a claimed row is no handed one: not an orphan, not given back */
-	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found, 8, &n), AIF_OK);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, 0, found, 8, &n), AIF_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(aif_queue_release_handed(g.t.db, t.worker, &id, 1, &released),
 	    AIF_OK);
@@ -698,45 +698,67 @@ handed_job_given_back_after_its_deadline_still_runs(void **state)
 	assert_job_str(late, "state", "running");
 }
 
+/* Handed jobs go back when their worker has stopped (it drained: none was started);
+ * not while it drains (its calls run), not when it merely went quiet or has no row
+ * (dead: its leases run out, as for claimed jobs). */
 static void
-handed_job_of_a_gone_worker_goes_back_at_once(void **state)
+handed_job_of_a_stopped_worker_goes_back(void **state)
 {
 	struct tjob t;
-	uint64_t live = 0, id, id2;
-	size_t released = 0;
+	uint64_t a = 0, b = 0, ja, jb, jdead, ids[3], found[2];
+	size_t released = 0, n = 0;
 	int handed = 0;
 
 	(void)state;
-	tjob_init(&t);	/* t.worker has no row in workers: gone (or restarted) */
-	id = enqueue_offered(&t.job, t.worker, &handed);
+	tjob_init(&t);
+	assert_int_equal(aif_registry_register(g.t.db, "utest-a", "localhost", 1, NULL, 4, &a),
+	    AIF_OK);
+	assert_int_equal(aif_registry_register(g.t.db, "utest-b", "localhost", 2, NULL, 4, &b),
+	    AIF_OK);
+	ja = enqueue_offered(&t.job, a, &handed);
+	jb = enqueue_offered(&t.job, b, &handed);
+	jdead = enqueue_offered(&t.job, t.worker, &handed);	/* no row in workers */
 	assert_int_equal(handed, 1);
-	assert_int_equal(aif_registry_register(g.t.db, "utest", "localhost", 1, NULL, 4,
-	    &live), AIF_OK);
-	id2 = enqueue_offered(&t.job, live, &handed);
-	assert_int_equal(handed, 1);
-	/* too young for the given age; then the gone worker's goes back, the live one's
-	   stays */
-	assert_int_equal(aif_queue_release_stale_handed(g.t.db, &id, 1, 30, 60000,
-	    &released), AIF_OK);
+	ids[0] = ja;
+	ids[1] = jb;
+	ids[2] = jdead;
+	/* b drains, then stops; too young for the given age at first */
+	assert_int_equal(aif_registry_heartbeat(g.t.db, b, "draining", 1), AIF_OK);
+	assert_int_equal(aif_queue_release_stale_handed(g.t.db, ids, 3, 0, &released), AIF_OK);
 	assert_int_equal(released, 0);
-	{
-		uint64_t both[] = { id, id2 };
-		assert_int_equal(aif_queue_release_stale_handed(g.t.db, both, 2, 30, 0,
-		    &released), AIF_OK);
-	}
+	assert_int_equal(aif_registry_stop(g.t.db, b), AIF_OK);
+	assert_int_equal(aif_queue_release_stale_handed(g.t.db, ids, 3, 60000, &released),
+	    AIF_OK);
+	assert_int_equal(released, 0);
+	assert_int_equal(aif_queue_release_stale_handed(g.t.db, ids, 3, 0, &released), AIF_OK);
 	assert_int_equal(released, 1);
-	assert_job_str(id, "state", "queued");
-	assert_int_equal(job_i64(id, "attempts"), 0);
-	assert_no_lease(id);
-	assert_job_str(id2, "state", "running");
-	/* the sweep form (every gone worker's), once the live one stops */
-	assert_int_equal(aif_registry_stop(g.t.db, live), AIF_OK);
+	assert_job_str(jb, "state", "queued");
+	assert_int_equal(job_i64(jb, "attempts"), 0);
+	assert_no_lease(jb);
+	assert_job_str(ja, "state", "running");
+	assert_job_str(jdead, "state", "running");
+	/* the sweep form (every stopped worker's), once a stops too */
+	assert_int_equal(aif_registry_stop(g.t.db, a), AIF_OK);
 	exec1("UPDATE jobs SET created_at = created_at - INTERVAL 5 SECOND,"
-	    " started_at = started_at - INTERVAL 5 SECOND WHERE id = ?", id2);
-	assert_int_equal(aif_queue_release_stale_handed(g.t.db, NULL, 0, 30, 1000,
-	    &released), AIF_OK);
+	    " started_at = started_at - INTERVAL 5 SECOND WHERE id = ?", ja);
+	assert_int_equal(aif_queue_release_stale_handed(g.t.db, NULL, 0, 1000, &released),
+	    AIF_OK);
 	assert_true(released >= 1);
-	assert_job_str(id2, "state", "queued");
+	assert_job_str(ja, "state", "queued");
+	assert_job_str(jdead, "state", "running");
+	/* orphans page by id (the two given back wait for later: no backlog) */
+	exec1("UPDATE jobs SET run_after = NOW(6) + INTERVAL 1 HOUR WHERE id = ?", ja);
+	exec1("UPDATE jobs SET run_after = NOW(6) + INTERVAL 1 HOUR WHERE id = ?", jb);
+	ja = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, 0, found, 1, &n),
+	    AIF_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(found[0], jdead);
+	assert_int_equal(aif_queue_handed_orphans(g.t.db, t.worker, 0, found[0], found, 2,
+	    &n), AIF_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(found[0], ja);
 }
 
 static void
@@ -2406,7 +2428,7 @@ main(void)
 		cmocka_unit_test(job_is_not_handed_while_its_model_has_a_runnable_queued_job),
 		cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
 		cmocka_unit_test(handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one),
-		cmocka_unit_test(handed_job_of_a_gone_worker_goes_back_at_once),
+		cmocka_unit_test(handed_job_of_a_stopped_worker_goes_back),
 		cmocka_unit_test(handed_job_given_back_after_its_deadline_still_runs),
 		cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
 		cmocka_unit_test(claim_sets_job_running_under_a_lease),
