@@ -28,6 +28,7 @@ struct aif_db {
 	MYSQL		*my;
 	int		 up;
 	int		 in_tx;		/* inside START TRANSACTION .. COMMIT/ROLLBACK */
+	int		 once;		/* the statement runs at most once (no retry) */
 	int		 want_names;	/* results carry their column names */
 	unsigned	 last_errno;
 	size_t		 next_evict;
@@ -313,7 +314,7 @@ run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
 	int was_up = db->up, in_tx = db->in_tx;
 	MYSQL_STMT *st = run_once(db, sql, params, n, err);
 
-	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && !in_tx)
+	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && !in_tx && !db->once)
 		st = run_once(db, sql, params, n, err);
 	return st;
 }
@@ -518,6 +519,18 @@ fetch_all(struct aif_db *db, MYSQL_STMT *st, MYSQL_RES *meta, struct aif_dbrows 
 	rows->nrows = r;
 out:
 	fetch_free(&f);
+	return err;
+}
+
+enum aif_err
+aif_db_query_once(struct aif_db *db, const char *sql, const struct aif_dbp *params,
+    size_t n, struct aif_dbrows **out)
+{
+	enum aif_err err;
+
+	db->once = 1;
+	err = aif_db_query(db, sql, params, n, out);
+	db->once = 0;
 	return err;
 }
 

@@ -116,6 +116,13 @@ enum aif_err	aif_db_exec(struct aif_db *db, const char *sql,
 enum aif_err	aif_db_query(struct aif_db *db, const char *sql,
 		    const struct aif_dbp *params, size_t n, struct aif_dbrows **out);
 
+/* As aif_db_query, but never run a second time on a new connection when the server
+ * went away outside a transaction (aif_db_exec and aif_db_query do that once): for a
+ * statement that changes rows and commits by itself, whose first run may have
+ * committed though its answer was lost (an INSERT ... RETURNING). */
+enum aif_err	aif_db_query_once(struct aif_db *db, const char *sql,
+		    const struct aif_dbp *params, size_t n, struct aif_dbrows **out);
+
 void		aif_dbrows_free(struct aif_dbrows *rows);
 
 /* Runs a query whose answer is one integer: *out gets the first cell of its first row

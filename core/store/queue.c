@@ -156,7 +156,9 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
-	if ((err = aif_db_query(db, aif_sqlbuf_get(sql), p, n * JOB_COLS, &rows)) != AIF_OK)
+	/* once: outside a transaction (no holds) the INSERT commits by itself */
+	if ((err = aif_db_query_once(db, aif_sqlbuf_get(sql), p, n * JOB_COLS, &rows)) !=
+	    AIF_OK)
 		return err;
 	if (rows->nrows != n) {
 		aif_dbrows_free(rows);
@@ -263,19 +265,24 @@ enqueue_tx(struct aif_db *db, const struct aif_job_new *jobs, size_t n, uint64_t
 	return err;
 }
 
-/* One try of inserting n jobs and their holds in one transaction. Always an explicit
- * one, even without holds: the database layer runs a statement outside a transaction
- * again on a new connection when the server went away, and an INSERT whose commit was
- * not seen must not run twice. */
+/* One try of inserting n jobs and their holds in one transaction. Without holds the
+ * transaction is the multi-row INSERT alone (atomic, committing by itself, run at most
+ * once: aif_db_query_once): no BEGIN and COMMIT round trips; the hand-off look before
+ * it is advisory and needs none. */
 static enum aif_err
 enqueue_batch_once(struct aif_db *db, const struct aif_job_new *jobs, size_t n,
     uint64_t *ids, char (*pids)[AIF_JOB_ID_LEN + 1], enum aif_err *errs, int *handed)
 {
 	enum aif_err err;
+	int holds = 0;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if ((err = aif_random_id("job_", 24, pids[i], AIF_JOB_ID_LEN + 1)) != AIF_OK)
 			return err;
+		holds |= jobs[i].nbudget > 0;
+	}
+	if (!holds)
+		return enqueue_tx(db, jobs, n, ids, pids, errs, handed);
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
 	return aif_db_finish(db, enqueue_tx(db, jobs, n, ids, pids, errs, handed));
