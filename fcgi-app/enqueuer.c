@@ -78,7 +78,7 @@ enqueuer_main(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			items[i]->err = err == AIF_OK ? errs[i] : err;
 			items[i]->id = ids[i];
-			items[i]->handed = err == AIF_OK && handed[i];
+			items[i]->handed = err == AIF_OK && errs[i] == AIF_OK && handed[i];
 			memcpy(items[i]->public_id, pids[i], sizeof(pids[i]));
 			items[i]->done = 1;
 		}

@@ -773,6 +773,19 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
 
 /* ---- jobs handed to a worker at insert -------------------------------------------- */
 
+/* The parameters of a statement on handed rows: worker_id, then the n ids (p holds
+ * 1 + MAX_IN). AIF_TOOBIG when n > MAX_IN. */
+static enum aif_err
+handed_params(struct aif_dbp *p, uint64_t worker_id, const uint64_t *ids, size_t n)
+{
+	if (n > MAX_IN)
+		return AIF_TOOBIG;
+	p[0] = AIF_P_I64(worker_id);
+	for (size_t i = 0; i < n; i++)
+		p[1 + i] = AIF_P_I64(ids[i]);
+	return AIF_OK;
+}
+
 enum aif_err
 aif_queue_take_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids,
     size_t n, struct aif_claimed **out, size_t *nout)
@@ -785,11 +798,8 @@ aif_queue_take_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids
 	*nout = 0;
 	if (n == 0)
 		return AIF_OK;
-	if (n > MAX_IN)
-		return AIF_TOOBIG;
-	p[0] = AIF_P_I64(worker_id);
-	for (size_t i = 0; i < n; i++)
-		p[1 + i] = AIF_P_I64(ids[i]);
+	if ((err = handed_params(p, worker_id, ids, n)) != AIF_OK)
+		return err;
 	if ((err = run_in(db, HANDED_COLS " FROM jobs WHERE" HANDED_ROW " AND id IN ", p,
 	    1 + n, n, &rows, NULL)) != AIF_OK)
 		return err;
@@ -826,11 +836,8 @@ aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *
 	*released = 0;
 	if (n == 0)
 		return AIF_OK;
-	if (n > MAX_IN)
-		return AIF_TOOBIG;
-	p[0] = AIF_P_I64(worker_id);
-	for (size_t i = 0; i < n; i++)
-		p[1 + i] = AIF_P_I64(ids[i]);
+	if ((err = handed_params(p, worker_id, ids, n)) != AIF_OK)
+		return err;
 	err = run_in(db, "UPDATE jobs SET " GIVE_BACK " WHERE" HANDED_ROW " AND id IN ", p,
 	    1 + n, n, NULL, &affected);
 	*released = (size_t)affected;
