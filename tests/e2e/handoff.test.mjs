@@ -55,11 +55,12 @@ test('a sync request is handed to a worker at insert: running from its first row
 });
 
 test('a model with a backlog queues its sync requests: none goes ahead of queued work', T, async () => {
-  // demo-capped: 3 calls in flight at most. Three slow jobs fill it, two more wait.
+  // demo-capped: 3 calls in flight at most. Three slow jobs fill it, one more waits
+  // (short enough that the sync request below ends within this stack's 5 s timeout)
   const fill = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 4; i++) {
     const r = await http('/v1/chat/completions', {
-      json: chatBody(`[[mock:latency=1500]] backlog ${uniq('b')}`, { model: 'demo-capped' }),
+      json: chatBody(`[[mock:latency=1000]] backlog ${uniq('b')}`, { model: 'demo-capped' }),
       headers: { Prefer: 'respond-async', 'X-Priority': '0' },
     });
     assert.equal(r.status, 202, r.text);
@@ -67,7 +68,7 @@ test('a model with a backlog queues its sync requests: none goes ahead of queued
   }
   await waitFor(() => sqlNumber(`SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND public_id IN (${fill.map(q).join(',')})`) >= 1,
     { what: 'a backlog on demo-capped' });
-  const id = await syncJob(`behind ${uniq('q')}`, { body: { model: 'demo-capped' }, headers: { 'X-Priority': '0', 'X-Request-Timeout': '30' } });
+  const id = await syncJob(`behind ${uniq('q')}`, { body: { model: 'demo-capped' }, headers: { 'X-Priority': '0' } });
   const h = handoff(id);
   assert.equal(h.handed, false, 'queued, not handed, while its model has a backlog');
   assert.equal(h.state, 'succeeded');
