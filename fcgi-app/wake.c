@@ -1,9 +1,10 @@
 /* wake.c -- after an enqueue, ring the doorbell of one live worker ("wake", bell.h),
  * the next in turn, so it claims the job at once (a worker that claims nothing passes
  * the bell on to a peer: workers/wakeup.c), or, when the job was handed to a worker at
- * insert (core/store/queue.h), "take <id>" to that worker; after a workflow run was started,
- * signalled or cancelled, ring "run" to every worker, which stirs the workflow runners
- * only. The list comes from the workers table and is refreshed at most every
+ * insert (core/store/queue.h), "take <id>" to that worker; after a workflow run was
+ * started, signalled or cancelled, ring "run" to every worker, which stirs the workflow
+ * runners only. The list (live: a heartbeat within the workers' own bound) comes from
+ * the workers table and is refreshed at most every
  * WAKE_REFRESH_MS by whichever acceptor thread notices it is stale; acceptors ring
  * together under a read lock, a refresh swaps the list. */
 #include <pthread.h>
@@ -21,13 +22,10 @@
 
 struct wake {
 	pthread_mutex_t	 mu;		/* refreshed_ms, refreshing and next */
-	pthread_rwlock_t rw;		/* list, n, fresh, fresh_ids, nfresh */
-	char		**list;		/* live: heartbeat within API_WORKER_STALE_S */
+	pthread_rwlock_t rw;		/* list, ids, n */
+	char		**list;		/* live workers' doorbells (live_s) */
+	uint64_t	*ids;		/* their ids, as list */
 	size_t		 n;
-	char		**fresh;	/* hand-off targets: heartbeat within the
-					   workers' own liveness bound (handoff_stale_s) */
-	uint64_t	*fresh_ids;	/* their ids, as fresh */
-	size_t		 nfresh;
 	int64_t		 refreshed_ms;
 	int		 refreshing;
 	size_t		 next;		/* round robin of wake_workers */
@@ -56,19 +54,18 @@ wake_stop(struct api *api, int grace_ms)
 	if (w == NULL)
 		return;
 	aif_registry_doorbells_free(w->list, w->n);
-	aif_registry_doorbells_free(w->fresh, w->nfresh);
-	free(w->fresh_ids);
+	free(w->ids);
 	pthread_rwlock_destroy(&w->rw);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 	api->wake = NULL;
 }
 
-/* The seconds without a heartbeat after which a worker takes no hand-off: the bound
- * the workers themselves use to call a peer gone (a job handed to a hung worker waits
- * for that long before a peer gives it back). */
+/* The seconds without a heartbeat after which a worker is rung no more and handed no
+ * job: the bound the workers themselves use to call a peer gone (a job handed to a
+ * hung worker waits for its lease to run out). */
 static int
-handoff_stale_s(const struct api *api)
+live_s(const struct api *api)
 {
 	return 3 * api->cfg->worker.heartbeat_ms / 1000 + 1;
 }
@@ -94,24 +91,17 @@ refresh(struct api *api, struct aif_db *db)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (due) {
-		char **list = NULL, **fresh = NULL;
+		char **list = NULL;
 		uint64_t *ids = NULL;
-		size_t n = 0, nfresh = 0;
-		if (aif_registry_doorbells(db, API_WORKER_STALE_S, &list, NULL, &n) == AIF_OK &&
-		    aif_registry_doorbells(db, handoff_stale_s(api), &fresh, &ids, &nfresh) ==
-		    AIF_OK) {
+		size_t n = 0;
+		if (aif_registry_doorbells(db, live_s(api), &list, &ids, &n) == AIF_OK) {
 			pthread_rwlock_wrlock(&w->rw);
 			aif_registry_doorbells_free(w->list, w->n);
-			aif_registry_doorbells_free(w->fresh, w->nfresh);
-			free(w->fresh_ids);
+			free(w->ids);
 			w->list = list;
+			w->ids = ids;
 			w->n = n;
-			w->fresh = fresh;
-			w->fresh_ids = ids;
-			w->nfresh = nfresh;
 			pthread_rwlock_unlock(&w->rw);
-		} else {
-			aif_registry_doorbells_free(list, n);
 		}
 		pthread_mutex_lock(&w->mu);
 		w->refreshed_ms = now;
@@ -120,16 +110,27 @@ refresh(struct api *api, struct aif_db *db)
 	}
 }
 
+/* The list refreshed when due, and the next turn of the round robin. */
+static size_t
+next_turn(struct api *api, struct aif_db *db)
+{
+	struct wake *w = api->wake;
+	size_t turn;
+
+	refresh(api, db);
+	pthread_mutex_lock(&w->mu);
+	turn = w->next++;
+	pthread_mutex_unlock(&w->mu);
+	return turn;
+}
+
 void
 wake_workers(struct api *api, struct aif_db *db)
 {
 	struct wake *w = api->wake;
 	size_t start;
 
-	refresh(api, db);
-	pthread_mutex_lock(&w->mu);
-	start = w->next++;
-	pthread_mutex_unlock(&w->mu);
+	start = next_turn(api, db);
 	/* one worker, the next in turn that takes the bell (a gone one refuses it); it
 	   passes the bell on when it claims nothing (workers/wakeup.c) */
 	pthread_rwlock_rdlock(&w->rw);
@@ -161,13 +162,10 @@ wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbel
 	size_t start;
 	int rc = -1;
 
-	refresh(api, db);
-	pthread_mutex_lock(&w->mu);
-	start = w->next++;
-	pthread_mutex_unlock(&w->mu);
+	start = next_turn(api, db);
 	pthread_rwlock_rdlock(&w->rw);
-	if (w->nfresh > 0 && aif_strlcpy(doorbell, w->fresh[start % w->nfresh], cap) == 0) {
-		*worker_id = w->fresh_ids[start % w->nfresh];
+	if (w->n > 0 && aif_strlcpy(doorbell, w->list[start % w->n], cap) == 0) {
+		*worker_id = w->ids[start % w->n];
 		rc = 0;
 	}
 	pthread_rwlock_unlock(&w->rw);

@@ -2402,6 +2402,33 @@ succeed_batch_corrects_tpm_by_the_sum_of_its_jobs(void **state)
 	    t.job.api_key_id);
 }
 
+/* Claims (aif_queue_claim). */
+static const struct CMUnitTest claim_tests[] = {
+	cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
+	cmocka_unit_test(claim_sets_job_running_under_a_lease),
+	cmocka_unit_test(claim_writes_claimed_event),
+	cmocka_unit_test(claim_asks_one_query_unless_crowded),
+	cmocka_unit_test(claim_on_empty_queue_returns_nothing),
+	cmocka_unit_test(claimed_job_is_not_claimed_again),
+	cmocka_unit_test(claim_order_is_priority_desc_then_id),
+	cmocka_unit_test(claim_limit_takes_the_best_jobs),
+	cmocka_unit_test(claim_honours_per_model_free),
+	cmocka_unit_test(claim_ignores_models_not_asked_for),
+	cmocka_unit_test(claim_fills_other_models_room_when_one_model_is_capped),
+	cmocka_unit_test(claim_ends_jobs_whose_caller_stopped_waiting),
+	cmocka_unit_test(claim_carries_bounds_and_relay_secret),
+};
+
+/* Jobs handed to a worker at insert (queue.h, hand-off). */
+static const struct CMUnitTest handoff_tests[] = {
+	cmocka_unit_test(handed_job_is_written_running_under_the_workers_lease),
+	cmocka_unit_test(job_is_not_handed_while_its_model_has_a_runnable_queued_job),
+	cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
+	cmocka_unit_test(handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one),
+	cmocka_unit_test(handed_job_of_a_stopped_worker_goes_back),
+	cmocka_unit_test(handed_job_given_back_after_its_deadline_still_runs),
+};
+
 int
 main(void)
 {
@@ -2424,24 +2451,7 @@ main(void)
 		cmocka_unit_test(enqueue_gives_distinct_ids),
 		cmocka_unit_test(enqueue_duplicate_idempotency_key_is_conflict),
 		cmocka_unit_test(enqueue_same_idempotency_key_of_another_api_key_is_accepted),
-		cmocka_unit_test(handed_job_is_written_running_under_the_workers_lease),
-		cmocka_unit_test(job_is_not_handed_while_its_model_has_a_runnable_queued_job),
-		cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
-		cmocka_unit_test(handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one),
-		cmocka_unit_test(handed_job_of_a_stopped_worker_goes_back),
-		cmocka_unit_test(handed_job_given_back_after_its_deadline_still_runs),
-		cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
-		cmocka_unit_test(claim_sets_job_running_under_a_lease),
-		cmocka_unit_test(claim_writes_claimed_event),
 		cmocka_unit_test(timeline_of_the_common_path_is_the_job_row),
-		cmocka_unit_test(claim_asks_one_query_unless_crowded),
-		cmocka_unit_test(claim_on_empty_queue_returns_nothing),
-		cmocka_unit_test(claimed_job_is_not_claimed_again),
-		cmocka_unit_test(claim_order_is_priority_desc_then_id),
-		cmocka_unit_test(claim_limit_takes_the_best_jobs),
-		cmocka_unit_test(claim_honours_per_model_free),
-		cmocka_unit_test(claim_ignores_models_not_asked_for),
-		cmocka_unit_test(claim_fills_other_models_room_when_one_model_is_capped),
 		cmocka_unit_test(retry_with_delay_is_not_claimed_before_run_after),
 		cmocka_unit_test(retry_without_delay_is_claimed_as_attempt_two),
 		cmocka_unit_test(final_failure_sets_failed_with_status_and_error),
@@ -2463,12 +2473,10 @@ main(void)
 		cmocka_unit_test(event_writes_one_row_with_current_attempt),
 		cmocka_unit_test(succeed_isolates_the_job_the_database_refuses),
 		cmocka_unit_test(succeed_never_bills_more_than_the_hold),
-		cmocka_unit_test(claim_ends_jobs_whose_caller_stopped_waiting),
 		cmocka_unit_test(jobs_of_removed_models_fail),
 		cmocka_unit_test(zero_retention_keeps_no_body),
 		cmocka_unit_test(cancel_billed_writes_usage),
 		cmocka_unit_test(count_queued_per_tenant_and_key),
-		cmocka_unit_test(claim_carries_bounds_and_relay_secret),
 		cmocka_unit_test(extend_leases_pushes_lease_of_own_running_jobs),
 		cmocka_unit_test(extend_leases_renews_only_the_jobs_named),
 		cmocka_unit_test(release_requeues_running_jobs_without_counting_the_attempt),
@@ -2487,5 +2495,7 @@ main(void)
 	};
 	if (testdb_check(&g.t, "test_queue") != 0)
 		return 1;
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown) +
+	    cmocka_run_group_tests_name("claim", claim_tests, group_setup, group_teardown) +
+	    cmocka_run_group_tests_name("handoff", handoff_tests, group_setup, group_teardown);
 }
