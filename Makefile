@@ -224,6 +224,7 @@ install: all
 	@for p in $(AIF_PROGS); do [ -x $(BIN)/$$p ] || { echo "install: $(BIN)/$$p was not built" >&2; exit 1; }; done
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)/sql \
+	  $(DESTDIR)$(DATADIR)/console \
 	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/aif $(DESTDIR)$(NGINXDIR)/sites-available
 	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(AIF_PROGS)) $(DESTDIR)$(BINDIR)/
 	sed $(AIF_PATHS) systemd/aif-setup >$(DESTDIR)$(SBINDIR)/aif-setup.tmp
@@ -237,7 +238,8 @@ install: all
 	$(INSTALL) -m 0644 systemd/aif.tmpfiles $(DESTDIR)$(TMPFILESDIR)/aif.conf
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
 	$(INSTALL) -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
-	$(INSTALL) -m 0644 nginx/aif.conf $(DESTDIR)$(NGINXDIR)/sites-available/aif.conf
+	$(INSTALL) -m 0644 console/index.html console/app.js console/app.css $(DESTDIR)$(DATADIR)/console/
+	sed -e 's|/usr/share/aif|$(DATADIR)|g' nginx/aif.conf >$(DESTDIR)$(NGINXDIR)/sites-available/aif.conf
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/aif/aif.yaml ]; then \
 	  echo "  KEEP    $(DESTDIR)$(SYSCONFDIR)/aif/aif.yaml (exists; new default: config/aif.production.yaml)"; \
 	else \

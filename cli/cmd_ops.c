@@ -66,7 +66,7 @@ show_workers(struct aif_db *db, int json)
 	struct aif_dbrows *r = NULL, *rep = NULL, *dec = NULL;
 	int rc = 1;
 
-	if (aif_registry_workers(db, &r) != AIF_OK)
+	if (aif_registry_workers(db, REPLICA_STALE_S, &r) != AIF_OK)
 		goto out;
 	if (json) {
 		print_json(r, NULL);

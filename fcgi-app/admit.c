@@ -65,6 +65,8 @@ struct admission {
 	int			 handed;	/* written leased to handoff_worker */
 	uint64_t		 handoff_worker;	/* the worker it was offered to, 0 */
 	char			 handoff_bell[AIF_DOORBELL_PATH_MAX];	/* its doorbell */
+	const struct aif_console_retry *retry;	/* POST /admin/jobs/{id}/retry: the
+						   job sent again, borrowed; else NULL */
 	int			 run_api;	/* POST /v1/workflows/{name}/runs */
 	const char		*run_name;	/* its {name}, borrowed */
 	int			 done;		/* a phase answered the request */
@@ -88,6 +90,8 @@ content_type(struct admission *a)
 {
 	const char *ct = param(a, "CONTENT_TYPE");
 
+	if (a->retry != NULL)
+		return AIF_OK;	/* the body is the stored request, not the request's */
 	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
 	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
 		return DENY0(a, AIF_E_UNSUPPORTED_MEDIA_TYPE, NULL);
@@ -104,6 +108,13 @@ read_body(struct admission *a)
 	int64_t declared = 0;
 	char lim[24];
 
+	if (a->retry != NULL) {
+		if ((a->body = malloc(a->retry->request_len + 1)) == NULL)
+			return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+		memcpy(a->body, a->retry->request, a->retry->request_len);
+		a->body[a->len = a->retry->request_len] = '\0';
+		return AIF_OK;
+	}
 	if (cl != NULL && *cl != '\0' && aif_parse_i64(cl, 0, INT64_MAX, &declared) != 0)
 		return DENY0(a, AIF_E_BODY_UNREADABLE, NULL);
 	if ((size_t)declared > max) {
@@ -367,6 +378,13 @@ headers(struct admission *a)
 	char max[8];
 	int64_t v;
 
+	if (a->retry != NULL) {
+		/* a new async job at the old job's priority, within its key's cap today */
+		a->async = 1;
+		a->wait_ms = 0;
+		a->prio = a->retry->priority < cap ? a->retry->priority : cap;
+		return a->zero_retention ? DENY0(a, AIF_E_RETRY_NOT_KEPT, NULL) : AIF_OK;
+	}
 	a->idem = param(a, "HTTP_IDEMPOTENCY_KEY");
 	if (a->idem != NULL && !printable_ascii(a->idem, IDEMPOTENCY_KEY_MAX)) {
 		snprintf(max, sizeof(max), "%d", IDEMPOTENCY_KEY_MAX);
@@ -724,12 +742,46 @@ wake(const struct admission *a)
 	wake_workers(a->r->api, db);
 }
 
+/* A retry (POST /admin/jobs/{id}/retry): 202 with the action. Both jobs record it with
+ * the admin key that asked; the new job is accepted whether or not they could. */
+static void
+answer_retry(struct admission *a)
+{
+	struct aif_db *db = a->r->db;
+	char detail[128];
+	json_t *j;
+
+	snprintf(detail, sizeof(detail), "sent again as %s, billed to key %llu", a->public_id,
+	    (unsigned long long)a->who->key_id);
+	if (aif_console_note(db, a->retry->id, "operator_retry",
+	    a->retry->actor_key_id, detail) != AIF_OK)
+		aif_warn("msg=\"a retry was not recorded on its job\" job=%s",
+		    a->retry->public_id);
+	snprintf(detail, sizeof(detail), "the stored request of %s, sent again",
+	    a->retry->public_id);
+	if (aif_console_note(db, a->id, "retry_of", a->retry->actor_key_id,
+	    detail) != AIF_OK)
+		aif_warn("msg=\"a retry was not recorded on its job\" job=%s", a->public_id);
+	wake(a);
+	j = json_pack("{s:s,s:s,s:s,s:s,s:I}", "object", "console.action", "action", "retry",
+	    "job", a->retry->public_id, "new_job", a->public_id, "key_id",
+	    (json_int_t)a->who->key_id);
+	aif_strlcpy(a->r->reply.job_id, a->public_id, sizeof(a->r->reply.job_id));
+	reply_json(&a->r->reply, 202, NULL, j);
+	json_decref(j);
+	a->done = 1;
+}
+
 static enum aif_err
 answer(struct admission *a)
 {
 	struct req *r = a->r;
 	enum aif_err err;
 
+	if (a->retry != NULL) {
+		answer_retry(a);
+		return AIF_OK;
+	}
 	if (a->async) {
 		struct aif_job_view v = { .id = a->id, .kind = a->kind, .priority = a->prio,
 		    .created_at = aif_unix_now(), .response_len = -1 };
@@ -772,15 +824,16 @@ static const struct phase {
 };
 
 static void
-admit(struct req *r, const struct aif_principal *who, enum aif_kind kind,
-    const char *run_name)
+admit(struct req *r, const struct aif_principal *who, const struct aif_role *role,
+    enum aif_kind kind, const char *run_name, const struct aif_console_retry *retry)
 {
 	struct admission a;
 
 	memset(&a, 0, sizeof(a));
 	a.r = r;
 	a.who = who;
-	a.role = r->role;
+	a.role = role;
+	a.retry = retry;
 	a.tenant = aif_cfg_tenant(r->cfg, who->tenant);
 	a.kind = kind;
 	a.run_api = run_name != NULL;
@@ -802,11 +855,29 @@ admit(struct req *r, const struct aif_principal *who, enum aif_kind kind,
 void
 route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
 {
-	admit(r, who, kind, NULL);
+	admit(r, who, r->role, kind, NULL, NULL);
 }
 
 void
 route_workflow_runs(struct req *r, const struct aif_principal *who, const char *name)
 {
-	admit(r, who, AIF_KIND_CHAT, name);
+	admit(r, who, r->role, AIF_KIND_CHAT, name, NULL);
+}
+
+void
+route_retry(struct req *r, const struct aif_principal *owner,
+    const struct aif_console_retry *src)
+{
+	const struct aif_role *role = aif_cfg_role(r->cfg, owner->role);
+	enum aif_kind kind;
+
+	if (role == NULL) {
+		REFUSE0(&r->reply, AIF_E_RETRY_KEY_GONE, NULL);
+		return;
+	}
+	if (aif_kind_parse(src->kind, &kind) != 0) {
+		REFUSE0(&r->reply, AIF_E_RETRY_RUN, NULL);
+		return;
+	}
+	admit(r, owner, role, kind, NULL, src);
 }

@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "bell.h"
 #include "config.h"
+#include "console.h"
 #include "db.h"
 #include "doorbell.h"
 #include "jobs.h"
@@ -166,6 +167,17 @@ enum aif_err	prometheus_page(struct aif_db *db, int stale_s, char **out);
 void	route_admin(struct req *r);
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel */
 void	route_jobs(struct req *r, const struct aif_principal *who);
+/* route_jobs.c: POST .../signal of run public_id, the body read from r (its own key's
+ * run, or any for an admin). Answers; 0 when the signal was accepted. */
+int	route_jobs_signal(struct req *r, const struct aif_principal *who,
+	    const char *public_id);
+/* route_console.c: GET /admin/overview, /admin/jobs, /admin/jobs/{id}; POST
+ * /admin/jobs/{id}/cancel, /signal, /retry (docs/CONSOLE.md; admin roles only). */
+void	route_console(struct req *r, const struct aif_principal *who);
+/* admit.c: POST /admin/jobs/{id}/retry: the stored request of job src sent again as a
+ * new async job of owner (its key: its role, limits and budget apply). */
+void	route_retry(struct req *r, const struct aif_principal *owner,
+	    const struct aif_console_retry *src);
 /* The job object of a view (new reference), and the answer a sync call gets for a
  * finished job. */
 json_t	*job_json(const struct aif_job_view *v);

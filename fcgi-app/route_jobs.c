@@ -283,7 +283,7 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 /* POST /v1/jobs/{id}/signal {"name": ..., "payload": <any JSON>}: kept for run v until
  * a wait step of it consumes the name (it may arrive before the run waits). Only the
  * run's own key, or an admin, may signal it. */
-static void
+static int
 signal_run(struct req *r, const struct aif_principal *who, const char *public_id,
     const char *name, const json_t *payload)
 {
@@ -300,7 +300,7 @@ signal_run(struct req *r, const struct aif_principal *who, const char *public_id
 	if ((wrap = json_pack("{s:O}", "input", payload != NULL ? payload :
 	    json_null())) == NULL) {
 		REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
-		return;
+		return -1;
 	}
 	err = aif_pii_screen_request(r->pii, NULL, who->role, AIF_KIND_CHAT, wrap, NULL,
 	    &why);
@@ -312,13 +312,13 @@ signal_run(struct req *r, const struct aif_principal *who, const char *public_id
 		} else {
 			REFUSE0(&r->reply, AIF_E_PII_FAILED, NULL);
 		}
-		return;
+		return -1;
 	}
 	text = json_dumps(json_object_get(wrap, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(wrap);
 	if (text == NULL) {
 		REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
-		return;
+		return -1;
 	}
 	err = aif_flow_signal(r->db, public_id, role != NULL && role->admin ? 0 :
 	    who->lineage_id, name, text, &id);
@@ -335,23 +335,24 @@ signal_run(struct req *r, const struct aif_principal *who, const char *public_id
 		else
 			REFUSE0(&r->reply, AIF_E_JOB_NOT_FOUND, "id");
 		aif_jobs_views_free(v, v != NULL);
-		return;
+		return -1;
 	}
 	case AIF_CONFLICT:
 		REFUSE(&r->reply, AIF_E_JOB_ALREADY_FINAL, "id", "finished");
-		return;
+		return -1;
 	case AIF_TOOBIG:
 		REFUSE(&r->reply, AIF_E_SIGNALS_PENDING, NULL, "64");
-		return;
+		return -1;
 	default:
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
-		return;
+		return -1;
 	}
 	wake_runners(r->api, r->db);
 	j = json_pack("{s:s,s:s,s:s,s:b}", "object", "workflow.signal", "job", public_id,
 	    "name", name, "accepted", 1);
 	reply_json(&r->reply, 202, NULL, j);
 	json_decref(j);
+	return 0;
 }
 
 /* Reads and checks the body of a signal; refuses and returns -1 when it is bad. */
@@ -408,6 +409,19 @@ signal_body(struct req *r, json_t **body, const char **name)
 	return 0;
 }
 
+int
+route_jobs_signal(struct req *r, const struct aif_principal *who, const char *public_id)
+{
+	json_t *body = NULL;
+	const char *name = NULL;
+	int rc = -1;
+
+	if (signal_body(r, &body, &name) == 0)
+		rc = signal_run(r, who, public_id, name, json_object_get(body, "payload"));
+	json_decref(body);
+	return rc;
+}
+
 void
 route_jobs(struct req *r, const struct aif_principal *who)
 {
@@ -443,11 +457,7 @@ route_jobs(struct req *r, const struct aif_principal *who)
 		return;
 	}
 	if (is_signal) {
-		json_t *body = NULL;
-		const char *name = NULL;
-		if (signal_body(r, &body, &name) == 0)
-			signal_run(r, who, id, name, json_object_get(body, "payload"));
-		json_decref(body);
+		(void)route_jobs_signal(r, who, id);
 		return;
 	}
 	err = aif_jobs_view_public(r->db, id, who->lineage_id, &v);

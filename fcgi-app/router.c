@@ -71,6 +71,15 @@ h_admin(struct req *r, const struct aif_principal *who, const struct route *rt,
 	route_admin(r);
 }
 
+static void
+h_console(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
+{
+	(void)rt;
+	(void)id;
+	route_console(r, who);
+}
+
 /* chat, completions and embeddings: the route says the kind */
 static void
 h_completions(struct req *r, const struct aif_principal *who, const struct route *rt,
@@ -130,6 +139,8 @@ static const struct route routes[] = {
 	{ "/readyz", EXACT, "GET", NULL, 0, 0, h_readyz },
 	{ "/metrics", EXACT, "GET", NULL, 0, 0, h_metrics },
 	{ "/admin/keys", SUBTREE, "*", "admin", 1, 0, h_admin },
+	{ "/admin/overview", EXACT, "*", "admin", 1, 0, h_console },
+	{ "/admin/jobs", SUBTREE, "*", "admin", 1, 0, h_console },
 	{ "/v1/chat/completions", EXACT, "POST", "chat", 0, AIF_KIND_CHAT, h_completions },
 	{ "/v1/completions", EXACT, "POST", "completions", 0, AIF_KIND_COMPLETION,
 	    h_completions },

@@ -572,6 +572,7 @@ render_nginx() {
 		-e "s|@NGINX_DIR@|$NGX|g" \
 		-e "s|@RUN_DIR@|$RUN|g" \
 		-e "s|@LOG_DIR@|$LOGD|g" \
+		-e "s|@CONSOLE_DIR@|$AIF_REPO/console|g" \
 		-e "s|@USER_LINE@|$user_line|g" \
 		"$AIF_REPO/nginx/local.conf.in"
 	} >"$NGX/nginx.conf.tmp"

@@ -104,6 +104,23 @@ cache_put(struct aif_auth *a, const unsigned char *hash, const struct aif_princi
 	pthread_mutex_unlock(&a->mu);
 }
 
+/* The principal a key row stands for. */
+static void
+principal_of(const struct aif_key_row *row, struct aif_principal *who)
+{
+	memset(who, 0, sizeof(*who));
+	who->key_id = row->id;
+	who->lineage_id = row->lineage_id;
+	aif_strlcpy(who->key_prefix, row->key_prefix, sizeof(who->key_prefix));
+	aif_strlcpy(who->name, row->name, sizeof(who->name));
+	aif_strlcpy(who->role, row->role, sizeof(who->role));
+	aif_strlcpy(who->tenant, row->tenant, sizeof(who->tenant));
+	who->max_priority = row->max_priority;
+	who->rpm = row->rpm;
+	who->tpm = row->tpm;
+	who->monthly_budget_micros = row->monthly_budget_micros;
+}
+
 enum aif_err
 aif_auth_check(struct aif_auth *a, struct aif_db *db, const char *authorization,
     struct aif_principal *out)
@@ -131,16 +148,7 @@ aif_auth_check(struct aif_auth *a, struct aif_db *db, const char *authorization,
 	memset(&who, 0, sizeof(who));
 	if (err == AIF_OK && row.secret_hash_len == AIF_KEY_HASH_LEN &&
 	    aif_apikey_hash_equal(row.secret_hash, hash)) {
-		who.key_id = row.id;
-		who.lineage_id = row.lineage_id;
-		aif_strlcpy(who.key_prefix, row.key_prefix, sizeof(who.key_prefix));
-		aif_strlcpy(who.name, row.name, sizeof(who.name));
-		aif_strlcpy(who.role, row.role, sizeof(who.role));
-		aif_strlcpy(who.tenant, row.tenant, sizeof(who.tenant));
-		who.max_priority = row.max_priority;
-		who.rpm = row.rpm;
-		who.tpm = row.tpm;
-		who.monthly_budget_micros = row.monthly_budget_micros;
+		principal_of(&row, &who);
 		found = 1;
 	}
 	cache_put(a, hash, &who, found);
@@ -160,5 +168,20 @@ aif_auth_new_secret(const struct aif_auth *a, char *key_out,
 		return err;
 	aif_apikey_hash(a->pepper, a->pepper_len, key_out, AIF_KEY_LEN, hash_out);
 	aif_apikey_display(key_out, prefix_out);
+	return AIF_OK;
+}
+
+enum aif_err
+aif_auth_principal_by_id(struct aif_db *db, uint64_t key_id, struct aif_principal *out)
+{
+	struct aif_key_row row;
+	enum aif_err err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = aif_keystore_get(db, key_id, &row)) != AIF_OK)
+		return err;
+	if (!row.active)
+		return AIF_NOTFOUND;
+	principal_of(&row, out);
 	return AIF_OK;
 }

@@ -149,6 +149,16 @@ struct aif_error {
 	    "The job failed.")							\
 	X(NOT_A_RUN, 409, "invalid_request_error", "not_a_workflow_run", 0,	\
 	    "The job is not a workflow run: only runs take signals.")		\
+	X(QUERY_PARAM_INVALID, 400, "invalid_request_error", "invalid_parameter", 2, \
+	    "Query parameter '%.32s' is invalid: %.200s")			\
+	X(RETRY_NOT_FINAL, 409, "invalid_request_error", "job_not_retryable", 1, \
+	    "Only a failed or cancelled job can be retried as a new job; this one is %.16s.") \
+	X(RETRY_RUN, 409, "invalid_request_error", "job_not_retryable", 0,	\
+	    "A workflow run is not retried as a job: start the workflow again.") \
+	X(RETRY_NOT_KEPT, 409, "invalid_request_error", "request_not_kept", 0,	\
+	    "The job's request was not kept (zero retention or the retention policy), so it cannot be sent again.") \
+	X(RETRY_KEY_GONE, 409, "invalid_request_error", "key_not_active", 0,	\
+	    "The job's key is revoked or expired: there is no key to bill a retry to.") \
 	X(SIGNALS_PENDING, 429, "rate_limit_error", "too_many_signals", 1,	\
 	    "The run already holds %.16s signals it has not consumed.")	\
 	X(WORKFLOW_BODY_INVALID, 400, "invalid_request_error",			\

@@ -319,55 +319,6 @@ aif_jobs_resolve(struct aif_db *db, const char *name, uint64_t *id)
 }
 
 enum aif_err
-aif_jobs_detail(struct aif_db *db, uint64_t id, struct aif_dbrows **job,
-    struct aif_dbrows **events, struct aif_dbrows **usage)
-{
-	static const char q_job[] =
-	    "SELECT public_id, model, kind, state, priority, attempts, max_attempts,"
-	    " api_key_id, tenant, created_at, started_at, finished_at, http_status,"
-	    " error_type, error_code, error_message, replica, budget_state,"
-	    " budget_hold_micros, COALESCE(pii_counts, '-') AS pii_counts, stream"
-	    " FROM jobs WHERE id = ?";
-	static const char q_events[] =
-	    "SELECT at, event, attempt, COALESCE(worker_id, '-') AS worker_id,"
-	    " COALESCE(replica, '-') AS replica, COALESCE(detail, '') AS detail"
-	    " FROM job_timeline WHERE job_id = ? ORDER BY at, seq";
-	static const char q_usage[] =
-	    "SELECT prompt_tokens, completion_tokens, cost_micros, queue_ms, engine_ms,"
-	    " engine, replica FROM `usage` WHERE job_id = ?";
-	struct aif_dbp p[] = { AIF_P_I64(id) };
-	enum aif_err err;
-
-	*job = *events = *usage = NULL;
-	if ((err = AIF_DB_QUERY(db, q_job, p, job)) != AIF_OK ||
-	    (err = AIF_DB_QUERY(db, q_events, p, events)) != AIF_OK ||
-	    (err = AIF_DB_QUERY(db, q_usage, p, usage)) != AIF_OK ||
-	    ((*job)->nrows != 1 && (err = AIF_NOTFOUND) != AIF_OK)) {
-		aif_dbrows_free(*job);
-		aif_dbrows_free(*events);
-		aif_dbrows_free(*usage);
-		*job = *events = *usage = NULL;
-	}
-	return err;
-}
-
-enum aif_err
-aif_jobs_list(struct aif_db *db, const char *state, const char *model, int64_t limit,
-    struct aif_dbrows **out)
-{
-	static const char sql[] =
-	    "SELECT public_id, model, kind, state, priority, attempts, created_at,"
-	    " COALESCE(finished_at, '-') AS finished_at,"
-	    " COALESCE(http_status, '-') AS http_status FROM jobs"
-	    " WHERE (? IS NULL OR state = ?) AND (? IS NULL OR model = ?)"
-	    " ORDER BY id DESC LIMIT ?";
-	struct aif_dbp p[] = { AIF_P_STR(state), AIF_P_STR(state), AIF_P_STR(model),
-	    AIF_P_STR(model), AIF_P_I64(limit) };
-
-	return AIF_DB_QUERY(db, sql, p, out);
-}
-
-enum aif_err
 aif_jobs_queue_depth(struct aif_db *db, struct aif_dbrows **out)
 {
 	static const char sql[] =

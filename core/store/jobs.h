@@ -98,35 +98,6 @@ enum aif_err	aif_jobs_worker_doorbell(struct aif_db *db, uint64_t id, char *buf,
 /* The internal id of a job named by its public id or its number; AIF_NOTFOUND. */
 enum aif_err	aif_jobs_resolve(struct aif_db *db, const char *name, uint64_t *id);
 
-/* aifctl jobs show: the job row (one row), its timeline (job_timeline: its events and
- * what the row stands for) and its usage row (0 or 1). */
-enum aif_job_col {
-	AIF_JOB_PUBLIC_ID, AIF_JOB_MODEL, AIF_JOB_KIND, AIF_JOB_STATE, AIF_JOB_PRIORITY,
-	AIF_JOB_ATTEMPTS, AIF_JOB_MAX_ATTEMPTS, AIF_JOB_API_KEY_ID, AIF_JOB_TENANT,
-	AIF_JOB_CREATED_AT, AIF_JOB_STARTED_AT, AIF_JOB_FINISHED_AT, AIF_JOB_HTTP_STATUS,
-	AIF_JOB_ERROR_TYPE, AIF_JOB_ERROR_CODE, AIF_JOB_ERROR_MESSAGE, AIF_JOB_REPLICA,
-	AIF_JOB_BUDGET_STATE, AIF_JOB_BUDGET_HOLD, AIF_JOB_PII_COUNTS, AIF_JOB_STREAM,
-};
-enum aif_event_col {
-	AIF_EV_AT, AIF_EV_EVENT, AIF_EV_ATTEMPT, AIF_EV_WORKER_ID, AIF_EV_REPLICA,
-	AIF_EV_DETAIL,
-};
-enum aif_job_usage_col {
-	AIF_JU_PROMPT_TOKENS, AIF_JU_COMPLETION_TOKENS, AIF_JU_COST_MICROS, AIF_JU_QUEUE_MS,
-	AIF_JU_ENGINE_MS, AIF_JU_ENGINE, AIF_JU_REPLICA,
-};
-/* On AIF_OK the three are new (aif_dbrows_free); AIF_NOTFOUND when there is no job. */
-enum aif_err	aif_jobs_detail(struct aif_db *db, uint64_t id, struct aif_dbrows **job,
-		    struct aif_dbrows **events, struct aif_dbrows **usage);
-
-/* aifctl jobs list: newest first, filtered by state and model (NULL: any). */
-enum aif_job_list_col {
-	AIF_JL_PUBLIC_ID, AIF_JL_MODEL, AIF_JL_KIND, AIF_JL_STATE, AIF_JL_PRIORITY,
-	AIF_JL_ATTEMPTS, AIF_JL_CREATED_AT, AIF_JL_FINISHED_AT, AIF_JL_HTTP_STATUS,
-};
-enum aif_err	aif_jobs_list(struct aif_db *db, const char *state, const char *model,
-		    int64_t limit, struct aif_dbrows **out);
-
 /* Jobs not final by model, priority and state, with the age of the oldest
  * (microseconds), for /metrics and aifctl queue. */
 enum aif_queue_depth_col {

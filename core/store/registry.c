@@ -178,17 +178,21 @@ aif_registry_replicas(struct aif_db *db, int stale_s, struct aif_dbrows **out)
 }
 
 enum aif_err
-aif_registry_workers(struct aif_db *db, struct aif_dbrows **out)
+aif_registry_workers(struct aif_db *db, int stale_s, struct aif_dbrows **out)
 {
 	static const char sql[] =
 	    "SELECT id, instance, host, pid, state, slots, in_flight,"
 	    " DATE_FORMAT(started_at, '%Y-%m-%d %H:%i:%s') AS started_at,"
 	    " ROUND(TIMESTAMPDIFF(MICROSECOND, heartbeat_at, NOW(6)) / 1000000, 1)"
-	    " AS heartbeat_age_s FROM workers"
+	    " AS heartbeat_age_s,"
+	    " ROUND(UNIX_TIMESTAMP(started_at) * 1000) AS started_ms,"
+	    " state <> 'stopped' AND heartbeat_at > NOW(6) - INTERVAL ? SECOND AS live"
+	    " FROM workers"
 	    " WHERE state <> 'stopped' OR stopped_at > NOW(6) - INTERVAL 10 MINUTE"
 	    " ORDER BY id";
+	struct aif_dbp p[] = { AIF_P_I64(stale_s) };
 
-	return aif_db_query_plain(db, sql, out);
+	return AIF_DB_QUERY(db, sql, p, out);
 }
 
 enum aif_err

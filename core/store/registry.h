@@ -62,12 +62,15 @@ enum aif_replica_col {
 enum aif_err	aif_registry_replicas(struct aif_db *db, int stale_s,
 		    struct aif_dbrows **out);
 
-/* Workers for aifctl: the live ones and those stopped in the last 10 minutes. */
+/* Workers for aifctl and the console: the live ones and those stopped in the last 10
+ * minutes; live is 1 for a worker not stopped whose heartbeat is within stale_s. */
 enum aif_worker_col {
 	AIF_WK_ID, AIF_WK_INSTANCE, AIF_WK_HOST, AIF_WK_PID, AIF_WK_STATE, AIF_WK_SLOTS,
-	AIF_WK_IN_FLIGHT, AIF_WK_STARTED_AT, AIF_WK_HEARTBEAT_AGE_S,
+	AIF_WK_IN_FLIGHT, AIF_WK_STARTED_AT, AIF_WK_HEARTBEAT_AGE_S, AIF_WK_STARTED_MS,
+	AIF_WK_LIVE,
 };
-enum aif_err	aif_registry_workers(struct aif_db *db, struct aif_dbrows **out);
+enum aif_err	aif_registry_workers(struct aif_db *db, int stale_s,
+		    struct aif_dbrows **out);
 
 /* Live workers (heartbeat within stale_s, not stopped) by state, with their calls in
  * flight, for /metrics. */
