@@ -28,7 +28,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: aifctl jobs show ID [--format table|json]\n"
 	    "       aifctl jobs list [--state S] [--model M] [--key PREFIX] [--tenant T]\n"
-	    "                        [--since MS] [--until MS] [--before N] [--limit N]\n"
+	    "                        [--since MS] [--until MS] [--before N] [--limit 1-200]\n"
 	    "                        [--format table|json]\n"
 	    "       aifctl jobs cancel ID\n"
 	    "(show and list print what GET /admin/jobs/{id} and GET /admin/jobs answer;\n"
@@ -177,6 +177,7 @@ static void
 show_head(const json_t *j, const json_t *u)
 {
 	const json_t *e = json_object_get(j, "error");
+	char *pii;
 
 	printf("job       %s  (id %s)\n", f(j, "id"), f(j, "number"));
 	printf("model     %s  kind %s%s  priority %s  key %s (%s)  tenant %s\n", f(j, "model"),
@@ -186,8 +187,10 @@ show_head(const json_t *j, const json_t *u)
 	    f(j, "max_attempts"), f(j, "http_status"));
 	printf("times     created %s  started %s  finished %s\n", when(j, "created_ms"),
 	    when(j, "started_ms"), when(j, "finished_ms"));
-	printf("budget    %s (hold %s micro-units)\n", f(j, "budget_state"),
-	    f(j, "budget_hold_micros"));
+	pii = json_dumps(json_object_get(j, "pii_counts"), JSON_COMPACT | JSON_ENCODE_ANY);
+	printf("budget    %s (hold %s micro-units)  pii %s\n", f(j, "budget_state"),
+	    f(j, "budget_hold_micros"), aifctl_esc(pii != NULL ? pii : "-"));
+	free(pii);
 	if (json_is_object(e))
 		printf("error     %s %s: %s\n", f(e, "type"), f(e, "code"), f(e, "message"));
 	if (json_is_object(u))

@@ -377,7 +377,14 @@ function showLogin(message, isError) {
 	$("login-key").focus();
 }
 
-/* what every load does with an error: 401 and 403 go to the login box */
+/* the key itself was refused (401), or is not an admin key (403 admin_only): any other
+ * 403 (a retry the job's own key may not make) is the answer to an action, not to the key */
+function keyRefused(err) {
+	return err instanceof ApiError && (err.status === 401 ||
+	    (err.status === 403 && (err.code === "admin_only" || err.code === null)));
+}
+
+/* what every load does with an error: a refused key goes to the login box */
 function handleError(err) {
 	if (err instanceof ApiError && err.status === 401) {
 		forgetKey();
@@ -386,7 +393,7 @@ function handleError(err) {
 		    err.message + "). Paste a valid admin key.", true);
 		return true;
 	}
-	if (err instanceof ApiError && err.status === 403) {
+	if (keyRefused(err)) {
 		forgetKey();
 		clearError();
 		const f = $("forbidden");
@@ -1153,7 +1160,7 @@ async function runAction(what, confirmText, yesLabel, body, onOk) {
 			return;
 		actionMessage(r, onOk(a), false);
 	} catch (e) {
-		if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+		if (keyRefused(e)) {
 			handleError(e);
 			return;
 		}

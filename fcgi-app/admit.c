@@ -573,7 +573,9 @@ idempotency(struct admission *a)
 {
 	const char *retried = param(a, "HTTP_X_STAINLESS_RETRY_COUNT");
 
-	if (a->idem == NULL && (retried == NULL || strcmp(retried, "0") == 0))
+	/* an operator's retry is a new job each time it is confirmed */
+	if (a->retry != NULL ||
+	    (a->idem == NULL && (retried == NULL || strcmp(retried, "0") == 0)))
 		return AIF_OK;
 	return find_existing(a, 0);
 }
@@ -877,6 +879,12 @@ route_retry(struct req *r, const struct aif_principal *owner,
 	}
 	if (aif_kind_parse(src->kind, &kind) != 0) {
 		REFUSE0(&r->reply, AIF_E_RETRY_RUN, NULL);
+		return;
+	}
+	/* what the router checks of a request: the key's role may use the endpoint */
+	if (!aif_cfg_role_allows_endpoint(role, kind == AIF_KIND_CHAT ? "chat" :
+	    kind == AIF_KIND_COMPLETION ? "completions" : "embeddings")) {
+		REFUSE0(&r->reply, AIF_E_ENDPOINT_FORBIDDEN, NULL);
 		return;
 	}
 	admit(r, owner, role, kind, NULL, src);

@@ -113,6 +113,14 @@ search_param(struct req *r, struct search *s, const char *name, const char *v)
 
 	while (i < AIF_NELEM(texts) && strcmp(name, texts[i]) != 0)
 		i++;
+	if (v[0] == '\0' && (i < AIF_NELEM(texts) || strcmp(name, "since") == 0 ||
+	    strcmp(name, "until") == 0 || strcmp(name, "before") == 0 ||
+	    strcmp(name, "limit") == 0))
+		return 0;	/* "any" */
+	if (i == 0) {		/* one job: the last id given */
+		s->f.number = 0;
+		s->f.public_id = NULL;
+	}
 	if (i < AIF_NELEM(texts) && text_param_ok(i, v)) {
 		aif_strlcpy(s->buf[i], v, sizeof(s->buf[i]));
 		if (i == 0 && aif_parse_i64(v, 1, INT64_MAX, &n) == 0)
@@ -162,8 +170,9 @@ search_parse(struct req *r, struct search *s)
 			    "each parameter is name=value, form-encoded, at most 128 bytes");
 			return -1;
 		}
-		/* an empty value means "any", as a form with an empty field sends it */
-		if (value[0] != '\0' && search_param(r, s, name, value) != 0)
+		/* an empty value means "any", as a form with an empty field sends it; its
+		   name must still be one of the search's */
+		if (search_param(r, s, name, value) != 0)
 			return -1;
 		q = amp != NULL ? amp + 1 : end;
 	}
@@ -238,7 +247,11 @@ cancel(struct req *r, const struct aif_console_retry *t)
 		REFUSE(&r->reply, AIF_E_JOB_ALREADY_FINAL, "id", "finished");
 		return;
 	}
-	if (err != AIF_OK && err != AIF_TOOBIG) {
+	if (err == AIF_TOOBIG) {	/* the run holds as many signals as it may */
+		REFUSE(&r->reply, AIF_E_SIGNALS_PENDING, NULL, "64");
+		return;
+	}
+	if (err != AIF_OK) {
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
@@ -246,8 +259,9 @@ cancel(struct req *r, const struct aif_console_retry *t)
 	reply_action(r, 200, "cancel", t->public_id, "state", st);
 }
 
-/* POST /admin/jobs/{id}/retry: only a failed or cancelled model job, whose request was
- * kept and whose key still bills; the admission is the key's own (admit.c). */
+/* POST /admin/jobs/{id}/retry: only a failed or cancelled model job that is not a step
+ * of a run, whose request was kept and whose key's lineage has a live key to bill; the
+ * admission is that key's own (admit.c). */
 static void
 retry(struct req *r, struct aif_console_retry *t)
 {
@@ -258,6 +272,10 @@ retry(struct req *r, struct aif_console_retry *t)
 		REFUSE0(&r->reply, AIF_E_RETRY_RUN, "id");
 		return;
 	}
+	if (t->parent_job_id != 0) {
+		REFUSE0(&r->reply, AIF_E_RETRY_STEP, "id");
+		return;
+	}
 	if (strcmp(t->state, "failed") != 0 && strcmp(t->state, "cancelled") != 0) {
 		REFUSE(&r->reply, AIF_E_RETRY_NOT_FINAL, "id", t->state);
 		return;
@@ -266,7 +284,7 @@ retry(struct req *r, struct aif_console_retry *t)
 		REFUSE0(&r->reply, AIF_E_RETRY_NOT_KEPT, "id");
 		return;
 	}
-	if ((err = aif_auth_principal_by_id(r->db, t->api_key_id, &owner)) != AIF_OK) {
+	if ((err = aif_auth_principal_by_lineage(r->db, t->api_key_id, &owner)) != AIF_OK) {
 		REFUSE0(&r->reply, err == AIF_NOTFOUND ? AIF_E_RETRY_KEY_GONE :
 		    AIF_E_DB_UNAVAILABLE, NULL);
 		return;
@@ -287,7 +305,8 @@ one_job(struct req *r, const struct aif_principal *who, const char *rest)
 
 	if (slash == NULL)
 		slash = rest + strlen(rest);
-	if (slash == rest || (size_t)(slash - rest) > ID_MAX || (*action != '\0' &&
+	if (slash == rest || (size_t)(slash - rest) > ID_MAX ||
+	    (*slash == '/' && *action == '\0') || (*action != '\0' &&
 	    strcmp(action, "cancel") != 0 && strcmp(action, "signal") != 0 &&
 	    strcmp(action, "retry") != 0)) {
 		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);

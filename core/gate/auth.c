@@ -172,13 +172,19 @@ aif_auth_new_secret(const struct aif_auth *a, char *key_out,
 }
 
 enum aif_err
-aif_auth_principal_by_id(struct aif_db *db, uint64_t key_id, struct aif_principal *out)
+aif_auth_principal_by_lineage(struct aif_db *db, uint64_t lineage,
+    struct aif_principal *out)
 {
 	struct aif_key_row row;
+	uint64_t newer = 0;
 	enum aif_err err;
 
 	memset(out, 0, sizeof(*out));
-	if ((err = aif_keystore_get(db, key_id, &row)) != AIF_OK)
+	/* the newest live key of the lineage: a successor, else the first key itself */
+	err = aif_keystore_newer_live(db, lineage, lineage, &newer);
+	if (err != AIF_OK && err != AIF_NOTFOUND)
+		return err;
+	if ((err = aif_keystore_get(db, err == AIF_OK ? newer : lineage, &row)) != AIF_OK)
 		return err;
 	if (!row.active)
 		return AIF_NOTFOUND;

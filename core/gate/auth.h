@@ -46,9 +46,11 @@ void		aif_auth_free(struct aif_auth *a);
 enum aif_err	aif_auth_check(struct aif_auth *a, struct aif_db *db,
 		    const char *authorization, struct aif_principal *out);
 
-/* The principal of key key_id when it is active (an operator acting for it: a retry
- * billed to the job's key). AIF_NOTFOUND: no such key, or revoked or expired. */
-enum aif_err	aif_auth_principal_by_id(struct aif_db *db, uint64_t key_id,
+/* The principal of lineage `lineage` (the id jobs and usage carry: the first key of a
+ * rotation chain): its newest live key, a successor or that key itself (an
+ * operator acting for the key: a retry billed to a job's key). AIF_NOTFOUND: no such
+ * key, or none of its lineage is live (revoked, expired). */
+enum aif_err	aif_auth_principal_by_lineage(struct aif_db *db, uint64_t lineage,
 		    struct aif_principal *out);
 
 /* A new secret for a key: writes it (AIF_KEY_LEN + 1 bytes) to key_out, its hash as

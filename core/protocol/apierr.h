@@ -155,6 +155,8 @@ struct aif_error {
 	    "Only a failed or cancelled job can be retried as a new job; this one is %.16s.") \
 	X(RETRY_RUN, 409, "invalid_request_error", "job_not_retryable", 0,	\
 	    "A workflow run is not retried as a job: start the workflow again.") \
+	X(RETRY_STEP, 409, "invalid_request_error", "job_not_retryable", 0,	\
+	    "A step of a workflow run is not retried alone: its run decides its retries.") \
 	X(RETRY_NOT_KEPT, 409, "invalid_request_error", "request_not_kept", 0,	\
 	    "The job's request was not kept (zero retention or the retention policy), so it cannot be sent again.") \
 	X(RETRY_KEY_GONE, 409, "invalid_request_error", "key_not_active", 0,	\

@@ -8,6 +8,7 @@
 #include "jobs.h"
 #include "registry.h"
 #include "runs.h"
+#include "sqlbuf.h"
 #include "util.h"
 
 /* A column of a result as it goes into JSON. */
@@ -102,21 +103,26 @@ put_rows(struct aif_db *db, json_t *o, const char *key, const char *sql,
 
 /* ---- the overview ------------------------------------------------------------------ */
 
-/* The last hour, one row per minute that had jobs: succeeded (usage rows: their queue +
- * engine time gives p50 and p95), failed (jobs that ended failed or compensating, or
- * expired before they ran). ix_usage_created and ix_job_events_at bound the reads. */
+/* The last hour, one row per minute that had jobs, of the jobs clients sent (a
+ * workflow run counts once, not its model steps): succeeded (their usage rows: queue +
+ * engine time gives p50 and p95; a cancelled job that was billed is not a success),
+ * failed (a `failed` event: after its compensations, if any; or never run before its
+ * deadline). ix_usage_created and ix_job_events_at bound the reads. */
 static const char q_hour[] =
     "SELECT m, SUM(ok), SUM(bad), MAX(p50), MAX(p95) FROM ("
-    " SELECT FLOOR(UNIX_TIMESTAMP(created_at) / 60) AS m, 1 AS ok, 0 AS bad,"
-    "  PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY queue_ms + engine_ms)"
-    "   OVER (PARTITION BY FLOOR(UNIX_TIMESTAMP(created_at) / 60)) AS p50,"
-    "  PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY queue_ms + engine_ms)"
-    "   OVER (PARTITION BY FLOOR(UNIX_TIMESTAMP(created_at) / 60)) AS p95"
-    "  FROM `usage` WHERE created_at >= NOW(6) - INTERVAL 1 HOUR"
+    " SELECT FLOOR(UNIX_TIMESTAMP(u.created_at) / 60) AS m, 1 AS ok, 0 AS bad,"
+    "  PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY u.queue_ms + u.engine_ms)"
+    "   OVER (PARTITION BY FLOOR(UNIX_TIMESTAMP(u.created_at) / 60)) AS p50,"
+    "  PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY u.queue_ms + u.engine_ms)"
+    "   OVER (PARTITION BY FLOOR(UNIX_TIMESTAMP(u.created_at) / 60)) AS p95"
+    "  FROM `usage` u JOIN jobs j ON j.id = u.job_id"
+    "  WHERE u.created_at >= NOW(6) - INTERVAL 1 HOUR AND j.state = 'succeeded'"
+    "  AND j.parent_job_id IS NULL"
     " UNION ALL"
-    " SELECT FLOOR(UNIX_TIMESTAMP(at) / 60), 0, 1, NULL, NULL FROM job_events"
-    "  WHERE at >= NOW(6) - INTERVAL 1 HOUR"
-    "  AND event IN ('failed', 'compensating', 'expired')"
+    " SELECT FLOOR(UNIX_TIMESTAMP(e.at) / 60), 0, 1, NULL, NULL FROM job_events e"
+    "  JOIN jobs j ON j.id = e.job_id"
+    "  WHERE e.at >= NOW(6) - INTERVAL 1 HOUR AND e.event IN ('failed', 'expired')"
+    "  AND j.parent_job_id IS NULL"
     ") x GROUP BY m ORDER BY m";
 enum { H_MINUTE, H_OK, H_BAD, H_P50, H_P95 };
 
@@ -224,20 +230,53 @@ aif_console_overview(struct aif_db *db, int stale_s, json_t **out)
 
 /* ---- the list of jobs ------------------------------------------------------------- */
 
-static const char q_jobs[] =
+/* The list: the filters that are set are added as conditions (values as parameters),
+ * so the server plans each search with the indexes that serve it. A key's jobs carry
+ * its lineage's id (the first key of its rotation chain): a prefix of any key of the
+ * lineage finds them, compared case-sensitively (the column's collation is not). */
+static const char q_jobs_head[] =
     "SELECT j.public_id, j.id, j.model, j.kind, j.state, j.priority, j.attempts,"
     " j.max_attempts, j.api_key_id, k.key_prefix, j.tenant, j.kind = 'pipeline',"
     " " MS("j.created_at") ", " MS("j.finished_at") ", j.http_status, j.error_code"
-    " FROM jobs j LEFT JOIN api_keys k ON k.id = j.api_key_id"
-    " WHERE (? = 0 OR j.id = ?) AND (? IS NULL OR j.public_id = ?)"
-    " AND (? IS NULL OR j.api_key_id IN (SELECT x.id FROM api_keys x"
-    "  WHERE LEFT(x.key_prefix, CHAR_LENGTH(?)) = ?))"
-    " AND (? IS NULL OR j.tenant = ?) AND (? IS NULL OR j.model = ?)"
-    " AND (? IS NULL OR j.state = ?)"
-    " AND (? = 0 OR j.created_at >= FROM_UNIXTIME(? / 1000))"
-    " AND (? = 0 OR j.created_at < FROM_UNIXTIME(? / 1000))"
-    " AND (? = 0 OR j.id < ?)"
-    " ORDER BY j.id DESC LIMIT ?";
+    " FROM jobs j LEFT JOIN api_keys k ON k.id = j.api_key_id WHERE 1 = 1";
+enum { JOBS_PARAMS_MAX = 12 };
+
+/* Adds the conditions of f to sql and their values to p (*n of them). */
+static void
+jobs_where(struct aif_sqlbuf *sql, const struct aif_console_filter *f, struct aif_dbp *p,
+    size_t *n)
+{
+	const struct { const char *cond; const char *v; } text[] = {
+		{ " AND j.public_id = ?", f->public_id }, { " AND j.tenant = ?", f->tenant },
+		{ " AND j.model = ?", f->model }, { " AND j.state = ?", f->state },
+	};
+	const struct { const char *cond; int64_t v; } nums[] = {
+		{ " AND j.id = ?", (int64_t)f->number },
+		{ " AND j.created_at >= FROM_UNIXTIME(? / 1000)", f->since_ms },
+		{ " AND j.created_at < FROM_UNIXTIME(? / 1000)", f->until_ms },
+		{ " AND j.id < ?", (int64_t)f->before },
+	};
+
+	for (size_t i = 0; i < AIF_NELEM(text); i++)
+		if (text[i].v != NULL) {
+			aif_sqlbuf_add(sql, text[i].cond);
+			p[(*n)++] = AIF_P_STR(text[i].v);
+		}
+	for (size_t i = 0; i < AIF_NELEM(nums); i++)
+		if (nums[i].v != 0) {
+			aif_sqlbuf_add(sql, nums[i].cond);
+			p[(*n)++] = AIF_P_I64(nums[i].v);
+		}
+	if (f->key_prefix != NULL) {
+		aif_sqlbuf_add(sql, " AND j.api_key_id IN (SELECT IF(x.lineage_id = 0, x.id,"
+		    " x.lineage_id) FROM api_keys x WHERE CAST(LEFT(x.key_prefix, CHAR_LENGTH(?))"
+		    " AS BINARY) = CAST(? AS BINARY))");
+		p[(*n)++] = AIF_P_STR(f->key_prefix);
+		p[(*n)++] = AIF_P_STR(f->key_prefix);
+	}
+	aif_sqlbuf_add(sql, " ORDER BY j.id DESC LIMIT ?");
+}
+
 static const struct col c_jobs[] = {
 	{ "id", C_STR }, { "number", C_INT }, { "model", C_STR }, { "kind", C_STR },
 	{ "state", C_STR }, { "priority", C_INT }, { "attempts", C_INT },
@@ -252,22 +291,22 @@ aif_console_jobs(struct aif_db *db, const struct aif_console_filter *f, json_t *
 {
 	int limit = f->limit < 1 ? 1 : f->limit > AIF_CONSOLE_LIST_MAX ?
 	    AIF_CONSOLE_LIST_MAX : f->limit;
-	struct aif_dbp p[] = {
-		AIF_P_I64(f->number), AIF_P_I64(f->number), AIF_P_STR(f->public_id),
-		AIF_P_STR(f->public_id), AIF_P_STR(f->key_prefix), AIF_P_STR(f->key_prefix),
-		AIF_P_STR(f->key_prefix), AIF_P_STR(f->tenant), AIF_P_STR(f->tenant),
-		AIF_P_STR(f->model), AIF_P_STR(f->model), AIF_P_STR(f->state),
-		AIF_P_STR(f->state), AIF_P_I64(f->since_ms), AIF_P_I64(f->since_ms),
-		AIF_P_I64(f->until_ms), AIF_P_I64(f->until_ms), AIF_P_I64(f->before),
-		AIF_P_I64(f->before), AIF_P_I64(limit + 1),
-	};
+	struct aif_sqlbuf sql = { 0 };
+	struct aif_dbp p[JOBS_PARAMS_MAX];
 	struct aif_dbrows *r = NULL;
 	enum aif_err err;
+	size_t n = 0;
 	int more;
 	json_t *o;
 
 	*out = NULL;
-	if ((err = AIF_DB_QUERY(db, q_jobs, p, &r)) != AIF_OK)
+	aif_sqlbuf_add(&sql, q_jobs_head);
+	jobs_where(&sql, f, p, &n);
+	p[n++] = AIF_P_I64(limit + 1);
+	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
+		err = aif_db_query(db, aif_sqlbuf_get(&sql), p, n, &r);
+	aif_sqlbuf_free(&sql);
+	if (err != AIF_OK)
 		return err;
 	more = r->nrows > (size_t)limit;
 	if (more)
@@ -306,18 +345,24 @@ static const struct col c_job[] = {
 };
 enum { JC_ERROR_TYPE = 18, JC_ERROR_CODE, JC_ERROR_MESSAGE };
 
-/* The bodies: their size in bytes, and their first AIF_CONSOLE_BODY_MAX characters. */
+/* The bodies: their size in bytes, and their first AIF_CONSOLE_BODY_MAX characters;
+ * none of a zero-retention job (its body is dropped when it ends, not before). */
 static const char q_bodies[] =
-    "SELECT LENGTH(request_body), CHAR_LENGTH(request_body) > ?, LEFT(request_body, ?),"
-    " LENGTH(response_body), CHAR_LENGTH(response_body) > ?, LEFT(response_body, ?)"
+    "SELECT LENGTH(request_body), CHAR_LENGTH(request_body) > ?,"
+    " IF(zero_retention, NULL, LEFT(request_body, ?)),"
+    " LENGTH(response_body), CHAR_LENGTH(response_body) > ?,"
+    " IF(zero_retention, NULL, LEFT(response_body, ?))"
     " FROM jobs WHERE id = ?";
+/* The newest AIF_CONSOLE_EVENTS_MAX events (a long run's end is what matters), in
+ * order; one more is read to tell that older ones were left out. */
 static const char q_events[] =
-    "SELECT " MS("at") ", event, attempt, worker_id, replica, detail, actor_key_id"
-    " FROM job_timeline WHERE job_id = ? ORDER BY at, seq LIMIT ?";
+    "SELECT * FROM (SELECT " MS("at") " AS at_ms, event, attempt, worker_id, replica,"
+    " detail, actor_key_id, at, seq FROM job_timeline WHERE job_id = ?"
+    " ORDER BY at DESC, seq DESC LIMIT ?) t ORDER BY at, seq";
 static const struct col c_events[] = {
 	{ "at_ms", C_INT }, { "event", C_STR }, { "attempt", C_INT },
 	{ "worker_id", C_INT }, { "replica", C_STR }, { "detail", C_STR },
-	{ "actor_key_id", C_INT },
+	{ "actor_key_id", C_INT }, { "at", C_SKIP }, { "seq", C_SKIP },
 };
 static const char q_comps[] =
     "SELECT step_no, name, state, attempts, max_attempts, " MS("next_at") ", last_error"
@@ -383,6 +428,32 @@ put_job_row(struct aif_db *db, json_t *o, uint64_t id)
 	return err;
 }
 
+/* o.events (q_events with p) and o.events_truncated: whether older ones were left out. */
+static enum aif_err
+put_events(struct aif_db *db, json_t *o, struct aif_dbp *p, size_t np)
+{
+	struct aif_dbrows *r = NULL;
+	enum aif_err err = aif_db_query(db, q_events, p, np, &r);
+	size_t from;
+	json_t *a;
+
+	if (err != AIF_OK)
+		return err;
+	from = r->nrows > AIF_CONSOLE_EVENTS_MAX ? r->nrows - AIF_CONSOLE_EVENTS_MAX : 0;
+	a = json_array();
+	for (size_t i = from; a != NULL && i < r->nrows; i++)
+		if (json_array_append_new(a, row_json(r, i, c_events,
+		    AIF_NELEM(c_events))) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	err = a != NULL && json_object_set_new(o, "events", a) == 0 &&
+	    json_object_set_new(o, "events_truncated", json_boolean(from > 0)) == 0 ?
+	    AIF_OK : AIF_NOMEM;
+	aif_dbrows_free(r);
+	return err;
+}
+
 static json_t *
 ms_or_null(int64_t ms)
 {
@@ -429,14 +500,13 @@ enum aif_err
 aif_console_job(struct aif_db *db, uint64_t id, json_t **out)
 {
 	struct aif_dbp p[] = { AIF_P_I64(id) };
-	struct aif_dbp pe[] = { AIF_P_I64(id), AIF_P_I64(AIF_CONSOLE_EVENTS_MAX) };
+	struct aif_dbp pe[] = { AIF_P_I64(id), AIF_P_I64(AIF_CONSOLE_EVENTS_MAX + 1) };
 	struct aif_dbrows *u = NULL;
 	json_t *o = json_pack("{s:s}", "object", "console.job");
 	enum aif_err err = o != NULL ? put_job_row(db, o, id) : AIF_NOMEM;
 
 	if (err == AIF_OK)
-		err = put_rows(db, o, "events", q_events, pe, AIF_NELEM(pe), c_events,
-		    AIF_NELEM(c_events));
+		err = put_events(db, o, pe, AIF_NELEM(pe));
 	if (err == AIF_OK)
 		err = put_steps(db, o, id);
 	if (err == AIF_OK)
@@ -478,8 +548,9 @@ aif_console_retry_source(struct aif_db *db, uint64_t id, struct aif_console_retr
 {
 	static const char sql[] =
 	    "SELECT api_key_id, public_id, kind, state, priority,"
-	    " IF(zero_retention, NULL, NULLIF(request_body, '')) FROM jobs WHERE id = ?";
-	enum { RS_KEY, RS_PUBLIC, RS_KIND, RS_STATE, RS_PRIO, RS_BODY };
+	    " IF(zero_retention, NULL, NULLIF(request_body, '')),"
+	    " COALESCE(parent_job_id, 0) FROM jobs WHERE id = ?";
+	enum { RS_KEY, RS_PUBLIC, RS_KIND, RS_STATE, RS_PRIO, RS_BODY, RS_PARENT };
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
@@ -497,6 +568,7 @@ aif_console_retry_source(struct aif_db *db, uint64_t id, struct aif_console_retr
 	aif_dbrows_copy(rows, 0, RS_KIND, r->kind, sizeof(r->kind));
 	aif_dbrows_copy(rows, 0, RS_STATE, r->state, sizeof(r->state));
 	r->priority = (int)aif_dbrows_i64(rows, 0, RS_PRIO);
+	r->parent_job_id = (uint64_t)aif_dbrows_i64(rows, 0, RS_PARENT);
 	r->request_len = rows->lens[RS_BODY];
 	r->request = aif_dbrows_steal(rows, 0, RS_BODY);
 	aif_dbrows_free(rows);

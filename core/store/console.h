@@ -40,8 +40,9 @@ struct aif_console_filter {
 enum aif_err	aif_console_jobs(struct aif_db *db, const struct aif_console_filter *f,
 		    json_t **out);
 
-/* GET /admin/jobs/{id}: the job, its timeline, its steps and compensations (a run),
- * its usage and its stored (masked) request and answer, cut at AIF_CONSOLE_BODY_MAX.
+/* GET /admin/jobs/{id}: the job, its timeline (the newest AIF_CONSOLE_EVENTS_MAX
+ * events), its steps and compensations (a run), its usage and its stored (masked)
+ * request and answer, cut at AIF_CONSOLE_BODY_MAX.
  * On AIF_OK *out is new (json_decref); AIF_NOTFOUND when there is no job id. */
 enum aif_err	aif_console_job(struct aif_db *db, uint64_t id, json_t **out);
 
@@ -50,8 +51,9 @@ enum aif_err	aif_console_job(struct aif_db *db, uint64_t id, json_t **out);
 enum aif_err	aif_console_note(struct aif_db *db, uint64_t id, const char *event,
 		    uint64_t actor_key_id, const char *detail);
 
-/* What an action needs of a job; for a retry, what it sends again: the job's key,
- * kind, priority, state and stored request. */
+/* What an action needs of a job; for a retry, what it sends again: the job's key (its
+ * lineage: the first key of its rotation chain), kind, priority, state and stored
+ * request. */
 struct aif_console_retry {
 	uint64_t	 id;
 	uint64_t	 actor_key_id;	/* the admin key acting: set by the caller */
@@ -60,6 +62,7 @@ struct aif_console_retry {
 	char		 kind[16];
 	char		 state[16];
 	int		 priority;
+	uint64_t	 parent_job_id;	/* a workflow step's job: its run, else 0 */
 	char		*request;	/* new (free(3)), NULL when not kept */
 	size_t		 request_len;
 };

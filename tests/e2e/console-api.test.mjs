@@ -16,7 +16,8 @@ import { mhReset, mhConfig, startRun, waitFinal, waitAtStep, chatAsync, aifctl }
 const T = { timeout: 90000 };
 const admin = (p, opts = {}) => http(p, { key: env.adminKey, ...opts });
 const post = (p, json) => admin(p, json === undefined ? { method: 'POST' } : { json });
-const eventsOf = async (id) => (await admin(`/admin/jobs/${id}`)).json.events;
+const jobDoc = async (id) => (await admin(`/admin/jobs/${id}`)).json;
+const eventsOf = async (id) => (await jobDoc(id)).events;
 
 after(async () => { await mhReset(); });
 
@@ -70,7 +71,8 @@ test('console API: GET /admin/jobs searches by id, key, tenant, model, state and
   assert.equal(cli.status, 0, cli.stderr);
   assert.deepEqual(JSON.parse(cli.stdout).data.map((j) => j.id), all.data.map((j) => j.id));
   // bad parameters: a clear error, nothing else
-  for (const qs of ['state=bogus', 'limit=0', 'limit=201', 'since=yesterday', 'key=aif%25', 'tenant=%FF', 'model=%0a',
+  assert.equal((await admin(`/admin/jobs?tenant=${tenant}&id=&state=&since=`)).json.data.length, 4, 'an empty value is "any"');
+  for (const qs of ['bogus=', 'state=bogus', 'limit=0', 'limit=201', 'since=yesterday', 'key=aif%25', 'tenant=%FF', 'model=%0a',
     'nope=1', 'before=-1', 'id=%', `tenant=${'x'.repeat(200)}`]) {
     const r = await admin(`/admin/jobs?${qs}`);
     assert.equal(r.status, 400, `${qs}: ${r.text}`);
@@ -80,6 +82,7 @@ test('console API: GET /admin/jobs searches by id, key, tenant, model, state and
   assert.equal(none.status, 404);
   assert.equal(errorOf(none).code, 'job_not_found');
   assert.equal((await admin('/admin/jobs/job_x/explode', { method: 'POST' })).status, 404);
+  assert.equal((await admin(`/admin/jobs/${ids[0]}/`)).status, 404, 'no trailing slash');
   assert.equal((await admin(`/admin/jobs/${ids[0]}/cancel`)).status, 405, 'actions are POST');
 });
 
@@ -147,6 +150,43 @@ test('console API: retry sends the stored (masked) request again as a new job bi
   const gone = await post(`/admin/jobs/${id}/retry`);
   assert.equal(gone.status, 409);
   assert.equal(errorOf(gone).code, 'key_not_active');
+});
+
+test('console API: a rotated key: its jobs are found by the new prefix, and a retry bills the live key of the lineage', T, async () => {
+  const k = await adminCreateKey({ name: uniq('rot'), role: 'user' });
+  const r = await http('/v1/chat/completions', { key: k.key, json: { model: 'demo-chat', messages: [{ role: 'user', content: `[[mock:status=400]] ${uniq('rot')}` }] } });
+  assert.equal(r.status, 400);
+  const id = r.headers.get('x-aif-job-id');
+  const rot = await admin(`/admin/keys/${k.id}/rotate`, { json: { grace_s: 0 } });
+  assert.equal(rot.status, 201, rot.text);
+  const found = (await admin(`/admin/jobs?key=${rot.json.key.slice(0, 12)}`)).json.data.map((j) => j.id);
+  assert.deepEqual(found, [id], 'the new key finds the lineage\'s jobs');
+  const a = await post(`/admin/jobs/${id}/retry`);
+  assert.equal(a.status, 202, a.text);
+  assert.equal(Number(sql(`SELECT api_key_id FROM jobs WHERE public_id = ${q(a.json.new_job)}`)[0][0]), k.id, 'the lineage pays');
+  assert.equal(a.json.key_id, rot.json.id, 'admitted as the live key');
+});
+
+test('console API: a zero-retention job shows no body, even while it runs; a run\'s step is not retried alone', T, async () => {
+  const pending = http('/v1/chat/completions', { json: { model: 'demo-private', messages: [{ role: 'user', content: `[[mock:latency=2500]] private note ${uniq('zr')}` }] } });
+  const running = await waitFor(async () => (await admin('/admin/jobs?model=demo-private&state=running')).json.data[0], { what: 'the private job to run' });
+  const doc = await jobDoc(running.id);
+  assert.equal(doc.request, null, 'no request shown');
+  assert.equal(doc.response, null);
+  assert.equal((await pending).status, 200);
+  await mhReset();
+  await mhConfig({ fulfil_status: 400 });
+  const run = await startRun('demo-payment', { text: `order ${uniq('st')}`, amount: 5 });
+  await waitFinal(run.id);
+  const child = (await jobDoc(run.id)).steps.find((st) => st.name === 'receipt').child;
+  assert.match(child, /^job_/);
+  const rs = await post(`/admin/jobs/${child}/retry`);
+  assert.equal(rs.status, 409, rs.text);
+  assert.equal(errorOf(rs).code, 'job_not_retryable');
+  const rr = await post(`/admin/jobs/${run.id}/retry`);
+  assert.equal(rr.status, 409);
+  assert.equal(errorOf(rr).code, 'job_not_retryable');
+  await mhReset();
 });
 
 test('console API: cancel a queued job; signal a waiting run; both recorded with the admin key', T, async () => {

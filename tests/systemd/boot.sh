@@ -304,10 +304,11 @@ expect_files=(usr/bin/aif-api usr/bin/aif-worker usr/bin/aif-cron usr/bin/aifctl
 	usr/lib/systemd/system/aif-api.socket usr/lib/systemd/system/aif-api.service
 	'usr/lib/systemd/system/aif-worker@.service' usr/lib/systemd/system/aif-cron-reap.timer
 	usr/lib/sysusers.d/aif.conf usr/lib/tmpfiles.d/aif.conf usr/share/aif/sql/001_init.sql
-	etc/aif/aif.yaml etc/nginx/sites-available/aif.conf)
+	etc/aif/aif.yaml etc/nginx/sites-available/aif.conf usr/share/aif/console/index.html
+	usr/share/aif/console/app.js usr/share/aif/console/app.css)
 missing=()
 for f in "${expect_files[@]}"; do [ -e "$STAGE/$f" ] || missing+=("$f"); done
-if [ "${#missing[@]}" -eq 0 ]; then ok "make install puts binaries, units, sysusers/tmpfiles, sql, /etc/aif/aif.yaml, the nginx site"
+if [ "${#missing[@]}" -eq 0 ]; then ok "make install puts binaries, units, sysusers/tmpfiles, sql, /etc/aif/aif.yaml, the nginx site, the console"
 else bad "make install puts every file in place" "missing: ${missing[*]}"; fi
 
 # 2. Boot.
@@ -417,6 +418,7 @@ code=${resp##*$'\n'}
 if [ "$code" = 200 ] && grep -q '"choices"' <<<"$resp"; then ok "chat completion through nginx → aif-api → queue → worker → engine: 200"
 else bad "chat completion through nginx: 200" "$resp"; fi
 eq "GET /v1/models through nginx: 200" "$(cx curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" http://127.0.0.1/v1/models)" 200
+eq "GET /console/ through the production site: 200" "$(cx curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/console/)" 200
 
 # 7. Stopping a worker drains it: jobs enqueued before and while it stops all succeed.
 say "== drain"
