@@ -67,6 +67,17 @@ expect "workflow (http, branch, model, pii_mask)" 200 "${H[@]}" -d '{"model":"de
 expect "workflow (transform, 2 models, truncate)" 200 "${H[@]}" -d '{"model":"demo-wf-pipeline","messages":[{"role":"user","content":"valgrind"}]}' "$AIF_BASE_URL/chat/completions"
 expect "workflow run (runs API)" 202 "${H[@]}" -d '{"input":{"order":{"id":"vg"}}}' "$AIF_BASE_URL/workflows/demo-wf-extract/runs"
 expect "signal to a job that is no run" 404 "${H[@]}" -d '{"name":"go"}' "$AIF_BASE_URL/jobs/job_000000000000000000000000/signal"
+# the console's admin views and actions (docs/CONSOLE.md)
+A=(-H "Authorization: Bearer $AIF_ADMIN_KEY")
+ADMIN=${AIF_BASE_URL%/v1}/admin
+expect "console overview" 200 "${A[@]}" "$ADMIN/overview"
+expect "console search" 200 "${A[@]}" "$ADMIN/jobs?state=failed&limit=3&key=aif_"
+expect "console bad search" 400 "${A[@]}" "$ADMIN/jobs?state=%FF"
+failed_job=$(curl -s "${A[@]}" "$ADMIN/jobs?state=failed&limit=1" | sed -n 's/.*"id":"\(job_[A-Za-z0-9]*\)".*/\1/p' | head -n 1)
+expect "console job" 200 "${A[@]}" "$ADMIN/jobs/$failed_job"
+expect "console retry" 202 "${A[@]}" -X POST "$ADMIN/jobs/$failed_job/retry"
+expect "console cancel of a final job" 409 "${A[@]}" -X POST "$ADMIN/jobs/$failed_job/cancel"
+expect "console for a user key" 403 -H "Authorization: Bearer $AIF_API_KEY" "$ADMIN/overview"
 for i in $(seq 1 20); do code "${H[@]}" -d "$chat" "$AIF_BASE_URL/chat/completions" >/dev/null & done
 wait_all() { for p in $(jobs -p); do [ "$p" = "$api_pid" ] || [ "$p" = "$w_pid" ] || wait "$p"; done; }
 wait_all
