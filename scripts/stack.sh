@@ -665,6 +665,7 @@ print_usage() {
 
 ${_c_grn}AI Foundation stack is up${_c_off} (var: $AIF_VAR_DIR)
   API       http://127.0.0.1:$AIF_PORT/v1        (nginx -> $API_SOCKET)
+  console   http://127.0.0.1:$AIF_PORT/console/  (paste \$AIF_ADMIN_KEY from $STACK_ENV)
   mock      http://127.0.0.1:$AIF_MOCK_PORT              vLLM engine for demo-chat / demo-small / demo-embed
   mock-tgi  http://127.0.0.1:$AIF_TGI_PORT              TGI engine for demo-tgi
   mock-triton http://127.0.0.1:$AIF_TRITON_PORT            Triton engine for demo-triton / demo-triton-embed
