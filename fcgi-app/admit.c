@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "budget.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "pii.h"
@@ -643,6 +644,25 @@ budget(struct admission *a)
 	return AIF_OK;
 }
 
+/* x-aif-budget-remaining-micros: what is left this month of the tightest budget of the
+ * caller (its key's, its tenant's), after this request's worst-case hold; only for a
+ * caller with a budget. One indexed read; an answer goes out without it if it fails. */
+static void
+budget_header(struct admission *a)
+{
+	struct reply *rp = &a->r->reply;
+	size_t used = strlen(rp->headers);
+	int64_t left = 0;
+
+	if (a->budget.n == 0 ||
+	    aif_ledger_remaining(a->r->db, a->budget.subject, a->budget.n, &left) != AIF_OK)
+		return;
+	if (snprintf(rp->headers + used, sizeof(rp->headers) - used,
+	    "x-aif-budget-remaining-micros: %lld\r\n", (long long)left) >=
+	    (int)(sizeof(rp->headers) - used))
+		rp->headers[used] = '\0';	/* no room: no header rather than half of one */
+}
+
 static enum aif_err
 enqueue(struct admission *a)
 {
@@ -702,9 +722,11 @@ enqueue(struct admission *a)
 	switch (err) {
 	case AIF_OK:
 		aif_strlcpy(r->reply.job_id, a->public_id, sizeof(r->reply.job_id));
+		budget_header(a);
 		return AIF_OK;
 	case AIF_FORBIDDEN:
 		aif_metrics_add("aif_budget_refusals_total", "", 1);
+		budget_header(a);
 		return DENY0(a, AIF_E_INSUFFICIENT_QUOTA, NULL);
 	case AIF_CONFLICT:
 		/* a concurrent request with the same key won the insert: join it */

@@ -28,6 +28,7 @@ static const char *const disconnect_policies[] = { "finish", "cancel", NULL };
 
 /* 1 when h is an HTTP field name (RFC 9110 section 5.1: a token) of at most 64 bytes. */
 #define header_name_ok(h)	aif_token_ok((h), 64, "!#$%&'*+-.^_`|~")
+#define ALIAS_MAX		128	/* bytes of a model alias (jobs.model is 128) */
 
 static void
 replica_finish(struct loader *ld, void *obj, const yaml_node_t *map)
@@ -429,6 +430,49 @@ check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_con
 	}
 }
 
+/* The model of cfg other than `self` (or any, self NULL) with id or alias `name`. */
+static const struct aif_model *
+named(const struct aif_config *cfg, const struct aif_model *self, const char *name)
+{
+	for (size_t j = 0; j < cfg->nmodels; j++)
+		if (&cfg->models[j] != self && aif_cfg_model_has_name(&cfg->models[j], name))
+			return &cfg->models[j];
+	return NULL;
+}
+
+/* Every models[].aliases entry: a name as a model id may be, unique among the ids and
+ * aliases of every model (workflow names are checked against both by workflow.c). */
+static void
+check_aliases(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+{
+	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
+
+	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
+	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) !=
+	    cfg->nmodels)
+		return;
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		const struct aif_model *m = &cfg->models[i];
+		const yaml_node_t *list = aif_walk_lookup(
+		    ld, aif_walk_item(ld, seq, (long)i), "aliases");
+		for (size_t k = 0; list != NULL && k < m->naliases; k++) {
+			const char *a = m->aliases[k];
+			const yaml_node_t *at = aif_walk_item(ld, list, (long)k);
+			const char *why = NULL;
+			if (!aif_token_ok(a, ALIAS_MAX, "._:/-"))
+				why = "is not a model name ([A-Za-z0-9._:/-], at most 128)";
+			else if ((m->id != NULL && strcmp(a, m->id) == 0) || named(cfg, m, a))
+				why = "is already the id or an alias of a model";
+			for (size_t j = 0; why == NULL && j < k; j++)
+				if (strcmp(m->aliases[j], a) == 0)
+					why = "is listed twice";
+			if (why != NULL)
+				aif_walk_error_at(ld, (at ? at : list)->start_mark,
+				    "models[%zu].aliases[%zu]: '%s' %s", i, k, a, why);
+		}
+	}
+}
+
 static void
 root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
@@ -453,6 +497,7 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	    cfg->nmodels);
 	check_unique(ld, map, "roles", "name", "role name", role_name, cfg->roles,
 	    cfg->nroles);
+	check_aliases(ld, map, cfg);
 	check_fallbacks(ld, map, cfg);
 	finish_autoscale(ld, map, cfg);
 	check_adapters(ld, map, cfg);
@@ -545,6 +590,7 @@ static const struct directive model_dirs[] = {
 	INT("max_attempts", MODEL(max_attempts), 1, 100, UNSET),
 	INT("max_output_tokens", MODEL(max_output_tokens), 1, 1048576, 4096),
 	MAP("pricing", &pricing_sec, 0),
+	STRLIST("aliases", MODEL(aliases), MODEL(naliases), 0, 16),
 	STRLIST("fallbacks", MODEL(fallbacks), MODEL(nfallbacks), 0, 16),
 	INT("circuit_failures", MODEL(circuit_failures), 1, 1000, 3),
 	INT("circuit_open_ms", MODEL(circuit_open_ms), 100, 600000, 5000),
@@ -824,18 +870,24 @@ aif_cfg_load_with(const char *path, const struct aif_cfg_adapters *adapters,
 
 /* ---- lookups -------------------------------------------------------------------------- */
 
-/* Returns the model with id `id`, borrowed from cfg, or NULL. */
+int
+aif_cfg_model_has_name(const struct aif_model *m, const char *name)
+{
+	if (m->id != NULL && strcmp(m->id, name) == 0)
+		return 1;
+	for (size_t k = 0; k < m->naliases; k++)
+		if (strcmp(m->aliases[k], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Returns the model with id or alias `id`, borrowed from cfg, or NULL. */
 const struct aif_model *
 aif_cfg_model(const struct aif_config *cfg, const char *id)
 {
-	size_t	 i;
-
 	if (cfg == NULL || id == NULL)
 		return NULL;
-	for (i = 0; i < cfg->nmodels; i++)
-		if (strcmp(cfg->models[i].id, id) == 0)
-			return &cfg->models[i];
-	return NULL;
+	return named(cfg, NULL, id);
 }
 
 size_t

@@ -79,6 +79,11 @@ struct aif_model {
 	char	*engine;	/* free-form engine label for usage rows, default = adapter */
 	char	*upstream_model; /* model name sent to the engine, default = id */
 	char	*owned_by;	/* shown in /v1/models, default "aif" */
+	char	**aliases;	/* other names clients may send for it (resolved at
+				   admission: jobs, usage and roles see the id); each
+				   unique among ids, aliases and workflow names; none
+				   by default */
+	size_t	 naliases;
 	unsigned kinds;		/* enum aif_kind mask; YAML `kinds: [chat, completion]`,
 				   default chat|completion */
 	struct aif_replica *replicas;	/* at least one (required) */
@@ -435,8 +440,11 @@ enum aif_err	aif_cfg_load_secrets(struct aif_config *cfg, unsigned flags, char *
 size_t		aif_cfg_api_boot_changes(const struct aif_config *running,
 		    const struct aif_config *next, const char **names, size_t cap);
 
-/* Returns the model with id `id` (borrowed from cfg), or NULL. */
+/* Returns the model whose id or one of whose aliases is `id` (borrowed from cfg), or
+ * NULL. What is stored and checked afterwards is the model's id. */
 const struct aif_model *aif_cfg_model(const struct aif_config *cfg, const char *id);
+/* 1 when `name` is model m's id or one of its aliases. */
+int		 aif_cfg_model_has_name(const struct aif_model *m, const char *name);
 /* Index of model `id` in cfg->models, or SIZE_MAX if it is not configured. */
 size_t		 aif_cfg_model_index(const struct aif_config *cfg, const char *id);
 

@@ -899,12 +899,12 @@ params(struct wf *w, const yaml_node_t *node)
 	return tmpl_json(w, node);
 }
 
-/* A model that is configured (ids of invalid models are NULL). */
+/* A model that is configured, by id or alias (ids of invalid models are NULL). */
 static const struct aif_model *
 find_model(const struct aif_config *cfg, const char *id)
 {
 	for (size_t i = 0; i < cfg->nmodels; i++)
-		if (cfg->models[i].id != NULL && strcmp(cfg->models[i].id, id) == 0)
+		if (cfg->models[i].id != NULL && aif_cfg_model_has_name(&cfg->models[i], id))
 			return &cfg->models[i];
 	return NULL;
 }
@@ -1874,8 +1874,8 @@ walk_header(struct wf *w, const yaml_node_t *map, struct aif_workflow *out,
 				    "([A-Za-z0-9][A-Za-z0-9._:-], at most 64)",
 				    aif_walk_shown_node(show, v, buf));
 			else if (find_model(cfg, buf) != NULL)
-				err(w, v, "'%s' is a model id: a workflow needs a name "
-				    "of its own", buf);
+				err(w, v, "'%s' is a model id or alias: a workflow needs "
+				    "a name of its own", buf);
 			out->name = aif_walk_strdup(ld, buf);
 		}
 		aif_walk_path_pop(ld, old);

@@ -95,3 +95,27 @@ aif_ledger_release(struct aif_db *db, uint64_t job_id)
 {
 	return settle(db, job_id, 0, 0);
 }
+
+enum aif_err
+aif_ledger_remaining(struct aif_db *db, const struct aif_budget_subject *s, size_t n,
+    int64_t *remaining)
+{
+	static const char sql[] =
+	    "SELECT MIN(limit_micros - held_micros - spent_micros) FROM budget_balances"
+	    " WHERE subject IN (?, ?) AND month = " MONTH;
+	_Static_assert(AIF_BUDGET_SUBJECTS_MAX == 2, "one marker per subject");
+	struct aif_dbp p[] = { AIF_P_STR(n > 0 ? s[0].subject : NULL),
+	    AIF_P_STR(n > 1 ? s[1].subject : NULL) };
+	struct aif_dbrows *r = NULL;
+	enum aif_err err;
+
+	*remaining = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &r)) != AIF_OK)
+		return err;
+	if (r->nrows != 1 || aif_dbrows_get(r, 0, 0) == NULL)
+		err = AIF_NOTFOUND;
+	else
+		*remaining = aif_dbrows_i64(r, 0, 0);
+	aif_dbrows_free(r);
+	return err;
+}

@@ -34,4 +34,10 @@ enum aif_err	aif_ledger_capture(struct aif_db *db, uint64_t job_id, int64_t actu
 /* Releases every hold of job_id (failure, cancellation). Does nothing without holds. */
 enum aif_err	aif_ledger_release(struct aif_db *db, uint64_t job_id);
 
+/* What is left this month of the tightest of the n budgets s (limit - held - spent,
+ * in micro-units; may be negative past a capture) into *remaining. AIF_NOTFOUND when
+ * none of them has a balance row yet. Runs on its own (no transaction needed). */
+enum aif_err	aif_ledger_remaining(struct aif_db *db, const struct aif_budget_subject *s,
+		    size_t n, int64_t *remaining);
+
 #endif

@@ -169,6 +169,27 @@ test('models: list and retrieve with the SDK, filtered by role', T, async () => 
   assert.equal(ok.object, 'chat.completion');
 });
 
+test('model aliases: listed after their model, resolved at admission; jobs and usage name the model', T, async () => {
+  const c = client();
+  const list = (await c.models.list()).data;
+  const i = list.findIndex((m) => m.id === 'demo-chat');
+  assert.equal(list[i + 1].id, 'demo-latest');
+  assert.equal(list[i + 1].aif_alias_of, 'demo-chat');
+  assert.equal(list[i].aif_alias_of, undefined);
+  assert.equal((await c.models.retrieve('demo-latest')).aif_alias_of, 'demo-chat');
+  const { data: r, response } = await c.chat.completions.create({ model: 'demo-latest', messages: [{ role: 'user', content: `alias ${uniq('al')}` }] }).withResponse();
+  assert.equal(r.object, 'chat.completion');
+  const row = jobRow(response.headers.get('x-aif-job-id'));
+  assert.equal(row.model, 'demo-chat', 'the job names the model');
+  assert.equal(usageRow(row.id).model, 'demo-chat');
+  // a role that may not use the model may not use its alias either
+  const b = client(createKey(uniq('batch'), 'batch'));
+  assert.ok(!(await b.models.list()).data.some((m) => m.id === 'demo-latest'));
+  await assert.rejects(b.models.retrieve('demo-latest'), (e) => e instanceof OpenAI.NotFoundError);
+  await assert.rejects(b.chat.completions.create({ model: 'demo-latest', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.PermissionDeniedError && e.code === 'model_forbidden');
+});
+
 test('x-request-id is unique per response', T, async () => {
   const a = await http('/v1/models');
   const b = await http('/v1/models');

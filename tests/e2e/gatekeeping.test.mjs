@@ -147,6 +147,31 @@ test('budget: concurrent requests at the edge never overspend; holds are capture
   assert.equal(sqlNumber(`SELECT COUNT(DISTINCT job_id) FROM budget_ledger WHERE subject = 'key:${k.id}'`), ok.length);
 });
 
+test('budget: answers to a key with a budget say what is left of it (x-aif-budget-remaining-micros)', T, async () => {
+  const k = await adminCreate({ name: uniq('left'), role: 'user', monthly_budget_micros: 1000000 });
+  const left = (r) => r.headers.get('x-aif-budget-remaining-micros');
+  const a = await http('/v1/chat/completions', { key: k.key, json: chat('left 1', { max_tokens: 50 }) });
+  assert.equal(a.status, 200);
+  const [[held, spent]] = sql(`SELECT held_micros, spent_micros FROM budget_balances WHERE subject = 'key:${k.id}'`);
+  assert.equal(Number(held), 0);
+  const first = Number(left(a));
+  assert.ok(Number.isInteger(first) && first < 1000000 && first >= 1000000 - Number(spent) - 1000, `first: ${left(a)}`);
+  // after a capture, the next answer says less is left, by at least what the first one cost
+  const b = await http('/v1/chat/completions', { key: k.key, json: chat('left 2', { max_tokens: 50 }) });
+  assert.ok(Number(left(b)) <= 1000000 - Number(spent) - 1, `second: ${left(b)} after ${spent} spent`);
+  // async and stream answers carry it too; a key without a budget gets none
+  const c = await http('/v1/chat/completions', { key: k.key, headers: { Prefer: 'respond-async' }, json: chat('left 3', { max_tokens: 5 }) });
+  assert.equal(c.status, 202);
+  assert.ok(Number.isInteger(Number(left(c))) && left(c) !== null);
+  const s = await fetch(`${env.origin}/v1/chat/completions`, { method: 'POST', headers: { Authorization: `Bearer ${k.key}`, 'Content-Type': 'application/json' }, body: JSON.stringify(chat('left 4', { max_tokens: 5, stream: true })) });
+  assert.equal(s.status, 200);
+  assert.ok(left(s) !== null, 'a stream says it too');
+  await s.text();
+  const none = await http('/v1/chat/completions', { json: chat('no budget', { max_tokens: 5 }) });
+  assert.equal(none.status, 200);
+  assert.equal(left(none), null);
+});
+
 test('budget: a failed job releases its whole hold (the first compensation)', T, async () => {
   const k = await adminCreate({ name: uniq('rel'), role: 'user', monthly_budget_micros: 100000 });
   const r = await http('/v1/chat/completions', { key: k.key, json: chat('[[mock:status=400]] no', { max_tokens: 50 }) });

@@ -975,6 +975,43 @@ fallbacks_must_name_other_models(void **state)
 	assert_non_null(strstr(errbuf, "models[0].fallbacks[1]: 'a' is not another configured model"));
 }
 
+/* A model's aliases resolve to it; they are unique among ids and aliases. */
+static void
+aliases_resolve_and_are_unique(void **state)
+{
+	static const char ok[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - {id: a, adapter: openai, replicas: [{url: 'http://h'}], aliases: [gpt-x, a:v1]}\n"
+	    "  - {id: b, adapter: openai, replicas: [{url: 'http://h'}]}\n"
+	    "roles: [{name: user}]\n";
+	static const char bad[] = MINIMAL_SERVER
+	    "database: {socket: /s, name: aif}\n"
+	    "models:\n"
+	    "  - {id: a, adapter: openai, replicas: [{url: 'http://h'}], aliases: [x, b]}\n"
+	    "  - {id: b, adapter: openai, replicas: [{url: 'http://h'}], aliases: [x, 'y z']}\n"
+	    "roles: [{name: user}]\n";
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(ok, &cfg), AIF_OK);
+	assert_ptr_equal(aif_cfg_model(cfg, "gpt-x"), &cfg->models[0]);
+	assert_ptr_equal(aif_cfg_model(cfg, "a:v1"), &cfg->models[0]);
+	assert_ptr_equal(aif_cfg_model(cfg, "b"), &cfg->models[1]);
+	assert_null(aif_cfg_model(cfg, "gpt"));
+	assert_int_equal(aif_cfg_model_index(cfg, "gpt-x"), 0);
+	assert_true(aif_cfg_model_has_name(&cfg->models[0], "a"));
+	assert_false(aif_cfg_model_has_name(&cfg->models[1], "gpt-x"));
+	aif_cfg_free(cfg);
+	cfg = NULL;
+	assert_int_equal(load(bad, &cfg), AIF_CONFIG);
+	assert_non_null(strstr(errbuf, "models[0].aliases[0]: 'x' is already the id or an "
+	    "alias of a model"));
+	assert_non_null(strstr(errbuf, "models[0].aliases[1]: 'b' is already the id or an "
+	    "alias of a model"));
+	assert_non_null(strstr(errbuf, "models[1].aliases[1]: 'y z' is not a model name"));
+}
+
 /* ---- issue 11: secrets, nesting, names, engine credentials, reload ------------------- */
 
 #define SECRET	"hunter2-s3cr3t"
@@ -1444,6 +1481,7 @@ main(void)
 		cmocka_unit_test(durations_parse_with_units_and_bounds),
 		cmocka_unit_test(tenants_and_role_limits_load),
 		cmocka_unit_test(fallbacks_must_name_other_models),
+		cmocka_unit_test(aliases_resolve_and_are_unique),
 		cmocka_unit_test(unknown_or_repeated_kind_is_error),
 		cmocka_unit_test(kinds_list_sets_mask),
 		cmocka_unit_test(replica_url_needs_http_scheme),

@@ -510,8 +510,8 @@ workflow_name_must_not_be_a_model_id(void **state)
 {
 	(void)state;
 	expect_error(BASE "workflows:\n  - name: m1\n    steps:\n" DONE,
-	    "t.yaml:20:11: workflows[0].name: 'm1' is a model id: a workflow needs a name "
-	    "of its own");
+	    "t.yaml:20:11: workflows[0].name: 'm1' is a model id or alias: a workflow needs "
+	    "a name of its own");
 }
 
 static void
