@@ -398,15 +398,27 @@ check_adapters(struct loader *ld, const yaml_node_t *root, struct aif_config *cf
 	}
 }
 
-/* Every models[].fallbacks entry names another configured model. */
-static void
-check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+/* The `models` sequence of root when it holds cfg's models one for one (else NULL: it
+ * was refused already), for the checks that point at an entry's list. */
+static const yaml_node_t *
+models_seq(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
 {
 	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
 
 	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
 	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) !=
 	    cfg->nmodels)
+		return NULL;
+	return seq;
+}
+
+/* Every models[].fallbacks entry names another configured model. */
+static void
+check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+{
+	const yaml_node_t *seq = models_seq(ld, root, cfg);
+
+	if (seq == NULL)
 		return;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct aif_model *m = &cfg->models[i];
@@ -445,11 +457,9 @@ named(const struct aif_config *cfg, const struct aif_model *self, const char *na
 static void
 check_aliases(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
 {
-	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
+	const yaml_node_t *seq = models_seq(ld, root, cfg);
 
-	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
-	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) !=
-	    cfg->nmodels)
+	if (seq == NULL)
 		return;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct aif_model *m = &cfg->models[i];
