@@ -42,7 +42,8 @@ test('console API: GET /admin/jobs searches by id, key, tenant, model, state and
   const ids = [];
   for (let i = 0; i < 3; i++) ids.push(await submitAsync(`search ${i} ${uniq('s')}`, { key: k.key }));
   const bad = await submitAsync(`[[mock:status=400]] ${uniq('bad')}`, { key: k.key });
-  await waitFor(async () => (await admin(`/admin/jobs?tenant=${tenant}&state=succeeded`)).json.data.length === 3, { what: 'three succeeded' });
+  await waitFor(async () => (await admin(`/admin/jobs?tenant=${tenant}&state=succeeded`)).json.data.length === 3 &&
+    (await admin(`/admin/jobs?tenant=${tenant}&state=failed`)).json.data.length === 1, { what: 'three succeeded and one failed' });
   const all = (await admin(`/admin/jobs?tenant=${tenant}`)).json;
   assert.equal(all.object, 'list');
   assert.deepEqual(all.data.map((j) => j.id), [bad, ...ids.reverse()], 'newest first');
