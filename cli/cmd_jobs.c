@@ -279,7 +279,7 @@ cancel(struct aif_db *db, uint64_t id)
 	enum aif_err err;
 
 	/* a workflow run stops at its runner, which compensates what it did */
-	if (aif_console_retry_source(db, id, &t) == AIF_OK &&
+	if (aif_console_retry_source(db, id, 0, &t) == AIF_OK &&
 	    strcmp(t.kind, "pipeline") == 0) {
 		uint64_t rid = 0;
 		free(t.request);

@@ -167,6 +167,13 @@ enum aif_err	prometheus_page(struct aif_db *db, int stale_s, char **out);
 void	route_admin(struct req *r);
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel */
 void	route_jobs(struct req *r, const struct aif_principal *who);
+/* route_jobs.c: cancels job id (public_id): a queued one at once, a running one by
+ * ringing its worker (detail goes into its `cancelled` event); a run (run 1) by its
+ * `__cancel` signal, of owner's runs only (0: any). As aif_queue_cancel_doorbell /
+ * aif_flow_signal answer: AIF_NOTFOUND (not open, or not the owner's run),
+ * AIF_CONFLICT (a final run), AIF_TOOBIG (the run holds too many signals). */
+enum aif_err	route_jobs_cancel(struct req *r, uint64_t id, const char *public_id,
+		    int run, uint64_t owner, const char *detail);
 /* route_jobs.c: POST .../signal of run public_id, the body read from r (its own key's
  * run, or any for an admin). Answers; 0 when the signal was accepted. */
 int	route_jobs_signal(struct req *r, const struct aif_principal *who,

@@ -220,9 +220,9 @@ note(struct req *r, const struct aif_console_retry *t, const char *event,
 static void
 cancel(struct req *r, const struct aif_console_retry *t)
 {
-	char doorbell[AIF_DOORBELL_PATH_MAX] = "", detail[96], st[16] = "cancelled";
+	int run = strcmp(t->kind, "pipeline") == 0;
+	char detail[96];
 	enum aif_err err;
-	uint64_t rid = 0;
 
 	if (aif_jobs_state_final(t->state)) {
 		REFUSE(&r->reply, AIF_E_JOB_ALREADY_FINAL, "id", t->state);
@@ -230,19 +230,7 @@ cancel(struct req *r, const struct aif_console_retry *t)
 	}
 	snprintf(detail, sizeof(detail), "cancelled by an operator (admin key %llu)",
 	    (unsigned long long)t->actor_key_id);
-	if (strcmp(t->kind, "pipeline") == 0) {
-		err = aif_flow_signal(r->db, t->public_id, 0, "__cancel", "null", &rid);
-		aif_strlcpy(st, t->state, sizeof(st));
-		wake_runners(r->api, r->db);
-	} else {
-		err = aif_queue_cancel_doorbell(r->db, t->id, 0, detail, doorbell,
-		    sizeof(doorbell));
-		if (err == AIF_OK && doorbell[0] != '\0') {
-			char msg[64];
-			size_t n = aif_bell_cancel(msg, sizeof(msg), t->id);
-			(void)aif_doorbell_ring(r->api->sender_fd, doorbell, msg, n);
-		}
-	}
+	err = route_jobs_cancel(r, t->id, t->public_id, run, 0, detail);
 	if (err == AIF_NOTFOUND || err == AIF_CONFLICT) {
 		REFUSE(&r->reply, AIF_E_JOB_ALREADY_FINAL, "id", "finished");
 		return;
@@ -256,7 +244,8 @@ cancel(struct req *r, const struct aif_console_retry *t)
 		return;
 	}
 	note(r, t, "operator_cancel", detail);
-	reply_action(r, 200, "cancel", t->public_id, "state", st);
+	/* a run is cancelled by its runner: until then it is in the state it was */
+	reply_action(r, 200, "cancel", t->public_id, "state", run ? t->state : "cancelled");
 }
 
 /* POST /admin/jobs/{id}/retry: only a failed or cancelled model job that is not a step
@@ -331,7 +320,7 @@ one_job(struct req *r, const struct aif_principal *who, const char *rest)
 		reply_view(r, err, doc);
 		return;
 	}
-	if ((err = aif_console_retry_source(r->db, id, &t)) != AIF_OK) {
+	if ((err = aif_console_retry_source(r->db, id, action[0] == 'r', &t)) != AIF_OK) {
 		reply_view(r, err, NULL);
 		return;
 	}

@@ -220,13 +220,39 @@ send_view(struct req *r, struct aif_job_view *v)
 	aif_jobs_views_free(v, 1);
 }
 
+enum aif_err
+route_jobs_cancel(struct req *r, uint64_t id, const char *public_id, int run,
+    uint64_t owner, const char *detail)
+{
+	char doorbell[AIF_DOORBELL_PATH_MAX] = "";
+	enum aif_err err;
+	uint64_t rid = 0;
+
+	if (run) {
+		/* a run stops at its runner, which cancels its open steps and runs the
+		   compensations of the finished ones: it is told with a signal */
+		err = aif_flow_signal(r->db, public_id, owner, "__cancel", "null", &rid);
+		wake_runners(r->api, r->db);
+		return err;
+	}
+	/* the doorbell of the worker running it, read in the cancel's transaction */
+	err = aif_queue_cancel_doorbell(r->db, id, 0, detail, doorbell, sizeof(doorbell));
+	if (err == AIF_OK && doorbell[0] != '\0') {
+		char msg[64];
+		size_t n = aif_bell_cancel(msg, sizeof(msg), id);
+		(void)aif_doorbell_ring(r->api->sender_fd, doorbell, msg, n);
+	}
+	return err;
+}
+
 /* Cancels job v (the caller's; freed here): a queued job at once, a running one by
  * telling its worker to abort the engine call; the budget hold is released. */
 static void
 cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 {
-	char public_id[AIF_JOB_ID_LEN + 1], doorbell[AIF_DOORBELL_PATH_MAX] = "";
+	char public_id[AIF_JOB_ID_LEN + 1];
 	uint64_t job = v->id;
+	int run = v->workflow;
 	enum aif_err err;
 
 	aif_strlcpy(public_id, v->public_id, sizeof(public_id));
@@ -236,19 +262,15 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 		aif_jobs_views_free(v, 1);
 		return;
 	}
-	if (v->workflow) {
-		/* a run stops at its runner, which cancels its open steps and runs the
-		   compensations of the finished ones: it is told with a signal */
-		uint64_t rid = 0;
-		aif_jobs_views_free(v, 1);
-		err = aif_flow_signal(r->db, public_id, who->lineage_id, "__cancel", "null",
-		    &rid);
+	aif_jobs_views_free(v, 1);
+	err = route_jobs_cancel(r, job, public_id, run, who->lineage_id,
+	    "cancelled by its owner (POST /v1/jobs/{id}/cancel)");
+	if (run) {
 		if (err != AIF_OK && err != AIF_CONFLICT && err != AIF_TOOBIG) {
 			REFUSE0(&r->reply, err == AIF_NOTFOUND ? AIF_E_JOB_NOT_FOUND :
 			    AIF_E_DB_UNAVAILABLE, NULL);
 			return;
 		}
-		wake_runners(r->api, r->db);
 		if (aif_jobs_view_public(r->db, public_id, who->lineage_id, &v) != AIF_OK) {
 			REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 			return;
@@ -256,15 +278,6 @@ cancel(struct req *r, const struct aif_principal *who, struct aif_job_view *v)
 		reply_header(&r->reply, "x-aif-cancel", "requested");
 		send_view(r, v);
 		return;
-	}
-	aif_jobs_views_free(v, 1);
-	/* the doorbell of the worker running it, read in the cancel's transaction */
-	err = aif_queue_cancel_doorbell(r->db, job, 0,
-	    "cancelled by its owner (POST /v1/jobs/{id}/cancel)", doorbell, sizeof(doorbell));
-	if (err == AIF_OK && doorbell[0] != '\0') {
-		char msg[64];
-		size_t n = aif_bell_cancel(msg, sizeof(msg), job);
-		(void)aif_doorbell_ring(r->api->sender_fd, doorbell, msg, n);
 	}
 	if (err != AIF_OK && err != AIF_NOTFOUND) {
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);

@@ -398,50 +398,6 @@ check_adapters(struct loader *ld, const yaml_node_t *root, struct aif_config *cf
 	}
 }
 
-/* The `models` sequence of root when it holds cfg's models one for one (else NULL: it
- * was refused already), for the checks that point at an entry's list. */
-static const yaml_node_t *
-models_seq(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
-{
-	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
-
-	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
-	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) !=
-	    cfg->nmodels)
-		return NULL;
-	return seq;
-}
-
-/* Every models[].fallbacks entry names another configured model. */
-static void
-check_fallbacks(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
-{
-	const yaml_node_t *seq = models_seq(ld, root, cfg);
-
-	if (seq == NULL)
-		return;
-	for (size_t i = 0; i < cfg->nmodels; i++) {
-		const struct aif_model *m = &cfg->models[i];
-		const yaml_node_t *list = aif_walk_lookup(
-		    ld, aif_walk_item(ld, seq, (long)i), "fallbacks");
-		for (size_t k = 0; k < m->nfallbacks; k++) {
-			const char *f = m->fallbacks[k];
-			int found = 0;
-			for (size_t j = 0; j < cfg->nmodels; j++)
-				if (j != i && cfg->models[j].id != NULL &&
-				    strcmp(cfg->models[j].id, f) == 0)
-					found = 1;
-			if (found || list == NULL)
-				continue;
-			const yaml_node_t *at = aif_walk_item(ld, list, (long)k);
-			aif_walk_error_at(ld, (at ? at : list)->start_mark,
-			    "models[%zu].fallbacks[%zu]: '%s' is not another configured "
-			    "model",
-			    i, k, f);
-		}
-	}
-}
-
 /* The model of cfg other than `self` (or any, self NULL) with id or alias `name`. */
 static const struct aif_model *
 named(const struct aif_config *cfg, const struct aif_model *self, const char *name)
@@ -452,33 +408,60 @@ named(const struct aif_config *cfg, const struct aif_model *self, const char *na
 	return NULL;
 }
 
-/* Every models[].aliases entry: a name as a model id may be, unique among the ids and
- * aliases of every model (workflow names are checked against both by workflow.c). */
-static void
-check_aliases(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg)
+/* What is wrong with models[].fallbacks[k] of m (NULL: nothing): it names another
+ * configured model (by id or alias). */
+static const char *
+fallback_wrong(const struct aif_config *cfg, const struct aif_model *m, size_t k)
 {
-	const yaml_node_t *seq = models_seq(ld, root, cfg);
+	return named(cfg, m, m->fallbacks[k]) == NULL ? "is not another configured model" :
+	    NULL;
+}
 
-	if (seq == NULL)
+/* What is wrong with models[].aliases[k] of m (NULL: nothing): a name as a model id may
+ * be, unique among the ids and aliases of every model (workflow names are checked
+ * against both by workflow.c). */
+static const char *
+alias_wrong(const struct aif_config *cfg, const struct aif_model *m, size_t k)
+{
+	const char *a = m->aliases[k];
+
+	if (!aif_token_ok(a, ALIAS_MAX, "._:/-"))
+		return "is not a model name ([A-Za-z0-9._:/-], at most 128)";
+	if ((m->id != NULL && strcmp(a, m->id) == 0) || named(cfg, m, a) != NULL)
+		return "is already the id or an alias of a model";
+	for (size_t j = 0; j < k; j++)
+		if (strcmp(m->aliases[j], a) == 0)
+			return "is listed twice";
+	return NULL;
+}
+
+/* A list of names of every model (its strings at offset `names`, its count at `count`
+ * of struct aif_model): each entry that wrong() finds wrong is an error at its place. */
+static void
+check_model_names(struct loader *ld, const yaml_node_t *root, const struct aif_config *cfg,
+    const char *key, size_t names, size_t count,
+    const char *(*wrong)(const struct aif_config *, const struct aif_model *, size_t))
+{
+	const yaml_node_t *seq = aif_walk_lookup(ld, root, "models");
+
+	/* otherwise the models were refused already */
+	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
+	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) !=
+	    cfg->nmodels)
 		return;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct aif_model *m = &cfg->models[i];
-		const yaml_node_t *list = aif_walk_lookup(
-		    ld, aif_walk_item(ld, seq, (long)i), "aliases");
-		for (size_t k = 0; list != NULL && k < m->naliases; k++) {
-			const char *a = m->aliases[k];
-			const yaml_node_t *at = aif_walk_item(ld, list, (long)k);
-			const char *why = NULL;
-			if (!aif_token_ok(a, ALIAS_MAX, "._:/-"))
-				why = "is not a model name ([A-Za-z0-9._:/-], at most 128)";
-			else if ((m->id != NULL && strcmp(a, m->id) == 0) || named(cfg, m, a))
-				why = "is already the id or an alias of a model";
-			for (size_t j = 0; why == NULL && j < k; j++)
-				if (strcmp(m->aliases[j], a) == 0)
-					why = "is listed twice";
-			if (why != NULL)
-				aif_walk_error_at(ld, (at ? at : list)->start_mark,
-				    "models[%zu].aliases[%zu]: '%s' %s", i, k, a, why);
+		char *const *list = *(char **const *)((const char *)m + names);
+		size_t n = *(const size_t *)((const char *)m + count);
+		const yaml_node_t *at, *node = aif_walk_lookup(
+		    ld, aif_walk_item(ld, seq, (long)i), key);
+		for (size_t k = 0; node != NULL && k < n; k++) {
+			const char *why = wrong(cfg, m, k);
+			if (why == NULL)
+				continue;
+			at = aif_walk_item(ld, node, (long)k);
+			aif_walk_error_at(ld, (at ? at : node)->start_mark,
+			    "models[%zu].%s[%zu]: '%s' %s", i, key, k, list[k], why);
 		}
 	}
 }
@@ -507,8 +490,10 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	    cfg->nmodels);
 	check_unique(ld, map, "roles", "name", "role name", role_name, cfg->roles,
 	    cfg->nroles);
-	check_aliases(ld, map, cfg);
-	check_fallbacks(ld, map, cfg);
+	check_model_names(ld, map, cfg, "aliases", offsetof(struct aif_model, aliases),
+	    offsetof(struct aif_model, naliases), alias_wrong);
+	check_model_names(ld, map, cfg, "fallbacks", offsetof(struct aif_model, fallbacks),
+	    offsetof(struct aif_model, nfallbacks), fallback_wrong);
 	finish_autoscale(ld, map, cfg);
 	check_adapters(ld, map, cfg);
 	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,

@@ -72,18 +72,32 @@ row_json(const struct aif_dbrows *r, size_t row, const struct col *cols, size_t 
 	return o;
 }
 
-/* Every row of r, as an array of row_json objects; NULL when out of memory. */
+/* Rows [from, to) of r, as an array of row_json objects; NULL when out of memory. */
 static json_t *
-rows_json(const struct aif_dbrows *r, const struct col *cols, size_t n)
+rows_json(const struct aif_dbrows *r, size_t from, size_t to, const struct col *cols,
+    size_t n)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a != NULL && i < r->nrows; i++)
+	for (size_t i = from; a != NULL && i < to && i < r->nrows; i++)
 		if (json_array_append_new(a, row_json(r, i, cols, n)) != 0) {
 			json_decref(a);
 			return NULL;
 		}
 	return a;
+}
+
+/* Sets `key` of o to the rows of r (freed here) as cols say. */
+static enum aif_err
+put_owned(json_t *o, const char *key, struct aif_dbrows *r, const struct col *cols,
+    size_t n)
+{
+	enum aif_err err = json_object_set_new(o, key, rows_json(r, 0, r->nrows, cols,
+	    n)) == 0 ?
+	    AIF_OK : AIF_NOMEM;
+
+	aif_dbrows_free(r);
+	return err;
 }
 
 /* Runs sql with p (np of them) and sets `key` of o to rows_json of the result. */
@@ -94,11 +108,7 @@ put_rows(struct aif_db *db, json_t *o, const char *key, const char *sql,
 	struct aif_dbrows *r = NULL;
 	enum aif_err err = aif_db_query(db, sql, p, np, &r);
 
-	if (err != AIF_OK)
-		return err;
-	err = json_object_set_new(o, key, rows_json(r, cols, n)) == 0 ? AIF_OK : AIF_NOMEM;
-	aif_dbrows_free(r);
-	return err;
+	return err == AIF_OK ? put_owned(o, key, r, cols, n) : err;
 }
 
 /* ---- the overview ------------------------------------------------------------------ */
@@ -190,18 +200,6 @@ static const struct col c_workers[] = {
 	{ "started_at", C_SKIP }, { "heartbeat_age_s", C_NUM }, { "started_at_ms", C_INT },
 	{ "live", C_BOOL },
 };
-
-/* Sets `key` of o to the rows of r (freed here) as cols say. */
-static enum aif_err
-put_owned(json_t *o, const char *key, struct aif_dbrows *r, const struct col *cols,
-    size_t n)
-{
-	enum aif_err err = json_object_set_new(o, key, rows_json(r, cols, n)) == 0 ?
-	    AIF_OK : AIF_NOMEM;
-
-	aif_dbrows_free(r);
-	return err;
-}
 
 enum aif_err
 aif_console_overview(struct aif_db *db, int stale_s, json_t **out)
@@ -308,14 +306,12 @@ aif_console_jobs(struct aif_db *db, const struct aif_console_filter *f, json_t *
 	aif_sqlbuf_free(&sql);
 	if (err != AIF_OK)
 		return err;
+	/* the extra row only says there is more */
 	more = r->nrows > (size_t)limit;
-	if (more)
-		r->nrows = (size_t)limit;	/* the extra row only says there is more */
 	o = json_pack("{s:s,s:o,s:b,s:o}", "object", "list", "data",
-	    rows_json(r, c_jobs, AIF_NELEM(c_jobs)), "has_more", more, "next_before",
-	    more ? json_integer(aif_dbrows_i64(r, r->nrows - 1, JL_NUMBER)) : json_null());
-	if (more)
-		r->nrows = (size_t)limit + 1;
+	    rows_json(r, 0, (size_t)limit, c_jobs, AIF_NELEM(c_jobs)), "has_more", more,
+	    "next_before", more ? json_integer(aif_dbrows_i64(r, (size_t)limit - 1,
+	    JL_NUMBER)) : json_null());
 	aif_dbrows_free(r);
 	*out = o;
 	return o != NULL ? AIF_OK : AIF_NOMEM;
@@ -440,13 +436,7 @@ put_events(struct aif_db *db, json_t *o, struct aif_dbp *p, size_t np)
 	if (err != AIF_OK)
 		return err;
 	from = r->nrows > AIF_CONSOLE_EVENTS_MAX ? r->nrows - AIF_CONSOLE_EVENTS_MAX : 0;
-	a = json_array();
-	for (size_t i = from; a != NULL && i < r->nrows; i++)
-		if (json_array_append_new(a, row_json(r, i, c_events,
-		    AIF_NELEM(c_events))) != 0) {
-			json_decref(a);
-			a = NULL;
-		}
+	a = rows_json(r, from, r->nrows, c_events, AIF_NELEM(c_events));
 	err = a != NULL && json_object_set_new(o, "events", a) == 0 &&
 	    json_object_set_new(o, "events_truncated", json_boolean(from > 0)) == 0 ?
 	    AIF_OK : AIF_NOMEM;
@@ -544,14 +534,15 @@ aif_console_note(struct aif_db *db, uint64_t id, const char *event, uint64_t act
 }
 
 enum aif_err
-aif_console_retry_source(struct aif_db *db, uint64_t id, struct aif_console_retry *r)
+aif_console_retry_source(struct aif_db *db, uint64_t id, int with_request,
+    struct aif_console_retry *r)
 {
 	static const char sql[] =
 	    "SELECT api_key_id, public_id, kind, state, priority,"
-	    " IF(zero_retention, NULL, NULLIF(request_body, '')),"
+	    " IF(? AND NOT zero_retention, NULLIF(request_body, ''), NULL),"
 	    " COALESCE(parent_job_id, 0) FROM jobs WHERE id = ?";
 	enum { RS_KEY, RS_PUBLIC, RS_KIND, RS_STATE, RS_PRIO, RS_BODY, RS_PARENT };
-	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbp p[] = { AIF_P_I64(with_request != 0), AIF_P_I64(id) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 

@@ -66,9 +66,10 @@ struct aif_console_retry {
 	char		*request;	/* new (free(3)), NULL when not kept */
 	size_t		 request_len;
 };
-/* On AIF_OK r->request is new (free(3)) or NULL when not kept (zero retention, the
- * retention policy); AIF_NOTFOUND when there is no job id. */
-enum aif_err	aif_console_retry_source(struct aif_db *db, uint64_t id,
+/* On AIF_OK r->request is new (free(3)) when with_request and it was kept, else NULL
+ * (not asked; zero retention, the retention policy); AIF_NOTFOUND when there is no job
+ * id. */
+enum aif_err	aif_console_retry_source(struct aif_db *db, uint64_t id, int with_request,
 		    struct aif_console_retry *r);
 
 #endif

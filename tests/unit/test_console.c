@@ -187,7 +187,7 @@ missing_job_is_notfound(void **state)
 	assert_null(doc);
 	assert_int_equal(aif_console_note(g.db, testdb_id(&g), "operator_cancel", 1, NULL),
 	    AIF_NOTFOUND);
-	assert_int_equal(aif_console_retry_source(g.db, testdb_id(&g), &r), AIF_NOTFOUND);
+	assert_int_equal(aif_console_retry_source(g.db, testdb_id(&g), 1, &r), AIF_NOTFOUND);
 	assert_null(r.request);
 }
 
@@ -203,7 +203,10 @@ retry_source_has_the_request_unless_not_kept(void **state)
 	testdb_name(&g, model, sizeof(model), "", "");
 	enqueue(&a, model, model, NULL, 0);
 	enqueue(&b, model, model, NULL, 1);
-	assert_int_equal(aif_console_retry_source(g.db, a.id, &r), AIF_OK);
+	assert_int_equal(aif_console_retry_source(g.db, a.id, 0, &r), AIF_OK);
+	assert_null(r.request);		/* not asked for */
+	assert_string_equal(r.state, "queued");
+	assert_int_equal(aif_console_retry_source(g.db, a.id, 1, &r), AIF_OK);
 	assert_int_equal(r.id, a.id);
 	assert_string_equal(r.public_id, a.public_id);
 	assert_string_equal(r.kind, "chat");
@@ -213,7 +216,7 @@ retry_source_has_the_request_unless_not_kept(void **state)
 	assert_int_equal(r.request_len, strlen(CHAT_BODY));
 	assert_string_equal(r.request, CHAT_BODY);
 	free(r.request);
-	assert_int_equal(aif_console_retry_source(g.db, b.id, &r), AIF_OK);
+	assert_int_equal(aif_console_retry_source(g.db, b.id, 1, &r), AIF_OK);
 	assert_null(r.request);
 }
 
