@@ -3,7 +3,7 @@
 // test stack: a non-admin key is refused and the page says so; the overview shows the
 // queue depth of a saturated model; a job that failed after retries shows its attempts
 // in order; a workflow run stopped at step 3 shows step 3 as the failure and the
-// compensations after it; cancel and retry from the page; a prompt holding <script>
+// compensations after it; cancel, retry and signal from the page; a prompt holding <script>
 // is shown as text; no request leaves 127.0.0.1; no CSP violation or script error.
 // Screenshots of each view are saved under build/console/ (test artifacts).
 import { test, before, after } from 'node:test';
@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { env, http, uniq, keyId, submitAsync, waitFor, REPO } from './lib.mjs';
-import { mhReset, mhConfig, startRun, waitFinal } from './wflib.mjs';
+import { mhReset, mhConfig, startRun, waitFinal, chatAsync, waitAtStep } from './wflib.mjs';
 
 const T = { timeout: 120000 };
 const SHOTS = path.join(REPO, 'build', 'console');
@@ -165,6 +165,29 @@ test('console page: a workflow run stopped at step 3 shows step 3 as the failure
   await shot('workflow-failed');
 });
 
+test('console page: signal a waiting run from its page; bad JSON sends nothing', T, async () => {
+  const run = await chatAsync('demo-approval', `page approval ${uniq('ap')}`);
+  await waitAtStep(run, 'approval');
+  await login(env.adminKey);
+  await openJob(run);
+  await page.locator('#signal-name').fill('approval');
+  await page.locator('#signal-payload').fill('{"approved": tru');
+  await page.locator('#action-signal').click();
+  await page.locator('#signal-error').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#confirm-dialog').isVisible(), false, 'no confirmation for a bad payload');
+  assert.ok(!(await jobDoc(run)).events.some((e) => e.event === 'operator_signal'), 'nothing was sent');
+  await page.locator('#signal-payload').fill('{"approved": true}');
+  await page.locator('#action-signal').click();
+  await page.locator('#confirm-dialog').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#confirm-text').textContent(), /approval/);
+  await page.locator('#confirm-yes').click();
+  await page.locator('#action-result').filter({ hasText: /sent/i }).waitFor({ timeout: 10000 });
+  const ev = (await jobDoc(run)).events.find((e) => e.event === 'operator_signal');
+  assert.equal(ev.actor_key_id, keyId(env.adminKey), 'recorded with the admin key');
+  assert.equal((await waitFinal(run)).status, 'succeeded', 'the run went on');
+  await shot('signal-sent');
+});
+
 test('console page: a prompt holding <script> is shown as text, never run; jobs search lists it', T, async () => {
   const marker = uniq('xss');
   const evil = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> ${marker}`;
@@ -187,7 +210,7 @@ test('console page: every request stayed on 127.0.0.1, and no script error or CS
   const off = requests.filter((u) => { const h = new URL(u); return h.protocol !== 'data:' && h.hostname !== '127.0.0.1'; });
   assert.deepEqual(off, []);
   assert.deepEqual(problems, []);
-  for (const f of ['forbidden', 'overview', 'job-cancelled', 'job-failed', 'workflow-failed', 'jobs']) {
+  for (const f of ['forbidden', 'overview', 'job-cancelled', 'job-failed', 'workflow-failed', 'signal-sent', 'jobs']) {
     assert.ok(fs.statSync(path.join(SHOTS, `${f}.png`)).size > 5000, `screenshot ${f}`);
   }
 });
