@@ -8,6 +8,7 @@
  * The answer of a zero-retention job is not in its row: it comes over the relay in
  * RESULT pieces and an END (completer_relayed, called by the stream thread, and here
  * for frames that came while the request was not in the table). */
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "counters.h"
 #include "log.h"
 #include "parked.h"
+#include "relay_proto.h"
 
 #define TAKEN_MAX		1024	/* requests answered per loop turn */
 #define DEADLINE_CHECK_MS	100	/* deadlines looked at no more often (a walk of
@@ -46,6 +48,7 @@ completer_relayed(struct api *api, struct parked *p, const struct aif_relay_head
     const char *payload)
 {
 	size_t max = api->cfg->server.max_answer_bytes;
+	struct aif_relay_end end;
 	char *r;
 
 	p->seen_ms = aif_now_ms();
@@ -67,6 +70,16 @@ completer_relayed(struct api *api, struct parked *p, const struct aif_relay_head
 	}
 	if (h->type != AIF_RELAY_END)
 		return 0;
+	if (aif_relay_end_parse(payload, h->len, &end) == 0 && end.bytes >= 0 &&
+	    !p->result_over && (size_t)end.bytes != p->result_len) {
+		/* a piece was lost on the way: the row (when it keeps the answer) says it */
+		aif_warn("msg=\"relay lost a piece of an answer; it is read from its row\" job=%"
+		    PRIu64, p->id);
+		free(p->result);
+		p->result = NULL;
+		p->result_len = 0;
+		return 0;
+	}
 	if (p->result != NULL && !p->result_over)
 		reply_send(&p->reply, 200, NULL, p->result, p->result_len);
 	else

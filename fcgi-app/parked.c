@@ -128,15 +128,30 @@ early_drop(struct parked_table *t, struct early *e)
 	free(e);
 }
 
-/* The notes of id, created (the oldest dropped when full); NULL on no memory. */
+/* The notes of id, created (the oldest dropped when full) or made the newest: notes
+ * expire PARKED_EARLY_TTL_MS after their last frame, so a long stream whose request is
+ * slow to park keeps its head. NULL on no memory. */
 static struct early *
 early_get(struct parked_table *t, uint64_t id, int64_t now)
 {
 	struct early *e = early_find(t, id);
 	size_t b;
 
-	if (e != NULL)
+	if (e != NULL) {
+		e->at_ms = now;
+		if (e == t->newest)
+			return e;
+		if (e->older != NULL)	/* unlinked from the age list, linked at its end */
+			e->older->newer = e->newer;
+		else
+			t->oldest = e->newer;
+		e->newer->older = e->older;
+		e->older = t->newest;
+		e->newer = NULL;
+		t->newest->newer = e;
+		t->newest = e;
 		return e;
+	}
 	while (t->nearly >= PARKED_EARLY_MAX && t->oldest != NULL)
 		early_drop(t, t->oldest);
 	if ((e = calloc(1, sizeof(*e))) == NULL)

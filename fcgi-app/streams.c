@@ -358,7 +358,14 @@ handle_end(struct streams *S, struct parked *w, const char *payload, size_t len)
 	if (aif_relay_end_parse(payload, len, &end) != 0)
 		aif_warn("msg=\"relay END that is no END; the stream ends in an error\" job=%"
 		    PRIu64, w->id);
-	if (end.status == 200)
+	if (end.status == 200 && end.chunks >= 0 && end.chunks != w->chunks) {
+		/* frames were lost on the way (a relay connection that closed and opened
+		   again, notes dropped): the client must not take the rest for whole */
+		aif_warn("msg=\"relay lost chunks of a stream; it ends in an error\" job=%"
+		    PRIu64 " relayed=%" PRId64 " applied=%" PRId64, w->id, end.chunks,
+		    (int64_t)w->chunks);
+		finish_refused(S, w, AIF_E_STREAM_INTERRUPTED);
+	} else if (end.status == 200)
 		finish_ok(S, w, end.id, end.created, end.model, end.prompt_tokens,
 		    end.completion_tokens);
 	else
@@ -429,9 +436,11 @@ on_frame(void *arg, const struct aif_relay_frame *f)
 	    (p = parked_take(t, f->h.job, 0)) != NULL) {
 		if (p->has_secret) {
 			if (parked_check_frame(p, &f->h, f->payload) != PARKED_FRAME_OK ||
-			    !completer_relayed(x->S->api, p, &f->h, f->payload))
+			    !completer_relayed(x->S->api, p, &f->h, f->payload)) {
 				parked_return(t, p);
-			else if (parked_find(t, f->h.job, 0, ws, 1) > 0)
+				if (f->h.type == AIF_RELAY_END)	/* a piece was lost */
+					completer_look(x->S->api, f->h.job);
+			} else if (parked_find(t, f->h.job, 0, ws, 1) > 0)
 				completer_look(x->S->api, f->h.job);	/* an attach waits too:
 									   it reads the row */
 			return;
@@ -474,6 +483,29 @@ take_incoming(struct streams *S)
 
 /* ---- fallbacks: deadlines and streams whose relay went quiet ---- */
 
+/* The one delta that carries a whole chat message (borrowed): its role, content and
+ * tool calls, each tool call with the "index" a delta names it by. New reference. */
+static json_t *
+delta_of(const json_t *message)
+{
+	json_t *d = json_pack("{s:s,s:O}", "role", "assistant", "content",
+	    json_object_get(message, "content") ?: json_null());
+	const json_t *calls = json_object_get(message, "tool_calls"), *tc;
+	json_t *out = json_is_array(calls) && json_array_size(calls) > 0 ? json_array() : NULL;
+	size_t i;
+
+	json_array_foreach(calls, i, tc) {
+		json_t *c = json_deep_copy(tc);
+		if (json_object_set_new(c, "index", json_integer((json_int_t)i)) == 0)
+			json_array_append_new(out, c);
+		else
+			json_decref(c);
+	}
+	if (out != NULL)
+		json_object_set_new(d, "tool_calls", out);
+	return d;
+}
+
 /* Builds the stream of a finished job from its row (no chunk was relayed). */
 static void
 replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *v)
@@ -493,11 +525,10 @@ replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 	json_array_foreach(choices, i, ch) {
 		json_t *chunk;
 		if (w->kind == AIF_KIND_CHAT)
-			chunk = json_pack("{s:s,s:s,s:I,s:s,s:[{s:O,s:{s:s,s:O},s:n,s:O}]}",
+			chunk = json_pack("{s:s,s:s,s:I,s:s,s:[{s:O,s:o,s:n,s:O}]}",
 			    "id", id, "object", "chat.completion.chunk", "created", created,
 			    "model", v->model, "choices", "index", json_object_get(ch, "index"),
-			    "delta", "role", "assistant", "content",
-			    json_object_get(json_object_get(ch, "message"), "content"),
+			    "delta", delta_of(json_object_get(ch, "message")),
 			    "logprobs", "finish_reason", json_object_get(ch, "finish_reason"));
 		else
 			chunk = json_pack("{s:s,s:s,s:I,s:s,s:[{s:O,s:O,s:n,s:O}]}",
@@ -634,14 +665,20 @@ flush_waiting(struct streams *S, struct parked *w, int64_t now)
 	flow(S, w);
 }
 
-/* Drops the waiting streams whose client read nothing for STREAM_STALL_MS (the list
- * is walked from its end: unwait moves its last entry into the hole). */
+/* Drops the waiting streams whose client read nothing for STREAM_STALL_MS; one whose
+ * bytes all went out since (a later write took them: no stall clock runs) stops
+ * waiting. The list is walked from its end: unwait moves its last entry into the hole. */
 static void
 check_stalled(struct streams *S, int64_t now)
 {
-	for (size_t i = S->nwaiting; i-- > 0;)
-		if (now - S->waiting[i]->out.blocked_since > STREAM_STALL_MS)
-			stalled(S, S->waiting[i]);
+	for (size_t i = S->nwaiting; i-- > 0;) {
+		struct parked *w = S->waiting[i];
+		if (fcgi_out_pending(&w->out) == 0)
+			unwait(S, w);
+		else if (w->out.blocked_since != 0 &&
+		    now - w->out.blocked_since > STREAM_STALL_MS)
+			stalled(S, w);
+	}
 }
 
 /* Writes the last bytes of finished streams; frees those done, stalled or failed. */

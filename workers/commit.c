@@ -50,7 +50,7 @@ relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
 		return;
 	text = e == NULL ? aif_relay_end_ok(c->st.id, c->st.created, c->job.relay_model[0] ?
 	    c->job.relay_model : c->model->id, prompt,
-	    completion, &len) : aif_relay_end_error(e, &len);
+	    completion, c->relayed, &len) : aif_relay_end_error(e, &len);
 	if (text == NULL)
 		return;
 	(void)relay_send(c->relay, c->job.relay_id, AIF_RELAY_END, (uint32_t)c->job.attempt,
@@ -87,7 +87,7 @@ relay_result(struct worker *w, struct engine_call *c)
 			return;
 		off += k;
 	}
-	if ((end = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len)) != NULL &&
+	if ((end = aif_relay_end_result(c->answer_len, &len)) != NULL &&
 	    relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
 	    len) == 0)
 		c->answer_relayed = 1;

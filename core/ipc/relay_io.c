@@ -11,6 +11,8 @@
 #include "unix_addr.h"
 
 #define IN_CHUNK	65536
+#define RECV_TURN_MAX	(1u << 20)	/* bytes read per call: one busy sender
+					   does not keep its reader from the rest */
 
 void
 aif_relay_init(struct aif_relay_conn *c)
@@ -156,7 +158,7 @@ deliver(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
 int
 aif_relay_recv(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
 {
-	for (;;) {
+	for (size_t taken = 0; taken < RECV_TURN_MAX;) {
 		ssize_t n;
 
 		if (c->fd < 0)
@@ -182,9 +184,11 @@ aif_relay_recv(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
 		if (n < 0)
 			return 0;
 		c->in_len += (size_t)n;
+		taken += (size_t)n;
 		if (deliver(c, fn, arg) != 0) {
 			aif_relay_close(c);
 			return -1;
 		}
 	}
+	return 0;	/* more may wait: the caller's poll says so again */
 }

@@ -60,7 +60,8 @@ int		aif_relay_flush(struct aif_relay_conn *c);
 /* The bytes of queued frames not written yet (poll for POLLOUT while not 0). */
 size_t		aif_relay_pending(const struct aif_relay_conn *c);
 
-/* Reads what is there without blocking and calls fn per complete frame. Returns 0, or
+/* Reads what is there without blocking (up to about 1 MiB per call: poll again for
+ * the rest) and calls fn per complete frame. Returns 0, or
  * -1 when the peer closed, on error, or for a frame over AIF_RELAY_PAYLOAD_MAX (c is
  * closed then). */
 int		aif_relay_recv(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg);

@@ -114,15 +114,28 @@ dump(json_t *o, size_t *len)
 
 char *
 aif_relay_end_ok(const char *id, int64_t created, const char *model, int64_t prompt,
-    int64_t completion, size_t *len)
+    int64_t completion, int64_t chunks, size_t *len)
 {
-	if (id == NULL)
-		return dump(json_pack("{s:i}", "status", 200), len);
-	return dump(json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I}}", "status", 200,
+	return dump(json_pack("{s:i,s:s,s:I,s:s,s:{s:I,s:I,s:I},s:I}", "status", 200,
 	    "id", id, "created", (json_int_t)created, "model", model, "usage",
 	    "prompt_tokens", (json_int_t)prompt, "completion_tokens",
 	    (json_int_t)completion, "total_tokens",
-	    (json_int_t)aif_sat_add(prompt, completion)), len);
+	    (json_int_t)aif_sat_add(prompt, completion), "chunks", (json_int_t)chunks), len);
+}
+
+char *
+aif_relay_end_result(size_t bytes, size_t *len)
+{
+	return dump(json_pack("{s:i,s:I}", "status", 200, "bytes", (json_int_t)bytes), len);
+}
+
+/* Integer member key of o, or -1 when it is not a non-negative integer. */
+static int64_t
+count_of(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
 }
 
 char *
@@ -152,6 +165,7 @@ aif_relay_end_parse(const char *payload, size_t len, struct aif_relay_end *end)
 	int rc = json_is_integer(json_object_get(o, "status")) ? 0 : -1;
 
 	memset(end, 0, sizeof(*end));
+	end->chunks = end->bytes = -1;
 	if (status == 200) {
 		end->status = 200;
 		copy_string(end->id, sizeof(end->id), o, "id");
@@ -161,6 +175,8 @@ aif_relay_end_parse(const char *payload, size_t len, struct aif_relay_end *end)
 		end->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
 		end->completion_tokens =
 		    json_integer_value(json_object_get(u, "completion_tokens"));
+		end->chunks = count_of(o, "chunks");
+		end->bytes = count_of(o, "bytes");
 	} else {
 		e = json_object_get(o, "error");
 		type = json_string_value(json_object_get(e, "type"));

@@ -126,16 +126,22 @@ struct aif_relay_end {
 	int64_t		 created;
 	char		 model[AIF_RELAY_END_MODEL_MAX];
 	int64_t		 prompt_tokens, completion_tokens;
+	int64_t		 chunks;	/* CHUNK frames the sender relayed; -1: not said */
+	int64_t		 bytes;		/* RESULT bytes of a synchronous answer; -1 */
 	/* otherwise: the error the client gets */
 	struct aif_error error;
 };
 
-/* END of a job that succeeded: {"status":200,"id","created","model","usage":{...}}
- * for a stream (strings borrowed), or {"status":200} alone when id is NULL (a
- * synchronous answer sent in RESULT pieces). New string (free), *len its length; NULL
- * on no memory. */
+/* END of a stream that succeeded: {"status":200,"id","created","model","usage":{...},
+ * "chunks":N} (strings borrowed), N the CHUNK frames of the attempt the sender relayed:
+ * a receiver that applied fewer lost some and must not end the stream as whole. New
+ * string (free), *len its length; NULL on no memory. */
 char	*aif_relay_end_ok(const char *id, int64_t created, const char *model,
-	    int64_t prompt_tokens, int64_t completion_tokens, size_t *len);
+	    int64_t prompt_tokens, int64_t completion_tokens, int64_t chunks, size_t *len);
+
+/* END of a synchronous answer sent in RESULT pieces: {"status":200,"bytes":N}, N the
+ * answer's length (a receiver holding another length lost a piece). As above. */
+char	*aif_relay_end_result(size_t bytes, size_t *len);
 
 /* END of a job that failed: {"status":N,"error":{"message","type","param":null,
  * "code"}} of e (borrowed; an empty code is null). New string, as above. */

@@ -145,3 +145,24 @@ test('an idempotent attach to a running stream: both streams get the whole answe
   const row = jobRow(first.response.headers.get('x-aif-job-id'));
   assert.equal(jobEvents(row.id).filter((e) => e.event === 'claimed').length, 1, 'the engine ran once');
 });
+
+test('long streams that the client reads at full speed are never cut: each ends with its finish_reason, none recorded as a client that left', T, async () => {
+  // a stream whose unread bytes all went out between two stall checks used to be taken
+  // for a stalled client and cut (the SDK saw a quiet, short end); 12 streams of 10,000
+  // tool-call deltas hit that window most runs
+  for (let i = 0; i < 12; i++) {
+    const { data: s, response } = await client().chat.completions.create({
+      model: 'demo-chat', stream: true,
+      messages: [{ role: 'user', content: `[[mock:tool-deltas=10000]] ${uniq('full')}` }],
+    }).withResponse();
+    let args = '', finish = null;
+    for await (const ch of s) {
+      for (const t of ch.choices[0]?.delta?.tool_calls ?? []) args += t.function?.arguments ?? '';
+      if (ch.choices[0]?.finish_reason) finish = ch.choices[0].finish_reason;
+    }
+    assert.equal(args.length, 10000, `stream ${i} whole`);
+    assert.equal(finish, 'tool_calls', `stream ${i} ended with its finish_reason`);
+    const row = jobRow(response.headers.get('x-aif-job-id'));
+    assert.ok(!jobEvents(row.id).some((e) => e.event === 'client_disconnected'), `stream ${i} not taken for a client that left`);
+  }
+});

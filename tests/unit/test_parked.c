@@ -441,6 +441,28 @@ early_notes_are_dropped_oldest_first(void **state)
 	drain(1);
 }
 
+static void
+notes_that_get_frames_stay_the_newest(void **state)
+{
+	struct early_frame *f = NULL;
+
+	(void)state;
+	/* a long stream whose request is slow to park: each frame makes its notes the
+	 * newest, so notes of other jobs that came meanwhile go first, not its head */
+	early(11, 2, "head");
+	for (uint64_t i = 0; i < PARKED_EARLY_MAX - 1; i++)
+		assert_null(parked_take_or_finished(api.parked, 300000 + i));
+	early(11, 2, "tail");
+	assert_null(parked_take_or_finished(api.parked, 400000));	/* one over: drops 300000 */
+	assert_int_equal(parked_put(api.parked, new_holder(11, 1), 8, NULL, &f), 1);
+	assert_non_null(f);
+	assert_string_equal(f->payload, "head");
+	assert_non_null(f->next);
+	assert_string_equal(f->next->payload, "tail");
+	parked_frames_free(f);
+	drain(1);
+}
+
 static int
 older_than(const struct parked *p, void *arg)
 {
@@ -486,6 +508,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(a_bell_takes_the_request_or_leaves_a_note, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(early_notes_are_dropped_oldest_first, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(notes_that_get_frames_stay_the_newest, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(early_frames_wait_for_a_request_that_can_check_them,
 		    setup, teardown),

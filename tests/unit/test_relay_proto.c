@@ -121,7 +121,7 @@ end_ok_round_trips(void **state)
 {
 	struct aif_relay_end end;
 	size_t len;
-	char *p = aif_relay_end_ok("chatcmpl-job_x", 1790000000, "demo-chat", 12, 34, &len);
+	char *p = aif_relay_end_ok("chatcmpl-job_x", 1790000000, "demo-chat", 12, 34, 7, &len);
 
 	(void)state;
 	assert_non_null(p);
@@ -134,14 +134,22 @@ end_ok_round_trips(void **state)
 	assert_int_equal(end.prompt_tokens, 12);
 	assert_int_equal(end.completion_tokens, 34);
 	assert_non_null(strstr(p, "\"total_tokens\":46"));
+	assert_int_equal(end.chunks, 7);
+	assert_int_equal(end.bytes, -1);
 	free(p);
-	/* a synchronous answer's END says only the status */
-	p = aif_relay_end_ok(NULL, 0, NULL, 0, 0, &len);
-	assert_string_equal(p, "{\"status\":200}");
-	assert_int_equal(len, 14);
+	/* a synchronous answer's END says the status and the answer's length */
+	p = aif_relay_end_result(1234, &len);
+	assert_string_equal(p, "{\"status\":200,\"bytes\":1234}");
+	assert_int_equal(len, strlen(p));
 	assert_int_equal(aif_relay_end_parse(p, len, &end), 0);
 	assert_int_equal(end.status, 200);
+	assert_int_equal(end.bytes, 1234);
+	assert_int_equal(end.chunks, -1);
 	free(p);
+	/* an END of an older sender says no count: -1, nothing checked */
+	assert_int_equal(aif_relay_end_parse("{\"status\":200}", 14, &end), 0);
+	assert_int_equal(end.chunks, -1);
+	assert_int_equal(end.bytes, -1);
 }
 
 static void
