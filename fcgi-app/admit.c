@@ -19,6 +19,7 @@
 
 #include <openssl/sha.h>
 
+#include "anthropic.h"
 #include "api.h"
 #include "budget.h"
 #include "ledger.h"
@@ -68,6 +69,8 @@ struct admission {
 	char			 handoff_bell[AIF_DOORBELL_PATH_MAX];	/* its doorbell */
 	const struct aif_console_retry *retry;	/* POST /admin/jobs/{id}/retry: the
 						   job sent again, borrowed; else NULL */
+	int			 count_only;	/* POST /v1/messages/count_tokens: answered
+						   after the model phase, no job */
 	int			 run_api;	/* POST /v1/workflows/{name}/runs */
 	const char		*run_name;	/* its {name}, borrowed */
 	int			 done;		/* a phase answered the request */
@@ -214,6 +217,32 @@ parse_run(struct admission *a)
 	return AIF_OK;
 }
 
+/* A Messages request (Anthropic's surface) becomes the chat completion request it is
+ * bridged as: what follows admits, stores and runs that (anthropic.h). */
+static enum aif_err
+bridge_messages(struct admission *a)
+{
+	const struct aif_config *cfg = a->r->cfg;
+	struct aif_anth_limits lim = {
+		.max_body_bytes = cfg->server.max_body_bytes,
+		.max_depth = cfg->server.max_json_depth,
+		.max_messages = cfg->server.max_messages,
+	};
+	json_t *chat;
+	char *text;
+
+	if (aif_anth_to_chat(a->body, a->len, &lim, a->count_only, &chat, &a->err) != 0)
+		return AIF_INVALID;
+	text = json_dumps(chat, JSON_COMPACT);
+	json_decref(chat);
+	if (text == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	free(a->body);
+	a->body = text;
+	a->len = strlen(text);
+	return AIF_OK;
+}
+
 static enum aif_err
 parse(struct admission *a)
 {
@@ -227,7 +256,28 @@ parse(struct admission *a)
 
 	if (a->run_api)
 		return parse_run(a);
+	if (a->r->reply.surface == AIF_SURFACE_ANTHROPIC && a->retry == NULL &&
+	    bridge_messages(a) != AIF_OK)
+		return AIF_INVALID;
 	return aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err);
+}
+
+/* Count tokens (POST /v1/messages/count_tokens): the prompt as admission estimates it,
+ * without a job, a hold or a charge; the answer says it is an estimate. */
+static enum aif_err
+count_tokens(struct admission *a)
+{
+	json_t *j;
+
+	if (!a->count_only)
+		return AIF_OK;
+	if (a->workflow != NULL)
+		return DENY(a, AIF_E_MODEL_NOT_FOUND, "model", a->oreq.model);
+	j = json_pack("{s:I}", "input_tokens", (json_int_t)a->oreq.prompt_tokens_estimate);
+	reply_json(&a->r->reply, 200, "x-aif-token-count: estimate\r\n", j);
+	json_decref(j);
+	a->done = 1;
+	return AIF_OK;
 }
 
 /* What the request may cost at most, before a job exists: the choices it asks for
@@ -836,6 +886,7 @@ static const struct phase {
 	{ "body", read_body },
 	{ "parse", parse },
 	{ "model", model },
+	{ "count_tokens", count_tokens },
 	{ "headers", headers },
 	{ "pii", pii },
 	{ "serialise", serialise },
@@ -849,11 +900,13 @@ static const struct phase {
 
 static void
 admit(struct req *r, const struct aif_principal *who, const struct aif_role *role,
-    enum aif_kind kind, const char *run_name, const struct aif_console_retry *retry)
+    enum aif_kind kind, const char *run_name, const struct aif_console_retry *retry,
+    int count_only)
 {
 	struct admission a;
 
 	memset(&a, 0, sizeof(a));
+	a.count_only = count_only;
 	a.r = r;
 	a.who = who;
 	a.role = role;
@@ -879,13 +932,19 @@ admit(struct req *r, const struct aif_principal *who, const struct aif_role *rol
 void
 route_completions(struct req *r, const struct aif_principal *who, enum aif_kind kind)
 {
-	admit(r, who, r->role, kind, NULL, NULL);
+	admit(r, who, r->role, kind, NULL, NULL, 0);
+}
+
+void
+route_messages(struct req *r, const struct aif_principal *who, int count_only)
+{
+	admit(r, who, r->role, AIF_KIND_CHAT, NULL, NULL, count_only);
 }
 
 void
 route_workflow_runs(struct req *r, const struct aif_principal *who, const char *name)
 {
-	admit(r, who, r->role, AIF_KIND_CHAT, name, NULL);
+	admit(r, who, r->role, AIF_KIND_CHAT, name, NULL, 0);
 }
 
 void
@@ -909,5 +968,5 @@ route_retry(struct req *r, const struct aif_principal *owner,
 		REFUSE0(&r->reply, AIF_E_ENDPOINT_FORBIDDEN, NULL);
 		return;
 	}
-	admit(r, owner, role, kind, NULL, src);
+	admit(r, owner, role, kind, NULL, src, 0);
 }

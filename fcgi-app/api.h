@@ -80,6 +80,9 @@ struct reply {
 	char		 headers[512];	/* extra header lines ("...\r\n"), e.g. the
 					   x-ratelimit-* of the caller's limits */
 	const char	*route;		/* metrics label of the route, static */
+	enum aif_surface surface;	/* the API the client speaks: its errors' and
+					   answers' shape (OpenAI's unless the route
+					   says otherwise) */
 };
 
 /* One request being handled by an acceptor thread. */
@@ -150,6 +153,12 @@ void	api_handle(struct req *r);
 /* admit.c: POST /v1/chat/completions, /v1/completions and /v1/embeddings. */
 void	route_completions(struct req *r, const struct aif_principal *who,
 	    enum aif_kind kind);
+/* admit.c: POST /v1/messages (Anthropic's surface, bridged as a chat job) and, with
+ * count_only, /v1/messages/count_tokens (an estimate, no job). */
+void	route_messages(struct req *r, const struct aif_principal *who, int count_only);
+/* surface.c: a job's answer (a chat completion, len bytes, borrowed) sent 200 in the
+ * reply's surface: as it is for OpenAI's, converted for the others. */
+void	reply_answer(struct reply *rp, const char *body, size_t len);
 /* admit.c: POST /v1/workflows/{name}/runs (the same phases; always answered 202). */
 void	route_workflow_runs(struct req *r, const struct aif_principal *who,
 	    const char *name);

@@ -81,7 +81,7 @@ completer_relayed(struct api *api, struct parked *p, const struct aif_relay_head
 		return 0;
 	}
 	if (p->result != NULL && !p->result_over)
-		reply_send(&p->reply, 200, NULL, p->result, p->result_len);
+		reply_answer(&p->reply, p->result, p->result_len);
 	else
 		REFUSE0(&p->reply, AIF_E_RESULT_NOT_STORABLE, NULL);
 	parked_free(p);

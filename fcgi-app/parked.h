@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "anthropic.h"
 #include "api.h"
 #include "fcgi_out.h"
 #include "relay_proto.h"
@@ -47,6 +48,7 @@ struct parked {
 	int		 blocked;	/* on the stream thread's list of waiting output */
 	size_t		 wait_ix;	/* its index there */
 	int		 paused;	/* PAUSE sent to the worker (flow control) */
+	struct aif_anth_stream anth;	/* the Messages surface's translation */
 	/* sync only: a zero-retention answer arriving over the relay */
 	char		*result;
 	size_t		 result_len;

@@ -109,7 +109,7 @@ reply_send_head(struct reply *rp, int status, const char *headers, size_t len)
 char *
 reply_render_error(const struct reply *rp, const struct aif_error *err, size_t *outlen)
 {
-	char head[2048], *body = aif_error_render(err, AIF_SURFACE_OPENAI), *out = NULL;
+	char head[2048], *body = aif_error_render(err, rp->surface), *out = NULL;
 	size_t blen;
 	int n;
 
@@ -173,7 +173,7 @@ error_headers(const struct reply *rp, const struct aif_error *err)
 void
 reply_error(struct reply *rp, const struct aif_error *err)
 {
-	char *s = aif_error_render(err, AIF_SURFACE_OPENAI);
+	char *s = aif_error_render(err, rp->surface);
 	const char *headers = error_headers(rp, err);
 
 	if (s == NULL) {

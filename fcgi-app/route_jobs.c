@@ -192,6 +192,21 @@ reply_job_outcome(struct reply *rp, struct aif_db *db, const struct aif_job_view
 {
 	struct aif_error e;
 
+	char *body = NULL;
+	size_t len = 0;
+
+	if (strcmp(v->state, "succeeded") == 0 && v->response_len >= 0 &&
+	    rp->surface != AIF_SURFACE_OPENAI) {
+		/* converted whole: the answer is within server.max_answer_bytes */
+		if (aif_jobs_response_read(db, v->id, (size_t)v->response_len, &body,
+		    &len) != AIF_OK) {
+			REFUSE0(rp, AIF_E_DB_UNAVAILABLE, NULL);
+			return;
+		}
+		reply_answer(rp, body, len);
+		free(body);
+		return;
+	}
 	if (strcmp(v->state, "succeeded") == 0 && v->response_len >= 0) {
 		reply_spliced(rp, db, v, 200, NULL, "", "");
 		return;

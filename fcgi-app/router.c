@@ -9,6 +9,8 @@
 #include "api.h"
 #include "log.h"
 
+#define AIF_BEARER_MAX	128	/* "Bearer " and a key from x-api-key */
+
 /* How a route is matched against the path. */
 enum match { EXACT, ONE_ID, SUBTREE };
 
@@ -27,6 +29,7 @@ struct route {
 	int		 admin_only;	/* for admin roles only (not by endpoint) */
 	enum aif_kind	 kind;		/* of the jobs a completions route makes */
 	handler_fn	 handle;
+	enum aif_surface surface;	/* the API its clients speak (errors too) */
 };
 
 static void
@@ -89,6 +92,15 @@ h_completions(struct req *r, const struct aif_principal *who, const struct route
 	route_completions(r, who, rt->kind);
 }
 
+/* Anthropic's Messages API: a message, or the count of its tokens */
+static void
+h_messages(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
+{
+	(void)id;
+	route_messages(r, who, strcmp(rt->prefix, "/v1/messages/count_tokens") == 0);
+}
+
 static void
 h_models(struct req *r, const struct aif_principal *who, const struct route *rt,
     const char *id)
@@ -135,21 +147,27 @@ h_workflows(struct req *r, const struct aif_principal *who, const struct route *
 }
 
 static const struct route routes[] = {
-	{ "/healthz", EXACT, "GET", NULL, 0, 0, h_healthz },
-	{ "/readyz", EXACT, "GET", NULL, 0, 0, h_readyz },
-	{ "/metrics", EXACT, "GET", NULL, 0, 0, h_metrics },
-	{ "/admin/keys", SUBTREE, "*", "admin", 1, 0, h_admin },
-	{ "/admin/overview", EXACT, "*", "admin", 1, 0, h_console },
-	{ "/admin/jobs", SUBTREE, "*", "admin", 1, 0, h_console },
-	{ "/v1/chat/completions", EXACT, "POST", "chat", 0, AIF_KIND_CHAT, h_completions },
+	{ "/healthz", EXACT, "GET", NULL, 0, 0, h_healthz, AIF_SURFACE_OPENAI },
+	{ "/readyz", EXACT, "GET", NULL, 0, 0, h_readyz, AIF_SURFACE_OPENAI },
+	{ "/metrics", EXACT, "GET", NULL, 0, 0, h_metrics, AIF_SURFACE_OPENAI },
+	{ "/admin/keys", SUBTREE, "*", "admin", 1, 0, h_admin, AIF_SURFACE_OPENAI },
+	{ "/admin/overview", EXACT, "*", "admin", 1, 0, h_console, AIF_SURFACE_OPENAI },
+	{ "/admin/jobs", SUBTREE, "*", "admin", 1, 0, h_console, AIF_SURFACE_OPENAI },
+	{ "/v1/chat/completions", EXACT, "POST", "chat", 0, AIF_KIND_CHAT, h_completions,
+	    AIF_SURFACE_OPENAI },
 	{ "/v1/completions", EXACT, "POST", "completions", 0, AIF_KIND_COMPLETION,
-	    h_completions },
+	    h_completions, AIF_SURFACE_OPENAI },
 	{ "/v1/embeddings", EXACT, "POST", "embeddings", 0, AIF_KIND_EMBEDDING,
-	    h_completions },
-	{ "/v1/models", EXACT, "GET", "models", 0, 0, h_models },
-	{ "/v1/models/", ONE_ID, "GET", "models", 0, 0, h_models },
-	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, 0, h_jobs },
-	{ "/v1/workflows", SUBTREE, "*", "workflows", 0, 0, h_workflows },
+	    h_completions, AIF_SURFACE_OPENAI },
+	{ "/v1/messages", EXACT, "POST", "messages", 0, AIF_KIND_CHAT, h_messages,
+	    AIF_SURFACE_ANTHROPIC },
+	{ "/v1/messages/count_tokens", EXACT, "POST", "messages", 0, AIF_KIND_CHAT,
+	    h_messages, AIF_SURFACE_ANTHROPIC },
+	{ "/v1/models", EXACT, "GET", "models", 0, 0, h_models, AIF_SURFACE_OPENAI },
+	{ "/v1/models/", ONE_ID, "GET", "models", 0, 0, h_models, AIF_SURFACE_OPENAI },
+	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, 0, h_jobs, AIF_SURFACE_OPENAI },
+	{ "/v1/workflows", SUBTREE, "*", "workflows", 0, 0, h_workflows,
+	    AIF_SURFACE_OPENAI },
 };
 
 /* Matches path against a route; *id points into path for {id} routes. */
@@ -210,6 +228,21 @@ find(const char *method, const char *path, const char **id, const char **allow)
 	return NULL;
 }
 
+/* The Authorization header; for Anthropic's surface without one, its x-api-key as a
+ * bearer token (in buf, cap bytes; an oversized key stays unreadable: 401). */
+static const char *
+credentials(struct req *r, const struct route *rt, char *buf, size_t cap)
+{
+	const char *auth = FCGX_GetParam("HTTP_AUTHORIZATION", r->reply.fcgi->envp);
+	const char *key = FCGX_GetParam("HTTP_X_API_KEY", r->reply.fcgi->envp);
+	int n;
+
+	if (auth != NULL || rt->surface != AIF_SURFACE_ANTHROPIC || key == NULL)
+		return auth;
+	n = snprintf(buf, cap, "Bearer %s", key);
+	return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+
 void
 api_handle(struct req *r)
 {
@@ -217,6 +250,7 @@ api_handle(struct req *r)
 	const struct route *rt;
 	struct aif_principal who;
 	const char *id = NULL, *allow;
+	char bearer[AIF_BEARER_MAX];
 	enum aif_err err;
 
 	set_request_id(r);
@@ -242,12 +276,13 @@ api_handle(struct req *r)
 		return;
 	}
 	r->reply.route = rt->endpoint != NULL ? rt->endpoint : rt->prefix + 1;
+	r->reply.surface = rt->surface;
 	if (rt->endpoint == NULL) {
 		rt->handle(r, NULL, rt, id);
 		return;
 	}
-	err = aif_auth_check(r->api->auth, r->db,
-	    FCGX_GetParam("HTTP_AUTHORIZATION", r->reply.fcgi->envp), &who);
+	err = aif_auth_check(r->api->auth, r->db, credentials(r, rt, bearer, sizeof(bearer)),
+	    &who);
 	if (err == AIF_UNAVAILABLE) {
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;

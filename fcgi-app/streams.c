@@ -217,6 +217,53 @@ send_event(struct streams *S, struct parked *w, const char *json, size_t len)
 	return client_writev(S, w, ev, 3);
 }
 
+/* One named SSE event `event: <name>` + `data: <json>` (Anthropic's streams). */
+static int
+send_named(struct streams *S, struct parked *w, const char *name, const char *json,
+    size_t len)
+{
+	struct iovec ev[] = {
+		{ .iov_base = "event: ", .iov_len = 7 },
+		{ .iov_base = (void *)(uintptr_t)name, .iov_len = strlen(name) },
+		{ .iov_base = "\ndata: ", .iov_len = 7 },
+		{ .iov_base = (void *)(uintptr_t)json, .iov_len = len },
+		{ .iov_base = "\n\n", .iov_len = 2 },
+	};
+
+	if (!w->headers_sent && send_headers(S, w) != 0)
+		return -1;
+	return client_writev(S, w, ev, 5);
+}
+
+/* The stream a translated surface writes to (aif_sse_emit_fn's argument). */
+struct emit_ctx {
+	struct streams	*S;
+	struct parked	*w;
+};
+
+static int
+emit_named(void *arg, const char *event, const json_t *data)
+{
+	struct emit_ctx *x = arg;
+	char *s = json_dumps(data, JSON_COMPACT);
+	int rc = s != NULL ? send_named(x->S, x->w, event, s, strlen(s)) : -1;
+
+	free(s);
+	return rc;
+}
+
+/* One chat completion chunk (len bytes of JSON) to the client, in its surface's
+ * shape; -1 when the client is gone. */
+static int
+send_chunk(struct streams *S, struct parked *w, const char *payload, size_t len)
+{
+	struct emit_ctx x = { S, w };
+
+	if (w->reply.surface == AIF_SURFACE_ANTHROPIC)
+		return aif_anth_stream_chunk(&w->anth, payload, len, "", emit_named, &x);
+	return send_event(S, w, payload, len);
+}
+
 /* Sends a JSON value (borrowed) as one event; -1 when the client is gone. */
 static int
 send_json(struct streams *S, struct parked *w, const json_t *v)
@@ -251,8 +298,14 @@ static void
 finish_ok(struct streams *S, struct parked *w, const char *id, json_int_t created,
     const char *model, json_int_t prompt, json_int_t completion)
 {
+	struct emit_ctx x = { S, w };
 	int ok = 1;
 
+	if (w->reply.surface == AIF_SURFACE_ANTHROPIC) {
+		(void)aif_anth_stream_end(&w->anth, model, prompt, completion, emit_named, &x);
+		finish(S, w);
+		return;
+	}
 	if (w->include_usage) {
 		json_t *uc = aif_stream_usage_chunk(w->kind, id, created, model, prompt,
 		    completion);
@@ -277,8 +330,11 @@ finish_error(struct streams *S, struct parked *w, const struct aif_error *e)
 	if (!w->headers_sent) {
 		if ((s = reply_render_error(&w->reply, e, &n)) != NULL)
 			(void)client_write(S, w, s, n);
-	} else if ((s = aif_error_render(e, AIF_SURFACE_OPENAI)) != NULL) {
-		(void)send_event(S, w, s, strlen(s));
+	} else if ((s = aif_error_render(e, w->reply.surface)) != NULL) {
+		if (w->reply.surface == AIF_SURFACE_ANTHROPIC)
+			(void)send_named(S, w, "error", s, strlen(s));
+		else
+			(void)send_event(S, w, s, strlen(s));
 	}
 	free(s);
 	finish(S, w);
@@ -308,6 +364,7 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 		return -1;
 	w->kind = kind;
 	w->include_usage = include_usage;
+	aif_anth_stream_init(&w->anth, rp->job_id);
 	if (relay_secret == NULL)
 		w->seen_ms = 0;		/* no frame for it: its row is due at once */
 	pthread_mutex_lock(&S->mu);
@@ -390,7 +447,7 @@ apply(struct streams *S, struct parked *w, int conn, const struct aif_relay_head
 		w->attempt = h->attempt;
 		return 0;
 	case AIF_RELAY_CHUNK:
-		if (send_event(S, w, payload, h->len) != 0) {
+		if (send_chunk(S, w, payload, h->len) != 0) {
 			client_gone(S, w);
 			return 1;
 		}
@@ -519,6 +576,7 @@ replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 	const char *id = json_string_value(json_object_get(full, "id")) ?: v->public_id;
 	json_int_t created = json_integer_value(json_object_get(full, "created"));
 	json_t *usage = json_object_get(full, "usage");
+	char *text;
 	size_t i;
 	int ok = 1;
 
@@ -536,7 +594,9 @@ replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 			    "model", v->model, "choices", "text", json_object_get(ch, "text"),
 			    "index", json_object_get(ch, "index"), "logprobs",
 			    "finish_reason", json_object_get(ch, "finish_reason"));
-		ok = send_json(S, w, chunk) == 0;
+		text = chunk != NULL ? json_dumps(chunk, JSON_COMPACT) : NULL;
+		ok = text != NULL && send_chunk(S, w, text, strlen(text)) == 0;
+		free(text);
 		json_decref(chunk);
 		if (!ok)
 			break;

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "anthropic.h"
 #include "apierr.h"
 #include "util.h"
 
@@ -189,14 +190,18 @@ aif_error_render(const struct aif_error *err, enum aif_surface surface)
 	json_t		*o;
 	char		*s;
 
-	(void)surface;	/* OpenAI's shape is the only one so far */
 	/* The struct may have been filled by hand: bound and scrub every field. */
 	msg = field_or_null(message, err->message, sizeof(message));
-	o = json_pack("{s:{s:s, s:s?, s:s?, s:s?}}", "error",
-	    "message", msg == NULL ? "" : msg,
-	    "type", field_or_null(type, err->type, sizeof(type)),
-	    "param", field_or_null(param, err->param, sizeof(param)),
-	    "code", field_or_null(code, err->code, sizeof(code)));
+	if (surface == AIF_SURFACE_ANTHROPIC)
+		o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+		    aif_anth_error_type(err->status, field_or_null(type, err->type,
+		    sizeof(type))), "message", msg == NULL ? "" : msg);
+	else
+		o = json_pack("{s:{s:s, s:s?, s:s?, s:s?}}", "error",
+		    "message", msg == NULL ? "" : msg,
+		    "type", field_or_null(type, err->type, sizeof(type)),
+		    "param", field_or_null(param, err->param, sizeof(param)),
+		    "code", field_or_null(code, err->code, sizeof(code)));
 	if (o == NULL)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT);

@@ -256,6 +256,8 @@ void		aif_error_set(struct aif_error *out, int status, const char *type,
 /* The API surfaces an error can be rendered for. */
 enum aif_surface {
 	AIF_SURFACE_OPENAI,	/* {"error":{"message","type","param","code"}} */
+	AIF_SURFACE_ANTHROPIC,	/* {"type":"error","error":{"type","message"}}, the
+				   type from the status (anthropic.h) */
 };
 
 /* The error as the surface's JSON object. New string (free(3)); NULL on no memory. */

@@ -1,6 +1,9 @@
 /* fuzz_oai.c -- libFuzzer target for request parsing (aif_oai_parse, core/protocol/oai.h) and
  * for masking what it accepts (aif_pii_mask_request, then aif_pii_mask_response on the
- * same tree). The first input byte picks the request kind; the rest is the body.
+ * same tree). The first input byte picks the request kind; the rest is the body. A
+ * fourth "kind" is Anthropic's Messages surface (core/protocol/anthropic.h): the body is
+ * bridged to a chat request (then parsed as admission does), and read as a chat answer
+ * and as a stream chunk to translate back.
  * Checks: no crash or leak, an accepted body's every string stays valid UTF-8 after
  * masking and the tree still serialises; a refused one has a 4xx/5xx error. */
 #include <stdint.h>
@@ -8,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic.h"
 #include "config.h"
 #include "oai.h"
 #include "pii.h"
@@ -68,6 +72,48 @@ check_strings(json_t *v, int depth)
 			check_strings(child, depth + 1);
 }
 
+static int
+drop(void *arg, const char *event, const json_t *d)
+{
+	(void)arg;
+	if (event == NULL || d == NULL)
+		abort();
+	return 0;
+}
+
+/* The Messages surface both ways; a bridged request must parse as a chat request or
+ * be refused with a 4xx/5xx, never crash. */
+static void
+anthropic(const char *body, size_t len, int count_only)
+{
+	struct aif_anth_limits alim = { 1 << 20, 64, 2048 };
+	struct aif_oai_limits lim = { 1 << 20, 64, 2048, 1 << 20 };
+	struct aif_anth_stream st;
+	struct aif_oai_req req;
+	struct aif_error err;
+	json_t *chat = NULL, *v;
+	char *s;
+
+	if (aif_anth_to_chat(body, len, &alim, count_only, &chat, &err) != 0) {
+		if (chat != NULL || err.status < 400 || err.status > 599)
+			abort();
+	} else {
+		if ((s = json_dumps(chat, JSON_COMPACT)) == NULL)
+			abort();
+		if (aif_oai_parse(AIF_KIND_CHAT, s, strlen(s), &lim, &req, &err) == AIF_OK)
+			aif_oai_req_free(&req);
+		free(s);
+		json_decref(chat);
+	}
+	if ((v = json_loadb(body, len, 0, NULL)) != NULL) {
+		json_decref(aif_anth_message(v, "job_x"));
+		json_decref(v);
+	}
+	aif_anth_stream_init(&st, "job_x");
+	(void)aif_anth_stream_chunk(&st, body, len, "m", drop, NULL);
+	(void)aif_anth_stream_end(&st, "m", 1, 2, drop, NULL);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -84,6 +130,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
+	if (data[0] % 4 == 3) {
+		anthropic((const char *)data + 1, size - 1, data[0] & 4);
+		return 0;
+	}
 	kind = kinds[data[0] % 3];
 	memset(&err, 0, sizeof(err));
 	rc = aif_oai_parse(kind, (const char *)data + 1, size - 1, &lim, &req, &err);

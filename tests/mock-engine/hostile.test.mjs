@@ -63,3 +63,20 @@ test('tool-delta-bytes=K makes each argument delta K bytes', async () => {
   const deltas = text.split('\n\n').filter((e) => e.includes('"arguments":"' + 'x'.repeat(300) + '"'));
   assert.equal(deltas.length, 10);
 });
+
+test('a request with tools that asks for one ([[mock:use-tool]]) is answered with a call, whole or streamed', async () => {
+  const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }];
+  const whole = await (await chat('[[mock:use-tool]] find cats', { tools })).json();
+  const c = whole.choices[0];
+  assert.equal(c.finish_reason, 'tool_calls');
+  assert.equal(c.message.tool_calls[0].function.name, 'lookup');
+  assert.deepEqual(JSON.parse(c.message.tool_calls[0].function.arguments), { query: 'find cats' });
+  const text = await (await chat('[[mock:use-tool]] find dogs', { tools, stream: true, stream_options: { include_usage: true } })).text();
+  const args = [...text.matchAll(/"arguments":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`)).join('');
+  assert.deepEqual(JSON.parse(args), { query: 'find dogs' });
+  assert.match(text, /"finish_reason":"tool_calls"/);
+  assert.match(text, /"usage":\{/);
+  // without the directive (or with tool_choice none) the answer is text
+  const plain = await (await chat('find cats', { tools })).json();
+  assert.equal(plain.choices[0].finish_reason === 'tool_calls', false);
+});

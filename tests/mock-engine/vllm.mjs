@@ -221,6 +221,53 @@ export function createProtocol(config) {
     return { steps, tail: (p.includeUsage ? usageChunk : '') + DONE };
   }
 
+  // ---- tool calls ----------------------------------------------------------------------------
+  // A request with tools whose last message is the user's and asks for one
+  // ([[mock:use-tool]]), or whose tool_choice forces one, is answered with one call: of
+  // the forced tool, else the first, with arguments {"query": <that message's text>}.
+
+  function toolCall(b, msgs) {
+    if (!Array.isArray(b.tools) || b.tools.length === 0 || b.tool_choice === 'none') return null;
+    const last = msgs[msgs.length - 1];
+    const text = typeof last?.content === 'string' ? last.content
+      : Array.isArray(last?.content) ? last.content.map((x) => x?.text ?? '').join('') : '';
+    const forced = b.tool_choice === 'required' || typeof b.tool_choice === 'object';
+    if (last?.role !== 'user' || (!forced && !text.includes('[[mock:use-tool]]'))) return null;
+    const name = b.tool_choice?.function?.name ?? b.tools[0]?.function?.name ?? 'tool';
+    const query = text.replace(/\[\[mock:[^\]]*\]\]/g, '').trim();
+    return { id: 'call_' + hex32().slice(0, 24), name, args: JSON.stringify({ query }) };
+  }
+
+  function toolCallAnswer(call, id, created, reqModel, promptTok, p) {
+    const completionTok = Math.max(1, countTokens(call.args));
+    const usage = usageObj(promptTok, completionTok);
+    const tc = { id: call.id, type: 'function', function: { name: call.name, arguments: call.args } };
+    if (!p.stream) {
+      return {
+        status: 200, contentType: JSON_CT, promptTokens: promptTok, completionTokens: completionTok,
+        body: JSON.stringify({
+          id, object: 'chat.completion', created, model: reqModel,
+          choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [tc] }, logprobs: null, finish_reason: 'tool_calls', stop_reason: null }],
+          usage,
+        }),
+      };
+    }
+    const ev = (delta, finish) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: reqModel, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`;
+    const half = Math.floor(call.args.length / 2);
+    const steps = [
+      ev({ role: 'assistant', content: '' }, null),
+      ev({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null),
+      ev({ tool_calls: [{ index: 0, function: { arguments: call.args.slice(0, half) } }] }, null),
+      ev({ tool_calls: [{ index: 0, function: { arguments: call.args.slice(half) } }] }, null),
+      ev({}, 'tool_calls'),
+    ];
+    const usageChunk = `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: reqModel, choices: [], usage })}\n\n`;
+    return {
+      status: 200, contentType: SSE_CT, promptTokens: promptTok, completionTokens: completionTok,
+      stream: { steps, tail: (p.includeUsage ? usageChunk : '') + DONE },
+    };
+  }
+
   // ---- POST /v1/chat/completions ---------------------------------------------------------
 
   function chatCompletions(ctx) {
@@ -249,9 +296,11 @@ export function createProtocol(config) {
     const ctxErr = contextCheck(model, promptTok, p.maxTokens);
     if (ctxErr) return withModel(ctxErr);
 
-    const gen = generate(chatSourceText(msgs), genOpts(p, promptTok, model, ctx.directives));
     const id = 'chatcmpl-' + hex32();
     const created = now();
+    const call = toolCall(b, msgs);
+    if (call) return withModel(toolCallAnswer(call, id, created, reqModel, promptTok, p));
+    const gen = generate(chatSourceText(msgs), genOpts(p, promptTok, model, ctx.directives));
     const completionTok = gen.completionTokens * p.n;
 
     if (!p.stream) {

@@ -444,6 +444,7 @@ early_notes_are_dropped_oldest_first(void **state)
 static void
 notes_that_get_frames_stay_the_newest(void **state)
 {
+	struct parked *holder = new_holder(11, 1);
 	struct early_frame *f = NULL;
 
 	(void)state;
@@ -454,12 +455,13 @@ notes_that_get_frames_stay_the_newest(void **state)
 		assert_null(parked_take_or_finished(api.parked, 300000 + i));
 	early(11, 2, "tail");
 	assert_null(parked_take_or_finished(api.parked, 400000));	/* one over: drops 300000 */
-	assert_int_equal(parked_put(api.parked, new_holder(11, 1), 8, NULL, &f), 1);
+	assert_int_equal(parked_put(api.parked, holder, 8, NULL, &f), 1);
 	assert_non_null(f);
 	assert_string_equal(f->payload, "head");
 	assert_non_null(f->next);
 	assert_string_equal(f->next->payload, "tail");
 	parked_frames_free(f);
+	assert_int_equal(parked_put(api.parked, holder, 8, NULL, &f), 0);
 	drain(1);
 }
 

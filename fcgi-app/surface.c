@@ -1,0 +1,29 @@
+/* surface.c -- answers in the API surface the client speaks (struct reply.surface):
+ * OpenAI's as the job stored them; Anthropic's Messages converted from the stored chat
+ * completion (core/protocol/anthropic.h). Streams are converted chunk by chunk by the
+ * stream thread (streams.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "anthropic.h"
+#include "api.h"
+
+void
+reply_answer(struct reply *rp, const char *body, size_t len)
+{
+	json_t *completion, *out;
+
+	if (rp->surface == AIF_SURFACE_OPENAI) {
+		reply_send(rp, 200, NULL, body, len);
+		return;
+	}
+	completion = json_loadb(body, len, 0, NULL);
+	out = completion != NULL ? aif_anth_message(completion, rp->job_id) : NULL;
+	json_decref(completion);
+	if (out == NULL) {
+		REFUSE0(rp, AIF_E_OUT_OF_MEMORY, NULL);
+		return;
+	}
+	reply_json(rp, 200, NULL, out);
+	json_decref(out);
+}
