@@ -97,7 +97,7 @@ inc_of = $(strip \
 	$(if $(filter cli/%,$(1)),$(I_cli), \
 	$(I_tests))))))))))))))
 
-.PHONY: all clean unit check check-layers up down test install deps bench fmt
+.PHONY: all clean unit check check-layers up down test test-clients install deps bench fmt
 all: $(BIN)/aif-api $(BIN)/aif-worker $(BIN)/aif-cron $(BIN)/aifctl
 
 $(BUILD)/%.o: %.c
@@ -186,6 +186,11 @@ test: deps all
 
 bench: deps all
 	@bench/run.sh
+
+# Claude Code and the Codex CLI against a private local stack (npm downloads; not in
+# CI): what worked is written to build/clients/RESULTS.md.
+test-clients: deps all
+	@scripts/test-clients.sh
 
 clean:
 	rm -rf build build-asan bin

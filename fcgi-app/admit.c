@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pii.h"
+#include "responses.h"
 #include "queue.h"
 #include "ratelimit.h"
 #include "runs.h"
@@ -69,8 +70,11 @@ struct admission {
 	char			 handoff_bell[AIF_DOORBELL_PATH_MAX];	/* its doorbell */
 	const struct aif_console_retry *retry;	/* POST /admin/jobs/{id}/retry: the
 						   job sent again, borrowed; else NULL */
-	int			 count_only;	/* POST /v1/messages/count_tokens: answered
-						   after the model phase, no job */
+	int			 count_only;	/* POST /v1/messages/count_tokens and
+						   /v1/responses/input_tokens: answered after
+						   the model phase, no job */
+	struct aif_resp_ask	 resp;		/* the Responses API: what it asks of us */
+	json_t			*resp_md;	/* and its metadata (new), or NULL */
 	int			 run_api;	/* POST /v1/workflows/{name}/runs */
 	const char		*run_name;	/* its {name}, borrowed */
 	int			 done;		/* a phase answered the request */
@@ -217,6 +221,8 @@ parse_run(struct admission *a)
 	return AIF_OK;
 }
 
+static enum aif_err	take_bridged(struct admission *a, json_t *chat);
+
 /* A Messages request (Anthropic's surface) becomes the chat completion request it is
  * bridged as: what follows admits, stores and runs that (anthropic.h). */
 static enum aif_err
@@ -229,11 +235,81 @@ bridge_messages(struct admission *a)
 		.max_messages = cfg->server.max_messages,
 	};
 	json_t *chat;
-	char *text;
 
 	if (aif_anth_to_chat(a->body, a->len, &lim, a->count_only, &chat, &a->err) != 0)
 		return AIF_INVALID;
-	text = json_dumps(chat, JSON_COMPACT);
+	return take_bridged(a, chat);
+}
+
+/* The previous response a Responses request continues (the caller's own, completed and
+ * kept): its messages and answer go before the request's input. */
+static enum aif_err
+chain_previous(struct admission *a, json_t *chat)
+{
+	struct aif_db *db = a->r->db;
+	struct aif_job_view *v = NULL;
+	char job[AIF_JOB_ID_LEN + 8], *req = NULL, *ans = NULL;
+	size_t rlen = 0, alen = 0;
+	json_t *pr = NULL, *pa = NULL;
+	enum aif_err err;
+	int ok;
+
+	if (aif_resp_job_id(a->resp.previous, job, sizeof(job)) != 0)
+		return DENY(a, AIF_E_RESPONSE_NOT_FOUND, "previous_response_id",
+		    a->resp.previous);
+	err = aif_jobs_view_public(db, job, a->who->lineage_id, &v);
+	if (err != AIF_OK && err != AIF_NOTFOUND)
+		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
+	ok = err == AIF_OK && strcmp(v->state, "succeeded") == 0 && !v->zero_retention &&
+	    v->response_len >= 0 &&
+	    aif_jobs_request_read(db, v->id, &req, &rlen) == AIF_OK &&
+	    aif_jobs_response_read(db, v->id, a->r->cfg->server.max_answer_bytes, &ans,
+	    &alen) == AIF_OK && (pr = json_loadb(req, rlen, 0, NULL)) != NULL &&
+	    (pa = json_loadb(ans, alen, 0, NULL)) != NULL && aif_resp_is_response(pr);
+	if (ok && aif_resp_chain(chat, pr, pa, &a->err) != 0)
+		ok = -1;
+	aif_jobs_views_free(v, v != NULL ? 1 : 0);
+	json_decref(pr);
+	json_decref(pa);
+	free(req);
+	free(ans);
+	if (ok == 0)
+		return DENY(a, AIF_E_RESPONSE_NOT_FOUND, "previous_response_id",
+		    a->resp.previous);
+	return ok < 0 ? AIF_INVALID : AIF_OK;
+}
+
+/* A Responses request (POST /v1/responses) becomes the chat completion request it is
+ * bridged as, after the history of the response it continues (responses.h). */
+static enum aif_err
+bridge_responses(struct admission *a)
+{
+	const struct aif_config *cfg = a->r->cfg;
+	struct aif_resp_limits lim = {
+		.max_body_bytes = cfg->server.max_body_bytes,
+		.max_depth = cfg->server.max_json_depth,
+		.max_messages = cfg->server.max_messages,
+	};
+	json_t *chat;
+
+	if (aif_resp_to_chat(a->body, a->len, &lim, a->count_only, &chat, &a->resp_md,
+	    &a->resp, &a->err) != 0)
+		return AIF_INVALID;
+	if (a->resp.dropped[0] != '\0')	/* hosted tools: said, not silently gone */
+		reply_header(&a->r->reply, "x-aif-dropped-tools", a->resp.dropped);
+	if (a->resp.previous[0] != '\0' && chain_previous(a, chat) != AIF_OK) {
+		json_decref(chat);
+		return AIF_INVALID;
+	}
+	return take_bridged(a, chat);
+}
+
+/* The bridged request (stolen) becomes the body the phases after parse admit. */
+static enum aif_err
+take_bridged(struct admission *a, json_t *chat)
+{
+	char *text = json_dumps(chat, JSON_COMPACT);
+
 	json_decref(chat);
 	if (text == NULL)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
@@ -259,6 +335,9 @@ parse(struct admission *a)
 	if (a->r->reply.surface == AIF_SURFACE_ANTHROPIC && a->retry == NULL &&
 	    bridge_messages(a) != AIF_OK)
 		return AIF_INVALID;
+	if (a->r->reply.surface == AIF_SURFACE_RESPONSES && a->retry == NULL &&
+	    bridge_responses(a) != AIF_OK)
+		return AIF_INVALID;
 	return aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err);
 }
 
@@ -273,7 +352,10 @@ count_tokens(struct admission *a)
 		return AIF_OK;
 	if (a->workflow != NULL)
 		return DENY(a, AIF_E_MODEL_NOT_FOUND, "model", a->oreq.model);
-	j = json_pack("{s:I}", "input_tokens", (json_int_t)a->oreq.prompt_tokens_estimate);
+	j = a->r->reply.surface == AIF_SURFACE_RESPONSES ? json_pack("{s:s,s:I}", "object",
+	    "response.input_tokens", "input_tokens",
+	    (json_int_t)a->oreq.prompt_tokens_estimate) : json_pack("{s:I}", "input_tokens",
+	    (json_int_t)a->oreq.prompt_tokens_estimate);
 	reply_json(&a->r->reply, 200, "x-aif-token-count: estimate\r\n", j);
 	json_decref(j);
 	a->done = 1;
@@ -443,6 +525,11 @@ headers(struct admission *a)
 	}
 	a->async = a->run_api ||	/* a run is always answered with its job */
 	    (prefer != NULL && strcasestr(prefer, "respond-async") != NULL);
+	if (a->r->reply.surface == AIF_SURFACE_RESPONSES) {
+		/* background: true runs async; store: false keeps nothing (zero retention) */
+		a->async = a->resp.background;
+		a->zero_retention |= !a->resp.store;
+	}
 	if (request_timeout(a) != AIF_OK)
 		return DENY0(a, AIF_E_REQUEST_TIMEOUT_INVALID, "X-Request-Timeout");
 	a->prio = a->r->cfg->queue.default_priority;
@@ -576,6 +663,21 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 	return AIF_OK;
 }
 
+/* The Responses API: the Response of job public_id before its answer, which its
+ * waiting request (sync or stream) renders its answer into (reply.meta). */
+static enum aif_err
+responses_meta(struct admission *a, const char *public_id)
+{
+	struct reply *rp = &a->r->reply;
+
+	if (rp->surface != AIF_SURFACE_RESPONSES)
+		return AIF_OK;
+	json_decref(rp->meta);
+	rp->meta = aif_resp_template(a->oreq.body, a->resp_md, public_id, a->model_id,
+	    aif_unix_now());
+	return rp->meta != NULL ? AIF_OK : DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+}
+
 /* The request refers to an existing job (the same Idempotency-Key and body, or a retry
  * of the SDKs): async -> 202 with the job; sync and stream -> wait for that job. */
 static enum aif_err
@@ -586,6 +688,13 @@ attach(struct admission *a, uint64_t id, const char *public_id)
 
 	aif_strlcpy(r->reply.job_id, public_id, sizeof(r->reply.job_id));
 	reply_header(&r->reply, "x-aif-idempotent-replay", "true");
+	if (responses_meta(a, public_id) != AIF_OK)
+		return AIF_INVALID;
+	if (a->async && r->reply.meta != NULL) {	/* a background response, again */
+		reply_json(&r->reply, 200, NULL, r->reply.meta);
+		a->done = 1;
+		return AIF_OK;
+	}
 	if (a->async) {
 		if (aif_jobs_view_public(r->db, public_id, a->who->lineage_id, &v) != AIF_OK)
 			return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
@@ -856,6 +965,14 @@ answer(struct admission *a)
 		answer_retry(a);
 		return AIF_OK;
 	}
+	if (responses_meta(a, a->public_id) != AIF_OK)
+		return AIF_INVALID;
+	if (a->async && a->r->reply.meta != NULL) {	/* a background response */
+		wake(a);
+		reply_json(&r->reply, 200, NULL, a->r->reply.meta);
+		a->done = 1;
+		return AIF_OK;
+	}
 	if (a->async) {
 		struct aif_job_view v = { .id = a->id, .kind = a->kind, .priority = a->prio,
 		    .created_at = aif_unix_now(), .response_len = -1 };
@@ -923,6 +1040,7 @@ admit(struct req *r, const struct aif_principal *who, const struct aif_role *rol
 		reply_error(&r->reply, &a.err);
 		break;
 	}
+	json_decref(a.resp_md);
 	free(a.pii_json);
 	free(a.stored);
 	free(a.body);
@@ -937,6 +1055,12 @@ route_completions(struct req *r, const struct aif_principal *who, enum aif_kind 
 
 void
 route_messages(struct req *r, const struct aif_principal *who, int count_only)
+{
+	admit(r, who, r->role, AIF_KIND_CHAT, NULL, NULL, count_only);
+}
+
+void
+route_responses_create(struct req *r, const struct aif_principal *who, int count_only)
 {
 	admit(r, who, r->role, AIF_KIND_CHAT, NULL, NULL, count_only);
 }

@@ -83,6 +83,10 @@ struct reply {
 	enum aif_surface surface;	/* the API the client speaks: its errors' and
 					   answers' shape (OpenAI's unless the route
 					   says otherwise) */
+	json_t		*meta;		/* what the surface renders answers from (the
+					   Responses API: the Response before its
+					   answer), or NULL; each holder of a copy of
+					   the reply holds a reference */
 };
 
 /* One request being handled by an acceptor thread. */
@@ -156,6 +160,14 @@ void	route_completions(struct req *r, const struct aif_principal *who,
 /* admit.c: POST /v1/messages (Anthropic's surface, bridged as a chat job) and, with
  * count_only, /v1/messages/count_tokens (an estimate, no job). */
 void	route_messages(struct req *r, const struct aif_principal *who, int count_only);
+/* admit.c: POST /v1/responses and, with count_only, /v1/responses/input_tokens (the
+ * Responses API, bridged as a chat job). */
+void	route_responses_create(struct req *r, const struct aif_principal *who,
+	    int count_only);
+/* route_responses.c: GET and DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel
+ * (the caller's own responses). */
+void	route_responses_item(struct req *r, const struct aif_principal *who,
+	    const char *id, const char *action);
 /* surface.c: a job's answer (a chat completion, len bytes, borrowed) sent 200 in the
  * reply's surface: as it is for OpenAI's, converted for the others. */
 void	reply_answer(struct reply *rp, const char *body, size_t len);

@@ -245,6 +245,7 @@ acceptor(void *arg)
 		r.db = db;
 		r.reply.fcgi = fr;
 		api_handle(&r);
+		json_decref(r.reply.meta);	/* a parked copy holds its own reference */
 		api_cfg_release(api, h);
 		if (!r.parked && r.reply.fcgi != NULL)	/* every route answers: a net */
 			REFUSE0(&r.reply, AIF_E_NOT_ANSWERED, NULL);

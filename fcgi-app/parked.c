@@ -47,6 +47,7 @@ parked_new(uint64_t id, int stream, const struct reply *rp, int64_t deadline_ms,
 	p->id = id;
 	p->stream = stream != 0;
 	p->reply = *rp;
+	json_incref(p->reply.meta);
 	p->deadline_ms = deadline_ms;
 	p->seen_ms = aif_now_ms();
 	p->conn = -1;
@@ -64,6 +65,11 @@ parked_free(struct parked *p)
 	if (p == NULL)
 		return;
 	free(p->result);
+	json_decref(p->reply.meta);
+	if (p->resp != NULL) {
+		aif_resp_stream_free(p->resp);
+		free(p->resp);
+	}
 	free(p);
 }
 

@@ -19,6 +19,7 @@
 #include "api.h"
 #include "fcgi_out.h"
 #include "relay_proto.h"
+#include "responses.h"
 
 #define PARKED_EARLY_MAX	4096		/* jobs with early notes */
 #define PARKED_EARLY_BYTES	(32u << 20)	/* bytes of early frames */
@@ -49,6 +50,7 @@ struct parked {
 	size_t		 wait_ix;	/* its index there */
 	int		 paused;	/* PAUSE sent to the worker (flow control) */
 	struct aif_anth_stream anth;	/* the Messages surface's translation */
+	struct aif_resp_stream *resp;	/* the Responses surface's, or NULL (owned) */
 	/* sync only: a zero-retention answer arriving over the relay */
 	char		*result;
 	size_t		 result_len;
@@ -70,7 +72,8 @@ struct early_frame {
 struct parked	*parked_new(uint64_t id, int stream, const struct reply *rp,
 		    int64_t deadline_ms, const unsigned char *relay_secret);
 
-/* Frees a sync entry out of the table (its reply sent or not the entry's to send). */
+/* Frees an entry out of the table (its reply sent or not the entry's to send), with
+ * its reference to the reply's meta and its stream translation. */
 void		 parked_free(struct parked *p);
 
 /* What a relay frame's tag says for one parked request. */

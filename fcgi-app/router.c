@@ -2,12 +2,14 @@
  * table (404 for unknown routes, 405 with Allow for a wrong method), authentication
  * (401; 503 when the database is unreachable), the role's endpoint check or, for the
  * admin routes, the admin role (403), then the route's handler. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "log.h"
+#include "responses.h"
 
 #define AIF_BEARER_MAX	128	/* "Bearer " and a key from x-api-key */
 
@@ -101,6 +103,49 @@ h_messages(struct req *r, const struct aif_principal *who, const struct route *r
 	route_messages(r, who, strcmp(rt->prefix, "/v1/messages/count_tokens") == 0);
 }
 
+/* Refuses a method the path does not take, naming those it does. */
+static void
+wrong_method(struct req *r, const char *allow)
+{
+	reply_header(&r->reply, "Allow", allow);
+	REFUSE(&r->reply, AIF_E_METHOD_NOT_ALLOWED, NULL, r->method, r->path);
+}
+
+/* The Responses API: POST /v1/responses, POST /v1/responses/input_tokens, GET and
+ * DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel */
+static void
+h_responses(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
+{
+	const char *rest = r->path + strlen(rt->prefix), *slash;
+	char rid[AIF_RESP_ID_MAX];
+	int post = strcmp(r->method, "POST") == 0;
+
+	(void)id;
+	if (*rest == '\0' || strcmp(rest, "/input_tokens") == 0) {
+		if (!post)
+			wrong_method(r, "POST");
+		else
+			route_responses_create(r, who, *rest != '\0');
+		return;
+	}
+	rest++;
+	slash = strchr(rest, '/');
+	if ((size_t)(slash != NULL ? slash - rest : (ptrdiff_t)strlen(rest)) >= sizeof(rid) ||
+	    (slash != NULL && strcmp(slash, "/cancel") != 0) || *rest == '/') {
+		REFUSE(&r->reply, AIF_E_UNKNOWN_URL, NULL, r->method, r->path);
+		return;
+	}
+	aif_strlcpy(rid, rest, slash != NULL ? (size_t)(slash - rest) + 1 : sizeof(rid));
+	if (slash != NULL && !post)
+		wrong_method(r, "POST");
+	else if (slash == NULL && strcmp(r->method, "GET") != 0 &&
+	    strcmp(r->method, "DELETE") != 0)
+		wrong_method(r, "GET, DELETE");
+	else
+		route_responses_item(r, who, rid, slash != NULL ? "cancel" : NULL);
+}
+
 static void
 h_models(struct req *r, const struct aif_principal *who, const struct route *rt,
     const char *id)
@@ -163,6 +208,8 @@ static const struct route routes[] = {
 	    AIF_SURFACE_ANTHROPIC },
 	{ "/v1/messages/count_tokens", EXACT, "POST", "messages", 0, AIF_KIND_CHAT,
 	    h_messages, AIF_SURFACE_ANTHROPIC },
+	{ "/v1/responses", SUBTREE, "*", "responses", 0, AIF_KIND_CHAT, h_responses,
+	    AIF_SURFACE_RESPONSES },
 	{ "/v1/models", EXACT, "GET", "models", 0, 0, h_models, AIF_SURFACE_OPENAI },
 	{ "/v1/models/", ONE_ID, "GET", "models", 0, 0, h_models, AIF_SURFACE_OPENAI },
 	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, 0, h_jobs, AIF_SURFACE_OPENAI },

@@ -261,6 +261,8 @@ send_chunk(struct streams *S, struct parked *w, const char *payload, size_t len)
 
 	if (w->reply.surface == AIF_SURFACE_ANTHROPIC)
 		return aif_anth_stream_chunk(&w->anth, payload, len, "", emit_named, &x);
+	if (w->resp != NULL)
+		return aif_resp_stream_chunk(w->resp, payload, len, emit_named, &x);
 	return send_event(S, w, payload, len);
 }
 
@@ -301,8 +303,12 @@ finish_ok(struct streams *S, struct parked *w, const char *id, json_int_t create
 	struct emit_ctx x = { S, w };
 	int ok = 1;
 
-	if (w->reply.surface == AIF_SURFACE_ANTHROPIC) {
-		(void)aif_anth_stream_end(&w->anth, model, prompt, completion, emit_named, &x);
+	if (w->reply.surface == AIF_SURFACE_ANTHROPIC || w->resp != NULL) {
+		if (w->resp != NULL)
+			(void)aif_resp_stream_end(w->resp, prompt, completion, emit_named, &x);
+		else
+			(void)aif_anth_stream_end(&w->anth, model, prompt, completion,
+			    emit_named, &x);
 		finish(S, w);
 		return;
 	}
@@ -330,6 +336,12 @@ finish_error(struct streams *S, struct parked *w, const struct aif_error *e)
 	if (!w->headers_sent) {
 		if ((s = reply_render_error(&w->reply, e, &n)) != NULL)
 			(void)client_write(S, w, s, n);
+	} else if (w->resp != NULL) {
+		json_t *ev = aif_resp_stream_error(w->resp, e);
+		s = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+		json_decref(ev);
+		if (s != NULL)
+			(void)send_named(S, w, "error", s, strlen(s));
 	} else if ((s = aif_error_render(e, w->reply.surface)) != NULL) {
 		if (w->reply.surface == AIF_SURFACE_ANTHROPIC)
 			(void)send_named(S, w, "error", s, strlen(s));
@@ -365,6 +377,13 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 	w->kind = kind;
 	w->include_usage = include_usage;
 	aif_anth_stream_init(&w->anth, rp->job_id);
+	if (rp->surface == AIF_SURFACE_RESPONSES && rp->meta != NULL) {
+		if ((w->resp = calloc(1, sizeof(*w->resp))) == NULL) {
+			parked_free(w);
+			return -1;
+		}
+		aif_resp_stream_init(w->resp, json_deep_copy(rp->meta));
+	}
 	if (relay_secret == NULL)
 		w->seen_ms = 0;		/* no frame for it: its row is due at once */
 	pthread_mutex_lock(&S->mu);

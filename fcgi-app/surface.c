@@ -1,12 +1,14 @@
 /* surface.c -- answers in the API surface the client speaks (struct reply.surface):
- * OpenAI's as the job stored them; Anthropic's Messages converted from the stored chat
- * completion (core/protocol/anthropic.h). Streams are converted chunk by chunk by the
- * stream thread (streams.c). */
+ * OpenAI's as the job stored them; Anthropic's Messages (core/protocol/anthropic.h)
+ * and OpenAI's Responses (core/protocol/responses.h, from the Response the admission
+ * put in reply.meta) converted from the stored chat completion. Streams are converted
+ * chunk by chunk by the stream thread (streams.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "anthropic.h"
 #include "api.h"
+#include "responses.h"
 
 void
 reply_answer(struct reply *rp, const char *body, size_t len)
@@ -18,7 +20,13 @@ reply_answer(struct reply *rp, const char *body, size_t len)
 		return;
 	}
 	completion = json_loadb(body, len, 0, NULL);
-	out = completion != NULL ? aif_anth_message(completion, rp->job_id) : NULL;
+	if (rp->surface == AIF_SURFACE_RESPONSES && rp->meta != NULL) {
+		out = completion != NULL ? json_deep_copy(rp->meta) : NULL;
+		if (out != NULL)
+			aif_resp_complete(out, completion);
+	} else {
+		out = completion != NULL ? aif_anth_message(completion, rp->job_id) : NULL;
+	}
 	json_decref(completion);
 	if (out == NULL) {
 		REFUSE0(rp, AIF_E_OUT_OF_MEMORY, NULL);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "relay_proto.h"
+#include "responses.h"
 #include "worker.h"
 
 static void
@@ -93,6 +94,8 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 {
 	struct aif_error e;
 	enum aif_err err;
+	char *stripped = NULL;
+	size_t slen = 0;
 
 	c->model = &w->cfg->models[mi];
 	c->model_idx = mi;
@@ -112,6 +115,13 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 		aif_relay_key(c->job.relay_secret, c->job.relay_id, (uint32_t)c->job.attempt,
 		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
+	}
+	/* a request made through the Responses API carries the gateway's note of it: not
+	   for the engine (responses.h) */
+	if (aif_resp_strip(c->job.request_body, strlen(c->job.request_body), &stripped,
+	    &slen)) {
+		free(c->job.request_body);
+		c->job.request_body = stripped;
 	}
 	err = c->adapter == NULL ? AIF_CONFIG : c->adapter->build(c->model,
 	    &c->model->replicas[ri], c->job.kind, c->job.request_body,

@@ -47,6 +47,10 @@ enum ctx {
 	C_TOOL_CALL,	/* messages[i].tool_calls[j] */
 	C_CALL,		/* tool_calls[j].function, messages[i].function_call */
 	C_ARGS,		/* their arguments: JSON text */
+	C_TOOLS,	/* tools[] */
+	C_TOOL,		/* tools[i] */
+	C_TOOL_FN,	/* tools[i].function: its description is text the model reads;
+			   the rest steers (name, parameters' schema) */
 };
 
 struct field {
@@ -118,7 +122,7 @@ static const struct field root_fields[] = {
 	{ "suffix", C_TEXT },
 	{ "temperature", C_CONTROL },
 	{ "tool_choice", C_CONTROL },
-	{ "tools", C_CONTROL },
+	{ "tools", C_TOOLS },
 	{ "top_k", C_CONTROL },
 	{ "top_logprobs", C_CONTROL },
 	{ "top_p", C_CONTROL },
@@ -160,6 +164,20 @@ static const struct field tool_call_fields[] = {
 static const struct field call_fields[] = {
 	{ "arguments", C_ARGS },
 	{ "name", C_CONTROL },
+};
+
+/* tools[i] and tools[i].function (sorted): the description is prose the model reads,
+ * masked like a message; the name and the parameters' schema steer. */
+static const struct field tool_fields[] = {
+	{ "function", C_TOOL_FN },
+	{ "type", C_CONTROL },
+};
+
+static const struct field tool_fn_fields[] = {
+	{ "description", C_TEXT },
+	{ "name", C_CONTROL },
+	{ "parameters", C_CONTROL },
+	{ "strict", C_CONTROL },
 };
 
 struct schema {
@@ -550,8 +568,12 @@ schema_of(enum ctx c)
 	static const struct schema part = SCHEMA(part_fields, C_CONTROL);
 	static const struct schema call = SCHEMA(tool_call_fields, C_TEXT);
 	static const struct schema fn = SCHEMA(call_fields, C_TEXT);
+	static const struct schema tool = SCHEMA(tool_fields, C_CONTROL);
+	static const struct schema tool_fn = SCHEMA(tool_fn_fields, C_CONTROL);
 
 	switch (c) {
+	case C_TOOL:		return &tool;
+	case C_TOOL_FN:		return &tool_fn;
 	case C_ROOT:		return &root;
 	case C_MESSAGE:		return &message;
 	case C_PART:		return &part;
@@ -565,7 +587,8 @@ schema_of(enum ctx c)
 static int
 is_control(enum ctx c)
 {
-	return c == C_CONTROL || c == C_MODEL || c == C_ROLE || c == C_PART_TYPE;
+	return c == C_CONTROL || c == C_MODEL || c == C_ROLE || c == C_PART_TYPE ||
+	    c == C_TOOLS || c == C_TOOL || c == C_TOOL_FN;
 }
 
 struct bytes {
@@ -765,6 +788,7 @@ element_of(enum ctx c)
 	case C_MESSAGES:	return C_MESSAGE;
 	case C_CONTENT:		return C_PART;
 	case C_TOOL_CALLS:	return C_TOOL_CALL;
+	case C_TOOLS:		return C_TOOL;
 	default:		return is_control(c) ? C_CONTROL : C_TEXT;
 	}
 }

@@ -232,9 +232,15 @@ turn(const json_t *m, size_t i, json_t *chat, struct aif_error *err)
 	int assistant, rc = 0;
 
 	snprintf(param, sizeof(param), "messages[%zu]", i);
-	if (!json_is_object(m) || role == NULL ||
-	    (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-		return BAD(err, param, "%s.role must be \"user\" or \"assistant\".", param);
+	if (!json_is_object(m) || role == NULL || (strcmp(role, "user") != 0 &&
+	    strcmp(role, "assistant") != 0 && strcmp(role, "system") != 0))
+		return BAD(err, param, "%s.role must be \"user\", \"assistant\" or \"system\".",
+		    param);
+	if (role[0] == 's') {	/* a system message between turns: text only */
+		json_t *t = text_of(content, param, err);
+		return t == NULL ? -1 : json_array_append_new(chat, json_pack("{s:s,s:o}",
+		    "role", "system", "content", t));
+	}
 	assistant = role[0] == 'a';
 	if (json_is_string(content))
 		return json_array_append_new(chat, json_pack("{s:s,s:O}", "role", role,

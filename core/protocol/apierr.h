@@ -141,6 +141,12 @@ struct aif_error {
 	    "complete result will be at GET /v1/jobs/%s.")			\
 	X(STREAM_INTERRUPTED, 502, "server_error", "stream_interrupted", 1,	\
 	    "The stream was interrupted; the complete result is at GET /v1/jobs/%s.") \
+	X(RESPONSE_NOT_FOUND, 404, "invalid_request_error", "response_not_found", 1, \
+	    "No response with id '%s' is kept for this key (a response made with store: " \
+	    "false, deleted, or past retention is not).")			\
+	X(RESPONSE_IN_PROGRESS, 409, "invalid_request_error", "response_in_progress", 1, \
+	    "Response '%s' has not finished: cancel it (POST .../cancel) or wait, then " \
+	    "delete it.")							\
 	X(JOB_NOT_FOUND, 404, "invalid_request_error", "job_not_found", 0,	\
 	    "No job with that id.")						\
 	X(JOB_ALREADY_FINAL, 409, "invalid_request_error", "job_already_final", 1, \
@@ -258,6 +264,7 @@ enum aif_surface {
 	AIF_SURFACE_OPENAI,	/* {"error":{"message","type","param","code"}} */
 	AIF_SURFACE_ANTHROPIC,	/* {"type":"error","error":{"type","message"}}, the
 				   type from the status (anthropic.h) */
+	AIF_SURFACE_RESPONSES,	/* OpenAI's Responses API: OpenAI's error shape */
 };
 
 /* The error as the surface's JSON object. New string (free(3)); NULL on no memory. */

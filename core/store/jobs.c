@@ -169,6 +169,41 @@ aif_jobs_response_read(struct aif_db *db, uint64_t id, size_t max, char **out, s
 }
 
 enum aif_err
+aif_jobs_request_read(struct aif_db *db, uint64_t id, char **out, size_t *len)
+{
+	enum { RR_BODY };
+	static const char sql[] = "SELECT request_body FROM jobs WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*out = NULL;
+	*len = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 1 && aif_dbrows_get(rows, 0, RR_BODY) != NULL) {
+		*len = rows->lens[RR_BODY];
+		*out = aif_dbrows_steal(rows, 0, RR_BODY);
+	} else {
+		err = AIF_NOTFOUND;
+	}
+	aif_dbrows_free(rows);
+	return err;
+}
+
+enum aif_err
+aif_jobs_forget_bodies(struct aif_db *db, uint64_t id)
+{
+	static const char sql[] =
+	    "UPDATE jobs SET request_body = '{}', response_body = NULL WHERE id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	uint64_t affected = 0;
+	enum aif_err err = AIF_DB_EXEC(db, sql, p, &affected, NULL);
+
+	return err != AIF_OK ? err : affected == 0 ? AIF_NOTFOUND : AIF_OK;
+}
+
+enum aif_err
 aif_jobs_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
     struct aif_job_view **out, size_t *nout)
 {

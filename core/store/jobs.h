@@ -67,6 +67,16 @@ enum aif_err	aif_jobs_response_read(struct aif_db *db, uint64_t id, size_t max,
 /* Reads jobs by internal id (ids borrowed, n <= 256) whose outcome is known: final,
  * or compensating (failed, its saga still running).
  * On AIF_OK *out is a new array (aif_jobs_views_free) of *nout views. */
+/* The stored request of job id: *out new (its length in *len). AIF_NOTFOUND when
+ * there is no such job. */
+enum aif_err	aif_jobs_request_read(struct aif_db *db, uint64_t id, char **out,
+		    size_t *len);
+
+/* Forgets what job id kept of its request and answer (a Responses API delete): the
+ * request becomes "{}", the answer NULL; the row, its events and usage stay (billing,
+ * audit). AIF_NOTFOUND when no such job. */
+enum aif_err	aif_jobs_forget_bodies(struct aif_db *db, uint64_t id);
+
 enum aif_err	aif_jobs_final_views(struct aif_db *db, const uint64_t *ids, size_t n,
 		    struct aif_job_view **out, size_t *nout);
 

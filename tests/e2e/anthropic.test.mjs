@@ -128,7 +128,7 @@ test('errors come in Anthropic shape: 401 for a bad x-api-key, 403 for a role wi
   for (const body of [
     { model: 'demo-chat', messages: [{ role: 'user', content: marker }] },
     { model: 'demo-chat', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', data: marker } }] }] },
-    { model: 'demo-chat', max_tokens: 5, messages: [{ role: 'system', content: marker }] },
+    { model: 'demo-chat', max_tokens: 5, messages: [{ role: 'tool', content: marker }] },
   ]) {
     const r = await http('/v1/messages', { json: body, key: null, headers: { 'x-api-key': env.apiKey, 'anthropic-version': '2023-06-01' } });
     assert.equal(r.status, 400, r.text);

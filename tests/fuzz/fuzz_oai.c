@@ -1,9 +1,9 @@
 /* fuzz_oai.c -- libFuzzer target for request parsing (aif_oai_parse, core/protocol/oai.h) and
  * for masking what it accepts (aif_pii_mask_request, then aif_pii_mask_response on the
  * same tree). The first input byte picks the request kind; the rest is the body. A
- * fourth "kind" is Anthropic's Messages surface (core/protocol/anthropic.h): the body is
- * bridged to a chat request (then parsed as admission does), and read as a chat answer
- * and as a stream chunk to translate back.
+ * fourth "kind" is Anthropic's Messages surface (core/protocol/anthropic.h), a fifth
+ * OpenAI's Responses (responses.h): the body is bridged to a chat request (then parsed
+ * as admission does), and read as a chat answer and as a stream chunk to translate back.
  * Checks: no crash or leak, an accepted body's every string stays valid UTF-8 after
  * masking and the tree still serialises; a refused one has a 4xx/5xx error. */
 #include <stdint.h>
@@ -15,6 +15,7 @@
 #include "config.h"
 #include "oai.h"
 #include "pii.h"
+#include "responses.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
@@ -114,6 +115,48 @@ anthropic(const char *body, size_t len, int count_only)
 	(void)aif_anth_stream_end(&st, "m", 1, 2, drop, NULL);
 }
 
+/* The Responses surface both ways, as for Messages. */
+static void
+responses(const char *body, size_t len)
+{
+	struct aif_resp_limits rlim = { 1 << 20, 64, 2048 };
+	struct aif_oai_limits lim = { 1 << 20, 64, 2048, 1 << 20 };
+	struct aif_resp_stream st;
+	struct aif_resp_ask ask;
+	struct aif_oai_req req;
+	struct aif_error err;
+	json_t *chat = NULL, *md = NULL, *v, *r;
+	char *s = NULL;
+	size_t n = 0;
+
+	if (aif_resp_to_chat(body, len, &rlim, 0, &chat, &md, &ask, &err) != 0) {
+		if (chat != NULL || err.status < 400 || err.status > 599)
+			abort();
+		chat = json_object();
+	} else if ((s = json_dumps(chat, JSON_COMPACT)) != NULL) {
+		if (aif_oai_parse(AIF_KIND_CHAT, s, strlen(s), &lim, &req, &err) == AIF_OK)
+			aif_oai_req_free(&req);
+		free(s);
+	}
+	if ((v = json_loadb(body, len, 0, NULL)) != NULL) {
+		(void)aif_resp_chain(chat, v, v, &err);
+		if ((r = aif_resp_template(chat, md, "job_x", "m", 1)) != NULL)
+			aif_resp_complete(r, v);
+		json_decref(r);
+		json_decref(v);
+	}
+	if (aif_resp_strip(body, len, &s, &n))
+		free(s);
+	aif_resp_stream_init(&st, aif_resp_template(chat, NULL, "job_x", "m", 1));
+	if (st.response != NULL) {
+		(void)aif_resp_stream_chunk(&st, body, len, drop, NULL);
+		(void)aif_resp_stream_end(&st, 1, 2, drop, NULL);
+	}
+	aif_resp_stream_free(&st);
+	json_decref(md);
+	json_decref(chat);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -130,8 +173,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	if (data[0] % 4 == 3) {
-		anthropic((const char *)data + 1, size - 1, data[0] & 4);
+	if (data[0] % 5 == 3) {
+		anthropic((const char *)data + 1, size - 1, data[0] & 8);
+		return 0;
+	}
+	if (data[0] % 5 == 4) {
+		responses((const char *)data + 1, size - 1);
 		return 0;
 	}
 	kind = kinds[data[0] % 3];

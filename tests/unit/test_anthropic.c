@@ -92,7 +92,7 @@ what_cannot_be_bridged_is_refused_with_its_field(void **state)
 		    "max_tokens", "max_tokens", 400 },
 		{ "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}", "messages", "non-empty",
 		    400 },
-		{ "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"system\","
+		{ "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"tool\","
 		    "\"content\":\"x\"}]}", "messages[0]", "role", 400 },
 		{ "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
 		    "[{\"type\":\"document\",\"source\":{}}]}]}", "messages[0].content[0]",
@@ -114,6 +114,18 @@ what_cannot_be_bridged_is_refused_with_its_field(void **state)
 		if (cases[i].param != NULL)
 			assert_string_equal(err.param, cases[i].param);
 		assert_non_null(strstr(err.message, cases[i].says));
+	}
+	/* a system message between the turns (as Claude Code sends) is one */
+	{
+		json_t *c = bridge("{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":"
+		    "\"user\",\"content\":\"x\"},{\"role\":\"system\",\"content\":[{\"type\":"
+		    "\"text\",\"text\":\"ctx\"}]}]}", 0, &err);
+		assert_non_null(c);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(
+		    json_object_get(c, "messages"), 1), "role")), "system");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(
+		    json_object_get(c, "messages"), 1), "content")), "ctx");
+		json_decref(c);
 	}
 	/* counting tokens needs no max_tokens */
 	json_decref(bridge("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"

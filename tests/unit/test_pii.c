@@ -907,8 +907,12 @@ control_fields_refuse_entities_to_mask(void **state)
 		{ "{\"stop\":[\"END\",\"kim@example.com\"]}", "stop[1]", "EMAIL" },
 		{ "{\"stop\":\"kim@example.com\"}", "stop", "EMAIL" },
 		{ "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
-		    "\"description\":\"Mail kim@example.com\"}}]}",
-		    "tools[0].function.description", "EMAIL" },
+		    "\"description\":\"Mail\",\"parameters\":{\"description\":"
+		    "\"kim@example.com\"}}}]}",
+		    "tools[0].function.parameters.description", "EMAIL" },
+		{ "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+		    "\"kim@example.com\"}}]}", "tools[0].function.name", "EMAIL" },
+		{ "{\"tools\":[\"kim@example.com\"]}", "tools[0]", "EMAIL" },
 		{ "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
 		    "\"parameters\":{\"type\":\"object\",\"properties\":{\"to\":{\"type\":"
 		    "\"string\",\"default\":\"010-1234-5678\"}}}}}]}",
@@ -963,6 +967,14 @@ control_fields_refuse_entities_to_mask(void **state)
 		assert_null(strstr(err.message, "1234"));
 		json_decref(body);
 	}
+	/* a tool's own description is prose the model reads: masked, not refused (Claude
+	 * Code's tools describe a mail address) */
+	assert_int_equal(screen(&f, "m", "{\"tools\":[{\"type\":\"function\",\"function\":"
+	    "{\"name\":\"send\",\"description\":\"Mail kim@example.com\"}}]}", &body, &why,
+	    NULL), AIF_OK);
+	assert_null(strstr(json_string_value(json_object_get(json_object_get(json_array_get(
+	    json_object_get(body, "tools"), 0), "function"), "description")), "kim@"));
+	json_decref(body);
 	/* control fields without entities, and known values, pass untouched */
 	assert_int_equal(screen(&f, "m", "{\"model\":\"m\",\"stop\":[\"\\n\\n\"],"
 	    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","

@@ -62,6 +62,21 @@ expect "malformed JSON" 400 "${H[@]}" -d '{"model":' "$AIF_BASE_URL/chat/complet
 expect "bad key" 401 -H 'Authorization: Bearer aif_nope' -H 'Content-Type: application/json' -d "$chat" "$AIF_BASE_URL/chat/completions"
 expect "unknown model" 404 "${H[@]}" -d '{"model":"nope","messages":[{"role":"user","content":"x"}]}' "$AIF_BASE_URL/chat/completions"
 expect "models" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/models"
+# the Messages and Responses surfaces (bridged): sync, stream, count, retrieve, delete
+X=(-H "x-api-key: $AIF_API_KEY" -H 'Content-Type: application/json')
+msg='{"model":"demo-chat","max_tokens":8,"system":"s","messages":[{"role":"user","content":"valgrind"}]}'
+expect "messages" 200 "${X[@]}" -d "$msg" "${AIF_BASE_URL%/v1}/v1/messages"
+expect "messages stream" 200 -N "${X[@]}" -d '{"model":"demo-chat","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}' "${AIF_BASE_URL%/v1}/v1/messages"
+expect "messages count_tokens" 200 "${X[@]}" -d "$msg" "${AIF_BASE_URL%/v1}/v1/messages/count_tokens"
+expect "messages bad block" 400 "${X[@]}" -d '{"model":"demo-chat","max_tokens":8,"messages":[{"role":"user","content":[{"type":"document"}]}]}' "${AIF_BASE_URL%/v1}/v1/messages"
+resp=$(curl -s --max-time 60 "${H[@]}" -d '{"model":"demo-chat","instructions":"i","input":"valgrind","max_output_tokens":8,"tools":[{"type":"web_search"},{"type":"function","name":"f","parameters":{"type":"object"}}]}' "$AIF_BASE_URL/responses" | sed -n 's/^{"id":"\(resp_[A-Za-z0-9]*\)".*/\1/p')
+[ -n "$resp" ] && ok "responses create ($resp)" || bad "responses create: no id"
+expect "responses continue" 200 "${H[@]}" -d "{\"model\":\"demo-chat\",\"previous_response_id\":\"$resp\",\"input\":\"more\",\"max_output_tokens\":8}" "$AIF_BASE_URL/responses"
+expect "responses stream" 200 -N "${H[@]}" -d '{"model":"demo-chat","stream":true,"input":"hi","max_output_tokens":8}' "$AIF_BASE_URL/responses"
+expect "responses retrieve" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
+expect "responses delete" 200 -X DELETE -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
+expect "responses deleted" 404 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
+expect "responses input_tokens" 200 "${H[@]}" -d '{"model":"demo-chat","input":"count me"}' "$AIF_BASE_URL/responses/input_tokens"
 # workflow runs: the runner thread (http, branch, model steps, transforms, the answer)
 expect "workflow (http, branch, model, pii_mask)" 200 "${H[@]}" -d '{"model":"demo-rag","messages":[{"role":"user","content":"what is the refund policy?"}]}' "$AIF_BASE_URL/chat/completions"
 expect "workflow (transform, 2 models, truncate)" 200 "${H[@]}" -d '{"model":"demo-wf-pipeline","messages":[{"role":"user","content":"valgrind"}]}' "$AIF_BASE_URL/chat/completions"
