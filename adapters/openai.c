@@ -22,6 +22,14 @@ kind_path(enum aif_kind kind)
 		return "/v1/completions";
 	case AIF_KIND_EMBEDDING:
 		return "/v1/embeddings";
+	case AIF_KIND_RERANK:		/* vLLM's (Jina-style) rerank */
+		return "/v1/rerank";
+	case AIF_KIND_SCORE:
+		return "/v1/score";
+	case AIF_KIND_TOKENIZE:		/* vLLM serves these at its root */
+		return "/tokenize";
+	case AIF_KIND_DETOKENIZE:
+		return "/detokenize";
 	}
 	return NULL;
 }
@@ -133,6 +141,11 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 	usage = json_object_get(root, "usage");
 	out->prompt_tokens = usage_field(usage, "prompt_tokens");
 	out->completion_tokens = usage_field(usage, "completion_tokens");
+	if (kind == AIF_KIND_RERANK && json_object_get(usage, "prompt_tokens") == NULL)
+		out->prompt_tokens = usage_field(usage, "total_tokens");	/* vLLM's */
+	if (kind == AIF_KIND_TOKENIZE)		/* no usage: the tokens it counted */
+		out->prompt_tokens = (int64_t)json_integer_value(json_object_get(root,
+		    "count"));
 	out->failure = AIF_FAIL_NONE;
 	out->response = root;
 }

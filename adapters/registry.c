@@ -214,6 +214,32 @@ usage_ok(const json_t *usage)
 	return 1;
 }
 
+/* The answer of an engine-native kind: rerank results [{index, relevance_score}], score
+ * data [{index, score}], tokenize {count, tokens: [ints]}, detokenize {prompt}. */
+static int
+native_answer_ok(enum aif_kind kind, const json_t *root)
+{
+	const json_t *arr, *e;
+	const char *num = kind == AIF_KIND_RERANK ? "relevance_score" : "score";
+	size_t i;
+
+	if (kind == AIF_KIND_TOKENIZE)
+		return json_is_integer(json_object_get(root, "count")) &&
+		    json_integer_value(json_object_get(root, "count")) >= 0 &&
+		    json_is_array(json_object_get(root, "tokens"));
+	if (kind == AIF_KIND_DETOKENIZE)
+		return json_is_string(json_object_get(root, "prompt"));
+	arr = json_object_get(root, kind == AIF_KIND_RERANK ? "results" : "data");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return 0;
+	json_array_foreach(arr, i, e)
+		if (!json_is_integer(json_object_get(e, "index")) ||
+		    json_integer_value(json_object_get(e, "index")) < 0 ||
+		    !json_is_number(json_object_get(e, num)))
+			return 0;
+	return 1;
+}
+
 int
 aif_adapter_answer_ok(enum aif_kind kind, const json_t *root)
 {
@@ -228,6 +254,8 @@ aif_adapter_answer_ok(enum aif_kind kind, const json_t *root)
 		return 0;
 	if (!usage_ok(json_object_get(root, "usage")))
 		return 0;
+	if (!(kind & (AIF_KIND_GENERATES | AIF_KIND_EMBEDDING)))
+		return native_answer_ok(kind, root);
 	arr = json_object_get(root, kind == AIF_KIND_EMBEDDING ? "data" : "choices");
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		return 0;

@@ -376,7 +376,7 @@ bounds(struct admission *a)
 	int64_t choices = aif_sat_mul(o->prompts, o->choices_per_prompt), limit, dims;
 	char n1[24], n2[24];
 
-	if (a->kind != AIF_KIND_EMBEDDING && choices > cfg->server.max_choices) {
+	if ((a->kind & AIF_KIND_GENERATES) && choices > cfg->server.max_choices) {
 		snprintf(n1, sizeof(n1), "%lld", (long long)choices);
 		snprintf(n2, sizeof(n2), "%d", cfg->server.max_choices);
 		return DENY(a, AIF_E_TOO_MANY_CHOICES, o->prompts > 1 ? "prompt" : "n", n1, n2);
@@ -388,6 +388,10 @@ bounds(struct admission *a)
 			snprintf(n1, sizeof(n1), "%zu", cfg->server.max_answer_bytes);
 			return DENY(a, AIF_E_ANSWER_WOULD_BE_TOO_LARGE, "dimensions", n1);
 		}
+		a->max_out = 0;
+		return AIF_OK;
+	}
+	if (!(a->kind & AIF_KIND_GENERATES)) {	/* rerank, score, (de)tokenize */
 		a->max_out = 0;
 		return AIF_OK;
 	}
@@ -442,7 +446,7 @@ model(struct admission *a)
 		    json_object_get(o->body, "max_completion_tokens") != NULL ?
 		    "max_completion_tokens" : "max_tokens", cap, asked);
 	}
-	if (o->stream && a->kind == AIF_KIND_EMBEDDING)
+	if (o->stream && !(a->kind & AIF_KIND_GENERATES))
 		return DENY0(a, AIF_E_STREAM_UNSUPPORTED_KIND, "stream");
 	a->zero_retention = a->model->zero_retention || (a->role != NULL &&
 	    a->role->zero_retention);
@@ -1071,6 +1075,22 @@ route_workflow_runs(struct req *r, const struct aif_principal *who, const char *
 	admit(r, who, r->role, AIF_KIND_CHAT, name, NULL, 0);
 }
 
+/* The role endpoint of a kind's route (router.c). */
+static const char *
+kind_endpoint(enum aif_kind kind)
+{
+	switch (kind) {
+	case AIF_KIND_CHAT:		return "chat";
+	case AIF_KIND_COMPLETION:	return "completions";
+	case AIF_KIND_EMBEDDING:	return "embeddings";
+	case AIF_KIND_RERANK:		return "rerank";
+	case AIF_KIND_SCORE:		return "score";
+	case AIF_KIND_TOKENIZE:
+	case AIF_KIND_DETOKENIZE:	return "tokenize";
+	}
+	return "chat";
+}
+
 void
 route_retry(struct req *r, const struct aif_principal *owner,
     const struct aif_console_retry *src)
@@ -1087,8 +1107,7 @@ route_retry(struct req *r, const struct aif_principal *owner,
 		return;
 	}
 	/* what the router checks of a request: the key's role may use the endpoint */
-	if (!aif_cfg_role_allows_endpoint(role, kind == AIF_KIND_CHAT ? "chat" :
-	    kind == AIF_KIND_COMPLETION ? "completions" : "embeddings")) {
+	if (!aif_cfg_role_allows_endpoint(role, kind_endpoint(kind))) {
 		REFUSE0(&r->reply, AIF_E_ENDPOINT_FORBIDDEN, NULL);
 		return;
 	}

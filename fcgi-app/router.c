@@ -85,7 +85,7 @@ h_console(struct req *r, const struct aif_principal *who, const struct route *rt
 	route_console(r, who);
 }
 
-/* chat, completions and embeddings: the route says the kind */
+/* chat, completions, embeddings and the engine-native kinds: the route says the kind */
 static void
 h_completions(struct req *r, const struct aif_principal *who, const struct route *rt,
     const char *id)
@@ -203,6 +203,14 @@ static const struct route routes[] = {
 	{ "/v1/completions", EXACT, "POST", "completions", 0, AIF_KIND_COMPLETION,
 	    h_completions, AIF_SURFACE_OPENAI },
 	{ "/v1/embeddings", EXACT, "POST", "embeddings", 0, AIF_KIND_EMBEDDING,
+	    h_completions, AIF_SURFACE_OPENAI },
+	{ "/v1/rerank", EXACT, "POST", "rerank", 0, AIF_KIND_RERANK, h_completions,
+	    AIF_SURFACE_OPENAI },
+	{ "/v1/score", EXACT, "POST", "score", 0, AIF_KIND_SCORE, h_completions,
+	    AIF_SURFACE_OPENAI },
+	{ "/v1/tokenize", EXACT, "POST", "tokenize", 0, AIF_KIND_TOKENIZE, h_completions,
+	    AIF_SURFACE_OPENAI },
+	{ "/v1/detokenize", EXACT, "POST", "tokenize", 0, AIF_KIND_DETOKENIZE,
 	    h_completions, AIF_SURFACE_OPENAI },
 	{ "/v1/messages", EXACT, "POST", "messages", 0, AIF_KIND_CHAT, h_messages,
 	    AIF_SURFACE_ANTHROPIC },

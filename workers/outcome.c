@@ -105,7 +105,7 @@ usage_believable(const struct engine_call *c, const struct aif_engine_result *re
 		return 0;
 	if (j->prompt_tokens_bound > 0 && res->prompt_tokens > j->prompt_tokens_bound)
 		return 0;
-	if (j->kind == AIF_KIND_EMBEDDING)
+	if (!(j->kind & AIF_KIND_GENERATES))
 		return res->completion_tokens == 0;
 	return j->completion_tokens_bound <= 0 ||
 	    res->completion_tokens <= j->completion_tokens_bound;
@@ -118,6 +118,8 @@ set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completi
 {
 	json_t *usage = json_object_get(response, "usage");
 
+	if (kind == AIF_KIND_TOKENIZE || kind == AIF_KIND_DETOKENIZE)
+		return 0;	/* their answers have no usage (the usage row has it) */
 	if (!json_is_object(usage)) {
 		if ((usage = json_object()) == NULL ||
 		    json_object_set_new(response, "usage", usage) != 0)
@@ -127,7 +129,7 @@ set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completi
 	    json_object_set_new(usage, "total_tokens",
 	    json_integer(aif_sat_add(prompt, completion))) != 0)
 		return -1;
-	if (kind != AIF_KIND_EMBEDDING && json_object_set_new(usage, "completion_tokens",
+	if ((kind & AIF_KIND_GENERATES) && json_object_set_new(usage, "completion_tokens",
 	    json_integer(completion)) != 0)
 		return -1;
 	return 0;

@@ -8,7 +8,18 @@
 #define AIF_KIND_MAP(X)							\
 	X(CHAT, 1u << 0, "chat", "chat completion")			\
 	X(COMPLETION, 1u << 1, "completion", "completion")		\
-	X(EMBEDDING, 1u << 2, "embedding", "embeddings")
+	X(EMBEDDING, 1u << 2, "embedding", "embeddings")			\
+	X(RERANK, 1u << 3, "rerank", "rerank")				\
+	X(SCORE, 1u << 4, "score", "score")				\
+	X(TOKENIZE, 1u << 5, "tokenize", "tokenize")			\
+	X(DETOKENIZE, 1u << 6, "detokenize", "detokenize")
+
+/* Every kind, as a mask. */
+#define AIF_KIND_BIT(name, bit, str, noun)	| (bit)
+#define AIF_KIND_ALL	(0u AIF_KIND_MAP(AIF_KIND_BIT))
+
+/* The kinds that generate text (streams, completion limits, choices). */
+#define AIF_KIND_GENERATES	(AIF_KIND_CHAT | AIF_KIND_COMPLETION)
 
 /* A kind is one bit, so that a model's kinds are a mask (struct aif_model.kinds). */
 enum aif_kind {
@@ -24,7 +35,8 @@ enum {
 #undef AIF_KIND_PLUS1
 };
 
-/* "chat", "completion" or "embedding": the name in jobs.kind and in YAML. Static,
+/* "chat", "completion", "embedding", "rerank", "score", "tokenize" or "detokenize":
+ * the name in jobs.kind and in YAML. Static,
  * never NULL ("chat" for a value that is not a kind). */
 const char	*aif_kind_name(enum aif_kind kind);
 

@@ -848,9 +848,8 @@ aif_pii_screen_request(const struct aif_pii *pii, const char *model_id,
 		memset(why, 0, sizeof(*why));
 	if (!aif_pii_enabled(pii) || !json_is_object(body))
 		return AIF_OK;
-	if (kind != AIF_KIND_CHAT && kind != AIF_KIND_COMPLETION &&
-	    kind != AIF_KIND_EMBEDDING)
-		return AIF_INVALID;
+	if (((unsigned)kind & AIF_KIND_ALL) == 0)
+		return AIF_INVALID;	/* not a kind */
 	memset(&w, 0, sizeof(w));
 	aif_pii_actions_for(pii, model_id, role, &w.act);
 	w.counts = counts;

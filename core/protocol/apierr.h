@@ -62,7 +62,7 @@ struct aif_error {
 	    "Invalid value: this model allows at most %s output tokens, but %s were " \
 	    "requested.")							\
 	X(STREAM_UNSUPPORTED_KIND, 400, "invalid_request_error", "unsupported_value", 0, \
-	    "Embeddings cannot be streamed.")					\
+	    "Only chat completions and completions can be streamed.")		\
 	X(IDEMPOTENCY_KEY_INVALID, 400, "invalid_request_error", "invalid_value", 1, \
 	    "The Idempotency-Key header must be 1 to %s printable ASCII characters.") \
 	X(REQUEST_TIMEOUT_INVALID, 400, "invalid_request_error", "invalid_value", 0, \

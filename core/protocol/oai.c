@@ -16,7 +16,11 @@
 #include "util.h"
 
 #define KIND_BOTH	(AIF_KIND_CHAT | AIF_KIND_COMPLETION)
-#define KIND_ALL	(KIND_BOTH | AIF_KIND_EMBEDDING)
+#define KIND_ALL	(KIND_BOTH | AIF_KIND_EMBEDDING | KIND_NATIVE)
+/* the engine-native kinds: no generation, no stream */
+#define KIND_NATIVE	(AIF_KIND_RERANK | AIF_KIND_SCORE | AIF_KIND_TOKENIZE |	\
+			 AIF_KIND_DETOKENIZE)
+#define NATIVE_ITEMS_MAX	1024	/* documents of a rerank, texts of a score side */
 #define EMBED_INPUTS_MAX 2048
 #define PATH_CAP	sizeof(((struct aif_error *)0)->param)
 #define ECHO_MAX	64	/* bytes of a client's bad value quoted back in a message */
@@ -74,6 +78,9 @@ static int	shape_tools(struct check *, const json_t *, const char *);
 static int	shape_tool_choice(struct check *, const json_t *, const char *);
 static int	shape_input(struct check *, const json_t *, const char *);
 static int	shape_encoding_format(struct check *, const json_t *, const char *);
+static int	shape_documents(struct check *, const json_t *, const char *);
+static int	shape_texts(struct check *, const json_t *, const char *);
+static int	shape_tokens(struct check *, const json_t *, const char *);
 
 /* The request fields we check, in the order errors are looked for. */
 static const struct field fields[] = {
@@ -86,6 +93,24 @@ static const struct field fields[] = {
 	    1, 65536, 0, 0, NULL },
 	{ "messages", AIF_KIND_CHAT, 1, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
 	    shape_messages },
+	{ "query", AIF_KIND_RERANK, 1, T_STRING, "a string", R_NONE, 0, 0, 0, 0, NULL },
+	{ "documents", AIF_KIND_RERANK, 1, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
+	    shape_documents },
+	{ "top_n", AIF_KIND_RERANK, 0, T_INT | T_NULL, "an integer", R_INT,
+	    1, NATIVE_ITEMS_MAX, 0, 0, NULL },
+	{ "return_documents", AIF_KIND_RERANK, 0, T_BOOL | T_NULL, "a boolean", R_NONE,
+	    0, 0, 0, 0, NULL },
+	{ "text_1", AIF_KIND_SCORE, 1, T_STRING | T_ARRAY, "a string or an array",
+	    R_NONE, 0, 0, 0, 0, shape_texts },
+	{ "text_2", AIF_KIND_SCORE, 1, T_STRING | T_ARRAY, "a string or an array",
+	    R_NONE, 0, 0, 0, 0, shape_texts },
+	{ "prompt", AIF_KIND_TOKENIZE, 0, T_STRING, "a string", R_NONE, 0, 0, 0, 0, NULL },
+	{ "messages", AIF_KIND_TOKENIZE, 0, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
+	    shape_messages },
+	{ "add_special_tokens", AIF_KIND_TOKENIZE, 0, T_BOOL | T_NULL, "a boolean",
+	    R_NONE, 0, 0, 0, 0, NULL },
+	{ "tokens", AIF_KIND_DETOKENIZE, 1, T_ARRAY, "an array", R_NONE, 0, 0, 0, 0,
+	    shape_tokens },
 	{ "prompt", AIF_KIND_COMPLETION, 1, T_STRING | T_ARRAY,
 	    "a string or an array", R_NONE, 0, 0, 0, 0, shape_prompt },
 	{ "max_tokens", KIND_BOTH, 0, T_INT | T_NULL, "an integer", R_INT,
@@ -533,6 +558,63 @@ shape_prompt(struct check *c, const json_t *v, const char *name)
 	return 0;
 }
 
+/* 1..NATIVE_ITEMS_MAX strings, or (documents) objects with a string "text". */
+static int
+native_items(struct check *c, const json_t *v, const char *name, int documents)
+{
+	char path[PATH_CAP];
+	const json_t *e, *text;
+	size_t i;
+
+	if (json_array_size(v) == 0)
+		return empty_array(c, name);
+	if (json_array_size(v) > NATIVE_ITEMS_MAX)
+		return array_too_long(c, name, NATIVE_ITEMS_MAX, json_array_size(v));
+	json_array_foreach(v, i, e) {
+		pathf(path, "%s[%zu]", name, i);
+		if (json_is_string(e))
+			continue;
+		if (!documents)
+			return want(c, e, T_STRING, "a string", path);
+		if (want(c, e, T_OBJECT, "a string or an object with a text", path) != 0 ||
+		    sub_field(c, e, path, "text", 1, T_STRING, "a string", &text) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* rerank documents: strings, or objects with a text (the Jina and Cohere shape). */
+static int
+shape_documents(struct check *c, const json_t *v, const char *name)
+{
+	return native_items(c, v, name, 1);
+}
+
+/* score text_1 / text_2: a string, or strings. */
+static int
+shape_texts(struct check *c, const json_t *v, const char *name)
+{
+	return json_is_string(v) ? 0 : native_items(c, v, name, 0);
+}
+
+/* detokenize tokens: a non-empty array of token ids. */
+static int
+shape_tokens(struct check *c, const json_t *v, const char *name)
+{
+	char path[PATH_CAP];
+	const json_t *e;
+	size_t i;
+
+	if (json_array_size(v) == 0)
+		return empty_array(c, name);
+	json_array_foreach(v, i, e) {
+		pathf(path, "%s[%zu]", name, i);
+		if (check_token(c, e, path) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* embeddings input: the shapes of a completion prompt, at most EMBED_INPUTS_MAX items. */
 static int
 shape_input(struct check *c, const json_t *v, const char *name)
@@ -760,6 +842,17 @@ check_cross(struct check *c, const json_t *body)
 			return bad(c, "invalid_value", "best_of", "Invalid value for "
 			    "'best_of': best_of cannot be used with stream.");
 	}
+	if (c->kind == AIF_KIND_TOKENIZE && (json_object_get(body, "prompt") == NULL) ==
+	    (json_object_get(body, "messages") == NULL))
+		return bad(c, "invalid_value", "prompt", "Invalid value: tokenize takes either "
+		    "'prompt' or 'messages', one of them.");
+	if (c->kind == AIF_KIND_SCORE && json_is_array(json_object_get(body, "text_1")) &&
+	    json_is_array(json_object_get(body, "text_2")) &&
+	    json_array_size(json_object_get(body, "text_1")) != 1 &&
+	    json_array_size(json_object_get(body, "text_1")) !=
+	    json_array_size(json_object_get(body, "text_2")))
+		return bad(c, "invalid_value", "text_2", "Invalid value for 'text_2': with "
+		    "several texts on each side, text_1 and text_2 have as many.");
 	if (c->kind == AIF_KIND_CHAT && json_is_integer(json_object_get(body, "top_logprobs")) &&
 	    !json_is_true(json_object_get(body, "logprobs")))
 		return bad(c, "invalid_value", "top_logprobs", "Invalid value for "
@@ -828,6 +921,43 @@ content_bytes(const json_t *content)
 
 /* The prompt estimate of aif_oai_req: ceil(text bytes / 4) plus 4 per chat message;
  * completion token-id arrays count one per id. At least 1. */
+/* Bytes of a string, or of an array's strings and documents' texts. */
+static size_t
+text_bytes(const json_t *v)
+{
+	const json_t *e;
+	size_t i, n = json_is_string(v) ? json_string_length(v) : 0;
+
+	json_array_foreach(v, i, e)
+		n += json_is_string(e) ? json_string_length(e) :
+		    json_string_length(json_object_get(e, "text"));
+	return n;
+}
+
+/* The prompt of a native kind, in bytes: a rerank scores the query with each document,
+ * a score each pair. */
+static size_t
+native_bytes(enum aif_kind kind, const json_t *body)
+{
+	const json_t *d = json_object_get(body, "documents"), *t1 = json_object_get(body,
+	    "text_1"), *t2 = json_object_get(body, "text_2");
+	size_t n1, n2;
+
+	switch (kind) {
+	case AIF_KIND_RERANK:
+		return json_array_size(d) * text_bytes(json_object_get(body, "query")) +
+		    text_bytes(d);
+	case AIF_KIND_SCORE:
+		n1 = json_is_array(t1) ? json_array_size(t1) : 1;
+		n2 = json_is_array(t2) ? json_array_size(t2) : 1;
+		return text_bytes(t1) * (n2 > n1 ? n2 : 1) + text_bytes(t2);
+	case AIF_KIND_TOKENIZE:
+		return text_bytes(json_object_get(body, "prompt"));
+	default:
+		return 0;
+	}
+}
+
 static int64_t
 estimate_prompt(enum aif_kind kind, const json_t *body)
 {
@@ -835,7 +965,14 @@ estimate_prompt(enum aif_kind kind, const json_t *body)
 	size_t		 i, bytes = 0, extra = 0;
 	int64_t		 est;
 
-	if (kind == AIF_KIND_CHAT) {
+	if (kind & KIND_NATIVE) {
+		bytes = native_bytes(kind, body);
+		extra = json_array_size(json_object_get(body, "tokens"));
+		json_array_foreach(json_object_get(body, "messages"), i, e) {
+			bytes += content_bytes(json_object_get(e, "content"));
+			extra += EST_PER_MESSAGE;
+		}
+	} else if (kind == AIF_KIND_CHAT) {
 		json_array_foreach(json_object_get(body, "messages"), i, e) {
 			bytes += content_bytes(json_object_get(e, "content"));
 			extra += EST_PER_MESSAGE;
@@ -880,7 +1017,12 @@ count_prompts(enum aif_kind kind, const json_t *body)
 {
 	const json_t *v;
 
-	if (kind == AIF_KIND_CHAT)
+	if (kind == AIF_KIND_RERANK)	/* one pair per document */
+		return (int64_t)json_array_size(json_object_get(body, "documents"));
+	if (kind == AIF_KIND_SCORE)
+		return json_is_array(json_object_get(body, "text_2")) ?
+		    (int64_t)json_array_size(json_object_get(body, "text_2")) : 1;
+	if (kind == AIF_KIND_CHAT || (kind & KIND_NATIVE))
 		return 1;
 	v = json_object_get(body, kind == AIF_KIND_EMBEDDING ? "input" : "prompt");
 	if (!json_is_array(v) || json_is_integer(json_array_get(v, 0)))
@@ -906,13 +1048,13 @@ choices_per_prompt(enum aif_kind kind, const json_t *body)
 	if (kind == AIF_KIND_COMPLETION && json_is_integer(best) &&
 	    (int64_t)json_integer_value(best) > c)
 		c = (int64_t)json_integer_value(best);
-	return kind == AIF_KIND_EMBEDDING || c < 1 ? 1 : c;
+	return !(kind & KIND_BOTH) || c < 1 ? 1 : c;
 }
 
 int64_t
 aif_oai_completion_bound(const struct aif_oai_req *req, int64_t limit)
 {
-	if (limit <= 0 || req->kind == AIF_KIND_EMBEDDING)
+	if (limit <= 0 || !(req->kind & KIND_BOTH))
 		return 0;
 	return aif_sat_mul(aif_sat_mul(req->prompts, req->choices_per_prompt), limit);
 }
@@ -932,8 +1074,7 @@ aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 	enum aif_err		 rc = AIF_INVALID;
 
 	memset(out, 0, sizeof(*out));
-	if (kind != AIF_KIND_CHAT && kind != AIF_KIND_COMPLETION &&
-	    kind != AIF_KIND_EMBEDDING) {
+	if ((kind & KIND_ALL) == 0) {
 		aif_error_set(&e, 500, "server_error", NULL, NULL,
 		    "The server had an error while processing your request.");
 		goto out;

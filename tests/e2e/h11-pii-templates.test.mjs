@@ -45,11 +45,10 @@ async function refused(promise, code) {
 
 const tool = (description, parameters) => ({ type: 'function', function: { name: 'send_mail', description, parameters } });
 
-test('11.4: PII in stop, a tool\'s description or parameters, or a logit_bias key is refused with 400 pii_in_control_field naming the field, never the value; no job', T, async () => {
+test('11.4: PII in stop, a tool\'s parameters, or a logit_bias key is refused with 400 pii_in_control_field naming the field, never the value; no job', T, async () => {
   const messages = [{ role: 'user', content: uniq('ctl') }];
   const cases = [
     [{ stop: ['END', EMAIL] }, 'stop[1]', 'EMAIL', EMAIL],
-    [{ tools: [tool(`Mails ${EMAIL} only`, { type: 'object', properties: {} })] }, 'tools[0].function.description', 'EMAIL', EMAIL],
     [{ tools: [tool('Mails someone', { type: 'object', properties: { to: { type: 'string', enum: [PHONE] } } })] },
       'tools[0].function.parameters.properties.to.enum[0]', 'PHONE', '9876'],
     // a map key: the path shows <key>, never the key
@@ -67,6 +66,19 @@ test('11.4: PII in stop, a tool\'s description or parameters, or a logit_bias ke
     assert.ok(!e.message.includes(value), `the value is not echoed: ${e.message}`);
     assert.equal(countJobs(), before, `no job for ${path}`);
   }
+});
+
+test('11.4: a tool\'s own description is prose the model reads: PII there is masked before the engine sees it, the request goes on', T, async () => {
+  const { response } = await client().chat.completions.create({
+    model: 'demo-chat', messages: [{ role: 'user', content: uniq('tooldesc') }],
+    tools: [tool(`Mails ${EMAIL} only`, { type: 'object', properties: {} })],
+  }).withResponse();
+  const jobId = response.headers.get('x-aif-job-id');
+  const er = await engineRequestOf(jobId);
+  assert.ok(er, 'the engine got the request');
+  const desc = er.body.tools[0].function.description;
+  assert.ok(!desc.includes(EMAIL), `masked: ${desc}`);
+  assert.match(desc, /^Mails .+ only$/);
 });
 
 test('11.4: PII in metadata values and keys and in an unknown top-level field is masked before the engine and jobs.request_body see it', T, async () => {

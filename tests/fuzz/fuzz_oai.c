@@ -1,6 +1,7 @@
 /* fuzz_oai.c -- libFuzzer target for request parsing (aif_oai_parse, core/protocol/oai.h) and
  * for masking what it accepts (aif_pii_mask_request, then aif_pii_mask_response on the
- * same tree). The first input byte picks the request kind; the rest is the body. A
+ * same tree). The first input byte picks the request kind (the engine-native kinds
+ * too: rerank, score, tokenize, detokenize); the rest is the body. A
  * fourth "kind" is Anthropic's Messages surface (core/protocol/anthropic.h), a fifth
  * OpenAI's Responses (responses.h): the body is bridged to a chat request (then parsed
  * as admission does), and read as a chat answer and as a stream chunk to translate back.
@@ -160,8 +161,11 @@ responses(const char *body, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const enum aif_kind kinds[] = {
-		AIF_KIND_CHAT, AIF_KIND_COMPLETION, AIF_KIND_EMBEDDING,
+	static const enum aif_kind kinds[] = {	/* by the first byte % 9; 3 and 4 are the
+						   Messages and Responses surfaces */
+		AIF_KIND_CHAT, AIF_KIND_COMPLETION, AIF_KIND_EMBEDDING, AIF_KIND_CHAT,
+		AIF_KIND_CHAT, AIF_KIND_RERANK, AIF_KIND_SCORE, AIF_KIND_TOKENIZE,
+		AIF_KIND_DETOKENIZE,
 	};
 	struct aif_oai_limits	 lim = { 1 << 20, 64, 2048, 1 << 20 };
 	struct aif_oai_req	 req;
@@ -173,15 +177,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	if (data[0] % 5 == 3) {
-		anthropic((const char *)data + 1, size - 1, data[0] & 8);
+	if (data[0] % 9 == 3) {
+		anthropic((const char *)data + 1, size - 1, data[0] & 16);
 		return 0;
 	}
-	if (data[0] % 5 == 4) {
+	if (data[0] % 9 == 4) {
 		responses((const char *)data + 1, size - 1);
 		return 0;
 	}
-	kind = kinds[data[0] % 3];
+	kind = kinds[data[0] % 9];
 	memset(&err, 0, sizeof(err));
 	rc = aif_oai_parse(kind, (const char *)data + 1, size - 1, &lim, &req, &err);
 	if (rc != AIF_OK) {

@@ -80,3 +80,21 @@ test('a request with tools that asks for one ([[mock:use-tool]]) is answered wit
   const plain = await (await chat('find cats', { tools })).json();
   assert.equal(plain.choices[0].finish_reason === 'tool_calls', false);
 });
+
+test('the pooling and tokenizer endpoints answer in vLLM shapes: rerank by relevance, score per pair, tokenize and back', async () => {
+  const post = (path, body) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const rr = await (await post('/v1/rerank', { model: 'mock-embed', query: 'red apples', documents: ['blue sky', { text: 'red apples are sweet' }, 'apples'], top_n: 2 })).json();
+  assert.deepEqual(rr.results.map((r) => r.index), [1, 2]);
+  assert.ok(rr.results[0].relevance_score > rr.results[1].relevance_score);
+  assert.ok(rr.usage.total_tokens > 0);
+  const sc = await (await post('/v1/score', { model: 'mock-embed', text_1: 'red apples', text_2: ['red apples', 'blue'] })).json();
+  assert.equal(sc.data.length, 2);
+  assert.ok(sc.data[0].score > sc.data[1].score);
+  assert.equal(sc.usage.completion_tokens, 0);
+  assert.equal((await post('/v1/rerank', { model: 'mock-llama-3-8b', query: 'q', documents: ['d'] })).status, 400, 'a generative model does not rerank');
+  const tk = await (await post('/tokenize', { model: 'mock-llama-3-8b', prompt: 'Hello there, world' })).json();
+  assert.equal(tk.count, tk.tokens.length);
+  assert.ok(tk.count > 2);
+  const dt = await (await post('/detokenize', { model: 'mock-llama-3-8b', tokens: tk.tokens })).json();
+  assert.equal(dt.prompt, 'Hello there, world');
+});

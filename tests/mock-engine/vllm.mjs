@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import {
-  countTokens, chatPromptTokens, chatSourceText, promptTokens, generate,
+  tokenize, countTokens, chatPromptTokens, chatSourceText, promptTokens, generate,
   embedVector, floatsToBase64, DEFAULT_COMPLETION_TOKENS, DEFAULT_EMBED_DIM,
 } from './tokenizer.mjs';
 
@@ -481,6 +481,98 @@ export function createProtocol(config) {
     };
   }
 
+  // ---- POST /v1/rerank, /v1/score, /tokenize, /detokenize (pooling models; vLLM's shapes) --------
+  // Relevance is the share of the query's words a text has: deterministic, and a document
+  // about the query ranks above one that is not.
+
+  function relevance(a, b) {
+    const qa = new Set(tokenize(String(a).toLowerCase()).filter((t) => /\w/.test(t)).map((t) => t.trim()));
+    if (qa.size === 0) return 0;
+    const tb = new Set(tokenize(String(b).toLowerCase()).map((t) => t.trim()));
+    let hit = 0;
+    for (const t of qa) if (tb.has(t)) hit++;
+    return Math.round((hit / qa.size) * 1e6) / 1e6;
+  }
+
+  function pooling(ctx, apiName) {
+    const bad = checkBody(ctx);
+    if (bad) return { bad };
+    const r = resolveModel(ctx.json, true, apiName);
+    if (r.err) return { bad: r.err };
+    return { b: ctx.json, model: r.model, reqModel: typeof ctx.json.model === 'string' ? ctx.json.model : r.model.id };
+  }
+
+  function rerank(ctx) {
+    const { bad, b, reqModel } = pooling(ctx, 'Rerank');
+    if (bad) return bad;
+    if (typeof b.query !== 'string') return invalid('query', 'Field required', 'missing');
+    if (!Array.isArray(b.documents)) return invalid('documents', 'Field required', 'missing');
+    const docs = b.documents.map((d) => (typeof d === 'string' ? d : d?.text));
+    if (docs.some((d) => typeof d !== 'string')) return invalid('documents', 'Input should be a valid string', 'string_type');
+    let tokens = 0;
+    const results = docs.map((text, index) => {
+      tokens += countTokens(b.query) + countTokens(text);
+      return { index, document: { text }, relevance_score: relevance(b.query, text) };
+    }).sort((x, y) => y.relevance_score - x.relevance_score || x.index - y.index);
+    const top = isInt(b.top_n) && b.top_n > 0 ? results.slice(0, b.top_n) : results;
+    return {
+      status: 200, contentType: JSON_CT, model: reqModel, promptTokens: tokens, completionTokens: 0,
+      body: JSON.stringify({ id: 'rerank-' + hex32(), model: reqModel, usage: { total_tokens: tokens }, results: top }),
+    };
+  }
+
+  function score(ctx) {
+    const { bad, b, reqModel } = pooling(ctx, 'Score');
+    if (bad) return bad;
+    const t1 = typeof b.text_1 === 'string' ? [b.text_1] : b.text_1;
+    const t2 = typeof b.text_2 === 'string' ? [b.text_2] : b.text_2;
+    if (!Array.isArray(t1) || !Array.isArray(t2)) return invalid('text_1', 'Field required', 'missing');
+    if (t1.length !== 1 && t1.length !== t2.length) return error(400, 'text_1 and text_2 must have the same length, or text_1 a single text.');
+    let tokens = 0;
+    const data = t2.map((b2, index) => {
+      const a = t1.length === 1 ? t1[0] : t1[index];
+      tokens += countTokens(a) + countTokens(b2);
+      return { index, object: 'score', score: relevance(a, b2) };
+    });
+    return {
+      status: 200, contentType: JSON_CT, model: reqModel, promptTokens: tokens, completionTokens: 0,
+      body: JSON.stringify({
+        id: 'score-' + hex32(), object: 'list', created: now(), model: reqModel, data,
+        usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_tokens_details: null },
+      }),
+    };
+  }
+
+  // token ids: each distinct token gets the next id (stable for the process's lifetime)
+  const vocab = new Map();
+  const words = [];
+  const idOf = (t) => {
+    if (!vocab.has(t)) { vocab.set(t, words.length + 1000); words.push(t); }
+    return vocab.get(t);
+  };
+
+  function tokenizeRoute(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return bad;
+    const b = ctx.json;
+    const model = models.get(b.model) || firstGen;
+    if (!model) return error(404, `The model \`${b.model}\` does not exist.`, 'NotFoundError');
+    const text = typeof b.prompt === 'string' ? b.prompt
+      : Array.isArray(b.messages) ? chatSourceText(b.messages) : null;
+    if (text === null) return invalid('prompt', 'Field required', 'missing');
+    // pieces that keep their leading spaces (as BPE tokens do): detokenize gives the text back
+    const tokens = (text.match(/\s*[\w]+|\s*[^\w\s]|\s+/g) || []).map(idOf);
+    return json({ count: tokens.length, max_model_len: model.maxModelLen, tokens, token_strs: null });
+  }
+
+  function detokenizeRoute(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return bad;
+    const b = ctx.json;
+    if (!Array.isArray(b.tokens) || !b.tokens.every(isInt)) return invalid('tokens', 'Field required', 'missing');
+    return json({ prompt: b.tokens.map((id) => words[id - 1000] ?? '').join('') });
+  }
+
   // ---- GET endpoints --------------------------------------------------------------------------
 
   function listModels() {
@@ -531,6 +623,12 @@ export function createProtocol(config) {
     '/v1/chat/completions': { POST: { kind: 'inference', handle: chatCompletions } },
     '/v1/completions': { POST: { kind: 'inference', handle: completions } },
     '/v1/embeddings': { POST: { kind: 'inference', handle: embeddings } },
+    '/v1/rerank': { POST: { kind: 'inference', handle: rerank } },
+    '/rerank': { POST: { kind: 'inference', handle: rerank } },
+    '/v1/score': { POST: { kind: 'inference', handle: score } },
+    '/score': { POST: { kind: 'inference', handle: score } },
+    '/tokenize': { POST: { kind: 'inference', handle: tokenizeRoute } },
+    '/detokenize': { POST: { kind: 'inference', handle: detokenizeRoute } },
     '/v1/models': { GET: { kind: 'info', handle: listModels } },
     '/health': { GET: { kind: 'health', handle: empty200 } },
     '/ping': { GET: { kind: 'health', handle: empty200 }, POST: { kind: 'health', handle: empty200 } },

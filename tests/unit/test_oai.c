@@ -1314,6 +1314,70 @@ test_http_reason_phrases(void **state)
 		assert_string_equal(aif_http_reason(t[i].status), t[i].reason);
 }
 
+/* The engine-native kinds: rerank, score, tokenize, detokenize are validated like the
+ * others (required fields, types, shapes), never generate (no completion bound, one
+ * choice), and their prompt estimate counts every pair the engine scores. */
+static void
+test_native_kinds(void **state)
+{
+	static const char *const rerank_ok[] = {
+		"{'model':'r','query':'q','documents':['a','b']}",
+		"{'model':'r','query':'q','documents':[{'text':'a'}],'top_n':1,"
+		    "'return_documents':false}",
+	};
+	static const char *const score_ok[] = {
+		"{'model':'r','text_1':'a','text_2':'b'}",
+		"{'model':'r','text_1':'a','text_2':['b','c']}",
+		"{'model':'r','text_1':['a','b'],'text_2':['b','c']}",
+	};
+	static const struct reject rejects[] = {
+		{ AIF_KIND_RERANK, "{'model':'r','documents':['a']}", 400, "query",
+		    "missing_required_parameter", "query" },
+		{ AIF_KIND_RERANK, "{'model':'r','query':'q','documents':[]}", 400, "documents",
+		    "empty_array", NULL },
+		{ AIF_KIND_RERANK, "{'model':'r','query':'q','documents':[7]}", 400,
+		    "documents[0]", "invalid_type", NULL },
+		{ AIF_KIND_RERANK, "{'model':'r','query':'q','documents':[{'txt':'a'}]}", 400,
+		    "documents[0].text", "missing_required_parameter", NULL },
+		{ AIF_KIND_RERANK, "{'model':'r','query':'q','documents':['a'],'top_n':0}", 400,
+		    "top_n", "integer_below_min_value", NULL },
+		{ AIF_KIND_SCORE, "{'model':'r','text_1':'a'}", 400, "text_2",
+		    "missing_required_parameter", NULL },
+		{ AIF_KIND_SCORE, "{'model':'r','text_1':['a','b'],'text_2':['c']}", 400,
+		    "text_2", "invalid_value", "as many" },
+		{ AIF_KIND_TOKENIZE, "{'model':'m'}", 400, "prompt", "invalid_value", "either" },
+		{ AIF_KIND_TOKENIZE, "{'model':'m','prompt':'a','messages':[{'role':'user',"
+		    "'content':'b'}]}", 400, "prompt",
+		    "invalid_value", "either" },
+		{ AIF_KIND_DETOKENIZE, "{'model':'m','tokens':[1,-2]}", 400, "tokens[1]",
+		    "integer_below_min_value", NULL },
+		{ AIF_KIND_DETOKENIZE, "{'model':'m'}", 400, "tokens",
+		    "missing_required_parameter", NULL },
+	};
+	struct aif_oai_req req;
+	struct aif_error err;
+
+	(void)state;
+	run_accepts(AIF_KIND_RERANK, rerank_ok, sizeof(rerank_ok) / sizeof(rerank_ok[0]));
+	run_accepts(AIF_KIND_SCORE, score_ok, sizeof(score_ok) / sizeof(score_ok[0]));
+	run_rejects(rejects, sizeof(rejects) / sizeof(rejects[0]));
+	/* a rerank of 3 documents scores 3 pairs: the query counts 3 times */
+	assert_int_equal(parse_with(AIF_KIND_RERANK, "{'model':'r','query':'abcdefgh',"
+	    "'documents':['abcd','abcd','abcd']}", &lim, &req, &err), AIF_OK);
+	assert_int_equal(req.prompt_tokens_estimate, (3 * 8 + 12 + 3) / 4);
+	assert_int_equal(req.prompts, 3);
+	assert_int_equal(req.choices_per_prompt, 1);
+	assert_int_equal(aif_oai_completion_bound(&req, 100), 0);
+	aif_oai_req_free(&req);
+	assert_int_equal(parse_with(AIF_KIND_DETOKENIZE, "{'model':'m','tokens':[1,2,3]}",
+	    &lim, &req, &err), AIF_OK);
+	assert_int_equal(req.prompt_tokens_estimate, 3);
+	aif_oai_req_free(&req);
+	assert_int_equal(parse_with(AIF_KIND_TOKENIZE, "{'model':'m','messages':[{'role':"
+	    "'user','content':'hi'}]}", &lim, &req, &err), AIF_OK);
+	aif_oai_req_free(&req);
+}
+
 int
 main(void)
 {
@@ -1368,6 +1432,7 @@ main(void)
 		cmocka_unit_test(test_error_set_replaces_invalid_utf8),
 		cmocka_unit_test(test_error_json_survives_hand_filled_struct),
 		cmocka_unit_test(test_http_reason_phrases),
+		cmocka_unit_test(test_native_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

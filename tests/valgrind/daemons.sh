@@ -77,6 +77,12 @@ expect "responses retrieve" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BA
 expect "responses delete" 200 -X DELETE -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
 expect "responses deleted" 404 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
 expect "responses input_tokens" 200 "${H[@]}" -d '{"model":"demo-chat","input":"count me"}' "$AIF_BASE_URL/responses/input_tokens"
+# the engine-native kinds
+expect "rerank" 200 "${H[@]}" -d '{"model":"demo-rerank","query":"red apples","documents":["blue",{"text":"red apples"}],"top_n":1}' "$AIF_BASE_URL/rerank"
+expect "score" 200 "${H[@]}" -d '{"model":"demo-rerank","text_1":"a","text_2":["a","b"]}' "$AIF_BASE_URL/score"
+expect "tokenize" 200 "${H[@]}" -d '{"model":"demo-chat","prompt":"hello there"}' "$AIF_BASE_URL/tokenize"
+expect "detokenize" 200 "${H[@]}" -d '{"model":"demo-chat","tokens":[1000,1001]}' "$AIF_BASE_URL/detokenize"
+expect "rerank bad documents" 400 "${H[@]}" -d '{"model":"demo-rerank","query":"q","documents":[]}' "$AIF_BASE_URL/rerank"
 # workflow runs: the runner thread (http, branch, model steps, transforms, the answer)
 expect "workflow (http, branch, model, pii_mask)" 200 "${H[@]}" -d '{"model":"demo-rag","messages":[{"role":"user","content":"what is the refund policy?"}]}' "$AIF_BASE_URL/chat/completions"
 expect "workflow (transform, 2 models, truncate)" 200 "${H[@]}" -d '{"model":"demo-wf-pipeline","messages":[{"role":"user","content":"valgrind"}]}' "$AIF_BASE_URL/chat/completions"
