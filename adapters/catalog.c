@@ -11,7 +11,17 @@
 
 #define OPTIONS_SHOWN_MAX	32
 
-const struct aif_adapter_spec aif_spec_openai = { "openai", NULL, 0 };
+/* The settings of a model's `openai:` section (docs/CONFIG.md). */
+static const struct aif_adapter_option openai_options[] = {
+	[AIF_OPENAI_RERANK_PATH] = { "rerank_path", "/v1/rerank", NULL },
+	[AIF_OPENAI_SCORE_PATH] = { "score_path", "/v1/score", NULL },
+	[AIF_OPENAI_TOKENIZE_PATH] = { "tokenize_path", "/tokenize", NULL },
+	[AIF_OPENAI_DETOKENIZE_PATH] = { "detokenize_path", "/detokenize", NULL },
+	[AIF_OPENAI_NSETTINGS] = { NULL, NULL, NULL },
+};
+_Static_assert(AIF_OPENAI_NSETTINGS <= AIF_ADAPTER_SETTINGS_MAX,
+    "struct aif_adapter_model holds every openai setting");
+const struct aif_adapter_spec aif_spec_openai = { "openai", openai_options, 0 };
 const struct aif_adapter_spec aif_spec_tgi = { "tgi", NULL, 1 };
 
 /* The settings of a model's `triton:` section (docs/CONFIG.md). */
@@ -114,6 +124,9 @@ setting_problem(const struct aif_adapter_spec *spec, const struct aif_cfg_option
 	}
 	if (o->value[0] == '\0')
 		return "must not be empty";
+	if (strlen(d->name) > 5 && strcmp(d->name + strlen(d->name) - 5, "_path") == 0 &&
+	    (o->value[0] != '/' || strpbrk(o->value, " ?#\\") != NULL))
+		return "must be an absolute path (\"/...\"), without spaces, '?' or '#'";
 	if (d->choices == NULL)
 		return NULL;
 	for (k = 0; d->choices[k] != NULL && strcmp(d->choices[k], o->value) != 0; k++)

@@ -38,6 +38,16 @@ enum aif_triton_setting {
 	AIF_TRITON_NSETTINGS
 };
 
+/* The settings of a model's `openai:` section: the engine paths of the engine-native
+ * kinds (docs/ADAPTERS.md), for servers that put them elsewhere than vLLM does. */
+enum aif_openai_setting {
+	AIF_OPENAI_RERANK_PATH,
+	AIF_OPENAI_SCORE_PATH,
+	AIF_OPENAI_TOKENIZE_PATH,
+	AIF_OPENAI_DETOKENIZE_PATH,
+	AIF_OPENAI_NSETTINGS
+};
+
 struct aif_chat_template;
 
 /* What an adapter reads of a model on every call, worked out once when the

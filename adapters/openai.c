@@ -12,8 +12,31 @@
 #include "openai.h"
 #include "util.h"
 
+static const char	*generative_path(enum aif_kind kind);
+
+/* The engine path of a kind: OpenAI's for the generative ones and embeddings; the
+ * model's `openai:` setting (vLLM's path by default) for the engine-native ones. NULL
+ * for a setting that is no absolute path. */
 static const char *
-kind_path(enum aif_kind kind)
+kind_path(const struct aif_model *m, enum aif_kind kind)
+{
+	const char *tmp[AIF_ADAPTER_SETTINGS_MAX], *const *set, *p;
+	int ix;
+
+	switch (kind) {
+	case AIF_KIND_RERANK:		ix = AIF_OPENAI_RERANK_PATH; break;
+	case AIF_KIND_SCORE:		ix = AIF_OPENAI_SCORE_PATH; break;
+	case AIF_KIND_TOKENIZE:		ix = AIF_OPENAI_TOKENIZE_PATH; break;
+	case AIF_KIND_DETOKENIZE:	ix = AIF_OPENAI_DETOKENIZE_PATH; break;
+	default:			return generative_path(kind);
+	}
+	set = aif_adapter_settings(&aif_adapter_openai, m, tmp);
+	p = set != NULL ? set[ix] : NULL;
+	return p != NULL && p[0] == '/' && strpbrk(p, " ?#\\") == NULL ? p : NULL;
+}
+
+static const char *
+generative_path(enum aif_kind kind)
 {
 	switch (kind) {
 	case AIF_KIND_CHAT:
@@ -22,23 +45,16 @@ kind_path(enum aif_kind kind)
 		return "/v1/completions";
 	case AIF_KIND_EMBEDDING:
 		return "/v1/embeddings";
-	case AIF_KIND_RERANK:		/* vLLM's (Jina-style) rerank */
-		return "/v1/rerank";
-	case AIF_KIND_SCORE:
-		return "/v1/score";
-	case AIF_KIND_TOKENIZE:		/* vLLM serves these at its root */
-		return "/tokenize";
-	case AIF_KIND_DETOKENIZE:
-		return "/detokenize";
+	default:
+		return NULL;
 	}
-	return NULL;
 }
 
 static enum aif_err
 openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_kind kind,
     const char *request, size_t len, struct aif_engine_req *out)
 {
-	const char *path = kind_path(kind);
+	const char *path = kind_path(m, kind);
 	json_t *body;
 	enum aif_err err;
 

@@ -78,6 +78,7 @@ completer_relayed(struct api *api, struct parked *p, const struct aif_relay_head
 		free(p->result);
 		p->result = NULL;
 		p->result_len = 0;
+		p->relay_lost = 1;
 		return 0;
 	}
 	if (p->result != NULL && !p->result_over)
@@ -141,6 +142,12 @@ settle(struct parked *p, const struct aif_job_view *v, void *arg)
 {
 	struct api *api = arg;
 
+	if (v != NULL && relayed(v) && p->relay_lost) {
+		/* zero retention: the row never holds what the relay lost */
+		REFUSE0(&p->reply, AIF_E_RESULT_NOT_STORABLE, NULL);
+		parked_free(p);
+		return;
+	}
 	if (v == NULL || relayed(v)) {
 		(void)put(api, p, SIZE_MAX);
 		return;

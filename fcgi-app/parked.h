@@ -55,6 +55,7 @@ struct parked {
 	char		*result;
 	size_t		 result_len;
 	int		 result_over;	/* it passed server.max_answer_bytes: dropped */
+	int		 relay_lost;	/* a piece of it was lost on the way */
 	struct parked	*next;		/* hash chain */
 };
 

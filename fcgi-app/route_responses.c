@@ -12,7 +12,8 @@
 #include "api.h"
 #include "responses.h"
 
-/* The Response of job v (its stored chat request chat, borrowed) as it is now. New. */
+/* The Response of job v (its stored chat request chat, borrowed) as it is now. New,
+ * or NULL when its stored answer cannot be read (or no memory). */
 static json_t *
 response_now(struct req *r, const struct aif_job_view *v, const json_t *chat)
 {
@@ -23,10 +24,14 @@ response_now(struct req *r, const struct aif_job_view *v, const json_t *chat)
 
 	if (resp == NULL)
 		return NULL;
-	if (strcmp(v->state, "succeeded") == 0 && v->response_len >= 0 &&
-	    aif_jobs_response_read(r->db, v->id, (size_t)v->response_len, &body,
-	    &len) == AIF_OK) {
-		json_t *answer = json_loadb(body, len, 0, NULL);
+	if (strcmp(v->state, "succeeded") == 0 && v->response_len >= 0) {
+		json_t *answer = NULL;
+		if (aif_jobs_response_read(r->db, v->id, (size_t)v->response_len, &body,
+		    &len) != AIF_OK || (answer = json_loadb(body, len, 0, NULL)) == NULL) {
+			free(body);
+			json_decref(resp);
+			return NULL;	/* the caller answers 503 */
+		}
 		aif_resp_complete(resp, answer);
 		json_decref(answer);
 		free(body);
@@ -119,7 +124,7 @@ route_responses_item(struct req *r, const struct aif_principal *who, const char 
 			}
 		}
 		if ((resp = response_now(r, v, chat)) == NULL) {
-			REFUSE0(&r->reply, AIF_E_OUT_OF_MEMORY, NULL);
+			REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		} else {
 			reply_json(&r->reply, 200, NULL, resp);
 			json_decref(resp);

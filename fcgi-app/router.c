@@ -321,6 +321,8 @@ api_handle(struct req *r)
 		return;
 	}
 	aif_strlcpy(r->path, uri, sizeof(r->path));
+	if (strncmp(r->path, "/v1/messages", 12) == 0)	/* its 404 and 405 too */
+		r->reply.surface = AIF_SURFACE_ANTHROPIC;
 	if ((rt = find(r->method, r->path, &id, &allow)) == NULL) {
 		if (allow != NULL) {
 			reply_header(&r->reply, "Allow", allow);

@@ -466,6 +466,8 @@ apply(struct streams *S, struct parked *w, int conn, const struct aif_relay_head
 		w->attempt = h->attempt;
 		return 0;
 	case AIF_RELAY_CHUNK:
+		if (h->attempt < w->attempt)
+			return 0;	/* a late frame of an attempt given up */
 		if (send_chunk(S, w, payload, h->len) != 0) {
 			client_gone(S, w);
 			return 1;

@@ -19,8 +19,12 @@ reply_answer(struct reply *rp, const char *body, size_t len)
 		reply_send(rp, 200, NULL, body, len);
 		return;
 	}
+	if (rp->surface == AIF_SURFACE_RESPONSES && rp->meta == NULL) {
+		REFUSE0(rp, AIF_E_NOT_ANSWERED, NULL);	/* admission always sets it */
+		return;
+	}
 	completion = json_loadb(body, len, 0, NULL);
-	if (rp->surface == AIF_SURFACE_RESPONSES && rp->meta != NULL) {
+	if (rp->surface == AIF_SURFACE_RESPONSES) {
 		out = completion != NULL ? json_deep_copy(rp->meta) : NULL;
 		if (out != NULL)
 			aif_resp_complete(out, completion);

@@ -1034,8 +1034,9 @@ int64_t
 aif_oai_prompt_bound(const struct aif_oai_req *req, size_t sent_bytes)
 {
 	int64_t framing = aif_sat_mul(req->prompt_parts, AIF_OAI_FRAMING_TOKENS);
+	int64_t bytes = sent_bytes > INT64_MAX ? INT64_MAX : (int64_t)sent_bytes;
 
-	return aif_sat_add(sent_bytes > INT64_MAX ? INT64_MAX : (int64_t)sent_bytes, framing);
+	return aif_sat_add(req->pair_bytes > bytes ? req->pair_bytes : bytes, framing);
 }
 
 /* max(n, best_of): the sequences the engine generates per prompt. */
@@ -1134,6 +1135,8 @@ aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 	out->stream = json_is_true(json_object_get(root, "stream"));
 	out->max_tokens = requested_max_tokens(kind, root);
 	out->prompt_tokens_estimate = estimate_prompt(kind, root);
+	if (kind == AIF_KIND_RERANK || kind == AIF_KIND_SCORE)
+		out->pair_bytes = (int64_t)native_bytes(kind, root);
 	out->prompts = count_prompts(kind, root);
 	out->prompt_parts = kind == AIF_KIND_CHAT ?
 	    (int64_t)json_array_size(json_object_get(root, "messages")) : out->prompts;

@@ -34,6 +34,9 @@ struct aif_oai_req {
 					   max_tokens; completions max_tokens; or -1 */
 	int64_t	 prompt_tokens_estimate; /* bytes of all prompt text / 4, rounded up,
 					   plus 4 per message; >= 1 */
+	int64_t	 pair_bytes;		/* rerank, score: the bytes of every pair the
+					   engine scores (a query once per document),
+					   which can pass the request's own; else 0 */
 	int64_t	 prompt_parts;		/* messages (chat), prompts or inputs: what an
 					   engine may frame with tokens of its own */
 	int64_t	 prompts;		/* completions: the prompts of a batch; embeddings:
@@ -45,9 +48,10 @@ struct aif_oai_req {
  * `limit` tokens: prompts x choices x limit, saturating at INT64_MAX. */
 int64_t		aif_oai_completion_bound(const struct aif_oai_req *req, int64_t limit);
 
-/* The prompt tokens a request may take at most, when it is sent as `sent_bytes` bytes:
- * every byte one token (a token id in JSON takes a byte or more), plus
- * AIF_OAI_FRAMING_TOKENS per message or prompt, saturating. */
+/* The prompt tokens a request may take at most, when it is sent as `sent_bytes` bytes
+ * (or, for a rerank or score, pair_bytes when larger): every byte one token (a token id
+ * in JSON takes a byte or more), plus AIF_OAI_FRAMING_TOKENS per message, prompt or
+ * pair, saturating. */
 #define AIF_OAI_FRAMING_TOKENS	64
 int64_t		aif_oai_prompt_bound(const struct aif_oai_req *req, size_t sent_bytes);
 

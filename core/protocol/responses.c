@@ -183,9 +183,12 @@ is_hosted(const char *type)
 static void
 note_dropped(struct aif_resp_ask *ask, const char *type)
 {
-	size_t n = strlen(ask->dropped);
+	size_t n = strlen(ask->dropped), k = strlen(type);
 
-	if (strstr(ask->dropped, type) == NULL && n + strlen(type) + 2 < sizeof(ask->dropped))
+	for (const char *p = ask->dropped; (p = strstr(p, type)) != NULL; p += k)
+		if ((p == ask->dropped || p[-1] == ',') && (p[k] == ',' || p[k] == '\0'))
+			return;		/* named already */
+	if (n + k + 2 < sizeof(ask->dropped))
 		snprintf(ask->dropped + n, sizeof(ask->dropped) - n, "%s%s", n ? "," : "", type);
 }
 
@@ -321,6 +324,9 @@ options(const json_t *in, json_t *chat, struct aif_resp_ask *ask, struct aif_err
 	if (ask->background && !ask->store)
 		return BAD(err, "background", "A background response must be stored (store: "
 		    "true).");
+	if (ask->background && ask->stream)
+		return BAD(err, "stream", "A background response is not streamed by this "
+		    "gateway: poll GET /v1/responses/{id}.");
 	if (ask->stream) {
 		json_object_set_new(chat, "stream", json_true());
 		json_object_set_new(chat, "stream_options", json_pack("{s:b}", "include_usage",
@@ -383,9 +389,12 @@ convert(const json_t *in, const struct aif_resp_limits *lim, json_t *chat,
 		return -1;
 	if (options(in, chat, ask, err) != 0)
 		return -1;
-	return json_object_set_new(chat, AIF_RESP_META, json_pack("{s:b,s:s?,s:i}",
+	/* store and background too: a retry with the same Idempotency-Key but another
+	   choice is another request (they enter the request's hash) */
+	return json_object_set_new(chat, AIF_RESP_META, json_pack("{s:b,s:s?,s:i,s:b,s:b}",
 	    "instructions", instr != NULL && json_is_string(instr), "previous_response_id",
-	    ask->previous[0] ? ask->previous : NULL, "inherited", 0));
+	    ask->previous[0] ? ask->previous : NULL, "inherited", 0, "store", ask->store,
+	    "background", ask->background));
 }
 
 int
@@ -546,7 +555,8 @@ output_of(const json_t *answer, const char *job_id, int *incomplete)
 	}
 	json_array_foreach(json_object_get(m, "tool_calls"), i, tc) {
 		const json_t *f = json_object_get(tc, "function");
-		snprintf(id, sizeof(id), "fc_%s_%zu", suffix, i + 1);
+		/* named by its output index, as a stream names it */
+		snprintf(id, sizeof(id), "fc_%s_%zu", suffix, json_array_size(out));
 		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type",
 		    "function_call", "id", id, "call_id", str(tc, "id") ?: id, "name",
 		    str(f, "name") ?: "", "arguments", str(f, "arguments") ?: "", "status",
@@ -722,8 +732,11 @@ close_item(struct aif_resp_stream *s, aif_sse_emit_fn emit, void *arg)
 		    "output_index", ix, "arguments", t, s->text.len));
 	done = open_item(s, "completed");
 	json_array_append(json_object_get(s->response, "output"), done);
-	rc = rc || emit_ev(s, emit, arg, json_pack("{s:s,s:i,s:o}", "type",
-	    "response.output_item.done", "output_index", ix, "item", done));
+	if (rc)
+		json_decref(done);
+	else
+		rc = emit_ev(s, emit, arg, json_pack("{s:s,s:i,s:o}", "type",
+		    "response.output_item.done", "output_index", ix, "item", done));
 	aif_buf_free(&s->text);
 	return rc ? -1 : 0;
 }

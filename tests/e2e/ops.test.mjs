@@ -19,6 +19,10 @@ const cron = (...a) => run('aif-cron', ['--config', env.config, ...a]);
 
 test('/healthz is liveness; /readyz says ready or not, and to admin keys config, database and replicas', T, async () => {
   assert.equal((await http('/healthz', { key: null })).status, 200);
+  // ready is eventually true: a worker another test restarted reports its probes within
+  // a probe interval
+  await waitFor(async () => (await http('/readyz', { key: null })).status === 200,
+    { timeoutMs: 15000, what: 'the gateway to be ready' });
   const pub = await http('/readyz', { key: null });
   assert.deepEqual(Object.keys(pub.json), ['status'], 'no details without an admin key');
   const r = await http('/readyz', { key: env.adminKey });

@@ -132,6 +132,11 @@ build_url_joins_replica_and_kind_path(void **state)
 		    "http://vllm:8000/v1/completions" },
 		{ "https://gw.example/llama/a/", AIF_KIND_EMBEDDING,
 		    "https://gw.example/llama/a/v1/embeddings" },
+		/* the engine-native kinds: vLLM's paths unless the model's openai: says */
+		{ "http://vllm:8000", AIF_KIND_RERANK, "http://vllm:8000/v1/rerank" },
+		{ "http://vllm:8000", AIF_KIND_SCORE, "http://vllm:8000/v1/score" },
+		{ "http://vllm:8000", AIF_KIND_TOKENIZE, "http://vllm:8000/tokenize" },
+		{ "http://vllm:8000", AIF_KIND_DETOKENIZE, "http://vllm:8000/detokenize" },
 	};
 
 	(void)state;
@@ -144,6 +149,27 @@ build_url_joins_replica_and_kind_path(void **state)
 			fail_msg("%s: got %s, want %s", cases[i].url, req.url, cases[i].want);
 		free(req.body);
 	}
+}
+
+static void
+native_paths_come_from_the_models_settings(void **state)
+{
+	struct aif_cfg_option opts[] = { { .key = "rerank_path", .value = "/v2/rerank" } };
+	struct aif_model m = model;
+	struct aif_engine_req req;
+
+	(void)state;
+	m.options = opts;
+	m.noptions = 1;
+	m.adapter_state = NULL;
+	assert_int_equal(aif_adapter_openai.build(&m, &replica, AIF_KIND_RERANK, "{}", 2,
+	    &req), AIF_OK);
+	assert_string_equal(req.url, "http://127.0.0.1:9101/v2/rerank");
+	free(req.body);
+	/* a setting that is no absolute path is refused (the config check says so too) */
+	opts[0].value = "v2/rerank";
+	assert_int_equal(aif_adapter_openai.build(&m, &replica, AIF_KIND_RERANK, "{}", 2,
+	    &req), AIF_INVALID);
 }
 
 static void
@@ -251,7 +277,7 @@ build_rejects_unknown_kind(void **state)
 	(void)state;
 	assert_int_equal(build(&replica, (enum aif_kind)0, "{}", 2, &req), AIF_INVALID);
 	assert_null(req.body);
-	assert_int_equal(build(&replica, (enum aif_kind)(1 << 5), "{}", 2, &req),
+	assert_int_equal(build(&replica, (enum aif_kind)(1 << 12), "{}", 2, &req),
 	    AIF_INVALID);
 	assert_null(req.body);
 }
@@ -978,6 +1004,10 @@ kind_names_round_trip(void **state)
 		{ "chat", AIF_KIND_CHAT },
 		{ "completion", AIF_KIND_COMPLETION },
 		{ "embedding", AIF_KIND_EMBEDDING },
+		{ "rerank", AIF_KIND_RERANK },
+		{ "score", AIF_KIND_SCORE },
+		{ "tokenize", AIF_KIND_TOKENIZE },
+		{ "detokenize", AIF_KIND_DETOKENIZE },
 	};
 
 	(void)state;
@@ -992,7 +1022,8 @@ kind_names_round_trip(void **state)
 		assert_int_equal(aif_kind_parse("image", &k), -1);
 		assert_int_equal(aif_kind_parse(NULL, &k), -1);
 		assert_int_equal(k, AIF_KIND_CHAT);	/* untouched */
-		assert_string_equal(aif_kind_list(), "chat, completion, embedding");
+		assert_string_equal(aif_kind_list(), "chat, completion, embedding, rerank, "
+		    "score, tokenize, detokenize");
 	}
 }
 
@@ -1019,6 +1050,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(build_url_joins_replica_and_kind_path),
+		cmocka_unit_test(native_paths_come_from_the_models_settings),
 		cmocka_unit_test(build_body_swaps_model_and_keeps_every_other_field),
 		cmocka_unit_test(build_body_len_is_the_body_length),
 		cmocka_unit_test(build_sets_model_when_request_has_none),

@@ -105,13 +105,32 @@ check_model_reports_each_bad_setting(void **state)
 	aif_adapters_cfg.check_model(&m, record, &s);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.message, "must not be empty");
-	/* openai reads no setting at all */
+	/* openai reads the engine paths of the native kinds, absolute paths only */
 	m.adapter = "openai";
 	m.noptions = 1;
 	s.n = 0;
 	aif_adapters_cfg.check_model(&m, record, &s);
 	assert_int_equal(s.n, 1);
-	assert_string_equal(s.message, "unknown setting of adapter openai (known: none)");
+	assert_string_equal(s.message, "unknown setting of adapter openai (known: "
+	    "rerank_path, score_path, tokenize_path, detokenize_path)");
+	{
+		struct aif_cfg_option paths[] = {
+			{ .key = "rerank_path", .value = "/v2/rerank" },
+			{ .key = "score_path", .value = "v1/score" },
+			{ .key = "tokenize_path", .value = "/tok?x=1" },
+		};
+		struct aif_model o = { .id = "o", .adapter = "openai", .options = paths,
+		    .noptions = 3 };
+		s.n = 0;
+		aif_adapters_cfg.check_model(&o, record, &s);
+		assert_int_equal(s.n, 2);
+		assert_non_null(strstr(s.message, "absolute path"));
+		o.noptions = 1;
+		assert_string_equal(aif_adapter_spec_option(&aif_spec_openai, &o,
+		    "rerank_path"), "/v2/rerank");
+		assert_string_equal(aif_adapter_spec_option(&aif_spec_openai, &o,
+		    "detokenize_path"), "/detokenize");
+	}
 }
 
 static void

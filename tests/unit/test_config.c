@@ -90,7 +90,8 @@ repo_config_loads_with_env_unset(void **state)
 	assert_string_equal(m->engine, "vllm");
 	assert_string_equal(m->upstream_model, "mock-llama-3-8b");
 	assert_string_equal(m->owned_by, "aif-demo");
-	assert_int_equal(m->kinds, AIF_KIND_CHAT | AIF_KIND_COMPLETION);
+	assert_int_equal(m->kinds, AIF_KIND_CHAT | AIF_KIND_COMPLETION | AIF_KIND_TOKENIZE |
+	    AIF_KIND_DETOKENIZE);
 	assert_int_equal(m->nreplicas, 1);
 	assert_string_equal(m->replicas[0].url, "http://127.0.0.1:9101");
 	assert_int_equal(m->replicas[0].max_in_flight, 128);
@@ -559,7 +560,7 @@ unknown_or_repeated_kind_is_error(void **state)
 	    "  replicas: [{url: 'http://h'}]}]\n"
 	    "roles: [{name: user}]\n",
 	    "t.yaml:5:49: models[0].kinds[1]: 'image' is not one of: chat, "
-	    "completion, embedding\n"
+	    "completion, embedding, rerank, score, tokenize, detokenize\n"
 	    "t.yaml:5:56: models[0].kinds[2]: duplicate kind 'chat'");
 }
 
@@ -577,19 +578,18 @@ kinds_list_sets_mask(void **state)
 	assert_true(cfg->roles[0].admin);
 	aif_cfg_free(cfg);
 	/* every kind at most once: AIF_KIND_COUNT entries */
-	assert_int_equal(AIF_KIND_COUNT, 3);
+	assert_int_equal(AIF_KIND_COUNT, 7);
 	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
-	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion],\n"
-	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, rerank,\n"
+	    "  score, tokenize, detokenize], replicas: [{url: 'https://h'}]}]\n"
 	    "roles: [{name: user}]\n", &cfg), AIF_OK);
-	assert_int_equal(cfg->models[0].kinds,
-	    AIF_KIND_CHAT | AIF_KIND_COMPLETION | AIF_KIND_EMBEDDING);
+	assert_int_equal(cfg->models[0].kinds, AIF_KIND_ALL);
 	aif_cfg_free(cfg);
 	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
-	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, chat],\n"
-	    "  replicas: [{url: 'https://h'}]}]\n"
+	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, rerank,\n"
+	    "  score, tokenize, detokenize, chat], replicas: [{url: 'https://h'}]}]\n"
 	    "roles: [{name: user}]\n", &cfg), AIF_CONFIG);
-	assert_non_null(strstr(errbuf, "models[0].kinds: more than 3 entries"));
+	assert_non_null(strstr(errbuf, "models[0].kinds: more than 7 entries"));
 }
 
 static void

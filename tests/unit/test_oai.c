@@ -1368,6 +1368,9 @@ test_native_kinds(void **state)
 	assert_int_equal(req.prompts, 3);
 	assert_int_equal(req.choices_per_prompt, 1);
 	assert_int_equal(aif_oai_completion_bound(&req, 100), 0);
+	/* the prompt bound holds every pair, though the request is shorter than them */
+	assert_int_equal(req.pair_bytes, 3 * 8 + 12);
+	assert_true(aif_oai_prompt_bound(&req, 10) >= 3 * 8 + 12);
 	aif_oai_req_free(&req);
 	assert_int_equal(parse_with(AIF_KIND_DETOKENIZE, "{'model':'m','tokens':[1,2,3]}",
 	    &lim, &req, &err), AIF_OK);

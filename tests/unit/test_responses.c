@@ -95,6 +95,8 @@ what_cannot_be_bridged_is_refused(void **state)
 		    "input[0]", "cannot be bridged" },
 		{ "{\"model\":\"m\",\"input\":\"x\",\"background\":true,\"store\":false}",
 		    "background", "stored" },
+		{ "{\"model\":\"m\",\"input\":\"x\",\"background\":true,\"stream\":true}",
+		    "stream", "poll" },
 		{ "{\"model\":\"m\",\"input\":\"x\",\"conversation\":\"conv_1\"}",
 		    "conversation", "previous_response_id" },
 		{ "{\"model\":\"m\",\"input\":\"x\",\"max_output_tokens\":0}",
@@ -127,6 +129,19 @@ hosted_tools_are_left_out_and_namespaces_flattened(void **state)
 	(void)state;
 	assert_non_null(c);
 	assert_string_equal(ask.dropped, "web_search,file_search");
+	json_decref(c);
+	/* names are whole: web_search after web_search_preview is named too */
+	c = bridge("{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":"
+	    "\"web_search_preview\"},{\"type\":\"web_search\"},{\"type\":\"web_search\"}]}",
+	    &ask, &err);
+	assert_non_null(c);
+	assert_string_equal(ask.dropped, "web_search_preview,web_search");
+	json_decref(c);
+	c = bridge("{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":"
+	    "\"web_search\",\"external_web_access\":false},{\"type\":\"namespace\",\"name\":"
+	    "\"agents\",\"tools\":[{\"type\":\"function\",\"name\":\"spawn\",\"parameters\":"
+	    "{\"type\":\"object\"}}]},{\"type\":\"file_search\"},{\"type\":\"web_search\"}]}",
+	    &ask, &err);
 	tools = json_object_get(c, "tools");
 	assert_int_equal(json_array_size(tools), 1);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(
