@@ -297,21 +297,28 @@ test('11.13: a job whose commit failed is not kept alive while its worker stays 
         http('/v1/chat/completions', { json: chat(`[[mock:latency=2000]] busy ${i} ${uniq('l')}`), timeoutMs: 60000 }).catch(() => null));
   })();
   const marker = uniq('lease');
-  const r = await http('/v1/chat/completions', { json: chat(`[[mock:latency=3000]] ${marker}`), headers: { Prefer: 'respond-async' } });
-  assert.equal(r.status, 202);
-  const id = r.json.id;
-  await waitFor(() => jobRow(id).state === 'running', { timeoutMs: 20000, what: 'the claim' });
-  // another session holds the job's row: the worker's commit waits 5 s per try and gives
-  // up after 5 tries; each heartbeat before it that renews the lease waits 5 s more (the
-  // worker's loop is single-threaded). The lock outlasts all of it (60 s), so the commit
-  // fails for good, never lands on a last try.
-  const locker = spawn('mariadb', [`--socket=${env.dbSocket}`, env.dbName, '-N', '-B'], { stdio: ['pipe', 'ignore', 'ignore'] });
-  locker.stdin.end(`BEGIN; SELECT id FROM jobs WHERE public_id = ${q(id)} FOR UPDATE; SELECT SLEEP(60); ROLLBACK;\n`);
+  let locker = null, id = null;
   try {
-    const done = await waitFor(() => jobRow(id).state === 'succeeded', { timeoutMs: 150000, intervalMs: 1000, what: 'the job to run again and succeed (not kept alive by a busy worker)' });
+    const r = await http('/v1/chat/completions', { json: chat(`[[mock:latency=3000]] ${marker}`), headers: { Prefer: 'respond-async' } });
+    assert.equal(r.status, 202);
+    id = r.json.id;
+    await waitFor(() => jobRow(id).state === 'running', { timeoutMs: 20000, what: 'the claim' });
+    // another session holds the job's row: each statement of the worker's commit waits
+    // 5 s (the batch, its locking read, then one by one), and so does each heartbeat
+    // before it that renews the lease (the worker's loop is single-threaded): about 50 s
+    // in all, measured, more on a loaded machine. The lock outlasts all of it (90 s; 60 s
+    // was not always enough), so the commit fails for good, never lands on a last try.
+    // The test goes on only once the lock is held, before the engine has answered.
+    locker = spawn('mariadb', [`--socket=${env.dbSocket}`, env.dbName, '-N', '-B', '--unbuffered'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let lockerOut = '';
+    locker.stdout.on('data', (d) => { lockerOut += d; });
+    locker.stdin.end(`BEGIN; SELECT id FROM jobs WHERE public_id = ${q(id)} FOR UPDATE; SELECT 'row-locked'; SELECT SLEEP(90); ROLLBACK;\n`);
+    await waitFor(() => lockerOut.includes('row-locked'), { timeoutMs: 15000, what: 'the other session to hold the row' });
+    assert.equal(jobRow(id).state, 'running', 'the lock came before the commit (the test holds)');
+    const done = await waitFor(() => jobRow(id).state === 'succeeded', { timeoutMs: 180000, intervalMs: 1000, what: 'the job to run again and succeed (not kept alive by a busy worker)' });
     assert.ok(done);
   } finally {
-    locker.kill();
+    locker?.kill();
     stop = true;
     await load;
   }
