@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "anthropic.h"
+#include "bridge.h"
 #include "util.h"
 
 #define BAD(err, param, ...)							\
@@ -11,30 +12,6 @@
 	    __VA_ARGS__), -1)
 
 /* ---- the request ---------------------------------------------------------------- */
-
-/* Nesting depth of v (1 for a scalar). */
-static int
-depth(const json_t *v, int max)
-{
-	const char *k;
-	json_t *c;
-	size_t i;
-	int d = 0;
-
-	if (max < 0)
-		return 1;
-	if (json_is_object(v))
-		json_object_foreach((json_t *)v, k, c) {
-			int x = depth(c, max - 1);
-			d = x > d ? x : d;
-		}
-	else if (json_is_array(v))
-		json_array_foreach(v, i, c) {
-			int x = depth(c, max - 1);
-			d = x > d ? x : d;
-		}
-	return d + 1;
-}
 
 /* The text of a string or of an array of text blocks, joined by "\n" (new string
  * object), or NULL with *err set when another block is there. */
@@ -416,24 +393,12 @@ int
 aif_anth_to_chat(const char *body, size_t len, const struct aif_anth_limits *lim,
     int count_only, json_t **out, struct aif_error *err)
 {
-	json_error_t je;
 	json_t *in, *chat;
 
 	*out = NULL;
-	memset(err, 0, sizeof(*err));
-	if (len > lim->max_body_bytes) {
-		aif_error_set(err, 413, "invalid_request_error", "request_too_large", NULL,
-		    "The request body is larger than %zu bytes.", lim->max_body_bytes);
+	if ((in = aif_bridge_load(body, len, lim->max_body_bytes, lim->max_depth,
+	    err)) == NULL)
 		return -1;
-	}
-	if ((in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return BAD(err, NULL, "The body is not valid JSON (UTF-8): %.200s at byte %d.",
-		    je.text, je.position);
-	if (!json_is_object(in) || depth(in, lim->max_depth + 1) > lim->max_depth) {
-		json_decref(in);
-		return BAD(err, NULL, "The body must be a JSON object nested at most %d deep.",
-		    lim->max_depth);
-	}
 	chat = json_pack("{s:[]}", "messages");
 	if (chat == NULL || convert(in, count_only, lim, chat, err) != 0) {
 		if (err->status == 0)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "responses.h"
 #include "util.h"
 
@@ -402,26 +403,19 @@ aif_resp_to_chat(const char *body, size_t len, const struct aif_resp_limits *lim
     int count_only, json_t **chat, json_t **metadata, struct aif_resp_ask *ask,
     struct aif_error *err)
 {
-	json_error_t je;
 	json_t *in, *c, *md;
 
 	(void)count_only;	/* the same fields; nothing more is required */
 	*chat = NULL;
 	*metadata = NULL;
 	memset(ask, 0, sizeof(*ask));
-	memset(err, 0, sizeof(*err));
-	if (len > lim->max_body_bytes) {
-		aif_error_set(err, 413, "invalid_request_error", "request_too_large", NULL,
-		    "The request body is larger than %zu bytes.", lim->max_body_bytes);
+	if ((in = aif_bridge_load(body, len, lim->max_body_bytes, lim->max_depth,
+	    err)) == NULL)
 		return -1;
-	}
-	if ((in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return BAD(err, NULL, "The body is not valid JSON (UTF-8): %.200s at byte %d.",
-		    je.text, je.position);
 	md = json_object_get(in, "metadata");
-	if (!json_is_object(in) || (md != NULL && !json_is_null(md) && !json_is_object(md))) {
+	if (md != NULL && !json_is_null(md) && !json_is_object(md)) {
 		json_decref(in);
-		return BAD(err, NULL, "The body must be a JSON object (metadata an object).");
+		return BAD(err, "metadata", "metadata must be an object.");
 	}
 	c = json_pack("{s:[]}", "messages");
 	if (c == NULL || convert(in, lim, c, ask, err) != 0) {

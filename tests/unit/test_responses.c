@@ -115,6 +115,37 @@ what_cannot_be_bridged_is_refused(void **state)
 }
 
 static void
+bodies_are_bounded_like_every_request(void **state)
+{
+	struct aif_resp_limits small = { 64, 4, 8 };
+	struct aif_resp_ask ask;
+	struct aif_error err;
+	json_t *chat = (json_t *)1, *md = (json_t *)1;
+	const char *deep = "{\"model\":\"m\",\"input\":\"x\",\"metadata\":{\"a\":{\"b\":"
+	    "{\"c\":{\"d\":1}}}}}";
+	char big[128];
+
+	(void)state;
+	assert_int_equal(aif_resp_to_chat(deep, strlen(deep), &small, 0, &chat, &md, &ask,
+	    &err), -1);
+	assert_null(chat);
+	assert_null(md);
+	assert_int_equal(err.status, 400);
+	assert_non_null(strstr(err.message, "nested at most 4"));
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"model\":\"m\",\"input\":\"x\"}", 25);
+	assert_int_equal(aif_resp_to_chat(big, sizeof(big), &small, 0, &chat, &md, &ask,
+	    &err), -1);
+	assert_int_equal(err.status, 413);
+	{
+		const char *dup = "{\"model\":\"m\",\"model\":\"n\",\"input\":\"x\"}";
+		assert_int_equal(aif_resp_to_chat(dup, strlen(dup), &lim, 0, &chat, &md, &ask,
+		    &err), -1);
+	}
+	assert_int_equal(err.status, 400);	/* a duplicate key */
+}
+
+static void
 hosted_tools_are_left_out_and_namespaces_flattened(void **state)
 {
 	struct aif_resp_ask ask;
@@ -316,6 +347,7 @@ main(void)
 		cmocka_unit_test(a_request_with_items_and_tools_is_bridged),
 		cmocka_unit_test(what_cannot_be_bridged_is_refused),
 		cmocka_unit_test(hosted_tools_are_left_out_and_namespaces_flattened),
+		cmocka_unit_test(bodies_are_bounded_like_every_request),
 		cmocka_unit_test(a_previous_response_goes_before_the_input),
 		cmocka_unit_test(the_note_is_for_the_gateway_only),
 		cmocka_unit_test(a_chat_answer_fills_a_response),
