@@ -967,20 +967,32 @@ control_fields_refuse_entities_to_mask(void **state)
 		assert_null(strstr(err.message, "1234"));
 		json_decref(body);
 	}
-	/* a tool's own description is prose the model reads: masked, not refused (Claude
-	 * Code's tools describe a mail address) */
-	assert_int_equal(screen(&f, "m", "{\"tools\":[{\"type\":\"function\",\"function\":"
-	    "{\"name\":\"send\",\"description\":\"Mail kim@example.com\"}}]}", &body, &why,
-	    NULL), AIF_OK);
-	assert_null(strstr(json_string_value(json_object_get(json_object_get(json_array_get(
-	    json_object_get(body, "tools"), 0), "function"), "description")), "kim@"));
-	json_decref(body);
 	/* control fields without entities, and known values, pass untouched */
 	assert_int_equal(screen(&f, "m", "{\"model\":\"m\",\"stop\":[\"\\n\\n\"],"
 	    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send\","
 	    "\"description\":\"Send a mail\",\"parameters\":{\"type\":\"object\","
 	    "\"properties\":{\"to\":{\"type\":\"string\"}}}}}],\"logit_bias\":{\"50256\":-100},"
 	    "\"seed\":4111111111111111}", &body, &why, NULL), AIF_OK);
+	json_decref(body);
+	teardown(&f);
+}
+
+/* A tool's own description is prose the model reads: masked, not refused (Claude
+ * Code's tools describe a mail address); its name still refuses. */
+static void
+tool_descriptions_are_masked_as_text(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	json_t			*body;
+
+	(void)state;
+	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
+	assert_int_equal(screen(&f, "m", "{\"tools\":[{\"type\":\"function\",\"function\":"
+	    "{\"name\":\"send\",\"description\":\"Mail kim@example.com\"}}]}", &body, &why,
+	    NULL), AIF_OK);
+	assert_null(strstr(json_string_value(json_object_get(json_object_get(json_array_get(
+	    json_object_get(body, "tools"), 0), "function"), "description")), "kim@"));
 	json_decref(body);
 	teardown(&f);
 }
@@ -1527,6 +1539,7 @@ main(void)
 		cmocka_unit_test(request_block_stops_with_the_type),
 		cmocka_unit_test(every_string_and_data_key_is_masked),
 		cmocka_unit_test(control_fields_refuse_entities_to_mask),
+		cmocka_unit_test(tool_descriptions_are_masked_as_text),
 		cmocka_unit_test(refusal_paths_index_hide_and_cut),
 		cmocka_unit_test(block_blocks_everywhere_and_allow_passes),
 		cmocka_unit_test(masked_keys_that_collide_are_refused),
