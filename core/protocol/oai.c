@@ -1060,8 +1060,26 @@ aif_oai_completion_bound(const struct aif_oai_req *req, int64_t limit)
 	return aif_sat_mul(aif_sat_mul(req->prompts, req->choices_per_prompt), limit);
 }
 
+/* What a validated body (root, taken) says of the request, into *out. */
+static void
+fill_req(struct aif_oai_req *out, enum aif_kind kind, json_t *root)
+{
+	out->body = root;
+	out->kind = kind;
+	out->model = json_string_value(json_object_get(root, "model"));
+	out->stream = json_is_true(json_object_get(root, "stream"));
+	out->max_tokens = requested_max_tokens(kind, root);
+	out->prompt_tokens_estimate = estimate_prompt(kind, root);
+	if (kind == AIF_KIND_RERANK || kind == AIF_KIND_SCORE)
+		out->pair_bytes = (int64_t)native_bytes(kind, root);
+	out->prompts = count_prompts(kind, root);
+	out->prompt_parts = kind == AIF_KIND_CHAT ?
+	    (int64_t)json_array_size(json_object_get(root, "messages")) : out->prompts;
+	out->choices_per_prompt = choices_per_prompt(kind, root);
+}
+
 /* Also returns AIF_NOMEM (status 500, server_error) when jansson runs out of memory,
- * and AIF_INVALID with status 500 for a `kind` other than chat or completion. */
+ * and AIF_INVALID with status 500 for a value that is no kind. */
 enum aif_err
 aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
     const struct aif_oai_limits *lim, struct aif_oai_req *out,
@@ -1129,18 +1147,7 @@ aif_oai_parse(enum aif_kind kind, const char *body, size_t len,
 	if (check_fields(&c, root) != 0 || check_strings(&c, root, path) != 0)
 		goto out;
 
-	out->body = root;
-	out->kind = kind;
-	out->model = json_string_value(json_object_get(root, "model"));
-	out->stream = json_is_true(json_object_get(root, "stream"));
-	out->max_tokens = requested_max_tokens(kind, root);
-	out->prompt_tokens_estimate = estimate_prompt(kind, root);
-	if (kind == AIF_KIND_RERANK || kind == AIF_KIND_SCORE)
-		out->pair_bytes = (int64_t)native_bytes(kind, root);
-	out->prompts = count_prompts(kind, root);
-	out->prompt_parts = kind == AIF_KIND_CHAT ?
-	    (int64_t)json_array_size(json_object_get(root, "messages")) : out->prompts;
-	out->choices_per_prompt = choices_per_prompt(kind, root);
+	fill_req(out, kind, root);
 	return AIF_OK;
 out:
 	json_decref(root);
