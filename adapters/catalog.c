@@ -17,6 +17,8 @@ static const struct aif_adapter_option openai_options[] = {
 	[AIF_OPENAI_SCORE_PATH] = { "score_path", "/v1/score", NULL },
 	[AIF_OPENAI_TOKENIZE_PATH] = { "tokenize_path", "/tokenize", NULL },
 	[AIF_OPENAI_DETOKENIZE_PATH] = { "detokenize_path", "/detokenize", NULL },
+	[AIF_OPENAI_RESPONSES_PATH] = { "responses_path", "/v1/responses", NULL },
+	[AIF_OPENAI_MESSAGES_PATH] = { "messages_path", "/v1/messages", NULL },
 	[AIF_OPENAI_NSETTINGS] = { NULL, NULL, NULL },
 };
 _Static_assert(AIF_OPENAI_NSETTINGS <= AIF_ADAPTER_SETTINGS_MAX,
@@ -153,6 +155,9 @@ check_model(const struct aif_model *m,
 		    "{content} and a final {assistant} (docs/ADAPTERS.md)");
 	if (spec == NULL)
 		return;
+	if ((m->kinds & AIF_KIND_SURFACES) && spec != &aif_spec_openai)
+		report(ctx, "kinds", "responses and messages (an engine serving the API "
+		    "itself) need the openai adapter; other engines are bridged through chat");
 	for (size_t i = 0; i < m->noptions; i++) {
 		const struct aif_cfg_option *o = &m->options[i];
 		if ((problem = setting_problem(spec, o, msg, sizeof(msg))) == NULL)

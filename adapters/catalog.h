@@ -39,12 +39,15 @@ enum aif_triton_setting {
 };
 
 /* The settings of a model's `openai:` section: the engine paths of the engine-native
- * kinds (docs/ADAPTERS.md), for servers that put them elsewhere than vLLM does. */
+ * kinds and of the surfaces an engine serves itself (docs/ADAPTERS.md), for servers
+ * that put them elsewhere than vLLM does. */
 enum aif_openai_setting {
 	AIF_OPENAI_RERANK_PATH,
 	AIF_OPENAI_SCORE_PATH,
 	AIF_OPENAI_TOKENIZE_PATH,
 	AIF_OPENAI_DETOKENIZE_PATH,
+	AIF_OPENAI_RESPONSES_PATH,
+	AIF_OPENAI_MESSAGES_PATH,
 	AIF_OPENAI_NSETTINGS
 };
 

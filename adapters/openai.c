@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "openai.h"
+#include "passthru.h"
 #include "util.h"
 
 static const char	*generative_path(enum aif_kind kind);
@@ -28,6 +29,8 @@ kind_path(const struct aif_model *m, enum aif_kind kind)
 	case AIF_KIND_SCORE:		ix = AIF_OPENAI_SCORE_PATH; break;
 	case AIF_KIND_TOKENIZE:		ix = AIF_OPENAI_TOKENIZE_PATH; break;
 	case AIF_KIND_DETOKENIZE:	ix = AIF_OPENAI_DETOKENIZE_PATH; break;
+	case AIF_KIND_RESPONSES:	ix = AIF_OPENAI_RESPONSES_PATH; break;
+	case AIF_KIND_MESSAGES:		ix = AIF_OPENAI_MESSAGES_PATH; break;
 	default:			return generative_path(kind);
 	}
 	set = aif_adapter_settings(&aif_adapter_openai, m, tmp);
@@ -73,8 +76,16 @@ openai_build(const struct aif_model *m, const struct aif_replica *r, enum aif_ki
 		json_decref(body);
 		return AIF_NOMEM;
 	}
-	/* A stream always asks for the usage chunk: usage rows need real counts. */
-	if (json_is_true(json_object_get(body, "stream")) &&
+	/* The gateway keeps a surface's responses (engines keep them in one replica's
+	   memory); the history of a continued one is already in its input. */
+	if (kind == AIF_KIND_RESPONSES &&
+	    json_object_set_new(body, "store", json_false()) != 0) {
+		json_decref(body);
+		return AIF_NOMEM;
+	}
+	/* A stream always asks for the usage chunk: usage rows need real counts (the
+	   surfaces' streams carry their usage in their own events). */
+	if (!(kind & AIF_KIND_SURFACES) && json_is_true(json_object_get(body, "stream")) &&
 	    json_object_set_new(body, "stream_options",
 	    json_pack("{s:b}", "include_usage", 1)) != 0) {
 		json_decref(body);
@@ -133,6 +144,24 @@ usage_field(json_t *usage, const char *name)
 	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
 }
 
+/* A surface's answer (root stolen; NULL when it did not parse): a Response or a
+ * Message, its usage in the surface's words. */
+static void
+surface_parse(const struct aif_model *m, enum aif_kind kind, json_t *root,
+    struct aif_engine_result *out)
+{
+	if (root == NULL || !aif_passthru_answer_ok(kind, root)) {
+		json_decref(root);
+		aif_adapter_bad_response(out, "a malformed response");
+		return;
+	}
+	json_object_set_new(root, "model", json_string(m->id));
+	aif_passthru_usage(kind, json_object_get(root, "usage"), &out->prompt_tokens,
+	    &out->completion_tokens);
+	out->failure = AIF_FAIL_NONE;
+	out->response = root;
+}
+
 static void
 openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const char *body,
     size_t len, struct aif_engine_result *out)
@@ -144,6 +173,10 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 		return;
 	}
 	root = json_loadb(body, len, 0, NULL);
+	if (kind & AIF_KIND_SURFACES) {
+		surface_parse(m, kind, root, out);
+		return;
+	}
 	if (root == NULL || !aif_adapter_answer_ok(kind, root)) {
 		json_decref(root);
 		aif_adapter_bad_response(out, "a malformed response");
@@ -166,6 +199,101 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 	out->response = root;
 }
 
+/* The HTTP status a surface's error type stands for (Anthropic's error types, OpenAI's
+ * error codes of a Responses stream); 500 for one not listed. */
+static long
+surface_error_status(const char *type)
+{
+	static const struct { const char *type; long status; } map[] = {
+		{ "authentication_error", 401 }, { "invalid_prompt", 400 },
+		{ "invalid_request_error", 400 }, { "not_found_error", 404 },
+		{ "overloaded_error", 503 }, { "permission_error", 403 },
+		{ "rate_limit_error", 429 }, { "rate_limit_exceeded", 429 },
+		{ "request_too_large", 413 }, { "timeout_error", 504 },
+	};
+
+	for (size_t i = 0; type != NULL && i < AIF_NELEM(map); i++)
+		if (strcmp(map[i].type, type) == 0)
+			return map[i].status;
+	return 500;
+}
+
+/* The failure an error event of a surface's stream stands for: Anthropic's {"type":
+ * "error", "error": {type, message}}, the Responses API's {"type": "error", code,
+ * message} or response.failed (its response.error). */
+static enum aif_failure
+surface_error(json_t *ev, struct aif_engine_result *err)
+{
+	const json_t *e = json_object_get(ev, "error");
+	const char *type, *msg;
+	json_t *wrapped;
+	char *body;
+
+	if (!json_is_object(e))
+		e = json_object_get(json_object_get(ev, "response"), "error");
+	if (!json_is_object(e))
+		e = ev;
+	type = json_string_value(json_object_get(e, "type"));
+	if (type == NULL || strcmp(type, "error") == 0)
+		type = json_string_value(json_object_get(e, "code"));
+	msg = json_string_value(json_object_get(e, "message"));
+	wrapped = json_pack("{s:{s:s}}", "error", "message", msg != NULL ? msg :
+	    "the engine ended the stream with an error");
+	body = wrapped != NULL ? json_dumps(wrapped, JSON_COMPACT) : NULL;
+	json_decref(wrapped);
+	classify_status(surface_error_status(type), body != NULL ? body : "",
+	    body != NULL ? strlen(body) : 0, err);
+	free(body);
+	return err->failure;
+}
+
+/* One event of a surface's stream (passthru.h): relayed as it came, with the job's id
+ * and the public model in the Response or Message it carries; its usage and its end
+ * noted. An error event or response.failed ends the stream; pings are dropped. */
+static enum aif_failure
+surface_event(const struct aif_model *m, enum aif_kind kind, const char *data,
+    size_t len, struct aif_stream_state *st, json_t *chunks,
+    struct aif_engine_result *err)
+{
+	json_t *ev, *o, *u;
+	const char *t;
+	int64_t prompt, completion;
+
+	st->events++;
+	if ((ev = aif_adapter_event_object(data, len, err)) == NULL)
+		return err->failure;
+	if ((t = json_string_value(json_object_get(ev, "type"))) == NULL ||
+	    strcmp(t, "error") == 0 || strcmp(t, "response.failed") == 0) {
+		if (t == NULL)
+			aif_adapter_bad_response(err, "a stream event without a type");
+		else
+			(void)surface_error(ev, err);
+		json_decref(ev);
+		return err->failure;
+	}
+	if (strcmp(t, "ping") == 0) {
+		json_decref(ev);
+		return AIF_FAIL_NONE;
+	}
+	if ((o = aif_passthru_event_object(kind, ev)) != NULL &&
+	    aif_passthru_stamp(o, st->id, m->id) != 0) {
+		json_decref(ev);
+		aif_adapter_transport_failure("out of memory", 0, err);
+		return err->failure;
+	}
+	if (json_is_object(u = json_object_get(o != NULL ? o : ev, "usage"))) {
+		aif_passthru_usage(kind, u, &prompt, &completion);
+		if (prompt > 0)		/* message_delta may leave the input out */
+			st->prompt_tokens = prompt;
+		if (completion > 0)
+			st->completion_tokens = completion;
+	}
+	if (strcmp(t, "response.completed") == 0 || strcmp(t, "response.incomplete") == 0 ||
+	    strcmp(t, "message_stop") == 0)
+		st->done = 1;
+	return aif_adapter_append_chunk(chunks, ev, err);
+}
+
 /* One SSE event of an OpenAI-style stream: a chunk, the usage chunk, an error object
  * (vLLM and TGI's Messages API send errors inside a 200 stream), or [DONE]. */
 static enum aif_failure
@@ -175,7 +303,8 @@ openai_parse_event(const struct aif_model *m, enum aif_kind kind, const char *da
 {
 	json_t *ev, *e, *choices, *usage;
 
-	(void)kind;
+	if (kind & AIF_KIND_SURFACES)
+		return surface_event(m, kind, data, len, st, chunks, err);
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		st->done = 1;
 		return AIF_FAIL_NONE;

@@ -73,6 +73,14 @@ struct admission {
 	int			 count_only;	/* POST /v1/messages/count_tokens and
 						   /v1/responses/input_tokens: answered after
 						   the model phase, no job */
+	enum aif_kind		 native;	/* the surface's kind when the model's
+						   engine serves it itself (pass-through),
+						   else 0 */
+	char			*native_text;	/* then the surface's body as it came
+						   (new), else NULL */
+	size_t			 native_len;
+	json_t			*bridged;	/* and the bridged request its checks and
+						   estimates came from (new), else NULL */
 	struct aif_resp_ask	 resp;		/* the Responses API: what it asks of us */
 	json_t			*resp_md;	/* and its metadata (new), or NULL */
 	int			 run_api;	/* POST /v1/workflows/{name}/runs */
@@ -223,6 +231,23 @@ parse_run(struct admission *a)
 
 static enum aif_err	take_bridged(struct admission *a, json_t *chat);
 
+/* When the model a bridged request (chat, borrowed) names serves the surface itself
+ * (its kinds list `kind`; docs/ADAPTERS.md "Pass-through"), the body as it came is kept
+ * for take_native. Counting tokens is never passed through (no engine is called). */
+static void
+keep_native(struct admission *a, const json_t *chat, enum aif_kind kind)
+{
+	const struct aif_model *m = aif_cfg_model(a->r->cfg,
+	    json_string_value(json_object_get(chat, "model")));
+
+	if (a->count_only || m == NULL || !(m->kinds & kind))
+		return;
+	a->native = kind;
+	a->native_text = a->body;	/* take_bridged puts the bridged one in its place */
+	a->native_len = a->len;
+	a->body = NULL;
+}
+
 /* A Messages request (Anthropic's surface) becomes the chat completion request it is
  * bridged as: what follows admits, stores and runs that (anthropic.h). */
 static enum aif_err
@@ -238,22 +263,24 @@ bridge_messages(struct admission *a)
 
 	if (aif_anth_to_chat(a->body, a->len, &lim, a->count_only, &chat, &a->err) != 0)
 		return AIF_INVALID;
+	keep_native(a, chat, AIF_KIND_MESSAGES);
 	return take_bridged(a, chat);
 }
 
-/* The previous response a Responses request continues (the caller's own, completed and
- * kept): its messages and answer go before the request's input. */
+/* The previous response a Responses request continues: the caller's own, completed
+ * and kept. Its stored request and answer in *pr and *pa (new), whether its engine
+ * served the API itself in *native. AIF_OK, or a refusal. */
 static enum aif_err
-chain_previous(struct admission *a, json_t *chat)
+previous_of(struct admission *a, json_t **pr, json_t **pa, int *native)
 {
 	struct aif_db *db = a->r->db;
 	struct aif_job_view *v = NULL;
 	char job[AIF_JOB_ID_LEN + 8], *req = NULL, *ans = NULL;
 	size_t rlen = 0, alen = 0;
-	json_t *pr = NULL, *pa = NULL;
 	enum aif_err err;
 	int ok;
 
+	*pr = *pa = NULL;
 	if (aif_resp_job_id(a->resp.previous, job, sizeof(job)) != 0)
 		return DENY(a, AIF_E_RESPONSE_NOT_FOUND, "previous_response_id",
 		    a->resp.previous);
@@ -264,19 +291,115 @@ chain_previous(struct admission *a, json_t *chat)
 	    v->response_len >= 0 &&
 	    aif_jobs_request_read(db, v->id, &req, &rlen) == AIF_OK &&
 	    aif_jobs_response_read(db, v->id, a->r->cfg->server.max_answer_bytes, &ans,
-	    &alen) == AIF_OK && (pr = json_loadb(req, rlen, 0, NULL)) != NULL &&
-	    (pa = json_loadb(ans, alen, 0, NULL)) != NULL && aif_resp_is_response(pr);
-	if (ok && aif_resp_chain(chat, pr, pa, &a->err) != 0)
-		ok = -1;
+	    &alen) == AIF_OK && (*pr = json_loadb(req, rlen, 0, NULL)) != NULL &&
+	    (*pa = json_loadb(ans, alen, 0, NULL)) != NULL && aif_resp_is_response(*pr);
+	*native = ok && v->kind == AIF_KIND_RESPONSES;
 	aif_jobs_views_free(v, v != NULL ? 1 : 0);
-	json_decref(pr);
-	json_decref(pa);
 	free(req);
 	free(ans);
-	if (ok == 0)
-		return DENY(a, AIF_E_RESPONSE_NOT_FOUND, "previous_response_id",
-		    a->resp.previous);
-	return ok < 0 ? AIF_INVALID : AIF_OK;
+	if (ok)
+		return AIF_OK;
+	json_decref(*pr);
+	json_decref(*pa);
+	*pr = *pa = NULL;
+	return DENY(a, AIF_E_RESPONSE_NOT_FOUND, "previous_response_id", a->resp.previous);
+}
+
+/* Refuses to continue a response across the two ways of serving the API. */
+static enum aif_err
+other_mode(struct admission *a, int prev_native)
+{
+	static const char *const how[] = { "bridged through chat completions",
+	    "whose engine serves the Responses API itself" };
+
+	return DENY(a, AIF_E_RESPONSE_OTHER_ENGINE_MODE, "previous_response_id",
+	    a->resp.previous, how[prev_native ? 1 : 0], prev_native ? "is bridged" :
+	    "serves it itself");
+}
+
+/* The previous response's messages and answer go before the request's input (chat,
+ * the bridged request). */
+static enum aif_err
+chain_previous(struct admission *a, json_t *chat)
+{
+	json_t *pr, *pa;
+	int native;
+	enum aif_err err;
+
+	if (previous_of(a, &pr, &pa, &native) != AIF_OK)
+		return AIF_INVALID;
+	err = native ? other_mode(a, 1) : aif_resp_chain(chat, pr, pa, &a->err) != 0 ?
+	    AIF_INVALID : AIF_OK;
+	json_decref(pr);
+	json_decref(pa);
+	return err;
+}
+
+/* Input items of a Responses request's input (borrowed): a string is one user
+ * message. Appended to items. */
+static int
+items_of(json_t *items, const json_t *input)
+{
+	if (json_is_string(input))
+		return json_array_append_new(items, json_pack("{s:s,s:s,s:O}", "type",
+		    "message", "role", "user", "content", input));
+	return json_is_array(input) ? json_array_extend(items, (json_t *)input) : 0;
+}
+
+/* Pass-through: the previous response's input (its own history included) and output
+ * go before the request's input (body, the surface's request), as the engine would
+ * have done had it kept the response. */
+static enum aif_err
+chain_native(struct admission *a, json_t *body)
+{
+	json_t *pr, *pa, *items;
+	int native, bad;
+
+	if (previous_of(a, &pr, &pa, &native) != AIF_OK)
+		return AIF_INVALID;
+	if (!native) {
+		json_decref(pr);
+		json_decref(pa);
+		return other_mode(a, 0);
+	}
+	bad = (items = json_array()) == NULL ||
+	    items_of(items, json_object_get(pr, "input")) != 0 ||
+	    items_of(items, json_object_get(pa, "output")) != 0 ||
+	    items_of(items, json_object_get(body, "input")) != 0 ||
+	    json_object_set_new(body, "input", items) != 0;
+	if (bad)
+		json_decref(items);
+	json_decref(pr);
+	json_decref(pa);
+	return bad ? DENY0(a, AIF_E_OUT_OF_MEMORY, NULL) : AIF_OK;
+}
+
+/* Pass-through: what was checked and estimated of the bridged request stands, and the
+ * request stored and sent is the surface's own (a->native_text), with the gateway's
+ * note on a Response (AIF_RESP_META, which the worker takes out) and its history in
+ * front. The bridged request stays for the Response before its answer. */
+static enum aif_err
+take_native(struct admission *a)
+{
+	json_t *body = json_loadb(a->native_text, a->native_len, 0, NULL);
+
+	if (body == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);	/* it parsed before */
+	if (a->native == AIF_KIND_RESPONSES) {
+		json_object_del(body, "background");	/* the gateway runs it async */
+		json_object_del(body, "previous_response_id");
+		json_object_set(body, AIF_RESP_META, json_object_get(a->oreq.body,
+		    AIF_RESP_META));
+		if (a->resp.previous[0] != '\0' && chain_native(a, body) != AIF_OK) {
+			json_decref(body);
+			return AIF_INVALID;
+		}
+	}
+	a->bridged = a->oreq.body;
+	a->oreq.body = body;
+	a->oreq.model = json_string_value(json_object_get(body, "model"));
+	a->kind = a->oreq.kind = a->native;
+	return AIF_OK;
 }
 
 /* A Responses request (POST /v1/responses) becomes the chat completion request it is
@@ -295,9 +418,11 @@ bridge_responses(struct admission *a)
 	if (aif_resp_to_chat(a->body, a->len, &lim, a->count_only, &chat, &a->resp_md,
 	    &a->resp, &a->err) != 0)
 		return AIF_INVALID;
-	if (a->resp.dropped[0] != '\0')	/* hosted tools: said, not silently gone */
+	keep_native(a, chat, AIF_KIND_RESPONSES);
+	/* hosted tools: said, not silently gone (an engine serving the API gets them) */
+	if (a->resp.dropped[0] != '\0' && !a->native)
 		reply_header(&a->r->reply, "x-aif-dropped-tools", a->resp.dropped);
-	if (a->resp.previous[0] != '\0' && chain_previous(a, chat) != AIF_OK) {
+	if (a->resp.previous[0] != '\0' && !a->native && chain_previous(a, chat) != AIF_OK) {
 		json_decref(chat);
 		return AIF_INVALID;
 	}
@@ -330,6 +455,8 @@ parse(struct admission *a)
 		.max_string_bytes = cfg->server.max_body_bytes,
 	};
 
+	enum aif_err err;
+
 	if (a->run_api)
 		return parse_run(a);
 	if (a->r->reply.surface == AIF_SURFACE_ANTHROPIC && a->retry == NULL &&
@@ -338,27 +465,45 @@ parse(struct admission *a)
 	if (a->r->reply.surface == AIF_SURFACE_RESPONSES && a->retry == NULL &&
 	    bridge_responses(a) != AIF_OK)
 		return AIF_INVALID;
-	return aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err);
+	if ((err = aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err)) !=
+	    AIF_OK)
+		return err;
+	return a->native ? take_native(a) : AIF_OK;
 }
 
-/* Count tokens (POST /v1/messages/count_tokens): the prompt as admission estimates it,
- * without a job, a hold or a charge; the answer says it is an estimate. */
+static enum aif_err	pii(struct admission *a);
+
+/* Count tokens (POST /v1/messages/count_tokens, /v1/responses/input_tokens) without a
+ * job, a hold or a charge: by the model's engine tokenizer when it has one (count.c;
+ * what is counted is masked first, and a request whose personal data may not reach the
+ * engine is not sent), else the prompt as admission estimates it. The answer's
+ * x-aif-token-count says which: engine or estimate. */
 static enum aif_err
 count_tokens(struct admission *a)
 {
+	int resp = a->r->reply.surface == AIF_SURFACE_RESPONSES;
 	json_t *j;
+	char *est;
 
 	if (!a->count_only)
 		return AIF_OK;
 	if (a->workflow != NULL)
 		return DENY(a, AIF_E_MODEL_NOT_FOUND, "model", a->oreq.model);
-	j = a->r->reply.surface == AIF_SURFACE_RESPONSES ? json_pack("{s:s,s:I}", "object",
-	    "response.input_tokens", "input_tokens",
-	    (json_int_t)a->oreq.prompt_tokens_estimate) : json_pack("{s:I}", "input_tokens",
-	    (json_int_t)a->oreq.prompt_tokens_estimate);
-	reply_json(&a->r->reply, 200, "x-aif-token-count: estimate\r\n", j);
+	j = json_pack("{s:s*,s:I}", "object", resp ? "response.input_tokens" : NULL,
+	    "input_tokens", (json_int_t)a->oreq.prompt_tokens_estimate);
+	est = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
+	if (est == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	a->done = 1;
+	if ((a->model->kinds & AIF_KIND_TOKENIZE) && pii(a) == AIF_OK &&
+	    count_by_engine(a->r, a->model, a->oreq.body, resp ? "response.input_tokens" :
+	    NULL, est) == 0) {
+		free(est);
+		return AIF_OK;
+	}
+	reply_send(&a->r->reply, 200, "x-aif-token-count: estimate\r\n", est, strlen(est));
+	free(est);
 	return AIF_OK;
 }
 
@@ -396,8 +541,8 @@ bounds(struct admission *a)
 		return AIF_OK;
 	}
 	limit = o->max_tokens > 0 ? o->max_tokens : a->model->max_output_tokens;
-	if (o->max_tokens <= 0 && json_object_set_new(o->body, "max_tokens",
-	    json_integer(limit)) != 0)
+	if (o->max_tokens <= 0 && json_object_set_new(o->body, a->kind ==
+	    AIF_KIND_RESPONSES ? "max_output_tokens" : "max_tokens", json_integer(limit)) != 0)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	o->max_tokens = limit;
 	a->max_out = aif_oai_completion_bound(o, limit);
@@ -668,17 +813,19 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 }
 
 /* The Responses API: the Response of job public_id before its answer, which its
- * waiting request (sync or stream) renders its answer into (reply.meta). */
+ * waiting request (sync or stream) renders its answer into (reply.meta). A surface
+ * passed through answers in its own shape already (reply.native). */
 static enum aif_err
 responses_meta(struct admission *a, const char *public_id)
 {
 	struct reply *rp = &a->r->reply;
 
+	rp->native = a->native != 0;
 	if (rp->surface != AIF_SURFACE_RESPONSES)
 		return AIF_OK;
 	json_decref(rp->meta);
-	rp->meta = aif_resp_template(a->oreq.body, a->resp_md, public_id, a->model_id,
-	    aif_unix_now());
+	rp->meta = aif_resp_template(a->bridged != NULL ? a->bridged : a->oreq.body,
+	    a->resp_md, public_id, a->model_id, aif_unix_now());
 	return rp->meta != NULL ? AIF_OK : DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 }
 
@@ -1045,6 +1192,8 @@ admit(struct req *r, const struct aif_principal *who, const struct aif_role *rol
 		break;
 	}
 	json_decref(a.resp_md);
+	json_decref(a.bridged);
+	free(a.native_text);
 	free(a.pii_json);
 	free(a.stored);
 	free(a.body);
@@ -1087,6 +1236,8 @@ kind_endpoint(enum aif_kind kind)
 	case AIF_KIND_SCORE:		return "score";
 	case AIF_KIND_TOKENIZE:
 	case AIF_KIND_DETOKENIZE:	return "tokenize";
+	case AIF_KIND_RESPONSES:	return "responses";
+	case AIF_KIND_MESSAGES:		return "messages";
 	}
 	return "chat";
 }
@@ -1102,7 +1253,8 @@ route_retry(struct req *r, const struct aif_principal *owner,
 		REFUSE0(&r->reply, AIF_E_RETRY_KEY_GONE, NULL);
 		return;
 	}
-	if (aif_kind_parse(src->kind, &kind) != 0) {
+	/* a surface's stored request is the surface's, which a retry does not take */
+	if (aif_kind_parse(src->kind, &kind) != 0 || (kind & AIF_KIND_SURFACES)) {
 		REFUSE0(&r->reply, AIF_E_RETRY_RUN, NULL);
 		return;
 	}

@@ -87,6 +87,10 @@ struct reply {
 					   Responses API: the Response before its
 					   answer), or NULL; each holder of a copy of
 					   the reply holds a reference */
+	int		 native;	/* 1: the job's answer and events are the
+					   surface's own already (an engine serving
+					   it, kind.h AIF_KIND_SURFACES): sent as
+					   they are */
 };
 
 /* One request being handled by an acceptor thread. */
@@ -235,6 +239,19 @@ int	completer_start(struct api *api);
 void	completer_stop(struct api *api, int grace_ms);
 int	completer_park(struct api *api, uint64_t id, const struct reply *rp,
 	    int64_t deadline_ms, const unsigned char *relay_secret, int look);
+/* Parks a token count (count.c) under id, which names no job: the worker's count comes
+ * over the relay (relay_secret); estimate (copied JSON text) answers when it does not
+ * come whole by deadline_ms. 0, or -1 (full, no memory) when the caller keeps rp. */
+int	completer_park_count(struct api *api, uint64_t id, const struct reply *rp,
+	    int64_t deadline_ms, const unsigned char *relay_secret, const char *estimate);
+/* count.c: counts the prompt of chat (a bridged request, borrowed; masked) with model
+ * m's engine tokenizer through a worker, the request parked until the count comes or
+ * the estimate (JSON text, copied) answers; object: the answer's "object" (Responses)
+ * or NULL. 0 when parked, -1 when the caller answers (no tokenize kind, no live
+ * worker, full). */
+int	count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
+	    const char *object, const char *estimate);
+
 /* The error of a request whose job was not final by its deadline: gateway_restarting
  * when stopping; request_expired when the job had not started (it is expired in db
  * now, so it is not run); else `timeout` (the job goes on). */

@@ -43,6 +43,20 @@ completer_look(struct api *api, uint64_t id)
 	(void)aif_doorbell_ring_patient(api->sender_fd, api->doorbell_path, msg, n, 20);
 }
 
+/* Answers token count p (count.c) with the engine's count when it came whole (ok),
+ * else with its estimate; the header says which. Frees p. */
+static void
+count_answer(struct parked *p, int ok)
+{
+	if (ok && p->result != NULL)
+		reply_send(&p->reply, 200, "x-aif-token-count: engine\r\n", p->result,
+		    p->result_len);
+	else
+		reply_send(&p->reply, 200, "x-aif-token-count: estimate\r\n", p->estimate,
+		    p->estimate_len);
+	parked_free(p);
+}
+
 int
 completer_relayed(struct api *api, struct parked *p, const struct aif_relay_header *h,
     const char *payload)
@@ -70,6 +84,11 @@ completer_relayed(struct api *api, struct parked *p, const struct aif_relay_head
 	}
 	if (h->type != AIF_RELAY_END)
 		return 0;
+	if (p->estimate != NULL) {	/* a token count: the engine's, else the estimate */
+		count_answer(p, aif_relay_end_parse(payload, h->len, &end) == 0 &&
+		    end.bytes >= 0 && !p->result_over && (size_t)end.bytes == p->result_len);
+		return 1;
+	}
 	if (aif_relay_end_parse(payload, h->len, &end) == 0 && end.bytes >= 0 &&
 	    !p->result_over && (size_t)end.bytes != p->result_len) {
 		/* a piece was lost on the way: the row (when it keeps the answer) says it */
@@ -108,6 +127,24 @@ put(struct api *api, struct parked *p, size_t max)
 	if (rc == 0 && finished)	/* it finished before: look now */
 		completer_look(api, p->id);
 	return rc;
+}
+
+int
+completer_park_count(struct api *api, uint64_t id, const struct reply *rp,
+    int64_t deadline_ms, const unsigned char *relay_secret, const char *estimate)
+{
+	struct parked *p = parked_new(id, 0, rp, deadline_ms, relay_secret);
+
+	if (p == NULL || (p->estimate = strdup(estimate)) == NULL) {
+		parked_free(p);
+		return -1;
+	}
+	p->estimate_len = strlen(estimate);
+	if (put(api, p, (size_t)api->cfg->server.max_waiting) < 0) {
+		parked_free(p);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -169,6 +206,10 @@ late_error(struct aif_db *db, uint64_t id, int stopping, enum aif_apierr timeout
 static void
 late_reply(struct api *api, struct parked *p, int stopping)
 {
+	if (p->estimate != NULL) {	/* a token count: no job behind it */
+		count_answer(p, 0);
+		return;
+	}
 	reply_refuse_job(&p->reply, late_error(api->completer->db, p->id, stopping,
 	    AIF_E_JOB_TIMEOUT));
 	parked_free(p);

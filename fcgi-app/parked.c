@@ -65,6 +65,7 @@ parked_free(struct parked *p)
 	if (p == NULL)
 		return;
 	free(p->result);
+	free(p->estimate);
 	json_decref(p->reply.meta);
 	if (p->resp != NULL) {
 		aif_resp_stream_free(p->resp);

@@ -56,6 +56,10 @@ struct parked {
 	size_t		 result_len;
 	int		 result_over;	/* it passed server.max_answer_bytes: dropped */
 	int		 relay_lost;	/* a piece of it was lost on the way */
+	/* a token count asked of a worker (count.c): no job, no row */
+	char		*estimate;	/* the answer when the engine's count does not
+					   come (new), or NULL for a job's request */
+	size_t		 estimate_len;
 	struct parked	*next;		/* hash chain */
 };
 

@@ -11,30 +11,70 @@
 
 #include "api.h"
 #include "responses.h"
+#include "util.h"
 
-/* The Response of job v (its stored chat request chat, borrowed) as it is now. New,
- * or NULL when its stored answer cannot be read (or no memory). */
+/* The Response of a passed-through request (its stored body req, borrowed) before
+ * its answer: the template's fields the request set, as it set them. New, or NULL. */
+static json_t *
+native_template(const struct aif_job_view *v, const json_t *req)
+{
+	static const char *const same[] = { "instructions", "max_output_tokens",
+	    "metadata", "parallel_tool_calls", "reasoning", "temperature", "text",
+	    "tool_choice", "tools", "top_p", "truncation", "user" };
+	json_t *resp = aif_resp_template(NULL, NULL, v->public_id, v->model, v->created_at);
+	const json_t *f;
+
+	for (size_t i = 0; resp != NULL && i < AIF_NELEM(same); i++)
+		if ((f = json_object_get(req, same[i])) != NULL)
+			json_object_set(resp, same[i], (json_t *)f);
+	if (resp != NULL)
+		json_object_set(resp, "previous_response_id", json_object_get(
+		    json_object_get(req, AIF_RESP_META), "previous_response_id"));
+	return resp;
+}
+
+/* The stored answer of job v: what the engine answered (a Response, passed through),
+ * which the template resp (stolen) stands in for when that is what it keeps. */
+static json_t *
+stored_answer(struct req *r, const struct aif_job_view *v, json_t *resp)
+{
+	char *body = NULL;
+	size_t len = 0;
+	json_t *answer = NULL;
+
+	if (aif_jobs_response_read(r->db, v->id, (size_t)v->response_len, &body,
+	    &len) != AIF_OK || (answer = json_loadb(body, len, 0, NULL)) == NULL) {
+		free(body);
+		json_decref(resp);
+		return NULL;	/* the caller answers 503 */
+	}
+	free(body);
+	if (v->kind == AIF_KIND_RESPONSES) {
+		json_object_set(answer, "previous_response_id", json_object_get(resp,
+		    "previous_response_id"));
+		json_object_set(answer, "metadata", json_object_get(resp, "metadata"));
+		json_decref(resp);
+		return answer;
+	}
+	aif_resp_complete(resp, answer);
+	json_decref(answer);
+	return resp;
+}
+
+/* The Response of job v (its stored request chat, borrowed: bridged, or the
+ * Response's own when passed through) as it is now. New, or NULL when its stored
+ * answer cannot be read (or no memory). */
 static json_t *
 response_now(struct req *r, const struct aif_job_view *v, const json_t *chat)
 {
-	json_t *resp = aif_resp_template(chat, NULL, v->public_id, v->model, v->created_at);
+	json_t *resp = v->kind == AIF_KIND_RESPONSES ? native_template(v, chat) :
+	    aif_resp_template(chat, NULL, v->public_id, v->model, v->created_at);
 	struct aif_error e;
-	char *body = NULL;
-	size_t len = 0;
 
 	if (resp == NULL)
 		return NULL;
 	if (strcmp(v->state, "succeeded") == 0 && v->response_len >= 0) {
-		json_t *answer = NULL;
-		if (aif_jobs_response_read(r->db, v->id, (size_t)v->response_len, &body,
-		    &len) != AIF_OK || (answer = json_loadb(body, len, 0, NULL)) == NULL) {
-			free(body);
-			json_decref(resp);
-			return NULL;	/* the caller answers 503 */
-		}
-		aif_resp_complete(resp, answer);
-		json_decref(answer);
-		free(body);
+		return stored_answer(r, v, resp);
 	} else if (strcmp(v->state, "failed") == 0) {
 		job_error_set(&e, v->http_status, v->error_type, v->error_code,
 		    v->error_message);

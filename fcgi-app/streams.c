@@ -45,6 +45,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "parked.h"
+#include "passthru.h"
 #include "queue.h"
 #include "relay_io.h"
 #include "relay_proto.h"
@@ -252,6 +253,20 @@ emit_named(void *arg, const char *event, const json_t *data)
 	return rc;
 }
 
+/* One event of a surface an engine serves itself (len bytes of JSON, relayed as the
+ * engine sent it), named by its type as the surface names its events; -1 when the
+ * client is gone or the event has no type (the worker relays none such). */
+static int
+send_native(struct streams *S, struct parked *w, const char *payload, size_t len)
+{
+	json_t *ev = json_loadb(payload, len, 0, NULL);
+	const char *t = json_string_value(json_object_get(ev, "type"));
+	int rc = t != NULL && strlen(t) < 64 ? send_named(S, w, t, payload, len) : -1;
+
+	json_decref(ev);
+	return rc;
+}
+
 /* One chat completion chunk (len bytes of JSON) to the client, in its surface's
  * shape; -1 when the client is gone. */
 static int
@@ -259,6 +274,8 @@ send_chunk(struct streams *S, struct parked *w, const char *payload, size_t len)
 {
 	struct emit_ctx x = { S, w };
 
+	if (w->reply.native)
+		return send_native(S, w, payload, len);
 	if (w->reply.surface == AIF_SURFACE_ANTHROPIC)
 		return aif_anth_stream_chunk(&w->anth, payload, len, "", emit_named, &x);
 	if (w->resp != NULL)
@@ -303,6 +320,12 @@ finish_ok(struct streams *S, struct parked *w, const char *id, json_int_t create
 	struct emit_ctx x = { S, w };
 	int ok = 1;
 
+	if (w->reply.native) {	/* the engine's events said everything */
+		if (!w->headers_sent)
+			(void)send_headers(S, w);
+		finish(S, w);
+		return;
+	}
 	if (w->reply.surface == AIF_SURFACE_ANTHROPIC || w->resp != NULL) {
 		if (w->resp != NULL)
 			(void)aif_resp_stream_end(w->resp, prompt, completion, emit_named, &x);
@@ -336,6 +359,14 @@ finish_error(struct streams *S, struct parked *w, const struct aif_error *e)
 	if (!w->headers_sent) {
 		if ((s = reply_render_error(&w->reply, e, &n)) != NULL)
 			(void)client_write(S, w, s, n);
+	} else if (w->reply.native && w->reply.surface == AIF_SURFACE_RESPONSES) {
+		json_t *ev = json_pack("{s:s,s:s,s:s,s:s?}", "type", "error", "code",
+		    e->code[0] ? e->code : e->type, "message", e->message, "param",
+		    e->param[0] ? e->param : NULL);
+		s = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+		json_decref(ev);
+		if (s != NULL)
+			(void)send_named(S, w, "error", s, strlen(s));
 	} else if (w->resp != NULL) {
 		json_t *ev = aif_resp_stream_error(w->resp, e);
 		s = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
@@ -377,7 +408,7 @@ streams_park(struct api *api, uint64_t id, const struct reply *rp, enum aif_kind
 	w->kind = kind;
 	w->include_usage = include_usage;
 	aif_anth_stream_init(&w->anth, rp->job_id);
-	if (rp->surface == AIF_SURFACE_RESPONSES && rp->meta != NULL) {
+	if (rp->surface == AIF_SURFACE_RESPONSES && rp->meta != NULL && !rp->native) {
 		if ((w->resp = calloc(1, sizeof(*w->resp))) == NULL) {
 			parked_free(w);
 			return -1;
@@ -584,6 +615,31 @@ delta_of(const json_t *message)
 	return d;
 }
 
+/* The stream of a surface an engine serves itself from its stored answer (full,
+ * borrowed; passthru.h); frees nothing. */
+static void
+replay_native(struct streams *S, struct parked *w, const json_t *full)
+{
+	json_t *evs = aif_passthru_replay(w->kind, full), *ev;
+	size_t i;
+	int ok = evs != NULL;
+
+	json_array_foreach(evs, i, ev) {
+		char *text = json_dumps(ev, JSON_COMPACT);
+		ok = text != NULL && send_native(S, w, text, strlen(text)) == 0;
+		free(text);
+		if (!ok)
+			break;
+	}
+	json_decref(evs);
+	if (ok)
+		finish_ok(S, w, NULL, 0, NULL, 0, 0);
+	else if (!w->headers_sent)
+		finish_refused(S, w, AIF_E_STREAM_INTERRUPTED);
+	else
+		release(S, w);
+}
+
 /* Builds the stream of a finished job from its row (no chunk was relayed). */
 static void
 replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *v)
@@ -601,6 +657,12 @@ replay_from_row(struct streams *S, struct parked *w, const struct aif_job_view *
 	size_t i;
 	int ok = 1;
 
+	if (w->reply.native) {
+		replay_native(S, w, full);
+		json_decref(full);
+		free(body);
+		return;
+	}
 	json_array_foreach(choices, i, ch) {
 		json_t *chunk;
 		if (w->kind == AIF_KIND_CHAT)

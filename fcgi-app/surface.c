@@ -1,7 +1,8 @@
 /* surface.c -- answers in the API surface the client speaks (struct reply.surface):
  * OpenAI's as the job stored them; Anthropic's Messages (core/protocol/anthropic.h)
  * and OpenAI's Responses (core/protocol/responses.h, from the Response the admission
- * put in reply.meta) converted from the stored chat completion. Streams are converted
+ * put in reply.meta) converted from the stored chat completion; a surface an engine
+ * serves itself (reply.native) as the engine answered. Streams are converted
  * chunk by chunk by the stream thread (streams.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ reply_answer(struct reply *rp, const char *body, size_t len)
 {
 	json_t *completion, *out;
 
-	if (rp->surface == AIF_SURFACE_OPENAI) {
+	if (rp->surface == AIF_SURFACE_OPENAI || rp->native) {
 		reply_send(rp, 200, NULL, body, len);
 		return;
 	}

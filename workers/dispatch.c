@@ -52,7 +52,10 @@ dispatch_release(struct worker *w, struct engine_call *c)
 static void
 fail_start(struct worker *w, struct engine_call *c, const struct aif_engine_result *res)
 {
-	commit_failure(w, c, res);
+	if (c->count)
+		count_refuse(w, c);	/* no job: aif-api answers its estimate */
+	else
+		commit_failure(w, c, res);
 	engine_call_free(c);
 }
 
@@ -143,7 +146,6 @@ void
 dispatch_start(struct worker *w, struct aif_claimed *job)
 {
 	struct engine_call *c = calloc(1, sizeof(*c));
-	size_t smi = 0, sri = 0;
 
 	if (c == NULL) {
 		aif_error("msg=\"out of memory starting a call\" job=%" PRIu64, job->id);
@@ -153,13 +155,21 @@ dispatch_start(struct worker *w, struct aif_claimed *job)
 	}
 	c->job = *job;
 	job->request_body = NULL;
+	dispatch_start_call(w, c);
+}
+
+void
+dispatch_start_call(struct worker *w, struct engine_call *c)
+{
+	size_t smi = 0, sri = 0;
+
 	c->job_mi = aif_cfg_model_index(w->cfg, c->job.model);
 	if (c->job_mi == SIZE_MAX || routing_pick(w->rt, c->job_mi,
 	    c->job.last_replica[0] ? c->job.last_replica : NULL, &smi, &sri) != 0) {
 		no_replica(w, c);
 		return;
 	}
-	if (smi != c->job_mi) {
+	if (smi != c->job_mi && !c->count) {
 		char detail[300];
 		snprintf(detail, sizeof(detail), "no healthy replica of %s: served by fallback %s",
 		    w->cfg->models[c->job_mi].id, w->cfg->models[smi].id);
@@ -169,6 +179,8 @@ dispatch_start(struct worker *w, struct aif_claimed *job)
 	}
 	if (prepare(w, c, smi, sri) != 0)
 		return;
+	if (c->count)	/* the client waits a moment, then takes the estimate */
+		curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)COUNT_TIMEOUT_MS);
 	w->in_flight++;
 	w->model_in_flight[smi]++;
 	routing_acquire(w->rt, smi, sri);

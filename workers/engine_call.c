@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "engine_call.h"
+#include "passthru.h"
 #include "relay_proto.h"
 
 /* Assembles and relays the chunks an adapter produced; -1 when the answer is too big. */
@@ -125,8 +126,13 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 	if ((c->easy = aif_http_easy(c->req.url, &lim)) == NULL)
 		return AIF_NOMEM;
 	if (c->stream) {
-		snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
-		    c->job.kind == AIF_KIND_CHAT ? "chatcmpl" : "cmpl", c->job.public_id);
+		if (c->job.kind & AIF_KIND_SURFACES)	/* the id its client keeps */
+			aif_passthru_id(c->job.kind, c->job.public_id, c->st.id,
+			    sizeof(c->st.id));
+		else
+			snprintf(c->st.id, sizeof(c->st.id), "%s-%s",
+			    c->job.kind == AIF_KIND_CHAT ? "chatcmpl" : "cmpl",
+			    c->job.public_id);
 		c->st.created = (int64_t)time(NULL);
 		c->assembled = aif_stream_asm_new(c->job.kind, c->answer_max, c->choices_max);
 		c->chunks = json_array();

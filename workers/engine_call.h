@@ -37,6 +37,9 @@ struct engine_call {
 	char			*answer;	/* a success's JSON text (outcome_of), new */
 	size_t			 answer_len;
 	struct engine_call	*prev, *next;	/* the worker's list of calls */
+	int			 count;		/* a token count (count.c): no job behind
+						   it; job.id is the count's number */
+	char			 count_object[32];	/* its answer's "object", "" */
 
 	/* streaming ("stream": true jobs) */
 	int			 stream;

@@ -92,6 +92,10 @@ finish_transfers(struct worker *w)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		curl_multi_remove_handle(w->multi, c->easy);
 		dispatch_release(w, c);
+		if (c->count) {		/* a token count: no job to commit */
+			count_finish(w, c, done);
+			continue;
+		}
 		if (!outcome_of(w, c, done, &res)) {
 			commit_failure(w, c, &res);
 			aif_engine_result_clear(&res);
@@ -119,7 +123,8 @@ update_share(struct worker *w)
 }
 
 /* Bells: "wake [<hops>]" (new jobs), "run" (a workflow run is due: the runners look),
- * "take <job id>" (a job handed here at insert: take.c), "cancel <job id>" (abort that
+ * "take <job id>" (a job handed here at insert: take.c), "count <n>" (a token count:
+ * count.c), "cancel <job id>" (abort that
  * call) or "share" (the set of live workers changed:
  * recompute this worker's share of the replicas and re-read the peers). */
 static void
@@ -143,6 +148,9 @@ drain_doorbell(struct worker *w, int *woken)
 			break;
 		case AIF_BELL_TAKE:
 			take_note(w, id);
+			break;
+		case AIF_BELL_COUNT:
+			count_start(w, id);
 			break;
 		default:	/* a wake: the smallest hop count of those pending counts */
 			hops = n == 1 && id < (uint64_t)INT_MAX ? (int)id : 0;

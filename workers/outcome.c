@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "embed.h"
 #include "log.h"
+#include "passthru.h"
 #include "pii.h"
 #include "pricing.h"
 #include "worker.h"
@@ -120,6 +121,8 @@ set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completi
 
 	if (kind == AIF_KIND_TOKENIZE || kind == AIF_KIND_DETOKENIZE)
 		return 0;	/* their answers have no usage (the usage row has it) */
+	if (kind & AIF_KIND_SURFACES)	/* in the surface's own words */
+		return aif_passthru_set_usage(response, kind, prompt, completion);
 	if (!json_is_object(usage)) {
 		if ((usage = json_object()) == NULL ||
 		    json_object_set_new(response, "usage", usage) != 0)
@@ -133,6 +136,24 @@ set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completi
 	    json_integer(completion)) != 0)
 		return -1;
 	return 0;
+}
+
+/* A surface's answer (passthru.h) carries the job's id, not the engine's: the id its
+ * client retrieves, continues and deletes it by; a Response says whether the gateway
+ * keeps it. -1 on no memory. */
+static int
+stamp(const struct engine_call *c, json_t *response)
+{
+	char id[AIF_JOB_ID_LEN + 16];
+
+	if (!(c->job.kind & AIF_KIND_SURFACES))
+		return 0;
+	aif_passthru_id(c->job.kind, c->job.public_id, id, sizeof(id));
+	/* the engine was told store: false; whether the gateway keeps it is the job's */
+	if (c->job.kind == AIF_KIND_RESPONSES && json_object_set_new(response, "store",
+	    json_boolean(!c->job.zero_retention)) != 0)
+		return -1;
+	return aif_passthru_stamp(response, id, NULL);
 }
 
 /* json_dump_callback's sink: the answer into a buffer capped at max_answer_bytes. */
@@ -166,8 +187,8 @@ outcome_of(struct worker *w, struct engine_call *c, CURLcode done,
 		    (long long)res->completion_tokens);
 		fail_with(res, AIF_FAIL_FATAL, AIF_E_ENGINE_BAD_USAGE);
 	}
-	if (res->failure == AIF_FAIL_NONE && set_usage(res->response, c->job.kind,
-	    res->prompt_tokens, res->completion_tokens) != 0) {
+	if (res->failure == AIF_FAIL_NONE && (set_usage(res->response, c->job.kind,
+	    res->prompt_tokens, res->completion_tokens) != 0 || stamp(c, res->response))) {
 		aif_engine_result_clear(res);
 		aif_adapter_transport_failure("out of memory", 0, res);
 	}

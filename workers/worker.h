@@ -88,7 +88,19 @@ void	take_unsettled(struct worker *w, uint64_t job_id);
 /* dispatch.c: starts the engine call of a job this worker holds the lease of (its body
  * moves into the call); dispatch_running says whether job_id's call runs here. */
 void	dispatch_start(struct worker *w, struct aif_claimed *job);
+/* Starts call c (its job filled in: a claimed job's, or a token count's, count.c);
+ * owns c from here. */
+void	dispatch_start_call(struct worker *w, struct engine_call *c);
 int	dispatch_running(struct worker *w, uint64_t job_id);
+
+/* count.c: token counts by a model's engine tokenizer for aif-api (no job, no row, no
+ * usage). count_start takes the count <n> a bell named (its file under run_dir) and
+ * starts its call; count_finish sends the count (or that there is none) over the relay
+ * and frees c; count_refuse says there is none (a call that could not start). */
+#define COUNT_TIMEOUT_MS	3000
+void	count_start(struct worker *w, uint64_t n);
+void	count_finish(struct worker *w, struct engine_call *c, CURLcode done);
+void	count_refuse(struct worker *w, struct engine_call *c);
 
 /* wakeup.c: a wake this worker could not use goes on to a peer. wakeup_peers re-reads
  * the other live workers' doorbells (w->peers, owned by w; wakeup_free frees them);

@@ -12,14 +12,21 @@
 	X(RERANK, 1u << 3, "rerank", "rerank")				\
 	X(SCORE, 1u << 4, "score", "score")				\
 	X(TOKENIZE, 1u << 5, "tokenize", "tokenize")			\
-	X(DETOKENIZE, 1u << 6, "detokenize", "detokenize")
+	X(DETOKENIZE, 1u << 6, "detokenize", "detokenize")		\
+	X(RESPONSES, 1u << 7, "responses", "native Responses API")	\
+	X(MESSAGES, 1u << 8, "messages", "native Messages API")
 
 /* Every kind, as a mask. */
 #define AIF_KIND_BIT(name, bit, str, noun)	| (bit)
 #define AIF_KIND_ALL	(0u AIF_KIND_MAP(AIF_KIND_BIT))
 
+/* The API surfaces an engine may serve itself (docs/ADAPTERS.md "Pass-through"): a
+ * model listing one gets the surface's requests as they came (masked), not bridged
+ * through chat completions; its answers and events are the engine's. */
+#define AIF_KIND_SURFACES	(AIF_KIND_RESPONSES | AIF_KIND_MESSAGES)
+
 /* The kinds that generate text (streams, completion limits, choices). */
-#define AIF_KIND_GENERATES	(AIF_KIND_CHAT | AIF_KIND_COMPLETION)
+#define AIF_KIND_GENERATES	(AIF_KIND_CHAT | AIF_KIND_COMPLETION | AIF_KIND_SURFACES)
 
 /* A kind is one bit, so that a model's kinds are a mask (struct aif_model.kinds). */
 enum aif_kind {
@@ -35,8 +42,8 @@ enum {
 #undef AIF_KIND_PLUS1
 };
 
-/* "chat", "completion", "embedding", "rerank", "score", "tokenize" or "detokenize":
- * the name in jobs.kind and in YAML. Static,
+/* "chat", "completion", "embedding", "rerank", "score", "tokenize", "detokenize",
+ * "responses" or "messages": the name in jobs.kind and in YAML. Static,
  * never NULL ("chat" for a value that is not a kind). */
 const char	*aif_kind_name(enum aif_kind kind);
 

@@ -146,10 +146,15 @@ static const struct field message_fields[] = {
 	{ "tool_calls", C_TOOL_CALLS },
 };
 
-/* Not listed: control (C_CONTROL): URLs and data of images, audio, files. */
+/* Not listed: control (C_CONTROL): URLs and data of images, audio, files. Anthropic's
+ * blocks of a Messages request passed through (kind.h AIF_KIND_SURFACES) add a tool
+ * result's content, a tool call's input and a thought: text the model reads. */
 static const struct field part_fields[] = {
+	{ "content", C_TEXT },
+	{ "input", C_TEXT },
 	{ "refusal", C_TEXT },
 	{ "text", C_TEXT },
+	{ "thinking", C_TEXT },
 	{ "type", C_PART_TYPE },
 };
 

@@ -144,6 +144,11 @@ struct aif_error {
 	X(RESPONSE_NOT_FOUND, 404, "invalid_request_error", "response_not_found", 1, \
 	    "No response with id '%s' is kept for this key (a response made with store: " \
 	    "false, deleted, or past retention is not).")			\
+	X(RESPONSE_OTHER_ENGINE_MODE, 400, "invalid_request_error",		\
+	    "previous_response_not_continuable", 3,				\
+	    "Response '%s' was answered by a model %s, and this request's model %s: " \
+	    "continue it with a model served the same way, or send its history as " \
+	    "input.")								\
 	X(RESPONSE_IN_PROGRESS, 409, "invalid_request_error", "response_in_progress", 1, \
 	    "Response '%s' has not finished: cancel it (POST .../cancel) or wait, then " \
 	    "delete it.")							\

@@ -37,6 +37,12 @@ aif_bell_take(char *buf, size_t cap, uint64_t id)
 }
 
 size_t
+aif_bell_count(char *buf, size_t cap, uint64_t id)
+{
+	return verb_id(buf, cap, "count", id);
+}
+
+size_t
 aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n, size_t *used)
 {
 	size_t len = 0;
@@ -96,6 +102,10 @@ aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n)
 	if (strncmp(msg, "take ", 5) == 0) {
 		*n = parse_ids(msg + 5, ids, cap < 1 ? 0 : 1);
 		return *n == 1 && ids[0] > 0 ? AIF_BELL_TAKE : AIF_BELL_UNKNOWN;
+	}
+	if (strncmp(msg, "count ", 6) == 0) {
+		*n = parse_ids(msg + 6, ids, cap < 1 ? 0 : 1);
+		return *n == 1 && ids[0] > 0 ? AIF_BELL_COUNT : AIF_BELL_UNKNOWN;
 	}
 	if (strncmp(msg, "share", 5) == 0)
 		return AIF_BELL_SHARE;

@@ -10,15 +10,23 @@
  *                        running under its lease, core/store/queue.h): run it, or give
  *                        it back when there is no room
  *   "cancel <id>"        aif-api, aifctl -> the worker running job <id>: abort it
+ *   "count <n>"          aif-api -> one worker: count the tokens the file
+ *                        <run_dir>/count-<n>.json asks for with the model's engine
+ *                        tokenizer and answer over the relay (no job: n is no jobs.id;
+ *                        workers/count.c)
  *   "job <id> [<id>...]" worker -> aif-api (or aif-api to itself): these jobs are final
  * Ids are jobs.id. A datagram holds at most AIF_BELL_MAX bytes; job lists are split. */
 #ifndef AIF_BELL_H
 #define AIF_BELL_H
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define AIF_BELL_MAX		4096
+
+/* The file of "count <n>" under server.run_dir (snprintf: run_dir, n). */
+#define AIF_COUNT_FILE_FMT	"%s/count-%" PRIu64 ".json"
 #define AIF_BELL_IDS_MAX	600	/* ids one "job" message can carry */
 
 enum aif_bell {
@@ -29,6 +37,7 @@ enum aif_bell {
 	AIF_BELL_CANCEL,
 	AIF_BELL_JOBS,
 	AIF_BELL_TAKE,
+	AIF_BELL_COUNT,
 };
 
 /* The fixed messages. */
@@ -43,6 +52,9 @@ size_t		aif_bell_wake(char *buf, size_t cap, int hops);
 /* Writes "take <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
 size_t		aif_bell_take(char *buf, size_t cap, uint64_t id);
 
+/* Writes "count <n>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
+size_t		aif_bell_count(char *buf, size_t cap, uint64_t n);
+
 /* Writes "cancel <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
 size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
 
@@ -51,7 +63,7 @@ size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);
 size_t		aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n,
 		    size_t *used);
 
-/* What msg (NUL-terminated) says: for CANCEL and TAKE ids[0], for JOBS up to cap ids, for WAKE
+/* What msg (NUL-terminated) says: for CANCEL, TAKE and COUNT ids[0], for JOBS up to cap ids, for WAKE
  * its hops in ids[0] when it has them (*n = 1; "wake" alone: *n = 0). */
 enum aif_bell	aif_bell_parse(const char *msg, uint64_t *ids, size_t cap, size_t *n);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "passthru.h"
 #include "stream_asm.h"
 
 #define TOOL_CALLS_MAX	128	/* tool calls of one choice (index 0..127) */
@@ -32,6 +33,7 @@ struct aif_stream_asm {
 	size_t		 total;
 	struct choice	*c;		/* nc entries */
 	size_t		 nc;
+	struct aif_passthru_asm *native; /* a surface's events (passthru.h), or NULL */
 };
 
 struct aif_stream_asm *
@@ -44,6 +46,11 @@ aif_stream_asm_new(enum aif_kind kind, size_t max_bytes, size_t max_choices)
 	a->kind = kind;
 	a->max_bytes = max_bytes;
 	a->max_choices = max_choices > 0 ? max_choices : 1;
+	if ((kind & AIF_KIND_SURFACES) &&
+	    (a->native = aif_passthru_asm_new(kind, max_bytes)) == NULL) {
+		free(a);
+		return NULL;
+	}
 	return a;
 }
 
@@ -52,6 +59,7 @@ aif_stream_asm_free(struct aif_stream_asm *a)
 {
 	if (a == NULL)
 		return;
+	aif_passthru_asm_free(a->native);
 	for (size_t i = 0; i < a->nc; i++) {
 		aif_buf_free(&a->c[i].text);
 		for (size_t k = 0; k < a->c[i].ntools; k++) {
@@ -148,6 +156,8 @@ aif_stream_asm_add(struct aif_stream_asm *a, const json_t *chunk)
 	size_t i;
 	enum aif_err err;
 
+	if (a->native != NULL)
+		return aif_passthru_asm_add(a->native, chunk);
 	json_array_foreach(choices, i, ch) {
 		json_int_t idx = json_integer_value(json_object_get(ch, "index"));
 		const json_t *fr = json_object_get(ch, "finish_reason"), *text;
@@ -220,8 +230,11 @@ json_t *
 aif_stream_asm_result(const struct aif_stream_asm *a, const char *id, int64_t created,
     const char *model, int64_t prompt_tokens, int64_t completion_tokens)
 {
-	json_t *choices = json_array();
+	json_t *choices;
 
+	if (a->native != NULL)	/* its usage: the caller's (workers/outcome.c) */
+		return aif_passthru_asm_result(a->native, id, model);
+	choices = json_array();
 	for (size_t i = 0; i < (a->nc ? a->nc : 1); i++) {
 		static const struct choice none;
 		const struct choice *c = i < a->nc ? &a->c[i] : &none;

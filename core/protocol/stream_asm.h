@@ -16,7 +16,7 @@
 struct aif_stream_asm;
 
 /* New assembler (free with aif_stream_asm_free) for AIF_KIND_CHAT or
- * AIF_KIND_COMPLETION that keeps at most max_bytes of text (content, completion text,
+ * AIF_KIND_COMPLETION (or a surface kind, whose events passthru.h assembles) that keeps at most max_bytes of text (content, completion text,
  * tool-call ids, names and arguments together) in at most max_choices choices; NULL
  * on no memory. */
 struct aif_stream_asm *aif_stream_asm_new(enum aif_kind kind, size_t max_bytes,

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import {
-  env, http, jobRow, jobEvents, usageRow, uniq, sqlNumber, sqlValue, q, adminCreateKey,
+  env, http, jobRow, jobEvents, usageRow, uniq, sqlNumber, sqlValue, q, adminCreateKey, mockRequests,
 } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -91,20 +91,36 @@ test('tool use: the call comes back as a tool_use block (whole and streamed); it
   assert.equal(stored.messages[2].content, '3 degrees');
 });
 
-test('messages.countTokens: an estimate that grows with the prompt, said to be one, with no job and no charge', T, async () => {
+test('messages.countTokens: the engine tokenizer\'s count when the model has one (masked, no job, no charge), else the estimate; each said', T, async () => {
   const marker = uniq('count');
   const before = sqlNumber(`SELECT COUNT(*) FROM jobs WHERE request_body LIKE ${q(`%${marker}%`)}`);
   const { data: small, response } = await anthropic().messages.countTokens({
-    model: 'demo-chat', messages: [{ role: 'user', content: `hi ${marker}` }],
+    model: 'demo-chat', messages: [{ role: 'user', content: `hi ${marker} call 010-4821-7736` }],
   }).withResponse();
+  assert.equal(response.headers.get('x-aif-token-count'), 'engine');
+  // what the engine counted: the masked messages; its own answer to the same body
+  const sent = (await mockRequests(50, '/tokenize')).filter((r) => JSON.stringify(r.body).includes(marker)).at(-1);
+  assert.ok(sent, 'the tokenizer endpoint was called');
+  assert.ok(!JSON.stringify(sent.body).includes('010-4821-7736'), 'masked before the engine');
+  assert.equal(sent.body.model, 'mock-llama-3-8b');
+  const direct = await (await fetch(`${env.mockURL}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sent.body) })).json();
+  assert.equal(small.input_tokens, direct.count);
   const large = await anthropic().messages.countTokens({
     model: 'demo-chat', system: 'You are a careful assistant.',
     messages: [{ role: 'user', content: `${'a long question '.repeat(50)} ${marker}` }],
   });
-  assert.ok(small.input_tokens > 0);
   assert.ok(large.input_tokens > small.input_tokens + 100, `${large.input_tokens} vs ${small.input_tokens}`);
-  assert.equal(response.headers.get('x-aif-token-count'), 'estimate');
-  assert.equal(sqlNumber(`SELECT COUNT(*) FROM jobs WHERE request_body LIKE ${q(`%${marker}%`)}`), before, 'no job');
+  // a model without a tokenizer (demo-small), or an engine that fails: the estimate
+  const { response: r2 } = await anthropic().messages.countTokens({ model: 'demo-small', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+  assert.equal(r2.headers.get('x-aif-token-count'), 'estimate');
+  const { data: d3, response: r3 } = await anthropic().messages.countTokens({ model: 'demo-chat', messages: [{ role: 'user', content: `[[mock:status=500]] ${marker}` }] }).withResponse();
+  assert.equal(r3.headers.get('x-aif-token-count'), 'estimate');
+  assert.ok(d3.input_tokens > 0);
+  const t0 = Date.now();
+  const { response: r4 } = await anthropic().messages.countTokens({ model: 'demo-chat', messages: [{ role: 'user', content: `[[mock:hang]] ${marker}` }] }).withResponse();
+  assert.equal(r4.headers.get('x-aif-token-count'), 'estimate', 'a hung tokenizer: the estimate after a short wait');
+  assert.ok(Date.now() - t0 < 10000);
+  assert.equal(sqlNumber(`SELECT COUNT(*) FROM jobs WHERE request_body LIKE ${q(`%${marker}%`)}`), before, 'no job, so no usage row');
 });
 
 test('errors come in Anthropic shape: 401 for a bad x-api-key, 403 for a role without the endpoint, 404 model, 400 body; nothing is enqueued', T, async () => {

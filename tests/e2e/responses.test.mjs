@@ -151,9 +151,10 @@ test('background responses run as async jobs; delete forgets a response; store: 
   assert.equal(sqlValue(`SELECT response_body IS NULL FROM jobs WHERE public_id = ${q(jobOf(ns.id))}`), '1');
 });
 
-test('input_tokens counts without a job; bad requests are refused before one exists', T, async () => {
+test('input_tokens counts without a job (by the engine tokenizer); bad requests are refused before one exists', T, async () => {
   const marker = uniq('it');
-  const small = await client().responses.inputTokens.count({ model: 'demo-chat', input: `hi ${marker}` });
+  const { data: small, response } = await client().responses.inputTokens.count({ model: 'demo-chat', input: `hi ${marker}` }).withResponse();
+  assert.equal(response.headers.get('x-aif-token-count'), 'engine', 'demo-chat has a tokenizer');
   const large = await client().responses.inputTokens.count({ model: 'demo-chat', input: `${'a long question '.repeat(50)} ${marker}` });
   assert.equal(small.object, 'response.input_tokens');
   assert.ok(large.input_tokens > small.input_tokens + 100);

@@ -4,7 +4,10 @@
  * too: rerank, score, tokenize, detokenize); the rest is the body. A
  * fourth "kind" is Anthropic's Messages surface (core/protocol/anthropic.h), a fifth
  * OpenAI's Responses (responses.h): the body is bridged to a chat request (then parsed
- * as admission does), and read as a chat answer and as a stream chunk to translate back.
+ * as admission does), and read as a chat answer and as a stream chunk to translate back;
+ * passed through (passthru.h), the same body is masked as the surface's own request and
+ * read as an engine's answer and as its stream of events (a JSON array of them) to
+ * assemble, replay and stamp.
  * Checks: no crash or leak, an accepted body's every string stays valid UTF-8 after
  * masking and the tree still serialises; a refused one has a 4xx/5xx error. */
 #include <stdint.h>
@@ -15,6 +18,7 @@
 #include "anthropic.h"
 #include "config.h"
 #include "oai.h"
+#include "passthru.h"
 #include "pii.h"
 #include "responses.h"
 
@@ -83,6 +87,43 @@ drop(void *arg, const char *event, const json_t *d)
 	return 0;
 }
 
+/* A surface passed through (kind RESPONSES or MESSAGES): the body masked as its
+ * request (valid UTF-8 after), as an answer, and as events assembled (capped) and the
+ * result replayed. */
+static void
+passthru(enum aif_kind kind, const char *body, size_t len)
+{
+	struct aif_pii_counts counts;
+	struct aif_passthru_asm *a = aif_passthru_asm_new(kind, 4096);
+	json_t *v = json_loadb(body, len, 0, NULL), *ev, *r, *evs;
+	int64_t p, c;
+	size_t i;
+
+	if (a == NULL)
+		abort();
+	if (json_is_object(v)) {
+		aif_pii_counts_init(&counts);
+		if (aif_pii_screen_request(pii, "m", "user", kind, v, &counts, NULL) == AIF_OK)
+			check_strings(v, 0);
+		(void)aif_passthru_answer_ok(kind, v);
+		aif_passthru_usage(kind, json_object_get(v, "usage"), &p, &c);
+		if (p < 0 || c < 0 || aif_passthru_set_usage(v, kind, p, c) != 0)
+			abort();
+		json_decref(aif_passthru_replay(kind, v));
+		(void)aif_passthru_asm_add(a, v);
+	}
+	json_array_foreach(v, i, ev)
+		if (aif_passthru_asm_add(a, ev) == AIF_TOOBIG)
+			break;
+	r = aif_passthru_asm_result(a, "resp_x", "m");
+	if (r == NULL || (evs = aif_passthru_replay(kind, r)) == NULL)
+		abort();
+	json_decref(evs);
+	json_decref(r);
+	aif_passthru_asm_free(a);
+	json_decref(v);
+}
+
 /* The Messages surface both ways; a bridged request must parse as a chat request or
  * be refused with a 4xx/5xx, never crash. */
 static void
@@ -114,6 +155,7 @@ anthropic(const char *body, size_t len, int count_only)
 	aif_anth_stream_init(&st, "job_x");
 	(void)aif_anth_stream_chunk(&st, body, len, "m", drop, NULL);
 	(void)aif_anth_stream_end(&st, "m", 1, 2, drop, NULL);
+	passthru(AIF_KIND_MESSAGES, body, len);
 }
 
 /* The Responses surface both ways, as for Messages. */
@@ -156,6 +198,7 @@ responses(const char *body, size_t len)
 	aif_resp_stream_free(&st);
 	json_decref(md);
 	json_decref(chat);
+	passthru(AIF_KIND_RESPONSES, body, len);
 }
 
 int

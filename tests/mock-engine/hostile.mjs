@@ -7,7 +7,8 @@
 //   [[mock:pad=N]]           N more bytes of text in the first choice (non-stream)
 //   [[mock:tool-deltas=N]]   a chat stream of one tool call whose arguments come in N
 //                            deltas of one byte (or K with [[mock:tool-delta-bytes=K]])
-// Only the OpenAI-compatible (vllm) wire format is rewritten; other protocols ignore them.
+// Only the OpenAI-compatible (vllm) chat/completions format is rewritten; other protocols,
+// and vLLM's /v1/responses and /v1/messages (descriptors with `wire`), ignore them.
 
 const INT_RE = /^-?\d{1,25}$/;
 
@@ -53,6 +54,7 @@ function usageText(u) {
 // Rewrites resp (a protocol's answer: { status, body } or { status, stream: { steps, tail } }).
 export function applyHostile(resp, d, protocol) {
   if (!hasHostile(d) || protocol !== 'vllm' || resp.status !== 200) return resp;
+  if (resp.wire) return resp; // the Responses / Messages shapes (resp.wire) have no lies yet
   if (resp.body !== undefined) {
     let body = resp.body;
     if (d.answer === 'error')

@@ -231,6 +231,12 @@ function account(resp, route) {
   }
 }
 
+// An injected error: in the shape of the route that answered (a descriptor may carry its
+// own errorResponse, e.g. vLLM's Anthropic route), else the protocol's.
+function errorFor(resp, status, message, ctx) {
+  return resp && resp.errorResponse ? resp.errorResponse(status, message) : proto.errorResponse(status, message, ctx);
+}
+
 function writePlain(res, rid, resp) {
   const body = resp.body || '';
   res.writeHead(resp.status, headersFor(resp, rid, Buffer.byteLength(body)));
@@ -242,7 +248,7 @@ function send(res, rid, resp, route, f) {
   if (res.destroyed) return;
   if (f && f.error_mid && !resp.stream && resp.status === 200) {
     // non-stream equivalent of a mid-generation engine failure: a 500 error body
-    resp = proto.errorResponse(500, 'Mock engine failure during generation (injected)');
+    resp = errorFor(resp, 500, 'Mock engine failure during generation (injected)');
   }
   account(resp, route);
   if (resp.stream && resp.status === 200) return sendStream(res, rid, resp, f);
@@ -285,7 +291,11 @@ function sendStream(res, rid, resp, f) {
   const part = (i) => (mode === 'malformed' && i === malIdx ? truncateEvent(steps[i]) : steps[i]);
   const end = (s) => {
     if (mode === 'reset') res.write(s, () => res.destroy());
-    else if (mode === 'error') res.end(s + proto.streamError(500, 'Mock engine failure during generation (injected)'));
+    else if (mode === 'error') {
+      // a descriptor's own streamError gets the number of steps sent (Responses numbers its events)
+      const msg = 'Mock engine failure during generation (injected)';
+      res.end(s + (resp.streamError ? resp.streamError(500, msg, limit) : proto.streamError(500, msg)));
+    }
     else res.end(s + tail);
   };
   if (!delay) {
@@ -460,7 +470,7 @@ function dispatch(req, res, path, raw) {
       return;
     }
     // ctx: a protocol may answer in-band (TGI reports errors inside an open stream)
-    if (f.status) return send(res, rid, proto.errorResponse(f.status, undefined, ctx), route, null);
+    if (f.status) return send(res, rid, errorFor(resp, f.status, undefined, ctx), route, null);
     send(res, rid, resp, route, f);
   };
   if (f.latency_ms > 0) setTimeout(act, f.latency_ms); else act();

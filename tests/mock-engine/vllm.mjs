@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import {
-  tokenize, countTokens, chatPromptTokens, chatSourceText, promptTokens, generate,
+  tokenize, countTokens, contentText, chatPromptTokens, chatSourceText, promptTokens, generate,
   embedVector, floatsToBase64, DEFAULT_COMPLETION_TOKENS, DEFAULT_EMBED_DIM,
 } from './tokenizer.mjs';
 
@@ -21,6 +21,12 @@ export const version = '0.11.0-mock';
 const JSON_CT = 'application/json';
 const SSE_CT = 'text/event-stream; charset=utf-8';
 const DONE = 'data: [DONE]\n\n';
+
+/** The answer text of POST /v1/responses starts with this (a test sees the native route
+ * served it). A label, not generated: usage does not count it. */
+export const RESPONSES_MARKER = '[native responses] ';
+/** The same for POST /v1/messages. */
+export const MESSAGES_MARKER = '[native messages] ';
 
 // vLLM ErrorInfo.type is an exception-style name; code is the integer HTTP status.
 const ERROR_TYPES = {
@@ -427,6 +433,410 @@ export function createProtocol(config) {
     };
   }
 
+  // ---- native surfaces: POST /v1/responses and POST /v1/messages ------------------------------
+  // vLLM serves OpenAI's Responses API and Anthropic's Messages API itself. Each request is
+  // first turned into the chat messages it is equivalent to ("chat-like": {role, content}
+  // with string content), so prompt tokens, answer text, usage and the [[mock:use-tool]]
+  // rule are exactly chat's for the same conversation. Only the answer text differs: it
+  // starts with RESPONSES_MARKER / MESSAGES_MARKER, which usage does not count.
+
+  // One SSE event with an `event:` line; the data's "type" is the event name.
+  const sse = (data) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
+
+  // The streamed text deltas of a generation, one per token, the marker riding on the
+  // first: deltas.join('') === marker + gen.text.
+  function textDeltas(gen, marker) {
+    const ds = gen.last ? [...gen.deltas, gen.last] : [...gen.deltas];
+    if (ds.length === 0) ds.push('');
+    ds[0] = marker + ds[0];
+    return ds;
+  }
+
+  // A tool call's arguments in one or two stream deltas (the halves, like chat's stream).
+  function argDeltas(args) {
+    const half = Math.floor(args.length / 2);
+    return [args.slice(0, half), args.slice(half)].filter((x, i) => x || i === 1);
+  }
+
+  // A stream descriptor from steps of events (string[][]): steps[0] at once, each later
+  // step after one token delay. The last step is the closing one (never sent by reset-mid).
+  // errorEvent(status, message, eventsSent) is the in-band error of [[mock:error-mid]].
+  function eventStream(stepEvents, errorEvent, fields) {
+    const steps = stepEvents.map((evs) => evs.join(''));
+    const sentBefore = (n) => stepEvents.slice(0, n).reduce((k, evs) => k + evs.length, 0);
+    return {
+      status: 200, contentType: SSE_CT, ...fields,
+      stream: { steps, tail: '' },
+      streamError: (status, message, stepsSent) => errorEvent(status, message, sentBefore(stepsSent)),
+    };
+  }
+
+  // ---- POST /v1/responses (OpenAI Responses API) ---------------------------------------------
+  // Stateless here: the gateway expands the conversation itself, so previous_response_id and
+  // store:true are 400s. Errors have vLLM's shape (vLLM serves the route).
+
+  const responsesUsage = (pt, ct) => ({
+    input_tokens: pt, input_tokens_details: { cached_tokens: 0 },
+    output_tokens: ct, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: pt + ct,
+  });
+
+  // Fields and checks of a Responses request: { err } or params (samplingParams' names
+  // where genOpts reads them).
+  function responsesParams(b) {
+    for (const k of ['stream', 'store', 'parallel_tool_calls']) {
+      if (b[k] != null && typeof b[k] !== 'boolean') return { err: invalid(k, 'Input should be a valid boolean', 'bool_type') };
+    }
+    if (b.store === true) return { err: error(400, 'store is not supported by this mock; the gateway must send store:false') };
+    if (b.previous_response_id != null) {
+      return { err: error(400, 'previous_response_id is not supported by this mock; the gateway must expand the conversation history itself and send store:false') };
+    }
+    const maxTokens = b.max_output_tokens ?? null;
+    if (maxTokens !== null) {
+      if (!isInt(maxTokens)) return { err: invalid('max_output_tokens', 'Input should be a valid integer', 'int_type') };
+      if (maxTokens < 1) return { err: error(400, `max_output_tokens must be at least 1, got ${maxTokens}.`) };
+    }
+    for (const k of ['temperature', 'top_p']) {
+      if (b[k] != null && typeof b[k] !== 'number') return { err: invalid(k, 'Input should be a valid number', 'float_type') };
+    }
+    if (b.instructions != null && typeof b.instructions !== 'string') return { err: invalid('instructions', 'Input should be a valid string', 'string_type') };
+    const tools = b.tools ?? [];
+    if (!Array.isArray(tools)) return { err: invalid('tools', 'Input should be a valid list', 'list_type') };
+    for (let i = 0; i < tools.length; i++) {
+      const t = tools[i];
+      if (t === null || typeof t !== 'object' || typeof t.type !== 'string') return { err: invalid(`tools.${i}`, 'Input should be a valid dictionary', 'dict_type') };
+      if (t.type === 'function' && typeof t.name !== 'string') return { err: invalid(`tools.${i}.function.name`, 'Field required', 'missing') };
+    }
+    const tc = b.tool_choice ?? 'auto';
+    if (typeof tc !== 'object' && !['none', 'auto', 'required'].includes(tc)) {
+      return { err: invalid('tool_choice', "Input should be 'none', 'auto' or 'required'", 'literal_error') };
+    }
+    return {
+      stream: b.stream === true, maxTokens, minTokens: 0, stop: [], ignoreEos: false, includeStop: false,
+      tools, toolNames: tools.filter((t) => t.type === 'function').map((t) => t.name),
+      // chat's tool_choice for toolCall(): 'required' and {name} force a call
+      chatChoice: tc === 'auto' ? undefined : typeof tc === 'object' ? { function: { name: tc.name } } : tc,
+    };
+  }
+
+  // One input item as a chat-like message: { msg } ({ msg: null } to skip it) or { err }.
+  function responsesItem(x, i) {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) return { err: invalid(`input.${i}`, 'Input should be a valid dictionary', 'dict_type') };
+    const str = (k) => (typeof x[k] === 'string' ? null : { err: invalid(`input.${i}.${k}`, 'Field required', 'missing') });
+    switch (x.type ?? 'message') {
+      case 'message': {
+        if (!['user', 'assistant', 'system', 'developer'].includes(x.role)) {
+          return { err: invalid(`input.${i}.role`, "Input should be 'user', 'assistant', 'system' or 'developer'", 'literal_error') };
+        }
+        const c = x.content;
+        if (typeof c !== 'string' && !Array.isArray(c)) return { err: invalid(`input.${i}.content`, 'Input should be a valid string', 'string_type') };
+        if (Array.isArray(c) && c.some((p) => p === null || typeof p !== 'object' || typeof p.type !== 'string')) {
+          return { err: invalid(`input.${i}.content`, 'Input should be a valid dictionary', 'dict_type') };
+        }
+        return { msg: { role: x.role, content: contentText(c) } };
+      }
+      case 'function_call': // like chat's assistant message with tool_calls: only its 4 tokens count
+        return str('call_id') || str('name') || str('arguments') || { msg: { role: 'assistant', content: '' } };
+      case 'function_call_output':
+        if (typeof x.output !== 'string' && !Array.isArray(x.output)) return { err: invalid(`input.${i}.output`, 'Field required', 'missing') };
+        return str('call_id') || { msg: { role: 'tool', content: contentText(x.output) } };
+      case 'reasoning': // carries no prompt text here
+        return { msg: null };
+      default:
+        return { err: invalid(`input.${i}.type`, `Input tag '${x.type}' found using 'type' does not match any of the expected tags`, 'union_tag_invalid') };
+    }
+  }
+
+  // `instructions` + `input` as chat-like messages: { msgs } or { err }.
+  function responsesMessages(b) {
+    const msgs = b.instructions != null ? [{ role: 'system', content: b.instructions }] : [];
+    const inp = b.input;
+    if (inp === undefined || inp === null) return { err: invalid('input', 'Field required', 'missing') };
+    if (typeof inp === 'string') return { msgs: [...msgs, { role: 'user', content: inp }] };
+    if (!Array.isArray(inp)) return { err: invalid('input', 'Input should be a valid string', 'string_type') };
+    if (inp.length === 0) return { err: error(400, 'Input cannot be empty.') };
+    for (let i = 0; i < inp.length; i++) {
+      const r = responsesItem(inp[i], i);
+      if (r.err) return r;
+      if (r.msg) msgs.push(r.msg);
+    }
+    return { msgs };
+  }
+
+  // The Response object (OpenAI's field order). s: what the request fixes; output, usage: so far.
+  function responseObject(s, status, output, usage) {
+    return {
+      id: s.id, object: 'response', created_at: s.created, status, background: false, error: null,
+      incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+      instructions: s.b.instructions ?? null, max_output_tokens: s.b.max_output_tokens ?? null, model: s.model,
+      output, parallel_tool_calls: s.b.parallel_tool_calls ?? true, previous_response_id: null,
+      reasoning: { effort: null, summary: null }, store: false, temperature: s.b.temperature ?? 1,
+      text: s.b.text && typeof s.b.text === 'object' ? s.b.text : { format: { type: 'text' } },
+      tool_choice: s.b.tool_choice ?? 'auto', tools: s.p.tools, top_p: s.b.top_p ?? 1,
+      truncation: 'disabled', usage, user: null, metadata: s.b.metadata ?? {},
+    };
+  }
+
+  // The in-band error event of a Responses stream: OpenAI's ResponseErrorEvent (flat code,
+  // message, param) plus the nested `error` the openai SDKs throw on (the gateway's own
+  // Responses stream sends the same pair).
+  function responsesStreamError(status, message, seq) {
+    const code = status >= 500 ? 'server_error' : 'invalid_request_error';
+    return sse({ type: 'error', code, message, param: null, sequence_number: seq, error: { message, type: code, param: null, code } });
+  }
+
+  // SSE of one Response: created, in_progress, output_item.added, the item's own events
+  // (head: before the paced deltas; deltas: one step each; tail: after them), output_item.done,
+  // then completed (or incomplete).
+  function responsesStream(s, final, item, added, own) {
+    let seq = 0;
+    const ev = (type, fields) => sse({ type, sequence_number: seq++, ...fields });
+    const head = [
+      ev('response.created', { response: responseObject(s, 'in_progress', [], null) }),
+      ev('response.in_progress', { response: responseObject(s, 'in_progress', [], null) }),
+      ev('response.output_item.added', { output_index: 0, item: added }),
+      ...own.head.map(([type, f]) => ev(type, f)),
+    ];
+    const deltas = own.deltas.map(([type, f]) => [ev(type, f)]);
+    const last = [
+      ...own.tail.map(([type, f]) => ev(type, f)),
+      ev('response.output_item.done', { output_index: 0, item }),
+      ev(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final }),
+    ];
+    return [head, ...deltas, last];
+  }
+
+  function responses(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return bad;
+    const b = ctx.json;
+    const r = resolveModel(b, false, 'Responses');
+    if (r.err) return Object.assign(r.err, { model: typeof b.model === 'string' ? b.model : undefined });
+    const model = r.model;
+    const reqModel = typeof b.model === 'string' ? b.model : model.id;
+    const withModel = (resp) => Object.assign(resp, { model: reqModel });
+
+    const p = responsesParams(b);
+    if (p.err) return withModel(p.err);
+    const conv = responsesMessages(b);
+    if (conv.err) return withModel(conv.err);
+    const msgs = conv.msgs;
+    const promptTok = chatPromptTokens(msgs);
+    const ctxErr = contextCheck(model, promptTok, p.maxTokens, 'input');
+    if (ctxErr) return withModel(ctxErr);
+
+    const s = { id: 'resp_' + hex32(), created: now(), model: reqModel, b, p };
+    const call = toolCall({ tools: p.toolNames.map((name) => ({ function: { name } })), tool_choice: p.chatChoice }, msgs);
+    let item, added, own, completionTok, status = 'completed';
+    if (call) {
+      completionTok = Math.max(1, countTokens(call.args));
+      item = { id: 'fc_' + hex32(), type: 'function_call', status: 'completed', arguments: call.args, call_id: call.id, name: call.name };
+      added = { ...item, status: 'in_progress', arguments: '' };
+      const at = { item_id: item.id, output_index: 0 };
+      own = {
+        head: [],
+        deltas: argDeltas(call.args).map((delta) => ['response.function_call_arguments.delta', { ...at, delta }]),
+        tail: [['response.function_call_arguments.done', { ...at, arguments: call.args }]],
+      };
+    } else {
+      const gen = generate(chatSourceText(msgs), genOpts(p, promptTok, model, ctx.directives));
+      completionTok = gen.completionTokens;
+      if (gen.finishReason === 'length') status = 'incomplete';
+      const text = RESPONSES_MARKER + gen.text;
+      const part = (t) => ({ type: 'output_text', annotations: [], text: t });
+      item = { id: 'msg_' + hex32(), type: 'message', status, role: 'assistant', content: [part(text)] };
+      added = { ...item, status: 'in_progress', content: [] };
+      const at = { item_id: item.id, output_index: 0, content_index: 0 };
+      own = {
+        head: [['response.content_part.added', { ...at, part: part('') }]],
+        deltas: textDeltas(gen, RESPONSES_MARKER).map((delta) => ['response.output_text.delta', { ...at, delta, logprobs: [] }]),
+        tail: [
+          ['response.output_text.done', { ...at, text, logprobs: [] }],
+          ['response.content_part.done', { ...at, part: part(text) }],
+        ],
+      };
+    }
+    const final = responseObject(s, status, [item], responsesUsage(promptTok, completionTok));
+    const fields = { model: reqModel, promptTokens: promptTok, completionTokens: completionTok, wire: 'responses' };
+    if (!p.stream) return { status: 200, contentType: JSON_CT, ...fields, body: JSON.stringify(final) };
+    return eventStream(responsesStream(s, final, item, added, own), responsesStreamError, fields);
+  }
+
+  // ---- POST /v1/messages (Anthropic Messages API) --------------------------------------------
+  // Errors have Anthropic's shape {type:"error", error:{type, message}}, injected ones and
+  // the mid-stream one included (anthropicFlavor). `--api-key` still answers vLLM's 401.
+
+  const ANTHROPIC_ERROR_TYPES = {
+    400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error', 403: 'permission_error',
+    404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error',
+    504: 'timeout_error', 529: 'overloaded_error',
+  };
+  const anthropicErrorType = (status) => ANTHROPIC_ERROR_TYPES[status] || (status >= 500 ? 'api_error' : 'invalid_request_error');
+
+  function anthropicError(status, message, type = anthropicErrorType(status)) {
+    return { status, contentType: JSON_CT, body: JSON.stringify({ type: 'error', error: { type, message } }) };
+  }
+
+  // Route answers carry Anthropic's body for the statuses server.mjs injects.
+  function anthropicFlavor(resp) {
+    const phrase = (status) => (status === 529 ? 'Overloaded' : STATUS_CODES[status] || 'Error');
+    resp.errorResponse = (status, message) => anthropicError(status, message || `${phrase(status)} (injected by mock engine)`);
+    return resp;
+  }
+
+  // The in-band error event of a Messages stream.
+  const messagesStreamError = (status, message) => sse({ type: 'error', error: { type: anthropicErrorType(status), message } });
+
+  // Fields and checks of a Messages request: { err: message } or params.
+  function messagesParams(b) {
+    if (b.max_tokens === undefined) return { err: 'max_tokens: Field required' };
+    if (!isInt(b.max_tokens)) return { err: 'max_tokens: Input should be a valid integer' };
+    if (b.max_tokens < 1) return { err: 'max_tokens: Input should be greater than or equal to 1' };
+    if (b.stream != null && typeof b.stream !== 'boolean') return { err: 'stream: Input should be a valid boolean' };
+    if (b.temperature != null && typeof b.temperature !== 'number') return { err: 'temperature: Input should be a valid number' };
+    const stop = b.stop_sequences ?? [];
+    if (!Array.isArray(stop) || !stop.every((x) => typeof x === 'string' && x !== '')) {
+      return { err: 'stop_sequences: Input should be a list of non-empty strings' };
+    }
+    const tools = b.tools ?? [];
+    if (!Array.isArray(tools)) return { err: 'tools: Input should be a valid list' };
+    for (let i = 0; i < tools.length; i++) {
+      if (tools[i] === null || typeof tools[i] !== 'object' || typeof tools[i].name !== 'string') return { err: `tools.${i}.name: Field required` };
+    }
+    const tc = b.tool_choice;
+    if (tc != null && (typeof tc !== 'object' || !['auto', 'any', 'tool', 'none'].includes(tc.type))) {
+      return { err: "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'" };
+    }
+    if (tc?.type === 'tool' && typeof tc.name !== 'string') return { err: 'tool_choice.name: Field required' };
+    return {
+      stream: b.stream === true, maxTokens: b.max_tokens, minTokens: 0, stop, ignoreEos: false, includeStop: false,
+      toolNames: tools.map((t) => t.name),
+      // chat's tool_choice for toolCall(): 'any' and 'tool' force a call
+      chatChoice: tc?.type === 'none' ? 'none' : tc?.type === 'any' ? 'required' : tc?.type === 'tool' ? { function: { name: tc.name } } : undefined,
+    };
+  }
+
+  // Text of `system` or of a tool_result's content: a string, or text blocks joined by ' '.
+  function blocksText(x, where) {
+    if (x == null || typeof x === 'string') return { text: x ?? '' };
+    if (!Array.isArray(x)) return { err: `${where}: Input should be a valid string or list` };
+    if (x.some((blk) => blk === null || typeof blk !== 'object' || typeof blk.type !== 'string')) return { err: `${where}: Input should be a valid list of content blocks` };
+    return { text: contentText(x.filter((blk) => blk.type === 'text')) };
+  }
+
+  // One Anthropic message as chat-like messages: tool_result blocks become `tool` messages
+  // (first, as Anthropic puts them first), the text blocks one user/assistant message;
+  // tool_use and image blocks count no tokens (as chat's tool calls and images).
+  function anthropicTurn(m, i, out) {
+    const at = `messages.${i}`;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return `${at}: Input should be a valid dictionary`;
+    if (m.role !== 'user' && m.role !== 'assistant') return `${at}.role: Input should be 'user' or 'assistant'`;
+    if (typeof m.content === 'string') { out.push({ role: m.role, content: m.content }); return null; }
+    if (!Array.isArray(m.content)) return `${at}.content: Field required`;
+    const texts = [];
+    let results = 0;
+    for (let j = 0; j < m.content.length; j++) {
+      const blk = m.content[j];
+      const bat = `${at}.content.${j}`;
+      if (blk === null || typeof blk !== 'object') return `${bat}: Input should be a valid dictionary`;
+      if (blk.type === 'text') {
+        if (typeof blk.text !== 'string') return `${bat}.text: Field required`;
+        texts.push(blk.text);
+      } else if (blk.type === 'tool_use') {
+        if (typeof blk.id !== 'string' || typeof blk.name !== 'string') return `${bat}: tool_use needs id and name`;
+      } else if (blk.type === 'tool_result') {
+        if (typeof blk.tool_use_id !== 'string') return `${bat}.tool_use_id: Field required`;
+        const r = blocksText(blk.content, `${bat}.content`);
+        if (r.err) return r.err;
+        out.push({ role: 'tool', content: r.text });
+        results++;
+      } else if (blk.type !== 'image') {
+        return `${bat}.type: Input tag '${blk.type}' found using 'type' does not match any of the expected tags`;
+      }
+    }
+    if (texts.length || !results) out.push({ role: m.role, content: texts.join(' ') });
+    return null;
+  }
+
+  // `system` + `messages` as chat-like messages: { msgs } or { err: message }.
+  function anthropicMessages(b) {
+    const sys = blocksText(b.system, 'system');
+    if (sys.err) return sys;
+    const msgs = b.system != null ? [{ role: 'system', content: sys.text }] : [];
+    if (b.messages === undefined) return { err: 'messages: Field required' };
+    if (!Array.isArray(b.messages)) return { err: 'messages: Input should be a valid list' };
+    if (b.messages.length === 0) return { err: 'messages: at least one message is required' };
+    for (let i = 0; i < b.messages.length; i++) {
+      const err = anthropicTurn(b.messages[i], i, msgs);
+      if (err) return { err };
+    }
+    return { msgs };
+  }
+
+  function stopReason(gen) {
+    if (gen.finishReason === 'length') return 'max_tokens';
+    return gen.stopReason !== null ? 'stop_sequence' : 'end_turn';
+  }
+
+  // SSE of one message: message_start, content_block_start, ping, the paced deltas,
+  // content_block_stop, message_delta (stop reason, output tokens), message_stop.
+  function messagesStream(msg, block, deltas) {
+    const start = { ...msg, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: msg.usage.input_tokens, output_tokens: 1 } };
+    const head = [
+      sse({ type: 'message_start', message: start }),
+      sse({ type: 'content_block_start', index: 0, content_block: block }),
+      sse({ type: 'ping' }),
+    ];
+    const last = [
+      sse({ type: 'content_block_stop', index: 0 }),
+      sse({ type: 'message_delta', delta: { stop_reason: msg.stop_reason, stop_sequence: msg.stop_sequence }, usage: { output_tokens: msg.usage.output_tokens } }),
+      sse({ type: 'message_stop' }),
+    ];
+    return [head, ...deltas.map((delta) => [sse({ type: 'content_block_delta', index: 0, delta })]), last];
+  }
+
+  function messages(ctx) {
+    const bad = checkBody(ctx);
+    if (bad) return anthropicError(400, JSON.parse(bad.body).error.message);
+    const b = ctx.json;
+    if (b.model === undefined) return anthropicError(400, 'model: Field required');
+    if (typeof b.model !== 'string') return anthropicError(400, 'model: Input should be a valid string');
+    const reqModel = b.model;
+    const withModel = (resp) => Object.assign(resp, { model: reqModel });
+    const model = models.get(reqModel);
+    if (!model) return withModel(anthropicError(404, `model: ${reqModel}`));
+    if (model.embedding) return withModel(anthropicError(400, 'The model does not support Messages API'));
+
+    const p = messagesParams(b);
+    if (p.err) return withModel(anthropicError(400, p.err));
+    const conv = anthropicMessages(b);
+    if (conv.err) return withModel(anthropicError(400, conv.err));
+    const msgs = conv.msgs;
+    const promptTok = chatPromptTokens(msgs);
+    const ctxErr = contextCheck(model, promptTok, p.maxTokens);
+    if (ctxErr) return withModel(anthropicError(400, JSON.parse(ctxErr.body).error.message));
+
+    const msg = { id: 'msg_' + hex32(), type: 'message', role: 'assistant', model: reqModel, content: null, stop_reason: null, stop_sequence: null, usage: null };
+    const call = toolCall({ tools: p.toolNames.map((name) => ({ function: { name } })), tool_choice: p.chatChoice }, msgs);
+    let block, deltas, completionTok;
+    if (call) {
+      completionTok = Math.max(1, countTokens(call.args));
+      const tu = { type: 'tool_use', id: 'toolu_' + call.id.slice(5), name: call.name, input: JSON.parse(call.args) };
+      Object.assign(msg, { content: [tu], stop_reason: 'tool_use' });
+      block = { ...tu, input: {} };
+      deltas = argDeltas(call.args).map((partial_json) => ({ type: 'input_json_delta', partial_json }));
+    } else {
+      const gen = generate(chatSourceText(msgs), genOpts(p, promptTok, model, ctx.directives));
+      completionTok = gen.completionTokens;
+      Object.assign(msg, { content: [{ type: 'text', text: MESSAGES_MARKER + gen.text }], stop_reason: stopReason(gen), stop_sequence: gen.stopReason });
+      block = { type: 'text', text: '' };
+      deltas = textDeltas(gen, MESSAGES_MARKER).map((text) => ({ type: 'text_delta', text }));
+    }
+    msg.usage = { input_tokens: promptTok, output_tokens: completionTok };
+    const fields = { model: reqModel, promptTokens: promptTok, completionTokens: completionTok, wire: 'messages' };
+    if (!p.stream) return { status: 200, contentType: JSON_CT, ...fields, body: JSON.stringify(msg) };
+    return eventStream(messagesStream(msg, block, deltas), messagesStreamError, fields);
+  }
+
   // ---- POST /v1/embeddings -------------------------------------------------------------------
 
   function embeddings(ctx) {
@@ -622,6 +1032,8 @@ export function createProtocol(config) {
   const routes = {
     '/v1/chat/completions': { POST: { kind: 'inference', handle: chatCompletions } },
     '/v1/completions': { POST: { kind: 'inference', handle: completions } },
+    '/v1/responses': { POST: { kind: 'inference', handle: responses } },
+    '/v1/messages': { POST: { kind: 'inference', handle: (ctx) => anthropicFlavor(messages(ctx)) } },
     '/v1/embeddings': { POST: { kind: 'inference', handle: embeddings } },
     '/v1/rerank': { POST: { kind: 'inference', handle: rerank } },
     '/rerank': { POST: { kind: 'inference', handle: rerank } },

@@ -894,6 +894,128 @@ stream_malformed_event_is_retryable_502(void **state)
 	assert_int_equal(json_array_size(s->chunks), 0);
 }
 
+/* ------------------------------------------------------------------ surfaces */
+
+/* A surface an engine serves itself goes to its path as it came, told not to keep it
+ * (Responses), with no stream_options (its events carry their usage). */
+static void
+build_surface_requests_go_to_their_paths(void **state)
+{
+	static const char req[] = "{\"model\":\"demo-chat\",\"input\":\"hi\","
+	    "\"stream\":true,\"store\":true}";
+	struct aif_engine_req out;
+	json_t *b;
+
+	(void)state;
+	assert_int_equal(build(&replica, AIF_KIND_RESPONSES, req, strlen(req), &out), AIF_OK);
+	assert_string_equal(out.url, "http://127.0.0.1:9101/v1/responses");
+	b = json_loads(out.body, 0, NULL);
+	assert_true(json_is_false(json_object_get(b, "store")));
+	assert_null(json_object_get(b, "stream_options"));
+	assert_string_equal(json_string_value(json_object_get(b, "model")), "mock-llama-3-8b");
+	json_decref(b);
+	free(out.body);
+	assert_int_equal(build(&replica, AIF_KIND_MESSAGES, req, strlen(req), &out), AIF_OK);
+	assert_string_equal(out.url, "http://127.0.0.1:9101/v1/messages");
+	b = json_loads(out.body, 0, NULL);
+	assert_true(json_is_true(json_object_get(b, "store")));	/* not Anthropic's */
+	json_decref(b);
+	free(out.body);
+}
+
+static void
+parse_surface_answers_in_their_own_words(void **state)
+{
+	struct aif_engine_result r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	parse(AIF_KIND_RESPONSES, 200, "{\"id\":\"resp_x\",\"object\":\"response\","
+	    "\"status\":\"completed\",\"model\":\"mock\",\"output\":[],\"usage\":"
+	    "{\"input_tokens\":7,\"output_tokens\":3,\"total_tokens\":10}}", &r);
+	assert_int_equal(r.failure, AIF_FAIL_NONE);
+	assert_int_equal(r.prompt_tokens, 7);
+	assert_int_equal(r.completion_tokens, 3);
+	assert_string_equal(json_string_value(json_object_get(r.response, "model")),
+	    "demo-chat");
+	aif_engine_result_clear(&r);
+	parse(AIF_KIND_MESSAGES, 200, "{\"type\":\"message\",\"content\":[],\"usage\":"
+	    "{\"input_tokens\":4,\"cache_read_input_tokens\":2,\"output_tokens\":1}}", &r);
+	assert_int_equal(r.failure, AIF_FAIL_NONE);
+	assert_int_equal(r.prompt_tokens, 6);
+	aif_engine_result_clear(&r);
+	/* a chat completion is no Message; a failed Response is no answer */
+	parse(AIF_KIND_MESSAGES, 200, "{\"choices\":[{\"index\":0,\"message\":{}}]}", &r);
+	assert_int_equal(r.failure, AIF_FAIL_RETRYABLE);
+	aif_engine_result_clear(&r);
+	parse(AIF_KIND_RESPONSES, 200, "{\"object\":\"response\",\"status\":\"failed\","
+	    "\"output\":[]}", &r);
+	assert_int_equal(r.failure, AIF_FAIL_RETRYABLE);
+	aif_engine_result_clear(&r);
+}
+
+/* The events pass through with the job's id and the public model on the Response they
+ * carry; usage and the end are noted; an error event ends the stream. */
+static void
+stream_responses_events_pass_through_stamped(void **state)
+{
+	struct stream_fixture *s = *state;
+	json_t *r;
+
+	snprintf(s->st.id, sizeof(s->st.id), "resp_job1");
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_RESPONSES, s,
+	    "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":"
+	    "\"resp_engine\",\"model\":\"mock\",\"output\":[]}}"), AIF_FAIL_NONE);
+	r = json_object_get(json_array_get(s->chunks, 0), "response");
+	assert_string_equal(json_string_value(json_object_get(r, "id")), "resp_job1");
+	assert_string_equal(json_string_value(json_object_get(r, "model")), "demo-chat");
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_RESPONSES, s,
+	    "{\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}"), AIF_FAIL_NONE);
+	assert_int_equal(s->st.done, 0);
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_RESPONSES, s,
+	    "{\"type\":\"response.completed\",\"response\":{\"output\":[],\"usage\":"
+	    "{\"input_tokens\":5,\"output_tokens\":2}}}"), AIF_FAIL_NONE);
+	assert_int_equal(s->st.done, 1);
+	assert_int_equal(s->st.prompt_tokens, 5);
+	assert_int_equal(s->st.completion_tokens, 2);
+	assert_int_equal(json_array_size(s->chunks), 3);
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_RESPONSES, s,
+	    "{\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":\"slow\"}"),
+	    AIF_FAIL_OVERLOADED);
+}
+
+static void
+stream_messages_events_pass_through_stamped(void **state)
+{
+	struct stream_fixture *s = *state;
+
+	snprintf(s->st.id, sizeof(s->st.id), "msg_job1");
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_e\",\"content\":[],"
+	    "\"usage\":{\"input_tokens\":8,\"output_tokens\":1}}}"), AIF_FAIL_NONE);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_array_get(s->chunks, 0), "message"), "id")), "msg_job1");
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"type\":\"ping\"}"), AIF_FAIL_NONE);
+	assert_int_equal(json_array_size(s->chunks), 1);	/* pings are dropped */
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+	    "\"usage\":{\"output_tokens\":12}}"), AIF_FAIL_NONE);
+	assert_int_equal(s->st.prompt_tokens, 8);
+	assert_int_equal(s->st.completion_tokens, 12);
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"type\":\"message_stop\"}"), AIF_FAIL_NONE);
+	assert_int_equal(s->st.done, 1);
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+	    "\"message\":\"busy\"}}"), AIF_FAIL_OVERLOADED);
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
+	    "\"message\":\"no\"}}"), AIF_FAIL_FATAL);
+	assert_int_equal(stream_event(&aif_adapter_openai, &model, AIF_KIND_MESSAGES, s,
+	    "{\"no\":\"type\"}"), AIF_FAIL_RETRYABLE);
+}
+
 /* ------------------------------------------------------------------ registry */
 
 static void
@@ -1008,6 +1130,8 @@ kind_names_round_trip(void **state)
 		{ "score", AIF_KIND_SCORE },
 		{ "tokenize", AIF_KIND_TOKENIZE },
 		{ "detokenize", AIF_KIND_DETOKENIZE },
+		{ "responses", AIF_KIND_RESPONSES },
+		{ "messages", AIF_KIND_MESSAGES },
 	};
 
 	(void)state;
@@ -1023,7 +1147,7 @@ kind_names_round_trip(void **state)
 		assert_int_equal(aif_kind_parse(NULL, &k), -1);
 		assert_int_equal(k, AIF_KIND_CHAT);	/* untouched */
 		assert_string_equal(aif_kind_list(), "chat, completion, embedding, rerank, "
-		    "score, tokenize, detokenize");
+		    "score, tokenize, detokenize, responses, messages");
 	}
 }
 
@@ -1081,7 +1205,11 @@ main(void)
 		S(stream_error_event_of_bad_request_is_fatal_400),
 		S(stream_error_event_of_engine_failure_is_retryable),
 		S(stream_malformed_event_is_retryable_502),
+		S(stream_responses_events_pass_through_stamped),
+		S(stream_messages_events_pass_through_stamped),
 #undef S
+		cmocka_unit_test(build_surface_requests_go_to_their_paths),
+		cmocka_unit_test(parse_surface_answers_in_their_own_words),
 		cmocka_unit_test(find_returns_the_openai_adapter),
 		cmocka_unit_test(find_unknown_adapter_is_null),
 		cmocka_unit_test(transport_failure_timeout_is_504),

@@ -93,6 +93,12 @@ take_round_trip(void **state)
 	assert_int_equal(aif_bell_parse("take x", &id, 1, &n), AIF_BELL_UNKNOWN);
 	assert_int_equal(aif_bell_parse("take", &id, 1, &n), AIF_BELL_UNKNOWN);
 	assert_int_equal(aif_bell_take(buf, 6, 77), 0);	/* does not fit */
+	/* a token count's number (bit 62 set: no jobs.id) */
+	assert_int_equal(aif_bell_count(buf, sizeof(buf), (1ULL << 62) | 5),
+	    strlen("count 4611686018427387909\n"));
+	assert_int_equal(aif_bell_parse(buf, &id, 1, &n), AIF_BELL_COUNT);
+	assert_int_equal(id, (1ULL << 62) | 5);
+	assert_int_equal(aif_bell_parse("count ", &id, 1, &n), AIF_BELL_UNKNOWN);
 }
 
 /* A wake passed on between workers carries its hop count; hop 0 is the plain message. */

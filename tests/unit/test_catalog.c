@@ -73,6 +73,29 @@ record(void *ctx, const char *key, const char *message)
 	snprintf(s->message, sizeof(s->message), "%s", message);
 }
 
+/* An engine serves the Responses and Messages APIs itself only through the openai
+ * adapter: another adapter listing them is reported on kinds. */
+static void
+check_model_keeps_the_surfaces_to_openai(void **state)
+{
+	struct aif_model m = { .id = "m", .adapter = "tgi",
+	    .kinds = AIF_KIND_CHAT | AIF_KIND_MESSAGES };
+	struct seen s = { 0 };
+
+	(void)state;
+	aif_adapters_cfg.check_model(&m, record, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.key, "kinds");
+	m.kinds = AIF_KIND_CHAT;
+	s.n = 0;
+	aif_adapters_cfg.check_model(&m, record, &s);
+	assert_int_equal(s.n, 0);
+	m.adapter = "openai";
+	m.kinds = AIF_KIND_CHAT | AIF_KIND_RESPONSES | AIF_KIND_MESSAGES;
+	aif_adapters_cfg.check_model(&m, record, &s);
+	assert_int_equal(s.n, 0);
+}
+
 static void
 check_model_reports_each_bad_setting(void **state)
 {
@@ -112,7 +135,8 @@ check_model_reports_each_bad_setting(void **state)
 	aif_adapters_cfg.check_model(&m, record, &s);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.message, "unknown setting of adapter openai (known: "
-	    "rerank_path, score_path, tokenize_path, detokenize_path)");
+	    "rerank_path, score_path, tokenize_path, detokenize_path, responses_path, "
+	    "messages_path)");
 	{
 		struct aif_cfg_option paths[] = {
 			{ .key = "rerank_path", .value = "/v2/rerank" },
@@ -247,6 +271,7 @@ main(void)
 		cmocka_unit_test(catalogue_and_adapters_agree),
 		cmocka_unit_test(setting_is_the_models_own_else_the_default),
 		cmocka_unit_test(check_model_reports_each_bad_setting),
+		cmocka_unit_test(check_model_keeps_the_surfaces_to_openai),
 		cmocka_unit_test(check_model_checks_the_chat_template),
 		cmocka_unit_test(triton_setting_indexes_match_the_catalogue),
 		cmocka_unit_test(prepare_model_resolves_settings_and_compiles_the_template),

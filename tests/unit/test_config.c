@@ -560,7 +560,8 @@ unknown_or_repeated_kind_is_error(void **state)
 	    "  replicas: [{url: 'http://h'}]}]\n"
 	    "roles: [{name: user}]\n",
 	    "t.yaml:5:49: models[0].kinds[1]: 'image' is not one of: chat, "
-	    "completion, embedding, rerank, score, tokenize, detokenize\n"
+	    "completion, embedding, rerank, score, tokenize, detokenize, responses, "
+	    "messages\n"
 	    "t.yaml:5:56: models[0].kinds[2]: duplicate kind 'chat'");
 }
 
@@ -578,18 +579,20 @@ kinds_list_sets_mask(void **state)
 	assert_true(cfg->roles[0].admin);
 	aif_cfg_free(cfg);
 	/* every kind at most once: AIF_KIND_COUNT entries */
-	assert_int_equal(AIF_KIND_COUNT, 7);
+	assert_int_equal(AIF_KIND_COUNT, 9);
 	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
 	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, rerank,\n"
-	    "  score, tokenize, detokenize], replicas: [{url: 'https://h'}]}]\n"
+	    "  score, tokenize, detokenize, responses, messages],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
 	    "roles: [{name: user}]\n", &cfg), AIF_OK);
 	assert_int_equal(cfg->models[0].kinds, AIF_KIND_ALL);
 	aif_cfg_free(cfg);
 	assert_int_equal(load(MINIMAL_SERVER "database: {socket: /s, name: aif}\n"
 	    "models: [{id: e, adapter: openai, kinds: [embedding, chat, completion, rerank,\n"
-	    "  score, tokenize, detokenize, chat], replicas: [{url: 'https://h'}]}]\n"
+	    "  score, tokenize, detokenize, responses, messages, chat],\n"
+	    "  replicas: [{url: 'https://h'}]}]\n"
 	    "roles: [{name: user}]\n", &cfg), AIF_CONFIG);
-	assert_non_null(strstr(errbuf, "models[0].kinds: more than 7 entries"));
+	assert_non_null(strstr(errbuf, "models[0].kinds: more than 9 entries"));
 }
 
 static void

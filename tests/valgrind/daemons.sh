@@ -77,6 +77,15 @@ expect "responses retrieve" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BA
 expect "responses delete" 200 -X DELETE -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
 expect "responses deleted" 404 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$resp"
 expect "responses input_tokens" 200 "${H[@]}" -d '{"model":"demo-chat","input":"count me"}' "$AIF_BASE_URL/responses/input_tokens"
+expect "messages count_tokens (engine, hung: estimate)" 200 "${X[@]}" -d '{"model":"demo-chat","messages":[{"role":"user","content":"[[mock:hang]] x"}]}' "${AIF_BASE_URL%/v1}/v1/messages/count_tokens"
+# the surfaces passed through to an engine that serves them (demo-native)
+nresp=$(curl -s --max-time 60 "${H[@]}" -d '{"model":"demo-native","input":"valgrind","max_output_tokens":8}' "$AIF_BASE_URL/responses" | sed -n 's/^{"id":"\(resp_[A-Za-z0-9]*\)".*/\1/p')
+[ -n "$nresp" ] && ok "responses passed through ($nresp)" || bad "responses passed through: no id"
+expect "responses passed through, continued" 200 "${H[@]}" -d "{\"model\":\"demo-native\",\"previous_response_id\":\"$nresp\",\"input\":\"more\"}" "$AIF_BASE_URL/responses"
+expect "responses passed through, stream" 200 -N "${H[@]}" -d '{"model":"demo-native","stream":true,"input":"hi","max_output_tokens":8}' "$AIF_BASE_URL/responses"
+expect "responses passed through, retrieve" 200 -H "Authorization: Bearer $AIF_API_KEY" "$AIF_BASE_URL/responses/$nresp"
+expect "messages passed through" 200 "${X[@]}" -d '{"model":"demo-native","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}' "${AIF_BASE_URL%/v1}/v1/messages"
+expect "messages passed through, stream" 200 -N "${X[@]}" -d '{"model":"demo-native","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}' "${AIF_BASE_URL%/v1}/v1/messages"
 # the engine-native kinds
 expect "rerank" 200 "${H[@]}" -d '{"model":"demo-rerank","query":"red apples","documents":["blue",{"text":"red apples"}],"top_n":1}' "$AIF_BASE_URL/rerank"
 expect "score" 200 "${H[@]}" -d '{"model":"demo-rerank","text_1":"a","text_2":["a","b"]}' "$AIF_BASE_URL/score"
