@@ -14,6 +14,7 @@
 #include "util.h"
 
 static const char	*generative_path(enum aif_kind kind);
+static enum aif_failure	 surface_error(json_t *ev, struct aif_engine_result *err);
 
 /* The engine path of a kind: OpenAI's for the generative ones and embeddings; the
  * model's `openai:` setting (vLLM's path by default) for the engine-native ones. NULL
@@ -150,6 +151,12 @@ static void
 surface_parse(const struct aif_model *m, enum aif_kind kind, json_t *root,
     struct aif_engine_result *out)
 {
+	if (kind == AIF_KIND_RESPONSES && json_is_string(json_object_get(root, "status")) &&
+	    strcmp(json_string_value(json_object_get(root, "status")), "failed") == 0) {
+		(void)surface_error(root, out);	/* the engine's error, not a bad answer */
+		json_decref(root);
+		return;
+	}
 	if (root == NULL || !aif_passthru_answer_ok(kind, root)) {
 		json_decref(root);
 		aif_adapter_bad_response(out, "a malformed response");
@@ -262,10 +269,13 @@ surface_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 	st->events++;
 	if ((ev = aif_adapter_event_object(data, len, err)) == NULL)
 		return err->failure;
+	/* the type names the event the client gets (event: <type>): a plain name only */
 	if ((t = json_string_value(json_object_get(ev, "type"))) == NULL ||
+	    strlen(t) == 0 || strlen(t) >= 64 || t[strspn(t,
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.")] != '\0' ||
 	    strcmp(t, "error") == 0 || strcmp(t, "response.failed") == 0) {
-		if (t == NULL)
-			aif_adapter_bad_response(err, "a stream event without a type");
+		if (t == NULL || (strcmp(t, "error") != 0 && strcmp(t, "response.failed") != 0))
+			aif_adapter_bad_response(err, "a stream event without a plain type");
 		else
 			(void)surface_error(ev, err);
 		json_decref(ev);

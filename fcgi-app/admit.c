@@ -79,8 +79,6 @@ struct admission {
 	char			*native_text;	/* then the surface's body as it came
 						   (new), else NULL */
 	size_t			 native_len;
-	json_t			*bridged;	/* and the bridged request its checks and
-						   estimates came from (new), else NULL */
 	struct aif_resp_ask	 resp;		/* the Responses API: what it asks of us */
 	json_t			*resp_md;	/* and its metadata (new), or NULL */
 	int			 run_api;	/* POST /v1/workflows/{name}/runs */
@@ -233,14 +231,15 @@ static enum aif_err	take_bridged(struct admission *a, json_t *chat);
 
 /* When the model a bridged request (chat, borrowed) names serves the surface itself
  * (its kinds list `kind`; docs/ADAPTERS.md "Pass-through"), the body as it came is kept
- * for take_native. Counting tokens is never passed through (no engine is called). */
+ * for take_native (a count keeps it only to expand its history: counting is never
+ * passed through). */
 static void
 keep_native(struct admission *a, const json_t *chat, enum aif_kind kind)
 {
 	const struct aif_model *m = aif_cfg_model(a->r->cfg,
 	    json_string_value(json_object_get(chat, "model")));
 
-	if (a->count_only || m == NULL || !(m->kinds & kind))
+	if (m == NULL || !(m->kinds & kind))
 		return;
 	a->native = kind;
 	a->native_text = a->body;	/* take_bridged puts the bridged one in its place */
@@ -365,19 +364,20 @@ chain_native(struct admission *a, json_t *body)
 	bad = (items = json_array()) == NULL ||
 	    items_of(items, json_object_get(pr, "input")) != 0 ||
 	    items_of(items, json_object_get(pa, "output")) != 0 ||
-	    items_of(items, json_object_get(body, "input")) != 0 ||
-	    json_object_set_new(body, "input", items) != 0;
+	    items_of(items, json_object_get(body, "input")) != 0;
 	if (bad)
 		json_decref(items);
+	else	/* set_new releases items when it fails */
+		bad = json_object_set_new(body, "input", items) != 0;
 	json_decref(pr);
 	json_decref(pa);
 	return bad ? DENY0(a, AIF_E_OUT_OF_MEMORY, NULL) : AIF_OK;
 }
 
-/* Pass-through: what was checked and estimated of the bridged request stands, and the
- * request stored and sent is the surface's own (a->native_text), with the gateway's
- * note on a Response (AIF_RESP_META, which the worker takes out) and its history in
- * front. The bridged request stays for the Response before its answer. */
+/* Pass-through: what was checked and estimated of the bridged request stands (its
+ * history in it: expand_native), and the request stored and sent is the surface's own
+ * (a->native_text), with the gateway's note on a Response (AIF_RESP_META, which the
+ * worker takes out). */
 static enum aif_err
 take_native(struct admission *a)
 {
@@ -387,19 +387,53 @@ take_native(struct admission *a)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);	/* it parsed before */
 	if (a->native == AIF_KIND_RESPONSES) {
 		json_object_del(body, "background");	/* the gateway runs it async */
-		json_object_del(body, "previous_response_id");
 		json_object_set(body, AIF_RESP_META, json_object_get(a->oreq.body,
 		    AIF_RESP_META));
-		if (a->resp.previous[0] != '\0' && chain_native(a, body) != AIF_OK) {
-			json_decref(body);
-			return AIF_INVALID;
-		}
 	}
-	a->bridged = a->oreq.body;
+	json_decref(a->oreq.body);
 	a->oreq.body = body;
 	a->oreq.model = json_string_value(json_object_get(body, "model"));
 	a->kind = a->oreq.kind = a->native;
 	return AIF_OK;
+}
+
+/* Pass-through of a response that continues another: its history goes into the
+ * surface's own request first (a->native_text, replaced), which is then bridged again
+ * (*chat, new) so that every check and estimate after this one covers the whole
+ * request the engine will get: its size, its items, its tokens. */
+static enum aif_err
+expand_native(struct admission *a, const struct aif_resp_limits *lim, json_t **chat)
+{
+	char prev[sizeof(a->resp.previous)];
+	json_t *body = json_loadb(a->native_text, a->native_len, 0, NULL), *meta;
+	char *text;
+
+	*chat = NULL;
+	memcpy(prev, a->resp.previous, sizeof(prev));
+	if (body == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);	/* it parsed before */
+	json_object_del(body, "previous_response_id");	/* engines keep nothing */
+	if (chain_native(a, body) != AIF_OK) {
+		json_decref(body);
+		return AIF_INVALID;
+	}
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (text == NULL)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	free(a->native_text);
+	a->native_text = text;
+	a->native_len = strlen(text);
+	json_decref(a->resp_md);
+	a->resp_md = NULL;
+	if (aif_resp_to_chat(a->native_text, a->native_len, lim, a->count_only, chat,
+	    &a->resp_md, &a->resp, &a->err) != 0)
+		return AIF_INVALID;
+	/* the note still names the response it continues */
+	memcpy(a->resp.previous, prev, sizeof(prev));
+	meta = json_object_get(*chat, AIF_RESP_META);
+	return json_object_set_new(meta, "previous_response_id", json_string(prev)) == 0 ?
+	    AIF_OK : DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 }
 
 /* A Responses request (POST /v1/responses) becomes the chat completion request it is
@@ -419,6 +453,11 @@ bridge_responses(struct admission *a)
 	    &a->resp, &a->err) != 0)
 		return AIF_INVALID;
 	keep_native(a, chat, AIF_KIND_RESPONSES);
+	if (a->native && a->resp.previous[0] != '\0') {
+		json_decref(chat);
+		if (expand_native(a, &lim, &chat) != AIF_OK)
+			return AIF_INVALID;
+	}
 	/* hosted tools: said, not silently gone (an engine serving the API gets them) */
 	if (a->resp.dropped[0] != '\0' && !a->native)
 		reply_header(&a->r->reply, "x-aif-dropped-tools", a->resp.dropped);
@@ -468,7 +507,7 @@ parse(struct admission *a)
 	if ((err = aif_oai_parse(a->kind, a->body, a->len, &lim, &a->oreq, &a->err)) !=
 	    AIF_OK)
 		return err;
-	return a->native ? take_native(a) : AIF_OK;
+	return a->native && !a->count_only ? take_native(a) : AIF_OK;
 }
 
 static enum aif_err	pii(struct admission *a);
@@ -581,7 +620,8 @@ model(struct admission *a)
 	a->model_id = a->model->id;
 	if (!aif_cfg_role_allows_model(a->role, a->model->id))
 		return DENY(a, AIF_E_MODEL_FORBIDDEN, "model", a->model->id);
-	if ((a->model->kinds & a->kind) == 0)
+	/* a count on a model that serves the surface itself is counted as chat */
+	if ((a->model->kinds & a->kind) == 0 && !(a->count_only && a->native))
 		return DENY(a, AIF_E_MODEL_NOT_SUPPORTED, "model", a->model->id,
 		    aif_kind_noun(a->kind));
 	if (o->max_tokens > a->model->max_output_tokens) {
@@ -824,8 +864,10 @@ responses_meta(struct admission *a, const char *public_id)
 	if (rp->surface != AIF_SURFACE_RESPONSES)
 		return AIF_OK;
 	json_decref(rp->meta);
-	rp->meta = aif_resp_template(a->bridged != NULL ? a->bridged : a->oreq.body,
-	    a->resp_md, public_id, a->model_id, aif_unix_now());
+	/* from the request as stored (masked); passed through, its own fields */
+	rp->meta = a->native ? aif_resp_native_template(a->oreq.body, public_id,
+	    a->model_id, aif_unix_now()) : aif_resp_template(a->oreq.body, a->resp_md,
+	    public_id, a->model_id, aif_unix_now());
 	return rp->meta != NULL ? AIF_OK : DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 }
 
@@ -1192,7 +1234,6 @@ admit(struct req *r, const struct aif_principal *who, const struct aif_role *rol
 		break;
 	}
 	json_decref(a.resp_md);
-	json_decref(a.bridged);
 	free(a.native_text);
 	free(a.pii_json);
 	free(a.stored);

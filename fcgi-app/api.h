@@ -70,6 +70,8 @@ struct api {
 	struct wake		*wake;		/* doorbells of live workers */
 	struct completer	*completer;	/* answers parked sync requests */
 	struct streams		*streams;	/* answers parked streams */
+	int			 counts;	/* token counts asked of workers and not
+						   answered yet (count.c; __atomic) */
 };
 
 /* What is needed to answer an HTTP request, from any thread. */
@@ -248,9 +250,16 @@ int	completer_park_count(struct api *api, uint64_t id, const struct reply *rp,
  * m's engine tokenizer through a worker, the request parked until the count comes or
  * the estimate (JSON text, copied) answers; object: the answer's "object" (Responses)
  * or NULL. 0 when parked, -1 when the caller answers (no tokenize kind, no live
- * worker, full). */
+ * worker, COUNT_IN_FLIGHT_MAX counts waiting already, full). count_done: count n
+ * was answered (its file goes, in case no worker took it). */
+#define COUNT_IN_FLIGHT_MAX	64
 int	count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
 	    const char *object, const char *estimate);
+void	count_done(struct api *api, uint64_t n);
+/* count_start removes count files left in run_dir by a process that died (older than
+ * a minute: other aif-api processes share the directory); count_stop does nothing. */
+int	count_start(struct api *api);
+void	count_stop(struct api *api, int grace_ms);
 
 /* The error of a request whose job was not final by its deadline: gateway_restarting
  * when stopping; request_expired when the job had not started (it is expired in db

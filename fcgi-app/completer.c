@@ -44,10 +44,11 @@ completer_look(struct api *api, uint64_t id)
 }
 
 /* Answers token count p (count.c) with the engine's count when it came whole (ok),
- * else with its estimate; the header says which. Frees p. */
+ * else with its estimate; the header says which. Frees p; one count less waits. */
 static void
-count_answer(struct parked *p, int ok)
+count_answer(struct api *api, struct parked *p, int ok)
 {
+	count_done(api, p->id);
 	if (ok && p->result != NULL)
 		reply_send(&p->reply, 200, "x-aif-token-count: engine\r\n", p->result,
 		    p->result_len);
@@ -85,7 +86,7 @@ completer_relayed(struct api *api, struct parked *p, const struct aif_relay_head
 	if (h->type != AIF_RELAY_END)
 		return 0;
 	if (p->estimate != NULL) {	/* a token count: the engine's, else the estimate */
-		count_answer(p, aif_relay_end_parse(payload, h->len, &end) == 0 &&
+		count_answer(api, p, aif_relay_end_parse(payload, h->len, &end) == 0 &&
 		    end.bytes >= 0 && !p->result_over && (size_t)end.bytes == p->result_len);
 		return 1;
 	}
@@ -207,7 +208,7 @@ static void
 late_reply(struct api *api, struct parked *p, int stopping)
 {
 	if (p->estimate != NULL) {	/* a token count: no job behind it */
-		count_answer(p, 0);
+		count_answer(api, p, 0);
 		return;
 	}
 	reply_refuse_job(&p->reply, late_error(api->completer->db, p->id, stopping,

@@ -7,13 +7,18 @@
  * (workers/count.c), and the request waits, parked under n (no jobs.id: n has bit 62
  * set), for the count over the relay. It is answered with the engine's count
  * (x-aif-token-count: engine) or, when that does not come whole within COUNT_WAIT_MS,
- * with the admission's estimate (x-aif-token-count: estimate). */
+ * with the admission's estimate (x-aif-token-count: estimate). At most
+ * COUNT_IN_FLIGHT_MAX counts of this process wait at once; past that the estimate
+ * answers at once, so that counting cannot load the engines beyond a bound. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -99,10 +104,17 @@ count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
 	    aif_random_bytes(secret, sizeof(secret)) != AIF_OK ||
 	    wake_pick(r->api, r->db, &worker, bell, sizeof(bell)) != 0)
 		return -1;
+	/* what counts cost the engines is bounded: past the cap, the estimate answers */
+	if (__atomic_add_fetch(&r->api->counts, 1, __ATOMIC_RELAXED) > COUNT_IN_FLIGHT_MAX) {
+		(void)__atomic_sub_fetch(&r->api->counts, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
 	n = COUNT_ID_BIT | (n & (COUNT_ID_BIT - 1));
 	snprintf(path, sizeof(path), AIF_COUNT_FILE_FMT, r->cfg->server.run_dir, n);
-	if ((text = file_text(r, m, chat, secret, object)) == NULL)
+	if ((text = file_text(r, m, chat, secret, object)) == NULL) {
+		count_done(r->api, n);
 		return -1;
+	}
 	len = aif_bell_count(msg, sizeof(msg), n);
 	/* the file whole before the bell; parked after it (early frames are kept) */
 	if (write_file(path, text) == 0 && len > 0 &&
@@ -113,8 +125,48 @@ count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
 		r->reply.fcgi = NULL;
 		rc = 0;
 	} else {
-		(void)unlink(path);	/* not taken: gone (taken: the worker removed it) */
+		count_done(r->api, n);	/* its file goes (taken: the worker removed it) */
 	}
 	free(text);
 	return rc;
+}
+
+void
+count_done(struct api *api, uint64_t n)
+{
+	char path[AIF_DOORBELL_PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), AIF_COUNT_FILE_FMT, api->cfg->server.run_dir, n);
+	(void)unlink(path);	/* ENOENT when a worker took it, as it should */
+	(void)__atomic_sub_fetch(&api->counts, 1, __ATOMIC_RELAXED);
+}
+
+int
+count_start(struct api *api)
+{
+	DIR *d = opendir(api->cfg->server.run_dir);
+	struct dirent *e;
+	struct stat st;
+	time_t now = time(NULL);
+
+	if (d == NULL)
+		return 0;	/* the listener's own checks say more */
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, "count-", 6) != 0 || len < 11 ||
+		    strcmp(e->d_name + len - 5, ".json") != 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now - st.st_mtime > 60)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	return 0;
+}
+
+void
+count_stop(struct api *api, int grace_ms)
+{
+	(void)api;
+	(void)grace_ms;
 }

@@ -170,6 +170,7 @@ static const struct subsystem {
 	{ "enqueuer", enqueuer_start, enqueuer_stop },
 	{ "completer", completer_start, completer_stop },
 	{ "streams", streams_start, streams_stop },
+	{ "counts", count_start, count_stop },
 };
 
 /* Starts every subsystem; returns how many started (all: AIF_NELEM(subsystems)). */

@@ -11,27 +11,6 @@
 
 #include "api.h"
 #include "responses.h"
-#include "util.h"
-
-/* The Response of a passed-through request (its stored body req, borrowed) before
- * its answer: the template's fields the request set, as it set them. New, or NULL. */
-static json_t *
-native_template(const struct aif_job_view *v, const json_t *req)
-{
-	static const char *const same[] = { "instructions", "max_output_tokens",
-	    "metadata", "parallel_tool_calls", "reasoning", "temperature", "text",
-	    "tool_choice", "tools", "top_p", "truncation", "user" };
-	json_t *resp = aif_resp_template(NULL, NULL, v->public_id, v->model, v->created_at);
-	const json_t *f;
-
-	for (size_t i = 0; resp != NULL && i < AIF_NELEM(same); i++)
-		if ((f = json_object_get(req, same[i])) != NULL)
-			json_object_set(resp, same[i], (json_t *)f);
-	if (resp != NULL)
-		json_object_set(resp, "previous_response_id", json_object_get(
-		    json_object_get(req, AIF_RESP_META), "previous_response_id"));
-	return resp;
-}
 
 /* The stored answer of job v: what the engine answered (a Response, passed through),
  * which the template resp (stolen) stands in for when that is what it keeps. */
@@ -67,8 +46,9 @@ stored_answer(struct req *r, const struct aif_job_view *v, json_t *resp)
 static json_t *
 response_now(struct req *r, const struct aif_job_view *v, const json_t *chat)
 {
-	json_t *resp = v->kind == AIF_KIND_RESPONSES ? native_template(v, chat) :
-	    aif_resp_template(chat, NULL, v->public_id, v->model, v->created_at);
+	json_t *resp = v->kind == AIF_KIND_RESPONSES ? aif_resp_native_template(chat,
+	    v->public_id, v->model, v->created_at) : aif_resp_template(chat, NULL,
+	    v->public_id, v->model, v->created_at);
 	struct aif_error e;
 
 	if (resp == NULL)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -24,14 +25,20 @@
 static char *
 take_file(const char *path, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	char *buf = NULL;
 	size_t len = 0;
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0)
 		return NULL;
 	(void)unlink(path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (size_t)st.st_size > max) {	/* aif-api writes a regular file, whole */
+		close(fd);
+		return NULL;
+	}
 	if ((buf = malloc(max + 1)) == NULL) {
 		close(fd);
 		return NULL;
@@ -88,6 +95,8 @@ call_of_file(struct worker *w, uint64_t n, const json_t *j)
 	snprintf(c->count_object, sizeof(c->count_object), "%s", object ? object : "");
 	c->job.id = c->job.relay_id = n;
 	c->job.attempt = 1;
+	/* the key its frames are signed with, also when its call never starts */
+	aif_relay_key(c->job.relay_secret, n, 1, c->relay_key);
 	c->job.kind = AIF_KIND_TOKENIZE;
 	c->job.has_relay_secret = 1;
 	c->job.zero_retention = 1;

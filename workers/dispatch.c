@@ -90,6 +90,21 @@ no_replica(struct worker *w, struct engine_call *c)
 	fail_start(w, c, &res);
 }
 
+/* A Response passed through names the response it continues in the gateway's note;
+ * the engine never sees it, so its answer says null: the worker puts it back (stamp,
+ * outcome.c). */
+static void
+note_previous(struct engine_call *c)
+{
+	json_t *b = json_loads(c->job.request_body, 0, NULL);
+	const char *p = json_string_value(json_object_get(json_object_get(b, AIF_RESP_META),
+	    "previous_response_id"));
+
+	if (p != NULL && strlen(p) < sizeof(c->prev_resp))
+		memcpy(c->prev_resp, p, strlen(p) + 1);
+	json_decref(b);
+}
+
 /* Builds the engine request and the transfer of call c on (mi, ri); returns 0, or -1
  * after failing the attempt (c freed). */
 static int
@@ -119,6 +134,8 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
 	}
+	if (c->job.kind == AIF_KIND_RESPONSES)
+		note_previous(c);
 	/* a request made through the Responses API carries the gateway's note of it: not
 	   for the engine (responses.h) */
 	if (aif_resp_strip(c->job.request_body, strlen(c->job.request_body), &stripped,
@@ -164,12 +181,15 @@ dispatch_start_call(struct worker *w, struct engine_call *c)
 	size_t smi = 0, sri = 0;
 
 	c->job_mi = aif_cfg_model_index(w->cfg, c->job.model);
+	/* a fallback serves the job only when it serves its kind; a token count is the
+	   model's own tokenizer's or none */
 	if (c->job_mi == SIZE_MAX || routing_pick(w->rt, c->job_mi,
-	    c->job.last_replica[0] ? c->job.last_replica : NULL, &smi, &sri) != 0) {
+	    c->job.last_replica[0] ? c->job.last_replica : NULL, &smi, &sri) != 0 ||
+	    (smi != c->job_mi && (c->count || !(w->cfg->models[smi].kinds & c->job.kind)))) {
 		no_replica(w, c);
 		return;
 	}
-	if (smi != c->job_mi && !c->count) {
+	if (smi != c->job_mi) {
 		char detail[300];
 		snprintf(detail, sizeof(detail), "no healthy replica of %s: served by fallback %s",
 		    w->cfg->models[c->job_mi].id, w->cfg->models[smi].id);
@@ -267,8 +287,9 @@ cancel_left_stream(struct worker *w, struct engine_call *c)
 	memset(&res, 0, sizeof(res));
 	res.prompt_tokens = c->st.prompt_tokens > 0 ? c->st.prompt_tokens :
 	    c->job.prompt_tokens_estimate;
-	res.completion_tokens = c->st.completion_tokens > c->relayed ?
-	    c->st.completion_tokens : c->relayed;
+	/* a chat chunk carries a token or more; a surface's events are not tokens */
+	res.completion_tokens = c->st.completion_tokens > c->relayed ||
+	    (c->job.kind & AIF_KIND_SURFACES) ? c->st.completion_tokens : c->relayed;
 	outcome_success_row(w, c, &res, &u);
 	err = aif_queue_cancel_billed(w->db, &u,
 	    "client disconnected from the stream; engine call cancelled");

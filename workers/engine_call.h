@@ -40,6 +40,8 @@ struct engine_call {
 	int			 count;		/* a token count (count.c): no job behind
 						   it; job.id is the count's number */
 	char			 count_object[32];	/* its answer's "object", "" */
+	char			 prev_resp[80];	/* a Response passed through: the one it
+						   continues (its note's), "" */
 
 	/* streaming ("stream": true jobs) */
 	int			 stream;

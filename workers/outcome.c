@@ -140,7 +140,7 @@ set_usage(json_t *response, enum aif_kind kind, int64_t prompt, int64_t completi
 
 /* A surface's answer (passthru.h) carries the job's id, not the engine's: the id its
  * client retrieves, continues and deletes it by; a Response says whether the gateway
- * keeps it. -1 on no memory. */
+ * keeps it and which response it continues. -1 on no memory. */
 static int
 stamp(const struct engine_call *c, json_t *response)
 {
@@ -150,8 +150,10 @@ stamp(const struct engine_call *c, json_t *response)
 		return 0;
 	aif_passthru_id(c->job.kind, c->job.public_id, id, sizeof(id));
 	/* the engine was told store: false; whether the gateway keeps it is the job's */
-	if (c->job.kind == AIF_KIND_RESPONSES && json_object_set_new(response, "store",
-	    json_boolean(!c->job.zero_retention)) != 0)
+	if (c->job.kind == AIF_KIND_RESPONSES && (json_object_set_new(response, "store",
+	    json_boolean(!c->job.zero_retention)) != 0 || (c->prev_resp[0] &&
+	    json_object_set_new(response, "previous_response_id",
+	    json_string(c->prev_resp)) != 0)))
 		return -1;
 	return aif_passthru_stamp(response, id, NULL);
 }

@@ -97,7 +97,7 @@ int	dispatch_running(struct worker *w, uint64_t job_id);
  * usage). count_start takes the count <n> a bell named (its file under run_dir) and
  * starts its call; count_finish sends the count (or that there is none) over the relay
  * and frees c; count_refuse says there is none (a call that could not start). */
-#define COUNT_TIMEOUT_MS	3000
+#define COUNT_TIMEOUT_MS	2000	/* aif-api waits as long (fcgi-app/count.c) */
 void	count_start(struct worker *w, uint64_t n);
 void	count_finish(struct worker *w, struct engine_call *c, CURLcode done);
 void	count_refuse(struct worker *w, struct engine_call *c);

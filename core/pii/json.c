@@ -64,6 +64,7 @@ static const struct field root_fields[] = {
 	{ "add_special_tokens", C_CONTROL },
 	{ "allowed_token_ids", C_CONTROL },
 	{ "audio", C_CONTROL },
+	{ "background", C_CONTROL },
 	{ "bad_words", C_CONTROL },
 	{ "best_of", C_CONTROL },
 	{ "chat_template", C_CONTROL },
@@ -84,6 +85,7 @@ static const struct field root_fields[] = {
 	{ "guided_regex", C_CONTROL },
 	{ "guided_whitespace_pattern", C_CONTROL },
 	{ "ignore_eos", C_CONTROL },
+	{ "include", C_CONTROL },
 	{ "include_stop_str_in_output", C_CONTROL },
 	{ "input", C_TEXT },
 	{ "json_schema", C_CONTROL },
@@ -91,6 +93,7 @@ static const struct field root_fields[] = {
 	{ "logit_bias", C_CONTROL },
 	{ "logprobs", C_CONTROL },
 	{ "max_completion_tokens", C_CONTROL },
+	{ "max_output_tokens", C_CONTROL },
 	{ "max_tokens", C_CONTROL },
 	{ "messages", C_MESSAGES },
 	{ "metadata", C_TEXT },
@@ -105,6 +108,7 @@ static const struct field root_fields[] = {
 	{ "presence_penalty", C_CONTROL },
 	{ "prompt", C_TEXT },
 	{ "prompt_cache_key", C_TEXT },
+	{ "reasoning", C_CONTROL },
 	{ "reasoning_effort", C_CONTROL },
 	{ "repetition_penalty", C_CONTROL },
 	{ "response_format", C_CONTROL },
@@ -114,6 +118,7 @@ static const struct field root_fields[] = {
 	{ "skip_special_tokens", C_CONTROL },
 	{ "spaces_between_special_tokens", C_CONTROL },
 	{ "stop", C_CONTROL },
+	{ "stop_sequences", C_CONTROL },
 	{ "stop_token_ids", C_CONTROL },
 	{ "store", C_CONTROL },
 	{ "stream", C_CONTROL },
@@ -121,12 +126,15 @@ static const struct field root_fields[] = {
 	{ "structured_outputs", C_CONTROL },
 	{ "suffix", C_TEXT },
 	{ "temperature", C_CONTROL },
+	{ "text", C_CONTROL },
+	{ "thinking", C_CONTROL },
 	{ "tool_choice", C_CONTROL },
 	{ "tools", C_TOOLS },
 	{ "top_k", C_CONTROL },
 	{ "top_logprobs", C_CONTROL },
 	{ "top_p", C_CONTROL },
 	{ "truncate_prompt_tokens", C_CONTROL },
+	{ "truncation", C_CONTROL },
 	{ "use_beam_search", C_CONTROL },
 	{ "user", C_TEXT },
 	{ "verbosity", C_CONTROL },
@@ -172,9 +180,16 @@ static const struct field call_fields[] = {
 };
 
 /* tools[i] and tools[i].function (sorted): the description is prose the model reads,
- * masked like a message; the name and the parameters' schema steer. */
+ * masked like a message; the name and the parameters' schema steer. The flat tools of
+ * the Responses and Messages APIs passed through (name, description, parameters or
+ * input_schema at tools[i]) read the same. */
 static const struct field tool_fields[] = {
+	{ "description", C_TEXT },
 	{ "function", C_TOOL_FN },
+	{ "input_schema", C_CONTROL },
+	{ "name", C_CONTROL },
+	{ "parameters", C_CONTROL },
+	{ "strict", C_CONTROL },
 	{ "type", C_CONTROL },
 };
 

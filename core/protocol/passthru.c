@@ -5,6 +5,7 @@
  * in pieces: message_start (the message, empty content), content_block_start/_delta/
  * _stop (text, tool input as partial JSON, thinking), message_delta (stop reason and
  * output tokens); it is put together here. Everything kept counts against the cap. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct aif_passthru_asm {
 	size_t		 max_bytes, total;
 	json_t		*obj;		/* the Response / the Message so far (owned) */
 	json_t		*items;		/* Responses: output items seen (owned) */
+	size_t		 items_bytes;	/* what they count against the cap */
 	struct block	 blocks[BLOCKS_MAX];
 	size_t		 nblocks;	/* blocks[0..nblocks) may be in use */
 };
@@ -116,11 +118,12 @@ aif_passthru_set_usage(json_t *answer, enum aif_kind kind, int64_t prompt,
 	return 0;
 }
 
-json_t *
-aif_passthru_event_object(enum aif_kind kind, const json_t *ev)
+/* The Response or Message event ev carries (borrowed), or NULL. */
+static const json_t *
+carried(enum aif_kind kind, const json_t *ev)
 {
 	const char *t = json_string_value(json_object_get(ev, "type"));
-	json_t *o;
+	const json_t *o;
 
 	if (t == NULL)
 		return NULL;
@@ -129,6 +132,12 @@ aif_passthru_event_object(enum aif_kind kind, const json_t *ev)
 	else
 		o = strncmp(t, "response.", 9) == 0 ? json_object_get(ev, "response") : NULL;
 	return json_is_object(o) ? o : NULL;
+}
+
+json_t *
+aif_passthru_event_object(enum aif_kind kind, json_t *ev)
+{
+	return (json_t *)(uintptr_t)carried(kind, ev);
 }
 
 int
@@ -191,12 +200,18 @@ charge(struct aif_passthru_asm *a, const json_t *v)
 static enum aif_err
 add_response_event(struct aif_passthru_asm *a, const char *type, const json_t *ev)
 {
-	json_t *o = aif_passthru_event_object(AIF_KIND_RESPONSES, ev), *copy;
+	const json_t *o = carried(AIF_KIND_RESPONSES, ev);
+	json_t *copy;
 	const json_t *item = json_object_get(ev, "item");
 
 	if (o != NULL) {
 		if (a->obj != NULL)	/* only the last Response counts */
 			a->total -= json_dumpb(a->obj, NULL, 0, JSON_COMPACT);
+		if (json_array_size(json_object_get(o, "output")) > 0) {
+			a->total -= a->items_bytes;	/* it holds them: not twice */
+			a->items_bytes = 0;
+			json_array_clear(a->items);
+		}
 		if (charge(a, o) != AIF_OK)
 			return AIF_TOOBIG;
 		if ((copy = json_deep_copy(o)) == NULL)
@@ -206,8 +221,10 @@ add_response_event(struct aif_passthru_asm *a, const char *type, const json_t *e
 		return AIF_OK;
 	}
 	if (strcmp(type, "response.output_item.done") == 0 && json_is_object(item)) {
+		size_t before = a->total;
 		if (charge(a, item) != AIF_OK)
 			return AIF_TOOBIG;
+		a->items_bytes += a->total - before;
 		if (json_array_append_new(a->items, json_deep_copy(item)) != 0)
 			return AIF_NOMEM;
 	}
@@ -240,7 +257,8 @@ add_delta(struct aif_passthru_asm *a, struct block *b, const json_t *delta)
 	for (size_t i = 0; i < AIF_NELEM(fields) && s == NULL; i++)
 		s = json_object_get(delta, fields[i]);
 	if (json_is_string(json_object_get(delta, "signature")) && b->obj != NULL)
-		return json_object_set(b->obj, "signature", json_object_get(delta,
+		return charge(a, json_object_get(delta, "signature")) != AIF_OK ? AIF_TOOBIG :
+		    json_object_set(b->obj, "signature", json_object_get(delta,
 		    "signature")) == 0 ? AIF_OK : AIF_NOMEM;
 	if (!json_is_string(s))
 		return AIF_OK;
@@ -262,6 +280,9 @@ add_message_delta(struct aif_passthru_asm *a, const json_t *ev)
 
 	if (a->obj == NULL)
 		return AIF_OK;
+	if ((json_is_object(d) && charge(a, d) != AIF_OK) ||
+	    (json_is_object(u) && charge(a, u) != AIF_OK))
+		return AIF_TOOBIG;
 	json_object_foreach((json_t *)d, k, v)
 		if (json_object_set(a->obj, k, v) != 0)
 			return AIF_NOMEM;
@@ -278,7 +299,7 @@ add_message_delta(struct aif_passthru_asm *a, const json_t *ev)
 static enum aif_err
 add_message_event(struct aif_passthru_asm *a, const char *type, const json_t *ev)
 {
-	json_t *o = aif_passthru_event_object(AIF_KIND_MESSAGES, ev), *cb;
+	const json_t *o = carried(AIF_KIND_MESSAGES, ev), *cb;
 	struct block *b;
 
 	if (o != NULL) {
@@ -355,8 +376,11 @@ message_result(const struct aif_passthru_asm *a)
 
 	if (m == NULL)
 		return NULL;
-	if (!json_is_array(content))
-		json_object_set_new(m, "content", content = json_array());
+	if (!json_is_array(content) && ((content = json_array()) == NULL ||
+	    json_object_set_new(m, "content", content) != 0)) {
+		json_decref(m);
+		return NULL;
+	}
 	for (size_t i = 0; i < a->nblocks; i++)
 		if (a->blocks[i].obj != NULL &&
 		    json_array_append_new(content, block_result(&a->blocks[i])) != 0) {
@@ -397,10 +421,96 @@ push(json_t *evs, json_t *ev)
 	return ev != NULL && json_array_append_new(evs, ev) == 0 ? 0 : -1;
 }
 
+/* A Responses event of type t with the next sequence number (*seq) and the fields of
+ * `with` (stolen). NULL on no memory. */
+static json_t *
+rev(const char *t, int *seq, json_t *with)
+{
+	json_t *ev = with;
+
+	if (ev != NULL && (json_object_set_new(ev, "type", json_string(t)) != 0 ||
+	    json_object_set_new(ev, "sequence_number", json_integer((*seq)++)) != 0)) {
+		json_decref(ev);
+		return NULL;
+	}
+	return ev;
+}
+
+/* The content parts of message item `it` (output index i) as the events that bring
+ * them: part added (empty), its text as one delta, text done, part done. */
+static int
+replay_parts(json_t *evs, const json_t *it, size_t i, int *seq)
+{
+	const json_t *part, *id = json_object_get(it, "id");
+	size_t j;
+
+	json_array_foreach(json_object_get(it, "content"), j, part) {
+		const json_t *text = json_object_get(part, "text");
+		json_t *empty = json_deep_copy(part);
+		if (empty == NULL || (json_is_string(text) &&
+		    json_object_set_new(empty, "text", json_string("")) != 0)) {
+			json_decref(empty);
+			return -1;
+		}
+		if (push(evs, rev("response.content_part.added", seq, json_pack(
+		    "{s:O*,s:I,s:I,s:o}", "item_id", id, "output_index", (json_int_t)i,
+		    "content_index", (json_int_t)j, "part", empty))) != 0)
+			return -1;
+		if (json_is_string(text) && (push(evs, rev("response.output_text.delta", seq,
+		    json_pack("{s:O*,s:I,s:I,s:O}", "item_id", id, "output_index",
+		    (json_int_t)i, "content_index", (json_int_t)j, "delta", text))) != 0 ||
+		    push(evs, rev("response.output_text.done", seq, json_pack(
+		    "{s:O*,s:I,s:I,s:O}", "item_id", id, "output_index", (json_int_t)i,
+		    "content_index", (json_int_t)j, "text", text))) != 0))
+			return -1;
+		if (push(evs, rev("response.content_part.done", seq, json_pack(
+		    "{s:O*,s:I,s:I,s:O}", "item_id", id, "output_index", (json_int_t)i,
+		    "content_index", (json_int_t)j, "part", part))) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Output item `it` (index i): added (without its content or arguments), what it
+ * holds as deltas, done (whole). */
+static int
+replay_item(json_t *evs, const json_t *it, size_t i, int *seq)
+{
+	const char *t = json_string_value(json_object_get(it, "type"));
+	const json_t *args = json_object_get(it, "arguments"), *id = json_object_get(it, "id");
+	json_t *added = json_deep_copy(it);
+
+	if (added == NULL || (json_is_array(json_object_get(it, "content")) &&
+	    json_object_set_new(added, "content", json_array()) != 0) ||
+	    (json_is_string(args) && json_object_set_new(added, "arguments",
+	    json_string("")) != 0)) {
+		json_decref(added);
+		return -1;
+	}
+	if (json_object_get(it, "status") != NULL)
+		(void)json_object_set_new(added, "status", json_string("in_progress"));
+	if (push(evs, rev("response.output_item.added", seq, json_pack("{s:I,s:o}",
+	    "output_index", (json_int_t)i, "item", added))) != 0)
+		return -1;
+	if (t != NULL && strcmp(t, "message") == 0 && replay_parts(evs, it, i, seq) != 0)
+		return -1;
+	if (json_is_string(args) && (push(evs, rev("response.function_call_arguments.delta",
+	    seq, json_pack("{s:O*,s:I,s:O}", "item_id", id, "output_index", (json_int_t)i,
+	    "delta", args))) != 0 || push(evs, rev("response.function_call_arguments.done",
+	    seq, json_pack("{s:O*,s:I,s:O}", "item_id", id, "output_index", (json_int_t)i,
+	    "arguments", args))) != 0))
+		return -1;
+	return push(evs, rev("response.output_item.done", seq, json_pack("{s:I,s:O}",
+	    "output_index", (json_int_t)i, "item", it)));
+}
+
 static int
 replay_response(json_t *evs, const json_t *answer)
 {
 	json_t *first = json_deep_copy(answer);
+	const json_t *it;
+	int seq = 0;
+	size_t i;
 
 	if (first == NULL || json_object_set_new(first, "status",
 	    json_string("in_progress")) != 0 || json_object_set_new(first, "output",
@@ -408,30 +518,76 @@ replay_response(json_t *evs, const json_t *answer)
 		json_decref(first);
 		return -1;
 	}
-	return push(evs, json_pack("{s:s,s:i,s:o}", "type", "response.created",
-	    "sequence_number", 0, "response", first)) != 0 ||
-	    push(evs, json_pack("{s:s,s:i,s:O}", "type", json_is_object(json_object_get(
-	    answer, "incomplete_details")) ? "response.incomplete" : "response.completed",
-	    "sequence_number", 1, "response", answer)) != 0 ? -1 : 0;
+	if (push(evs, rev("response.created", &seq, json_pack("{s:O}", "response",
+	    first))) != 0 || push(evs, rev("response.in_progress", &seq, json_pack("{s:o}",
+	    "response", first))) != 0)
+		return -1;
+	json_array_foreach(json_object_get(answer, "output"), i, it)
+		if (replay_item(evs, it, i, &seq) != 0)
+			return -1;
+	return push(evs, rev(json_is_object(json_object_get(answer, "incomplete_details")) ?
+	    "response.incomplete" : "response.completed", &seq, json_pack("{s:O}",
+	    "response", answer)));
+}
+
+/* Content block b (index i) as Anthropic streams it: started empty, its text, input or
+ * thought as one delta (and a thought's signature), stopped. */
+static int
+replay_block(json_t *evs, const json_t *b, size_t i)
+{
+	const char *t = json_string_value(json_object_get(b, "type"));
+	json_t *start = json_deep_copy(b), *d = NULL;
+	char *input = NULL;
+
+	if (start == NULL)
+		return -1;
+	if (t != NULL && strcmp(t, "text") == 0) {
+		json_object_set_new(start, "text", json_string(""));
+		d = json_pack("{s:s,s:O}", "type", "text_delta", "text",
+		    json_object_get(b, "text"));
+	} else if (t != NULL && strcmp(t, "thinking") == 0) {
+		json_object_set_new(start, "thinking", json_string(""));
+		json_object_del(start, "signature");
+		d = json_pack("{s:s,s:O}", "type", "thinking_delta", "thinking",
+		    json_object_get(b, "thinking"));
+	} else if (t != NULL && strcmp(t, "tool_use") == 0) {
+		json_object_set_new(start, "input", json_object());
+		input = json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+		d = json_pack("{s:s,s:s}", "type", "input_json_delta", "partial_json",
+		    input != NULL ? input : "{}");
+		free(input);
+	}
+	if (push(evs, json_pack("{s:s,s:I,s:o}", "type", "content_block_start", "index",
+	    (json_int_t)i, "content_block", start)) != 0 || (d != NULL && push(evs,
+	    json_pack("{s:s,s:I,s:o}", "type", "content_block_delta", "index", (json_int_t)i,
+	    "delta", d)) != 0))
+		return -1;
+	if (t != NULL && strcmp(t, "thinking") == 0 &&
+	    json_is_string(json_object_get(b, "signature")) && push(evs, json_pack(
+	    "{s:s,s:I,s:{s:s,s:O}}", "type", "content_block_delta", "index", (json_int_t)i,
+	    "delta", "type", "signature_delta", "signature",
+	    json_object_get(b, "signature"))) != 0)
+		return -1;
+	return push(evs, json_pack("{s:s,s:I}", "type", "content_block_stop", "index",
+	    (json_int_t)i));
 }
 
 static int
 replay_message(json_t *evs, const json_t *answer)
 {
-	json_t *start = json_deep_copy(answer), *b;
-	const json_t *u = json_object_get(answer, "usage");
+	json_t *start = json_deep_copy(answer);
+	const json_t *u = json_object_get(answer, "usage"), *b;
 	size_t i;
 
 	if (start == NULL || json_object_set_new(start, "content", json_array()) != 0 ||
-	    json_object_set_new(start, "stop_reason", json_null()) != 0 ||
-	    push(evs, json_pack("{s:s,s:o}", "type", "message_start", "message",
-	    start)) != 0)
+	    json_object_set_new(start, "stop_reason", json_null()) != 0) {
+		json_decref(start);
+		return -1;
+	}
+	if (push(evs, json_pack("{s:s,s:o}", "type", "message_start", "message", start)) != 0)
 		return -1;
 	json_array_foreach(json_object_get(answer, "content"), i, b)
-		if (push(evs, json_pack("{s:s,s:I,s:O}", "type", "content_block_start",
-		    "index", (json_int_t)i, "content_block", b)) != 0 ||
-		    push(evs, json_pack("{s:s,s:I}", "type", "content_block_stop", "index",
-		    (json_int_t)i)) != 0)
+		if (replay_block(evs, b, i) != 0)
 			return -1;
 	return push(evs, json_pack("{s:s,s:{s:O*,s:O*},s:{s:I}}", "type", "message_delta",
 	    "delta", "stop_reason", json_object_get(answer, "stop_reason"),

@@ -41,10 +41,11 @@ void		 aif_passthru_usage(enum aif_kind kind, const json_t *usage,
 int		 aif_passthru_set_usage(json_t *answer, enum aif_kind kind, int64_t prompt,
 		    int64_t completion);
 
-/* The Response or Message an event carries (borrowed from ev), or NULL: "response" of
+/* The Response or Message an event carries (borrowed from ev: changing it changes ev),
+ * or NULL: "response" of
  * the Responses events response.created, .in_progress, .completed, .incomplete, .failed
  * and .queued; "message" of message_start. */
-json_t		*aif_passthru_event_object(enum aif_kind kind, const json_t *ev);
+json_t		*aif_passthru_event_object(enum aif_kind kind, json_t *ev);
 
 /* Sets obj's (a Response or Message) id and model. 0, or -1 on no memory. */
 int		 aif_passthru_stamp(json_t *obj, const char *id, const char *model);
@@ -66,12 +67,19 @@ enum aif_err	 aif_passthru_asm_add(struct aif_passthru_asm *a, const json_t *ev)
 json_t		*aif_passthru_asm_result(const struct aif_passthru_asm *a, const char *id,
 		    const char *model);
 
+/* Frees a and everything it keeps; accepts NULL. */
 void		 aif_passthru_asm_free(struct aif_passthru_asm *a);
 
-/* The events of a stream that carries a stored answer (borrowed) whole, for a client
- * whose stream was relayed no event: response.created and response.completed (or
- * .incomplete); message_start, a content_block_start and _stop per block,
- * message_delta, message_stop. A new array, or NULL (no memory, no answer). */
+/* The events of a stream that carries a stored answer (borrowed), for a client whose
+ * stream was relayed no event (an attach, a lost relay), in the surface's full order
+ * with each text, tool input or argument as one delta: response.created,
+ * .in_progress, per output item .output_item.added, its parts (.content_part.added,
+ * .output_text.delta, .output_text.done, .content_part.done) or its arguments
+ * (.function_call_arguments.delta, .done), .output_item.done, then .completed (or
+ * .incomplete), numbered; message_start, per block content_block_start (empty),
+ * content_block_delta (text_delta, input_json_delta, thinking_delta and
+ * signature_delta), content_block_stop, then message_delta and message_stop. A new
+ * array, or NULL (no memory, no answer). */
 json_t		*aif_passthru_replay(enum aif_kind kind, const json_t *answer);
 
 #endif

@@ -1,5 +1,6 @@
 /* responses.c -- the Responses API surface bridged through chat completions; see
  * responses.h. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,9 @@ aif_resp_to_chat(const char *body, size_t len, const struct aif_resp_limits *lim
 		return -1;
 	}
 	*metadata = json_is_object(md) ? json_incref(md) : json_object();
+	/* kept with the note, so that a retrieved Response shows it too */
+	if (json_object_size(*metadata) > 0)
+		(void)json_object_set(json_object_get(c, AIF_RESP_META), "metadata", *metadata);
 	json_decref(in);
 	*chat = c;
 	return 0;
@@ -603,7 +607,34 @@ aif_resp_template(const json_t *chat, const json_t *metadata, const char *job_id
 	    "tools", tools_back(json_object_get(chat, "tools")),
 	    "top_p", number_or_one(chat, "top_p"), "truncation", "disabled",
 	    "usage", "user", json_object_get(chat, "user"),
-	    "metadata", metadata != NULL ? json_incref((json_t *)metadata) : json_object());
+	    "metadata", metadata != NULL ? json_incref((json_t *)metadata) :
+	    json_is_object(json_object_get(meta, "metadata")) ?
+	    json_incref(json_object_get(meta, "metadata")) : json_object());
+}
+
+json_t *
+aif_resp_native_template(const json_t *req, const char *job_id, const char *model,
+    int64_t created_at)
+{
+	static const char *const same[] = { "instructions", "max_output_tokens",
+	    "metadata", "parallel_tool_calls", "reasoning", "temperature", "text",
+	    "tool_choice", "tools", "top_p", "truncation", "user" };
+	json_t *resp = aif_resp_template(NULL, NULL, job_id, model, created_at);
+	const json_t *f;
+
+	for (size_t i = 0; resp != NULL && i < sizeof(same) / sizeof(same[0]); i++)
+		if ((f = json_object_get(req, same[i])) != NULL &&
+		    json_object_set(resp, same[i], (json_t *)(uintptr_t)f) != 0) {
+			json_decref(resp);
+			return NULL;
+		}
+	if (resp != NULL && json_object_set(resp, "previous_response_id",
+	    json_object_get(json_object_get(req, AIF_RESP_META), "previous_response_id") ?:
+	    json_null()) != 0) {
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
 }
 
 void

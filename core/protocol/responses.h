@@ -7,8 +7,9 @@
  *
  * The gateway keeps responses itself, as jobs: the stored chat request carries a small
  * object under AIF_RESP_META (no prompt text: whether the first message is the
- * instructions, the previous response it continues, how many messages it inherited)
- * that the worker takes out before the engine sees the request. A response continued
+ * instructions, the previous response it continues, how many messages it inherited,
+ * the request's metadata when it has some) that the worker takes out before the
+ * engine sees the request. A response continued
  * with previous_response_id gets the previous one's messages (without its
  * instructions) and answer before its own input.
  *
@@ -80,8 +81,15 @@ int	aif_resp_job_id(const char *resp_id, char *out, size_t cap);
 /* The Response object of job job_id as it is before an answer (status "queued"):
  * the fields it echoes from its chat request (borrowed: instructions, tools,
  * tool_choice, sampling, max_output_tokens, text, previous id, user) and metadata
- * (borrowed, may be NULL: {}). New object, or NULL on no memory. */
+ * (borrowed; NULL: the one the request's note kept, else {}). New object, or NULL on
+ * no memory. */
 json_t	*aif_resp_template(const json_t *chat, const json_t *metadata, const char *job_id,
+	    const char *model, int64_t created_at);
+
+/* The Response of a request passed through (its stored body req, borrowed: the
+ * surface's own, with its note) as it is before an answer: the template's fields the
+ * request set, as it set them, and the previous id its note keeps. New, or NULL. */
+json_t	*aif_resp_native_template(const json_t *req, const char *job_id,
 	    const char *model, int64_t created_at);
 
 /* Fills resp (a template) from a chat answer (borrowed): output items (a message with

@@ -59,6 +59,11 @@ test('previous_response_id passed through: the gateway sends the stored history 
   const first = await client().responses.create({ model: MODEL, input: `My name is Ana ${uniq('n')}` });
   const second = await client().responses.create({ model: MODEL, previous_response_id: first.id, input: 'What is my name?' });
   assert.match(second.output_text, /^\[native responses\] /);
+  assert.equal(second.previous_response_id, first.id, 'the answer names what it continues');
+  // counting a continuation counts the history too (and refuses nothing)
+  const alone = await client().responses.inputTokens.count({ model: MODEL, input: 'What is my name?' });
+  const chained = await client().responses.inputTokens.count({ model: MODEL, previous_response_id: first.id, input: 'What is my name?' });
+  assert.ok(chained.input_tokens > alone.input_tokens, `${chained.input_tokens} vs ${alone.input_tokens}`);
   const sent = await engineRequestOf(jobOfResp(second.id));
   assert.equal(sent.body.previous_response_id, undefined, 'the engine keeps no responses');
   assert.deepEqual(sent.body.input.map((i) => i.type), ['message', 'message', 'message']);
@@ -181,4 +186,35 @@ test('an engine error mid-stream reaches the Anthropic SDK as an error; bad inpu
   const { data, response } = await anthropic().messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: 'Hello there' }] }).withResponse();
   assert.ok(data.input_tokens > 0);
   assert.equal(response.headers.get('x-aif-token-count'), 'estimate');
+});
+
+test('a passed-through stream sent again with its Idempotency-Key is replayed from the stored answer in the surface\'s full order', T, async () => {
+  const key = uniq('idem');
+  const input = `Replay me ${uniq('r')}`;
+  const read = async () => {
+    const stream = client().responses.stream({ model: MODEL, input, max_output_tokens: 30 }, { headers: { 'Idempotency-Key': key } });
+    const types = [];
+    let text = '';
+    for await (const ev of stream) {
+      types.push(ev.type);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+    }
+    return { types, text, final: await stream.finalResponse() };
+  };
+  const a = await read();
+  const b = await read();
+  assert.equal(b.final.id, a.final.id, 'the same job');
+  assert.equal(b.text, a.text, 'the text comes as deltas again');
+  assert.equal(b.final.output_text, a.final.output_text);
+  for (const t of ['response.created', 'response.output_item.added', 'response.output_text.done', 'response.output_item.done', 'response.completed'])
+    assert.ok(b.types.includes(t), `${t} in ${b.types.join(',')}`);
+  const seq = [];
+  const raw = await http('/v1/messages', { key: null, headers: { 'x-api-key': env.apiKey, 'Idempotency-Key': `${key}-m` }, json: { model: MODEL, max_tokens: 20, stream: true, messages: [{ role: 'user', content: input }] } });
+  const again = await http('/v1/messages', { key: null, headers: { 'x-api-key': env.apiKey, 'Idempotency-Key': `${key}-m` }, json: { model: MODEL, max_tokens: 20, stream: true, messages: [{ role: 'user', content: input }] } });
+  // the same events in the same order (the replay sends each text as one delta)
+  for (const r of [raw, again]) seq.push([...r.text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]).filter((e, i, all) => e !== 'ping' && e !== all[i - 1]));
+  assert.deepEqual(seq[1], seq[0], 'the replayed Messages stream has the events of the first');
+  assert.equal(again.headers.get('x-aif-idempotent-replay'), 'true');
+  const text = (t) => [...t.matchAll(/"text_delta","text":"([^"]*)"/g)].map((m) => m[1]).join('');
+  assert.equal(text(again.text), text(raw.text));
 });

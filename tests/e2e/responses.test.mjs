@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   env, client, http, jobRow, usageRow, uniq, sqlNumber, sqlValue, q, adminCreateKey, waitFor, OpenAI,
+  engineRequestOf,
 } from './lib.mjs';
 
 const T = { timeout: 60000 };
@@ -17,7 +18,9 @@ const storedRequest = (respId) => JSON.parse(sqlValue(`SELECT request_body FROM 
 test('responses.create and retrieve: a Response with output_text, usage and the echoed instructions; the job and usage row behind it', T, async () => {
   const { data: r, response } = await client().responses.create({
     model: 'demo-chat', instructions: 'Be brief.', input: `Hello there ${uniq('resp')}`, max_output_tokens: 200,
+    metadata: { ticket: 'T-17' },
   }).withResponse();
+  assert.deepEqual(r.metadata, { ticket: 'T-17' });
   assert.equal(r.object, 'response');
   assert.match(r.id, /^resp_[A-Za-z0-9]+$/);
   assert.equal(response.headers.get('x-aif-job-id'), jobOf(r.id));
@@ -42,6 +45,8 @@ test('responses.create and retrieve: a Response with output_text, usage and the 
   assert.equal(again.output_text, r.output_text);
   assert.deepEqual(again.usage, r.usage);
   assert.equal(again.instructions, 'Be brief.');
+  assert.deepEqual(again.metadata, { ticket: 'T-17' }, 'kept for retrieve');
+  assert.equal((await engineRequestOf(jobOf(r.id))).body.metadata, undefined, 'not sent to the engine');
 });
 
 test('previous_response_id: the new response sees the earlier input and answer (not its instructions); only the same key may continue or read it', T, async () => {

@@ -183,35 +183,83 @@ the_cap_holds(void **state)
 	aif_passthru_asm_free(a);
 }
 
+/* Replayed, a stored answer comes in the surface's full order, each text, input or
+ * arguments as one delta, so that clients that build the answer from deltas or from
+ * the items done get all of it. */
 static void
 a_stored_answer_replays_as_events(void **state)
 {
 	json_t *m = J("{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
-	    "\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}],\"stop_reason\":\"end_turn\","
-	    "\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}");
-	json_t *r = J("{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\","
-	    "\"output\":[{\"type\":\"message\"}],\"incomplete_details\":null}");
-	json_t *evs = aif_passthru_replay(AIF_KIND_MESSAGES, m);
-	static const char *const order[] = { "message_start", "content_block_start",
-	    "content_block_stop", "message_delta", "message_stop" };
+	    "\"content\":[{\"type\":\"text\",\"text\":\"Hi\"},{\"type\":\"tool_use\","
+	    "\"id\":\"t\",\"name\":\"f\",\"input\":{\"a\":1}}],\"stop_reason\":"
+	    "\"tool_use\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}");
+	json_t *r = J("{\"id\":\"resp_1\",\"object\":\"response\",\"status\":"
+	    "\"completed\",\"output\":[{\"type\":\"message\",\"id\":\"m1\",\"status\":"
+	    "\"completed\",\"content\":[{\"type\":\"output_text\",\"text\":\"Hi\"}]},"
+	    "{\"type\":\"function_call\",\"id\":\"fc\",\"call_id\":\"c\",\"name\":\"f\","
+	    "\"arguments\":\"{}\"}],\"incomplete_details\":null}");
+	static const char *const morder[] = { "message_start", "content_block_start",
+	    "content_block_delta", "content_block_stop", "content_block_start",
+	    "content_block_delta", "content_block_stop", "message_delta", "message_stop" };
+	static const char *const rorder[] = { "response.created", "response.in_progress",
+	    "response.output_item.added", "response.content_part.added",
+	    "response.output_text.delta", "response.output_text.done",
+	    "response.content_part.done", "response.output_item.done",
+	    "response.output_item.added", "response.function_call_arguments.delta",
+	    "response.function_call_arguments.done", "response.output_item.done",
+	    "response.completed" };
+	json_t *evs = aif_passthru_replay(AIF_KIND_MESSAGES, m), *ev;
 
 	(void)state;
-	assert_int_equal(json_array_size(evs), 5);
-	for (size_t i = 0; i < 5; i++)
+	assert_int_equal(json_array_size(evs), 9);
+	for (size_t i = 0; i < 9; i++)
 		assert_string_equal(json_string_value(json_object_get(json_array_get(evs, i),
-		    "type")), order[i]);
+		    "type")), morder[i]);
+	ev = json_array_get(evs, 1);	/* started empty, the text as its delta */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ev,
+	    "content_block"), "text")), "");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
-	    json_array_get(evs, 1), "content_block"), "text")), "Hi");
+	    json_array_get(evs, 2), "delta"), "text")), "Hi");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_array_get(evs, 5), "delta"), "partial_json")), "{\"a\":1}");
 	json_decref(evs);
 	evs = aif_passthru_replay(AIF_KIND_RESPONSES, r);
-	assert_int_equal(json_array_size(evs), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(evs, 1),
-	    "type")), "response.completed");
+	assert_int_equal(json_array_size(evs), 13);
+	for (size_t i = 0; i < 13; i++) {
+		ev = json_array_get(evs, i);
+		assert_string_equal(json_string_value(json_object_get(ev, "type")), rorder[i]);
+		assert_int_equal(json_integer_value(json_object_get(ev, "sequence_number")),
+		    (json_int_t)i);
+	}
 	assert_int_equal(json_array_size(json_object_get(json_object_get(json_array_get(
 	    evs, 0), "response"), "output")), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(evs, 4),
+	    "delta")), "Hi");
 	json_decref(evs);
 	json_decref(m);
 	json_decref(r);
+}
+
+/* The output items seen and the completed Response that holds them count once
+ * against the cap. */
+static void
+items_count_once(void **state)
+{
+	struct aif_passthru_asm *a = aif_passthru_asm_new(AIF_KIND_RESPONSES, 260);
+	json_t *item = J("{\"type\":\"response.output_item.done\",\"item\":{\"type\":"
+	    "\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
+	    "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}]}}");
+	json_t *done = J("{\"type\":\"response.completed\",\"response\":{\"object\":"
+	    "\"response\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":"
+	    "\"output_text\",\"text\":\"0123456789012345678901234567890123456789012345"
+	    "678901234567890123456789\"}]}]}}");
+
+	(void)state;
+	assert_int_equal(aif_passthru_asm_add(a, item), AIF_OK);
+	assert_int_equal(aif_passthru_asm_add(a, done), AIF_OK);	/* 2 x 140 > 260 */
+	json_decref(item);
+	json_decref(done);
+	aif_passthru_asm_free(a);
 }
 
 int
@@ -224,6 +272,7 @@ main(void)
 		cmocka_unit_test(a_messages_stream_is_put_together),
 		cmocka_unit_test(the_cap_holds),
 		cmocka_unit_test(a_stored_answer_replays_as_events),
+		cmocka_unit_test(items_count_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

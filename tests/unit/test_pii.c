@@ -997,6 +997,44 @@ tool_descriptions_are_masked_as_text(void **state)
 	teardown(&f);
 }
 
+/* The Messages and Responses APIs passed through (kinds messages, responses) read as
+ * their bridges do: a flat tool's description and a tool result's content are masked,
+ * its input schema, the text format and stop sequences refuse. */
+static void
+surfaces_passed_through_read_as_their_bridges(void **state)
+{
+	struct fixture		 f;
+	struct aif_pii_refusal	 why;
+	json_t			*body;
+	char			*dump;
+
+	(void)state;
+	setup(&f, HASH_EMAIL, AIF_PII_EPHEMERAL_KEY);
+	assert_int_equal(screen(&f, "m", "{\"tools\":[{\"name\":\"send\",\"description\":"
+	    "\"Mail kim@example.com\",\"input_schema\":{\"type\":\"object\"}}],"
+	    "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+	    "\"tool_use_id\":\"t1\",\"content\":\"from lee@example.com\"}]}]}", &body, &why,
+	    NULL), AIF_OK);
+	dump = json_dumps(body, JSON_COMPACT);
+	assert_null(strstr(dump, "kim@"));
+	assert_null(strstr(dump, "lee@"));
+	free(dump);
+	json_decref(body);
+	assert_int_equal(screen(&f, "m", "{\"tools\":[{\"type\":\"function\",\"name\":\"f\","
+	    "\"parameters\":{\"description\":\"kim@example.com\"}}]}", &body, &why, NULL),
+	    AIF_FORBIDDEN);
+	assert_string_equal(why.path, "tools[0].parameters.description");
+	json_decref(body);
+	assert_int_equal(screen(&f, "m", "{\"text\":{\"format\":{\"type\":\"json_schema\","
+	    "\"schema\":{\"const\":\"kim@example.com\"}}}}", &body, &why, NULL),
+	    AIF_FORBIDDEN);
+	json_decref(body);
+	assert_int_equal(screen(&f, "m", "{\"stop_sequences\":[\"kim@example.com\"]}", &body,
+	    &why, NULL), AIF_FORBIDDEN);
+	json_decref(body);
+	teardown(&f);
+}
+
 /* A refusal's path names array elements by their index (numbers and nulls skipped
  * by the walk still count), hides long keys, and is cut at 127 bytes with "...", also
  * when the body nests deeper than the path can show. */
@@ -1540,6 +1578,7 @@ main(void)
 		cmocka_unit_test(every_string_and_data_key_is_masked),
 		cmocka_unit_test(control_fields_refuse_entities_to_mask),
 		cmocka_unit_test(tool_descriptions_are_masked_as_text),
+		cmocka_unit_test(surfaces_passed_through_read_as_their_bridges),
 		cmocka_unit_test(refusal_paths_index_hide_and_cut),
 		cmocka_unit_test(block_blocks_everywhere_and_allow_passes),
 		cmocka_unit_test(masked_keys_that_collide_are_refused),

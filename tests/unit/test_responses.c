@@ -242,6 +242,30 @@ the_note_is_for_the_gateway_only(void **state)
 	assert_int_equal(aif_resp_job_id("job_x", job, sizeof(job)), -1);
 }
 
+/* Metadata is kept with the note: a Response rendered later from the stored request
+ * alone (retrieve) shows it. */
+static void
+metadata_is_kept_with_the_note(void **state)
+{
+	struct aif_resp_ask ask;
+	struct aif_error err;
+	json_t *chat = bridge("{\"model\":\"m\",\"input\":\"hi\",\"metadata\":"
+	    "{\"ticket\":\"T-1\"}}", &ask, &err), *r;
+
+	(void)state;
+	assert_non_null(chat);
+	r = aif_resp_template(chat, NULL, "job_x", "m", 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "metadata"),
+	    "ticket")), "T-1");
+	json_decref(r);
+	json_decref(chat);
+	chat = bridge("{\"model\":\"m\",\"input\":\"hi\"}", &ask, &err);
+	r = aif_resp_template(chat, NULL, "job_x", "m", 1);
+	assert_int_equal(json_object_size(json_object_get(r, "metadata")), 0);
+	json_decref(r);
+	json_decref(chat);
+}
+
 static void
 a_chat_answer_fills_a_response(void **state)
 {
@@ -350,6 +374,7 @@ main(void)
 		cmocka_unit_test(bodies_are_bounded_like_every_request),
 		cmocka_unit_test(a_previous_response_goes_before_the_input),
 		cmocka_unit_test(the_note_is_for_the_gateway_only),
+		cmocka_unit_test(metadata_is_kept_with_the_note),
 		cmocka_unit_test(a_chat_answer_fills_a_response),
 		cmocka_unit_test(a_chat_stream_becomes_responses_events),
 	};
