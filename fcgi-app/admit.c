@@ -389,6 +389,9 @@ take_native(struct admission *a)
 		json_object_del(body, "background");	/* the gateway runs it async */
 		json_object_set(body, AIF_RESP_META, json_object_get(a->oreq.body,
 		    AIF_RESP_META));
+	} else if (aif_anth_fold_system(body) != 0) {	/* engines take 2 roles only */
+		json_decref(body);
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	}
 	json_decref(a->oreq.body);
 	a->oreq.body = body;

@@ -5,7 +5,8 @@
 # build/clients. Each runs one prompt against the mock engine behind a private stack
 # (its own MariaDB, nginx, aif-api and workers under var/clients); what each did, its
 # exit status, the end of its output and the gateway's jobs for it are written to
-# build/clients/RESULTS.md. Not part of `make test` (it downloads the clients and its
+# build/clients/RESULTS.md. Each client runs twice: on demo-agent (bridged) and on
+# demo-agent-native (passed through to the engine's own APIs). Not part of `make test` (it downloads the clients and its
 # outcome depends on their versions): it records what worked, it does not gate.
 #
 # Usage: scripts/test-clients.sh            (AIF_CLIENTS_TIMEOUT=seconds per client, 180)
@@ -27,19 +28,25 @@ npm install --prefix "$OUT" --no-save --no-audit --no-fund \
 	@anthropic-ai/claude-code @openai/codex >"$OUT/npm.log" 2>&1 ||
 	die "npm install failed: see $OUT/npm.log"
 
-# the demo config, and a model with room for an agent's prompt (mock-qwen-0.5b: 32k)
-if [ ! -f "$AIF_VAR_DIR/aif.yaml" ]; then
+# the demo config, and two models with room for an agent's prompt (mock-qwen-0.5b:
+# 32k): demo-agent (the surfaces bridged through chat completions) and
+# demo-agent-native (the engine serves them itself: passed through; its tokenizer
+# counts count_tokens)
+if ! grep -q demo-agent-native "$AIF_VAR_DIR/aif.yaml" 2>/dev/null; then
 	awk '/^roles:/ && !done {
-		print "  - id: demo-agent"
-		print "    adapter: openai"
-		print "    upstream_model: mock-qwen-0.5b"
-		print "    owned_by: aif-demo"
-		print "    replicas:"
-		print "      - url: http://127.0.0.1:${AIF_MOCK_PORT:-9101}"
-		print "    max_output_tokens: 4096"
-		print "    timeout_ms: 30000"
-		print "    pricing: {input_per_mtok: 150000, output_per_mtok: 600000}"
-		print ""
+		for (i = 0; i < 2; i++) {
+			print "  - id: demo-agent" (i ? "-native" : "")
+			print "    adapter: openai"
+			print "    upstream_model: mock-qwen-0.5b"
+			print "    owned_by: aif-demo"
+			if (i) print "    kinds: [chat, responses, messages, tokenize]"
+			print "    replicas:"
+			print "      - url: http://127.0.0.1:${AIF_MOCK_PORT:-9101}"
+			print "    max_output_tokens: 4096"
+			print "    timeout_ms: 30000"
+			print "    pricing: {input_per_mtok: 150000, output_per_mtok: 600000}"
+			print ""
+		}
 		done = 1
 	} { print }' "$AIF_REPO/config/aif.yaml" >"$AIF_VAR_DIR/aif.yaml" || die "cannot write the config"
 fi
@@ -92,18 +99,21 @@ run() {
 	printf 'asked with [[mock:use-tool]]), so this shows the protocol working, not answers.\n\n'
 } >"$RESULTS"
 
-# Claude Code: the Messages API, non-interactive print mode
-run claude-code env ANTHROPIC_BASE_URL="$ORIGIN" ANTHROPIC_API_KEY="$AIF_API_KEY" \
-	DISABLE_TELEMETRY=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 \
-	CLAUDE_CODE_MAX_OUTPUT_TOKENS=2048 HOME="$OUT/home" "$OUT/node_modules/.bin/claude" \
-	-p "Say hello in five words." --model demo-agent --output-format text
-
-# Codex: the Responses API through a model provider of its config
 mkdir -p "$OUT/home/.codex"
-run codex env HOME="$OUT/home" CODEX_HOME="$OUT/home/.codex" AIF_API_KEY="$AIF_API_KEY" \
-	"$OUT/node_modules/.bin/codex" exec --skip-git-repo-check \
-	-c model_provider=aif -c model=demo-agent \
-	-c "model_providers.aif={name=\"aif\",base_url=\"$AIF_BASE_URL\",env_key=\"AIF_API_KEY\",wire_api=\"responses\"}" \
-	"Say hello in five words."
+for model in demo-agent demo-agent-native; do
+	suffix=${model#demo-agent}
+	# Claude Code: the Messages API, non-interactive print mode
+	run "claude-code$suffix" env ANTHROPIC_BASE_URL="$ORIGIN" ANTHROPIC_API_KEY="$AIF_API_KEY" \
+		DISABLE_TELEMETRY=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+		DISABLE_AUTOUPDATER=1 CLAUDE_CODE_MAX_OUTPUT_TOKENS=2048 HOME="$OUT/home" \
+		"$OUT/node_modules/.bin/claude" -p "Say hello in five words." --model "$model" \
+		--output-format text
+	# Codex: the Responses API through a model provider of its config
+	run "codex$suffix" env HOME="$OUT/home" CODEX_HOME="$OUT/home/.codex" \
+		AIF_API_KEY="$AIF_API_KEY" "$OUT/node_modules/.bin/codex" exec --skip-git-repo-check \
+		-c model_provider=aif -c model="$model" \
+		-c "model_providers.aif={name=\"aif\",base_url=\"$AIF_BASE_URL\",env_key=\"AIF_API_KEY\",wire_api=\"responses\"}" \
+		"Say hello in five words."
+done
 
 ok "results: $RESULTS"

@@ -197,6 +197,59 @@ content_of(json_t *parts)
 	return out;
 }
 
+/* Appends the text of v (a string, or text blocks: checked by the bridge) to blocks
+ * as text blocks. 0, or -1 on no memory. */
+static int
+text_blocks(json_t *blocks, const json_t *v)
+{
+	const json_t *b;
+	size_t i;
+
+	if (json_is_string(v))
+		return json_array_append_new(blocks, json_pack("{s:s,s:O}", "type", "text",
+		    "text", v));
+	json_array_foreach(v, i, b)
+		if (json_array_append_new(blocks, json_pack("{s:s,s:O}", "type", "text",
+		    "text", json_object_get(b, "text"))) != 0)
+			return -1;
+	return 0;
+}
+
+int
+aif_anth_fold_system(json_t *body)
+{
+	json_t *msgs = json_object_get(body, "messages"), *keep, *sys, *m;
+	size_t i, moved = 0;
+
+	if ((keep = json_array()) == NULL || (sys = json_array()) == NULL) {
+		json_decref(keep);
+		return -1;
+	}
+	if (json_object_get(body, "system") != NULL &&
+	    text_blocks(sys, json_object_get(body, "system")) != 0)
+		goto fail;
+	json_array_foreach(msgs, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+		if (role != NULL && strcmp(role, "system") == 0) {
+			if (text_blocks(sys, json_object_get(m, "content")) != 0)
+				goto fail;
+			moved++;
+		} else if (json_array_append(keep, m) != 0) {
+			goto fail;
+		}
+	}
+	if (moved > 0 && (json_object_set(body, "system", sys) != 0 ||
+	    json_object_set(body, "messages", keep) != 0))
+		goto fail;
+	json_decref(keep);
+	json_decref(sys);
+	return 0;
+fail:
+	json_decref(keep);
+	json_decref(sys);
+	return -1;
+}
+
 /* One turn (messages[i]) appended to chat as its chat messages. */
 static int
 turn(const json_t *m, size_t i, json_t *chat, struct aif_error *err)

@@ -257,6 +257,36 @@ errors_render_in_anthropic_shape(void **state)
 	assert_string_equal(aif_anth_error_type(502, NULL), "api_error");
 }
 
+/* Passed through, the system turns move into the top-level system, in order, after
+ * what it held; the turns keep their order. */
+static void
+system_turns_fold_into_the_system_prompt(void **state)
+{
+	json_t *b = json_loads("{\"system\":\"Be brief.\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"},{\"role\":\"system\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"reminder\"}]},{\"role\":\"assistant\",\"content\":\"ok\"}]}", 0,
+	    NULL);
+	json_t *sys;
+
+	(void)state;
+	assert_int_equal(aif_anth_fold_system(b), 0);
+	sys = json_object_get(b, "system");
+	assert_int_equal(json_array_size(sys), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(sys, 0), "text")),
+	    "Be brief.");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(sys, 1), "text")),
+	    "reminder");
+	assert_int_equal(json_array_size(json_object_get(b, "messages")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(b, "messages"), 1), "role")), "assistant");
+	json_decref(b);
+	b = json_loads("{\"system\":\"s\",\"messages\":[{\"role\":\"user\",\"content\":"
+	    "\"hi\"}]}", 0, NULL);
+	assert_int_equal(aif_anth_fold_system(b), 0);
+	assert_true(json_is_string(json_object_get(b, "system")));	/* untouched */
+	json_decref(b);
+}
+
 int
 main(void)
 {
@@ -266,6 +296,7 @@ main(void)
 		cmocka_unit_test(a_chat_answer_becomes_a_message),
 		cmocka_unit_test(a_chat_stream_becomes_anthropic_events),
 		cmocka_unit_test(errors_render_in_anthropic_shape),
+		cmocka_unit_test(system_turns_fold_into_the_system_prompt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
