@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pii.h"
 #include "responses.h"
+#include "tracectx.h"
 #include "queue.h"
 #include "ratelimit.h"
 #include "runs.h"
@@ -1018,6 +1019,17 @@ budget_header(struct admission *a)
 		rp->headers[used] = '\0';	/* no room: no header rather than half of one */
 }
 
+/* The trace of the job (tracectx.h): the caller's traceparent when it is valid (its
+ * tracestate with it, when that is too), else a new trace. 0, or -1 (no random). */
+static int
+trace_of(struct admission *a, char *trace, const char **tracestate)
+{
+	const char *caller = param(a, "HTTP_TRACEPARENT"), *ts = param(a, "HTTP_TRACESTATE");
+
+	*tracestate = aif_trace_valid(caller) && aif_tracestate_valid(ts) ? ts : NULL;
+	return aif_trace_of_request(caller, trace);
+}
+
 static enum aif_err
 enqueue(struct admission *a)
 {
@@ -1050,10 +1062,14 @@ enqueue(struct admission *a)
 		.zero_retention = a->zero_retention,
 		.relay_secret = relays(a) ? a->relay_secret : NULL,
 	};
+	char trace[AIF_TRACEPARENT_LEN + 1];
 	enum aif_err err;
 
 	if (relays(a) && aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	if (trace_of(a, trace, &job.tracestate) != 0)
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	job.traceparent = trace;
 	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
 	/* a caller that waits: offer the job to a live worker (queue.h, hand-off) */
 	if (!a->async && a->workflow == NULL && wake_pick(r->api, r->db, &a->handoff_worker,

@@ -126,9 +126,11 @@ ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_
 	}
 }
 
-/* Counts a committed success in the metrics. */
+/* Counts a committed success (its call c) in the metrics. A stream also gives its
+ * time to first token (from the job's creation: its queue wait, then the engine's
+ * first chunk) and its mean time between chunks (one observation per stream). */
 static void
-count_success(const struct aif_job_success *s)
+count_success(const struct aif_job_success *s, const struct engine_call *c)
 {
 	char l[200];
 
@@ -136,6 +138,13 @@ count_success(const struct aif_job_success *s)
 	aif_metrics_observe_ms("aif_job_queue_seconds", l, s->queue_ms);
 	aif_metrics_observe_ms("aif_job_engine_seconds", l, s->engine_ms);
 	aif_metrics_observe_ms("aif_job_total_seconds", l, s->queue_ms + s->engine_ms);
+	if (c->stream && c->first_chunk_ms > 0) {
+		aif_metrics_observe_ms("aif_stream_ttft_seconds", l, s->queue_ms +
+		    c->first_chunk_ms - c->started_ms);
+		if (c->chunks_timed > 1)
+			aif_metrics_observe_ms("aif_stream_inter_token_seconds", l,
+			    (c->last_chunk_ms - c->first_chunk_ms) / (c->chunks_timed - 1));
+	}
 	snprintf(l, sizeof(l), "model=\"%s\",outcome=\"succeeded\"", s->model);
 	aif_metrics_add("aif_jobs_total", l, 1);
 	snprintf(l, sizeof(l), "model=\"%s\",direction=\"in\"", s->model);
@@ -189,7 +198,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].committed) {
 			w->done_total++;
-			count_success(&s[i]);
+			count_success(&s[i], calls[i]);
 		}
 		engine_call_free(calls[i]);
 	}

@@ -10,6 +10,7 @@
 #include "engine_call.h"
 #include "passthru.h"
 #include "relay_proto.h"
+#include "tracectx.h"
 
 /* Assembles and relays the chunks an adapter produced; -1 when the answer is too big. */
 static int
@@ -18,6 +19,12 @@ take_chunks(struct engine_call *c)
 	json_t *chunk;
 	size_t i;
 
+	if (json_array_size(c->chunks) > 0) {	/* time to first token, between tokens */
+		c->last_chunk_ms = aif_now_ms();
+		if (c->first_chunk_ms == 0)
+			c->first_chunk_ms = c->last_chunk_ms;
+		c->chunks_timed++;
+	}
 	json_array_foreach(c->chunks, i, chunk) {
 		char *text;
 
@@ -113,6 +120,23 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* W3C Trace Context to the engine (tracectx.h): this attempt is a span of its own, a
+ * child of the job's trace, and the caller's tracestate goes along. */
+static void
+trace_headers(struct engine_call *c)
+{
+	char tp[AIF_TRACEPARENT_LEN + 1], hdr[AIF_TRACESTATE_MAX + 16];
+
+	if (c->job.traceparent[0] == '\0' || aif_trace_child(c->job.traceparent, tp) != 0)
+		return;
+	snprintf(hdr, sizeof(hdr), "traceparent: %s", tp);
+	c->headers = curl_slist_append(c->headers, hdr);
+	if (c->headers != NULL && aif_tracestate_valid(c->job.tracestate)) {
+		snprintf(hdr, sizeof(hdr), "tracestate: %s", c->job.tracestate);
+		c->headers = curl_slist_append(c->headers, hdr);
+	}
+}
+
 enum aif_err
 engine_call_setup(struct engine_call *c, const char *request_id)
 {
@@ -147,6 +171,7 @@ engine_call_setup(struct engine_call *c, const char *request_id)
 		snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", request_id);
 		c->headers = curl_slist_append(c->headers, hdr);
 	}
+	trace_headers(c);
 	if (c->headers == NULL)
 		return AIF_NOMEM;
 	/* the replica's credential, as its engine expects it (never logged) */

@@ -55,6 +55,9 @@ struct engine_call {
 	struct relay_conn	*relay;		/* borrowed from the worker, or NULL */
 	unsigned char		 relay_key[AIF_RELAY_KEY_LEN];	/* this attempt's frames */
 	int64_t			 relayed;	/* chunks with text relayed to the client */
+	int64_t			 first_chunk_ms;	/* the engine's first chunk came, 0 */
+	int64_t			 last_chunk_ms;	/* and its last one */
+	int64_t			 chunks_timed;	/* chunks between them, both counted */
 	int			 answer_relayed; /* a sync answer went whole over the relay:
 						   its waiter needs no bell */
 	int			 begun;		/* BEGIN frame sent */

@@ -15,8 +15,8 @@ static struct aif_metric_delta deltas[AIF_METRICS_MAX];
 static size_t ndeltas;
 
 /* bounds of every histogram, in milliseconds */
-static const int64_t buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
-    10000, 30000, 60000, 120000 };
+static const int64_t buckets_ms[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
+    5000, 10000, 30000, 60000, 120000 };
 #define NBUCKETS AIF_NELEM(buckets_ms)
 
 static void

@@ -95,15 +95,15 @@ exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 	" prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged," \
 	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
 	" completion_tokens_bound, zero_retention, relay_secret, workflow_hash," \
-	" parent_job_id, parent_step, expires_at, state, attempts, lease_token, worker_id," \
-	" lease_until, started_at) VALUES "
+	" parent_job_id, parent_step, traceparent, tracestate, expires_at, state," \
+	" attempts, lease_token, worker_id, lease_until, started_at) VALUES "
 /* One row: the plain columns (JOB_PLAIN of them), then expires_at from the wait (0:
  * none, NULL then), then the lease of a job handed to a worker at insert: running, its
  * first attempt under lease token 1 (what a claim would set), started when created. */
 #define JOB_ROW_END	",NOW(6) + INTERVAL NULLIF(?, 0) MICROSECOND," \
 	" IF(?, 'running', 'queued'), ?, ?, NULLIF(?, 0)," \
 	" IF(?, NOW(6) + INTERVAL ? SECOND, NULL), IF(?, NOW(6), NULL))"
-enum { JOB_PLAIN = 26, JOB_COLS = 34 };
+enum { JOB_PLAIN = 28, JOB_COLS = 36 };
 _Static_assert(JOB_COLS * AIF_ENQUEUE_BATCH_MAX <= AIF_DB_PARAMS_MAX,
     "an enqueue batch binds its parameters in one statement");
 
@@ -132,7 +132,7 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid, int 
 		    AIF_RELAY_SECRET_BYTES) : AIF_P_NULL(),
 		AIF_P_STR(j->workflow_hash),
 		j->parent_job_id != 0 ? AIF_P_I64(j->parent_job_id) : AIF_P_NULL(),
-		AIF_P_STR(j->parent_step),
+		AIF_P_STR(j->parent_step), AIF_P_STR(j->traceparent), AIF_P_STR(j->tracestate),
 		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 		AIF_P_I64(handed), AIF_P_I64(handed), AIF_P_I64(handed),
 		AIF_P_I64(handed ? (int64_t)j->handoff_worker : 0), AIF_P_I64(handed),
@@ -378,7 +378,8 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
 	" " EXPIRED ", prompt_tokens_estimate, budget_state = 'held'," \
 	" COALESCE(parent_job_id, 0), IF(parent_job_id IS NULL, NULL," \
-	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), " FIRST
+	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), " FIRST "," \
+	" COALESCE(traceparent, ''), COALESCE(tracestate, '')"
 /* A claim: the next attempt under the next token. */
 #define CLAIM_COLS TAKE_COLS(" + 1", \
 	"expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0", \
@@ -395,7 +396,8 @@ enum {
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
-	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL, CL_FIRST
+	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL, CL_FIRST, CL_TRACEPARENT,
+	CL_TRACESTATE
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -562,6 +564,8 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	c->relay_id = c->parent_job_id != 0 && c->stream ? c->parent_job_id : c->id;
 	if (c->relay_id != c->id)
 		aif_dbrows_copy(rows, r, CL_PARENT_MODEL, c->relay_model, sizeof(c->relay_model));
+	aif_dbrows_copy(rows, r, CL_TRACEPARENT, c->traceparent, sizeof(c->traceparent));
+	aif_dbrows_copy(rows, r, CL_TRACESTATE, c->tracestate, sizeof(c->tracestate));
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
 		return AIF_NOMEM;

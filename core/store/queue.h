@@ -60,6 +60,8 @@ struct aif_job_new {
 						   (written running under its lease), or 0:
 						   queued for any worker to claim */
 	int		 handoff_lease_s;	/* that lease, in seconds */
+	const char	*traceparent;		/* its trace (tracectx.h), or NULL */
+	const char	*tracestate;		/* the caller's, or NULL */
 };
 
 
@@ -93,6 +95,8 @@ struct aif_claimed {
 						   run's for the streamed step of a run */
 	char		 relay_model[AIF_MODEL_ID_MAX + 1];	/* and the model name its
 						   chunks show then (the workflow's); "" */
+	char		 traceparent[56];	/* its trace, "" (tracectx.h) */
+	char		 tracestate[513];	/* the caller's, "" */
 	char		*request_body;		/* new (free) */
 };
 
@@ -155,7 +159,7 @@ struct aif_job_failure {
 	size_t		 ncompensations;
 };
 
-#define AIF_ENQUEUE_BATCH_MAX	22	/* 34 parameters a job: within AIF_DB_PARAMS_MAX */
+#define AIF_ENQUEUE_BATCH_MAX	21	/* 36 parameters a job: within AIF_DB_PARAMS_MAX */
 #define AIF_SUCCEED_BATCH_BYTES	(4u << 20)
 
 /* Inserts the job (queued: no hand-off) and its budget holds in one transaction.

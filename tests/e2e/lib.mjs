@@ -138,7 +138,7 @@ export function inList(values) {
 export function jobRow(publicId) {
   const cols = ['id', 'public_id', 'api_key_id', 'tenant', 'model', 'kind', 'priority', 'state',
     'attempts', 'max_attempts', 'worker_id', 'request_id', 'request_body', 'response_body',
-    'http_status', 'pii_counts', 'created_at', 'started_at', 'finished_at'];
+    'http_status', 'pii_counts', 'created_at', 'started_at', 'finished_at', 'traceparent'];
   const rows = sql(`SELECT ${cols.join(',')} FROM jobs WHERE public_id = ${q(publicId)}`);
   if (!rows.length) return null;
   return Object.fromEntries(cols.map((c, i) => [c, rows[0][i]]));

@@ -58,6 +58,15 @@ test('one version: every binary, aifctl, /healthz and the Server header name CHA
 
 test('/metrics: Prometheus text with requests, latency histograms, tokens, queue and workers', T, async () => {
   await client().chat.completions.create({ model: 'demo-chat', messages: [{ role: 'user', content: `m ${uniq('m')}` }] });
+  // a stream whose first token comes after 300 ms, then one every 60 ms (what other
+  // tests observed is flushed first)
+  await sleep(2500);
+  const before = await http('/metrics', { key: null });
+  const ttftOf = (text, le) => Number((text.match(new RegExp(`^aif_stream_ttft_seconds_bucket\\{model="demo-small",le="${le.replace('+', '\\+')}"\\} (\\d+)$`, 'm')) || [])[1] || 0);
+  const itlOf = (text, le) => Number((text.match(new RegExp(`^aif_stream_inter_token_seconds_bucket\\{model="demo-small",le="${le.replace('+', '\\+')}"\\} (\\d+)$`, 'm')) || [])[1] || 0);
+  const st = await client().chat.completions.create({ model: 'demo-small', stream: true, max_tokens: 8,
+    messages: [{ role: 'user', content: `[[mock:latency=300]] [[mock:token-delay=60]] timed ${uniq('t')}` }] });
+  for await (const _ of st) { /* read to the end */ }
   await sleep(2500);	// workers flush with their heartbeat
   const r = await http('/metrics', { key: null });
   assert.equal(r.status, 200);
@@ -80,6 +89,13 @@ test('/metrics: Prometheus text with requests, latency histograms, tokens, queue
   const inf = Number(t.match(/^aif_job_engine_seconds_bucket\{model="demo-chat",le="\+Inf"\} (\d+)$/m)[1]);
   const count = Number(t.match(/^aif_job_engine_seconds_count\{model="demo-chat"\} (\d+)$/m)[1]);
   assert.equal(inf, count);
+  // the stream's time to first token (>= 0.3 s: not in the 0.25 s bucket, in the 0.5 s
+  // one) and its mean time between chunks (about 50 ms: over 25 ms, under 100 ms)
+  assert.equal(ttftOf(t, '+Inf') - ttftOf(before.text, '+Inf'), 1, 'one stream observed');
+  assert.equal(ttftOf(t, '0.25') - ttftOf(before.text, '0.25'), 0);
+  assert.equal(ttftOf(t, '2.5') - ttftOf(before.text, '2.5'), 1);
+  assert.equal(itlOf(t, '0.025') - itlOf(before.text, '0.025'), 0);
+  assert.equal(itlOf(t, '0.1') - itlOf(before.text, '0.1'), 1);
 });
 
 test('aifctl workers, queue and top show the live system', T, async () => {
