@@ -55,6 +55,8 @@ struct aif_stream_state {
 	int64_t	 prompt_tokens;		/* from usage / details, when the engine sent them */
 	int64_t	 completion_tokens;	/* ... else counted by the adapter (one per event) */
 	int	 events;		/* events seen */
+	int64_t	 deltas;		/* a surface's events that carry text or
+					   arguments (*.delta, content_block_delta) */
 	char	 id[96];		/* chunk id to use, set from the first event */
 	int64_t	 created;
 	char	 finish_reason[32];	/* last finish_reason seen */

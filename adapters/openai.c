@@ -301,6 +301,8 @@ surface_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 	if (strcmp(t, "response.completed") == 0 || strcmp(t, "response.incomplete") == 0 ||
 	    strcmp(t, "message_stop") == 0)
 		st->done = 1;
+	if (aif_passthru_is_delta(t))
+		st->deltas++;
 	return aif_adapter_append_chunk(chunks, ev, err);
 }
 

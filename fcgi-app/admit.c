@@ -401,6 +401,55 @@ take_native(struct admission *a)
 	return AIF_OK;
 }
 
+/* What of a passed-through history the bridge checks (body changed in place): the
+ * output items an engine may make that the bridge has no words for (a refusal part,
+ * a hosted tool's call, ...) are left out of the check, not out of the request.
+ * 0, or -1 on no memory. */
+static int
+bridgeable(json_t *body)
+{
+	static const char *const items[] = { "message", "function_call",
+	    "function_call_output", "reasoning", NULL };
+	static const char *const parts[] = { "input_text", "output_text", "input_image",
+	    NULL };
+	json_t *in = json_object_get(body, "input"), *kept = json_array(), *it, *p;
+	size_t i, j;
+
+	if (!json_is_array(in) || kept == NULL) {
+		json_decref(kept);
+		return kept == NULL ? -1 : 0;
+	}
+	json_array_foreach(in, i, it) {
+		const char *t = json_string_value(json_object_get(it, "type"));
+		json_t *content = json_object_get(it, "content"), *ok;
+		size_t k;
+		for (k = 0; t != NULL && items[k] != NULL && strcmp(items[k], t) != 0; k++)
+			;
+		if (t != NULL && items[k] == NULL)
+			continue;
+		if (json_is_array(content) && (ok = json_array()) != NULL) {
+			json_array_foreach(content, j, p) {
+				const char *pt = json_string_value(json_object_get(p, "type"));
+				for (k = 0; pt != NULL && parts[k] != NULL &&
+				    strcmp(parts[k], pt) != 0; k++)
+					;
+				if (pt == NULL || parts[k] != NULL)
+					json_array_append(ok, p);
+			}
+			if (json_array_size(ok) == 0) {	/* nothing it can read */
+				json_decref(ok);
+				continue;
+			}
+			json_object_set_new(it, "content", ok);
+		}
+		if (json_array_append(kept, it) != 0) {
+			json_decref(kept);
+			return -1;
+		}
+	}
+	return json_object_set_new(body, "input", kept);
+}
+
 /* Pass-through of a response that continues another: its history goes into the
  * surface's own request first (a->native_text, replaced), which is then bridged again
  * (*chat, new) so that every check and estimate after this one covers the whole
@@ -410,7 +459,8 @@ expand_native(struct admission *a, const struct aif_resp_limits *lim, json_t **c
 {
 	char prev[sizeof(a->resp.previous)];
 	json_t *body = json_loadb(a->native_text, a->native_len, 0, NULL), *meta;
-	char *text;
+	char *text, *checked;
+	int err;
 
 	*chat = NULL;
 	memcpy(prev, a->resp.previous, sizeof(prev));
@@ -422,22 +472,32 @@ expand_native(struct admission *a, const struct aif_resp_limits *lim, json_t **c
 		return AIF_INVALID;
 	}
 	text = json_dumps(body, JSON_COMPACT);
+	checked = bridgeable(body) == 0 ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	if (text == NULL)
+	if (text == NULL || checked == NULL) {
+		free(text);
+		free(checked);
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	}
 	free(a->native_text);
 	a->native_text = text;
 	a->native_len = strlen(text);
 	json_decref(a->resp_md);
 	a->resp_md = NULL;
-	if (aif_resp_to_chat(a->native_text, a->native_len, lim, a->count_only, chat,
-	    &a->resp_md, &a->resp, &a->err) != 0)
+	err = aif_resp_to_chat(checked, strlen(checked), lim, a->count_only, chat,
+	    &a->resp_md, &a->resp, &a->err);
+	free(checked);
+	if (err != 0)
 		return AIF_INVALID;
 	/* the note still names the response it continues */
 	memcpy(a->resp.previous, prev, sizeof(prev));
 	meta = json_object_get(*chat, AIF_RESP_META);
-	return json_object_set_new(meta, "previous_response_id", json_string(prev)) == 0 ?
-	    AIF_OK : DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	if (json_object_set_new(meta, "previous_response_id", json_string(prev)) != 0) {
+		json_decref(*chat);
+		*chat = NULL;
+		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+	}
+	return AIF_OK;
 }
 
 /* A Responses request (POST /v1/responses) becomes the chat completion request it is

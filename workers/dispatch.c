@@ -183,9 +183,9 @@ dispatch_start_call(struct worker *w, struct engine_call *c)
 	c->job_mi = aif_cfg_model_index(w->cfg, c->job.model);
 	/* a fallback serves the job only when it serves its kind; a token count is the
 	   model's own tokenizer's or none */
-	if (c->job_mi == SIZE_MAX || routing_pick(w->rt, c->job_mi,
-	    c->job.last_replica[0] ? c->job.last_replica : NULL, &smi, &sri) != 0 ||
-	    (smi != c->job_mi && (c->count || !(w->cfg->models[smi].kinds & c->job.kind)))) {
+	if (c->job_mi == SIZE_MAX || routing_pick_kind(w->rt, c->job_mi, c->count ? 0 :
+	    (unsigned)c->job.kind, c->job.last_replica[0] ? c->job.last_replica : NULL,
+	    &smi, &sri) != 0) {
 		no_replica(w, c);
 		return;
 	}
@@ -287,9 +287,11 @@ cancel_left_stream(struct worker *w, struct engine_call *c)
 	memset(&res, 0, sizeof(res));
 	res.prompt_tokens = c->st.prompt_tokens > 0 ? c->st.prompt_tokens :
 	    c->job.prompt_tokens_estimate;
-	/* a chat chunk carries a token or more; a surface's events are not tokens */
-	res.completion_tokens = c->st.completion_tokens > c->relayed ||
-	    (c->job.kind & AIF_KIND_SURFACES) ? c->st.completion_tokens : c->relayed;
+	/* a chat chunk carries a token or more; of a surface's events, its deltas do */
+	res.completion_tokens = (c->job.kind & AIF_KIND_SURFACES) ?
+	    (c->st.completion_tokens > c->st.deltas ? c->st.completion_tokens :
+	    c->st.deltas) : c->st.completion_tokens > c->relayed ?
+	    c->st.completion_tokens : c->relayed;
 	outcome_success_row(w, c, &res, &u);
 	err = aif_queue_cancel_billed(w->db, &u,
 	    "client disconnected from the stream; engine call cancelled");

@@ -12,6 +12,23 @@
 #include "relay_proto.h"
 #include "tracectx.h"
 
+/* 1 when the chunks of one engine event carry tokens: any chat or completion chunk; of
+ * a surface's events, the deltas (response.created and the like come before the
+ * first token). */
+static int
+carries_tokens(const struct engine_call *c)
+{
+	json_t *chunk;
+	size_t i;
+
+	if (!(c->job.kind & AIF_KIND_SURFACES))
+		return json_array_size(c->chunks) > 0;
+	json_array_foreach(c->chunks, i, chunk)
+		if (aif_passthru_is_delta(json_string_value(json_object_get(chunk, "type"))))
+			return 1;
+	return 0;
+}
+
 /* Assembles and relays the chunks an adapter produced; -1 when the answer is too big. */
 static int
 take_chunks(struct engine_call *c)
@@ -19,7 +36,7 @@ take_chunks(struct engine_call *c)
 	json_t *chunk;
 	size_t i;
 
-	if (json_array_size(c->chunks) > 0) {	/* time to first token, between tokens */
+	if (carries_tokens(c)) {	/* time to first token, between tokens */
 		c->last_chunk_ms = aif_now_ms();
 		if (c->first_chunk_ms == 0)
 			c->first_chunk_ms = c->last_chunk_ms;

@@ -654,6 +654,9 @@ model_start(struct flow_run *fx, struct aif_flow_step *s)
 		.relay_secret = stream ? fx->run->relay_secret : NULL,
 		.parent_job_id = fx->run->id,
 		.parent_step = s->name,
+		/* the run's trace: its steps' engine calls are spans of it */
+		.traceparent = fx->run->traceparent[0] ? fx->run->traceparent : NULL,
+		.tracestate = fx->run->tracestate[0] ? fx->run->tracestate : NULL,
 	};
 	memcpy(job.budget, bp.subject, sizeof(job.budget));
 	err = aif_queue_enqueue(fx->fr->db, &job, &id, pid);

@@ -147,6 +147,13 @@ int
 routing_pick(struct routing *rt, size_t mi, const char *avoid_url, size_t *out_mi,
     size_t *out_ri)
 {
+	return routing_pick_kind(rt, mi, AIF_KIND_ALL, avoid_url, out_mi, out_ri);
+}
+
+int
+routing_pick_kind(struct routing *rt, size_t mi, unsigned kinds, const char *avoid_url,
+    size_t *out_mi, size_t *out_ri)
+{
 	const struct aif_model *m = &rt->cfg->models[mi];
 	int64_t now = aif_now_ms();
 	int r = best_of(rt, mi, avoid_url, now);
@@ -158,7 +165,8 @@ routing_pick(struct routing *rt, size_t mi, const char *avoid_url, size_t *out_m
 	}
 	for (size_t k = 0; k < m->nfallbacks; k++) {
 		size_t fi = aif_cfg_model_index(rt->cfg, m->fallbacks[k]);
-		if (fi == SIZE_MAX || (r = best_of(rt, fi, NULL, now)) < 0)
+		if (fi == SIZE_MAX || (rt->cfg->models[fi].kinds & kinds) == 0 ||
+		    (r = best_of(rt, fi, NULL, now)) < 0)
 			continue;
 		*out_mi = fi;
 		*out_ri = (size_t)r;

@@ -42,6 +42,10 @@ int		 routing_room(const struct routing *rt, size_t mi);
  * none of its own replicas is usable. Returns 0 with out_mi and out_ri set, or -1. */
 int		 routing_pick(struct routing *rt, size_t mi, const char *avoid_url,
 		    size_t *out_mi, size_t *out_ri);
+/* routing_pick for a job of one of `kinds` (a mask): a fallback that serves none of
+ * them is passed over (0: no fallback at all). */
+int		 routing_pick_kind(struct routing *rt, size_t mi, unsigned kinds,
+		    const char *avoid_url, size_t *out_mi, size_t *out_ri);
 
 /* Call bookkeeping: a call starts / ends on (mi, ri). */
 void		 routing_acquire(struct routing *rt, size_t mi, size_t ri);

@@ -9,7 +9,8 @@
 
 #include "err.h"
 
-#define AIF_METRICS_MAX		1024	/* distinct name+labels per process between flushes */
+#define AIF_METRICS_MAX		2048	/* distinct name+labels per process between flushes
+					   (a histogram takes 18 per label set) */
 #define AIF_METRICS_LABELS	400
 
 /* Adds delta to counter `name` with `labels` (a Prometheus label set without braces,

@@ -197,20 +197,19 @@ content_of(json_t *parts)
 	return out;
 }
 
-/* Appends the text of v (a string, or text blocks: checked by the bridge) to blocks
- * as text blocks. 0, or -1 on no memory. */
+/* Appends v (a string, or text blocks: checked by the bridge) to blocks as text
+ * blocks, the blocks as they are (cache_control and all). 0, or -1 on no memory. */
 static int
-text_blocks(json_t *blocks, const json_t *v)
+text_blocks(json_t *blocks, json_t *v)
 {
-	const json_t *b;
+	json_t *b;
 	size_t i;
 
 	if (json_is_string(v))
 		return json_array_append_new(blocks, json_pack("{s:s,s:O}", "type", "text",
 		    "text", v));
 	json_array_foreach(v, i, b)
-		if (json_array_append_new(blocks, json_pack("{s:s,s:O}", "type", "text",
-		    "text", json_object_get(b, "text"))) != 0)
+		if (json_array_append(blocks, b) != 0)
 			return -1;
 	return 0;
 }

@@ -38,10 +38,11 @@ int	aif_anth_to_chat(const char *body, size_t len, const struct aif_anth_limits 
  * "job_" (job_id borrowed). New object, or NULL on no memory. */
 json_t	*aif_anth_message(const json_t *completion, const char *job_id);
 
-/* A Messages request (body, checked by aif_anth_to_chat) passed through to an engine
- * that serves the API (which takes only user and assistant turns): the system messages
- * between its turns (Claude Code sends them) move into its top-level system, after
- * what it held, as text blocks in their order. 0, or -1 on no memory. */
+/* A Messages request (body, borrowed and changed in place; checked by
+ * aif_anth_to_chat) passed through to an engine that serves the API (which takes only
+ * user and assistant turns): the system messages between its turns (Claude Code sends
+ * them) move into its top-level system, after what it held, as text blocks in their
+ * order (blocks kept as they were). 0, or -1 on no memory. */
 int	aif_anth_fold_system(json_t *body);
 
 /* Writes one SSE event (name and JSON data, borrowed): 0, or -1 when the client is

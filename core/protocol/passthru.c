@@ -141,6 +141,15 @@ aif_passthru_event_object(enum aif_kind kind, json_t *ev)
 }
 
 int
+aif_passthru_is_delta(const char *type)
+{
+	size_t n = type != NULL ? strlen(type) : 0;
+
+	return (n > 6 && strcmp(type + n - 6, ".delta") == 0) ||
+	    (type != NULL && strcmp(type, "content_block_delta") == 0);
+}
+
+int
 aif_passthru_stamp(json_t *obj, const char *id, const char *model)
 {
 	if (json_object_set_new(obj, "id", json_string(id)) != 0)
@@ -457,11 +466,12 @@ replay_parts(json_t *evs, const json_t *it, size_t i, int *seq)
 		    "content_index", (json_int_t)j, "part", empty))) != 0)
 			return -1;
 		if (json_is_string(text) && (push(evs, rev("response.output_text.delta", seq,
-		    json_pack("{s:O*,s:I,s:I,s:O}", "item_id", id, "output_index",
-		    (json_int_t)i, "content_index", (json_int_t)j, "delta", text))) != 0 ||
-		    push(evs, rev("response.output_text.done", seq, json_pack(
-		    "{s:O*,s:I,s:I,s:O}", "item_id", id, "output_index", (json_int_t)i,
-		    "content_index", (json_int_t)j, "text", text))) != 0))
+		    json_pack("{s:O*,s:I,s:I,s:O,s:[]}", "item_id", id, "output_index",
+		    (json_int_t)i, "content_index", (json_int_t)j, "delta", text,
+		    "logprobs"))) != 0 || push(evs, rev("response.output_text.done", seq,
+		    json_pack("{s:O*,s:I,s:I,s:O,s:[]}", "item_id", id, "output_index",
+		    (json_int_t)i, "content_index", (json_int_t)j, "text", text,
+		    "logprobs"))) != 0))
 			return -1;
 		if (push(evs, rev("response.content_part.done", seq, json_pack(
 		    "{s:O*,s:I,s:I,s:O}", "item_id", id, "output_index", (json_int_t)i,
@@ -519,8 +529,12 @@ replay_response(json_t *evs, const json_t *answer)
 		return -1;
 	}
 	if (push(evs, rev("response.created", &seq, json_pack("{s:O}", "response",
-	    first))) != 0 || push(evs, rev("response.in_progress", &seq, json_pack("{s:o}",
-	    "response", first))) != 0)
+	    first))) != 0) {
+		json_decref(first);
+		return -1;
+	}
+	if (push(evs, rev("response.in_progress", &seq, json_pack("{s:o}", "response",
+	    first))) != 0)
 		return -1;
 	json_array_foreach(json_object_get(answer, "output"), i, it)
 		if (replay_item(evs, it, i, &seq) != 0)
@@ -558,9 +572,12 @@ replay_block(json_t *evs, const json_t *b, size_t i)
 		free(input);
 	}
 	if (push(evs, json_pack("{s:s,s:I,s:o}", "type", "content_block_start", "index",
-	    (json_int_t)i, "content_block", start)) != 0 || (d != NULL && push(evs,
-	    json_pack("{s:s,s:I,s:o}", "type", "content_block_delta", "index", (json_int_t)i,
-	    "delta", d)) != 0))
+	    (json_int_t)i, "content_block", start)) != 0) {
+		json_decref(d);
+		return -1;
+	}
+	if (d != NULL && push(evs, json_pack("{s:s,s:I,s:o}", "type", "content_block_delta",
+	    "index", (json_int_t)i, "delta", d)) != 0)
 		return -1;
 	if (t != NULL && strcmp(t, "thinking") == 0 &&
 	    json_is_string(json_object_get(b, "signature")) && push(evs, json_pack(

@@ -47,6 +47,10 @@ int		 aif_passthru_set_usage(json_t *answer, enum aif_kind kind, int64_t prompt,
  * and .queued; "message" of message_start. */
 json_t		*aif_passthru_event_object(enum aif_kind kind, json_t *ev);
 
+/* 1 when a surface's event type (borrowed, may be NULL) is one that carries text or
+ * arguments as it is made: a Responses "*.delta", Anthropic's content_block_delta. */
+int		 aif_passthru_is_delta(const char *type);
+
 /* Sets obj's (a Response or Message) id and model. 0, or -1 on no memory. */
 int		 aif_passthru_stamp(json_t *obj, const char *id, const char *model);
 

@@ -78,6 +78,10 @@ aif_trace_of_request(const char *caller, char *out)
 	if (aif_trace_valid(caller)) {
 		memcpy(out, "00", 2);
 		memcpy(out + 2, caller + 2, AIF_TRACEPARENT_LEN - 2);
+		/* version 00 knows the sampled bit only: the others are zeroed */
+		out[53] = '0';
+		out[54] = (caller[54] >= 'a' ? caller[54] - 'a' + 10 : caller[54] - '0') & 1 ?
+		    '1' : '0';
 		out[AIF_TRACEPARENT_LEN] = '\0';
 		return 0;
 	}

@@ -22,9 +22,10 @@ int	aif_trace_valid(const char *s);
  * (0x20..0x7e); 0 otherwise (it is then dropped, as the specification allows). */
 int	aif_tracestate_valid(const char *s);
 
-/* Writes into out (AIF_TRACEPARENT_LEN + 1 bytes) the caller's traceparent (valid:
- * its first 55 characters, version 00), else a new trace's (random ids, sampled).
- * Returns 0, or -1 when no random bytes could be had. */
+/* Writes into out (AIF_TRACEPARENT_LEN + 1 bytes) the caller's traceparent (caller
+ * borrowed, may be NULL; when valid: its first 55 characters as version 00, the flags
+ * but the sampled bit zeroed), else a new trace's (random ids, sampled). Returns 0, or
+ * -1 when no random bytes could be had. */
 int	aif_trace_of_request(const char *caller, char *out);
 
 /* Writes into out (AIF_TRACEPARENT_LEN + 1 bytes) the traceparent of a new child span

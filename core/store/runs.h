@@ -35,6 +35,8 @@ struct aif_flow_run {
 	int		 has_relay_secret;
 	unsigned char	 relay_secret[AIF_RELAY_SECRET_BYTES];
 	int64_t		 created_ms;
+	char		 traceparent[56];	/* its trace, "": its steps' too */
+	char		 tracestate[513];
 	char		*request_body;		/* new: {"surface": ..., "input": ...} */
 };
 

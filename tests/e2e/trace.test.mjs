@@ -61,3 +61,13 @@ test('no traceparent, or an invalid one: a new trace for the job, the tracestate
     assert.equal(sent.headers.tracestate, undefined);
   }
 });
+
+test('a workflow run keeps the caller\'s trace: its model steps\' engine calls are spans of it', T, async () => {
+  const marker = uniq('wf');
+  const r = await http('/v1/chat/completions', { headers: { traceparent: CALLER },
+    json: { model: 'demo-wf-pipeline', messages: [{ role: 'user', content: `trace ${marker}` }] } });
+  assert.equal(r.status, 200, r.text);
+  const steps = (await mockRequests(200)).filter((q) => JSON.stringify(q.body || {}).includes(marker));
+  assert.ok(steps.length >= 1, 'a model step reached the engine');
+  for (const q of steps) assert.equal(TP_RE.exec(q.headers.traceparent)[1], TRACE);
+});

@@ -235,6 +235,11 @@ a_stored_answer_replays_as_events(void **state)
 	    evs, 0), "response"), "output")), 0);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(evs, 4),
 	    "delta")), "Hi");
+	assert_true(json_is_array(json_object_get(json_array_get(evs, 4), "logprobs")));
+	assert_true(aif_passthru_is_delta("response.output_text.delta"));
+	assert_true(aif_passthru_is_delta("content_block_delta"));
+	assert_false(aif_passthru_is_delta("response.created"));
+	assert_false(aif_passthru_is_delta(NULL));
 	json_decref(evs);
 	json_decref(m);
 	json_decref(r);

@@ -159,6 +159,12 @@ every_replica_open_goes_to_the_fallback(void **state)
 	assert_int_equal(routing_pick(rt, 0, NULL, &mi, &ri), 0);
 	assert_int_equal(mi, 1);
 	assert_int_equal(ri, 0);
+	/* a job of a kind the fallback does not serve (spare: chat, completion), or a
+	   token count (no kind): no fallback */
+	assert_int_equal(routing_pick_kind(rt, 0, AIF_KIND_CHAT, NULL, &mi, &ri), 0);
+	assert_int_equal(mi, 1);
+	assert_int_equal(routing_pick_kind(rt, 0, AIF_KIND_RESPONSES, NULL, &mi, &ri), -1);
+	assert_int_equal(routing_pick_kind(rt, 0, 0, NULL, &mi, &ri), -1);
 	routing_down(rt, 1, 0);
 	assert_int_equal(routing_pick(rt, 0, NULL, &mi, &ri), -1);
 	/* a retry should wait about circuit_open_ms for the first one to close */

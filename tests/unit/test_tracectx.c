@@ -43,8 +43,8 @@ a_request_keeps_or_starts_a_trace(void **state)
 	assert_int_equal(aif_trace_of_request(GOOD, a), 0);
 	assert_string_equal(a, GOOD);
 	assert_int_equal(aif_trace_of_request("01-4bf92f3577b34da6a3ce929d0e0e4736-"
-	    "00f067aa0ba902b7-01-more", a), 0);
-	assert_string_equal(a, GOOD);	/* read as version 00 */
+	    "00f067aa0ba902b7-ff-more", a), 0);
+	assert_string_equal(a, GOOD);	/* read as version 00: the sampled bit only */
 	assert_int_equal(aif_trace_of_request("garbage", a), 0);
 	assert_true(aif_trace_valid(a));
 	assert_int_equal(aif_trace_of_request(NULL, b), 0);
