@@ -142,7 +142,8 @@ json_t		*aif_adapter_chunk(const char *model_id, enum aif_kind kind,
  * without "error" (or "object": "error"), with a non-empty "choices" array of objects
  * with an index and a message (chat) or a text (completion), or a non-empty "data"
  * array of objects with an embedding (embeddings); and a usage, when present, of
- * non-negative integers. An engine's 200 that is none of this is a bad response. */
+ * non-negative integers; of a surface passed through, a Response or a Message
+ * (aif_passthru_answer_ok). An engine's 200 that is none of this is a bad response. */
 int		 aif_adapter_answer_ok(enum aif_kind kind, const json_t *root);
 
 /* Serialises `body` (borrowed) compactly into out->body (new) and out->body_len.

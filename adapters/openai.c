@@ -145,28 +145,14 @@ usage_field(json_t *usage, const char *name)
 	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
 }
 
-/* A surface's answer (root stolen; NULL when it did not parse): a Response or a
- * Message, its usage in the surface's words. */
-static void
-surface_parse(const struct aif_model *m, enum aif_kind kind, json_t *root,
-    struct aif_engine_result *out)
+/* 1 when a surface's answer (root, borrowed) is a Response that failed: the engine's
+ * error, not a malformed answer. */
+static int
+failed_response(enum aif_kind kind, const json_t *root)
 {
-	if (kind == AIF_KIND_RESPONSES && json_is_string(json_object_get(root, "status")) &&
-	    strcmp(json_string_value(json_object_get(root, "status")), "failed") == 0) {
-		(void)surface_error(root, out);	/* the engine's error, not a bad answer */
-		json_decref(root);
-		return;
-	}
-	if (root == NULL || !aif_passthru_answer_ok(kind, root)) {
-		json_decref(root);
-		aif_adapter_bad_response(out, "a malformed response");
-		return;
-	}
-	json_object_set_new(root, "model", json_string(m->id));
-	aif_passthru_usage(kind, json_object_get(root, "usage"), &out->prompt_tokens,
-	    &out->completion_tokens);
-	out->failure = AIF_FAIL_NONE;
-	out->response = root;
+	const char *st = json_string_value(json_object_get(root, "status"));
+
+	return kind == AIF_KIND_RESPONSES && st != NULL && strcmp(st, "failed") == 0;
 }
 
 static void
@@ -180,8 +166,9 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 		return;
 	}
 	root = json_loadb(body, len, 0, NULL);
-	if (kind & AIF_KIND_SURFACES) {
-		surface_parse(m, kind, root, out);
+	if (failed_response(kind, root)) {
+		(void)surface_error(root, out);
+		json_decref(root);
 		return;
 	}
 	if (root == NULL || !aif_adapter_answer_ok(kind, root)) {
@@ -190,6 +177,13 @@ openai_parse(const struct aif_model *m, enum aif_kind kind, long status, const c
 		return;
 	}
 	json_object_set_new(root, "model", json_string(m->id));
+	if (kind & AIF_KIND_SURFACES) {	/* usage in the surface's words */
+		aif_passthru_usage(kind, json_object_get(root, "usage"), &out->prompt_tokens,
+		    &out->completion_tokens);
+		out->failure = AIF_FAIL_NONE;
+		out->response = root;
+		return;
+	}
 	/* engine internals a client has no use for */
 	json_object_del(root, "kv_transfer_params");
 	json_object_del(root, "prompt_logprobs");
@@ -269,7 +263,7 @@ surface_event(const struct aif_model *m, enum aif_kind kind, const char *data,
 	st->events++;
 	if ((ev = aif_adapter_event_object(data, len, err)) == NULL)
 		return err->failure;
-	/* the type names the event the client gets (event: <type>): a plain name only */
+	/* the type is the event name the client reads (event: <type>): a plain name */
 	if ((t = json_string_value(json_object_get(ev, "type"))) == NULL ||
 	    strlen(t) == 0 || strlen(t) >= 64 || t[strspn(t,
 	    "abcdefghijklmnopqrstuvwxyz0123456789_.")] != '\0' ||

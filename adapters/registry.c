@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "passthru.h"
 #include "chat_template.h"
 #include "openai.h"
 #include "util.h"
@@ -245,6 +246,9 @@ aif_adapter_answer_ok(enum aif_kind kind, const json_t *root)
 {
 	const json_t *arr, *e, *obj;
 	size_t i;
+
+	if (kind & AIF_KIND_SURFACES)	/* a Response or a Message (passthru.h) */
+		return aif_passthru_answer_ok(kind, root);
 
 	if (!json_is_object(root) || (json_object_get(root, "error") != NULL &&
 	    !json_is_null(json_object_get(root, "error"))))

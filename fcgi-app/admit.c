@@ -328,8 +328,10 @@ chain_previous(struct admission *a, json_t *chat)
 
 	if (previous_of(a, &pr, &pa, &native) != AIF_OK)
 		return AIF_INVALID;
-	err = native ? other_mode(a, 1) : aif_resp_chain(chat, pr, pa, &a->err) != 0 ?
-	    AIF_INVALID : AIF_OK;
+	if (native)
+		err = other_mode(a, 1);
+	else
+		err = aif_resp_chain(chat, pr, pa, &a->err) == 0 ? AIF_OK : AIF_INVALID;
 	json_decref(pr);
 	json_decref(pa);
 	return err;
@@ -398,7 +400,39 @@ take_native(struct admission *a)
 	a->oreq.body = body;
 	a->oreq.model = json_string_value(json_object_get(body, "model"));
 	a->kind = a->oreq.kind = a->native;
+	a->r->reply.native = 1;		/* its answer is the surface's own */
 	return AIF_OK;
+}
+
+/* 1 when s (may be NULL) is one of set (NULL-terminated). */
+static int
+listed(const char *const *set, const char *s)
+{
+	for (; s != NULL && *set != NULL; set++)
+		if (strcmp(*set, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* The parts of a message's content (borrowed) the bridge reads (typed text or image,
+ * or untyped), as a new array; NULL on no memory. */
+static json_t *
+readable_parts(const json_t *content)
+{
+	static const char *const parts[] = { "input_text", "output_text", "input_image",
+	    NULL };
+	json_t *ok = json_array(), *p;
+	size_t j;
+
+	json_array_foreach(content, j, p) {
+		const char *t = json_string_value(json_object_get(p, "type"));
+		if ((t == NULL || listed(parts, t)) && ok != NULL &&
+		    json_array_append(ok, p) != 0) {
+			json_decref(ok);
+			return NULL;
+		}
+	}
+	return ok;
 }
 
 /* What of a passed-through history the bridge checks (body changed in place): the
@@ -410,42 +444,33 @@ bridgeable(json_t *body)
 {
 	static const char *const items[] = { "message", "function_call",
 	    "function_call_output", "reasoning", NULL };
-	static const char *const parts[] = { "input_text", "output_text", "input_image",
-	    NULL };
-	json_t *in = json_object_get(body, "input"), *kept = json_array(), *it, *p;
-	size_t i, j;
+	json_t *in = json_object_get(body, "input"), *kept, *it, *ok;
+	size_t i;
 
-	if (!json_is_array(in) || kept == NULL) {
-		json_decref(kept);
-		return kept == NULL ? -1 : 0;
-	}
+	if (!json_is_array(in))
+		return 0;
+	if ((kept = json_array()) == NULL)
+		return -1;
 	json_array_foreach(in, i, it) {
 		const char *t = json_string_value(json_object_get(it, "type"));
-		json_t *content = json_object_get(it, "content"), *ok;
-		size_t k;
-		for (k = 0; t != NULL && items[k] != NULL && strcmp(items[k], t) != 0; k++)
-			;
-		if (t != NULL && items[k] == NULL)
+		if (t != NULL && !listed(items, t))
 			continue;
-		if (json_is_array(content) && (ok = json_array()) != NULL) {
-			json_array_foreach(content, j, p) {
-				const char *pt = json_string_value(json_object_get(p, "type"));
-				for (k = 0; pt != NULL && parts[k] != NULL &&
-				    strcmp(parts[k], pt) != 0; k++)
-					;
-				if (pt == NULL || parts[k] != NULL)
-					json_array_append(ok, p);
-			}
-			if (json_array_size(ok) == 0) {	/* nothing it can read */
-				json_decref(ok);
-				continue;
-			}
+		ok = NULL;
+		if (json_is_array(json_object_get(it, "content")) &&
+		    (ok = readable_parts(json_object_get(it, "content"))) == NULL)
+			break;
+		if (ok != NULL && json_array_size(ok) == 0) {	/* nothing it can read */
+			json_decref(ok);
+			continue;
+		}
+		if (ok != NULL)
 			json_object_set_new(it, "content", ok);
-		}
-		if (json_array_append(kept, it) != 0) {
-			json_decref(kept);
-			return -1;
-		}
+		if (json_array_append(kept, it) != 0)
+			break;
+	}
+	if (i < json_array_size(in)) {	/* broke off: no memory */
+		json_decref(kept);
+		return -1;
 	}
 	return json_object_set_new(body, "input", kept);
 }
@@ -557,7 +582,6 @@ parse(struct admission *a)
 		.max_messages = cfg->server.max_messages,
 		.max_string_bytes = cfg->server.max_body_bytes,
 	};
-
 	enum aif_err err;
 
 	if (a->run_api)
@@ -917,14 +941,13 @@ park(struct admission *a, uint64_t id, int include_usage, int attach)
 }
 
 /* The Responses API: the Response of job public_id before its answer, which its
- * waiting request (sync or stream) renders its answer into (reply.meta). A surface
- * passed through answers in its own shape already (reply.native). */
+ * waiting request (sync or stream) renders its answer into (reply.meta); passed
+ * through, only a background response's first answer is rendered from it. */
 static enum aif_err
 responses_meta(struct admission *a, const char *public_id)
 {
 	struct reply *rp = &a->r->reply;
 
-	rp->native = a->native != 0;
 	if (rp->surface != AIF_SURFACE_RESPONSES)
 		return AIF_OK;
 	json_decref(rp->meta);

@@ -81,8 +81,8 @@ file_text(struct req *r, const struct aif_model *m, const json_t *chat,
 	json_t *t = tokenize_request(m->id, chat), *f;
 	char *text;
 
-	for (size_t i = 0; i < AIF_RELAY_SECRET_BYTES; i++)
-		snprintf(hex + 2 * i, 3, "%02x", secret[i]);
+	aif_hex_encode(secret, AIF_RELAY_SECRET_BYTES, hex);
+	hex[2 * AIF_RELAY_SECRET_BYTES] = '\0';
 	f = t != NULL ? json_pack("{s:s,s:s,s:s,s:s?,s:o}", "model", m->id, "secret", hex,
 	    "reply_to", r->api->doorbell_path, "object", object, "body", t) : NULL;
 	text = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
@@ -104,13 +104,14 @@ count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
 	    aif_random_bytes(secret, sizeof(secret)) != AIF_OK ||
 	    wake_pick(r->api, r->db, &worker, bell, sizeof(bell)) != 0)
 		return -1;
+	n = COUNT_ID_BIT | (n & (COUNT_ID_BIT - 1));
+	if (aif_bell_count_file(r->cfg->server.run_dir, n, path, sizeof(path)) != 0)
+		return -1;
 	/* what counts cost the engines is bounded: past the cap, the estimate answers */
 	if (__atomic_add_fetch(&r->api->counts, 1, __ATOMIC_RELAXED) > COUNT_IN_FLIGHT_MAX) {
 		(void)__atomic_sub_fetch(&r->api->counts, 1, __ATOMIC_RELAXED);
 		return -1;
 	}
-	n = COUNT_ID_BIT | (n & (COUNT_ID_BIT - 1));
-	snprintf(path, sizeof(path), AIF_COUNT_FILE_FMT, r->cfg->server.run_dir, n);
 	if ((text = file_text(r, m, chat, secret, object)) == NULL) {
 		count_done(r->api, n);
 		return -1;
@@ -136,8 +137,9 @@ count_done(struct api *api, uint64_t n)
 {
 	char path[AIF_DOORBELL_PATH_MAX + 64];
 
-	snprintf(path, sizeof(path), AIF_COUNT_FILE_FMT, api->cfg->server.run_dir, n);
-	(void)unlink(path);	/* ENOENT when a worker took it, as it should */
+	/* ENOENT when a worker took it, as it should */
+	if (aif_bell_count_file(api->cfg->server.run_dir, n, path, sizeof(path)) == 0)
+		(void)unlink(path);
 	(void)__atomic_sub_fetch(&api->counts, 1, __ATOMIC_RELAXED);
 }
 

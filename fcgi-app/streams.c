@@ -359,15 +359,8 @@ finish_error(struct streams *S, struct parked *w, const struct aif_error *e)
 	if (!w->headers_sent) {
 		if ((s = reply_render_error(&w->reply, e, &n)) != NULL)
 			(void)client_write(S, w, s, n);
-	} else if (w->reply.native && w->reply.surface == AIF_SURFACE_RESPONSES) {
-		json_t *ev = json_pack("{s:s,s:s,s:s,s:s?}", "type", "error", "code",
-		    e->code[0] ? e->code : e->type, "message", e->message, "param",
-		    e->param[0] ? e->param : NULL);
-		s = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-		json_decref(ev);
-		if (s != NULL)
-			(void)send_named(S, w, "error", s, strlen(s));
-	} else if (w->resp != NULL) {
+	} else if (w->resp != NULL || (w->reply.native &&
+	    w->reply.surface == AIF_SURFACE_RESPONSES)) {
 		json_t *ev = aif_resp_stream_error(w->resp, e);
 		s = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
 		json_decref(ev);

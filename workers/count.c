@@ -56,20 +56,6 @@ take_file(const char *path, size_t max)
 	return buf;
 }
 
-/* Decodes 2 * AIF_RELAY_SECRET_BYTES hex digits; 0, or -1. */
-static int
-unhex(const char *s, unsigned char *out)
-{
-	if (s == NULL || strlen(s) != 2 * AIF_RELAY_SECRET_BYTES ||
-	    strspn(s, "0123456789abcdef") != 2 * AIF_RELAY_SECRET_BYTES)
-		return -1;
-	for (size_t i = 0; i < AIF_RELAY_SECRET_BYTES; i++)
-		out[i] = (unsigned char)((s[2 * i] <= '9' ? s[2 * i] - '0' :
-		    s[2 * i] - 'a' + 10) << 4 | (s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' :
-		    s[2 * i + 1] - 'a' + 10));
-	return 0;
-}
-
 /* The call of count n from its file (j, borrowed), or NULL when the file is not one. */
 static struct engine_call *
 call_of_file(struct worker *w, uint64_t n, const json_t *j)
@@ -85,7 +71,8 @@ call_of_file(struct worker *w, uint64_t n, const json_t *j)
 	    (object != NULL && strcmp(object, "response.input_tokens") != 0) ||
 	    !json_is_object(json_object_get(j, "body")) || (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	if (unhex(json_string_value(json_object_get(j, "secret")), c->job.relay_secret) != 0 ||
+	if (aif_hex_decode(json_string_value(json_object_get(j, "secret")),
+	    c->job.relay_secret, AIF_RELAY_SECRET_BYTES) != 0 ||
 	    (c->job.request_body = json_dumps(json_object_get(j, "body"), JSON_COMPACT)) ==
 	    NULL) {
 		free(c);
@@ -113,9 +100,8 @@ count_start(struct worker *w, uint64_t n)
 	json_t *j;
 	struct engine_call *c;
 
-	if (snprintf(path, sizeof(path), AIF_COUNT_FILE_FMT, w->cfg->server.run_dir, n) >=
-	    (int)sizeof(path) || (text = take_file(path, 2 * w->cfg->server.max_body_bytes +
-	    4096)) == NULL)
+	if (aif_bell_count_file(w->cfg->server.run_dir, n, path, sizeof(path)) != 0 ||
+	    (text = take_file(path, 2 * w->cfg->server.max_body_bytes + 4096)) == NULL)
 		return;
 	j = json_loads(text, 0, NULL);
 	free(text);

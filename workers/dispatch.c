@@ -90,21 +90,6 @@ no_replica(struct worker *w, struct engine_call *c)
 	fail_start(w, c, &res);
 }
 
-/* A Response passed through names the response it continues in the gateway's note;
- * the engine never sees it, so its answer says null: the worker puts it back (stamp,
- * outcome.c). */
-static void
-note_previous(struct engine_call *c)
-{
-	json_t *b = json_loads(c->job.request_body, 0, NULL);
-	const char *p = json_string_value(json_object_get(json_object_get(b, AIF_RESP_META),
-	    "previous_response_id"));
-
-	if (p != NULL && strlen(p) < sizeof(c->prev_resp))
-		memcpy(c->prev_resp, p, strlen(p) + 1);
-	json_decref(b);
-}
-
 /* Builds the engine request and the transfer of call c on (mi, ri); returns 0, or -1
  * after failing the attempt (c freed). */
 static int
@@ -134,12 +119,11 @@ prepare(struct worker *w, struct engine_call *c, size_t mi, size_t ri)
 		    c->relay_key);
 		c->relay = relay_get(&w->relays, c->job.reply_to);
 	}
-	if (c->job.kind == AIF_KIND_RESPONSES)
-		note_previous(c);
 	/* a request made through the Responses API carries the gateway's note of it: not
-	   for the engine (responses.h) */
+	   for the engine (responses.h); a Response passed through gets back the id of the
+	   one it continues, which the engine never sees (outcome.c) */
 	if (aif_resp_strip(c->job.request_body, strlen(c->job.request_body), &stripped,
-	    &slen)) {
+	    &slen, c->prev_resp, sizeof(c->prev_resp))) {
 		free(c->job.request_body);
 		c->job.request_body = stripped;
 	}

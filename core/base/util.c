@@ -148,3 +148,35 @@ aif_url_join(char *out, size_t cap, const char *base, const char *path)
 	}
 	return 0;
 }
+
+void
+aif_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+}
+
+/* The value of lowercase hex digit c, or -1. */
+static int
+hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int
+aif_hex_decode(const char *in, unsigned char *out, size_t n)
+{
+	if (in == NULL || strlen(in) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}

@@ -31,6 +31,13 @@ enum aif_err	aif_random_bytes(void *buf, size_t n);
  * Returns AIF_TOOBIG if it does not fit, AIF_IO without randomness. */
 enum aif_err	aif_random_id(const char *prefix, size_t n, char *out, size_t cap);
 
+/* Writes the n bytes at in as 2n lowercase hex digits at out (not NUL-terminated). */
+void		aif_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Reads exactly 2n lowercase hex digits at in (NUL-terminated) into out (n bytes).
+ * Returns 0, or -1 (another length, another character). */
+int		aif_hex_decode(const char *in, unsigned char *out, size_t n);
+
 /* Copies src into dst (cap bytes incl. NUL), truncating; returns 1 if truncated. */
 int		aif_strlcpy(char *dst, const char *src, size_t cap);
 

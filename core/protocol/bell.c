@@ -42,6 +42,14 @@ aif_bell_count(char *buf, size_t cap, uint64_t id)
 	return verb_id(buf, cap, "count", id);
 }
 
+int
+aif_bell_count_file(const char *run_dir, uint64_t n, char *out, size_t cap)
+{
+	int len = snprintf(out, cap, "%s/count-%" PRIu64 ".json", run_dir, n);
+
+	return len > 0 && (size_t)len < cap ? 0 : -1;
+}
+
 size_t
 aif_bell_jobs(char *buf, size_t cap, const uint64_t *ids, size_t n, size_t *used)
 {

@@ -19,14 +19,11 @@
 #ifndef AIF_BELL_H
 #define AIF_BELL_H
 
-#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define AIF_BELL_MAX		4096
 
-/* The file of "count <n>" under server.run_dir (snprintf: run_dir, n). */
-#define AIF_COUNT_FILE_FMT	"%s/count-%" PRIu64 ".json"
 #define AIF_BELL_IDS_MAX	600	/* ids one "job" message can carry */
 
 enum aif_bell {
@@ -54,6 +51,10 @@ size_t		aif_bell_take(char *buf, size_t cap, uint64_t id);
 
 /* Writes "count <n>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
 size_t		aif_bell_count(char *buf, size_t cap, uint64_t n);
+
+/* Writes the path of the file of "count <n>", <run_dir>/count-<n>.json, into out (cap
+ * bytes). Returns 0, or -1 when it does not fit. */
+int		aif_bell_count_file(const char *run_dir, uint64_t n, char *out, size_t cap);
 
 /* Writes "cancel <id>\n" into buf (cap bytes); returns its length, 0 if it does not fit. */
 size_t		aif_bell_cancel(char *buf, size_t cap, uint64_t id);

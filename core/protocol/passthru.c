@@ -25,6 +25,7 @@ struct aif_passthru_asm {
 	enum aif_kind	 kind;
 	size_t		 max_bytes, total;
 	json_t		*obj;		/* the Response / the Message so far (owned) */
+	size_t		 obj_bytes;	/* what a Response kept counts against the cap */
 	json_t		*items;		/* Responses: output items seen (owned) */
 	size_t		 items_bytes;	/* what they count against the cap */
 	struct block	 blocks[BLOCKS_MAX];
@@ -196,7 +197,7 @@ aif_passthru_asm_free(struct aif_passthru_asm *a)
 static enum aif_err
 charge(struct aif_passthru_asm *a, const json_t *v)
 {
-	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
 
 	if (n > a->max_bytes - a->total)
 		return AIF_TOOBIG;
@@ -214,8 +215,8 @@ add_response_event(struct aif_passthru_asm *a, const char *type, const json_t *e
 	const json_t *item = json_object_get(ev, "item");
 
 	if (o != NULL) {
-		if (a->obj != NULL)	/* only the last Response counts */
-			a->total -= json_dumpb(a->obj, NULL, 0, JSON_COMPACT);
+		a->total -= a->obj_bytes;	/* only the last Response counts */
+		a->obj_bytes = 0;
 		if (json_array_size(json_object_get(o, "output")) > 0) {
 			a->total -= a->items_bytes;	/* it holds them: not twice */
 			a->items_bytes = 0;
@@ -223,6 +224,7 @@ add_response_event(struct aif_passthru_asm *a, const char *type, const json_t *e
 		}
 		if (charge(a, o) != AIF_OK)
 			return AIF_TOOBIG;
+		a->obj_bytes = json_dumpb(o, NULL, 0, JSON_COMPACT);
 		if ((copy = json_deep_copy(o)) == NULL)
 			return AIF_NOMEM;
 		json_decref(a->obj);
@@ -263,17 +265,20 @@ add_delta(struct aif_passthru_asm *a, struct block *b, const json_t *delta)
 	static const char *const fields[] = { "text", "thinking", "partial_json" };
 	const json_t *s = NULL;
 
+	const json_t *sig = json_object_get(delta, "signature");
+
+	if (json_is_string(sig)) {	/* a thought's signature: kept on its block */
+		if (charge(a, sig) != AIF_OK)
+			return AIF_TOOBIG;
+		return json_object_set(b->obj, "signature", (json_t *)(uintptr_t)sig) == 0 ?
+		    AIF_OK : AIF_NOMEM;
+	}
 	for (size_t i = 0; i < AIF_NELEM(fields) && s == NULL; i++)
 		s = json_object_get(delta, fields[i]);
-	if (json_is_string(json_object_get(delta, "signature")) && b->obj != NULL)
-		return charge(a, json_object_get(delta, "signature")) != AIF_OK ? AIF_TOOBIG :
-		    json_object_set(b->obj, "signature", json_object_get(delta,
-		    "signature")) == 0 ? AIF_OK : AIF_NOMEM;
 	if (!json_is_string(s))
 		return AIF_OK;
-	if (json_string_length(s) > a->max_bytes - a->total)
+	if (charge(a, s) != AIF_OK)
 		return AIF_TOOBIG;
-	a->total += json_string_length(s);
 	return aif_buf_add(&b->text, json_string_value(s), json_string_length(s),
 	    a->max_bytes);
 }

@@ -470,15 +470,23 @@ aif_resp_chain(json_t *chat, const json_t *prev_request, const json_t *prev_answ
 }
 
 int
-aif_resp_strip(const char *text, size_t len, char **out, size_t *outlen)
+aif_resp_strip(const char *text, size_t len, char **out, size_t *outlen, char *prev,
+    size_t prevcap)
 {
 	json_t *o;
+	const char *p;
 
 	*out = NULL;
 	*outlen = 0;
+	if (prev != NULL && prevcap > 0)
+		prev[0] = '\0';
 	if (memmem(text, len, "\"" AIF_RESP_META "\"", sizeof(AIF_RESP_META) + 1) == NULL ||
 	    (o = json_loadb(text, len, 0, NULL)) == NULL)
 		return 0;
+	p = json_string_value(json_object_get(json_object_get(o, AIF_RESP_META),
+	    "previous_response_id"));
+	if (prev != NULL && p != NULL && strlen(p) < prevcap)
+		memcpy(prev, p, strlen(p) + 1);
 	if (json_object_del(o, AIF_RESP_META) == 0 &&
 	    (*out = json_dumps(o, JSON_COMPACT)) != NULL)
 		*outlen = strlen(*out);
@@ -877,9 +885,14 @@ json_t *
 aif_resp_stream_error(struct aif_resp_stream *s, const struct aif_error *e)
 {
 	const char *code = e->code[0] ? e->code : e->type;
+	json_t *ev = json_pack("{s:s,s:s,s:s,s:n,s:{s:s,s:s,s:n,s:s}}", "type", "error",
+	    "code", code, "message", e->message, "param", "error", "message", e->message,
+	    "type", e->type, "param", "code", code);
 
-	return json_pack("{s:s,s:s,s:s,s:n,s:I,s:{s:s,s:s,s:n,s:s}}", "type", "error",
-	    "code", code, "message", e->message, "param", "sequence_number",
-	    (json_int_t)s->seq++, "error", "message", e->message, "type", e->type, "param",
-	    "code", code);
+	if (ev != NULL && s != NULL && json_object_set_new(ev, "sequence_number",
+	    json_integer((json_int_t)s->seq++)) != 0) {
+		json_decref(ev);
+		return NULL;
+	}
+	return ev;
 }

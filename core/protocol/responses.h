@@ -69,9 +69,12 @@ int	aif_resp_chain(json_t *chat, const json_t *prev_request, const json_t *prev_
 /* 1 when a stored chat request (borrowed) was made through the Responses API. */
 int	aif_resp_is_response(const json_t *chat);
 
-/* Takes AIF_RESP_META out of a chat request text (len bytes) for the engine: a new
- * string in *out (its length *outlen), or NULL when there is none to take out. */
-int	aif_resp_strip(const char *text, size_t len, char **out, size_t *outlen);
+/* Takes AIF_RESP_META out of a request text (len bytes) for the engine: a new
+ * string in *out (its length *outlen), or NULL when there is none to take out. The
+ * response it continues, as the note names it, goes into prev (prevcap bytes; may be
+ * NULL), "" when none or too long. */
+int	aif_resp_strip(const char *text, size_t len, char **out, size_t *outlen,
+	    char *prev, size_t prevcap);
 
 /* The id of a response ("resp_" + the job id after "job_") into out, and back
  * (aif_resp_job_id: 0, or -1 when id is no response id). */
@@ -132,7 +135,9 @@ int	aif_resp_stream_end(struct aif_resp_stream *s, int64_t input, int64_t output
 	    aif_sse_emit_fn emit, void *arg);
 
 /* The error event of a stream that failed after it started (data for `event: error`):
- * {"type":"error","code","message","param","sequence_number","error":{...}}. New. */
+ * {"type":"error","code","message","param","sequence_number","error":{...}}; s NULL
+ * (a stream passed through, whose numbers are the engine's): no sequence_number. New,
+ * or NULL. */
 json_t	*aif_resp_stream_error(struct aif_resp_stream *s, const struct aif_error *e);
 
 #endif

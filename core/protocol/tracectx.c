@@ -64,11 +64,7 @@ random_hex(char *out, size_t n)
 		for (size_t i = 0; i < n; i++)
 			nonzero |= b[i] != 0;
 	}
-	for (size_t i = 0; i < n; i++) {
-		static const char digits[] = "0123456789abcdef";
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
+	aif_hex_encode(b, n, out);
 	return 0;
 }
 

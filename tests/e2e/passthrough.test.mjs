@@ -178,6 +178,9 @@ test('tool use passed through, streamed: the tool_use block\'s input put togethe
 test('an engine error mid-stream reaches the Anthropic SDK as an error; bad input is refused before any engine call', T, async () => {
   const stream = anthropic().messages.stream({ model: MODEL, max_tokens: 30, messages: [{ role: 'user', content: `[[mock:error-mid]] ${uniq('e')}` }] });
   await assert.rejects(stream.finalMessage(), (e) => e instanceof Error);
+  // and the openai SDK on a Responses stream: an error event it throws on
+  const rs = client().responses.stream({ model: MODEL, input: `[[mock:error-mid]] ${uniq('e')}` });
+  await assert.rejects(rs.finalResponse(), (e) => e instanceof Error && /interrupted|error/i.test(e.message));
   const r = await http('/v1/messages', { key: null, headers: { 'x-api-key': env.apiKey }, json: { model: MODEL, messages: [{ role: 'user', content: 'x' }] } });
   assert.equal(r.status, 400, 'max_tokens is required');
   assert.equal(r.json.type, 'error');

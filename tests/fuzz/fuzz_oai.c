@@ -169,7 +169,7 @@ responses(const char *body, size_t len)
 	struct aif_oai_req req;
 	struct aif_error err;
 	json_t *chat = NULL, *md = NULL, *v, *r;
-	char *s = NULL;
+	char *s = NULL, prev[64];
 	size_t n = 0;
 
 	if (aif_resp_to_chat(body, len, &rlim, 0, &chat, &md, &ask, &err) != 0) {
@@ -188,7 +188,7 @@ responses(const char *body, size_t len)
 		json_decref(r);
 		json_decref(v);
 	}
-	if (aif_resp_strip(body, len, &s, &n))
+	if (aif_resp_strip(body, len, &s, &n, prev, sizeof(prev)))
 		free(s);
 	aif_resp_stream_init(&st, aif_resp_template(chat, NULL, "job_x", "m", 1));
 	if (st.response != NULL) {

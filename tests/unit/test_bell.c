@@ -99,6 +99,12 @@ take_round_trip(void **state)
 	assert_int_equal(aif_bell_parse(buf, &id, 1, &n), AIF_BELL_COUNT);
 	assert_int_equal(id, (1ULL << 62) | 5);
 	assert_int_equal(aif_bell_parse("count ", &id, 1, &n), AIF_BELL_UNKNOWN);
+	{
+		char path[32];
+		assert_int_equal(aif_bell_count_file("/run/aif", 42, path, sizeof(path)), 0);
+		assert_string_equal(path, "/run/aif/count-42.json");
+		assert_int_equal(aif_bell_count_file("/run/aif", 42, path, 12), -1);
+	}
 }
 
 /* A wake passed on between workers carries its hop count; hop 0 is the plain message. */

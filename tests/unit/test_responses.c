@@ -230,12 +230,24 @@ the_note_is_for_the_gateway_only(void **state)
 	char job[64];
 
 	(void)state;
-	assert_int_equal(aif_resp_strip(with, strlen(with), &out, &n), 1);
+	assert_int_equal(aif_resp_strip(with, strlen(with), &out, &n, NULL, 0), 1);
 	assert_null(strstr(out, "x_aif_responses"));
 	assert_int_equal(n, strlen(out));
 	free(out);
-	assert_int_equal(aif_resp_strip("{\"model\":\"m\"}", 13, &out, &n), 0);
+	assert_int_equal(aif_resp_strip("{\"model\":\"m\"}", 13, &out, &n, NULL, 0), 0);
 	assert_null(out);
+	{	/* the response it continues, from the note */
+		const char *cont = "{\"x_aif_responses\":{\"previous_response_id\":"
+		    "\"resp_Ab9\"},\"input\":\"x\"}";
+		char prev[16] = "junk";
+		assert_int_equal(aif_resp_strip(cont, strlen(cont), &out, &n, prev,
+		    sizeof(prev)), 1);
+		assert_string_equal(prev, "resp_Ab9");
+		free(out);
+		assert_int_equal(aif_resp_strip(cont, strlen(cont), &out, &n, prev, 8), 1);
+		assert_string_equal(prev, "");	/* too long for it */
+		free(out);
+	}
 	assert_int_equal(aif_resp_job_id("resp_Ab9", job, sizeof(job)), 0);
 	assert_string_equal(job, "job_Ab9");
 	assert_int_equal(aif_resp_job_id("resp_a/b", job, sizeof(job)), -1);

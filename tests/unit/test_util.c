@@ -434,6 +434,25 @@ random_bytes_fill_the_buffer(void **state)
 	assert_memory_not_equal(a + 56, zero, 8);
 }
 
+/* Hex both ways: lowercase out; in, exactly 2n lowercase digits. */
+static void
+hex_round_trips(void **state)
+{
+	const unsigned char in[] = { 0x00, 0x7f, 0xa5, 0xff };
+	unsigned char back[4];
+	char hex[9] = { 0 };
+
+	(void)state;
+	aif_hex_encode(in, sizeof(in), hex);
+	assert_string_equal(hex, "007fa5ff");
+	assert_int_equal(aif_hex_decode(hex, back, sizeof(back)), 0);
+	assert_memory_equal(back, in, sizeof(in));
+	assert_int_equal(aif_hex_decode("007FA5FF", back, 4), -1);	/* uppercase */
+	assert_int_equal(aif_hex_decode("007fa5f", back, 4), -1);	/* short */
+	assert_int_equal(aif_hex_decode("007fa5fg", back, 4), -1);
+	assert_int_equal(aif_hex_decode(NULL, back, 4), -1);
+}
+
 int
 main(void)
 {
@@ -462,6 +481,7 @@ main(void)
 		cmocka_unit_test(now_ms_is_monotonic_and_advances),
 		cmocka_unit_test(unix_now_matches_time),
 		cmocka_unit_test(random_bytes_fill_the_buffer),
+		cmocka_unit_test(hex_round_trips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
