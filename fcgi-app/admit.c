@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pii.h"
 #include "responses.h"
+#include "span.h"
 #include "tracectx.h"
 #include "queue.h"
 #include "ratelimit.h"
@@ -86,6 +87,8 @@ struct admission {
 	const char		*run_name;	/* its {name}, borrowed */
 	int			 done;		/* a phase answered the request */
 	struct aif_error	 err;		/* the refusal */
+	char			 guard_names[AIF_GUARD_NAMES_MAX];	/* the job's
+						   guardrails with work for a worker */
 };
 
 /* Refuses with an error of the table (the message's details as strings). */
@@ -867,6 +870,58 @@ pii(struct admission *a)
 	return AIF_OK;
 }
 
+/* aif_guardrail_results_total{guardrail,phase,result}. */
+static void
+count_guard(const char *name, const char *result)
+{
+	char l[160];
+
+	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"request\",result=\"%s\"", name,
+	    result);
+	aif_metrics_add("aif_guardrail_results_total", l, 1);
+}
+
+/* The guardrails of the model and role (guard.h): each block list reads every text of
+ * the masked request, a hit refuses it (400 with the guardrail's message; nothing is
+ * stored); the names of those with work left for a worker (hooks, answer checks) go on
+ * the job. A workflow run's steps are not checked here. */
+static enum aif_err
+guardrails(struct admission *a)
+{
+	const struct aif_config *cfg = a->r->cfg;
+	json_t *small[64], **texts = small;
+	size_t n;
+
+	if (cfg->nguardrails == 0 || a->workflow != NULL)
+		return AIF_OK;
+	n = aif_guard_texts(a->oreq.body, small, AIF_NELEM(small));
+	if (n > AIF_NELEM(small)) {
+		if ((texts = calloc(n, sizeof(*texts))) == NULL)
+			return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+		(void)aif_guard_texts(a->oreq.body, texts, n);
+	}
+	for (size_t g = 0; g < cfg->nguardrails; g++) {
+		const struct aif_guardrail *gr = &cfg->guardrails[g];
+		if (!aif_guard_applies(gr, a->model_id, a->who->role))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (aif_guards_blocks(a->r->guards, g, json_string_value(texts[i]),
+			    json_string_length(texts[i]))) {
+				if (texts != small)
+					free(texts);
+				count_guard(gr->name, "block");
+				return DENY(a, AIF_E_GUARDRAIL_BLOCKED, NULL, gr->name, gr->message);
+			}
+		if (gr->nkeywords + gr->npatterns > 0)
+			count_guard(gr->name, "allow");
+	}
+	if (texts != small)
+		free(texts);
+	(void)aif_guard_job_names(cfg, a->model_id, a->who->role, a->guard_names,
+	    sizeof(a->guard_names));
+	return AIF_OK;
+}
+
 /* The stored request of a workflow run: how it was called (surface: chat, completion
  * or run), its input, and whom it was admitted for (what each model step is gated and
  * billed as). New string, or NULL. */
@@ -1102,15 +1157,35 @@ budget_header(struct admission *a)
 		rp->headers[used] = '\0';	/* no room: no header rather than half of one */
 }
 
-/* The trace of the job (tracectx.h): the caller's traceparent when it is valid (its
- * tracestate with it, when that is too), else a new trace. 0, or -1 (no random). */
+/* The trace of the job (tracectx.h, docs/OPERATIONS.md "Traces"): the caller's trace
+ * when its traceparent is valid (its tracestate with it, when that is too), else a new
+ * one. This request's server span (reply.span, spans.c) is a child of the caller's
+ * span; a job the caller waits for is a child of the server span (trace: the server
+ * span's context), while an async job starts a trace of its own that links to it
+ * (trace: the job's context, link: the server span's). 0, or -1 (no random). */
 static int
-trace_of(struct admission *a, char *trace, const char **tracestate)
+trace_of(struct admission *a, char *trace, char *link, const char **tracestate)
 {
 	const char *caller = param(a, "HTTP_TRACEPARENT"), *ts = param(a, "HTTP_TRACESTATE");
+	struct reply_span *sp = &a->r->reply.span;
+	char ctx[AIF_TRACEPARENT_LEN + 1];
 
 	*tracestate = aif_trace_valid(caller) && aif_tracestate_valid(ts) ? ts : NULL;
-	return aif_trace_of_request(caller, trace);
+	link[0] = '\0';
+	if (aif_trace_of_request(caller, ctx) != 0 || aif_trace_child(ctx, trace) != 0)
+		return -1;
+	if (aif_trace_valid(caller))
+		aif_strlcpy(sp->parent, ctx, sizeof(sp->parent));
+	aif_strlcpy(sp->self, trace, sizeof(sp->self));
+	aif_strlcpy(sp->model, a->model_id != NULL ? a->model_id : "", sizeof(sp->model));
+	sp->operation = aif_span_operation(a->kind);
+	if (!a->async)
+		return 0;
+	memcpy(link, trace, AIF_TRACEPARENT_LEN + 1);
+	if (aif_trace_of_request(NULL, trace) != 0)
+		return -1;
+	trace[54] = link[54];	/* sampled as the request was */
+	return 0;
 }
 
 static enum aif_err
@@ -1145,14 +1220,16 @@ enqueue(struct admission *a)
 		.zero_retention = a->zero_retention,
 		.relay_secret = relays(a) ? a->relay_secret : NULL,
 	};
-	char trace[AIF_TRACEPARENT_LEN + 1];
+	char trace[AIF_TRACEPARENT_LEN + 1], link[AIF_TRACEPARENT_LEN + 1];
 	enum aif_err err;
 
 	if (relays(a) && aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
-	if (trace_of(a, trace, &job.tracestate) != 0)
+	if (trace_of(a, trace, link, &job.tracestate) != 0)
 		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
 	job.traceparent = trace;
+	job.trace_link = link[0] ? link : NULL;
+	job.guardrails = a->guard_names[0] ? a->guard_names : NULL;
 	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
 	/* a caller that waits: offer the job to a live worker (queue.h, hand-off) */
 	if (!a->async && a->workflow == NULL && wake_pick(r->api, r->db, &a->handoff_worker,
@@ -1301,6 +1378,7 @@ static const struct phase {
 	{ "count_tokens", count_tokens },
 	{ "headers", headers },
 	{ "pii", pii },
+	{ "guardrails", guardrails },
 	{ "serialise", serialise },
 	{ "idempotency", idempotency },
 	{ "queue_cap", queue_cap },

@@ -27,8 +27,10 @@
 #include "console.h"
 #include "db.h"
 #include "doorbell.h"
+#include "guard.h"
 #include "jobs.h"
 #include "oai.h"
+#include "tracectx.h"
 #include "util.h"
 
 #define AIF_REQUEST_ID_MAX	64
@@ -47,6 +49,7 @@ struct wake;
 struct cfg_holder {
 	struct aif_config	*cfg;
 	struct aif_pii		*pii;		/* the masking engine compiled for cfg */
+	struct aif_guards	*guards;	/* and its guardrails' block lists */
 	int			 refs;		/* api's own + one per request */
 	int			 owned;		/* freed with the holder (not the boot one) */
 };
@@ -74,6 +77,17 @@ struct api {
 						   answered yet (count.c; __atomic) */
 };
 
+/* The server span of a request that made a job (spans.c), while spans are on. */
+struct reply_span {
+	char		 self[AIF_TRACEPARENT_LEN + 1];	/* its trace and span id; "": none */
+	char		 parent[AIF_TRACEPARENT_LEN + 1]; /* the caller's span, "" */
+	char		 model[AIF_MODEL_ID_MAX + 1];	/* the model asked for */
+	const char	*route;		/* http.route (static), NULL */
+	const char	*operation;	/* gen_ai.operation.name (static), NULL */
+	int64_t		 start_ns;	/* the request came, 0: spans off */
+	int		 status;	/* the HTTP status sent */
+};
+
 /* What is needed to answer an HTTP request, from any thread. */
 struct reply {
 	FCGX_Request	*fcgi;				/* owned by whoever holds the reply */
@@ -93,6 +107,7 @@ struct reply {
 					   surface's own already (an engine serving
 					   it, kind.h AIF_KIND_SURFACES): sent as
 					   they are */
+	struct reply_span span;
 };
 
 /* One request being handled by an acceptor thread. */
@@ -100,6 +115,7 @@ struct req {
 	struct api	*api;
 	const struct aif_config *cfg;	/* the config this request started with */
 	const struct aif_pii *pii;	/* and its masking engine */
+	const struct aif_guards *guards; /* and its guardrails' block lists */
 	struct aif_db	*db;		/* the acceptor thread's connection (borrowed) */
 	struct reply	 reply;
 	const char	*method;	/* borrowed from the FastCGI params */
@@ -256,6 +272,14 @@ int	completer_park_count(struct api *api, uint64_t id, const struct reply *rp,
 int	count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
 	    const char *object, const char *estimate);
 void	count_done(struct api *api, uint64_t n);
+/* spans.c: when tracing.otlp_endpoint is set, aif-api's spans go to a worker's exporter
+ * (core/ipc/spansock.h); spans_start sets that up before the acceptors start. */
+int	spans_start(struct api *api);
+void	spans_stop(struct api *api, int grace_ms);
+/* The server span of rp's request ends now, with rp->span.status (nothing when the
+ * request made no traced job). Called once, before the request is finished. */
+void	reply_span_end(struct reply *rp);
+
 /* count_start removes count files left in run_dir by a process that died (older than
  * a minute: other aif-api processes share the directory); count_stop does nothing. */
 int	count_start(struct api *api);

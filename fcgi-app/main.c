@@ -48,6 +48,7 @@ api_cfg_release(struct api *api, struct cfg_holder *h)
 	pthread_mutex_unlock(&api->cfg_mu);
 	if (last) {
 		aif_pii_free(h->pii);
+		aif_guards_free(h->guards);
 		if (h->owned)
 			aif_cfg_free(h->cfg);
 		free(h);
@@ -66,7 +67,11 @@ holder_load(const char *path, int owned, char *errbuf, size_t errlen)
 		return NULL;
 	}
 	if (aif_cfg_load_with(path, &aif_adapters_cfg, &h->cfg, errbuf, errlen) != AIF_OK ||
-	    aif_pii_new(h->cfg, 0, &h->pii, errbuf, errlen) != AIF_OK) {
+	    aif_pii_new(h->cfg, 0, &h->pii, errbuf, errlen) != AIF_OK ||
+	    aif_guards_new(h->cfg, &h->guards) != AIF_OK) {
+		if (h->pii != NULL && h->guards == NULL)
+			snprintf(errbuf, errlen, "cannot compile the guardrails' block lists");
+		aif_pii_free(h->pii);
 		aif_cfg_free(h->cfg);
 		free(h);
 		return NULL;
@@ -165,6 +170,7 @@ static const struct subsystem {
 	int		(*start)(struct api *);
 	void		(*stop)(struct api *, int grace_ms);
 } subsystems[] = {
+	{ "spans", spans_start, spans_stop },
 	{ "parked", parked_start, parked_stop },
 	{ "wake", wake_start, wake_stop },
 	{ "enqueuer", enqueuer_start, enqueuer_stop },
@@ -243,6 +249,7 @@ acceptor(void *arg)
 		r.api = api;
 		r.cfg = h->cfg;
 		r.pii = h->pii;
+		r.guards = h->guards;
 		r.db = db;
 		r.reply.fcgi = fr;
 		api_handle(&r);

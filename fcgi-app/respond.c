@@ -62,6 +62,7 @@ reply_finish(struct reply *rp)
 {
 	if (rp->fcgi == NULL)
 		return;
+	reply_span_end(rp);
 	FCGX_Finish_r(rp->fcgi);
 	free(rp->fcgi);
 	rp->fcgi = NULL;
@@ -77,6 +78,7 @@ reply_send_typed(struct reply *rp, int status, const char *type, const char *hea
 	if (rp->fcgi == NULL)
 		return;
 	count_response(rp, status);
+	rp->span.status = status;
 	if ((n = reply_format_head(rp, status, type, "no-store", headers, len, head,
 	    sizeof(head))) > 0) {
 		FCGX_PutStr(head, n, rp->fcgi->out);
@@ -102,6 +104,7 @@ reply_send_head(struct reply *rp, int status, const char *headers, size_t len)
 	if (rp->fcgi == NULL)
 		return;
 	count_response(rp, status);
+	rp->span.status = status;
 	if ((n = format_head(rp, status, headers, len, head, sizeof(head))) > 0)
 		FCGX_PutStr(head, n, rp->fcgi->out);
 }

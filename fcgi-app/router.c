@@ -10,6 +10,7 @@
 #include "api.h"
 #include "log.h"
 #include "responses.h"
+#include "span.h"
 
 #define AIF_BEARER_MAX	128	/* "Bearer " and a key from x-api-key */
 
@@ -309,6 +310,8 @@ api_handle(struct req *r)
 	enum aif_err err;
 
 	set_request_id(r);
+	if (aif_span_enabled())
+		r->reply.span.start_ns = aif_span_now_ns();
 	r->method = FCGX_GetParam("REQUEST_METHOD", r->reply.fcgi->envp);
 	if (uri == NULL)
 		uri = FCGX_GetParam("SCRIPT_NAME", r->reply.fcgi->envp);
@@ -333,6 +336,7 @@ api_handle(struct req *r)
 		return;
 	}
 	r->reply.route = rt->endpoint != NULL ? rt->endpoint : rt->prefix + 1;
+	r->reply.span.route = rt->prefix;
 	r->reply.surface = rt->surface;
 	if (rt->endpoint == NULL) {
 		rt->handle(r, NULL, rt, id);

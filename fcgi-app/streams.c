@@ -119,6 +119,7 @@ static void
 release(struct streams *S, struct parked *w)
 {
 	unpark(S, w);
+	reply_span_end(&w->reply);
 	fcgi_out_close(&w->out, w->reply.fcgi);
 	free(w->reply.fcgi);
 	parked_free(w);
@@ -197,6 +198,7 @@ send_headers(struct streams *S, struct parked *w)
 	    "no-cache", "X-Accel-Buffering: no\r\n", REPLY_UNSIZED, head, sizeof(head));
 
 	w->headers_sent = 1;
+	w->reply.span.status = 200;
 	aif_metrics_add("aif_requests_total", "route=\"stream\",status=\"200\"", 1);
 	if (n < 0)
 		return -1;
@@ -357,6 +359,7 @@ finish_error(struct streams *S, struct parked *w, const struct aif_error *e)
 	size_t n;
 
 	if (!w->headers_sent) {
+		w->reply.span.status = e->status;
 		if ((s = reply_render_error(&w->reply, e, &n)) != NULL)
 			(void)client_write(S, w, s, n);
 	} else if (w->resp != NULL || (w->reply.native &&

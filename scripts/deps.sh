@@ -18,7 +18,7 @@ PACKAGES=(
 	mariadb-server mariadb-client
 	curl wrk clang valgrind zstd
 	systemd-container debootstrap iproute2 socat
-	chromium
+	chromium prometheus
 )
 
 check_only=0

@@ -37,6 +37,9 @@ export AIF_PORT=${AIF_TEST_PORT:-18080}
 export AIF_MOCK_PORT=${AIF_TEST_MOCK_PORT:-19101}
 export AIF_MOCK_HTTP_PORT=${AIF_TEST_MOCK_HTTP_PORT:-19190}
 export AIF_DB_NAME=${AIF_TEST_DB_NAME:-aif_test}
+# The gateway's spans go to tests/e2e/otel.test.mjs's OTLP receiver (nothing listens there
+# otherwise: exports fail, counted, and requests do not notice).
+export AIF_OTLP_ENDPOINT=${AIF_TEST_OTLP_ENDPOINT:-http://127.0.0.1:19417/v1/traces}
 # The test stack reads its own copy of config/aif.yaml (made by stack_up below), so
 # tests may edit it and reload.
 export AIF_CONFIG=$AIF_VAR_DIR/aif.yaml

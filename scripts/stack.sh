@@ -21,7 +21,8 @@
 # (AIF_MOCK_PORT+89: tests/mock-http, the HTTP service the example workflows call),
 # AIF_DB_NAME (aif), AIF_WORKERS (2), AIF_API_PROCS (2), AIF_WORKER_SLOTS (config's), AIF_CONFIG
 # (config/aif.yaml), AIF_SYNC_TIMEOUT_MS (config's), AIF_BIN_DIR (bin/),
-# AIF_MOCK_JS (tests/mock-engine/server.mjs). See docs/STACK.md.
+# AIF_MOCK_JS (tests/mock-engine/server.mjs), AIF_OTLP_ENDPOINT (none: the config's
+# tracing.otlp_endpoint). See docs/STACK.md.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -54,7 +55,8 @@ AIF_API_PROCS=${AIF_API_PROCS:-2}
 [[ $AIF_API_PROCS =~ ^[1-8]$ ]] || { echo "stack: AIF_API_PROCS must be 1..8" >&2; exit 2; }
 AIF_CONFIG=${AIF_CONFIG:-$AIF_REPO/config/aif.yaml}
 case $AIF_CONFIG in /*) ;; *) AIF_CONFIG=$PWD/$AIF_CONFIG ;; esac
-export AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK2_PORT AIF_MOCK_HTTP_PORT AIF_DB_NAME AIF_CONFIG
+AIF_OTLP_ENDPOINT=${AIF_OTLP_ENDPOINT:-}
+export AIF_OTLP_ENDPOINT AIF_VAR_DIR AIF_PORT AIF_MOCK_PORT AIF_TGI_PORT AIF_TRITON_PORT AIF_AUTH_PORT AIF_MOCK2_PORT AIF_MOCK_HTTP_PORT AIF_DB_NAME AIF_CONFIG
 [ -n "${AIF_SYNC_TIMEOUT_MS:-}" ] && export AIF_SYNC_TIMEOUT_MS
 
 BIN=$(realpath -m -- "${AIF_BIN_DIR:-$AIF_REPO/bin}")
@@ -334,6 +336,7 @@ write_stack_env() {
 			printf 'AIF_MOCK2_PORT=%s\n' "$(sh_quote "$AIF_MOCK2_PORT")"
 			printf 'AIF_MOCK_HTTP_PORT=%s\n' "$(sh_quote "$AIF_MOCK_HTTP_PORT")"
 			printf 'AIF_MOCK_HTTP_URL=%s\n' "$(sh_quote "http://127.0.0.1:$AIF_MOCK_HTTP_PORT")"
+			printf 'AIF_OTLP_ENDPOINT=%s\n' "$(sh_quote "$AIF_OTLP_ENDPOINT")"
 			printf 'AIF_REPO=%s\n' "$(sh_quote "$AIF_REPO")"
 			printf 'AIF_BIN_DIR=%s\n' "$(sh_quote "$BIN")"
 		} >"$tmp"

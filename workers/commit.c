@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "relay_proto.h"
 #include "runs.h"
+#include "spans.h"
 #include "worker.h"
 
 /* Rings the aif-api waiting for job `id` at reply_to ("" or NULL: nobody). */
@@ -126,6 +127,29 @@ ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_
 	}
 }
 
+/* What the engine reported beside what the gateway counted itself, per model
+ * (aif_usage_compared_tokens_total{model,direction,source}): prompt tokens as the engine
+ * reported them and as admission estimated them (what rate limits and budget holds
+ * were charged), and for a stream its completion tokens beside the token-bearing chunks
+ * the worker relayed. A ratio far from 1 shows an estimate to tune or an engine that
+ * reports usage wrongly. */
+static void
+usage_compared(const struct aif_job_success *s, const struct engine_call *c)
+{
+	static const char *const dir[] = { "in", "in", "out", "out" };
+	static const char *const src[] = { "engine", "gateway", "engine", "gateway" };
+	int64_t v[] = { s->prompt_tokens, c->job.prompt_tokens_estimate,
+	    s->completion_tokens, c->chunks_timed };
+	size_t n = c->stream && c->first_chunk_ms > 0 ? 4 : 2;
+	char l[200];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(l, sizeof(l), "model=\"%s\",direction=\"%s\",source=\"%s\"",
+		    s->model, dir[i], src[i]);
+		aif_metrics_add("aif_usage_compared_tokens_total", l, v[i]);
+	}
+}
+
 /* Counts a committed success (its call c) in the metrics. A stream also gives its
  * time to first token (from the job's creation: its queue wait, then the engine's
  * first chunk) and its mean time between chunks (one observation per stream). */
@@ -145,12 +169,17 @@ count_success(const struct aif_job_success *s, const struct engine_call *c)
 			aif_metrics_observe_ms("aif_stream_inter_token_seconds", l,
 			    (c->last_chunk_ms - c->first_chunk_ms) / (c->chunks_timed - 1));
 	}
+	usage_compared(s, c);
 	snprintf(l, sizeof(l), "model=\"%s\",outcome=\"succeeded\"", s->model);
 	aif_metrics_add("aif_jobs_total", l, 1);
 	snprintf(l, sizeof(l), "model=\"%s\",direction=\"in\"", s->model);
 	aif_metrics_add("aif_tokens_total", l, s->prompt_tokens);
 	snprintf(l, sizeof(l), "model=\"%s\",direction=\"out\"", s->model);
 	aif_metrics_add("aif_tokens_total", l, s->completion_tokens);
+	/* spend per tenant (a key without one: "none"); the ledger stays the truth */
+	snprintf(l, sizeof(l), "tenant=\"%s\"", s->tenant != NULL && s->tenant[0] ?
+	    s->tenant : "none");
+	aif_metrics_add("aif_spend_micros_total", l, s->cost_micros);
 	if (aif_job_over_hold(s)) {
 		snprintf(l, sizeof(l), "model=\"%s\"", s->model);
 		aif_metrics_add("aif_budget_overages_total", l, 1);
@@ -199,6 +228,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 		if (s[i].committed) {
 			w->done_total++;
 			count_success(&s[i], calls[i]);
+			spans_job_end(calls[i], NULL);
 		}
 		engine_call_free(calls[i]);
 	}
@@ -262,7 +292,9 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	size_t mi = c->job_mi;
 	const struct aif_retry_policy *rp = mi != SIZE_MAX ? &w->cfg->models[mi].retry :
 	    NULL;
-	const char *cls = failure_name(res->failure);
+	/* a guardrail's refusal is no engine's failure: a class of its own */
+	const char *cls = strncmp(res->error.code, "guardrail_", 10) == 0 ? "guardrail" :
+	    failure_name(res->failure);
 	/* a job whose model left the config fails for good (AIF_E_MODEL_GONE) */
 	int retry = res->failure != AIF_FAIL_FATAL && rp != NULL &&
 	    c->job.attempt < c->job.max_attempts &&
@@ -314,6 +346,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
 	if (!retry && err == AIF_OK) {
+		spans_job_end(c, cls);
 		relay_end(c, &e, 0, 0);
 		if (!c->job.stream)
 			commit_ring(w, c->job.reply_to, c->job.id);

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "relay_proto.h"
 #include "responses.h"
+#include "spans.h"
 #include "worker.h"
 
 static void
@@ -39,10 +40,19 @@ list_remove(struct worker *w, struct engine_call *c)
 }
 
 void
+dispatch_track(struct worker *w, struct engine_call *c)
+{
+	w->in_flight++;
+	list_add(w, c);
+}
+
+void
 dispatch_release(struct worker *w, struct engine_call *c)
 {
 	list_remove(w, c);
 	w->in_flight--;
+	if (c->hook)
+		return;
 	w->model_in_flight[c->model_idx]--;
 	routing_release(w->rt, c->model_idx, c->replica_idx);
 }
@@ -68,6 +78,12 @@ fail_start_fatal(struct worker *w, struct engine_call *c, const struct aif_error
 	memset(&res, 0, sizeof(res));
 	aif_adapter_fail(&res, AIF_FAIL_FATAL, e);
 	fail_start(w, c, &res);
+}
+
+void
+dispatch_fail_fatal(struct worker *w, struct engine_call *c, const struct aif_error *e)
+{
+	fail_start_fatal(w, c, e);
 }
 
 /* No replica of the model (or of its fallbacks) can take the call, or the model left
@@ -156,6 +172,7 @@ dispatch_start(struct worker *w, struct aif_claimed *job)
 	}
 	c->job = *job;
 	job->request_body = NULL;
+	spans_claimed(c);
 	dispatch_start_call(w, c);
 }
 
@@ -165,6 +182,8 @@ dispatch_start_call(struct worker *w, struct engine_call *c)
 	size_t smi = 0, sri = 0;
 
 	c->job_mi = aif_cfg_model_index(w->cfg, c->job.model);
+	if (guard_pre(w, c))	/* a pre-call hook runs first */
+		return;
 	/* a fallback serves the job only when it serves its kind; a token count is the
 	   model's own tokenizer's or none */
 	if (c->job_mi == SIZE_MAX || routing_pick_kind(w->rt, c->job_mi, c->count ? 0 :

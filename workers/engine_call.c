@@ -10,22 +10,42 @@
 #include "engine_call.h"
 #include "passthru.h"
 #include "relay_proto.h"
+#include "span.h"
 #include "tracectx.h"
 
-/* 1 when the chunks of one engine event carry tokens: any chat or completion chunk; of
- * a surface's events, the deltas (response.created and the like come before the
- * first token). */
+/* 1 when a non-empty string or an array sits at key of o. */
+static int
+has_output(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return (json_is_string(v) && json_string_length(v) > 0) || json_array_size(v) > 0;
+}
+
+/* 1 when the chunks of one engine event carry tokens: a chat or completion chunk with
+ * text, reasoning or tool calls in a choice (not the role chunk nor the one that only
+ * says why it finished); of a surface's events, the deltas (response.created and the
+ * like come before the first token). */
 static int
 carries_tokens(const struct engine_call *c)
 {
-	json_t *chunk;
-	size_t i;
+	json_t *chunk, *ch;
+	size_t i, k;
 
-	if (!(c->job.kind & AIF_KIND_SURFACES))
-		return json_array_size(c->chunks) > 0;
-	json_array_foreach(c->chunks, i, chunk)
-		if (aif_passthru_is_delta(json_string_value(json_object_get(chunk, "type"))))
-			return 1;
+	json_array_foreach(c->chunks, i, chunk) {
+		if (c->job.kind & AIF_KIND_SURFACES) {
+			if (aif_passthru_is_delta(json_string_value(json_object_get(chunk,
+			    "type"))))
+				return 1;
+			continue;
+		}
+		json_array_foreach(json_object_get(chunk, "choices"), k, ch) {
+			const json_t *d = json_object_get(ch, "delta");
+			if (has_output(ch, "text") || has_output(d, "content") ||
+			    has_output(d, "reasoning_content") || has_output(d, "tool_calls"))
+				return 1;
+		}
+	}
 	return 0;
 }
 
@@ -142,10 +162,14 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 static void
 trace_headers(struct engine_call *c)
 {
-	char tp[AIF_TRACEPARENT_LEN + 1], hdr[AIF_TRACESTATE_MAX + 16];
+	char *tp = c->span_tp, hdr[AIF_TRACESTATE_MAX + 16];
 
-	if (c->job.traceparent[0] == '\0' || aif_trace_child(c->job.traceparent, tp) != 0)
+	tp[0] = '\0';
+	if (c->job.traceparent[0] == '\0' || aif_trace_child(c->job.traceparent, tp) != 0) {
+		tp[0] = '\0';
 		return;
+	}
+	c->span_start_ns = aif_span_now_ns();
 	snprintf(hdr, sizeof(hdr), "traceparent: %s", tp);
 	c->headers = curl_slist_append(c->headers, hdr);
 	if (c->headers != NULL && aif_tracestate_valid(c->job.tracestate)) {
@@ -224,6 +248,8 @@ engine_call_free(struct engine_call *c)
 	aif_stream_asm_free(c->assembled);
 	json_decref(c->chunks);
 	aif_engine_result_clear(&c->stream_err);
+	free(c->hook_body);
+	json_decref(c->held);
 	free(c);
 }
 

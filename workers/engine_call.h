@@ -15,6 +15,7 @@
 #include "relay.h"
 #include "sse.h"
 #include "stream_asm.h"
+#include "tracectx.h"
 
 
 struct engine_call {
@@ -33,6 +34,12 @@ struct engine_call {
 	size_t			 answer_max;	/* server.max_answer_bytes */
 	size_t			 choices_max;	/* server.max_choices */
 	int64_t			 started_ms;
+	/* spans (spans.h), while they are on */
+	int64_t			 claim_ns;	/* when the job was claimed */
+	char			 queue_tp[AIF_TRACEPARENT_LEN + 1];	/* queue wait's */
+	char			 span_tp[AIF_TRACEPARENT_LEN + 1];	/* this attempt's,
+						   sent to the engine; "" */
+	int64_t			 span_start_ns;
 	int64_t			 hdr_prompt_tokens;	/* x-prompt-tokens (TGI), 0: none */
 	char			*answer;	/* a success's JSON text (outcome_of), new */
 	size_t			 answer_len;
@@ -42,6 +49,17 @@ struct engine_call {
 	char			 count_object[32];	/* its answer's "object", "" */
 	char			 prev_resp[80];	/* a Response passed through: the one it
 						   continues (its note's), "" */
+
+	/* guardrail hooks (guard_hooks.c) */
+	int			 hook;		/* 0: the engine's call; else the phase
+						   (GUARD_PRE, ...) of a hook in flight */
+	int			 audit;		/* a stream's audit: no job to commit */
+	size_t			 hook_gi;	/* the hook's guardrail (config index) */
+	size_t			 hook_texts;	/* texts it was sent */
+	char			*hook_body;	/* its request (new) */
+	size_t			 guard_pre, guard_post;	/* the next guardrail to try */
+	json_t			*held;		/* an answer waiting for post-call hooks */
+	int64_t			 held_prompt, held_completion;	/* and its usage */
 
 	/* streaming ("stream": true jobs) */
 	int			 stream;

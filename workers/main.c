@@ -31,9 +31,11 @@
 #include "counters.h"
 #include "http.h"
 #include "log.h"
+#include "otel.h"
 #include "pii.h"
 #include "registry.h"
 #include "sdnotify.h"
+#include "spans.h"
 #include "version.h"
 #include "worker.h"
 
@@ -92,14 +94,24 @@ finish_transfers(struct worker *w)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		curl_multi_remove_handle(w->multi, c->easy);
 		dispatch_release(w, c);
+		if (c->hook) {		/* a guardrail's webhook */
+			guard_hook_done(w, c, done);
+			continue;
+		}
 		if (c->count) {		/* a token count: no job to commit */
 			count_finish(w, c, done);
 			continue;
 		}
 		if (!outcome_of(w, c, done, &res)) {
+			spans_attempt(c, &res);
 			commit_failure(w, c, &res);
 			aif_engine_result_clear(&res);
 			engine_call_free(c);
+			continue;
+		}
+		spans_attempt(c, &res);
+		if (guard_post(w, c, &res)) {	/* blocked, or held for its hooks */
+			aif_engine_result_clear(&res);
 			continue;
 		}
 		outcome_success_row(w, c, &res, &succ[ns]);
@@ -334,6 +346,9 @@ setup(struct worker *w, const char *instance, int slots_override)
 		aif_error("msg=\"cannot register in the workers table\"");
 		return -1;
 	}
+	if (otel_start(cfg, w->instance, &w->otel) != 0 ||
+	    aif_guards_new(cfg, &w->guards) != AIF_OK)
+		return -1;
 	if (flow_pool_start(cfg, w->id, w->doorbell_path, &w->flows) != 0) {
 		aif_error("msg=\"cannot start the workflow runners\"");
 		return -1;
@@ -351,6 +366,10 @@ teardown(struct worker *w)
 {
 	flow_pool_stop(w->flows);
 	w->flows = NULL;
+	otel_stop(w->otel);	/* the last spans go out (within tracing.timeout) */
+	w->otel = NULL;
+	aif_guards_free(w->guards);
+	w->guards = NULL;
 	relay_close_all(&w->relays);
 	if (w->multi != NULL)
 		curl_multi_cleanup(w->multi);

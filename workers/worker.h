@@ -17,6 +17,7 @@
 #include "doorbell.h"
 #include "engine_call.h"
 #include "flow.h"
+#include "guard.h"
 #include "queue.h"
 #include "relay.h"
 #include "routing.h"
@@ -37,6 +38,8 @@ struct worker {
 	int			 doorbell_fd;
 	struct aif_doorbell_file doorbell_file;	/* removed only while still ours */
 	int			 lock_fd;	/* flock of this worker id, -1 */
+	struct otel		*otel;		/* the span exporter, or NULL (otel.h) */
+	struct aif_guards	*guards;	/* the guardrails' block lists (guard.h) */
 	int			 sender_fd;
 	int			 slots;
 	int			 in_flight;
@@ -109,8 +112,25 @@ void	count_refuse(struct worker *w, struct engine_call *c);
 void	wakeup_peers(struct worker *w, int stale_s);
 void	wakeup_forward(struct worker *w, int hops);
 void	wakeup_free(struct worker *w);
-/* A call left the multi handle: its slot, model and replica counts go back. */
+/* A call left the multi handle: its slot, model and replica counts go back (a hook
+ * call's slot only). */
 void	dispatch_release(struct worker *w, struct engine_call *c);
+/* A hook call (guard_hooks.c) joined the multi handle: it takes a slot and is listed. */
+void	dispatch_track(struct worker *w, struct engine_call *c);
+/* Fails the attempt of call c (not running) for good with error e, and frees c. */
+void	dispatch_fail_fatal(struct worker *w, struct engine_call *c,
+	    const struct aif_error *e);
+
+/* guard_hooks.c: a job's guardrails (docs/GUARDRAILS.md). guard_pre starts the next
+ * pre-call hook of c and returns 1 (c is then the hook's; or failed and freed), or
+ * returns 0 when none is left (the engine call goes on). guard_post, after a successful
+ * answer res: returns 1 when it took c (blocked and freed, or held for post-call
+ * hooks: committed once they allow it), 0 to commit as usual (a stream's audit runs on
+ * a call of its own). guard_hook_done: a hook's transfer ended. */
+enum { GUARD_PRE = 1, GUARD_POST, GUARD_AUDIT };
+int	guard_pre(struct worker *w, struct engine_call *c);
+int	guard_post(struct worker *w, struct engine_call *c, struct aif_engine_result *res);
+void	guard_hook_done(struct worker *w, struct engine_call *c, CURLcode done);
 /* A cancel bell for job_id: aborts its call if it runs here and the job row says it
  * was cancelled (by its owner). */
 void	dispatch_cancel(struct worker *w, uint64_t job_id);

@@ -252,6 +252,12 @@ role_name(const void *arr, size_t i)
 }
 
 static const char *
+guard_name(const void *arr, size_t i)
+{
+	return ((const struct aif_guardrail *)arr)[i].name;
+}
+
+static const char *
 tenant_name(const void *arr, size_t i)
 {
 	return ((const struct aif_tenant *)arr)[i].name;
@@ -483,6 +489,8 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 		m->max_attempts = m->retry.maximum_attempts;
 	}
 	cfg->queue.idempotency_window_s = cfg->queue.idempotency_window_ms / 1000;
+	if (cfg->tracing.service_name == NULL)
+		cfg->tracing.service_name = aif_walk_strdup(ld, "aif-gateway");
 	for (i = 0; i < cfg->nroles; i++)
 		if (cfg->roles[i].max_priority == UNSET)
 			cfg->roles[i].max_priority = cfg->queue.default_priority;
@@ -498,6 +506,8 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	check_adapters(ld, map, cfg);
 	check_unique(ld, map, "tenants", "name", "tenant name", tenant_name, cfg->tenants,
 	    cfg->ntenants);
+	check_unique(ld, map, "guardrails", "name", "guardrail name", guard_name,
+	    cfg->guardrails, cfg->nguardrails);
 	aif_wf_load(ld, aif_walk_lookup(ld, map, "workflows"), cfg);
 }
 
@@ -740,6 +750,37 @@ static const struct directive auth_dirs[] = {
 };
 static const struct section auth_sec = SECTION(auth_dirs, 0, NULL);
 
+static void
+tracing_finish(struct loader *ld, void *obj, const yaml_node_t *map)
+{
+	struct aif_config *cfg = obj;
+	const char *url = cfg->tracing.otlp_endpoint;
+	const yaml_node_t *at;
+
+	if (url != NULL && url[0] == '\0') {	/* "" (an unset ${VAR:-}): no export */
+		free(cfg->tracing.otlp_endpoint);
+		cfg->tracing.otlp_endpoint = NULL;
+		url = NULL;
+	}
+	if (url != NULL && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		at = aif_walk_lookup(ld, map, "otlp_endpoint");
+		aif_walk_error_at(ld, (at != NULL ? at : map)->start_mark,
+		    "tracing.otlp_endpoint: expected http:// or https://");
+	}
+}
+
+static const struct directive tracing_dirs[] = {
+	STR("otlp_endpoint", CFG(tracing.otlp_endpoint), 0),
+	STR("service_name", CFG(tracing.service_name), 0),
+	DURATION("timeout", D_INT64, CFG(tracing.timeout_ms), 100, DURATION_M,
+	    2 * DURATION_S),
+	DURATION("flush_interval", D_INT64, CFG(tracing.flush_interval_ms), 50, DURATION_M,
+	    DURATION_S),
+	INT("batch_size", CFG(tracing.batch_size), 1, 10000, 256),
+	INT("queue_size", CFG(tracing.queue_size), 16, 1000000, 4096),
+};
+static const struct section tracing_sec = SECTION(tracing_dirs, 0, tracing_finish);
+
 static const struct directive root_dirs[] = {
 	MAP("server", &server_sec, F_REQUIRED),
 	MAP("database", &database_sec, F_REQUIRED),
@@ -753,6 +794,9 @@ static const struct directive root_dirs[] = {
 	MAP("autoscale", &autoscale_sec, 0),
 	SEQMAP("tenants", CFG(tenants), CFG(ntenants), 0, 100000, &tenant_sec, 0),
 	MAP("pii", &aif_cfg_pii_section, 0),
+	MAP("tracing", &tracing_sec, 0),
+	SEQMAP("guardrails", CFG(guardrails), CFG(nguardrails), 0, AIF_CFG_MAX_GUARDRAILS,
+	    &aif_cfg_guardrail_section, 0),
 };
 static const struct section root_sec = { root_dirs, AIF_NELEM(root_dirs),
 	sizeof(struct aif_config), root_finish, root_extra };

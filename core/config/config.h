@@ -227,6 +227,34 @@ struct aif_pii_policy {
 	size_t	 nactions;
 };
 
+/* guardrails[].pre_call / post_call: a webhook (docs/GUARDRAILS.md). */
+struct aif_guard_hook {
+	char	*url;		/* http(s) URL; NULL: no hook in this phase */
+	int64_t	 timeout_ms;	/* YAML timeout: 50ms..1m, default 2s */
+	char	*on_error;	/* "allow" (fail open, the default) or "block" (closed) */
+	int	 fail_closed;	/* derived from on_error */
+};
+
+/* guardrails[]: moderation and prompt-injection checks beside PII masking: a
+ * built-in keyword/regex block list and pre-call / post-call webhooks, for the models
+ * and roles it names. */
+struct aif_guardrail {
+	char	*name;		/* required, unique: shown in job events and metrics */
+	char	**models;	/* fnmatch over the model id, default ["*"] */
+	size_t	 nmodels;
+	char	**roles;	/* fnmatch over the key's role name, default ["*"] */
+	size_t	 nroles;
+	char	**keywords;	/* block: case-insensitive substrings of a text */
+	size_t	 nkeywords;
+	char	**patterns;	/* block: PCRE2 patterns (UTF) */
+	size_t	 npatterns;
+	char	*message;	/* the reason a block gives, default "blocked by
+				   guardrail <name>" */
+	int	 check_answers;	/* bool: the block list also reads answers */
+	struct aif_guard_hook pre_call, post_call;
+};
+#define AIF_CFG_MAX_GUARDRAILS	32
+
 /* autoscale.models[]: a per-model override of the queue each worker should carry. */
 struct aif_autoscale_model {
 	char	*model;
@@ -332,6 +360,19 @@ struct aif_config {
 		char	*pepper_file;	/* HMAC key for key hashes; NULL = plain SHA-256 */
 	} auth;
 
+	struct {			/* YAML `tracing:`, see docs/OPERATIONS.md */
+		char	*otlp_endpoint;	/* OTLP/HTTP JSON URL the spans are POSTed to
+					   (a collector's .../v1/traces); NULL: the
+					   gateway records no spans of its own */
+		char	*service_name;	/* resource service.name, default "aif-gateway" */
+		int64_t	 timeout_ms;	/* YAML timeout: one export, 100ms..1m,
+					   default 2s */
+		int64_t	 flush_interval_ms; /* YAML flush_interval: 50ms..1m, default 1s */
+		int	 batch_size;	/* spans per export, 1..10000, default 256 */
+		int	 queue_size;	/* spans a worker holds at most, 16..1000000,
+					   default 4096 (more are dropped, counted) */
+	} tracing;
+
 	struct aif_model *models;	/* at least one (required) */
 	size_t	 nmodels;
 	struct aif_role	*roles;		/* at least one (required) */
@@ -339,6 +380,8 @@ struct aif_config {
 	struct aif_autoscale autoscale;	/* optional */
 	struct aif_tenant *tenants;	/* optional */
 	size_t	 ntenants;
+	struct aif_guardrail *guardrails; /* optional, at most AIF_CFG_MAX_GUARDRAILS */
+	size_t	 nguardrails;
 	struct aif_workflow *workflows;	/* optional, at most 64 */
 	size_t	 nworkflows;
 

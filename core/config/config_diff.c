@@ -33,6 +33,7 @@ static const struct boot_key {
 	{ "database.connect_timeout_ms", B_INT, CFG(database.connect_timeout_ms) },
 	{ "database.rw_timeout_ms", B_INT, CFG(database.rw_timeout_ms) },
 	{ "auth.pepper_file", B_STR, CFG(auth.pepper_file) },
+	{ "tracing.otlp_endpoint", B_STR, CFG(tracing.otlp_endpoint) },
 };
 
 static int

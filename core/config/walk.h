@@ -119,6 +119,8 @@ struct section {
 
 /* The `pii:` section (pii_schema.c). */
 extern const struct section aif_cfg_pii_section;
+/* One entry of `guardrails:` (guard_schema.c). */
+extern const struct section aif_cfg_guardrail_section;
 
 /* One load: the input, where the walk is, and the errors so far. */
 struct loader {

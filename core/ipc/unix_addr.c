@@ -36,7 +36,7 @@ aif_unix_bind(const char *path, int type, int backlog, int *fd, struct aif_unix_
 		return AIF_IO;
 	(void)unlink(path);
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    (type == SOCK_STREAM && listen(s, backlog) != 0)) {
+	    ((type == SOCK_STREAM || type == SOCK_SEQPACKET) && listen(s, backlog) != 0)) {
 		close(s);
 		return AIF_IO;
 	}

@@ -20,7 +20,8 @@ struct aif_unix_file {
 };
 
 /* Binds a non-blocking, close-on-exec Unix socket of `type` (SOCK_DGRAM, SOCK_STREAM)
- * at `path`, replacing a stale file, mode 0660; a stream socket listens with `backlog`.
+ * at `path`, replacing a stale file, mode 0660; a stream or seqpacket socket listens
+ * with `backlog`.
  * On AIF_OK *fd is the socket and *file (when not NULL) the file it made. AIF_TOOBIG
  * when the path does not fit, AIF_IO otherwise (*fd is -1 then). */
 enum aif_err	aif_unix_bind(const char *path, int type, int backlog, int *fd,

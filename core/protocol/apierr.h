@@ -104,6 +104,11 @@ struct aif_error {
 	X(PII_BLOCKED, 400, "invalid_request_error", "pii_blocked", 1,		\
 	    "The request contains personal data of type %.64s, which this model does " \
 	    "not accept. Remove it and try again.")				\
+	X(GUARDRAIL_BLOCKED, 400, "invalid_request_error", "guardrail_blocked", 2, \
+	    "Guardrail %.64s: %.300s")						\
+	X(GUARDRAIL_UNAVAILABLE, 503, "server_error", "guardrail_unavailable", 1, \
+	    "Guardrail %.64s could not be consulted, and this model does not run " \
+	    "without it. Try again later.")					\
 	X(OUT_OF_MEMORY, 500, "server_error", NULL, 0,				\
 	    "Out of memory.")							\
 	X(NOT_ANSWERED, 500, "server_error", NULL, 0,				\

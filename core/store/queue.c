@@ -95,15 +95,16 @@ exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 	" prompt_tokens_estimate, max_tokens, request_body, pii_counts, tokens_charged," \
 	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
 	" completion_tokens_bound, zero_retention, relay_secret, workflow_hash," \
-	" parent_job_id, parent_step, traceparent, tracestate, expires_at, state," \
-	" attempts, lease_token, worker_id, lease_until, started_at) VALUES "
+	" parent_job_id, parent_step, traceparent, tracestate, trace_link, guardrails," \
+	" expires_at, state, attempts, lease_token, worker_id, lease_until, started_at)" \
+	" VALUES "
 /* One row: the plain columns (JOB_PLAIN of them), then expires_at from the wait (0:
  * none, NULL then), then the lease of a job handed to a worker at insert: running, its
  * first attempt under lease token 1 (what a claim would set), started when created. */
 #define JOB_ROW_END	",NOW(6) + INTERVAL NULLIF(?, 0) MICROSECOND," \
 	" IF(?, 'running', 'queued'), ?, ?, NULLIF(?, 0)," \
 	" IF(?, NOW(6) + INTERVAL ? SECOND, NULL), IF(?, NOW(6), NULL))"
-enum { JOB_PLAIN = 28, JOB_COLS = 36 };
+enum { JOB_PLAIN = 30, JOB_COLS = 38 };
 _Static_assert(JOB_COLS * AIF_ENQUEUE_BATCH_MAX <= AIF_DB_PARAMS_MAX,
     "an enqueue batch binds its parameters in one statement");
 
@@ -133,7 +134,7 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid, int 
 		AIF_P_STR(j->workflow_hash),
 		j->parent_job_id != 0 ? AIF_P_I64(j->parent_job_id) : AIF_P_NULL(),
 		AIF_P_STR(j->parent_step), AIF_P_STR(j->traceparent), AIF_P_STR(j->tracestate),
-		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
+		AIF_P_STR(j->trace_link), AIF_P_STR(j->guardrails), AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 		AIF_P_I64(handed), AIF_P_I64(handed), AIF_P_I64(handed),
 		AIF_P_I64(handed ? (int64_t)j->handoff_worker : 0), AIF_P_I64(handed),
 		AIF_P_I64(j->handoff_lease_s), AIF_P_I64(handed),
@@ -379,7 +380,8 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" " EXPIRED ", prompt_tokens_estimate, budget_state = 'held'," \
 	" COALESCE(parent_job_id, 0), IF(parent_job_id IS NULL, NULL," \
 	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), " FIRST "," \
-	" COALESCE(traceparent, ''), COALESCE(tracestate, '')"
+	" COALESCE(traceparent, ''), COALESCE(tracestate, ''), COALESCE(trace_link, '')," \
+	" COALESCE(guardrails, '')"
 /* A claim: the next attempt under the next token. */
 #define CLAIM_COLS TAKE_COLS(" + 1", \
 	"expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0", \
@@ -397,7 +399,7 @@ enum {
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
 	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL, CL_FIRST, CL_TRACEPARENT,
-	CL_TRACESTATE
+	CL_TRACESTATE, CL_TRACE_LINK, CL_GUARDRAILS
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -566,6 +568,8 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 		aif_dbrows_copy(rows, r, CL_PARENT_MODEL, c->relay_model, sizeof(c->relay_model));
 	aif_dbrows_copy(rows, r, CL_TRACEPARENT, c->traceparent, sizeof(c->traceparent));
 	aif_dbrows_copy(rows, r, CL_TRACESTATE, c->tracestate, sizeof(c->tracestate));
+	aif_dbrows_copy(rows, r, CL_TRACE_LINK, c->trace_link, sizeof(c->trace_link));
+	aif_dbrows_copy(rows, r, CL_GUARDRAILS, c->guardrails, sizeof(c->guardrails));
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
 		return AIF_NOMEM;

@@ -62,6 +62,10 @@ struct aif_job_new {
 	int		 handoff_lease_s;	/* that lease, in seconds */
 	const char	*traceparent;		/* its trace (tracectx.h), or NULL */
 	const char	*tracestate;		/* the caller's, or NULL */
+	const char	*trace_link;		/* an async job: the span its own trace
+						   links to (the request's), or NULL */
+	const char	*guardrails;		/* names with work for a worker (guard.h),
+						   comma-separated, or NULL */
 };
 
 
@@ -97,6 +101,8 @@ struct aif_claimed {
 						   chunks show then (the workflow's); "" */
 	char		 traceparent[56];	/* its trace, "" (tracectx.h) */
 	char		 tracestate[513];	/* the caller's, "" */
+	char		 trace_link[56];	/* the span its trace links to, "" */
+	char		 guardrails[256];	/* its guardrails' names (guard.h), "" */
 	char		*request_body;		/* new (free) */
 };
 
@@ -159,7 +165,7 @@ struct aif_job_failure {
 	size_t		 ncompensations;
 };
 
-#define AIF_ENQUEUE_BATCH_MAX	21	/* 36 parameters a job: within AIF_DB_PARAMS_MAX */
+#define AIF_ENQUEUE_BATCH_MAX	20	/* 38 parameters a job: within AIF_DB_PARAMS_MAX */
 #define AIF_SUCCEED_BATCH_BYTES	(4u << 20)
 
 /* Inserts the job (queued: no hand-off) and its budget holds in one transaction.

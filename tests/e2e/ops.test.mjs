@@ -96,6 +96,16 @@ test('/metrics: Prometheus text with requests, latency histograms, tokens, queue
   assert.equal(ttftOf(t, '2.5') - ttftOf(before.text, '2.5'), 1);
   assert.equal(itlOf(t, '0.025') - itlOf(before.text, '0.025'), 0);
   assert.equal(itlOf(t, '0.1') - itlOf(before.text, '0.1'), 1);
+  // the engine's usage beside the gateway's own count: the stream's completion tokens
+  // as the engine reported them and the token-bearing chunks the worker relayed (the
+  // mock sends one token a chunk: the two agree), prompt tokens beside the estimate
+  const used = (text, dir, src) => Number((text.match(new RegExp(`^aif_usage_compared_tokens_total\\{model="demo-small",direction="${dir}",source="${src}"\\} (\\d+)$`, 'm')) || [])[1] || 0);
+  const outEngine = used(t, 'out', 'engine') - used(before.text, 'out', 'engine');
+  const outGateway = used(t, 'out', 'gateway') - used(before.text, 'out', 'gateway');
+  assert.ok(outEngine > 0, 'the stream\'s reported completion tokens');
+  assert.equal(outGateway, outEngine, 'one token a chunk');
+  assert.ok(used(t, 'in', 'engine') > used(before.text, 'in', 'engine'));
+  assert.ok(used(t, 'in', 'gateway') > used(before.text, 'in', 'gateway'));
 });
 
 test('aifctl workers, queue and top show the live system', T, async () => {

@@ -168,6 +168,28 @@ function nth(c) {
 
 const hexId = (prefix, seed) => `${prefix}_${createHash('sha256').update(seed).digest('hex').slice(0, 20)}`;
 
+function guard(c, res) {
+  const texts = Array.isArray(c.body?.texts) ? c.body.texts.map(String) : [];
+  const all = texts.join('\n');
+  // the pre-call check reads [[guard:X]]; the post-call one the word guardpostX (what a
+  // mock engine's answer keeps of a prompt: its words)
+  const post = c.body?.phase !== 'pre_call';
+  const has = (x) => (post ? all.includes(`guardpost${x}`) : all.includes(`[[guard:${x}]]`));
+  if (has('error')) return err(res, 500, 'guardrail service failed (mock-http)');
+  if (has('garbage')) return reply(res, 200, { action: 'shrug' });
+  if (has('slow')) {
+    const t = setTimeout(() => reply(res, 200, { action: 'allow' }), 3000);
+    res.once('close', () => clearTimeout(t));
+    return undefined;
+  }
+  if (has('block')) return reply(res, 200, { action: 'block', reason: `flagged by the ${c.body?.phase} check (mock-http)` });
+  if (has('rewrite')) {
+    const from = post ? 'guardpostrewrite' : '[[guard:rewrite]]';
+    return reply(res, 200, { action: 'rewrite', texts: texts.map((t) => t.replaceAll(from, '[rewritten]')) });
+  }
+  return reply(res, 200, { action: 'allow' });
+}
+
 const handlers = {
   '/health': (c, res) => reply(res, 200, { ok: true }),
 
@@ -233,6 +255,12 @@ const handlers = {
   },
 
   '/redirect': (c, res) => reply(res, 302, { redirect: '/echo' }, { location: '/echo' }),
+
+  // A guardrail webhook (docs/GUARDRAILS.md), its decision read from markers in the
+  // texts it is sent (guard() above); the same handler serves every path.
+  '/guard': (c, res) => guard(c, res),
+  '/guard/pre': (c, res) => guard(c, res),
+  '/guard/post': (c, res) => guard(c, res),
 
   // /status?code=N: answers N.
   '/status': (c, res) => {

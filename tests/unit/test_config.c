@@ -1437,6 +1437,35 @@ api_boot_only_keys_are_reported(void **state)
 	aif_cfg_free(b);
 }
 
+/* tracing: off without an endpoint (or with an empty one, an unset ${VAR:-}); an
+ * endpoint must be http(s); the exporter's bounds are checked and defaulted. */
+static void
+tracing_section(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(MINIMAL, &cfg), AIF_OK);
+	assert_null(cfg->tracing.otlp_endpoint);
+	assert_string_equal(cfg->tracing.service_name, "aif-gateway");
+	aif_cfg_free(cfg);
+	assert_int_equal(load(MINIMAL "tracing:\n  otlp_endpoint: \"\"\n", &cfg), AIF_OK);
+	assert_null(cfg->tracing.otlp_endpoint);
+	aif_cfg_free(cfg);
+	assert_int_equal(load(MINIMAL "tracing:\n  otlp_endpoint: http://c:4318/v1/traces\n"
+	    "  service_name: gw\n  timeout: 500ms\n  batch_size: 10\n", &cfg), AIF_OK);
+	assert_string_equal(cfg->tracing.otlp_endpoint, "http://c:4318/v1/traces");
+	assert_string_equal(cfg->tracing.service_name, "gw");
+	assert_int_equal(cfg->tracing.timeout_ms, 500);
+	assert_int_equal(cfg->tracing.flush_interval_ms, 1000);
+	assert_int_equal(cfg->tracing.batch_size, 10);
+	assert_int_equal(cfg->tracing.queue_size, 4096);
+	aif_cfg_free(cfg);
+	expect_error(MINIMAL "tracing:\n  otlp_endpoint: ftp://c/v1/traces\n",
+	    "t.yaml:15:18: tracing.otlp_endpoint: expected http:// or https://");
+	assert_int_equal(load(MINIMAL "tracing:\n  queue_size: 3\n", &cfg), AIF_CONFIG);
+}
+
 int
 main(void)
 {
@@ -1512,6 +1541,7 @@ main(void)
 		cmocka_unit_test(an_open_pepper_used_as_the_hash_key_is_named_once),
 		cmocka_unit_test(short_hash_keys_are_refused_as_the_servers_refuse_them),
 		cmocka_unit_test(api_boot_only_keys_are_reported),
+		cmocka_unit_test(tracing_section),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

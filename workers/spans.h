@@ -1,0 +1,22 @@
+/* spans.h -- a worker's spans of the jobs it runs (core/protocol/span.h; exported by
+ * otel.h), all in the job's trace (jobs.traceparent): the queue wait of a job's first
+ * claim, each engine attempt as a GenAI client span whose id is the traceparent the
+ * engine got, and for an async job the job's own consumer span (a root span linked to
+ * the request's server span, jobs.trace_link). Nothing is built while spans are off. */
+#ifndef AIF_WORKER_SPANS_H
+#define AIF_WORKER_SPANS_H
+
+#include "adapter.h"
+#include "engine_call.h"
+
+/* c's job was claimed now: notes the time, and sends the queue wait of a first attempt. */
+void	spans_claimed(struct engine_call *c);
+
+/* c's engine attempt ended with res (a success when res->failure is AIF_FAIL_NONE,
+ * else the failure): its client span. */
+void	spans_attempt(const struct engine_call *c, const struct aif_engine_result *res);
+
+/* c's job reached its final state (error: NULL, or what failed it): an async job's span. */
+void	spans_job_end(const struct engine_call *c, const char *error);
+
+#endif
