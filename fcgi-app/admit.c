@@ -874,10 +874,10 @@ pii(struct admission *a)
 static void
 count_guard(const char *name, const char *result)
 {
-	char l[160];
+	char l[400], esc[2 * 128 + 1];
 
-	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"request\",result=\"%s\"", name,
-	    result);
+	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"request\",result=\"%s\"",
+	    aif_metrics_label(name, esc, sizeof(esc)), result);
 	aif_metrics_add("aif_guardrail_results_total", l, 1);
 }
 

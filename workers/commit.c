@@ -156,7 +156,7 @@ usage_compared(const struct aif_job_success *s, const struct engine_call *c)
 static void
 count_success(const struct aif_job_success *s, const struct engine_call *c)
 {
-	char l[200];
+	char l[400], esc[2 * 128 + 1];
 
 	snprintf(l, sizeof(l), "model=\"%s\"", s->model);
 	aif_metrics_observe_ms("aif_job_queue_seconds", l, s->queue_ms);
@@ -177,8 +177,8 @@ count_success(const struct aif_job_success *s, const struct engine_call *c)
 	snprintf(l, sizeof(l), "model=\"%s\",direction=\"out\"", s->model);
 	aif_metrics_add("aif_tokens_total", l, s->completion_tokens);
 	/* spend per tenant (a key without one: "none"); the ledger stays the truth */
-	snprintf(l, sizeof(l), "tenant=\"%s\"", s->tenant != NULL && s->tenant[0] ?
-	    s->tenant : "none");
+	snprintf(l, sizeof(l), "tenant=\"%s\"", aif_metrics_label(s->tenant != NULL &&
+	    s->tenant[0] ? s->tenant : "none", esc, sizeof(esc)));
 	aif_metrics_add("aif_spend_micros_total", l, s->cost_micros);
 	if (aif_job_over_hold(s)) {
 		snprintf(l, sizeof(l), "model=\"%s\"", s->model);

@@ -51,8 +51,12 @@ dispatch_release(struct worker *w, struct engine_call *c)
 {
 	list_remove(w, c);
 	w->in_flight--;
-	if (c->hook)
+	if (c->hook) {
+		/* a pre-call hook held its model's place (guard_hooks.c) */
+		if (c->hook == GUARD_PRE && c->job_mi != SIZE_MAX)
+			w->model_in_flight[c->job_mi]--;
 		return;
+	}
 	w->model_in_flight[c->model_idx]--;
 	routing_release(w->rt, c->model_idx, c->replica_idx);
 }
@@ -311,7 +315,8 @@ dispatch_relay_frame(void *arg, const struct aif_relay_frame *f)
 	struct worker *w = arg;
 	struct engine_call *c;
 
-	if ((c = call_of(w, f->h.job)) == NULL)
+	/* a call in a guardrail's hook has no stream yet (its frames come after BEGIN) */
+	if ((c = call_of(w, f->h.job)) == NULL || c->hook)
 		return;
 	/* only the aif-api that waits for this attempt's stream holds its key */
 	if (!c->stream || !c->job.has_relay_secret || f->h.attempt != (uint32_t)c->job.attempt ||

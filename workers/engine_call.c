@@ -249,6 +249,7 @@ engine_call_free(struct engine_call *c)
 	json_decref(c->chunks);
 	aif_engine_result_clear(&c->stream_err);
 	free(c->hook_body);
+	json_decref(c->hook_sent);
 	json_decref(c->held);
 	free(c);
 }

@@ -57,6 +57,7 @@ struct engine_call {
 	size_t			 hook_gi;	/* the hook's guardrail (config index) */
 	size_t			 hook_texts;	/* texts it was sent */
 	char			*hook_body;	/* its request (new) */
+	json_t			*hook_sent;	/* the texts it was sent (owned) */
 	size_t			 guard_pre, guard_post;	/* the next guardrail to try */
 	json_t			*held;		/* an answer waiting for post-call hooks */
 	int64_t			 held_prompt, held_completion;	/* and its usage */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "spans.h"
 #include "util.h"
 
 #define CLAIM_LIMIT	8	/* runs claimed at once */
@@ -302,6 +303,7 @@ flow_step_consumed(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	if (branch_taken != NULL)
 		aif_strlcpy(s->branch_taken, branch_taken, sizeof(s->branch_taken));
 	s->finished_ms = aif_wall_ms();
+	spans_step(fx->run, s, NULL);
 	flow_tx_step(&t, s, text, 1, 1);
 	flow_tx_event(&t, "step_succeeded", "%s (attempt %d)%s%s", s->name, s->attempts,
 	    branch_taken ? ": took " : "", branch_taken ? branch_taken : "");
@@ -548,6 +550,7 @@ end_run(struct flow_run *fx, struct aif_flow_step *s, enum aif_flow_next how,
 		aif_strlcpy(s->error, message, sizeof(s->error));
 		s->finished_ms = aif_wall_ms();
 		s->waiting_for[0] = '\0';
+		spans_step(fx->run, s, how == AIF_FLOW_CANCELLED ? "cancelled" : code);
 		flow_tx_step(&t, s, NULL, 1, 1);
 		flow_tx_event(&t, how == AIF_FLOW_CANCELLED ? "step_cancelled" : "step_failed",
 		    "%s (attempt %d): %s", s->name, s->attempts, message);

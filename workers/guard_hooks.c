@@ -59,10 +59,10 @@ static void
 note(struct worker *w, const struct engine_call *c, const char *guard, int phase,
     const char *result)
 {
-	char l[200], detail[200];
+	char l[400], detail[200], esc[2 * 128 + 1];
 
-	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"%s\",result=\"%s\"", guard,
-	    phase_name[phase], result);
+	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"%s\",result=\"%s\"",
+	    aif_metrics_label(guard, esc, sizeof(esc)), phase_name[phase], result);
 	aif_metrics_add("aif_guardrail_results_total", l, 1);
 	snprintf(detail, sizeof(detail), "%s %s: %s", guard, phase_name[phase], result);
 	(void)aif_queue_event(w->db, c->job.id, "guardrail", detail);
@@ -127,11 +127,16 @@ start_hook(struct worker *w, struct engine_call *c, size_t gi, int phase, json_t
 		return -1;
 	c->hook_body = aif_guard_hook_body(g->name, phase_name[phase], c->job.model,
 	    c->job.public_id, texts, n);
+	json_decref(c->hook_sent);
+	c->hook_sent = json_array();
+	for (size_t i = 0; c->hook_sent != NULL && i < n; i++)
+		json_array_append(c->hook_sent, texts[i]);
 	texts_free(texts, n);
 	c->hook_texts = n;
 	/* the engine's transfer of a post-call hook is over: its handle and headers go */
 	if (c->easy != NULL)
 		curl_easy_cleanup(c->easy);
+	c->easy = NULL;
 	aif_http_headers_free(c->headers);	/* wiped: one may hold a credential */
 	c->headers = NULL;
 	aif_http_body_free(&c->resp);
@@ -152,6 +157,10 @@ start_hook(struct worker *w, struct engine_call *c, size_t gi, int phase, json_t
 	if (curl_multi_add_handle(w->multi, c->easy) != CURLM_OK)
 		return -1;
 	dispatch_track(w, c);
+	/* before the engine call, the job holds its model's place: the claims that
+	   follow count it (dispatch_release gives it back) */
+	if (phase == GUARD_PRE && c->job_mi != SIZE_MAX)
+		w->model_in_flight[c->job_mi]++;
 	return 0;
 }
 
@@ -208,9 +217,11 @@ guard_pre(struct worker *w, struct engine_call *c)
 	return 1;
 }
 
-/* Puts a rewrite's texts into body's texts (the same count: checked when parsed). */
+/* Puts a rewrite's texts into body's texts (the same count: checked when parsed), only
+ * those the hook changed (sent: what it was sent): a text it returns as it got it keeps
+ * the original, so that an answer's masked copy never replaces it. */
 static void
-rewrite(json_t *body, json_t *texts)
+rewrite(json_t *body, json_t *texts, const json_t *sent)
 {
 	size_t n = aif_guard_texts(body, NULL, 0);
 	json_t **nodes = calloc(n ? n : 1, sizeof(*nodes));
@@ -218,9 +229,12 @@ rewrite(json_t *body, json_t *texts)
 	if (nodes == NULL)
 		return;
 	(void)aif_guard_texts(body, nodes, n);
-	for (size_t i = 0; i < n; i++)
-		json_string_setn(nodes[i], json_string_value(json_array_get(texts, i)),
-		    json_string_length(json_array_get(texts, i)));
+	for (size_t i = 0; i < n; i++) {
+		const json_t *t = json_array_get(texts, i);
+		if (json_equal((json_t *)t, json_array_get(sent, i)))
+			continue;
+		json_string_setn(nodes[i], json_string_value(t), json_string_length(t));
+	}
 	free(nodes);
 }
 
@@ -234,7 +248,7 @@ rewrite_request(struct engine_call *c, json_t *texts)
 
 	if (body == NULL)
 		return -1;
-	rewrite(body, texts);
+	rewrite(body, texts, c->hook_sent);
 	s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (s == NULL)
@@ -340,8 +354,7 @@ start_audit(struct worker *w, const struct engine_call *c, json_t *answer)
 	if (start_hook(w, a, gi, GUARD_AUDIT, answer) != 0) {
 		hook_clear(a);
 		note(w, a, w->cfg->guardrails[gi].name, GUARD_AUDIT, "error");
-		json_decref(a->held);
-		free(a);
+		engine_call_free(a);	/* with what it holds: held, hook_sent */
 	}
 }
 
@@ -403,8 +416,7 @@ audit_done(struct worker *w, struct engine_call *a, int ok,
 			return;
 		hook_clear(a);
 	}
-	json_decref(a->held);
-	free(a);
+	engine_call_free(a);	/* with what it holds: held, hook_sent */
 }
 
 void
@@ -451,7 +463,7 @@ guard_hook_done(struct worker *w, struct engine_call *c, CURLcode done)
 		}
 	} else {
 		if (d.action == AIF_GUARD_REWRITE)
-			rewrite(c->held, d.texts);
+			rewrite(c->held, d.texts, c->hook_sent);
 		post_next(w, c);
 	}
 	json_decref(d.texts);

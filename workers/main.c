@@ -539,6 +539,11 @@ run(struct worker *w)
 		if (aif_queue_release(w->db, w->id, &n) == AIF_OK)
 			aif_info("msg=\"released jobs back to the queue\" count=%zu", n);
 	}
+	/* the doorbell closes first: a "take" rung from now on fails and its aif-api gives
+	   the job back itself; a row handed before that (its bell rung after its insert
+	   committed) is found and given back here */
+	aif_doorbell_close_owned(w->doorbell_fd, w->doorbell_path, &w->doorbell_file);
+	w->doorbell_fd = -1;
 	take_give_back_all(w);
 	(void)aif_registry_stop(w->db, w->id);
 	ring_peers_share(w);

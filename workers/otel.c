@@ -144,6 +144,12 @@ receiver(void *arg)
 				}
 				p[2 + nc++] = (struct pollfd){ .fd = fd, .events = POLLIN };
 			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				/* out of descriptors: the listener stays readable; pause
+				   instead of spinning on it */
+				struct timespec pause = { 0, 100000000 };
+				nanosleep(&pause, NULL);
+			}
 		}
 	}
 	for (size_t i = 0; i < nc; i++)

@@ -2,6 +2,7 @@
  * OpenTelemetry's GenAI conventions (https://opentelemetry.io/docs/specs/semconv/gen-ai/):
  * operation, provider (the adapter), request and response model, token usage, finish
  * reasons. No prompt or answer text. */
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -108,4 +109,27 @@ spans_job_end(const struct engine_call *c, const char *error)
 	aif_span_int(&s, "aif.attempts", c->job.attempt);
 	aif_span_link(&s, c->job.trace_link, "enqueued_by");
 	aif_span_end(&s, aif_span_now_ns(), error);
+}
+
+void
+spans_step(const struct aif_flow_run *run, const struct aif_flow_step *s, const char *error)
+{
+	struct aif_span sp;
+	char self[AIF_TRACEPARENT_LEN + 1], name[160];
+	int64_t start = s->started_ms > 0 ? s->started_ms : s->finished_ms;
+
+	if (!aif_span_enabled() || aif_trace_child(run->traceparent, self) != 0)
+		return;
+	snprintf(name, sizeof(name), "aif.step %s", s->name);
+	if (aif_span_begin(&sp, self, run->traceparent, name, AIF_SPAN_INTERNAL,
+	    start * MS_NS) != 0)
+		return;
+	aif_span_str(&sp, "aif.job.id", run->public_id);
+	aif_span_str(&sp, "aif.workflow.name", run->workflow);
+	aif_span_str(&sp, "aif.workflow.step", s->name);
+	aif_span_str(&sp, "aif.workflow.step.kind", s->kind);
+	aif_span_int(&sp, "aif.attempts", s->attempts);
+	if (s->child_public_id[0])
+		aif_span_str(&sp, "aif.workflow.step.job", s->child_public_id);
+	aif_span_end(&sp, (s->finished_ms > 0 ? s->finished_ms : start) * MS_NS, error);
 }

@@ -2,12 +2,14 @@
  * otel.h), all in the job's trace (jobs.traceparent): the queue wait of a job's first
  * claim, each engine attempt as a GenAI client span whose id is the traceparent the
  * engine got, and for an async job the job's own consumer span (a root span linked to
- * the request's server span, jobs.trace_link). Nothing is built while spans are off. */
+ * the request's server span, jobs.trace_link), and each step of a workflow run. Nothing
+ * is built while spans are off. */
 #ifndef AIF_WORKER_SPANS_H
 #define AIF_WORKER_SPANS_H
 
 #include "adapter.h"
 #include "engine_call.h"
+#include "runs.h"
 
 /* c's job was claimed now: notes the time, and sends the queue wait of a first attempt. */
 void	spans_claimed(struct engine_call *c);
@@ -18,5 +20,10 @@ void	spans_attempt(const struct engine_call *c, const struct aif_engine_result *
 
 /* c's job reached its final state (error: NULL, or what failed it): an async job's span. */
 void	spans_job_end(const struct engine_call *c, const char *error);
+
+/* Step s of workflow run `run` ended (error: NULL, or the code that failed it): a span
+ * of the run's trace, from the step's start. Any thread. */
+void	spans_step(const struct aif_flow_run *run, const struct aif_flow_step *s,
+	    const char *error);
 
 #endif

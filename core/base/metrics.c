@@ -88,3 +88,26 @@ aif_metrics_give_back(const struct aif_metric_delta *d, size_t n)
 		add_locked(d[i].name, d[i].labels, d[i].value);
 	pthread_mutex_unlock(&mu);
 }
+
+const char *
+aif_metrics_label(const char *v, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return out;
+	for (; v != NULL && *v != '\0'; v++) {
+		const char *esc = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ?
+		    "\\n" : NULL;
+		size_t k = esc != NULL ? 2 : 1;
+		if (o + k >= cap)
+			break;
+		if (esc != NULL)
+			memcpy(out + o, esc, 2);
+		else
+			out[o] = *v;
+		o += k;
+	}
+	out[o] = '\0';
+	return out;
+}

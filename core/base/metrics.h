@@ -22,6 +22,12 @@ void		aif_metrics_add(const char *name, const char *labels, int64_t delta);
  * (stored in microseconds; rendered in seconds). */
 void		aif_metrics_observe_ms(const char *name, const char *labels, int64_t ms);
 
+/* A label value for the Prometheus text format (https://prometheus.io/docs/instrumenting/
+ * exposition_formats/): v (borrowed) with backslash, double quote and newline escaped,
+ * into out (cap bytes, NUL-terminated; cut before a partial escape when it does not
+ * fit). Returns out. Names from outside (tenants) go through it. */
+const char	*aif_metrics_label(const char *v, char *out, size_t cap);
+
 /* One counter's change since the last flush. */
 struct aif_metric_delta {
 	char	 name[100];

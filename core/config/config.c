@@ -508,6 +508,7 @@ root_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	    cfg->ntenants);
 	check_unique(ld, map, "guardrails", "name", "guardrail name", guard_name,
 	    cfg->guardrails, cfg->nguardrails);
+	aif_cfg_guardrails_finish(ld, map, cfg);
 	aif_wf_load(ld, aif_walk_lookup(ld, map, "workflows"), cfg);
 }
 
@@ -777,7 +778,7 @@ static const struct directive tracing_dirs[] = {
 	DURATION("flush_interval", D_INT64, CFG(tracing.flush_interval_ms), 50, DURATION_M,
 	    DURATION_S),
 	INT("batch_size", CFG(tracing.batch_size), 1, 10000, 256),
-	INT("queue_size", CFG(tracing.queue_size), 16, 1000000, 4096),
+	INT("queue_size", CFG(tracing.queue_size), 16, 1000000, 2048),
 };
 static const struct section tracing_sec = SECTION(tracing_dirs, 0, tracing_finish);
 

@@ -370,7 +370,7 @@ struct aif_config {
 		int64_t	 flush_interval_ms; /* YAML flush_interval: 50ms..1m, default 1s */
 		int	 batch_size;	/* spans per export, 1..10000, default 256 */
 		int	 queue_size;	/* spans a worker holds at most, 16..1000000,
-					   default 4096 (more are dropped, counted) */
+					   default 2048 (more are dropped, counted) */
 	} tracing;
 
 	struct aif_model *models;	/* at least one (required) */

@@ -100,6 +100,28 @@ check_guard_name(struct loader *ld, void *obj, const yaml_node_t *val)
 	if (name != NULL && !aif_name_valid(name, &why))
 		aif_walk_error_at(ld, val->start_mark, "%s: the name %s", aif_walk_where(ld),
 		    why);
+	else if (name != NULL && strchr(name, ',') != NULL)	/* jobs list them by ',' */
+		aif_walk_error_at(ld, val->start_mark, "%s: the name contains a comma",
+		    aif_walk_where(ld));
+}
+
+void
+aif_cfg_guardrails_finish(struct loader *ld, const yaml_node_t *root,
+    const struct aif_config *cfg)
+{
+	size_t total = 0;
+	const yaml_node_t *at;
+
+	/* a job keeps the names of its guardrails, comma-separated, in 255 bytes: every
+	   name fits at once, so none is ever left out */
+	for (size_t i = 0; i < cfg->nguardrails; i++)
+		total += cfg->guardrails[i].name != NULL ? strlen(cfg->guardrails[i].name) + 1 : 0;
+	if (total > 256) {
+		at = aif_walk_lookup(ld, root, "guardrails");
+		aif_walk_error_at(ld, (at != NULL ? at : root)->start_mark,
+		    "guardrails: the names together are longer than 255 bytes (with a comma "
+		    "between each); shorten them");
+	}
 }
 
 static const struct directive guardrail_dirs[] = {

@@ -119,8 +119,10 @@ struct section {
 
 /* The `pii:` section (pii_schema.c). */
 extern const struct section aif_cfg_pii_section;
-/* One entry of `guardrails:` (guard_schema.c). */
+/* One entry of `guardrails:`, and the checks across them (guard_schema.c). */
 extern const struct section aif_cfg_guardrail_section;
+void	aif_cfg_guardrails_finish(struct loader *ld, const yaml_node_t *root,
+	    const struct aif_config *cfg);
 
 /* One load: the input, where the walk is, and the errors so far. */
 struct loader {

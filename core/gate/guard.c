@@ -18,7 +18,11 @@ struct guard_list {
 	pcre2_code	*patterns;	/* one alternation of the patterns, or NULL */
 };
 
+#define GUARD_MATCH_LIMIT	1000000	/* backtracking steps of one match */
+#define GUARD_DEPTH_LIMIT	10000
+
 struct aif_guards {
+	pcre2_match_context	*mctx;	/* the limits of every match */
 	size_t			 n;
 	struct guard_list	 list[];
 };
@@ -85,6 +89,12 @@ aif_guards_new(const struct aif_config *cfg, struct aif_guards **out)
 	if (g == NULL)
 		return AIF_NOMEM;
 	g->n = cfg->nguardrails;
+	if ((g->mctx = pcre2_match_context_create(NULL)) == NULL)
+		err = AIF_NOMEM;
+	else {
+		pcre2_set_match_limit(g->mctx, GUARD_MATCH_LIMIT);
+		pcre2_set_depth_limit(g->mctx, GUARD_DEPTH_LIMIT);
+	}
 	for (size_t i = 0; i < g->n && err == AIF_OK; i++) {
 		const struct aif_guardrail *r = &cfg->guardrails[i];
 		err = compile(r->keywords, r->nkeywords, 1, &g->list[i].keywords);
@@ -108,6 +118,7 @@ aif_guards_free(struct aif_guards *g)
 		pcre2_code_free(g->list[i].keywords);
 		pcre2_code_free(g->list[i].patterns);
 	}
+	pcre2_match_context_free(g->mctx);
 	free(g);
 }
 
@@ -127,17 +138,21 @@ aif_guard_applies(const struct aif_guardrail *g, const char *model, const char *
 	    (role == NULL || matches(g->roles, g->nroles, role));
 }
 
+/* 1 when re matches text, or cannot tell within the match limits (a text built to
+ * outrun a pattern is refused, not let through); 0 when it does not match. */
 static int
-found(const pcre2_code *re, const char *text, size_t len)
+found(const struct aif_guards *gs, const pcre2_code *re, const char *text, size_t len)
 {
 	pcre2_match_data *md;
 	int rc;
 
-	if (re == NULL || (md = pcre2_match_data_create_from_pattern(re, NULL)) == NULL)
+	if (re == NULL)
 		return 0;
-	rc = pcre2_match(re, (PCRE2_SPTR)text, len, 0, 0, md, NULL);
+	if ((md = pcre2_match_data_create_from_pattern(re, NULL)) == NULL)
+		return 1;
+	rc = pcre2_match(re, (PCRE2_SPTR)text, len, 0, 0, md, gs->mctx);
 	pcre2_match_data_free(md);
-	return rc >= 0;
+	return rc >= 0 || rc != PCRE2_ERROR_NOMATCH;
 }
 
 int
@@ -145,7 +160,8 @@ aif_guards_blocks(const struct aif_guards *gs, size_t i, const char *text, size_
 {
 	if (gs == NULL || i >= gs->n)
 		return 0;
-	return found(gs->list[i].keywords, text, len) || found(gs->list[i].patterns, text, len);
+	return found(gs, gs->list[i].keywords, text, len) ||
+	    found(gs, gs->list[i].patterns, text, len);
 }
 
 size_t

@@ -18,7 +18,6 @@
 
 #define AIF_GUARD_NAMES_MAX	256	/* bytes of a job's guardrail names, with NUL */
 #define AIF_GUARD_REASON_MAX	256	/* bytes of a hook's reason kept, with NUL */
-#define AIF_GUARD_TEXTS_MAX	4096	/* texts of one request a hook is sent at most */
 
 struct aif_guards;
 
@@ -34,7 +33,8 @@ int		aif_guard_applies(const struct aif_guardrail *g, const char *model,
 		    const char *role);
 
 /* 1 when text (len bytes) holds one of guardrail i's keywords (ASCII letters of any
- * case) or matches one of its patterns; 0 otherwise, or when it has no block list. */
+ * case) or matches one of its patterns, or when a pattern cannot decide within its
+ * match limits (or without memory); 0 otherwise, or when it has no block list. */
 int		aif_guards_blocks(const struct aif_guards *gs, size_t i, const char *text,
 		    size_t len);
 

@@ -153,20 +153,23 @@ aif_span_encode(const struct aif_span *s, int64_t end_ns, const char *error, siz
 		end_ns = s->start_ns;
 	snprintf(start, sizeof(start), "%" PRId64, s->start_ns);
 	snprintf(end, sizeof(end), "%" PRId64, end_ns);
-	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:O, s:{s:i}}",
+	/* the status stays UNSET ({}, code 0) unless an error sets STATUS_CODE_ERROR (2),
+	   as the specification asks of instrumentation */
+	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:O, s:{}}",
 	    "traceId", s->trace_id, "spanId", s->span_id, "name", s->name,
 	    "kind", s->kind, "startTimeUnixNano", start, "endTimeUnixNano", end,
-	    "attributes", s->attrs,
-	    "status", "code", error != NULL ? 2 : 1);	/* STATUS_CODE_ERROR : OK */
+	    "attributes", s->attrs, "status");
 	if (o == NULL)
 		return NULL;
 	if (s->parent_id[0] != '\0')
 		json_object_set_new(o, "parentSpanId", json_string(s->parent_id));
 	if (s->links != NULL)
 		json_object_set(o, "links", s->links);
-	if (error != NULL)
+	if (error != NULL) {
+		json_object_set_new(json_object_get(o, "status"), "code", json_integer(2));
 		json_object_set_new(json_object_get(o, "status"), "message",
 		    json_string(error));
+	}
 	out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (out != NULL && (*len = strlen(out)) > AIF_SPAN_JSON_MAX) {

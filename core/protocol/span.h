@@ -76,7 +76,7 @@ void	aif_span_strs1(struct aif_span *s, const char *key, const char *value);
  * attribute aif.link.type = type. */
 void	aif_span_link(struct aif_span *s, const char *tp, const char *type);
 
-/* Ends span s at end_ns with status OK (error NULL) or ERROR (error: its message,
+/* Ends span s at end_ns with status UNSET (error NULL) or ERROR (error: its message,
  * copied, and error.type = error) and gives it to the sink. Frees what s holds. */
 void	aif_span_end(struct aif_span *s, int64_t end_ns, const char *error);
 

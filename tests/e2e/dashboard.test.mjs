@@ -80,10 +80,6 @@ test('every panel\'s query returns data from the live stack after some traffic',
   // and async jobs that keep the queue non-empty while Prometheus scrapes
   const chat = (content, extra = {}, headers = {}) => http('/v1/chat/completions', { headers,
     json: { model: 'demo-chat', messages: [{ role: 'user', content }], ...extra } });
-  const waiting = [];
-  for (let i = 0; i < 4; i++)
-    waiting.push(chat(`[[mock:latency=9000]] held ${uniq('q')}`, {}, { Prefer: 'respond-async' }));
-  for (const r of await Promise.all(waiting)) assert.equal(r.status, 202, r.text);
   for (let round = 0; round < 3; round++) {
     const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => chat(`dash ${round} ${i} ${uniq('d')}`)));
     for (const r of rs) assert.equal(r.status, 200, r.text);
@@ -100,6 +96,13 @@ test('every panel\'s query returns data from the live stack after some traffic',
     }
     await sleep(2500);	// workers flush their counters every heartbeat; scrapes every 1 s
   }
+  // jobs that stay in the queue while the queue panels (the first ones) are read: a
+  // gauge that left the scrapes is stale at once
+  const waiting = [];
+  for (let i = 0; i < 4; i++)
+    waiting.push(chat(`[[mock:latency=15000]] held ${uniq('q')}`, {}, { Prefer: 'respond-async' }));
+  for (const r of await Promise.all(waiting)) assert.equal(r.status, 202, r.text);
+  await sleep(2500);
   const empty = [];
   for (const p of dashboard.panels) {
     for (const t of p.targets) {

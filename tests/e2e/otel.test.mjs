@@ -102,7 +102,7 @@ test('a request\'s spans: the server span under the caller\'s, its queue wait an
   assert.ok(attr(attempt, 'gen_ai.usage.input_tokens') > 0);
   assert.ok(attr(attempt, 'gen_ai.usage.output_tokens') > 0);
   assert.ok(Array.isArray(attr(attempt, 'gen_ai.response.finish_reasons')));
-  assert.equal(attempt.status.code, 1);
+  assert.equal(attempt.status.code, undefined, 'UNSET: no error');
   // the engine got the attempt's own span as its parent
   const [sent] = (await mockRequests(200)).filter((q) => q.headers && q.headers['x-request-id'] === id);
   assert.equal(sent.headers.traceparent, `00-${TRACE}-${attempt.spanId}-01`);
@@ -148,9 +148,31 @@ test('a retried job: the failed attempt a span with an error status, the next on
   attempts.sort((a, b) => attr(a, 'aif.attempt') - attr(b, 'aif.attempt'));
   assert.equal(attempts[0].status.code, 2, 'the first failed');
   assert.ok(attr(attempts[0], 'error.type'));
-  assert.equal(attempts[1].status.code, 1);
+  assert.equal(attempts[1].status.code, undefined);
   assert.notEqual(attempts[0].spanId, attempts[1].spanId);
   assert.equal(attempts[0].parentSpanId, attempts[1].parentSpanId);
+});
+
+test('a workflow run: each step a span of the run\'s trace under its server span, its model step\'s attempt too', T, async () => {
+  const r = await gw('/v1/chat/completions', { headers: { traceparent: CALLER },
+    json: { model: 'demo-wf-pipeline', messages: [{ role: 'user', content: `steps ${uniq('w')}` }] } });
+  assert.equal(r.status, 200, r.text);
+  const id = r.headers.get('x-aif-job-id');
+  const server = (await spansOf((s) => attr(s, 'aif.job.id') === id && s.kind === 2, 1, 'the run\'s server span'))[0];
+  const steps = await spansOf((s) => attr(s, 'aif.job.id') === id && s.name.startsWith('aif.step '), 2, 'step spans');
+  for (const st of steps) {
+    assert.equal(st.traceId, TRACE);
+    assert.equal(st.parentSpanId, server.spanId, st.name);
+    assert.equal(attr(st, 'aif.workflow.name'), 'demo-wf-pipeline');
+    assert.equal(st.status.code, undefined);
+  }
+  // a model step's job: its engine attempt in the same trace, under the run's span
+  const modelStep = steps.find((st) => attr(st, 'aif.workflow.step.kind') === 'model');
+  assert.ok(modelStep, steps.map((st) => st.name).join(','));
+  const child = attr(modelStep, 'aif.workflow.step.job');
+  const [att] = await spansOf((s) => attr(s, 'aif.job.id') === child && s.kind === 3, 1, 'the step job\'s attempt');
+  assert.equal(att.traceId, TRACE);
+  assert.equal(att.parentSpanId, server.spanId);
 });
 
 test('a caller that does not sample: no spans recorded, the trace still goes on', T, async () => {

@@ -1459,7 +1459,7 @@ tracing_section(void **state)
 	assert_int_equal(cfg->tracing.timeout_ms, 500);
 	assert_int_equal(cfg->tracing.flush_interval_ms, 1000);
 	assert_int_equal(cfg->tracing.batch_size, 10);
-	assert_int_equal(cfg->tracing.queue_size, 4096);
+	assert_int_equal(cfg->tracing.queue_size, 2048);
 	aif_cfg_free(cfg);
 	expect_error(MINIMAL "tracing:\n  otlp_endpoint: ftp://c/v1/traces\n",
 	    "t.yaml:15:18: tracing.otlp_endpoint: expected http:// or https://");

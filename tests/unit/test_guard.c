@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +160,47 @@ hook_request_and_decisions(void **state)
 	assert_int_equal(PARSE("{\"action\":\"allow\",\"action\":\"block\"}", 2), -1);
 }
 
+/* Names a job could not list are refused at load; a pattern that cannot decide within
+ * its match limits counts as a hit. */
+static void
+names_and_limits(void **state)
+{
+	char y[4096], err[1024];
+	struct aif_config *c = NULL;
+	struct aif_guards *g = NULL;
+	size_t o;
+	static char text[40001];
+
+	(void)state;
+	o = (size_t)snprintf(y, sizeof(y), "%.*s", (int)(strstr(yaml, "guardrails:") - yaml),
+	    yaml);
+	snprintf(y + o, sizeof(y) - o, "guardrails:\n  - name: \"a,b\"\n");
+	assert_int_equal(aif_cfg_load_string("t.yaml", y, strlen(y), &c, err, sizeof(err)),
+	    AIF_CONFIG);
+	assert_non_null(strstr(err, "the name contains a comma"));
+	o += (size_t)snprintf(y + o, sizeof(y) - o, "guardrails:\n");
+	for (int i = 0; i < 3; i++)
+		o += (size_t)snprintf(y + o, sizeof(y) - o, "  - name: %c%0100d\n", 'a' + i, 0);
+	assert_int_equal(aif_cfg_load_string("t.yaml", y, strlen(y), &c, err, sizeof(err)),
+	    AIF_CONFIG);
+	assert_non_null(strstr(err, "longer than 255 bytes"));
+	/* catastrophic backtracking: past the match limit is a hit, never a pass */
+	snprintf(y, sizeof(y), "%.*sguardrails:\n  - name: slow\n    block:\n"
+	    "      patterns: ['(a|aa)+b']\n", (int)(strstr(yaml, "guardrails:") - yaml), yaml);
+	assert_int_equal(aif_cfg_load_string("t.yaml", y, strlen(y), &c, err, sizeof(err)),
+	    AIF_OK);
+	assert_int_equal(aif_guards_new(c, &g), AIF_OK);
+	memset(text, 'a', sizeof(text) - 1);
+	/* "a...acb": its required 'b' is there (no shortcut to "no match"), after a 'c'
+	   that every one of the exponentially many ways to read the a's runs into */
+	memcpy(text + sizeof(text) - 3, "cb", 2);
+	assert_true(aif_guards_blocks(g, 0, text, strlen(text)));
+	assert_false(aif_guards_blocks(g, 0, "aaaa", 4));
+	assert_true(aif_guards_blocks(g, 0, "aaab", 4));
+	aif_guards_free(g);
+	aif_cfg_free(c);
+}
+
 int
 main(void)
 {
@@ -167,6 +209,7 @@ main(void)
 		cmocka_unit_test(scope_and_job_names),
 		cmocka_unit_test(texts_of_every_surface),
 		cmocka_unit_test(hook_request_and_decisions),
+		cmocka_unit_test(names_and_limits),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
