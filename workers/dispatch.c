@@ -53,8 +53,10 @@ dispatch_release(struct worker *w, struct engine_call *c)
 	w->in_flight--;
 	if (c->hook) {
 		/* a pre-call hook held its model's place (guard_hooks.c) */
-		if (c->hook == GUARD_PRE && c->job_mi != SIZE_MAX)
+		if (c->hook == GUARD_PRE && c->job_mi != SIZE_MAX) {
 			w->model_in_flight[c->job_mi]--;
+			w->model_hooks[c->job_mi]--;
+		}
 		return;
 	}
 	w->model_in_flight[c->model_idx]--;
@@ -236,7 +238,8 @@ dispatch_claim(struct worker *w, int *more)
 		return 0;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		int cap = cfg->models[i].max_in_flight - w->model_in_flight[i];
-		int rep_room = routing_room(w->rt, i);
+		/* jobs in a pre-call hook will take a replica's place next */
+		int rep_room = routing_room(w->rt, i) - w->model_hooks[i];
 
 		if (rep_room < cap)
 			cap = rep_room;

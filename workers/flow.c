@@ -286,6 +286,7 @@ flow_step_consumed(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	struct flow_tx t;
 	char *text = json_dumps(output, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	json_t *slot;
+	int rc;
 
 	flow_tx_init(&t);
 	if (text == NULL || strlen(text) > FLOW_OUTPUT_MAX) {
@@ -303,7 +304,6 @@ flow_step_consumed(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	if (branch_taken != NULL)
 		aif_strlcpy(s->branch_taken, branch_taken, sizeof(s->branch_taken));
 	s->finished_ms = aif_wall_ms();
-	spans_step(fx->run, s, NULL);
 	flow_tx_step(&t, s, text, 1, 1);
 	flow_tx_event(&t, "step_succeeded", "%s (attempt %d)%s%s", s->name, s->attempts,
 	    branch_taken ? ": took " : "", branch_taken ? branch_taken : "");
@@ -318,13 +318,17 @@ flow_step_consumed(struct flow_run *fx, struct aif_flow_step *s, json_t *output,
 	if (signal != 0) {	/* consumed in the same transaction */
 		t.w.consume_signal = signal;
 		t.w.consume_step = s->name;
-		return flow_commit(fx, &t);
+		rc = flow_commit(fx, &t);
+	} else if (strcmp(s->kind, "http") != 0 && strcmp(s->kind, "model") != 0) {
+		/* a pure step's result is written with the next transition (it would be
+		   the same if computed again); a call's result at once */
+		rc = flow_defer(fx, &t);
+	} else {
+		rc = flow_commit(fx, &t);
 	}
-	/* a pure step's result is written with the next transition (it would be the
-	   same if computed again); a call's result at once */
-	if (strcmp(s->kind, "http") != 0 && strcmp(s->kind, "model") != 0)
-		return flow_defer(fx, &t);
-	return flow_commit(fx, &t);
+	if (rc == 0)	/* its span once it is the run's record */
+		spans_step(fx->run, s, NULL);
+	return rc;
 }
 
 /* ---- the end of a run --------------------------------------------------------------- */
@@ -399,6 +403,8 @@ flow_succeed_run(struct flow_run *fx, struct aif_flow_step *s, const json_t *out
 	t.w.response_body = body;
 	if (flow_commit(fx, &t) == 0) {
 		aif_metrics_add("aif_workflow_runs_total", "outcome=\"succeeded\"", 1);
+		spans_step(fx->run, s, NULL);
+		spans_run_end(fx->run, NULL);
 		ring_waiter(fx);
 	}
 	fx->over = 1;
@@ -550,7 +556,6 @@ end_run(struct flow_run *fx, struct aif_flow_step *s, enum aif_flow_next how,
 		aif_strlcpy(s->error, message, sizeof(s->error));
 		s->finished_ms = aif_wall_ms();
 		s->waiting_for[0] = '\0';
-		spans_step(fx->run, s, how == AIF_FLOW_CANCELLED ? "cancelled" : code);
 		flow_tx_step(&t, s, NULL, 1, 1);
 		flow_tx_event(&t, how == AIF_FLOW_CANCELLED ? "step_cancelled" : "step_failed",
 		    "%s (attempt %d): %s", s->name, s->attempts, message);
@@ -583,6 +588,9 @@ end_run(struct flow_run *fx, struct aif_flow_step *s, enum aif_flow_next how,
 	if (flow_commit(fx, &t) == 0) {
 		aif_metrics_add("aif_workflow_runs_total", how == AIF_FLOW_CANCELLED ?
 		    "outcome=\"cancelled\"" : "outcome=\"failed\"", 1);
+		if (s != NULL)
+			spans_step(fx->run, s, how == AIF_FLOW_CANCELLED ? "cancelled" : code);
+		spans_run_end(fx->run, how == AIF_FLOW_CANCELLED ? "cancelled" : code);
 		cancel_children(fx);
 		ring_waiter(fx);
 	}

@@ -159,8 +159,10 @@ start_hook(struct worker *w, struct engine_call *c, size_t gi, int phase, json_t
 	dispatch_track(w, c);
 	/* before the engine call, the job holds its model's place: the claims that
 	   follow count it (dispatch_release gives it back) */
-	if (phase == GUARD_PRE && c->job_mi != SIZE_MAX)
+	if (phase == GUARD_PRE && c->job_mi != SIZE_MAX) {
 		w->model_in_flight[c->job_mi]++;
+		w->model_hooks[c->job_mi]++;
+	}
 	return 0;
 }
 
@@ -171,7 +173,7 @@ hook_clear(struct engine_call *c)
 	if (c->easy != NULL)
 		curl_easy_cleanup(c->easy);
 	c->easy = NULL;
-	curl_slist_free_all(c->headers);
+	aif_http_headers_free(c->headers);	/* wiped: an engine's may hold a key */
 	c->headers = NULL;
 	free(c->hook_body);
 	c->hook_body = NULL;

@@ -133,3 +133,21 @@ spans_step(const struct aif_flow_run *run, const struct aif_flow_step *s, const 
 		aif_span_str(&sp, "aif.workflow.step.job", s->child_public_id);
 	aif_span_end(&sp, (s->finished_ms > 0 ? s->finished_ms : start) * MS_NS, error);
 }
+
+void
+spans_run_end(const struct aif_flow_run *run, const char *error)
+{
+	struct aif_span sp;
+	char name[160];
+
+	if (!aif_span_enabled() || run->trace_link[0] == '\0')
+		return;
+	snprintf(name, sizeof(name), "aif.job %s", run->workflow);
+	if (aif_span_begin(&sp, run->traceparent, NULL, name, AIF_SPAN_CONSUMER,
+	    run->created_ms * MS_NS) != 0)
+		return;
+	aif_span_str(&sp, "aif.job.id", run->public_id);
+	aif_span_str(&sp, "aif.workflow.name", run->workflow);
+	aif_span_link(&sp, run->trace_link, "enqueued_by");
+	aif_span_end(&sp, aif_span_now_ns(), error);
+}

@@ -21,6 +21,10 @@ void	spans_attempt(const struct engine_call *c, const struct aif_engine_result *
 /* c's job reached its final state (error: NULL, or what failed it): an async job's span. */
 void	spans_job_end(const struct engine_call *c, const char *error);
 
+/* Workflow run `run` ended (error: NULL, or its code): an async run's own span, the
+ * root of its trace (linked to its request's server span), from its creation. */
+void	spans_run_end(const struct aif_flow_run *run, const char *error);
+
 /* Step s of workflow run `run` ended (error: NULL, or the code that failed it): a span
  * of the run's trace, from the step's start. Any thread. */
 void	spans_step(const struct aif_flow_run *run, const struct aif_flow_step *s,

@@ -83,7 +83,8 @@ has_room(const struct worker *w, const struct aif_claimed *job)
 	if ((mi = aif_cfg_model_index(w->cfg, job->model)) == SIZE_MAX)
 		return 1;	/* the call fails as model_gone (dispatch.c) */
 	return w->cfg->models[mi].max_in_flight - w->model_in_flight[mi] > 0 &&
-	    routing_room(w->rt, mi) > 0 && routing_pick(w->rt, mi, NULL, &smi, &sri) == 0;
+	    routing_room(w->rt, mi) - w->model_hooks[mi] > 0 &&
+	    routing_pick(w->rt, mi, NULL, &smi, &sri) == 0;
 }
 
 /* ids[0..n) were rung about but not loaded: handed to another worker id. One that

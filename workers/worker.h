@@ -44,6 +44,8 @@ struct worker {
 	int			 slots;
 	int			 in_flight;
 	int			*model_in_flight;	/* per cfg->models[i] */
+	int			*model_hooks;	/* of those, jobs in a pre-call hook: they
+						   will take a replica's place too */
 	struct routing		*rt;		/* replicas, circuit breakers, fallbacks */
 	struct aif_pii		*pii;		/* masks responses when the config says so */
 	const char		**model_ids;	/* scratch for claims */

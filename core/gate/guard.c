@@ -18,8 +18,7 @@ struct guard_list {
 	pcre2_code	*patterns;	/* one alternation of the patterns, or NULL */
 };
 
-#define GUARD_MATCH_LIMIT	1000000	/* backtracking steps of one match */
-#define GUARD_DEPTH_LIMIT	10000
+#define GUARD_MATCH_LIMIT	2000000	/* backtracking steps of one match */
 
 struct aif_guards {
 	pcre2_match_context	*mctx;	/* the limits of every match */
@@ -93,7 +92,6 @@ aif_guards_new(const struct aif_config *cfg, struct aif_guards **out)
 		err = AIF_NOMEM;
 	else {
 		pcre2_set_match_limit(g->mctx, GUARD_MATCH_LIMIT);
-		pcre2_set_depth_limit(g->mctx, GUARD_DEPTH_LIMIT);
 	}
 	for (size_t i = 0; i < g->n && err == AIF_OK; i++) {
 		const struct aif_guardrail *r = &cfg->guardrails[i];
@@ -138,8 +136,10 @@ aif_guard_applies(const struct aif_guardrail *g, const char *model, const char *
 	    (role == NULL || matches(g->roles, g->nroles, role));
 }
 
-/* 1 when re matches text, or cannot tell within the match limits (a text built to
- * outrun a pattern is refused, not let through); 0 when it does not match. */
+/* 1 when re matches text, or cannot tell within the match limit (a text built to
+ * outrun a pattern is refused, not let through); 0 when it does not match. A long
+ * text that outgrows the JIT's small stack is read again by the interpreter, which
+ * keeps its backtracking on the heap, so that length alone never refuses. */
 static int
 found(const struct aif_guards *gs, const pcre2_code *re, const char *text, size_t len)
 {
@@ -151,8 +151,10 @@ found(const struct aif_guards *gs, const pcre2_code *re, const char *text, size_
 	if ((md = pcre2_match_data_create_from_pattern(re, NULL)) == NULL)
 		return 1;
 	rc = pcre2_match(re, (PCRE2_SPTR)text, len, 0, 0, md, gs->mctx);
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(re, (PCRE2_SPTR)text, len, 0, PCRE2_NO_JIT, md, gs->mctx);
 	pcre2_match_data_free(md);
-	return rc >= 0 || rc != PCRE2_ERROR_NOMATCH;
+	return rc != PCRE2_ERROR_NOMATCH;
 }
 
 int

@@ -48,11 +48,11 @@ aif_flow_def_get(struct aif_db *db, const char *hash, char **text)
 	"SELECT id, public_id, model, workflow_hash, api_key_id, tenant, priority," \
 	" lease_token + 1, reply_to, request_id, stream, relay_secret," \
 	" UNIX_TIMESTAMP(created_at) * 1000, COALESCE(traceparent, '')," \
-	" COALESCE(tracestate, ''), request_body FROM jobs"
+	" COALESCE(tracestate, ''), request_body, COALESCE(trace_link, '') FROM jobs"
 enum {
 	RC_ID, RC_PUBLIC_ID, RC_WORKFLOW, RC_HASH, RC_KEY, RC_TENANT, RC_PRIORITY, RC_TOKEN,
 	RC_REPLY_TO, RC_REQUEST_ID, RC_STREAM, RC_SECRET, RC_CREATED, RC_TRACEPARENT,
-	RC_TRACESTATE, RC_BODY
+	RC_TRACESTATE, RC_BODY, RC_TRACE_LINK
 };
 
 void
@@ -86,6 +86,7 @@ run_from_row(struct aif_flow_run *u, struct aif_dbrows *r, size_t k)
 	u->created_ms = aif_dbrows_i64(r, k, RC_CREATED);
 	aif_dbrows_copy(r, k, RC_TRACEPARENT, u->traceparent, sizeof(u->traceparent));
 	aif_dbrows_copy(r, k, RC_TRACESTATE, u->tracestate, sizeof(u->tracestate));
+	aif_dbrows_copy(r, k, RC_TRACE_LINK, u->trace_link, sizeof(u->trace_link));
 	u->request_body = aif_dbrows_steal(r, k, RC_BODY);
 }
 

@@ -37,6 +37,7 @@ struct aif_flow_run {
 	int64_t		 created_ms;
 	char		 traceparent[56];	/* its trace, "": its steps' too */
 	char		 tracestate[513];
+	char		 trace_link[56];	/* an async run: the span its trace links to */
 	char		*request_body;		/* new: {"surface": ..., "input": ...} */
 };
 

@@ -175,6 +175,25 @@ test('a workflow run: each step a span of the run\'s trace under its server span
   assert.equal(att.parentSpanId, server.spanId);
 });
 
+test('an async workflow run: its own trace, rooted in the run\'s span (linked to the request\'s), its steps under it', T, async () => {
+  const r = await gw('/v1/chat/completions', { headers: { traceparent: CALLER, Prefer: 'respond-async' },
+    json: { model: 'demo-wf-pipeline', messages: [{ role: 'user', content: `async steps ${uniq('aw')}` }] } });
+  assert.equal(r.status, 202, r.text);
+  const id = r.json.id;
+  const server = (await spansOf((s) => attr(s, 'aif.job.id') === id && s.kind === 2, 1, 'the server span'))[0];
+  const run = (await spansOf((s) => attr(s, 'aif.job.id') === id && s.kind === 5, 1, 'the run\'s span'))[0];
+  assert.equal(server.traceId, TRACE);
+  assert.notEqual(run.traceId, TRACE);
+  assert.equal(run.parentSpanId, undefined);
+  assert.deepEqual(run.links.map((l) => [l.traceId, l.spanId]), [[TRACE, server.spanId]]);
+  const steps = await spansOf((s) => attr(s, 'aif.job.id') === id && s.name.startsWith('aif.step '), 4, 'every step');
+  for (const st of steps) {
+    assert.equal(st.traceId, run.traceId, st.name);
+    assert.equal(st.parentSpanId, run.spanId, st.name);
+  }
+  assert.equal(new Set(steps.map((st) => st.name)).size, steps.length, 'one span a step');
+});
+
 test('a caller that does not sample: no spans recorded, the trace still goes on', T, async () => {
   const r = await chat(`unsampled ${uniq('u')}`, { traceparent: `00-${TRACE}-${CALLER_SPAN}-00` });
   assert.equal(r.status, 200, r.text);

@@ -186,7 +186,9 @@ names_and_limits(void **state)
 	assert_non_null(strstr(err, "longer than 255 bytes"));
 	/* catastrophic backtracking: past the match limit is a hit, never a pass */
 	snprintf(y, sizeof(y), "%.*sguardrails:\n  - name: slow\n    block:\n"
-	    "      patterns: ['(a|aa)+b']\n", (int)(strstr(yaml, "guardrails:") - yaml), yaml);
+	    "      patterns: ['(a|aa)+b']\n  - name: long\n    block:\n"
+	    "      patterns: ['^(?:\\w+\\s)+$']\n",
+	    (int)(strstr(yaml, "guardrails:") - yaml), yaml);
 	assert_int_equal(aif_cfg_load_string("t.yaml", y, strlen(y), &c, err, sizeof(err)),
 	    AIF_OK);
 	assert_int_equal(aif_guards_new(c, &g), AIF_OK);
@@ -197,6 +199,13 @@ names_and_limits(void **state)
 	assert_true(aif_guards_blocks(g, 0, text, strlen(text)));
 	assert_false(aif_guards_blocks(g, 0, "aaaa", 4));
 	assert_true(aif_guards_blocks(g, 0, "aaab", 4));
+	/* a long ordinary text (8,000 words, no match) past the JIT's stack: read again by
+	   the interpreter, never refused for its length */
+	for (size_t i = 0; i + 5 < sizeof(text); i += 5)
+		memcpy(text + i, "word ", 5);
+	text[sizeof(text) - 2] = '.';
+	assert_false(aif_guards_blocks(g, 1, text, strlen(text)));
+	assert_true(aif_guards_blocks(g, 1, "two words ", 10));
 	aif_guards_free(g);
 	aif_cfg_free(c);
 }
