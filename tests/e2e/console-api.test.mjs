@@ -195,6 +195,9 @@ test('console API: cancel a queued job; signal a waiting run; both recorded with
   // demo-capped takes 3 calls at once: keep it busy so that the next job stays queued
   const busy = Array.from({ length: 3 }, (_, i) => submitAsync(`[[mock:latency=4000]] busy ${i} ${uniq('b')}`, { model: 'demo-capped' }));
   const busyIds = await Promise.all(busy);
+  // all three running first: a claim skips rows another worker's claim holds locked
+  // (SKIP LOCKED), so a later job may otherwise run before a busy one is taken
+  await waitFor(async () => (await admin('/admin/overview')).json.queue.some((r) => r.model === 'demo-capped' && r.state === 'running' && r.jobs === 3), { what: 'three running' });
   const id = await submitAsync(uniq('queued'), { model: 'demo-capped' });
   const c = await post(`/admin/jobs/${id}/cancel`);
   assert.equal(c.status, 200, c.text);
