@@ -25,6 +25,8 @@ enum aif_failure {
 	AIF_FAIL_RETRYABLE,	/* transport error, timeout, 5xx: try again later */
 	AIF_FAIL_OVERLOADED,	/* engine said it is full (429/503): retry, maybe elsewhere */
 	AIF_FAIL_FATAL,		/* the request itself is bad: fail now, no retry */
+	AIF_FAIL_REFUSED,	/* a guardrail refused the call or its answer: no engine
+				   failed; fail now, no retry */
 };
 
 /* The HTTP request to send to an engine. */

@@ -870,17 +870,6 @@ pii(struct admission *a)
 	return AIF_OK;
 }
 
-/* aif_guardrail_results_total{guardrail,phase,result}. */
-static void
-count_guard(const char *name, const char *result)
-{
-	char l[400], esc[2 * 128 + 1];
-
-	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"request\",result=\"%s\"",
-	    aif_metrics_label(name, esc, sizeof(esc)), result);
-	aif_metrics_add("aif_guardrail_results_total", l, 1);
-}
-
 /* The guardrails of the model and role (guard.h): each block list reads every text of
  * the masked request, a hit refuses it (400 with the guardrail's message; nothing is
  * stored); the names of those with work left for a worker (hooks, answer checks) go on
@@ -889,34 +878,27 @@ static enum aif_err
 guardrails(struct admission *a)
 {
 	const struct aif_config *cfg = a->r->cfg;
-	json_t *small[64], **texts = small;
-	size_t n;
+	json_t **texts = NULL;
+	size_t n = 0;
 
 	if (cfg->nguardrails == 0 || a->workflow != NULL)
 		return AIF_OK;
-	n = aif_guard_texts(a->oreq.body, small, AIF_NELEM(small));
-	if (n > AIF_NELEM(small)) {
-		if ((texts = calloc(n, sizeof(*texts))) == NULL)
-			return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
-		(void)aif_guard_texts(a->oreq.body, texts, n);
-	}
 	for (size_t g = 0; g < cfg->nguardrails; g++) {
 		const struct aif_guardrail *gr = &cfg->guardrails[g];
-		if (!aif_guard_applies(gr, a->model_id, a->who->role))
+		if (gr->nkeywords + gr->npatterns == 0 ||
+		    !aif_guard_applies(gr, a->model_id, a->who->role))
 			continue;
-		for (size_t i = 0; i < n; i++)
-			if (aif_guards_blocks(a->r->guards, g, json_string_value(texts[i]),
-			    json_string_length(texts[i]))) {
-				if (texts != small)
-					free(texts);
-				count_guard(gr->name, "block");
-				return DENY(a, AIF_E_GUARDRAIL_BLOCKED, NULL, gr->name, gr->message);
-			}
-		if (gr->nkeywords + gr->npatterns > 0)
-			count_guard(gr->name, "allow");
+		/* the texts are walked once, for the first list that applies */
+		if (texts == NULL && (texts = aif_guard_texts(a->oreq.body, &n)) == NULL)
+			return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+		if (aif_guards_block_texts(a->r->guards, g, texts, n)) {
+			free(texts);
+			aif_guard_count(gr->name, "request", "block");
+			return DENY(a, AIF_E_GUARDRAIL_BLOCKED, NULL, gr->name, gr->message);
+		}
+		aif_guard_count(gr->name, "request", "allow");
 	}
-	if (texts != small)
-		free(texts);
+	free(texts);
 	(void)aif_guard_job_names(cfg, a->model_id, a->who->role, a->guard_names,
 	    sizeof(a->guard_names));
 	return AIF_OK;
@@ -1159,10 +1141,11 @@ budget_header(struct admission *a)
 
 /* The trace of the job (tracectx.h, docs/OPERATIONS.md "Traces"): the caller's trace
  * when its traceparent is valid (its tracestate with it, when that is too), else a new
- * one. This request's server span (reply.span, spans.c) is a child of the caller's
- * span; a job the caller waits for is a child of the server span (trace: the server
- * span's context), while an async job starts a trace of its own that links to it
- * (trace: the job's context, link: the server span's). 0, or -1 (no random). */
+ * one. With spans on, this request's server span (reply.span, spans.c) is a child of
+ * the caller's span; a job the caller waits for is a child of the server span (trace:
+ * the server span's context), while an async job starts a trace of its own that links
+ * to it (trace: the job's context, link: the server span's). With spans off, trace is
+ * the caller's context. 0, or -1 (no random). */
 static int
 trace_of(struct admission *a, char *trace, char *link, const char **tracestate)
 {
@@ -1172,6 +1155,10 @@ trace_of(struct admission *a, char *trace, char *link, const char **tracestate)
 
 	*tracestate = aif_trace_valid(caller) && aif_tracestate_valid(ts) ? ts : NULL;
 	link[0] = '\0';
+	/* without spans of its own the gateway is no parent: the job runs in the caller's
+	   context, its attempts children of the caller's span */
+	if (!aif_span_enabled())
+		return aif_trace_of_request(caller, trace);
 	if (aif_trace_of_request(caller, ctx) != 0 || aif_trace_child(ctx, trace) != 0)
 		return -1;
 	if (aif_trace_valid(caller))

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "metrics.h"
 #include "span.h"
 #include "spansock.h"
 
@@ -18,12 +17,12 @@ static void
 sink(const char *json, size_t len)
 {
 	const char *why;
-	char labels[48];
+	char result[32];
 
 	if (aif_spansock_send(&client, json, len, &why) == 0)
 		return;
-	snprintf(labels, sizeof(labels), "result=\"dropped_%s\"", why);
-	aif_metrics_add("aif_trace_spans_total", labels, 1);
+	snprintf(result, sizeof(result), "dropped_%s", why);
+	aif_span_count(result, 1);
 }
 
 int

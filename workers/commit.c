@@ -262,19 +262,22 @@ failure_class(const struct aif_engine_result *res)
 static const char *
 failure_name(enum aif_failure f)
 {
-	return f == AIF_FAIL_FATAL ? "fatal" : f == AIF_FAIL_OVERLOADED ? "overloaded" :
-	    "retryable";
+	return f == AIF_FAIL_FATAL ? "fatal" : f == AIF_FAIL_REFUSED ? "guardrail" :
+	    f == AIF_FAIL_OVERLOADED ? "overloaded" : "retryable";
 }
 
 static void
-count_failure(const struct engine_call *c, const char *replica, const char *cls,
+count_failure(const struct engine_call *c, const char *replica, enum aif_failure f,
     int retry)
 {
 	char l[400];
 
-	snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"",
-	    c->model != NULL ? c->model->id : c->job.model, replica, cls);
-	aif_metrics_add("aif_engine_errors_total", l, 1);
+	/* a guardrail's refusal is no engine's error (aif_guardrail_results_total) */
+	if (f != AIF_FAIL_REFUSED) {
+		snprintf(l, sizeof(l), "model=\"%s\",replica=\"%s\",class=\"%s\"",
+		    c->model != NULL ? c->model->id : c->job.model, replica, failure_name(f));
+		aif_metrics_add("aif_engine_errors_total", l, 1);
+	}
 	if (retry) {
 		snprintf(l, sizeof(l), "model=\"%s\"", c->job.model);
 		aif_metrics_add("aif_job_retries_total", l, 1);
@@ -292,11 +295,10 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 	size_t mi = c->job_mi;
 	const struct aif_retry_policy *rp = mi != SIZE_MAX ? &w->cfg->models[mi].retry :
 	    NULL;
-	/* a guardrail's refusal is no engine's failure: a class of its own */
-	const char *cls = strncmp(res->error.code, "guardrail_", 10) == 0 ? "guardrail" :
-	    failure_name(res->failure);
+	const char *cls = failure_name(res->failure);
 	/* a job whose model left the config fails for good (AIF_E_MODEL_GONE) */
-	int retry = res->failure != AIF_FAIL_FATAL && rp != NULL &&
+	int retry = res->failure != AIF_FAIL_FATAL && res->failure != AIF_FAIL_REFUSED &&
+	    rp != NULL &&
 	    c->job.attempt < c->job.max_attempts &&
 	    (rp->non_retryable & failure_class(res)) == 0;
 	struct aif_job_failure f;
@@ -342,7 +344,7 @@ commit_failure(struct worker *w, struct engine_call *c, const struct aif_engine_
 		    c->job.id, aif_strerror(err));
 		take_unsettled(w, c->job.id);	/* its row waits for its lease to run out */
 	}
-	count_failure(c, replica, cls, retry);
+	count_failure(c, replica, res->failure, retry);
 	aif_info("msg=\"attempt failed\" job=%s attempt=%d retry=%d class=%s status=%d",
 	    c->job.public_id, c->job.attempt, retry, cls, f.http_status);
 	if (!retry && err == AIF_OK) {

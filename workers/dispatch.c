@@ -87,9 +87,14 @@ fail_start_fatal(struct worker *w, struct engine_call *c, const struct aif_error
 }
 
 void
-dispatch_fail_fatal(struct worker *w, struct engine_call *c, const struct aif_error *e)
+dispatch_fail(struct worker *w, struct engine_call *c, enum aif_failure f,
+    const struct aif_error *e)
 {
-	fail_start_fatal(w, c, e);
+	struct aif_engine_result res;
+
+	memset(&res, 0, sizeof(res));
+	aif_adapter_fail(&res, f, e);
+	fail_start(w, c, &res);
 }
 
 /* No replica of the model (or of its fallbacks) can take the call, or the model left

@@ -22,10 +22,10 @@ has_output(const json_t *o, const char *key)
 	return (json_is_string(v) && json_string_length(v) > 0) || json_array_size(v) > 0;
 }
 
-/* 1 when the chunks of one engine event carry tokens: a chat or completion chunk with
- * text, reasoning or tool calls in a choice (not the role chunk nor the one that only
- * says why it finished); of a surface's events, the deltas (response.created and the
- * like come before the first token). */
+/* 1 when the chunks of one chat or completion event carry tokens: text, reasoning or
+ * tool calls in a choice (not the role chunk nor the one that only says why it
+ * finished). A surface's event carries them when its adapter counted a delta
+ * (st.deltas: response.created and the like come before the first token). */
 static int
 carries_tokens(const struct engine_call *c)
 {
@@ -33,12 +33,6 @@ carries_tokens(const struct engine_call *c)
 	size_t i, k;
 
 	json_array_foreach(c->chunks, i, chunk) {
-		if (c->job.kind & AIF_KIND_SURFACES) {
-			if (aif_passthru_is_delta(json_string_value(json_object_get(chunk,
-			    "type"))))
-				return 1;
-			continue;
-		}
 		json_array_foreach(json_object_get(chunk, "choices"), k, ch) {
 			const json_t *d = json_object_get(ch, "delta");
 			if (has_output(ch, "text") || has_output(d, "content") ||
@@ -51,12 +45,12 @@ carries_tokens(const struct engine_call *c)
 
 /* Assembles and relays the chunks an adapter produced; -1 when the answer is too big. */
 static int
-take_chunks(struct engine_call *c)
+take_chunks(struct engine_call *c, int surface_deltas)
 {
 	json_t *chunk;
 	size_t i;
 
-	if (carries_tokens(c)) {	/* time to first token, between tokens */
+	if ((c->job.kind & AIF_KIND_SURFACES) ? surface_deltas : carries_tokens(c)) {	/* time to first token, between tokens */
 		c->last_chunk_ms = aif_now_ms();
 		if (c->first_chunk_ms == 0)
 			c->first_chunk_ms = c->last_chunk_ms;
@@ -105,6 +99,7 @@ static int
 on_event(void *arg, const char *event, const char *data, size_t len)
 {
 	struct engine_call *c = arg;
+	int64_t deltas = c->st.deltas;
 	enum aif_failure f;
 
 	f = c->adapter->parse_event(c->model, c->job.kind, data, len,
@@ -119,7 +114,7 @@ on_event(void *arg, const char *event, const char *data, size_t len)
 		json_array_clear(c->chunks);
 		return -1;
 	}
-	return take_chunks(c);
+	return take_chunks(c, c->st.deltas > deltas);
 }
 
 
@@ -265,7 +260,8 @@ engine_call_stream_finish(struct engine_call *c)
 	}
 	if (c->stream && c->stream_fail == AIF_FAIL_NONE && c->adapter->stream_eof_ends &&
 	    c->adapter->end_stream != NULL) {
+		int64_t deltas = c->st.deltas;
 		c->adapter->end_stream(c->model, c->job.kind, &c->st, c->chunks);
-		(void)take_chunks(c);
+		(void)take_chunks(c, c->st.deltas > deltas);
 	}
 }

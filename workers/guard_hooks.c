@@ -15,7 +15,6 @@
 
 #include "guard.h"
 #include "log.h"
-#include "metrics.h"
 #include "pii.h"
 #include "worker.h"
 
@@ -59,11 +58,9 @@ static void
 note(struct worker *w, const struct engine_call *c, const char *guard, int phase,
     const char *result)
 {
-	char l[400], detail[200], esc[2 * 128 + 1];
+	char detail[200];
 
-	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"%s\",result=\"%s\"",
-	    aif_metrics_label(guard, esc, sizeof(esc)), phase_name[phase], result);
-	aif_metrics_add("aif_guardrail_results_total", l, 1);
+	aif_guard_count(guard, phase_name[phase], result);
 	snprintf(detail, sizeof(detail), "%s %s: %s", guard, phase_name[phase], result);
 	(void)aif_queue_event(w->db, c->job.id, "guardrail", detail);
 }
@@ -115,12 +112,11 @@ start_hook(struct worker *w, struct engine_call *c, size_t gi, int phase, json_t
 	const struct aif_guard_hook *h = phase == GUARD_PRE ? &g->pre_call : &g->post_call;
 	struct aif_http_limits lim = { .timeout_ms = (long)h->timeout_ms,
 	    .connect_timeout_ms = (long)h->timeout_ms, .max_response = HOOK_ANSWER_MAX };
-	size_t n = aif_guard_texts(body, NULL, 0);
-	json_t **nodes = calloc(n ? n : 1, sizeof(*nodes)), **texts = NULL;
+	size_t n = 0;
+	json_t **nodes = aif_guard_texts(body, &n), **texts;
 
 	if (nodes == NULL)
 		return -1;
-	(void)aif_guard_texts(body, nodes, n);
 	texts = masked_texts(w, c, nodes, n, phase != GUARD_PRE);
 	free(nodes);
 	if (texts == NULL)
@@ -182,14 +178,15 @@ hook_clear(struct engine_call *c)
 	c->hook = 0;
 }
 
-/* Fails c's job for good with error e (of apierr.h, one or two arguments) and frees c. */
+/* Fails c's job for good with error e and frees c: a guardrail's refusal (its own
+ * failure class), or f for anything else. */
 static void
-fail(struct worker *w, struct engine_call *c, const struct aif_error *e)
+fail(struct worker *w, struct engine_call *c, enum aif_failure f, const struct aif_error *e)
 {
 	hook_clear(c);
 	json_decref(c->held);
 	c->held = NULL;
-	dispatch_fail_fatal(w, c, e);
+	dispatch_fail(w, c, f, e);
 }
 
 int
@@ -214,7 +211,7 @@ guard_pre(struct worker *w, struct engine_call *c)
 		if (!w->cfg->guardrails[gi].pre_call.fail_closed)
 			return guard_pre(w, c);
 		AIF_ERROR(&e, AIF_E_GUARDRAIL_UNAVAILABLE, NULL, w->cfg->guardrails[gi].name);
-		fail(w, c, &e);
+		fail(w, c, AIF_FAIL_REFUSED, &e);
 	}
 	return 1;
 }
@@ -225,12 +222,11 @@ guard_pre(struct worker *w, struct engine_call *c)
 static void
 rewrite(json_t *body, json_t *texts, const json_t *sent)
 {
-	size_t n = aif_guard_texts(body, NULL, 0);
-	json_t **nodes = calloc(n ? n : 1, sizeof(*nodes));
+	size_t n = 0;
+	json_t **nodes = aif_guard_texts(body, &n);
 
 	if (nodes == NULL)
 		return;
-	(void)aif_guard_texts(body, nodes, n);
 	for (size_t i = 0; i < n; i++) {
 		const json_t *t = json_array_get(texts, i);
 		if (json_equal((json_t *)t, json_array_get(sent, i)))
@@ -272,7 +268,7 @@ commit_held(struct worker *w, struct engine_call *c)
 	if (text == NULL || strlen(text) > c->answer_max) {
 		free(text);
 		AIF_ERROR0(&e, AIF_E_ANSWER_TOO_LARGE, NULL);
-		fail(w, c, &e);
+		fail(w, c, AIF_FAIL_FATAL, &e);
 		return;
 	}
 	free(c->answer);
@@ -308,7 +304,7 @@ post_next(struct worker *w, struct engine_call *c)
 		return;
 	}
 	AIF_ERROR(&e, AIF_E_GUARDRAIL_UNAVAILABLE, NULL, w->cfg->guardrails[gi].name);
-	fail(w, c, &e);
+	fail(w, c, AIF_FAIL_REFUSED, &e);
 }
 
 /* The answer block lists of the job's guardrails over answer's texts: the first that
@@ -316,19 +312,16 @@ post_next(struct worker *w, struct engine_call *c)
 static size_t
 answer_blocked(struct worker *w, const struct engine_call *c, json_t *answer)
 {
-	size_t n = aif_guard_texts(answer, NULL, 0), hit = SIZE_MAX;
-	json_t **nodes = calloc(n ? n : 1, sizeof(*nodes));
+	size_t n = 0, hit = SIZE_MAX;
+	json_t **nodes = NULL;
 
-	if (nodes == NULL)
-		return SIZE_MAX;
-	(void)aif_guard_texts(answer, nodes, n);
 	for (size_t g = 0; g < w->cfg->nguardrails && hit == SIZE_MAX; g++) {
 		if (!w->cfg->guardrails[g].check_answers || !listed(c, w->cfg->guardrails[g].name))
 			continue;
-		for (size_t i = 0; i < n && hit == SIZE_MAX; i++)
-			if (aif_guards_blocks(w->guards, g, json_string_value(nodes[i]),
-			    json_string_length(nodes[i])))
-				hit = g;
+		if (nodes == NULL && (nodes = aif_guard_texts(answer, &n)) == NULL)
+			return SIZE_MAX;
+		if (aif_guards_block_texts(w->guards, g, nodes, n))
+			hit = g;
 	}
 	free(nodes);
 	return hit;
@@ -376,7 +369,7 @@ guard_post(struct worker *w, struct engine_call *c, struct aif_engine_result *re
 		note(w, c, w->cfg->guardrails[b].name, GUARD_POST, "block");
 		AIF_ERROR(&e, AIF_E_GUARDRAIL_BLOCKED, NULL, w->cfg->guardrails[b].name,
 		    w->cfg->guardrails[b].message);
-		fail(w, c, &e);
+		fail(w, c, AIF_FAIL_REFUSED, &e);
 		return 1;
 	}
 	if (next_hook(w, c, 0, GUARD_POST) == SIZE_MAX)
@@ -443,7 +436,7 @@ guard_hook_done(struct worker *w, struct engine_call *c, CURLcode done)
 		note(w, c, g->name, phase, h->fail_closed ? "error_blocked" : "error_allowed");
 		if (h->fail_closed) {
 			AIF_ERROR(&e, AIF_E_GUARDRAIL_UNAVAILABLE, NULL, g->name);
-			fail(w, c, &e);
+			fail(w, c, AIF_FAIL_REFUSED, &e);
 			return;
 		}
 		d.action = AIF_GUARD_ALLOW;
@@ -455,11 +448,11 @@ guard_hook_done(struct worker *w, struct engine_call *c, CURLcode done)
 	if (d.action == AIF_GUARD_BLOCK) {
 		AIF_ERROR(&e, AIF_E_GUARDRAIL_BLOCKED, NULL, g->name, d.reason[0] ? d.reason :
 		    g->message);
-		fail(w, c, &e);
+		fail(w, c, AIF_FAIL_REFUSED, &e);
 	} else if (phase == GUARD_PRE) {
 		if (d.action == AIF_GUARD_REWRITE && rewrite_request(c, d.texts) != 0) {
 			AIF_ERROR0(&e, AIF_E_OUT_OF_MEMORY, NULL);
-			fail(w, c, &e);
+			fail(w, c, AIF_FAIL_FATAL, &e);
 		} else {
 			dispatch_start_call(w, c);	/* the next hook, or the engine */
 		}

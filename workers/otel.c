@@ -15,7 +15,6 @@
 
 #include "http.h"
 #include "log.h"
-#include "metrics.h"
 #include "otel.h"
 #include "span.h"
 #include "spansock.h"
@@ -49,15 +48,6 @@ struct otel {
 
 static struct otel *sink_of;	/* the process's exporter (one per worker) */
 
-static void
-count(const char *result, int64_t n)
-{
-	char l[48];
-
-	snprintf(l, sizeof(l), "result=\"%s\"", result);
-	aif_metrics_add("aif_trace_spans_total", l, n);
-}
-
 /* Queues a copy of one encoded span; drops it (counted) when the queue is full. */
 static void
 push(struct otel *o, const char *json, size_t len)
@@ -68,7 +58,7 @@ push(struct otel *o, const char *json, size_t len)
 	pthread_mutex_lock(&o->mu);
 	if (o->n >= cap || o->stop || (p = malloc(len + 1)) == NULL) {
 		pthread_mutex_unlock(&o->mu);
-		count("dropped_queue_full", 1);
+		aif_span_count("dropped_queue_full", 1);
 		return;
 	}
 	memcpy(p, json, len);
@@ -98,7 +88,7 @@ read_client(struct otel *o, int fd)
 	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT | MSG_TRUNC)) > 0) {
 		json_t *v;
 		if ((size_t)n >= sizeof(buf)) {		/* over the bound: not a span of ours */
-			count("dropped_invalid", 1);
+			aif_span_count("dropped_invalid", 1);
 			continue;
 		}
 		buf[n] = '\0';
@@ -106,7 +96,7 @@ read_client(struct otel *o, int fd)
 		if (json_is_object(v) && json_is_string(json_object_get(v, "traceId")))
 			push(o, buf, (size_t)n);
 		else
-			count("dropped_invalid", 1);
+			aif_span_count("dropped_invalid", 1);
 		json_decref(v);
 	}
 	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
@@ -245,7 +235,7 @@ sender(void *arg)
 		/* at the stop: what waits goes while the collector takes it */
 		while (k > 0) {
 			int ok = post(o, it, k) == 0;
-			count(ok ? "exported" : "dropped_export_failed", (int64_t)k);
+			aif_span_count(ok ? "exported" : "dropped_export_failed", (int64_t)k);
 			for (size_t i = 0; i < k; i++)
 				free(it[i].p);
 			pthread_mutex_lock(&o->mu);

@@ -93,21 +93,34 @@ spans_attempt(const struct engine_call *c, const struct aif_engine_result *res)
 	aif_span_end(&s, aif_span_now_ns(), err);
 }
 
+/* Begins the root span of an async job or run (self: its context; link: the request's
+ * server span, "" for a job its caller waited for) named after model, from start_ns.
+ * 1 when begun (the caller adds attributes and ends it), 0 otherwise. */
+static int
+async_root(struct aif_span *s, const char *self, const char *link, const char *model,
+    int64_t start_ns)
+{
+	char name[160];
+
+	if (!aif_span_enabled() || link[0] == '\0')
+		return 0;
+	snprintf(name, sizeof(name), "aif.job %s", model);
+	if (aif_span_begin(s, self, NULL, name, AIF_SPAN_CONSUMER, start_ns) != 0)
+		return 0;
+	aif_span_link(s, link, "enqueued_by");
+	return 1;
+}
+
 void
 spans_job_end(const struct engine_call *c, const char *error)
 {
 	struct aif_span s;
-	char name[160];
 
-	if (!aif_span_enabled() || c->job.trace_link[0] == '\0' || c->claim_ns == 0)
-		return;
-	snprintf(name, sizeof(name), "aif.job %s", c->job.model);
-	if (aif_span_begin(&s, c->job.traceparent, NULL, name, AIF_SPAN_CONSUMER,
-	    c->claim_ns - c->job.queue_ms * MS_NS) != 0)
+	if (c->claim_ns == 0 || !async_root(&s, c->job.traceparent, c->job.trace_link,
+	    c->job.model, c->claim_ns - c->job.queue_ms * MS_NS))
 		return;
 	job_attrs(&s, c);
 	aif_span_int(&s, "aif.attempts", c->job.attempt);
-	aif_span_link(&s, c->job.trace_link, "enqueued_by");
 	aif_span_end(&s, aif_span_now_ns(), error);
 }
 
@@ -138,16 +151,11 @@ void
 spans_run_end(const struct aif_flow_run *run, const char *error)
 {
 	struct aif_span sp;
-	char name[160];
 
-	if (!aif_span_enabled() || run->trace_link[0] == '\0')
-		return;
-	snprintf(name, sizeof(name), "aif.job %s", run->workflow);
-	if (aif_span_begin(&sp, run->traceparent, NULL, name, AIF_SPAN_CONSUMER,
-	    run->created_ms * MS_NS) != 0)
+	if (!async_root(&sp, run->traceparent, run->trace_link, run->workflow,
+	    run->created_ms * MS_NS))
 		return;
 	aif_span_str(&sp, "aif.job.id", run->public_id);
 	aif_span_str(&sp, "aif.workflow.name", run->workflow);
-	aif_span_link(&sp, run->trace_link, "enqueued_by");
 	aif_span_end(&sp, aif_span_now_ns(), error);
 }

@@ -84,7 +84,7 @@ has_room(const struct worker *w, const struct aif_claimed *job)
 		return 1;	/* the call fails as model_gone (dispatch.c) */
 	return w->cfg->models[mi].max_in_flight - w->model_in_flight[mi] > 0 &&
 	    routing_room(w->rt, mi) - w->model_hooks[mi] > 0 &&
-	    routing_pick(w->rt, mi, NULL, &smi, &sri) == 0;
+	    routing_pick_kind(w->rt, mi, (unsigned)job->kind, NULL, &smi, &sri) == 0;
 }
 
 /* ids[0..n) were rung about but not loaded: handed to another worker id. One that

@@ -119,8 +119,9 @@ void	wakeup_free(struct worker *w);
 void	dispatch_release(struct worker *w, struct engine_call *c);
 /* A hook call (guard_hooks.c) joined the multi handle: it takes a slot and is listed. */
 void	dispatch_track(struct worker *w, struct engine_call *c);
-/* Fails the attempt of call c (not running) for good with error e, and frees c. */
-void	dispatch_fail_fatal(struct worker *w, struct engine_call *c,
+/* Fails the attempt of call c (not running) with error e of class f (FATAL, REFUSED:
+ * for good), and frees c. */
+void	dispatch_fail(struct worker *w, struct engine_call *c, enum aif_failure f,
 	    const struct aif_error *e);
 
 /* guard_hooks.c: a job's guardrails (docs/GUARDRAILS.md). guard_pre starts the next

@@ -300,16 +300,12 @@ static void
 comp_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_compensation	*c = obj;
-	const yaml_node_t	*url;
+	char what[256];
 
 	if (c->method == NULL)
 		c->method = aif_walk_strdup(ld, "POST");
-	if (c->url != NULL && strncmp(c->url, "http://", 7) != 0 &&
-	    strncmp(c->url, "https://", 8) != 0) {
-		url = aif_walk_lookup(ld, map, "url");
-		aif_walk_error_at(ld, (url != NULL ? url : map)->start_mark,
-		    "%s.url: expected http:// or https://", aif_walk_where(ld));
-	}
+	snprintf(what, sizeof(what), "%s.url", aif_walk_where(ld));
+	aif_walk_http_url(ld, map, "url", c->url, what);
 }
 
 /* The adapters' checks (when the program gave them): models[].adapter is one of
@@ -755,19 +751,13 @@ static void
 tracing_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_config *cfg = obj;
-	const char *url = cfg->tracing.otlp_endpoint;
-	const yaml_node_t *at;
-
-	if (url != NULL && url[0] == '\0') {	/* "" (an unset ${VAR:-}): no export */
+	if (cfg->tracing.otlp_endpoint != NULL && cfg->tracing.otlp_endpoint[0] == '\0') {
+		/* "" (an unset ${VAR:-}): no export */
 		free(cfg->tracing.otlp_endpoint);
 		cfg->tracing.otlp_endpoint = NULL;
-		url = NULL;
 	}
-	if (url != NULL && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		at = aif_walk_lookup(ld, map, "otlp_endpoint");
-		aif_walk_error_at(ld, (at != NULL ? at : map)->start_mark,
-		    "tracing.otlp_endpoint: expected http:// or https://");
-	}
+	aif_walk_http_url(ld, map, "otlp_endpoint", cfg->tracing.otlp_endpoint,
+	    "tracing.otlp_endpoint");
 }
 
 static const struct directive tracing_dirs[] = {

@@ -38,14 +38,11 @@ static void
 hook_finish(struct loader *ld, const yaml_node_t *map, const char *phase,
     struct aif_guard_hook *h)
 {
-	const yaml_node_t *sec = aif_walk_lookup(ld, map, phase), *url;
+	const yaml_node_t *sec = aif_walk_lookup(ld, map, phase);
+	char what[256];
 
-	if (h->url != NULL && strncmp(h->url, "http://", 7) != 0 &&
-	    strncmp(h->url, "https://", 8) != 0) {
-		url = sec != NULL ? aif_walk_lookup(ld, sec, "url") : NULL;
-		aif_walk_error_at(ld, (url != NULL ? url : map)->start_mark,
-		    "%s.%s.url: expected http:// or https://", aif_walk_where(ld), phase);
-	}
+	snprintf(what, sizeof(what), "%s.%s.url", aif_walk_where(ld), phase);
+	aif_walk_http_url(ld, sec != NULL ? sec : map, "url", h->url, what);
 	h->fail_closed = h->on_error != NULL && strcmp(h->on_error, "block") == 0;
 }
 

@@ -200,6 +200,19 @@ aif_walk_strdup(struct loader *ld, const char *s)
 }
 
 void
+aif_walk_http_url(struct loader *ld, const yaml_node_t *map, const char *key,
+    const char *url, const char *what)
+{
+	const yaml_node_t *at;
+
+	if (url == NULL || strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
+		return;
+	at = map != NULL ? aif_walk_lookup(ld, map, key) : NULL;
+	aif_walk_error_at(ld, (at != NULL ? at : map)->start_mark,
+	    "%s: expected http:// or https://", what);
+}
+
+void
 aif_walk_star_list(struct loader *ld, char ***list, size_t *n)
 {
 	if (*list != NULL)

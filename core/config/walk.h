@@ -200,6 +200,11 @@ char		*aif_walk_strdup(struct loader *ld, const char *s);
 /* An unset list of globs becomes ["*"] (new); allocation failures go to ld. */
 void		 aif_walk_star_list(struct loader *ld, char ***list, size_t *n);
 
+/* When url (may be NULL) is not http:// or https://, reports "<what>: expected http://
+ * or https://" at key of map (at map when key is absent). */
+void		 aif_walk_http_url(struct loader *ld, const yaml_node_t *map,
+		    const char *key, const char *url, const char *what);
+
 /* "a mapping", "a sequence", "a scalar" for messages (static). */
 const char	*aif_walk_node_kind(const yaml_node_t *node);
 

@@ -9,6 +9,8 @@
 
 #include "buf.h"
 #include "guard.h"
+#include "metrics.h"
+#include "text.h"
 #include "util.h"
 
 #define GUARD_DEPTH_MAX	64	/* levels of a body the text walk descends */
@@ -192,6 +194,16 @@ aif_guard_job_names(const struct aif_config *cfg, const char *model, const char 
 	return n;
 }
 
+void
+aif_guard_count(const char *guardrail, const char *phase, const char *result)
+{
+	char l[AIF_METRICS_LABELS], esc[2 * AIF_GUARD_NAME_MAX + 1];
+
+	snprintf(l, sizeof(l), "guardrail=\"%s\",phase=\"%s\",result=\"%s\"",
+	    aif_metrics_label(guardrail, esc, sizeof(esc)), phase, result);
+	aif_metrics_add("aif_guardrail_results_total", l, 1);
+}
+
 const struct aif_guardrail *
 aif_guard_find(const struct aif_config *cfg, const char *name, size_t len, size_t *index)
 {
@@ -239,13 +251,29 @@ walk(json_t *v, int is_text, int depth, json_t **nodes, size_t cap, size_t *n)
 	}
 }
 
-size_t
-aif_guard_texts(json_t *body, json_t **nodes, size_t cap)
+json_t **
+aif_guard_texts(json_t *body, size_t *n)
 {
-	size_t n = 0;
+	json_t **nodes;
+	size_t k = 0;
 
-	walk(body, 0, 0, nodes, cap, &n);
-	return n;
+	walk(body, 0, 0, NULL, 0, &k);		/* count, then fill */
+	if ((nodes = calloc(k ? k : 1, sizeof(*nodes))) == NULL)
+		return NULL;
+	*n = 0;
+	walk(body, 0, 0, nodes, k, n);
+	return nodes;
+}
+
+int
+aif_guards_block_texts(const struct aif_guards *gs, size_t i, json_t *const *texts,
+    size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (aif_guards_blocks(gs, i, json_string_value(texts[k]),
+		    json_string_length(texts[k])))
+			return 1;
+	return 0;
 }
 
 char *

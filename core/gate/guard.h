@@ -16,6 +16,7 @@
 #include "config.h"
 #include "err.h"
 
+#define AIF_GUARD_NAME_MAX	128	/* bytes of one name (aif_name_valid) */
 #define AIF_GUARD_NAMES_MAX	256	/* bytes of a job's guardrail names, with NUL */
 #define AIF_GUARD_REASON_MAX	256	/* bytes of a hook's reason kept, with NUL */
 
@@ -50,10 +51,18 @@ const struct aif_guardrail *aif_guard_find(const struct aif_config *cfg, const c
 
 /* The texts of a request or answer body (borrowed; any kind or surface): every string
  * under a key content, text, prompt, input, system or instructions (in arrays and
- * objects below those keys too), in document order, into nodes (borrowed pointers into
- * body: a rewrite sets them in place). Returns how many were found (more than cap are
- * counted, not stored). */
-size_t		aif_guard_texts(json_t *body, json_t **nodes, size_t cap);
+ * objects below those keys too; not the gateway's x_aif_ notes), in document order.
+ * Returns a new array (free) of *n borrowed pointers into body (a rewrite sets them in
+ * place), or NULL on no memory. */
+json_t		**aif_guard_texts(json_t *body, size_t *n);
+
+/* Counts one result: aif_guardrail_results_total{guardrail,phase,result} (the name
+ * escaped as a label value). */
+void		aif_guard_count(const char *guardrail, const char *phase, const char *result);
+
+/* 1 when one of texts[0..n) is blocked by guardrail i's list (aif_guards_blocks). */
+int		aif_guards_block_texts(const struct aif_guards *gs, size_t i,
+		    json_t *const *texts, size_t n);
 
 /* A hook's request: {"guardrail","phase","model","job_id","texts":[...]} (new string,
  * or NULL on no memory). */

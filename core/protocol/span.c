@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "span.h"
 #include "tracectx.h"
 #include "util.h"
@@ -23,6 +24,15 @@ int
 aif_span_enabled(void)
 {
 	return sink != NULL;
+}
+
+void
+aif_span_count(const char *result, int64_t n)
+{
+	char l[64];
+
+	snprintf(l, sizeof(l), "result=\"%s\"", result);
+	aif_metrics_add("aif_trace_spans_total", l, n);
 }
 
 int64_t
@@ -51,22 +61,12 @@ aif_span_operation(enum aif_kind k)
 	}
 }
 
-/* The sampled bit of a valid traceparent's flags. */
-static int
-sampled(const char *tp)
-{
-	char f = tp[54];
-	int v = f >= 'a' ? f - 'a' + 10 : f - '0';
-
-	return v & 1;
-}
-
 int
 aif_span_begin(struct aif_span *s, const char *self, const char *parent,
     const char *name, enum aif_span_kind kind, int64_t start_ns)
 {
 	memset(s, 0, sizeof(*s));
-	if (sink == NULL || !aif_trace_valid(self) || !sampled(self))
+	if (sink == NULL || !aif_trace_valid(self) || !aif_trace_sampled(self))
 		return -1;
 	memcpy(s->trace_id, self + 3, 32);
 	memcpy(s->span_id, self + 36, 16);

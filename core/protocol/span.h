@@ -50,6 +50,9 @@ void	aif_span_set_sink(aif_span_sink_fn fn);
 /* 1 when spans are recorded in this process. */
 int	aif_span_enabled(void);
 
+/* Counts n spans in aif_trace_spans_total{result} ("exported", "dropped_<why>"). */
+void	aif_span_count(const char *result, int64_t n);
+
 /* Nanoseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t	aif_span_now_ns(void);
 

@@ -69,6 +69,14 @@ random_hex(char *out, size_t n)
 }
 
 int
+aif_trace_sampled(const char *tp)
+{
+	char f = tp[54];
+
+	return ((f >= 'a' ? f - 'a' + 10 : f - '0') & 1) != 0;
+}
+
+int
 aif_trace_of_request(const char *caller, char *out)
 {
 	if (aif_trace_valid(caller)) {
@@ -76,8 +84,7 @@ aif_trace_of_request(const char *caller, char *out)
 		memcpy(out + 2, caller + 2, AIF_TRACEPARENT_LEN - 2);
 		/* version 00 knows the sampled bit only: the others are zeroed */
 		out[53] = '0';
-		out[54] = (caller[54] >= 'a' ? caller[54] - 'a' + 10 : caller[54] - '0') & 1 ?
-		    '1' : '0';
+		out[54] = aif_trace_sampled(caller) ? '1' : '0';
 		out[AIF_TRACEPARENT_LEN] = '\0';
 		return 0;
 	}

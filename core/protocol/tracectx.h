@@ -18,6 +18,9 @@
  * zeros; 0 otherwise. */
 int	aif_trace_valid(const char *s);
 
+/* 1 when the flags of tp (a valid traceparent, borrowed) have the sampled bit. */
+int	aif_trace_sampled(const char *tp);
+
 /* 1 when s is a tracestate to pass on: 1..AIF_TRACESTATE_MAX printable ASCII bytes
  * (0x20..0x7e); 0 otherwise (it is then dropped, as the specification allows). */
 int	aif_tracestate_valid(const char *s);

@@ -99,10 +99,24 @@ scope_and_job_names(void **state)
 	assert_null(aif_guard_find(cfg, "answer", 6, &i));
 }
 
+/* The texts of body: their count, the first and the last (NULL when none). */
+static size_t
+texts(json_t *body, const char **first, const char **last)
+{
+	size_t n = 0;
+	json_t **t = aif_guard_texts(body, &n);
+
+	assert_non_null(t);
+	*first = n > 0 ? json_string_value(t[0]) : NULL;
+	*last = n > 0 ? json_string_value(t[n - 1]) : NULL;
+	free(t);
+	return n;
+}
+
 static void
 texts_of_every_surface(void **state)
 {
-	json_t *nodes[16];
+	const char *first, *last;
 	json_t *chat = json_loads("{\"model\":\"m\",\"messages\":[{\"role\":\"system\","
 	    "\"content\":\"sys\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\","
 	    "\"text\":\"part\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"u\"}}]}],"
@@ -113,21 +127,24 @@ texts_of_every_surface(void **state)
 	    "\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":{}}", 0, NULL);
 	json_t *msgs = json_loads("{\"system\":[{\"type\":\"text\",\"text\":\"s\"}],"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"u\"}]}", 0, NULL);
+	json_t *none = json_loads("{\"model\":\"m\"}", 0, NULL);
 
 	(void)state;
-	assert_int_equal(aif_guard_texts(chat, nodes, 16), 2);
-	assert_string_equal(json_string_value(nodes[0]), "sys");
-	assert_string_equal(json_string_value(nodes[1]), "part");
-	assert_int_equal(aif_guard_texts(comp, nodes, 16), 2);
-	assert_string_equal(json_string_value(nodes[1]), "p2");
-	assert_int_equal(aif_guard_texts(comp, nodes, 1), 2);	/* counted past cap */
-	assert_int_equal(aif_guard_texts(answer, nodes, 16), 1);
-	assert_string_equal(json_string_value(nodes[0]), "hi");
-	assert_int_equal(aif_guard_texts(msgs, nodes, 16), 2);
+	assert_int_equal(texts(chat, &first, &last), 2);	/* not the gateway's note */
+	assert_string_equal(first, "sys");
+	assert_string_equal(last, "part");
+	assert_int_equal(texts(comp, &first, &last), 2);
+	assert_string_equal(last, "p2");
+	assert_int_equal(texts(answer, &first, &last), 1);
+	assert_string_equal(first, "hi");
+	assert_int_equal(texts(msgs, &first, &last), 2);
+	assert_string_equal(first, "s");
+	assert_int_equal(texts(none, &first, &last), 0);
 	json_decref(chat);
 	json_decref(comp);
 	json_decref(answer);
 	json_decref(msgs);
+	json_decref(none);
 }
 
 static void

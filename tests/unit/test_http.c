@@ -20,6 +20,7 @@
 
 #include "engine_call.h"
 #include "http.h"
+#include "testsys.h"
 
 #define BIG_BODY	200000		/* bytes a server sends */
 #define ANSWER_MAX	65536		/* server.max_answer_bytes of the tests */
@@ -68,19 +69,9 @@ serve_one(void *arg)
 static void
 server_start(struct server *s, int status, size_t body_len)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	s->status = status;
 	s->body_len = body_len;
-	assert_true((s->fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->fd, 1), 0);
-	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &al), 0);
-	s->port = ntohs(a.sin_port);
+	s->fd = testsys_listen(1, &s->port);
 	assert_int_equal(pthread_create(&s->thread, NULL, serve_one, s), 0);
 }
 

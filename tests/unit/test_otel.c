@@ -27,6 +27,7 @@
 #include "span.h"
 #include "spansock.h"
 #include "util.h"
+#include "testsys.h"
 
 #define SELF	"00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01"
 
@@ -104,18 +105,10 @@ serve(void *arg)
 static void
 collector_start(struct collector *c, int answer)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-
 	memset(c, 0, sizeof(*c));
 	c->answer = answer;
 	pthread_mutex_init(&c->mu, NULL);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(c->fd, 8), 0);
-	assert_int_equal(getsockname(c->fd, (struct sockaddr *)&sa, &sl), 0);
-	c->port = ntohs(sa.sin_port);
+	c->fd = testsys_listen(8, &c->port);
 	assert_int_equal(pthread_create(&c->t, NULL, serve, c), 0);
 }
 
@@ -185,19 +178,15 @@ static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/aif-otel-XXXXXX");
 	take_counts();		/* start from no counts */
-	return mkdtemp(dir) != NULL ? 0 : -1;
+	return testsys_tmpdir(dir, sizeof(dir), "aif-otel");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return testsys_rmdir(dir);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "spansock.h"
+#include "testsys.h"
 
 static char dir[64];
 
@@ -24,18 +25,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/aif-spansock-XXXXXX");
-	return mkdtemp(dir) != NULL ? 0 : -1;
+	return testsys_tmpdir(dir, sizeof(dir), "aif-spansock");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return testsys_rmdir(dir);
 }
 
 /* Listens as worker `instance`; returns the listening fd. */
