@@ -8,6 +8,7 @@
  *   aifctl [--config FILE] jobs show ID | list [--state S] | cancel ID  (cmd_jobs.c)
  *   aifctl [--config FILE] workers | queue | top [--format table|json]  (cmd_ops.c)
  *   aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model] [--format F]
+ *   aifctl [--config FILE] batches list [filters] | show BATCH  (cmd_batches.c)
  *   aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]   (cmd_pii.c)
  *   aifctl version | --version
  */
@@ -55,6 +56,9 @@ usage(void)
 	    "       aifctl [--config FILE] workers | queue [--format table|json] | top\n"
 	    "       aifctl [--config FILE] usage [--since DATE] [--by key|tenant|model]\n"
 	    "                                    [--format table|csv|json]\n"
+	    "       aifctl [--config FILE] batches list [--all-keys | --key ID]\n"
+	    "                              [--status S] [--limit N] [--format table|json]\n"
+	    "       aifctl [--config FILE] batches show BATCH [--format table|json]\n"
 	    "       aifctl [--config FILE] pii mask [--explain] [--model M] [--role R]\n"
 	    "       aifctl version\n");
 	exit(2);
@@ -252,6 +256,8 @@ main(int argc, char **argv)
 		rc = aifctl_cmd_jobs(cfg, argc - i, argv + i);
 	} else if (strcmp(argv[i], "usage") == 0) {
 		rc = aifctl_cmd_usage(cfg, argc - i, argv + i);
+	} else if (strcmp(argv[i], "batches") == 0) {
+		rc = aifctl_cmd_batches(cfg, argc - i, argv + i);
 	} else {
 		aif_cfg_free(cfg);
 		usage();

@@ -3,6 +3,9 @@
 #ifndef AIFCTL_COMMANDS_H
 #define AIFCTL_COMMANDS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct aif_config;
 
 /* The config file at path, loaded as the programs load it (with the adapters'
@@ -20,6 +23,20 @@ int	aifctl_cmd_jobs(const struct aif_config *cfg, int argc, char **argv);
 
 /* aifctl workers | queue | top: cli/cmd_ops.c. argv[0] is the command. */
 int	aifctl_cmd_ops(const struct aif_config *cfg, int argc, char **argv);
+
+/* aifctl batches list|show: cli/cmd_batches.c. argv[0] is "batches". */
+int	aifctl_cmd_batches(const struct aif_config *cfg, int argc, char **argv);
+
+/* The seconds a batch in status `status` (borrowed) needs to end at its rate so far:
+ * total lines, done of them processed (completed or failed) since in_progress_at
+ * (unix seconds), now_ms the same clock in milliseconds. Rounded up; 0 when nothing
+ * is left; -1 when there is no ETA: not in_progress, nothing processed yet, no time
+ * passed. Pure. */
+int64_t	aifctl_batch_eta(const char *status, int64_t total, int64_t done,
+	    int64_t in_progress_at, int64_t now_ms);
+
+/* s seconds as "42s", "3m12s", "2h05m", "1d04h"; "-" when s < 0. Into buf (cap). */
+void	aifctl_duration(int64_t s, char *buf, size_t cap);
 
 /* aifctl pii mask [--explain] [--model M] [--role R]: cli/cmd_pii.c */
 int	aifctl_cmd_pii(const char *config_path, int argc, char **argv);

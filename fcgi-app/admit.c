@@ -89,6 +89,12 @@ struct admission {
 	struct aif_error	 err;		/* the refusal */
 	char			 guard_names[AIF_GUARD_NAMES_MAX];	/* the job's
 						   guardrails with work for a worker */
+	uint64_t		 batch_id;	/* a batch's line (admit_line): its
+						   batch, else 0 */
+	uint32_t		 batch_line;	/* and its line */
+	int64_t			 retry_after_ms; /* a line's rate limit: wait this */
+	char			 trace[AIF_TRACEPARENT_LEN + 1];	/* the job's */
+	char			 link[AIF_TRACEPARENT_LEN + 1];
 };
 
 /* Refuses with an error of the table (the message's details as strings). */
@@ -98,7 +104,8 @@ struct admission {
 static const char *
 param(const struct admission *a, const char *name)
 {
-	return FCGX_GetParam(name, a->r->reply.fcgi->envp);
+	/* a batch's line has no HTTP request of its own */
+	return a->r->reply.fcgi != NULL ? FCGX_GetParam(name, a->r->reply.fcgi->envp) : NULL;
 }
 
 /* ---- the phases ------------------------------------------------------------------- */
@@ -791,6 +798,15 @@ headers(struct admission *a)
 	char max[8];
 	int64_t v;
 
+	if (a->batch_id != 0) {
+		/* a batch's line: async, in the lane below every interactive priority,
+		   known by its batch and line (a line fed twice is one job) */
+		a->async = 1;
+		a->wait_ms = 0;
+		a->prio = AIF_BATCH_PRIORITY;
+		return a->zero_retention ? DENY(a, AIF_E_ZERO_RETENTION_ASYNC, "model",
+		    a->model_id) : AIF_OK;
+	}
 	if (a->retry != NULL) {
 		/* a new async job at the old job's priority, within its key's cap today */
 		a->async = 1;
@@ -1091,6 +1107,8 @@ rate_limits(struct admission *a)
 	aif_rl_plan(a->who, a->role, a->tenant,
 	    a->workflow != NULL ? 0 : aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
 	    &a->limits);
+	if (a->batch_id != 0)
+		aif_rl_batch_lane(&a->limits);	/* batch tokens are counted apart */
 	if (aif_rl_apply(a->r->db, &a->limits, &allowed) != AIF_OK)
 		return DENY0(a, AIF_E_DB_UNAVAILABLE, NULL);
 	aif_rl_headers(&a->limits, a->r->reply.headers, sizeof(a->r->reply.headers));
@@ -1102,6 +1120,7 @@ rate_limits(struct admission *a)
 	    (aif_rl_is_key(c) ? "kind=\"tokens\",scope=\"key\"" :
 	    "kind=\"tokens\",scope=\"tenant\""), 1);
 	aif_rl_retry_headers(c, a->r->reply.headers, sizeof(a->r->reply.headers));
+	a->retry_after_ms = c->retry_after_ms > 0 ? c->retry_after_ms : 1;
 	aif_rl_go_duration(c->retry_after_ms, wait, sizeof(wait));
 	snprintf(limit, sizeof(limit), "%lld", (long long)c->limit);
 	snprintf(cost, sizeof(cost), "%lld", (long long)c->cost);
@@ -1155,6 +1174,8 @@ trace_of(struct admission *a, char *trace, char *link, const char **tracestate)
 
 	*tracestate = aif_trace_valid(caller) && aif_tracestate_valid(ts) ? ts : NULL;
 	link[0] = '\0';
+	if (a->batch_id != 0)
+		return aif_trace_of_request(NULL, trace);	/* a trace of its own */
 	/* without spans of its own the gateway is no parent: the job runs in the caller's
 	   context, its attempts children of the caller's span */
 	if (!aif_span_enabled())
@@ -1175,11 +1196,12 @@ trace_of(struct admission *a, char *trace, char *link, const char **tracestate)
 	return 0;
 }
 
-static enum aif_err
-enqueue(struct admission *a)
+/* The job of an admitted request into *job (borrowing from a). 0, or -1 (refused). */
+static int
+job_of(struct admission *a, struct aif_job_new *job)
 {
 	struct req *r = a->r;
-	struct aif_job_new job = {
+	struct aif_job_new j = {
 		.api_key_id = a->who->lineage_id,
 		.tenant = a->who->tenant,
 		.model = a->model_id,
@@ -1206,18 +1228,32 @@ enqueue(struct admission *a)
 		.wait_ms = a->wait_ms,
 		.zero_retention = a->zero_retention,
 		.relay_secret = relays(a) ? a->relay_secret : NULL,
+		.batch_id = a->batch_id,
+		.batch_line = a->batch_line,
 	};
-	char trace[AIF_TRACEPARENT_LEN + 1], link[AIF_TRACEPARENT_LEN + 1];
+
+	if ((relays(a) && aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) !=
+	    AIF_OK) || trace_of(a, a->trace, a->link, &j.tracestate) != 0) {
+		(void)DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
+		return -1;
+	}
+	j.traceparent = a->trace;
+	j.trace_link = a->link[0] ? a->link : NULL;
+	j.guardrails = a->guard_names[0] ? a->guard_names : NULL;
+	memcpy(j.budget, a->budget.subject, sizeof(j.budget));
+	*job = j;
+	return 0;
+}
+
+static enum aif_err
+enqueue(struct admission *a)
+{
+	struct req *r = a->r;
+	struct aif_job_new job;
 	enum aif_err err;
 
-	if (relays(a) && aif_random_bytes(a->relay_secret, sizeof(a->relay_secret)) != AIF_OK)
-		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
-	if (trace_of(a, trace, link, &job.tracestate) != 0)
-		return DENY0(a, AIF_E_OUT_OF_MEMORY, NULL);
-	job.traceparent = trace;
-	job.trace_link = link[0] ? link : NULL;
-	job.guardrails = a->guard_names[0] ? a->guard_names : NULL;
-	memcpy(job.budget, a->budget.subject, sizeof(job.budget));
+	if (job_of(a, &job) != 0)
+		return AIF_INVALID;
 	/* a caller that waits: offer the job to a live worker (queue.h, hand-off) */
 	if (!a->async && a->workflow == NULL && wake_pick(r->api, r->db, &a->handoff_worker,
 	    a->handoff_bell, sizeof(a->handoff_bell)) == 0) {
@@ -1472,4 +1508,87 @@ route_retry(struct req *r, const struct aif_principal *owner,
 		return;
 	}
 	admit(r, owner, role, kind, NULL, src, 0);
+}
+
+/* ---- a batch's lines (batcher.c) -------------------------------------------------- */
+
+/* The phases a batch's line goes through: those of a request that read its body, its
+ * caller's limits and budget; not the HTTP ones (content type, body, idempotency: a
+ * line is one job by its batch and line), nor the tenant's queue cap (the feeder keeps
+ * the lane's own depth). */
+static const struct phase line_phases[] = {
+	{ "parse", parse },
+	{ "model", model },
+	{ "headers", headers },
+	{ "pii", pii },
+	{ "guardrails", guardrails },
+	{ "serialise", serialise },
+	{ "rate_limits", rate_limits },
+	{ "budget", budget },
+};
+
+void
+admit_line_free(struct admission *a)
+{
+	if (a == NULL)
+		return;
+	json_decref(a->resp_md);
+	free(a->native_text);
+	free(a->pii_json);
+	free(a->stored);
+	free(a->body);
+	aif_oai_req_free(&a->oreq);
+	free(a);
+}
+
+enum line_verdict
+admit_line(struct req *r, const struct aif_principal *who, const struct aif_role *role,
+    const struct line_in *in, struct admission **out, struct aif_job_new *job,
+    struct aif_error *err, int64_t *wait_ms)
+{
+	struct admission *a = calloc(1, sizeof(*a));
+	enum line_verdict v = LINE_JOB;
+	size_t i;
+
+	*out = NULL;
+	*wait_ms = 0;
+	if (a == NULL || (a->body = malloc(in->len + 1)) == NULL) {
+		free(a);
+		AIF_ERROR0(err, AIF_E_OUT_OF_MEMORY, NULL);
+		return LINE_FAILED;
+	}
+	memcpy(a->body, in->body, in->len);
+	a->body[a->len = in->len] = '\0';
+	a->r = r;
+	a->who = who;
+	a->role = role;
+	a->tenant = aif_cfg_tenant(r->cfg, who->tenant);
+	a->kind = in->kind;
+	a->batch_id = in->batch_id;
+	a->batch_line = in->line;
+	r->reply.headers[0] = '\0';
+	for (i = 0; i < AIF_NELEM(line_phases); i++) {
+		if (line_phases[i].run(a) != AIF_OK)
+			break;
+		if (a->workflow != NULL) {	/* a batch runs models, not workflows */
+			(void)DENY(a, AIF_E_MODEL_NOT_FOUND, "model", a->oreq.model);
+			break;
+		}
+	}
+	a->idem = in->idem;
+	if (i < AIF_NELEM(line_phases)) {
+		*err = a->err;
+		v = a->retry_after_ms > 0 ? LINE_WAIT : a->err.status >= 500 ? LINE_FAILED :
+		    LINE_REFUSED;
+		*wait_ms = a->retry_after_ms;
+	} else if (job_of(a, job) != 0) {
+		*err = a->err;
+		v = LINE_FAILED;
+	}
+	if (v != LINE_JOB) {
+		admit_line_free(a);
+		return v;
+	}
+	*out = a;
+	return LINE_JOB;
 }

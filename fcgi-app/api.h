@@ -43,6 +43,7 @@ struct completer;
 struct streams;
 struct enqueuer;
 struct wake;
+struct batcher;
 
 /* A loaded configuration and the requests using it (reload swaps the current one;
  * the old one is freed by its last user). */
@@ -75,6 +76,9 @@ struct api {
 	struct streams		*streams;	/* answers parked streams */
 	int			 counts;	/* token counts asked of workers and not
 						   answered yet (count.c; __atomic) */
+	int			 uploads;	/* file uploads being read now
+						   (route_files.c; __atomic) */
+	struct batcher		*batcher;	/* the batch feeder */
 };
 
 /* The server span of a request that made a job (spans.c), while spans are on. */
@@ -168,6 +172,9 @@ void	reply_header(struct reply *rp, const char *name, const char *value);
 /* Writes the head of a JSON response of `len` body bytes (the caller writes the body
  * and finishes the request). */
 void	reply_send_head(struct reply *rp, int status, const char *headers, size_t len);
+/* The same with a body of Content-Type `type` (a file's bytes). */
+void	reply_send_head_typed(struct reply *rp, int status, const char *type,
+	    const char *headers, size_t len);
 /* The whole HTTP response of error `err` as bytes (new, *outlen set), for a request
  * whose output is written elsewhere (streams); NULL on no memory. */
 char	*reply_render_error(const struct reply *rp, const struct aif_error *err,
@@ -208,6 +215,32 @@ enum aif_err	prometheus_page(struct aif_db *db, int stale_s, char **out);
 
 /* route_admin.c: /admin/keys... (the router lets only admin roles in) */
 void	route_admin(struct req *r);
+/* route_files.c: POST /v1/files (a batch input, checked line by line), GET /v1/files,
+ * GET /v1/files/{id}, GET /v1/files/{id}/content, DELETE /v1/files/{id} (the caller's
+ * key lineage's files; docs/BATCH.md). */
+void	route_files(struct req *r, const struct aif_principal *who);
+/* route_batches.c: POST /v1/batches, GET /v1/batches, GET /v1/batches/{id}, POST
+ * /v1/batches/{id}/cancel; batch_json is the Batch object of a row (new reference). */
+void	route_batches(struct req *r, const struct aif_principal *who);
+struct aif_batch_row;
+json_t	*batch_json(const struct aif_batch_row *b, int64_t completed, int64_t failed);
+/* batcher.c: the feeder. Each aif-api process runs one: it leases open batches, turns
+ * their lines into jobs through admission (admit_line) while the batch lane has room,
+ * cancels and expires them, and writes the output and error files of those that end.
+ * batcher_poke wakes it (a batch was created or cancelled here). */
+int	batcher_start(struct api *api);
+void	batcher_stop(struct api *api, int grace_ms);
+void	batcher_poke(struct api *api);
+/* batch_files.c: writes the output and error files of batch b (finalizing under the
+ * lease `token`) from its jobs, refusals and unfed lines, and ends it as `status`
+ * (completed, expired, cancelled) with its final counts, in one transaction. 0, or -1
+ * (the database: the next round tries again). */
+int	batcher_write_files(struct aif_db *db, const struct aif_batch_row *b,
+	    const char *status, uint64_t token);
+/* route_batches.c: limit and after of a list's query string (q may be NULL): limit in
+ * 1..max, after an id (cap bytes). 0, or -1 when either is malformed. */
+int	list_params(const char *q, int64_t *limit, int64_t max, char *after, size_t cap);
+
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel */
 void	route_jobs(struct req *r, const struct aif_principal *who);
 /* route_jobs.c: cancels job id (public_id): a queued one at once, a running one by
@@ -228,6 +261,30 @@ void	route_console(struct req *r, const struct aif_principal *who);
  * new async job of owner (its key: its role, limits and budget apply). */
 void	route_retry(struct req *r, const struct aif_principal *owner,
 	    const struct aif_console_retry *src);
+/* admit.c: one line of a batch (batcher.c) admitted for owner `who` under `role`, as
+ * an async job in the batch lane (AIF_BATCH_PRIORITY): the phases of a request from
+ * parse to budget. LINE_JOB: *job is filled, borrowing from *adm (admit_line_free
+ * once the job is inserted); LINE_REFUSED: *err is what a request would have been
+ * answered; LINE_WAIT: a rate limit, try again in *wait_ms; LINE_FAILED: the gateway
+ * could not decide (the database, memory), *err says which. r is a request without
+ * FastCGI (reply.fcgi NULL) holding the config, the masking engine, the guardrails and
+ * a connection. */
+struct admission;
+struct line_in {
+	const char	*body;		/* the line's body, JSON text (borrowed) */
+	size_t		 len;
+	enum aif_kind	 kind;		/* of the batch's url */
+	uint64_t	 batch_id;
+	uint32_t	 line;
+	const char	*idem;		/* the line's idempotency key (borrowed) */
+};
+enum line_verdict { LINE_JOB, LINE_REFUSED, LINE_WAIT, LINE_FAILED };
+enum line_verdict admit_line(struct req *r, const struct aif_principal *who,
+		    const struct aif_role *role, const struct line_in *in,
+		    struct admission **adm, struct aif_job_new *job, struct aif_error *err,
+		    int64_t *wait_ms);
+void	admit_line_free(struct admission *a);
+
 /* The job object of a view (new reference), and the answer a sync call gets for a
  * finished job. */
 json_t	*job_json(const struct aif_job_view *v);

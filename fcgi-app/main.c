@@ -177,6 +177,7 @@ static const struct subsystem {
 	{ "completer", completer_start, completer_stop },
 	{ "streams", streams_start, streams_stop },
 	{ "counts", count_start, count_stop },
+	{ "batcher", batcher_start, batcher_stop },
 };
 
 /* Starts every subsystem; returns how many started (all: AIF_NELEM(subsystems)). */

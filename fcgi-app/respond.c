@@ -109,6 +109,22 @@ reply_send_head(struct reply *rp, int status, const char *headers, size_t len)
 		FCGX_PutStr(head, n, rp->fcgi->out);
 }
 
+void
+reply_send_head_typed(struct reply *rp, int status, const char *type, const char *headers,
+    size_t len)
+{
+	char head[2048];
+	int n;
+
+	if (rp->fcgi == NULL)
+		return;
+	count_response(rp, status);
+	rp->span.status = status;
+	if ((n = reply_format_head(rp, status, type, "no-store", headers, len, head,
+	    sizeof(head))) > 0)
+		FCGX_PutStr(head, n, rp->fcgi->out);
+}
+
 char *
 reply_render_error(const struct reply *rp, const struct aif_error *err, size_t *outlen)
 {

@@ -192,6 +192,24 @@ h_workflows(struct req *r, const struct aif_principal *who, const struct route *
 	route_workflow_runs(r, who, name);
 }
 
+static void
+h_files(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
+{
+	(void)rt;
+	(void)id;
+	route_files(r, who);
+}
+
+static void
+h_batches(struct req *r, const struct aif_principal *who, const struct route *rt,
+    const char *id)
+{
+	(void)rt;
+	(void)id;
+	route_batches(r, who);
+}
+
 static const struct route routes[] = {
 	{ "/healthz", EXACT, "GET", NULL, 0, 0, h_healthz, AIF_SURFACE_OPENAI },
 	{ "/readyz", EXACT, "GET", NULL, 0, 0, h_readyz, AIF_SURFACE_OPENAI },
@@ -222,6 +240,8 @@ static const struct route routes[] = {
 	{ "/v1/models", EXACT, "GET", "models", 0, 0, h_models, AIF_SURFACE_OPENAI },
 	{ "/v1/models/", ONE_ID, "GET", "models", 0, 0, h_models, AIF_SURFACE_OPENAI },
 	{ "/v1/jobs", SUBTREE, "*", "jobs", 0, 0, h_jobs, AIF_SURFACE_OPENAI },
+	{ "/v1/files", SUBTREE, "*", "files", 0, 0, h_files, AIF_SURFACE_OPENAI },
+	{ "/v1/batches", SUBTREE, "*", "batches", 0, 0, h_batches, AIF_SURFACE_OPENAI },
 	{ "/v1/workflows", SUBTREE, "*", "workflows", 0, 0, h_workflows,
 	    AIF_SURFACE_OPENAI },
 };

@@ -5,7 +5,8 @@
  *              60) seconds for a model the configuration no longer has
  *   rollup     fold `usage` into usage_daily for today and yesterday (idempotent)
  *   retention  drop request/response payloads of jobs finished more than
- *              --days N (default 30) days ago, and their events past 3*N days
+ *              --days N (default 30) days ago, and their events past 3*N days; delete
+ *              the Batch API's files past their expires_at (docs/BATCH.md)
  *   compensate run the due saga steps of failed jobs (workers/compensate.c)
  *   autoscale  see cron_autoscale.c
  * Exit status 0 on success. */
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batches.h"
 #include "catalog.h"
 #include "compensate.h"
 #include "config.h"
@@ -100,18 +102,34 @@ rollup(struct aif_db *db)
 	return 0;
 }
 
+#define FILE_ROUND	100	/* files deleted per look */
+#define FILE_ROUNDS_MAX	100	/* looks per run: the next run goes on */
+
 static int
 retention(struct aif_db *db, int64_t days)
 {
-	uint64_t payloads = 0, events = 0;
+	uint64_t payloads = 0, events = 0, files = 0;
 	enum aif_err err;
 
 	if ((err = aif_jobs_retention(db, days, &payloads, &events)) != AIF_OK) {
 		aif_error("msg=\"retention failed\" error=\"%s\"", aif_strerror(err));
 		return 1;
 	}
-	aif_info("msg=\"retention done\" days=%lld payloads_dropped=%llu events_deleted=%llu",
-	    (long long)days, (unsigned long long)payloads, (unsigned long long)events);
+	/* batch files past their expires_at (not the input of a batch still open) */
+	for (int round = 0; round < FILE_ROUNDS_MAX; round++) {
+		size_t n = 0;
+		if ((err = aif_files_expire(db, FILE_ROUND, &n)) != AIF_OK) {
+			aif_error("msg=\"file retention failed\" error=\"%s\"",
+			    aif_strerror(err));
+			return 1;
+		}
+		files += n;
+		if (n < FILE_ROUND)
+			break;
+	}
+	aif_info("msg=\"retention done\" days=%lld payloads_dropped=%llu events_deleted=%llu"
+	    " files_deleted=%llu", (long long)days, (unsigned long long)payloads,
+	    (unsigned long long)events, (unsigned long long)files);
 	return 0;
 }
 

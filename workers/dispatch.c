@@ -183,6 +183,8 @@ dispatch_start(struct worker *w, struct aif_claimed *job)
 	}
 	c->job = *job;
 	job->request_body = NULL;
+	if (!c->job.batch)
+		w->interactive_ms = aif_now_ms();
 	spans_claimed(c);
 	dispatch_start_call(w, c);
 }
@@ -229,11 +231,31 @@ dispatch_start_call(struct worker *w, struct engine_call *c)
 	}
 }
 
+/* The lowest priority this claim takes (batch.yield, docs/BATCH.md): while this worker
+ * has started interactive jobs within batch.yield, a batch's lines leave it the CPU,
+ * the database and the engines, but for one line every 1/batch.yield_rate s, so a batch
+ * never stands still; otherwise every priority. A claim that may take that one line
+ * takes one job (*limit 1): an interactive one first if there is one. */
+static int
+batch_lane(struct worker *w, int *limit)
+{
+	const struct aif_config *cfg = w->cfg;
+	int64_t now = aif_now_ms();
+
+	if (cfg->batch.yield_ms == 0 || now - w->interactive_ms >= cfg->batch.yield_ms)
+		return AIF_BATCH_PRIORITY;
+	if (now < w->next_batch_ms)
+		return 0;
+	w->next_batch_ms = now + 1000 / cfg->batch.yield_rate;
+	*limit = 1;
+	return AIF_BATCH_PRIORITY;
+}
+
 size_t
 dispatch_claim(struct worker *w, int *more)
 {
 	const struct aif_config *cfg = w->cfg;
-	int free_slots = w->slots - w->in_flight, limit;
+	int free_slots = w->slots - w->in_flight, limit, min_prio;
 	size_t n_models = 0, n = 0;
 	struct aif_claimed *jobs = NULL;
 	enum aif_err err;
@@ -257,8 +279,9 @@ dispatch_claim(struct worker *w, int *more)
 	if (n_models == 0)
 		return 0;
 	limit = free_slots < cfg->queue.claim_batch ? free_slots : cfg->queue.claim_batch;
-	err = aif_queue_claim(w->db, w->id, w->model_ids, w->model_free, n_models, limit,
-	    cfg->queue.lease_seconds, &jobs, &n);
+	min_prio = batch_lane(w, &limit);
+	err = aif_queue_claim_from(w->db, w->id, w->model_ids, w->model_free, n_models, limit,
+	    min_prio, cfg->queue.lease_seconds, &jobs, &n);
 	if (err != AIF_OK) {
 		if (err != AIF_UNAVAILABLE)
 			aif_warn("msg=\"claim failed\" error=\"%s\"", aif_strerror(err));

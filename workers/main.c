@@ -478,7 +478,7 @@ run(struct worker *w)
 	int64_t now = aif_now_ms();
 	int64_t next_poll = now, next_beat = now + cfg->worker.heartbeat_ms;
 	int64_t next_reap = now + REAP_INTERVAL_MS, drain_deadline = 0, wait;
-	int woken = 1, more = 0, running = 0;
+	int woken = 1, more = 0, running = 0, backlog = 0, before;
 
 	for (;;) {
 		now = aif_now_ms();
@@ -508,14 +508,19 @@ run(struct worker *w)
 		    (woken || more || now >= next_poll)) {
 			/* a wake that found nothing here goes on: the job may be one this
 			   worker has no share left for */
-			if (dispatch_claim(w, &more) == 0 && woken)
+			backlog = dispatch_claim(w, &more) > 0;
+			if (!backlog && woken)
 				wakeup_forward(w, w->wake_hops);
 			w->wake_hops = -1;
 			woken = 0;
 			next_poll = now + cfg->queue.poll_interval_ms;
 		}
+		before = w->in_flight;
 		curl_multi_perform(w->multi, &running);
 		finish_transfers(w);
+		/* a claim that found work may have left more (a model at its cap, a batch's
+		   lane): a freed place looks again at once instead of at the next poll */
+		more |= backlog && w->in_flight < before;
 		routing_probe(w->rt);
 		if (now >= next_beat) {
 			if (heartbeat(w))

@@ -252,5 +252,6 @@ outcome_success_row(struct worker *w, const struct engine_call *c,
 	s->engine_ms = aif_now_ms() - c->started_ms;
 	s->budget_hold_micros = c->job.budget_hold_micros;
 	s->tokens_charged = c->job.tokens_charged;
+	s->batch = c->job.batch;
 	s->zero_retention = c->job.zero_retention;
 }

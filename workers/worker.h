@@ -58,6 +58,10 @@ struct worker {
 	struct flow_pool	*flows;		/* the workflow runner threads */
 	uint64_t		 claimed_total;
 	uint64_t		 done_total;
+	int64_t			 interactive_ms; /* when this worker last started an
+						   interactive job (not a batch's line) */
+	int64_t			 next_batch_ms;	/* while interactive work flows (batch.yield),
+						   the next batch line not before this */
 	char			**peers;	/* the other live workers' doorbells */
 	size_t			 npeers;
 	size_t			 peer_next;	/* round robin over peers */

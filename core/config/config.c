@@ -772,6 +772,22 @@ static const struct directive tracing_dirs[] = {
 };
 static const struct section tracing_sec = SECTION(tracing_dirs, 0, tracing_finish);
 
+static const struct directive batch_dirs[] = {
+	{ .name = "max_file_bytes", .type = D_SIZE, .off = CFG(batch.max_file_bytes),
+	  .min = 1024, .max = 1073741824, .def = 104857600 },
+	INT("max_lines", CFG(batch.max_lines), 1, 1000000, 50000),
+	DURATION("file_retention", D_INT64, CFG(batch.file_retention_ms), DURATION_H,
+	    3650 * DURATION_D, 30 * DURATION_D),
+	DURATION("min_completion_window", D_INT64, CFG(batch.min_window_ms), DURATION_S,
+	    DURATION_D, DURATION_D),
+	INT("lane_depth", CFG(batch.lane_depth), 1, 100000, 512),
+	DURATION("poll_interval", D_INT64, CFG(batch.poll_ms), 10, 10 * DURATION_S, 100),
+	INT("uploads", CFG(batch.uploads), 1, 64, 2),
+	DURATION("yield", D_INT64, CFG(batch.yield_ms), 0, DURATION_M, DURATION_S),
+	INT("yield_rate", CFG(batch.yield_rate), 1, 1000, 20),
+};
+static const struct section batch_sec = SECTION(batch_dirs, 0, NULL);
+
 static const struct directive root_dirs[] = {
 	MAP("server", &server_sec, F_REQUIRED),
 	MAP("database", &database_sec, F_REQUIRED),
@@ -786,6 +802,7 @@ static const struct directive root_dirs[] = {
 	SEQMAP("tenants", CFG(tenants), CFG(ntenants), 0, 100000, &tenant_sec, 0),
 	MAP("pii", &aif_cfg_pii_section, 0),
 	MAP("tracing", &tracing_sec, 0),
+	MAP("batch", &batch_sec, 0),
 	SEQMAP("guardrails", CFG(guardrails), CFG(nguardrails), 0, AIF_CFG_MAX_GUARDRAILS,
 	    &aif_cfg_guardrail_section, 0),
 };

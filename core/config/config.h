@@ -373,6 +373,33 @@ struct aif_config {
 					   default 2048 (more are dropped, counted) */
 	} tracing;
 
+	struct {			/* YAML `batch:`, see docs/BATCH.md */
+		size_t	 max_file_bytes; /* an upload's limit, 1 KiB..1 GiB, default
+					   100 MiB (nginx's client_max_body_size of
+					   /v1/files is the outer one) */
+		int	 max_lines;	/* requests in one input file, 1..1000000,
+					   default 50000 */
+		int64_t	 file_retention_ms; /* YAML file_retention: files without an
+					   expires_after are deleted this long after
+					   upload, 1h..3650d, default 30d */
+		int64_t	 min_window_ms;	/* YAML min_completion_window: the shortest
+					   completion_window accepted, 1s..24h,
+					   default 24h (only "24h", as OpenAI) */
+		int	 lane_depth;	/* batch lines kept queued ahead of the
+					   workers, 1..100000, default 512 */
+		int64_t	 poll_ms;	/* YAML poll_interval: how often a feeder
+					   looks at its batches, 10ms..10s,
+					   default 100ms */
+		int	 uploads;	/* uploads one aif-api reads at once, 1..64,
+					   default 2 (each is held in memory) */
+		int64_t	 yield_ms;	/* YAML yield: a worker that started an
+					   interactive job within this long takes a
+					   batch's lines only at yield_rate, 0..1m,
+					   default 1s (0: never yields) */
+		int	 yield_rate;	/* lines a second per worker while yielding,
+					   1..1000, default 20 */
+	} batch;
+
 	struct aif_model *models;	/* at least one (required) */
 	size_t	 nmodels;
 	struct aif_role	*roles;		/* at least one (required) */

@@ -159,3 +159,21 @@ aif_rl_go_duration(int64_t ms, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "%s", sec);
 }
+
+void
+aif_rl_batch_lane(struct aif_rl_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		char *subject = plan->c[i].subject, *unit = strrchr(subject, ':');
+		char moved[8];
+		size_t at;
+
+		if (unit == NULL || strlen(unit + 1) >= sizeof(moved))
+			continue;
+		at = (size_t)(unit - subject) + 1;
+		if (at + 6 + strlen(unit + 1) >= sizeof(plan->c[i].subject))
+			continue;	/* no room: never with the 150-byte names above */
+		snprintf(moved, sizeof(moved), "%s", unit + 1);
+		snprintf(subject + at, sizeof(plan->c[i].subject) - at, "batch:%s", moved);
+	}
+}

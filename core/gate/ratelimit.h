@@ -24,6 +24,11 @@ struct aif_rl_plan {
 void		aif_rl_plan(const struct aif_principal *who, const struct aif_role *role,
 		    const struct aif_tenant *t, int64_t tokens, struct aif_rl_plan *out);
 
+/* Moves a plan to the batch lane's buckets ("key:12:rpm" -> "key:12:batch:rpm"): a
+ * batch's lines are limited by the same numbers as the caller's requests but counted
+ * apart, so a running batch never eats its owner's interactive limits (docs/BATCH.md). */
+void		aif_rl_batch_lane(struct aif_rl_plan *plan);
+
 /* Charges the plan: *allowed = 1 when every limit passed (a refused request charges
  * nothing). AIF_OK, or the database's error. */
 enum aif_err	aif_rl_apply(struct aif_db *db, struct aif_rl_plan *plan, int *allowed);

@@ -159,6 +159,26 @@ struct aif_error {
 	    "delete it.")							\
 	X(JOB_NOT_FOUND, 404, "invalid_request_error", "job_not_found", 0,	\
 	    "No job with that id.")						\
+	X(FILE_NOT_FOUND, 404, "invalid_request_error", "file_not_found", 1,	\
+	    "No such File object: %.64s")					\
+	X(BATCH_NOT_FOUND, 404, "invalid_request_error", "batch_not_found", 1,	\
+	    "No such Batch object: %.64s")					\
+	X(FILE_INVALID, 400, "invalid_request_error", "invalid_file", 1,	\
+	    "The file is not a valid batch input: %s")				\
+	X(FILE_TOO_LARGE, 413, "invalid_request_error", "file_too_large", 1,	\
+	    "The file is larger than the upload limit of %s bytes (batch.max_file_bytes).") \
+	X(FILE_FORM_INVALID, 400, "invalid_request_error", "invalid_multipart", 1, \
+	    "Send the upload as multipart/form-data with a `file` and `purpose`: %s.") \
+	X(FILE_PURPOSE, 400, "invalid_request_error", "invalid_purpose", 1,	\
+	    "Files of purpose '%.32s' are not accepted here: use purpose 'batch'.") \
+	X(FILE_IN_USE, 409, "invalid_request_error", "file_in_use", 2,		\
+	    "File %.64s is the input of batch %.64s, which has not ended.")	\
+	X(UPLOADS_BUSY, 503, "server_error", "uploads_busy", 0,		\
+	    "Too many uploads at once; try again shortly.")			\
+	X(BATCH_INVALID, 400, "invalid_request_error", "invalid_batch", 1,	\
+	    "%s")								\
+	X(BATCH_NOT_CANCELLABLE, 409, "invalid_request_error", "batch_not_cancellable", 1, \
+	    "The batch is already %.16s.")					\
 	X(JOB_ALREADY_FINAL, 409, "invalid_request_error", "job_already_final", 1, \
 	    "The job is already %.16s.")					\
 	X(JOB_FAILED, 500, "server_error", NULL, 0,				\

@@ -96,7 +96,7 @@ exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 	" budget_hold_micros, budget_state, request_sha256, prompt_tokens_bound," \
 	" completion_tokens_bound, zero_retention, relay_secret, workflow_hash," \
 	" parent_job_id, parent_step, traceparent, tracestate, trace_link, guardrails," \
-	" expires_at, state, attempts, lease_token, worker_id, lease_until, started_at)" \
+	" batch_id, batch_line, expires_at, state, attempts, lease_token, worker_id, lease_until, started_at)" \
 	" VALUES "
 /* One row: the plain columns (JOB_PLAIN of them), then expires_at from the wait (0:
  * none, NULL then), then the lease of a job handed to a worker at insert: running, its
@@ -104,7 +104,7 @@ exec_fenced(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 #define JOB_ROW_END	",NOW(6) + INTERVAL NULLIF(?, 0) MICROSECOND," \
 	" IF(?, 'running', 'queued'), ?, ?, NULLIF(?, 0)," \
 	" IF(?, NOW(6) + INTERVAL ? SECOND, NULL), IF(?, NOW(6), NULL))"
-enum { JOB_PLAIN = 30, JOB_COLS = 38 };
+enum { JOB_PLAIN = 32, JOB_COLS = 40 };
 _Static_assert(JOB_COLS * AIF_ENQUEUE_BATCH_MAX <= AIF_DB_PARAMS_MAX,
     "an enqueue batch binds its parameters in one statement");
 
@@ -134,7 +134,10 @@ job_params(struct aif_dbp *q, const struct aif_job_new *j, const char *pid, int 
 		AIF_P_STR(j->workflow_hash),
 		j->parent_job_id != 0 ? AIF_P_I64(j->parent_job_id) : AIF_P_NULL(),
 		AIF_P_STR(j->parent_step), AIF_P_STR(j->traceparent), AIF_P_STR(j->tracestate),
-		AIF_P_STR(j->trace_link), AIF_P_STR(j->guardrails), AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
+		AIF_P_STR(j->trace_link), AIF_P_STR(j->guardrails),
+		j->batch_id != 0 ? AIF_P_I64(j->batch_id) : AIF_P_NULL(),
+		j->batch_id != 0 ? AIF_P_I64(j->batch_line) : AIF_P_NULL(),
+		AIF_P_I64(j->wait_ms > 0 ? j->wait_ms * 1000 : 0),
 		AIF_P_I64(handed), AIF_P_I64(handed), AIF_P_I64(handed),
 		AIF_P_I64(handed ? (int64_t)j->handoff_worker : 0), AIF_P_I64(handed),
 		AIF_P_I64(j->handoff_lease_s), AIF_P_I64(handed),
@@ -194,9 +197,10 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
 }
 
 /* Which of the n jobs offered for a hand-off may be handed (handed[i]): those whose
- * model has no queued job that could run now. A handed job thus never goes ahead of
- * queued work of its model, of any priority; and it runs only where a slot is free at
- * once (its worker gives it back otherwise): a queued job of another model can lose a
+ * model has no queued interactive job that could run now. A handed job thus never goes
+ * ahead of queued interactive work of its model, of any priority (a batch's lines,
+ * below them all, do not hold it back); and it runs only where a slot is free at once
+ * (its worker gives it back otherwise): a queued job of another model can lose a
  * worker's last free slot to it only in the moment before that worker claims, as it
  * could to a concurrent claim. A model with a backlog (its replicas are full) queues
  * as before. One statement: an EXISTS per distinct model. */
@@ -205,7 +209,7 @@ handoff_allowed(struct aif_db *db, const struct aif_job_new *jobs, size_t n, int
 {
 	static const char one[] = "EXISTS(SELECT 1 FROM jobs FORCE INDEX"
 	    " (ix_jobs_model_claim) WHERE state = 'queued' AND model = ?"
-	    " AND run_after <= NOW(6))";
+	    " AND priority >= 0 AND run_after <= NOW(6))";
 	struct aif_dbp p[AIF_ENQUEUE_BATCH_MAX];
 	size_t of[AIF_ENQUEUE_BATCH_MAX], k = 0;
 	struct aif_sqlbuf sql = { 0 };
@@ -446,13 +450,13 @@ claim_select(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t
  * crowded). */
 static enum aif_err
 claim_candidates(struct aif_db *db, const char *const *models, const int *per_model_free,
-    size_t n_models, int limit, int all, struct aif_dbrows **rows)
+    size_t n_models, int limit, int min_priority, int all, struct aif_dbrows **rows)
 {
 	static const char one[] = CLAIM_COLS
 	    " FROM jobs FORCE INDEX (ix_jobs_model_claim)"
-	    " WHERE state = 'queued' AND model = ? AND run_after <= NOW(6)"
+	    " WHERE state = 'queued' AND model = ? AND priority >= ? AND run_after <= NOW(6)"
 	    " ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED";
-	struct aif_dbp p[MAX_IN + 1];
+	struct aif_dbp p[MAX_IN + 2];
 	struct aif_sqlbuf sql = { 0 };
 	size_t nfull = 0;
 	enum aif_err err = AIF_OK;
@@ -464,14 +468,17 @@ claim_candidates(struct aif_db *db, const char *const *models, const int *per_mo
 		aif_sqlbuf_add(&sql, CLAIM_COLS " FROM jobs FORCE INDEX (ix_jobs_claim)"
 		    " WHERE state = 'queued' AND run_after <= NOW(6) AND model IN (");
 		aif_sqlbuf_marks(&sql, nfull);
-		aif_sqlbuf_add(&sql, ") ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED");
-		p[nfull] = AIF_P_I64(limit);
+		aif_sqlbuf_add(&sql, ") AND priority >= ?"
+		    " ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED");
+		p[nfull] = AIF_P_I64(min_priority);
+		p[nfull + 1] = AIF_P_I64(limit);
 		if ((err = aif_sqlbuf_status(&sql)) != AIF_OK ||
-		    (err = claim_select(db, aif_sqlbuf_get(&sql), p, nfull + 1, rows)) != AIF_OK)
+		    (err = claim_select(db, aif_sqlbuf_get(&sql), p, nfull + 2, rows)) != AIF_OK)
 			goto out;
 	}
 	for (size_t i = 0; i < n_models; i++) {
-		struct aif_dbp q[] = { AIF_P_STR(models[i]), AIF_P_I64(per_model_free[i]) };
+		struct aif_dbp q[] = { AIF_P_STR(models[i]), AIF_P_I64(min_priority),
+		    AIF_P_I64(per_model_free[i]) };
 		if (all || per_model_free[i] >= limit || per_model_free[i] <= 0)
 			continue;
 		if ((err = claim_select(db, one, q, AIF_NELEM(q), rows)) != AIF_OK)
@@ -552,6 +559,7 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	aif_dbrows_copy(rows, r, CL_LAST_REPLICA, c->last_replica, sizeof(c->last_replica));
 	c->budget_hold_micros = aif_dbrows_i64(rows, r, CL_HOLD);
 	c->tokens_charged = aif_dbrows_i64(rows, r, CL_TOKENS);
+	c->batch = aif_dbrows_i64(rows, r, CL_PRIORITY) < 0;
 	c->prompt_tokens_bound = aif_dbrows_i64(rows, r, CL_PROMPT_BOUND);
 	c->prompt_tokens_estimate = aif_dbrows_i64(rows, r, CL_PROMPT_ESTIMATE);
 	c->completion_tokens_bound = aif_dbrows_i64(rows, r, CL_COMPLETION_BOUND);
@@ -692,7 +700,7 @@ aif_queue_expire(struct aif_db *db, uint64_t id)
 /* The claim of claim_once in its transaction: *out (new) gets the *nout jobs taken. */
 static enum aif_err
 claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, int lease_s,
+    const int *per_model_free, size_t n_models, int limit, int min_priority, int lease_s,
     struct aif_claimed **out, size_t *nout)
 {
 	struct aif_dbp p[MAX_IN + 2];
@@ -708,8 +716,8 @@ claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
 		aif_dbrows_free(rows);
 		rows = NULL;
 		*nout = 0;
-		if ((err = claim_candidates(db, models, per_model_free, n_models, limit, all,
-		    &rows)) != AIF_OK || rows == NULL || rows->nrows == 0 ||
+		if ((err = claim_candidates(db, models, per_model_free, n_models, limit,
+		    min_priority, all, &rows)) != AIF_OK || rows == NULL || rows->nrows == 0 ||
 		    rows->nrows > MAX_IN * 2)
 			goto out;
 		if ((err = claim_expire(db, rows)) != AIF_OK)
@@ -743,7 +751,7 @@ out:
 
 static enum aif_err
 claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, int lease_s,
+    const int *per_model_free, size_t n_models, int limit, int min_priority, int lease_s,
     struct aif_claimed **out, size_t *nout)
 {
 	struct aif_claimed *jobs = NULL;
@@ -755,7 +763,7 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
 	err = claim_rows(db, worker_id, models, per_model_free, n_models,
-	    limit > MAX_IN ? MAX_IN : limit, lease_s, &jobs, &ntake);
+	    limit > MAX_IN ? MAX_IN : limit, min_priority, lease_s, &jobs, &ntake);
 	if ((err = aif_db_finish(db, err)) != AIF_OK) {
 		aif_queue_claimed_free(jobs, ntake);
 		return err;
@@ -766,8 +774,8 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 }
 
 enum aif_err
-aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, int lease_s,
+aif_queue_claim_from(struct aif_db *db, uint64_t worker_id, const char *const *models,
+    const int *per_model_free, size_t n_models, int limit, int min_priority, int lease_s,
     struct aif_claimed **out, size_t *n)
 {
 	enum aif_err err;
@@ -775,8 +783,17 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
 	*out = NULL;
 	*n = 0;
 	RETRY_CONFLICTS(err, claim_once(db, worker_id, models, per_model_free, n_models,
-	    limit, lease_s, out, n));
+	    limit, min_priority, lease_s, out, n));
 	return err;
+}
+
+enum aif_err
+aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models,
+    const int *per_model_free, size_t n_models, int limit, int lease_s,
+    struct aif_claimed **out, size_t *n)
+{
+	return aif_queue_claim_from(db, worker_id, models, per_model_free, n_models, limit,
+	    AIF_BATCH_PRIORITY, lease_s, out, n);
 }
 
 /* ---- jobs handed to a worker at insert -------------------------------------------- */
@@ -917,9 +934,11 @@ token_deltas(struct aif_gcra_delta *d, const struct aif_job_success *s)
 {
 	int64_t delta = aif_sat_add(aif_sat_add(s->prompt_tokens, s->completion_tokens),
 	    -s->tokens_charged);
+	const char *lane = s->batch ? "batch:" : "";
 
-	snprintf(d[0].subject, sizeof(d[0].subject), "key:%" PRIu64 ":tpm", s->api_key_id);
-	snprintf(d[1].subject, sizeof(d[1].subject), "tenant:%.150s:tpm", s->tenant);
+	snprintf(d[0].subject, sizeof(d[0].subject), "key:%" PRIu64 ":%stpm", s->api_key_id,
+	    lane);
+	snprintf(d[1].subject, sizeof(d[1].subject), "tenant:%.150s:%stpm", s->tenant, lane);
 	d[0].tokens = d[1].tokens = delta;
 }
 

@@ -30,7 +30,7 @@ struct aif_job_new {
 	const char	*tenant;
 	const char	*model;
 	enum aif_kind	 kind;
-	int		 priority;		/* 0..9 */
+	int		 priority;		/* 0..9, or AIF_BATCH_PRIORITY */
 	int		 max_attempts;
 	const char	*reply_to;		/* doorbell path or NULL */
 	const char	*request_id;		/* or NULL */
@@ -66,7 +66,12 @@ struct aif_job_new {
 						   links to (the request's), or NULL */
 	const char	*guardrails;		/* names with work for a worker (guard.h),
 						   comma-separated, or NULL */
+	uint64_t	 batch_id;		/* a batch's line: batches.id, else 0 */
+	uint32_t	 batch_line;		/* and its line (1-based) */
 };
+
+/* The priority of a batch's lines: a lane below every interactive request (0..9). */
+#define AIF_BATCH_PRIORITY	(-1)
 
 
 /* A job a worker holds a lease on. */
@@ -88,6 +93,8 @@ struct aif_claimed {
 	char		 last_replica[256];	/* replica of the previous attempt, or "" */
 	int64_t		 budget_hold_micros;	/* 0: no budget hold */
 	int64_t		 tokens_charged;	/* TPM charge to correct at the end */
+	int		 batch;			/* a batch's line: its limits are the
+						   batch lane's (ratelimit.h) */
 	int64_t		 prompt_tokens_bound;	/* 0: unknown (a job of an older version) */
 	int64_t		 completion_tokens_bound;
 	int64_t		 prompt_tokens_estimate;
@@ -129,6 +136,8 @@ struct aif_job_success {
 						   event and the usage row's cost is the
 						   hold) */
 	int64_t		 tokens_charged;	/* TPM correction when > 0 */
+	int		 batch;			/* of a batch's line: the correction goes
+						   to the batch lane's limits */
 	int		 zero_retention;	/* no answer stored, request body removed */
 	int		 committed;		/* out: 1 when this job's row was updated */
 	int		 unstorable;		/* out: 1 when this job alone could not be
@@ -165,7 +174,7 @@ struct aif_job_failure {
 	size_t		 ncompensations;
 };
 
-#define AIF_ENQUEUE_BATCH_MAX	20	/* 38 parameters a job: within AIF_DB_PARAMS_MAX */
+#define AIF_ENQUEUE_BATCH_MAX	19	/* 40 parameters a job: within AIF_DB_PARAMS_MAX */
 #define AIF_SUCCEED_BATCH_BYTES	(4u << 20)
 
 /* Inserts the job (queued: no hand-off) and its budget holds in one transaction.
@@ -237,6 +246,11 @@ enum aif_err	aif_queue_handed_orphans(struct aif_db *db, uint64_t worker_id,
 enum aif_err	aif_queue_claim(struct aif_db *db, uint64_t worker_id,
 		    const char *const *models, const int *per_model_free, size_t n_models,
 		    int limit, int lease_s, struct aif_claimed **out, size_t *n);
+/* aif_queue_claim of jobs of priority min_priority and above only (0: no batch line). */
+enum aif_err	aif_queue_claim_from(struct aif_db *db, uint64_t worker_id,
+		    const char *const *models, const int *per_model_free, size_t n_models,
+		    int limit, int min_priority, int lease_s, struct aif_claimed **out,
+		    size_t *n);
 void		aif_queue_claimed_free(struct aif_claimed *jobs, size_t n);
 
 /* Commits n successes: job succeeded + response, usage row, event, budget capture,

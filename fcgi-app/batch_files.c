@@ -1,0 +1,264 @@
+/* batch_files.c -- the output and error files of a batch that ends (docs/BATCH.md), in
+ * OpenAI's line format, in line order:
+ *
+ *   {"id":"batch_req_…","custom_id":…,"response":{"status_code":200,
+ *    "request_id":"job_…","body":{…the answer…}},"error":null}
+ *
+ * A job that failed goes to the error file with its HTTP status and error object, as a
+ * client of the live route gets them; a line refused at admission the same way (no
+ * request_id: no job was made); a line that never ran (cancelled, expired) with
+ * "response": null and "error": {"code": "batch_cancelled" | "batch_expired"}. Both
+ * files, the final counts and the status are written in one transaction, so a feeder
+ * that dies here leaves the batch finalizing for the next round. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "batches.h"
+#include "log.h"
+
+#define PAGE	64
+
+/* A file being written: created at its first line. */
+struct out_file {
+	struct aif_file_row	 row;
+	uint32_t		 lines;
+	int64_t			 bytes;
+};
+
+/* Appends one line (text, len bytes, with its line break) to f. */
+static enum aif_err
+put(struct aif_db *db, const struct aif_batch_row *b, struct out_file *f, const char *kind,
+    const char *text, size_t len, const char *custom_id)
+{
+	struct aif_file_line l = { .raw = text, .len = len, .custom_id = custom_id };
+	enum aif_err err;
+
+	if (f->row.id == 0) {
+		f->row.api_key_id = b->api_key_id;
+		aif_strlcpy(f->row.tenant, b->tenant, sizeof(f->row.tenant));
+		aif_strlcpy(f->row.purpose, "batch_output", sizeof(f->row.purpose));
+		snprintf(f->row.filename, sizeof(f->row.filename), "%s_%s.jsonl", b->public_id,
+		    kind);
+		if ((err = aif_files_create(db, &f->row)) != AIF_OK)
+			return err;
+	}
+	if ((err = aif_files_add_lines(db, f->row.id, ++f->lines, &l, 1)) == AIF_OK)
+		f->bytes += (int64_t)len;
+	return err;
+}
+
+/* One output line: the envelope around a JSON `response` (text, borrowed) or `error`. */
+static char *
+line_text(const char *id, const char *custom_id, const char *response, const char *error,
+    size_t *len)
+{
+	json_t *cid = json_string(custom_id != NULL ? custom_id : "");
+	char *c = cid != NULL ? json_dumps(cid, JSON_ENCODE_ANY) : NULL, *out = NULL;
+	int n;
+
+	json_decref(cid);
+	if (c == NULL)
+		return NULL;
+	n = asprintf(&out, "{\"id\":\"batch_req_%s\",\"custom_id\":%s,\"response\":%s,"
+	    "\"error\":%s}\n", id, c, response != NULL ? response : "null",
+	    error != NULL ? error : "null");
+	free(c);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return out;
+}
+
+/* The `response` member of a job's outcome (new text): the answer with 200, or the
+ * error object with the job's status. */
+static char *
+response_of(struct aif_dbrows *rows, size_t r, int ok)
+{
+	const char *pid = aif_dbrows_get(rows, r, BO_PUBLIC_ID);
+	char *out = NULL, *err = NULL;
+	struct aif_error e;
+	int n;
+
+	if (ok) {
+		const char *body = aif_dbrows_get(rows, r, BO_BODY);
+		n = asprintf(&out, "{\"status_code\":200,\"request_id\":\"%s\",\"body\":%s}",
+		    pid, body != NULL && body[0] != '\0' ? body : "null");
+		return n < 0 ? NULL : out;
+	}
+	job_error_set(&e, (int)aif_dbrows_i64(rows, r, BO_STATUS),
+	    aif_dbrows_get(rows, r, BO_ERR_TYPE), aif_dbrows_get(rows, r, BO_ERR_CODE),
+	    aif_dbrows_get(rows, r, BO_ERR_MESSAGE));
+	if ((err = aif_error_render(&e, AIF_SURFACE_OPENAI)) == NULL)
+		return NULL;
+	n = asprintf(&out, "{\"status_code\":%d,\"request_id\":\"%s\",\"body\":%s}",
+	    e.status, pid, err);
+	free(err);
+	return n < 0 ? NULL : out;
+}
+
+/* The error of a line that never ran (static). */
+static const char *
+unrun_error(const char *status)
+{
+	return strcmp(status, "expired") == 0 ?
+	    "{\"code\":\"batch_expired\",\"message\":\"This request could not be executed"
+	    " before the completion window expired.\"}" :
+	    "{\"code\":\"batch_cancelled\",\"message\":\"This request was not executed"
+	    " because the batch was cancelled.\"}";
+}
+
+struct files {
+	struct out_file	 out, err;
+	int64_t		 completed, failed;
+	const char	*status;
+};
+
+/* The jobs' outcomes. */
+static enum aif_err
+write_jobs(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
+{
+	uint32_t after = 0;
+	enum aif_err err = AIF_OK;
+
+	for (;;) {
+		struct aif_dbrows *rows = NULL;
+		if ((err = aif_batches_outcomes(db, b->id, b->input_file_id, after, PAGE,
+		    &rows)) != AIF_OK)
+			return err;
+		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
+			const char *state = aif_dbrows_get(rows, r, BO_STATE);
+			const char *pid = aif_dbrows_get(rows, r, BO_PUBLIC_ID);
+			int ok = strcmp(state, "succeeded") == 0;
+			int ran = ok || strcmp(state, "failed") == 0 ||
+			    aif_dbrows_i64(rows, r, BO_STARTED) != 0;
+			char *resp = ran ? response_of(rows, r, ok) : NULL, *text;
+			size_t len = 0;
+			after = (uint32_t)aif_dbrows_i64(rows, r, BO_LINE);
+			text = ran && resp == NULL ? NULL : line_text(pid + 4,
+			    aif_dbrows_get(rows, r, BO_CUSTOM_ID), resp, ran ? NULL :
+			    unrun_error(fs->status), &len);
+			if (text == NULL)
+				err = AIF_NOMEM;
+			else
+				err = put(db, b, ok ? &fs->out : &fs->err, ok ? "output" :
+				    "error", text, len, NULL);
+			fs->completed += ok;
+			fs->failed += !ok;
+			free(resp);
+			free(text);
+		}
+		size_t got = rows->nrows;
+		aif_dbrows_free(rows);
+		if (err != AIF_OK || got < PAGE)
+			return err;
+	}
+}
+
+/* The lines refused at admission. */
+static enum aif_err
+write_refusals(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
+{
+	uint32_t after = 0;
+	enum aif_err err = AIF_OK;
+	char rid[32];
+
+	for (;;) {
+		struct aif_dbrows *rows = NULL;
+		if ((err = aif_batches_refusals(db, b->id, b->input_file_id, after, PAGE,
+		    &rows)) != AIF_OK)
+			return err;
+		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
+			char *resp = NULL, *text = NULL;
+			size_t len = 0;
+			after = (uint32_t)aif_dbrows_i64(rows, r, BR_LINE);
+			if (asprintf(&resp, "{\"status_code\":%d,\"request_id\":null,\"body\":%s}",
+			    (int)aif_dbrows_i64(rows, r, BR_STATUS),
+			    aif_dbrows_get(rows, r, BR_BODY)) < 0)
+				resp = NULL;
+			if (resp != NULL && aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
+				text = line_text(rid, aif_dbrows_get(rows, r, BR_CUSTOM_ID), resp,
+				    NULL, &len);
+			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, "error", text,
+			    len, NULL);
+			fs->failed++;
+			free(resp);
+			free(text);
+		}
+		size_t got = rows->nrows;
+		aif_dbrows_free(rows);
+		if (err != AIF_OK || got < PAGE)
+			return err;
+	}
+}
+
+/* The lines never fed (a batch cancelled or expired before it reached them). */
+static enum aif_err
+write_unfed(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
+{
+	uint32_t after = (uint32_t)b->fed;
+	enum aif_err err = AIF_OK;
+	char rid[32];
+
+	for (;;) {
+		struct aif_dbrows *rows = NULL;
+		if ((err = aif_files_lines(db, b->input_file_id, after, PAGE, &rows)) != AIF_OK)
+			return err;
+		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
+			char *text = NULL;
+			size_t len = 0;
+			after = (uint32_t)aif_dbrows_i64(rows, r, FL_LINE);
+			if (aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
+				text = line_text(rid, aif_dbrows_get(rows, r, FL_CUSTOM_ID), NULL,
+				    unrun_error(fs->status), &len);
+			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, "error", text,
+			    len, NULL);
+			fs->failed++;
+			free(text);
+		}
+		size_t got = rows->nrows;
+		aif_dbrows_free(rows);
+		if (err != AIF_OK || got < PAGE)
+			return err;
+	}
+}
+
+static enum aif_err
+write_all(struct aif_db *db, const struct aif_batch_row *b, struct files *fs,
+    uint64_t token)
+{
+	enum aif_err err;
+
+	if ((err = write_jobs(db, b, fs)) != AIF_OK ||
+	    (err = write_refusals(db, b, fs)) != AIF_OK ||
+	    (err = write_unfed(db, b, fs)) != AIF_OK)
+		return err;
+	if (fs->out.row.id != 0 && (err = aif_files_set_size(db, fs->out.row.id,
+	    fs->out.bytes, fs->out.lines)) != AIF_OK)
+		return err;
+	if (fs->err.row.id != 0 && (err = aif_files_set_size(db, fs->err.row.id,
+	    fs->err.bytes, fs->err.lines)) != AIF_OK)
+		return err;
+	return aif_batches_finish(db, b->id, token, fs->status, fs->completed, fs->failed,
+	    fs->out.row.id, fs->err.row.id);
+}
+
+int
+batcher_write_files(struct aif_db *db, const struct aif_batch_row *b, const char *status,
+    uint64_t token)
+{
+	struct files fs;
+	enum aif_err err;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.status = status;
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return -1;
+	if ((err = aif_db_finish(db, write_all(db, b, &fs, token))) != AIF_OK) {
+		aif_warn("msg=\"a batch's files were not written; the next round tries again\""
+		    " batch=%s err=%d", b->public_id, (int)err);
+		return -1;
+	}
+	return 0;
+}
