@@ -812,6 +812,8 @@ headers(struct admission *a)
 		a->async = 1;
 		a->wait_ms = 0;
 		a->prio = a->retry->priority < cap ? a->retry->priority : cap;
+		if (a->prio < 0)
+			a->prio = 0;	/* a batch's line sent again is a request of its own */
 		return a->zero_retention ? DENY0(a, AIF_E_RETRY_NOT_KEPT, NULL) : AIF_OK;
 	}
 	a->idem = param(a, "HTTP_IDEMPOTENCY_KEY");
@@ -1120,7 +1122,10 @@ rate_limits(struct admission *a)
 	    (aif_rl_is_key(c) ? "kind=\"tokens\",scope=\"key\"" :
 	    "kind=\"tokens\",scope=\"tenant\""), 1);
 	aif_rl_retry_headers(c, a->r->reply.headers, sizeof(a->r->reply.headers));
-	a->retry_after_ms = c->retry_after_ms > 0 ? c->retry_after_ms : 1;
+	/* a line may wait for its limit, unless no wait lets it through (it costs more
+	   than the limit holds): then it is refused as a request would be */
+	a->retry_after_ms = c->cost > c->limit ? 0 : c->retry_after_ms > 0 ?
+	    c->retry_after_ms : 1;
 	aif_rl_go_duration(c->retry_after_ms, wait, sizeof(wait));
 	snprintf(limit, sizeof(limit), "%lld", (long long)c->limit);
 	snprintf(cost, sizeof(cost), "%lld", (long long)c->cost);

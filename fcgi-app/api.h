@@ -233,10 +233,14 @@ void	batcher_stop(struct api *api, int grace_ms);
 void	batcher_poke(struct api *api);
 /* batch_files.c: writes the output and error files of batch b (finalizing under the
  * lease `token`) from its jobs, refusals and unfed lines, and ends it as `status`
- * (completed, expired, cancelled) with its final counts, in one transaction. 0, or -1
- * (the database: the next round tries again). */
+ * (completed, expired, cancelled) with its final counts, in one transaction that
+ * holds the batch's row (aif_batches_lock); the files expire after retention_s. 0, or
+ * -1 (the database, the lease lost: the next round tries again). */
 int	batcher_write_files(struct aif_db *db, const struct aif_batch_row *b,
-	    const char *status, uint64_t token);
+	    const char *status, uint64_t token, int64_t retention_s);
+/* batcher.c: the role endpoint (roles[].endpoints) of a batch's url: "chat",
+ * "completions" or "embeddings" (static). */
+const char	*batch_endpoint(const char *url);
 /* route_batches.c: limit and after of a list's query string (q may be NULL): limit in
  * 1..max, after an id (cap bytes). 0, or -1 when either is malformed. */
 int	list_params(const char *q, int64_t *limit, int64_t max, char *after, size_t cap);

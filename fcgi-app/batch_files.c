@@ -19,20 +19,38 @@
 #include "log.h"
 
 #define PAGE	64
+#define PUT_ROWS	150	/* lines inserted per statement */
 
-/* A file being written: created at its first line. */
+/* A file being written: created at its first line; lines go in PUT_ROWS at a time. */
 struct out_file {
 	struct aif_file_row	 row;
-	uint32_t		 lines;
+	const char		*kind;		/* "output" or "error" */
+	uint32_t		 lines;		/* written, pending included */
 	int64_t			 bytes;
+	struct aif_file_line	 pend[PUT_ROWS];	/* raw owned */
+	size_t			 npend;
 };
 
-/* Appends one line (text, len bytes, with its line break) to f. */
+/* Inserts f's pending lines. */
 static enum aif_err
-put(struct aif_db *db, const struct aif_batch_row *b, struct out_file *f, const char *kind,
-    const char *text, size_t len, const char *custom_id)
+put_flush(struct aif_db *db, struct out_file *f)
 {
-	struct aif_file_line l = { .raw = text, .len = len, .custom_id = custom_id };
+	enum aif_err err = AIF_OK;
+
+	if (f->npend > 0)
+		err = aif_files_add_lines(db, f->row.id, f->lines - (uint32_t)f->npend + 1,
+		    f->pend, f->npend);
+	for (size_t i = 0; i < f->npend; i++)
+		free((char *)f->pend[i].raw);
+	f->npend = 0;
+	return err;
+}
+
+/* Appends one line (text, len bytes with its line break; taken over) to f. */
+static enum aif_err
+put(struct aif_db *db, const struct aif_batch_row *b, struct out_file *f, char *text,
+    size_t len, int64_t retention_s)
+{
 	enum aif_err err;
 
 	if (f->row.id == 0) {
@@ -40,13 +58,17 @@ put(struct aif_db *db, const struct aif_batch_row *b, struct out_file *f, const 
 		aif_strlcpy(f->row.tenant, b->tenant, sizeof(f->row.tenant));
 		aif_strlcpy(f->row.purpose, "batch_output", sizeof(f->row.purpose));
 		snprintf(f->row.filename, sizeof(f->row.filename), "%s_%s.jsonl", b->public_id,
-		    kind);
-		if ((err = aif_files_create(db, &f->row)) != AIF_OK)
+		    f->kind);
+		f->row.expires_at = aif_unix_now() + retention_s;
+		if ((err = aif_files_create(db, &f->row)) != AIF_OK) {
+			free(text);
 			return err;
+		}
 	}
-	if ((err = aif_files_add_lines(db, f->row.id, ++f->lines, &l, 1)) == AIF_OK)
-		f->bytes += (int64_t)len;
-	return err;
+	f->pend[f->npend++] = (struct aif_file_line){ .raw = text, .len = len };
+	f->lines++;
+	f->bytes += (int64_t)len;
+	return f->npend == PUT_ROWS ? put_flush(db, f) : AIF_OK;
 }
 
 /* One output line: the envelope around a JSON `response` (text, borrowed) or `error`. */
@@ -113,7 +135,30 @@ struct files {
 	struct out_file	 out, err;
 	int64_t		 completed, failed;
 	const char	*status;
+	int64_t		 retention_s;
 };
+
+/* One line of a job's outcome (a row of aif_batches_outcomes) into the right file. */
+static enum aif_err
+write_outcome(struct aif_db *db, const struct aif_batch_row *b, struct files *fs,
+    struct aif_dbrows *rows, size_t r)
+{
+	const char *state = aif_dbrows_get(rows, r, BO_STATE);
+	const char *pid = aif_dbrows_get(rows, r, BO_PUBLIC_ID);
+	int ok = strcmp(state, "succeeded") == 0;
+	int ran = ok || strcmp(state, "failed") == 0 || aif_dbrows_i64(rows, r, BO_STARTED);
+	char *resp = ran ? response_of(rows, r, ok) : NULL, *text = NULL;
+	size_t len = 0;
+
+	if (!ran || resp != NULL)
+		text = line_text(pid + 4, aif_dbrows_get(rows, r, BO_CUSTOM_ID), resp,
+		    ran ? NULL : unrun_error(fs->status), &len);
+	free(resp);
+	fs->completed += ok;
+	fs->failed += !ok;
+	return text == NULL ? AIF_NOMEM : put(db, b, ok ? &fs->out : &fs->err, text, len,
+	    fs->retention_s);
+}
 
 /* The jobs' outcomes. */
 static enum aif_err
@@ -124,32 +169,15 @@ write_jobs(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
 
 	for (;;) {
 		struct aif_dbrows *rows = NULL;
+		size_t got;
 		if ((err = aif_batches_outcomes(db, b->id, b->input_file_id, after, PAGE,
 		    &rows)) != AIF_OK)
 			return err;
 		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
-			const char *state = aif_dbrows_get(rows, r, BO_STATE);
-			const char *pid = aif_dbrows_get(rows, r, BO_PUBLIC_ID);
-			int ok = strcmp(state, "succeeded") == 0;
-			int ran = ok || strcmp(state, "failed") == 0 ||
-			    aif_dbrows_i64(rows, r, BO_STARTED) != 0;
-			char *resp = ran ? response_of(rows, r, ok) : NULL, *text;
-			size_t len = 0;
 			after = (uint32_t)aif_dbrows_i64(rows, r, BO_LINE);
-			text = ran && resp == NULL ? NULL : line_text(pid + 4,
-			    aif_dbrows_get(rows, r, BO_CUSTOM_ID), resp, ran ? NULL :
-			    unrun_error(fs->status), &len);
-			if (text == NULL)
-				err = AIF_NOMEM;
-			else
-				err = put(db, b, ok ? &fs->out : &fs->err, ok ? "output" :
-				    "error", text, len, NULL);
-			fs->completed += ok;
-			fs->failed += !ok;
-			free(resp);
-			free(text);
+			err = write_outcome(db, b, fs, rows, r);
 		}
-		size_t got = rows->nrows;
+		got = rows->nrows;
 		aif_dbrows_free(rows);
 		if (err != AIF_OK || got < PAGE)
 			return err;
@@ -166,6 +194,7 @@ write_refusals(struct aif_db *db, const struct aif_batch_row *b, struct files *f
 
 	for (;;) {
 		struct aif_dbrows *rows = NULL;
+		size_t got;
 		if ((err = aif_batches_refusals(db, b->id, b->input_file_id, after, PAGE,
 		    &rows)) != AIF_OK)
 			return err;
@@ -180,30 +209,32 @@ write_refusals(struct aif_db *db, const struct aif_batch_row *b, struct files *f
 			if (resp != NULL && aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
 				text = line_text(rid, aif_dbrows_get(rows, r, BR_CUSTOM_ID), resp,
 				    NULL, &len);
-			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, "error", text,
-			    len, NULL);
-			fs->failed++;
 			free(resp);
-			free(text);
+			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, text, len,
+			    fs->retention_s);
+			fs->failed++;
 		}
-		size_t got = rows->nrows;
+		got = rows->nrows;
 		aif_dbrows_free(rows);
 		if (err != AIF_OK || got < PAGE)
 			return err;
 	}
 }
 
-/* The lines never fed (a batch cancelled or expired before it reached them). */
+/* The lines that never became a job nor were refused (a batch cancelled or expired
+ * before it reached them). */
 static enum aif_err
 write_unfed(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
 {
-	uint32_t after = (uint32_t)b->fed;
+	uint32_t after = 0;
 	enum aif_err err = AIF_OK;
 	char rid[32];
 
 	for (;;) {
 		struct aif_dbrows *rows = NULL;
-		if ((err = aif_files_lines(db, b->input_file_id, after, PAGE, &rows)) != AIF_OK)
+		size_t got;
+		if ((err = aif_batches_unfed(db, b->id, b->input_file_id, after, PAGE,
+		    &rows)) != AIF_OK)
 			return err;
 		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
 			char *text = NULL;
@@ -212,12 +243,11 @@ write_unfed(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
 			if (aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
 				text = line_text(rid, aif_dbrows_get(rows, r, FL_CUSTOM_ID), NULL,
 				    unrun_error(fs->status), &len);
-			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, "error", text,
-			    len, NULL);
+			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, text, len,
+			    fs->retention_s);
 			fs->failed++;
-			free(text);
 		}
-		size_t got = rows->nrows;
+		got = rows->nrows;
 		aif_dbrows_free(rows);
 		if (err != AIF_OK || got < PAGE)
 			return err;
@@ -230,9 +260,12 @@ write_all(struct aif_db *db, const struct aif_batch_row *b, struct files *fs,
 {
 	enum aif_err err;
 
-	if ((err = write_jobs(db, b, fs)) != AIF_OK ||
+	if ((err = aif_batches_lock(db, b->id, token)) != AIF_OK ||
+	    (err = write_jobs(db, b, fs)) != AIF_OK ||
 	    (err = write_refusals(db, b, fs)) != AIF_OK ||
-	    (err = write_unfed(db, b, fs)) != AIF_OK)
+	    (err = write_unfed(db, b, fs)) != AIF_OK ||
+	    (err = put_flush(db, &fs->out)) != AIF_OK ||
+	    (err = put_flush(db, &fs->err)) != AIF_OK)
 		return err;
 	if (fs->out.row.id != 0 && (err = aif_files_set_size(db, fs->out.row.id,
 	    fs->out.bytes, fs->out.lines)) != AIF_OK)
@@ -246,18 +279,28 @@ write_all(struct aif_db *db, const struct aif_batch_row *b, struct files *fs,
 
 int
 batcher_write_files(struct aif_db *db, const struct aif_batch_row *b, const char *status,
-    uint64_t token)
+    uint64_t token, int64_t retention_s)
 {
-	struct files fs;
+	struct files *fs = calloc(1, sizeof(*fs));	/* 2 x PUT_ROWS lines pending */
 	enum aif_err err;
 
-	memset(&fs, 0, sizeof(fs));
-	fs.status = status;
-	if ((err = aif_db_begin(db)) != AIF_OK)
+	if (fs == NULL)
 		return -1;
-	if ((err = aif_db_finish(db, write_all(db, b, &fs, token))) != AIF_OK) {
+	fs->status = status;
+	fs->retention_s = retention_s;
+	fs->out.kind = "output";
+	fs->err.kind = "error";
+	if ((err = aif_db_begin(db)) == AIF_OK)
+		err = aif_db_finish(db, write_all(db, b, fs, token));
+	/* what did not go in (an error midway) is freed here */
+	for (size_t i = 0; i < fs->out.npend; i++)
+		free((char *)fs->out.pend[i].raw);
+	for (size_t i = 0; i < fs->err.npend; i++)
+		free((char *)fs->err.pend[i].raw);
+	free(fs);
+	if (err != AIF_OK) {
 		aif_warn("msg=\"a batch's files were not written; the next round tries again\""
-		    " batch=%s err=%d", b->public_id, (int)err);
+		    " batch=%s error=\"%s\"", b->public_id, aif_strerror(err));
 		return -1;
 	}
 	return 0;

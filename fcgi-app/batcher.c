@@ -70,39 +70,51 @@ refuse(struct aif_db *db, uint64_t batch, uint32_t line, const struct aif_error 
 	return e;
 }
 
-/* Inserts the pending jobs in one statement; AIF_OK when each line is settled (a job,
- * one that existed, or a refusal for a budget that did not hold it). */
+/* Inserts the pending jobs in one statement. AIF_OK when every line is settled: a job,
+ * or refused (a budget that cannot hold it while no job of the batch holds a part of
+ * it; data the database cannot store). Otherwise the line waits for a later round: a
+ * budget full of the batch's own holds (*wait_ms set), a conflict (its job may exist
+ * already: that round's look at the unfed lines tells), the database. */
 static enum aif_err
-flush(struct aif_db *db, uint64_t batch, struct pending *p)
+flush(struct aif_db *db, uint64_t batch, struct pending *p, int64_t *wait_ms)
 {
 	uint64_t ids[AIF_ENQUEUE_BATCH_MAX];
 	char pids[AIF_ENQUEUE_BATCH_MAX][AIF_JOB_ID_LEN + 1];
-	enum aif_err errs[AIF_ENQUEUE_BATCH_MAX], err;
-	int handed[AIF_ENQUEUE_BATCH_MAX];
-	struct aif_error e;
+	enum aif_err errs[AIF_ENQUEUE_BATCH_MAX], out = AIF_OK, e = AIF_OK;
+	int handed[AIF_ENQUEUE_BATCH_MAX], open = 1;
+	struct aif_error why;
 
 	if (p->n == 0)
 		return AIF_OK;
-	err = aif_queue_enqueue_batch(db, p->jobs, p->n, ids, pids, errs, handed);
-	for (size_t i = 0; i < p->n && (err == AIF_OK || err == AIF_CONFLICT); i++) {
-		if (errs[i] == AIF_FORBIDDEN) {
-			AIF_ERROR0(&e, AIF_E_INSUFFICIENT_QUOTA, NULL);
-			err = refuse(db, batch, p->line[i], &e);
-		} else if (errs[i] == AIF_DB || errs[i] == AIF_TOOBIG) {
-			AIF_ERROR0(&e, AIF_E_REQUEST_NOT_STORABLE, NULL);
-			err = refuse(db, batch, p->line[i], &e);
-		} else if (errs[i] != AIF_OK && errs[i] != AIF_CONFLICT) {
-			err = errs[i];	/* the database: this round stops here */
-		} else {
-			err = AIF_OK;	/* a job now, or one from an earlier round */
-			aif_metrics_add("aif_batch_lines_total", "result=\"queued\"",
-			    errs[i] == AIF_OK);
+	(void)aif_queue_enqueue_batch(db, p->jobs, p->n, ids, pids, errs, handed);
+	for (size_t i = 0; i < p->n; i++) {
+		switch (errs[i]) {
+		case AIF_OK:
+			aif_metrics_add("aif_batch_lines_total", "result=\"queued\"", 1);
+			continue;
+		case AIF_FORBIDDEN:
+			if (aif_batches_open(db, batch, &open) != AIF_OK || open) {
+				*wait_ms = 1000;	/* its own holds come back as lines end */
+				out = AIF_CONFLICT;
+				continue;
+			}
+			AIF_ERROR0(&why, AIF_E_INSUFFICIENT_QUOTA, NULL);
+			break;
+		case AIF_DB:
+		case AIF_TOOBIG:
+			AIF_ERROR0(&why, AIF_E_REQUEST_NOT_STORABLE, NULL);
+			break;
+		default:
+			out = errs[i];
+			continue;
 		}
+		if ((e = refuse(db, batch, p->line[i], &why)) != AIF_OK)
+			out = e;
 	}
 	for (size_t i = 0; i < p->n; i++)
 		admit_line_free(p->adm[i]);
 	p->n = 0;
-	return err;
+	return out;
 }
 
 /* The request a batch's lines are admitted as: no HTTP, the round's config. */
@@ -154,56 +166,82 @@ feed_line(struct req *r, const struct aif_principal *who, const struct aif_role 
 	case LINE_WAIT:
 		return 1;
 	case LINE_FAILED:
-		break;
+		/* the database: the round stops; anything else would fail the line
+		   again each round: it is refused with what it got */
+		if (e.status == 503)
+			break;
+		return refuse(r->db, b->id, line, &e) == AIF_OK ? 0 : -1;
 	}
 	return -1;
 }
 
-/* Feeds up to n lines of b after b->fed; *fed gets the last line settled. */
+/* Feeds up to n of b's unfed lines after b->fed; *fed gets the line before the first
+ * one not settled (every line up to it has a job or a refusal). */
 static void
 feed_lines(struct req *r, const struct aif_principal *who, const struct aif_role *role,
     const struct aif_batch_row *b, size_t n, int64_t *fed, int64_t *wait_ms)
 {
 	struct aif_dbrows *rows = NULL;
 	struct pending p = { .n = 0 };
-	int64_t settled = b->fed;
-	size_t i;
-	int rc = 0;
+	int64_t settled = b->fed, first_pending = 0, stop = 0;
 
-	if (aif_files_lines(r->db, b->input_file_id, (uint32_t)b->fed, n, &rows) != AIF_OK)
+	if (aif_batches_unfed(r->db, b->id, b->input_file_id, (uint32_t)b->fed, n,
+	    &rows) != AIF_OK)
 		return;
-	for (i = 0; i < rows->nrows && rc == 0; i++) {
-		if ((rc = feed_line(r, who, role, b, rows, i, &p, wait_ms)) != 0)
-			break;
-		if (p.n == AIF_ENQUEUE_BATCH_MAX || i + 1 == rows->nrows) {
-			if (flush(r->db, b->id, &p) != AIF_OK)
-				break;
-			settled = aif_dbrows_i64(rows, i, FL_LINE);
-		} else if (p.n == 0) {
-			settled = aif_dbrows_i64(rows, i, FL_LINE);
-		}
+	for (size_t i = 0; i < rows->nrows && stop == 0; i++) {
+		int64_t line = aif_dbrows_i64(rows, i, FL_LINE);
+		if (p.n == 0)
+			first_pending = line;
+		if (feed_line(r, who, role, b, rows, i, &p, wait_ms) != 0)
+			stop = line;		/* this line waits */
+		else if (p.n == 0)
+			settled = line;		/* refused, nothing pending */
+		else if (p.n == AIF_ENQUEUE_BATCH_MAX || i + 1 == rows->nrows)
+			settled = flush(r->db, b->id, &p, wait_ms) == AIF_OK ? line :
+			    (stop = first_pending) - 1;
 	}
-	/* a stop with lines pending: those admitted are inserted, the rest waits */
-	if (p.n > 0 && i > 0 && flush(r->db, b->id, &p) == AIF_OK)
-		settled = aif_dbrows_i64(rows, i - 1, FL_LINE);
-	for (size_t k = 0; k < p.n; k++)
-		admit_line_free(p.adm[k]);
-	if (rows->nrows == 0)
-		settled = b->total;	/* the file is shorter than counted: nothing left */
+	/* a stop with lines pending: those admitted go in, the rest waits */
+	if (p.n > 0)
+		settled = flush(r->db, b->id, &p, wait_ms) == AIF_OK ? stop - 1 :
+		    first_pending - 1;
+	if (stop == 0 && rows->nrows < n)
+		settled = b->total;	/* no unfed line left */
 	aif_dbrows_free(rows);
 	*fed = settled;
 }
 
-/* Every line after b->fed refused with err (the owner's key is gone). */
+/* Every unfed line of b refused with err (the owner's key is gone); the last line
+ * settled. */
 static int64_t
 refuse_rest(struct aif_db *db, const struct aif_batch_row *b, const struct aif_error *err)
 {
+	struct aif_dbrows *rows = NULL;
 	int64_t line = b->fed;
 
-	for (; line < b->total; line++)
-		if (refuse(db, b->id, (uint32_t)line + 1, err) != AIF_OK)
+	if (aif_batches_unfed(db, b->id, b->input_file_id, (uint32_t)b->fed, FEED_MAX,
+	    &rows) != AIF_OK)
+		return b->fed;
+	for (size_t i = 0; i < rows->nrows; i++) {
+		if (refuse(db, b->id, (uint32_t)aif_dbrows_i64(rows, i, FL_LINE), err) != AIF_OK)
 			break;
+		line = aif_dbrows_i64(rows, i, FL_LINE);
+	}
+	if (rows->nrows < FEED_MAX && line == (rows->nrows > 0 ?
+	    aif_dbrows_i64(rows, rows->nrows - 1, FL_LINE) : b->fed))
+		line = b->total;
+	aif_dbrows_free(rows);
 	return line;
+}
+
+/* The role endpoint (roles[].endpoints) of a batch's url. */
+const char *
+batch_endpoint(const char *url)
+{
+	switch (aif_batchfile_kind(url)) {
+	case AIF_KIND_COMPLETION:	return "completions";
+	case AIF_KIND_EMBEDDING:	return "embeddings";
+	default:			return "chat";
+	}
 }
 
 /* Feeds batch b while the lane has room. */
@@ -226,6 +264,10 @@ feed(struct batcher *bt, struct cfg_holder *h, const struct aif_batch_row *b)
 	if (err == AIF_NOTFOUND || (err == AIF_OK && role == NULL)) {
 		AIF_ERROR0(&e, AIF_E_INVALID_API_KEY, NULL);
 		fed = refuse_rest(bt->db, b, &e);
+	} else if (err == AIF_OK && !aif_cfg_role_allows_endpoint(role,
+	    batch_endpoint(b->endpoint))) {
+		AIF_ERROR0(&e, AIF_E_ENDPOINT_FORBIDDEN, NULL);
+		fed = refuse_rest(bt->db, b, &e);
 	} else if (err == AIF_OK) {
 		size_t n = (size_t)(h->cfg->batch.lane_depth - depth);
 		feed_lines(&r, &who, role, b, n < FEED_MAX ? n : FEED_MAX, &fed, &wait_ms);
@@ -238,54 +280,50 @@ feed(struct batcher *bt, struct cfg_holder *h, const struct aif_batch_row *b)
 
 /* ---- stopping and ending ----------------------------------------------------------- */
 
-/* Cancels b's queued jobs (running ones finish); the number of its open jobs after. */
-static int64_t
+/* Cancels b's queued jobs (running ones finish); 1 while a job of it is still open. */
+static int
 stop_lines(struct aif_db *db, const struct aif_batch_row *b, const char *why)
 {
 	uint64_t ids[CANCEL_PAGE];
-	int64_t done = 0, failed = 0, open = 1;
 	size_t n = 0;
+	int open = 1;
 
 	if (aif_batches_queued(db, b->id, ids, CANCEL_PAGE, &n) != AIF_OK)
 		return 1;
 	for (size_t i = 0; i < n; i++)
 		(void)aif_queue_cancel(db, ids[i], 0, why);
-	if (n == CANCEL_PAGE || aif_batches_progress(db, b->id, &done, &failed, &open) != AIF_OK)
+	if (n == CANCEL_PAGE || aif_batches_open(db, b->id, &open) != AIF_OK)
 		return 1;
 	return open;
 }
 
-/* Moves b to finalizing (from its status) and writes its files. */
+/* Moves b to finalizing, to end as `ending` (a batch finalizing already: as it was to),
+ * and writes its files. */
 static void
-finish(struct batcher *bt, const struct aif_batch_row *b, const char *status)
+finish(struct batcher *bt, const struct aif_batch_row *b, const char *ending)
 {
-	if (strcmp(b->status, "finalizing") != 0 &&
-	    aif_batches_move(bt->db, b->id, bt->token, b->status, "finalizing") != AIF_OK)
+	const char *status = ending;
+
+	if (strcmp(b->status, "finalizing") == 0)
+		status = b->ending[0] != '\0' ? b->ending : "completed";
+	else if (aif_batches_finalize(bt->db, b->id, bt->token, b->status, ending) != AIF_OK)
 		return;
-	if (batcher_write_files(bt->db, b, status, bt->token) == 0)
+	if (batcher_write_files(bt->db, b, status, bt->token,
+	    bt->api->cfg->batch.file_retention_ms / 1000) == 0)
 		aif_info("msg=\"batch ended\" batch=%s status=%s", b->public_id, status);
 }
 
-/* The status a batch that stopped ends in. */
-static const char *
-end_status(const struct aif_batch_row *b)
-{
-	if (b->cancelling_at > 0)
-		return "cancelled";
-	return b->now_ms >= b->expires_at * 1000 ? "expired" : "completed";
-}
-
-/* One round of batch id. */
+/* One round of batch id, under a lease renewed first. */
 static void
 step(struct batcher *bt, struct cfg_holder *h, uint64_t id)
 {
 	struct aif_batch_row b;
-	int64_t done = 0, failed = 0, open = 0;
-	int expired;
+	int open = 1, cancelling;
 
-	if (aif_batches_get_id(bt->db, id, &b) != AIF_OK)
+	if (aif_batches_renew(bt->db, id, bt->token, LEASE_S) != AIF_OK ||
+	    aif_batches_get_id(bt->db, id, &b) != AIF_OK)
 		return;
-	expired = b.now_ms >= b.expires_at * 1000;
+	cancelling = strcmp(b.status, "cancelling") == 0;
 	if (strcmp(b.status, "validating") == 0) {
 		if (b.input_file[0] == '\0')
 			(void)aif_batches_fail(bt->db, b.id, bt->token, "{\"object\":\"list\","
@@ -295,16 +333,14 @@ step(struct batcher *bt, struct cfg_holder *h, uint64_t id)
 			(void)aif_batches_move(bt->db, b.id, bt->token, "validating",
 			    "in_progress");
 	} else if (strcmp(b.status, "finalizing") == 0) {
-		finish(bt, &b, end_status(&b));
-	} else if (strcmp(b.status, "cancelling") == 0 || expired) {
-		if (stop_lines(bt->db, &b, strcmp(b.status, "cancelling") == 0 ?
-		    "the batch was cancelled" : "the batch's completion window ended") == 0)
-			finish(bt, &b, strcmp(b.status, "cancelling") == 0 ? "cancelled" :
-			    "expired");
+		finish(bt, &b, NULL);
+	} else if (cancelling || b.now_ms >= b.expires_at * 1000) {
+		if (stop_lines(bt->db, &b, cancelling ? "the batch was cancelled" :
+		    "the batch's completion window ended") == 0)
+			finish(bt, &b, cancelling ? "cancelled" : "expired");
 	} else if (b.fed < b.total) {
 		feed(bt, h, &b);
-	} else if (aif_batches_progress(bt->db, b.id, &done, &failed, &open) == AIF_OK &&
-	    open == 0) {
+	} else if (aif_batches_open(bt->db, b.id, &open) == AIF_OK && !open) {
 		finish(bt, &b, "completed");
 	}
 	aif_batch_row_clear(&b);

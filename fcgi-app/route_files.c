@@ -17,7 +17,7 @@
 /* Form overhead allowed beyond the file itself (boundaries, part headers, purpose). */
 #define FORM_SLACK	65536
 /* Lines read from the database at a time while sending a file. */
-#define CONTENT_PAGE	512
+#define CONTENT_PAGE	32	/* an output line may be an answer of max_answer_bytes */
 
 /* The File object of a row (new reference). */
 static json_t *
@@ -41,6 +41,10 @@ model_ok(void *arg, const char *model, enum aif_kind kind, char *why, size_t cap
 		snprintf(why, cap, "model \"%.128s\" does not exist", model);
 	else if (!aif_cfg_role_allows_model(r->role, m->id))
 		snprintf(why, cap, "model \"%.128s\" may not be used by this key", model);
+	else if (!aif_cfg_role_allows_endpoint(r->role, batch_endpoint(
+	    kind == AIF_KIND_COMPLETION ? "/v1/completions" : kind == AIF_KIND_EMBEDDING ?
+	    "/v1/embeddings" : "/v1/chat/completions")))
+		snprintf(why, cap, "this key may not use the %s endpoint", aif_kind_noun(kind));
 	else if ((m->kinds & kind) == 0)
 		snprintf(why, cap, "model \"%.128s\" does not serve %s", model,
 		    aif_kind_noun(kind));
@@ -286,6 +290,7 @@ list(struct req *r, const struct aif_principal *who)
 	int64_t limit = 100;
 	size_t n = 0;
 	json_t *data = json_array(), *j;
+	enum aif_err err;
 
 	if (list_params(q, &limit, 10000, after_id, sizeof(after_id)) != 0) {
 		json_decref(data);
@@ -294,8 +299,15 @@ list(struct req *r, const struct aif_principal *who)
 		return;
 	}
 	after.id = 0;
-	if ((after_id[0] != '\0' && aif_files_get(r->db, after_id, who->lineage_id,
-	    &after) != AIF_OK) || aif_files_list(r->db, who->lineage_id, after.id,
+	err = after_id[0] != '\0' ? aif_files_get(r->db, after_id, who->lineage_id, &after) :
+	    AIF_OK;
+	if (err == AIF_NOTFOUND) {
+		json_decref(data);
+		REFUSE(&r->reply, AIF_E_QUERY_PARAM_INVALID, NULL, "after",
+		    "after is the id of one of your files");
+		return;
+	}
+	if (err != AIF_OK || aif_files_list(r->db, who->lineage_id, after.id,
 	    (size_t)limit + 1, &rows, &n) != AIF_OK) {
 		json_decref(data);
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);

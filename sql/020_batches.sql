@@ -11,7 +11,9 @@ ALTER TABLE jobs
   MODIFY priority TINYINT NOT NULL COMMENT '-1: a batch line; 0..9 interactive, higher runs first',
   ADD COLUMN IF NOT EXISTS batch_id BIGINT UNSIGNED NULL COMMENT 'batches.id of a batch line',
   ADD COLUMN IF NOT EXISTS batch_line INT UNSIGNED NULL COMMENT 'its line in the input file (1-based)',
-  ADD KEY IF NOT EXISTS ix_jobs_batch (batch_id, state);
+  ADD KEY IF NOT EXISTS ix_jobs_batch (batch_id, state),
+  ADD UNIQUE KEY IF NOT EXISTS uq_jobs_batch_line (batch_id, batch_line)
+    COMMENT 'one job per line of a batch, whatever feeds it twice';
 
 CREATE TABLE IF NOT EXISTS files (
   id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS batches (
   completed         INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'final counts, set when it ends',
   failed            INT UNSIGNED NOT NULL DEFAULT 0,
   paused_until      DATETIME(6) NULL COMMENT 'a rate limit holds its next lines until then',
+  ending            VARCHAR(16) NULL COMMENT 'finalizing: the status it ends in',
   feeder_token      BIGINT UNSIGNED NULL COMMENT 'the aif-api feeder leasing it',
   feeder_until      DATETIME(6) NULL COMMENT 'that lease''s end',
   output_file_id    BIGINT UNSIGNED NULL,
@@ -72,7 +75,8 @@ CREATE TABLE IF NOT EXISTS batches (
   cancelled_at      DATETIME(6) NULL,
   UNIQUE KEY uq_batches_public_id (public_id),
   KEY ix_batches_owner (api_key_id, id),
-  KEY ix_batches_status (status, id)
+  KEY ix_batches_status (status, id),
+  KEY ix_batches_input (input_file_id, status)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- lines refused before they became jobs (admission said no: a budget, a guardrail, a

@@ -520,7 +520,7 @@ run(struct worker *w)
 		finish_transfers(w);
 		/* a claim that found work may have left more (a model at its cap, a batch's
 		   lane): a freed place looks again at once instead of at the next poll */
-		more |= backlog && w->in_flight < before;
+		more |= !w->draining && backlog && w->in_flight < before;
 		routing_probe(w->rt);
 		if (now >= next_beat) {
 			if (heartbeat(w))

@@ -141,12 +141,11 @@ check_unique(struct aif_batchfile *f, struct problems *p)
 		if (f->lines[i].custom_id != NULL)
 			ix[k++] = &f->lines[i];
 	qsort(ix, k, sizeof(*ix), by_custom_id);
-	for (size_t i = 1; i < k; i++) {
-		size_t at = 0;
-		if (strcmp(ix[i]->custom_id, ix[i - 1]->custom_id) != 0)
+	for (size_t i = 1, at = 0; i < k; i++) {
+		if (strcmp(ix[i]->custom_id, ix[i - 1]->custom_id) != 0) {
+			at = i;		/* a run of equal ids starts here */
 			continue;
-		while (at < i && strcmp(ix[at]->custom_id, ix[i]->custom_id) != 0)
-			at++;
+		}
 		snprintf(what, sizeof(what), "custom_id \"%.80s\" repeats line %zu",
 		    ix[i]->custom_id, (size_t)(ix[at] - f->lines) + 1);
 		problem(p, (size_t)(ix[i] - f->lines) + 1, what);

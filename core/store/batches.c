@@ -139,43 +139,46 @@ aif_files_lines(struct aif_db *db, uint64_t id, uint32_t after, size_t limit,
 	return AIF_DB_QUERY(db, sql, p, out);
 }
 
-/* Deletes the lines of file id, then its row (the caller's transaction). */
+#define OPEN_BATCH "status IN ('validating', 'in_progress', 'finalizing', 'cancelling')"
+
+/* Deletes file id and its lines unless an open batch reads it (the caller's
+ * transaction; the row locks make a batch created meanwhile wait or fail): AIF_CONFLICT
+ * then, that batch's public id into batch (or "" when NULL). */
 static enum aif_err
-file_drop(struct aif_db *db, uint64_t id)
+file_drop(struct aif_db *db, uint64_t id, char *batch)
 {
-	static const char lines[] = "DELETE FROM file_lines WHERE file_id = ?";
+	static const char user[] = "SELECT public_id FROM batches FORCE INDEX"
+	    " (ix_batches_input) WHERE input_file_id = ? AND " OPEN_BATCH
+	    " LIMIT 1 LOCK IN SHARE MODE";
 	static const char row[] = "DELETE FROM files WHERE id = ?";
+	static const char lines[] = "DELETE FROM file_lines WHERE file_id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbrows *rows = NULL;
+	uint64_t affected = 0;
 	enum aif_err err;
 
-	if ((err = AIF_DB_EXEC(db, lines, p, NULL, NULL)) != AIF_OK)
+	if ((err = AIF_DB_EXEC(db, row, p, &affected, NULL)) != AIF_OK || affected == 0)
+		return err;	/* the row first: an insert of a batch of it waits on it */
+	if ((err = AIF_DB_QUERY(db, user, p, &rows)) != AIF_OK)
 		return err;
-	return AIF_DB_EXEC(db, row, p, NULL, NULL);
+	if (rows->nrows > 0) {
+		if (batch != NULL)
+			aif_dbrows_copy(rows, 0, 0, batch, AIF_BATCH_ID_LEN + 1);
+		aif_dbrows_free(rows);
+		return AIF_CONFLICT;
+	}
+	aif_dbrows_free(rows);
+	return AIF_DB_EXEC(db, lines, p, NULL, NULL);
 }
-
-#define OPEN_BATCH "status IN ('validating', 'in_progress', 'finalizing', 'cancelling')"
 
 enum aif_err
 aif_files_delete(struct aif_db *db, uint64_t id, char *batch)
 {
-	static const char user[] = "SELECT public_id FROM batches WHERE input_file_id = ?"
-	    " AND " OPEN_BATCH " LIMIT 1 FOR UPDATE";
-	struct aif_dbp p[] = { AIF_P_I64(id) };
-	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
-	if ((err = AIF_DB_QUERY(db, user, p, &rows)) == AIF_OK) {
-		if (rows->nrows > 0) {
-			aif_dbrows_copy(rows, 0, 0, batch, AIF_BATCH_ID_LEN + 1);
-			err = AIF_CONFLICT;
-		} else {
-			err = file_drop(db, id);
-		}
-		aif_dbrows_free(rows);
-	}
-	if (err == AIF_CONFLICT) {
+	if ((err = file_drop(db, id, batch)) == AIF_CONFLICT) {
 		aif_db_rollback(db);
 		return AIF_CONFLICT;
 	}
@@ -211,9 +214,8 @@ aif_files_list(struct aif_db *db, uint64_t owner, uint64_t before_id, size_t lim
 enum aif_err
 aif_files_expire(struct aif_db *db, size_t limit, size_t *n)
 {
-	static const char sql[] = "SELECT f.id FROM files f WHERE f.expires_at < NOW(6)"
-	    " AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b."
-	    OPEN_BATCH ") ORDER BY f.expires_at LIMIT ?";
+	static const char sql[] = "SELECT id FROM files FORCE INDEX (ix_files_expires)"
+	    " WHERE expires_at < NOW(6) ORDER BY expires_at LIMIT ?";
 	struct aif_dbp p[] = { AIF_P_I64(limit) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
@@ -221,11 +223,18 @@ aif_files_expire(struct aif_db *db, size_t limit, size_t *n)
 	*n = 0;
 	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
 		return err;
-	for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
+	for (size_t r = 0; r < rows->nrows; r++) {
 		if ((err = aif_db_begin(db)) != AIF_OK)
 			break;
-		err = aif_db_finish(db, file_drop(db, (uint64_t)aif_dbrows_i64(rows, r, 0)));
-		*n += err == AIF_OK;
+		err = file_drop(db, (uint64_t)aif_dbrows_i64(rows, r, 0), NULL);
+		if (err == AIF_CONFLICT) {	/* still read by a batch: a later run */
+			aif_db_rollback(db);
+			err = AIF_OK;
+			continue;
+		}
+		if ((err = aif_db_finish(db, err)) != AIF_OK)
+			break;
+		(*n)++;
 	}
 	aif_dbrows_free(rows);
 	return err;
@@ -245,7 +254,7 @@ aif_files_expire(struct aif_db *db, size_t limit, size_t *n)
 	" COALESCE(UNIX_TIMESTAMP(b.cancelling_at), 0)," \
 	" COALESCE(UNIX_TIMESTAMP(b.cancelled_at), 0)," \
 	" COALESCE(FLOOR(UNIX_TIMESTAMP(b.paused_until) * 1000), 0)," \
-	" FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000)" \
+	" FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000), COALESCE(b.ending, '')" \
 	" FROM batches b LEFT JOIN files fi ON fi.id = b.input_file_id" \
 	" LEFT JOIN files fo ON fo.id = b.output_file_id" \
 	" LEFT JOIN files fe ON fe.id = b.error_file_id "
@@ -297,6 +306,7 @@ batch_of(struct aif_dbrows *rows, size_t r, struct aif_batch_row *b)
 	b->failed = aif_dbrows_i64(rows, r, BC_FAILED);
 	for (size_t i = 0; i < BC_NTIMES; i++)
 		*t[i] = aif_dbrows_i64(rows, r, BC_TIMES + i);
+	aif_dbrows_copy(rows, r, BC_TIMES + BC_NTIMES, b->ending, sizeof(b->ending));
 }
 
 static enum aif_err
@@ -361,9 +371,10 @@ aif_batches_list(struct aif_db *db, uint64_t owner, const char *after, size_t li
 {
 	static const char sql[] = BATCH_COLS
 	    "WHERE (? = 0 OR b.api_key_id = ?) AND (? IS NULL OR b.id <"
-	    " (SELECT a.id FROM batches a WHERE a.public_id = ?)) ORDER BY b.id DESC LIMIT ?";
+	    " (SELECT a.id FROM batches a WHERE a.public_id = ? AND (? = 0 OR"
+	    " a.api_key_id = ?))) ORDER BY b.id DESC LIMIT ?";
 	struct aif_dbp p[] = { AIF_P_I64(owner), AIF_P_I64(owner), AIF_P_STR(after),
-	    AIF_P_STR(after), AIF_P_I64(limit) };
+	    AIF_P_STR(after), AIF_P_I64(owner), AIF_P_I64(owner), AIF_P_I64(limit) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
@@ -472,33 +483,96 @@ aif_batches_cancel(struct aif_db *db, uint64_t id, char *status)
 
 /* ---- the feeder ------------------------------------------------------------------- */
 
+#define OPEN_LEASABLE "status IN ('validating', 'in_progress', 'finalizing', 'cancelling')"
+
 enum aif_err
 aif_batches_lease(struct aif_db *db, uint64_t token, int lease_s, uint64_t *ids,
     size_t cap, size_t *n)
 {
-	/* a lease is renewed once half of it is gone: most rounds write nothing */
+	/* the free ones, oldest first, up to cap with those held already */
+	static const char held[] = "SELECT COUNT(*) FROM batches FORCE INDEX"
+	    " (ix_batches_status) WHERE " OPEN_LEASABLE " AND feeder_token = ?"
+	    " AND feeder_until >= NOW(6)";
 	static const char take[] = "UPDATE batches SET feeder_token = ?,"
-	    " feeder_until = NOW(6) + INTERVAL ? SECOND"
-	    " WHERE status IN ('validating', 'in_progress', 'finalizing', 'cancelling')"
-	    " AND (feeder_until IS NULL OR feeder_until < NOW(6) OR (feeder_token = ?"
-	    " AND feeder_until < NOW(6) + INTERVAL ? SECOND))";
+	    " feeder_until = NOW(6) + INTERVAL ? SECOND WHERE " OPEN_LEASABLE
+	    " AND (feeder_until IS NULL OR feeder_until < NOW(6)) ORDER BY id LIMIT ?";
 	static const char mine[] = "SELECT id FROM batches FORCE INDEX (ix_batches_status)"
-	    " WHERE status IN ('validating', 'in_progress', 'finalizing', 'cancelling')"
-	    " AND feeder_token = ? ORDER BY id LIMIT ?";
-	struct aif_dbp pt[] = { AIF_P_I64(token), AIF_P_I64(lease_s), AIF_P_I64(token),
-	    AIF_P_I64(lease_s / 2) };
+	    " WHERE " OPEN_LEASABLE " AND feeder_token = ? AND feeder_until >= NOW(6)"
+	    " ORDER BY id LIMIT ?";
+	struct aif_dbp ph[] = { AIF_P_I64(token) };
 	struct aif_dbp pm[] = { AIF_P_I64(token), AIF_P_I64(cap) };
 	struct aif_dbrows *rows = NULL;
+	int64_t have = 0;
 	enum aif_err err;
 
 	*n = 0;
-	if ((err = AIF_DB_EXEC(db, take, pt, NULL, NULL)) != AIF_OK ||
-	    (err = AIF_DB_QUERY(db, mine, pm, &rows)) != AIF_OK)
+	if ((err = AIF_DB_QUERY_I64(db, held, ph, &have)) != AIF_OK && err != AIF_NOTFOUND)
+		return err;
+	if (have < (int64_t)cap) {
+		struct aif_dbp pt[] = { AIF_P_I64(token), AIF_P_I64(lease_s),
+		    AIF_P_I64((int64_t)cap - have) };
+		if ((err = AIF_DB_EXEC(db, take, pt, NULL, NULL)) != AIF_OK)
+			return err;
+	}
+	if ((err = AIF_DB_QUERY(db, mine, pm, &rows)) != AIF_OK)
 		return err;
 	for (size_t r = 0; r < rows->nrows && *n < cap; r++)
 		ids[(*n)++] = (uint64_t)aif_dbrows_i64(rows, r, 0);
 	aif_dbrows_free(rows);
 	return AIF_OK;
+}
+
+enum aif_err
+aif_batches_renew(struct aif_db *db, uint64_t id, uint64_t token, int lease_s)
+{
+	static const char sql[] = "UPDATE batches SET feeder_until = NOW(6) + INTERVAL ?"
+	    " SECOND WHERE id = ? AND feeder_token = ? AND feeder_until >= NOW(6)";
+	struct aif_dbp p[] = { AIF_P_I64(lease_s), AIF_P_I64(id), AIF_P_I64(token) };
+	uint64_t affected = 0;
+	enum aif_err err = AIF_DB_EXEC(db, sql, p, &affected, NULL);
+
+	return err == AIF_OK && affected != 1 ? AIF_NOTFOUND : err;
+}
+
+enum aif_err
+aif_batches_lock(struct aif_db *db, uint64_t id, uint64_t token)
+{
+	static const char sql[] = "SELECT id FROM batches WHERE id = ? AND feeder_token = ?"
+	    " AND status = 'finalizing' FOR UPDATE";
+	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_I64(token) };
+	int64_t v = 0;
+
+	return AIF_DB_QUERY_I64(db, sql, p, &v);
+}
+
+enum aif_err
+aif_batches_open(struct aif_db *db, uint64_t id, int *open)
+{
+	static const char sql[] = "SELECT EXISTS(SELECT 1 FROM jobs FORCE INDEX"
+	    " (ix_jobs_batch) WHERE batch_id = ? AND state IN ('queued', 'running',"
+	    " 'compensating'))";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	int64_t v = 1;
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
+
+	*open = v != 0;
+	return err;
+}
+
+enum aif_err
+aif_batches_unfed(struct aif_db *db, uint64_t id, uint64_t file_id, uint32_t after,
+    size_t limit, struct aif_dbrows **out)
+{
+	static const char sql[] = "SELECT l.line_no, l.custom_id, l.raw FROM file_lines l"
+	    " WHERE l.file_id = ? AND l.line_no > ?"
+	    " AND NOT EXISTS (SELECT 1 FROM jobs j FORCE INDEX (uq_jobs_batch_line)"
+	    " WHERE j.batch_id = ? AND j.batch_line = l.line_no)"
+	    " AND NOT EXISTS (SELECT 1 FROM batch_refusals r WHERE r.batch_id = ?"
+	    " AND r.line_no = l.line_no) ORDER BY l.line_no LIMIT ?";
+	struct aif_dbp p[] = { AIF_P_I64(file_id), AIF_P_I64(after), AIF_P_I64(id),
+	    AIF_P_I64(id), AIF_P_I64(limit) };
+
+	return AIF_DB_QUERY(db, sql, p, out);
 }
 
 /* The column a status's time is kept in (static), or NULL. */
@@ -540,6 +614,20 @@ aif_batches_move(struct aif_db *db, uint64_t id, uint64_t token, const char *fro
 	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK)
 		err = aif_db_exec(db, aif_sqlbuf_get(&sql), p, AIF_NELEM(p), &affected, NULL);
 	aif_sqlbuf_free(&sql);
+	return err == AIF_OK && affected != 1 ? AIF_NOTFOUND : err;
+}
+
+enum aif_err
+aif_batches_finalize(struct aif_db *db, uint64_t id, uint64_t token, const char *from,
+    const char *ending)
+{
+	static const char sql[] = "UPDATE batches SET status = 'finalizing', ending = ?,"
+	    " finalizing_at = NOW(6) WHERE id = ? AND feeder_token = ? AND status = ?";
+	struct aif_dbp p[] = { AIF_P_STR(ending), AIF_P_I64(id), AIF_P_I64(token),
+	    AIF_P_STR(from) };
+	uint64_t affected = 0;
+	enum aif_err err = AIF_DB_EXEC(db, sql, p, &affected, NULL);
+
 	return err == AIF_OK && affected != 1 ? AIF_NOTFOUND : err;
 }
 
@@ -614,8 +702,8 @@ aif_batches_outcomes(struct aif_db *db, uint64_t id, uint64_t file_id, uint32_t 
 	    "SELECT j.batch_line, l.custom_id, j.public_id, j.state,"
 	    " COALESCE(j.http_status, 0), j.response_body, j.error_type, j.error_code,"
 	    " j.error_message, j.started_at IS NOT NULL"
-	    " FROM jobs j FORCE INDEX (ix_jobs_batch)"
-	    " JOIN file_lines l ON l.file_id = ? AND l.line_no = j.batch_line"
+	    " FROM jobs j FORCE INDEX (uq_jobs_batch_line)"
+	    " LEFT JOIN file_lines l ON l.file_id = ? AND l.line_no = j.batch_line"
 	    " WHERE j.batch_id = ? AND j.batch_line > ? ORDER BY j.batch_line LIMIT ?";
 	struct aif_dbp p[] = { AIF_P_I64(file_id), AIF_P_I64(id), AIF_P_I64(after),
 	    AIF_P_I64(limit) };
@@ -629,7 +717,7 @@ aif_batches_refusals(struct aif_db *db, uint64_t id, uint64_t file_id, uint32_t 
 {
 	static const char sql[] =
 	    "SELECT r.line_no, l.custom_id, r.status_code, r.body FROM batch_refusals r"
-	    " JOIN file_lines l ON l.file_id = ? AND l.line_no = r.line_no"
+	    " LEFT JOIN file_lines l ON l.file_id = ? AND l.line_no = r.line_no"
 	    " WHERE r.batch_id = ? AND r.line_no > ? ORDER BY r.line_no LIMIT ?";
 	struct aif_dbp p[] = { AIF_P_I64(file_id), AIF_P_I64(id), AIF_P_I64(after),
 	    AIF_P_I64(limit) };

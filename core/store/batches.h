@@ -50,15 +50,16 @@ enum aif_err	aif_files_get_id(struct aif_db *db, uint64_t id, struct aif_file_ro
 enum { FL_LINE, FL_CUSTOM_ID, FL_RAW };
 enum aif_err	aif_files_lines(struct aif_db *db, uint64_t id, uint32_t after,
 		    size_t limit, struct aif_dbrows **out);
-/* Deletes file id and its lines, unless it is the input of a batch that has not ended:
- * AIF_CONFLICT then, its public id into batch (AIF_BATCH_ID_LEN + 1). */
+/* Deletes file id and its lines, unless it is the input of a batch that has not ended
+ * (checked in the deleting transaction): AIF_CONFLICT then, its public id into batch
+ * (AIF_BATCH_ID_LEN + 1). */
 enum aif_err	aif_files_delete(struct aif_db *db, uint64_t id, char *batch);
 /* Files of owner newest first, ids below before_id (0: from the newest), up to limit:
  * *out new with *n rows (calloc'd array, free). */
 enum aif_err	aif_files_list(struct aif_db *db, uint64_t owner, uint64_t before_id,
 		    size_t limit, struct aif_file_row **out, size_t *n);
-/* Retention: deletes up to `limit` files past their expires_at that are not the input
- * of an open batch; *n how many. */
+/* Retention: deletes up to `limit` files past their expires_at, each in a transaction
+ * of its own unless the input of an open batch (left for a later run); *n how many. */
 enum aif_err	aif_files_expire(struct aif_db *db, size_t limit, size_t *n);
 
 /* A batch's row, with the public ids of its files and its progress. */
@@ -81,6 +82,7 @@ struct aif_batch_row {
 	int64_t		 created_at, expires_at, in_progress_at, finalizing_at,
 			 completed_at, failed_at, expired_at, cancelling_at, cancelled_at;
 	int64_t		 paused_until_ms;	/* unix ms, 0: none */
+	char		 ending[16];		/* finalizing: the status it ends in */
 	int64_t		 now_ms;		/* the database's clock when read */
 };
 void		aif_batch_row_clear(struct aif_batch_row *b);
@@ -113,11 +115,29 @@ enum aif_err	aif_batches_cancel(struct aif_db *db, uint64_t id, char *status);
 
 /* ---- the feeder (fcgi-app/batcher.c) ---------------------------------------------- */
 
-/* Leases for lease_s seconds, under token, the open batches (validating, in progress,
- * cancelling) no other feeder holds, and renews token's own: their ids into ids (cap),
- * *n. */
+/* Leases for lease_s seconds, under token, the oldest open batches (validating, in
+ * progress, finalizing, cancelling) no feeder holds, up to cap with those token holds
+ * already: the ids token holds into ids (cap), *n. */
 enum aif_err	aif_batches_lease(struct aif_db *db, uint64_t token, int lease_s,
 		    uint64_t *ids, size_t cap, size_t *n);
+/* Renews token's lease of batch id for lease_s seconds before a step: AIF_NOTFOUND
+ * when it lapsed (another feeder may hold it now: the step is not taken). */
+enum aif_err	aif_batches_renew(struct aif_db *db, uint64_t id, uint64_t token,
+		    int lease_s);
+/* Locks batch id's row while it is finalizing under token (the caller's transaction):
+ * a feeder that would take the lease over waits until it commits. AIF_NOTFOUND when
+ * the lease or the status is not that any more. */
+enum aif_err	aif_batches_lock(struct aif_db *db, uint64_t id, uint64_t token);
+/* Whether batch id has a job not final yet (queued, running, compensating). */
+enum aif_err	aif_batches_open(struct aif_db *db, uint64_t id, int *open);
+/* The lines after `after` of batch id's input file (file_id) that have neither a job
+ * nor a refusal, up to limit, in order: *out new, columns FL_*. */
+enum aif_err	aif_batches_unfed(struct aif_db *db, uint64_t id, uint64_t file_id,
+		    uint32_t after, size_t limit, struct aif_dbrows **out);
+/* Moves batch id from `from` to finalizing under token's lease, to end as `ending`
+ * (completed, expired, cancelled). AIF_NOTFOUND when the lease or status changed. */
+enum aif_err	aif_batches_finalize(struct aif_db *db, uint64_t id, uint64_t token,
+		    const char *from, const char *ending);
 /* Moves batch id from status `from` to `to` under token's lease (the column
  * <to>_at set now); AIF_NOTFOUND when the lease or the status is not that any more. */
 enum aif_err	aif_batches_move(struct aif_db *db, uint64_t id, uint64_t token,

@@ -268,14 +268,14 @@ aif_jobs_find_idempotent(struct aif_db *db, uint64_t api_key_id, const char *ide
 	static const char by_key[] =
 	    "SELECT id, public_id, request_sha256 = ?,"
 	    " created_at < NOW(6) - INTERVAL ? SECOND FROM jobs"
-	    " WHERE api_key_id = ? AND idempotency_key = ?";
+	    " WHERE api_key_id = ? AND idempotency_key = ? AND batch_id IS NULL";
 	static const char release[] =
 	    "UPDATE jobs SET idempotency_key = NULL WHERE id = ?";
 	static const char by_hash[] =
 	    "SELECT id, public_id, 1, 0 FROM jobs FORCE INDEX (ix_jobs_key_request)"
 	    " WHERE api_key_id = ? AND request_sha256 = ?"
 	    " AND created_at > NOW(6) - INTERVAL ? SECOND AND state <> 'failed'"
-	    " ORDER BY created_at DESC LIMIT 1";
+	    " AND batch_id IS NULL ORDER BY created_at DESC LIMIT 1";
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
@@ -407,10 +407,10 @@ aif_jobs_count_queued(struct aif_db *db, const char *tenant, uint64_t api_key_id
 {
 	static const char by_tenant[] =
 	    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'"
-	    " AND kind <> 'pipeline'";
+	    " AND kind <> 'pipeline' AND priority >= 0";
 	static const char by_key[] =
 	    "SELECT COUNT(*) FROM jobs WHERE api_key_id = ? AND state = 'queued'"
-	    " AND kind <> 'pipeline'";
+	    " AND kind <> 'pipeline' AND priority >= 0";
 	struct aif_dbp pt[] = { AIF_P_STR(tenant) }, pk[] = { AIF_P_I64(api_key_id) };
 	enum aif_err err;
 

@@ -22,7 +22,7 @@ import { chatPromptTokens, generate } from '../mock-engine/tokenizer.mjs';
 import {
   OpenAI, env, client, http, createKey, uniq, sql, sqlNumber, sqlValue, q, jobRow, usageRow,
   engineRequestOf, mockRequests, waitFor, sleep, stack, stopWorkers, startWorker, JOB_ID_RE,
-  DEFAULT_PRIORITY,
+  DEFAULT_PRIORITY, adminCreateKey,
 } from './lib.mjs';
 
 const T = { timeout: 120000 };
@@ -761,6 +761,76 @@ test('interactive requests are served ahead of a running batch\'s queued lines',
     assert.ok(later > 0, `${id} started before the last batch line`);
     assert.ok(later >= notStarted / 2, `${id}: ${notStarted} lines waited when it came, ${later} started after it`);
   }
+});
+
+// ---- 10. conflicts, roles, limits and queue caps --------------------------------------------
+
+test('a file a batch still reads cannot be deleted (409); an ended batch cannot be cancelled (409); a role without the files endpoint is 403', T, async () => {
+  const key = newKey();
+  const c = client(key);
+  const tag = uniq('b409');
+  const f = await uploadLines([chatLine('s1', `${tag} [[mock:latency=1500]]`, { model: 'demo-capped' })], key);
+  const b0 = await c.batches.create({ input_file_id: f.id, endpoint: CHAT, completion_window: '24h' });
+  await assert.rejects(deleteFile(c, f.id), (e) => e.status === 409 && /file_in_use|batch/.test(`${e.code} ${e.message}`));
+  assert.equal(sqlNumber(`SELECT COUNT(*) FROM files WHERE public_id = ${q(f.id)}`), 1, 'the file is still there');
+  const b = await waitBatch(b0.id, 'completed', { key });
+  await assert.rejects(c.batches.cancel(b.id), (e) => e.status === 409 && e.code === 'batch_not_cancellable');
+  assert.equal((await c.batches.retrieve(b.id)).status, 'completed', 'a refused cancel changes nothing');
+  const gone = await deleteFile(c, f.id);
+  assert.equal(gone.deleted, true, 'once the batch ended its file may go');
+
+  // a role whose endpoints lack files and batches (embedder: embeddings and models)
+  const emb = client(newKey('embedder'));
+  await assert.rejects(emb.files.create({ file: await toFile(Buffer.from(jsonl([chatLine('e', 'x', { model: 'demo-embed' })])), 'in.jsonl'), purpose: 'batch' }),
+    (e) => e.status === 403);
+  await assert.rejects(emb.batches.list(), (e) => e.status === 403);
+});
+
+test('rate limits: a line no wait can let through is refused 429 at once; the batch\'s lines fill buckets of their own, not the key\'s', T, async () => {
+  const made = await adminCreateKey({ name: uniq('batch-tpm'), role: 'user', tpm: 400 });
+  const key = made.key;
+  const c = client(key);
+  const tag = uniq('brl');
+  const lines = [
+    chatLine('ok-1', `${tag} one`, { extra: { max_tokens: 8 } }),
+    chatLine('big', `${tag} big`, { extra: { max_tokens: 1000 } }),	// costs more than 400 a minute holds
+    chatLine('ok-2', `${tag} two`, { extra: { max_tokens: 8 } }),
+  ];
+  const f = await uploadLines(lines, key);
+  const b0 = await c.batches.create({ input_file_id: f.id, endpoint: CHAT, completion_window: '24h' });
+  const b = await waitBatch(b0.id, 'completed', { key, timeoutMs: 30000 });
+  assert.deepEqual(b.request_counts, { total: 3, completed: 2, failed: 1 });
+  const { out, err } = await batchResults(b, key);
+  assert.deepEqual([...out.keys()].sort(), ['ok-1', 'ok-2']);
+  const big = err.get('big');
+  assert.equal(big.response.status_code, 429, JSON.stringify(big));
+  assert.equal(big.response.request_id, null, 'refused before it became a job');
+  assert.match(big.response.body.error.message, /token|limit/i);
+  // the batch's tokens went to the key's batch bucket; its interactive bucket is untouched
+  const lineage = made.id;
+  const subjects = sql(`SELECT subject FROM rate_limits WHERE subject LIKE ${q(`key:${lineage}:%`)}`).map((r) => r[0]);
+  assert.ok(subjects.includes(`key:${lineage}:batch:tpm`), `batch bucket: ${JSON.stringify(subjects)}`);
+  assert.ok(!subjects.includes(`key:${lineage}:tpm`), `no interactive charge yet: ${JSON.stringify(subjects)}`);
+  const r = await c.chat.completions.create({ model: 'demo-chat', max_tokens: 8, messages: [{ role: 'user', content: `${tag} interactive` }] });
+  assert.equal(r.object, 'chat.completion');
+  assert.ok(sql(`SELECT subject FROM rate_limits WHERE subject = ${q(`key:${lineage}:tpm`)}`).length === 1);
+});
+
+test('a tenant\'s running batch does not fill its interactive queue cap (team-queue: 3 queued at most)', T, async () => {
+  const made = await adminCreateKey({ name: uniq('batch-tq'), role: 'user', tenant: 'team-queue' });
+  const key = made.key;
+  const c = client(key);
+  const tag = uniq('btq');
+  const lines = Array.from({ length: 12 }, (_, i) => chatLine(`q-${i}`, `${tag} ${i} [[mock:latency=300]]`, { model: 'demo-capped' }));
+  const f = await uploadLines(lines, key);
+  const b0 = await c.batches.create({ input_file_id: f.id, endpoint: CHAT, completion_window: '24h' });
+  const dbId = batchDbId(b0.id);
+  await waitFor(() => sqlNumber(`SELECT COUNT(*) FROM jobs WHERE batch_id = ${dbId} AND state = 'queued'`) > 3,
+    { timeoutMs: 20000, intervalMs: 100, what: 'more than 3 of the batch queued' });
+  const r = await c.chat.completions.create({ model: 'demo-chat', max_tokens: 8, messages: [{ role: 'user', content: `${tag} interactive` }] });
+  assert.equal(r.object, 'chat.completion', 'an interactive request is not refused tenant_queue_full by the batch\'s lines');
+  const b = await waitBatch(b0.id, 'completed', { key, timeoutMs: 60000 });
+  assert.deepEqual(b.request_counts, { total: 12, completed: 12, failed: 0 });
 });
 
 // ---- 6. expiry (last: it takes about the window) ------------------------------------------------

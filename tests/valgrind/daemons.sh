@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # daemons.sh -- aif-api and aif-worker under valgrind memcheck on the running test
 # stack: swaps the stack's api and workers for valgrind'd ones, drives sync, async,
-# streaming, embeddings and error traffic through nginx, stops them with SIGTERM and
+# streaming, embeddings, batch and error traffic through nginx, stops them with SIGTERM and
 # fails on any memory error or definite/indirect leak. Restores the normal processes.
 # Needs the variables of $AIF_VAR_DIR/stack.env. Prints "N passed, M failed".
 set -uo pipefail
@@ -121,6 +121,46 @@ expect "console job" 200 "${A[@]}" "$ADMIN/jobs/$failed_job"
 expect "console retry" 202 "${A[@]}" -X POST "$ADMIN/jobs/$failed_job/retry"
 expect "console cancel of a final job" 409 "${A[@]}" -X POST "$ADMIN/jobs/$failed_job/cancel"
 expect "console for a user key" 403 -H "Authorization: Bearer $AIF_API_KEY" "$ADMIN/overview"
+# the Batch API: an upload (and a refused one), a batch fed, run and written out by the
+# feeder (a refused line among its lines), a cancelled batch, the files read and deleted
+F=(-H "Authorization: Bearer $AIF_API_KEY")
+vgdir=$(mktemp -d)
+for i in 1 2 3 4 5; do
+	printf '{"custom_id":"vg-%s","method":"POST","url":"/v1/chat/completions","body":{"model":"demo-chat","max_tokens":8,"messages":[{"role":"user","content":"valgrind batch %s"}]}}\n' "$i" "$i"
+done >"$vgdir/in.jsonl"
+printf '{"custom_id":"vg-6","method":"POST","url":"/v1/chat/completions","body":{"model":"demo-chat","messages":[{"role":"user","content":"주민등록번호 900101-1234568"}]}}\n' >>"$vgdir/in.jsonl"
+printf '{"custom_id":"a"}\nnot json\n' >"$vgdir/bad.jsonl"
+expect "files: a bad upload" 400 "${F[@]}" -F purpose=batch -F "file=@$vgdir/bad.jsonl" "$AIF_BASE_URL/files"
+expect "files: not multipart" 400 "${H[@]}" -d '{}' "$AIF_BASE_URL/files"
+fid=$(curl -s "${F[@]}" -F purpose=batch -F "file=@$vgdir/in.jsonl" "$AIF_BASE_URL/files" | sed -n 's/^{"id":"\(file-[A-Za-z0-9]*\)".*/\1/p')
+[ -n "$fid" ] && ok "files: upload ($fid)" || bad "files: upload: no id"
+mkbatch() { curl -s "${H[@]}" -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\",\"metadata\":{\"vg\":\"1\"}}" "$AIF_BASE_URL/batches" | sed -n 's/^{"id":"\(batch_[A-Za-z0-9]*\)".*/\1/p'; }
+bid=$(mkbatch)
+[ -n "$bid" ] && ok "batches: create ($bid)" || bad "batches: create: no id"
+for _ in $(seq 1 300); do
+	curl -s "${F[@]}" "$AIF_BASE_URL/batches/$bid" | grep -q '"status":"completed"' && break
+	sleep 0.2
+done
+bdoc=$(curl -s "${F[@]}" "$AIF_BASE_URL/batches/$bid")
+case $bdoc in *'"status":"completed"'*'"completed":5,"failed":1'*) ok "batches: completed, 5 done, 1 refused" ;;
+	*) bad "batches: not completed as expected: ${bdoc:0:400}" ;; esac
+out=$(printf '%s' "$bdoc" | sed -n 's/.*"output_file_id":"\(file-[A-Za-z0-9]*\)".*/\1/p')
+expect "files: output content" 200 "${F[@]}" "$AIF_BASE_URL/files/$out/content"
+expect "batches: list" 200 "${F[@]}" "$AIF_BASE_URL/batches?limit=2"
+expect "files: list" 200 "${F[@]}" "$AIF_BASE_URL/files?limit=2"
+# a slow batch: its file cannot go while it runs; cancelled, it can
+printf '{"custom_id":"s-%s","method":"POST","url":"/v1/chat/completions","body":{"model":"demo-chat","max_tokens":8,"messages":[{"role":"user","content":"[[mock:latency=3000]] %s"}]}}\n' 1 1 2 2 >"$vgdir/slow.jsonl"
+fid=$(curl -s "${F[@]}" -F purpose=batch -F "file=@$vgdir/slow.jsonl" "$AIF_BASE_URL/files" | sed -n 's/^{"id":"\(file-[A-Za-z0-9]*\)".*/\1/p')
+bid2=$(mkbatch)
+expect "files: delete while a batch uses it" 409 "${F[@]}" -X DELETE "$AIF_BASE_URL/files/$fid"
+expect "batches: cancel" 200 "${F[@]}" -X POST "$AIF_BASE_URL/batches/$bid2/cancel"
+expect "batches: unknown" 404 "${F[@]}" "$AIF_BASE_URL/batches/batch_nope"
+for _ in $(seq 1 300); do
+	curl -s "${F[@]}" "$AIF_BASE_URL/batches/$bid2" | grep -q '"status":"cancelled"' && break
+	sleep 0.2
+done
+expect "files: delete" 200 "${F[@]}" -X DELETE "$AIF_BASE_URL/files/$fid"
+rm -rf "$vgdir"
 for i in $(seq 1 20); do code "${H[@]}" -d "$chat" "$AIF_BASE_URL/chat/completions" >/dev/null & done
 wait_all() { for p in $(jobs -p); do [ "$p" = "$api_pid" ] || [ "$p" = "$w_pid" ] || wait "$p"; done; }
 wait_all
