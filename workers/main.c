@@ -471,6 +471,20 @@ wait_events(struct worker *w, int64_t wait_ms, int *woken)
 	}
 }
 
+/* Claims what there is room for; 1 when the claim found work (there may be more). A
+ * wake that found nothing here goes on: the job may be one this worker has no share
+ * left for. */
+static int
+claim(struct worker *w, int woken, int *more)
+{
+	int found = dispatch_claim(w, more) > 0;
+
+	if (!found && woken)
+		wakeup_forward(w, w->wake_hops);
+	w->wake_hops = -1;
+	return found;
+}
+
 static void
 run(struct worker *w)
 {
@@ -506,12 +520,7 @@ run(struct worker *w)
 		}
 		if (!w->draining && w->in_flight < w->slots &&
 		    (woken || more || now >= next_poll)) {
-			/* a wake that found nothing here goes on: the job may be one this
-			   worker has no share left for */
-			backlog = dispatch_claim(w, &more) > 0;
-			if (!backlog && woken)
-				wakeup_forward(w, w->wake_hops);
-			w->wake_hops = -1;
+			backlog = claim(w, woken, &more);
 			woken = 0;
 			next_poll = now + cfg->queue.poll_interval_ms;
 		}

@@ -109,7 +109,7 @@ test('404: unknown route -> unknown_url (app and nginx)', T, async () => {
   rawError(await http('/v1/chat/completions/extra', { json: chatBody('hi') }), 404, { code: 'unknown_url' });
   rawError(await http('/not-the-api'), 404, { code: 'unknown_url' });
   // SDK: a resource the gateway does not offer.
-  await sdkError(client().files.list(), OpenAI.NotFoundError, 404, { code: 'unknown_url' });
+  await sdkError(client().fineTuning.jobs.list(), OpenAI.NotFoundError, 404, { code: 'unknown_url' });
 });
 
 test('404: unknown job id', T, async () => {

@@ -6,7 +6,8 @@
 #   tests/fuzz/run.sh [seconds per target, default 30] [target...]
 #
 # Targets: fuzz_pii (the masker), fuzz_oai (aif_oai_parse + masking what it accepts),
-# fuzz_config (the YAML loader + aif_pii_new). At most AIF_FUZZ_JOBS (default 2, the
+# fuzz_config (the YAML loader + aif_pii_new), fuzz_upload (the multipart form and the
+# batch input file of POST /v1/files). At most AIF_FUZZ_JOBS (default 2, the
 # CI's cores) run at once. The checked-in seeds (tests/fuzz/corpus/<target>/) are read,
 # never written: new inputs go to a scratch corpus under build/fuzz/, findings to
 # build/fuzz/artifacts/. Exit 0 when every target ran its time clean.
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-30}
 shift 2>/dev/null || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_pii fuzz_oai fuzz_config)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_pii fuzz_oai fuzz_config fuzz_upload)
 JOBS=${AIF_FUZZ_JOBS:-2}
 CC=${AIF_FUZZ_CC:-clang}
 OUT=build/fuzz
