@@ -800,7 +800,8 @@ headers(struct admission *a)
 
 	if (a->batch_id != 0) {
 		/* a batch's line: async, in the lane below every interactive priority,
-		   known by its batch and line (a line fed twice is one job) */
+		   known by its batch and line (jobs(batch_id, batch_line) is unique: a
+		   line fed twice is one job), no idempotency key of a client's */
 		a->async = 1;
 		a->wait_ms = 0;
 		a->prio = AIF_BATCH_PRIORITY;
@@ -1580,7 +1581,6 @@ admit_line(struct req *r, const struct aif_principal *who, const struct aif_role
 			break;
 		}
 	}
-	a->idem = in->idem;
 	if (i < AIF_NELEM(line_phases)) {
 		*err = a->err;
 		v = a->retry_after_ms > 0 ? LINE_WAIT : a->err.status >= 500 ? LINE_FAILED :

@@ -280,7 +280,6 @@ struct line_in {
 	enum aif_kind	 kind;		/* of the batch's url */
 	uint64_t	 batch_id;
 	uint32_t	 line;
-	const char	*idem;		/* the line's idempotency key (borrowed) */
 };
 enum line_verdict { LINE_JOB, LINE_REFUSED, LINE_WAIT, LINE_FAILED };
 enum line_verdict admit_line(struct req *r, const struct aif_principal *who,

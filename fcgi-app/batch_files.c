@@ -18,8 +18,12 @@
 #include "batches.h"
 #include "log.h"
 
-#define PAGE	64
-#define PUT_ROWS	150	/* lines inserted per statement */
+#define PAGE	16		/* outcomes read at a time: each holds an answer */
+#define PUT_ROWS	150	/* lines inserted per statement, at most */
+#define PUT_BYTES	(4u << 20)	/* and bytes held before they go in */
+/* A line longer than this (an answer near server.max_answer_bytes) is written as an
+ * error line instead: a file's line is one row, within the database's packet limit. */
+#define LINE_MAX_BYTES	(8u << 20)
 
 /* A file being written: created at its first line; lines go in PUT_ROWS at a time. */
 struct out_file {
@@ -29,6 +33,7 @@ struct out_file {
 	int64_t			 bytes;
 	struct aif_file_line	 pend[PUT_ROWS];	/* raw owned */
 	size_t			 npend;
+	size_t			 pend_bytes;
 };
 
 /* Inserts f's pending lines. */
@@ -43,6 +48,7 @@ put_flush(struct aif_db *db, struct out_file *f)
 	for (size_t i = 0; i < f->npend; i++)
 		free((char *)f->pend[i].raw);
 	f->npend = 0;
+	f->pend_bytes = 0;
 	return err;
 }
 
@@ -66,9 +72,10 @@ put(struct aif_db *db, const struct aif_batch_row *b, struct out_file *f, char *
 		}
 	}
 	f->pend[f->npend++] = (struct aif_file_line){ .raw = text, .len = len };
+	f->pend_bytes += len;
 	f->lines++;
 	f->bytes += (int64_t)len;
-	return f->npend == PUT_ROWS ? put_flush(db, f) : AIF_OK;
+	return f->npend == PUT_ROWS || f->pend_bytes >= PUT_BYTES ? put_flush(db, f) : AIF_OK;
 }
 
 /* One output line: the envelope around a JSON `response` (text, borrowed) or `error`. */
@@ -150,9 +157,20 @@ write_outcome(struct aif_db *db, const struct aif_batch_row *b, struct files *fs
 	char *resp = ran ? response_of(rows, r, ok) : NULL, *text = NULL;
 	size_t len = 0;
 
-	if (!ran || resp != NULL)
+	if (resp != NULL && strlen(resp) > LINE_MAX_BYTES) {
+		char big[256];
+		free(resp);
+		resp = NULL;
+		ok = 0;
+		snprintf(big, sizeof(big), "{\"code\":\"result_not_storable\",\"message\":"
+		    "\"The answer is larger than a batch output line may be (8 MiB); GET"
+		    " /v1/jobs/%.40s has it.\"}", pid);
+		text = line_text(pid + 4, aif_dbrows_get(rows, r, BO_CUSTOM_ID), NULL, big,
+		    &len);
+	} else if (!ran || resp != NULL) {
 		text = line_text(pid + 4, aif_dbrows_get(rows, r, BO_CUSTOM_ID), resp,
 		    ran ? NULL : unrun_error(fs->status), &len);
+	}
 	free(resp);
 	fs->completed += ok;
 	fs->failed += !ok;

@@ -1,15 +1,16 @@
 /* batcher.c -- the batch feeder of one aif-api process (docs/BATCH.md). Every
  * batch.poll_interval (or when poked) it leases the open batches no other feeder holds
- * (batches.feeder_token, a lease renewed each round, so a process that dies hands its
- * batches on) and moves each along:
+ * (batches.feeder_token: a lease checked before each step and each insert, and renewed
+ * once half of it is gone, so a process that dies hands its batches on) and moves each
+ * along:
  *
  *   validating  -> in_progress   (its input file is still there)
- *   in_progress -> lines fed while the batch lane (priority -1) has fewer than
- *                  batch.lane_depth jobs queued: each line admitted as a request of
- *                  the batch's owner would be (admit_line: role, PII, guardrails, the
- *                  batch lane's rate limits, budget) and inserted as a job keyed by its
- *                  batch and line, so a line fed twice (a crash between the insert and
- *                  the cursor) is one job; a refused line is recorded with its error
+ *   in_progress -> lines fed while fewer than batch.lane_depth of its lines are
+ *                  queued in the batch lane (priority -1): each line with neither a
+ *                  job nor a refusal admitted as a request of the batch's owner would
+ *                  be (admit_line: role, PII, guardrails, the batch lane's rate
+ *                  limits, budget) and inserted as a job (jobs(batch_id, batch_line)
+ *                  is unique: a line fed twice is one job), or refused with its error
  *   cancelling, or past expires_at -> queued lines cancelled, running ones finish
  *   -> finalizing once no job of it is open -> the output and error files written in
  *      one transaction with the final counts -> completed | expired | cancelled
@@ -32,7 +33,7 @@
 #define LEASE_S		15
 #define FEED_MAX	512	/* lines one batch is fed per round */
 #define CANCEL_PAGE	256
-#define OUT_PAGE	64	/* outcomes read at a time when writing the files */
+#define FINISH_RETRY_MS	5000	/* a batch whose files could not be written waits */
 
 struct batcher {
 	pthread_t	 thread;
@@ -50,7 +51,6 @@ struct batcher {
 struct pending {
 	struct admission	*adm[AIF_ENQUEUE_BATCH_MAX];
 	struct aif_job_new	 jobs[AIF_ENQUEUE_BATCH_MAX];
-	char			 idem[AIF_ENQUEUE_BATCH_MAX][AIF_BATCH_ID_LEN + 24];
 	uint32_t		 line[AIF_ENQUEUE_BATCH_MAX];
 	size_t			 n;
 };
@@ -76,7 +76,8 @@ refuse(struct aif_db *db, uint64_t batch, uint32_t line, const struct aif_error 
  * budget full of the batch's own holds (*wait_ms set), a conflict (its job may exist
  * already: that round's look at the unfed lines tells), the database. */
 static enum aif_err
-flush(struct aif_db *db, uint64_t batch, struct pending *p, int64_t *wait_ms)
+flush(struct aif_db *db, uint64_t batch, uint64_t token, struct pending *p,
+    int64_t *wait_ms)
 {
 	uint64_t ids[AIF_ENQUEUE_BATCH_MAX];
 	char pids[AIF_ENQUEUE_BATCH_MAX][AIF_JOB_ID_LEN + 1];
@@ -86,6 +87,13 @@ flush(struct aif_db *db, uint64_t batch, struct pending *p, int64_t *wait_ms)
 
 	if (p->n == 0)
 		return AIF_OK;
+	/* still this feeder's batch (a slow round may have lost it): else nothing goes in */
+	if ((out = aif_batches_renew(db, batch, token, LEASE_S)) != AIF_OK) {
+		for (size_t i = 0; i < p->n; i++)
+			admit_line_free(p->adm[i]);
+		p->n = 0;
+		return out;
+	}
 	(void)aif_queue_enqueue_batch(db, p->jobs, p->n, ids, pids, errs, handed);
 	for (size_t i = 0; i < p->n; i++) {
 		switch (errs[i]) {
@@ -94,7 +102,8 @@ flush(struct aif_db *db, uint64_t batch, struct pending *p, int64_t *wait_ms)
 			continue;
 		case AIF_FORBIDDEN:
 			if (aif_batches_open(db, batch, &open) != AIF_OK || open) {
-				*wait_ms = 1000;	/* its own holds come back as lines end */
+				/* its own holds come back as its lines end */
+				*wait_ms = *wait_ms > 1000 ? *wait_ms : 1000;
 				out = AIF_CONFLICT;
 				continue;
 			}
@@ -105,6 +114,8 @@ flush(struct aif_db *db, uint64_t batch, struct pending *p, int64_t *wait_ms)
 			AIF_ERROR0(&why, AIF_E_REQUEST_NOT_STORABLE, NULL);
 			break;
 		default:
+			/* a conflict or the database: a later round looks again */
+			*wait_ms = *wait_ms > 200 ? *wait_ms : 200;
 			out = errs[i];
 			continue;
 		}
@@ -145,12 +156,10 @@ feed_line(struct req *r, const struct aif_principal *who, const struct aif_role 
 	char *body = aif_batchfile_body(aif_dbrows_get(rows, i, FL_RAW),
 	    rows->lens[i * rows->ncols + FL_RAW], &blen);
 	struct line_in in = { .body = body, .len = blen,
-	    .kind = aif_batchfile_kind(b->endpoint), .batch_id = b->id, .line = line,
-	    .idem = p->idem[p->n] };
+	    .kind = aif_batchfile_kind(b->endpoint), .batch_id = b->id, .line = line };
 	struct aif_error e;
 	enum line_verdict v;
 
-	snprintf(p->idem[p->n], sizeof(p->idem[p->n]), "%s:%u", b->public_id, line);
 	if (body == NULL) {
 		AIF_ERROR0(&e, AIF_E_BODY_UNREADABLE, NULL);
 		return refuse(r->db, b->id, line, &e) == AIF_OK ? 0 : -1;
@@ -179,7 +188,7 @@ feed_line(struct req *r, const struct aif_principal *who, const struct aif_role 
  * one not settled (every line up to it has a job or a refusal). */
 static void
 feed_lines(struct req *r, const struct aif_principal *who, const struct aif_role *role,
-    const struct aif_batch_row *b, size_t n, int64_t *fed, int64_t *wait_ms)
+    const struct aif_batch_row *b, uint64_t token, size_t n, int64_t *fed, int64_t *wait_ms)
 {
 	struct aif_dbrows *rows = NULL;
 	struct pending p = { .n = 0 };
@@ -197,12 +206,12 @@ feed_lines(struct req *r, const struct aif_principal *who, const struct aif_role
 		else if (p.n == 0)
 			settled = line;		/* refused, nothing pending */
 		else if (p.n == AIF_ENQUEUE_BATCH_MAX || i + 1 == rows->nrows)
-			settled = flush(r->db, b->id, &p, wait_ms) == AIF_OK ? line :
+			settled = flush(r->db, b->id, token, &p, wait_ms) == AIF_OK ? line :
 			    (stop = first_pending) - 1;
 	}
 	/* a stop with lines pending: those admitted go in, the rest waits */
 	if (p.n > 0)
-		settled = flush(r->db, b->id, &p, wait_ms) == AIF_OK ? stop - 1 :
+		settled = flush(r->db, b->id, token, &p, wait_ms) == AIF_OK ? stop - 1 :
 		    first_pending - 1;
 	if (stop == 0 && rows->nrows < n)
 		settled = b->total;	/* no unfed line left */
@@ -255,7 +264,8 @@ feed(struct batcher *bt, struct cfg_holder *h, const struct aif_batch_row *b)
 	int64_t depth = 0, fed = b->fed, wait_ms = 0;
 	enum aif_err err;
 
-	if (b->paused_until_ms > b->now_ms || aif_batches_lane_depth(bt->db, &depth) != AIF_OK ||
+	if (b->paused_until_ms > b->now_ms ||
+	    aif_batches_lane_depth(bt->db, b->id, &depth) != AIF_OK ||
 	    depth >= h->cfg->batch.lane_depth)
 		return;
 	err = aif_auth_principal_by_lineage(bt->db, b->api_key_id, &who);
@@ -270,7 +280,8 @@ feed(struct batcher *bt, struct cfg_holder *h, const struct aif_batch_row *b)
 		fed = refuse_rest(bt->db, b, &e);
 	} else if (err == AIF_OK) {
 		size_t n = (size_t)(h->cfg->batch.lane_depth - depth);
-		feed_lines(&r, &who, role, b, n < FEED_MAX ? n : FEED_MAX, &fed, &wait_ms);
+		feed_lines(&r, &who, role, b, bt->token, n < FEED_MAX ? n : FEED_MAX, &fed,
+		    &wait_ms);
 	}
 	if (fed > b->fed && aif_batches_fed(bt->db, b->id, bt->token, fed) == AIF_OK)
 		wake_workers(bt->api, bt->db);
@@ -290,8 +301,9 @@ stop_lines(struct aif_db *db, const struct aif_batch_row *b, const char *why)
 
 	if (aif_batches_queued(db, b->id, ids, CANCEL_PAGE, &n) != AIF_OK)
 		return 1;
+	/* queued ones only (a lease token no claim has): a line claimed meanwhile runs */
 	for (size_t i = 0; i < n; i++)
-		(void)aif_queue_cancel(db, ids[i], 0, why);
+		(void)aif_queue_cancel(db, ids[i], INT64_MAX, why);
 	if (n == CANCEL_PAGE || aif_batches_open(db, b->id, &open) != AIF_OK)
 		return 1;
 	return open;
@@ -311,6 +323,8 @@ finish(struct batcher *bt, const struct aif_batch_row *b, const char *ending)
 	if (batcher_write_files(bt->db, b, status, bt->token,
 	    bt->api->cfg->batch.file_retention_ms / 1000) == 0)
 		aif_info("msg=\"batch ended\" batch=%s status=%s", b->public_id, status);
+	else
+		(void)aif_batches_pause(bt->db, b->id, FINISH_RETRY_MS);
 }
 
 /* One round of batch id, under a lease renewed first. */
@@ -333,7 +347,8 @@ step(struct batcher *bt, struct cfg_holder *h, uint64_t id)
 			(void)aif_batches_move(bt->db, b.id, bt->token, "validating",
 			    "in_progress");
 	} else if (strcmp(b.status, "finalizing") == 0) {
-		finish(bt, &b, NULL);
+		if (b.paused_until_ms <= b.now_ms)	/* a failed write waits a little */
+			finish(bt, &b, NULL);
 	} else if (cancelling || b.now_ms >= b.expires_at * 1000) {
 		if (stop_lines(bt->db, &b, cancelling ? "the batch was cancelled" :
 		    "the batch's completion window ended") == 0)

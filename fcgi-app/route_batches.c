@@ -226,7 +226,10 @@ create(struct req *r, const struct aif_principal *who)
 	json_decref(j);
 	if ((err = aif_batches_create(r->db, &b, window_s)) != AIF_OK) {
 		aif_batch_row_clear(&b);
-		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
+		if (err == AIF_NOTFOUND)	/* deleted meanwhile */
+			REFUSE(&r->reply, AIF_E_FILE_NOT_FOUND, "input_file_id", f.public_id);
+		else
+			REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;
 	}
 	b.created_at = aif_unix_now();

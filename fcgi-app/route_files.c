@@ -17,7 +17,7 @@
 /* Form overhead allowed beyond the file itself (boundaries, part headers, purpose). */
 #define FORM_SLACK	65536
 /* Lines read from the database at a time while sending a file. */
-#define CONTENT_PAGE	32	/* an output line may be an answer of max_answer_bytes */
+#define CONTENT_PAGE	8	/* an output line may be an answer of up to 8 MiB */
 
 /* The File object of a row (new reference). */
 static json_t *

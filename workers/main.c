@@ -540,7 +540,7 @@ run(struct worker *w)
 			reap(w);
 			next_reap = now + REAP_INTERVAL_MS;
 		}
-		if (more && w->in_flight < w->slots)
+		if (more && !w->draining && w->in_flight < w->slots)
 			continue;
 		now = aif_now_ms();
 		wait = next_poll < next_beat ? next_poll - now : next_beat - now;

@@ -385,8 +385,8 @@ struct aif_config {
 		int64_t	 min_window_ms;	/* YAML min_completion_window: the shortest
 					   completion_window accepted, 1s..24h,
 					   default 24h (only "24h", as OpenAI) */
-		int	 lane_depth;	/* batch lines kept queued ahead of the
-					   workers, 1..100000, default 512 */
+		int	 lane_depth;	/* lines of one batch kept queued ahead of
+					   the workers, 1..100000, default 512 */
 		int64_t	 poll_ms;	/* YAML poll_interval: how often a feeder
 					   looks at its batches, 10ms..10s,
 					   default 100ms */

@@ -9,6 +9,7 @@
 
 #define LINES_PER_INSERT	150	/* 4 parameters a row: within AIF_DB_PARAMS_MAX */
 _Static_assert(4 * LINES_PER_INSERT <= AIF_DB_PARAMS_MAX, "one statement's parameters");
+#define INSERT_BYTES_MAX	(4u << 20)
 
 /* ---- files ------------------------------------------------------------------------ */
 
@@ -79,8 +80,13 @@ aif_files_add_lines(struct aif_db *db, uint64_t id, uint32_t first,
 	struct aif_sqlbuf sql = { 0 };
 	enum aif_err err = AIF_OK;
 
-	for (size_t at = 0; at < n && err == AIF_OK; at += LINES_PER_INSERT) {
-		size_t k = n - at < LINES_PER_INSERT ? n - at : LINES_PER_INSERT;
+	for (size_t at = 0, k; at < n && err == AIF_OK; at += k) {
+		size_t bytes = lines[at].len;
+		/* rows by count and by bytes: a statement stays well within the server's
+		   max_allowed_packet (one longer line goes alone) */
+		for (k = 1; at + k < n && k < LINES_PER_INSERT &&
+		    bytes + lines[at + k].len <= INSERT_BYTES_MAX; k++)
+			bytes += lines[at + k].len;
 		aif_sqlbuf_reset(&sql);
 		aif_sqlbuf_add(&sql, "INSERT INTO file_lines (file_id, line_no, custom_id, raw)"
 		    " VALUES ");
@@ -142,7 +148,8 @@ aif_files_lines(struct aif_db *db, uint64_t id, uint32_t after, size_t limit,
 #define OPEN_BATCH "status IN ('validating', 'in_progress', 'finalizing', 'cancelling')"
 
 /* Deletes file id and its lines unless an open batch reads it (the caller's
- * transaction; the row locks make a batch created meanwhile wait or fail): AIF_CONFLICT
+ * transaction; a batch being created holds the file's row, so this waits for it and
+ * then sees it, or the create finds no file): AIF_CONFLICT
  * then, that batch's public id into batch (or "" when NULL). */
 static enum aif_err
 file_drop(struct aif_db *db, uint64_t id, char *batch)
@@ -242,6 +249,8 @@ aif_files_expire(struct aif_db *db, size_t limit, size_t *n)
 
 /* ---- batches ---------------------------------------------------------------------- */
 
+static enum aif_err	batch_insert(struct aif_db *, struct aif_batch_row *, int64_t);
+
 #define BATCH_COLS \
 	"SELECT b.id, b.public_id, b.api_key_id, b.tenant, b.input_file_id," \
 	" COALESCE(fi.public_id, ''), COALESCE(fo.public_id, ''), COALESCE(fe.public_id, '')," \
@@ -329,6 +338,26 @@ batch_query(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t 
 
 enum aif_err
 aif_batches_create(struct aif_db *db, struct aif_batch_row *b, int64_t window_s)
+{
+	/* the file locked while the batch goes in: a delete of it waits, then sees it */
+	static const char lock[] = "SELECT id FROM files WHERE id = ? LOCK IN SHARE MODE";
+	struct aif_dbp pl[] = { AIF_P_I64(b->input_file_id) };
+	int64_t v = 0;
+	enum aif_err err;
+
+	if ((err = aif_db_begin(db)) != AIF_OK)
+		return err;
+	if ((err = AIF_DB_QUERY_I64(db, lock, pl, &v)) == AIF_OK)
+		err = batch_insert(db, b, window_s);
+	if (err == AIF_NOTFOUND) {
+		aif_db_rollback(db);
+		return AIF_NOTFOUND;
+	}
+	return aif_db_finish(db, err);
+}
+
+static enum aif_err
+batch_insert(struct aif_db *db, struct aif_batch_row *b, int64_t window_s)
 {
 	static const char sql[] =
 	    "INSERT INTO batches (public_id, api_key_id, tenant, input_file_id, endpoint,"
@@ -525,13 +554,24 @@ aif_batches_lease(struct aif_db *db, uint64_t token, int lease_s, uint64_t *ids,
 enum aif_err
 aif_batches_renew(struct aif_db *db, uint64_t id, uint64_t token, int lease_s)
 {
-	static const char sql[] = "UPDATE batches SET feeder_until = NOW(6) + INTERVAL ?"
-	    " SECOND WHERE id = ? AND feeder_token = ? AND feeder_until >= NOW(6)";
-	struct aif_dbp p[] = { AIF_P_I64(lease_s), AIF_P_I64(id), AIF_P_I64(token) };
+	/* a write only once half of the lease is gone; else a read says it holds */
+	static const char upd[] = "UPDATE batches SET feeder_until = NOW(6) + INTERVAL ?"
+	    " SECOND WHERE id = ? AND feeder_token = ? AND feeder_until >= NOW(6)"
+	    " AND feeder_until < NOW(6) + INTERVAL ? SECOND";
+	static const char held[] = "SELECT COUNT(*) FROM batches WHERE id = ?"
+	    " AND feeder_token = ? AND feeder_until >= NOW(6)";
+	struct aif_dbp p[] = { AIF_P_I64(lease_s), AIF_P_I64(id), AIF_P_I64(token),
+	    AIF_P_I64(lease_s / 2) };
+	struct aif_dbp ph[] = { AIF_P_I64(id), AIF_P_I64(token) };
 	uint64_t affected = 0;
-	enum aif_err err = AIF_DB_EXEC(db, sql, p, &affected, NULL);
+	int64_t n = 0;
+	enum aif_err err = AIF_DB_EXEC(db, upd, p, &affected, NULL);
 
-	return err == AIF_OK && affected != 1 ? AIF_NOTFOUND : err;
+	if (err != AIF_OK || affected == 1)
+		return err;
+	if ((err = AIF_DB_QUERY_I64(db, held, ph, &n)) != AIF_OK)
+		return err;
+	return n == 1 ? AIF_OK : AIF_NOTFOUND;
 }
 
 enum aif_err
@@ -664,15 +704,13 @@ aif_batches_refuse(struct aif_db *db, uint64_t id, uint32_t line, int status,
 }
 
 enum aif_err
-aif_batches_lane_depth(struct aif_db *db, int64_t *n)
+aif_batches_lane_depth(struct aif_db *db, uint64_t id, int64_t *n)
 {
-	static const char sql[] = "SELECT COUNT(*) FROM jobs FORCE INDEX (ix_jobs_claim)"
-	    " WHERE state = 'queued' AND priority = -1";
-	struct aif_dbp p[] = { AIF_P_NULL() };
-	enum aif_err err;
+	static const char sql[] = "SELECT COUNT(*) FROM jobs FORCE INDEX (ix_jobs_batch)"
+	    " WHERE batch_id = ? AND state = 'queued'";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, n);
 
-	/* one unused parameter: the helpers take their count from a non-empty array */
-	err = aif_db_query_i64(db, sql, p, 0, n);
 	return err == AIF_NOTFOUND ? AIF_OK : err;
 }
 

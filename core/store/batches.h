@@ -34,7 +34,7 @@ struct aif_file_row {
  * with expires_at f->expires_at (0: none). */
 enum aif_err	aif_files_create(struct aif_db *db, struct aif_file_row *f);
 /* Appends lines[0..n) to file id as lines first, first + 1, ... (caller's transaction;
- * any n: written in statements of up to 150 rows). */
+ * any n: written in statements of up to 150 rows and 4 MiB, a longer line alone). */
 enum aif_err	aif_files_add_lines(struct aif_db *db, uint64_t id, uint32_t first,
 		    const struct aif_file_line *lines, size_t n);
 /* Sets a written file's size once its lines are in. */
@@ -88,7 +88,7 @@ struct aif_batch_row {
 void		aif_batch_row_clear(struct aif_batch_row *b);
 
 /* Inserts b (public_id drawn here, id set; status validating, expires_at = now +
- * window_s). */
+ * window_s) with its input file locked: AIF_NOTFOUND when the file is gone. */
 enum aif_err	aif_batches_create(struct aif_db *db, struct aif_batch_row *b,
 		    int64_t window_s);
 /* The batch public_id of owner (0: any), or row id (public_id NULL). */
@@ -150,8 +150,8 @@ enum aif_err	aif_batches_pause(struct aif_db *db, uint64_t id, int64_t ms);
  * (JSON text); a line recorded already stays as it was. */
 enum aif_err	aif_batches_refuse(struct aif_db *db, uint64_t id, uint32_t line,
 		    int status, const char *body);
-/* Batch lines queued now, of every batch (the lane's depth). */
-enum aif_err	aif_batches_lane_depth(struct aif_db *db, int64_t *n);
+/* Lines of batch id queued now (its depth in the lane). */
+enum aif_err	aif_batches_lane_depth(struct aif_db *db, uint64_t id, int64_t *n);
 /* Up to cap jobs of batch id still queued: ids into ids, *n. */
 enum aif_err	aif_batches_queued(struct aif_db *db, uint64_t id, uint64_t *ids,
 		    size_t cap, size_t *n);
