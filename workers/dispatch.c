@@ -60,6 +60,10 @@ dispatch_release(struct worker *w, struct engine_call *c)
 		return;
 	}
 	w->model_in_flight[c->model_idx]--;
+	if (c->job.batch) {
+		w->model_batch[c->model_idx]--;
+		w->batch_in_flight--;
+	}
 	routing_release(w->rt, c->model_idx, c->replica_idx);
 }
 
@@ -219,6 +223,10 @@ dispatch_start_call(struct worker *w, struct engine_call *c)
 		curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)COUNT_TIMEOUT_MS);
 	w->in_flight++;
 	w->model_in_flight[smi]++;
+	if (c->job.batch) {
+		w->model_batch[smi]++;
+		w->batch_in_flight++;
+	}
 	routing_acquire(w->rt, smi, sri);
 	c->started_ms = aif_now_ms();
 	list_add(w, c);
@@ -231,31 +239,38 @@ dispatch_start_call(struct worker *w, struct engine_call *c)
 	}
 }
 
-/* The lowest priority this claim takes (batch.yield, docs/BATCH.md): while this worker
- * has started interactive jobs within batch.yield, a batch's lines leave it the CPU,
- * the database and the engines, but for one line every 1/batch.yield_rate s, so a batch
- * never stands still; otherwise every priority. A claim that may take that one line
- * takes one job (*limit 1): an interactive one first if there is one. */
-static int
-batch_lane(struct worker *w, int *limit)
+/* What this claim may take of the batch lane (docs/BATCH.md). batch.max_share: a
+ * batch's lines hold at most that share of this worker's slots and of each model's
+ * places (one at least), so interactive work finds room even on a slow engine.
+ * batch.yield: while this worker has started interactive jobs within it, batch lines
+ * are taken only one every 1/batch.yield_rate s (*limit 1: an interactive job first
+ * if there is one), so they leave it the CPU, the database and the engines. */
+static void
+batch_lane(struct worker *w, int *limit, struct aif_claim_lane *lane)
 {
 	const struct aif_config *cfg = w->cfg;
 	int64_t now = aif_now_ms();
+	int total = w->slots * cfg->batch.max_share / 100;
 
+	lane->min_priority = AIF_BATCH_PRIORITY;
+	lane->batch_free = w->batch_free;	/* per model: dispatch_claim fills it */
+	lane->batch_total = (total > 0 ? total : 1) - w->batch_in_flight;
 	if (cfg->batch.yield_ms == 0 || now - w->interactive_ms >= cfg->batch.yield_ms)
-		return AIF_BATCH_PRIORITY;
-	if (now < w->next_batch_ms)
-		return 0;
+		return;
+	if (now < w->next_batch_ms) {
+		lane->min_priority = 0;
+		return;
+	}
 	w->next_batch_ms = now + 1000 / cfg->batch.yield_rate;
 	*limit = 1;
-	return AIF_BATCH_PRIORITY;
 }
 
 size_t
 dispatch_claim(struct worker *w, int *more)
 {
 	const struct aif_config *cfg = w->cfg;
-	int free_slots = w->slots - w->in_flight, limit, min_prio;
+	int free_slots = w->slots - w->in_flight, limit;
+	struct aif_claim_lane lane;
 	size_t n_models = 0, n = 0;
 	struct aif_claimed *jobs = NULL;
 	enum aif_err err;
@@ -274,14 +289,17 @@ dispatch_claim(struct worker *w, int *more)
 			continue;
 		w->model_ids[n_models] = cfg->models[i].id;
 		w->model_free[n_models] = cap;
+		/* batch.max_share of its places at most for batch lines, one at least */
+		cap = cfg->models[i].max_in_flight * cfg->batch.max_share / 100;
+		w->batch_free[n_models] = (cap > 0 ? cap : 1) - w->model_batch[i];
 		n_models++;
 	}
 	if (n_models == 0)
 		return 0;
 	limit = free_slots < cfg->queue.claim_batch ? free_slots : cfg->queue.claim_batch;
-	min_prio = batch_lane(w, &limit);
+	batch_lane(w, &limit, &lane);
 	err = aif_queue_claim_from(w->db, w->id, w->model_ids, w->model_free, n_models, limit,
-	    min_prio, cfg->queue.lease_seconds, &jobs, &n);
+	    &lane, cfg->queue.lease_seconds, &jobs, &n);
 	if (err != AIF_OK) {
 		if (err != AIF_UNAVAILABLE)
 			aif_warn("msg=\"claim failed\" error=\"%s\"", aif_strerror(err));

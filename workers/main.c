@@ -303,11 +303,13 @@ setup(struct worker *w, const char *instance, int slots_override)
 	w->slots = slots_override > 0 ? slots_override : cfg->worker.slots;
 	w->model_in_flight = calloc(cfg->nmodels, sizeof(int));
 	w->model_hooks = calloc(cfg->nmodels, sizeof(int));
+	w->model_batch = calloc(cfg->nmodels, sizeof(int));
+	w->batch_free = calloc(cfg->nmodels, sizeof(int));
 	w->rt = routing_new(cfg);
 	w->model_ids = calloc(cfg->nmodels, sizeof(char *));
 	w->model_free = calloc(cfg->nmodels, sizeof(int));
-	if (!w->model_in_flight || !w->model_hooks || !w->rt || !w->model_ids ||
-	    !w->model_free)
+	if (!w->model_in_flight || !w->model_hooks || !w->model_batch || !w->batch_free ||
+	    !w->rt || !w->model_ids || !w->model_free)
 		return -1;
 	if (aif_pii_new(cfg, 0, &w->pii, errbuf, sizeof(errbuf)) != AIF_OK) {
 		fputs(errbuf, stderr);
@@ -386,6 +388,8 @@ teardown(struct worker *w)
 	aif_pii_free(w->pii);
 	free(w->model_in_flight);
 	free(w->model_hooks);
+	free(w->model_batch);
+	free(w->batch_free);
 	free(w->model_ids);
 	free(w->model_free);
 	wakeup_free(w);

@@ -44,6 +44,9 @@ struct worker {
 	int			 slots;
 	int			 in_flight;
 	int			*model_in_flight;	/* per cfg->models[i] */
+	int			*model_batch;	/* of those, batch lines (batch.max_share) */
+	int			*batch_free;	/* scratch for claims */
+	int			 batch_in_flight; /* batch lines in flight, all models */
 	int			*model_hooks;	/* of those, jobs in a pre-call hook: they
 						   will take a replica's place too */
 	struct routing		*rt;		/* replicas, circuit breakers, fallbacks */

@@ -785,6 +785,7 @@ static const struct directive batch_dirs[] = {
 	INT("uploads", CFG(batch.uploads), 1, 64, 2),
 	DURATION("yield", D_INT64, CFG(batch.yield_ms), 0, DURATION_M, DURATION_S),
 	INT("yield_rate", CFG(batch.yield_rate), 1, 1000, 20),
+	INT("max_share", CFG(batch.max_share), 1, 100, 50),
 };
 static const struct section batch_sec = SECTION(batch_dirs, 0, NULL);
 

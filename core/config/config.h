@@ -398,6 +398,9 @@ struct aif_config {
 					   default 1s (0: never yields) */
 		int	 yield_rate;	/* lines a second per worker while yielding,
 					   1..1000, default 20 */
+		int	 max_share;	/* percent of a worker's slots and of each
+					   model's max_in_flight batch lines may hold,
+					   1..100, default 50 */
 	} batch;
 
 	struct aif_model *models;	/* at least one (required) */

@@ -2,6 +2,7 @@
  * Claim query: FORCE INDEX (ix_jobs_claim) = (state, priority DESC, id), READ COMMITTED,
  * so a claim locks only the rows it takes (docs/STACK.md, "the queue"). */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,7 +451,8 @@ claim_select(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t
  * crowded). */
 static enum aif_err
 claim_candidates(struct aif_db *db, const char *const *models, const int *per_model_free,
-    size_t n_models, int limit, int min_priority, int all, struct aif_dbrows **rows)
+    size_t n_models, int limit, const struct aif_claim_lane *lane, int all,
+    struct aif_dbrows **rows)
 {
 	static const char one[] = CLAIM_COLS
 	    " FROM jobs FORCE INDEX (ix_jobs_model_claim)"
@@ -470,14 +472,14 @@ claim_candidates(struct aif_db *db, const char *const *models, const int *per_mo
 		aif_sqlbuf_marks(&sql, nfull);
 		aif_sqlbuf_add(&sql, ") AND priority >= ?"
 		    " ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED");
-		p[nfull] = AIF_P_I64(min_priority);
+		p[nfull] = AIF_P_I64(lane->min_priority);
 		p[nfull + 1] = AIF_P_I64(limit);
 		if ((err = aif_sqlbuf_status(&sql)) != AIF_OK ||
 		    (err = claim_select(db, aif_sqlbuf_get(&sql), p, nfull + 2, rows)) != AIF_OK)
 			goto out;
 	}
 	for (size_t i = 0; i < n_models; i++) {
-		struct aif_dbp q[] = { AIF_P_STR(models[i]), AIF_P_I64(min_priority),
+		struct aif_dbp q[] = { AIF_P_STR(models[i]), AIF_P_I64(lane->min_priority),
 		    AIF_P_I64(per_model_free[i]) };
 		if (all || per_model_free[i] >= limit || per_model_free[i] <= 0)
 			continue;
@@ -494,11 +496,11 @@ out:
  * candidate was left for lack of its model's room. Returns how many. */
 static size_t
 claim_pick(const struct aif_dbrows *rows, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, size_t *order, int *taken,
-    int *crowded)
+    const int *per_model_free, size_t n_models, int limit,
+    const struct aif_claim_lane *lane, size_t *order, int *taken, int *crowded)
 {
 	int64_t prio[MAX_IN * 2], id[MAX_IN * 2];
-	int used[MAX_IN] = { 0 };
+	int used[MAX_IN] = { 0 }, batch_used[MAX_IN] = { 0 }, batch_all = 0;
 	size_t ntake = 0;
 
 	for (size_t r = 0; r < rows->nrows; r++) {
@@ -523,10 +525,17 @@ claim_pick(const struct aif_dbrows *rows, const char *const *models,
 		if (aif_dbrows_i64(rows, r, CL_EXPIRED))
 			continue;	/* not run: claim_expire() ends it */
 		for (size_t k = 0; k < n_models; k++) {
+			int batch = prio[r] < 0;
 			if (strcmp(models[k], m) != 0)
 				continue;
+			/* a batch's line within the lane's share (batch.max_share) */
+			if (batch && (batch_all >= lane->batch_total || (lane->batch_free != NULL &&
+			    batch_used[k] >= lane->batch_free[k])))
+				break;
 			if (used[k] < per_model_free[k]) {
 				used[k]++;
+				batch_used[k] += batch;
+				batch_all += batch;
 				taken[r] = 1;
 				ntake++;
 			} else {
@@ -700,8 +709,8 @@ aif_queue_expire(struct aif_db *db, uint64_t id)
 /* The claim of claim_once in its transaction: *out (new) gets the *nout jobs taken. */
 static enum aif_err
 claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, int min_priority, int lease_s,
-    struct aif_claimed **out, size_t *nout)
+    const int *per_model_free, size_t n_models, int limit,
+    const struct aif_claim_lane *lane, int lease_s, struct aif_claimed **out, size_t *nout)
 {
 	struct aif_dbp p[MAX_IN + 2];
 	struct aif_dbrows *rows = NULL;
@@ -717,12 +726,12 @@ claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
 		rows = NULL;
 		*nout = 0;
 		if ((err = claim_candidates(db, models, per_model_free, n_models, limit,
-		    min_priority, all, &rows)) != AIF_OK || rows == NULL || rows->nrows == 0 ||
+		    lane, all, &rows)) != AIF_OK || rows == NULL || rows->nrows == 0 ||
 		    rows->nrows > MAX_IN * 2)
 			goto out;
 		if ((err = claim_expire(db, rows)) != AIF_OK)
 			goto out;
-		*nout = claim_pick(rows, models, per_model_free, n_models, limit, order, taken,
+		*nout = claim_pick(rows, models, per_model_free, n_models, limit, lane, order, taken,
 		    &crowded);
 		if (!crowded || *nout == (size_t)limit)
 			break;
@@ -751,8 +760,8 @@ out:
 
 static enum aif_err
 claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, int min_priority, int lease_s,
-    struct aif_claimed **out, size_t *nout)
+    const int *per_model_free, size_t n_models, int limit,
+    const struct aif_claim_lane *lane, int lease_s, struct aif_claimed **out, size_t *nout)
 {
 	struct aif_claimed *jobs = NULL;
 	size_t ntake = 0;
@@ -763,7 +772,7 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 	if ((err = aif_db_begin(db)) != AIF_OK)
 		return err;
 	err = claim_rows(db, worker_id, models, per_model_free, n_models,
-	    limit > MAX_IN ? MAX_IN : limit, min_priority, lease_s, &jobs, &ntake);
+	    limit > MAX_IN ? MAX_IN : limit, lane, lease_s, &jobs, &ntake);
 	if ((err = aif_db_finish(db, err)) != AIF_OK) {
 		aif_queue_claimed_free(jobs, ntake);
 		return err;
@@ -775,15 +784,15 @@ claim_once(struct aif_db *db, uint64_t worker_id, const char *const *models,
 
 enum aif_err
 aif_queue_claim_from(struct aif_db *db, uint64_t worker_id, const char *const *models,
-    const int *per_model_free, size_t n_models, int limit, int min_priority, int lease_s,
-    struct aif_claimed **out, size_t *n)
+    const int *per_model_free, size_t n_models, int limit,
+    const struct aif_claim_lane *lane, int lease_s, struct aif_claimed **out, size_t *n)
 {
 	enum aif_err err;
 
 	*out = NULL;
 	*n = 0;
 	RETRY_CONFLICTS(err, claim_once(db, worker_id, models, per_model_free, n_models,
-	    limit, min_priority, lease_s, out, n));
+	    limit, lane, lease_s, out, n));
 	return err;
 }
 
@@ -792,8 +801,11 @@ aif_queue_claim(struct aif_db *db, uint64_t worker_id, const char *const *models
     const int *per_model_free, size_t n_models, int limit, int lease_s,
     struct aif_claimed **out, size_t *n)
 {
+	static const struct aif_claim_lane all = { .min_priority = AIF_BATCH_PRIORITY,
+	    .batch_total = INT_MAX };
+
 	return aif_queue_claim_from(db, worker_id, models, per_model_free, n_models, limit,
-	    AIF_BATCH_PRIORITY, lease_s, out, n);
+	    &all, lease_s, out, n);
 }
 
 /* ---- jobs handed to a worker at insert -------------------------------------------- */

@@ -246,11 +246,19 @@ enum aif_err	aif_queue_handed_orphans(struct aif_db *db, uint64_t worker_id,
 enum aif_err	aif_queue_claim(struct aif_db *db, uint64_t worker_id,
 		    const char *const *models, const int *per_model_free, size_t n_models,
 		    int limit, int lease_s, struct aif_claimed **out, size_t *n);
-/* aif_queue_claim of jobs of priority min_priority and above only (0: no batch line). */
+/* What a claim may take of the batch lane (docs/BATCH.md): jobs of priority
+ * min_priority and above only (0: no batch line); of a batch's lines, at most
+ * batch_free[i] of models[i] (NULL: no such cap) and batch_total in all. */
+struct aif_claim_lane {
+	int		 min_priority;
+	const int	*batch_free;
+	int		 batch_total;
+};
+/* aif_queue_claim within lane (borrowed). */
 enum aif_err	aif_queue_claim_from(struct aif_db *db, uint64_t worker_id,
 		    const char *const *models, const int *per_model_free, size_t n_models,
-		    int limit, int min_priority, int lease_s, struct aif_claimed **out,
-		    size_t *n);
+		    int limit, const struct aif_claim_lane *lane, int lease_s,
+		    struct aif_claimed **out, size_t *n);
 void		aif_queue_claimed_free(struct aif_claimed *jobs, size_t n);
 
 /* Commits n successes: job succeeded + response, usage row, event, budget capture,

@@ -123,6 +123,51 @@ claim(const char *model, uint64_t worker, int free_slots, int limit, size_t *n)
 	return jobs;
 }
 
+/* The batch lane (docs/BATCH.md): a batch's lines (priority -1) come after every
+ * interactive job, within the lane's caps (batch.max_share), and not at all when the
+ * claim takes interactive work only (batch.yield). */
+static void
+claim_keeps_the_batch_lane_within_its_share(void **state)
+{
+	char model[64];
+	const char *models[1];
+	int room[] = { 16 }, batch_free[] = { 1 };
+	struct aif_claim_lane lane = { .min_priority = AIF_BATCH_PRIORITY,
+	    .batch_free = batch_free, .batch_total = 10 };
+	struct aif_claim_lane interactive = { .min_priority = 0, .batch_total = 10 };
+	struct aif_claimed *c = NULL;
+	uint64_t worker;
+	size_t n = 0;
+	int batch = 0;
+
+	(void)state;
+	TESTDB_NEED(&g.t);
+	new_model(model, sizeof(model));
+	models[0] = model;
+	worker = new_worker();
+	for (int i = 0; i < 3; i++)
+		(void)enqueue_simple(model, AIF_BATCH_PRIORITY);
+	(void)enqueue_simple(model, 0);
+	assert_int_equal(aif_queue_claim_from(g.t.db, worker, models, room, 1, 16,
+	    &interactive, 30, &c, &n), AIF_OK);
+	assert_int_equal(n, 1);			/* the interactive job only */
+	assert_false(c[0].batch);
+	aif_queue_claimed_free(c, n);
+	assert_int_equal(aif_queue_claim_from(g.t.db, worker, models, room, 1, 16, &lane,
+	    30, &c, &n), AIF_OK);
+	assert_int_equal(n, 1);			/* one line: the model's batch share */
+	assert_true(c[0].batch);
+	aif_queue_claimed_free(c, n);
+	batch_free[0] = 5;
+	lane.batch_total = 1;			/* the worker's share: one more */
+	assert_int_equal(aif_queue_claim_from(g.t.db, worker, models, room, 1, 16, &lane,
+	    30, &c, &n), AIF_OK);
+	assert_int_equal(n, 1);
+	batch += c[0].batch;
+	aif_queue_claimed_free(c, n);
+	assert_int_equal(batch, 1);
+}
+
 /* Enqueues one job and claims it; returns the claim. */
 static struct aif_claimed *
 enqueue_and_claim(const struct aif_job_new *j, uint64_t worker)
@@ -2405,6 +2450,7 @@ succeed_batch_corrects_tpm_by_the_sum_of_its_jobs(void **state)
 /* Claims (aif_queue_claim). */
 static const struct CMUnitTest claim_tests[] = {
 	cmocka_unit_test(claim_returns_job_with_attempt_one_and_next_lease_token),
+	cmocka_unit_test(claim_keeps_the_batch_lane_within_its_share),
 	cmocka_unit_test(claim_sets_job_running_under_a_lease),
 	cmocka_unit_test(claim_writes_claimed_event),
 	cmocka_unit_test(claim_asks_one_query_unless_crowded),
