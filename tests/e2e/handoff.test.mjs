@@ -32,6 +32,10 @@ async function syncJob(content, opts = {}) {
 }
 
 test('a sync request is handed to a worker at insert: running from its first row, its timeline whole, billed once', T, async () => {
+  // the files before this one reload the workers, which register again under new ids;
+  // aif-api reads the live workers again every 2 s (fcgi-app/wake.c): a hand-off to a
+  // worker id from before a reload is given back and queued, so wait out one refresh
+  await sleep(2500);
   const id = await syncJob(`handed ${uniq('h')}`);
   const h = handoff(id);
   assert.deepEqual({ handed: h.handed, token: h.token, attempts: h.attempts, state: h.state },
