@@ -244,6 +244,10 @@ const char	*batch_endpoint(const char *url);
 /* route_batches.c: limit and after of a list's query string (q may be NULL): limit in
  * 1..max, after an id (cap bytes). 0, or -1 when either is malformed. */
 int	list_params(const char *q, int64_t *limit, int64_t max, char *after, size_t cap);
+/* list_params that also reads `purpose` (lower-case letters, '_' and '-', into purpose,
+ * pcap bytes; left as it is when absent). */
+int	list_query(const char *q, int64_t *limit, int64_t max, char *after, size_t cap,
+	    char *purpose, size_t pcap);
 
 /* route_jobs.c: GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel */
 void	route_jobs(struct req *r, const struct aif_principal *who);

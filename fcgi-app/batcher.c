@@ -442,6 +442,8 @@ batcher_stop(struct api *api, int grace_ms)
 	pthread_cond_signal(&bt->cv);
 	pthread_mutex_unlock(&bt->mu);
 	pthread_join(bt->thread, NULL);
+	/* its leases go now, not in LEASE_S: another aif-api takes its batches at once */
+	(void)aif_batches_release(bt->db, bt->token);
 	aif_db_close(bt->db);
 	pthread_cond_destroy(&bt->cv);
 	pthread_mutex_destroy(&bt->mu);

@@ -46,22 +46,45 @@ batch_json(const struct aif_batch_row *b, int64_t completed, int64_t failed)
 	    "metadata", md != NULL ? md : json_null());
 }
 
-/* The Batch object of b with its progress: counted from its jobs while it runs, the
- * final counts once it ended. New reference, or NULL (the database). */
+/* Sets the Batch object j's usage, as OpenAI's has it (no cached or reasoning tokens
+ * are told apart here). */
+static void
+with_usage(json_t *j, int64_t in, int64_t out)
+{
+	json_object_set_new(j, "usage", json_pack("{s:I,s:{s:i},s:I,s:{s:i},s:I}",
+	    "input_tokens", (json_int_t)in, "input_tokens_details", "cached_tokens", 0,
+	    "output_tokens", (json_int_t)out, "output_tokens_details", "reasoning_tokens", 0,
+	    "total_tokens", (json_int_t)(in + out)));
+}
+
+/* The Batch object of b with its progress (counted from its jobs while it runs, the
+ * final counts once it ended) and its usage (the sums of its lines' usage rows). New
+ * reference, or NULL (the database). */
 static json_t *
 batch_now(struct req *r, const struct aif_batch_row *b)
 {
-	int64_t done = b->completed, failed = b->failed, open = 0;
+	int64_t done = b->completed, failed = b->failed, open = 0, in = 0, out = 0;
 	int final = strcmp(b->status, "completed") == 0 || strcmp(b->status, "failed") == 0 ||
 	    strcmp(b->status, "expired") == 0 || strcmp(b->status, "cancelled") == 0;
+	json_t *j;
 
-	if (!final && aif_batches_progress(r->db, b->id, &done, &failed, &open) != AIF_OK)
+	if ((!final && aif_batches_progress(r->db, b->id, &done, &failed, &open) != AIF_OK) ||
+	    aif_batches_usage(r->db, b->id, &in, &out) != AIF_OK ||
+	    (j = batch_json(b, done, failed)) == NULL)
 		return NULL;
-	return batch_json(b, done, failed);
+	with_usage(j, in, out);
+	return j;
 }
 
 int
 list_params(const char *q, int64_t *limit, int64_t max, char *after, size_t cap)
+{
+	return list_query(q, limit, max, after, cap, NULL, 0);
+}
+
+int
+list_query(const char *q, int64_t *limit, int64_t max, char *after, size_t cap,
+    char *purpose, size_t pcap)
 {
 	while (q != NULL && *q != '\0') {
 		const char *amp = strchr(q, '&'), *end = amp != NULL ? amp : q + strlen(q);
@@ -82,6 +105,11 @@ list_params(const char *q, int64_t *limit, int64_t max, char *after, size_t cap)
 			    "VWXYZ0123456789-_") != n)
 				return -1;
 			memcpy(after, v, n + 1);
+		} else if (purpose != NULL && (size_t)(eq - q) == 7 &&
+		    strncmp(q, "purpose", 7) == 0) {
+			if (n >= pcap || strspn(v, "abcdefghijklmnopqrstuvwxyz_-") != n)
+				return -1;
+			memcpy(purpose, v, n + 1);
 		}
 		q = amp != NULL ? amp + 1 : end;
 	}
@@ -237,7 +265,8 @@ create(struct req *r, const struct aif_principal *who)
 	aif_info("msg=\"batch created\" batch=%s file=%s lines=%lld key=%llu", b.public_id,
 	    f.public_id, (long long)b.total, (unsigned long long)who->lineage_id);
 	batcher_poke(r->api);
-	out = batch_json(&b, 0, 0);
+	if ((out = batch_json(&b, 0, 0)) != NULL)
+		with_usage(out, 0, 0);
 	aif_batch_row_clear(&b);
 	reply_json(&r->reply, 200, NULL, out);
 	json_decref(out);

@@ -280,22 +280,23 @@ content(struct req *r, const struct aif_file_row *f)
 	reply_finish(&r->reply);
 }
 
-/* GET /v1/files?limit=&after=: the caller's files, newest first. */
+/* GET /v1/files?limit=&after=&purpose=: the caller's files, newest first. */
 static void
 list(struct req *r, const struct aif_principal *who)
 {
 	const char *q = FCGX_GetParam("QUERY_STRING", r->reply.fcgi->envp);
 	struct aif_file_row *rows = NULL, after;
-	char after_id[AIF_FILE_ID_LEN + 1] = "";
+	char after_id[AIF_FILE_ID_LEN + 1] = "", purpose[17] = "";
 	int64_t limit = 100;
 	size_t n = 0;
 	json_t *data = json_array(), *j;
 	enum aif_err err;
 
-	if (list_params(q, &limit, 10000, after_id, sizeof(after_id)) != 0) {
+	if (list_query(q, &limit, 10000, after_id, sizeof(after_id), purpose,
+	    sizeof(purpose)) != 0) {
 		json_decref(data);
 		REFUSE(&r->reply, AIF_E_QUERY_PARAM_INVALID, NULL, "limit",
-		    "limit is 1 to 10000 and after a file id");
+		    "limit is 1 to 10000, after a file id, purpose a file purpose");
 		return;
 	}
 	after.id = 0;
@@ -307,8 +308,8 @@ list(struct req *r, const struct aif_principal *who)
 		    "after is the id of one of your files");
 		return;
 	}
-	if (err != AIF_OK || aif_files_list(r->db, who->lineage_id, after.id,
-	    (size_t)limit + 1, &rows, &n) != AIF_OK) {
+	if (err != AIF_OK || aif_files_list(r->db, who->lineage_id, purpose[0] ? purpose :
+	    NULL, after.id, (size_t)limit + 1, &rows, &n) != AIF_OK) {
 		json_decref(data);
 		REFUSE0(&r->reply, AIF_E_DB_UNAVAILABLE, NULL);
 		return;

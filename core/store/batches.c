@@ -193,13 +193,14 @@ aif_files_delete(struct aif_db *db, uint64_t id, char *batch)
 }
 
 enum aif_err
-aif_files_list(struct aif_db *db, uint64_t owner, uint64_t before_id, size_t limit,
-    struct aif_file_row **out, size_t *n)
+aif_files_list(struct aif_db *db, uint64_t owner, const char *purpose, uint64_t before_id,
+    size_t limit, struct aif_file_row **out, size_t *n)
 {
 	static const char sql[] = FILE_COLS
-	    "WHERE f.api_key_id = ? AND (? = 0 OR f.id < ?) ORDER BY f.id DESC LIMIT ?";
-	struct aif_dbp p[] = { AIF_P_I64(owner), AIF_P_I64(before_id), AIF_P_I64(before_id),
-	    AIF_P_I64(limit) };
+	    "WHERE f.api_key_id = ? AND (? IS NULL OR f.purpose = ?) AND (? = 0 OR f.id < ?)"
+	    " ORDER BY f.id DESC LIMIT ?";
+	struct aif_dbp p[] = { AIF_P_I64(owner), AIF_P_STR(purpose), AIF_P_STR(purpose),
+	    AIF_P_I64(before_id), AIF_P_I64(before_id), AIF_P_I64(limit) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
@@ -449,6 +450,27 @@ aif_batches_progress(struct aif_db *db, uint64_t id, int64_t *completed, int64_t
 }
 
 enum aif_err
+aif_batches_usage(struct aif_db *db, uint64_t id, int64_t *input, int64_t *output)
+{
+	static const char sql[] = "SELECT COALESCE(SUM(u.prompt_tokens), 0),"
+	    " COALESCE(SUM(u.completion_tokens), 0) FROM jobs j FORCE INDEX (ix_jobs_batch)"
+	    " JOIN `usage` u ON u.job_id = j.id WHERE j.batch_id = ?";
+	struct aif_dbp p[] = { AIF_P_I64(id) };
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	*input = *output = 0;
+	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
+		return err;
+	if (rows->nrows == 1) {
+		*input = aif_dbrows_i64(rows, 0, 0);
+		*output = aif_dbrows_i64(rows, 0, 1);
+	}
+	aif_dbrows_free(rows);
+	return AIF_OK;
+}
+
+enum aif_err
 aif_batches_lane(struct aif_db *db, uint64_t id, struct aif_batch_lane *out)
 {
 	static const char sql[] =
@@ -572,6 +594,16 @@ aif_batches_renew(struct aif_db *db, uint64_t id, uint64_t token, int lease_s)
 	if ((err = AIF_DB_QUERY_I64(db, held, ph, &n)) != AIF_OK)
 		return err;
 	return n == 1 ? AIF_OK : AIF_NOTFOUND;
+}
+
+enum aif_err
+aif_batches_release(struct aif_db *db, uint64_t token)
+{
+	static const char sql[] = "UPDATE batches SET feeder_until = NULL"
+	    " WHERE feeder_token = ? AND feeder_until IS NOT NULL";
+	struct aif_dbp p[] = { AIF_P_I64(token) };
+
+	return AIF_DB_EXEC(db, sql, p, NULL, NULL);
 }
 
 enum aif_err

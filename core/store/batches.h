@@ -54,10 +54,10 @@ enum aif_err	aif_files_lines(struct aif_db *db, uint64_t id, uint32_t after,
  * (checked in the deleting transaction): AIF_CONFLICT then, its public id into batch
  * (AIF_BATCH_ID_LEN + 1). */
 enum aif_err	aif_files_delete(struct aif_db *db, uint64_t id, char *batch);
-/* Files of owner newest first, ids below before_id (0: from the newest), up to limit:
- * *out new with *n rows (calloc'd array, free). */
-enum aif_err	aif_files_list(struct aif_db *db, uint64_t owner, uint64_t before_id,
-		    size_t limit, struct aif_file_row **out, size_t *n);
+/* Files of owner newest first, of one purpose (NULL: any), ids below before_id (0: from
+ * the newest), up to limit: *out new with *n rows (calloc'd array, free). */
+enum aif_err	aif_files_list(struct aif_db *db, uint64_t owner, const char *purpose,
+		    uint64_t before_id, size_t limit, struct aif_file_row **out, size_t *n);
 /* Retention: deletes up to `limit` files past their expires_at, each in a transaction
  * of its own unless the input of an open batch (left for a later run); *n how many. */
 enum aif_err	aif_files_expire(struct aif_db *db, size_t limit, size_t *n);
@@ -104,6 +104,9 @@ void		aif_batch_rows_free(struct aif_batch_row *rows, size_t n);
  * not final yet (queued or running). */
 enum aif_err	aif_batches_progress(struct aif_db *db, uint64_t id, int64_t *completed,
 		    int64_t *failed, int64_t *open);
+/* The tokens batch id's lines used so far: the sums of their usage rows. */
+enum aif_err	aif_batches_usage(struct aif_db *db, uint64_t id, int64_t *input,
+		    int64_t *output);
 /* Batch id's jobs by state and its lines refused at admission (operators' view). */
 struct aif_batch_lane {
 	int64_t	 queued, running, succeeded, failed, cancelled, refused;
@@ -124,6 +127,8 @@ enum aif_err	aif_batches_lease(struct aif_db *db, uint64_t token, int lease_s,
  * when it lapsed (another feeder may hold it now: the step is not taken). */
 enum aif_err	aif_batches_renew(struct aif_db *db, uint64_t id, uint64_t token,
 		    int lease_s);
+/* Gives up every lease token holds (a feeder that stops). */
+enum aif_err	aif_batches_release(struct aif_db *db, uint64_t token);
 /* Locks batch id's row while it is finalizing under token (the caller's transaction):
  * a feeder that would take the lease over waits until it commits. AIF_NOTFOUND when
  * the lease or the status is not that any more. */

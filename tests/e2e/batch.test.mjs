@@ -482,6 +482,18 @@ test('a batch of 50 chat lines completes: request_counts, output lines by custom
   for (const [, pid, pt, ct] of usage) {
     assert.deepEqual([Number(pt), Number(ct)], [outByJob.get(pid).prompt_tokens, outByJob.get(pid).completion_tokens], `usage of ${pid}`);
   }
+  // the Batch object's usage: the sums of its lines' usage rows
+  const sum = (k) => usage.reduce((a, r) => a + Number(r[k]), 0);
+  const bu = (await c.batches.retrieve(b.id)).usage;
+  assert.deepEqual({ i: bu.input_tokens, o: bu.output_tokens, t: bu.total_tokens },
+    { i: sum(2), o: sum(3), t: sum(2) + sum(3) }, JSON.stringify(bu));
+  assert.ok(bu.input_tokens > 0 && bu.input_tokens_details && bu.output_tokens_details);
+  // the key's files by purpose: the written ones only, the output among them
+  const outs = [];
+  for await (const fo of c.files.list({ purpose: 'batch_output' })) outs.push(fo);
+  assert.ok(outs.length >= 2 && outs.every((fo) => fo.purpose === 'batch_output'), JSON.stringify(outs.map((fo) => fo.purpose)));
+  assert.ok(outs.some((fo) => fo.id === b.output_file_id) && outs.some((fo) => fo.id === b.error_file_id));
+  assert.ok(!outs.some((fo) => fo.id === f.id), 'the input file is purpose batch');
 
   // The input stays readable; the output is its owner's only.
   assert.equal((await c.batches.retrieve(b.id)).input_file_id, f.id);

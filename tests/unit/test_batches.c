@@ -124,6 +124,10 @@ lease_renew_lapse_take_over(void **state)
 	    "in_progress"), AIF_NOTFOUND);
 	assert_int_equal(aif_batches_move(g.t.db, b.id, TOKEN_B, "validating",
 	    "in_progress"), AIF_OK);
+	/* B stops: its leases go at once, A takes the batch without waiting them out */
+	assert_int_equal(aif_batches_release(g.t.db, TOKEN_B), AIF_OK);
+	assert_int_equal(aif_batches_renew(g.t.db, b.id, TOKEN_B, 15), AIF_NOTFOUND);
+	assert_true(holds(TOKEN_A, b.id));
 }
 
 /* A job of line `line` of batch b (model: a name of this run). */
