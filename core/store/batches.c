@@ -423,6 +423,23 @@ aif_batches_list(struct aif_db *db, uint64_t owner, const char *after, size_t li
 	return AIF_OK;
 }
 
+/* The first n integers of a query's first row into out[0..n) (0s when no row). */
+static enum aif_err
+row_i64(struct aif_db *db, const char *sql, const struct aif_dbp *p, size_t np,
+    int64_t *out, size_t n)
+{
+	struct aif_dbrows *rows = NULL;
+	enum aif_err err;
+
+	memset(out, 0, n * sizeof(*out));
+	if ((err = aif_db_query(db, sql, p, np, &rows)) != AIF_OK)
+		return err;
+	for (size_t c = 0; rows->nrows == 1 && c < n && c < rows->ncols; c++)
+		out[c] = aif_dbrows_i64(rows, 0, c);
+	aif_dbrows_free(rows);
+	return AIF_OK;
+}
+
 enum aif_err
 aif_batches_progress(struct aif_db *db, uint64_t id, int64_t *completed, int64_t *failed,
     int64_t *open)
@@ -434,19 +451,13 @@ aif_batches_progress(struct aif_db *db, uint64_t id, int64_t *completed, int64_t
 	    " COALESCE(SUM(state IN ('queued', 'running', 'compensating')), 0)"
 	    " FROM jobs FORCE INDEX (ix_jobs_batch) WHERE batch_id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_I64(id) };
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err;
+	int64_t v[3];
+	enum aif_err err = row_i64(db, sql, p, AIF_NELEM(p), v, 3);
 
-	*completed = *failed = *open = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
-		return err;
-	if (rows->nrows == 1) {
-		*completed = aif_dbrows_i64(rows, 0, 0);
-		*failed = aif_dbrows_i64(rows, 0, 1);
-		*open = aif_dbrows_i64(rows, 0, 2);
-	}
-	aif_dbrows_free(rows);
-	return AIF_OK;
+	*completed = v[0];
+	*failed = v[1];
+	*open = v[2];
+	return err;
 }
 
 enum aif_err
@@ -456,18 +467,12 @@ aif_batches_usage(struct aif_db *db, uint64_t id, int64_t *input, int64_t *outpu
 	    " COALESCE(SUM(u.completion_tokens), 0) FROM jobs j FORCE INDEX (ix_jobs_batch)"
 	    " JOIN `usage` u ON u.job_id = j.id WHERE j.batch_id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
-	struct aif_dbrows *rows = NULL;
-	enum aif_err err;
+	int64_t v[2];
+	enum aif_err err = row_i64(db, sql, p, AIF_NELEM(p), v, 2);
 
-	*input = *output = 0;
-	if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
-		return err;
-	if (rows->nrows == 1) {
-		*input = aif_dbrows_i64(rows, 0, 0);
-		*output = aif_dbrows_i64(rows, 0, 1);
-	}
-	aif_dbrows_free(rows);
-	return AIF_OK;
+	*input = v[0];
+	*output = v[1];
+	return err;
 }
 
 enum aif_err
