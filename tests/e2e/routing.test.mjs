@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
   env, client, REPO, jobRow, jobEvents, uniq, pool, sleep, waitFor, submitAsync, waitAllFinal, mockStats, mockResetStats, OpenAI,
+  sqlValue, sqlNumber, q,
 } from './lib.mjs';
 
 const T = { timeout: 90000 };
@@ -30,10 +31,15 @@ function startMock2() {
 after(() => { if (mock2 && mock2.exitCode === null) mock2.kill('SIGKILL'); });
 
 test('one replica killed under load: every request still succeeds', T, async () => {
+  const since = sqlValue('SELECT NOW(6)');
   mock2 = await startMock2();
   const url = `http://127.0.0.1:${MOCK2_PORT}`;
-  // let the workers' circuit breakers see the replica healthy (health probes run ~1 s)
-  await sleep(2500);
+  // the workers' health probes (about 1 s) see the replica up and their heartbeats
+  // (2 s) publish it: wait for every live worker's word, not for a fixed time
+  await waitFor(() => sqlNumber(`SELECT COUNT(*) FROM replica_state r JOIN workers w ON w.id = r.worker_id
+      WHERE r.model = 'demo-ha' AND r.replica LIKE ${q(`%:${MOCK2_PORT}%`)} AND r.healthy = 1
+      AND r.circuit_open = 0 AND r.updated_at > ${q(since)} AND w.stopped_at IS NULL
+      AND w.heartbeat_at > NOW(6) - INTERVAL 10 SECOND`) >= 2, { timeoutMs: 20000, intervalMs: 250, what: 'both workers to see the second replica healthy' });
   const c = client(env.apiKey, { timeout: 60000 });
   let done = 0, killedAt = -1, servedBy2 = 0;
   const n = 240;
