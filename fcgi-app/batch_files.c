@@ -202,9 +202,21 @@ write_jobs(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
 	}
 }
 
-/* The lines refused at admission. */
+/* Lines without a job (refused at admission, or never fed): rows of `fetch` a page at a
+ * time (its line number in column `line_col`, its custom_id in `cid_col`), each written
+ * to the error file with a `response` from response_of_row (new, or NULL) or else
+ * `error`. */
+struct jobless {
+	enum aif_err	(*fetch)(struct aif_db *, uint64_t, uint64_t, uint32_t, size_t,
+			    struct aif_dbrows **);
+	size_t		 line_col, cid_col;
+	char		*(*response_of_row)(struct aif_dbrows *, size_t);
+	const char	*error;
+};
+
 static enum aif_err
-write_refusals(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
+write_jobless(struct aif_db *db, const struct aif_batch_row *b, struct files *fs,
+    const struct jobless *w)
 {
 	uint32_t after = 0;
 	enum aif_err err = AIF_OK;
@@ -213,20 +225,17 @@ write_refusals(struct aif_db *db, const struct aif_batch_row *b, struct files *f
 	for (;;) {
 		struct aif_dbrows *rows = NULL;
 		size_t got;
-		if ((err = aif_batches_refusals(db, b->id, b->input_file_id, after, PAGE,
-		    &rows)) != AIF_OK)
+		if ((err = w->fetch(db, b->id, b->input_file_id, after, PAGE, &rows)) != AIF_OK)
 			return err;
 		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
-			char *resp = NULL, *text = NULL;
+			char *resp = w->response_of_row != NULL ? w->response_of_row(rows, r) :
+			    NULL, *text = NULL;
 			size_t len = 0;
-			after = (uint32_t)aif_dbrows_i64(rows, r, BR_LINE);
-			if (asprintf(&resp, "{\"status_code\":%d,\"request_id\":null,\"body\":%s}",
-			    (int)aif_dbrows_i64(rows, r, BR_STATUS),
-			    aif_dbrows_get(rows, r, BR_BODY)) < 0)
-				resp = NULL;
-			if (resp != NULL && aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
-				text = line_text(rid, aif_dbrows_get(rows, r, BR_CUSTOM_ID), resp,
-				    NULL, &len);
+			after = (uint32_t)aif_dbrows_i64(rows, r, w->line_col);
+			if ((w->response_of_row == NULL || resp != NULL) &&
+			    aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
+				text = line_text(rid, aif_dbrows_get(rows, r, w->cid_col), resp,
+				    resp != NULL ? NULL : w->error, &len);
 			free(resp);
 			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, text, len,
 			    fs->retention_s);
@@ -239,37 +248,16 @@ write_refusals(struct aif_db *db, const struct aif_batch_row *b, struct files *f
 	}
 }
 
-/* The lines that never became a job nor were refused (a batch cancelled or expired
- * before it reached them). */
-static enum aif_err
-write_unfed(struct aif_db *db, const struct aif_batch_row *b, struct files *fs)
+/* A refused line's `response`: its status and the error it was refused with. */
+static char *
+refusal_response(struct aif_dbrows *rows, size_t r)
 {
-	uint32_t after = 0;
-	enum aif_err err = AIF_OK;
-	char rid[32];
+	char *resp = NULL;
 
-	for (;;) {
-		struct aif_dbrows *rows = NULL;
-		size_t got;
-		if ((err = aif_batches_unfed(db, b->id, b->input_file_id, after, PAGE,
-		    &rows)) != AIF_OK)
-			return err;
-		for (size_t r = 0; r < rows->nrows && err == AIF_OK; r++) {
-			char *text = NULL;
-			size_t len = 0;
-			after = (uint32_t)aif_dbrows_i64(rows, r, FL_LINE);
-			if (aif_random_id("", 24, rid, sizeof(rid)) == AIF_OK)
-				text = line_text(rid, aif_dbrows_get(rows, r, FL_CUSTOM_ID), NULL,
-				    unrun_error(fs->status), &len);
-			err = text == NULL ? AIF_NOMEM : put(db, b, &fs->err, text, len,
-			    fs->retention_s);
-			fs->failed++;
-		}
-		got = rows->nrows;
-		aif_dbrows_free(rows);
-		if (err != AIF_OK || got < PAGE)
-			return err;
-	}
+	if (asprintf(&resp, "{\"status_code\":%d,\"request_id\":null,\"body\":%s}",
+	    (int)aif_dbrows_i64(rows, r, BR_STATUS), aif_dbrows_get(rows, r, BR_BODY)) < 0)
+		return NULL;
+	return resp;
 }
 
 static enum aif_err
@@ -278,10 +266,16 @@ write_all(struct aif_db *db, const struct aif_batch_row *b, struct files *fs,
 {
 	enum aif_err err;
 
+	const struct jobless refused = { aif_batches_refusals, BR_LINE, BR_CUSTOM_ID,
+	    refusal_response, NULL };
+	/* lines that never became a job nor were refused (cancelled or expired first) */
+	const struct jobless unfed = { aif_batches_unfed, FL_LINE, FL_CUSTOM_ID, NULL,
+	    unrun_error(fs->status) };
+
 	if ((err = aif_batches_lock(db, b->id, token)) != AIF_OK ||
 	    (err = write_jobs(db, b, fs)) != AIF_OK ||
-	    (err = write_refusals(db, b, fs)) != AIF_OK ||
-	    (err = write_unfed(db, b, fs)) != AIF_OK ||
+	    (err = write_jobless(db, b, fs, &refused)) != AIF_OK ||
+	    (err = write_jobless(db, b, fs, &unfed)) != AIF_OK ||
 	    (err = put_flush(db, &fs->out)) != AIF_OK ||
 	    (err = put_flush(db, &fs->err)) != AIF_OK)
 		return err;

@@ -72,19 +72,11 @@ void
 reply_send_typed(struct reply *rp, int status, const char *type, const char *headers,
     const char *body, size_t len)
 {
-	char head[2048];
-	int n;
-
 	if (rp->fcgi == NULL)
 		return;
-	count_response(rp, status);
-	rp->span.status = status;
-	if ((n = reply_format_head(rp, status, type, "no-store", headers, len, head,
-	    sizeof(head))) > 0) {
-		FCGX_PutStr(head, n, rp->fcgi->out);
-		if (len > 0)
-			FCGX_PutStr(body, (int)len, rp->fcgi->out);
-	}
+	reply_send_head_typed(rp, status, type, headers, len);
+	if (len > 0)
+		FCGX_PutStr(body, (int)len, rp->fcgi->out);
 	reply_finish(rp);
 }
 
@@ -98,15 +90,7 @@ reply_send(struct reply *rp, int status, const char *headers, const char *body,
 void
 reply_send_head(struct reply *rp, int status, const char *headers, size_t len)
 {
-	char head[2048];
-	int n;
-
-	if (rp->fcgi == NULL)
-		return;
-	count_response(rp, status);
-	rp->span.status = status;
-	if ((n = format_head(rp, status, headers, len, head, sizeof(head))) > 0)
-		FCGX_PutStr(head, n, rp->fcgi->out);
+	reply_send_head_typed(rp, status, REPLY_JSON, headers, len);
 }
 
 void
