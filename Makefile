@@ -65,7 +65,9 @@ CLI_SRC     := $(wildcard cli/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
 obj = $(1:%.c=$(BUILD)/%.o)
-CORE_OBJ    := $(call obj,$(CORE_SRC))
+# The PII engine's English name lists (core/pii/data/) become a generated C file.
+PII_NAMES_C := $(BUILD)/gen/pii_names.c
+CORE_OBJ    := $(call obj,$(CORE_SRC)) $(PII_NAMES_C:.c=.o)
 ADAPTER_OBJ := $(call obj,$(ADAPTER_SRC))
 HTTP_OBJ    := $(call obj,$(HTTP_SRC))
 API_OBJ     := $(call obj,$(API_SRC))
@@ -104,6 +106,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(call inc_of,$<) -c -o $@ $<
+
+$(PII_NAMES_C): scripts/gen-wordlist.sh $(wildcard core/pii/data/*.txt)
+	@mkdir -p $(dir $@)
+	$(Q)scripts/gen-wordlist.sh core/pii/data > $@.tmp && mv $@.tmp $@
+
+$(PII_NAMES_C:.c=.o): $(PII_NAMES_C)
+	$(Q)$(CC) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
 
 $(LIBAIF): $(CORE_OBJ)
 	@mkdir -p $(dir $@)

@@ -27,7 +27,9 @@
 	X(IPV4)				\
 	X(IPV6)				\
 	X(US_SSN)			\
-	X(SECRET)
+	X(SECRET)			\
+	X(PERSON)			\
+	X(ADDRESS)
 
 enum aif_pii_builtin {
 #define AIF_PII_TYPE_ENUM(name) AIF_PII_T_##name,

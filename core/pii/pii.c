@@ -101,6 +101,8 @@ aif_pii_hit_source(const struct aif_pii *pii, const struct aif_pii_hit *h)
 		return pii->rules[h->rule].name;
 	if (h->detector >= 0 && (size_t)h->detector < pii_nbuiltins)
 		return pii_builtins[h->detector].name;
+	if (h->detector >= PII_CDET_BASE && h->detector < PII_CDET_BASE + CDET_COUNT)
+		return pii_cdet_names[h->detector - PII_CDET_BASE];
 	return "?";
 }
 
@@ -396,6 +398,15 @@ compile_builtins(struct aif_pii *pii, struct loader *ld)
 		}
 	}
 	free(all);
+	for (p = 0; p < PASS_COUNT; p++) {
+		if (pii->passes[p].re == NULL || pii->passes[p].nfirst <= 4 ||
+		    ((p == PASS_EMAIL || p == PASS_HEX) && pii->passes[p].ndet == 1))
+			continue;
+		pii->bytewise |= (uint8_t)(1u << p);
+		for (i = 0; i < 256; i++)
+			if (pii->passes[p].first[i])
+				pii->bytewise_first[i] |= (uint8_t)(1u << p);
+	}
 	for (i = 0; i < CTX_COUNT; i++)
 		if ((pii->ctx[i] = compile(pii_ctx_patterns[i], PCRE2_CASELESS, &err,
 		    &off)) == NULL) {

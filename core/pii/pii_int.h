@@ -122,6 +122,11 @@ struct aif_pii {
 		uint8_t	 det[64];	/* detector of each alternative */
 		uint16_t group[64];	/* its capture group number */
 	} passes[PASS_COUNT];
+	/* The passes whose starts are found byte by byte (scan.c, scan_bytewise): one
+	 * loop over the text serves them all; bit p of bytewise_first[b]: pass p may
+	 * start with byte b. */
+	uint8_t		 bytewise;		/* bit per pass */
+	uint8_t		 bytewise_first[256];
 	pcre2_code	*anchored[64];	/* each built-in alone, anchored (retries) */
 	uint8_t		 det_on[64];	/* built-in detector i is in its pass */
 	pcre2_code	*ctx[CTX_COUNT];
@@ -166,6 +171,169 @@ enum aif_err	pii_mask(const struct aif_pii_actions *act, const char *text, size_
 
 /* 1 when the built-in detection of `type` is on. */
 int		pii_type_on(const struct pii_vctx *v, int type);
+
+/* ---- detectors written in C (person.c, address.c) -------------------------------- */
+
+/* Names and addresses are not one pattern each: they are words looked up in lists and
+ * read with the words around them. They run after the pattern passes (so they can see
+ * the phones and e-mails already found) and their hits carry detector
+ * PII_CDET_BASE + enum pii_cdet, after every pattern detector in priority. */
+enum pii_cdet {
+	CDET_KR_ADDRESS, CDET_EN_ADDRESS, CDET_KR_PERSON, CDET_EN_PERSON, CDET_COUNT
+};
+#define PII_CDET_BASE	64
+extern const char *const pii_cdet_names[CDET_COUNT];	/* "kr-address", ... */
+
+/* The hits of one scan so far (scan.c). */
+struct pii_hitvec {
+	struct aif_pii_hit	*v;
+	size_t			 n, cap;
+};
+
+/* Appends a hit; -1 without memory. */
+int		pii_push_hit(struct pii_hitvec *hv, size_t s, size_t e, int type, int conf,
+		    int det, int rule);
+
+/* The word detectors are driven by one pass over the text (scan.c, scan_words):
+ * at each Korean word and at each ASCII word that starts with a digit or a capital.
+ * Each looks at a bounded number of bytes around the word (linear in the text) and
+ * adds its hits to hv, next to the pattern detectors' ones, which it may read. */
+
+/* pii_address_init() once before the others (0, or -1). At the Korean word starting
+ * at i, or the digit at i: the end of the address found there (its hit pushed), or 0;
+ * *err is set to AIF_NOMEM when the hit could not be pushed. */
+int		pii_address_init(void);
+/* 1 when an address may be read from the Korean word whose Hangul run is [ws, we):
+ * it ends in 로, 길, 동, 리 or 가, or digits follow it ("강남대로110길"). */
+int		pii_address_kr_may(const char *buf, size_t len, size_t ws, size_t we);
+size_t		pii_address_kr(const struct pii_vctx *v, size_t i, struct pii_hitvec *hv,
+		    enum aif_err *err);
+size_t		pii_address_en(const struct pii_vctx *v, size_t i, struct pii_hitvec *hv,
+		    enum aif_err *err);
+
+/* The name detector's state over one text (person.c): the identifiers found by the
+ * patterns (a cue), the names of a list waiting for theirs. Fill with
+ * pii_person_begin(), release with pii_person_end(). */
+#define PII_PENDING_MAX	8
+struct pii_ident;
+struct pii_person {
+	const struct pii_vctx	*v;
+	struct pii_hitvec	*hv;
+	struct pii_ident	*ids;		/* phones, e-mails, RRNs: sorted, owned */
+	size_t			 nids;
+	size_t			 en_last;	/* end of the last English name, or 0 */
+	size_t			 pend_s[PII_PENDING_MAX], pend_e[PII_PENDING_MAX];
+	size_t			 npend, pend_end;
+	int			 chained;	/* the last word was a name of a list */
+};
+enum aif_err	pii_person_begin(struct pii_person *c, const struct pii_vctx *v,
+		    struct pii_hitvec *hv);
+void		pii_person_end(struct pii_person *c);
+/* 1 when a name may start with the Hangul syllable at p (a surname's first): a
+ * bit of pii_name_first (filled by pii_person_begin). */
+#define PII_NSYL	(0xD7A4 - 0xAC00)
+extern uint8_t		pii_name_first[PII_NSYL / 8 + 1];
+static inline int
+pii_person_kr_may(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	unsigned i = ((((unsigned)u[0] & 0x0F) << 12) | (((unsigned)u[1] & 0x3F) << 6) |
+	    (u[2] & 0x3F)) - 0xAC00;
+
+	return i < PII_NSYL && (pii_name_first[i >> 3] & (1u << (i & 7)));
+}
+/* The Hangul run [ws, we) (its names pushed): AIF_OK or AIF_NOMEM. Runs that
+ * pii_person_kr_may() refuses may be left out. */
+enum aif_err	pii_person_kr(struct pii_person *c, size_t ws, size_t we);
+/* The capitalised ASCII word at i: the end of the name found there, or 0. */
+size_t		pii_person_en(struct pii_person *c, size_t i, enum aif_err *err);
+
+/* The part of an address a partial mask keeps (address.c): Korean, its 시/도 and
+ * 시/군/구 (1: shown before the placeholder); English, its city and state (2: shown
+ * after it). Sets [*s, *e) within p[0..n); 0 when there is none. */
+int		pii_address_public_part(const char *p, size_t n, size_t *s, size_t *e);
+
+/* The English name lists (core/pii/data/, compiled in by scripts/gen-wordlist.sh):
+ * NUL-terminated names one after the other, sorted for strcmp, and where each
+ * starts. */
+extern const char		pii_en_given_text[];
+extern const unsigned		pii_en_given_off[];
+extern const unsigned long	pii_en_given_count;
+extern const char		pii_en_surname_text[];
+extern const unsigned		pii_en_surname_off[];
+extern const unsigned long	pii_en_surname_count;
+
+/* Matcher work of the calling thread (aif_pii_thread_work): scan.c's pcre2 calls and
+ * the C detectors' word readers add to it. */
+extern _Thread_local uint64_t	pii_match_work;
+
+/* Words (words.c). A Korean word is a run of Hangul syllables and ASCII digits. */
+/* End of the Korean word that starts at i, after at most max bytes. */
+size_t		pii_kword_end(const char *buf, size_t len, size_t i, size_t max);
+/* Start of the Korean word that ends at i, at most max bytes back. */
+size_t		pii_kword_start(const char *buf, size_t i, size_t max);
+/* 1 when the syllable at i is syl (3 bytes of UTF-8). */
+int		pii_syl_is(const char *buf, size_t len, size_t i, const char *syl);
+/* 1 when the syllable at i is one of syls[0..n) (syllables one after the other);
+ * pii_syl_in takes a string literal or array. */
+int		pii_syl_in_n(const char *buf, size_t len, size_t i, const char *syls,
+		    size_t n);
+#define pii_syl_in(buf, len, i, syls)	\
+	pii_syl_in_n((buf), (len), (i), (syls), sizeof(syls) - 1)
+/* A word list with a hash table built once (pii_wordset_build, before any lookup;
+ * the detectors build theirs under pthread_once): lookups are a hash and a compare.
+ * A list fills at most half of its slots (pii_wordset_build drops the rest);
+ * labels are written in lower case. */
+struct pii_wordset {
+	const char *const	*list;		/* NULL-terminated, borrowed */
+	uint16_t		*slot;		/* index + 1 into list, 0: empty */
+	size_t			 mask;		/* slots - 1 (a power of two) */
+	uint8_t			 maxlen;	/* bytes of the longest word */
+};
+/* A word set of `slots` (a power of two, at least twice the list's words). */
+#define PII_WORDSET(list, slots)	\
+	{ (list), (uint16_t[slots]){ 0 }, (slots) - 1, 0 }
+void		pii_wordset_build(struct pii_wordset *ws);
+/* 1 when w[0..n) is a word of ws. */
+int		pii_word_in(const struct pii_wordset *ws, const char *w, size_t n);
+/* Length of the longest word of ws that w[0..n) starts with (ending on a character
+ * boundary), or 0. */
+size_t		pii_prefix_in(const struct pii_wordset *ws, const char *w, size_t n);
+/* End of the ASCII word (letters, digits, inner ' and -) that starts at i. */
+size_t		pii_aword_end(const char *buf, size_t len, size_t i);
+/* 1 when buf[s, e) is a capitalised word: "Smith", "McDonald", "O'Brien". */
+int		pii_cap_word(const char *buf, size_t s, size_t e);
+/* 1 when a label of `labels` (one to three words, ASCII compared in lower case)
+ * ends just before s, with at most a few of " \t:=\"'>[(-," between, or a Korean
+ * one with its particle ("이름은 "). */
+int		pii_label_before(const char *buf, size_t s, const struct pii_wordset *labels);
+
+/* 1 when c may stand between a label and its value: " \t:=\"'>[(-,". */
+static inline int
+pii_label_gap(unsigned char c)
+{
+	switch (c) {
+	case ' ': case '\t': case ':': case '=': case '"': case '\'': case '>': case '[':
+	case '(': case '-': case ',':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Hangul syllables (U+AC00..U+D7A3) are three bytes EA B0 80 .. ED 9E A3 in UTF-8. */
+static inline int
+pii_hangul_at(const char *buf, size_t len, size_t i)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	unsigned cp;
+
+	if (i + 3 > len || u[i] < 0xEA || u[i] > 0xED)
+		return 0;
+	cp = ((unsigned)(u[i] & 0x0F) << 12) | ((unsigned)(u[i + 1] & 0x3F) << 6) |
+	    (u[i + 2] & 0x3F);
+	return cp >= 0xAC00 && cp <= 0xD7A3;
+}
 
 /* ---- shared by the engine's files (pii.c, scan.c, fold.c, render.c) ----------- */
 

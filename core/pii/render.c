@@ -119,6 +119,48 @@ partial_digits(struct outbuf *o, const char *p, size_t n, size_t keep_head,
 	return 0;
 }
 
+/* A name: a Korean one keeps its surname ("김**"), an English one its initials
+ * ("J. S."). */
+static int
+partial_person(struct outbuf *o, const char *p, size_t n)
+{
+	size_t	 i;
+	int	 first = 1;
+
+	if (n >= 3 && (unsigned char)p[0] >= 0x80) {
+		if (put(o, p, 3) != 0)
+			return -1;
+		for (i = 3; i < n; i++)
+			if (((unsigned char)p[i] & 0xC0) != 0x80 && putc_(o, '*') != 0)
+				return -1;
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (!pii_is_alnum((unsigned char)p[i]) || (i > 0 && p[i - 1] != ' '))
+			continue;
+		if ((!first && putc_(o, ' ') != 0) || putc_(o, p[i]) != 0 ||
+		    putc_(o, '.') != 0)
+			return -1;
+		first = 0;
+	}
+	return 0;
+}
+
+/* An address keeps its district or city for analytics: "서울특별시 강남구 [ADDRESS]",
+ * "[ADDRESS], Mountain View, CA". */
+static int
+partial_address(struct outbuf *o, const char *p, size_t n)
+{
+	size_t	 s = 0, e = 0;
+	int	 where = pii_address_public_part(p, n, &s, &e);
+
+	if (where == 1)
+		return put(o, p + s, e - s) || put(o, " [ADDRESS]", 10);
+	if (where == 2)
+		return put(o, "[ADDRESS], ", 11) || put(o, p + s, e - s);
+	return put(o, "[ADDRESS]", 9);
+}
+
 static int
 partial(struct outbuf *o, int type, const char *p, size_t n)
 {
@@ -162,6 +204,10 @@ partial(struct outbuf *o, int type, const char *p, size_t n)
 		for (i = 0; i < n && p[i] != ':'; i++)
 			;
 		return put(o, p, i) || put(o, ":****", 5);
+	case AIF_PII_T_PERSON:
+		return partial_person(o, p, n);
+	case AIF_PII_T_ADDRESS:
+		return partial_address(o, p, n);
 	case AIF_PII_T_SECRET:
 		if (n > 10 && memcmp(p, "-----", 5) == 0)
 			return put(o, "[SECRET]", 8);

@@ -107,13 +107,15 @@ aif_pii_jit_stack(void *unused)
  * (the look-ahead for a required character) may read that far -- except for a pattern
  * compiled with PCRE2_ANCHORED and PCRE2_NO_START_OPTIMIZE (ANCHORED above), which
  * tries its one start position only: 1. A scan is linear when this sum is a bounded
- * multiple of the length of its text. Thread-local: no locking, no shared cache line. */
-static _Thread_local uint64_t	match_work;
+ * multiple of the length of its text. Thread-local: no locking, no shared cache line.
+ * The detectors written in C (person.c, address.c) add the bytes their word readers
+ * step over (words.c) and one per byte of each of their passes. */
+_Thread_local uint64_t	pii_match_work;
 
 uint64_t
 aif_pii_thread_work(void)
 {
-	return match_work;
+	return pii_match_work;
 }
 
 /* `anchored`: re was compiled with ANCHORED (the call site knows; asking pcre2 on
@@ -127,11 +129,11 @@ counted_match(const pcre2_code *re, int anchored, const char *subj, size_t len,
 
 	if (rc >= 0) {
 		end = pcre2_get_ovector_pointer(md)[1];
-		match_work += end > start ? end - start : 1;
+		pii_match_work += end > start ? end - start : 1;
 	} else if (anchored)
-		match_work += 1;
+		pii_match_work += 1;
 	else
-		match_work += len > start ? len - start : 1;
+		pii_match_work += len > start ? len - start : 1;
 	return rc;
 }
 
@@ -154,13 +156,9 @@ match_error(int rc)
 
 /* ---- scanning ------------------------------------------------------------------------- */
 
-struct hitvec {
-	struct aif_pii_hit	*v;
-	size_t			 n, cap;
-};
-
-static int
-push_hit(struct hitvec *hv, size_t s, size_t e, int type, int conf, int det, int rule)
+int
+pii_push_hit(struct pii_hitvec *hv, size_t s, size_t e, int type, int conf, int det,
+    int rule)
 {
 	struct aif_pii_hit *nv;
 	size_t	 ncap;
@@ -294,7 +292,7 @@ static int	try_anchored(const struct aif_pii *pii, struct scratch *sc, size_t de
  * -1 with *err set on an error. Shared by both ways of finding a pass's starts. */
 static int
 resolve_match(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
-    size_t len, struct hitvec *hv, size_t *end, enum aif_err *err)
+    size_t len, struct pii_hitvec *hv, size_t *end, enum aif_err *err)
 {
 	struct pii_vctx	 v = { pii, buf, len };
 	struct pii_cand	 c;
@@ -315,7 +313,7 @@ resolve_match(const struct aif_pii *pii, size_t p, struct scratch *sc, const cha
 	}
 	if (found <= 0)
 		return found;
-	if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0) {
+	if (pii_push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0) {
 		*err = AIF_NOMEM;
 		return -1;
 	}
@@ -323,46 +321,64 @@ resolve_match(const struct aif_pii *pii, size_t p, struct scratch *sc, const cha
 	return 1;
 }
 
-static enum aif_err
-scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
-    size_t len, struct hitvec *hv)
+/* Pass p at `at` (a byte it may start with): the start filter's second byte, the
+ * left edge, then its anchored alternation. Sets *next past a hit (the pass resumes
+ * there) or past a digit run too short for any match. 0, or -1 with *err set. */
+static int
+pass_at(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
+    size_t len, struct pii_hitvec *hv, size_t at, size_t *next, enum aif_err *err)
 {
 	const unsigned char *u = (const unsigned char *)buf;
-	size_t		 at, run, end;
-	enum aif_err	 err = AIF_OK;
+	size_t		 run, end;
 	int		 rc;
 
-	for (at = 0; at < len; at++) {
-		/* the start filter: most bytes cannot begin a match of this pass */
-		if (!pii->passes[p].first[u[at]])
-			continue;
-		if (at + 1 < len &&
-		    !(pii->passes[p].second[u[at]][u[at + 1] >> 3] &
-		        (1u << (u[at + 1] & 7))))
-			continue;
-		if (!left_edge_ok(pii->passes[p].left, u, at))
-			continue;
-		if (p == PASS_DIGIT) {
-			/* too short a run of digits and separators for any match */
-			for (run = 0; at + run < len && run < pii->passes[p].minlen &&
-			    u[at + run] < 128 && digit_run[u[at + run]]; run++)
-				;
-			if (run < pii->passes[p].minlen) {
-				at += run > 0 ? run - 1 : 0;
-				continue;
-			}
+	if (at + 1 < len && !(pii->passes[p].second[u[at]][u[at + 1] >> 3] &
+	    (1u << (u[at + 1] & 7))))
+		return 0;
+	if (!left_edge_ok(pii->passes[p].left, u, at))
+		return 0;
+	if (p == PASS_DIGIT) {
+		/* too short a run of digits and separators for any match */
+		for (run = 0; at + run < len && run < pii->passes[p].minlen &&
+		    u[at + run] < 128 && digit_run[u[at + run]]; run++)
+			;
+		if (run < pii->passes[p].minlen) {
+			*next = at + (run > 0 ? run : 1);
+			return 0;
 		}
-		rc = counted_match(pii->passes[p].re_at, 1, buf, len, at, 0, sc->md,
-		    pii->mctx);
-		if (rc == PCRE2_ERROR_NOMATCH)
+	}
+	rc = counted_match(pii->passes[p].re_at, 1, buf, len, at, 0, sc->md, pii->mctx);
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (rc < 0) {
+		*err = match_error(rc);
+		return -1;
+	}
+	if ((rc = resolve_match(pii, p, sc, buf, len, hv, &end, err)) < 0)
+		return -1;
+	if (rc > 0)
+		*next = end;
+	return 0;
+}
+
+/* The passes found byte by byte, all in one loop over the text: at each byte the
+ * start filter tells which of them may start there (most bytes: none). */
+static enum aif_err
+scan_bytewise(const struct aif_pii *pii, struct scratch *sc, const char *buf,
+    size_t len, struct pii_hitvec *hv)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	size_t		 at, p, next[PASS_COUNT] = { 0 };
+	enum aif_err	 err = AIF_OK;
+	unsigned	 m;
+
+	for (at = 0; at < len; at++) {
+		if ((m = pii->bytewise_first[u[at]]) == 0)
 			continue;
-		if (rc < 0)
-			return match_error(rc);
-		rc = resolve_match(pii, p, sc, buf, len, hv, &end, &err);
-		if (rc < 0)
-			return err;
-		if (rc > 0)
-			at = end - 1;		/* the loop steps past the hit */
+		for (p = 0; m != 0; p++, m >>= 1)
+			if ((m & 1) && at >= next[p] &&
+			    pass_at(pii, p, sc, buf, len, hv, at, &next[p], &err) != 0)
+				return err;
 	}
 	return AIF_OK;
 }
@@ -372,7 +388,7 @@ scan_pass(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *b
  * scan_pass. */
 static enum aif_err
 scan_pass_jit(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf,
-    size_t len, struct hitvec *hv)
+    size_t len, struct pii_hitvec *hv)
 {
 	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
 	size_t		 pos = 0, s, end;
@@ -433,7 +449,7 @@ is_v6_char(unsigned char c)
  * local-part characters before one, so only those places are tried. */
 static enum aif_err
 scan_at_signs(const struct aif_pii *pii, size_t det, struct scratch *sc,
-    const char *buf, size_t len, struct hitvec *hv)
+    const char *buf, size_t len, struct pii_hitvec *hv)
 {
 	struct pii_cand	 c;
 	const char	*at;
@@ -451,7 +467,7 @@ scan_at_signs(const struct aif_pii *pii, size_t det, struct scratch *sc,
 		if (rc < 0)
 			return err;
 		if (rc > 0) {
-			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+			if (pii_push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
 				return AIF_NOMEM;
 			pos = c.e;
 		} else
@@ -464,7 +480,7 @@ scan_at_signs(const struct aif_pii *pii, size_t det, struct scratch *sc,
  * dots with two colons or more, and it starts where the run starts. */
 static enum aif_err
 scan_colon_runs(const struct aif_pii *pii, size_t det, struct scratch *sc,
-    const char *buf, size_t len, struct hitvec *hv)
+    const char *buf, size_t len, struct pii_hitvec *hv)
 {
 	struct pii_cand	 c;
 	const char	*colon;
@@ -490,7 +506,7 @@ scan_colon_runs(const struct aif_pii *pii, size_t det, struct scratch *sc,
 		if (rc < 0)
 			return err;
 		if (rc > 0) {
-			if (push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
+			if (pii_push_hit(hv, c.s, c.e, c.type, c.conf, (int)det, -1) != 0)
 				return AIF_NOMEM;
 			pos = c.e > pos ? c.e : pos;
 		}
@@ -498,10 +514,148 @@ scan_colon_runs(const struct aif_pii *pii, size_t det, struct scratch *sc,
 	return AIF_OK;
 }
 
+/* The bytes a word detector may start at: ASCII digits 1-9 (an English house
+ * number), capitals (an English name) and the lead bytes of Hangul syllables. */
+enum { W_DIGIT = 1, W_UPPER = 2, W_HANGUL = 4, W_ALNUM = 8 };
+static const uint8_t word_start[256] = {
+	['0'] = W_ALNUM, ['1' ... '9'] = W_DIGIT | W_ALNUM, ['A' ... 'Z'] = W_UPPER | W_ALNUM,
+	['a' ... 'z'] = W_ALNUM, [0xEA ... 0xED] = W_HANGUL,
+};
+
+/* Characters that glue a word to the one before it: no English house number starts
+ * after these ("$12", "x-1", "3.5"), no name after those of G_NAME ("a.Smith"). */
+enum { G_NUMBER = 1, G_NAME = 2 };
+static const uint8_t glue[256] = {
+	['.'] = G_NUMBER | G_NAME, [','] = G_NUMBER, ['$'] = G_NUMBER | G_NAME,
+	['#'] = G_NUMBER | G_NAME, ['-'] = G_NUMBER | G_NAME, ['/'] = G_NUMBER | G_NAME,
+	[':'] = G_NUMBER, ['+'] = G_NUMBER, ['_'] = G_NUMBER | G_NAME,
+	['\\'] = G_NUMBER | G_NAME, ['@'] = G_NAME, ['\''] = G_NAME,
+};
+
+/* 1 when an English word detector of `kind` may start at i: no letter, digit or
+ * glue of that kind right before it. */
+static inline int
+ascii_word_start(const unsigned char *u, size_t i, int kind)
+{
+	return i == 0 || (!(word_start[u[i - 1]] & W_ALNUM) && !(glue[u[i - 1]] & kind));
+}
+
+/* Eight bytes at a time (SWAR): the high bit of each byte of the result is set for
+ * a byte of w that is >= 0x80, a capital or a digit 1-9; for ASCII bytes the test
+ * is exact ("hasbetween", Sean Eron Anderson's Bit Twiddling Hacks), and a byte it
+ * flags is looked at again in the table anyway. */
+#define ONES8	UINT64_C(0x0101010101010101)
+#define HIGHS8	UINT64_C(0x8080808080808080)
+
+static inline uint64_t
+between8(uint64_t w, uint64_t m, uint64_t n)
+{
+	return (ONES8 * (127 + n) - (w & ONES8 * 127)) & ~w &
+	    ((w & ONES8 * 127) + ONES8 * (127 - m)) & HIGHS8;
+}
+
+/* The first byte at or after i where a word detector may start, or len. */
+static inline size_t
+next_start(const unsigned char *u, size_t len, size_t i)
+{
+	uint64_t w, m;
+
+	while (i + 8 <= len) {
+		memcpy(&w, u + i, 8);
+		m = (w & HIGHS8) | between8(w, '0', ':') | between8(w, '@', '[');
+		if (m != 0)
+			return i + ((size_t)__builtin_ctzll(m) >> 3);
+		i += 8;
+	}
+	while (i < len && (word_start[u[i]] | W_ALNUM) == W_ALNUM)
+		i++;
+	return i;
+}
+
+/* The end of the run of Hangul lead bytes (3 bytes each) that starts at i: the first
+ * ASCII byte is found eight at a time, then the leads before it are checked. */
+static inline size_t
+hangul_run_end(const unsigned char *u, size_t len, size_t i)
+{
+	size_t	 q = i + 3, we;
+	uint64_t w, m;
+
+	for (;;) {
+		if (q + 8 > len) {
+			while (q < len && u[q] >= 0x80)
+				q++;
+			break;
+		}
+		memcpy(&w, u + q, 8);
+		if ((m = ~w & HIGHS8) != 0) {
+			q += (size_t)__builtin_ctzll(m) >> 3;
+			break;
+		}
+		q += 8;
+	}
+	for (we = i + 3; we + 3 <= q && (word_start[u[we]] & W_HANGUL); we += 3)
+		;
+	return we;
+}
+
+/* One pass for the word detectors (person.c, address.c): at each Korean word and
+ * each ASCII word starting with a digit or a capital, the detectors that are on; a
+ * found address is stepped over. Lower-case and other bytes are skipped fast. */
+static enum aif_err
+scan_words(const struct aif_pii *pii, const struct pii_vctx *v, struct pii_hitvec *hv)
+{
+	const unsigned char *u = (const unsigned char *)v->buf;
+	const int	 addr = pii->builtin_on[AIF_PII_T_ADDRESS];
+	const int	 person = pii->builtin_on[AIF_PII_T_PERSON];
+	struct pii_person ps;
+	size_t		 len = v->len, i = 0, e, we;
+	enum aif_err	 err = AIF_OK;
+	uint8_t		 cls;
+
+	if ((addr && pii_address_init() != 0) ||
+	    (person && pii_person_begin(&ps, v, hv) != AIF_OK))
+		return AIF_NOMEM;
+	pii_match_work += len;
+	while (i < len && err == AIF_OK) {
+		if ((i = next_start(u, len, i)) >= len)
+			break;
+		cls = word_start[u[i]];
+		if ((cls | W_ALNUM) == W_ALNUM) {
+			i++;			/* a byte the fast test let through */
+			continue;
+		}
+		e = 0;
+		if (cls & W_HANGUL) {
+			if (!pii_hangul_at(v->buf, len, i)) {
+				i++;
+				continue;
+			}
+			we = hangul_run_end(u, len, i);
+			if (addr && pii_address_kr_may(v->buf, len, i, we))
+				e = pii_address_kr(v, i, hv, &err);
+			if (e == 0 && person && we - i >= 6 && pii_person_kr_may(v->buf + i))
+				err = err != AIF_OK ? err : pii_person_kr(&ps, i, we);
+			i = e > we ? e : we;
+			continue;
+		}
+		if (addr && (cls & W_DIGIT) && ascii_word_start(u, i, G_NUMBER))
+			e = pii_address_en(v, i, hv, &err);
+		else if (person && (cls & W_UPPER) && ascii_word_start(u, i, G_NAME))
+			e = pii_person_en(&ps, i, &err);
+		for (we = i + 1; we < len && (word_start[u[we]] & W_ALNUM); we++)
+			;
+		i = e > we ? e : we;
+	}
+	if (person)
+		pii_person_end(&ps);
+	return err;
+}
+
 static enum aif_err
 scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
-    size_t len, struct hitvec *hv)
+    size_t len, struct pii_hitvec *hv)
 {
+	struct pii_vctx	 v = { pii, buf, len };
 	size_t		 p;
 	enum aif_err	 rc;
 
@@ -517,10 +671,15 @@ scan_builtins(const struct aif_pii *pii, struct scratch *sc, const char *buf,
 		else if (pii->passes[p].nfirst <= 4)
 			rc = scan_pass_jit(pii, p, sc, buf, len, hv);
 		else
-			rc = scan_pass(pii, p, sc, buf, len, hv);
+			continue;		/* bytewise, below */
 		if (rc != AIF_OK)
 			return rc;
 	}
+	if (pii->bytewise != 0 && (rc = scan_bytewise(pii, sc, buf, len, hv)) != AIF_OK)
+		return rc;
+	/* names and addresses read the words around them, after the patterns */
+	if (pii->builtin_on[AIF_PII_T_ADDRESS] || pii->builtin_on[AIF_PII_T_PERSON])
+		return scan_words(pii, &v, hv);
 	return AIF_OK;
 }
 
@@ -559,7 +718,7 @@ rule_mod97(const char *buf, size_t s, size_t e)
 
 static enum aif_err
 scan_rules(const struct aif_pii *pii, struct scratch *sc, const char *buf, size_t len,
-    struct hitvec *hv)
+    struct pii_hitvec *hv)
 {
 	const struct pii_rule *r;
 	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(sc->md);
@@ -591,7 +750,7 @@ scan_rules(const struct aif_pii *pii, struct scratch *sc, const char *buf, size_
 			if (ok && r->ctx != NULL)
 				ok = near(r->ctx, PCRE2_NO_UTF_CHECK, buf, len, s, e,
 				    CTX_BEFORE, CTX_AFTER, pii) == 1;
-			if (ok && push_hit(hv, s, e, r->type, 100, -1, (int)i) != 0)
+			if (ok && pii_push_hit(hv, s, e, r->type, 100, -1, (int)i) != 0)
 				return AIF_NOMEM;
 			pos = e;
 		}
@@ -620,7 +779,7 @@ aif_pii_scan(const struct aif_pii_actions *act, const char *text, size_t len,
     struct aif_pii_hit **hits, size_t *nhits)
 {
 	const struct aif_pii *pii = act->pii;
-	struct hitvec	 hv = { NULL, 0, 0 };
+	struct pii_hitvec	 hv = { NULL, 0, 0 };
 	struct scratch	*sc;
 	char		*fbuf = NULL;
 	uint32_t	*map = NULL;

@@ -67,7 +67,7 @@ test('previous_response_id passed through: the gateway sends the stored history 
   const sent = await engineRequestOf(jobOfResp(second.id));
   assert.equal(sent.body.previous_response_id, undefined, 'the engine keeps no responses');
   assert.deepEqual(sent.body.input.map((i) => i.type), ['message', 'message', 'message']);
-  assert.match(sent.body.input[0].content, /My name is Ana/);
+  assert.match(sent.body.input[0].content, /My name is \[PERSON\] n-/, 'the stored history is the masked one');
   assert.equal(sent.body.input[1].role, 'assistant');
   assert.equal(sent.body.input[1].content[0].text, first.output_text);
   assert.equal(sent.body.input[2].content, 'What is my name?');

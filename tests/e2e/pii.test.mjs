@@ -65,6 +65,27 @@ test('a chat prompt reaches the engine and the jobs table masked; counts by type
     { timeoutMs: 15000, what: 'aif_pii_entities_total{type="EMAIL"} to grow' });
 });
 
+test('names and addresses are masked on the way in: the district of an address stays (partial style), look-alike words do not move', T, async () => {
+  const tag = uniq('names');
+  const plain = '이사회 정보 담당자에게 문의하세요. 테헤란로는 강남의 중심 도로다. Main Street is closed.';
+  const content = `${tag}: 담당자 김민지 님께, 배송지: 서울특별시 강남구 테헤란로 152, 12층. ` +
+    `John Smith in accounting ships to 350 Fifth Avenue, Suite 3300, New York, NY 10118. ${plain}`;
+  const { response } = await client().chat.completions
+    .create({ model: 'demo-chat', messages: [{ role: 'user', content }] }).withResponse();
+  assert.equal(response.status, 200);
+  const jobId = response.headers.get('x-aif-job-id');
+  const sent = (await engineRequestOf(jobId)).body.messages[0].content;
+  assert.equal(sent, `${tag}: 담당자 [PERSON] 님께, 배송지: 서울특별시 강남구 [ADDRESS]. ` +
+    `[PERSON] in accounting ships to [ADDRESS], New York, NY. ${plain}`);
+  const job = jobRow(jobId);
+  for (const raw of ['김민지', '테헤란로 152', 'John Smith', '350 Fifth']) {
+    assert.ok(!job.request_body.includes(raw), `jobs.request_body holds ${raw}`);
+  }
+  const counts = JSON.parse(job.pii_counts);
+  assert.equal(counts.PERSON, 2);
+  assert.equal(counts.ADDRESS, 2);
+});
+
 test('a blocked type (resident registration number on demo-*) is 400 pii_blocked and creates no job', T, async () => {
   const before = countJobs();
   await assert.rejects(

@@ -45,6 +45,15 @@ for src in core/*/*.c adapters/*.c; do
 	fi
 	objs+=("$obj")
 done
+# the PII engine's English name lists, generated as the Makefile does
+obj=$OUT/obj/pii_names.o
+if [ ! -f "$obj" ] || [ -n "$(find core/pii/data scripts/gen-wordlist.sh -newer "$obj" 2>/dev/null | head -1)" ]; then
+	scripts/gen-wordlist.sh core/pii/data > "$OUT/obj/pii_names.c"
+	# shellcheck disable=SC2086
+	$CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$obj" "$OUT/obj/pii_names.c" ||
+	    { echo "fuzz: the name lists do not build" >&2; exit 1; }
+fi
+objs+=("$obj")
 for t in "${TARGETS[@]}"; do
 	[ -f "tests/fuzz/$t.c" ] || { echo "fuzz: no target $t" >&2; exit 2; }
 	echo "fuzz: building $t" >&2

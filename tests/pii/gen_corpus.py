@@ -141,12 +141,14 @@ def base62(n):
 
 # EMAIL
 add("ko", "메일은 kim@example.com으로 보내주세요.", ("EMAIL", "kim@example.com"))
-add("ko", "담당자: 홍길동(hong.gildong@company.co.kr)", ("EMAIL", "hong.gildong@company.co.kr"))
+add("ko", "담당자: 홍길동(hong.gildong@company.co.kr)", ("PERSON", "홍길동"),
+    ("EMAIL", "hong.gildong@company.co.kr"))
 add("en", "Contact Jane.Doe+billing@Mail.Example.ORG for invoices.",
     ("EMAIL", "Jane.Doe+billing@Mail.Example.ORG"))
 add("en", "reply-to:<ops-team@corp.example.io>", ("EMAIL", "ops-team@corp.example.io"))
 add("ko", "이메일kim99@naver.com이에요", ("EMAIL", "kim99@naver.com"))
-add("en", '{"email":"lee@example.com","name":"Lee"}', ("EMAIL", "lee@example.com"))
+add("en", '{"email":"lee@example.com","name":"Lee"}', ("EMAIL", "lee@example.com"),
+    ("PERSON", "Lee"))
 add("en", '{\\"email\\":\\"lee@example.com\\"}', ("EMAIL", "lee@example.com"))
 add("en", "line1\\nparkj@example.com\\tend", ("EMAIL", "parkj@example.com"))
 add("ko", "전체 주소 ｋｉｍ＠ｅｘａｍｐｌｅ．ｃｏｍ 입니다", ("EMAIL", "ｋｉｍ＠ｅｘａｍｐｌｅ．ｃｏｍ"))
@@ -263,7 +265,8 @@ add("ko", "관리번호 111212345612 (면허 아님)")
 
 # KR_BANK_ACCOUNT
 add("ko", "신한은행 110-436-387740 으로 입금해주세요", ("KR_BANK_ACCOUNT", "110-436-387740"))
-add("ko", "국민은행 123456-78-901234 예금주 홍길동", ("KR_BANK_ACCOUNT", "123456-78-901234"))
+add("ko", "국민은행 123456-78-901234 예금주 홍길동", ("KR_BANK_ACCOUNT", "123456-78-901234"),
+    ("PERSON", "홍길동"))
 add("ko", "카카오뱅크 3333-12-3456789", ("KR_BANK_ACCOUNT", "3333-12-3456789"))
 add("ko", "계좌번호: 1002-123-456789 (우리은행)", ("KR_BANK_ACCOUNT", "1002-123-456789"))
 add("en", "Wire to bank account 123-456789-01-012 today", ("KR_BANK_ACCOUNT", "123-456789-01-012"))
@@ -397,7 +400,6 @@ add("en", "See RFC 3986 section 3.2.2 and RFC 5952")
 for t in [
     "회의실 예약: 3층 301호, 10:00-11:30",
     "환율 1,320.50원/달러, 전일 대비 -2.30",
-    "우편번호 06236 서울특별시 강남구 테헤란로 152",
     "Tracking number 9400 1000 0000 0000 0000 00",
     "Invoice INV-2024-00123, total $4,560.00",
     "전화 상담 시간: 평일 09:00~18:00",
@@ -412,7 +414,6 @@ for t in [
     "Zoom passcode: 482913",
     "GPS 37.5665° N, 126.9780° E",
     "Model number A2849, serial C02XK0XYJG5J",
-    "사번 20231047 김민수",
     "주문 금액 ₩1,234,000 (카드 할부 3개월)",
     "The patch fixes CVE-2024-3094 in xz 5.6.1",
     "docker run -p 8080:80 nginx:1.25",
@@ -553,7 +554,7 @@ for i in range(30):
         ("en", "Customer {e} (phone {p}) paid with {c}; RRN {r} on file.",
          [("EMAIL", e), ("PHONE", p), ("CREDIT_CARD", c), ("KR_RRN", r)]),
         ("ko", "아래 내용을 요약해줘:⏎이름 김민수⏎메일 {e}⏎전화 {p}",
-         [("EMAIL", e), ("PHONE", p)]),
+         [("PERSON", "김민수"), ("EMAIL", e), ("PHONE", p)]),
     ]
     lang, f, exp = forms[i % 3]
     add(lang, f.format(e=e, p=p, r=r, c=c), *exp)
@@ -596,6 +597,116 @@ for i in range(10):
     add("en", "ticket %s closed" % digits(10))
 for i in range(8):
     add("ko", "좌표 %.6f, %.6f" % (rnd.uniform(33, 38), rnd.uniform(126, 130)))
+
+
+# ---- person names and addresses (issue 19) ----------------------------------------
+# Written by the detector's author; tests/pii/corpus_blind.tsv and corpus_holdout.tsv
+# were written by two reviewers who had not seen the detector.
+for t, exp in [
+    ("담당자 김민지 님께 전달 부탁드립니다.", [("PERSON", "김민지")]),
+    ("고객명: 박서연", [("PERSON", "박서연")]),
+    ("배송지: 서울특별시 강남구 테헤란로 152, 12층", [("ADDRESS", "서울특별시 강남구 테헤란로 152, 12층")]),
+    ("경기도 성남시 분당구 판교역로 235 에이치스퀘어 N동 7층으로 와 주세요",
+     [("ADDRESS", "경기도 성남시 분당구 판교역로 235 에이치스퀘어 N동 7층")]),
+    ("John Smith in accounting approved the refund.", [("PERSON", "John Smith")]),
+    ("Google's office is at 1600 Amphitheatre Parkway, Mountain View, CA 94043.",
+     [("ADDRESS", "1600 Amphitheatre Parkway, Mountain View, CA 94043")]),
+    ("정우진 과장님이 회의를 주관합니다.", [("PERSON", "정우진")]),
+    ("이수빈씨 서류 제출했어요?", [("PERSON", "이수빈")]),
+    ("환자 최영호(67세, 남) 입원 수속", [("PERSON", "최영호")]),
+    ("수신인: 오하은 / 서울특별시 마포구 양화로 45, 5층", [("PERSON", "오하은"),
+     ("ADDRESS", "서울특별시 마포구 양화로 45, 5층")]),
+    ("예금주 강태현, 농협 입금 확인", [("PERSON", "강태현")]),
+    ("성함: 윤지아", [("PERSON", "윤지아")]),
+    ("이 건은 한지훈 대리에게 넘겨 주세요.", [("PERSON", "한지훈")]),
+    ("장서윤 선생님 반 학부모 상담 일정", [("PERSON", "장서윤")]),
+    ("작성자 임재현 / 검토 조은서", [("PERSON", "임재현"), ("PERSON", "조은서")]),
+    ("참석: 송민재, 류하진, 신유나", [("PERSON", "송민재"), ("PERSON", "류하진"),
+     ("PERSON", "신유나")]),
+    ("{\"name\": \"백승우\", \"phone\": \"010-3344-5566\"}", [("PERSON", "백승우"),
+     ("PHONE", "010-3344-5566")]),
+    ("남궁성민 님의 예약이 확정되었습니다.", [("PERSON", "남궁성민")]),
+    ("제갈현우 교수님 연구실", [("PERSON", "제갈현우")]),
+    ("부산광역시 해운대구 해운대해변로 264 (우동)", [("ADDRESS", "부산광역시 해운대구 해운대해변로 264")]),
+    ("주소: 세종특별자치시 한누리대로 2130", [("ADDRESS", "세종특별자치시 한누리대로 2130")]),
+    ("경기 고양시 일산동구 중앙로 1275번길 38-10에서 만나요",
+     [("ADDRESS", "경기 고양시 일산동구 중앙로 1275번길 38-10")]),
+    ("제주특별자치도 제주시 첨단로 242", [("ADDRESS", "제주특별자치도 제주시 첨단로 242")]),
+    ("서울특별시 종로구 세종로 1-68번지", [("ADDRESS", "서울특별시 종로구 세종로 1-68번지")]),
+    ("강원도 춘천시 효자동 123-4", [("ADDRESS", "강원도 춘천시 효자동 123-4")]),
+    ("경상북도 안동시 풍천면 하회리 산 12", [("ADDRESS", "경상북도 안동시 풍천면 하회리 산 12")]),
+    ("03187 서울특별시 종로구 종로 1, 지하 1층", [("ADDRESS", "03187 서울특별시 종로구 종로 1, 지하 1층")]),
+    ("택배는 인천광역시 연수구 컨벤시아대로 165, 101동 1502호로 보내 주세요",
+     [("ADDRESS", "인천광역시 연수구 컨벤시아대로 165, 101동 1502호")]),
+    ("Dear Ms. Thompson, thank you for your letter.", [("PERSON", "Thompson")]),
+    ("Dr. Aisha Rahman will see you at 3 pm.", [("PERSON", "Aisha Rahman")]),
+    ("My name is Daniel Okafor and I need help with my bill.", [("PERSON", "Daniel Okafor")]),
+    ("Best regards,⏎Emily Carter", [("PERSON", "Emily Carter")]),
+    ("Please contact Laura Bennett (laura.bennett@example.com).", [("PERSON", "Laura Bennett"),
+     ("EMAIL", "laura.bennett@example.com")]),
+    ("Send the parcel to 221B Baker Street, London NW1 6XE.", [("ADDRESS", "221B Baker Street, London NW1 6XE")]),
+    ("Office: 350 Fifth Avenue, Suite 3300, New York, NY 10118", [("ADDRESS",
+     "350 Fifth Avenue, Suite 3300, New York, NY 10118")]),
+    ("We moved to 742 Evergreen Terrace, Springfield.", [("ADDRESS", "742 Evergreen Terrace, Springfield")]),
+    ("Meet me at 500 W 5th Ave, Apt 12B, Austin, TX 78701.", [("ADDRESS", "500 W 5th Ave, Apt 12B, Austin, TX 78701")]),
+    ("Billing address: 77 Massachusetts Ave, Cambridge, MA 02139", [("ADDRESS",
+     "77 Massachusetts Ave, Cambridge, MA 02139")]),
+    ("Mr. and Mrs. Henderson will arrive on Friday.", [("PERSON", "Henderson")]),
+    ("Ask Michael Brown about the invoice.", [("PERSON", "Michael Brown")]),
+    ("Sarah Miller and James Wilson joined the call.", [("PERSON", "Sarah Miller"), ("PERSON", "James Wilson")]),
+    ("Thanks,⏎Kevin", [("PERSON", "Kevin")]),
+    ("The tenant, Maria Garcia, lives at 1200 Oak Street, Unit 5, Denver, CO 80203.",
+     [("PERSON", "Maria Garcia"), ("ADDRESS", "1200 Oak Street, Unit 5, Denver, CO 80203")]),
+]:
+    add("ko" if any(ord(c) > 0x3000 for c in t) else "en", t, *exp)
+
+# names in templates: contexts of every kind around names made up here
+ko_names = ["김하준", "이서아", "박지호", "최다인", "정시우", "강예린", "조우진", "윤채원", "장민혁", "임소율",
+            "한도현", "오지안", "서준서", "신하윤", "권태윤", "황민서", "안재원", "송지유", "전우현", "홍서진"]
+ko_forms = ["{n} 님, 문의하신 내용 답변드립니다.", "{n}님께 전화 부탁드려요", "{n} 고객님의 주문이 취소되었습니다",
+            "이름: {n}", "보호자 {n} (어머니)", "{n} 팀장이 오늘 출장 중입니다", "{n}에게 자료 보내 주세요",
+            "성명 {n}, 생년 1990", "{n} 씨는 내일 휴가입니다", "신청자: {n}"]
+for i, n in enumerate(ko_names):
+    add("ko", ko_forms[i % len(ko_forms)].format(n=n), ("PERSON", n))
+en_names = ["Olivia Turner", "Noah Phillips", "Emma Collins", "Liam Parker", "Ava Richardson",
+            "Lucas Howard", "Mia Sanders", "Ethan Price", "Chloe Bennett", "Mason Reed"]
+en_forms = ["Hi, my name is {n}.", "Dear {n},", "Please contact {n} for details.",
+            "Regards,⏎{n}", "{n} will join us tomorrow."]
+for i, n in enumerate(en_names):
+    add("en", en_forms[i % len(en_forms)].format(n=n), ("PERSON", n))
+
+# hard negatives for names and addresses
+for t in [
+    "이사회는 내일 오전에 열립니다.", "김치찌개 맛집 추천해 줘", "정보 보안 교육을 이수하세요",
+    "강남구에는 회사가 많다", "조회수가 만 회를 넘었다", "최대 용량은 10GB입니다",
+    "한국어로 번역해 주세요", "이번 주 금요일까지 제출", "사용자가 로그인하지 못합니다",
+    "전문가에게 자문을 구했다", "관리자 권한이 필요합니다", "신용카드 결제가 실패했어요",
+    "주민센터에 방문하세요", "안전성 검사를 통과했습니다", "유지보수 계약이 만료됩니다",
+    "정보 담당자에게 문의하세요", "이사회 대표가 발표합니다", "전체 회원 공지사항",
+    "고객님께 안내드립니다", "담당자님 확인 부탁드립니다", "과장님 결재 올렸습니다",
+    "테헤란로는 강남의 중심 도로다", "서울특별시 강남구에 사무실이 있다", "도산대로 3개 차선이 통제됩니다",
+    "버스로 3 시간 걸려요", "강변북로 2개 차로 공사 중", "올림픽대로 10km 정체",
+    "2호선 강남역에서 내리세요", "101동 회의실에서 봅시다", "3층 회의실 예약 완료",
+    "이메일로 2번 보냈어요", "카드로 3만원 결제", "현대자동차 주가가 올랐다",
+    "삼성전자 신제품 발표", "신한은행 앱 업데이트", "홍대입구역 근처 카페",
+    "Main Street is closed for the parade.", "Turn left on Oak Avenue after the bridge.",
+    "The 5th Avenue store opens at ten.", "We moved to Mountain View last year.",
+    "Highway 101 traffic is heavy tonight.", "Route 66 is a famous road.",
+    "In 2019 Oxford Street was busy every weekend.", "Suite 200 is the conference room.",
+    "Will do, thanks!", "Mark the file as done.", "The grace period ends Friday.",
+    "Taylor series converge slowly here.", "Use a Smith chart for impedance matching.",
+    "Newton's method needs a good first guess.", "Parkinson's disease research funding rose.",
+    "Virginia Beach hotels are full in July.", "Jordan River tours start at noon.",
+    "Chase Bank raised its fees.", "The Lincoln Tunnel was closed overnight.",
+    "Georgia Tech won the game.", "Santa Clara County issued a warning.",
+    "Jack Daniel's is a whiskey brand.", "Morgan Stanley reported earnings.",
+    "Dr Pepper and Mr. Clean ads ran during the game.", "Christmas Eve dinner at seven.",
+    "The Washington Post ran the story.", "Victoria Station is crowded at rush hour.",
+    "Austin Texas office is hiring engineers.", "Ford Motor recalled 10,000 trucks.",
+    "Dear Customer, your order has shipped.", "Contact Support Team for help.",
+    "user_name and getFullName() are both deprecated.", "First Name and Last Name are required.",
+]:
+    add("ko" if any(ord(c) > 0x3000 for c in t) else "en", t)
 
 # clean prompts with no personal data at all (Korean and English)
 clean = [

@@ -623,7 +623,10 @@ pathological_inputs_stay_linear(void **state)
 	static const char *const units[] = {
 		"회의록 meeting 2024-03-15 14:30 v2.1 ", "a@", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx@", "1.",
 		"1 ", ":", "0", "(02)", "+1 ", "비밀번호 abcd", "password: ", "\\n", "a.b@c",
-		"-----BEGIN PRIVATE KEY-----",
+		"-----BEGIN PRIVATE KEY-----", "김민지 님 ", "이름: 김", "김", "가", "서울특별시 강남구 ",
+		"테헤란로 1 ", "테헤란로 1, 1층 ", "강남구 역삼동 1 ", "1 Main Street, ", "1 A B C ",
+		"Mr. ", "John ", "John Smith, ", "Dear ", "참석자: 김민지, ", "김민지, ",
+		"Regards,\n", "1 Main St, Apt 1, ", "@김민지 ",
 	};
 	struct fixture		 f;
 	size_t			 i, len, ul, over = 0;
@@ -649,6 +652,125 @@ pathological_inputs_stay_linear(void **state)
 	if (over > 0)
 		fail_msg("%zu of %zu inputs took more than %d per byte", over,
 		    sizeof(units) / sizeof(units[0]), WORK_PER_BYTE);
+}
+
+
+/* ---- names and addresses (person.c, address.c) -------------------------------------- */
+
+/* Names with a cue are masked, the cue and particles stay; words that only look like
+ * names (a surname syllable first) are left alone. */
+static void
+korean_names_need_a_cue(void **state)
+{
+	struct fixture	 f;
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	expect_mask(&f, NULL, NULL, "담당자 김민지 님께", "담당자 [PERSON] 님께");
+	expect_mask(&f, NULL, NULL, "고객명: 박서준", "고객명: [PERSON]");
+	expect_mask(&f, NULL, NULL, "정우진과장님이 오셨다", "[PERSON]과장님이 오셨다");
+	expect_mask(&f, NULL, NULL, "강다은에게 전달", "[PERSON]에게 전달");
+	expect_mask(&f, NULL, NULL, "남궁민수 님", "[PERSON] 님");
+	expect_mask(&f, NULL, NULL, "참석자: 김민지, 박서준, 이하늘",
+	    "참석자: [PERSON], [PERSON], [PERSON]");
+	expect_mask(&f, NULL, NULL, "홍길동 010-1234-5678", "[PERSON] [PHONE]");
+	/* no cue, or words that are no names */
+	expect_mask(&f, NULL, NULL, "김민지", "김민지");
+	expect_mask(&f, NULL, NULL, "이사회 대표가 정보 담당자에게 문의했다",
+	    "이사회 대표가 정보 담당자에게 문의했다");
+	expect_mask(&f, NULL, NULL, "김치찌개와 최대 한국어 조회", "김치찌개와 최대 한국어 조회");
+	expect_mask(&f, NULL, NULL, "사용자가 관리자 권한이 필요합니다",
+	    "사용자가 관리자 권한이 필요합니다");
+	expect_mask(&f, NULL, NULL, "과장님께 보고", "과장님께 보고");
+	teardown(&f);
+}
+
+static void
+english_names_need_lists_or_a_cue(void **state)
+{
+	struct fixture	 f;
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	expect_mask(&f, NULL, NULL, "John Smith in accounting", "[PERSON] in accounting");
+	expect_mask(&f, NULL, NULL, "Dear Mr. Thompson,", "Dear Mr. [PERSON],");
+	expect_mask(&f, NULL, NULL, "my name is Priya Ramaswamy", "my name is [PERSON]");
+	expect_mask(&f, NULL, NULL, "Best regards,\nEmily Carter", "Best regards,\n[PERSON]");
+	expect_mask(&f, NULL, NULL, "Dr. Mohammed Al Farsi", "Dr. [PERSON]");
+	/* places, brands and words */
+	expect_mask(&f, NULL, NULL, "Virginia Beach, Chase Bank and Morgan Stanley",
+	    "Virginia Beach, Chase Bank and Morgan Stanley");
+	expect_mask(&f, NULL, NULL, "Will do. Mark the grace period.",
+	    "Will do. Mark the grace period.");
+	expect_mask(&f, NULL, NULL, "Mr. Clean and Dr Pepper", "Mr. Clean and Dr Pepper");
+	expect_mask(&f, NULL, NULL, "Contact Jane.Doe@example.com", "Contact [EMAIL]");
+	teardown(&f);
+}
+
+static void
+addresses_korean_and_english(void **state)
+{
+	struct fixture	 f;
+
+	(void)state;
+	setup(&f, "pii: {}\n", 0);
+	expect_mask(&f, NULL, NULL, "배송지: 서울특별시 강남구 테헤란로 152, 12층입니다",
+	    "배송지: [ADDRESS]입니다");
+	expect_mask(&f, NULL, NULL, "06236 서울특별시 강남구 테헤란로 152 (역삼동)",
+	    "[ADDRESS] (역삼동)");
+	expect_mask(&f, NULL, NULL, "경기도 성남시 분당구 정자일로 95번길 12, 101동 1203호로",
+	    "[ADDRESS]로");
+	expect_mask(&f, NULL, NULL, "강원도 춘천시 효자동 123-4번지", "[ADDRESS]");
+	expect_mask(&f, NULL, NULL, "1600 Amphitheatre Parkway, Mountain View, CA 94043.",
+	    "[ADDRESS].");
+	expect_mask(&f, NULL, NULL, "Flat 3, 27 Elm Grove, Bristol BS6 5JQ", "[ADDRESS]");
+	/* streets in general, numbers with units, years */
+	expect_mask(&f, NULL, NULL, "테헤란로는 강남의 중심 도로다", "테헤란로는 강남의 중심 도로다");
+	expect_mask(&f, NULL, NULL, "도산대로 3개 차선, 버스로 3 시간, 2호선",
+	    "도산대로 3개 차선, 버스로 3 시간, 2호선");
+	expect_mask(&f, NULL, NULL, "서울특별시 강남구에 사무실이 있다",
+	    "서울특별시 강남구에 사무실이 있다");
+	expect_mask(&f, NULL, NULL, "In 2019 Oxford Street was busy; Main Street is closed.",
+	    "In 2019 Oxford Street was busy; Main Street is closed.");
+	teardown(&f);
+}
+
+/* The partial style keeps what analytics may use: the district of an address, the
+ * city and state of an English one, a name's surname or initials. */
+static void
+partial_names_and_addresses(void **state)
+{
+	struct fixture	 f;
+
+	(void)state;
+	setup(&f, "pii:\n  detectors:\n    - {entity: ADDRESS, mask_style: partial}\n"
+	    "    - {entity: PERSON, mask_style: partial}\n", 0);
+	expect_mask(&f, NULL, NULL, "배송지: 서울특별시 강남구 테헤란로 152, 12층",
+	    "배송지: 서울특별시 강남구 [ADDRESS]");
+	expect_mask(&f, NULL, NULL, "06236 경기도 성남시 분당구 판교역로 235",
+	    "경기도 성남시 분당구 [ADDRESS]");
+	expect_mask(&f, NULL, NULL, "at 350 Fifth Avenue, Suite 3300, New York, NY 10118",
+	    "at [ADDRESS], New York, NY");
+	expect_mask(&f, NULL, NULL, "고객명: 박서준", "고객명: 박**");
+	expect_mask(&f, NULL, NULL, "John Smith in accounting", "J. S. in accounting");
+	teardown(&f);
+}
+
+/* A detector switched off finds nothing; the others still run. */
+static void
+names_and_addresses_can_be_switched_off(void **state)
+{
+	struct fixture	 f;
+
+	(void)state;
+	setup(&f, "pii:\n  detectors:\n    - {entity: PERSON, enabled: false}\n", 0);
+	expect_mask(&f, NULL, NULL, "고객명: 박서준, 서울특별시 강남구 테헤란로 152",
+	    "고객명: 박서준, [ADDRESS]");
+	teardown(&f);
+	setup(&f, "pii:\n  detectors:\n    - {entity: ADDRESS, enabled: false}\n", 0);
+	expect_mask(&f, NULL, NULL, "고객명: 박서준, 서울특별시 강남구 테헤란로 152",
+	    "고객명: [PERSON], 서울특별시 강남구 테헤란로 152");
+	teardown(&f);
 }
 
 /* ---- UTF-8 --------------------------------------------------------------------------- */
@@ -1570,6 +1692,11 @@ main(void)
 		cmocka_unit_test(runaway_custom_regex_hits_the_match_limit),
 		cmocka_unit_test(matcher_work_counts_one_sweep_per_rule_search),
 		cmocka_unit_test(pathological_inputs_stay_linear),
+		cmocka_unit_test(korean_names_need_a_cue),
+		cmocka_unit_test(english_names_need_lists_or_a_cue),
+		cmocka_unit_test(addresses_korean_and_english),
+		cmocka_unit_test(partial_names_and_addresses),
+		cmocka_unit_test(names_and_addresses_can_be_switched_off),
 		cmocka_unit_test(invalid_utf8_is_refused),
 		cmocka_unit_test(random_mixtures_stay_valid_utf8),
 		cmocka_unit_test(chat_request_every_text_is_masked),
