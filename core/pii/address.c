@@ -343,20 +343,6 @@ kr_lot(const struct pii_vctx *v, size_t ws, size_t we, size_t *start, int *conf)
 	return kr_detail(buf, len, e);
 }
 
-int
-pii_address_kr_may(const char *buf, size_t len, size_t ws, size_t we)
-{
-	const unsigned char *u = (const unsigned char *)buf + we - 3;
-
-	if (we - ws < 6)
-		return 0;
-	if (we < len && buf[we] >= '0' && buf[we] <= '9')
-		return 1;
-	/* 로 EB A1 9C, 길 EA B8 B8, 동 EB 8F 99, 리 EB A6 AC, 가 EA B0 80 */
-	return (u[0] == 0xEB && ((u[1] == 0xA1 && u[2] == 0x9C) ||
-	    (u[1] == 0x8F && u[2] == 0x99) || (u[1] == 0xA6 && u[2] == 0xAC))) ||
-	    (u[0] == 0xEA && ((u[1] == 0xB8 && u[2] == 0xB8) || (u[1] == 0xB0 && u[2] == 0x80)));
-}
 
 size_t
 pii_address_kr(const struct pii_vctx *v, size_t i, struct pii_hitvec *hv, enum aif_err *err)

@@ -303,13 +303,14 @@ static struct pii_wordset en_surname_particles = PII_WORDSET(en_surname_particle
 
 #define NSYL	PII_NSYL
 
-static uint8_t		 surname_bits[NSYL / 8 + 1], given_bits[NSYL / 8 + 1];
-/* First syllables of titles and of particles, last syllables of labels: cheap
- * refusals before a lookup. */
-static uint8_t		 title_first[NSYL / 8 + 1], particle_first[NSYL / 8 + 1];
-static uint8_t		 label_last[NSYL / 8 + 1];
-static uint8_t		 double_first[NSYL / 8 + 1];	/* of the double surnames */
-/* Either of them: where a name may start (pii_person_kr_may, pii_int.h). */
+/* What each Hangul syllable may be, one byte per syllable (one cache line per look):
+ * a surname, a usual given-name syllable, the first syllable of a title, of a double
+ * surname or of a particle, the last of a label. */
+enum {
+	S_SURNAME = 1, S_GIVEN = 2, S_TITLE1 = 4, S_DOUBLE1 = 8, S_PART1 = 16, S_LABELZ = 32,
+};
+static uint8_t		 syl_flags[NSYL];
+/* Where a name may start (pii_person_kr_may, pii_int.h): a bit per syllable. */
 uint8_t			 pii_name_first[PII_NSYL / 8 + 1];
 static pthread_once_t	 tables_once = PTHREAD_ONCE_INIT;
 
@@ -323,22 +324,25 @@ syl_index(const char *p)
 }
 
 static void
-set_bits(uint8_t *bits, const char *syls)
+set_flag(uint8_t flag, const char *syls)
 {
 	size_t	 k, n = strlen(syls);
 	unsigned i;
 
 	for (k = 0; k + 3 <= n; k += 3) {
 		i = syl_index(syls + k);
-		if (i < NSYL)
-			bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+		if (i >= NSYL)
+			continue;
+		syl_flags[i] |= flag;
+		if (flag & (S_SURNAME | S_DOUBLE1))
+			pii_name_first[i >> 3] |= (uint8_t)(1u << (i & 7));
 	}
 }
 
 /* Sets the bit of the first (or, with `last`, the last) syllable of each Korean word
  * of list. */
 static void
-set_edges(uint8_t *bits, const char *const *list, int last)
+set_edges(uint8_t flag, const char *const *list, int last)
 {
 	char	 syl[4];
 	size_t	 k, n;
@@ -349,7 +353,7 @@ set_edges(uint8_t *bits, const char *const *list, int last)
 			continue;
 		memcpy(syl, list[k] + (last ? n - 3 : 0), 3);
 		syl[3] = '\0';
-		set_bits(bits, syl);
+		set_flag(flag, syl);
 	}
 }
 
@@ -364,26 +368,24 @@ tables_init(void)
 	};
 	size_t	 k;
 
-	set_bits(surname_bits, kr_surnames);
-	set_bits(given_bits, kr_given_syls);
+	set_flag(S_SURNAME, kr_surnames);
+	set_flag(S_GIVEN, kr_given_syls);
 	for (k = 0; k < sizeof(sets) / sizeof(sets[0]); k++)
 		pii_wordset_build(sets[k]);
-	set_edges(title_first, kr_titles_words, 0);
-	set_edges(double_first, kr_double_surnames_words, 0);
-	set_bits(pii_name_first, kr_surnames);
-	set_edges(pii_name_first, kr_double_surnames_words, 0);
-	set_edges(particle_first, kr_particles_words, 0);
-	set_edges(label_last, kr_labels_words, 1);
-	set_edges(label_last, kr_titles_before_words, 1);
+	set_edges(S_TITLE1, kr_titles_words, 0);
+	set_edges(S_DOUBLE1, kr_double_surnames_words, 0);
+	set_edges(S_PART1, kr_particles_words, 0);
+	set_edges(S_LABELZ, kr_labels_words, 1);
+	set_edges(S_LABELZ, kr_titles_before_words, 1);
 }
 
 /* 1 when the syllable at p (a Hangul syllable) is in bits. */
 static inline int
-syl_bit(const uint8_t *bits, const char *p)
+syl_has(uint8_t flag, const char *p)
 {
 	unsigned i = syl_index(p);
 
-	return i < NSYL && (bits[i >> 3] & (1u << (i & 7)));
+	return i < NSYL && (syl_flags[i] & flag);
 }
 
 static int
@@ -515,7 +517,7 @@ kr_title_word(const char *buf, size_t p, size_t n)
 
 	if (pii_syl_in(buf, p + n, p, "님씨"))
 		return 1;			/* "님께서는", "씨가" */
-	if (!syl_bit(title_first, buf + p))
+	if (!syl_has(S_TITLE1, buf + p))
 		return 0;
 	t = pii_prefix_in(&kr_titles, buf + p, n > 30 ? 30 : n);
 	return t > 0 && (t == n || pii_syl_is(buf, p + n, p + t, "님") ||
@@ -526,7 +528,7 @@ kr_title_word(const char *buf, size_t p, size_t n)
 static int
 kr_particle(const char *buf, size_t p, size_t n)
 {
-	return syl_bit(particle_first, buf + p) && pii_word_in(&kr_particles, buf + p, n);
+	return syl_has(S_PART1, buf + p) && pii_word_in(&kr_particles, buf + p, n);
 }
 
 /* The cue of what follows a name ending at ne in its word (rn more bytes of it):
@@ -552,7 +554,7 @@ kr_after_name(const char *buf, size_t len, size_t ne, size_t rn, int given_ok, s
 		    CUE_STRONG : CUE_NONE;		/* 강다은에게 */
 	}
 	if (ne + 4 > len || buf[ne] != ' ' || !pii_hangul_at(buf, len, ne + 1) ||
-	    !syl_bit(title_first, buf + ne + 1))
+	    !syl_has(S_TITLE1, buf + ne + 1))
 		return CUE_NONE;
 	n = pii_kword_end(buf, len, ne + 1, 36) - (ne + 1);
 	if (!kr_title_word(buf, ne + 1, n))
@@ -597,9 +599,9 @@ kr_before(const char *buf, struct kword *w)
 	if (w->ws > 0 && buf[w->ws - 1] == '@')
 		w->before = CUE_STRONG;		/* @주현민 */
 	else if (i == 0 || (i >= 3 && pii_hangul_at(buf, i, i - 3) &&
-	    !syl_bit(label_last, buf + i - 3) && !(i >= 6 &&
+	    !syl_has(S_LABELZ, buf + i - 3) && !(i >= 6 &&
 	    pii_syl_in(buf, i, i - 3, "은는이가") && pii_hangul_at(buf, i, i - 6) &&
-	    syl_bit(label_last, buf + i - 6))))
+	    syl_has(S_LABELZ, buf + i - 6))))
 		;
 	else if (pii_label_before(buf, w->ws, &kr_labels) ||
 	    pii_label_before(buf, w->ws, &kr_titles_before))
@@ -645,7 +647,7 @@ kr_split(const struct pii_person *c, struct kword *w, size_t sl, size_t gl)
 	int	 given_ok = 1, cue;
 
 	for (i = g; i < ne; i += 3)
-		given_ok &= syl_bit(given_bits, buf + i);
+		given_ok &= syl_has(S_GIVEN, buf + i);
 	if ((cue = kr_after_name(buf, len, ne, rn, given_ok, gl)) < 0)
 		return -1;
 	if (cue == CUE_NONE && kr_field_before(buf, w->ws, 0))
@@ -681,8 +683,8 @@ kr_name(const struct pii_person *c, struct kword *w, int *cue)
 	*cue = CUE_NONE;
 	if (w->we < c->v->len && buf[w->we] == ':')
 		return 0;			/* "상병명:" names a field */
-	single = syl_bit(surname_bits, buf + w->ws);
-	dbl = w->nsyl >= 3 && syl_bit(double_first, buf + w->ws) &&
+	single = syl_has(S_SURNAME, buf + w->ws);
+	dbl = w->nsyl >= 3 && syl_has(S_DOUBLE1, buf + w->ws) &&
 	    pii_word_in(&kr_double_surnames, buf + w->ws, 6);
 	for (k = 0; k < 4; k++) {
 		sl = splits[k][0];
@@ -762,11 +764,11 @@ kr_maybe_cue(const struct pii_person *c, const struct kword *w)
 	size_t	 len = c->v->len, k, i = w->ws;
 
 	for (k = 2; k <= 4 && k < w->nsyl; k++)
-		if (syl_bit(particle_first, buf + w->ws + 3 * k) ||
-		    syl_bit(title_first, buf + w->ws + 3 * k))
+		if (syl_has(S_PART1, buf + w->ws + 3 * k) ||
+		    syl_has(S_TITLE1, buf + w->ws + 3 * k))
 			return 1;
 	if (w->we + 4 <= len && buf[w->we] == ' ' && pii_hangul_at(buf, len, w->we + 1) &&
-	    syl_bit(title_first, buf + w->we + 1))
+	    syl_has(S_TITLE1, buf + w->we + 1))
 		return 1;
 	if (c->nids > 0)
 		return 1;
@@ -777,7 +779,7 @@ kr_maybe_cue(const struct pii_person *c, const struct kword *w)
 	if (i < w->ws && (buf[i] == ':' || buf[i] == '=' || buf[w->ws - 1] == '@'))
 		return 1;
 	if (i >= 3 && pii_hangul_at(buf, i, i - 3))
-		return syl_bit(label_last, buf + i - 3) ||
+		return syl_has(S_LABELZ, buf + i - 3) ||
 		    pii_syl_in(buf, i, i - 3, "은는이가");
 	return (buf[i - 1] >= 'a' && buf[i - 1] <= 'z') || (buf[i - 1] >= 'A' &&
 	    buf[i - 1] <= 'Z');

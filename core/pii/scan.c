@@ -630,12 +630,21 @@ scan_words(const struct aif_pii *pii, const struct pii_vctx *v, struct pii_hitve
 				i++;
 				continue;
 			}
-			we = hangul_run_end(u, len, i);
-			if (addr && pii_address_kr_may(v->buf, len, i, we))
-				e = pii_address_kr(v, i, hv, &err);
-			if (e == 0 && person && we - i >= 6 && pii_person_kr_may(v->buf + i))
-				err = err != AIF_OK ? err : pii_person_kr(&ps, i, we);
-			i = e > we ? e : we;
+			/* Korean words one after the other, a space apart */
+			for (;;) {
+				we = hangul_run_end(u, len, i);
+				e = addr && pii_address_kr_may(v->buf, len, i, we) ?
+				    pii_address_kr(v, i, hv, &err) : 0;
+				if (e == 0 && person && we - i >= 6 &&
+				    pii_person_kr_may(v->buf + i))
+					err = err != AIF_OK ? err : pii_person_kr(&ps, i, we);
+				i = e > we ? e : we;
+				if (e > 0 || err != AIF_OK || i + 4 > len || u[i] != ' ' ||
+				    !(word_start[u[i + 1]] & W_HANGUL) ||
+				    !pii_hangul_at(v->buf, len, i + 1))
+					break;
+				i++;
+			}
 			continue;
 		}
 		if (addr && (cls & W_DIGIT) && ascii_word_start(u, i, G_NUMBER))
