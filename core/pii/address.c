@@ -514,7 +514,7 @@ en_tail(const char *buf, size_t len, size_t e)
 			return z;
 	}
 	/* a city alone counts at the end of a line or sentence */
-	if (!nl && c > p && (c == len || strchr(".;)\n", buf[c]) != NULL))
+	if (!nl && c > p && (c == len || (buf[c] != '\0' && strchr(".;)\n", buf[c]) != NULL)))
 		return c;
 	return e;
 }
@@ -653,29 +653,29 @@ kr_public_part(const char *p, size_t n, size_t *s, size_t *e)
 	return *e > *s;
 }
 
-/* English: the city and state after the street and unit, without the code. */
+/* English: the city and state, without the code: the first part (after ',' or a line
+ * break) that starts with neither a number (the street) nor a unit. */
 static int
 en_public_part(const char *p, size_t n, size_t *s, size_t *e)
 {
-	const char *c = memchr(p, ',', n);
-	size_t	 i, k, end = n, w;
+	size_t	 i = 0, end, w, k;
 
-	while (c != NULL) {
-		i = (size_t)(c - p) + 1;
-		while (i < n && p[i] == ' ')
+	for (;;) {
+		while (i < n && (p[i] == ' ' || p[i] == ','))
 			i++;
 		k = pii_prefix_in(&en_units, p + i, n - i);
-		if (k == 0 || (i + k < n && p[i + k] != ' ' && p[i + k] != '.'))
-			break;			/* not a unit: the city starts here */
-		c = memchr(p + i, ',', n - i);
+		if (i < n && !(p[i] >= '0' && p[i] <= '9') && !(k > 0 && (i + k == n ||
+		    p[i + k] == ' ' || p[i + k] == '.')))
+			break;			/* not a street, not a unit: the city */
+		while (i < n && p[i] != ',' && p[i] != '\n')
+			i++;
+		if (i >= n)
+			return 0;
+		i++;
 	}
-	if (c == NULL)
-		return 0;
-	*s = (size_t)(c - p) + 1;
-	while (*s < n && p[*s] == ' ')
-		(*s)++;
+	*s = i;
 	/* drop the words with digits at the end: "94043", "SW1A 2AA" */
-	for (;;) {
+	for (end = n;;) {
 		for (w = end; w > *s && p[w - 1] != ' '; w--)
 			;
 		for (k = w; k < end && !(p[k] >= '0' && p[k] <= '9'); k++)

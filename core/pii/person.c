@@ -749,7 +749,8 @@ static int
 kr_list_follows(const char *buf, size_t len, size_t we)
 {
 	return we < len && (buf[we] == ',' || buf[we] == '/' ||
-	    (unsigned char)buf[we] == 0xC2 || (unsigned char)buf[we] == 0xE3 ||
+	    (we + 2 <= len && memcmp(buf + we, "\xc2\xb7", 2) == 0) ||	/* · */
+	    (we + 3 <= len && memcmp(buf + we, "\xe3\x80\x81", 3) == 0) ||	/* 、 */
 	    (buf[we] == ' ' && pii_syl_is(buf, len, we + 1, "및")));
 }
 
@@ -763,6 +764,8 @@ kr_maybe_cue(const struct pii_person *c, const struct kword *w)
 	const char *buf = c->v->buf;
 	size_t	 len = c->v->len, k, i = w->ws;
 
+	if (i > 0 && buf[i - 1] == '@')
+		return 1;			/* @주현민 */
 	for (k = 2; k <= 4 && k < w->nsyl; k++)
 		if (syl_has(S_PART1, buf + w->ws + 3 * k) ||
 		    syl_has(S_TITLE1, buf + w->ws + 3 * k))

@@ -128,6 +128,8 @@ partial_person(struct outbuf *o, const char *p, size_t n)
 	int	 first = 1;
 
 	if (n >= 3 && (unsigned char)p[0] >= 0x80) {
+		if (!pii_hangul_at(p, n, 0))
+			return partial_generic(o, p, n);	/* a custom rule's match */
 		if (put(o, p, 3) != 0)
 			return -1;
 		for (i = 3; i < n; i++)

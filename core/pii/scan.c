@@ -560,7 +560,8 @@ next_start(const unsigned char *u, size_t len, size_t i)
 {
 	uint64_t w, m;
 
-	while (i + 8 <= len) {
+	/* the eight-byte test finds the lowest byte first on little-endian machines */
+	while (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && i + 8 <= len) {
 		memcpy(&w, u + i, 8);
 		m = (w & HIGHS8) | between8(w, '0', ':') | between8(w, '@', '[');
 		if (m != 0)
@@ -572,29 +573,16 @@ next_start(const unsigned char *u, size_t len, size_t i)
 	return i;
 }
 
-/* The end of the run of Hangul lead bytes (3 bytes each) that starts at i: the first
- * ASCII byte is found eight at a time, then the leads before it are checked. */
+/* The end of the run of Hangul lead bytes (3 bytes each) that starts at i (valid
+ * UTF-8: a lead byte EA..ED always starts three bytes). */
 static inline size_t
 hangul_run_end(const unsigned char *u, size_t len, size_t i)
 {
-	size_t	 q = i + 3, we;
-	uint64_t w, m;
+	size_t	 we;
 
-	for (;;) {
-		if (q + 8 > len) {
-			while (q < len && u[q] >= 0x80)
-				q++;
-			break;
-		}
-		memcpy(&w, u + q, 8);
-		if ((m = ~w & HIGHS8) != 0) {
-			q += (size_t)__builtin_ctzll(m) >> 3;
-			break;
-		}
-		q += 8;
-	}
-	for (we = i + 3; we + 3 <= q && (word_start[u[we]] & W_HANGUL); we += 3)
+	for (we = i + 3; we + 3 <= len && (word_start[u[we]] & W_HANGUL); we += 3)
 		;
+	pii_match_work += we - i;
 	return we;
 }
 

@@ -626,7 +626,7 @@ pathological_inputs_stay_linear(void **state)
 		"-----BEGIN PRIVATE KEY-----", "김민지 님 ", "이름: 김", "김", "가", "서울특별시 강남구 ",
 		"테헤란로 1 ", "테헤란로 1, 1층 ", "강남구 역삼동 1 ", "1 Main Street, ", "1 A B C ",
 		"Mr. ", "John ", "John Smith, ", "Dear ", "참석자: 김민지, ", "김민지, ",
-		"Regards,\n", "1 Main St, Apt 1, ", "@김민지 ",
+		"Regards,\n", "1 Main St, Apt 1, ", "@김민지 ", "가中", "가·", "김민지😀", "가é",
 	};
 	struct fixture		 f;
 	size_t			 i, len, ul, over = 0;
@@ -671,6 +671,7 @@ korean_names_need_a_cue(void **state)
 	expect_mask(&f, NULL, NULL, "정우진과장님이 오셨다", "[PERSON]과장님이 오셨다");
 	expect_mask(&f, NULL, NULL, "강다은에게 전달", "[PERSON]에게 전달");
 	expect_mask(&f, NULL, NULL, "남궁민수 님", "[PERSON] 님");
+	expect_mask(&f, NULL, NULL, "@주현민 확인 부탁", "@[PERSON] 확인 부탁");
 	expect_mask(&f, NULL, NULL, "참석자: 김민지, 박서준, 이하늘",
 	    "참석자: [PERSON], [PERSON], [PERSON]");
 	expect_mask(&f, NULL, NULL, "홍길동 010-1234-5678", "[PERSON] [PHONE]");
@@ -753,6 +754,16 @@ partial_names_and_addresses(void **state)
 	    "at [ADDRESS], New York, NY");
 	expect_mask(&f, NULL, NULL, "고객명: 박서준", "고객명: 박**");
 	expect_mask(&f, NULL, NULL, "John Smith in accounting", "J. S. in accounting");
+	/* the street never stays, whether a unit comes first or the city on a new line */
+	expect_mask(&f, NULL, NULL, "Flat 3, 27 Elm Grove, London SW1A 2AA",
+	    "[ADDRESS], London");
+	expect_mask(&f, NULL, NULL, "1600 Amphitheatre Parkway\nSanta Clara, CA 95054",
+	    "[ADDRESS], Santa Clara, CA");
+	teardown(&f);
+	/* a custom rule's name that starts with a letter outside Hangul stays UTF-8 */
+	setup(&f, "pii:\n  mask_style: partial\n  rules:\n    - {name: ru, entity: PERSON, "
+	    "pattern: 'Иван Petrov'}\n", 0);
+	expect_mask(&f, NULL, NULL, "Call Иван Petrov", "Call **** **trov");
 	teardown(&f);
 }
 
