@@ -22,7 +22,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "pii_int.h"
 
@@ -31,7 +30,8 @@
 
 /* ---- Korean word lists ----------------------------------------------------------- */
 
-/* Surnames of one syllable (the ~90 most common, over 99 % of people). */
+/* Surnames of one syllable: the common ones (over 99 % of people) and the rarer ones
+ * people are named with often enough to be written in prompts. */
 static const char kr_surnames[] =
     "김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구"
     "민나진지엄채원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국"
