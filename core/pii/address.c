@@ -10,12 +10,13 @@
  *     then "123-45", "산 12", "123번지".
  *   English: a house number ("1600", "221B"), a street name of capitalised words or an
  *     ordinal and a street type ("Parkway", "St."), then an optional unit, city, state
- *     and ZIP code (or a UK postcode).
+ *     and ZIP code (or a UK, Canadian or Australian postcode).
  *
  * A road and number with no 시/군/구 before them count only when nothing but an end,
  * a particle or a detail follows ("테헤란로 152에"), so "버스로 3 시간" is none; a
  * number that reads as a year needs more than a street after it ("in 2019 Oxford
- * Street"). No state; thread-safe. */
+ * Street"). The word sets are hashed once (pthread_once); then read-only and
+ * thread-safe. */
 #include <pthread.h>
 #include <string.h>
 

@@ -1,8 +1,9 @@
 /* words.c -- reading words for the detectors written in C (person.c, address.c): runs
- * of Hangul syllables and digits, capitalised ASCII words, exact lookups in short word
- * lists, and the label a value follows ("이름: ", "Address: "). Every function looks
- * at a bounded number of bytes, so the detectors that call it once per word stay
- * linear. No state; thread-safe. */
+ * of Hangul syllables and digits, capitalised ASCII words, word sets hashed once
+ * (pii_wordset_build) and looked up exactly or by prefix, and the label a value
+ * follows ("이름: ", "Address: "). Every function looks at a bounded number of bytes,
+ * so the detectors that call it once per word stay linear. Lookups write nothing:
+ * thread-safe once the sets are built. */
 #include <string.h>
 
 #include "pii_int.h"
