@@ -159,11 +159,68 @@ floor_ok(const struct aif_pii *pii, int t)
 	return 1;
 }
 
+/* 1 when every type is at or above its floor; else says which is not (stderr). */
+static int
+floors_ok(const struct aif_pii *pii)
+{
+	int	 t;
+
+	for (t = 0; t < AIF_PII_NBUILTIN; t++)
+		if (!floor_ok(pii, t)) {
+			fprintf(stderr, "accuracy: %s is below its floor; no baseline written\n",
+			    aif_pii_type_name(pii, t));
+			return 0;
+		}
+	return 1;
+}
+
 /* Rounds to 4 decimals, as recorded. */
 static double
 r4(double x)
 {
 	return (double)(long)(x * 10000.0 + 0.5) / 10000.0;
+}
+
+/* Tallies the hits of one case against its labels, printing each false positive and
+ * miss (unless markdown). Returns 1 all right, 0 with a mistake, -1 on a label of an
+ * unknown type. */
+static int
+score_case(const struct aif_pii *pii, const char *id, const char *text, struct span *exp,
+    size_t nexp, const struct aif_pii_hit *hits, size_t nhits, int markdown)
+{
+	size_t	 i, k;
+	int	 ok = 1, t, found;
+
+	for (i = 0; i < nhits; i++) {
+		for (k = 0, found = 0; k < nexp && !found; k++)
+			if (!exp[k].matched && exp[k].start == hits[i].start &&
+			    exp[k].end == hits[i].end && type_of(exp[k].type) == hits[i].type)
+				exp[k].matched = found = 1;
+		if (found) {
+			tally[hits[i].type].tp++;
+			continue;
+		}
+		tally[hits[i].type].fp++;
+		ok = 0;
+		if (!markdown)
+			printf("  case %s FP %s [%zu,%zu) \"%.*s\" in: %s\n", id,
+			    aif_pii_type_name(pii, hits[i].type), hits[i].start, hits[i].end,
+			    (int)(hits[i].end - hits[i].start), text + hits[i].start, text);
+	}
+	for (k = 0; k < nexp; k++) {
+		if (exp[k].matched)
+			continue;
+		if ((t = type_of(exp[k].type)) < 0) {
+			fprintf(stderr, "accuracy: case %s: unknown type %s\n", id, exp[k].type);
+			return -1;
+		}
+		tally[t].fn++;
+		ok = 0;
+		if (!markdown)
+			printf("  case %s FN %s \"%.*s\" in: %s\n", id, exp[k].type,
+			    (int)(exp[k].end - exp[k].start), text + exp[k].start, text);
+	}
+	return ok;
 }
 
 /* Scans every case of one corpus file and adds to the tallies; 0, or 1 on an error
@@ -176,7 +233,6 @@ run_corpus(const char *path, const struct aif_pii_actions *actp, int markdown,
 	const struct aif_pii *pii = actp->pii;
 	struct aif_pii_actions act = *actp;
 	FILE		*f;
-	int		 t;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		perror(path);
@@ -185,9 +241,9 @@ run_corpus(const char *path, const struct aif_pii_actions *actp, int markdown,
 	while (fgets(line, sizeof(line), f) != NULL) {
 		struct span	 exp[MAX_EXPECTED];
 		struct aif_pii_hit *hits = NULL;
-		size_t		 nexp = 0, nhits = 0, i, k;
+		size_t		 nexp = 0, nhits = 0;
 		char		*id, *lang, *expected, *text, *save = NULL;
-		int		 ok = 1;
+		int		 ok;
 
 		line[strcspn(line, "\n")] = '\0';
 		if (line[0] == '#' || line[0] == '\0')
@@ -210,42 +266,12 @@ run_corpus(const char *path, const struct aif_pii_actions *actp, int markdown,
 			fprintf(stderr, "accuracy: case %s: scan failed\n", id);
 			return 1;
 		}
-		for (i = 0; i < nhits; i++) {
-			int found = 0;
-			for (k = 0; k < nexp; k++)
-				if (!exp[k].matched && exp[k].start == hits[i].start &&
-				    exp[k].end == hits[i].end &&
-				    type_of(exp[k].type) == hits[i].type) {
-					exp[k].matched = found = 1;
-					break;
-				}
-			if (found)
-				tally[hits[i].type].tp++;
-			else {
-				tally[hits[i].type].fp++;
-				ok = 0;
-				if (!markdown)
-					printf("  case %s FP %s [%zu,%zu) \"%.*s\" in: %s\n", id,
-					    aif_pii_type_name(pii, hits[i].type), hits[i].start,
-					    hits[i].end, (int)(hits[i].end - hits[i].start),
-					    text + hits[i].start, text);
-			}
-		}
-		for (k = 0; k < nexp; k++) {
-			if (exp[k].matched)
-				continue;
-			if ((t = type_of(exp[k].type)) < 0) {
-				fprintf(stderr, "accuracy: case %s: unknown type %s\n", id,
-				    exp[k].type);
-				return 1;
-			}
-			tally[t].fn++;
-			ok = 0;
-			if (!markdown)
-				printf("  case %s FN %s \"%.*s\" in: %s\n", id, exp[k].type,
-				    (int)(exp[k].end - exp[k].start), text + exp[k].start, text);
-		}
+		ok = score_case(pii, id, text, exp, nexp, hits, nhits, markdown);
 		free(hits);
+		if (ok < 0) {
+			fclose(f);
+			return 1;
+		}
 		if (ok)
 			(*right)++;
 		else
@@ -253,6 +279,29 @@ run_corpus(const char *path, const struct aif_pii_actions *actp, int markdown,
 	}
 	fclose(f);
 	return 0;
+}
+
+/* One type's row: a baseline line (write), a Markdown row, or the table's line with
+ * its baseline (bp < 0: none). */
+static void
+print_row(FILE *f, int write, int markdown, const struct aif_pii *pii, int t, double p,
+    double r, double bp, double br, int ok)
+{
+	const struct tally *y = &tally[t];
+	const char *name = aif_pii_type_name(pii, t);
+
+	if (write)
+		fprintf(f, "%s\t%.4f\t%.4f\t%u\n", name, p, r, y->tp + y->fn);
+	else if (markdown)
+		printf("| %s | %u | %u | %u | %u | %.3f | %.3f |\n", name, y->tp + y->fn,
+		    y->tp, y->fp, y->fn, p, r);
+	else {
+		printf("%-18s %8u %6u %6u %6u %9.4f %9.4f", name, y->tp + y->fn, y->tp, y->fp,
+		    y->fn, p, r);
+		if (bp >= 0)
+			printf("  %.4f/%.4f%s", bp, br, ok ? "" : "  BELOW BASELINE");
+		printf("\n");
+	}
 }
 
 int
@@ -286,12 +335,8 @@ main(int argc, char **argv)
 			return 1;
 	if (!write)
 		(void)load_baseline(argv[2], bprec, brec, bhave);
-	for (t = 0; write && t < AIF_PII_NBUILTIN; t++)
-		if (!floor_ok(pii, t)) {
-			fprintf(stderr, "accuracy: %s is below its floor; no baseline written\n",
-			    aif_pii_type_name(pii, t));
-			return 1;
-		}
+	if (write && !floors_ok(pii))
+		return 1;
 	if (write && (f = fopen(argv[2], "w")) == NULL) {
 		perror(argv[2]);
 		return 1;
@@ -320,20 +365,8 @@ main(int argc, char **argv)
 				failed++;
 			}
 		}
-		if (write)
-			fprintf(f, "%s\t%.4f\t%.4f\t%u\n", aif_pii_type_name(pii, t), p, r,
-			    y->tp + y->fn);
-		else if (markdown)
-			printf("| %s | %u | %u | %u | %u | %.3f | %.3f |\n",
-			    aif_pii_type_name(pii, t), y->tp + y->fn, y->tp, y->fp, y->fn, p, r);
-		else {
-			printf("%-18s %8u %6u %6u %6u %9.4f %9.4f", aif_pii_type_name(pii, t),
-			    y->tp + y->fn, y->tp, y->fp, y->fn, p, r);
-			if (bhave[t])
-				printf("  %.4f/%.4f%s", bprec[t], brec[t], ok ? "" :
-				    "  BELOW BASELINE");
-			printf("\n");
-		}
+		print_row(f, write, markdown, pii, t, p, r, bhave[t] ? bprec[t] : -1.0,
+		    brec[t], ok);
 		if (!write && !markdown && bhave[t]) {
 			passed += (p >= bprec[t]) + (r >= brec[t]);
 			failed += (p < bprec[t]) + (r < brec[t]);
