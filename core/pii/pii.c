@@ -35,44 +35,6 @@ static const char *const builtin_names[] = {
 #undef NAME
 };
 
-int
-aif_pii_utf8_valid(const char *text, size_t n, size_t *bad)
-{
-	const unsigned char *s = (const unsigned char *)text;
-	size_t	 i = 0, l;
-	uint64_t w;
-
-	while (i < n) {
-		/* ASCII runs 8 bytes at a time */
-		while (i + 8 <= n) {
-			memcpy(&w, s + i, 8);
-			if (w & UINT64_C(0x8080808080808080))
-				break;
-			i += 8;
-		}
-		if (i >= n)
-			break;
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		/* the common 3-byte case (Hangul, CJK): E1..EC and EE..EF need no range
-		 * check beyond two continuation bytes */
-		if (((s[i] >= 0xE1 && s[i] <= 0xEC) || s[i] >= 0xEE) && s[i] <= 0xEF &&
-		    i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
-			i += 3;
-			continue;
-		}
-		if ((l = aif_utf8_seq(s + i, n - i, NULL)) == 0) {
-			if (bad != NULL)
-				*bad = i;
-			return 0;
-		}
-		i += l;
-	}
-	return 1;
-}
-
 const char *
 aif_pii_action_name(int action)
 {
@@ -398,14 +360,20 @@ compile_builtins(struct aif_pii *pii, struct loader *ld)
 		}
 	}
 	free(all);
+	pii->bytewise_edged = 1;
 	for (p = 0; p < PASS_COUNT; p++) {
 		if (pii->passes[p].re == NULL || pii->passes[p].nfirst <= 4 ||
 		    ((p == PASS_EMAIL || p == PASS_HEX) && pii->passes[p].ndet == 1))
 			continue;
 		pii->bytewise |= (uint8_t)(1u << p);
+		if (pii->passes[p].left == L_NONE)
+			pii->bytewise_edged = 0;
 		for (i = 0; i < 256; i++)
-			if (pii->passes[p].first[i])
+			if (pii->passes[p].first[i]) {
 				pii->bytewise_first[i] |= (uint8_t)(1u << p);
+				if (i <= ' ' || i >= 0x7F)
+					pii->bytewise_edged = 0;
+			}
 	}
 	for (i = 0; i < CTX_COUNT; i++)
 		if ((pii->ctx[i] = compile(pii_ctx_patterns[i], PCRE2_CASELESS, &err,

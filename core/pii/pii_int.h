@@ -124,8 +124,11 @@ struct aif_pii {
 	} passes[PASS_COUNT];
 	/* The passes whose starts are found byte by byte (scan.c, scan_bytewise): one
 	 * loop over the text serves them all; bit p of bytewise_first[b]: pass p may
-	 * start with byte b. */
+	 * start with byte b. bytewise_edged: every such pass has a left edge and starts
+	 * with a printable ASCII byte only, so the loop may look at a word's first byte
+	 * only. */
 	uint8_t		 bytewise;		/* bit per pass */
+	uint8_t		 bytewise_edged;
 	uint8_t		 bytewise_first[256];
 	pcre2_code	*anchored[64];	/* each built-in alone, anchored (retries) */
 	uint8_t		 det_on[64];	/* built-in detector i is in its pass */

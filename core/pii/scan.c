@@ -361,25 +361,79 @@ pass_at(const struct aif_pii *pii, size_t p, struct scratch *sc, const char *buf
 	return 0;
 }
 
+/* Eight bytes at a time (SWAR), little-endian only (the lowest set bit is the first
+ * byte): between8 sets the high bit of each byte of w that lies strictly between m
+ * and n, exactly for ASCII bytes and never for a byte >= 0x80 ("hasbetween", Sean
+ * Eron Anderson's Bit Twiddling Hacks). */
+#define ONES8	UINT64_C(0x0101010101010101)
+#define HIGHS8	UINT64_C(0x8080808080808080)
+#define SWAR_LE	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
+static inline uint64_t
+between8(uint64_t w, uint64_t m, uint64_t n)
+{
+	return (ONES8 * (127 + n) - (w & ONES8 * 127)) & ~w &
+	    ((w & ONES8 * 127) + ONES8 * (127 - m)) & HIGHS8;
+}
+
+/* Letters, digits and '_': a byte after one of them is no left edge. */
+static inline uint64_t
+word8(uint64_t w)
+{
+	return between8(w, '/', ':') | between8(w, '@', '[') | between8(w, '`', '{') |
+	    between8(w, '^', '`');
+}
+
+/* The passes of bit mask m (bytewise_first of u[at]) at `at`. 0, or -1 with *err. */
+static int
+bytewise_at(const struct aif_pii *pii, struct scratch *sc, const char *buf, size_t len,
+    struct pii_hitvec *hv, size_t at, size_t *next, enum aif_err *err)
+{
+	unsigned m = pii->bytewise_first[(unsigned char)buf[at]];
+
+	for (size_t p = 0; m != 0; p++, m >>= 1)
+		if ((m & 1) && at >= next[p] &&
+		    pass_at(pii, p, sc, buf, len, hv, at, &next[p], err) != 0)
+			return -1;
+	return 0;
+}
+
 /* The passes found byte by byte, all in one loop over the text: at each byte the
- * start filter tells which of them may start there (most bytes: none). */
+ * start filter tells which of them may start there (most bytes: none). When every
+ * such pass has a left edge and starts with a printable ASCII byte (bytewise_edged),
+ * eight bytes are looked at together and only the printable ones whose left
+ * neighbour is no letter, digit or '_' go to the filter: a word's first byte, never
+ * its inside, never Hangul. Eight bytes near a backslash are read one by one, since
+ * JSON escapes ("\nJohn", "\u00e9John") leave edges inside a word. */
 static enum aif_err
 scan_bytewise(const struct aif_pii *pii, struct scratch *sc, const char *buf,
     size_t len, struct pii_hitvec *hv)
 {
 	const unsigned char *u = (const unsigned char *)buf;
-	size_t		 at, p, next[PASS_COUNT] = { 0 };
+	size_t		 at = 0, next[PASS_COUNT] = { 0 };
 	enum aif_err	 err = AIF_OK;
-	unsigned	 m;
+	uint64_t	 w, pw, bw, c;
+	size_t		 head = SWAR_LE && pii->bytewise_edged && len >= 16 ? 8 : len;
 
-	for (at = 0; at < len; at++) {
-		if ((m = pii->bytewise_first[u[at]]) == 0)
-			continue;
-		for (p = 0; m != 0; p++, m >>= 1)
-			if ((m & 1) && at >= next[p] &&
-			    pass_at(pii, p, sc, buf, len, hv, at, &next[p], &err) != 0)
+	for (; at < head; at++)		/* all of a short text; else the first 8 */
+		if (bytewise_at(pii, sc, buf, len, hv, at, next, &err) != 0)
+			return err;
+	for (; at + 8 <= len; at += 8) {
+		memcpy(&w, u + at, 8);
+		memcpy(&pw, u + at - 1, 8);
+		memcpy(&bw, u + at - 6, 8);
+		if ((between8(w, '[', ']') | between8(bw, '[', ']')) != 0)
+			c = HIGHS8;		/* a backslash: each byte */
+		else
+			c = between8(w, ' ', 0x7F) & ~word8(pw);
+		for (; c != 0; c &= c - 1)
+			if (bytewise_at(pii, sc, buf, len, hv,
+			    at + ((size_t)__builtin_ctzll(c) >> 3), next, &err) != 0)
 				return err;
 	}
+	for (; at < len; at++)		/* the tail */
+		if (bytewise_at(pii, sc, buf, len, hv, at, next, &err) != 0)
+			return err;
 	return AIF_OK;
 }
 
@@ -540,28 +594,15 @@ ascii_word_start(const unsigned char *u, size_t i, int kind)
 	return i == 0 || (!(word_start[u[i - 1]] & W_ALNUM) && !(glue[u[i - 1]] & kind));
 }
 
-/* Eight bytes at a time (SWAR): the high bit of each byte of the result is set for
- * a byte of w that is >= 0x80, a capital or a digit 1-9; for ASCII bytes the test
- * is exact ("hasbetween", Sean Eron Anderson's Bit Twiddling Hacks), and a byte it
- * flags is looked at again in the table anyway. */
-#define ONES8	UINT64_C(0x0101010101010101)
-#define HIGHS8	UINT64_C(0x8080808080808080)
-
-static inline uint64_t
-between8(uint64_t w, uint64_t m, uint64_t n)
-{
-	return (ONES8 * (127 + n) - (w & ONES8 * 127)) & ~w &
-	    ((w & ONES8 * 127) + ONES8 * (127 - m)) & HIGHS8;
-}
-
 /* The first byte at or after i where a word detector may start, or len. */
 static inline size_t
 next_start(const unsigned char *u, size_t len, size_t i)
 {
 	uint64_t w, m;
 
-	/* the eight-byte test finds the lowest byte first on little-endian machines */
-	while (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && i + 8 <= len) {
+	/* bytes >= 0x80, digits 1-9 and capitals, eight at a time; the table below
+	 * looks at each again */
+	while (SWAR_LE && i + 8 <= len) {
 		memcpy(&w, u + i, 8);
 		m = (w & HIGHS8) | between8(w, '0', ':') | between8(w, '@', '[');
 		if (m != 0)
