@@ -144,8 +144,10 @@ have_ssse3(void)
 {
 	static int have = -1;	/* a race only writes the same value twice */
 
-	if (have < 0)
+	if (have < 0) {
+		__builtin_cpu_init();	/* needed when called before constructors ran */
 		have = __builtin_cpu_supports("ssse3") ? 1 : 0;
+	}
 	return have;
 }
 #endif

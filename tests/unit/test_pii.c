@@ -675,7 +675,12 @@ korean_names_need_a_cue(void **state)
 	expect_mask(&f, NULL, NULL, "참석자: 김민지, 박서준, 이하늘",
 	    "참석자: [PERSON], [PERSON], [PERSON]");
 	expect_mask(&f, NULL, NULL, "홍길동 010-1234-5678", "[PERSON] [PHONE]");
+	/* 지연 is a word ("delay") and a usual given name: the cue decides */
+	expect_mask(&f, NULL, NULL, "지연 씨에게 연락해 주세요", "[PERSON] 씨에게 연락해 주세요");
+	expect_mask(&f, NULL, NULL, "이름: 지연", "이름: [PERSON]");
 	/* no cue, or words that are no names */
+	expect_mask(&f, NULL, NULL, "담당자가 지시 사항, 고객 지정 번호, 고객 지식 공유",
+	    "담당자가 지시 사항, 고객 지정 번호, 고객 지식 공유");
 	expect_mask(&f, NULL, NULL, "김민지", "김민지");
 	expect_mask(&f, NULL, NULL, "이사회 대표가 정보 담당자에게 문의했다",
 	    "이사회 대표가 정보 담당자에게 문의했다");

@@ -87,8 +87,8 @@ shortcut_finds_what_the_byte_loop_finds(void **state)
 		pii->bytewise_edged = 0;
 		assert_int_equal(aif_pii_scan(&act, buf, n, &h2, &n2), AIF_OK);
 		if (n1 != n2 || (n1 > 0 && memcmp(h1, h2, n1 * sizeof(*h1)) != 0))
-			fail_msg("%zu hits with the shortcut, %zu without, in: %.*s", n1, n2,
-			    (int)n, buf);
+			fail_msg("%zu hits with the shortcut, %zu without: %.*s",
+			    n1, n2, (int)n, buf);
 		hits += n1;
 		free(h1);
 		free(h2);

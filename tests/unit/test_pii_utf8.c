@@ -1,7 +1,8 @@
 /* test_pii_utf8.c -- aif_pii_utf8_valid (core/pii/utf8.c) against a plain reference
  * decoder written here from RFC 3629's table of well-formed byte sequences: every
- * pair of bytes and every three-byte sequence with a lead of E0..EF or F0..F4, each
- * put across a 16-byte block boundary of a longer valid text, and random damage to
+ * pair of bytes, every three-byte sequence with a lead of E0..EF or F0..F4 and every
+ * four-byte one with F0..F4, each put across a 16-byte block boundary of a longer
+ * valid text and at its end (the last block or the tail), and random damage to
  * mixed Hangul/ASCII texts; the verdict and the offset of the first bad byte must
  * agree. Runs with cwd tests/unit; a few seconds. */
 #include <stdarg.h>
@@ -128,8 +129,41 @@ every_long_sequence_head(void **state)
 				buf[at + 1] = (unsigned char)b;
 				buf[at + 2] = (unsigned char)c;
 				agree(buf, 96);
-				agree(buf, at + 3);	/* at the text's end */
+				/* near the end of a text long enough for the blocks: cut by
+				 * the last block or in the tail after it */
+				at = 76 + (a + b + c) % 5;
+				filler(buf);
+				buf[at] = (unsigned char)a;
+				buf[at + 1] = (unsigned char)b;
+				buf[at + 2] = (unsigned char)c;
+				agree(buf, at + 3);
+				agree(buf, at + 2);	/* cut short */
 			}
+}
+
+static void
+every_four_byte_sequence(void **state)
+{
+	unsigned char buf[96];
+
+	(void)state;
+	for (unsigned a = 0xF0; a <= 0xF4; a++)
+		for (unsigned b = 0x80; b <= 0xBF; b++)
+			for (unsigned c = 0x80; c <= 0xBF; c++)
+				for (unsigned d = 0x80; d <= 0xBF; d++) {
+					size_t at = 61 + (b + c + d) % 4;	/* edge 64 */
+					filler(buf);
+					memcpy(buf + at, (unsigned char[]){ (unsigned char)a,
+					    (unsigned char)b, (unsigned char)c,
+					    (unsigned char)d }, 4);
+					agree(buf, 96);
+					at = 77 + (b + c + d) % 4;	/* the end */
+					filler(buf);
+					memcpy(buf + at, (unsigned char[]){ (unsigned char)a,
+					    (unsigned char)b, (unsigned char)c,
+					    (unsigned char)d }, 4);
+					agree(buf, at + 4);
+				}
 }
 
 static void
@@ -164,6 +198,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_pair_across_a_block_edge),
 		cmocka_unit_test(every_long_sequence_head),
+		cmocka_unit_test(every_four_byte_sequence),
 		cmocka_unit_test(random_damage_to_mixed_text),
 	};
 
