@@ -19,6 +19,7 @@
 #include "doorbell.h"
 #include "esc.h"
 #include "jobs.h"
+#include "netbell.h"
 #include "queue.h"
 #include "runs.h"
 #include "util.h"
@@ -272,7 +273,7 @@ list(struct aif_db *db, const struct aif_console_filter *flt, int json)
 }
 
 static int
-cancel(struct aif_db *db, uint64_t id)
+cancel(const struct aif_config *cfg, struct aif_db *db, uint64_t id)
 {
 	char doorbell[AIF_DOORBELL_PATH_MAX] = "";
 	struct aif_console_retry t;
@@ -298,8 +299,13 @@ cancel(struct aif_db *db, uint64_t id)
 	err = aif_queue_cancel_doorbell(db, id, 0,
 	    "cancelled by an operator (aifctl jobs cancel)", doorbell, sizeof(doorbell));
 	if (err == AIF_OK && doorbell[0] != '\0') {
-		char msg[64];
+		char msg[64], why[256];
 		int fd = aif_doorbell_sender();
+
+		/* a worker on another host: the ring is sealed with the cluster secret (a
+		 * ring that cannot be sent costs the worker's slow poll only) */
+		if (aif_netbell_is_net(doorbell))
+			(void)aif_netbell_setup(cfg, why, sizeof(why));
 		size_t n = aif_bell_cancel(msg, sizeof(msg), id);
 		(void)aif_doorbell_ring(fd, doorbell, msg, n);
 		if (fd >= 0)
@@ -381,7 +387,7 @@ aifctl_cmd_jobs(const struct aif_config *cfg, int argc, char **argv)
 	else if (aif_jobs_resolve(db, argv[2], &id) != AIF_OK)
 		fprintf(stderr, "aifctl: no job %s\n", aifctl_esc(argv[2]));
 	else
-		rc = argv[1][0] == 's' ? show(db, id, json) : cancel(db, id);
+		rc = argv[1][0] == 's' ? show(db, id, json) : cancel(cfg, db, id);
 	aif_db_close(db);
 	return rc;
 }

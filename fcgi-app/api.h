@@ -66,6 +66,9 @@ struct api {
 	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];
 	int			 doorbell_fd;		/* workers ring us here */
 	struct aif_doorbell_file doorbell_file;	/* removed only while ours */
+	int			 relay_listen_fd;	/* TCP relay listener opened with
+							   a network doorbell, taken by
+							   streams.c; -1 otherwise */
 	int			 sender_fd;		/* we ring workers from here */
 	volatile sig_atomic_t	 stopping;
 	/* subsystems (main.c starts and stops them in order) */

@@ -20,6 +20,7 @@
 #include "api.h"
 #include "catalog.h"
 #include "log.h"
+#include "netbell.h"
 #include "pii.h"
 #include "sdnotify.h"
 #include "version.h"
@@ -314,17 +315,25 @@ block_signals(sigset_t *set)
 static int
 open_endpoints(struct api *api, const char *listen)
 {
+	char unix_path[AIF_DOORBELL_PATH_MAX], why[512];
 	int n;
 
 	if (FCGX_Init() != 0 || aif_auth_new(api->cfg, &api->auth) != AIF_OK)
 		return -1;
-	n = snprintf(api->doorbell_path, sizeof(api->doorbell_path), "%s/api-%ld.sock",
+	if (aif_netbell_setup(api->cfg, why, sizeof(why)) != AIF_OK) {
+		aif_error("msg=\"%s\"", why);
+		return -1;
+	}
+	n = snprintf(unix_path, sizeof(unix_path), "%s/api-%ld.sock",
 	    api->cfg->server.run_dir, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(api->doorbell_path) ||
-	    aif_doorbell_bind_owned(api->doorbell_path, &api->doorbell_fd,
+	/* with cluster.address: UDP there, and the stream relay on TCP (streams.c) */
+	if (n < 0 || (size_t)n >= sizeof(unix_path) ||
+	    aif_doorbell_open(api->cfg->cluster.address, unix_path, api->doorbell_path,
+	    sizeof(api->doorbell_path), &api->doorbell_fd, &api->relay_listen_fd,
 	    &api->doorbell_file) != AIF_OK ||
 	    (api->sender_fd = aif_doorbell_sender()) < 0) {
-		aif_error("msg=\"cannot bind doorbell\" path=%s", api->doorbell_path);
+		aif_error("msg=\"cannot bind doorbell\" path=%s",
+		    api->cfg->cluster.address ? api->cfg->cluster.address : unix_path);
 		return -1;
 	}
 	return (api->listen_fd = open_listener(listen)) < 0 ? -1 : 0;
@@ -376,6 +385,8 @@ close_endpoints(struct api *api, const char *listen)
 		(void)unlink(listen);
 	aif_doorbell_close_owned(api->doorbell_fd, api->doorbell_fd >= 0 ?
 	    api->doorbell_path : NULL, &api->doorbell_file);
+	if (api->relay_listen_fd >= 0)		/* streams.c never took it */
+		close(api->relay_listen_fd);
 	if (api->sender_fd >= 0)
 		close(api->sender_fd);
 	aif_auth_free(api->auth);
@@ -426,7 +437,7 @@ main(int argc, char **argv)
 	pthread_mutex_init(&api.cfg_mu, NULL);
 	api.cfg = boot->cfg;
 	api.current = boot;
-	api.listen_fd = api.doorbell_fd = api.sender_fd = -1;
+	api.listen_fd = api.doorbell_fd = api.sender_fd = api.relay_listen_fd = -1;
 	if (listen == NULL)
 		listen = api.cfg->server.listen;
 	block_signals(&set);

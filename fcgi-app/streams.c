@@ -777,7 +777,14 @@ accept_conn(struct streams *S)
 			S->conns[i] = c;
 			return;
 		}
-	aif_relay_close(&c);	/* full */
+	/* full: a TCP connection that never proved itself gives its place up */
+	for (int i = 0; i < CONNS_MAX; i++)
+		if (S->conns[i].need_hello && aif_now_ms() >= S->conns[i].hello_by_ms) {
+			aif_relay_close(&S->conns[i]);
+			S->conns[i] = c;
+			return;
+		}
+	aif_relay_close(&c);
 }
 
 /* A stalled client: it read nothing for STREAM_STALL_MS, or its connection failed. */
@@ -993,10 +1000,15 @@ streams_start(struct api *api)
 	for (int i = 0; i < CONNS_MAX; i++)
 		aif_relay_init(&S->conns[i]);
 	api->streams = S;
-	if (aif_relay_path(api->doorbell_path, S->path, sizeof(S->path)) != 0 ||
-	    aif_unix_bind(S->path, SOCK_STREAM, 128, &S->listen_fd,
-	    &S->listen_file) != AIF_OK ||
-	    pipe2(S->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+	if (aif_relay_path(api->doorbell_path, S->path, sizeof(S->path)) != 0)
+		goto fail;
+	if (api->relay_listen_fd >= 0) {	/* TCP, bound with the doorbell */
+		S->listen_fd = api->relay_listen_fd;
+		api->relay_listen_fd = -1;
+	} else if (aif_unix_bind(S->path, SOCK_STREAM, 128, &S->listen_fd,
+	    &S->listen_file) != AIF_OK)
+		S->listen_fd = -1;
+	if (S->listen_fd < 0 || pipe2(S->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		aif_error("msg=\"cannot open the stream relay socket\" path=%s", S->path);
 		goto fail;
 	}

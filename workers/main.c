@@ -31,6 +31,7 @@
 #include "counters.h"
 #include "http.h"
 #include "log.h"
+#include "netbell.h"
 #include "otel.h"
 #include "pii.h"
 #include "registry.h"
@@ -294,7 +295,7 @@ static int
 setup(struct worker *w, const char *instance, int slots_override)
 {
 	const struct aif_config *cfg = w->cfg;
-	char host[256] = "localhost", errbuf[4096];
+	char host[256] = "localhost", errbuf[4096], unix_path[AIF_DOORBELL_PATH_MAX];
 	enum aif_err err;
 	int n;
 
@@ -315,18 +316,24 @@ setup(struct worker *w, const char *instance, int slots_override)
 		fputs(errbuf, stderr);
 		return -1;
 	}
-	n = snprintf(w->doorbell_path, sizeof(w->doorbell_path), "%s/worker-%s.sock",
-	    cfg->server.run_dir, instance);
-	if (n < 0 || (size_t)n >= sizeof(w->doorbell_path)) {
+	n = snprintf(unix_path, sizeof(unix_path), "%s/worker-%s.sock", cfg->server.run_dir,
+	    instance);
+	if (n < 0 || (size_t)n >= sizeof(unix_path)) {
 		aif_error("msg=\"doorbell path too long\" run_dir=%s", cfg->server.run_dir);
+		return -1;
+	}
+	if (aif_netbell_setup(cfg, errbuf, sizeof(errbuf)) != AIF_OK) {
+		aif_error("msg=\"%s\"", errbuf);
 		return -1;
 	}
 	if (lock_instance(w) != 0)
 		return -1;
-	if ((err = aif_doorbell_bind_owned(w->doorbell_path, &w->doorbell_fd,
-	    &w->doorbell_file)) != AIF_OK) {
+	/* with cluster.address: a UDP doorbell there (aif-api processes ring it) */
+	if ((err = aif_doorbell_open(cfg->cluster.address, unix_path, w->doorbell_path,
+	    sizeof(w->doorbell_path), &w->doorbell_fd, NULL, &w->doorbell_file)) != AIF_OK) {
 		aif_error("msg=\"cannot bind doorbell\" path=%s error=\"%s\"",
-		    w->doorbell_path, aif_strerror(err));
+		    cfg->cluster.address ? cfg->cluster.address : unix_path,
+		    aif_strerror(err));
 		return -1;
 	}
 	if ((w->sender_fd = aif_doorbell_sender()) < 0 ||

@@ -184,6 +184,8 @@ aif_cfg_load_secrets(struct aif_config *cfg, unsigned flags, char *errbuf, size_
 		before = ld.nerrors;
 		if (rc == AIF_OK)
 			rc = check_file(&ld, "auth.pepper_file", cfg->auth.pepper_file);
+		if (rc == AIF_OK && cfg->cluster.address != NULL)
+			rc = check_file(&ld, "cluster.secret_file", cfg->cluster.secret_file);
 		/* read only then; a pepper that cannot be read is named once, as itself */
 		if (rc == AIF_OK && cfg->pii.uses_hash &&
 		    !(pepper_is_key && ld.nerrors > before))

@@ -4,6 +4,7 @@
  * loading and lookup functions. The walk itself (expansion, conversion, positions of
  * errors) is walk.c; the `pii:` section is pii_schema.c. Every problem is reported as
  * "file:line:column: message" and the load fails at the end if any was found. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -760,6 +761,31 @@ tracing_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	    "tracing.otlp_endpoint");
 }
 
+/* cluster.address must be an IP literal (what a socket binds), and needs the secret. */
+static void
+cluster_finish(struct loader *ld, void *obj, const yaml_node_t *map)
+{
+	struct aif_config *cfg = obj;
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (cfg->cluster.address == NULL)
+		return;
+	if (inet_pton(AF_INET, cfg->cluster.address, buf) != 1 &&
+	    inet_pton(AF_INET6, cfg->cluster.address, buf) != 1)
+		aif_walk_error_at(ld, map->start_mark, "cluster.address: \"%s\" is not an "
+		    "IPv4 or IPv6 address of this host (names are not resolved)",
+		    cfg->cluster.address);
+	if (cfg->cluster.secret_file == NULL)
+		aif_walk_error_at(ld, map->start_mark, "cluster.secret_file: required with "
+		    "cluster.address (the key that seals doorbells between hosts)");
+}
+
+static const struct directive cluster_dirs[] = {
+	STR("address", CFG(cluster.address), 0),
+	STR("secret_file", CFG(cluster.secret_file), 0),
+};
+static const struct section cluster_sec = SECTION(cluster_dirs, 0, cluster_finish);
+
 static const struct directive tracing_dirs[] = {
 	STR("otlp_endpoint", CFG(tracing.otlp_endpoint), 0),
 	STR("service_name", CFG(tracing.service_name), 0),
@@ -803,6 +829,7 @@ static const struct directive root_dirs[] = {
 	SEQMAP("tenants", CFG(tenants), CFG(ntenants), 0, 100000, &tenant_sec, 0),
 	MAP("pii", &aif_cfg_pii_section, 0),
 	MAP("tracing", &tracing_sec, 0),
+	MAP("cluster", &cluster_sec, 0),
 	MAP("batch", &batch_sec, 0),
 	SEQMAP("guardrails", CFG(guardrails), CFG(nguardrails), 0, AIF_CFG_MAX_GUARDRAILS,
 	    &aif_cfg_guardrail_section, 0),

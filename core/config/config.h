@@ -360,6 +360,15 @@ struct aif_config {
 		char	*pepper_file;	/* HMAC key for key hashes; NULL = plain SHA-256 */
 	} auth;
 
+	struct {			/* YAML `cluster:`, see docs/SCALE.md */
+		char	*address;	/* an IP literal of this host: doorbells are UDP
+					   and stream relays TCP there (free ports);
+					   NULL: Unix sockets in run_dir (one host) */
+		char	*secret_file;	/* the key sealing datagrams between hosts, the
+					   same file everywhere (required with address,
+					   >= 32 bytes) */
+	} cluster;
+
 	struct {			/* YAML `tracing:`, see docs/OPERATIONS.md */
 		char	*otlp_endpoint;	/* OTLP/HTTP JSON URL the spans are POSTed to
 					   (a collector's .../v1/traces); NULL: the

@@ -34,6 +34,8 @@ static const struct boot_key {
 	{ "database.rw_timeout_ms", B_INT, CFG(database.rw_timeout_ms) },
 	{ "auth.pepper_file", B_STR, CFG(auth.pepper_file) },
 	{ "tracing.otlp_endpoint", B_STR, CFG(tracing.otlp_endpoint) },
+	{ "cluster.address", B_STR, CFG(cluster.address) },
+	{ "cluster.secret_file", B_STR, CFG(cluster.secret_file) },
 };
 
 static int

@@ -1,5 +1,8 @@
-/* doorbell.c -- Unix datagram doorbells; see doorbell.h. */
+/* doorbell.c -- doorbells: Unix datagram sockets on one host, sealed UDP datagrams
+ * between hosts (netbell.c); see doorbell.h. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -7,7 +10,10 @@
 #include <unistd.h>
 
 #include "doorbell.h"
+#include "log.h"
+#include "netbell.h"
 #include "unix_addr.h"
+#include "util.h"
 
 /* Binds the datagram socket (aif_unix_bind) with room for bursts of bells. */
 static enum aif_err
@@ -46,6 +52,8 @@ aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg, size
 	struct sockaddr_un sa;
 	struct timespec ms = { 0, 1000000 };
 
+	if (path != NULL && aif_netbell_is_net(path))
+		return aif_netbell_ring(path, msg, len);	/* sealed, never waits */
 	if (sender_fd < 0 || path == NULL || aif_unix_addr(&sa, path) != 0)
 		return -1;
 	for (int i = 0; ; i++) {
@@ -58,21 +66,81 @@ aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg, size
 	}
 }
 
+/* A datagram from the network was refused: said in the log at most once a minute per
+ * process, with the sender's address and the count so far (never the content). */
+static void
+refused(const struct sockaddr_storage *from)
+{
+	static int64_t next_ms;		/* racy across threads: at worst two lines */
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int64_t now = aif_now_ms();
+
+	if (now < next_ms)
+		return;
+	next_ms = now + 60000;
+	if (from->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, ip,
+		    sizeof(ip));
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, ip,
+		    sizeof(ip));
+	aif_warn("msg=\"doorbell datagram refused: not sealed with the cluster secret, "
+	    "stale or replayed\" from=%s refused_total=%llu", ip,
+	    (unsigned long long)aif_netbell_refused());
+}
+
 ssize_t
 aif_doorbell_recv(int fd, char *buf, size_t cap)
 {
+	unsigned char raw[AIF_DOORBELL_MSG_MAX + AIF_NETBELL_OVERHEAD];
+	struct sockaddr_storage from;
+	socklen_t fl;
 	ssize_t n;
 
 	if (cap == 0)
 		return -1;
-	n = recv(fd, buf, cap - 1, MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return 0;
-		return -1;
+	for (;;) {
+		fl = sizeof(from);
+		n = recvfrom(fd, raw, sizeof(raw), MSG_DONTWAIT, (struct sockaddr *)&from,
+		    &fl);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return 0;
+			return -1;
+		}
+		if (fl >= sizeof(sa_family_t) &&
+		    (from.ss_family == AF_INET || from.ss_family == AF_INET6)) {
+			/* from another host: only a sealed, fresh one counts */
+			if ((n = aif_netbell_open(raw, (size_t)n, buf, cap)) >= 0)
+				return n;
+			refused(&from);
+			continue;
+		}
+		if ((size_t)n > cap - 1)
+			n = (ssize_t)(cap - 1);
+		memcpy(buf, raw, (size_t)n);
+		buf[n] = '\0';
+		return n;
 	}
-	buf[n] = '\0';
-	return n;
+}
+
+enum aif_err
+aif_doorbell_open(const char *host, const char *unix_path, char *addr, size_t cap,
+    int *fd, int *relay_fd, struct aif_doorbell_file *file)
+{
+	size_t n;
+
+	memset(file, 0, sizeof(*file));
+	if (relay_fd != NULL)
+		*relay_fd = -1;
+	if (host != NULL)
+		return aif_netbell_bind(host, addr, cap, fd, relay_fd);
+	if ((n = strlen(unix_path)) >= cap) {
+		*fd = -1;
+		return AIF_TOOBIG;
+	}
+	memcpy(addr, unix_path, n + 1);
+	return bind_bell(addr, fd, &file->sock);
 }
 
 void

@@ -2,6 +2,8 @@
  * aif-api rings workers when it enqueued a job; workers ring the aif-api process named
  * in a job's reply_to when the job reached a final state. A lost or refused datagram only
  * costs latency: the database stays the truth and every waiter also polls slowly.
+ * An address is a socket path, or "udp:<host>:<port>" between hosts (netbell.h: sealed
+ * datagrams; recv drops any that is not).
  * Messages are small text lines: "job <id> [<id> ...]\n" (jobs reached a final state)
  * or "wake\n". Linux queues only net.unix.max_dgram_qlen (often 10) datagrams per
  * socket, so senders batch ids into one datagram and may retry briefly when full. */
@@ -45,6 +47,14 @@ void		aif_doorbell_close(int fd, const char *path);
 struct aif_doorbell_file {
 	struct aif_unix_file	 sock;
 };
+
+/* This process's doorbell: with `host` (cluster.address), a UDP socket there on a free
+ * port and, when relay_fd is not NULL, the TCP stream-relay listener on the same port
+ * (netbell.h); with host NULL, the Unix socket at unix_path (*relay_fd -1). The address
+ * others ring ("udp:<host>:<port>" or the path) goes to addr (cap bytes); *file records
+ * a socket file made (for aif_doorbell_close_owned). AIF_OK, AIF_TOOBIG, AIF_IO. */
+enum aif_err	aif_doorbell_open(const char *host, const char *unix_path, char *addr,
+		    size_t cap, int *fd, int *relay_fd, struct aif_doorbell_file *file);
 
 /* aif_doorbell_bind, also recording the socket file it created in *file. */
 enum aif_err	aif_doorbell_bind_owned(const char *path, int *fd,

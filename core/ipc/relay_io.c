@@ -1,14 +1,18 @@
 /* relay_io.c -- framed, buffered relay connections; see relay_io.h. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "netbell.h"
 #include "relay_io.h"
 #include "relay_proto.h"
 #include "unix_addr.h"
+#include "util.h"
 
 #define IN_CHUNK	65536
 #define RECV_TURN_MAX	(1u << 20)	/* bytes read per call: one busy sender
@@ -38,17 +42,70 @@ peer_is_us(int fd)
 enum aif_err
 aif_relay_accept(int listen_fd, struct aif_relay_conn *c)
 {
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	int fd = accept4(listen_fd, (struct sockaddr *)&sa, &salen,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
 
 	if (fd < 0)
 		return AIF_UNAVAILABLE;
-	if (!peer_is_us(fd)) {
+	aif_relay_init(c);
+	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) {
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->need_hello = 1;
+		c->hello_by_ms = aif_now_ms() + AIF_RELAY_HELLO_MS;
+	} else if (!peer_is_us(fd)) {
 		close(fd);
 		return AIF_FORBIDDEN;
 	}
-	aif_relay_init(c);
 	c->fd = fd;
 	return AIF_OK;
+}
+
+/* A fresh connection's buffers. */
+static void
+reset(struct aif_relay_conn *c, int fd)
+{
+	c->fd = fd;
+	c->in_len = 0;
+	aif_outq_free(&c->out);
+	c->out_len = 0;
+	c->need_hello = 0;
+}
+
+/* Connects to "tcp:<host>:<port>" without waiting and queues the sealed HELLO. */
+static enum aif_err
+connect_tcp(struct aif_relay_conn *c, const char *addr)
+{
+	struct aif_relay_header h = { .job = 0, .type = AIF_RELAY_HELLO };
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	unsigned char sealed[sizeof(AIF_NETBELL_HELLO) + AIF_NETBELL_OVERHEAD], *p;
+	size_t n;
+	int fd, one = 1;
+
+	if (aif_netbell_sockaddr(addr, &sa, &salen) != 0 ||
+	    (n = aif_netbell_seal(AIF_NETBELL_HELLO, sizeof(AIF_NETBELL_HELLO) - 1, sealed,
+	    sizeof(sealed))) == 0)
+		return AIF_IO;
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return AIF_IO;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, salen) != 0 && errno != EINPROGRESS) {
+		close(fd);
+		return AIF_IO;
+	}
+	reset(c, fd);
+	h.len = (uint32_t)n;
+	if ((p = aif_outq_append(&c->out, AIF_RELAY_HEADER + n)) == NULL) {
+		aif_relay_close(c);
+		return AIF_NOMEM;
+	}
+	aif_relay_put_header(p, &h);
+	memcpy(p + AIF_RELAY_HEADER, sealed, n);
+	/* written once the connection is up: the caller polls for POLLOUT meanwhile */
+	return aif_relay_flush(c) == 0 ? AIF_OK : AIF_IO;
 }
 
 enum aif_err
@@ -57,6 +114,8 @@ aif_relay_connect(struct aif_relay_conn *c, const char *path)
 	struct sockaddr_un sa;
 	int fd;
 
+	if (aif_netbell_is_net(path))
+		return connect_tcp(c, path);
 	if (aif_unix_addr(&sa, path) != 0)
 		return AIF_TOOBIG;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -71,10 +130,7 @@ aif_relay_connect(struct aif_relay_conn *c, const char *path)
 		close(fd);
 		return AIF_FORBIDDEN;
 	}
-	c->fd = fd;
-	c->in_len = 0;
-	aif_outq_free(&c->out);
-	c->out_len = 0;
+	reset(c, fd);
 	return AIF_OK;
 }
 
@@ -138,12 +194,23 @@ deliver(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
 	while (c->in_len - off >= AIF_RELAY_HEADER) {
 		struct aif_relay_frame f;
 		aif_relay_get_header(c->in + off, &f.h);
-		if (f.h.len > AIF_RELAY_PAYLOAD_MAX)
+		if (f.h.len > AIF_RELAY_PAYLOAD_MAX ||
+		    (c->need_hello && f.h.len > AIF_NETBELL_OVERHEAD + 64))
 			return -1;
 		if (c->in_len - off < AIF_RELAY_HEADER + (size_t)f.h.len)
 			break;
 		f.payload = (const char *)c->in + off + AIF_RELAY_HEADER;
-		fn(arg, &f);
+		if (c->need_hello) {
+			/* a TCP peer proves it holds the cluster secret, once */
+			char msg[sizeof(AIF_NETBELL_HELLO)];
+			if (f.h.type != AIF_RELAY_HELLO || f.h.job != 0 ||
+			    aif_netbell_open((const unsigned char *)f.payload, f.h.len, msg,
+			    sizeof(msg)) != (ssize_t)sizeof(AIF_NETBELL_HELLO) - 1 ||
+			    strcmp(msg, AIF_NETBELL_HELLO) != 0)
+				return -1;
+			c->need_hello = 0;
+		} else
+			fn(arg, &f);
 		off += AIF_RELAY_HEADER + (size_t)f.h.len;
 		if (c->fd < 0)		/* fn closed it */
 			return 0;

@@ -23,7 +23,13 @@ struct aif_relay_conn {
 	struct aif_outq	 out;		/* frames not written yet */
 	size_t		 out_len;	/* bytes of them (aif_relay_pending), kept for
 					   callers that read the field */
+	int		 need_hello;	/* accepted over TCP: the first frame must be a
+					   sealed HELLO, or the connection closes */
+	int64_t		 hello_by_ms;	/* aif_now_ms() it must have come by */
 };
+
+#define AIF_RELAY_HELLO_MS	2000	/* an unproven TCP connection may be closed
+					   after this to free its place */
 
 /* One received frame: its header (job, type, length, attempt, tag) and payload
  * (borrowed until the callback returns). The receiver checks the tag with the key it
@@ -40,11 +46,15 @@ typedef void	(*aif_relay_frame_fn)(void *arg, const struct aif_relay_frame *f);
 void		aif_relay_init(struct aif_relay_conn *c);
 
 /* Accepts one connection on a listening socket into c. AIF_OK; AIF_UNAVAILABLE when
- * none is waiting; AIF_FORBIDDEN (closed) when the peer runs as another user. */
+ * none is waiting; AIF_FORBIDDEN (closed) when the peer of a Unix socket runs as
+ * another user. A TCP connection (between hosts) must prove itself with a sealed
+ * HELLO first (need_hello). */
 enum aif_err	aif_relay_accept(int listen_fd, struct aif_relay_conn *c);
 
-/* Connects c (non-blocking) to the relay socket at path; AIF_FORBIDDEN (closed) when
- * the listening process runs as another user. */
+/* Connects c (non-blocking) to the relay at path: a Unix socket, or "tcp:<host>:<port>"
+ * (then a sealed HELLO is queued first; AIF_IO without the cluster secret);
+ * AIF_FORBIDDEN (closed) when the process listening on a Unix socket runs as another
+ * user. */
 enum aif_err	aif_relay_connect(struct aif_relay_conn *c, const char *path);
 
 /* Queues one frame of `attempt` of `job`, tagged with the attempt's key, and writes

@@ -26,10 +26,9 @@ hmac_fetch(void)
 	hmac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
 }
 
-/* HMAC-SHA256(key, a | b) into out; b may be NULL when blen is 0. Returns 0 or -1. */
-static int
-hmac2(const unsigned char *key, size_t keylen, const void *a, size_t alen, const void *b,
-    size_t blen, unsigned char out[MAC_LEN])
+int
+aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t alen,
+    const void *b, size_t blen, unsigned char out[AIF_HMAC_LEN])
 {
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
@@ -59,7 +58,8 @@ aif_relay_key(const unsigned char secret[AIF_RELAY_SECRET_BYTES], uint64_t job,
 	for (int i = 0; i < 8; i++)
 		msg[sizeof(KEY_LABEL) - 1 + i] = (unsigned char)(job >> (8 * i));
 	aif_relay_put_u32(msg + sizeof(KEY_LABEL) - 1 + 8, attempt);
-	if (hmac2(secret, AIF_RELAY_SECRET_BYTES, msg, sizeof(msg), NULL, 0, full) != 0)
+	if (aif_hmac_sha256(secret, AIF_RELAY_SECRET_BYTES, msg, sizeof(msg), NULL, 0,
+	    full) != 0)
 		memset(full, 0, sizeof(full));	/* verifies nothing real */
 	memcpy(key, full, AIF_RELAY_KEY_LEN);
 }
@@ -74,7 +74,7 @@ mac(const unsigned char key[AIF_RELAY_KEY_LEN], const struct aif_relay_header *h
 	if (h->len > AIF_RELAY_PAYLOAD_MAX)
 		return -1;
 	aif_relay_put_signed(hdr, h);
-	return hmac2(key, AIF_RELAY_KEY_LEN, hdr, sizeof(hdr), payload, h->len, out);
+	return aif_hmac_sha256(key, AIF_RELAY_KEY_LEN, hdr, sizeof(hdr), payload, h->len, out);
 }
 
 void

@@ -35,6 +35,10 @@
 					   answer that is not stored (zero retention),
 					   before its END */
 
+#define AIF_RELAY_HELLO		8	/* worker -> aif-api, first on a TCP connection:
+					   job 0, a sealed "relay" (netbell.h) as payload,
+					   no tag */
+
 #define AIF_RELAY_SIGNED	20	/* job, type, length, attempt: what the tag covers
 					   with the payload */
 #define AIF_RELAY_TAG_LEN	16
@@ -102,6 +106,12 @@ aif_relay_get_header(const unsigned char *p, struct aif_relay_header *h)
 	memcpy(h->tag, p + AIF_RELAY_SIGNED, AIF_RELAY_TAG_LEN);
 }
 
+/* HMAC-SHA256(key, a | b) into out; b may be NULL when blen is 0. Returns 0 or -1.
+ * Shared with the doorbells between hosts (core/ipc/netbell.c). */
+#define AIF_HMAC_LEN	32
+int	aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t alen,
+	    const void *b, size_t blen, unsigned char out[AIF_HMAC_LEN]);
+
 /* The key of one attempt of a job: HMAC-SHA256(secret, "aif-relay-v1" | job | attempt),
  * where secret is the job's random relay_secret (only the aif-api that waits and the
  * worker that claimed the attempt read it); not derivable from ids or lease tokens. */
@@ -153,13 +163,22 @@ char	*aif_relay_end_error(const struct aif_error *e, size_t *len);
  * 502 error). */
 int	aif_relay_end_parse(const char *payload, size_t len, struct aif_relay_end *end);
 
-/* Writes the relay socket path for a doorbell path ("x.sock" -> "x.relay", else
- * "<path>.relay") into out (cap bytes). Returns 0, or -1 if it does not fit. */
+/* Writes the relay address for a doorbell address into out (cap bytes): the socket
+ * path beside a Unix one ("x.sock" -> "x.relay", else "<path>.relay"), TCP on the same
+ * host and port for a UDP one ("udp:h:p" -> "tcp:h:p"). Returns 0, or -1 if it does
+ * not fit. */
 static inline int
 aif_relay_path(const char *doorbell, char *out, size_t cap)
 {
 	size_t n = strlen(doorbell);
 
+	if (strncmp(doorbell, "udp:", 4) == 0) {
+		if (n + 1 > cap)
+			return -1;
+		memcpy(out, "tcp:", 4);
+		memcpy(out + 4, doorbell + 4, n - 3);
+		return 0;
+	}
 	if (n >= 5 && strcmp(doorbell + n - 5, ".sock") == 0)
 		n -= 5;
 	if (n + 7 > cap)
