@@ -25,6 +25,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
+#include "netbell.h"
 #include "pii.h"
 #include "responses.h"
 #include "span.h"
@@ -1260,9 +1261,12 @@ enqueue(struct admission *a)
 
 	if (job_of(a, &job) != 0)
 		return AIF_INVALID;
-	/* a caller that waits: offer the job to a live worker (queue.h, hand-off) */
+	/* a caller that waits: offer the job to a live worker (queue.h, hand-off); not to
+	 * one on another host: a UDP ring to a worker that died is not refused, as a Unix
+	 * socket's is, and the job would wait for its lease to run out */
 	if (!a->async && a->workflow == NULL && wake_pick(r->api, r->db, &a->handoff_worker,
-	    a->handoff_bell, sizeof(a->handoff_bell)) == 0) {
+	    a->handoff_bell, sizeof(a->handoff_bell)) == 0 &&
+	    !aif_netbell_is_net(a->handoff_bell)) {
 		job.handoff_worker = a->handoff_worker;
 		job.handoff_lease_s = r->cfg->queue.lease_seconds;
 	}

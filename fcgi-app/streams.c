@@ -761,30 +761,54 @@ check_deadlines(struct streams *S, int64_t now, int stopping)
 
 /* ---- the thread ---- */
 
+#define UNPROVEN_MAX	32	/* TCP connections waiting for their HELLO at once */
+
+/* Closes the TCP relay connections that have not proved themselves (sealed HELLO,
+ * relay_io.h) by their deadline; with `room`, also the oldest such one when there are
+ * UNPROVEN_MAX or more, or when no place is free: a stranger holding sockets open never
+ * keeps a worker's relay out. Returns a free place, or -1. */
+static int
+prune_unproven(struct streams *S, int room)
+{
+	int64_t now = aif_now_ms();
+	int oldest = -1, unproven = 0, free_at = -1;
+
+	for (int i = 0; i < CONNS_MAX; i++) {
+		struct aif_relay_conn *c = &S->conns[i];
+		if (c->fd >= 0 && c->need_hello && now >= c->hello_by_ms)
+			aif_relay_close(c);
+		if (c->fd < 0) {
+			free_at = free_at < 0 ? i : free_at;
+			continue;
+		}
+		if (c->need_hello && (unproven++, oldest < 0 ||
+		    c->hello_by_ms < S->conns[oldest].hello_by_ms))
+			oldest = i;
+	}
+	if (room && oldest >= 0 && (free_at < 0 || unproven >= UNPROVEN_MAX)) {
+		aif_relay_close(&S->conns[oldest]);
+		free_at = free_at < 0 ? oldest : free_at;
+	}
+	return free_at;
+}
+
 static void
 accept_conn(struct streams *S)
 {
 	struct aif_relay_conn c;
 	enum aif_err err;
+	int at;
 
 	if ((err = aif_relay_accept(S->listen_fd, &c)) != AIF_OK) {
 		if (err == AIF_FORBIDDEN)
 			aif_warn("msg=\"relay connection from another user refused\"");
 		return;
 	}
-	for (int i = 0; i < CONNS_MAX; i++)
-		if (S->conns[i].fd < 0) {
-			S->conns[i] = c;
-			return;
-		}
-	/* full: a TCP connection that never proved itself gives its place up */
-	for (int i = 0; i < CONNS_MAX; i++)
-		if (S->conns[i].need_hello && aif_now_ms() >= S->conns[i].hello_by_ms) {
-			aif_relay_close(&S->conns[i]);
-			S->conns[i] = c;
-			return;
-		}
-	aif_relay_close(&c);
+	if ((at = prune_unproven(S, c.need_hello)) < 0) {
+		aif_relay_close(&c);	/* full of proven connections */
+		return;
+	}
+	S->conns[at] = c;
 }
 
 /* A stalled client: it read nothing for STREAM_STALL_MS, or its connection failed. */
@@ -938,6 +962,7 @@ stream_main(void *arg)
 		now = aif_now_ms();
 		if (now >= next_tick) {		/* walks of the table: not per chunk */
 			next_tick = now + DEADLINE_CHECK_MS;
+			(void)prune_unproven(S, 0);
 			check_deadlines(S, now, 0);
 			check_stalled(S, now);
 			closing_ready = 1;	/* and closing ones the poll had no room for */

@@ -14,6 +14,7 @@
 #include "bell.h"
 #include "doorbell.h"
 #include "log.h"
+#include "netbell.h"
 #include "registry.h"
 
 #define WAKE_REFRESH_MS	2000
@@ -132,12 +133,16 @@ wake_workers(struct api *api, struct aif_db *db)
 
 	start = next_turn(api, db);
 	/* one worker, the next in turn that takes the bell (a gone one refuses it); it
-	   passes the bell on when it claims nothing (workers/wakeup.c) */
+	   passes the bell on when it claims nothing (workers/wakeup.c). A UDP ring to
+	   another host is never refused, even by a worker that died: two of those */
 	pthread_rwlock_rdlock(&w->rw);
-	for (size_t k = 0; k < w->n; k++)
-		if (aif_doorbell_ring(api->sender_fd, w->list[(start + k) % w->n],
-		    AIF_BELL_WAKE_MSG, sizeof(AIF_BELL_WAKE_MSG) - 1) == 0)
+	for (size_t k = 0, rung = 0; k < w->n; k++) {
+		const char *to = w->list[(start + k) % w->n];
+		if (aif_doorbell_ring(api->sender_fd, to, AIF_BELL_WAKE_MSG,
+		    sizeof(AIF_BELL_WAKE_MSG) - 1) == 0 &&
+		    (!aif_netbell_is_net(to) || ++rung == 2))
 			break;
+	}
 	pthread_rwlock_unlock(&w->rw);
 }
 

@@ -18,6 +18,7 @@ PACKAGES=(
 	mariadb-server mariadb-client
 	curl wrk clang valgrind zstd
 	systemd-container debootstrap iproute2 socat
+	galera-4 haproxy rsync
 	chromium prometheus
 )
 

@@ -220,6 +220,17 @@ else
 	err "fault: not run, the test stack did not come up"; record fault FAIL 0
 fi
 
+# --- several hosts: the gateway spread over network namespaces (docs/SCALE.md) -------------
+# Its own MariaDB, nginx, aif-api and workers, each "host" a namespace; root only.
+# galera: a three-node Galera cluster behind haproxy, the writer killed under load.
+if [ "$(id -u)" = 0 ]; then
+	suite netns 600 tests/netns/topology.sh
+	suite galera 600 tests/netns/galera.sh
+else
+	skip netns "network namespaces need root"
+	skip galera "network namespaces need root"
+fi
+
 # --- nginx configs ------------------------------------------------------------------------
 nginx_check() {
 	local d rc=0

@@ -6,6 +6,7 @@
  * "file:line:column: message" and the load fails at the end if any was found. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -766,14 +767,21 @@ static void
 cluster_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_config *cfg = obj;
-	unsigned char buf[sizeof(struct in6_addr)];
+	struct in_addr a4;
+	struct in6_addr a6;
+	int v4;
 
 	if (cfg->cluster.address == NULL)
 		return;
-	if (inet_pton(AF_INET, cfg->cluster.address, buf) != 1 &&
-	    inet_pton(AF_INET6, cfg->cluster.address, buf) != 1)
+	if (!(v4 = inet_pton(AF_INET, cfg->cluster.address, &a4) == 1) &&
+	    inet_pton(AF_INET6, cfg->cluster.address, &a6) != 1)
 		aif_walk_error_at(ld, map->start_mark, "cluster.address: \"%s\" is not an "
 		    "IPv4 or IPv6 address of this host (names are not resolved)",
+		    cfg->cluster.address);
+	else if (v4 ? (a4.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a4.s_addr))) :
+	    (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_MULTICAST(&a6)))
+		aif_walk_error_at(ld, map->start_mark, "cluster.address: \"%s\" is no "
+		    "address other hosts can reach this one at (any or multicast)",
 		    cfg->cluster.address);
 	if (cfg->cluster.secret_file == NULL)
 		aif_walk_error_at(ld, map->start_mark, "cluster.secret_file: required with "

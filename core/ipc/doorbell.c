@@ -66,6 +66,8 @@ aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg, size
 	}
 }
 
+#define REFUSED_TURN	32
+
 /* A datagram from the network was refused: said in the log at most once a minute per
  * process, with the sender's address and the count so far (never the content). */
 static void
@@ -84,8 +86,8 @@ refused(const struct sockaddr_storage *from)
 	else
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, ip,
 		    sizeof(ip));
-	aif_warn("msg=\"doorbell datagram refused: not sealed with the cluster secret, "
-	    "stale or replayed\" from=%s refused_total=%llu", ip,
+	aif_warn("msg=\"doorbell datagram refused: not sealed with the cluster secret for "
+	    "this socket, stale or replayed\" from=%s refused_total=%llu", ip,
 	    (unsigned long long)aif_netbell_refused());
 }
 
@@ -93,13 +95,16 @@ ssize_t
 aif_doorbell_recv(int fd, char *buf, size_t cap)
 {
 	unsigned char raw[AIF_DOORBELL_MSG_MAX + AIF_NETBELL_OVERHEAD];
-	struct sockaddr_storage from;
-	socklen_t fl;
+	struct sockaddr_storage from, self;
+	socklen_t fl, sl = sizeof(self);
+	char to[AIF_NETBELL_ADDR_MAX] = "";
 	ssize_t n;
 
 	if (cap == 0)
 		return -1;
-	for (;;) {
+	/* a flood of refused datagrams costs the caller at most REFUSED_TURN of them a
+	 * call: its loop (heartbeats, claims) goes on */
+	for (int refusals = 0; refusals < REFUSED_TURN;) {
 		fl = sizeof(from);
 		n = recvfrom(fd, raw, sizeof(raw), MSG_DONTWAIT, (struct sockaddr *)&from,
 		    &fl);
@@ -110,10 +115,14 @@ aif_doorbell_recv(int fd, char *buf, size_t cap)
 		}
 		if (fl >= sizeof(sa_family_t) &&
 		    (from.ss_family == AF_INET || from.ss_family == AF_INET6)) {
-			/* from another host: only a sealed, fresh one counts */
-			if ((n = aif_netbell_open(raw, (size_t)n, buf, cap)) >= 0)
+			/* from another host: only a fresh one sealed for this socket */
+			if (to[0] == '\0' && (getsockname(fd, (struct sockaddr *)&self,
+			    &sl) != 0 || aif_netbell_hostport(&self, to, sizeof(to)) != 0))
+				return -1;
+			if ((n = aif_netbell_open(raw, (size_t)n, to, buf, cap)) >= 0)
 				return n;
 			refused(&from);
+			refusals++;
 			continue;
 		}
 		if ((size_t)n > cap - 1)
@@ -122,6 +131,7 @@ aif_doorbell_recv(int fd, char *buf, size_t cap)
 		buf[n] = '\0';
 		return n;
 	}
+	return 0;
 }
 
 enum aif_err

@@ -28,6 +28,8 @@ struct peer {
 	uint64_t	 win[WORDS];	/* bit d: counter top - d was accepted */
 };
 
+#define PROBE		32	/* slots a sender may be found in, from its hash */
+
 static struct {
 	pthread_mutex_t	 mu;
 	int		 ready;
@@ -139,7 +141,8 @@ aif_netbell_sockaddr(const char *addr, struct sockaddr_storage *sa, socklen_t *s
 		hl = (size_t)(colon - h);
 		colon++;
 	} else {
-		if ((colon = strrchr(h, ':')) == NULL)
+		/* an IPv6 address needs its brackets */
+		if ((colon = strchr(h, ':')) == NULL || strchr(colon + 1, ':') != NULL)
 			return -1;
 		hl = (size_t)(colon - h);
 	}
@@ -236,10 +239,12 @@ aif_netbell_bind(const char *host, char *addr, size_t cap, int *udp_fd, int *tcp
 }
 
 size_t
-aif_netbell_seal(const void *msg, size_t len, unsigned char *out, size_t cap)
+aif_netbell_seal(const void *msg, size_t len, const char *to, unsigned char *out,
+    size_t cap)
 {
 	unsigned char mac[AIF_HMAC_LEN], key[AIF_HMAC_LEN];
 	uint64_t sender;
+	int rc;
 
 	if (cap < AIF_NETBELL_OVERHEAD || len > cap - AIF_NETBELL_OVERHEAD)
 		return 0;
@@ -256,11 +261,14 @@ aif_netbell_seal(const void *msg, size_t len, unsigned char *out, size_t cap)
 	put_u64(out + 12, __atomic_add_fetch(&nb.counter, 1, __ATOMIC_RELAXED));
 	put_u64(out + 20, wall_ms());
 	memcpy(out + AIF_NETBELL_HEAD, msg, len);
-	if (aif_hmac_sha256(key, sizeof(key), out, AIF_NETBELL_HEAD + len, NULL, 0,
-	    mac) != 0)
+	/* the receiver's address is signed, not sent: a datagram opens only where it
+	 * was sent to */
+	rc = aif_hmac_sha256(key, sizeof(key), out, AIF_NETBELL_HEAD + len, to, strlen(to),
+	    mac);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc != 0)
 		return 0;
 	memcpy(out + AIF_NETBELL_HEAD + len, mac, AIF_NETBELL_TAG);
-	OPENSSL_cleanse(key, sizeof(key));
 	return AIF_NETBELL_OVERHEAD + len;
 }
 
@@ -301,16 +309,18 @@ window_take(struct peer *p, uint64_t c)
 	return 1;
 }
 
-/* The slot of sender id: its own, else a free one or one not heard from for two
- * skews (a datagram of it that is still fresh cannot be older than its last), else
- * NULL (every slot busy: refused, costing latency only). Under nb.mu. */
+/* The slot of sender id among the PROBE slots from its hash: its own, else a free one
+ * or one not heard from for two skews (a datagram of it that is still fresh cannot be
+ * older than its last), else NULL (refused: it costs latency only). Under nb.mu. */
 static struct peer *
 peer_of(uint64_t id, uint64_t now)
 {
 	struct peer *spare = NULL;
+	size_t h = (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) %
+	    AIF_NETBELL_SENDERS;
 
-	for (size_t i = 0; i < AIF_NETBELL_SENDERS; i++) {
-		struct peer *p = &nb.peers[i];
+	for (size_t k = 0; k < PROBE; k++) {
+		struct peer *p = &nb.peers[(h + k) % AIF_NETBELL_SENDERS];
 		if (p->id == id)
 			return p;
 		if (spare == NULL && (p->id == 0 ||
@@ -350,30 +360,50 @@ fresh(uint64_t sender, uint64_t counter, uint64_t sent, uint64_t now)
 }
 
 ssize_t
-aif_netbell_open(const unsigned char *in, size_t len, char *msg, size_t cap)
+aif_netbell_open(const unsigned char *in, size_t len, const char *to, char *msg,
+    size_t cap)
 {
 	unsigned char mac[AIF_HMAC_LEN], key[AIF_HMAC_LEN];
 	size_t mlen;
-	int ready;
+	int ready, good;
 
 	pthread_mutex_lock(&nb.mu);
 	ready = nb.ready;
 	memcpy(key, nb.key, sizeof(key));
 	pthread_mutex_unlock(&nb.mu);
-	if (!ready || len < AIF_NETBELL_OVERHEAD || memcmp(in, MAGIC, 4) != 0 ||
-	    (mlen = len - AIF_NETBELL_OVERHEAD) >= cap ||
-	    aif_hmac_sha256(key, sizeof(key), in, len - AIF_NETBELL_TAG, NULL, 0,
-	    mac) != 0 ||
-	    CRYPTO_memcmp(mac, in + len - AIF_NETBELL_TAG, AIF_NETBELL_TAG) != 0 ||
-	    !fresh(get_u64(in + 4), get_u64(in + 12), get_u64(in + 20), wall_ms())) {
-		OPENSSL_cleanse(key, sizeof(key));
+	good = ready && len >= AIF_NETBELL_OVERHEAD && memcmp(in, MAGIC, 4) == 0 &&
+	    (mlen = len - AIF_NETBELL_OVERHEAD) < cap &&
+	    aif_hmac_sha256(key, sizeof(key), in, len - AIF_NETBELL_TAG, to, strlen(to),
+	    mac) == 0 &&
+	    CRYPTO_memcmp(mac, in + len - AIF_NETBELL_TAG, AIF_NETBELL_TAG) == 0 &&
+	    fresh(get_u64(in + 4), get_u64(in + 12), get_u64(in + 20), wall_ms());
+	OPENSSL_cleanse(key, sizeof(key));
+	if (!good) {
 		__atomic_add_fetch(&nb.refused, 1, __ATOMIC_RELAXED);
 		return -1;
 	}
-	OPENSSL_cleanse(key, sizeof(key));
 	memcpy(msg, in + AIF_NETBELL_HEAD, mlen);
 	msg[mlen] = '\0';
 	return (ssize_t)mlen;
+}
+
+int
+aif_netbell_hostport(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int n;
+
+	if (sa->ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip)))
+		n = snprintf(out, cap, "%s:%u", ip,
+		    (unsigned)ntohs(((const struct sockaddr_in *)sa)->sin_port));
+	else if (sa->ss_family == AF_INET6 && inet_ntop(AF_INET6,
+	    &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip)))
+		n = snprintf(out, cap, "[%s]:%u", ip,
+		    (unsigned)ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+	else
+		return -1;
+	return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
 /* The process's sending socket for a family, made on first use; -1 if none. */
@@ -396,11 +426,13 @@ aif_netbell_ring(const char *addr, const void *msg, size_t len)
 	unsigned char out[4096 + AIF_NETBELL_OVERHEAD];
 	struct sockaddr_storage sa;
 	socklen_t salen;
+	char to[AIF_NETBELL_ADDR_MAX];
 	size_t n;
 	int fd;
 
 	if (strncmp(addr, "udp:", 4) != 0 || aif_netbell_sockaddr(addr, &sa, &salen) != 0 ||
-	    (n = aif_netbell_seal(msg, len, out, sizeof(out))) == 0 ||
+	    aif_netbell_hostport(&sa, to, sizeof(to)) != 0 ||
+	    (n = aif_netbell_seal(msg, len, to, out, sizeof(out))) == 0 ||
 	    (fd = sender_for(sa.ss_family)) < 0)
 		return -1;
 	return sendto(fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,

@@ -7,11 +7,13 @@
  * (`cluster.secret_file`, the same file on every host):
  *     "AFB1" | u64 sender | u64 counter | u64 time (ms, wall clock) | message | tag
  * where the tag is the first 16 bytes of HMAC-SHA256(key, everything before it). A
- * receiver drops a datagram whose tag is wrong, whose time is more than
- * AIF_NETBELL_SKEW_MS away from its own clock (hosts keep time with NTP), or whose
- * (sender, counter) it has seen already (a sliding window of AIF_NETBELL_WINDOW
- * counters per sender, for up to AIF_NETBELL_SENDERS senders heard from in the last
- * two skews): a captured datagram replayed is refused. A dropped or lost doorbell
+ * receiver drops a datagram whose tag is wrong (the tag also covers the receiver's
+ * address, which is not sent: a datagram opens only at the socket it was sealed for),
+ * whose time is more than AIF_NETBELL_SKEW_MS away from its own clock (hosts keep time
+ * with NTP), or whose (sender, counter) it has seen already (a sliding window of
+ * AIF_NETBELL_WINDOW counters per sender, for up to AIF_NETBELL_SENDERS senders heard
+ * from in the last two skews, found by hash): a captured datagram replayed is refused,
+ * here or anywhere else. A dropped or lost doorbell
  * only costs latency (the waiter's slow poll), never a job. A TCP relay connection
  * starts with one such sealed message ("relay") from the connecting worker, so a
  * recorded connection cannot be replayed either; its frames carry their own per-job
@@ -34,8 +36,8 @@
 #define AIF_NETBELL_TAG		16
 #define AIF_NETBELL_OVERHEAD	(AIF_NETBELL_HEAD + AIF_NETBELL_TAG)
 #define AIF_NETBELL_SKEW_MS	30000
-#define AIF_NETBELL_WINDOW	256
-#define AIF_NETBELL_SENDERS	256
+#define AIF_NETBELL_WINDOW	1024
+#define AIF_NETBELL_SENDERS	1024
 #define AIF_NETBELL_ADDR_MAX	64	/* "udp:[ipv6]:port" with its NUL */
 #define AIF_NETBELL_HELLO	"relay"
 
@@ -63,15 +65,21 @@ int		aif_netbell_sockaddr(const char *addr, struct sockaddr_storage *sa,
 enum aif_err	aif_netbell_bind(const char *host, char *addr, size_t cap, int *udp_fd,
 		    int *tcp_fd);
 
-/* Seals msg (len bytes) into out (cap bytes): the datagram's length, or 0 when no
- * secret is set or it does not fit. */
-size_t		aif_netbell_seal(const void *msg, size_t len, unsigned char *out,
-		    size_t cap);
+/* Seals msg (len bytes), for the receiver at `to` ("<ip>:<port>", aif_netbell_hostport),
+ * into out (cap bytes): the datagram's length, or 0 when no secret is set or it does not
+ * fit. The tag covers `to` without sending it. */
+size_t		aif_netbell_seal(const void *msg, size_t len, const char *to,
+		    unsigned char *out, size_t cap);
 
-/* Opens a sealed datagram: its message, NUL-terminated, in msg (cap bytes), and its
- * length; -1 when refused (bad tag, stale time, replay, no secret, too long). Takes a
+/* Opens a sealed datagram received at `to` (the receiving socket's own address): its
+ * message, NUL-terminated, in msg (cap bytes), and its length; -1 when refused (bad
+ * tag, sealed for another receiver, stale time, replay, no secret, too long). Takes a
  * lock on the shared replay window. */
-ssize_t		aif_netbell_open(const unsigned char *in, size_t len, char *msg,
+ssize_t		aif_netbell_open(const unsigned char *in, size_t len, const char *to,
+		    char *msg, size_t cap);
+
+/* "<ipv4>:<port>" or "[<ipv6>]:<port>" of an address into out (cap bytes). 0 or -1. */
+int		aif_netbell_hostport(const struct sockaddr_storage *sa, char *out,
 		    size_t cap);
 
 /* Seals msg and sends it to the UDP address `addr` without blocking. 0 or -1. */

@@ -11,6 +11,7 @@
 #include "netbell.h"
 #include "relay_io.h"
 #include "relay_proto.h"
+#include "log.h"
 #include "unix_addr.h"
 #include "util.h"
 
@@ -51,6 +52,12 @@ aif_relay_accept(int listen_fd, struct aif_relay_conn *c)
 		return AIF_UNAVAILABLE;
 	aif_relay_init(c);
 	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) {
+		salen = sizeof(sa);
+		if (getsockname(fd, (struct sockaddr *)&sa, &salen) != 0 ||
+		    aif_netbell_hostport(&sa, c->hello_to, sizeof(c->hello_to)) != 0) {
+			close(fd);
+			return AIF_UNAVAILABLE;
+		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->need_hello = 1;
 		c->hello_by_ms = aif_now_ms() + AIF_RELAY_HELLO_MS;
@@ -81,12 +88,15 @@ connect_tcp(struct aif_relay_conn *c, const char *addr)
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	unsigned char sealed[sizeof(AIF_NETBELL_HELLO) + AIF_NETBELL_OVERHEAD], *p;
+	char to[AIF_NETBELL_ADDR_MAX];
 	size_t n;
 	int fd, one = 1;
 
+	/* sealed for this listener only: replayed to another aif-api it opens nowhere */
 	if (aif_netbell_sockaddr(addr, &sa, &salen) != 0 ||
-	    (n = aif_netbell_seal(AIF_NETBELL_HELLO, sizeof(AIF_NETBELL_HELLO) - 1, sealed,
-	    sizeof(sealed))) == 0)
+	    aif_netbell_hostport(&sa, to, sizeof(to)) != 0 ||
+	    (n = aif_netbell_seal(AIF_NETBELL_HELLO, sizeof(AIF_NETBELL_HELLO) - 1, to,
+	    sealed, sizeof(sealed))) == 0)
 		return AIF_IO;
 	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -185,6 +195,28 @@ aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t a
 	return aif_relay_flush(c);
 }
 
+/* 1 when f is the sealed HELLO a TCP connection must start with; a refusal is said in
+ * the log at most once a minute (a wrong secret or a clock far off on a worker host). */
+static int
+hello_ok(const struct aif_relay_conn *c, const struct aif_relay_frame *f)
+{
+	static int64_t next_ms;		/* racy across threads: at worst two lines */
+	char msg[sizeof(AIF_NETBELL_HELLO)];
+
+	if (f->h.type == AIF_RELAY_HELLO && f->h.job == 0 &&
+	    aif_netbell_open((const unsigned char *)f->payload, f->h.len, c->hello_to, msg,
+	    sizeof(msg)) == (ssize_t)sizeof(AIF_NETBELL_HELLO) - 1 &&
+	    strcmp(msg, AIF_NETBELL_HELLO) == 0)
+		return 1;
+	if (aif_now_ms() >= next_ms) {
+		next_ms = aif_now_ms() + 60000;
+		aif_warn("msg=\"relay connection refused: its first message is no HELLO "
+		    "sealed with the cluster secret for this listener\" at=%s",
+		    c->hello_to);
+	}
+	return 0;
+}
+
 /* Hands every complete frame at the front of c->in to fn; -1 for an oversized one. */
 static int
 deliver(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
@@ -202,11 +234,7 @@ deliver(struct aif_relay_conn *c, aif_relay_frame_fn fn, void *arg)
 		f.payload = (const char *)c->in + off + AIF_RELAY_HEADER;
 		if (c->need_hello) {
 			/* a TCP peer proves it holds the cluster secret, once */
-			char msg[sizeof(AIF_NETBELL_HELLO)];
-			if (f.h.type != AIF_RELAY_HELLO || f.h.job != 0 ||
-			    aif_netbell_open((const unsigned char *)f.payload, f.h.len, msg,
-			    sizeof(msg)) != (ssize_t)sizeof(AIF_NETBELL_HELLO) - 1 ||
-			    strcmp(msg, AIF_NETBELL_HELLO) != 0)
+			if (!hello_ok(c, &f))
 				return -1;
 			c->need_hello = 0;
 		} else

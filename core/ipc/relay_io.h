@@ -26,6 +26,8 @@ struct aif_relay_conn {
 	int		 need_hello;	/* accepted over TCP: the first frame must be a
 					   sealed HELLO, or the connection closes */
 	int64_t		 hello_by_ms;	/* aif_now_ms() it must have come by */
+	char		 hello_to[64];	/* this end's "<ip>:<port>": what the HELLO
+					   must be sealed for (netbell.h) */
 };
 
 #define AIF_RELAY_HELLO_MS	2000	/* an unproven TCP connection may be closed

@@ -45,6 +45,11 @@ async function collect(stream) {
 
 test('with cluster.address set, doorbells are UDP, relays TCP, and requests go through them', T, async () => {
   original = fs.readFileSync(env.config, 'utf8');
+  const logDir = path.join(env.varDir, 'log');
+  const apiLogs = () => fs.readdirSync(logDir).filter((f) => /^api(-\d+)?\.log$/.test(f));
+  const sizesNow = () => new Map(apiLogs().map((f) => [f, fs.statSync(path.join(logDir, f)).size]));
+  const since = (sizes, f) => fs.readFileSync(path.join(logDir, f)).subarray(sizes.get(f) ?? 0).toString('utf8');
+  const atStart = sizesNow();
   fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
   fs.writeFileSync(env.config, `${original}\ncluster:\n  address: 127.0.0.1\n  secret_file: ${secretFile}\n`);
   restartAll();
@@ -86,15 +91,18 @@ test('with cluster.address set, doorbells are UDP, relays TCP, and requests go t
 
   // an unsealed datagram to aif-api's doorbell is refused (and said in its log)
   const [, host, port] = replyTo.match(/^udp:(.+):(\d+)$/);
-  const logDir = path.join(env.varDir, 'log');
-  const apiLogs = fs.readdirSync(logDir).filter((f) => /^api(-\d+)?\.log$/.test(f));
-  const sizes = new Map(apiLogs.map((f) => [f, fs.statSync(path.join(logDir, f)).size]));
-  const newLines = (f) => fs.readFileSync(path.join(logDir, f)).subarray(sizes.get(f)).toString('utf8');
+  // the traffic so far was sealed right: nothing refused since the restart
+  for (const f of apiLogs()) assert.doesNotMatch(since(atStart, f), /datagram refused|relay connection refused/);
+  const sizes = sizesNow();
+  // a datagram shaped like a sealed one (magic, ids, time, message, 16-byte tag), the
+  // tag made up: only the HMAC can tell it apart
+  const forged = Buffer.concat([Buffer.from('AFB1'), crypto.randomBytes(24), Buffer.from('job 1\n'), crypto.randomBytes(16)]);
+  forged.writeBigUInt64LE(BigInt(Date.now()), 20);
   const sock = dgram.createSocket('udp4');
-  await new Promise((res, rej) => sock.send(Buffer.from('job 1\n'), Number(port), host, (e) => (e ? rej(e) : res())));
+  await new Promise((res, rej) => sock.send(forged, Number(port), host, (e) => (e ? rej(e) : res())));
   sock.close();
   await client().chat.completions.create({ model: 'demo-chat', max_tokens: 2, messages: [{ role: 'user', content: `after ${tag}` }] });
-  await waitFor(() => apiLogs.some((f) => /doorbell datagram refused.*from=127\.0\.0\.1/.test(newLines(f))),
+  await waitFor(() => apiLogs().some((f) => /doorbell datagram refused.*from=127\.0\.0\.1/.test(since(sizes, f))),
     { timeoutMs: 10000, what: 'the refusal in aif-api\'s log' });
 
   // a relay connection that sends a frame without the sealed HELLO is closed unread

@@ -1466,6 +1466,38 @@ tracing_section(void **state)
 	assert_int_equal(load(MINIMAL "tracing:\n  queue_size: 3\n", &cfg), AIF_CONFIG);
 }
 
+/* cluster: off by default; an address must be an IP literal other hosts can reach
+ * (not a name, not any, not multicast) and needs the secret file. */
+static void
+cluster_section(void **state)
+{
+	struct aif_config *cfg = NULL;
+
+	(void)state;
+	assert_int_equal(load(MINIMAL, &cfg), AIF_OK);
+	assert_null(cfg->cluster.address);
+	aif_cfg_free(cfg);
+	assert_int_equal(load(MINIMAL "cluster:\n  address: 10.0.0.12\n"
+	    "  secret_file: /etc/aif/cluster.key\n", &cfg), AIF_OK);
+	assert_string_equal(cfg->cluster.address, "10.0.0.12");
+	aif_cfg_free(cfg);
+	assert_int_equal(load(MINIMAL "cluster:\n  address: 'fd00::12'\n"
+	    "  secret_file: /k\n", &cfg), AIF_OK);
+	aif_cfg_free(cfg);
+	expect_error(MINIMAL "cluster:\n  address: host.example\n  secret_file: /k\n",
+	    "t.yaml:15:3: cluster.address: \"host.example\" is not an IPv4 or IPv6 address "
+	    "of this host (names are not resolved)");
+	expect_error(MINIMAL "cluster:\n  address: 0.0.0.0\n  secret_file: /k\n",
+	    "t.yaml:15:3: cluster.address: \"0.0.0.0\" is no address other hosts can reach "
+	    "this one at (any or multicast)");
+	expect_error(MINIMAL "cluster:\n  address: 224.0.0.1\n  secret_file: /k\n",
+	    "t.yaml:15:3: cluster.address: \"224.0.0.1\" is no address other hosts can "
+	    "reach this one at (any or multicast)");
+	expect_error(MINIMAL "cluster:\n  address: 10.0.0.12\n",
+	    "t.yaml:15:3: cluster.secret_file: required with cluster.address (the key that "
+	    "seals doorbells between hosts)");
+}
+
 int
 main(void)
 {
@@ -1542,6 +1574,7 @@ main(void)
 		cmocka_unit_test(short_hash_keys_are_refused_as_the_servers_refuse_them),
 		cmocka_unit_test(api_boot_only_keys_are_reported),
 		cmocka_unit_test(tracing_section),
+		cmocka_unit_test(cluster_section),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,11 @@
 /* test_netbell.c -- doorbells and relays between hosts (core/ipc/netbell.c, doorbell.c,
  * relay_io.c) over real sockets on 127.0.0.1: a sealed datagram is opened once and only
- * once (a replay, a changed byte, another cluster's key, a stale clock, an unsealed
- * datagram are refused), counters may arrive out of order within the window, a doorbell
- * bound on the network delivers sealed rings and drops the rest, a TCP relay connection
- * proves itself with a sealed HELLO before any frame counts, and addresses parse.
+ * once, and only by the receiver it was sealed for (a replay, a changed byte, another
+ * receiver, another cluster's key, a stale clock, an unsealed datagram are refused),
+ * counters may arrive out of order within the window, a doorbell bound on the network
+ * delivers sealed rings and drops the rest, a TCP relay connection
+ * proves itself with a sealed HELLO (for that listener, with the cluster's key) before
+ * any frame counts, and addresses parse.
  * Runs with cwd tests/unit; under a second. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,8 @@
 #include "relay_proto.h"
 
 static const unsigned char SECRET[] = "0123456789abcdef0123456789abcdef-cluster";
+static const char TO[] = "10.77.0.1:7001";	/* the receiver a datagram is for */
+static const unsigned char OTHER[] = "another cluster's secret, 32+ bytes long";
 
 static int
 setup(void **state)
@@ -42,8 +46,8 @@ put_u64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* A datagram sealed by hand (the wire format of netbell.h) with any sender, counter and
- * time: what another host, or an attacker holding the secret, would send. */
+/* A datagram sealed by hand (the wire format of netbell.h) for TO with any sender,
+ * counter and time: what another host, or an attacker holding the secret, would send. */
 static size_t
 hand_seal(const unsigned char *secret, size_t slen, uint64_t sender, uint64_t counter,
     uint64_t ms, const char *msg, unsigned char *out)
@@ -58,8 +62,8 @@ hand_seal(const unsigned char *secret, size_t slen, uint64_t sender, uint64_t co
 	put_u64(out + 12, counter);
 	put_u64(out + 20, ms);
 	memcpy(out + AIF_NETBELL_HEAD, msg, n);
-	assert_int_equal(aif_hmac_sha256(key, sizeof(key), out, AIF_NETBELL_HEAD + n, NULL,
-	    0, mac), 0);
+	assert_int_equal(aif_hmac_sha256(key, sizeof(key), out, AIF_NETBELL_HEAD + n, TO,
+	    strlen(TO), mac), 0);
 	memcpy(out + AIF_NETBELL_HEAD + n, mac, AIF_NETBELL_TAG);
 	return AIF_NETBELL_OVERHEAD + n;
 }
@@ -76,29 +80,37 @@ now_ms(void)
 static void
 sealed_opens_once_and_only_sealed(void **state)
 {
-	unsigned char d[256], other[] = "another cluster's secret, 32+ bytes long";
+	unsigned char d[256];
 	char msg[64];
 	size_t n;
 	uint64_t before = aif_netbell_refused();
 
 	(void)state;
-	assert_true((n = aif_netbell_seal("job 42\n", 7, d, sizeof(d))) > 0);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 7);
+	assert_true((n = aif_netbell_seal("job 42\n", 7, TO, d, sizeof(d))) > 0);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 7);
 	assert_string_equal(msg, "job 42\n");
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);	/* replayed */
-	assert_true((n = aif_netbell_seal("wake\n", 5, d, sizeof(d))) > 0);
+	/* replayed */
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
+	assert_true((n = aif_netbell_seal("wake\n", 5, TO, d, sizeof(d))) > 0);
 	d[AIF_NETBELL_HEAD] ^= 1;				/* "vake" */
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
 	d[AIF_NETBELL_HEAD] ^= 1;
-	assert_int_equal(aif_netbell_open(d, n - 1, msg, sizeof(msg)), -1);	/* cut */
-	assert_int_equal(aif_netbell_open(d, n, msg, 5), -1);	/* no room for the NUL */
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 5);	/* still fresh */
-	n = hand_seal(other, sizeof(other) - 1, 99, 1, now_ms(), "wake\n", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);	/* other key */
-	assert_int_equal(aif_netbell_open((const unsigned char *)"wake\n", 5, msg,
+	assert_int_equal(aif_netbell_open(d, n - 1, TO, msg, sizeof(msg)), -1);	/* cut */
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, 5), -1);	/* no room: NUL */
+	/* still fresh */
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 5);
+	n = hand_seal(OTHER, sizeof(OTHER) - 1, 99, 1, now_ms(), "wake\n", d);
+	/* another cluster's key */
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
+	assert_int_equal(aif_netbell_open((const unsigned char *)"wake\n", 5, TO, msg,
 	    sizeof(msg)), -1);					/* not sealed at all */
-	assert_int_equal(aif_netbell_refused() - before, 6);
-	assert_int_equal(aif_netbell_set_secret(other, 31), AIF_INVALID);	/* short */
+	/* sealed for TO, replayed to another receiver: the tag covers the address */
+	assert_true((n = aif_netbell_seal("take 9\n", 7, TO, d, sizeof(d))) > 0);
+	assert_int_equal(aif_netbell_open(d, n, "10.77.0.2:7001", msg, sizeof(msg)), -1);
+	assert_int_equal(aif_netbell_open(d, n, "10.77.0.1:7002", msg, sizeof(msg)), -1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 7);
+	assert_int_equal(aif_netbell_refused() - before, 8);
+	assert_int_equal(aif_netbell_set_secret(OTHER, 31), AIF_INVALID);	/* short */
 }
 
 static void
@@ -113,27 +125,27 @@ clock_and_counters_bound_replays(void **state)
 	(void)state;
 	/* a time more than the skew away, either side */
 	n = hand_seal(SECRET, sl, 1001, 1, t - AIF_NETBELL_SKEW_MS - 5000, "wake\n", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
 	n = hand_seal(SECRET, sl, 1001, 2, t + AIF_NETBELL_SKEW_MS + 5000, "wake\n", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
 	/* counters out of order are taken once each within the window ... */
 	n = hand_seal(SECRET, sl, 1002, 500, t, "a", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 1);
 	n = hand_seal(SECRET, sl, 1002, 400, t, "b", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 1);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);
-	n = hand_seal(SECRET, sl, 1002, 900, t, "c", d);	/* the window moves up */
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
+	n = hand_seal(SECRET, sl, 1002, 2000, t, "c", d);	/* the window moves up */
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 1);
 	/* ... and one older than the window is refused, as is 500 again */
-	n = hand_seal(SECRET, sl, 1002, 900 - AIF_NETBELL_WINDOW, t, "d", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);
+	n = hand_seal(SECRET, sl, 1002, 2000 - AIF_NETBELL_WINDOW, t, "d", d);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
 	n = hand_seal(SECRET, sl, 1002, 500, t, "a", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), -1);
-	n = hand_seal(SECRET, sl, 1002, 899, t, "e", d);	/* inside: new */
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
+	n = hand_seal(SECRET, sl, 1002, 1999, t, "e", d);	/* inside: new */
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 1);
 	/* another sender keeps its own window */
 	n = hand_seal(SECRET, sl, 1003, 500, t, "f", d);
-	assert_int_equal(aif_netbell_open(d, n, msg, sizeof(msg)), 1);
+	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 1);
 }
 
 static void
@@ -154,6 +166,7 @@ addresses_parse(void **state)
 	assert_int_equal(aif_netbell_sockaddr("udp:10.1.2.3:70000", &sa, &sl), -1);
 	assert_int_equal(aif_netbell_sockaddr("udp:10.1.2.3:7x", &sa, &sl), -1);
 	assert_int_equal(aif_netbell_sockaddr("udp:[fd00::2:80", &sa, &sl), -1);
+	assert_int_equal(aif_netbell_sockaddr("udp:fd00::2:80", &sa, &sl), -1);	/* [ ] */
 	assert_int_equal(aif_netbell_sockaddr("/run/aif/api-1.sock", &sa, &sl), -1);
 	assert_true(aif_netbell_is_net("udp:1.2.3.4:5"));
 	assert_false(aif_netbell_is_net("/run/aif/api-1.sock"));
@@ -236,6 +249,51 @@ serve(int l, struct aif_relay_conn *srv, struct got *g, int want)
 	return 0;
 }
 
+/* Writes what c has queued (a connection that is still opening takes it later). */
+static void
+flush_all(struct aif_relay_conn *c)
+{
+	for (int i = 0; i < 50 && aif_relay_pending(c) > 0; i++) {
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		(void)poll(&p, 1, 20);
+		(void)aif_relay_flush(c);
+	}
+}
+
+/* Opens a raw TCP connection to the relay `rel` and sends a HELLO frame: sealed now when
+ * `fresh`, else the one recorded by the last fresh call, byte for byte; then a CHUNK.
+ * What serve() said of it: 0 (the CHUNK delivered), -1 (closed, nothing delivered). */
+static int
+send_hello(const struct sockaddr_storage *sa, socklen_t sl, const char *rel,
+    struct aif_relay_conn *srv, int l, int fresh)
+{
+	static unsigned char rec[2 * AIF_RELAY_HEADER + 64 + 5];
+	static size_t reclen;
+	struct aif_relay_header h = { .job = 0, .type = AIF_RELAY_HELLO };
+	struct aif_relay_header c = { .job = 7, .type = AIF_RELAY_CHUNK, .len = 5 };
+	struct got g = { 0 };
+	int raw, rc;
+
+	if (fresh) {
+		size_t n = aif_netbell_seal("relay", 5, rel + 4, rec + AIF_RELAY_HEADER,
+		    64);
+		assert_true(n > 0);
+		h.len = (uint32_t)n;
+		aif_relay_put_header(rec, &h);
+		aif_relay_put_header(rec + AIF_RELAY_HEADER + n, &c);
+		reclen = AIF_RELAY_HEADER + n + AIF_RELAY_HEADER;
+		memcpy(rec + reclen, "again", 5);
+		reclen += 5;
+	}
+	raw = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(raw, (const struct sockaddr *)sa, sl), 0);
+	assert_int_equal(write(raw, rec, reclen), (ssize_t)reclen);
+	rc = serve(l, srv, &g, 1);
+	aif_relay_close(srv);
+	close(raw);
+	return rc == 0 && g.n == 1 && strcmp(g.payload, "again") == 0 ? 0 : -1;
+}
+
 static void
 tcp_relay_proves_itself_first(void **state)
 {
@@ -258,11 +316,7 @@ tcp_relay_proves_itself_first(void **state)
 	aif_relay_init(&cli);
 	assert_int_equal(aif_relay_connect(&cli, rel), AIF_OK);
 	assert_int_equal(aif_relay_send(&cli, 7, AIF_RELAY_CHUNK, 1, key, "hello", 5), 0);
-	for (int i = 0; i < 50 && aif_relay_pending(&cli) > 0; i++) {
-		struct pollfd p = { .fd = cli.fd, .events = POLLOUT };
-		(void)poll(&p, 1, 20);
-		(void)aif_relay_flush(&cli);
-	}
+	flush_all(&cli);
 	assert_int_equal(serve(l, &srv, &g, 1), 0);
 	assert_int_equal(g.n, 1);			/* the HELLO is not a frame */
 	assert_int_equal(g.type, AIF_RELAY_CHUNK);
@@ -280,6 +334,20 @@ tcp_relay_proves_itself_first(void **state)
 	assert_int_equal(serve(l, &srv, &g, 1), -1);
 	assert_int_equal(g.n, 0);
 	close(raw);
+	/* a HELLO sealed with another cluster's key is refused */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(aif_netbell_set_secret(OTHER, sizeof(OTHER) - 1), AIF_OK);
+	aif_relay_init(&cli);
+	assert_int_equal(aif_relay_connect(&cli, rel), AIF_OK);
+	assert_int_equal(aif_netbell_set_secret(SECRET, sizeof(SECRET) - 1), AIF_OK);
+	assert_int_equal(aif_relay_send(&cli, 7, AIF_RELAY_CHUNK, 1, key, "hello", 5), 0);
+	flush_all(&cli);
+	assert_int_equal(serve(l, &srv, &g, 1), -1);
+	assert_int_equal(g.n, 0);
+	aif_relay_close(&cli);
+	/* a good HELLO recorded and replayed on a second connection is refused */
+	assert_int_equal(send_hello(&sa, sl, rel, &srv, l, 1), 0);
+	assert_int_equal(send_hello(&sa, sl, rel, &srv, l, 0), -1);
 	close(l);
 	aif_doorbell_close_owned(fd, addr, &file);
 }
