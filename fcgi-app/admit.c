@@ -1262,8 +1262,8 @@ enqueue(struct admission *a)
 	if (job_of(a, &job) != 0)
 		return AIF_INVALID;
 	/* a caller that waits: offer the job to a live worker (queue.h, hand-off); not to
-	 * one on another host: a UDP ring to a worker that died is not refused, as a Unix
-	 * socket's is, and the job would wait for its lease to run out */
+	 * one with a network doorbell (cluster.address): a UDP ring to a worker that died
+	 * is not refused, as a Unix socket's is, and the job would wait for its lease */
 	if (!a->async && a->workflow == NULL && wake_pick(r->api, r->db, &a->handoff_worker,
 	    a->handoff_bell, sizeof(a->handoff_bell)) == 0 &&
 	    !aif_netbell_is_net(a->handoff_bell)) {

@@ -395,6 +395,10 @@ void	wake_runners(struct api *api, struct aif_db *db);	/* "run": a run is due */
  * doorbell (cap bytes). 0, or -1 when none is known. */
 int	wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
 	    size_t cap);
+/* The same among the workers on this host (a Unix doorbell, or a network one at this
+ * host's cluster.address): those read this process's run_dir. */
+int	wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id,
+	    char *doorbell, size_t cap);
 /* Rings "take <job_id>" at doorbell (a worker's, from wake_pick); 0, or -1 when the
  * worker does not take the bell (gone, or its queue is full). */
 int	wake_take(struct api *api, const char *doorbell, uint64_t job_id);

@@ -24,7 +24,6 @@
 #include "api.h"
 #include "bell.h"
 #include "doorbell.h"
-#include "netbell.h"
 #include "relay_proto.h"
 #include "util.h"
 
@@ -72,26 +71,6 @@ write_file(const char *path, const char *text)
 	return 0;
 }
 
-/* 1 when the worker ringing at `bell` reads this process's run_dir, where the count
- * file is written: a Unix doorbell, or a network one at this host's cluster.address.
- * A count asked of a worker on another host would wait out COUNT_WAIT_MS for nothing:
- * the estimate answers at once instead. */
-static int
-bell_on_this_host(const struct aif_config *cfg, const char *bell)
-{
-	const char *h = bell + 4;
-	size_t n;
-
-	if (!aif_netbell_is_net(bell))
-		return 1;
-	if (cfg->cluster.address == NULL)
-		return 0;
-	n = strlen(cfg->cluster.address);
-	if (*h == '[')
-		return strncmp(h + 1, cfg->cluster.address, n) == 0 && h[1 + n] == ']';
-	return strncmp(h, cfg->cluster.address, n) == 0 && h[n] == ':';
-}
-
 /* The text of a count's file: the model, the relay secret (hex), this process's relay,
  * the object its answer names (or none) and the tokenize request. New, or NULL. */
 static char *
@@ -123,8 +102,9 @@ count_by_engine(struct req *r, const struct aif_model *m, const json_t *chat,
 
 	if (!(m->kinds & AIF_KIND_TOKENIZE) || aif_random_bytes(&n, sizeof(n)) != AIF_OK ||
 	    aif_random_bytes(secret, sizeof(secret)) != AIF_OK ||
-	    wake_pick(r->api, r->db, &worker, bell, sizeof(bell)) != 0 ||
-	    !bell_on_this_host(r->cfg, bell))
+	    /* a worker that reads this host's run_dir, where the file is written; on
+	     * other hosts only: the estimate answers at once */
+	    wake_pick_local(r->api, r->db, &worker, bell, sizeof(bell)) != 0)
 		return -1;
 	n = COUNT_ID_BIT | (n & (COUNT_ID_BIT - 1));
 	if (aif_bell_count_file(r->cfg->server.run_dir, n, path, sizeof(path)) != 0)

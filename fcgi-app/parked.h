@@ -43,6 +43,7 @@ struct parked {
 	int		 headers_sent;
 	int		 chunks;	/* relayed so far */
 	int		 conn;		/* the relay connection that sends, -1 */
+	uint32_t	 conn_gen;	/* its place's generation then (streams.c) */
 	uint32_t	 attempt;	/* of the last BEGIN, 0 before one */
 	struct fcgi_out	 out;		/* the client's connection, written without
 					   blocking (fcgi_out.h) */

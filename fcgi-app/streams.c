@@ -78,6 +78,8 @@ struct streams {
 	int		 wake[2];	/* self-pipe: a stream came / stop */
 	char		 path[AIF_DOORBELL_PATH_MAX];
 	struct aif_relay_conn conns[CONNS_MAX];
+	uint32_t	 conn_gen[CONNS_MAX];	/* bumped each time a place is given to a
+						   new connection (parked.conn_gen) */
 	pthread_t	 thread;
 	int		 started;
 	int		 stop;
@@ -151,8 +153,9 @@ static int
 tell_worker(struct streams *S, struct parked *w, uint32_t type)
 {
 	if (w->conn < 0 || S->conns[w->conn].fd < 0 || w->attempt == 0 ||
-	    w->key_attempt != w->attempt)
-		return -1;
+	    w->key_attempt != w->attempt || S->conn_gen[w->conn] != w->conn_gen ||
+	    S->conns[w->conn].need_hello)
+		return -1;	/* (a place given to another connection since) */
 	return aif_relay_send(&S->conns[w->conn], w->id, type, w->attempt, w->key, NULL, 0);
 }
 
@@ -482,8 +485,10 @@ apply(struct streams *S, struct parked *w, int conn, const struct aif_relay_head
     const char *payload)
 {
 	w->seen_ms = aif_now_ms();
-	if (conn >= 0)
+	if (conn >= 0) {
 		w->conn = conn;
+		w->conn_gen = S->conn_gen[conn];
+	}
 	switch (h->type) {
 	case AIF_RELAY_BEGIN:
 		if (h->attempt > 1 && w->chunks > 0) {
@@ -809,6 +814,7 @@ accept_conn(struct streams *S)
 		return;
 	}
 	S->conns[at] = c;
+	S->conn_gen[at]++;
 }
 
 /* A stalled client: it read nothing for STREAM_STALL_MS, or its connection failed. */
@@ -943,11 +949,9 @@ stream_main(void *arg)
 		now = aif_now_ms();
 		closing_ready = service_output(S, pfd + nrelay, outw, nout, now);
 		for (int k = 0; k < nrelay; k++) {
-			if (pfd[k].revents == 0)
-				continue;
-			if (map[k] == -1) {
-				accept_conn(S);
-			} else if (map[k] == -2) {
+			if (pfd[k].revents == 0 || map[k] == -1)
+				continue;	/* the listener: after the others, below */
+			if (map[k] == -2) {
 				char buf[256];
 				(void)!read(S->wake[0], buf, sizeof(buf));
 			} else {
@@ -958,6 +962,10 @@ stream_main(void *arg)
 					(void)aif_relay_recv(&S->conns[map[k]], on_frame, &f);
 			}
 		}
+		/* new connections last: a HELLO that came in this round is read before an
+		 * unproven connection may be evicted to make room */
+		if (pfd[0].revents != 0)
+			accept_conn(S);
 		take_incoming(S);
 		now = aif_now_ms();
 		if (now >= next_tick) {		/* walks of the table: not per chunk */

@@ -9,6 +9,7 @@
  * together under a read lock, a refresh swaps the list. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "bell.h"
@@ -172,6 +173,46 @@ wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbel
 	if (w->n > 0 && aif_strlcpy(doorbell, w->list[start % w->n], cap) == 0) {
 		*worker_id = w->ids[start % w->n];
 		rc = 0;
+	}
+	pthread_rwlock_unlock(&w->rw);
+	return rc;
+}
+
+/* 1 when a worker ringing at `bell` reads this host's run_dir: a Unix doorbell, or a
+ * network one at `host` (this host's cluster.address). */
+static int
+bell_on_host(const char *host, const char *bell)
+{
+	const char *h = bell + 4;
+	size_t n;
+
+	if (!aif_netbell_is_net(bell))
+		return 1;
+	if (host == NULL)
+		return 0;
+	n = strlen(host);
+	if (*h == '[')
+		return strncmp(h + 1, host, n) == 0 && h[1 + n] == ']';
+	return strncmp(h, host, n) == 0 && h[n] == ':';
+}
+
+int
+wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
+    size_t cap)
+{
+	struct wake *w = api->wake;
+	size_t start;
+	int rc = -1;
+
+	start = next_turn(api, db);
+	pthread_rwlock_rdlock(&w->rw);
+	for (size_t k = 0; k < w->n && rc != 0; k++) {
+		size_t i = (start + k) % w->n;
+		if (bell_on_host(api->cfg->cluster.address, w->list[i]) &&
+		    aif_strlcpy(doorbell, w->list[i], cap) == 0) {
+			*worker_id = w->ids[i];
+			rc = 0;
+		}
 	}
 	pthread_rwlock_unlock(&w->rw);
 	return rc;

@@ -762,27 +762,41 @@ tracing_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 	    "tracing.otlp_endpoint");
 }
 
+/* 1 when s is an IP literal other hosts can reach this one at (not any, broadcast or
+ * multicast; ::ffff:a.b.c.d is a.b.c.d); *literal is 0 when s is no IP literal. */
+static int
+reachable_ip(const char *s, int *literal)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	*literal = 1;
+	if (inet_pton(AF_INET6, s, &a6) == 1) {
+		if (!IN6_IS_ADDR_V4MAPPED(&a6))
+			return !IN6_IS_ADDR_UNSPECIFIED(&a6) && !IN6_IS_ADDR_MULTICAST(&a6);
+		memcpy(&a4, &a6.s6_addr[12], sizeof(a4));
+	} else if (inet_pton(AF_INET, s, &a4) != 1) {
+		*literal = 0;
+		return 0;
+	}
+	return a4.s_addr != htonl(INADDR_ANY) && a4.s_addr != htonl(INADDR_BROADCAST) &&
+	    !IN_MULTICAST(ntohl(a4.s_addr));
+}
+
 /* cluster.address must be an IP literal (what a socket binds), and needs the secret. */
 static void
 cluster_finish(struct loader *ld, void *obj, const yaml_node_t *map)
 {
 	struct aif_config *cfg = obj;
-	struct in_addr a4;
-	struct in6_addr a6;
-	int v4;
+	int literal;
 
 	if (cfg->cluster.address == NULL)
 		return;
-	if (!(v4 = inet_pton(AF_INET, cfg->cluster.address, &a4) == 1) &&
-	    inet_pton(AF_INET6, cfg->cluster.address, &a6) != 1)
-		aif_walk_error_at(ld, map->start_mark, "cluster.address: \"%s\" is not an "
-		    "IPv4 or IPv6 address of this host (names are not resolved)",
-		    cfg->cluster.address);
-	else if (v4 ? (a4.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a4.s_addr))) :
-	    (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_MULTICAST(&a6)))
-		aif_walk_error_at(ld, map->start_mark, "cluster.address: \"%s\" is no "
-		    "address other hosts can reach this one at (any or multicast)",
-		    cfg->cluster.address);
+	if (!reachable_ip(cfg->cluster.address, &literal))
+		aif_walk_error_at(ld, map->start_mark, literal ? "cluster.address: \"%s\" is "
+		    "no address other hosts can reach this one at (any, broadcast or "
+		    "multicast)" : "cluster.address: \"%s\" is not an IPv4 or IPv6 address "
+		    "of this host (names are not resolved)", cfg->cluster.address);
 	if (cfg->cluster.secret_file == NULL)
 		aif_walk_error_at(ld, map->start_mark, "cluster.secret_file: required with "
 		    "cluster.address (the key that seals doorbells between hosts)");

@@ -11,9 +11,9 @@
  * address, which is not sent: a datagram opens only at the socket it was sealed for),
  * whose time is more than AIF_NETBELL_SKEW_MS away from its own clock (hosts keep time
  * with NTP), or whose (sender, counter) it has seen already (a sliding window of
- * AIF_NETBELL_WINDOW counters per sender, for up to AIF_NETBELL_SENDERS senders heard
- * from in the last two skews, found by hash): a captured datagram replayed is refused,
- * here or anywhere else. A dropped or lost doorbell
+ * AIF_NETBELL_WINDOW counters per sender, in AIF_NETBELL_SENDERS slots kept two skews
+ * after a sender's last datagram and found by hash; a new sender whose slots are all
+ * taken is refused): a captured datagram replayed is refused, here or anywhere else. A dropped or lost doorbell
  * only costs latency (the waiter's slow poll), never a job. A TCP relay connection
  * starts with one such sealed message ("relay") from the connecting worker, so a
  * recorded connection cannot be replayed either; its frames carry their own per-job

@@ -113,8 +113,8 @@ start_worker w1 1
 start_worker w2 2
 F1=$(front f1)
 wait_for 30 "front f1" healthy "$F1" || die "the front did not come up"
-wait_for 30 "two workers" test "$(sql "SELECT COUNT(*) FROM workers WHERE state='running'")" = 2 ||
-	die "workers did not register"
+two_running() { test "$(sql "SELECT COUNT(*) FROM workers WHERE state='running'")" = 2; }
+wait_for 30 "two workers" two_running || die "workers did not register"
 KEY=$(key galera-main) && [ -n "$KEY" ] || die "cannot create a key"
 log "gateway up: front $F1, workers w1 w2, database through haproxy $DB_IP:3306"
 
@@ -124,7 +124,7 @@ client submit "$KEY" 12000 failover "$F1" >"$W/submit.json" &
 cpid=$!
 sleep 4
 kill -KILL "$(cat "$W/g1/mariadb.pid")"
-t_kill=$(( ($(date +%s%N) - t_client) / 1000000 ))	# in the client's time
+t_kill=$(( ($(date +%s%N) - t_client) / 1000000 ))	# about the client's time
 log "g1's mariadbd killed, ${t_kill} ms into the load"
 wait "$cpid"
 SQL_NS=aifn-g2 SQL_SOCK=$W/g2/mysqld.sock

@@ -1,7 +1,9 @@
 # lib.sh -- what the network-namespace tests share (tests/netns/topology.sh,
-# tests/netns/galera.sh): hosts as namespaces on a bridge in a namespace of its own, a
-# private tmpfs at /run/aifn per host (its run_dir), processes started and always
-# stopped, the YAML of a host, nginx's config, the client, small checks.
+# tests/netns/galera.sh, bench/scale.sh): hosts as namespaces on a bridge in a namespace
+# of its own; each process started in its host's namespace and a mount namespace of its
+# own with a private tmpfs at /run/aifn (its run_dir; aif-api and nginx of a front share
+# one): no Unix socket is shared, not even between two processes of one host. Processes
+# started and always stopped, the YAML of a host, nginx's config, the client, checks.
 # The caller sets NAME, HOSTS (names), IP (name -> last octet), NEEDS (more commands),
 # DB_IP (what the gateway's processes connect to), then sources this file.
 # shellcheck shell=bash
@@ -29,23 +31,25 @@ for b in aif-api aif-worker aifctl aif-cron; do [ -x "$BIN/$b" ] || die "$BIN/$b
 [ -d "$REPO/tests/e2e/node_modules/openai" ] || die "npm ci --prefix tests/e2e first"
 
 # ---- teardown ---------------------------------------------------------------------------
+# Every process in a namespace of these tests (ours or one a killed run left: every aifn-
+# namespace, whichever script made it), then the namespaces. Processes are found by
+# namespace, never by a pid kept from earlier (it may belong to someone else by now).
 PIDS=()
-# Every process of a host's namespace (aif-api runs beside nginx, not as its child of
-# record), then the namespaces.
-ns_pids() { for h in "${HOSTS[@]}"; do ip netns pids "aifn-$h" 2>/dev/null; done; }
+ns_all() { ip netns list 2>/dev/null | awk '/^aifn-/ { print $1 }'; }
+ns_pids() { local ns; for ns in $(ns_all); do ip netns pids "$ns" 2>/dev/null; done; }
 cleanup() {
-	local p
-	for p in "${PIDS[@]}" $(ns_pids); do kill -TERM "$p" 2>/dev/null; done
+	local p ns
+	for p in $(ns_pids); do kill -TERM "$p" 2>/dev/null; done
 	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -z "$(ns_pids)" ] && break; sleep 0.3; done
-	for p in "${PIDS[@]}" $(ns_pids); do kill -KILL "$p" 2>/dev/null; done
-	for h in "${HOSTS[@]}" sw; do ip netns del "aifn-$h" 2>/dev/null; done
-	rmdir "$RUN" 2>/dev/null
+	for p in $(ns_pids); do kill -KILL "$p" 2>/dev/null; done
+	for ns in $(ns_all); do ip netns del "$ns" 2>/dev/null; done
+	umount -l "$RUN" 2>/dev/null; rmdir "$RUN" 2>/dev/null
 	return 0
 }
 on_exit() {
 	local rc=$?
 	if [ "$keep" = 1 ] && [ "$fail" = 0 ]; then
-		echo "left running; stop with: kill ${PIDS[*]}; for h in ${HOSTS[*]} sw; do ip netns del aifn-\$h; done"
+		echo "left running; stop with: for ns in \$(ip netns list | awk '/^aifn-/{print \$1}'); do kill \$(ip netns pids \$ns); ip netns del \$ns; done"
 		return
 	fi
 	if [ "$fail" != 0 ] || [ "$rc" != 0 ]; then
@@ -57,6 +61,9 @@ on_exit() {
 	fi
 	cleanup
 }
+# one run of these tests at a time on a machine (the names, addresses and /run/aifn)
+exec 9>/run/aifn.lock
+flock -w 900 9 || die "another network-namespace test holds /run/aifn.lock"
 trap on_exit EXIT
 cleanup		# what an interrupted run left
 

@@ -1489,10 +1489,16 @@ cluster_section(void **state)
 	    "of this host (names are not resolved)");
 	expect_error(MINIMAL "cluster:\n  address: 0.0.0.0\n  secret_file: /k\n",
 	    "t.yaml:15:3: cluster.address: \"0.0.0.0\" is no address other hosts can reach "
-	    "this one at (any or multicast)");
+	    "this one at (any, broadcast or multicast)");
 	expect_error(MINIMAL "cluster:\n  address: 224.0.0.1\n  secret_file: /k\n",
 	    "t.yaml:15:3: cluster.address: \"224.0.0.1\" is no address other hosts can "
-	    "reach this one at (any or multicast)");
+	    "reach this one at (any, broadcast or multicast)");
+	expect_error(MINIMAL "cluster:\n  address: '::ffff:0.0.0.0'\n  secret_file: /k\n",
+	    "t.yaml:15:3: cluster.address: \"::ffff:0.0.0.0\" is no address other hosts "
+	    "can reach this one at (any, broadcast or multicast)");
+	expect_error(MINIMAL "cluster:\n  address: 255.255.255.255\n  secret_file: /k\n",
+	    "t.yaml:15:3: cluster.address: \"255.255.255.255\" is no address other hosts "
+	    "can reach this one at (any, broadcast or multicast)");
 	expect_error(MINIMAL "cluster:\n  address: 10.0.0.12\n",
 	    "t.yaml:15:3: cluster.secret_file: required with cluster.address (the key that "
 	    "seals doorbells between hosts)");
