@@ -223,12 +223,13 @@ fi
 # --- several hosts: the gateway spread over network namespaces (docs/SCALE.md) -------------
 # Its own MariaDB, nginx, aif-api and workers, each "host" a namespace; root only.
 # galera: a three-node Galera cluster behind haproxy, the writer killed under load.
-if [ "$(id -u)" = 0 ]; then
+netns_ok() { [ "$(id -u)" = 0 ] && ip netns add aifn-probe 2>/dev/null && ip netns del aifn-probe; }
+if netns_ok; then
 	suite netns 600 tests/netns/topology.sh
 	suite galera 600 tests/netns/galera.sh
 else
-	skip netns "network namespaces need root"
-	skip galera "network namespaces need root"
+	skip netns "network namespaces unavailable (they need root)"
+	skip galera "network namespaces unavailable (they need root)"
 fi
 
 # --- nginx configs ------------------------------------------------------------------------
