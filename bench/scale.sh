@@ -42,7 +42,7 @@ running() { test "$(sql "SELECT COUNT(*) FROM workers WHERE state='running'")" =
 declare -A WPID
 worker() {
 	start "worker-$1" "$2" "$BIN/aif-worker" --config "$W/conf/$2.yaml" --id "$3"
-	WPID[$1]=${PIDS[-1]}
+	WPID[$1]=$STARTED
 }
 stop_worker() {
 	kill -TERM "${WPID[$1]}" 2>/dev/null

@@ -301,12 +301,12 @@ cancel(const struct aif_config *cfg, struct aif_db *db, uint64_t id)
 	if (err == AIF_OK && doorbell[0] != '\0') {
 		char msg[64], why[256];
 		int fd = aif_doorbell_sender();
+		size_t n = aif_bell_cancel(msg, sizeof(msg), id);
 
 		/* a worker on another host: the ring is sealed with the cluster secret (a
 		 * ring that cannot be sent costs the worker's slow poll only) */
 		if (aif_netbell_is_net(doorbell))
 			(void)aif_netbell_setup(cfg, why, sizeof(why));
-		size_t n = aif_bell_cancel(msg, sizeof(msg), id);
 		(void)aif_doorbell_ring(fd, doorbell, msg, n);
 		if (fd >= 0)
 			aif_doorbell_close(fd, NULL);

@@ -153,9 +153,8 @@ static int
 tell_worker(struct streams *S, struct parked *w, uint32_t type)
 {
 	if (w->conn < 0 || S->conns[w->conn].fd < 0 || w->attempt == 0 ||
-	    w->key_attempt != w->attempt || S->conn_gen[w->conn] != w->conn_gen ||
-	    S->conns[w->conn].need_hello)
-		return -1;	/* (a place given to another connection since) */
+	    w->key_attempt != w->attempt || S->conn_gen[w->conn] != w->conn_gen)
+		return -1;	/* (or its place was given to another connection since) */
 	return aif_relay_send(&S->conns[w->conn], w->id, type, w->attempt, w->key, NULL, 0);
 }
 

@@ -160,24 +160,6 @@ wake_runners(struct api *api, struct aif_db *db)
 	pthread_rwlock_unlock(&w->rw);
 }
 
-int
-wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
-    size_t cap)
-{
-	struct wake *w = api->wake;
-	size_t start;
-	int rc = -1;
-
-	start = next_turn(api, db);
-	pthread_rwlock_rdlock(&w->rw);
-	if (w->n > 0 && aif_strlcpy(doorbell, w->list[start % w->n], cap) == 0) {
-		*worker_id = w->ids[start % w->n];
-		rc = 0;
-	}
-	pthread_rwlock_unlock(&w->rw);
-	return rc;
-}
-
 /* 1 when a worker ringing at `bell` reads this host's run_dir: a Unix doorbell, or a
  * network one at `host` (this host's cluster.address). */
 static int
@@ -196,8 +178,9 @@ bell_on_host(const char *host, const char *bell)
 	return strncmp(h, host, n) == 0 && h[n] == ':';
 }
 
-int
-wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
+/* The next live worker in turn, or with `local` the next one on this host. */
+static int
+pick(struct api *api, struct aif_db *db, int local, uint64_t *worker_id, char *doorbell,
     size_t cap)
 {
 	struct wake *w = api->wake;
@@ -208,7 +191,7 @@ wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id, char *d
 	pthread_rwlock_rdlock(&w->rw);
 	for (size_t k = 0; k < w->n && rc != 0; k++) {
 		size_t i = (start + k) % w->n;
-		if (bell_on_host(api->cfg->cluster.address, w->list[i]) &&
+		if ((!local || bell_on_host(api->cfg->cluster.address, w->list[i])) &&
 		    aif_strlcpy(doorbell, w->list[i], cap) == 0) {
 			*worker_id = w->ids[i];
 			rc = 0;
@@ -216,6 +199,20 @@ wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id, char *d
 	}
 	pthread_rwlock_unlock(&w->rw);
 	return rc;
+}
+
+int
+wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
+    size_t cap)
+{
+	return pick(api, db, 0, worker_id, doorbell, cap);
+}
+
+int
+wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doorbell,
+    size_t cap)
+{
+	return pick(api, db, 1, worker_id, doorbell, cap);
 }
 
 int

@@ -6,8 +6,8 @@
  * "file:line:column: message" and the load fails at the end if any was found. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <fnmatch.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,6 @@
 /* doorbell.c -- doorbells: Unix datagram sockets on one host, sealed UDP datagrams
  * between hosts (netbell.c); see doorbell.h. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -10,10 +8,8 @@
 #include <unistd.h>
 
 #include "doorbell.h"
-#include "log.h"
 #include "netbell.h"
 #include "unix_addr.h"
-#include "util.h"
 
 /* Binds the datagram socket (aif_unix_bind) with room for bursts of bells. */
 static enum aif_err
@@ -68,36 +64,13 @@ aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg, size
 
 #define REFUSED_TURN	32
 
-/* A datagram from the network was refused: said in the log at most once a minute per
- * process, with the sender's address and the count so far (never the content). */
-static void
-refused(const struct sockaddr_storage *from)
-{
-	static int64_t next_ms;		/* racy across threads: at worst two lines */
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int64_t now = aif_now_ms();
-
-	if (now < next_ms)
-		return;
-	next_ms = now + 60000;
-	if (from->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, ip,
-		    sizeof(ip));
-	else
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, ip,
-		    sizeof(ip));
-	aif_warn("msg=\"doorbell datagram refused: not sealed with the cluster secret for "
-	    "this socket, stale or replayed\" from=%s refused_total=%llu", ip,
-	    (unsigned long long)aif_netbell_refused());
-}
-
 ssize_t
 aif_doorbell_recv(int fd, char *buf, size_t cap)
 {
 	unsigned char raw[AIF_DOORBELL_MSG_MAX + AIF_NETBELL_OVERHEAD];
 	struct sockaddr_storage from, self;
 	socklen_t fl, sl = sizeof(self);
-	char to[AIF_NETBELL_ADDR_MAX] = "";
+	char to[AIF_NETBELL_ADDR_MAX] = "", peer[AIF_NETBELL_ADDR_MAX];
 	ssize_t n;
 
 	if (cap == 0)
@@ -121,7 +94,8 @@ aif_doorbell_recv(int fd, char *buf, size_t cap)
 				return -1;
 			if ((n = aif_netbell_open(raw, (size_t)n, to, buf, cap)) >= 0)
 				return n;
-			refused(&from);
+			if (aif_netbell_hostport(&from, peer, sizeof(peer)) == 0)
+				aif_netbell_log_refusal("doorbell datagram", peer);
 			refusals++;
 			continue;
 		}

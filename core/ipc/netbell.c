@@ -7,15 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "log.h"
 #include "netbell.h"
 #include "relay_proto.h"
 #include "secret.h"
+#include "util.h"
 
 #define KEY_LABEL	"aif-netbell-v1"
 #define MAGIC		"AFB1"
@@ -41,30 +41,18 @@ static struct {
 	struct peer	 peers[AIF_NETBELL_SENDERS];
 } nb = { .mu = PTHREAD_MUTEX_INITIALIZER, .fd4 = -1, .fd6 = -1 };
 
-static uint64_t
-wall_ms(void)
+/* The key and this process's sender id; 0 when no secret is set. */
+static int
+key_of(unsigned char key[AIF_HMAC_LEN], uint64_t *sender)
 {
-	struct timespec ts;
+	int ready;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
+	pthread_mutex_lock(&nb.mu);
+	ready = nb.ready;
+	memcpy(key, nb.key, AIF_HMAC_LEN);
+	*sender = nb.sender;
+	pthread_mutex_unlock(&nb.mu);
+	return ready;
 }
 
 enum aif_err
@@ -79,7 +67,7 @@ aif_netbell_set_secret(const unsigned char *secret, size_t len)
 	    key) != 0)
 		return AIF_NOMEM;
 	while (id == 0)
-		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+		if (aif_random_bytes(&id, sizeof(id)) != AIF_OK)
 			return AIF_IO;
 	pthread_mutex_lock(&nb.mu);
 	memcpy(nb.key, key, sizeof(key));
@@ -170,71 +158,67 @@ aif_netbell_sockaddr(const char *addr, struct sockaddr_storage *sa, socklen_t *s
 	return -1;
 }
 
-/* A socket of `type` bound at host:port (port 0: a free one); -1 on failure. */
+/* A socket of `type` bound at host:port (port 0: a free one) and its address in *sa;
+ * -1 on failure. */
 static int
-bound_socket(const char *host, int type, uint16_t port, uint16_t *bound)
+bound_socket(const char *host, int type, uint16_t port, struct sockaddr_storage *sa)
 {
-	struct sockaddr_storage sa;
 	socklen_t salen;
 	char addr[AIF_NETBELL_ADDR_MAX];
-	int fd, one = 1, v6 = strchr(host, ':') != NULL;
+	int fd, one = 1;
 
-	snprintf(addr, sizeof(addr), v6 ? "udp:[%s]:1" : "udp:%s:1", host);
-	if (aif_netbell_sockaddr(addr, &sa, &salen) != 0)
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "udp:[%s]:1" : "udp:%s:1", host);
+	if (aif_netbell_sockaddr(addr, sa, &salen) != 0)
 		return -1;
-	if (sa.ss_family == AF_INET)
-		((struct sockaddr_in *)&sa)->sin_port = htons(port);
+	if (sa->ss_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = htons(port);
 	else
-		((struct sockaddr_in6 *)&sa)->sin6_port = htons(port);
-	if ((fd = socket(sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+	if ((fd = socket(sa->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
 	if (type == SOCK_STREAM)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, salen) != 0 ||
+	if (bind(fd, (struct sockaddr *)sa, salen) != 0 ||
 	    (type == SOCK_STREAM && listen(fd, 128) != 0) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &salen) != 0) {
+	    getsockname(fd, (struct sockaddr *)sa, &salen) != 0) {
 		close(fd);
 		return -1;
 	}
-	*bound = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port :
-	    ((struct sockaddr_in6 *)&sa)->sin6_port);
 	return fd;
 }
 
 enum aif_err
 aif_netbell_bind(const char *host, char *addr, size_t cap, int *udp_fd, int *tcp_fd)
 {
-	int rcvbuf = 1 << 20, n;
-	uint16_t port, same;
+	struct sockaddr_storage sa, tcp;
+	int rcvbuf = 1 << 20, t = -1;
+	uint16_t port;
 
-	*udp_fd = -1;
-	if (tcp_fd != NULL)
-		*tcp_fd = -1;
 	/* a free UDP port, then TCP on the same number: another process may hold that
 	 * one for TCP, so a few tries */
 	for (int tries = 0; tries < 32; tries++) {
-		if ((*udp_fd = bound_socket(host, SOCK_DGRAM, 0, &port)) < 0)
-			return AIF_IO;
-		if (tcp_fd == NULL ||
-		    (*tcp_fd = bound_socket(host, SOCK_STREAM, port, &same)) >= 0)
+		if ((*udp_fd = bound_socket(host, SOCK_DGRAM, 0, &sa)) < 0)
+			break;
+		port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port :
+		    ((struct sockaddr_in6 *)&sa)->sin6_port);
+		if (tcp_fd == NULL || (t = bound_socket(host, SOCK_STREAM, port, &tcp)) >= 0)
 			break;
 		close(*udp_fd);
 		*udp_fd = -1;
 	}
-	if (*udp_fd < 0)
-		return AIF_IO;
-	(void)setsockopt(*udp_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	n = snprintf(addr, cap, strchr(host, ':') ? "udp:[%s]:%u" : "udp:%s:%u", host,
-	    (unsigned)port);
-	if (n < 0 || (size_t)n >= cap) {
-		close(*udp_fd);
+	/* published as the receiver formats its own address (aif_netbell_hostport) */
+	if (*udp_fd < 0 || cap < 5 || aif_netbell_hostport(&sa, addr + 4, cap - 4) != 0) {
+		if (*udp_fd >= 0)
+			close(*udp_fd);
+		if (t >= 0)
+			close(t);
 		*udp_fd = -1;
-		if (tcp_fd != NULL && *tcp_fd >= 0)
-			close(*tcp_fd);
-		if (tcp_fd != NULL)
-			*tcp_fd = -1;
 		return AIF_IO;
 	}
+	memcpy(addr, "udp:", 4);
+	(void)setsockopt(*udp_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (tcp_fd != NULL)
+		*tcp_fd = t;
 	return AIF_OK;
 }
 
@@ -246,20 +230,13 @@ aif_netbell_seal(const void *msg, size_t len, const char *to, unsigned char *out
 	uint64_t sender;
 	int rc;
 
-	if (cap < AIF_NETBELL_OVERHEAD || len > cap - AIF_NETBELL_OVERHEAD)
+	if (cap < AIF_NETBELL_OVERHEAD || len > cap - AIF_NETBELL_OVERHEAD ||
+	    !key_of(key, &sender))
 		return 0;
-	pthread_mutex_lock(&nb.mu);
-	if (!nb.ready) {
-		pthread_mutex_unlock(&nb.mu);
-		return 0;
-	}
-	memcpy(key, nb.key, sizeof(key));
-	sender = nb.sender;
-	pthread_mutex_unlock(&nb.mu);
 	memcpy(out, MAGIC, 4);
-	put_u64(out + 4, sender);
-	put_u64(out + 12, __atomic_add_fetch(&nb.counter, 1, __ATOMIC_RELAXED));
-	put_u64(out + 20, wall_ms());
+	aif_relay_put_u64(out + 4, sender);
+	aif_relay_put_u64(out + 12, __atomic_add_fetch(&nb.counter, 1, __ATOMIC_RELAXED));
+	aif_relay_put_u64(out + 20, (uint64_t)aif_wall_ms());
 	memcpy(out + AIF_NETBELL_HEAD, msg, len);
 	/* the receiver's address is signed, not sent: a datagram opens only where it
 	 * was sent to */
@@ -345,16 +322,9 @@ fresh(uint64_t sender, uint64_t counter, uint64_t sent, uint64_t now)
 	    sender == 0 || counter == 0)
 		return 0;
 	pthread_mutex_lock(&nb.mu);
-	if ((ok = (p = peer_of(sender, now)) != NULL)) {
-		/* a new slot takes its first counter whatever it is */
-		if (p->top == 0) {
-			p->top = counter;
-			p->win[0] = 1;
-		} else
-			ok = window_take(p, counter);
-		if (ok)
-			p->seen_ms = now;
-	}
+	/* a new slot (top 0, empty window) takes its first counter whatever it is */
+	if ((ok = (p = peer_of(sender, now)) != NULL && window_take(p, counter)))
+		p->seen_ms = now;
 	pthread_mutex_unlock(&nb.mu);
 	return ok;
 }
@@ -364,19 +334,17 @@ aif_netbell_open(const unsigned char *in, size_t len, const char *to, char *msg,
     size_t cap)
 {
 	unsigned char mac[AIF_HMAC_LEN], key[AIF_HMAC_LEN];
+	uint64_t self;
 	size_t mlen;
-	int ready, good;
+	int good;
 
-	pthread_mutex_lock(&nb.mu);
-	ready = nb.ready;
-	memcpy(key, nb.key, sizeof(key));
-	pthread_mutex_unlock(&nb.mu);
-	good = ready && len >= AIF_NETBELL_OVERHEAD && memcmp(in, MAGIC, 4) == 0 &&
+	good = key_of(key, &self) && len >= AIF_NETBELL_OVERHEAD && memcmp(in, MAGIC, 4) == 0 &&
 	    (mlen = len - AIF_NETBELL_OVERHEAD) < cap &&
 	    aif_hmac_sha256(key, sizeof(key), in, len - AIF_NETBELL_TAG, to, strlen(to),
 	    mac) == 0 &&
 	    CRYPTO_memcmp(mac, in + len - AIF_NETBELL_TAG, AIF_NETBELL_TAG) == 0 &&
-	    fresh(get_u64(in + 4), get_u64(in + 12), get_u64(in + 20), wall_ms());
+	    fresh(aif_relay_get_u64(in + 4), aif_relay_get_u64(in + 12),
+	    aif_relay_get_u64(in + 20), (uint64_t)aif_wall_ms());
 	OPENSSL_cleanse(key, sizeof(key));
 	if (!good) {
 		__atomic_add_fetch(&nb.refused, 1, __ATOMIC_RELAXED);
@@ -437,6 +405,20 @@ aif_netbell_ring(const char *addr, const void *msg, size_t len)
 		return -1;
 	return sendto(fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
 	    salen) == (ssize_t)n ? 0 : -1;
+}
+
+void
+aif_netbell_log_refusal(const char *what, const char *peer)
+{
+	static int64_t next_ms;		/* racy across threads: at worst two lines */
+	int64_t now = aif_now_ms();
+
+	if (now < next_ms)
+		return;
+	next_ms = now + 60000;
+	aif_warn("msg=\"%s refused: not sealed with the cluster secret for this socket, "
+	    "stale or replayed\" peer=%s refused_total=%llu", what, peer,
+	    (unsigned long long)aif_netbell_refused());
 }
 
 uint64_t

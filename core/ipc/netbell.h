@@ -85,6 +85,11 @@ int		aif_netbell_hostport(const struct sockaddr_storage *sa, char *out,
 /* Seals msg and sends it to the UDP address `addr` without blocking. 0 or -1. */
 int		aif_netbell_ring(const char *addr, const void *msg, size_t len);
 
+/* Says in the log, at most once a minute per process, that a sealed message was
+ * refused: `what` names it ("doorbell datagram", "relay connection"), `peer` the other
+ * end; never the content. */
+void		aif_netbell_log_refusal(const char *what, const char *peer);
+
 /* Datagrams refused since the start (bad tag, stale, replayed): for logs and tests. */
 uint64_t	aif_netbell_refused(void);
 

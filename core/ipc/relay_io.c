@@ -11,7 +11,6 @@
 #include "netbell.h"
 #include "relay_io.h"
 #include "relay_proto.h"
-#include "log.h"
 #include "unix_addr.h"
 #include "util.h"
 
@@ -195,12 +194,11 @@ aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t a
 	return aif_relay_flush(c);
 }
 
-/* 1 when f is the sealed HELLO a TCP connection must start with; a refusal is said in
- * the log at most once a minute (a wrong secret or a clock far off on a worker host). */
+/* 1 when f is the sealed HELLO a TCP connection must start with (a refusal is said in
+ * the log: a wrong secret or a clock far off on a worker host). */
 static int
 hello_ok(const struct aif_relay_conn *c, const struct aif_relay_frame *f)
 {
-	static int64_t next_ms;		/* racy across threads: at worst two lines */
 	char msg[sizeof(AIF_NETBELL_HELLO)];
 
 	if (f->h.type == AIF_RELAY_HELLO && f->h.job == 0 &&
@@ -208,12 +206,7 @@ hello_ok(const struct aif_relay_conn *c, const struct aif_relay_frame *f)
 	    sizeof(msg)) == (ssize_t)sizeof(AIF_NETBELL_HELLO) - 1 &&
 	    strcmp(msg, AIF_NETBELL_HELLO) == 0)
 		return 1;
-	if (aif_now_ms() >= next_ms) {
-		next_ms = aif_now_ms() + 60000;
-		aif_warn("msg=\"relay connection refused: its first message is no HELLO "
-		    "sealed with the cluster secret for this listener\" at=%s",
-		    c->hello_to);
-	}
+	aif_netbell_log_refusal("relay connection", c->hello_to);
 	return 0;
 }
 

@@ -515,7 +515,7 @@ en_tail(const char *buf, size_t len, size_t e)
 			return z;
 	}
 	/* a city alone counts at the end of a line or sentence */
-	if (!nl && c > p && (c == len || (buf[c] != '\0' && strchr(".;)\n", buf[c]) != NULL)))
+	if (!nl && c > p && (c == len || memchr(".;)\n", buf[c], 4) != NULL))
 		return c;
 	return e;
 }

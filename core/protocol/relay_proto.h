@@ -76,12 +76,28 @@ aif_relay_get_u32(const unsigned char *p)
 	return v;
 }
 
+static inline void
+aif_relay_put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint64_t
+aif_relay_get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 /* Writes the AIF_RELAY_SIGNED bytes of h (without its tag) at p. */
 static inline void
 aif_relay_put_signed(unsigned char *p, const struct aif_relay_header *h)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(h->job >> (8 * i));
+	aif_relay_put_u64(p, h->job);
 	aif_relay_put_u32(p + 8, h->type);
 	aif_relay_put_u32(p + 12, h->len);
 	aif_relay_put_u32(p + 16, h->attempt);
@@ -97,9 +113,7 @@ aif_relay_put_header(unsigned char *p, const struct aif_relay_header *h)
 static inline void
 aif_relay_get_header(const unsigned char *p, struct aif_relay_header *h)
 {
-	h->job = 0;
-	for (int i = 0; i < 8; i++)
-		h->job |= (uint64_t)p[i] << (8 * i);
+	h->job = aif_relay_get_u64(p);
 	h->type = aif_relay_get_u32(p + 8);
 	h->len = aif_relay_get_u32(p + 12);
 	h->attempt = aif_relay_get_u32(p + 16);

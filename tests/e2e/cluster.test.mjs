@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { client, env, sql, stack, startWorker, stopWorkers, uniq, waitFor } from './lib.mjs';
+import { client, collect, env, sql, stack, startWorker, stopWorkers, uniq, waitFor } from './lib.mjs';
 
 const T = { timeout: 180000 };
 const secretFile = path.join(env.varDir, 'cluster.key');
@@ -35,13 +35,6 @@ after(async () => {
   await waitFor(() => liveDoorbells().length >= 2 && liveDoorbells().every((d) => d.startsWith('/')),
     { timeoutMs: 30000, what: 'workers back on Unix doorbells' });
 });
-
-async function collect(stream) {
-  const t0 = Date.now();
-  const chunks = [];
-  for await (const chunk of stream) chunks.push({ at: Date.now() - t0, chunk });
-  return chunks;
-}
 
 test('with cluster.address set, doorbells are UDP, relays TCP, and requests go through them', T, async () => {
   original = fs.readFileSync(env.config, 'utf8');
@@ -102,7 +95,7 @@ test('with cluster.address set, doorbells are UDP, relays TCP, and requests go t
   await new Promise((res, rej) => sock.send(forged, Number(port), host, (e) => (e ? rej(e) : res())));
   sock.close();
   await client().chat.completions.create({ model: 'demo-chat', max_tokens: 2, messages: [{ role: 'user', content: `after ${tag}` }] });
-  await waitFor(() => apiLogs().some((f) => /doorbell datagram refused.*from=127\.0\.0\.1/.test(since(sizes, f))),
+  await waitFor(() => apiLogs().some((f) => /doorbell datagram refused.*peer=127\.0\.0\.1:/.test(since(sizes, f))),
     { timeoutMs: 10000, what: 'the refusal in aif-api\'s log' });
 
   // a relay connection that sends a frame without the sealed HELLO is closed unread

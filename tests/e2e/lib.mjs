@@ -337,6 +337,14 @@ export function chatRequestCount(stats) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls fn() until it returns a truthy value (returned) or the deadline passes (throws). */
+/** The chunks of an SDK stream, each with the ms since reading began (`at`). */
+export async function collect(stream) {
+  const t0 = Date.now();
+  const chunks = [];
+  for await (const chunk of stream) chunks.push({ at: Date.now() - t0, chunk });
+  return chunks;
+}
+
 export async function waitFor(fn, { timeoutMs = 30000, intervalMs = 200, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;

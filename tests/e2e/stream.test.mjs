@@ -6,18 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chatPromptTokens, generate } from '../mock-engine/tokenizer.mjs';
-import { client, sqlNumber, jobRow, jobEvents, usageRow, uniq, waitFor, OpenAI } from './lib.mjs';
+import { client, collect, sqlNumber, jobRow, jobEvents, usageRow, uniq, waitFor, OpenAI } from './lib.mjs';
 
 const T = { timeout: 60000 };
 
 /** Consumes an SDK stream, noting when each chunk arrived. */
-async function collect(stream) {
-  const t0 = Date.now();
-  const chunks = [];
-  for await (const chunk of stream) chunks.push({ at: Date.now() - t0, chunk });
-  return chunks;
-}
-
 test('SDK chat stream: chunks, usage chunk, job row with the assembled answer, usage row', T, async () => {
   const content = `Stream me ${uniq('s')}`;
   const messages = [{ role: 'user', content }];

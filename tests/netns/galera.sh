@@ -40,28 +40,16 @@ EVS=${AIF_GALERA_EVS-evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inac
 SQL_NS=aifn-g1 SQL_SOCK=$W/g1/mysqld.sock
 for h in f1 w1 w2; do config "$h" >"$W/conf/$h.yaml"; done
 
-node_sql() { ip netns exec "aifn-$1" mariadb --socket="$W/$1/mysqld.sock" -N -B -e "$2"; }
-synced() { [ "$(node_sql "$1" "SHOW STATUS LIKE 'wsrep_local_state_comment'" | cut -f2)" = Synced ]; }
-size_is() { [ "$(node_sql "$1" "SHOW STATUS LIKE 'wsrep_cluster_size'" | cut -f2)" = "$2" ]; }
+synced() { [ "$(db_sql "$1" "SHOW STATUS LIKE 'wsrep_local_state_comment'" | cut -f2)" = Synced ]; }
+size_is() { [ "$(db_sql "$1" "SHOW STATUS LIKE 'wsrep_cluster_size'" | cut -f2)" = "$2" ]; }
 
-# start_node N [--wsrep-new-cluster]
+# start_node N [--wsrep-new-cluster]: a Galera node, as the mysql user, not root: rsync's
+# daemon for the state transfer would switch to "nobody" as root, and could not read the
+# data directory
 start_node() {
 	local n=$1 ip=$NET.${IP[$1]}; shift
-	# as the mysql user, not root: rsync's daemon for the state transfer would switch
-	# to "nobody" as root, and could not read the data directory
-	mkdir -p "$W/$n" && chown mysql: "$W/$n"
-	if [ ! -d "$W/$n/data/mysql" ]; then
-		mariadb-install-db --no-defaults --datadir="$W/$n/data" --user=mysql --skip-test-db \
-			--skip-name-resolve --auth-root-authentication-method=socket \
-			>"$W/log/install-$n.log" 2>&1 || die "mariadb-install-db ($n) failed"
-	fi
-	start "mariadb-$n" "$n" mariadbd --no-defaults --datadir="$W/$n/data" --user=mysql \
-		--socket="$W/$n/mysqld.sock" --bind-address="$ip" --port=3306 --skip-name-resolve \
-		--pid-file="$W/$n/mariadb.pid" --log-error="$W/$n/mariadb.log" \
-		--innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=64M \
-		--innodb-autoinc-lock-mode=2 --binlog-format=ROW --default-storage-engine=InnoDB \
-		--max-connections=400 --transaction-isolation=READ-COMMITTED \
-		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+	mariadb_start "$n" mysql --innodb-autoinc-lock-mode=2 --binlog-format=ROW \
+		--default-storage-engine=InnoDB \
 		--wsrep-on=ON --wsrep-provider="$PROVIDER" --wsrep-cluster-name=aif-test \
 		--wsrep-cluster-address="gcomm://$NET.31,$NET.32,$NET.33" \
 		--wsrep-node-name="$n" --wsrep-node-address="$ip" \
@@ -74,15 +62,12 @@ start_node() {
 net_up || die "cannot build the network"
 start_node g1 --wsrep-new-cluster
 wait_for 60 "g1 synced" synced g1 || die "g1 did not bootstrap the cluster"
-node_sql g1 "
-	CREATE DATABASE aif CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-	CREATE USER 'aif'@'$NET.%' IDENTIFIED BY '$DBPASS';
-	GRANT ALL PRIVILEGES ON aif.* TO 'aif'@'$NET.%';" || die "cannot create the database"
+db_account g1
 start_node g2
 wait_for 90 "g2 synced" synced g2 || die "g2 did not join"
 start_node g3
 wait_for 90 "g3 synced" synced g3 || die "g3 did not join"
-size_is g1 3 && ok "Galera: g1, g2, g3 synced, cluster size 3" || bad "cluster size: $(node_sql g1 "SHOW STATUS LIKE 'wsrep_cluster_size'")"
+size_is g1 3 && ok "Galera: g1, g2, g3 synced, cluster size 3" || bad "cluster size: $(db_sql g1 "SHOW STATUS LIKE 'wsrep_cluster_size'")"
 log "cluster up"
 
 cat >"$W/haproxy.cfg" <<EOF
@@ -103,7 +88,7 @@ EOF
 start haproxy px haproxy -db -f "$W/haproxy.cfg"
 wait_for 20 "haproxy" on f1 "$BIN/aifctl" --config "$W/conf/f1.yaml" migrate \
 	>"$W/log/migrate.log" 2>&1 || die "aifctl migrate through haproxy failed"
-n_tables=$(node_sql g3 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='aif'")
+n_tables=$(db_sql g3 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='aif'")
 [ "$n_tables" -gt 10 ] && ok "migrated through haproxy; g3 has the $n_tables tables too" ||
 	bad "tables on g3: $n_tables"
 
@@ -129,10 +114,10 @@ log "g1's mariadbd killed, ${t_kill} ms into the load"
 wait "$cpid"
 SQL_NS=aifn-g2 SQL_SOCK=$W/g2/mysqld.sock
 r=$(cat "$W/submit.json")
-ids=$(echo "$r" | json 'o.accepted.map(x=>"\x27"+x+"\x27").join(",")')
+ids=$(echo "$r" | quoted_ids)
 n=$(echo "$r" | json 'o.accepted.length')
 gap=$(echo "$r" | json 'o.gap_ms')
-size_is g2 2 && ok "g2 and g3 go on as a cluster of 2" || bad "after the kill: $(node_sql g2 "SHOW STATUS LIKE 'wsrep_cluster_size'")"
+size_is g2 2 && ok "g2 and g3 go on as a cluster of 2" || bad "after the kill: $(db_sql g2 "SHOW STATUS LIKE 'wsrep_cluster_size'")"
 final() { test "$(sql "SELECT COUNT(*) FROM jobs WHERE public_id IN ($ids) AND state IN ('succeeded','failed','cancelled','expired')")" = "$n"; }
 wait_for 90 "the accepted jobs to finish" final
 found=$(sql "SELECT COUNT(*) FROM jobs WHERE public_id IN ($ids)")

@@ -34,7 +34,6 @@ for b in aif-api aif-worker aifctl aif-cron; do [ -x "$BIN/$b" ] || die "$BIN/$b
 # Every process in a namespace of these tests (ours or one a killed run left: every aifn-
 # namespace, whichever script made it), then the namespaces. Processes are found by
 # namespace, never by a pid kept from earlier (it may belong to someone else by now).
-PIDS=()
 ns_all() { ip netns list 2>/dev/null | awk '/^aifn-/ { print $1 }'; }
 ns_pids() { local ns; for ns in $(ns_all); do ip netns pids "$ns" 2>/dev/null; done; }
 cleanup() {
@@ -82,21 +81,21 @@ net_up() {
 }
 cut_link() { ip -n aifn-sw link set "p-$1" down; }
 
-# on HOST CMD...: runs CMD in the host's network namespace and a mount namespace of its
-# own, where /run/aifn is a private tmpfs (the host's run_dir).
-on() {
-	local h=$1; shift
-	ip netns exec "aifn-$h" unshare --mount --propagation private \
-		bash -c 'mount -t tmpfs -o mode=0755 tmpfs '"$RUN"' && exec "$@"' _ "$@"
+# host_cmd HOST: in HOSTCMD, the words that run a command in the host's network
+# namespace and a mount namespace of its own, where /run/aifn is a private tmpfs (its
+# run_dir); every one of them execs the next.
+host_cmd() {
+	HOSTCMD=(ip netns exec "aifn-$1" unshare --mount --propagation private
+		bash -c "mount -t tmpfs -o mode=0755 tmpfs $RUN && exec \"\$@\"" _)
 }
-# start NAME HOST CMD...: on HOST in the background, logs in $W/log/NAME.log.
+# on HOST CMD...: runs CMD there and waits for it.
+on() { host_cmd "$1"; shift; "${HOSTCMD[@]}" "$@"; }
+# start NAME HOST CMD...: on HOST in the background, logs in $W/log/NAME.log; its pid
+# (the program's own: everything execs down) in STARTED.
 start() {
-	local name=$1 h=$2; shift 2
-	# exec all the way down: the pid recorded is the program's own (kill stops it)
-	(exec ip netns exec "aifn-$h" unshare --mount --propagation private \
-		bash -c 'mount -t tmpfs -o mode=0755 tmpfs '"$RUN"' && exec "$@"' _ "$@") \
-		>"$W/log/$name.log" 2>&1 &
-	PIDS+=($!)
+	local name=$1; host_cmd "$2"; shift 2
+	(exec "${HOSTCMD[@]}" "$@") >"$W/log/$name.log" 2>&1 &
+	STARTED=$!
 	disown	# no job notices when a test kills one on purpose
 }
 # sql QUERY: on the database the caller names (SQL_NS, SQL_SOCK: its local socket)
@@ -112,7 +111,7 @@ client() { ip netns exec aifn-cli node "$REPO/tests/e2e/netns-client.mjs" "$@"; 
 json() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(eval(process.argv[1]))' "$1"; }
 
 # ---- files --------------------------------------------------------------------------------
-rm -rf "$W" && mkdir -p "$W"/{log,db,secrets,conf,nginx} "$RUN" || die "cannot make $W"
+rm -rf "$W" && mkdir -p "$W"/{log,secrets,conf,nginx} "$RUN" || die "cannot make $W"
 head -c 48 /dev/urandom | base64 >"$W/secrets/cluster"
 head -c 32 /dev/urandom | base64 >"$W/secrets/pepper"
 DBPASS=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
@@ -180,27 +179,42 @@ nginx_conf() {	# nginx_conf HOST
 		-e "s|@USER_LINE@|user root;|g" "$REPO/nginx/local.conf.in"
 }
 
-# start_db: MariaDB alone on host db (durable commits), the database and the account the
-# gateway uses over TCP, the schema migrated from host f1 (so f1's config must exist).
-start_db() {
-	mariadb-install-db --no-defaults --datadir="$W/db/data" --user=root --skip-test-db \
-		--skip-name-resolve --auth-root-authentication-method=socket >"$W/log/mariadb-install.log" 2>&1 ||
-		die "mariadb-install-db failed"
-	start mariadb db mariadbd --no-defaults --datadir="$W/db/data" --user=root \
-		--socket="$SQL_SOCK" --bind-address="$DB_IP" --port=3306 \
-		--skip-name-resolve --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=64M \
+# mariadb_start HOST USER [mariadbd options]: a MariaDB on HOST's address, run as USER,
+# with durable commits; its data directory (made the first time), socket mysqld.sock,
+# pid file and log mariadb.log in $W/HOST.
+mariadb_start() {
+	local h=$1 user=$2 dir=$W/$1; shift 2
+	mkdir -p "$dir" && chown "$user": "$dir" || die "cannot make $dir"
+	[ -d "$dir/data/mysql" ] || mariadb-install-db --no-defaults --datadir="$dir/data" \
+		--user="$user" --skip-test-db --skip-name-resolve \
+		--auth-root-authentication-method=socket >"$W/log/install-$h.log" 2>&1 ||
+		die "mariadb-install-db ($h) failed"
+	start "mariadb-$h" "$h" mariadbd --no-defaults --datadir="$dir/data" --user="$user" \
+		--socket="$dir/mysqld.sock" --bind-address="$NET.${IP[$h]}" --port=3306 \
+		--skip-name-resolve --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
+		--innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=64M \
 		--max-connections=400 --transaction-isolation=READ-COMMITTED \
-		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-		--pid-file="$W/db/mariadb.pid" --log-error="$W/log/mariadb.log"
-	wait_for 60 "MariaDB" ip netns exec aifn-db mariadb --socket="$SQL_SOCK" -e 'SELECT 1' ||
-		die "MariaDB did not start"
-	ip netns exec aifn-db mariadb --socket="$SQL_SOCK" -e "
-		CREATE DATABASE aif CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci "$@"
+}
+# db_sql HOST SQL: as root on HOST's own MariaDB (its socket)
+db_sql() { ip netns exec "aifn-$1" mariadb --socket="$W/$1/mysqld.sock" -N -B -e "$2"; }
+# db_account HOST: the database and the account the gateway uses over TCP
+db_account() {
+	db_sql "$1" "CREATE DATABASE aif CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 		CREATE USER 'aif'@'$NET.%' IDENTIFIED BY '$DBPASS';
 		GRANT ALL PRIVILEGES ON aif.* TO 'aif'@'$NET.%';" || die "cannot create the database"
+}
+# start_db: MariaDB alone on host db, the gateway's account, the schema migrated from host
+# f1 over TCP (so f1's config must exist).
+start_db() {
+	mariadb_start db root
+	wait_for 60 "MariaDB" db_sql db 'SELECT 1' || die "MariaDB did not start"
+	db_account db
 	on f1 "$BIN/aifctl" --config "$W/conf/f1.yaml" migrate >"$W/log/migrate.log" 2>&1 ||
 		die "aifctl migrate over TCP failed"
 }
+# quoted_ids: the accepted job ids of a client's JSON (stdin) as a SQL list
+quoted_ids() { json 'o.accepted.map(x=>"\x27"+x+"\x27").join(",")'; }
 
 # exactly_once WHAT: one usage row per succeeded job in the database, none for the others
 exactly_once() {

@@ -79,14 +79,14 @@ fi
 
 # ---- 2. a rate limit counted once across both fronts ----------------------------------------
 RKEY=$(key netns-rpm --rpm 20)
-r=$(client burst "$RKEY" 40 "$F1" "$F2")
+r=$(client async "$RKEY" 40 0 rpm "$F1" "$F2" | json 'JSON.stringify(o.counts)')
 [ "$(echo "$r" | json 'o[202]||0')" = 20 ] && [ "$(echo "$r" | json 'o[429]||0')" = 20 ] &&
 	ok "rpm 20: 40 at once through both fronts, exactly 20 admitted ($r)" || bad "rate limit: $r"
 
 # ---- 3. a budget never overspent ------------------------------------------------------------
 BKEY=$(key netns-budget --budget 40)
 BKID=$(sql "SELECT id FROM api_keys WHERE name='netns-budget'")
-r=$(client burst "$BKEY" 30 "$F1" "$F2")
+r=$(client async "$BKEY" 30 0 budget "$F1" "$F2" | json 'JSON.stringify(o.counts)')
 settled() { test "$(sql "SELECT COUNT(*) FROM jobs WHERE api_key_id=$BKID AND state IN ('queued','running')")" = 0; }
 wait_for 30 "the budget key's jobs" settled
 spent=$(sql "SELECT COALESCE(SUM(cost_micros),0) FROM \`usage\` WHERE api_key_id=$BKID")
@@ -101,7 +101,7 @@ fi
 # ---- 4. a worker host cut off mid-load -------------------------------------------------------
 start reaper f1 bash -c "while :; do '$BIN/aif-cron' --config '$W/conf/f1.yaml' reap; sleep 1; done"
 a=$(client async "$KEY" 40 150 cut-worker "$F1" "$F2")
-ids=$(echo "$a" | json 'o.accepted.map(x=>"\x27"+x+"\x27").join(",")')
+ids=$(echo "$a" | quoted_ids)
 n=$(echo "$a" | json 'o.accepted.length')
 on_w1() { sql "SELECT COUNT(*) FROM jobs j JOIN workers w ON w.id=j.worker_id WHERE j.state='running' AND w.doorbell LIKE 'udp:10.77.0.21:%'"; }
 w1_busy() { test "$(on_w1)" -gt 0; }
@@ -127,9 +127,9 @@ moved=$(sql "SELECT COUNT(*) FROM jobs WHERE public_id IN ($ids) AND attempts > 
 # outlast the cut, and leave 6 of w2's 16 slots to the traffic), then sync traffic runs
 # through both fronts and f2 is cut off 2 s into it
 a=$(client async "$KEY" 10 700 cut-front "$F2")
-ids2=$(echo "$a" | json 'o.accepted.map(x=>"\x27"+x+"\x27").join(",")')
+ids2=$(echo "$a" | quoted_ids)
 n2=$(echo "$a" | json 'o.accepted.length')
-client steady "$KEY" 6000 steady "$F1" "$F2" >"$W/steady.json" &
+client rate "$KEY" 6000 4 0 steady "$F1" "$F2" | json 'JSON.stringify(o.per)' >"$W/steady.json" &
 cpid=$!
 sleep 2
 open2=$(sql "SELECT COUNT(*) FROM jobs WHERE public_id IN ($ids2) AND state IN ('queued','running')")

@@ -20,13 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "doorbell.h"
 #include "netbell.h"
 #include "relay_io.h"
 #include "relay_proto.h"
+#include "util.h"
 
 static const unsigned char SECRET[] = "0123456789abcdef0123456789abcdef-cluster";
 static const char TO[] = "10.77.0.1:7001";	/* the receiver a datagram is for */
@@ -37,13 +37,6 @@ setup(void **state)
 {
 	(void)state;
 	return aif_netbell_set_secret(SECRET, sizeof(SECRET) - 1) == AIF_OK ? 0 : -1;
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* A datagram sealed by hand (the wire format of netbell.h) for TO with any sender,
@@ -58,23 +51,14 @@ hand_seal(const unsigned char *secret, size_t slen, uint64_t sender, uint64_t co
 	assert_int_equal(aif_hmac_sha256(secret, slen, "aif-netbell-v1", 14, NULL, 0, key),
 	    0);
 	memcpy(out, "AFB1", 4);
-	put_u64(out + 4, sender);
-	put_u64(out + 12, counter);
-	put_u64(out + 20, ms);
+	aif_relay_put_u64(out + 4, sender);
+	aif_relay_put_u64(out + 12, counter);
+	aif_relay_put_u64(out + 20, ms);
 	memcpy(out + AIF_NETBELL_HEAD, msg, n);
 	assert_int_equal(aif_hmac_sha256(key, sizeof(key), out, AIF_NETBELL_HEAD + n, TO,
 	    strlen(TO), mac), 0);
 	memcpy(out + AIF_NETBELL_HEAD + n, mac, AIF_NETBELL_TAG);
 	return AIF_NETBELL_OVERHEAD + n;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -99,7 +83,8 @@ sealed_opens_once_and_only_sealed(void **state)
 	assert_int_equal(aif_netbell_open(d, n, TO, msg, 5), -1);	/* no room: NUL */
 	/* still fresh */
 	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), 5);
-	n = hand_seal(OTHER, sizeof(OTHER) - 1, 99, 1, now_ms(), "wake\n", d);
+	n = hand_seal(OTHER, sizeof(OTHER) - 1, 99, 1, (uint64_t)aif_wall_ms(), "wake\n",
+	    d);
 	/* another cluster's key */
 	assert_int_equal(aif_netbell_open(d, n, TO, msg, sizeof(msg)), -1);
 	assert_int_equal(aif_netbell_open((const unsigned char *)"wake\n", 5, TO, msg,
@@ -119,7 +104,7 @@ clock_and_counters_bound_replays(void **state)
 	const size_t sl = sizeof(SECRET) - 1;
 	unsigned char d[256];
 	char msg[64];
-	uint64_t t = now_ms();
+	uint64_t t = (uint64_t)aif_wall_ms();
 	size_t n;
 
 	(void)state;
