@@ -244,6 +244,7 @@ outcome_success_row(struct worker *w, const struct engine_call *c,
 	s->engine = c->model->engine;
 	s->replica = c->model->replicas[c->replica_idx].url;
 	s->response_body = c->answer;
+	s->pii_counts = c->job.pii_counts[0] != '\0' ? c->job.pii_counts : NULL;
 	s->prompt_tokens = res->prompt_tokens;
 	s->completion_tokens = res->completion_tokens;
 	s->cost_micros = aif_price_micros(&c->model->pricing, res->prompt_tokens,

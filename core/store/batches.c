@@ -445,11 +445,11 @@ aif_batches_progress(struct aif_db *db, uint64_t id, int64_t *completed, int64_t
     int64_t *open)
 {
 	static const char sql[] =
-	    "SELECT COALESCE(SUM(state = 'succeeded'), 0),"
-	    " COALESCE(SUM(state IN ('failed', 'cancelled')), 0)"
+	    "SELECT COALESCE(SUM(batch_state = 'succeeded'), 0),"
+	    " COALESCE(SUM(batch_state IN ('failed', 'cancelled')), 0)"
 	    " + (SELECT COUNT(*) FROM batch_refusals WHERE batch_id = ?),"
-	    " COALESCE(SUM(state IN ('queued', 'running', 'compensating')), 0)"
-	    " FROM jobs FORCE INDEX (ix_jobs_batch) WHERE batch_id = ?";
+	    " COALESCE(SUM(batch_state IN ('queued', 'running', 'compensating')), 0)"
+	    " FROM jobs FORCE INDEX (ix_jobs_batch_state) WHERE batch_id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_I64(id) };
 	int64_t v[3];
 	enum aif_err err = row_i64(db, sql, p, AIF_NELEM(p), v, 3);
@@ -464,7 +464,8 @@ enum aif_err
 aif_batches_usage(struct aif_db *db, uint64_t id, int64_t *input, int64_t *output)
 {
 	static const char sql[] = "SELECT COALESCE(SUM(u.prompt_tokens), 0),"
-	    " COALESCE(SUM(u.completion_tokens), 0) FROM jobs j FORCE INDEX (ix_jobs_batch)"
+	    " COALESCE(SUM(u.completion_tokens), 0) FROM jobs j"
+	    " FORCE INDEX (ix_jobs_batch_state)"
 	    " JOIN `usage` u ON u.job_id = j.id WHERE j.batch_id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	int64_t v[2];
@@ -479,8 +480,9 @@ enum aif_err
 aif_batches_lane(struct aif_db *db, uint64_t id, struct aif_batch_lane *out)
 {
 	static const char sql[] =
-	    "SELECT state, COUNT(*) FROM jobs FORCE INDEX (ix_jobs_batch) WHERE batch_id = ?"
-	    " GROUP BY state UNION ALL SELECT 'refused', COUNT(*) FROM batch_refusals"
+	    "SELECT batch_state, COUNT(*) FROM jobs FORCE INDEX (ix_jobs_batch_state)"
+	    " WHERE batch_id = ? GROUP BY batch_state"
+	    " UNION ALL SELECT 'refused', COUNT(*) FROM batch_refusals"
 	    " WHERE batch_id = ?";
 	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_I64(id) };
 	struct aif_dbrows *rows = NULL;
@@ -626,8 +628,8 @@ enum aif_err
 aif_batches_open(struct aif_db *db, uint64_t id, int *open)
 {
 	static const char sql[] = "SELECT EXISTS(SELECT 1 FROM jobs FORCE INDEX"
-	    " (ix_jobs_batch) WHERE batch_id = ? AND state IN ('queued', 'running',"
-	    " 'compensating'))";
+	    " (ix_jobs_batch_state) WHERE batch_id = ?"
+	    " AND batch_state IN ('queued', 'running', 'compensating'))";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	int64_t v = 1;
 	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, &v);
@@ -743,8 +745,9 @@ aif_batches_refuse(struct aif_db *db, uint64_t id, uint32_t line, int status,
 enum aif_err
 aif_batches_lane_depth(struct aif_db *db, uint64_t id, int64_t *n)
 {
-	static const char sql[] = "SELECT COUNT(*) FROM jobs FORCE INDEX (ix_jobs_batch)"
-	    " WHERE batch_id = ? AND state = 'queued'";
+	static const char sql[] = "SELECT COUNT(*) FROM jobs"
+	    " FORCE INDEX (ix_jobs_batch_state)"
+	    " WHERE batch_id = ? AND batch_state = 'queued'";
 	struct aif_dbp p[] = { AIF_P_I64(id) };
 	enum aif_err err = AIF_DB_QUERY_I64(db, sql, p, n);
 
@@ -754,8 +757,8 @@ aif_batches_lane_depth(struct aif_db *db, uint64_t id, int64_t *n)
 enum aif_err
 aif_batches_queued(struct aif_db *db, uint64_t id, uint64_t *ids, size_t cap, size_t *n)
 {
-	static const char sql[] = "SELECT id FROM jobs FORCE INDEX (ix_jobs_batch)"
-	    " WHERE batch_id = ? AND state = 'queued' ORDER BY id LIMIT ?";
+	static const char sql[] = "SELECT id FROM jobs FORCE INDEX (ix_jobs_batch_state)"
+	    " WHERE batch_id = ? AND batch_state = 'queued' ORDER BY id LIMIT ?";
 	struct aif_dbp p[] = { AIF_P_I64(id), AIF_P_I64(cap) };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;

@@ -406,10 +406,12 @@ aif_jobs_count_queued(struct aif_db *db, const char *tenant, uint64_t api_key_id
     int64_t *n)
 {
 	static const char by_tenant[] =
-	    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state = 'queued'"
+	    "SELECT COUNT(*) FROM jobs FORCE INDEX (ix_jobs_tenant_queued)"
+	    " WHERE tenant = ? AND queued_mark = 1"
 	    " AND kind <> 'pipeline' AND priority >= 0";
 	static const char by_key[] =
-	    "SELECT COUNT(*) FROM jobs WHERE api_key_id = ? AND state = 'queued'"
+	    "SELECT COUNT(*) FROM jobs FORCE INDEX (ix_jobs_key_queued)"
+	    " WHERE api_key_id = ? AND queued_mark = 1"
 	    " AND kind <> 'pipeline' AND priority >= 0";
 	struct aif_dbp pt[] = { AIF_P_STR(tenant) }, pk[] = { AIF_P_I64(api_key_id) };
 	enum aif_err err;

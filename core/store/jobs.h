@@ -124,7 +124,7 @@ enum aif_err	aif_jobs_backlog(struct aif_db *db, const char *model, int64_t *dep
 enum aif_err	aif_jobs_is_cancelled(struct aif_db *db, uint64_t id, int *cancelled);
 
 /* Queued jobs of tenant `tenant`, or of key api_key_id when tenant is NULL (index
- * reads: ix_jobs_tenant_state, ix_jobs_key_state). */
+ * reads: ix_jobs_tenant_queued, ix_jobs_key_queued). */
 enum aif_err	aif_jobs_count_queued(struct aif_db *db, const char *tenant,
 		    uint64_t api_key_id, int64_t *n);
 

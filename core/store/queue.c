@@ -1,6 +1,8 @@
 /* queue.c -- the durable job queue's transitions; see queue.h and sql/001_init.sql.
- * Claim query: FORCE INDEX (ix_jobs_claim) = (state, priority DESC, id), READ COMMITTED,
- * so a claim locks only the rows it takes (docs/STACK.md, "the queue"). */
+ * Claim query: FORCE INDEX (ix_jobs_queue) = (queued_mark, priority DESC, id), where
+ * queued_mark is 1 for a queued job and NULL otherwise (sql/021_narrow_indexes.sql),
+ * READ COMMITTED, so a claim locks only the rows it takes (docs/STACK.md, "the
+ * queue"). */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -204,21 +206,25 @@ enqueue_rows(struct aif_db *db, struct aif_sqlbuf *sql, struct aif_dbp *p,
  * (its worker gives it back otherwise): a queued job of another model can lose a
  * worker's last free slot to it only in the moment before that worker claims, as it
  * could to a concurrent claim. A model with a backlog (its replicas are full) queues
- * as before. One statement: an EXISTS per distinct model. */
+ * as before. One statement: per distinct model an index probe (LIMIT 1) returning the
+ * model's place when it has such a job, joined by UNION ALL; no subquery, which the
+ * server would plan again at every execution. */
 static enum aif_err
 handoff_allowed(struct aif_db *db, const struct aif_job_new *jobs, size_t n, int *handed)
 {
-	static const char one[] = "EXISTS(SELECT 1 FROM jobs FORCE INDEX"
-	    " (ix_jobs_model_claim) WHERE state = 'queued' AND model = ?"
-	    " AND priority >= 0 AND run_after <= NOW(6))";
+	static const char probe[] = " FROM jobs FORCE INDEX (ix_jobs_model_queue)"
+	    " WHERE queued_mark = 1 AND model = ? AND priority >= 0 AND run_after <= NOW(6)"
+	    " LIMIT 1";
 	struct aif_dbp p[AIF_ENQUEUE_BATCH_MAX];
 	size_t of[AIF_ENQUEUE_BATCH_MAX], k = 0;
+	int busy[AIF_ENQUEUE_BATCH_MAX] = { 0 };
 	struct aif_sqlbuf sql = { 0 };
 	struct aif_dbrows *rows = NULL;
 	enum aif_err err;
 
 	for (size_t i = 0; i < n; i++) {
 		size_t m = 0;
+		char head[40];
 		handed[i] = 0;
 		if (jobs[i].handoff_worker == 0)
 			continue;
@@ -226,8 +232,11 @@ handoff_allowed(struct aif_db *db, const struct aif_job_new *jobs, size_t n, int
 			m++;
 		if (m == k) {
 			p[k++] = AIF_P_STR(jobs[i].model);
-			aif_sqlbuf_add(&sql, m ? "," : "SELECT ");
-			aif_sqlbuf_add(&sql, one);
+			(void)snprintf(head, sizeof(head), "%s(SELECT %zu",
+			    m ? " UNION ALL " : "", m);
+			aif_sqlbuf_add(&sql, head);
+			aif_sqlbuf_add(&sql, probe);
+			aif_sqlbuf_add(&sql, ")");
 		}
 		of[i] = m;
 	}
@@ -235,9 +244,13 @@ handoff_allowed(struct aif_db *db, const struct aif_job_new *jobs, size_t n, int
 		return AIF_OK;
 	if ((err = aif_sqlbuf_status(&sql)) == AIF_OK &&
 	    (err = aif_db_query(db, aif_sqlbuf_get(&sql), p, k, &rows)) == AIF_OK) {
-		for (size_t i = 0; i < n && rows->nrows == 1; i++)
-			handed[i] = jobs[i].handoff_worker != 0 &&
-			    aif_dbrows_i64(rows, 0, of[i]) == 0;
+		for (size_t r = 0; r < rows->nrows; r++) {
+			int64_t m = aif_dbrows_i64(rows, r, 0);
+			if (m >= 0 && (size_t)m < k)
+				busy[m] = 1;
+		}
+		for (size_t i = 0; i < n; i++)
+			handed[i] = jobs[i].handoff_worker != 0 && !busy[of[i]];
 		aif_dbrows_free(rows);
 	}
 	aif_sqlbuf_free(&sql);
@@ -383,10 +396,9 @@ aif_queue_claimed_free(struct aif_claimed *jobs, size_t n)
 	" COALESCE(replica, ''), priority, budget_hold_micros, tokens_charged," \
 	" prompt_tokens_bound, completion_tokens_bound, zero_retention, relay_secret," \
 	" " EXPIRED ", prompt_tokens_estimate, budget_state = 'held'," \
-	" COALESCE(parent_job_id, 0), IF(parent_job_id IS NULL, NULL," \
-	" (SELECT p.model FROM jobs p WHERE p.id = jobs.parent_job_id)), " FIRST "," \
+	" COALESCE(parent_job_id, 0), " FIRST "," \
 	" COALESCE(traceparent, ''), COALESCE(tracestate, ''), COALESCE(trace_link, '')," \
-	" COALESCE(guardrails, '')"
+	" COALESCE(guardrails, ''), pii_counts"
 /* A claim: the next attempt under the next token. */
 #define CLAIM_COLS TAKE_COLS(" + 1", \
 	"expires_at IS NOT NULL AND expires_at < NOW(6) AND attempts = 0", \
@@ -403,8 +415,8 @@ enum {
 	CL_ATTEMPT, CL_MAX_ATTEMPTS, CL_STREAM, CL_LEASE_TOKEN, CL_QUEUE_MS, CL_BODY,
 	CL_LAST_REPLICA, CL_PRIORITY, CL_HOLD, CL_TOKENS, CL_PROMPT_BOUND,
 	CL_COMPLETION_BOUND, CL_ZERO_RETENTION, CL_RELAY_SECRET, CL_EXPIRED,
-	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_PARENT_MODEL, CL_FIRST, CL_TRACEPARENT,
-	CL_TRACESTATE, CL_TRACE_LINK, CL_GUARDRAILS
+	CL_PROMPT_ESTIMATE, CL_HELD, CL_PARENT, CL_FIRST, CL_TRACEPARENT,
+	CL_TRACESTATE, CL_TRACE_LINK, CL_GUARDRAILS, CL_PII_COUNTS
 };
 
 /* Appends the candidate rows of one SELECT ... FOR UPDATE SKIP LOCKED to *all. */
@@ -455,8 +467,8 @@ claim_candidates(struct aif_db *db, const char *const *models, const int *per_mo
     struct aif_dbrows **rows)
 {
 	static const char one[] = CLAIM_COLS
-	    " FROM jobs FORCE INDEX (ix_jobs_model_claim)"
-	    " WHERE state = 'queued' AND model = ? AND priority >= ? AND run_after <= NOW(6)"
+	    " FROM jobs FORCE INDEX (ix_jobs_model_queue)"
+	    " WHERE queued_mark = 1 AND model = ? AND priority >= ? AND run_after <= NOW(6)"
 	    " ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED";
 	struct aif_dbp p[MAX_IN + 2];
 	struct aif_sqlbuf sql = { 0 };
@@ -467,8 +479,8 @@ claim_candidates(struct aif_db *db, const char *const *models, const int *per_mo
 		if (per_model_free[i] >= limit || (all && per_model_free[i] > 0))
 			p[nfull++] = AIF_P_STR(models[i]);
 	if (nfull > 0) {
-		aif_sqlbuf_add(&sql, CLAIM_COLS " FROM jobs FORCE INDEX (ix_jobs_claim)"
-		    " WHERE state = 'queued' AND run_after <= NOW(6) AND model IN (");
+		aif_sqlbuf_add(&sql, CLAIM_COLS " FROM jobs FORCE INDEX (ix_jobs_queue)"
+		    " WHERE queued_mark = 1 AND run_after <= NOW(6) AND model IN (");
 		aif_sqlbuf_marks(&sql, nfull);
 		aif_sqlbuf_add(&sql, ") AND priority >= ?"
 		    " ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED");
@@ -581,15 +593,39 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	}
 	c->parent_job_id = (uint64_t)aif_dbrows_i64(rows, r, CL_PARENT);
 	c->relay_id = c->parent_job_id != 0 && c->stream ? c->parent_job_id : c->id;
-	if (c->relay_id != c->id)
-		aif_dbrows_copy(rows, r, CL_PARENT_MODEL, c->relay_model, sizeof(c->relay_model));
 	aif_dbrows_copy(rows, r, CL_TRACEPARENT, c->traceparent, sizeof(c->traceparent));
 	aif_dbrows_copy(rows, r, CL_TRACESTATE, c->tracestate, sizeof(c->tracestate));
 	aif_dbrows_copy(rows, r, CL_TRACE_LINK, c->trace_link, sizeof(c->trace_link));
 	aif_dbrows_copy(rows, r, CL_GUARDRAILS, c->guardrails, sizeof(c->guardrails));
+	aif_dbrows_copy(rows, r, CL_PII_COUNTS, c->pii_counts, sizeof(c->pii_counts));
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
 		return AIF_NOMEM;
+	return AIF_OK;
+}
+
+/* The model names the chunks of the streamed steps of workflow runs among c[0..n)
+ * show: the run's (its row's model), one primary-key read per such step. A column of
+ * the claim would cost every claim a subquery; steps that stream are few. */
+static enum aif_err
+relay_models(struct aif_db *db, struct aif_claimed *c, size_t n)
+{
+	static const char sql[] = "SELECT model FROM jobs WHERE id = ?";
+	enum aif_err err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct aif_dbp p[] = { AIF_P_I64(c[i].relay_id) };
+		struct aif_dbrows *rows = NULL;
+
+		if (c[i].relay_id == c[i].id)
+			continue;
+		if ((err = AIF_DB_QUERY(db, sql, p, &rows)) != AIF_OK)
+			return err;
+		if (rows->nrows == 1)
+			aif_dbrows_copy(rows, 0, 0, c[i].relay_model,
+			    sizeof(c[i].relay_model));
+		aif_dbrows_free(rows);
+	}
 	return AIF_OK;
 }
 
@@ -752,7 +788,8 @@ claim_rows(struct aif_db *db, uint64_t worker_id, const char *const *models,
 		p[2 + k] = AIF_P_I64((*out)[k].id);
 		k++;
 	}
-	err = claim_mark(db, p, *nout, *out);
+	if ((err = claim_mark(db, p, *nout, *out)) == AIF_OK)
+		err = relay_models(db, *out, *nout);
 out:
 	aif_dbrows_free(rows);
 	return err;
@@ -846,6 +883,8 @@ aif_queue_take_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *ids
 		if ((err = claimed_from_row(&(*out)[(*nout)++], rows, r)) != AIF_OK)
 			break;
 	aif_dbrows_free(rows);
+	if (err == AIF_OK)
+		err = relay_models(db, *out, *nout);
 	if (err != AIF_OK) {
 		aif_queue_claimed_free(*out, *nout);
 		*out = NULL;
@@ -1133,13 +1172,13 @@ settle_billing(struct aif_db *db, const struct aif_job_success *s)
 }
 
 /* The columns of a usage row, in the order of usage_params(); its entity counts are
- * those of the job (a primary-key read of a row the transaction holds locked). */
+ * the job's, as the worker read them with the job (aif_claimed.pii_counts). */
 #define USAGE_INSERT \
 	"INSERT INTO `usage` (job_id, api_key_id, tenant, model, engine, replica," \
 	" prompt_tokens, completion_tokens, total_tokens, cost_micros, queue_ms," \
 	" engine_ms, pii_counts) VALUES "
 #define USAGE_ROW \
-	"(?,?,?,?,?,?,?,?,?,?,?,?,(SELECT pii_counts FROM jobs WHERE id = ?))"
+	"(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 enum { USAGE_COLS = 13 };
 
 /* Fills q[0..USAGE_COLS) with the usage row of job s (borrowed). The usage columns are
@@ -1153,7 +1192,7 @@ usage_params(struct aif_dbp *q, const struct aif_job_success *s)
 		AIF_P_I64(u32(s->prompt_tokens)), AIF_P_I64(u32(s->completion_tokens)),
 		AIF_P_I64(u32(aif_sat_add(s->prompt_tokens, s->completion_tokens))),
 		AIF_P_I64(billed(s)), AIF_P_I64(u32(s->queue_ms)), AIF_P_I64(u32(s->engine_ms)),
-		AIF_P_I64(s->id),
+		AIF_P_STR(s->pii_counts),
 	};
 	_Static_assert(sizeof(row) / sizeof(row[0]) == USAGE_COLS, "usage columns");
 

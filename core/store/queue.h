@@ -110,6 +110,7 @@ struct aif_claimed {
 	char		 tracestate[513];	/* the caller's, "" */
 	char		 trace_link[56];	/* the span its trace links to, "" */
 	char		 guardrails[256];	/* its guardrails' names (guard.h), "" */
+	char		 pii_counts[1025];	/* jobs.pii_counts (JSON), "" for NULL */
 	char		*request_body;		/* new (free) */
 };
 
@@ -126,6 +127,8 @@ struct aif_job_success {
 	const char	*engine;
 	const char	*replica;
 	const char	*response_body;
+	const char	*pii_counts;		/* the job's entity counts for its usage
+						   row (aif_claimed), or NULL */
 	int64_t		 prompt_tokens;
 	int64_t		 completion_tokens;
 	int64_t		 cost_micros;

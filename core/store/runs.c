@@ -95,7 +95,8 @@ aif_flow_claim(struct aif_db *db, uint64_t worker_id, int limit, int lease_s,
     struct aif_flow_run **out, size_t *n)
 {
 	static const char sel[] = RUN_COLS
-	    " WHERE kind = 'pipeline' AND state IN ('queued','waiting') AND run_after <= NOW(6)"
+	    " WHERE kind = 'pipeline' AND run_state IN ('queued','waiting')"
+	    " AND run_after <= NOW(6)"
 	    " ORDER BY priority DESC, run_after LIMIT ? FOR UPDATE SKIP LOCKED";
 	static const char take[] =
 	    "UPDATE jobs SET state = 'running', lease_token = lease_token + 1,"

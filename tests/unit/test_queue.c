@@ -334,6 +334,7 @@ success_for(const struct aif_claimed *c, uint64_t worker)
 		.model = c->model, .engine = "vllm", .replica = "http://127.0.0.1:9101",
 		.response_body = RESP_BODY, .prompt_tokens = 6, .completion_tokens = 16,
 		.cost_micros = 11, .queue_ms = 25, .engine_ms = 140, .committed = -1,
+		.pii_counts = c->pii_counts[0] != '\0' ? c->pii_counts : NULL,
 	};
 	return s;
 }
@@ -572,6 +573,7 @@ handed_job_is_written_running_under_the_workers_lease(void **state)
 
 	(void)state;
 	tjob_init(&t);
+	t.job.pii_counts = "{\"EMAIL\":2}";
 	id = enqueue_offered(&t.job, t.worker, &handed);
 	assert_int_equal(handed, 1);
 	assert_job_str(id, "state", "running");
@@ -580,6 +582,9 @@ handed_job_is_written_running_under_the_workers_lease(void **state)
 	assert_int_equal(job_i64(id, "lease_token"), 1);
 	assert_int_equal(job_i64(id, "started_at = created_at"), 1);
 	assert_int_equal(job_i64(id, "lease_until > NOW(6) + INTERVAL 20 SECOND"), 1);
+	/* never queued: the queue's indexes never hold it (sql/021_narrow_indexes.sql) */
+	assert_int_equal(job_i64(id, "queued_mark IS NULL AND run_state IS NULL"
+	    " AND batch_state IS NULL"), 1);
 	/* nobody claims it; another worker cannot take it; its worker can */
 	claim(t.model, new_worker(), 4, 4, &n);
 	assert_int_equal(n, 0);
@@ -594,11 +599,14 @@ handed_job_is_written_running_under_the_workers_lease(void **state)
 	assert_int_equal(c->first_claim, 1);
 	assert_string_equal(c->request_body, REQ_BODY);
 	assert_string_equal(c->model, t.model);
+	assert_string_equal(c->pii_counts, "{\"EMAIL\":2}");
+	assert_string_equal(c->relay_model, "");	/* no run's step */
 	/* it succeeds like a claimed job: one usage row, the timeline from the row */
 	s = succeed(c, t.worker);
 	assert_int_equal(s.committed, 1);
 	assert_job_str(id, "state", "succeeded");
 	assert_int_equal(count_usage(id), 1);
+	assert_int_equal(usage_i64(id, "JSON_VALUE(pii_counts, '$.EMAIL')"), 2);
 	assert_int_equal(count_events(id, "claimed"), 1);
 	assert_int_equal(count_events(id, "succeeded"), 1);
 	/* done: no longer handed, nothing to take */
@@ -620,6 +628,7 @@ job_is_not_handed_while_its_model_has_a_runnable_queued_job(void **state)
 	id = enqueue_offered(&t.job, t.worker, &handed);
 	assert_int_equal(handed, 0);
 	assert_job_str(id, "state", "queued");
+	assert_int_equal(job_i64(id, "queued_mark"), 1);
 	assert_no_lease(id);
 	assert_int_equal(job_i64(id, "attempts"), 0);
 	/* another model's queue does not stop it */
@@ -638,6 +647,75 @@ job_is_not_handed_while_its_model_has_a_runnable_queued_job(void **state)
 	id = enqueue_offered(&t.job, t.worker, &handed);
 	assert_int_equal(handed, 1);
 	assert_job_str(id, "state", "running");
+}
+
+/* Several jobs offered in one batch: each model is looked at once, and only the one
+ * with runnable queued work keeps its jobs queued. */
+static void
+batch_hands_off_per_model(void **state)
+{
+	struct tjob t;
+	char free_model[64];
+	struct aif_job_new jobs[3];
+	char pids[3][AIF_JOB_ID_LEN + 1];
+	enum aif_err errs[3];
+	uint64_t ids[3] = { 0 };
+	int handed[3] = { 0 };
+
+	(void)state;
+	tjob_init(&t);
+	(void)enqueue_simple(t.model, 0);	/* t.model has queued work */
+	new_model(free_model, sizeof(free_model));
+	for (size_t i = 0; i < 3; i++) {
+		jobs[i] = t.job;
+		jobs[i].handoff_worker = t.worker;
+		jobs[i].handoff_lease_s = 30;
+	}
+	jobs[1].model = free_model;
+	jobs[2].model = free_model;
+	assert_int_equal(aif_queue_enqueue_batch(g.t.db, jobs, 3, ids, pids, errs, handed),
+	    AIF_OK);
+	assert_int_equal(handed[0], 0);
+	assert_int_equal(handed[1], 1);
+	assert_int_equal(handed[2], 1);
+	assert_job_str(ids[0], "state", "queued");
+	assert_job_str(ids[1], "state", "running");
+	assert_job_str(ids[2], "state", "running");
+	/* the other way round: the queued model second in the statement */
+	jobs[0].model = free_model;
+	jobs[1].model = t.model;
+	jobs[2].model = t.model;
+	assert_int_equal(aif_queue_enqueue_batch(g.t.db, jobs, 3, ids, pids, errs, handed),
+	    AIF_OK);
+	assert_int_equal(handed[0], 1);
+	assert_int_equal(handed[1], 0);
+	assert_int_equal(handed[2], 0);
+}
+
+/* The streamed step of a workflow run relays under the run's id and model. */
+static void
+streamed_step_relays_under_the_runs_model(void **state)
+{
+	struct tjob t;
+	char run_model[64];
+	struct aif_claimed *c;
+	uint64_t run, step;
+	size_t n = 0;
+
+	(void)state;
+	tjob_init(&t);
+	new_model(run_model, sizeof(run_model));
+	run = enqueue_simple(run_model, 0);
+	exec1("UPDATE jobs SET run_after = NOW(6) + INTERVAL 1 HOUR WHERE id = ?", run);
+	t.job.parent_job_id = run;
+	t.job.parent_step = "s1";
+	t.job.stream = 1;
+	step = enqueue(&t.job);
+	c = claim(t.model, t.worker, 1, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c->id, step);
+	assert_int_equal(c->relay_id, run);
+	assert_string_equal(c->relay_model, run_model);
 }
 
 static void
@@ -854,6 +932,7 @@ claim_sets_job_running_under_a_lease(void **state)
 	assert_int_equal(job_i64(c->id, "lease_until > NOW(6) + INTERVAL 20 SECOND"), 1);
 	assert_int_equal(job_i64(c->id, "lease_until < NOW(6) + INTERVAL 40 SECOND"), 1);
 	assert_int_equal(job_i64(c->id, "started_at IS NOT NULL"), 1);
+	assert_int_equal(job_i64(c->id, "queued_mark IS NULL"), 1);	/* left the queue */
 }
 
 static void
@@ -2469,6 +2548,8 @@ static const struct CMUnitTest claim_tests[] = {
 static const struct CMUnitTest handoff_tests[] = {
 	cmocka_unit_test(handed_job_is_written_running_under_the_workers_lease),
 	cmocka_unit_test(job_is_not_handed_while_its_model_has_a_runnable_queued_job),
+	cmocka_unit_test(batch_hands_off_per_model),
+	cmocka_unit_test(streamed_step_relays_under_the_runs_model),
 	cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
 	cmocka_unit_test(handed_job_of_a_dead_worker_is_reaped_like_a_claimed_one),
 	cmocka_unit_test(handed_job_of_a_stopped_worker_goes_back),
