@@ -22,6 +22,7 @@
 #include "anthropic.h"
 #include "api.h"
 #include "budget.h"
+#include "handoff.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -71,6 +72,9 @@ struct admission {
 	int			 handed;	/* written leased to handoff_worker */
 	uint64_t		 handoff_worker;	/* the worker it was offered to, 0 */
 	char			 handoff_bell[AIF_DOORBELL_PATH_MAX];	/* its doorbell */
+	char			*take_bell;	/* "take" with the handed job (handoff.h),
+						   new, or NULL: the plain bell */
+	size_t			 take_bell_len;
 	const struct aif_console_retry *retry;	/* POST /admin/jobs/{id}/retry: the
 						   job sent again, borrowed; else NULL */
 	int			 count_only;	/* POST /v1/messages/count_tokens and
@@ -1286,6 +1290,10 @@ enqueue(struct admission *a)
 	switch (err) {
 	case AIF_OK:
 		aif_strlcpy(r->reply.job_id, a->public_id, sizeof(r->reply.job_id));
+		/* the worker runs a handed job from its bell, without reading the row */
+		if (a->handed)
+			(void)aif_handoff_encode(&job, a->id, a->public_id, &a->take_bell,
+			    &a->take_bell_len);
 		budget_header(a);
 		return AIF_OK;
 	case AIF_FORBIDDEN:
@@ -1320,7 +1328,8 @@ wake(const struct admission *a)
 		return;
 	}
 	if (a->handed) {
-		if (wake_take(a->r->api, a->handoff_bell, a->id) == 0)
+		if (wake_take(a->r->api, a->handoff_bell, a->id, a->take_bell,
+		    a->take_bell_len) == 0)
 			return;
 		aif_metrics_add("aif_handoff_total", "result=\"bell_refused\"", 1);
 		if (aif_queue_release_handed(db, a->handoff_worker, &a->id, 1, &n) != AIF_OK)
@@ -1447,6 +1456,7 @@ admit(struct req *r, const struct aif_principal *who, const struct aif_role *rol
 		break;
 	}
 	json_decref(a.resp_md);
+	free(a.take_bell);
 	free(a.native_text);
 	free(a.pii_json);
 	free(a.stored);
@@ -1543,6 +1553,7 @@ admit_line_free(struct admission *a)
 	if (a == NULL)
 		return;
 	json_decref(a->resp_md);
+	free(a->take_bell);
 	free(a->native_text);
 	free(a->pii_json);
 	free(a->stored);

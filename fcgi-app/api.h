@@ -399,9 +399,12 @@ int	wake_pick(struct api *api, struct aif_db *db, uint64_t *worker_id, char *doo
  * host's cluster.address): those read this process's run_dir. */
 int	wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id,
 	    char *doorbell, size_t cap);
-/* Rings "take <job_id>" at doorbell (a worker's, from wake_pick); 0, or -1 when the
- * worker does not take the bell (gone, or its queue is full). */
-int	wake_take(struct api *api, const char *doorbell, uint64_t job_id);
+/* Rings "take <job_id>" at doorbell (a worker's, from wake_pick), as `bell` (bell_len
+ * bytes: the bell with the job, aif_handoff_encode) when not NULL, else or when that
+ * is refused as the plain line; 0, or -1 when the worker does not take the bell (gone,
+ * or its queue is full). */
+int	wake_take(struct api *api, const char *doorbell, uint64_t job_id,
+	    const char *bell, size_t bell_len);
 
 /* The seconds after which a worker that has not heartbeat counts as gone. */
 #define API_WORKER_STALE_S	30

@@ -216,12 +216,17 @@ wake_pick_local(struct api *api, struct aif_db *db, uint64_t *worker_id, char *d
 }
 
 int
-wake_take(struct api *api, const char *doorbell, uint64_t job_id)
+wake_take(struct api *api, const char *doorbell, uint64_t job_id, const char *bell,
+    size_t bell_len)
 {
 	char msg[64];
 	size_t len = aif_bell_take(msg, sizeof(msg), job_id);
 
 	/* a short wait when its queue is full: giving the job back costs a commit */
+	if (bell != NULL && aif_doorbell_ring_patient(api->sender_fd, doorbell, bell,
+	    bell_len, WAKE_TAKE_PATIENCE_MS) == 0)
+		return 0;
+	/* no job in it, or refused as such (too large for the socket): the plain one */
 	return len > 0 && aif_doorbell_ring_patient(api->sender_fd, doorbell, msg, len,
-	    WAKE_TAKE_PATIENCE_MS) == 0 ? 0 : -1;
+	    bell != NULL ? 0 : WAKE_TAKE_PATIENCE_MS) == 0 ? 0 : -1;
 }

@@ -29,6 +29,7 @@
 #include "bell.h"
 #include "compensate.h"
 #include "counters.h"
+#include "handoff.h"
 #include "http.h"
 #include "log.h"
 #include "netbell.h"
@@ -135,6 +136,23 @@ update_share(struct worker *w)
 	wakeup_peers(w, stale_s(w));
 }
 
+/* A "take <id>" bell: its job when it carries one from a process of our own user
+ * (handoff.h), else the id alone (the row is read). */
+static void
+take_bell(struct worker *w, uint64_t id, const char *msg, size_t len, int own)
+{
+	struct aif_claimed *job;
+
+	if (own && memchr(msg, '\n', len) != NULL && (job = malloc(sizeof(*job))) != NULL) {
+		if (aif_handoff_decode(msg, len, id, w->id, job) == AIF_OK) {
+			take_note_job(w, job);
+			return;
+		}
+		free(job);
+	}
+	take_note(w, id);
+}
+
 /* Bells: "wake [<hops>]" (new jobs), "run" (a workflow run is due: the runners look),
  * "take <job id>" (a job handed here at insert: take.c), "count <n>" (a token count:
  * count.c), "cancel <job id>" (abort that
@@ -143,12 +161,16 @@ update_share(struct worker *w)
 static void
 drain_doorbell(struct worker *w, int *woken)
 {
-	char buf[AIF_BELL_MAX];
+	/* a "take" may carry its job (handoff.h); only the main loop reads the bell */
+	static char buf[AIF_HANDOFF_BELL_MAX + 1];
+	int net = aif_netbell_is_net(w->doorbell_path), own = 0;
 	uint64_t id;
 	size_t n;
+	ssize_t len;
 	int hops;
 
-	while (aif_doorbell_recv(w->doorbell_fd, buf, sizeof(buf)) > 0) {
+	while ((len = net ? aif_doorbell_recv(w->doorbell_fd, buf, AIF_BELL_MAX) :
+	    aif_doorbell_recv_local(w->doorbell_fd, buf, sizeof(buf), &own)) > 0) {
 		switch (aif_bell_parse(buf, &id, 1, &n)) {
 		case AIF_BELL_CANCEL:
 			dispatch_cancel(w, id);
@@ -160,7 +182,7 @@ drain_doorbell(struct worker *w, int *woken)
 			flow_pool_kick(w->flows);
 			break;
 		case AIF_BELL_TAKE:
-			take_note(w, id);
+			take_bell(w, id, buf, (size_t)len, own);
 			break;
 		case AIF_BELL_COUNT:
 			count_start(w, id);
@@ -400,6 +422,7 @@ teardown(struct worker *w)
 	free(w->model_ids);
 	free(w->model_free);
 	wakeup_free(w);
+	take_forget(w);
 }
 
 /* ---- the loop ---- */

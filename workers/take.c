@@ -1,5 +1,7 @@
 /* take.c -- jobs handed to this worker at insert (core/store/queue.h): aif-api wrote
- * them running under this worker's lease and rang "take <id>". They are run like
+ * them running under this worker's lease and rang "take <id>", usually with the job
+ * in the bell (core/store/handoff.h: then its row is not read back; otherwise the
+ * rows rung about are read in one statement). They are run like
  * claimed jobs, without a claim transaction; one this worker has no room for (full,
  * draining, the model's limit or its share of the replicas used up, or every circuit
  * of it open here) goes back to the queue and the wake goes on to a peer. A bell can
@@ -59,15 +61,39 @@ take_unsettled(struct worker *w, uint64_t job_id)
 	    (int64_t)w->cfg->queue.lease_seconds * 1000 + 10000;
 }
 
+/* Remembers job_id for take_run, with the job its bell carried (taken over) or NULL. */
+static void
+note(struct worker *w, uint64_t job_id, struct aif_claimed *job)
+{
+	for (size_t i = 0; i < w->ntake; i++)
+		if (w->take[i] == job_id) {
+			if (w->take_job[i] == NULL) {
+				w->take_job[i] = job;
+				job = NULL;
+			}
+			goto out;
+		}
+	if (w->ntake < WORKER_TAKE_MAX) {
+		w->take[w->ntake] = job_id;
+		w->take_job[w->ntake++] = job;
+		job = NULL;
+	}
+	/* else the heartbeat's look for orphans finds it */
+out:
+	if (job != NULL)
+		aif_queue_claimed_free(job, 1);
+}
+
 void
 take_note(struct worker *w, uint64_t job_id)
 {
-	for (size_t i = 0; i < w->ntake; i++)
-		if (w->take[i] == job_id)
-			return;
-	if (w->ntake < WORKER_TAKE_MAX)
-		w->take[w->ntake++] = job_id;
-	/* else the heartbeat's look for orphans finds it */
+	note(w, job_id, NULL);
+}
+
+void
+take_note_job(struct worker *w, struct aif_claimed *job)
+{
+	note(w, job->id, job);
 }
 
 /* Whether job (its model) has room here now: a slot, the model's limit, this worker's
@@ -120,47 +146,81 @@ give_back(struct worker *w, const uint64_t *ids, size_t n)
 		wakeup_forward(w, 0);
 }
 
-size_t
-take_run(struct worker *w, int *requeued)
+/* Reads the rows of the handed jobs ids[0..n) their bells did not carry into *jobs
+ * (new) and *nj; those not handed here (any more) are not_mine. */
+static void
+load(struct worker *w, const uint64_t *ids, size_t n, struct aif_claimed **jobs,
+    size_t *nj, int *requeued)
 {
-	uint64_t ids[WORKER_TAKE_MAX], back[WORKER_TAKE_MAX];
-	struct aif_claimed *jobs = NULL;
-	size_t n = 0, nj = 0, nback = 0, started = 0;
+	uint64_t back[WORKER_TAKE_MAX];
 	enum aif_err err;
 
-	*requeued = 0;
-	for (size_t i = 0; i < w->ntake; i++)
-		if (!dispatch_running(w, w->take[i]) && !unsettled(w, w->take[i]))
-			ids[n++] = w->take[i];
-	w->ntake = 0;
+	*jobs = NULL;
+	*nj = 0;
 	if (n == 0)
-		return 0;
-	if ((err = aif_queue_take_handed(w->db, w->id, ids, n, &jobs, &nj)) != AIF_OK) {
+		return;
+	if ((err = aif_queue_take_handed(w->db, w->id, ids, n, jobs, nj)) != AIF_OK) {
 		aif_warn("msg=\"handed jobs not loaded; looked for again\" error=\"%s\"",
 		    aif_strerror(err));
-		return 0;
+		return;
 	}
-	if (nj < n) {
+	if (*nj < n) {
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
 			size_t j = 0;
-			while (j < nj && jobs[j].id != ids[i])
+			while (j < *nj && (*jobs)[j].id != ids[i])
 				j++;
-			if (j == nj)
+			if (j == *nj)
 				back[k++] = ids[i];
 		}
 		not_mine(w, back, k, requeued);
 	}
-	for (size_t i = 0; i < nj; i++) {
-		if (has_room(w, &jobs[i])) {
-			dispatch_start(w, &jobs[i]);
-			started++;
-		} else {
-			back[nback++] = jobs[i].id;
-		}
+}
+
+/* Starts job when there is room for it, else lists it in back[*nback]; its body moves
+ * to the call. Returns 1 when started. */
+static size_t
+start(struct worker *w, struct aif_claimed *job, uint64_t *back, size_t *nback)
+{
+	if (!has_room(w, job)) {
+		back[(*nback)++] = job->id;
+		return 0;
 	}
+	dispatch_start(w, job);
+	return 1;
+}
+
+size_t
+take_run(struct worker *w, int *requeued)
+{
+	uint64_t ids[WORKER_TAKE_MAX], back[WORKER_TAKE_MAX];
+	struct aif_claimed *jobs, *carried[WORKER_TAKE_MAX];
+	size_t n = 0, nc = 0, nj, nback = 0, started = 0;
+
+	*requeued = 0;
+	for (size_t i = 0; i < w->ntake; i++) {
+		struct aif_claimed *job = w->take_job[i];
+		w->take_job[i] = NULL;
+		if (dispatch_running(w, w->take[i]) || unsettled(w, w->take[i]))
+			aif_queue_claimed_free(job, job != NULL);
+		else if (job != NULL)
+			carried[nc++] = job;	/* its bell carried it: no read */
+		else
+			ids[n++] = w->take[i];
+	}
+	w->ntake = 0;
+	load(w, ids, n, &jobs, &nj, requeued);
+	for (size_t i = 0; i < nc; i++) {
+		started += start(w, carried[i], back, &nback);
+		aif_queue_claimed_free(carried[i], 1);
+	}
+	for (size_t i = 0; i < nj; i++)
+		started += start(w, &jobs[i], back, &nback);
 	aif_queue_claimed_free(jobs, nj);	/* the started ones' bodies moved */
+	if (nc + nj == 0)
+		return 0;
 	aif_metrics_add("aif_handoff_total", "result=\"taken\"", (int64_t)started);
+	aif_metrics_add("aif_handoff_bell_jobs_total", "", (int64_t)nc);
 	w->claimed_total += started;
 	give_back(w, back, nback);
 	return started;
@@ -215,4 +275,14 @@ take_give_back_all(struct worker *w)
 				ids[k++] = ids[i];
 		give_back(w, ids, k);
 	}
+}
+
+void
+take_forget(struct worker *w)
+{
+	for (size_t i = 0; i < w->ntake; i++) {
+		aif_queue_claimed_free(w->take_job[i], w->take_job[i] != NULL);
+		w->take_job[i] = NULL;
+	}
+	w->ntake = 0;
 }

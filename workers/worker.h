@@ -70,6 +70,8 @@ struct worker {
 	size_t			 peer_next;	/* round robin over peers */
 	int			 wake_hops;	/* of the wake being served; -1 none */
 	uint64_t		 take[WORKER_TAKE_MAX];	/* handed jobs rung about (take.c) */
+	struct aif_claimed	*take_job[WORKER_TAKE_MAX];	/* and the job its bell
+						   carried (new), or NULL: read the row */
 	size_t			 ntake;
 	struct {
 		uint64_t	 id;
@@ -83,7 +85,8 @@ struct worker {
 size_t	dispatch_claim(struct worker *w, int *more);
 
 /* take.c: jobs handed to this worker at insert ("take <id>", core/store/queue.h).
- * take_note remembers one a bell named (or an orphan); take_run starts those it has
+ * take_note remembers one a bell named (or an orphan), take_note_job one whose bell
+ * carried the job (core/store/handoff.h; job is taken over); take_run starts those it has
  * room for and gives the others back to the queue (waking a peer), returning how many
  * it started, *requeued = 1 when a bell named jobs of a stopped worker that went back
  * to the queue (claim them); take_orphans (each heartbeat) notes handed rows nobody
@@ -92,10 +95,14 @@ size_t	dispatch_claim(struct worker *w, int *more);
  * take_unsettled remembers a call whose ending could not be written (its row still
  * looks handed), so that it is not run again here. */
 void	take_note(struct worker *w, uint64_t job_id);
+void	take_note_job(struct worker *w, struct aif_claimed *job);
 size_t	take_run(struct worker *w, int *requeued);
 int	take_orphans(struct worker *w);
 void	take_give_back_all(struct worker *w);
 void	take_unsettled(struct worker *w, uint64_t job_id);
+/* Frees the jobs noted and not run (the worker ends: their rows stay handed here, and
+ * take_give_back_all or the reaper gives them back). */
+void	take_forget(struct worker *w);
 
 /* dispatch.c: starts the engine call of a job this worker holds the lease of (its body
  * moves into the call); dispatch_running says whether job_id's call runs here. */

@@ -11,15 +11,18 @@
 #include "netbell.h"
 #include "unix_addr.h"
 
-/* Binds the datagram socket (aif_unix_bind) with room for bursts of bells. */
+/* Binds the datagram socket (aif_unix_bind) with room for bursts of bells, and with
+ * the sender's credentials on every datagram (aif_doorbell_recv_local). */
 static enum aif_err
 bind_bell(const char *path, int *fd, struct aif_unix_file *file)
 {
-	int rcvbuf = 1 << 20;
+	int rcvbuf = 1 << 20, one = 1;
 	enum aif_err err = aif_unix_bind(path, SOCK_DGRAM, 0, fd, file);
 
-	if (err == AIF_OK)
+	if (err == AIF_OK) {
 		(void)setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		(void)setsockopt(*fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	}
 	return err;
 }
 
@@ -106,6 +109,37 @@ aif_doorbell_recv(int fd, char *buf, size_t cap)
 		return n;
 	}
 	return 0;
+}
+
+ssize_t
+aif_doorbell_recv_local(int fd, char *buf, size_t cap, int *own)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap > 0 ? cap - 1 : 0 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+	    .msg_controllen = sizeof(ctl.b) };
+	ssize_t n;
+
+	*own = 0;
+	if (cap == 0)
+		return -1;
+	if ((n = recvmsg(fd, &m, MSG_DONTWAIT)) < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	buf[n] = '\0';
+	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return n;	/* cut short: only its first line counts */
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h != NULL; h = CMSG_NXTHDR(&m, h)) {
+		struct ucred u;
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_CREDENTIALS ||
+		    h->cmsg_len != CMSG_LEN(sizeof(u)))
+			continue;
+		memcpy(&u, CMSG_DATA(h), sizeof(u));
+		*own = u.uid == geteuid();
+	}
+	return n;
 }
 
 enum aif_err

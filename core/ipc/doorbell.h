@@ -40,6 +40,12 @@ int		aif_doorbell_ring_patient(int sender_fd, const char *path, const void *msg,
  * Returns its length, 0 when none is pending, -1 on error. */
 ssize_t		aif_doorbell_recv(int fd, char *buf, size_t cap);
 
+/* Like aif_doorbell_recv on a Unix doorbell (bound by this module), read straight into
+ * buf (cap bytes, NUL-terminated): *own is 1 when the kernel vouches that the sender
+ * runs as this process's user (SCM_CREDENTIALS) and the datagram was not cut short,
+ * so its content may be believed beyond its first line (handoff.h); else 0. */
+ssize_t		aif_doorbell_recv_local(int fd, char *buf, size_t cap, int *own);
+
 /* Closes fd and unlinks path (either may be -1 / NULL). */
 void		aif_doorbell_close(int fd, const char *path);
 

@@ -8,7 +8,8 @@
  *   "share"              worker -> workers: the set of live workers changed
  *   "take <id>"          aif-api -> the worker job <id> was handed to at insert (written
  *                        running under its lease, core/store/queue.h): run it, or give
- *                        it back when there is no room
+ *                        it back when there is no room; the line may be followed by
+ *                        the job itself, one JSON object (core/store/handoff.h)
  *   "cancel <id>"        aif-api, aifctl -> the worker running job <id>: abort it
  *   "count <n>"          aif-api -> one worker: count the tokens the file
  *                        <run_dir>/count-<n>.json asks for with the model's engine

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "db.h"
 #include "gcra.h"
+#include "handoff.h"
 #include "jobs.h"
 #include "queue.h"
 #include "registry.h"
@@ -647,6 +648,47 @@ job_is_not_handed_while_its_model_has_a_runnable_queued_job(void **state)
 	id = enqueue_offered(&t.job, t.worker, &handed);
 	assert_int_equal(handed, 1);
 	assert_job_str(id, "state", "running");
+}
+
+/* The job a "take" bell carries (handoff.h) is the job its row holds, as the worker
+ * would read it. */
+static void
+bell_job_reads_as_its_row(void **state)
+{
+	static const unsigned char secret[AIF_RELAY_SECRET_BYTES] = { 1, 2, 3, 250 };
+	struct tjob t;
+	struct aif_claimed *row, bell;
+	char pid[AIF_JOB_ID_LEN + 1], *msg = NULL;
+	uint64_t id;
+	size_t n = 0, len = 0;
+	int handed = 0;
+
+	(void)state;
+	tjob_init(&t);
+	t.job.kind = AIF_KIND_EMBEDDING;
+	t.job.stream = 1;
+	t.job.pii_counts = "{\"PHONE\":3}";
+	t.job.relay_secret = secret;
+	t.job.zero_retention = 1;
+	t.job.tokens_charged = 80;
+	t.job.prompt_tokens_bound = 500;
+	t.job.completion_tokens_bound = 64;
+	t.job.traceparent = "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01";
+	t.job.tracestate = "a=b";
+	t.job.guardrails = "pii";
+	id = enqueue_offered(&t.job, t.worker, &handed);
+	assert_int_equal(handed, 1);
+	job_str(id, "public_id", pid, sizeof(pid));
+	row = take(t.worker, &id, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(aif_handoff_encode(&t.job, id, pid, &msg, &len), AIF_OK);
+	assert_int_equal(aif_handoff_decode(msg, len, id, t.worker, &bell), AIF_OK);
+	free(msg);
+	bell.queue_ms = row->queue_ms;	/* a clock's reading either way */
+	assert_string_equal(bell.request_body, row->request_body);
+	free(bell.request_body);
+	bell.request_body = row->request_body;
+	assert_memory_equal(&bell, row, sizeof(bell));
 }
 
 /* Several jobs offered in one batch: each model is looked at once, and only the one
@@ -2548,6 +2590,7 @@ static const struct CMUnitTest claim_tests[] = {
 static const struct CMUnitTest handoff_tests[] = {
 	cmocka_unit_test(handed_job_is_written_running_under_the_workers_lease),
 	cmocka_unit_test(job_is_not_handed_while_its_model_has_a_runnable_queued_job),
+	cmocka_unit_test(bell_job_reads_as_its_row),
 	cmocka_unit_test(batch_hands_off_per_model),
 	cmocka_unit_test(streamed_step_relays_under_the_runs_model),
 	cmocka_unit_test(released_handed_job_is_queued_again_and_claimed_under_a_new_token),
