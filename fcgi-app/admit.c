@@ -1207,6 +1207,18 @@ trace_of(struct admission *a, char *trace, char *link, const char **tracestate)
 	return 0;
 }
 
+/* The tokens the admission charged to tokens-per-minute limits, which the worker
+ * corrects to the real count when the job succeeds: its estimate, or 0 when no such
+ * limit applies to the caller (nothing to correct: no statement at the end). */
+static int64_t
+tokens_charged(const struct admission *a)
+{
+	for (size_t i = 0; i < a->limits.n; i++)
+		if (!aif_rl_is_requests(&a->limits.c[i]))
+			return aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out);
+	return 0;
+}
+
 /* The job of an admitted request into *job (borrowing from a). 0, or -1 (refused). */
 static int
 job_of(struct admission *a, struct aif_job_new *job)
@@ -1229,7 +1241,7 @@ job_of(struct admission *a, struct aif_job_new *job)
 		.request_len = a->stored_len,
 		.pii_counts = a->pii_json,
 		.request_sha256 = a->sha,
-		.tokens_charged = aif_sat_add(a->oreq.prompt_tokens_estimate, a->max_out),
+		.tokens_charged = tokens_charged(a),
 		.budget_hold_micros = a->budget.hold_micros,
 		.nbudget = a->budget.n,
 		.prompt_tokens_bound = a->prompt_bound,

@@ -42,7 +42,8 @@ struct aif_job_new {
 	size_t		 request_len;
 	const char	*pii_counts;		/* JSON object of counts, or NULL */
 	const unsigned char *request_sha256;	/* 32 bytes, or NULL */
-	int64_t		 tokens_charged;	/* charged to TPM limits at admission */
+	int64_t		 tokens_charged;	/* charged to TPM limits at admission (0:
+						   none applies to the caller) */
 	int64_t		 budget_hold_micros;	/* worst-case cost to hold, 0: none */
 	struct aif_budget_subject budget[AIF_BUDGET_SUBJECTS_MAX];
 	size_t		 nbudget;		/* subjects whose budgets apply */
