@@ -152,6 +152,7 @@ TEST_OBJ_test_autoscale := $(BUILD)/workers/autoscale.o
 TEST_OBJ_test_routing   := $(BUILD)/workers/routing.o
 TEST_OBJ_test_compensate := $(BUILD)/workers/compensate.o
 TEST_OBJ_test_parked    := $(BUILD)/fcgi-app/parked.o
+TEST_OBJ_test_enqueuer  := $(BUILD)/fcgi-app/enqueuer.o
 TEST_OBJ_test_otel      := $(BUILD)/workers/otel.o
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(TEST_OBJ_$$*) $(LIBALL)

@@ -1,8 +1,8 @@
 /* api.h -- the pieces of aif-api shared between its files: the process-wide state, the
  * per-request context, and what each part offers the others.
  *
- * Threads: N acceptors (accept, admit, enqueue, park), the enqueuer (group commit),
- * the completer (answers parked sync requests when their job is final or late) and the
+ * Threads: N acceptors (accept, admit, enqueue, park; the one that finds no batch
+ * being written writes the queued jobs, enqueuer.c), the completer (answers parked sync requests when their job is final or late) and the
  * stream thread (relays workers' chunks to parked streams). A parked request belongs to
  * the parked table (parked.c) until the thread that answers it takes it out; nothing
  * else touches it then.
@@ -377,8 +377,9 @@ int	streams_park(struct api *api, uint64_t id, const struct reply *rp,
 	    enum aif_kind kind, int include_usage, int64_t deadline_ms,
 	    const unsigned char *relay_secret);
 
-/* enqueuer.c: group commit of enqueues (one transaction for concurrent requests).
- * enqueue_job blocks until its job is committed; results as aif_queue_enqueue. */
+/* enqueuer.c: group commit of enqueues (one transaction for concurrent requests,
+ * written by one of their threads on the enqueuer's connection). enqueue_job blocks
+ * until its job is committed; results as aif_queue_enqueue. */
 struct aif_job_new;
 int		enqueuer_start(struct api *api);
 void		enqueuer_stop(struct api *api, int grace_ms);

@@ -1,8 +1,11 @@
-/* enqueuer.c -- group commit of enqueues. Acceptor threads hand their job to the
- * enqueuer thread and wait; the enqueuer inserts everything that arrived meanwhile
- * (up to AIF_ENQUEUE_BATCH_MAX jobs) in one transaction, so concurrent requests share
- * one commit (one fsync) instead of paying one each. Under light load a batch is one
- * job and the extra hop costs a thread wake-up. */
+/* enqueuer.c -- group commit of enqueues, leader and followers. A request thread
+ * queues its job; when no batch is being written it becomes the leader: it takes
+ * everything queued (up to AIF_ENQUEUE_BATCH_MAX jobs) and inserts it in one
+ * transaction on the enqueuer's connection, so concurrent requests share one commit
+ * (one fsync) instead of paying one each. The others wait for their job to be
+ * written; once a batch is written every waiter wakes, those whose job was in it
+ * leave, and one of those still queued leads the next batch. Under light load a
+ * request writes its own job: no hand-over to another thread, no wake-up. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +26,9 @@ struct enq_item {
 
 struct enqueuer {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 work;		/* an item arrived, or stop */
 	pthread_cond_t	 done;		/* a batch is committed */
 	struct enq_item	*head, *tail;
-	int		 stop;
-	pthread_t	 thread;
+	int		 busy;		/* a leader is writing a batch (on db) */
 	struct aif_db	*db;
 };
 
@@ -48,44 +49,30 @@ take_batch(struct enqueuer *q, struct enq_item **items, struct aif_job_new *jobs
 	return n;
 }
 
-static void *
-enqueuer_main(void *arg)
+/* The leader's turn (mu held, busy set by the caller): writes the jobs queued now in
+ * one transaction, with mu released meanwhile, and marks them done. Returns how many. */
+static size_t
+lead_batch(struct enqueuer *q)
 {
-	struct enqueuer *q = arg;
 	struct aif_job_new jobs[AIF_ENQUEUE_BATCH_MAX];
 	struct enq_item *items[AIF_ENQUEUE_BATCH_MAX];
 	uint64_t ids[AIF_ENQUEUE_BATCH_MAX];
 	char pids[AIF_ENQUEUE_BATCH_MAX][AIF_JOB_ID_LEN + 1];
-	enum aif_err errs[AIF_ENQUEUE_BATCH_MAX];
+	enum aif_err errs[AIF_ENQUEUE_BATCH_MAX], err;
 	int handed[AIF_ENQUEUE_BATCH_MAX];
+	size_t n = take_batch(q, items, jobs);
 
-	for (;;) {
-		size_t n;
-
-		pthread_mutex_lock(&q->mu);
-		while (q->head == NULL && !q->stop)
-			pthread_cond_wait(&q->work, &q->mu);
-		if (q->head == NULL) {
-			pthread_mutex_unlock(&q->mu);
-			break;
-		}
-		n = take_batch(q, items, jobs);
-		pthread_mutex_unlock(&q->mu);
-
-		enum aif_err err = aif_queue_enqueue_batch(q->db, jobs, n, ids, pids, errs,
-		    handed);
-		pthread_mutex_lock(&q->mu);
-		for (size_t i = 0; i < n; i++) {
-			items[i]->err = err == AIF_OK ? errs[i] : err;
-			items[i]->id = ids[i];
-			items[i]->handed = err == AIF_OK && errs[i] == AIF_OK && handed[i];
-			memcpy(items[i]->public_id, pids[i], sizeof(pids[i]));
-			items[i]->done = 1;
-		}
-		pthread_cond_broadcast(&q->done);
-		pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(&q->mu);
+	err = aif_queue_enqueue_batch(q->db, jobs, n, ids, pids, errs, handed);
+	pthread_mutex_lock(&q->mu);
+	for (size_t i = 0; i < n; i++) {
+		items[i]->err = err == AIF_OK ? errs[i] : err;
+		items[i]->id = ids[i];
+		items[i]->handed = err == AIF_OK && errs[i] == AIF_OK && handed[i];
+		memcpy(items[i]->public_id, pids[i], sizeof(pids[i]));
+		items[i]->done = 1;
 	}
-	return NULL;
+	return n;
 }
 
 int
@@ -95,18 +82,13 @@ enqueuer_start(struct api *api)
 
 	if (q == NULL)
 		return -1;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->work, NULL);
-	pthread_cond_init(&q->done, NULL);
 	(void)aif_db_open(api->cfg, &q->db);
-	if (q->db == NULL || pthread_create(&q->thread, NULL, enqueuer_main, q) != 0) {
-		aif_db_close(q->db);
-		pthread_cond_destroy(&q->work);
-		pthread_cond_destroy(&q->done);
-		pthread_mutex_destroy(&q->mu);
+	if (q->db == NULL) {
 		free(q);
 		return -1;
 	}
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->done, NULL);
 	api->enqueuer = q;
 	return 0;
 }
@@ -116,16 +98,10 @@ enqueuer_stop(struct api *api, int grace_ms)
 {
 	struct enqueuer *q = api->enqueuer;
 
-	(void)grace_ms;	/* every job handed over is committed before it stops */
+	(void)grace_ms;	/* the request threads have stopped: every job is written */
 	if (q == NULL)
 		return;
-	pthread_mutex_lock(&q->mu);
-	q->stop = 1;
-	pthread_cond_signal(&q->work);
-	pthread_mutex_unlock(&q->mu);
-	pthread_join(q->thread, NULL);
 	aif_db_close(q->db);
-	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->done);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
@@ -138,6 +114,7 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 {
 	struct enqueuer *q = api->enqueuer;
 	struct enq_item item;
+	size_t n;
 
 	memset(&item, 0, sizeof(item));
 	item.job = job;
@@ -147,9 +124,21 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 	else
 		q->head = &item;
 	q->tail = &item;
-	pthread_cond_signal(&q->work);
-	while (!item.done)
-		pthread_cond_wait(&q->done, &q->mu);
+	while (!item.done) {
+		if (q->busy) {
+			pthread_cond_wait(&q->done, &q->mu);
+			continue;
+		}
+		/* this thread leads (its job is in the batch unless a full batch is
+		   ahead of it: then it leads again) */
+		q->busy = 1;
+		n = lead_batch(q);
+		q->busy = 0;
+		/* others' jobs were written, or others queued meanwhile (one of them
+		   leads next): wake them; alone, nobody waits */
+		if (n > 1 || q->head != NULL)
+			pthread_cond_broadcast(&q->done);
+	}
 	pthread_mutex_unlock(&q->mu);
 	*id = item.id;
 	*handed = item.handed;
