@@ -1333,6 +1333,7 @@ static void
 wake(const struct admission *a)
 {
 	struct aif_db *db = a->r->db;
+	enum aif_err err;
 	size_t n = 0;
 
 	if (a->workflow != NULL) {
@@ -1344,9 +1345,10 @@ wake(const struct admission *a)
 		    a->take_bell_len) == 0)
 			return;
 		aif_metrics_add("aif_handoff_total", "result=\"bell_refused\"", 1);
-		if (aif_queue_release_handed(db, a->handoff_worker, &a->id, 1, &n) != AIF_OK)
+		if ((err = aif_queue_release_handed(db, a->handoff_worker, &a->id, 1, &n)) !=
+		    AIF_OK)
 			aif_warn("msg=\"a handed job was not given back; its lease will run"
-			    " out\" job=%s", a->public_id);
+			    " out\" job=%s error=\"%s\"", a->public_id, aif_strerror(err));
 	}
 	wake_workers(a->r->api, db);
 }

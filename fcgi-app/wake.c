@@ -20,7 +20,10 @@
 
 #define WAKE_REFRESH_MS	2000
 #define WAKE_RETRY_EMPTY_MS	100	/* while the list is empty */
-#define WAKE_TAKE_PATIENCE_MS	5	/* a "take" waits this long for a full queue */
+/* A "take" waits this long for a full queue (a worker busy in a commit lets its
+ * max_dgram_qlen datagrams, often 10, fill up): a job given back costs a commit and a
+ * claim, and one whose give-back fails waits for the worker's look for lost bells. */
+#define WAKE_TAKE_PATIENCE_MS	20
 
 struct wake {
 	pthread_mutex_t	 mu;		/* refreshed_ms, refreshing and next */

@@ -64,8 +64,9 @@ relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
  * the job has a relay secret and either the database does not keep the answer (zero
  * retention: without a relay the request times out, nothing else holds it) or the
  * answer is small (up to AIF_RELAY_ANSWER_MAX: aif-api answers without reading the
- * row; a larger one it reads from the row in pieces, never holding it whole). Sets
- * c->answer_relayed when the END went out. */
+ * row; a larger one it reads from the row in pieces, never holding it whole). The
+ * frames are queued: the batch's go out together (relay_flush_all). Sets
+ * c->answer_relayed when the END was queued. */
 static void
 relay_result(struct worker *w, struct engine_call *c)
 {
@@ -83,13 +84,16 @@ relay_result(struct worker *w, struct engine_call *c)
 		return;
 	while (off < len) {
 		size_t k = len - off < AIF_RELAY_PAYLOAD_MAX ? len - off : AIF_RELAY_PAYLOAD_MAX;
-		if (relay_send(r, c->job.relay_id, AIF_RELAY_RESULT, attempt, c->relay_key,
+		if (relay_queue(r, c->job.relay_id, AIF_RELAY_RESULT, attempt, c->relay_key,
 		    c->answer + off, k) != 0)
 			return;
 		off += k;
+		/* large answers go out as they are queued, as the socket takes them */
+		if (r->io.out_len >= AIF_RELAY_PAYLOAD_MAX && aif_relay_flush(&r->io) != 0)
+			return;
 	}
 	if ((end = aif_relay_end_result(c->answer_len, &len)) != NULL &&
-	    relay_send(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
+	    relay_queue(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
 	    len) == 0)
 		c->answer_relayed = 1;
 	free(end);
@@ -220,6 +224,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 		relay_end(calls[i], NULL, s[i].prompt_tokens, s[i].completion_tokens);
 		relay_result(w, calls[i]);
 	}
+	relay_flush_all(&w->relays);	/* a batch's frames: one write per aif-api */
 	ring_replies(w, calls, s, n);
 	for (size_t i = 0; i < n; i++)
 		if (s[i].committed && calls[i]->job.parent_job_id != 0)

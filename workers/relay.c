@@ -37,13 +37,34 @@ int
 relay_send(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
     const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len)
 {
-	if (c == NULL)
+	if (relay_queue(c, job, type, attempt, key, payload, len) != 0)
 		return -1;
-	if (aif_relay_send(&c->io, job, type, attempt, key, payload, len) != 0) {
+	if (aif_relay_flush(&c->io) != 0) {
 		aif_warn("msg=\"relay closed\" path=%s", c->path);
 		return -1;
 	}
 	return 0;
+}
+
+int
+relay_queue(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
+    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len)
+{
+	if (c == NULL)
+		return -1;
+	if (aif_relay_queue(&c->io, job, type, attempt, key, payload, len) != 0) {
+		aif_warn("msg=\"relay closed\" path=%s", c->path);
+		return -1;
+	}
+	return 0;
+}
+
+void
+relay_flush_all(struct relay_set *set)
+{
+	for (struct relay_conn *c = set->conns; c != NULL; c = c->next)
+		if (c->io.fd >= 0 && c->io.out_len > 0 && aif_relay_flush(&c->io) != 0)
+			aif_warn("msg=\"relay closed\" path=%s", c->path);
 }
 
 void

@@ -30,6 +30,15 @@ struct relay_conn *relay_get(struct relay_set *set, const char *reply_to);
 int	relay_send(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
 	    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len);
 
+/* relay_send without the write (aif_relay_queue): frames queued together go out in
+ * one write at relay_flush_all. */
+int	relay_queue(struct relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
+	    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len);
+
+/* Writes what each connection has queued (what the socket does not take now goes at
+ * the poll loop's POLLOUT). */
+void	relay_flush_all(struct relay_set *set);
+
 /* Closes every connection and frees the set's memory. */
 void	relay_close_all(struct relay_set *set);
 

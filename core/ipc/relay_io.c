@@ -173,7 +173,7 @@ aif_relay_pending(const struct aif_relay_conn *c)
 }
 
 int
-aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
+aif_relay_queue(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
     const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len)
 {
 	struct aif_relay_header h = { .job = job, .type = type, .len = (uint32_t)len,
@@ -191,6 +191,16 @@ aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t a
 	aif_relay_put_header(p, &h);
 	if (len > 0)
 		memcpy(p + AIF_RELAY_HEADER, payload, len);
+	c->out_len = aif_outq_pending(&c->out);
+	return 0;
+}
+
+int
+aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type, uint32_t attempt,
+    const unsigned char key[AIF_RELAY_KEY_LEN], const void *payload, size_t len)
+{
+	if (aif_relay_queue(c, job, type, attempt, key, payload, len) != 0)
+		return -1;
 	return aif_relay_flush(c);
 }
 

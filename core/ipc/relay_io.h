@@ -66,6 +66,12 @@ int		aif_relay_send(struct aif_relay_conn *c, uint64_t job, uint32_t type,
 		    uint32_t attempt, const unsigned char key[AIF_RELAY_KEY_LEN],
 		    const void *payload, size_t len);
 
+/* aif_relay_send without the write: frames queued together go out in one write at the
+ * next aif_relay_flush (the caller's, or its poll loop's on POLLOUT). */
+int		aif_relay_queue(struct aif_relay_conn *c, uint64_t job, uint32_t type,
+		    uint32_t attempt, const unsigned char key[AIF_RELAY_KEY_LEN],
+		    const void *payload, size_t len);
+
 /* Writes what it can of the queued frames without blocking; -1 (closed) on error. */
 int		aif_relay_flush(struct aif_relay_conn *c);
 

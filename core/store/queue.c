@@ -914,8 +914,10 @@ aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *
 		return AIF_OK;
 	if ((err = handed_params(p, worker_id, ids, n)) != AIF_OK)
 		return err;
-	err = run_in(db, "UPDATE jobs SET " GIVE_BACK " WHERE" HANDED_ROW " AND id IN ", p,
-	    1 + n, n, NULL, &affected);
+	/* a deadlock with a concurrent batch's statements: again (the row must not wait
+	   for its lease: its caller waits) */
+	RETRY_CONFLICTS(err, run_in(db, "UPDATE jobs SET " GIVE_BACK " WHERE" HANDED_ROW
+	    " AND id IN ", p, 1 + n, n, NULL, &affected));
 	*released = (size_t)affected;
 	return err;
 }
