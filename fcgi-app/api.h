@@ -70,6 +70,10 @@ struct api {
 							   a network doorbell, taken by
 							   streams.c; -1 otherwise */
 	int			 sender_fd;		/* we ring workers from here */
+	int			 take_fd;		/* and "take" bells with their job
+						   from here: until a worker reads them
+						   they count against this socket's
+						   send buffer, not sender_fd's */
 	volatile sig_atomic_t	 stopping;
 	/* subsystems (main.c starts and stops them in order) */
 	struct parked_table	*parked;	/* parked requests, sync and stream */

@@ -29,6 +29,7 @@ struct enqueuer {
 	pthread_cond_t	 done;		/* a batch is committed */
 	struct enq_item	*head, *tail;
 	int		 busy;		/* a leader is writing a batch (on db) */
+	int		 users;		/* threads in enqueue_job */
 	struct aif_db	*db;
 };
 
@@ -101,6 +102,15 @@ enqueuer_stop(struct api *api, int grace_ms)
 	(void)grace_ms;	/* the request threads have stopped: every job is written */
 	if (q == NULL)
 		return;
+	pthread_mutex_lock(&q->mu);
+	if (q->users > 0) {
+		/* a request thread that did not stop still writes or waits: it keeps the
+		   connection (the process is ending) */
+		pthread_mutex_unlock(&q->mu);
+		aif_warn("msg=\"enqueuer left to a request thread that did not stop\"");
+		return;
+	}
+	pthread_mutex_unlock(&q->mu);
 	aif_db_close(q->db);
 	pthread_cond_destroy(&q->done);
 	pthread_mutex_destroy(&q->mu);
@@ -119,6 +129,7 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 	memset(&item, 0, sizeof(item));
 	item.job = job;
 	pthread_mutex_lock(&q->mu);
+	q->users++;
 	if (q->tail != NULL)
 		q->tail->next = &item;
 	else
@@ -139,6 +150,7 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 		if (n > 1 || q->head != NULL)
 			pthread_cond_broadcast(&q->done);
 	}
+	q->users--;
 	pthread_mutex_unlock(&q->mu);
 	*id = item.id;
 	*handed = item.handed;

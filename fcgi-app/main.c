@@ -331,7 +331,8 @@ open_endpoints(struct api *api, const char *listen)
 	    aif_doorbell_open(api->cfg->cluster.address, unix_path, api->doorbell_path,
 	    sizeof(api->doorbell_path), &api->doorbell_fd, &api->relay_listen_fd,
 	    &api->doorbell_file) != AIF_OK ||
-	    (api->sender_fd = aif_doorbell_sender()) < 0) {
+	    (api->sender_fd = aif_doorbell_sender()) < 0 ||
+	    (api->take_fd = aif_doorbell_sender()) < 0) {
 		aif_error("msg=\"cannot bind doorbell\" path=%s",
 		    api->cfg->cluster.address ? api->cfg->cluster.address : unix_path);
 		return -1;
@@ -389,6 +390,8 @@ close_endpoints(struct api *api, const char *listen)
 		close(api->relay_listen_fd);
 	if (api->sender_fd >= 0)
 		close(api->sender_fd);
+	if (api->take_fd >= 0)
+		close(api->take_fd);
 	aif_auth_free(api->auth);
 }
 
@@ -437,7 +440,8 @@ main(int argc, char **argv)
 	pthread_mutex_init(&api.cfg_mu, NULL);
 	api.cfg = boot->cfg;
 	api.current = boot;
-	api.listen_fd = api.doorbell_fd = api.sender_fd = api.relay_listen_fd = -1;
+	api.listen_fd = api.doorbell_fd = api.sender_fd = api.take_fd = -1;
+	api.relay_listen_fd = -1;
 	if (listen == NULL)
 		listen = api.cfg->server.listen;
 	block_signals(&set);

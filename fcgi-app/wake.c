@@ -225,11 +225,11 @@ wake_take(struct api *api, const char *doorbell, uint64_t job_id, const char *be
 	char msg[64];
 	size_t len = aif_bell_take(msg, sizeof(msg), job_id);
 
-	/* a short wait when its queue is full: giving the job back costs a commit */
-	if (bell != NULL && aif_doorbell_ring_patient(api->sender_fd, doorbell, bell,
-	    bell_len, WAKE_TAKE_PATIENCE_MS) == 0)
+	/* the job's bell from its own socket, whose buffer unread ones may fill: then,
+	   or with no job in it, the plain line; a short wait when the worker's queue is
+	   full: giving the job back costs a commit */
+	if (bell != NULL && aif_doorbell_ring(api->take_fd, doorbell, bell, bell_len) == 0)
 		return 0;
-	/* no job in it, or refused as such (too large for the socket): the plain one */
 	return len > 0 && aif_doorbell_ring_patient(api->sender_fd, doorbell, msg, len,
-	    bell != NULL ? 0 : WAKE_TAKE_PATIENCE_MS) == 0 ? 0 : -1;
+	    WAKE_TAKE_PATIENCE_MS) == 0 ? 0 : -1;
 }

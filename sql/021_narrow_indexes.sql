@@ -31,10 +31,10 @@ ALTER TABLE jobs
     COMMENT '1 while queued, else NULL (generated; keys the claim indexes)',
   ADD COLUMN IF NOT EXISTS run_state VARCHAR(16) AS
     (IF(kind = 'pipeline', state, NULL)) PERSISTENT
-    COMMENT 'state of a workflow run, else NULL (generated; ix_jobs_flow)',
+    COMMENT 'state of a workflow run, else NULL (generated; ix_jobs_runs)',
   ADD COLUMN IF NOT EXISTS batch_state VARCHAR(16) AS
     (IF(batch_id IS NULL, NULL, state)) PERSISTENT
-    COMMENT 'state of a batch line, else NULL (generated; ix_jobs_batch)',
+    COMMENT 'state of a batch line, else NULL (generated; ix_jobs_batch_state)',
   DROP INDEX IF EXISTS ix_jobs_claim,
   DROP INDEX IF EXISTS ix_jobs_model_claim,
   DROP INDEX IF EXISTS ix_jobs_tenant_state,

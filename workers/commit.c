@@ -65,8 +65,8 @@ relay_end(struct engine_call *c, const struct aif_error *e, int64_t prompt,
  * retention: without a relay the request times out, nothing else holds it) or the
  * answer is small (up to AIF_RELAY_ANSWER_MAX: aif-api answers without reading the
  * row; a larger one it reads from the row in pieces, never holding it whole). The
- * frames are queued: the batch's go out together (relay_flush_all). Sets
- * c->answer_relayed when the END was queued. */
+ * frames are queued: the batch's go out together (relay_flush_answers). Sets
+ * c->answer_relayed (and c->answer_conn) when the END was queued. */
 static void
 relay_result(struct worker *w, struct engine_call *c)
 {
@@ -94,14 +94,28 @@ relay_result(struct worker *w, struct engine_call *c)
 	}
 	if ((end = aif_relay_end_result(c->answer_len, &len)) != NULL &&
 	    relay_queue(r, c->job.relay_id, AIF_RELAY_END, attempt, c->relay_key, end,
-	    len) == 0)
+	    len) == 0) {
 		c->answer_relayed = 1;
+		c->answer_conn = r;
+	}
 	free(end);
+}
+
+/* Writes the relayed answers of a batch, one write per aif-api; an answer whose
+ * connection closed on the way gets its bell after all (its waiter reads the row). */
+static void
+relay_flush_answers(struct worker *w, struct engine_call **calls, size_t n)
+{
+	relay_flush_all(&w->relays);
+	for (size_t i = 0; i < n; i++)
+		if (calls[i]->answer_relayed && calls[i]->answer_conn->io.fd < 0)
+			calls[i]->answer_relayed = 0;
 }
 
 /* Rings the reply_to of every committed job, one bell per waiting process; not for a
  * stream, whose waiter is told by END on the relay (or polls the row), never by a bell
- * (its reply_to only names the relay), nor for an answer the relay carried whole. */
+ * (its reply_to only names the relay), nor for an answer the relay carries whole (its
+ * connection still open after the batch's write, relay_flush_answers). */
 static void
 ring_replies(struct worker *w, struct engine_call **calls, const struct aif_job_success *s,
     size_t n)
@@ -224,7 +238,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 		relay_end(calls[i], NULL, s[i].prompt_tokens, s[i].completion_tokens);
 		relay_result(w, calls[i]);
 	}
-	relay_flush_all(&w->relays);	/* a batch's frames: one write per aif-api */
+	relay_flush_answers(w, calls, n);
 	ring_replies(w, calls, s, n);
 	for (size_t i = 0; i < n; i++)
 		if (s[i].committed && calls[i]->job.parent_job_id != 0)

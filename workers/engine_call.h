@@ -79,6 +79,7 @@ struct engine_call {
 	int64_t			 chunks_timed;	/* chunks between them, both counted */
 	int			 answer_relayed; /* a sync answer went whole over the relay:
 						   its waiter needs no bell */
+	struct relay_conn	*answer_conn;	/* the connection it was queued on */
 	int			 begun;		/* BEGIN frame sent */
 	enum aif_failure	 stream_fail;	/* an error event ended the stream */
 	struct aif_engine_result stream_err;

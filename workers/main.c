@@ -174,6 +174,7 @@ drain_doorbell(struct worker *w, int *woken)
 		switch (aif_bell_parse(buf, &id, 1, &n)) {
 		case AIF_BELL_CANCEL:
 			dispatch_cancel(w, id);
+			take_cancelled(w, id);
 			break;
 		case AIF_BELL_SHARE:
 			update_share(w);

@@ -93,7 +93,26 @@ take_note(struct worker *w, uint64_t job_id)
 void
 take_note_job(struct worker *w, struct aif_claimed *job)
 {
-	note(w, job->id, job);
+	uint64_t id = job->id;
+
+	/* a bell this late may come after the look for lost bells took its job (and
+	   ran it, or gave it back): only the row says whether it is still ours */
+	if (job->queue_ms >= ORPHAN_AGE_MS / 2) {
+		aif_queue_claimed_free(job, 1);
+		job = NULL;
+	}
+	note(w, id, job);
+}
+
+void
+take_cancelled(struct worker *w, uint64_t job_id)
+{
+	/* not run from its bell: the row (cancelled now) says it is no longer ours */
+	for (size_t i = 0; i < w->ntake; i++)
+		if (w->take[i] == job_id && w->take_job[i] != NULL) {
+			aif_queue_claimed_free(w->take_job[i], 1);
+			w->take_job[i] = NULL;
+		}
 }
 
 /* Whether job (its model) has room here now: a slot, the model's limit, this worker's

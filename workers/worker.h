@@ -96,6 +96,9 @@ size_t	dispatch_claim(struct worker *w, int *more);
  * looks handed), so that it is not run again here. */
 void	take_note(struct worker *w, uint64_t job_id);
 void	take_note_job(struct worker *w, struct aif_claimed *job);
+/* A "cancel" for job_id: a job its bell carried is not run from the bell (take_run
+ * reads its row, which says whether it is still this worker's). */
+void	take_cancelled(struct worker *w, uint64_t job_id);
 size_t	take_run(struct worker *w, int *requeued);
 int	take_orphans(struct worker *w);
 void	take_give_back_all(struct worker *w);

@@ -16,9 +16,11 @@
 #include "err.h"
 #include "queue.h"
 
-/* The largest "take" bell with its job: a Unix datagram this size always fits the
- * socket's send buffer. A job whose bell would be larger is rung as "take <id>". */
-#define AIF_HANDOFF_BELL_MAX	(64 * 1024)
+/* The largest "take" bell with its job. Unread datagrams count against the sender's
+ * send buffer (net.core.wmem_default, often 208 KiB): bells this small leave room for
+ * a dozen waiting at busy workers. A job whose bell would be larger is rung as
+ * "take <id>" (its worker reads the row). */
+#define AIF_HANDOFF_BELL_MAX	(16 * 1024)
 
 /* Writes the bell of job j (borrowed), inserted as id / public_id and handed to
  * j->handoff_worker, into *out (new, free; NUL-terminated) of *len bytes. AIF_TOOBIG

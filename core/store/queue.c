@@ -597,6 +597,7 @@ claimed_from_row(struct aif_claimed *c, struct aif_dbrows *rows, size_t r)
 	aif_dbrows_copy(rows, r, CL_TRACESTATE, c->tracestate, sizeof(c->tracestate));
 	aif_dbrows_copy(rows, r, CL_TRACE_LINK, c->trace_link, sizeof(c->trace_link));
 	aif_dbrows_copy(rows, r, CL_GUARDRAILS, c->guardrails, sizeof(c->guardrails));
+	/* ASCII JSON (type names are [A-Z][A-Z0-9_]*) of at most 1024 characters: fits */
 	aif_dbrows_copy(rows, r, CL_PII_COUNTS, c->pii_counts, sizeof(c->pii_counts));
 	c->request_body = aif_dbrows_steal(rows, r, CL_BODY);
 	if (c->request_body == NULL && (c->request_body = strdup("{}")) == NULL)
@@ -914,10 +915,12 @@ aif_queue_release_handed(struct aif_db *db, uint64_t worker_id, const uint64_t *
 		return AIF_OK;
 	if ((err = handed_params(p, worker_id, ids, n)) != AIF_OK)
 		return err;
-	/* a deadlock with a concurrent batch's statements: again (the row must not wait
-	   for its lease: its caller waits) */
-	RETRY_CONFLICTS(err, run_in(db, "UPDATE jobs SET " GIVE_BACK " WHERE" HANDED_ROW
-	    " AND id IN ", p, 1 + n, n, NULL, &affected));
+	/* a conflict (a deadlock with a concurrent batch's statements): once more, not
+	   longer (a lock wait times out slowly; its caller waits) */
+	for (int try = 0; try < 2; try++)
+		if ((err = run_in(db, "UPDATE jobs SET " GIVE_BACK " WHERE" HANDED_ROW
+		    " AND id IN ", p, 1 + n, n, NULL, &affected)) != AIF_CONFLICT)
+			break;
 	*released = (size_t)affected;
 	return err;
 }
