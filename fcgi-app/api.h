@@ -151,6 +151,12 @@ void	reply_send_typed(struct reply *rp, int status, const char *type,
 	    const char *headers, const char *body, size_t len);
 /* Finishes the FastCGI request of rp (frees it; rp->fcgi is NULL after). */
 void	reply_finish(struct reply *rp);
+/* How finished requests close their connection, from the listening socket's family:
+ * a Unix socket closes at once (nginx reads what was written, then the end of the
+ * stream); a TCP one keeps libfcgi's lingering close (shutdown, then wait up to 2 s for
+ * the peer to close), so that unread input cannot reset the connection (RST) before
+ * the peer has read the answer. Called once, before the first request. */
+void	reply_close_init(int listen_fd);
 /* The head of a response (status line, the headers every response carries, extra
  * `headers`, through the blank line) into head: Content-Type `type`, Cache-Control
  * `cache`, Content-Length len unless REPLY_UNSIZED (a stream). Returns its length, or

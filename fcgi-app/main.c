@@ -337,7 +337,10 @@ open_endpoints(struct api *api, const char *listen)
 		    api->cfg->cluster.address ? api->cfg->cluster.address : unix_path);
 		return -1;
 	}
-	return (api->listen_fd = open_listener(listen)) < 0 ? -1 : 0;
+	if ((api->listen_fd = open_listener(listen)) < 0)
+		return -1;
+	reply_close_init(api->listen_fd);
+	return 0;
 }
 
 /* Ready only once config, database and listener are: until the database answers,

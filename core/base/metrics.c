@@ -1,5 +1,7 @@
 /* metrics.c -- a process's counters and histograms until they are flushed; see
- * metrics.h. */
+ * metrics.h. A histogram observation only bumps its label set's bucket counter here;
+ * the Prometheus series (cumulative buckets, count, sum) are made when they are taken,
+ * once per flush, not once per observation. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,21 +11,53 @@
 #include "metrics.h"
 #include "util.h"
 
+#define HISTS_MAX	128	/* histogram label sets per process between flushes */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct aif_metric_delta deltas[AIF_METRICS_MAX];
+static uint32_t delta_hash[AIF_METRICS_MAX];	/* of name and labels: a cheap first test */
 static size_t ndeltas;
 
-/* bounds of every histogram, in milliseconds */
+/* bounds of every histogram, in milliseconds, and as Prometheus writes them (seconds) */
 static const int64_t buckets_ms[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
     5000, 10000, 30000, 60000, 120000 };
+static const char *const buckets_le[] = { "0.001", "0.002", "0.005", "0.01", "0.025",
+    "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120" };
 #define NBUCKETS AIF_NELEM(buckets_ms)
+
+/* One histogram's label set: observations per bucket (the last: above every bound). */
+struct hist {
+	char	 name[sizeof(deltas[0].name) - sizeof("_bucket")];
+	char	 labels[AIF_METRICS_LABELS - sizeof(",le=\"+Inf\"")];
+	uint32_t hash;
+	int64_t	 in[NBUCKETS + 1];
+	int64_t	 sum_us;
+};
+static struct hist hists[HISTS_MAX];
+static size_t nhists;
+
+/* FNV-1a of name, a separator and labels. */
+static uint32_t
+hash_of(const char *name, const char *labels)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (const char *p = labels; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
 
 static void
 add_locked(const char *name, const char *labels, int64_t delta)
 {
+	uint32_t h = hash_of(name, labels);
+
 	for (size_t i = 0; i < ndeltas; i++)
-		if (strcmp(deltas[i].name, name) == 0 && strcmp(deltas[i].labels, labels) == 0) {
+		if (delta_hash[i] == h && strcmp(deltas[i].name, name) == 0 &&
+		    strcmp(deltas[i].labels, labels) == 0) {
 			deltas[i].value = aif_sat_add(deltas[i].value, delta);
 			return;
 		}
@@ -33,6 +67,7 @@ add_locked(const char *name, const char *labels, int64_t delta)
 	aif_strlcpy(deltas[ndeltas].name, name, sizeof(deltas[0].name));
 	aif_strlcpy(deltas[ndeltas].labels, labels, sizeof(deltas[0].labels));
 	deltas[ndeltas].value = delta;
+	delta_hash[ndeltas] = h;
 	ndeltas++;
 }
 
@@ -47,24 +82,62 @@ aif_metrics_add(const char *name, const char *labels, int64_t delta)
 void
 aif_metrics_observe_ms(const char *name, const char *labels, int64_t ms)
 {
-	char n[100], l[AIF_METRICS_LABELS];
+	uint32_t h = hash_of(name, labels);
+	struct hist *x = NULL;
+	size_t b = 0;
 
+	while (b < NBUCKETS && ms > buckets_ms[b])
+		b++;
 	pthread_mutex_lock(&mu);
-	snprintf(n, sizeof(n), "%s_bucket", name);
-	for (size_t i = 0; i < NBUCKETS; i++) {
-		if (ms > buckets_ms[i])
-			continue;
-		snprintf(l, sizeof(l), "%s%sle=\"%g\"", labels, *labels ? "," : "",
-		    (double)buckets_ms[i] / 1000.0);
-		add_locked(n, l, 1);
+	for (size_t i = 0; i < nhists && x == NULL; i++)
+		if (hists[i].hash == h && strcmp(hists[i].name, name) == 0 &&
+		    strcmp(hists[i].labels, labels) == 0)
+			x = &hists[i];
+	if (x == NULL && nhists < HISTS_MAX && strlen(name) < sizeof(x->name) &&
+	    strlen(labels) < sizeof(x->labels)) {
+		x = &hists[nhists++];
+		memset(x, 0, sizeof(*x));
+		aif_strlcpy(x->name, name, sizeof(x->name));
+		aif_strlcpy(x->labels, labels, sizeof(x->labels));
+		x->hash = h;
 	}
-	snprintf(l, sizeof(l), "%s%sle=\"+Inf\"", labels, *labels ? "," : "");
-	add_locked(n, l, 1);
-	snprintf(n, sizeof(n), "%s_count", name);
-	add_locked(n, labels, 1);
-	snprintf(n, sizeof(n), "%s_sum", name);
-	add_locked(n, labels, aif_sat_mul(ms, 1000));	/* microseconds */
+	if (x != NULL) {	/* else dropped, as a full table drops a counter */
+		x->in[b] = aif_sat_add(x->in[b], 1);
+		x->sum_us = aif_sat_add(x->sum_us, aif_sat_mul(ms, 1000));
+	}
 	pthread_mutex_unlock(&mu);
+}
+
+/* The histograms' series into the deltas: name_bucket{labels,le=...} for every bound at
+ * or above an observation (cumulative), le="+Inf", name_count and name_sum. */
+static void
+spill_hists_locked(void)
+{
+	char n[sizeof(deltas[0].name)], l[AIF_METRICS_LABELS];
+
+	for (size_t i = 0; i < nhists; i++) {
+		const struct hist *x = &hists[i];
+		const char *sep = x->labels[0] != '\0' ? "," : "";
+		int64_t cum = 0;
+
+		snprintf(n, sizeof(n), "%s_bucket", x->name);
+		for (size_t b = 0; b < NBUCKETS; b++) {
+			cum = aif_sat_add(cum, x->in[b]);
+			if (cum == 0)
+				continue;
+			snprintf(l, sizeof(l), "%s%sle=\"%s\"", x->labels, sep,
+			    buckets_le[b]);
+			add_locked(n, l, cum);
+		}
+		cum = aif_sat_add(cum, x->in[NBUCKETS]);
+		snprintf(l, sizeof(l), "%s%sle=\"+Inf\"", x->labels, sep);
+		add_locked(n, l, cum);
+		snprintf(n, sizeof(n), "%s_count", x->name);
+		add_locked(n, x->labels, cum);
+		snprintf(n, sizeof(n), "%s_sum", x->name);
+		add_locked(n, x->labels, x->sum_us);
+	}
+	nhists = 0;
 }
 
 size_t
@@ -73,6 +146,7 @@ aif_metrics_take(struct aif_metric_delta *out, size_t cap)
 	size_t n;
 
 	pthread_mutex_lock(&mu);
+	spill_hists_locked();
 	n = ndeltas < cap ? ndeltas : cap;
 	memcpy(out, deltas + ndeltas - n, n * sizeof(out[0]));
 	ndeltas -= n;

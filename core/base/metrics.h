@@ -19,7 +19,9 @@ void		aif_metrics_add(const char *name, const char *labels, int64_t delta);
 
 /* Observes a duration for histogram `name` (e.g. "aif_job_engine_seconds"): adds to
  * name_bucket{labels,le=...} for every bucket bound >= ms, name_count and name_sum
- * (stored in microseconds; rendered in seconds). */
+ * (stored in microseconds; rendered in seconds). The observation is counted in its
+ * bucket only; those series are made by aif_metrics_take. Drops the observation when
+ * 128 label sets are already pending. */
 void		aif_metrics_observe_ms(const char *name, const char *labels, int64_t ms);
 
 /* A label value for the Prometheus text format (https://prometheus.io/docs/instrumenting/
@@ -35,7 +37,8 @@ struct aif_metric_delta {
 	int64_t	 value;
 };
 
-/* Takes out up to cap deltas into out (the table forgets them); returns how many. */
+/* Takes out up to cap deltas into out (the table forgets them), histograms' series
+ * included; returns how many. */
 size_t		aif_metrics_take(struct aif_metric_delta *out, size_t cap);
 
 /* Gives back deltas a flush could not write (added to what came meanwhile). */

@@ -14,12 +14,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "apikey.h"
+#include "hmac.h"
 
 #define BASE62_ALPHABET	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #define BEARER_MAX	512	/* longest Authorization value we look at */
@@ -139,18 +137,10 @@ void
 aif_apikey_hash(const unsigned char *pepper, size_t pepper_len, const char *key,
     size_t len, unsigned char out[AIF_KEY_HASH_LEN])
 {
-	unsigned int	 mdlen = 0;
-	int		 ok;
+	int ok = pepper_len > 0 ?
+	    aif_hmac_sha256(pepper, pepper_len, key, len, NULL, 0, out) == 0 :
+	    aif_sha256(key, len, out) == 0;
 
-	if (pepper_len > INT_MAX)
-		ok = 0;
-	else if (pepper_len > 0)
-		ok = HMAC(EVP_sha256(), pepper, (int)pepper_len,
-		    (const unsigned char *)key, len, out, &mdlen) != NULL &&
-		    mdlen == AIF_KEY_HASH_LEN;
-	else
-		ok = EVP_Digest(key, len, out, &mdlen, EVP_sha256(), NULL) == 1 &&
-		    mdlen == AIF_KEY_HASH_LEN;
 	if (!ok) {
 		/* Only an allocation failure inside OpenSSL gets here. Any output we
 		 * could invent (zeros, say) might equal a stored hash made the same way,

@@ -1,52 +1,16 @@
 /* relay_proto.c -- the keys and tags of relay frames, and the END payload; see
  * relay_proto.h. Tags are HMAC-SHA256 computed incrementally over the header and the
  * payload where they lie (no copy of a frame to sign or check it). */
-#include <pthread.h>
 #include <stdlib.h>
 
 #include <jansson.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "relay_proto.h"
 #include "util.h"
 
 #define KEY_LABEL	"aif-relay-v1"
 #define MAC_LEN		32	/* HMAC-SHA256 */
-
-/* OpenSSL's HMAC, fetched once per process (fetching is a locked lookup). */
-static EVP_MAC *hmac_alg;
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void
-hmac_fetch(void)
-{
-	hmac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
-}
-
-int
-aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t alen,
-    const void *b, size_t blen, unsigned char out[AIF_HMAC_LEN])
-{
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	EVP_MAC_CTX *ctx;
-	size_t olen = 0;
-	int ok;
-
-	(void)pthread_once(&hmac_once, hmac_fetch);
-	if (hmac_alg == NULL || (ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL)
-		return -1;
-	ok = EVP_MAC_init(ctx, key, keylen, params) && EVP_MAC_update(ctx, a, alen) &&
-	    (blen == 0 || EVP_MAC_update(ctx, b, blen)) &&
-	    EVP_MAC_final(ctx, out, &olen, MAC_LEN) && olen == MAC_LEN;
-	EVP_MAC_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
 
 void
 aif_relay_key(const unsigned char secret[AIF_RELAY_SECRET_BYTES], uint64_t job,

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "apierr.h"
+#include "hmac.h"
 
 #define AIF_RELAY_BEGIN		1
 #define AIF_RELAY_CHUNK		2
@@ -119,12 +120,6 @@ aif_relay_get_header(const unsigned char *p, struct aif_relay_header *h)
 	h->attempt = aif_relay_get_u32(p + 16);
 	memcpy(h->tag, p + AIF_RELAY_SIGNED, AIF_RELAY_TAG_LEN);
 }
-
-/* HMAC-SHA256(key, a | b) into out; b may be NULL when blen is 0. Returns 0 or -1.
- * Shared with the doorbells between hosts (core/ipc/netbell.c). */
-#define AIF_HMAC_LEN	32
-int	aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t alen,
-	    const void *b, size_t blen, unsigned char out[AIF_HMAC_LEN]);
 
 /* The key of one attempt of a job: HMAC-SHA256(secret, "aif-relay-v1" | job | attempt),
  * where secret is the job's random relay_secret (only the aif-api that waits and the

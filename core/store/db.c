@@ -21,6 +21,7 @@
 struct stmt_slot {
 	char		*sql;
 	MYSQL_STMT	*st;
+	uint64_t	 hash;	/* of sql: one string compare per lookup, not one per slot */
 };
 
 struct aif_db {
@@ -215,9 +216,13 @@ prepare_cached(struct aif_db *db, const char *sql, enum aif_err *err)
 {
 	MYSQL_STMT *st;
 	size_t i, slot;
+	uint64_t h = 14695981039346656037u;	/* FNV-1a */
 
+	for (const char *p = sql; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
 	for (i = 0; i < STMT_CACHE; i++)
-		if (db->cache[i].sql != NULL && strcmp(db->cache[i].sql, sql) == 0)
+		if (db->cache[i].sql != NULL && db->cache[i].hash == h &&
+		    strcmp(db->cache[i].sql, sql) == 0)
 			return db->cache[i].st;
 	if ((st = mysql_stmt_init(db->my)) == NULL) {
 		*err = AIF_NOMEM;
@@ -242,6 +247,7 @@ prepare_cached(struct aif_db *db, const char *sql, enum aif_err *err)
 	}
 	db->cache[slot].sql = strdup(sql);
 	db->cache[slot].st = st;
+	db->cache[slot].hash = h;
 	if (db->cache[slot].sql == NULL) {
 		mysql_stmt_close(st);
 		db->cache[slot].st = NULL;

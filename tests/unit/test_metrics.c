@@ -52,6 +52,41 @@ histograms_fill_buckets(void **state)
 	assert_int_equal(value(n, "h_seconds_bucket", "m=\"x\",le=\"0.001\""), -1);
 }
 
+/* Buckets are cumulative over every observation since the last take, and those below
+ * the smallest observation are not written at all. */
+static void
+histograms_sum_observations(void **state)
+{
+	size_t n;
+
+	(void)state;
+	(void)aif_metrics_take(d, AIF_METRICS_MAX);
+	aif_metrics_observe_ms("h_seconds", "m=\"y\"", 3);
+	aif_metrics_observe_ms("h_seconds", "m=\"y\"", 3);
+	aif_metrics_observe_ms("h_seconds", "m=\"y\"", 700);
+	aif_metrics_observe_ms("h_seconds", "", 200000);	/* above every bound */
+	aif_metrics_add("t_total", "", 1);
+	n = aif_metrics_take(d, AIF_METRICS_MAX);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"0.002\""), -1);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"0.005\""), 2);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"0.5\""), 2);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"1\""), 3);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"120\""), 3);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"+Inf\""), 3);
+	assert_int_equal(value(n, "h_seconds_count", "m=\"y\""), 3);
+	assert_int_equal(value(n, "h_seconds_sum", "m=\"y\""), 706000);
+	assert_int_equal(value(n, "h_seconds_bucket", "le=\"120\""), -1);
+	assert_int_equal(value(n, "h_seconds_bucket", "le=\"+Inf\""), 1);
+	assert_int_equal(value(n, "h_seconds_count", ""), 1);
+	assert_int_equal(value(n, "t_total", ""), 1);
+	/* taken: nothing is left, and a later take starts from zero */
+	assert_int_equal(aif_metrics_take(d, AIF_METRICS_MAX), 0);
+	aif_metrics_observe_ms("h_seconds", "m=\"y\"", 3);
+	n = aif_metrics_take(d, AIF_METRICS_MAX);
+	assert_int_equal(value(n, "h_seconds_count", "m=\"y\""), 1);
+	assert_int_equal(value(n, "h_seconds_bucket", "m=\"y\",le=\"1\""), 1);
+}
+
 static void
 label_values_are_escaped(void **state)
 {
@@ -72,6 +107,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counters_add_until_taken),
 		cmocka_unit_test(histograms_fill_buckets),
+		cmocka_unit_test(histograms_sum_observations),
 		cmocka_unit_test(label_values_are_escaped),
 	};
 

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "relay_proto.h"
 
@@ -94,6 +95,38 @@ any_change_fails_the_check(void **state)
 	x = h;
 	x.len = AIF_RELAY_PAYLOAD_MAX + 1;
 	assert_false(aif_relay_verify(key, &x, payload));
+}
+
+/* aif_hmac_sha256 (core/base/hmac.c) equals OpenSSL's HMAC for keys shorter than,
+ * as long as and longer than SHA-256's 64-byte block, with the message in one or two
+ * parts. */
+static void
+hmac_matches_openssl_for_any_key(void **state)
+{
+	static const size_t keylens[] = { 0, 1, 16, 32, 63, 64, 65, 200 };
+	unsigned char key[200], msg[300], want[32], got[32];
+	unsigned int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 7 + 1);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)(i * 13 + 5);
+	for (size_t i = 0; i < sizeof(keylens) / sizeof(keylens[0]); i++) {
+		n = sizeof(want);
+		assert_non_null(HMAC(EVP_sha256(), key, (int)keylens[i], msg, sizeof(msg),
+		    want, &n));
+		assert_int_equal(aif_hmac_sha256(key, keylens[i], msg, sizeof(msg), NULL, 0,
+		    got), 0);
+		assert_memory_equal(got, want, 32);
+		memset(got, 0, sizeof(got));
+		assert_int_equal(aif_hmac_sha256(key, keylens[i], msg, 100, msg + 100,
+		    sizeof(msg) - 100, got), 0);
+		assert_memory_equal(got, want, 32);
+	}
+	assert_int_equal(aif_sha256(msg, sizeof(msg), got), 0);
+	assert_non_null(SHA256(msg, sizeof(msg), want));
+	assert_memory_equal(got, want, 32);
 }
 
 /* The key is HMAC-SHA256(secret, "aif-relay-v1" | job | attempt), little-endian. */
@@ -212,6 +245,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tag_is_hmac_of_header_and_payload),
 		cmocka_unit_test(any_change_fails_the_check),
+		cmocka_unit_test(hmac_matches_openssl_for_any_key),
 		cmocka_unit_test(key_is_hmac_of_label_job_and_attempt),
 		cmocka_unit_test(end_ok_round_trips),
 		cmocka_unit_test(end_error_round_trips),
