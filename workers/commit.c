@@ -214,7 +214,7 @@ commit_successes(struct worker *w, struct engine_call **calls, struct aif_job_su
 
 	if (n == 0)
 		return;
-	if ((err = aif_queue_succeed(w->db, s, n)) != AIF_OK)
+	if ((err = aif_queue_succeed(w->commit_db, s, n)) != AIF_OK)
 		aif_error("msg=\"cannot commit results; their leases are no longer renewed,"
 		    " the jobs run again once they expire\" error=\"%s\"", aif_strerror(err));
 	for (size_t i = 0; i < n; i++)

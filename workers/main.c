@@ -365,8 +365,10 @@ setup(struct worker *w, const char *instance, int slots_override)
 	curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
 	curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->slots + 16);
 	(void)aif_db_open(cfg, &w->db);
-	if (w->db == NULL)
+	(void)aif_db_open(cfg, &w->commit_db);
+	if (w->db == NULL || w->commit_db == NULL)
 		return -1;
+	aif_db_tx_only(w->commit_db);
 	(void)gethostname(host, sizeof(host) - 1);
 	/* The database may be starting: retry registration for a while. */
 	for (int i = 0; i < 100 && !stop_requested; i++) {
@@ -414,6 +416,7 @@ teardown(struct worker *w)
 	if (w->sender_fd >= 0)
 		close(w->sender_fd);
 	aif_db_close(w->db);
+	aif_db_close(w->commit_db);
 	routing_free(w->rt);
 	aif_pii_free(w->pii);
 	free(w->model_in_flight);

@@ -31,6 +31,9 @@ struct aif_pii;
 struct worker {
 	const struct aif_config	*cfg;
 	struct aif_db		*db;
+	struct aif_db		*commit_db;	/* successes' transactions only
+						   (aif_db_tx_only: no START
+						   TRANSACTION round trip) */
 	CURLM			*multi;
 	uint64_t		 id;
 	char			 instance[32];

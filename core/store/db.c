@@ -29,6 +29,8 @@ struct aif_db {
 	MYSQL		*my;
 	int		 up;
 	int		 in_tx;		/* inside START TRANSACTION .. COMMIT/ROLLBACK */
+	int		 tx_only;	/* autocommit off: transactions only (aif_db_tx_only) */
+	int		 tx_fresh;	/* in_tx, and no statement of it has run yet */
 	int		 once;		/* the statement runs at most once (no retry) */
 	int		 want_names;	/* results carry their column names */
 	unsigned	 last_errno;
@@ -119,6 +121,8 @@ connect_db(struct aif_db *db)
 	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
 	mysql_options(my, MYSQL_INIT_COMMAND,
 	    "SET SESSION innodb_lock_wait_timeout=5, time_zone='+00:00'");
+	if (db->tx_only)
+		mysql_options(my, MYSQL_INIT_COMMAND, "SET SESSION autocommit=0");
 	if (mysql_real_connect(my, cfg->database.host, cfg->database.user, pw,
 	    cfg->database.name, (unsigned)cfg->database.port, cfg->database.socket,
 	    CLIENT_FOUND_ROWS) == NULL) {
@@ -273,6 +277,12 @@ run_once(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_
 		*err = AIF_TOOBIG;
 		return NULL;
 	}
+	if (db->tx_only && !db->in_tx) {
+		aif_error("msg=\"a statement outside a transaction on a transactions-only"
+		    " connection\" sql=\"%.80s\"", sql);
+		*err = AIF_INVALID;
+		return NULL;
+	}
 	if ((*err = aif_db_ensure(db)) != AIF_OK)
 		return NULL;
 	if ((st = prepare_cached(db, sql, err)) == NULL)
@@ -317,11 +327,17 @@ static MYSQL_STMT *
 run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
     enum aif_err *err)
 {
-	int was_up = db->up, in_tx = db->in_tx;
+	/* the first statement of a transaction may go again too: nothing of it ran */
+	int was_up = db->up, fresh = db->in_tx && db->tx_fresh;
+	int again = !db->in_tx || fresh;
 	MYSQL_STMT *st = run_once(db, sql, params, n, err);
 
-	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && !in_tx && !db->once)
+	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && again && !db->once &&
+	    (*err = aif_db_ensure(db)) == AIF_OK) {
+		db->in_tx = fresh;	/* dropped with the connection; the new one opens it */
 		st = run_once(db, sql, params, n, err);
+	}
+	db->tx_fresh = 0;
 	return st;
 }
 
@@ -610,11 +626,26 @@ simple(struct aif_db *db, const char *sql)
 	return AIF_OK;
 }
 
+void
+aif_db_tx_only(struct aif_db *db)
+{
+	if (db->tx_only)
+		return;
+	db->tx_only = 1;
+	drop_connection(db);	/* the next statement connects with autocommit off */
+}
+
 enum aif_err
 aif_db_begin(struct aif_db *db)
 {
 	int was_up = db->up;
-	enum aif_err err = simple(db, "START TRANSACTION");
+	enum aif_err err;
+
+	if (db->tx_only) {	/* the server starts one at the first statement */
+		db->in_tx = db->tx_fresh = 1;
+		return AIF_OK;
+	}
+	err = simple(db, "START TRANSACTION");
 
 	if (err == AIF_UNAVAILABLE && was_up)
 		err = simple(db, "START TRANSACTION");	/* server restarted: once more */
@@ -627,7 +658,7 @@ aif_db_commit(struct aif_db *db)
 {
 	if (!db->up)
 		return AIF_UNAVAILABLE;
-	db->in_tx = 0;
+	db->in_tx = db->tx_fresh = 0;
 	if (mysql_commit(db->my) != 0)
 		return classify(db, mysql_errno(db->my), mysql_error(db->my), "COMMIT");
 	return AIF_OK;
@@ -636,7 +667,7 @@ aif_db_commit(struct aif_db *db)
 void
 aif_db_rollback(struct aif_db *db)
 {
-	db->in_tx = 0;
+	db->in_tx = db->tx_fresh = 0;
 	if (db->up && mysql_rollback(db->my) != 0)
 		(void)classify(db, mysql_errno(db->my), mysql_error(db->my), "ROLLBACK");
 }

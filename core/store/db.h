@@ -142,6 +142,11 @@ enum aif_err	aif_db_query_plain(struct aif_db *db, const char *sql,
 
 /* Transactions (the connection runs with autocommit on between them). */
 enum aif_err	aif_db_begin(struct aif_db *db);
+/* Makes db a connection for transactions only: it runs with autocommit off, so that
+ * aif_db_begin sends nothing (the server opens the transaction at its first
+ * statement): one round trip less a transaction. A statement outside aif_db_begin ..
+ * aif_db_finish is then refused (AIF_INVALID). Reconnects. */
+void		aif_db_tx_only(struct aif_db *db);
 enum aif_err	aif_db_commit(struct aif_db *db);
 void		aif_db_rollback(struct aif_db *db);
 

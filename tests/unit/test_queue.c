@@ -1406,6 +1406,72 @@ succeed_batch_skips_only_the_lost_lease(void **state)
 	assert_int_equal(count_usage(c[1].id), 0);
 }
 
+/* One integer from sql in a transaction of its own on the transactions-only tx. */
+static int64_t
+tx_i64(struct aif_db *tx, const char *sql)
+{
+	struct aif_dbrows *rows = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(aif_db_begin(tx), AIF_OK);
+	assert_int_equal(aif_db_query(tx, sql, NULL, 0, &rows), AIF_OK);
+	assert_int_equal(aif_parse_i64(aif_dbrows_get(rows, 0, 0), INT64_MIN, INT64_MAX,
+	    &v), 0);
+	aif_dbrows_free(rows);
+	assert_int_equal(aif_db_finish(tx, AIF_OK), AIF_OK);
+	return v;
+}
+
+/* The worker commits successes on a transactions-only connection (aif_db_tx_only):
+ * no START TRANSACTION goes to the server, a batch with a lost lease still commits
+ * the held job alone, a statement outside a transaction is refused, and a connection
+ * the server dropped while idle is opened again for a transaction's first statement. */
+static void
+succeed_on_a_transactions_only_connection(void **state)
+{
+	static const char begins_sql[] = "SELECT VARIABLE_VALUE FROM"
+	    " information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'COM_BEGIN'";
+	struct aif_db *tx = NULL;
+	struct aif_dbrows *rows = NULL;
+	struct tjob t;
+	struct aif_claimed *c;
+	struct aif_job_success s[2];
+	int64_t conn, begins;
+	char kill[64];
+
+	(void)state;
+	assert_int_equal(aif_db_open(g.t.cfg, &tx), AIF_OK);
+	aif_db_tx_only(tx);
+	assert_int_equal(aif_db_query(tx, "SELECT 1", NULL, 0, &rows), AIF_INVALID);
+	assert_null(rows);
+	c = tjob_start_two(&t);
+	s[0] = success_for(&c[0], t.worker);
+	s[1] = success_for(&c[1], t.worker);
+	s[1].lease_token = 0;
+	begins = tx_i64(tx, begins_sql);
+	conn = tx_i64(tx, "SELECT CONNECTION_ID()");
+	assert_int_equal(aif_queue_succeed(tx, s, 2), AIF_OK);
+	assert_int_equal(tx_i64(tx, begins_sql), begins);	/* none sent */
+	assert_int_equal(tx_i64(tx, "SELECT CONNECTION_ID()"), conn);
+	assert_int_equal(s[0].committed, 1);
+	assert_int_equal(s[1].committed, 0);
+	/* committed: another connection sees it */
+	assert_job_str(c[0].id, "state", "succeeded");
+	assert_job_str(c[1].id, "state", "running");
+	assert_int_equal(count_usage(c[0].id), 1);
+	assert_int_equal(count_usage(c[1].id), 0);
+	/* the server drops the idle connection: the next transaction opens a new one */
+	snprintf(kill, sizeof(kill), "KILL CONNECTION %lld", (long long)conn);
+	assert_int_equal(aif_db_exec_plain(g.t.db, kill, NULL), AIF_OK);
+	s[1].lease_token = c[1].lease_token;
+	assert_int_equal(aif_queue_succeed(tx, &s[1], 1), AIF_OK);
+	assert_int_equal(s[1].committed, 1);
+	assert_job_str(c[1].id, "state", "succeeded");
+	assert_int_equal(count_usage(c[1].id), 1);
+	assert_int_not_equal(tx_i64(tx, "SELECT CONNECTION_ID()"), conn);
+	aif_db_close(tx);
+}
+
 /* One engine reporting an absurd token count (beyond the INT UNSIGNED usage columns)
  * must not cost the other jobs of the same batch their results: they would run again
  * on the engine, and the bad one would poison every batch it rejoins. */
@@ -2631,6 +2697,7 @@ main(void)
 		cmocka_unit_test(succeed_with_stale_lease_token_commits_nothing),
 		cmocka_unit_test(second_succeed_of_a_job_is_a_noop),
 		cmocka_unit_test(succeed_batch_skips_only_the_lost_lease),
+	cmocka_unit_test(succeed_on_a_transactions_only_connection),
 		cmocka_unit_test(succeed_batch_survives_usage_beyond_column_range),
 		cmocka_unit_test(late_success_after_reclaim_is_fenced_off),
 		cmocka_unit_test(cancel_queued_job_makes_it_final_409_with_event),
