@@ -29,7 +29,7 @@ struct aif_db {
 	MYSQL		*my;
 	int		 up;
 	int		 in_tx;		/* inside START TRANSACTION .. COMMIT/ROLLBACK */
-	int		 tx_only;	/* autocommit off: transactions only (aif_db_tx_only) */
+	int		 tx_only;	/* autocommit off: transactions only */
 	int		 tx_fresh;	/* in_tx, and no statement of it has run yet */
 	int		 once;		/* the statement runs at most once (no retry) */
 	int		 want_names;	/* results carry their column names */
@@ -334,7 +334,7 @@ run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
 
 	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && again && !db->once &&
 	    (*err = aif_db_ensure(db)) == AIF_OK) {
-		db->in_tx = fresh;	/* dropped with the connection; the new one opens it */
+		db->in_tx = fresh;	/* dropped with the connection; reopened */
 		st = run_once(db, sql, params, n, err);
 	}
 	db->tx_fresh = 0;
