@@ -60,7 +60,6 @@ struct api {
 						   auth settings, which need a restart */
 	struct cfg_holder	*current;	/* models, roles, tenants, queue: reloadable */
 	pthread_mutex_t		 cfg_mu;	/* current and the holders' refs */
-	pthread_mutex_t		 accept_mu;	/* one acceptor in FCGX_Accept_r at a time */
 	struct aif_auth		*auth;
 	int			 listen_fd;
 	char			 doorbell_path[AIF_DOORBELL_PATH_MAX];

@@ -232,9 +232,12 @@ acceptor(void *arg)
 		if (fr == NULL)
 			break;
 		FCGX_InitRequest(fr, api->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-		pthread_mutex_lock(&api->accept_mu);
+		/* Every acceptor waits in accept(2) at once, without a lock: on Linux
+		   libfcgi's accept takes none (accept(2) hands each connection to one
+		   waiting thread), and FCGX_Accept_r reads only its own request and what
+		   FCGX_Init set. A shared lock would also be held through libfcgi's wait
+		   for the new connection's first bytes, one connection at a time. */
 		rc = api->stopping ? -1 : FCGX_Accept_r(fr);
-		pthread_mutex_unlock(&api->accept_mu);
 		if (rc < 0) {
 			FCGX_Free(fr, 1);
 			free(fr);
@@ -439,7 +442,6 @@ main(int argc, char **argv)
 	}
 	boot_cfg = boot->cfg;
 	memset(&api, 0, sizeof(api));
-	pthread_mutex_init(&api.accept_mu, NULL);
 	pthread_mutex_init(&api.cfg_mu, NULL);
 	api.cfg = boot->cfg;
 	api.current = boot;
@@ -475,7 +477,6 @@ out:
 	close_endpoints(&api, listen);
 	api_cfg_release(&api, api.current);	/* frees a reloaded config with it */
 	aif_cfg_free(boot_cfg);
-	pthread_mutex_destroy(&api.accept_mu);
 	pthread_mutex_destroy(&api.cfg_mu);
 	return rc;
 }
