@@ -3,9 +3,10 @@
  * everything queued (up to AIF_ENQUEUE_BATCH_MAX jobs) and inserts it in one
  * transaction on the enqueuer's connection, so concurrent requests share one commit
  * (one fsync) instead of paying one each. The others wait for their job to be
- * written; once a batch is written every waiter wakes, those whose job was in it
- * leave, and one of those still queued leads the next batch. Under light load a
- * request writes its own job: no hand-over to another thread, no wake-up. */
+ * written, each on its own condition variable: once a batch is written its leader
+ * wakes exactly the threads whose job was in it, and the first still queued, which
+ * leads the next batch; the others sleep on. Under light load a request writes its
+ * own job: no hand-over to another thread, no wake-up. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,12 @@ struct enq_item {
 	enum aif_err		 err;
 	int			 handed;	/* written leased to job->handoff_worker */
 	int			 done;
+	pthread_cond_t		 wake;		/* its thread's: done, or it leads next */
 	struct enq_item		*next;
 };
 
 struct enqueuer {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 done;		/* a batch is committed */
 	struct enq_item	*head, *tail;
 	int		 busy;		/* a leader is writing a batch (on db) */
 	int		 users;		/* threads in enqueue_job */
@@ -72,6 +73,7 @@ lead_batch(struct enqueuer *q)
 		items[i]->handed = err == AIF_OK && errs[i] == AIF_OK && handed[i];
 		memcpy(items[i]->public_id, pids[i], sizeof(pids[i]));
 		items[i]->done = 1;
+		pthread_cond_signal(&items[i]->wake);	/* the leader's own: nobody */
 	}
 	return n;
 }
@@ -89,7 +91,6 @@ enqueuer_start(struct api *api)
 		return -1;
 	}
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->done, NULL);
 	api->enqueuer = q;
 	return 0;
 }
@@ -112,7 +113,6 @@ enqueuer_stop(struct api *api, int grace_ms)
 	}
 	pthread_mutex_unlock(&q->mu);
 	aif_db_close(q->db);
-	pthread_cond_destroy(&q->done);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
 	api->enqueuer = NULL;
@@ -124,10 +124,10 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 {
 	struct enqueuer *q = api->enqueuer;
 	struct enq_item item;
-	size_t n;
 
 	memset(&item, 0, sizeof(item));
 	item.job = job;
+	pthread_cond_init(&item.wake, NULL);
 	pthread_mutex_lock(&q->mu);
 	q->users++;
 	if (q->tail != NULL)
@@ -137,21 +137,22 @@ enqueue_job(struct api *api, const struct aif_job_new *job, uint64_t *id, char *
 	q->tail = &item;
 	while (!item.done) {
 		if (q->busy) {
-			pthread_cond_wait(&q->done, &q->mu);
+			pthread_cond_wait(&item.wake, &q->mu);
 			continue;
 		}
 		/* this thread leads (its job is in the batch unless a full batch is
-		   ahead of it: then it leads again) */
+		   ahead of it: then it leads again); lead_batch wakes the batch's */
 		q->busy = 1;
-		n = lead_batch(q);
+		(void)lead_batch(q);
 		q->busy = 0;
-		/* others' jobs were written, or others queued meanwhile (one of them
-		   leads next): wake them; alone, nobody waits */
-		if (n > 1 || q->head != NULL)
-			pthread_cond_broadcast(&q->done);
+		/* jobs queued meanwhile: the first one's thread leads next (this one,
+		   when its own job is still queued: it goes round again) */
+		if (item.done && q->head != NULL)
+			pthread_cond_signal(&q->head->wake);
 	}
 	q->users--;
 	pthread_mutex_unlock(&q->mu);
+	pthread_cond_destroy(&item.wake);
 	*id = item.id;
 	*handed = item.handed;
 	memcpy(public_id, item.public_id, sizeof(item.public_id));
