@@ -277,14 +277,15 @@ run_once(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_
 		*err = AIF_TOOBIG;
 		return NULL;
 	}
+	if ((*err = aif_db_ensure(db)) != AIF_OK)
+		return NULL;
+	/* after the connection is up: a new one is no longer in the transaction */
 	if (db->tx_only && !db->in_tx) {
 		aif_error("msg=\"a statement outside a transaction on a transactions-only"
 		    " connection\" sql=\"%.80s\"", sql);
 		*err = AIF_INVALID;
 		return NULL;
 	}
-	if ((*err = aif_db_ensure(db)) != AIF_OK)
-		return NULL;
 	if ((st = prepare_cached(db, sql, err)) == NULL)
 		return NULL;
 	if (mysql_stmt_param_count(st) != n) {
@@ -642,6 +643,8 @@ aif_db_begin(struct aif_db *db)
 	enum aif_err err;
 
 	if (db->tx_only) {	/* the server starts one at the first statement */
+		if ((err = aif_db_ensure(db)) != AIF_OK)
+			return err;
 		db->in_tx = db->tx_fresh = 1;
 		return AIF_OK;
 	}
