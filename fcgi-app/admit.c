@@ -162,6 +162,12 @@ read_body(struct admission *a)
 			break;
 		n += (size_t)got;
 	}
+	/* the end of the input (nginx sends it with the body): read, the connection
+	   can close at once when the answer is out (reply_close_init) */
+	if (n == (size_t)declared && !FCGX_HasSeenEOF(fr->in)) {
+		char extra;
+		(void)FCGX_GetStr(&extra, 1, fr->in);
+	}
 	a->body[n] = '\0';
 	a->len = n;
 	return AIF_OK;

@@ -151,10 +151,11 @@ void	reply_send_typed(struct reply *rp, int status, const char *type,
 /* Finishes the FastCGI request of rp (frees it; rp->fcgi is NULL after). */
 void	reply_finish(struct reply *rp);
 /* How finished requests close their connection, from the listening socket's family:
- * a Unix socket closes at once (nginx reads what was written, then the end of the
- * stream); a TCP one keeps libfcgi's lingering close (shutdown, then wait up to 2 s for
- * the peer to close), so that unread input cannot reset the connection (RST) before
- * the peer has read the answer. Called once, before the first request. */
+ * on a Unix socket a request whose input was read to its end closes at once; any other
+ * (a TCP socket, input left unread) keeps libfcgi's lingering close (shutdown, then
+ * wait up to 2 s for the peer to close), so that the peer cannot fail writing or lose
+ * the answer to a reset. Streams close on their own (fcgi_out.h). Called once, before
+ * the first request. */
 void	reply_close_init(int listen_fd);
 /* The head of a response (status line, the headers every response carries, extra
  * `headers`, through the blank line) into head: Content-Type `type`, Cache-Control

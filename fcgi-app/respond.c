@@ -79,8 +79,10 @@ reply_finish(struct reply *rp)
 	reply_span_end(rp);
 	/* The lingering close waits for nginx to read the end of the request and close
 	   its side: a round trip during which this thread (the one that hands relayed
-	   answers out, often) does nothing else. A detached request closes at once. */
-	if (close_at_once)
+	   answers out, often) does nothing else. A detached request closes at once --
+	   only once its whole input was read: nginx has then written everything, so it
+	   cannot fail writing the rest of a body (EPIPE, a 502 instead of the answer). */
+	if (close_at_once && FCGX_HasSeenEOF(rp->fcgi->in))
 		(void)FCGX_Detach(rp->fcgi);
 	FCGX_Finish_r(rp->fcgi);
 	free(rp->fcgi);

@@ -38,7 +38,8 @@ aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t a
 	if (keylen > BLOCK)	/* a long key is its digest */
 		ok = EVP_Digest(key, keylen, pad, &n, sha256, NULL);
 	else {
-		memcpy(pad, key, keylen);
+		if (keylen > 0)
+			memcpy(pad, key, keylen);
 		ok = 1;
 	}
 	for (size_t i = 0; i < BLOCK; i++)
@@ -55,6 +56,7 @@ aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t a
 	    EVP_DigestFinal_ex(ctx, out, &n) && n == AIF_HMAC_LEN;
 	EVP_MD_CTX_free(ctx);
 	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
 	return ok ? 0 : -1;
 }
 

@@ -24,6 +24,7 @@ static const int64_t buckets_ms[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 
 static const char *const buckets_le[] = { "0.001", "0.002", "0.005", "0.01", "0.025",
     "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120" };
 #define NBUCKETS AIF_NELEM(buckets_ms)
+#define HIST_SERIES (NBUCKETS + 3)	/* the buckets, +Inf, _count and _sum */
 
 /* One histogram's label set: observations per bucket (the last: above every bound). */
 struct hist {
@@ -109,18 +110,29 @@ aif_metrics_observe_ms(const char *name, const char *labels, int64_t ms)
 }
 
 /* The histograms' series into the deltas: name_bucket{labels,le=...} for every bound at
- * or above an observation (cumulative), le="+Inf", name_count and name_sum. */
+ * or above an observation (cumulative), le="+Inf", name_count and name_sum. A label set
+ * goes whole or not at all: one that finds too little room in the deltas stays for the
+ * next take. */
 static void
 spill_hists_locked(void)
 {
 	char n[sizeof(deltas[0].name)], l[AIF_METRICS_LABELS];
+	size_t kept = 0;
 
 	for (size_t i = 0; i < nhists; i++) {
 		const struct hist *x = &hists[i];
 		const char *sep = x->labels[0] != '\0' ? "," : "";
 		int64_t cum = 0;
 
-		snprintf(n, sizeof(n), "%s_bucket", x->name);
+		if (AIF_METRICS_MAX - ndeltas < HIST_SERIES) {
+			if (kept != i)
+				hists[kept] = hists[i];
+			kept++;
+			continue;
+		}
+
+		/* the name fits: hist.name leaves room for the longest suffix */
+		snprintf(n, sizeof(n), "%.*s_bucket", (int)sizeof(x->name) - 1, x->name);
 		for (size_t b = 0; b < NBUCKETS; b++) {
 			cum = aif_sat_add(cum, x->in[b]);
 			if (cum == 0)
@@ -132,12 +144,12 @@ spill_hists_locked(void)
 		cum = aif_sat_add(cum, x->in[NBUCKETS]);
 		snprintf(l, sizeof(l), "%s%sle=\"+Inf\"", x->labels, sep);
 		add_locked(n, l, cum);
-		snprintf(n, sizeof(n), "%s_count", x->name);
+		snprintf(n, sizeof(n), "%.*s_count", (int)sizeof(x->name) - 1, x->name);
 		add_locked(n, x->labels, cum);
-		snprintf(n, sizeof(n), "%s_sum", x->name);
+		snprintf(n, sizeof(n), "%.*s_sum", (int)sizeof(x->name) - 1, x->name);
 		add_locked(n, x->labels, x->sum_us);
 	}
-	nhists = 0;
+	nhists = kept;
 }
 
 size_t

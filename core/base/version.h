@@ -4,7 +4,7 @@
 #ifndef AIF_VERSION_H
 #define AIF_VERSION_H
 
-#define AIF_VERSION		"0.21.0"
+#define AIF_VERSION		"0.22.0"
 #define AIF_SERVER_TOKEN	"aif/" AIF_VERSION
 
 #endif

@@ -31,6 +31,8 @@ struct aif_db {
 	int		 in_tx;		/* inside START TRANSACTION .. COMMIT/ROLLBACK */
 	int		 tx_only;	/* autocommit off: transactions only */
 	int		 tx_fresh;	/* in_tx, and no statement of it has run yet */
+	int		 tx_lost;	/* the connection died inside a transaction: its
+					   statements fail until COMMIT/ROLLBACK */
 	int		 once;		/* the statement runs at most once (no retry) */
 	int		 want_names;	/* results carry their column names */
 	unsigned	 last_errno;
@@ -58,6 +60,8 @@ drop_connection(struct aif_db *db)
 		mysql_close(db->my);
 	db->my = NULL;
 	db->up = 0;
+	if (db->in_tx)
+		db->tx_lost = 1;	/* the server rolled it back */
 	db->in_tx = 0;
 }
 
@@ -277,9 +281,12 @@ run_once(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_
 		*err = AIF_TOOBIG;
 		return NULL;
 	}
+	if (db->tx_lost) {	/* the rest of a transaction the server rolled back */
+		*err = AIF_UNAVAILABLE;
+		return NULL;
+	}
 	if ((*err = aif_db_ensure(db)) != AIF_OK)
 		return NULL;
-	/* after the connection is up: a new one is no longer in the transaction */
 	if (db->tx_only && !db->in_tx) {
 		aif_error("msg=\"a statement outside a transaction on a transactions-only"
 		    " connection\" sql=\"%.80s\"", sql);
@@ -336,6 +343,7 @@ run(struct aif_db *db, const char *sql, const struct aif_dbp *params, size_t n,
 	if (st == NULL && *err == AIF_UNAVAILABLE && was_up && again && !db->once &&
 	    (*err = aif_db_ensure(db)) == AIF_OK) {
 		db->in_tx = fresh;	/* dropped with the connection; reopened */
+		db->tx_lost = 0;
 		st = run_once(db, sql, params, n, err);
 	}
 	db->tx_fresh = 0;
@@ -642,6 +650,7 @@ aif_db_begin(struct aif_db *db)
 	int was_up = db->up;
 	enum aif_err err;
 
+	db->tx_lost = 0;
 	if (db->tx_only) {	/* the server starts one at the first statement */
 		if ((err = aif_db_ensure(db)) != AIF_OK)
 			return err;
@@ -659,8 +668,10 @@ aif_db_begin(struct aif_db *db)
 enum aif_err
 aif_db_commit(struct aif_db *db)
 {
-	if (!db->up)
+	if (!db->up || db->tx_lost) {
+		db->tx_lost = 0;
 		return AIF_UNAVAILABLE;
+	}
 	db->in_tx = db->tx_fresh = 0;
 	if (mysql_commit(db->my) != 0)
 		return classify(db, mysql_errno(db->my), mysql_error(db->my), "COMMIT");
@@ -670,7 +681,7 @@ aif_db_commit(struct aif_db *db)
 void
 aif_db_rollback(struct aif_db *db)
 {
-	db->in_tx = db->tx_fresh = 0;
+	db->in_tx = db->tx_fresh = db->tx_lost = 0;
 	if (db->up && mysql_rollback(db->my) != 0)
 		(void)classify(db, mysql_errno(db->my), mysql_error(db->my), "ROLLBACK");
 }

@@ -140,12 +140,16 @@ enum aif_err	aif_db_exec_plain(struct aif_db *db, const char *sql, uint64_t *aff
 enum aif_err	aif_db_query_plain(struct aif_db *db, const char *sql,
 		    struct aif_dbrows **out);
 
-/* Transactions (the connection runs with autocommit on between them). */
+/* Transactions (the connection runs with autocommit on between them, except a
+ * transactions-only one). When the connection dies inside a transaction, its further
+ * statements and its commit fail with AIF_UNAVAILABLE until aif_db_rollback (or
+ * aif_db_finish): none runs on a new connection outside the transaction. */
 enum aif_err	aif_db_begin(struct aif_db *db);
 /* Makes db a connection for transactions only: it runs with autocommit off, so that
  * aif_db_begin sends nothing (the server opens the transaction at its first
  * statement): one round trip less a transaction. A statement outside aif_db_begin ..
- * aif_db_finish is then refused (AIF_INVALID). Reconnects. */
+ * aif_db_finish is then refused (AIF_INVALID). Drops the connection: the next
+ * aif_db_begin opens it with autocommit off. */
 void		aif_db_tx_only(struct aif_db *db);
 enum aif_err	aif_db_commit(struct aif_db *db);
 void		aif_db_rollback(struct aif_db *db);

@@ -1423,10 +1423,11 @@ tx_i64(struct aif_db *tx, const char *sql)
 }
 
 /* The worker commits successes on a transactions-only connection (aif_db_tx_only):
- * no START TRANSACTION goes to the server, a job whose lease was lost commits
- * nothing, a statement outside a transaction is refused, and a connection
+ * autocommit is off and no START TRANSACTION goes to the server; a job whose lease was
+ * lost commits nothing; a statement outside a transaction is refused; a connection
  * that is down (new, or dropped by the server while idle) is opened for the
- * transaction, which still holds all its statements. */
+ * transaction, which still holds all its statements; a transaction whose connection
+ * died fails as unavailable (the job is retried), never as bad data. */
 static void
 succeed_on_a_transactions_only_connection(void **state)
 {
@@ -1437,20 +1438,22 @@ succeed_on_a_transactions_only_connection(void **state)
 	struct tjob t;
 	struct aif_claimed *c;
 	struct aif_job_success s[2];
+	struct aif_dbp pid[1];
 	int64_t conn;
 	char kill[64];
 
 	(void)state;
 	assert_int_equal(aif_db_open(g.t.cfg, &tx), AIF_OK);
-	aif_db_tx_only(tx);	/* reconnects at its next use */
-	assert_int_equal(aif_db_query(tx, "SELECT 1", NULL, 0, &rows), AIF_INVALID);
-	assert_null(rows);
+	aif_db_tx_only(tx);	/* down until its next use */
 	c = tjob_start_two(&t);
 	s[0] = success_for(&c[0], t.worker);
 	s[1] = success_for(&c[1], t.worker);
 	/* one job alone on the connection opened for it: nothing to fall back on */
 	assert_int_equal(aif_queue_succeed(tx, &s[0], 1), AIF_OK);
 	assert_int_equal(s[0].committed, 1);
+	assert_int_equal(aif_db_query(tx, "SELECT 1", NULL, 0, &rows), AIF_INVALID);
+	assert_null(rows);
+	assert_int_equal(tx_i64(tx, "SELECT @@autocommit"), 0);
 	/* a lost lease: rolled back, then the held jobs (none) under locks */
 	s[1].lease_token = 0;
 	assert_int_equal(aif_queue_succeed(tx, &s[1], 1), AIF_OK);
@@ -1460,6 +1463,27 @@ succeed_on_a_transactions_only_connection(void **state)
 	assert_job_str(c[1].id, "state", "running");
 	assert_int_equal(count_usage(c[0].id), 1);
 	assert_int_equal(count_usage(c[1].id), 0);
+	/* rolled back: nothing of the transaction stays */
+	pid[0] = AIF_P_I64(c[1].id);
+	assert_int_equal(aif_db_begin(tx), AIF_OK);
+	assert_int_equal(aif_db_exec(tx, "UPDATE jobs SET http_status = 299 WHERE id = ?",
+	    pid, 1, NULL, NULL), AIF_OK);
+	aif_db_rollback(tx);
+	assert_job_str(c[1].id, "http_status", "<NULL>");
+	/* the connection dies inside a transaction: the rest of it is refused as
+	   unavailable, and the next transaction opens a new connection */
+	conn = tx_i64(tx, "SELECT CONNECTION_ID()");
+	snprintf(kill, sizeof(kill), "KILL CONNECTION %lld", (long long)conn);
+	assert_int_equal(aif_db_begin(tx), AIF_OK);
+	assert_int_equal(aif_db_exec(tx, "UPDATE jobs SET http_status = 299 WHERE id = ?",
+	    pid, 1, NULL, NULL), AIF_OK);
+	assert_int_equal(aif_db_exec_plain(g.t.db, kill, NULL), AIF_OK);
+	assert_int_equal(aif_db_exec(tx, "UPDATE jobs SET http_status = 298 WHERE id = ?",
+	    pid, 1, NULL, NULL), AIF_UNAVAILABLE);
+	assert_int_equal(aif_db_exec(tx, "UPDATE jobs SET http_status = 297 WHERE id = ?",
+	    pid, 1, NULL, NULL), AIF_UNAVAILABLE);
+	assert_int_equal(aif_db_finish(tx, AIF_OK), AIF_UNAVAILABLE);
+	assert_job_str(c[1].id, "http_status", "<NULL>");
 	/* the server drops the idle connection: the next transaction opens a new one */
 	conn = tx_i64(tx, "SELECT CONNECTION_ID()");
 	snprintf(kill, sizeof(kill), "KILL CONNECTION %lld", (long long)conn);
@@ -1470,6 +1494,7 @@ succeed_on_a_transactions_only_connection(void **state)
 	assert_job_str(c[1].id, "state", "succeeded");
 	assert_int_equal(count_usage(c[1].id), 1);
 	assert_int_not_equal(tx_i64(tx, "SELECT CONNECTION_ID()"), conn);
+	assert_int_equal(tx_i64(tx, "SELECT @@autocommit"), 0);
 	/* the new session ran a whole success and never sent START TRANSACTION */
 	assert_int_equal(tx_i64(tx, begins_sql), 0);
 	aif_db_close(tx);
@@ -2700,7 +2725,7 @@ main(void)
 		cmocka_unit_test(succeed_with_stale_lease_token_commits_nothing),
 		cmocka_unit_test(second_succeed_of_a_job_is_a_noop),
 		cmocka_unit_test(succeed_batch_skips_only_the_lost_lease),
-	cmocka_unit_test(succeed_on_a_transactions_only_connection),
+		cmocka_unit_test(succeed_on_a_transactions_only_connection),
 		cmocka_unit_test(succeed_batch_survives_usage_beyond_column_range),
 		cmocka_unit_test(late_success_after_reclaim_is_fenced_off),
 		cmocka_unit_test(cancel_queued_job_makes_it_final_409_with_event),
