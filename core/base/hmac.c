@@ -35,13 +35,11 @@ aif_hmac_sha256(const unsigned char *key, size_t keylen, const void *a, size_t a
 	if (sha256 == NULL || (ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	memset(pad, 0, sizeof(pad));
+	ok = 1;
 	if (keylen > BLOCK)	/* a long key is its digest */
 		ok = EVP_Digest(key, keylen, pad, &n, sha256, NULL);
-	else {
-		if (keylen > 0)
-			memcpy(pad, key, keylen);
-		ok = 1;
-	}
+	else if (keylen > 0)
+		memcpy(pad, key, keylen);
 	for (size_t i = 0; i < BLOCK; i++)
 		pad[i] ^= 0x36;
 	ok = ok && EVP_DigestInit_ex2(ctx, sha256, NULL) &&

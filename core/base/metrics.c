@@ -41,14 +41,9 @@ static size_t nhists;
 static uint32_t
 hash_of(const char *name, const char *labels)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = aif_fnv1a(AIF_FNV1A_INIT, name, strlen(name));
 
-	for (const char *p = name; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	h = (h ^ 0xffu) * 16777619u;
-	for (const char *p = labels; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h;
+	return aif_fnv1a(aif_fnv1a(h, "\xff", 1), labels, strlen(labels));
 }
 
 static void

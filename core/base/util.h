@@ -119,4 +119,17 @@ aif_sat_mul(int64_t a, int64_t b)
 	return r;
 }
 
+/* FNV-1a (32 bits) of p[0..n), continuing from h: AIF_FNV1A_INIT for a new hash. For
+ * hash tables and cheap first tests before a string compare, never for security. */
+#define AIF_FNV1A_INIT	2166136261u
+static inline uint32_t
+aif_fnv1a(uint32_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 16777619u;
+	return h;
+}
+
 #endif

@@ -63,18 +63,6 @@ pii_syl_in_n(const char *buf, size_t len, size_t i, const char *syls, size_t n)
 	return 0;
 }
 
-/* FNV-1a over w[0..n), ASCII lowered when `lower`. */
-static uint32_t
-word_hash(const char *w, size_t n)
-{
-	uint32_t h = 2166136261u;
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)w[i]) * 16777619u;
-	return h;
-}
-
 void
 pii_wordset_build(struct pii_wordset *ws)
 {
@@ -84,7 +72,7 @@ pii_wordset_build(struct pii_wordset *ws)
 		n = strlen(ws->list[k]);
 		if (n > ws->maxlen)
 			ws->maxlen = (uint8_t)(n < 255 ? n : 255);
-		for (h = word_hash(ws->list[k], n) & ws->mask; ws->slot[h] != 0;
+		for (h = aif_fnv1a(AIF_FNV1A_INIT, ws->list[k], n) & ws->mask; ws->slot[h] != 0;
 		    h = (h + 1) & ws->mask)
 			;
 		ws->slot[h] = (uint16_t)(k + 1);
@@ -99,7 +87,7 @@ pii_word_in(const struct pii_wordset *ws, const char *w, size_t n)
 
 	if (n == 0 || n > ws->maxlen)
 		return 0;
-	for (h = word_hash(w, n) & ws->mask; ws->slot[h] != 0;
+	for (h = aif_fnv1a(AIF_FNV1A_INIT, w, n) & ws->mask; ws->slot[h] != 0;
 	    h = (h + 1) & ws->mask) {
 		e = ws->list[ws->slot[h] - 1];
 		if (strnlen(e, n + 1) == n && memcmp(e, w, n) == 0)

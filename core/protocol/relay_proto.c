@@ -10,13 +10,12 @@
 #include "util.h"
 
 #define KEY_LABEL	"aif-relay-v1"
-#define MAC_LEN		32	/* HMAC-SHA256 */
 
 void
 aif_relay_key(const unsigned char secret[AIF_RELAY_SECRET_BYTES], uint64_t job,
     uint32_t attempt, unsigned char key[AIF_RELAY_KEY_LEN])
 {
-	unsigned char msg[sizeof(KEY_LABEL) - 1 + 12], full[MAC_LEN];
+	unsigned char msg[sizeof(KEY_LABEL) - 1 + 12], full[AIF_HMAC_LEN];
 
 	memcpy(msg, KEY_LABEL, sizeof(KEY_LABEL) - 1);
 	for (int i = 0; i < 8; i++)
@@ -31,7 +30,7 @@ aif_relay_key(const unsigned char secret[AIF_RELAY_SECRET_BYTES], uint64_t job,
 /* HMAC-SHA256(key, signed header | payload) into out. */
 static int
 mac(const unsigned char key[AIF_RELAY_KEY_LEN], const struct aif_relay_header *h,
-    const void *payload, unsigned char out[MAC_LEN])
+    const void *payload, unsigned char out[AIF_HMAC_LEN])
 {
 	unsigned char hdr[AIF_RELAY_SIGNED];
 
@@ -45,7 +44,7 @@ void
 aif_relay_sign(const unsigned char key[AIF_RELAY_KEY_LEN], struct aif_relay_header *h,
     const void *payload)
 {
-	unsigned char full[MAC_LEN];
+	unsigned char full[AIF_HMAC_LEN];
 
 	if (mac(key, h, payload, full) != 0)
 		memset(full, 0, sizeof(full));
@@ -56,7 +55,7 @@ int
 aif_relay_verify(const unsigned char key[AIF_RELAY_KEY_LEN],
     const struct aif_relay_header *h, const void *payload)
 {
-	unsigned char full[MAC_LEN];
+	unsigned char full[AIF_HMAC_LEN];
 
 	if (mac(key, h, payload, full) != 0)
 		return 0;

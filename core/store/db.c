@@ -21,7 +21,7 @@
 struct stmt_slot {
 	char		*sql;
 	MYSQL_STMT	*st;
-	uint64_t	 hash;	/* of sql: one string compare per lookup, not one per slot */
+	uint32_t	 hash;	/* of sql: one string compare per lookup, not one per slot */
 };
 
 struct aif_db {
@@ -224,10 +224,8 @@ prepare_cached(struct aif_db *db, const char *sql, enum aif_err *err)
 {
 	MYSQL_STMT *st;
 	size_t i, slot;
-	uint64_t h = 14695981039346656037u;	/* FNV-1a */
+	uint32_t h = aif_fnv1a(AIF_FNV1A_INIT, sql, strlen(sql));
 
-	for (const char *p = sql; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
 	for (i = 0; i < STMT_CACHE; i++)
 		if (db->cache[i].sql != NULL && db->cache[i].hash == h &&
 		    strcmp(db->cache[i].sql, sql) == 0)
